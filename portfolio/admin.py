@@ -1,0 +1,25 @@
+from django.contrib import admin
+
+from portfolio.models import Portfolio, Transaction
+
+
+class TransactionInline(admin.TabularInline):
+    model = Transaction
+    extra = 0
+    raw_id_fields = ["instrument"]
+
+
+@admin.register(Portfolio)
+class PortfolioAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "base_currency", "created_at"]
+    search_fields = ["name", "owner__username"]
+    inlines = [TransactionInline]
+
+
+@admin.register(Transaction)
+class TransactionAdmin(admin.ModelAdmin):
+    list_display = ["date", "type", "instrument", "quantity", "price", "fee", "currency", "portfolio"]
+    list_filter = ["type", "currency"]
+    search_fields = ["instrument__symbol", "portfolio__name"]
+    raw_id_fields = ["instrument", "portfolio"]
+    list_select_related = ["instrument", "portfolio"]

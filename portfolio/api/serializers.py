@@ -1,0 +1,80 @@
+"""Shapes of the portfolio API (shared/CONTRACT.md). Parsing only: rules live in the services."""
+
+from rest_framework import serializers
+
+from portfolio.models import Portfolio, Transaction, TransactionType
+from portfolio.services import TransactionInput
+from prices.models import AssetClass, Provider
+
+
+class PortfolioSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Portfolio
+        fields = ["id", "name", "base_currency"]
+        read_only_fields = ["id"]
+
+
+class PortfolioInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    base_currency = serializers.CharField(max_length=3, required=False, default="USD")
+
+
+class PortfolioUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    base_currency = serializers.CharField(max_length=3, required=False)
+
+
+class TransactionSerializer(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="instrument.symbol")
+    provider = serializers.CharField(source="instrument.provider")
+
+    class Meta:
+        model = Transaction
+        fields = ["id", "symbol", "type", "date", "quantity", "price", "fee", "currency", "provider", "note"]
+
+
+class TransactionInputSerializer(serializers.Serializer):
+    """Types and ranges a column can hold; per-type rules (positive quantity, no future date,
+    no oversell) are the service's, so the API and the web forms answer alike."""
+
+    symbol = serializers.CharField(max_length=32)
+    type = serializers.ChoiceField(choices=TransactionType.choices)
+    date = serializers.DateField()
+    # Bounds match the columns: an absurd 1e30 is a 400 naming the field, not a database error.
+    quantity = serializers.DecimalField(max_digits=28, decimal_places=10, required=False, allow_null=True)
+    price = serializers.DecimalField(max_digits=20, decimal_places=6, required=False, allow_null=True)
+    fee = serializers.DecimalField(max_digits=20, decimal_places=6, required=False, allow_null=True)
+    currency = serializers.CharField(max_length=3)
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    provider = serializers.ChoiceField(choices=Provider.choices, required=False)
+    asset_class = serializers.ChoiceField(choices=AssetClass.choices, required=False)
+
+    def to_input(self) -> TransactionInput:
+        data = self.validated_data
+        return TransactionInput(
+            symbol=data["symbol"],
+            type=data["type"],
+            date=data["date"],
+            quantity=data.get("quantity"),
+            price=data.get("price"),
+            fee=data.get("fee"),
+            currency=data["currency"],
+            note=data.get("note", ""),
+            provider=data.get("provider"),
+            asset_class=data.get("asset_class"),
+        )
+
+
+def transaction_input_merged(instance: Transaction, partial: dict) -> dict:
+    """A PATCH body completed with the stored values, so a partial edit is validated whole."""
+    current = {
+        "symbol": instance.instrument.symbol,
+        "type": instance.type,
+        "date": instance.date,
+        "quantity": instance.quantity,
+        "price": instance.price,
+        "fee": instance.fee,
+        "currency": instance.currency,
+        "note": instance.note,
+    }
+    return {**current, **partial}

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from portfolio.api import views
+
+urlpatterns = [
+    path("portfolios/", views.PortfolioListApi.as_view(), name="api-portfolio-list"),
+    path("portfolios/<int:portfolio_id>/", views.PortfolioDetailApi.as_view(), name="api-portfolio-detail"),
+    path(
+        "portfolios/<int:portfolio_id>/transactions/",
+        views.TransactionListApi.as_view(),
+        name="api-transaction-list",
+    ),
+    path(
+        "portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/",
+        views.TransactionDetailApi.as_view(),
+        name="api-transaction-detail",
+    ),
+]

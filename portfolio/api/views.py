@@ -1,0 +1,116 @@
+"""Portfolio and transaction endpoints. Thin: parse, call a service or selector, shape the answer.
+
+Every portfolio-scoped lookup goes through `portfolio_get(user=…)`, so another user's portfolio
+answers 404 on every route: it does not exist for the caller.
+"""
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.response import Response
+
+from portfolio import selectors, services
+from portfolio.api.serializers import (
+    PortfolioInputSerializer,
+    PortfolioSerializer,
+    PortfolioUpdateSerializer,
+    TransactionInputSerializer,
+    TransactionSerializer,
+    transaction_input_merged,
+)
+from portfolio.models import Portfolio, Transaction
+
+
+def owned_portfolio_or_404(request, portfolio_id: int) -> Portfolio:
+    portfolio = selectors.portfolio_get(user=request.user, portfolio_id=portfolio_id)
+    if portfolio is None:
+        raise Http404("No such portfolio.")
+    return portfolio
+
+
+class PortfolioListApi(ListAPIView):
+    serializer_class = PortfolioSerializer
+
+    def get_queryset(self):
+        return selectors.portfolio_list(user=self.request.user)
+
+    @extend_schema(request=PortfolioInputSerializer, responses={201: PortfolioSerializer})
+    def post(self, request):
+        body = PortfolioInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        portfolio = services.portfolio_create(owner=request.user, **body.validated_data)
+        return Response(PortfolioSerializer(portfolio).data, status=status.HTTP_201_CREATED)
+
+
+class PortfolioDetailApi(GenericAPIView):
+    serializer_class = PortfolioSerializer
+
+    def get(self, request, portfolio_id: int):
+        return Response(PortfolioSerializer(owned_portfolio_or_404(request, portfolio_id)).data)
+
+    @extend_schema(request=PortfolioUpdateSerializer, responses={200: PortfolioSerializer})
+    def patch(self, request, portfolio_id: int):
+        portfolio = owned_portfolio_or_404(request, portfolio_id)
+        body = PortfolioUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        portfolio = services.portfolio_update(portfolio=portfolio, **body.validated_data)
+        return Response(PortfolioSerializer(portfolio).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, portfolio_id: int):
+        services.portfolio_delete(portfolio=owned_portfolio_or_404(request, portfolio_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TransactionListApi(ListAPIView):
+    serializer_class = TransactionSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
+            return Transaction.objects.none()
+        portfolio = owned_portfolio_or_404(self.request, self.kwargs["portfolio_id"])
+        return selectors.transaction_list(portfolio=portfolio)
+
+    @extend_schema(request=TransactionInputSerializer, responses={201: TransactionSerializer})
+    def post(self, request, portfolio_id: int):
+        portfolio = owned_portfolio_or_404(request, portfolio_id)
+        body = TransactionInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        tx = services.transaction_create(portfolio=portfolio, data=body.to_input())
+        return Response(TransactionSerializer(tx).data, status=status.HTTP_201_CREATED)
+
+
+class TransactionDetailApi(GenericAPIView):
+    serializer_class = TransactionSerializer
+
+    def _get(self, request, portfolio_id: int, transaction_id: int) -> Transaction:
+        portfolio = owned_portfolio_or_404(request, portfolio_id)
+        tx = selectors.transaction_list(portfolio=portfolio).filter(pk=transaction_id).first()
+        if tx is None:
+            raise Http404("No such transaction.")
+        return tx
+
+    def get(self, request, portfolio_id: int, transaction_id: int):
+        return Response(TransactionSerializer(self._get(request, portfolio_id, transaction_id)).data)
+
+    def _update(self, request, portfolio_id: int, transaction_id: int, *, partial: bool):
+        tx = self._get(request, portfolio_id, transaction_id)
+        raw = transaction_input_merged(tx, request.data) if partial else request.data
+        body = TransactionInputSerializer(data=raw)
+        body.is_valid(raise_exception=True)
+        tx = services.transaction_update(transaction_obj=tx, data=body.to_input())
+        return Response(TransactionSerializer(tx).data)
+
+    @extend_schema(request=TransactionInputSerializer, responses={200: TransactionSerializer})
+    def put(self, request, portfolio_id: int, transaction_id: int):
+        return self._update(request, portfolio_id, transaction_id, partial=False)
+
+    @extend_schema(request=TransactionInputSerializer, responses={200: TransactionSerializer})
+    def patch(self, request, portfolio_id: int, transaction_id: int):
+        return self._update(request, portfolio_id, transaction_id, partial=True)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, portfolio_id: int, transaction_id: int):
+        services.transaction_delete(transaction_obj=self._get(request, portfolio_id, transaction_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

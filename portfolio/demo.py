@@ -1,0 +1,162 @@
+"""The demo user and portfolio: ~25 real-world symbols with three years of history, priced offline.
+
+Deterministic (a fixed random seed, the simulated provider's deterministic prices) and idempotent:
+running it again creates nothing twice and only tops the price history up to today.
+"""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from portfolio.models import Portfolio, TransactionType
+from portfolio.services import TransactionInput, transaction_create
+from prices.market_calendar import sessions_between
+from prices.models import AssetClass, Instrument, Provider, VerificationStatus
+from prices.providers.simulated import SimulatedProvider
+from prices.services import PricePoint, prices_upsert
+
+DEMO_PORTFOLIO_NAME = "Demo portfolio"
+DEMO_YEARS = 3
+
+# symbol, name, asset class, quarterly dividend per share (0 = none)
+DEMO_INSTRUMENTS = [
+    ("AAPL", "Apple Inc.", AssetClass.STOCK, "0.25"),
+    ("MSFT", "Microsoft Corporation", AssetClass.STOCK, "0.83"),
+    ("GOOGL", "Alphabet Inc. Class A", AssetClass.STOCK, "0.20"),
+    ("AMZN", "Amazon.com, Inc.", AssetClass.STOCK, "0"),
+    ("NVDA", "NVIDIA Corporation", AssetClass.STOCK, "0.01"),
+    ("META", "Meta Platforms, Inc.", AssetClass.STOCK, "0.50"),
+    ("TSLA", "Tesla, Inc.", AssetClass.STOCK, "0"),
+    ("JPM", "JPMorgan Chase & Co.", AssetClass.STOCK, "1.40"),
+    ("V", "Visa Inc.", AssetClass.STOCK, "0.59"),
+    ("JNJ", "Johnson & Johnson", AssetClass.STOCK, "1.30"),
+    ("PG", "Procter & Gamble Co.", AssetClass.STOCK, "1.06"),
+    ("KO", "The Coca-Cola Company", AssetClass.STOCK, "0.51"),
+    ("XOM", "Exxon Mobil Corporation", AssetClass.STOCK, "0.99"),
+    ("BRK-B", "Berkshire Hathaway Inc. Class B", AssetClass.STOCK, "0"),
+    ("COST", "Costco Wholesale Corporation", AssetClass.STOCK, "1.30"),
+    ("SPY", "SPDR S&P 500 ETF Trust", AssetClass.ETF, "1.80"),
+    ("VTI", "Vanguard Total Stock Market ETF", AssetClass.ETF, "0.95"),
+    ("QQQ", "Invesco QQQ Trust", AssetClass.ETF, "0.70"),
+    ("VXUS", "Vanguard Total International Stock ETF", AssetClass.ETF, "0.45"),
+    ("BND", "Vanguard Total Bond Market ETF", AssetClass.ETF, "0.60"),
+    ("GLD", "SPDR Gold Shares", AssetClass.ETF, "0"),
+    ("VNQ", "Vanguard Real Estate ETF", AssetClass.ETF, "0.90"),
+    ("SCHD", "Schwab U.S. Dividend Equity ETF", AssetClass.ETF, "0.26"),
+    ("BTC", "Bitcoin", AssetClass.CRYPTO, "0"),
+    ("ETH", "Ethereum", AssetClass.CRYPTO, "0"),
+    ("SOL", "Solana", AssetClass.CRYPTO, "0"),
+]
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    username: str
+    password: str
+    portfolio_id: int
+    transactions_created: int
+    prices_written: int
+
+
+def _plan_transactions(today: date, rng: random.Random) -> list[TransactionInput]:
+    """Buys every few months, some trims, quarterly dividends: a believable three-year history."""
+    provider = SimulatedProvider()
+    start = today - timedelta(days=365 * DEMO_YEARS)
+    planned: list[TransactionInput] = []
+    for symbol, _name, asset_class, dividend in DEMO_INSTRUMENTS:
+        mic = "" if asset_class == AssetClass.CRYPTO else "XNYS"
+        sessions = sessions_between(mic=mic, start=start, end=today - timedelta(days=1))
+        closes = {bar.date: bar.close for bar in provider.daily_history(symbol, sessions[0], sessions[-1])}
+        held = Decimal("0")
+        first = rng.randrange(0, 120)
+        for index in range(first, len(sessions), rng.choice([42, 63, 84])):
+            day = sessions[index]
+            price = closes[day]
+            budget = Decimal(rng.choice([500, 1000, 1500, 2500]))
+            if asset_class == AssetClass.CRYPTO:
+                quantity = (budget / price).quantize(Decimal("0.00001"))
+            else:
+                quantity = max(Decimal(1), (budget / price).quantize(Decimal(1)))
+            trim = held > 0 and rng.random() < 0.12
+            if trim:
+                quantity = (held / 3).quantize(Decimal("0.00001") if asset_class == AssetClass.CRYPTO else Decimal(1))
+            if quantity <= 0:
+                continue
+            tx_type = TransactionType.SELL if trim else TransactionType.BUY
+            held += -quantity if trim else quantity
+            planned.append(TransactionInput(
+                symbol=symbol, type=tx_type, date=day, quantity=quantity, price=price,
+                fee=Decimal(rng.choice(["0", "0", "1.00", "4.95"])), currency="USD",
+                asset_class=asset_class, provider=Provider.SIMULATED,
+            ))
+        if Decimal(dividend) > 0:
+            for day in sessions[first + 60 :: 63]:
+                shares = sum(
+                    (tx.quantity if tx.type == TransactionType.BUY else -tx.quantity)
+                    for tx in planned
+                    if tx.symbol == symbol and tx.date < day and tx.type != TransactionType.DIVIDEND
+                )
+                if shares > 0:
+                    gross = shares * Decimal(dividend)
+                    planned.append(TransactionInput(
+                        symbol=symbol, type=TransactionType.DIVIDEND, date=day, quantity=shares,
+                        price=Decimal(dividend),
+                        fee=(gross * Decimal("0.15")).quantize(CENT, ROUND_HALF_UP),  # withholding tax
+                        currency="USD", note="Quarterly dividend",
+                    ))
+    planned.sort(key=lambda tx: (tx.date, tx.symbol, tx.type))
+    return planned
+
+
+def demo_seed(*, progress: Callable[[int, int], None] | None = None) -> DemoResult:
+    """Create (once) the demo user, instruments and portfolio; top its prices up to today."""
+    User = get_user_model()
+    today = timezone.localdate()
+    with transaction.atomic():
+        user, created = User.objects.get_or_create(username=settings.DEMO_USERNAME)
+        if created:
+            user.set_password(settings.DEMO_PASSWORD)
+            user.save()
+        for symbol, name, asset_class, _ in DEMO_INSTRUMENTS:
+            Instrument.objects.get_or_create(
+                symbol=symbol,
+                defaults={
+                    "name": name, "asset_class": asset_class, "currency": "USD",
+                    "exchange_mic": "" if asset_class == AssetClass.CRYPTO else "XNYS",
+                    "provider": Provider.SIMULATED, "verification_status": VerificationStatus.VERIFIED,
+                },
+            )
+        portfolio, created = Portfolio.objects.get_or_create(
+            owner=user, name=DEMO_PORTFOLIO_NAME, defaults={"base_currency": "USD"}
+        )
+        created_count = 0
+        if created:
+            planned = _plan_transactions(today, random.Random(2026))
+            for index, tx in enumerate(planned, start=1):
+                transaction_create(portfolio=portfolio, data=tx)
+                if progress:
+                    progress(index, len(planned))
+            created_count = len(planned)
+
+    provider = SimulatedProvider()
+    written = 0
+    start = today - timedelta(days=365 * DEMO_YEARS + 7)
+    for instrument in Instrument.objects.filter(symbol__in=[row[0] for row in DEMO_INSTRUMENTS]):
+        bars = provider.daily_history(instrument.symbol, start, today)
+        written += prices_upsert(
+            instrument=instrument,
+            points=[PricePoint(date=bar.date, close=bar.close, adjusted_close=bar.adjusted_close) for bar in bars],
+            source=Provider.SIMULATED,
+        )
+    return DemoResult(
+        username=user.username, password=settings.DEMO_PASSWORD, portfolio_id=portfolio.pk,
+        transactions_created=created_count, prices_written=written,
+    )

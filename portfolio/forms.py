@@ -1,0 +1,49 @@
+"""Web forms. Like the API serializers they only parse; the services decide what is valid."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from portfolio.models import TransactionType
+from portfolio.services import TransactionInput
+from prices.models import AssetClass, Provider
+
+
+class PortfolioForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    base_currency = forms.CharField(max_length=3, initial="USD")
+
+
+class TransactionForm(forms.Form):
+    symbol = forms.CharField(max_length=32)
+    type = forms.ChoiceField(choices=TransactionType.choices, initial=TransactionType.BUY)
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    quantity = forms.DecimalField(max_digits=28, decimal_places=10, required=False)
+    price = forms.DecimalField(max_digits=20, decimal_places=6, required=False)
+    fee = forms.DecimalField(max_digits=20, decimal_places=6, required=False)
+    currency = forms.CharField(max_length=3, initial="USD")
+    asset_class = forms.ChoiceField(
+        choices=[("", "— (new symbols: stock)")] + AssetClass.choices, required=False
+    )
+    provider = forms.ChoiceField(choices=[("", "— (default)")] + Provider.choices, required=False)
+    note = forms.CharField(max_length=500, required=False)
+
+    def to_input(self) -> TransactionInput:
+        data = self.cleaned_data
+        return TransactionInput(
+            symbol=data["symbol"],
+            type=data["type"],
+            date=data["date"],
+            quantity=data.get("quantity"),
+            price=data.get("price"),
+            fee=data.get("fee"),
+            currency=data["currency"],
+            note=data.get("note") or "",
+            provider=data.get("provider") or None,
+            asset_class=data.get("asset_class") or None,
+        )
+
+
+def form_errors_apply(form: forms.Form, exc: ValidationError) -> None:
+    """Show a service's field errors on the form's fields (others at the top of the form)."""
+    for field, messages in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, messages)

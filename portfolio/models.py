@@ -1,0 +1,57 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from prices.models import Instrument
+
+
+class Portfolio(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portfolios")
+    name = models.CharField(max_length=100)
+    base_currency = models.CharField(max_length=3, default="USD")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="portfolio_owner_name_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TransactionType(models.TextChoices):
+    BUY = "BUY", "Buy"
+    SELL = "SELL", "Sell"
+    # quantity × price is the gross dividend; fee is the tax withheld.
+    DIVIDEND = "DIVIDEND", "Dividend"
+    # A cost not tied to a trade (custody, account fee): the amount is in `fee`.
+    FEE = "FEE", "Fee"
+    # quantity is the ratio of new shares per old share: 4 for a 4-for-1, 0.5 for a 1-for-2.
+    SPLIT = "SPLIT", "Split"
+
+
+class Transaction(models.Model):
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="transactions")
+    # PROTECT: price history and other portfolios may depend on the instrument.
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="transactions")
+    type = models.CharField(max_length=8, choices=TransactionType.choices)
+    date = models.DateField()
+    quantity = models.DecimalField(max_digits=28, decimal_places=10)
+    price = models.DecimalField(max_digits=20, decimal_places=6, default=Decimal("0"))
+    fee = models.DecimalField(max_digits=20, decimal_places=6, default=Decimal("0"))
+    currency = models.CharField(max_length=3)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["date", "id"]
+        indexes = [
+            # Holdings replay a portfolio's transactions in date order.
+            models.Index(fields=["portfolio", "date"], name="transaction_portfolio_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.quantity} {self.instrument_id} on {self.date}"

@@ -1,0 +1,123 @@
+"""Reads of portfolios, transactions and valued holdings.
+
+Valuation costs a constant number of queries whatever the number of holdings: one for the
+transactions, one for the instruments' latest closes.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+
+from portfolio.holdings import ZERO, positions_compute
+from portfolio.models import Portfolio, Transaction
+from prices.models import Instrument
+from prices.selectors import prices_latest_get
+
+
+def portfolio_list(*, user: AbstractBaseUser) -> QuerySet[Portfolio]:
+    return Portfolio.objects.filter(owner=user)
+
+
+def portfolio_get(*, user: AbstractBaseUser, portfolio_id: int) -> Portfolio | None:
+    """The user's portfolio, or None: another user's portfolio does not exist for this user."""
+    return Portfolio.objects.filter(owner=user, pk=portfolio_id).first()
+
+
+def transaction_list(*, portfolio: Portfolio) -> QuerySet[Transaction]:
+    return Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("-date", "-id")
+
+
+@dataclass(frozen=True)
+class Holding:
+    instrument: Instrument
+    quantity: Decimal
+    average_cost: Decimal
+    cost_basis: Decimal
+    realized_gain: Decimal
+    dividends: Decimal
+    fees: Decimal
+    price: Decimal | None
+    price_as_of: date | None
+    previous_close: Decimal | None
+
+    @property
+    def market_value(self) -> Decimal | None:
+        return self.quantity * self.price if self.price is not None else None
+
+    @property
+    def unrealized_gain(self) -> Decimal | None:
+        value = self.market_value
+        return value - self.cost_basis if value is not None else None
+
+    @property
+    def unrealized_gain_percent(self) -> Decimal | None:
+        gain = self.unrealized_gain
+        if gain is None or not self.cost_basis:
+            return None
+        return gain / self.cost_basis * 100
+
+
+@dataclass(frozen=True)
+class Valuation:
+    holdings: list[Holding]  # open positions, largest market value first
+    closed: list[Holding]  # fully sold positions, for realized gains and dividends
+    total_value: Decimal
+    total_cost: Decimal
+    realized_gain: Decimal
+    dividends: Decimal
+    fees: Decimal
+    unpriced_count: int
+
+    @property
+    def unrealized_gain(self) -> Decimal:
+        return self.total_value - sum((h.cost_basis for h in self.holdings if h.price is not None), ZERO)
+
+    def weight(self, holding: Holding) -> Decimal | None:
+        if holding.market_value is None or not self.total_value:
+            return None
+        return holding.market_value / self.total_value
+
+
+def portfolio_valuation_get(*, portfolio: Portfolio) -> Valuation:
+    transactions = list(
+        Transaction.objects.filter(portfolio=portfolio)
+        .select_related("instrument")
+        .order_by("date", "id")
+    )
+    positions = positions_compute(transactions)
+    instruments = {tx.instrument_id: tx.instrument for tx in transactions}
+    latest = prices_latest_get(instrument_ids=positions.keys())
+
+    open_holdings: list[Holding] = []
+    closed: list[Holding] = []
+    for instrument_id, position in positions.items():
+        price = latest.get(instrument_id)
+        holding = Holding(
+            instrument=instruments[instrument_id],
+            quantity=position.quantity,
+            average_cost=position.average_cost,
+            cost_basis=position.cost_basis,
+            realized_gain=position.realized_gain,
+            dividends=position.dividends,
+            fees=position.fees,
+            price=price.close if price else None,
+            price_as_of=price.date if price else None,
+            previous_close=price.previous_close if price else None,
+        )
+        (open_holdings if position.quantity > 0 else closed).append(holding)
+
+    open_holdings.sort(key=lambda h: (h.market_value is None, -(h.market_value or ZERO), h.instrument.symbol))
+    all_holdings = open_holdings + closed
+    return Valuation(
+        holdings=open_holdings,
+        closed=closed,
+        total_value=sum((h.market_value for h in open_holdings if h.market_value is not None), ZERO),
+        total_cost=sum((h.cost_basis for h in open_holdings), ZERO),
+        realized_gain=sum((h.realized_gain for h in all_holdings), ZERO),
+        dividends=sum((h.dividends for h in all_holdings), ZERO),
+        fees=sum((h.fees for h in all_holdings), ZERO),
+        unpriced_count=sum(1 for h in open_holdings if h.price is None),
+    )

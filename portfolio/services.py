@@ -1,0 +1,205 @@
+"""Writes to portfolios and transactions. Views, serializers and forms only call these."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portfolio.cache import portfolio_version_bump
+from portfolio.holdings import positions_compute
+from portfolio.models import Portfolio, Transaction, TransactionType
+from prices.currencies import currency_normalize
+from prices.services import instrument_get_or_create
+
+ZERO = Decimal("0")
+# Nothing older is a plausible trade in a personal portfolio; catches typos such as 0202 or 1820.
+EARLIEST_TRANSACTION_DATE = date(1900, 1, 1)
+
+
+def _on_commit_bump(portfolio_id: int) -> None:
+    transaction.on_commit(lambda: portfolio_version_bump(portfolio_id=portfolio_id))
+
+
+# --- Portfolios
+
+
+def portfolio_create(*, owner: AbstractBaseUser, name: str, base_currency: str = "USD") -> Portfolio:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A portfolio needs a name."})
+    base_currency = currency_normalize(code=base_currency, field="base_currency")
+    try:
+        with transaction.atomic():
+            return Portfolio.objects.create(owner=owner, name=name, base_currency=base_currency)
+    except IntegrityError:
+        raise ValidationError({"name": f"You already have a portfolio named '{name}'."}) from None
+
+
+def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_currency: str | None = None) -> Portfolio:
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ValidationError({"name": "A portfolio needs a name."})
+        if Portfolio.objects.filter(owner_id=portfolio.owner_id, name=name).exclude(pk=portfolio.pk).exists():
+            raise ValidationError({"name": f"You already have a portfolio named '{name}'."})
+        portfolio.name = name
+    if base_currency is not None:
+        portfolio.base_currency = currency_normalize(code=base_currency, field="base_currency")
+    with transaction.atomic():
+        portfolio.save()
+        _on_commit_bump(portfolio.pk)
+    return portfolio
+
+
+def portfolio_delete(*, portfolio: Portfolio) -> None:
+    with transaction.atomic():
+        portfolio_id = portfolio.pk
+        portfolio.delete()
+        _on_commit_bump(portfolio_id)
+
+
+# --- Transactions
+
+
+@dataclass
+class TransactionInput:
+    """A transaction as the user typed it, before it is checked against the portfolio."""
+
+    symbol: str
+    type: str
+    date: date
+    quantity: Decimal | None
+    price: Decimal | None
+    fee: Decimal | None
+    currency: str
+    note: str = ""
+    provider: str | None = None
+    asset_class: str | None = None
+
+
+def _transaction_fields_validate(data: TransactionInput) -> dict:
+    """Per-type rules, each failure naming its field. Returns the cleaned field values."""
+    errors: dict[str, str] = {}
+    tx_type = data.type
+    if tx_type not in TransactionType.values:
+        errors["type"] = f"Must be one of {', '.join(TransactionType.values)}."
+    quantity = data.quantity if data.quantity is not None else None
+    price = data.price if data.price is not None else ZERO
+    fee = data.fee if data.fee is not None else ZERO
+
+    if tx_type == TransactionType.FEE:
+        quantity = quantity if quantity is not None else ZERO
+        if quantity < 0:
+            errors["quantity"] = "Must not be negative."
+        if fee <= 0:
+            errors["fee"] = "A fee transaction needs a fee greater than zero."
+    elif quantity is None:
+        errors["quantity"] = "This field is required."
+    elif quantity <= 0:
+        errors["quantity"] = (
+            "The split ratio must be greater than zero (4 for a 4-for-1)."
+            if tx_type == TransactionType.SPLIT
+            else "Must be greater than zero."
+        )
+    if price < 0:
+        errors["price"] = "Must not be negative."
+    elif tx_type == TransactionType.DIVIDEND and price == 0:
+        errors["price"] = "A dividend needs the amount per share (or the total with quantity 1)."
+    elif tx_type == TransactionType.SPLIT and price != 0:
+        errors["price"] = "A split has no price; leave it empty or 0."
+    if fee < 0:
+        errors["fee"] = "Must not be negative."
+    elif tx_type == TransactionType.SPLIT and fee != 0:
+        errors["fee"] = "A split has no fee; leave it empty or 0."
+
+    today = timezone.localdate()
+    if data.date > today:
+        errors["date"] = f"Must not be in the future (today is {today.isoformat()})."
+    elif data.date < EARLIEST_TRANSACTION_DATE:
+        errors["date"] = f"Must not be before {EARLIEST_TRANSACTION_DATE.isoformat()}."
+
+    try:
+        currency = currency_normalize(code=data.currency, allow_minor=True)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        currency = data.currency
+    if errors:
+        raise ValidationError(errors)
+    return {"type": tx_type, "date": data.date, "quantity": quantity, "price": price, "fee": fee,
+            "currency": currency, "note": (data.note or "").strip()}
+
+
+def _position_history_validate(*, portfolio: Portfolio, instrument_id: int, replace: Transaction | None,
+                               add: Transaction | None) -> None:
+    """Replays the instrument's transactions with the change applied; OversellError if any sell
+    would then exceed what is held on its date (so editing or deleting an old buy is checked too)."""
+    existing = list(
+        Transaction.objects.filter(portfolio=portfolio, instrument_id=instrument_id)
+        .exclude(pk=replace.pk if replace else None)
+        .order_by("date", "id")
+    )
+    if add is not None:
+        existing.append(add)
+        # A new transaction goes after others of its date; an edited one keeps its place.
+        existing.sort(key=lambda tx: (tx.date, tx.pk if tx.pk is not None else float("inf")))
+    positions_compute(existing)
+
+
+def transaction_create(*, portfolio: Portfolio, data: TransactionInput) -> Transaction:
+    fields = _transaction_fields_validate(data)
+    with transaction.atomic():
+        # Serialise writes to one portfolio so two concurrent sells cannot both pass the check.
+        Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
+        instrument = instrument_get_or_create(
+            symbol=data.symbol, currency=fields["currency"], provider=data.provider, asset_class=data.asset_class
+        )
+        tx = Transaction(portfolio=portfolio, instrument=instrument, **fields)
+        _position_history_validate(portfolio=portfolio, instrument_id=instrument.pk, replace=None, add=tx)
+        tx.save()
+        _on_commit_bump(portfolio.pk)
+    return tx
+
+
+def transaction_update(*, transaction_obj: Transaction, data: TransactionInput) -> Transaction:
+    fields = _transaction_fields_validate(data)
+    portfolio = transaction_obj.portfolio
+    with transaction.atomic():
+        Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
+        instrument = instrument_get_or_create(
+            symbol=data.symbol, currency=fields["currency"], provider=data.provider, asset_class=data.asset_class
+        )
+        old_instrument_id = transaction_obj.instrument_id
+        for name, value in fields.items():
+            setattr(transaction_obj, name, value)
+        transaction_obj.instrument = instrument
+        _position_history_validate(
+            portfolio=portfolio, instrument_id=instrument.pk, replace=transaction_obj, add=transaction_obj
+        )
+        if old_instrument_id != instrument.pk:
+            # Moving it off the old instrument must leave that history valid too.
+            _position_history_validate(
+                portfolio=portfolio, instrument_id=old_instrument_id, replace=transaction_obj, add=None
+            )
+        transaction_obj.save()
+        _on_commit_bump(portfolio.pk)
+    return transaction_obj
+
+
+def transaction_delete(*, transaction_obj: Transaction) -> None:
+    portfolio = transaction_obj.portfolio
+    with transaction.atomic():
+        Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
+        try:
+            _position_history_validate(
+                portfolio=portfolio, instrument_id=transaction_obj.instrument_id, replace=transaction_obj, add=None
+            )
+        except ValidationError:
+            raise ValidationError(
+                {"transaction": "Deleting it would leave a later sell selling more than was held."}
+            ) from None
+        transaction_obj.delete()
+        _on_commit_bump(portfolio.pk)

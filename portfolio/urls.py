@@ -1,0 +1,20 @@
+from django.urls import path
+
+from portfolio import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("portfolios/", views.portfolio_list_page, name="portfolio-list"),
+    path("portfolios/<int:portfolio_id>/delete/", views.portfolio_delete_page, name="portfolio-delete"),
+    path("portfolios/<int:portfolio_id>/transactions/", views.transaction_list_page, name="transaction-list"),
+    path(
+        "portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/edit/",
+        views.transaction_edit_page,
+        name="transaction-edit",
+    ),
+    path(
+        "portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/delete/",
+        views.transaction_delete_page,
+        name="transaction-delete",
+    ),
+]

@@ -1,0 +1,133 @@
+"""Web pages: the dashboard, portfolios and transactions, usable without the API."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from portfolio import selectors, services
+from portfolio.forms import PortfolioForm, TransactionForm, form_errors_apply
+from portfolio.models import Portfolio, Transaction
+
+TRANSACTIONS_PER_PAGE = 50
+
+
+def _owned_portfolio(request, portfolio_id: int) -> Portfolio:
+    portfolio = selectors.portfolio_get(user=request.user, portfolio_id=portfolio_id)
+    if portfolio is None:
+        raise Http404("No such portfolio.")
+    return portfolio
+
+
+def _owned_transaction(portfolio: Portfolio, transaction_id: int) -> Transaction:
+    tx = selectors.transaction_list(portfolio=portfolio).filter(pk=transaction_id).first()
+    if tx is None:
+        raise Http404("No such transaction.")
+    return tx
+
+
+def _portfolio_create_from(request, form: PortfolioForm) -> Portfolio | None:
+    if not form.is_valid():
+        return None
+    try:
+        return services.portfolio_create(owner=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        form_errors_apply(form, exc)
+        return None
+
+
+@login_required
+def dashboard(request):
+    portfolios = list(selectors.portfolio_list(user=request.user))
+    if not portfolios:
+        form = PortfolioForm(request.POST or None)
+        if request.method == "POST" and (portfolio := _portfolio_create_from(request, form)):
+            return redirect(f"{reverse('transaction-list', args=[portfolio.pk])}")
+        return render(request, "portfolio/empty.html", {"form": form})
+    selected = next((p for p in portfolios if str(p.pk) == request.GET.get("portfolio")), portfolios[0])
+    valuation = selectors.portfolio_valuation_get(portfolio=selected)
+    rows = [(holding, valuation.weight(holding)) for holding in valuation.holdings]
+    return render(
+        request,
+        "portfolio/dashboard.html",
+        {"portfolios": portfolios, "portfolio": selected, "valuation": valuation, "rows": rows},
+    )
+
+
+@login_required
+def portfolio_list_page(request):
+    form = PortfolioForm(request.POST or None)
+    if request.method == "POST" and (portfolio := _portfolio_create_from(request, form)):
+        messages.success(request, f"Portfolio “{portfolio.name}” created.")
+        return redirect("portfolio-list")
+    portfolios = selectors.portfolio_list(user=request.user)
+    return render(request, "portfolio/portfolio_list.html", {"portfolios": portfolios, "form": form})
+
+
+@login_required
+@require_POST
+def portfolio_delete_page(request, portfolio_id: int):
+    portfolio = _owned_portfolio(request, portfolio_id)
+    services.portfolio_delete(portfolio=portfolio)
+    messages.success(request, f"Portfolio “{portfolio.name}” deleted.")
+    return redirect("portfolio-list")
+
+
+@login_required
+def transaction_list_page(request, portfolio_id: int):
+    portfolio = _owned_portfolio(request, portfolio_id)
+    form = TransactionForm(request.POST or None, initial={"currency": portfolio.base_currency})
+    if request.method == "POST" and form.is_valid():
+        try:
+            tx = services.transaction_create(portfolio=portfolio, data=form.to_input())
+        except ValidationError as exc:
+            form_errors_apply(form, exc)
+        else:
+            messages.success(request, f"Added {tx.get_type_display().lower()} of {tx.instrument.symbol}.")
+            return redirect("transaction-list", portfolio_id=portfolio.pk)
+    page = Paginator(selectors.transaction_list(portfolio=portfolio), TRANSACTIONS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request, "portfolio/transaction_list.html", {"portfolio": portfolio, "form": form, "page": page}
+    )
+
+
+@login_required
+def transaction_edit_page(request, portfolio_id: int, transaction_id: int):
+    portfolio = _owned_portfolio(request, portfolio_id)
+    tx = _owned_transaction(portfolio, transaction_id)
+    initial = {
+        "symbol": tx.instrument.symbol, "type": tx.type, "date": tx.date, "quantity": tx.quantity,
+        "price": tx.price, "fee": tx.fee, "currency": tx.currency, "note": tx.note,
+    }
+    form = TransactionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.transaction_update(transaction_obj=tx, data=form.to_input())
+        except ValidationError as exc:
+            form_errors_apply(form, exc)
+        else:
+            messages.success(request, "Transaction saved.")
+            return redirect("transaction-list", portfolio_id=portfolio.pk)
+    return render(
+        request, "portfolio/transaction_edit.html", {"portfolio": portfolio, "form": form, "transaction": tx}
+    )
+
+
+@login_required
+@require_POST
+def transaction_delete_page(request, portfolio_id: int, transaction_id: int):
+    portfolio = _owned_portfolio(request, portfolio_id)
+    tx = _owned_transaction(portfolio, transaction_id)
+    try:
+        services.transaction_delete(transaction_obj=tx)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Transaction deleted.")
+    return redirect("transaction-list", portfolio_id=portfolio.pk)

@@ -1,0 +1,85 @@
+from django.db import models
+
+
+class AssetClass(models.TextChoices):
+    STOCK = "stock", "Stock"
+    ETF = "etf", "ETF"
+    FUND = "fund", "Fund"
+    CRYPTO = "crypto", "Crypto"
+    CASH = "cash", "Cash"
+    OTHER = "other", "Other"
+
+
+class Provider(models.TextChoices):
+    SIMULATED = "simulated", "Simulated (offline)"
+    MANUAL = "manual", "Manual"
+    YAHOO = "yahoo", "Yahoo Finance"
+    TWELVEDATA = "twelvedata", "Twelve Data"
+    COINGECKO = "coingecko", "CoinGecko"
+    STOOQ = "stooq", "Stooq"
+    ALPHAVANTAGE = "alphavantage", "Alpha Vantage"
+
+
+class VerificationStatus(models.TextChoices):
+    # New symbols start pending; the workers ask the provider and either verify or flag them.
+    PENDING = "pending", "Pending verification"
+    VERIFIED = "verified", "Verified"
+    UNKNOWN = "unknown", "Unknown to provider"
+
+
+class Instrument(models.Model):
+    symbol = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    asset_class = models.CharField(max_length=10, choices=AssetClass.choices, default=AssetClass.STOCK)
+    # ISO 4217, or a minor unit such as GBp for pence-quoted London listings.
+    currency = models.CharField(max_length=3, default="USD")
+    # ISO 10383 market identifier; drives the market calendar (crypto has none: it trades 24/7).
+    exchange_mic = models.CharField(max_length=4, blank=True, default="XNYS")
+    provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.SIMULATED)
+    # The provider's own name for it (CoinGecko ids, Stooq's aapl.us); blank means `symbol`.
+    provider_symbol = models.CharField(max_length=64, blank=True)
+    active = models.BooleanField(default=True)
+    verification_status = models.CharField(
+        max_length=10, choices=VerificationStatus.choices, default=VerificationStatus.PENDING
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["symbol"]
+        indexes = [models.Index(fields=["provider", "active"], name="instrument_provider_active_idx")]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+    @property
+    def quote_symbol(self) -> str:
+        return self.provider_symbol or self.symbol
+
+
+class PriceHistory(models.Model):
+    # The unique (instrument, date) constraint doubles as the index for every hot history read
+    # (one instrument's closes over a range, or its latest close), so the FK needs no index of its own.
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.CASCADE, related_name="prices", db_index=False
+    )
+    date = models.DateField()
+    close = models.DecimalField(max_digits=20, decimal_places=6)
+    adjusted_close = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    source = models.CharField(max_length=20, choices=Provider.choices)
+    last_updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["instrument", "date"]
+        verbose_name_plural = "price history"
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "date"], name="pricehistory_instrument_date_uniq"),
+        ]
+        indexes = [
+            # All instruments' closes for one day (valuing every portfolio at a date).
+            models.Index(fields=["date"], name="pricehistory_date_idx"),
+            # Freshness scans: which prices were not updated since a cut-off.
+            models.Index(fields=["last_updated"], name="pricehistory_updated_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id} {self.date} {self.close}"

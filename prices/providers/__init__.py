@@ -1,0 +1,27 @@
+"""Provider clients by contract name (shared/CONTRACT.md). Imported lazily: a deployment that
+uses one provider never loads the others."""
+
+from functools import cache
+from importlib import import_module
+
+from prices.providers.base import PriceProvider
+
+PROVIDER_CLASSES = {
+    "simulated": "prices.providers.simulated.SimulatedProvider",
+    "yahoo": "prices.providers.yahoo.YahooProvider",
+    "twelvedata": "prices.providers.twelvedata.TwelveDataProvider",
+    "coingecko": "prices.providers.coingecko.CoinGeckoProvider",
+    "stooq": "prices.providers.stooq.StooqProvider",
+    "alphavantage": "prices.providers.alphavantage.AlphaVantageProvider",
+}
+
+
+@cache
+def provider_get(name: str) -> PriceProvider:
+    """The shared client of a provider (one pooled HTTP session per process)."""
+    try:
+        dotted = PROVIDER_CLASSES[name]
+    except KeyError:
+        raise ValueError(f"unknown price provider {name!r}") from None
+    module_name, class_name = dotted.rsplit(".", 1)
+    return getattr(import_module(module_name), class_name)()

@@ -1,0 +1,89 @@
+"""The one interface every market-data provider implements, and its error taxonomy.
+
+Clients speak provider symbols (`Instrument.quote_symbol`) and return Decimals, never floats.
+What to do about a failure is decided by its class:
+
+- TransientError: retry with backoff (5xx, timeouts, connection errors, garbage bodies).
+- RateLimitedError: wait `retry_after` seconds (or for the rate-limit bucket), then retry.
+- QuotaExhaustedError: the daily budget is spent; stop until the quota resets.
+- PermanentError: retrying cannot help (bad key, premium-only endpoint, 4xx validation).
+- UnknownSymbolError: the provider does not know the symbol; flag the instrument, never price it 0.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+
+class ProviderError(Exception):
+    """Base of every provider failure."""
+
+
+class TransientError(ProviderError):
+    """Worth retrying after a backoff."""
+
+
+class RateLimitedError(TransientError):
+    def __init__(self, message: str = "rate limited", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QuotaExhaustedError(ProviderError):
+    """The provider's daily budget is used up: no retry before it resets."""
+
+
+class PermanentError(ProviderError):
+    """Never retried."""
+
+
+class UnknownSymbolError(PermanentError):
+    def __init__(self, symbol: str, message: str = "") -> None:
+        super().__init__(message or f"unknown symbol {symbol}")
+        self.symbol = symbol
+
+
+@dataclass(frozen=True)
+class Quote:
+    symbol: str  # the provider symbol it was asked for
+    price: Decimal
+    as_of: datetime  # timezone-aware, UTC
+    currency: str | None = None
+    previous_close: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Bar:
+    date: date
+    close: Decimal
+    adjusted_close: Decimal | None = None
+
+
+@dataclass
+class QuoteBatch:
+    """The answer to one batched quote request: prices for the symbols the provider knew, and the
+    symbols it said it does not know (never a price of 0 for those)."""
+
+    quotes: dict[str, Quote] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+
+
+class PriceProvider(ABC):
+    name: str
+    # Largest batch one request may carry (bounded by URL length and the provider's own cap).
+    max_symbols_per_request: int = 1
+    # Sustained request rate the provider tolerates, shared by every worker.
+    requests_per_second: float = 1.0
+    # Requests allowed per UTC day, or None when the provider has no daily cap.
+    daily_quota: int | None = None
+
+    @abstractmethod
+    def latest_quotes(self, symbols: list[str]) -> QuoteBatch:
+        """Latest prices for at most `max_symbols_per_request` symbols, in one request."""
+
+    @abstractmethod
+    def daily_history(self, symbol: str, start: date, end: date) -> list[Bar]:
+        """Daily closes from `start` to `end` inclusive, oldest first. Raises UnknownSymbolError."""

@@ -1,0 +1,43 @@
+"""Reads of instruments and price history."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import OuterRef, Subquery
+
+from prices.models import Instrument, PriceHistory
+
+
+@dataclass(frozen=True)
+class LatestPrice:
+    close: Decimal
+    date: date
+    previous_close: Decimal | None
+
+
+def prices_latest_get(*, instrument_ids: Iterable[int]) -> dict[int, LatestPrice]:
+    """The latest stored close (and the one before it) of each instrument, in one query.
+
+    Each subquery is an index-only walk down (instrument, date) — constant cost per instrument
+    however long its history is.
+    """
+    ids = list(set(instrument_ids))
+    if not ids:
+        return {}
+    newest_first = PriceHistory.objects.filter(instrument=OuterRef("pk")).order_by("-date")
+    rows = (
+        Instrument.objects.filter(pk__in=ids)
+        .annotate(
+            last_close=Subquery(newest_first.values("close")[:1]),
+            last_date=Subquery(newest_first.values("date")[:1]),
+            previous_close=Subquery(newest_first.values("close")[1:2]),
+        )
+        .values_list("pk", "last_close", "last_date", "previous_close")
+    )
+    return {
+        pk: LatestPrice(close=close, date=as_of, previous_close=previous)
+        for pk, close, as_of, previous in rows
+        if close is not None
+    }

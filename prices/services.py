@@ -1,0 +1,103 @@
+"""Writes to instruments and price history."""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from prices.models import AssetClass, Instrument, PriceHistory, Provider
+
+# Tickers as brokers and providers write them: BRK-B, BRK.B, ^GSPC, EURUSD=X, VOD.L, BTC-USD.
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^:_/]{0,31}$")
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    date: date
+    close: Decimal
+    adjusted_close: Decimal | None = None
+
+
+def symbol_normalize(*, symbol: str) -> str:
+    """The canonical form of a user-typed symbol, or a ValidationError naming `symbol`."""
+    normalized = (symbol or "").strip().upper()
+    if not SYMBOL_PATTERN.match(normalized):
+        raise ValidationError(
+            {"symbol": "Enter a ticker of 1-32 letters, digits or . - = ^ : _ / (e.g. AAPL, BRK-B)."}
+        )
+    return normalized
+
+
+def default_provider_for(*, asset_class: str) -> str:
+    if asset_class == AssetClass.CRYPTO:
+        return settings.CRYPTO_PRICE_PROVIDER
+    if asset_class == AssetClass.CASH:
+        return Provider.MANUAL
+    return settings.PRICE_PROVIDER
+
+
+def instrument_get_or_create(
+    *,
+    symbol: str,
+    currency: str,
+    provider: str | None = None,
+    asset_class: str | None = None,
+    name: str = "",
+) -> Instrument:
+    """The instrument for `symbol`, created pending verification when it is new.
+
+    Instruments are shared by every portfolio, so an existing one keeps its provider and class:
+    one user's transaction never re-routes another user's prices.
+    """
+    symbol = symbol_normalize(symbol=symbol)
+    existing = Instrument.objects.filter(symbol=symbol).first()
+    if existing is not None:
+        return existing
+    asset_class = asset_class or AssetClass.STOCK
+    instrument, _ = Instrument.objects.get_or_create(
+        symbol=symbol,
+        defaults={
+            "name": name or symbol,
+            "asset_class": asset_class,
+            "currency": currency,
+            "provider": provider or default_provider_for(asset_class=asset_class),
+            # Crypto trades around the clock on no exchange calendar.
+            "exchange_mic": "" if asset_class == AssetClass.CRYPTO else "XNYS",
+        },
+    )
+    return instrument
+
+
+def prices_upsert(*, instrument: Instrument, points: Iterable[PricePoint], source: str) -> int:
+    """Insert or update daily closes in one statement; returns how many rows were written.
+
+    Idempotent on (instrument, date). Points that carry no positive close are dropped, so an empty
+    or garbage response can never overwrite good stored history.
+    """
+    rows = [
+        PriceHistory(
+            instrument=instrument,
+            date=point.date,
+            close=point.close,
+            adjusted_close=point.adjusted_close,
+            source=source,
+        )
+        for point in points
+        if point.close is not None and point.close > 0
+    ]
+    if not rows:
+        return 0
+    with transaction.atomic():
+        PriceHistory.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["instrument", "date"],
+            update_fields=["close", "adjusted_close", "source", "last_updated"],
+            batch_size=2000,
+        )
+    return len(rows)

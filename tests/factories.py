@@ -1,0 +1,65 @@
+"""factory_boy factories for the domain models."""
+
+from datetime import date
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+
+from portfolio.models import Portfolio, Transaction, TransactionType
+from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("correct-horse-battery")
+
+
+class InstrumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Instrument
+        django_get_or_create = ["symbol"]
+
+    symbol = factory.Sequence(lambda n: f"SYM{n}")
+    name = factory.LazyAttribute(lambda o: f"{o.symbol} Inc.")
+    asset_class = AssetClass.STOCK
+    currency = "USD"
+    provider = Provider.SIMULATED
+    verification_status = VerificationStatus.VERIFIED
+
+
+class PortfolioFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Portfolio
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Portfolio {n}")
+    base_currency = "USD"
+
+
+class TransactionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Transaction
+
+    portfolio = factory.SubFactory(PortfolioFactory)
+    instrument = factory.SubFactory(InstrumentFactory)
+    type = TransactionType.BUY
+    date = date(2024, 1, 2)
+    quantity = Decimal("10")
+    price = Decimal("100")
+    fee = Decimal("0")
+    currency = "USD"
+
+
+class PriceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PriceHistory
+
+    instrument = factory.SubFactory(InstrumentFactory)
+    date = date(2024, 1, 2)
+    close = Decimal("100")
+    source = Provider.SIMULATED
