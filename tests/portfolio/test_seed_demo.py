@@ -1,0 +1,40 @@
+"""`manage.py seed_demo`: a believable demo, created once, safe to run again."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from portfolio.models import Portfolio, Transaction
+from portfolio.selectors import portfolio_valuation_get
+from prices.models import Instrument, PriceHistory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_is_idempotent_and_prices_the_portfolio(settings):
+    out = StringIO()
+    call_command("seed_demo", stdout=out, stderr=StringIO())
+    assert "Demo ready: user 'demo' / password 'folio-demo'" in out.getvalue()
+    counts = (Portfolio.objects.count(), Transaction.objects.count(), Instrument.objects.count(),
+              PriceHistory.objects.count())
+    assert counts[0] == 1
+    assert Instrument.objects.count() == 26
+    assert counts[1] > 300
+
+    call_command("seed_demo", stdout=StringIO(), stderr=StringIO())
+    assert (Portfolio.objects.count(), Transaction.objects.count(), Instrument.objects.count(),
+            PriceHistory.objects.count()) == counts
+
+    portfolio = Portfolio.objects.get()
+    assert portfolio.owner.check_password(settings.DEMO_PASSWORD)
+    assert set(Transaction.objects.values_list("type", flat=True)) == {"BUY", "SELL", "DIVIDEND"}
+    valuation = portfolio_valuation_get(portfolio=portfolio)
+    assert len(valuation.holdings) >= 20
+    assert valuation.unpriced_count == 0
+    assert valuation.total_value > 0
+    # Prices are current: the newest close is within a long weekend of today.
+    newest = max(h.price_as_of for h in valuation.holdings)
+    assert timezone.localdate() - newest <= timedelta(days=4)

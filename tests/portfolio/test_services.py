@@ -1,0 +1,94 @@
+"""Portfolio write services: cache-version bumps in real Redis, atomicity, instrument sharing."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from portfolio.cache import portfolio_version_get
+from portfolio.models import Transaction
+from portfolio.services import (
+    TransactionInput,
+    portfolio_create,
+    transaction_create,
+    transaction_delete,
+    transaction_update,
+)
+from prices.models import Instrument, Provider
+from tests.factories import InstrumentFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def buy(symbol="AAPL", quantity="10", on=date(2024, 1, 2), **extra) -> TransactionInput:
+    fields = {"symbol": symbol, "type": "BUY", "date": on, "quantity": Decimal(quantity),
+              "price": Decimal("100"), "fee": Decimal("0"), "currency": "USD", **extra}
+    return TransactionInput(**fields)
+
+
+def test_every_write_bumps_the_portfolio_version_after_commit(portfolio, django_capture_on_commit_callbacks):
+    assert portfolio_version_get(portfolio_id=portfolio.pk) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        tx = transaction_create(portfolio=portfolio, data=buy())
+    assert portfolio_version_get(portfolio_id=portfolio.pk) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        transaction_update(transaction_obj=tx, data=buy(quantity="12"))
+    assert portfolio_version_get(portfolio_id=portfolio.pk) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        transaction_delete(transaction_obj=tx)
+    assert portfolio_version_get(portfolio_id=portfolio.pk) == 3
+
+
+def test_a_rejected_write_does_not_bump_the_version(portfolio, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError):
+        transaction_create(portfolio=portfolio, data=buy(quantity="-1"))
+    assert portfolio_version_get(portfolio_id=portfolio.pk) == 0
+
+
+def test_an_existing_instrument_keeps_its_provider(portfolio):
+    InstrumentFactory(symbol="BTC", provider=Provider.COINGECKO, asset_class="crypto")
+    tx = transaction_create(portfolio=portfolio, data=buy(symbol="btc", provider="yahoo"))
+    assert tx.instrument.provider == Provider.COINGECKO
+    assert Instrument.objects.filter(symbol="BTC").count() == 1
+
+
+def test_symbols_are_normalized(portfolio):
+    tx = transaction_create(portfolio=portfolio, data=buy(symbol="  brk-b "))
+    assert tx.instrument.symbol == "BRK-B"
+
+
+def test_moving_a_transaction_to_another_symbol_checks_the_old_history(portfolio):
+    first = transaction_create(portfolio=portfolio, data=buy(symbol="AAPL"))
+    transaction_create(portfolio=portfolio, data=TransactionInput(
+        symbol="AAPL", type="SELL", date=date(2024, 2, 1), quantity=Decimal("5"), price=Decimal("110"),
+        fee=None, currency="USD"))
+    with pytest.raises(ValidationError) as raised:
+        transaction_update(transaction_obj=first, data=buy(symbol="MSFT"))
+    assert "quantity" in raised.value.message_dict
+    assert Transaction.objects.get(pk=first.pk).instrument.symbol == "AAPL"
+
+
+def test_split_and_fee_defaults(portfolio):
+    transaction_create(portfolio=portfolio, data=buy())
+    split = transaction_create(portfolio=portfolio, data=TransactionInput(
+        symbol="AAPL", type="SPLIT", date=date(2024, 6, 1), quantity=Decimal("4"), price=None, fee=None,
+        currency="USD"))
+    fee = transaction_create(portfolio=portfolio, data=TransactionInput(
+        symbol="AAPL", type="FEE", date=date(2024, 6, 2), quantity=None, price=None, fee=Decimal("9.99"),
+        currency="usd"))
+    assert (split.price, split.fee) == (Decimal("0"), Decimal("0"))
+    assert (fee.quantity, fee.fee, fee.currency) == (Decimal("0"), Decimal("9.99"), "USD")
+
+
+def test_pence_quoted_currency_is_accepted_for_london_listings(portfolio):
+    tx = transaction_create(portfolio=portfolio, data=buy(symbol="VOD.L", currency="GBp"))
+    assert tx.currency == "GBp"
+
+
+def test_portfolio_names_are_unique_per_owner_only(user, other_user):
+    portfolio_create(owner=user, name="Main")
+    portfolio_create(owner=other_user, name="Main")
+    with pytest.raises(ValidationError) as raised:
+        portfolio_create(owner=user, name=" Main ")
+    assert list(raised.value.message_dict) == ["name"]

@@ -1,0 +1,116 @@
+"""The web pages: login, dashboard, portfolios and the transactions page, through Django's client."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from portfolio.models import Portfolio, Transaction
+from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def web(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_pages_require_login():
+    client = Client()
+    for path in ["/", "/portfolios/", "/portfolios/1/transactions/"]:
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_login_page_logs_in_with_csrf(user):
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/accounts/login/")
+    token = page.cookies["csrftoken"].value
+    response = client.post("/accounts/login/", {"username": "alice", "password": "correct-horse-battery",
+                                                "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    without_token = Client(enforce_csrf_checks=True).post(
+        "/accounts/login/", {"username": "alice", "password": "correct-horse-battery"})
+    assert without_token.status_code == 403
+
+
+def test_new_user_sees_the_empty_state_and_can_create_a_portfolio(web, user):
+    page = web.get("/")
+    assert b"Welcome to Folio" in page.content
+    response = web.post("/", {"name": "First", "base_currency": "EUR"})
+    portfolio = Portfolio.objects.get(owner=user)
+    assert (portfolio.name, portfolio.base_currency) == ("First", "EUR")
+    assert response["Location"] == f"/portfolios/{portfolio.pk}/transactions/"
+
+
+def test_dashboard_shows_totals_and_holdings(web, portfolio):
+    aapl = InstrumentFactory(symbol="AAPL")
+    TransactionFactory(portfolio=portfolio, instrument=aapl, quantity=Decimal("10"), price=Decimal("100"))
+    PriceFactory(instrument=aapl, date=date(2024, 3, 4), close=Decimal("123.45"))
+    page = web.get("/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "1,234.50 USD" in html  # value 10 × 123.45
+    assert "AAPL" in html and "2024-03-04" in html
+    assert "234.50" in html  # unrealized gain
+
+
+def test_add_edit_and_delete_a_transaction_through_the_page(web, portfolio):
+    url = f"/portfolios/{portfolio.pk}/transactions/"
+    response = web.post(url, {"symbol": "msft", "type": "BUY", "date": "2024-01-02", "quantity": "3",
+                              "price": "300", "fee": "", "currency": "USD"})
+    assert response.status_code == 302
+    tx = Transaction.objects.get(portfolio=portfolio)
+    assert (tx.instrument.symbol, tx.quantity, tx.fee) == ("MSFT", Decimal("3"), Decimal("0"))
+    assert b"MSFT" in web.get(url).content
+
+    edit = f"{url}{tx.pk}/edit/"
+    assert b'value="MSFT"' in web.get(edit).content
+    web.post(edit, {"symbol": "MSFT", "type": "BUY", "date": "2024-01-02", "quantity": "4", "price": "300",
+                    "currency": "USD"})
+    tx.refresh_from_db()
+    assert tx.quantity == Decimal("4")
+
+    web.post(f"{url}{tx.pk}/delete/")
+    assert not Transaction.objects.filter(pk=tx.pk).exists()
+
+
+def test_the_page_shows_field_errors_and_saves_nothing(web, portfolio):
+    TransactionFactory(portfolio=portfolio, instrument=InstrumentFactory(symbol="AAPL"), quantity=Decimal("1"))
+    response = web.post(f"/portfolios/{portfolio.pk}/transactions/", {
+        "symbol": "AAPL", "type": "SELL", "date": "2024-02-01", "quantity": "2", "price": "1", "currency": "USD"})
+    assert response.status_code == 200
+    assert "Selling 2 on 2024-02-01 is more than the 1 held on that date." in response.content.decode()
+    assert Transaction.objects.count() == 1
+
+
+def test_delete_is_post_only(web, portfolio):
+    tx = TransactionFactory(portfolio=portfolio)
+    assert web.get(f"/portfolios/{portfolio.pk}/transactions/{tx.pk}/delete/").status_code == 405
+    assert Transaction.objects.filter(pk=tx.pk).exists()
+
+
+def test_another_users_pages_are_404(web, foreign_portfolio):
+    tx = TransactionFactory(portfolio=foreign_portfolio)
+    base = f"/portfolios/{foreign_portfolio.pk}"
+    assert web.get(f"{base}/transactions/").status_code == 404
+    assert web.get(f"{base}/transactions/{tx.pk}/edit/").status_code == 404
+    assert web.post(f"{base}/transactions/{tx.pk}/delete/").status_code == 404
+    assert web.post(f"{base}/delete/").status_code == 404
+    assert Transaction.objects.filter(pk=tx.pk).exists()
+    # The dashboard ignores a foreign ?portfolio= and shows the user's own.
+    assert b"Not yours" not in web.get(f"/?portfolio={foreign_portfolio.pk}").content
+
+
+def test_admin_lists_every_model(db, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw-long-enough-1")
+    client = Client()
+    client.force_login(admin)
+    for path in ["portfolio/portfolio", "portfolio/transaction", "prices/instrument", "prices/pricehistory"]:
+        assert client.get(f"/admin/{path}/").status_code == 200

@@ -1,0 +1,70 @@
+"""Price-history upserts and instrument creation."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from prices.models import PriceHistory, Provider
+from prices.selectors import prices_latest_get
+from prices.services import PricePoint, instrument_get_or_create, prices_upsert, symbol_normalize
+from tests.factories import InstrumentFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_upsert_is_idempotent_and_updates_in_place():
+    instrument = InstrumentFactory(symbol="AAPL")
+    points = [PricePoint(date(2024, 1, 2), D("185.64")), PricePoint(date(2024, 1, 3), D("184.25"))]
+    assert prices_upsert(instrument=instrument, points=points, source=Provider.SIMULATED) == 2
+    assert prices_upsert(instrument=instrument, points=points, source=Provider.SIMULATED) == 2
+    assert PriceHistory.objects.filter(instrument=instrument).count() == 2
+    first_ids = set(PriceHistory.objects.values_list("id", flat=True))
+
+    prices_upsert(instrument=instrument, points=[PricePoint(date(2024, 1, 3), D("184.30"), D("183.9"))],
+                  source=Provider.YAHOO)
+    row = PriceHistory.objects.get(instrument=instrument, date=date(2024, 1, 3))
+    assert (row.close, row.adjusted_close, row.source) == (D("184.30"), D("183.9"), "yahoo")
+    assert set(PriceHistory.objects.values_list("id", flat=True)) == first_ids
+
+
+def test_empty_or_garbage_points_never_touch_stored_history():
+    instrument = InstrumentFactory(symbol="AAPL")
+    prices_upsert(instrument=instrument, points=[PricePoint(date(2024, 1, 2), D("185.64"))], source="yahoo")
+    assert prices_upsert(instrument=instrument, points=[], source="yahoo") == 0
+    garbage = [PricePoint(date(2024, 1, 2), D("0")), PricePoint(date(2024, 1, 2), D("-3")),
+               PricePoint(date(2024, 1, 2), None)]
+    assert prices_upsert(instrument=instrument, points=garbage, source="yahoo") == 0
+    assert PriceHistory.objects.get(instrument=instrument).close == D("185.64")
+
+
+def test_latest_price_and_previous_close_per_instrument():
+    a, b, c = InstrumentFactory(symbol="A"), InstrumentFactory(symbol="B"), InstrumentFactory(symbol="C")
+    prices_upsert(instrument=a, points=[PricePoint(date(2024, 1, d), D(100 + d)) for d in (2, 3, 4)],
+                  source="simulated")
+    prices_upsert(instrument=b, points=[PricePoint(date(2024, 1, 2), D("7"))], source="simulated")
+    latest = prices_latest_get(instrument_ids=[a.pk, b.pk, c.pk])
+    assert (latest[a.pk].close, latest[a.pk].date, latest[a.pk].previous_close) == (D(104), date(2024, 1, 4), D(103))
+    assert (latest[b.pk].close, latest[b.pk].previous_close) == (D(7), None)
+    assert c.pk not in latest
+
+
+@pytest.mark.parametrize("raw", ["aapl", " AAPL ", "brk-b", "^gspc", "eurusd=x", "vod.l"])
+def test_symbols_normalize(raw):
+    assert symbol_normalize(symbol=raw) == raw.strip().upper()
+
+
+@pytest.mark.parametrize("raw", ["", "A B", "AAPL;DROP", "Ω", "X" * 33, "-AAPL"])
+def test_bad_symbols_are_rejected_naming_symbol(raw):
+    with pytest.raises(ValidationError) as raised:
+        symbol_normalize(symbol=raw)
+    assert list(raised.value.message_dict) == ["symbol"]
+
+
+def test_new_instruments_get_the_configured_providers(settings):
+    settings.PRICE_PROVIDER = "yahoo"
+    settings.CRYPTO_PRICE_PROVIDER = "coingecko"
+    assert instrument_get_or_create(symbol="AAPL", currency="USD").provider == "yahoo"
+    assert instrument_get_or_create(symbol="ETH", currency="USD", asset_class="crypto").provider == "coingecko"
+    assert instrument_get_or_create(symbol="CASH-EUR", currency="EUR", asset_class="cash").provider == "manual"
