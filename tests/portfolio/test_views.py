@@ -56,7 +56,7 @@ def test_dashboard_shows_totals_and_holdings(web, portfolio):
     page = web.get("/")
     html = page.content.decode()
     assert page.status_code == 200
-    assert "1,234.50 USD" in html  # value 10 × 123.45
+    assert "1,234.50 <small>USD</small>" in html  # value 10 × 123.45
     assert "AAPL" in html and "2024-03-04" in html
     assert "234.50" in html  # unrealized gain
 
