@@ -195,6 +195,32 @@ PROVIDERS = {
     },
 }
 
+
+# Per-provider pacing overrides: <NAME>_REQUESTS_PER_SECOND, <NAME>_DAILY_QUOTA, <NAME>_BATCH_SIZE
+# (a paid plan allows more than the free-tier defaults each client declares).
+PROVIDER_LIMITS = {
+    name: {
+        "requests_per_second": env.float(f"{name.upper()}_REQUESTS_PER_SECOND", default=None),
+        "daily_quota": env.int(f"{name.upper()}_DAILY_QUOTA", default=None),
+        "batch_size": env.int(f"{name.upper()}_BATCH_SIZE", default=None),
+    }
+    for name in ["simulated", "yahoo", "twelvedata", "coingecko", "stooq", "alphavantage"]
+}
+# Attempts per batch, transient errors only; with backoff this bounds one batch to well under a minute.
+PROVIDER_MAX_ATTEMPTS = env.int("PROVIDER_MAX_ATTEMPTS", default=4)
+PROVIDER_BACKOFF_INITIAL_SECONDS = env.float("PROVIDER_BACKOFF_INITIAL_SECONDS", default=0.5)
+PROVIDER_BACKOFF_MAX_SECONDS = env.float("PROVIDER_BACKOFF_MAX_SECONDS", default=30.0)
+# Longest a batch waits for a rate-limit token (or a Retry-After) before giving up for this run.
+PROVIDER_MAX_WAIT_SECONDS = env.float("PROVIDER_MAX_WAIT_SECONDS", default=60.0)
+# Concurrent requests per provider in fetch_prices_parallel; the global bucket still paces them.
+PROVIDER_CONCURRENCY = env.int("PROVIDER_CONCURRENCY", default=4)
+CIRCUIT_FAILURE_THRESHOLD = env.int("CIRCUIT_FAILURE_THRESHOLD", default=5)
+CIRCUIT_COOLDOWN_SECONDS = env.float("CIRCUIT_COOLDOWN_SECONDS", default=60.0)
+# Latest-quote cache: short while the instrument's market is open; until the next open when closed.
+QUOTE_TTL_OPEN_SECONDS = env.int("QUOTE_TTL_OPEN_SECONDS", default=60)
+# Providers publish a session's close a little after the bell: only then is the previous one stale.
+STALE_GRACE_MINUTES = env.int("STALE_GRACE_MINUTES", default=30)
+
 # --- Demo data (`manage.py seed_demo`); printed by `make run`.
 DEMO_USERNAME = env("FOLIO_DEMO_USERNAME", default="demo")
 DEMO_PASSWORD = env("FOLIO_DEMO_PASSWORD", default="folio-demo")

@@ -5,16 +5,18 @@ transactions, one for the instruments' latest closes.
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from portfolio.holdings import ZERO, positions_compute
 from portfolio.models import Portfolio, Transaction
 from prices.models import Instrument
 from prices.selectors import prices_latest_get
+from prices.stale import price_stale
 
 
 def portfolio_list(*, user: AbstractBaseUser) -> QuerySet[Portfolio]:
@@ -42,6 +44,8 @@ class Holding:
     price: Decimal | None
     price_as_of: date | None
     previous_close: Decimal | None
+    # No price, or older than the last close its exchange's calendar says should exist.
+    stale: bool
 
     @property
     def market_value(self) -> Decimal | None:
@@ -72,6 +76,15 @@ class Valuation:
     unpriced_count: int
 
     @property
+    def stale_holdings(self) -> list[Holding]:
+        return [h for h in self.holdings if h.stale]
+
+    @property
+    def prices_as_of(self) -> date | None:
+        """The newest price date among the holdings."""
+        return max((h.price_as_of for h in self.holdings if h.price_as_of), default=None)
+
+    @property
     def unrealized_gain(self) -> Decimal:
         return self.total_value - sum((h.cost_basis for h in self.holdings if h.price is not None), ZERO)
 
@@ -81,7 +94,8 @@ class Valuation:
         return holding.market_value / self.total_value
 
 
-def portfolio_valuation_get(*, portfolio: Portfolio) -> Valuation:
+def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None) -> Valuation:
+    now = now or timezone.now()
     transactions = list(
         Transaction.objects.filter(portfolio=portfolio)
         .select_related("instrument")
@@ -106,6 +120,9 @@ def portfolio_valuation_get(*, portfolio: Portfolio) -> Valuation:
             price=price.close if price else None,
             price_as_of=price.date if price else None,
             previous_close=price.previous_close if price else None,
+            stale=price_stale(
+                mic=instruments[instrument_id].exchange_mic, price_date=price.date if price else None, now=now
+            ),
         )
         (open_holdings if position.quantity > 0 else closed).append(holding)
 

@@ -203,3 +203,13 @@ def transaction_delete(*, transaction_obj: Transaction) -> None:
             ) from None
         transaction_obj.delete()
         _on_commit_bump(portfolio.pk)
+
+
+def portfolios_holding_bump(*, instrument_ids: list[int]) -> int:
+    """New prices for these instruments: make cached reads of every portfolio holding them obsolete."""
+    portfolio_ids = set(
+        Transaction.objects.filter(instrument_id__in=instrument_ids).values_list("portfolio_id", flat=True).distinct()
+    )
+    for portfolio_id in portfolio_ids:
+        _on_commit_bump(portfolio_id)
+    return len(portfolio_ids)

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from portfolio import selectors, services
 from portfolio.forms import PortfolioForm, TransactionForm, form_errors_apply
 from portfolio.models import Portfolio, Transaction
+from prices.stale import stale_refresh_request
 
 TRANSACTIONS_PER_PAGE = 50
 
@@ -50,6 +51,8 @@ def dashboard(request):
         return render(request, "portfolio/empty.html", {"form": form})
     selected = next((p for p in portfolios if str(p.pk) == request.GET.get("portfolio")), portfolios[0])
     valuation = selectors.portfolio_valuation_get(portfolio=selected)
+    # Stale-while-revalidate: show what is stored, flagged, and have the workers fetch newer.
+    stale_refresh_request(instrument_ids=[h.instrument.pk for h in valuation.stale_holdings])
     rows = [(holding, valuation.weight(holding)) for holding in valuation.holdings]
     return render(
         request,

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from prices.models import Instrument, PriceHistory
+from prices.models import FxRate, Instrument, PriceHistory
 
 
 @admin.register(Instrument)
@@ -20,3 +20,10 @@ class PriceHistoryAdmin(admin.ModelAdmin):
     # The table holds millions of rows: never render a select of every instrument.
     raw_id_fields = ["instrument"]
     list_select_related = ["instrument"]
+
+
+@admin.register(FxRate)
+class FxRateAdmin(admin.ModelAdmin):
+    list_display = ["base", "quote", "date", "rate", "source", "last_updated"]
+    list_filter = ["base", "quote"]
+    date_hierarchy = "date"

@@ -3,8 +3,8 @@
 An instrument with no exchange (crypto) trades every day, around the clock.
 """
 
-from datetime import date
-from functools import cache
+from datetime import date, datetime
+from functools import cache, lru_cache
 
 import exchange_calendars as xcals
 import pandas as pd
@@ -35,3 +35,43 @@ def sessions_between(*, mic: str, start: date, end: date) -> list[date]:
     if lo > hi:
         return []
     return [d.date() for d in calendar.sessions_in_range(lo, hi)]
+
+
+def _minute(now: datetime) -> pd.Timestamp:
+    return pd.Timestamp(now).tz_convert("UTC").floor("min")
+
+
+def market_is_open(*, mic: str, now: datetime) -> bool:
+    calendar = calendar_get(mic)
+    return True if calendar is None else bool(calendar.is_open_on_minute(_minute(now)))
+
+
+def seconds_until_open(*, mic: str, now: datetime) -> float:
+    """0 while open; else how long until the next session opens (holidays and weekends skipped)."""
+    calendar = calendar_get(mic)
+    if calendar is None or market_is_open(mic=mic, now=now):
+        return 0.0
+    return (calendar.next_open(_minute(now)) - pd.Timestamp(now).tz_convert("UTC")).total_seconds()
+
+
+@lru_cache(maxsize=4096)
+def _last_expected_close_date(mic: str, minute: pd.Timestamp, grace_minutes: int) -> date:
+    cutoff = minute - pd.Timedelta(minutes=grace_minutes)
+    calendar = calendar_get(mic)
+    if calendar is None:
+        # A 24/7 market's daily close is midnight UTC: the last complete day is yesterday.
+        return (cutoff - pd.Timedelta(days=1)).date()
+    # The session date is the close's date on the exchange's own clock.
+    # previous_close is strictly before its argument; a close exactly at the cut-off counts.
+    return calendar.previous_close(cutoff + pd.Timedelta(minutes=1)).tz_convert(calendar.tz).date()
+
+
+def last_expected_close_date(*, mic: str, now: datetime, grace_minutes: int = 0) -> date:
+    """The session date of the most recent close that should have a price by `now`
+    (weekends, holidays and early closes respected)."""
+    return _last_expected_close_date(mic, _minute(now), grace_minutes)
+
+
+def price_is_stale(*, mic: str, price_date: date, now: datetime, grace_minutes: int = 0) -> bool:
+    """Older than the last session close the calendar says should exist."""
+    return price_date < last_expected_close_date(mic=mic, now=now, grace_minutes=grace_minutes)

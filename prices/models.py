@@ -83,3 +83,24 @@ class PriceHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instrument_id} {self.date} {self.close}"
+
+
+class FxRate(models.Model):
+    """Daily reference rate: 1 `base` = `rate` `quote` (ECB rates via Frankfurter)."""
+
+    base = models.CharField(max_length=3)
+    quote = models.CharField(max_length=3)
+    date = models.DateField()
+    rate = models.DecimalField(max_digits=24, decimal_places=10)
+    source = models.CharField(max_length=20, default="frankfurter")
+    last_updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["base", "quote", "date"]
+        verbose_name = "FX rate"
+        constraints = [
+            models.UniqueConstraint(fields=["base", "quote", "date"], name="fxrate_pair_date_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.base}/{self.quote} {self.date} {self.rate}"

@@ -41,3 +41,12 @@ def prices_latest_get(*, instrument_ids: Iterable[int]) -> dict[int, LatestPrice
         for pk, close, as_of, previous in rows
         if close is not None
     }
+
+
+def price_history_get(*, instrument: Instrument, start: date, end: date) -> list[dict]:
+    """Stored closes in a date range, oldest first (an index range scan on (instrument, date))."""
+    return list(
+        PriceHistory.objects.filter(instrument=instrument, date__gte=start, date__lte=end)
+        .order_by("date")
+        .values("date", "close", "adjusted_close", "source")
+    )

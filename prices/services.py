@@ -74,30 +74,73 @@ def instrument_get_or_create(
 
 
 def prices_upsert(*, instrument: Instrument, points: Iterable[PricePoint], source: str) -> int:
-    """Insert or update daily closes in one statement; returns how many rows were written.
+    """Insert or update one instrument's daily closes; returns how many rows were written."""
+    return price_rows_upsert(rows=[(instrument.pk, point, source) for point in points])
 
-    Idempotent on (instrument, date). Points that carry no positive close are dropped, so an empty
-    or garbage response can never overwrite good stored history.
+
+def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
+    """Insert or update daily closes of any instruments in one statement per 2,000 rows.
+
+    Rows are (instrument id, point, source). Idempotent on (instrument, date). Points that carry no
+    positive close are dropped, so an empty or garbage response never overwrites good history.
     """
-    rows = [
-        PriceHistory(
-            instrument=instrument,
+    objects = {
+        (instrument_id, point.date): PriceHistory(
+            instrument_id=instrument_id,
             date=point.date,
             close=point.close,
             adjusted_close=point.adjusted_close,
             source=source,
         )
-        for point in points
+        for instrument_id, point, source in rows
         if point.close is not None and point.close > 0
-    ]
-    if not rows:
+    }
+    if not objects:
         return 0
     with transaction.atomic():
         PriceHistory.objects.bulk_create(
-            rows,
+            list(objects.values()),
             update_conflicts=True,
             unique_fields=["instrument", "date"],
             update_fields=["close", "adjusted_close", "source", "last_updated"],
             batch_size=2000,
         )
-    return len(rows)
+    return len(objects)
+
+
+def instruments_verification_set(*, instrument_ids: Iterable[int], status: str) -> int:
+    """Flag instruments verified or unknown to their provider (unknown ones are never priced at 0)."""
+    ids = list(instrument_ids)
+    if not ids:
+        return 0
+    return Instrument.objects.filter(pk__in=ids).exclude(verification_status=status).update(verification_status=status)
+
+
+# Staff-entered prices must look like prices: positive, not in the future, within the column.
+MAX_CLOSE = Decimal("1e14")
+
+
+def manual_prices_add(*, instrument: Instrument, points: list[PricePoint], row_offset: int = 0) -> int:
+    """Store staff-entered closes of a `manual` instrument: all rows or none.
+
+    Errors name the row (counting from `row_offset`) and the field: {"row 3": ["close: Must be …"]}.
+    """
+    if instrument.provider != Provider.MANUAL:
+        raise ValidationError(
+            {"symbol": f"{instrument.symbol} is priced by {instrument.provider}; only manual instruments take prices."}
+        )
+    today = date.today()
+    errors: dict[str, list[str]] = {}
+    for index, point in enumerate(points, start=row_offset):
+        row: list[str] = []
+        if point.date > today:
+            row.append("date: Must not be in the future.")
+        if point.close is None or point.close <= 0:
+            row.append("close: Must be greater than zero.")
+        elif point.close >= MAX_CLOSE:
+            row.append("close: Too large to be a price.")
+        if row:
+            errors[f"row {index}"] = row
+    if errors:
+        raise ValidationError(errors)
+    return prices_upsert(instrument=instrument, points=points, source=Provider.MANUAL)

@@ -1,0 +1,67 @@
+"""Instrument prices: anyone signed in reads stored closes; staff enter manual prices."""
+
+from datetime import date, timedelta
+
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portfolio.services import portfolios_holding_bump
+from prices.api.serializers import InstrumentPricesSerializer, PricePointSerializer, PriceRangeQuerySerializer
+from prices.models import Instrument
+from prices.selectors import price_history_get
+from prices.services import PricePoint, manual_prices_add, symbol_normalize
+from prices.stale import price_stale
+
+# Without a start, a year of closes: enough for a chart, bounded for the response.
+DEFAULT_RANGE_DAYS = 365
+
+
+class InstrumentPricesApi(APIView):
+    def get_permissions(self):
+        return [IsAdminUser()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    def _instrument(self, symbol: str) -> Instrument:
+        try:
+            normalized = symbol_normalize(symbol=symbol)
+        except Exception:
+            raise Http404("No such instrument.") from None
+        instrument = Instrument.objects.filter(symbol=normalized).first()
+        if instrument is None:
+            raise Http404("No such instrument.")
+        return instrument
+
+    @extend_schema(
+        parameters=[OpenApiParameter("start", str, description="YYYY-MM-DD"),
+                    OpenApiParameter("end", str, description="YYYY-MM-DD")],
+        responses=InstrumentPricesSerializer,
+    )
+    def get(self, request, symbol: str):
+        instrument = self._instrument(symbol)
+        query = PriceRangeQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        end = query.validated_data.get("end") or date.today()
+        start = query.validated_data.get("start") or end - timedelta(days=DEFAULT_RANGE_DAYS)
+        rows = price_history_get(instrument=instrument, start=start, end=end)
+        newest = rows[-1]["date"] if rows else None
+        body = {
+            "symbol": instrument.symbol, "currency": instrument.currency, "provider": instrument.provider,
+            "verification_status": instrument.verification_status,
+            "stale": price_stale(mic=instrument.exchange_mic, price_date=newest, now=timezone.now()),
+            "prices": rows,
+        }
+        return Response(InstrumentPricesSerializer(body).data)
+
+    @extend_schema(request=PricePointSerializer(many=True), responses={201: None})
+    def post(self, request, symbol: str):
+        instrument = self._instrument(symbol)
+        body = PricePointSerializer(data=request.data, many=True)
+        body.is_valid(raise_exception=True)
+        points = [PricePoint(date=row["date"], close=row["close"]) for row in body.validated_data]
+        written = manual_prices_add(instrument=instrument, points=points)
+        portfolios_holding_bump(instrument_ids=[instrument.pk])
+        return Response({"symbol": instrument.symbol, "written": written}, status=status.HTTP_201_CREATED)

@@ -1,0 +1,197 @@
+"""Provider pacing shared by every process on every machine, kept in Redis.
+
+- A token bucket per provider (requests per second, with a small burst), refilled by Redis server
+  time inside one Lua script, so clocks of the workers never matter and two workers can never take
+  the same token.
+- A daily quota per provider (UTC day by Redis server time): an attempt is counted before it is
+  made, so a 25-calls/day key is never exceeded, whatever fails.
+- A circuit breaker per provider: open after repeated transient failures, one half-open probe after
+  a cool-down, closed again by a success.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django_redis import get_redis_connection
+
+from prices.providers.base import ProviderError, QuotaExhaustedError, TransientError
+
+_TOKEN_BUCKET = """
+local key = KEYS[1]
+local rate = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', key, 'tokens', 'ts')
+local tokens = tonumber(state[1]) or capacity
+local ts = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local wait_ms = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait_ms = math.ceil((1 - tokens) / rate * 1000)
+end
+redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', key, math.ceil(capacity / rate * 1000) + 1000)
+return wait_ms
+"""
+
+_DAILY_QUOTA = """
+local prefix = KEYS[1]
+local limit = tonumber(ARGV[1])
+local day = math.floor(tonumber(redis.call('TIME')[1]) / 86400)
+local key = prefix .. ':' .. day
+local used = redis.call('INCR', key)
+if used == 1 then redis.call('EXPIRE', key, 172800) end
+if used > limit then
+  redis.call('DECR', key)
+  return -1
+end
+return limit - used
+"""
+
+_QUOTA_EXHAUST = """
+local day = math.floor(tonumber(redis.call('TIME')[1]) / 86400)
+redis.call('SET', KEYS[1] .. ':' .. day, ARGV[1], 'EX', 172800)
+return 0
+"""
+
+_QUOTA_LEFT = """
+local day = math.floor(tonumber(redis.call('TIME')[1]) / 86400)
+return tonumber(redis.call('GET', KEYS[1] .. ':' .. day) or '0')
+"""
+
+
+class RateLimitTimeout(TransientError):
+    """The bucket did not free a token within the caller's deadline."""
+
+
+class CircuitOpenError(ProviderError):
+    """The provider failed repeatedly; calls are refused until the cool-down's probe succeeds."""
+
+
+def _redis():
+    return get_redis_connection("default")
+
+
+def _key(*parts: str) -> str:
+    return ":".join(["folio", "provider", *parts])
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    requests_per_second: float
+    burst: int
+    daily_quota: int | None
+    max_symbols_per_request: int
+
+
+def provider_limits(name: str, *, requests_per_second: float, daily_quota: int | None,
+                    max_symbols_per_request: int) -> ProviderLimits:
+    """A provider's own limits, overridden by settings (`<NAME>_REQUESTS_PER_SECOND`, …)."""
+    override = settings.PROVIDER_LIMITS.get(name, {})
+    rate = float(override.get("requests_per_second") or requests_per_second)
+    return ProviderLimits(
+        requests_per_second=rate,
+        # A burst of at most one second's worth (and at least 1) keeps the long-run rate honest.
+        burst=int(override.get("burst") or max(1, int(rate))),
+        daily_quota=override.get("daily_quota") or daily_quota,
+        max_symbols_per_request=int(override.get("batch_size") or max_symbols_per_request),
+    )
+
+
+class TokenBucket:
+    def __init__(self, provider: str, limits: ProviderLimits) -> None:
+        self.key = _key(provider, "bucket")
+        self.limits = limits
+        self._script = _redis().register_script(_TOKEN_BUCKET)
+
+    def try_acquire(self) -> float:
+        """Take a token: 0 when granted, else the seconds to wait before asking again."""
+        wait_ms = self._script(keys=[self.key], args=[self.limits.requests_per_second, self.limits.burst])
+        return int(wait_ms) / 1000
+
+    def acquire(self, *, timeout: float) -> float:
+        """Block until a token is granted; returns the seconds waited. RateLimitTimeout past `timeout`."""
+        started = time.monotonic()
+        while True:
+            wait = self.try_acquire()
+            if wait == 0:
+                return time.monotonic() - started
+            if time.monotonic() + wait - started > timeout:
+                raise RateLimitTimeout(f"no token from {self.key} within {timeout:.1f}s")
+            time.sleep(wait)
+
+
+class DailyQuota:
+    def __init__(self, provider: str, limit: int | None) -> None:
+        self.prefix = _key(provider, "quota")
+        self.limit = limit
+        client = _redis()
+        self._consume = client.register_script(_DAILY_QUOTA)
+        self._exhaust = client.register_script(_QUOTA_EXHAUST)
+        self._used = client.register_script(_QUOTA_LEFT)
+
+    def consume(self) -> int | None:
+        """Count one request against today's budget; QuotaExhaustedError when none is left."""
+        if self.limit is None:
+            return None
+        left = int(self._consume(keys=[self.prefix], args=[self.limit]))
+        if left < 0:
+            raise QuotaExhaustedError(f"daily quota of {self.limit} requests used up")
+        return left
+
+    def exhaust(self) -> None:
+        """The provider says the budget is spent (it counts differently): believe it until tomorrow."""
+        if self.limit is not None:
+            self._exhaust(keys=[self.prefix], args=[self.limit])
+
+    def used(self) -> int:
+        return int(self._used(keys=[self.prefix]))
+
+
+class CircuitBreaker:
+    def __init__(self, provider: str, *, threshold: int | None = None, cooldown: float | None = None) -> None:
+        self.key = _key(provider, "circuit")
+        self.probe_key = _key(provider, "circuit-probe")
+        self.threshold = threshold or settings.CIRCUIT_FAILURE_THRESHOLD
+        self.cooldown = cooldown or settings.CIRCUIT_COOLDOWN_SECONDS
+        self.client = _redis()
+
+    def _now(self) -> float:
+        seconds, micros = self.client.time()
+        return seconds + micros / 1_000_000
+
+    def state(self) -> str:
+        opened_at = self.client.hget(self.key, "opened_at")
+        if opened_at is None:
+            return "closed"
+        return "half-open" if self._now() - float(opened_at) >= self.cooldown else "open"
+
+    def allow(self) -> None:
+        """Pass when closed; when open, let exactly one probe through after the cool-down."""
+        opened_at = self.client.hget(self.key, "opened_at")
+        if opened_at is None:
+            return
+        if self._now() - float(opened_at) >= self.cooldown and self.client.set(
+            self.probe_key, 1, nx=True, ex=max(1, int(self.cooldown))
+        ):
+            return
+        raise CircuitOpenError(f"{self.key} is open after repeated failures")
+
+    def record_success(self) -> None:
+        self.client.delete(self.key, self.probe_key)
+
+    def record_failure(self) -> None:
+        pipe = self.client.pipeline()
+        pipe.hincrby(self.key, "failures", 1)
+        pipe.expire(self.key, 86400)
+        failures, _ = pipe.execute()
+        if failures >= self.threshold:
+            # (Re)open from now: a failed half-open probe restarts the cool-down.
+            self.client.hset(self.key, "opened_at", repr(self._now()))
+            self.client.delete(self.probe_key)

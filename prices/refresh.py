@@ -1,0 +1,171 @@
+"""Refreshing stored prices: latest quotes for many instruments, and history backfills.
+
+The PriceService talks to providers; this module decides what to ask for (unique active
+instruments whose cached quote is no longer fresh; only missing history ranges) and stores what
+comes back (idempotent upserts, quote cache, verification flags).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from django.db.models import Min, QuerySet
+from django.utils import timezone
+
+from portfolio.models import Transaction
+from prices.market_calendar import calendar_get, last_expected_close_date, sessions_between
+from prices.models import Instrument, PriceHistory, Provider, VerificationStatus
+from prices.providers.base import ProviderError, Quote, UnknownSymbolError
+from prices.quote_cache import quotes_cache_get, quotes_cache_set
+from prices.service import Batch, FetchResult, PriceService
+from prices.services import PricePoint, instruments_verification_set, price_rows_upsert
+
+logger = logging.getLogger(__name__)
+
+# Providers Folio cannot ask: manual prices come from staff, nothing to fetch.
+UNFETCHABLE = {Provider.MANUAL}
+
+
+@dataclass
+class RefreshSummary:
+    instruments: int = 0
+    skipped_fresh: int = 0
+    batches: int = 0
+    requests: int = 0
+    stored: int = 0
+    unknown: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def refreshable_instruments(*, instrument_ids: Iterable[int] | None = None) -> QuerySet[Instrument]:
+    """Active instruments a provider can price; unknown ones wait for a staff fix, not a retry."""
+    queryset = (
+        Instrument.objects.filter(active=True)
+        .exclude(provider__in=UNFETCHABLE)
+        .exclude(verification_status=VerificationStatus.UNKNOWN)
+    )
+    if instrument_ids is not None:
+        queryset = queryset.filter(pk__in=list(instrument_ids))
+    return queryset.order_by("symbol")
+
+
+def quote_session_date(*, instrument: Instrument, quote: Quote) -> date:
+    """The trading day a quote belongs to, on the exchange's own clock (UTC for 24/7 markets)."""
+    calendar = calendar_get(instrument.exchange_mic)
+    as_of = quote.as_of if quote.as_of.tzinfo else quote.as_of.replace(tzinfo=UTC)
+    return as_of.astimezone(calendar.tz if calendar else UTC).date()
+
+
+def fetch_result_store(*, instruments: Iterable[Instrument], result: FetchResult, now: datetime) -> int:
+    """Store a fetch's quotes as the day's close (updated until the session ends), cache them,
+    and flag verified/unknown instruments. Failed symbols keep their stored prices untouched."""
+    by_symbol = {instrument.symbol: instrument for instrument in instruments}
+    quoted = {by_symbol[s]: q for s, q in result.quotes.items() if s in by_symbol and q.price > 0}
+    stored = price_rows_upsert(rows=[
+        (instrument.pk, PricePoint(date=quote_session_date(instrument=instrument, quote=quote), close=quote.price),
+         instrument.provider)
+        for instrument, quote in quoted.items()
+    ])
+    quotes_cache_set(quotes=quoted, now=now)
+    instruments_verification_set(instrument_ids=[i.pk for i in quoted], status=VerificationStatus.VERIFIED)
+    instruments_verification_set(
+        instrument_ids=[by_symbol[s].pk for s in result.unknown if s in by_symbol], status=VerificationStatus.UNKNOWN
+    )
+    return stored
+
+
+def prices_refresh(
+    *,
+    instruments: Iterable[Instrument] | None = None,
+    force: bool = False,
+    parallel: bool = True,
+    service: PriceService | None = None,
+    now: datetime | None = None,
+    on_plan: Callable[[int], None] | None = None,
+    on_batch_done: Callable[[Batch, FetchResult], None] | None = None,
+) -> RefreshSummary:
+    """Fetch and store latest prices of the given (default: all refreshable) instruments.
+
+    Instruments with a still-fresh cached quote are skipped unless `force`, so a run during closed
+    markets makes no provider call at all. `on_plan(batch_count)` and `on_batch_done` report progress.
+    """
+    service = service or PriceService()
+    now = now or timezone.now()
+    candidates = list(refreshable_instruments() if instruments is None else instruments)
+    fresh = set() if force else set(quotes_cache_get(symbols=[i.symbol for i in candidates]))
+    todo = [instrument for instrument in candidates if instrument.symbol not in fresh]
+    batches = service.plan_batches(todo)
+    summary = RefreshSummary(instruments=len(candidates), skipped_fresh=len(fresh), batches=len(batches))
+    if on_plan:
+        on_plan(len(batches))
+
+    def store(batch: Batch, result: FetchResult) -> None:
+        summary.stored += fetch_result_store(instruments=batch.instruments, result=result, now=now)
+        if on_batch_done:
+            on_batch_done(batch, result)
+
+    if parallel:
+        total = service.fetch_batches_parallel(batches, on_batch_done=store)
+    else:
+        total = FetchResult()
+        for batch in batches:
+            batch_result = service.fetch_batch(batch)
+            store(batch, batch_result)
+            total.merge(batch_result)
+    summary.requests = total.requests
+    summary.unknown = sorted(total.unknown)
+    summary.failures = total.failures
+    return summary
+
+
+def history_missing_ranges(*, instrument: Instrument, now: datetime) -> list[tuple[date, date]]:
+    """Runs of consecutive expected sessions with no stored close, from the instrument's first trade
+    to the last close that should exist by now. What is stored is never asked for again."""
+    first_trade = Transaction.objects.filter(instrument=instrument).aggregate(first=Min("date"))["first"]
+    if first_trade is None:
+        return []
+    last_expected = last_expected_close_date(mic=instrument.exchange_mic, now=now)
+    stored = set(
+        PriceHistory.objects.filter(instrument=instrument, date__gte=first_trade).values_list("date", flat=True)
+    )
+    ranges: list[tuple[date, date]] = []
+    run_start = run_end = None
+    for session in sessions_between(mic=instrument.exchange_mic, start=first_trade, end=last_expected):
+        if session in stored:
+            if run_start is not None:
+                ranges.append((run_start, run_end))
+                run_start = None
+            continue
+        run_start = run_start or session
+        run_end = session
+    if run_start is not None:
+        ranges.append((run_start, run_end))
+    return ranges
+
+
+def history_backfill(*, instrument: Instrument, service: PriceService | None = None,
+                     now: datetime | None = None) -> int:
+    """Fetch and store the missing daily history of one instrument; returns rows written."""
+    if instrument.provider in UNFETCHABLE:
+        return 0
+    service = service or PriceService()
+    now = now or timezone.now()
+    gate = service.gate(instrument.provider)
+    written = 0
+    for start, end in history_missing_ranges(instrument=instrument, now=now):
+        try:
+            bars = gate.call(lambda s=start, e=end: gate.provider.daily_history(instrument.quote_symbol, s, e), [0])
+        except UnknownSymbolError:
+            instruments_verification_set(instrument_ids=[instrument.pk], status=VerificationStatus.UNKNOWN)
+            return written
+        except ProviderError as error:
+            logger.warning("history of %s %s..%s not fetched: %s", instrument.symbol, start, end, error)
+            continue
+        written += price_rows_upsert(rows=[
+            (instrument.pk, PricePoint(bar.date, bar.close, bar.adjusted_close), instrument.provider)
+            for bar in bars if start <= bar.date <= end
+        ])
+    return written

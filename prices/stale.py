@@ -1,0 +1,47 @@
+"""Stale prices: flagged on every read, refreshed in the background (stale-while-revalidate).
+
+A thousand readers of the same stale price cause one refresh: each instrument is claimed with a
+Redis SET NX before a task is queued, and the claim outlives the refresh attempt.
+"""
+
+import logging
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from django.conf import settings
+from django_redis import get_redis_connection
+
+from prices.market_calendar import price_is_stale
+from prices.tasks import refresh_prices_task
+
+logger = logging.getLogger(__name__)
+
+# One background refresh per instrument per window, however many readers see it stale.
+REFRESH_CLAIM_SECONDS = 300
+
+
+def price_stale(*, mic: str, price_date: date | None, now: datetime) -> bool:
+    """No price, or one older than the last close the exchange calendar says should exist."""
+    if price_date is None:
+        return True
+    return price_is_stale(mic=mic, price_date=price_date, now=now, grace_minutes=settings.STALE_GRACE_MINUTES)
+
+
+def stale_refresh_request(*, instrument_ids: Iterable[int]) -> list[int]:
+    """Queue one background refresh of the stale instruments nobody claimed yet; returns those."""
+    ids = sorted(set(instrument_ids))
+    if not ids:
+        return []
+    try:
+        client = get_redis_connection("default")
+        pipe = client.pipeline(transaction=False)
+        for instrument_id in ids:
+            pipe.set(f"folio:stale-refresh:{instrument_id}", 1, nx=True, ex=REFRESH_CLAIM_SECONDS)
+        claimed = [i for i, won in zip(ids, pipe.execute(), strict=True) if won]
+        if claimed:
+            refresh_prices_task.apply_async(kwargs={"instrument_ids": claimed, "force": True},
+                                            expires=REFRESH_CLAIM_SECONDS)
+        return claimed
+    except Exception:  # Redis or the broker down: the page still shows the stale price, flagged
+        logger.warning("could not queue a refresh of stale prices", exc_info=True)
+        return []

@@ -1,0 +1,105 @@
+"""manage.py import_prices and refresh_prices --sync (simulated provider: offline, deterministic)."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from prices.models import PriceHistory, VerificationStatus
+from prices.providers.simulated import SimulatedProvider
+from prices.refresh import history_missing_ranges
+from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_import_prices_writes_all_rows(tmp_path):
+    house = InstrumentFactory(symbol="HOUSE", provider="manual")
+    art = InstrumentFactory(symbol="ART", provider="manual")
+    csv = tmp_path / "prices.csv"
+    csv.write_text("symbol,date,close\nhouse,2024-01-31,350000\nHOUSE,2024-02-29,351000.5\nART,2024-01-31,12000\n")
+    out = StringIO()
+    call_command("import_prices", str(csv), stdout=out, stderr=StringIO())
+    assert "Imported 3 closes for 2 instruments" in out.getvalue()
+    assert list(PriceHistory.objects.filter(instrument=house).values_list("date", "close")) == [
+        (date(2024, 1, 31), Decimal("350000")), (date(2024, 2, 29), Decimal("351000.5"))]
+    assert PriceHistory.objects.get(instrument=art).close == Decimal("12000")
+
+
+def test_import_prices_names_every_bad_line_and_writes_nothing(tmp_path):
+    InstrumentFactory(symbol="HOUSE", provider="manual")
+    InstrumentFactory(symbol="AAPL", provider="yahoo")
+    csv = tmp_path / "prices.csv"
+    csv.write_text("symbol,date,close\nHOUSE,2024-01-31,350000\nHOUSE,2024-02-30,1\nNOPE,2024-01-31,1\n"
+                   "HOUSE,2024-03-29,-4\nAAPL,2024-01-31,180\n")
+    with pytest.raises(CommandError) as raised:
+        call_command("import_prices", str(csv), stdout=StringIO(), stderr=StringIO())
+    message = str(raised.value)
+    assert "line 3: date must be YYYY-MM-DD" in message
+    assert "line 4: unknown symbol NOPE" in message
+    assert "line 5: close: Must be greater than zero." in message
+    assert "only manual instruments" in message
+    assert not PriceHistory.objects.exists()
+
+
+def test_import_prices_requires_the_columns(tmp_path):
+    csv = tmp_path / "prices.csv"
+    csv.write_text("ticker,day,price\nHOUSE,2024-01-31,1\n")
+    with pytest.raises(CommandError, match="missing column"):
+        call_command("import_prices", str(csv), stdout=StringIO(), stderr=StringIO())
+
+
+def test_refresh_prices_sync_stores_quotes_and_flags_unknown_symbols():
+    aapl = InstrumentFactory(symbol="AAPL", verification_status=VerificationStatus.PENDING)
+    fake = InstrumentFactory(symbol="ZZFAKE", verification_status=VerificationStatus.PENDING)
+    InstrumentFactory(symbol="HOUSE", provider="manual")  # nothing to fetch for it
+    out, err = StringIO(), StringIO()
+    call_command("refresh_prices", "--sync", stdout=out, stderr=err)
+    assert "2 instruments: 0 still fresh" in out.getvalue()
+    assert "1 unknown, 0 failed" in out.getvalue()
+    assert "Quote batches" in err.getvalue()  # the progress bar
+    aapl.refresh_from_db()
+    fake.refresh_from_db()
+    assert aapl.verification_status == VerificationStatus.VERIFIED
+    assert fake.verification_status == VerificationStatus.UNKNOWN
+    stored = PriceHistory.objects.get(instrument=aapl)
+    quote = SimulatedProvider().latest_quotes(["AAPL"]).quotes["AAPL"]
+    assert stored.close == quote.price
+    assert not PriceHistory.objects.filter(instrument=fake).exists()
+
+    # A second run finds the quote still fresh in the cache and asks for nothing.
+    again = StringIO()
+    call_command("refresh_prices", "--sync", stdout=again, stderr=StringIO())
+    assert "1 instruments: 1 still fresh, 0 prices stored from 0 requests in 0 batches" in again.getvalue()
+
+
+def test_refresh_prices_history_backfills_from_the_first_trade():
+    spy = InstrumentFactory(symbol="SPY")
+    TransactionFactory(instrument=spy, date=date(2025, 12, 1))
+    out = StringIO()
+    call_command("refresh_prices", "SPY", "--sync", "--history", stdout=out, stderr=StringIO())
+    dates = list(PriceHistory.objects.filter(instrument=spy).order_by("date").values_list("date", flat=True))
+    assert dates[0] == date(2025, 12, 1)
+    assert date(2025, 12, 25) not in dates  # Christmas
+    assert "History:" in out.getvalue()
+    # Running again asks only for what is missing: nothing.
+    again = StringIO()
+    call_command("refresh_prices", "SPY", "--sync", "--history", "--force", stdout=again, stderr=StringIO())
+    assert "History: 0 daily closes backfilled." in again.getvalue()
+
+
+def test_refresh_prices_rejects_unknown_symbols():
+    with pytest.raises(CommandError, match="Unknown symbols: NOPE"):
+        call_command("refresh_prices", "NOPE", "--sync", stdout=StringIO(), stderr=StringIO())
+
+
+def test_history_backfill_fills_holes_without_refetching_what_is_stored():
+    spy = InstrumentFactory(symbol="SPY")
+    TransactionFactory(instrument=spy, date=date(2026, 11, 2))
+    for day in (2, 3, 4, 12, 13):
+        PriceFactory(instrument=spy, date=date(2026, 11, day))
+    ranges = history_missing_ranges(instrument=spy, now=datetime(2026, 11, 17, 22, tzinfo=UTC))
+    # 5-11 Nov (Sat/Sun skipped, no gap), then the 14th-15th weekend is no hole, 16-17 missing
+    assert ranges == [(date(2026, 11, 5), date(2026, 11, 11)), (date(2026, 11, 16), date(2026, 11, 17))]
