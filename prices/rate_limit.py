@@ -23,6 +23,7 @@ _TOKEN_BUCKET = """
 local key = KEYS[1]
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', key, 'tokens', 'ts')
@@ -30,10 +31,10 @@ local tokens = tonumber(state[1]) or capacity
 local ts = tonumber(state[2]) or now
 tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
 local wait_ms = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if tokens >= cost then
+  tokens = tokens - cost
 else
-  wait_ms = math.ceil((1 - tokens) / rate * 1000)
+  wait_ms = math.ceil((cost - tokens) / rate * 1000)
 end
 redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', key, math.ceil(capacity / rate * 1000) + 1000)
@@ -43,12 +44,13 @@ return wait_ms
 _DAILY_QUOTA = """
 local prefix = KEYS[1]
 local limit = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
 local day = math.floor(tonumber(redis.call('TIME')[1]) / 86400)
 local key = prefix .. ':' .. day
-local used = redis.call('INCR', key)
-if used == 1 then redis.call('EXPIRE', key, 172800) end
+local used = redis.call('INCRBY', key, cost)
+if used == cost then redis.call('EXPIRE', key, 172800) end
 if used > limit then
-  redis.call('DECR', key)
+  redis.call('DECRBY', key, cost)
   return -1
 end
 return limit - used
@@ -88,19 +90,28 @@ class ProviderLimits:
     burst: int
     daily_quota: int | None
     max_symbols_per_request: int
+    credits_per_symbol: bool = False
+
+    def cost(self, symbols: int) -> int:
+        """Tokens (and quota) one request for `symbols` symbols uses."""
+        return max(1, symbols) if self.credits_per_symbol else 1
 
 
 def provider_limits(name: str, *, requests_per_second: float, daily_quota: int | None,
-                    max_symbols_per_request: int) -> ProviderLimits:
+                    max_symbols_per_request: int, credits_per_symbol: bool = False) -> ProviderLimits:
     """A provider's own limits, overridden by settings (`<NAME>_REQUESTS_PER_SECOND`, …)."""
     override = settings.PROVIDER_LIMITS.get(name, {})
     rate = float(override.get("requests_per_second") or requests_per_second)
+    batch_size = int(override.get("batch_size") or max_symbols_per_request)
+    # A burst of about one second's worth (at least 1) keeps the long-run rate honest; with
+    # per-symbol credits it must hold a whole batch, or a full batch could never be sent.
+    default_burst = max(1, int(rate), batch_size if credits_per_symbol else 1)
     return ProviderLimits(
         requests_per_second=rate,
-        # A burst of at most one second's worth (and at least 1) keeps the long-run rate honest.
-        burst=int(override.get("burst") or max(1, int(rate))),
+        burst=int(override.get("burst") or default_burst),
         daily_quota=override.get("daily_quota") or daily_quota,
-        max_symbols_per_request=int(override.get("batch_size") or max_symbols_per_request),
+        max_symbols_per_request=batch_size,
+        credits_per_symbol=credits_per_symbol,
     )
 
 
@@ -110,16 +121,16 @@ class TokenBucket:
         self.limits = limits
         self._script = _redis().register_script(_TOKEN_BUCKET)
 
-    def try_acquire(self) -> float:
-        """Take a token: 0 when granted, else the seconds to wait before asking again."""
-        wait_ms = self._script(keys=[self.key], args=[self.limits.requests_per_second, self.limits.burst])
+    def try_acquire(self, cost: int = 1) -> float:
+        """Take `cost` tokens: 0 when granted, else the seconds to wait before asking again."""
+        wait_ms = self._script(keys=[self.key], args=[self.limits.requests_per_second, self.limits.burst, cost])
         return int(wait_ms) / 1000
 
-    def acquire(self, *, timeout: float) -> float:
-        """Block until a token is granted; returns the seconds waited. RateLimitTimeout past `timeout`."""
+    def acquire(self, *, timeout: float, cost: int = 1) -> float:
+        """Block until granted; returns the seconds waited. RateLimitTimeout past `timeout`."""
         started = time.monotonic()
         while True:
-            wait = self.try_acquire()
+            wait = self.try_acquire(cost)
             if wait == 0:
                 return time.monotonic() - started
             if time.monotonic() + wait - started > timeout:
@@ -136,13 +147,13 @@ class DailyQuota:
         self._exhaust = client.register_script(_QUOTA_EXHAUST)
         self._used = client.register_script(_QUOTA_LEFT)
 
-    def consume(self) -> int | None:
-        """Count one request against today's budget; QuotaExhaustedError when none is left."""
+    def consume(self, cost: int = 1) -> int | None:
+        """Count a request (or its credits) against today's budget; QuotaExhaustedError past it."""
         if self.limit is None:
             return None
-        left = int(self._consume(keys=[self.prefix], args=[self.limit]))
+        left = int(self._consume(keys=[self.prefix], args=[self.limit, cost]))
         if left < 0:
-            raise QuotaExhaustedError(f"daily quota of {self.limit} requests used up")
+            raise QuotaExhaustedError(f"daily quota of {self.limit} used up")
         return left
 
     def exhaust(self) -> None:

@@ -159,8 +159,12 @@ def history_backfill(*, instrument: Instrument, service: PriceService | None = N
         try:
             bars = gate.call(lambda s=start, e=end: gate.provider.daily_history(instrument.quote_symbol, s, e), [0])
         except UnknownSymbolError:
-            instruments_verification_set(instrument_ids=[instrument.pk], status=VerificationStatus.UNKNOWN)
-            return written
+            # Some providers say "no data" for a short range of a real symbol: only an instrument
+            # that never had a price is flagged unknown on history alone.
+            if not PriceHistory.objects.filter(instrument=instrument).exists():
+                instruments_verification_set(instrument_ids=[instrument.pk], status=VerificationStatus.UNKNOWN)
+                return written
+            continue
         except ProviderError as error:
             logger.warning("history of %s %s..%s not fetched: %s", instrument.symbol, start, end, error)
             continue

@@ -73,6 +73,7 @@ class ProviderGate:
             requests_per_second=provider.requests_per_second,
             daily_quota=provider.daily_quota,
             max_symbols_per_request=provider.max_symbols_per_request,
+            credits_per_symbol=provider.credits_per_symbol,
         )
         self.bucket = TokenBucket(name, self.limits)
         self.quota = DailyQuota(name, self.limits.daily_quota)
@@ -82,17 +83,20 @@ class ProviderGate:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RateLimitedError) and error.retry_after is not None:
             return min(error.retry_after, settings.PROVIDER_MAX_WAIT_SECONDS)
-        return wait_exponential_jitter(
-            initial=settings.PROVIDER_BACKOFF_INITIAL_SECONDS, max=settings.PROVIDER_BACKOFF_MAX_SECONDS
-        )(state)
+        initial = settings.PROVIDER_BACKOFF_INITIAL_SECONDS
+        # Jitter of the same order as the first wait spreads workers that failed together.
+        return wait_exponential_jitter(multiplier=initial, jitter=initial, max=settings.PROVIDER_BACKOFF_MAX_SECONDS)(
+            state
+        )
 
-    def call(self, request: Callable[[], T], counter: list[int]) -> T:
-        """Run one provider request with bounded retries of transient errors only."""
+    def call(self, request: Callable[[], T], counter: list[int], *, symbols: int = 1) -> T:
+        """Run one provider request for `symbols` symbols with bounded retries of transient errors."""
+        cost = self.limits.cost(symbols)
 
         def attempt() -> T:
             self.breaker.allow()
-            self.quota.consume()
-            self.bucket.acquire(timeout=settings.PROVIDER_MAX_WAIT_SECONDS)
+            self.quota.consume(cost)
+            self.bucket.acquire(timeout=settings.PROVIDER_MAX_WAIT_SECONDS, cost=cost)
             counter[0] += 1
             try:
                 result = request()
@@ -151,7 +155,9 @@ class PriceService:
         by_quote_symbol = {instrument.quote_symbol: instrument for instrument in batch.instruments}
         counter = [0]
         try:
-            answer = gate.call(lambda: gate.provider.latest_quotes(list(by_quote_symbol)), counter)
+            answer = gate.call(
+                lambda: gate.provider.latest_quotes(list(by_quote_symbol)), counter, symbols=len(by_quote_symbol)
+            )
         except UnknownSymbolError as error:
             instrument = by_quote_symbol.get(error.symbol)
             if instrument is not None and len(by_quote_symbol) == 1:

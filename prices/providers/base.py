@@ -79,6 +79,9 @@ class PriceProvider(ABC):
     requests_per_second: float = 1.0
     # Requests allowed per UTC day, or None when the provider has no daily cap.
     daily_quota: int | None = None
+    # True when the provider charges every symbol of a batch (Twelve Data's credits): the rate and
+    # the quota above then count symbols, not requests.
+    credits_per_symbol: bool = False
 
     @abstractmethod
     def latest_quotes(self, symbols: list[str]) -> QuoteBatch:

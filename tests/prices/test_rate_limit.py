@@ -146,3 +146,18 @@ def test_limits_come_from_the_client_unless_settings_override(settings):
     assert limits == ProviderLimits(requests_per_second=10.0, burst=10, daily_quota=None, max_symbols_per_request=20)
     assert provider_limits("alphavantage", requests_per_second=0.2, daily_quota=25, max_symbols_per_request=1) == \
         ProviderLimits(requests_per_second=0.2, burst=1, daily_quota=25, max_symbols_per_request=1)
+
+
+def test_per_symbol_credits_are_charged_by_the_bucket_and_the_quota():
+    limits = provider_limits("creditcounter", requests_per_second=8 / 60, daily_quota=20, max_symbols_per_request=8,
+                             credits_per_symbol=True)
+    assert (limits.burst, limits.cost(8), limits.cost(3)) == (8, 8, 3)
+    bucket = TokenBucket("creditcounter", limits)
+    assert bucket.try_acquire(8) == 0  # a full batch fits the burst
+    assert 7.0 < bucket.try_acquire(1) <= 7.5  # then the next credit comes in 60/8 s
+    quota = DailyQuota("creditcounter", 20)
+    assert quota.consume(8) == 12
+    assert quota.consume(8) == 4
+    with pytest.raises(QuotaExhaustedError):
+        quota.consume(8)
+    assert quota.consume(4) == 0

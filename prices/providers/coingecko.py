@@ -1,0 +1,145 @@
+"""CoinGecko (crypto): `/simple/price` for batches of coin ids, `/coins/{id}/market_chart` for
+daily history. Symbols are CoinGecko ids (`bitcoin`), not tickers. Prices in USD. Wire formats:
+shared/PROVIDERS.md."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from prices.providers.base import (
+    Bar,
+    PermanentError,
+    PriceProvider,
+    Quote,
+    QuoteBatch,
+    RateLimitedError,
+    TransientError,
+    UnknownSymbolError,
+)
+from prices.providers.http import (
+    HttpClient,
+    Reply,
+    check_batch_size,
+    looks_like_html,
+    price_parse,
+    unique,
+    utc_from_unix,
+)
+
+VS_CURRENCY = "usd"
+KEY_HEADER = "x-cg-demo-api-key"
+
+
+class CoinGeckoProvider(PriceProvider):
+    name = "coingecko"
+    max_symbols_per_request = 50  # PROVIDERS.md: a safe batch of ids
+    requests_per_second = 30 / 60  # the demo plan allows about 30 calls a minute
+    daily_quota = None
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._http = HttpClient(self.name, base_url=base_url, api_key=api_key, timeout=timeout)
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def _get(self, path: str, params: dict[str, str]) -> Reply:
+        headers = {KEY_HEADER: self._http.api_key} if self._http.api_key else None
+        return self._http.get(path, params=params, headers=headers)
+
+    # --- latest quotes
+
+    def latest_quotes(self, symbols: list[str]) -> QuoteBatch:
+        symbols = unique(symbols)
+        check_batch_size(symbols, self.max_symbols_per_request, self.name)
+        if not symbols:
+            return QuoteBatch()
+        reply = self._get(
+            "/simple/price",
+            {
+                "ids": ",".join(symbols),
+                "vs_currencies": VS_CURRENCY,
+                "include_last_updated_at": "true",
+            },
+        )
+        self._http.raise_for_status(reply)
+        data = self._http.json(reply)
+        if not isinstance(data, dict):
+            raise TransientError(f"coingecko: unexpected body {self._http.snippet(reply)!r}")
+        self._raise_for_body_error(data, symbols)
+        by_lower = {str(key).lower(): value for key, value in data.items()}
+        batch = QuoteBatch()
+        for symbol in symbols:
+            entry = data.get(symbol, by_lower.get(symbol.lower()))
+            if entry is None:
+                batch.unknown.add(symbol)  # CoinGecko leaves out ids it does not know
+                continue
+            if not isinstance(entry, dict):
+                continue
+            price = price_parse(entry.get(VS_CURRENCY))
+            as_of = utc_from_unix(entry.get("last_updated_at"))
+            if price is None or as_of is None:
+                continue  # a known coin without a usable USD price: missing this time
+            batch.quotes[symbol] = Quote(symbol=symbol, price=price, as_of=as_of, currency="USD")
+        return batch
+
+    def _raise_for_body_error(self, data: dict[str, Any], symbols: list[str]) -> None:
+        """Errors carried in a 200 body: `{"status": {"error_code": …}}` or `{"error": …}`. The key
+        could also be a coin id, so only when it was not asked for."""
+        status = data.get("status")
+        if "status" not in symbols and isinstance(status, dict) and "error_code" in status:
+            message = self._http.redact(status.get("error_message") or status)
+            if str(status.get("error_code")) == "429":
+                raise RateLimitedError(f"coingecko: {message}")
+            raise PermanentError(f"coingecko: {message}")
+        if "error" not in symbols and "error" in data:
+            raise PermanentError(f"coingecko: {self._http.redact(data['error'])}")
+
+    # --- daily history
+
+    def daily_history(self, symbol: str, start: date, end: date) -> list[Bar]:
+        if start > end:
+            return []
+        # The endpoint counts back from now, so the window must reach `start` from today.
+        days = max(1, (self._clock().date() - start).days + 1)
+        reply = self._get(
+            f"/coins/{quote(symbol, safe='')}/market_chart",
+            {"vs_currency": VS_CURRENCY, "days": str(days), "interval": "daily"},
+        )
+        if reply.status == 404 and not looks_like_html(reply):
+            raise UnknownSymbolError(symbol, f"coingecko: {self._http.snippet(reply)}")
+        self._http.raise_for_status(reply)
+        data = self._http.json(reply)
+        prices = data.get("prices") if isinstance(data, dict) else None
+        if not isinstance(prices, list):
+            raise TransientError(f"coingecko: no prices in {self._http.snippet(reply)!r}")
+        bars: dict[date, Bar] = {}
+        for point in prices:
+            if not isinstance(point, list) or len(point) != 2:
+                continue
+            moment = _utc_from_ms(point[0])
+            close = price_parse(point[1])
+            if moment is None or close is None:
+                continue
+            day = moment.date()
+            if start <= day <= end:
+                # Daily points sit at 00:00 UTC, plus the live price of today at the end: for a
+                # date with several points the latest one is its close.
+                bars[day] = Bar(date=day, close=close)
+        return [bars[day] for day in sorted(bars)]
+
+
+def _utc_from_ms(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        return None
+    if isinstance(value, Decimal) and not value.is_finite():
+        return None
+    return utc_from_unix(int(value) // 1000)

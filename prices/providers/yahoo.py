@@ -1,0 +1,268 @@
+"""Yahoo Finance (unofficial, no key): batch quotes from v7 behind a cookie + crumb, daily history
+from the v8 chart endpoint, one symbol per request. Wire formats: shared/PROVIDERS.md."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from typing import Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from prices.providers.base import (
+    Bar,
+    PermanentError,
+    PriceProvider,
+    Quote,
+    QuoteBatch,
+    TransientError,
+    UnknownSymbolError,
+)
+from prices.providers.http import (
+    HttpClient,
+    Reply,
+    check_batch_size,
+    looks_like_html,
+    price_parse,
+    unique,
+    utc_from_unix,
+)
+
+# Yahoo's crumb is bound to a session cookie that this host sets (its answer itself is a 404).
+DEFAULT_COOKIE_URL = "https://fc.yahoo.com"
+# Yahoo answers 429 to obviously scripted user agents regardless of the request rate.
+BROWSER_USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0 Safari/537.36"
+)
+MAX_CRUMB_LENGTH = 64  # real crumbs are ~11 characters; anything long is an error page
+
+
+class YahooProvider(PriceProvider):
+    name = "yahoo"
+    max_symbols_per_request = 50  # PROVIDERS.md: a safe v7 batch (URL length, Yahoo's own cap)
+    # Unofficial and throttled by IP without notice: one request every 2 s stays clear of it.
+    requests_per_second = 0.5
+    daily_quota = None
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        cookie_url: str | None = None,
+    ) -> None:
+        self._http = HttpClient(
+            self.name,
+            base_url=base_url,
+            api_key=api_key,
+            timeout=timeout,
+            user_agent=BROWSER_USER_AGENT,
+        )
+        if cookie_url is None and _is_yahoo_host(self._http.base_url):
+            cookie_url = DEFAULT_COOKIE_URL
+        # None behind a proxy or stub: the getcrumb host is then expected to set the cookie.
+        self._cookie_url = cookie_url
+        self._crumb: str | None = None
+        self._crumb_lock = threading.Lock()  # one crumb per instance, shared by worker threads
+
+    # --- latest quotes
+
+    def latest_quotes(self, symbols: list[str]) -> QuoteBatch:
+        symbols = unique(symbols)
+        check_batch_size(symbols, self.max_symbols_per_request, self.name)
+        if not symbols:
+            return QuoteBatch()
+        crumb = self._crumb_get()
+        reply = self._quote_request(symbols, crumb)
+        if _is_invalid_crumb(reply):
+            # Crumbs expire with their cookie; a fresh pair is worth exactly one more request.
+            reply = self._quote_request(symbols, self._crumb_refresh(stale=crumb))
+            if _is_invalid_crumb(reply):
+                # Yahoo refusing a crumb it just issued is a block of this client, not a property
+                # of the symbols: a later attempt may pass.
+                raise TransientError("yahoo: quote endpoint rejected a freshly issued crumb")
+        self._http.raise_for_status(reply)
+        return self._quote_batch(symbols, self._http.json(reply))
+
+    def _quote_request(self, symbols: list[str], crumb: str) -> Reply:
+        return self._http.get(
+            "/v7/finance/quote", params={"symbols": ",".join(symbols), "crumb": crumb}
+        )
+
+    def _quote_batch(self, symbols: list[str], data: Any) -> QuoteBatch:
+        response = data.get("quoteResponse") if isinstance(data, dict) else None
+        results = response.get("result") if isinstance(response, dict) else None
+        if not isinstance(results, list):
+            raise TransientError(f"yahoo: unexpected quote body {str(data)[:200]!r}")
+        wanted = {symbol.upper(): symbol for symbol in symbols}
+        batch = QuoteBatch()
+        answered: set[str] = set()
+        for item in results:
+            if not isinstance(item, dict):
+                continue
+            symbol = wanted.get(str(item.get("symbol", "")).upper())
+            if symbol is None:
+                continue  # not something we asked for
+            answered.add(symbol)
+            price = price_parse(item.get("regularMarketPrice"))
+            as_of = utc_from_unix(item.get("regularMarketTime"))
+            if price is None or as_of is None:
+                # Yahoo knows the symbol but has no usable price: missing this time, not unknown.
+                continue
+            currency = item.get("currency")
+            batch.quotes[symbol] = Quote(
+                symbol=symbol,
+                price=price,
+                as_of=as_of,
+                currency=currency if isinstance(currency, str) and currency else None,
+                previous_close=price_parse(item.get("regularMarketPreviousClose")),
+            )
+        # Yahoo silently leaves out the symbols it does not know.
+        batch.unknown = {symbol for symbol in symbols if symbol not in answered}
+        return batch
+
+    # --- crumb
+
+    def _crumb_get(self) -> str:
+        with self._crumb_lock:
+            if self._crumb is None:
+                self._crumb = self._crumb_fetch()
+            return self._crumb
+
+    def _crumb_refresh(self, *, stale: str) -> str:
+        with self._crumb_lock:
+            if self._crumb in (None, stale):  # another thread may have refreshed it already
+                self._crumb = None
+                self._http.session.cookies.clear()  # the crumb is bound to the old cookie
+                self._crumb = self._crumb_fetch()
+            return self._crumb
+
+    def _crumb_fetch(self) -> str:
+        if self._cookie_url:
+            # Only the cookie it sets matters; its status (404 on the real host) does not.
+            self._http.get(self._cookie_url)
+        reply = self._http.get("/v1/test/getcrumb")
+        self._http.raise_for_status(reply)
+        crumb = self._http.text(reply).strip()
+        if (
+            not crumb
+            or len(crumb) > MAX_CRUMB_LENGTH
+            or any(char.isspace() or char in "{}<>" for char in crumb)
+        ):
+            raise TransientError(f"yahoo: getcrumb answered {self._http.snippet(reply)!r}")
+        return crumb
+
+    # --- daily history
+
+    def daily_history(self, symbol: str, start: date, end: date) -> list[Bar]:
+        if start > end:
+            return []
+        # Bars are stamped at the session open in the exchange's zone, which for Asia-Pacific
+        # exchanges is the previous UTC day: ask for a day more on each side, filter on local dates.
+        params = {
+            "period1": str(_unix_midnight(start - timedelta(days=1))),
+            "period2": str(_unix_midnight(end + timedelta(days=2))),
+            "interval": "1d",
+            "events": "div,splits",
+        }
+        reply = self._http.get(f"/v8/finance/chart/{quote(symbol, safe='')}", params=params)
+        if reply.status == 404:
+            error = _chart_error(self._try_json(reply))
+            if error is not None:
+                raise UnknownSymbolError(symbol, f"yahoo: {error.get('description') or error}")
+        self._http.raise_for_status(reply)
+        data = self._http.json(reply)
+        chart = data.get("chart") if isinstance(data, dict) else None
+        if not isinstance(chart, dict):
+            raise TransientError(f"yahoo: unexpected chart body {self._http.snippet(reply)!r}")
+        error = _chart_error(data)
+        if error is not None:
+            if error.get("code") == "Not Found":
+                raise UnknownSymbolError(symbol, f"yahoo: {error.get('description') or error}")
+            raise PermanentError(f"yahoo: chart error {error}")
+        results = chart.get("result")
+        if not isinstance(results, list) or not results or not isinstance(results[0], dict):
+            raise TransientError(f"yahoo: chart without result {self._http.snippet(reply)!r}")
+        return _bars(results[0], start, end)
+
+    def _try_json(self, reply: Reply) -> Any:
+        if looks_like_html(reply):
+            return None
+        try:
+            return self._http.json(reply)
+        except TransientError:
+            return None
+
+
+def _bars(result: dict[str, Any], start: date, end: date) -> list[Bar]:
+    zone = _exchange_zone(result.get("meta"))
+    timestamps = result.get("timestamp") or []
+    indicators = result.get("indicators") or {}
+    quotes = indicators.get("quote") or [{}]
+    closes = (quotes[0] if isinstance(quotes[0], dict) else {}).get("close") or []
+    adjusted_list = indicators.get("adjclose") or []
+    adjusted = (
+        adjusted_list[0].get("adjclose")
+        if adjusted_list and isinstance(adjusted_list[0], dict)
+        else None
+    )
+    if not isinstance(timestamps, list) or not isinstance(closes, list):
+        raise TransientError("yahoo: chart arrays are not arrays")
+    if len(closes) != len(timestamps) or (
+        adjusted is not None and len(adjusted) != len(timestamps)
+    ):
+        # The arrays are parallel by day: misaligned ones would put prices on the wrong dates.
+        raise TransientError("yahoo: chart arrays of different lengths")
+    bars: dict[date, Bar] = {}
+    for index, stamp in enumerate(timestamps):
+        moment = utc_from_unix(stamp)
+        close = price_parse(closes[index])
+        if moment is None or close is None:
+            continue  # Yahoo pads days without a valid bar with null
+        day = moment.astimezone(zone).date()
+        if start <= day <= end:
+            # The last entry can be today's live bar repeating a date: the later one wins.
+            bars[day] = Bar(
+                date=day,
+                close=close,
+                adjusted_close=price_parse(adjusted[index]) if adjusted is not None else None,
+            )
+    return [bars[day] for day in sorted(bars)]
+
+
+def _exchange_zone(meta: Any) -> tzinfo:
+    """The exchange's zone by name (DST-correct over a long history); `gmtoffset` is only the
+    offset in force now, so it is the fallback."""
+    if not isinstance(meta, dict):
+        return UTC
+    name = meta.get("exchangeTimezoneName")
+    if isinstance(name, str) and name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    offset = meta.get("gmtoffset")
+    if isinstance(offset, int) and not isinstance(offset, bool) and abs(offset) < 86400:
+        return timezone(timedelta(seconds=offset))
+    return UTC
+
+
+def _chart_error(data: Any) -> dict[str, Any] | None:
+    chart = data.get("chart") if isinstance(data, dict) else None
+    error = chart.get("error") if isinstance(chart, dict) else None
+    return error if isinstance(error, dict) and error else None
+
+
+def _is_invalid_crumb(reply: Reply) -> bool:
+    return reply.status == 401 and "crumb" in reply.text.lower()
+
+
+def _unix_midnight(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def _is_yahoo_host(base_url: str) -> bool:
+    host = urlsplit(base_url).hostname or ""
+    return host == "yahoo.com" or host.endswith(".yahoo.com")

@@ -1,0 +1,321 @@
+"""Yahoo Finance client against a loopback stub speaking Yahoo's wire format."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from prices.providers.base import (
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+    UnknownSymbolError,
+)
+from prices.providers.yahoo import YahooProvider
+from tests.stubs import StubServer, html_response, json_response, text_response
+
+CRUMB = "Xy1aB2c3D4e"
+QUOTE_PATH = "/v7/finance/quote"
+CRUMB_PATH = "/v1/test/getcrumb"
+
+QUOTES = """{"quoteResponse":{"result":[
+ {"symbol":"AAPL","currency":"USD","marketState":"REGULAR","exchangeTimezoneName":"America/New_York",
+  "regularMarketPrice":333.7,"regularMarketChange":0.01,"regularMarketPreviousClose":333.69,
+  "regularMarketTime":1635969603},
+ {"symbol":"VOD.L","currency":"GBp","marketState":"CLOSED","exchangeTimezoneName":"Europe/London",
+  "regularMarketPrice":72.41,"regularMarketChange":-0.3,"regularMarketPreviousClose":72.71,
+  "regularMarketTime":1635955200}],"error":null}}"""
+
+INVALID_CRUMB = (
+    '{"finance":{"result":null,"error":{"code":"Unauthorized","description":"Invalid Crumb"}}}'
+)
+
+CHART = """{"chart":{"result":[{"meta":{"currency":"USD","symbol":"SPY","exchangeName":"PCX",
+ "instrumentType":"ETF","regularMarketTime":1771621200,"gmtoffset":-18000,"timezone":"EST",
+ "exchangeTimezoneName":"America/New_York","regularMarketPrice":689.43,"chartPreviousClose":681.75,
+ "priceHint":2,"dataGranularity":"1d"},
+ "timestamp":[1770993000,1771338600,1771425000,1771511400],
+ "indicators":{"quote":[{"open":[681.69,680.14,684.0,686.1],"close":[681.75,null,685.12,687.3],
+   "high":[686.28,684.94,686.0,688.0],"volume":[96267500,null,80000000,70000000],
+   "low":[677.52,675.78,682.1,684.9]}],
+  "adjclose":[{"adjclose":[679.81,null,683.17,null]}]}}],"error":null}}"""
+
+NOT_FOUND = (
+    '{"chart":{"result":null,"error":{"code":"Not Found",'
+    '"description":"No data found, symbol may be delisted"}}}'
+)
+
+
+@pytest.fixture
+def yahoo(stub: StubServer) -> YahooProvider:
+    # like fc.yahoo.com: a 404 that sets the cookie the crumb is bound to
+    cookie = text_response("", status=404, headers={"Set-Cookie": "A3=d=AQAB; Path=/"})
+    stub.route("/cookie", cookie)
+    stub.route(CRUMB_PATH, text_response(CRUMB))
+    return YahooProvider(base_url=stub.url, timeout=1, cookie_url=f"{stub.url}/cookie")
+
+
+def test_latest_quotes_prices_known_symbols_and_reports_absent_ones(stub, yahoo):
+    stub.route(QUOTE_PATH, json_response(QUOTES))
+
+    batch = yahoo.latest_quotes(["AAPL", "VOD.L", "ZZZZ"])
+
+    aapl = batch.quotes["AAPL"]
+    assert aapl.price == Decimal("333.7")
+    assert aapl.previous_close == Decimal("333.69")
+    assert aapl.as_of == datetime(2021, 11, 3, 20, 0, 3, tzinfo=UTC)
+    assert aapl.currency == "USD"
+    assert batch.quotes["VOD.L"].price == Decimal("72.41")
+    assert batch.quotes["VOD.L"].currency == "GBp"  # pence, passed through as Yahoo says it
+    assert batch.unknown == {"ZZZZ"}
+    # the request carried the batch, the crumb and the cookie the crumb is bound to
+    (request,) = stub.requests_to(QUOTE_PATH)
+    assert request.param("symbols") == "AAPL,VOD.L,ZZZZ"
+    assert request.param("crumb") == CRUMB
+    assert "A3=d=AQAB" in request.headers["cookie"]
+    assert request.headers["user-agent"].startswith("Mozilla/5.0")
+    assert "A3=d=AQAB" in stub.requests_to(CRUMB_PATH)[0].headers["cookie"]
+
+
+def test_symbols_are_matched_case_insensitively_and_returned_as_asked(stub, yahoo):
+    stub.route(QUOTE_PATH, json_response(QUOTES))
+    batch = yahoo.latest_quotes(["aapl", "vod.l"])
+    assert set(batch.quotes) == {"aapl", "vod.l"}
+    assert batch.quotes["aapl"].symbol == "aapl"
+    assert batch.unknown == set()
+
+
+def test_the_crumb_is_fetched_once_and_cached(stub, yahoo):
+    stub.route(QUOTE_PATH, json_response(QUOTES))
+    yahoo.latest_quotes(["AAPL"])
+    yahoo.latest_quotes(["VOD.L"])
+    assert len(stub.requests_to(CRUMB_PATH)) == 1
+    assert len(stub.requests_to("/cookie")) == 1
+    assert [r.param("crumb") for r in stub.requests_to(QUOTE_PATH)] == [CRUMB, CRUMB]
+
+
+def test_an_invalid_crumb_is_refreshed_once_and_the_request_retried(stub, yahoo):
+    stub.route(CRUMB_PATH, text_response("oldCrumb"), text_response("newCrumb"))
+    stub.route(QUOTE_PATH, json_response(INVALID_CRUMB, status=401), json_response(QUOTES))
+
+    batch = yahoo.latest_quotes(["AAPL"])
+
+    assert batch.quotes["AAPL"].price == Decimal("333.7")
+    assert [r.param("crumb") for r in stub.requests_to(QUOTE_PATH)] == ["oldCrumb", "newCrumb"]
+    assert len(stub.requests_to("/cookie")) == 2  # a new cookie for the new crumb
+    # and the fresh crumb is the one cached afterwards
+    yahoo.latest_quotes(["AAPL"])
+    assert stub.requests_to(QUOTE_PATH)[-1].param("crumb") == "newCrumb"
+    assert len(stub.requests_to(CRUMB_PATH)) == 2
+
+
+def test_a_crumb_rejected_twice_is_transient_without_a_retry_loop(stub, yahoo):
+    stub.route(QUOTE_PATH, json_response(INVALID_CRUMB, status=401))
+    with pytest.raises(TransientError, match="crumb"):
+        yahoo.latest_quotes(["AAPL"])
+    assert len(stub.requests_to(QUOTE_PATH)) == 2
+    assert len(stub.requests_to(CRUMB_PATH)) == 2
+
+
+def test_a_getcrumb_answer_that_is_no_crumb_is_transient(stub):
+    stub.route(CRUMB_PATH, html_response())
+    provider = YahooProvider(base_url=stub.url, timeout=1)  # no cookie URL behind a stub/proxy
+    with pytest.raises(TransientError):
+        provider.latest_quotes(["AAPL"])
+    assert stub.requests_to(QUOTE_PATH) == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "retry_after"), [({}, None), ({"Retry-After": "30"}, 30.0)]
+)
+def test_edge_too_many_requests_is_rate_limited(stub, yahoo, headers, retry_after):
+    stub.route(QUOTE_PATH, text_response("Edge: Too Many Requests", status=429, headers=headers))
+    with pytest.raises(RateLimitedError) as raised:
+        yahoo.latest_quotes(["AAPL"])
+    assert raised.value.retry_after == retry_after
+    assert len(stub.requests_to(QUOTE_PATH)) == 1  # no retry inside the client
+
+
+def test_a_rate_limited_getcrumb_is_rate_limited(stub):
+    stub.route(
+        CRUMB_PATH, text_response("Too Many Requests", status=429, headers={"Retry-After": "5"})
+    )
+    provider = YahooProvider(base_url=stub.url, timeout=1)
+    with pytest.raises(RateLimitedError) as raised:
+        provider.latest_quotes(["AAPL"])
+    assert raised.value.retry_after == 5.0
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        text_response("upstream error", status=503),
+        html_response(),
+        json_response('{"quoteResponse":{"result":[{"symbol":"AAPL","regularMarketPr'),
+        json_response('{"finance":{"result":null,"error":null}}'),
+    ],
+)
+def test_garbage_quote_answers_are_transient(stub, yahoo, response):
+    stub.route(QUOTE_PATH, response)
+    with pytest.raises(TransientError):
+        yahoo.latest_quotes(["AAPL"])
+
+
+def test_a_slow_quote_answer_times_out(stub):
+    stub.route(CRUMB_PATH, text_response(CRUMB))
+    stub.route(QUOTE_PATH, json_response(QUOTES, delay=1.0))
+    provider = YahooProvider(base_url=stub.url, timeout=0.2)
+    with pytest.raises(TransientError):
+        provider.latest_quotes(["AAPL"])
+
+
+@pytest.mark.parametrize("price", ["null", "0", "-3.5", '"n/a"'])
+def test_a_known_symbol_without_a_usable_price_is_neither_priced_nor_unknown(stub, yahoo, price):
+    stub.route(
+        QUOTE_PATH,
+        json_response(
+            '{"quoteResponse":{"result":[{"symbol":"AAPL","currency":"USD",'
+            f'"regularMarketPrice":{price},"regularMarketTime":1635969603}}],"error":null}}}}'
+        ),
+    )
+    batch = yahoo.latest_quotes(["AAPL"])
+    assert batch.quotes == {}
+    assert batch.unknown == set()
+
+
+def test_an_empty_result_marks_every_symbol_unknown(stub, yahoo):
+    stub.route(QUOTE_PATH, json_response('{"quoteResponse":{"result":[],"error":null}}'))
+    batch = yahoo.latest_quotes(["ZZZZ", "ZZZY"])
+    assert batch.quotes == {} and batch.unknown == {"ZZZZ", "ZZZY"}
+
+
+def test_more_than_fifty_symbols_is_a_caller_error(stub, yahoo):
+    with pytest.raises(ValueError):
+        yahoo.latest_quotes([f"S{i}" for i in range(51)])
+    assert stub.requests == []
+
+
+def test_daily_history_skips_nulls_and_dates_bars_in_the_exchange_zone(stub, yahoo):
+    stub.route("/v8/finance/chart/SPY", json_response(CHART))
+
+    bars = yahoo.daily_history("SPY", date(2026, 2, 13), date(2026, 2, 19))
+
+    assert [(b.date, b.close, b.adjusted_close) for b in bars] == [
+        (date(2026, 2, 13), Decimal("681.75"), Decimal("679.81")),
+        # 2026-02-17 has a null close: skipped, never a zero
+        (date(2026, 2, 18), Decimal("685.12"), Decimal("683.17")),
+        (date(2026, 2, 19), Decimal("687.3"), None),  # close without adjclose
+    ]
+    (request,) = stub.requests_to("/v8/finance/chart/SPY")
+    # a day of margin on each side, for exchanges whose session opens on the previous UTC day
+    assert request.param("period1") == str(int(datetime(2026, 2, 12, tzinfo=UTC).timestamp()))
+    assert request.param("period2") == str(int(datetime(2026, 2, 21, tzinfo=UTC).timestamp()))
+    assert request.param("interval") == "1d"
+    assert request.param("events") == "div,splits"
+    assert stub.requests_to(CRUMB_PATH) == []  # the chart endpoint needs no crumb
+
+
+def test_daily_history_keeps_only_the_asked_range(stub, yahoo):
+    stub.route("/v8/finance/chart/SPY", json_response(CHART))
+    bars = yahoo.daily_history("SPY", date(2026, 2, 14), date(2026, 2, 18))
+    assert [b.date for b in bars] == [date(2026, 2, 18)]
+
+
+def test_history_dates_follow_the_exchange_zone_not_utc(stub, yahoo):
+    # Sydney opens at 10:00 AEDT = 23:00 UTC the previous day
+    body = (
+        '{"chart":{"result":[{"meta":{"currency":"AUD","symbol":"CBA.AX","gmtoffset":39600,'
+        '"exchangeTimezoneName":"Australia/Sydney"},"timestamp":[1771196400],'
+        '"indicators":{"quote":[{"close":[171.2]}],"adjclose":[{"adjclose":[170.05]}]}}],'
+        '"error":null}}'
+    )
+    stub.route("/v8/finance/chart/CBA.AX", json_response(body))
+    bars = yahoo.daily_history("CBA.AX", date(2026, 2, 16), date(2026, 2, 16))
+    assert [(b.date, b.close) for b in bars] == [(date(2026, 2, 16), Decimal("171.2"))]
+
+
+def test_history_falls_back_to_gmtoffset_without_a_known_zone_name(stub, yahoo):
+    body = (
+        '{"chart":{"result":[{"meta":{"gmtoffset":39600,"exchangeTimezoneName":"Not/AZone"},'
+        '"timestamp":[1771196400],"indicators":{"quote":[{"close":[171.2]}]}}],"error":null}}'
+    )
+    stub.route("/v8/finance/chart/CBA.AX", json_response(body))
+    bars = yahoo.daily_history("CBA.AX", date(2026, 2, 15), date(2026, 2, 16))
+    assert [(b.date, b.adjusted_close) for b in bars] == [(date(2026, 2, 16), None)]
+
+
+def test_a_repeated_date_keeps_the_later_bar(stub, yahoo):
+    body = (
+        '{"chart":{"result":[{"meta":{"exchangeTimezoneName":"America/New_York"},'
+        '"timestamp":[1771338600,1771355000],"indicators":{"quote":[{"close":[684.1,686.9]}]}}],'
+        '"error":null}}'
+    )
+    stub.route("/v8/finance/chart/SPY", json_response(body))
+    bars = yahoo.daily_history("SPY", date(2026, 2, 17), date(2026, 2, 17))
+    assert [(b.date, b.close) for b in bars] == [(date(2026, 2, 17), Decimal("686.9"))]
+
+
+def test_a_range_without_bars_is_empty_not_an_error(stub, yahoo):
+    body = (
+        '{"chart":{"result":[{"meta":{"exchangeTimezoneName":"America/New_York"},'
+        '"indicators":{"quote":[{}],"adjclose":[{}]}}],"error":null}}'
+    )
+    stub.route("/v8/finance/chart/SPY", json_response(body))
+    assert yahoo.daily_history("SPY", date(2026, 2, 14), date(2026, 2, 15)) == []
+
+
+def test_misaligned_arrays_are_transient(stub, yahoo):
+    body = (
+        '{"chart":{"result":[{"meta":{},"timestamp":[1770993000,1771338600],'
+        '"indicators":{"quote":[{"close":[681.75]}]}}],"error":null}}'
+    )
+    stub.route("/v8/finance/chart/SPY", json_response(body))
+    with pytest.raises(TransientError):
+        yahoo.daily_history("SPY", date(2026, 2, 13), date(2026, 2, 17))
+
+
+def test_an_unknown_symbol_is_unknown(stub, yahoo):
+    stub.route("/v8/finance/chart/ZZZZ", json_response(NOT_FOUND, status=404))
+    with pytest.raises(UnknownSymbolError) as raised:
+        yahoo.daily_history("ZZZZ", date(2026, 2, 13), date(2026, 2, 17))
+    assert raised.value.symbol == "ZZZZ"
+    assert "delisted" in str(raised.value)
+
+
+def test_symbols_are_escaped_in_the_chart_path(stub, yahoo):
+    stub.route("/v8/finance/chart/^GSPC", json_response(NOT_FOUND, status=404))
+    with pytest.raises(UnknownSymbolError):
+        yahoo.daily_history("^GSPC", date(2026, 2, 13), date(2026, 2, 17))
+    assert stub.requests_to("/v8/finance/chart/^GSPC")[0].raw_path.startswith(
+        "/v8/finance/chart/%5EGSPC?"
+    )
+
+
+def test_other_chart_errors_are_permanent(stub, yahoo):
+    body = (
+        '{"chart":{"result":null,"error":{"code":"Bad Request",'
+        '"description":"Invalid input - start date cannot be after end date"}}}'
+    )
+    stub.route("/v8/finance/chart/SPY", json_response(body, status=400))
+    with pytest.raises(PermanentError) as raised:
+        yahoo.daily_history("SPY", date(2026, 2, 13), date(2026, 2, 17))
+    assert not isinstance(raised.value, UnknownSymbolError)
+
+
+@pytest.mark.parametrize(
+    ("response", "error"),
+    [
+        (text_response("Edge: Too Many Requests", status=429), RateLimitedError),
+        (text_response("Internal error", status=500), TransientError),
+        (html_response(), TransientError),
+        (html_response(status=404), TransientError),  # a 404 page, not Yahoo's JSON answer
+        (json_response(CHART[:150]), TransientError),
+        (json_response(CHART, delay=1.0), TransientError),
+    ],
+)
+def test_history_failures_map_to_the_taxonomy(stub, response, error):
+    stub.route("/v8/finance/chart/SPY", response)
+    provider = YahooProvider(base_url=stub.url, timeout=0.2)
+    with pytest.raises(error):
+        provider.daily_history("SPY", date(2026, 2, 13), date(2026, 2, 17))
+    assert len(stub.requests_to("/v8/finance/chart/SPY")) == 1

@@ -1,0 +1,174 @@
+"""A loopback stand-in for Yahoo Finance that answers by symbol, for whole-system tests and benches.
+
+Where `StubServer` plays scripted replies per path (client tests), `MarketStub` computes them: any
+batch of symbols gets a quote per known symbol in Yahoo's exact v7 format (behind the cookie +
+crumb handshake), history comes from v8 charts, and failures can be injected per symbol or per
+request number. It counts requests and the most it served at once, so tests can assert batching,
+pacing and real concurrency.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+CRUMB = "Xk2sFh0bR7q"
+COOKIE = "A3=d=AQABBStub; Path=/; HttpOnly"
+
+
+def stub_price(symbol: str) -> str:
+    """A stable, symbol-specific price with cents, as Yahoo would send it (a JSON number)."""
+    return f"{100 + sum(map(ord, symbol)) % 900}.{sum(map(ord, symbol)) % 97:02d}"
+
+
+@dataclass
+class Injected:
+    """A reply forced on the Nth quote request (1-based), instead of the computed one."""
+
+    status: int
+    body: str
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class MarketStub:
+    def __init__(self, *, latency: float = 0.0) -> None:
+        self.latency = latency  # seconds each quote/chart request takes
+        self.unknown_prefix = "ZZ"  # symbols Yahoo silently leaves out of v7 answers
+        self.failing_symbols: set[str] = set()  # any batch holding one of these answers 500
+        self.injected: dict[int, Injected] = {}  # quote request number -> forced reply
+        self.on_quote: Callable[[list[str]], None] | None = None
+        self.quote_requests: list[list[str]] = []
+        self.chart_requests: list[str] = []
+        self.request_times: list[float] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @contextmanager
+    def running(self) -> Iterator[MarketStub]:
+        handler = type("MarketHandler", (_Handler,), {"market": self})
+        self._httpd = _Server(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            thread.join(timeout=2)
+
+    # --- replies
+
+    def quote_reply(self, symbols: list[str]) -> tuple[int, str, str, dict[str, str]]:
+        with self._lock:
+            self.quote_requests.append(symbols)
+            self.request_times.append(time.monotonic())
+            number = len(self.quote_requests)
+        if number in self.injected:
+            forced = self.injected[number]
+            return forced.status, forced.body, forced.content_type, forced.headers
+        if self.failing_symbols & set(symbols):
+            return 500, "<html><body>Internal Server Error</body></html>", "text/html", {}
+        now = int(datetime.now(UTC).timestamp())
+        result = [
+            {"symbol": symbol, "currency": "USD", "marketState": "REGULAR",
+             "exchangeTimezoneName": "America/New_York", "regularMarketPrice": float(stub_price(symbol)),
+             "regularMarketChange": 0.01, "regularMarketPreviousClose": 100.0, "regularMarketTime": now}
+            for symbol in symbols if not symbol.startswith(self.unknown_prefix)
+        ]
+        # json.dumps writes a float's shortest form: 123.45 goes on the wire as exactly 123.45.
+        return 200, json.dumps({"quoteResponse": {"result": result, "error": None}}), "application/json", {}
+
+    def chart_reply(self, symbol: str, start: date, end: date) -> tuple[int, str, str, dict[str, str]]:
+        with self._lock:
+            self.chart_requests.append(symbol)
+        if symbol.startswith(self.unknown_prefix):
+            body = {"chart": {"result": None, "error": {"code": "Not Found",
+                                                       "description": "No data found, symbol may be delisted"}}}
+            return 404, json.dumps(body), "application/json", {}
+        days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+        days = [d for d in days if d.weekday() < 5]
+        stamps = [int(datetime(d.year, d.month, d.day, 14, 30, tzinfo=UTC).timestamp()) for d in days]
+        closes = [float(stub_price(symbol)) for _ in days]
+        body = {"chart": {"result": [{
+            "meta": {"currency": "USD", "symbol": symbol, "exchangeName": "NYQ", "instrumentType": "EQUITY",
+                     "gmtoffset": -18000, "timezone": "EST", "exchangeTimezoneName": "America/New_York",
+                     "regularMarketPrice": closes[-1] if closes else None, "priceHint": 2, "dataGranularity": "1d"},
+            "timestamp": stamps,
+            "indicators": {"quote": [{"close": closes, "open": closes, "high": closes, "low": closes,
+                                      "volume": [1000] * len(days)}],
+                           "adjclose": [{"adjclose": closes}]},
+        }], "error": None}}
+        return 200, json.dumps(body), "application/json", {}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    market: MarketStub
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        parts = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        path = unquote(parts.path)
+        market = self.market
+        with market._lock:
+            market.in_flight += 1
+            market.max_in_flight = max(market.max_in_flight, market.in_flight)
+        try:
+            if path == "/v1/test/getcrumb":
+                self._send(200, CRUMB, "text/plain", {"Set-Cookie": COOKIE})
+                return
+            if market.latency:
+                time.sleep(market.latency)
+            if path == "/v7/finance/quote":
+                if query.get("crumb") != CRUMB:
+                    body = '{"finance":{"result":null,"error":{"code":"Unauthorized","description":"Invalid Crumb"}}}'
+                    self._send(401, body, "application/json", {})
+                    return
+                self._send(*market.quote_reply([s for s in query.get("symbols", "").split(",") if s]))
+                return
+            if path.startswith("/v8/finance/chart/"):
+                start = datetime.fromtimestamp(int(query["period1"]), UTC).date()
+                end = datetime.fromtimestamp(int(query["period2"]), UTC).date()
+                self._send(*market.chart_reply(path.rsplit("/", 1)[1], start, end))
+                return
+            self._send(404, '{"error":"no such path"}', "application/json", {})
+        finally:
+            with market._lock:
+                market.in_flight -= 1
+
+    def _send(self, status: int, body: str, content_type: str, headers: dict[str, str]) -> None:
+        payload = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
