@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from portfolio.holdings import ZERO, positions_compute
 from portfolio.models import Portfolio, Transaction
+from prices.fx import FxTable
 from prices.models import Instrument
 from prices.selectors import prices_latest_get
 from prices.stale import price_stale
@@ -34,6 +35,9 @@ def transaction_list(*, portfolio: Portfolio) -> QuerySet[Transaction]:
 
 @dataclass(frozen=True)
 class Holding:
+    """One position. Costs, gains and values are in the portfolio's base currency; `price` and
+    `previous_close` are as quoted, in the instrument's own currency."""
+
     instrument: Instrument
     quantity: Decimal
     average_cost: Decimal
@@ -46,10 +50,16 @@ class Holding:
     previous_close: Decimal | None
     # No price, or older than the last close its exchange's calendar says should exist.
     stale: bool
+    # Base-currency units per unit of the instrument's currency on the price's date.
+    fx_rate: Decimal | None = Decimal(1)
+    # A rate needed to convert it (on a trade date or the price date) is not stored yet.
+    fx_missing: bool = False
 
     @property
     def market_value(self) -> Decimal | None:
-        return self.quantity * self.price if self.price is not None else None
+        if self.price is None or self.fx_rate is None or self.fx_missing:
+            return None
+        return self.quantity * self.price * self.fx_rate
 
     @property
     def unrealized_gain(self) -> Decimal | None:
@@ -74,6 +84,7 @@ class Valuation:
     dividends: Decimal
     fees: Decimal
     unpriced_count: int
+    fx_missing_count: int = 0
 
     @property
     def stale_holdings(self) -> list[Holding]:
@@ -86,7 +97,7 @@ class Valuation:
 
     @property
     def unrealized_gain(self) -> Decimal:
-        return self.total_value - sum((h.cost_basis for h in self.holdings if h.price is not None), ZERO)
+        return self.total_value - sum((h.cost_basis for h in self.holdings if h.market_value is not None), ZERO)
 
     def weight(self, holding: Holding) -> Decimal | None:
         if holding.market_value is None or not self.total_value:
@@ -101,16 +112,23 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
         .select_related("instrument")
         .order_by("date", "id")
     )
-    positions = positions_compute(transactions)
     instruments = {tx.instrument_id: tx.instrument for tx in transactions}
+    fx = FxTable(
+        target=portfolio.base_currency,
+        currencies={tx.currency for tx in transactions} | {i.currency for i in instruments.values()},
+    )
+    converted, fx_missing = transactions_in_base_currency(transactions, fx)
+    positions = positions_compute(converted)
     latest = prices_latest_get(instrument_ids=positions.keys())
 
     open_holdings: list[Holding] = []
     closed: list[Holding] = []
     for instrument_id, position in positions.items():
         price = latest.get(instrument_id)
+        instrument = instruments[instrument_id]
+        fx_rate = fx.rate(instrument.currency, price.date) if price else None
         holding = Holding(
-            instrument=instruments[instrument_id],
+            instrument=instrument,
             quantity=position.quantity,
             average_cost=position.average_cost,
             cost_basis=position.cost_basis,
@@ -120,9 +138,9 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
             price=price.close if price else None,
             price_as_of=price.date if price else None,
             previous_close=price.previous_close if price else None,
-            stale=price_stale(
-                mic=instruments[instrument_id].exchange_mic, price_date=price.date if price else None, now=now
-            ),
+            stale=price_stale(mic=instrument.exchange_mic, price_date=price.date if price else None, now=now),
+            fx_rate=fx_rate,
+            fx_missing=instrument_id in fx_missing or (price is not None and fx_rate is None),
         )
         (open_holdings if position.quantity > 0 else closed).append(holding)
 
@@ -132,9 +150,30 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
         holdings=open_holdings,
         closed=closed,
         total_value=sum((h.market_value for h in open_holdings if h.market_value is not None), ZERO),
-        total_cost=sum((h.cost_basis for h in open_holdings), ZERO),
-        realized_gain=sum((h.realized_gain for h in all_holdings), ZERO),
-        dividends=sum((h.dividends for h in all_holdings), ZERO),
-        fees=sum((h.fees for h in all_holdings), ZERO),
+        total_cost=sum((h.cost_basis for h in open_holdings if not h.fx_missing), ZERO),
+        realized_gain=sum((h.realized_gain for h in all_holdings if not h.fx_missing), ZERO),
+        dividends=sum((h.dividends for h in all_holdings if not h.fx_missing), ZERO),
+        fees=sum((h.fees for h in all_holdings if not h.fx_missing), ZERO),
         unpriced_count=sum(1 for h in open_holdings if h.price is None),
+        fx_missing_count=sum(1 for h in open_holdings if h.fx_missing),
     )
+
+
+def transactions_in_base_currency(transactions: list[Transaction], fx: FxTable) -> tuple[list[Transaction], set[int]]:
+    """Copies of the transactions with price and fee converted at the rate of their own date, and
+    the instruments for which a rate was missing (their amounts are left unconverted and flagged,
+    never converted at 1). Quantities never change, so position checks are unaffected."""
+    converted: list[Transaction] = []
+    missing: set[int] = set()
+    for tx in transactions:
+        rate = fx.rate(tx.currency, tx.date)
+        if rate is None:
+            missing.add(tx.instrument_id)
+            converted.append(tx)
+        elif rate == 1:
+            converted.append(tx)
+        else:
+            copy = Transaction(**{f.attname: getattr(tx, f.attname) for f in Transaction._meta.concrete_fields})
+            copy.price, copy.fee = tx.price * rate, tx.fee * rate
+            converted.append(copy)
+    return converted, missing

@@ -7,14 +7,17 @@ and uses the latest rate on or before the date (no rate on weekends and ECB holi
 
 from __future__ import annotations
 
-from datetime import date
+from bisect import bisect_right
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from prices.currencies import MINOR_UNIT_CURRENCIES
 from prices.models import FxRate
+from prices.providers.base import TransientError
 
 
 class FxRateMissing(LookupError):
@@ -63,3 +66,88 @@ def fx_rate_get(*, source: str, target: str, on: date) -> Decimal:
         raise FxRateMissing(f"no {source_major}/{target_major} rate on or before {on}")
     base, rate = row
     return factor * (rate if base == source_major else Decimal(1) / rate)
+
+
+class FxTable:
+    """Rates to one target currency for many currencies and dates, loaded in one query.
+
+    For reads that convert many amounts (a portfolio's transactions, a chart's days): look-ups are
+    a bisect in memory, the latest rate on or before the date, like `fx_rate_get`.
+    """
+
+    def __init__(self, *, target: str, currencies: set[str]) -> None:
+        self.target = target
+        self._factors: dict[str, Decimal] = {}
+        self._series: dict[str, tuple[list[date], list[Decimal]]] = {}
+        target_major, target_factor = _major(target)
+        majors: dict[str, set[str]] = {}
+        for code in currencies:
+            major, factor = _major(code)
+            self._factors[code] = factor / target_factor
+            if major != target_major:
+                majors.setdefault(major, set()).add(code)
+        if not majors:
+            return
+        rows = FxRate.objects.filter(
+            Q(base=target_major, quote__in=list(majors)) | Q(quote=target_major, base__in=list(majors))
+        ).order_by("date").values_list("base", "quote", "date", "rate")
+        by_major: dict[str, dict[date, Decimal]] = {major: {} for major in majors}
+        for base, quote, day, rate in rows:
+            if base == target_major:
+                by_major[quote].setdefault(day, Decimal(1) / rate)
+            else:
+                by_major[base][day] = rate  # a direct rate wins over an inverted one
+        for major, codes in majors.items():
+            days = sorted(by_major[major])
+            for code in codes:
+                self._series[code] = (days, [by_major[major][d] for d in days])
+
+    def rate(self, currency: str, on: date) -> Decimal | None:
+        """How many target units one `currency` is worth on `on`; None when no rate is known yet."""
+        factor = self._factors.get(currency)
+        if factor is None:
+            raise KeyError(f"{currency} was not loaded into this FxTable")
+        if currency not in self._series:
+            return factor
+        days, rates = self._series[currency]
+        index = bisect_right(days, on) - 1
+        return factor * rates[index] if index >= 0 else None
+
+
+def fx_pairs_needed() -> dict[str, tuple[set[str], date]]:
+    """For each portfolio base currency: the other (major) currencies its transactions and
+    instruments use, and the first transaction date that needs them."""
+    from portfolio.models import Transaction  # noqa: PLC0415 (prices sits below portfolio)
+
+    needed: dict[str, tuple[set[str], date]] = {}
+    rows = Transaction.objects.values_list("portfolio__base_currency", "currency", "instrument__currency", "date")
+    for base, tx_currency, instrument_currency, day in rows.order_by("date").iterator(chunk_size=5000):
+        others = {_major(tx_currency)[0], _major(instrument_currency)[0]} - {_major(base)[0]}
+        if not others:
+            continue
+        currencies, first = needed.get(base, (set(), day))
+        needed[base] = (currencies | others, min(first, day))
+    return needed
+
+
+def fx_refresh(*, client=None, today: date | None = None) -> int:
+    """Fetch the daily rates every portfolio needs, only from the day after the last one stored."""
+    from prices.providers.frankfurter import FrankfurterClient  # noqa: PLC0415 (HTTP only when run)
+
+    client = client or FrankfurterClient()
+    today = today or date.today()
+    written = 0
+    retrying = Retrying(stop=stop_after_attempt(3), wait=wait_exponential_jitter(multiplier=1, max=10),
+                        retry=retry_if_exception_type(TransientError), reraise=True)
+    for base, (currencies, first) in fx_pairs_needed().items():
+        quotes = sorted(currencies)
+        stored = FxRate.objects.filter(base=base, quote__in=quotes).values("quote").annotate(last=Max("date"))
+        last_by_quote = {row["quote"]: row["last"] for row in stored}
+        # Refetch from the oldest gap among the pairs: the series call is one request for all of them.
+        starts = [last_by_quote[q] + timedelta(days=1) if q in last_by_quote else first for q in quotes]
+        start = min(starts)
+        if start > today:
+            continue
+        series = retrying(client.series, base, quotes, start, today)
+        written += fx_rates_store(base=base, series=series)
+    return written

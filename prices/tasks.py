@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from prices.fx import fx_refresh
 from prices.models import Instrument
 from prices.refresh import history_backfill, prices_refresh, refreshable_instruments
 
@@ -18,3 +19,8 @@ def refresh_prices_task(instrument_ids: list[int] | None = None, force: bool = F
 def backfill_history_task(instrument_id: int) -> int:
     instrument = Instrument.objects.filter(pk=instrument_id).first()
     return history_backfill(instrument=instrument) if instrument else 0
+
+
+@shared_task(name="prices.fx_refresh_task", acks_late=True)
+def fx_refresh_task() -> int:
+    return fx_refresh()

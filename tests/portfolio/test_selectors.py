@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from portfolio.selectors import portfolio_valuation_get
+from prices.fx import fx_rates_store
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db
@@ -77,3 +78,35 @@ def test_valuation_query_count_does_not_grow_with_holdings():
         assert valuation.total_value == D("1010") * size
         counts.append(len(queries))
     assert counts[0] == counts[1] == 2
+
+
+def test_foreign_holdings_are_valued_in_the_base_currency(portfolio):
+    # given a USD portfolio holding an EUR stock bought when 1 USD = 0.90 EUR, priced when 1 USD = 0.80 EUR
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"EUR": D("0.90")}, date(2024, 3, 1): {"EUR": D("0.80")}})
+    sap = InstrumentFactory(symbol="SAP.DE", currency="EUR", exchange_mic="XETR")
+    TransactionFactory(portfolio=portfolio, instrument=sap, currency="EUR", quantity=D("10"), price=D("90"),
+                       fee=D("9"), date=date(2024, 1, 2))
+    PriceFactory(instrument=sap, date=date(2024, 3, 4), close=D("100"))
+
+    holding = portfolio_valuation_get(portfolio=portfolio).holdings[0]
+
+    assert holding.price == D("100")  # as quoted, in EUR
+    assert holding.cost_basis == D("909") / D("0.90")  # 1010 USD
+    assert holding.market_value == D("1000") / D("0.80")  # 1250 USD
+    assert holding.unrealized_gain == D("240")  # the currency effect is part of the gain
+
+
+def test_a_missing_fx_rate_flags_the_holding_instead_of_converting_at_one(portfolio):
+    sap = InstrumentFactory(symbol="SAP.DE", currency="EUR", exchange_mic="XETR")
+    aapl = InstrumentFactory(symbol="AAPL")
+    TransactionFactory(portfolio=portfolio, instrument=sap, currency="EUR")
+    TransactionFactory(portfolio=portfolio, instrument=aapl)
+    PriceFactory(instrument=sap, date=date(2024, 3, 4), close=D("100"))
+    PriceFactory(instrument=aapl, date=date(2024, 3, 4), close=D("110"))
+
+    valuation = portfolio_valuation_get(portfolio=portfolio)
+
+    by_symbol = {h.instrument.symbol: h for h in valuation.holdings}
+    assert by_symbol["SAP.DE"].fx_missing is True and by_symbol["SAP.DE"].market_value is None
+    assert valuation.fx_missing_count == 1
+    assert valuation.total_value == D("1100") and valuation.total_cost == D("1000")

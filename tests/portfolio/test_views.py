@@ -8,6 +8,7 @@ from django.test import Client
 
 from portfolio.models import Portfolio, Transaction
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
+from tests.stubs.market import MarketStub
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +115,18 @@ def test_admin_lists_every_model(db, django_user_model):
     client.force_login(admin)
     for path in ["portfolio/portfolio", "portfolio/transaction", "prices/instrument", "prices/pricehistory"]:
         assert client.get(f"/admin/{path}/").status_code == 200
+
+
+def test_the_dashboard_never_calls_a_provider(web, portfolio, settings):
+    """Even with every price stale and a real provider configured, the page reads only the database:
+    the refresh goes to the workers."""
+    market = MarketStub()
+    with market.running():
+        settings.PROVIDERS = {**settings.PROVIDERS, "yahoo": {"base_url": market.url, "api_key": None}}
+        aapl = InstrumentFactory(symbol="AAPL", provider="yahoo")
+        TransactionFactory(portfolio=portfolio, instrument=aapl)
+        PriceFactory(instrument=aapl, date=date(2024, 3, 4), close=Decimal("150"))
+        page = web.get("/")
+        assert page.status_code == 200
+        assert b"stale" in page.content
+        assert market.quote_requests == [] and market.chart_requests == []

@@ -5,7 +5,10 @@ from decimal import Decimal as D
 
 import pytest
 
-from prices.fx import FxRateMissing, fx_rate_get, fx_rates_store
+from prices.fx import FxRateMissing, fx_rate_get, fx_rates_store, fx_refresh
+from prices.providers.frankfurter import FrankfurterClient
+from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
+from tests.stubs import StubServer, json_response
 
 pytestmark = pytest.mark.django_db
 
@@ -44,3 +47,30 @@ def test_no_rate_before_the_first_one_is_an_error_not_a_guess(rates):
 def test_storing_again_updates_in_place(rates):
     assert fx_rates_store(base="USD", series={date(2024, 1, 5): {"EUR": D("0.93"), "CHF": None}}) == 1
     assert fx_rate_get(source="USD", target="EUR", on=date(2024, 1, 5)) == D("0.93")
+
+
+def test_fx_refresh_fetches_what_portfolios_need_from_the_last_stored_day(user):
+    portfolio = PortfolioFactory(owner=user, base_currency="USD")
+    TransactionFactory(portfolio=portfolio, currency="EUR", date=date(2024, 1, 3),
+                       instrument=InstrumentFactory(symbol="SAP.DE", currency="EUR"))
+    TransactionFactory(portfolio=portfolio, currency="GBp", date=date(2024, 1, 4),
+                       instrument=InstrumentFactory(symbol="VOD.L", currency="GBp"))
+    TransactionFactory(portfolio=portfolio, date=date(2023, 1, 2), instrument=InstrumentFactory(symbol="AAPL"))
+    series = ('{"amount":1.0,"base":"USD","start_date":"2024-01-03","end_date":"2024-01-05",'
+              '"rates":{"2024-01-03":{"EUR":0.9159,"GBP":0.7888},"2024-01-04":{"EUR":0.9131,"GBP":0.7878},'
+              '"2024-01-05":{"EUR":0.9152,"GBP":0.7868}}}')
+    server = StubServer()
+    with server.running():
+        server.route("/2024-01-03..2024-01-05", json_response(series))
+        written = fx_refresh(client=FrankfurterClient(base_url=server.url), today=date(2024, 1, 5))
+        assert written == 6
+        request = server.requests_to("/2024-01-03..2024-01-05")[0]
+        assert (request.param("base"), request.param("symbols")) == ("USD", "EUR,GBP")
+        # the next run starts after the last stored day
+        server.route("/2024-01-06..2024-01-08", json_response(
+            '{"amount":1.0,"base":"USD","start_date":"2024-01-05","end_date":"2024-01-08",'
+            '"rates":{"2024-01-05":{"EUR":0.9152,"GBP":0.7868},"2024-01-08":{"EUR":0.914,"GBP":0.786}}}'))
+        assert fx_refresh(client=FrankfurterClient(base_url=server.url), today=date(2024, 1, 8)) == 4
+        assert not server.unrouted
+    assert fx_rate_get(source="GBp", target="USD", on=date(2024, 1, 7)) == D("0.01") / D("0.7868")
+    assert fx_rate_get(source="USD", target="EUR", on=date(2024, 1, 8)) == D("0.914")

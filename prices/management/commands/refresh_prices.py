@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from prices.fx import fx_refresh
 from prices.models import Instrument
 from prices.refresh import history_backfill, prices_refresh, refreshable_instruments
 from prices.tasks import refresh_prices_task
@@ -14,8 +15,9 @@ class Command(BaseCommand):
         parser.add_argument("--sync", action="store_true", help="run here with a progress bar, not in a worker")
         parser.add_argument("--force", action="store_true", help="also refetch quotes that are still fresh")
         parser.add_argument("--history", action="store_true", help="also backfill missing daily history (--sync)")
+        parser.add_argument("--fx", action="store_true", help="also fetch the FX rates portfolios need (--sync)")
 
-    def handle(self, *args, symbols, sync, force, history, **options):
+    def handle(self, *args, symbols, sync, force, history, fx, **options):
         ids = None
         if symbols:
             wanted = {s.strip().upper() for s in symbols}
@@ -52,3 +54,5 @@ class Command(BaseCommand):
             for instrument in tqdm(instruments, desc="History", unit="instrument", file=self.stderr._out):
                 written += history_backfill(instrument=instrument)
             self.stdout.write(f"History: {written} daily closes backfilled.")
+        if fx:
+            self.stdout.write(f"FX: {fx_refresh()} daily rates stored.")
