@@ -41,6 +41,25 @@ def default_provider_for(*, asset_class: str) -> str:
     return settings.PRICE_PROVIDER
 
 
+# CoinGecko prices ids, not tickers: the common coins, so `BTC` just works. Others: set the
+# instrument's provider symbol in the admin.
+COINGECKO_IDS = {
+    "BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana", "ADA": "cardano", "XRP": "ripple",
+    "DOGE": "dogecoin", "DOT": "polkadot", "LTC": "litecoin", "AVAX": "avalanche-2", "LINK": "chainlink",
+    "BNB": "binancecoin", "MATIC": "matic-network", "USDT": "tether", "USDC": "usd-coin", "TRX": "tron",
+    "XLM": "stellar", "ATOM": "cosmos", "BCH": "bitcoin-cash", "UNI": "uniswap", "SHIB": "shiba-inu",
+}
+
+
+def provider_symbol_default(*, symbol: str, provider: str) -> str:
+    """The provider's own name for a ticker where it differs by a known rule ('' = the ticker)."""
+    if provider == Provider.COINGECKO:
+        return COINGECKO_IDS.get(symbol.split("-")[0], "")
+    if provider == Provider.STOOQ and "." not in symbol:
+        return f"{symbol.lower()}.us"  # Stooq names US listings aapl.us
+    return ""
+
+
 def instrument_get_or_create(
     *,
     symbol: str,
@@ -59,13 +78,15 @@ def instrument_get_or_create(
     if existing is not None:
         return existing
     asset_class = asset_class or AssetClass.STOCK
+    provider = provider or default_provider_for(asset_class=asset_class)
     instrument, _ = Instrument.objects.get_or_create(
         symbol=symbol,
         defaults={
             "name": name or symbol,
             "asset_class": asset_class,
             "currency": currency,
-            "provider": provider or default_provider_for(asset_class=asset_class),
+            "provider": provider,
+            "provider_symbol": provider_symbol_default(symbol=symbol, provider=provider),
             # Crypto trades around the clock on no exchange calendar.
             "exchange_mic": "" if asset_class == AssetClass.CRYPTO else "XNYS",
         },

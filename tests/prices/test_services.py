@@ -68,3 +68,10 @@ def test_new_instruments_get_the_configured_providers(settings):
     assert instrument_get_or_create(symbol="AAPL", currency="USD").provider == "yahoo"
     assert instrument_get_or_create(symbol="ETH", currency="USD", asset_class="crypto").provider == "coingecko"
     assert instrument_get_or_create(symbol="CASH-EUR", currency="EUR", asset_class="cash").provider == "manual"
+
+
+def test_provider_symbols_follow_each_providers_naming():
+    btc = instrument_get_or_create(symbol="BTC", currency="USD", asset_class="crypto", provider="coingecko")
+    aapl = instrument_get_or_create(symbol="AAPL", currency="USD", provider="stooq")
+    vod = instrument_get_or_create(symbol="VOD.L", currency="GBp", provider="yahoo")
+    assert (btc.quote_symbol, aapl.quote_symbol, vod.quote_symbol) == ("bitcoin", "aapl.us", "VOD.L")
