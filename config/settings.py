@@ -6,6 +6,7 @@ The names and defaults of the variables are part of the outside contract (shared
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -162,7 +163,58 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+# Progress lives in Redis hashes (monitoring/jobs.py); task results are only kept briefly.
+CELERY_RESULT_EXPIRES = 3600
+# An unacknowledged task is redelivered after this long: longer than any countdown or ETA we use
+# (chart debounce, retries), so nothing is delivered twice merely for waiting.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Short I/O-bound tasks with acks_late: a worker takes one task per process at a time, so a
+# slow batch never holds others hostage in its prefetch buffer.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_PREFETCH_MULTIPLIER", default=1)
+# Bounds for any task: a batch waits at most PROVIDER_MAX_WAIT_SECONDS per attempt.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
+CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower's live view
+CELERY_TASK_SEND_SENT_EVENT = True
+# Separate queues: a long chart run never delays a price refresh. Workers can be dedicated.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "prices.*": {"queue": "prices"},
+    "charts.*": {"queue": "charts"},
+    "monitoring.*": {"queue": "default"},
+}
+
+# The one beat schedule. Each entry expires about its interval: a run that could not start in
+# time is dropped rather than piled up behind the next one.
+CELERY_BEAT_SCHEDULE = {
+    # Every few minutes; instruments whose market is closed still have a fresh cached quote (it
+    # lives until the next open), so this costs provider calls only where a market is open.
+    "refresh-prices-intraday": {
+        "task": "prices.refresh_prices_job_task",
+        "schedule": env.int("REFRESH_INTERVAL_SECONDS", default=300),
+        "options": {"expires": 240},
+    },
+    # Hourly: after each exchange's close its day's bar is missing and gets fetched; otherwise no call.
+    "backfill-history-after-close": {
+        "task": "prices.backfill_all_history_task",
+        "schedule": crontab(minute=20),
+        "options": {"expires": 3000},
+    },
+    # ECB reference rates are published around 16:00 CET.
+    "fx-rates-nightly": {
+        "task": "prices.fx_refresh_task",
+        "schedule": crontab(minute=30, hour=16),
+        "options": {"expires": 3600},
+    },
+    "fail-stuck-jobs": {
+        "task": "monitoring.jobs_clean_task",
+        "schedule": 60,
+        "options": {"expires": 50},
+    },
+}
+# A burst of edits or price batches within this many seconds regenerates a chart once.
+CHART_DEBOUNCE_SECONDS = env.int("CHART_DEBOUNCE_SECONDS", default=5)
 
 # --- Market data. Provider names are part of the contract (shared/CONTRACT.md).
 PRICE_PROVIDER = env("PRICE_PROVIDER", default="simulated")

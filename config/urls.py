@@ -11,5 +11,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("portfolio.api.urls")),
     path("api/", include("prices.api.urls")),
+    path("api/", include("monitoring.api.urls")),
+    path("api/", include("charts.api.urls")),
     path("", include("portfolio.urls")),
 ]

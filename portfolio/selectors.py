@@ -177,3 +177,8 @@ def transactions_in_base_currency(transactions: list[Transaction], fx: FxTable) 
             copy.price, copy.fee = tx.price * rate, tx.fee * rate
             converted.append(copy)
     return converted, missing
+
+
+def instrument_ids_of_user(*, user: AbstractBaseUser) -> set[int]:
+    """Every instrument in any of the user's portfolios."""
+    return set(Transaction.objects.filter(portfolio__owner=user).values_list("instrument_id", flat=True).distinct())

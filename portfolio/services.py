@@ -20,8 +20,16 @@ ZERO = Decimal("0")
 EARLIEST_TRANSACTION_DATE = date(1900, 1, 1)
 
 
-def _on_commit_bump(portfolio_id: int) -> None:
-    transaction.on_commit(lambda: portfolio_version_bump(portfolio_id=portfolio_id))
+def portfolio_changed(*, portfolio_id: int) -> None:
+    """Its data changed: cached reads are obsolete and its charts are regenerated (debounced)."""
+    from charts.services import chart_regeneration_request  # noqa: PLC0415 (charts sit above portfolio)
+
+    portfolio_version_bump(portfolio_id=portfolio_id)
+    chart_regeneration_request(portfolio_ids=[portfolio_id])
+
+
+def _on_commit_changed(portfolio_id: int) -> None:
+    transaction.on_commit(lambda: portfolio_changed(portfolio_id=portfolio_id))
 
 
 # --- Portfolios
@@ -51,7 +59,7 @@ def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_curr
         portfolio.base_currency = currency_normalize(code=base_currency, field="base_currency")
     with transaction.atomic():
         portfolio.save()
-        _on_commit_bump(portfolio.pk)
+        _on_commit_changed(portfolio.pk)
     return portfolio
 
 
@@ -59,7 +67,7 @@ def portfolio_delete(*, portfolio: Portfolio) -> None:
     with transaction.atomic():
         portfolio_id = portfolio.pk
         portfolio.delete()
-        _on_commit_bump(portfolio_id)
+        transaction.on_commit(lambda: portfolio_version_bump(portfolio_id=portfolio_id))
 
 
 # --- Transactions
@@ -160,7 +168,7 @@ def transaction_create(*, portfolio: Portfolio, data: TransactionInput) -> Trans
         tx = Transaction(portfolio=portfolio, instrument=instrument, **fields)
         _position_history_validate(portfolio=portfolio, instrument_id=instrument.pk, replace=None, add=tx)
         tx.save()
-        _on_commit_bump(portfolio.pk)
+        _on_commit_changed(portfolio.pk)
     return tx
 
 
@@ -185,7 +193,7 @@ def transaction_update(*, transaction_obj: Transaction, data: TransactionInput) 
                 portfolio=portfolio, instrument_id=old_instrument_id, replace=transaction_obj, add=None
             )
         transaction_obj.save()
-        _on_commit_bump(portfolio.pk)
+        _on_commit_changed(portfolio.pk)
     return transaction_obj
 
 
@@ -202,14 +210,26 @@ def transaction_delete(*, transaction_obj: Transaction) -> None:
                 {"transaction": "Deleting it would leave a later sell selling more than was held."}
             ) from None
         transaction_obj.delete()
-        _on_commit_bump(portfolio.pk)
+        _on_commit_changed(portfolio.pk)
 
 
-def portfolios_holding_bump(*, instrument_ids: list[int]) -> int:
-    """New prices for these instruments: make cached reads of every portfolio holding them obsolete."""
-    portfolio_ids = set(
+def portfolios_holding_bump(*, instrument_ids: list[int]) -> list[int]:
+    """New prices for these instruments: make cached reads of every portfolio holding them obsolete.
+    Returns those portfolios' ids (their charts are the caller's to have regenerated)."""
+    if not instrument_ids:
+        return []
+    portfolio_ids = sorted(set(
         Transaction.objects.filter(instrument_id__in=instrument_ids).values_list("portfolio_id", flat=True).distinct()
-    )
+    ))
     for portfolio_id in portfolio_ids:
-        _on_commit_bump(portfolio_id)
-    return len(portfolio_ids)
+        portfolio_version_bump(portfolio_id=portfolio_id)
+    return portfolio_ids
+
+
+def portfolios_prices_changed(*, instrument_ids: list[int]) -> list[int]:
+    """Prices entered or imported by hand: bump the holders' versions and regenerate their charts."""
+    from charts.services import chart_regeneration_request  # noqa: PLC0415 (charts sit above portfolio)
+
+    portfolio_ids = portfolios_holding_bump(instrument_ids=instrument_ids)
+    chart_regeneration_request(portfolio_ids=portfolio_ids)
+    return portfolio_ids

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Case, Max, Q, Value, When
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from prices.currencies import MINOR_UNIT_CURRENCIES
@@ -39,7 +39,7 @@ def fx_rates_store(*, base: str, series: dict[date, dict[str, Decimal]], source:
     return len(rows)
 
 
-def _major(code: str) -> tuple[str, Decimal]:
+def currency_major(code: str) -> tuple[str, Decimal]:
     """GBp -> (GBP, 1/100): how many major units one minor unit is."""
     if code in MINOR_UNIT_CURRENCIES:
         major, per = MINOR_UNIT_CURRENCIES[code]
@@ -49,16 +49,18 @@ def _major(code: str) -> tuple[str, Decimal]:
 
 def fx_rate_get(*, source: str, target: str, on: date) -> Decimal:
     """How many `target` one `source` is worth on `on` (latest stored rate on or before it)."""
-    source_major, source_factor = _major(source)
-    target_major, target_factor = _major(target)
+    source_major, source_factor = currency_major(source)
+    target_major, target_factor = currency_major(target)
     factor = source_factor / target_factor
     if source_major == target_major:
         return factor
+    # Latest date first; on a date with both directions stored, the direct pair wins (as FxTable).
     row = (
         FxRate.objects.filter(
             Q(base=source_major, quote=target_major) | Q(base=target_major, quote=source_major), date__lte=on
         )
-        .order_by("-date")
+        .annotate(direct=Case(When(base=source_major, then=Value(0)), default=Value(1)))
+        .order_by("-date", "direct")
         .values_list("base", "rate")
         .first()
     )
@@ -79,10 +81,10 @@ class FxTable:
         self.target = target
         self._factors: dict[str, Decimal] = {}
         self._series: dict[str, tuple[list[date], list[Decimal]]] = {}
-        target_major, target_factor = _major(target)
+        target_major, target_factor = currency_major(target)
         majors: dict[str, set[str]] = {}
         for code in currencies:
-            major, factor = _major(code)
+            major, factor = currency_major(code)
             self._factors[code] = factor / target_factor
             if major != target_major:
                 majors.setdefault(major, set()).add(code)
@@ -122,7 +124,7 @@ def fx_pairs_needed() -> dict[str, tuple[set[str], date]]:
     needed: dict[str, tuple[set[str], date]] = {}
     rows = Transaction.objects.values_list("portfolio__base_currency", "currency", "instrument__currency", "date")
     for base, tx_currency, instrument_currency, day in rows.order_by("date").iterator(chunk_size=5000):
-        others = {_major(tx_currency)[0], _major(instrument_currency)[0]} - {_major(base)[0]}
+        others = {currency_major(tx_currency)[0], currency_major(instrument_currency)[0]} - {currency_major(base)[0]}
         if not others:
             continue
         currencies, first = needed.get(base, (set(), day))

@@ -12,7 +12,7 @@ from django.conf import settings
 from django_redis import get_redis_connection
 
 from prices.market_calendar import price_is_stale
-from prices.tasks import refresh_prices_task
+from prices.tasks import refresh_prices_job_task
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,10 @@ def stale_refresh_request(*, instrument_ids: Iterable[int]) -> list[int]:
             pipe.set(f"folio:stale-refresh:{instrument_id}", 1, nx=True, ex=REFRESH_CLAIM_SECONDS)
         claimed = [i for i, won in zip(ids, pipe.execute(), strict=True) if won]
         if claimed:
-            refresh_prices_task.apply_async(kwargs={"instrument_ids": claimed, "force": True},
-                                            expires=REFRESH_CLAIM_SECONDS)
+            # No scope lock: these few instruments must not wait behind a long scheduled run.
+            refresh_prices_job_task.apply_async(
+                kwargs={"instrument_ids": claimed, "force": True, "lock_scope": None}, expires=REFRESH_CLAIM_SECONDS
+            )
         return claimed
     except Exception:  # Redis or the broker down: the page still shows the stale price, flagged
         logger.warning("could not queue a refresh of stale prices", exc_info=True)

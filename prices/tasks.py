@@ -1,24 +1,41 @@
-"""Celery tasks of the prices app: thin, idempotent, JSON arguments only."""
+"""Celery tasks of the prices app: thin, idempotent, JSON arguments only (ids and plain data)."""
 
 from celery import shared_task
 
 from prices.fx import fx_refresh
+from prices.jobs import prices_refresh_batch_run, prices_refresh_job_start
 from prices.models import Instrument
-from prices.refresh import history_backfill, prices_refresh, refreshable_instruments
+from prices.refresh import history_backfill, refreshable_instruments
 
 
-@shared_task(name="prices.refresh_prices_task", acks_late=True)
-def refresh_prices_task(instrument_ids: list[int] | None = None, force: bool = False) -> dict:
-    summary = prices_refresh(instruments=refreshable_instruments(instrument_ids=instrument_ids), force=force)
-    return {"instruments": summary.instruments, "skipped_fresh": summary.skipped_fresh,
-            "requests": summary.requests, "stored": summary.stored, "unknown": summary.unknown,
-            "failed": len(summary.failures)}
+@shared_task(name="prices.refresh_prices_job_task")
+def refresh_prices_job_task(instrument_ids: list[int] | None = None, force: bool = False,
+                            owner_id: int | None = None, lock_scope: str | None = "all") -> str:
+    """Plan a refresh and fan out its batches (beat runs it every few minutes)."""
+    return prices_refresh_job_start(instrument_ids=instrument_ids, force=force, owner_id=owner_id,
+                                    lock_scope=lock_scope).job_id
 
 
-@shared_task(name="prices.backfill_history_task", acks_late=True)
+# Redelivered if the worker dies mid-batch (acks_late + reject_on_worker_lost): the upserts are
+# idempotent and the job counts each batch once.
+@shared_task(name="prices.refresh_batch_task", acks_late=True, reject_on_worker_lost=True)
+def refresh_batch_task(job_id: str, batch_id: str, provider: str, instrument_ids: list[int]) -> None:
+    prices_refresh_batch_run(job_id=job_id, batch_id=batch_id, provider=provider, instrument_ids=instrument_ids)
+
+
+@shared_task(name="prices.backfill_history_task", acks_late=True, reject_on_worker_lost=True)
 def backfill_history_task(instrument_id: int) -> int:
     instrument = Instrument.objects.filter(pk=instrument_id).first()
     return history_backfill(instrument=instrument) if instrument else 0
+
+
+@shared_task(name="prices.backfill_all_history_task")
+def backfill_all_history_task() -> int:
+    """One backfill task per instrument; each asks only for sessions it is missing (usually none)."""
+    ids = list(refreshable_instruments().values_list("pk", flat=True))
+    for instrument_id in ids:
+        backfill_history_task.delay(instrument_id)
+    return len(ids)
 
 
 @shared_task(name="prices.fx_refresh_task", acks_late=True)

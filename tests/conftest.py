@@ -1,17 +1,26 @@
 """Shared fixtures. Tests use real Postgres (DATABASE_URL) and real Redis (database 15)."""
 
 import pytest
-from django.core.cache import cache
+from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import PortfolioFactory, UserFactory
 
 
+def redis_flush_except_broker_bindings() -> None:
+    """Empty the test Redis database (never db 0) but for Kombu's queue bindings, which a running
+    test worker declared once and needs to keep receiving tasks."""
+    client = get_redis_connection("default")
+    keys = [key for key in client.scan_iter(count=1000) if not key.startswith(b"_kombu.binding.")]
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture(autouse=True)
 def clean_redis():
-    """Every test starts with an empty Redis database (the test settings' own, never db 0)."""
-    cache.clear()
+    """Every test starts with empty caches, progress, rate-limit buckets and task queues."""
+    redis_flush_except_broker_bindings()
     yield
 
 

@@ -28,3 +28,9 @@ class PriceRangeQuerySerializer(serializers.Serializer):
         if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
             raise serializers.ValidationError({"start": "Must not be after end."})
         return attrs
+
+
+class RefreshStartedSerializer(serializers.Serializer):
+    job_id = serializers.CharField()
+    progress_url = serializers.CharField()
+    already_running = serializers.BooleanField(help_text="A refresh of the same scope was running: this is it.")

@@ -3,6 +3,7 @@
 from datetime import date, timedelta
 
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -10,8 +11,15 @@ from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portfolio.services import portfolios_holding_bump
-from prices.api.serializers import InstrumentPricesSerializer, PricePointSerializer, PriceRangeQuerySerializer
+from portfolio.selectors import instrument_ids_of_user
+from portfolio.services import portfolios_prices_changed
+from prices.api.serializers import (
+    InstrumentPricesSerializer,
+    PricePointSerializer,
+    PriceRangeQuerySerializer,
+    RefreshStartedSerializer,
+)
+from prices.jobs import prices_refresh_job_start
 from prices.models import Instrument
 from prices.selectors import price_history_get
 from prices.services import PricePoint, manual_prices_add, symbol_normalize
@@ -63,5 +71,21 @@ class InstrumentPricesApi(APIView):
         body.is_valid(raise_exception=True)
         points = [PricePoint(date=row["date"], close=row["close"]) for row in body.validated_data]
         written = manual_prices_add(instrument=instrument, points=points)
-        portfolios_holding_bump(instrument_ids=[instrument.pk])
+        portfolios_prices_changed(instrument_ids=[instrument.pk])
         return Response({"symbol": instrument.symbol, "written": written}, status=status.HTTP_201_CREATED)
+
+
+class PricesRefreshApi(APIView):
+    """Start a refresh of the caller's instruments (staff: all) and answer with its progress URL."""
+
+    @extend_schema(request=None, responses={202: RefreshStartedSerializer})
+    def post(self, request):
+        user = request.user
+        if user.is_staff:
+            started = prices_refresh_job_start(owner_id=user.pk, lock_scope="all")
+        else:
+            started = prices_refresh_job_start(owner_id=user.pk, instrument_ids=instrument_ids_of_user(user=user),
+                                               lock_scope=f"user:{user.pk}")
+        body = {"job_id": started.job_id, "progress_url": reverse("api-job-detail", args=[started.job_id]),
+                "already_running": started.already_running}
+        return Response(RefreshStartedSerializer(body).data, status=status.HTTP_202_ACCEPTED)

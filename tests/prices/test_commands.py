@@ -79,20 +79,21 @@ def test_refresh_prices_history_backfills_from_the_first_trade():
     spy = InstrumentFactory(symbol="SPY")
     TransactionFactory(instrument=spy, date=date(2025, 12, 1))
     out = StringIO()
-    call_command("refresh_prices", "SPY", "--sync", "--history", stdout=out, stderr=StringIO())
+    call_command("refresh_prices", "--symbols", "SPY", "--sync", "--history", stdout=out, stderr=StringIO())
     dates = list(PriceHistory.objects.filter(instrument=spy).order_by("date").values_list("date", flat=True))
     assert dates[0] == date(2025, 12, 1)
     assert date(2025, 12, 25) not in dates  # Christmas
     assert "History:" in out.getvalue()
     # Running again asks only for what is missing: nothing.
     again = StringIO()
-    call_command("refresh_prices", "SPY", "--sync", "--history", "--force", stdout=again, stderr=StringIO())
+    call_command("refresh_prices", "--symbols", "SPY", "--sync", "--history", "--force", stdout=again,
+                 stderr=StringIO())
     assert "History: 0 daily closes backfilled." in again.getvalue()
 
 
 def test_refresh_prices_rejects_unknown_symbols():
     with pytest.raises(CommandError, match="Unknown symbols: NOPE"):
-        call_command("refresh_prices", "NOPE", "--sync", stdout=StringIO(), stderr=StringIO())
+        call_command("refresh_prices", "--symbols", "NOPE", "--sync", stdout=StringIO(), stderr=StringIO())
 
 
 def test_history_backfill_fills_holes_without_refetching_what_is_stored():

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def queued_tasks() -> list[bytes]:
-    return get_redis_connection("default").lrange("celery", 0, -1)
+    return get_redis_connection("default").lrange("prices", 0, -1)
 
 
 def test_valuation_flags_stale_prices_with_their_date(portfolio):

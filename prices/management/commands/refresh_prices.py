@@ -1,35 +1,79 @@
+"""manage.py refresh_prices — queue a refresh job and follow it, or run it here with --sync."""
+
+import time
+
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from monitoring.jobs import TERMINAL, job_get
 from prices.fx import fx_refresh
-from prices.models import Instrument
+from prices.jobs import prices_refresh_job_start
+from prices.models import Instrument, Provider
 from prices.refresh import history_backfill, prices_refresh, refreshable_instruments
-from prices.tasks import refresh_prices_task
+
+POLL_SECONDS = 0.5
 
 
 class Command(BaseCommand):
-    help = "Refresh latest prices (all active instruments, or the SYMBOLs given), in the workers or --sync here."
+    help = "Refresh latest prices of all active instruments (or --symbols / --provider): in the workers, " \
+           "followed with a progress bar, or here with --sync."
 
     def add_arguments(self, parser):
-        parser.add_argument("symbols", nargs="*", help="only these symbols")
-        parser.add_argument("--sync", action="store_true", help="run here with a progress bar, not in a worker")
+        parser.add_argument("--symbols", default="", help="comma-separated symbols (default: all)")
+        parser.add_argument("--provider", choices=Provider.values, help="only instruments of this provider")
+        parser.add_argument("--sync", action="store_true", help="run here instead of in the workers")
+        parser.add_argument("--no-wait", action="store_true", help="queue the job and return at once")
         parser.add_argument("--force", action="store_true", help="also refetch quotes that are still fresh")
         parser.add_argument("--history", action="store_true", help="also backfill missing daily history (--sync)")
         parser.add_argument("--fx", action="store_true", help="also fetch the FX rates portfolios need (--sync)")
 
-    def handle(self, *args, symbols, sync, force, history, fx, **options):
-        ids = None
+    def _instrument_ids(self, symbols: str, provider: str | None) -> list[int] | None:
+        if not symbols and not provider:
+            return None
+        queryset = Instrument.objects.all()
         if symbols:
-            wanted = {s.strip().upper() for s in symbols}
-            found = dict(Instrument.objects.filter(symbol__in=wanted).values_list("symbol", "pk"))
+            wanted = {s.strip().upper() for s in symbols.split(",") if s.strip()}
+            found = dict(queryset.filter(symbol__in=wanted).values_list("symbol", "pk"))
             if missing := wanted - set(found):
                 raise CommandError(f"Unknown symbols: {', '.join(sorted(missing))}")
-            ids = list(found.values())
-        if not sync:
-            result = refresh_prices_task.delay(instrument_ids=ids, force=force)
-            self.stdout.write(f"Refresh queued as task {result.id}; run with --sync to wait for it here.")
-            return
+            queryset = queryset.filter(pk__in=found.values())
+        if provider:
+            queryset = queryset.filter(provider=provider)
+        return list(queryset.values_list("pk", flat=True))
 
+    def handle(self, *args, symbols, provider, sync, no_wait, force, history, fx, **options):
+        ids = self._instrument_ids(symbols, provider)
+        if sync:
+            self._run_here(ids, force=force, history=history, fx=fx)
+        else:
+            scope = "all" if ids is None else None
+            started = prices_refresh_job_start(instrument_ids=ids, force=force, lock_scope=scope)
+            note = " (already running)" if started.already_running else ""
+            self.stdout.write(f"Refresh job {started.job_id}{note}")
+            if not no_wait:
+                self._follow(started.job_id)
+
+    def _follow(self, job_id: str) -> None:
+        """A progress bar fed by the job's hash in Redis, until the job ends."""
+        job = job_get(job_id=job_id)
+        bar = tqdm(total=job["total"] if job else 0, desc="Instruments", unit="instr", file=self.stderr._out)
+        while job is not None:
+            bar.total = job["total"]
+            bar.update(job["done"] + job["failed"] - bar.n)
+            bar.set_postfix(failed=job["failed"], state=job["state"])
+            if job["state"] in TERMINAL:
+                break
+            time.sleep(POLL_SECONDS)
+            job = job_get(job_id=job_id)
+        bar.close()
+        if job is None:
+            raise CommandError(f"Job {job_id} vanished from Redis.")
+        self.stdout.write(f"{job['state']}: {job['done']} refreshed, {job['failed']} failed, "
+                          f"{job['skipped']} still fresh.")
+        for error in job["errors"][:20]:
+            self.stderr.write(f"  {error['error']}")
+
+    def _run_here(self, ids: list[int] | None, *, force: bool, history: bool, fx: bool) -> None:
         instruments = list(refreshable_instruments(instrument_ids=ids))
         bar = tqdm(total=0, desc="Quote batches", unit="batch", file=self.stderr._out)
 

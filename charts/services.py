@@ -1,0 +1,75 @@
+"""Generating a portfolio's chart data in the workers, debounced, with progress in Redis."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.utils import timezone
+from django_redis import get_redis_connection
+
+from charts.cache import chart_data_store, chart_progress_set
+from charts.compute import chart_data_compute
+from charts.selectors import chart_inputs_load
+from portfolio.cache import portfolio_version_get
+from portfolio.models import Portfolio
+
+logger = logging.getLogger(__name__)
+
+GENERATION_STEPS = 3  # load the inputs, compute every range, store
+
+
+def _scheduled_key(portfolio_id: int) -> str:
+    return f"folio:chart:{portfolio_id}:scheduled"
+
+
+def chart_regeneration_request(*, portfolio_ids: Iterable[int]) -> list[int]:
+    """Queue one regeneration per portfolio, CHART_DEBOUNCE_SECONDS from now: a burst of edits or
+    price batches within that window causes one run. Returns the portfolios newly queued."""
+    from charts.tasks import generate_chart_data_task  # noqa: PLC0415 (tasks import this module)
+
+    ids = sorted(set(portfolio_ids))
+    if not ids:
+        return []
+    try:
+        client = get_redis_connection("default")
+        pipe = client.pipeline(transaction=False)
+        for portfolio_id in ids:
+            # The claim outlives the countdown; the task drops it when it starts.
+            pipe.set(_scheduled_key(portfolio_id), 1, nx=True, ex=settings.CHART_DEBOUNCE_SECONDS + 300)
+        queued = [pid for pid, won in zip(ids, pipe.execute(), strict=True) if won]
+        for portfolio_id in queued:
+            chart_progress_set(portfolio_id=portfolio_id, state="PENDING", done=0, total=GENERATION_STEPS)
+            generate_chart_data_task.apply_async(args=[portfolio_id], countdown=settings.CHART_DEBOUNCE_SECONDS)
+        return queued
+    except Exception:  # Redis or the broker down: the last good chart keeps being served
+        logger.warning("could not queue chart regeneration for %s", ids, exc_info=True)
+        return []
+
+
+def chart_data_generate(*, portfolio_id: int) -> int | None:
+    """Compute and cache every range of a portfolio's chart data; returns the version cached.
+
+    The version is read before the inputs: a write landing during the computation bumps it past
+    what is cached, so that write's own regeneration request is never mistaken as done.
+    """
+    get_redis_connection("default").delete(_scheduled_key(portfolio_id))
+    portfolio = Portfolio.objects.filter(pk=portfolio_id).first()
+    if portfolio is None:
+        return None
+    version = portfolio_version_get(portfolio_id=portfolio_id)
+    chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=0, total=GENERATION_STEPS)
+    try:
+        inputs = chart_inputs_load(portfolio=portfolio)
+        chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=1, total=GENERATION_STEPS)
+        data = chart_data_compute(inputs, today=timezone.localdate())
+        chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=2, total=GENERATION_STEPS)
+        chart_data_store(portfolio_id=portfolio_id, version=version, data=data)
+    except Exception as error:
+        # The last good chart stays in the cache and keeps being served, marked with its age.
+        chart_progress_set(portfolio_id=portfolio_id, state="FAILURE", done=0, total=GENERATION_STEPS,
+                           error=f"{type(error).__name__}: {error}")
+        raise
+    chart_progress_set(portfolio_id=portfolio_id, state="SUCCESS", done=GENERATION_STEPS, total=GENERATION_STEPS)
+    return version

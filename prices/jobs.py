@@ -1,0 +1,154 @@
+"""The price refresh job: plan once, fan out one Celery task per provider batch, count progress.
+
+Cost grows with unique instruments, never with holdings or users: the plan is over instruments,
+whoever holds them. Instruments with a still-fresh cached quote are skipped (no wasted quota). A
+Redis lock per scope keeps two refreshes of the same scope from overlapping: starting one while
+another runs returns the running job instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.utils import timezone
+from django_redis import get_redis_connection
+
+from monitoring.jobs import TERMINAL, job_batch_record, job_claim_finalize, job_create, job_get
+from prices.models import Instrument
+from prices.quote_cache import quotes_cache_get
+from prices.refresh import fetch_result_store, refreshable_instruments
+from prices.service import Batch, PriceService
+
+logger = logging.getLogger(__name__)
+
+JOB_KIND = "refresh_prices"
+# Upper bound of one run, and so of how long its lock may be held if a finisher never comes.
+LOCK_SECONDS = 30 * 60
+# A job not finished this long after its last batch could have started is failed by the cleaner.
+DEADLINE_SLACK_SECONDS = 10 * 60
+
+
+@dataclass(frozen=True)
+class JobStart:
+    job_id: str
+    already_running: bool = False
+
+
+def _lock_key(scope: str) -> str:
+    return f"folio:lock:refresh-prices:{scope}"
+
+
+def _affected_key(job_id: str) -> str:
+    return f"folio:job:{job_id}:portfolios"
+
+
+def _lock_take(scope: str, job_id: str) -> str | None:
+    """Take the scope's lock; the id of the job holding it when that one is still running."""
+    client = get_redis_connection("default")
+    key = _lock_key(scope)
+    if client.set(key, job_id, nx=True, ex=LOCK_SECONDS):
+        return None
+    holder = (client.get(key) or b"").decode()
+    running = job_get(job_id=holder) if holder else None
+    if running and running["state"] not in TERMINAL:
+        return holder
+    # The holder ended without releasing (or expired): the lock is ours now.
+    client.set(key, job_id, ex=LOCK_SECONDS)
+    return None
+
+
+def _lock_release(scope: str, job_id: str) -> None:
+    client = get_redis_connection("default")
+    # Only the job that holds it releases it (compare-and-delete).
+    client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+                1, _lock_key(scope), job_id)
+
+
+def _deadline_seconds(service: PriceService, batches: list[Batch]) -> int:
+    """How long the run may take: its requests at each provider's pace, with room for retries."""
+    seconds = 0.0
+    for name in {batch.provider for batch in batches}:
+        count = sum(1 for batch in batches if batch.provider == name)
+        seconds += count / service.gate(name).limits.requests_per_second
+    return int(seconds * 2) + DEADLINE_SLACK_SECONDS
+
+
+def prices_refresh_job_start(
+    *,
+    owner_id: int | None = None,
+    instrument_ids: Iterable[int] | None = None,
+    force: bool = False,
+    lock_scope: str | None = "all",
+    service: PriceService | None = None,
+) -> JobStart:
+    """Plan a refresh of the given (default: all refreshable) instruments and queue its batches."""
+    from prices.tasks import refresh_batch_task  # noqa: PLC0415 (tasks import this module)
+
+    service = service or PriceService()
+    job_id = uuid.uuid4().hex
+    if lock_scope and (running := _lock_take(lock_scope, job_id)):
+        return JobStart(job_id=running, already_running=True)
+    instruments = list(refreshable_instruments(instrument_ids=instrument_ids))
+    fresh = set() if force else set(quotes_cache_get(symbols=[i.symbol for i in instruments]))
+    todo = [instrument for instrument in instruments if instrument.symbol not in fresh]
+    batches = service.plan_batches(todo)
+    job_create(kind=JOB_KIND, job_id=job_id, total=len(todo), batches=len(batches), owner_id=owner_id,
+               skipped=len(fresh), deadline_seconds=_deadline_seconds(service, batches))
+    if lock_scope:
+        get_redis_connection("default").hset(f"folio:job:{job_id}", "lock_scope", lock_scope)
+    if not batches:
+        if lock_scope:
+            _lock_release(lock_scope, job_id)
+        return JobStart(job_id=job_id)
+    for index, batch in enumerate(batches):
+        refresh_batch_task.apply_async(kwargs={
+            "job_id": job_id, "batch_id": f"{index}", "provider": batch.provider,
+            "instrument_ids": [instrument.pk for instrument in batch.instruments],
+        })
+    return JobStart(job_id=job_id)
+
+
+def prices_refresh_batch_run(*, job_id: str, batch_id: str, provider: str, instrument_ids: list[int],
+                             service: PriceService | None = None) -> None:
+    """Fetch, store and count one batch. Safe to run again for the same batch (redelivery): the
+    upserts are idempotent and the job counts the batch once."""
+    from portfolio.services import portfolios_holding_bump  # noqa: PLC0415 (portfolio sits above prices)
+
+    instruments = tuple(Instrument.objects.filter(pk__in=instrument_ids).order_by("symbol"))
+    result = (service or PriceService()).fetch_batch(Batch(provider, instruments))
+    fetch_result_store(instruments=instruments, result=result, now=timezone.now())
+    quoted_ids = [i.pk for i in instruments if i.symbol in result.quotes]
+    affected = portfolios_holding_bump(instrument_ids=quoted_ids)
+    if affected:
+        client = get_redis_connection("default")
+        client.sadd(_affected_key(job_id), *affected)
+        client.expire(_affected_key(job_id), LOCK_SECONDS)
+    missing = set(instrument_ids) - {i.pk for i in instruments}
+    errors = [f"{symbol}: {reason}" for symbol, reason in sorted(result.failures.items())]
+    errors += [f"{symbol}: unknown to {provider}" for symbol in sorted(result.unknown)]
+    errors += [f"instrument #{pk}: deleted before its refresh" for pk in sorted(missing)]
+    outcome = job_batch_record(job_id=job_id, batch_id=batch_id, ok=len(result.quotes),
+                               failed=len(result.failures) + len(result.unknown) + len(missing), errors=errors)
+    if not outcome.counted:
+        logger.info("refresh job %s batch %s not counted again: %s", job_id, batch_id, outcome.reason)
+    job = job_get(job_id=job_id)
+    if job and job["state"] in TERMINAL:
+        prices_refresh_job_finalize(job_id=job_id)
+
+
+def prices_refresh_job_finalize(*, job_id: str) -> None:
+    """After the last batch (once, even if its task is redelivered): release the lock and have the
+    charts of every portfolio the refresh touched regenerated."""
+    from charts.services import chart_regeneration_request  # noqa: PLC0415 (charts sit above prices)
+
+    if not job_claim_finalize(job_id=job_id):
+        return
+    client = get_redis_connection("default")
+    scope = client.hget(f"folio:job:{job_id}", "lock_scope")
+    if scope:
+        _lock_release(scope.decode(), job_id)
+    portfolio_ids = sorted(int(pid) for pid in client.smembers(_affected_key(job_id)))
+    chart_regeneration_request(portfolio_ids=portfolio_ids)

@@ -1,0 +1,374 @@
+"""Chart series, ranges, sparklines and allocation of hand-computed portfolios, loaded from the database."""
+
+import json
+from datetime import date, timedelta
+from decimal import Decimal as D
+
+import pytest
+
+from charts.compute import DAILY_POINTS_MAX, SPARKLINE_POINTS_MAX, chart_data_compute
+from charts.selectors import chart_inputs_load
+from prices.fx import fx_rates_store
+from tests.charts.factories import FxRateFactory, closes_create
+from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def chart(portfolio, *, today: date):
+    return chart_data_compute(chart_inputs_load(portfolio=portfolio), today=today)
+
+
+def daily(data, key: str = "MAX") -> dict[str, tuple[str, str]]:
+    return {point["date"]: (point["value"], point["invested"]) for point in data["ranges"][key]}
+
+
+def test_buy_then_the_price_moves(portfolio):
+    # given 10 AAA bought at 100 with a 1 fee on Tue 2 Jan, closing 100, 105, 103.5
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("10"),
+                       price=D("100"), fee=D("1"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "100", date(2024, 1, 3): "105",
+                                          date(2024, 1, 4): "103.5"})
+
+    data = chart(portfolio, today=date(2024, 1, 4))
+
+    assert data["ranges"]["MAX"] == [
+        {"date": "2024-01-02", "value": "1000.00", "invested": "1001.00"},
+        {"date": "2024-01-03", "value": "1050.00", "invested": "1001.00"},
+        {"date": "2024-01-04", "value": "1035.00", "invested": "1001.00"},
+    ]
+    assert data["base_currency"] == "USD"
+    assert data["first_date"] == "2024-01-02"
+    assert data["as_of"] == "2024-01-04"
+    assert data["warnings"] == []
+    json.dumps(data)  # what is cached and served as is
+
+
+def test_closes_carry_over_weekends_and_holidays(portfolio):
+    # given a buy on Thu 11 Jan; Fri 12 closes 110; Sat, Sun and Mon 15 (Martin Luther King Day) have no close
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 11), quantity=D("10"),
+                       price=D("100"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 11): "100", date(2024, 1, 12): "110",
+                                          date(2024, 1, 16): "120"})
+
+    series = daily(chart(portfolio, today=date(2024, 1, 17)))
+
+    assert [series[f"2024-01-{d}"][0] for d in range(11, 18)] == [
+        "1000.00", "1100.00", "1100.00", "1100.00", "1100.00", "1200.00", "1200.00",
+    ]
+    assert len(series) == 7  # every calendar day, up to today
+
+
+def test_a_buy_on_a_saturday_is_valued_at_fridays_close(portfolio):
+    # given closes on Thu 4 and Fri 5 Jan, older than the first transaction (Sat 6)
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 6), quantity=D("4"), price=D("50"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 4): "49", date(2024, 1, 5): "51.25",
+                                          date(2024, 1, 8): "52"})
+
+    series = daily(chart(portfolio, today=date(2024, 1, 8)))
+
+    assert series == {"2024-01-06": ("205.00", "200.00"), "2024-01-07": ("205.00", "200.00"),
+                      "2024-01-08": ("208.00", "200.00")}
+
+
+def test_an_instrument_without_a_close_yet_contributes_nothing(portfolio):
+    aaa = InstrumentFactory(symbol="AAA")
+    new = InstrumentFactory(symbol="NEWCO")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("1"), price=D("10"))
+    TransactionFactory(portfolio=portfolio, instrument=new, date=date(2024, 1, 2), quantity=D("2"), price=D("7"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "10"})
+    closes_create(instrument=new, closes={date(2024, 1, 4): "8"})
+
+    data = chart(portfolio, today=date(2024, 1, 4))
+
+    assert daily(data) == {"2024-01-02": ("10.00", "24.00"), "2024-01-03": ("10.00", "24.00"),
+                           "2024-01-04": ("26.00", "24.00")}
+    assert data["warnings"] == []
+
+
+def test_a_held_instrument_never_priced_is_reported(portfolio):
+    new = InstrumentFactory(symbol="NEWCO")
+    TransactionFactory(portfolio=portfolio, instrument=new, date=date(2024, 1, 2), quantity=D("2"), price=D("7"))
+
+    data = chart(portfolio, today=date(2024, 1, 3))
+
+    assert daily(data) == {"2024-01-02": ("0.00", "14.00"), "2024-01-03": ("0.00", "14.00")}
+    assert [(w["code"], w["symbol"]) for w in data["warnings"]] == [("no_price", "NEWCO")]
+    assert data["allocation"]["by_instrument"] == []
+
+
+def test_a_partial_sell_removes_the_proportional_cost(portfolio):
+    # given 10 @ 100 + 1 fee, then 30 @ 120 + 3 fee (cost 4604 for 40), then 10 sold @ 130 with a 2 fee
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("10"),
+                       price=D("100"), fee=D("1"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 3), quantity=D("30"),
+                       price=D("120"), fee=D("3"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, type="SELL", date=date(2024, 1, 4), quantity=D("10"),
+                       price=D("130"), fee=D("2"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "100", date(2024, 1, 3): "120",
+                                          date(2024, 1, 4): "130"})
+
+    series = daily(chart(portfolio, today=date(2024, 1, 4)))
+
+    # the sell removes 4604 × 10/40 = 1151: 3453 is left; the fee and the gain are not invested money
+    assert series == {"2024-01-02": ("1000.00", "1001.00"), "2024-01-03": ("4800.00", "4604.00"),
+                      "2024-01-04": ("3900.00", "3453.00")}
+
+
+def test_selling_everything_leaves_nothing_invested(portfolio):
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("3"), price=D("10"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, type="SELL", date=date(2024, 1, 3), quantity=D("3"),
+                       price=D("12"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "10", date(2024, 1, 3): "12"})
+
+    data = chart(portfolio, today=date(2024, 1, 4))
+
+    assert daily(data) == {"2024-01-02": ("30.00", "30.00"), "2024-01-03": ("0.00", "0.00"),
+                           "2024-01-04": ("0.00", "0.00")}
+    assert data["sparklines"] == {}
+    assert data["allocation"]["total"] == "0.00"
+
+
+def test_same_day_transactions_show_the_end_of_day_state(portfolio):
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("10"), price=D("10"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, type="SELL", date=date(2024, 1, 2), quantity=D("4"),
+                       price=D("11"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "11"})
+
+    assert daily(chart(portfolio, today=date(2024, 1, 2))) == {"2024-01-02": ("66.00", "60.00")}
+
+
+def test_a_split_multiplies_the_quantity_and_keeps_the_value_continuous(portfolio):
+    # given 10 bought at 200; a 2-for-1 split on 3 Jan, when the close halves from 200 to 100
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("10"),
+                       price=D("200"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, type="SPLIT", date=date(2024, 1, 3), quantity=D("2"),
+                       price=D("0"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "200", date(2024, 1, 3): "100",
+                                          date(2024, 1, 4): "101"})
+
+    series = daily(chart(portfolio, today=date(2024, 1, 4)))
+
+    assert series == {"2024-01-02": ("2000.00", "2000.00"), "2024-01-03": ("2000.00", "2000.00"),
+                      "2024-01-04": ("2020.00", "2000.00")}
+
+
+def test_a_euro_position_in_a_dollar_portfolio_follows_the_rate(portfolio):
+    # given 1 EUR = 1.10 USD on 2 Jan and 1.20 on 3 Jan, no rate on 4 Jan (carried forward)
+    sap = InstrumentFactory(symbol="SAP", currency="EUR", exchange_mic="XETR")
+    fx_rates_store(base="EUR", series={date(2024, 1, 2): {"USD": D("1.10")}, date(2024, 1, 3): {"USD": D("1.20")}})
+    TransactionFactory(portfolio=portfolio, instrument=sap, date=date(2024, 1, 2), quantity=D("10"),
+                       price=D("100"), fee=D("2"), currency="EUR")
+    TransactionFactory(portfolio=portfolio, instrument=sap, date=date(2024, 1, 3), quantity=D("5"),
+                       price=D("100"), currency="EUR")
+    closes_create(instrument=sap, closes={date(2024, 1, 2): "100", date(2024, 1, 3): "100",
+                                          date(2024, 1, 4): "110"})
+
+    data = chart(portfolio, today=date(2024, 1, 4))
+
+    # invested: each buy at its own date's rate — 1002 × 1.10 = 1102.20, then + 500 × 1.20 = 600
+    assert daily(data) == {"2024-01-02": ("1100.00", "1102.20"), "2024-01-03": ("1800.00", "1702.20"),
+                           "2024-01-04": ("1980.00", "1702.20")}
+    assert data["warnings"] == []
+
+
+def test_rates_stored_the_other_way_round_and_pence_are_converted(portfolio):
+    # given 1 USD = 0.8 GBP (so 1 GBP = 1.25 USD) and a London listing quoted in pence
+    vod = InstrumentFactory(symbol="VOD.L", currency="GBp", exchange_mic="XLON")
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.8")}})
+    TransactionFactory(portfolio=portfolio, instrument=vod, date=date(2024, 1, 2), quantity=D("100"),
+                       price=D("0.7"), currency="GBP")
+    closes_create(instrument=vod, closes={date(2024, 1, 2): "72"})
+
+    data = chart(portfolio, today=date(2024, 1, 2))
+
+    # value: 100 × 72 p = 72 GBP = 90 USD; invested: 70 GBP = 87.50 USD
+    assert daily(data) == {"2024-01-02": ("90.00", "87.50")}
+    assert data["allocation"]["by_currency"] == [{"currency": "GBP", "value": "90.00", "weight": "1.0000"}]
+    assert data["sparklines"]["VOD.L"] == [{"date": "2024-01-02", "close": "72"}]  # in its own currency
+
+
+def test_a_missing_rate_leaves_the_instrument_out_and_warns(portfolio):
+    # given a USD holding, and a EUR one whose first rate comes a day after its purchase
+    aaa = InstrumentFactory(symbol="AAA")
+    sap = InstrumentFactory(symbol="SAP", currency="EUR")
+    FxRateFactory(base="EUR", quote="USD", date=date(2024, 1, 3), rate=D("1.25"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("1"), price=D("10"))
+    TransactionFactory(portfolio=portfolio, instrument=sap, date=date(2024, 1, 2), quantity=D("2"),
+                       price=D("40"), currency="EUR")
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "10"})
+    closes_create(instrument=sap, closes={date(2024, 1, 2): "40", date(2024, 1, 3): "44"})
+
+    data = chart(portfolio, today=date(2024, 1, 4))
+
+    # never converted at 1: SAP is simply absent from 2 Jan's value, and its cost (bought without a rate) from
+    # every day's invested
+    assert daily(data) == {"2024-01-02": ("10.00", "10.00"), "2024-01-03": ("120.00", "10.00"),
+                           "2024-01-04": ("120.00", "10.00")}
+    assert [(w["code"], w["symbol"], w["currency"], w["start"], w["end"], w["days"]) for w in data["warnings"]] == [
+        ("fx_missing_value", "SAP", "EUR", "2024-01-02", "2024-01-02", 1),
+        ("fx_missing_invested", "SAP", "EUR", "2024-01-02", "2024-01-04", 3),
+    ]
+    assert all("SAP" in w["message"] and "EUR/USD" in w["message"] for w in data["warnings"])
+
+
+def test_a_currency_without_any_rate_never_counts_but_the_rest_does(portfolio):
+    aaa = InstrumentFactory(symbol="AAA")
+    toyota = InstrumentFactory(symbol="7203.T", currency="JPY", exchange_mic="XTKS")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("1"), price=D("10"))
+    TransactionFactory(portfolio=portfolio, instrument=toyota, date=date(2024, 1, 2), quantity=D("100"),
+                       price=D("2500"), currency="JPY")
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "10"})
+    closes_create(instrument=toyota, closes={date(2024, 1, 2): "2600"})
+
+    data = chart(portfolio, today=date(2024, 1, 2))
+
+    assert daily(data) == {"2024-01-02": ("10.00", "10.00")}
+    assert {w["code"] for w in data["warnings"]} == {"fx_missing_value", "fx_missing_invested"}
+    assert [s["symbol"] for s in data["allocation"]["by_instrument"]] == ["AAA"]
+
+
+def test_ranges_start_where_they_should(portfolio):
+    # given a portfolio started on 2 Jan 2023, viewed on Fri 15 Mar 2024
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2023, 1, 2), quantity=D("1"), price=D("1"))
+    closes_create(instrument=aaa, closes={date(2023, 1, 2): "1"})
+
+    ranges = chart(portfolio, today=date(2024, 3, 15))["ranges"]
+
+    firsts = {key: points[0]["date"] for key, points in ranges.items()}
+    assert firsts == {"1M": "2024-02-15", "3M": "2023-12-15", "6M": "2023-09-15", "YTD": "2024-01-01",
+                      "1Y": "2023-03-15", "5Y": "2023-01-02", "MAX": "2023-01-02"}
+    assert all(points[-1]["date"] == "2024-03-15" for points in ranges.values())
+    # a year and shorter: every calendar day (2024 is a leap year)
+    assert [len(ranges[key]) for key in ("1M", "3M", "6M", "YTD", "1Y")] == [30, 92, 183, 75, 367]
+    # MAX spans 439 days, more than DAILY_POINTS_MAX: weekly back from today, plus the first day
+    max_days = [date.fromisoformat(p["date"]) for p in ranges["MAX"]]
+    assert DAILY_POINTS_MAX < 439
+    assert max_days[0] == date(2023, 1, 2)
+    assert {(b - a).days for a, b in zip(max_days[1:], max_days[2:], strict=False)} == {7}
+    assert len(max_days) == 64  # 62 weeks back from 15 Mar 2024 reach 6 Jan 2023, then 2 Jan
+    assert ranges["5Y"] == ranges["MAX"]
+
+
+def test_month_ranges_clamp_to_the_end_of_shorter_months(portfolio):
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2023, 6, 1), quantity=D("1"), price=D("1"))
+
+    ranges = chart(portfolio, today=date(2024, 5, 31))["ranges"]
+
+    assert ranges["1M"][0]["date"] == "2024-04-30"
+    assert ranges["3M"][0]["date"] == "2024-02-29"
+    assert ranges["1Y"][0]["date"] == "2023-06-01"  # the range reaches before the first transaction
+    assert len(ranges["1Y"]) == len(ranges["MAX"]) == 366
+
+
+def test_sparklines_cover_the_last_months_of_held_instruments_within_the_point_bound(portfolio):
+    # given daily closes for 200 days on one held instrument, and a sold-out one
+    aaa = InstrumentFactory(symbol="AAA")
+    old = InstrumentFactory(symbol="OLD")
+    today = date(2024, 6, 30)
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=today - timedelta(days=199), quantity=D("1"),
+                       price=D("1"))
+    TransactionFactory(portfolio=portfolio, instrument=old, date=today - timedelta(days=199), quantity=D("1"),
+                       price=D("1"))
+    TransactionFactory(portfolio=portfolio, instrument=old, type="SELL", date=today - timedelta(days=9),
+                       quantity=D("1"), price=D("1"))
+    closes_create(instrument=aaa, closes={today - timedelta(days=n): f"{100 + n}.5" for n in range(200)})
+    closes_create(instrument=old, closes={today: "3"})
+
+    sparklines = chart(portfolio, today=today)["sparklines"]
+
+    assert list(sparklines) == ["AAA"]
+    line = sparklines["AAA"]
+    assert 45 <= len(line) <= SPARKLINE_POINTS_MAX
+    assert line[-1] == {"date": "2024-06-30", "close": "100.5"}  # the latest close is always there
+    assert line[0]["date"] >= "2024-03-30"
+    assert [p["date"] for p in line] == sorted(p["date"] for p in line)
+
+
+def test_allocation_by_instrument_asset_class_and_currency(portfolio):
+    # given three equal positions (so weights are thirds) and a fourth twice as big: 100, 100, 100, 200
+    a = InstrumentFactory(symbol="AAA", asset_class="stock")
+    b = InstrumentFactory(symbol="BBB", asset_class="etf")
+    c = InstrumentFactory(symbol="CCC", asset_class="etf", currency="EUR")
+    d = InstrumentFactory(symbol="DDD", asset_class="stock")
+    FxRateFactory(base="EUR", quote="USD", date=date(2024, 1, 2), rate=D("1.25"))
+    for instrument, quantity in ((a, "10"), (b, "10"), (c, "8"), (d, "20")):
+        TransactionFactory(portfolio=portfolio, instrument=instrument, date=date(2024, 1, 2), quantity=D(quantity),
+                           price=D("10"), currency=instrument.currency)
+        closes_create(instrument=instrument, closes={date(2024, 1, 2): "10"})
+
+    allocation = chart(portfolio, today=date(2024, 1, 3))["allocation"]
+
+    assert allocation["total"] == "500.00"
+    assert [(s["symbol"], s["value"], s["weight"]) for s in allocation["by_instrument"]] == [
+        ("DDD", "200.00", "0.4000"), ("AAA", "100.00", "0.2000"), ("BBB", "100.00", "0.2000"),
+        ("CCC", "100.00", "0.2000"),
+    ]
+    assert allocation["by_asset_class"] == [
+        {"asset_class": "stock", "value": "300.00", "weight": "0.6000"},
+        {"asset_class": "etf", "value": "200.00", "weight": "0.4000"},
+    ]
+    assert allocation["by_currency"] == [
+        {"currency": "USD", "value": "400.00", "weight": "0.8000"},
+        {"currency": "EUR", "value": "100.00", "weight": "0.2000"},
+    ]
+
+
+def test_allocation_weights_add_up_to_exactly_one(portfolio):
+    for symbol in ("AAA", "BBB", "CCC"):
+        instrument = InstrumentFactory(symbol=symbol)
+        TransactionFactory(portfolio=portfolio, instrument=instrument, date=date(2024, 1, 2), quantity=D("1"),
+                           price=D("1"))
+        closes_create(instrument=instrument, closes={date(2024, 1, 2): "7"})
+
+    allocation = chart(portfolio, today=date(2024, 1, 2))["allocation"]
+
+    weights = [D(s["weight"]) for s in allocation["by_instrument"]]
+    assert sum(weights) == D("1")
+    assert sorted(weights) == [D("0.3333"), D("0.3333"), D("0.3334")]
+    assert sum(D(s["weight"]) for s in allocation["by_asset_class"]) == D("1")
+    assert sum(D(s["weight"]) for s in allocation["by_currency"]) == D("1")
+
+
+def test_an_empty_portfolio_has_empty_chart_data():
+    data = chart(PortfolioFactory(base_currency="EUR"), today=date(2024, 1, 2))
+
+    assert data["ranges"] == {key: [] for key in ("1M", "3M", "6M", "YTD", "1Y", "5Y", "MAX")}
+    assert data["first_date"] is None
+    assert data["allocation"]["total"] == "0.00"
+    assert data["base_currency"] == "EUR"
+
+
+def test_dividends_and_fees_are_not_invested_money(portfolio):
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("2"), price=D("10"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, type="DIVIDEND", date=date(2024, 1, 3), quantity=D("2"),
+                       price=D("0.5"), fee=D("0.1"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, type="FEE", date=date(2024, 1, 3), quantity=D("0"),
+                       fee=D("3"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "10"})
+
+    assert daily(chart(portfolio, today=date(2024, 1, 3))) == {"2024-01-02": ("20.00", "20.00"),
+                                                               "2024-01-03": ("20.00", "20.00")}
+
+
+def test_transactions_after_today_are_not_counted_yet(portfolio):
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("1"), price=D("10"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 9), quantity=D("5"), price=D("10"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "10"})
+
+    data = chart(portfolio, today=date(2024, 1, 3))
+
+    assert daily(data) == {"2024-01-02": ("10.00", "10.00"), "2024-01-03": ("10.00", "10.00")}
+    assert data["allocation"]["total"] == "10.00"
+    assert chart(portfolio, today=date(2024, 1, 1))["ranges"]["MAX"] == []

@@ -1,0 +1,126 @@
+"""What the chart computation is given: transactions, closes as arrays, FX series; in constant queries."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.db.models import FloatField
+from django.db.models.functions import Cast
+from django.test.utils import CaptureQueriesContext
+
+from charts.selectors import _rows_aggregated, _rows_iterated, chart_inputs_load
+from prices.models import PriceHistory
+from tests.charts.factories import FxRateFactory, closes_create
+from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_closes_from_the_first_transaction_on_plus_the_last_one_before(portfolio):
+    # given closes before, on and after the first transaction (Thu 4 Jan), for two instruments
+    aaa = InstrumentFactory(symbol="AAA")
+    bbb = InstrumentFactory(symbol="BBB")
+    TransactionFactory(portfolio=portfolio, instrument=bbb, date=date(2024, 1, 4))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 8))
+    closes_create(instrument=aaa, closes={date(2023, 12, 29): "9", date(2024, 1, 2): "10", date(2024, 1, 5): "11",
+                                          date(2024, 1, 8): "12.125"})
+    closes_create(instrument=bbb, closes={date(2024, 1, 4): "20", date(2024, 1, 5): "21"})
+    unrelated = InstrumentFactory(symbol="ZZZ")
+    closes_create(instrument=unrelated, closes={date(2024, 1, 5): "1"})
+
+    inputs = chart_inputs_load(portfolio=portfolio)
+
+    prices = inputs.prices
+    assert prices.instrument_ids.tolist() == [aaa.pk, aaa.pk, aaa.pk, bbb.pk, bbb.pk]
+    assert prices.dates.astype(str).tolist() == ["2024-01-02", "2024-01-05", "2024-01-08", "2024-01-04",
+                                                 "2024-01-05"]
+    assert prices.closes.tolist() == [10.0, 11.0, 12.125, 20.0, 21.0]
+    assert (prices.closes.dtype, prices.dates.dtype) == (np.float64, np.dtype("M8[D]"))
+    assert [tx.date for tx in inputs.transactions] == [date(2024, 1, 4), date(2024, 1, 8)]
+    assert set(inputs.instruments) == {aaa.pk, bbb.pk}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the aggregated path is Postgres's")
+def test_postgres_and_portable_price_paths_agree():
+    aaa = InstrumentFactory(symbol="AAA")
+    bbb = InstrumentFactory(symbol="BBB")
+    closes_create(instrument=aaa, closes={date(2024, 1, d): f"{d}.25" for d in range(2, 20)})
+    closes_create(instrument=bbb, closes={date(2024, 1, d): f"{d * 3}" for d in range(5, 9)})
+    rows = (
+        PriceHistory.objects.filter(instrument_id__in=[aaa.pk, bbb.pk], date__gte=date(2024, 1, 3))
+        .order_by("instrument_id", "date")
+        .values_list("instrument_id", "date", Cast("close", FloatField()))
+    )
+
+    aggregated, iterated = _rows_aggregated(rows), _rows_iterated(rows)
+
+    assert [a.dtype for a in aggregated] == [a.dtype for a in iterated]
+    assert [a.tolist() for a in aggregated] == [a.tolist() for a in iterated]
+    assert len(iterated[0]) == 17 + 4
+    assert iterated[1][0] == np.datetime64("2024-01-03") and iterated[2][0] == 3.25
+
+
+def test_fx_series_for_each_currency_either_direction_and_minor_units():
+    portfolio = PortfolioFactory(base_currency="USD")
+    sap = InstrumentFactory(symbol="SAP", currency="EUR")
+    vod = InstrumentFactory(symbol="VOD.L", currency="GBp")
+    TransactionFactory(portfolio=portfolio, instrument=sap, date=date(2024, 1, 3), currency="EUR")
+    TransactionFactory(portfolio=portfolio, instrument=vod, date=date(2024, 1, 3), currency="GBP")
+    FxRateFactory(base="EUR", quote="USD", date=date(2023, 12, 1), rate=D("1.0"))  # superseded
+    FxRateFactory(base="EUR", quote="USD", date=date(2024, 1, 2), rate=D("1.1"))  # the last before: kept
+    FxRateFactory(base="USD", quote="EUR", date=date(2024, 1, 4), rate=D("0.8"))  # the other way round
+    FxRateFactory(base="EUR", quote="USD", date=date(2024, 1, 5), rate=D("1.3"))  # direct ...
+    FxRateFactory(base="USD", quote="EUR", date=date(2024, 1, 5), rate=D("0.5"))  # ... wins over inverse
+    FxRateFactory(base="USD", quote="GBP", date=date(2024, 1, 3), rate=D("0.8"))
+    FxRateFactory(base="USD", quote="JPY", date=date(2024, 1, 3), rate=D("150"))  # not needed
+
+    fx = chart_inputs_load(portfolio=portfolio).fx
+
+    assert set(fx) == {"EUR", "GBp", "GBP"}
+    assert fx["EUR"].dates.astype(str).tolist() == ["2024-01-02", "2024-01-04", "2024-01-05"]
+    assert fx["EUR"].rates == (D("1.1"), D("1.25"), D("1.3"))
+    assert fx["GBP"].rates == (D("1.25"),)
+    assert fx["GBp"].rates == (D("0.0125"),)
+
+
+def test_the_base_currency_and_its_minor_unit_convert_by_a_fixed_factor():
+    portfolio = PortfolioFactory(base_currency="GBP")
+    vod = InstrumentFactory(symbol="VOD.L", currency="GBp")
+    TransactionFactory(portfolio=portfolio, instrument=vod, date=date(2024, 1, 3), currency="GBP")
+
+    with CaptureQueriesContext(connection) as queries:
+        fx = chart_inputs_load(portfolio=portfolio).fx
+
+    assert fx["GBP"].rates == (D("1"),)
+    assert fx["GBp"].rates == (D("0.01"),)
+    assert fx["GBp"].dates.astype(str).tolist() == ["0001-01-01"]  # holds on any date
+    assert len(queries) == 3  # no FX query when every currency is the base's
+
+
+def _portfolio_with(holdings: int):
+    portfolio = PortfolioFactory()
+    for n in range(holdings):
+        instrument = InstrumentFactory(symbol=f"C{holdings}X{n}", currency="EUR" if n % 2 else "USD")
+        TransactionFactory(portfolio=portfolio, instrument=instrument, date=date(2024, 1, 3),
+                           currency=instrument.currency)
+        TransactionFactory(portfolio=portfolio, instrument=instrument, date=date(2024, 1, 5), type="SELL",
+                           quantity=D("1"), currency=instrument.currency)
+        closes_create(instrument=instrument, closes={date(2024, 1, 2): "99", date(2024, 1, 3): "100",
+                                                     date(2024, 1, 4): "101"})
+    FxRateFactory(base="EUR", quote="USD", date=date(2024, 1, 2), rate=D("1.1"))
+    FxRateFactory(base="EUR", quote="USD", date=date(2024, 1, 4), rate=D("1.2"))
+    return portfolio
+
+
+def test_query_count_does_not_grow_with_holdings():
+    counts = []
+    for size in (5, 50):
+        portfolio = _portfolio_with(size)
+        with CaptureQueriesContext(connection) as queries:
+            inputs = chart_inputs_load(portfolio=portfolio)
+        assert len(inputs.instruments) == size
+        assert len(inputs.prices.closes) == 3 * size  # the seed of 2 Jan, then 3 and 4 Jan
+        counts.append(len(queries))
+    assert counts[0] == counts[1] == 5

@@ -1,0 +1,88 @@
+"""Job progress in real Redis: counted once per batch, closed by the last batch, never stuck."""
+
+import time
+
+from monitoring.jobs import (
+    job_batch_record,
+    job_claim_finalize,
+    job_create,
+    job_get,
+    jobs_fail_stuck,
+    jobs_recent,
+)
+
+
+def test_a_job_counts_its_batches_and_ends_with_the_last_one():
+    job_id = job_create(kind="refresh_prices", total=120, batches=3, owner_id=7, deadline_seconds=600, skipped=4)
+    assert job_get(job_id=job_id)["state"] == "PENDING"
+
+    first = job_batch_record(job_id=job_id, batch_id="0", ok=50, failed=0)
+    assert (first.counted, first.finished) == (True, False)
+    job = job_get(job_id=job_id)
+    assert (job["state"], job["done"], job["percent"]) == ("PROGRESS", 50, 41.7)
+    assert job["started_at"] is not None and job["finished_at"] is None
+
+    job_batch_record(job_id=job_id, batch_id="1", ok=48, failed=2, errors=["S1: unknown", "S2: timeout"])
+    last = job_batch_record(job_id=job_id, batch_id="2", ok=20, failed=0)
+    assert (last.counted, last.finished) == (True, True)
+    job = job_get(job_id=job_id)
+    assert (job["state"], job["total"], job["done"], job["failed"], job["skipped"], job["percent"]) == (
+        "SUCCESS", 120, 118, 2, 4, 100.0)
+    assert job["owner_id"] == 7
+    assert [e["error"] for e in job["errors"]] == ["S2: timeout", "S1: unknown"]
+    assert job["finished_at"] >= job["started_at"]
+
+
+def test_a_redelivered_batch_is_not_counted_twice():
+    job_id = job_create(kind="refresh_prices", total=10, batches=2, owner_id=None, deadline_seconds=600)
+    assert job_batch_record(job_id=job_id, batch_id="0", ok=5, failed=0).counted
+    again = job_batch_record(job_id=job_id, batch_id="0", ok=5, failed=0)
+    assert (again.counted, again.reason) == (False, "already counted")
+    assert job_get(job_id=job_id)["done"] == 5
+    assert job_get(job_id=job_id)["state"] == "PROGRESS"
+
+
+def test_only_one_caller_finalizes():
+    job_id = job_create(kind="refresh_prices", total=1, batches=1, owner_id=None, deadline_seconds=600)
+    job_batch_record(job_id=job_id, batch_id="0", ok=1, failed=0)
+    assert [job_claim_finalize(job_id=job_id) for _ in range(3)] == [True, False, False]
+
+
+def test_everything_failing_is_a_failure():
+    job_id = job_create(kind="refresh_prices", total=2, batches=1, owner_id=None, deadline_seconds=600)
+    job_batch_record(job_id=job_id, batch_id="0", ok=0, failed=2, errors=["A: 500", "B: 500"])
+    assert job_get(job_id=job_id)["state"] == "FAILURE"
+
+
+def test_a_job_with_nothing_to_do_is_done_at_once():
+    job = job_get(job_id=job_create(kind="refresh_prices", total=0, batches=0, owner_id=None,
+                                    deadline_seconds=600, skipped=25))
+    assert (job["state"], job["percent"], job["skipped"]) == ("SUCCESS", 100.0, 25)
+
+
+def test_stuck_jobs_are_failed_past_their_deadline_and_late_batches_ignored():
+    stuck = job_create(kind="refresh_prices", total=5, batches=2, owner_id=None, deadline_seconds=1)
+    healthy = job_create(kind="refresh_prices", total=5, batches=2, owner_id=None, deadline_seconds=600)
+    done = job_create(kind="refresh_prices", total=0, batches=0, owner_id=None, deadline_seconds=1)
+    job_batch_record(job_id=stuck, batch_id="0", ok=3, failed=0)
+    assert jobs_fail_stuck(now=time.time() + 5) == [stuck]
+    job = job_get(job_id=stuck)
+    assert job["state"] == "FAILURE" and job["errors"][0]["error"].startswith("timed out")
+    assert job_get(job_id=healthy)["state"] == "PENDING"
+    assert job_get(job_id=done)["state"] == "SUCCESS"
+    late = job_batch_record(job_id=stuck, batch_id="1", ok=2, failed=0)
+    assert (late.counted, late.reason) == (False, "job already ended")
+    assert job_get(job_id=stuck)["done"] == 3
+
+
+def test_recent_jobs_newest_first_and_per_owner():
+    a = job_create(kind="refresh_prices", total=0, batches=0, owner_id=1, deadline_seconds=60)
+    time.sleep(0.01)
+    b = job_create(kind="refresh_prices", total=0, batches=0, owner_id=2, deadline_seconds=60)
+    assert [j["job_id"] for j in jobs_recent()] == [b, a]
+    assert [j["job_id"] for j in jobs_recent(owner_id=1)] == [a]
+
+
+def test_unknown_job_is_none():
+    assert job_get(job_id="nope") is None
+    assert job_batch_record(job_id="nope", batch_id="0", ok=1, failed=0).counted is False
