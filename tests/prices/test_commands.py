@@ -104,3 +104,14 @@ def test_history_backfill_fills_holes_without_refetching_what_is_stored():
     ranges = history_missing_ranges(instrument=spy, now=datetime(2026, 11, 17, 22, tzinfo=UTC))
     # 5-11 Nov (Sat/Sun skipped, no gap), then the 14th-15th weekend is no hole, 16-17 missing
     assert ranges == [(date(2026, 11, 5), date(2026, 11, 11)), (date(2026, 11, 16), date(2026, 11, 17))]
+
+
+def test_backfill_history_command_fills_from_the_first_trade():
+    spy = InstrumentFactory(symbol="SPY")
+    TransactionFactory(instrument=spy, date=date(2026, 10, 1))
+    out = StringIO()
+    call_command("backfill_history", "--symbols", "SPY", stdout=out, stderr=StringIO())
+    first = PriceHistory.objects.filter(instrument=spy).order_by("date").first()
+    assert first.date == date(2026, 10, 1)
+    written = int(out.getvalue().split()[0])
+    assert written == PriceHistory.objects.filter(instrument=spy).count() >= 40

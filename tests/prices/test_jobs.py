@@ -2,11 +2,13 @@
 
 import time
 from collections.abc import Iterator
+from io import StringIO
 from datetime import date
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -145,3 +147,15 @@ def test_users_refresh_their_own_instruments_and_see_only_their_jobs(worker, mar
     assert staff_client().get(body["progress_url"]).status_code == 200
     assert as_alice.get("/api/jobs/does-not-exist/").status_code == 404
     assert APIClient().post("/api/prices/refresh/").status_code == 401
+
+
+def test_refresh_prices_queues_a_job_and_follows_it_to_the_end(worker, market):
+    yahoo_instruments(60)
+    out, err = StringIO(), StringIO()
+    call_command("refresh_prices", "--provider", "yahoo", stdout=out, stderr=err)
+    assert out.getvalue().startswith("Refresh job ")
+    assert "SUCCESS: 60 refreshed, 0 failed, 0 still fresh." in out.getvalue()
+    assert "Instruments" in err.getvalue() and "60/60" in err.getvalue()  # the progress bar
+    listing = StringIO()
+    call_command("jobs", stdout=listing)
+    assert "refresh_prices  SUCCESS      60      0     60" in listing.getvalue()

@@ -1,0 +1,169 @@
+"""Chart data through a real worker: 202 → progress → 200, regenerated after edits, last good kept."""
+
+import time
+from collections.abc import Iterator
+from io import StringIO
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from charts.cache import chart_data_get, chart_data_store
+from charts.services import chart_regeneration_request
+from portfolio.cache import portfolio_version_get
+from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
+from tests.worker import running_worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[None]:
+    with running_worker():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def no_debounce(settings):
+    settings.CHART_DEBOUNCE_SECONDS = 0
+
+
+@pytest.fixture
+def owner():
+    return get_user_model().objects.create_user("carol", password="x")
+
+
+@pytest.fixture
+def client(owner) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=owner).key}")
+    return client
+
+
+@pytest.fixture
+def portfolio(owner):
+    """10 shares bought four days ago at 100, closing at 100, 110 and (after a weekend-like gap) 120."""
+    portfolio = PortfolioFactory(owner=owner)
+    instrument = InstrumentFactory(symbol="CHRT")
+    today = timezone.localdate()
+    TransactionFactory(portfolio=portfolio, instrument=instrument, date=today - timedelta(days=4),
+                       quantity=Decimal("10"), price=Decimal("100"))
+    for days_ago, close in ((4, "100"), (3, "110"), (1, "120")):
+        PriceFactory(instrument=instrument, date=today - timedelta(days=days_ago), close=Decimal(close))
+    return portfolio
+
+
+def poll(client: APIClient, url: str, until, timeout: float = 20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(url)
+        if until(response):
+            return response
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never got there: {response.status_code} {response.json()}")
+
+
+def test_pending_then_progress_then_ready(worker, client, portfolio):
+    url = f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M"
+
+    first = client.get(url)
+
+    assert first.status_code == 202
+    assert first.json() == {"status": "pending", "progress_url": f"/api/chart-generator-progress/{portfolio.pk}/"}
+    progress = poll(client, first.json()["progress_url"], lambda r: r.json()["state"] == "SUCCESS").json()
+    assert (progress["done"], progress["total"], progress["percent"]) == (3, 3, 100.0)
+    ready = client.get(url)
+    assert ready.status_code == 200
+    body = ready.json()
+    assert (body["status"], body["range"], body["outdated"]) == ("ready", "1M", False)
+    today = timezone.localdate()
+    series = {point["date"]: (point["value"], point["invested"]) for point in body["series"]}
+    assert series[(today - timedelta(days=4)).isoformat()] == ("1000.00", "1000.00")
+    assert series[(today - timedelta(days=3)).isoformat()] == ("1100.00", "1000.00")
+    assert series[(today - timedelta(days=2)).isoformat()] == ("1100.00", "1000.00")  # carried forward
+    assert series[(today - timedelta(days=1)).isoformat()] == ("1200.00", "1000.00")
+
+
+def test_a_transaction_edit_bumps_the_version_and_regenerates(worker, client, portfolio):
+    client.get(f"/api/dashboard-chart-data/{portfolio.pk}/")
+    poll(client, f"/api/chart-generator-progress/{portfolio.pk}/", lambda r: r.json()["state"] == "SUCCESS")
+    version = portfolio_version_get(portfolio_id=portfolio.pk)
+    tx = portfolio.transactions.get()
+
+    response = client.patch(f"/api/portfolios/{portfolio.pk}/transactions/{tx.pk}/", {"quantity": "20"},
+                            format="json")
+
+    assert response.status_code == 200
+    assert portfolio_version_get(portfolio_id=portfolio.pk) == version + 1
+    # the edit itself queued the regeneration: no chart request needed to trigger it
+    data = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        data = chart_data_get(portfolio_id=portfolio.pk)
+        if data and data["version"] == version + 1:
+            break
+        time.sleep(0.1)
+    assert data["version"] == version + 1
+    assert data["ranges"]["1M"][-1]["invested"] == "2000.00"
+    body = client.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M").json()
+    assert body["outdated"] is False and body["series"][-1]["value"] == "2400.00"
+
+
+def test_an_outdated_chart_is_served_marked_while_a_new_one_is_made(client, portfolio):
+    chart_data_store(portfolio_id=portfolio.pk, version=-1, data={"ranges": {"1Y": [{"date": "2024-01-02",
+                     "value": "1.00", "invested": "1.00"}]}})
+    body = client.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1Y").json()
+    assert (body["status"], body["outdated"], body["series"][0]["value"]) == ("ready", True, "1.00")
+    progress = client.get(f"/api/chart-generator-progress/{portfolio.pk}/").json()
+    assert progress["state"] == "PENDING"  # its regeneration is queued
+
+
+def test_a_failed_generation_keeps_the_last_good_chart(worker, client, portfolio):
+    chart_data_store(portfolio_id=portfolio.pk, version=-1, data={"ranges": {"1Y": []}})
+    # A history no service would accept (selling more than held), as only a direct DB write makes it.
+    tx = portfolio.transactions.get()
+    TransactionFactory(portfolio=portfolio, instrument=tx.instrument, type="SELL", date=tx.date,
+                       quantity=Decimal("50"), price=Decimal("1"))
+    chart_regeneration_request(portfolio_ids=[portfolio.pk])
+    progress = poll(client, f"/api/chart-generator-progress/{portfolio.pk}/",
+                    lambda r: r.json()["state"] in ("SUCCESS", "FAILURE")).json()
+    assert progress["state"] == "FAILURE"
+    assert "OversellError" in progress["error"]
+    body = client.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1Y").json()
+    assert (body["status"], body["outdated"]) == ("ready", True)
+    assert chart_data_get(portfolio_id=portfolio.pk)["version"] == -1
+
+
+def test_bad_range_is_a_400_naming_it(client, portfolio):
+    response = client.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=2W")
+    assert response.status_code == 400
+    assert "range" in response.json()
+
+
+def test_chart_endpoints_are_owner_scoped(client, portfolio):
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION="Token " + Token.objects.create(
+        user=get_user_model().objects.create_user("dave", password="x")).key)
+    for url in (f"/api/dashboard-chart-data/{portfolio.pk}/", f"/api/chart-generator-progress/{portfolio.pk}/"):
+        assert stranger.get(url).status_code == 404
+        assert APIClient().get(url).status_code == 401
+        assert client.get(url).status_code in (200, 202)
+
+
+def test_generate_charts_command_runs_here_or_queues(client, portfolio):
+    out = StringIO()
+    call_command("generate_charts", "--portfolio", str(portfolio.pk), stdout=out, stderr=StringIO())
+    assert "Generated charts of 1 portfolios." in out.getvalue()
+    data = chart_data_get(portfolio_id=portfolio.pk)
+    assert data["version"] == portfolio_version_get(portfolio_id=portfolio.pk)
+    assert data["ranges"]["1M"][-1]["value"] == "1200.00"
+    queued = StringIO()
+    call_command("generate_charts", "--queue", stdout=queued, stderr=StringIO())
+    assert "Queued 1 chart regenerations" in queued.getvalue()
+    with pytest.raises(CommandError, match="No portfolio 999999"):
+        call_command("generate_charts", "--portfolio", "999999", stdout=StringIO(), stderr=StringIO())
