@@ -2,9 +2,9 @@
 
 import time
 from collections.abc import Iterator
-from io import StringIO
 from datetime import timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
