@@ -1,5 +1,7 @@
 """Chart data for the dashboard: served from the Redis cache only, never computed in a request."""
 
+import time
+
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -29,7 +31,8 @@ class ChartDataApi(APIView):
             200: inline_serializer("ChartData", {
                 "status": serializers.CharField(), "range": serializers.CharField(),
                 "series": serializers.ListField(child=serializers.DictField()),
-                "generated_at": serializers.FloatField(), "outdated": serializers.BooleanField(),
+                "generated_at": serializers.FloatField(), "age_seconds": serializers.FloatField(),
+                "outdated": serializers.BooleanField(),
             }),
             202: inline_serializer("ChartPending", {
                 "status": serializers.CharField(), "progress_url": serializers.CharField(),
@@ -54,6 +57,7 @@ class ChartDataApi(APIView):
             "range": chart_range,
             "series": data["ranges"][chart_range],
             "generated_at": data["generated_at"],
+            "age_seconds": round(time.time() - data["generated_at"], 1),
             "outdated": not current,
             "progress_url": progress_url,
             "sparklines": data.get("sparklines", {}),

@@ -119,6 +119,7 @@ def test_an_outdated_chart_is_served_marked_while_a_new_one_is_made(client, port
                      "value": "1.00", "invested": "1.00"}]}})
     body = client.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1Y").json()
     assert (body["status"], body["outdated"], body["series"][0]["value"]) == ("ready", True, "1.00")
+    assert 0 <= body["age_seconds"] < 60
     progress = client.get(f"/api/chart-generator-progress/{portfolio.pk}/").json()
     assert progress["state"] == "PENDING"  # its regeneration is queued
 
