@@ -6,12 +6,19 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test venv lint bench soak clean
 
+NODE_STAMP := node_modules/.installed
+
 $(STAMP): requirements/base.txt requirements/dev.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	touch $(STAMP)
 
-venv: $(STAMP)
+# Front-end libraries: exactly the lockfile's versions, served by Django as static files.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+venv: $(STAMP) $(NODE_STAMP)
 
 run: venv
 	bin/run

@@ -25,15 +25,25 @@ def _progress_key(portfolio_id: int) -> str:
     return f"folio:chart:{portfolio_id}:progress"
 
 
-def chart_data_store(*, portfolio_id: int, version: int, data: dict) -> float:
-    generated_at = time.time()
-    payload = {"version": version, "generated_at": generated_at, **data}
-    get_redis_connection("default").set(_data_key(portfolio_id), json.dumps(payload), ex=CHART_TTL_SECONDS)
-    return generated_at
+# A slow generation must never overwrite a newer one that finished first.
+_STORE_IF_NEWER = """
+local stored = redis.call('HGET', KEYS[1], 'version')
+if stored and tonumber(stored) > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'payload', ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+
+
+def chart_data_store(*, portfolio_id: int, version: int, data: dict) -> bool:
+    """Cache chart data computed for `version`; False when a newer version is already cached."""
+    payload = json.dumps({"version": version, "generated_at": time.time(), **data})
+    client = get_redis_connection("default")
+    return bool(client.eval(_STORE_IF_NEWER, 1, _data_key(portfolio_id), version, payload, CHART_TTL_SECONDS))
 
 
 def chart_data_get(*, portfolio_id: int) -> dict | None:
-    raw = get_redis_connection("default").get(_data_key(portfolio_id))
+    raw = get_redis_connection("default").hget(_data_key(portfolio_id), "payload")
     return json.loads(raw) if raw else None
 
 

@@ -182,3 +182,12 @@ def transactions_in_base_currency(transactions: list[Transaction], fx: FxTable) 
 def instrument_ids_of_user(*, user: AbstractBaseUser) -> set[int]:
     """Every instrument in any of the user's portfolios."""
     return set(Transaction.objects.filter(portfolio__owner=user).values_list("instrument_id", flat=True).distinct())
+
+
+def transaction_list_of_instrument(*, user: AbstractBaseUser, instrument: Instrument) -> QuerySet[Transaction]:
+    """The user's transactions in one instrument, across their portfolios, newest first."""
+    return (
+        Transaction.objects.filter(portfolio__owner=user, instrument=instrument)
+        .select_related("portfolio")
+        .order_by("-date", "-id")
+    )

@@ -9,10 +9,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from charts.api.views import RANGES as CHART_RANGES
 from portfolio import selectors, services
 from portfolio.forms import PortfolioForm, TransactionForm, form_errors_apply
 from portfolio.models import Portfolio, Transaction
-from prices.stale import stale_refresh_request
+from prices.models import Instrument
 
 TRANSACTIONS_PER_PAGE = 50
 
@@ -43,6 +44,7 @@ def _portfolio_create_from(request, form: PortfolioForm) -> Portfolio | None:
 
 @login_required
 def dashboard(request):
+    """A light shell: no price or chart work here. Its script loads totals, holdings and the chart."""
     portfolios = list(selectors.portfolio_list(user=request.user))
     if not portfolios:
         form = PortfolioForm(request.POST or None)
@@ -50,15 +52,23 @@ def dashboard(request):
             return redirect(f"{reverse('transaction-list', args=[portfolio.pk])}")
         return render(request, "portfolio/empty.html", {"form": form})
     selected = next((p for p in portfolios if str(p.pk) == request.GET.get("portfolio")), portfolios[0])
-    valuation = selectors.portfolio_valuation_get(portfolio=selected)
-    # Stale-while-revalidate: show what is stored, flagged, and have the workers fetch newer.
-    stale_refresh_request(instrument_ids=[h.instrument.pk for h in valuation.stale_holdings])
-    rows = [(holding, valuation.weight(holding)) for holding in valuation.holdings]
     return render(
         request,
         "portfolio/dashboard.html",
-        {"portfolios": portfolios, "portfolio": selected, "valuation": valuation, "rows": rows},
+        {"portfolios": portfolios, "portfolio": selected, "ranges": CHART_RANGES},
     )
+
+
+@login_required
+def instrument_page(request, symbol: str):
+    """An instrument's price chart and the user's own transactions in it."""
+    instrument = Instrument.objects.filter(symbol=symbol.upper()).first()
+    if instrument is None:
+        raise Http404("No such instrument.")
+    transactions = selectors.transaction_list_of_instrument(user=request.user, instrument=instrument)
+    ranges = [(30, "1M"), (91, "3M"), (182, "6M"), (365, "1Y"), (1826, "5Y"), (36500, "MAX")]
+    return render(request, "portfolio/instrument.html",
+                  {"instrument": instrument, "transactions": transactions, "ranges": ranges})
 
 
 @login_required

@@ -115,6 +115,7 @@ def prices_refresh(
             batch_result = service.fetch_batch(batch)
             store(batch, batch_result)
             total.merge(batch_result)
+    _holders_notify(instrument_ids=[i.pk for i in todo if i.symbol in total.quotes])
     summary.requests = total.requests
     summary.unknown = sorted(total.unknown)
     summary.failures = total.failures
@@ -172,4 +173,14 @@ def history_backfill(*, instrument: Instrument, service: PriceService | None = N
             (instrument.pk, PricePoint(bar.date, bar.close, bar.adjusted_close), instrument.provider)
             for bar in bars if start <= bar.date <= end
         ])
+    if written:
+        _holders_notify(instrument_ids=[instrument.pk])
     return written
+
+
+def _holders_notify(*, instrument_ids: list[int]) -> None:
+    """New prices: the cached reads of every portfolio holding them are obsolete, charts regenerate."""
+    from portfolio.services import portfolios_prices_changed  # noqa: PLC0415 (portfolio sits above prices)
+
+    if instrument_ids:
+        portfolios_prices_changed(instrument_ids=instrument_ids)

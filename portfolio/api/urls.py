@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portfolio.api import views
+from portfolio.api import dashboard, views
 
 urlpatterns = [
     path("portfolios/", views.PortfolioListApi.as_view(), name="api-portfolio-list"),
@@ -14,5 +14,15 @@ urlpatterns = [
         "portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/",
         views.TransactionDetailApi.as_view(),
         name="api-transaction-detail",
+    ),
+    path(
+        "dashboard-initial-data/<int:portfolio_id>/",
+        dashboard.DashboardInitialDataApi.as_view(),
+        name="api-dashboard-initial",
+    ),
+    path(
+        "dashboard-holdings-data/<int:portfolio_id>/",
+        dashboard.DashboardHoldingsDataApi.as_view(),
+        name="api-dashboard-holdings",
     ),
 ]

@@ -50,16 +50,29 @@ def test_new_user_sees_the_empty_state_and_can_create_a_portfolio(web, user):
     assert response["Location"] == f"/portfolios/{portfolio.pk}/transactions/"
 
 
-def test_dashboard_shows_totals_and_holdings(web, portfolio):
+def test_dashboard_is_a_light_shell_that_does_no_price_work(web, portfolio, django_assert_max_num_queries):
     aapl = InstrumentFactory(symbol="AAPL")
-    TransactionFactory(portfolio=portfolio, instrument=aapl, quantity=Decimal("10"), price=Decimal("100"))
-    PriceFactory(instrument=aapl, date=date(2024, 3, 4), close=Decimal("123.45"))
-    page = web.get("/")
+    for n in range(30):
+        TransactionFactory(portfolio=portfolio, instrument=InstrumentFactory(symbol=f"H{n}"))
+    TransactionFactory(portfolio=portfolio, instrument=aapl)
+    with django_assert_max_num_queries(4):  # session, user, portfolios: never transactions or prices
+        page = web.get("/")
     html = page.content.decode()
     assert page.status_code == 200
-    assert "1,234.50 <small>USD</small>" in html  # value 10 × 123.45
-    assert "AAPL" in html and "2024-03-04" in html
-    assert "234.50" in html  # unrealized gain
+    assert f'data-portfolio="{portfolio.pk}"' in html
+    assert 'data-testid="totals"' in html and 'data-testid="holdings"' in html and 'data-testid="chart"' in html
+    assert "vendor/uplot/uPlot.iife.min.js" in html and "js/dashboard.js" in html
+    assert "AAPL" not in html  # holdings come from the API, not the page
+
+
+def test_instrument_page_shows_my_transactions_in_it(web, portfolio, foreign_portfolio):
+    aapl = InstrumentFactory(symbol="AAPL", name="Apple Inc.")
+    TransactionFactory(portfolio=portfolio, instrument=aapl, quantity=Decimal("3"), date=date(2024, 5, 6))
+    TransactionFactory(portfolio=foreign_portfolio, instrument=aapl, quantity=Decimal("777"))
+    html = web.get("/instruments/aapl/").content.decode()
+    assert "Apple Inc." in html and "2024-05-06" in html
+    assert "777" not in html
+    assert web.get("/instruments/NOPE/").status_code == 404
 
 
 def test_add_edit_and_delete_a_transaction_through_the_page(web, portfolio):
@@ -118,15 +131,18 @@ def test_admin_lists_every_model(db, django_user_model):
 
 
 def test_the_dashboard_never_calls_a_provider(web, portfolio, settings):
-    """Even with every price stale and a real provider configured, the page reads only the database:
-    the refresh goes to the workers."""
+    """Even with every price stale and a real provider configured, the page and its data endpoints
+    read only the database and Redis: the refresh goes to the workers."""
     market = MarketStub()
     with market.running():
         settings.PROVIDERS = {**settings.PROVIDERS, "yahoo": {"base_url": market.url, "api_key": None}}
         aapl = InstrumentFactory(symbol="AAPL", provider="yahoo")
         TransactionFactory(portfolio=portfolio, instrument=aapl)
         PriceFactory(instrument=aapl, date=date(2024, 3, 4), close=Decimal("150"))
-        page = web.get("/")
-        assert page.status_code == 200
-        assert b"stale" in page.content
+        assert web.get("/").status_code == 200
+        initial = web.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
+        holdings = web.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()
+        chart = web.get(f"/api/dashboard-chart-data/{portfolio.pk}/")
+        assert initial["stale_count"] == 1 and holdings["holdings"][0]["stale"] is True
+        assert chart.status_code == 202
         assert market.quote_requests == [] and market.chart_requests == []

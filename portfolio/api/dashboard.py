@@ -1,0 +1,42 @@
+"""The dashboard's progressive-loading endpoints: totals first, then holdings (charts: charts/api)."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portfolio.api.views import owned_portfolio_or_404
+from portfolio.dashboard import dashboard_data_get
+
+MONEY = serializers.CharField(allow_null=True)
+
+
+class DashboardInitialDataApi(APIView):
+    @extend_schema(responses=inline_serializer("DashboardInitialData", {
+        "portfolio": inline_serializer("DashboardPortfolio", {
+            "id": serializers.IntegerField(), "name": serializers.CharField(),
+            "base_currency": serializers.CharField()}),
+        "total_value": MONEY, "total_cost": MONEY, "unrealized_gain": MONEY, "unrealized_gain_percent": MONEY,
+        "realized_gain": MONEY, "dividends": MONEY, "fees": MONEY, "day_change": MONEY,
+        "day_change_percent": MONEY, "holdings_count": serializers.IntegerField(),
+        "prices_as_of": serializers.DateField(allow_null=True), "stale_count": serializers.IntegerField(),
+        "unpriced_count": serializers.IntegerField(), "fx_missing_count": serializers.IntegerField(),
+        "providers_failing": serializers.ListField(child=serializers.CharField()),
+    }))
+    def get(self, request, portfolio_id: int):
+        return Response(dashboard_data_get(portfolio=owned_portfolio_or_404(request, portfolio_id))["initial"])
+
+
+class DashboardHoldingsDataApi(APIView):
+    @extend_schema(responses=inline_serializer("DashboardHoldingsData", {
+        "holdings": serializers.ListField(child=inline_serializer("DashboardHolding", {
+            "symbol": serializers.CharField(), "name": serializers.CharField(),
+            "asset_class": serializers.CharField(), "currency": serializers.CharField(),
+            "quantity": serializers.CharField(), "average_cost": MONEY, "price": MONEY, "market_value": MONEY,
+            "cost_basis": MONEY, "unrealized_gain": MONEY, "unrealized_gain_percent": MONEY, "day_change": MONEY,
+            "weight": MONEY, "price_as_of": serializers.DateField(allow_null=True),
+            "stale": serializers.BooleanField(), "fx_missing": serializers.BooleanField(),
+        })),
+    }))
+    def get(self, request, portfolio_id: int):
+        return Response(dashboard_data_get(portfolio=owned_portfolio_or_404(request, portfolio_id))["holdings"])

@@ -1,0 +1,131 @@
+"""The dashboard's data: totals and holdings of a portfolio, shaped for the API, cached in Redis.
+
+Reads only the database (a constant handful of queries whatever the number of holdings) and Redis,
+never a provider. The cache key carries the portfolio's data version, so any write to the portfolio
+or a new price for one of its instruments invalidates it with one INCR; a short TTL keeps the
+staleness flags, which move with the clock, honest.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import suppress
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from portfolio.cache import portfolio_version_get
+from portfolio.models import Portfolio
+from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
+from prices.rate_limit import CircuitBreaker
+from prices.stale import stale_refresh_request
+
+logger = logging.getLogger(__name__)
+
+# Staleness depends on the clock as well as the data: a minute is as stale as a flag may get.
+DASHBOARD_CACHE_SECONDS = 60
+CENT = Decimal("0.01")
+WEIGHT_PLACES = Decimal("0.000001")
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.quantize(CENT, ROUND_HALF_EVEN))
+
+
+def _plain(value: Decimal | None) -> str | None:
+    """A quantity or price as stored, without trailing zeros or exponent (10, 0.015, 185.5)."""
+    return None if value is None else format(value.normalize(), "f")
+
+
+def _percent(part: Decimal | None, whole: Decimal | None) -> str | None:
+    if part is None or not whole:
+        return None
+    return str((part / whole * 100).quantize(CENT, ROUND_HALF_EVEN))
+
+
+def _day_change(holding: Holding) -> Decimal | None:
+    if holding.market_value is None or holding.previous_close is None:
+        return None
+    return holding.quantity * (holding.price - holding.previous_close) * holding.fx_rate
+
+
+def _holding_row(holding: Holding, valuation: Valuation) -> dict:
+    weight = valuation.weight(holding)
+    return {
+        "symbol": holding.instrument.symbol,
+        "name": holding.instrument.name,
+        "asset_class": holding.instrument.asset_class,
+        "currency": holding.instrument.currency,
+        "quantity": _plain(holding.quantity),
+        "average_cost": _money(holding.average_cost),
+        "price": _plain(holding.price),
+        "market_value": _money(holding.market_value),
+        "cost_basis": _money(holding.cost_basis),
+        "unrealized_gain": _money(holding.unrealized_gain),
+        "unrealized_gain_percent": _percent(holding.unrealized_gain, holding.cost_basis),
+        "day_change": _money(_day_change(holding)),
+        "weight": None if weight is None else str(weight.quantize(WEIGHT_PLACES, ROUND_HALF_EVEN)),
+        "price_as_of": holding.price_as_of.isoformat() if holding.price_as_of else None,
+        "stale": holding.stale,
+        "fx_missing": holding.fx_missing,
+    }
+
+
+def _providers_failing(valuation: Valuation) -> list[str]:
+    """Providers of these holdings whose circuit is open: their prices cannot be refreshed now."""
+    providers = sorted({h.instrument.provider for h in valuation.holdings})
+    try:
+        return [name for name in providers if CircuitBreaker(name).state() != "closed"]
+    except Exception:  # Redis down: say nothing rather than fail the page
+        return []
+
+
+def dashboard_data_compute(*, portfolio: Portfolio, now: datetime | None = None) -> dict:
+    """Both dashboard payloads (`initial`, `holdings`) from one valuation."""
+    valuation = portfolio_valuation_get(portfolio=portfolio, now=now or timezone.now())
+    day_changes = [c for c in (_day_change(h) for h in valuation.holdings) if c is not None]
+    day_change = sum(day_changes, Decimal(0)) if day_changes else None
+    priced_cost = sum((h.cost_basis for h in valuation.holdings if h.market_value is not None), Decimal(0))
+    initial = {
+        "portfolio": {"id": portfolio.pk, "name": portfolio.name, "base_currency": portfolio.base_currency},
+        "total_value": _money(valuation.total_value),
+        "total_cost": _money(valuation.total_cost),
+        "unrealized_gain": _money(valuation.unrealized_gain),
+        "unrealized_gain_percent": _percent(valuation.unrealized_gain, priced_cost),
+        "realized_gain": _money(valuation.realized_gain),
+        "dividends": _money(valuation.dividends),
+        "fees": _money(valuation.fees),
+        "day_change": _money(day_change),
+        "day_change_percent": _percent(day_change, valuation.total_value - day_change if day_change else None),
+        "holdings_count": len(valuation.holdings),
+        "prices_as_of": valuation.prices_as_of.isoformat() if valuation.prices_as_of else None,
+        "stale_count": len(valuation.stale_holdings),
+        "unpriced_count": valuation.unpriced_count,
+        "fx_missing_count": valuation.fx_missing_count,
+        "providers_failing": _providers_failing(valuation),
+    }
+    holdings = {"holdings": [_holding_row(h, valuation) for h in valuation.holdings]}
+    stale_ids = [h.instrument.pk for h in valuation.stale_holdings]
+    return {"initial": initial, "holdings": holdings, "stale_instrument_ids": stale_ids}
+
+
+def dashboard_data_get(*, portfolio: Portfolio) -> dict:
+    """The cached payloads of the portfolio's current data version, computed on a miss.
+
+    Stale prices found on a miss queue one background refresh (stale-while-revalidate).
+    """
+    key = f"dashboard:{portfolio.pk}:v{portfolio_version_get(portfolio_id=portfolio.pk)}"
+    try:
+        cached = cache.get(key)
+    except Exception:
+        logger.warning("Redis unavailable: dashboard of portfolio %s computed uncached", portfolio.pk)
+        cached = None
+    if cached is not None:
+        return cached
+    data = dashboard_data_compute(portfolio=portfolio)
+    stale_refresh_request(instrument_ids=data["stale_instrument_ids"])
+    with suppress(Exception):  # Redis down: answered uncached, as above
+        cache.set(key, data, timeout=DASHBOARD_CACHE_SECONDS)
+    return data

@@ -1,0 +1,311 @@
+/* The dashboard fills itself in: totals, then holdings, then the chart (which may still be in the
+ * making: then a progress bar fed by the chart generator's progress until it is ready). Every number
+ * comes from the API as a decimal string and is only formatted here, never recomputed. */
+(function () {
+  "use strict";
+
+  const root = document.getElementById("dashboard");
+  if (!root) return;
+  const portfolioId = root.dataset.portfolio;
+  const currency = root.dataset.currency;
+  const POLL_MS = 500;
+  const POLL_LIMIT_MS = 120000;
+  const state = { range: "1Y", holdings: [], sort: { key: "market_value", desc: true }, plot: null, chartToken: 0 };
+
+  // --- helpers -------------------------------------------------------------------------------
+
+  const moneyFormat = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const qtyFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 8 });
+
+  function money(text) { return text == null ? "—" : moneyFormat.format(Number(text)); }
+  function signed(text) { return text == null ? "—" : (Number(text) > 0 ? "+" : "") + money(text); }
+  function pct(text) { return text == null ? "—" : (Number(text) > 0 ? "+" : "") + Number(text).toFixed(2) + " %"; }
+  function tone(el, text) {
+    el.classList.remove("pos", "neg");
+    if (text != null && Number(text) !== 0) el.classList.add(Number(text) > 0 ? "pos" : "neg");
+  }
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([k, v]) => {
+      if (k === "text") node.textContent = v; else if (k === "class") node.className = v; else node.setAttribute(k, v);
+    });
+    (children || []).forEach((child) => node.append(child));
+    return node;
+  }
+  function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  async function api(url, options) {
+    let response;
+    try {
+      response = await fetch(url, Object.assign({ credentials: "same-origin", headers: { Accept: "application/json" } }, options));
+    } catch (error) {
+      throw new Error("The server could not be reached. Check your connection and try again.");
+    }
+    let body = null;
+    try { body = await response.json(); } catch (error) { body = null; }
+    if (response.status === 401 || response.status === 403) {
+      window.location.assign("/accounts/login/?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+      throw new Error("Signed out");
+    }
+    if (response.status >= 400) {
+      throw new Error((body && (body.detail || JSON.stringify(body))) || "The server answered " + response.status + ".");
+    }
+    return { status: response.status, body: body };
+  }
+
+  function banner(kind, text, testid) {
+    const box = document.getElementById("banners");
+    const existing = box.querySelector(`[data-testid="${testid}"]`);
+    if (existing) existing.remove();
+    if (text) box.append(el("div", { class: "flash " + kind, role: kind === "error" ? "alert" : "status", "data-testid": testid, text: text }));
+  }
+
+  function showProgress(container, percent, text) {
+    container.hidden = false;
+    container.querySelector(".bar").style.width = Math.max(2, Math.min(100, percent)) + "%";
+    container.querySelector(".progress-text").textContent = text;
+  }
+
+  // --- totals --------------------------------------------------------------------------------
+
+  async function loadInitial() {
+    const section = root.querySelector("[data-testid=totals]");
+    try {
+      const data = (await api(`/api/dashboard-initial-data/${portfolioId}/`)).body;
+      const set = (field, text) => { const node = section.querySelector(`[data-field="${field}"]`); node.textContent = text; return node; };
+      set("total_value", money(data.total_value)).append(" ", el("small", { text: currency }));
+      tone(set("day_change", data.day_change == null ? "—" : signed(data.day_change) + " (" + pct(data.day_change_percent) + ")"), data.day_change);
+      tone(set("unrealized_gain", signed(data.unrealized_gain) + " (" + pct(data.unrealized_gain_percent) + ")"), data.unrealized_gain);
+      set("total_cost", money(data.total_cost));
+      tone(set("realized_gain", signed(data.realized_gain)), data.realized_gain);
+      set("holdings_count", String(data.holdings_count));
+      set("prices_as_of", data.prices_as_of ? "prices as of " + data.prices_as_of : "");
+      section.setAttribute("aria-busy", "false");
+      section.dataset.loaded = "true";
+      section.dataset.loadedAt = String(performance.now());
+      banner("warning", data.stale_count ? `${data.stale_count} price${data.stale_count > 1 ? "s are" : " is"} stale (older than the last market close); newer ones are being fetched.` : "", "stale-banner");
+      banner("error", data.providers_failing.length ? `Price provider${data.providers_failing.length > 1 ? "s" : ""} ${data.providers_failing.join(", ")} failing: prices are kept as they are and retried automatically.` : "", "provider-banner");
+      banner("warning", data.fx_missing_count ? `${data.fx_missing_count} holding(s) in another currency are left out of the totals until their exchange rate is fetched.` : "", "fx-banner");
+      if (data.holdings_count === 0) {
+        banner("info", "", "empty-banner");
+        const box = document.getElementById("banners");
+        box.append(el("div", { class: "flash info empty-state", "data-testid": "empty-banner" }, [
+          "No holdings yet. ", el("a", { href: root.dataset.transactionsUrl, text: "Add your first transaction" }), "."]));
+      }
+      return data;
+    } catch (error) {
+      banner("error", "Totals could not be loaded: " + error.message, "totals-error");
+      throw error;
+    }
+  }
+
+  // --- holdings ------------------------------------------------------------------------------
+
+  function sortedHoldings() {
+    const { key, desc } = state.sort;
+    const value = (h) => (key === "symbol" ? h.symbol : h[key] == null ? -Infinity : Number(h[key]));
+    return state.holdings.slice().sort((a, b) => {
+      const x = value(a), y = value(b);
+      const order = x < y ? -1 : x > y ? 1 : 0;
+      return desc ? -order : order;
+    });
+  }
+
+  function renderHoldings() {
+    const body = root.querySelector("[data-testid=holdings] tbody");
+    body.replaceChildren();
+    if (!state.holdings.length) {
+      body.append(el("tr", {}, [el("td", { colspan: "8", text: "No open positions." })]));
+      return;
+    }
+    for (const h of sortedHoldings()) {
+      const link = el("a", { href: root.dataset.instrumentUrl.replace("SYMBOL", encodeURIComponent(h.symbol)), text: h.symbol });
+      const symbolCell = el("td", {}, [el("strong", {}, [link]), " ", el("small", { text: h.asset_class })]);
+      const priceCell = el("td", { class: "num" }, [h.price == null ? el("span", { class: "muted", text: "no price" }) : qtyFormat.format(Number(h.price)) + " " + h.currency]);
+      if (h.stale && h.price != null) priceCell.append(" ", el("span", { class: "badge stale", title: "Older than the last market close", text: "stale " + h.price_as_of }));
+      const gain = el("td", { class: "num", text: signed(h.unrealized_gain) }); tone(gain, h.unrealized_gain);
+      const gainPct = el("td", { class: "num", text: pct(h.unrealized_gain_percent) }); tone(gainPct, h.unrealized_gain_percent);
+      body.append(el("tr", { "data-symbol": h.symbol }, [
+        symbolCell,
+        el("td", { class: "num", text: qtyFormat.format(Number(h.quantity)) }),
+        el("td", { class: "num", text: money(h.average_cost) }),
+        priceCell,
+        el("td", { class: "num", text: money(h.market_value) }),
+        gain, gainPct,
+        el("td", { class: "num", text: h.weight == null ? "—" : (Number(h.weight) * 100).toFixed(1) + " %" }),
+      ]));
+    }
+  }
+
+  async function loadHoldings() {
+    const wrap = document.getElementById("holdings-wrap");
+    try {
+      state.holdings = (await api(`/api/dashboard-holdings-data/${portfolioId}/`)).body.holdings;
+      renderHoldings();
+      wrap.setAttribute("aria-busy", "false");
+      wrap.dataset.loaded = "true";
+      wrap.dataset.loadedAt = String(performance.now());
+    } catch (error) {
+      banner("error", "Holdings could not be loaded: " + error.message, "holdings-error");
+    }
+  }
+
+  root.querySelectorAll("th[data-sort]").forEach((th) => {
+    th.addEventListener("click", () => {
+      const key = th.dataset.sort;
+      state.sort = { key: key, desc: state.sort.key === key ? !state.sort.desc : key !== "symbol" };
+      root.querySelectorAll("th[data-sort]").forEach((other) => other.removeAttribute("aria-sort"));
+      th.setAttribute("aria-sort", state.sort.desc ? "descending" : "ascending");
+      renderHoldings();
+    });
+  });
+
+  // --- chart ---------------------------------------------------------------------------------
+
+  function drawChart(series) {
+    const box = document.getElementById("chart");
+    const xs = series.map((p) => Date.parse(p.date + "T00:00:00Z") / 1000);
+    const data = [xs, series.map((p) => Number(p.value)), series.map((p) => Number(p.invested))];
+    const width = Math.max(280, box.clientWidth);
+    const height = window.innerWidth < 600 ? 220 : 320;
+    if (state.plot) { state.plot.destroy(); state.plot = null; }
+    box.replaceChildren();
+    if (!xs.length) { box.append(el("p", { class: "hint", text: "No history yet." })); return; }
+    const axisValues = (u, values) => values.map((v) => (Math.abs(v) >= 1e6 ? (v / 1e6).toFixed(1) + "M" : Math.abs(v) >= 1e3 ? (v / 1e3).toFixed(0) + "k" : v.toFixed(0)));
+    state.plot = new uPlot({
+      width: width, height: height,
+      scales: { x: { time: true } },
+      series: [
+        {},
+        { label: "Value", stroke: "#2563eb", width: 2, fill: "rgba(37,99,235,0.08)", value: (u, v) => (v == null ? "—" : money(v)) },
+        { label: "Invested", stroke: "#6b7280", width: 1.5, dash: [6, 4], value: (u, v) => (v == null ? "—" : money(v)) },
+      ],
+      axes: [{}, { values: axisValues, size: 60 }],
+      legend: { live: true },
+      cursor: { drag: { x: false, y: false } },
+    }, data, box);
+    box.dataset.points = String(xs.length);
+    box.dataset.range = state.range;
+    box.dataset.loadedAt = String(performance.now());
+  }
+
+  function drawAllocation(allocation) {
+    const bars = (container, rows, label) => {
+      container.replaceChildren();
+      if (!rows || !rows.length) { container.append(el("p", { class: "hint", text: "Nothing priced yet." })); return; }
+      rows.slice(0, 12).forEach((row) => {
+        const share = Number(row.weight) * 100;
+        container.append(el("div", { class: "bar-row" }, [
+          el("span", { class: "bar-label", text: label(row) }),
+          el("span", { class: "bar-track" }, [el("span", { class: "bar-fill", style: `width:${share.toFixed(2)}%` })]),
+          el("span", { class: "bar-value", text: share.toFixed(1) + " %" }),
+        ]));
+      });
+    };
+    bars(document.getElementById("allocation-class"), allocation && allocation.by_asset_class, (r) => r.asset_class);
+    bars(document.getElementById("allocation-holding"), allocation && allocation.by_instrument, (r) => r.symbol);
+  }
+
+  async function followChartProgress(progressUrl, token) {
+    const status = document.getElementById("chart-status");
+    const started = Date.now();
+    while (Date.now() - started < POLL_LIMIT_MS) {
+      if (token !== state.chartToken) return "superseded";
+      const progress = (await api(progressUrl)).body;
+      if (progress.state === "SUCCESS") return "ready";
+      if (progress.state === "FAILURE") return "failed: " + (progress.error || "unknown error");
+      showProgress(status, progress.percent, progress.state === "PENDING" ? "Chart queued…" : `Computing chart… ${Math.round(progress.percent)} %`);
+      await sleep(POLL_MS);
+    }
+    return "timeout";
+  }
+
+  async function loadChart(range) {
+    state.range = range;
+    const token = ++state.chartToken;
+    const status = document.getElementById("chart-status");
+    const note = document.getElementById("chart-note");
+    try {
+      let answer = await api(`/api/dashboard-chart-data/${portfolioId}/?range=${encodeURIComponent(range)}`);
+      if (token !== state.chartToken) return;
+      if (answer.status === 202) {
+        showProgress(status, 0, "Chart queued…");
+        const outcome = await followChartProgress(answer.body.progress_url, token);
+        if (outcome === "superseded") return;
+        if (outcome !== "ready") { showProgress(status, 100, "The chart could not be made (" + outcome + "). It is retried on the next change."); return; }
+        answer = await api(`/api/dashboard-chart-data/${portfolioId}/?range=${encodeURIComponent(range)}`);
+        if (token !== state.chartToken || answer.status !== 200) return;
+      }
+      status.hidden = true;
+      drawChart(answer.body.series);
+      drawAllocation(answer.body.allocation);
+      const warnings = (answer.body.warnings || []).map((w) => w.message);
+      note.hidden = !warnings.length && !answer.body.outdated;
+      note.textContent = (answer.body.outdated ? `Chart from ${Math.round(answer.body.age_seconds)} s ago; updating… ` : "") + warnings.join(" ");
+      if (answer.body.outdated) {
+        // Served while a newer one is made: redraw when it is ready.
+        const outcome = await followChartProgress(answer.body.progress_url, token);
+        status.hidden = true;
+        if (outcome === "ready" && token === state.chartToken) loadChart(range);
+      }
+    } catch (error) {
+      showProgress(status, 100, "The chart could not be loaded: " + error.message);
+    }
+  }
+
+  root.querySelectorAll("button.range").forEach((button) => {
+    button.addEventListener("click", () => {
+      root.querySelectorAll("button.range").forEach((b) => b.classList.toggle("active", b === button));
+      loadChart(button.dataset.range);
+    });
+  });
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => { if (state.plot) state.plot.setSize({ width: Math.max(280, document.getElementById("chart").clientWidth), height: window.innerWidth < 600 ? 220 : 320 }); }, 150);
+  });
+
+  // --- refresh -------------------------------------------------------------------------------
+
+  const refreshButton = document.getElementById("refresh-button");
+  refreshButton.addEventListener("click", async () => {
+    const bar = document.getElementById("refresh-progress");
+    refreshButton.disabled = true;
+    banner("error", "", "refresh-error");
+    try {
+      const started = (await api(root.dataset.refreshUrl, { method: "POST", headers: { Accept: "application/json", "X-CSRFToken": csrfToken() } })).body;
+      showProgress(bar, 0, "Refreshing prices…");
+      const since = Date.now();
+      let job = null;
+      while (Date.now() - since < POLL_LIMIT_MS) {
+        job = (await api(started.progress_url)).body;
+        showProgress(bar, job.percent, `Refreshing prices: ${job.done + job.failed} of ${job.total}` + (job.failed ? ` (${job.failed} failed)` : "") + (job.skipped ? `, ${job.skipped} still fresh` : ""));
+        if (job.state === "SUCCESS" || job.state === "FAILURE") break;
+        await sleep(POLL_MS);
+      }
+      bar.dataset.state = job ? job.state : "TIMEOUT";
+      showProgress(bar, 100, job && job.state === "SUCCESS"
+        ? `Prices refreshed: ${job.done} updated` + (job.failed ? `, ${job.failed} failed` : "") + (job.skipped ? `, ${job.skipped} were still fresh` : "") + "."
+        : "The refresh did not complete" + (job && job.errors.length ? ": " + job.errors[0].error : "."));
+      await loadInitial();
+      await loadHoldings();
+      await loadChart(state.range);
+    } catch (error) {
+      banner("error", "The refresh could not be started: " + error.message, "refresh-error");
+    } finally {
+      refreshButton.disabled = false;
+    }
+  });
+
+  // --- start: totals, then holdings, then the chart ------------------------------------------
+
+  (async function start() {
+    try { await loadInitial(); } catch (error) { /* shown in a banner */ }
+    await loadHoldings();
+    await loadChart(state.range);
+  })();
+})();

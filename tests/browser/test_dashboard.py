@@ -1,0 +1,122 @@
+"""The dashboard in a real browser: Debian's headless Chromium driven by Playwright, against a live
+server, a real worker, Postgres and Redis. Screenshots land in var/screenshots/."""
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from portfolio.demo import demo_seed
+from tests.worker import running_worker
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "screenshots"
+# CI sets FOLIO_REQUIRE_BROWSER=1: there a missing browser is a failure, not a skip.
+if not Path(CHROMIUM).exists():
+    if os.environ.get("FOLIO_REQUIRE_BROWSER"):
+        raise RuntimeError(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.django_db(transaction=True)
+# The live server runs in a thread of this process; Playwright's sync API runs its own event loop.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[None]:
+    with running_worker():
+        yield
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def demo(settings):
+    settings.CHART_DEBOUNCE_SECONDS = 0
+    return demo_seed()
+
+
+def log_in(page: Page, base_url: str, username: str, password: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def test_the_dashboard_fills_itself_in_and_refreshes(worker, browser, live_server, demo):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    log_in(page, live_server.url, demo.username, demo.password)
+
+    # the shell first, then totals, holdings and the chart as each is ready
+    expect(page.locator("#dashboard")).to_be_visible()
+    expect(page.locator("[data-testid=totals]")).to_have_attribute("data-loaded", "true")
+    expect(page.locator("[data-testid=total-value]")).to_contain_text("USD")
+    expect(page.locator("#holdings-wrap")).to_have_attribute("data-loaded", "true")
+    assert page.locator("[data-testid=holdings] tbody tr").count() >= 20
+    expect(page.locator("#chart canvas")).to_be_visible(timeout=30_000)
+    expect(page.locator("#chart")).to_have_attribute("data-range", "1Y")
+    loaded = page.evaluate("""() => ['[data-testid=totals]', '#holdings-wrap', '#chart']
+        .map((s) => Number(document.querySelector(s).dataset.loadedAt))""")
+    assert loaded[0] <= loaded[1] <= loaded[2]
+    year_points = int(page.locator("#chart").get_attribute("data-points"))
+    assert 360 <= year_points <= 367
+    expect(page.locator("#allocation-class .bar-row").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+
+    # a range button redraws the chart with that range
+    page.click("button.range[data-range='1M']")
+    expect(page.locator("#chart")).to_have_attribute("data-range", "1M")
+    assert 28 <= int(page.locator("#chart").get_attribute("data-points")) <= 32
+
+    # sorting the holdings by symbol
+    page.click("th[data-sort=symbol]")
+    symbols = page.locator("[data-testid=holdings] tbody tr").evaluate_all(
+        "rows => rows.map((r) => r.dataset.symbol)")
+    assert symbols == sorted(symbols, reverse=True) or symbols == sorted(symbols)
+
+    # the refresh button starts a job, shows its progress, and ends with the numbers reloaded
+    page.click("[data-testid=refresh-button]")
+    progress = page.locator("[data-testid=refresh-progress]")
+    expect(progress).to_be_visible()
+    expect(progress).to_have_attribute("data-state", "SUCCESS", timeout=30_000)
+    expect(progress).to_contain_text("Prices refreshed")
+    expect(page.locator("[data-testid=refresh-button]")).to_be_enabled()
+    assert errors == []
+
+
+def test_phone_width_and_the_empty_state(worker, browser, live_server, demo, django_user_model):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    log_in(page, live_server.url, demo.username, demo.password)
+    expect(page.locator("#chart canvas")).to_be_visible(timeout=30_000)
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390  # nothing forces sideways scrolling of the page (tables scroll in their box)
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-phone.png"), full_page=True)
+
+    django_user_model.objects.create_user("newbie", password="pw-newbie-1")
+    fresh = browser.new_page()
+    log_in(fresh, live_server.url, "newbie", "pw-newbie-1")
+    expect(fresh.get_by_text("Welcome to Folio")).to_be_visible()
+    fresh.fill("input[name=name]", "First")
+    fresh.click("text=Create portfolio")
+    expect(fresh.get_by_text("Add a transaction")).to_be_visible()
+    fresh.goto(f"{live_server.url}/")
+    expect(fresh.locator("[data-testid=empty-banner]")).to_contain_text("Add your first transaction")

@@ -1,0 +1,127 @@
+"""Dashboard data endpoints: exact values on a hand-computed portfolio, constant queries, caching."""
+
+from datetime import date, timedelta
+from decimal import Decimal as D
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from portfolio.models import Transaction
+from prices.models import Instrument, PriceHistory
+from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def priced(portfolio):
+    """AAPL: 10 @ 100 + 1 fee, 4 sold @ 150 → 6 left costing 600.60; closes 110 then 120.
+    MSFT: 2 @ 300; closes 300 then 310.50. Latest closes are today's: nothing is stale."""
+    today = timezone.localdate()
+    aapl, msft = InstrumentFactory(symbol="AAPL", exchange_mic=""), InstrumentFactory(symbol="MSFT", exchange_mic="")
+    TransactionFactory(portfolio=portfolio, instrument=aapl, quantity=D("10"), price=D("100"), fee=D("1"),
+                       date=date(2024, 1, 2))
+    TransactionFactory(portfolio=portfolio, instrument=aapl, type="SELL", quantity=D("4"), price=D("150"),
+                       date=date(2024, 2, 1))
+    TransactionFactory(portfolio=portfolio, instrument=msft, quantity=D("2"), price=D("300"), date=date(2024, 1, 2))
+    for instrument, previous, latest in ((aapl, "110", "120"), (msft, "300", "310.50")):
+        PriceFactory(instrument=instrument, date=today - timedelta(days=1), close=D(previous))
+        PriceFactory(instrument=instrument, date=today, close=D(latest))
+    return portfolio
+
+
+def test_initial_data_values(api, priced):
+    body = api.get(f"/api/dashboard-initial-data/{priced.pk}/").json()
+    assert body == {
+        "portfolio": {"id": priced.pk, "name": "Main", "base_currency": "USD"},
+        "total_value": "1341.00",  # 6 × 120 + 2 × 310.50
+        "total_cost": "1200.60",
+        "unrealized_gain": "140.40",
+        "unrealized_gain_percent": "11.69",  # 140.40 / 1200.60
+        "realized_gain": "199.60",  # 600 − 400.40
+        "dividends": "0.00",
+        "fees": "1.00",
+        "day_change": "81.00",  # 6 × 10 + 2 × 10.50
+        "day_change_percent": "6.43",  # 81 / (1341 − 81)
+        "holdings_count": 2,
+        "prices_as_of": timezone.localdate().isoformat(),
+        "stale_count": 0,
+        "unpriced_count": 0,
+        "fx_missing_count": 0,
+        "providers_failing": [],
+    }
+
+
+def test_holdings_data_values(api, priced):
+    rows = api.get(f"/api/dashboard-holdings-data/{priced.pk}/").json()["holdings"]
+    assert [r["symbol"] for r in rows] == ["AAPL", "MSFT"]  # largest market value first
+    assert rows[0] == {
+        "symbol": "AAPL", "name": "AAPL Inc.", "asset_class": "stock", "currency": "USD",
+        "quantity": "6", "average_cost": "100.10", "price": "120", "market_value": "720.00",
+        "cost_basis": "600.60", "unrealized_gain": "119.40", "unrealized_gain_percent": "19.88",
+        "day_change": "60.00", "weight": "0.536913", "price_as_of": timezone.localdate().isoformat(),
+        "stale": False, "fx_missing": False,
+    }
+    assert (rows[1]["market_value"], rows[1]["weight"], rows[1]["price"]) == ("621.00", "0.463087", "310.5")
+
+
+def test_stale_prices_are_counted_and_flagged(api, portfolio):
+    old = InstrumentFactory(symbol="OLD")
+    TransactionFactory(portfolio=portfolio, instrument=old)
+    PriceFactory(instrument=old, date=date(2024, 3, 4), close=D("5"))
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
+    row = api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()["holdings"][0]
+    assert (initial["stale_count"], initial["prices_as_of"]) == (1, "2024-03-04")
+    assert (row["stale"], row["price_as_of"], row["price"]) == (True, "2024-03-04", "5")
+
+
+def test_responses_are_cached_until_the_portfolio_changes(api, priced, django_capture_on_commit_callbacks):
+    url = f"/api/dashboard-initial-data/{priced.pk}/"
+    first = api.get(url).json()
+    PriceHistory.objects.filter(instrument__symbol="AAPL", date=timezone.localdate()).update(close=D("1000"))
+    assert api.get(url).json() == first  # a direct DB write bumps nothing: still the cached answer
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/api/portfolios/{priced.pk}/transactions/", {
+            "symbol": "MSFT", "type": "BUY", "date": "2024-03-01", "quantity": "1", "price": "300",
+            "currency": "USD"}, format="json")
+    fresh = api.get(url).json()
+    assert fresh["total_value"] == "6931.50"  # 6 × 1000 + 3 × 310.50
+    assert fresh["holdings_count"] == 2
+
+
+def _portfolio_of(size: int, owner):
+    """A portfolio of `size` holdings, each with two closes, written in bulk."""
+    portfolio = PortfolioFactory(owner=owner)
+    today = timezone.localdate()
+    instruments = Instrument.objects.bulk_create(
+        [Instrument(symbol=f"B{size}N{n}", currency="USD", exchange_mic="") for n in range(size)])
+    Transaction.objects.bulk_create([
+        Transaction(portfolio=portfolio, instrument=i, type="BUY", date=date(2024, 1, 2), quantity=D("1"),
+                    price=D("10"), currency="USD") for i in instruments])
+    PriceHistory.objects.bulk_create([
+        PriceHistory(instrument=i, date=today - timedelta(days=d), close=D("11"), source="simulated")
+        for i in instruments for d in (0, 1)])
+    return portfolio
+
+
+def test_queries_do_not_grow_with_holdings(api, user):
+    counts = {}
+    for size in (5, 500):
+        portfolio = _portfolio_of(size, user)
+        with CaptureQueriesContext(connection) as cold:
+            initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
+        with CaptureQueriesContext(connection) as warm:
+            holdings = api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()
+        assert initial["holdings_count"] == size and len(holdings["holdings"]) == size
+        assert initial["total_value"] == f"{11 * size}.00"
+        counts[size] = (len(cold), len(warm))
+    assert counts[5] == counts[500]
+    cold_queries, warm_queries = counts[5]
+    assert cold_queries <= 6 and warm_queries <= 3  # token auth + portfolio (+ transactions, closes)
+
+
+@pytest.mark.parametrize("endpoint", ["dashboard-initial-data", "dashboard-holdings-data"])
+def test_another_users_dashboard_is_404(api, foreign_portfolio, endpoint):
+    assert api.get(f"/api/{endpoint}/{foreign_portfolio.pk}/").status_code == 404
