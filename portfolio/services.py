@@ -89,7 +89,7 @@ class TransactionInput:
     asset_class: str | None = None
 
 
-def _transaction_fields_validate(data: TransactionInput) -> dict:
+def transaction_fields_validate(data: TransactionInput) -> dict:
     """Per-type rules, each failure naming its field. Returns the cleaned field values."""
     errors: dict[str, str] = {}
     tx_type = data.type
@@ -158,7 +158,7 @@ def _position_history_validate(*, portfolio: Portfolio, instrument_id: int, repl
 
 
 def transaction_create(*, portfolio: Portfolio, data: TransactionInput) -> Transaction:
-    fields = _transaction_fields_validate(data)
+    fields = transaction_fields_validate(data)
     with transaction.atomic():
         # Serialise writes to one portfolio so two concurrent sells cannot both pass the check.
         Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
@@ -173,7 +173,7 @@ def transaction_create(*, portfolio: Portfolio, data: TransactionInput) -> Trans
 
 
 def transaction_update(*, transaction_obj: Transaction, data: TransactionInput) -> Transaction:
-    fields = _transaction_fields_validate(data)
+    fields = transaction_fields_validate(data)
     portfolio = transaction_obj.portfolio
     with transaction.atomic():
         Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()

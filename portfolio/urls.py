@@ -9,6 +9,11 @@ urlpatterns = [
     path("portfolios/<int:portfolio_id>/delete/", views.portfolio_delete_page, name="portfolio-delete"),
     path("portfolios/<int:portfolio_id>/transactions/", views.transaction_list_page, name="transaction-list"),
     path(
+        "portfolios/<int:portfolio_id>/transactions/import/",
+        views.transaction_import_page,
+        name="transaction-import",
+    ),
+    path(
         "portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/edit/",
         views.transaction_edit_page,
         name="transaction-edit",

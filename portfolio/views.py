@@ -12,6 +12,14 @@ from django.views.decorators.http import require_POST
 from charts.api.views import RANGES as CHART_RANGES
 from portfolio import selectors, services
 from portfolio.forms import PortfolioForm, TransactionForm, form_errors_apply
+from portfolio.importing import (
+    MAX_FILE_BYTES,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    ImportRejected,
+    RowError,
+    transactions_import,
+)
 from portfolio.models import Portfolio, Transaction
 from prices.models import Instrument
 
@@ -144,3 +152,27 @@ def transaction_delete_page(request, portfolio_id: int, transaction_id: int):
     else:
         messages.success(request, "Transaction deleted.")
     return redirect("transaction-list", portfolio_id=portfolio.pk)
+
+
+@login_required
+def transaction_import_page(request, portfolio_id: int):
+    """Upload a CSV of transactions: all rows or none, every bad row listed."""
+    portfolio = _owned_portfolio(request, portfolio_id)
+    errors = []
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            errors = [RowError(0, "file", "Choose a CSV file to import.")]
+        else:
+            try:
+                result = transactions_import(portfolio=portfolio, content=upload.read(MAX_FILE_BYTES + 1))
+            except ImportRejected as rejected:
+                errors = rejected.row_errors
+            else:
+                messages.success(request, f"Imported {result.created} transactions"
+                                 + (f"; skipped {result.skipped_duplicates} already present." if
+                                    result.skipped_duplicates else "."))
+                return redirect("transaction-list", portfolio_id=portfolio.pk)
+    return render(request, "portfolio/transaction_import.html",
+                  {"portfolio": portfolio, "errors": errors, "columns": REQUIRED_COLUMNS + OPTIONAL_COLUMNS},
+                  status=400 if errors else 200)

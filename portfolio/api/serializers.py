@@ -78,3 +78,18 @@ def transaction_input_merged(instance: Transaction, partial: dict) -> dict:
         "note": instance.note,
     }
     return {**current, **partial}
+
+
+class ImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    skipped_duplicates = serializers.IntegerField(help_text="Rows identical to a transaction already present.")
+
+
+class ImportRowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="Row in the file; the header is row 1 (0: the file as a whole).")
+    column = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class ImportErrorsSerializer(serializers.Serializer):
+    errors = ImportRowErrorSerializer(many=True)

@@ -11,6 +11,11 @@ urlpatterns = [
         name="api-transaction-list",
     ),
     path(
+        "portfolios/<int:portfolio_id>/transactions/import/",
+        views.TransactionImportApi.as_view(),
+        name="api-transaction-import",
+    ),
+    path(
         "portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/",
         views.TransactionDetailApi.as_view(),
         name="api-transaction-detail",

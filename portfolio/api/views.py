@@ -8,10 +8,14 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from portfolio import selectors, services
 from portfolio.api.serializers import (
+    ImportErrorsSerializer,
+    ImportResultSerializer,
     PortfolioInputSerializer,
     PortfolioSerializer,
     PortfolioUpdateSerializer,
@@ -19,7 +23,17 @@ from portfolio.api.serializers import (
     TransactionSerializer,
     transaction_input_merged,
 )
+from portfolio.importing import MAX_FILE_BYTES, ImportRejected, transactions_import
 from portfolio.models import Portfolio, Transaction
+
+
+class CsvTextParser(BaseParser):
+    """A CSV file sent as the request body."""
+
+    media_type = "text/csv"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        return stream.read(MAX_FILE_BYTES + 1)
 
 
 def owned_portfolio_or_404(request, portfolio_id: int) -> Portfolio:
@@ -114,3 +128,32 @@ class TransactionDetailApi(GenericAPIView):
     def delete(self, request, portfolio_id: int, transaction_id: int):
         services.transaction_delete(transaction_obj=self._get(request, portfolio_id, transaction_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TransactionImportApi(APIView):
+    """CSV upload (multipart field `file`, or a text/csv body): all rows or none, errors per row."""
+
+    parser_classes = [MultiPartParser, FormParser, CsvTextParser]
+
+    @extend_schema(
+        request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string",
+                                                                                  "format": "binary"}}},
+                 "text/csv": {"type": "string"}},
+        responses={201: ImportResultSerializer, 400: ImportErrorsSerializer},
+    )
+    def post(self, request, portfolio_id: int):
+        portfolio = owned_portfolio_or_404(request, portfolio_id)
+        upload = request.data.get("file") if hasattr(request.data, "get") else None
+        if upload is not None and hasattr(upload, "read"):
+            content = upload.read(MAX_FILE_BYTES + 1)
+        elif isinstance(request.data, bytes | str):
+            content = request.data if isinstance(request.data, bytes) else request.data.encode()
+        else:
+            return Response({"file": ["Upload a CSV file in the field 'file' (or send text/csv)."]},
+                            status=status.HTTP_400_BAD_REQUEST)
+        try:
+            result = transactions_import(portfolio=portfolio, content=content)
+        except ImportRejected as rejected:
+            return Response(ImportErrorsSerializer({"errors": rejected.row_errors}).data,
+                            status=status.HTTP_400_BAD_REQUEST)
+        return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,202 @@
+"""CSV import of transactions: every row validated first, then all written or none.
+
+The generic format (docs/import.md) has a header row with the columns
+`date,type,symbol,quantity,price,fee,currency` and optionally `note,provider,asset_class`, in any
+order and case. Errors name the row (as numbered in the file, the header being row 1) and the
+column. Rows identical to a transaction already in the portfolio are skipped, so importing the same
+export twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from portfolio.holdings import OversellError, Position, position_apply
+from portfolio.models import Portfolio, Transaction, TransactionType
+from portfolio.services import TransactionInput, portfolio_changed, transaction_fields_validate
+from prices.models import AssetClass, Provider
+from prices.services import instrument_get_or_create, symbol_normalize
+
+REQUIRED_COLUMNS = ("date", "type", "symbol", "quantity", "price", "fee", "currency")
+OPTIONAL_COLUMNS = ("note", "provider", "asset_class")
+MAX_FILE_BYTES = 10 * 1024 * 1024  # ~100k rows: a lifetime of trades; more is a mistake or an attack
+MAX_ROWS = 100_000
+MAX_ERRORS = 200  # reported; beyond that the file is wrong as a whole
+
+
+@dataclass
+class RowError:
+    row: int
+    column: str | None
+    message: str
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    skipped_duplicates: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+class ImportRejected(ValidationError):
+    """The file as a whole, or some of its rows, cannot be imported; nothing was written."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.row_errors = errors
+        super().__init__([f"row {e.row}{f', {e.column}' if e.column else ''}: {e.message}" for e in errors])
+
+
+def csv_rows_read(*, content: bytes) -> list[dict[str, str]]:
+    """The file's data rows as dicts of lower-cased column names; ImportRejected for a bad file."""
+    if len(content) > MAX_FILE_BYTES:
+        raise ImportRejected([RowError(0, None, f"The file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB.")])
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportRejected([RowError(0, None, "The file is not UTF-8 text. Save it as CSV UTF-8 and retry.")]) \
+            from None
+    try:
+        sample = text[:4096]
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    columns = [c.strip().lower() for c in reader.fieldnames or []]
+    if missing := [c for c in REQUIRED_COLUMNS if c not in columns]:
+        raise ImportRejected([RowError(1, None, f"Missing column(s): {', '.join(missing)}. "
+                                                f"Expected: {', '.join(REQUIRED_COLUMNS)}.")])
+    rows = []
+    for raw in reader:
+        rows.append({(k or "").strip().lower(): (v or "").strip() if isinstance(v, str) else "" for k, v in raw.items()})
+        if len(rows) > MAX_ROWS:
+            raise ImportRejected([RowError(0, None, f"More than {MAX_ROWS} rows: split the file.")])
+    return rows
+
+
+def _decimal(text: str, column: str, row: int, errors: list[RowError]) -> Decimal | None:
+    if text == "":
+        return None
+    try:
+        value = Decimal(text.replace(",", "")) if text.count(".") <= 1 else Decimal("x")
+    except InvalidOperation:
+        errors.append(RowError(row, column, f"'{text}' is not a number."))
+        return None
+    if not value.is_finite() or abs(value) >= Decimal("1e15"):
+        errors.append(RowError(row, column, f"'{text}' is not a plausible {column}."))
+        return None
+    return value
+
+
+def _row_parse(raw: dict[str, str], number: int, errors: list[RowError]) -> TransactionInput | None:
+    before = len(errors)
+    try:
+        day = date.fromisoformat(raw["date"])
+    except ValueError:
+        errors.append(RowError(number, "date", f"'{raw['date']}' is not a date as YYYY-MM-DD."))
+        day = None
+    tx_type = raw["type"].upper()
+    if tx_type not in TransactionType.values:
+        errors.append(RowError(number, "type", f"'{raw['type']}' is not one of {', '.join(TransactionType.values)}."))
+    provider = raw.get("provider", "").lower() or None
+    if provider and provider not in Provider.values:
+        errors.append(RowError(number, "provider", f"'{provider}' is not a provider Folio knows."))
+    asset_class = raw.get("asset_class", "").lower() or None
+    if asset_class and asset_class not in AssetClass.values:
+        errors.append(RowError(number, "asset_class", f"'{asset_class}' is not an asset class."))
+    amounts = {column: _decimal(raw[column], column, number, errors) for column in ("quantity", "price", "fee")}
+    try:
+        symbol = symbol_normalize(symbol=raw["symbol"])
+    except ValidationError as error:
+        errors.append(RowError(number, "symbol", error.message_dict["symbol"][0]))
+        symbol = None
+    if len(errors) > before or day is None or symbol is None:
+        return None
+    data = TransactionInput(symbol=symbol, type=tx_type, date=day, currency=raw["currency"],
+                            note=raw.get("note", "")[:500], provider=provider, asset_class=asset_class, **amounts)
+    try:
+        cleaned = transaction_fields_validate(data)
+    except ValidationError as error:
+        errors.extend(RowError(number, column, " ".join(messages)) for column, messages in error.message_dict.items())
+        return None
+    return TransactionInput(symbol=symbol, provider=provider, asset_class=asset_class, **cleaned)
+
+
+def _identity(symbol: str, tx: TransactionInput | Transaction) -> tuple:
+    return (symbol, tx.type, tx.date, Decimal(tx.quantity).normalize(), Decimal(tx.price).normalize(),
+            Decimal(tx.fee).normalize(), tx.currency)
+
+
+def transactions_import(*, portfolio: Portfolio, content: bytes) -> ImportResult:
+    """Validate every row, then write them all in one transaction, or raise ImportRejected."""
+    rows = csv_rows_read(content=content)
+    errors: list[RowError] = []
+    parsed: list[tuple[int, TransactionInput]] = []
+    for number, raw in enumerate(rows, start=2):
+        row = _row_parse(raw, number, errors)
+        if row is not None:
+            parsed.append((number, row))
+        if len(errors) >= MAX_ERRORS:
+            break
+    if not rows:
+        errors.append(RowError(2, None, "The file has a header but no transactions."))
+    if errors:
+        raise ImportRejected(errors[:MAX_ERRORS])
+
+    result = ImportResult()
+    with transaction.atomic():
+        Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
+        existing = list(Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("date", "id"))
+        present = {_identity(tx.instrument.symbol, tx) for tx in existing}
+        fresh = []
+        for number, row in parsed:
+            if _identity(row.symbol, row) in present:
+                result.skipped_duplicates += 1
+            else:
+                fresh.append((number, row))
+        instruments = {
+            row.symbol: instrument_get_or_create(symbol=row.symbol, currency=row.currency, provider=row.provider,
+                                                 asset_class=row.asset_class)
+            for _, row in fresh
+        }
+        new = [
+            (number, Transaction(portfolio=portfolio, instrument=instruments[row.symbol], type=row.type, date=row.date,
+                                 quantity=row.quantity, price=row.price, fee=row.fee, currency=row.currency,
+                                 note=row.note))
+            for number, row in fresh
+        ]
+        _positions_check(existing=existing, new=new)
+        Transaction.objects.bulk_create([tx for _, tx in new], batch_size=2000)
+        result.created = len(new)
+        if new:
+            transaction.on_commit(lambda: portfolio_changed(portfolio_id=portfolio.pk))
+    return result
+
+
+def _positions_check(*, existing: list[Transaction], new: list[tuple[int, Transaction]]) -> None:
+    """Replay each instrument's history with the new rows (after existing ones of the same date, in file
+    order); an oversell names the file row that caused it."""
+    by_instrument: dict[int, list[tuple[tuple, int | None, Transaction]]] = defaultdict(list)
+    for tx in existing:
+        by_instrument[tx.instrument_id].append(((tx.date, 0, tx.pk), None, tx))
+    for order, (number, tx) in enumerate(new):
+        by_instrument[tx.instrument_id].append(((tx.date, 1, order), number, tx))
+    errors = []
+    for instrument_id, entries in by_instrument.items():
+        entries.sort(key=lambda entry: entry[0])
+        position = Position(instrument_id=instrument_id)
+        for _, number, tx in entries:
+            try:
+                position_apply(position, tx)
+            except OversellError as error:
+                errors.append(RowError(number or 0, "quantity", error.message_dict["quantity"][0]))
+                break
+    if errors:
+        raise ImportRejected(sorted(errors, key=lambda e: e.row))

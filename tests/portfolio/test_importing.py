@@ -1,0 +1,126 @@
+"""CSV import: all rows or none, errors by row and column, duplicates skipped."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from portfolio.importing import ImportRejected, transactions_import
+from portfolio.models import Transaction
+from portfolio.selectors import portfolio_valuation_get
+from prices.models import Instrument
+
+pytestmark = pytest.mark.django_db
+
+GOOD = (
+    "date,type,symbol,quantity,price,fee,currency,note\n"
+    "2024-01-02,BUY,AAPL,10,185.64,1.00,USD,first\n"
+    "2024-01-03,buy,msft,5,370.00,,USD,\n"
+    "2024-02-01,SELL,AAPL,4,190.00,1.00,USD,\n"
+    "2024-03-15,DIVIDEND,AAPL,6,0.24,0.36,USD,\n"
+)
+
+
+def errors_of(portfolio, content: str | bytes) -> list[tuple]:
+    with pytest.raises(ImportRejected) as raised:
+        transactions_import(portfolio=portfolio, content=content if isinstance(content, bytes) else content.encode())
+    return [(e.row, e.column) for e in raised.value.row_errors]
+
+
+def test_a_good_file_is_imported_whole(portfolio):
+    result = transactions_import(portfolio=portfolio, content=GOOD.encode())
+    assert (result.created, result.skipped_duplicates) == (4, 0)
+    holdings = {h.instrument.symbol: h for h in portfolio_valuation_get(portfolio=portfolio).holdings}
+    assert holdings["AAPL"].quantity == Decimal("6")
+    assert holdings["AAPL"].cost_basis == Decimal("1857.40") * 6 / 10  # (1856.40 + 1) × 6/10
+    assert holdings["MSFT"].quantity == Decimal("5")
+    assert Transaction.objects.get(note="first").fee == Decimal("1.00")
+
+
+def test_reimporting_the_same_file_adds_nothing(portfolio):
+    transactions_import(portfolio=portfolio, content=GOOD.encode())
+    again = transactions_import(portfolio=portfolio, content=GOOD.encode())
+    assert (again.created, again.skipped_duplicates) == (0, 4)
+    assert Transaction.objects.count() == 4
+
+
+def test_bad_rows_are_all_named_and_nothing_is_written(portfolio):
+    content = GOOD + (
+        "2024-13-01,BUY,AAPL,1,1,0,USD,\n"  # row 6: date
+        "2024-01-05,GIFT,AAPL,1,1,0,USD,\n"  # row 7: type
+        "2024-01-05,BUY,AA PL,1,1,0,USD,\n"  # row 8: symbol
+        "2024-01-05,BUY,AAPL,-1,1,0,USD,\n"  # row 9: quantity
+        "2024-01-05,BUY,AAPL,1,abc,0,USD,\n"  # row 10: price
+        "2024-01-05,BUY,AAPL,1,1,0,DOLLARS,\n"  # row 11: currency
+        "2099-01-05,BUY,AAPL,1,1,0,USD,\n"  # row 12: date in the future
+        "2024-01-05,BUY,AAPL,1e30,1,0,USD,\n"  # row 13: absurd quantity
+    )
+    assert errors_of(portfolio, content) == [
+        (6, "date"), (7, "type"), (8, "symbol"), (9, "quantity"), (10, "price"), (11, "currency"), (12, "date"),
+        (13, "quantity"),
+    ]
+    assert Transaction.objects.count() == 0
+    assert not Instrument.objects.exists()
+
+
+def test_an_oversell_names_its_row(portfolio):
+    content = GOOD + "2024-04-01,SELL,AAPL,7,200,0,USD,\n"
+    with pytest.raises(ImportRejected) as raised:
+        transactions_import(portfolio=portfolio, content=content.encode())
+    (error,) = raised.value.row_errors
+    assert (error.row, error.column) == (6, "quantity")
+    assert "more than the 6 held" in error.message
+    assert Transaction.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"date;type;symbol\n2024-01-02;BUY;AAPL\n", "Missing column(s): quantity, price, fee, currency"),
+        (b"date,type,symbol,quantity,price,fee,currency\n", "no transactions"),
+        ("date,type,symbol,quantity,price,fee,currency\n2024-01-02,BUY,NESTLÉ,1,1,0,CHF\n".encode("latin-1"),
+         "not UTF-8"),
+    ],
+)
+def test_bad_files_are_rejected_with_a_reason(portfolio, content, message):
+    with pytest.raises(ImportRejected) as raised:
+        transactions_import(portfolio=portfolio, content=content)
+    assert message in raised.value.row_errors[0].message
+
+
+def test_semicolons_bom_and_column_order_are_accepted(portfolio):
+    content = "\ufeffSymbol;Date;Type;Currency;Quantity;Price;Fee\nVOD.L;2024-01-02;BUY;GBp;100;72.5;0\n"
+    assert transactions_import(portfolio=portfolio, content=content.encode()).created == 1
+    assert Transaction.objects.get().currency == "GBp"
+
+
+def test_import_api_multipart_and_text_csv(api, portfolio):
+    url = f"/api/portfolios/{portfolio.pk}/transactions/import/"
+    response = api.post(url, {"file": SimpleUploadedFile("t.csv", GOOD.encode(), "text/csv")}, format="multipart")
+    assert response.status_code == 201
+    assert response.json() == {"created": 4, "skipped_duplicates": 0}
+    raw = api.post(url, data=GOOD + "2024-05-01,BUY,NVDA,1,900,0,USD,\n", content_type="text/csv")
+    assert (raw.status_code, raw.json()) == (201, {"created": 1, "skipped_duplicates": 4})
+    bad = api.post(url, data="date,type\n", content_type="text/csv")
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["row"] == 1
+    assert api.post(url, {}, format="multipart").status_code == 400
+
+
+def test_import_api_of_another_users_portfolio_is_404(api, foreign_portfolio):
+    url = f"/api/portfolios/{foreign_portfolio.pk}/transactions/import/"
+    assert api.post(url, data=GOOD, content_type="text/csv").status_code == 404
+    assert Transaction.objects.count() == 0
+
+
+def test_import_page_lists_errors_or_imports(user, portfolio):
+    web = Client()
+    web.force_login(user)
+    url = f"/portfolios/{portfolio.pk}/transactions/import/"
+    bad = web.post(url, {"file": SimpleUploadedFile("t.csv", (GOOD + "x,BUY,A,1,1,0,USD,\n").encode())})
+    assert bad.status_code == 400
+    assert "Nothing was imported." in bad.content.decode() and "is not a date" in bad.content.decode()
+    good = web.post(url, {"file": SimpleUploadedFile("t.csv", GOOD.encode())})
+    assert good.status_code == 302
+    assert Transaction.objects.count() == 4
