@@ -75,7 +75,7 @@ def csv_rows_read(*, content: bytes) -> list[dict[str, str]]:
                                                 f"Expected: {', '.join(REQUIRED_COLUMNS)}.")])
     rows = []
     for raw in reader:
-        rows.append({(k or "").strip().lower(): (v or "").strip() if isinstance(v, str) else "" for k, v in raw.items()})
+        rows.append({(k or "").strip().lower(): v.strip() if isinstance(v, str) else "" for k, v in raw.items()})
         if len(rows) > MAX_ROWS:
             raise ImportRejected([RowError(0, None, f"More than {MAX_ROWS} rows: split the file.")])
     return rows
@@ -153,7 +153,9 @@ def transactions_import(*, portfolio: Portfolio, content: bytes) -> ImportResult
     result = ImportResult()
     with transaction.atomic():
         Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
-        existing = list(Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("date", "id"))
+        existing = list(
+            Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("date", "id")
+        )
         present = {_identity(tx.instrument.symbol, tx) for tx in existing}
         fresh = []
         for number, row in parsed:
