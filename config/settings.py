@@ -44,6 +44,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so the time it records is the whole request's.
+    "monitoring.middleware.RequestTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -216,6 +218,22 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60,
         "options": {"expires": 50},
     },
+    # Events are buffered in Redis by the hot paths and stored in batches.
+    "flush-events": {
+        "task": "monitoring.events_flush_task",
+        "schedule": 10,
+        "options": {"expires": 9},
+    },
+    "prune-events": {
+        "task": "monitoring.events_prune_task",
+        "schedule": crontab(minute=10, hour=3),
+        "options": {"expires": 3600},
+    },
+    "worker-heartbeat": {
+        "task": "monitoring.heartbeat_task",
+        "schedule": 30,
+        "options": {"expires": 25},
+    },
 }
 # A burst of edits or price batches within this many seconds regenerates a chart once.
 CHART_DEBOUNCE_SECONDS = env.int("CHART_DEBOUNCE_SECONDS", default=5)
@@ -295,3 +313,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# --- Monitoring
+# Events log retention: whichever bound is reached first.
+EVENTS_MAX_AGE_DAYS = env.int("EVENTS_MAX_AGE_DAYS", default=30)
+EVENTS_MAX_COUNT = env.int("EVENTS_MAX_COUNT", default=20_000)
+# Bearer token for Prometheus to scrape /metrics without a staff session (unset: staff only).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+FLOWER_URL = env("FLOWER_URL", default="http://127.0.0.1:5555/")

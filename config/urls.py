@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/", include("prices.api.urls")),
     path("api/", include("monitoring.api.urls")),
     path("api/", include("charts.api.urls")),
+    path("", include("monitoring.urls")),
     path("", include("portfolio.urls")),
 ]

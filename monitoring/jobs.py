@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from django_redis import get_redis_connection
 
+from monitoring.events import EventKind, EventLevel, event_record
+
 PENDING, PROGRESS, SUCCESS, FAILURE = "PENDING", "PROGRESS", "SUCCESS", "FAILURE"
 TERMINAL = {SUCCESS, FAILURE}
 JOB_TTL_SECONDS = 7 * 86400  # long enough to look back on a week of runs
@@ -200,4 +202,6 @@ def jobs_fail_stuck(*, now: float | None = None) -> list[str]:
         reason = f"timed out: not finished {int(now - job['created_at'])} s after start" if overdue else ""
         if overdue and job_fail(job_id=job_id, reason=reason):
             failed.append(job_id)
+            event_record(kind=EventKind.JOB_FAILED, level=EventLevel.ERROR, job_id=job_id,
+                         message=f"Job {job['kind']} {job_id} {reason}; {job['done']} of {job['total']} done")
     return failed

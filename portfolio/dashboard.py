@@ -9,13 +9,12 @@ staleness flags, which move with the clock, honest.
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from django.core.cache import cache
 from django.utils import timezone
 
+from monitoring.query_cache import query_cache
 from portfolio.cache import portfolio_version_get
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
@@ -111,21 +110,17 @@ def dashboard_data_compute(*, portfolio: Portfolio, now: datetime | None = None)
     return {"initial": initial, "holdings": holdings, "stale_instrument_ids": stale_ids}
 
 
+@query_cache(
+    "dashboard",
+    ttl=DASHBOARD_CACHE_SECONDS,
+    key=lambda *, portfolio: portfolio.pk,
+    version=lambda *, portfolio: portfolio_version_get(portfolio_id=portfolio.pk),
+)
 def dashboard_data_get(*, portfolio: Portfolio) -> dict:
-    """The cached payloads of the portfolio's current data version, computed on a miss.
+    """The dashboard payloads of the portfolio's current data version (cached; computed on a miss).
 
     Stale prices found on a miss queue one background refresh (stale-while-revalidate).
     """
-    key = f"dashboard:{portfolio.pk}:v{portfolio_version_get(portfolio_id=portfolio.pk)}"
-    try:
-        cached = cache.get(key)
-    except Exception:
-        logger.warning("Redis unavailable: dashboard of portfolio %s computed uncached", portfolio.pk)
-        cached = None
-    if cached is not None:
-        return cached
     data = dashboard_data_compute(portfolio=portfolio)
     stale_refresh_request(instrument_ids=data["stale_instrument_ids"])
-    with suppress(Exception):  # Redis down: answered uncached, as above
-        cache.set(key, data, timeout=DASHBOARD_CACHE_SECONDS)
     return data

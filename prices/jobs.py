@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 from django_redis import get_redis_connection
 
+from monitoring.events import EventKind, EventLevel, event_record
 from monitoring.jobs import TERMINAL, job_batch_record, job_claim_finalize, job_create, job_get
 from prices.models import Instrument
 from prices.quote_cache import quotes_cache_get
@@ -99,6 +100,10 @@ def prices_refresh_job_start(
                skipped=len(fresh), deadline_seconds=_deadline_seconds(service, batches))
     if lock_scope:
         get_redis_connection("default").hset(f"folio:job:{job_id}", "lock_scope", lock_scope)
+    event_record(kind=EventKind.JOB_STARTED, job_id=job_id, total=len(todo), batches=len(batches),
+                 skipped=len(fresh), owner_id=owner_id,
+                 message=f"Price refresh started: {len(todo)} instruments in {len(batches)} batches, "
+                         f"{len(fresh)} still fresh")
     if not batches:
         if lock_scope:
             _lock_release(lock_scope, job_id)
@@ -146,6 +151,18 @@ def prices_refresh_job_finalize(*, job_id: str) -> None:
 
     if not job_claim_finalize(job_id=job_id):
         return
+    job = job_get(job_id=job_id)
+    if job:
+        took = (job["finished_at"] or 0) - (job["created_at"] or 0)
+        failed = job["state"] == "FAILURE"
+        event_record(
+            kind=EventKind.JOB_FAILED if failed else EventKind.JOB_FINISHED,
+            level=EventLevel.ERROR if failed else EventLevel.WARNING if job["failed"] else EventLevel.INFO,
+            message=f"Price refresh {job['state'].lower()}: {job['done']} refreshed, {job['failed']} failed "
+                    f"in {took:.1f} s",
+            job_id=job_id, done=job["done"], failed=job["failed"], seconds=round(took, 3),
+            errors=[e["error"] for e in job["errors"][:5]],
+        )
     client = get_redis_connection("default")
     scope = client.hget(f"folio:job:{job_id}", "lock_scope")
     if scope:

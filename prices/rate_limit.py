@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django_redis import get_redis_connection
 
+from monitoring.events import EventKind, EventLevel, event_record
 from prices.providers.base import ProviderError, QuotaExhaustedError, TransientError
 
 _TOKEN_BUCKET = """
@@ -167,6 +168,7 @@ class DailyQuota:
 
 class CircuitBreaker:
     def __init__(self, provider: str, *, threshold: int | None = None, cooldown: float | None = None) -> None:
+        self.provider = provider
         self.key = _key(provider, "circuit")
         self.probe_key = _key(provider, "circuit-probe")
         self.threshold = threshold or settings.CIRCUIT_FAILURE_THRESHOLD
@@ -195,14 +197,26 @@ class CircuitBreaker:
         raise CircuitOpenError(f"{self.key} is open after repeated failures")
 
     def record_success(self) -> None:
-        self.client.delete(self.key, self.probe_key)
+        pipe = self.client.pipeline()
+        pipe.hget(self.key, "opened_at")
+        pipe.delete(self.key, self.probe_key)
+        was_open, _ = pipe.execute()
+        if was_open is not None:
+            event_record(kind=EventKind.CIRCUIT_CLOSED, message=f"{self.provider}: circuit closed, calls resume",
+                         provider=self.provider)
 
     def record_failure(self) -> None:
         pipe = self.client.pipeline()
         pipe.hincrby(self.key, "failures", 1)
         pipe.expire(self.key, 86400)
-        failures, _ = pipe.execute()
+        pipe.hget(self.key, "opened_at")
+        failures, _, opened_at = pipe.execute()
         if failures >= self.threshold:
             # (Re)open from now: a failed half-open probe restarts the cool-down.
             self.client.hset(self.key, "opened_at", repr(self._now()))
             self.client.delete(self.probe_key)
+            if opened_at is None:
+                event_record(kind=EventKind.CIRCUIT_OPENED, level=EventLevel.ERROR,
+                             message=f"{self.provider}: circuit opened after {failures} failures in a row; "
+                                     f"calls paused for {self.cooldown:.0f} s",
+                             provider=self.provider, failures=failures)

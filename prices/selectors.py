@@ -50,3 +50,28 @@ def price_history_get(*, instrument: Instrument, start: date, end: date) -> list
         .order_by("date")
         .values("date", "close", "adjusted_close", "source")
     )
+
+
+def instruments_freshness_get(*, now) -> dict[str, dict[str, int]]:
+    """Per provider: how many active instruments have a fresh price, a stale one, or none.
+
+    One query (an index probe per instrument for its newest close), then the calendars.
+    """
+    from prices.stale import price_stale  # noqa: PLC0415 (stale imports the task layer)
+
+    newest = PriceHistory.objects.filter(instrument=OuterRef("pk")).order_by("-date").values("date")[:1]
+    rows = (
+        Instrument.objects.filter(active=True)
+        .annotate(last_date=Subquery(newest))
+        .values_list("provider", "exchange_mic", "last_date")
+    )
+    freshness: dict[str, dict[str, int]] = {}
+    for provider, mic, last_date in rows:
+        counts = freshness.setdefault(provider, {"fresh": 0, "stale": 0, "unpriced": 0})
+        if last_date is None:
+            counts["unpriced"] += 1
+        elif price_stale(mic=mic, price_date=last_date, now=now):
+            counts["stale"] += 1
+        else:
+            counts["fresh"] += 1
+    return freshness

@@ -12,6 +12,7 @@ after (prices/refresh.py), so worker threads never hold database connections.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -21,8 +22,10 @@ from typing import TypeVar
 from django.conf import settings
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from monitoring.events import EventKind, EventLevel, event_record
+from monitoring.providers import RATE_WAIT_EVENT_EVERY, provider_call_record, provider_event_once
 from prices.models import Instrument
-from prices.providers import provider_get
+from prices.providers import provider_class_get, provider_get
 from prices.providers.base import (
     PriceProvider,
     ProviderError,
@@ -32,10 +35,19 @@ from prices.providers.base import (
     TransientError,
     UnknownSymbolError,
 )
-from prices.rate_limit import CircuitBreaker, DailyQuota, ProviderLimits, TokenBucket, provider_limits
+from prices.rate_limit import (
+    CircuitBreaker,
+    CircuitOpenError,
+    DailyQuota,
+    ProviderLimits,
+    TokenBucket,
+    provider_limits,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# A wait for the rate limit this long is worth an event (a shorter one is the limiter working).
+RATE_WAIT_EVENT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -68,13 +80,7 @@ class ProviderGate:
     def __init__(self, name: str, provider: PriceProvider) -> None:
         self.name = name
         self.provider = provider
-        self.limits: ProviderLimits = provider_limits(
-            name,
-            requests_per_second=provider.requests_per_second,
-            daily_quota=provider.daily_quota,
-            max_symbols_per_request=provider.max_symbols_per_request,
-            credits_per_symbol=provider.credits_per_symbol,
-        )
+        self.limits: ProviderLimits = self.limits_for(name, provider=type(provider))
         self.bucket = TokenBucket(name, self.limits)
         self.quota = DailyQuota(name, self.limits.daily_quota)
         self.breaker = CircuitBreaker(name)
@@ -89,23 +95,58 @@ class ProviderGate:
             state
         )
 
+    @staticmethod
+    def limits_for(name: str, *, provider: type[PriceProvider] | None = None) -> ProviderLimits:
+        """A provider's pacing: its client's declared limits, overridden by settings."""
+        declared = provider or provider_class_get(name)
+        return provider_limits(
+            name,
+            requests_per_second=declared.requests_per_second,
+            daily_quota=declared.daily_quota,
+            max_symbols_per_request=declared.max_symbols_per_request,
+            credits_per_symbol=declared.credits_per_symbol,
+        )
+
+    def _quota_event(self) -> None:
+        provider_event_once(provider=self.name, kind=EventKind.QUOTA_EXHAUSTED, window_seconds=86400,
+                            level=EventLevel.WARNING, message=f"{self.name}: daily quota used up")
+
     def call(self, request: Callable[[], T], counter: list[int], *, symbols: int = 1) -> T:
         """Run one provider request for `symbols` symbols with bounded retries of transient errors."""
         cost = self.limits.cost(symbols)
 
         def attempt() -> T:
             self.breaker.allow()
-            self.quota.consume(cost)
-            self.bucket.acquire(timeout=settings.PROVIDER_MAX_WAIT_SECONDS, cost=cost)
+            try:
+                self.quota.consume(cost)
+            except QuotaExhaustedError:
+                self._quota_event()
+                raise
+            waited = self.bucket.acquire(timeout=settings.PROVIDER_MAX_WAIT_SECONDS, cost=cost)
+            if waited >= RATE_WAIT_EVENT_SECONDS:
+                provider_event_once(provider=self.name, kind=EventKind.RATE_LIMIT_WAIT,
+                                    window_seconds=RATE_WAIT_EVENT_EVERY, level=EventLevel.INFO,
+                                    message=f"{self.name}: waited {waited:.1f} s for the rate limit", waited=waited)
             counter[0] += 1
+            started = time.perf_counter()
+            outcome = "error"
             try:
                 result = request()
+                outcome = "ok"
             except QuotaExhaustedError:
+                outcome = "quota"
                 self.quota.exhaust()
+                self._quota_event()
+                raise
+            except RateLimitedError:
+                outcome = "rate_limited"
+                self.breaker.record_failure()
                 raise
             except TransientError:
                 self.breaker.record_failure()
                 raise
+            finally:
+                provider_call_record(provider=self.name, seconds=time.perf_counter() - started, outcome=outcome)
             self.breaker.record_success()
             return result
 
@@ -167,6 +208,10 @@ class PriceService:
         except ProviderError as error:
             reason = f"{type(error).__name__}: {error}"
             result.failures.update({instrument.symbol: reason for instrument in batch.instruments})
+            if not isinstance(error, CircuitOpenError | QuotaExhaustedError):  # those have their own events
+                event_record(kind=EventKind.PROVIDER_ERROR, level=EventLevel.WARNING,
+                             message=f"{batch.provider}: batch of {len(batch.instruments)} failed: {reason}"[:500],
+                             provider=batch.provider, symbols=batch.symbols[:10], attempts=counter[0])
         except Exception as error:  # a client bug or a shape nobody foresaw: lose this batch, not the run
             logger.exception("%s: unexpected error fetching %s", batch.provider, batch.symbols)
             reason = f"unexpected {type(error).__name__}: {error}"

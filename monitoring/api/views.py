@@ -1,12 +1,28 @@
-"""Job progress: users see their own jobs, staff all of them; anyone else's answers 404."""
+"""Monitoring API (staff only) and job progress (owner or staff)."""
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from monitoring.events import EventKind, EventLevel, event_record
 from monitoring.jobs import job_get
+from monitoring.models import MonitoringEvent
+from monitoring.query_cache import NAMESPACES, cache_namespace_flush
+from monitoring.selectors import (
+    cache_overview_get,
+    endpoints_overview_get,
+    events_list,
+    jobs_overview_get,
+    providers_overview_get,
+    queues_and_workers_get,
+)
+
+ANY = serializers.JSONField()
 
 
 class JobErrorSerializer(serializers.Serializer):
@@ -40,3 +56,84 @@ class JobDetailApi(APIView):
         if not job_visible(job=job, user=request.user):
             raise Http404("No such job.")
         return Response(JobSerializer(job).data)
+
+
+class StaffApi(APIView):
+    permission_classes = [IsAdminUser]
+
+
+MINUTES = OpenApiParameter("minutes", int, description="Window in minutes (default 60, at most 120).")
+
+
+def _minutes(request) -> int:
+    try:
+        return max(5, min(120, int(request.query_params.get("minutes", 60))))
+    except ValueError:
+        raise serializers.ValidationError({"minutes": "Must be a whole number of minutes."}) from None
+
+
+class CacheStatsApi(StaffApi):
+    @extend_schema(parameters=[MINUTES], responses=inline_serializer("CacheStats", {
+        "namespaces": ANY, "history": ANY, "redis": ANY}))
+    def get(self, request):
+        return Response(cache_overview_get(minutes=_minutes(request)))
+
+
+class CacheFlushApi(StaffApi):
+    @extend_schema(request=inline_serializer("CacheFlush", {"namespace": serializers.CharField()}),
+                   responses=inline_serializer("CacheFlushed", {"namespace": serializers.CharField(),
+                                                                "deleted": serializers.IntegerField()}))
+    def post(self, request):
+        namespace = str(request.data.get("namespace", "")).strip()
+        if namespace not in NAMESPACES:
+            return Response({"namespace": [f"Must be one of: {', '.join(sorted(NAMESPACES)) or 'none yet'}."]},
+                            status=status.HTTP_400_BAD_REQUEST)
+        deleted = cache_namespace_flush(namespace=namespace)
+        event_record(kind=EventKind.CACHE_FLUSH, message=f"Cache namespace {namespace} flushed by "
+                     f"{request.user.username}: {deleted} entries", namespace=namespace, deleted=deleted)
+        return Response({"namespace": namespace, "deleted": deleted})
+
+
+class ProvidersApi(StaffApi):
+    @extend_schema(parameters=[MINUTES], responses=inline_serializer("ProviderHealth", {"providers": ANY}))
+    def get(self, request):
+        return Response({"providers": providers_overview_get(minutes=_minutes(request), now=timezone.now())})
+
+
+class JobsApi(StaffApi):
+    @extend_schema(responses=inline_serializer("RecentJobs", {"jobs": ANY, "queues": ANY}))
+    def get(self, request):
+        return Response({"jobs": jobs_overview_get(), **queues_and_workers_get()})
+
+
+class EndpointsApi(StaffApi):
+    @extend_schema(parameters=[MINUTES], responses=inline_serializer("EndpointLatency", {"endpoints": ANY}))
+    def get(self, request):
+        return Response({"endpoints": endpoints_overview_get(minutes=_minutes(request))})
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MonitoringEvent
+        fields = ["id", "created_at", "level", "kind", "message", "context"]
+
+
+class EventsApi(ListAPIView):
+    """Recent system events, newest first; filter with ?kind= and ?level=."""
+
+    permission_classes = [IsAdminUser]
+    serializer_class = EventSerializer
+
+    @extend_schema(parameters=[
+        OpenApiParameter("kind", str, enum=EventKind.values), OpenApiParameter("level", str, enum=EventLevel.values)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        kind = self.request.query_params.get("kind") or None
+        level = self.request.query_params.get("level") or None
+        if kind and kind not in EventKind.values:
+            raise serializers.ValidationError({"kind": f"Must be one of {', '.join(EventKind.values)}."})
+        if level and level not in EventLevel.values:
+            raise serializers.ValidationError({"level": f"Must be one of {', '.join(EventLevel.values)}."})
+        return events_list(kind=kind, level=level)

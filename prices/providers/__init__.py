@@ -16,12 +16,16 @@ PROVIDER_CLASSES = {
 }
 
 
-@cache
-def provider_get(name: str) -> PriceProvider:
-    """The shared client of a provider (one pooled HTTP session per process)."""
+def provider_class_get(name: str) -> type[PriceProvider]:
     try:
         dotted = PROVIDER_CLASSES[name]
     except KeyError:
         raise ValueError(f"unknown price provider {name!r}") from None
     module_name, class_name = dotted.rsplit(".", 1)
-    return getattr(import_module(module_name), class_name)()
+    return getattr(import_module(module_name), class_name)
+
+
+@cache
+def provider_get(name: str) -> PriceProvider:
+    """The shared client of a provider (one pooled HTTP session per process)."""
+    return provider_class_get(name)()

@@ -1,0 +1,225 @@
+"""`query_cache`: cache an expensive read in Redis under its owner's data version.
+
+    @query_cache("dashboard", ttl=60, key=lambda *, portfolio: portfolio.pk,
+                 version=lambda *, portfolio: portfolio_version_get(portfolio_id=portfolio.pk))
+    def dashboard_data_compute(*, portfolio): ...
+
+- Keys are `folio:qc:<namespace>:<key>:v<version>`: a write bumps the owner's version (one INCR),
+  so stale entries are never read again and simply expire — no key scans.
+- Single flight: on a miss one caller computes while concurrent callers of the same key wait for
+  its result (bounded), so a burst of misses computes once.
+- Values round-trip exactly through JSON with tagged Decimals, dates and datetimes.
+- Per-namespace hit and miss counters (totals, and per minute for the last two hours) feed
+  /monitoring.
+- Redis unavailable: the function still answers, uncached; the failure is logged once a minute,
+  not once per call.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django_redis import get_redis_connection
+
+logger = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+STATS_KEY = "folio:qc:stats"
+MINUTE_KEY = "folio:qc:minute:{minute}"
+MINUTE_RETENTION_SECONDS = 2 * 3600
+LOCK_SECONDS = 30  # longer than any cached computation; a crashed leader frees it by expiry
+WAIT_SECONDS = 10  # how long followers wait for the leader before computing themselves
+NAMESPACES: dict[str, int] = {}  # namespace -> TTL, as declared by the decorators
+
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+# --- exact JSON ----------------------------------------------------------------------------------
+
+
+class _Encoder(json.JSONEncoder):
+    def default(self, value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return {"__decimal__": str(value)}
+        if isinstance(value, datetime):
+            return {"__datetime__": value.isoformat()}
+        if isinstance(value, date):
+            return {"__date__": value.isoformat()}
+        if isinstance(value, set | frozenset | tuple):
+            return list(value)
+        return super().default(value)
+
+
+def _decode(obj: dict) -> Any:
+    if len(obj) == 1:
+        ((tag, text),) = obj.items()
+        if tag == "__decimal__":
+            return Decimal(text)
+        if tag == "__datetime__":
+            return datetime.fromisoformat(text)
+        if tag == "__date__":
+            return date.fromisoformat(text)
+    return obj
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, cls=_Encoder, separators=(",", ":"))
+
+
+def loads(text: str | bytes) -> Any:
+    return json.loads(text, object_hook=_decode)
+
+
+# --- Redis, failing soft --------------------------------------------------------------------------
+
+_down_lock = threading.Lock()
+_down_logged_at = 0.0
+DOWN_LOG_INTERVAL = 60.0
+
+
+def _redis():
+    return get_redis_connection(getattr(settings, "QUERY_CACHE_ALIAS", "default"))
+
+
+def _redis_failed(error: Exception) -> None:
+    global _down_logged_at
+    with _down_lock:
+        now = time.monotonic()
+        if now - _down_logged_at >= DOWN_LOG_INTERVAL:
+            _down_logged_at = now
+            logger.error("query cache: Redis unavailable (%s); answering uncached", error)
+
+
+def _redis_ok() -> None:
+    global _down_logged_at
+    if _down_logged_at:
+        with _down_lock:
+            if _down_logged_at:
+                _down_logged_at = 0.0
+                logger.warning("query cache: Redis reachable again")
+
+
+def _count(client, namespace: str, outcome: str) -> None:
+    minute = int(time.time() // 60)
+    pipe = client.pipeline(transaction=False)
+    pipe.hincrby(STATS_KEY, f"{namespace}:{outcome}", 1)
+    pipe.hincrby(MINUTE_KEY.format(minute=minute), f"{namespace}:{outcome}", 1)
+    pipe.expire(MINUTE_KEY.format(minute=minute), MINUTE_RETENTION_SECONDS)
+    pipe.execute()
+
+
+# --- the decorator --------------------------------------------------------------------------------
+
+
+def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: Callable[..., Any]) -> Callable[[F], F]:
+    """Cache the decorated function's result per `key(...)` and `version(...)` (both called with
+    the function's arguments) for `ttl` seconds."""
+    NAMESPACES[namespace] = ttl
+
+    def decorator(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                client = _redis()
+                cache_key = f"folio:qc:{namespace}:{key(*args, **kwargs)}:v{version(*args, **kwargs)}"
+                raw = client.get(cache_key)
+                if raw is not None:
+                    _count(client, namespace, "hits")
+                    _redis_ok()
+                    return loads(raw)
+                token = uuid.uuid4().hex
+                leader = client.set(f"{cache_key}:lock", token, nx=True, ex=LOCK_SECONDS)
+            except Exception as error:  # Redis down or misbehaving: correct answers, uncached
+                _redis_failed(error)
+                return fn(*args, **kwargs)
+            _redis_ok()
+            if not leader:
+                waited = _wait_for(client, cache_key)
+                if waited is not None:
+                    _count(client, namespace, "hits")
+                    return loads(waited)
+            try:
+                value = fn(*args, **kwargs)
+                client.set(cache_key, dumps(value), ex=ttl)
+                _count(client, namespace, "misses")
+            finally:
+                if leader:
+                    try:
+                        client.eval(_RELEASE, 1, f"{cache_key}:lock", token)
+                    except Exception as error:
+                        _redis_failed(error)
+            return value
+
+        wrapper.uncached = fn  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def _wait_for(client, cache_key: str) -> bytes | None:
+    """The leader's result once it lands, or None if it does not come in time (then compute too)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    pause = 0.005
+    while time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+        raw = client.get(cache_key)
+        if raw is not None:
+            return raw
+        if not client.exists(f"{cache_key}:lock"):
+            return client.get(cache_key)  # the leader gave up (error): None, compute ourselves
+    return None
+
+
+# --- statistics and flushing ----------------------------------------------------------------------
+
+
+def cache_stats_get() -> dict[str, dict]:
+    """Hits, misses and hit ratio per namespace since the counters were last reset."""
+    raw = {k.decode(): int(v) for k, v in _redis().hgetall(STATS_KEY).items()}
+    names = sorted(set(NAMESPACES) | {field.rsplit(":", 1)[0] for field in raw})
+    stats = {}
+    for name in names:
+        hits, misses = raw.get(f"{name}:hits", 0), raw.get(f"{name}:misses", 0)
+        total = hits + misses
+        stats[name] = {"hits": hits, "misses": misses, "hit_ratio": round(hits / total, 4) if total else None,
+                       "ttl_seconds": NAMESPACES.get(name)}
+    return stats
+
+
+def cache_stats_history(*, minutes: int = 60) -> list[dict]:
+    """Per-minute hits and misses per namespace, oldest first, for the last `minutes` minutes."""
+    client = _redis()
+    now = int(time.time() // 60)
+    pipe = client.pipeline(transaction=False)
+    for minute in range(now - minutes + 1, now + 1):
+        pipe.hgetall(MINUTE_KEY.format(minute=minute))
+    history = []
+    for minute, raw in zip(range(now - minutes + 1, now + 1), pipe.execute(), strict=True):
+        history.append({"minute": minute * 60, **{k.decode(): int(v) for k, v in raw.items()}})
+    return history
+
+
+def cache_namespace_flush(*, namespace: str) -> int:
+    """Delete a namespace's entries (a SCAN of its prefix: an operator's action, not a hot path)."""
+    client = _redis()
+    deleted = 0
+    batch = []
+    for key in client.scan_iter(match=f"folio:qc:{namespace}:*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += client.delete(*batch)
+            batch = []
+    if batch:
+        deleted += client.delete(*batch)
+    return deleted

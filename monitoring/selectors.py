@@ -1,0 +1,123 @@
+"""What /monitoring and its API show: cache, Redis, price freshness, jobs, providers, queues,
+workers, endpoint latencies and the events log. Reads Redis and a few cheap queries only."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django_redis import get_redis_connection
+
+from monitoring.events import events_flush
+from monitoring.jobs import jobs_recent
+from monitoring.models import MonitoringEvent
+from monitoring.providers import provider_health
+from monitoring.query_cache import cache_stats_get, cache_stats_history
+from monitoring.timing import timing_series, timing_summary
+from prices.models import Instrument
+from prices.providers import PROVIDER_CLASSES
+from prices.rate_limit import CircuitBreaker, DailyQuota
+from prices.selectors import instruments_freshness_get
+from prices.service import ProviderGate
+
+QUEUES = ("prices", "charts", "default")
+HEARTBEAT_KEY = "folio:worker:heartbeat"
+# A worker that has not beaten for this long is reported down (beat asks every 30 s).
+HEARTBEAT_MAX_AGE = 120
+
+
+def redis_info_get() -> dict:
+    info = get_redis_connection("default").info()
+    return {
+        "used_memory": info.get("used_memory"),
+        "used_memory_human": info.get("used_memory_human"),
+        "maxmemory": info.get("maxmemory"),
+        "keys": sum(v.get("keys", 0) for k, v in info.items() if k.startswith("db") and isinstance(v, dict)),
+        "evicted_keys": info.get("evicted_keys"),
+        "expired_keys": info.get("expired_keys"),
+        "keyspace_hits": info.get("keyspace_hits"),
+        "keyspace_misses": info.get("keyspace_misses"),
+        "connected_clients": info.get("connected_clients"),
+        "uptime_seconds": info.get("uptime_in_seconds"),
+        "version": info.get("redis_version"),
+    }
+
+
+def cache_overview_get(*, minutes: int = 60) -> dict:
+    return {"namespaces": cache_stats_get(), "history": cache_stats_history(minutes=minutes),
+            "redis": redis_info_get()}
+
+
+def providers_overview_get(*, minutes: int = 60, now: datetime | None = None) -> list[dict]:
+    """Every provider in use or configured: health, circuit, quota, and its instruments' freshness."""
+    in_use = set(Instrument.objects.filter(active=True).values_list("provider", flat=True).distinct())
+    freshness = instruments_freshness_get(now=now or timezone.now())
+    overview = []
+    for name in sorted((set(PROVIDER_CLASSES) & in_use) | {n for n in in_use if n in PROVIDER_CLASSES}):
+        limits = ProviderGate.limits_for(name)
+        quota_used = DailyQuota(name, limits.daily_quota).used() if limits.daily_quota else None
+        overview.append({
+            "name": name,
+            **provider_health(name=name, minutes=minutes),
+            "circuit": CircuitBreaker(name).state(),
+            "requests_per_second": limits.requests_per_second,
+            "daily_quota": limits.daily_quota,
+            "quota_used_today": quota_used,
+            "quota_left_today": None if quota_used is None else max(0, limits.daily_quota - quota_used),
+            "instruments": freshness.get(name, {"fresh": 0, "stale": 0, "unpriced": 0}),
+        })
+    for name in sorted(set(freshness) - {p["name"] for p in overview}):  # manual: no calls, but freshness
+        overview.append({"name": name, "circuit": None, "instruments": freshness[name]})
+    return overview
+
+
+def jobs_overview_get(*, limit: int = 30) -> list[dict]:
+    jobs = jobs_recent(limit=limit)
+    for job in jobs:
+        end = job["finished_at"] or time.time()
+        job["duration_seconds"] = round(end - job["created_at"], 3) if job["created_at"] else None
+    return jobs
+
+
+def queues_and_workers_get() -> dict:
+    from celery_app import app  # noqa: PLC0415 (only the monitoring page asks the broker)
+
+    client = get_redis_connection("default")
+    pipe = client.pipeline(transaction=False)
+    for queue in QUEUES:
+        pipe.llen(queue)
+    lengths = dict(zip(QUEUES, pipe.execute(), strict=True))
+    heartbeat = client.get(HEARTBEAT_KEY)
+    age = round(time.time() - float(heartbeat), 1) if heartbeat else None
+    try:
+        replies = app.control.inspect(timeout=0.5).ping() or {}
+    except Exception:
+        replies = {}
+    return {
+        "queues": lengths,
+        "workers": sorted(replies),
+        "heartbeat_age_seconds": age,
+        "workers_alive": age is not None and age < HEARTBEAT_MAX_AGE,
+    }
+
+
+def endpoints_overview_get(*, minutes: int = 60) -> list[dict]:
+    rows = []
+    for series in timing_series(prefix="endpoint:"):
+        summary = timing_summary(series=series, minutes=minutes)
+        if summary["count"]:
+            rows.append({"endpoint": series.removeprefix("endpoint:"), **summary})
+    return sorted(rows, key=lambda row: -row["count"])
+
+
+def events_list(*, kind: str | None = None, level: str | None = None) -> QuerySet[MonitoringEvent]:
+    """Newest first; buffered events are flushed first so the log is live."""
+    events_flush()
+    events = MonitoringEvent.objects.all()
+    if kind:
+        events = events.filter(kind=kind)
+    if level:
+        events = events.filter(level=level)
+    return events.order_by("-created_at", "-id")

@@ -1,0 +1,95 @@
+"""Latency histograms in Redis: cheap to record (one pipelined HINCRBY), percentiles on read.
+
+Each series (an endpoint, a provider) keeps a histogram per 5-minute window with fixed,
+log-spaced bucket bounds; a percentile is the upper bound of the bucket where the cumulative count
+reaches it — exact to the bucket's resolution, whatever the number of requests. Windows expire
+after two hours, so memory stays flat. No database write per request.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+
+from django_redis import get_redis_connection
+
+# Upper bounds in milliseconds; the last bucket takes everything slower.
+BUCKETS_MS = (1, 2, 3, 5, 7.5, 10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200, 300, 400, 500, 750,
+              1000, 1500, 2000, 3000, 5000, 7500, 10000, 15000, 30000, 60000, float("inf"))
+WINDOW_SECONDS = 300
+RETENTION_SECONDS = 2 * 3600
+SERIES_KEY = "folio:timing:series"
+
+
+def _window(now: float) -> int:
+    return int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+
+
+def _key(series: str, window: int) -> str:
+    return f"folio:timing:{series}:{window}"
+
+
+def timing_record(*, series: str, seconds: float, counters: dict[str, int] | None = None,
+                  now: float | None = None, client=None) -> None:
+    """Count one observation of `seconds` (and optional counters such as status classes)."""
+    client = client or get_redis_connection("default")
+    key = _key(series, _window(now or time.time()))
+    bucket = bisect_left(BUCKETS_MS, seconds * 1000)
+    pipe = client.pipeline(transaction=False)
+    pipe.hincrby(key, f"h{bucket}", 1)
+    pipe.hincrby(key, "count", 1)
+    pipe.hincrby(key, "sum_us", int(seconds * 1_000_000))
+    for name, value in (counters or {}).items():
+        pipe.hincrby(key, name, value)
+    pipe.expire(key, RETENTION_SECONDS)
+    pipe.sadd(SERIES_KEY, series)
+    pipe.execute()
+
+
+def timing_counters(*, series: str, minutes: int = 60, now: float | None = None, client=None) -> dict[str, int]:
+    """All counts of a series summed over the last `minutes` (bucket counts as h0, h1, …)."""
+    client = client or get_redis_connection("default")
+    now = now or time.time()
+    first = _window(now - minutes * 60 + WINDOW_SECONDS)
+    pipe = client.pipeline(transaction=False)
+    for window in range(first, _window(now) + 1, WINDOW_SECONDS):
+        pipe.hgetall(_key(series, window))
+    totals: dict[str, int] = {}
+    for raw in pipe.execute():
+        for field, value in raw.items():
+            name = field.decode()
+            totals[name] = totals.get(name, 0) + int(value)
+    return totals
+
+
+def percentiles_from(totals: dict[str, int]) -> dict[str, float | int | None]:
+    count = totals.get("count", 0)
+    result: dict[str, float | int | None] = {"count": count, "mean_ms": None, "p50_ms": None, "p95_ms": None,
+                                             "p99_ms": None}
+    if not count:
+        return result
+    result["mean_ms"] = round(totals.get("sum_us", 0) / count / 1000, 2)
+    for name, q in (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+        needed = q * count
+        seen = 0
+        for index, bound in enumerate(BUCKETS_MS):
+            seen += totals.get(f"h{index}", 0)
+            if seen >= needed:
+                result[name] = bound if bound != float("inf") else None
+                break
+    return result
+
+
+def timing_summary(*, series: str, minutes: int = 60, now: float | None = None) -> dict:
+    totals = timing_counters(series=series, minutes=minutes, now=now)
+    counters = {k: v for k, v in totals.items() if not _is_bucket(k) and k not in ("count", "sum_us")}
+    return {**percentiles_from(totals), "counters": counters}
+
+
+def _is_bucket(field: str) -> bool:
+    return field.startswith("h") and field[1:].isdigit()
+
+
+def timing_series(*, prefix: str = "") -> list[str]:
+    return sorted(s.decode() for s in get_redis_connection("default").smembers(SERIES_KEY)
+                  if s.decode().startswith(prefix))
