@@ -68,7 +68,8 @@ def events_flush() -> int:
 def events_prune(*, now: datetime | None = None) -> int:
     """Retention: drop events older than EVENTS_MAX_AGE_DAYS, and beyond the newest EVENTS_MAX_COUNT."""
     now = now or timezone.now()
-    deleted, _ = MonitoringEvent.objects.filter(created_at__lt=now - timedelta(days=settings.EVENTS_MAX_AGE_DAYS)).delete()
+    too_old = now - timedelta(days=settings.EVENTS_MAX_AGE_DAYS)
+    deleted, _ = MonitoringEvent.objects.filter(created_at__lt=too_old).delete()
     cutoff = (
         MonitoringEvent.objects.order_by("-created_at", "-id")
         .values_list("created_at", flat=True)[settings.EVENTS_MAX_COUNT : settings.EVENTS_MAX_COUNT + 1]

@@ -26,7 +26,8 @@ class FolioCollector:
         yield misses
         yield GaugeMetricFamily("folio_redis_used_memory_bytes", "Redis memory in use",
                                 value=cache["redis"]["used_memory"] or 0)
-        yield GaugeMetricFamily("folio_redis_evicted_keys", "Keys Redis evicted", value=cache["redis"]["evicted_keys"] or 0)
+        yield GaugeMetricFamily("folio_redis_evicted_keys", "Keys Redis evicted",
+                                value=cache["redis"]["evicted_keys"] or 0)
 
         requests = GaugeMetricFamily("folio_provider_requests_1h", "Provider requests, last hour", labels=["provider"])
         errors = GaugeMetricFamily("folio_provider_errors_1h", "Provider errors, last hour", labels=["provider"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from django_redis import get_redis_connection
 
 from monitoring.events import event_record
@@ -13,10 +15,8 @@ RATE_WAIT_EVENT_EVERY = 60
 
 def provider_call_record(*, provider: str, seconds: float, outcome: str) -> None:
     """Count one request to a provider: its latency and outcome (ok, error, rate_limited, quota)."""
-    try:
+    with suppress(Exception):  # metrics never fail a price fetch
         timing_record(series=f"provider:{provider}", seconds=seconds, counters={"requests": 1, outcome: 1})
-    except Exception:  # metrics never fail a price fetch
-        pass
 
 
 def provider_event_once(*, provider: str, kind: str, window_seconds: int, message: str, level: str,
