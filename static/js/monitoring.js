@@ -32,7 +32,9 @@
   function lineChart(id, xs, series) {
     const box = document.getElementById(id);
     const data = [xs, ...series.map((s) => s.values)];
-    const opts = { width: Math.max(260, box.clientWidth), height: 180, scales: { x: { time: true } },
+    // A lone point would stretch the time axis over years: give it an hour either side.
+    const range = (u, min, max) => (min === max ? [min - 3600, max + 3600] : [min, max]);
+    const opts = { width: Math.max(260, box.clientWidth), height: 180, scales: { x: { time: true, range: range } },
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: s.points || false } }))],
       axes: [{}, { size: 50 }], legend: { live: false } };
     if (charts[id]) { charts[id].setData(data); return; }
@@ -69,7 +71,7 @@
         Object.entries(m).forEach(([k, v]) => { if (k.endsWith(":hits")) hits += v; if (k.endsWith(":misses")) misses += v; });
         return hits + misses ? hits / (hits + misses) : null;
       });
-      lineChart("cache-chart", xs, [{ label: "Hit ratio", color: "#2563eb", values: ratio }]);
+      lineChart("cache-chart", xs, [{ label: "Hit ratio", color: "#2563eb", values: ratio, points: true }]);
 
       fill("providers-table", providers.providers.map((p) => row([p.name, p.requests ?? "—", ms(p.p50_ms), ms(p.p95_ms), ms(p.p99_ms),
         p.error_rate == null ? "—" : `${p.errors} (${pct(p.error_rate)})`, p.rate_limited_rate == null ? "—" : `${p.rate_limited} (${pct(p.rate_limited_rate)})`,

@@ -1,0 +1,136 @@
+"""Monitoring API, page, /healthz and /metrics: staff only where they should be, real numbers."""
+
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django_redis import get_redis_connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from monitoring.events import event_record
+from monitoring.jobs import job_batch_record, job_create
+from monitoring.selectors import HEARTBEAT_KEY
+from portfolio.dashboard import dashboard_data_get
+from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
+
+pytestmark = pytest.mark.django_db
+
+ENDPOINTS = ["cache-stats", "events", "providers", "jobs", "endpoints"]
+
+
+@pytest.fixture
+def staff_api(db) -> APIClient:
+    staff = get_user_model().objects.create_user("ops", password="x", is_staff=True)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
+    return client
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_monitoring_endpoints_are_staff_only(api, staff_api, name):
+    url = f"/api/monitoring/{name}/"
+    assert APIClient().get(url).status_code == 401
+    assert api.get(url).status_code == 403
+    assert staff_api.get(url).status_code == 200
+
+
+def test_cache_stats_show_dashboard_hits_and_misses(staff_api, portfolio):
+    dashboard_data_get(portfolio=portfolio)
+    dashboard_data_get(portfolio=portfolio)
+    body = staff_api.get("/api/monitoring/cache-stats/").json()
+    assert body["namespaces"]["dashboard"] == {"hits": 1, "misses": 1, "hit_ratio": 0.5, "ttl_seconds": 60}
+    assert body["redis"]["used_memory"] > 0 and body["redis"]["keys"] > 0
+    assert body["history"][-1]["dashboard:misses"] == 1
+
+
+def test_cache_flush_by_namespace(staff_api, api, portfolio):
+    dashboard_data_get(portfolio=portfolio)
+    assert api.post("/api/monitoring/cache/flush/", {"namespace": "dashboard"}, format="json").status_code == 403
+    bad = staff_api.post("/api/monitoring/cache/flush/", {"namespace": "nope"}, format="json")
+    assert bad.status_code == 400 and "namespace" in bad.json()
+    done = staff_api.post("/api/monitoring/cache/flush/", {"namespace": "dashboard"}, format="json")
+    assert done.json() == {"namespace": "dashboard", "deleted": 1}
+    kinds = [e["kind"] for e in staff_api.get("/api/monitoring/events/").json()["results"]]
+    assert kinds == ["cache_flush"]
+
+
+def test_events_newest_first_and_filtered(staff_api):
+    event_record(kind="job_started", message="a")
+    event_record(kind="circuit_opened", message="b", level="error")
+    body = staff_api.get("/api/monitoring/events/").json()
+    assert [e["message"] for e in body["results"]] == ["b", "a"]
+    only = staff_api.get("/api/monitoring/events/?level=error").json()["results"]
+    assert [e["kind"] for e in only] == ["circuit_opened"]
+    assert staff_api.get("/api/monitoring/events/?kind=bogus").status_code == 400
+
+
+def test_jobs_show_durations_queues_and_heartbeat(staff_api):
+    job_id = job_create(kind="refresh_prices", total=3, batches=1, owner_id=None, deadline_seconds=60)
+    job_batch_record(job_id=job_id, batch_id="0", ok=2, failed=1, errors=["X: boom"])
+    body = staff_api.get("/api/monitoring/jobs/").json()
+    (job,) = body["jobs"]
+    assert (job["state"], job["done"], job["failed"], job["errors"][0]["error"]) == ("SUCCESS", 2, 1, "X: boom")
+    assert job["duration_seconds"] >= 0
+    assert set(body["queues"]) == {"prices", "charts", "default"}
+    assert body["heartbeat_age_seconds"] is None and body["workers_alive"] is False
+
+
+def test_providers_show_freshness_per_provider(staff_api):
+    InstrumentFactory(symbol="OLD", provider="yahoo")
+    PriceFactory(instrument=InstrumentFactory(symbol="AGED", provider="yahoo"))
+    InstrumentFactory(symbol="HOUSE", provider="manual")
+    providers = {p["name"]: p for p in staff_api.get("/api/monitoring/providers/").json()["providers"]}
+    assert providers["yahoo"]["instruments"] == {"fresh": 0, "stale": 1, "unpriced": 1}
+    assert providers["yahoo"]["circuit"] == "closed" and providers["yahoo"]["requests"] == 0
+    assert providers["manual"]["instruments"] == {"fresh": 0, "stale": 0, "unpriced": 1}
+
+
+def test_endpoint_latencies_are_listed(staff_api, api, portfolio):
+    api.get(f"/api/portfolios/{portfolio.pk}/")
+    rows = staff_api.get("/api/monitoring/endpoints/").json()["endpoints"]
+    row = next(r for r in rows if r["endpoint"] == "GET /api/portfolios/<int:portfolio_id>/")
+    assert row["count"] == 1 and row["p50_ms"] is not None
+
+
+def test_monitoring_page_is_for_staff(user):
+    web = Client()
+    assert web.get("/monitoring/").status_code == 302
+    web.force_login(user)
+    assert web.get("/monitoring/").status_code == 302  # to the admin login: not staff
+    user.is_staff = True
+    user.save()
+    page = web.get("/monitoring/")
+    assert page.status_code == 200 and b"js/monitoring.js" in page.content
+
+
+def test_healthz_reports_each_dependency():
+    body = Client().get("/healthz").json()
+    assert body == {"status": "degraded", "checks": {"database": "ok", "redis": "ok", "workers": "no heartbeat"}}
+    get_redis_connection("default").set(HEARTBEAT_KEY, str(time.time()))
+    assert Client().get("/healthz").json()["status"] == "ok"
+
+
+def test_metrics_need_staff_or_the_token(settings, user, portfolio):
+    settings.METRICS_TOKEN = "s3cret-token"
+    assert Client().get("/metrics").status_code == 401
+    web = Client()
+    web.force_login(user)
+    assert web.get("/metrics").status_code == 403
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    dashboard_data_get(portfolio=portfolio)
+    TransactionFactory(portfolio=portfolio)
+    scraped = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
+    assert scraped.status_code == 200
+    text = scraped.content.decode()
+    assert 'folio_query_cache_misses_total{namespace="dashboard"} 1.0' in text
+    assert 'folio_queue_length{queue="prices"}' in text
+    assert "folio_worker_heartbeat_age_seconds" in text
+
+
+def test_schema_lists_the_monitoring_api(staff_api):
+    paths = staff_api.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
+    for name in ENDPOINTS:
+        assert f"/api/monitoring/{name}/" in paths
+    assert "/api/monitoring/cache/flush/" in paths

@@ -1,0 +1,50 @@
+"""Latency histograms: known latencies give known percentiles; the middleware records endpoints."""
+
+import pytest
+
+from monitoring.timing import percentiles_from, timing_counters, timing_record, timing_series, timing_summary
+
+
+def test_known_latencies_give_bucket_exact_percentiles():
+    # 1..100 ms, one each: the 50th value is 50 ms (bucket ≤50), the 95th and 99th fall in ≤100
+    for ms in range(1, 101):
+        timing_record(series="t:known", seconds=ms / 1000, now=1_000_000)
+    summary = timing_summary(series="t:known", now=1_000_000)
+    assert (summary["count"], summary["p50_ms"], summary["p95_ms"], summary["p99_ms"]) == (100, 50, 100, 100)
+    assert summary["mean_ms"] == 50.5
+
+
+def test_a_slow_tail_shows_in_p99_only():
+    for _ in range(990):
+        timing_record(series="t:tail", seconds=0.004, now=1_000_000)
+    for _ in range(10):
+        timing_record(series="t:tail", seconds=2.5, now=1_000_000)
+    summary = timing_summary(series="t:tail", now=1_000_000)
+    assert (summary["p50_ms"], summary["p95_ms"], summary["p99_ms"]) == (5, 5, 5)
+    for _ in range(10):
+        timing_record(series="t:tail", seconds=2.5, now=1_000_000)
+    assert timing_summary(series="t:tail", now=1_000_000)["p99_ms"] == 3000
+
+
+def test_windows_age_out_of_the_summary():
+    timing_record(series="t:old", seconds=0.01, now=1_000_000)
+    timing_record(series="t:old", seconds=0.02, now=1_000_000 + 3 * 3600)
+    assert timing_counters(series="t:old", minutes=60, now=1_000_000 + 3 * 3600)["count"] == 1
+
+
+def test_empty_series_has_no_percentiles():
+    assert percentiles_from({}) == {"count": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "p99_ms": None}
+
+
+@pytest.mark.django_db
+def test_the_middleware_records_each_endpoint_by_route(api, portfolio):
+    for _ in range(3):
+        assert api.get(f"/api/portfolios/{portfolio.pk}/").status_code == 200
+    api.get("/api/portfolios/999999/")
+    api.get("/static/css/folio.css")
+    series = "endpoint:GET /api/portfolios/<int:portfolio_id>/"
+    assert series in timing_series(prefix="endpoint:")
+    summary = timing_summary(series=series)
+    assert summary["count"] == 4
+    assert summary["counters"] == {"s2xx": 3, "s4xx": 1}
+    assert not any("static" in s for s in timing_series())
