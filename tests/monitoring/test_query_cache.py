@@ -3,7 +3,7 @@
 import logging
 import threading
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -18,7 +18,7 @@ CALLS: list[int] = []
 def expensive(*, owner_id: int) -> dict:
     CALLS.append(owner_id)
     return {"owner": owner_id, "total": Decimal("1234.5600"), "tiny": Decimal("0.000000001"),
-            "on": date(2024, 2, 29), "at": datetime(2024, 2, 29, 21, 0, tzinfo=timezone.utc), "n": [1, 2.5, None]}
+            "on": date(2024, 2, 29), "at": datetime(2024, 2, 29, 21, 0, tzinfo=UTC), "n": [1, 2.5, None]}
 
 
 @query_cache("test-slow", ttl=60, key=lambda *, owner_id: owner_id, version=lambda *, owner_id: 0)
@@ -52,7 +52,7 @@ def test_values_round_trip_exactly():
     assert second["total"] == Decimal("1234.5600") and str(second["total"]) == "1234.5600"
     assert second["tiny"] == Decimal("1E-9")
     assert second["on"] == date(2024, 2, 29) and isinstance(second["on"], date)
-    assert second["at"] == datetime(2024, 2, 29, 21, 0, tzinfo=timezone.utc)
+    assert second["at"] == datetime(2024, 2, 29, 21, 0, tzinfo=UTC)
     assert second["n"] == [1, 2.5, None]
 
 
