@@ -14,7 +14,8 @@ VERSIONS: dict[int, int] = {}
 CALLS: list[int] = []
 
 
-@query_cache("test-owner", ttl=60, key=lambda *, owner_id: owner_id, version=lambda *, owner_id: VERSIONS.get(owner_id, 0))
+@query_cache("test-owner", ttl=60, key=lambda *, owner_id: owner_id,
+             version=lambda *, owner_id: VERSIONS.get(owner_id, 0))
 def expensive(*, owner_id: int) -> dict:
     CALLS.append(owner_id)
     return {"owner": owner_id, "total": Decimal("1234.5600"), "tiny": Decimal("0.000000001"),
