@@ -121,7 +121,8 @@ def demo_seed(*, progress: Callable[[int, int], None] | None = None) -> DemoResu
     User = get_user_model()
     today = timezone.localdate()
     with transaction.atomic():
-        user, created = User.objects.get_or_create(username=settings.DEMO_USERNAME)
+        # Staff (not superuser), so the demo shows /monitoring and Flower's numbers too.
+        user, created = User.objects.get_or_create(username=settings.DEMO_USERNAME, defaults={"is_staff": True})
         if created:
             user.set_password(settings.DEMO_PASSWORD)
             user.save()
