@@ -1,8 +1,8 @@
 """CSV import of transactions: every row validated first, then all written or none.
 
-The generic format (docs/import.md) has a header row with the columns
+The generic format (docs/api.md) has a header row with the columns
 `date,type,symbol,quantity,price,fee,currency` and optionally `note,provider,asset_class`, in any
-order and case. Errors name the row (as numbered in the file, the header being row 1) and the
+order and case; broker exports (portfolio/broker_formats.py) are recognised by their headers. Errors name the row (as numbered in the file, the header being row 1) and the
 column. Rows identical to a transaction already in the portfolio are skipped, so importing the same
 export twice adds nothing.
 """
@@ -12,19 +12,22 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from portfolio.broker_formats import FORMATS, Skip, broker_format_detect
 from portfolio.holdings import OversellError, Position, position_apply
 from portfolio.models import Portfolio, Transaction, TransactionType
 from portfolio.services import TransactionInput, portfolio_changed, transaction_fields_validate
 from prices.models import AssetClass, Provider
 from prices.services import instrument_get_or_create, symbol_normalize
 
+GENERIC = "generic"
 REQUIRED_COLUMNS = ("date", "type", "symbol", "quantity", "price", "fee", "currency")
 OPTIONAL_COLUMNS = ("note", "provider", "asset_class")
 MAX_FILE_BYTES = 10 * 1024 * 1024  # ~100k rows: a lifetime of trades; more is a mistake or an attack
@@ -43,7 +46,8 @@ class RowError:
 class ImportResult:
     created: int = 0
     skipped_duplicates: int = 0
-    errors: list[RowError] = field(default_factory=list)
+    skipped_other: int = 0  # a broker's rows that are not trades (deposits, interest, conversions)
+    format: str = "generic"
 
 
 class ImportRejected(ValidationError):
@@ -54,8 +58,9 @@ class ImportRejected(ValidationError):
         super().__init__([f"row {e.row}{f', {e.column}' if e.column else ''}: {e.message}" for e in errors])
 
 
-def csv_rows_read(*, content: bytes) -> list[dict[str, str]]:
-    """The file's data rows as dicts of lower-cased column names; ImportRejected for a bad file."""
+def csv_rows_read(*, content: bytes) -> tuple[str, list[dict[str, str] | Skip]]:
+    """The file's layout and its data rows as generic rows (dicts of lower-cased column names), or
+    Skips for a broker's non-trade rows; ImportRejected for a file that cannot be read."""
     if len(content) > MAX_FILE_BYTES:
         raise ImportRejected([RowError(0, None, f"The file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB.")])
     try:
@@ -70,15 +75,17 @@ def csv_rows_read(*, content: bytes) -> list[dict[str, str]]:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     columns = [c.strip().lower() for c in reader.fieldnames or []]
-    if missing := [c for c in REQUIRED_COLUMNS if c not in columns]:
-        raise ImportRejected([RowError(1, None, f"Missing column(s): {', '.join(missing)}. "
-                                                f"Expected: {', '.join(REQUIRED_COLUMNS)}.")])
+    broker = broker_format_detect(columns)
+    if broker is None and (missing := [c for c in REQUIRED_COLUMNS if c not in columns]):
+        known = "; ".join(fmt.label for fmt in FORMATS)
+        raise ImportRejected([RowError(1, None, f"Missing column(s): {', '.join(missing)}. Expected the generic "
+                                                f"columns {', '.join(REQUIRED_COLUMNS)}, or an export of: {known}.")])
     rows = []
     for raw in reader:
         rows.append({(k or "").strip().lower(): v.strip() if isinstance(v, str) else "" for k, v in raw.items()})
         if len(rows) > MAX_ROWS:
             raise ImportRejected([RowError(0, None, f"More than {MAX_ROWS} rows: split the file.")])
-    return rows
+    return (broker.name if broker else GENERIC), [broker.map_row(row) if broker else row for row in rows]
 
 
 def _decimal(text: str, column: str, row: int, errors: list[RowError]) -> Decimal | None:
@@ -119,8 +126,10 @@ def _row_parse(raw: dict[str, str], number: int, errors: list[RowError]) -> Tran
         symbol = None
     if len(errors) > before or day is None or symbol is None:
         return None
+    note = raw.get("note", "")
+    note = note[1:] if note.startswith("'") and note[1:2] in ("=", "+", "-", "@") else note  # our export's guard
     data = TransactionInput(symbol=symbol, type=tx_type, date=day, currency=raw["currency"],
-                            note=raw.get("note", "")[:500], provider=provider, asset_class=asset_class, **amounts)
+                            note=note[:500], provider=provider, asset_class=asset_class, **amounts)
     try:
         cleaned = transaction_fields_validate(data)
     except ValidationError as error:
@@ -134,12 +143,20 @@ def _identity(symbol: str, tx: TransactionInput | Transaction) -> tuple:
             Decimal(tx.fee).normalize(), tx.currency)
 
 
-def transactions_import(*, portfolio: Portfolio, content: bytes) -> ImportResult:
-    """Validate every row, then write them all in one transaction, or raise ImportRejected."""
-    rows = csv_rows_read(content=content)
+def transactions_import(*, portfolio: Portfolio, content: bytes,
+                        progress: Callable[[int, int], None] | None = None) -> ImportResult:
+    """Validate every row, then write them all in one transaction, or raise ImportRejected.
+    `progress(rows_checked, rows)` is called as the rows are checked (for a progress bar)."""
+    layout, rows = csv_rows_read(content=content)
     errors: list[RowError] = []
     parsed: list[tuple[int, TransactionInput]] = []
+    skipped = 0
     for number, raw in enumerate(rows, start=2):
+        if progress and (number % 500 == 0 or number == len(rows) + 1):
+            progress(number - 1, len(rows))
+        if isinstance(raw, Skip):
+            skipped += 1
+            continue
         row = _row_parse(raw, number, errors)
         if row is not None:
             parsed.append((number, row))
@@ -150,7 +167,9 @@ def transactions_import(*, portfolio: Portfolio, content: bytes) -> ImportResult
     if errors:
         raise ImportRejected(errors[:MAX_ERRORS])
 
-    result = ImportResult()
+    if rows and skipped == len(rows):
+        raise ImportRejected([RowError(0, None, "The file holds no trades (only deposits, interest and the like).")])
+    result = ImportResult(format=layout, skipped_other=skipped)
     with transaction.atomic():
         Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
         existing = list(

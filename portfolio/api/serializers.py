@@ -83,6 +83,8 @@ def transaction_input_merged(instance: Transaction, partial: dict) -> dict:
 class ImportResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     skipped_duplicates = serializers.IntegerField(help_text="Rows identical to a transaction already present.")
+    skipped_other = serializers.IntegerField(help_text="A broker export's rows that are not trades (deposits…).")
+    format = serializers.CharField(help_text="generic, trading212 or schwab")
 
 
 class ImportRowErrorSerializer(serializers.Serializer):

@@ -16,6 +16,12 @@ urlpatterns = [
         name="api-transaction-import",
     ),
     path(
+        "portfolios/<int:portfolio_id>/transactions/export/",
+        views.TransactionExportApi.as_view(),
+        name="api-transaction-export",
+    ),
+    path("export/", views.UserExportApi.as_view(), name="api-user-export"),
+    path(
         "portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/",
         views.TransactionDetailApi.as_view(),
         name="api-transaction-detail",

@@ -4,8 +4,9 @@ Every portfolio-scoped lookup goes through `portfolio_get(user=…)`, so another
 answers 404 on every route: it does not exist for the caller.
 """
 
-from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from django.http import Http404, HttpResponse, JsonResponse
+from django.utils.text import slugify
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
@@ -23,6 +24,7 @@ from portfolio.api.serializers import (
     TransactionSerializer,
     transaction_input_merged,
 )
+from portfolio.exporting import transaction_rows, transactions_csv, user_data_export
 from portfolio.importing import MAX_FILE_BYTES, ImportRejected, transactions_import
 from portfolio.models import Portfolio, Transaction
 
@@ -157,3 +159,31 @@ class TransactionImportApi(APIView):
             return Response(ImportErrorsSerializer({"errors": rejected.row_errors}).data,
                             status=status.HTTP_400_BAD_REQUEST)
         return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
+
+
+class TransactionExportApi(APIView):
+    """The portfolio's transactions in the generic import format: CSV (default) or JSON."""
+
+    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["csv", "json"], default="csv")],
+                   responses={(200, "text/csv"): str, (200, "application/json"): TransactionSerializer(many=True)})
+    def get(self, request, portfolio_id: int):
+        portfolio = owned_portfolio_or_404(request, portfolio_id)
+        filename = f"folio-{slugify(portfolio.name) or portfolio.pk}-transactions"
+        if request.query_params.get("format", "csv") == "json":
+            response = JsonResponse({"portfolio": {"name": portfolio.name, "base_currency": portfolio.base_currency},
+                                     "transactions": transaction_rows(portfolio=portfolio)})
+            response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
+            return response
+        response = HttpResponse(transactions_csv(portfolio=portfolio), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+        return response
+
+
+class UserExportApi(APIView):
+    """All of the caller's data as one JSON document."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        response = JsonResponse(user_data_export(user=request.user))
+        response["Content-Disposition"] = 'attachment; filename="folio-export.json"'
+        return response

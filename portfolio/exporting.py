@@ -1,0 +1,84 @@
+"""Export: a portfolio's transactions as CSV in the generic import format, and all of a user's data
+as JSON — so a user can leave, or move, and import it back with identical holdings."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from portfolio.importing import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from portfolio.models import Portfolio, Transaction
+from prices.models import Instrument, PriceHistory, Provider
+
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection): such text
+# cells get a leading apostrophe, which spreadsheets show as text and our import strips.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def transaction_rows(*, portfolio: Portfolio) -> list[dict[str, str]]:
+    """The portfolio's transactions, oldest first, as rows of the generic import format."""
+    transactions = (
+        Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("date", "id")
+    )
+    return [
+        {
+            "date": tx.date.isoformat(), "type": tx.type, "symbol": tx.instrument.symbol,
+            "quantity": _plain(tx.quantity), "price": _plain(tx.price), "fee": _plain(tx.fee),
+            "currency": tx.currency, "note": tx.note, "provider": tx.instrument.provider,
+            "asset_class": tx.instrument.asset_class,
+        }
+        for tx in transactions
+    ]
+
+
+def _safe_cell(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def transactions_csv(*, portfolio: Portfolio) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in transaction_rows(portfolio=portfolio):
+        writer.writerow({**row, "note": _safe_cell(row["note"])})
+    return out.getvalue()
+
+
+def user_data_export(*, user: AbstractBaseUser) -> dict:
+    """Everything the user entered: portfolios, their transactions, the instruments they use, and the
+    prices of the manual instruments among them (nobody else can give those back)."""
+    portfolios = list(Portfolio.objects.filter(owner=user).order_by("name", "id"))
+    exported = []
+    symbols: set[str] = set()
+    for portfolio in portfolios:
+        rows = transaction_rows(portfolio=portfolio)
+        symbols |= {row["symbol"] for row in rows}
+        exported.append({"name": portfolio.name, "base_currency": portfolio.base_currency, "transactions": rows})
+    instruments = list(Instrument.objects.filter(symbol__in=symbols).order_by("symbol"))
+    manual = [i for i in instruments if i.provider == Provider.MANUAL]
+    prices = PriceHistory.objects.filter(instrument__in=manual).order_by("instrument__symbol", "date")
+    return {
+        "format": "folio-export",
+        "version": 1,
+        "exported_at": timezone.now().isoformat(),
+        "user": {"username": user.get_username()},
+        "portfolios": exported,
+        "instruments": [
+            {"symbol": i.symbol, "name": i.name, "asset_class": i.asset_class, "currency": i.currency,
+             "exchange_mic": i.exchange_mic, "provider": i.provider, "provider_symbol": i.provider_symbol}
+            for i in instruments
+        ],
+        "manual_prices": [
+            {"symbol": p.instrument.symbol, "date": p.date.isoformat(), "close": _plain(p.close)}
+            for p in prices.select_related("instrument")
+        ],
+    }

@@ -1,0 +1,76 @@
+"""Broker exports mapped onto the generic import: Trading 212 and Charles Schwab, as they export."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from portfolio.importing import ImportRejected, transactions_import
+from portfolio.models import Transaction
+
+pytestmark = pytest.mark.django_db
+
+T212 = (
+    "Action,Time,ISIN,Ticker,Name,No. of shares,Price / share,Currency (Price / share),Exchange rate,Result,"
+    "Currency (Result),Total,Currency (Total),Withholding tax,Currency (Withholding tax),Charge amount,"
+    "Currency (Charge amount),Notes,ID,Currency conversion fee,Currency (Currency conversion fee)\n"
+    "Deposit,2024-01-02 09:00:00,,,,,,,,,,1000.00,GBP,,,,,,\"d1\",,\n"
+    "Market buy,2024-01-02 14:35:10,US0378331005,AAPL,Apple,2.5,185.00,USD,1.27,,GBP,364.57,GBP,,,,,,EOF1,0.55,GBP\n"
+    "Limit buy,2024-01-03 08:10:00.123,GB0007980591,BP.,BP,100,465.20,GBX,100.00,,GBP,465.20,GBP,,,,,,EOF2,,\n"
+    "Dividend (Ordinary),2024-02-15 10:00:00,US0378331005,AAPL,Apple,2.5,0.24,USD,1.27,,GBP,0.40,GBP,0.09,USD,,,,,,\n"
+    "Market sell,2024-03-01 15:00:00,US0378331005,AAPL,Apple,1,180.00,USD,1.26,-4.00,GBP,142.46,GBP,,,,,,EOF3,0.21,GBP\n"
+    "Interest on cash,2024-03-02 00:00:00,,,,,,,,,,0.50,GBP,,,,,,,,\n"
+)
+
+SCHWAB = (
+    '"Date","Action","Symbol","Description","Quantity","Price","Fees & Comm","Amount"\n'
+    '"03/01/2024","Sell","MSFT","MICROSOFT CORP","5","$410.50","$0.03","$2,052.47"\n'
+    '"02/15/2024","Qualified Dividend","MSFT","MICROSOFT CORP","","","","$7.50"\n'
+    '"02/15/2024","NRA Tax Adj","MSFT","MICROSOFT CORP","","","","-$1.13"\n'
+    '"01/03/2024 as of 01/02/2024","Buy","MSFT","MICROSOFT CORP","10","$370.00","","-$3,700.00"\n'
+    '"01/02/2024","MoneyLink Transfer","","Tfr BANK","","","","$5,000.00"\n'
+    '"Transactions Total","","","","","","","$3,359.84"\n'
+)
+
+
+def test_trading212_export_is_mapped(portfolio):
+    result = transactions_import(portfolio=portfolio, content=T212.encode())
+    assert (result.format, result.created, result.skipped_other) == ("trading212", 4, 2)
+    rows = list(Transaction.objects.order_by("date", "id").values_list(
+        "instrument__symbol", "type", "date", "quantity", "price", "fee", "currency"))
+    assert rows == [
+        ("AAPL", "BUY", date(2024, 1, 2), Decimal("2.5"), Decimal("185"), Decimal("0.6985"), "USD"),  # 0.55 GBP × 1.27
+        ("BP.", "BUY", date(2024, 1, 3), Decimal("100"), Decimal("465.2"), Decimal("0"), "GBX"),
+        ("AAPL", "DIVIDEND", date(2024, 2, 15), Decimal("2.5"), Decimal("0.24"), Decimal("0.09"), "USD"),
+        ("AAPL", "SELL", date(2024, 3, 1), Decimal("1"), Decimal("180"), Decimal("0.2646"), "USD"),  # 0.21 × 1.26
+    ]
+
+
+def test_schwab_export_is_mapped(portfolio):
+    result = transactions_import(portfolio=portfolio, content=SCHWAB.encode())
+    assert (result.format, result.created, result.skipped_other) == ("schwab", 4, 2)
+    rows = list(Transaction.objects.order_by("date", "id").values_list(
+        "instrument__symbol", "type", "date", "quantity", "price", "fee"))
+    assert rows == [
+        ("MSFT", "BUY", date(2024, 1, 2), Decimal("10"), Decimal("370"), Decimal("0")),  # the "as of" trade date
+        ("MSFT", "DIVIDEND", date(2024, 2, 15), Decimal("1"), Decimal("7.5"), Decimal("0")),
+        ("MSFT", "FEE", date(2024, 2, 15), Decimal("0"), Decimal("0"), Decimal("1.13")),
+        ("MSFT", "SELL", date(2024, 3, 1), Decimal("5"), Decimal("410.5"), Decimal("0.03")),
+    ]
+    again = transactions_import(portfolio=portfolio, content=SCHWAB.encode())
+    assert (again.created, again.skipped_duplicates) == (0, 4)
+
+
+def test_a_broker_row_with_a_bad_value_is_named_by_its_row(portfolio):
+    bad = SCHWAB.replace('"10","$370.00"', '"ten","$370.00"')
+    with pytest.raises(ImportRejected) as raised:
+        transactions_import(portfolio=portfolio, content=bad.encode())
+    assert [(e.row, e.column) for e in raised.value.row_errors] == [(5, "quantity")]
+    assert not Transaction.objects.exists()
+
+
+def test_a_file_of_deposits_only_is_rejected(portfolio):
+    header = T212.splitlines()[0]
+    with pytest.raises(ImportRejected, match="no trades"):
+        transactions_import(portfolio=portfolio, content=(header + "\nDeposit,2024-01-02 09:00:00,,,,,,,,,,1.00,GBP"
+                                                          ",,,,,,,,\n").encode())

@@ -1,0 +1,101 @@
+"""Export: CSV and JSON of everything a user entered; export → import gives identical holdings."""
+
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from portfolio.importing import transactions_import
+from portfolio.models import Transaction
+from portfolio.selectors import portfolio_valuation_get
+from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
+
+pytestmark = pytest.mark.django_db
+
+HISTORY = (
+    "date,type,symbol,quantity,price,fee,currency,note\n"
+    "2024-01-02,BUY,AAPL,10,185.64,1.00,USD,first buy\n"
+    "2024-01-03,BUY,VOD.L,1000,72.5,5,GBp,\n"
+    "2024-02-01,SELL,AAPL,4,190.125,1.00,USD,\n"
+    "2024-03-15,DIVIDEND,AAPL,6,0.24,0.036,USD,\n"
+    "2024-06-10,SPLIT,AAPL,4,0,0,USD,\n"
+    "2024-07-01,FEE,AAPL,0,0,2.5,USD,custody\n"
+    "2024-08-01,BUY,BTC,0.015,61000.5,0,USD,\n"
+)
+
+
+def holdings(portfolio) -> dict:
+    valuation = portfolio_valuation_get(portfolio=portfolio)
+    return {h.instrument.symbol: (h.quantity, h.cost_basis, h.realized_gain, h.dividends, h.fees)
+            for h in valuation.holdings + valuation.closed}
+
+
+def test_csv_export_then_import_gives_identical_holdings(api, portfolio, user):
+    transactions_import(portfolio=portfolio, content=HISTORY.encode())
+    response = api.get(f"/api/portfolios/{portfolio.pk}/transactions/export/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert 'filename="folio-main-transactions.csv"' in response["Content-Disposition"]
+    text = response.content.decode()
+    assert text.splitlines()[0] == "date,type,symbol,quantity,price,fee,currency,note,provider,asset_class"
+    assert "2024-02-01,SELL,AAPL,4,190.125,1,USD,,simulated,stock" in text
+
+    copy = PortfolioFactory(owner=user, name="Copy")
+    result = transactions_import(portfolio=copy, content=text.encode())
+    assert result.created == 7
+    assert holdings(copy) == holdings(portfolio)
+    assert holdings(copy)["AAPL"][0] == Decimal("24")  # (10 − 4) × 4 after the split
+
+
+def test_formula_like_notes_are_neutralised_and_restored(api, portfolio):
+    TransactionFactory(portfolio=portfolio, note="=HYPERLINK(\"http://evil\",\"x\")")
+    TransactionFactory(portfolio=portfolio, note="@SUM(A1)", date=portfolio.transactions.first().date)
+    text = api.get(f"/api/portfolios/{portfolio.pk}/transactions/export/").content.decode()
+    assert ',"\'=HYPERLINK(' in text and ",'@SUM(A1)" in text
+    copy = PortfolioFactory(owner=portfolio.owner, name="Copy")
+    transactions_import(portfolio=copy, content=text.encode())
+    assert sorted(Transaction.objects.filter(portfolio=copy).values_list("note", flat=True)) == \
+        sorted(['=HYPERLINK("http://evil","x")', "@SUM(A1)"])
+
+
+def test_json_export_of_a_portfolio(api, portfolio):
+    transactions_import(portfolio=portfolio, content=HISTORY.encode())
+    body = api.get(f"/api/portfolios/{portfolio.pk}/transactions/export/?format=json").json()
+    assert body["portfolio"] == {"name": "Main", "base_currency": "USD"}
+    assert body["transactions"][0] == {"date": "2024-01-02", "type": "BUY", "symbol": "AAPL", "quantity": "10",
+                                       "price": "185.64", "fee": "1", "currency": "USD", "note": "first buy",
+                                       "provider": "simulated", "asset_class": "stock"}
+
+
+def test_user_export_has_everything_of_mine_only(api, portfolio, foreign_portfolio):
+    house = InstrumentFactory(symbol="HOUSE", provider="manual", currency="EUR")
+    TransactionFactory(portfolio=portfolio, instrument=house, quantity=Decimal("1"), price=Decimal("300000"))
+    PriceFactory(instrument=house, close=Decimal("310000"))
+    TransactionFactory(portfolio=foreign_portfolio, instrument=InstrumentFactory(symbol="SECRET"))
+    response = api.get("/api/export/")
+    assert 'filename="folio-export.json"' in response["Content-Disposition"]
+    body = response.json()
+    assert (body["format"], body["version"], body["user"]) == ("folio-export", 1, {"username": "alice"})
+    assert [p["name"] for p in body["portfolios"]] == ["Main"]
+    assert [i["symbol"] for i in body["instruments"]] == ["HOUSE"]
+    assert body["manual_prices"] == [{"symbol": "HOUSE", "date": "2024-01-02", "close": "310000"}]
+    assert "SECRET" not in response.content.decode()
+
+
+def test_export_of_another_users_portfolio_is_404(api, foreign_portfolio):
+    assert api.get(f"/api/portfolios/{foreign_portfolio.pk}/transactions/export/").status_code == 404
+
+
+def test_import_transactions_command(tmp_path, portfolio):
+    path = tmp_path / "history.csv"
+    path.write_text(HISTORY)
+    out, err = StringIO(), StringIO()
+    call_command("import_transactions", str(path), "--portfolio", str(portfolio.pk), stdout=out, stderr=err)
+    assert "Imported 7 transactions into 'Main' (generic format)" in out.getvalue()
+    assert "Checking rows" in err.getvalue()
+    path.write_text(HISTORY + "2024-09-01,SELL,AAPL,999,1,0,USD,\n")
+    with pytest.raises(CommandError, match=r"row 9 \(quantity\): Selling 999"):
+        call_command("import_transactions", str(path), "--portfolio", str(portfolio.pk), stdout=StringIO(),
+                     stderr=StringIO())
+    assert Transaction.objects.count() == 7
