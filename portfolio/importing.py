@@ -1,10 +1,11 @@
 """CSV import of transactions: every row validated first, then all written or none.
 
-The generic format (docs/api.md) has a header row with the columns
+The generic format (docs/import-export.md) has a header row with the columns
 `date,type,symbol,quantity,price,fee,currency` and optionally `note,provider,asset_class`, in any
-order and case; broker exports (portfolio/broker_formats.py) are recognised by their headers. Errors name the row (as numbered in the file, the header being row 1) and the
-column. Rows identical to a transaction already in the portfolio are skipped, so importing the same
-export twice adds nothing.
+order and case; broker exports (portfolio/broker_formats.py) are recognised by their headers.
+Errors name the row (as numbered in the file, the header being row 1) and the column. Rows
+identical to a transaction already in the portfolio are skipped, so importing the same export twice
+adds nothing.
 """
 
 from __future__ import annotations

@@ -15,10 +15,12 @@ T212 = (
     "Currency (Result),Total,Currency (Total),Withholding tax,Currency (Withholding tax),Charge amount,"
     "Currency (Charge amount),Notes,ID,Currency conversion fee,Currency (Currency conversion fee)\n"
     "Deposit,2024-01-02 09:00:00,,,,,,,,,,1000.00,GBP,,,,,,\"d1\",,\n"
-    "Market buy,2024-01-02 14:35:10,US0378331005,AAPL,Apple,2.5,185.00,USD,1.27,,GBP,364.57,GBP,,,,,,EOF1,0.55,GBP\n"
+    "Market buy,2024-01-02 14:35:10,US0378331005,AAPL,Apple,2.5,185.00,USD,1.27,,GBP,364.57,GBP,,,,,,EOF1,0.55,"
+    "GBP\n"
     "Limit buy,2024-01-03 08:10:00.123,GB0007980591,BP.,BP,100,465.20,GBX,100.00,,GBP,465.20,GBP,,,,,,EOF2,,\n"
     "Dividend (Ordinary),2024-02-15 10:00:00,US0378331005,AAPL,Apple,2.5,0.24,USD,1.27,,GBP,0.40,GBP,0.09,USD,,,,,,\n"
-    "Market sell,2024-03-01 15:00:00,US0378331005,AAPL,Apple,1,180.00,USD,1.26,-4.00,GBP,142.46,GBP,,,,,,EOF3,0.21,GBP\n"
+    "Market sell,2024-03-01 15:00:00,US0378331005,AAPL,Apple,1,180.00,USD,1.26,-4.00,GBP,142.46,GBP,,,,,,EOF3,0.21,"
+    "GBP\n"
     "Interest on cash,2024-03-02 00:00:00,,,,,,,,,,0.50,GBP,,,,,,,,\n"
 )
 
