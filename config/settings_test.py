@@ -25,3 +25,6 @@ from config.settings import *  # noqa: E402,F403
 # Fast hashing: the suite creates many users; production keeps the strong default.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+# Production settings otherwise (debug off, secure cookies); the test client and live server speak
+# plain HTTP on loopback.
+SECURE_SSL_REDIRECT = False
