@@ -127,20 +127,50 @@ class _Replay:
     quantities: np.ndarray  # float64
     costs: np.ndarray  # float64 in the base currency; NaN when a transaction amount could not be converted
     missing_currencies: dict[int, set[str]]  # column -> transaction currencies without a rate
+    # Each transaction's own realized gain (non-zero for sells only), by transaction day; NaN without a rate.
+    realized_days: np.ndarray  # int64, days since the first transaction
+    realized_gains: np.ndarray  # float64 in the base currency
 
 
-def chart_data_compute(inputs: ChartInputs, *, today: date) -> ChartData:
-    base = inputs.base_currency
+@dataclass(frozen=True)
+class ChartSeries:
+    """The daily arrays behind the chart, from the first transaction to `today`: what chart_data_compute
+    writes out, and what charts.performance measures, computed once for both."""
+
+    first: date
+    days: np.ndarray  # datetime64[D], every calendar day
+    ids: np.ndarray  # column k of every grid is instrument ids[k]
+    instruments: list[Instrument]
+    codes: list[str]  # instruments' currency codes: the columns of grid.value_local and grid.entries_local
+    replay: "_Replay"
+    grid: "_Grid"
+
+
+def chart_series_compute(inputs: ChartInputs, *, today: date) -> ChartSeries | None:
+    """None when there is nothing to draw yet: no transaction, or none on or before `today`."""
     if not inputs.transactions or today < inputs.transactions[0].date:
+        return None
+    first = inputs.transactions[0].date
+    days = np.datetime64(first, "D") + np.arange((today - first).days + 1)
+    ids = np.array(sorted(inputs.instruments), dtype="i8")
+    instruments = [inputs.instruments[int(i)] for i in ids]
+    codes = sorted({i.currency for i in instruments})
+    replay = _replay(inputs, ids=ids, first=first)
+    grid = _grid_compute(inputs, ids=ids, instruments=instruments, codes=codes, replay=replay, days=days)
+    return ChartSeries(first=first, days=days, ids=ids, instruments=instruments, codes=codes, replay=replay,
+                       grid=grid)
+
+
+def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries | None = None) -> ChartData:
+    """`series`: chart_series_compute's result when the caller already has it (one generation, one replay)."""
+    base = inputs.base_currency
+    series = series or chart_series_compute(inputs, today=today)
+    if series is None:
         first = inputs.transactions[0].date.isoformat() if inputs.transactions else None
         return _empty(base=base, today=today, first=first)
 
-    first = inputs.transactions[0].date
-    days = np.datetime64(first, "D") + np.arange((today - first).days + 1)
-    ids = np.array(sorted(inputs.instruments), dtype="i8")  # column k of every grid is instrument ids[k]
-    instruments = [inputs.instruments[int(i)] for i in ids]
-    replay = _replay(inputs, ids=ids, first=first)
-    grid = _grid_compute(inputs, ids=ids, instruments=instruments, replay=replay, days=days)
+    first, days, ids, instruments = series.first, series.days, series.ids, series.instruments
+    replay, grid = series.replay, series.grid
 
     warnings = _gap_warnings(
         gaps=grid.value_gaps, days=days, base=base, code="fx_missing_value", what="is left out of the value",
@@ -181,10 +211,17 @@ class _Grid:
     priced_today: np.ndarray  # per instrument: has a close on or before today
     value_gaps: np.ndarray  # (days, first day, last day) per instrument left out of `value` for want of a rate
     cost_gaps: np.ndarray  # the same for `invested`
+    # For charts.performance, which measures exactly what `value` counts:
+    unrealized: np.ndarray  # per day: value - cost of the positions in `value` whose cost is known
+    left_out: np.ndarray  # (days × instruments) bool: held but left out of `value` (no close yet, or no rate)
+    value_local: np.ndarray  # (days × codes): `value` by instrument currency, in that currency
+    # (days × codes): value, in its currency, of positions counted in `value` that day but left out the day
+    # before — their first close or rate arrived while they were held.
+    entries_local: np.ndarray
 
 
-def _grid_compute(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], replay: _Replay,
-                  days: np.ndarray) -> _Grid:
+def _grid_compute(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], codes: list[str],
+                  replay: _Replay, days: np.ndarray) -> _Grid:
     """Value and invested per day: (days × instruments) grids, BLOCK_COLUMNS instruments at a time."""
     n_days, n_columns = len(days), len(ids)
     states = _StepRows(columns=replay.columns, days=replay.days, n_days=n_days)
@@ -198,7 +235,6 @@ def _grid_compute(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Ins
     costs = np.append(replay.costs, 0.0)
     closes = np.append(inputs.prices.closes, np.nan)
     # One conversion series per currency code, and each instrument's index into them.
-    codes = sorted({i.currency for i in instruments})
     code_rates = np.stack([_rates_by_day(inputs.fx.get(code), days=days) for code in codes], axis=1)
     column_code = np.array([codes.index(i.currency) for i in instruments], dtype="i8")
 
@@ -206,6 +242,8 @@ def _grid_compute(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Ins
         value=np.zeros(n_days), invested=np.zeros(n_days), today_value=np.full(n_columns, np.nan),
         held_today=np.zeros(n_columns), priced_today=np.zeros(n_columns, dtype=bool),
         value_gaps=np.zeros((3, n_columns), dtype="i8"), cost_gaps=np.zeros((3, n_columns), dtype="i8"),
+        unrealized=np.zeros(n_days), left_out=np.zeros((n_days, n_columns), dtype=bool),
+        value_local=np.zeros((n_days, len(codes))), entries_local=np.zeros((n_days, len(codes))),
     )
     for lo in range(0, n_columns, BLOCK_COLUMNS):
         cols = np.arange(lo, min(lo + BLOCK_COLUMNS, n_columns))
@@ -228,6 +266,16 @@ def _grid_compute(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Ins
         grid.priced_today[cols] = quote[-1] >= 0
         grid.value_gaps[:, cols] = _gaps(priced & ~valued)
         grid.cost_gaps[:, cols] = _gaps(~cost_known)
+
+        grid.unrealized[:] += np.where(valued & cost_known, contribution - cost, 0.0).sum(axis=1)
+        left_out = (held != 0) & ~valued
+        grid.left_out[:, cols] = left_out
+        # Columns summed per currency code with one matrix product: (days × block) @ (block × codes).
+        by_code = np.eye(len(codes))[column_code[cols]]
+        local = np.where(valued, held * close, 0.0)
+        grid.value_local[:] += local @ by_code
+        left_before = np.vstack([np.zeros((1, len(cols)), dtype=bool), left_out[:-1]])
+        grid.entries_local[:] += np.where(left_before & valued, local, 0.0) @ by_code
     return grid
 
 
@@ -245,6 +293,7 @@ def _replay(inputs: ChartInputs, *, ids: np.ndarray, first: date) -> _Replay:
     positions: dict[int, Position] = {}
     after: dict[tuple[int, int], tuple[float, float]] = {}
     missing: dict[int, set[str]] = {}
+    realized: list[tuple[int, float]] = []
     for tx in inputs.transactions:
         column = int(np.searchsorted(ids, tx.instrument_id))
         rate = _rate_on(inputs.fx.get(tx.currency), on=tx.date)
@@ -254,10 +303,15 @@ def _replay(inputs: ChartInputs, *, ids: np.ndarray, first: date) -> _Replay:
             missing.setdefault(column, set()).add(tx.currency)
             rate = NAN
         position = positions.setdefault(tx.instrument_id, Position(instrument_id=tx.instrument_id))
+        # Zeroed before each transaction, so the engine leaves this one's gain alone in it (a NaN from an
+        # earlier sell without a rate does not spread to later ones). Nothing else here reads it.
+        position.realized_gain = Decimal(0)
         position_apply(position, _TxInBase(instrument_id=tx.instrument_id, type=tx.type, date=tx.date,
                                            quantity=tx.quantity, price=tx.price * rate, fee=tx.fee * rate))
         # Later transactions of the same day overwrite: the chart shows the end-of-day state.
         after[(column, (tx.date - first).days)] = (float(position.quantity), float(position.cost_basis))
+        if position.realized_gain:
+            realized.append(((tx.date - first).days, float(position.realized_gain)))
     keys = sorted(after)  # (column, day): the order _StepRows needs
     states = np.array([after[key] for key in keys], dtype="f8").reshape(-1, 2)
     return _Replay(
@@ -266,6 +320,8 @@ def _replay(inputs: ChartInputs, *, ids: np.ndarray, first: date) -> _Replay:
         quantities=states[:, 0],
         costs=states[:, 1],
         missing_currencies=missing,
+        realized_days=np.array([day for day, _ in realized], dtype="i8"),
+        realized_gains=np.array([gain for _, gain in realized], dtype="f8"),
     )
 
 

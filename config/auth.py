@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
