@@ -148,7 +148,8 @@ def test_web_logins_are_rate_limited_per_user_and_per_address(user, settings, dj
     django_user_model.objects.create_user("bob", password="bob-password-1")
     web = Client(REMOTE_ADDR="10.9.8.7")
     for _ in range(3):
-        assert b"Please enter a correct username and password" in web.post("/accounts/login/", {"username": "alice", "password": "x"}).content
+        wrong = web.post("/accounts/login/", {"username": "alice", "password": "x"})
+        assert b"Please enter a correct username and password" in wrong.content
     refused = web.post("/accounts/login/", {"username": "alice", "password": "correct-horse-battery"})
     assert refused.status_code == 200 and b"Too many failed logins" in refused.content
     # the same address guessing another account is refused too
