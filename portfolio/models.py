@@ -10,6 +10,10 @@ class Portfolio(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portfolios")
     name = models.CharField(max_length=100)
     base_currency = models.CharField(max_length=3, default="USD")
+    # An index to compare the portfolio's time-weighted return with (e.g. SPY); optional.
+    benchmark = models.ForeignKey(
+        Instrument, null=True, blank=True, on_delete=models.SET_NULL, related_name="benchmark_of"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -21,12 +21,12 @@ from prices.stale import price_stale
 
 
 def portfolio_list(*, user: AbstractBaseUser) -> QuerySet[Portfolio]:
-    return Portfolio.objects.filter(owner=user)
+    return Portfolio.objects.filter(owner=user).select_related("benchmark")
 
 
 def portfolio_get(*, user: AbstractBaseUser, portfolio_id: int) -> Portfolio | None:
     """The user's portfolio, or None: another user's portfolio does not exist for this user."""
-    return Portfolio.objects.filter(owner=user, pk=portfolio_id).first()
+    return Portfolio.objects.filter(owner=user, pk=portfolio_id).select_related("benchmark").first()
 
 
 def transaction_list(*, portfolio: Portfolio) -> QuerySet[Transaction]:

@@ -13,6 +13,7 @@ from portfolio.cache import portfolio_version_bump
 from portfolio.holdings import positions_compute
 from portfolio.models import Portfolio, Transaction, TransactionType
 from prices.currencies import currency_normalize
+from prices.models import AssetClass, Instrument
 from prices.services import instrument_get_or_create
 
 ZERO = Decimal("0")
@@ -47,7 +48,11 @@ def portfolio_create(*, owner: AbstractBaseUser, name: str, base_currency: str =
         raise ValidationError({"name": f"You already have a portfolio named '{name}'."}) from None
 
 
-def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_currency: str | None = None) -> Portfolio:
+NO_CHANGE = object()
+
+
+def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_currency: str | None = None,
+                     benchmark: str | None | object = NO_CHANGE) -> Portfolio:
     if name is not None:
         name = name.strip()
         if not name:
@@ -57,10 +62,23 @@ def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_curr
         portfolio.name = name
     if base_currency is not None:
         portfolio.base_currency = currency_normalize(code=base_currency, field="base_currency")
+    if benchmark is not NO_CHANGE:
+        portfolio.benchmark = None if not benchmark else benchmark_instrument_get(symbol=benchmark)
     with transaction.atomic():
         portfolio.save()
         _on_commit_changed(portfolio.pk)
     return portfolio
+
+
+def benchmark_instrument_get(*, symbol: str) -> Instrument:
+    """A benchmark is an instrument Folio prices (created pending verification if new, as an ETF)."""
+    try:
+        instrument = instrument_get_or_create(symbol=symbol, currency="USD", asset_class=AssetClass.ETF)
+    except ValidationError as error:
+        raise ValidationError({"benchmark": error.message_dict["symbol"]}) from None
+    if instrument.verification_status == "unknown":
+        raise ValidationError({"benchmark": f"{instrument.symbol} is unknown to its price provider."})
+    return instrument
 
 
 def portfolio_delete(*, portfolio: Portfolio) -> None:

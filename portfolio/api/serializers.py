@@ -8,9 +8,12 @@ from prices.models import AssetClass, Provider
 
 
 class PortfolioSerializer(serializers.ModelSerializer):
+    benchmark = serializers.CharField(source="benchmark.symbol", allow_null=True, default=None,
+                                      help_text="Symbol of the index the performance is compared with.")
+
     class Meta:
         model = Portfolio
-        fields = ["id", "name", "base_currency"]
+        fields = ["id", "name", "base_currency", "benchmark"]
         read_only_fields = ["id"]
 
 
@@ -22,6 +25,8 @@ class PortfolioInputSerializer(serializers.Serializer):
 class PortfolioUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     base_currency = serializers.CharField(max_length=3, required=False)
+    benchmark = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True,
+                                      help_text="A symbol such as SPY; null or empty to remove.")
 
 
 class TransactionSerializer(serializers.ModelSerializer):

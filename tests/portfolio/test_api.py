@@ -66,7 +66,7 @@ def test_create_and_list_portfolios(api, user):
 
     listing = api.get("/api/portfolios/").json()
     assert listing["count"] == 1
-    assert listing["results"] == [{"id": body["id"], "name": "Retirement", "base_currency": "EUR"}]
+    assert listing["results"] == [{"id": body["id"], "name": "Retirement", "base_currency": "EUR", "benchmark": None}]
 
 
 def test_portfolio_list_shows_only_own(api, portfolio, foreign_portfolio):
@@ -95,7 +95,7 @@ def test_patch_and_delete_portfolio(api, portfolio):
     response = api.patch(f"/api/portfolios/{portfolio.pk}/", {"name": "Renamed", "base_currency": "GBP"},
                          format="json")
     assert response.status_code == 200
-    assert response.json() == {"id": portfolio.pk, "name": "Renamed", "base_currency": "GBP"}
+    assert response.json() == {"id": portfolio.pk, "name": "Renamed", "base_currency": "GBP", "benchmark": None}
     assert api.delete(f"/api/portfolios/{portfolio.pk}/").status_code == 204
     assert not Portfolio.objects.filter(pk=portfolio.pk).exists()
 
@@ -264,3 +264,15 @@ def test_openapi_schema_lists_the_contract_paths(api):
                  "/api/portfolios/{portfolio_id}/transactions/",
                  "/api/portfolios/{portfolio_id}/transactions/{transaction_id}/"]:
         assert path in paths
+
+
+def test_a_portfolio_picks_a_benchmark(api, portfolio):
+    response = api.patch(f"/api/portfolios/{portfolio.pk}/", {"benchmark": "spy"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["benchmark"] == "SPY"
+    assert Instrument.objects.get(symbol="SPY").asset_class == "etf"
+    assert api.get("/api/portfolios/").json()["results"][0]["benchmark"] == "SPY"
+    bad = api.patch(f"/api/portfolios/{portfolio.pk}/", {"benchmark": "S P Y"}, format="json")
+    assert bad.status_code == 400 and list(bad.json()) == ["benchmark"]
+    cleared = api.patch(f"/api/portfolios/{portfolio.pk}/", {"benchmark": None}, format="json")
+    assert cleared.json()["benchmark"] is None
