@@ -10,14 +10,15 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 
 from charts.cache import chart_data_store, chart_progress_set
-from charts.compute import chart_data_compute
+from charts.compute import chart_data_compute, chart_series_compute
+from charts.performance import performance_compute
 from charts.selectors import chart_inputs_load
 from portfolio.cache import portfolio_version_get
 from portfolio.models import Portfolio
 
 logger = logging.getLogger(__name__)
 
-GENERATION_STEPS = 3  # load the inputs, compute every range, store
+GENERATION_STEPS = 3  # load the inputs, compute every range and the performance, store
 
 
 def _scheduled_key(portfolio_id: int) -> str:
@@ -49,7 +50,8 @@ def chart_regeneration_request(*, portfolio_ids: Iterable[int]) -> list[int]:
 
 
 def chart_data_generate(*, portfolio_id: int) -> int | None:
-    """Compute and cache every range of a portfolio's chart data; returns the version cached.
+    """Compute and cache every range of a portfolio's chart data, its performance included (under
+    "performance": one replay and one valuation grid serve both); returns the version cached.
 
     The version is read before the inputs: a write landing during the computation bumps it past
     what is cached, so that write's own regeneration request is never mistaken as done.
@@ -63,7 +65,10 @@ def chart_data_generate(*, portfolio_id: int) -> int | None:
     try:
         inputs = chart_inputs_load(portfolio=portfolio)
         chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=1, total=GENERATION_STEPS)
-        data = chart_data_compute(inputs, today=timezone.localdate())
+        today = timezone.localdate()
+        series = chart_series_compute(inputs, today=today)
+        data = {**chart_data_compute(inputs, today=today, series=series),
+                "performance": performance_compute(inputs, today=today, series=series)}
         chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=2, total=GENERATION_STEPS)
         chart_data_store(portfolio_id=portfolio_id, version=version, data=data)
     except Exception as error:

@@ -1,10 +1,12 @@
 """A real Celery worker for integration tests: in-process threads consuming the real Redis broker
 (celery.contrib.testing), running the real tasks against the real test database."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from celery.contrib.testing.worker import start_worker
+from django_redis import get_redis_connection
 
 from celery_app import app
 
@@ -14,3 +16,18 @@ def running_worker(concurrency: int = 4) -> Iterator[None]:
     with start_worker(app, pool="threads", concurrency=concurrency, perform_ping_check=False,
                       queues=["prices", "charts", "default"], loglevel="WARNING", shutdown_timeout=30):
         yield
+
+
+def worker_settle(timeout: float = 15) -> None:
+    """Wait until the worker has nothing queued or running (acks_late tasks stay in Kombu's `unacked`
+    hash while they run), so a test's teardown never truncates tables under a running task."""
+    client = get_redis_connection("default")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pipe = client.pipeline(transaction=False)
+        for queue in ("prices", "charts", "default"):
+            pipe.llen(queue)
+        pipe.hlen("unacked")
+        if not any(pipe.execute()):
+            return
+        time.sleep(0.05)

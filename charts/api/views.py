@@ -1,6 +1,8 @@
-"""Chart data for the dashboard: served from the Redis cache only, never computed in a request."""
+"""Chart data and performance for the dashboard: served from the Redis cache only, never computed in a request."""
 
+import re
 import time
+from typing import NamedTuple
 
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -9,11 +11,43 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from charts.cache import chart_data_get, chart_progress_get
+from charts.performance import RANGES as PERFORMANCE_RANGES
 from charts.services import chart_regeneration_request
 from portfolio.api.views import owned_portfolio_or_404
 from portfolio.cache import portfolio_version_get
+from portfolio.models import Portfolio
 
 RANGES = ["1M", "3M", "6M", "YTD", "1Y", "5Y", "MAX"]
+YEAR_RANGE = re.compile(r"^\d{4}$")  # a calendar year, e.g. 2024: present when the portfolio had activity in it
+
+PendingSerializer = inline_serializer("ChartPending", {
+    "status": serializers.CharField(), "progress_url": serializers.CharField(),
+})
+
+
+class _Cached(NamedTuple):
+    data: dict
+    current: bool  # computed for the portfolio's present data version
+    progress_url: str
+
+
+def _cached_or_pending(*, portfolio: Portfolio, part: str) -> _Cached | Response:
+    """The portfolio's cached chart data, or the 202 that says it is being made.
+
+    Anything but current data queues a regeneration (debounced, so polling is harmless); an outdated one
+    is still the best there is and is served, marked, meanwhile. `part` is the key the caller reads: data
+    cached by an older Folio without it counts as none.
+    """
+    progress_url = reverse("api-chart-progress", args=[portfolio.pk])
+    data = chart_data_get(portfolio_id=portfolio.pk)
+    if data is not None and part not in data:
+        data = None
+    current = data is not None and data["version"] == portfolio_version_get(portfolio_id=portfolio.pk)
+    if not current:
+        chart_regeneration_request(portfolio_ids=[portfolio.pk])
+    if data is None:
+        return Response({"status": "pending", "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
+    return _Cached(data=data, current=current, progress_url=progress_url)
 
 
 class ChartProgressSerializer(serializers.Serializer):
@@ -34,9 +68,7 @@ class ChartDataApi(APIView):
                 "generated_at": serializers.FloatField(), "age_seconds": serializers.FloatField(),
                 "outdated": serializers.BooleanField(),
             }),
-            202: inline_serializer("ChartPending", {
-                "status": serializers.CharField(), "progress_url": serializers.CharField(),
-            }),
+            202: PendingSerializer,
         },
     )
     def get(self, request, portfolio_id: int):
@@ -44,14 +76,10 @@ class ChartDataApi(APIView):
         chart_range = request.query_params.get("range", "1Y").upper()
         if chart_range not in RANGES:
             raise serializers.ValidationError({"range": f"Must be one of {', '.join(RANGES)}."})
-        progress_url = reverse("api-chart-progress", args=[portfolio.pk])
-        data = chart_data_get(portfolio_id=portfolio.pk)
-        current = data is not None and data["version"] == portfolio_version_get(portfolio_id=portfolio.pk)
-        if not current:
-            chart_regeneration_request(portfolio_ids=[portfolio.pk])
-        if data is None:
-            return Response({"status": "pending", "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
-        # An outdated chart is still the best there is: served, marked, while a new one is made.
+        cached = _cached_or_pending(portfolio=portfolio, part="ranges")
+        if isinstance(cached, Response):
+            return cached
+        data, current, progress_url = cached
         return Response({
             "status": "ready",
             "range": chart_range,
@@ -76,3 +104,67 @@ class ChartProgressApi(APIView):
             progress = {"state": "SUCCESS" if ready else "PENDING", "done": 0, "total": 0,
                         "percent": 100.0 if ready else 0.0, "error": None}
         return Response(ChartProgressSerializer(progress).data)
+
+
+# The figures of one range (charts.performance.RangePerformance; definitions in docs/holdings.md).
+PERFORMANCE_MONEY = ("value", "value_start", "total_investment", "time_weighted_invested_capital",
+                     "gross_performance", "net_performance", "dividends", "fees", "realized_gain", "unrealized_gain")
+PERFORMANCE_RATES = ("gross_performance_percent", "net_performance_percent", "time_weighted_return",
+                     "time_weighted_return_without_fx", "money_weighted_return", "money_weighted_return_period")
+
+
+class PerformanceApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter(
+            "range", str, default="MAX",
+            description=f"One of {', '.join(PERFORMANCE_RANGES)}, or a calendar year with activity (e.g. 2024).",
+        )],
+        responses={
+            200: inline_serializer("Performance", {
+                "status": serializers.CharField(), "range": serializers.CharField(),
+                "base_currency": serializers.CharField(),
+                "start": serializers.DateField(allow_null=True), "end": serializers.DateField(allow_null=True),
+                # Money in the base currency, rounded to cents; rates are fractions (0.123456 = 12.3456 %).
+                **{name: serializers.DecimalField(max_digits=24, decimal_places=2) for name in PERFORMANCE_MONEY},
+                **{name: serializers.DecimalField(max_digits=30, decimal_places=6, allow_null=True)
+                   for name in PERFORMANCE_RATES},
+                "investment_by_month": serializers.ListField(child=serializers.DictField()),
+                "investment_by_year": serializers.ListField(child=serializers.DictField()),
+                "years": serializers.ListField(child=serializers.CharField()),
+                "generated_at": serializers.FloatField(), "age_seconds": serializers.FloatField(),
+                "outdated": serializers.BooleanField(), "progress_url": serializers.CharField(),
+                "warnings": serializers.ListField(child=serializers.DictField()),
+            }),
+            202: PendingSerializer,
+        },
+    )
+    def get(self, request, portfolio_id: int):
+        portfolio = owned_portfolio_or_404(request, portfolio_id)
+        key = request.query_params.get("range", "MAX").upper()
+        if key not in PERFORMANCE_RANGES and not YEAR_RANGE.match(key):
+            raise serializers.ValidationError(
+                {"range": f"Must be one of {', '.join(PERFORMANCE_RANGES)} or a calendar year (e.g. 2024)."})
+        cached = _cached_or_pending(portfolio=portfolio, part="performance")
+        if isinstance(cached, Response):
+            return cached
+        data, current, progress_url = cached
+        performance = data["performance"]
+        years = [name for name in performance["ranges"] if YEAR_RANGE.match(name)]
+        if key not in performance["ranges"]:
+            raise serializers.ValidationError(
+                {"range": f"No activity in {key}: years with activity are {', '.join(years) or 'none'}."})
+        return Response({
+            "status": "ready",
+            "range": key,
+            "base_currency": performance["base_currency"],
+            **performance["ranges"][key],
+            "investment_by_month": performance["investment_by_month"],
+            "investment_by_year": performance["investment_by_year"],
+            "years": years,
+            "generated_at": data["generated_at"],
+            "age_seconds": round(time.time() - data["generated_at"], 1),
+            "outdated": not current,
+            "progress_url": progress_url,
+            # The chart's: a position left out of the value is left out of the performance too.
+            "warnings": data.get("warnings", []),
+        })

@@ -4,14 +4,12 @@ formats: shared/PROVIDERS.md."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from prices.providers.base import (
     Bar,
     PermanentError,
-    PriceProvider,
     QuotaExhaustedError,
     Quote,
     QuoteBatch,
@@ -19,7 +17,7 @@ from prices.providers.base import (
     TransientError,
     UnknownSymbolError,
 )
-from prices.providers.http import HttpClient, check_batch_size, price_parse, unique
+from prices.providers.http import HttpProvider, check_batch_size, price_parse, unique
 
 # `outputsize=compact` returns the latest 100 trading days, which span at least 140 calendar days;
 # within this many days of today compact suffices, and it is free where `full` may be premium.
@@ -27,22 +25,11 @@ COMPACT_SPAN_DAYS = 130
 SERIES_KEY = "Time Series (Daily)"
 
 
-class AlphaVantageProvider(PriceProvider):
+class AlphaVantageProvider(HttpProvider):
     name = "alphavantage"
     max_symbols_per_request = 1  # GLOBAL_QUOTE takes one symbol
     requests_per_second = 5 / 60  # the free key is throttled in bursts as well as per day
     daily_quota = 25  # free key: 25 requests a day
-
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float | None = None,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        self._http = HttpClient(self.name, base_url=base_url, api_key=api_key, timeout=timeout)
-        self._clock = clock or (lambda: datetime.now(UTC))
 
     def _query(self, symbol: str, **params: str) -> dict[str, Any]:
         """One call to /query, with every error the body can carry raised."""

@@ -4,8 +4,7 @@ shared/PROVIDERS.md."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +12,6 @@ from urllib.parse import quote
 from prices.providers.base import (
     Bar,
     PermanentError,
-    PriceProvider,
     Quote,
     QuoteBatch,
     RateLimitedError,
@@ -21,7 +19,7 @@ from prices.providers.base import (
     UnknownSymbolError,
 )
 from prices.providers.http import (
-    HttpClient,
+    HttpProvider,
     Reply,
     check_batch_size,
     looks_like_html,
@@ -34,22 +32,11 @@ VS_CURRENCY = "usd"
 KEY_HEADER = "x-cg-demo-api-key"
 
 
-class CoinGeckoProvider(PriceProvider):
+class CoinGeckoProvider(HttpProvider):
     name = "coingecko"
     max_symbols_per_request = 50  # PROVIDERS.md: a safe batch of ids
     requests_per_second = 30 / 60  # the demo plan allows about 30 calls a minute
     daily_quota = None
-
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float | None = None,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        self._http = HttpClient(self.name, base_url=base_url, api_key=api_key, timeout=timeout)
-        self._clock = clock or (lambda: datetime.now(UTC))
 
     def _get(self, path: str, params: dict[str, str]) -> Reply:
         headers = {KEY_HEADER: self._http.api_key} if self._http.api_key else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -22,7 +22,7 @@ import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
-from prices.providers.base import PermanentError, RateLimitedError, TransientError
+from prices.providers.base import PermanentError, PriceProvider, RateLimitedError, TransientError
 
 # Connections kept per host: a worker process running batch tasks in threads may have this many
 # requests in flight to one provider; beyond it urllib3 opens (and drops) extra connections.
@@ -33,6 +33,25 @@ TOTAL_DEADLINE_FACTOR = 3
 # A quote batch or 20 years of daily bars is well under a megabyte; anything this large is garbage.
 MAX_BODY_BYTES = 20 * 1024 * 1024
 USER_AGENT = "Folio/0.1 (self-hosted portfolio tracker)"
+
+
+class HttpProvider(PriceProvider):
+    """A provider spoken to over HTTP: one pooled client per instance, and a clock tests can freeze.
+    `base_url`, `api_key` and `timeout` override settings (tests point clients at stub servers)."""
+
+    user_agent: str = ""  # "" = HttpClient's own
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        options = {"user_agent": self.user_agent} if self.user_agent else {}
+        self._http = HttpClient(self.name, base_url=base_url, api_key=api_key, timeout=timeout, **options)
+        self._clock = clock or (lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True)

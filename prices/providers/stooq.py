@@ -12,14 +12,13 @@ from zoneinfo import ZoneInfo
 
 from prices.providers.base import (
     Bar,
-    PriceProvider,
     QuotaExhaustedError,
     Quote,
     QuoteBatch,
     TransientError,
     UnknownSymbolError,
 )
-from prices.providers.http import HttpClient, Reply, check_batch_size, price_parse, unique
+from prices.providers.http import HttpProvider, Reply, check_batch_size, price_parse, unique
 
 # Stooq stamps quotes in Warsaw time (a US close at 16:00 New York shows as 22:00).
 STOOQ_ZONE = ZoneInfo("Europe/Warsaw")
@@ -33,27 +32,14 @@ BROWSER_USER_AGENT = (
 )
 
 
-class StooqProvider(PriceProvider):
+class StooqProvider(HttpProvider):
+    user_agent = BROWSER_USER_AGENT
     name = "stooq"
     # Symbols travel in the URL joined by "+"; 20 keeps it short (a batch is one daily hit).
     max_symbols_per_request = 20
     requests_per_second = 0.5  # undocumented limits: stay gentle
     daily_quota = None  # a daily hit limit exists but is unpublished: QuotaExhaustedError tells
 
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        self._http = HttpClient(
-            self.name,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            user_agent=BROWSER_USER_AGENT,
-        )
 
     # --- latest quotes
 

@@ -5,14 +5,12 @@ shared/PROVIDERS.md."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from prices.providers.base import (
     Bar,
     PermanentError,
-    PriceProvider,
     QuotaExhaustedError,
     Quote,
     QuoteBatch,
@@ -21,7 +19,7 @@ from prices.providers.base import (
     UnknownSymbolError,
 )
 from prices.providers.http import (
-    HttpClient,
+    HttpProvider,
     Reply,
     check_batch_size,
     price_parse,
@@ -34,7 +32,7 @@ from prices.providers.http import (
 MAX_OUTPUT_SIZE = 5000
 
 
-class TwelveDataProvider(PriceProvider):
+class TwelveDataProvider(HttpProvider):
     name = "twelvedata"
     # Every symbol of a batch costs one credit, and the free tier has 8 credits a minute.
     max_symbols_per_request = 8
@@ -42,17 +40,6 @@ class TwelveDataProvider(PriceProvider):
     credits_per_symbol = True
     requests_per_second = 8 / 60
     daily_quota = 800
-
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float | None = None,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        self._http = HttpClient(self.name, base_url=base_url, api_key=api_key, timeout=timeout)
-        self._clock = clock or (lambda: datetime.now(UTC))
 
     def _params(self, **params: str) -> dict[str, str]:
         if self._http.api_key:
