@@ -128,22 +128,7 @@ def performance_compute(inputs: ChartInputs, *, today: date, series: ChartSeries
                            investment_by_month=[], investment_by_year=[])
 
     days, first = series.days, series.first
-    codes = sorted(set(series.codes) | {tx.currency for tx in inputs.transactions})
-    # Each day's rate per code, NaN before a currency's first rate; amounts in such a code are left out.
-    rates = np.stack([_rates_by_day(inputs.fx.get(code), days=days) for code in codes], axis=1)
-    flows = _flows(inputs, series=series, codes=codes)
-    value_local = series.grid.value_local @ _code_map(series.codes, codes)
-    # Per day; a gain that could not be converted (NaN) is left out, like its cost in the chart.
-    until_today = series.replay.realized_days < len(days)
-    realized = np.bincount(series.replay.realized_days[until_today], minlength=len(days),
-                           weights=np.nan_to_num(series.replay.realized_gains[until_today]))
-    daily = _Daily(
-        value=series.grid.value, invested=series.grid.invested, unrealized=series.grid.unrealized,
-        realized=realized, rates=rates, value_local=value_local, flows=flows,
-        inflows=_in_base(flows.inflows, rates), outflows=_in_base(flows.outflows, rates),
-        fees=_in_base(flows.fees, rates), dividends=_in_base(flows.dividends, rates),
-    )
-
+    daily = _daily_build(inputs, series=series)
     bounds = {key: _range_bounds(key=key, today=today) for key in RANGES}
     tx_years = {tx.date.year for tx in inputs.transactions if tx.date <= today}
     for year in range(first.year, today.year + 1):
@@ -174,6 +159,37 @@ class _Daily:
     outflows: np.ndarray
     fees: np.ndarray
     dividends: np.ndarray
+
+
+def _daily_build(inputs: ChartInputs, *, series: ChartSeries) -> _Daily:
+    days = series.days
+    codes = sorted(set(series.codes) | {tx.currency for tx in inputs.transactions})
+    # Each day's rate per code, NaN before a currency's first rate; amounts in such a code are left out.
+    rates = np.stack([_rates_by_day(inputs.fx.get(code), days=days) for code in codes], axis=1)
+    flows = _flows(inputs, series=series, codes=codes)
+    value_local = series.grid.value_local @ _code_map(series.codes, codes)
+    # Per day; a gain that could not be converted (NaN) is left out, like its cost in the chart.
+    until_today = series.replay.realized_days < len(days)
+    realized = np.bincount(series.replay.realized_days[until_today], minlength=len(days),
+                           weights=np.nan_to_num(series.replay.realized_gains[until_today]))
+    return _Daily(
+        value=series.grid.value, invested=series.grid.invested, unrealized=series.grid.unrealized,
+        realized=realized, rates=rates, value_local=value_local, flows=flows,
+        inflows=_in_base(flows.inflows, rates), outflows=_in_base(flows.outflows, rates),
+        fees=_in_base(flows.fees, rates), dividends=_in_base(flows.dividends, rates),
+    )
+
+
+def twr_growth_index(inputs: ChartInputs, *, series: ChartSeries) -> np.ndarray:
+    """Per day, what 1 invested on the first day has grown to at the time-weighted return (the same
+    daily factors as `_twr`; a day with nothing at work counts as 1). The return between two days is
+    growth[b] / growth[a] − 1: how the benchmark comparison draws the portfolio's line."""
+    daily = _daily_build(inputs, series=series)
+    at_work = np.concatenate([[0.0], daily.value[:-1]]) + daily.inflows
+    factors = np.ones(len(at_work))
+    counted = at_work > 0
+    factors[counted] = (daily.value[counted] + daily.outflows[counted]) / at_work[counted]
+    return np.cumprod(np.nan_to_num(factors, nan=1.0))
 
 
 def _flows(inputs: ChartInputs, *, series: ChartSeries, codes: list[str]) -> _Flows:

@@ -197,3 +197,18 @@ def _fx_load(*, codes: set[str], base: str, start: date) -> dict[str, FxSeries]:
             dates=np.array(days, dtype="M8[D]"), rates=tuple(scale * merged[day] for day in days)
         )
     return series
+
+
+def benchmark_closes_load(*, instrument_id: int, start: date) -> tuple[np.ndarray, np.ndarray]:
+    """A benchmark's closes from its last one before `start` on, as (dates, closes) arrays."""
+    last_before = (
+        PriceHistory.objects.filter(instrument_id=instrument_id, date__lt=start).order_by("-date")
+        .values_list("date", flat=True).first()
+    )
+    rows = list(
+        PriceHistory.objects.filter(instrument_id=instrument_id, date__gte=last_before or start)
+        .order_by("date").values_list("date", "close")
+    )
+    dates = np.array([d for d, _ in rows], dtype="M8[D]")
+    closes = np.array([float(c) for _, c in rows], dtype="f8")
+    return dates, closes

@@ -10,9 +10,10 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 
 from charts.cache import chart_data_store, chart_progress_set
+from charts.benchmark import benchmark_compare
 from charts.compute import chart_data_compute, chart_series_compute
-from charts.performance import performance_compute
-from charts.selectors import chart_inputs_load
+from charts.performance import performance_compute, twr_growth_index
+from charts.selectors import benchmark_closes_load, chart_inputs_load
 from portfolio.cache import portfolio_version_get
 from portfolio.models import Portfolio
 
@@ -57,7 +58,7 @@ def chart_data_generate(*, portfolio_id: int) -> int | None:
     what is cached, so that write's own regeneration request is never mistaken as done.
     """
     get_redis_connection("default").delete(_scheduled_key(portfolio_id))
-    portfolio = Portfolio.objects.filter(pk=portfolio_id).first()
+    portfolio = Portfolio.objects.filter(pk=portfolio_id).select_related("benchmark").first()
     if portfolio is None:
         return None
     version = portfolio_version_get(portfolio_id=portfolio_id)
@@ -69,6 +70,12 @@ def chart_data_generate(*, portfolio_id: int) -> int | None:
         series = chart_series_compute(inputs, today=today)
         data = {**chart_data_compute(inputs, today=today, series=series),
                 "performance": performance_compute(inputs, today=today, series=series)}
+        if portfolio.benchmark_id and series is not None:
+            close_dates, closes = benchmark_closes_load(instrument_id=portfolio.benchmark_id, start=series.first)
+            data["benchmark"] = benchmark_compare(
+                symbol=portfolio.benchmark.symbol, days=series.days,
+                growth=twr_growth_index(inputs, series=series), close_dates=close_dates, closes=closes,
+                ranges=data["ranges"])
         chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=2, total=GENERATION_STEPS)
         chart_data_store(portfolio_id=portfolio_id, version=version, data=data)
     except Exception as error:

@@ -67,6 +67,9 @@ def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_curr
     with transaction.atomic():
         portfolio.save()
         _on_commit_changed(portfolio.pk)
+        if benchmark is not NO_CHANGE and portfolio.benchmark_id:
+            instrument_id = portfolio.benchmark_id
+            transaction.on_commit(lambda: _benchmark_history_request(instrument_id))
     return portfolio
 
 
@@ -79,6 +82,16 @@ def benchmark_instrument_get(*, symbol: str) -> Instrument:
     if instrument.verification_status == "unknown":
         raise ValidationError({"benchmark": f"{instrument.symbol} is unknown to its price provider."})
     return instrument
+
+
+def _benchmark_history_request(instrument_id: int) -> None:
+    """A new benchmark needs its history from the portfolio's first trade: the workers fetch it."""
+    from prices.tasks import backfill_history_task  # noqa: PLC0415 (tasks sit above services)
+
+    try:
+        backfill_history_task.delay(instrument_id)
+    except Exception:  # the broker down: the hourly backfill fetches it later
+        pass
 
 
 def portfolio_delete(*, portfolio: Portfolio) -> None:
@@ -232,13 +245,15 @@ def transaction_delete(*, transaction_obj: Transaction) -> None:
 
 
 def portfolios_holding_bump(*, instrument_ids: list[int]) -> list[int]:
-    """New prices for these instruments: make cached reads of every portfolio holding them obsolete.
+    """New prices for these instruments: make cached reads of every portfolio holding them (or
+    comparing itself with one of them) obsolete.
     Returns those portfolios' ids (their charts are the caller's to have regenerated)."""
     if not instrument_ids:
         return []
-    portfolio_ids = sorted(set(
-        Transaction.objects.filter(instrument_id__in=instrument_ids).values_list("portfolio_id", flat=True).distinct()
-    ))
+    portfolio_ids = sorted(
+        set(Transaction.objects.filter(instrument_id__in=instrument_ids).values_list("portfolio_id", flat=True))
+        | set(Portfolio.objects.filter(benchmark_id__in=instrument_ids).values_list("pk", flat=True))
+    )
     for portfolio_id in portfolio_ids:
         portfolio_version_bump(portfolio_id=portfolio_id)
     return portfolio_ids

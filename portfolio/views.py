@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from charts.api.views import RANGES as CHART_RANGES
+from charts.performance import RANGES as PERFORMANCE_RANGES
 from portfolio import selectors, services
 from portfolio.forms import PortfolioForm, TransactionForm, form_errors_apply
 from portfolio.importing import (
@@ -63,7 +64,8 @@ def dashboard(request):
     return render(
         request,
         "portfolio/dashboard.html",
-        {"portfolios": portfolios, "portfolio": selected, "ranges": CHART_RANGES},
+        {"portfolios": portfolios, "portfolio": selected, "ranges": CHART_RANGES,
+         "performance_ranges": PERFORMANCE_RANGES},
     )
 
 

@@ -125,7 +125,12 @@ def prices_refresh(
 def history_missing_ranges(*, instrument: Instrument, now: datetime) -> list[tuple[date, date]]:
     """Runs of consecutive expected sessions with no stored close, from the instrument's first trade
     to the last close that should exist by now. What is stored is never asked for again."""
-    first_trade = Transaction.objects.filter(instrument=instrument).aggregate(first=Min("date"))["first"]
+    # From the first trade in it, or the first trade of a portfolio that uses it as its benchmark.
+    firsts = [
+        Transaction.objects.filter(instrument=instrument).aggregate(first=Min("date"))["first"],
+        Transaction.objects.filter(portfolio__benchmark=instrument).aggregate(first=Min("date"))["first"],
+    ]
+    first_trade = min((day for day in firsts if day is not None), default=None)
     if first_trade is None:
         return []
     last_expected = last_expected_close_date(mic=instrument.exchange_mic, now=now)

@@ -91,6 +91,11 @@ class ChartDataApi(APIView):
             "sparklines": data.get("sparklines", {}),
             "allocation": data.get("allocation", {}),
             "warnings": data.get("warnings", []),
+            # Time-weighted return of the portfolio against its benchmark since the range's start.
+            "benchmark": (
+                {"symbol": data["benchmark"]["symbol"], "series": data["benchmark"]["ranges"].get(chart_range, [])}
+                if data.get("benchmark") else None
+            ),
         })
 
 

@@ -10,7 +10,8 @@
   const currency = root.dataset.currency;
   const POLL_MS = 500;
   const POLL_LIMIT_MS = 120000;
-  const state = { range: "1Y", holdings: [], sort: { key: "market_value", desc: true }, plot: null, chartToken: 0 };
+  const state = { range: "1Y", holdings: [], sort: { key: "market_value", desc: true }, plot: null, benchmarkPlot: null,
+    chartToken: 0 };
 
   // --- helpers -------------------------------------------------------------------------------
 
@@ -243,6 +244,8 @@
       status.hidden = true;
       drawChart(answer.body.series);
       drawAllocation(answer.body.allocation);
+      drawBenchmark(answer.body.benchmark);
+      loadPerformance();
       const warnings = (answer.body.warnings || []).map((w) => w.message);
       note.hidden = !warnings.length && !answer.body.outdated;
       note.textContent = (answer.body.outdated ? `Chart from ${Math.round(answer.body.age_seconds)} s ago; updating… ` : "") + warnings.join(" ");
@@ -267,6 +270,67 @@
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => { if (state.plot) state.plot.setSize({ width: Math.max(280, document.getElementById("chart").clientWidth), height: window.innerWidth < 600 ? 220 : 320 }); }, 150);
+  });
+
+  // --- returns and benchmark ------------------------------------------------------------------
+
+  function rate(text) { return text == null ? "—" : (Number(text) > 0 ? "+" : "") + (Number(text) * 100).toFixed(2) + " %"; }
+
+  async function loadPerformance() {
+    const range = document.getElementById("performance-range").value;
+    const box = document.getElementById("performance-figures");
+    try {
+      const answer = await api(`/api/portfolios/${portfolioId}/performance/?range=${encodeURIComponent(range)}`);
+      if (answer.status === 202) return; // computed with the chart: loaded again when the chart is ready
+      const data = answer.body;
+      box.querySelectorAll("[data-perf]").forEach((node) => {
+        const value = data[node.dataset.perf];
+        const kind = node.dataset.kind;
+        node.textContent = kind === "rate" ? rate(value) : kind === "money" ? money(value) : signed(value);
+        if (kind !== "money") tone(node, value);
+      });
+      box.dataset.loaded = "true";
+      box.dataset.range = range;
+    } catch (error) {
+      banner("error", "Returns could not be loaded: " + error.message, "performance-error");
+    }
+  }
+
+  function drawBenchmark(benchmark) {
+    const box = document.getElementById("benchmark-chart");
+    if (state.benchmarkPlot) { state.benchmarkPlot.destroy(); state.benchmarkPlot = null; }
+    box.replaceChildren();
+    if (!benchmark || !benchmark.series.length) return;
+    const points = benchmark.series;
+    const data = [points.map((p) => Date.parse(p.date + "T00:00:00Z") / 1000),
+      points.map((p) => (p.portfolio == null ? null : Number(p.portfolio) * 100)),
+      points.map((p) => (p.benchmark == null ? null : Number(p.benchmark) * 100))];
+    state.benchmarkPlot = new uPlot({
+      width: Math.max(280, box.clientWidth), height: window.innerWidth < 600 ? 180 : 220,
+      scales: { x: { time: true } },
+      series: [{}, { label: "Portfolio (TWR) %", stroke: "#2563eb", width: 2, value: (u, v) => (v == null ? "—" : v.toFixed(2) + " %") },
+        { label: benchmark.symbol + " %", stroke: "#f59e0b", width: 2, value: (u, v) => (v == null ? "—" : v.toFixed(2) + " %") }],
+      axes: [{}, { size: 50, values: (u, vals) => vals.map((v) => v.toFixed(0) + "%") }],
+    }, data, box);
+    box.dataset.symbol = benchmark.symbol;
+    const last = points[points.length - 1];
+    document.getElementById("benchmark-note").textContent =
+      `Since the start of the ${state.range} range: portfolio ${rate(last.portfolio)}, ${benchmark.symbol} ${rate(last.benchmark)} (time-weighted).`;
+  }
+
+  document.getElementById("performance-range").addEventListener("change", loadPerformance);
+  document.getElementById("benchmark-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const symbol = form.benchmark.value.trim();
+    try {
+      await api(form.dataset.url, { method: "PATCH", body: JSON.stringify({ benchmark: symbol || null }),
+        headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": csrfToken() } });
+      document.getElementById("benchmark-note").textContent = symbol ? `Comparing with ${symbol.toUpperCase()}: fetching its history and redrawing…` : "";
+      await loadChart(state.range);
+    } catch (error) {
+      banner("error", "The benchmark could not be saved: " + error.message, "benchmark-error");
+    }
   });
 
   // --- refresh -------------------------------------------------------------------------------

@@ -87,6 +87,16 @@ def test_the_dashboard_fills_itself_in_and_refreshes(worker, browser, live_serve
     expect(page.locator("#chart")).to_have_attribute("data-range", "1M")
     assert 28 <= int(page.locator("#chart").get_attribute("data-points")) <= 32
 
+    # returns for a period, then a benchmark picked on the page and drawn against the portfolio
+    expect(page.locator("#performance-figures")).to_have_attribute("data-loaded", "true", timeout=30_000)
+    expect(page.locator("[data-perf=time_weighted_return]")).to_contain_text("%")
+    page.select_option("[data-testid=performance-range]", "YTD")
+    expect(page.locator("#performance-figures")).to_have_attribute("data-range", "YTD")
+    page.fill("[data-testid=benchmark-input]", "spy")
+    page.click("#benchmark-form button")
+    expect(page.locator("#benchmark-chart")).to_have_attribute("data-symbol", "SPY", timeout=30_000)
+    expect(page.locator("#benchmark-chart canvas")).to_be_visible()
+
     # sorting the holdings by symbol
     page.click("th[data-sort=symbol]")
     symbols = page.locator("[data-testid=holdings] tbody tr").evaluate_all(

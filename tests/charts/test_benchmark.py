@@ -1,0 +1,47 @@
+"""The portfolio's time-weighted return against its benchmark, through chart generation."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from charts.cache import chart_data_get
+from charts.services import chart_data_generate
+from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_portfolio_and_benchmark_returns_from_the_range_start(api, portfolio):
+    today = timezone.localdate()
+    stock = InstrumentFactory(symbol="STK", exchange_mic="")
+    index = InstrumentFactory(symbol="IDX", exchange_mic="")
+    TransactionFactory(portfolio=portfolio, instrument=stock, date=today - timedelta(days=3),
+                       quantity=Decimal("10"), price=Decimal("100"))
+    # a second buy mid-way: money-weighted and time-weighted differ, the line must not jump with it
+    TransactionFactory(portfolio=portfolio, instrument=stock, date=today - timedelta(days=1),
+                       quantity=Decimal("10"), price=Decimal("110"))
+    for days_ago, stock_close, index_close in ((3, "100", "50"), (2, "110", "55"), (1, "110", None), (0, "121", "60")):
+        PriceFactory(instrument=stock, date=today - timedelta(days=days_ago), close=Decimal(stock_close))
+        if index_close:
+            PriceFactory(instrument=index, date=today - timedelta(days=days_ago), close=Decimal(index_close))
+    assert api.patch(f"/api/portfolios/{portfolio.pk}/", {"benchmark": "IDX"}, format="json").status_code == 200
+
+    chart_data_generate(portfolio_id=portfolio.pk)
+
+    body = api.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M").json()
+    assert body["benchmark"]["symbol"] == "IDX"
+    points = {p["date"]: (p["portfolio"], p["benchmark"]) for p in body["benchmark"]["series"]}
+    day = lambda n: (today - timedelta(days=n)).isoformat()  # noqa: E731
+    assert points[day(3)] == ("0.000000", "0.000000")
+    assert points[day(2)] == ("0.100000", "0.100000")
+    assert points[day(1)] == ("0.100000", "0.100000")  # the index's close carried over its holiday
+    assert points[day(0)] == ("0.210000", "0.200000")  # 1.1 × 1.1 − 1; 60 / 50 − 1
+    assert chart_data_get(portfolio_id=portfolio.pk)["benchmark"]["ranges"]["MAX"][0]["portfolio"] == "0.000000"
+
+
+def test_without_a_benchmark_there_is_none(api, portfolio):
+    TransactionFactory(portfolio=portfolio)
+    chart_data_generate(portfolio_id=portfolio.pk)
+    assert api.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1Y").json()["benchmark"] is None
