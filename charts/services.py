@@ -9,8 +9,8 @@ from django.conf import settings
 from django.utils import timezone
 from django_redis import get_redis_connection
 
-from charts.cache import chart_data_store, chart_progress_set
 from charts.benchmark import benchmark_compare
+from charts.cache import chart_data_store, chart_progress_set
 from charts.compute import chart_data_compute, chart_series_compute
 from charts.performance import performance_compute, twr_growth_index
 from charts.selectors import benchmark_closes_load, chart_inputs_load

@@ -1,5 +1,6 @@
 """Writes to portfolios and transactions. Views, serializers and forms only call these."""
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -88,10 +89,8 @@ def _benchmark_history_request(instrument_id: int) -> None:
     """A new benchmark needs its history from the portfolio's first trade: the workers fetch it."""
     from prices.tasks import backfill_history_task  # noqa: PLC0415 (tasks sit above services)
 
-    try:
+    with suppress(Exception):  # the broker down: the hourly backfill fetches it later
         backfill_history_task.delay(instrument_id)
-    except Exception:  # the broker down: the hourly backfill fetches it later
-        pass
 
 
 def portfolio_delete(*, portfolio: Portfolio) -> None:
