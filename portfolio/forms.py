@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from portfolio.models import TransactionType
-from portfolio.services import TransactionInput
+from portfolio.services import TransactionInput, transaction_input_from
 from prices.models import AssetClass, Provider
 
 
@@ -28,19 +28,7 @@ class TransactionForm(forms.Form):
     note = forms.CharField(max_length=500, required=False)
 
     def to_input(self) -> TransactionInput:
-        data = self.cleaned_data
-        return TransactionInput(
-            symbol=data["symbol"],
-            type=data["type"],
-            date=data["date"],
-            quantity=data.get("quantity"),
-            price=data.get("price"),
-            fee=data.get("fee"),
-            currency=data["currency"],
-            note=data.get("note") or "",
-            provider=data.get("provider") or None,
-            asset_class=data.get("asset_class") or None,
-        )
+        return transaction_input_from(self.cleaned_data)
 
 
 def form_errors_apply(form: forms.Form, exc: ValidationError) -> None:

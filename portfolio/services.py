@@ -119,6 +119,15 @@ class TransactionInput:
     asset_class: str | None = None
 
 
+def transaction_input_from(data: dict) -> TransactionInput:
+    """A TransactionInput from parsed form or serializer data (absent optional fields are None)."""
+    return TransactionInput(
+        symbol=data["symbol"], type=data["type"], date=data["date"], quantity=data.get("quantity"),
+        price=data.get("price"), fee=data.get("fee"), currency=data["currency"], note=data.get("note") or "",
+        provider=data.get("provider") or None, asset_class=data.get("asset_class") or None,
+    )
+
+
 def transaction_fields_validate(data: TransactionInput) -> dict:
     """Per-type rules, each failure naming its field. Returns the cleaned field values."""
     errors: dict[str, str] = {}

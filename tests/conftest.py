@@ -1,11 +1,14 @@
 """Shared fixtures. Tests use real Postgres (DATABASE_URL) and real Redis (database 15)."""
 
+from collections.abc import Iterator
+
 import pytest
 from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import PortfolioFactory, UserFactory
+from tests.worker import running_worker, worker_settle
 
 
 def redis_flush_except_broker_bindings() -> None:
@@ -50,3 +53,18 @@ def portfolio(user):
 @pytest.fixture
 def foreign_portfolio(other_user):
     return PortfolioFactory(owner=other_user, name="Not yours")
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[None]:
+    """A real Celery worker (threads) on the test broker, for the tests of one module."""
+    with running_worker():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def settled(request):
+    """Whatever a worker test queued is finished before its tables are emptied."""
+    yield
+    if "worker" in request.fixturenames:
+        worker_settle()

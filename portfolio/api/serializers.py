@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from portfolio.models import Portfolio, Transaction, TransactionType
-from portfolio.services import TransactionInput
+from portfolio.services import TransactionInput, transaction_input_from
 from prices.models import AssetClass, Provider
 
 
@@ -55,19 +55,7 @@ class TransactionInputSerializer(serializers.Serializer):
     asset_class = serializers.ChoiceField(choices=AssetClass.choices, required=False)
 
     def to_input(self) -> TransactionInput:
-        data = self.validated_data
-        return TransactionInput(
-            symbol=data["symbol"],
-            type=data["type"],
-            date=data["date"],
-            quantity=data.get("quantity"),
-            price=data.get("price"),
-            fee=data.get("fee"),
-            currency=data["currency"],
-            note=data.get("note", ""),
-            provider=data.get("provider"),
-            asset_class=data.get("asset_class"),
-        )
+        return transaction_input_from(self.validated_data)
 
 
 def transaction_input_merged(instance: Transaction, partial: dict) -> dict:

@@ -10,7 +10,6 @@ import pytest
 from django.conf import settings as django_settings
 
 from portfolio.demo import demo_seed
-from tests.worker import running_worker
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "screenshots"
@@ -25,12 +24,6 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 pytestmark = pytest.mark.django_db(transaction=True)
 # The live server runs in a thread of this process; Playwright's sync API runs its own event loop.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture(scope="module")
-def worker() -> Iterator[None]:
-    with running_worker():
-        yield
 
 
 @pytest.fixture(scope="module")

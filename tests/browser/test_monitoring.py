@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from portfolio.demo import demo_seed
-from tests.browser.test_dashboard import SCREENSHOTS, browser, log_in, worker  # noqa: F401 (fixtures)
+from tests.browser.test_dashboard import SCREENSHOTS, browser, log_in  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

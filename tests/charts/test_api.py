@@ -1,7 +1,6 @@
 """Chart data through a real worker: 202 → progress → 200, regenerated after edits, last good kept."""
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -17,23 +16,8 @@ from charts.cache import chart_data_get, chart_data_store
 from charts.services import chart_regeneration_request
 from portfolio.cache import portfolio_version_get
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
-from tests.worker import running_worker, worker_settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def worker() -> Iterator[None]:
-    with running_worker():
-        yield
-
-
-@pytest.fixture(autouse=True)
-def settled(request):
-    """Whatever a worker test queued is finished before its tables are emptied."""
-    yield
-    if "worker" in request.fixturenames:
-        worker_settle()
 
 
 @pytest.fixture(autouse=True)

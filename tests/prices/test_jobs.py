@@ -18,23 +18,8 @@ from prices.models import PriceHistory
 from prices.providers import provider_get
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
 from tests.stubs.market import MarketStub, stub_price
-from tests.worker import running_worker, worker_settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def worker() -> Iterator[None]:
-    with running_worker():
-        yield
-
-
-@pytest.fixture(autouse=True)
-def settled(request):
-    """Whatever a worker test queued is finished before its tables are emptied."""
-    yield
-    if "worker" in request.fixturenames:
-        worker_settle()
 
 
 @pytest.fixture
