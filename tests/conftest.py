@@ -15,7 +15,10 @@ def redis_flush_except_broker_bindings() -> None:
     """Empty the test Redis database (never db 0) but for Kombu's queue bindings, which a running
     test worker declared once and needs to keep receiving tasks."""
     client = get_redis_connection("default")
-    keys = [key for key in client.scan_iter(count=1000) if not key.startswith(b"_kombu.binding.")]
+    # Kombu's bookkeeping of tasks a worker holds (unacked, its index and mutex) stays too: deleting
+    # it under a running worker's feet breaks that worker, not the next test.
+    kept = (b"_kombu.binding.", b"unacked")
+    keys = [key for key in client.scan_iter(count=1000) if not key.startswith(kept)]
     if keys:
         client.delete(*keys)
 
