@@ -25,26 +25,67 @@ def _progress_key(portfolio_id: int) -> str:
     return f"folio:chart:{portfolio_id}:progress"
 
 
-# A slow generation must never overwrite a newer one that finished first.
+# A slow generation must never overwrite a newer one that finished first. Fields are replaced whole:
+# HDEL of every old field, then the new ones, in one script.
 _STORE_IF_NEWER = """
 local stored = redis.call('HGET', KEYS[1], 'version')
 if stored and tonumber(stored) > tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'payload', ARGV[2])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('DEL', KEYS[1])
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
 return 1
 """
+
+# Each part is its own hash field of ready JSON, so a request reads and sends only what it shows
+# (one range's series, not ten years of every range, every sparkline and all the performance).
+PART_PREFIXES = ("range:", "benchmark:")
+
+
+def _parts(data: dict) -> dict[str, str]:
+    parts = {}
+    for name, value in data.items():
+        if name == "ranges":
+            parts.update({f"range:{key}": json.dumps(points) for key, points in value.items()})
+        elif name == "benchmark":
+            parts["benchmark_symbol"] = json.dumps(value["symbol"])
+            parts.update({f"benchmark:{key}": json.dumps(points) for key, points in value["ranges"].items()})
+        else:
+            parts[name] = json.dumps(value)
+    return parts
 
 
 def chart_data_store(*, portfolio_id: int, version: int, data: dict) -> bool:
     """Cache chart data computed for `version`; False when a newer version is already cached."""
-    payload = json.dumps({"version": version, "generated_at": time.time(), **data})
-    client = get_redis_connection("default")
-    return bool(client.eval(_STORE_IF_NEWER, 1, _data_key(portfolio_id), version, payload, CHART_TTL_SECONDS))
+    parts = _parts({"version": version, "generated_at": time.time(), **data})
+    args = [version, CHART_TTL_SECONDS] + [item for pair in parts.items() for item in pair]
+    return bool(get_redis_connection("default").eval(_STORE_IF_NEWER, 1, _data_key(portfolio_id), *args))
+
+
+def chart_parts_get(*, portfolio_id: int, names: list[str]) -> dict[str, bytes | None]:
+    """Raw JSON of the named parts (None for a missing one) in one round trip."""
+    values = get_redis_connection("default").hmget(_data_key(portfolio_id), names)
+    return dict(zip(names, values, strict=True))
 
 
 def chart_data_get(*, portfolio_id: int) -> dict | None:
-    raw = get_redis_connection("default").hget(_data_key(portfolio_id), "payload")
-    return json.loads(raw) if raw else None
+    """The whole cached chart data, decoded (for workers and tests; requests read parts)."""
+    raw = get_redis_connection("default").hgetall(_data_key(portfolio_id))
+    if not raw:
+        return None
+    data: dict = {}
+    for field, value in raw.items():
+        name, decoded = field.decode(), json.loads(value)
+        if name.startswith("range:"):
+            data.setdefault("ranges", {})[name.removeprefix("range:")] = decoded
+        elif name.startswith("benchmark:"):
+            data.setdefault("benchmark", {}).setdefault("ranges", {})[name.removeprefix("benchmark:")] = decoded
+        elif name == "benchmark_symbol":
+            data.setdefault("benchmark", {})["symbol"] = decoded
+        else:
+            data[name] = decoded
+    return data
 
 
 def chart_data_delete(*, portfolio_id: int) -> None:

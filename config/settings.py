@@ -337,3 +337,5 @@ EVENTS_MAX_COUNT = env.int("EVENTS_MAX_COUNT", default=20_000)
 # Bearer token for Prometheus to scrape /metrics without a staff session (unset: staff only).
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 FLOWER_URL = env("FLOWER_URL", default="http://127.0.0.1:5555/")
+# Request latencies are buffered per process and written to Redis at most this often.
+REQUEST_TIMING_FLUSH_SECONDS = env.float("REQUEST_TIMING_FLUSH_SECONDS", default=1.0)

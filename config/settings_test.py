@@ -28,3 +28,5 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 # Production settings otherwise (debug off, secure cookies); the test client and live server speak
 # plain HTTP on loopback.
 SECURE_SSL_REDIRECT = False
+# Tests read request timings right after the request.
+REQUEST_TIMING_FLUSH_SECONDS = 0

@@ -1,7 +1,17 @@
-"""Per-endpoint latency, recorded into Redis histograms (monitoring/timing.py) after each response."""
+"""Per-endpoint latency, recorded into Redis histograms (monitoring/timing.py).
+
+Samples are buffered in the process and written in one pipeline at most every
+REQUEST_TIMING_FLUSH_SECONDS, so a busy web process pays a Redis round trip a second, not one per
+request. A process that dies loses at most that last second of samples.
+"""
 
 import logging
+import threading
 import time
+from collections import defaultdict
+
+from django.conf import settings
+from django_redis import get_redis_connection
 
 from monitoring.timing import timing_record
 
@@ -9,6 +19,32 @@ logger = logging.getLogger(__name__)
 
 # Static files and the probes of load balancers and Prometheus are not the app's endpoints.
 SKIPPED_PREFIXES = ("/static/", "/healthz", "/metrics", "/favicon.ico")
+
+
+class _Buffer:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.samples: dict[str, list[tuple[float, int]]] = defaultdict(list)
+        self.flushed_at = time.monotonic()
+
+    def add(self, series: str, seconds: float, status: int) -> None:
+        with self.lock:
+            self.samples[series].append((seconds, status))
+            if time.monotonic() - self.flushed_at < settings.REQUEST_TIMING_FLUSH_SECONDS:
+                return
+            samples, self.samples = self.samples, defaultdict(list)
+            self.flushed_at = time.monotonic()
+        try:
+            pipe = get_redis_connection("default").pipeline(transaction=False)
+            for name, observed in samples.items():
+                for elapsed, code in observed:
+                    timing_record(series=name, seconds=elapsed, counters={f"s{code // 100}xx": 1}, pipe=pipe)
+            pipe.execute()
+        except Exception:  # Redis down: the responses matter, their timings do not
+            logger.debug("request timings not recorded", exc_info=True)
+
+
+_buffer = _Buffer()
 
 
 class RequestTimingMiddleware:
@@ -23,9 +59,5 @@ class RequestTimingMiddleware:
             match = getattr(request, "resolver_match", None)
             # The route pattern, not the path: one series per endpoint, not per portfolio id.
             route = f"/{match.route}" if match and match.route else "unmatched"
-            try:
-                timing_record(series=f"endpoint:{request.method} {route}", seconds=elapsed,
-                              counters={f"s{response.status_code // 100}xx": 1})
-            except Exception:  # Redis down: the response matters, its timing does not
-                logger.debug("request timing not recorded", exc_info=True)
+            _buffer.add(f"endpoint:{request.method} {route}", elapsed, response.status_code)
         return response

@@ -30,12 +30,14 @@ def _key(series: str, window: int) -> str:
 
 
 def timing_record(*, series: str, seconds: float, counters: dict[str, int] | None = None,
-                  now: float | None = None, client=None) -> None:
-    """Count one observation of `seconds` (and optional counters such as status classes)."""
-    client = client or get_redis_connection("default")
+                  now: float | None = None, client=None, pipe=None) -> None:
+    """Count one observation of `seconds` (and optional counters such as status classes). With
+    `pipe`, the commands are only queued on it (the caller executes many at once)."""
     key = _key(series, _window(now or time.time()))
     bucket = bisect_left(BUCKETS_MS, seconds * 1000)
-    pipe = client.pipeline(transaction=False)
+    own = pipe is None
+    if own:
+        pipe = (client or get_redis_connection("default")).pipeline(transaction=False)
     pipe.hincrby(key, f"h{bucket}", 1)
     pipe.hincrby(key, "count", 1)
     pipe.hincrby(key, "sum_us", int(seconds * 1_000_000))
@@ -43,7 +45,8 @@ def timing_record(*, series: str, seconds: float, counters: dict[str, int] | Non
         pipe.hincrby(key, name, value)
     pipe.expire(key, RETENTION_SECONDS)
     pipe.sadd(SERIES_KEY, series)
-    pipe.execute()
+    if own:
+        pipe.execute()
 
 
 def timing_counters(*, series: str, minutes: int = 60, now: float | None = None, client=None) -> dict[str, int]:

@@ -1,10 +1,10 @@
 """Reads of portfolios, transactions and valued holdings.
 
-Valuation costs a constant number of queries whatever the number of holdings: one for the
-transactions, one for the instruments' latest closes.
+Valuation costs a constant number of queries whatever the number of holdings: the transactions
+(as plain rows), their instruments, and the instruments' latest closes.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -105,14 +105,28 @@ class Valuation:
         return holding.market_value / self.total_value
 
 
+@dataclass(frozen=True)
+class TransactionRow:
+    """The fields valuation replays, as plain values: no model instance per transaction."""
+
+    instrument_id: int
+    type: str
+    date: date
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    currency: str
+
+
 def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None) -> Valuation:
     now = now or timezone.now()
-    transactions = list(
-        Transaction.objects.filter(portfolio=portfolio)
-        .select_related("instrument")
+    transactions = [
+        TransactionRow(*row)
+        for row in Transaction.objects.filter(portfolio=portfolio)
         .order_by("date", "id")
-    )
-    instruments = {tx.instrument_id: tx.instrument for tx in transactions}
+        .values_list("instrument_id", "type", "date", "quantity", "price", "fee", "currency")
+    ]
+    instruments = Instrument.objects.in_bulk({tx.instrument_id for tx in transactions})
     fx = FxTable(
         target=portfolio.base_currency,
         currencies={tx.currency for tx in transactions} | {i.currency for i in instruments.values()},
@@ -159,7 +173,7 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
     )
 
 
-def transactions_in_base_currency(transactions: list[Transaction], fx: FxTable) -> tuple[list[Transaction], set[int]]:
+def transactions_in_base_currency(transactions: list, fx: FxTable) -> tuple[list, set[int]]:
     """Copies of the transactions with price and fee converted at the rate of their own date, and
     the instruments for which a rate was missing (their amounts are left unconverted and flagged,
     never converted at 1). Quantities never change, so position checks are unaffected."""
@@ -173,9 +187,7 @@ def transactions_in_base_currency(transactions: list[Transaction], fx: FxTable) 
         elif rate == 1:
             converted.append(tx)
         else:
-            copy = Transaction(**{f.attname: getattr(tx, f.attname) for f in Transaction._meta.concrete_fields})
-            copy.price, copy.fee = tx.price * rate, tx.fee * rate
-            converted.append(copy)
+            converted.append(replace(tx, price=tx.price * rate, fee=tx.fee * rate))
     return converted, missing
 
 

@@ -3,7 +3,7 @@
 An instrument with no exchange (crypto) trades every day, around the clock.
 """
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 
 import exchange_calendars as xcals
@@ -55,8 +55,8 @@ def seconds_until_open(*, mic: str, now: datetime) -> float:
 
 
 @lru_cache(maxsize=4096)
-def _last_expected_close_date(mic: str, minute: pd.Timestamp, grace_minutes: int) -> date:
-    cutoff = minute - pd.Timedelta(minutes=grace_minutes)
+def _last_expected_close_date(mic: str, minute: datetime, grace_minutes: int) -> date:
+    cutoff = pd.Timestamp(minute) - pd.Timedelta(minutes=grace_minutes)
     calendar = calendar_get(mic)
     if calendar is None:
         # A 24/7 market's daily close is midnight UTC: the last complete day is yesterday.
@@ -69,7 +69,10 @@ def _last_expected_close_date(mic: str, minute: pd.Timestamp, grace_minutes: int
 def last_expected_close_date(*, mic: str, now: datetime, grace_minutes: int = 0) -> date:
     """The session date of the most recent close that should have a price by `now`
     (weekends, holidays and early closes respected)."""
-    return _last_expected_close_date(mic, _minute(now), grace_minutes)
+    # The cache key is a plain datetime: building a pandas Timestamp per call would cost more than
+    # the cached answer saves (a dashboard asks once per holding).
+    minute = now.astimezone(UTC).replace(second=0, microsecond=0)
+    return _last_expected_close_date(mic, minute, grace_minutes)
 
 
 def price_is_stale(*, mic: str, price_date: date, now: datetime, grace_minutes: int = 0) -> bool:

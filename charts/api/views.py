@@ -1,16 +1,18 @@
 """Chart data and performance for the dashboard: served from the Redis cache only, never computed in a request."""
 
+import json
 import re
 import time
 from typing import NamedTuple
 
+from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from charts.cache import chart_data_get, chart_progress_get
+from charts.cache import chart_parts_get, chart_progress_get
 from charts.performance import RANGES as PERFORMANCE_RANGES
 from charts.services import chart_regeneration_request
 from portfolio.api.views import owned_portfolio_or_404
@@ -26,28 +28,37 @@ PendingSerializer = inline_serializer("ChartPending", {
 
 
 class _Cached(NamedTuple):
-    data: dict
+    parts: dict[str, bytes | None]  # raw JSON of the parts asked for
+    generated_at: float
     current: bool  # computed for the portfolio's present data version
     progress_url: str
 
 
-def _cached_or_pending(*, portfolio: Portfolio, part: str) -> _Cached | Response:
-    """The portfolio's cached chart data, or the 202 that says it is being made.
+def _cached_or_pending(*, portfolio: Portfolio, parts: list[str]) -> _Cached | Response:
+    """The requested parts of the portfolio's cached chart data, or the 202 that says it is being made.
 
     Anything but current data queues a regeneration (debounced, so polling is harmless); an outdated one
-    is still the best there is and is served, marked, meanwhile. `part` is the key the caller reads: data
-    cached by an older Folio without it counts as none.
+    is still the best there is and is served, marked, meanwhile. Data cached by an older Folio without the
+    first part asked for counts as none.
     """
     progress_url = reverse("api-chart-progress", args=[portfolio.pk])
-    data = chart_data_get(portfolio_id=portfolio.pk)
-    if data is not None and part not in data:
-        data = None
-    current = data is not None and data["version"] == portfolio_version_get(portfolio_id=portfolio.pk)
+    found = chart_parts_get(portfolio_id=portfolio.pk, names=["version", "generated_at", *parts])
+    ready = found["version"] is not None and found[parts[0]] is not None
+    current = ready and int(found["version"]) == portfolio_version_get(portfolio_id=portfolio.pk)
     if not current:
         chart_regeneration_request(portfolio_ids=[portfolio.pk])
-    if data is None:
+    if not ready:
         return Response({"status": "pending", "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
-    return _Cached(data=data, current=current, progress_url=progress_url)
+    return _Cached(parts={name: found[name] for name in parts}, generated_at=float(found["generated_at"]),
+                   current=current, progress_url=progress_url)
+
+
+def _raw_json(fields: dict[str, object], raw: dict[str, bytes | None]) -> HttpResponse:
+    """A JSON object of small `fields` and of `raw` parts sent as cached, without decoding them."""
+    body = json.dumps(fields).encode()[:-1]
+    for name, value in raw.items():
+        body += b',"' + name.encode() + b'":' + (value if value is not None else b"null")
+    return HttpResponse(body + b"}", content_type="application/json")
 
 
 class ChartProgressSerializer(serializers.Serializer):
@@ -76,27 +87,22 @@ class ChartDataApi(APIView):
         chart_range = request.query_params.get("range", "1Y").upper()
         if chart_range not in RANGES:
             raise serializers.ValidationError({"range": f"Must be one of {', '.join(RANGES)}."})
-        cached = _cached_or_pending(portfolio=portfolio, part="ranges")
+        include_sparklines = request.query_params.get("include") == "sparklines"
+        parts = [f"range:{chart_range}", "allocation", "warnings", "benchmark_symbol", f"benchmark:{chart_range}"]
+        cached = _cached_or_pending(portfolio=portfolio, parts=parts + (["sparklines"] if include_sparklines else []))
         if isinstance(cached, Response):
             return cached
-        data, current, progress_url = cached
-        return Response({
-            "status": "ready",
-            "range": chart_range,
-            "series": data["ranges"][chart_range],
-            "generated_at": data["generated_at"],
-            "age_seconds": round(time.time() - data["generated_at"], 1),
-            "outdated": not current,
-            "progress_url": progress_url,
-            "sparklines": data.get("sparklines", {}),
-            "allocation": data.get("allocation", {}),
-            "warnings": data.get("warnings", []),
-            # Time-weighted return of the portfolio against its benchmark since the range's start.
-            "benchmark": (
-                {"symbol": data["benchmark"]["symbol"], "series": data["benchmark"]["ranges"].get(chart_range, [])}
-                if data.get("benchmark") else None
-            ),
-        })
+        raw = cached.parts
+        symbol = raw.pop("benchmark_symbol")
+        benchmark = raw.pop(f"benchmark:{chart_range}")
+        fields = {
+            "status": "ready", "range": chart_range, "generated_at": cached.generated_at,
+            "age_seconds": round(time.time() - cached.generated_at, 1), "outdated": not cached.current,
+            "progress_url": cached.progress_url,
+        }
+        # Time-weighted return of the portfolio against its benchmark since the range's start.
+        bench = (b'{"symbol":' + symbol + b',"series":' + (benchmark or b"[]") + b"}") if symbol else None
+        return _raw_json(fields, {"series": raw.pop(f"range:{chart_range}"), **raw, "benchmark": bench})
 
 
 class ChartProgressApi(APIView):
@@ -105,7 +111,7 @@ class ChartProgressApi(APIView):
         portfolio = owned_portfolio_or_404(request, portfolio_id)
         progress = chart_progress_get(portfolio_id=portfolio.pk)
         if progress is None:
-            ready = chart_data_get(portfolio_id=portfolio.pk) is not None
+            ready = chart_parts_get(portfolio_id=portfolio.pk, names=["version"])["version"] is not None
             progress = {"state": "SUCCESS" if ready else "PENDING", "done": 0, "total": 0,
                         "percent": 100.0 if ready else 0.0, "error": None}
         return Response(ChartProgressSerializer(progress).data)
@@ -149,11 +155,10 @@ class PerformanceApi(APIView):
         if key not in PERFORMANCE_RANGES and not YEAR_RANGE.match(key):
             raise serializers.ValidationError(
                 {"range": f"Must be one of {', '.join(PERFORMANCE_RANGES)} or a calendar year (e.g. 2024)."})
-        cached = _cached_or_pending(portfolio=portfolio, part="performance")
+        cached = _cached_or_pending(portfolio=portfolio, parts=["performance", "warnings"])
         if isinstance(cached, Response):
             return cached
-        data, current, progress_url = cached
-        performance = data["performance"]
+        performance = json.loads(cached.parts["performance"])
         years = [name for name in performance["ranges"] if YEAR_RANGE.match(name)]
         if key not in performance["ranges"]:
             raise serializers.ValidationError(
@@ -166,10 +171,10 @@ class PerformanceApi(APIView):
             "investment_by_month": performance["investment_by_month"],
             "investment_by_year": performance["investment_by_year"],
             "years": years,
-            "generated_at": data["generated_at"],
-            "age_seconds": round(time.time() - data["generated_at"], 1),
-            "outdated": not current,
-            "progress_url": progress_url,
+            "generated_at": cached.generated_at,
+            "age_seconds": round(time.time() - cached.generated_at, 1),
+            "outdated": not cached.current,
+            "progress_url": cached.progress_url,
             # The chart's: a position left out of the value is left out of the performance too.
-            "warnings": data.get("warnings", []),
+            "warnings": json.loads(cached.parts["warnings"] or b"[]"),
         })

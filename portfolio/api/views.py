@@ -6,8 +6,8 @@ answers 404 on every route: it does not exist for the caller.
 
 from django.http import Http404, HttpResponse, JsonResponse
 from django.utils.text import slugify
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -141,7 +141,13 @@ class TransactionImportApi(APIView):
         request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string",
                                                                                   "format": "binary"}}},
                  "text/csv": {"type": "string"}},
-        responses={201: ImportResultSerializer, 400: ImportErrorsSerializer},
+        # 400: the rows' errors, no file at all, or a body the parser could not read.
+        responses={201: ImportResultSerializer, 400: PolymorphicProxySerializer(
+            component_name="ImportRejected", resource_type_field_name=None, serializers=[
+                ImportErrorsSerializer,
+                inline_serializer("ImportFileMissing", {"file": serializers.ListField(child=serializers.CharField())}),
+                inline_serializer("ImportUnreadable", {"detail": serializers.CharField()}),
+            ])},
     )
     def post(self, request, portfolio_id: int):
         portfolio = owned_portfolio_or_404(request, portfolio_id)
@@ -165,7 +171,15 @@ class TransactionExportApi(APIView):
     """The portfolio's transactions in the generic import format: CSV (default) or JSON."""
 
     @extend_schema(parameters=[OpenApiParameter("format", str, enum=["csv", "json"], default="csv")],
-                   responses={(200, "text/csv"): str, (200, "application/json"): TransactionSerializer(many=True)})
+                   responses={(200, "text/csv"): str,
+                              (200, "application/json"): inline_serializer("TransactionExport", {
+                       "portfolio": inline_serializer("TransactionExportPortfolio", {
+                           "name": serializers.CharField(), "base_currency": serializers.CharField()}),
+                       # The generic import format's columns, as text: what the CSV export holds.
+                       "transactions": inline_serializer("TransactionExportRow", {
+                           column: serializers.CharField(allow_blank=True) for column in (
+                               "date", "type", "symbol", "quantity", "price", "fee", "currency", "note", "provider",
+                               "asset_class")}, many=True)})})
     def get(self, request, portfolio_id: int):
         portfolio = owned_portfolio_or_404(request, portfolio_id)
         filename = f"folio-{slugify(portfolio.name) or portfolio.pk}-transactions"
