@@ -31,5 +31,17 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# The benchmarks (issue 7): writes bench/results/latest.json and docs/PERFORMANCE.md. Uses its own
+# Postgres database (folio_bench) and Redis database 11; sizes are options: make bench BENCH_ARGS="--help".
+bench: venv
+	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/11} $(VENV)/bin/python bin/ensure_redis
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
+# The bounded soak (docs/RELIABILITY.md), left out of `make test` by the `soak` marker: the dashboard endpoints
+# through gunicorn under load while refresh jobs run; writes var/reliability/soak.json. FOLIO_SOAK_SECONDS=90.
+soak: venv
+	$(VENV)/bin/python bin/ensure_redis
+	$(VENV)/bin/pytest -m soak tests/reliability/test_soak.py $(PYTEST_ARGS)
+
 clean:
 	rm -rf var staticfiles .pytest_cache
