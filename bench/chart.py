@@ -1,0 +1,78 @@
+"""Benchmark 3: chart generation for the dashboard portfolio, in a real Celery worker.
+
+The worker runs the solo pool, so the task runs in the process whose memory is read: its peak
+resident set (VmHWM, from /proc) is the worker's real peak, imports included. Time is the worker's own
+(from the generation's start to its SUCCESS, as it records them in the progress hash), and also seen
+from the enqueue.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bench.stats import summary_ms
+from bench.workers import celery_worker
+
+TIMEOUT_SECONDS = 120
+
+
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _generate_once(portfolio_id: int) -> dict:
+    from charts.cache import chart_progress_get
+    from charts.tasks import generate_chart_data_task
+
+    enqueued_at = time.time()
+    generate_chart_data_task.apply_async(args=[portfolio_id])
+    started = time.monotonic()
+    while True:
+        progress = chart_progress_get(portfolio_id=portfolio_id)
+        if progress and progress["state"] in ("SUCCESS", "FAILURE") and progress["updated_at"] >= enqueued_at:
+            break
+        if time.monotonic() - started > TIMEOUT_SECONDS:
+            raise TimeoutError(f"chart generation not finished after {TIMEOUT_SECONDS} s: {progress}")
+        time.sleep(0.01)
+    if progress["state"] != "SUCCESS":
+        raise RuntimeError(f"chart generation failed: {progress['error']}")
+    return {"worker_seconds": _worker_seconds(portfolio_id), "end_to_end_seconds": time.monotonic() - started}
+
+
+def _worker_seconds(portfolio_id: int) -> float:
+    from django_redis import get_redis_connection
+
+    raw = get_redis_connection("default").hmget(f"folio:chart:{portfolio_id}:progress", "started_at", "updated_at")
+    return float(raw[1]) - float(raw[0])
+
+
+def run(*, data, runs: int) -> dict:
+    from django_redis import get_redis_connection
+
+    from charts.cache import chart_data_get
+
+    pid = data.portfolio_id
+    with celery_worker(queue="charts", pool="solo", concurrency=1) as worker:
+        idle_kib = _status_kib(worker.process.pid, "VmRSS")
+        first = _generate_once(pid)  # imports and first-touch costs of a fresh worker, reported apart
+        samples = [_generate_once(pid) for _ in range(runs)]
+        peak_kib = _status_kib(worker.process.pid, "VmHWM")
+    payload = chart_data_get(portfolio_id=pid) or {}
+    # Whatever layout the cache uses (one payload or one field per part), its size is all of its values.
+    stored_bytes = sum(len(value) for value in get_redis_connection("default").hvals(f"folio:chart:{pid}:data"))
+    return {
+        "runs": runs,
+        "first_run_seconds": round(first["worker_seconds"], 3),
+        "worker_ms": summary_ms([s["worker_seconds"] for s in samples]),
+        "end_to_end_ms": summary_ms([s["end_to_end_seconds"] for s in samples]),
+        "worker_idle_rss_mb": round(idle_kib / 1024, 1),
+        "worker_peak_rss_mb": round(peak_kib / 1024, 1),
+        "peak_over_idle_mb": round((peak_kib - idle_kib) / 1024, 1),
+        "series_points": {name: len(points) for name, points in payload.get("ranges", {}).items()},
+        "sparklines": len(payload.get("sparklines", {})),
+        "cached_payload_kb": round(stored_bytes / 1024, 1),
+    }

@@ -1,0 +1,150 @@
+"""Benchmark 4: the price-history queries the product runs, with and without the indexes.
+
+The SQL is captured from the product's own selectors (not rewritten here; the two indexes no selector
+uses yet get the query they were made for), then run under
+EXPLAIN (ANALYZE, BUFFERS) on Postgres: once as the schema has it, once inside a transaction that
+drops the indexes of prices_pricehistory and is rolled back afterwards (transactional DDL: nothing
+is ever left dropped, and only the bench's own database is touched).
+
+Queries that run one index walk per instrument (correlated subqueries) turn into one full scan per
+instrument without the index; those are measured without it on a few instruments and extrapolated
+linearly to all of them (each instrument costs one more scan), as the report says.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import psycopg
+
+from bench.env import DATABASE_URL
+
+TABLE = "prices_pricehistory"
+REPEATS = 3
+DROP_INDEXES = [
+    f"ALTER TABLE {TABLE} DROP CONSTRAINT pricehistory_instrument_date_uniq",
+    "DROP INDEX pricehistory_date_idx",
+    "DROP INDEX pricehistory_updated_idx",
+]
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    name: str
+    what: str
+    capture: Callable[[list[int]], None]  # runs the product's code for these instrument ids
+    pick: Callable[[str], bool]  # which captured statement is the price-history read
+    per_instrument: bool  # cost grows with one scan per instrument without the index
+    expects_index: bool  # a hot read the design says must hit an index
+
+
+def _captured(spec: QuerySpec, ids: list[int]) -> str:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as context:
+        spec.capture(ids)
+    statements = [q["sql"] for q in context.captured_queries if TABLE in q["sql"] and spec.pick(q["sql"])]
+    if not statements:
+        raise RuntimeError(f"{spec.name}: no price-history statement captured")
+    return statements[0]
+
+
+def _scans(plan: dict) -> list[str]:
+    """The plan's scan nodes on the price-history table, e.g. 'Index Only Scan (pricehistory_…)'."""
+    found = []
+    if plan.get("Relation Name") == TABLE or plan.get("Index Name", "").startswith("pricehistory"):
+        index = plan.get("Index Name")
+        found.append(f"{plan['Node Type']}" + (f" ({index})" if index else ""))
+    for child in plan.get("Plans", []):
+        found += _scans(child)
+    return found
+
+
+def _explain(cursor: psycopg.Cursor, sql: str) -> dict:
+    times, plan = [], None
+    cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")  # warms the cache, as a hot read is
+    for _ in range(REPEATS):
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")
+        raw = cursor.fetchone()[0]
+        document = (json.loads(raw) if isinstance(raw, str) else raw)[0]
+        times.append(document["Execution Time"])
+        plan = document["Plan"]
+    return {"ms": round(statistics.median(times), 3), "scans": sorted(set(_scans(plan)))}
+
+
+def _specs(data) -> list[QuerySpec]:
+    from charts.selectors import _prices_load
+    from prices.models import Instrument, PriceHistory
+    from prices.selectors import price_history_get, prices_latest_get
+
+    last = data.last_date
+    first = data.first_date
+
+    def history(ids: list[int]) -> None:
+        price_history_get(instrument=Instrument.objects.get(pk=ids[0]), start=last - timedelta(days=365), end=last)
+
+    def one_day(ids: list[int]) -> None:
+        list(PriceHistory.objects.filter(date=last).values_list("instrument_id", "close"))
+
+    def recent(ids: list[int]) -> None:
+        from django.utils import timezone
+
+        PriceHistory.objects.filter(last_updated__gte=timezone.now() - timedelta(hours=1)).count()
+
+    return [
+        QuerySpec("latest_close", "latest and previous close of every holding (dashboard valuation)",
+                  lambda ids: prices_latest_get(instrument_ids=ids), lambda sql: True, True, True),
+        QuerySpec("history_range", "one instrument's closes over a year (instrument page, prices API)",
+                  history, lambda sql: True, False, True),
+        QuerySpec("chart_seed", "each holding's last close before the first transaction (chart inputs)",
+                  lambda ids: _prices_load(instrument_ids=ids, start=first), lambda sql: "LIMIT 1" in sql,
+                  True, True),
+        QuerySpec("chart_rows", "every close of every holding since the first transaction (chart inputs)",
+                  lambda ids: _prices_load(instrument_ids=ids, start=first), lambda sql: "string_agg" in sql,
+                  False, False),
+        QuerySpec("one_day", "every instrument's close on one day (pricehistory_date_idx; a bench query: no "
+                  "selector reads by date alone yet)",
+                  one_day, lambda sql: True, False, True),
+        QuerySpec("recently_updated", "prices written in the last hour (pricehistory_updated_idx; a bench "
+                  "query: no selector reads by it yet)",
+                  recent, lambda sql: True, False, True),
+    ]
+
+
+def run(*, data, subset: int) -> dict:
+    from prices.models import Instrument
+
+    ids = list(Instrument.objects.filter(symbol__startswith="DASH").order_by("pk").values_list("pk", flat=True))
+    specs = _specs(data)
+    statements = {spec.name: (_captured(spec, ids), _captured(spec, ids[:subset]) if spec.per_instrument else None)
+                  for spec in specs}
+    results = {}
+    with psycopg.connect(DATABASE_URL) as conn, conn.cursor() as cursor:
+        cursor.execute("SET statement_timeout = '120s'")
+        for spec in specs:
+            results[spec.name] = {"what": spec.what, "with_index": _explain(cursor, statements[spec.name][0]),
+                                  "expects_index": spec.expects_index}
+        conn.commit()
+        # Without the indexes: dropped in a transaction that is always rolled back.
+        try:
+            for statement in DROP_INDEXES:
+                cursor.execute(statement)
+            for spec in specs:
+                full, small = statements[spec.name]
+                measured = _explain(cursor, small or full)
+                scale = len(ids) / subset if small else 1.0
+                results[spec.name]["without_index"] = {
+                    **measured, "ms": round(measured["ms"] * scale, 3), "measured_ms": measured["ms"],
+                    "extrapolated_from": subset if small else None,
+                }
+        finally:
+            conn.rollback()
+    for entry in results.values():
+        entry["ratio"] = round(entry["without_index"]["ms"] / max(entry["with_index"]["ms"], 0.001), 1)
+        entry["index_used"] = any("Index" in scan for scan in entry["with_index"]["scans"])
+    return {"instruments": len(ids), "subset": subset, "price_rows": data.price_rows, "queries": results}

@@ -1,0 +1,119 @@
+"""The naive baseline of the dashboard: one synchronous view that computes totals and the chart inside
+the request, the way a first version of such a tracker is usually written — Django ORM, one query
+per holding for its latest price, each holding's history loaded as Decimals, the value of every day
+summed in Python. Bench-only (served through bench/urls.py); the product never does this.
+
+It gets the same answers as the product (same average-cost engine, closes carried forward), so the
+comparison is between ways of computing, not between amounts of work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from django.http import Http404, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.utils.html import escape
+
+from portfolio.holdings import Position, position_apply, positions_compute
+from portfolio.models import Portfolio, Transaction
+from prices.models import PriceHistory
+
+CENT = Decimal("0.01")
+CHART_DAYS = 366  # the dashboard's default range (1Y) is what the view returns
+
+
+def naive_dashboard_compute(*, portfolio: Portfolio, today: date | None = None) -> dict:
+    """Totals, holdings and the 1Y chart of `portfolio`, all computed now; `timings` says where the time went."""
+    started = time.perf_counter()
+    today = today or timezone.localdate()
+    transactions = list(Transaction.objects.filter(portfolio=portfolio).select_related("instrument")
+                        .order_by("date", "id"))
+    positions = positions_compute(transactions)
+    instruments = {tx.instrument_id: tx.instrument for tx in transactions}
+    holdings = []
+    total_value = total_cost = Decimal(0)
+    for instrument_id, position in positions.items():
+        if position.quantity <= 0:
+            continue
+        latest = PriceHistory.objects.filter(instrument_id=instrument_id).order_by("-date").first()
+        value = position.quantity * latest.close if latest else None
+        total_cost += position.cost_basis
+        total_value += value or 0
+        holdings.append({"symbol": instruments[instrument_id].symbol, "quantity": str(position.quantity),
+                         "price": str(latest.close) if latest else None,
+                         "market_value": str(value.quantize(CENT)) if value is not None else None})
+    totals_done = time.perf_counter()
+
+    # The chart: every day from the first transaction, each holding valued at its last close so far.
+    first = transactions[0].date if transactions else today
+    days = [first + timedelta(days=n) for n in range((today - first).days + 1)]
+    value = [Decimal(0)] * len(days)
+    invested = [Decimal(0)] * len(days)
+    by_instrument: dict[int, list[Transaction]] = defaultdict(list)
+    for tx in transactions:
+        by_instrument[tx.instrument_id].append(tx)
+    for instrument_id, txs in by_instrument.items():
+        closes = dict(PriceHistory.objects.filter(instrument_id=instrument_id, date__gte=first)
+                      .values_list("date", "close"))
+        before = PriceHistory.objects.filter(instrument_id=instrument_id, date__lt=first).order_by("-date").first()
+        position, next_tx = Position(instrument_id=instrument_id), 0
+        close = before.close if before else None
+        for index, day in enumerate(days):
+            while next_tx < len(txs) and txs[next_tx].date <= day:
+                position_apply(position, txs[next_tx])
+                next_tx += 1
+            close = closes.get(day, close)
+            if close is not None:
+                value[index] += position.quantity * close
+            invested[index] += position.cost_basis
+    series = [{"date": day.isoformat(), "value": str(v.quantize(CENT, ROUND_HALF_EVEN)),
+               "invested": str(c.quantize(CENT, ROUND_HALF_EVEN))}
+              for day, v, c in zip(days[-CHART_DAYS:], value[-CHART_DAYS:], invested[-CHART_DAYS:], strict=True)]
+    done = time.perf_counter()
+    return {
+        "total_value": str(total_value.quantize(CENT)),
+        "total_cost": str(total_cost.quantize(CENT)),
+        "holdings_count": len(holdings),
+        "holdings": holdings,
+        "series": series,
+        "timings": {"totals_seconds": totals_done - started, "chart_seconds": done - totals_done},
+    }
+
+
+def _owned(request, portfolio_id: int) -> Portfolio:
+    if not request.user.is_authenticated:
+        from rest_framework.authtoken.models import Token
+
+        header = request.headers.get("Authorization", "")
+        token = Token.objects.select_related("user").filter(key=header.removeprefix("Token ").strip()).first()
+        request.user = token.user if token else request.user
+    portfolio = Portfolio.objects.filter(pk=portfolio_id, owner_id=getattr(request.user, "pk", None)).first()
+    if portfolio is None:
+        raise Http404("No such portfolio.")
+    return portfolio
+
+
+def naive_dashboard_api(request, portfolio_id: int) -> JsonResponse:
+    # The timings travel along so the bench can say where the naive view spends its time.
+    return JsonResponse(naive_dashboard_compute(portfolio=_owned(request, portfolio_id)))
+
+
+def naive_dashboard_page(request, portfolio_id: int) -> HttpResponse:
+    """The whole dashboard rendered on the server in one response: totals and an SVG chart."""
+    data = naive_dashboard_compute(portfolio=_owned(request, portfolio_id))
+    values = [float(p["value"]) for p in data["series"]] or [0.0]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    points = " ".join(f"{x},{300 - (v - low) / span * 300:.1f}" for x, v in enumerate(values))
+    html = (
+        "<!doctype html><html><head><title>naive dashboard</title></head><body>"
+        f"<section id='naive-totals'>Value {escape(data['total_value'])} USD · cost {escape(data['total_cost'])}"
+        f" · {data['holdings_count']} holdings</section>"
+        f"<svg id='naive-chart' width='{len(values)}' height='300'><polyline fill='none' stroke='#2563eb' "
+        f"points='{points}'/></svg></body></html>"
+    )
+    return HttpResponse(html)

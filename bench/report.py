@@ -1,0 +1,798 @@
+"""Targets (met or missed, judged from the run's own numbers) and the two outputs of a run:
+bench/results/latest.json and docs/PERFORMANCE.md. Every number in the Markdown comes from the
+results; the prose around a missed target is chosen by which target missed and filled with the
+run's figures and profile."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.env import RESULTS_DIR, ROOT
+
+DOC = ROOT / "docs" / "PERFORMANCE.md"
+
+
+@dataclass
+class Target:
+    id: str
+    section: str
+    what: str
+    target: str
+    result: str
+    baseline: str
+    met: bool
+    profile: str | None = None  # which profile explains a miss
+    reason: Callable[[dict], tuple[str, str]] | None = None  # (why, next step) from the results
+    notes: list[str] = field(default_factory=list)
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}{unit}"
+
+
+# --- targets
+
+
+def targets_evaluate(results: dict) -> list[Target]:
+    sections = results.get("sections", {})
+    found: list[Target] = []
+    if "refresh" in sections:
+        found += _refresh_targets(sections["refresh"])
+    if "dashboard" in sections:
+        found += _dashboard_targets(sections["dashboard"])
+    if "chart" in sections:
+        found += _chart_targets(sections["chart"], sections.get("dashboard"))
+    if "indexes" in sections:
+        found += _index_targets(sections["indexes"])
+    if "load" in sections:
+        found += _load_targets(sections["load"])
+    if "browser" in sections:
+        found += _browser_targets(sections["browser"])
+    # Short stable ids by section, in table order: R1…, D1…, C1…, I1, L1…, B1…
+    counters: dict[str, int] = {}
+    for target in found:
+        prefix = _PREFIXES[target.section]
+        counters[prefix] = counters.get(prefix, 0) + 1
+        target.id = f"{prefix}{counters[prefix]}"
+    return found
+
+
+_PREFIXES = {"refresh": "R", "dashboard": "D", "chart": "C", "indexes": "I", "load": "L", "browser": "B"}
+
+
+def _refresh_targets(r: dict) -> list[Target]:
+    one, many, p = r["one_portfolio"], r["shared_portfolios"], r["params"]
+    complete = one["state"] == "SUCCESS" and one["stored"] == p["instruments"]
+    return [
+        Target("R1", "refresh", f"Refresh of {p['instruments']:,} instruments, enqueue → SUCCESS, all stored",
+               "≤ 1.25 × physical bound", f"{one['wall_seconds']:.2f} s = {r['vs_bound']:.2f} × bound",
+               f"bound {r['bound_seconds']:.2f} s", complete and r["vs_bound"] <= 1.25, reason=_reason_refresh_bound),
+        Target("R2", "refresh", "Speed-up over the naive per-symbol refresh", "≥ 40×",
+               f"{r['speedup_vs_naive']:.0f}×",
+               f"naive {r['naive_extrapolated_seconds']:.0f} s (extrapolated from {r['naive']['symbols']} symbols)",
+               complete and r["speedup_vs_naive"] >= 40, reason=_reason_refresh_naive),
+        Target("R3", "refresh", "Provider requests made", f"= ceil({p['instruments']:,} / {p['batch_size']}) = "
+               f"{r['expected_requests']}", str(one["requests"]), f"naive: 1 per symbol = {p['instruments']:,}",
+               one["requests"] == r["expected_requests"], reason=_reason_generic),
+        Target("R4", "refresh", f"Requests with {p['shared_portfolios']:,} portfolios sharing the instruments",
+               f"same as one portfolio ({one['requests']})", str(many["requests"]),
+               f"{r['shared_setup']['transactions']:,} holdings", many["requests"] == one["requests"]
+               and many["state"] == "SUCCESS", reason=_reason_generic),
+    ]
+
+
+def _page_cold_p50(d: dict) -> float:
+    """A cold dashboard as the page loads it: totals recompute (and cache both payloads), holdings
+    then find the cache filled, the chart is served outdated while it regenerates."""
+    return d["initial"]["cold"]["p50"] + d["holdings"]["warm"]["p50"] + d["chart"]["cold"]["p50"]
+
+
+def _page_warm_p50(d: dict) -> float:
+    return sum(d[name]["warm"]["p50"] for name in ("initial", "holdings", "chart"))
+
+
+def _dashboard_targets(d: dict) -> list[Target]:
+    found = []
+    for transport, label in (("test_client", "test client"), ("gunicorn", "gunicorn, loopback")):
+        m = d[transport]
+        naive = f"naive view p50 {_fmt(d[transport + '_naive']['p50'], ' ms', 0)}"
+        found += [
+            Target(f"D-warm-{transport}", "dashboard", f"initial-data p95, warm cache ({label})", "≤ 15 ms",
+                   _fmt(m["initial"]["warm"]["p95"], " ms", 2), naive,
+                   m["initial"]["warm"]["p95"] <= 15, profile="initial_warm", reason=_reason_initial_warm),
+            Target(f"D-cold-{transport}", "dashboard", f"initial-data p95, cold cache ({label})", "≤ 100 ms",
+                   _fmt(m["initial"]["cold"]["p95"], " ms", 1), naive,
+                   m["initial"]["cold"]["p95"] <= 100, profile="dashboard_cold", reason=_reason_dashboard_cold),
+        ]
+    for transport, label in (("test_client", "test client"), ("gunicorn", "gunicorn")):
+        m, naive = d[transport], d[transport + "_naive"]
+        for kind, page in (("warm", _page_warm_p50(m)), ("cold", _page_cold_p50(m))):
+            speedup = naive["p50"] / page
+            found.append(Target(
+                f"D-naive-{kind}-{transport}", "dashboard",
+                f"Dashboard (3 requests) vs naive view, {kind} ({label})", "≥ 50× faster",
+                f"{speedup:.0f}× ({_fmt(page, ' ms', 1)})", f"naive p50 {_fmt(naive['p50'], ' ms', 0)}",
+                speedup >= 50, profile=f"dashboard_{kind}",
+                reason=_reason_dashboard_cold if kind == "cold" else _reason_dashboard_warm))
+    q = d["queries"]
+    constant = all(q["large"][name] == q["small"][name] for name in q["large"])
+    counts = ", ".join(f"{name} {c['warm']}/{c['cold']}" for name, c in q["large"].items())
+    found.append(Target("D-queries", "dashboard", f"SQL queries per request, {q['small_holdings']} vs "
+                        f"{q['large_holdings']} holdings", "constant", f"{'equal' if constant else 'differ'}: "
+                        f"{counts} (warm/cold)", f"naive view: {d['test_client_naive']['queries']} queries",
+                        constant, reason=_reason_generic))
+    return found
+
+
+def _chart_targets(c: dict, dashboard: dict | None) -> list[Target]:
+    naive = f"naive chart in the request {_fmt(dashboard['test_client_naive']['chart_ms'], ' ms', 0)}" \
+        if dashboard else "–"
+    return [
+        Target("C-time", "chart", "Chart generation in the worker (p95 of runs)", "≤ 1 s",
+               _fmt(c["worker_ms"]["p95"], " ms", 0), naive, c["worker_ms"]["p95"] <= 1000,
+               profile="chart", reason=_reason_chart),
+        Target("C-memory", "chart", "Worker peak memory (resident, whole process)", "≤ 300 MB",
+               _fmt(c["worker_peak_rss_mb"], " MB", 0), f"idle worker {_fmt(c['worker_idle_rss_mb'], ' MB', 0)}",
+               c["worker_peak_rss_mb"] <= 300, profile="chart", reason=_reason_chart),
+    ]
+
+
+def _index_targets(ix: dict) -> list[Target]:
+    hot = {name: q for name, q in ix["queries"].items() if q["expects_index"]}
+    used = all(q["index_used"] for q in hot.values())
+    ratios = [q["ratio"] for q in hot.values()]
+    return [Target("I-used", "indexes", "Hot price-history reads use an index (EXPLAIN ANALYZE)",
+                   "every hot read", f"{sum(q['index_used'] for q in hot.values())} of {len(hot)}",
+                   f"without indexes {min(ratios):,.0f}× to {max(ratios):,.0f}× slower", used,
+                   reason=_reason_generic)]
+
+
+def _load_targets(load: dict) -> list[Target]:
+    single = load.get("single_client_p95_ms")
+    baseline = f"1 client p95 ≤ {_fmt(max(single.values()), ' ms', 1)}" if single else "–"
+    return [
+        Target("L-p95", "load", f"{load['clients']} clients × {load['seconds']} s, p95", "≤ 50 ms",
+               f"{_fmt(load['latency_ms']['p95'], ' ms', 0)} at {_fmt(load['throughput_rps'], ' req/s', 0)}",
+               baseline, load["latency_ms"]["p95"] <= 50, profile="dashboard_warm", reason=_reason_load),
+        Target("L-errors", "load", f"{load['clients']} clients × {load['seconds']} s, errors", "0",
+               f"{load['errors']} of {load['requests']:,}", f"statuses {load['server']['statuses']}",
+               load["errors"] == 0 and set(load["server"]["statuses"]) <= {"200"}, reason=_reason_load_errors),
+    ]
+
+
+def _browser_targets(b: dict) -> list[Target]:
+    naive = f"naive page {_fmt(b['naive_totals_ms']['p50'], ' ms', 0)}" if b.get("naive_totals_ms") else "–"
+    return [
+        Target("B-totals", "browser", "Navigation → totals visible (Chromium, warm, p95)", "≤ 300 ms",
+               _fmt(b["totals_ms"]["p95"], " ms", 0), naive, b["totals_ms"]["p95"] <= 300,
+               profile="dashboard_warm", reason=_reason_browser),
+        Target("B-chart", "browser", "Navigation → chart drawn (Chromium, warm, p95)", "≤ 1 s",
+               _fmt(b["chart_ms"]["p95"], " ms", 0), naive, b["chart_ms"]["p95"] <= 1000,
+               profile="dashboard_warm", reason=_reason_browser),
+    ]
+
+
+# --- reasons and next steps for missed targets
+
+
+def _profile_lines(results: dict, name: str | None) -> str:
+    prof = results.get("profiles", {}).get(name or "")
+    if not prof:
+        return ""
+    top = "; ".join(f"`{f['function']}` {f['percent']} %" for f in prof["top"][:6])
+    first = prof["top"][0] if prof["top"] else {}
+    if first.get("calls"):
+        top += (" (the first one's biggest calls: "
+                + ", ".join(f"`{c['call']}` {c['percent']} %" for c in first["calls"]) + ")")
+    packages = ", ".join(f"{p['package']} {p['percent']} %" for p in prof.get("packages", [])[:6])
+    return (f" Profile (pyinstrument, {prof['operations']} operations, "
+            f"{prof['ms_per_operation_profiled']} ms each while profiled) — share of the time in each of the "
+            f"project's functions, library calls they make included: {top}."
+            + (f" Own time by package: {packages}." if packages else ""))
+
+
+def _contention(results: dict, section: str) -> str:
+    """What else ran on the cores during a section (the machine is shared; its noise shows in p95)."""
+    cpu = results.get("sections_cpu", {}).get(section)
+    if not cpu:
+        return ""
+    return (f" During this section the machine's cores were busy {cpu['machine_cores_busy']} on average, "
+            f"{cpu['bench_processes_cores']} of it in the bench's own processes and {cpu['rest_cores']} in Postgres, "
+            "Redis and any other work on the machine.")
+
+
+def _reason_generic(results: dict) -> tuple[str, str]:
+    return ("The measured value is outside the target; see the section's table for the figures.",
+            "Profile the operation (pyinstrument) and fix the hot spot it shows, then run `make bench` again.")
+
+
+def _reason_refresh_bound(results: dict) -> tuple[str, str]:
+    r = results["sections"]["refresh"]
+    one = r["one_portfolio"]
+    return (f"The job took {one['wall_seconds']:.2f} s against a bound of {r['bound_seconds']:.2f} s; the provider "
+            f"saw {one['requests']} requests at {one['observed_rate']} req/s with at most {one['max_in_flight']} in "
+            f"flight; planning and enqueueing took {one['enqueue_seconds']:.2f} s.",
+            "Profile a batch task in the worker (`py-spy record -p <worker pid>`) and remove what runs between "
+            "the provider's answer and the batch's record (prices/jobs.py prices_refresh_batch_run).")
+
+
+def _reason_refresh_naive(results: dict) -> tuple[str, str]:
+    r = results["sections"]["refresh"]
+    return (f"Naive per symbol {r['naive']['per_symbol_ms']} ms; the batched job "
+            f"{r['one_portfolio']['wall_seconds']} s.",
+            "See R1: the batched job is what must get faster.")
+
+
+def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
+    d = results["sections"]["dashboard"]
+    tc, gu = d["test_client"]["initial"]["cold"], d["gunicorn"]["initial"]["cold"]
+    why = (f"A cold read recomputes the whole valuation in the request ({d['portfolio']['holdings']} holdings, "
+           f"{d['portfolio']['transactions']:,} transactions): test client p50 {tc['p50']} ms / p95 {tc['p95']} ms, "
+           f"gunicorn p50 {gu['p50']} ms / p95 {gu['p95']} ms. A cold dashboard (its three requests) is mostly "
+           "that computation, hence its smaller lead over the naive view." + _contention(results, "dashboard")
+           + _profile_lines(results, "dashboard_cold"))
+    step = ("(1) Make no user request the cold one: whatever bumps a portfolio's version (portfolio/cache.py "
+            "`portfolio_version_bump`, after every write and for new prices) should also queue the recomputation "
+            "of the dashboard payload in a worker, as it already does for the chart, and portfolio/dashboard.py "
+            "`dashboard_data_get` should serve the previous version's payload, marked outdated, while that runs "
+            "(stale-while-revalidate) instead of computing in the request.")
+    cheaper = []
+    if (share := _hot(results, "dashboard_cold", "portfolio_valuation_get")) is not None and share >= 15:
+        source = _function_source(ROOT / "portfolio" / "selectors.py", "portfolio_valuation_get")
+        calls = next((f.get("calls", []) for f in results["profiles"]["dashboard_cold"]["top"]
+                      if f["function"].startswith("portfolio_valuation_get")), [])
+        biggest = calls[0] if calls else {"call": "", "percent": 0}
+        if "manager_method" in biggest["call"] and "in_bulk(" in source:
+            cheaper.append(f"`portfolio_valuation_get` ({share} %, portfolio/selectors.py), above all its "
+                           f"`Instrument.objects.in_bulk` ({biggest['percent']} % in `{biggest['call']}`): "
+                           f"{d['portfolio']['holdings']} model instances per read; fetch only the fields the "
+                           "valuation and payload use (`values_list` or `only()`), or keep instruments, which "
+                           "rarely change, in a per-process cache keyed by id")
+        elif "select_related" in source:
+            cheaper.append(f"`portfolio_valuation_get` itself ({share} %, portfolio/selectors.py) — most of it the "
+                           f"ORM building the {d['portfolio']['transactions']:,} transactions with their "
+                           "instruments: read them as `values_list` tuples plus one instrument query")
+        else:
+            cheaper.append(f"`portfolio_valuation_get` itself ({share} %, portfolio/selectors.py): start with its "
+                           "biggest calls named in the profile above")
+    if (share := _hot(results, "dashboard_cold", "prices_latest_get")) is not None and share >= 5:
+        cheaper.append(f"`prices_latest_get` ({share} %, prices/selectors.py): three correlated subqueries per "
+                       "instrument; one LATERAL join returning each instrument's last two closes does it in one pass")
+    calendar = sum(_hot(results, "dashboard_cold", name) or 0
+                   for name in ("_minute", "price_stale", "price_is_stale", "last_expected_close_date"))
+    if calendar >= 2:
+        cheaper.append(f"the staleness check per holding ({calendar:.1f} % in prices/market_calendar.py and "
+                       "prices/stale.py, pandas Timestamps on every call): ask for the last expected close once per "
+                       "exchange per request")
+    if cheaper:
+        step += " (2) Make the computation cheaper, by the profile: " + "; ".join(cheaper) + "."
+    step += " Then `make bench` again."
+    return why, step
+
+
+def _reason_initial_warm(results: dict) -> tuple[str, str]:
+    d = results["sections"]["dashboard"]
+    tc, gu = d["test_client"]["initial"]["warm"], d["gunicorn"]["initial"]["warm"]
+    why = (f"A warm initial-data request is a cache hit, yet it costs test client p50 {tc['p50']} ms / p95 "
+           f"{tc['p95']} ms (gunicorn p50 {gu['p50']} / p95 {gu['p95']} ms): token and ownership queries, the "
+           "portfolio's version, then the cached value holding both the totals and the "
+           f"{d['gunicorn']['holdings']['warm']['bytes'] / 1024:,.0f} KB of holdings, decoded whole to answer "
+           "0.4 KB." + _contention(results, "dashboard") + _profile_lines(results, "initial_warm"))
+    steps = []
+    if (_hot(results, "initial_warm", "loads (monitoring/query_cache") or 0) + (
+            _hot(results, "initial_warm", "wrapper (monitoring/query_cache") or 0) >= 3:
+        steps.append("portfolio/dashboard.py `dashboard_data_get`: cache the initial and holdings answers as "
+                     "rendered JSON under two keys and return the initial one as bytes, so a hit decodes nothing")
+    counters = [name for name in ("timing_record", "_count") if _hot(results, "initial_warm", name)]
+    if counters:
+        steps.append("the per-request Redis round trips for statistics (" + ", ".join(f"`{n}`" for n in counters)
+                     + ", monitoring/): buffer them per process and flush once a second")
+    if sum(_hot(results, "initial_warm", name) or 0 for name in ("authenticate_credentials", "portfolio_get")) >= 10:
+        steps.append("the token and ownership queries: cache token → user and portfolio → owner for a few seconds")
+    step = ("By the profile: " + "; ".join(steps) + "." if steps else "Follow the profile's top functions.") + (
+        " Then `make bench` again.")
+    return why, step
+
+
+def _reason_dashboard_warm(results: dict) -> tuple[str, str]:
+    d = results["sections"].get("dashboard", {})
+    chart = d.get("gunicorn", {}).get("chart", {}).get("warm", {})
+    why = (f"Warm requests still deserialize and re-render their cached payloads: the chart answer is "
+           f"{_fmt(chart.get('bytes', 0) / 1024, ' KB', 0)} (p50 {chart.get('p50')} ms)."
+           + _profile_lines(results, "dashboard_warm"))
+    return why, _load_next_step(results)
+
+
+def _hot(results: dict, profile: str, prefix: str) -> float | None:
+    """The share (%) of a project function in a profile's hot list, None when it is not there."""
+    top = (results.get("profiles", {}).get(profile) or {}).get("top", [])
+    return next((f["percent"] for f in top if f["function"].startswith(prefix)), None)
+
+
+def _package_share(results: dict, profile: str, package: str) -> float:
+    packages = (results.get("profiles", {}).get(profile) or {}).get("packages", [])
+    return next((p["percent"] for p in packages if p["package"] == package), 0.0)
+
+
+def _load_next_step(results: dict) -> str:
+    """What to change, chosen by what the warm-request profile shows, biggest share first."""
+    steps: list[tuple[float, str]] = []
+    chart = results["sections"].get("dashboard", {}).get("gunicorn", {}).get("chart", {}).get("warm", {})
+    if (share := _hot(results, "dashboard_warm", "chart_data_get")) is not None:
+        steps.append((share, f"the chart endpoint decodes the whole cached chart to send one range (`chart_data_get`, "
+                             f"charts/cache.py, {share} %): cache each part as ready JSON in its own hash field and "
+                             "send the requested one as bytes (`HttpResponse`), with no decoding and no DRF rendering"))
+    query_cache = (_hot(results, "dashboard_warm", "loads (monitoring/query_cache") or 0) + (
+        _hot(results, "dashboard_warm", "wrapper (monitoring/query_cache") or 0)
+    if query_cache >= 3:
+        steps.append((query_cache, "portfolio/dashboard.py `dashboard_data_get` hits decode both cached payloads "
+                                   f"through the query cache's object hook ({query_cache:.1f} %): cache the initial "
+                                   "and holdings answers as rendered JSON under two keys and return them as bytes"))
+    counters = [(name, share) for name in ("timing_record", "_count")
+                if (share := _hot(results, "dashboard_warm", name)) is not None]
+    if counters:
+        steps.append((sum(share for _, share in counters), "per-request Redis round trips for statistics ("
+                      + ", ".join(f"`{n}` {s} %" for n, s in counters)
+                      + ", monitoring/): buffer them per process and flush once a second"))
+    auth = [(name, share) for name in ("authenticate_credentials", "portfolio_get")
+            if (share := _hot(results, "dashboard_warm", name)) is not None]
+    if sum(share for _, share in auth) >= 10:
+        steps.append((sum(share for _, share in auth), "the token and ownership lookups on every request ("
+                      + ", ".join(f"`{n}` {s} %" for n, s in auth)
+                      + "): cache token → user and portfolio → owner for a few seconds"))
+    if (share := _hot(results, "dashboard_warm", "__call__ (monitoring/middleware")) is not None and share >= 15:
+        steps.append((share, f"Django's and DRF's own request and response handling (charged to the outermost "
+                             f"middleware of ours, `__call__` in monitoring/middleware.py, {share} %): for these "
+                             "read-only hot endpoints, plain Django views that return the cached bytes skip DRF's "
+                             "content negotiation and rendering"))
+    steps.sort(key=lambda step: -step[0])
+    if chart.get("bytes", 0) > 200 * 1024:
+        steps.append((0.0, f"and the chart answer is {chart['bytes'] / 1024:,.0f} KB for one range: send the "
+                           "sparklines and allocation once (their own request), not with every range"))
+    if not steps:
+        return "Follow the profile's top functions above, then `make bench` again and compare the web CPU per request."
+    return ("By the profile, biggest share first: " + "; ".join(text for _, text in steps)
+            + ". Then `make bench` again and compare the web CPU per request.")
+
+
+def _reason_load(results: dict) -> tuple[str, str]:
+    load = results["sections"]["load"]
+    cores = results["machine"]["cores"] or 1
+    cpu = load["cpu"]["web_cpu_ms_per_request"]
+    ceiling = cores * 1000 / cpu if cpu else None
+    server = load["server"]["server_ms"]
+    single = load.get("single_client_p95_ms") or {}
+    needed_rps = load["clients"] / 0.050
+    why = (f"The run is a closed loop of {load['clients']} connections with no think time on {cores} cores that "
+           f"gunicorn, Postgres, Redis and wrk share: the machine was {load['cpu']['machine_busy_percent']} % busy "
+           f"and the web tier used {cpu} ms of CPU per request, so at most ~{_fmt(ceiling, '', 0)} requests/s fit "
+           f"if it had the machine to itself (measured {load['throughput_rps']}: the web tier's processes used "
+           f"{cpu * load['throughput_rps'] / 1000:.2f} of the {load['cpu']['machine_busy_percent'] * cores / 100:.2f} "
+           "busy cores, Postgres, Redis, wrk and any other work on the machine the rest); by Little's law the mean "
+           "latency is then clients / throughput = "
+           f"{load['littles_law_mean_ms']} ms, and p95 {load['latency_ms']['p95']} ms. Server time per request "
+           f"under load (access log, p50): " + ", ".join(f"{k} {v['p50']} ms" for k, v in server.items() if k in
+                                                        ("initial", "holdings", "chart"))
+           + " against " + ", ".join(f"{k} {v} ms" for k, v in single.items()) + " p95 with a single client: the "
+           "difference is waiting for a core." + _contention(results, "load")
+           + _profile_lines(results, "dashboard_warm"))
+    step = (f"p95 ≤ 50 ms for {load['clients']} closed-loop clients needs ≥ {needed_rps:,.0f} requests/s, i.e. at "
+            f"most ~{cores * 1000 / needed_rps:.1f} ms of CPU per request on {cores} cores including Postgres and "
+            f"Redis — about {cpu / (cores * 1000 / needed_rps):.0f}× less than now. " + _load_next_step(results))
+    return why, step
+
+
+def _reason_load_errors(results: dict) -> tuple[str, str]:
+    load = results["sections"]["load"]
+    other = {k: v for k, v in load["server"]["statuses"].items() if k != "200"}
+    why = (f"wrk counted {load['errors']} errors ({', '.join(f'{k} {v}' for k, v in load['error_kinds'].items())}); "
+           f"the server's access log has answers other than 200: {other or 'none'}.")
+    if "202" in other:
+        why += (" A 202 is the chart endpoint saying the chart is not in the cache (it then queues a generation, "
+                "which no worker runs during the load run): the chart the run generated beforehand was not found by "
+                "the server's code.")
+    return why, ("Read var/bench/web-load-access.log and var/bench/web-load.log for the failing answers; fix, then "
+                 "`make bench` again.")
+
+
+def _function_source(path, name: str) -> str:
+    """The text of a top-level function in a file (empty when absent): advice must fit the code as it is."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return ""
+    start = text.find(f"\ndef {name}(")
+    if start < 0:
+        return ""
+    end = text.find("\ndef ", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def _top_function(results: dict, profile: str) -> str:
+    prof = results.get("profiles", {}).get(profile) or {}
+    return prof["top"][0]["function"] if prof.get("top") else ""
+
+
+def _reason_chart(results: dict) -> tuple[str, str]:
+    c = results["sections"]["chart"]
+    query = results["sections"].get("indexes", {}).get("queries", {}).get("chart_rows")
+    why = (f"Generation took p95 {c['worker_ms']['p95']:.0f} ms with a peak of {c['worker_peak_rss_mb']} MB "
+           f"({c['peak_over_idle_mb']} MB over the idle worker), first run in a fresh worker "
+           f"{c['first_run_seconds'] * 1000:.0f} ms." + _contention(results, "chart")
+           + _profile_lines(results, "chart"))
+    if query:
+        why += (f" Postgres alone needs {query['with_index']['ms']:.0f} ms (EXPLAIN ANALYZE, section 4) to read and "
+                f"pack the {results['sections']['indexes']['price_rows']:,} closes the chart starts from.")
+    if _top_function(results, "chart").startswith("_rows_aggregated"):
+        step = ("The price rows' load dominates, and it rereads ten years of closes that never change to add one "
+                "day. Keep each instrument's history packed where it is read: a `PriceSeries` table (instrument, "
+                "dates bytea, closes bytea, through date) appended to by prices/services.py `price_rows_upsert` in "
+                "the same transaction, so charts/selectors.py `_prices_load` reads 500 rows of packed arrays instead "
+                "of aggregating 1.26 M rows per generation; or cache the packed arrays per instrument in Redis, keyed "
+                "by the instrument's last price update. Then `make bench` again.")
+    else:
+        step = ("The computation in charts/compute.py dominates: follow the profile's top function (block size of "
+                "the days x instruments grids, `_StepRows.last_index` searches), then `make bench` again.")
+    return why, step
+
+
+def _reason_browser(results: dict) -> tuple[str, str]:
+    b = results["sections"]["browser"]
+    gunicorn = results["sections"].get("dashboard", {}).get("gunicorn", {})
+    initial = gunicorn.get("initial", {}).get("warm", {}).get("p50")
+    totals = b["totals_ms"]
+    why = (f"Totals appear at p50 {totals['p50']} ms (min {totals['min']}, p95 {totals['p95']}), "
+           f"holdings at {b['holdings_ms']['p50']} ms, the chart at {b['chart_ms']['p50']} ms after navigation; the "
+           f"shell's HTML has arrived at {b['shell_response_end_ms']['p50']} ms and the totals request alone takes "
+           f"{initial} ms (one client, section 2), so most of the time is the page's own start-up."
+           + _contention(results, "browser") + _profile_lines(results, "dashboard_warm"))
+    step = ("Record a Chromium trace (Playwright `tracing.start(screenshots=False, snapshots=False)`) to split "
+            "network, script and rendering time.")
+    script = ROOT / "static" / "js" / "dashboard.js"
+    if script.exists() and re.search(r"await loadHoldings\(\);\s*await loadChart", script.read_text()):
+        step += (" static/js/dashboard.js asks for the chart only after the holdings table is rendered (`start()` "
+                 "awaits loadHoldings, then loadChart): ask for both once the totals are in.")
+    return why, step + " " + _load_next_step(results)
+
+
+# --- outputs
+
+
+def results_write(results: dict, *, docs: bool = True) -> None:
+    targets = targets_evaluate(results)
+    results["targets"] = [{"id": t.id, "what": t.what, "target": t.target, "result": t.result,
+                           "baseline": t.baseline, "met": t.met} for t in targets]
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / "latest.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    tmp.replace(path)
+    if docs:
+        DOC.write_text(markdown(results, targets))
+
+
+def summary_text(results: dict) -> str:
+    lines = [f"bench: finished in {results['total_seconds']} s"]
+    for t in results.get("targets", []):
+        lines.append(f"  {'met   ' if t['met'] else 'MISSED'} {t['id']:<22} {t['what']}: {t['result']} "
+                     f"(target {t['target']})")
+    for section, error in results.get("errors", {}).items():
+        lines.append(f"  ERROR  {section}: {error.splitlines()[0]}")
+    return "\n".join(lines)
+
+
+def _status(met: bool) -> str:
+    return "✅ met" if met else "❌ missed"
+
+
+def markdown(results: dict, targets: list[Target]) -> str:
+    m = results["machine"]
+    s = results["sections"]
+    out = [
+        "# Performance",
+        "",
+        f"Generated by `make bench` on {results['started_at']} (whole run {results['total_seconds']:.0f} s). "
+        "Every number below was measured and written by that run (`bench/`, raw figures in "
+        "`bench/results/latest.json`); do not edit by hand — run `make bench` again. Each figure is a ratio or "
+        "stands next to a baseline measured in the same run, because one machine's absolute numbers say little "
+        "about another's.",
+        "",
+        "## Machine",
+        "",
+        "| CPU | cores | memory | OS | Python | Django | Postgres | Redis | gunicorn | Chromium | wrk |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| {m['cpu_model']} | {m['cores']} | {m['memory_gib']} GiB | {m['os']} | {m['python']} | {m['django']} | "
+        f"{m['postgres']} (shared_buffers {m['postgres_shared_buffers']}) | {m['redis']} | {m['gunicorn']} | "
+        f"{(m.get('chromium') or '–').split(' built')[0]} | {(m.get('wrk') or '–').split(' [')[0]} |",
+        "",
+        "Everything — Postgres, Redis, the Celery workers, gunicorn, Chromium and the load generator — ran on "
+        "this one machine, over loopback. Load average (1 min) when the run started: "
+        f"{_fmt(m.get('load_average_at_start'), '', 2)}, when it ended: {_fmt(m.get('load_average_at_end'), '', 2)} "
+        "(anything above the bench's own processes is other work sharing the cores)."
+        + (" On average over the run the machine had {machine_cores_busy} of its cores busy: {bench_processes_cores} "
+           "in the bench's own processes (workers, gunicorn, Chromium, wrk, this runner), {rest_cores} in Postgres "
+           "and Redis serving them and in other work on the machine.".format(**m["cpu_during_run"])
+           if m.get("cpu_during_run") else ""),
+        "",
+        *_cpu_table(results),
+        "## How to run",
+        "",
+        "```",
+        "make bench                                   # all of it, the issue's sizes (about 10 minutes on 2 cores)",
+        ".venv/bin/python -m bench.run --help         # sizes and sample counts are options",
+        ".venv/bin/python -m bench.run --instruments 10000 --holdings 2000 --load-clients 200   # a bigger machine",
+        "```",
+        "",
+        f"This run: `python -m bench.run{''.join(' ' + a for a in results['argv']) or ''}`"
+        f"{'' if results['argv'] else ' (the defaults)'}. It uses its own Postgres database "
+        "(`folio_bench`, recreated each run) and Redis database 11, servers on free ports 18000-18999, and "
+        "installs `wrk` and `chromium` from Debian when they are missing.",
+        "",
+        "## Targets",
+        "",
+        "| | measurement | target | result | baseline (same run) | |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in targets:
+        out.append(f"| {t.id} | {t.what} | {t.target} | {t.result} | {t.baseline} | {_status(t.met)} |")
+    missed = [t for t in targets if not t.met]
+    errors = results.get("errors", {})
+    if errors:
+        out += ["", "Sections that failed to run (their targets are absent above):", ""]
+        out += [f"- **{name}**: `{error.splitlines()[0]}`" for name, error in errors.items()]
+    out += ["", "## Missed targets: why, and what to do next", ""]
+    if not missed:
+        out.append("None: every target measured in this run was met.")
+    # Targets missed for the same reason share one explanation.
+    groups: dict[object, list[Target]] = {}
+    for t in missed:
+        groups.setdefault(t.reason or _reason_generic, []).append(t)
+    shown_profiles: set[str] = set()
+    for reason, group in groups.items():
+        why, step = reason(results)
+        out.append("### " + ", ".join(t.id for t in group) + " — " + group[0].what.rsplit(" (", 1)[0])
+        out += [""] + [f"- {t.id}: {t.what}: **{t.result}** (target {t.target})" for t in group]
+        out += ["", f"**Why.** {why}", "", f"**Next step.** {step}", ""]
+        prof = results.get("profiles", {}).get(group[0].profile or "")
+        if prof and prof.get("tree") and group[0].profile not in shown_profiles:
+            shown_profiles.add(group[0].profile)
+            out += ["<details><summary>Profile: " + prof["name"] + "</summary>", "", "```", prof["tree"], "```", "",
+                    "</details>", ""]
+    out += _refresh_md(s.get("refresh"))
+    out += _dashboard_md(s.get("dashboard"), results.get("dataset"))
+    out += _chart_md(s.get("chart"))
+    out += _indexes_md(s.get("indexes"))
+    out += _load_md(s.get("load"))
+    out += _browser_md(s.get("browser"))
+    out += _method_md()
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _cpu_table(results: dict) -> list[str]:
+    rows = results.get("sections_cpu") or {}
+    if not rows:
+        return []
+    return ["Cores busy on average during each section (of " + str(results["machine"]["cores"]) + "):", "",
+            "| section | whole machine | bench's own processes | Postgres, Redis and other work |",
+            "|---|---|---|---|",
+            *[f"| {name} | {c['machine_cores_busy']} | {c['bench_processes_cores']} | {c['rest_cores']} |"
+              for name, c in rows.items()], ""]
+
+
+def _refresh_md(r: dict | None) -> list[str]:
+    if not r:
+        return []
+    p, one, many = r["params"], r["one_portfolio"], r["shared_portfolios"]
+    return [
+        "## 1. Price refresh",
+        "",
+        f"{p['instruments']:,} Yahoo-priced instruments refreshed through a real Celery worker "
+        f"(threads pool, concurrency {p['worker_concurrency']}) against the loopback Yahoo stub "
+        f"(`tests/stubs/market.py`) answering after {p['latency_ms']:.0f} ms, {p['batch_size']} symbols per "
+        f"request, global limit {p['rate_per_second']:g} requests/s (`YAHOO_REQUESTS_PER_SECOND`, "
+        f"`YAHOO_BATCH_SIZE`). Wall time from the enqueue (planning included) to the job's SUCCESS, then every "
+        "price checked in Postgres.",
+        "",
+        "| run | wall | vs bound | provider requests | max in flight | observed rate | stored | after SUCCESS |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| 1 portfolio | {one['wall_seconds']:.2f} s | {r['vs_bound']:.2f} × | {one['requests']} | "
+        f"{one['max_in_flight']} | {one['observed_rate']} req/s | {one['stored']:,} | {one['after_work_seconds']} s |",
+        f"| {p['shared_portfolios']:,} portfolios sharing them ({r['shared_setup']['transactions']:,} holdings) | "
+        f"{many['wall_seconds']:.2f} s | {r['shared_vs_bound']:.2f} × | {many['requests']} | {many['max_in_flight']} "
+        f"| {many['observed_rate']} req/s | {many['stored']:,} | {many['after_work_seconds']} s |",
+        f"| naive: one request per symbol, sequential, one save each | {r['naive_extrapolated_seconds']:.1f} s "
+        f"(extrapolated) | {r['naive_extrapolated_seconds'] / r['bound_seconds']:.0f} × | {p['instruments']:,} | 1 | "
+        f"– | – | – |",
+        "",
+        f"- Physical bound: max(requests / rate, requests × latency / concurrency) = max({r['expected_requests']} / "
+        f"{p['rate_per_second']:g}, {r['expected_requests']} × {p['latency_ms'] / 1000:g} / "
+        f"{p['worker_concurrency']}) = **{r['bound_seconds']:.2f} s**. The job can finish below it: the token "
+        "bucket starts full with one second's worth of tokens (its burst), so the first requests go at once.",
+        f"- Naive baseline measured on **{r['naive']['symbols']} symbols** ({r['naive']['seconds']:.2f} s, "
+        f"{r['naive']['per_symbol_ms']} ms per symbol) and extrapolated linearly to {p['instruments']:,}: its cost "
+        "per symbol is constant (one round trip and one save). Its sequential requests never exceed the rate "
+        "limit, so it needs no bucket. Speed-up: "
+        f"**{r['speedup_vs_naive']:.0f}×**.",
+        f"- \"after SUCCESS\": the job's after-work in the worker (version bumps and chart regeneration requests "
+        f"for every portfolio touched) — {many['after_work_seconds']} s for {p['shared_portfolios']:,} portfolios.",
+        "",
+    ]
+
+
+def _endpoint_rows(m: dict) -> list[str]:
+    rows = []
+    for name in ("initial", "holdings", "chart"):
+        w, c = m[name]["warm"], m[name]["cold"]
+        rows.append(f"| {name} | {w['p50']} | {w['p95']} | {c['p50']} | {c['p95']} | {w['bytes'] / 1024:,.1f} KB |")
+    return rows
+
+
+def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
+    if not d:
+        return []
+    q = d["queries"]
+    out = [
+        "## 2. Dashboard",
+        "",
+        f"One portfolio of {d['portfolio']['holdings']} holdings, {d['portfolio']['transactions']:,} transactions, "
+        f"{d['portfolio']['price_rows']:,} daily closes"
+        + (f" ({dataset['sessions']:,} NYSE sessions, {dataset['first_date']} to {dataset['last_date']})"
+           if dataset else "") + ". Warm: the version-keyed caches hold the answers. Cold: the portfolio's "
+        "version was bumped just before each request (one `INCR`, what every write or new price does). "
+        "Milliseconds.",
+        "",
+    ]
+    for transport, title in (("test_client", "Django test client (server time, no network)"),
+                             ("gunicorn", f"gunicorn over loopback ({d['web']['workers']} workers × "
+                                          f"{d['web']['threads']} threads, one client, round trip)")):
+        naive = d[transport + "_naive"]
+        ratios = d[transport + "_ratios"]
+        out += [f"**{title}**", "",
+                "| endpoint | warm p50 | warm p95 | cold p50 | cold p95 | answer |", "|---|---|---|---|---|---|",
+                *_endpoint_rows(d[transport]),
+                f"| naive view (totals + chart in the request) | {naive['p50']} | {naive['p95']} | – | – | "
+                f"{naive['n']} runs |",
+                "",
+                f"Speed-up over the naive view: totals {ratios['initial_speedup_warm']:.0f}× warm; the whole "
+                f"dashboard (its three requests) {naive['p50'] / _page_warm_p50(d[transport]):.0f}× warm "
+                f"({_page_warm_p50(d[transport]):.1f} ms) and {naive['p50'] / _page_cold_p50(d[transport]):.0f}× "
+                f"cold ({_page_cold_p50(d[transport]):.1f} ms: totals recomputed, holdings then served from the "
+                f"cache the totals request filled, chart served outdated while it regenerates).", ""]
+    out += ["SQL queries per request (warm / cold):", "",
+            f"| endpoint | {q['small_holdings']} holdings | {q['large_holdings']} holdings |", "|---|---|---|"]
+    out += [f"| {name} | {q['small'][name]['warm']} / {q['small'][name]['cold']} | "
+            f"{q['large'][name]['warm']} / {q['large'][name]['cold']} |" for name in q["large"]]
+    out += [f"| naive view | – | {d['test_client_naive']['queries']} |", "",
+            f"The naive view spends {d['test_client_naive']['totals_ms']:,.0f} ms on totals (one query per holding) "
+            f"and {d['test_client_naive']['chart_ms']:,.0f} ms on the chart (every close loaded as a Decimal, "
+            "every day summed in Python).", ""]
+    return out
+
+
+def _chart_md(c: dict | None) -> list[str]:
+    if not c:
+        return []
+    points = ", ".join(f"{k} {v}" for k, v in c["series_points"].items())
+    return [
+        "## 3. Chart generation",
+        "",
+        "`charts.generate_chart_data_task` for the dashboard portfolio in a real Celery worker (solo pool, so the "
+        "task runs in the process whose memory is read: peak resident set `VmHWM` from `/proc`).",
+        "",
+        "| runs | worker time p50 | p95 | enqueue → stored p50 | first run in a fresh worker | idle RSS | peak RSS |",
+        "|---|---|---|---|---|---|---|",
+        f"| {c['runs']} | {c['worker_ms']['p50']:.0f} ms | {c['worker_ms']['p95']:.0f} ms | "
+        f"{c['end_to_end_ms']['p50']:.0f} ms | {c['first_run_seconds'] * 1000:.0f} ms | {c['worker_idle_rss_mb']} MB "
+        f"| {c['worker_peak_rss_mb']} MB |",
+        "",
+        f"Output: points per range {points}; {c['sparklines']} sparklines; {c['cached_payload_kb']:,.0f} KB cached.",
+        "",
+    ]
+
+
+def _indexes_md(ix: dict | None) -> list[str]:
+    if not ix:
+        return []
+    out = [
+        "## 4. Indexes",
+        "",
+        f"The product's own price-history queries (SQL captured from its selectors; for the two indexes no "
+        "selector uses yet, the query each was made for) under `EXPLAIN (ANALYZE, "
+        f"BUFFERS)` on Postgres, {ix['price_rows']:,} rows, {ix['instruments']} instruments; median of 3 warm runs. "
+        "Without: `pricehistory_instrument_date_uniq`, `pricehistory_date_idx` and `pricehistory_updated_idx` "
+        "dropped inside a transaction that is rolled back.",
+        "",
+        "| query | with indexes | plan | without | plan | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for q in ix["queries"].values():
+        wo = q["without_index"]
+        note = " ¹" if wo.get("extrapolated_from") else ""
+        out.append(f"| {q['what']} | {q['with_index']['ms']:,.2f} ms | {', '.join(q['with_index']['scans'])} | "
+                   f"{wo['ms']:,.1f} ms{note} | {', '.join(wo['scans'])} | {q['ratio']:,.1f}× |")
+    out += ["", f"¹ One scan per instrument without the index: measured on {ix['subset']} instruments and "
+            f"extrapolated linearly to {ix['instruments']}.",
+            "The chart's bulk read takes nearly every row, so the index only saves the sort there; it is not a "
+            "hot point read and is not expected to need one.", ""]
+    return out
+
+
+def _load_md(load: dict | None) -> list[str]:
+    if not load:
+        return []
+    server = load["server"]["server_ms"]
+    lat = load["latency_ms"]
+    out = [
+        "## 5. Load",
+        "",
+        f"`wrk -t{load['wrk_threads']} -c{load['clients']} -d{load['seconds']}s` against gunicorn "
+        f"({load['web']['workers']} workers × {load['web']['threads']} threads, the Procfile's defaults), each "
+        "connection cycling through initial, holdings and chart (1Y) data of the dashboard portfolio, warm, no "
+        "think time (closed loop).",
+        "",
+        "| requests | throughput | p50 | p90 | p95 | p99 | max | errors | machine busy | web CPU per request |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| {load['requests']:,} | {load['throughput_rps']} req/s | {lat['p50']} ms | {lat['p90']} ms | "
+        f"{lat['p95']} ms | {lat['p99']} ms | {lat['max']} ms | {load['errors']} | "
+        f"{load['cpu']['machine_busy_percent']} % | {load['cpu']['web_cpu_ms_per_request']} ms |",
+        "",
+        "Server time under load (gunicorn access log), per endpoint:",
+        "",
+        "| endpoint | requests | p50 | p95 | one client alone, p95 |",
+        "|---|---|---|---|---|",
+    ]
+    single = load.get("single_client_p95_ms") or {}
+    for name, v in sorted(server.items(), key=lambda kv: list(load["endpoints"]).index(kv[0])
+                          if kv[0] in load["endpoints"] else 99):
+        out.append(f"| {name} | {v['n']:,} | {v['p50']} ms | {v['p95']} ms | {single.get(name, '–')} ms |")
+    out += ["", f"wrk itself used {load['cpu']['wrk_cpu_percent_of_machine']} % of the machine. Little's law for "
+            f"this closed loop: mean latency = clients / throughput = {load['littles_law_mean_ms']} ms.", ""]
+    return out
+
+
+def _browser_md(b: dict | None) -> list[str]:
+    if not b:
+        return []
+    out = [
+        "## 6. Browser",
+        "",
+        f"Debian's Chromium, headless, driven by Playwright; logged in, one warm-up visit, then {b['runs']} visits of "
+        f"the dashboard ({b['holdings_rows']} holdings) timed from navigation start by the page's own marks.",
+        "",
+        "| | p50 | p95 |",
+        "|---|---|---|",
+        f"| shell HTML received | {b['shell_response_end_ms']['p50']} ms | {b['shell_response_end_ms']['p95']} ms |",
+        f"| totals visible | {b['totals_ms']['p50']} ms | {b['totals_ms']['p95']} ms |",
+        f"| holdings table filled | {b['holdings_ms']['p50']} ms | {b['holdings_ms']['p95']} ms |",
+        f"| chart drawn | {b['chart_ms']['p50']} ms | {b['chart_ms']['p95']} ms |",
+    ]
+    if b.get("naive_totals_ms"):
+        out.append(f"| naive page (server renders totals and chart), DOM ready | {b['naive_totals_ms']['p50']} ms | "
+                   f"{b['naive_totals_ms']['p95']} ms |")
+        out += ["", f"Totals appear {b['totals_speedup_vs_naive']}× sooner than on the naive page, the chart "
+                f"{b['chart_speedup_vs_naive']}× sooner."]
+    return [*out, ""]
+
+
+def _method_md() -> list[str]:
+    return [
+        "## Method and caveats",
+        "",
+        "- Percentiles interpolate linearly between samples; with few samples (chart runs, browser visits) p95 is "
+        "close to the maximum.",
+        "- The web tier runs with `DJANGO_DEBUG=0` and production settings, except that on plain-HTTP loopback "
+        "cookies are not Secure-only and there is no redirect to https (TLS ends at a proxy in production).",
+        "- The naive baselines live in `bench/` only (`bench/naive.py`, served through `bench/urls.py`); they use "
+        "the product's average-cost engine, so both sides compute the same numbers.",
+        "- Where a baseline would take minutes, it is measured on a subset and extrapolated linearly (naive "
+        "refresh; per-instrument queries without their index), as the tables say.",
+        "- The load run is a closed loop without think time on a 2-core machine that also runs Postgres, Redis "
+        "and the load generator: it measures how the web tier queues at saturation, the worst case for p95.",
+        "",
+    ]
+
