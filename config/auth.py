@@ -98,6 +98,9 @@ class ObtainExpiringAuthToken(ObtainAuthToken):
 
     @extend_schema(request=AuthTokenSerializer, responses={200: AuthTokenSerializer})
     def post(self, request, *args, **kwargs):
+        if not hasattr(request.data, "get"):
+            return Response({"non_field_errors": ["Send an object: {\"username\": …, \"password\": …}."]},
+                            status=status.HTTP_400_BAD_REQUEST)
         wait = login_blocked_for(username=str(request.data.get("username", "")), request=request)
         if wait:
             return Response({"detail": _wait_text(wait)}, status=status.HTTP_429_TOO_MANY_REQUESTS,

@@ -34,6 +34,8 @@ OPTIONAL_COLUMNS = ("note", "provider", "asset_class")
 MAX_FILE_BYTES = 10 * 1024 * 1024  # ~100k rows: a lifetime of trades; more is a mistake or an attack
 MAX_ROWS = 100_000
 MAX_ERRORS = 200  # reported; beyond that the file is wrong as a whole
+# Decimal places the columns store (portfolio/models.py Transaction).
+COLUMN_PLACES = {"quantity": 10, "price": 6, "fee": 6}
 
 
 @dataclass
@@ -82,10 +84,13 @@ def csv_rows_read(*, content: bytes) -> tuple[str, list[dict[str, str] | Skip]]:
         raise ImportRejected([RowError(1, None, f"Missing column(s): {', '.join(missing)}. Expected the generic "
                                                 f"columns {', '.join(REQUIRED_COLUMNS)}, or an export of: {known}.")])
     rows = []
-    for raw in reader:
-        rows.append({(k or "").strip().lower(): v.strip() if isinstance(v, str) else "" for k, v in raw.items()})
-        if len(rows) > MAX_ROWS:
-            raise ImportRejected([RowError(0, None, f"More than {MAX_ROWS} rows: split the file.")])
+    try:
+        for raw in reader:
+            rows.append({(k or "").strip().lower(): v.strip() if isinstance(v, str) else "" for k, v in raw.items()})
+            if len(rows) > MAX_ROWS:
+                raise ImportRejected([RowError(0, None, f"More than {MAX_ROWS} rows: split the file.")])
+    except csv.Error as error:  # a field over the csv module's size limit, an unterminated quote…
+        raise ImportRejected([RowError(reader.line_num, None, f"Unreadable CSV: {error}.")]) from None
     return (broker.name if broker else GENERIC), [broker.map_row(row) if broker else row for row in rows]
 
 
@@ -100,11 +105,21 @@ def _decimal(text: str, column: str, row: int, errors: list[RowError]) -> Decima
     if not value.is_finite() or abs(value) >= Decimal("1e15"):
         errors.append(RowError(row, column, f"'{text}' is not a plausible {column}."))
         return None
+    places = COLUMN_PLACES[column]
+    if value != value.quantize(Decimal(1).scaleb(-places)):
+        # Stored to `places` decimals: more would be rounded away (1e-30 would become 0).
+        errors.append(RowError(row, column, f"'{text}' has more than {places} decimal places."))
+        return None
     return value
 
 
 def _row_parse(raw: dict[str, str], number: int, errors: list[RowError]) -> TransactionInput | None:
     before = len(errors)
+    for column, value in raw.items():
+        if "\x00" in value:  # Postgres stores no NUL in text: name it instead of failing the write
+            errors.append(RowError(number, column, "Contains a NUL byte."))
+    if len(errors) > before:
+        return None
     try:
         day = date.fromisoformat(raw["date"])
     except ValueError:

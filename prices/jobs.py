@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 JOB_KIND = "refresh_prices"
 # Upper bound of one run, and so of how long its lock may be held if a finisher never comes.
 LOCK_SECONDS = 30 * 60
+# A lock without its job yet is a run still planning for this long; after it, a run that died planning.
+PLANNING_GRACE_SECONDS = 60
 # A job not finished this long after its last batch could have started is failed by the cleaner.
 DEADLINE_SLACK_SECONDS = 10 * 60
 
@@ -56,6 +58,8 @@ def _lock_take(scope: str, job_id: str) -> str | None:
     running = job_get(job_id=holder) if holder else None
     if running and running["state"] not in TERMINAL:
         return holder
+    if holder and running is None and client.ttl(key) > LOCK_SECONDS - PLANNING_GRACE_SECONDS:
+        return holder  # taken a moment ago by a run still planning its job: that run is this one
     # The holder ended without releasing (or expired): the lock is ours now.
     client.set(key, job_id, ex=LOCK_SECONDS)
     return None
@@ -139,6 +143,15 @@ def prices_refresh_batch_run(*, job_id: str, batch_id: str, provider: str, instr
                                failed=len(result.failures) + len(result.unknown) + len(missing), errors=errors)
     if not outcome.counted:
         logger.info("refresh job %s batch %s not counted again: %s", job_id, batch_id, outcome.reason)
+    job = job_get(job_id=job_id)
+    if job and job["state"] in TERMINAL:
+        prices_refresh_job_finalize(job_id=job_id)
+
+
+def prices_refresh_batch_fail(*, job_id: str, batch_id: str, instrument_ids: list[int], reason: str) -> None:
+    """Count a batch that could not be run at all (its retries spent) as failed, so its job ends."""
+    job_batch_record(job_id=job_id, batch_id=batch_id, ok=0, failed=len(instrument_ids),
+                     errors=[f"batch of {len(instrument_ids)} instruments not run: {reason}"[:500]])
     job = job_get(job_id=job_id)
     if job and job["state"] in TERMINAL:
         prices_refresh_job_finalize(job_id=job_id)

@@ -71,8 +71,13 @@ def fetch_result_store(*, instruments: Iterable[Instrument], result: FetchResult
     ])
     quotes_cache_set(quotes=quoted, now=now)
     instruments_verification_set(instrument_ids=[i.pk for i in quoted], status=VerificationStatus.VERIFIED)
+    # Only an instrument still pending verification is flagged unknown on one answer: a verified one
+    # missing from an answer is a provider's glitch (an empty result reads as "all unknown"), not a
+    # delisting — it stays refreshed and counts as failed this time.
     instruments_verification_set(
-        instrument_ids=[by_symbol[s].pk for s in result.unknown if s in by_symbol], status=VerificationStatus.UNKNOWN
+        instrument_ids=[by_symbol[s].pk for s in result.unknown
+                        if s in by_symbol and by_symbol[s].verification_status == VerificationStatus.PENDING],
+        status=VerificationStatus.UNKNOWN,
     )
     return stored
 

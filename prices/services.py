@@ -137,8 +137,9 @@ def instruments_verification_set(*, instrument_ids: Iterable[int], status: str) 
     return Instrument.objects.filter(pk__in=ids).exclude(verification_status=status).update(verification_status=status)
 
 
-# Staff-entered prices must look like prices: positive, not in the future, within the column.
+# Staff-entered prices must look like prices: positive, dated 1900 to today, within the column.
 MAX_CLOSE = Decimal("1e14")
+EARLIEST_PRICE_DATE = date(1900, 1, 1)
 
 
 def manual_prices_add(*, instrument: Instrument, points: list[PricePoint], row_offset: int = 0) -> int:
@@ -156,6 +157,8 @@ def manual_prices_add(*, instrument: Instrument, points: list[PricePoint], row_o
         row: list[str] = []
         if point.date > today:
             row.append("date: Must not be in the future.")
+        elif point.date < EARLIEST_PRICE_DATE:
+            row.append(f"date: Must not be before {EARLIEST_PRICE_DATE.isoformat()}.")
         if point.close is None or point.close <= 0:
             row.append("close: Must be greater than zero.")
         elif point.close >= MAX_CLOSE:

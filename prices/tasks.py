@@ -1,11 +1,15 @@
 """Celery tasks of the prices app: thin, idempotent, JSON arguments only (ids and plain data)."""
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from prices.fx import fx_refresh
-from prices.jobs import prices_refresh_batch_run, prices_refresh_job_start
+from prices.jobs import prices_refresh_batch_fail, prices_refresh_batch_run, prices_refresh_job_start
 from prices.models import Instrument
 from prices.refresh import history_backfill, refreshable_instruments
+
+# Attempts after a dropped database connection (a restart or failover takes seconds): 1 + 2 + 4 s.
+DB_RETRIES = 3
 
 
 @shared_task(name="prices.refresh_prices_job_task")
@@ -17,10 +21,20 @@ def refresh_prices_job_task(instrument_ids: list[int] | None = None, force: bool
 
 
 # Redelivered if the worker dies mid-batch (acks_late + reject_on_worker_lost): the upserts are
-# idempotent and the job counts each batch once.
-@shared_task(name="prices.refresh_batch_task", acks_late=True, reject_on_worker_lost=True)
-def refresh_batch_task(job_id: str, batch_id: str, provider: str, instrument_ids: list[int]) -> None:
-    prices_refresh_batch_run(job_id=job_id, batch_id=batch_id, provider=provider, instrument_ids=instrument_ids)
+# idempotent and the job counts each batch once. A dropped database connection is retried; when the
+# retries are spent the batch is counted failed, so its job still ends by itself.
+@shared_task(name="prices.refresh_batch_task", bind=True, acks_late=True, reject_on_worker_lost=True,
+             max_retries=DB_RETRIES)
+def refresh_batch_task(self, job_id: str, batch_id: str, provider: str, instrument_ids: list[int]) -> None:
+    try:
+        prices_refresh_batch_run(job_id=job_id, batch_id=batch_id, provider=provider, instrument_ids=instrument_ids)
+    except (OperationalError, InterfaceError) as error:
+        close_old_connections()  # the broken connection is dropped; the retry opens a new one
+        if self.request.retries >= self.max_retries:
+            prices_refresh_batch_fail(job_id=job_id, batch_id=batch_id, instrument_ids=instrument_ids,
+                                      reason=f"database unavailable: {type(error).__name__}")
+            return
+        raise self.retry(exc=error, countdown=min(2**self.request.retries, 30)) from error
 
 
 @shared_task(name="prices.backfill_history_task", acks_late=True, reject_on_worker_lost=True)

@@ -8,6 +8,8 @@ from typing import NamedTuple
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -42,7 +44,12 @@ def _cached_or_pending(*, portfolio: Portfolio, parts: list[str]) -> _Cached | R
     first part asked for counts as none.
     """
     progress_url = reverse("api-chart-progress", args=[portfolio.pk])
-    found = chart_parts_get(portfolio_id=portfolio.pk, names=["version", "generated_at", *parts])
+    try:
+        found = chart_parts_get(portfolio_id=portfolio.pk, names=["version", "generated_at", *parts])
+    except (RedisConnectionError, RedisTimeoutError):
+        # Charts live only in Redis: while it is unreachable there is none to serve yet — the page
+        # shows the rest (read from Postgres) and keeps polling.
+        return Response({"status": "pending", "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
     ready = found["version"] is not None and found[parts[0]] is not None
     current = ready and int(found["version"]) == portfolio_version_get(portfolio_id=portfolio.pk)
     if not current:
@@ -109,7 +116,12 @@ class ChartProgressApi(APIView):
     @extend_schema(responses=ChartProgressSerializer)
     def get(self, request, portfolio_id: int):
         portfolio = owned_portfolio_or_404(request, portfolio_id)
-        progress = chart_progress_get(portfolio_id=portfolio.pk)
+        try:
+            progress = chart_progress_get(portfolio_id=portfolio.pk)
+        except (RedisConnectionError, RedisTimeoutError):
+            progress = {"state": "PENDING", "done": 0, "total": 0, "percent": 0.0,
+                        "error": "The chart store cannot be reached right now."}
+            return Response(ChartProgressSerializer(progress).data)
         if progress is None:
             ready = chart_parts_get(portfolio_id=portfolio.pk, names=["version"])["version"] is not None
             progress = {"state": "SUCCESS" if ready else "PENDING", "done": 0, "total": 0,

@@ -84,7 +84,7 @@ class CacheFlushApi(StaffApi):
                    responses=inline_serializer("CacheFlushed", {"namespace": serializers.CharField(),
                                                                 "deleted": serializers.IntegerField()}))
     def post(self, request):
-        namespace = str(request.data.get("namespace", "")).strip()
+        namespace = str(request.data.get("namespace", "")).strip() if hasattr(request.data, "get") else ""
         if namespace not in NAMESPACES:
             return Response({"namespace": [f"Must be one of: {', '.join(sorted(NAMESPACES)) or 'none yet'}."]},
                             status=status.HTTP_400_BAD_REQUEST)

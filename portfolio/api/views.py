@@ -112,6 +112,9 @@ class TransactionDetailApi(GenericAPIView):
 
     def _update(self, request, portfolio_id: int, transaction_id: int, *, partial: bool):
         tx = self._get(request, portfolio_id, transaction_id)
+        if not hasattr(request.data, "get"):
+            return Response({"non_field_errors": ["Send an object of the fields to change."]},
+                            status=status.HTTP_400_BAD_REQUEST)
         raw = transaction_input_merged(tx, request.data) if partial else request.data
         body = TransactionInputSerializer(data=raw)
         body.is_valid(raise_exception=True)

@@ -196,8 +196,6 @@ def test_the_whole_api_fuzzed_from_its_schema_answers_no_5xx_and_conforms(world)
 
 
 @pytest.mark.parametrize("operation", NON_OBJECT_BODY_500)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: a JSON body that is not an object is a 500 "
-                                                              "(see NON_OBJECT_BODY_500 for the code of each)")
 def test_a_json_body_that_is_not_an_object_is_a_400(world, operation):
     method, template = operation.split(" ")
     client = APIClient(raise_request_exception=False)
@@ -419,8 +417,6 @@ def test_absurd_numbers_and_dates_in_a_file_are_all_named_and_nothing_is_written
     assert written() == before
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: portfolio/importing.py _row_parse lets NUL bytes through: Postgres refuses them, 500")
 def test_a_nul_byte_in_a_note_is_refused_by_name(client, target):
     before = written()
     errors = rejected(upload(client, target, (HEADER + ROW.format(note="a\x00b")).encode()))
@@ -428,9 +424,6 @@ def test_a_nul_byte_in_a_note_is_refused_by_name(client, target):
     assert written() == before
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: portfolio/importing.py csv_rows_read does not catch csv.Error (a field over the csv "
-                          "module's 131072-character limit): 500")
 def test_a_field_longer_than_the_csv_limit_is_refused(client, target):
     before = written()
     errors = rejected(upload(client, target, (HEADER + ROW.format(note='"' + "x" * 200_000 + '"')).encode()))
@@ -438,9 +431,6 @@ def test_a_field_longer_than_the_csv_limit_is_refused(client, target):
     assert written() == before
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: portfolio/importing.py _decimal checks only the magnitude: 1e-30 passes 'greater "
-                          "than zero' and is stored as 0.0000000000 (the API refuses it: max 28 digits)")
 def test_a_quantity_too_small_for_its_column_is_refused_not_rounded_to_zero(client, target):
     before = written()
     errors = rejected(upload(client, target, (HEADER + "2024-01-02,BUY,AAPL,1e-30,100,0,USD,\n").encode()))
@@ -542,8 +532,6 @@ def test_manual_prices_refuse_absurd_values_by_row_and_field(world):
     assert list(PriceHistory.objects.values_list("instrument__symbol", "date", "close")) == before
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG (minor): prices/services.py manual_prices_add "
-                                                              "has no lower date bound: a close dated 1800 is stored")
 def test_a_manual_price_dated_1800_is_refused(world):
     response, before = manual_prices_post(world, [{"date": "1800-01-02", "close": "5"}])
     assert response.status_code == 400

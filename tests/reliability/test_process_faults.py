@@ -32,7 +32,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django_redis import get_redis_connection
 
-from monitoring.jobs import RECENT_KEY, TERMINAL, job_get, jobs_fail_stuck
+from monitoring.jobs import RECENT_KEY, TERMINAL, job_get
 from prices.jobs import prices_refresh_job_start
 from prices.models import Instrument, PriceHistory
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory, UserFactory
@@ -257,15 +257,11 @@ DASHBOARD_READS = {
     "chart": "/api/dashboard-chart-data/{id}/?range=1Y",
     "chart_progress": "/api/chart-generator-progress/{id}/",
 }
-CHART_BUG = pytest.mark.xfail(strict=True, raises=AssertionError,
-                              reason="BUG: charts/api/views.py answers 500 when Redis is down (chart data and progress "
-                                     "live only there); see docs/RELIABILITY.md")
 
 
 @pytest.mark.parametrize("path", [
     DASHBOARD_READS["initial"], DASHBOARD_READS["holdings"],
-    pytest.param(DASHBOARD_READS["chart"], marks=CHART_BUG), pytest.param(DASHBOARD_READS["chart_progress"],
-                                                                           marks=CHART_BUG),
+    DASHBOARD_READS["chart"], DASHBOARD_READS["chart_progress"],
 ], ids=DASHBOARD_READS.keys())
 def test_every_dashboard_read_answers_without_a_5xx_while_redis_is_unreachable(path, settings, api_client_for):
     # The same outage as above, in-process and for every dashboard endpoint: the cache's Redis is a closed port.
@@ -314,8 +310,6 @@ def test_beat_started_twice_makes_one_refresh_job_the_other_runs_are_refused_by_
     assert_prices_exact(instruments)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: prices/jobs.py _lock_take steals the lock of a job still being planned "
-                                       "(no job hash yet): two runs starting together both make a job")
 def test_two_refresh_runs_starting_at_the_same_instant_make_one_job():
     # Two beats (or two replicas of one) whose schedules coincide hand the worker two runs at once.
     yahoo_instruments(30)
@@ -371,43 +365,6 @@ def drop_connection_under_first_batch(market: MarketStub) -> str:
     return job_id
 
 
-def test_a_database_connection_killed_under_a_running_batch_loses_nothing(market, logs):
-    # given 4 instruments (2 batches of 2) and a one-process worker
-    instruments = yahoo_instruments(4)
-    with db_worker(market, logs).start() as worker:
-        # between tasks the worker holds no connection (Celery's Django fixup closes it after each task)
-        assert terminate_worker_backends() == 0
-        # when its connection is killed while the first batch waits for the provider
-        job_id = drop_connection_under_first_batch(market)
-        job = wait_until(lambda: (j := job_get(job_id=job_id))["done"] == 2 and j, timeout=15,
-                         what="the second batch")
-        wait_until(lambda: "OperationalError: terminating connection" in worker.log(), timeout=5,
-                   what="the first batch's task to fail")
-        # then the worker carries on: a new connection for the next task, a whole job refreshed
-        market.latency = 0
-        later = wait_job(prices_refresh_job_start(force=True, lock_scope=None).job_id)
-
-    # the first batch failed whole: nothing half-written, stored prices intact, not counted
-    first, second = instruments[:2], instruments[2:]
-    assert (job["done"], job["failed"], job["errors"]) == (2, 0, [])
-    assert (later["state"], later["done"], later["failed"]) == ("SUCCESS", 4, 0)
-    assert_prices_exact(instruments)
-    assert [len(batch) for batch in market.quote_requests] == [2, 2, 2, 2]
-    assert market.quote_requests[0] == [i.symbol for i in first] and market.quote_requests[1] == [
-        i.symbol for i in second]
-    # and the job does not say "syncing" forever: the stuck-job cleaner (beat, every minute) ends it at its
-    # deadline, with what was done, and the scheduled refreshes may run again
-    deadline = job_get(job_id=job_id)["deadline"]
-    assert jobs_fail_stuck(now=deadline - 1) == []
-    assert jobs_fail_stuck(now=deadline + 1) == [job_id]
-    ended = job_get(job_id=job_id)
-    assert (ended["state"], ended["done"], ended["failed"]) == ("FAILURE", 2, 0)
-    assert ended["errors"][0]["error"].startswith("timed out: not finished")
-    assert prices_refresh_job_start().already_running is False
-
-
-@pytest.mark.xfail(strict=True, reason="BUG: prices/tasks.py refresh_batch_task does not retry database errors and "
-                                       "never records the batch: its job stays PROGRESS until the deadline (>=10 min)")
 def test_a_batch_whose_database_connection_drops_is_retried_and_its_job_ends_by_itself(market, logs):
     instruments = yahoo_instruments(4)
     with db_worker(market, logs).start():

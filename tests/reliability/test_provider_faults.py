@@ -320,8 +320,6 @@ def test_the_daily_quota_is_never_exceeded_whatever_fails(stub, settings):
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(strict=True, reason="BUG: one empty Yahoo answer flags verified instruments UNKNOWN for good "
-                                       "(prices/refresh.py fetch_result_store); see docs/RELIABILITY.md")
 def test_an_empty_answer_does_not_disable_instruments_with_a_price_history(stub):
     # Yahoo's v7 leaves unknown symbols out of `result`, so an empty result reads as "all unknown". For
     # instruments that were verified and have years of prices, that is a glitch, not a delisting.
