@@ -177,9 +177,11 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
 # Progress lives in Redis hashes (monitoring/jobs.py); task results are only kept briefly.
 CELERY_RESULT_EXPIRES = 3600
-# An unacknowledged task is redelivered after this long: longer than any countdown or ETA we use
-# (chart debounce, retries), so nothing is delivered twice merely for waiting.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+# An unacknowledged task (its worker killed) is redelivered after this long. Longer than the longest
+# task (CELERY_TASK_TIME_LIMIT) and any countdown we use (chart debounce, retries), so a running or
+# waiting task is never handed out twice; short enough that a refresh job whose worker died still
+# completes within its deadline (prices/jobs.py DEADLINE_SLACK_SECONDS).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Short I/O-bound tasks with acks_late: a worker takes one task per process at a time, so a
 # slow batch never holds others hostage in its prefetch buffer.

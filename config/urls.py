@@ -18,3 +18,6 @@ urlpatterns = [
     path("", include("monitoring.urls")),
     path("", include("portfolio.urls")),
 ]
+
+# A missing API path answers JSON like the rest of the API, not Django's HTML page.
+handler404 = "config.exceptions.not_found"

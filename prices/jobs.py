@@ -31,7 +31,9 @@ LOCK_SECONDS = 30 * 60
 # A lock without its job yet is a run still planning for this long; after it, a run that died planning.
 PLANNING_GRACE_SECONDS = 60
 # A job not finished this long after its last batch could have started is failed by the cleaner.
-DEADLINE_SLACK_SECONDS = 10 * 60
+# Above the broker's visibility timeout (600 s) plus Kombu's sweep (~100 s): a batch whose worker was
+# killed is redelivered, and its job completes, before the cleaner would fail it.
+DEADLINE_SLACK_SECONDS = 15 * 60
 
 
 @dataclass(frozen=True)

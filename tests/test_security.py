@@ -190,3 +190,11 @@ def test_a_symbol_cannot_steer_a_provider_request_elsewhere():
             provider.daily_history("HTTP://127.0.0.2:9/STEAL", date(2024, 1, 1), date(2024, 1, 31))
         (request,) = stub.requests
         assert request.raw_path.startswith("/v8/finance/chart/HTTP%3A%2F%2F127.0.0.2%3A9%2FSTEAL?")
+
+
+@pytest.mark.django_db
+def test_a_missing_api_path_answers_json(api):
+    response = api.get("/api/portfolios/abc/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+    assert Client().get("/no/such/page/").status_code == 404

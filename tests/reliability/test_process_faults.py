@@ -6,7 +6,7 @@ database (transactional tests: the data is committed, so they see it) and on the
 the Redis restart, on a private redis-server of the test's own. The provider is MarketStub on loopback, slowed
 down so that batches are in flight when the fault strikes.
 
-Scale: CELERY_VISIBILITY_TIMEOUT is 3 s in every process here (3600 s in production): a message a dead worker
+Scale: CELERY_VISIBILITY_TIMEOUT is 3 s in every process here (600 s in production): a message a dead worker
 held is handed out again that long after it was taken. See docs/RELIABILITY.md for what that means in production.
 """
 
@@ -50,7 +50,7 @@ from tests.stubs.market import MarketStub, stub_price
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-VISIBILITY = 3  # CELERY_VISIBILITY_TIMEOUT of the processes here (3600 s in production)
+VISIBILITY = 3  # CELERY_VISIBILITY_TIMEOUT of the processes here (600 s in production)
 # Seconds the stub takes per request: batches are in flight long enough to be hit, and every task still ends
 # well within VISIBILITY (a task outliving it would be handed out twice — by design, see RELIABILITY.md).
 LATENCY = 1.0
