@@ -11,6 +11,7 @@ import json
 import time
 
 from django_redis import get_redis_connection
+from redis.exceptions import ResponseError
 
 # Charts of portfolios nobody looks at expire; a visit regenerates them.
 CHART_TTL_SECONDS = 30 * 86400
@@ -28,6 +29,8 @@ def _progress_key(portfolio_id: int) -> str:
 # A slow generation must never overwrite a newer one that finished first. Fields are replaced whole:
 # HDEL of every old field, then the new ones, in one script.
 _STORE_IF_NEWER = """
+-- a key left by an older Folio in another shape is replaced, never read
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then redis.call('DEL', KEYS[1]) end
 local stored = redis.call('HGET', KEYS[1], 'version')
 if stored and tonumber(stored) > tonumber(ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
@@ -65,13 +68,19 @@ def chart_data_store(*, portfolio_id: int, version: int, data: dict) -> bool:
 
 def chart_parts_get(*, portfolio_id: int, names: list[str]) -> dict[str, bytes | None]:
     """Raw JSON of the named parts (None for a missing one) in one round trip."""
-    values = get_redis_connection("default").hmget(_data_key(portfolio_id), names)
+    try:
+        values = get_redis_connection("default").hmget(_data_key(portfolio_id), names)
+    except ResponseError:  # a key of another shape, left by an older Folio: no chart yet
+        values = [None] * len(names)
     return dict(zip(names, values, strict=True))
 
 
 def chart_data_get(*, portfolio_id: int) -> dict | None:
     """The whole cached chart data, decoded (for workers and tests; requests read parts)."""
-    raw = get_redis_connection("default").hgetall(_data_key(portfolio_id))
+    try:
+        raw = get_redis_connection("default").hgetall(_data_key(portfolio_id))
+    except ResponseError:  # a key of another shape, left by an older Folio
+        return None
     if not raw:
         return None
     data: dict = {}

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.utils import timezone
+from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -161,3 +162,11 @@ def test_generate_charts_command_runs_here_or_queues(client, portfolio):
     assert "Queued 1 chart regenerations" in queued.getvalue()
     with pytest.raises(CommandError, match="No portfolio 999999"):
         call_command("generate_charts", "--portfolio", "999999", stdout=StringIO(), stderr=StringIO())
+
+
+def test_a_chart_key_of_an_older_shape_is_replaced_not_a_500(client, portfolio):
+    get_redis_connection("default").set(f"folio:chart:{portfolio.pk}:data", '{"version": 0, "ranges": {}}')
+    assert client.get(f"/api/dashboard-chart-data/{portfolio.pk}/").status_code == 202
+    assert client.get(f"/api/portfolios/{portfolio.pk}/performance/").status_code == 202
+    call_command("generate_charts", "--portfolio", str(portfolio.pk), stdout=StringIO(), stderr=StringIO())
+    assert client.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M").status_code == 200
