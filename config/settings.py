@@ -3,6 +3,8 @@
 The names and defaults of the variables are part of the outside contract (shared/CONTRACT.md).
 """
 
+import secrets
+import sys
 from pathlib import Path
 
 import environ
@@ -18,9 +20,15 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 # A dev key only when debug is on: production must never run on a key that is in the repo.
 _DEV_SECRET_KEY = "django-insecure-folio-dev-key-only-for-local-debug-runs"
+# Management commands that read models and migrations but never sign anything: a developer (or a
+# pre-commit check) may run them in a bare shell. They get a random key nobody can rely on.
+_KEYLESS_COMMANDS = {"makemigrations", "showmigrations", "sqlmigrate", "spectacular", "help"}
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off.")
+    if Path(sys.argv[0]).name == "manage.py" and len(sys.argv) > 1 and sys.argv[1] in _KEYLESS_COMMANDS:
+        SECRET_KEY = secrets.token_urlsafe(50)
+    else:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off.")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 

@@ -52,3 +52,15 @@ def test_ensure_redis_starts_a_server_when_none_answers_and_reuses_it():
         assert again.returncode == 0 and "Redis is up" in again.stdout
     finally:
         redis.Redis(port=port).shutdown(nosave=True)
+
+
+def test_keyless_management_commands_run_without_a_secret_key_and_others_refuse():
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    check = subprocess.run([sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"], cwd=ROOT,
+                           env=clean, capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stderr
+    assert "No changes detected" in check.stdout
+    refused = subprocess.run([sys.executable, "manage.py", "migrate", "--plan"], cwd=ROOT, env=clean,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    assert "DJANGO_SECRET_KEY is required" in refused.stderr
