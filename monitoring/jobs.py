@@ -7,7 +7,8 @@ that records the last batch also closes the job, so exactly one caller learns it
 
 Keys (all expire after JOB_TTL_SECONDS):
   folio:job:<id>          hash: kind, state, total, done, failed, skipped, batches, batches_done,
-                                owner_id, created_at, started_at, finished_at, deadline, finalized
+                                owner_id, created_at, started_at, finished_at, deadline, finalized,
+                                lock_key (the lock the job holds, if any)
   folio:job:<id>:batches  set of recorded batch ids
   folio:job:<id>:errors   list of the latest errors (JSON), capped
   folio:jobs:recent       sorted set of job ids by creation time, capped
@@ -31,10 +32,19 @@ MAX_ERRORS = 50  # errors kept per job: enough to diagnose, bounded for memory
 RECENT_JOBS = 500
 RECENT_KEY = "folio:jobs:recent"
 
-_RECORD_BATCH = """
+# Whatever ends a job (its last batch, or the stuck-job cleaner) also frees the lock it holds, in the
+# same script: nobody ever sees a job ended and its lock still taken, even if the caller dies next.
+_RELEASE_LOCK = """
+local function release_lock(job, job_id)
+  local lock_key = redis.call('HGET', job, 'lock_key')
+  if lock_key and lock_key ~= '' and redis.call('GET', lock_key) == job_id then redis.call('DEL', lock_key) end
+end
+"""
+
+_RECORD_BATCH = _RELEASE_LOCK + """
 local job, batches, errors = KEYS[1], KEYS[2], KEYS[3]
-local batch_id, ok, failed, now, ttl, max_errors = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4],
-  tonumber(ARGV[5]), tonumber(ARGV[6])
+local batch_id, ok, failed, now, ttl, max_errors, job_id = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
+  ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 if redis.call('EXISTS', job) == 0 then return -2 end
 local state = redis.call('HGET', job, 'state')
 if state == 'SUCCESS' or state == 'FAILURE' then return -3 end
@@ -42,10 +52,10 @@ if redis.call('SADD', batches, batch_id) == 0 then return -1 end
 redis.call('EXPIRE', batches, ttl)
 redis.call('HINCRBY', job, 'done', ok)
 redis.call('HINCRBY', job, 'failed', failed)
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   redis.call('LPUSH', errors, ARGV[i])
 end
-if #ARGV >= 7 then
+if #ARGV >= 8 then
   redis.call('LTRIM', errors, 0, max_errors - 1)
   redis.call('EXPIRE', errors, ttl)
 end
@@ -59,15 +69,17 @@ if recorded >= tonumber(redis.call('HGET', job, 'batches')) then
   local final = 'SUCCESS'
   if done == 0 and total_failed > 0 then final = 'FAILURE' end
   redis.call('HSET', job, 'state', final, 'finished_at', now)
+  release_lock(job, job_id)
   return 1
 end
 return 0
 """
 
-_FAIL_IF_RUNNING = """
+_FAIL_IF_RUNNING = _RELEASE_LOCK + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == false or state == 'SUCCESS' or state == 'FAILURE' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'FAILURE', 'finished_at', ARGV[1])
+release_lock(KEYS[1], ARGV[5])
 redis.call('LPUSH', KEYS[2], ARGV[2])
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
@@ -97,8 +109,10 @@ class BatchOutcome:
 
 
 def job_create(*, kind: str, total: int, batches: int, owner_id: int | None, deadline_seconds: int,
-               skipped: int = 0, job_id: str | None = None) -> str:
-    """A new job. One with no batches is finished at once (nothing to do is a success)."""
+               skipped: int = 0, job_id: str | None = None, lock_key: str = "") -> str:
+    """A new job. One with no batches is finished at once (nothing to do is a success).
+
+    `lock_key`: a Redis lock whose value is this job's id; it is freed in the same step that ends the job."""
     job_id = job_id or uuid.uuid4().hex
     now = _now()
     state = SUCCESS if batches == 0 else PENDING
@@ -106,7 +120,7 @@ def job_create(*, kind: str, total: int, batches: int, owner_id: int | None, dea
         "kind": kind, "state": state, "total": total, "done": 0, "failed": 0, "skipped": skipped,
         "batches": batches, "batches_done": 0, "owner_id": owner_id if owner_id is not None else "",
         "created_at": now, "started_at": now if batches == 0 else "", "finished_at": now if batches == 0 else "",
-        "deadline": f"{time.time() + deadline_seconds:.3f}",
+        "deadline": f"{time.time() + deadline_seconds:.3f}", "lock_key": lock_key,
     }
     pipe = _redis().pipeline()
     pipe.hset(job_key(job_id), mapping=fields)
@@ -123,7 +137,7 @@ def job_batch_record(*, job_id: str, batch_id: str, ok: int, failed: int, errors
     script = _redis().register_script(_RECORD_BATCH)
     payloads = [json.dumps({"at": _now(), "batch": batch_id, "error": error}) for error in errors[:MAX_ERRORS]]
     result = int(script(keys=[key, f"{key}:batches", f"{key}:errors"],
-                        args=[batch_id, ok, failed, _now(), JOB_TTL_SECONDS, MAX_ERRORS, *payloads]))
+                        args=[batch_id, ok, failed, _now(), JOB_TTL_SECONDS, MAX_ERRORS, job_id, *payloads]))
     if result == -1:
         return BatchOutcome(counted=False, finished=False, reason="already counted")
     if result == -2:
@@ -143,7 +157,7 @@ def job_fail(*, job_id: str, reason: str) -> bool:
     key = job_key(job_id)
     script = _redis().register_script(_FAIL_IF_RUNNING)
     error = json.dumps({"at": _now(), "batch": None, "error": reason})
-    return bool(script(keys=[key, f"{key}:errors"], args=[_now(), error, MAX_ERRORS, JOB_TTL_SECONDS]))
+    return bool(script(keys=[key, f"{key}:errors"], args=[_now(), error, MAX_ERRORS, JOB_TTL_SECONDS, job_id]))
 
 
 def _as_float(value: str | None) -> float | None:

@@ -50,21 +50,33 @@ def _affected_key(job_id: str) -> str:
     return f"folio:job:{job_id}:portfolios"
 
 
+# Take a lock over from a holder known to be done: one step, so two takers can never both win.
+_LOCK_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end
+return 0
+"""
+
+
 def _lock_take(scope: str, job_id: str) -> str | None:
     """Take the scope's lock; the id of the job holding it when that one is still running."""
     client = get_redis_connection("default")
     key = _lock_key(scope)
-    if client.set(key, job_id, nx=True, ex=LOCK_SECONDS):
-        return None
+    for _ in range(3):  # the lock changing hands between our reads: look again
+        if client.set(key, job_id, nx=True, ex=LOCK_SECONDS):
+            return None
+        holder = (client.get(key) or b"").decode()
+        if not holder:
+            continue  # released a moment ago: try to take it again
+        running = job_get(job_id=holder)
+        if running and running["state"] not in TERMINAL:
+            return holder
+        if running is None and client.ttl(key) > LOCK_SECONDS - PLANNING_GRACE_SECONDS:
+            return holder  # taken a moment ago by a run still planning its job: that run is this one
+        # The holder ended without releasing it, or died planning: take it over, unless another taker won.
+        if client.eval(_LOCK_TAKE_OVER, 1, key, holder, job_id, LOCK_SECONDS):
+            return None
     holder = (client.get(key) or b"").decode()
-    running = job_get(job_id=holder) if holder else None
-    if running and running["state"] not in TERMINAL:
-        return holder
-    if holder and running is None and client.ttl(key) > LOCK_SECONDS - PLANNING_GRACE_SECONDS:
-        return holder  # taken a moment ago by a run still planning its job: that run is this one
-    # The holder ended without releasing (or expired): the lock is ours now.
-    client.set(key, job_id, ex=LOCK_SECONDS)
-    return None
+    return holder or None
 
 
 def _lock_release(scope: str, job_id: str) -> None:
@@ -103,9 +115,8 @@ def prices_refresh_job_start(
     todo = [instrument for instrument in instruments if instrument.symbol not in fresh]
     batches = service.plan_batches(todo)
     job_create(kind=JOB_KIND, job_id=job_id, total=len(todo), batches=len(batches), owner_id=owner_id,
-               skipped=len(fresh), deadline_seconds=_deadline_seconds(service, batches))
-    if lock_scope:
-        get_redis_connection("default").hset(f"folio:job:{job_id}", "lock_scope", lock_scope)
+               skipped=len(fresh), deadline_seconds=_deadline_seconds(service, batches),
+               lock_key=_lock_key(lock_scope) if lock_scope else "")
     event_record(kind=EventKind.JOB_STARTED, job_id=job_id, total=len(todo), batches=len(batches),
                  skipped=len(fresh), owner_id=owner_id,
                  message=f"Price refresh started: {len(todo)} instruments in {len(batches)} batches, "
@@ -160,8 +171,8 @@ def prices_refresh_batch_fail(*, job_id: str, batch_id: str, instrument_ids: lis
 
 
 def prices_refresh_job_finalize(*, job_id: str) -> None:
-    """After the last batch (once, even if its task is redelivered): release the lock and have the
-    charts of every portfolio the refresh touched regenerated."""
+    """After the last batch (once, even if its task is redelivered): log the outcome and have the
+    charts of every portfolio the refresh touched regenerated (the lock went with the job's end)."""
     from charts.services import chart_regeneration_request  # noqa: PLC0415 (charts sit above prices)
 
     if not job_claim_finalize(job_id=job_id):
@@ -179,8 +190,5 @@ def prices_refresh_job_finalize(*, job_id: str) -> None:
             errors=[e["error"] for e in job["errors"][:5]],
         )
     client = get_redis_connection("default")
-    scope = client.hget(f"folio:job:{job_id}", "lock_scope")
-    if scope:
-        _lock_release(scope.decode(), job_id)
     portfolio_ids = sorted(int(pid) for pid in client.smembers(_affected_key(job_id)))
     chart_regeneration_request(portfolio_ids=portfolio_ids)

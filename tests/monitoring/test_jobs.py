@@ -2,6 +2,8 @@
 
 import time
 
+from django_redis import get_redis_connection
+
 from monitoring.jobs import (
     job_batch_record,
     job_claim_finalize,
@@ -86,3 +88,36 @@ def test_recent_jobs_newest_first_and_per_owner():
 def test_unknown_job_is_none():
     assert job_get(job_id="nope") is None
     assert job_batch_record(job_id="nope", batch_id="0", ok=1, failed=0).counted is False
+
+
+def _locked(job_id: str) -> str:
+    key = f"folio:lock:test:{job_id}"
+    get_redis_connection("default").set(key, job_id)
+    return key
+
+
+def test_the_last_batch_frees_the_jobs_lock_in_the_same_step():
+    job_id = job_create(kind="refresh_prices", total=2, batches=2, owner_id=None, deadline_seconds=600,
+                        job_id="j1", lock_key="folio:lock:test:j1")
+    key = _locked(job_id)
+    job_batch_record(job_id=job_id, batch_id="0", ok=1, failed=0)
+    assert get_redis_connection("default").get(key) == b"j1"  # still running: still locked
+    job_batch_record(job_id=job_id, batch_id="1", ok=1, failed=0)
+    assert get_redis_connection("default").get(key) is None
+
+
+def test_a_lock_taken_over_by_another_job_is_not_freed_by_the_old_one():
+    job_id = job_create(kind="refresh_prices", total=1, batches=1, owner_id=None, deadline_seconds=600,
+                        job_id="j2", lock_key="folio:lock:test:j2")
+    key = _locked(job_id)
+    get_redis_connection("default").set(key, "someone-else")
+    job_batch_record(job_id=job_id, batch_id="0", ok=1, failed=0)
+    assert get_redis_connection("default").get(key) == b"someone-else"
+
+
+def test_the_stuck_job_cleaner_frees_the_lock_of_the_job_it_fails():
+    job_id = job_create(kind="refresh_prices", total=2, batches=2, owner_id=None, deadline_seconds=1,
+                        job_id="j3", lock_key="folio:lock:test:j3")
+    key = _locked(job_id)
+    assert jobs_fail_stuck(now=time.time() + 5) == [job_id]
+    assert get_redis_connection("default").get(key) is None

@@ -1,7 +1,9 @@
 """Price refresh jobs through a real Celery worker, a real Redis broker and a loopback Yahoo."""
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
 from io import StringIO
@@ -9,11 +11,19 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
+from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from monitoring.jobs import job_get
-from prices.jobs import prices_refresh_batch_run, prices_refresh_job_start
+from monitoring.jobs import job_create, job_get
+from prices.jobs import (
+    LOCK_SECONDS,
+    PLANNING_GRACE_SECONDS,
+    JobStart,
+    prices_refresh_batch_run,
+    prices_refresh_job_start,
+)
 from prices.models import PriceHistory
 from prices.providers import provider_get
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
@@ -152,3 +162,30 @@ def test_refresh_prices_queues_a_job_and_follows_it_to_the_end(worker, market):
     listing = StringIO()
     call_command("jobs", stdout=listing)
     assert "refresh_prices  SUCCESS      60      0     60" in listing.getvalue()
+
+
+def test_a_lock_left_by_an_ended_job_is_taken_over_by_exactly_one_of_many_concurrent_starts(market):
+    # given the refresh lock still held by a job that ended (its finisher died before releasing it)
+    yahoo_instruments(4)
+    client = get_redis_connection("default")
+    ended = job_create(kind="refresh_prices", total=0, batches=0, owner_id=None, deadline_seconds=60)
+    client.set("folio:lock:refresh-prices:all", ended, ex=LOCK_SECONDS - PLANNING_GRACE_SECONDS - 5)
+
+    # when eight refreshes start at the same moment
+    barrier = threading.Barrier(8)
+
+    def start() -> JobStart:
+        barrier.wait()
+        try:
+            return prices_refresh_job_start(force=True)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        started = list(pool.map(lambda _: start(), range(8)))
+
+    # then one of them took the lock over and planned a job; the seven others joined it
+    new = [s for s in started if not s.already_running]
+    assert len(new) == 1
+    assert {s.job_id for s in started} == {new[0].job_id}
+    assert client.get("folio:lock:refresh-prices:all") == new[0].job_id.encode()
