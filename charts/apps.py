@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ChartsConfig(AppConfig):
     name = "charts"
     verbose_name = "Charts"
+
+    def ready(self) -> None:
+        import charts.receivers  # noqa: F401 (connects the subscriptions)

@@ -14,7 +14,6 @@ from charts.cache import chart_data_store, chart_progress_set
 from charts.compute import chart_data_compute, chart_series_compute
 from charts.performance import performance_compute, twr_growth_index
 from charts.selectors import benchmark_closes_load, chart_inputs_load
-from portfolio.cache import portfolio_version_get
 from portfolio.models import Portfolio
 
 logger = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ def chart_data_generate(*, portfolio_id: int) -> int | None:
     portfolio = Portfolio.objects.filter(pk=portfolio_id).select_related("benchmark").first()
     if portfolio is None:
         return None
-    version = portfolio_version_get(portfolio_id=portfolio_id)
+    version = portfolio.data_version
     chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=0, total=GENERATION_STEPS)
     try:
         inputs = chart_inputs_load(portfolio=portfolio)

@@ -202,6 +202,9 @@ CELERY_TASK_SEND_SENT_EVENT = True
 # Separate queues: a long chart run never delays a price refresh. Workers can be dedicated.
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
+    # History a new trade needs: its own queue, so it never waits behind routine refreshes.
+    "prices.backfill_history_task": {"queue": "history"},
+    "prices.fx_backfill_task": {"queue": "history"},
     "prices.*": {"queue": "prices"},
     "charts.*": {"queue": "charts"},
     "monitoring.*": {"queue": "default"},

@@ -1,7 +1,7 @@
 """`query_cache`: cache an expensive read in Redis under its owner's data version.
 
     @query_cache("dashboard", ttl=60, key=lambda *, portfolio: portfolio.pk,
-                 version=lambda *, portfolio: portfolio_version_get(portfolio_id=portfolio.pk))
+                 version=lambda *, portfolio: portfolio.data_version)
     def dashboard_data_compute(*, portfolio): ...
 
 - Keys are `folio:qc:<namespace>:<key>:v<version>`: a write bumps the owner's version (one INCR),

@@ -22,7 +22,7 @@ from prices.rate_limit import CircuitBreaker, DailyQuota
 from prices.selectors import instruments_freshness_get
 from prices.service import ProviderGate
 
-QUEUES = ("prices", "charts", "default")
+QUEUES = ("history", "prices", "charts", "default")
 HEARTBEAT_KEY = "folio:worker:heartbeat"
 # A worker that has not beaten for this long is reported down (beat asks every 30 s).
 HEARTBEAT_MAX_AGE = 120

@@ -1,31 +1,40 @@
-"""Per-portfolio data version in Redis: cache keys carry it, so invalidation is one INCR."""
+"""Per-portfolio data version, durable in Postgres: cache keys carry it, so invalidation is one UPDATE.
 
-import logging
+The version lives on the portfolio row and is bumped in the same transaction as the write that
+changes the portfolio's data (its transactions, its settings, or the prices and rates it uses). So it
+survives Redis evictions and outages: a chart made from an older version is known to be outdated as
+soon as anyone reads it, and a write made while Redis was down is reflected when Redis is back.
+"""
 
-from django.core.cache import cache
+from collections.abc import Iterable
 
-logger = logging.getLogger(__name__)
+from django.db import transaction
+from django.db.models import F
 
-
-def _version_key(portfolio_id: int) -> str:
-    return f"portfolio:{portfolio_id}:version"
+from portfolio.models import Portfolio
+from portfolio.signals import portfolios_changed
 
 
 def portfolio_version_get(*, portfolio_id: int) -> int:
-    try:
-        return int(cache.get(_version_key(portfolio_id)) or 0)
-    except Exception:  # Redis down: act as version 0; nothing is cached then anyway.
-        logger.warning("Redis unavailable reading portfolio %s version", portfolio_id)
-        return 0
+    """The current data version (0 for an unknown portfolio)."""
+    return Portfolio.objects.filter(pk=portfolio_id).values_list("data_version", flat=True).first() or 0
 
 
-def portfolio_version_bump(*, portfolio_id: int) -> int:
-    """Make every cached read of the portfolio obsolete. Never fails a write over Redis."""
-    key = _version_key(portfolio_id)
-    try:
-        # `add` seeds a missing key without racing a concurrent incr; no TTL so versions never go back.
-        cache.add(key, 0, timeout=None)
-        return cache.incr(key)
-    except Exception:
-        logger.warning("Redis unavailable bumping portfolio %s version", portfolio_id)
-        return 0
+def portfolio_versions_bump(*, portfolio_ids: Iterable[int]) -> list[int]:
+    """Make every cached read of these portfolios obsolete, in the caller's transaction; once it
+    commits, announce `portfolios_changed`. Returns the portfolios bumped (those that exist)."""
+    ids = sorted(set(portfolio_ids))
+    if not ids:
+        return []
+    with transaction.atomic():
+        # Rows locked in id order: two writers bumping overlapping sets can never deadlock.
+        locked = list(Portfolio.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+                      .values_list("pk", flat=True))
+        Portfolio.objects.filter(pk__in=locked).update(data_version=F("data_version") + 1)
+        if locked:
+            transaction.on_commit(lambda: portfolios_changed.send(sender=Portfolio, portfolio_ids=locked))
+    return locked
+
+
+def portfolio_version_bump(*, portfolio_id: int) -> None:
+    portfolio_versions_bump(portfolio_ids=[portfolio_id])

@@ -15,7 +15,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.utils import timezone
 
 from monitoring.query_cache import query_cache
-from portfolio.cache import portfolio_version_get
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
 from prices.rate_limit import CircuitBreaker
@@ -114,7 +113,7 @@ def dashboard_data_compute(*, portfolio: Portfolio, now: datetime | None = None)
     "dashboard",
     ttl=DASHBOARD_CACHE_SECONDS,
     key=lambda *, portfolio: portfolio.pk,
-    version=lambda *, portfolio: portfolio_version_get(portfolio_id=portfolio.pk),
+    version=lambda *, portfolio: portfolio.data_version,
 )
 def dashboard_data_get(*, portfolio: Portfolio) -> dict:
     """The dashboard payloads of the portfolio's current data version (cached; computed on a miss).

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portfolio.models import Portfolio, TransactionType
-from portfolio.services import TransactionInput, portfolios_prices_changed, transaction_create
+from portfolio.services import TransactionInput, transaction_create
 from prices.market_calendar import sessions_between
 from prices.models import AssetClass, Instrument, Provider, VerificationStatus
 from prices.providers.simulated import SimulatedProvider
@@ -157,8 +157,6 @@ def demo_seed(*, progress: Callable[[int, int], None] | None = None) -> DemoResu
             points=[PricePoint(date=bar.date, close=bar.close, adjusted_close=bar.adjusted_close) for bar in bars],
             source=Provider.SIMULATED,
         )
-    portfolios_prices_changed(instrument_ids=list(
-        Instrument.objects.filter(symbol__in=[row[0] for row in DEMO_INSTRUMENTS]).values_list("pk", flat=True)))
     return DemoResult(
         username=user.username, password=settings.DEMO_PASSWORD, portfolio_id=portfolio.pk,
         transactions_created=created_count, prices_written=written,

@@ -22,9 +22,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from portfolio.broker_formats import FORMATS, Skip, broker_format_detect
+from portfolio.cache import portfolio_version_bump
+from portfolio.history import portfolio_history_request_for
 from portfolio.holdings import OversellError, Position, position_apply
 from portfolio.models import Portfolio, Transaction, TransactionType
-from portfolio.services import TransactionInput, portfolio_changed, transaction_fields_validate
+from portfolio.services import TransactionInput, transaction_fields_validate
 from prices.models import AssetClass, Provider
 from prices.services import instrument_get_or_create, symbol_normalize
 
@@ -213,7 +215,9 @@ def transactions_import(*, portfolio: Portfolio, content: bytes,
         Transaction.objects.bulk_create([tx for _, tx in new], batch_size=2000)
         result.created = len(new)
         if new:
-            transaction.on_commit(lambda: portfolio_changed(portfolio_id=portfolio.pk))
+            portfolio_version_bump(portfolio_id=portfolio.pk)
+            created = [tx for _, tx in new]
+            transaction.on_commit(lambda: portfolio_history_request_for(portfolio=portfolio, transactions=created))
     return result
 
 

@@ -15,6 +15,9 @@ class Portfolio(models.Model):
         Instrument, null=True, blank=True, on_delete=models.SET_NULL, related_name="benchmark_of"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Bumped in the same transaction as every write to the portfolio's data (portfolio/cache.py): what
+    # cached reads and charts are keyed by.
+    data_version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name", "id"]
@@ -24,6 +27,14 @@ class Portfolio(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        # The data version only ever moves by an UPDATE that adds 1 (portfolio/cache.py): saving a
+        # portfolio loaded earlier must never write its older version back.
+        if not self._state.adding and "update_fields" not in kwargs:
+            kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields
+                                       if not f.primary_key and f.name != "data_version"]
+        super().save(*args, **kwargs)
 
 
 class TransactionType(models.TextChoices):

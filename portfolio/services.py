@@ -1,6 +1,5 @@
 """Writes to portfolios and transactions. Views, serializers and forms only call these."""
 
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -8,30 +7,22 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from portfolio.cache import portfolio_version_bump
+from portfolio.cache import portfolio_version_bump, portfolio_versions_bump
+from portfolio.history import portfolio_history_request, portfolio_history_request_for
 from portfolio.holdings import positions_compute
 from portfolio.models import Portfolio, Transaction, TransactionType
-from prices.currencies import currency_normalize
+from portfolio.needs import transactions_needs
+from portfolio.signals import portfolio_deleted
+from prices.currencies import currency_codes, currency_normalize
 from prices.models import AssetClass, Instrument
 from prices.services import instrument_get_or_create
 
 ZERO = Decimal("0")
 # Nothing older is a plausible trade in a personal portfolio; catches typos such as 0202 or 1820.
 EARLIEST_TRANSACTION_DATE = date(1900, 1, 1)
-
-
-def portfolio_changed(*, portfolio_id: int) -> None:
-    """Its data changed: cached reads are obsolete and its charts are regenerated (debounced)."""
-    from charts.services import chart_regeneration_request  # noqa: PLC0415 (charts sit above portfolio)
-
-    portfolio_version_bump(portfolio_id=portfolio_id)
-    chart_regeneration_request(portfolio_ids=[portfolio_id])
-
-
-def _on_commit_changed(portfolio_id: int) -> None:
-    transaction.on_commit(lambda: portfolio_changed(portfolio_id=portfolio_id))
 
 
 # --- Portfolios
@@ -67,11 +58,19 @@ def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_curr
         portfolio.benchmark = None if not benchmark else benchmark_instrument_get(symbol=benchmark)
     with transaction.atomic():
         portfolio.save()
-        _on_commit_changed(portfolio.pk)
-        if benchmark is not NO_CHANGE and portfolio.benchmark_id:
-            instrument_id = portfolio.benchmark_id
-            transaction.on_commit(lambda: _benchmark_history_request(instrument_id))
+        portfolio_version_bump(portfolio_id=portfolio.pk)
+        if base_currency is not None or (benchmark is not NO_CHANGE and portfolio.benchmark_id):
+            # A new base needs every foreign currency's rates, a new benchmark its closes, from the first trade.
+            transaction.on_commit(lambda: _portfolio_history_request(portfolio))
     return portfolio
+
+
+def _portfolio_history_request(portfolio: Portfolio) -> None:
+    trades = list(Transaction.objects.filter(portfolio=portfolio).select_related("instrument"))
+    instruments, currencies = transactions_needs(base=portfolio.base_currency, transactions=trades)
+    if portfolio.benchmark_id and trades:
+        instruments[portfolio.benchmark_id] = min(tx.date for tx in trades)
+    portfolio_history_request(portfolio=portfolio, instruments=instruments, currencies=currencies)
 
 
 def benchmark_instrument_get(*, symbol: str) -> Instrument:
@@ -85,19 +84,11 @@ def benchmark_instrument_get(*, symbol: str) -> Instrument:
     return instrument
 
 
-def _benchmark_history_request(instrument_id: int) -> None:
-    """A new benchmark needs its history from the portfolio's first trade: the workers fetch it."""
-    from prices.tasks import backfill_history_task  # noqa: PLC0415 (tasks sit above services)
-
-    with suppress(Exception):  # the broker down: the hourly backfill fetches it later
-        backfill_history_task.delay(instrument_id)
-
-
 def portfolio_delete(*, portfolio: Portfolio) -> None:
     with transaction.atomic():
         portfolio_id = portfolio.pk
         portfolio.delete()
-        transaction.on_commit(lambda: portfolio_version_bump(portfolio_id=portfolio_id))
+        transaction.on_commit(lambda: portfolio_deleted.send(sender=Portfolio, portfolio_id=portfolio_id))
 
 
 # --- Transactions
@@ -207,7 +198,8 @@ def transaction_create(*, portfolio: Portfolio, data: TransactionInput) -> Trans
         tx = Transaction(portfolio=portfolio, instrument=instrument, **fields)
         _position_history_validate(portfolio=portfolio, instrument_id=instrument.pk, replace=None, add=tx)
         tx.save()
-        _on_commit_changed(portfolio.pk)
+        portfolio_version_bump(portfolio_id=portfolio.pk)
+        transaction.on_commit(lambda: portfolio_history_request_for(portfolio=portfolio, transactions=[tx]))
     return tx
 
 
@@ -232,7 +224,9 @@ def transaction_update(*, transaction_obj: Transaction, data: TransactionInput) 
                 portfolio=portfolio, instrument_id=old_instrument_id, replace=transaction_obj, add=None
             )
         transaction_obj.save()
-        _on_commit_changed(portfolio.pk)
+        portfolio_version_bump(portfolio_id=portfolio.pk)
+        transaction.on_commit(
+            lambda: portfolio_history_request_for(portfolio=portfolio, transactions=[transaction_obj]))
     return transaction_obj
 
 
@@ -249,28 +243,33 @@ def transaction_delete(*, transaction_obj: Transaction) -> None:
                 {"transaction": "Deleting it would leave a later sell selling more than was held."}
             ) from None
         transaction_obj.delete()
-        _on_commit_changed(portfolio.pk)
-
-
-def portfolios_holding_bump(*, instrument_ids: list[int]) -> list[int]:
-    """New prices for these instruments: make cached reads of every portfolio holding them (or
-    comparing itself with one of them) obsolete.
-    Returns those portfolios' ids (their charts are the caller's to have regenerated)."""
-    if not instrument_ids:
-        return []
-    portfolio_ids = sorted(
-        set(Transaction.objects.filter(instrument_id__in=instrument_ids).values_list("portfolio_id", flat=True))
-        | set(Portfolio.objects.filter(benchmark_id__in=instrument_ids).values_list("pk", flat=True))
-    )
-    for portfolio_id in portfolio_ids:
-        portfolio_version_bump(portfolio_id=portfolio_id)
-    return portfolio_ids
+        portfolio_version_bump(portfolio_id=portfolio.pk)
 
 
 def portfolios_prices_changed(*, instrument_ids: list[int]) -> list[int]:
-    """Prices entered or imported by hand: bump the holders' versions and regenerate their charts."""
-    from charts.services import chart_regeneration_request  # noqa: PLC0415 (charts sit above portfolio)
+    """New closes of these instruments: the data of every portfolio holding one (or comparing itself
+    with one) changed. In the caller's transaction; returns those portfolios."""
+    if not instrument_ids:
+        return []
+    holders = (
+        Portfolio.objects.filter(Q(transactions__instrument_id__in=instrument_ids) | Q(benchmark_id__in=instrument_ids))
+        .values_list("pk", flat=True).distinct()
+    )
+    return portfolio_versions_bump(portfolio_ids=holders)
 
-    portfolio_ids = portfolios_holding_bump(instrument_ids=instrument_ids)
-    chart_regeneration_request(portfolio_ids=portfolio_ids)
-    return portfolio_ids
+
+def portfolios_fx_changed(*, currencies: list[str]) -> list[int]:
+    """New FX rates between these currencies: the data of every portfolio based in one of them that
+    holds or trades in another changed. In the caller's transaction; returns those portfolios."""
+    affected: set[int] = set()
+    for currency in currencies:
+        foreign = currency_codes(currency)
+        bases = set().union(*(currency_codes(other) for other in currencies if other != currency))
+        if not bases:
+            continue
+        affected |= set(
+            Portfolio.objects.filter(base_currency__in=bases)
+            .filter(Q(transactions__currency__in=foreign) | Q(transactions__instrument__currency__in=foreign))
+            .values_list("pk", flat=True).distinct()
+        )
+    return portfolio_versions_bump(portfolio_ids=affected)

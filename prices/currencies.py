@@ -23,3 +23,8 @@ def currency_normalize(*, code: str, field: str = "currency", allow_minor: bool 
     if upper in iso_currencies():
         return upper
     raise ValidationError({field: f"'{raw}' is not an ISO 4217 currency code (e.g. USD, EUR, GBP)."})
+
+
+def currency_codes(major: str) -> set[str]:
+    """Every code Folio may store for a major currency: GBP -> {GBP, GBp, GBX}."""
+    return {major} | {code for code, (parent, _) in MINOR_UNIT_CURRENCIES.items() if parent == major}

@@ -17,7 +17,10 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from prices.currencies import MINOR_UNIT_CURRENCIES
 from prices.models import FxRate
+from prices.needs import fx_needs_get
 from prices.providers.base import TransientError
+from prices.providers.frankfurter import FrankfurterClient
+from prices.signals import fx_rates_changed
 
 
 class FxRateMissing(LookupError):
@@ -36,6 +39,7 @@ def fx_rates_store(*, base: str, series: dict[date, dict[str, Decimal]], source:
     with transaction.atomic():
         FxRate.objects.bulk_create(rows, update_conflicts=True, unique_fields=["base", "quote", "date"],
                                    update_fields=["rate", "source", "last_updated"], batch_size=2000)
+        fx_rates_changed.send(sender=FxRate, currencies=sorted({base} | {row.quote for row in rows}))
     return len(rows)
 
 
@@ -116,40 +120,34 @@ class FxTable:
         return factor * rates[index] if index >= 0 else None
 
 
-def fx_pairs_needed() -> dict[str, tuple[set[str], date]]:
-    """For each portfolio base currency: the other (major) currencies its transactions and
-    instruments use, and the first transaction date that needs them."""
-    from portfolio.models import Transaction  # noqa: PLC0415 (prices sits below portfolio)
+def _series_retrying() -> Retrying:
+    return Retrying(stop=stop_after_attempt(3), wait=wait_exponential_jitter(multiplier=1, max=10),
+                    retry=retry_if_exception_type(TransientError), reraise=True)
 
-    needed: dict[str, tuple[set[str], date]] = {}
-    rows = Transaction.objects.values_list("portfolio__base_currency", "currency", "instrument__currency", "date")
-    for base, tx_currency, instrument_currency, day in rows.order_by("date").iterator(chunk_size=5000):
-        others = {currency_major(tx_currency)[0], currency_major(instrument_currency)[0]} - {currency_major(base)[0]}
-        if not others:
-            continue
-        currencies, first = needed.get(base, (set(), day))
-        needed[base] = (currencies | others, min(first, day))
-    return needed
+
+def fx_backfill(*, base: str, currencies: list[str], since: date, client=None, today: date | None = None) -> int:
+    """Fetch and store the daily rates of `currencies` against `base` from `since` to today (one request)."""
+    quotes = sorted({currency_major(c)[0] for c in currencies} - {currency_major(base)[0]})
+    today = today or date.today()
+    if not quotes or since > today:
+        return 0
+    series = _series_retrying()((client or FrankfurterClient()).series, currency_major(base)[0], quotes, since, today)
+    return fx_rates_store(base=currency_major(base)[0], series=series)
 
 
 def fx_refresh(*, client=None, today: date | None = None) -> int:
-    """Fetch the daily rates every portfolio needs, only from the day after the last one stored."""
-    from prices.providers.frankfurter import FrankfurterClient  # noqa: PLC0415 (HTTP only when run)
-
+    """Fetch the daily rates every portfolio needs (prices.needs), only from the day after the last
+    one stored (or from the first date needed, for a pair with none yet)."""
     client = client or FrankfurterClient()
     today = today or date.today()
     written = 0
-    retrying = Retrying(stop=stop_after_attempt(3), wait=wait_exponential_jitter(multiplier=1, max=10),
-                        retry=retry_if_exception_type(TransientError), reraise=True)
-    for base, (currencies, first) in fx_pairs_needed().items():
-        quotes = sorted(currencies)
+    for base, needed in fx_needs_get().items():
+        quotes = sorted(needed)
         stored = FxRate.objects.filter(base=base, quote__in=quotes).values("quote").annotate(last=Max("date"))
         last_by_quote = {row["quote"]: row["last"] for row in stored}
         # Refetch from the oldest gap among the pairs: the series call is one request for all of them.
-        starts = [last_by_quote[q] + timedelta(days=1) if q in last_by_quote else first for q in quotes]
-        start = min(starts)
+        start = min(last_by_quote[q] + timedelta(days=1) if q in last_by_quote else needed[q] for q in quotes)
         if start > today:
             continue
-        series = retrying(client.series, base, quotes, start, today)
-        written += fx_rates_store(base=base, series=series)
+        written += fx_rates_store(base=base, series=_series_retrying()(client.series, base, quotes, start, today))
     return written

@@ -46,10 +46,6 @@ def _lock_key(scope: str) -> str:
     return f"folio:lock:refresh-prices:{scope}"
 
 
-def _affected_key(job_id: str) -> str:
-    return f"folio:job:{job_id}:portfolios"
-
-
 # Take a lock over from a holder known to be done: one step, so two takers can never both win.
 _LOCK_TAKE_OVER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end
@@ -137,17 +133,9 @@ def prices_refresh_batch_run(*, job_id: str, batch_id: str, provider: str, instr
                              service: PriceService | None = None) -> None:
     """Fetch, store and count one batch. Safe to run again for the same batch (redelivery): the
     upserts are idempotent and the job counts the batch once."""
-    from portfolio.services import portfolios_holding_bump  # noqa: PLC0415 (portfolio sits above prices)
-
     instruments = tuple(Instrument.objects.filter(pk__in=instrument_ids).order_by("symbol"))
     result = (service or PriceService()).fetch_batch(Batch(provider, instruments))
     fetch_result_store(instruments=instruments, result=result, now=timezone.now())
-    quoted_ids = [i.pk for i in instruments if i.symbol in result.quotes]
-    affected = portfolios_holding_bump(instrument_ids=quoted_ids)
-    if affected:
-        client = get_redis_connection("default")
-        client.sadd(_affected_key(job_id), *affected)
-        client.expire(_affected_key(job_id), LOCK_SECONDS)
     missing = set(instrument_ids) - {i.pk for i in instruments}
     errors = [f"{symbol}: {reason}" for symbol, reason in sorted(result.failures.items())]
     errors += [f"{symbol}: unknown to {provider}" for symbol in sorted(result.unknown)]
@@ -171,10 +159,8 @@ def prices_refresh_batch_fail(*, job_id: str, batch_id: str, instrument_ids: lis
 
 
 def prices_refresh_job_finalize(*, job_id: str) -> None:
-    """After the last batch (once, even if its task is redelivered): log the outcome and have the
-    charts of every portfolio the refresh touched regenerated (the lock went with the job's end)."""
-    from charts.services import chart_regeneration_request  # noqa: PLC0415 (charts sit above prices)
-
+    """After the last batch (once, even if its task is redelivered): log the outcome. (The lock went
+    with the job's end; each batch's stored prices were announced when written.)"""
     if not job_claim_finalize(job_id=job_id):
         return
     job = job_get(job_id=job_id)
@@ -189,6 +175,3 @@ def prices_refresh_job_finalize(*, job_id: str) -> None:
             job_id=job_id, done=job["done"], failed=job["failed"], seconds=round(took, 3),
             errors=[e["error"] for e in job["errors"][:5]],
         )
-    client = get_redis_connection("default")
-    portfolio_ids = sorted(int(pid) for pid in client.smembers(_affected_key(job_id)))
-    chart_regeneration_request(portfolio_ids=portfolio_ids)

@@ -12,13 +12,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from django.db.models import Min, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from portfolio.models import Transaction
 from prices.market_calendar import calendar_get, last_expected_close_date, sessions_between
 from prices.models import Instrument, PriceHistory, Provider, VerificationStatus
-from prices.providers.base import ProviderError, Quote, UnknownSymbolError
+from prices.providers.base import Quote, UnknownSymbolError
 from prices.quote_cache import quotes_cache_get, quotes_cache_set
 from prices.service import Batch, FetchResult, PriceService
 from prices.services import PricePoint, instruments_verification_set, price_rows_upsert
@@ -120,31 +119,20 @@ def prices_refresh(
             batch_result = service.fetch_batch(batch)
             store(batch, batch_result)
             total.merge(batch_result)
-    _holders_notify(instrument_ids=[i.pk for i in todo if i.symbol in total.quotes])
     summary.requests = total.requests
     summary.unknown = sorted(total.unknown)
     summary.failures = total.failures
     return summary
 
 
-def history_missing_ranges(*, instrument: Instrument, now: datetime) -> list[tuple[date, date]]:
-    """Runs of consecutive expected sessions with no stored close, from the instrument's first trade
-    to the last close that should exist by now. What is stored is never asked for again."""
-    # From the first trade in it, or the first trade of a portfolio that uses it as its benchmark.
-    firsts = [
-        Transaction.objects.filter(instrument=instrument).aggregate(first=Min("date"))["first"],
-        Transaction.objects.filter(portfolio__benchmark=instrument).aggregate(first=Min("date"))["first"],
-    ]
-    first_trade = min((day for day in firsts if day is not None), default=None)
-    if first_trade is None:
-        return []
+def history_missing_ranges(*, instrument: Instrument, since: date, now: datetime) -> list[tuple[date, date]]:
+    """Runs of consecutive expected sessions with no stored close, from `since` to the last close
+    that should exist by now. What is stored is never asked for again."""
     last_expected = last_expected_close_date(mic=instrument.exchange_mic, now=now)
-    stored = set(
-        PriceHistory.objects.filter(instrument=instrument, date__gte=first_trade).values_list("date", flat=True)
-    )
+    stored = set(PriceHistory.objects.filter(instrument=instrument, date__gte=since).values_list("date", flat=True))
     ranges: list[tuple[date, date]] = []
     run_start = run_end = None
-    for session in sessions_between(mic=instrument.exchange_mic, start=first_trade, end=last_expected):
+    for session in sessions_between(mic=instrument.exchange_mic, start=since, end=last_expected):
         if session in stored:
             if run_start is not None:
                 ranges.append((run_start, run_end))
@@ -157,40 +145,35 @@ def history_missing_ranges(*, instrument: Instrument, now: datetime) -> list[tup
     return ranges
 
 
-def history_backfill(*, instrument: Instrument, service: PriceService | None = None,
+def history_backfill(*, instrument: Instrument, since: date, service: PriceService | None = None,
                      now: datetime | None = None) -> int:
-    """Fetch and store the missing daily history of one instrument; returns rows written."""
+    """Fetch and store the closes of one instrument missing since `since`; returns rows written.
+
+    One request spans every missing range (a provider charges per request, not per day); only the
+    missing sessions are written, so what is stored is never overwritten. A first answer with closes
+    verifies a new instrument; "no data" for one that never had a price flags it unknown.
+    """
     if instrument.provider in UNFETCHABLE:
         return 0
     service = service or PriceService()
     now = now or timezone.now()
+    ranges = history_missing_ranges(instrument=instrument, since=since, now=now)
+    if not ranges:
+        return 0
     gate = service.gate(instrument.provider)
-    written = 0
-    for start, end in history_missing_ranges(instrument=instrument, now=now):
-        try:
-            bars = gate.call(lambda s=start, e=end: gate.provider.daily_history(instrument.quote_symbol, s, e), [0])
-        except UnknownSymbolError:
-            # Some providers say "no data" for a short range of a real symbol: only an instrument
-            # that never had a price is flagged unknown on history alone.
-            if not PriceHistory.objects.filter(instrument=instrument).exists():
-                instruments_verification_set(instrument_ids=[instrument.pk], status=VerificationStatus.UNKNOWN)
-                return written
-            continue
-        except ProviderError as error:
-            logger.warning("history of %s %s..%s not fetched: %s", instrument.symbol, start, end, error)
-            continue
-        written += price_rows_upsert(rows=[
-            (instrument.pk, PricePoint(bar.date, bar.close, bar.adjusted_close), instrument.provider)
-            for bar in bars if start <= bar.date <= end
-        ])
-    if written:
-        _holders_notify(instrument_ids=[instrument.pk])
+    start, end = ranges[0][0], ranges[-1][1]
+    try:
+        bars = gate.call(lambda: gate.provider.daily_history(instrument.quote_symbol, start, end), [0])
+    except UnknownSymbolError:
+        # Some providers say "no data" for a short range of a real symbol: only an instrument
+        # that never had a price is flagged unknown on history alone.
+        if not PriceHistory.objects.filter(instrument=instrument).exists():
+            instruments_verification_set(instrument_ids=[instrument.pk], status=VerificationStatus.UNKNOWN)
+        return 0
+    missing = [bar for bar in bars if any(lo <= bar.date <= hi for lo, hi in ranges)]
+    written = price_rows_upsert(rows=[
+        (instrument.pk, PricePoint(bar.date, bar.close, bar.adjusted_close), instrument.provider) for bar in missing
+    ])
+    if bars:
+        instruments_verification_set(instrument_ids=[instrument.pk], status=VerificationStatus.VERIFIED)
     return written
-
-
-def _holders_notify(*, instrument_ids: list[int]) -> None:
-    """New prices: the cached reads of every portfolio holding them are obsolete, charts regenerate."""
-    from portfolio.services import portfolios_prices_changed  # noqa: PLC0415 (portfolio sits above prices)
-
-    if instrument_ids:
-        portfolios_prices_changed(instrument_ids=instrument_ids)

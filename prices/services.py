@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from prices.models import AssetClass, Instrument, PriceHistory, Provider
+from prices.signals import prices_changed
 
 # Tickers as brokers and providers write them: BRK-B, BRK.B, ^GSPC, EURUSD=X, VOD.L, BTC-USD.
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^:_/]{0,31}$")
@@ -104,6 +105,7 @@ def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
 
     Rows are (instrument id, point, source). Idempotent on (instrument, date). Points that carry no
     positive close are dropped, so an empty or garbage response never overwrites good history.
+    Announces `prices_changed` inside the write's transaction.
     """
     objects = {
         (instrument_id, point.date): PriceHistory(
@@ -126,6 +128,7 @@ def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
             update_fields=["close", "adjusted_close", "source", "last_updated"],
             batch_size=2000,
         )
+        prices_changed.send(sender=PriceHistory, instrument_ids=sorted({pk for pk, _ in objects}))
     return len(objects)
 
 

@@ -1,12 +1,14 @@
 """Celery tasks of the prices app: thin, idempotent, JSON arguments only (ids and plain data)."""
 
+from datetime import date
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from prices.fx import fx_refresh
+from prices.history import fx_backfill_run, history_backfill_request, history_backfill_run
 from prices.jobs import prices_refresh_batch_fail, prices_refresh_batch_run, prices_refresh_job_start
-from prices.models import Instrument
-from prices.refresh import history_backfill, refreshable_instruments
+from prices.needs import instrument_needs_get
 
 # Attempts after a dropped database connection (a restart or failover takes seconds): 1 + 2 + 4 s.
 DB_RETRIES = 3
@@ -38,18 +40,22 @@ def refresh_batch_task(self, job_id: str, batch_id: str, provider: str, instrume
 
 
 @shared_task(name="prices.backfill_history_task", acks_late=True, reject_on_worker_lost=True)
-def backfill_history_task(instrument_id: int) -> int:
-    instrument = Instrument.objects.filter(pk=instrument_id).first()
-    return history_backfill(instrument=instrument) if instrument else 0
+def backfill_history_task(instrument_id: int, since: str | None = None, claim: str | None = None) -> int:
+    """The closes an instrument misses since `since` (default: since anyone needs it)."""
+    return history_backfill_run(instrument_id=instrument_id, since=date.fromisoformat(since) if since else None,
+                                claim=claim)
 
 
 @shared_task(name="prices.backfill_all_history_task")
 def backfill_all_history_task() -> int:
-    """One backfill task per instrument; each asks only for sessions it is missing (usually none)."""
-    ids = list(refreshable_instruments().values_list("pk", flat=True))
-    for instrument_id in ids:
-        backfill_history_task.delay(instrument_id)
-    return len(ids)
+    """The safety net: a backfill per needed instrument, each asking only for the sessions it misses
+    (usually none; after each exchange's close, that day's bar)."""
+    return len(history_backfill_request(needs=instrument_needs_get(), only_short=False))
+
+
+@shared_task(name="prices.fx_backfill_task", acks_late=True, reject_on_worker_lost=True)
+def fx_backfill_task(base: str, since: str, claims: dict[str, str]) -> int:
+    return fx_backfill_run(base=base, since=date.fromisoformat(since), claims=claims)
 
 
 @shared_task(name="prices.fx_refresh_task", acks_late=True)

@@ -14,7 +14,7 @@ from celery_app import app
 @contextmanager
 def running_worker(concurrency: int = 4) -> Iterator[None]:
     with start_worker(app, pool="threads", concurrency=concurrency, perform_ping_check=False,
-                      queues=["prices", "charts", "default"], loglevel="WARNING", shutdown_timeout=30):
+                      queues=["history", "prices", "charts", "default"], loglevel="WARNING", shutdown_timeout=30):
         yield
 
 
@@ -25,7 +25,7 @@ def worker_settle(timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pipe = client.pipeline(transaction=False)
-        for queue in ("prices", "charts", "default"):
+        for queue in ("history", "prices", "charts", "default"):
             pipe.llen(queue)
         pipe.hlen("unacked")
         if not any(pipe.execute()):

@@ -18,7 +18,6 @@ from charts.cache import chart_parts_get, chart_progress_get
 from charts.performance import RANGES as PERFORMANCE_RANGES
 from charts.services import chart_regeneration_request
 from portfolio.api.views import owned_portfolio_or_404
-from portfolio.cache import portfolio_version_get
 from portfolio.models import Portfolio
 
 RANGES = ["1M", "3M", "6M", "YTD", "1Y", "5Y", "MAX"]
@@ -51,7 +50,7 @@ def _cached_or_pending(*, portfolio: Portfolio, parts: list[str]) -> _Cached | R
         # shows the rest (read from Postgres) and keeps polling.
         return Response({"status": "pending", "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
     ready = found["version"] is not None and found[parts[0]] is not None
-    current = ready and int(found["version"]) == portfolio_version_get(portfolio_id=portfolio.pk)
+    current = ready and int(found["version"]) == portfolio.data_version
     if not current:
         chart_regeneration_request(portfolio_ids=[portfolio.pk])
     if not ready:

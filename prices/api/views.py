@@ -12,7 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portfolio.selectors import instrument_ids_of_user
-from portfolio.services import portfolios_prices_changed
 from prices.api.serializers import (
     InstrumentPricesSerializer,
     PricePointSerializer,
@@ -71,7 +70,6 @@ class InstrumentPricesApi(APIView):
         body.is_valid(raise_exception=True)
         points = [PricePoint(date=row["date"], close=row["close"]) for row in body.validated_data]
         written = manual_prices_add(instrument=instrument, points=points)
-        portfolios_prices_changed(instrument_ids=[instrument.pk])
         return Response({"symbol": instrument.symbol, "written": written}, status=status.HTTP_201_CREATED)
 
 

@@ -73,7 +73,7 @@ def test_jobs_show_durations_queues_and_heartbeat(staff_api):
     (job,) = body["jobs"]
     assert (job["state"], job["done"], job["failed"], job["errors"][0]["error"]) == ("SUCCESS", 2, 1, "X: boom")
     assert job["duration_seconds"] >= 0
-    assert set(body["queues"]) == {"prices", "charts", "default"}
+    assert set(body["queues"]) == {"history", "prices", "charts", "default"}
     assert body["heartbeat_age_seconds"] is None and body["workers_alive"] is False
 
 

@@ -101,7 +101,7 @@ def test_history_backfill_fills_holes_without_refetching_what_is_stored():
     TransactionFactory(instrument=spy, date=date(2026, 11, 2))
     for day in (2, 3, 4, 12, 13):
         PriceFactory(instrument=spy, date=date(2026, 11, day))
-    ranges = history_missing_ranges(instrument=spy, now=datetime(2026, 11, 17, 22, tzinfo=UTC))
+    ranges = history_missing_ranges(instrument=spy, since=date(2026, 11, 2), now=datetime(2026, 11, 17, 22, tzinfo=UTC))
     # 5-11 Nov (Sat/Sun skipped, no gap), then the 14th-15th weekend is no hole, 16-17 missing
     assert ranges == [(date(2026, 11, 5), date(2026, 11, 11)), (date(2026, 11, 16), date(2026, 11, 17))]
 

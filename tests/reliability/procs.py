@@ -24,7 +24,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-QUEUES = "prices,charts,default"
+QUEUES = "history,prices,charts,default"
 
 
 def free_port() -> int:

@@ -2,7 +2,8 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 from tqdm import tqdm
 
-from prices.refresh import history_backfill, history_missing_ranges, refreshable_instruments
+from prices.history import histories_backfill
+from prices.refresh import refreshable_instruments
 
 
 class Command(BaseCommand):
@@ -15,9 +16,7 @@ class Command(BaseCommand):
         instruments = refreshable_instruments()
         if symbols:
             instruments = instruments.filter(symbol__in=[s.strip().upper() for s in symbols.split(",")])
-        written = 0
-        now = timezone.now()
-        for instrument in tqdm(list(instruments), desc="History", unit="instrument", file=self.stderr._out):
-            if history_missing_ranges(instrument=instrument, now=now):
-                written += history_backfill(instrument=instrument, now=now)
+        instruments = list(instruments)
+        written = sum(tqdm(histories_backfill(instruments=instruments, now=timezone.now()), total=len(instruments),
+                           desc="History", unit="instrument", file=self.stderr._out))
         self.stdout.write(f"{written} daily closes backfilled.")

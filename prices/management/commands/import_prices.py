@@ -10,7 +10,6 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
-from portfolio.services import portfolios_prices_changed
 from prices.models import Instrument
 from prices.services import PricePoint, manual_prices_add
 
@@ -62,5 +61,4 @@ class Command(BaseCommand):
                 transaction.set_rollback(True)
         if errors:
             raise CommandError("Nothing imported:\n" + "\n".join(errors))
-        portfolios_prices_changed(instrument_ids=[i.pk for i in instruments.values()])
         self.stdout.write(self.style.SUCCESS(f"Imported {written} closes for {len(instruments)} instruments."))

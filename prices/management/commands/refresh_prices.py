@@ -7,9 +7,10 @@ from tqdm import tqdm
 
 from monitoring.jobs import TERMINAL, job_get
 from prices.fx import fx_refresh
+from prices.history import histories_backfill
 from prices.jobs import prices_refresh_job_start
 from prices.models import Instrument, Provider
-from prices.refresh import history_backfill, prices_refresh, refreshable_instruments
+from prices.refresh import prices_refresh, refreshable_instruments
 
 POLL_SECONDS = 0.5
 
@@ -94,9 +95,8 @@ class Command(BaseCommand):
         if summary.unknown:
             self.stderr.write(f"  unknown to their provider (flagged): {', '.join(summary.unknown)}")
         if history:
-            written = 0
-            for instrument in tqdm(instruments, desc="History", unit="instrument", file=self.stderr._out):
-                written += history_backfill(instrument=instrument)
+            written = sum(tqdm(histories_backfill(instruments=instruments), total=len(instruments), desc="History",
+                               unit="instrument", file=self.stderr._out))
             self.stdout.write(f"History: {written} daily closes backfilled.")
         if fx:
             self.stdout.write(f"FX: {fx_refresh()} daily rates stored.")

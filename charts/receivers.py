@@ -1,0 +1,20 @@
+"""The charts app's subscriptions to what the portfolio app announces (connected in apps.py)."""
+
+from contextlib import suppress
+
+from django.dispatch import receiver
+
+from charts.cache import chart_data_delete
+from charts.services import chart_regeneration_request
+from portfolio.signals import portfolio_deleted, portfolios_changed
+
+
+@receiver(portfolios_changed, dispatch_uid="charts.portfolios_changed")
+def on_portfolios_changed(sender, *, portfolio_ids: list[int], **kwargs) -> None:
+    chart_regeneration_request(portfolio_ids=portfolio_ids)
+
+
+@receiver(portfolio_deleted, dispatch_uid="charts.portfolio_deleted")
+def on_portfolio_deleted(sender, *, portfolio_id: int, **kwargs) -> None:
+    with suppress(Exception):  # Redis down: the chart expires on its own (CHART_TTL_SECONDS)
+        chart_data_delete(portfolio_id=portfolio_id)

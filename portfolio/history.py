@@ -1,0 +1,62 @@
+"""History a portfolio's new trades need, asked for as soon as they are written, and its progress.
+
+The claim keys of the backfills a portfolio asked for are listed under the portfolio in Redis, so its
+dashboard can say "fetching history for …" until they land (and the chart regenerates).
+"""
+
+import logging
+from collections.abc import Iterable
+from datetime import date
+
+from django_redis import get_redis_connection
+
+from portfolio.models import Portfolio, Transaction
+from portfolio.needs import transactions_needs
+from prices.history import fx_backfill_request, history_backfill_request, history_pending_get
+
+logger = logging.getLogger(__name__)
+
+# Longer than any backfill's claim: the list only serves to name what is still pending.
+PROGRESS_SECONDS = 3600
+
+
+def _progress_key(portfolio_id: int) -> str:
+    return f"folio:portfolio:{portfolio_id}:history"
+
+
+def portfolio_history_request(*, portfolio: Portfolio, instruments: dict[int, date],
+                              currencies: dict[str, date]) -> list[str]:
+    """Ask for the closes and rates these needs lack (after the write committed). Never fails the
+    caller: with Redis or the broker down, the scheduled backfills fetch them later."""
+    try:
+        keys = history_backfill_request(needs=instruments)
+        keys += fx_backfill_request(base=portfolio.base_currency, needs=currencies)
+        if keys:
+            client = get_redis_connection("default")
+            listed = [key.decode() for key in client.smembers(_progress_key(portfolio.pk))]
+            pipe = client.pipeline()
+            if listed and not history_pending_get(keys=listed):
+                pipe.delete(_progress_key(portfolio.pk))  # everything asked before has landed: count anew
+            pipe.sadd(_progress_key(portfolio.pk), *keys)
+            pipe.expire(_progress_key(portfolio.pk), PROGRESS_SECONDS)
+            pipe.execute()
+        return keys
+    except Exception:
+        logger.warning("history for portfolio %s not requested now; the scheduled backfill will", portfolio.pk,
+                       exc_info=True)
+        return []
+
+
+def portfolio_history_request_for(*, portfolio: Portfolio, transactions: Iterable[Transaction]) -> list[str]:
+    instruments, currencies = transactions_needs(base=portfolio.base_currency, transactions=transactions)
+    return portfolio_history_request(portfolio=portfolio, instruments=instruments, currencies=currencies)
+
+
+def portfolio_history_progress(*, portfolio_id: int) -> dict:
+    """{"pending": labels still being fetched, "done": n, "total": n} of what the portfolio asked for."""
+    try:
+        keys = [key.decode() for key in get_redis_connection("default").smembers(_progress_key(portfolio_id))]
+        pending = history_pending_get(keys=keys)
+    except Exception:  # Redis down: nothing known to be pending
+        return {"pending": [], "done": 0, "total": 0}
+    return {"pending": pending, "done": len(keys) - len(pending), "total": len(keys)}

@@ -1,0 +1,14 @@
+"""What the portfolio app announces to the apps above it (charts subscribes in its AppConfig.ready()).
+
+Sent after the transaction that changed the portfolios' data committed, never inside it: subscribers
+queue work in other processes, which must see the committed data.
+"""
+
+from django.dispatch import Signal
+
+# The data of these portfolios changed (transactions, settings, or prices and rates they use); their
+# data version was bumped. Argument: portfolio_ids (sorted list of int).
+portfolios_changed = Signal()
+
+# A portfolio was deleted (after commit). Argument: portfolio_id (int).
+portfolio_deleted = Signal()

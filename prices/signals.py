@@ -1,0 +1,14 @@
+"""What the prices app announces to the apps above it, which subscribe in their AppConfig.ready().
+
+Both are sent inside the database transaction that wrote the data, so a subscriber's own writes
+(portfolio data versions) commit or roll back with it.
+"""
+
+from django.dispatch import Signal
+
+# Daily closes of these instruments were written. Argument: instrument_ids (sorted list of int).
+prices_changed = Signal()
+
+# Daily FX rates between these currencies were written. Argument: currencies (sorted list of major
+# ISO codes: both sides of every pair written).
+fx_rates_changed = Signal()
