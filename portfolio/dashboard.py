@@ -17,6 +17,7 @@ from django.utils import timezone
 from monitoring.query_cache import query_cache
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
+from prices.models import VerificationStatus
 from prices.rate_limit import CircuitBreaker
 from prices.stale import stale_refresh_request
 
@@ -67,8 +68,14 @@ def _holding_row(holding: Holding, valuation: Valuation) -> dict:
         "weight": None if weight is None else str(weight.quantize(WEIGHT_PLACES, ROUND_HALF_EVEN)),
         "price_as_of": holding.price_as_of.isoformat() if holding.price_as_of else None,
         "stale": holding.stale,
+        "unknown": _unknown(holding),
         "fx_missing": holding.fx_missing,
     }
+
+
+def _unknown(holding: Holding) -> bool:
+    """Its provider said it does not know the symbol: no refresh will price it, the user must fix it."""
+    return holding.instrument.verification_status == VerificationStatus.UNKNOWN
 
 
 def _providers_failing(valuation: Valuation) -> list[str]:
@@ -99,13 +106,14 @@ def dashboard_data_compute(*, portfolio: Portfolio, now: datetime | None = None)
         "day_change_percent": _percent(day_change, valuation.total_value - day_change if day_change else None),
         "holdings_count": len(valuation.holdings),
         "prices_as_of": valuation.prices_as_of.isoformat() if valuation.prices_as_of else None,
-        "stale_count": len(valuation.stale_holdings),
+        "stale_count": sum(1 for h in valuation.stale_holdings if not _unknown(h)),
+        "unknown_symbols": sorted(h.instrument.symbol for h in valuation.holdings if _unknown(h)),
         "unpriced_count": valuation.unpriced_count,
         "fx_missing_count": valuation.fx_missing_count,
         "providers_failing": _providers_failing(valuation),
     }
     holdings = {"holdings": [_holding_row(h, valuation) for h in valuation.holdings]}
-    stale_ids = [h.instrument.pk for h in valuation.stale_holdings]
+    stale_ids = [h.instrument.pk for h in valuation.stale_holdings if not _unknown(h)]
     return {"initial": initial, "holdings": holdings, "stale_instrument_ids": stale_ids}
 
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from portfolio.importing import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
-from portfolio.models import Portfolio, Transaction
+from portfolio.models import Portfolio, Transaction, TransactionType
 from prices.models import Instrument, PriceHistory, Provider
 
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -35,6 +35,7 @@ def transaction_rows(*, portfolio: Portfolio) -> list[dict[str, str]]:
             "quantity": _plain(tx.quantity), "price": _plain(tx.price), "fee": _plain(tx.fee),
             "currency": tx.currency, "note": tx.note, "provider": tx.instrument.provider,
             "asset_class": tx.instrument.asset_class,
+            "gift": "yes" if tx.price == 0 and tx.type in (TransactionType.BUY, TransactionType.SELL) else "",
         }
         for tx in transactions
     ]

@@ -26,6 +26,7 @@ class TransactionForm(forms.Form):
     )
     provider = forms.ChoiceField(choices=[("", "— (default)")] + Provider.choices, required=False)
     note = forms.CharField(max_length=500, required=False)
+    gift = forms.BooleanField(required=False, label="Gift (received free, price 0)")
 
     def to_input(self) -> TransactionInput:
         return transaction_input_from(self.cleaned_data)

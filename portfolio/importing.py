@@ -32,7 +32,8 @@ from prices.services import instrument_get_or_create, symbol_normalize
 
 GENERIC = "generic"
 REQUIRED_COLUMNS = ("date", "type", "symbol", "quantity", "price", "fee", "currency")
-OPTIONAL_COLUMNS = ("note", "provider", "asset_class")
+OPTIONAL_COLUMNS = ("note", "provider", "asset_class", "gift")
+GIFT_WORDS = {"": False, "0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
 MAX_FILE_BYTES = 10 * 1024 * 1024  # ~100k rows: a lifetime of trades; more is a mistake or an attack
 MAX_ROWS = 100_000
 MAX_ERRORS = 200  # reported; beyond that the file is wrong as a whole
@@ -137,6 +138,9 @@ def _row_parse(raw: dict[str, str], number: int, errors: list[RowError]) -> Tran
     if asset_class and asset_class not in AssetClass.values:
         errors.append(RowError(number, "asset_class", f"'{asset_class}' is not an asset class."))
     amounts = {column: _decimal(raw[column], column, number, errors) for column in ("quantity", "price", "fee")}
+    gift = GIFT_WORDS.get(raw.get("gift", "").lower())
+    if gift is None:
+        errors.append(RowError(number, "gift", f"'{raw['gift']}' is not yes or no."))
     try:
         symbol = symbol_normalize(symbol=raw["symbol"])
     except ValidationError as error:
@@ -147,13 +151,13 @@ def _row_parse(raw: dict[str, str], number: int, errors: list[RowError]) -> Tran
     note = raw.get("note", "")
     note = note[1:] if note.startswith("'") and note[1:2] in ("=", "+", "-", "@") else note  # our export's guard
     data = TransactionInput(symbol=symbol, type=tx_type, date=day, currency=raw["currency"],
-                            note=note[:500], provider=provider, asset_class=asset_class, **amounts)
+                            note=note[:500], provider=provider, asset_class=asset_class, gift=gift, **amounts)
     try:
         cleaned = transaction_fields_validate(data)
     except ValidationError as error:
         errors.extend(RowError(number, column, " ".join(messages)) for column, messages in error.message_dict.items())
         return None
-    return TransactionInput(symbol=symbol, provider=provider, asset_class=asset_class, **cleaned)
+    return TransactionInput(symbol=symbol, provider=provider, asset_class=asset_class, gift=gift, **cleaned)
 
 
 def _identity(symbol: str, tx: TransactionInput | Transaction) -> tuple:

@@ -108,6 +108,8 @@ class TransactionInput:
     note: str = ""
     provider: str | None = None
     asset_class: str | None = None
+    # Shares received free (a gift, an award): the only way a buy or sell has a price of 0.
+    gift: bool = False
 
 
 def transaction_input_from(data: dict) -> TransactionInput:
@@ -116,6 +118,7 @@ def transaction_input_from(data: dict) -> TransactionInput:
         symbol=data["symbol"], type=data["type"], date=data["date"], quantity=data.get("quantity"),
         price=data.get("price"), fee=data.get("fee"), currency=data["currency"], note=data.get("note") or "",
         provider=data.get("provider") or None, asset_class=data.get("asset_class") or None,
+        gift=bool(data.get("gift")),
     )
 
 
@@ -143,8 +146,13 @@ def transaction_fields_validate(data: TransactionInput) -> dict:
             if tx_type == TransactionType.SPLIT
             else "Must be greater than zero."
         )
-    if price < 0:
+    if tx_type in (TransactionType.BUY, TransactionType.SELL) and data.price is None:
+        # Never 0 from an empty field: a browser sends an empty price for letters typed in a number box.
+        errors["price"] = "A buy or sell needs its price per share."
+    elif price < 0:
         errors["price"] = "Must not be negative."
+    elif tx_type in (TransactionType.BUY, TransactionType.SELL) and price == 0 and not data.gift:
+        errors["price"] = "Must be greater than zero (for shares received free, mark the transaction as a gift)."
     elif tx_type == TransactionType.DIVIDEND and price == 0:
         errors["price"] = "A dividend needs the amount per share (or the total with quantity 1)."
     elif tx_type == TransactionType.SPLIT and price != 0:

@@ -21,7 +21,7 @@ from portfolio.importing import (
     RowError,
     transactions_import,
 )
-from portfolio.models import Portfolio, Transaction
+from portfolio.models import Portfolio, Transaction, TransactionType
 from prices.models import Instrument
 
 TRANSACTIONS_PER_PAGE = 50
@@ -127,6 +127,7 @@ def transaction_edit_page(request, portfolio_id: int, transaction_id: int):
     initial = {
         "symbol": tx.instrument.symbol, "type": tx.type, "date": tx.date, "quantity": tx.quantity,
         "price": tx.price, "fee": tx.fee, "currency": tx.currency, "note": tx.note,
+        "gift": tx.price == 0 and tx.type in (TransactionType.BUY, TransactionType.SELL),
     }
     form = TransactionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

@@ -42,22 +42,38 @@ def default_provider_for(*, asset_class: str) -> str:
     return settings.PRICE_PROVIDER
 
 
-# CoinGecko prices ids, not tickers: the common coins, so `BTC` just works. Others: set the
-# instrument's provider symbol in the admin.
+# CoinGecko prices ids, not tickers: the common coins, so `BTC` (or `bitcoin`) just works. Others: type
+# the coin's CoinGecko id with provider coingecko, or set the instrument's provider symbol in the admin.
 COINGECKO_IDS = {
     "BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana", "ADA": "cardano", "XRP": "ripple",
     "DOGE": "dogecoin", "DOT": "polkadot", "LTC": "litecoin", "AVAX": "avalanche-2", "LINK": "chainlink",
     "BNB": "binancecoin", "MATIC": "matic-network", "USDT": "tether", "USDC": "usd-coin", "TRX": "tron",
     "XLM": "stellar", "ATOM": "cosmos", "BCH": "bitcoin-cash", "UNI": "uniswap", "SHIB": "shiba-inu",
 }
+COINGECKO_TICKERS = {coin_id: ticker for ticker, coin_id in COINGECKO_IDS.items()}
+# What CoinGecko's prices are quoted in (prices/providers/coingecko.py asks for USD).
+COINGECKO_CURRENCY = "USD"
 
 
-def provider_symbol_default(*, symbol: str, provider: str) -> str:
+def crypto_ticker(symbol: str) -> str | None:
+    """The ticker of a coin Folio knows by its ticker (BTC, BTC-USD) or CoinGecko id (bitcoin), else None."""
+    raw = (symbol or "").strip()
+    if raw.lower() in COINGECKO_TICKERS:
+        return COINGECKO_TICKERS[raw.lower()]
+    ticker = raw.upper().split("-")[0]
+    return ticker if ticker in COINGECKO_IDS and raw.upper() in (ticker, f"{ticker}-USD") else None
+
+
+def provider_symbol_default(*, symbol: str, provider: str, asset_class: str = "") -> str:
     """The provider's own name for a ticker where it differs by a known rule ('' = the ticker)."""
     if provider == Provider.COINGECKO:
-        return COINGECKO_IDS.get(symbol.split("-")[0], "")
+        return COINGECKO_IDS.get(symbol.split("-")[0], symbol.lower())  # CoinGecko ids are lower-case
     if provider == Provider.STOOQ and "." not in symbol:
         return f"{symbol.lower()}.us"  # Stooq names US listings aapl.us
+    if asset_class == AssetClass.CRYPTO and provider == Provider.YAHOO and "-" not in symbol:
+        return f"{symbol}-USD"  # Yahoo names coins BTC-USD
+    if asset_class == AssetClass.CRYPTO and provider == Provider.TWELVEDATA and "/" not in symbol:
+        return f"{symbol}/USD"  # Twelve Data names coins BTC/USD
     return ""
 
 
@@ -72,14 +88,24 @@ def instrument_get_or_create(
     """The instrument for `symbol`, created pending verification when it is new.
 
     Instruments are shared by every portfolio, so an existing one keeps its provider and class:
-    one user's transaction never re-routes another user's prices.
+    one user's transaction never re-routes another user's prices. A coin typed by its ticker or
+    CoinGecko id without a provider is recognised as crypto and priced by the crypto provider.
     """
+    ticker = crypto_ticker(symbol) if asset_class in (None, "", AssetClass.CRYPTO) else None
+    if ticker and provider in (None, "", Provider.COINGECKO, settings.CRYPTO_PRICE_PROVIDER):
+        symbol, asset_class = ticker, AssetClass.CRYPTO
+    coin_id = (symbol or "").strip().lower()
     symbol = symbol_normalize(symbol=symbol)
     existing = Instrument.objects.filter(symbol=symbol).first()
     if existing is not None:
         return existing
     asset_class = asset_class or AssetClass.STOCK
     provider = provider or default_provider_for(asset_class=asset_class)
+    provider_symbol = provider_symbol_default(symbol=symbol, provider=provider, asset_class=asset_class)
+    if provider == Provider.COINGECKO:
+        # A coin typed by a CoinGecko id Folio does not list is asked for by that id, as typed.
+        provider_symbol = COINGECKO_IDS.get(symbol, coin_id)
+        currency = COINGECKO_CURRENCY
     instrument, _ = Instrument.objects.get_or_create(
         symbol=symbol,
         defaults={
@@ -87,7 +113,7 @@ def instrument_get_or_create(
             "asset_class": asset_class,
             "currency": currency,
             "provider": provider,
-            "provider_symbol": provider_symbol_default(symbol=symbol, provider=provider),
+            "provider_symbol": provider_symbol,
             # Crypto trades around the clock on no exchange calendar.
             "exchange_mic": "" if asset_class == AssetClass.CRYPTO else "XNYS",
         },

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from portfolio.api.views import owned_portfolio_or_404
 from portfolio.dashboard import dashboard_data_get
+from portfolio.history import portfolio_history_progress
 
 MONEY = serializers.CharField(allow_null=True)
 
@@ -22,9 +23,18 @@ class DashboardInitialDataApi(APIView):
         "prices_as_of": serializers.DateField(allow_null=True), "stale_count": serializers.IntegerField(),
         "unpriced_count": serializers.IntegerField(), "fx_missing_count": serializers.IntegerField(),
         "providers_failing": serializers.ListField(child=serializers.CharField()),
+        "unknown_symbols": serializers.ListField(
+            child=serializers.CharField(), help_text="Held symbols their provider does not know: check them."),
+        "history": inline_serializer("DashboardHistoryProgress", {
+            "pending": serializers.ListField(child=serializers.CharField(),
+                                             help_text="Symbols and currency pairs whose history is being fetched."),
+            "done": serializers.IntegerField(), "total": serializers.IntegerField()}),
     }))
     def get(self, request, portfolio_id: int):
-        return Response(dashboard_data_get(portfolio=owned_portfolio_or_404(request, portfolio_id))["initial"])
+        portfolio = owned_portfolio_or_404(request, portfolio_id)
+        # History progress moves without a data version change: read live, never cached with the rest.
+        return Response({**dashboard_data_get(portfolio=portfolio)["initial"],
+                         "history": portfolio_history_progress(portfolio_id=portfolio.pk)})
 
 
 class DashboardHoldingsDataApi(APIView):
@@ -35,7 +45,8 @@ class DashboardHoldingsDataApi(APIView):
             "quantity": serializers.CharField(), "average_cost": MONEY, "price": MONEY, "market_value": MONEY,
             "cost_basis": MONEY, "unrealized_gain": MONEY, "unrealized_gain_percent": MONEY, "day_change": MONEY,
             "weight": MONEY, "price_as_of": serializers.DateField(allow_null=True),
-            "stale": serializers.BooleanField(), "fx_missing": serializers.BooleanField(),
+            "stale": serializers.BooleanField(), "unknown": serializers.BooleanField(),
+            "fx_missing": serializers.BooleanField(),
         })),
     }))
     def get(self, request, portfolio_id: int):

@@ -53,6 +53,8 @@ class TransactionInputSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     provider = serializers.ChoiceField(choices=Provider.choices, required=False)
     asset_class = serializers.ChoiceField(choices=AssetClass.choices, required=False)
+    gift = serializers.BooleanField(required=False, default=False,
+                                    help_text="Shares received free: allows a buy or sell at price 0.")
 
     def to_input(self) -> TransactionInput:
         return transaction_input_from(self.validated_data)
@@ -69,6 +71,7 @@ def transaction_input_merged(instance: Transaction, partial: dict) -> dict:
         "fee": instance.fee,
         "currency": instance.currency,
         "note": instance.note,
+        "gift": instance.price == 0 and instance.type in (TransactionType.BUY, TransactionType.SELL),
     }
     return {**current, **partial}
 

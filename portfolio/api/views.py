@@ -182,7 +182,7 @@ class TransactionExportApi(APIView):
                        "transactions": inline_serializer("TransactionExportRow", {
                            column: serializers.CharField(allow_blank=True) for column in (
                                "date", "type", "symbol", "quantity", "price", "fee", "currency", "note", "provider",
-                               "asset_class")}, many=True)})})
+                               "asset_class", "gift")}, many=True)})})
     def get(self, request, portfolio_id: int):
         portfolio = owned_portfolio_or_404(request, portfolio_id)
         filename = f"folio-{slugify(portfolio.name) or portfolio.pk}-transactions"

@@ -89,6 +89,9 @@
       section.dataset.loaded = "true";
       section.dataset.loadedAt = String(performance.now());
       banner("warning", data.stale_count ? `${data.stale_count} price${data.stale_count > 1 ? "s are" : " is"} stale (older than the last market close); newer ones are being fetched.` : "", "stale-banner");
+      const unknown = data.unknown_symbols || [];
+      banner("error", unknown.length ? `${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} unknown to ${unknown.length > 1 ? "their provider" : "its provider"} — check the symbol (edit the transaction, or pick the right provider).` : "", "unknown-banner");
+      showHistory(data.history);
       banner("error", data.providers_failing.length ? `Price provider${data.providers_failing.length > 1 ? "s" : ""} ${data.providers_failing.join(", ")} failing: prices are kept as they are and retried automatically.` : "", "provider-banner");
       banner("warning", data.fx_missing_count ? `${data.fx_missing_count} holding(s) in another currency are left out of the totals until their exchange rate is fetched.` : "", "fx-banner");
       if (data.holdings_count === 0) {
@@ -101,6 +104,33 @@
     } catch (error) {
       banner("error", "Totals could not be loaded: " + error.message, "totals-error");
       throw error;
+    }
+  }
+
+  // History a new trade needs is fetched by the workers: say so, follow it, and redraw when it landed.
+  function showHistory(history) {
+    const bar = document.getElementById("history-progress");
+    if (!history || !history.pending.length) {
+      if (!bar.hidden && state.historyWatched) {
+        bar.hidden = true;
+        state.historyWatched = false;
+        loadHoldings();
+        loadChart(state.range);
+      }
+      bar.hidden = true;
+      return;
+    }
+    const names = history.pending.slice(0, 4).join(", ") + (history.pending.length > 4 ? "…" : "");
+    const percent = history.total ? (100 * history.done) / history.total : 0;
+    showProgress(bar, percent, `Fetching price history for ${history.pending.length} instrument${history.pending.length > 1 ? "s" : ""} (${names}): ${history.done} of ${history.total} done`);
+    if (!state.historyWatched) {
+      state.historyWatched = true;
+      (async function follow() {
+        while (state.historyWatched) {
+          await sleep(POLL_MS * 2);
+          try { await loadInitial(); } catch (error) { return; }
+        }
+      })();
     }
   }
 
@@ -127,7 +157,8 @@
       const link = el("a", { href: root.dataset.instrumentUrl.replace("SYMBOL", encodeURIComponent(h.symbol)), text: h.symbol });
       const symbolCell = el("td", {}, [el("strong", {}, [link]), " ", el("small", { text: h.asset_class })]);
       const priceCell = el("td", { class: "num" }, [h.price == null ? el("span", { class: "muted", text: "no price" }) : qtyFormat.format(Number(h.price)) + " " + h.currency]);
-      if (h.stale && h.price != null) priceCell.append(" ", el("span", { class: "badge stale", title: "Older than the last market close", text: "stale " + h.price_as_of }));
+      if (h.unknown) priceCell.append(" ", el("span", { class: "badge stale", title: "Its provider does not know this symbol", text: "unknown symbol" }));
+      else if (h.stale && h.price != null) priceCell.append(" ", el("span", { class: "badge stale", title: "Older than the last market close", text: "stale " + h.price_as_of }));
       const gain = el("td", { class: "num", text: signed(h.unrealized_gain) }); tone(gain, h.unrealized_gain);
       const gainPct = el("td", { class: "num", text: pct(h.unrealized_gain_percent) }); tone(gainPct, h.unrealized_gain_percent);
       body.append(el("tr", { "data-symbol": h.symbol }, [

@@ -160,6 +160,10 @@ TOMORROW = (date.today() + timedelta(days=2)).isoformat()
         ({"type": "SPLIT", "quantity": "4", "price": "10", "fee": "0"}, "price"),
         ({"type": "DIVIDEND", "price": "0"}, "price"),
         ({"type": "FEE", "fee": "0"}, "fee"),
+        # a buy's price is never 0 by omission (a browser sends an empty price for letters in a number box)
+        ({"price": None}, "price"),
+        ({"price": "0"}, "price"),
+        ({"type": "SELL", "price": "0"}, "price"),
     ],
 )
 def test_bad_transaction_is_a_400_naming_the_field_and_writes_nothing(api, portfolio, change, field):
@@ -168,6 +172,20 @@ def test_bad_transaction_is_a_400_naming_the_field_and_writes_nothing(api, portf
     assert list(response.json()) == [field], response.json()
     assert Transaction.objects.count() == 0
     assert not Instrument.objects.filter(symbol="AAPL").exists()
+
+
+def test_a_buy_without_a_price_is_refused_and_a_gift_at_0_is_taken(api, portfolio):
+    body = {k: v for k, v in BUY.items() if k != "price"}
+    refused = api.post(tx_url(portfolio.pk), body, format="json")
+    assert refused.status_code == 400
+    assert refused.json() == {"price": ["A buy or sell needs its price per share."]}
+    gift = api.post(tx_url(portfolio.pk), {**body, "price": "0", "gift": True}, format="json")
+    assert gift.status_code == 201, gift.json()
+    assert (gift.json()["price"], Transaction.objects.get().price) == ("0.000000", Decimal("0"))
+    # a partial edit of that gift keeps it a gift
+    edited = api.patch(tx_url(portfolio.pk, gift.json()["id"]), {"note": "from grandma"}, format="json")
+    assert edited.status_code == 200, edited.json()
+    assert Transaction.objects.get().note == "from grandma"
 
 
 def test_missing_required_fields_are_each_named(api, portfolio):

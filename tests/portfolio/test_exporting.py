@@ -38,7 +38,7 @@ def test_csv_export_then_import_gives_identical_holdings(api, portfolio, user):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert 'filename="folio-main-transactions.csv"' in response["Content-Disposition"]
     text = response.content.decode()
-    assert text.splitlines()[0] == "date,type,symbol,quantity,price,fee,currency,note,provider,asset_class"
+    assert text.splitlines()[0] == "date,type,symbol,quantity,price,fee,currency,note,provider,asset_class,gift"
     assert "2024-02-01,SELL,AAPL,4,190.125,1,USD,,simulated,stock" in text
 
     copy = PortfolioFactory(owner=user, name="Copy")
@@ -65,7 +65,7 @@ def test_json_export_of_a_portfolio(api, portfolio):
     assert body["portfolio"] == {"name": "Main", "base_currency": "USD"}
     assert body["transactions"][0] == {"date": "2024-01-02", "type": "BUY", "symbol": "AAPL", "quantity": "10",
                                        "price": "185.64", "fee": "1", "currency": "USD", "note": "first buy",
-                                       "provider": "simulated", "asset_class": "stock"}
+                                       "provider": "simulated", "asset_class": "stock", "gift": ""}
 
 
 def test_user_export_has_everything_of_mine_only(api, portfolio, foreign_portfolio):

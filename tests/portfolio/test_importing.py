@@ -124,3 +124,14 @@ def test_import_page_lists_errors_or_imports(user, portfolio):
     good = web.post(url, {"file": SimpleUploadedFile("t.csv", GOOD.encode())})
     assert good.status_code == 302
     assert Transaction.objects.count() == 4
+
+
+def test_a_zero_price_buy_is_imported_only_as_a_gift(portfolio):
+    header = "date,type,symbol,quantity,price,fee,currency,gift\n"
+    assert errors_of(portfolio, header + "2024-01-02,BUY,AAPL,10,0,0,USD,\n") == [(2, "price")]
+    assert errors_of(portfolio, header + "2024-01-02,BUY,AAPL,10,,0,USD,\n") == [(2, "price")]
+    assert errors_of(portfolio, header + "2024-01-02,BUY,AAPL,10,0,0,USD,maybe\n") == [(2, "gift")]
+    gift = header + "2024-01-02,BUY,AAPL,10,0,0,USD,yes\n"
+    result = transactions_import(portfolio=portfolio, content=gift.encode())
+    assert result.created == 1
+    assert Transaction.objects.get().price == 0

@@ -104,6 +104,20 @@ def test_the_page_shows_field_errors_and_saves_nothing(web, portfolio):
     assert Transaction.objects.count() == 1
 
 
+def test_a_price_left_empty_by_the_browser_saves_nothing(web, portfolio):
+    # Chromium submits an empty value for letters typed into the number box
+    response = web.post(f"/portfolios/{portfolio.pk}/transactions/", {
+        "symbol": "AAPL", "type": "BUY", "date": "2024-02-01", "quantity": "2", "price": "", "currency": "USD"})
+    assert response.status_code == 200
+    assert "A buy or sell needs its price per share." in response.content.decode()
+    assert Transaction.objects.count() == 0
+    gift = web.post(f"/portfolios/{portfolio.pk}/transactions/", {
+        "symbol": "AAPL", "type": "BUY", "date": "2024-02-01", "quantity": "2", "price": "0", "currency": "USD",
+        "gift": "on"})
+    assert gift.status_code == 302
+    assert Transaction.objects.get().price == 0
+
+
 def test_delete_is_post_only(web, portfolio):
     tx = TransactionFactory(portfolio=portfolio)
     assert web.get(f"/portfolios/{portfolio.pk}/transactions/{tx.pk}/delete/").status_code == 405

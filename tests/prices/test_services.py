@@ -75,3 +75,31 @@ def test_provider_symbols_follow_each_providers_naming():
     aapl = instrument_get_or_create(symbol="AAPL", currency="USD", provider="stooq")
     vod = instrument_get_or_create(symbol="VOD.L", currency="GBp", provider="yahoo")
     assert (btc.quote_symbol, aapl.quote_symbol, vod.quote_symbol) == ("bitcoin", "aapl.us", "VOD.L")
+
+
+def test_a_coin_typed_by_its_coingecko_id_is_the_coin_and_asked_for_lower_case(settings):
+    settings.CRYPTO_PRICE_PROVIDER = "coingecko"
+    btc = instrument_get_or_create(symbol="bitcoin", currency="EUR", provider="coingecko")
+    assert (btc.symbol, btc.provider, btc.provider_symbol, btc.asset_class) == ("BTC", "coingecko", "bitcoin", "crypto")
+    assert btc.currency == "USD"  # what CoinGecko quotes in; EUR trades are converted
+    # an id Folio has no ticker for is asked for as typed, lower-case
+    render = instrument_get_or_create(symbol="Render-Token", currency="USD", provider="coingecko")
+    assert (render.symbol, render.quote_symbol, render.asset_class) == ("RENDER-TOKEN", "render-token", "stock")
+
+
+def test_coin_tickers_typed_without_a_provider_go_to_the_crypto_provider(settings):
+    settings.PRICE_PROVIDER = "yahoo"
+    settings.CRYPTO_PRICE_PROVIDER = "coingecko"
+    eth = instrument_get_or_create(symbol="eth", currency="USD")
+    assert (eth.symbol, eth.asset_class, eth.provider, eth.quote_symbol, eth.exchange_mic) == (
+        "ETH", "crypto", "coingecko", "ethereum", "")
+    assert instrument_get_or_create(symbol="BTC-USD", currency="USD").symbol == "BTC"
+    # a stock provider named explicitly keeps the ticker a stock
+    assert instrument_get_or_create(symbol="SOL", currency="USD", provider="yahoo").asset_class == "stock"
+
+
+def test_coins_priced_by_yahoo_or_twelvedata_are_asked_for_by_their_pair(settings):
+    settings.CRYPTO_PRICE_PROVIDER = "yahoo"
+    assert instrument_get_or_create(symbol="BTC", currency="USD").quote_symbol == "BTC-USD"
+    settings.CRYPTO_PRICE_PROVIDER = "twelvedata"
+    assert instrument_get_or_create(symbol="ETH", currency="USD").quote_symbol == "ETH/USD"
