@@ -1,4 +1,4 @@
-"""Provider clients by contract name (shared/CONTRACT.md). Imported lazily: a deployment that
+"""Provider clients by name (`Instrument.provider`). Imported lazily: a deployment that
 uses one provider never loads the others."""
 
 from functools import cache

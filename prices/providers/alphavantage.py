@@ -1,6 +1,9 @@
 """Alpha Vantage: `GLOBAL_QUOTE` (one symbol per request) and `TIME_SERIES_DAILY`. Every answer is
-HTTP 200; throttling, quota and bad requests are told by the body's keys and wording. Wire
-formats: shared/PROVIDERS.md."""
+HTTP 200; throttling, quota and bad requests are told by the body's keys and wording.
+
+`TIME_SERIES_DAILY` is documented as the raw (as-traded) series: its closes are what Folio stores,
+with nothing to un-adjust (split and dividend data come only with the premium
+`TIME_SERIES_DAILY_ADJUSTED`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """CoinGecko (crypto): `/simple/price` for batches of coin ids, `/coins/{id}/market_chart` for
-daily history. Symbols are CoinGecko ids (`bitcoin`), not tickers. Prices in USD. Wire formats:
-shared/PROVIDERS.md."""
+daily history. Symbols are CoinGecko ids (`bitcoin`), not tickers. Prices in USD, as the market
+priced the coin each day: coins have no splits, so there is nothing to un-adjust (a token
+redenomination or migration is not reported, and shows as a jump)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ KEY_HEADER = "x-cg-demo-api-key"
 
 class CoinGeckoProvider(HttpProvider):
     name = "coingecko"
-    max_symbols_per_request = 50  # PROVIDERS.md: a safe batch of ids
+    max_symbols_per_request = 50  # a safe batch of ids (URL length)
     requests_per_second = 30 / 60  # the demo plan allows about 30 calls a minute
     daily_quota = None
 

@@ -1,5 +1,5 @@
 """Frankfurter (ECB reference rates, no key). Not a PriceProvider: it prices currencies against a
-base, for converting holdings into a portfolio's currency. Wire formats: shared/PROVIDERS.md."""
+base, for converting holdings into a portfolio's currency."""
 
 from __future__ import annotations
 

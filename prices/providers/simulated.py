@@ -5,6 +5,8 @@ symbol's name, with drift and volatility typical of its asset class. The close o
 date therefore never changes between runs or with the range asked for. Stocks and ETFs only have
 closes on their exchange's sessions (holidays and weekends absent); crypto has one every day.
 Symbols starting with "ZZ" are unknown to it, so the unknown-symbol path can be exercised offline.
+Its symbols never split or pay dividends: each close is the day's actual price, and the adjusted
+close the same number.
 """
 
 from __future__ import annotations

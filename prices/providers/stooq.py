@@ -1,6 +1,10 @@
 """Stooq (CSV): batch quotes from `/q/l/`, daily history from `/q/d/l/`. Symbols are Stooq's own
 (`aapl.us`, `^spx`). Errors come as HTTP 200 with a plain-text body, and a blocked client gets an
-HTML page instead of CSV. Wire formats: shared/PROVIDERS.md."""
+HTML page instead of CSV.
+
+Stooq's daily history is adjusted (for splits, and on some markets dividends) as of the day it is
+fetched, and Stooq offers neither unadjusted history nor split events to undo that: its closes are
+returned as sent, and docs/providers.md says what that means for stored history."""
 
 from __future__ import annotations
 

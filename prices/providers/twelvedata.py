@@ -1,7 +1,9 @@
 """Twelve Data: batched `/quote`, daily history from `/time_series`. Errors often arrive with HTTP
 200 as `{"code": …, "message": …, "status": "error"}`, at the top level or per symbol inside a
-batch, and the body's shape depends on how many symbols were asked. Wire formats:
-shared/PROVIDERS.md."""
+batch, and the body's shape depends on how many symbols were asked.
+
+`/time_series` adjusts daily bars for splits unless asked not to (`adjust`: all, splits,
+dividends, none; default splits): history is asked with `adjust=none`, the closes as traded."""
 
 from __future__ import annotations
 
@@ -30,6 +32,9 @@ from prices.providers.http import (
 
 # The most rows one /time_series answer carries (about 20 years of daily bars).
 MAX_OUTPUT_SIZE = 5000
+# Folio stores what each day traded at; the default ("splits") would rewrite every close before a
+# split into post-split terms.
+HISTORY_ADJUST = "none"
 
 
 class TwelveDataProvider(HttpProvider):
@@ -93,6 +98,7 @@ class TwelveDataProvider(HttpProvider):
             # as inclusive or not; the filter below trims the extra day.
             end_date=(end + timedelta(days=1)).isoformat(),
             outputsize=str(MAX_OUTPUT_SIZE),
+            adjust=HISTORY_ADJUST,
         )
         reply = self._http.get("/time_series", params=params)
         data = self._json(reply)

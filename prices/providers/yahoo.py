@@ -1,10 +1,18 @@
 """Yahoo Finance (unofficial, no key): batch quotes from v7 behind a cookie + crumb, daily history
-from the v8 chart endpoint, one symbol per request. Wire formats: shared/PROVIDERS.md."""
+from the v8 chart endpoint, one symbol per request.
+
+The chart's closes are split-adjusted for every split up to the moment of the request, while Folio
+stores what each day actually traded at: `daily_history` un-adjusts them with the split events the
+same chart reports (see `_unadjusted`)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
+from fractions import Fraction
+from math import floor
 from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,11 +44,13 @@ BROWSER_USER_AGENT = (
     "Chrome/124.0 Safari/537.36"
 )
 MAX_CRUMB_LENGTH = 64  # real crumbs are ~11 characters; anything long is an error page
+# Decimal places of a stored close (PriceHistory.close): un-adjusted closes are rounded to these.
+CLOSE_PLACES = 6
 
 
 class YahooProvider(PriceProvider):
     name = "yahoo"
-    max_symbols_per_request = 50  # PROVIDERS.md: a safe v7 batch (URL length, Yahoo's own cap)
+    max_symbols_per_request = 50  # a safe v7 batch (URL length, Yahoo's own cap)
     # Unofficial and throttled by IP without notice: one request every 2 s stays clear of it.
     requests_per_second = 0.5
     daily_quota = None
@@ -52,6 +62,7 @@ class YahooProvider(PriceProvider):
         api_key: str | None = None,
         timeout: float | None = None,
         cookie_url: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._http = HttpClient(
             self.name,
@@ -66,6 +77,7 @@ class YahooProvider(PriceProvider):
         self._cookie_url = cookie_url
         self._crumb: str | None = None
         self._crumb_lock = threading.Lock()  # one crumb per instance, shared by worker threads
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     # --- latest quotes
 
@@ -159,11 +171,15 @@ class YahooProvider(PriceProvider):
     def daily_history(self, symbol: str, start: date, end: date) -> list[Bar]:
         if start > end:
             return []
+        now = self._clock()
         # Bars are stamped at the session open in the exchange's zone, which for Asia-Pacific
         # exchanges is the previous UTC day: ask for a day more on each side, filter on local dates.
+        # The closes come adjusted for every split up to now, but only the split events between
+        # period1 and period2 are listed: the window reaches the present so that each split after
+        # `end` is known too (the bars past `end` that this brings are dropped).
         params = {
             "period1": str(_unix_midnight(start - timedelta(days=1))),
-            "period2": str(_unix_midnight(end + timedelta(days=2))),
+            "period2": str(max(_unix_midnight(end + timedelta(days=2)), int(now.timestamp()))),
             "interval": "1d",
             "events": "div,splits",
         }
@@ -185,7 +201,7 @@ class YahooProvider(PriceProvider):
         results = chart.get("result")
         if not isinstance(results, list) or not results or not isinstance(results[0], dict):
             raise TransientError(f"yahoo: chart without result {self._http.snippet(reply)!r}")
-        return _bars(results[0], start, end)
+        return _bars(results[0], start, end, now=now)
 
     def _try_json(self, reply: Reply) -> Any:
         if looks_like_html(reply):
@@ -196,8 +212,9 @@ class YahooProvider(PriceProvider):
             return None
 
 
-def _bars(result: dict[str, Any], start: date, end: date) -> list[Bar]:
+def _bars(result: dict[str, Any], start: date, end: date, *, now: datetime) -> list[Bar]:
     zone = _exchange_zone(result.get("meta"))
+    splits = _splits(result, zone, today=now.astimezone(zone).date())
     timestamps = result.get("timestamp") or []
     indicators = result.get("indicators") or {}
     quotes = indicators.get("quote") or [{}]
@@ -224,12 +241,73 @@ def _bars(result: dict[str, Any], start: date, end: date) -> list[Bar]:
         day = moment.astimezone(zone).date()
         if start <= day <= end:
             # The last entry can be today's live bar repeating a date: the later one wins.
+            actual = _unadjusted(close, day, splits)
+            if actual is None:
+                continue
             bars[day] = Bar(
                 date=day,
-                close=close,
+                close=actual,
                 adjusted_close=price_parse(adjusted[index]) if adjusted is not None else None,
             )
     return [bars[day] for day in sorted(bars)]
+
+
+def _splits(result: dict[str, Any], zone: tzinfo, *, today: date) -> list[tuple[date, Fraction]]:
+    """The split events of a chart as (ex-date in the exchange's zone, shares after / shares
+    before): `{"events": {"splits": {"<ts>": {"date": <ts>, "numerator": 4, "denominator": 1,
+    "splitRatio": "4:1"}}}}`. An event that cannot be read raises: a close un-adjusted with a
+    wrong ratio (or none) would be stored as a wrong price, so the range is better fetched later."""
+    events = result.get("events")
+    if events is None:
+        return []
+    if not isinstance(events, dict):
+        raise TransientError(f"yahoo: unreadable chart events {str(events)[:200]!r}")
+    splits = events.get("splits")
+    if splits is None:
+        return []  # no split inside the window (dividends alone come without the key)
+    if not isinstance(splits, dict):
+        raise TransientError(f"yahoo: unreadable split events {str(splits)[:200]!r}")
+    found = []
+    for key, event in splits.items():
+        moment = utc_from_unix(event.get("date") or key) if isinstance(event, dict) else None
+        ratio = _split_ratio(event) if isinstance(event, dict) else None
+        if moment is None or ratio is None:
+            raise TransientError(f"yahoo: unreadable split event {str(event)[:200]!r}")
+        day = moment.astimezone(zone).date()
+        # A split dated after today has not happened: no close can be adjusted for it yet.
+        if day <= today:
+            found.append((day, ratio))
+    return found
+
+
+def _split_ratio(event: dict[str, Any]) -> Fraction | None:
+    """Shares after the split per share before it (2 for "2:1", 1/10 for a "1:10" reverse
+    split), exactly; from numerator/denominator, else from the "splitRatio" text."""
+    numerator, denominator = price_parse(event.get("numerator")), price_parse(event.get("denominator"))
+    if numerator is None or denominator is None:
+        text = event.get("splitRatio")
+        parts = text.replace("/", ":").split(":") if isinstance(text, str) else []
+        if len(parts) != 2:
+            return None
+        numerator, denominator = price_parse(parts[0]), price_parse(parts[1])
+        if numerator is None or denominator is None:
+            return None
+    return Fraction(numerator) / Fraction(denominator)
+
+
+def _unadjusted(close: Decimal, day: date, splits: list[tuple[date, Fraction]]) -> Decimal | None:
+    """What `day` actually closed at: Yahoo's split-adjusted close times the ratio of every split
+    dated after it (a split on `day` itself is already in that day's price). Exact arithmetic in
+    fractions, one rounding at the end, half up to CLOSE_PLACES decimals (as Postgres rounds a
+    numeric(…, 6)), so the client returns what would be stored. None when that rounds to 0: a
+    price too small to store is missing, never 0."""
+    factor = Fraction(1)
+    for split_day, ratio in splits:
+        if split_day > day:
+            factor *= ratio
+    scaled = Fraction(close) * factor * 10**CLOSE_PLACES
+    rounded = floor(scaled + Fraction(1, 2))  # closes are positive: half up = floor(x + 1/2)
+    return Decimal(rounded).scaleb(-CLOSE_PLACES) if rounded > 0 else None
 
 
 def _exchange_zone(meta: Any) -> tzinfo:

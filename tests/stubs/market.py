@@ -5,6 +5,12 @@ batch of symbols gets a quote per known symbol in Yahoo's exact v7 format (behin
 crumb handshake), history comes from v8 charts, and failures can be injected per symbol or per
 request number. It counts requests and the most it served at once, so tests can assert batching,
 pacing and real concurrency.
+
+Splits: `market.splits["AAPL"] = [(date(2026, 6, 10), 2, 1)]` makes 10 June the first session after
+a 2-for-1 split. Like Yahoo, charts then carry closes adjusted for every split that has happened by
+the stub's `today` (whatever the requested window) and list, under `events.splits`, only the splits
+dated inside the window. Each symbol trades at `stub_price(symbol)` after its splits, so its actual
+close before a 2:1 split is twice that (`close_on`) and every adjusted close is `stub_price`.
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from math import floor
 from urllib.parse import parse_qs, unquote, urlsplit
 
 CRUMB = "Xk2sFh0bR7q"
@@ -26,6 +35,16 @@ COOKIE = "A3=d=AQABBStub; Path=/; HttpOnly"
 def stub_price(symbol: str) -> str:
     """A stable, symbol-specific price with cents, as Yahoo would send it (a JSON number)."""
     return f"{100 + sum(map(ord, symbol)) % 900}.{sum(map(ord, symbol)) % 97:02d}"
+
+
+def bar_stamp(day: date) -> int:
+    """Yahoo stamps a New York session's bar (and a split's event) at its 09:30 open."""
+    return int(datetime(day.year, day.month, day.day, 14, 30, tzinfo=UTC).timestamp())
+
+
+def _six_places(value: Fraction) -> Decimal:
+    """A positive price rounded half up to the 6 places of a stored close."""
+    return Decimal(floor(value * 10**6 + Fraction(1, 2))).scaleb(-6)
 
 
 @dataclass
@@ -45,6 +64,10 @@ class MarketStub:
         self.failing_symbols: set[str] = set()  # any batch holding one of these answers 500
         self.injected: dict[int, Injected] = {}  # quote request number -> forced reply
         self.on_quote: Callable[[list[str]], None] | None = None
+        # symbol -> [(ex-date, numerator, denominator)]: (date(2026, 6, 10), 2, 1) is a 2-for-1 split
+        # whose first post-split session is 10 June; (d, 1, 10) a 1-for-10 reverse split.
+        self.splits: dict[str, list[tuple[date, int, int]]] = {}
+        self.today: date | None = None  # the stub's clock (None: today in UTC); later splits have not happened
         self.quote_requests: list[list[str]] = []
         self.chart_requests: list[str] = []
         self.request_times: list[float] = []
@@ -72,6 +95,32 @@ class MarketStub:
             self._httpd.server_close()
             thread.join(timeout=2)
 
+    # --- the market
+
+    def today_get(self) -> date:
+        return self.today or datetime.now(UTC).date()
+
+    def _done_splits(self, symbol: str) -> list[tuple[date, int, int]]:
+        """The symbol's splits that have happened by the stub's today."""
+        return [split for split in self.splits.get(symbol, []) if split[0] <= self.today_get()]
+
+    def _split_factor(self, symbol: str, day: date) -> Fraction:
+        """How many of today's shares one share held on `day` became."""
+        factor = Fraction(1)
+        for ex_date, numerator, denominator in self._done_splits(symbol):
+            if ex_date > day:
+                factor *= Fraction(numerator, denominator)
+        return factor
+
+    def close_on(self, symbol: str, day: date) -> Decimal:
+        """What `symbol` actually closed at on `day` (6 places, half up), before any adjustment."""
+        return _six_places(Fraction(Decimal(stub_price(symbol))) * self._split_factor(symbol, day))
+
+    def adjusted_close_on(self, symbol: str, day: date) -> Decimal:
+        """The close of `day` as Yahoo's chart sends it today: divided by every later split."""
+        actual = Fraction(Decimal(stub_price(symbol))) * self._split_factor(symbol, day)
+        return _six_places(actual / self._split_factor(symbol, day))
+
     # --- replies
 
     def quote_reply(self, symbols: list[str]) -> tuple[int, str, str, dict[str, str]]:
@@ -94,18 +143,22 @@ class MarketStub:
         # json.dumps writes a float's shortest form: 123.45 goes on the wire as exactly 123.45.
         return 200, json.dumps({"quoteResponse": {"result": result, "error": None}}), "application/json", {}
 
-    def chart_reply(self, symbol: str, start: date, end: date) -> tuple[int, str, str, dict[str, str]]:
+    def chart_reply(self, symbol: str, period1: int, period2: int,
+                    events: str = "") -> tuple[int, str, str, dict[str, str]]:
         with self._lock:
             self.chart_requests.append(symbol)
         if symbol.startswith(self.unknown_prefix):
             body = {"chart": {"result": None, "error": {"code": "Not Found",
                                                        "description": "No data found, symbol may be delisted"}}}
             return 404, json.dumps(body), "application/json", {}
+        start = datetime.fromtimestamp(period1, UTC).date()
+        end = datetime.fromtimestamp(period2, UTC).date()
         days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
         days = [d for d in days if d.weekday() < 5]
-        stamps = [int(datetime(d.year, d.month, d.day, 14, 30, tzinfo=UTC).timestamp()) for d in days]
-        closes = [float(stub_price(symbol)) for _ in days]
-        body = {"chart": {"result": [{
+        stamps = [bar_stamp(d) for d in days]
+        # json.dumps writes a float's shortest form, so these go on the wire as their decimal digits.
+        closes = [float(self.adjusted_close_on(symbol, d)) for d in days]
+        result = {
             "meta": {"currency": "USD", "symbol": symbol, "exchangeName": "NYQ", "instrumentType": "EQUITY",
                      "gmtoffset": -18000, "timezone": "EST", "exchangeTimezoneName": "America/New_York",
                      "regularMarketPrice": closes[-1] if closes else None, "priceHint": 2, "dataGranularity": "1d"},
@@ -113,7 +166,17 @@ class MarketStub:
             "indicators": {"quote": [{"close": closes, "open": closes, "high": closes, "low": closes,
                                       "volume": [1000] * len(days)}],
                            "adjclose": [{"adjclose": closes}]},
-        }], "error": None}}
+        }
+        splits = {
+            str(bar_stamp(ex_date)): {"date": bar_stamp(ex_date), "numerator": numerator,
+                                      "denominator": denominator, "splitRatio": f"{numerator}:{denominator}"}
+            for ex_date, numerator, denominator in self._done_splits(symbol)
+            if period1 <= bar_stamp(ex_date) <= period2
+        }
+        # Yahoo lists events only when asked (`events=div,splits`), and only those inside the window.
+        if splits and {"split", "splits"} & set(events.split(",")):
+            result["events"] = {"splits": splits}
+        body = {"chart": {"result": [result], "error": None}}
         return 200, json.dumps(body), "application/json", {}
 
 
@@ -157,9 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(*market.quote_reply([s for s in query.get("symbols", "").split(",") if s]))
                 return
             if path.startswith("/v8/finance/chart/"):
-                start = datetime.fromtimestamp(int(query["period1"]), UTC).date()
-                end = datetime.fromtimestamp(int(query["period2"]), UTC).date()
-                self._send(*market.chart_reply(path.rsplit("/", 1)[1], start, end))
+                self._send(*market.chart_reply(path.rsplit("/", 1)[1], int(query["period1"]),
+                                               int(query["period2"]), query.get("events", "")))
                 return
             self._send(404, '{"error":"no such path"}', "application/json", {})
         finally:

@@ -233,7 +233,35 @@ def test_daily_history_is_oldest_first_and_exact(stub, provider):
     assert request.param("start_date") == "2023-07-03"
     assert request.param("end_date") == "2023-07-06"  # a day past the end, trimmed locally
     assert request.param("outputsize") == "5000"
+    assert request.param("adjust") == "none"  # closes as traded, not split-adjusted
     assert request.param("apikey") == KEY
+
+
+# NVDA around its 10-for-1 split of 10 June 2024, as /time_series sends it with adjust=none: the
+# close of the 7th is the pre-split price (with the default adjust=splits it would be 120.88800).
+NVDA_UNADJUSTED = """{"meta":{"symbol":"NVDA","interval":"1day","currency":"USD",
+ "exchange_timezone":"America/New_York","exchange":"NASDAQ","mic_code":"XNGS","type":"Common Stock"},
+ "values":[
+  {"datetime":"2024-06-11","open":"121.77000","high":"122.87000","low":"118.74000","close":"120.91000","volume":"222551200"},
+  {"datetime":"2024-06-10","open":"120.37000","high":"123.10000","low":"117.01000","close":"121.79000","volume":"314162700"},
+  {"datetime":"2024-06-07","open":"1197.70000","high":"1216.91700","low":"1180.22000","close":"1208.88000","volume":"41238580"}],
+ "status":"ok"}"""
+
+
+def test_history_across_a_split_is_asked_unadjusted_and_kept_as_sent(stub, provider):
+    # Given Twelve Data answering the unadjusted series that `adjust=none` asks for
+    stub.route("/time_series", json_response(NVDA_UNADJUSTED))
+
+    # When the days around the split are asked
+    bars = provider.daily_history("NVDA", date(2024, 6, 7), date(2024, 6, 11))
+
+    # Then the request asked for no adjustment, and each close is the day's traded price
+    assert stub.requests_to("/time_series")[0].param("adjust") == "none"
+    assert [(b.date, b.close, b.adjusted_close) for b in bars] == [
+        (date(2024, 6, 7), Decimal("1208.88000"), None),
+        (date(2024, 6, 10), Decimal("121.79000"), None),
+        (date(2024, 6, 11), Decimal("120.91000"), None),
+    ]
 
 
 def test_history_of_an_unknown_symbol_is_unknown(stub, provider):

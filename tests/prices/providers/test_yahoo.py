@@ -1,7 +1,9 @@
 """Yahoo Finance client against a loopback stub speaking Yahoo's wire format."""
 
-from datetime import UTC, date, datetime
+import json
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,6 +17,7 @@ from prices.providers.yahoo import YahooProvider
 from tests.stubs import StubServer, html_response, json_response, text_response
 
 CRUMB = "Xy1aB2c3D4e"
+NOW = datetime(2026, 7, 1, 20, 0, tzinfo=UTC)  # the client's clock: charts reach up to it
 QUOTE_PATH = "/v7/finance/quote"
 CRUMB_PATH = "/v1/test/getcrumb"
 
@@ -52,7 +55,7 @@ def yahoo(stub: StubServer) -> YahooProvider:
     cookie = text_response("", status=404, headers={"Set-Cookie": "A3=d=AQAB; Path=/"})
     stub.route("/cookie", cookie)
     stub.route(CRUMB_PATH, text_response(CRUMB))
-    return YahooProvider(base_url=stub.url, timeout=1, cookie_url=f"{stub.url}/cookie")
+    return YahooProvider(base_url=stub.url, timeout=1, cookie_url=f"{stub.url}/cookie", clock=lambda: NOW)
 
 
 def test_latest_quotes_prices_known_symbols_and_reports_absent_ones(stub, yahoo):
@@ -209,7 +212,8 @@ def test_daily_history_skips_nulls_and_dates_bars_in_the_exchange_zone(stub, yah
     (request,) = stub.requests_to("/v8/finance/chart/SPY")
     # a day of margin on each side, for exchanges whose session opens on the previous UTC day
     assert request.param("period1") == str(int(datetime(2026, 2, 12, tzinfo=UTC).timestamp()))
-    assert request.param("period2") == str(int(datetime(2026, 2, 21, tzinfo=UTC).timestamp()))
+    # up to now, so that the split events after the range are in the answer too
+    assert request.param("period2") == str(int(NOW.timestamp()))
     assert request.param("interval") == "1d"
     assert request.param("events") == "div,splits"
     assert stub.requests_to(CRUMB_PATH) == []  # the chart endpoint needs no crumb
@@ -319,3 +323,234 @@ def test_history_failures_map_to_the_taxonomy(stub, response, error):
     with pytest.raises(error):
         provider.daily_history("SPY", date(2026, 2, 13), date(2026, 2, 17))
     assert len(stub.requests_to("/v8/finance/chart/SPY")) == 1
+
+
+# --- splits: the chart's closes are split-adjusted up to now; history is what each day traded at
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+# AAPL around a 2:1 split whose first post-split session is Wed 10 June 2026, asked on 1 July:
+# closes before the 10th are in post-split terms (halved), float noise included, as Yahoo sends them.
+SPLIT_CHART = """{"chart":{"result":[{"meta":{"currency":"USD","symbol":"AAPL","exchangeName":"NMS",
+ "instrumentType":"EQUITY","regularMarketTime":1782936000,"gmtoffset":-14400,"timezone":"EDT",
+ "exchangeTimezoneName":"America/New_York","regularMarketPrice":531.2,"priceHint":2,
+ "dataGranularity":"1d"},
+ "timestamp":[1780925400,1781011800,1781098200,1781184600],
+ "events":{"splits":{"1781098200":{"date":1781098200,"numerator":2,"denominator":1,"splitRatio":"2:1"}}},
+ "indicators":{"quote":[{"open":[524.1,525.0,526.3,527.0],
+   "close":[525.2550048828125,526.0,527.0999755859375,528.0],
+   "high":[526.0,527.0,528.0,529.0],"low":[523.0,524.0,525.0,526.0],
+   "volume":[61000000,58000000,90000000,70000000]}],
+  "adjclose":[{"adjclose":[524.0,524.75,527.0999755859375,528.0]}]}}],"error":null}}"""
+
+
+def chart(bars: list[tuple[date, str]], splits: list[tuple[date, object, object]] = ()) -> str:
+    """A v8 chart of a New York listing in Yahoo's wire format: `bars` are (session, close as sent),
+    `splits` (ex-date, numerator, denominator), each stamped at its session's 09:30 open."""
+
+    def stamp(day: date) -> int:
+        return int(datetime(day.year, day.month, day.day, 9, 30, tzinfo=NEW_YORK).timestamp())
+
+    events = {
+        str(stamp(day)): {"date": stamp(day), "numerator": numerator, "denominator": denominator,
+                          "splitRatio": f"{numerator}:{denominator}"}
+        for day, numerator, denominator in splits
+    }
+    closes = ",".join(close for _, close in bars)  # as text: the digits go on the wire exactly
+    return (
+        '{"chart":{"result":[{"meta":{"currency":"USD","symbol":"AAPL",'
+        '"exchangeTimezoneName":"America/New_York","gmtoffset":-14400},'
+        f'"timestamp":{json.dumps([stamp(day) for day, _ in bars])},'
+        + (f'"events":{{"splits":{json.dumps(events)}}},' if events else "")
+        + f'"indicators":{{"quote":[{{"close":[{closes}]}}],"adjclose":[{{"adjclose":[{closes}]}}]}}}}],'
+        '"error":null}}'
+    )
+
+
+def closes(bars) -> list[tuple[date, Decimal]]:
+    return [(bar.date, bar.close) for bar in bars]
+
+
+def test_closes_before_a_split_in_the_range_are_unadjusted_and_the_split_day_is_not(stub, yahoo):
+    # Given a chart whose closes before the 2:1 split of 10 June are halved
+    stub.route("/v8/finance/chart/AAPL", json_response(SPLIT_CHART))
+
+    # When the history across the split is asked
+    bars = yahoo.daily_history("AAPL", date(2026, 6, 8), date(2026, 6, 11))
+
+    # Then each close is what the day traded at: doubled before the split, as sent from its ex-date
+    # on (the 10th is already a post-split price), rounded half up to 6 places
+    assert [(b.date, str(b.close)) for b in bars] == [
+        (date(2026, 6, 8), "1050.510010"),  # 525.2550048828125 × 2: Yahoo's float noise stays
+        (date(2026, 6, 9), "1052.000000"),
+        (date(2026, 6, 10), "527.099976"),
+        (date(2026, 6, 11), "528.000000"),
+    ]
+    # and the provider's split- and dividend-adjusted close is passed on untouched
+    assert [b.adjusted_close for b in bars] == [
+        Decimal("524.0"), Decimal("524.75"), Decimal("527.0999755859375"), Decimal("528.0")
+    ]
+    (request,) = stub.requests_to("/v8/finance/chart/AAPL")
+    assert request.param("events") == "div,splits"
+
+
+def test_a_split_after_the_range_is_learnt_from_a_window_reaching_now(stub, yahoo):
+    # Given a split on 10 June, after the asked week: only a window up to now lists it
+    body = chart(
+        [(date(2026, 6, d), "100.5") for d in (1, 2, 3, 4, 5, 8, 9, 10, 11)],
+        splits=[(date(2026, 6, 10), 2, 1)],
+    )
+    stub.route("/v8/finance/chart/AAPL", json_response(body))
+
+    # When the week of 1 June is asked
+    bars = yahoo.daily_history("AAPL", date(2026, 6, 1), date(2026, 6, 5))
+
+    # Then the request reached the present, the week is un-adjusted and the later bars are dropped
+    (request,) = stub.requests_to("/v8/finance/chart/AAPL")
+    assert request.param("period1") == str(int(datetime(2026, 5, 31, tzinfo=UTC).timestamp()))
+    assert request.param("period2") == str(int(NOW.timestamp()))
+    assert closes(bars) == [(date(2026, 6, d), Decimal("201")) for d in (1, 2, 3, 4, 5)]
+
+
+@pytest.mark.parametrize(
+    ("clock", "period2"),
+    [
+        # a range ending well before now: the window reaches now
+        (datetime(2026, 7, 1, 20, 0, tzinfo=UTC), datetime(2026, 7, 1, 20, 0, tzinfo=UTC)),
+        # a range ending yesterday: the two days of margin past `end` already reach beyond now
+        (datetime(2026, 6, 12, 20, 0, tzinfo=UTC), datetime(2026, 6, 13, tzinfo=UTC)),
+    ],
+)
+def test_the_chart_window_ends_at_now_or_two_days_past_the_range(stub, clock, period2):
+    stub.route("/v8/finance/chart/AAPL", json_response(chart([(date(2026, 6, 11), "100")])))
+    provider = YahooProvider(base_url=stub.url, timeout=1, clock=lambda: clock)
+    provider.daily_history("AAPL", date(2026, 6, 8), date(2026, 6, 11))
+    assert stub.requests_to("/v8/finance/chart/AAPL")[0].param("period2") == str(int(period2.timestamp()))
+
+
+def test_a_reverse_split_divides_the_earlier_closes(stub, yahoo):
+    # Given a 1-for-10 reverse split on 10 June: Yahoo shows earlier closes ten times higher
+    body = chart([(date(2026, 6, 9), "52.3"), (date(2026, 6, 10), "51.8")], splits=[(date(2026, 6, 10), 1, 10)])
+    stub.route("/v8/finance/chart/AAPL", json_response(body))
+
+    bars = yahoo.daily_history("AAPL", date(2026, 6, 9), date(2026, 6, 10))
+
+    assert closes(bars) == [(date(2026, 6, 9), Decimal("5.23")), (date(2026, 6, 10), Decimal("51.8"))]
+
+
+def test_several_splits_multiply_for_each_later_one(stub, yahoo):
+    # Given a 3:1 split on 3 June and a 1:4 reverse split on 10 June
+    body = chart(
+        [(date(2026, 6, 2), "10"), (date(2026, 6, 3), "10"), (date(2026, 6, 9), "10"), (date(2026, 6, 10), "10")],
+        splits=[(date(2026, 6, 3), 3, 1), (date(2026, 6, 10), 1, 4)],
+    )
+    stub.route("/v8/finance/chart/AAPL", json_response(body))
+
+    bars = yahoo.daily_history("AAPL", date(2026, 6, 2), date(2026, 6, 10))
+
+    # Then before both: × 3 × 1/4; between them: × 1/4; from the last one on: as sent
+    assert closes(bars) == [
+        (date(2026, 6, 2), Decimal("7.5")),
+        (date(2026, 6, 3), Decimal("2.5")),
+        (date(2026, 6, 9), Decimal("2.5")),
+        (date(2026, 6, 10), Decimal("10")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("close", "numerator", "denominator", "expected"),
+    [
+        ("100", 2, 3, "66.666667"),  # × 2/3 does not end: exact until the one rounding
+        ("1.234565", 1, 2, "0.617283"),  # 0.6172825 exactly: half up (half even would give ...282)
+        ("3.1415926535", 1, 1, "3.141593"),  # a 1:1 "split" changes nothing but the places
+    ],
+)
+def test_unadjusted_closes_are_exact_then_rounded_half_up_to_six_places(stub, yahoo, close, numerator,
+                                                                        denominator, expected):
+    body = chart([(date(2026, 6, 9), close)], splits=[(date(2026, 6, 10), numerator, denominator)])
+    stub.route("/v8/finance/chart/AAPL", json_response(body))
+    (bar,) = yahoo.daily_history("AAPL", date(2026, 6, 9), date(2026, 6, 9))
+    assert str(bar.close) == expected
+
+
+def test_a_close_too_small_to_store_once_unadjusted_is_missing_not_zero(stub, yahoo):
+    body = chart([(date(2026, 6, 9), "0.000004"), (date(2026, 6, 10), "0.5")], splits=[(date(2026, 6, 10), 1, 10)])
+    stub.route("/v8/finance/chart/AAPL", json_response(body))
+    bars = yahoo.daily_history("AAPL", date(2026, 6, 9), date(2026, 6, 10))
+    assert closes(bars) == [(date(2026, 6, 10), Decimal("0.5"))]
+
+
+def test_the_ratio_is_read_from_split_ratio_when_numerator_and_denominator_are_absent(stub, yahoo):
+    stamp = int(datetime(2026, 6, 10, 9, 30, tzinfo=NEW_YORK).timestamp())
+    body = chart([(date(2026, 6, 9), "50"), (date(2026, 6, 10), "50")]).replace(
+        '"indicators"', f'"events":{{"splits":{{"{stamp}":{{"date":{stamp},"splitRatio":"3:2"}}}}}},"indicators"'
+    )
+    stub.route("/v8/finance/chart/AAPL", json_response(body))
+    bars = yahoo.daily_history("AAPL", date(2026, 6, 9), date(2026, 6, 10))
+    assert closes(bars) == [(date(2026, 6, 9), Decimal("75")), (date(2026, 6, 10), Decimal("50"))]
+
+
+def test_a_split_dated_after_today_is_not_applied(stub):
+    # Given a split event dated 2 July while it is 1 July: no close can be adjusted for it yet
+    body = chart([(date(2026, 6, 30), "80"), (date(2026, 7, 1), "81")], splits=[(date(2026, 7, 2), 2, 1)])
+    stub.route("/v8/finance/chart/AAPL", json_response(body))
+    provider = YahooProvider(base_url=stub.url, timeout=1, clock=lambda: NOW)
+    bars = provider.daily_history("AAPL", date(2026, 6, 30), date(2026, 7, 1))
+    assert closes(bars) == [(date(2026, 6, 30), Decimal("80")), (date(2026, 7, 1), Decimal("81"))]
+
+
+def test_dividend_events_alone_change_no_close(stub, yahoo):
+    stamp = int(datetime(2026, 6, 10, 9, 30, tzinfo=NEW_YORK).timestamp())
+    body = chart([(date(2026, 6, 9), "50"), (date(2026, 6, 10), "49.5")]).replace(
+        '"indicators"', f'"events":{{"dividends":{{"{stamp}":{{"amount":0.26,"date":{stamp}}}}}}},"indicators"'
+    )
+    stub.route("/v8/finance/chart/AAPL", json_response(body))
+    bars = yahoo.daily_history("AAPL", date(2026, 6, 9), date(2026, 6, 10))
+    assert closes(bars) == [(date(2026, 6, 9), Decimal("50")), (date(2026, 6, 10), Decimal("49.5"))]
+
+
+@pytest.mark.parametrize(
+    "splits",
+    [
+        [(date(2026, 6, 10), 0, 1)],  # a zero ratio
+        [(date(2026, 6, 10), "null", 1)],  # no numerator, and a splitRatio of "null:1"
+        [(date(2026, 6, 10), -2, 1)],
+    ],
+)
+def test_an_unreadable_split_event_is_transient_never_a_guessed_price(stub, yahoo, splits):
+    body = chart([(date(2026, 6, 9), "50")], splits=splits).replace('"null"', "null")
+    stub.route("/v8/finance/chart/AAPL", json_response(body))
+    with pytest.raises(TransientError, match="split"):
+        yahoo.daily_history("AAPL", date(2026, 6, 9), date(2026, 6, 9))
+
+
+@pytest.mark.parametrize("events", ['"events":[]', '"events":{"splits":[]}', '"events":{"splits":{"1":7}}'])
+def test_malformed_events_are_transient(stub, yahoo, events):
+    body = chart([(date(2026, 6, 9), "50")]).replace('"indicators"', f'{events},"indicators"')
+    stub.route("/v8/finance/chart/AAPL", json_response(body))
+    with pytest.raises(TransientError):
+        yahoo.daily_history("AAPL", date(2026, 6, 9), date(2026, 6, 9))
+
+
+def test_split_dates_are_taken_in_the_exchange_zone(stub, yahoo):
+    # Given a Sydney listing: sessions and the split event are stamped at the 10:00 AEDT open,
+    # which is the previous day in UTC (a UTC reading would date the split a day early and leave
+    # the session before it unadjusted)
+    sydney = ZoneInfo("Australia/Sydney")
+
+    def stamp(day: date) -> int:
+        return int(datetime(day.year, day.month, day.day, 10, 0, tzinfo=sydney).timestamp())
+
+    days = [date(2026, 2, 17), date(2026, 2, 18)]
+    body = (
+        '{"chart":{"result":[{"meta":{"currency":"AUD","symbol":"CBA.AX","gmtoffset":39600,'
+        f'"exchangeTimezoneName":"Australia/Sydney"}},"timestamp":{json.dumps([stamp(d) for d in days])},'
+        f'"events":{{"splits":{{"{stamp(days[1])}":{{"date":{stamp(days[1])},"numerator":2,"denominator":1,'
+        '"splitRatio":"2:1"}}},"indicators":{"quote":[{"close":[60.5,61.0]}]}}],"error":null}}'
+    )
+    stub.route("/v8/finance/chart/CBA.AX", json_response(body))
+
+    bars = yahoo.daily_history("CBA.AX", days[0], days[1])
+
+    assert closes(bars) == [(days[0], Decimal("121")), (days[1], Decimal("61"))]
+    assert datetime.fromtimestamp(stamp(days[1]), UTC).date() == days[1] - timedelta(days=1)
