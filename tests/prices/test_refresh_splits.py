@@ -41,7 +41,7 @@ def test_a_history_across_a_split_is_stored_unadjusted(market):
     adjusted = Decimal(stub_price("AAPL"))
 
     # When its history is backfilled
-    written = history_backfill(instrument=aapl, service=service_for(market), now=NOW)
+    written = history_backfill(instrument=aapl, since=date(2026, 6, 1), service=service_for(market), now=NOW)
 
     # Then every stored close is the day's actual price: before the split twice the adjusted one
     rows = list(PriceHistory.objects.filter(instrument=aapl).order_by("date"))
@@ -65,7 +65,7 @@ def test_a_hole_filled_after_the_split_matches_the_closes_stored_before_it(marke
         PriceFactory(instrument=aapl, date=date(2026, 6, day), close=actual_before, source="yahoo")
 
     # When the hole is backfilled after the split
-    history_backfill(instrument=aapl, service=service_for(market), now=NOW)
+    history_backfill(instrument=aapl, since=date(2026, 6, 1), service=service_for(market), now=NOW)
 
     # Then the series is one model: no step down at the hole's edge, the halving only at the split
     closes = dict(PriceHistory.objects.filter(instrument=aapl).values_list("date", "close"))
