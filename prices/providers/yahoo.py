@@ -119,6 +119,8 @@ class YahooProvider(PriceProvider):
                 continue  # not something we asked for
             answered.add(symbol)
             price = price_parse(item.get("regularMarketPrice"))
+            places = _price_places(item.get("priceHint"))
+            previous = price_parse(item.get("regularMarketPreviousClose"))
             as_of = utc_from_unix(item.get("regularMarketTime"))
             if price is None or as_of is None:
                 # Yahoo knows the symbol but has no usable price: missing this time, not unknown.
@@ -126,10 +128,10 @@ class YahooProvider(PriceProvider):
             currency = item.get("currency")
             batch.quotes[symbol] = Quote(
                 symbol=symbol,
-                price=price,
+                price=_rounded(price, places),
                 as_of=as_of,
                 currency=currency if isinstance(currency, str) and currency else None,
-                previous_close=price_parse(item.get("regularMarketPreviousClose")),
+                previous_close=_rounded(previous, places) if previous else None,
             )
         # Yahoo silently leaves out the symbols it does not know.
         batch.unknown = {symbol for symbol in symbols if symbol not in answered}
@@ -212,8 +214,22 @@ class YahooProvider(PriceProvider):
             return None
 
 
+def _price_places(hint: Any) -> int:
+    """Decimal places of the instrument's prices: Yahoo's `priceHint` (2 for most stocks, more for
+    pennies and coins). Its numbers carry float noise (183.7899932861328 for 183.79), cut here."""
+    return hint if isinstance(hint, int) and not isinstance(hint, bool) and 0 <= hint <= CLOSE_PLACES \
+        else CLOSE_PLACES
+
+
+def _rounded(value: Fraction | Decimal, places: int) -> Decimal:
+    """Half up to `places` (values are positive: floor(x + 1/2))."""
+    return Decimal(floor(Fraction(value) * 10**places + Fraction(1, 2))).scaleb(-places)
+
+
 def _bars(result: dict[str, Any], start: date, end: date, *, now: datetime) -> list[Bar]:
-    zone = _exchange_zone(result.get("meta"))
+    meta = result.get("meta")
+    zone = _exchange_zone(meta)
+    places = _price_places(meta.get("priceHint") if isinstance(meta, dict) else None)
     splits = _splits(result, zone, today=now.astimezone(zone).date())
     timestamps = result.get("timestamp") or []
     indicators = result.get("indicators") or {}
@@ -241,7 +257,7 @@ def _bars(result: dict[str, Any], start: date, end: date, *, now: datetime) -> l
         day = moment.astimezone(zone).date()
         if start <= day <= end:
             # The last entry can be today's live bar repeating a date: the later one wins.
-            actual = _unadjusted(close, day, splits)
+            actual = _unadjusted(close, day, splits, places=places)
             if actual is None:
                 continue
             bars[day] = Bar(
@@ -295,19 +311,17 @@ def _split_ratio(event: dict[str, Any]) -> Fraction | None:
     return Fraction(numerator) / Fraction(denominator)
 
 
-def _unadjusted(close: Decimal, day: date, splits: list[tuple[date, Fraction]]) -> Decimal | None:
+def _unadjusted(close: Decimal, day: date, splits: list[tuple[date, Fraction]], *, places: int) -> Decimal | None:
     """What `day` actually closed at: Yahoo's split-adjusted close times the ratio of every split
     dated after it (a split on `day` itself is already in that day's price). Exact arithmetic in
-    fractions, one rounding at the end, half up to CLOSE_PLACES decimals (as Postgres rounds a
-    numeric(…, 6)), so the client returns what would be stored. None when that rounds to 0: a
-    price too small to store is missing, never 0."""
+    fractions, one rounding at the end, half up to the instrument's price places. None when that
+    rounds to 0: a price too small to store is missing, never 0."""
     factor = Fraction(1)
     for split_day, ratio in splits:
         if split_day > day:
             factor *= ratio
-    scaled = Fraction(close) * factor * 10**CLOSE_PLACES
-    rounded = floor(scaled + Fraction(1, 2))  # closes are positive: half up = floor(x + 1/2)
-    return Decimal(rounded).scaleb(-CLOSE_PLACES) if rounded > 0 else None
+    actual = _rounded(Fraction(close) * factor, places)
+    return actual if actual > 0 else None
 
 
 def _exchange_zone(meta: Any) -> tzinfo:

@@ -172,6 +172,17 @@ def test_a_slow_quote_answer_times_out(stub):
         provider.latest_quotes(["AAPL"])
 
 
+def test_quotes_are_cut_to_the_price_hint_so_float_noise_never_reaches_a_cent(stub, yahoo):
+    stub.route(QUOTE_PATH, json_response(
+        '{"quoteResponse":{"result":[{"symbol":"AAPL","currency":"USD","priceHint":2,'
+        '"regularMarketPrice":183.7899932861328,"regularMarketPreviousClose":182.5050048828125,'
+        '"regularMarketTime":1635969603},{"symbol":"SIRI","currency":"USD","priceHint":4,'
+        '"regularMarketPrice":0.123449999,"regularMarketTime":1635969603}],"error":null}}'))
+    batch = yahoo.latest_quotes(["AAPL", "SIRI"])
+    assert (str(batch.quotes["AAPL"].price), str(batch.quotes["AAPL"].previous_close)) == ("183.79", "182.51")
+    assert str(batch.quotes["SIRI"].price) == "0.1234"
+
+
 @pytest.mark.parametrize("price", ["null", "0", "-3.5", '"n/a"'])
 def test_a_known_symbol_without_a_usable_price_is_neither_priced_nor_unknown(stub, yahoo, price):
     stub.route(
@@ -379,12 +390,12 @@ def test_closes_before_a_split_in_the_range_are_unadjusted_and_the_split_day_is_
     bars = yahoo.daily_history("AAPL", date(2026, 6, 8), date(2026, 6, 11))
 
     # Then each close is what the day traded at: doubled before the split, as sent from its ex-date
-    # on (the 10th is already a post-split price), rounded half up to 6 places
+    # on (the 10th is already a post-split price), rounded half up to the chart's priceHint (2)
     assert [(b.date, str(b.close)) for b in bars] == [
-        (date(2026, 6, 8), "1050.510010"),  # 525.2550048828125 × 2: Yahoo's float noise stays
-        (date(2026, 6, 9), "1052.000000"),
-        (date(2026, 6, 10), "527.099976"),
-        (date(2026, 6, 11), "528.000000"),
+        (date(2026, 6, 8), "1050.51"),  # 525.2550048828125 × 2: Yahoo's float noise cut at the hint
+        (date(2026, 6, 9), "1052.00"),
+        (date(2026, 6, 10), "527.10"),  # 527.0999755859375
+        (date(2026, 6, 11), "528.00"),
     ]
     # and the provider's split- and dividend-adjusted close is passed on untouched
     assert [b.adjusted_close for b in bars] == [
