@@ -125,24 +125,12 @@ def prices_refresh(
     return summary
 
 
-def history_missing_ranges(*, instrument: Instrument, since: date, now: datetime) -> list[tuple[date, date]]:
-    """Runs of consecutive expected sessions with no stored close, from `since` to the last close
-    that should exist by now. What is stored is never asked for again."""
+def history_missing_sessions(*, instrument: Instrument, since: date, now: datetime) -> list[date]:
+    """Expected sessions with no stored close, from `since` to the last close that should exist by now."""
     last_expected = last_expected_close_date(mic=instrument.exchange_mic, now=now)
     stored = set(PriceHistory.objects.filter(instrument=instrument, date__gte=since).values_list("date", flat=True))
-    ranges: list[tuple[date, date]] = []
-    run_start = run_end = None
-    for session in sessions_between(mic=instrument.exchange_mic, start=since, end=last_expected):
-        if session in stored:
-            if run_start is not None:
-                ranges.append((run_start, run_end))
-                run_start = None
-            continue
-        run_start = run_start or session
-        run_end = session
-    if run_start is not None:
-        ranges.append((run_start, run_end))
-    return ranges
+    return [day for day in sessions_between(mic=instrument.exchange_mic, start=since, end=last_expected)
+            if day not in stored]
 
 
 def history_backfill(*, instrument: Instrument, since: date, service: PriceService | None = None,
@@ -157,11 +145,11 @@ def history_backfill(*, instrument: Instrument, since: date, service: PriceServi
         return 0
     service = service or PriceService()
     now = now or timezone.now()
-    ranges = history_missing_ranges(instrument=instrument, since=since, now=now)
-    if not ranges:
+    missing = set(history_missing_sessions(instrument=instrument, since=since, now=now))
+    if not missing:
         return 0
     gate = service.gate(instrument.provider)
-    start, end = ranges[0][0], ranges[-1][1]
+    start, end = min(missing), max(missing)
     try:
         bars = gate.call(lambda: gate.provider.daily_history(instrument.quote_symbol, start, end), [0])
     except UnknownSymbolError:
@@ -170,9 +158,9 @@ def history_backfill(*, instrument: Instrument, since: date, service: PriceServi
         if not PriceHistory.objects.filter(instrument=instrument).exists():
             instruments_verification_set(instrument_ids=[instrument.pk], status=VerificationStatus.UNKNOWN)
         return 0
-    missing = [bar for bar in bars if any(lo <= bar.date <= hi for lo, hi in ranges)]
     written = price_rows_upsert(rows=[
-        (instrument.pk, PricePoint(bar.date, bar.close, bar.adjusted_close), instrument.provider) for bar in missing
+        (instrument.pk, PricePoint(bar.date, bar.close, bar.adjusted_close), instrument.provider)
+        for bar in bars if bar.date in missing
     ])
     if bars:
         instruments_verification_set(instrument_ids=[instrument.pk], status=VerificationStatus.VERIFIED)

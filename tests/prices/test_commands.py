@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from prices.models import PriceHistory, VerificationStatus
 from prices.providers.simulated import SimulatedProvider
-from prices.refresh import history_missing_ranges
+from prices.refresh import history_missing_sessions
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db
@@ -101,9 +101,10 @@ def test_history_backfill_fills_holes_without_refetching_what_is_stored():
     TransactionFactory(instrument=spy, date=date(2026, 11, 2))
     for day in (2, 3, 4, 12, 13):
         PriceFactory(instrument=spy, date=date(2026, 11, day))
-    ranges = history_missing_ranges(instrument=spy, since=date(2026, 11, 2), now=datetime(2026, 11, 17, 22, tzinfo=UTC))
-    # 5-11 Nov (Sat/Sun skipped, no gap), then the 14th-15th weekend is no hole, 16-17 missing
-    assert ranges == [(date(2026, 11, 5), date(2026, 11, 11)), (date(2026, 11, 16), date(2026, 11, 17))]
+    now = datetime(2026, 11, 17, 22, tzinfo=UTC)
+    missing = history_missing_sessions(instrument=spy, since=date(2026, 11, 2), now=now)
+    # 5-11 Nov (the weekend is no hole), then the 14th-15th weekend, 16-17 missing
+    assert missing == [date(2026, 11, day) for day in (5, 6, 9, 10, 11, 16, 17)]
 
 
 def test_backfill_history_command_fills_from_the_first_trade():

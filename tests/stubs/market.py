@@ -68,6 +68,9 @@ class MarketStub:
         # whose first post-split session is 10 June; (d, 1, 10) a 1-for-10 reverse split.
         self.splits: dict[str, list[tuple[date, int, int]]] = {}
         self.today: date | None = None  # the stub's clock (None: today in UTC); later splits have not happened
+        # (symbol, day) -> what it traded at that day, in today's shares (after every split so far); quotes
+        # are today's. Default: stub_price, the same every day.
+        self.price_of: Callable[[str, date], Decimal] | None = None
         self.quote_requests: list[list[str]] = []
         self.chart_requests: list[str] = []
         self.request_times: list[float] = []
@@ -112,13 +115,20 @@ class MarketStub:
                 factor *= Fraction(numerator, denominator)
         return factor
 
+    def _base_price(self, symbol: str, day: date) -> Decimal:
+        """The price in today's shares (after every split that has happened)."""
+        return self.price_of(symbol, day) if self.price_of else Decimal(stub_price(symbol))
+
+    def _quote_price(self, symbol: str) -> Decimal:
+        return self._base_price(symbol, self.today_get()) if self.price_of else Decimal(stub_price(symbol))
+
     def close_on(self, symbol: str, day: date) -> Decimal:
         """What `symbol` actually closed at on `day` (6 places, half up), before any adjustment."""
-        return _six_places(Fraction(Decimal(stub_price(symbol))) * self._split_factor(symbol, day))
+        return _six_places(Fraction(self._base_price(symbol, day)) * self._split_factor(symbol, day))
 
     def adjusted_close_on(self, symbol: str, day: date) -> Decimal:
         """The close of `day` as Yahoo's chart sends it today: divided by every later split."""
-        actual = Fraction(Decimal(stub_price(symbol))) * self._split_factor(symbol, day)
+        actual = Fraction(self._base_price(symbol, day)) * self._split_factor(symbol, day)
         return _six_places(actual / self._split_factor(symbol, day))
 
     # --- replies
@@ -136,7 +146,7 @@ class MarketStub:
         now = int(datetime.now(UTC).timestamp())
         result = [
             {"symbol": symbol, "currency": "USD", "marketState": "REGULAR",
-             "exchangeTimezoneName": "America/New_York", "regularMarketPrice": float(stub_price(symbol)),
+             "exchangeTimezoneName": "America/New_York", "regularMarketPrice": float(self._quote_price(symbol)),
              "regularMarketChange": 0.01, "regularMarketPreviousClose": 100.0, "regularMarketTime": now}
             for symbol in symbols if not symbol.startswith(self.unknown_prefix)
         ]
