@@ -47,8 +47,16 @@ def portfolio_history_request(*, portfolio: Portfolio, instruments: dict[int, da
         return []
 
 
-def portfolio_history_request_for(*, portfolio: Portfolio, transactions: Iterable[Transaction]) -> list[str]:
+def portfolio_history_request_for(*, portfolio: Portfolio,
+                                  transactions: Iterable[Transaction] | None = None) -> list[str]:
+    """What these new transactions need; None: what the whole portfolio needs, its benchmark's closes
+    from the first trade included (after a change of base currency or benchmark)."""
+    whole = transactions is None
+    if whole:
+        transactions = Transaction.objects.filter(portfolio=portfolio).select_related("instrument")
     instruments, currencies = transactions_needs(base=portfolio.base_currency, transactions=transactions)
+    if whole and portfolio.benchmark_id and instruments:
+        instruments[portfolio.benchmark_id] = min(instruments.values())
     return portfolio_history_request(portfolio=portfolio, instruments=instruments, currencies=currencies)
 
 

@@ -11,10 +11,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portfolio.cache import portfolio_version_bump, portfolio_versions_bump
-from portfolio.history import portfolio_history_request, portfolio_history_request_for
+from portfolio.history import portfolio_history_request_for
 from portfolio.holdings import positions_compute
 from portfolio.models import Portfolio, Transaction, TransactionType
-from portfolio.needs import transactions_needs
 from portfolio.signals import portfolio_deleted
 from prices.currencies import currency_codes, currency_normalize
 from prices.models import AssetClass, Instrument
@@ -61,16 +60,8 @@ def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_curr
         portfolio_version_bump(portfolio_id=portfolio.pk)
         if base_currency is not None or (benchmark is not NO_CHANGE and portfolio.benchmark_id):
             # A new base needs every foreign currency's rates, a new benchmark its closes, from the first trade.
-            transaction.on_commit(lambda: _portfolio_history_request(portfolio))
+            transaction.on_commit(lambda: portfolio_history_request_for(portfolio=portfolio))
     return portfolio
-
-
-def _portfolio_history_request(portfolio: Portfolio) -> None:
-    trades = list(Transaction.objects.filter(portfolio=portfolio).select_related("instrument"))
-    instruments, currencies = transactions_needs(base=portfolio.base_currency, transactions=trades)
-    if portfolio.benchmark_id and trades:
-        instruments[portfolio.benchmark_id] = min(tx.date for tx in trades)
-    portfolio_history_request(portfolio=portfolio, instruments=instruments, currencies=currencies)
 
 
 def benchmark_instrument_get(*, symbol: str) -> Instrument:

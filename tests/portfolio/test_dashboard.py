@@ -51,6 +51,8 @@ def test_initial_data_values(api, priced):
         "unpriced_count": 0,
         "fx_missing_count": 0,
         "providers_failing": [],
+        "unknown_symbols": [],
+        "history": {"pending": [], "done": 0, "total": 0},
     }
 
 
@@ -62,7 +64,7 @@ def test_holdings_data_values(api, priced):
         "quantity": "6", "average_cost": "100.10", "price": "120", "market_value": "720.00",
         "cost_basis": "600.60", "unrealized_gain": "119.40", "unrealized_gain_percent": "19.88",
         "day_change": "60.00", "weight": "0.536913", "price_as_of": timezone.localdate().isoformat(),
-        "stale": False, "fx_missing": False,
+        "stale": False, "unknown": False, "fx_missing": False,
     }
     assert (rows[1]["market_value"], rows[1]["weight"], rows[1]["price"]) == ("621.00", "0.463087", "310.5")
 
