@@ -207,6 +207,7 @@ CELERY_TASK_ROUTES = {
     "prices.fx_backfill_task": {"queue": "history"},
     "prices.*": {"queue": "prices"},
     "charts.*": {"queue": "charts"},
+    "portfolio.*": {"queue": "default"},
     "monitoring.*": {"queue": "default"},
 }
 
@@ -254,6 +255,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 25},
     },
 }
+# Imports of more lines than this run as a worker job with progress instead of inside the request.
+IMPORT_SYNC_MAX_ROWS = env.int("IMPORT_SYNC_MAX_ROWS", default=2000)
 # A burst of edits or price batches within this many seconds regenerates a chart once.
 CHART_DEBOUNCE_SECONDS = env.int("CHART_DEBOUNCE_SECONDS", default=5)
 

@@ -189,6 +189,7 @@ def job_get(*, job_id: str) -> dict | None:
         "deadline": _as_float(job.get("deadline")),
         "owner_id": int(job["owner_id"]) if job.get("owner_id") else None,
         "errors": errors,
+        "result": json.loads(job["result"]) if job.get("result") else None,
     }
 
 
@@ -219,3 +220,32 @@ def jobs_fail_stuck(*, now: float | None = None) -> list[str]:
             event_record(kind=EventKind.JOB_FAILED, level=EventLevel.ERROR, job_id=job_id,
                          message=f"Job {job['kind']} {job_id} {reason}; {job['done']} of {job['total']} done")
     return failed
+
+
+# --- jobs that are one long step (an import) rather than batches ---------------------------------
+
+
+def job_progress_set(*, job_id: str, done: int, total: int) -> None:
+    """How far a one-step job got (rows checked of total); it counts as running from now."""
+    key = job_key(job_id)
+    pipe = _redis().pipeline()
+    pipe.hset(key, mapping={"done": done, "total": total, "state": PROGRESS})
+    pipe.hsetnx(key, "started_at", _now())
+    pipe.execute()
+
+
+def job_result_set(*, job_id: str, result: dict) -> None:
+    """What a finished job produced (counts), shown with its progress."""
+    _redis().hset(job_key(job_id), "result", json.dumps(result))
+
+
+def job_errors_add(*, job_id: str, errors: list[str]) -> None:
+    """Errors to show with a job (the newest first, capped), e.g. an import's rejected rows."""
+    key = f"{job_key(job_id)}:errors"
+    payloads = [json.dumps({"at": _now(), "batch": None, "error": error}) for error in errors[:MAX_ERRORS]]
+    if payloads:
+        pipe = _redis().pipeline()
+        pipe.lpush(key, *reversed(payloads))
+        pipe.ltrim(key, 0, MAX_ERRORS - 1)
+        pipe.expire(key, JOB_TTL_SECONDS)
+        pipe.execute()

@@ -13,6 +13,7 @@ from charts.api.views import RANGES as CHART_RANGES
 from charts.performance import RANGES as PERFORMANCE_RANGES
 from portfolio import selectors, services
 from portfolio.forms import PortfolioForm, TransactionForm, form_errors_apply
+from portfolio.import_jobs import import_runs_in_background, transactions_import_start
 from portfolio.importing import (
     MAX_FILE_BYTES,
     OPTIONAL_COLUMNS,
@@ -164,11 +165,15 @@ def transaction_import_page(request, portfolio_id: int):
     errors = []
     if request.method == "POST":
         upload = request.FILES.get("file")
+        content = upload.read(MAX_FILE_BYTES + 1) if upload is not None else b""
         if upload is None:
             errors = [RowError(0, "file", "Choose a CSV file to import.")]
+        elif import_runs_in_background(content=content):
+            job_id = transactions_import_start(portfolio=portfolio, content=content, owner_id=request.user.pk)
+            return redirect(f"{reverse('transaction-import', args=[portfolio.pk])}?job={job_id}")
         else:
             try:
-                result = transactions_import(portfolio=portfolio, content=upload.read(MAX_FILE_BYTES + 1))
+                result = transactions_import(portfolio=portfolio, content=content)
             except ImportRejected as rejected:
                 errors = rejected.row_errors
             else:
@@ -176,6 +181,8 @@ def transaction_import_page(request, portfolio_id: int):
                                  + (f"; skipped {result.skipped_duplicates} already present." if
                                     result.skipped_duplicates else "."))
                 return redirect("transaction-list", portfolio_id=portfolio.pk)
+    job_id = request.GET.get("job", "")
     return render(request, "portfolio/transaction_import.html",
-                  {"portfolio": portfolio, "errors": errors, "columns": REQUIRED_COLUMNS + OPTIONAL_COLUMNS},
+                  {"portfolio": portfolio, "errors": errors, "columns": REQUIRED_COLUMNS,
+                   "optional_columns": OPTIONAL_COLUMNS, "job_id": job_id if job_id.isalnum() else ""},
                   status=400 if errors else 200)

@@ -43,6 +43,7 @@ class JobSerializer(serializers.Serializer):
     started_at = serializers.FloatField(allow_null=True, help_text="Unix time")
     finished_at = serializers.FloatField(allow_null=True, help_text="Unix time")
     errors = JobErrorSerializer(many=True)
+    result = serializers.DictField(allow_null=True, help_text="What a finished job produced (an import's counts).")
 
 
 def job_visible(*, job: dict | None, user) -> bool:

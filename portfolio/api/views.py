@@ -5,6 +5,7 @@ answers 404 on every route: it does not exist for the caller.
 """
 
 from django.http import Http404, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.utils.text import slugify
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -25,6 +26,7 @@ from portfolio.api.serializers import (
     transaction_input_merged,
 )
 from portfolio.exporting import transaction_rows, transactions_csv, user_data_export
+from portfolio.import_jobs import import_runs_in_background, transactions_import_start
 from portfolio.importing import MAX_FILE_BYTES, ImportRejected, transactions_import
 from portfolio.models import Portfolio, Transaction
 
@@ -145,7 +147,10 @@ class TransactionImportApi(APIView):
                                                                                   "format": "binary"}}},
                  "text/csv": {"type": "string"}},
         # 400: the rows' errors, no file at all, or a body the parser could not read.
-        responses={201: ImportResultSerializer, 400: PolymorphicProxySerializer(
+        # 202: a file of more than IMPORT_SYNC_MAX_ROWS lines is imported by a worker; follow progress_url.
+        responses={201: ImportResultSerializer, 202: inline_serializer("ImportQueued", {
+            "job_id": serializers.CharField(), "progress_url": serializers.CharField()}),
+            400: PolymorphicProxySerializer(
             component_name="ImportRejected", resource_type_field_name=None, serializers=[
                 ImportErrorsSerializer,
                 inline_serializer("ImportFileMissing", {"file": serializers.ListField(child=serializers.CharField())}),
@@ -162,6 +167,10 @@ class TransactionImportApi(APIView):
         else:
             return Response({"file": ["Upload a CSV file in the field 'file' (or send text/csv)."]},
                             status=status.HTTP_400_BAD_REQUEST)
+        if import_runs_in_background(content=content):
+            job_id = transactions_import_start(portfolio=portfolio, content=content, owner_id=request.user.pk)
+            return Response({"job_id": job_id, "progress_url": reverse("api-job-detail", args=[job_id])},
+                            status=status.HTTP_202_ACCEPTED)
         try:
             result = transactions_import(portfolio=portfolio, content=content)
         except ImportRejected as rejected:

@@ -1,0 +1,70 @@
+"""Large CSV imports run as a worker job: the web request only stores the file and answers at once.
+
+A file of more than IMPORT_SYNC_MAX_ROWS lines waits in Redis (bounded by the import's own size
+limit) for a worker, which checks and writes it exactly as a small import is (all rows or none),
+reporting the rows checked as the job's progress; the page and the API follow `GET /api/jobs/{id}/`.
+"""
+
+from dataclasses import asdict
+
+from django.conf import settings
+from django_redis import get_redis_connection
+
+from core.tasks import task_send
+from monitoring.jobs import (
+    job_batch_record,
+    job_create,
+    job_errors_add,
+    job_fail,
+    job_progress_set,
+    job_result_set,
+)
+from portfolio.importing import ImportRejected, transactions_import
+from portfolio.models import Portfolio
+
+JOB_KIND = "import_transactions"
+# The file waits this long for a worker; an import is checked and written in far less.
+FILE_TTL_SECONDS = 3600
+# A worker checks some thousands of rows a second: room for the largest file (MAX_ROWS) on a busy machine.
+DEADLINE_SECONDS = 30 * 60
+
+
+def _file_key(job_id: str) -> str:
+    return f"folio:import:{job_id}:file"
+
+
+def import_runs_in_background(*, content: bytes) -> bool:
+    """More lines than a web request should check and write while the user waits."""
+    return content.count(b"\n") > settings.IMPORT_SYNC_MAX_ROWS
+
+
+def transactions_import_start(*, portfolio: Portfolio, content: bytes, owner_id: int) -> str:
+    """Queue the import of `content` into the portfolio; returns the job id to follow."""
+    rows = max(content.count(b"\n") - 1, 0)
+    job_id = job_create(kind=JOB_KIND, total=rows, batches=1, owner_id=owner_id, deadline_seconds=DEADLINE_SECONDS)
+    get_redis_connection("default").set(_file_key(job_id), content, ex=FILE_TTL_SECONDS)
+    task_send("portfolio.import_transactions_task", kwargs={"job_id": job_id, "portfolio_id": portfolio.pk})
+    return job_id
+
+
+def transactions_import_run(*, job_id: str, portfolio_id: int) -> None:
+    """The worker's side: check and write the file, with progress; its outcome ends the job."""
+    client = get_redis_connection("default")
+    content = client.get(_file_key(job_id))
+    portfolio = Portfolio.objects.filter(pk=portfolio_id).first()
+    if content is None or portfolio is None:
+        job_fail(job_id=job_id, reason="The file or the portfolio is gone: nothing was imported.")
+        return
+    try:
+        result = transactions_import(
+            portfolio=portfolio, content=content,
+            progress=lambda done, total: job_progress_set(job_id=job_id, done=done, total=total))
+    except ImportRejected as rejected:
+        job_errors_add(job_id=job_id, errors=[
+            f"row {e.row}{f', {e.column}' if e.column else ''}: {e.message}" for e in rejected.row_errors])
+        job_fail(job_id=job_id, reason=f"Nothing was imported: {len(rejected.row_errors)} problem(s) in the file.")
+    else:
+        job_result_set(job_id=job_id, result=asdict(result))
+        job_batch_record(job_id=job_id, batch_id="file", ok=0, failed=0)
+    finally:
+        client.delete(_file_key(job_id))
