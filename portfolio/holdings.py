@@ -10,7 +10,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import NamedTuple, Protocol
 
 from django.core.exceptions import ValidationError
@@ -29,6 +29,11 @@ EXACT_SUMS = Context(prec=80)
 # (currency code, day) -> base-currency units per unit of that currency on that day (latest rate on or
 # before it), or None when no rate is known yet.
 RateLookup = Callable[[str, date], Decimal | None]
+
+# The types as plain strings: compared once per transaction replayed, where an enum member's look-up and
+# comparison cost several times as much (the values are the same).
+_BUY, _SELL, _SPLIT, _DIVIDEND, _FEE = (kind.value for kind in (
+    TransactionType.BUY, TransactionType.SELL, TransactionType.SPLIT, TransactionType.DIVIDEND, TransactionType.FEE))
 
 
 class TransactionLike(Protocol):
@@ -70,11 +75,12 @@ class OversellError(ValidationError):
 
 def position_apply(position: Position, tx: TransactionLike) -> None:
     """Apply one transaction to a position; raises OversellError for a sell beyond the holding."""
-    if tx.type == TransactionType.BUY:
+    kind = tx.type
+    if kind == _BUY:
         position.quantity += tx.quantity
         position.cost_basis += tx.quantity * tx.price + tx.fee
         position.fees += tx.fee
-    elif tx.type == TransactionType.SELL:
+    elif kind == _SELL:
         if tx.quantity > position.quantity:
             raise OversellError(on=tx.date, held=position.quantity, selling=tx.quantity)
         # Proportional share of the cost basis: exact, where quantity × rounded average is not.
@@ -85,13 +91,13 @@ def position_apply(position: Position, tx: TransactionLike) -> None:
         position.fees += tx.fee
         if position.quantity == ZERO:
             position.cost_basis = ZERO
-    elif tx.type == TransactionType.SPLIT:
+    elif kind == _SPLIT:
         # A split changes the share count, never what the shares cost.
         position.quantity *= tx.quantity
-    elif tx.type == TransactionType.DIVIDEND:
+    elif kind == _DIVIDEND:
         position.dividends += tx.quantity * tx.price
         position.fees += tx.fee
-    elif tx.type == TransactionType.FEE:
+    elif kind == _FEE:
         position.fees += tx.fee
 
 
@@ -136,8 +142,8 @@ def transaction_apply_in_base(position: Position, tx: TransactionLike, *, rate: 
     and fees are those of this transaction only (returned in the effect): the caller adds up what is known.
     A split has no amounts, so it needs no rate.
     """
-    if tx.type == TransactionType.SPLIT:
-        converted = tx
+    if tx.type == _SPLIT or (rate is not None and rate == 1):
+        converted = tx  # nothing to convert (the product by 1 would be the same numbers)
     else:
         factor = NAN if rate is None else rate
         converted = _InBase(tx.instrument_id, tx.type, tx.date, tx.quantity, tx.price * factor, tx.fee * factor)
@@ -152,8 +158,11 @@ def known(amount: Decimal) -> bool:
 
 def money_sum(amounts: Iterable[Decimal]) -> Decimal:
     """Exact sum (see EXACT_SUMS) of the known amounts; NaN ones are left out."""
-    with localcontext(EXACT_SUMS):
-        return sum((amount for amount in amounts if not amount.is_nan()), ZERO)
+    total, add = ZERO, EXACT_SUMS.add
+    for amount in amounts:
+        if not amount.is_nan():
+            total = add(total, amount)
+    return total
 
 
 def money_format(amount: Decimal) -> str:
@@ -194,18 +203,19 @@ def price_in_currency(price: Decimal, *, source: str, target: str, on: date, rat
     return price * source_rate / target_rate
 
 
-def trade_observations(transactions: Iterable[PricedTransactionLike], *, currencies: Mapping[int, str],
-                       rate: RateLookup) -> dict[int, list[Observation]]:
+def trade_observations(transactions: Sequence[PricedTransactionLike], *, currencies: Mapping[int, str],
+                       rate: RateLookup, latest_only: bool = False) -> dict[int, list[Observation]]:
     """Each instrument's buy and sell prices as observations in its own currency, oldest first, one per day:
-    the day's last trade (transactions come in date, then entry order).
+    the day's last trade (transactions come in date, then entry order). latest_only: just each instrument's
+    latest one (what valuing today needs).
 
     A trade in another currency than the instrument's is converted at its date's rates; without them it is
     no observation. Nor is a trade at price 0 (a transfer in, a gift): it says nothing about the price.
     """
     observed: dict[int, list[Observation]] = {}
-    traded = (str(TransactionType.BUY), str(TransactionType.SELL))
-    for tx in transactions:
-        if tx.type not in traded or tx.price <= 0:
+    traded = (_BUY, _SELL)
+    for tx in reversed(transactions) if latest_only else transactions:
+        if tx.type not in traded or tx.price <= 0 or (latest_only and tx.instrument_id in observed):
             continue
         target = currencies[tx.instrument_id]
         price = tx.price if tx.currency == target else price_in_currency(
@@ -225,7 +235,7 @@ def splits_of(transactions: Iterable[TransactionLike]) -> dict[int, list[tuple[d
     """Each instrument's splits as (date, ratio), oldest first."""
     splits: dict[int, list[tuple[date, Decimal]]] = {}
     for tx in transactions:
-        if tx.type == TransactionType.SPLIT:
+        if tx.type == _SPLIT:
             splits.setdefault(tx.instrument_id, []).append((tx.date, tx.quantity))
     return splits
 

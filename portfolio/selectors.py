@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from portfolio.holdings import (
     CLOSE,
+    EXACT_SUMS,
     ZERO,
     Observation,
     Position,
@@ -135,12 +136,12 @@ class TransactionRow:
 
 @dataclass
 class _Totals:
-    """What one instrument's transactions add up to, in the base currency (known amounts only)."""
+    """What one instrument's transactions add up to, in the base currency: exact sums of the known amounts."""
 
     position: Position
-    realized_gain: list[Decimal]
-    dividends: list[Decimal]
-    fees: list[Decimal]
+    realized_gain: Decimal = ZERO
+    dividends: Decimal = ZERO
+    fees: Decimal = ZERO
     fx_missing: bool = False
 
 
@@ -161,17 +162,23 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
         currencies={tx.currency for tx in transactions} | {i.currency for i in instruments.values()},
     )
     totals: dict[int, _Totals] = {}
+    add = EXACT_SUMS.add
+    split, sell, dividend = (str(kind) for kind in (TransactionType.SPLIT, TransactionType.SELL,
+                                                    TransactionType.DIVIDEND))
     for tx in transactions:
         entry = totals.get(tx.instrument_id)
         if entry is None:
-            entry = totals[tx.instrument_id] = _Totals(Position(instrument_id=tx.instrument_id), [], [], [])
-        rate = None if tx.type == TransactionType.SPLIT else fx.rate(tx.currency, tx.date)
+            entry = totals[tx.instrument_id] = _Totals(Position(instrument_id=tx.instrument_id))
+        rate = None if tx.type == split else fx.rate(tx.currency, tx.date)
         effect = transaction_apply_in_base(entry.position, tx, rate=rate)
-        entry.fx_missing |= rate is None and tx.type != TransactionType.SPLIT
-        entry.realized_gain.append(effect.realized_gain)
-        if tx.type == TransactionType.DIVIDEND:
-            entry.dividends.append(effect.amount)
-        entry.fees.append(effect.fee)
+        if rate is None and tx.type != split:
+            entry.fx_missing = True  # and that amount is left out below: NaN, never converted at 1
+        if tx.type == sell and not effect.realized_gain.is_nan():
+            entry.realized_gain = add(entry.realized_gain, effect.realized_gain)
+        elif tx.type == dividend and not effect.amount.is_nan():
+            entry.dividends = add(entry.dividends, effect.amount)
+        if effect.fee and not effect.fee.is_nan():
+            entry.fees = add(entry.fees, effect.fee)
 
     currencies = {pk: instrument.currency for pk, instrument in instruments.items()}
     latest = prices_latest_get(instrument_ids=totals.keys())
@@ -179,7 +186,7 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
     value = portfolio_value_compute(
         held={pk: (t.position.quantity, t.position.cost_basis) for pk, t in totals.items() if t.position.quantity},
         closes={pk: Observation(date=p.date, price=p.close, source=CLOSE) for pk, p in latest.items()},
-        trades=trade_observations(transactions, currencies=currencies, rate=fx.rate),
+        trades=trade_observations(transactions, currencies=currencies, rate=fx.rate, latest_only=True),
         splits=splits, currencies=currencies, rate=fx.rate, on=today,
     )
 
@@ -194,9 +201,9 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
             instrument=instrument,
             quantity=position.quantity,
             cost_basis=position.cost_basis if known(position.cost_basis) else None,
-            realized_gain=money_sum(entry.realized_gain),
-            dividends=money_sum(entry.dividends),
-            fees=money_sum(entry.fees),
+            realized_gain=entry.realized_gain,
+            dividends=entry.dividends,
+            fees=entry.fees,
             price=observation.price if observation else None,
             price_as_of=observation.date if observation else None,
             previous_close=_previous_close(latest.get(instrument_id), observation, splits.get(instrument_id, ()),
