@@ -3,29 +3,61 @@
 Pure: no database access, so it runs wherever the inputs are (a Celery worker) and its output is cached as
 JSON as is.
 
-How it stays fast: transactions are replayed once with the average-cost engine (portfolio.holdings) and
-the state after each transaction date is recorded; every other step is numpy over a (days × instruments)
-grid, built a block of instruments at a time so memory stays bounded. Money is float64 inside the
-computation (summing ~2 M products per chart in Decimal would take seconds) and is rounded to cents
-only when written out.
+Valuation (portfolio.holdings; docs/holdings.md): an instrument's price on a day is its latest observation
+on or before it — a stored close or one of the portfolio's own buy/sell prices — with any split since divided
+out; a position with no observation (or no FX rate) is left out of the value and named in the warnings,
+never valued at 0.
+
+How it stays fast, and exact where it matters: transactions are replayed once in Decimal with the
+average-cost engine (portfolio.holdings) and the state after each transaction date is recorded. Only the
+value line is float64: numpy over a (days × instruments) grid of observations, built a block of instruments
+at a time so memory stays bounded, each point rounded to cents when written out. Every other money figure
+is Decimal: the invested line is a step function that changes on transaction days only (O(transactions)),
+and on the days figures are reported for — today and the bounds of the performance ranges — the value comes
+from the one valuation the dashboard uses too (portfolio.holdings.portfolio_value_compute, O(holdings) per
+day), so the chart's last point is exactly the dashboard's total.
 """
 
+import gc
+from bisect import bisect_right
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
-from math import ceil, floor
+from decimal import Decimal, localcontext
+from math import ceil
 from typing import NotRequired, TypedDict
 
 import numpy as np
 
-from charts.selectors import ChartInputs, FxSeries
-from portfolio.holdings import Position, position_apply
+from charts.selectors import ChartInputs, FxSeries, PriceRows
+from portfolio.holdings import (
+    CLOSE,
+    EXACT_SUMS,
+    ZERO,
+    Observation,
+    PortfolioValue,
+    Position,
+    TransactionEffect,
+    money_format,
+    money_sum,
+    observation_on,
+    portfolio_value_compute,
+    splits_of,
+    trade_observations,
+    transaction_apply_in_base,
+)
+from portfolio.models import TransactionType
 from prices.fx import currency_major
 from prices.models import Instrument
 
 RANGES = ("1M", "3M", "6M", "YTD", "1Y", "5Y", "MAX")
 # Months back from `today` where a range starts (YTD starts on 1 January, MAX at the first transaction).
 RANGE_MONTHS = {"1M": 1, "3M": 3, "6M": 6, "1Y": 12, "5Y": 60}
+
+# The performance ranges (charts.performance), here because their bounds are days the chart values exactly.
+PERFORMANCE_RANGES = ("1D", "WTD", "MTD", "YTD", "1Y", "5Y", "MAX")
+PERFORMANCE_RANGE_MONTHS = {"1Y": 12, "5Y": 60}
 
 # Downsampling rule: a range of up to DAILY_POINTS_MAX days keeps every day — 1Y (at most 367 days) and
 # shorter are always daily. A longer range keeps one point every `step` days counted back from `today`
@@ -43,8 +75,6 @@ SPARKLINE_POINTS_MAX = 60  # a sparkline is ~100 px wide: more points draw nothi
 BLOCK_COLUMNS = 128
 
 WEIGHT_PLACES = 4  # weights are fractions of 1: 0.1234 = 12.34 %
-
-NAN = Decimal("NaN")
 
 
 class SeriesPoint(TypedDict):
@@ -107,15 +137,20 @@ class ChartData(TypedDict):
 
 
 @dataclass(frozen=True)
-class _TxInBase:
-    """A transaction with its amounts in the base currency (NaN when no rate: never converted at 1)."""
+class Flows:
+    """The transactions dated up to today, in date then entry order, column by column (one list per field
+    rather than one object per transaction: far fewer objects for the garbage collector to walk)."""
 
-    instrument_id: int
-    type: str
-    date: date
-    quantity: Decimal
-    price: Decimal
-    fee: Decimal
+    days: list[int]  # days since the first transaction
+    columns: list[int]
+    types: list[str]
+    currencies: list[str]
+    amounts_local: list[Decimal]  # quantity × price, in the transaction's currency
+    fees_local: list[Decimal]
+    effects: list[TransactionEffect]  # the same amounts in the base currency (NaN without a rate)
+
+    def __len__(self) -> int:
+        return len(self.days)
 
 
 @dataclass(frozen=True)
@@ -124,41 +159,89 @@ class _Replay:
 
     columns: np.ndarray  # int64
     days: np.ndarray  # int64, days since the first transaction
-    quantities: np.ndarray  # float64
-    costs: np.ndarray  # float64 in the base currency; NaN when a transaction amount could not be converted
+    quantities: np.ndarray  # float64, for the value grid
+    exact: list[tuple[Decimal, Decimal]]  # (quantity, cost basis in the base currency — NaN when unknown)
+    cost_known: np.ndarray  # bool per row: its cost basis is not NaN
     missing_currencies: dict[int, set[str]]  # column -> transaction currencies without a rate
-    # Each transaction's own realized gain (non-zero for sells only), by transaction day; NaN without a rate.
-    realized_days: np.ndarray  # int64, days since the first transaction
-    realized_gains: np.ndarray  # float64 in the base currency
+    flows: Flows
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The portfolio at the end of one day, valued in Decimal (portfolio.holdings.portfolio_value_compute)."""
+
+    valued: PortfolioValue
+    local: dict[str, Decimal]  # value of the positions valued, by instrument currency, in that currency
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A held position coming into the value (its first observation or FX rate arrived while it was held)."""
+
+    day: int
+    column: int
+    value: Decimal  # in the base currency
+    value_local: Decimal  # in the instrument's currency
 
 
 @dataclass(frozen=True)
 class ChartSeries:
-    """The daily arrays behind the chart, from the first transaction to `today`: what chart_data_compute
+    """The daily series behind the chart, from the first transaction to `today`: what chart_data_compute
     writes out, and what charts.performance measures, computed once for both."""
 
     first: date
     days: np.ndarray  # datetime64[D], every calendar day
     ids: np.ndarray  # column k of every grid is instrument ids[k]
     instruments: list[Instrument]
-    codes: list[str]  # instruments' currency codes: the columns of grid.value_local and grid.entries_local
-    replay: "_Replay"
+    codes: list[str]  # instruments' currency codes: the columns of grid.value_local
+    replay: _Replay
     grid: "_Grid"
+    invested: list[Decimal]  # per day: cost basis of the positions held whose cost is known
+    snapshots: dict[int, Snapshot]  # by day index: today and the performance ranges' bounds
+    entries: list[Entry]
+    rates: "_Rates"
 
 
 def chart_series_compute(inputs: ChartInputs, *, today: date) -> ChartSeries | None:
     """None when there is nothing to draw yet: no transaction, or none on or before `today`."""
     if not inputs.transactions or today < inputs.transactions[0].date:
         return None
+    with _cyclic_gc_paused():
+        return _series_compute(inputs, today=today)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """The replay allocates tens of thousands of small tuples, none of them in a reference cycle (reference
+    counting frees them); each burst would set off the cyclic collector's passes over the worker's whole
+    heap — a quarter of the generation's time, measured. Its previous state is restored after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _series_compute(inputs: ChartInputs, *, today: date) -> ChartSeries:
     first = inputs.transactions[0].date
     days = np.datetime64(first, "D") + np.arange((today - first).days + 1)
     ids = np.array(sorted(inputs.instruments), dtype="i8")
     instruments = [inputs.instruments[int(i)] for i in ids]
     codes = sorted({i.currency for i in instruments})
-    replay = _replay(inputs, ids=ids, first=first)
-    grid = _grid_compute(inputs, ids=ids, instruments=instruments, codes=codes, replay=replay, days=days)
+    rates = _Rates(inputs.fx)
+    replay = _replay(inputs, ids=ids, first=first, today=today, rates=rates)
+    observed = _observed(inputs, ids=ids, instruments=instruments, first=first, today=today, rates=rates)
+    grid = _grid_compute(ids=ids, instruments=instruments, codes=codes, replay=replay, observed=observed,
+                         days=days, rates=rates)
+    valuer = _Valuer(inputs, ids=ids, instruments=instruments, first=first, n_days=len(days), replay=replay,
+                     observed=observed, rates=rates)
+    snapshots = {day: valuer.snapshot(day) for day in _valuation_days(first=first, today=today)}
+    entries = [valuer.entry(day=day, column=column) for day, column in grid.entries]
     return ChartSeries(first=first, days=days, ids=ids, instruments=instruments, codes=codes, replay=replay,
-                       grid=grid)
+                       grid=grid, invested=_invested(replay, n_days=len(days)), snapshots=snapshots,
+                       entries=entries, rates=rates)
 
 
 def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries | None = None) -> ChartData:
@@ -177,8 +260,8 @@ def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries 
         instruments=instruments, currencies=[i.currency for i in instruments],
     )
     warnings += _gap_warnings(
-        gaps=grid.cost_gaps, days=days, base=base, code="fx_missing_invested",
-        what="has its cost left out of invested", instruments=instruments,
+        gaps=_cost_gaps(replay, n_columns=len(ids), n_days=len(days)), days=days, base=base,
+        code="fx_missing_invested", what="has its cost left out of invested", instruments=instruments,
         currencies=["/".join(sorted(replay.missing_currencies.get(col, ()))) for col in range(len(ids))],
     )
     held = np.flatnonzero(grid.held_today != 0)
@@ -189,7 +272,7 @@ def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries 
         if not grid.priced_today[col]
     ]
 
-    points = _points(days=days, value=grid.value, invested=grid.invested)
+    points = _points(days=days, value=grid.value, invested=series.invested, snapshots=series.snapshots)
     return ChartData(
         base_currency=base,
         as_of=today.isoformat(),
@@ -197,86 +280,331 @@ def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries 
         # Every range is a slice of the one daily series.
         ranges={key: _thin(points[_range_start(key=key, today=today, first=first):]) for key in RANGES},
         sparklines=_sparklines(inputs, ids=ids, instruments=instruments, columns=held, today=today),
-        allocation=_allocation(instruments=instruments, values=grid.today_value),
+        allocation=_allocation(instruments=instruments, ids=ids, today=series.snapshots[len(days) - 1]),
         warnings=warnings,
     )
 
 
+def performance_range_bounds(*, key: str, today: date) -> tuple[date, date]:
+    """(base day b, last day e) of a named performance range (charts.performance); MAX's b is date.min."""
+    if key == "1D":
+        base_day = today - timedelta(days=1)
+    elif key == "WTD":
+        base_day = today - timedelta(days=today.isoweekday())
+    elif key == "MTD":
+        base_day = today.replace(day=1) - timedelta(days=1)
+    elif key == "YTD":
+        base_day = date(today.year - 1, 12, 31)
+    elif key == "MAX":
+        base_day = date.min
+    else:
+        base_day = _months_before(today, PERFORMANCE_RANGE_MONTHS[key])
+    return base_day, today
+
+
+def _valuation_days(*, first: date, today: date) -> list[int]:
+    """Day indices valued exactly: today, every performance range's base day, and every 31 December (the
+    bounds of the calendar years) from the first transaction on."""
+    wanted = {today} | {performance_range_bounds(key=key, today=today)[0] for key in PERFORMANCE_RANGES}
+    wanted |= {date(year, 12, 31) for year in range(first.year, today.year)}
+    return sorted((day - first).days for day in wanted if first <= day <= today)
+
+
+class _Rates:
+    """(currency code, day) -> the latest rate to the base currency on or before that day, exactly as stored
+    (Decimal), or None: the portfolio.holdings.RateLookup of the chart inputs. Bisects plain lists, memoized
+    (transactions share dates)."""
+
+    def __init__(self, fx: dict[str, FxSeries]) -> None:
+        self.series = {code: (series.dates.astype(object).tolist(), series.rates) for code, series in fx.items()}
+        self.memo: dict[tuple[str, date], Decimal | None] = {}
+
+    def __call__(self, code: str, day: date) -> Decimal | None:
+        key = (code, day)
+        if key not in self.memo:
+            dates, rates = self.series.get(code, ((), ()))
+            at = bisect_right(dates, day) - 1
+            self.memo[key] = rates[at] if at >= 0 else None
+        return self.memo[key]
+
+    def by_day(self, code: str, *, days: np.ndarray) -> np.ndarray:
+        """The rate of each day as float64, carried forward; NaN before the first (or with none)."""
+        dates, rates = self.series.get(code, ((), ()))
+        if not dates:
+            return np.full(len(days), np.nan)
+        values = np.array([float(rate) for rate in rates])
+        at = np.searchsorted(np.array(dates, dtype="M8[D]"), days, side="right") - 1
+        return np.where(at >= 0, values[np.maximum(at, 0)], np.nan)
+
+
+def _replay(inputs: ChartInputs, *, ids: np.ndarray, first: date, today: date, rates: _Rates) -> _Replay:
+    """Replay every transaction once through the average-cost engine in Decimal, amounts in the base currency
+    at the rate of the transaction's own date (portfolio.holdings.transaction_apply_in_base, as the dashboard
+    does); keep the state after each (instrument, date) and each transaction's amounts."""
+    column_of = {int(instrument_id): column for column, instrument_id in enumerate(ids.tolist())}
+    positions: dict[int, Position] = {}
+    # (column, day) as one int, column-major: sorting the keys sorts the states the way _StepRows needs.
+    stride = (max(tx.date for tx in inputs.transactions) - first).days + 1
+    after: dict[int, tuple[Decimal, Decimal]] = {}
+    missing: dict[int, set[str]] = {}
+    flows = Flows(days=[], columns=[], types=[], currencies=[], amounts_local=[], fees_local=[], effects=[])
+    split = str(TransactionType.SPLIT)
+    for tx in inputs.transactions:
+        column, day, kind = column_of[tx.instrument_id], (tx.date - first).days, tx.type
+        rate = None if kind == split else rates(tx.currency, tx.date)
+        if rate is None and kind != split:
+            missing.setdefault(column, set()).add(tx.currency)
+        position = positions.get(tx.instrument_id)
+        if position is None:
+            position = positions[tx.instrument_id] = Position(instrument_id=tx.instrument_id)
+        effect = transaction_apply_in_base(position, tx, rate=rate)
+        # Later transactions of the same day overwrite: the chart shows the end-of-day state.
+        after[column * stride + day] = (position.quantity, position.cost_basis)
+        if tx.date <= today:
+            flows.days.append(day)
+            flows.columns.append(column)
+            flows.types.append(kind)
+            flows.currencies.append(tx.currency)
+            flows.amounts_local.append(tx.quantity * tx.price)
+            flows.fees_local.append(tx.fee)
+            flows.effects.append(effect)
+    keys = np.array(sorted(after), dtype="i8")
+    exact = [after[key] for key in keys.tolist()]
+    return _Replay(
+        columns=keys // stride,
+        days=keys % stride,
+        quantities=np.array([float(quantity) for quantity, _ in exact], dtype="f8"),
+        exact=exact,
+        cost_known=np.array([not cost.is_nan() for _, cost in exact], dtype=bool),
+        missing_currencies=missing,
+        flows=flows,
+    )
+
+
+@dataclass(frozen=True)
+class _Observed:
+    """The price observations of every instrument (portfolio.holdings): the stored closes, the portfolio's
+    trades and its splits, and all of them merged into one step function per column for the value grid."""
+
+    trades: dict[int, list[Observation]]  # by instrument id
+    splits: dict[int, list[tuple[date, Decimal]]]
+    closes: "_StepRows"  # the stored closes alone (rows of inputs.prices)
+    rows: "_StepRows"  # closes, trades and split days merged
+    prices: np.ndarray  # float64 per merged row, in the instrument's currency, NaN appended (for "no row")
+
+
+def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], first: date, today: date,
+              rates: _Rates) -> _Observed:
+    n_days = (today - first).days + 1
+    dated = [tx for tx in inputs.transactions if tx.date <= today]
+    currencies = {i.pk: i.currency for i in instruments}
+    trades = trade_observations(dated, currencies=currencies, rate=rates)
+    splits = splits_of(dated)
+    prices = inputs.prices
+    close_columns = np.searchsorted(ids, prices.instrument_ids)
+    close_days = (prices.dates - np.datetime64(first, "D")).astype("i8")
+    closes = _StepRows(columns=close_columns, days=close_days, n_days=n_days)
+    close_keys = closes.keys
+    column_of = {int(instrument_id): column for column, instrument_id in enumerate(ids.tolist())}
+
+    def with_close(columns: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Whether each (column, day) has a stored close, in one vectorized look-up."""
+        if not len(columns) or not len(close_keys):
+            return np.zeros(len(columns), dtype=bool)
+        wanted = columns * closes.stride + days + 1
+        return close_keys[np.minimum(np.searchsorted(close_keys, wanted), len(close_keys) - 1)] == wanted
+
+    # The trades of days without a close (the close wins the day) ...
+    traded = [o for observed in trades.values() for o in observed]
+    trade_columns = np.array([column_of[pk] for pk, observed in trades.items() for _ in observed], dtype="i8")
+    trade_days = np.array([(o.date - first).days for o in traded], dtype="i8")
+    keep = np.flatnonzero(~with_close(trade_columns, trade_days))
+    extra_columns, extra_days = [trade_columns[keep]], [trade_days[keep]]
+    extra_prices = [np.array([float(traded[k].price) for k in keep.tolist()], dtype="f8")]
+    split_columns = np.array([column_of[pk] for pk, rows in splits.items() for _ in rows], dtype="i8")
+    split_days = np.array([(day - first).days for rows in splits.values() for day, _ in rows], dtype="i8")
+    closed = {(column, day) for column, day, found in zip(
+        split_columns.tolist(), split_days.tolist(), with_close(split_columns, split_days).tolist(), strict=True)
+        if found}
+    # ... and split days without any observation of their own.
+    for instrument_id, rows in splits.items():
+        column, instrument_trades = column_of[instrument_id], trades.get(instrument_id, [])
+        traded_days = {o.date for o in instrument_trades}
+        for split_day, _ in rows:
+            day = (split_day - first).days
+            if split_day in traded_days or (column, day) in closed:
+                continue  # that day's own observation is after the split
+            # From the split on, the observation carried from before it is divided by its ratio: exactly
+            # what observation_on answers for that day.
+            at = closes.last_on(columns=np.array([column]), day=day)[0]
+            close = _close_observation(prices, int(at)) if at >= 0 else None
+            carried = observation_on(close=close, trades=instrument_trades, splits=rows, on=split_day)
+            if carried is not None:
+                extra_columns.append(np.array([column]))
+                extra_days.append(np.array([day]))
+                extra_prices.append(np.array([float(carried.price)]))
+    columns, days, merged_prices = (np.concatenate(parts) for parts in (extra_columns, extra_days, extra_prices))
+    extra_keys = columns * closes.stride + days + 1
+    order = np.argsort(extra_keys, kind="stable")
+    columns, days, merged_prices, extra_keys = columns[order], days[order], merged_prices[order], extra_keys[order]
+    # Rows go in before the first close row of a later (column, day): the merged rows stay sorted.
+    at = np.searchsorted(close_keys, extra_keys)
+    merged = closes.with_rows(at=at, columns=columns, days=days) if len(columns) else closes
+    merged_prices = np.insert(prices.closes, at, merged_prices)
+    return _Observed(trades=trades, splits=splits, closes=closes, rows=merged,
+                     prices=np.append(merged_prices, np.nan))
+
+
+def _close_observation(prices: PriceRows, row: int) -> Observation:
+    """Stored close `row` as an exact Decimal (from its millionths)."""
+    return Observation(prices.dates[row].item(), Decimal(int(prices.micros[row])).scaleb(-6), CLOSE)
+
+
 @dataclass(frozen=True)
 class _Grid:
-    value: np.ndarray  # per day, base currency
-    invested: np.ndarray  # per day, base currency
-    today_value: np.ndarray  # per instrument; NaN when it cannot be valued today
+    value: np.ndarray  # per day, base currency (float64: what the value line draws)
     held_today: np.ndarray  # per instrument
-    priced_today: np.ndarray  # per instrument: has a close on or before today
+    priced_today: np.ndarray  # per instrument: has an observation on or before today
     value_gaps: np.ndarray  # (days, first day, last day) per instrument left out of `value` for want of a rate
-    cost_gaps: np.ndarray  # the same for `invested`
     # For charts.performance, which measures exactly what `value` counts:
-    unrealized: np.ndarray  # per day: value - cost of the positions in `value` whose cost is known
-    left_out: np.ndarray  # (days × instruments) bool: held but left out of `value` (no close yet, or no rate)
+    left_out: np.ndarray  # (days × instruments) bool: held but left out of `value` (no observation, or no rate)
     value_local: np.ndarray  # (days × codes): `value` by instrument currency, in that currency
-    # (days × codes): value, in its currency, of positions counted in `value` that day but left out the day
-    # before — their first close or rate arrived while they were held.
-    entries_local: np.ndarray
+    entries: list[tuple[int, int]]  # (day, column): held, left out the day before, counted in `value` that day
 
 
-def _grid_compute(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], codes: list[str],
-                  replay: _Replay, days: np.ndarray) -> _Grid:
-    """Value and invested per day: (days × instruments) grids, BLOCK_COLUMNS instruments at a time."""
+def _grid_compute(*, ids: np.ndarray, instruments: list[Instrument], codes: list[str], replay: _Replay,
+                  observed: _Observed, days: np.ndarray, rates: _Rates) -> _Grid:
+    """Value per day: (days × instruments) grids, BLOCK_COLUMNS instruments at a time."""
     n_days, n_columns = len(days), len(ids)
     states = _StepRows(columns=replay.columns, days=replay.days, n_days=n_days)
-    quotes = _StepRows(
-        columns=np.searchsorted(ids, inputs.prices.instrument_ids),
-        days=(inputs.prices.dates - days[0]).astype("i8"),
-        n_days=n_days,
-    )
-    # One extra element answers the lookups' -1 ("no row yet"): nothing held, no cost, no close.
+    # One extra element answers the lookups' -1 ("no row yet"): nothing held.
     quantities = np.append(replay.quantities, 0.0)
-    costs = np.append(replay.costs, 0.0)
-    closes = np.append(inputs.prices.closes, np.nan)
     # One conversion series per currency code, and each instrument's index into them.
-    code_rates = np.stack([_rates_by_day(inputs.fx.get(code), days=days) for code in codes], axis=1)
+    code_rates = np.stack([rates.by_day(code, days=days) for code in codes], axis=1)
     column_code = np.array([codes.index(i.currency) for i in instruments], dtype="i8")
 
     grid = _Grid(
-        value=np.zeros(n_days), invested=np.zeros(n_days), today_value=np.full(n_columns, np.nan),
-        held_today=np.zeros(n_columns), priced_today=np.zeros(n_columns, dtype=bool),
-        value_gaps=np.zeros((3, n_columns), dtype="i8"), cost_gaps=np.zeros((3, n_columns), dtype="i8"),
-        unrealized=np.zeros(n_days), left_out=np.zeros((n_days, n_columns), dtype=bool),
-        value_local=np.zeros((n_days, len(codes))), entries_local=np.zeros((n_days, len(codes))),
+        value=np.zeros(n_days), held_today=np.zeros(n_columns), priced_today=np.zeros(n_columns, dtype=bool),
+        value_gaps=np.zeros((3, n_columns), dtype="i8"), left_out=np.zeros((n_days, n_columns), dtype=bool),
+        value_local=np.zeros((n_days, len(codes))), entries=[],
     )
     for lo in range(0, n_columns, BLOCK_COLUMNS):
-        cols = np.arange(lo, min(lo + BLOCK_COLUMNS, n_columns))
-        state = states.last_index(columns=cols)
-        held, cost = quantities[state], costs[state]
-        quote = quotes.last_index(columns=cols)
-        close = closes[quote]
+        hi = min(lo + BLOCK_COLUMNS, n_columns)
+        cols = np.arange(lo, hi)
+        held = quantities[states.last_index(lo=lo, hi=hi)]
+        quote = observed.rows.last_index(lo=lo, hi=hi)
+        price = observed.prices[quote]
         rate = code_rates[:, column_code[cols]]
 
-        # No close yet: the instrument contributes nothing. A close without a rate: left out, and reported.
+        # No observation yet: the instrument contributes nothing. One without a rate: left out, and reported.
         priced = (held != 0) & (quote >= 0)
         valued = priced & ~np.isnan(rate)
-        contribution = np.where(valued, held * close * rate, 0.0)
-        grid.value[:] += contribution.sum(axis=1)
-        cost_known = ~np.isnan(cost)
-        grid.invested[:] += np.where(cost_known, cost, 0.0).sum(axis=1)
+        local = np.where(valued, held * price, 0.0)
+        grid.value[:] += np.where(valued, local * rate, 0.0).sum(axis=1)
 
-        grid.today_value[cols] = np.where(valued[-1], contribution[-1], np.nan)
         grid.held_today[cols] = held[-1]
         grid.priced_today[cols] = quote[-1] >= 0
         grid.value_gaps[:, cols] = _gaps(priced & ~valued)
-        grid.cost_gaps[:, cols] = _gaps(~cost_known)
 
-        grid.unrealized[:] += np.where(valued & cost_known, contribution - cost, 0.0).sum(axis=1)
         left_out = (held != 0) & ~valued
         grid.left_out[:, cols] = left_out
         # Columns summed per currency code with one matrix product: (days × block) @ (block × codes).
-        by_code = np.eye(len(codes))[column_code[cols]]
-        local = np.where(valued, held * close, 0.0)
-        grid.value_local[:] += local @ by_code
-        left_before = np.vstack([np.zeros((1, len(cols)), dtype=bool), left_out[:-1]])
-        grid.entries_local[:] += np.where(left_before & valued, local, 0.0) @ by_code
+        grid.value_local[:] += local @ np.eye(len(codes))[column_code[cols]]
+        entered_days, entered_columns = np.nonzero(left_out[:-1] & valued[1:])
+        grid.entries.extend(zip((entered_days + 1).tolist(), (cols[entered_columns]).tolist(), strict=True))
+    grid.entries.sort()
     return grid
+
+
+class _Valuer:
+    """The portfolio on one day, valued in Decimal by portfolio.holdings.portfolio_value_compute from the
+    replayed positions, the exact stored closes and the trades: O(holdings) per day asked."""
+
+    def __init__(self, inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], first: date,
+                 n_days: int, replay: _Replay, observed: _Observed, rates: _Rates) -> None:
+        self.prices, self.ids, self.first, self.replay, self.observed, self.rates = (
+            inputs.prices, ids, first, replay, observed, rates)
+        self.currencies = {i.pk: i.currency for i in instruments}
+        self.states = _StepRows(columns=replay.columns, days=replay.days, n_days=n_days)
+
+    def _value(self, *, day: int, columns: np.ndarray) -> PortfolioValue:
+        state = self.states.last_on(columns=columns, day=day)
+        held: dict[int, tuple[Decimal, Decimal]] = {}
+        held_columns = []
+        exact, ids = self.replay.exact, self.ids.tolist()
+        for column, row in zip(columns.tolist(), state.tolist(), strict=True):
+            if row >= 0 and exact[row][0]:
+                held[ids[column]] = exact[row]
+                held_columns.append(column)
+        close_rows = self.observed.closes.last_on(columns=np.array(held_columns, dtype="i8"), day=day)
+        found = close_rows >= 0
+        rows = close_rows[found]
+        closes = {
+            int(self.ids[column]): Observation(day_closed, Decimal(micros).scaleb(-6), CLOSE)
+            for column, day_closed, micros in zip(np.array(held_columns, dtype="i8")[found].tolist(),
+                                                  self.prices.dates[rows].tolist(),
+                                                  self.prices.micros[rows].tolist(), strict=True)
+        }
+        return portfolio_value_compute(held=held, closes=closes, trades=self.observed.trades,
+                                       splits=self.observed.splits, currencies=self.currencies, rate=self.rates,
+                                       on=self.first + timedelta(days=day))
+
+    def snapshot(self, day: int) -> Snapshot:
+        valued = self._value(day=day, columns=np.arange(len(self.ids)))
+        by_currency: dict[str, list[Decimal]] = {}
+        for instrument_id, position in valued.positions.items():
+            if position.value is not None:
+                by_currency.setdefault(self.currencies[instrument_id], []).append(
+                    position.quantity * position.observation.price)
+        return Snapshot(valued=valued, local={code: money_sum(values) for code, values in by_currency.items()})
+
+    def entry(self, *, day: int, column: int) -> Entry:
+        position = next(iter(self._value(day=day, columns=np.array([column])).positions.values()))
+        return Entry(day=day, column=column, value=position.value,
+                     value_local=position.quantity * position.observation.price)
+
+
+def _invested(replay: _Replay, *, n_days: int) -> list[Decimal]:
+    """Per day, the cost basis of the positions held whose cost is known: a step function changing only on
+    transaction days, summed exactly (so its last value is the dashboard's total cost)."""
+    changes: dict[int, list[Decimal]] = {}
+    previous_column, previous = -1, ZERO
+    for column, day, (_, cost), cost_known in zip(replay.columns.tolist(), replay.days.tolist(), replay.exact,
+                                                  replay.cost_known.tolist(), strict=True):
+        if column != previous_column:
+            previous_column, previous = column, ZERO
+        if not cost_known:
+            cost = ZERO
+        if day < n_days and cost != previous:
+            changes.setdefault(day, []).append(cost - previous)
+        previous = cost
+    invested, level = [ZERO] * n_days, ZERO
+    with localcontext(EXACT_SUMS):
+        change_days = sorted(changes)
+        for day, until in zip(change_days, [*change_days[1:], n_days][:len(change_days)], strict=True):
+            level += sum(changes[day], ZERO)
+            invested[day:until] = [level] * (until - day)
+    return invested
+
+
+def _cost_gaps(replay: _Replay, *, n_columns: int, n_days: int) -> np.ndarray:
+    """(days, first day, last day) per column whose cost basis is unknown on some days (an amount without a
+    rate): from the replayed states, which hold until the column's next one."""
+    gaps = np.zeros((3, n_columns), dtype="i8")
+    columns, days = replay.columns, replay.days
+    unknown = np.flatnonzero(~replay.cost_known & (days < n_days))
+    if not len(unknown):
+        return gaps
+    # Each unknown state holds until the column's next state, or to the last day.
+    next_row = np.minimum(unknown + 1, len(days) - 1)
+    same_column = (unknown + 1 < len(days)) & (columns[next_row] == columns[unknown])
+    ends = np.minimum(np.where(same_column, days[next_row] - 1, n_days - 1), n_days - 1)
+    for column, start, end in zip(columns[unknown].tolist(), days[unknown].tolist(), ends.tolist(), strict=True):
+        if not gaps[0, column]:
+            gaps[1, column] = start
+        gaps[0, column] += end - start + 1
+        gaps[2, column] = end
+    return gaps
 
 
 def _empty(*, base: str, today: date, first: str | None) -> ChartData:
@@ -287,86 +615,54 @@ def _empty(*, base: str, today: date, first: str | None) -> ChartData:
     )
 
 
-def _replay(inputs: ChartInputs, *, ids: np.ndarray, first: date) -> _Replay:
-    """Replay every transaction once through the average-cost engine, amounts in the base currency at the
-    rate of the transaction's own date; keep the state after each (instrument, date)."""
-    positions: dict[int, Position] = {}
-    after: dict[tuple[int, int], tuple[float, float]] = {}
-    missing: dict[int, set[str]] = {}
-    realized: list[tuple[int, float]] = []
-    for tx in inputs.transactions:
-        column = int(np.searchsorted(ids, tx.instrument_id))
-        rate = _rate_on(inputs.fx.get(tx.currency), on=tx.date)
-        if rate is None:
-            # NaN flows through the engine's arithmetic: the cost basis stays unknown until the position is
-            # closed (the engine resets it to zero then), without re-implementing that rule here.
-            missing.setdefault(column, set()).add(tx.currency)
-            rate = NAN
-        position = positions.setdefault(tx.instrument_id, Position(instrument_id=tx.instrument_id))
-        # Zeroed before each transaction, so the engine leaves this one's gain alone in it (a NaN from an
-        # earlier sell without a rate does not spread to later ones). Nothing else here reads it.
-        position.realized_gain = Decimal(0)
-        position_apply(position, _TxInBase(instrument_id=tx.instrument_id, type=tx.type, date=tx.date,
-                                           quantity=tx.quantity, price=tx.price * rate, fee=tx.fee * rate))
-        # Later transactions of the same day overwrite: the chart shows the end-of-day state.
-        after[(column, (tx.date - first).days)] = (float(position.quantity), float(position.cost_basis))
-        if position.realized_gain:
-            realized.append(((tx.date - first).days, float(position.realized_gain)))
-    keys = sorted(after)  # (column, day): the order _StepRows needs
-    states = np.array([after[key] for key in keys], dtype="f8").reshape(-1, 2)
-    return _Replay(
-        columns=np.array([key[0] for key in keys], dtype="i8"),
-        days=np.array([key[1] for key in keys], dtype="i8"),
-        quantities=states[:, 0],
-        costs=states[:, 1],
-        missing_currencies=missing,
-        realized_days=np.array([day for day, _ in realized], dtype="i8"),
-        realized_gains=np.array([gain for _, gain in realized], dtype="f8"),
-    )
-
-
-def _rate_on(series: FxSeries | None, *, on: date) -> Decimal | None:
-    """The latest rate on or before `on`, exactly as stored (Decimal), or None."""
-    if series is None:
-        return None
-    at = int(np.searchsorted(series.dates, np.datetime64(on, "D"), side="right")) - 1
-    return series.rates[at] if at >= 0 else None
-
-
-def _rates_by_day(series: FxSeries | None, *, days: np.ndarray) -> np.ndarray:
-    """The rate of each day, carried forward from the last stored one; NaN before the first (or with none)."""
-    if series is None or not len(series.dates):
-        return np.full(len(days), np.nan)
-    rates = np.array([float(rate) for rate in series.rates])
-    at = np.searchsorted(series.dates, days, side="right") - 1
-    return np.where(at >= 0, rates[np.maximum(at, 0)], np.nan)
-
-
 class _StepRows:
-    """Rows sorted by (column, day) — states after transactions, or closes — looked up as step functions:
-    for each day and column, the last row of that column dated on or before the day.
+    """Rows sorted by (column, day) — states after transactions, or price observations — looked up as step
+    functions: for each day and column, the last row of that column dated on or before the day. Rows before
+    day 0 count as day -1 (carried into the first days); rows after the last day are ignored.
 
-    One np.searchsorted over a key that orders rows by column then day: the answer for (day, column) is the
-    last key not above (column, day), valid when it belongs to the same column. Rows before day 0 count as
-    day -1 (carried into the first days); rows after the last day are ignored.
+    A whole grid of look-ups (last_index) is a forward fill: each row's index is written at its (day, column)
+    and np.maximum.accumulate carries it down the days — rows are in day order within a column, so the
+    running maximum is the latest row. A handful of look-ups (last_on) are binary searches over a key that
+    orders rows by column then day.
     """
 
     def __init__(self, *, columns: np.ndarray, days: np.ndarray, n_days: int) -> None:
         self.n_days = n_days
         self.stride = n_days + 1
         self.columns = columns
-        keys = columns * self.stride + np.clip(days, -1, None) + 1
+        self.days = np.clip(days, -1, None)
+        keys = columns * self.stride + self.days + 1
         # A row after the last day would answer the next column's queries: move it past all of its own.
         self.keys = np.where(days < n_days, keys, (columns + 1) * self.stride)
 
-    def last_index(self, *, columns: np.ndarray) -> np.ndarray:
-        """(days × columns) indices into the rows, -1 where the column has no row yet."""
-        # Queries in ascending order (column-major) keep the binary searches cache-friendly.
-        queries = columns[:, None] * self.stride + np.arange(1, self.n_days + 1)[None, :]
-        found = np.searchsorted(self.keys, queries, side="right") - 1
-        if len(self.columns):
-            found = np.where(self.columns[np.maximum(found, 0)] == columns[:, None], found, -1)
-        return found.T
+    def with_rows(self, *, at: np.ndarray, columns: np.ndarray, days: np.ndarray) -> "_StepRows":
+        """These rows plus more (dated within the days), inserted at `at` (np.insert's positions)."""
+        rows = object.__new__(_StepRows)
+        rows.n_days, rows.stride = self.n_days, self.stride
+        rows.columns, rows.days = np.insert(self.columns, at, columns), np.insert(self.days, at, days)
+        rows.keys = np.insert(self.keys, at, columns * self.stride + days + 1)
+        return rows
+
+    def last_on(self, *, columns: np.ndarray, day: int) -> np.ndarray:
+        """Per column, the index of its last row dated on or before `day` (0 <= day < n_days), -1 when none."""
+        if not len(self.columns):
+            return np.full(len(columns), -1)
+        found = np.searchsorted(self.keys, columns * self.stride + day + 1, side="right") - 1
+        return np.where(self.columns[np.maximum(found, 0)] == columns, found, -1)
+
+    def last_index(self, *, lo: int, hi: int) -> np.ndarray:
+        """(days × columns lo..hi-1) indices into the rows, -1 where the column has no row yet."""
+        start, stop = np.searchsorted(self.columns, [lo, hi])
+        rows = np.arange(start, stop)
+        columns, days = self.columns[start:stop] - lo, self.days[start:stop]
+        inside = days < self.n_days
+        rows, columns, days = rows[inside], columns[inside], np.maximum(days[inside], 0)
+        # A row before the first day shares day 0 with a row of that day, which is the later one: keep it.
+        last = np.ones(len(rows), dtype=bool)
+        last[:-1] = (columns[1:] != columns[:-1]) | (days[1:] != days[:-1])
+        found = np.full((self.n_days, hi - lo), -1, dtype="i8")
+        found[days[last], columns[last]] = rows[last]
+        return np.maximum.accumulate(found, axis=0)
 
 
 def _gaps(mask: np.ndarray) -> np.ndarray:
@@ -392,9 +688,9 @@ def _gap_warnings(*, gaps: np.ndarray, days: np.ndarray, base: str, code: str, w
 
 
 def _money(amount: float) -> str:
-    """Cents, rounded half-even from the float64 result (exact to the cent for any realistic portfolio);
-    + 0.0 turns a rounded -0.0 into 0.0."""
-    return f"{round(amount, 2) + 0.0:.2f}"
+    """A value point of the float64 line: its shortest decimal form (2.675, where the double holds
+    2.67499999…) rounded half-even to cents, as the Decimal figures are."""
+    return money_format(Decimal(repr(amount)))
 
 
 def _price(close: float) -> str:
@@ -402,12 +698,15 @@ def _price(close: float) -> str:
     return f"{close:.6f}".rstrip("0").rstrip(".")
 
 
-def _points(*, days: np.ndarray, value: np.ndarray, invested: np.ndarray) -> list[SeriesPoint]:
+def _points(*, days: np.ndarray, value: np.ndarray, invested: list[Decimal],
+            snapshots: dict[int, Snapshot]) -> list[SeriesPoint]:
+    """Value from the float64 grid, except on the days valued exactly (today, the performance ranges' bounds),
+    where it is the Decimal valuation's; invested always Decimal."""
     dates = np.datetime_as_string(days, unit="D").tolist()
-    return [
-        SeriesPoint(date=day, value=_money(v), invested=_money(c))
-        for day, v, c in zip(dates, value.tolist(), invested.tolist(), strict=True)
-    ]
+    values = [money_format(snapshots[k].valued.total_value) if k in snapshots else _money(v)
+              for k, v in enumerate(value.tolist())]
+    return [SeriesPoint(date=day, value=v, invested=money_format(c))
+            for day, v, c in zip(dates, values, invested, strict=True)]
 
 
 def _months_before(day: date, months: int) -> date:
@@ -457,46 +756,49 @@ def _sparklines(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instr
     return dict(sorted(lines.items()))
 
 
-def _weights(values: list[float]) -> list[str]:
+def _weights(values: list[Decimal]) -> list[str]:
     """Fractions of the total rounded to WEIGHT_PLACES that add up to exactly 1 (largest remainder)."""
-    total = sum(values)
+    total = money_sum(values)
     if total <= 0:
         return [f"{0:.{WEIGHT_PLACES}f}" for _ in values]
     units = 10**WEIGHT_PLACES
-    shares = [value / total * units for value in values]
-    rounded = [floor(share) for share in shares]
+    shares = [value * units / total for value in values]
+    rounded = [int(share) for share in shares]  # values are positive: int() is the floor
     by_remainder = sorted(range(len(values)), key=lambda k: rounded[k] - shares[k])
     for k in by_remainder[: units - sum(rounded)]:
         rounded[k] += 1
     return [f"{Decimal(n).scaleb(-WEIGHT_PLACES):.{WEIGHT_PLACES}f}" for n in rounded]
 
 
-def _allocation(*, instruments: list[Instrument], values: np.ndarray) -> Allocation:
-    """Today's market value in the base currency by instrument, asset class and currency; instruments that
-    cannot be valued today (no close, no rate) are left out, as the warnings say."""
-    valued = [(instruments[col], float(values[col])) for col in np.flatnonzero(~np.isnan(values))]
+def _allocation(*, instruments: list[Instrument], ids: np.ndarray, today: Snapshot) -> Allocation:
+    """Today's market value in the base currency (the dashboard's) by instrument, asset class and currency;
+    instruments that cannot be valued today (no observation, no rate) are left out, as the warnings say."""
+    by_id = {int(instrument_id): instrument for instrument_id, instrument in zip(ids.tolist(), instruments,
+                                                                                  strict=True)}
+    valued = [(by_id[instrument_id], position.value) for instrument_id, position in today.valued.positions.items()
+              if position.value is not None]
     valued.sort(key=lambda item: (-item[1], item[0].symbol))
-    by_class: dict[str, float] = {}
-    by_currency: dict[str, float] = {}
+    by_class: dict[str, list[Decimal]] = {}
+    by_currency: dict[str, list[Decimal]] = {}
     for instrument, value in valued:
-        by_class[instrument.asset_class] = by_class.get(instrument.asset_class, 0.0) + value
-        major = currency_major(instrument.currency)[0]
-        by_currency[major] = by_currency.get(major, 0.0) + value
-    classes = sorted(by_class.items(), key=lambda item: (-item[1], item[0]))
-    currencies = sorted(by_currency.items(), key=lambda item: (-item[1], item[0]))
+        by_class.setdefault(instrument.asset_class, []).append(value)
+        by_currency.setdefault(currency_major(instrument.currency)[0], []).append(value)
+    classes = sorted(((name, money_sum(v)) for name, v in by_class.items()), key=lambda item: (-item[1], item[0]))
+    currencies = sorted(((name, money_sum(v)) for name, v in by_currency.items()),
+                        key=lambda item: (-item[1], item[0]))
     return Allocation(
-        total=_money(sum(value for _, value in valued)),
+        total=money_format(today.valued.total_value),
         by_instrument=[
             InstrumentSlice(symbol=i.symbol, name=i.name, asset_class=i.asset_class, currency=i.currency,
-                            value=_money(value), weight=weight)
+                            value=money_format(value), weight=weight)
             for (i, value), weight in zip(valued, _weights([v for _, v in valued]), strict=True)
         ],
         by_asset_class=[
-            AssetClassSlice(asset_class=name, value=_money(value), weight=weight)
+            AssetClassSlice(asset_class=name, value=money_format(value), weight=weight)
             for (name, value), weight in zip(classes, _weights([v for _, v in classes]), strict=True)
         ],
         by_currency=[
-            CurrencySlice(currency=name, value=_money(value), weight=weight)
+            CurrencySlice(currency=name, value=money_format(value), weight=weight)
             for (name, value), weight in zip(currencies, _weights([v for _, v in currencies]), strict=True)
         ],
     )

@@ -1,9 +1,13 @@
 """A portfolio's performance over 1D, WTD, MTD, YTD, 1Y, 5Y, MAX and each calendar year, from loaded inputs.
 
-Pure: no database access. It measures the very daily series the chart draws (charts.compute.chart_series_compute:
-value and invested per calendar day in the base currency, same carry-forward and left-out rules), so the
-chart and these figures never disagree. float64 inside, like the chart; money is rounded to cents and rates
-to 6 decimals (0.123456 = 12.3456 %) only when written out.
+Pure: no database access. It measures the very series the chart draws (charts.compute.chart_series_compute:
+same observations, carry-forward and left-out rules), so the chart and these figures never disagree.
+
+Money is Decimal from Decimal inputs and rounded half-even to cents once, when written out: the values at the
+range's bounds are the exact valuation of those days (portfolio.holdings.portfolio_value_compute, the
+dashboard's own), and flows, fees, dividends, gains and invested capital are exact sums of the transactions'
+amounts. Rates (TWR, XIRR, percentages) are computed in float64 from those figures (interior days of the TWR
+from the chart's float64 value line) and written with 6 decimals (0.123456 = 12.3456 %).
 
 Definitions (docs/holdings.md, "Performance", says the same for users):
 
@@ -13,14 +17,14 @@ Definitions (docs/holdings.md, "Performance", says the same for users):
   a calendar year 31 December of the year before; 1Y / 5Y the same day 12 / 60 months before `today` (end of
   month clamped, like the chart's ranges); MAX the day before the first transaction. A base day before the
   first transaction has V_b = 0 and the range starts at the first transaction, as MAX does.
-- Cash flows, each transaction at its own date's rate (from the portfolio into the investor's pocket is an
-  outflow): a buy is an inflow of quantity × price + fee; a sell an outflow of quantity × price − fee; a
-  dividend an outflow of quantity × price − the tax withheld (its fee); a standalone fee an inflow of the fee.
-- Positions left out of the value (held with no close yet, or no FX rate — the chart's warnings name them)
-  are left out of performance too: a buy or sell of such a position on a day it is left out (or was the day
-  before) counts only its fee — the cash went into something the value cannot see — and when it comes into
-  the value (its first close or rate arrives) its value that day counts as an inflow. Fees and dividends are
-  cash and always count. Closes and rates carry forward, so a position once counted is never left out later.
+- Cash flows, each transaction at its own trade price and its own date's rate (from the portfolio into the
+  investor's pocket is an outflow): a buy is an inflow of quantity × price + fee; a sell an outflow of
+  quantity × price − fee; a dividend an outflow of quantity × price − the tax withheld (its fee); a standalone
+  fee an inflow of the fee.
+- Positions left out of the value (held with no price observation yet, or no FX rate — the chart's warnings
+  name them) are left out of performance too: a buy or sell of such a position on a day it is left out (or
+  was the day before) counts only its fee — the cash went into something the value cannot see — and when it
+  comes into the value its value that day counts as an inflow. Fees and dividends are cash and always count.
   An amount in a currency with no rate on its date is left out (never converted at 1), as in the chart.
 - value: V_e. total_investment: invested capital on e (the chart's invested line: the average-cost basis
   of the positions held, fees included, portfolio.holdings).
@@ -31,10 +35,10 @@ Definitions (docs/holdings.md, "Performance", says the same for users):
 - gross/net_performance_percent = performance / time-weighted invested capital, the mean of the daily
   invested capital over the range's days (each calendar day from max(b+1, first transaction) to e weighs
   the same); None when that mean is 0.
-- time_weighted_return = Π (1 + r_d) − 1 over the range's days, r_d = (V_d + outflows_d) / (V_{d−1} +
-  inflows_d) − 1: money coming in is at work from the start of its day, money going out leaves at its
-  end (so a first buy's day and a full exit's day both count, and no day divides by a negative amount).
-  Days with nothing at work (V_{d−1} + inflows_d = 0) are skipped; None when every day is.
+- time_weighted_return = Π (1 + r_d) − 1 over the range's days, r_d = (V_d − inflows_d + outflows_d) /
+  V_{d−1} − 1: V_d is the value at the end of day d, after its trades, and the day's flows happen at its end,
+  at their trade prices — the textbook daily chain. Days with V_{d−1} ≤ 0 (nothing at work) are skipped;
+  None when every day is.
 - time_weighted_return_without_fx: the same, with the value and the flows of every currency converted at
   one rate per currency — its rate on the range's first day (max(b+1, first transaction)), or its first
   rate after it — instead of each day's: the return without the currency effect. The same amounts are
@@ -53,18 +57,27 @@ Definitions (docs/holdings.md, "Performance", says the same for users):
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from itertools import accumulate
 from typing import TypedDict
 
 import numpy as np
 
-from charts.compute import ChartSeries, _money, _months_before, _rates_by_day, chart_series_compute
+from charts.compute import (
+    PERFORMANCE_RANGES,
+    ChartSeries,
+    Snapshot,
+    chart_series_compute,
+    performance_range_bounds,
+)
 from charts.selectors import ChartInputs
+from portfolio.holdings import EXACT_SUMS, ZERO, money_format
 from portfolio.models import TransactionType
 
-RANGES = ("1D", "WTD", "MTD", "YTD", "1Y", "5Y", "MAX")
-RANGE_MONTHS = {"1Y": 12, "5Y": 60}
+RANGES = PERFORMANCE_RANGES
 
 RATE_PLACES = 6
+RATE_QUANTUM = Decimal(1).scaleb(-RATE_PLACES)
 DAYS_PER_YEAR = 365.0  # XIRR's year, as spreadsheets count it
 
 # XIRR search: continuous rates on a grid 0, ±1e-4, ±2e-4, ±4e-4, … (bracketing the root nearest 0), capped
@@ -109,16 +122,6 @@ class Performance(TypedDict):
     investment_by_year: list[PeriodInvestment]
 
 
-@dataclass(frozen=True)
-class _Flows:
-    """Per day (rows) and currency code (columns), in that currency: see the module's definitions."""
-
-    inflows: np.ndarray
-    outflows: np.ndarray
-    fees: np.ndarray
-    dividends: np.ndarray
-
-
 def performance_compute(inputs: ChartInputs, *, today: date, series: ChartSeries | None = None) -> Performance:
     """`series`: chart_series_compute's result when the caller already has it (the chart generation does)."""
     base = inputs.base_currency
@@ -129,7 +132,7 @@ def performance_compute(inputs: ChartInputs, *, today: date, series: ChartSeries
 
     days, first = series.days, series.first
     daily = _daily_build(inputs, series=series)
-    bounds = {key: _range_bounds(key=key, today=today) for key in RANGES}
+    bounds = {key: performance_range_bounds(key=key, today=today) for key in RANGES}
     tx_years = {tx.date.year for tx in inputs.transactions if tx.date <= today}
     for year in range(first.year, today.year + 1):
         base_day, end_day = date(year - 1, 12, 31), min(date(year, 12, 31), today)
@@ -139,91 +142,153 @@ def performance_compute(inputs: ChartInputs, *, today: date, series: ChartSeries
         base_currency=base,
         as_of=today.isoformat(),
         ranges={key: _range_performance(daily, first=first, base_day=b, end_day=e) for key, (b, e) in bounds.items()},
-        investment_by_month=_investment_by(days=days, invested=daily.invested, unit="M"),
-        investment_by_year=_investment_by(days=days, invested=daily.invested, unit="Y"),
+        investment_by_month=_investment_by(days=days, invested=series.invested, unit="M"),
+        investment_by_year=_investment_by(days=days, invested=series.invested, unit="Y"),
     )
+
+
+class _Sums:
+    """Exact running totals of one kind of amount, day by day."""
+
+    def __init__(self, by_day: dict[int, Decimal], n_days: int) -> None:
+        """by_day: each day's exact total (days without amounts absent)."""
+        self.days = np.zeros(n_days)  # each day's own total, as float64
+        daily = [ZERO] * n_days
+        for day, total in by_day.items():
+            daily[day] = total
+            self.days[day] = float(total)
+        with localcontext(EXACT_SUMS):
+            self.totals = [ZERO, *accumulate(daily)]  # totals[d + 1]: everything dated on or before day d
+
+    @classmethod
+    def of_levels(cls, levels: list[Decimal]) -> "_Sums":
+        """Running totals of one amount per day (the invested capital of each day)."""
+        sums = cls({}, 0)
+        with localcontext(EXACT_SUMS):
+            sums.totals = [ZERO, *accumulate(levels)]
+        return sums
+
+    def between(self, b: int, e: int) -> Decimal:
+        """Amounts dated b+1 .. e (b = -1: from the first day)."""
+        with localcontext(EXACT_SUMS):
+            return self.totals[e + 1] - self.totals[b + 1]
 
 
 @dataclass(frozen=True)
 class _Daily:
     """Everything a range needs, per day from the first transaction to today (base currency unless said)."""
 
-    value: np.ndarray
-    invested: np.ndarray
-    unrealized: np.ndarray
-    realized: np.ndarray
-    rates: np.ndarray  # (days × codes)
+    value: np.ndarray  # float64: the chart's value line
+    invested: np.ndarray  # float64, for telling which years had anything held
+    invested_sums: _Sums  # the invested capital, added up day after day (time-weighted capital)
+    snapshots: dict[int, Snapshot]  # the exact valuation of today and of every range's bounds
+    inflows: _Sums
+    outflows: _Sums
+    fees: _Sums
+    dividends: _Sums
+    realized: _Sums
+    inflows_by_day: np.ndarray  # float64, for the TWR and XIRR
+    outflows_by_day: np.ndarray
+    codes: list[str]  # every currency code of the instruments and the transactions
+    rates: np.ndarray  # (days × codes) float64, each day's rate (NaN before a currency's first)
     value_local: np.ndarray  # (days × codes), in each code's currency
-    flows: _Flows  # in each code's currency
-    inflows: np.ndarray
-    outflows: np.ndarray
-    fees: np.ndarray
-    dividends: np.ndarray
+    inflows_local: np.ndarray  # (days × codes), in each code's currency
+    outflows_local: np.ndarray
+    series: ChartSeries
 
 
 def _daily_build(inputs: ChartInputs, *, series: ChartSeries) -> _Daily:
     days = series.days
+    n_days = len(days)
     codes = sorted(set(series.codes) | {tx.currency for tx in inputs.transactions})
-    # Each day's rate per code, NaN before a currency's first rate; amounts in such a code are left out.
-    rates = np.stack([_rates_by_day(inputs.fx.get(code), days=days) for code in codes], axis=1)
-    flows = _flows(inputs, series=series, codes=codes)
-    value_local = series.grid.value_local @ _code_map(series.codes, codes)
-    # Per day; a gain that could not be converted (NaN) is left out, like its cost in the chart.
-    until_today = series.replay.realized_days < len(days)
-    realized = np.bincount(series.replay.realized_days[until_today], minlength=len(days),
-                           weights=np.nan_to_num(series.replay.realized_gains[until_today]))
+    code_index = {code: k for k, code in enumerate(codes)}
+    flows = series.replay.flows
+    flow_days = np.array(flows.days, dtype="i8")
+    flow_columns = np.array(flows.columns, dtype="i8")
+    # A trade in a position the value cannot see (today or yesterday) exchanges cash for nothing visible:
+    # only its fee counts; the position counts as an inflow at its value on the day it comes in.
+    left_out = series.grid.left_out
+    hidden = left_out[flow_days, flow_columns] | (
+        (flow_days > 0) & left_out[np.maximum(flow_days - 1, 0), flow_columns])
+    seen = (~hidden).tolist()
+
+    # Per kind, day -> exact total in the base currency; an amount without a rate (NaN) is left out, never
+    # converted at 1.
+    money_in: dict[int, Decimal] = {}
+    money_out: dict[int, Decimal] = {}
+    fees: dict[int, Decimal] = {}
+    dividends: dict[int, Decimal] = {}
+    gains: dict[int, Decimal] = {}
+    # Per flow, in its own currency (for the return without the currency effect).
+    local_in = np.zeros(len(flows))
+    local_out = np.zeros(len(flows))
+    buy, sell, dividend, fee_only = (str(kind) for kind in (
+        TransactionType.BUY, TransactionType.SELL, TransactionType.DIVIDEND, TransactionType.FEE))
+    with localcontext(EXACT_SUMS):
+        for k, (day, kind, amount_local, fee_local, effect, is_seen) in enumerate(zip(
+                flows.days, flows.types, flows.amounts_local, flows.fees_local, flows.effects, seen, strict=True)):
+            amount, fee = effect.amount, effect.fee
+            into = out = None
+            if kind == buy:
+                into = amount + fee if is_seen else fee
+                local_in[k] = amount_local + fee_local if is_seen else fee_local
+            elif kind == sell:
+                if is_seen:
+                    out = amount - fee
+                    local_out[k] = amount_local - fee_local
+                else:
+                    into = fee
+                    local_in[k] = fee_local
+                if not effect.realized_gain.is_nan():
+                    gains[day] = gains.get(day, ZERO) + effect.realized_gain
+            elif kind == dividend:
+                out = amount - fee
+                local_out[k] = amount_local - fee_local
+                if not amount.is_nan():
+                    dividends[day] = dividends.get(day, ZERO) + amount
+            elif kind == fee_only:
+                into = fee
+                local_in[k] = fee_local
+            if into is not None and not into.is_nan():
+                money_in[day] = money_in.get(day, ZERO) + into
+            if out is not None and not out.is_nan():
+                money_out[day] = money_out.get(day, ZERO) + out
+            if fee and not fee.is_nan():
+                fees[day] = fees.get(day, ZERO) + fee
+        for entry in series.entries:
+            money_in[entry.day] = money_in.get(entry.day, ZERO) + entry.value
+
+    shape = (n_days, len(codes))
+    inflows_local, outflows_local = np.zeros(shape), np.zeros(shape)
+    flow_codes = np.array([code_index[currency] for currency in flows.currencies], dtype="i8")
+    np.add.at(inflows_local, (flow_days, flow_codes), local_in)
+    np.add.at(outflows_local, (flow_days, flow_codes), local_out)
+    for entry in series.entries:
+        inflows_local[entry.day, code_index[series.instruments[entry.column].currency]] += float(entry.value_local)
+
+    inflows, outflows = _Sums(money_in, n_days), _Sums(money_out, n_days)
     return _Daily(
-        value=series.grid.value, invested=series.grid.invested, unrealized=series.grid.unrealized,
-        realized=realized, rates=rates, value_local=value_local, flows=flows,
-        inflows=_in_base(flows.inflows, rates), outflows=_in_base(flows.outflows, rates),
-        fees=_in_base(flows.fees, rates), dividends=_in_base(flows.dividends, rates),
+        value=series.grid.value, invested=np.array([float(amount) for amount in series.invested]),
+        invested_sums=_Sums.of_levels(series.invested), snapshots=series.snapshots,
+        inflows=inflows, outflows=outflows, fees=_Sums(fees, n_days), dividends=_Sums(dividends, n_days),
+        realized=_Sums(gains, n_days), inflows_by_day=inflows.days, outflows_by_day=outflows.days, codes=codes,
+        # Each day's rate per code, NaN before a currency's first rate; amounts in such a code are left out.
+        rates=np.stack([series.rates.by_day(code, days=days) for code in codes], axis=1),
+        value_local=series.grid.value_local @ _code_map(series.codes, codes),
+        inflows_local=inflows_local, outflows_local=outflows_local, series=series,
     )
 
 
 def twr_growth_index(inputs: ChartInputs, *, series: ChartSeries) -> np.ndarray:
-    """Per day, what 1 invested on the first day has grown to at the time-weighted return (the same
-    daily factors as `_twr`; a day with nothing at work counts as 1). The return between two days is
+    """Per day, what 1 invested on the first day has grown to at the time-weighted return (the same daily
+    factors as `_twr`; a day with nothing at work counts as 1). The return between two days is
     growth[b] / growth[a] − 1: how the benchmark comparison draws the portfolio's line."""
     daily = _daily_build(inputs, series=series)
-    at_work = np.concatenate([[0.0], daily.value[:-1]]) + daily.inflows
-    factors = np.ones(len(at_work))
-    counted = at_work > 0
-    factors[counted] = (daily.value[counted] + daily.outflows[counted]) / at_work[counted]
+    previous = np.concatenate([[0.0], daily.value[:-1]])
+    factors = np.ones(len(previous))
+    counted = previous > 0
+    factors[counted] = (daily.value - daily.inflows_by_day + daily.outflows_by_day)[counted] / previous[counted]
     return np.cumprod(np.nan_to_num(factors, nan=1.0))
-
-
-def _flows(inputs: ChartInputs, *, series: ChartSeries, codes: list[str]) -> _Flows:
-    n_days = len(series.days)
-    shape = (n_days, len(codes))
-    flows = _Flows(inflows=np.zeros(shape), outflows=np.zeros(shape), fees=np.zeros(shape),
-                   dividends=np.zeros(shape))
-    code_index = {code: k for k, code in enumerate(codes)}
-    left_out = series.grid.left_out
-    for tx in inputs.transactions:
-        day = (tx.date - series.first).days
-        if day >= n_days:  # after today: not in the value yet either
-            break
-        k = code_index[tx.currency]
-        column = int(np.searchsorted(series.ids, tx.instrument_id))
-        amount, fee = float(tx.quantity * tx.price), float(tx.fee)
-        # A trade in a position the value cannot see (today or yesterday) exchanges cash for nothing visible:
-        # only its fee counts; the position counts as an inflow at its value on the day it comes in.
-        seen = not left_out[day, column] and not (day > 0 and left_out[day - 1, column])
-        if tx.type == TransactionType.BUY:
-            flows.inflows[day, k] += amount + fee if seen else fee
-        elif tx.type == TransactionType.SELL:
-            if seen:
-                flows.outflows[day, k] += amount - fee
-            else:
-                flows.inflows[day, k] += fee
-        elif tx.type == TransactionType.DIVIDEND:
-            flows.outflows[day, k] += amount - fee
-            flows.dividends[day, k] += amount
-        elif tx.type == TransactionType.FEE:
-            flows.inflows[day, k] += fee
-        flows.fees[day, k] += fee
-    flows.inflows[:] += series.grid.entries_local @ _code_map(series.codes, codes)
-    return flows
 
 
 def _code_map(source: list[str], target: list[str]) -> np.ndarray:
@@ -238,23 +303,6 @@ def _in_base(amounts: np.ndarray, rates: np.ndarray) -> np.ndarray:
     return (amounts * np.nan_to_num(rates, nan=0.0)).sum(axis=1)
 
 
-def _range_bounds(*, key: str, today: date) -> tuple[date, date]:
-    """(base day b, last day e) of a named range, per the module's definitions; MAX's b is date.min."""
-    if key == "1D":
-        base_day = today - timedelta(days=1)
-    elif key == "WTD":
-        base_day = today - timedelta(days=today.isoweekday())
-    elif key == "MTD":
-        base_day = today.replace(day=1) - timedelta(days=1)
-    elif key == "YTD":
-        base_day = date(today.year - 1, 12, 31)
-    elif key == "MAX":
-        base_day = date.min
-    else:
-        base_day = _months_before(today, RANGE_MONTHS[key])
-    return base_day, today
-
-
 def _held(daily: _Daily, *, first: date, base_day: date, end_day: date) -> bool:
     """Something was held (valued or at cost) at the start of the range or on one of its days."""
     lo, hi = max((base_day - first).days, 0), (end_day - first).days + 1
@@ -266,62 +314,81 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date, end_day: d
     e = (end_day - first).days
     s = b + 1
     days = slice(s, e + 1)
-    value_start = float(daily.value[b]) if b >= 0 else 0.0
-    value_end = float(daily.value[e])
-    inflows, outflows = daily.inflows[days], daily.outflows[days]
-    fees = float(daily.fees[days].sum())
-    net = value_end - value_start - float(inflows.sum() - outflows.sum())
-    gross = net + fees
-    capital = float(daily.invested[days].mean())
+    start_snapshot = daily.snapshots[b] if b >= 0 else None
+    end_snapshot = daily.snapshots[e]
+    value_start = start_snapshot.valued.total_value if start_snapshot else ZERO
+    value_end = end_snapshot.valued.total_value
+    fees = daily.fees.between(b, e)
+    with localcontext(EXACT_SUMS):
+        net = value_end - value_start - daily.inflows.between(b, e) + daily.outflows.between(b, e)
+        gross = net + fees
+    capital = daily.invested_sums.between(b, e) / (e - b)
+
+    # The value line inside the range, its ends the exact valuation of b and e.
+    values = daily.value[days].copy()
+    values[-1] = float(value_end)
+    inflows, outflows = daily.inflows_by_day[days], daily.outflows_by_day[days]
 
     # Without the currency effect: one rate per code, its first in the range (see the module docstring),
     # and NaN wherever the real rate is NaN so the very same amounts are left out.
     real = daily.rates[days]
-    known = ~np.isnan(real)
-    fixed = np.where(known.any(axis=0), real[np.argmax(known, axis=0), np.arange(real.shape[1])], np.nan)
-    fixed_by_day = np.where(known, fixed, np.nan)
-    flows = daily.flows
-    value_fixed = _in_base(daily.value_local[days], fixed_by_day)
-    start_fixed = float(_in_base(daily.value_local[b:b + 1], fixed[None, :])[0]) if b >= 0 else 0.0
+    known_rate = ~np.isnan(real)
+    first_known = np.argmax(known_rate, axis=0)
+    fixed = np.where(known_rate.any(axis=0), real[first_known, np.arange(real.shape[1])], np.nan)
+    fixed_exact = {code: daily.series.rates(code, first + timedelta(days=s + int(first_known[k])))
+                   for k, code in enumerate(daily.codes) if known_rate[:, k].any()}
+    fixed_by_day = np.where(known_rate, fixed, np.nan)
+    values_fixed = _in_base(daily.value_local[days], fixed_by_day)
+    values_fixed[-1] = float(_at_fixed_rates(end_snapshot, fixed_exact))
+    start_fixed = float(_at_fixed_rates(start_snapshot, fixed_exact)) if start_snapshot else 0.0
 
     rho = _xirr(
         times=np.concatenate([[0.0], np.arange(1, e - b + 1, dtype="f8"), [e - b]]) / DAYS_PER_YEAR,
-        amounts=np.concatenate([[-value_start], outflows - inflows, [value_end]]),
+        amounts=np.concatenate([[-float(value_start)], outflows - inflows, [float(value_end)]]),
     )
     first_counted = first + timedelta(days=s)
     return RangePerformance(
         start=first_counted.isoformat(),
         end=end_day.isoformat(),
-        value_start=_money(value_start),
-        value=_money(value_end),
-        total_investment=_money(float(daily.invested[e])),
-        time_weighted_invested_capital=_money(capital),
-        gross_performance=_money(gross),
-        gross_performance_percent=_rate(gross / capital if capital > 0 else None),
-        net_performance=_money(net),
-        net_performance_percent=_rate(net / capital if capital > 0 else None),
-        time_weighted_return=_rate(_twr(value_start=value_start, values=daily.value[days], inflows=inflows,
+        value_start=money_format(value_start),
+        value=money_format(value_end),
+        total_investment=money_format(end_snapshot.valued.total_cost),
+        time_weighted_invested_capital=money_format(capital),
+        gross_performance=money_format(gross),
+        gross_performance_percent=_ratio(gross, capital),
+        net_performance=money_format(net),
+        net_performance_percent=_ratio(net, capital),
+        time_weighted_return=_rate(_twr(value_start=float(value_start), values=values, inflows=inflows,
                                         outflows=outflows)),
         time_weighted_return_without_fx=_rate(_twr(
-            value_start=start_fixed, values=value_fixed, inflows=_in_base(flows.inflows[days], fixed_by_day),
-            outflows=_in_base(flows.outflows[days], fixed_by_day),
+            value_start=start_fixed, values=values_fixed,
+            inflows=_in_base(daily.inflows_local[days], fixed_by_day),
+            outflows=_in_base(daily.outflows_local[days], fixed_by_day),
         )),
         money_weighted_return=_rate(_growth(rho, years=1.0)),
         money_weighted_return_period=_rate(_growth(rho, years=(e - b) / DAYS_PER_YEAR)),
-        dividends=_money(float(daily.dividends[days].sum())),
-        fees=_money(fees),
-        realized_gain=_money(float(daily.realized[days].sum())),
-        unrealized_gain=_money(float(daily.unrealized[e])),
+        dividends=money_format(daily.dividends.between(b, e)),
+        fees=money_format(fees),
+        realized_gain=money_format(daily.realized.between(b, e)),
+        unrealized_gain=money_format(end_snapshot.valued.unrealized_gain),
     )
 
 
+def _at_fixed_rates(snapshot: Snapshot, fixed: dict[str, Decimal | None]) -> Decimal:
+    """A day's exact value with each currency converted at its fixed rate (codes without one left out)."""
+    with localcontext(EXACT_SUMS):
+        return sum((amount * fixed[code] for code, amount in snapshot.local.items() if fixed.get(code) is not None),
+                   ZERO)
+
+
 def _twr(*, value_start: float, values: np.ndarray, inflows: np.ndarray, outflows: np.ndarray) -> float | None:
-    """Daily-chained time-weighted return: inflows at the start of their day, outflows at its end."""
-    at_work = np.concatenate([[value_start], values[:-1]]) + inflows
-    counted = at_work > 0
+    """Daily-chained time-weighted return, the day's flows at its end: r_d = (V_d − in_d + out_d) / V_{d−1} − 1,
+    days with V_{d−1} <= 0 skipped."""
+    previous = np.concatenate([[value_start], values[:-1]])
+    counted = previous > 0
     if not counted.any():
         return None
-    return float(np.prod((values[counted] + outflows[counted]) / at_work[counted]) - 1.0)
+    return float(np.prod((values[counted] - inflows[counted] + outflows[counted]) / previous[counted]) - 1.0)
 
 
 def _xirr(*, times: np.ndarray, amounts: np.ndarray) -> float | None:
@@ -396,19 +463,34 @@ def _rate(value: float | None) -> str | None:
     return f"{round(value, RATE_PLACES) + 0.0:.{RATE_PLACES}f}"
 
 
-def _investment_by(*, days: np.ndarray, invested: np.ndarray, unit: str) -> list[PeriodInvestment]:
+def _ratio(part: Decimal, whole: Decimal) -> str | None:
+    """part / whole of two money figures at RATE_PLACES decimals, rounded half-even; None when whole <= 0."""
+    if whole <= 0:
+        return None
+    try:
+        ratio = (part / whole).quantize(RATE_QUANTUM, ROUND_HALF_EVEN)
+    except InvalidOperation:  # beyond 28 digits: no meaningful percentage (a near-zero invested capital)
+        return None
+    return str(ratio if ratio else ratio.copy_abs())
+
+
+def _investment_by(*, days: np.ndarray, invested: list[Decimal], unit: str) -> list[PeriodInvestment]:
     """Change of the invested capital over each month ("M") or year ("Y") from the first one to today's."""
     periods = days.astype(f"M8[{unit}]")
     last = np.flatnonzero(np.append(periods[1:] != periods[:-1], True))  # each period's last day
-    amounts = np.diff(invested[last], prepend=0.0)
+    changes, previous = [], ZERO
+    with localcontext(EXACT_SUMS):
+        for day in last.tolist():
+            changes.append(invested[day] - previous)
+            previous = invested[day]
     return [
-        PeriodInvestment(period=period, investment=_money(amount))
-        for period, amount in zip(np.datetime_as_string(periods[last]).tolist(), amounts.tolist(), strict=True)
+        PeriodInvestment(period=period, investment=money_format(amount))
+        for period, amount in zip(np.datetime_as_string(periods[last]).tolist(), changes, strict=True)
     ]
 
 
 def _nothing() -> RangePerformance:
-    zero = _money(0.0)
+    zero = money_format(ZERO)
     return RangePerformance(
         start=None, end=None, value_start=zero, value=zero, total_investment=zero,
         time_weighted_invested_capital=zero, gross_performance=zero, gross_performance_percent=None,

@@ -6,9 +6,10 @@ transaction on, and — only when some currency differs from the base — the FX
 plus the last rate of each pair before it.
 
 Price rows are the bulk (a 500-holding, 10-year portfolio is ~1.26 M rows). They never become model
-instances or Decimals: the database casts each close to float8, and on Postgres packs each instrument's
-dates and closes into binary strings that numpy reads whole (see _rows_aggregated); elsewhere (SQLite)
-plain value tuples stream into numpy.
+instances or Decimals: the database scales each close to whole millionths (the stored precision, so
+exact) as a 64-bit integer, and on Postgres packs each instrument's dates and closes into binary strings
+that numpy reads whole (see _rows_aggregated); elsewhere (SQLite) plain value tuples stream into numpy.
+The few closes a Decimal figure needs are made exact Decimals from those integers (charts.compute).
 """
 
 from dataclasses import dataclass, field
@@ -17,8 +18,8 @@ from decimal import Decimal
 
 import numpy as np
 from django.db import connection
-from django.db.models import F, FloatField, OuterRef, Q, QuerySet, Subquery, Window
-from django.db.models.functions import Cast, RowNumber
+from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet, Subquery, Value, Window
+from django.db.models.functions import Cast, Least, Round, RowNumber
 
 from portfolio.models import Portfolio, Transaction
 from prices.fx import currency_major
@@ -28,6 +29,21 @@ from prices.models import FxRate, Instrument, PriceHistory
 PRICE_FETCH_BATCH = 20_000
 
 _PG_EPOCH = np.datetime64("2000-01-01", "D")
+
+# Closes are stored with 6 decimals: as whole millionths they are exact integers.
+MICROS_PER_UNIT = 1_000_000
+# A close above 9 × 10^12 (nothing real) is clamped so that its millionths fit in 64 bits: one absurd
+# stored price never makes a whole chart fail. (Clamping from above only costs nothing measurable; a
+# close below −9 × 10^12 is not clamped.)
+CLOSE_LIMIT = Decimal("9000000000000")
+
+
+def close_micros() -> Cast:
+    """The close as whole millionths, computed by the database."""
+    scaled = Least(F("close"), Value(CLOSE_LIMIT)) * MICROS_PER_UNIT
+    # Postgres's numeric is exact, so the product is already whole. SQLite keeps decimals as doubles: its
+    # product may fall a hair short of the whole number, which CAST would truncate.
+    return Cast(scaled if connection.vendor == "postgresql" else Round(scaled), BigIntegerField())
 
 
 @dataclass(frozen=True)
@@ -45,15 +61,22 @@ class FxSeries:
 @dataclass(frozen=True)
 class PriceRows:
     """Daily closes as parallel arrays sorted by (instrument_id, date), each instrument's last close before
-    the first transaction included. float64 from here on: the computation sums millions of products."""
+    the first transaction included."""
 
     instrument_ids: np.ndarray  # int64
     dates: np.ndarray  # datetime64[D]
-    closes: np.ndarray  # float64, in the instrument's own currency
+    closes: np.ndarray  # float64, in the instrument's own currency: the daily value grid sums millions of them
+    micros: np.ndarray  # int64: the same closes exactly, in millionths (Decimal figures are made from these)
 
     @classmethod
     def empty(cls) -> "PriceRows":
-        return cls(np.empty(0, "i8"), np.empty(0, "M8[D]"), np.empty(0, "f8"))
+        return cls(np.empty(0, "i8"), np.empty(0, "M8[D]"), np.empty(0, "f8"), np.empty(0, "i8"))
+
+    @classmethod
+    def from_micros(cls, instrument_ids: np.ndarray, dates: np.ndarray, micros: np.ndarray) -> "PriceRows":
+        # micros < 2^53 are exact doubles, so this division is correctly rounded: the same float the
+        # database's own numeric-to-float8 cast would give.
+        return cls(instrument_ids, dates, micros / MICROS_PER_UNIT, micros)
 
 
 @dataclass(frozen=True)
@@ -89,31 +112,31 @@ def _prices_load(*, instrument_ids: list[int], start: date) -> PriceRows:
     """Closes from `start` on plus each instrument's last one before it, sorted (instrument_id, date)."""
     before = PriceHistory.objects.filter(instrument=OuterRef("pk"), date__lt=start).order_by("-date")
     seeds = [
-        (pk, day, close)
-        for pk, day, close in Instrument.objects.filter(pk__in=instrument_ids)
+        (pk, day, micros)
+        for pk, day, micros in Instrument.objects.filter(pk__in=instrument_ids)
         .annotate(
             seed_date=Subquery(before.values("date")[:1]),
-            seed_close=Subquery(before.annotate(close_f=Cast("close", FloatField())).values("close_f")[:1]),
+            seed_micros=Subquery(before.annotate(micros=close_micros()).values("micros")[:1]),
         )
-        .values_list("pk", "seed_date", "seed_close")
+        .values_list("pk", "seed_date", "seed_micros")
         if day is not None
     ]
-    # float8 is cast by the database, where it is far cheaper than a Decimal per row in Python.
+    # Scaled by the database, where it is far cheaper than a Decimal per row in Python.
     rows = (
         PriceHistory.objects.filter(instrument_id__in=instrument_ids, date__gte=start)
         .order_by("instrument_id", "date")
-        .values_list("instrument_id", "date", Cast("close", FloatField()))
+        .values_list("instrument_id", "date", close_micros())
     )
-    ids, days, closes = _rows_aggregated(rows) if connection.vendor == "postgresql" else _rows_iterated(rows)
+    ids, days, micros = _rows_aggregated(rows) if connection.vendor == "postgresql" else _rows_iterated(rows)
     if not _sorted(ids=ids, days=days):  # the aggregated path does not promise the order (see there)
         order = np.lexsort((days, ids))
-        ids, days, closes = ids[order], days[order], closes[order]
+        ids, days, micros = ids[order], days[order], micros[order]
     # Each seed is older than every row of its instrument: it goes just before the first of them.
     at = np.searchsorted(ids, [row[0] for row in seeds], side="left")
-    return PriceRows(
-        instrument_ids=np.insert(ids, at, np.array([row[0] for row in seeds], dtype="i8")),
-        dates=np.insert(days, at, np.array([row[1] for row in seeds], dtype="M8[D]")),
-        closes=np.insert(closes, at, np.array([row[2] for row in seeds], dtype="f8")),
+    return PriceRows.from_micros(
+        np.insert(ids, at, np.array([row[0] for row in seeds], dtype="i8")),
+        np.insert(days, at, np.array([row[1] for row in seeds], dtype="M8[D]")),
+        np.insert(micros, at, np.array([row[2] for row in seeds], dtype="i8")),
     )
 
 
@@ -126,13 +149,14 @@ def _rows_iterated(rows: QuerySet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Portable path (SQLite): plain tuples from the cursor, in batches, straight into numpy."""
     records = np.fromiter(
         rows.iterator(chunk_size=PRICE_FETCH_BATCH),
-        dtype=np.dtype([("instrument_id", "i8"), ("date", "M8[D]"), ("close", "f8")]),
+        dtype=np.dtype([("instrument_id", "i8"), ("date", "M8[D]"), ("micros", "i8")]),
     )
-    return records["instrument_id"].copy(), records["date"].copy(), records["close"].copy()
+    return records["instrument_id"].copy(), records["date"].copy(), records["micros"].copy()
 
 
 def _rows_aggregated(rows: QuerySet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Postgres path: one row per instrument carrying its dates and closes as packed binary strings.
+    """Postgres path: one row per instrument carrying its dates and closes (in millionths) as packed binary
+    strings.
 
     Fetching 1.26 M rows as tuples costs ~2.5 s of per-row Python work (a binary COPY still ~0.7 s: one
     message per row); packed per instrument, it is 500 rows that numpy reads with np.frombuffer, and the
@@ -143,7 +167,7 @@ def _rows_aggregated(rows: QuerySet) -> tuple[np.ndarray, np.ndarray, np.ndarray
     sql = (
         "SELECT r.iid,"
         " string_agg(int4send(r.day - DATE '2000-01-01'), ''),"  # days since 2000-01-01, int32 big-endian
-        " string_agg(float8send(r.px), '')"  # float64 big-endian
+        " string_agg(int8send(r.px), '')"  # int64 big-endian: the close in millionths
         f" FROM ({inner}) AS r (iid, day, px) GROUP BY r.iid"
     )
     with connection.cursor() as cursor:
@@ -152,8 +176,8 @@ def _rows_aggregated(rows: QuerySet) -> tuple[np.ndarray, np.ndarray, np.ndarray
     counts = [len(days) // 4 for _, days, _ in packed]
     ids = np.repeat(np.array([row[0] for row in packed], dtype="i8"), counts)
     days = _PG_EPOCH + np.frombuffer(b"".join(row[1] for row in packed), dtype=">i4").astype("i8")
-    closes = np.frombuffer(b"".join(row[2] for row in packed), dtype=">f8").astype("f8")
-    return ids, days, closes
+    micros = np.frombuffer(b"".join(row[2] for row in packed), dtype=">i8").astype("i8")
+    return ids, days, micros
 
 
 def _fx_load(*, codes: set[str], base: str, start: date) -> dict[str, FxSeries]:

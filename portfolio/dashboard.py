@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.utils import timezone
 
 from monitoring.query_cache import query_cache
+from portfolio.holdings import money_format, money_sum
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
 from prices.models import VerificationStatus
@@ -30,7 +31,8 @@ WEIGHT_PLACES = Decimal("0.000001")
 
 
 def _money(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.quantize(CENT, ROUND_HALF_EVEN))
+    """Rounded half-even to cents once, here, as the chart and performance figures are."""
+    return None if value is None else money_format(value)
 
 
 def _plain(value: Decimal | None) -> str | None:
@@ -91,8 +93,8 @@ def dashboard_data_compute(*, portfolio: Portfolio, now: datetime | None = None)
     """Both dashboard payloads (`initial`, `holdings`) from one valuation."""
     valuation = portfolio_valuation_get(portfolio=portfolio, now=now or timezone.now())
     day_changes = [c for c in (_day_change(h) for h in valuation.holdings) if c is not None]
-    day_change = sum(day_changes, Decimal(0)) if day_changes else None
-    priced_cost = sum((h.cost_basis for h in valuation.holdings if h.market_value is not None), Decimal(0))
+    day_change = money_sum(day_changes) if day_changes else None
+    priced_cost = money_sum(h.cost_basis for h in valuation.holdings if h.unrealized_gain is not None)
     initial = {
         "portfolio": {"id": portfolio.pk, "name": portfolio.name, "base_currency": portfolio.base_currency},
         "total_value": _money(valuation.total_value),

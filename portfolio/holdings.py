@@ -1,20 +1,39 @@
-"""Positions derived from transactions: the average-cost method, splits and realized gains.
+"""Positions derived from transactions: the average-cost method, splits and realized gains; and their
+valuation with what is known — the one Decimal valuation the dashboard, the chart and the performance
+figures all use (docs/holdings.md states the conventions).
 
 Pure computation over transaction-like objects, so the same code validates a write before it is
-saved (services) and values a portfolio when it is read (selectors).
+saved (services), values a portfolio when it is read (selectors) and values it on past days (charts).
 """
 
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
-from typing import Protocol
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from typing import NamedTuple, Protocol
 
 from django.core.exceptions import ValidationError
 
 from portfolio.models import TransactionType
+from prices.fx import currency_major
 
 ZERO = Decimal("0")
+NAN = Decimal("NaN")  # an amount whose FX rate is unknown: it spreads through arithmetic, never counts as 0
+CENT = Decimal("0.01")
+# Sums of money run in this context: wide enough that adding the 28-digit products and quotients of the
+# default context is exact, so a total is the same number whatever order its terms are added in (the
+# dashboard adds per holding, the charts per day).
+EXACT_SUMS = Context(prec=80)
+
+# (currency code, day) -> base-currency units per unit of that currency on that day (latest rate on or
+# before it), or None when no rate is known yet.
+RateLookup = Callable[[str, date], Decimal | None]
+
+# The types as plain strings: compared once per transaction replayed, where an enum member's look-up and
+# comparison cost several times as much (the values are the same).
+_BUY, _SELL, _SPLIT, _DIVIDEND, _FEE = (kind.value for kind in (
+    TransactionType.BUY, TransactionType.SELL, TransactionType.SPLIT, TransactionType.DIVIDEND, TransactionType.FEE))
 
 
 class TransactionLike(Protocol):
@@ -24,6 +43,10 @@ class TransactionLike(Protocol):
     quantity: Decimal
     price: Decimal
     fee: Decimal
+
+
+class PricedTransactionLike(TransactionLike, Protocol):
+    currency: str  # the currency of price and fee
 
 
 @dataclass
@@ -52,11 +75,12 @@ class OversellError(ValidationError):
 
 def position_apply(position: Position, tx: TransactionLike) -> None:
     """Apply one transaction to a position; raises OversellError for a sell beyond the holding."""
-    if tx.type == TransactionType.BUY:
+    kind = tx.type
+    if kind == _BUY:
         position.quantity += tx.quantity
         position.cost_basis += tx.quantity * tx.price + tx.fee
         position.fees += tx.fee
-    elif tx.type == TransactionType.SELL:
+    elif kind == _SELL:
         if tx.quantity > position.quantity:
             raise OversellError(on=tx.date, held=position.quantity, selling=tx.quantity)
         # Proportional share of the cost basis: exact, where quantity × rounded average is not.
@@ -67,13 +91,13 @@ def position_apply(position: Position, tx: TransactionLike) -> None:
         position.fees += tx.fee
         if position.quantity == ZERO:
             position.cost_basis = ZERO
-    elif tx.type == TransactionType.SPLIT:
+    elif kind == _SPLIT:
         # A split changes the share count, never what the shares cost.
         position.quantity *= tx.quantity
-    elif tx.type == TransactionType.DIVIDEND:
+    elif kind == _DIVIDEND:
         position.dividends += tx.quantity * tx.price
         position.fees += tx.fee
-    elif tx.type == TransactionType.FEE:
+    elif kind == _FEE:
         position.fees += tx.fee
 
 
@@ -84,3 +108,216 @@ def positions_compute(transactions: Iterable[TransactionLike]) -> dict[int, Posi
         position = positions.setdefault(tx.instrument_id, Position(instrument_id=tx.instrument_id))
         position_apply(position, tx)
     return positions
+
+
+# --- Amounts in the base currency
+
+
+# Plain tuples for the small records made once per transaction or per position valued: a chart replays tens
+# of thousands of transactions, and a frozen dataclass costs several times as much to build.
+class _InBase(NamedTuple):
+    instrument_id: int
+    type: str
+    date: date
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+
+
+class TransactionEffect(NamedTuple):
+    """One transaction's amounts in the base currency, at the rate of its own date; NaN when that rate is
+    unknown (never converted at 1)."""
+
+    rate: Decimal | None
+    amount: Decimal  # quantity × price: the trade's value, or the gross dividend
+    fee: Decimal  # trading fee, tax withheld on a dividend, or a standalone fee
+    realized_gain: Decimal  # non-zero for sells only
+
+
+def transaction_apply_in_base(position: Position, tx: TransactionLike, *, rate: Decimal | None) -> TransactionEffect:
+    """Apply one transaction, its price and fee converted at `rate`, to a position kept in the base currency.
+
+    The position's cost basis becomes NaN when an amount it depends on could not be converted, and stays
+    so until the position is closed (the engine resets the cost to zero then). Its realized gain, dividends
+    and fees are those of this transaction only (returned in the effect): the caller adds up what is known.
+    A split has no amounts, so it needs no rate.
+    """
+    if tx.type == _SPLIT or (rate is not None and rate == 1):
+        converted = tx  # nothing to convert (the product by 1 would be the same numbers)
+    else:
+        factor = NAN if rate is None else rate
+        converted = _InBase(tx.instrument_id, tx.type, tx.date, tx.quantity, tx.price * factor, tx.fee * factor)
+    position.realized_gain = position.dividends = position.fees = ZERO
+    position_apply(position, converted)
+    return TransactionEffect(rate, tx.quantity * converted.price, converted.fee, position.realized_gain)
+
+
+def known(amount: Decimal) -> bool:
+    return not amount.is_nan()
+
+
+def money_sum(amounts: Iterable[Decimal]) -> Decimal:
+    """Exact sum (see EXACT_SUMS) of the known amounts; NaN ones are left out."""
+    total, add = ZERO, EXACT_SUMS.add
+    for amount in amounts:
+        if not amount.is_nan():
+            total = add(total, amount)
+    return total
+
+
+def money_format(amount: Decimal) -> str:
+    """Cents, rounded half-even once, when written out: 2.675 is "2.68"; never "-0.00"."""
+    # In the wide context: a huge amount (28 digits and more) is still written, never an error.
+    cents = amount.quantize(CENT, ROUND_HALF_EVEN, context=EXACT_SUMS)
+    return str(cents if cents else cents.copy_abs())
+
+
+# --- Price observations
+
+
+CLOSE = "close"
+TRADE = "trade"
+
+
+class Observation(NamedTuple):
+    """What an instrument was worth on `date`, in its own currency: a stored close, or one of the portfolio's
+    own trades. Once returned by observation_on, `price` is per share of the day asked about (splits since
+    `date` divided out) while `date` stays the day it was observed."""
+
+    date: date
+    price: Decimal
+    source: str  # CLOSE or TRADE
+
+
+def price_in_currency(price: Decimal, *, source: str, target: str, on: date, rate: RateLookup) -> Decimal | None:
+    """A price in `source` currency expressed in `target` at the rates of `on` (through the base currency),
+    or None without a rate. Units of one major currency (GBP, GBp) convert by their fixed factor."""
+    if source == target:
+        return price
+    (source_major, source_factor), (target_major, target_factor) = currency_major(source), currency_major(target)
+    if source_major == target_major:
+        return price * source_factor / target_factor
+    source_rate, target_rate = rate(source, on), rate(target, on)
+    if source_rate is None or target_rate is None:
+        return None
+    return price * source_rate / target_rate
+
+
+def trade_observations(transactions: Sequence[PricedTransactionLike], *, currencies: Mapping[int, str],
+                       rate: RateLookup, latest_only: bool = False) -> dict[int, list[Observation]]:
+    """Each instrument's buy and sell prices as observations in its own currency, oldest first, one per day:
+    the day's last trade (transactions come in date, then entry order). latest_only: just each instrument's
+    latest one (what valuing today needs).
+
+    A trade in another currency than the instrument's is converted at its date's rates; without them it is
+    no observation. Nor is a trade at price 0 (a transfer in, a gift): it says nothing about the price.
+    """
+    observed: dict[int, list[Observation]] = {}
+    traded = (_BUY, _SELL)
+    for tx in reversed(transactions) if latest_only else transactions:
+        if tx.type not in traded or tx.price <= 0 or (latest_only and tx.instrument_id in observed):
+            continue
+        target = currencies[tx.instrument_id]
+        price = tx.price if tx.currency == target else price_in_currency(
+            tx.price, source=tx.currency, target=target, on=tx.date, rate=rate)
+        if price is None:
+            continue
+        rows = observed.get(tx.instrument_id)
+        if rows is None:
+            rows = observed[tx.instrument_id] = []
+        elif rows[-1].date == tx.date:
+            rows.pop()
+        rows.append(Observation(tx.date, price, TRADE))
+    return observed
+
+
+def splits_of(transactions: Iterable[TransactionLike]) -> dict[int, list[tuple[date, Decimal]]]:
+    """Each instrument's splits as (date, ratio), oldest first."""
+    splits: dict[int, list[tuple[date, Decimal]]] = {}
+    for tx in transactions:
+        if tx.type == _SPLIT:
+            splits.setdefault(tx.instrument_id, []).append((tx.date, tx.quantity))
+    return splits
+
+
+def observation_on(*, close: Observation | None, trades: Sequence[Observation],
+                   splits: Sequence[tuple[date, Decimal]], on: date) -> Observation | None:
+    """The instrument's price at the end of `on`: its latest observation on or before `on` — `close` (the
+    latest close on or before `on`) or the latest of `trades`, the close winning a day with both (it is the
+    end of the day) — divided by the ratio of every split after that observation's day, up to `on`.
+
+    A trade on a split's own day is taken as after the split, like that day's close. None when nothing was
+    observed yet: the position is then left out of the value, never valued at 0.
+    """
+    trade = None
+    if trades:
+        trade = trades[-1] if trades[-1].date <= on else None
+        if trade is None:
+            at = bisect_right(trades, on, key=_observed_on)
+            trade = trades[at - 1] if at else None
+    latest = close if close is not None and (trade is None or close.date >= trade.date) else trade
+    if latest is None or not splits:
+        return latest
+    price = latest.price
+    for day, ratio in splits:
+        if latest.date < day <= on:
+            price /= ratio
+    return Observation(latest.date, price, latest.source)
+
+
+def _observed_on(observation: Observation) -> date:
+    return observation.date
+
+
+# --- Valuation
+
+
+class PositionValue(NamedTuple):
+    """One position at the end of a day, in the base currency."""
+
+    instrument_id: int
+    quantity: Decimal
+    cost: Decimal | None  # its cost basis; None when an amount of it had no rate
+    observation: Observation | None
+    fx_rate: Decimal | None  # base-currency units per unit of the instrument's currency that day
+    value: Decimal | None  # None: no observation yet, or no rate — left out of every total, never 0
+
+    @property
+    def unrealized_gain(self) -> Decimal | None:
+        return None if self.value is None or self.cost is None else self.value - self.cost
+
+
+@dataclass(frozen=True)
+class PortfolioValue:
+    positions: dict[int, PositionValue]  # by instrument id
+    total_value: Decimal  # of the positions valued
+    total_cost: Decimal  # of the positions held whose cost is known
+    unrealized_gain: Decimal  # value − cost of the positions valued whose cost is known
+
+
+def portfolio_value_compute(*, held: Mapping[int, tuple[Decimal, Decimal]], closes: Mapping[int, Observation],
+                            trades: Mapping[int, Sequence[Observation]],
+                            splits: Mapping[int, Sequence[tuple[date, Decimal]]], currencies: Mapping[int, str],
+                            rate: RateLookup, on: date) -> PortfolioValue:
+    """Market value at the end of `on` of each position held — quantity × observation_on × the rate of `on` —
+    and the portfolio's totals.
+
+    held: instrument id -> (quantity, cost basis in the base currency, NaN when unknown), positions with a
+    non-zero quantity; closes: each instrument's latest stored close on or before `on`. The one valuation of
+    Folio: the dashboard calls it for today, the chart and the performance figures for the days they report.
+    """
+    positions: dict[int, PositionValue] = {}
+    for instrument_id, (quantity, cost) in held.items():
+        observation = observation_on(close=closes.get(instrument_id), trades=trades.get(instrument_id, ()),
+                                     splits=splits.get(instrument_id, ()), on=on)
+        fx_rate = rate(currencies[instrument_id], on) if observation is not None else None
+        value = quantity * observation.price * fx_rate if fx_rate is not None else None
+        positions[instrument_id] = PositionValue(instrument_id, quantity, None if cost.is_nan() else cost,
+                                                 observation, fx_rate, value)
+    values = [p.value for p in positions.values() if p.value is not None]
+    return PortfolioValue(
+        positions=positions,
+        total_value=money_sum(values),
+        total_cost=money_sum(p.cost for p in positions.values() if p.cost is not None),
+        unrealized_gain=money_sum(g for p in positions.values() if (g := p.unrealized_gain) is not None),
+    )

@@ -19,7 +19,7 @@ from monitoring.jobs import (
     job_progress_set,
     job_result_set,
 )
-from portfolio.importing import ImportRejected, transactions_import
+from portfolio.importing import ImportRejected, ImportResult, import_file_precheck, transactions_import
 from portfolio.models import Portfolio
 
 JOB_KIND = "import_transactions"
@@ -33,9 +33,14 @@ def _file_key(job_id: str) -> str:
     return f"folio:import:{job_id}:file"
 
 
-def import_runs_in_background(*, content: bytes) -> bool:
-    """More lines than a web request should check and write while the user waits."""
-    return content.count(b"\n") > settings.IMPORT_SYNC_MAX_ROWS
+def transactions_import_or_queue(*, portfolio: Portfolio, content: bytes, owner_id: int) -> ImportResult | str:
+    """Import a file here and now, or — more lines than a request should check and write while the user
+    waits — queue it for a worker and return the job's id. ImportRejected for a bad file (at once
+    for one too large to import at all, before anything is queued)."""
+    import_file_precheck(content=content)
+    if content.count(b"\n") > settings.IMPORT_SYNC_MAX_ROWS:
+        return transactions_import_start(portfolio=portfolio, content=content, owner_id=owner_id)
+    return transactions_import(portfolio=portfolio, content=content)
 
 
 def transactions_import_start(*, portfolio: Portfolio, content: bytes, owner_id: int) -> str:

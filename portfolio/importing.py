@@ -64,11 +64,19 @@ class ImportRejected(ValidationError):
         super().__init__([f"row {e.row}{f', {e.column}' if e.column else ''}: {e.message}" for e in errors])
 
 
+def import_file_precheck(*, content: bytes) -> None:
+    """ImportRejected for a file too large to import at all, before any row is read (so a large file
+    is refused at once, never queued for a worker)."""
+    if len(content) > MAX_FILE_BYTES:
+        raise ImportRejected([RowError(0, None, f"The file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB.")])
+    if content.count(b"\n") > MAX_ROWS + 1:  # a line per row and the header (quoted line breaks aside)
+        raise ImportRejected([RowError(0, None, f"More than {MAX_ROWS} rows: split the file.")])
+
+
 def csv_rows_read(*, content: bytes) -> tuple[str, list[dict[str, str] | Skip]]:
     """The file's layout and its data rows as generic rows (dicts of lower-cased column names), or
     Skips for a broker's non-trade rows; ImportRejected for a file that cannot be read."""
-    if len(content) > MAX_FILE_BYTES:
-        raise ImportRejected([RowError(0, None, f"The file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB.")])
+    import_file_precheck(content=content)
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:

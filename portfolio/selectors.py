@@ -1,10 +1,11 @@
 """Reads of portfolios, transactions and valued holdings.
 
 Valuation costs a constant number of queries whatever the number of holdings: the transactions
-(as plain rows), their instruments, and the instruments' latest closes.
+(as plain rows), their instruments, the instruments' latest closes (and the FX rates when a currency
+differs from the base). The trades themselves are price observations too (portfolio.holdings).
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -12,8 +13,20 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from portfolio.holdings import ZERO, positions_compute
-from portfolio.models import Portfolio, Transaction
+from portfolio.holdings import (
+    CLOSE,
+    EXACT_SUMS,
+    ZERO,
+    Observation,
+    Position,
+    known,
+    money_sum,
+    portfolio_value_compute,
+    splits_of,
+    trade_observations,
+    transaction_apply_in_base,
+)
+from portfolio.models import Portfolio, Transaction, TransactionType
 from prices.fx import FxTable
 from prices.models import Instrument
 from prices.selectors import prices_latest_get
@@ -36,35 +49,41 @@ def transaction_list(*, portfolio: Portfolio) -> QuerySet[Transaction]:
 @dataclass(frozen=True)
 class Holding:
     """One position. Costs, gains and values are in the portfolio's base currency; `price` and
-    `previous_close` are as quoted, in the instrument's own currency."""
+    `previous_close` are as quoted, in the instrument's own currency, per share of today."""
 
     instrument: Instrument
     quantity: Decimal
-    average_cost: Decimal
-    cost_basis: Decimal
-    realized_gain: Decimal
+    # None when an amount it depends on could not be converted yet (no FX rate on its date).
+    cost_basis: Decimal | None
+    realized_gain: Decimal  # of the sells whose amounts could be converted
     dividends: Decimal
     fees: Decimal
+    # The latest observation: a stored close or, when newer (or there is no close), the portfolio's latest
+    # trade; None when there is neither.
     price: Decimal | None
     price_as_of: date | None
-    previous_close: Decimal | None
+    previous_close: Decimal | None  # the close before `price` when `price` is a close
     # No price, or older than the last close its exchange's calendar says should exist.
     stale: bool
-    # Base-currency units per unit of the instrument's currency on the price's date.
-    fx_rate: Decimal | None = Decimal(1)
-    # A rate needed to convert it (on a trade date or the price date) is not stored yet.
+    # Base-currency units per unit of the instrument's currency today.
+    fx_rate: Decimal | None
+    # None: no price, or no rate to convert it — left out of the totals, never valued at 0.
+    market_value: Decimal | None
+    # A rate needed to convert it (on a transaction's date, or today) is not stored yet.
     fx_missing: bool = False
+    price_source: str | None = None  # "close" or "trade"
 
     @property
-    def market_value(self) -> Decimal | None:
-        if self.price is None or self.fx_rate is None or self.fx_missing:
+    def average_cost(self) -> Decimal | None:
+        if self.cost_basis is None:
             return None
-        return self.quantity * self.price * self.fx_rate
+        return self.cost_basis / self.quantity if self.quantity else ZERO
 
     @property
     def unrealized_gain(self) -> Decimal | None:
-        value = self.market_value
-        return value - self.cost_basis if value is not None else None
+        if self.market_value is None or self.cost_basis is None:
+            return None
+        return self.market_value - self.cost_basis
 
     @property
     def unrealized_gain_percent(self) -> Decimal | None:
@@ -79,7 +98,8 @@ class Valuation:
     holdings: list[Holding]  # open positions, largest market value first
     closed: list[Holding]  # fully sold positions, for realized gains and dividends
     total_value: Decimal
-    total_cost: Decimal
+    total_cost: Decimal  # open positions whose cost is known
+    unrealized_gain: Decimal  # market value − cost of the positions valued whose cost is known
     realized_gain: Decimal
     dividends: Decimal
     fees: Decimal
@@ -94,10 +114,6 @@ class Valuation:
     def prices_as_of(self) -> date | None:
         """The newest price date among the holdings."""
         return max((h.price_as_of for h in self.holdings if h.price_as_of), default=None)
-
-    @property
-    def unrealized_gain(self) -> Decimal:
-        return self.total_value - sum((h.cost_basis for h in self.holdings if h.market_value is not None), ZERO)
 
     def weight(self, holding: Holding) -> Decimal | None:
         if holding.market_value is None or not self.total_value:
@@ -118,8 +134,22 @@ class TransactionRow:
     currency: str
 
 
+@dataclass
+class _Totals:
+    """What one instrument's transactions add up to, in the base currency: exact sums of the known amounts."""
+
+    position: Position
+    realized_gain: Decimal = ZERO
+    dividends: Decimal = ZERO
+    fees: Decimal = ZERO
+    fx_missing: bool = False
+
+
 def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None) -> Valuation:
+    """The portfolio valued at the end of today with what is known (portfolio.holdings: stored closes and
+    the portfolio's own trades are the price observations; today's FX rates)."""
     now = now or timezone.now()
+    today = timezone.localdate(now)
     transactions = [
         TransactionRow(*row)
         for row in Transaction.objects.filter(portfolio=portfolio)
@@ -131,30 +161,59 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
         target=portfolio.base_currency,
         currencies={tx.currency for tx in transactions} | {i.currency for i in instruments.values()},
     )
-    converted, fx_missing = transactions_in_base_currency(transactions, fx)
-    positions = positions_compute(converted)
-    latest = prices_latest_get(instrument_ids=positions.keys())
+    totals: dict[int, _Totals] = {}
+    add = EXACT_SUMS.add
+    split, sell, dividend = (str(kind) for kind in (TransactionType.SPLIT, TransactionType.SELL,
+                                                    TransactionType.DIVIDEND))
+    for tx in transactions:
+        entry = totals.get(tx.instrument_id)
+        if entry is None:
+            entry = totals[tx.instrument_id] = _Totals(Position(instrument_id=tx.instrument_id))
+        rate = None if tx.type == split else fx.rate(tx.currency, tx.date)
+        effect = transaction_apply_in_base(entry.position, tx, rate=rate)
+        if rate is None and tx.type != split:
+            entry.fx_missing = True  # and that amount is left out below: NaN, never converted at 1
+        if tx.type == sell and not effect.realized_gain.is_nan():
+            entry.realized_gain = add(entry.realized_gain, effect.realized_gain)
+        elif tx.type == dividend and not effect.amount.is_nan():
+            entry.dividends = add(entry.dividends, effect.amount)
+        if effect.fee and not effect.fee.is_nan():
+            entry.fees = add(entry.fees, effect.fee)
+
+    currencies = {pk: instrument.currency for pk, instrument in instruments.items()}
+    latest = prices_latest_get(instrument_ids=totals.keys())
+    splits = splits_of(transactions)
+    value = portfolio_value_compute(
+        held={pk: (t.position.quantity, t.position.cost_basis) for pk, t in totals.items() if t.position.quantity},
+        closes={pk: Observation(date=p.date, price=p.close, source=CLOSE) for pk, p in latest.items()},
+        trades=trade_observations(transactions, currencies=currencies, rate=fx.rate, latest_only=True),
+        splits=splits, currencies=currencies, rate=fx.rate, on=today,
+    )
 
     open_holdings: list[Holding] = []
     closed: list[Holding] = []
-    for instrument_id, position in positions.items():
-        price = latest.get(instrument_id)
+    for instrument_id, entry in totals.items():
         instrument = instruments[instrument_id]
-        fx_rate = fx.rate(instrument.currency, price.date) if price else None
+        position = entry.position
+        valued = value.positions.get(instrument_id)
+        observation = valued.observation if valued else None
         holding = Holding(
             instrument=instrument,
             quantity=position.quantity,
-            average_cost=position.average_cost,
-            cost_basis=position.cost_basis,
-            realized_gain=position.realized_gain,
-            dividends=position.dividends,
-            fees=position.fees,
-            price=price.close if price else None,
-            price_as_of=price.date if price else None,
-            previous_close=price.previous_close if price else None,
-            stale=price_stale(mic=instrument.exchange_mic, price_date=price.date if price else None, now=now),
-            fx_rate=fx_rate,
-            fx_missing=instrument_id in fx_missing or (price is not None and fx_rate is None),
+            cost_basis=position.cost_basis if known(position.cost_basis) else None,
+            realized_gain=entry.realized_gain,
+            dividends=entry.dividends,
+            fees=entry.fees,
+            price=observation.price if observation else None,
+            price_as_of=observation.date if observation else None,
+            previous_close=_previous_close(latest.get(instrument_id), observation, splits.get(instrument_id, ()),
+                                           today),
+            stale=price_stale(mic=instrument.exchange_mic, price_date=observation.date if observation else None,
+                              now=now),
+            fx_rate=valued.fx_rate if valued else None,
+            market_value=valued.value if valued else None,
+            fx_missing=entry.fx_missing or (observation is not None and valued.fx_rate is None),
+            price_source=observation.source if observation else None,
         )
         (open_holdings if position.quantity > 0 else closed).append(holding)
 
@@ -163,32 +222,30 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
     return Valuation(
         holdings=open_holdings,
         closed=closed,
-        total_value=sum((h.market_value for h in open_holdings if h.market_value is not None), ZERO),
-        total_cost=sum((h.cost_basis for h in open_holdings if not h.fx_missing), ZERO),
-        realized_gain=sum((h.realized_gain for h in all_holdings if not h.fx_missing), ZERO),
-        dividends=sum((h.dividends for h in all_holdings if not h.fx_missing), ZERO),
-        fees=sum((h.fees for h in all_holdings if not h.fx_missing), ZERO),
+        total_value=value.total_value,
+        total_cost=value.total_cost,
+        unrealized_gain=value.unrealized_gain,
+        realized_gain=money_sum(h.realized_gain for h in all_holdings),
+        dividends=money_sum(h.dividends for h in all_holdings),
+        fees=money_sum(h.fees for h in all_holdings),
         unpriced_count=sum(1 for h in open_holdings if h.price is None),
         fx_missing_count=sum(1 for h in open_holdings if h.fx_missing),
     )
 
 
-def transactions_in_base_currency(transactions: list, fx: FxTable) -> tuple[list, set[int]]:
-    """Copies of the transactions with price and fee converted at the rate of their own date, and
-    the instruments for which a rate was missing (their amounts are left unconverted and flagged,
-    never converted at 1). Quantities never change, so position checks are unaffected."""
-    converted: list[Transaction] = []
-    missing: set[int] = set()
-    for tx in transactions:
-        rate = fx.rate(tx.currency, tx.date)
-        if rate is None:
-            missing.add(tx.instrument_id)
-            converted.append(tx)
-        elif rate == 1:
-            converted.append(tx)
-        else:
-            converted.append(replace(tx, price=tx.price * rate, fee=tx.fee * rate))
-    return converted, missing
+def _previous_close(latest, observation: Observation | None, splits, today: date) -> Decimal | None:
+    """The close before today's price, on the same share basis, when that price is the latest close.
+
+    Splits after the latest close divide both; a split on the latest close's own day divides only the
+    previous close, which was before it. (A split recorded on a day without a close between the two is not
+    seen here: the stored previous close carries no date.)"""
+    if latest is None or latest.previous_close is None or observation is None or observation.source != CLOSE:
+        return None
+    previous = latest.previous_close
+    for day, ratio in splits:
+        if latest.date <= day <= today:
+            previous /= ratio
+    return previous
 
 
 def instrument_ids_of_user(*, user: AbstractBaseUser) -> set[int]:

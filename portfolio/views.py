@@ -13,14 +13,13 @@ from charts.api.views import RANGES as CHART_RANGES
 from charts.performance import RANGES as PERFORMANCE_RANGES
 from portfolio import selectors, services
 from portfolio.forms import PortfolioForm, TransactionForm, form_errors_apply
-from portfolio.import_jobs import import_runs_in_background, transactions_import_start
+from portfolio.import_jobs import transactions_import_or_queue
 from portfolio.importing import (
     MAX_FILE_BYTES,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     ImportRejected,
     RowError,
-    transactions_import,
 )
 from portfolio.models import Portfolio, Transaction, TransactionType
 from prices.models import Instrument
@@ -168,15 +167,14 @@ def transaction_import_page(request, portfolio_id: int):
         content = upload.read(MAX_FILE_BYTES + 1) if upload is not None else b""
         if upload is None:
             errors = [RowError(0, "file", "Choose a CSV file to import.")]
-        elif import_runs_in_background(content=content):
-            job_id = transactions_import_start(portfolio=portfolio, content=content, owner_id=request.user.pk)
-            return redirect(f"{reverse('transaction-import', args=[portfolio.pk])}?job={job_id}")
         else:
             try:
-                result = transactions_import(portfolio=portfolio, content=content)
+                result = transactions_import_or_queue(portfolio=portfolio, content=content, owner_id=request.user.pk)
             except ImportRejected as rejected:
                 errors = rejected.row_errors
             else:
+                if isinstance(result, str):  # queued for a worker: this page follows it
+                    return redirect(f"{reverse('transaction-import', args=[portfolio.pk])}?job={result}")
                 messages.success(request, f"Imported {result.created} transactions"
                                  + (f"; skipped {result.skipped_duplicates} already present." if
                                     result.skipped_duplicates else "."))

@@ -26,8 +26,8 @@ from portfolio.api.serializers import (
     transaction_input_merged,
 )
 from portfolio.exporting import transaction_rows, transactions_csv, user_data_export
-from portfolio.import_jobs import import_runs_in_background, transactions_import_start
-from portfolio.importing import MAX_FILE_BYTES, ImportRejected, transactions_import
+from portfolio.import_jobs import transactions_import_or_queue
+from portfolio.importing import MAX_FILE_BYTES, ImportRejected
 from portfolio.models import Portfolio, Transaction
 
 
@@ -167,15 +167,14 @@ class TransactionImportApi(APIView):
         else:
             return Response({"file": ["Upload a CSV file in the field 'file' (or send text/csv)."]},
                             status=status.HTTP_400_BAD_REQUEST)
-        if import_runs_in_background(content=content):
-            job_id = transactions_import_start(portfolio=portfolio, content=content, owner_id=request.user.pk)
-            return Response({"job_id": job_id, "progress_url": reverse("api-job-detail", args=[job_id])},
-                            status=status.HTTP_202_ACCEPTED)
         try:
-            result = transactions_import(portfolio=portfolio, content=content)
+            result = transactions_import_or_queue(portfolio=portfolio, content=content, owner_id=request.user.pk)
         except ImportRejected as rejected:
             return Response(ImportErrorsSerializer({"errors": rejected.row_errors}).data,
                             status=status.HTTP_400_BAD_REQUEST)
+        if isinstance(result, str):  # queued for a worker
+            return Response({"job_id": result, "progress_url": reverse("api-job-detail", args=[result])},
+                            status=status.HTTP_202_ACCEPTED)
         return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
 

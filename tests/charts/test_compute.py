@@ -1,15 +1,17 @@
 """Chart series, ranges, sparklines and allocation of hand-computed portfolios, loaded from the database."""
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
 
 from charts.compute import DAILY_POINTS_MAX, SPARKLINE_POINTS_MAX, chart_data_compute
 from charts.selectors import chart_inputs_load
+from portfolio.dashboard import dashboard_data_compute
 from prices.fx import fx_rates_store
 from tests.charts.factories import FxRateFactory, closes_create
+from tests.charts.oracle import Book, Deal, cents
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,8 +63,8 @@ def test_closes_carry_over_weekends_and_holidays(portfolio):
     assert len(series) == 7  # every calendar day, up to today
 
 
-def test_a_buy_on_a_saturday_is_valued_at_fridays_close(portfolio):
-    # given closes on Thu 4 and Fri 5 Jan, older than the first transaction (Sat 6)
+def test_a_buy_on_a_saturday_is_valued_at_its_own_price_newer_than_fridays_close(portfolio):
+    # given closes on Thu 4 and Fri 5 Jan, older than the first transaction (Sat 6, at 50)
     aaa = InstrumentFactory(symbol="AAA")
     TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 6), quantity=D("4"), price=D("50"))
     closes_create(instrument=aaa, closes={date(2024, 1, 4): "49", date(2024, 1, 5): "51.25",
@@ -70,11 +72,12 @@ def test_a_buy_on_a_saturday_is_valued_at_fridays_close(portfolio):
 
     series = daily(chart(portfolio, today=date(2024, 1, 8)))
 
-    assert series == {"2024-01-06": ("205.00", "200.00"), "2024-01-07": ("205.00", "200.00"),
+    # the trade is the latest observation until Monday's close
+    assert series == {"2024-01-06": ("200.00", "200.00"), "2024-01-07": ("200.00", "200.00"),
                       "2024-01-08": ("208.00", "200.00")}
 
 
-def test_an_instrument_without_a_close_yet_contributes_nothing(portfolio):
+def test_an_instrument_without_a_close_yet_is_valued_at_its_trade_price(portfolio):
     aaa = InstrumentFactory(symbol="AAA")
     new = InstrumentFactory(symbol="NEWCO")
     TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("1"), price=D("10"))
@@ -84,20 +87,80 @@ def test_an_instrument_without_a_close_yet_contributes_nothing(portfolio):
 
     data = chart(portfolio, today=date(2024, 1, 4))
 
-    assert daily(data) == {"2024-01-02": ("10.00", "24.00"), "2024-01-03": ("10.00", "24.00"),
+    assert daily(data) == {"2024-01-02": ("24.00", "24.00"), "2024-01-03": ("24.00", "24.00"),
                            "2024-01-04": ("26.00", "24.00")}
     assert data["warnings"] == []
 
 
-def test_a_held_instrument_never_priced_is_reported(portfolio):
+def test_the_close_wins_its_day_and_the_days_last_trade_wins_over_earlier_ones(portfolio):
+    # given two buys on 2 Jan without a close (at 10, then at 11) and a buy on 3 Jan at 13 with a close of 12
+    aaa = InstrumentFactory(symbol="AAA", provider="manual")
+    for day, price in ((date(2024, 1, 2), "10"), (date(2024, 1, 2), "11"), (date(2024, 1, 3), "13")):
+        TransactionFactory(portfolio=portfolio, instrument=aaa, date=day, quantity=D("1"), price=D(price))
+    closes_create(instrument=aaa, closes={date(2024, 1, 3): "12"})
+
+    series = daily(chart(portfolio, today=date(2024, 1, 3)))
+
+    assert series == {"2024-01-02": ("22.00", "21.00"), "2024-01-03": ("36.00", "34.00")}
+
+
+def test_a_held_instrument_without_any_observation_is_left_out_and_reported(portfolio):
+    # given shares transferred in at price 0 (a gift says nothing about the price) and no close
     new = InstrumentFactory(symbol="NEWCO")
-    TransactionFactory(portfolio=portfolio, instrument=new, date=date(2024, 1, 2), quantity=D("2"), price=D("7"))
+    TransactionFactory(portfolio=portfolio, instrument=new, date=date(2024, 1, 2), quantity=D("2"), price=D("0"),
+                       fee=D("1"))
 
     data = chart(portfolio, today=date(2024, 1, 3))
 
-    assert daily(data) == {"2024-01-02": ("0.00", "14.00"), "2024-01-03": ("0.00", "14.00")}
+    # left out of the value, never valued at 0 (the value is the sum of what can be valued: nothing here)
+    assert daily(data) == {"2024-01-02": ("0.00", "1.00"), "2024-01-03": ("0.00", "1.00")}
     assert [(w["code"], w["symbol"]) for w in data["warnings"]] == [("no_price", "NEWCO")]
     assert data["allocation"]["by_instrument"] == []
+
+
+def test_a_trade_in_a_currency_without_a_rate_is_no_observation(portfolio):
+    # given a USD-quoted instrument bought in EUR, with no EUR rate stored yet and no close
+    coin = InstrumentFactory(symbol="COIN", provider="manual")
+    TransactionFactory(portfolio=portfolio, instrument=coin, date=date(2024, 1, 2), quantity=D("2"), price=D("7"),
+                       currency="EUR")
+
+    data = chart(portfolio, today=date(2024, 1, 2))
+
+    assert daily(data) == {"2024-01-02": ("0.00", "0.00")}
+    assert {(w["code"], w["symbol"]) for w in data["warnings"]} == {("no_price", "COIN"),
+                                                                    ("fx_missing_invested", "COIN")}
+
+
+def test_a_hand_priced_portfolio_is_valued_every_day_by_its_trades(portfolio):
+    # given two buys of a hand-priced instrument, then a sell, with a single stored close in between
+    art = InstrumentFactory(symbol="ART", provider="manual", exchange_mic="")
+    deals = [Deal(date(2024, 3, 1), "ART", "BUY", "3", "50", "2"), Deal(date(2024, 3, 5), "ART", "BUY", "1", "54"),
+             Deal(date(2024, 3, 9), "ART", "SELL", "2", "49.5", "1")]
+    for deal in deals:
+        TransactionFactory(portfolio=portfolio, instrument=art, type=deal.kind, date=deal.day,
+                           quantity=D(deal.quantity), price=D(deal.price), fee=D(deal.fee))
+    closes_create(instrument=art, closes={date(2024, 3, 7): "52.25"})
+    book = Book(symbols={"ART": "USD"}, closes={"ART": {date(2024, 3, 7): "52.25"}}, deals=deals)
+
+    values = {day: value for day, (value, _) in daily(chart(portfolio, today=date(2024, 3, 12))).items()}
+
+    assert values == {(date(2024, 3, 1) + timedelta(days=n)).isoformat(): cents(book.value(
+        date(2024, 3, 1) + timedelta(days=n))) for n in range(12)}
+    assert "0.00" not in values.values()
+
+
+def test_todays_point_is_the_dashboards_total_to_the_cent(portfolio):
+    # given a value of exactly 2.675 today (float64 would round it down: 2.67499999…)
+    aaa = InstrumentFactory(symbol="AAA", exchange_mic="")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("1"), price=D("2"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 3): "2.675"})
+
+    data = chart(portfolio, today=date(2024, 1, 3))
+    dashboard = dashboard_data_compute(portfolio=portfolio, now=datetime(2024, 1, 3, 23, tzinfo=UTC))
+
+    assert data["ranges"]["MAX"][-1] == {"date": "2024-01-03", "value": "2.68", "invested": "2.00"}
+    assert dashboard["initial"]["total_value"] == data["allocation"]["total"] == "2.68"
+    assert dashboard["initial"]["total_cost"] == "2.00"
 
 
 def test_a_partial_sell_removes_the_proportional_cost(portfolio):
@@ -158,6 +221,22 @@ def test_a_split_multiplies_the_quantity_and_keeps_the_value_continuous(portfoli
 
     assert series == {"2024-01-02": ("2000.00", "2000.00"), "2024-01-03": ("2000.00", "2000.00"),
                       "2024-01-04": ("2020.00", "2000.00")}
+
+
+def test_a_split_on_a_day_without_a_close_divides_the_close_carried_into_it(portfolio):
+    # given a 2-for-1 split recorded on Saturday 6 Jan: Friday's close (200) is carried into the weekend,
+    # halved from the split on; Monday's close is 101
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 5), quantity=D("10"),
+                       price=D("199"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, type="SPLIT", date=date(2024, 1, 6), quantity=D("2"),
+                       price=D("0"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 5): "200", date(2024, 1, 8): "101"})
+
+    series = daily(chart(portfolio, today=date(2024, 1, 8)))
+
+    assert {day: value for day, (value, _) in series.items()} == {
+        "2024-01-05": "2000.00", "2024-01-06": "2000.00", "2024-01-07": "2000.00", "2024-01-08": "2020.00"}
 
 
 def test_a_euro_position_in_a_dollar_portfolio_follows_the_rate(portfolio):

@@ -1,21 +1,24 @@
 """Performance of hand-computed portfolios, loaded from the database: gains, fees, dividends, TWR, XIRR, FX, ranges.
 
-Expected values are worked out by hand in the comments; TWR and XIRR are also recomputed independently here
-with numpy and scipy's brentq, from the closes and flows written in the test, not from the code under test.
+Expected values are worked out by hand in the comments; TWR and money figures are also recomputed by an
+independent exact-fraction reference (tests/charts/oracle.py) and XIRR with scipy's brentq, from the closes
+and transactions written in the test, not from the code under test.
 """
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import numpy as np
 import pytest
 from scipy.optimize import brentq
 
+from charts.compute import chart_data_compute
 from charts.performance import RANGES, performance_compute
 from charts.selectors import chart_inputs_load
 from prices.fx import fx_rates_store
 from tests.charts.factories import closes_create
+from tests.charts.oracle import Book, Deal, cents, matches_rate
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db
@@ -74,9 +77,10 @@ def test_buy_and_buy(portfolio):
     # invested 1001, 2102, 2102: mean 1735; 300 / 1735 and 298 / 1735
     assert whole["time_weighted_invested_capital"] == "1735.00"
     assert (whole["gross_performance_percent"], whole["net_performance_percent"]) == ("0.172911", "0.171758")
-    # days: 1000 / (0 + 1001), 2200 / (1000 + 1101), 2400 / 2200 → 2 400 000 / 2 103 101 − 1
-    assert whole["time_weighted_return"] == "0.141172"
-    assert whole["time_weighted_return_without_fx"] == "0.141172"  # nothing foreign
+    # flows at the end of their day: 2 Jan has nothing at work the day before (skipped); then
+    # (2200 − 1101) / 1000 and 2400 / 2200 → 1.099 × 12 / 11 − 1
+    assert whole["time_weighted_return"] == "0.198909"
+    assert whole["time_weighted_return_without_fx"] == "0.198909"  # nothing foreign
     assert rate(whole["money_weighted_return"]) == close_to(xirr_brentq(
         [(date(2024, 1, 1), 0.0), (date(2024, 1, 2), -1001.0), (date(2024, 1, 3), -1101.0),
          (date(2024, 1, 4), 2400.0)]))
@@ -108,8 +112,8 @@ def test_buy_and_sell_at_a_loss(portfolio):
     assert (whole["gross_performance"], whole["net_performance"], whole["fees"]) == ("-100.00", "-103.00", "3.00")
     # invested 1002 then 601.20: mean 801.60
     assert (whole["gross_performance_percent"], whole["net_performance_percent"]) == ("-0.124750", "-0.128493")
-    # days: 1000 / 1002, then (540 + 359) / 1000: 899 / 1002 − 1
-    assert whole["time_weighted_return"] == "-0.102794"
+    # the buy's day is skipped (nothing at work before it), then (540 + 359) / 1000 − 1
+    assert whole["time_weighted_return"] == "-0.101000"
     assert rate(whole["money_weighted_return"]) == close_to(xirr_brentq(
         [(date(2024, 1, 1), 0.0), (date(2024, 1, 2), -1002.0), (date(2024, 1, 3), 359.0 + 540.0)]))
     assert float(whole["money_weighted_return"]) < -0.99  # −10 % in two days, annualised
@@ -132,8 +136,8 @@ def test_full_exit_with_a_gain(portfolio):
     # 1001 invested on 365 of the 374 days: 1001 × 365 / 374 = 976.91; 197 / that and 200 / that
     assert whole["time_weighted_invested_capital"] == "976.91"
     assert (whole["net_performance_percent"], whole["gross_performance_percent"]) == ("0.201656", "0.204727")
-    # 1000 / 1001 on the first day, flat for a year, then (0 + 1198) / 1000; days after the exit are skipped
-    assert whole["time_weighted_return"] == "0.196803"
+    # flat for a year from the first day's 1000, then (0 + 1198) / 1000; days after the exit are skipped
+    assert whole["time_weighted_return"] == "0.198000"
     # −1001 and +1198 exactly 365 days apart: the annual rate is 1198 / 1001 − 1
     assert whole["money_weighted_return"] == "0.196803"
     assert rate(whole["money_weighted_return"]) == close_to(xirr_brentq(
@@ -141,9 +145,10 @@ def test_full_exit_with_a_gain(portfolio):
     # over the 374 days from the base day (1 Jan 2023) to the end, not annualised
     assert rate(whole["money_weighted_return_period"]) == close_to((1198 / 1001) ** (374 / 365) - 1)
 
-    # calendar years: 2023 ends holding 5 × 200 = 1000 (bought for 1001); 2024 starts from it
+    # calendar years: 2023 ends holding 5 × 200 = 1000 (bought for 1001); 2024 starts from it. 2023's only
+    # move is the buy's fee, paid on a day with nothing at work before it: a time-weighted return of 0
     assert (result["ranges"]["2023"]["value"], result["ranges"]["2023"]["net_performance"],
-            result["ranges"]["2023"]["time_weighted_return"]) == ("1000.00", "-1.00", "-0.000999")
+            result["ranges"]["2023"]["time_weighted_return"]) == ("1000.00", "-1.00", "0.000000")
     year = result["ranges"]["2024"]
     assert (year["start"], year["end"], year["value_start"], year["value"], year["gross_performance"],
             year["net_performance"], year["realized_gain"], year["time_weighted_return"]) == (
@@ -185,8 +190,8 @@ def test_a_lone_fee(portfolio):
     whole = result["ranges"]["MAX"]
     assert (whole["fees"], whole["gross_performance"], whole["net_performance"], whole["net_performance_percent"]) == (
         "5.00", "0.00", "-5.00", "-0.010000")
-    # the fee is money paid in at the start of its day that buys nothing: 500 / (500 + 5)
-    assert whole["time_weighted_return"] == "-0.009901"
+    # the fee is money paid in that buys nothing: (500 − 5) / 500
+    assert whole["time_weighted_return"] == "-0.010000"
     assert rate(whole["money_weighted_return"]) == close_to(xirr_brentq(
         [(date(2024, 1, 2), -500.0), (date(2024, 1, 10), -5.0), (date(2024, 1, 31), 500.0)]))
     # the fee is not invested money
@@ -209,9 +214,10 @@ def test_a_position_bought_in_euros_with_the_rate_moving(portfolio):
     assert (whole["value"], whole["total_investment"], whole["fees"], whole["gross_performance"],
             whole["net_performance"], whole["unrealized_gain"]) == (
         "1375.00", "1102.20", "2.20", "275.00", "272.80", "272.80")
-    # with the currency effect: 1375 / 1102.20 − 1; without it, every rate at 2 Jan's 1.10: 1210 / 1102.20 − 1
-    assert whole["time_weighted_return"] == "0.247505"
-    assert whole["time_weighted_return_without_fx"] == "0.097804"
+    # the buy's day is skipped; then with the currency effect 1100 → 1200 → 1375 (+25 %); without it, every
+    # rate at 2 Jan's 1.10: 1100 → 1100 → 1210 (+10 %)
+    assert whole["time_weighted_return"] == "0.250000"
+    assert whole["time_weighted_return_without_fx"] == "0.100000"
     # 1D: 1200 → 1375 with the rate; at 4 Jan's rate (1.25) throughout, the 10 % rise of the close alone
     one_day = result["ranges"]["1D"]
     assert (one_day["time_weighted_return"], one_day["time_weighted_return_without_fx"]) == ("0.145833", "0.100000")
@@ -233,43 +239,194 @@ def test_a_mixed_currency_portfolio_without_the_currency_effect(portfolio):
     assert (whole["time_weighted_return"], whole["time_weighted_return_without_fx"]) == ("0.550000", "0.500000")
 
 
-def test_twr_and_xirr_match_an_independent_computation(portfolio):
-    # given ten days with a close every day, two buys, a sell, a dividend and a fee
+def test_twr_and_xirr_match_an_independent_computation_with_a_close_every_day(portfolio):
+    # given ten days with a close every day, two buys, a fee, a sell and a dividend
     aaa = InstrumentFactory(symbol="AAA")
     days = [date(2024, 1, d) for d in range(2, 12)]
-    closes = np.array([100, 102, 101, 105, 105, 104, 108, 110, 109, 112.5])
-    closes_create(instrument=aaa, closes={day: str(close) for day, close in zip(days, closes, strict=True)})
-    buy(portfolio, aaa, days[0], "10", "100", "1")
-    buy(portfolio, aaa, days[3], "5", "104", "1.5")
-    buy(portfolio, aaa, days[5], "0", "0", "3", type="FEE")
-    sell(portfolio, aaa, days[6], "8", "107", "2")
-    buy(portfolio, aaa, days[8], "7", "1", "0.7", type="DIVIDEND")
+    closes = ["100", "102", "101", "105", "105", "104", "108", "110", "109", "112.5"]
+    closes_create(instrument=aaa, closes=dict(zip(days, closes, strict=True)))
+    deals = [Deal(days[0], "AAA", "BUY", "10", "100", "1"), Deal(days[3], "AAA", "BUY", "5", "104", "1.5"),
+             Deal(days[5], "AAA", "FEE", "0", "0", "3"), Deal(days[6], "AAA", "SELL", "8", "107", "2"),
+             Deal(days[8], "AAA", "DIVIDEND", "7", "1", "0.7")]
+    for deal in deals:
+        buy(portfolio, aaa, deal.day, deal.quantity, deal.price, deal.fee, type=deal.kind)
+    book = Book(symbols={"AAA": "USD"}, closes={"AAA": dict(zip(days, closes, strict=True))}, deals=deals)
 
     result = performance(portfolio, today=days[-1])
 
-    held = np.array([10, 10, 10, 15, 15, 15, 7, 7, 7, 7])
-    value = held * closes
-    inflows = np.zeros(10)
-    outflows = np.zeros(10)
-    inflows[[0, 3, 5]] = [1001, 521.5, 3]
-    outflows[[6, 8]] = [8 * 107 - 2, 7 - 0.7]
-    previous = np.concatenate([[0.0], value[:-1]])
-    expected_twr = np.prod((value + outflows) / (previous + inflows)) - 1
     whole = result["ranges"]["MAX"]
-    assert rate(whole["time_weighted_return"]) == close_to(expected_twr)
-    flows = [(day, out - inflow) for day, out, inflow in zip(days, outflows, inflows, strict=True) if out or inflow]
-    expected_xirr = xirr_brentq([*flows, (days[-1], float(value[-1]))])
+    assert matches_rate(whole["time_weighted_return"], book.twr(days[0] - timedelta(days=1), days[-1]))
+    assert whole["net_performance"] == cents(book.net_performance(days[0] - timedelta(days=1), days[-1]))
+    flows = [(day, float(book.flows(day)[1] - book.flows(day)[0])) for day in days if any(book.flows(day))]
+    expected_xirr = xirr_brentq([*flows, (days[-1], float(book.value(days[-1])))])
     assert rate(whole["money_weighted_return"]) == close_to(expected_xirr)
-    # net performance is value − money put in + money taken out
-    assert whole["net_performance"] == f"{value[-1] - inflows.sum() + outflows.sum():.2f}"
     # a range that starts on a day with value: WTD from Sunday 7 Jan (value 15 × 104 = 1560)
     week = result["ranges"]["WTD"]
     assert (week["start"], week["value_start"]) == ("2024-01-08", "1560.00")
-    in_week = slice(6, 10)  # 8 to 11 Jan
-    expected_week = np.prod((value + outflows)[in_week] / (previous + inflows)[in_week]) - 1
-    assert rate(week["time_weighted_return"]) == close_to(expected_week)
-    expected_week_xirr = xirr_brentq([(date(2024, 1, 7), -1560.0), *flows[-2:], (days[-1], float(value[-1]))])
+    assert matches_rate(week["time_weighted_return"], book.twr(date(2024, 1, 7), days[-1]))
+    assert week["net_performance"] == cents(book.net_performance(date(2024, 1, 7), days[-1]))
+    expected_week_xirr = xirr_brentq([(date(2024, 1, 7), -1560.0), *flows[-2:],
+                                      (days[-1], float(book.value(days[-1])))])
     assert rate(week["money_weighted_return"]) == close_to(expected_week_xirr)
+
+
+def test_the_textbook_time_weighted_return_with_a_buy_on_the_day_the_price_jumps(portfolio):
+    # given one share bought at 10 (close 10); the next day the close jumps to 20 and a second share is bought
+    # at 20; the day after the close is 15
+    aaa = InstrumentFactory(symbol="AAA")
+    buy(portfolio, aaa, date(2024, 1, 2), "1", "10")
+    buy(portfolio, aaa, date(2024, 1, 3), "1", "20")
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "10", date(2024, 1, 3): "20", date(2024, 1, 4): "15"})
+
+    whole = performance(portfolio, today=date(2024, 1, 4))["ranges"]["MAX"]
+
+    # the second share is bought at the end of the jump, not in it: (40 − 20) / 10 = 2, then 30 / 40 = 0.75
+    assert whole["time_weighted_return"] == "0.500000"
+    assert (whole["value"], whole["net_performance"]) == ("30.00", "0.00")
+
+
+def test_the_textbook_time_weighted_return_with_sparse_closes(portfolio):
+    # given the same portfolio with no close on the day of the second buy: its own price (20) is that day's
+    aaa = InstrumentFactory(symbol="AAA", provider="manual")
+    buy(portfolio, aaa, date(2024, 1, 2), "1", "10")
+    buy(portfolio, aaa, date(2024, 1, 4), "1", "20")
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "10", date(2024, 1, 3): "20", date(2024, 1, 5): "15"})
+
+    whole = performance(portfolio, today=date(2024, 1, 5))["ranges"]["MAX"]
+
+    # 20 / 10, then (40 − 20) / 20, then 30 / 40
+    assert whole["time_weighted_return"] == "0.500000"
+
+
+def test_a_hand_priced_instrument_is_valued_at_its_trades_until_its_first_close(portfolio):
+    # given two buys of a hand-priced instrument (2 @ 142.90 + 1.60 on 22 Nov, 2 @ 136.60 + 1.60 on 30 Nov)
+    # and one stored close, 148.90, three weeks after the first buy
+    gem = InstrumentFactory(symbol="GEM", provider="manual", currency="CHF", exchange_mic="")
+    portfolio.base_currency = "CHF"
+    portfolio.save()
+    deals = [Deal(date(2021, 11, 22), "GEM", "BUY", "2", "142.90", "1.60"),
+             Deal(date(2021, 11, 30), "GEM", "BUY", "2", "136.60", "1.60")]
+    for deal in deals:
+        buy(portfolio, gem, deal.day, deal.quantity, deal.price, deal.fee)
+    closes_create(instrument=gem, closes={date(2021, 12, 13): "148.90"})
+    today = date(2021, 12, 18)
+
+    inputs = chart_inputs_load(portfolio=portfolio)
+    result = performance_compute(inputs, today=today)
+    chart = chart_data_compute(inputs, today=today)
+
+    whole = result["ranges"]["MAX"]
+    # gross 4 × 148.90 − 285.80 − 273.20 = 36.60; net 36.60 − 3.20 = 33.40
+    assert (whole["value"], whole["gross_performance"], whole["net_performance"], whole["fees"]) == (
+        "595.60", "36.60", "33.40", "3.20")
+    # every day is valued, none at 0: 2 × 142.90 until the second buy, 4 × 136.60 until the close, then 4 × 148.90
+    values = {point["date"]: point["value"] for point in chart["ranges"]["MAX"]}
+    expected = {}
+    for n in range((today - date(2021, 11, 22)).days + 1):
+        day = date(2021, 11, 22) + timedelta(days=n)
+        expected[day.isoformat()] = ("285.80" if day < date(2021, 11, 30)
+                                     else "546.40" if day < date(2021, 12, 13) else "595.60")
+    assert values == expected
+    # 285.80 → 285.80 ...; the second buy at 136.60: (546.40 − 274.80) / 285.80; the close: 595.60 / 546.40
+    book = Book(symbols={"GEM": "CHF"}, closes={"GEM": {date(2021, 12, 13): "148.90"}}, deals=deals)
+    assert matches_rate(whole["time_weighted_return"], book.twr(date(2021, 11, 21), today))
+    assert whole["time_weighted_return"] == "0.035885"
+    assert chart["warnings"] == []
+
+
+def test_a_two_for_one_split_keeps_the_value_continuous(portfolio):
+    # given 10 bought at 200 on 2 Jan; stored closes are the real traded prices: 200, then 100 from the split
+    # on 4 Jan (SPLIT of ratio 2 that day), 101 on 5 Jan
+    aaa = InstrumentFactory(symbol="AAA")
+    deals = [Deal(date(2024, 1, 2), "AAA", "BUY", "10", "200"), Deal(date(2024, 1, 4), "AAA", "SPLIT", "2")]
+    for deal in deals:
+        buy(portfolio, aaa, deal.day, deal.quantity, deal.price, type=deal.kind)
+    closes = {date(2024, 1, 2): "200", date(2024, 1, 3): "200", date(2024, 1, 4): "100", date(2024, 1, 5): "101"}
+    closes_create(instrument=aaa, closes=closes)
+
+    inputs = chart_inputs_load(portfolio=portfolio)
+    result = performance_compute(inputs, today=date(2024, 1, 5))
+    chart = chart_data_compute(inputs, today=date(2024, 1, 5))
+
+    values = {point["date"]: point["value"] for point in chart["ranges"]["MAX"]}
+    assert values == {"2024-01-02": "2000.00", "2024-01-03": "2000.00", "2024-01-04": "2000.00",
+                      "2024-01-05": "2020.00"}
+    split_day = result["ranges"]["1D"]  # the 1D range of 5 Jan starts from 4 Jan: 2000
+    assert split_day["value_start"] == "2000.00"
+    whole = result["ranges"]["MAX"]
+    assert (whole["value"], whole["net_performance"], whole["time_weighted_return"]) == ("2020.00", "20.00", "0.010000")
+    book = Book(symbols={"AAA": "USD"}, closes={"AAA": closes}, deals=deals)
+    assert matches_rate(whole["time_weighted_return"], book.twr(date(2024, 1, 1), date(2024, 1, 5)))
+    # viewed on the split day itself, 4 Jan's own close prices the doubled position
+    on_the_day = performance(portfolio, today=date(2024, 1, 4))["ranges"]
+    assert (on_the_day["1D"]["value_start"], on_the_day["1D"]["value"], on_the_day["1D"]["net_performance"]) == (
+        "2000.00", "2000.00", "0.00")
+
+
+def test_a_split_divides_a_trade_price_carried_past_it(portfolio):
+    # given a hand-priced instrument bought at 1200 with no stored close, a 10-for-1 split, then a buy at 125
+    # and later a close of 130
+    art = InstrumentFactory(symbol="ART", provider="manual")
+    deals = [Deal(date(2024, 6, 3), "ART", "BUY", "1", "1200"), Deal(date(2024, 6, 10), "ART", "SPLIT", "10"),
+             Deal(date(2024, 6, 12), "ART", "BUY", "2", "125")]
+    for deal in deals:
+        buy(portfolio, art, deal.day, deal.quantity, deal.price, type=deal.kind)
+    closes_create(instrument=art, closes={date(2024, 6, 14): "130"})
+
+    inputs = chart_inputs_load(portfolio=portfolio)
+    result = performance_compute(inputs, today=date(2024, 6, 14))
+    chart = chart_data_compute(inputs, today=date(2024, 6, 14))
+
+    values = {point["date"]: point["value"] for point in chart["ranges"]["MAX"]}
+    # 1 × 1200 until the split, 10 × 1200 / 10 from it, 12 × 125 after the buy, 12 × 130 on the close
+    assert [values[f"2024-06-{d:02d}"] for d in range(3, 15)] == [
+        "1200.00"] * 7 + ["1200.00", "1200.00", "1500.00", "1500.00", "1560.00"]
+    whole = result["ranges"]["MAX"]
+    book = Book(symbols={"ART": "USD"}, closes={"ART": {date(2024, 6, 14): "130"}}, deals=deals)
+    assert matches_rate(whole["time_weighted_return"], book.twr(date(2024, 6, 2), date(2024, 6, 14)))
+    assert whole["net_performance"] == cents(book.net_performance(date(2024, 6, 2), date(2024, 6, 14))) == "110.00"
+
+
+def test_a_trade_in_another_currency_is_an_observation_at_its_days_rate(portfolio):
+    # given a USD-quoted instrument with no close, bought in EUR on 2 Jan (1 EUR = 1.10 USD) and on 4 Jan
+    # (1.20), in a USD portfolio, then a close of 125 USD on 5 Jan
+    coin = InstrumentFactory(symbol="COIN", currency="USD", exchange_mic="", provider="manual")
+    fx_rates_store(base="EUR", series={date(2024, 1, 2): {"USD": D("1.10")}, date(2024, 1, 4): {"USD": D("1.20")}})
+    deals = [Deal(date(2024, 1, 2), "COIN", "BUY", "2", "100", "1", currency="EUR"),
+             Deal(date(2024, 1, 4), "COIN", "BUY", "1", "100", currency="EUR")]
+    for deal in deals:
+        buy(portfolio, coin, deal.day, deal.quantity, deal.price, deal.fee, currency="EUR")
+    closes_create(instrument=coin, closes={date(2024, 1, 5): "125"})
+
+    inputs = chart_inputs_load(portfolio=portfolio)
+    result = performance_compute(inputs, today=date(2024, 1, 5))
+    chart = chart_data_compute(inputs, today=date(2024, 1, 5))
+
+    values = {point["date"]: point["value"] for point in chart["ranges"]["MAX"]}
+    # 100 EUR = 110 USD, then 120 USD: 220, 220, 360, 375
+    assert values == {"2024-01-02": "220.00", "2024-01-03": "220.00", "2024-01-04": "360.00",
+                      "2024-01-05": "375.00"}
+    whole = result["ranges"]["MAX"]
+    book = Book(symbols={"COIN": "USD"}, closes={"COIN": {date(2024, 1, 5): "125"}},
+                rates={"EUR": {date(2024, 1, 2): "1.10", date(2024, 1, 4): "1.20"}}, deals=deals)
+    assert matches_rate(whole["time_weighted_return"], book.twr(date(2024, 1, 1), date(2024, 1, 5)))
+    # 375 − (220 + 1.10) − 120
+    assert whole["net_performance"] == cents(book.net_performance(date(2024, 1, 1), date(2024, 1, 5))) == "33.90"
+    # (360 − 120) / 220 · 375 / 360 − 1; without the currency effect the euros paid on 4 Jan count at the
+    # range's first EUR rate, 1.10: (360 − 110) / 220 · 375 / 360 − 1
+    assert (whole["time_weighted_return"], whole["time_weighted_return_without_fx"]) == ("0.136364", "0.183712")
+
+
+def test_a_realized_gain_is_rounded_once_half_even(portfolio):
+    # given 1 bought at 10 and sold at 12.675: a realized gain of exactly 2.675
+    aaa = InstrumentFactory(symbol="AAA")
+    buy(portfolio, aaa, date(2024, 1, 2), "1", "10")
+    sell(portfolio, aaa, date(2024, 1, 3), "1", "12.675")
+
+    whole = performance(portfolio, today=date(2024, 1, 3))["ranges"]["MAX"]
+
+    # never 2.67 (float64 holds 2.675 as 2.67499999…): half-even of the exact 2.675 is 2.68
+    assert (whole["realized_gain"], whole["net_performance"], whole["gross_performance"]) == ("2.68", "2.68", "2.68")
 
 
 def test_range_boundaries_with_a_frozen_today(portfolio):
@@ -344,8 +501,8 @@ def test_investment_by_month_and_by_year(portfolio):
                                             {"period": "2024", "investment": "651.50"}]
 
 
-def test_a_position_without_a_close_yet_is_left_out_until_it_has_one(portfolio):
-    # given AAA held from 2 Jan, and NEWCO bought for 100 on 3 Jan whose first close (22, so 110) comes on 4 Jan
+def test_a_position_without_a_close_yet_is_valued_at_its_trade_price(portfolio):
+    # given AAA held from 2 Jan, and NEWCO bought 5 @ 20 on 3 Jan whose first close (22) comes on 4 Jan
     aaa = InstrumentFactory(symbol="AAA")
     new = InstrumentFactory(symbol="NEWCO")
     buy(portfolio, aaa, date(2024, 1, 2), "10", "100")
@@ -355,10 +512,28 @@ def test_a_position_without_a_close_yet_is_left_out_until_it_has_one(portfolio):
 
     whole = performance(portfolio, today=date(2024, 1, 4))["ranges"]["MAX"]
 
-    # value 1000, 1000 (NEWCO left out, so is its buy), then 1100 + 110 with NEWCO coming in at 110:
-    # 1210 / (1000 + 110) − 1, never the −9 % a buy into nothing would show
-    assert whole["time_weighted_return"] == "0.090090"
-    assert (whole["value"], whole["net_performance"], whole["unrealized_gain"]) == ("1210.00", "100.00", "110.00")
+    # value 1000, then 1000 + 5 × 20 (its buy is its price), then 1100 + 110: (1100 − 100) / 1000, 1210 / 1100
+    assert whole["time_weighted_return"] == "0.100000"
+    assert (whole["value"], whole["net_performance"], whole["unrealized_gain"]) == ("1210.00", "110.00", "110.00")
+
+
+def test_a_position_without_any_observation_is_left_out_until_it_has_one(portfolio):
+    # given AAA held from 2 Jan, and 5 NEWCO transferred in at price 0 (a gift: no price observation) on
+    # 3 Jan with a 1 fee; NEWCO's first close (22, so 110) comes on 4 Jan
+    aaa = InstrumentFactory(symbol="AAA")
+    new = InstrumentFactory(symbol="NEWCO")
+    buy(portfolio, aaa, date(2024, 1, 2), "10", "100")
+    buy(portfolio, new, date(2024, 1, 3), "5", "0", "1")
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "100", date(2024, 1, 4): "110"})
+    closes_create(instrument=new, closes={date(2024, 1, 4): "22"})
+
+    whole = performance(portfolio, today=date(2024, 1, 4))["ranges"]["MAX"]
+
+    # value 1000, 1000 (NEWCO left out: only its fee counts), then 1100 + 110 with NEWCO coming in at 110:
+    # (1000 − 1) / 1000 · (1210 − 110) / 1000 − 1; never a day valued as if it were worth 0
+    assert whole["time_weighted_return"] == "0.098900"
+    # net: AAA's +100 and NEWCO's fee (its value came in as money, not as a gain); unrealized: 100 + (110 − 1)
+    assert (whole["value"], whole["net_performance"], whole["unrealized_gain"]) == ("1210.00", "99.00", "209.00")
 
 
 def test_nothing_to_measure_yet():
@@ -372,8 +547,9 @@ def test_nothing_to_measure_yet():
     assert result["investment_by_month"] == []
 
 
-def test_a_same_day_round_trip_has_no_rate_of_return_but_a_time_weighted_one(portfolio):
-    # given 10 bought at 100 and the close at 100 on the first day, viewed that day: no time for an XIRR
+def test_the_first_day_has_no_rate_of_return_of_either_kind(portfolio):
+    # given 10 bought at 100 and the close at 100 on the first day, viewed that day: no time for an XIRR,
+    # and nothing at work before the day for a time-weighted return
     aaa = InstrumentFactory(symbol="AAA")
     buy(portfolio, aaa, date(2024, 1, 2), "10", "100", "1")
     closes_create(instrument=aaa, closes={date(2024, 1, 2): "100"})
@@ -381,4 +557,5 @@ def test_a_same_day_round_trip_has_no_rate_of_return_but_a_time_weighted_one(por
     whole = performance(portfolio, today=date(2024, 1, 2))["ranges"]["MAX"]
 
     assert whole["money_weighted_return"] is None
-    assert whole["time_weighted_return"] == "-0.000999"  # 1000 / 1001 − 1: the fee
+    assert whole["time_weighted_return"] is None
+    assert (whole["net_performance"], whole["fees"]) == ("-1.00", "1.00")

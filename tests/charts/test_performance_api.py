@@ -9,6 +9,7 @@ from django.utils import timezone
 from charts.cache import chart_data_delete, chart_data_get, chart_data_store, chart_progress_get
 from charts.services import chart_data_generate
 from portfolio.cache import portfolio_version_get
+from prices.fx import fx_rates_store
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db
@@ -53,8 +54,9 @@ def test_pending_until_generated_then_the_figures(api, invested):
     assert {name: body[name] for name in CONTRACT_FIELDS} == {
         "value": "1200.00", "total_investment": "1001.00", "gross_performance": "202.50",
         "net_performance": "201.00", "net_performance_percent": "0.200799",  # 201 / 1001
-        # 1000 / 1001 · 1100 / 1000 · (1100 + 2) / 1100 · 1200 / 1100 · 1200 / 1200 − 1 = 1 322 400 / 1 101 100 − 1
-        "time_weighted_return": "0.200981",
+        # the buy's day has nothing at work before it (skipped); then 1100 / 1000 · (1100 + 2) / 1100 ·
+        # 1200 / 1100 · 1200 / 1200 − 1 = 1 322 400 / 1 100 000 − 1
+        "time_weighted_return": "0.202182",
         "money_weighted_return": body["money_weighted_return"],
         "dividends": "2.50", "fees": "1.50",
     }
@@ -62,7 +64,7 @@ def test_pending_until_generated_then_the_figures(api, invested):
     assert (body["status"], body["range"], body["base_currency"], body["outdated"]) == ("ready", "MAX", "USD", False)
     assert (body["start"], body["end"]) == ((today - timedelta(days=4)).isoformat(), today.isoformat())
     assert (body["realized_gain"], body["unrealized_gain"], body["time_weighted_return_without_fx"]) == (
-        "0.00", "199.00", "0.200981")
+        "0.00", "199.00", "0.202182")
     bought = today - timedelta(days=4)
     assert body["investment_by_month"][0] == {"period": bought.strftime("%Y-%m"), "investment": "1001.00"}
     assert sum(Decimal(period["investment"]) for period in body["investment_by_year"]) == Decimal("1001.00")
@@ -134,3 +136,47 @@ def test_the_schema_documents_the_endpoint(api):
     operation = schema["paths"]["/api/portfolios/{portfolio_id}/performance/"]["get"]
     assert set(operation["responses"]) == {"200", "202"}
     assert set(schema["components"]["schemas"]["Performance"]["properties"]) >= CONTRACT_FIELDS
+
+
+def test_the_same_figure_is_the_same_string_on_every_endpoint(api, portfolio):
+    # given a sell realizing exactly 2.675, a dividend of exactly 0.125, a hand-priced holding valued at its
+    # trade price (3 × 33.335 = 100.005), and a euro holding whose value needs a rate (1 EUR = 1.1 USD)
+    today = timezone.localdate()
+    day = lambda n: today - timedelta(days=n)  # noqa: E731
+    aaa = InstrumentFactory(symbol="AAA", exchange_mic="")
+    art = InstrumentFactory(symbol="ART", exchange_mic="", provider="manual")
+    sap = InstrumentFactory(symbol="SAP", exchange_mic="", currency="EUR")
+    fx_rates_store(base="EUR", series={day(10): {"USD": Decimal("1.1")}})
+    for instrument, kind, days_ago, quantity, price, fee in (
+            (aaa, "BUY", 5, "2", "10", "0"), (aaa, "SELL", 3, "1", "12.68", "0.005"),
+            (aaa, "DIVIDEND", 2, "1", "0.125", "0"), (art, "BUY", 4, "3", "33.335", "0"),
+            (sap, "BUY", 4, "1.5", "20.07", "0.333")):
+        TransactionFactory(portfolio=portfolio, instrument=instrument, type=kind, date=day(days_ago),
+                           quantity=Decimal(quantity), price=Decimal(price), fee=Decimal(fee),
+                           currency=instrument.currency)
+    PriceFactory(instrument=aaa, date=day(1), close=Decimal("11.115"))
+    PriceFactory(instrument=sap, date=day(1), close=Decimal("21.115"))
+
+    chart_data_generate(portfolio_id=portfolio.pk)
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
+    holdings = api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()["holdings"]
+    chart = api.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M").json()
+    performance = api.get(f"/api/portfolios/{portfolio.pk}/performance/").json()
+
+    # realized: 12.68 − 0.005 − 20 / 2 = 2.675 exactly, half-even to 2.68 — never 2.67
+    assert initial["realized_gain"] == performance["realized_gain"] == "2.68"
+    assert initial["dividends"] == performance["dividends"] == "0.12"  # 0.125, half-even
+    # fees 0.005 + 0.333 × 1.1 = 0.3713
+    assert initial["fees"] == performance["fees"] == "0.37"
+    # 11.115 + 100.005 + 1.5 × 21.115 × 1.1 = 145.95975
+    assert initial["total_value"] == performance["value"] == chart["series"][-1]["value"] == "145.96"
+    assert chart["allocation"]["total"] == initial["total_value"]
+    # cost 10 + 100.005 + (30.105 + 0.333) × 1.1 = 143.4868
+    assert initial["total_cost"] == performance["total_investment"] == chart["series"][-1]["invested"] == "143.49"
+    # 145.95975 − 143.4868 = 2.47295
+    assert initial["unrealized_gain"] == performance["unrealized_gain"] == "2.47"
+    art_row = next(row for row in holdings if row["symbol"] == "ART")
+    assert (art_row["price"], art_row["market_value"], art_row["price_as_of"]) == (
+        "33.335", "100.00", day(4).isoformat())
+    by_symbol = {row["symbol"]: row["value"] for row in chart["allocation"]["by_instrument"]}
+    assert {row["symbol"]: row["market_value"] for row in holdings} == by_symbol

@@ -6,11 +6,9 @@ from decimal import Decimal as D
 import numpy as np
 import pytest
 from django.db import connection
-from django.db.models import FloatField
-from django.db.models.functions import Cast
 from django.test.utils import CaptureQueriesContext
 
-from charts.selectors import _rows_aggregated, _rows_iterated, chart_inputs_load
+from charts.selectors import _rows_aggregated, _rows_iterated, chart_inputs_load, close_micros
 from prices.models import PriceHistory
 from tests.charts.factories import FxRateFactory, closes_create
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
@@ -37,7 +35,9 @@ def test_closes_from_the_first_transaction_on_plus_the_last_one_before(portfolio
     assert prices.dates.astype(str).tolist() == ["2024-01-02", "2024-01-05", "2024-01-08", "2024-01-04",
                                                  "2024-01-05"]
     assert prices.closes.tolist() == [10.0, 11.0, 12.125, 20.0, 21.0]
-    assert (prices.closes.dtype, prices.dates.dtype) == (np.float64, np.dtype("M8[D]"))
+    # the same closes exactly, in millionths, for the figures computed in Decimal
+    assert prices.micros.tolist() == [10_000_000, 11_000_000, 12_125_000, 20_000_000, 21_000_000]
+    assert (prices.closes.dtype, prices.micros.dtype, prices.dates.dtype) == (np.float64, np.int64, np.dtype("M8[D]"))
     assert [tx.date for tx in inputs.transactions] == [date(2024, 1, 4), date(2024, 1, 8)]
     assert set(inputs.instruments) == {aaa.pk, bbb.pk}
 
@@ -51,7 +51,7 @@ def test_postgres_and_portable_price_paths_agree():
     rows = (
         PriceHistory.objects.filter(instrument_id__in=[aaa.pk, bbb.pk], date__gte=date(2024, 1, 3))
         .order_by("instrument_id", "date")
-        .values_list("instrument_id", "date", Cast("close", FloatField()))
+        .values_list("instrument_id", "date", close_micros())
     )
 
     aggregated, iterated = _rows_aggregated(rows), _rows_iterated(rows)
@@ -59,7 +59,20 @@ def test_postgres_and_portable_price_paths_agree():
     assert [a.dtype for a in aggregated] == [a.dtype for a in iterated]
     assert [a.tolist() for a in aggregated] == [a.tolist() for a in iterated]
     assert len(iterated[0]) == 17 + 4
-    assert iterated[1][0] == np.datetime64("2024-01-03") and iterated[2][0] == 3.25
+    assert iterated[1][0] == np.datetime64("2024-01-03") and iterated[2][0] == 3_250_000
+
+
+def test_closes_are_exact_where_a_double_is_not(portfolio):
+    # given a close a double cannot hold exactly (0.1 + 0.2 is not 0.3 in floating point)
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2))
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "12345678.123457"})
+
+    prices = chart_inputs_load(portfolio=portfolio).prices
+
+    assert prices.micros.tolist() == [12_345_678_123_457]
+    assert D(int(prices.micros[0])).scaleb(-6) == D("12345678.123457")
+    assert prices.closes[0] == float("12345678.123457")
 
 
 def test_fx_series_for_each_currency_either_direction_and_minor_units():

@@ -94,36 +94,70 @@ def test_responses_are_cached_until_the_portfolio_changes(api, priced, django_ca
 
 
 def _portfolio_of(size: int, owner):
-    """A portfolio of `size` holdings, each with two closes, written in bulk."""
+    """A portfolio of `size` holdings written in bulk: half with two closes, half hand-priced (valued at
+    their trade, 10, with no close), a SPLIT of 1 on every one of them."""
     portfolio = PortfolioFactory(owner=owner)
     today = timezone.localdate()
     instruments = Instrument.objects.bulk_create(
         [Instrument(symbol=f"B{size}N{n}", currency="USD", exchange_mic="") for n in range(size)])
     Transaction.objects.bulk_create([
-        Transaction(portfolio=portfolio, instrument=i, type="BUY", date=date(2024, 1, 2), quantity=D("1"),
-                    price=D("10"), currency="USD") for i in instruments])
+        Transaction(portfolio=portfolio, instrument=i, type=kind, date=day, quantity=D("1"),
+                    price=D("10") if kind == "BUY" else D("0"), currency="USD")
+        for i in instruments for kind, day in (("BUY", date(2024, 1, 2)), ("SPLIT", date(2024, 1, 3)))])
     PriceHistory.objects.bulk_create([
         PriceHistory(instrument=i, date=today - timedelta(days=d), close=D("11"), source="simulated")
-        for i in instruments for d in (0, 1)])
+        for i in instruments[: size // 2] for d in (0, 1)])
     return portfolio
 
 
 def test_queries_do_not_grow_with_holdings(api, user):
     counts = {}
-    for size in (5, 500):
+    for size in (6, 500):
         portfolio = _portfolio_of(size, user)
         with CaptureQueriesContext(connection) as cold:
             initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
         with CaptureQueriesContext(connection) as warm:
             holdings = api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()
         assert initial["holdings_count"] == size and len(holdings["holdings"]) == size
-        assert initial["total_value"] == f"{11 * size}.00"
+        assert initial["total_value"] == f"{(11 + 10) * size // 2}.00"
+        assert initial["unpriced_count"] == 0
         counts[size] = (len(cold), len(warm))
-    assert counts[5] == counts[500]
-    cold_queries, warm_queries = counts[5]
+    assert counts[6] == counts[500]
+    cold_queries, warm_queries = counts[6]
     assert cold_queries <= 6 and warm_queries <= 3  # token auth + portfolio (+ transactions, closes)
 
 
 @pytest.mark.parametrize("endpoint", ["dashboard-initial-data", "dashboard-holdings-data"])
 def test_another_users_dashboard_is_404(api, foreign_portfolio, endpoint):
     assert api.get(f"/api/{endpoint}/{foreign_portfolio.pk}/").status_code == 404
+
+
+def test_a_hand_priced_holding_shows_its_trade_price_and_date(api, portfolio):
+    # given a hand-priced instrument bought twice, without any stored close
+    art = InstrumentFactory(symbol="ART", provider="manual", exchange_mic="")
+    today = timezone.localdate()
+    TransactionFactory(portfolio=portfolio, instrument=art, date=today - timedelta(days=9), quantity=D("2"),
+                       price=D("142.90"), fee=D("1.60"))
+    TransactionFactory(portfolio=portfolio, instrument=art, date=today - timedelta(days=3), quantity=D("2"),
+                       price=D("136.60"), fee=D("1.60"))
+
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
+    row = api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()["holdings"][0]
+
+    # the latest trade prices the whole position: 4 × 136.60, never 0
+    assert (row["price"], row["price_as_of"], row["market_value"], row["cost_basis"], row["unrealized_gain"]) == (
+        "136.6", (today - timedelta(days=3)).isoformat(), "546.40", "562.20", "-15.80")
+    assert row["stale"] is True  # older than yesterday's close of a 24/7 calendar: flagged with its date
+    assert (initial["total_value"], initial["unpriced_count"], initial["day_change"]) == ("546.40", 0, None)
+
+
+def test_a_realized_gain_is_rounded_half_even_once(api, portfolio):
+    # given a sell whose realized gain is exactly 2.675 (float64 would make it 2.67499999…)
+    aaa = InstrumentFactory(symbol="AAA", exchange_mic="")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=D("1"), price=D("10"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, type="SELL", date=date(2024, 1, 3), quantity=D("1"),
+                       price=D("12.675"))
+
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
+
+    assert (initial["realized_gain"], initial["total_value"], initial["holdings_count"]) == ("2.68", "0.00", 0)

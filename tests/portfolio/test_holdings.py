@@ -1,4 +1,4 @@
-"""Average cost, realized gain, splits and oversells, computed by hand."""
+"""Average cost, realized gain, splits and oversells; price observations and the one valuation; computed by hand."""
 
 from dataclasses import dataclass
 from datetime import date
@@ -6,7 +6,21 @@ from decimal import Decimal as D
 
 import pytest
 
-from portfolio.holdings import OversellError, positions_compute
+from portfolio.holdings import (
+    CLOSE,
+    TRADE,
+    Observation,
+    OversellError,
+    Position,
+    money_format,
+    money_sum,
+    observation_on,
+    portfolio_value_compute,
+    positions_compute,
+    splits_of,
+    trade_observations,
+    transaction_apply_in_base,
+)
 
 
 @dataclass
@@ -17,6 +31,11 @@ class Tx:
     price: D = D("0")
     fee: D = D("0")
     instrument_id: int = 1
+    currency: str = "USD"
+
+
+def no_rates(code: str, day: date) -> D | None:
+    return D(1) if code == "USD" else None
 
 
 def test_two_buys_average_cost_includes_fees():
@@ -133,3 +152,87 @@ def test_positions_are_per_instrument():
     assert {k: (p.quantity, p.cost_basis) for k, p in positions.items()} == {
         1: (D("1"), D("10")), 2: (D("2"), D("40"))
     }
+
+
+# --- Observations and valuation
+
+
+def test_the_days_last_trade_is_its_observation_and_a_zero_price_is_none():
+    trades = trade_observations([
+        Tx("BUY", date(2024, 1, 2), D("1"), D("10")),
+        Tx("BUY", date(2024, 1, 2), D("1"), D("11")),
+        Tx("DIVIDEND", date(2024, 1, 3), D("2"), D("0.5")),
+        Tx("SELL", date(2024, 1, 4), D("1"), D("12")),
+        Tx("BUY", date(2024, 1, 5), D("1"), D("0")),  # a transfer in: says nothing about the price
+    ], currencies={1: "USD"}, rate=no_rates)
+
+    assert trades == {1: [Observation(date(2024, 1, 2), D("11"), TRADE), Observation(date(2024, 1, 4), D("12"), TRADE)]}
+
+
+def test_a_trade_in_another_currency_converts_at_its_days_rates_or_is_no_observation():
+    rates = {("EUR", date(2024, 1, 2)): D("1.1"), ("USD", date(2024, 1, 2)): D("1")}
+    trades = trade_observations([
+        Tx("BUY", date(2024, 1, 2), D("1"), D("100"), currency="EUR"),
+        Tx("BUY", date(2024, 1, 3), D("1"), D("100"), currency="EUR"),  # no EUR rate known on 3 Jan
+        Tx("BUY", date(2024, 1, 4), D("1"), D("0.5"), currency="GBP", instrument_id=2),  # GBP for pence
+    ], currencies={1: "USD", 2: "GBp"}, rate=lambda code, day: rates.get((code, day)))
+
+    assert trades == {1: [Observation(date(2024, 1, 2), D("110"), TRADE)],
+                      2: [Observation(date(2024, 1, 4), D("50"), TRADE)]}
+
+
+def test_the_close_wins_its_day_and_splits_since_the_observation_divide_it():
+    trades = [Observation(date(2024, 1, 2), D("1200"), TRADE), Observation(date(2024, 1, 5), D("130"), TRADE)]
+    splits = [(date(2024, 1, 4), D("10"))]
+    close = Observation(date(2024, 1, 5), D("128"), CLOSE)
+
+    assert observation_on(close=None, trades=trades, splits=splits, on=date(2024, 1, 3)) == Observation(
+        date(2024, 1, 2), D("1200"), TRADE)
+    # from the split on, the carried 1200 is 120 per new share; its date stays the day it was observed
+    assert observation_on(close=None, trades=trades, splits=splits, on=date(2024, 1, 4)) == Observation(
+        date(2024, 1, 2), D("120"), TRADE)
+    assert observation_on(close=close, trades=trades, splits=splits, on=date(2024, 1, 5)) == close
+    assert observation_on(close=None, trades=[], splits=splits, on=date(2024, 1, 5)) is None
+
+
+def test_splits_of_keeps_each_instruments_ratios_in_order():
+    assert splits_of([Tx("SPLIT", date(2024, 1, 2), D("2")), Tx("BUY", date(2024, 1, 3), D("1")),
+                      Tx("SPLIT", date(2024, 1, 4), D("0.5"))]) == {1: [(date(2024, 1, 2), D("2")),
+                                                                          (date(2024, 1, 4), D("0.5"))]}
+
+
+def test_a_position_is_valued_at_its_observation_never_at_zero():
+    value = portfolio_value_compute(
+        held={1: (D("4"), D("562.20")), 2: (D("3"), D("30")), 3: (D("2"), D("NaN"))},
+        closes={3: Observation(date(2024, 1, 3), D("50"), CLOSE)},
+        trades={1: [Observation(date(2024, 1, 2), D("136.60"), TRADE)]},
+        splits={}, currencies={1: "USD", 2: "USD", 3: "EUR"},
+        rate=lambda code, day: D("1") if code == "USD" else D("1.1"), on=date(2024, 1, 3))
+
+    assert value.positions[1].value == D("546.40")
+    assert value.positions[2].value is None and value.positions[2].observation is None  # left out, not 0
+    assert (value.positions[3].value, value.positions[3].cost) == (D("110.0"), None)
+    assert value.total_value == D("656.40")
+    assert value.total_cost == D("592.20")  # the unknown cost is left out, never counted at 0 or at 1
+    assert value.unrealized_gain == D("-15.80")  # only where both value and cost are known
+
+
+def test_an_amount_without_a_rate_stays_unknown_until_the_position_closes():
+    position = Position(instrument_id=1)
+    bought = transaction_apply_in_base(position, Tx("BUY", date(2024, 1, 2), D("2"), D("10"), D("1")), rate=None)
+    sold = transaction_apply_in_base(position, Tx("SELL", date(2024, 1, 3), D("1"), D("12")), rate=D("1.1"))
+
+    assert bought.amount.is_nan() and bought.fee.is_nan() and position.cost_basis.is_nan()
+    assert sold.amount == D("13.2") and sold.realized_gain.is_nan()
+    transaction_apply_in_base(position, Tx("SELL", date(2024, 1, 4), D("1"), D("12")), rate=D("1.1"))
+    assert position.cost_basis == 0
+
+
+def test_money_is_summed_exactly_and_rounded_half_even_once():
+    assert money_format(D("2.675")) == "2.68" and money_format(D("2.665")) == "2.66"
+    assert money_format(D("-0.001")) == "0.00"
+    assert money_format(D("12345678901234567890123456789.125")) == "12345678901234567890123456789.12"
+    assert money_sum([D("0.1")] * 3 + [D("NaN")]) == D("0.3")
+    # exact whatever the order: the default 28 digits would lose the small term in the first order
+    big, small = D("1234567890123456789012.345678"), D("0.000000000001")
+    assert money_sum([big, small, -big]) == money_sum([big, -big, small]) == small

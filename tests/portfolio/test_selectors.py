@@ -1,6 +1,6 @@
 """Valuation of a hand-computed portfolio, and its constant query count."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -11,6 +11,9 @@ from portfolio.selectors import portfolio_valuation_get
 from prices.fx import fx_rates_store
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
 
+# A Wednesday evening: the last NYSE close that should exist is that day's.
+NOW = datetime(2024, 3, 6, 23, tzinfo=UTC)
+
 pytestmark = pytest.mark.django_db
 
 
@@ -18,7 +21,7 @@ def test_valuation_of_a_hand_computed_portfolio(portfolio):
     aapl = InstrumentFactory(symbol="AAPL")
     msft = InstrumentFactory(symbol="MSFT")
     gone = InstrumentFactory(symbol="GONE")
-    unpriced = InstrumentFactory(symbol="NEWCO")
+    unpriced = InstrumentFactory(symbol="NEWCO")  # no close: valued at its own trade price
     TransactionFactory(portfolio=portfolio, instrument=aapl, quantity=D("10"), price=D("100"), fee=D("1"))
     TransactionFactory(portfolio=portfolio, instrument=aapl, type="SELL", date=date(2024, 2, 1),
                        quantity=D("4"), price=D("150"))
@@ -45,24 +48,30 @@ def test_valuation_of_a_hand_computed_portfolio(portfolio):
     assert aapl_h.unrealized_gain == D("119.4")
     assert aapl_h.realized_gain == D("199.6")  # 600 - 400.4
     assert by_symbol["MSFT"].market_value == D("621.0")
-    assert by_symbol["NEWCO"].price is None and by_symbol["NEWCO"].market_value is None
+    newco = by_symbol["NEWCO"]
+    assert (newco.price, newco.price_as_of, newco.market_value, newco.price_source) == (
+        D("5"), date(2024, 1, 2), D("15"), "trade")
+    assert newco.previous_close is None and newco.stale is True  # a January price, flagged with its date
     assert [h.instrument.symbol for h in valuation.closed] == ["GONE"]
 
-    assert valuation.total_value == D("1341.0")
+    assert valuation.total_value == D("1356.0")  # 720 + 621 + 15
     assert valuation.total_cost == D("1215.6")  # 600.6 + 600 + 15
-    assert valuation.unrealized_gain == D("140.4")  # priced holdings only: 1341 - 1200.6
+    assert valuation.unrealized_gain == D("140.4")  # 1356 - 1215.6
     assert valuation.realized_gain == D("189.6")  # 199.6 - 10
     assert valuation.dividends == D("1.50")
     assert valuation.fees == D("1.23")
-    assert valuation.unpriced_count == 1
-    assert valuation.weight(aapl_h) == D("720") / D("1341.0")
+    assert valuation.unpriced_count == 0
+    assert valuation.weight(aapl_h) == D("720") / D("1356.0")
 
 
 def _portfolio_with(holdings: int):
+    """Half the holdings with two closes, half hand-priced (no close: their trade is their price)."""
     portfolio = PortfolioFactory()
     for n in range(holdings):
         instrument = InstrumentFactory(symbol=f"Q{holdings}X{n}")
         TransactionFactory(portfolio=portfolio, instrument=instrument)
+        if n % 2:
+            continue
         PriceFactory(instrument=instrument, date=date(2024, 1, 2))
         PriceFactory(instrument=instrument, date=date(2024, 1, 3), close=D("101"))
     return portfolio
@@ -70,14 +79,86 @@ def _portfolio_with(holdings: int):
 
 def test_valuation_query_count_does_not_grow_with_holdings():
     counts = []
-    for size in (5, 60):
+    for size in (6, 60):
         portfolio = _portfolio_with(size)
         with CaptureQueriesContext(connection) as queries:
             valuation = portfolio_valuation_get(portfolio=portfolio)
         assert len(valuation.holdings) == size
-        assert valuation.total_value == D("1010") * size
+        assert valuation.total_value == (D("1010") + D("1000")) * size / 2
         counts.append(len(queries))
     assert counts[0] == counts[1] == 3  # transactions, their instruments, the latest closes
+
+
+def test_a_trade_newer_than_the_latest_close_is_the_price(portfolio):
+    # given closes up to 4 Mar, a buy at 125 on 5 Mar, and for another instrument a buy on the day of its close
+    aaa = InstrumentFactory(symbol="AAA")
+    bbb = InstrumentFactory(symbol="BBB")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 3, 1), quantity=D("1"), price=D("100"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 3, 5), quantity=D("1"), price=D("125"))
+    TransactionFactory(portfolio=portfolio, instrument=bbb, date=date(2024, 3, 6), quantity=D("1"), price=D("51"))
+    PriceFactory(instrument=aaa, date=date(2024, 3, 1), close=D("100"))
+    PriceFactory(instrument=aaa, date=date(2024, 3, 4), close=D("120"))
+    PriceFactory(instrument=bbb, date=date(2024, 3, 6), close=D("50"))
+
+    by_symbol = {h.instrument.symbol: h for h in portfolio_valuation_get(portfolio=portfolio, now=NOW).holdings}
+
+    aaa_h, bbb_h = by_symbol["AAA"], by_symbol["BBB"]
+    assert (aaa_h.price, aaa_h.price_as_of, aaa_h.market_value, aaa_h.previous_close) == (
+        D("125"), date(2024, 3, 5), D("250"), None)
+    assert aaa_h.stale is True  # 5 Mar is older than 6 Mar's close, which should exist by now
+    # the close is the end of its day: it wins over that day's trade
+    assert (bbb_h.price, bbb_h.price_as_of, bbb_h.market_value, bbb_h.stale) == (
+        D("50"), date(2024, 3, 6), D("50"), False)
+
+
+def test_a_split_after_the_latest_observation_divides_it(portfolio):
+    # given 1 bought at 1200 (no close), then a 10-for-1 split; and 5 of another instrument whose last two
+    # closes straddle its 2-for-1 split (200 before it, 101 on its day)
+    art = InstrumentFactory(symbol="ART", provider="manual")
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=art, date=date(2024, 3, 1), quantity=D("1"), price=D("1200"))
+    TransactionFactory(portfolio=portfolio, instrument=art, type="SPLIT", date=date(2024, 3, 4), quantity=D("10"),
+                       price=D("0"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 3, 1), quantity=D("5"), price=D("190"))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, type="SPLIT", date=date(2024, 3, 6), quantity=D("2"),
+                       price=D("0"))
+    PriceFactory(instrument=aaa, date=date(2024, 3, 5), close=D("200"))
+    PriceFactory(instrument=aaa, date=date(2024, 3, 6), close=D("101"))
+
+    by_symbol = {h.instrument.symbol: h for h in portfolio_valuation_get(portfolio=portfolio, now=NOW).holdings}
+
+    art_h, aaa_h = by_symbol["ART"], by_symbol["AAA"]
+    assert (art_h.quantity, art_h.price, art_h.price_as_of, art_h.market_value) == (
+        D("10"), D("120"), date(2024, 3, 1), D("1200"))
+    # the day change compares the same shares: 10 × (101 − 200 / 2)
+    assert (aaa_h.quantity, aaa_h.price, aaa_h.previous_close, aaa_h.market_value) == (
+        D("10"), D("101"), D("100"), D("1010"))
+
+
+def test_a_trade_in_another_currency_is_priced_in_the_instruments_at_its_days_rates(portfolio):
+    # given a USD-quoted coin bought for 100 EUR when 1 EUR = 1.10 USD, in a EUR portfolio, no close
+    portfolio.base_currency = "EUR"
+    portfolio.save()
+    fx_rates_store(base="EUR", series={date(2024, 3, 1): {"USD": D("1.10")}, date(2024, 3, 5): {"USD": D("1.25")}})
+    coin = InstrumentFactory(symbol="COIN", currency="USD", exchange_mic="", provider="manual")
+    TransactionFactory(portfolio=portfolio, instrument=coin, date=date(2024, 3, 1), quantity=D("2"), price=D("100"),
+                       currency="EUR")
+
+    holding = portfolio_valuation_get(portfolio=portfolio, now=NOW).holdings[0]
+
+    assert (holding.price, holding.price_as_of) == (D("110"), date(2024, 3, 1))  # in USD, as quoted
+    # valued at today's rate: 2 × 110 USD = 220 USD = 176 EUR
+    assert (holding.market_value, holding.cost_basis) == (D("176"), D("200"))
+
+
+def test_a_transfer_at_price_zero_is_no_price(portfolio):
+    gift = InstrumentFactory(symbol="GIFT")
+    TransactionFactory(portfolio=portfolio, instrument=gift, date=date(2024, 3, 1), quantity=D("3"), price=D("0"))
+
+    valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+
+    assert (valuation.holdings[0].price, valuation.holdings[0].market_value) == (None, None)
+    assert (valuation.unpriced_count, valuation.total_value, valuation.total_cost) == (1, D("0"), D("0"))
 
 
 def test_foreign_holdings_are_valued_in_the_base_currency(portfolio):
@@ -108,5 +189,6 @@ def test_a_missing_fx_rate_flags_the_holding_instead_of_converting_at_one(portfo
 
     by_symbol = {h.instrument.symbol: h for h in valuation.holdings}
     assert by_symbol["SAP.DE"].fx_missing is True and by_symbol["SAP.DE"].market_value is None
+    assert by_symbol["SAP.DE"].cost_basis is None  # bought with no rate: its cost is unknown, never at 1
     assert valuation.fx_missing_count == 1
     assert valuation.total_value == D("1100") and valuation.total_cost == D("1000")

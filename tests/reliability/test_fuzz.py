@@ -499,15 +499,16 @@ def test_an_unknown_symbol_is_flagged_never_priced_at_zero(client, target):
     # when the workers ask the provider
     summary = prices_refresh(instruments=[instrument], force=True)
 
-    # then it is flagged unknown, no price is stored, and the dashboard shows it unpriced, not worth 0
+    # then it is flagged unknown, no price is stored, and the dashboard names it as unknown (not stale),
+    # valued at what is known of it — its own trade price — never at 0
     assert (summary.unknown, summary.stored) == (["ZZNOPE"], 0)
     instrument.refresh_from_db()
     assert instrument.verification_status == "unknown"
     assert not PriceHistory.objects.filter(instrument=instrument).exists()
     initial = client.get(f"/api/dashboard-initial-data/{target.pk}/").json()
     (row,) = client.get(f"/api/dashboard-holdings-data/{target.pk}/").json()["holdings"]
-    assert (initial["unpriced_count"], initial["total_value"], initial["stale_count"]) == (1, "0.00", 1)
-    assert (row["symbol"], row["price"], row["market_value"], row["stale"]) == ("ZZNOPE", None, None, True)
+    assert (initial["unknown_symbols"], initial["stale_count"], initial["total_value"]) == (["ZZNOPE"], 0, "1856.40")
+    assert (row["symbol"], row["price"], row["market_value"], row["unknown"]) == ("ZZNOPE", "185.64", "1856.40", True)
     # and it is not asked for again on every refresh
     assert prices_refresh(force=True).instruments == 0
 
