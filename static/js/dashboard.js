@@ -93,7 +93,7 @@
       banner("error", unknown.length ? `${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} unknown to ${unknown.length > 1 ? "their provider" : "its provider"} — check the symbol (edit the transaction, or pick the right provider).` : "", "unknown-banner");
       showHistory(data.history);
       banner("error", data.providers_failing.length ? `Price provider${data.providers_failing.length > 1 ? "s" : ""} ${data.providers_failing.join(", ")} failing: prices are kept as they are and retried automatically.` : "", "provider-banner");
-      banner("warning", data.fx_missing_count ? `${data.fx_missing_count} holding(s) in another currency are left out of the totals until their exchange rate is fetched.` : "", "fx-banner");
+      banner("warning", data.fx_missing_count ? `${data.fx_missing_count} holding(s) in another currency lack an exchange rate: the amounts that cannot be converted are left out of the totals until it is fetched.` : "", "fx-banner");
       if (data.holdings_count === 0) {
         banner("info", "", "empty-banner");
         const box = document.getElementById("banners");
