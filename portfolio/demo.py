@@ -129,6 +129,7 @@ def demo_seed(*, progress: Callable[[int, int], None] | None = None) -> DemoResu
         for symbol, name, asset_class, _ in DEMO_INSTRUMENTS:
             Instrument.objects.get_or_create(
                 symbol=symbol,
+                owner=None,  # the shared instrument, never a user's manual one of that symbol
                 defaults={
                     "name": name, "asset_class": asset_class, "currency": "USD",
                     "exchange_mic": "" if asset_class == AssetClass.CRYPTO else "XNYS",
@@ -150,7 +151,7 @@ def demo_seed(*, progress: Callable[[int, int], None] | None = None) -> DemoResu
     provider = SimulatedProvider()
     written = 0
     start = today - timedelta(days=365 * DEMO_YEARS + 7)
-    for instrument in Instrument.objects.filter(symbol__in=[row[0] for row in DEMO_INSTRUMENTS]):
+    for instrument in Instrument.objects.filter(symbol__in=[row[0] for row in DEMO_INSTRUMENTS], owner__isnull=True):
         bars = provider.daily_history(instrument.symbol, start, today)
         written += prices_upsert(
             instrument=instrument,

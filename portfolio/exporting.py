@@ -59,12 +59,14 @@ def user_data_export(*, user: AbstractBaseUser) -> dict:
     prices of the manual instruments among them (nobody else can give those back)."""
     portfolios = list(Portfolio.objects.filter(owner=user).order_by("name", "id"))
     exported = []
-    symbols: set[str] = set()
     for portfolio in portfolios:
         rows = transaction_rows(portfolio=portfolio)
-        symbols |= {row["symbol"] for row in rows}
         exported.append({"name": portfolio.name, "base_currency": portfolio.base_currency, "transactions": rows})
-    instruments = list(Instrument.objects.filter(symbol__in=symbols).order_by("symbol"))
+    # The instruments of the user's own transactions (a symbol can also name other users' manual
+    # instruments: never theirs, nor their prices).
+    instruments = list(
+        Instrument.objects.filter(transactions__portfolio__owner=user).distinct().order_by("symbol", "owner_id")
+    )
     manual = [i for i in instruments if i.provider == Provider.MANUAL]
     prices = PriceHistory.objects.filter(instrument__in=manual).order_by("instrument__symbol", "date")
     return {

@@ -27,7 +27,7 @@ from portfolio.history import portfolio_history_request_for
 from portfolio.holdings import OversellError, Position, position_apply
 from portfolio.models import Portfolio, Transaction, TransactionType
 from portfolio.services import TransactionInput, transaction_fields_validate
-from prices.models import AssetClass, Provider
+from prices.models import AssetClass, Instrument, Provider
 from prices.services import instrument_get_or_create, symbol_normalize
 
 GENERIC = "generic"
@@ -173,6 +173,11 @@ def _identity(symbol: str, tx: TransactionInput | Transaction) -> tuple:
             Decimal(tx.fee).normalize(), tx.currency)
 
 
+def _instrument_request(row: TransactionInput) -> tuple:
+    """What names a row's instrument; rows alike get the same instrument (the first row's currency)."""
+    return (row.symbol, row.provider, row.asset_class)
+
+
 def transactions_import(*, portfolio: Portfolio, content: bytes,
                         progress: Callable[[int, int], None] | None = None) -> ImportResult:
     """Validate every row, then write them all in one transaction, or raise ImportRejected.
@@ -212,15 +217,18 @@ def transactions_import(*, portfolio: Portfolio, content: bytes,
                 result.skipped_duplicates += 1
             else:
                 fresh.append((number, row))
-        instruments = {
-            row.symbol: instrument_get_or_create(symbol=row.symbol, currency=row.currency, provider=row.provider,
-                                                 asset_class=row.asset_class)
-            for _, row in fresh
-        }
+        # The same symbol can name the owner's manual instrument on one row (provider manual) and the
+        # shared one on another (provider yahoo): one look-up per distinct request, in file order.
+        instruments: dict[tuple, Instrument] = {}
+        for _, row in fresh:
+            if (request := _instrument_request(row)) not in instruments:
+                instruments[request] = instrument_get_or_create(
+                    symbol=row.symbol, currency=row.currency, provider=row.provider, asset_class=row.asset_class,
+                    owner=portfolio.owner)
         new = [
-            (number, Transaction(portfolio=portfolio, instrument=instruments[row.symbol], type=row.type, date=row.date,
-                                 quantity=row.quantity, price=row.price, fee=row.fee, currency=row.currency,
-                                 note=row.note))
+            (number, Transaction(portfolio=portfolio, instrument=instruments[_instrument_request(row)], type=row.type,
+                                 date=row.date, quantity=row.quantity, price=row.price, fee=row.fee,
+                                 currency=row.currency, note=row.note))
             for number, row in fresh
         ]
         _positions_check(existing=existing, new=new)

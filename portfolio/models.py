@@ -50,8 +50,10 @@ class TransactionType(models.TextChoices):
 
 class Transaction(models.Model):
     portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="transactions")
-    # PROTECT: price history and other portfolios may depend on the instrument.
-    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="transactions")
+    # RESTRICT: an instrument with transactions is never deleted on its own (price history and other
+    # portfolios may depend on it); deleting a user deletes their manual instruments along with their
+    # portfolios and the transactions in them (PROTECT would refuse that).
+    instrument = models.ForeignKey(Instrument, on_delete=models.RESTRICT, related_name="transactions")
     type = models.CharField(max_length=8, choices=TransactionType.choices)
     date = models.DateField()
     quantity = models.DecimalField(max_digits=28, decimal_places=10)

@@ -260,3 +260,20 @@ def transaction_list_of_instrument(*, user: AbstractBaseUser, instrument: Instru
         .select_related("portfolio")
         .order_by("-date", "-id")
     )
+
+
+def instrument_readable_by(*, user: AbstractBaseUser, instrument: Instrument) -> bool:
+    """Whether the user may see the instrument and its stored prices: a manual instrument that belongs
+    to someone only by its owner; any other by staff and by those who hold it (a transaction in one of
+    their portfolios) or compare a portfolio with it (its benchmark). For everyone else it does not
+    exist: prices would tell what others hold."""
+    if not user.is_authenticated:
+        return False
+    if instrument.owner_id is not None:
+        return instrument.owner_id == user.pk
+    if user.is_staff:
+        return True
+    return (
+        Transaction.objects.filter(portfolio__owner=user, instrument=instrument).exists()
+        or Portfolio.objects.filter(owner=user, benchmark=instrument).exists()
+    )

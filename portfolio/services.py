@@ -54,7 +54,8 @@ def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_curr
     if base_currency is not None:
         portfolio.base_currency = currency_normalize(code=base_currency, field="base_currency")
     if benchmark is not NO_CHANGE:
-        portfolio.benchmark = None if not benchmark else benchmark_instrument_get(symbol=benchmark)
+        portfolio.benchmark = (None if not benchmark
+                               else benchmark_instrument_get(symbol=benchmark, owner=portfolio.owner))
     with transaction.atomic():
         portfolio.save()
         portfolio_version_bump(portfolio_id=portfolio.pk)
@@ -64,10 +65,11 @@ def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_curr
     return portfolio
 
 
-def benchmark_instrument_get(*, symbol: str) -> Instrument:
-    """A benchmark is an instrument Folio prices (created pending verification if new, as an ETF)."""
+def benchmark_instrument_get(*, symbol: str, owner: AbstractBaseUser) -> Instrument:
+    """A benchmark is an instrument Folio prices (created pending verification if new, as an ETF), or
+    one of the owner's own manual instruments; never another user's."""
     try:
-        instrument = instrument_get_or_create(symbol=symbol, currency="USD", asset_class=AssetClass.ETF)
+        instrument = instrument_get_or_create(symbol=symbol, currency="USD", asset_class=AssetClass.ETF, owner=owner)
     except ValidationError as error:
         raise ValidationError({"benchmark": error.message_dict["symbol"]}) from None
     if instrument.verification_status == "unknown":
@@ -186,14 +188,24 @@ def _position_history_validate(*, portfolio: Portfolio, instrument_id: int, repl
     positions_compute(existing)
 
 
+def transaction_instrument_get(*, portfolio: Portfolio, data: TransactionInput, currency: str,
+                               current: Instrument | None = None) -> Instrument:
+    """The instrument a transaction's symbol names for the portfolio's owner: their own manual one, or
+    the shared one (instrument_get_or_create). An edit that keeps the symbol and names no provider or
+    class keeps the transaction's instrument."""
+    if (current is not None and not data.provider and not data.asset_class
+            and (data.symbol or "").strip().upper() == current.symbol):
+        return current
+    return instrument_get_or_create(symbol=data.symbol, currency=currency, provider=data.provider,
+                                    asset_class=data.asset_class, owner=portfolio.owner)
+
+
 def transaction_create(*, portfolio: Portfolio, data: TransactionInput) -> Transaction:
     fields = transaction_fields_validate(data)
     with transaction.atomic():
         # Serialise writes to one portfolio so two concurrent sells cannot both pass the check.
         Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
-        instrument = instrument_get_or_create(
-            symbol=data.symbol, currency=fields["currency"], provider=data.provider, asset_class=data.asset_class
-        )
+        instrument = transaction_instrument_get(portfolio=portfolio, data=data, currency=fields["currency"])
         tx = Transaction(portfolio=portfolio, instrument=instrument, **fields)
         _position_history_validate(portfolio=portfolio, instrument_id=instrument.pk, replace=None, add=tx)
         tx.save()
@@ -207,9 +219,8 @@ def transaction_update(*, transaction_obj: Transaction, data: TransactionInput) 
     portfolio = transaction_obj.portfolio
     with transaction.atomic():
         Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
-        instrument = instrument_get_or_create(
-            symbol=data.symbol, currency=fields["currency"], provider=data.provider, asset_class=data.asset_class
-        )
+        instrument = transaction_instrument_get(portfolio=portfolio, data=data, currency=fields["currency"],
+                                                current=transaction_obj.instrument)
         old_instrument_id = transaction_obj.instrument_id
         for name, value in fields.items():
             setattr(transaction_obj, name, value)

@@ -22,7 +22,7 @@ from portfolio.importing import (
     RowError,
 )
 from portfolio.models import Portfolio, Transaction, TransactionType
-from prices.models import Instrument
+from prices.selectors import instrument_of_user_get
 
 TRANSACTIONS_PER_PAGE = 50
 
@@ -71,9 +71,10 @@ def dashboard(request):
 
 @login_required
 def instrument_page(request, symbol: str):
-    """An instrument's price chart and the user's own transactions in it."""
-    instrument = Instrument.objects.filter(symbol=symbol.upper()).first()
-    if instrument is None:
+    """An instrument's price chart and the user's own transactions in it: for those who may read its
+    prices (holders, staff; a manual instrument for its owner), a 404 for everyone else."""
+    instrument = instrument_of_user_get(user=request.user, symbol=symbol)
+    if instrument is None or not selectors.instrument_readable_by(user=request.user, instrument=instrument):
         raise Http404("No such instrument.")
     transactions = selectors.transaction_list_of_instrument(user=request.user, instrument=instrument)
     ranges = [(30, "1M"), (91, "3M"), (182, "6M"), (365, "1Y"), (1826, "5Y"), (36500, "MAX")]

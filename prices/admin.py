@@ -5,10 +5,13 @@ from prices.models import FxRate, Instrument, PriceHistory
 
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
-    list_display = ["symbol", "name", "asset_class", "currency", "exchange_mic", "provider", "active",
+    list_display = ["symbol", "name", "asset_class", "currency", "exchange_mic", "provider", "owner", "active",
                     "verification_status"]
     list_filter = ["asset_class", "provider", "active", "verification_status"]
-    search_fields = ["symbol", "name", "provider_symbol"]
+    search_fields = ["symbol", "name", "provider_symbol", "owner__username"]
+    # Blank for a shared instrument; a user's own manual instrument names them.
+    raw_id_fields = ["owner"]
+    list_select_related = ["owner"]
 
 
 @admin.register(PriceHistory)

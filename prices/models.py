@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class AssetClass(models.TextChoices):
@@ -28,7 +30,11 @@ class VerificationStatus(models.TextChoices):
 
 
 class Instrument(models.Model):
-    symbol = models.CharField(max_length=32, unique=True)
+    """A priced thing. Shared instruments (no owner) are facts about the market, one per symbol, priced
+    by a provider for everyone who holds them. A manual instrument made by a user's transaction belongs
+    to that user (one per owner and symbol), so what one user types never prices another's holdings."""
+
+    symbol = models.CharField(max_length=32, db_index=True)
     name = models.CharField(max_length=200, blank=True)
     asset_class = models.CharField(max_length=10, choices=AssetClass.choices, default=AssetClass.STOCK)
     # ISO 4217, or a minor unit such as GBp for pence-quoted London listings.
@@ -42,11 +48,25 @@ class Instrument(models.Model):
     verification_status = models.CharField(
         max_length=10, choices=VerificationStatus.choices, default=VerificationStatus.PENDING
     )
+    # Set only on manual instruments: the user whose transactions made it, the only one who sees and
+    # prices it. Null: shared (provider-priced, or manual instruments staff keep for everyone).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="instruments"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["symbol"]
         indexes = [models.Index(fields=["provider", "active"], name="instrument_provider_active_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["symbol"], condition=Q(owner__isnull=True),
+                                    name="instrument_shared_symbol_uniq"),
+            models.UniqueConstraint(fields=["owner", "symbol"], condition=Q(owner__isnull=False),
+                                    name="instrument_owner_symbol_uniq"),
+            # Only a manual instrument can belong to someone: a provider prices the same thing for all.
+            models.CheckConstraint(condition=Q(owner__isnull=True) | Q(provider="manual"),
+                                   name="instrument_owned_is_manual"),
+        ]
 
     def __str__(self) -> str:
         return self.symbol

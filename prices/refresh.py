@@ -20,7 +20,7 @@ from prices.models import Instrument, PriceHistory, Provider, VerificationStatus
 from prices.providers.base import Quote, UnknownSymbolError
 from prices.quote_cache import quotes_cache_get, quotes_cache_set
 from prices.service import Batch, FetchResult, PriceService
-from prices.services import PricePoint, instruments_verification_set, price_rows_upsert
+from prices.services import PricePoint, instrument_facts_apply, instruments_verification_set, price_rows_upsert
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +60,14 @@ def quote_session_date(*, instrument: Instrument, quote: Quote) -> date:
 
 def fetch_result_store(*, instruments: Iterable[Instrument], result: FetchResult, now: datetime) -> int:
     """Store a fetch's quotes as the day's close (updated until the session ends), cache them,
-    and flag verified/unknown instruments. Failed symbols keep their stored prices untouched."""
+    and flag verified/unknown instruments. Failed symbols keep their stored prices untouched.
+    A quote's currency (and, when it first verifies the instrument, its type) replaces what the
+    user typed, before its price is stored."""
     by_symbol = {instrument.symbol: instrument for instrument in instruments}
     quoted = {by_symbol[s]: q for s, q in result.quotes.items() if s in by_symbol and q.price > 0}
+    for instrument, quote in quoted.items():
+        instrument_facts_apply(instrument=instrument, currency=quote.currency, asset_class=quote.asset_class,
+                               first_verification=instrument.verification_status != VerificationStatus.VERIFIED)
     stored = price_rows_upsert(rows=[
         (instrument.pk, PricePoint(date=quote_session_date(instrument=instrument, quote=quote), close=quote.price),
          instrument.provider)
@@ -139,7 +144,8 @@ def history_backfill(*, instrument: Instrument, since: date, service: PriceServi
 
     One request spans every missing range (a provider charges per request, not per day); only the
     missing sessions are written, so what is stored is never overwritten. A first answer with closes
-    verifies a new instrument; "no data" for one that never had a price flags it unknown.
+    verifies a new instrument (and its currency and type, where the provider states them, replace
+    what the user typed); "no data" for one that never had a price flags it unknown.
     """
     if instrument.provider in UNFETCHABLE:
         return 0
@@ -158,6 +164,10 @@ def history_backfill(*, instrument: Instrument, since: date, service: PriceServi
         if not PriceHistory.objects.filter(instrument=instrument).exists():
             instruments_verification_set(instrument_ids=[instrument.pk], status=VerificationStatus.UNKNOWN)
         return 0
+    instrument_facts_apply(
+        instrument=instrument, currency=getattr(bars, "currency", None), asset_class=getattr(bars, "asset_class", None),
+        first_verification=bool(bars) and instrument.verification_status != VerificationStatus.VERIFIED,
+    )
     written = price_rows_upsert(rows=[
         (instrument.pk, PricePoint(bar.date, bar.close, bar.adjusted_close), instrument.provider)
         for bar in bars if bar.date in missing

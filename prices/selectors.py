@@ -5,10 +5,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 
 from prices.models import Instrument, PriceHistory
+from prices.services import symbol_normalize
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,19 @@ def _latest_lateral(ids: list[int]) -> dict[int, LatestPrice]:
         elif latest[pk].previous_close is None:
             latest[pk] = LatestPrice(close=latest[pk].close, date=latest[pk].date, previous_close=close)
     return latest
+
+
+def instrument_of_user_get(*, user: AbstractBaseUser, symbol: str) -> Instrument | None:
+    """The instrument a symbol names for this user: their own manual one, else the shared one; never
+    another user's. None for a symbol that names neither (or is no symbol at all)."""
+    try:
+        normalized = symbol_normalize(symbol=symbol)
+    except ValidationError:
+        return None
+    owner = Q(owner=user) if user.is_authenticated else Q(pk__in=[])
+    candidates = Instrument.objects.filter(owner | Q(owner__isnull=True), symbol=normalized)
+    # Two rows at most, their own first.
+    return min(candidates, key=lambda instrument: instrument.owner_id is None, default=None)
 
 
 def price_history_get(*, instrument: Instrument, start: date, end: date) -> list[dict]:

@@ -229,7 +229,8 @@ class PriceService:
 
     def _instruments(self, symbols: Iterable[str | Instrument]) -> tuple[list[Instrument], dict[str, str]]:
         wanted = {s.symbol if isinstance(s, Instrument) else s.strip().upper() for s in symbols}
-        found = list(Instrument.objects.filter(symbol__in=wanted))
+        # Symbols name shared instruments here: a user's own (manual) ones are not fetched.
+        found = list(Instrument.objects.filter(symbol__in=wanted, owner__isnull=True))
         missing = wanted - {instrument.symbol for instrument in found}
         return found, {symbol: "not an instrument Folio knows" for symbol in missing}
 

@@ -7,9 +7,11 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from prices.currencies import currency_normalize
 from prices.models import AssetClass, Instrument, PriceHistory, Provider
 from prices.signals import prices_changed
 
@@ -77,6 +79,11 @@ def provider_symbol_default(*, symbol: str, provider: str, asset_class: str = ""
     return ""
 
 
+def manual_is_requested(*, provider: str | None, asset_class: str | None) -> bool:
+    """The user asks for a hand-priced instrument: provider `manual`, or cash (which is manual)."""
+    return provider == Provider.MANUAL or (not provider and asset_class == AssetClass.CASH)
+
+
 def instrument_get_or_create(
     *,
     symbol: str,
@@ -84,19 +91,33 @@ def instrument_get_or_create(
     provider: str | None = None,
     asset_class: str | None = None,
     name: str = "",
+    owner: AbstractBaseUser | None = None,
 ) -> Instrument:
-    """The instrument for `symbol`, created pending verification when it is new.
+    """The instrument for `symbol` in `owner`'s context, created when it is new.
 
-    Instruments are shared by every portfolio, so an existing one keeps its provider and class:
-    one user's transaction never re-routes another user's prices. A coin typed by its ticker or
+    With an owner (every transaction, import and benchmark), a manual request (provider `manual`, or
+    cash) is the owner's own manual instrument; any other request is the owner's manual instrument of
+    that symbol if they have one, else the shared instrument. Another user's manual instrument is never
+    found, and what one user types never changes the shared one: an existing shared instrument keeps
+    its provider and class, and a new one is created pending verification, its currency and class
+    provisional until the provider's first answer states them (prices/refresh.py). Without an owner
+    (commands, staff tools) only shared instruments are found or made. A coin typed by its ticker or
     CoinGecko id without a provider is recognised as crypto and priced by the crypto provider.
     """
-    ticker = crypto_ticker(symbol) if asset_class in (None, "", AssetClass.CRYPTO) else None
+    manual = manual_is_requested(provider=provider, asset_class=asset_class)
+    ticker = crypto_ticker(symbol) if not manual and asset_class in (None, "", AssetClass.CRYPTO) else None
     if ticker and provider in (None, "", Provider.COINGECKO, settings.CRYPTO_PRICE_PROVIDER):
         symbol, asset_class = ticker, AssetClass.CRYPTO
     coin_id = (symbol or "").strip().lower()
     symbol = symbol_normalize(symbol=symbol)
-    existing = Instrument.objects.filter(symbol=symbol).first()
+    owned = owner is not None and (manual or not provider)
+    if owned:
+        existing = Instrument.objects.filter(symbol=symbol, owner=owner).first()
+        if existing is not None or manual:
+            return existing or _instrument_create(
+                symbol=symbol, owner=owner, name=name, asset_class=asset_class or AssetClass.STOCK,
+                currency=currency, provider=Provider.MANUAL, provider_symbol="")
+    existing = Instrument.objects.filter(symbol=symbol, owner__isnull=True).first()
     if existing is not None:
         return existing
     asset_class = asset_class or AssetClass.STOCK
@@ -106,8 +127,16 @@ def instrument_get_or_create(
         # A coin typed by a CoinGecko id Folio does not list is asked for by that id, as typed.
         provider_symbol = COINGECKO_IDS.get(symbol, coin_id)
         currency = COINGECKO_CURRENCY
+    return _instrument_create(symbol=symbol, owner=None, name=name, asset_class=asset_class, currency=currency,
+                              provider=provider, provider_symbol=provider_symbol)
+
+
+def _instrument_create(*, symbol: str, owner: AbstractBaseUser | None, name: str, asset_class: str,
+                       currency: str, provider: str, provider_symbol: str) -> Instrument:
+    """Get or create on the natural key (symbol, owner): two first trades at once make one instrument."""
     instrument, _ = Instrument.objects.get_or_create(
         symbol=symbol,
+        owner=owner,
         defaults={
             "name": name or symbol,
             "asset_class": asset_class,
@@ -164,6 +193,41 @@ def instruments_verification_set(*, instrument_ids: Iterable[int], status: str) 
     if not ids:
         return 0
     return Instrument.objects.filter(pk__in=ids).exclude(verification_status=status).update(verification_status=status)
+
+
+def instrument_facts_apply(*, instrument: Instrument, currency: str | None, asset_class: str | None,
+                           first_verification: bool) -> bool:
+    """Take what the instrument's provider says it is; True when the instrument changed.
+
+    The user's currency and class were provisional. The currency is taken whenever the provider states
+    another one: its closes are in that currency, so any other on the instrument would misvalue every
+    holding. The class is taken when the answer first verifies the instrument (later, it is staff's to
+    change in the admin). A change is announced with `prices_changed`, as values depend on it.
+    """
+    if instrument.owner_id is not None or instrument.provider == Provider.MANUAL:
+        return False  # nobody but its owner speaks for a manual instrument
+    changes: dict[str, str] = {}
+    if currency:
+        try:
+            code = currency_normalize(code=currency, allow_minor=True)
+        except ValidationError:
+            code = None  # not a currency Folio knows: keep the one we have
+        if code and code != instrument.currency:
+            changes["currency"] = code
+    if first_verification and asset_class in AssetClass.values and asset_class != instrument.asset_class:
+        changes["asset_class"] = asset_class
+        if asset_class == AssetClass.CRYPTO:
+            changes["exchange_mic"] = ""  # around the clock, on no exchange's calendar
+        elif instrument.asset_class == AssetClass.CRYPTO and not instrument.exchange_mic:
+            changes["exchange_mic"] = "XNYS"  # the calendar a new stock gets (see instrument_get_or_create)
+    if not changes:
+        return False
+    with transaction.atomic():
+        Instrument.objects.filter(pk=instrument.pk).update(**changes)
+        prices_changed.send(sender=Instrument, instrument_ids=[instrument.pk])
+    for name, value in changes.items():
+        setattr(instrument, name, value)
+    return True
 
 
 # Staff-entered prices must look like prices: positive, dated 1900 to today, within the column.

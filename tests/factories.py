@@ -22,7 +22,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 class InstrumentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Instrument
-        django_get_or_create = ["symbol"]
+        django_get_or_create = ["symbol", "owner"]
 
     symbol = factory.Sequence(lambda n: f"SYM{n}")
     name = factory.LazyAttribute(lambda o: f"{o.symbol} Inc.")
@@ -30,6 +30,7 @@ class InstrumentFactory(factory.django.DjangoModelFactory):
     currency = "USD"
     provider = Provider.SIMULATED
     verification_status = VerificationStatus.VERIFIED
+    owner = None  # shared; a user's own manual instrument: owner=user, provider=Provider.MANUAL
 
 
 class PortfolioFactory(factory.django.DjangoModelFactory):

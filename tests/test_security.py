@@ -16,28 +16,39 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from portfolio.models import Portfolio, Transaction
+from prices.models import PriceHistory
 from prices.providers.base import UnknownSymbolError
 from prices.providers.yahoo import YahooProvider
-from tests.factories import TransactionFactory
+from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
 from tests.stubs import StubServer, json_response
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def portfolio_routes() -> list[str]:
-    """Every URL pattern of the project that takes a portfolio id, as a format string."""
+def routes_with(parameter: str) -> list[str]:
+    """Every URL pattern of the project that takes `parameter`, as a format string."""
     found = []
 
     def walk(patterns, prefix=""):
         for pattern in patterns:
             if isinstance(pattern, URLResolver):
                 walk(pattern.url_patterns, prefix + str(pattern.pattern))
-            elif isinstance(pattern, URLPattern) and "<int:portfolio_id>" in str(pattern.pattern):
+            elif isinstance(pattern, URLPattern) and parameter in str(pattern.pattern):
                 found.append("/" + prefix + str(pattern.pattern))
 
     walk(get_resolver().url_patterns)
     return sorted(found)
+
+
+def portfolio_routes() -> list[str]:
+    """Every URL pattern of the project that takes a portfolio id."""
+    return routes_with("<int:portfolio_id>")
+
+
+def instrument_routes() -> list[str]:
+    """Every URL pattern of the project that names an instrument by its symbol."""
+    return routes_with("<str:symbol>")
 
 
 def fill(route: str, portfolio_id: int, transaction_id: int) -> str:
@@ -65,6 +76,33 @@ def test_every_portfolio_route_answers_404_for_another_users_portfolio(api, user
             assert status in (404, 405), f"{method.upper()} {url} answered {status}"
     assert Transaction.objects.filter(portfolio=foreign_portfolio).count() == 1
     assert Portfolio.objects.filter(pk=foreign_portfolio.pk).exists()
+
+
+@pytest.mark.django_db
+def test_every_instrument_route_answers_404_for_an_instrument_the_user_has_no_reason_to_see(
+        api, user, other_user, foreign_portfolio):
+    routes = instrument_routes()
+    assert {"/api/instruments/<str:symbol>/prices/", "/instruments/<str:symbol>/"} <= set(routes)
+    # another user's holding (its prices would tell what they hold) and another user's manual instrument
+    held = InstrumentFactory(symbol="THEIRS")
+    TransactionFactory(portfolio=foreign_portfolio, instrument=held)
+    PriceFactory(instrument=held)
+    own = InstrumentFactory(symbol="MINE", provider="manual", owner=other_user)
+    TransactionFactory(portfolio=foreign_portfolio, instrument=own)
+    web = Client()
+    web.force_login(user)
+    for route in routes:
+        for symbol in ("THEIRS", "MINE"):
+            url = route.replace("<str:symbol>", symbol)
+            client = api if route.startswith("/api/") else web
+            for method in METHODS:
+                if client is api:  # with a body a price entry would accept
+                    response = getattr(client, method)(url, [{"date": "2024-01-02", "close": "1"}], format="json")
+                else:
+                    response = getattr(client, method)(url)
+                assert response.status_code in (404, 405), f"{method.upper()} {url} answered {response.status_code}"
+    assert PriceHistory.objects.filter(instrument=own).count() == 0
+    assert PriceHistory.objects.get(instrument=held).close == 100
 
 
 @pytest.mark.django_db

@@ -1,4 +1,8 @@
-"""Instrument prices: anyone signed in reads stored closes; staff enter manual prices."""
+"""Instrument prices: stored closes for those with a reason to read them (holders, staff; a user's own
+manual instrument only for its owner); manual prices entered by the instrument's owner or staff.
+
+A symbol names the caller's own manual instrument if they have one, else the shared one. Anything
+the caller may not read answers 404, as if it did not exist."""
 
 from datetime import date, timedelta
 
@@ -7,11 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portfolio.selectors import instrument_ids_of_user
+from portfolio.selectors import instrument_ids_of_user, instrument_readable_by
 from prices.api.serializers import (
     InstrumentPricesSerializer,
     PricePointSerializer,
@@ -20,8 +24,8 @@ from prices.api.serializers import (
 )
 from prices.jobs import prices_refresh_job_start
 from prices.models import Instrument
-from prices.selectors import price_history_get
-from prices.services import PricePoint, manual_prices_add, symbol_normalize
+from prices.selectors import instrument_of_user_get, price_history_get
+from prices.services import PricePoint, manual_prices_add
 from prices.stale import price_stale
 
 # Without a start, a year of closes: enough for a chart, bounded for the response.
@@ -29,16 +33,9 @@ DEFAULT_RANGE_DAYS = 365
 
 
 class InstrumentPricesApi(APIView):
-    def get_permissions(self):
-        return [IsAdminUser()] if self.request.method == "POST" else [IsAuthenticated()]
-
     def _instrument(self, symbol: str) -> Instrument:
-        try:
-            normalized = symbol_normalize(symbol=symbol)
-        except Exception:
-            raise Http404("No such instrument.") from None
-        instrument = Instrument.objects.filter(symbol=normalized).first()
-        if instrument is None:
+        instrument = instrument_of_user_get(user=self.request.user, symbol=symbol)
+        if instrument is None or not instrument_readable_by(user=self.request.user, instrument=instrument):
             raise Http404("No such instrument.")
         return instrument
 
@@ -66,6 +63,9 @@ class InstrumentPricesApi(APIView):
     @extend_schema(request=PricePointSerializer(many=True), responses={201: None})
     def post(self, request, symbol: str):
         instrument = self._instrument(symbol)
+        # Its owner prices a user's manual instrument; staff price the shared ones.
+        if not (instrument.owner_id == request.user.pk or (instrument.owner_id is None and request.user.is_staff)):
+            raise PermissionDenied("Only the instrument's owner or staff enter its prices.")
         body = PricePointSerializer(data=request.data, many=True)
         body.is_valid(raise_exception=True)
         points = [PricePoint(date=row["date"], close=row["close"]) for row in body.validated_data]

@@ -13,6 +13,7 @@ What to do about a failure is decided by its class:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -51,8 +52,11 @@ class Quote:
     symbol: str  # the provider symbol it was asked for
     price: Decimal
     as_of: datetime  # timezone-aware, UTC
-    currency: str | None = None
+    currency: str | None = None  # what the price is in, as the provider states it (GBp for pence)
     previous_close: Decimal | None = None
+    # What the provider says the instrument is, in Folio's words (prices.models.AssetClass values:
+    # stock, etf, fund, crypto, other); None when it does not say or says something Folio cannot map.
+    asset_class: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,18 @@ class Bar:
     date: date
     close: Decimal
     adjusted_close: Decimal | None = None
+
+
+class History(list):
+    """A `daily_history` answer: its Bars, oldest first (it is a list of them), and what the provider
+    said about the instrument alongside — its `currency` and `asset_class` as in Quote, None when
+    unsaid. A client that learns nothing of the kind may return a plain list."""
+
+    def __init__(self, bars: Iterable[Bar] = (), *, currency: str | None = None,
+                 asset_class: str | None = None) -> None:
+        super().__init__(bars)
+        self.currency = currency
+        self.asset_class = asset_class
 
 
 @dataclass
@@ -89,4 +105,5 @@ class PriceProvider(ABC):
 
     @abstractmethod
     def daily_history(self, symbol: str, start: date, end: date) -> list[Bar]:
-        """Daily closes from `start` to `end` inclusive, oldest first. Raises UnknownSymbolError."""
+        """Daily closes from `start` to `end` inclusive, oldest first (a History where the provider also
+        states the instrument's currency or type). Raises UnknownSymbolError."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from prices.providers.base import (
     Bar,
+    History,
     PermanentError,
     QuotaExhaustedError,
     Quote,
@@ -35,6 +36,11 @@ MAX_OUTPUT_SIZE = 5000
 # Folio stores what each day traded at; the default ("splits") would rewrite every close before a
 # split into post-split terms.
 HISTORY_ADJUST = "none"
+# Twelve Data's instrument types (`/time_series` meta `type`) as Folio's asset classes.
+ASSET_CLASSES = {
+    "Common Stock": "stock", "Preferred Stock": "stock", "Depositary Receipt": "stock", "ETF": "etf",
+    "Mutual Fund": "fund", "Digital Currency": "crypto", "Index": "other", "Physical Currency": "other",
+}
 
 
 class TwelveDataProvider(HttpProvider):
@@ -120,8 +126,12 @@ class TwelveDataProvider(HttpProvider):
             if day is None or close is None or not start <= day <= end:
                 continue
             bars[day] = Bar(date=day, close=close)
+        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+        currency, kind = meta.get("currency"), meta.get("type")
         # Twelve Data sends newest first; the interface wants oldest first.
-        return [bars[day] for day in sorted(bars)]
+        return History((bars[day] for day in sorted(bars)),
+                       currency=currency if isinstance(currency, str) and currency else None,
+                       asset_class=ASSET_CLASSES.get(kind) if isinstance(kind, str) else None)
 
     # --- errors
 

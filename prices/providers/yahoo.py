@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prices.providers.base import (
     Bar,
+    History,
     PermanentError,
     PriceProvider,
     Quote,
@@ -44,6 +45,11 @@ BROWSER_USER_AGENT = (
     "Chrome/124.0 Safari/537.36"
 )
 MAX_CRUMB_LENGTH = 64  # real crumbs are ~11 characters; anything long is an error page
+# Yahoo's instrument types (quote `quoteType`, chart `meta.instrumentType`) as Folio's asset classes.
+ASSET_CLASSES = {
+    "EQUITY": "stock", "ETF": "etf", "MUTUALFUND": "fund", "MONEYMARKET": "fund", "CRYPTOCURRENCY": "crypto",
+    "INDEX": "other", "CURRENCY": "other", "FUTURE": "other", "OPTION": "other",
+}
 # Decimal places of a stored close (PriceHistory.close): un-adjusted closes are rounded to these.
 CLOSE_PLACES = 6
 
@@ -125,13 +131,13 @@ class YahooProvider(PriceProvider):
             if price is None or as_of is None:
                 # Yahoo knows the symbol but has no usable price: missing this time, not unknown.
                 continue
-            currency = item.get("currency")
             batch.quotes[symbol] = Quote(
                 symbol=symbol,
                 price=_rounded(price, places),
                 as_of=as_of,
-                currency=currency if isinstance(currency, str) and currency else None,
+                currency=_text(item.get("currency")),
                 previous_close=_rounded(previous, places) if previous else None,
+                asset_class=ASSET_CLASSES.get(_text(item.get("quoteType")) or ""),
             )
         # Yahoo silently leaves out the symbols it does not know.
         batch.unknown = {symbol for symbol in symbols if symbol not in answered}
@@ -226,7 +232,11 @@ def _rounded(value: Fraction | Decimal, places: int) -> Decimal:
     return Decimal(floor(Fraction(value) * 10**places + Fraction(1, 2))).scaleb(-places)
 
 
-def _bars(result: dict[str, Any], start: date, end: date, *, now: datetime) -> list[Bar]:
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _bars(result: dict[str, Any], start: date, end: date, *, now: datetime) -> History:
     meta = result.get("meta")
     zone = _exchange_zone(meta)
     places = _price_places(meta.get("priceHint") if isinstance(meta, dict) else None)
@@ -265,7 +275,9 @@ def _bars(result: dict[str, Any], start: date, end: date, *, now: datetime) -> l
                 close=actual,
                 adjusted_close=price_parse(adjusted[index]) if adjusted is not None else None,
             )
-    return [bars[day] for day in sorted(bars)]
+    facts = meta if isinstance(meta, dict) else {}
+    return History((bars[day] for day in sorted(bars)), currency=_text(facts.get("currency")),
+                   asset_class=ASSET_CLASSES.get(_text(facts.get("instrumentType")) or ""))
 
 
 def _splits(result: dict[str, Any], zone: tzinfo, *, today: date) -> list[tuple[date, Fraction]]:

@@ -1,14 +1,18 @@
 """Export: CSV and JSON of everything a user entered; export → import gives identical holdings."""
 
+from datetime import date
 from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from portfolio.importing import transactions_import
 from portfolio.models import Transaction
 from portfolio.selectors import portfolio_valuation_get
+from prices.models import Instrument
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,3 +103,41 @@ def test_import_transactions_command(tmp_path, portfolio):
         call_command("import_transactions", str(path), "--portfolio", str(portfolio.pk), stdout=StringIO(),
                      stderr=StringIO())
     assert Transaction.objects.count() == 7
+
+
+def test_manual_instruments_stay_their_owners_through_export_and_import(api, user, portfolio, other_user):
+    # given alice's own hand-priced GOLDBAR at 2000 and the shared AAPL at 200
+    rows = ("date,type,symbol,quantity,price,fee,currency,provider\n"
+            "2024-01-02,BUY,GOLDBAR,2,1800,0,USD,manual\n"
+            "2024-01-02,BUY,AAPL,10,185,0,USD,\n")
+    assert api.post(f"/api/portfolios/{portfolio.pk}/transactions/import/", rows,
+                    content_type="text/csv").status_code == 201
+    assert api.post("/api/instruments/GOLDBAR/prices/", [{"date": "2024-03-01", "close": "2000"}],
+                    format="json").status_code == 201
+    PriceFactory(instrument=Instrument.objects.get(symbol="AAPL"), date=date(2024, 3, 1), close=Decimal("200"))
+    exported = api.get(f"/api/portfolios/{portfolio.pk}/transactions/export/").content.decode()
+    assert "2024-01-02,BUY,GOLDBAR,2,1800,0,USD,,manual,stock" in exported
+
+    # when alice imports her export into a second portfolio, and mallory the same file into hers
+    mallory = APIClient()
+    mallory.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=other_user).key}")
+    copy = PortfolioFactory(owner=user, name="Copy")
+    theirs = PortfolioFactory(owner=other_user, name="Theirs")
+    assert api.post(f"/api/portfolios/{copy.pk}/transactions/import/", exported,
+                    content_type="text/csv").status_code == 201
+    assert mallory.post(f"/api/portfolios/{theirs.pk}/transactions/import/", exported,
+                        content_type="text/csv").status_code == 201
+
+    # then alice's copy holds her own GOLDBAR: the same holdings, valued at her price (2 × 2000 + 10 × 200)
+    assert holdings(copy) == holdings(portfolio)
+    assert api.get(f"/api/dashboard-initial-data/{copy.pk}/").json()["total_value"] == "6000.00"
+    # and mallory's GOLDBAR is her own, unpriced (alice's price is not hers), her AAPL the shared one
+    assert mallory.get(f"/api/dashboard-initial-data/{theirs.pk}/").json()["total_value"] == "2000.00"
+    assert mallory.get("/api/instruments/GOLDBAR/prices/?start=2024-01-01").json()["prices"] == []
+    assert sorted(Instrument.objects.filter(symbol="GOLDBAR").values_list("owner__username", flat=True)) == [
+        "alice", "mallory"]
+    assert Instrument.objects.filter(symbol="AAPL").count() == 1
+    # and neither user's full export carries the other's prices
+    assert api.get("/api/export/").json()["manual_prices"] == [
+        {"symbol": "GOLDBAR", "date": "2024-03-01", "close": "2000"}]
+    assert mallory.get("/api/export/").json()["manual_prices"] == []

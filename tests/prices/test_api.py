@@ -1,4 +1,5 @@
-"""Instrument prices API: stored closes for everyone signed in, manual prices for staff only."""
+"""Instrument prices API: stored closes for holders and staff, manual prices by the instrument's owner
+or staff (who may read and write what: tests/prices/test_instrument_access.py)."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -27,7 +28,7 @@ def house():
     return InstrumentFactory(symbol="HOUSE", provider="manual", currency="EUR", exchange_mic="")
 
 
-def test_staff_post_manual_prices_and_everyone_reads_them(staff_api, api, house, portfolio,
+def test_staff_post_manual_prices_and_holders_read_them(staff_api, api, house, portfolio,
                                                           django_capture_on_commit_callbacks):
     TransactionFactory(portfolio=portfolio, instrument=house)
     with django_capture_on_commit_callbacks(execute=True):
@@ -46,7 +47,11 @@ def test_staff_post_manual_prices_and_everyone_reads_them(staff_api, api, house,
     assert body["stale"] is True  # 2024 is long gone
 
 
-def test_non_staff_cannot_post_prices(api, house):
+def test_non_staff_cannot_post_prices_of_a_shared_instrument(api, house, portfolio):
+    # a stranger to it is told it does not exist; a holder that she may not
+    response = api.post("/api/instruments/HOUSE/prices/", [{"date": "2024-01-31", "close": "1"}], format="json")
+    assert response.status_code == 404
+    TransactionFactory(portfolio=portfolio, instrument=house)
     response = api.post("/api/instruments/HOUSE/prices/", [{"date": "2024-01-31", "close": "1"}], format="json")
     assert response.status_code == 403
     assert not PriceHistory.objects.exists()
@@ -86,8 +91,9 @@ def test_unknown_instrument_is_404(api, staff_api):
     assert staff_api.post("/api/instruments/NOPE/prices/", [], format="json").status_code == 404
 
 
-def test_range_defaults_and_validation(api):
+def test_range_defaults_and_validation(api, portfolio):
     instrument = InstrumentFactory(symbol="SPY")
+    TransactionFactory(portfolio=portfolio, instrument=instrument)
     today = date.today()
     PriceFactory(instrument=instrument, date=today - timedelta(days=400), close=Decimal("1"))
     PriceFactory(instrument=instrument, date=today - timedelta(days=10), close=Decimal("2"))

@@ -5,11 +5,12 @@ from decimal import Decimal as D
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
-from prices.models import PriceHistory, Provider
+from prices.models import Instrument, PriceHistory, Provider
 from prices.selectors import prices_latest_get
 from prices.services import PricePoint, instrument_get_or_create, prices_upsert, symbol_normalize
-from tests.factories import InstrumentFactory
+from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +104,41 @@ def test_coins_priced_by_yahoo_or_twelvedata_are_asked_for_by_their_pair(setting
     assert instrument_get_or_create(symbol="BTC", currency="USD").quote_symbol == "BTC-USD"
     settings.CRYPTO_PRICE_PROVIDER = "twelvedata"
     assert instrument_get_or_create(symbol="ETH", currency="USD").quote_symbol == "ETH/USD"
+
+
+def test_a_manual_request_is_the_owners_own_instrument_and_never_anothers(settings):
+    settings.PRICE_PROVIDER = "yahoo"
+    ann, ben = UserFactory(username="ann"), UserFactory(username="ben")
+    # ann's hand-priced AMD, typed first
+    anns = instrument_get_or_create(symbol="amd", currency="JPY", provider="manual", asset_class="crypto", owner=ann)
+    # ben, naming no provider, gets the shared AMD, priced by the provider, as he typed it provisionally
+    bens = instrument_get_or_create(symbol="AMD", currency="USD", owner=ben)
+    assert (anns.owner, anns.provider, anns.currency, anns.asset_class) == (ann, "manual", "JPY", "crypto")
+    assert (bens.owner, bens.provider, bens.currency, bens.asset_class) == (None, "yahoo", "USD", "stock")
+    # ann naming no provider gets her own; naming one, the shared; cash is manual, hence her own
+    assert instrument_get_or_create(symbol="AMD", currency="USD", owner=ann) == anns
+    assert instrument_get_or_create(symbol="AMD", currency="USD", provider="yahoo", owner=ann) == bens
+    cash = instrument_get_or_create(symbol="CASH-EUR", currency="EUR", asset_class="cash", owner=ben)
+    assert (cash.owner, cash.provider) == (ben, "manual")
+    assert instrument_get_or_create(symbol="CASH-EUR", currency="EUR", asset_class="cash", owner=ann).owner == ann
+    # ben's manual AMD is a third instrument; without an owner only the shared one is found
+    assert instrument_get_or_create(symbol="AMD", currency="EUR", provider="manual", owner=ben) not in (anns, bens)
+    assert instrument_get_or_create(symbol="AMD", currency="EUR") == bens
+
+
+def test_only_a_manual_instrument_can_belong_to_someone():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InstrumentFactory(symbol="AAPL", provider="yahoo", owner=UserFactory(username="ann"))
+
+
+def test_a_deleted_user_takes_their_manual_instruments_and_their_prices_along():
+    ann = UserFactory(username="ann")
+    gold = InstrumentFactory(symbol="GOLDBAR", provider="manual", owner=ann)
+    shared = InstrumentFactory(symbol="AAPL")
+    portfolio = PortfolioFactory(owner=ann)
+    TransactionFactory(portfolio=portfolio, instrument=gold)
+    TransactionFactory(portfolio=portfolio, instrument=shared)
+    prices_upsert(instrument=gold, points=[PricePoint(date(2024, 1, 2), D("2000"))], source="manual")
+    ann.delete()
+    assert list(Instrument.objects.values_list("symbol", flat=True)) == ["AAPL"]
+    assert not PriceHistory.objects.exists()

@@ -11,6 +11,10 @@ a 2-for-1 split. Like Yahoo, charts then carry closes adjusted for every split t
 the stub's `today` (whatever the requested window) and list, under `events.splits`, only the splits
 dated inside the window. Each symbol trades at `stub_price(symbol)` after its splits, so its actual
 close before a 2:1 split is twice that (`close_on`) and every adjusted close is `stub_price`.
+
+What it is: `market.currencies["NESN.SW"] = "CHF"` and `market.types["NESN.SW"] = "EQUITY"` set the
+currency and type its quotes (`currency`, `quoteType`) and charts (`meta.currency`,
+`meta.instrumentType`) state; by default USD, charts say EQUITY and quotes name no type.
 """
 
 from __future__ import annotations
@@ -71,6 +75,10 @@ class MarketStub:
         # (symbol, day) -> what it traded at that day, in today's shares (after every split so far); quotes
         # are today's. Default: stub_price, the same every day.
         self.price_of: Callable[[str, date], Decimal] | None = None
+        # symbol -> what Yahoo says it is: its currency (default USD) and its type (quote `quoteType`,
+        # chart `meta.instrumentType`; default: charts say EQUITY, quotes say nothing).
+        self.currencies: dict[str, str] = {}
+        self.types: dict[str, str] = {}
         self.quote_requests: list[list[str]] = []
         self.chart_requests: list[str] = []
         self.request_times: list[float] = []
@@ -145,9 +153,10 @@ class MarketStub:
             return 500, "<html><body>Internal Server Error</body></html>", "text/html", {}
         now = int(datetime.now(UTC).timestamp())
         result = [
-            {"symbol": symbol, "currency": "USD", "marketState": "REGULAR",
+            {"symbol": symbol, "currency": self.currencies.get(symbol, "USD"), "marketState": "REGULAR",
              "exchangeTimezoneName": "America/New_York", "regularMarketPrice": float(self._quote_price(symbol)),
-             "regularMarketChange": 0.01, "regularMarketPreviousClose": 100.0, "regularMarketTime": now}
+             "regularMarketChange": 0.01, "regularMarketPreviousClose": 100.0, "regularMarketTime": now,
+             **({"quoteType": self.types[symbol]} if symbol in self.types else {})}
             for symbol in symbols if not symbol.startswith(self.unknown_prefix)
         ]
         # json.dumps writes a float's shortest form: 123.45 goes on the wire as exactly 123.45.
@@ -169,7 +178,8 @@ class MarketStub:
         # json.dumps writes a float's shortest form, so these go on the wire as their decimal digits.
         closes = [float(self.adjusted_close_on(symbol, d)) for d in days]
         result = {
-            "meta": {"currency": "USD", "symbol": symbol, "exchangeName": "NYQ", "instrumentType": "EQUITY",
+            "meta": {"currency": self.currencies.get(symbol, "USD"), "symbol": symbol, "exchangeName": "NYQ",
+                     "instrumentType": self.types.get(symbol, "EQUITY"),
                      "gmtoffset": -18000, "timezone": "EST", "exchangeTimezoneName": "America/New_York",
                      "regularMarketPrice": closes[-1] if closes else None, "priceHint": 2, "dataGranularity": "1d"},
             "timestamp": stamps,

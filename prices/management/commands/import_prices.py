@@ -1,10 +1,12 @@
-"""manage.py import_prices FILE.csv — staff-entered closes for manual instruments, all or nothing."""
+"""manage.py import_prices FILE.csv [--owner USERNAME] — staff-entered closes for manual instruments, all
+or nothing: the shared ones, or with --owner that user's own."""
 
 import csv
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -21,8 +23,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file")
+        parser.add_argument("--owner", help="username whose own manual instruments the symbols name")
 
-    def handle(self, *args, file, **options):
+    def handle(self, *args, file, owner=None, **options):
+        owner_user = None
+        if owner:
+            owner_user = get_user_model().objects.filter(username=owner).first()
+            if owner_user is None:
+                raise CommandError(f"No user named {owner}")
         try:
             with open(file, newline="", encoding="utf-8-sig") as handle:
                 reader = csv.DictReader(handle)
@@ -42,7 +50,7 @@ class Command(BaseCommand):
                 errors.append(f"line {line}: date must be YYYY-MM-DD and close a number")
                 continue
             by_symbol[row["symbol"].upper()].append((line, point))
-        instruments = Instrument.objects.in_bulk(list(by_symbol), field_name="symbol")
+        instruments = {i.symbol: i for i in Instrument.objects.filter(symbol__in=list(by_symbol), owner=owner_user)}
         for symbol in sorted(set(by_symbol) - set(instruments)):
             errors.append(f"line {by_symbol[symbol][0][0]}: unknown symbol {symbol}")
 

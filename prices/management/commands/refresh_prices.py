@@ -34,7 +34,7 @@ class Command(BaseCommand):
         queryset = Instrument.objects.all()
         if symbols:
             wanted = {s.strip().upper() for s in symbols.split(",") if s.strip()}
-            found = dict(queryset.filter(symbol__in=wanted).values_list("symbol", "pk"))
+            found = dict(queryset.filter(symbol__in=wanted, owner__isnull=True).values_list("symbol", "pk"))
             if missing := wanted - set(found):
                 raise CommandError(f"Unknown symbols: {', '.join(sorted(missing))}")
             queryset = queryset.filter(pk__in=found.values())

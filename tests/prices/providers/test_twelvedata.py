@@ -237,6 +237,16 @@ def test_daily_history_is_oldest_first_and_exact(stub, provider):
     assert request.param("apikey") == KEY
 
 
+@pytest.mark.parametrize(("kind", "asset_class"), [("Common Stock", "stock"), ("ETF", "etf"),
+                                                    ("Digital Currency", "crypto"), ("Warrant", None)])
+def test_daily_history_says_the_currency_and_type_of_the_series(stub, provider, kind, asset_class):
+    stub.route("/time_series", json_response(SERIES.replace('"Common Stock"', f'"{kind}"')))
+
+    bars = provider.daily_history("AAPL", date(2023, 7, 3), date(2023, 7, 5))
+
+    assert (bars.currency, bars.asset_class, len(bars)) == ("USD", asset_class, 2)
+
+
 # NVDA around its 10-for-1 split of 10 June 2024, as /time_series sends it with adjust=none: the
 # close of the 7th is the pre-split price (with the default adjust=splits it would be 120.88800).
 NVDA_UNADJUSTED = """{"meta":{"symbol":"NVDA","interval":"1day","currency":"USD",

@@ -80,6 +80,17 @@ def test_latest_quotes_prices_known_symbols_and_reports_absent_ones(stub, yahoo)
     assert "A3=d=AQAB" in stub.requests_to(CRUMB_PATH)[0].headers["cookie"]
 
 
+def test_quotes_say_what_the_instrument_is_when_yahoo_names_its_type(stub, yahoo):
+    typed = QUOTES.replace('"symbol":"AAPL",', '"symbol":"AAPL","quoteType":"EQUITY",').replace(
+        '"symbol":"VOD.L",', '"symbol":"VOD.L","quoteType":"SOMETHING NEW",')
+    stub.route(QUOTE_PATH, json_response(typed))
+
+    batch = yahoo.latest_quotes(["AAPL", "VOD.L"])
+
+    assert (batch.quotes["AAPL"].currency, batch.quotes["AAPL"].asset_class) == ("USD", "stock")
+    assert (batch.quotes["VOD.L"].currency, batch.quotes["VOD.L"].asset_class) == ("GBp", None)  # unmapped type
+
+
 def test_symbols_are_matched_case_insensitively_and_returned_as_asked(stub, yahoo):
     stub.route(QUOTE_PATH, json_response(QUOTES))
     batch = yahoo.latest_quotes(["aapl", "vod.l"])
@@ -228,6 +239,16 @@ def test_daily_history_skips_nulls_and_dates_bars_in_the_exchange_zone(stub, yah
     assert request.param("interval") == "1d"
     assert request.param("events") == "div,splits"
     assert stub.requests_to(CRUMB_PATH) == []  # the chart endpoint needs no crumb
+
+
+@pytest.mark.parametrize(("kind", "asset_class"), [("ETF", "etf"), ("EQUITY", "stock"), ("MUTUALFUND", "fund"),
+                                                    ("CRYPTOCURRENCY", "crypto"), ("INDEX", "other"), ("WHAT", None)])
+def test_daily_history_says_the_currency_and_type_of_the_chart(stub, yahoo, kind, asset_class):
+    stub.route("/v8/finance/chart/SPY", json_response(CHART.replace('"ETF"', f'"{kind}"').replace('"USD"', '"GBp"')))
+
+    bars = yahoo.daily_history("SPY", date(2026, 2, 13), date(2026, 2, 19))
+
+    assert (bars.currency, bars.asset_class, len(bars)) == ("GBp", asset_class, 3)
 
 
 def test_daily_history_keeps_only_the_asked_range(stub, yahoo):
