@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -23,12 +24,27 @@ _DEV_SECRET_KEY = "django-insecure-folio-dev-key-only-for-local-debug-runs"
 # Management commands that read models and migrations but never sign anything: a developer (or a
 # pre-commit check) may run them in a bare shell. They get a random key nobody can rely on.
 _KEYLESS_COMMANDS = {"makemigrations", "showmigrations", "sqlmigrate", "spectacular", "help"}
+_KEYLESS_RUN = Path(sys.argv[0]).name == "manage.py" and len(sys.argv) > 1 and sys.argv[1] in _KEYLESS_COMMANDS
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
-if not SECRET_KEY:
-    if Path(sys.argv[0]).name == "manage.py" and len(sys.argv) > 1 and sys.argv[1] in _KEYLESS_COMMANDS:
-        SECRET_KEY = secrets.token_urlsafe(50)
-    else:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off.")
+
+
+def _secret_key_problem(key: str) -> str | None:
+    """Why a key must not sign anything in production (Django's own check.W009 bounds), or None."""
+    advice = "set a random one, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    if not key:
+        return "DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off."
+    if key == _DEV_SECRET_KEY or key.startswith("django-insecure-"):
+        return f"DJANGO_SECRET_KEY is a development key (django-insecure-…) but DJANGO_DEBUG is off: {advice}."
+    if len(key) < 50 or len(set(key)) < 5:
+        return ("DJANGO_SECRET_KEY is too weak for DJANGO_DEBUG off (it needs at least 50 characters, 5 of them "
+                f"different): {advice}.")
+    return None
+
+
+if _KEYLESS_RUN and not SECRET_KEY:
+    SECRET_KEY = secrets.token_urlsafe(50)
+elif not DEBUG and not _KEYLESS_RUN and (_problem := _secret_key_problem(SECRET_KEY)):
+    raise ImproperlyConfigured(_problem)
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
@@ -45,6 +61,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "prices",
     "portfolio",
     "charts",
@@ -55,6 +72,7 @@ MIDDLEWARE = [
     # First, so the time it records is the whole request's.
     "monitoring.middleware.RequestTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -62,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a login that hit the lockout into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -122,9 +142,42 @@ LOGOUT_REDIRECT_URL = "login"
 # Sessions end after this long (default: 12 hours), API tokens after API_TOKEN_TTL_HOURS.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
 API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=7 * 24)
-# Failed logins per username and per address within the window, before logins are refused.
+# Failed logins of one username from one address before that pair is locked out, and how long it stays
+# locked after its last failure (a failure counts while it is within this window of the next one).
 LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
+# Every login (web form, admin, token API) goes through django.contrib.auth.authenticate, so django-axes
+# sees them all: its backend refuses a locked-out pair before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lock out the pair (username, address) only: a username alone would let anyone lock a victim out from
+# anywhere; an address alone would lock out everyone behind one NAT.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Read from the two settings above at each attempt (config/auth.py), so there is one source of truth.
+AXES_FAILURE_LIMIT = "config.auth.login_failure_limit"
+AXES_COOLOFF_TIME = "config.auth.login_cool_off"
+# The failures are kept in Postgres, where the users are: a login needs the database anyway, so the
+# throttle adds no dependency (with Redis down, logins keep working and stay throttled); see docs.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# REMOTE_ADDR only: X-Forwarded-For is the client's to forge unless a trusted proxy rewrites it.
+AXES_CLIENT_IP_CALLABLE = "config.auth.client_address"
+# Refused attempts during a lockout do not extend it: the Retry-After a client is given stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.auth.lockout_response"
+# No row per successful login: nothing prunes that table, and sessions and tokens already say who is in.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+
+# --- Mail: only for password resets, which are mounted only when mail is configured (config/urls.py).
+# e.g. smtp+tls://user:password@smtp.example:587 (django-environ's email_url schemes).
+EMAIL_URL = env("EMAIL_URL", default="")
+if EMAIL_URL:
+    globals().update(env.email_url("EMAIL_URL"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="folio@localhost")
+PASSWORD_RESET_ENABLED = bool(EMAIL_URL)
 
 # --- I18n: money is shown in each portfolio's own currency; dates are stored as UTC.
 LANGUAGE_CODE = "en-us"
@@ -164,6 +217,14 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
     # Decimals travel as strings so no client ever rounds money through a float.
     "COERCE_DECIMAL_TO_STRING": True,
+    # JSON nested deeper than config/parsers.py's limit is a 400 before it is decoded (no RecursionError).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # `?format=` is the export's own parameter (csv|json); content negotiation goes by the Accept header.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Folio API",
@@ -322,6 +383,24 @@ DEMO_USERNAME = env("FOLIO_DEMO_USERNAME", default="demo")
 DEMO_PASSWORD = env("FOLIO_DEMO_PASSWORD", default="folio-demo")
 
 # --- Production hardening, on whenever debug is off (`manage.py check --deploy` passes with it).
+# Content-Security-Policy on every answer (django-csp): scripts, styles, images and requests from our own
+# origin only, no inline script or style attribute anywhere (templates/, static/js/). A script injected
+# into a page — a crafted note or symbol that escaped escaping — cannot run or phone home.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # Swagger UI draws its icons from data: URIs.
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True

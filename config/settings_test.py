@@ -6,9 +6,12 @@ database, never touches the data of a `make run` stack on the same server.
 """
 
 import os
+import secrets
 from urllib.parse import urlsplit, urlunsplit
 
-os.environ.setdefault("DJANGO_SECRET_KEY", "folio-test-secret-key-not-for-production")
+# A fresh key per run (processes the suite starts inherit it): no key written in the repository is one that
+# debug-off settings accept.
+os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
 
 
 def _test_redis_url() -> str:

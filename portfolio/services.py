@@ -48,7 +48,7 @@ def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_curr
         name = name.strip()
         if not name:
             raise ValidationError({"name": "A portfolio needs a name."})
-        if Portfolio.objects.filter(owner_id=portfolio.owner_id, name=name).exclude(pk=portfolio.pk).exists():
+        if _name_taken(portfolio=portfolio, name=name):
             raise ValidationError({"name": f"You already have a portfolio named '{name}'."})
         portfolio.name = name
     if base_currency is not None:
@@ -56,13 +56,24 @@ def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_curr
     if benchmark is not NO_CHANGE:
         portfolio.benchmark = (None if not benchmark
                                else benchmark_instrument_get(symbol=benchmark, owner=portfolio.owner))
-    with transaction.atomic():
-        portfolio.save()
-        portfolio_version_bump(portfolio_id=portfolio.pk)
-        if base_currency is not None or (benchmark is not NO_CHANGE and portfolio.benchmark_id):
-            # A new base needs every foreign currency's rates, a new benchmark its closes, from the first trade.
-            transaction.on_commit(lambda: portfolio_history_request_for(portfolio=portfolio))
+    try:
+        with transaction.atomic():
+            portfolio.save()
+            portfolio_version_bump(portfolio_id=portfolio.pk)
+            if base_currency is not None or (benchmark is not NO_CHANGE and portfolio.benchmark_id):
+                # A new base needs every foreign currency's rates, a new benchmark its closes, from the first trade.
+                transaction.on_commit(lambda: portfolio_history_request_for(portfolio=portfolio))
+    except IntegrityError:
+        # The check above passed, but a concurrent rename (or create) committed the name before this save:
+        # the unique (owner, name) constraint refused it. Any other integrity error is not the user's.
+        if name is None or not _name_taken(portfolio=portfolio, name=name):
+            raise
+        raise ValidationError({"name": f"You already have a portfolio named '{name}'."}) from None
     return portfolio
+
+
+def _name_taken(*, portfolio: Portfolio, name: str) -> bool:
+    return Portfolio.objects.filter(owner_id=portfolio.owner_id, name=name).exclude(pk=portfolio.pk).exists()
 
 
 def benchmark_instrument_get(*, symbol: str, owner: AbstractBaseUser) -> Instrument:

@@ -1,20 +1,26 @@
-"""Settings from the environment, and the local Redis that `make run` starts when none answers."""
+"""Settings from the environment (secret key checks, mail), and the local Redis `make run` starts when none answers."""
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _import_settings(**env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+# A key of the shape production should use (what the error message suggests).
+STRONG_KEY = secrets.token_urlsafe(50)
+
+
+def _import_settings(show: str = "s.DEBUG, s.ALLOWED_HOSTS", **env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_"))}
     return subprocess.run(
-        [sys.executable, "-c", "import config.settings as s; print(s.DEBUG, s.ALLOWED_HOSTS)"],
+        [sys.executable, "-c", f"import config.settings as s; print({show})"],
         cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60,
     )
 
@@ -26,9 +32,45 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 def test_settings_come_from_the_environment():
-    result = _import_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="x" * 50, DJANGO_ALLOWED_HOSTS="folio.example,a.b")
+    result = _import_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_ALLOWED_HOSTS="folio.example,a.b")
     assert result.stdout.strip() == "False ['folio.example', 'a.b']"
     assert _import_settings(DJANGO_DEBUG="1").stdout.strip() == "True ['127.0.0.1', 'localhost']"
+
+
+DEV_KEY = "django-insecure-folio-dev-key-only-for-local-debug-runs"  # config/settings.py
+KNOWN = ("DJANGO_SECRET_KEY is a development key (django-insecure-…) but DJANGO_DEBUG is off: set a random one, "
+         "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'.")
+WEAK = ("DJANGO_SECRET_KEY is too weak for DJANGO_DEBUG off (it needs at least 50 characters, 5 of them different): "
+        "set a random one, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'.")
+BAD_KEYS = {
+    "the repository's dev key": (DEV_KEY, KNOWN),
+    "any django-insecure- key": ("django-insecure-" + STRONG_KEY, KNOWN),
+    "one character": ("x", WEAK),
+    "49 random characters": (STRONG_KEY[:49], WEAK),
+    "60 times the same character": ("x" * 60, WEAK),
+    "4 distinct characters": ("abcd" * 20, WEAK),
+}
+
+
+@pytest.mark.parametrize(("key", "message"), BAD_KEYS.values(), ids=BAD_KEYS.keys())
+def test_debug_off_refuses_a_known_or_weak_secret_key_in_one_line(key, message):
+    result = _import_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=key)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == f"django.core.exceptions.ImproperlyConfigured: {message}"
+
+
+def test_a_strong_key_is_accepted_and_debug_runs_on_the_dev_key():
+    assert _import_settings("s.SECRET_KEY == s._DEV_SECRET_KEY", DJANGO_DEBUG="0",
+                            DJANGO_SECRET_KEY=STRONG_KEY).stdout.strip() == "False"
+    assert _import_settings("s.SECRET_KEY", DJANGO_DEBUG="1").stdout.strip() == DEV_KEY
+
+
+def test_password_reset_is_enabled_by_a_mail_server_in_email_url():
+    show = "s.PASSWORD_RESET_ENABLED, s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.EMAIL_HOST_USER"
+    configured = _import_settings(show, DJANGO_DEBUG="1", EMAIL_URL="smtp+tls://folio:secret@mail.example:587")
+    assert configured.stdout.strip() == (
+        "True django.core.mail.backends.smtp.EmailBackend mail.example 587 True folio")
+    assert _import_settings("s.PASSWORD_RESET_ENABLED", DJANGO_DEBUG="1").stdout.strip() == "False"
 
 
 def _free_port() -> int:

@@ -109,6 +109,10 @@ class TransactionDetailApi(GenericAPIView):
             raise Http404("No such transaction.")
         return tx
 
+    def get_object(self) -> Transaction:
+        # DRF's OPTIONS answer (SimpleMetadata) looks the object up to describe PUT: the same owned lookup.
+        return self._get(self.request, self.kwargs["portfolio_id"], self.kwargs["transaction_id"])
+
     def get(self, request, portfolio_id: int, transaction_id: int):
         return Response(TransactionSerializer(self._get(request, portfolio_id, transaction_id)).data)
 

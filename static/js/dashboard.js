@@ -231,9 +231,11 @@
       if (!rows || !rows.length) { container.append(el("p", { class: "hint", text: "Nothing priced yet." })); return; }
       rows.slice(0, 12).forEach((row) => {
         const share = Number(row.weight) * 100;
+        const fill = el("span", { class: "bar-fill" });
+        fill.style.width = `${share.toFixed(2)}%`;  // a property, not a style attribute: the CSP refuses those
         container.append(el("div", { class: "bar-row" }, [
           el("span", { class: "bar-label", text: label(row) }),
-          el("span", { class: "bar-track" }, [el("span", { class: "bar-fill", style: `width:${share.toFixed(2)}%` })]),
+          el("span", { class: "bar-track" }, [fill]),
           el("span", { class: "bar-value", text: share.toFixed(1) + " %" }),
         ]));
       });
