@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from prices.market_calendar import calendar_get, last_expected_close_date, sessions_between
 from prices.models import Instrument, PriceHistory, Provider, VerificationStatus
+from prices.plausibility import quotes_implausible_hold
 from prices.providers.base import Quote, UnknownSymbolError
 from prices.quote_cache import quotes_cache_get, quotes_cache_set
 from prices.service import Batch, FetchResult, PriceService
@@ -62,6 +63,7 @@ def fetch_result_store(*, instruments: Iterable[Instrument], result: FetchResult
     """Store a fetch's quotes as the day's close (updated until the session ends), cache them,
     and flag verified/unknown instruments. Failed symbols keep their stored prices untouched."""
     by_symbol = {instrument.symbol: instrument for instrument in instruments}
+    quotes_implausible_hold(instruments=by_symbol.values(), result=result)  # absurd values: that symbol's failure
     quoted = {by_symbol[s]: q for s, q in result.quotes.items() if s in by_symbol and q.price > 0}
     stored = price_rows_upsert(rows=[
         (instrument.pk, PricePoint(date=quote_session_date(instrument=instrument, quote=quote), close=quote.price),
