@@ -101,6 +101,11 @@ def chart_data_delete(*, portfolio_id: int) -> None:
     get_redis_connection("default").delete(_data_key(portfolio_id), _progress_key(portfolio_id))
 
 
+# Generations under way (PENDING or PROGRESS), scored by their last progress update: the stuck-job
+# cleaner finds those that stopped moving without scanning keys (charts.services).
+GENERATING_KEY = "folio:charts:generating"
+
+
 def chart_progress_set(*, portfolio_id: int, state: str, done: int, total: int, error: str = "") -> None:
     now = f"{time.time():.3f}"
     fields = {"state": state, "done": done, "total": total, "error": error, "updated_at": now}
@@ -110,6 +115,24 @@ def chart_progress_set(*, portfolio_id: int, state: str, done: int, total: int, 
     pipe = client.pipeline()
     pipe.hset(_progress_key(portfolio_id), mapping=fields)
     pipe.expire(_progress_key(portfolio_id), PROGRESS_TTL_SECONDS)
+    if state in ("PENDING", "PROGRESS"):
+        pipe.zadd(GENERATING_KEY, {str(portfolio_id): float(now)})
+        pipe.expire(GENERATING_KEY, PROGRESS_TTL_SECONDS)
+    else:
+        pipe.zrem(GENERATING_KEY, str(portfolio_id))
+    pipe.execute()
+
+
+def chart_generations_stalled(*, before: float) -> list[int]:
+    """Portfolios whose chart generation has shown no progress since `before` (a timestamp)."""
+    return [int(pid) for pid in get_redis_connection("default").zrangebyscore(GENERATING_KEY, "-inf", before)]
+
+
+def chart_generation_forget(*, portfolio_id: int) -> None:
+    """No generation under way any more (its portfolio is gone): progress and index entry dropped."""
+    pipe = get_redis_connection("default").pipeline()
+    pipe.zrem(GENERATING_KEY, str(portfolio_id))
+    pipe.delete(_progress_key(portfolio_id))
     pipe.execute()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -10,10 +11,17 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 
 from charts.benchmark import benchmark_compare
-from charts.cache import chart_data_store, chart_progress_set
+from charts.cache import (
+    chart_data_store,
+    chart_generation_forget,
+    chart_generations_stalled,
+    chart_progress_get,
+    chart_progress_set,
+)
 from charts.compute import chart_data_compute, chart_series_compute
 from charts.performance import performance_compute, twr_growth_index
 from charts.selectors import benchmark_closes_load, chart_inputs_load
+from monitoring.events import EventKind, EventLevel, event_record
 from portfolio.models import Portfolio
 
 logger = logging.getLogger(__name__)
@@ -84,3 +92,29 @@ def chart_data_generate(*, portfolio_id: int) -> int | None:
         raise
     chart_progress_set(portfolio_id=portfolio_id, state="SUCCESS", done=GENERATION_STEPS, total=GENERATION_STEPS)
     return version
+
+
+def chart_generations_fail_stuck(*, now: float | None = None) -> list[int]:
+    """Fail every chart generation whose progress has not moved for CHART_GENERATION_STUCK_SECONDS (its pool
+    process was killed, or it hit the hard time limit: nothing else ends it) and queue it again, its
+    debounce claim dropped first. The stuck-job cleaner runs this every minute."""
+    now = now or time.time()
+    bound = settings.CHART_GENERATION_STUCK_SECONDS
+    requeued = []
+    for portfolio_id in chart_generations_stalled(before=now - bound):
+        progress = chart_progress_get(portfolio_id=portfolio_id)
+        if progress is None or not Portfolio.objects.filter(pk=portfolio_id).exists():
+            chart_generation_forget(portfolio_id=portfolio_id)
+            continue
+        if progress["state"] not in ("PENDING", "PROGRESS") or progress["updated_at"] >= now - bound:
+            continue  # moved on meanwhile
+        reason = f"timed out: no progress for {int(now - progress['updated_at'])} s at {progress['done']}/" \
+                 f"{progress['total']} (worker lost?); queued again"
+        chart_progress_set(portfolio_id=portfolio_id, state="FAILURE", done=progress["done"],
+                           total=progress["total"], error=reason)
+        get_redis_connection("default").delete(_scheduled_key(portfolio_id))
+        event_record(kind=EventKind.JOB_FAILED, level=EventLevel.WARNING, portfolio_id=portfolio_id,
+                     message=f"Chart generation of portfolio {portfolio_id} {reason}")
+        chart_regeneration_request(portfolio_ids=[portfolio_id])
+        requeued.append(portfolio_id)
+    return requeued

@@ -247,9 +247,10 @@ CELERY_TIMEZONE = "UTC"
 # Progress lives in Redis hashes (monitoring/jobs.py); task results are only kept briefly.
 CELERY_RESULT_EXPIRES = 3600
 # An unacknowledged task (its worker killed) is redelivered after this long. Longer than the longest
-# task (CELERY_TASK_TIME_LIMIT) and any countdown we use (chart debounce, retries), so a running or
-# waiting task is never handed out twice; short enough that a refresh job whose worker died still
-# completes within its deadline (prices/jobs.py DEADLINE_SLACK_SECONDS).
+# task (CELERY_TASK_TIME_LIMIT) and any countdown we use (chart debounce), so a running or waiting task
+# is never handed out twice. A refresh job does not wait for it: its deadline is its own time budget
+# (prices/jobs.py deadline_slack_seconds), and a batch lost with its whole worker comes back too late
+# for its job, which the cleaner has failed (lock freed) by then (docs/RELIABILITY.md).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Short I/O-bound tasks with acks_late: a worker takes one task per process at a time, so a
@@ -258,6 +259,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_PREFETCH_MULTIPLIER", defaul
 # Bounds for any task: a batch waits at most PROVIDER_MAX_WAIT_SECONDS per attempt.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
+# How long a refresh batch waits out a database outage (a restart, a failover) before counting its
+# fetched quotes failed, and a Redis outage before giving up on counting them; both are also cut to
+# the batch's soft time limit, so a batch always ends within it.
+REFRESH_DB_RETRY_SECONDS = env.int("REFRESH_DB_RETRY_SECONDS", default=120)
+REFRESH_REDIS_RETRY_SECONDS = env.int("REFRESH_REDIS_RETRY_SECONDS", default=120)
 CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower's live view
 CELERY_TASK_SEND_SENT_EVENT = True
 # Separate queues: a long chart run never delays a price refresh. Workers can be dedicated.
@@ -272,15 +278,29 @@ CELERY_TASK_ROUTES = {
     "monitoring.*": {"queue": "default"},
 }
 
+# One beat, guaranteed: RedBeat keeps the schedule's state and a lock in Redis. A second beat process
+# (a replica, a deploy overlapping the old one) waits for the lock instead of sending every entry again;
+# the holder renews it each tick, at most CELERY_BEAT_MAX_LOOP_INTERVAL apart, and if the holder dies a
+# waiting beat takes over once the lock has expired (CELERY_REDBEAT_LOCK_TIMEOUT).
+CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+CELERY_REDBEAT_REDIS_URL = env("CELERY_REDBEAT_REDIS_URL", default=CELERY_BROKER_URL)
+CELERY_REDBEAT_KEY_PREFIX = "folio:beat:"
+# Set on purpose (even empty): otherwise RedBeat falls back to the broker's transport options.
+CELERY_REDBEAT_REDIS_OPTIONS = {}
+CELERY_BEAT_MAX_LOOP_INTERVAL = env.int("CELERY_BEAT_MAX_LOOP_INTERVAL", default=5)
+CELERY_REDBEAT_LOCK_TIMEOUT = env.int("CELERY_REDBEAT_LOCK_TIMEOUT", default=6 * CELERY_BEAT_MAX_LOOP_INTERVAL)
+
 # The one beat schedule. Each entry expires about its interval: a run that could not start in
-# time is dropped rather than piled up behind the next one.
+# time is dropped rather than piled up behind the next one. The same window makes a tick run once:
+# a second run of it (two beats) is a no-op (monitoring/ticks.py), so `expires` stays below the interval.
+_REFRESH_INTERVAL = env.int("REFRESH_INTERVAL_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
     # Every few minutes; instruments whose market is closed still have a fresh cached quote (it
     # lives until the next open), so this costs provider calls only where a market is open.
     "refresh-prices-intraday": {
         "task": "prices.refresh_prices_job_task",
-        "schedule": env.int("REFRESH_INTERVAL_SECONDS", default=300),
-        "options": {"expires": 240},
+        "schedule": _REFRESH_INTERVAL,
+        "options": {"expires": max(1, _REFRESH_INTERVAL * 4 // 5)},
     },
     # Hourly: after each exchange's close its day's bar is missing and gets fetched; otherwise no call.
     "backfill-history-after-close": {
@@ -316,10 +336,17 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 25},
     },
 }
+# Each periodic task learns which entry sent it, to run each tick once.
+for _name, _entry in CELERY_BEAT_SCHEDULE.items():
+    _entry["kwargs"] = {**_entry.get("kwargs", {}), "tick": _name}
 # Imports of more lines than this run as a worker job with progress instead of inside the request.
 IMPORT_SYNC_MAX_ROWS = env.int("IMPORT_SYNC_MAX_ROWS", default=2000)
 # A burst of edits or price batches within this many seconds regenerates a chart once.
 CHART_DEBOUNCE_SECONDS = env.int("CHART_DEBOUNCE_SECONDS", default=5)
+# A chart generation whose progress has not moved this long is failed and queued again by the stuck-job
+# cleaner (its pool process died): no step lasts longer than the task time limit after its debounce.
+CHART_GENERATION_STUCK_SECONDS = env.int(
+    "CHART_GENERATION_STUCK_SECONDS", default=CHART_DEBOUNCE_SECONDS + CELERY_TASK_TIME_LIMIT + 60)
 
 # --- Market data. Provider names are part of the contract (shared/CONTRACT.md).
 PRICE_PROVIDER = env("PRICE_PROVIDER", default="simulated")

@@ -17,13 +17,22 @@ Keys (all expire after JOB_TTL_SECONDS):
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django_redis import get_redis_connection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from monitoring.events import EventKind, EventLevel, event_record
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PENDING, PROGRESS, SUCCESS, FAILURE = "PENDING", "PROGRESS", "SUCCESS", "FAILURE"
 TERMINAL = {SUCCESS, FAILURE}
@@ -91,6 +100,25 @@ def _redis():
     return get_redis_connection("default")
 
 
+# Redis restarting or failing over (refused connections, timeouts, "LOADING" while it reads its
+# append-only file): worth waiting for, since everything a job counts lives there.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+
+
+def redis_retrying(call: Callable[[], T], *, seconds: float, what: str = "redis call") -> T:
+    """`call()`, retried through a Redis outage for at most `seconds` (backoff 0.2 s doubling to 5 s,
+    jittered); the last error is raised when Redis stays down longer. Only for idempotent calls."""
+    retrying = Retrying(
+        retry=retry_if_exception_type(REDIS_DOWN),
+        stop=stop_after_delay(max(seconds, 0.0)),
+        wait=wait_exponential_jitter(multiplier=0.2, max=5.0, jitter=0.2),
+        reraise=True,
+        before_sleep=lambda state: logger.warning(
+            "%s: Redis unavailable (%s), retrying", what, state.outcome.exception() if state.outcome else "?"),
+    )
+    return retrying(call)
+
+
 def _now() -> str:
     return f"{time.time():.3f}"
 
@@ -145,6 +173,21 @@ def job_batch_record(*, job_id: str, batch_id: str, ok: int, failed: int, errors
     if result == -3:
         return BatchOutcome(counted=False, finished=False, reason="job already ended")
     return BatchOutcome(counted=True, finished=result == 1)
+
+
+def job_batch_settled(*, job_id: str, batch_id: str) -> str:
+    """Why a batch need not run (again): counted already, its job ended or unknown; "" when it must run.
+    A redelivered batch checks this first, so it never asks a provider for an answer nobody will count."""
+    key = job_key(job_id)
+    pipe = _redis().pipeline(transaction=False)
+    pipe.hget(key, "state")
+    pipe.sismember(f"{key}:batches", batch_id)
+    state, counted = pipe.execute()
+    if state is None:
+        return "no such job (expired?)"
+    if state.decode() in TERMINAL:
+        return "job already ended"
+    return "already counted" if counted else ""
 
 
 def job_claim_finalize(*, job_id: str) -> bool:

@@ -3,28 +3,42 @@ import time
 from celery import shared_task
 from django_redis import get_redis_connection
 
+from charts.services import chart_generations_fail_stuck
 from monitoring.events import events_flush, events_prune
 from monitoring.jobs import jobs_fail_stuck
 from monitoring.selectors import HEARTBEAT_KEY, HEARTBEAT_MAX_AGE
+from monitoring.ticks import task_tick_claim
+
+# Beat sends each of these with its entry's name as `tick` (config/settings.py): a second run of the same
+# tick (a second beat) does nothing.
 
 
-@shared_task(name="monitoring.jobs_clean_task")
-def jobs_clean_task() -> list[str]:
-    """Fail jobs stuck past their deadline, so nothing says "syncing" forever."""
-    return jobs_fail_stuck()
+@shared_task(name="monitoring.jobs_clean_task", bind=True)
+def jobs_clean_task(self, tick: str | None = None) -> dict | None:
+    """Fail jobs stuck past their deadline, so nothing says "syncing" forever; fail and queue again chart
+    generations that stopped making progress (their worker died)."""
+    if not task_tick_claim(self, tick):
+        return None
+    return {"jobs": jobs_fail_stuck(), "charts": chart_generations_fail_stuck()}
 
 
-@shared_task(name="monitoring.events_flush_task")
-def events_flush_task() -> int:
+@shared_task(name="monitoring.events_flush_task", bind=True)
+def events_flush_task(self, tick: str | None = None) -> int | None:
+    if not task_tick_claim(self, tick):
+        return None
     return events_flush()
 
 
-@shared_task(name="monitoring.events_prune_task")
-def events_prune_task() -> int:
+@shared_task(name="monitoring.events_prune_task", bind=True)
+def events_prune_task(self, tick: str | None = None) -> int | None:
+    if not task_tick_claim(self, tick):
+        return None
     return events_prune()
 
 
-@shared_task(name="monitoring.heartbeat_task")
-def heartbeat_task() -> None:
+@shared_task(name="monitoring.heartbeat_task", bind=True)
+def heartbeat_task(self, tick: str | None = None) -> None:
     """Proof for /healthz that a worker consumes tasks (beat queues this every 30 s)."""
+    if not task_tick_claim(self, tick):
+        return
     get_redis_connection("default").set(HEARTBEAT_KEY, f"{time.time():.3f}", ex=HEARTBEAT_MAX_AGE * 10)

@@ -9,31 +9,57 @@ another runs returns the running job instead.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 from django_redis import get_redis_connection
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from monitoring.events import EventKind, EventLevel, event_record
-from monitoring.jobs import TERMINAL, job_batch_record, job_claim_finalize, job_create, job_get
+from monitoring.jobs import (
+    REDIS_DOWN,
+    TERMINAL,
+    job_batch_record,
+    job_batch_settled,
+    job_claim_finalize,
+    job_create,
+    job_get,
+    redis_retrying,
+)
 from prices.models import Instrument
 from prices.quote_cache import quotes_cache_get
 from prices.refresh import fetch_result_store, refreshable_instruments
-from prices.service import Batch, PriceService
+from prices.service import Batch, FetchResult, PriceService
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 JOB_KIND = "refresh_prices"
 # Upper bound of one run, and so of how long its lock may be held if a finisher never comes.
 LOCK_SECONDS = 30 * 60
 # A lock without its job yet is a run still planning for this long; after it, a run that died planning.
 PLANNING_GRACE_SECONDS = 60
-# A job not finished this long after its last batch could have started is failed by the cleaner.
-# Above the broker's visibility timeout (600 s) plus Kombu's sweep (~100 s): a batch whose worker was
-# killed is redelivered, and its job completes, before the cleaner would fail it.
-DEADLINE_SLACK_SECONDS = 15 * 60
+# The stuck-job cleaner runs this often (CELERY_BEAT_SCHEDULE "fail-stuck-jobs").
+CLEANER_PERIOD_SECONDS = 60
+# A database error that means "connection lost or server gone": worth reconnecting and trying again.
+DB_DOWN = (OperationalError, InterfaceError)
+
+
+def deadline_slack_seconds() -> int:
+    """How long after its last batch could have started a job may still run before the cleaner fails it.
+
+    One batch lives at most CELERY_TASK_TIME_LIMIT, every retry inside it included (they are cut to fit);
+    add a run of the cleaner and a minute of queueing. Not the broker's visibility timeout: a batch lost with
+    its whole worker (kill -9 of the main process, a lost machine) comes back only after that timeout plus
+    Kombu's sweep (~12 min in production), and its job is failed at this deadline instead — its lock freed,
+    the next refresh accepted — rather than holding the lock that long (docs/RELIABILITY.md)."""
+    return settings.CELERY_TASK_TIME_LIMIT + CLEANER_PERIOD_SECONDS + 60
 
 
 @dataclass(frozen=True)
@@ -88,7 +114,7 @@ def _deadline_seconds(service: PriceService, batches: list[Batch]) -> int:
     for name in {batch.provider for batch in batches}:
         count = sum(1 for batch in batches if batch.provider == name)
         seconds += count / service.gate(name).limits.requests_per_second
-    return int(seconds * 2) + DEADLINE_SLACK_SECONDS
+    return int(seconds * 2) + deadline_slack_seconds()
 
 
 def prices_refresh_job_start(
@@ -129,33 +155,92 @@ def prices_refresh_job_start(
     return JobStart(job_id=job_id)
 
 
+class _BatchClock:
+    """What is left of one batch's time: its retries never outlast the task's soft time limit, so a batch
+    always ends (counted, one way or the other) while its worker is still allowed to count it."""
+
+    def __init__(self, seconds: float | None = None) -> None:
+        self.ends = time.monotonic() + (seconds or settings.CELERY_TASK_SOFT_TIME_LIMIT - 10)
+
+    def cap(self, seconds: float) -> float:
+        return max(1.0, min(seconds, self.ends - time.monotonic()))
+
+
+def _db_retrying(clock: _BatchClock, call: Callable[[], T], *, what: str, also: tuple = ()) -> T:
+    """`call()`, retried while the database (and `also`: Redis) is unreachable, for at most
+    REFRESH_DB_RETRY_SECONDS of the batch's time; each retry on a fresh connection."""
+
+    def reconnect(state) -> None:
+        logger.warning("%s: %s, retrying", what, state.outcome.exception() if state.outcome else "?")
+        connection.close()  # the broken connection goes; the next query opens a new one
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(DB_DOWN + also),
+        stop=stop_after_delay(clock.cap(settings.REFRESH_DB_RETRY_SECONDS)),
+        wait=wait_exponential_jitter(multiplier=0.5, max=10.0, jitter=0.5),
+        reraise=True,
+        before_sleep=reconnect,
+    )
+    return retrying(call)
+
+
+def _redis(clock: _BatchClock, call: Callable[[], T], *, what: str) -> T:
+    return redis_retrying(call, seconds=clock.cap(settings.REFRESH_REDIS_RETRY_SECONDS), what=what)
+
+
 def prices_refresh_batch_run(*, job_id: str, batch_id: str, provider: str, instrument_ids: list[int],
                              service: PriceService | None = None) -> None:
-    """Fetch, store and count one batch. Safe to run again for the same batch (redelivery): the
-    upserts are idempotent and the job counts the batch once."""
-    instruments = tuple(Instrument.objects.filter(pk__in=instrument_ids).order_by("symbol"))
+    """Fetch, store and count one batch. Safe to run again for the same batch (redelivery): a batch its job
+    counted already (or a job that ended) is not fetched again, the upserts are idempotent and the job
+    counts the batch once.
+
+    Outages during the batch are waited out, within the batch's time: Redis (its progress, the quote cache)
+    and the database (its instruments, then storing what was fetched — kept in memory meanwhile, never
+    fetched again). A database still down after REFRESH_DB_RETRY_SECONDS counts the batch failed."""
+    clock = _BatchClock()
+    label = f"refresh job {job_id} batch {batch_id}"
+    settled = _redis(clock, lambda: job_batch_settled(job_id=job_id, batch_id=batch_id), what=label)
+    if settled:
+        logger.info("%s not run again: %s", label, settled)
+        _finalize_if_ended(clock, job_id=job_id)
+        return
+    instruments = _db_retrying(
+        clock, lambda: tuple(Instrument.objects.filter(pk__in=instrument_ids).order_by("symbol")), what=label)
     result = (service or PriceService()).fetch_batch(Batch(provider, instruments))
-    fetch_result_store(instruments=instruments, result=result, now=timezone.now())
+    try:
+        _db_retrying(clock, lambda: fetch_result_store(instruments=instruments, result=result, now=timezone.now()),
+                     what=f"{label}: storing", also=REDIS_DOWN)
+    except DB_DOWN as error:
+        reason = f"not stored: database unavailable for {settings.REFRESH_DB_RETRY_SECONDS} s ({type(error).__name__})"
+        result = FetchResult(failures={symbol: reason for symbol in result.quotes} | result.failures,
+                             unknown=result.unknown)
     missing = set(instrument_ids) - {i.pk for i in instruments}
     errors = [f"{symbol}: {reason}" for symbol, reason in sorted(result.failures.items())]
     errors += [f"{symbol}: unknown to {provider}" for symbol in sorted(result.unknown)]
     errors += [f"instrument #{pk}: deleted before its refresh" for pk in sorted(missing)]
-    outcome = job_batch_record(job_id=job_id, batch_id=batch_id, ok=len(result.quotes),
-                               failed=len(result.failures) + len(result.unknown) + len(missing), errors=errors)
+    outcome = _redis(clock, lambda: job_batch_record(
+        job_id=job_id, batch_id=batch_id, ok=len(result.quotes),
+        failed=len(result.failures) + len(result.unknown) + len(missing), errors=errors), what=label)
     if not outcome.counted:
-        logger.info("refresh job %s batch %s not counted again: %s", job_id, batch_id, outcome.reason)
-    job = job_get(job_id=job_id)
+        logger.info("%s not counted again: %s", label, outcome.reason)
+    _finalize_if_ended(clock, job_id=job_id)
+
+
+def _finalize_if_ended(clock: _BatchClock, *, job_id: str) -> None:
+    job = _redis(clock, lambda: job_get(job_id=job_id), what=f"refresh job {job_id}")
     if job and job["state"] in TERMINAL:
-        prices_refresh_job_finalize(job_id=job_id)
+        _redis(clock, lambda: prices_refresh_job_finalize(job_id=job_id), what=f"refresh job {job_id} finalize")
 
 
 def prices_refresh_batch_fail(*, job_id: str, batch_id: str, instrument_ids: list[int], reason: str) -> None:
-    """Count a batch that could not be run at all (its retries spent) as failed, so its job ends."""
-    job_batch_record(job_id=job_id, batch_id=batch_id, ok=0, failed=len(instrument_ids),
-                     errors=[f"batch of {len(instrument_ids)} instruments not run: {reason}"[:500]])
-    job = job_get(job_id=job_id)
-    if job and job["state"] in TERMINAL:
-        prices_refresh_job_finalize(job_id=job_id)
+    """Count a batch that could not be run at all (its retries or its time spent) as failed, so its job ends.
+    Called past the soft time limit too: it has what is left before the hard one."""
+    clock = _BatchClock(seconds=30)
+    _redis(clock, lambda: job_batch_record(
+        job_id=job_id, batch_id=batch_id, ok=0, failed=len(instrument_ids),
+        errors=[f"batch of {len(instrument_ids)} instruments not run: {reason}"[:500]]),
+        what=f"refresh job {job_id} batch {batch_id}")
+    _finalize_if_ended(clock, job_id=job_id)
 
 
 def prices_refresh_job_finalize(*, job_id: str) -> None:

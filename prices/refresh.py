@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from prices.market_calendar import calendar_get, last_expected_close_date, sessions_between
 from prices.models import Instrument, PriceHistory, Provider, VerificationStatus
+from prices.plausibility import quotes_implausible_hold
 from prices.providers.base import Quote, UnknownSymbolError
 from prices.quote_cache import quotes_cache_get, quotes_cache_set
 from prices.service import Batch, FetchResult, PriceService
@@ -64,6 +65,7 @@ def fetch_result_store(*, instruments: Iterable[Instrument], result: FetchResult
     A quote's currency (and, when it first verifies the instrument, its type) replaces what the
     user typed, before its price is stored."""
     by_symbol = {instrument.symbol: instrument for instrument in instruments}
+    quotes_implausible_hold(instruments=by_symbol.values(), result=result)  # absurd values: that symbol's failure
     quoted = {by_symbol[s]: q for s, q in result.quotes.items() if s in by_symbol and q.price > 0}
     for instrument, quote in quoted.items():
         instrument_facts_apply(instrument=instrument, currency=quote.currency, asset_class=quote.asset_class,

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from django.conf import settings
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from monitoring.events import EventKind, EventLevel, event_record
@@ -147,7 +149,10 @@ class ProviderGate:
                 raise
             finally:
                 provider_call_record(provider=self.name, seconds=time.perf_counter() - started, outcome=outcome)
-            self.breaker.record_success()
+            try:
+                self.breaker.record_success()
+            except (RedisConnectionError, RedisTimeoutError):  # the answer is in hand: Redis down must not lose it
+                logger.warning("%s: circuit not reset, Redis unavailable", self.name)
             return result
 
         retrying = Retrying(

@@ -1,5 +1,6 @@
 """Writes to instruments and price history."""
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from django.db import transaction
 from prices.currencies import currency_normalize
 from prices.models import AssetClass, Instrument, PriceHistory, Provider
 from prices.signals import prices_changed
+
+logger = logging.getLogger(__name__)
 
 # Tickers as brokers and providers write them: BRK-B, BRK.B, ^GSPC, EURUSD=X, VOD.L, BTC-USD.
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^:_/]{0,31}$")
@@ -155,24 +158,39 @@ def prices_upsert(*, instrument: Instrument, points: Iterable[PricePoint], sourc
     return price_rows_upsert(rows=[(instrument.pk, point, source) for point in points])
 
 
+def close_fits_column(value: object) -> bool:
+    """A close the numeric(20,6) columns can hold: a finite number above 0 and below MAX_CLOSE."""
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+        return number.is_finite() and 0 < number < MAX_CLOSE
+    except (ArithmeticError, ValueError, TypeError):
+        return False
+
+
 def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
     """Insert or update daily closes of any instruments in one statement per 2,000 rows.
 
-    Rows are (instrument id, point, source). Idempotent on (instrument, date). Points that carry no
-    positive close are dropped, so an empty or garbage response never overwrites good history.
-    Announces `prices_changed` inside the write's transaction.
+    Rows are (instrument id, point, source). Idempotent on (instrument, date). Points whose close (or
+    adjusted close) the column cannot hold — none, 0 or less, NaN, 1e14 or more — are dropped and logged,
+    so an empty or garbage response never overwrites good history, and one absurd value never fails the
+    statement that carries every other row (a numeric overflow would). Announces `prices_changed` inside
+    the write's transaction.
     """
-    objects = {
-        (instrument_id, point.date): PriceHistory(
+    objects = {}
+    for instrument_id, point, source in rows:
+        if point.close is None or not close_fits_column(point.close) or (
+                point.adjusted_close is not None and not close_fits_column(point.adjusted_close)):
+            if point.close is not None:
+                logger.warning("price of instrument #%s on %s not stored: %s / %s outside the column", instrument_id,
+                               point.date, point.close, point.adjusted_close)
+            continue
+        objects[(instrument_id, point.date)] = PriceHistory(
             instrument_id=instrument_id,
             date=point.date,
             close=point.close,
             adjusted_close=point.adjusted_close,
             source=source,
         )
-        for instrument_id, point, source in rows
-        if point.close is not None and point.close > 0
-    }
     if not objects:
         return 0
     with transaction.atomic():

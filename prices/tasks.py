@@ -3,40 +3,42 @@
 from datetime import date
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError, close_old_connections
 
+from monitoring.ticks import task_tick_claim
 from prices.fx import fx_refresh
 from prices.history import fx_backfill_run, history_backfill_request, history_backfill_run
 from prices.jobs import prices_refresh_batch_fail, prices_refresh_batch_run, prices_refresh_job_start
 from prices.needs import instrument_needs_get
 
-# Attempts after a dropped database connection (a restart or failover takes seconds): 1 + 2 + 4 s.
-DB_RETRIES = 3
 
-
-@shared_task(name="prices.refresh_prices_job_task")
-def refresh_prices_job_task(instrument_ids: list[int] | None = None, force: bool = False,
-                            owner_id: int | None = None, lock_scope: str | None = "all") -> str:
-    """Plan a refresh and fan out its batches (beat runs it every few minutes)."""
+@shared_task(name="prices.refresh_prices_job_task", bind=True)
+def refresh_prices_job_task(self, instrument_ids: list[int] | None = None, force: bool = False,
+                            owner_id: int | None = None, lock_scope: str | None = "all",
+                            tick: str | None = None) -> str | None:
+    """Plan a refresh and fan out its batches (beat runs it every few minutes, once per tick)."""
+    if not task_tick_claim(self, tick):
+        return None
     return prices_refresh_job_start(instrument_ids=instrument_ids, force=force, owner_id=owner_id,
                                     lock_scope=lock_scope).job_id
 
 
-# Redelivered if the worker dies mid-batch (acks_late + reject_on_worker_lost): the upserts are
-# idempotent and the job counts each batch once. A dropped database connection is retried; when the
-# retries are spent the batch is counted failed, so its job still ends by itself.
-@shared_task(name="prices.refresh_batch_task", bind=True, acks_late=True, reject_on_worker_lost=True,
-             max_retries=DB_RETRIES)
-def refresh_batch_task(self, job_id: str, batch_id: str, provider: str, instrument_ids: list[int]) -> None:
+# Redelivered if the worker dies mid-batch (acks_late + reject_on_worker_lost): a batch already counted
+# is not fetched again, the upserts are idempotent and the job counts each batch once. Redis and database
+# outages are waited out inside the batch (bounded, prices/jobs.py); a batch whose database stays down, or
+# that reaches its time limit, is counted failed, so its job still ends by itself.
+@shared_task(name="prices.refresh_batch_task", acks_late=True, reject_on_worker_lost=True)
+def refresh_batch_task(job_id: str, batch_id: str, provider: str, instrument_ids: list[int]) -> None:
     try:
         prices_refresh_batch_run(job_id=job_id, batch_id=batch_id, provider=provider, instrument_ids=instrument_ids)
+    except SoftTimeLimitExceeded:
+        prices_refresh_batch_fail(job_id=job_id, batch_id=batch_id, instrument_ids=instrument_ids,
+                                  reason="time limit reached")
     except (OperationalError, InterfaceError) as error:
-        close_old_connections()  # the broken connection is dropped; the retry opens a new one
-        if self.request.retries >= self.max_retries:
-            prices_refresh_batch_fail(job_id=job_id, batch_id=batch_id, instrument_ids=instrument_ids,
-                                      reason=f"database unavailable: {type(error).__name__}")
-            return
-        raise self.retry(exc=error, countdown=min(2**self.request.retries, 30)) from error
+        close_old_connections()
+        prices_refresh_batch_fail(job_id=job_id, batch_id=batch_id, instrument_ids=instrument_ids,
+                                  reason=f"database unavailable: {type(error).__name__}")
 
 
 @shared_task(name="prices.backfill_history_task", acks_late=True, reject_on_worker_lost=True)
@@ -46,10 +48,12 @@ def backfill_history_task(instrument_id: int, since: str | None = None, claim: s
                                 claim=claim)
 
 
-@shared_task(name="prices.backfill_all_history_task")
-def backfill_all_history_task() -> int:
+@shared_task(name="prices.backfill_all_history_task", bind=True)
+def backfill_all_history_task(self, tick: str | None = None) -> int | None:
     """The safety net: a backfill per needed instrument, each asking only for the sessions it misses
     (usually none; after each exchange's close, that day's bar)."""
+    if not task_tick_claim(self, tick):
+        return None
     return len(history_backfill_request(needs=instrument_needs_get(), only_short=False))
 
 
@@ -58,6 +62,8 @@ def fx_backfill_task(base: str, since: str, claims: dict[str, str]) -> int:
     return fx_backfill_run(base=base, since=date.fromisoformat(since), claims=claims)
 
 
-@shared_task(name="prices.fx_refresh_task", acks_late=True)
-def fx_refresh_task() -> int:
+@shared_task(name="prices.fx_refresh_task", bind=True, acks_late=True)
+def fx_refresh_task(self, tick: str | None = None) -> int | None:
+    if not task_tick_claim(self, tick):
+        return None
     return fx_refresh()

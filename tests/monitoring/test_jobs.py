@@ -1,6 +1,7 @@
 """Job progress in real Redis: counted once per batch, closed by the last batch, never stuck."""
 
 import time
+from datetime import UTC, datetime, timedelta
 
 from django_redis import get_redis_connection
 
@@ -12,6 +13,7 @@ from monitoring.jobs import (
     jobs_fail_stuck,
     jobs_recent,
 )
+from monitoring.ticks import periodic_tick_claim
 
 
 def test_a_job_counts_its_batches_and_ends_with_the_last_one():
@@ -121,3 +123,25 @@ def test_the_stuck_job_cleaner_frees_the_lock_of_the_job_it_fails():
     key = _locked(job_id)
     assert jobs_fail_stuck(now=time.time() + 5) == [job_id]
     assert get_redis_connection("default").get(key) is None
+
+
+def test_a_periodic_tick_runs_once_however_many_times_it_is_sent(settings):
+    # given beat's refresh entry (every 300 s, expiring after 240 s) sent at 12:00:00 by one beat and
+    # 20 ms later by a second one: Celery stamps each message with send time + 240 s as `expires`
+    settings.CELERY_BEAT_SCHEDULE = {"refresh": {"task": "t", "schedule": 300, "options": {"expires": 240}}}
+    sent = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+    def expires(seconds_after: float) -> str:
+        return (sent + timedelta(seconds=240 + seconds_after)).isoformat()
+
+    claims = [
+        periodic_tick_claim(tick="refresh", run_id="a1", expires=expires(0)),      # first beat: runs
+        periodic_tick_claim(tick="refresh", run_id="b1", expires=expires(0.02)),   # second beat: the same tick
+        periodic_tick_claim(tick="refresh", run_id="a1", expires=expires(0)),      # a1 redelivered: the same run
+        periodic_tick_claim(tick="refresh", run_id="a2", expires=expires(300)),    # the next tick
+        periodic_tick_claim(tick="refresh", run_id="b2", expires=expires(300.02)),  # ... sent twice
+        periodic_tick_claim(tick=None, run_id="by-hand", expires=None),             # not sent by beat
+        periodic_tick_claim(tick="unknown-entry", run_id="x", expires=None),
+    ]
+
+    assert claims == [True, False, True, True, False, True, True]

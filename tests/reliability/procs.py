@@ -10,12 +10,15 @@ transactional test's data is committed, so they see it) and a Redis URL of the c
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -165,13 +168,20 @@ class CeleryWorker(Managed):
 
 
 class CeleryBeat(Managed):
-    def __init__(self, name: str, *, env: dict[str, str], log_dir: Path) -> None:
+    """`celery beat` with the settings' scheduler (RedBeat), or `scheduler` (e.g. the file-based
+    celery.beat:PersistentScheduler, which has no lock)."""
+
+    def __init__(self, name: str, *, env: dict[str, str], log_dir: Path, scheduler: str | None = None) -> None:
         super().__init__(name, [str(BIN / "celery"), "-A", "celery_app", "beat", "--loglevel", "INFO",
-                                "--schedule", str(log_dir / f"{name}-schedule")],
+                                "--schedule", str(log_dir / f"{name}-schedule"),
+                                *(["--scheduler", scheduler] if scheduler else [])],
                          env=env, log_dir=log_dir)
 
     def sent(self, task: str) -> int:
         return self.log().count(f"({task})")
+
+    def holds_lock(self) -> bool:
+        return "beat: Acquired lock" in self.log()
 
 
 class Gunicorn(Managed):
@@ -241,3 +251,71 @@ class PrivateRedis(Managed):
         super().start()
         wait_until(self.ping, timeout=timeout, what="private redis-server answering PING")
         return self
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PrivatePostgres:
+    """A Postgres 15 cluster of this test only (Debian's initdb and pg_ctl, run as the `postgres` OS user,
+    since the suite runs as root), in a temporary directory, on a free loopback port, trusting local
+    connections. It can be stopped and started again like a real server restart."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="folio-pg-"))
+        self.data = self.root / "data"
+        self.log_path = self.root / "postgres.log"
+        user = pwd.getpwnam("postgres")
+        os.chown(self.root, user.pw_uid, user.pw_gid)
+
+    def _as_postgres(self, *args: str | Path) -> subprocess.CompletedProcess:
+        done = subprocess.run(["runuser", "-u", "postgres", "--", *map(str, args)], capture_output=True, text=True,
+                              timeout=60, cwd=self.root)
+        server_log = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
+        assert done.returncode == 0, f"{args[0]} failed ({done.returncode}): {done.stderr or done.stdout}\n{server_log}"
+        return done
+
+    def url(self, name: str = "folio") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def init(self) -> PrivatePostgres:
+        self._as_postgres(PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                          "--no-sync")
+        return self.start()
+
+    def start(self) -> PrivatePostgres:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log_path, "-o", options, "-w", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast`: what a restart does — every connection terminated, then the server stops."""
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+
+    def copy_database(self, *, source_url: str, name: str = "folio") -> str:
+        """A database here with the schema and rows of `source_url` (the running test's database)."""
+        self._as_postgres(PG_BIN / "createdb", "-h", "127.0.0.1", "-p", str(self.port), name)
+        dump = subprocess.run([str(PG_BIN / "pg_dump"), "--no-owner", "--no-privileges", "-d", source_url],
+                              check=True, capture_output=True, timeout=60).stdout
+        subprocess.run([str(PG_BIN / "psql"), "-q", "-v", "ON_ERROR_STOP=1", "-d", self.url(name)], input=dump,
+                       check=True, capture_output=True, timeout=60)
+        return self.url(name)
+
+    def query(self, sql: str, *params: object, name: str = "folio") -> list[tuple]:
+        import psycopg  # noqa: PLC0415
+
+        with psycopg.connect(self.url(name), connect_timeout=5) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.SubprocessError):
+                self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> PrivatePostgres:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

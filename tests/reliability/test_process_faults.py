@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,7 +32,12 @@ from django.db.models import Count
 from django.utils import timezone
 from django_redis import get_redis_connection
 
+from charts.cache import chart_data_get, chart_progress_get
+from charts.services import chart_regeneration_request
+from monitoring.events import events_flush
 from monitoring.jobs import RECENT_KEY, TERMINAL, job_get
+from monitoring.models import MonitoringEvent
+from monitoring.tasks import jobs_clean_task
 from prices.jobs import prices_refresh_job_start
 from prices.models import Instrument, PriceHistory
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory, UserFactory
@@ -40,13 +45,14 @@ from tests.reliability.procs import (
     CeleryBeat,
     CeleryWorker,
     Gunicorn,
+    PrivatePostgres,
     PrivateRedis,
     child_env,
     database_url_of_test,
     free_port,
     wait_until,
 )
-from tests.stubs.market import MarketStub, stub_price
+from tests.stubs.market import Injected, MarketStub, stub_price
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,11 +92,10 @@ def planning(settings):
 
 
 def worker_env(market: MarketStub, *, redis_url: str | None = None, **overrides: object) -> dict[str, str]:
-    return child_env(
-        redis_url=redis_url or django_settings.REDIS_URL,
-        YAHOO_BASE_URL=market.url, YAHOO_REQUESTS_PER_SECOND=1000, YAHOO_BATCH_SIZE=2,
-        PROVIDER_BACKOFF_INITIAL_SECONDS=0.01, PROVIDER_BACKOFF_MAX_SECONDS=0.05, CHART_DEBOUNCE_SECONDS=0,
-        CELERY_VISIBILITY_TIMEOUT=VISIBILITY, **overrides)
+    return child_env(redis_url=redis_url or django_settings.REDIS_URL, **{
+        "YAHOO_BASE_URL": market.url, "YAHOO_REQUESTS_PER_SECOND": 1000, "YAHOO_BATCH_SIZE": 2,
+        "PROVIDER_BACKOFF_INITIAL_SECONDS": 0.01, "PROVIDER_BACKOFF_MAX_SECONDS": 0.05, "CHART_DEBOUNCE_SECONDS": 0,
+        "CELERY_VISIBILITY_TIMEOUT": VISIBILITY, **overrides})
 
 
 def yahoo_instruments(count: int) -> list[Instrument]:
@@ -224,10 +229,13 @@ def test_redis_restarted_mid_refresh_web_stays_up_on_postgres_and_workers_reconn
                     during[f"{name}_body"] = response.json()
                 time.sleep(0.2)
 
-            # then the web tier kept answering from Postgres: same figures, degraded but up
+            # then the web tier kept answering from Postgres, degraded but up: at the end of the outage with the
+            # prices the two batches in flight stored meanwhile (their answers are not lost with Redis)
             assert during["initial"] == {200} and during["holdings"] == {200} and during["healthz"] == {200}
-            assert during["initial_body"] == initial.json()
-            assert during["holdings_body"] == holdings.json()
+            in_flight = {i.symbol for i in instruments[:4]}
+            assert (during["initial_body"]["stale_count"], during["initial_body"]["total_value"]) == (
+                4, value_of(instruments, fresh=in_flight))
+            assert {h["symbol"] for h in during["holdings_body"]["holdings"] if not h["stale"]} == in_flight
             assert during["healthz_body"]["status"] == "degraded"
             assert during["healthz_body"]["checks"]["database"] == "ok"
             assert during["healthz_body"]["checks"]["redis"].startswith("down: ")
@@ -244,11 +252,19 @@ def test_redis_restarted_mid_refresh_web_stays_up_on_postgres_and_workers_reconn
             final = web.get(f"{api}/api/dashboard-initial-data/{portfolio.pk}/", timeout=10).json()
 
     assert (job["state"], job["total"], job["done"], job["failed"]) == ("SUCCESS", 8, 8, 0)
-    assert len(market.quote_requests) == 4 + 2
+    # the in-flight batches were redelivered after the restart, found counted, and not fetched again
+    assert len(market.quote_requests) == 4
     assert_prices_exact(instruments)
     assert after["checks"]["redis"] == "ok"
-    assert (final["stale_count"], final["total_value"]) == (
-        0, str(sum((Decimal(stub_price(i.symbol)) * 10 for i in instruments), Decimal(0)).quantize(Decimal("0.01"))))
+    everything = {i.symbol for i in instruments}
+    assert (final["stale_count"], final["total_value"]) == (0, value_of(instruments, fresh=everything))
+
+
+def value_of(instruments: list[Instrument], *, fresh: set[str]) -> str:
+    """10 shares of each: at the provider's price when `fresh`, at the old stored close otherwise."""
+    total = sum((Decimal(stub_price(i.symbol)) if i.symbol in fresh else Decimal("100.01") + n) * 10
+                for n, i in enumerate(instruments))
+    return str(Decimal(total).quantize(Decimal("0.01")))
 
 
 DASHBOARD_READS = {
@@ -280,31 +296,112 @@ def test_every_dashboard_read_answers_without_a_5xx_while_redis_is_unreachable(p
 
 # --- beat started twice -------------------------------------------------------------------------------------
 
+PERIODIC = {name: entry["task"] for name, entry in django_settings.CELERY_BEAT_SCHEDULE.items()}
 
-def test_beat_started_twice_makes_one_refresh_job_the_other_runs_are_refused_by_the_lock(market, logs):
-    # given one Yahoo batch that takes 6 s, a worker, and the intraday refresh scheduled every second
+
+def all_entries_due_now() -> None:
+    """Every beat entry as if it last ran in 2000, so the first tick of a beat sends all of them (RedBeat keeps
+    an entry's last run in Redis and a starting beat keeps it)."""
+    from redbeat import RedBeatSchedulerEntry  # noqa: PLC0415
+
+    from celery_app import app  # noqa: PLC0415
+
+    for name, entry in django_settings.CELERY_BEAT_SCHEDULE.items():
+        saved = RedBeatSchedulerEntry(name, entry["task"], entry["schedule"], kwargs=entry.get("kwargs"),
+                                      options=entry.get("options"), app=app).save()
+        saved.reschedule(last_run_at=datetime(2000, 1, 1, tzinfo=UTC))
+
+
+def runs_of(worker: CeleryWorker, task: str) -> list[str]:
+    """What each run of `task` returned, from the worker's log."""
+    return re.findall(rf"Task {re.escape(task)}\[[\w-]+\] succeeded in [\d.e-]+s: (.*)", worker.log())
+
+
+def test_two_beats_started_together_one_sends_the_other_waits_for_its_lock(market, logs):
+    # given two Yahoo instruments, a worker, and every periodic entry due (the refresh every 30 s, so once here)
     instruments = yahoo_instruments(2)
-    market.latency = 6.0
-    env = worker_env(market, REFRESH_INTERVAL_SECONDS=1, PROVIDER_TIMEOUT_SECONDS=10)
+    all_entries_due_now()
+    env = worker_env(market, REFRESH_INTERVAL_SECONDS=30, CELERY_BEAT_MAX_LOOP_INTERVAL=1,
+                     CELERY_REDBEAT_LOCK_TIMEOUT=3)
     recent = get_redis_connection("default")
     with CeleryWorker("beaten", env=env, log_dir=logs, pool="threads", concurrency=4).start() as worker:
-        # when a first beat starts the refresh job, and a second beat is started while it runs
-        with CeleryBeat("beat-a", env=env, log_dir=logs).start() as beat_a:
-            wait_until(lambda: recent.zcard(RECENT_KEY) == 1, timeout=15, what="the first scheduled job")
-            with CeleryBeat("beat-b", env=env, log_dir=logs).start() as beat_b:
-                wait_until(lambda: beat_b.sent("prices.refresh_prices_job_task") >= 2, timeout=15,
-                           what="the second beat to send the refresh twice")
-        sent = beat_a.sent("prices.refresh_prices_job_task") + beat_b.sent("prices.refresh_prices_job_task")
+        # when two beat processes start in the same instant (RedBeat, as the Procfile runs it)
+        beats = [CeleryBeat("beat-a", env=env, log_dir=logs), CeleryBeat("beat-b", env=env, log_dir=logs)]
+        for beat in beats:
+            beat.start()
+        try:
+            holder = wait_until(lambda: [b for b in beats if b.holds_lock() and b.sent(PERIODIC["fail-stuck-jobs"])],
+                                timeout=30, what="one beat to take the lock and tick")[0]
+            waiting = next(b for b in beats if b is not holder)
+            (job_id,) = wait_until(lambda: [j.decode() for j in recent.zrange(RECENT_KEY, 0, -1)], timeout=15,
+                                   what="the refresh job")
+            job = wait_job(job_id, timeout=20)
+            # (a beat logs "Sending due task" just before it publishes: wait until what it sent has run)
+            def ran_as_sent() -> tuple[dict, dict] | None:
+                sent = {name: holder.log().count(f"Sending due task {name} ") for name in PERIODIC}
+                runs = {name: runs_of(worker, task) for name, task in PERIODIC.items()}
+                return (sent, runs) if all(sent.values()) and {n: len(r) for n, r in runs.items()} == sent else None
+
+            sent, runs = wait_until(ran_as_sent, timeout=15, what="every periodic task to run once per send")
+            # then the other beat waits for the lock: it has started, and sends nothing at all
+            assert "beat: Starting..." in waiting.log()
+            assert not waiting.holds_lock() and "Sending due task" not in waiting.log()
+
+            # when the holder stops, the waiting beat takes the lock over
+            holder.stop()
+            wait_until(waiting.holds_lock, timeout=15, what="the waiting beat to take the lock over")
+        finally:
+            for beat in beats:
+                beat.stop()
+
+    # each entry was sent by one beat, and run once per send; one refresh job, one provider request
+    assert sent["refresh-prices-intraday"] == 1
+    assert runs["refresh-prices-intraday"] == [f"'{job_id}'"]
+    assert recent.zcard(RECENT_KEY) == 1
+    assert (job["state"], job["total"], job["done"], job["failed"]) == ("SUCCESS", 2, 2, 0)
+    assert market.quote_requests == [[i.symbol for i in instruments]]
+    assert_prices_exact(instruments)
+
+
+def test_two_beats_without_a_lock_still_run_each_tick_once(market, logs):
+    # given two beats of the old kind: file-based schedules, no lock (what a second `celery beat` without
+    # RedBeat does), the refresh every 8 s and a provider taking 2 s
+    instruments = yahoo_instruments(2)
+    market.latency = 2.0
+    env = worker_env(market, REFRESH_INTERVAL_SECONDS=8)
+    recent = get_redis_connection("default")
+    with CeleryWorker("ticked", env=env, log_dir=logs, pool="threads", concurrency=4).start() as worker:
+        # when both start together and each sends every entry at every tick
+        beats = [CeleryBeat(name, env=env, log_dir=logs, scheduler="celery.beat:PersistentScheduler")
+                 for name in ("plain-a", "plain-b")]
+        for beat in beats:
+            beat.start()
+        try:
+            wait_until(lambda: all(b.sent(PERIODIC["refresh-prices-intraday"]) == 1 for b in beats)
+                       and all(b.sent(PERIODIC["flush-events"]) >= 1 for b in beats), timeout=30,
+                       what="both beats to send the refresh and the events flush")
+            # (a beat logs "Sending due task" just before it publishes: stop it only once the worker has the
+            # messages; the next tick is seconds away)
+            wait_until(lambda: worker.log().count("Task prices.refresh_prices_job_task[") // 2 == 2
+                       and worker.log().count("Task monitoring.events_flush_task[") // 2
+                       == sum(b.sent(PERIODIC["flush-events"]) for b in beats), timeout=10,
+                       what="the worker to run every message sent")
+        finally:
+            for beat in beats:
+                beat.stop()
+        sent = {name: [b.log().count(f"Sending due task {name} ") for b in beats] for name in PERIODIC}
         (job_id,) = [j.decode() for j in recent.zrange(RECENT_KEY, 0, -1)]
         job = wait_job(job_id, timeout=20)
-        runs = wait_until(lambda: len(found := re.findall(
-            r"Task prices\.refresh_prices_job_task\[[\w-]+\] succeeded in [\d.e-]+s: '(\w+)'", worker.log())) == sent
-            and found, timeout=10, what="every refresh run sent to be run")
+        wait_until(lambda: sum(len(runs_of(worker, PERIODIC[name])) for name in ("refresh-prices-intraday",
+                   "flush-events")) == sum(sent["refresh-prices-intraday"] + sent["flush-events"]), timeout=15,
+                   what="every run sent to be run")
+        duplicates = {name: worker.log().count(f"periodic {name}: this tick") for name in PERIODIC}
 
-    # then every run of either beat answered with the one job; the provider was asked once
-    assert beat_a.sent("prices.refresh_prices_job_task") >= 2 and sent >= 4
-    assert set(runs) == {job_id}
-    assert recent.zcard(RECENT_KEY) == 1
+    # then every tick was sent twice and run once: the second run of each did nothing
+    assert sent["refresh-prices-intraday"] == [1, 1]
+    for name in ("refresh-prices-intraday", "flush-events"):
+        assert duplicates[name] == sum(sent[name]) - max(sent[name]), (name, sent[name])
+    assert sorted(runs_of(worker, PERIODIC["refresh-prices-intraday"])) == sorted([f"'{job_id}'", "None"])
     assert (job["state"], job["total"], job["done"], job["failed"]) == ("SUCCESS", 2, 2, 0)
     assert market.quote_requests == [[i.symbol for i in instruments]]
     assert_prices_exact(instruments)
@@ -372,3 +469,164 @@ def test_a_batch_whose_database_connection_drops_is_retried_and_its_job_ends_by_
         job = wait_job(job_id, timeout=8)
     assert (job["state"], job["done"], job["failed"]) == ("SUCCESS", 4, 0)
     assert_prices_exact(instruments)
+
+
+# --- Redis killed mid-job: the job completes by itself ------------------------------------------------------
+
+
+def test_redis_killed_mid_refresh_the_job_completes_by_itself_frees_its_lock_and_the_next_refresh_is_accepted(
+        market, logs, api_token_for):
+    # given a private Redis, gunicorn, and a worker whose unacknowledged tasks would come back only after 600 s
+    # (production's visibility timeout: no redelivery rescues a batch here), and a staff refresh of 8
+    # instruments in 4 batches, 2 of them in flight
+    instruments = yahoo_instruments(8)
+    web = requests.Session()
+    web.headers["Authorization"] = f"Token {api_token_for(UserFactory(username='ops', is_staff=True))}"
+    market.latency = LATENCY
+    with PrivateRedis(log_dir=logs).start() as private:
+        env = worker_env(market, redis_url=private.url, CELERY_VISIBILITY_TIMEOUT=600)
+        with CeleryWorker("outlived", env=env, log_dir=logs, concurrency=2).start() as worker, \
+                Gunicorn(env=env, log_dir=logs).start() as gunicorn:
+            started = web.post(f"{gunicorn.url}/api/prices/refresh/", timeout=10).json()
+            assert started["already_running"] is False
+            wait_until(lambda: market.in_flight == 2, timeout=15, what="two batches in flight")
+
+            # when Redis is killed under them and comes back (append-only file) 5 s later
+            private.kill()
+            time.sleep(5)
+            private.start()
+
+            # then the job completes by itself, with exact counts, and its lock is free
+            job = wait_until(lambda: (r := web.get(f"{gunicorn.url}{started['progress_url']}", timeout=10))
+                             .status_code == 200 and r.json()["state"] in TERMINAL and r.json(), timeout=40,
+                             what="the job to end")
+            lock = redis.Redis.from_url(private.url).get(LOCK_ALL)
+            # and the next refresh is accepted (everything is fresh: a job with nothing to fetch)
+            again = web.post(f"{gunicorn.url}/api/prices/refresh/", timeout=10).json()
+            assert worker.alive()
+
+    assert (job["state"], job["total"], job["done"], job["failed"], job["errors"]) == ("SUCCESS", 8, 8, 0, [])
+    assert lock is None
+    assert again["already_running"] is False and again["job_id"] != started["job_id"]
+    # each batch asked the provider once: the in-flight answers were kept through the outage
+    assert len(market.quote_requests) == 4
+    assert requests_per_symbol(market) == Counter({i.symbol: 1 for i in instruments})
+    assert_prices_exact(instruments)
+
+
+# --- an absurd price ----------------------------------------------------------------------------------------
+
+
+def test_an_absurd_quote_costs_its_own_symbol_not_its_batch_and_the_job_ends(market, logs):
+    # given two instruments in one batch, and the provider answering 1e30 for the first and a real price for
+    # the second
+    bad, good = yahoo_instruments(2)
+    market.injected[1] = Injected(200, MarketStub.quote_json({bad.symbol: 1e30,
+                                                             good.symbol: float(stub_price(good.symbol))}))
+
+    # when a refresh runs on a real worker
+    with CeleryWorker("absurd", env=worker_env(market), log_dir=logs, concurrency=1).start():
+        started = prices_refresh_job_start(force=True)
+        job = wait_job(started.job_id, timeout=20)
+    events_flush()
+
+    # then the neighbour's quote is stored, the absurd one is that symbol's failure, and the job ended
+    assert (job["state"], job["total"], job["done"], job["failed"]) == ("SUCCESS", 2, 1, 1)
+    (error,) = [e["error"] for e in job["errors"]]
+    assert re.fullmatch(rf"{bad.symbol}: price 1\.0+E\+30 held back: not a price \(a close is above 0 and below "
+                        r"1e\+14\)", error), error
+    rows = list(PriceHistory.objects.filter(instrument=good).order_by("date").values_list("date", "close"))
+    assert (len(rows), rows[0], rows[1][1]) == (2, (OLD, Decimal("101.01")), Decimal(stub_price(good.symbol)))
+    assert list(PriceHistory.objects.filter(instrument=bad).values_list("date", "close")) == [(OLD, Decimal("100.01"))]
+    assert MonitoringEvent.objects.filter(kind="provider_error", context__symbol=bad.symbol,
+                                          context__reason="implausible_price").count() == 1
+    assert get_redis_connection("default").get(LOCK_ALL) is None
+    assert market.quote_requests == [[bad.symbol, good.symbol]]
+    # and the next refresh is accepted
+    assert prices_refresh_job_start(force=True).already_running is False
+
+
+# --- Postgres stopped mid-refresh ---------------------------------------------------------------------------
+
+
+def test_postgres_stopped_mid_refresh_the_fetched_quotes_are_stored_once_it_is_back(market, logs):
+    # given a private Postgres cluster holding a copy of the test database (8 instruments, 4 batches), and a
+    # worker on it with two batches in flight
+    instruments = yahoo_instruments(8)
+    market.latency = 1.5
+    with PrivatePostgres().init() as pg:
+        url = pg.copy_database(source_url=database_url_of_test())
+        env = worker_env(market, DATABASE_URL=url, REFRESH_DB_RETRY_SECONDS=60)
+        with CeleryWorker("pg-outage", env=env, log_dir=logs, concurrency=2).start():
+            job_id = prices_refresh_job_start(force=True).job_id
+            wait_until(lambda: market.in_flight == 2, timeout=15, what="two batches in flight")
+
+            # when Postgres stops (every connection terminated) for 10 s, longer than the old 1+2+4 s retries
+            pg.stop()
+            time.sleep(10)
+            assert job_get(job_id=job_id)["state"] not in TERMINAL
+            pg.start()
+
+            # then the quotes fetched before the outage are stored once it is back, without asking again
+            job = wait_job(job_id, timeout=40)
+        rows = pg.query("SELECT i.symbol, p.date, p.close FROM prices_pricehistory p "
+                        "JOIN prices_instrument i ON i.id = p.instrument_id ORDER BY i.symbol, p.date")
+
+    assert (job["state"], job["total"], job["done"], job["failed"], job["errors"]) == ("SUCCESS", 8, 8, 0, [])
+    assert requests_per_symbol(market) == Counter({i.symbol: 1 for i in instruments})
+    expected = []
+    for n, instrument in enumerate(instruments):
+        expected += [(instrument.symbol, OLD, Decimal("100.01") + n), (instrument.symbol, ANY_DAY,
+                                                                          Decimal(stub_price(instrument.symbol)))]
+    assert rows == expected
+
+
+class _AnyDay:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, date) and other > OLD
+
+
+ANY_DAY = _AnyDay()
+
+
+# --- a pool process killed mid-chart ------------------------------------------------------------------------
+
+
+def test_a_pool_process_killed_mid_chart_is_failed_requeued_by_the_cleaner_and_the_chart_completes(
+        market, logs, settings):
+    # given a portfolio, a worker with one pool process, and its chart generation held inside its first step
+    # (the transactions table locked by the test)
+    settings.CHART_DEBOUNCE_SECONDS = 0
+    owner = UserFactory(username="charlie")
+    portfolio = PortfolioFactory(owner=owner)
+    TransactionFactory(portfolio=portfolio, instrument=yahoo_instruments(1)[0])
+    env = worker_env(market, CHART_GENERATION_STUCK_SECONDS=3)
+    import psycopg  # noqa: PLC0415
+
+    with CeleryWorker("charts", env=env, log_dir=logs, concurrency=1).start() as worker:
+        with psycopg.connect(database_url_of_test()) as blocker:
+            blocker.execute("LOCK TABLE portfolio_transaction IN ACCESS EXCLUSIVE MODE")
+            assert chart_regeneration_request(portfolio_ids=[portfolio.pk]) == [portfolio.pk]
+            wait_until(lambda: (p := chart_progress_get(portfolio_id=portfolio.pk)) and p["state"] == "PROGRESS",
+                       timeout=15, what="the generation to start")
+
+            # when its pool process is killed mid-generation
+            (child,) = worker.children()
+            os.kill(child, signal.SIGKILL)
+            wait_until(lambda: f"pid:{child} exited with 'signal 9 (SIGKILL)'" in worker.log(), timeout=15,
+                       what="the worker to see its pool process die")
+            blocker.rollback()
+        stuck = chart_progress_get(portfolio_id=portfolio.pk)
+        assert (stuck["state"], stuck["done"], stuck["total"]) == ("PROGRESS", 0, 3)
+
+        # and the stuck-job cleaner runs once the progress has not moved for 3 s
+        time.sleep(3.5)
+        cleaned = jobs_clean_task.apply_async().get(timeout=20)
+
+        # then it failed and queued the generation again, and the chart completes
+        done = wait_until(lambda: (p := chart_progress_get(portfolio_id=portfolio.pk)) and p["state"] == "SUCCESS"
+                          and p, timeout=20, what="the chart to complete")
+    assert cleaned["charts"] == [portfolio.pk]
+    assert (done["done"], done["total"]) == (3, 3)
+    portfolio.refresh_from_db()
+    assert chart_data_get(portfolio_id=portfolio.pk)["version"] == portfolio.data_version

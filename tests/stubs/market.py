@@ -162,6 +162,18 @@ class MarketStub:
         # json.dumps writes a float's shortest form: 123.45 goes on the wire as exactly 123.45.
         return 200, json.dumps({"quoteResponse": {"result": result, "error": None}}), "application/json", {}
 
+    @staticmethod
+    def quote_json(prices: dict[str, float]) -> str:
+        """A v7 quote answer with exactly these prices (for `Injected`: one absurd value among good ones)."""
+        now = int(datetime.now(UTC).timestamp())
+        result = [
+            {"symbol": symbol, "currency": "USD", "marketState": "REGULAR",
+             "exchangeTimezoneName": "America/New_York", "regularMarketPrice": price,
+             "regularMarketChange": 0.01, "regularMarketPreviousClose": 100.0, "regularMarketTime": now}
+            for symbol, price in prices.items()
+        ]
+        return json.dumps({"quoteResponse": {"result": result, "error": None}})
+
     def chart_reply(self, symbol: str, period1: int, period2: int,
                     events: str = "") -> tuple[int, str, str, dict[str, str]]:
         with self._lock:
