@@ -131,8 +131,9 @@ def test_manual_instruments_stay_their_owners_through_export_and_import(api, use
     # then alice's copy holds her own GOLDBAR: the same holdings, valued at her price (2 × 2000 + 10 × 200)
     assert holdings(copy) == holdings(portfolio)
     assert api.get(f"/api/dashboard-initial-data/{copy.pk}/").json()["total_value"] == "6000.00"
-    # and mallory's GOLDBAR is her own, unpriced (alice's price is not hers), her AAPL the shared one
-    assert mallory.get(f"/api/dashboard-initial-data/{theirs.pk}/").json()["total_value"] == "2000.00"
+    # and mallory's GOLDBAR is her own, valued at her own trade price, never at alice's close (2 × 1800 +
+    # 10 × 200), her AAPL the shared one
+    assert mallory.get(f"/api/dashboard-initial-data/{theirs.pk}/").json()["total_value"] == "5600.00"
     assert mallory.get("/api/instruments/GOLDBAR/prices/?start=2024-01-01").json()["prices"] == []
     assert sorted(Instrument.objects.filter(symbol="GOLDBAR").values_list("owner__username", flat=True)) == [
         "alice", "mallory"]
