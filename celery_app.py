@@ -13,3 +13,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("folio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _redbeat_settings(sender: Celery, **kwargs) -> None:
+    """RedBeat looks its settings up by their bare names (redbeat_redis_url…), which the CELERY_ namespace
+    hides from it: hand them over as such, or it would fall back to its defaults (and warn)."""
+    conf = sender.conf
+    conf.update({name.lower(): conf[f"CELERY_{name}"] for name in
+                 ("REDBEAT_REDIS_URL", "REDBEAT_KEY_PREFIX", "REDBEAT_REDIS_OPTIONS", "REDBEAT_LOCK_TIMEOUT")
+                 if f"CELERY_{name}" in conf})
