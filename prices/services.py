@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from prices.currencies import currency_normalize
-from prices.models import AssetClass, Instrument, PriceHistory, Provider
+from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus
 from prices.signals import prices_changed
 
 logger = logging.getLogger(__name__)
@@ -121,10 +121,11 @@ def instrument_get_or_create(
                 symbol=symbol, owner=owner, name=name, asset_class=asset_class or AssetClass.STOCK,
                 currency=currency, provider=Provider.MANUAL, provider_symbol="")
     existing = Instrument.objects.filter(symbol=symbol, owner__isnull=True).first()
+    wanted_class = asset_class or AssetClass.STOCK
+    wanted_provider = provider or default_provider_for(asset_class=wanted_class)
     if existing is not None:
-        return existing
-    asset_class = asset_class or AssetClass.STOCK
-    provider = provider or default_provider_for(asset_class=asset_class)
+        return _instrument_reroute(existing, provider=wanted_provider, asset_class=wanted_class)
+    asset_class, provider = wanted_class, wanted_provider
     provider_symbol = provider_symbol_default(symbol=symbol, provider=provider, asset_class=asset_class)
     if provider == Provider.COINGECKO:
         # A coin typed by a CoinGecko id Folio does not list is asked for by that id, as typed.
@@ -132,6 +133,23 @@ def instrument_get_or_create(
         currency = COINGECKO_CURRENCY
     return _instrument_create(symbol=symbol, owner=None, name=name, asset_class=asset_class, currency=currency,
                               provider=provider, provider_symbol=provider_symbol)
+
+
+def _instrument_reroute(instrument: Instrument, *, provider: str, asset_class: str) -> Instrument:
+    """An instrument its provider does not know, and that never had a price, helps nobody where it is: a
+    request for another provider or class takes it there, pending verification again — so whoever first
+    typed a symbol cannot leave it unpriced for everyone. Any other instrument is returned as it is."""
+    if (instrument.verification_status != VerificationStatus.UNKNOWN
+            or (instrument.provider, instrument.asset_class) == (provider, asset_class)
+            or instrument.prices.exists()):
+        return instrument
+    instrument.provider, instrument.asset_class = provider, asset_class
+    instrument.provider_symbol = provider_symbol_default(symbol=instrument.symbol, provider=provider,
+                                                         asset_class=asset_class)
+    instrument.exchange_mic = "" if asset_class == AssetClass.CRYPTO else "XNYS"
+    instrument.verification_status = VerificationStatus.PENDING
+    instrument.save(update_fields=["provider", "asset_class", "provider_symbol", "exchange_mic", "verification_status"])
+    return instrument
 
 
 def _instrument_create(*, symbol: str, owner: AbstractBaseUser | None, name: str, asset_class: str,

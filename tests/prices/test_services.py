@@ -142,3 +142,22 @@ def test_a_deleted_user_takes_their_manual_instruments_and_their_prices_along():
     ann.delete()
     assert list(Instrument.objects.values_list("symbol", flat=True)) == ["AAPL"]
     assert not PriceHistory.objects.exists()
+
+
+def test_a_symbol_squatted_onto_the_wrong_provider_is_taken_back_once_it_proves_unknown(settings, django_user_model):
+    settings.PRICE_PROVIDER, settings.CRYPTO_PRICE_PROVIDER = "yahoo", "coingecko"
+    squatter, buyer = (django_user_model.objects.create_user(name, password="x") for name in ("eve", "bob"))
+    # given AMD made a coin on CoinGecko by the first user who typed it, and found unknown there
+    amd = instrument_get_or_create(symbol="AMD", currency="USD", provider="coingecko", owner=squatter)
+    Instrument.objects.filter(pk=amd.pk).update(verification_status="unknown")
+    # when another user buys AMD as the stock it is
+    again = instrument_get_or_create(symbol="AMD", currency="USD", owner=buyer)
+    # then it is the same instrument, back on the stock provider, waiting to be verified there
+    assert again.pk == amd.pk
+    assert (again.provider, again.asset_class, again.verification_status, again.quote_symbol) == (
+        "yahoo", "stock", "pending", "AMD")
+    # but an instrument with prices is never moved
+    PriceHistory.objects.create(instrument=again, date=date(2024, 1, 2), close=D("100"), source="yahoo")
+    Instrument.objects.filter(pk=amd.pk).update(verification_status="unknown")
+    stays = instrument_get_or_create(symbol="AMD", currency="USD", provider="coingecko", owner=squatter)
+    assert stays.provider == "yahoo"
