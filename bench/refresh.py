@@ -25,7 +25,7 @@ def _job_run(instrument_ids: list[int]) -> dict:
     """Start a refresh the way the API does (forced: every instrument is asked for) and follow it."""
     from django.utils import timezone
 
-    from monitoring.jobs import TERMINAL, job_get
+    from core.jobs import TERMINAL, job_get
     from prices.jobs import prices_refresh_job_start
     from prices.models import PriceHistory
 

@@ -347,7 +347,7 @@ def _load_next_step(results: dict) -> str:
                       + "): cache token → user and portfolio → owner for a few seconds"))
     if (share := _hot(results, "dashboard_warm", "__call__ (monitoring/middleware")) is not None and share >= 15:
         steps.append((share, f"Django's and DRF's own request and response handling (charged to the outermost "
-                             f"middleware of ours, `__call__` in monitoring/middleware.py, {share} %): for these "
+                             f"middleware of ours, `__call__` in core/middleware.py, {share} %): for these "
                              "read-only hot endpoints, plain Django views that return the cached bytes skip DRF's "
                              "content negotiation and rendering"))
     steps.sort(key=lambda step: -step[0])

@@ -70,7 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so the time it records is the whole request's.
-    "monitoring.middleware.RequestTimingMiddleware",
+    "core.middleware.RequestTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -128,6 +128,8 @@ CACHES = {
         },
     }
 }
+# The CACHES entry the query cache (core/query_cache.py) stores its entries in.
+QUERY_CACHE_ALIAS = "default"
 
 # --- Auth
 AUTH_PASSWORD_VALIDATORS = [
@@ -244,7 +246,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
-# Progress lives in Redis hashes (monitoring/jobs.py); task results are only kept briefly.
+# Progress lives in Redis hashes (core/jobs.py); task results are only kept briefly.
 CELERY_RESULT_EXPIRES = 3600
 # An unacknowledged task (its worker killed) is redelivered after this long. Longer than the longest
 # task (CELERY_TASK_TIME_LIMIT) and any countdown we use (chart debounce), so a running or waiting task
@@ -292,7 +294,7 @@ CELERY_REDBEAT_LOCK_TIMEOUT = env.int("CELERY_REDBEAT_LOCK_TIMEOUT", default=6 *
 
 # The one beat schedule. Each entry expires about its interval: a run that could not start in
 # time is dropped rather than piled up behind the next one. The same window makes a tick run once:
-# a second run of it (two beats) is a no-op (monitoring/ticks.py), so `expires` stays below the interval.
+# a second run of it (two beats) is a no-op (core/ticks.py), so `expires` stays below the interval.
 _REFRESH_INTERVAL = env.int("REFRESH_INTERVAL_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
     # Every few minutes; instruments whose market is closed still have a fresh cached quote (it

@@ -1,13 +1,13 @@
 import time
 
 from celery import shared_task
-from django_redis import get_redis_connection
 
 from charts.services import chart_generations_fail_stuck
+from core.jobs import jobs_fail_stuck
+from core.redis_store import redis_client
+from core.ticks import task_tick_claim
 from monitoring.events import events_flush, events_prune
-from monitoring.jobs import jobs_fail_stuck
 from monitoring.selectors import HEARTBEAT_KEY, HEARTBEAT_MAX_AGE
-from monitoring.ticks import task_tick_claim
 
 # Beat sends each of these with its entry's name as `tick` (config/settings.py): a second run of the same
 # tick (a second beat) does nothing.
@@ -41,4 +41,4 @@ def heartbeat_task(self, tick: str | None = None) -> None:
     """Proof for /healthz that a worker consumes tasks (beat queues this every 30 s)."""
     if not task_tick_claim(self, tick):
         return
-    get_redis_connection("default").set(HEARTBEAT_KEY, f"{time.time():.3f}", ex=HEARTBEAT_MAX_AGE * 10)
+    redis_client().set(HEARTBEAT_KEY, f"{time.time():.3f}", ex=HEARTBEAT_MAX_AGE * 10)

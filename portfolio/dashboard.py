@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.utils import timezone
 
-from monitoring.query_cache import query_cache
+from core.query_cache import query_cache
 from portfolio.holdings import money_format, money_sum
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_valuation_get

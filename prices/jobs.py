@@ -18,20 +18,21 @@ from typing import TypeVar
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
-from django_redis import get_redis_connection
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
-from monitoring.events import EventKind, EventLevel, event_record
-from monitoring.jobs import (
-    REDIS_DOWN,
+from core.events import EventKind, EventLevel, event_record
+from core.jobs import (
     TERMINAL,
     job_batch_record,
     job_batch_settled,
     job_claim_finalize,
     job_create,
     job_get,
-    redis_retrying,
+    job_lock_key,
+    job_lock_release,
+    job_lock_take,
 )
+from core.redis_store import REDIS_DOWN, redis_retrying
 from prices.models import Instrument
 from prices.quote_cache import quotes_cache_get
 from prices.refresh import fetch_result_store, refreshable_instruments
@@ -69,43 +70,7 @@ class JobStart:
 
 
 def _lock_key(scope: str) -> str:
-    return f"folio:lock:refresh-prices:{scope}"
-
-
-# Take a lock over from a holder known to be done: one step, so two takers can never both win.
-_LOCK_TAKE_OVER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end
-return 0
-"""
-
-
-def _lock_take(scope: str, job_id: str) -> str | None:
-    """Take the scope's lock; the id of the job holding it when that one is still running."""
-    client = get_redis_connection("default")
-    key = _lock_key(scope)
-    for _ in range(3):  # the lock changing hands between our reads: look again
-        if client.set(key, job_id, nx=True, ex=LOCK_SECONDS):
-            return None
-        holder = (client.get(key) or b"").decode()
-        if not holder:
-            continue  # released a moment ago: try to take it again
-        running = job_get(job_id=holder)
-        if running and running["state"] not in TERMINAL:
-            return holder
-        if running is None and client.ttl(key) > LOCK_SECONDS - PLANNING_GRACE_SECONDS:
-            return holder  # taken a moment ago by a run still planning its job: that run is this one
-        # The holder ended without releasing it, or died planning: take it over, unless another taker won.
-        if client.eval(_LOCK_TAKE_OVER, 1, key, holder, job_id, LOCK_SECONDS):
-            return None
-    holder = (client.get(key) or b"").decode()
-    return holder or None
-
-
-def _lock_release(scope: str, job_id: str) -> None:
-    client = get_redis_connection("default")
-    # Only the job that holds it releases it (compare-and-delete).
-    client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-                1, _lock_key(scope), job_id)
+    return job_lock_key(f"refresh-prices:{scope}")
 
 
 def _deadline_seconds(service: PriceService, batches: list[Batch]) -> int:
@@ -130,7 +95,9 @@ def prices_refresh_job_start(
 
     service = service or PriceService()
     job_id = uuid.uuid4().hex
-    if lock_scope and (running := _lock_take(lock_scope, job_id)):
+    lock_key = _lock_key(lock_scope) if lock_scope else ""
+    if lock_key and (running := job_lock_take(key=lock_key, job_id=job_id, seconds=LOCK_SECONDS,
+                                              planning_grace=PLANNING_GRACE_SECONDS)):
         return JobStart(job_id=running, already_running=True)
     instruments = list(refreshable_instruments(instrument_ids=instrument_ids))
     fresh = set() if force else set(quotes_cache_get(symbols=[i.symbol for i in instruments]))
@@ -138,14 +105,14 @@ def prices_refresh_job_start(
     batches = service.plan_batches(todo)
     job_create(kind=JOB_KIND, job_id=job_id, total=len(todo), batches=len(batches), owner_id=owner_id,
                skipped=len(fresh), deadline_seconds=_deadline_seconds(service, batches),
-               lock_key=_lock_key(lock_scope) if lock_scope else "")
+               lock_key=lock_key)
     event_record(kind=EventKind.JOB_STARTED, job_id=job_id, total=len(todo), batches=len(batches),
                  skipped=len(fresh), owner_id=owner_id,
                  message=f"Price refresh started: {len(todo)} instruments in {len(batches)} batches, "
                          f"{len(fresh)} still fresh")
     if not batches:
-        if lock_scope:
-            _lock_release(lock_scope, job_id)
+        if lock_key:
+            job_lock_release(key=lock_key, job_id=job_id)
         return JobStart(job_id=job_id)
     for index, batch in enumerate(batches):
         refresh_batch_task.apply_async(kwargs={

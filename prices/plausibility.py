@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.db.models import OuterRef, Subquery
 
-from monitoring.events import EventKind, EventLevel, event_record
+from core.events import EventKind, EventLevel, event_record
 from prices.models import Instrument, PriceHistory
 from prices.service import FetchResult
 from prices.services import MAX_CLOSE, close_fits_column

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django_redis import get_redis_connection
 
-from monitoring.events import EventKind, EventLevel, event_record
+from core.events import EventKind, EventLevel, event_record
+from core.redis_store import redis_client, redis_key
 from prices.providers.base import ProviderError, QuotaExhaustedError, TransientError
 
 _TOKEN_BUCKET = """
@@ -77,12 +77,8 @@ class CircuitOpenError(ProviderError):
     """The provider failed repeatedly; calls are refused until the cool-down's probe succeeds."""
 
 
-def _redis():
-    return get_redis_connection("default")
-
-
 def _key(*parts: str) -> str:
-    return ":".join(["folio", "provider", *parts])
+    return redis_key("provider", *parts)
 
 
 @dataclass(frozen=True)
@@ -120,7 +116,7 @@ class TokenBucket:
     def __init__(self, provider: str, limits: ProviderLimits) -> None:
         self.key = _key(provider, "bucket")
         self.limits = limits
-        self._script = _redis().register_script(_TOKEN_BUCKET)
+        self._script = redis_client().register_script(_TOKEN_BUCKET)
 
     def try_acquire(self, cost: int = 1) -> float:
         """Take `cost` tokens: 0 when granted, else the seconds to wait before asking again."""
@@ -143,7 +139,7 @@ class DailyQuota:
     def __init__(self, provider: str, limit: int | None) -> None:
         self.prefix = _key(provider, "quota")
         self.limit = limit
-        client = _redis()
+        client = redis_client()
         self._consume = client.register_script(_DAILY_QUOTA)
         self._exhaust = client.register_script(_QUOTA_EXHAUST)
         self._used = client.register_script(_QUOTA_LEFT)
@@ -173,7 +169,7 @@ class CircuitBreaker:
         self.probe_key = _key(provider, "circuit-probe")
         self.threshold = threshold or settings.CIRCUIT_FAILURE_THRESHOLD
         self.cooldown = cooldown or settings.CIRCUIT_COOLDOWN_SECONDS
-        self.client = _redis()
+        self.client = redis_client()
 
     def _now(self) -> float:
         seconds, micros = self.client.time()

@@ -24,8 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from monitoring.events import EventKind, EventLevel, event_record
-from monitoring.providers import RATE_WAIT_EVENT_EVERY, provider_call_record, provider_event_once
+from core.events import EventKind, EventLevel, event_record
 from prices.models import Instrument
 from prices.providers import provider_class_get, provider_get
 from prices.providers.base import (
@@ -37,6 +36,7 @@ from prices.providers.base import (
     TransientError,
     UnknownSymbolError,
 )
+from prices.providers.telemetry import RATE_WAIT_EVENT_EVERY, provider_call_record, provider_event_once
 from prices.rate_limit import (
     CircuitBreaker,
     CircuitOpenError,

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from django.conf import settings
-from django_redis import get_redis_connection
 
+from core.redis_store import claims_take, redis_key
 from prices.market_calendar import price_is_stale
 from prices.tasks import refresh_prices_job_task
 
@@ -18,6 +18,10 @@ logger = logging.getLogger(__name__)
 
 # One background refresh per instrument per window, however many readers see it stale.
 REFRESH_CLAIM_SECONDS = 300
+
+
+def _claim_key(instrument_id: int) -> str:
+    return redis_key("stale-refresh", instrument_id)
 
 
 def price_stale(*, mic: str, price_date: date | None, now: datetime) -> bool:
@@ -33,11 +37,7 @@ def stale_refresh_request(*, instrument_ids: Iterable[int]) -> list[int]:
     if not ids:
         return []
     try:
-        client = get_redis_connection("default")
-        pipe = client.pipeline(transaction=False)
-        for instrument_id in ids:
-            pipe.set(f"folio:stale-refresh:{instrument_id}", 1, nx=True, ex=REFRESH_CLAIM_SECONDS)
-        claimed = [i for i, won in zip(ids, pipe.execute(), strict=True) if won]
+        claimed = claims_take(ids=ids, key=_claim_key, seconds=REFRESH_CLAIM_SECONDS)
         if claimed:
             # No scope lock: these few instruments must not wait behind a long scheduled run.
             refresh_prices_job_task.apply_async(

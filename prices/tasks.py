@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from monitoring.ticks import task_tick_claim
+from core.ticks import task_tick_claim
 from prices.fx import fx_refresh
 from prices.history import fx_backfill_run, history_backfill_request, history_backfill_run
 from prices.jobs import prices_refresh_batch_fail, prices_refresh_batch_run, prices_refresh_job_start

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from monitoring.events import event_record, events_flush, events_prune
-from monitoring.jobs import job_create, jobs_fail_stuck
+from core.events import event_record
+from core.jobs import job_create, jobs_fail_stuck
+from monitoring.events import events_flush, events_prune
 from monitoring.models import MonitoringEvent
 from monitoring.providers import provider_health
 from prices.jobs import prices_refresh_batch_run, prices_refresh_job_start

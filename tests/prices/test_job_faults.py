@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django_redis import get_redis_connection
 
-from monitoring.jobs import job_fail, job_get, jobs_fail_stuck
+from core.jobs import job_fail, job_get, jobs_fail_stuck
 from prices.jobs import LOCK_SECONDS, PLANNING_GRACE_SECONDS, prices_refresh_batch_run, prices_refresh_job_start
 from prices.models import PriceHistory
 from prices.providers import provider_get

@@ -16,7 +16,7 @@ from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from monitoring.jobs import job_create, job_get
+from core.jobs import job_create, job_get
 from prices.jobs import (
     LOCK_SECONDS,
     PLANNING_GRACE_SECONDS,

@@ -34,8 +34,8 @@ from django_redis import get_redis_connection
 
 from charts.cache import chart_data_get, chart_progress_get
 from charts.services import chart_regeneration_request
+from core.jobs import RECENT_KEY, TERMINAL, job_get
 from monitoring.events import events_flush
-from monitoring.jobs import RECENT_KEY, TERMINAL, job_get
 from monitoring.models import MonitoringEvent
 from monitoring.tasks import jobs_clean_task
 from prices.jobs import prices_refresh_job_start

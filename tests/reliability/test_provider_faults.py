@@ -19,8 +19,8 @@ import pytest
 from django.utils import timezone
 from django_redis import get_redis_connection
 
-from monitoring.events import BUFFER_KEY
-from monitoring.jobs import TERMINAL, job_get, jobs_recent
+from core.events import BUFFER_KEY
+from core.jobs import TERMINAL, job_get, jobs_recent
 from prices.jobs import prices_refresh_job_start
 from prices.models import Instrument, PriceHistory, VerificationStatus
 from prices.providers import provider_get

@@ -24,7 +24,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from monitoring.jobs import TERMINAL, job_get
+from core.jobs import TERMINAL, job_get
 from prices.jobs import prices_refresh_job_start
 from prices.models import PriceHistory
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory, UserFactory

@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from monitoring.jobs import TERMINAL, job_get
+from core.jobs import TERMINAL, job_get
 from prices.fx import fx_refresh
 from prices.history import histories_backfill
 from prices.jobs import prices_refresh_job_start

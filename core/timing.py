@@ -3,7 +3,9 @@
 Each series (an endpoint, a provider) keeps a histogram per 5-minute window with fixed,
 log-spaced bucket bounds; a percentile is the upper bound of the bucket where the cumulative count
 reaches it — exact to the bucket's resolution, whatever the number of requests. Windows expire
-after two hours, so memory stays flat. No database write per request.
+after two hours, so memory stays flat. No database write per request. Each series also keeps its
+all-time bucket counts (one hash, never expiring), which /metrics exports as a Prometheus histogram:
+held in Redis, they add up every host's observations, unlike per-process multiprocess files.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 
-from django_redis import get_redis_connection
+from core.redis_store import redis_client, redis_key
 
 # Upper bounds in milliseconds; the last bucket takes everything slower.
 BUCKETS_MS = (1, 2, 3, 5, 7.5, 10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200, 300, 400, 500, 750,
               1000, 1500, 2000, 3000, 5000, 7500, 10000, 15000, 30000, 60000, float("inf"))
 WINDOW_SECONDS = 300
 RETENTION_SECONDS = 2 * 3600
-SERIES_KEY = "folio:timing:series"
+SERIES_KEY = redis_key("timing", "series")
 
 
 def _window(now: float) -> int:
@@ -26,7 +28,11 @@ def _window(now: float) -> int:
 
 
 def _key(series: str, window: int) -> str:
-    return f"folio:timing:{series}:{window}"
+    return redis_key("timing", series, window)
+
+
+def _totals_key(series: str) -> str:
+    return redis_key("timing", series, "total")
 
 
 def timing_record(*, series: str, seconds: float, counters: dict[str, int] | None = None,
@@ -37,10 +43,11 @@ def timing_record(*, series: str, seconds: float, counters: dict[str, int] | Non
     bucket = bisect_left(BUCKETS_MS, seconds * 1000)
     own = pipe is None
     if own:
-        pipe = (client or get_redis_connection("default")).pipeline(transaction=False)
-    pipe.hincrby(key, f"h{bucket}", 1)
-    pipe.hincrby(key, "count", 1)
-    pipe.hincrby(key, "sum_us", int(seconds * 1_000_000))
+        pipe = (client or redis_client()).pipeline(transaction=False)
+    for target in (key, _totals_key(series)):
+        pipe.hincrby(target, f"h{bucket}", 1)
+        pipe.hincrby(target, "count", 1)
+        pipe.hincrby(target, "sum_us", int(seconds * 1_000_000))
     for name, value in (counters or {}).items():
         pipe.hincrby(key, name, value)
     pipe.expire(key, RETENTION_SECONDS)
@@ -51,7 +58,7 @@ def timing_record(*, series: str, seconds: float, counters: dict[str, int] | Non
 
 def timing_counters(*, series: str, minutes: int = 60, now: float | None = None, client=None) -> dict[str, int]:
     """All counts of a series summed over the last `minutes` (bucket counts as h0, h1, …)."""
-    client = client or get_redis_connection("default")
+    client = client or redis_client()
     now = now or time.time()
     first = _window(now - minutes * 60 + WINDOW_SECONDS)
     pipe = client.pipeline(transaction=False)
@@ -63,6 +70,18 @@ def timing_counters(*, series: str, minutes: int = 60, now: float | None = None,
             name = field.decode()
             totals[name] = totals.get(name, 0) + int(value)
     return totals
+
+
+def timing_histogram(*, series: str, client=None) -> tuple[list[tuple[str, int]], float]:
+    """The series' all-time histogram as Prometheus wants it: cumulative (upper bound in seconds, count)
+    pairs ending with "+Inf", and the sum of observations in seconds."""
+    stored = (client or redis_client()).hgetall(_totals_key(series))
+    raw = {field.decode(): int(value) for field, value in stored.items()}
+    buckets, seen = [], 0
+    for index, bound in enumerate(BUCKETS_MS):
+        seen += raw.get(f"h{index}", 0)
+        buckets.append(("+Inf" if bound == float("inf") else repr(bound / 1000), seen))
+    return buckets, raw.get("sum_us", 0) / 1_000_000
 
 
 def percentiles_from(totals: dict[str, int]) -> dict[str, float | int | None]:
@@ -94,5 +113,5 @@ def _is_bucket(field: str) -> bool:
 
 
 def timing_series(*, prefix: str = "") -> list[str]:
-    return sorted(s.decode() for s in get_redis_connection("default").smembers(SERIES_KEY)
+    return sorted(s.decode() for s in redis_client().smembers(SERIES_KEY)
                   if s.decode().startswith(prefix))

@@ -17,7 +17,8 @@ import time
 from datetime import datetime
 
 from django.conf import settings
-from django_redis import get_redis_connection
+
+from core.redis_store import redis_client, redis_key
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,8 @@ def periodic_tick_claim(*, tick: str | None, run_id: str | None, expires: object
     if window <= 0:
         return True
     sent = _sent_at(expires=expires, window=window)
-    claimed = get_redis_connection("default").eval(
-        _CLAIM, 1, f"folio:tick:{tick}", run_id or f"anonymous-{sent}", f"{sent:.3f}", window,
+    claimed = redis_client().eval(
+        _CLAIM, 1, redis_key("tick", tick), run_id or f"anonymous-{sent}", f"{sent:.3f}", window,
         math.ceil(window * 2))
     if not claimed:
         logger.info("periodic %s: this tick (sent %.3f) already ran; nothing to do", tick, sent)

@@ -29,19 +29,18 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django_redis import get_redis_connection
+
+from core.redis_store import redis_client, redis_key, release_if_held
 
 logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
-STATS_KEY = "folio:qc:stats"
-MINUTE_KEY = "folio:qc:minute:{minute}"
+STATS_KEY = redis_key("qc", "stats")
+MINUTE_KEY = redis_key("qc", "minute", "{minute}")
 MINUTE_RETENTION_SECONDS = 2 * 3600
 LOCK_SECONDS = 30  # longer than any cached computation; a crashed leader frees it by expiry
 WAIT_SECONDS = 10  # how long followers wait for the leader before computing themselves
 NAMESPACES: dict[str, int] = {}  # namespace -> TTL, as declared by the decorators
-
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 # --- exact JSON ----------------------------------------------------------------------------------
@@ -87,10 +86,6 @@ _down_logged_at = 0.0
 DOWN_LOG_INTERVAL = 60.0
 
 
-def _redis():
-    return get_redis_connection(getattr(settings, "QUERY_CACHE_ALIAS", "default"))
-
-
 def _redis_failed(error: Exception) -> None:
     global _down_logged_at
     with _down_lock:
@@ -130,8 +125,8 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                client = _redis()
-                cache_key = f"folio:qc:{namespace}:{key(*args, **kwargs)}:v{version(*args, **kwargs)}"
+                client = redis_client(settings.QUERY_CACHE_ALIAS)
+                cache_key = redis_key("qc", namespace, key(*args, **kwargs), f"v{version(*args, **kwargs)}")
                 raw = client.get(cache_key)
                 if raw is not None:
                     _count(client, namespace, "hits")
@@ -155,7 +150,7 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
             finally:
                 if leader:
                     try:
-                        client.eval(_RELEASE, 1, f"{cache_key}:lock", token)
+                        release_if_held(key=f"{cache_key}:lock", value=token, client=client)
                     except Exception as error:
                         _redis_failed(error)
             return value
@@ -186,7 +181,7 @@ def _wait_for(client, cache_key: str) -> bytes | None:
 
 def cache_stats_get() -> dict[str, dict]:
     """Hits, misses and hit ratio per namespace since the counters were last reset."""
-    raw = {k.decode(): int(v) for k, v in _redis().hgetall(STATS_KEY).items()}
+    raw = {k.decode(): int(v) for k, v in redis_client(settings.QUERY_CACHE_ALIAS).hgetall(STATS_KEY).items()}
     names = sorted(set(NAMESPACES) | {field.rsplit(":", 1)[0] for field in raw})
     stats = {}
     for name in names:
@@ -199,7 +194,7 @@ def cache_stats_get() -> dict[str, dict]:
 
 def cache_stats_history(*, minutes: int = 60) -> list[dict]:
     """Per-minute hits and misses per namespace, oldest first, for the last `minutes` minutes."""
-    client = _redis()
+    client = redis_client(settings.QUERY_CACHE_ALIAS)
     now = int(time.time() // 60)
     pipe = client.pipeline(transaction=False)
     for minute in range(now - minutes + 1, now + 1):
@@ -212,10 +207,10 @@ def cache_stats_history(*, minutes: int = 60) -> list[dict]:
 
 def cache_namespace_flush(*, namespace: str) -> int:
     """Delete a namespace's entries (a SCAN of its prefix: an operator's action, not a hot path)."""
-    client = _redis()
+    client = redis_client(settings.QUERY_CACHE_ALIAS)
     deleted = 0
     batch = []
-    for key in client.scan_iter(match=f"folio:qc:{namespace}:*", count=1000):
+    for key in client.scan_iter(match=redis_key("qc", namespace, "*"), count=1000):
         batch.append(key)
         if len(batch) >= 1000:
             deleted += client.delete(*batch)

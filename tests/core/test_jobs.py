@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from django_redis import get_redis_connection
 
-from monitoring.jobs import (
+from core.jobs import (
     job_batch_record,
     job_claim_finalize,
     job_create,
@@ -13,7 +13,7 @@ from monitoring.jobs import (
     jobs_fail_stuck,
     jobs_recent,
 )
-from monitoring.ticks import periodic_tick_claim
+from core.ticks import periodic_tick_claim
 
 
 def test_a_job_counts_its_batches_and_ends_with_the_last_one():

@@ -1,4 +1,4 @@
-"""Per-endpoint latency, recorded into Redis histograms (monitoring/timing.py).
+"""Per-endpoint latency, recorded into Redis histograms (core/timing.py).
 
 Samples are buffered in the process and written in one pipeline at most every
 REQUEST_TIMING_FLUSH_SECONDS, so a busy web process pays a Redis round trip a second, not one per
@@ -11,9 +11,10 @@ import time
 from collections import defaultdict
 
 from django.conf import settings
-from django_redis import get_redis_connection
 
-from monitoring.timing import timing_record
+from core.redis_store import redis_client
+from core.soft import soft_fail
+from core.timing import timing_record
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +35,13 @@ class _Buffer:
                 return
             samples, self.samples = self.samples, defaultdict(list)
             self.flushed_at = time.monotonic()
-        try:
-            pipe = get_redis_connection("default").pipeline(transaction=False)
+        # Redis down: the responses matter, their timings do not.
+        with soft_fail("request timings not recorded", level=logging.DEBUG):
+            pipe = redis_client().pipeline(transaction=False)
             for name, observed in samples.items():
                 for elapsed, code in observed:
                     timing_record(series=name, seconds=elapsed, counters={f"s{code // 100}xx": 1}, pipe=pipe)
             pipe.execute()
-        except Exception:  # Redis down: the responses matter, their timings do not
-            logger.debug("request timings not recorded", exc_info=True)
 
 
 _buffer = _Buffer()

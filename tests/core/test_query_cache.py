@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from monitoring.query_cache import cache_namespace_flush, cache_stats_get, cache_stats_history, query_cache
+from core import query_cache as query_cache_module
+from core.query_cache import cache_namespace_flush, cache_stats_get, cache_stats_history, query_cache
 
 VERSIONS: dict[int, int] = {}
 CALLS: list[int] = []
@@ -92,10 +93,8 @@ def test_redis_down_still_answers_and_logs_once(settings, caplog):
         "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
     settings.QUERY_CACHE_ALIAS = "down"
-    from monitoring import query_cache as module
-
-    module._down_logged_at = 0.0
-    with caplog.at_level(logging.ERROR, logger="monitoring.query_cache"):
+    query_cache_module._down_logged_at = 0.0
+    with caplog.at_level(logging.ERROR, logger="core.query_cache"):
         answers = [expensive(owner_id=5)["owner"] for _ in range(5)]
     assert answers == [5] * 5
     assert CALLS == [5] * 5  # uncached, but correct

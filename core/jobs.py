@@ -20,26 +20,19 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
-from django_redis import get_redis_connection
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
-
-from monitoring.events import EventKind, EventLevel, event_record
+from core.events import EventKind, EventLevel, event_record
+from core.redis_store import redis_client, redis_key, release_if_held
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 PENDING, PROGRESS, SUCCESS, FAILURE = "PENDING", "PROGRESS", "SUCCESS", "FAILURE"
 TERMINAL = {SUCCESS, FAILURE}
 JOB_TTL_SECONDS = 7 * 86400  # long enough to look back on a week of runs
 MAX_ERRORS = 50  # errors kept per job: enough to diagnose, bounded for memory
 RECENT_JOBS = 500
-RECENT_KEY = "folio:jobs:recent"
+RECENT_KEY = redis_key("jobs", "recent")
 
 # Whatever ends a job (its last batch, or the stuck-job cleaner) also frees the lock it holds, in the
 # same script: nobody ever sees a job ended and its lock still taken, even if the caller dies next.
@@ -96,35 +89,12 @@ return 1
 """
 
 
-def _redis():
-    return get_redis_connection("default")
-
-
-# Redis restarting or failing over (refused connections, timeouts, "LOADING" while it reads its
-# append-only file): worth waiting for, since everything a job counts lives there.
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
-
-
-def redis_retrying(call: Callable[[], T], *, seconds: float, what: str = "redis call") -> T:
-    """`call()`, retried through a Redis outage for at most `seconds` (backoff 0.2 s doubling to 5 s,
-    jittered); the last error is raised when Redis stays down longer. Only for idempotent calls."""
-    retrying = Retrying(
-        retry=retry_if_exception_type(REDIS_DOWN),
-        stop=stop_after_delay(max(seconds, 0.0)),
-        wait=wait_exponential_jitter(multiplier=0.2, max=5.0, jitter=0.2),
-        reraise=True,
-        before_sleep=lambda state: logger.warning(
-            "%s: Redis unavailable (%s), retrying", what, state.outcome.exception() if state.outcome else "?"),
-    )
-    return retrying(call)
-
-
 def _now() -> str:
     return f"{time.time():.3f}"
 
 
 def job_key(job_id: str) -> str:
-    return f"folio:job:{job_id}"
+    return redis_key("job", job_id)
 
 
 @dataclass(frozen=True)
@@ -150,7 +120,7 @@ def job_create(*, kind: str, total: int, batches: int, owner_id: int | None, dea
         "created_at": now, "started_at": now if batches == 0 else "", "finished_at": now if batches == 0 else "",
         "deadline": f"{time.time() + deadline_seconds:.3f}", "lock_key": lock_key,
     }
-    pipe = _redis().pipeline()
+    pipe = redis_client().pipeline()
     pipe.hset(job_key(job_id), mapping=fields)
     pipe.expire(job_key(job_id), JOB_TTL_SECONDS)
     pipe.zadd(RECENT_KEY, {job_id: float(now)})
@@ -162,7 +132,7 @@ def job_create(*, kind: str, total: int, batches: int, owner_id: int | None, dea
 def job_batch_record(*, job_id: str, batch_id: str, ok: int, failed: int, errors: list[str] = ()) -> BatchOutcome:
     """Count a batch's outcome exactly once; `finished` is true for the one call that ends the job."""
     key = job_key(job_id)
-    script = _redis().register_script(_RECORD_BATCH)
+    script = redis_client().register_script(_RECORD_BATCH)
     payloads = [json.dumps({"at": _now(), "batch": batch_id, "error": error}) for error in errors[:MAX_ERRORS]]
     result = int(script(keys=[key, f"{key}:batches", f"{key}:errors"],
                         args=[batch_id, ok, failed, _now(), JOB_TTL_SECONDS, MAX_ERRORS, job_id, *payloads]))
@@ -179,7 +149,7 @@ def job_batch_settled(*, job_id: str, batch_id: str) -> str:
     """Why a batch need not run (again): counted already, its job ended or unknown; "" when it must run.
     A redelivered batch checks this first, so it never asks a provider for an answer nobody will count."""
     key = job_key(job_id)
-    pipe = _redis().pipeline(transaction=False)
+    pipe = redis_client().pipeline(transaction=False)
     pipe.hget(key, "state")
     pipe.sismember(f"{key}:batches", batch_id)
     state, counted = pipe.execute()
@@ -192,13 +162,13 @@ def job_batch_settled(*, job_id: str, batch_id: str) -> str:
 
 def job_claim_finalize(*, job_id: str) -> bool:
     """True for the one caller that may run the job's after-work (a redelivered finisher included)."""
-    return bool(_redis().hsetnx(job_key(job_id), "finalized", _now()))
+    return bool(redis_client().hsetnx(job_key(job_id), "finalized", _now()))
 
 
 def job_fail(*, job_id: str, reason: str) -> bool:
     """End a job that is still running as FAILURE with `reason`; False if it had already ended."""
     key = job_key(job_id)
-    script = _redis().register_script(_FAIL_IF_RUNNING)
+    script = redis_client().register_script(_FAIL_IF_RUNNING)
     error = json.dumps({"at": _now(), "batch": None, "error": reason})
     return bool(script(keys=[key, f"{key}:errors"], args=[_now(), error, MAX_ERRORS, JOB_TTL_SECONDS, job_id]))
 
@@ -209,7 +179,7 @@ def _as_float(value: str | None) -> float | None:
 
 def job_get(*, job_id: str) -> dict | None:
     """The job as the API shows it, or None when unknown or expired."""
-    client = _redis()
+    client = redis_client()
     raw = client.hgetall(job_key(job_id))
     if not raw:
         return None
@@ -238,7 +208,7 @@ def job_get(*, job_id: str) -> dict | None:
 
 def jobs_recent(*, limit: int = 50, owner_id: int | None = None) -> list[dict]:
     """Newest first; with `owner_id`, only that user's jobs."""
-    ids = [i.decode() for i in _redis().zrevrange(RECENT_KEY, 0, RECENT_JOBS - 1)]
+    ids = [i.decode() for i in redis_client().zrevrange(RECENT_KEY, 0, RECENT_JOBS - 1)]
     jobs = []
     for job_id in ids:
         job = job_get(job_id=job_id)
@@ -254,7 +224,7 @@ def jobs_fail_stuck(*, now: float | None = None) -> list[str]:
     """Fail every job still running past its deadline, so nothing says "syncing" forever."""
     now = now or time.time()
     failed = []
-    for job_id in (i.decode() for i in _redis().zrange(RECENT_KEY, 0, -1)):
+    for job_id in (i.decode() for i in redis_client().zrange(RECENT_KEY, 0, -1)):
         job = job_get(job_id=job_id)
         overdue = job and job["state"] not in TERMINAL and job["deadline"] and job["deadline"] < now
         reason = f"timed out: not finished {int(now - job['created_at'])} s after start" if overdue else ""
@@ -271,7 +241,7 @@ def jobs_fail_stuck(*, now: float | None = None) -> list[str]:
 def job_progress_set(*, job_id: str, done: int, total: int) -> None:
     """How far a one-step job got (rows checked of total); it counts as running from now."""
     key = job_key(job_id)
-    pipe = _redis().pipeline()
+    pipe = redis_client().pipeline()
     pipe.hset(key, mapping={"done": done, "total": total, "state": PROGRESS})
     pipe.hsetnx(key, "started_at", _now())
     pipe.execute()
@@ -279,7 +249,7 @@ def job_progress_set(*, job_id: str, done: int, total: int) -> None:
 
 def job_result_set(*, job_id: str, result: dict) -> None:
     """What a finished job produced (counts), shown with its progress."""
-    _redis().hset(job_key(job_id), "result", json.dumps(result))
+    redis_client().hset(job_key(job_id), "result", json.dumps(result))
 
 
 def job_errors_add(*, job_id: str, errors: list[str]) -> None:
@@ -287,8 +257,49 @@ def job_errors_add(*, job_id: str, errors: list[str]) -> None:
     key = f"{job_key(job_id)}:errors"
     payloads = [json.dumps({"at": _now(), "batch": None, "error": error}) for error in errors[:MAX_ERRORS]]
     if payloads:
-        pipe = _redis().pipeline()
+        pipe = redis_client().pipeline()
         pipe.lpush(key, *reversed(payloads))
         pipe.ltrim(key, 0, MAX_ERRORS - 1)
         pipe.expire(key, JOB_TTL_SECONDS)
         pipe.execute()
+
+
+# --- the lock a job holds over its scope, so two runs of the same work never overlap ----------------
+# Hand-written, not redis-py's Lock: it is freed in the same Lua step that ends its job (_RELEASE_LOCK).
+
+# Take a lock over from a holder known to be done: one step, so two takers can never both win.
+_LOCK_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end
+return 0
+"""
+
+
+def job_lock_key(scope: str) -> str:
+    return redis_key("lock", scope)
+
+
+def job_lock_take(*, key: str, job_id: str, seconds: int, planning_grace: int) -> str | None:
+    """Take lock `key` for `job_id`; the id of the job holding it when that one is still running (or was
+    taken less than `planning_grace` seconds ago by a run still planning its job)."""
+    client = redis_client()
+    for _ in range(3):  # the lock changing hands between our reads: look again
+        if client.set(key, job_id, nx=True, ex=seconds):
+            return None
+        holder = (client.get(key) or b"").decode()
+        if not holder:
+            continue  # released a moment ago: try to take it again
+        running = job_get(job_id=holder)
+        if running and running["state"] not in TERMINAL:
+            return holder
+        if running is None and client.ttl(key) > seconds - planning_grace:
+            return holder  # taken a moment ago by a run still planning its job: that run is this one
+        # The holder ended without releasing it, or died planning: take it over, unless another taker won.
+        if client.eval(_LOCK_TAKE_OVER, 1, key, holder, job_id, seconds):
+            return None
+    holder = (client.get(key) or b"").decode()
+    return holder or None
+
+
+def job_lock_release(*, key: str, job_id: str) -> None:
+    """Free lock `key` if `job_id` holds it (compare-and-delete)."""
+    release_if_held(key=key, value=job_id)

@@ -2,7 +2,15 @@
 
 import pytest
 
-from monitoring.timing import percentiles_from, timing_counters, timing_record, timing_series, timing_summary
+from core.timing import (
+    BUCKETS_MS,
+    percentiles_from,
+    timing_counters,
+    timing_histogram,
+    timing_record,
+    timing_series,
+    timing_summary,
+)
 
 
 def test_known_latencies_give_bucket_exact_percentiles():
@@ -48,3 +56,12 @@ def test_the_middleware_records_each_endpoint_by_route(api, portfolio):
     assert summary["count"] == 4
     assert summary["counters"] == {"s2xx": 3, "s4xx": 1}
     assert not any("static" in s for s in timing_series())
+
+
+def test_the_all_time_histogram_is_cumulative_and_outlives_the_windows():
+    timing_record(series="t:all", seconds=0.0015, now=1_000_000)
+    timing_record(series="t:all", seconds=0.009, now=1_000_000 + 3 * 3600)
+    buckets, total = timing_histogram(series="t:all")
+    assert buckets[:6] == [("0.001", 0), ("0.002", 1), ("0.003", 1), ("0.005", 1), ("0.0075", 1), ("0.01", 2)]
+    assert buckets[-1] == ("+Inf", 2) and len(buckets) == len(BUCKETS_MS)
+    assert total == 0.0105
