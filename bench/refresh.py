@@ -26,8 +26,8 @@ def _job_run(instrument_ids: list[int]) -> dict:
     from django.utils import timezone
 
     from core.jobs import TERMINAL, job_get
-    from prices.jobs import prices_refresh_job_start
     from prices.models import PriceHistory
+    from prices.refresh.jobs import prices_refresh_job_start
 
     since = timezone.now()
     started = time.monotonic()

@@ -218,7 +218,7 @@ def _reason_refresh_bound(results: dict) -> tuple[str, str]:
             f"saw {one['requests']} requests at {one['observed_rate']} req/s with at most {one['max_in_flight']} in "
             f"flight; planning and enqueueing took {one['enqueue_seconds']:.2f} s.",
             "Profile a batch task in the worker (`py-spy record -p <worker pid>`) and remove what runs between "
-            "the provider's answer and the batch's record (prices/jobs.py prices_refresh_batch_run).")
+            "the provider's answer and the batch's record (prices/refresh/jobs.py prices_refresh_batch_run).")
 
 
 def _reason_refresh_naive(results: dict) -> tuple[str, str]:
@@ -267,8 +267,8 @@ def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
                    for name in ("_minute", "price_stale", "price_is_stale", "last_expected_close_date"))
     if calendar >= 2:
         cheaper.append(f"the staleness check per holding ({calendar:.1f} % in prices/market_calendar.py and "
-                       "prices/stale.py, pandas Timestamps on every call): ask for the last expected close once per "
-                       "exchange per request")
+                       "prices/refresh/stale.py, pandas Timestamps on every call): ask for the last expected close "
+                       "once per exchange per request")
     if cheaper:
         step += " (2) Make the computation cheaper, by the profile: " + "; ".join(cheaper) + "."
     step += " Then `make bench` again."

@@ -22,6 +22,7 @@ from charts.performance import performance_compute, twr_growth_index
 from charts.selectors import benchmark_closes_load, chart_inputs_load
 from core.events import EventKind, EventLevel, event_record
 from core.redis_store import claims_take, redis_client, redis_key
+from core.tasks import task_send
 from portfolio.models import Portfolio
 
 logger = logging.getLogger(__name__)
@@ -36,8 +37,6 @@ def _scheduled_key(portfolio_id: int) -> str:
 def chart_regeneration_request(*, portfolio_ids: Iterable[int]) -> list[int]:
     """Queue one regeneration per portfolio, CHART_DEBOUNCE_SECONDS from now: a burst of edits or
     price batches within that window causes one run. Returns the portfolios newly queued."""
-    from charts.tasks import generate_chart_data_task  # noqa: PLC0415 (tasks import this module)
-
     ids = sorted(set(portfolio_ids))
     if not ids:
         return []
@@ -46,7 +45,8 @@ def chart_regeneration_request(*, portfolio_ids: Iterable[int]) -> list[int]:
         queued = claims_take(ids=ids, key=_scheduled_key, seconds=settings.CHART_DEBOUNCE_SECONDS + 300)
         for portfolio_id in queued:
             chart_progress_set(portfolio_id=portfolio_id, state="PENDING", done=0, total=GENERATION_STEPS)
-            generate_chart_data_task.apply_async(args=[portfolio_id], countdown=settings.CHART_DEBOUNCE_SECONDS)
+            task_send("charts.generate_chart_data_task", kwargs={"portfolio_id": portfolio_id},
+                      countdown=settings.CHART_DEBOUNCE_SECONDS)
         return queued
     except Exception:  # Redis or the broker down: the last good chart keeps being served
         logger.warning("could not queue chart regeneration for %s", ids, exc_info=True)

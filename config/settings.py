@@ -251,7 +251,7 @@ CELERY_RESULT_EXPIRES = 3600
 # An unacknowledged task (its worker killed) is redelivered after this long. Longer than the longest
 # task (CELERY_TASK_TIME_LIMIT) and any countdown we use (chart debounce), so a running or waiting task
 # is never handed out twice. A refresh job does not wait for it: its deadline is its own time budget
-# (prices/jobs.py deadline_slack_seconds), and a batch lost with its whole worker comes back too late
+# (prices/refresh/jobs.py deadline_slack_seconds), and a batch lost with its whole worker comes back too late
 # for its job, which the cleaner has failed (lock freed) by then (docs/RELIABILITY.md).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -28,7 +28,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SwaggerUiView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("portfolio.api.urls")),
-    path("api/", include("prices.api.urls")),
     path("api/", include("monitoring.api.urls")),
     path("api/", include("charts.api.urls")),
     path("", include("monitoring.urls")),

@@ -18,9 +18,9 @@ from monitoring.models import MonitoringEvent
 from monitoring.providers import provider_health
 from prices.models import Instrument
 from prices.providers import PROVIDER_CLASSES
-from prices.rate_limit import CircuitBreaker, DailyQuota
+from prices.providers.gateway import ProviderGate
+from prices.providers.pacing import CircuitBreaker, DailyQuota
 from prices.selectors import instruments_freshness_get
-from prices.service import ProviderGate
 
 QUEUES = ("history", "prices", "charts", "default")
 HEARTBEAT_KEY = redis_key("worker", "heartbeat")

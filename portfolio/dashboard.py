@@ -19,8 +19,8 @@ from portfolio.holdings import money_format, money_sum
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
 from prices.models import VerificationStatus
-from prices.rate_limit import CircuitBreaker
-from prices.stale import stale_refresh_request
+from prices.providers.pacing import CircuitBreaker
+from prices.refresh.stale import stale_refresh_request
 
 logger = logging.getLogger(__name__)
 

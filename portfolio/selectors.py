@@ -29,8 +29,8 @@ from portfolio.holdings import (
 from portfolio.models import Portfolio, Transaction, TransactionType
 from prices.fx import FxTable
 from prices.models import Instrument
+from prices.refresh.stale import price_stale
 from prices.selectors import prices_latest_get
-from prices.stale import price_stale
 
 
 def portfolio_list(*, user: AbstractBaseUser) -> QuerySet[Portfolio]:

@@ -29,7 +29,8 @@ from prices.fx import currency_major, fx_backfill
 from prices.models import FxRate, Instrument, PriceHistory, VerificationStatus
 from prices.needs import instrument_needs_get
 from prices.providers.base import ProviderError
-from prices.refresh import UNFETCHABLE, history_backfill
+from prices.refresh.backfill import history_backfill
+from prices.refresh.plan import UNFETCHABLE
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import OuterRef, Q, Subquery
 
 from prices.models import Instrument, PriceHistory
+from prices.refresh.stale import price_stale
 from prices.services import symbol_normalize
 
 
@@ -97,8 +98,6 @@ def instruments_freshness_get(*, now) -> dict[str, dict[str, int]]:
 
     One query (an index probe per instrument for its newest close), then the calendars.
     """
-    from prices.stale import price_stale  # noqa: PLC0415 (stale imports the task layer)
-
     newest = PriceHistory.objects.filter(instrument=OuterRef("pk")).order_by("-date").values("date")[:1]
     rows = (
         Instrument.objects.filter(active=True)

@@ -103,7 +103,7 @@ def instrument_get_or_create(
     that symbol if they have one, else the shared instrument. Another user's manual instrument is never
     found, and what one user types never changes the shared one: an existing shared instrument keeps
     its provider and class, and a new one is created pending verification, its currency and class
-    provisional until the provider's first answer states them (prices/refresh.py). Without an owner
+    provisional until the provider's first answer states them (prices/refresh/store.py). Without an owner
     (commands, staff tools) only shared instruments are found or made. A coin typed by its ticker or
     CoinGecko id without a provider is recognised as crypto and priced by the crypto provider.
     """

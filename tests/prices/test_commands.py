@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from prices.models import PriceHistory, VerificationStatus
 from prices.providers.simulated import SimulatedProvider
-from prices.refresh import history_missing_sessions
+from prices.refresh.backfill import history_missing_sessions
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db

@@ -38,8 +38,8 @@ from core.jobs import RECENT_KEY, TERMINAL, job_get
 from monitoring.events import events_flush
 from monitoring.models import MonitoringEvent
 from monitoring.tasks import jobs_clean_task
-from prices.jobs import prices_refresh_job_start
 from prices.models import Instrument, PriceHistory
+from prices.refresh.jobs import prices_refresh_job_start
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory, UserFactory
 from tests.reliability.procs import (
     CeleryBeat,

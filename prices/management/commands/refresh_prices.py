@@ -8,9 +8,10 @@ from tqdm import tqdm
 from core.jobs import TERMINAL, job_get
 from prices.fx import fx_refresh
 from prices.history import histories_backfill
-from prices.jobs import prices_refresh_job_start
 from prices.models import Instrument, Provider
-from prices.refresh import prices_refresh, refreshable_instruments
+from prices.refresh.jobs import prices_refresh_job_start
+from prices.refresh.plan import refreshable_instruments
+from prices.refresh.run import prices_refresh
 
 POLL_SECONDS = 0.5
 

@@ -11,10 +11,10 @@ from django.conf import settings
 from django_redis import get_redis_connection
 
 from core.jobs import job_fail, job_get, jobs_fail_stuck
-from prices.jobs import LOCK_SECONDS, PLANNING_GRACE_SECONDS, prices_refresh_batch_run, prices_refresh_job_start
 from prices.models import PriceHistory
 from prices.providers import provider_get
 from prices.quote_cache import quotes_cache_get
+from prices.refresh.jobs import LOCK_SECONDS, PLANNING_GRACE_SECONDS, prices_refresh_batch_run, prices_refresh_job_start
 from prices.services import PricePoint, price_rows_upsert
 from tests.factories import InstrumentFactory
 from tests.stubs.market import Injected, MarketStub

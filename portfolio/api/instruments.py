@@ -1,5 +1,6 @@
-"""Instrument prices: stored closes for those with a reason to read them (holders, staff; a user's own
-manual instrument only for its owner); manual prices entered by the instrument's owner or staff.
+"""Instrument prices, served by the portfolio API because who may read them depends on holdings: stored
+closes for those with a reason to read them (holders, staff; a user's own manual instrument only for its
+owner); manual prices entered by the instrument's owner or staff.
 
 A symbol names the caller's own manual instrument if they have one, else the shared one. Anything
 the caller may not read answers 404, as if it did not exist."""
@@ -22,11 +23,11 @@ from prices.api.serializers import (
     PriceRangeQuerySerializer,
     RefreshStartedSerializer,
 )
-from prices.jobs import prices_refresh_job_start
 from prices.models import Instrument
+from prices.refresh.jobs import prices_refresh_job_start
+from prices.refresh.stale import price_stale
 from prices.selectors import instrument_of_user_get, price_history_get
 from prices.services import PricePoint, manual_prices_add
-from prices.stale import price_stale
 
 # Without a start, a year of closes: enough for a chart, bounded for the response.
 DEFAULT_RANGE_DAYS = 365

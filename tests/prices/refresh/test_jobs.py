@@ -17,15 +17,15 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core.jobs import job_create, job_get
-from prices.jobs import (
+from prices.models import PriceHistory
+from prices.providers import provider_get
+from prices.refresh.jobs import (
     LOCK_SECONDS,
     PLANNING_GRACE_SECONDS,
     JobStart,
     prices_refresh_batch_run,
     prices_refresh_job_start,
 )
-from prices.models import PriceHistory
-from prices.providers import provider_get
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
 from tests.stubs.market import MarketStub, stub_price
 

@@ -10,7 +10,7 @@ import pytest
 from django_redis import get_redis_connection
 
 from prices.providers.base import QuotaExhaustedError
-from prices.rate_limit import (
+from prices.providers.pacing import (
     CircuitBreaker,
     CircuitOpenError,
     DailyQuota,
@@ -27,7 +27,7 @@ TAKER = """
 import django, os, sys, time
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings_test"
 django.setup()
-from prices.rate_limit import ProviderLimits, TokenBucket
+from prices.providers.pacing import ProviderLimits, TokenBucket
 bucket = TokenBucket("paced", ProviderLimits(requests_per_second=20, burst=1, daily_quota=None,
                                               max_symbols_per_request=50))
 print("ready", flush=True)

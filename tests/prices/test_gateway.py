@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from prices.models import PriceHistory
+from prices.providers.gateway import PriceService
 from prices.providers.yahoo import YahooProvider
-from prices.refresh import prices_refresh
-from prices.service import PriceService
+from prices.refresh.run import prices_refresh
 from tests.factories import InstrumentFactory, PriceFactory
 from tests.stubs.market import Injected, MarketStub, stub_price
 

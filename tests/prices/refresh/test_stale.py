@@ -7,7 +7,7 @@ import pytest
 from django_redis import get_redis_connection
 
 from portfolio.selectors import portfolio_valuation_get
-from prices.stale import stale_refresh_request
+from prices.refresh.stale import stale_refresh_request
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from prices.models import PriceHistory
+from prices.providers.gateway import PriceService
 from prices.providers.yahoo import YahooProvider
-from prices.refresh import history_backfill
-from prices.service import PriceService
+from prices.refresh.backfill import history_backfill
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
 from tests.stubs.market import MarketStub, stub_price
 

@@ -6,7 +6,7 @@ each group into batches of that provider's maximum, and fetch every batch with b
 bucket, daily quota and circuit breaker. A failed batch only fails its own symbols.
 
 This module talks to providers and Redis only: instruments are loaded before, results are stored
-after (prices/refresh.py), so worker threads never hold database connections.
+after (prices/refresh/store.py), so worker threads never hold database connections.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ from prices.providers.base import (
     TransientError,
     UnknownSymbolError,
 )
-from prices.providers.telemetry import RATE_WAIT_EVENT_EVERY, provider_call_record, provider_event_once
-from prices.rate_limit import (
+from prices.providers.pacing import (
     CircuitBreaker,
     CircuitOpenError,
     DailyQuota,
@@ -45,6 +44,7 @@ from prices.rate_limit import (
     TokenBucket,
     provider_limits,
 )
+from prices.providers.telemetry import RATE_WAIT_EVENT_EVERY, provider_call_record, provider_event_once
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,8 +1,6 @@
-"""The price refresh job: plan once, fan out one Celery task per provider batch, count progress.
+"""The price refresh job: plan once (plan.py), fan out one Celery task per provider batch, count progress.
 
-Cost grows with unique instruments, never with holdings or users: the plan is over instruments,
-whoever holds them. Instruments with a still-fresh cached quote are skipped (no wasted quota). A
-Redis lock per scope keeps two refreshes of the same scope from overlapping: starting one while
+A Redis lock per scope keeps two refreshes of the same scope from overlapping: starting one while
 another runs returns the running job instead.
 """
 
@@ -33,10 +31,11 @@ from core.jobs import (
     job_lock_take,
 )
 from core.redis_store import REDIS_DOWN, redis_retrying
+from core.tasks import task_send
 from prices.models import Instrument
-from prices.quote_cache import quotes_cache_get
-from prices.refresh import fetch_result_store, refreshable_instruments
-from prices.service import Batch, FetchResult, PriceService
+from prices.providers.gateway import Batch, FetchResult, PriceService
+from prices.refresh.plan import refresh_plan, refreshable_instruments
+from prices.refresh.store import fetch_result_store
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,18 +90,15 @@ def prices_refresh_job_start(
     service: PriceService | None = None,
 ) -> JobStart:
     """Plan a refresh of the given (default: all refreshable) instruments and queue its batches."""
-    from prices.tasks import refresh_batch_task  # noqa: PLC0415 (tasks import this module)
-
     service = service or PriceService()
     job_id = uuid.uuid4().hex
     lock_key = _lock_key(lock_scope) if lock_scope else ""
     if lock_key and (running := job_lock_take(key=lock_key, job_id=job_id, seconds=LOCK_SECONDS,
                                               planning_grace=PLANNING_GRACE_SECONDS)):
         return JobStart(job_id=running, already_running=True)
-    instruments = list(refreshable_instruments(instrument_ids=instrument_ids))
-    fresh = set() if force else set(quotes_cache_get(symbols=[i.symbol for i in instruments]))
-    todo = [instrument for instrument in instruments if instrument.symbol not in fresh]
-    batches = service.plan_batches(todo)
+    plan = refresh_plan(instruments=refreshable_instruments(instrument_ids=instrument_ids), force=force,
+                        service=service)
+    todo, fresh, batches = plan.todo, plan.fresh, plan.batches
     job_create(kind=JOB_KIND, job_id=job_id, total=len(todo), batches=len(batches), owner_id=owner_id,
                skipped=len(fresh), deadline_seconds=_deadline_seconds(service, batches),
                lock_key=lock_key)
@@ -115,7 +111,7 @@ def prices_refresh_job_start(
             job_lock_release(key=lock_key, job_id=job_id)
         return JobStart(job_id=job_id)
     for index, batch in enumerate(batches):
-        refresh_batch_task.apply_async(kwargs={
+        task_send("prices.refresh_batch_task", kwargs={
             "job_id": job_id, "batch_id": f"{index}", "provider": batch.provider,
             "instrument_ids": [instrument.pk for instrument in batch.instruments],
         })

@@ -11,8 +11,8 @@ from datetime import date, datetime
 from django.conf import settings
 
 from core.redis_store import claims_take, redis_key
+from core.tasks import task_send
 from prices.market_calendar import price_is_stale
-from prices.tasks import refresh_prices_job_task
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +40,8 @@ def stale_refresh_request(*, instrument_ids: Iterable[int]) -> list[int]:
         claimed = claims_take(ids=ids, key=_claim_key, seconds=REFRESH_CLAIM_SECONDS)
         if claimed:
             # No scope lock: these few instruments must not wait behind a long scheduled run.
-            refresh_prices_job_task.apply_async(
-                kwargs={"instrument_ids": claimed, "force": True, "lock_scope": None}, expires=REFRESH_CLAIM_SECONDS
-            )
+            task_send("prices.refresh_prices_job_task", kwargs={"instrument_ids": claimed, "force": True,
+                                                                "lock_scope": None}, expires=REFRESH_CLAIM_SECONDS)
         return claimed
     except Exception:  # Redis or the broker down: the page still shows the stale price, flagged
         logger.warning("could not queue a refresh of stale prices", exc_info=True)
