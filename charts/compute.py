@@ -48,15 +48,14 @@ from portfolio.holdings import (
     transaction_apply_in_base,
 )
 from portfolio.models import TransactionType
+from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
 from prices.fx import currency_major
 from prices.models import Instrument
 
-RANGES = ("1M", "3M", "6M", "YTD", "1Y", "5Y", "MAX")
 # Months back from `today` where a range starts (YTD starts on 1 January, MAX at the first transaction).
 RANGE_MONTHS = {"1M": 1, "3M": 3, "6M": 6, "1Y": 12, "5Y": 60}
 
-# The performance ranges (charts.performance), here because their bounds are days the chart values exactly.
-PERFORMANCE_RANGES = ("1D", "WTD", "MTD", "YTD", "1Y", "5Y", "MAX")
+# The performance ranges' bounds (charts.performance) are here because they are days the chart values exactly.
 PERFORMANCE_RANGE_MONTHS = {"1Y": 12, "5Y": 60}
 
 # Downsampling rule: a range of up to DAILY_POINTS_MAX days keeps every day — 1Y (at most 367 days) and
@@ -278,7 +277,7 @@ def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries 
         as_of=today.isoformat(),
         first_date=first.isoformat(),
         # Every range is a slice of the one daily series.
-        ranges={key: _thin(points[_range_start(key=key, today=today, first=first):]) for key in RANGES},
+        ranges={key: _thin(points[_range_start(key=key, today=today, first=first):]) for key in CHART_RANGES},
         sparklines=_sparklines(inputs, ids=ids, instruments=instruments, columns=held, today=today),
         allocation=_allocation(instruments=instruments, ids=ids, today=series.snapshots[len(days) - 1]),
         warnings=warnings,
@@ -609,7 +608,7 @@ def _cost_gaps(replay: _Replay, *, n_columns: int, n_days: int) -> np.ndarray:
 
 def _empty(*, base: str, today: date, first: str | None) -> ChartData:
     return ChartData(
-        base_currency=base, as_of=today.isoformat(), first_date=first, ranges={key: [] for key in RANGES},
+        base_currency=base, as_of=today.isoformat(), first_date=first, ranges={key: [] for key in CHART_RANGES},
         sparklines={}, allocation=Allocation(total="0.00", by_instrument=[], by_asset_class=[], by_currency=[]),
         warnings=[],
     )
