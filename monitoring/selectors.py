@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from celery_app import app
 from core.jobs import jobs_recent
 from core.query_cache import cache_stats_get, cache_stats_history
 from core.redis_store import redis_client, redis_key
@@ -82,8 +83,6 @@ def jobs_overview_get(*, limit: int = 30) -> list[dict]:
 
 
 def queues_and_workers_get() -> dict:
-    from celery_app import app  # noqa: PLC0415 (only the monitoring page asks the broker)
-
     client = redis_client()
     pipe = client.pipeline(transaction=False)
     for queue in QUEUES:
