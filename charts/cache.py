@@ -44,9 +44,6 @@ return 1
 
 # Each part is its own hash field of ready JSON, so a request reads and sends only what it shows
 # (one range's series, not ten years of every range, every sparkline and all the performance).
-PART_PREFIXES = ("range:", "benchmark:")
-
-
 def _parts(data: dict) -> dict[str, str]:
     parts = {}
     for name, value in data.items():

@@ -423,6 +423,8 @@ def _xirr(*, times: np.ndarray, amounts: np.ndarray) -> float | None:
     return _root_in(npv, lo=lo, hi=hi)
 
 
+# Not scipy.optimize.brentq: it would make scipy (tens of MB) a production dependency for this one root, and
+# choosing the bracket nearest 0 above, the part that decides which root, is ours either way.
 def _root_in(npv, *, lo: float, hi: float) -> float:
     """Newton's method kept inside the bracket [lo, hi] of a sign change, bisecting whenever a Newton step
     would leave it (so it always converges)."""

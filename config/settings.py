@@ -1,6 +1,6 @@
 """Folio settings: everything comes from the environment (django-environ), with safe local defaults.
 
-The names and defaults of the variables are part of the outside contract (shared/CONTRACT.md).
+The names and defaults of the variables are part of Folio's public interface (docs/configuration.md): keep them stable.
 """
 
 import secrets
@@ -350,7 +350,7 @@ CHART_DEBOUNCE_SECONDS = env.int("CHART_DEBOUNCE_SECONDS", default=5)
 CHART_GENERATION_STUCK_SECONDS = env.int(
     "CHART_GENERATION_STUCK_SECONDS", default=CHART_DEBOUNCE_SECONDS + CELERY_TASK_TIME_LIMIT + 60)
 
-# --- Market data. Provider names are part of the contract (shared/CONTRACT.md).
+# --- Market data. Provider names are part of the public interface (docs/providers.md).
 PRICE_PROVIDER = env("PRICE_PROVIDER", default="simulated")
 CRYPTO_PRICE_PROVIDER = env("CRYPTO_PRICE_PROVIDER", default=PRICE_PROVIDER)
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=5.0)

@@ -56,7 +56,7 @@ def _latest_lateral(ids: list[int]) -> dict[int, LatestPrice]:
     table = PriceHistory._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT i.id, p.date, p.close FROM unnest(%s::bigint[]) AS i(id) "  # noqa: S608 (our table name)
+            f"SELECT i.id, p.date, p.close FROM unnest(%s::bigint[]) AS i(id) "  # our own table name, not input
             f"CROSS JOIN LATERAL (SELECT date, close FROM {table} WHERE instrument_id = i.id "
             f"ORDER BY date DESC LIMIT 2) AS p",
             [ids],

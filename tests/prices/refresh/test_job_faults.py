@@ -2,7 +2,6 @@
 by the test itself): a job never holds its lock past its own time budget, and values that cannot be prices
 cost their own symbol only."""
 
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
@@ -12,7 +11,6 @@ from django_redis import get_redis_connection
 
 from core.jobs import job_fail, job_get, jobs_fail_stuck
 from prices.models import PriceHistory
-from prices.providers import provider_get
 from prices.quote_cache import quotes_cache_get
 from prices.refresh.jobs import LOCK_SECONDS, PLANNING_GRACE_SECONDS, prices_refresh_batch_run, prices_refresh_job_start
 from prices.services import PricePoint, price_rows_upsert
@@ -20,18 +18,6 @@ from tests.factories import InstrumentFactory
 from tests.stubs.market import Injected, MarketStub
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def market(settings) -> Iterator[MarketStub]:
-    stub = MarketStub()
-    with stub.running():
-        settings.PROVIDERS = {**settings.PROVIDERS, "yahoo": {"base_url": stub.url, "api_key": None}}
-        settings.PROVIDER_LIMITS = {"yahoo": {"requests_per_second": 1000.0, "daily_quota": None, "batch_size": None}}
-        settings.CHART_DEBOUNCE_SECONDS = 0
-        provider_get.cache_clear()  # the next client is built against the stub
-        yield stub
-    provider_get.cache_clear()
 
 
 def yahoo_instruments(count: int) -> list:

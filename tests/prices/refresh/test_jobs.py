@@ -2,7 +2,6 @@
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
@@ -18,7 +17,6 @@ from rest_framework.test import APIClient
 
 from core.jobs import job_create, job_get
 from prices.models import PriceHistory
-from prices.providers import provider_get
 from prices.refresh.jobs import (
     LOCK_SECONDS,
     PLANNING_GRACE_SECONDS,
@@ -33,17 +31,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def market(settings) -> Iterator[MarketStub]:
-    stub = MarketStub()
-    with stub.running():
-        settings.PROVIDERS = {**settings.PROVIDERS, "yahoo": {"base_url": stub.url, "api_key": None}}
-        settings.PROVIDER_LIMITS = {"yahoo": {"requests_per_second": 1000.0, "daily_quota": None, "batch_size": None}}
-        settings.PROVIDER_BACKOFF_INITIAL_SECONDS = 0.01
-        settings.PROVIDER_BACKOFF_MAX_SECONDS = 0.05
-        settings.CHART_DEBOUNCE_SECONDS = 0
-        provider_get.cache_clear()  # the next client is built against the stub
-        yield stub
-    provider_get.cache_clear()
+def market(market: MarketStub, settings) -> MarketStub:
+    """The refresh tests' market (conftest.py), with millisecond backoff."""
+    settings.PROVIDER_BACKOFF_INITIAL_SECONDS = 0.01
+    settings.PROVIDER_BACKOFF_MAX_SECONDS = 0.05
+    return market
 
 
 def client_for(user) -> APIClient:
