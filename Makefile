@@ -30,6 +30,7 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --config pyproject.toml --no-cache
 
 # The benchmarks (issue 7): writes bench/results/latest.json and docs/PERFORMANCE.md. Uses its own
 # Postgres database (folio_bench) and Redis database 11; sizes are options: make bench BENCH_ARGS="--help".
