@@ -284,8 +284,8 @@ def _reason_initial_warm(results: dict) -> tuple[str, str]:
            f"{d['gunicorn']['holdings']['warm']['bytes'] / 1024:,.0f} KB of holdings, decoded whole to answer "
            "0.4 KB." + _contention(results, "dashboard") + _profile_lines(results, "initial_warm"))
     steps = []
-    if (_hot(results, "initial_warm", "loads (monitoring/query_cache") or 0) + (
-            _hot(results, "initial_warm", "wrapper (monitoring/query_cache") or 0) >= 3:
+    if (_hot(results, "initial_warm", "loads (core/query_cache") or 0) + (
+            _hot(results, "initial_warm", "wrapper (core/query_cache") or 0) >= 3:
         steps.append("portfolio/dashboard.py `dashboard_data_get`: cache the initial and holdings answers as "
                      "rendered JSON under two keys and return the initial one as bytes, so a hit decodes nothing")
     counters = [name for name in ("timing_record", "_count") if _hot(results, "initial_warm", name)]
@@ -327,8 +327,8 @@ def _load_next_step(results: dict) -> str:
         steps.append((share, f"the chart endpoint decodes the whole cached chart to send one range (`chart_data_get`, "
                              f"charts/cache.py, {share} %): cache each part as ready JSON in its own hash field and "
                              "send the requested one as bytes (`HttpResponse`), with no decoding and no DRF rendering"))
-    query_cache = (_hot(results, "dashboard_warm", "loads (monitoring/query_cache") or 0) + (
-        _hot(results, "dashboard_warm", "wrapper (monitoring/query_cache") or 0)
+    query_cache = (_hot(results, "dashboard_warm", "loads (core/query_cache") or 0) + (
+        _hot(results, "dashboard_warm", "wrapper (core/query_cache") or 0)
     if query_cache >= 3:
         steps.append((query_cache, "portfolio/dashboard.py `dashboard_data_get` hits decode both cached payloads "
                                    f"through the query cache's object hook ({query_cache:.1f} %): cache the initial "
@@ -345,7 +345,7 @@ def _load_next_step(results: dict) -> str:
         steps.append((sum(share for _, share in auth), "the token and ownership lookups on every request ("
                       + ", ".join(f"`{n}` {s} %" for n, s in auth)
                       + "): cache token → user and portfolio → owner for a few seconds"))
-    if (share := _hot(results, "dashboard_warm", "__call__ (monitoring/middleware")) is not None and share >= 15:
+    if (share := _hot(results, "dashboard_warm", "__call__ (core/middleware")) is not None and share >= 15:
         steps.append((share, f"Django's and DRF's own request and response handling (charged to the outermost "
                              f"middleware of ours, `__call__` in core/middleware.py, {share} %): for these "
                              "read-only hot endpoints, plain Django views that return the cached bytes skip DRF's "
