@@ -147,7 +147,7 @@ def _db_retrying(clock: _BatchClock, call: Callable[[], T], *, what: str, also: 
     return retrying(call)
 
 
-def _redis(clock: _BatchClock, call: Callable[[], T], *, what: str) -> T:
+def _redis_call(clock: _BatchClock, call: Callable[[], T], *, what: str) -> T:
     return redis_retrying(call, seconds=clock.cap(settings.REFRESH_REDIS_RETRY_SECONDS), what=what)
 
 
@@ -162,7 +162,7 @@ def prices_refresh_batch_run(*, job_id: str, batch_id: str, provider: str, instr
     fetched again). A database still down after REFRESH_DB_RETRY_SECONDS counts the batch failed."""
     clock = _BatchClock()
     label = f"refresh job {job_id} batch {batch_id}"
-    settled = _redis(clock, lambda: job_batch_settled(job_id=job_id, batch_id=batch_id), what=label)
+    settled = _redis_call(clock, lambda: job_batch_settled(job_id=job_id, batch_id=batch_id), what=label)
     if settled:
         logger.info("%s not run again: %s", label, settled)
         _finalize_if_ended(clock, job_id=job_id)
@@ -181,7 +181,7 @@ def prices_refresh_batch_run(*, job_id: str, batch_id: str, provider: str, instr
     errors = [f"{symbol}: {reason}" for symbol, reason in sorted(result.failures.items())]
     errors += [f"{symbol}: unknown to {provider}" for symbol in sorted(result.unknown)]
     errors += [f"instrument #{pk}: deleted before its refresh" for pk in sorted(missing)]
-    outcome = _redis(clock, lambda: job_batch_record(
+    outcome = _redis_call(clock, lambda: job_batch_record(
         job_id=job_id, batch_id=batch_id, ok=len(result.quotes),
         failed=len(result.failures) + len(result.unknown) + len(missing), errors=errors), what=label)
     if not outcome.counted:
@@ -190,16 +190,16 @@ def prices_refresh_batch_run(*, job_id: str, batch_id: str, provider: str, instr
 
 
 def _finalize_if_ended(clock: _BatchClock, *, job_id: str) -> None:
-    job = _redis(clock, lambda: job_get(job_id=job_id), what=f"refresh job {job_id}")
+    job = _redis_call(clock, lambda: job_get(job_id=job_id), what=f"refresh job {job_id}")
     if job and job["state"] in TERMINAL:
-        _redis(clock, lambda: prices_refresh_job_finalize(job_id=job_id), what=f"refresh job {job_id} finalize")
+        _redis_call(clock, lambda: prices_refresh_job_finalize(job_id=job_id), what=f"refresh job {job_id} finalize")
 
 
 def prices_refresh_batch_fail(*, job_id: str, batch_id: str, instrument_ids: list[int], reason: str) -> None:
     """Count a batch that could not be run at all (its retries or its time spent) as failed, so its job ends.
     Called past the soft time limit too: it has what is left before the hard one."""
     clock = _BatchClock(seconds=30)
-    _redis(clock, lambda: job_batch_record(
+    _redis_call(clock, lambda: job_batch_record(
         job_id=job_id, batch_id=batch_id, ok=0, failed=len(instrument_ids),
         errors=[f"batch of {len(instrument_ids)} instruments not run: {reason}"[:500]]),
         what=f"refresh job {job_id} batch {batch_id}")

@@ -1,5 +1,5 @@
-"""A refresh run here and now (`refresh_prices --sync`, the demo): the same plan and storing as a job's,
-fetched in this process's threads instead of the workers."""
+"""A refresh run here and now (`refresh_prices --sync`): the same plan and storing as a job's, fetched in this
+process's threads instead of the workers."""
 
 from __future__ import annotations
 
