@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 import requests
@@ -31,7 +32,9 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 from django_redis import get_redis_connection
+from redbeat import RedBeatSchedulerEntry
 
+from celery_app import app
 from charts.cache import chart_data_get, chart_progress_get
 from charts.services import chart_regeneration_request
 from core.jobs import RECENT_KEY, TERMINAL, job_get
@@ -302,10 +305,6 @@ PERIODIC = {name: entry["task"] for name, entry in django_settings.CELERY_BEAT_S
 def all_entries_due_now() -> None:
     """Every beat entry as if it last ran in 2000, so the first tick of a beat sends all of them (RedBeat keeps
     an entry's last run in Redis and a starting beat keeps it)."""
-    from redbeat import RedBeatSchedulerEntry  # noqa: PLC0415
-
-    from celery_app import app  # noqa: PLC0415
-
     for name, entry in django_settings.CELERY_BEAT_SCHEDULE.items():
         saved = RedBeatSchedulerEntry(name, entry["task"], entry["schedule"], kwargs=entry.get("kwargs"),
                                       options=entry.get("options"), app=app).save()
@@ -601,8 +600,6 @@ def test_a_pool_process_killed_mid_chart_is_failed_requeued_by_the_cleaner_and_t
     portfolio = PortfolioFactory(owner=owner)
     TransactionFactory(portfolio=portfolio, instrument=yahoo_instruments(1)[0])
     env = worker_env(market, CHART_GENERATION_STUCK_SECONDS=3)
-    import psycopg  # noqa: PLC0415
-
     with CeleryWorker("charts", env=env, log_dir=logs, concurrency=1).start() as worker:
         with psycopg.connect(database_url_of_test()) as blocker:
             blocker.execute("LOCK TABLE portfolio_transaction IN ACCESS EXCLUSIVE MODE")
