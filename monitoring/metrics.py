@@ -9,7 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from core.timing import timing_histogram
+from core.timing import timing_histogram, timing_series
 from monitoring.selectors import (
     cache_overview_get,
     endpoints_overview_get,
@@ -62,7 +62,9 @@ class FolioCollector:
         endpoint_count = GaugeMetricFamily("folio_endpoint_requests_1h", "Requests, last hour", labels=["endpoint"])
         for row in endpoints_overview_get():
             endpoint_count.add_metric([row["endpoint"]], row["count"])
-            endpoint_latency.add_metric([row["endpoint"]], *timing_histogram(series=f"endpoint:{row['endpoint']}"))
+        # Every endpoint ever timed, idle ones too: a histogram's series must not vanish between requests.
+        for series in timing_series(prefix="endpoint:"):
+            endpoint_latency.add_metric([series.removeprefix("endpoint:")], *timing_histogram(series=series))
         yield endpoint_latency
         yield endpoint_count
 

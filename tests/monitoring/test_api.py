@@ -141,6 +141,7 @@ def test_metrics_export_latencies_as_histograms(settings):
     settings.METRICS_TOKEN = "s3cret-token"
     for seconds in (0.004, 0.004, 0.2):
         timing_record(series="endpoint:GET /api/things/", seconds=seconds, counters={"s2xx": 1})
+    timing_record(series="endpoint:GET /api/idle/", seconds=0.05, now=1_000_000)  # idle for years: still a series
     text = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").content.decode()
     assert "# TYPE folio_endpoint_latency_seconds histogram" in text
     label = 'endpoint="GET /api/things/"'
@@ -150,3 +151,4 @@ def test_metrics_export_latencies_as_histograms(settings):
     assert f'folio_endpoint_latency_seconds_bucket{{{label},le="+Inf"}} 3.0' in text
     assert f"folio_endpoint_latency_seconds_count{{{label}}} 3.0" in text
     assert f"folio_endpoint_latency_seconds_sum{{{label}}} 0.208" in text
+    assert 'folio_endpoint_latency_seconds_count{endpoint="GET /api/idle/"} 1.0' in text
