@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
+from core.wording import job_outcome
 from monitoring.events import EventKind, EventLevel, event_record
 from monitoring.jobs import (
     REDIS_DOWN,
@@ -255,8 +256,7 @@ def prices_refresh_job_finalize(*, job_id: str) -> None:
         event_record(
             kind=EventKind.JOB_FAILED if failed else EventKind.JOB_FINISHED,
             level=EventLevel.ERROR if failed else EventLevel.WARNING if job["failed"] else EventLevel.INFO,
-            message=f"Price refresh {job['state'].lower()}: {job['done']} refreshed, {job['failed']} failed "
-                    f"in {took:.1f} s",
+            message=f"Price refresh {job_outcome(job)} in {took:.1f} s",
             job_id=job_id, done=job["done"], failed=job["failed"], seconds=round(took, 3),
             errors=[e["error"] for e in job["errors"][:5]],
         )
