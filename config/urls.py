@@ -3,9 +3,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from config.auth import ObtainExpiringAuthToken
+from config.schema import CachedSpectacularAPIView
+from config.signup import signup
 
 
 class SwaggerUiView(SpectacularSwaggerSplitView):
@@ -24,8 +26,10 @@ urlpatterns = [
     path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password_change/done/", auth_views.PasswordChangeDoneView.as_view(),
          name="password_change_done"),
+    # 404 unless FOLIO_SIGNUP is on (the view says so): the login page links to it only then.
+    path("accounts/signup/", signup, name="signup"),
     path("api/auth/token/", ObtainExpiringAuthToken.as_view(), name="api-token"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", CachedSpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SwaggerUiView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("portfolio.api.urls")),
     path("api/", include("prices.api.urls")),
