@@ -114,7 +114,7 @@
       banner("error", unknown.length ? `${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} unknown to ${unknown.length > 1 ? "their provider" : "its provider"} — check the symbol (edit the transaction, or pick the right provider).` : "", "unknown-banner");
       showHistory(data.history);
       banner("error", data.providers_failing.length ? `Price provider${data.providers_failing.length > 1 ? "s" : ""} ${data.providers_failing.join(", ")} failing: prices are kept as they are and retried automatically.` : "", "provider-banner");
-      banner("warning", data.fx_missing_count ? `${data.fx_missing_count} holding(s) in another currency lack an exchange rate: the amounts that cannot be converted are left out of the totals until it is fetched.` : "", "fx-banner");
+      banner("warning", data.fx_missing_count ? `${F.plural(data.fx_missing_count, "holding")} in another currency ${data.fx_missing_count === 1 ? "lacks" : "lack"} an exchange rate: the amounts that cannot be converted are left out of the totals until it is fetched.` : "", "fx-banner");
       if (data.holdings_count === 0) {
         banner("info", "", "empty-banner");
         const box = document.getElementById("banners");
@@ -143,7 +143,7 @@
     }
     const names = history.pending.slice(0, 4).join(", ") + (history.pending.length > 4 ? "…" : "");
     const percent = history.total ? (100 * history.done) / history.total : 0;
-    showProgress(bar, percent, `Fetching price history for ${history.pending.length} instrument${history.pending.length > 1 ? "s" : ""} (${names}): ${history.done} of ${history.total} done`);
+    showProgress(bar, percent, `Fetching price history for ${F.plural(history.pending.length, "instrument")} (${names}): ${history.done} of ${history.total} done`);
     if (!state.historyWatched) {
       state.historyWatched = true;
       (async function follow() {
@@ -411,7 +411,7 @@
       }
       bar.dataset.state = job ? job.state : "TIMEOUT";
       showProgress(bar, 100, job && job.state === "SUCCESS"
-        ? `Prices refreshed: ${job.done} updated` + (job.failed ? `, ${job.failed} failed` : "") + (job.skipped ? `, ${job.skipped} were still fresh` : "") + "."
+        ? (job.failed ? "Prices partly refreshed" : "Prices refreshed") + `: ${job.done} updated` + (job.failed ? `, ${job.failed} failed` : "") + (job.skipped ? `, ${job.skipped} were still fresh` : "") + "."
         : "The refresh did not complete" + (job && job.errors.length ? ": " + job.errors[0].error : "."));
       await loadInitial();
       await loadHoldings();

@@ -80,6 +80,10 @@
       const number = numeric(value);
       return number == null ? EMPTY : formatter(0, digits == null ? 2 : digits, false).format(number);
     },
+    // "1 instrument", "2 instruments" (pass the plural where adding s is wrong), the count grouped.
+    plural(count, singular, pluralForm) {
+      return `${F.number(count, 0)} ${count === 1 ? singular : pluralForm || singular + "s"}`;
+    },
     // Server-rendered figures: raw value in the text, kind in data-format.
     apply(root) {
       (root || document).querySelectorAll("[data-format]").forEach((node) => {

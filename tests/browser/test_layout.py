@@ -155,6 +155,13 @@ def test_every_page_fits_formats_its_figures_and_follows_the_theme(worker, brows
     field, save = (page.locator(s).bounding_box() for s in ("[data-testid=benchmark-input]", "#benchmark-form button"))
     assert abs(field["y"] - save["y"]) < 8  # side by side, not wrapped under it
 
+    if viewport is PHONE:  # the holdings as cards: symbol first, then value and gain, the rest below
+        cells = aapl.locator("td").evaluate_all("cells => cells.map((c) => [c.dataset.label || '', c.offsetTop])")
+        order = [label for label, _ in sorted(cells, key=lambda cell: cell[1])]
+        assert order[0] == "Symbol" and set(order[1:3]) <= {"Market value", "Gain", "Gain %"}, order
+        page.locator("section[aria-label=Holdings] h2").scroll_into_view_if_needed()
+        page.screenshot(path=str(DOCS_IMG / "holdings-390-light.png"))
+
     # the chart follows its card when the window narrows (ResizeObserver)
     if viewport is LAPTOP:
         page.set_viewport_size({"width": 900, "height": 900})
