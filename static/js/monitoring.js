@@ -28,7 +28,9 @@
     const body = root.querySelector(`[data-testid=${testid}] tbody`);
     body.replaceChildren(...(rows.length ? rows : [el("tr", {}, [el("td", { colspan: "12", class: "muted", text: "Nothing yet." })])]));
   }
-  function row(cells, attrs) { return el("tr", attrs || {}, cells.map((c) => (c instanceof Node ? el("td", {}, [c]) : el("td", { class: typeof c === "number" ? "num" : "", text: c == null ? "—" : typeof c === "number" ? F.number(c, 2) : String(c) })))); }
+  // Figures (numbers, and formatted ones such as "2.5 ms" or "3 (1.0 %)") are right-aligned like their heads.
+  const figure = (c) => typeof c === "number" || /^[-+]?[\d.,]+( |$)/.test(String(c));
+  function row(cells, attrs) { return el("tr", attrs || {}, cells.map((c) => (c instanceof Node ? el("td", {}, [c]) : el("td", { class: figure(c) ? "num" : "", text: c == null ? "—" : typeof c === "number" ? F.number(c, 2) : String(c) })))); }
 
   const lastDrawn = {};
   function lineChart(id, xs, series) {
@@ -91,7 +93,7 @@
       });
       lineChart("cache-chart", xs, [{ label: "Hit ratio", color: "--chart-value", values: ratio, points: true }]);
 
-      fill("providers-table", providers.providers.map((p) => row([p.name, p.requests == null ? "—" : F.number(p.requests, 0), ms(p.p50_ms), ms(p.p95_ms), ms(p.p99_ms),
+      fill("providers-table", providers.providers.map((p) => row([p.name, p.requests ?? "—", ms(p.p50_ms), ms(p.p95_ms), ms(p.p99_ms),
         p.error_rate == null ? "—" : `${p.errors} (${pct(p.error_rate)})`, p.rate_limited_rate == null ? "—" : `${p.rate_limited} (${pct(p.rate_limited_rate)})`,
         p.circuit ?? "—", p.quota_left_today == null ? "—" : `${F.number(p.quota_left_today, 0)} / ${F.number(p.daily_quota, 0)}`,
         p.instruments.fresh, p.instruments.stale, p.instruments.unpriced], { "data-provider": p.name })));
