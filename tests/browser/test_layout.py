@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 from playwright.sync_api import Page, expect  # noqa: E402
 
 DOCS_IMG = Path(django_settings.BASE_DIR) / "docs" / "img"
+SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "screenshots" / "layout"  # every page checked, for a look
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 900}
 
@@ -90,6 +91,9 @@ class Visit:
         return self.page
 
     def fits(self, what: str) -> None:
+        name = "".join(c if c.isalnum() else "-" for c in what).strip("-")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}-{self.width}.png"), full_page=True)
         result = self.page.evaluate(OVERFLOW)
         assert result["scroll"] <= self.width and result["wide"] == [], (what, self.width, result)
 
