@@ -1,6 +1,6 @@
 """Housekeeping tasks run every few seconds: their "received", "succeeded" and "Sending due task" lines
-would be most of a worker's and beat's log. They are logged at debug level instead (LOG_LEVEL=DEBUG shows
-them); failures and everything else keep their level."""
+would be most of a worker's and beat's log. They are logged at HOUSEKEEPING_LOG_LEVEL (debug) instead
+(LOG_LEVEL=DEBUG shows them); failures and everything else keep their level."""
 
 import logging
 
@@ -9,9 +9,10 @@ from django.conf import settings
 
 class HousekeepingAtDebug(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.INFO and self._names_housekeeping(record):
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        level = logging.getLevelName(settings.HOUSEKEEPING_LOG_LEVEL.upper())
+        if record.levelno == logging.INFO and level != logging.INFO and self._names_housekeeping(record):
+            record.levelno, record.levelname = level, logging.getLevelName(level)
+            return logging.getLogger(record.name).isEnabledFor(level)
         return True
 
     @staticmethod

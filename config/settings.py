@@ -458,8 +458,10 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=True)
     CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
-# Periodic tasks frequent enough to flood the logs: their routine lines are debug (config/log_filters.py).
+# Periodic tasks frequent enough to flood the logs: their routine lines are logged at this level instead of
+# INFO (config/log_filters.py); INFO keeps them as they were.
 HOUSEKEEPING_TASKS = {"monitoring.events_flush_task", "monitoring.heartbeat_task", "monitoring.jobs_clean_task"}
+HOUSEKEEPING_LOG_LEVEL = env("HOUSEKEEPING_LOG_LEVEL", default="DEBUG")
 _QUIET = {"filters": ["housekeeping"]}
 LOGGING = {
     "version": 1,

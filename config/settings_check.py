@@ -45,6 +45,8 @@ def settings_problems(values: Mapping) -> list[str]:
                 for variable, (name, least) in AT_LEAST.items() if values[name] < least]
     problems += [f"{variable}={values[name]:g} must be more than 0."
                  for variable, name in ABOVE_ZERO.items() if values[name] <= 0]
+    if values["HOUSEKEEPING_LOG_LEVEL"].upper() not in ("DEBUG", "INFO"):
+        problems.append(f"HOUSEKEEPING_LOG_LEVEL={values['HOUSEKEEPING_LOG_LEVEL']} must be DEBUG or INFO.")
     if values["CELERY_TASK_TIME_LIMIT"] <= values["CELERY_TASK_SOFT_TIME_LIMIT"]:
         problems.append(f"CELERY_TASK_TIME_LIMIT={values['CELERY_TASK_TIME_LIMIT']} must be more than "
                         f"CELERY_TASK_SOFT_TIME_LIMIT={values['CELERY_TASK_SOFT_TIME_LIMIT']} (the task is told "

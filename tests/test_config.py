@@ -112,6 +112,7 @@ def test_keyless_management_commands_run_without_a_secret_key_and_others_refuse(
     ({"LOGIN_MAX_FAILURES": "0"}, "LOGIN_MAX_FAILURES=0 must be at least 1."),
     ({"PROVIDER_TIMEOUT_SECONDS": "0"}, "PROVIDER_TIMEOUT_SECONDS=0 must be more than 0."),
     ({"REFRESH_INTERVAL_SECONDS": "1"}, "REFRESH_INTERVAL_SECONDS=1 must be at least 2."),
+    ({"HOUSEKEEPING_LOG_LEVEL": "LOUD"}, "HOUSEKEEPING_LOG_LEVEL=LOUD must be DEBUG or INFO."),
     ({"CELERY_TASK_TIME_LIMIT": "100"}, "CELERY_TASK_TIME_LIMIT=100 must be more than CELERY_TASK_SOFT_TIME_LIMIT=300"),
 ])
 def test_a_setting_that_cannot_work_stops_the_start_in_one_line(env, line):

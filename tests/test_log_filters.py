@@ -74,3 +74,11 @@ def test_a_real_worker_sends_no_events_and_no_info_lines_for_housekeeping(tmp_pa
     assert prune.id in by_worker and flush.id not in by_worker
     assert f"monitoring.events_prune_task[{prune.id}] succeeded" in log
     assert "monitoring.events_flush_task" not in log.split("[tasks]")[-1].split("ready.")[-1]
+
+
+def test_housekeeping_lines_can_be_kept_at_info(caplog, settings):
+    settings.HOUSEKEEPING_LOG_LEVEL = "INFO"
+    caplog.set_level(logging.INFO)
+    logging.getLogger("celery.app.trace").info(LOG_SUCCESS, {"id": "3", "name": "monitoring.heartbeat_task",
+                                                            "return_value": None, "runtime": 0.002})
+    assert [r.levelname for r in caplog.records] == ["INFO"]
