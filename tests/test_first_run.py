@@ -3,11 +3,15 @@ with no variable set by hand, because bin/run wrote a .env that the settings rea
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
+
+from tests.reliability.procs import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a shell has in a fresh terminal: none of Folio's variables (the suite's own are dropped too).
@@ -29,6 +33,13 @@ def checkout(tmp_path_factory) -> Path:
     (target / ".venv").symlink_to(Path(sys.prefix))
     (target / "node_modules").symlink_to(ROOT / "node_modules")
     return target
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code in (200, 503)
+    except requests.RequestException:
+        return False
 
 
 def shell_env(**extra: str) -> dict[str, str]:
@@ -82,3 +93,31 @@ def test_a_variable_set_in_the_environment_wins_over_the_env_file(checkout):
     key = (checkout / ".env").read_text().split("DJANGO_SECRET_KEY=")[1].split()[0]
     again = run(checkout, "bin/run", "--setup-only")
     assert again.returncode == 0 and f"DJANGO_SECRET_KEY={key}\n" in (checkout / ".env").read_text()
+
+
+def test_ctrl_c_stops_make_run_quietly(checkout):
+    # given `make run` up in the checkout (small: one process per pool), on ports of its own
+    port, flower_port = free_port(), free_port()
+    env = shell_env(PORT=str(port), FLOWER_PORT=str(flower_port), WEB_CONCURRENCY="1", WORKER_CONCURRENCY="1",
+                    HISTORY_WORKER_CONCURRENCY="1", FLOWER_WAIT_SECONDS="5")
+    output = checkout / "make-run.log"
+    with output.open("wb") as log:
+        # a session of its own: Ctrl-C in a terminal signals the whole foreground group, as killpg does here
+        make = subprocess.Popen(["make", "run"], cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz") or make.poll() is not None, timeout=180,
+                   interval=0.5, what="make run serving")
+        assert make.poll() is None, output.read_text()[-3000:]
+        # when Ctrl-C is pressed
+        os.killpg(make.pid, signal.SIGINT)
+        make.wait(timeout=90)
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+    # then everything stopped, and make said nothing about an error
+    text = output.read_text()
+    assert "Folio is starting." in text and "web.1 stopped" in text
+    assert "make: ***" not in text and "Error 130" not in text, text[-2000:]
+    leftovers = subprocess.run(["pgrep", "-g", str(make.pid)], capture_output=True, text=True).stdout.split()
+    assert leftovers == []
