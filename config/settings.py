@@ -3,6 +3,7 @@
 The names and defaults of the variables are part of Folio's public interface (docs/configuration.md): keep them stable.
 """
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -12,10 +13,18 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.settings_check import settings_problems
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# `make run` writes .env (bin/run): debug on, a secret key and the database and Redis it chose, so every
+# `python manage.py …` in this checkout works against the same stack. A variable set in the environment
+# wins over the file; FOLIO_ENV_FILE names another file, or none when empty (the test suite's choice).
+ENV_FILE = os.environ.get("FOLIO_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
@@ -97,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.signup.signup_context",
             ],
         },
     },
@@ -109,7 +119,7 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     VAR_DIR.mkdir(exist_ok=True)
 # Reuse connections between requests: a dashboard makes several small API calls in a row.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+_CONN_MAX_AGE = DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -180,6 +190,9 @@ if EMAIL_URL:
     globals().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="folio@localhost")
 PASSWORD_RESET_ENABLED = bool(EMAIL_URL)
+# Anyone who can reach the site may make an account at /accounts/signup/ (a household on a private
+# network); off by default, when only staff add users (admin, createsuperuser). Same password rules.
+SIGNUP_ENABLED = env.bool("FOLIO_SIGNUP", default=False)
 
 # --- I18n: money is shown in each portfolio's own currency; dates are stored as UTC.
 LANGUAGE_CODE = "en-us"
@@ -267,7 +280,8 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 REFRESH_DB_RETRY_SECONDS = env.int("REFRESH_DB_RETRY_SECONDS", default=120)
 REFRESH_REDIS_RETRY_SECONDS = env.int("REFRESH_REDIS_RETRY_SECONDS", default=120)
 CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower's live view
-CELERY_TASK_SEND_SENT_EVENT = True
+# bin/beat turns it off: beat sends only periodic ticks, whose "sent" events would crowd Flower's task list.
+CELERY_TASK_SEND_SENT_EVENT = env.bool("CELERY_TASK_SEND_SENT_EVENT", default=True)
 # Separate queues: a long chart run never delays a price refresh. Workers can be dedicated.
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
@@ -446,12 +460,19 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=True)
     CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
+# Periodic tasks frequent enough to flood the logs: their routine lines are logged at this level instead of
+# INFO (config/log_filters.py); INFO keeps them as they were.
+HOUSEKEEPING_TASKS = {"monitoring.events_flush_task", "monitoring.heartbeat_task", "monitoring.jobs_clean_task"}
+HOUSEKEEPING_LOG_LEVEL = env("HOUSEKEEPING_LOG_LEVEL", default="DEBUG")
+_QUIET = {"filters": ["housekeeping"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"housekeeping": {"()": "config.log_filters.HousekeepingAtDebug"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"celery.app.trace": _QUIET, "celery.worker.strategy": _QUIET, "celery.beat": _QUIET},
 }
 
 # --- Monitoring
@@ -460,6 +481,11 @@ EVENTS_MAX_AGE_DAYS = env.int("EVENTS_MAX_AGE_DAYS", default=30)
 EVENTS_MAX_COUNT = env.int("EVENTS_MAX_COUNT", default=20_000)
 # Bearer token for Prometheus to scrape /metrics without a staff session (unset: staff only).
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
-FLOWER_URL = env("FLOWER_URL", default="http://127.0.0.1:5555/")
+# Follows FLOWER_PORT (bin/flower listens there) unless set: behind a proxy, Flower's public address.
+FLOWER_URL = env("FLOWER_URL", default=f"http://127.0.0.1:{env.int('FLOWER_PORT', default=5555)}/")
 # Request latencies are buffered per process and written to Redis at most this often.
 REQUEST_TIMING_FLUSH_SECONDS = env.float("REQUEST_TIMING_FLUSH_SECONDS", default=1.0)
+
+# Every numeric setting above that cannot work stops the start here, in one line (config/settings_check.py).
+if _problems := settings_problems(globals()):
+    raise ImproperlyConfigured(" ".join(_problems))

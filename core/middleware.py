@@ -58,6 +58,8 @@ class RequestTimingMiddleware:
         if not request.path.startswith(SKIPPED_PREFIXES):
             match = getattr(request, "resolver_match", None)
             # The route pattern, not the path: one series per endpoint, not per portfolio id.
-            route = f"/{match.route}" if match and match.route else "unmatched"
-            _buffer.add(f"endpoint:{request.method} {route}", elapsed, response.status_code)
+            # Paths no route matches (scanners, typos) are one row, whatever the method or path.
+            # (The dashboard's route is the empty string: a match, not a miss.)
+            endpoint = f"{request.method} /{match.route}" if match is not None else "other (404)"
+            _buffer.add(f"endpoint:{endpoint}", elapsed, response.status_code)
         return response

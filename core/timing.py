@@ -1,11 +1,12 @@
 """Latency histograms in Redis: cheap to record (one pipelined HINCRBY), percentiles on read.
 
 Each series (an endpoint, a provider) keeps a histogram per 5-minute window with fixed,
-log-spaced bucket bounds; a percentile is the upper bound of the bucket where the cumulative count
-reaches it — exact to the bucket's resolution, whatever the number of requests. Windows expire
-after two hours, so memory stays flat. No database write per request. Each series also keeps its
-all-time bucket counts (one hash, never expiring), which /metrics exports as a Prometheus histogram:
-held in Redis, they add up every host's observations, unlike per-process multiprocess files.
+log-spaced bucket bounds; a percentile is interpolated linearly within the bucket where the
+cumulative count reaches it (observations taken as spread evenly between the bucket's bounds), so it
+moves smoothly instead of jumping from one bucket edge to the next. Windows expire after two hours,
+so memory stays flat. No database write per request. Each series also keeps its all-time bucket
+counts (one hash, never expiring), which /metrics exports as a Prometheus histogram: held in Redis,
+they add up every host's observations, unlike per-process multiprocess files.
 """
 
 from __future__ import annotations
@@ -95,10 +96,14 @@ def percentiles_from(totals: dict[str, int]) -> dict[str, float | int | None]:
         needed = q * count
         seen = 0
         for index, bound in enumerate(BUCKETS_MS):
-            seen += totals.get(f"h{index}", 0)
-            if seen >= needed:
-                result[name] = bound if bound != float("inf") else None
+            in_bucket = totals.get(f"h{index}", 0)
+            if in_bucket and seen + in_bucket >= needed:
+                lower = BUCKETS_MS[index - 1] if index else 0
+                # Beyond the last bound nothing says how slow: its lower bound is the honest floor.
+                upper = bound if bound != float("inf") else lower
+                result[name] = round(lower + (upper - lower) * (needed - seen) / in_bucket, 1)
                 break
+            seen += in_bucket
     return result
 
 

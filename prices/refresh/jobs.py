@@ -32,6 +32,7 @@ from core.jobs import (
 )
 from core.redis_store import REDIS_DOWN, redis_retrying
 from core.tasks import task_send
+from core.wording import job_outcome
 from prices.models import Instrument
 from prices.providers.gateway import Batch, FetchResult, PriceService
 from prices.refresh.plan import refresh_plan, refreshable_instruments
@@ -218,8 +219,7 @@ def prices_refresh_job_finalize(*, job_id: str) -> None:
         event_record(
             kind=EventKind.JOB_FAILED if failed else EventKind.JOB_FINISHED,
             level=EventLevel.ERROR if failed else EventLevel.WARNING if job["failed"] else EventLevel.INFO,
-            message=f"Price refresh {job['state'].lower()}: {job['done']} refreshed, {job['failed']} failed "
-                    f"in {took:.1f} s",
+            message=f"Price refresh {job_outcome(job)} in {took:.1f} s",
             job_id=job_id, done=job["done"], failed=job["failed"], seconds=round(took, 3),
             errors=[e["error"] for e in job["errors"][:5]],
         )

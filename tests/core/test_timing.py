@@ -13,12 +13,13 @@ from core.timing import (
 )
 
 
-def test_known_latencies_give_bucket_exact_percentiles():
-    # 1..100 ms, one each: the 50th value is 50 ms (bucket ≤50), the 95th and 99th fall in ≤100
+def test_known_latencies_give_percentiles_interpolated_within_their_bucket():
+    # 1..100 ms, one each: evenly spread, so interpolation within the buckets finds them exactly
+    # (the 95th is the 20th of the 25 values in 75–100 ms), not the bucket's edge (100 ms)
     for ms in range(1, 101):
         timing_record(series="t:known", seconds=ms / 1000, now=1_000_000)
     summary = timing_summary(series="t:known", now=1_000_000)
-    assert (summary["count"], summary["p50_ms"], summary["p95_ms"], summary["p99_ms"]) == (100, 50, 100, 100)
+    assert (summary["count"], summary["p50_ms"], summary["p95_ms"], summary["p99_ms"]) == (100, 50, 95, 99)
     assert summary["mean_ms"] == 50.5
 
 
@@ -28,10 +29,17 @@ def test_a_slow_tail_shows_in_p99_only():
     for _ in range(10):
         timing_record(series="t:tail", seconds=2.5, now=1_000_000)
     summary = timing_summary(series="t:tail", now=1_000_000)
-    assert (summary["p50_ms"], summary["p95_ms"], summary["p99_ms"]) == (5, 5, 5)
+    # all 990 fast ones in the 3–5 ms bucket: the 500th of them is about halfway through it
+    assert (summary["p50_ms"], summary["p95_ms"], summary["p99_ms"]) == (4.0, 4.9, 5)
     for _ in range(10):
         timing_record(series="t:tail", seconds=2.5, now=1_000_000)
-    assert timing_summary(series="t:tail", now=1_000_000)["p99_ms"] == 3000
+    # 1010 values, the 999.9th is the 9.9th of the 20 in 2000–3000 ms: 2495 ms, not the 3000 ms edge
+    assert timing_summary(series="t:tail", now=1_000_000)["p99_ms"] == 2495
+
+
+def test_beyond_the_last_bound_the_percentile_is_its_floor():
+    timing_record(series="t:slowest", seconds=90, now=1_000_000)
+    assert timing_summary(series="t:slowest", now=1_000_000)["p50_ms"] == 60000
 
 
 def test_windows_age_out_of_the_summary():
@@ -50,12 +58,17 @@ def test_the_middleware_records_each_endpoint_by_route(api, portfolio):
         assert api.get(f"/api/portfolios/{portfolio.pk}/").status_code == 200
     api.get("/api/portfolios/999999/")
     api.get("/static/css/folio.css")
+    api.get("/no-such-page/")
+    api.post("/wp-login.php")
     series = "endpoint:GET /api/portfolios/<int:portfolio_id>/"
     assert series in timing_series(prefix="endpoint:")
     summary = timing_summary(series=series)
     assert summary["count"] == 4
     assert summary["counters"] == {"s2xx": 3, "s4xx": 1}
     assert not any("static" in s for s in timing_series())
+    # whatever the method or path, what no route matches is one row
+    assert timing_summary(series="endpoint:other (404)")["counters"] == {"s4xx": 2}
+    assert not any("unmatched" in s or "wp-login" in s for s in timing_series())
 
 
 def test_the_all_time_histogram_is_cumulative_and_outlives_the_windows():

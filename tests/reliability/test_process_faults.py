@@ -98,7 +98,9 @@ def worker_env(market: MarketStub, *, redis_url: str | None = None, **overrides:
     return child_env(redis_url=redis_url or django_settings.REDIS_URL, **{
         "YAHOO_BASE_URL": market.url, "YAHOO_REQUESTS_PER_SECOND": 1000, "YAHOO_BATCH_SIZE": 2,
         "PROVIDER_BACKOFF_INITIAL_SECONDS": 0.01, "PROVIDER_BACKOFF_MAX_SECONDS": 0.05, "CHART_DEBOUNCE_SECONDS": 0,
-        "CELERY_VISIBILITY_TIMEOUT": VISIBILITY, **overrides})
+        "CELERY_VISIBILITY_TIMEOUT": VISIBILITY,
+        # These tests count every tick's "Sending due task" and "succeeded" lines: housekeeping ones included.
+        "HOUSEKEEPING_LOG_LEVEL": "INFO", **overrides})
 
 
 def yahoo_instruments(count: int) -> list[Instrument]:

@@ -149,7 +149,7 @@ def test_refresh_prices_queues_a_job_and_follows_it_to_the_end(worker, market):
     out, err = StringIO(), StringIO()
     call_command("refresh_prices", "--provider", "yahoo", stdout=out, stderr=err)
     assert out.getvalue().startswith("Refresh job ")
-    assert "SUCCESS: 60 refreshed, 0 failed, 0 still fresh." in out.getvalue()
+    assert "Refresh success: 60 refreshed." in out.getvalue()
     assert "Instruments" in err.getvalue() and "60/60" in err.getvalue()  # the progress bar
     listing = StringIO()
     call_command("jobs", stdout=listing)
