@@ -4,9 +4,9 @@ The three dashboard endpoints need only this to find their cached answers; readi
 saves a Postgres round trip on every request. Entries live PORTFOLIO_ACCESS_CACHE_SECONDS and are
 kept true by the writers:
 
-- every data-version bump raises the cached version once it commits (portfolio/cache.py), through a
-  script that only ever raises it: a reader that read the row before the bump and writes after it
-  cannot bring the older version back;
+- every data-version bump drops the entry as it is made and raises the cached version once it
+  commits (portfolio/cache.py), through a script that only ever raises it: a reader that read the
+  row before the commit and writes after it cannot bring the older version back;
 - a deleted portfolio leaves a tombstone (no owner, a version above any real one) that no reader
   can overwrite until it expires, so it answers 404 at once;
 - a portfolio saved (renamed, given to another owner) is forgotten, read again from Postgres.
@@ -99,8 +99,12 @@ def portfolio_access_deleted(*, portfolio_id: int) -> None:
     portfolio_access_versions_raise(rows=[PortfolioAccess(portfolio_id, NO_OWNER, TOMBSTONE_VERSION)])
 
 
-def portfolio_access_forget(*, portfolio_id: int) -> None:
+def portfolio_access_forget(*, portfolio_ids: list[int]) -> None:
+    """Drop these entries: the next read takes the row from Postgres."""
     try:
-        get_redis_connection("default").delete(_key(portfolio_id))
+        client = get_redis_connection("default")
+        for start in range(0, len(portfolio_ids), SCRIPT_CHUNK):
+            client.delete(*[_key(pk) for pk in portfolio_ids[start:start + SCRIPT_CHUNK]])
     except Exception:
-        logger.warning("portfolio access cache: %s not forgotten (Redis unavailable)", portfolio_id, exc_info=True)
+        logger.warning("portfolio access cache: %d entries not forgotten (Redis unavailable)", len(portfolio_ids),
+                       exc_info=True)

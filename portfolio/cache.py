@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import F
 
-from portfolio.access import PortfolioAccess, portfolio_access_versions_raise
+from portfolio.access import PortfolioAccess, portfolio_access_forget, portfolio_access_versions_raise
 from portfolio.models import Portfolio
 from portfolio.signals import portfolios_changed
 
@@ -33,6 +33,8 @@ def portfolio_versions_bump(*, portfolio_ids: Iterable[int]) -> list[int]:
                       .values_list("pk", flat=True))
         Portfolio.objects.filter(pk__in=locked).update(data_version=F("data_version") + 1)
         if locked:
+            # Read from Postgres until the bump commits and the cached versions are raised.
+            portfolio_access_forget(portfolio_ids=locked)
             bumped = [PortfolioAccess(*row) for row in Portfolio.objects.filter(pk__in=locked)
                       .values_list("pk", "owner_id", "data_version")]
             transaction.on_commit(lambda: _bumped_announce(bumped))

@@ -29,8 +29,8 @@ def on_fx_rates_changed(sender, *, currencies: list[str], **kwargs) -> None:
 @receiver(post_save, sender=Portfolio, dispatch_uid="portfolio.portfolio_saved")
 def on_portfolio_saved(sender, instance: Portfolio, created: bool, **kwargs) -> None:
     if not created:  # its owner may have changed: read it again, now and once the save commits
-        portfolio_access_forget(portfolio_id=instance.pk)
-        transaction.on_commit(lambda: portfolio_access_forget(portfolio_id=instance.pk))
+        portfolio_access_forget(portfolio_ids=[instance.pk])
+        transaction.on_commit(lambda: portfolio_access_forget(portfolio_ids=[instance.pk]))
 
 
 @receiver(post_delete, sender=Portfolio, dispatch_uid="portfolio.portfolio_deleted")
