@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import F
 
-from portfolio.access import PortfolioAccess, portfolio_access_forget, portfolio_access_versions_raise
 from portfolio.models import Portfolio
 from portfolio.signals import portfolios_changed
 
@@ -33,18 +32,8 @@ def portfolio_versions_bump(*, portfolio_ids: Iterable[int]) -> list[int]:
                       .values_list("pk", flat=True))
         Portfolio.objects.filter(pk__in=locked).update(data_version=F("data_version") + 1)
         if locked:
-            # Read from Postgres until the bump commits and the cached versions are raised.
-            portfolio_access_forget(portfolio_ids=locked)
-            bumped = [PortfolioAccess(*row) for row in Portfolio.objects.filter(pk__in=locked)
-                      .values_list("pk", "owner_id", "data_version")]
-            transaction.on_commit(lambda: _bumped_announce(bumped))
+            transaction.on_commit(lambda: portfolios_changed.send(sender=Portfolio, portfolio_ids=locked))
     return locked
-
-
-def _bumped_announce(bumped: list[PortfolioAccess]) -> None:
-    # The dashboard's cached owner and version first, so no request after this finds the old version.
-    portfolio_access_versions_raise(rows=bumped)
-    portfolios_changed.send(sender=Portfolio, portfolio_ids=[row.pk for row in bumped])
 
 
 def portfolio_version_bump(*, portfolio_id: int) -> None:
