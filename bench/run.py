@@ -27,7 +27,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     size.add_argument("--instruments", type=int, default=2000, help="unique instruments refreshed")
     size.add_argument("--latency-ms", type=float, default=100, help="stub provider latency per request")
     size.add_argument("--batch-size", type=int, default=50, help="symbols per provider request")
-    size.add_argument("--rate", type=float, default=10, help="global provider limit, requests per second")
+    size.add_argument("--rate", type=float, default=None,
+                      help="global provider limit, requests per second (default: the product's Yahoo default)")
     size.add_argument("--worker-concurrency", type=int, default=8, help="threads of the prices worker")
     size.add_argument("--naive-subset", type=int, default=100,
                       help="symbols the naive per-symbol baseline is measured on (then extrapolated)")
@@ -41,6 +42,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                       "query counts do not grow with holdings")
     dash.add_argument("--warm-samples", type=int, default=200, help="timed requests per endpoint, warm cache")
     dash.add_argument("--cold-samples", type=int, default=30, help="timed requests per endpoint, cold cache")
+    dash.add_argument("--cold-pages", type=int, default=3,
+                      help="cold pages timed until their chart arrives (each waits for a chart generation)")
     dash.add_argument("--naive-samples", type=int, default=3, help="timed requests of the naive view")
     dash.add_argument("--chart-runs", type=int, default=3, help="chart generations timed in the worker")
     dash.add_argument("--index-subset", type=int, default=5,
@@ -143,9 +146,8 @@ def _profiles_for_missed(results: dict, dashboard_data) -> dict:
     wanted = {t.profile for t in report.targets_evaluate(results) if not t.met and t.profile}
     if not wanted or dashboard_data is None:
         return {}
-    from bench.dashboard import ENDPOINTS, chart_make_current
+    from bench.dashboard import ENDPOINTS, chart_make_current, cold_reset
     from charts.services import chart_data_generate
-    from portfolio.cache import portfolio_version_bump
 
     pid, token = dashboard_data.portfolio_id, dashboard_data.token
     urls = [template.format(pid=pid) for template in ENDPOINTS.values()]
@@ -160,8 +162,8 @@ def _profiles_for_missed(results: dict, dashboard_data) -> dict:
             "warm initial-data requests", token=token, urls=urls[:1], repeat=100)
     if "dashboard_cold" in wanted:
         profiles["dashboard_cold"] = profiling.requests_profile(
-            "cold initial-data requests (version bumped before each)", token=token, urls=urls[:1], repeat=20,
-            before=lambda: portfolio_version_bump(portfolio_id=pid))
+            "cold initial-data requests (nothing cached before each)", token=token, urls=urls[:1], repeat=20,
+            before=lambda: cold_reset(portfolio_id=pid, token=token))
     if "chart" in wanted:
         profiles["chart"] = profiling.profile(
             "chart generation", lambda: sum(1 for _ in range(2) if chart_data_generate(portfolio_id=pid) is not None))
@@ -173,7 +175,7 @@ def _section_run(section: str, args: argparse.Namespace, dashboard_data, results
     if section == "refresh":
         from bench import refresh
 
-        return refresh.run(instruments=args.instruments, latency=args.latency_ms / 1000, rate=args.rate,
+        return refresh.run(instruments=args.instruments, latency=args.latency_ms / 1000,
                            batch_size=args.batch_size, concurrency=args.worker_concurrency,
                            naive_subset=args.naive_subset, portfolios=args.portfolios,
                            portfolio_holdings=args.portfolio_holdings)
@@ -189,7 +191,7 @@ def _section_run(section: str, args: argparse.Namespace, dashboard_data, results
         from bench import dashboard
 
         return dashboard.run(data=dashboard_data, warm_samples=args.warm_samples, cold_samples=args.cold_samples,
-                             naive_samples=args.naive_samples, web_workers=args.web_workers,
+                             cold_pages=args.cold_pages, naive_samples=args.naive_samples, web_workers=args.web_workers,
                              web_threads=args.web_threads)
     if section == "browser":
         from bench import browser
