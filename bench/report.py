@@ -9,10 +9,10 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from bench.env import RESULTS_DIR, ROOT
-
-DOC = ROOT / "docs" / "PERFORMANCE.md"
+from bench.env import ROOT
+from bench.provenance import output_paths
 
 
 @dataclass
@@ -62,6 +62,7 @@ def targets_evaluate(results: dict) -> list[Target]:
     return found
 
 
+ENDPOINT_NAMES = ("initial", "holdings", "chart")
 _PREFIXES = {"refresh": "R", "dashboard": "D", "chart": "C", "indexes": "I", "load": "L", "browser": "B"}
 
 
@@ -69,10 +70,12 @@ def _refresh_targets(r: dict) -> list[Target]:
     one, many, p = r["one_portfolio"], r["shared_portfolios"], r["params"]
     complete = one["state"] == "SUCCESS" and one["stored"] == p["instruments"]
     return [
-        Target("R1", "refresh", f"Refresh of {p['instruments']:,} instruments, enqueue → SUCCESS, all stored",
+        Target("R1", "refresh", f"Refresh of {p['instruments']:,} instruments at {p['rate_per_second']:g} req/s "
+               f"(burst {p['burst']}), enqueue → SUCCESS, all stored",
                "≤ 1.25 × physical bound", f"{one['wall_seconds']:.2f} s = {r['vs_bound']:.2f} × bound",
-               f"bound {r['bound_seconds']:.2f} s", complete and r["vs_bound"] <= 1.25, reason=_reason_refresh_bound),
-        Target("R2", "refresh", "Speed-up over the naive per-symbol refresh", "≥ 40×",
+               f"bound {r['bound_seconds']:.2f} s (steady state {r['steady_bound_seconds']:.2f} s)",
+               complete and 0.98 <= r["vs_bound"] <= 1.25, reason=_reason_refresh_bound),
+        Target("R2", "refresh", "Speed-up over the naive per-symbol refresh (paced by the same limit)", "≥ 40×",
                f"{r['speedup_vs_naive']:.0f}×",
                f"naive {r['naive_extrapolated_seconds']:.0f} s (extrapolated from {r['naive']['symbols']} symbols)",
                complete and r["speedup_vs_naive"] >= 40, reason=_reason_refresh_naive),
@@ -87,9 +90,9 @@ def _refresh_targets(r: dict) -> list[Target]:
 
 
 def _page_cold_p50(d: dict) -> float:
-    """A cold dashboard as the page loads it: totals recompute (and cache both payloads), holdings
-    then find the cache filled, the chart is served outdated while it regenerates."""
-    return d["initial"]["cold"]["p50"] + d["holdings"]["warm"]["p50"] + d["chart"]["cold"]["p50"]
+    """A cold dashboard as the page loads it from nothing cached, until totals and holdings are shown:
+    the initial request computes both answers, the holdings request then finds the one it needs."""
+    return d["page_cold"]["totals_and_holdings"]["p50"]
 
 
 def _page_warm_p50(d: dict) -> float:
@@ -109,16 +112,28 @@ def _dashboard_targets(d: dict) -> list[Target]:
                    _fmt(m["initial"]["cold"]["p95"], " ms", 1), naive,
                    m["initial"]["cold"]["p95"] <= 100, profile="dashboard_cold", reason=_reason_dashboard_cold),
         ]
+    gu = d["gunicorn"]["initial"]
+    cold_vs_warm = gu["cold"]["p95"] / gu["warm"]["p95"]
+    found.append(Target("D-cold-vs-warm", "dashboard", "initial-data p95, cold over warm (gunicorn)", "≤ 3×",
+                        f"{cold_vs_warm:.1f}× ({_fmt(gu['cold']['p95'], ' ms', 1)})",
+                        f"warm p95 {_fmt(gu['warm']['p95'], ' ms', 2)}, same run", cold_vs_warm <= 3,
+                        profile="dashboard_cold", reason=_reason_dashboard_cold))
     for transport, label in (("test_client", "test client"), ("gunicorn", "gunicorn")):
         m, naive = d[transport], d[transport + "_naive"]
-        for kind, page in (("warm", _page_warm_p50(m)), ("cold", _page_cold_p50(m))):
+        for kind, what, page in (("warm", "Dashboard (3 requests, warm)", _page_warm_p50(m)),
+                                 ("cold", "Totals and holdings from nothing cached", _page_cold_p50(m))):
             speedup = naive["p50"] / page
             found.append(Target(
-                f"D-naive-{kind}-{transport}", "dashboard",
-                f"Dashboard (3 requests) vs naive view, {kind} ({label})", "≥ 50× faster",
+                f"D-naive-{kind}-{transport}", "dashboard", f"{what} vs naive view ({label})", "≥ 50× faster",
                 f"{speedup:.0f}× ({_fmt(page, ' ms', 1)})", f"naive p50 {_fmt(naive['p50'], ' ms', 0)}",
                 speedup >= 50, profile=f"dashboard_{kind}",
                 reason=_reason_dashboard_cold if kind == "cold" else _reason_dashboard_warm))
+    whole = d["gunicorn"]["page_cold"]["with_chart"]["p50"]
+    naive = d["gunicorn_naive"]["p50"]
+    found.append(Target(
+        "D-page-cold", "dashboard", "Whole page from nothing cached, chart generated (gunicorn)",
+        "sooner than the naive view", f"{_fmt(whole, ' ms', 0)} = {naive / whole:.1f}× faster",
+        f"naive p50 {_fmt(naive, ' ms', 0)}", whole < naive, reason=_reason_page_cold))
     q = d["queries"]
     constant = all(q["large"][name] == q["small"][name] for name in q["large"])
     counts = ", ".join(f"{name} {c['warm']}/{c['cold']}" for name, c in q["large"].items())
@@ -155,7 +170,16 @@ def _index_targets(ix: dict) -> list[Target]:
 def _load_targets(load: dict) -> list[Target]:
     single = load.get("single_client_p95_ms")
     baseline = f"1 client p95 ≤ {_fmt(max(single.values()), ' ms', 1)}" if single else "–"
+    floor, vs = load["floor"], load["vs_floor"]
     return [
+        Target("L-floor-rps", "load", f"{load['clients']} clients, dashboard throughput over the framework floor's",
+               "≥ 0.7×", f"{vs['throughput_ratio']:.2f}× ({_fmt(load['throughput_rps'], ' req/s', 0)})",
+               f"floor {_fmt(floor['throughput_rps'], ' req/s', 0)}", vs["throughput_ratio"] >= 0.7,
+               profile="dashboard_warm", reason=_reason_floor),
+        Target("L-floor-p95", "load", f"{load['clients']} clients, dashboard p95 over the framework floor's",
+               "≤ 1.5×", f"{vs['p95_ratio']:.2f}× ({_fmt(load['latency_ms']['p95'], ' ms', 0)})",
+               f"floor p95 {_fmt(floor['latency_ms']['p95'], ' ms', 0)}", vs["p95_ratio"] <= 1.5,
+               profile="dashboard_warm", reason=_reason_floor),
         Target("L-p95", "load", f"{load['clients']} clients × {load['seconds']} s, p95", "≤ 50 ms",
                f"{_fmt(load['latency_ms']['p95'], ' ms', 0)} at {_fmt(load['throughput_rps'], ' req/s', 0)}",
                baseline, load["latency_ms"]["p95"] <= 50, profile="dashboard_warm", reason=_reason_load),
@@ -214,11 +238,46 @@ def _reason_generic(results: dict) -> tuple[str, str]:
 def _reason_refresh_bound(results: dict) -> tuple[str, str]:
     r = results["sections"]["refresh"]
     one = r["one_portfolio"]
+    below = (" Finishing below a physical bound means the bound is wrong: check the burst the bucket really "
+             "allows (prices/rate_limit.py) against the one this report assumed."
+             if r["vs_bound"] < 0.98 else "")
     return (f"The job took {one['wall_seconds']:.2f} s against a bound of {r['bound_seconds']:.2f} s; the provider "
             f"saw {one['requests']} requests at {one['observed_rate']} req/s with at most {one['max_in_flight']} in "
-            f"flight; planning and enqueueing took {one['enqueue_seconds']:.2f} s.",
+            f"flight; planning and enqueueing took {one['enqueue_seconds']:.2f} s." + below,
             "Profile a batch task in the worker (`py-spy record -p <worker pid>`) and remove what runs between "
             "the provider's answer and the batch's record (prices/jobs.py prices_refresh_batch_run).")
+
+
+def _reason_page_cold(results: dict) -> tuple[str, str]:
+    d = results["sections"]["dashboard"]
+    page = d["gunicorn"]["page_cold"]
+    chart = results["sections"].get("chart", {}).get("worker_ms", {}).get("p50")
+    why = (f"From nothing cached, totals and holdings are shown after {page['totals_and_holdings']['p50']} ms, but the "
+           f"chart only after {page['with_chart']['p50']:.0f} ms: the first chart request queues a generation "
+           f"{d['chart_debounce_seconds']} s out (`CHART_DEBOUNCE_SECONDS`, which groups a burst of edits into one "
+           "regeneration), then the worker generates it"
+           + (f" ({chart:.0f} ms p50 in section 3)" if chart else "") + ". The naive view computes one range, "
+           "with no worker and no debounce, in the request.")
+    step = ("Queue the generation at once (no debounce) when a portfolio has no chart at all — nothing is "
+            "served meanwhile, so there is nothing to debounce — in charts/api/views.py `_cached_or_pending`; "
+            "keep the debounce for regenerations of an outdated chart, which is served meanwhile. Then make the "
+            "generation itself cheaper (section 3).")
+    return why, step
+
+
+def _reason_floor(results: dict) -> tuple[str, str]:
+    load = results["sections"]["load"]
+    floor, vs = load["floor"], load["vs_floor"]
+    server = load["server"]["server_ms"]
+    why = (f"Under the same {load['clients']}-client load the framework floor (a DRF view returning constant bytes "
+           f"behind the same middleware and token authentication) answered {floor['throughput_rps']} req/s at p95 "
+           f"{floor['latency_ms']['p95']} ms using {floor['cpu']['web_cpu_ms_per_request']} ms of web CPU per "
+           f"request; the dashboard endpoints {load['throughput_rps']} req/s at p95 {load['latency_ms']['p95']} ms "
+           f"with {load['cpu']['web_cpu_ms_per_request']} ms ({vs['web_cpu_ratio']}× the floor's CPU). Server time "
+           "per endpoint under load (p50): "
+           + ", ".join(f"{k} {v['p50']} ms" for k, v in server.items() if k in ENDPOINT_NAMES)
+           + "." + _contention(results, "load") + _profile_lines(results, "dashboard_warm"))
+    return why, _load_next_step(results)
 
 
 def _reason_refresh_naive(results: dict) -> tuple[str, str]:
@@ -463,17 +522,23 @@ def _reason_browser(results: dict) -> tuple[str, str]:
 # --- outputs
 
 
-def results_write(results: dict, *, docs: bool = True) -> None:
+def results_write(results: dict, *, docs: bool = True, experiment: bool = False) -> list[Path]:
+    """Write the JSON (and the Markdown): into the repository for a run at a clean commit, into
+    var/bench/results/ for an experiment (bench/provenance.py). Returns the paths written."""
     targets = targets_evaluate(results)
     results["targets"] = [{"id": t.id, "what": t.what, "target": t.target, "result": t.result,
                            "baseline": t.baseline, "met": t.met} for t in targets]
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / "latest.json"
+    path, doc = output_paths(experiment=experiment)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2, default=str) + "\n")
     tmp.replace(path)
+    written = [path]
     if docs:
-        DOC.write_text(markdown(results, targets))
+        doc.parent.mkdir(parents=True, exist_ok=True)
+        doc.write_text(markdown(results, targets))
+        written.append(doc)
+    return written
 
 
 def summary_text(results: dict) -> str:

@@ -59,6 +59,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--reuse-data", action="store_true",
                      help="keep the bench database's dashboard data when it has the same sizes")
     run.add_argument("--no-docs", action="store_true", help="write the JSON only, not docs/PERFORMANCE.md")
+    run.add_argument("--allow-dirty", action="store_true",
+                     help="run from a tree with uncommitted changes (a local experiment): results go to "
+                          "var/bench/results/, never to docs/PERFORMANCE.md or bench/results/latest.json")
     return parser.parse_args(argv)
 
 
@@ -74,6 +77,13 @@ def _redis_reset() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     sections = args.only or SECTIONS
+    from bench.provenance import provenance_read, refusal
+
+    provenance = provenance_read()
+    refused = refusal(provenance)
+    if refused and not args.allow_dirty:
+        print(refused, file=sys.stderr)
+        return 2
     started = time.monotonic()
     cpu_before = env.cpu_snapshot()
     env.environment_apply(rate=args.rate, batch_size=args.batch_size)
@@ -94,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "argv": sys.argv[1:] if argv is None else argv,
+        # The commit measured: a clean tree's, or marked as an experiment on top of it.
+        **provenance.as_dict(),
         "machine": env.machine_describe(),
         "sections": {},
         "errors": {},
@@ -134,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     results["total_seconds"] = round(time.monotonic() - started, 1)
     results["machine"]["load_average_at_end"] = env.load_average()
     results["machine"]["cpu_during_run"] = env.cpu_share(cpu_before, env.cpu_snapshot())
-    report.results_write(results, docs=not args.no_docs)
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    written = report.results_write(results, docs=not args.no_docs, experiment=not provenance.clean)
+    print("bench: wrote " + ", ".join(str(path.relative_to(env.ROOT)) for path in written), flush=True)
     print(report.summary_text(results), flush=True)
     return 1 if results["errors"] else 0
 
