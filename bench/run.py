@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         "argv": sys.argv[1:] if argv is None else argv,
         # The commit measured: a clean tree's, or marked as an experiment on top of it.
         **provenance.as_dict(),
+        "bench_database": env.admin_dsn()[1],
+        "bench_redis_db": env.redis_db(),
         "machine": env.machine_describe(),
         "sections": {},
         "errors": {},
