@@ -12,6 +12,7 @@ the 200. The cold page is the three requests in the page's order from that state
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -180,13 +181,11 @@ def queries_count(token: str, portfolio_id: int) -> dict:
 
 
 def _naive(get: Getter, portfolio_id: int, samples: int, *, count_queries: bool) -> dict:
-    import json
-
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     url = NAIVE.format(pid=portfolio_id)
-    seconds, breakdown, queries = [], [], None
+    seconds, breakdown, queries, body = [], [], None, b"{}"
     for n in range(samples):
         if count_queries and n == 0:
             with CaptureQueriesContext(connection) as captured:
@@ -201,6 +200,7 @@ def _naive(get: Getter, portfolio_id: int, samples: int, *, count_queries: bool)
     return {
         **summary_ms(seconds),
         "queries": queries,
+        "total_value": json.loads(body).get("total_value"),
         "totals_ms": round(1000 * min(b["totals_seconds"] for b in breakdown), 1),
         "chart_ms": round(1000 * min(b["chart_seconds"] for b in breakdown), 1),
     }
@@ -241,6 +241,11 @@ def run(*, data, warm_samples: int, cold_samples: int, cold_pages: int, naive_sa
                                                cold=cold_samples, cold_pages=cold_pages)
     result["test_client_naive"] = _naive(client, pid, naive_samples, count_queries=True)
     result["test_client_ratios"] = _ratios(result["test_client"], result["test_client_naive"])
+    # Both sides compute the same thing: the totals must agree to the cent.
+    product = json.loads(client(ENDPOINTS["initial"].format(pid=pid))[2])["total_value"]
+    result["agreement"] = {"naive_total_value": result["test_client_naive"]["total_value"],
+                           "product_total_value": product,
+                           "equal": product == result["test_client_naive"]["total_value"]}
 
     with gunicorn_server(name="web-dashboard", workers=web_workers, threads=web_threads) as server:
         http = _http_getter(server.url, data.token)

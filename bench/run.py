@@ -20,7 +20,7 @@ from bench import env
 SECTIONS = ["refresh", "chart", "indexes", "dashboard", "browser", "load"]
 
 
-def _arguments(argv: list[str] | None) -> argparse.Namespace:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     size = parser.add_argument_group("refresh (1)")
@@ -59,6 +59,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--reuse-data", action="store_true",
                      help="keep the bench database's dashboard data when it has the same sizes")
     run.add_argument("--no-docs", action="store_true", help="write the JSON only, not docs/PERFORMANCE.md")
+    run.add_argument("--no-profiles", action="store_true", help="no profiles of missed targets")
     run.add_argument("--allow-dirty", action="store_true",
                      help="run from a tree with uncommitted changes (a local experiment): results go to "
                           "var/bench/results/, never to docs/PERFORMANCE.md or bench/results/latest.json")
@@ -75,8 +76,7 @@ def _redis_reset() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
-    sections = args.only or SECTIONS
+    args = arguments(argv)
     from bench.provenance import provenance_read, refusal
 
     provenance = provenance_read()
@@ -84,13 +84,25 @@ def main(argv: list[str] | None = None) -> int:
     if refused and not args.allow_dirty:
         print(refused, file=sys.stderr)
         return 2
+    results = measure(args, argv=sys.argv[1:] if argv is None else argv, provenance=provenance.as_dict())
+    from bench import report
+
+    written = report.results_write(results, docs=not args.no_docs, experiment=not provenance.clean)
+    print("bench: wrote " + ", ".join(str(path.relative_to(env.ROOT)) for path in written), flush=True)
+    print(report.summary_text(results), flush=True)
+    return 1 if results["errors"] else 0
+
+
+def measure(args: argparse.Namespace, *, argv: list[str], provenance: dict) -> dict:
+    """Every section asked for, in one run: the results, not yet written anywhere."""
+    sections = args.only or SECTIONS
     started = time.monotonic()
     cpu_before = env.cpu_snapshot()
     env.environment_apply(rate=args.rate, batch_size=args.batch_size)
     import django
 
     django.setup()
-    from bench import data, report
+    from bench import data
 
     print(f"bench: database {env.DATABASE_URL}, Redis {env.REDIS_URL}", flush=True)
     _redis_reset()
@@ -103,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         call_command("migrate", verbosity=0, interactive=False)
     results: dict = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "argv": sys.argv[1:] if argv is None else argv,
+        "argv": argv,
         # The commit measured: a clean tree's, or marked as an experiment on top of it.
-        **provenance.as_dict(),
+        **provenance,
         "bench_database": env.admin_dsn()[1],
         "bench_redis_db": env.redis_db(),
         "machine": env.machine_describe(),
@@ -141,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {section} done in {time.monotonic() - section_started:.0f} s", flush=True)
 
     try:
-        results["profiles"] = _profiles_for_missed(results, dashboard_data)
+        results["profiles"] = {} if args.no_profiles else _profiles_for_missed(results, dashboard_data)
     except Exception as error:
         traceback.print_exc()
         results["errors"]["profiles"] = f"{type(error).__name__}: {error}"
@@ -149,10 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_average_at_end"] = env.load_average()
     results["machine"]["cpu_during_run"] = env.cpu_share(cpu_before, env.cpu_snapshot())
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    written = report.results_write(results, docs=not args.no_docs, experiment=not provenance.clean)
-    print("bench: wrote " + ", ".join(str(path.relative_to(env.ROOT)) for path in written), flush=True)
-    print(report.summary_text(results), flush=True)
-    return 1 if results["errors"] else 0
+    return results
 
 
 def _profiles_for_missed(results: dict, dashboard_data) -> dict:
