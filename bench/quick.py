@@ -22,8 +22,8 @@ QUICK_ARGS = [
     "--instruments", "200", "--batch-size", "50", "--latency-ms", "20", "--naive-subset", "10",
     "--portfolios", "40", "--portfolio-holdings", "5",
     "--holdings", "40", "--years", "3", "--tx-per-holding", "4", "--small-holdings", "5",
-    "--warm-samples", "20", "--cold-samples", "3", "--cold-pages", "1", "--naive-samples", "1",
-    "--index-subset", "2", "--load-clients", "10", "--load-seconds", "3",
+    "--warm-samples", "10", "--cold-samples", "2", "--cold-pages", "1", "--naive-samples", "1",
+    "--index-subset", "2", "--load-clients", "10", "--load-seconds", "2",
     "--only", "refresh", "indexes", "dashboard", "load", "--no-profiles", "--no-docs",
 ]
 OUTPUT = env.LOG_DIR / "quick" / "latest.json"
