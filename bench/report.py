@@ -338,32 +338,19 @@ def _reason_initial_warm(results: dict) -> tuple[str, str]:
     d = results["sections"]["dashboard"]
     tc, gu = d["test_client"]["initial"]["warm"], d["gunicorn"]["initial"]["warm"]
     why = (f"A warm initial-data request is a cache hit, yet it costs test client p50 {tc['p50']} ms / p95 "
-           f"{tc['p95']} ms (gunicorn p50 {gu['p50']} / p95 {gu['p95']} ms): token and ownership queries, the "
-           "portfolio's version, then the cached value holding both the totals and the "
-           f"{d['gunicorn']['holdings']['warm']['bytes'] / 1024:,.0f} KB of holdings, decoded whole to answer "
-           "0.4 KB." + _contention(results, "dashboard") + _profile_lines(results, "initial_warm"))
-    steps = []
-    if (_hot(results, "initial_warm", "loads (monitoring/query_cache") or 0) + (
-            _hot(results, "initial_warm", "wrapper (monitoring/query_cache") or 0) >= 3:
-        steps.append("portfolio/dashboard.py `dashboard_data_get`: cache the initial and holdings answers as "
-                     "rendered JSON under two keys and return the initial one as bytes, so a hit decodes nothing")
-    counters = [name for name in ("timing_record", "_count") if _hot(results, "initial_warm", name)]
-    if counters:
-        steps.append("the per-request Redis round trips for statistics (" + ", ".join(f"`{n}`" for n in counters)
-                     + ", monitoring/): buffer them per process and flush once a second")
-    if sum(_hot(results, "initial_warm", name) or 0 for name in ("authenticate_credentials", "portfolio_get")) >= 10:
-        steps.append("the token and ownership queries: cache token → user and portfolio → owner for a few seconds")
-    step = ("By the profile: " + "; ".join(steps) + "." if steps else "Follow the profile's top functions.") + (
-        " Then `make bench` again.")
-    return why, step
+           f"{tc['p95']} ms (gunicorn p50 {gu['p50']} / p95 {gu['p95']} ms): the token's user from Redis, the "
+           "portfolio's owner and version from Postgres (one primary-key probe), the cached answer's bytes and "
+           "the history progress from Redis, and the framework's own request handling (section 5 compares it "
+           "with the framework floor)." + _contention(results, "dashboard") + _profile_lines(results, "initial_warm"))
+    return why, _load_next_step(results, profile="initial_warm")
 
 
 def _reason_dashboard_warm(results: dict) -> tuple[str, str]:
     d = results["sections"].get("dashboard", {})
     chart = d.get("gunicorn", {}).get("chart", {}).get("warm", {})
-    why = (f"Warm requests still deserialize and re-render their cached payloads: the chart answer is "
-           f"{_fmt(chart.get('bytes', 0) / 1024, ' KB', 0)} (p50 {chart.get('p50')} ms)."
-           + _profile_lines(results, "dashboard_warm"))
+    why = (f"Warm requests send their cached answers as stored (the chart answer is "
+           f"{_fmt(chart.get('bytes', 0) / 1024, ' KB', 0)}, p50 {chart.get('p50')} ms), yet each still pays the "
+           "round trips named below." + _profile_lines(results, "dashboard_warm"))
     return why, _load_next_step(results)
 
 
@@ -378,37 +365,35 @@ def _package_share(results: dict, profile: str, package: str) -> float:
     return next((p["percent"] for p in packages if p["package"] == package), 0.0)
 
 
-def _load_next_step(results: dict) -> str:
-    """What to change, chosen by what the warm-request profile shows, biggest share first."""
+def _load_next_step(results: dict, *, profile: str = "dashboard_warm") -> str:
+    """What to change, chosen by what the warm-request profile shows, biggest share first; each step is
+    what the code as it now is still does on a warm read."""
     steps: list[tuple[float, str]] = []
     chart = results["sections"].get("dashboard", {}).get("gunicorn", {}).get("chart", {}).get("warm", {})
-    if (share := _hot(results, "dashboard_warm", "chart_data_get")) is not None:
-        steps.append((share, f"the chart endpoint decodes the whole cached chart to send one range (`chart_data_get`, "
-                             f"charts/cache.py, {share} %): cache each part as ready JSON in its own hash field and "
-                             "send the requested one as bytes (`HttpResponse`), with no decoding and no DRF rendering"))
-    query_cache = (_hot(results, "dashboard_warm", "loads (monitoring/query_cache") or 0) + (
-        _hot(results, "dashboard_warm", "wrapper (monitoring/query_cache") or 0)
-    if query_cache >= 3:
-        steps.append((query_cache, "portfolio/dashboard.py `dashboard_data_get` hits decode both cached payloads "
-                                   f"through the query cache's object hook ({query_cache:.1f} %): cache the initial "
-                                   "and holdings answers as rendered JSON under two keys and return them as bytes"))
-    counters = [(name, share) for name in ("timing_record", "_count")
-                if (share := _hot(results, "dashboard_warm", name)) is not None]
+    if (share := _hot(results, profile, "portfolio_access_get")) is not None and share >= 10:
+        steps.append((share, f"the owner and version probe (`portfolio_access_get`, portfolio/access.py, {share} %), "
+                             "the one Postgres round trip of a warm read: the version is read from Postgres on "
+                             "purpose (a write made while Redis was away must outdate the answers at once), so "
+                             "removing it needs the version kept in Redis too, with a way to know that copy "
+                             "missed no write"))
+    redis_reads = [(name, share) for name in ("_cached (config/authentication", "wrapper (monitoring/query_cache",
+                                              "portfolio_history_progress", "chart_parts_get")
+                   if (share := _hot(results, profile, name)) is not None]
+    if sum(share for _, share in redis_reads) >= 15:
+        steps.append((sum(share for _, share in redis_reads), "the Redis round trips of a warm read ("
+                      + ", ".join(f"`{n.split(' ')[0]}` {s} %" for n, s in redis_reads)
+                      + "): the answer and the history progress could come in one pipeline"))
+    counters = [(name, share) for name in ("timing_record", "add (monitoring/query_cache", "add (monitoring/middleware")
+                if (share := _hot(results, profile, name)) is not None and share >= 3]
     if counters:
-        steps.append((sum(share for _, share in counters), "per-request Redis round trips for statistics ("
-                      + ", ".join(f"`{n}` {s} %" for n, s in counters)
-                      + ", monitoring/): buffer them per process and flush once a second"))
-    auth = [(name, share) for name in ("authenticate_credentials", "portfolio_get")
-            if (share := _hot(results, "dashboard_warm", name)) is not None]
-    if sum(share for _, share in auth) >= 10:
-        steps.append((sum(share for _, share in auth), "the token and ownership lookups on every request ("
-                      + ", ".join(f"`{n}` {s} %" for n, s in auth)
-                      + "): cache token → user and portfolio → owner for a few seconds"))
-    if (share := _hot(results, "dashboard_warm", "__call__ (monitoring/middleware")) is not None and share >= 15:
+        steps.append((sum(share for _, share in counters), "the statistics' flushes ("
+                      + ", ".join(f"`{n.split(' ')[0]}` {s} %" for n, s in counters)
+                      + ", monitoring/): they are buffered per process already; flush them from a background "
+                        "thread instead of the request that finds the interval over"))
+    if (share := _hot(results, profile, "__call__ (monitoring/middleware")) is not None and share >= 15:
         steps.append((share, f"Django's and DRF's own request and response handling (charged to the outermost "
-                             f"middleware of ours, `__call__` in monitoring/middleware.py, {share} %): for these "
-                             "read-only hot endpoints, plain Django views that return the cached bytes skip DRF's "
-                             "content negotiation and rendering"))
+                             f"middleware of ours, `__call__` in monitoring/middleware.py, {share} %): the framework "
+                             "floor pays it too (section 5); fewer middleware for the API would lower both"))
     steps.sort(key=lambda step: -step[0])
     if chart.get("bytes", 0) > 200 * 1024:
         steps.append((0.0, f"and the chart answer is {chart['bytes'] / 1024:,.0f} KB for one range: send the "
