@@ -50,8 +50,11 @@ def checks(results: dict) -> list[str]:
             if counts != queries["small"][endpoint]:
                 failures.append(f"{endpoint}: queries grow with holdings: {queries['small'][endpoint]} for "
                                 f"{queries['small_holdings']}, {counts} for {queries['large_holdings']} (warm/cold)")
-            if counts["warm"] != EXPECTED_WARM_QUERIES:
-                failures.append(f"{endpoint}: {counts['warm']} queries warm, expected {EXPECTED_WARM_QUERIES}")
+            for size in ("small", "large"):
+                warm = queries[size][endpoint]["warm"]
+                if warm != EXPECTED_WARM_QUERIES:
+                    failures.append(f"{endpoint}: {warm} queries warm with {queries[size + '_holdings']} holdings, "
+                                    f"expected {EXPECTED_WARM_QUERIES}")
         if not dashboard["agreement"]["equal"]:
             failures.append(f"naive view and product disagree: {dashboard['agreement']}")
     if indexes := sections.get("indexes"):
