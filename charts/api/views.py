@@ -5,6 +5,7 @@ import re
 import time
 from typing import NamedTuple
 
+from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -59,7 +60,7 @@ def _cached_or_pending(*, portfolio: Portfolio | PortfolioAccess, parts: list[st
                    current=current, progress_url=progress_url)
 
 
-def _raw_json(fields: dict[str, object], raw: dict[str, bytes | None]):
+def _raw_json(fields: dict[str, object], raw: dict[str, bytes | None]) -> HttpResponse:
     """A JSON object of small `fields` and of `raw` parts sent as cached, without decoding them."""
     body = json.dumps(fields).encode()[:-1]
     for name, value in raw.items():

@@ -1,7 +1,8 @@
 """The dashboard's progressive-loading endpoints: totals first, then holdings (charts: charts/api).
 
-The hottest reads of the product: the owner check and the answers come from Redis (portfolio/access.py,
-portfolio/dashboard.py) and the cached JSON is sent as it is.
+The hottest reads of the product: one primary-key probe for the owner and data version
+(portfolio/access.py), the token's user and the answers from Redis (config/authentication.py,
+portfolio/dashboard.py), and the cached JSON sent as it is.
 """
 
 import json
