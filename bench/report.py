@@ -724,6 +724,9 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "the chart arrives — its 202, the product's debounce "
         f"({d.get('chart_debounce_seconds', '–')} s, `CHART_DEBOUNCE_SECONDS`), the generation in a real Celery "
         "worker, the 200.",
+        "- Before any timing, each gunicorn process computed a cold answer once (the small portfolio's, "
+        f"untimed by the figures: {d.get('process_warm_up_ms', '–')} ms): what a fresh process loads the first "
+        "time (modules, market calendars) is its start-up, not a cold cache.",
         "- **Cold page**: the three requests in the page's order from that state: totals (computes and caches "
         "both answers), holdings (finds its answer cached by the totals request of the same page load), then "
         "the chart until it arrives.",
