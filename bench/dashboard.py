@@ -20,7 +20,7 @@ import requests
 
 from bench.stats import ratio, summary_ms
 from bench.web import gunicorn_server
-from bench.workers import celery_worker, queue_purge
+from bench.workers import celery_worker, queue_purge, worker_wait_settled
 
 ENDPOINTS = {
     "initial": "/api/dashboard-initial-data/{pid}/",
@@ -145,11 +145,18 @@ def _endpoints_measure(get: Getter, *, portfolio_id: int, token: str, warm: int,
         results[name] = {"warm": _timed(get, url, warm)}
         if name != "chart":
             results[name]["cold"] = _timed(get, url, cold, before=reset)
-    # Each cold chart waits for a generation: as many as cold pages, with one worker for both.
+    # Each cold chart waits for a generation: as many as cold pages, with one worker for both. A sample
+    # starts once the worker holds nothing: the page's polls while a chart is being generated queue one
+    # more regeneration (debounced), which must not serve the next sample's chart early.
     chart_url = ENDPOINTS["chart"].format(pid=portfolio_id)
+
+    def settled_reset() -> None:
+        worker_wait_settled(queue="charts")
+        reset()
+
     with _chart_worker():
-        results["chart"]["cold"] = _timed(lambda u: until_ready(get, u), chart_url, cold_pages, before=reset)
-        results["page_cold"] = _page_cold(get, portfolio_id=portfolio_id, samples=cold_pages, reset=reset)
+        results["chart"]["cold"] = _timed(lambda u: until_ready(get, u), chart_url, cold_pages, before=settled_reset)
+        results["page_cold"] = _page_cold(get, portfolio_id=portfolio_id, samples=cold_pages, reset=settled_reset)
     queue_purge("charts")
     # Leave it warm and current for whatever comes next.
     chart_make_current(portfolio_id)

@@ -260,8 +260,10 @@ def _reason_page_cold(results: dict) -> tuple[str, str]:
            "with no worker and no debounce, in the request.")
     step = ("Queue the generation at once (no debounce) when a portfolio has no chart at all — nothing is "
             "served meanwhile, so there is nothing to debounce — in charts/api/views.py `_cached_or_pending`; "
-            "keep the debounce for regenerations of an outdated chart, which is served meanwhile. Then make the "
-            "generation itself cheaper (section 3).")
+            "keep the debounce for regenerations of an outdated chart, which is served meanwhile. And let the "
+            "page's polls not ask again while a generation runs: the claim is dropped when the task starts "
+            "(charts/services.py), so a poll during the generation queues one more, which regenerates the same "
+            "version. Then make the generation itself cheaper (section 3).")
     return why, step
 
 
