@@ -377,7 +377,10 @@ def _load_next_step(results: dict, *, profile: str = "dashboard_warm") -> str:
                              "the one Postgres round trip of a warm read: the version is read from Postgres on "
                              "purpose (a write made while Redis was away must outdate the answers at once), so "
                              "removing it needs the version kept in Redis too, with a way to know that copy "
-                             "missed no write"))
+                             "missed no write. Under gunicorn each request that touches Postgres also pays Django's "
+                             "connection health check first (`CONN_HEALTH_CHECKS`, config/settings.py: a `SELECT 1` "
+                             "per request), which the framework floor never does: checking only a connection left "
+                             "idle for a while would halve the Postgres round trips of a warm read"))
     redis_reads = [(name, share) for name in ("_cached (config/authentication", "wrapper (monitoring/query_cache",
                                               "portfolio_history_progress", "chart_parts_get")
                    if (share := _hot(results, profile, name)) is not None]
