@@ -28,6 +28,7 @@ import requests
 from bench.dashboard import ENDPOINTS, chart_make_current
 from bench.env import LOG_DIR, apt_install
 from bench.floor import BODY as FLOOR_BODY
+from bench.floor import body_of
 from bench.stats import ratio, summary_ms
 from bench.web import gunicorn_server
 
@@ -91,7 +92,7 @@ def _access_log(path: Path) -> dict:
         if len(parts) != 3:
             continue
         url, status, micros = parts
-        name = "floor" if url == FLOOR_PATH else next(
+        name = "floor" if url.startswith(FLOOR_PATH) else next(
             (n for n, t in ENDPOINTS.items() if url.startswith(t.split("{")[0])), "other")
         by_endpoint[name].append(int(micros) / 1e6)
         statuses[status] += 1
@@ -159,24 +160,33 @@ def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int,
     with gunicorn_server(name="web-load", workers=web_workers, threads=web_threads, access_log=True) as server:
         with requests.Session() as session:  # every cache filled: the runs measure the warm path
             session.headers["Authorization"] = f"Token {data.token}"
+            sizes = []
             for path in paths:
-                session.get(server.url + path, timeout=30).raise_for_status()
-            floor_answer = session.get(server.url + FLOOR_PATH, timeout=30)
-            if floor_answer.status_code != 200 or floor_answer.content != FLOOR_BODY:
-                raise RuntimeError(f"framework floor answered {floor_answer.status_code}")
+                answer = session.get(server.url + path, timeout=30)
+                answer.raise_for_status()
+                sizes.append(len(answer.content))
+            # The floor carries the same bytes as the dashboard's answers, one size per endpoint.
+            floor_paths = [f"{FLOOR_PATH}?bytes={size}" for size in sizes]
+            for path, size in zip([FLOOR_PATH, *floor_paths], [0, *sizes], strict=True):
+                floor_answer = session.get(server.url + path, timeout=30)
+                if floor_answer.status_code != 200 or floor_answer.content != body_of(size):
+                    raise RuntimeError(f"framework floor answered {floor_answer.status_code} to {path}")
         run_args = {"wrk": wrk, "server": server, "token": data.token, "clients": clients}
-        # Every worker thread through both paths once (imports, connections), untimed: the runs compare
+        # Every worker thread through all paths once (imports, connections), untimed: the runs compare
         # steady states, not which one came first.
-        _load_once(name="warm-up", paths=[FLOOR_PATH, *paths], seconds=WARM_UP_SECONDS, **run_args)
+        _load_once(name="warm-up", paths=[FLOOR_PATH, *floor_paths, *paths], seconds=WARM_UP_SECONDS, **run_args)
         run_args["seconds"] = seconds
-        floor = _load_once(name="floor", paths=[FLOOR_PATH], **run_args)
+        tiny = _load_once(name="floor-tiny", paths=[FLOOR_PATH], **run_args)
+        floor = _load_once(name="floor", paths=floor_paths, **run_args)
         dashboard = _load_once(name="dashboard", paths=paths, **run_args)
     result = {
         "clients": clients, "seconds": seconds, "wrk_threads": min(WRK_THREADS, clients),
         "web": {"workers": web_workers, "threads": web_threads},
         "endpoints": list(ENDPOINTS),
         **dashboard,
-        "floor": floor,
+        "floor": {**floor, "answer_bytes": sizes},
+        # The same floor answering a few bytes: what carrying the dashboard's answer sizes costs by itself.
+        "floor_tiny": {**tiny, "answer_bytes": len(FLOOR_BODY)},
         # Both from this run, same load: what the dashboard costs beyond the framework's own floor.
         "vs_floor": {
             "throughput_ratio": ratio(dashboard["throughput_rps"], floor["throughput_rps"]),
