@@ -13,7 +13,7 @@ from collections import defaultdict
 from django.conf import settings
 from django_redis import get_redis_connection
 
-from monitoring.timing import timing_record
+from monitoring.timing import timing_record_many
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +37,8 @@ class _Buffer:
         try:
             pipe = get_redis_connection("default").pipeline(transaction=False)
             for name, observed in samples.items():
-                for elapsed, code in observed:
-                    timing_record(series=name, seconds=elapsed, counters={f"s{code // 100}xx": 1}, pipe=pipe)
+                timing_record_many(series=name, pipe=pipe,
+                                   samples=[(elapsed, {f"s{code // 100}xx": 1}) for elapsed, code in observed])
             pipe.execute()
         except Exception:  # Redis down: the responses matter, their timings do not
             logger.debug("request timings not recorded", exc_info=True)

@@ -1,8 +1,16 @@
 """Latency histograms: known latencies give known percentiles; the middleware records endpoints."""
 
 import pytest
+from django_redis import get_redis_connection
 
-from monitoring.timing import percentiles_from, timing_counters, timing_record, timing_series, timing_summary
+from monitoring.timing import (
+    percentiles_from,
+    timing_counters,
+    timing_record,
+    timing_record_many,
+    timing_series,
+    timing_summary,
+)
 
 
 def test_known_latencies_give_bucket_exact_percentiles():
@@ -48,3 +56,17 @@ def test_the_middleware_records_each_endpoint_by_route(api, portfolio):
     assert summary["count"] == 4
     assert summary["counters"] == {"s2xx": 3, "s4xx": 1}
     assert not any("static" in s for s in timing_series())
+
+
+def test_many_samples_flushed_together_count_as_many_recorded_one_by_one():
+    samples = [(0.004, {"s2xx": 1}), (0.004, {"s2xx": 1}), (0.2, {"s5xx": 1}), (0.0005, {"s2xx": 1})]
+    for seconds, counters in samples:
+        timing_record(series="t:one", seconds=seconds, counters=counters, now=1_000_000)
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    timing_record_many(series="t:many", samples=samples, pipe=pipe, now=1_000_000)
+    commands = len(pipe.command_stack)
+    pipe.execute()
+    one = timing_counters(series="t:one", now=1_000_000)
+    assert timing_counters(series="t:many", now=1_000_000) == one
+    assert one == {"h0": 1, "h3": 2, "h15": 1, "count": 4, "sum_us": 208_500, "s2xx": 3, "s5xx": 1}
+    assert commands == len(one) + 2  # one HINCRBY per field, then EXPIRE and SADD: not one set per sample
