@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "config.apps.FolioConfig",
     "prices",
     "portfolio",
     "charts",
@@ -154,6 +155,9 @@ LOGOUT_REDIRECT_URL = "login"
 # Sessions end after this long (default: 12 hours), API tokens after API_TOKEN_TTL_HOURS.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
 API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=7 * 24)
+# A valid token's user is cached in Redis this long (config/authentication.py): saves a join on every
+# API request. Deleting the token or saving the user forgets it at once; this bounds anything else.
+AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=30)
 # Failed logins of one username from one address before that pair is locked out, and how long it stays
 # locked after its last failure (a failure counts while it is within this window of the next one).
 LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
@@ -485,6 +489,8 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 FLOWER_URL = env("FLOWER_URL", default=f"http://127.0.0.1:{env.int('FLOWER_PORT', default=5555)}/")
 # Request latencies are buffered per process and written to Redis at most this often.
 REQUEST_TIMING_FLUSH_SECONDS = env.float("REQUEST_TIMING_FLUSH_SECONDS", default=1.0)
+# Query-cache hit and miss counters likewise: a cache hit then costs one Redis round trip, not two.
+QUERY_CACHE_STATS_FLUSH_SECONDS = env.float("QUERY_CACHE_STATS_FLUSH_SECONDS", default=1.0)
 
 # Every numeric setting above that cannot work stops the start here, in one line (config/settings_check.py).
 if _problems := settings_problems(globals()):

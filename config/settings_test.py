@@ -35,3 +35,4 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 SECURE_SSL_REDIRECT = False
 # Tests read request timings right after the request.
 REQUEST_TIMING_FLUSH_SECONDS = 0
+QUERY_CACHE_STATS_FLUSH_SECONDS = 0

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from core.redis_store import redis_client
 from core.soft import soft_fail
-from core.timing import timing_record
+from core.timing import timing_record_many
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ class _Buffer:
         with soft_fail("request timings not recorded", level=logging.DEBUG):
             pipe = redis_client().pipeline(transaction=False)
             for name, observed in samples.items():
-                for elapsed, code in observed:
-                    timing_record(series=name, seconds=elapsed, counters={f"s{code // 100}xx": 1}, pipe=pipe)
+                timing_record_many(series=name, pipe=pipe,
+                                   samples=[(elapsed, {f"s{code // 100}xx": 1}) for elapsed, code in observed])
             pipe.execute()
 
 

@@ -10,7 +10,10 @@
   its result (bounded), so a burst of misses computes once.
 - Values round-trip exactly through JSON with tagged Decimals, dates and datetimes.
 - Per-namespace hit and miss counters (totals, and per minute for the last two hours) feed
-  /monitoring.
+  /monitoring. They are counted in the process and written in one pipeline at most every
+  QUERY_CACHE_STATS_FLUSH_SECONDS, so a hit costs one Redis round trip (the GET), not two.
+- `dump`/`load` choose the stored form: exact JSON by default; a function that returns ready bytes
+  (e.g. a rendered JSON answer) passes `raw_bytes` for both, and a hit returns those bytes undecoded.
 - Redis unavailable: the function still answers, uncached; the failure is logged once a minute,
   not once per call.
 """
@@ -104,21 +107,50 @@ def _redis_ok() -> None:
                 logger.warning("query cache: Redis reachable again")
 
 
+class _Counts:
+    """Hit and miss counts buffered in the process, flushed to Redis at most once per interval."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: dict[str, int] = {}
+        self.flushed_at = time.monotonic()
+
+    def add(self, client, namespace: str, outcome: str) -> None:
+        with self.lock:
+            field = f"{namespace}:{outcome}"
+            self.pending[field] = self.pending.get(field, 0) + 1
+            if time.monotonic() - self.flushed_at < settings.QUERY_CACHE_STATS_FLUSH_SECONDS:
+                return
+            pending, self.pending = self.pending, {}
+            self.flushed_at = time.monotonic()
+        minute_key = MINUTE_KEY.format(minute=int(time.time() // 60))
+        pipe = client.pipeline(transaction=False)
+        for name, count in pending.items():
+            pipe.hincrby(STATS_KEY, name, count)
+            pipe.hincrby(minute_key, name, count)
+        pipe.expire(minute_key, MINUTE_RETENTION_SECONDS)
+        pipe.execute()
+
+
+_counts = _Counts()
+
+
 def _count(client, namespace: str, outcome: str) -> None:
-    minute = int(time.time() // 60)
-    pipe = client.pipeline(transaction=False)
-    pipe.hincrby(STATS_KEY, f"{namespace}:{outcome}", 1)
-    pipe.hincrby(MINUTE_KEY.format(minute=minute), f"{namespace}:{outcome}", 1)
-    pipe.expire(MINUTE_KEY.format(minute=minute), MINUTE_RETENTION_SECONDS)
-    pipe.execute()
+    _counts.add(client, namespace, outcome)
+
+
+def raw_bytes(value: bytes) -> bytes:
+    """The stored form of a value that is already bytes (both `dump` and `load`): no encoding, no decoding."""
+    return value
 
 
 # --- the decorator --------------------------------------------------------------------------------
 
 
-def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: Callable[..., Any]) -> Callable[[F], F]:
+def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: Callable[..., Any],
+                dump: Callable[[Any], str | bytes] = dumps, load: Callable[[bytes], Any] = loads) -> Callable[[F], F]:
     """Cache the decorated function's result per `key(...)` and `version(...)` (both called with
-    the function's arguments) for `ttl` seconds."""
+    the function's arguments) for `ttl` seconds, stored as `dump(result)` and read back with `load`."""
     NAMESPACES[namespace] = ttl
 
     def decorator(fn: F) -> F:
@@ -131,7 +163,7 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 if raw is not None:
                     _count(client, namespace, "hits")
                     _redis_ok()
-                    return loads(raw)
+                    return load(raw)
                 token = uuid.uuid4().hex
                 leader = client.set(f"{cache_key}:lock", token, nx=True, ex=LOCK_SECONDS)
             except Exception as error:  # Redis down or misbehaving: correct answers, uncached
@@ -142,10 +174,10 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 waited = _wait_for(client, cache_key)
                 if waited is not None:
                     _count(client, namespace, "hits")
-                    return loads(waited)
+                    return load(waited)
             try:
                 value = fn(*args, **kwargs)
-                client.set(cache_key, dumps(value), ex=ttl)
+                client.set(cache_key, dump(value), ex=ttl)
                 _count(client, namespace, "misses")
             finally:
                 if leader:

@@ -1,4 +1,5 @@
-"""Latency histograms in Redis: cheap to record (one pipelined HINCRBY), percentiles on read.
+"""Latency histograms in Redis: cheap to record (pipelined HINCRBYs, one per field however many
+samples are flushed together), percentiles on read.
 
 Each series (an endpoint, a provider) keeps a histogram per 5-minute window with fixed,
 log-spaced bucket bounds; a percentile is interpolated linearly within the bucket where the
@@ -40,21 +41,33 @@ def timing_record(*, series: str, seconds: float, counters: dict[str, int] | Non
                   now: float | None = None, client=None, pipe=None) -> None:
     """Count one observation of `seconds` (and optional counters such as status classes). With
     `pipe`, the commands are only queued on it (the caller executes many at once)."""
-    key = _key(series, _window(now or time.time()))
-    bucket = bisect_left(BUCKETS_MS, seconds * 1000)
     own = pipe is None
     if own:
         pipe = (client or redis_client()).pipeline(transaction=False)
-    for target in (key, _totals_key(series)):
-        pipe.hincrby(target, f"h{bucket}", 1)
-        pipe.hincrby(target, "count", 1)
-        pipe.hincrby(target, "sum_us", int(seconds * 1_000_000))
-    for name, value in (counters or {}).items():
+    timing_record_many(series=series, samples=[(seconds, counters or {})], now=now, pipe=pipe)
+    if own:
+        pipe.execute()
+
+
+def timing_record_many(*, series: str, samples: list[tuple[float, dict[str, int]]], pipe,
+                       now: float | None = None) -> None:
+    """Queue on `pipe` many observations of one series: one HINCRBY per distinct field, however many
+    samples (a busy web process flushes hundreds a second). Bucket counts, count and sum also go to
+    the series' all-time hash, which /metrics exports."""
+    fields: dict[str, int] = {}
+    counters_only: set[str] = set()
+    for seconds, counters in samples:
+        counters_only.update(counters)
+        for name, value in ((f"h{bisect_left(BUCKETS_MS, seconds * 1000)}", 1), ("count", 1),
+                            ("sum_us", int(seconds * 1_000_000)), *counters.items()):
+            fields[name] = fields.get(name, 0) + value
+    key, totals = _key(series, _window(now or time.time())), _totals_key(series)
+    for name, value in fields.items():
+        if name not in counters_only:
+            pipe.hincrby(totals, name, value)
         pipe.hincrby(key, name, value)
     pipe.expire(key, RETENTION_SECONDS)
     pipe.sadd(SERIES_KEY, series)
-    if own:
-        pipe.execute()
 
 
 def timing_counters(*, series: str, minutes: int = 60, now: float | None = None, client=None) -> dict[str, int]:

@@ -91,14 +91,10 @@ class PriceHistory(models.Model):
     class Meta:
         ordering = ["instrument", "date"]
         verbose_name_plural = "price history"
+        # Every read of price history names its instruments: this one (instrument, date) index serves them
+        # all (docs/PERFORMANCE.md, section 4). No other index: each would only slow the refresh's upserts.
         constraints = [
             models.UniqueConstraint(fields=["instrument", "date"], name="pricehistory_instrument_date_uniq"),
-        ]
-        indexes = [
-            # All instruments' closes for one day (valuing every portfolio at a date).
-            models.Index(fields=["date"], name="pricehistory_date_idx"),
-            # Freshness scans: which prices were not updated since a cut-off.
-            models.Index(fields=["last_updated"], name="pricehistory_updated_idx"),
         ]
 
     def __str__(self) -> str:

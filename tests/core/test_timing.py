@@ -1,6 +1,7 @@
 """Latency histograms: known latencies give known percentiles; the middleware records endpoints."""
 
 import pytest
+from django_redis import get_redis_connection
 
 from core.timing import (
     BUCKETS_MS,
@@ -8,6 +9,7 @@ from core.timing import (
     timing_counters,
     timing_histogram,
     timing_record,
+    timing_record_many,
     timing_series,
     timing_summary,
 )
@@ -78,3 +80,19 @@ def test_the_all_time_histogram_is_cumulative_and_outlives_the_windows():
     assert buckets[:6] == [("0.001", 0), ("0.002", 1), ("0.003", 1), ("0.005", 1), ("0.0075", 1), ("0.01", 2)]
     assert buckets[-1] == ("+Inf", 2) and len(buckets) == len(BUCKETS_MS)
     assert total == 0.0105
+
+
+def test_many_samples_flushed_together_count_as_many_recorded_one_by_one():
+    samples = [(0.004, {"s2xx": 1}), (0.004, {"s2xx": 1}), (0.2, {"s5xx": 1}), (0.0005, {"s2xx": 1})]
+    for seconds, counters in samples:
+        timing_record(series="t:one", seconds=seconds, counters=counters, now=1_000_000)
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    timing_record_many(series="t:many", samples=samples, pipe=pipe, now=1_000_000)
+    commands = len(pipe.command_stack)
+    pipe.execute()
+    one = timing_counters(series="t:one", now=1_000_000)
+    assert timing_counters(series="t:many", now=1_000_000) == one
+    assert one == {"h0": 1, "h3": 2, "h15": 1, "count": 4, "sum_us": 208_500, "s2xx": 3, "s5xx": 1}
+    # one HINCRBY per field (and per histogram field of the all-time hash), then EXPIRE and SADD: not one
+    # set per sample
+    assert commands == len(one) + 5 + 2
