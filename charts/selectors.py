@@ -24,6 +24,7 @@ from django.db.models.functions import Cast, Least, Round, RowNumber
 from portfolio.models import Portfolio, Transaction
 from prices.fx import currency_major
 from prices.models import FxRate, Instrument, PriceHistory
+from prices.series import price_series_available, price_series_load
 
 # Rows per fetch on the portable price path: bounds the rows held as Python tuples at any moment.
 PRICE_FETCH_BATCH = 20_000
@@ -110,6 +111,8 @@ def chart_inputs_load(*, portfolio: Portfolio) -> ChartInputs:
 
 def _prices_load(*, instrument_ids: list[int], start: date) -> PriceRows:
     """Closes from `start` on plus each instrument's last one before it, sorted (instrument_id, date)."""
+    if price_series_available():
+        return PriceRows.from_micros(*price_series_load(instrument_ids=instrument_ids, start=start))
     before = PriceHistory.objects.filter(instrument=OuterRef("pk"), date__lt=start).order_by("-date")
     seeds = [
         (pk, day, micros)
