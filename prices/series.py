@@ -7,10 +7,13 @@ that writes the prices (migration prices/0004): reading them is ~5,000 rows of b
 reads whole. Closes are the stored (unadjusted) ones, as whole millionths: exact.
 """
 
+from contextlib import nullcontext
 from datetime import date
 
 import numpy as np
+import psycopg
 from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper
 
 from prices.models import PriceSeries
 
@@ -34,9 +37,7 @@ def price_series_load(*, instrument_ids: list[int], start: date) -> tuple[np.nda
         " WHERE instrument_id = ANY(%(ids)s) AND year < %(year)s ORDER BY instrument_id, year DESC)"
         " ORDER BY instrument_id, year"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {"ids": list(instrument_ids), "year": start.year})
-        chunks = cursor.fetchall()
+    chunks = _fetch_binary(sql, {"ids": list(instrument_ids), "year": start.year})
     counts = np.array([len(days) // 4 for _, _, days, _ in chunks], dtype="i8")
     ids = np.repeat(np.array([row[0] for row in chunks], dtype="i8"), counts)
     days = _EPOCH + np.frombuffer(b"".join(row[2] for row in chunks), dtype=">i4").astype("i8")
@@ -49,3 +50,15 @@ def price_series_load(*, instrument_ids: list[int], start: date) -> tuple[np.nda
     next_after[:-1] = after[1:]
     keep = after | last_of_instrument | next_after
     return ids[keep], days[keep], micros[keep]
+
+
+def _fetch_binary(sql: str, params: dict) -> list[tuple]:
+    """Rows in Postgres's binary format: a bytea arrives as its bytes, not as hex text to decode (a
+    quarter of the CPU for 15 MB of series). Django's client-side cursors cannot ask for binary results,
+    so a psycopg cursor on the same connection (same transaction) runs the query — logged as Django logs
+    queries when it does (DEBUG, CaptureQueriesContext)."""
+    with connection.cursor() as wrapper:  # connects if needed
+        logged = wrapper.debug_sql(sql, params) if isinstance(wrapper, CursorDebugWrapper) else nullcontext()
+        with logged, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, binary=True)
+            return cursor.fetchall()
