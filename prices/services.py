@@ -219,7 +219,8 @@ def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
             update_fields=["close", "adjusted_close", "source", "last_updated"],
             batch_size=2000,
         )
-        prices_changed.send(sender=PriceHistory, instrument_ids=sorted({pk for pk, _ in objects}))
+        prices_changed.send(sender=PriceHistory, instrument_ids=sorted({pk for pk, _ in objects}),
+                            since=min(day for _, day in objects))
     return len(objects)
 
 
@@ -260,7 +261,7 @@ def instrument_facts_apply(*, instrument: Instrument, currency: str | None, asse
         return False
     with transaction.atomic():
         Instrument.objects.filter(pk=instrument.pk).update(**changes)
-        prices_changed.send(sender=Instrument, instrument_ids=[instrument.pk])
+        prices_changed.send(sender=Instrument, instrument_ids=[instrument.pk], since=None)
     for name, value in changes.items():
         setattr(instrument, name, value)
     return True
