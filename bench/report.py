@@ -442,18 +442,13 @@ def _reason_chart(results: dict) -> tuple[str, str]:
            f"{c['first_run_seconds'] * 1000:.0f} ms." + _contention(results, "chart")
            + _profile_lines(results, "chart"))
     if query:
-        why += (f" Postgres alone needs {query['with_index']['ms']:.0f} ms (EXPLAIN ANALYZE, section 4) to read and "
-                f"pack the {results['sections']['indexes']['price_rows']:,} closes the chart starts from.")
-    if _top_function(results, "chart").startswith("_rows_aggregated"):
-        step = ("The price rows' load dominates, and it rereads ten years of closes that never change to add one "
-                "day. Keep each instrument's history packed where it is read: a `PriceSeries` table (instrument, "
-                "dates bytea, closes bytea, through date) appended to by prices/services.py `price_rows_upsert` in "
-                "the same transaction, so charts/selectors.py `_prices_load` reads 500 rows of packed arrays instead "
-                "of aggregating 1.26 M rows per generation; or cache the packed arrays per instrument in Redis, keyed "
-                "by the instrument's last price update. Then `make bench` again.")
-    else:
-        step = ("The computation in charts/compute.py dominates: follow the profile's top function (block size of "
-                "the days x instruments grids, `_StepRows.last_index` searches), then `make bench` again.")
+        why += (f" Reading the {results['sections']['indexes']['price_rows']:,} closes as rows would take Postgres "
+                f"{query['with_index']['ms']:.0f} ms (EXPLAIN ANALYZE, section 4); the chart reads them from the "
+                "packed series instead (prices/series.py, docs/charts.md).")
+    step = ("The computation in charts/compute.py dominates a full regeneration: the days x instruments grids, the "
+            "exact valuations of the reported days, the transactions as model instances. Carry per-portfolio running "
+            "state from one generation to the next so that a new day appends and an intraday change recomputes only "
+            "today's point (docs/charts.md, \"Next\"), then `make bench` again.")
     return why, step
 
 

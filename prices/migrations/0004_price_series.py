@@ -24,13 +24,15 @@ PACK = """
            string_agg(int8send((LEAST(p.close, 9000000000000) * 1000000)::bigint), ''::bytea ORDER BY p.date)
     FROM prices_pricehistory p
 """
-# Namespace of the advisory locks (the other key is the instrument id).
+# Namespace of the advisory locks (the other key is the instrument id, modulo 2^31 - 1).
 LOCK_SPACE = 7215
 
 SPLICE = f"""
 CREATE FUNCTION prices_series_repack(ids bigint[], froms date[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock({LOCK_SPACE}, i::int) FROM unnest(ids) AS i ORDER BY i;
+    -- Keyed by the id modulo 2^31 - 1 (the key is an int4): two instruments sharing a key only wait for
+    -- each other.
+    PERFORM pg_advisory_xact_lock({LOCK_SPACE}, (i % 2147483647)::int) FROM unnest(ids) AS i ORDER BY i;
     -- Each statement below takes a fresh snapshot: after the lock it sees the last writer's rows.
     DELETE FROM prices_priceseries s USING unnest(ids, froms) AS c(iid, m)
     WHERE s.instrument_id = c.iid AND s.year >= extract(year FROM c.m);
