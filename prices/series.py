@@ -18,11 +18,28 @@ from django.db.backends.utils import CursorDebugWrapper
 from prices.models import PriceSeries
 
 _EPOCH = np.datetime64("1970-01-01", "D")
+# The advisory locks the series triggers take per instrument (migration prices/0004): namespace, and the
+# instrument id modulo 2^31 - 1 as the other key.
+SERIES_LOCK_SPACE = 7215
 
 
 def price_series_available() -> bool:
     """The series are kept (by triggers) on Postgres only."""
     return connection.vendor == "postgresql"
+
+
+def price_series_lock(*, instrument_ids: list[int]) -> None:
+    """Take, in id order, the locks the series triggers take for these instruments, before the caller
+    writes their price rows (in its transaction, until it ends). Taken only by the triggers, after the
+    rows, two writers could deadlock: each holding one instrument's lock from an earlier statement while
+    waiting on a row the other one wrote. No-op off Postgres."""
+    if not price_series_available() or not instrument_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, (i %% 2147483647)::int) FROM unnest(%s::bigint[]) AS i ORDER BY i",
+            [SERIES_LOCK_SPACE, sorted(set(instrument_ids))],
+        )
 
 
 def price_series_load(*, instrument_ids: list[int], start: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

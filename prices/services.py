@@ -14,6 +14,7 @@ from django.db import transaction
 
 from prices.currencies import currency_normalize
 from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus
+from prices.series import price_series_lock
 from prices.signals import prices_changed
 
 logger = logging.getLogger(__name__)
@@ -212,6 +213,7 @@ def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
     if not objects:
         return 0
     with transaction.atomic():
+        price_series_lock(instrument_ids=[pk for pk, _ in objects])
         PriceHistory.objects.bulk_create(
             list(objects.values()),
             update_conflicts=True,

@@ -9,7 +9,8 @@
 # re-packs from its year on). Row triggers would re-pack once per row of a 2,000-row upsert; statement
 # triggers with transition tables see the whole statement at once. A transaction-scoped advisory lock
 # per instrument, taken in id order, makes two writers of one instrument re-pack one after the other,
-# the second seeing the first's rows.
+# the second seeing the first's rows (prices_upsert takes the same locks before it writes any row:
+# prices/series.py price_series_lock).
 #
 # Postgres only (transition tables); on SQLite the table stays empty and the charts read the rows.
 
