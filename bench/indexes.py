@@ -3,7 +3,8 @@
 The SQL is captured from the product's own code — every read of price history it runs on a hot path
 (the module and function of each are listed in PRODUCT_READS and in the report), nothing written for
 the bench — then run under EXPLAIN (ANALYZE, BUFFERS) on Postgres: once as the schema has it, once
-inside a transaction that drops the index of prices_pricehistory and is rolled back afterwards
+inside a transaction that drops the indexes of prices_pricehistory and of the packed series
+(prices_priceseries, which charts read) and is rolled back afterwards
 (transactional DDL: nothing is ever left dropped, and only the bench's own database is touched).
 
 Queries that run one index walk per instrument (correlated subqueries) turn into one full scan per
@@ -24,9 +25,12 @@ import psycopg
 from bench.env import DATABASE_URL
 
 TABLE = "prices_pricehistory"
+# Charts read each instrument's closes packed a year per row (prices/series.py), not the rows above.
+SERIES_TABLE = "prices_priceseries"
 REPEATS = 3
 DROP_INDEXES = [
     f"ALTER TABLE {TABLE} DROP CONSTRAINT pricehistory_instrument_date_uniq",
+    f"ALTER TABLE {SERIES_TABLE} DROP CONSTRAINT priceseries_instrument_year_uniq",
 ]
 
 
@@ -39,6 +43,7 @@ class QuerySpec:
     pick: Callable[[str], bool]  # which captured statement is the price-history read
     per_instrument: bool  # cost grows with one scan per instrument without the index
     expects_index: bool  # a hot read the design says must hit an index
+    table: str = TABLE  # the table whose read this is
 
 
 def _captured(spec: QuerySpec, ids: list[int]) -> str:
@@ -47,16 +52,17 @@ def _captured(spec: QuerySpec, ids: list[int]) -> str:
 
     with CaptureQueriesContext(connection) as context:
         spec.capture(ids)
-    statements = [q["sql"] for q in context.captured_queries if TABLE in q["sql"] and spec.pick(q["sql"])]
+    statements = [q["sql"] for q in context.captured_queries if spec.table in q["sql"] and spec.pick(q["sql"])]
     if not statements:
-        raise RuntimeError(f"{spec.name}: no price-history statement captured")
+        raise RuntimeError(f"{spec.name}: no statement on {spec.table} captured")
     return statements[0]
 
 
 def _scans(plan: dict) -> list[str]:
     """The plan's scan nodes on the price-history table, e.g. 'Index Only Scan (pricehistory_…)'."""
     found = []
-    if plan.get("Relation Name") == TABLE or plan.get("Index Name", "").startswith("pricehistory"):
+    if plan.get("Relation Name") in (TABLE, SERIES_TABLE) or plan.get("Index Name", "").startswith(
+            ("pricehistory", "priceseries")):
         index = plan.get("Index Name")
         found.append(f"{plan['Node Type']}" + (f" ({index})" if index else ""))
     for child in plan.get("Plans", []):
@@ -97,12 +103,10 @@ def _specs(data) -> list[QuerySpec]:
         QuerySpec("last_close_check", "each quoted instrument's last close (plausibility check of every "
                   "refresh batch)", "prices/plausibility.py _last_closes", lambda ids: _last_closes(ids),
                   lambda sql: True, True, True),
-        QuerySpec("chart_seed", "each holding's last close before the first transaction (chart inputs)",
-                  "charts/selectors.py _prices_load", lambda ids: _prices_load(instrument_ids=ids, start=first),
-                  lambda sql: "LIMIT 1" in sql, True, True),
-        QuerySpec("chart_rows", "every close of every holding since the first transaction (chart inputs)",
-                  "charts/selectors.py _prices_load", lambda ids: _prices_load(instrument_ids=ids, start=first),
-                  lambda sql: "string_agg" in sql, False, False),
+        QuerySpec("chart_series", "every holding's packed closes since the first transaction, and the year "
+                  "before it (chart inputs)", "prices/series.py price_series_load",
+                  lambda ids: _prices_load(instrument_ids=ids, start=first), lambda sql: True, False, True,
+                  table=SERIES_TABLE),
     ]
 
 
@@ -143,7 +147,7 @@ def run(*, data, subset: int) -> dict:
 
 
 def _indexes() -> list[str]:
-    """The indexes price history has, as the schema reads now (the report lists them)."""
+    """The indexes price history and the packed series have, as the schema reads now (the report lists them)."""
     with psycopg.connect(DATABASE_URL) as conn:
-        return [row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s ORDER BY 1",
-                                               [TABLE]).fetchall()]
+        return [row[0] for row in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s) ORDER BY 1", [[TABLE, SERIES_TABLE]]).fetchall()]

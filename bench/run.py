@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from bench import env
 
-SECTIONS = ["refresh", "chart", "indexes", "dashboard", "browser", "load"]
+SECTIONS = ["refresh", "chart", "indexes", "dashboard", "browser", "load", "intraday"]
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -54,6 +54,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     load.add_argument("--web-workers", type=int, default=2, help="gunicorn processes (Procfile default)")
     load.add_argument("--web-threads", type=int, default=4, help="gunicorn threads each (Procfile default)")
     load.add_argument("--browser-runs", type=int, default=5, help="warm page loads timed in Chromium")
+    intraday = parser.add_argument_group("intraday refresh at scale (7)")
+    intraday.add_argument("--intraday-portfolios", type=int, default=10_000, help="portfolios kept current")
+    intraday.add_argument("--intraday-holdings", type=int, default=20, help="holdings of each")
+    intraday.add_argument("--intraday-instruments", type=int, default=2000, help="instruments they share")
+    intraday.add_argument("--chart-workers", type=int, default=2, help="charts worker processes (the cores)")
     run = parser.add_argument_group("run")
     run.add_argument("--only", nargs="*", choices=SECTIONS, help="run only these sections")
     run.add_argument("--reuse-data", action="store_true",
@@ -229,6 +234,12 @@ def _section_run(section: str, args: argparse.Namespace, dashboard_data, results
         return load.run(data=dashboard_data, clients=args.load_clients, seconds=args.load_seconds,
                         web_workers=args.web_workers, web_threads=args.web_threads,
                         baseline=results["sections"].get("dashboard"))
+    if section == "intraday":
+        from bench import intraday
+
+        return intraday.run(instruments=args.intraday_instruments, portfolios=args.intraday_portfolios,
+                            holdings=args.intraday_holdings, chart_workers=args.chart_workers,
+                            latency=args.latency_ms / 1000, concurrency=args.worker_concurrency)
     raise ValueError(section)
 
 

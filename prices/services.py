@@ -14,6 +14,7 @@ from django.db import transaction
 
 from prices.currencies import currency_normalize
 from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus
+from prices.series import price_series_lock
 from prices.signals import prices_changed
 
 logger = logging.getLogger(__name__)
@@ -212,6 +213,7 @@ def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
     if not objects:
         return 0
     with transaction.atomic():
+        price_series_lock(instrument_ids=[pk for pk, _ in objects])
         PriceHistory.objects.bulk_create(
             list(objects.values()),
             update_conflicts=True,
@@ -219,7 +221,8 @@ def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
             update_fields=["close", "adjusted_close", "source", "last_updated"],
             batch_size=2000,
         )
-        prices_changed.send(sender=PriceHistory, instrument_ids=sorted({pk for pk, _ in objects}))
+        prices_changed.send(sender=PriceHistory, instrument_ids=sorted({pk for pk, _ in objects}),
+                            since=min(day for _, day in objects))
     return len(objects)
 
 
@@ -260,7 +263,7 @@ def instrument_facts_apply(*, instrument: Instrument, currency: str | None, asse
         return False
     with transaction.atomic():
         Instrument.objects.filter(pk=instrument.pk).update(**changes)
-        prices_changed.send(sender=Instrument, instrument_ids=[instrument.pk])
+        prices_changed.send(sender=Instrument, instrument_ids=[instrument.pk], since=None)
     for name, value in changes.items():
         setattr(instrument, name, value)
     return True

@@ -28,8 +28,8 @@ GOOD = {
         "indexes": {"queries": {
             "latest_close": {"expects_index": True, "index_used": True, "runs_in": "prices/selectors.py",
                              "with_index": {"scans": ["Index Scan"]}},
-            "chart_rows": {"expects_index": False, "index_used": False, "runs_in": "charts/selectors.py",
-                           "with_index": {"scans": ["Seq Scan"]}},
+            "history_range": {"expects_index": False, "index_used": False, "runs_in": "prices/selectors.py",
+                              "with_index": {"scans": ["Seq Scan"]}},
         }},
         "load": {"errors": 0, "error_kinds": {}, "latency_ms": {"p95": 5000.0}},
     },
