@@ -149,5 +149,6 @@ def run(*, data, subset: int) -> dict:
 def _indexes() -> list[str]:
     """The indexes price history and the packed series have, as the schema reads now (the report lists them)."""
     with psycopg.connect(DATABASE_URL) as conn:
-        return [row[0] for row in conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s) ORDER BY 1", [[TABLE, SERIES_TABLE]]).fetchall()]
+        rows = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s) ORDER BY 1",
+                            [[TABLE, SERIES_TABLE]]).fetchall()
+    return [row[0] for row in rows]
