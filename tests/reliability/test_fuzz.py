@@ -595,11 +595,14 @@ def every_route() -> list[tuple[str, object]]:
     return found
 
 
-# Routes whose OPTIONS answer is not 200, by design of views this change does not own: Django's require_POST
-# views (portfolio/views.py) answer 405 with Allow: POST.
+# Routes whose OPTIONS answer is not 200, by design: Django's require_POST views (portfolio/views.py) answer
+# 405 with Allow: POST; sign-up is not there at all while FOLIO_SIGNUP is off (404); /favicon.ico sends
+# browsers to the static icon (301).
 OPTIONS_EXCEPTIONS = {
     "/portfolios/<int:portfolio_id>/delete/": 405,
     "/portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/delete/": 405,
+    "/accounts/signup/": 404,
+    "/favicon.ico": 301,
 }
 
 
