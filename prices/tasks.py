@@ -11,6 +11,7 @@ from prices.fx import fx_refresh
 from prices.history import fx_backfill_run, history_backfill_request, history_backfill_run
 from prices.jobs import prices_refresh_batch_fail, prices_refresh_batch_run, prices_refresh_job_start
 from prices.needs import instrument_needs_get
+from prices.search import provider_search_run
 
 
 @shared_task(name="prices.refresh_prices_job_task", bind=True)
@@ -67,3 +68,10 @@ def fx_refresh_task(self, tick: str | None = None) -> int | None:
     if not task_tick_claim(self, tick):
         return None
     return fx_refresh()
+
+
+# Not acks_late: a search lost with its worker is claimed again by the next asker once its claim expires.
+@shared_task(name="prices.instrument_search_task")
+def instrument_search_task(provider: str, query: str) -> int:
+    """One provider's search for one query, its answer cached for everyone for a day."""
+    return provider_search_run(provider=provider, query=query)

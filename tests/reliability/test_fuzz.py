@@ -496,7 +496,13 @@ def test_unicode_and_hostile_symbols_are_a_400_naming_the_symbol(client, target,
 
 
 def test_an_unknown_symbol_is_flagged_never_priced_at_zero(client, target):
-    # given a trade in a symbol the (simulated) provider does not know
+    # a new symbol the (simulated) provider's lookup does not know is refused at entry, naming the field
+    refused = client.post(f"/api/portfolios/{target.pk}/transactions/", {**GOOD_TRADE, "symbol": "zznope"},
+                          format="json")
+    assert refused.status_code == 400 and list(refused.json()) == ["symbol"]
+    assert not Instrument.objects.filter(symbol="ZZNOPE").exists()
+    # given an instrument recorded before its provider said anything about it (as an import did earlier)
+    Instrument.objects.create(symbol="ZZNOPE", provider="simulated", currency="USD")
     response = client.post(f"/api/portfolios/{target.pk}/transactions/", {**GOOD_TRADE, "symbol": "zznope"},
                            format="json")
     assert (response.status_code, response.json()["symbol"]) == (201, "ZZNOPE")
