@@ -311,6 +311,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 3000},
     },
     # ECB reference rates are published around 16:00 CET.
+    # Sector and country of the instruments anyone needs: new ones and those older than PROFILE_MAX_AGE_DAYS.
+    "instrument-profiles-daily": {
+        "task": "prices.instrument_profiles_refresh_task",
+        "schedule": crontab(minute=40, hour=5),
+        "options": {"expires": 3600},
+    },
     "fx-rates-nightly": {
         "task": "prices.fx_refresh_task",
         "schedule": crontab(minute=30, hour=16),
@@ -410,6 +416,8 @@ STALE_GRACE_MINUTES = env.int("STALE_GRACE_MINUTES", default=30)
 # day); a failed search only this long, so an outage is retried soon without hammering the provider.
 INSTRUMENT_SEARCH_TTL_SECONDS = env.int("INSTRUMENT_SEARCH_TTL_SECONDS", default=86400)
 INSTRUMENT_SEARCH_FAILURE_TTL_SECONDS = env.int("INSTRUMENT_SEARCH_FAILURE_TTL_SECONDS", default=300)
+# Sectors and countries change rarely: a profile is fetched again after this many days.
+PROFILE_MAX_AGE_DAYS = env.int("PROFILE_MAX_AGE_DAYS", default=30)
 
 # --- Demo data (`manage.py seed_demo`); printed by `make run`.
 DEMO_USERNAME = env("FOLIO_DEMO_USERNAME", default="demo")

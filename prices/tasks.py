@@ -11,6 +11,7 @@ from prices.fx import fx_refresh
 from prices.history import fx_backfill_run, history_backfill_request, history_backfill_run
 from prices.jobs import prices_refresh_batch_fail, prices_refresh_batch_run, prices_refresh_job_start
 from prices.needs import instrument_needs_get
+from prices.profiles import instrument_profiles_refresh
 from prices.search import provider_search_run
 
 
@@ -75,3 +76,12 @@ def fx_refresh_task(self, tick: str | None = None) -> int | None:
 def instrument_search_task(provider: str, query: str) -> int:
     """One provider's search for one query, its answer cached for everyone for a day."""
     return provider_search_run(provider=provider, query=query)
+
+
+@shared_task(name="prices.instrument_profiles_refresh_task", bind=True)
+def instrument_profiles_refresh_task(self, instrument_ids: list[int] | None = None,
+                                     tick: str | None = None) -> dict[str, int] | None:
+    """Sector and country of the given instruments (None: every needed one that is due)."""
+    if not task_tick_claim(self, tick):
+        return None
+    return instrument_profiles_refresh(instrument_ids=instrument_ids)

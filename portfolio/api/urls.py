@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portfolio.api import dashboard, income, views
+from portfolio.api import dashboard, exposure, income, views
 
 urlpatterns = [
     path("portfolios/", views.PortfolioListApi.as_view(), name="api-portfolio-list"),
@@ -21,6 +21,8 @@ urlpatterns = [
         name="api-transaction-export",
     ),
     path("export/", views.UserExportApi.as_view(), name="api-user-export"),
+    path("portfolios/<int:portfolio_id>/allocation/", exposure.PortfolioAllocationApi.as_view(),
+         name="api-portfolio-allocation"),
     path("portfolios/<int:portfolio_id>/income/", income.PortfolioIncomeApi.as_view(), name="api-portfolio-income"),
     path(
         "portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/",
