@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portfolio.api import dashboard, exposure, income, views
+from portfolio.api import dashboard, exposure, income, views, watchlist
 
 urlpatterns = [
     path("portfolios/", views.PortfolioListApi.as_view(), name="api-portfolio-list"),
@@ -21,6 +21,8 @@ urlpatterns = [
         name="api-transaction-export",
     ),
     path("export/", views.UserExportApi.as_view(), name="api-user-export"),
+    path("watchlist/", watchlist.WatchlistApi.as_view(), name="api-watchlist"),
+    path("watchlist/<int:item_id>/", watchlist.WatchlistItemApi.as_view(), name="api-watchlist-item"),
     path("portfolios/<int:portfolio_id>/allocation/", exposure.PortfolioAllocationApi.as_view(),
          name="api-portfolio-allocation"),
     path("portfolios/<int:portfolio_id>/income/", income.PortfolioIncomeApi.as_view(), name="api-portfolio-income"),

@@ -1,7 +1,7 @@
 /* Instrument search in the trade form: <input data-instrument-search="/api/instruments/search/">.
    Typing asks the API (debounced); known instruments come back at once, each provider's answer when a
    worker has it — the list is redrawn as they arrive, so the page never waits on a provider. Picking a
-   result fills the form's symbol, currency, asset class and provider. */
+   result fills the form's symbol, currency, asset class and provider (and name, where the form has one). */
 (function () {
   "use strict";
   const DEBOUNCE_MS = 250;
@@ -27,7 +27,8 @@
 
     function fill(result) {
       input.value = result.symbol;
-      const values = { currency: result.currency, asset_class: result.asset_class, provider: result.provider };
+      const values = { currency: result.currency, asset_class: result.asset_class, provider: result.provider,
+        name: result.name };
       for (const [name, value] of Object.entries(values)) {
         const element = field(name);
         if (element && value) element.value = value;
