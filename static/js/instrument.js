@@ -26,13 +26,34 @@
     if (plot) { plot.destroy(); plot = null; }
     box.replaceChildren();
     if (!points.length) return;
-    const data = [points.map((p) => Date.parse(p.date + "T00:00:00Z") / 1000), points.map((p) => Number(p.close))];
+    const closes = points.map((p) => Number(p.close));
+    const trades = tradeMarkers(points, closes);
+    const data = [points.map((p) => Date.parse(p.date + "T00:00:00Z") / 1000), closes, trades.BUY, trades.SELL];
+    const marker = (label, color) => ({ label, stroke: color, fill: color, width: 0, paths: () => null,
+      points: { show: true, size: 10, stroke: "#fff", fill: color, width: 1.5 } });
     plot = new uPlot({
       width: Math.max(280, box.clientWidth), height: window.innerWidth < 600 ? 220 : 300,
       scales: { x: { time: true } },
-      series: [{}, { label: `${body.symbol} (${body.currency})`, stroke: "#2563eb", width: 2 }],
+      series: [{}, { label: `${body.symbol} (${body.currency})`, stroke: "#2563eb", width: 2 },
+        marker("Your buys", "#16a34a"), marker("Your sells", "#dc2626")],
       axes: [{}, { size: 60 }],
     }, data, box);
+    box.dataset.buys = String(trades.BUY.filter((v) => v !== null).length);
+    box.dataset.sells = String(trades.SELL.filter((v) => v !== null).length);
+  }
+
+  // The user's buys and sells (the transactions table's rows), placed on the close of their date (or the
+  // last close before it): markers aligned with the line whatever currency a trade was in.
+  function tradeMarkers(points, closes) {
+    const markers = { BUY: points.map(() => null), SELL: points.map(() => null) };
+    document.querySelectorAll("#instrument-trades tr[data-date]").forEach((row) => {
+      const kind = row.dataset.type;
+      if (!(kind in markers)) return;
+      let index = -1;
+      for (let i = 0; i < points.length && points[i].date <= row.dataset.date; i++) index = i;
+      if (index >= 0) markers[kind][index] = closes[index]; // before the range shown: no marker
+    });
+    return markers;
   }
 
   root.querySelectorAll("button.range").forEach((button) => button.addEventListener("click", () => {
