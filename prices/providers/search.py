@@ -95,16 +95,20 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _entries(data: Any, key: str, http: Any, reply: Any) -> list:
+    """The answer's list under `key`; any other shape is garbage (retried), never "nothing found"."""
+    rows = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise TransientError(f"{http.provider}: unexpected search body {http.snippet(reply)!r}")
+    return rows
+
+
 def _yahoo(provider: PriceProvider, query: str) -> list[SearchHit]:
     http = provider._http
     reply = http.get("/v1/finance/search", params={"q": query, "quotesCount": str(SEARCH_RESULTS), "newsCount": "0"})
     http.raise_for_status(reply)
-    data = http.json(reply)
-    quotes = data.get("quotes") if isinstance(data, dict) else None
-    if not isinstance(quotes, list):
-        raise TransientError(f"yahoo: unexpected search body {http.snippet(reply)!r}")
     hits = []
-    for item in quotes:
+    for item in _entries(http.json(reply), "quotes", http, reply):
         symbol = _text(item.get("symbol")) if isinstance(item, dict) else ""
         # News-only entities and Yahoo's non-Finance listings carry no price.
         if not symbol or item.get("isYahooFinance") is False:
@@ -125,11 +129,8 @@ def _twelvedata(provider: PriceProvider, query: str) -> list[SearchHit]:
         provider._raise_for_error(data, reply, alone=True)
         raise PermanentError(f"twelvedata: search refused: {provider._message(data)}")
     http.raise_for_status(reply)
-    rows = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(rows, list):
-        raise TransientError(f"twelvedata: unexpected search body {http.snippet(reply)!r}")
     hits = []
-    for row in rows:
+    for row in _entries(data, "data", http, reply):
         symbol = _text(row.get("symbol")) if isinstance(row, dict) else ""
         if not symbol:
             continue
@@ -149,11 +150,8 @@ def _coingecko(provider: PriceProvider, query: str) -> list[SearchHit]:
     if not isinstance(data, dict):
         raise TransientError(f"coingecko: unexpected search body {http.snippet(reply)!r}")
     provider._raise_for_body_error(data, [])
-    coins = data.get("coins")
-    if not isinstance(coins, list):
-        raise TransientError(f"coingecko: unexpected search body {http.snippet(reply)!r}")
     hits = []
-    for coin in coins[:SEARCH_RESULTS]:
+    for coin in _entries(data, "coins", http, reply)[:SEARCH_RESULTS]:
         coin_id = _text(coin.get("id")) if isinstance(coin, dict) else ""
         ticker = _text(coin.get("symbol")).upper() if coin_id else ""
         if not coin_id:

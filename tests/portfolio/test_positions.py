@@ -4,22 +4,15 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 
 from portfolio.positions import instrument_positions_get, portfolio_summaries_get
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
+from tests.portfolio.test_views import web  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def web(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def test_the_portfolios_page_shows_each_portfolios_value(web, user, other_user):
+def test_the_portfolios_page_shows_each_portfolios_value(web, user, other_user):  # noqa: F811
     aapl = InstrumentFactory(symbol="AAPL")
     PriceFactory(instrument=aapl, date=date(2024, 3, 1), close=Decimal("150"))
     main = PortfolioFactory(owner=user, name="Main")
@@ -38,7 +31,7 @@ def test_the_portfolios_page_shows_each_portfolios_value(web, user, other_user):
     assert "500.00 (50.00 %)" in page
 
 
-def test_the_instrument_page_shows_the_users_position_per_portfolio(web, user, other_user):
+def test_the_instrument_page_shows_the_users_position_per_portfolio(web, user, other_user):  # noqa: F811
     msft = InstrumentFactory(symbol="MSFT")
     PriceFactory(instrument=msft, date=date(2024, 3, 1), close=Decimal("400"))
     main = PortfolioFactory(owner=user, name="Main")
@@ -59,7 +52,7 @@ def test_the_instrument_page_shows_the_users_position_per_portfolio(web, user, o
     assert section.count("<tr data-portfolio=") == 1 and 'data-field="quantity">99<' not in section  # not hers
 
 
-def test_no_position_section_for_an_instrument_only_watched(web, user):
+def test_no_position_section_for_an_instrument_only_watched(web, user):  # noqa: F811
     InstrumentFactory(symbol="NFLX")
     web.post("/api/watchlist/", {"symbol": "NFLX"}, content_type="application/json")
     page = web.get("/instruments/NFLX/")

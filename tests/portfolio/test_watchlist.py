@@ -1,7 +1,6 @@
 """The watchlist through the API: followed instruments get their closes from a real worker (loopback
 Yahoo), are priced by the refresh jobs, show the latest price and day change; others' items answer 404."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -14,7 +13,7 @@ from portfolio.models import WatchlistItem
 from prices.models import Instrument, PriceHistory
 from prices.needs import instrument_needs_get
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
-from tests.portfolio.test_history import providers, stock_price  # noqa: F401 (fixture)
+from tests.portfolio.test_history import providers, stock_price, wait_for  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,15 +25,6 @@ def client() -> APIClient:
     api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     api.user = user
     return api
-
-
-def wait_for(what, fetch, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if answer := fetch():
-            return answer
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def test_a_followed_instrument_gets_its_closes_and_shows_its_day_change(providers, client):  # noqa: F811

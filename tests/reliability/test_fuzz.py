@@ -619,7 +619,7 @@ def test_options_answers_200_on_every_route_and_never_a_5xx_in_the_admin(db):
     web = Client(raise_request_exception=False)  # a view's exception is the 500 a user would see
     web.force_login(staff)
     values = {"portfolio_id": portfolio.pk, "transaction_id": trade.pk, "symbol": trade.instrument.symbol,
-              "job_id": "no-such-job", "id": staff.pk,
+              "job_id": "no-such-job", "id": staff.pk, "item_id": 1,
               "content_type_id": ContentType.objects.get_for_model(Portfolio).pk}
 
     answers = {}
