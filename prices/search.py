@@ -108,6 +108,15 @@ def _provider_results(provider: str, query: str, answer: SearchAnswer) -> list[d
     return [coin_symbol(hit) if hit["provider"] == "coingecko" else hit for hit in hits]
 
 
+def _serves(provider: str, asset_class: str) -> bool:
+    """With a provider of its own for crypto, coins come from it alone (`bitcoin` is the CoinGecko coin, not
+    Yahoo's BTC-USD), and it offers nothing else."""
+    if settings.PRICE_PROVIDER == settings.CRYPTO_PRICE_PROVIDER:
+        return True
+    is_crypto = asset_class == "crypto"
+    return is_crypto if provider == settings.CRYPTO_PRICE_PROVIDER else not is_crypto
+
+
 def instrument_search(*, user: AbstractBaseUser, query: str) -> SearchAnswer:
     """Known instruments, then each provider's answer where one is in; providers still searching are
     listed in `pending` (ask again), those whose search failed in `failed`."""
@@ -116,6 +125,8 @@ def instrument_search(*, user: AbstractBaseUser, query: str) -> SearchAnswer:
     seen = {(result["provider"], result["symbol"]) for result in answer.results}
     for provider in search_providers():
         for hit in _provider_results(provider, query, answer):
+            if not _serves(provider, hit["asset_class"]):
+                continue
             if (hit["provider"], hit["symbol"]) not in seen:
                 seen.add((hit["provider"], hit["symbol"]))
                 answer.results.append(hit)

@@ -109,6 +109,8 @@ def test_a_swiss_listing_comes_with_its_currency(worker, providers, api):
 
     assert rows(body)[0] == ("BALN.SW", "yahoo", "CHF", "stock", False)
     assert body["results"][0]["name"] == "Bâloise Holding AG"
+    # Yahoo's BTC-EUR is left out: coins come from the crypto provider, CoinGecko
+    assert [r[0] for r in rows(body)] == ["BALN.SW", "SPY"]
 
 
 def test_a_ticker_the_search_answered_without_is_refused_naming_the_field(worker, providers, api, portfolio):
