@@ -30,6 +30,8 @@ class TransactionForm(forms.Form):
     provider = forms.ChoiceField(choices=[("", "— (default)")] + Provider.choices, required=False)
     note = forms.CharField(max_length=500, required=False)
     gift = forms.BooleanField(required=False, label="Gift (received free, price 0)")
+    # Filled by picking a search result: a new instrument's name.
+    name = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
 
     def to_input(self) -> TransactionInput:
         return transaction_input_from(self.cleaned_data)

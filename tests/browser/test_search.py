@@ -4,6 +4,7 @@ answers (loopback Yahoo and CoinGecko, fetched by a real worker) appended, a pic
 import pytest
 from playwright.sync_api import expect
 
+from prices.models import Instrument
 from tests.browser.test_dashboard import SCREENSHOTS, browser, log_in  # noqa: F401 (fixture)
 from tests.factories import InstrumentFactory, PortfolioFactory, UserFactory
 from tests.prices.providers.test_search import CG_SEARCH, YAHOO_SEARCH
@@ -41,6 +42,7 @@ def test_typing_a_name_finds_the_coin_and_a_pick_fills_the_trade(worker, browser
     page.fill("input[name=price]", "60000")
     page.click("form.grid-form button[type=submit]")
     expect(page.locator(".flash.success")).to_contain_text("Added buy of BTC")
+    assert Instrument.objects.get(symbol="BTC").name == "Bitcoin"  # the pick named the new instrument
 
     # a listing abroad comes with its currency
     page.fill("input[name=symbol]", "BALN.SW")

@@ -93,12 +93,13 @@ def test_a_coin_found_by_name_is_the_coingecko_coin_and_fills_a_trade(worker, pr
     pick = body["results"][0]
     response = api.post(f"/api/portfolios/{portfolio.pk}/transactions/", {
         "symbol": pick["symbol"], "provider": pick["provider"], "asset_class": pick["asset_class"],
-        "currency": pick["currency"], "type": "BUY", "date": "2024-03-01", "quantity": "0.5", "price": "60000",
+        "currency": pick["currency"], "name": pick["name"], "type": "BUY", "date": "2024-03-01", "quantity": "0.5",
+        "price": "60000",
     }, format="json")
     assert response.status_code == 201, response.content
     coin = Instrument.objects.get(symbol="BTC", owner__isnull=True)
-    assert (coin.provider, coin.provider_symbol, coin.asset_class, coin.currency) == (
-        "coingecko", "bitcoin", "crypto", "USD")
+    assert (coin.provider, coin.provider_symbol, coin.asset_class, coin.currency, coin.name) == (
+        "coingecko", "bitcoin", "crypto", "USD", "Bitcoin")
 
 
 def test_a_swiss_listing_comes_with_its_currency(worker, providers, api):
