@@ -23,7 +23,7 @@ from core.tasks import task_send
 from prices.models import AssetClass, Instrument, InstrumentProfile
 from prices.needs import instrument_needs_get
 from prices.providers import provider_get
-from prices.providers.base import ProviderError, UnknownSymbolError
+from prices.providers.base import PermanentError, ProviderError, UnknownSymbolError
 from prices.providers.profiles import PROFILES, ProfileFacts, provider_profile
 from prices.service import ProviderGate
 
@@ -65,7 +65,7 @@ def profile_store(*, instrument: Instrument, facts: ProfileFacts | None, source:
 
 def instrument_profiles_refresh(*, instrument_ids: Iterable[int] | None = None) -> dict[str, int]:
     """Fetch and store the due profiles, one paced request each; returns counts by outcome."""
-    counts = {"stored": 0, "unknown": 0, "failed": 0}
+    counts = {"stored": 0, "unknown": 0, "refused": 0, "failed": 0}
     gates: dict[str, ProviderGate] = {}
     for instrument in profiles_due(instrument_ids=instrument_ids):
         gate = gates.get(instrument.provider) or gates.setdefault(
@@ -75,6 +75,12 @@ def instrument_profiles_refresh(*, instrument_ids: Iterable[int] | None = None) 
         except UnknownSymbolError:
             profile_store(instrument=instrument, facts=None, source=instrument.provider)
             counts["unknown"] += 1
+        except PermanentError as error:
+            # A plan without profiles (Twelve Data's free tier) will not change by asking daily: an empty,
+            # dated profile keeps it "unknown" until PROFILE_MAX_AGE_DAYS, or until staff fill it in.
+            logger.info("profile of %s refused: %s", instrument.symbol, error)
+            profile_store(instrument=instrument, facts=None, source=instrument.provider)
+            counts["refused"] += 1
         except ProviderError as error:
             logger.info("profile of %s not fetched: %s", instrument.symbol, error)
             counts["failed"] += 1  # asked again at the next run

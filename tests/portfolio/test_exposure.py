@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from prices.models import InstrumentProfile
 from prices.profiles import instrument_profiles_refresh
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
-from tests.prices.providers.test_profiles import YAHOO_AAPL, YAHOO_NOT_FOUND, YAHOO_SPY
+from tests.prices.providers.test_profiles import TD_PLAN, YAHOO_AAPL, YAHOO_NOT_FOUND, YAHOO_SPY
 from tests.prices.test_search import providers  # noqa: F401 (fixture)
 from tests.stubs import html_response, json_response, text_response
 
@@ -69,7 +69,7 @@ def test_a_failing_provider_leaves_no_profile_and_is_asked_again(providers, port
     providers.route("/v10/finance/quoteSummary/AAPL", html_response(status=503), json_response(YAHOO_AAPL))
     instrument = holding(portfolio, "AAPL", "stock", "1000")
     counts = instrument_profiles_refresh(instrument_ids=[instrument.pk])
-    assert counts == {"stored": 1, "unknown": 0, "failed": 0}  # retried by the gateway within the run
+    assert counts == {"stored": 1, "unknown": 0, "refused": 0, "failed": 0}  # retried by the gateway
     assert InstrumentProfile.objects.get(instrument=instrument).country == "United States"
 
 
@@ -106,3 +106,16 @@ def test_another_users_portfolio_and_the_schema(api, other_user):
     assert api.get(f"/api/portfolios/{foreign.pk}/allocation/").status_code == 404
     schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     assert "/api/portfolios/{portfolio_id}/allocation/" in schema["paths"]
+
+
+def test_a_plan_without_profiles_is_not_asked_daily(providers, api, portfolio, settings):  # noqa: F811
+    settings.PRICE_PROVIDER = "twelvedata"
+    providers.route("/profile", json_response(TD_PLAN))
+    instrument = holding(portfolio, "AAPL", "stock", "1000", provider="twelvedata")
+
+    assert instrument_profiles_refresh(instrument_ids=[instrument.pk])["refused"] == 1
+    assert instrument_profiles_refresh(instrument_ids=[instrument.pk]) == {
+        "stored": 0, "unknown": 0, "refused": 0, "failed": 0}
+    assert len(providers.requests_to("/profile")) == 1  # a permanent refusal: never retried
+    body = api.get(f"/api/portfolios/{portfolio.pk}/allocation/").json()
+    assert (body["profiles_pending"], slices(body, "by_sector")) == ([], {"unknown": "1000.00"})
