@@ -163,11 +163,14 @@ def _coingecko(provider: PriceProvider, query: str) -> list[SearchHit]:
 
 def _simulated(provider: PriceProvider, query: str) -> list[SearchHit]:
     wanted = query.strip().lower()
-    found = [symbol for symbol in SIMULATED_UNIVERSE
-             if symbol.lower().startswith(wanted) or wanted in SIMULATED_NAMES.get(symbol, "").lower()]
+    by_name = [symbol for symbol in SIMULATED_UNIVERSE if wanted in SIMULATED_NAMES.get(symbol, "").lower()]
+    by_symbol = [symbol for symbol in SIMULATED_UNIVERSE if symbol.lower().startswith(wanted)]
+    found = sorted(set(by_name) | set(by_symbol), key=lambda symbol: (symbol.lower() != wanted, symbol))
     ticker = query.strip().upper()
-    if not found and TICKER.match(ticker) and not ticker.startswith("ZZ"):
-        found = [ticker]  # it prices any ticker it does not list, except the ZZ… ones
+    # It prices any ticker it does not list (AAP as well as AAPL), except the ZZ… ones; a query that named
+    # something ("bitcoin") is a name, not a ticker.
+    if not by_name and ticker not in found and TICKER.match(ticker) and not ticker.startswith("ZZ"):
+        found.append(ticker)
     hits = []
     for symbol in found:
         asset_class = "crypto" if symbol in CRYPTO else "etf" if symbol in ETFS else "stock"

@@ -153,7 +153,8 @@ def test_simulated_search_answers_from_its_universe_offline():
     simulated = SimulatedProvider()
     assert [(h.symbol, h.name, h.asset_class) for h in provider_search(simulated, "bitcoin")] == [
         ("BTC", "Bitcoin", "crypto")]
-    assert [h.symbol for h in provider_search(simulated, "AAP")] == ["AAPL"]
+    assert [h.symbol for h in provider_search(simulated, "AAP")] == ["AAPL", "AAP"]  # it prices AAP too
+    assert [h.symbol for h in provider_search(simulated, "v")][0] == "V"  # the exact one first
     assert provider_search(simulated, "BALN.SW") == [SearchHit("BALN.SW", "", "", "CHF", "stock", "simulated")]
     assert provider_search(simulated, "zzzz") == []  # the symbols it does not know
 
