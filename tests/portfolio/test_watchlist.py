@@ -4,9 +4,7 @@ Yahoo), are priced by the refresh jobs, show the latest price and day change; ot
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from portfolio.models import WatchlistItem
@@ -19,11 +17,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def client() -> APIClient:
-    user = get_user_model().objects.create_user("walt", password="x")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    api.user = user
+def client(api: APIClient) -> APIClient:
+    """The suite's token-authenticated client (`user`), by the name these tests read best with."""
     return api
 
 
@@ -55,10 +50,10 @@ def test_a_followed_instrument_gets_its_closes_and_shows_its_day_change(provider
     assert again.status_code == 200 and WatchlistItem.objects.count() == 1  # following twice: one item
 
 
-def test_the_needs_registry_and_user_refresh_include_watched_instruments(client):
+def test_the_needs_registry_and_user_refresh_include_watched_instruments(client, user):
     held = InstrumentFactory(symbol="KO")
     watched = InstrumentFactory(symbol="PEP")
-    TransactionFactory(portfolio__owner=client.user, instrument=held)
+    TransactionFactory(portfolio__owner=user, instrument=held)
     assert client.post("/api/watchlist/", {"symbol": "PEP"}, format="json").status_code == 201
     needs = instrument_needs_get()
     assert set(needs) == {held.pk, watched.pk}
