@@ -203,3 +203,17 @@ def test_the_openapi_schema_describes_the_search(api):
     assert set(answer) == {"query", "results", "pending", "failed", "complete"}
     assert set(schema["components"]["schemas"]["SearchResult"]["properties"]) == {
         "symbol", "name", "exchange", "currency", "asset_class", "provider", "provider_symbol", "known"}
+
+
+def test_with_redis_down_known_instruments_still_answer(api, settings):
+    settings.PRICE_PROVIDER = settings.CRYPTO_PRICE_PROVIDER = "yahoo"
+    InstrumentFactory(symbol="AAPL", name="Apple Inc.", provider="yahoo")
+    settings.CACHES = {**settings.CACHES, "default": {
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+
+    response = api.get("/api/instruments/search/", {"q": "apple"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (rows(body), body["failed"], body["pending"]) == ([("AAPL", "yahoo", "USD", "stock", True)], ["yahoo"], [])
