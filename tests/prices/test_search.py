@@ -217,3 +217,16 @@ def test_with_redis_down_known_instruments_still_answer(api, settings):
     assert response.status_code == 200
     body = response.json()
     assert (rows(body), body["failed"], body["pending"]) == ([("AAPL", "yahoo", "USD", "stock", True)], ["yahoo"], [])
+
+
+def test_searches_spend_the_same_quota_as_quotes(worker, providers, api, settings):  # noqa: F811
+    settings.PROVIDER_LIMITS = {**settings.PROVIDER_LIMITS,
+                                "yahoo": {"requests_per_second": 1000.0, "daily_quota": 1, "batch_size": None}}
+    providers.route("/v1/finance/search", json_response(YAHOO_APPLE))
+    providers.route("/api/v3/search", json_response('{"coins":[],"exchanges":[],"icos":[],"categories":[],"nfts":[]}'))
+
+    assert rows(search(api, "apple")) == [("AAPL", "yahoo", "USD", "stock", False)]
+    second = search(api, "microsoft")
+
+    assert second["failed"] == ["yahoo"]  # the day's one Yahoo request is spent: refused by the gateway
+    assert len(providers.requests_to("/v1/finance/search")) == 1
