@@ -1,10 +1,13 @@
 from django.urls import path
 
-from portfolio.api import dashboard, exposure, income, views, watchlist
+from portfolio.api import dashboard, exposure, income, positions, views, watchlist
 
 urlpatterns = [
     path("portfolios/", views.PortfolioListApi.as_view(), name="api-portfolio-list"),
+    path("portfolios/values/", positions.PortfolioValuesApi.as_view(), name="api-portfolio-values"),
     path("portfolios/<int:portfolio_id>/", views.PortfolioDetailApi.as_view(), name="api-portfolio-detail"),
+    path("instruments/<str:symbol>/position/", positions.InstrumentPositionApi.as_view(),
+         name="api-instrument-position"),
     path(
         "portfolios/<int:portfolio_id>/transactions/",
         views.TransactionListApi.as_view(),
