@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint bench soak clean
+.PHONY: run test venv lint bench bench-quick soak clean
 
 NODE_STAMP := node_modules/.installed
 
@@ -30,12 +30,21 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --config pyproject.toml --no-cache
 
-# The benchmarks (issue 7): writes bench/results/latest.json and docs/PERFORMANCE.md. Uses its own
-# Postgres database (folio_bench) and Redis database 11; sizes are options: make bench BENCH_ARGS="--help".
+# The benchmarks (issue 7): writes bench/results/latest.json and docs/PERFORMANCE.md, from a clean tree only
+# (BENCH_ARGS=--allow-dirty: an experiment, written to var/bench/results/). Uses its own Postgres database
+# (BENCH_DATABASE_URL, folio_bench) and Redis database (BENCH_REDIS_URL, 11); sizes are options:
+# make bench BENCH_ARGS="--help".
 bench: venv
 	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/11} $(VENV)/bin/python bin/ensure_redis
 	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
+# The same code paths at small sizes in under two minutes (tests/bench runs it in `make test`): fails only on
+# deterministic figures (queries per request, provider requests per refresh, index use); prints the timings.
+bench-quick: venv
+	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/11} $(VENV)/bin/python bin/ensure_redis
+	$(VENV)/bin/python -m bench.quick
 
 # The bounded soak (docs/RELIABILITY.md), left out of `make test` by the `soak` marker: the dashboard endpoints
 # through gunicorn under load while refresh jobs run; writes var/reliability/soak.json. FOLIO_SOAK_SECONDS=90.

@@ -44,16 +44,15 @@ def _generate_once(portfolio_id: int) -> dict:
 
 
 def _worker_seconds(portfolio_id: int) -> float:
-    from django_redis import get_redis_connection
+    from core.redis_store import redis_client, redis_key
 
-    raw = get_redis_connection("default").hmget(f"folio:chart:{portfolio_id}:progress", "started_at", "updated_at")
+    raw = redis_client().hmget(redis_key("chart", portfolio_id, "progress"), "started_at", "updated_at")
     return float(raw[1]) - float(raw[0])
 
 
 def run(*, data, runs: int) -> dict:
-    from django_redis import get_redis_connection
-
     from charts.cache import chart_data_get
+    from core.redis_store import redis_client, redis_key
 
     pid = data.portfolio_id
     with celery_worker(queue="charts", pool="solo", concurrency=1) as worker:
@@ -63,7 +62,7 @@ def run(*, data, runs: int) -> dict:
         peak_kib = _status_kib(worker.process.pid, "VmHWM")
     payload = chart_data_get(portfolio_id=pid) or {}
     # Whatever layout the cache uses (one payload or one field per part), its size is all of its values.
-    stored_bytes = sum(len(value) for value in get_redis_connection("default").hvals(f"folio:chart:{pid}:data"))
+    stored_bytes = sum(len(value) for value in redis_client().hvals(redis_key("chart", pid, "data")))
     return {
         "runs": runs,
         "first_run_seconds": round(first["worker_seconds"], 3),

@@ -267,8 +267,10 @@ def shared_portfolios_add(*, instrument_ids: list[int], portfolios: int, holding
     stamp = timezone.now().isoformat()
     buffer = io.StringIO()
     for n in range(portfolios):
-        buffer.write(f"{users[n // portfolios_per_user].pk}\tShared {n}\tUSD\t{stamp}\n")
-    _copy("portfolio_portfolio", ["owner_id", "name", "base_currency", "created_at"], [buffer.getvalue()])
+        buffer.write(f"{users[n // portfolios_per_user].pk}\tShared {n}\tUSD\t{stamp}\t0\n")
+    # data_version has no database default (Django fills it in): COPY must name it.
+    _copy("portfolio_portfolio", ["owner_id", "name", "base_currency", "created_at", "data_version"],
+          [buffer.getvalue()])
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM portfolio_portfolio WHERE name LIKE 'Shared %%' AND owner_id = ANY(%s) "
                        "ORDER BY id", [[u.pk for u in users]])

@@ -33,8 +33,9 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 FOREIGN_REDIS_DBS = {0, 13, 14, 15}
 
 
-def environment_apply(*, rate: float, batch_size: int) -> None:
-    """Environment for this process and every child: production-like (DEBUG off), bench databases."""
+def environment_apply(*, rate: float | None, batch_size: int) -> None:
+    """Environment for this process and every child: production-like (DEBUG off), bench databases. The
+    provider's pacing is the product's default unless `rate` overrides it."""
     os.environ.update({
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DATABASE_URL": DATABASE_URL,
@@ -49,9 +50,12 @@ def environment_apply(*, rate: float, batch_size: int) -> None:
         "DJANGO_SSL_REDIRECT": "0",
         "DJANGO_HSTS_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
-        "YAHOO_REQUESTS_PER_SECOND": f"{rate:g}",
         "YAHOO_BATCH_SIZE": str(batch_size),
     })
+    if rate is None:
+        os.environ.pop("YAHOO_REQUESTS_PER_SECOND", None)
+    else:
+        os.environ["YAHOO_REQUESTS_PER_SECOND"] = f"{rate:g}"
 
 
 def redis_db() -> int:

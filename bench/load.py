@@ -3,6 +3,10 @@ installed by the bench when missing) with N connections for a fixed time, each c
 through totals, holdings and chart data with no think time (a closed loop: the worst case, since every
 client asks again the moment it has an answer).
 
+The same load first runs against the framework floor (bench/floor.py: constant bytes behind the same
+gunicorn, middleware and token authentication), then against the dashboard endpoints: their ratios to
+the floor say what the dashboard costs beyond the framework, on any machine.
+
 Bounded twice: wrk's own duration, and a `timeout` around it. Loopback only. Alongside wrk's client
 view (throughput, latency percentiles, errors) the run records the server's own time per endpoint
 (gunicorn's access log), the CPU the web tier and wrk used, and how busy the machine's cores were,
@@ -23,10 +27,14 @@ import requests
 
 from bench.dashboard import ENDPOINTS, chart_make_current
 from bench.env import LOG_DIR, apt_install
+from bench.floor import BODY as FLOOR_BODY
+from bench.floor import body_of
 from bench.stats import ratio, summary_ms
 from bench.web import gunicorn_server
 
 WRK_THREADS = 2  # one per core: more would only add context switches on this machine
+FLOOR_PATH = "/bench/floor/"
+WARM_UP_SECONDS = 2
 _SCRIPT = """
 local paths = {%(paths)s}
 local counter = 0
@@ -84,41 +92,31 @@ def _access_log(path: Path) -> dict:
         if len(parts) != 3:
             continue
         url, status, micros = parts
-        name = next((n for n, t in ENDPOINTS.items() if url.startswith(t.split("{")[0])), "other")
+        name = "floor" if url.startswith(FLOOR_PATH) else next(
+            (n for n, t in ENDPOINTS.items() if url.startswith(t.split("{")[0])), "other")
         by_endpoint[name].append(int(micros) / 1e6)
         statuses[status] += 1
     return {"server_ms": {name: summary_ms(values) for name, values in by_endpoint.items()},
             "statuses": dict(statuses)}
 
 
-def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int, baseline: dict | None) -> dict:
-    wrk = apt_install("wrk", "wrk")
-    if wrk is None:
-        raise RuntimeError("wrk is not installed and could not be installed (apt-get install wrk)")
-    pid = data.portfolio_id
-    chart_make_current(pid)
-    paths = [template.format(pid=pid) for template in ENDPOINTS.values()]
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    script = LOG_DIR / "wrk-dashboard.lua"
-    script.write_text(_SCRIPT % {"paths": ", ".join(f'"{p}"' for p in paths), "token": data.token})
-    with gunicorn_server(name="web-load", workers=web_workers, threads=web_threads, access_log=True) as server:
-        with requests.Session() as session:  # every cache filled: the run measures the warm path
-            session.headers["Authorization"] = f"Token {data.token}"
-            for path in paths:
-                session.get(server.url + path, timeout=30).raise_for_status()
-        server.access_log.write_text("")
-        web_pids = [server.pid, *_children(server.pid)]
-        web_before, cpu_before = _ticks_of(web_pids), _cpu_busy()
-        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.monotonic()
-        argv = ["timeout", str(seconds + 30), wrk, f"-t{min(WRK_THREADS, clients)}", f"-c{clients}", f"-d{seconds}s",
-                "--timeout", "10s", "-s", str(script), server.url]
-        completed = subprocess.run(argv, capture_output=True, text=True, check=False)
-        wall = time.monotonic() - started
-        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        web_ticks, cpu_after = _ticks_of(web_pids) - web_before, _cpu_busy()
-        time.sleep(0.5)  # gunicorn writes its access log after each response
-        server_side = _access_log(server.access_log)
+def _load_once(*, wrk: str, server, name: str, paths: list[str], token: str, clients: int, seconds: int) -> dict:
+    """One wrk run of `clients` connections cycling through `paths`, with the server's side of it."""
+    script = LOG_DIR / f"wrk-{name}.lua"
+    script.write_text(_SCRIPT % {"paths": ", ".join(f'"{p}"' for p in paths), "token": token})
+    server.access_log.write_text("")
+    web_pids = [server.pid, *_children(server.pid)]
+    web_before, cpu_before = _ticks_of(web_pids), _cpu_busy()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    argv = ["timeout", str(seconds + 30), wrk, f"-t{min(WRK_THREADS, clients)}", f"-c{clients}", f"-d{seconds}s",
+            "--timeout", "10s", "-s", str(script), server.url]
+    completed = subprocess.run(argv, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    web_ticks, cpu_after = _ticks_of(web_pids) - web_before, _cpu_busy()
+    time.sleep(0.5)  # gunicorn writes its access log after each response
+    server_side = _access_log(server.access_log)
     line = next((x for x in completed.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk gave no summary (exit {completed.returncode}): {completed.stderr[-500:]}")
@@ -128,10 +126,7 @@ def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int,
     requests_done = summary["requests"]
     errors = sum(summary[k] for k in ("connect", "read", "write", "status", "timeout"))
     throughput = requests_done / (summary["duration_us"] / 1e6)
-    result = {
-        "clients": clients, "seconds": seconds, "wrk_threads": min(WRK_THREADS, clients),
-        "web": {"workers": web_workers, "threads": web_threads},
-        "endpoints": list(ENDPOINTS),
+    return {
         "requests": requests_done,
         "throughput_rps": round(throughput, 1),
         "latency_ms": {k.removesuffix("_us"): round(summary[k] / 1000, 2)
@@ -151,6 +146,53 @@ def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int,
         # Little's law for a closed loop: each connection waits for its answer, so the mean latency
         # is clients / throughput whatever the server does; p95 cannot be below what this implies.
         "littles_law_mean_ms": round(clients / throughput * 1000, 1) if throughput else None,
+    }
+
+
+def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int, baseline: dict | None) -> dict:
+    wrk = apt_install("wrk", "wrk")
+    if wrk is None:
+        raise RuntimeError("wrk is not installed and could not be installed (apt-get install wrk)")
+    pid = data.portfolio_id
+    chart_make_current(pid)
+    paths = [template.format(pid=pid) for template in ENDPOINTS.values()]
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with gunicorn_server(name="web-load", workers=web_workers, threads=web_threads, access_log=True) as server:
+        with requests.Session() as session:  # every cache filled: the runs measure the warm path
+            session.headers["Authorization"] = f"Token {data.token}"
+            sizes = []
+            for path in paths:
+                answer = session.get(server.url + path, timeout=30)
+                answer.raise_for_status()
+                sizes.append(len(answer.content))
+            # The floor carries the same bytes as the dashboard's answers, one size per endpoint.
+            floor_paths = [f"{FLOOR_PATH}?bytes={size}" for size in sizes]
+            for path, size in zip([FLOOR_PATH, *floor_paths], [0, *sizes], strict=True):
+                floor_answer = session.get(server.url + path, timeout=30)
+                if floor_answer.status_code != 200 or floor_answer.content != body_of(size):
+                    raise RuntimeError(f"framework floor answered {floor_answer.status_code} to {path}")
+        run_args = {"wrk": wrk, "server": server, "token": data.token, "clients": clients}
+        # Every worker thread through all paths once (imports, connections), untimed: the runs compare
+        # steady states, not which one came first.
+        _load_once(name="warm-up", paths=[FLOOR_PATH, *floor_paths, *paths], seconds=WARM_UP_SECONDS, **run_args)
+        run_args["seconds"] = seconds
+        tiny = _load_once(name="floor-tiny", paths=[FLOOR_PATH], **run_args)
+        floor = _load_once(name="floor", paths=floor_paths, **run_args)
+        dashboard = _load_once(name="dashboard", paths=paths, **run_args)
+    result = {
+        "clients": clients, "seconds": seconds, "wrk_threads": min(WRK_THREADS, clients),
+        "web": {"workers": web_workers, "threads": web_threads},
+        "endpoints": list(ENDPOINTS),
+        **dashboard,
+        "floor": {**floor, "answer_bytes": sizes},
+        # The same floor answering a few bytes: what carrying the dashboard's answer sizes costs by itself.
+        "floor_tiny": {**tiny, "answer_bytes": len(FLOOR_BODY)},
+        # Both from this run, same load: what the dashboard costs beyond the framework's own floor.
+        "vs_floor": {
+            "throughput_ratio": ratio(dashboard["throughput_rps"], floor["throughput_rps"]),
+            "p95_ratio": ratio(dashboard["latency_ms"]["p95"], floor["latency_ms"]["p95"]),
+            "web_cpu_ratio": ratio(dashboard["cpu"]["web_cpu_ms_per_request"], floor["cpu"]["web_cpu_ms_per_request"]),
+        },
     }
     if baseline:
         single = {name: baseline["gunicorn"][name]["warm"]["p95"] for name in ENDPOINTS}

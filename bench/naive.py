@@ -1,9 +1,12 @@
 """The naive baseline of the dashboard: one synchronous view that computes totals and the chart inside
 the request, the way a first version of such a tracker is usually written — Django ORM, one query
-per holding for its latest price, each holding's history loaded as Decimals, the value of every day
-summed in Python. Bench-only (served through bench/urls.py); the product never does this.
+per holding for its latest price, then per holding the closes of the chart's window (and its last
+close before it) loaded as Decimals, the value of every day of the window summed in Python.
+Bench-only (served through bench/urls.py); the product never does this.
 
-It gets the same answers as the product (same average-cost engine, closes carried forward), so the
+It computes exactly what it returns and nothing more: totals, holdings and the 1Y chart (the
+dashboard's default range) — no day outside the window is valued, no close outside it is read. It
+gets the same answers as the product (same average-cost engine, closes carried forward), so the
 comparison is between ways of computing, not between amounts of work.
 """
 
@@ -48,18 +51,19 @@ def naive_dashboard_compute(*, portfolio: Portfolio, today: date | None = None) 
                          "market_value": str(value.quantize(CENT)) if value is not None else None})
     totals_done = time.perf_counter()
 
-    # The chart: every day from the first transaction, each holding valued at its last close so far.
+    # The chart: the days of the window it returns, each holding valued at its last close so far.
     first = transactions[0].date if transactions else today
-    days = [first + timedelta(days=n) for n in range((today - first).days + 1)]
+    start = max(first, today - timedelta(days=CHART_DAYS - 1))
+    days = [start + timedelta(days=n) for n in range((today - start).days + 1)]
     value = [Decimal(0)] * len(days)
     invested = [Decimal(0)] * len(days)
     by_instrument: dict[int, list[Transaction]] = defaultdict(list)
     for tx in transactions:
         by_instrument[tx.instrument_id].append(tx)
     for instrument_id, txs in by_instrument.items():
-        closes = dict(PriceHistory.objects.filter(instrument_id=instrument_id, date__gte=first)
+        closes = dict(PriceHistory.objects.filter(instrument_id=instrument_id, date__gte=start, date__lte=today)
                       .values_list("date", "close"))
-        before = PriceHistory.objects.filter(instrument_id=instrument_id, date__lt=first).order_by("-date").first()
+        before = PriceHistory.objects.filter(instrument_id=instrument_id, date__lt=start).order_by("-date").first()
         position, next_tx = Position(instrument_id=instrument_id), 0
         close = before.close if before else None
         for index, day in enumerate(days):
@@ -72,7 +76,7 @@ def naive_dashboard_compute(*, portfolio: Portfolio, today: date | None = None) 
             invested[index] += position.cost_basis
     series = [{"date": day.isoformat(), "value": str(v.quantize(CENT, ROUND_HALF_EVEN)),
                "invested": str(c.quantize(CENT, ROUND_HALF_EVEN))}
-              for day, v, c in zip(days[-CHART_DAYS:], value[-CHART_DAYS:], invested[-CHART_DAYS:], strict=True)]
+              for day, v, c in zip(days, value, invested, strict=True)]
     done = time.perf_counter()
     return {
         "total_value": str(total_value.quantize(CENT)),

@@ -17,17 +17,18 @@ from datetime import UTC, datetime
 
 from bench import env
 
-SECTIONS = ["refresh", "chart", "indexes", "dashboard", "browser", "load"]
+SECTIONS = ["refresh", "chart", "indexes", "dashboard", "browser", "load", "intraday"]
 
 
-def _arguments(argv: list[str] | None) -> argparse.Namespace:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     size = parser.add_argument_group("refresh (1)")
     size.add_argument("--instruments", type=int, default=2000, help="unique instruments refreshed")
     size.add_argument("--latency-ms", type=float, default=100, help="stub provider latency per request")
     size.add_argument("--batch-size", type=int, default=50, help="symbols per provider request")
-    size.add_argument("--rate", type=float, default=10, help="global provider limit, requests per second")
+    size.add_argument("--rate", type=float, default=None,
+                      help="global provider limit, requests per second (default: the product's Yahoo default)")
     size.add_argument("--worker-concurrency", type=int, default=8, help="threads of the prices worker")
     size.add_argument("--naive-subset", type=int, default=100,
                       help="symbols the naive per-symbol baseline is measured on (then extrapolated)")
@@ -41,6 +42,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                       "query counts do not grow with holdings")
     dash.add_argument("--warm-samples", type=int, default=200, help="timed requests per endpoint, warm cache")
     dash.add_argument("--cold-samples", type=int, default=30, help="timed requests per endpoint, cold cache")
+    dash.add_argument("--cold-pages", type=int, default=3,
+                      help="cold pages timed until their chart arrives (each waits for a chart generation)")
     dash.add_argument("--naive-samples", type=int, default=3, help="timed requests of the naive view")
     dash.add_argument("--chart-runs", type=int, default=3, help="chart generations timed in the worker")
     dash.add_argument("--index-subset", type=int, default=5,
@@ -51,11 +54,20 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     load.add_argument("--web-workers", type=int, default=2, help="gunicorn processes (Procfile default)")
     load.add_argument("--web-threads", type=int, default=4, help="gunicorn threads each (Procfile default)")
     load.add_argument("--browser-runs", type=int, default=5, help="warm page loads timed in Chromium")
+    intraday = parser.add_argument_group("intraday refresh at scale (7)")
+    intraday.add_argument("--intraday-portfolios", type=int, default=10_000, help="portfolios kept current")
+    intraday.add_argument("--intraday-holdings", type=int, default=20, help="holdings of each")
+    intraday.add_argument("--intraday-instruments", type=int, default=2000, help="instruments they share")
+    intraday.add_argument("--chart-workers", type=int, default=2, help="charts worker processes (the cores)")
     run = parser.add_argument_group("run")
     run.add_argument("--only", nargs="*", choices=SECTIONS, help="run only these sections")
     run.add_argument("--reuse-data", action="store_true",
                      help="keep the bench database's dashboard data when it has the same sizes")
     run.add_argument("--no-docs", action="store_true", help="write the JSON only, not docs/PERFORMANCE.md")
+    run.add_argument("--no-profiles", action="store_true", help="no profiles of missed targets")
+    run.add_argument("--allow-dirty", action="store_true",
+                     help="run from a tree with uncommitted changes (a local experiment): results go to "
+                          "var/bench/results/, never to docs/PERFORMANCE.md or bench/results/latest.json")
     return parser.parse_args(argv)
 
 
@@ -69,7 +81,25 @@ def _redis_reset() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
+    args = arguments(argv)
+    from bench.provenance import provenance_read, refusal
+
+    provenance = provenance_read()
+    refused = refusal(provenance)
+    if refused and not args.allow_dirty:
+        print(refused, file=sys.stderr)
+        return 2
+    results = measure(args, argv=sys.argv[1:] if argv is None else argv, provenance=provenance.as_dict())
+    from bench import report
+
+    written = report.results_write(results, docs=not args.no_docs, experiment=not provenance.clean)
+    print("bench: wrote " + ", ".join(str(path.relative_to(env.ROOT)) for path in written), flush=True)
+    print(report.summary_text(results), flush=True)
+    return 1 if results["errors"] else 0
+
+
+def measure(args: argparse.Namespace, *, argv: list[str], provenance: dict) -> dict:
+    """Every section asked for, in one run: the results, not yet written anywhere."""
     sections = args.only or SECTIONS
     started = time.monotonic()
     cpu_before = env.cpu_snapshot()
@@ -77,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from bench import data, report
+    from bench import data
 
     print(f"bench: database {env.DATABASE_URL}, Redis {env.REDIS_URL}", flush=True)
     _redis_reset()
@@ -90,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         call_command("migrate", verbosity=0, interactive=False)
     results: dict = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "argv": sys.argv[1:] if argv is None else argv,
+        "argv": argv,
+        # The commit measured: a clean tree's, or marked as an experiment on top of it.
+        **provenance,
+        "bench_database": env.admin_dsn()[1],
+        "bench_redis_db": env.redis_db(),
         "machine": env.machine_describe(),
         "sections": {},
         "errors": {},
@@ -124,16 +158,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {section} done in {time.monotonic() - section_started:.0f} s", flush=True)
 
     try:
-        results["profiles"] = _profiles_for_missed(results, dashboard_data)
+        results["profiles"] = {} if args.no_profiles else _profiles_for_missed(results, dashboard_data)
     except Exception as error:
         traceback.print_exc()
         results["errors"]["profiles"] = f"{type(error).__name__}: {error}"
     results["total_seconds"] = round(time.monotonic() - started, 1)
     results["machine"]["load_average_at_end"] = env.load_average()
     results["machine"]["cpu_during_run"] = env.cpu_share(cpu_before, env.cpu_snapshot())
-    report.results_write(results, docs=not args.no_docs)
-    print(report.summary_text(results), flush=True)
-    return 1 if results["errors"] else 0
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return results
 
 
 def _profiles_for_missed(results: dict, dashboard_data) -> dict:
@@ -143,9 +176,8 @@ def _profiles_for_missed(results: dict, dashboard_data) -> dict:
     wanted = {t.profile for t in report.targets_evaluate(results) if not t.met and t.profile}
     if not wanted or dashboard_data is None:
         return {}
-    from bench.dashboard import ENDPOINTS, chart_make_current
+    from bench.dashboard import ENDPOINTS, chart_make_current, cold_reset
     from charts.services import chart_data_generate
-    from portfolio.cache import portfolio_version_bump
 
     pid, token = dashboard_data.portfolio_id, dashboard_data.token
     urls = [template.format(pid=pid) for template in ENDPOINTS.values()]
@@ -160,8 +192,8 @@ def _profiles_for_missed(results: dict, dashboard_data) -> dict:
             "warm initial-data requests", token=token, urls=urls[:1], repeat=100)
     if "dashboard_cold" in wanted:
         profiles["dashboard_cold"] = profiling.requests_profile(
-            "cold initial-data requests (version bumped before each)", token=token, urls=urls[:1], repeat=20,
-            before=lambda: portfolio_version_bump(portfolio_id=pid))
+            "cold initial-data requests (nothing cached before each)", token=token, urls=urls[:1], repeat=20,
+            before=lambda: cold_reset(portfolio_id=pid, token=token))
     if "chart" in wanted:
         profiles["chart"] = profiling.profile(
             "chart generation", lambda: sum(1 for _ in range(2) if chart_data_generate(portfolio_id=pid) is not None))
@@ -173,7 +205,7 @@ def _section_run(section: str, args: argparse.Namespace, dashboard_data, results
     if section == "refresh":
         from bench import refresh
 
-        return refresh.run(instruments=args.instruments, latency=args.latency_ms / 1000, rate=args.rate,
+        return refresh.run(instruments=args.instruments, latency=args.latency_ms / 1000,
                            batch_size=args.batch_size, concurrency=args.worker_concurrency,
                            naive_subset=args.naive_subset, portfolios=args.portfolios,
                            portfolio_holdings=args.portfolio_holdings)
@@ -189,7 +221,7 @@ def _section_run(section: str, args: argparse.Namespace, dashboard_data, results
         from bench import dashboard
 
         return dashboard.run(data=dashboard_data, warm_samples=args.warm_samples, cold_samples=args.cold_samples,
-                             naive_samples=args.naive_samples, web_workers=args.web_workers,
+                             cold_pages=args.cold_pages, naive_samples=args.naive_samples, web_workers=args.web_workers,
                              web_threads=args.web_threads)
     if section == "browser":
         from bench import browser
@@ -202,6 +234,12 @@ def _section_run(section: str, args: argparse.Namespace, dashboard_data, results
         return load.run(data=dashboard_data, clients=args.load_clients, seconds=args.load_seconds,
                         web_workers=args.web_workers, web_threads=args.web_threads,
                         baseline=results["sections"].get("dashboard"))
+    if section == "intraday":
+        from bench import intraday
+
+        return intraday.run(instruments=args.intraday_instruments, portfolios=args.intraday_portfolios,
+                            holdings=args.intraday_holdings, chart_workers=args.chart_workers,
+                            latency=args.latency_ms / 1000, concurrency=args.worker_concurrency)
     raise ValueError(section)
 
 

@@ -60,3 +60,20 @@ def queue_purge(*names: str) -> None:
     client.delete(*names)
     # Countdown tasks wait in kombu's unacked hash until a worker takes them; nobody will.
     client.delete("unacked", "unacked_index")
+
+
+def worker_wait_settled(*, queue: str, timeout: float = 60) -> float:
+    """Seconds until the worker runs nothing and holds nothing for later (no countdown task waiting in
+    it): what one measurement queued cannot land in the next one."""
+    from celery_app import app
+
+    name = worker_name(queue)
+
+    def settled() -> bool:
+        inspect = app.control.inspect([name], timeout=1.0)
+        found = [(getattr(inspect, kind)() or {}).get(name) for kind in ("active", "reserved", "scheduled")]
+        return all(tasks == [] for tasks in found)
+
+    started = time.monotonic()
+    wait_until(settled, timeout=timeout, interval=0.2, what=f"worker {name} settled")
+    return time.monotonic() - started

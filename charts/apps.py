@@ -6,4 +6,4 @@ class ChartsConfig(AppConfig):
     verbose_name = "Charts"
 
     def ready(self) -> None:
-        import charts.receivers  # noqa: F401 (connects the subscriptions)
+        import charts.receivers  # noqa: F401, PLC0415 (connects the subscriptions once models are loaded)

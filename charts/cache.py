@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import time
 
-from django_redis import get_redis_connection
 from redis.exceptions import ResponseError
+
+from core.redis_store import redis_client, redis_key
 
 # Charts of portfolios nobody looks at expire; a visit regenerates them.
 CHART_TTL_SECONDS = 30 * 86400
@@ -19,11 +20,11 @@ PROGRESS_TTL_SECONDS = 86400
 
 
 def _data_key(portfolio_id: int) -> str:
-    return f"folio:chart:{portfolio_id}:data"
+    return redis_key("chart", portfolio_id, "data")
 
 
 def _progress_key(portfolio_id: int) -> str:
-    return f"folio:chart:{portfolio_id}:progress"
+    return redis_key("chart", portfolio_id, "progress")
 
 
 # A slow generation must never overwrite a newer one that finished first. Fields are replaced whole:
@@ -43,9 +44,6 @@ return 1
 
 # Each part is its own hash field of ready JSON, so a request reads and sends only what it shows
 # (one range's series, not ten years of every range, every sparkline and all the performance).
-PART_PREFIXES = ("range:", "benchmark:")
-
-
 def _parts(data: dict) -> dict[str, str]:
     parts = {}
     for name, value in data.items():
@@ -63,13 +61,13 @@ def chart_data_store(*, portfolio_id: int, version: int, data: dict) -> bool:
     """Cache chart data computed for `version`; False when a newer version is already cached."""
     parts = _parts({"version": version, "generated_at": time.time(), **data})
     args = [version, CHART_TTL_SECONDS] + [item for pair in parts.items() for item in pair]
-    return bool(get_redis_connection("default").eval(_STORE_IF_NEWER, 1, _data_key(portfolio_id), *args))
+    return bool(redis_client().eval(_STORE_IF_NEWER, 1, _data_key(portfolio_id), *args))
 
 
 def chart_parts_get(*, portfolio_id: int, names: list[str]) -> dict[str, bytes | None]:
     """Raw JSON of the named parts (None for a missing one) in one round trip."""
     try:
-        values = get_redis_connection("default").hmget(_data_key(portfolio_id), names)
+        values = redis_client().hmget(_data_key(portfolio_id), names)
     except ResponseError:  # a key of another shape, left by an older Folio: no chart yet
         values = [None] * len(names)
     return dict(zip(names, values, strict=True))
@@ -78,7 +76,7 @@ def chart_parts_get(*, portfolio_id: int, names: list[str]) -> dict[str, bytes |
 def chart_data_get(*, portfolio_id: int) -> dict | None:
     """The whole cached chart data, decoded (for workers and tests; requests read parts)."""
     try:
-        raw = get_redis_connection("default").hgetall(_data_key(portfolio_id))
+        raw = redis_client().hgetall(_data_key(portfolio_id))
     except ResponseError:  # a key of another shape, left by an older Folio
         return None
     if not raw:
@@ -98,12 +96,12 @@ def chart_data_get(*, portfolio_id: int) -> dict | None:
 
 
 def chart_data_delete(*, portfolio_id: int) -> None:
-    get_redis_connection("default").delete(_data_key(portfolio_id), _progress_key(portfolio_id))
+    redis_client().delete(_data_key(portfolio_id), _progress_key(portfolio_id))
 
 
 # Generations under way (PENDING or PROGRESS), scored by their last progress update: the stuck-job
 # cleaner finds those that stopped moving without scanning keys (charts.services).
-GENERATING_KEY = "folio:charts:generating"
+GENERATING_KEY = redis_key("charts", "generating")
 
 
 def chart_progress_set(*, portfolio_id: int, state: str, done: int, total: int, error: str = "") -> None:
@@ -111,7 +109,7 @@ def chart_progress_set(*, portfolio_id: int, state: str, done: int, total: int, 
     fields = {"state": state, "done": done, "total": total, "error": error, "updated_at": now}
     if state == "PROGRESS" and done == 0:
         fields["started_at"] = now
-    client = get_redis_connection("default")
+    client = redis_client()
     pipe = client.pipeline()
     pipe.hset(_progress_key(portfolio_id), mapping=fields)
     pipe.expire(_progress_key(portfolio_id), PROGRESS_TTL_SECONDS)
@@ -125,19 +123,19 @@ def chart_progress_set(*, portfolio_id: int, state: str, done: int, total: int, 
 
 def chart_generations_stalled(*, before: float) -> list[int]:
     """Portfolios whose chart generation has shown no progress since `before` (a timestamp)."""
-    return [int(pid) for pid in get_redis_connection("default").zrangebyscore(GENERATING_KEY, "-inf", before)]
+    return [int(pid) for pid in redis_client().zrangebyscore(GENERATING_KEY, "-inf", before)]
 
 
 def chart_generation_forget(*, portfolio_id: int) -> None:
     """No generation under way any more (its portfolio is gone): progress and index entry dropped."""
-    pipe = get_redis_connection("default").pipeline()
+    pipe = redis_client().pipeline()
     pipe.zrem(GENERATING_KEY, str(portfolio_id))
     pipe.delete(_progress_key(portfolio_id))
     pipe.execute()
 
 
 def chart_progress_get(*, portfolio_id: int) -> dict | None:
-    raw = get_redis_connection("default").hgetall(_progress_key(portfolio_id))
+    raw = redis_client().hgetall(_progress_key(portfolio_id))
     if not raw:
         return None
     progress = {k.decode(): v.decode() for k, v in raw.items()}

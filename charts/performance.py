@@ -64,7 +64,6 @@ from typing import TypedDict
 import numpy as np
 
 from charts.compute import (
-    PERFORMANCE_RANGES,
     ChartSeries,
     Snapshot,
     chart_series_compute,
@@ -73,8 +72,7 @@ from charts.compute import (
 from charts.selectors import ChartInputs
 from portfolio.holdings import EXACT_SUMS, ZERO, money_format
 from portfolio.models import TransactionType
-
-RANGES = PERFORMANCE_RANGES
+from portfolio.ranges import PERFORMANCE_RANGES
 
 RATE_PLACES = 6
 RATE_QUANTUM = Decimal(1).scaleb(-RATE_PLACES)
@@ -127,12 +125,13 @@ def performance_compute(inputs: ChartInputs, *, today: date, series: ChartSeries
     base = inputs.base_currency
     series = series or chart_series_compute(inputs, today=today)
     if series is None:
-        return Performance(base_currency=base, as_of=today.isoformat(), ranges={key: _nothing() for key in RANGES},
+        return Performance(base_currency=base, as_of=today.isoformat(),
+                           ranges={key: _nothing() for key in PERFORMANCE_RANGES},
                            investment_by_month=[], investment_by_year=[])
 
     days, first = series.days, series.first
     daily = _daily_build(inputs, series=series)
-    bounds = {key: performance_range_bounds(key=key, today=today) for key in RANGES}
+    bounds = {key: performance_range_bounds(key=key, today=today) for key in PERFORMANCE_RANGES}
     tx_years = {tx.date.year for tx in inputs.transactions if tx.date <= today}
     for year in range(first.year, today.year + 1):
         base_day, end_day = date(year - 1, 12, 31), min(date(year, 12, 31), today)
@@ -424,6 +423,8 @@ def _xirr(*, times: np.ndarray, amounts: np.ndarray) -> float | None:
     return _root_in(npv, lo=lo, hi=hi)
 
 
+# Not scipy.optimize.brentq: it would make scipy (tens of MB) a production dependency for this one root, and
+# choosing the bracket nearest 0 above, the part that decides which root, is ours either way.
 def _root_in(npv, *, lo: float, hi: float) -> float:
     """Newton's method kept inside the bracket [lo, hi] of a sign change, bisecting whenever a Newton step
     would leave it (so it always converges)."""

@@ -1,11 +1,10 @@
 """The charts app's subscriptions to what the portfolio app announces (connected in apps.py)."""
 
-from contextlib import suppress
-
 from django.dispatch import receiver
 
 from charts.cache import chart_data_delete
 from charts.services import chart_regeneration_request
+from core.soft import soft_fail
 from portfolio.signals import portfolio_deleted, portfolios_changed
 
 
@@ -16,5 +15,5 @@ def on_portfolios_changed(sender, *, portfolio_ids: list[int], **kwargs) -> None
 
 @receiver(portfolio_deleted, dispatch_uid="charts.portfolio_deleted")
 def on_portfolio_deleted(sender, *, portfolio_id: int, **kwargs) -> None:
-    with suppress(Exception):  # Redis down: the chart expires on its own (CHART_TTL_SECONDS)
+    with soft_fail(f"chart of deleted portfolio {portfolio_id} left to expire (CHART_TTL_SECONDS)"):  # Redis down
         chart_data_delete(portfolio_id=portfolio_id)

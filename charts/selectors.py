@@ -1,14 +1,15 @@
 """Everything the chart computation needs for one portfolio, loaded in a constant number of queries.
 
-At most five queries whatever the number of holdings: the transactions, the instruments' last close
-before the first transaction (so the first days carry a close forward too), the closes from the first
-transaction on, and — only when some currency differs from the base — the FX rates from that date on
-plus the last rate of each pair before it.
+A constant number of queries whatever the number of holdings: the transactions, the closes from the
+first transaction on with each instrument's last close before it (so the first days carry a close
+forward too), and — only when some currency differs from the base — the FX rates from that date on plus
+the last rate of each pair before it.
 
-Price rows are the bulk (a 500-holding, 10-year portfolio is ~1.26 M rows). They never become model
-instances or Decimals: the database scales each close to whole millionths (the stored precision, so
-exact) as a 64-bit integer, and on Postgres packs each instrument's dates and closes into binary strings
-that numpy reads whole (see _rows_aggregated); elsewhere (SQLite) plain value tuples stream into numpy.
+Closes are the bulk (a 500-holding, 10-year portfolio has ~1.26 M). They never become model instances or
+Decimals: they are whole millionths (the stored precision, so exact) as 64-bit integers. On Postgres they
+come from the instruments' packed series (prices.series: ~5,000 rows of binary strings numpy reads whole,
+kept by the database in the transaction that writes the prices); elsewhere (SQLite) the database scales
+the rows and plain value tuples stream into numpy (two queries: the closes, and the last one before).
 The few closes a Decimal figure needs are made exact Decimals from those integers (charts.compute).
 """
 
@@ -24,11 +25,10 @@ from django.db.models.functions import Cast, Least, Round, RowNumber
 from portfolio.models import Portfolio, Transaction
 from prices.fx import currency_major
 from prices.models import FxRate, Instrument, PriceHistory
+from prices.series import price_series_available, price_series_load
 
 # Rows per fetch on the portable price path: bounds the rows held as Python tuples at any moment.
 PRICE_FETCH_BATCH = 20_000
-
-_PG_EPOCH = np.datetime64("2000-01-01", "D")
 
 # Closes are stored with 6 decimals: as whole millionths they are exact integers.
 MICROS_PER_UNIT = 1_000_000
@@ -110,6 +110,8 @@ def chart_inputs_load(*, portfolio: Portfolio) -> ChartInputs:
 
 def _prices_load(*, instrument_ids: list[int], start: date) -> PriceRows:
     """Closes from `start` on plus each instrument's last one before it, sorted (instrument_id, date)."""
+    if price_series_available():
+        return PriceRows.from_micros(*price_series_load(instrument_ids=instrument_ids, start=start))
     before = PriceHistory.objects.filter(instrument=OuterRef("pk"), date__lt=start).order_by("-date")
     seeds = [
         (pk, day, micros)
@@ -127,10 +129,7 @@ def _prices_load(*, instrument_ids: list[int], start: date) -> PriceRows:
         .order_by("instrument_id", "date")
         .values_list("instrument_id", "date", close_micros())
     )
-    ids, days, micros = _rows_aggregated(rows) if connection.vendor == "postgresql" else _rows_iterated(rows)
-    if not _sorted(ids=ids, days=days):  # the aggregated path does not promise the order (see there)
-        order = np.lexsort((days, ids))
-        ids, days, micros = ids[order], days[order], micros[order]
+    ids, days, micros = _rows_iterated(rows)
     # Each seed is older than every row of its instrument: it goes just before the first of them.
     at = np.searchsorted(ids, [row[0] for row in seeds], side="left")
     return PriceRows.from_micros(
@@ -140,11 +139,6 @@ def _prices_load(*, instrument_ids: list[int], start: date) -> PriceRows:
     )
 
 
-def _sorted(*, ids: np.ndarray, days: np.ndarray) -> bool:
-    id_step, day_step = np.diff(ids), np.diff(days)
-    return bool(np.all((id_step > 0) | ((id_step == 0) & (day_step > np.timedelta64(0, "D")))))
-
-
 def _rows_iterated(rows: QuerySet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Portable path (SQLite): plain tuples from the cursor, in batches, straight into numpy."""
     records = np.fromiter(
@@ -152,32 +146,6 @@ def _rows_iterated(rows: QuerySet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         dtype=np.dtype([("instrument_id", "i8"), ("date", "M8[D]"), ("micros", "i8")]),
     )
     return records["instrument_id"].copy(), records["date"].copy(), records["micros"].copy()
-
-
-def _rows_aggregated(rows: QuerySet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Postgres path: one row per instrument carrying its dates and closes (in millionths) as packed binary
-    strings.
-
-    Fetching 1.26 M rows as tuples costs ~2.5 s of per-row Python work (a binary COPY still ~0.7 s: one
-    message per row); packed per instrument, it is 500 rows that numpy reads with np.frombuffer, and the
-    database's own scan dominates. Both aggregates see the group's rows in the same order, so each date
-    stays paired with its close whatever that order is.
-    """
-    inner, params = rows.query.sql_with_params()
-    sql = (
-        "SELECT r.iid,"
-        " string_agg(int4send(r.day - DATE '2000-01-01'), ''),"  # days since 2000-01-01, int32 big-endian
-        " string_agg(int8send(r.px), '')"  # int64 big-endian: the close in millionths
-        f" FROM ({inner}) AS r (iid, day, px) GROUP BY r.iid"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        packed = cursor.fetchall()
-    counts = [len(days) // 4 for _, days, _ in packed]
-    ids = np.repeat(np.array([row[0] for row in packed], dtype="i8"), counts)
-    days = _PG_EPOCH + np.frombuffer(b"".join(row[1] for row in packed), dtype=">i4").astype("i8")
-    micros = np.frombuffer(b"".join(row[2] for row in packed), dtype=">i8").astype("i8")
-    return ids, days, micros
 
 
 def _fx_load(*, codes: set[str], base: str, start: date) -> dict[str, FxSeries]:

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.utils import timezone
-from django_redis import get_redis_connection
 
 from charts.benchmark import benchmark_compare
 from charts.cache import (
@@ -21,7 +20,9 @@ from charts.cache import (
 from charts.compute import chart_data_compute, chart_series_compute
 from charts.performance import performance_compute, twr_growth_index
 from charts.selectors import benchmark_closes_load, chart_inputs_load
-from monitoring.events import EventKind, EventLevel, event_record
+from core.events import EventKind, EventLevel, event_record
+from core.redis_store import claims_take, redis_client, redis_key
+from core.tasks import task_send
 from portfolio.models import Portfolio
 
 logger = logging.getLogger(__name__)
@@ -30,27 +31,22 @@ GENERATION_STEPS = 3  # load the inputs, compute every range and the performance
 
 
 def _scheduled_key(portfolio_id: int) -> str:
-    return f"folio:chart:{portfolio_id}:scheduled"
+    return redis_key("chart", portfolio_id, "scheduled")
 
 
 def chart_regeneration_request(*, portfolio_ids: Iterable[int]) -> list[int]:
     """Queue one regeneration per portfolio, CHART_DEBOUNCE_SECONDS from now: a burst of edits or
     price batches within that window causes one run. Returns the portfolios newly queued."""
-    from charts.tasks import generate_chart_data_task  # noqa: PLC0415 (tasks import this module)
-
     ids = sorted(set(portfolio_ids))
     if not ids:
         return []
     try:
-        client = get_redis_connection("default")
-        pipe = client.pipeline(transaction=False)
-        for portfolio_id in ids:
-            # The claim outlives the countdown; the task drops it when it starts.
-            pipe.set(_scheduled_key(portfolio_id), 1, nx=True, ex=settings.CHART_DEBOUNCE_SECONDS + 300)
-        queued = [pid for pid, won in zip(ids, pipe.execute(), strict=True) if won]
+        # The claim outlives the countdown; the task drops it when it starts.
+        queued = claims_take(ids=ids, key=_scheduled_key, seconds=settings.CHART_DEBOUNCE_SECONDS + 300)
         for portfolio_id in queued:
             chart_progress_set(portfolio_id=portfolio_id, state="PENDING", done=0, total=GENERATION_STEPS)
-            generate_chart_data_task.apply_async(args=[portfolio_id], countdown=settings.CHART_DEBOUNCE_SECONDS)
+            task_send("charts.generate_chart_data_task", kwargs={"portfolio_id": portfolio_id},
+                      countdown=settings.CHART_DEBOUNCE_SECONDS)
         return queued
     except Exception:  # Redis or the broker down: the last good chart keeps being served
         logger.warning("could not queue chart regeneration for %s", ids, exc_info=True)
@@ -64,7 +60,7 @@ def chart_data_generate(*, portfolio_id: int) -> int | None:
     The version is read before the inputs: a write landing during the computation bumps it past
     what is cached, so that write's own regeneration request is never mistaken as done.
     """
-    get_redis_connection("default").delete(_scheduled_key(portfolio_id))
+    redis_client().delete(_scheduled_key(portfolio_id))
     portfolio = Portfolio.objects.filter(pk=portfolio_id).select_related("benchmark").first()
     if portfolio is None:
         return None
@@ -112,7 +108,7 @@ def chart_generations_fail_stuck(*, now: float | None = None) -> list[int]:
                  f"{progress['total']} (worker lost?); queued again"
         chart_progress_set(portfolio_id=portfolio_id, state="FAILURE", done=progress["done"],
                            total=progress["total"], error=reason)
-        get_redis_connection("default").delete(_scheduled_key(portfolio_id))
+        redis_client().delete(_scheduled_key(portfolio_id))
         event_record(kind=EventKind.JOB_FAILED, level=EventLevel.WARNING, portfolio_id=portfolio_id,
                      message=f"Chart generation of portfolio {portfolio_id} {reason}")
         chart_regeneration_request(portfolio_ids=[portfolio_id])

@@ -1,25 +1,106 @@
-"""API tokens that expire API_TOKEN_TTL_HOURS after they were issued.
+"""API tokens that expire API_TOKEN_TTL_HOURS after they were issued, looked up through a short Redis cache.
 
 Kept apart from config/auth.py (the login views): DRF imports authentication classes while its own
 views module is still loading.
+
+Every API request names its token; looking it up and loading its user is a join in Postgres on each
+request. A valid token's user row (all but the password hash) and issue time are kept in Redis for
+AUTH_CACHE_SECONDS, under a SHA-256 of the key (Redis never holds a usable credential). Expiry is
+checked on every request against the cached issue time, so a token expires on time whatever the
+cache holds. Deleting a token, saving or deleting its user (deactivation, staff flag, password)
+forget the entry (config/receivers.py); a change made behind the ORM's back (a queryset `update()`)
+shows within AUTH_CACHE_SECONDS. Redis unreachable: the database answers, as before.
 """
 
-from datetime import timedelta
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
+from django_redis import get_redis_connection
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
+
+logger = logging.getLogger(__name__)
+
+TOKEN_CACHE_KEY = "folio:auth:token:{digest}"
+# Never copied out of Postgres: the cache needs who the user is, not how they log in.
+UNCACHED_USER_FIELDS = {"password"}
 
 
 def token_expired(token: Token) -> bool:
     return token.created < timezone.now() - timedelta(hours=settings.API_TOKEN_TTL_HOURS)
 
 
+def _cache_key(key: str) -> str:
+    return TOKEN_CACHE_KEY.format(digest=hashlib.sha256(key.encode()).hexdigest())
+
+
+def _user_fields():
+    return [f for f in get_user_model()._meta.concrete_fields if f.name not in UNCACHED_USER_FIELDS]
+
+
+def _token_dump(token: Token) -> str:
+    user = token.user
+    fields = {f.attname: None if f.value_from_object(user) is None else f.value_to_string(user)
+              for f in _user_fields()}
+    return json.dumps({"created": token.created.isoformat(), "user": fields})
+
+
+def _token_load(key: str, raw: bytes) -> Token:
+    """The token and its user, built from the cache without a query (the password hash stays deferred:
+    read from Postgres only if something asks for it)."""
+    cached = json.loads(raw)
+    fields = _user_fields()
+    values = [None if cached["user"][f.attname] is None else f.to_python(cached["user"][f.attname]) for f in fields]
+    user = get_user_model().from_db(DEFAULT_DB_ALIAS, [f.attname for f in fields], values)
+    token = Token(key=key, user_id=user.pk, created=datetime.fromisoformat(cached["created"]))
+    token.user = user
+    return token
+
+
+def token_cache_forget(*, keys: Iterable[str]) -> None:
+    """Drop these tokens' cached users: the next request reads Postgres again."""
+    names = [_cache_key(key) for key in keys]
+    if not names:
+        return
+    try:
+        get_redis_connection("default").delete(*names)
+    except Exception:  # Redis down: nothing cached can be read either; entries left expire on their own
+        logger.warning("token cache: %d entries not forgotten (Redis unavailable)", len(names), exc_info=True)
+
+
 class ExpiringTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key):
-        user, token = super().authenticate_credentials(key)
+        token = self._cached(key)
+        if token is None:
+            user, token = super().authenticate_credentials(key)  # unknown key or inactive user: 401 here
+            if not token_expired(token):
+                self._remember(key, token)
         if token_expired(token):
             raise exceptions.AuthenticationFailed("Token has expired: ask /api/auth/token/ for a new one.")
-        return user, token
+        return token.user, token
+
+    @staticmethod
+    def _cached(key: str) -> Token | None:
+        try:
+            raw = get_redis_connection("default").get(_cache_key(key))
+            return None if raw is None else _token_load(key, raw)
+        except Exception:  # Redis down or an entry of another shape: ask Postgres
+            logger.debug("token cache not read", exc_info=True)
+            return None
+
+    @staticmethod
+    def _remember(key: str, token: Token) -> None:
+        try:
+            get_redis_connection("default").set(_cache_key(key), _token_dump(token), ex=settings.AUTH_CACHE_SECONDS)
+        except Exception:
+            logger.debug("token cache not written", exc_info=True)

@@ -1,8 +1,9 @@
 """Folio settings: everything comes from the environment (django-environ), with safe local defaults.
 
-The names and defaults of the variables are part of the outside contract (shared/CONTRACT.md).
+The names and defaults of the variables are part of Folio's public interface (docs/configuration.md): keep them stable.
 """
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -12,10 +13,18 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.settings_check import settings_problems
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# `make run` writes .env (bin/run): debug on, a secret key and the database and Redis it chose, so every
+# `python manage.py …` in this checkout works against the same stack. A variable set in the environment
+# wins over the file; FOLIO_ENV_FILE names another file, or none when empty (the test suite's choice).
+ENV_FILE = os.environ.get("FOLIO_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
@@ -62,6 +71,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "config.apps.FolioConfig",
     "prices",
     "portfolio",
     "charts",
@@ -70,7 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so the time it records is the whole request's.
-    "monitoring.middleware.RequestTimingMiddleware",
+    "core.middleware.RequestTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -97,6 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.signup.signup_context",
             ],
         },
     },
@@ -109,7 +120,7 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     VAR_DIR.mkdir(exist_ok=True)
 # Reuse connections between requests: a dashboard makes several small API calls in a row.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+_CONN_MAX_AGE = DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -128,6 +139,8 @@ CACHES = {
         },
     }
 }
+# The CACHES entry the query cache (core/query_cache.py) stores its entries in.
+QUERY_CACHE_ALIAS = "default"
 
 # --- Auth
 AUTH_PASSWORD_VALIDATORS = [
@@ -142,6 +155,9 @@ LOGOUT_REDIRECT_URL = "login"
 # Sessions end after this long (default: 12 hours), API tokens after API_TOKEN_TTL_HOURS.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
 API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=7 * 24)
+# A valid token's user is cached in Redis this long (config/authentication.py): saves a join on every
+# API request. Deleting the token or saving the user forgets it at once; this bounds anything else.
+AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=30)
 # Failed logins of one username from one address before that pair is locked out, and how long it stays
 # locked after its last failure (a failure counts while it is within this window of the next one).
 LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
@@ -178,6 +194,9 @@ if EMAIL_URL:
     globals().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="folio@localhost")
 PASSWORD_RESET_ENABLED = bool(EMAIL_URL)
+# Anyone who can reach the site may make an account at /accounts/signup/ (a household on a private
+# network); off by default, when only staff add users (admin, createsuperuser). Same password rules.
+SIGNUP_ENABLED = env.bool("FOLIO_SIGNUP", default=False)
 
 # --- I18n: money is shown in each portfolio's own currency; dates are stored as UTC.
 LANGUAGE_CODE = "en-us"
@@ -244,12 +263,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
-# Progress lives in Redis hashes (monitoring/jobs.py); task results are only kept briefly.
+# Progress lives in Redis hashes (core/jobs.py); task results are only kept briefly.
 CELERY_RESULT_EXPIRES = 3600
 # An unacknowledged task (its worker killed) is redelivered after this long. Longer than the longest
 # task (CELERY_TASK_TIME_LIMIT) and any countdown we use (chart debounce), so a running or waiting task
 # is never handed out twice. A refresh job does not wait for it: its deadline is its own time budget
-# (prices/jobs.py deadline_slack_seconds), and a batch lost with its whole worker comes back too late
+# (prices/refresh/jobs.py deadline_slack_seconds), and a batch lost with its whole worker comes back too late
 # for its job, which the cleaner has failed (lock freed) by then (docs/RELIABILITY.md).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -265,7 +284,8 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 REFRESH_DB_RETRY_SECONDS = env.int("REFRESH_DB_RETRY_SECONDS", default=120)
 REFRESH_REDIS_RETRY_SECONDS = env.int("REFRESH_REDIS_RETRY_SECONDS", default=120)
 CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower's live view
-CELERY_TASK_SEND_SENT_EVENT = True
+# bin/beat turns it off: beat sends only periodic ticks, whose "sent" events would crowd Flower's task list.
+CELERY_TASK_SEND_SENT_EVENT = env.bool("CELERY_TASK_SEND_SENT_EVENT", default=True)
 # Separate queues: a long chart run never delays a price refresh. Workers can be dedicated.
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
@@ -294,7 +314,7 @@ CELERY_REDBEAT_LOCK_TIMEOUT = env.int("CELERY_REDBEAT_LOCK_TIMEOUT", default=6 *
 
 # The one beat schedule. Each entry expires about its interval: a run that could not start in
 # time is dropped rather than piled up behind the next one. The same window makes a tick run once:
-# a second run of it (two beats) is a no-op (monitoring/ticks.py), so `expires` stays below the interval.
+# a second run of it (two beats) is a no-op (core/ticks.py), so `expires` stays below the interval.
 _REFRESH_INTERVAL = env.int("REFRESH_INTERVAL_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
     # Every few minutes; instruments whose market is closed still have a fresh cached quote (it
@@ -356,7 +376,7 @@ CHART_DEBOUNCE_SECONDS = env.int("CHART_DEBOUNCE_SECONDS", default=5)
 CHART_GENERATION_STUCK_SECONDS = env.int(
     "CHART_GENERATION_STUCK_SECONDS", default=CHART_DEBOUNCE_SECONDS + CELERY_TASK_TIME_LIMIT + 60)
 
-# --- Market data. Provider names are part of the contract (shared/CONTRACT.md).
+# --- Market data. Provider names are part of the public interface (docs/providers.md).
 PRICE_PROVIDER = env("PRICE_PROVIDER", default="simulated")
 CRYPTO_PRICE_PROVIDER = env("CRYPTO_PRICE_PROVIDER", default=PRICE_PROVIDER)
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=5.0)
@@ -458,12 +478,19 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=True)
     CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
+# Periodic tasks frequent enough to flood the logs: their routine lines are logged at this level instead of
+# INFO (config/log_filters.py); INFO keeps them as they were.
+HOUSEKEEPING_TASKS = {"monitoring.events_flush_task", "monitoring.heartbeat_task", "monitoring.jobs_clean_task"}
+HOUSEKEEPING_LOG_LEVEL = env("HOUSEKEEPING_LOG_LEVEL", default="DEBUG")
+_QUIET = {"filters": ["housekeeping"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"housekeeping": {"()": "config.log_filters.HousekeepingAtDebug"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"celery.app.trace": _QUIET, "celery.worker.strategy": _QUIET, "celery.beat": _QUIET},
 }
 
 # --- Monitoring
@@ -472,6 +499,13 @@ EVENTS_MAX_AGE_DAYS = env.int("EVENTS_MAX_AGE_DAYS", default=30)
 EVENTS_MAX_COUNT = env.int("EVENTS_MAX_COUNT", default=20_000)
 # Bearer token for Prometheus to scrape /metrics without a staff session (unset: staff only).
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
-FLOWER_URL = env("FLOWER_URL", default="http://127.0.0.1:5555/")
+# Follows FLOWER_PORT (bin/flower listens there) unless set: behind a proxy, Flower's public address.
+FLOWER_URL = env("FLOWER_URL", default=f"http://127.0.0.1:{env.int('FLOWER_PORT', default=5555)}/")
 # Request latencies are buffered per process and written to Redis at most this often.
 REQUEST_TIMING_FLUSH_SECONDS = env.float("REQUEST_TIMING_FLUSH_SECONDS", default=1.0)
+# Query-cache hit and miss counters likewise: a cache hit then costs one Redis round trip, not two.
+QUERY_CACHE_STATS_FLUSH_SECONDS = env.float("QUERY_CACHE_STATS_FLUSH_SECONDS", default=1.0)
+
+# Every numeric setting above that cannot work stops the start here, in one line (config/settings_check.py).
+if _problems := settings_problems(globals()):
+    raise ImproperlyConfigured(" ".join(_problems))

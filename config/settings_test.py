@@ -12,6 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 # A fresh key per run (processes the suite starts inherit it): no key written in the repository is one that
 # debug-off settings accept.
 os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+# The suite never reads the .env a `make run` in this checkout wrote: it runs on its own settings.
+os.environ.setdefault("FOLIO_ENV_FILE", "")
 
 
 def _test_redis_url() -> str:
@@ -33,3 +35,4 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 SECURE_SSL_REDIRECT = False
 # Tests read request timings right after the request.
 REQUEST_TIMING_FLUSH_SECONDS = 0
+QUERY_CACHE_STATS_FLUSH_SECONDS = 0

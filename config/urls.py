@@ -1,11 +1,14 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from config.auth import ObtainExpiringAuthToken
+from config.schema import CachedSpectacularAPIView
+from config.signup import signup
 
 
 class SwaggerUiView(SpectacularSwaggerSplitView):
@@ -17,18 +20,26 @@ class SwaggerUiView(SpectacularSwaggerSplitView):
         return HttpResponse()
 
 
+def favicon(request):
+    """Pages of our own link the icon; the admin's and browsers' own guess ask for /favicon.ico."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password_change/done/", auth_views.PasswordChangeDoneView.as_view(),
          name="password_change_done"),
+    # 404 unless FOLIO_SIGNUP is on (the view says so): the login page links to it only then.
+    path("accounts/signup/", signup, name="signup"),
     path("api/auth/token/", ObtainExpiringAuthToken.as_view(), name="api-token"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", CachedSpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SwaggerUiView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/", include("portfolio.api.urls")),
     path("api/", include("prices.api.urls")),
+    path("api/", include("portfolio.api.urls")),
     path("api/", include("monitoring.api.urls")),
     path("api/", include("charts.api.urls")),
     path("", include("monitoring.urls")),

@@ -1,52 +1,29 @@
-"""The events log: recorded from any process or thread in one Redis push, stored in batches.
-
-Hot paths (provider calls in worker threads) must not open database connections or wait on them,
-so `event_record` only pushes to a Redis list; `events_flush` moves the buffer into Postgres (a
-beat task every few seconds, and before every read of the log). If Redis is down the event is
-written to the database directly instead.
-"""
+"""The events log, storage side: the buffer that `core.events.event_record` fills is moved into Postgres
+in batches (a beat task every few seconds, and before every read of the log), and pruned."""
 
 from __future__ import annotations
 
 import json
-import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from django_redis import get_redis_connection
 
-from monitoring.models import EventKind, EventLevel, MonitoringEvent
+from core.events import BUFFER_KEY
+from core.redis_store import redis_client
+from monitoring.models import MonitoringEvent
 
-logger = logging.getLogger(__name__)
-
-BUFFER_KEY = "folio:events:buffer"
-BUFFER_MAX = 10_000  # a flood is cut here rather than filling Redis
 FLUSH_BATCH = 1000
 
 
-def event_record(*, kind: str, message: str, level: str = EventLevel.INFO, **context) -> None:
-    """Record an event; never raises (an event about a failure must not cause one)."""
-    event = {"created_at": timezone.now().isoformat(), "level": level, "kind": kind,
-             "message": message[:500], "context": context}
-    log = logger.warning if level != EventLevel.INFO else logger.info
-    log("event %s: %s %s", kind, message, context or "")
-    try:
-        client = get_redis_connection("default")
-        pipe = client.pipeline(transaction=False)
-        pipe.rpush(BUFFER_KEY, json.dumps(event, default=str))
-        pipe.ltrim(BUFFER_KEY, -BUFFER_MAX, -1)
-        pipe.execute()
-    except Exception:
-        try:
-            MonitoringEvent.objects.create(**{**event, "created_at": datetime.fromisoformat(event["created_at"])})
-        except Exception:
-            logger.exception("event %s could not be recorded anywhere", kind)
+def event_store(event: dict) -> None:
+    """Write one event (as buffered) straight to the database: the fallback when Redis is down."""
+    MonitoringEvent.objects.create(**{**event, "created_at": datetime.fromisoformat(event["created_at"])})
 
 
 def events_flush() -> int:
     """Move buffered events into the database; returns how many were stored."""
-    client = get_redis_connection("default")
+    client = redis_client()
     stored = 0
     while True:
         pipe = client.pipeline()
@@ -78,6 +55,3 @@ def events_prune(*, now: datetime | None = None) -> int:
         more, _ = MonitoringEvent.objects.filter(created_at__lte=cutoff[0]).delete()
         deleted += more
     return deleted
-
-
-__all__ = ["EventKind", "EventLevel", "event_record", "events_flush", "events_prune"]

@@ -1,10 +1,15 @@
-"""Prometheus exposition of what /monitoring shows, collected from Redis at scrape time."""
+"""Prometheus exposition of what /monitoring shows, collected from Redis at scrape time.
+
+Latencies are real histograms (all-time bucket counts per series, core/timing.py): a custom collector
+over buckets held in Redis, which add up every web process and worker on every host, where
+prometheus_client's multiprocess mode would only see the files of one host."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from core.timing import timing_histogram, timing_series
 from monitoring.selectors import (
     cache_overview_get,
     endpoints_overview_get,
@@ -12,6 +17,7 @@ from monitoring.selectors import (
     providers_overview_get,
     queues_and_workers_get,
 )
+from prices.providers.telemetry import provider_series
 
 
 class FolioCollector:
@@ -32,8 +38,8 @@ class FolioCollector:
         requests = GaugeMetricFamily("folio_provider_requests_1h", "Provider requests, last hour", labels=["provider"])
         errors = GaugeMetricFamily("folio_provider_errors_1h", "Provider errors, last hour", labels=["provider"])
         limited = GaugeMetricFamily("folio_provider_rate_limited_1h", "Provider 429s, last hour", labels=["provider"])
-        latency = GaugeMetricFamily("folio_provider_latency_ms", "Provider latency, last hour",
-                                    labels=["provider", "quantile"])
+        latency = HistogramMetricFamily("folio_provider_latency_seconds", "Provider request latency",
+                                        labels=["provider"])
         circuit = GaugeMetricFamily("folio_provider_circuit_open", "1 when the provider's circuit is open",
                                     labels=["provider"])
         instruments = GaugeMetricFamily("folio_instruments", "Active instruments by price freshness",
@@ -48,19 +54,17 @@ class FolioCollector:
             errors.add_metric([name], provider["errors"])
             limited.add_metric([name], provider["rate_limited"])
             circuit.add_metric([name], 0 if provider["circuit"] == "closed" else 1)
-            for quantile in ("p50", "p95", "p99"):
-                if provider[f"{quantile}_ms"] is not None:
-                    latency.add_metric([name, quantile], provider[f"{quantile}_ms"])
+            latency.add_metric([name], *timing_histogram(series=provider_series(name)))
         yield from (requests, errors, limited, latency, circuit, instruments)
 
-        endpoint_latency = GaugeMetricFamily("folio_endpoint_latency_ms", "Endpoint latency, last hour",
-                                             labels=["endpoint", "quantile"])
+        endpoint_latency = HistogramMetricFamily("folio_endpoint_latency_seconds", "Endpoint latency",
+                                                 labels=["endpoint"])
         endpoint_count = GaugeMetricFamily("folio_endpoint_requests_1h", "Requests, last hour", labels=["endpoint"])
         for row in endpoints_overview_get():
             endpoint_count.add_metric([row["endpoint"]], row["count"])
-            for quantile in ("p50", "p95", "p99"):
-                if row[f"{quantile}_ms"] is not None:
-                    endpoint_latency.add_metric([row["endpoint"], quantile], row[f"{quantile}_ms"])
+        # Every endpoint ever timed, idle ones too: a histogram's series must not vanish between requests.
+        for series in timing_series(prefix="endpoint:"):
+            endpoint_latency.add_metric([series.removeprefix("endpoint:")], *timing_histogram(series=series))
         yield endpoint_latency
         yield endpoint_count
 

@@ -1,23 +1,7 @@
 from django.db import models
 from django.utils import timezone
 
-
-class EventLevel(models.TextChoices):
-    INFO = "info", "Info"
-    WARNING = "warning", "Warning"
-    ERROR = "error", "Error"
-
-
-class EventKind(models.TextChoices):
-    JOB_STARTED = "job_started", "Job started"
-    JOB_FINISHED = "job_finished", "Job finished"
-    JOB_FAILED = "job_failed", "Job failed"
-    PROVIDER_ERROR = "provider_error", "Provider error"
-    CIRCUIT_OPENED = "circuit_opened", "Circuit opened"
-    CIRCUIT_CLOSED = "circuit_closed", "Circuit closed"
-    RATE_LIMIT_WAIT = "rate_limit_wait", "Rate-limit wait"
-    QUOTA_EXHAUSTED = "quota_exhausted", "Quota exhausted"
-    CACHE_FLUSH = "cache_flush", "Cache flush"
+from core.events import EventKind, EventLevel
 
 
 class MonitoringEvent(models.Model):

@@ -8,28 +8,29 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 from django.utils import timezone
-from django_redis import get_redis_connection
 
+from celery_app import app
+from core.jobs import jobs_recent
+from core.query_cache import cache_stats_get, cache_stats_history
+from core.redis_store import redis_client, redis_key
+from core.timing import timing_series, timing_summary
 from monitoring.events import events_flush
-from monitoring.jobs import jobs_recent
 from monitoring.models import MonitoringEvent
 from monitoring.providers import provider_health
-from monitoring.query_cache import cache_stats_get, cache_stats_history
-from monitoring.timing import timing_series, timing_summary
 from prices.models import Instrument
 from prices.providers import PROVIDER_CLASSES
-from prices.rate_limit import CircuitBreaker, DailyQuota
+from prices.providers.gateway import ProviderGate
+from prices.providers.pacing import CircuitBreaker, DailyQuota
 from prices.selectors import instruments_freshness_get
-from prices.service import ProviderGate
 
 QUEUES = ("history", "prices", "charts", "default")
-HEARTBEAT_KEY = "folio:worker:heartbeat"
+HEARTBEAT_KEY = redis_key("worker", "heartbeat")
 # A worker that has not beaten for this long is reported down (beat asks every 30 s).
 HEARTBEAT_MAX_AGE = 120
 
 
 def redis_info_get() -> dict:
-    info = get_redis_connection("default").info()
+    info = redis_client().info()
     return {
         "used_memory": info.get("used_memory"),
         "used_memory_human": info.get("used_memory_human"),
@@ -82,9 +83,7 @@ def jobs_overview_get(*, limit: int = 30) -> list[dict]:
 
 
 def queues_and_workers_get() -> dict:
-    from celery_app import app  # noqa: PLC0415 (only the monitoring page asks the broker)
-
-    client = get_redis_connection("default")
+    client = redis_client()
     pipe = client.pipeline(transaction=False)
     for queue in QUEUES:
         pipe.llen(queue)

@@ -9,10 +9,10 @@ from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django_redis import get_redis_connection
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from monitoring.events import EventKind, EventLevel
+from core.events import EventKind, EventLevel
+from core.redis_store import redis_client
 from monitoring.metrics import metrics_text
 from monitoring.selectors import HEARTBEAT_KEY, HEARTBEAT_MAX_AGE
 
@@ -35,7 +35,7 @@ def healthz(request):
     except Exception as error:
         checks["database"] = f"down: {type(error).__name__}"
     try:
-        client = get_redis_connection("default")
+        client = redis_client()
         client.ping()
         checks["redis"] = "ok"
         beat = client.get(HEARTBEAT_KEY)

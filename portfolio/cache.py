@@ -7,6 +7,7 @@ soon as anyone reads it, and a write made while Redis was down is reflected when
 """
 
 from collections.abc import Iterable
+from datetime import date
 
 from django.db import transaction
 from django.db.models import F
@@ -20,9 +21,10 @@ def portfolio_version_get(*, portfolio_id: int) -> int:
     return Portfolio.objects.filter(pk=portfolio_id).values_list("data_version", flat=True).first() or 0
 
 
-def portfolio_versions_bump(*, portfolio_ids: Iterable[int]) -> list[int]:
+def portfolio_versions_bump(*, portfolio_ids: Iterable[int], since: date | None = None) -> list[int]:
     """Make every cached read of these portfolios obsolete, in the caller's transaction; once it
-    commits, announce `portfolios_changed`. Returns the portfolios bumped (those that exist)."""
+    commits, announce `portfolios_changed` (with `since`: see portfolio.signals). Returns the portfolios
+    bumped (those that exist)."""
     ids = sorted(set(portfolio_ids))
     if not ids:
         return []
@@ -32,7 +34,7 @@ def portfolio_versions_bump(*, portfolio_ids: Iterable[int]) -> list[int]:
                       .values_list("pk", flat=True))
         Portfolio.objects.filter(pk__in=locked).update(data_version=F("data_version") + 1)
         if locked:
-            transaction.on_commit(lambda: portfolios_changed.send(sender=Portfolio, portfolio_ids=locked))
+            transaction.on_commit(lambda: portfolios_changed.send(sender=Portfolio, portfolio_ids=locked, since=since))
     return locked
 
 

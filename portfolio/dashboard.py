@@ -4,6 +4,9 @@ Reads only the database (a constant handful of queries whatever the number of ho
 never a provider. The cache key carries the portfolio's data version, so any write to the portfolio
 or a new price for one of its instruments invalidates it with one INCR; a short TTL keeps the
 staleness flags, which move with the clock, honest.
+
+Both answers are cached as the JSON the API sends (rendered once, on a miss, by DRF's own JSON
+renderer): a hit hands the bytes to the response without decoding or encoding anything.
 """
 
 from __future__ import annotations
@@ -11,16 +14,19 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import NamedTuple
 
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
-from monitoring.query_cache import query_cache
+from core.query_cache import query_cache, raw_bytes
+from portfolio.access import PortfolioAccess
 from portfolio.holdings import money_format, money_sum
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
 from prices.models import VerificationStatus
-from prices.rate_limit import CircuitBreaker
-from prices.stale import stale_refresh_request
+from prices.providers.pacing import CircuitBreaker
+from prices.refresh.stale import stale_refresh_request
 
 logger = logging.getLogger(__name__)
 
@@ -119,17 +125,39 @@ def dashboard_data_compute(*, portfolio: Portfolio, now: datetime | None = None)
     return {"initial": initial, "holdings": holdings, "stale_instrument_ids": stale_ids}
 
 
+class DashboardJson(NamedTuple):
+    """The two answers as the API sends them."""
+
+    initial: bytes
+    holdings: bytes
+
+
+# JSON never holds a raw newline (json.dumps escapes it inside strings): it separates the cached parts.
+_PART_SEPARATOR = b"\n"
+
+
 @query_cache(
     "dashboard",
     ttl=DASHBOARD_CACHE_SECONDS,
     key=lambda *, portfolio: portfolio.pk,
     version=lambda *, portfolio: portfolio.data_version,
+    dump=raw_bytes,
+    load=raw_bytes,
 )
-def dashboard_data_get(*, portfolio: Portfolio) -> dict:
-    """The dashboard payloads of the portfolio's current data version (cached; computed on a miss).
-
-    Stale prices found on a miss queue one background refresh (stale-while-revalidate).
-    """
+def _dashboard_json(*, portfolio: Portfolio | PortfolioAccess) -> bytes:
+    if not isinstance(portfolio, Portfolio):
+        portfolio = Portfolio.objects.get(pk=portfolio.pk)
     data = dashboard_data_compute(portfolio=portfolio)
     stale_refresh_request(instrument_ids=data["stale_instrument_ids"])
-    return data
+    renderer = JSONRenderer()
+    return renderer.render(data["initial"]) + _PART_SEPARATOR + renderer.render(data["holdings"])
+
+
+def dashboard_data_get(*, portfolio: Portfolio | PortfolioAccess) -> DashboardJson:
+    """The dashboard answers of the portfolio's current data version (cached; computed on a miss).
+
+    Stale prices found on a miss queue one background refresh (stale-while-revalidate). A portfolio
+    deleted since `portfolio` was read raises Portfolio.DoesNotExist.
+    """
+    initial, holdings = _dashboard_json(portfolio=portfolio).split(_PART_SEPARATOR)
+    return DashboardJson(initial, holdings)

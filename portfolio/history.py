@@ -8,8 +8,7 @@ import logging
 from collections.abc import Iterable
 from datetime import date
 
-from django_redis import get_redis_connection
-
+from core.redis_store import redis_client, redis_key
 from portfolio.models import Portfolio, Transaction
 from portfolio.needs import transactions_needs
 from prices.history import fx_backfill_request, history_backfill_request, history_pending_get
@@ -21,7 +20,7 @@ PROGRESS_SECONDS = 3600
 
 
 def _progress_key(portfolio_id: int) -> str:
-    return f"folio:portfolio:{portfolio_id}:history"
+    return redis_key("portfolio", portfolio_id, "history")
 
 
 def portfolio_history_request(*, portfolio: Portfolio, instruments: dict[int, date],
@@ -32,7 +31,7 @@ def portfolio_history_request(*, portfolio: Portfolio, instruments: dict[int, da
         keys = history_backfill_request(needs=instruments)
         keys += fx_backfill_request(base=portfolio.base_currency, needs=currencies)
         if keys:
-            client = get_redis_connection("default")
+            client = redis_client()
             listed = [key.decode() for key in client.smembers(_progress_key(portfolio.pk))]
             pipe = client.pipeline()
             if listed and not history_pending_get(keys=listed):
@@ -63,7 +62,7 @@ def portfolio_history_request_for(*, portfolio: Portfolio,
 def portfolio_history_progress(*, portfolio_id: int) -> dict:
     """{"pending": labels still being fetched, "done": n, "total": n} of what the portfolio asked for."""
     try:
-        keys = [key.decode() for key in get_redis_connection("default").smembers(_progress_key(portfolio_id))]
+        keys = [key.decode() for key in redis_client().smembers(_progress_key(portfolio_id))]
         pending = history_pending_get(keys=keys)
     except Exception:  # Redis down: nothing known to be pending
         return {"pending": [], "done": 0, "total": 0}

@@ -37,16 +37,22 @@ _BUY, _SELL, _SPLIT, _DIVIDEND, _FEE = (kind.value for kind in (
 
 
 class TransactionLike(Protocol):
+    """What valuation reads of a transaction: a model instance or a TransactionRow."""
+
     instrument_id: int
     type: str
     date: date
     quantity: Decimal
     price: Decimal
     fee: Decimal
-
-
-class PricedTransactionLike(TransactionLike, Protocol):
     currency: str  # the currency of price and fee
+
+
+# The same fields as plain values, for reads that replay many transactions (no model instance per row); a
+# plain tuple because a chart replays tens of thousands of them and a frozen dataclass costs several times
+# as much to build.
+TransactionRow = NamedTuple("TransactionRow", list(TransactionLike.__annotations__.items()))
+TRANSACTION_FIELDS = TransactionRow._fields
 
 
 @dataclass
@@ -113,17 +119,7 @@ def positions_compute(transactions: Iterable[TransactionLike]) -> dict[int, Posi
 # --- Amounts in the base currency
 
 
-# Plain tuples for the small records made once per transaction or per position valued: a chart replays tens
-# of thousands of transactions, and a frozen dataclass costs several times as much to build.
-class _InBase(NamedTuple):
-    instrument_id: int
-    type: str
-    date: date
-    quantity: Decimal
-    price: Decimal
-    fee: Decimal
-
-
+# Plain tuples for the small records made once per transaction or per position valued (see TransactionRow).
 class TransactionEffect(NamedTuple):
     """One transaction's amounts in the base currency, at the rate of its own date; NaN when that rate is
     unknown (never converted at 1)."""
@@ -146,7 +142,9 @@ def transaction_apply_in_base(position: Position, tx: TransactionLike, *, rate: 
         converted = tx  # nothing to convert (the product by 1 would be the same numbers)
     else:
         factor = NAN if rate is None else rate
-        converted = _InBase(tx.instrument_id, tx.type, tx.date, tx.quantity, tx.price * factor, tx.fee * factor)
+        # Its price and fee now in the base currency (position_apply reads no currency).
+        converted = TransactionRow(tx.instrument_id, tx.type, tx.date, tx.quantity, tx.price * factor,
+                                   tx.fee * factor, tx.currency)
     position.realized_gain = position.dividends = position.fees = ZERO
     position_apply(position, converted)
     return TransactionEffect(rate, tx.quantity * converted.price, converted.fee, position.realized_gain)
@@ -203,7 +201,7 @@ def price_in_currency(price: Decimal, *, source: str, target: str, on: date, rat
     return price * source_rate / target_rate
 
 
-def trade_observations(transactions: Sequence[PricedTransactionLike], *, currencies: Mapping[int, str],
+def trade_observations(transactions: Sequence[TransactionLike], *, currencies: Mapping[int, str],
                        rate: RateLookup, latest_only: bool = False) -> dict[int, list[Observation]]:
     """Each instrument's buy and sell prices as observations in its own currency, oldest first, one per day:
     the day's last trade (transactions come in date, then entry order). latest_only: just each instrument's

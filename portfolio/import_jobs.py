@@ -8,10 +8,8 @@ reporting the rows checked as the job's progress; the page and the API follow `G
 from dataclasses import asdict
 
 from django.conf import settings
-from django_redis import get_redis_connection
 
-from core.tasks import task_send
-from monitoring.jobs import (
+from core.jobs import (
     job_batch_record,
     job_create,
     job_errors_add,
@@ -19,6 +17,8 @@ from monitoring.jobs import (
     job_progress_set,
     job_result_set,
 )
+from core.redis_store import redis_client, redis_key
+from core.tasks import task_send
 from portfolio.importing import ImportRejected, ImportResult, import_file_precheck, transactions_import
 from portfolio.models import Portfolio
 
@@ -30,7 +30,7 @@ DEADLINE_SECONDS = 30 * 60
 
 
 def _file_key(job_id: str) -> str:
-    return f"folio:import:{job_id}:file"
+    return redis_key("import", job_id, "file")
 
 
 def transactions_import_or_queue(*, portfolio: Portfolio, content: bytes, owner_id: int) -> ImportResult | str:
@@ -47,14 +47,14 @@ def transactions_import_start(*, portfolio: Portfolio, content: bytes, owner_id:
     """Queue the import of `content` into the portfolio; returns the job id to follow."""
     rows = max(content.count(b"\n") - 1, 0)
     job_id = job_create(kind=JOB_KIND, total=rows, batches=1, owner_id=owner_id, deadline_seconds=DEADLINE_SECONDS)
-    get_redis_connection("default").set(_file_key(job_id), content, ex=FILE_TTL_SECONDS)
+    redis_client().set(_file_key(job_id), content, ex=FILE_TTL_SECONDS)
     task_send("portfolio.import_transactions_task", kwargs={"job_id": job_id, "portfolio_id": portfolio.pk})
     return job_id
 
 
 def transactions_import_run(*, job_id: str, portfolio_id: int) -> None:
     """The worker's side: check and write the file, with progress; its outcome ends the job."""
-    client = get_redis_connection("default")
+    client = redis_client()
     content = client.get(_file_key(job_id))
     portfolio = Portfolio.objects.filter(pk=portfolio_id).first()
     if content is None or portfolio is None:

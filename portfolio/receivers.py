@@ -4,6 +4,8 @@ New closes or rates give every portfolio using them a new data version, in the s
 the write; once it commits, portfolio announces `portfolios_changed` in turn.
 """
 
+from datetime import date
+
 from django.dispatch import receiver
 
 from portfolio.services import portfolios_fx_changed, portfolios_prices_changed
@@ -11,8 +13,8 @@ from prices.signals import fx_rates_changed, prices_changed
 
 
 @receiver(prices_changed, dispatch_uid="portfolio.prices_changed")
-def on_prices_changed(sender, *, instrument_ids: list[int], **kwargs) -> None:
-    portfolios_prices_changed(instrument_ids=instrument_ids)
+def on_prices_changed(sender, *, instrument_ids: list[int], since: date | None = None, **kwargs) -> None:
+    portfolios_prices_changed(instrument_ids=instrument_ids, since=since)
 
 
 @receiver(fx_rates_changed, dispatch_uid="portfolio.fx_rates_changed")

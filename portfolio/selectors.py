@@ -16,9 +16,11 @@ from django.utils import timezone
 from portfolio.holdings import (
     CLOSE,
     EXACT_SUMS,
+    TRANSACTION_FIELDS,
     ZERO,
     Observation,
     Position,
+    TransactionRow,
     known,
     money_sum,
     portfolio_value_compute,
@@ -29,8 +31,8 @@ from portfolio.holdings import (
 from portfolio.models import Portfolio, Transaction, TransactionType, WatchlistItem
 from prices.fx import FxTable
 from prices.models import Instrument
+from prices.refresh.stale import price_stale
 from prices.selectors import prices_latest_get
-from prices.stale import price_stale
 
 
 def portfolio_list(*, user: AbstractBaseUser) -> QuerySet[Portfolio]:
@@ -121,19 +123,6 @@ class Valuation:
         return holding.market_value / self.total_value
 
 
-@dataclass(frozen=True)
-class TransactionRow:
-    """The fields valuation replays, as plain values: no model instance per transaction."""
-
-    instrument_id: int
-    type: str
-    date: date
-    quantity: Decimal
-    price: Decimal
-    fee: Decimal
-    currency: str
-
-
 @dataclass
 class _Totals:
     """What one instrument's transactions add up to, in the base currency: exact sums of the known amounts."""
@@ -154,7 +143,7 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
         TransactionRow(*row)
         for row in Transaction.objects.filter(portfolio=portfolio)
         .order_by("date", "id")
-        .values_list("instrument_id", "type", "date", "quantity", "price", "fee", "currency")
+        .values_list(*TRANSACTION_FIELDS)
     ]
     instruments = Instrument.objects.in_bulk({tx.instrument_id for tx in transactions})
     fx = FxTable(

@@ -268,16 +268,17 @@ def transaction_delete(*, transaction_obj: Transaction) -> None:
         portfolio_version_bump(portfolio_id=portfolio.pk)
 
 
-def portfolios_prices_changed(*, instrument_ids: list[int]) -> list[int]:
-    """New closes of these instruments: the data of every portfolio holding one (or comparing itself
-    with one) changed. In the caller's transaction; returns those portfolios."""
+def portfolios_prices_changed(*, instrument_ids: list[int], since: date | None = None) -> list[int]:
+    """New closes of these instruments, from day `since` on (None: any day): the data of every portfolio
+    holding one (or comparing itself with one) changed. In the caller's transaction; returns those
+    portfolios."""
     if not instrument_ids:
         return []
     holders = (
         Portfolio.objects.filter(Q(transactions__instrument_id__in=instrument_ids) | Q(benchmark_id__in=instrument_ids))
         .values_list("pk", flat=True).distinct()
     )
-    return portfolio_versions_bump(portfolio_ids=holders)
+    return portfolio_versions_bump(portfolio_ids=holders, since=since)
 
 
 def portfolios_fx_changed(*, currencies: list[str]) -> list[int]:

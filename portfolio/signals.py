@@ -7,7 +7,8 @@ queue work in other processes, which must see the committed data.
 from django.dispatch import Signal
 
 # The data of these portfolios changed (transactions, settings, or prices and rates they use); their
-# data version was bumped. Argument: portfolio_ids (sorted list of int).
+# data version was bumped. Arguments: portfolio_ids (sorted list of int) and since (date | None): the
+# earliest day whose data changed when only prices from that day on did (prices_changed's), else None.
 portfolios_changed = Signal()
 
 # A portfolio was deleted (after commit). Argument: portfolio_id (int).

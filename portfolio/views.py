@@ -9,8 +9,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from charts.api.views import RANGES as CHART_RANGES
-from charts.performance import RANGES as PERFORMANCE_RANGES
 from portfolio import selectors, services
 from portfolio.forms import PortfolioForm, TransactionForm, form_errors_apply
 from portfolio.import_jobs import transactions_import_or_queue
@@ -23,6 +21,7 @@ from portfolio.importing import (
 )
 from portfolio.models import Portfolio, Transaction, TransactionType
 from portfolio.positions import instrument_positions_get, portfolio_summaries_get
+from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
 from prices.selectors import instrument_of_user_get
 
 TRANSACTIONS_PER_PAGE = 50

@@ -22,9 +22,9 @@ from portfolio.models import WatchlistItem
 from prices.currencies import currency_normalize
 from prices.history import history_backfill_request
 from prices.quote_cache import quotes_cache_get
+from prices.refresh.stale import price_stale
 from prices.selectors import prices_latest_get
 from prices.services import instrument_get_or_create
-from prices.stale import price_stale
 
 # A followed instrument's chart looks this far back.
 WATCH_HISTORY_DAYS = 365

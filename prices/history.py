@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db.models import OuterRef, Subquery
-from django_redis import get_redis_connection
 
+from core.events import EventKind, EventLevel, event_record
+from core.redis_store import redis_client, redis_key, release_if_held
+from core.soft import soft_fail
 from core.tasks import task_send
-from monitoring.events import EventKind, EventLevel, event_record
 from prices.fx import currency_major, fx_backfill
 from prices.models import FxRate, Instrument, PriceHistory, VerificationStatus
 from prices.needs import instrument_needs_get
 from prices.providers.base import ProviderError
-from prices.refresh import UNFETCHABLE, history_backfill
+from prices.refresh.backfill import history_backfill
+from prices.refresh.plan import UNFETCHABLE
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +39,13 @@ HISTORY_QUEUE = "history"
 # expires, and the hourly safety net asks again.
 CLAIM_SECONDS = 30 * 60
 
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-
 
 def _instrument_claim_key(instrument_id: int) -> str:
-    return f"folio:history:instrument:{instrument_id}"
+    return redis_key("history", "instrument", instrument_id)
 
 
 def _fx_claim_key(base: str, currency: str) -> str:
-    return f"folio:history:fx:{base}:{currency}"
+    return redis_key("history", "fx", base, currency)
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,8 @@ def _claim(client, claim: Claim) -> bool:
 
 
 def _release(claim_value: str, key: str) -> None:
-    try:
-        get_redis_connection("default").eval(_RELEASE, 1, key, claim_value)
-    except Exception:  # Redis down: the claim expires on its own
-        logger.warning("history claim %s not released", key, exc_info=True)
+    with soft_fail(f"history claim {key} not released"):  # Redis down: the claim expires on its own
+        release_if_held(key=key, value=claim_value)
 
 
 # --- asking -----------------------------------------------------------------------------------------
@@ -112,7 +110,7 @@ def history_backfill_request(*, needs: Mapping[int, date], only_short: bool = Tr
         return []
     labels = dict(Instrument.objects.filter(pk__in=list(wanted)).exclude(provider__in=UNFETCHABLE)
                   .values_list("pk", "symbol"))
-    client = get_redis_connection("default")
+    client = redis_client()
     keys = []
     for instrument_id, since in sorted(wanted.items()):
         if instrument_id not in labels:
@@ -148,7 +146,7 @@ def fx_backfill_request(*, base: str, needs: Mapping[str, date]) -> list[str]:
     short = fx_short_get(base=base, needs=needs)
     if not short:
         return []
-    client = get_redis_connection("default")
+    client = redis_client()
     keys, queued = [], {}
     for currency, since in sorted(short.items()):
         claim = Claim(_fx_claim_key(base_major, currency), f"{currency}/{base_major}", since)
@@ -166,7 +164,7 @@ def history_pending_get(*, keys: Iterable[str]) -> list[str]:
     keys = list(keys)
     if not keys:
         return []
-    values = get_redis_connection("default").mget(keys)
+    values = redis_client().mget(keys)
     return sorted(json.loads(value)["label"] for value in values if value is not None)
 
 

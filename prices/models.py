@@ -91,18 +91,42 @@ class PriceHistory(models.Model):
     class Meta:
         ordering = ["instrument", "date"]
         verbose_name_plural = "price history"
+        # Every read of price history names its instruments: this one (instrument, date) index serves them
+        # all (docs/PERFORMANCE.md, section 4). No other index: each would only slow the refresh's upserts.
         constraints = [
             models.UniqueConstraint(fields=["instrument", "date"], name="pricehistory_instrument_date_uniq"),
-        ]
-        indexes = [
-            # All instruments' closes for one day (valuing every portfolio at a date).
-            models.Index(fields=["date"], name="pricehistory_date_idx"),
-            # Freshness scans: which prices were not updated since a cut-off.
-            models.Index(fields=["last_updated"], name="pricehistory_updated_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.instrument_id} {self.date} {self.close}"
+
+
+class PriceSeries(models.Model):
+    """One calendar year of an instrument's closes packed in two binary strings, read whole by the charts.
+
+    A mirror of its PriceHistory rows that the database itself keeps exact: statement triggers on
+    prices_pricehistory (migration 0004) re-pack every year a statement wrote, updated or deleted a row
+    of, and every later year, in the writer's own transaction, whoever wrote it (prices_upsert, COPY,
+    the admin). A year per row keeps a new day's write small (this year's ~3 kB, not ten years').
+    Postgres only; see prices/series.py.
+    """
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="price_series",
+                                   db_index=False)  # the unique (instrument, year) index serves it
+    year = models.SmallIntegerField()
+    # Days since 1970-01-01 as big-endian int32, ascending; the closes in whole millionths as big-endian
+    # int64, one per day (the stored numeric(20,6) is exact in millionths).
+    days = models.BinaryField()
+    micros = models.BinaryField()
+
+    class Meta:
+        verbose_name_plural = "price series"
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "year"], name="priceseries_instrument_year_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id} {self.year}"
 
 
 class FxRate(models.Model):

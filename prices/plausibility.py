@@ -13,9 +13,9 @@ from decimal import Decimal
 
 from django.db.models import OuterRef, Subquery
 
-from monitoring.events import EventKind, EventLevel, event_record
+from core.events import EventKind, EventLevel, event_record
 from prices.models import Instrument, PriceHistory
-from prices.service import FetchResult
+from prices.providers.gateway import FetchResult
 from prices.services import MAX_CLOSE, close_fits_column
 
 # A quote more than this many times above (or below 1/this of) the last stored close is a provider's

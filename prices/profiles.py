@@ -15,17 +15,17 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
-from django_redis import get_redis_connection
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
+from core.redis_store import claims_take, redis_key
 from core.tasks import task_send
 from prices.models import AssetClass, Instrument, InstrumentProfile
 from prices.needs import instrument_needs_get
 from prices.providers import provider_get
 from prices.providers.base import PermanentError, ProviderError, UnknownSymbolError
+from prices.providers.gateway import ProviderGate
 from prices.providers.profiles import PROFILES, ProfileFacts, provider_profile
-from prices.service import ProviderGate
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +94,8 @@ def profiles_request(*, instrument_ids: Iterable[int]) -> bool:
     """Have the workers fetch these instruments' profiles (those not asked for within the hour). Never
     calls a provider; True when a fetch was queued."""
     try:
-        client = get_redis_connection("default")
-        claimed = [pk for pk in instrument_ids
-                   if client.set(f"folio:profile:requested:{pk}", "1", nx=True, ex=REQUEST_CLAIM_SECONDS)]
+        claimed = claims_take(ids=list(instrument_ids), key=lambda pk: redis_key("profile", "requested", pk),
+                              seconds=REQUEST_CLAIM_SECONDS)
         if claimed:
             task_send(PROFILES_TASK, kwargs={"instrument_ids": claimed})
     except (RedisError, BrokerError):

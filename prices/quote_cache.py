@@ -14,8 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django_redis import get_redis_connection
 
+from core.redis_store import redis_client, redis_key
 from prices.market_calendar import market_is_open, seconds_until_open
 from prices.models import Instrument
 from prices.providers.base import Quote
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def _key(symbol: str) -> str:
-    return f"folio:quote:{symbol}"
+    return redis_key("quote", symbol)
 
 
 def quote_ttl_seconds(*, mic: str, now: datetime) -> int:
@@ -36,7 +36,7 @@ def quote_ttl_seconds(*, mic: str, now: datetime) -> int:
 
 
 def quotes_cache_set(*, quotes: dict[Instrument, Quote], now: datetime) -> None:
-    pipe = get_redis_connection("default").pipeline(transaction=False)
+    pipe = redis_client().pipeline(transaction=False)
     for instrument, quote in quotes.items():
         payload = {
             "price": str(quote.price),
@@ -55,7 +55,7 @@ def quotes_cache_get(*, symbols: Iterable[str]) -> dict[str, dict]:
     symbols = list(symbols)
     if not symbols:
         return {}
-    raw = get_redis_connection("default").mget([_key(symbol) for symbol in symbols])
+    raw = redis_client().mget([_key(symbol) for symbol in symbols])
     fresh = {}
     for symbol, value in zip(symbols, raw, strict=True):
         if value is None:
@@ -66,9 +66,3 @@ def quotes_cache_get(*, symbols: Iterable[str]) -> dict[str, dict]:
             payload["previous_close"] = Decimal(payload["previous_close"])
         fresh[symbol] = payload
     return fresh
-
-
-def quotes_cache_clear(*, symbols: Iterable[str]) -> None:
-    keys = [_key(symbol) for symbol in symbols]
-    if keys:
-        get_redis_connection("default").delete(*keys)

@@ -22,6 +22,7 @@ from core.tasks import task_send
 from prices.models import Instrument
 from prices.providers import provider_get
 from prices.providers.base import ProviderError
+from prices.providers.gateway import ProviderGate
 from prices.providers.search import provider_search, searchable
 from prices.search_cache import (
     FAILED,
@@ -32,7 +33,6 @@ from prices.search_cache import (
     search_claim_release,
     search_failure_set,
 )
-from prices.service import ProviderGate
 from prices.services import COINGECKO_IDS
 
 logger = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ import json
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
+from core.redis_store import redis_client, redis_key
 from prices.providers import provider_get
 from prices.providers.search import SearchHit, provider_search
 
@@ -42,7 +42,7 @@ def query_normalize(*, query: str | None) -> str:
 def _key(kind: str, provider: str, query: str) -> str:
     # Hashed: a query is user text of any characters, a key should be bounded and plain.
     digest = hashlib.sha256(query.encode()).hexdigest()[:32]
-    return f"folio:search:{kind}:{provider}:{digest}"
+    return redis_key("search", kind, provider, digest)
 
 
 def search_answer_get(*, provider: str, query: str) -> dict | None:
@@ -52,7 +52,7 @@ def search_answer_get(*, provider: str, query: str) -> dict | None:
         hits = provider_search(provider_get(provider), query)
         return {"status": OK, "hits": [hit.as_dict() for hit in hits]}
     try:
-        raw = get_redis_connection("default").get(_key("answer", provider, query))
+        raw = redis_client().get(_key("answer", provider, query))
     except RedisError:
         return None
     return json.loads(raw) if raw else None
@@ -60,26 +60,26 @@ def search_answer_get(*, provider: str, query: str) -> dict | None:
 
 def search_answer_set(*, provider: str, query: str, hits: list[SearchHit]) -> None:
     body = json.dumps({"status": OK, "hits": [hit.as_dict() for hit in hits]})
-    client = get_redis_connection("default")
+    client = redis_client()
     client.set(_key("answer", provider, query), body, ex=settings.INSTRUMENT_SEARCH_TTL_SECONDS)
     client.delete(_key("pending", provider, query))
 
 
 def search_failure_set(*, provider: str, query: str, error: str) -> None:
     body = json.dumps({"status": FAILED, "error": error[:300]})
-    client = get_redis_connection("default")
+    client = redis_client()
     client.set(_key("answer", provider, query), body, ex=settings.INSTRUMENT_SEARCH_FAILURE_TTL_SECONDS)
     client.delete(_key("pending", provider, query))
 
 
 def search_claim(*, provider: str, query: str) -> bool:
     """True for the one caller who should have this query searched now."""
-    return bool(get_redis_connection("default").set(_key("pending", provider, query), "1", nx=True,
+    return bool(redis_client().set(_key("pending", provider, query), "1", nx=True,
                                                       ex=PENDING_SECONDS))
 
 
 def search_claim_release(*, provider: str, query: str) -> None:
-    get_redis_connection("default").delete(_key("pending", provider, query))
+    redis_client().delete(_key("pending", provider, query))
 
 
 def hit_names(hit: dict, *, symbol: str, provider_symbol: str) -> bool:

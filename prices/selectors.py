@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import OuterRef, Q, Subquery
 
 from prices.models import Instrument, PriceHistory
+from prices.refresh.stale import price_stale
 from prices.services import symbol_normalize
 
 
@@ -55,7 +56,7 @@ def _latest_lateral(ids: list[int]) -> dict[int, LatestPrice]:
     table = PriceHistory._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT i.id, p.date, p.close FROM unnest(%s::bigint[]) AS i(id) "  # noqa: S608 (our table name)
+            f"SELECT i.id, p.date, p.close FROM unnest(%s::bigint[]) AS i(id) "  # our own table name, not input
             f"CROSS JOIN LATERAL (SELECT date, close FROM {table} WHERE instrument_id = i.id "
             f"ORDER BY date DESC LIMIT 2) AS p",
             [ids],
@@ -97,8 +98,6 @@ def instruments_freshness_get(*, now) -> dict[str, dict[str, int]]:
 
     One query (an index probe per instrument for its newest close), then the calendars.
     """
-    from prices.stale import price_stale  # noqa: PLC0415 (stale imports the task layer)
-
     newest = PriceHistory.objects.filter(instrument=OuterRef("pk")).order_by("-date").values("date")[:1]
     rows = (
         Instrument.objects.filter(active=True)

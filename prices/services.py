@@ -15,6 +15,7 @@ from django.db import transaction
 from prices.currencies import currency_normalize
 from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus
 from prices.search_cache import symbol_unknown_check
+from prices.series import price_series_lock
 from prices.signals import prices_changed
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def instrument_get_or_create(
     that symbol if they have one, else the shared instrument. Another user's manual instrument is never
     found, and what one user types never changes the shared one: an existing shared instrument keeps
     its provider and class, and a new one is created pending verification, its currency and class
-    provisional until the provider's first answer states them (prices/refresh.py). Without an owner
+    provisional until the provider's first answer states them (prices/refresh/store.py). Without an owner
     (commands, staff tools) only shared instruments are found or made. A coin typed by its ticker or
     CoinGecko id without a provider is recognised as crypto and priced by the crypto provider.
     """
@@ -215,6 +216,7 @@ def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
     if not objects:
         return 0
     with transaction.atomic():
+        price_series_lock(instrument_ids=[pk for pk, _ in objects])
         PriceHistory.objects.bulk_create(
             list(objects.values()),
             update_conflicts=True,
@@ -222,7 +224,8 @@ def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
             update_fields=["close", "adjusted_close", "source", "last_updated"],
             batch_size=2000,
         )
-        prices_changed.send(sender=PriceHistory, instrument_ids=sorted({pk for pk, _ in objects}))
+        prices_changed.send(sender=PriceHistory, instrument_ids=sorted({pk for pk, _ in objects}),
+                            since=min(day for _, day in objects))
     return len(objects)
 
 
@@ -263,7 +266,7 @@ def instrument_facts_apply(*, instrument: Instrument, currency: str | None, asse
         return False
     with transaction.atomic():
         Instrument.objects.filter(pk=instrument.pk).update(**changes)
-        prices_changed.send(sender=Instrument, instrument_ids=[instrument.pk])
+        prices_changed.send(sender=Instrument, instrument_ids=[instrument.pk], since=None)
     for name, value in changes.items():
         setattr(instrument, name, value)
     return True

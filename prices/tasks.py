@@ -6,12 +6,12 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from monitoring.ticks import task_tick_claim
+from core.ticks import task_tick_claim
 from prices.fx import fx_refresh
 from prices.history import fx_backfill_run, history_backfill_request, history_backfill_run
-from prices.jobs import prices_refresh_batch_fail, prices_refresh_batch_run, prices_refresh_job_start
 from prices.needs import instrument_needs_get
 from prices.profiles import instrument_profiles_refresh
+from prices.refresh.jobs import prices_refresh_batch_fail, prices_refresh_batch_run, prices_refresh_job_start
 from prices.search import provider_search_run
 
 
@@ -28,7 +28,7 @@ def refresh_prices_job_task(self, instrument_ids: list[int] | None = None, force
 
 # Redelivered if the worker dies mid-batch (acks_late + reject_on_worker_lost): a batch already counted
 # is not fetched again, the upserts are idempotent and the job counts each batch once. Redis and database
-# outages are waited out inside the batch (bounded, prices/jobs.py); a batch whose database stays down, or
+# outages are waited out inside the batch (bounded, prices/refresh/jobs.py); a batch whose database stays down, or
 # that reaches its time limit, is counted failed, so its job still ends by itself.
 @shared_task(name="prices.refresh_batch_task", acks_late=True, reject_on_worker_lost=True)
 def refresh_batch_task(job_id: str, batch_id: str, provider: str, instrument_ids: list[int]) -> None:

@@ -106,3 +106,24 @@ def test_keyless_management_commands_run_without_a_secret_key_and_others_refuse(
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0
     assert "DJANGO_SECRET_KEY is required" in refused.stderr
+
+
+@pytest.mark.parametrize(("env", "line"), [
+    ({"LOGIN_MAX_FAILURES": "0"}, "LOGIN_MAX_FAILURES=0 must be at least 1."),
+    ({"PROVIDER_TIMEOUT_SECONDS": "0"}, "PROVIDER_TIMEOUT_SECONDS=0 must be more than 0."),
+    ({"REFRESH_INTERVAL_SECONDS": "1"}, "REFRESH_INTERVAL_SECONDS=1 must be at least 2."),
+    ({"HOUSEKEEPING_LOG_LEVEL": "LOUD"}, "HOUSEKEEPING_LOG_LEVEL=LOUD must be DEBUG or INFO."),
+    ({"CELERY_TASK_TIME_LIMIT": "100"}, "CELERY_TASK_TIME_LIMIT=100 must be more than CELERY_TASK_SOFT_TIME_LIMIT=300"),
+])
+def test_a_setting_that_cannot_work_stops_the_start_in_one_line(env, line):
+    result = _import_settings(DJANGO_DEBUG="1", **env)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"django.core.exceptions.ImproperlyConfigured: {line}"), last
+
+
+def test_flower_url_follows_flower_port_unless_set():
+    assert _import_settings("s.FLOWER_URL", DJANGO_DEBUG="1", FLOWER_PORT="5641").stdout.strip() == \
+        "http://127.0.0.1:5641/"
+    assert _import_settings("s.FLOWER_URL", DJANGO_DEBUG="1", FLOWER_PORT="5641",
+                            FLOWER_URL="https://flower.example/").stdout.strip() == "https://flower.example/"

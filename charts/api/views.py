@@ -15,12 +15,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from charts.cache import chart_parts_get, chart_progress_get
-from charts.performance import RANGES as PERFORMANCE_RANGES
 from charts.services import chart_regeneration_request
-from portfolio.api.views import owned_portfolio_or_404
+from portfolio.access import PortfolioAccess
+from portfolio.api.views import json_bytes_response, owned_portfolio_access_or_404, owned_portfolio_or_404
 from portfolio.models import Portfolio
+from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
 
-RANGES = ["1M", "3M", "6M", "YTD", "1Y", "5Y", "MAX"]
 YEAR_RANGE = re.compile(r"^\d{4}$")  # a calendar year, e.g. 2024: present when the portfolio had activity in it
 
 PendingSerializer = inline_serializer("ChartPending", {
@@ -35,7 +35,7 @@ class _Cached(NamedTuple):
     progress_url: str
 
 
-def _cached_or_pending(*, portfolio: Portfolio, parts: list[str]) -> _Cached | Response:
+def _cached_or_pending(*, portfolio: Portfolio | PortfolioAccess, parts: list[str]) -> _Cached | Response:
     """The requested parts of the portfolio's cached chart data, or the 202 that says it is being made.
 
     Anything but current data queues a regeneration (debounced, so polling is harmless); an outdated one
@@ -64,7 +64,7 @@ def _raw_json(fields: dict[str, object], raw: dict[str, bytes | None]) -> HttpRe
     body = json.dumps(fields).encode()[:-1]
     for name, value in raw.items():
         body += b',"' + name.encode() + b'":' + (value if value is not None else b"null")
-    return HttpResponse(body + b"}", content_type="application/json")
+    return json_bytes_response(body + b"}")
 
 
 class ChartProgressSerializer(serializers.Serializer):
@@ -77,7 +77,7 @@ class ChartProgressSerializer(serializers.Serializer):
 
 class ChartDataApi(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("range", str, enum=RANGES, default="1Y")],
+        parameters=[OpenApiParameter("range", str, enum=list(CHART_RANGES), default="1Y")],
         responses={
             200: inline_serializer("ChartData", {
                 "status": serializers.CharField(), "range": serializers.CharField(),
@@ -89,10 +89,10 @@ class ChartDataApi(APIView):
         },
     )
     def get(self, request, portfolio_id: int):
-        portfolio = owned_portfolio_or_404(request, portfolio_id)
+        portfolio = owned_portfolio_access_or_404(request, portfolio_id)
         chart_range = request.query_params.get("range", "1Y").upper()
-        if chart_range not in RANGES:
-            raise serializers.ValidationError({"range": f"Must be one of {', '.join(RANGES)}."})
+        if chart_range not in CHART_RANGES:
+            raise serializers.ValidationError({"range": f"Must be one of {', '.join(CHART_RANGES)}."})
         include_sparklines = request.query_params.get("include") == "sparklines"
         parts = [f"range:{chart_range}", "allocation", "warnings", "benchmark_symbol", f"benchmark:{chart_range}"]
         cached = _cached_or_pending(portfolio=portfolio, parts=parts + (["sparklines"] if include_sparklines else []))

@@ -9,10 +9,10 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monitoring.events import EventKind, EventLevel, event_record
-from monitoring.jobs import job_get
+from core.events import EventKind, EventLevel, event_record
+from core.jobs import job_get
+from core.query_cache import NAMESPACES, cache_namespace_flush
 from monitoring.models import MonitoringEvent
-from monitoring.query_cache import NAMESPACES, cache_namespace_flush
 from monitoring.selectors import (
     cache_overview_get,
     endpoints_overview_get,

@@ -1,13 +1,21 @@
-"""The dashboard's progressive-loading endpoints: totals first, then holdings (charts: charts/api)."""
+"""The dashboard's progressive-loading endpoints: totals first, then holdings (charts: charts/api).
 
+The hottest reads of the product: one primary-key probe for the owner and data version
+(portfolio/access.py), the token's user and the answers from Redis (config/authentication.py,
+portfolio/dashboard.py), and the cached JSON sent as it is.
+"""
+
+import json
+
+from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portfolio.api.views import owned_portfolio_or_404
-from portfolio.dashboard import dashboard_data_get
+from portfolio.api.views import json_bytes_response, owned_portfolio_access_or_404
+from portfolio.dashboard import DashboardJson, dashboard_data_get
 from portfolio.history import portfolio_history_progress
+from portfolio.models import Portfolio
 
 MONEY = serializers.CharField(allow_null=True)
 
@@ -31,10 +39,12 @@ class DashboardInitialDataApi(APIView):
             "done": serializers.IntegerField(), "total": serializers.IntegerField()}),
     }))
     def get(self, request, portfolio_id: int):
-        portfolio = owned_portfolio_or_404(request, portfolio_id)
-        # History progress moves without a data version change: read live, never cached with the rest.
-        return Response({**dashboard_data_get(portfolio=portfolio)["initial"],
-                         "history": portfolio_history_progress(portfolio_id=portfolio.pk)})
+        initial = _dashboard_json(request, portfolio_id).initial
+        # History progress moves without a data version change: read live, never cached with the rest,
+        # and appended as the answer's last member.
+        history = json.dumps(portfolio_history_progress(portfolio_id=portfolio_id), separators=(",", ":"),
+                             ensure_ascii=False).encode()
+        return json_bytes_response(initial[:-1] + b',"history":' + history + b"}")
 
 
 class DashboardHoldingsDataApi(APIView):
@@ -50,4 +60,11 @@ class DashboardHoldingsDataApi(APIView):
         })),
     }))
     def get(self, request, portfolio_id: int):
-        return Response(dashboard_data_get(portfolio=owned_portfolio_or_404(request, portfolio_id))["holdings"])
+        return json_bytes_response(_dashboard_json(request, portfolio_id).holdings)
+
+
+def _dashboard_json(request, portfolio_id: int) -> DashboardJson:
+    try:
+        return dashboard_data_get(portfolio=owned_portfolio_access_or_404(request, portfolio_id))
+    except Portfolio.DoesNotExist:  # deleted between the owner check and the computation
+        raise Http404("No such portfolio.") from None

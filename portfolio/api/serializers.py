@@ -1,4 +1,4 @@
-"""Shapes of the portfolio API (shared/CONTRACT.md). Parsing only: rules live in the services."""
+"""Shapes of the portfolio API (docs/api.md). Parsing only: rules live in the services."""
 
 from rest_framework import serializers
 

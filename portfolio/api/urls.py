@@ -1,8 +1,11 @@
 from django.urls import path
 
-from portfolio.api import dashboard, exposure, income, positions, views, watchlist
+from portfolio.api import dashboard, exposure, income, instruments, positions, views, watchlist
 
 urlpatterns = [
+    # Instrument prices, scoped by what the caller holds (the prices app knows nothing of portfolios).
+    path("instruments/<str:symbol>/prices/", instruments.InstrumentPricesApi.as_view(), name="api-instrument-prices"),
+    path("prices/refresh/", instruments.PricesRefreshApi.as_view(), name="api-prices-refresh"),
     path("portfolios/", views.PortfolioListApi.as_view(), name="api-portfolio-list"),
     path("portfolios/values/", positions.PortfolioValuesApi.as_view(), name="api-portfolio-values"),
     path("portfolios/<int:portfolio_id>/", views.PortfolioDetailApi.as_view(), name="api-portfolio-detail"),

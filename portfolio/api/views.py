@@ -1,7 +1,8 @@
 """Portfolio and transaction endpoints. Thin: parse, call a service or selector, shape the answer.
 
-Every portfolio-scoped lookup goes through `portfolio_get(user=…)`, so another user's portfolio
-answers 404 on every route: it does not exist for the caller.
+Every portfolio-scoped lookup goes through `portfolio_get(user=…)` (or, for the dashboard's hot reads,
+`portfolio_access_get(user_id=…)`), so another user's portfolio answers 404 on every route: it does
+not exist for the caller.
 """
 
 from django.http import Http404, HttpResponse, JsonResponse
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portfolio import selectors, services
+from portfolio.access import PortfolioAccess, portfolio_access_get
 from portfolio.api.serializers import (
     ImportErrorsSerializer,
     ImportResultSerializer,
@@ -29,6 +31,19 @@ from portfolio.exporting import transaction_rows, transactions_csv, user_data_ex
 from portfolio.import_jobs import transactions_import_or_queue
 from portfolio.importing import MAX_FILE_BYTES, ImportRejected
 from portfolio.models import Portfolio, Transaction
+
+
+def owned_portfolio_access_or_404(request, portfolio_id: int) -> PortfolioAccess:
+    """The owner and data version of the caller's portfolio (cached briefly), for reads served from caches."""
+    access = portfolio_access_get(user_id=request.user.pk, portfolio_id=portfolio_id)
+    if access is None:
+        raise Http404("No such portfolio.")
+    return access
+
+
+def json_bytes_response(body: bytes) -> HttpResponse:
+    """An answer that is already JSON, sent as it is: no DRF rendering of what a cache holds rendered."""
+    return HttpResponse(body, content_type="application/json")
 
 
 class CsvTextParser(BaseParser):

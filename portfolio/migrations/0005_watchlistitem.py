@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('portfolio', '0004_transaction_instrument_restrict'),
-        ('prices', '0004_instrumentprofile'),
+        ('prices', '0006_instrumentprofile'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,9 +1,7 @@
 from django.urls import path
 
-from prices.api import search, views
+from prices.api import search
 
 urlpatterns = [
     path("instruments/search/", search.InstrumentSearchApi.as_view(), name="api-instrument-search"),
-    path("instruments/<str:symbol>/prices/", views.InstrumentPricesApi.as_view(), name="api-instrument-prices"),
-    path("prices/refresh/", views.PricesRefreshApi.as_view(), name="api-prices-refresh"),
 ]

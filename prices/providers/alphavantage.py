@@ -74,7 +74,7 @@ class AlphaVantageProvider(HttpProvider):
 
     def latest_quotes(self, symbols: list[str]) -> QuoteBatch:
         symbols = unique(symbols)
-        check_batch_size(symbols, self.max_symbols_per_request, self.name)
+        check_batch_size(symbols, self.batch_size_ceiling(), self.name)
         batch = QuoteBatch()
         if not symbols:
             return batch

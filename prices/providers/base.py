@@ -89,8 +89,11 @@ class QuoteBatch:
 
 class PriceProvider(ABC):
     name: str
-    # Largest batch one request may carry (bounded by URL length and the provider's own cap).
+    # Batch size by default (the free tier's; `<NAME>_BATCH_SIZE` overrides it for a paid plan).
     max_symbols_per_request: int = 1
+    # The most symbols the provider takes in one request on any plan (URL length, its documented cap):
+    # the ceiling of `<NAME>_BATCH_SIZE`, checked at start. None: the default above is the ceiling.
+    max_batch_size: int | None = None
     # Sustained request rate the provider tolerates, shared by every worker.
     requests_per_second: float = 1.0
     # Requests allowed per UTC day, or None when the provider has no daily cap.
@@ -98,6 +101,10 @@ class PriceProvider(ABC):
     # True when the provider charges every symbol of a batch (Twelve Data's credits): the rate and
     # the quota above then count symbols, not requests.
     credits_per_symbol: bool = False
+
+    @classmethod
+    def batch_size_ceiling(cls) -> int:
+        return cls.max_batch_size or cls.max_symbols_per_request
 
     @abstractmethod
     def latest_quotes(self, symbols: list[str]) -> QuoteBatch:

@@ -47,7 +47,7 @@ class CoinGeckoProvider(HttpProvider):
 
     def latest_quotes(self, symbols: list[str]) -> QuoteBatch:
         symbols = unique(symbols)
-        check_batch_size(symbols, self.max_symbols_per_request, self.name)
+        check_batch_size(symbols, self.batch_size_ceiling(), self.name)
         if not symbols:
             return QuoteBatch()
         reply = self._get(

@@ -47,6 +47,8 @@ class TwelveDataProvider(HttpProvider):
     name = "twelvedata"
     # Every symbol of a batch costs one credit, and the free tier has 8 credits a minute.
     max_symbols_per_request = 8
+    # Its documented batch maximum (comma-separated symbols on /quote, /time_series): for a paid plan.
+    max_batch_size = 120
     # Free tier: 8 credits a minute and 800 a day, one credit per symbol of a batch.
     credits_per_symbol = True
     requests_per_second = 8 / 60
@@ -61,7 +63,7 @@ class TwelveDataProvider(HttpProvider):
 
     def latest_quotes(self, symbols: list[str]) -> QuoteBatch:
         symbols = unique(symbols)
-        check_batch_size(symbols, self.max_symbols_per_request, self.name)
+        check_batch_size(symbols, self.batch_size_ceiling(), self.name)
         if not symbols:
             return QuoteBatch()
         reply = self._http.get("/quote", params=self._params(symbol=",".join(symbols)))

@@ -89,7 +89,7 @@ class YahooProvider(PriceProvider):
 
     def latest_quotes(self, symbols: list[str]) -> QuoteBatch:
         symbols = unique(symbols)
-        check_batch_size(symbols, self.max_symbols_per_request, self.name)
+        check_batch_size(symbols, self.batch_size_ceiling(), self.name)
         if not symbols:
             return QuoteBatch()
         crumb = self._crumb_get()

@@ -15,12 +15,33 @@
 
   // --- helpers -------------------------------------------------------------------------------
 
-  const moneyFormat = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-  const qtyFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 8 });
-
-  function money(text) { return text == null ? "—" : moneyFormat.format(Number(text)); }
-  function signed(text) { return text == null ? "—" : (Number(text) > 0 ? "+" : "") + money(text); }
-  function pct(text) { return text == null ? "—" : (Number(text) > 0 ? "+" : "") + Number(text).toFixed(2) + " %"; }
+  // Every figure through the one formatting rule (static/js/format.js).
+  const F = window.FolioFormat;
+  function money(text) { return F.money(text, currency); }
+  function signed(text) { return F.money(text, currency, { signed: true }); }
+  function pct(text) { return F.percent(text, { signed: true }); }
+  function rate(text) { return F.percent(text, { fraction: true, signed: true }); }
+  const color = (name) => window.FolioTheme.color(name);
+  const dateOf = (seconds) => new Date(seconds * 1000).toISOString().slice(0, 10);
+  // The legend shows the point under the cursor, and the latest one when there is none (not "--").
+  function legendValue(format) {
+    return (u, v, seriesIndex) => {
+      if (v == null && u.cursor.idx == null) { const all = u.data[seriesIndex]; v = all[all.length - 1]; }
+      return v == null ? "—" : format(v);
+    };
+  }
+  function axes(values) {
+    const axis = { stroke: color("--chart-axis"), grid: { stroke: color("--chart-grid") }, ticks: { stroke: color("--chart-grid") } };
+    return [axis, Object.assign({}, axis, values)];
+  }
+  // A chart follows its box: redrawn at the box's width whenever that changes (phone rotation, sidebar…).
+  function followWidth(box, plot, height) {
+    const observer = new ResizeObserver(() => { if (box.clientWidth) plot.setSize({ width: box.clientWidth, height: height() }); });
+    observer.observe(box);
+    return observer;
+  }
+  const chartHeight = () => (window.innerWidth < 600 ? 220 : 320);
+  const benchmarkHeight = () => (window.innerWidth < 600 ? 180 : 220);
   function tone(el, text) {
     el.classList.remove("pos", "neg");
     if (text != null && Number(text) !== 0) el.classList.add(Number(text) > 0 ? "pos" : "neg");
@@ -83,7 +104,7 @@
       tone(set("unrealized_gain", signed(data.unrealized_gain) + " (" + pct(data.unrealized_gain_percent) + ")"), data.unrealized_gain);
       set("total_cost", money(data.total_cost));
       tone(set("realized_gain", signed(data.realized_gain)), data.realized_gain);
-      set("holdings_count", String(data.holdings_count));
+      set("holdings_count", F.number(data.holdings_count, 0));
       set("prices_as_of", data.prices_as_of ? "prices as of " + data.prices_as_of : "");
       section.setAttribute("aria-busy", "false");
       section.dataset.loaded = "true";
@@ -93,7 +114,7 @@
       banner("error", unknown.length ? `${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} unknown to ${unknown.length > 1 ? "their provider" : "its provider"} — check the symbol (edit the transaction, or pick the right provider).` : "", "unknown-banner");
       showHistory(data.history);
       banner("error", data.providers_failing.length ? `Price provider${data.providers_failing.length > 1 ? "s" : ""} ${data.providers_failing.join(", ")} failing: prices are kept as they are and retried automatically.` : "", "provider-banner");
-      banner("warning", data.fx_missing_count ? `${data.fx_missing_count} holding(s) in another currency lack an exchange rate: the amounts that cannot be converted are left out of the totals until it is fetched.` : "", "fx-banner");
+      banner("warning", data.fx_missing_count ? `${F.plural(data.fx_missing_count, "holding")} in another currency ${data.fx_missing_count === 1 ? "lacks" : "lack"} an exchange rate: the amounts that cannot be converted are left out of the totals until it is fetched.` : "", "fx-banner");
       if (data.holdings_count === 0) {
         banner("info", "", "empty-banner");
         const box = document.getElementById("banners");
@@ -122,7 +143,7 @@
     }
     const names = history.pending.slice(0, 4).join(", ") + (history.pending.length > 4 ? "…" : "");
     const percent = history.total ? (100 * history.done) / history.total : 0;
-    showProgress(bar, percent, `Fetching price history for ${history.pending.length} instrument${history.pending.length > 1 ? "s" : ""} (${names}): ${history.done} of ${history.total} done`);
+    showProgress(bar, percent, `Fetching price history for ${F.plural(history.pending.length, "instrument")} (${names}): ${history.done} of ${history.total} done`);
     if (!state.historyWatched) {
       state.historyWatched = true;
       (async function follow() {
@@ -155,20 +176,20 @@
     }
     for (const h of sortedHoldings()) {
       const link = el("a", { href: root.dataset.instrumentUrl.replace("SYMBOL", encodeURIComponent(h.symbol)), text: h.symbol });
-      const symbolCell = el("td", {}, [el("strong", {}, [link]), " ", el("small", { text: h.asset_class })]);
-      const priceCell = el("td", { class: "num" }, [h.price == null ? el("span", { class: "muted", text: "no price" }) : qtyFormat.format(Number(h.price)) + " " + h.currency]);
+      const symbolCell = el("td", { class: "lead" }, [el("strong", {}, [link]), " ", el("small", { text: h.asset_class })]);
+      const priceCell = el("td", { class: "num", "data-testid": "holding-price" }, [h.price == null ? el("span", { class: "muted", text: "no price" }) : F.price(h.price, h.currency) + " " + h.currency]);
       if (h.unknown) priceCell.append(" ", el("span", { class: "badge stale", title: "Its provider does not know this symbol", text: "unknown symbol" }));
       else if (h.stale && h.price != null) priceCell.append(" ", el("span", { class: "badge stale", title: "Older than the last market close", text: "stale " + h.price_as_of }));
-      const gain = el("td", { class: "num", text: signed(h.unrealized_gain) }); tone(gain, h.unrealized_gain);
-      const gainPct = el("td", { class: "num", text: pct(h.unrealized_gain_percent) }); tone(gainPct, h.unrealized_gain_percent);
+      const gain = el("td", { class: "num key", text: signed(h.unrealized_gain) }); tone(gain, h.unrealized_gain);
+      const gainPct = el("td", { class: "num key", text: pct(h.unrealized_gain_percent) }); tone(gainPct, h.unrealized_gain_percent);
       body.append(el("tr", { "data-symbol": h.symbol }, [
         symbolCell,
-        el("td", { class: "num", text: qtyFormat.format(Number(h.quantity)) }),
+        el("td", { class: "num", "data-testid": "holding-quantity", text: F.quantity(h.quantity) }),
         el("td", { class: "num", text: money(h.average_cost) }),
         priceCell,
-        el("td", { class: "num", text: money(h.market_value) }),
+        el("td", { class: "num key", "data-testid": "holding-value", text: money(h.market_value) }),
         gain, gainPct,
-        el("td", { class: "num", text: h.weight == null ? "—" : (Number(h.weight) * 100).toFixed(1) + " %" }),
+        el("td", { class: "num", text: F.percent(h.weight, { fraction: true, digits: 1 }) }),
       ]));
     }
   }
@@ -200,26 +221,27 @@
 
   function drawChart(series) {
     const box = document.getElementById("chart");
+    state.series = series;
     const xs = series.map((p) => Date.parse(p.date + "T00:00:00Z") / 1000);
     const data = [xs, series.map((p) => Number(p.value)), series.map((p) => Number(p.invested))];
-    const width = Math.max(280, box.clientWidth);
-    const height = window.innerWidth < 600 ? 220 : 320;
     if (state.plot) { state.plot.destroy(); state.plot = null; }
+    if (state.plotObserver) { state.plotObserver.disconnect(); state.plotObserver = null; }
     box.replaceChildren();
-    if (!xs.length) { box.append(el("p", { class: "hint", text: "No history yet." })); return; }
-    const axisValues = (u, values) => values.map((v) => (Math.abs(v) >= 1e6 ? (v / 1e6).toFixed(1) + "M" : Math.abs(v) >= 1e3 ? (v / 1e3).toFixed(0) + "k" : v.toFixed(0)));
+    if (!xs.length) { box.append(el("p", { class: "hint empty-chart", text: "No history yet." })); return; }
+    const compact = new Intl.NumberFormat(F.locale, { notation: "compact", maximumFractionDigits: 1 });
     state.plot = new uPlot({
-      width: width, height: height,
+      width: box.clientWidth, height: chartHeight(),
       scales: { x: { time: true } },
       series: [
-        {},
-        { label: "Value", stroke: "#2563eb", width: 2, fill: "rgba(37,99,235,0.08)", value: (u, v) => (v == null ? "—" : money(v)) },
-        { label: "Invested", stroke: "#6b7280", width: 1.5, dash: [6, 4], value: (u, v) => (v == null ? "—" : money(v)) },
+        { label: "Date", value: legendValue(dateOf) },
+        { label: "Value", stroke: color("--chart-value"), width: 2, fill: color("--chart-fill"), value: legendValue(money) },
+        { label: "Invested", stroke: color("--chart-invested"), width: 1.5, dash: [6, 4], value: legendValue(money) },
       ],
-      axes: [{}, { values: axisValues, size: 60 }],
+      axes: axes({ values: (u, values) => values.map((v) => compact.format(v)), size: 60 }),
       legend: { live: true },
       cursor: { drag: { x: false, y: false } },
     }, data, box);
+    state.plotObserver = followWidth(box, state.plot, chartHeight);
     box.dataset.points = String(xs.length);
     box.dataset.range = state.range;
     box.dataset.loadedAt = String(performance.now());
@@ -236,7 +258,7 @@
         container.append(el("div", { class: "bar-row" }, [
           el("span", { class: "bar-label", text: label(row) }),
           el("span", { class: "bar-track" }, [fill]),
-          el("span", { class: "bar-value", text: share.toFixed(1) + " %" }),
+          el("span", { class: "bar-value", text: F.percent(share, { digits: 1 }) }),
         ]));
       });
     };
@@ -299,15 +321,13 @@
       loadChart(button.dataset.range);
     });
   });
-  let resizeTimer = null;
-  window.addEventListener("resize", () => {
-    clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => { if (state.plot) state.plot.setSize({ width: Math.max(280, document.getElementById("chart").clientWidth), height: window.innerWidth < 600 ? 220 : 320 }); }, 150);
+  // Charts are drawn in the theme's colours: redrawn when it changes.
+  document.addEventListener("folio:themechange", () => {
+    if (state.series) drawChart(state.series);
+    if (state.benchmark) drawBenchmark(state.benchmark);
   });
 
   // --- returns and benchmark ------------------------------------------------------------------
-
-  function rate(text) { return text == null ? "—" : (Number(text) > 0 ? "+" : "") + (Number(text) * 100).toFixed(2) + " %"; }
 
   async function loadPerformance() {
     const range = document.getElementById("performance-range").value;
@@ -331,20 +351,25 @@
 
   function drawBenchmark(benchmark) {
     const box = document.getElementById("benchmark-chart");
+    state.benchmark = benchmark;
     if (state.benchmarkPlot) { state.benchmarkPlot.destroy(); state.benchmarkPlot = null; }
+    if (state.benchmarkObserver) { state.benchmarkObserver.disconnect(); state.benchmarkObserver = null; }
     box.replaceChildren();
     if (!benchmark || !benchmark.series.length) return;
     const points = benchmark.series;
     const data = [points.map((p) => Date.parse(p.date + "T00:00:00Z") / 1000),
       points.map((p) => (p.portfolio == null ? null : Number(p.portfolio) * 100)),
       points.map((p) => (p.benchmark == null ? null : Number(p.benchmark) * 100))];
+    const percent = (v) => F.percent(v, { signed: true });
     state.benchmarkPlot = new uPlot({
-      width: Math.max(280, box.clientWidth), height: window.innerWidth < 600 ? 180 : 220,
+      width: box.clientWidth, height: benchmarkHeight(),
       scales: { x: { time: true } },
-      series: [{}, { label: "Portfolio (TWR) %", stroke: "#2563eb", width: 2, value: (u, v) => (v == null ? "—" : v.toFixed(2) + " %") },
-        { label: benchmark.symbol + " %", stroke: "#f59e0b", width: 2, value: (u, v) => (v == null ? "—" : v.toFixed(2) + " %") }],
-      axes: [{}, { size: 50, values: (u, vals) => vals.map((v) => v.toFixed(0) + "%") }],
+      series: [{ label: "Date", value: legendValue(dateOf) },
+        { label: "Portfolio (TWR)", stroke: color("--chart-value"), width: 2, value: legendValue(percent) },
+        { label: benchmark.symbol, stroke: color("--chart-second"), width: 2, value: legendValue(percent) }],
+      axes: axes({ size: 50, values: (u, vals) => vals.map((v) => F.number(v, 0) + " %") }),
     }, data, box);
+    state.benchmarkObserver = followWidth(box, state.benchmarkPlot, benchmarkHeight);
     box.dataset.symbol = benchmark.symbol;
     const last = points[points.length - 1];
     document.getElementById("benchmark-note").textContent =
@@ -386,7 +411,7 @@
       }
       bar.dataset.state = job ? job.state : "TIMEOUT";
       showProgress(bar, 100, job && job.state === "SUCCESS"
-        ? `Prices refreshed: ${job.done} updated` + (job.failed ? `, ${job.failed} failed` : "") + (job.skipped ? `, ${job.skipped} were still fresh` : "") + "."
+        ? (job.failed ? "Prices partly refreshed" : "Prices refreshed") + `: ${job.done} updated` + (job.failed ? `, ${job.failed} failed` : "") + (job.skipped ? `, ${job.skipped} were still fresh` : "") + "."
         : "The refresh did not complete" + (job && job.errors.length ? ": " + job.errors[0].error : "."));
       await loadInitial();
       await loadHoldings();

@@ -24,7 +24,7 @@
         outcome.replaceChildren();
         const line = document.createElement("p");
         line.className = "flash success";
-        line.textContent = `Imported ${result.created || 0} transactions` + (result.skipped_duplicates ? `; skipped ${result.skipped_duplicates} already present.` : ".");
+        line.textContent = `Imported ${window.FolioFormat.plural(result.created || 0, "transaction")}` + (result.skipped_duplicates ? `; skipped ${result.skipped_duplicates} already present.` : ".");
         const link = document.createElement("a");
         link.href = box.dataset.transactionsUrl;
         link.textContent = " See the transactions.";

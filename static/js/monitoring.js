@@ -12,8 +12,9 @@
     (children || []).forEach((c) => node.append(c));
     return node;
   }
-  const ms = (v) => (v == null ? "—" : v + " ms");
-  const pct = (v) => (v == null ? "—" : (v * 100).toFixed(1) + " %");
+  const F = window.FolioFormat;
+  const ms = (v) => (v == null ? "—" : F.number(v, 1) + " ms");
+  const pct = (v) => F.percent(v, { fraction: true, digits: 1 });
   const when = (ts) => (ts ? new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 19) : "—");
   function csrfToken() { const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/); return m ? decodeURIComponent(m[1]) : ""; }
 
@@ -27,20 +28,39 @@
     const body = root.querySelector(`[data-testid=${testid}] tbody`);
     body.replaceChildren(...(rows.length ? rows : [el("tr", {}, [el("td", { colspan: "12", class: "muted", text: "Nothing yet." })])]));
   }
-  function row(cells, attrs) { return el("tr", attrs || {}, cells.map((c) => (c instanceof Node ? el("td", {}, [c]) : el("td", { class: typeof c === "number" ? "num" : "", text: c == null ? "—" : String(c) })))); }
+  // Figures (numbers, and formatted ones such as "2.5 ms" or "3 (1.0 %)") are right-aligned like their heads.
+  const figure = (c) => typeof c === "number" || /^[-+]?[\d.,]+( |$)/.test(String(c));
+  function row(cells, attrs) { return el("tr", attrs || {}, cells.map((c) => (c instanceof Node ? el("td", {}, [c]) : el("td", { class: figure(c) ? "num" : "", text: c == null ? "—" : typeof c === "number" ? F.number(c, 2) : String(c) })))); }
 
+  const lastDrawn = {};
   function lineChart(id, xs, series) {
     const box = document.getElementById(id);
+    lastDrawn[id] = [xs, series];
+    if (!xs.length) {
+      // Nothing measured yet: say so, rather than an empty axis starting in 1970.
+      if (charts[id]) { charts[id].chart.destroy(); charts[id].observer.disconnect(); delete charts[id]; }
+      if (!box.querySelector(".empty-chart")) box.replaceChildren(el("p", { class: "hint empty-chart", "data-testid": "empty-chart", text: box.dataset.empty }));
+      return;
+    }
     const data = [xs, ...series.map((s) => s.values)];
+    if (charts[id]) { charts[id].chart.setData(data); return; }
+    const axis = { stroke: window.FolioTheme.color("--chart-axis"), grid: { stroke: window.FolioTheme.color("--chart-grid") }, ticks: { stroke: window.FolioTheme.color("--chart-grid") } };
     // A lone point would stretch the time axis over years: give it an hour either side.
     const range = (u, min, max) => (min === max ? [min - 3600, max + 3600] : [min, max]);
-    const opts = { width: Math.max(260, box.clientWidth), height: 180, scales: { x: { time: true, range: range } },
-      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: s.points || false } }))],
-      axes: [{}, { size: 50 }], legend: { live: false } };
-    if (charts[id]) { charts[id].setData(data); return; }
+    const opts = { width: box.clientWidth, height: 180, scales: { x: { time: true, range: range } },
+      series: [{}, ...series.map((s) => ({ label: s.label, stroke: window.FolioTheme.color(s.color), width: 2, points: { show: s.points || false } }))],
+      axes: [axis, Object.assign({}, axis, { size: 50 })], legend: { live: false } };
     box.replaceChildren();
-    charts[id] = new uPlot(opts, data, box);
+    const chart = new uPlot(opts, data, box);
+    const observer = new ResizeObserver(() => { if (box.clientWidth) chart.setSize({ width: box.clientWidth, height: 180 }); });
+    observer.observe(box);
+    charts[id] = { chart: chart, observer: observer };
   }
+  // The theme's colours: drawn again when it changes.
+  document.addEventListener("folio:themechange", () => {
+    Object.keys(charts).forEach((id) => { charts[id].chart.destroy(); charts[id].observer.disconnect(); delete charts[id]; });
+    Object.entries(lastDrawn).forEach(([id, [xs, series]]) => lineChart(id, xs, series));
+  });
 
   async function flush(namespace) {
     await fetch("/api/monitoring/cache/flush/", { method: "POST", credentials: "same-origin",
@@ -71,11 +91,11 @@
         Object.entries(m).forEach(([k, v]) => { if (k.endsWith(":hits")) hits += v; if (k.endsWith(":misses")) misses += v; });
         return hits + misses ? hits / (hits + misses) : null;
       });
-      lineChart("cache-chart", xs, [{ label: "Hit ratio", color: "#2563eb", values: ratio, points: true }]);
+      lineChart("cache-chart", xs, [{ label: "Hit ratio", color: "--chart-value", values: ratio, points: true }]);
 
       fill("providers-table", providers.providers.map((p) => row([p.name, p.requests ?? "—", ms(p.p50_ms), ms(p.p95_ms), ms(p.p99_ms),
         p.error_rate == null ? "—" : `${p.errors} (${pct(p.error_rate)})`, p.rate_limited_rate == null ? "—" : `${p.rate_limited} (${pct(p.rate_limited_rate)})`,
-        p.circuit ?? "—", p.quota_left_today == null ? "—" : `${p.quota_left_today} / ${p.daily_quota}`,
+        p.circuit ?? "—", p.quota_left_today == null ? "—" : `${F.number(p.quota_left_today, 0)} / ${F.number(p.daily_quota, 0)}`,
         p.instruments.fresh, p.instruments.stale, p.instruments.unpriced], { "data-provider": p.name })));
 
       const q = jobs.queues;
@@ -83,9 +103,9 @@
         `Queues: prices ${q.prices}, charts ${q.charts}, default ${q.default}. Workers: ${jobs.workers.length ? jobs.workers.join(", ") : "none answering"}` +
         (jobs.heartbeat_age_seconds == null ? "; no heartbeat yet." : `; last heartbeat ${jobs.heartbeat_age_seconds} s ago.`);
       fill("jobs-table", jobs.jobs.map((j) => row([when(j.created_at), j.state, j.total, j.done, j.failed, j.skipped,
-        j.duration_seconds == null ? "—" : j.duration_seconds.toFixed(2) + " s", j.errors.length ? j.errors[0].error : ""], { "data-job": j.job_id })));
+        j.duration_seconds == null ? "—" : F.number(j.duration_seconds, 2) + " s", j.errors.length ? j.errors[0].error : ""], { "data-job": j.job_id })));
       const finished = jobs.jobs.filter((j) => j.finished_at).reverse();
-      lineChart("jobs-chart", finished.map((j) => j.created_at), [{ label: "Duration (s)", color: "#0f766e", values: finished.map((j) => j.duration_seconds), points: true }]);
+      lineChart("jobs-chart", finished.map((j) => j.created_at), [{ label: "Duration (s)", color: "--chart-third", values: finished.map((j) => j.duration_seconds), points: true }]);
 
       fill("endpoints-table", endpoints.endpoints.map((e) => row([e.endpoint, e.count, ms(e.p50_ms), ms(e.p95_ms), ms(e.p99_ms), ms(e.mean_ms), e.counters.s5xx || 0])));
       fill("events-table", events.results.map((e) => row([e.created_at.replace("T", " ").slice(0, 19), e.level, e.kind, e.message], { class: "event-" + e.level })));

@@ -153,13 +153,13 @@ def test_chart_endpoints_are_owner_scoped(client, portfolio):
 def test_generate_charts_command_runs_here_or_queues(client, portfolio):
     out = StringIO()
     call_command("generate_charts", "--portfolio", str(portfolio.pk), stdout=out, stderr=StringIO())
-    assert "Generated charts of 1 portfolios." in out.getvalue()
+    assert "Generated charts of 1 portfolio." in out.getvalue()
     data = chart_data_get(portfolio_id=portfolio.pk)
     assert data["version"] == portfolio_version_get(portfolio_id=portfolio.pk)
     assert data["ranges"]["1M"][-1]["value"] == "1200.00"
     queued = StringIO()
     call_command("generate_charts", "--queue", stdout=queued, stderr=StringIO())
-    assert "Queued 1 chart regenerations" in queued.getvalue()
+    assert "Queued 1 chart regeneration " in queued.getvalue()
     with pytest.raises(CommandError, match="No portfolio 999999"):
         call_command("generate_charts", "--portfolio", "999999", stdout=StringIO(), stderr=StringIO())
 

@@ -14,8 +14,9 @@ import pytest
 from scipy.optimize import brentq
 
 from charts.compute import chart_data_compute
-from charts.performance import RANGES, performance_compute
+from charts.performance import performance_compute
 from charts.selectors import chart_inputs_load
+from portfolio.ranges import PERFORMANCE_RANGES
 from prices.fx import fx_rates_store
 from tests.charts.factories import closes_create
 from tests.charts.oracle import Book, Deal, cents, matches_rate
@@ -440,7 +441,7 @@ def test_range_boundaries_with_a_frozen_today(portfolio):
 
     ranges = performance(portfolio, today=date(2024, 3, 13))["ranges"]  # a Wednesday
 
-    assert {key: (ranges[key]["start"], ranges[key]["value_start"]) for key in RANGES} == {
+    assert {key: (ranges[key]["start"], ranges[key]["value_start"]) for key in PERFORMANCE_RANGES} == {
         "1D": ("2024-03-13", "6.00"),  # from Tuesday's close
         "WTD": ("2024-03-11", "5.00"),  # from Sunday: Friday's close carried
         "MTD": ("2024-03-01", "4.00"),  # from 29 February
@@ -449,9 +450,9 @@ def test_range_boundaries_with_a_frozen_today(portfolio):
         "5Y": ("2022-06-01", "0.00"),  # reaches before the first transaction: from it, like MAX
         "MAX": ("2022-06-01", "0.00"),
     }
-    assert {key: ranges[key]["end"] for key in ranges if key not in RANGES} == {
+    assert {key: ranges[key]["end"] for key in ranges if key not in PERFORMANCE_RANGES} == {
         "2022": "2022-12-31", "2023": "2023-12-31", "2024": "2024-03-13"}
-    assert {ranges[key]["end"] for key in RANGES} == {"2024-03-13"}
+    assert {ranges[key]["end"] for key in PERFORMANCE_RANGES} == {"2024-03-13"}
     assert ranges["YTD"]["time_weighted_return"] == "1.333333"  # 3 → 7
     assert ranges["2023"]["start"] == "2023-01-01" and ranges["2023"]["value_start"] == "1.00"
     assert ranges["2023"]["time_weighted_return"] == "2.000000"  # 1 → 3
@@ -475,7 +476,7 @@ def test_calendar_years_are_those_with_activity(portfolio):
 
     result = performance(portfolio, today=date(2024, 2, 1))
 
-    assert [key for key in result["ranges"] if key not in RANGES] == ["2020", "2022", "2023", "2024"]
+    assert [key for key in result["ranges"] if key not in PERFORMANCE_RANGES] == ["2020", "2022", "2023", "2024"]
     assert result["ranges"]["2020"]["realized_gain"] == "10.00"
     assert result["ranges"]["2020"]["end"] == "2020-12-31"
     # held all through 2023 without a transaction: 20 → 25
@@ -540,7 +541,7 @@ def test_nothing_to_measure_yet():
     result = performance(PortfolioFactory(base_currency="EUR"), today=date(2024, 1, 2))
 
     assert result["base_currency"] == "EUR"
-    assert list(result["ranges"]) == list(RANGES)
+    assert list(result["ranges"]) == list(PERFORMANCE_RANGES)
     assert result["ranges"]["MAX"]["value"] == "0.00"
     assert result["ranges"]["MAX"]["time_weighted_return"] is None
     assert result["ranges"]["MAX"]["money_weighted_return"] is None

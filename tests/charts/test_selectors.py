@@ -8,8 +8,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from charts.selectors import _rows_aggregated, _rows_iterated, chart_inputs_load, close_micros
+from charts.selectors import _rows_iterated, chart_inputs_load, close_micros
 from prices.models import PriceHistory
+from prices.series import price_series_load
 from tests.charts.factories import FxRateFactory, closes_create
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
 
@@ -42,8 +43,8 @@ def test_closes_from_the_first_transaction_on_plus_the_last_one_before(portfolio
     assert set(inputs.instruments) == {aaa.pk, bbb.pk}
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the aggregated path is Postgres's")
-def test_postgres_and_portable_price_paths_agree():
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the packed series are Postgres's")
+def test_packed_series_and_portable_price_paths_agree():
     aaa = InstrumentFactory(symbol="AAA")
     bbb = InstrumentFactory(symbol="BBB")
     closes_create(instrument=aaa, closes={date(2024, 1, d): f"{d}.25" for d in range(2, 20)})
@@ -54,10 +55,12 @@ def test_postgres_and_portable_price_paths_agree():
         .values_list("instrument_id", "date", close_micros())
     )
 
-    aggregated, iterated = _rows_aggregated(rows), _rows_iterated(rows)
+    # The series also carry each instrument's last close before the start: AAA's of 2 January.
+    packed, iterated = price_series_load(instrument_ids=[aaa.pk, bbb.pk], start=date(2024, 1, 3)), _rows_iterated(rows)
 
-    assert [a.dtype for a in aggregated] == [a.dtype for a in iterated]
-    assert [a.tolist() for a in aggregated] == [a.tolist() for a in iterated]
+    assert [a.dtype for a in packed] == [a.dtype for a in iterated]
+    assert [a[1:].tolist() for a in packed] == [a.tolist() for a in iterated]
+    assert packed[1][0] == np.datetime64("2024-01-02") and packed[2][0] == 2_250_000
     assert len(iterated[0]) == 17 + 4
     assert iterated[1][0] == np.datetime64("2024-01-03") and iterated[2][0] == 3_250_000
 
@@ -109,7 +112,9 @@ def test_the_base_currency_and_its_minor_unit_convert_by_a_fixed_factor():
     assert fx["GBP"].rates == (D("1"),)
     assert fx["GBp"].rates == (D("0.01"),)
     assert fx["GBp"].dates.astype(str).tolist() == ["0001-01-01"]  # holds on any date
-    assert len(queries) == 3  # no FX query when every currency is the base's
+    # No FX query when every currency is the base's: the transactions, then the closes (packed series on
+    # Postgres; elsewhere the rows and the last close before them).
+    assert len(queries) == (2 if connection.vendor == "postgresql" else 3)
 
 
 def _portfolio_with(holdings: int):
@@ -136,4 +141,4 @@ def test_query_count_does_not_grow_with_holdings():
         assert len(inputs.instruments) == size
         assert len(inputs.prices.closes) == 3 * size  # the seed of 2 Jan, then 3 and 4 Jan
         counts.append(len(queries))
-    assert counts[0] == counts[1] == 5
+    assert counts[0] == counts[1] == (4 if connection.vendor == "postgresql" else 5)

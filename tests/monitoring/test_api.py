@@ -9,8 +9,9 @@ from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from monitoring.events import event_record
-from monitoring.jobs import job_batch_record, job_create
+from core.events import event_record
+from core.jobs import job_batch_record, job_create
+from core.timing import timing_record
 from monitoring.selectors import HEARTBEAT_KEY
 from portfolio.dashboard import dashboard_data_get
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
@@ -134,3 +135,20 @@ def test_schema_lists_the_monitoring_api(staff_api):
     for name in ENDPOINTS:
         assert f"/api/monitoring/{name}/" in paths
     assert "/api/monitoring/cache/flush/" in paths
+
+
+def test_metrics_export_latencies_as_histograms(settings):
+    settings.METRICS_TOKEN = "s3cret-token"
+    for seconds in (0.004, 0.004, 0.2):
+        timing_record(series="endpoint:GET /api/things/", seconds=seconds, counters={"s2xx": 1})
+    timing_record(series="endpoint:GET /api/idle/", seconds=0.05, now=1_000_000)  # idle for years: still a series
+    text = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").content.decode()
+    assert "# TYPE folio_endpoint_latency_seconds histogram" in text
+    label = 'endpoint="GET /api/things/"'
+    assert f'folio_endpoint_latency_seconds_bucket{{{label},le="0.003"}} 0.0' in text
+    assert f'folio_endpoint_latency_seconds_bucket{{{label},le="0.005"}} 2.0' in text
+    assert f'folio_endpoint_latency_seconds_bucket{{{label},le="0.2"}} 3.0' in text
+    assert f'folio_endpoint_latency_seconds_bucket{{{label},le="+Inf"}} 3.0' in text
+    assert f"folio_endpoint_latency_seconds_count{{{label}}} 3.0" in text
+    assert f"folio_endpoint_latency_seconds_sum{{{label}}} 0.208" in text
+    assert 'folio_endpoint_latency_seconds_count{endpoint="GET /api/idle/"} 1.0' in text

@@ -5,16 +5,17 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from monitoring.events import event_record, events_flush, events_prune
-from monitoring.jobs import job_create, jobs_fail_stuck
+from core.events import event_record
+from core.jobs import job_create, jobs_fail_stuck
+from monitoring.events import events_flush, events_prune
 from monitoring.models import MonitoringEvent
 from monitoring.providers import provider_health
-from prices.jobs import prices_refresh_batch_run, prices_refresh_job_start
 from prices.models import Provider
 from prices.providers import provider_get
+from prices.providers.gateway import PriceService
+from prices.providers.pacing import CircuitBreaker
 from prices.providers.yahoo import YahooProvider
-from prices.rate_limit import CircuitBreaker
-from prices.service import PriceService
+from prices.refresh.jobs import prices_refresh_batch_run, prices_refresh_job_start
 from tests.factories import InstrumentFactory
 from tests.stubs.market import Injected, MarketStub
 

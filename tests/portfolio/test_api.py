@@ -1,4 +1,4 @@
-"""The portfolio API (shared/CONTRACT.md): auth, CRUD, validation and ownership isolation."""
+"""The portfolio API (docs/api.md): auth, CRUD, validation and ownership isolation."""
 
 from datetime import date, timedelta
 from decimal import Decimal

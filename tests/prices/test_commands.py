@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from prices.models import PriceHistory, VerificationStatus
 from prices.providers.simulated import SimulatedProvider
-from prices.refresh import history_missing_sessions
+from prices.refresh.backfill import history_missing_sessions
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +72,7 @@ def test_refresh_prices_sync_stores_quotes_and_flags_unknown_symbols():
     # A second run finds the quote still fresh in the cache and asks for nothing.
     again = StringIO()
     call_command("refresh_prices", "--sync", stdout=again, stderr=StringIO())
-    assert "1 instruments: 1 still fresh, 0 prices stored from 0 requests in 0 batches" in again.getvalue()
+    assert "1 instrument: 1 still fresh, 0 prices stored from 0 requests in 0 batches" in again.getvalue()
 
 
 def test_refresh_prices_history_backfills_from_the_first_trade():

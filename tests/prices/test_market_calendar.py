@@ -10,7 +10,7 @@ import pytest
 
 from prices.market_calendar import last_expected_close_date, market_is_open, seconds_until_open
 from prices.quote_cache import quote_ttl_seconds
-from prices.stale import price_stale
+from prices.refresh.stale import price_stale
 
 
 def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:

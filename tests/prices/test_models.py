@@ -15,11 +15,12 @@ def test_models_and_migrations_agree():
     assert "No changes detected" in out.getvalue()
 
 
-def test_price_history_indexes_exist_in_the_database():
+def test_price_history_has_the_one_index_its_reads_use():
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, "prices_pricehistory")
     assert constraints["pricehistory_instrument_date_uniq"]["columns"] == ["instrument_id", "date"]
     assert constraints["pricehistory_instrument_date_uniq"]["unique"] is True
-    assert constraints["pricehistory_date_idx"]["columns"] == ["date"]
-    assert constraints["pricehistory_updated_idx"]["columns"] == ["last_updated"]
-    assert constraints["pricehistory_date_idx"]["index"] is True
+    # Dropped by prices 0004: no query reads price history by date alone or by last_updated.
+    others = {name for name, c in constraints.items()
+              if c["index"] and not c["primary_key"] and name != "pricehistory_instrument_date_uniq"}
+    assert others == set()

@@ -219,7 +219,7 @@ def test_with_redis_down_known_instruments_still_answer(api, settings):
     assert (rows(body), body["failed"], body["pending"]) == ([("AAPL", "yahoo", "USD", "stock", True)], ["yahoo"], [])
 
 
-def test_searches_spend_the_same_quota_as_quotes(worker, providers, api, settings):  # noqa: F811
+def test_searches_spend_the_same_quota_as_quotes(worker, providers, api, settings):
     settings.PROVIDER_LIMITS = {**settings.PROVIDER_LIMITS,
                                 "yahoo": {"requests_per_second": 1000.0, "daily_quota": 1, "batch_size": None}}
     providers.route("/v1/finance/search", json_response(YAHOO_APPLE))

@@ -7,9 +7,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from portfolio.signals import portfolios_changed
 from prices.models import Instrument, PriceHistory, Provider
 from prices.selectors import prices_latest_get
 from prices.services import PricePoint, instrument_get_or_create, prices_upsert, symbol_normalize
+from prices.signals import prices_changed
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -161,3 +163,30 @@ def test_a_symbol_squatted_onto_the_wrong_provider_is_taken_back_once_it_proves_
     Instrument.objects.filter(pk=amd.pk).update(verification_status="unknown")
     stays = instrument_get_or_create(symbol="AMD", currency="USD", provider="coingecko", owner=squatter)
     assert stays.provider == "yahoo"
+
+
+def test_prices_changed_says_from_which_day_and_portfolios_changed_passes_it_on(django_capture_on_commit_callbacks):
+    aapl = InstrumentFactory(symbol="AAPL")
+    holder = PortfolioFactory()
+    TransactionFactory(portfolio=holder, instrument=aapl, date=date(2024, 1, 2))
+    heard: dict[str, list] = {"prices": [], "portfolios": []}
+
+    def on_prices(sender, *, instrument_ids, since, **kwargs):
+        heard["prices"].append((instrument_ids, since))
+
+    def on_portfolios(sender, *, portfolio_ids, since=None, **kwargs):
+        heard["portfolios"].append((portfolio_ids, since))
+
+    prices_changed.connect(on_prices, dispatch_uid="test.prices")
+    portfolios_changed.connect(on_portfolios, dispatch_uid="test.portfolios")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            prices_upsert(instrument=aapl, source="yahoo",
+                          points=[PricePoint(date(2024, 1, 5), D("101")), PricePoint(date(2024, 1, 3), D("100"))])
+    finally:
+        prices_changed.disconnect(dispatch_uid="test.prices")
+        portfolios_changed.disconnect(dispatch_uid="test.portfolios")
+
+    # The earliest day written, not the first of the list: nothing before 3 January changed.
+    assert heard["prices"] == [([aapl.pk], date(2024, 1, 3))]
+    assert heard["portfolios"] == [([holder.pk], date(2024, 1, 3))]

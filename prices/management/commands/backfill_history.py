@@ -3,7 +3,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from prices.history import histories_backfill
-from prices.refresh import refreshable_instruments
+from prices.refresh.plan import refreshable_instruments
 
 
 class Command(BaseCommand):

@@ -5,12 +5,14 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from monitoring.jobs import TERMINAL, job_get
+from core.jobs import TERMINAL, job_get
+from core.wording import job_outcome, plural
 from prices.fx import fx_refresh
 from prices.history import histories_backfill
-from prices.jobs import prices_refresh_job_start
 from prices.models import Instrument, Provider
-from prices.refresh import prices_refresh, refreshable_instruments
+from prices.refresh.jobs import prices_refresh_job_start
+from prices.refresh.plan import refreshable_instruments
+from prices.refresh.run import prices_refresh
 
 POLL_SECONDS = 0.5
 
@@ -69,8 +71,7 @@ class Command(BaseCommand):
         bar.close()
         if job is None:
             raise CommandError(f"Job {job_id} vanished from Redis.")
-        self.stdout.write(f"{job['state']}: {job['done']} refreshed, {job['failed']} failed, "
-                          f"{job['skipped']} still fresh.")
+        self.stdout.write(f"Refresh {job_outcome(job)}.")
         for error in job["errors"][:20]:
             self.stderr.write(f"  {error['error']}")
 
@@ -86,8 +87,9 @@ class Command(BaseCommand):
                                  on_batch_done=lambda batch, result: bar.update(1))
         bar.close()
         self.stdout.write(
-            f"{summary.instruments} instruments: {summary.skipped_fresh} still fresh, {summary.stored} prices "
-            f"stored from {summary.requests} requests in {summary.batches} batches; "
+            f"{plural(summary.instruments, 'instrument')}: {summary.skipped_fresh} still fresh, "
+            f"{plural(summary.stored, 'price')} stored from {plural(summary.requests, 'request')} in "
+            f"{plural(summary.batches, 'batch', 'batches')}; "
             f"{len(summary.unknown)} unknown, {len(summary.failures)} failed."
         )
         for symbol, reason in sorted(summary.failures.items()):

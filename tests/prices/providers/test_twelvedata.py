@@ -212,9 +212,20 @@ def test_unusable_prices_are_never_returned(stub, provider):
     assert batch.quotes == {} and batch.unknown == set()
 
 
-def test_more_than_eight_symbols_is_a_caller_error(stub, provider):
-    with pytest.raises(ValueError):
-        provider.latest_quotes([f"S{i}" for i in range(9)])
+def test_a_paid_plan_batch_goes_in_one_request_up_to_the_documented_maximum(stub, provider):
+    # TWELVEDATA_BATCH_SIZE=50 (a paid plan): 50 symbols, one request, every one priced
+    symbols = [f"S{i}" for i in range(50)]
+    stub.route("/quote", json_response("{" + ",".join(
+        f'"{s}":' + AAPL.replace('"AAPL"', f'"{s}"') for s in symbols) + "}"))
+    batch = provider.latest_quotes(symbols)
+    assert len(stub.requests) == 1 and sorted(batch.quotes) == sorted(symbols)
+    assert batch.quotes["S49"].price == Decimal("172.28000")
+
+
+def test_more_than_its_documented_maximum_is_a_caller_error(stub, provider):
+    assert TwelveDataProvider.batch_size_ceiling() == 120
+    with pytest.raises(ValueError, match="121 symbols in one request, at most 120"):
+        provider.latest_quotes([f"S{i}" for i in range(121)])
     assert stub.requests == []
 
 

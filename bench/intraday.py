@@ -1,0 +1,178 @@
+"""Benchmark: an intraday refresh at scale — how long until the charts and totals of every portfolio are
+current again after a 5-minute refresh of all their instruments.
+
+Dataset: `instruments` Yahoo-priced instruments with a year of daily closes, and `portfolios` portfolios of
+`holdings` holdings each (10,000 × 20 by default), spread evenly over the instruments. Real workers: the
+prices worker (threads) fetching from the loopback stub, and the charts worker (prefork, `chart_workers`
+processes: the machine's 2 cores).
+
+1. Every chart is generated once through the charts worker (the state before the refresh). Timed: it is the
+   full-regeneration path over the whole population, the baseline — measured in this run, not a sample
+   extrapolated.
+2. An intraday refresh of all instruments (today's quote for each, as the 5-minute beat job does) is started
+   the way the product starts it; measured from there until the job has finished and every portfolio's
+   cached chart is the one for its current data version. The dashboard's totals are read from Postgres at
+   request time (portfolio.dashboard), so they are current once the prices are; a sample checks that each
+   chart's last point equals its dashboard total.
+
+Ratio: the baseline's seconds over the intraday refresh's.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import numpy as np
+
+from bench.data import REFRESH_USER_PREFIX, _copy
+from bench.workers import celery_worker, queue_purge
+from tests.stubs.market import MarketStub
+
+INTRADAY_PREFIX = "INTR"
+USER_PREFIX = f"{REFRESH_USER_PREFIX}intraday-"
+PORTFOLIOS_PER_USER = 100
+HISTORY_DAYS = 365
+POLL_SECONDS = 0.5
+TIMEOUT_SECONDS = 1800
+CHECKED_TOTALS = 20  # portfolios whose chart's last point is compared with their dashboard total
+SEED = 11
+
+
+def _dataset(*, instruments: int, portfolios: int, holdings: int) -> dict:
+    """Replaces whatever an earlier run left. Closes on weekdays up to yesterday (today's comes with the
+    refresh), one buy per holding on the first day."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.db import connection
+    from django.utils import timezone
+
+    from portfolio.models import Portfolio
+    from prices.models import Instrument, PriceHistory, VerificationStatus
+
+    started = time.monotonic()
+    user_model = get_user_model()
+    user_model.objects.filter(username__startswith=USER_PREFIX).delete()
+    Instrument.objects.filter(symbol__startswith=INTRADAY_PREFIX).delete()
+    created = Instrument.objects.bulk_create([
+        Instrument(symbol=f"{INTRADAY_PREFIX}{k:05d}", name=f"Intraday {k}", currency="USD", exchange_mic="XNYS",
+                   provider="yahoo", verification_status=VerificationStatus.VERIFIED)
+        for k in range(instruments)
+    ])
+    today = timezone.localdate()
+    days = [today - timedelta(days=n) for n in range(HISTORY_DAYS, 0, -1)]
+    days = [d for d in days if d.weekday() < 5]
+    rng = np.random.default_rng(SEED)
+    closes = rng.uniform(20, 500, size=(instruments, 1)) * np.exp(
+        np.cumsum(rng.normal(0.0003, 0.015, size=(instruments, len(days))), axis=1))
+    stamp = timezone.now().isoformat()
+    day_text = [d.isoformat() for d in days]
+    lines = [f"{instrument.pk}\t{day}\t{close:.4f}\t\\N\tyahoo\t{stamp}\n"
+             for k, instrument in enumerate(created)
+             for day, close in zip(day_text, closes[k].tolist(), strict=True)]
+    _copy(PriceHistory._meta.db_table, ["instrument_id", "date", "close", "adjusted_close", "source", "last_updated"],
+          lines)
+    password = make_password(None)
+    users = user_model.objects.bulk_create([
+        user_model(username=f"{USER_PREFIX}{n:05d}", password=password)
+        for n in range(-(-portfolios // PORTFOLIOS_PER_USER))
+    ])
+    Portfolio.objects.bulk_create([
+        Portfolio(owner=users[n // PORTFOLIOS_PER_USER], name=f"Intraday {n}", base_currency="USD")
+        for n in range(portfolios)
+    ], batch_size=2000)
+    portfolio_ids = list(Portfolio.objects.filter(owner__in=users).order_by("pk").values_list("pk", flat=True))
+    ids = [i.pk for i in created]
+    _copy("portfolio_transaction",
+          ["portfolio_id", "instrument_id", "type", "date", "quantity", "price", "fee", "currency", "note",
+           "created_at"],
+          [f"{pid}\t{ids[k]}\tBUY\t{day_text[0]}\t10\t{closes[k, 0]:.4f}\t1\tUSD\t\t{stamp}\n"
+           for n, pid in enumerate(portfolio_ids) for k in ((n * holdings + j) % len(ids) for j in range(holdings))])
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {PriceHistory._meta.db_table}")
+        cursor.execute("ANALYZE portfolio_transaction")
+    return {"instrument_ids": ids, "portfolio_ids": portfolio_ids, "price_rows": len(lines),
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+def _outdated(portfolio_ids: list[int]) -> int:
+    """How many of the portfolios have no cached chart for their present data version."""
+    from django_redis import get_redis_connection
+
+    from portfolio.models import Portfolio
+
+    versions = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "data_version"))
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    for pid in portfolio_ids:
+        pipe.hget(f"folio:chart:{pid}:data", "version")
+    cached = pipe.execute()
+    return sum(1 for pid, version in zip(portfolio_ids, cached, strict=True)
+               if version is None or int(version) != versions.get(pid))
+
+
+def _wait_current(portfolio_ids: list[int], *, started: float, job_id: str | None = None) -> dict:
+    from core.jobs import TERMINAL, job_get
+
+    job_seconds = None
+    while True:
+        if job_id is not None and job_seconds is None:
+            job = job_get(job_id=job_id)
+            if job["state"] in TERMINAL:
+                job_seconds = time.monotonic() - started
+                if job["state"] != "SUCCESS":
+                    raise RuntimeError(f"intraday refresh job {job['state']}: {job['errors'][:3]}")
+        outdated = _outdated(portfolio_ids) if job_id is None or job_seconds is not None else len(portfolio_ids)
+        if not outdated:
+            return {"seconds": round(time.monotonic() - started, 2),
+                    "job_seconds": round(job_seconds, 2) if job_seconds is not None else None}
+        if time.monotonic() - started > TIMEOUT_SECONDS:
+            raise TimeoutError(f"{outdated} of {len(portfolio_ids)} charts still outdated after {TIMEOUT_SECONDS} s")
+        time.sleep(POLL_SECONDS)
+
+
+def _totals_agree(portfolio_ids: list[int]) -> dict:
+    """Each sampled portfolio's chart ends on its dashboard total (both current)."""
+    from charts.cache import chart_data_get
+    from portfolio.dashboard import dashboard_data_compute
+    from portfolio.models import Portfolio
+
+    sample = portfolio_ids[:: max(1, len(portfolio_ids) // CHECKED_TOTALS)][:CHECKED_TOTALS]
+    agree = 0
+    for portfolio in Portfolio.objects.filter(pk__in=sample):
+        chart = chart_data_get(portfolio_id=portfolio.pk) or {}
+        last = (chart.get("ranges", {}).get("1M") or [{}])[-1]
+        agree += last.get("value") == dashboard_data_compute(portfolio=portfolio)["initial"]["total_value"]
+    return {"checked": len(sample), "chart_ends_on_dashboard_total": agree}
+
+
+def run(*, instruments: int, portfolios: int, holdings: int, chart_workers: int, latency: float,
+        concurrency: int) -> dict:
+    from charts.services import chart_regeneration_request
+    from prices.refresh.jobs import prices_refresh_job_start
+
+    data = _dataset(instruments=instruments, portfolios=portfolios, holdings=holdings)
+    pids = data["portfolio_ids"]
+    result: dict = {
+        "params": {"instruments": instruments, "portfolios": portfolios, "holdings": holdings,
+                   "chart_workers": chart_workers, "prices_worker_threads": concurrency,
+                   "latency_ms": latency * 1000, "history_days": HISTORY_DAYS},
+        "setup": {"price_rows": data["price_rows"], "seconds": data["seconds"]},
+    }
+    stub = MarketStub(latency=latency)
+    with stub.running(), \
+            celery_worker(queue="charts", pool="prefork", concurrency=chart_workers), \
+            celery_worker(queue="prices", pool="threads", concurrency=concurrency, env={"YAHOO_BASE_URL": stub.url}):
+        started = time.monotonic()
+        chart_regeneration_request(portfolio_ids=pids)
+        result["full_regeneration"] = _wait_current(pids, started=started)
+
+        started = time.monotonic()
+        job_id = prices_refresh_job_start(instrument_ids=data["instrument_ids"], force=True, lock_scope=None).job_id
+        result["intraday"] = _wait_current(pids, started=started, job_id=job_id)
+        result["totals"] = _totals_agree(pids)
+    queue_purge("charts", "prices")
+    full, intraday = result["full_regeneration"]["seconds"], result["intraday"]["seconds"]
+    result["per_portfolio_ms"] = {"full_regeneration": round(full / len(pids) * 1000, 2),
+                                  "intraday": round(intraday / len(pids) * 1000, 2)}
+    result["speedup_vs_full_regeneration"] = round(full / intraday, 2) if intraday else None
+    return result

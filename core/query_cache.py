@@ -1,0 +1,252 @@
+"""`query_cache`: cache an expensive read in Redis under its owner's data version.
+
+    @query_cache("dashboard", ttl=60, key=lambda *, portfolio: portfolio.pk,
+                 version=lambda *, portfolio: portfolio.data_version)
+    def dashboard_data_compute(*, portfolio): ...
+
+- Keys are `folio:qc:<namespace>:<key>:v<version>`: a write bumps the owner's version (one INCR),
+  so stale entries are never read again and simply expire — no key scans.
+- Single flight: on a miss one caller computes while concurrent callers of the same key wait for
+  its result (bounded), so a burst of misses computes once.
+- Values round-trip exactly through JSON with tagged Decimals, dates and datetimes.
+- Per-namespace hit and miss counters (totals, and per minute for the last two hours) feed
+  /monitoring. They are counted in the process and written in one pipeline at most every
+  QUERY_CACHE_STATS_FLUSH_SECONDS, so a hit costs one Redis round trip (the GET), not two.
+- `dump`/`load` choose the stored form: exact JSON by default; a function that returns ready bytes
+  (e.g. a rendered JSON answer) passes `raw_bytes` for both, and a hit returns those bytes undecoded.
+- Redis unavailable: the function still answers, uncached; the failure is logged once a minute,
+  not once per call.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.conf import settings
+
+from core.redis_store import redis_client, redis_key, release_if_held
+
+logger = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+STATS_KEY = redis_key("qc", "stats")
+MINUTE_KEY = redis_key("qc", "minute", "{minute}")
+MINUTE_RETENTION_SECONDS = 2 * 3600
+LOCK_SECONDS = 30  # longer than any cached computation; a crashed leader frees it by expiry
+WAIT_SECONDS = 10  # how long followers wait for the leader before computing themselves
+NAMESPACES: dict[str, int] = {}  # namespace -> TTL, as declared by the decorators
+
+
+# --- exact JSON ----------------------------------------------------------------------------------
+
+
+class _Encoder(json.JSONEncoder):
+    def default(self, value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return {"__decimal__": str(value)}
+        if isinstance(value, datetime):
+            return {"__datetime__": value.isoformat()}
+        if isinstance(value, date):
+            return {"__date__": value.isoformat()}
+        if isinstance(value, set | frozenset | tuple):
+            return list(value)
+        return super().default(value)
+
+
+def _decode(obj: dict) -> Any:
+    if len(obj) == 1:
+        ((tag, text),) = obj.items()
+        if tag == "__decimal__":
+            return Decimal(text)
+        if tag == "__datetime__":
+            return datetime.fromisoformat(text)
+        if tag == "__date__":
+            return date.fromisoformat(text)
+    return obj
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, cls=_Encoder, separators=(",", ":"))
+
+
+def loads(text: str | bytes) -> Any:
+    return json.loads(text, object_hook=_decode)
+
+
+# --- Redis, failing soft --------------------------------------------------------------------------
+
+_down_lock = threading.Lock()
+_down_logged_at = 0.0
+DOWN_LOG_INTERVAL = 60.0
+
+
+def _redis_failed(error: Exception) -> None:
+    global _down_logged_at
+    with _down_lock:
+        now = time.monotonic()
+        if now - _down_logged_at >= DOWN_LOG_INTERVAL:
+            _down_logged_at = now
+            logger.error("query cache: Redis unavailable (%s); answering uncached", error)
+
+
+def _redis_ok() -> None:
+    global _down_logged_at
+    if _down_logged_at:
+        with _down_lock:
+            if _down_logged_at:
+                _down_logged_at = 0.0
+                logger.warning("query cache: Redis reachable again")
+
+
+class _Counts:
+    """Hit and miss counts buffered in the process, flushed to Redis at most once per interval."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: dict[str, int] = {}
+        self.flushed_at = time.monotonic()
+
+    def add(self, client, namespace: str, outcome: str) -> None:
+        with self.lock:
+            field = f"{namespace}:{outcome}"
+            self.pending[field] = self.pending.get(field, 0) + 1
+            if time.monotonic() - self.flushed_at < settings.QUERY_CACHE_STATS_FLUSH_SECONDS:
+                return
+            pending, self.pending = self.pending, {}
+            self.flushed_at = time.monotonic()
+        minute_key = MINUTE_KEY.format(minute=int(time.time() // 60))
+        pipe = client.pipeline(transaction=False)
+        for name, count in pending.items():
+            pipe.hincrby(STATS_KEY, name, count)
+            pipe.hincrby(minute_key, name, count)
+        pipe.expire(minute_key, MINUTE_RETENTION_SECONDS)
+        pipe.execute()
+
+
+_counts = _Counts()
+
+
+def _count(client, namespace: str, outcome: str) -> None:
+    _counts.add(client, namespace, outcome)
+
+
+def raw_bytes(value: bytes) -> bytes:
+    """The stored form of a value that is already bytes (both `dump` and `load`): no encoding, no decoding."""
+    return value
+
+
+# --- the decorator --------------------------------------------------------------------------------
+
+
+def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: Callable[..., Any],
+                dump: Callable[[Any], str | bytes] = dumps, load: Callable[[bytes], Any] = loads) -> Callable[[F], F]:
+    """Cache the decorated function's result per `key(...)` and `version(...)` (both called with
+    the function's arguments) for `ttl` seconds, stored as `dump(result)` and read back with `load`."""
+    NAMESPACES[namespace] = ttl
+
+    def decorator(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                client = redis_client(settings.QUERY_CACHE_ALIAS)
+                cache_key = redis_key("qc", namespace, key(*args, **kwargs), f"v{version(*args, **kwargs)}")
+                raw = client.get(cache_key)
+                if raw is not None:
+                    _count(client, namespace, "hits")
+                    _redis_ok()
+                    return load(raw)
+                token = uuid.uuid4().hex
+                leader = client.set(f"{cache_key}:lock", token, nx=True, ex=LOCK_SECONDS)
+            except Exception as error:  # Redis down or misbehaving: correct answers, uncached
+                _redis_failed(error)
+                return fn(*args, **kwargs)
+            _redis_ok()
+            if not leader:
+                waited = _wait_for(client, cache_key)
+                if waited is not None:
+                    _count(client, namespace, "hits")
+                    return load(waited)
+            try:
+                value = fn(*args, **kwargs)
+                client.set(cache_key, dump(value), ex=ttl)
+                _count(client, namespace, "misses")
+            finally:
+                if leader:
+                    try:
+                        release_if_held(key=f"{cache_key}:lock", value=token, client=client)
+                    except Exception as error:
+                        _redis_failed(error)
+            return value
+
+        wrapper.uncached = fn  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def _wait_for(client, cache_key: str) -> bytes | None:
+    """The leader's result once it lands, or None if it does not come in time (then compute too)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    pause = 0.005
+    while time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+        raw = client.get(cache_key)
+        if raw is not None:
+            return raw
+        if not client.exists(f"{cache_key}:lock"):
+            return client.get(cache_key)  # the leader gave up (error): None, compute ourselves
+    return None
+
+
+# --- statistics and flushing ----------------------------------------------------------------------
+
+
+def cache_stats_get() -> dict[str, dict]:
+    """Hits, misses and hit ratio per namespace since the counters were last reset."""
+    raw = {k.decode(): int(v) for k, v in redis_client(settings.QUERY_CACHE_ALIAS).hgetall(STATS_KEY).items()}
+    names = sorted(set(NAMESPACES) | {field.rsplit(":", 1)[0] for field in raw})
+    stats = {}
+    for name in names:
+        hits, misses = raw.get(f"{name}:hits", 0), raw.get(f"{name}:misses", 0)
+        total = hits + misses
+        stats[name] = {"hits": hits, "misses": misses, "hit_ratio": round(hits / total, 4) if total else None,
+                       "ttl_seconds": NAMESPACES.get(name)}
+    return stats
+
+
+def cache_stats_history(*, minutes: int = 60) -> list[dict]:
+    """Per-minute hits and misses per namespace, oldest first, for the last `minutes` minutes."""
+    client = redis_client(settings.QUERY_CACHE_ALIAS)
+    now = int(time.time() // 60)
+    pipe = client.pipeline(transaction=False)
+    for minute in range(now - minutes + 1, now + 1):
+        pipe.hgetall(MINUTE_KEY.format(minute=minute))
+    history = []
+    for minute, raw in zip(range(now - minutes + 1, now + 1), pipe.execute(), strict=True):
+        history.append({"minute": minute * 60, **{k.decode(): int(v) for k, v in raw.items()}})
+    return history
+
+
+def cache_namespace_flush(*, namespace: str) -> int:
+    """Delete a namespace's entries (a SCAN of its prefix: an operator's action, not a hot path)."""
+    client = redis_client(settings.QUERY_CACHE_ALIAS)
+    deleted = 0
+    batch = []
+    for key in client.scan_iter(match=redis_key("qc", namespace, "*"), count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += client.delete(*batch)
+            batch = []
+    if batch:
+        deleted += client.delete(*batch)
+    return deleted

@@ -1,0 +1,38 @@
+"""Who owns a portfolio and its data version: all the dashboard's hot reads need to find their cached
+answers, in one primary-key probe that builds no model instance (plain SQL: on the hottest path of the
+product, building the ORM query costs more than Postgres answering it).
+
+Deliberately not cached in Redis: the data version is durable in Postgres so that a write made while
+Redis was unreachable still outdates every cached answer the moment Redis is back (portfolio/cache.py).
+A copy of the version in Redis would keep serving the older answers until it expired; the owner alone
+comes with the same row for free.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from django.db import connection
+
+from portfolio.models import Portfolio
+
+_VERSION_SQL = f"SELECT data_version FROM {Portfolio._meta.db_table} WHERE id = %s AND owner_id = %s"
+
+
+class PortfolioAccess(NamedTuple):
+    """What a request needs to find a portfolio's cached answers: `pk` and `data_version` as the
+    model names them, so it serves wherever only those two are read."""
+
+    pk: int
+    owner_id: int
+    data_version: int
+
+
+def portfolio_access_get(*, user_id: int | None, portfolio_id: int) -> PortfolioAccess | None:
+    """The portfolio's id and version if `user_id` owns it; None otherwise (as if it did not exist)."""
+    if user_id is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_VERSION_SQL, [portfolio_id, user_id])
+        row = cursor.fetchone()
+    return PortfolioAccess(portfolio_id, user_id, row[0]) if row else None

@@ -1,0 +1,48 @@
+"""Stale prices: flagged on every read, refreshed in the background (stale-while-revalidate).
+
+A thousand readers of the same stale price cause one refresh: each instrument is claimed with a
+Redis SET NX before a task is queued, and the claim outlives the refresh attempt.
+"""
+
+import logging
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from django.conf import settings
+
+from core.redis_store import claims_take, redis_key
+from core.tasks import task_send
+from prices.market_calendar import price_is_stale
+
+logger = logging.getLogger(__name__)
+
+# One background refresh per instrument per window, however many readers see it stale.
+REFRESH_CLAIM_SECONDS = 300
+
+
+def _claim_key(instrument_id: int) -> str:
+    return redis_key("stale-refresh", instrument_id)
+
+
+def price_stale(*, mic: str, price_date: date | None, now: datetime) -> bool:
+    """No price, or one older than the last close the exchange calendar says should exist."""
+    if price_date is None:
+        return True
+    return price_is_stale(mic=mic, price_date=price_date, now=now, grace_minutes=settings.STALE_GRACE_MINUTES)
+
+
+def stale_refresh_request(*, instrument_ids: Iterable[int]) -> list[int]:
+    """Queue one background refresh of the stale instruments nobody claimed yet; returns those."""
+    ids = sorted(set(instrument_ids))
+    if not ids:
+        return []
+    try:
+        claimed = claims_take(ids=ids, key=_claim_key, seconds=REFRESH_CLAIM_SECONDS)
+        if claimed:
+            # No scope lock: these few instruments must not wait behind a long scheduled run.
+            task_send("prices.refresh_prices_job_task", kwargs={"instrument_ids": claimed, "force": True,
+                                                                "lock_scope": None}, expires=REFRESH_CLAIM_SECONDS)
+        return claimed
+    except Exception:  # Redis or the broker down: the page still shows the stale price, flagged
+        logger.warning("could not queue a refresh of stale prices", exc_info=True)
+        return []

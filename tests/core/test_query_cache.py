@@ -1,0 +1,101 @@
+"""query_cache against real Redis: exact counts, versioned invalidation, single flight, exact values."""
+
+import logging
+import threading
+import time
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from core import query_cache as query_cache_module
+from core.query_cache import cache_namespace_flush, cache_stats_get, cache_stats_history, query_cache
+
+VERSIONS: dict[int, int] = {}
+CALLS: list[int] = []
+
+
+@query_cache("test-owner", ttl=60, key=lambda *, owner_id: owner_id,
+             version=lambda *, owner_id: VERSIONS.get(owner_id, 0))
+def expensive(*, owner_id: int) -> dict:
+    CALLS.append(owner_id)
+    return {"owner": owner_id, "total": Decimal("1234.5600"), "tiny": Decimal("0.000000001"),
+            "on": date(2024, 2, 29), "at": datetime(2024, 2, 29, 21, 0, tzinfo=UTC), "n": [1, 2.5, None]}
+
+
+@query_cache("test-slow", ttl=60, key=lambda *, owner_id: owner_id, version=lambda *, owner_id: 0)
+def slow(*, owner_id: int) -> int:
+    CALLS.append(owner_id)
+    time.sleep(0.3)
+    return owner_id * 2
+
+
+@pytest.fixture(autouse=True)
+def reset():
+    VERSIONS.clear()
+    CALLS.clear()
+
+
+def test_hits_and_misses_are_counted_exactly():
+    for _ in range(3):
+        expensive(owner_id=1)
+    expensive(owner_id=2)
+    assert CALLS == [1, 2]
+    stats = cache_stats_get()["test-owner"]
+    assert (stats["hits"], stats["misses"], stats["hit_ratio"], stats["ttl_seconds"]) == (2, 2, 0.5, 60)
+    minute = cache_stats_history(minutes=2)[-1]
+    assert (minute["test-owner:hits"], minute["test-owner:misses"]) == (2, 2)
+
+
+def test_values_round_trip_exactly():
+    first = expensive(owner_id=7)
+    second = expensive(owner_id=7)
+    assert second == first
+    assert second["total"] == Decimal("1234.5600") and str(second["total"]) == "1234.5600"
+    assert second["tiny"] == Decimal("1E-9")
+    assert second["on"] == date(2024, 2, 29) and isinstance(second["on"], date)
+    assert second["at"] == datetime(2024, 2, 29, 21, 0, tzinfo=UTC)
+    assert second["n"] == [1, 2.5, None]
+
+
+def test_a_version_bump_invalidates():
+    expensive(owner_id=3)
+    expensive(owner_id=3)
+    VERSIONS[3] = 1
+    expensive(owner_id=3)
+    assert CALLS == [3, 3]
+
+
+def test_concurrent_misses_compute_once():
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(slow(owner_id=21))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [42] * 8
+    assert CALLS == [21]
+    stats = cache_stats_get()["test-slow"]
+    assert (stats["hits"], stats["misses"]) == (7, 1)
+
+
+def test_flush_drops_a_namespace_only():
+    expensive(owner_id=1)
+    slow(owner_id=1)
+    assert cache_namespace_flush(namespace="test-owner") == 1
+    expensive(owner_id=1)
+    slow(owner_id=1)
+    assert CALLS == [1, 1, 1]
+
+
+def test_redis_down_still_answers_and_logs_once(settings, caplog):
+    settings.CACHES = {**settings.CACHES, "down": {
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+    settings.QUERY_CACHE_ALIAS = "down"
+    query_cache_module._down_logged_at = 0.0
+    with caplog.at_level(logging.ERROR, logger="core.query_cache"):
+        answers = [expensive(owner_id=5)["owner"] for _ in range(5)]
+    assert answers == [5] * 5
+    assert CALLS == [5] * 5  # uncached, but correct
+    assert sum("Redis unavailable" in r.getMessage() for r in caplog.records) == 1

@@ -1,0 +1,102 @@
+"""The token → user cache (config/authentication.py, config/receivers.py), against real Redis and
+Postgres: every check still holds with the cache warm — deletion, deactivation, staff changes, expiry."""
+
+import hashlib
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_redis import get_redis_connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def token(user) -> Token:
+    return Token.objects.create(user=user)
+
+
+@pytest.fixture
+def client(token) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+def _cached(key: str):
+    return get_redis_connection("default").get("folio:auth:token:" + hashlib.sha256(key.encode()).hexdigest())
+
+
+def test_a_valid_token_is_cached_without_the_key_or_the_password_hash(client, token, user):
+    assert client.get("/api/portfolios/").status_code == 200
+    raw = _cached(token.key)
+    entry = json.loads(raw)
+    assert entry["user"]["username"] == "alice" and entry["user"]["id"] == str(user.pk)
+    assert "password" not in entry["user"] and user.password.encode() not in raw
+    assert not any(token.key.encode() in key for key in get_redis_connection("default").keys("*"))
+
+
+def test_a_warm_token_costs_no_query(client):
+    client.get("/api/portfolios/")
+    with CaptureQueriesContext(connection) as warm:
+        assert client.get("/api/portfolios/").status_code == 200
+    sql = " ".join(q["sql"] for q in warm.captured_queries)
+    assert "authtoken_token" not in sql and "auth_user" not in sql
+
+
+def test_the_cached_user_is_the_same_user(client, user):
+    client.get("/api/portfolios/")
+    created = client.post("/api/portfolios/", {"name": "Cached", "base_currency": "EUR"}, format="json")
+    assert created.status_code == 201
+    assert user.portfolios.get(name="Cached").base_currency == "EUR"
+
+
+def test_a_deleted_token_is_refused_with_the_cache_warm(client, token):
+    assert client.get("/api/portfolios/").status_code == 200
+    key = token.key
+    token.delete()
+    assert client.get("/api/portfolios/").status_code == 401
+    assert _cached(key) is None
+
+
+def test_a_deactivated_user_is_refused_with_the_cache_warm(client, user):
+    assert client.get("/api/portfolios/").status_code == 200
+    user.is_active = False
+    user.save()
+    assert client.get("/api/portfolios/").status_code == 401
+
+
+def test_a_deleted_user_is_refused_with_the_cache_warm(client, user):
+    assert client.get("/api/portfolios/").status_code == 200
+    user.delete()
+    assert client.get("/api/portfolios/").status_code == 401
+
+
+def test_staff_status_changes_apply_with_the_cache_warm(client, user):
+    assert client.get("/api/monitoring/cache-stats/").status_code == 403
+    user.is_staff = True
+    user.save()
+    assert client.get("/api/monitoring/cache-stats/").status_code == 200
+    get_user_model().objects.filter(pk=user.pk).update(is_staff=False)  # behind the ORM's back: cached a while
+    user.refresh_from_db()
+    user.save()  # any save forgets the entry
+    assert client.get("/api/monitoring/cache-stats/").status_code == 403
+
+
+def test_a_token_expires_on_time_with_the_cache_warm(client, token, settings):
+    assert client.get("/api/portfolios/").status_code == 200
+    assert _cached(token.key) is not None
+    settings.API_TOKEN_TTL_HOURS = 0  # issued more than 0 hours ago: expired now, whatever the cache holds
+    refused = client.get("/api/portfolios/")
+    assert refused.status_code == 401 and "expired" in refused.json()["detail"]
+
+
+def test_an_unknown_token_is_refused_and_not_cached(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    assert client.get("/api/portfolios/").status_code == 401
+    assert _cached("0" * 40) is None
