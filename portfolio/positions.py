@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from portfolio.dashboard import dashboard_data_get
+from portfolio.dashboard import dashboard_payloads_get
 from portfolio.models import Portfolio
 from prices.models import Instrument
 
@@ -15,7 +15,7 @@ def portfolio_summaries_get(*, user: AbstractBaseUser) -> list[dict]:
     """Each of the user's portfolios with its value, cost, unrealized gain and day change (base currency)."""
     rows = []
     for portfolio in Portfolio.objects.filter(owner=user).order_by("name", "id"):
-        initial = dashboard_data_get(portfolio=portfolio)["initial"]
+        initial = dashboard_payloads_get(portfolio=portfolio)["initial"]
         rows.append({"portfolio": portfolio, **{key: initial[key] for key in (
             "total_value", "total_cost", "unrealized_gain", "unrealized_gain_percent", "day_change",
             "holdings_count", "stale_count")}})
@@ -28,7 +28,7 @@ def instrument_positions_get(*, user: AbstractBaseUser, instrument: Instrument) 
     positions = []
     holders = Portfolio.objects.filter(owner=user, transactions__instrument=instrument).distinct().order_by("name")
     for portfolio in holders:
-        rows = dashboard_data_get(portfolio=portfolio)["holdings"]["holdings"]
+        rows = dashboard_payloads_get(portfolio=portfolio)["holdings"]["holdings"]
         row = next((r for r in rows if r["symbol"] == instrument.symbol), None)
         if row is not None:
             positions.append({"portfolio": portfolio, **row})

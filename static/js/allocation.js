@@ -40,7 +40,7 @@
       circle.setAttribute("stroke-dashoffset", String(offset));
       circle.dataset.name = row.name;
       const title = document.createElementNS(SVG, "title");
-      title.textContent = `${row.name}: ${(share).toFixed(1)} %`;
+      title.textContent = `${row.name}: ${window.FolioFormat.percent(share, { digits: 1 })}`;
       circle.append(title);
       svg.append(circle);
       offset -= share;
@@ -62,7 +62,7 @@
       label.textContent = row.name;
       const value = document.createElement("span");
       value.className = "donut-value";
-      value.textContent = `${(Number(row.weight) * 100).toFixed(1)} %`;
+      value.textContent = window.FolioFormat.percent(row.weight, { digits: 1, fraction: true });
       item.append(swatch, label, value);
       list.append(item);
     });

@@ -7,11 +7,9 @@
   const currency = root.dataset.currency;
   let data = null;
 
-  function money(value) {
-    const number = Number(value);
-    return `${number.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 })} ${currency}`;
-  }
-  function percent(ratio) { return ratio === null ? "—" : `${(Number(ratio) * 100).toFixed(2)} %`; }
+  const F = window.FolioFormat;
+  function money(value) { return `${F.money(value, currency)} ${currency}`; }
+  function percent(ratio) { return F.percent(ratio, { fraction: true }); }
   function cell(text, numeric) {
     const td = document.createElement("td");
     if (numeric) td.className = "num";

@@ -16,10 +16,7 @@
     td.textContent = text;
     return td;
   }
-  function number(value) {
-    return Number(value).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 6 });
-  }
-  function signed(value) { return value === null ? "—" : (Number(value) > 0 ? "+" : "") + number(value); }
+  const F = window.FolioFormat;
 
   function draw(rows) {
     const body = root.querySelector("tbody");
@@ -50,9 +47,9 @@
       button.textContent = "Unfollow";
       button.addEventListener("click", () => unfollow(row.id));
       remove.append(button);
-      tr.append(symbol, cell(row.name), cell(row.price === null ? "—" : `${number(row.price)} ${row.currency}`, true),
-        cell(signed(row.day_change), true, direction),
-        cell(row.day_change_percent === null ? "—" : signed(row.day_change_percent).replace(/(\.\d\d)\d+/, "$1") + " %", true, direction),
+      tr.append(symbol, cell(row.name), cell(row.price === null ? "—" : `${F.price(row.price, row.currency)} ${row.currency}`, true),
+        cell(F.money(row.day_change, row.currency, { signed: true }), true, direction),
+        cell(F.percent(row.day_change_percent, { signed: true }), true, direction),
         cell(asOf), remove);
       tr.querySelector("td:nth-child(3)").dataset.field = "price";
       tr.querySelector("td:nth-child(4)").dataset.field = "day_change";

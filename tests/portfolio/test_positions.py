@@ -27,8 +27,11 @@ def test_the_portfolios_page_shows_each_portfolios_value(web, user, other_user):
     assert (summaries["Side"]["total_value"], summaries["Side"]["unrealized_gain"]) == ("300.00", "60.00")
 
     page = web.get("/portfolios/").content.decode()
-    assert "1500.00 USD" in page and "300.00 USD" in page and "Hers" not in page
-    assert "500.00 (50.00 %)" in page
+    # raw figures, each with its format for the page's one number format (static/js/format.js)
+    money = '<span data-format="money" data-currency="USD">{}</span>'
+    assert money.format("1500.00") + " USD" in page and money.format("300.00") + " USD" in page
+    assert "Hers" not in page
+    assert money.format("500.00") + ' (<span data-format="percent">50.00</span>)' in page
 
 
 def test_the_instrument_page_shows_the_users_position_per_portfolio(web, user, other_user):  # noqa: F811
