@@ -11,7 +11,7 @@
   const POLL_MS = 500;
   const POLL_LIMIT_MS = 120000;
   const state = { range: "1Y", holdings: [], sort: { key: "market_value", desc: true }, plot: null, benchmarkPlot: null,
-    chartToken: 0 };
+    chartToken: 0, performanceToken: 0 };
 
   // --- helpers -------------------------------------------------------------------------------
 
@@ -332,8 +332,12 @@
   async function loadPerformance() {
     const range = document.getElementById("performance-range").value;
     const box = document.getElementById("performance-figures");
+    // Answers can arrive out of order (a chart reload asks too): only the latest request's answer is shown,
+    // so the figures always belong to the range the selector shows.
+    const token = ++state.performanceToken;
     try {
       const answer = await api(`/api/portfolios/${portfolioId}/performance/?range=${encodeURIComponent(range)}`);
+      if (token !== state.performanceToken) return;
       if (answer.status === 202) return; // computed with the chart: loaded again when the chart is ready
       const data = answer.body;
       box.querySelectorAll("[data-perf]").forEach((node) => {
