@@ -59,10 +59,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from itertools import accumulate
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
+from charts.benchmark import BenchmarkLive
 from charts.compute import (
     ChartSeries,
     Snapshot,
@@ -120,14 +121,44 @@ class Performance(TypedDict):
     investment_by_year: list[PeriodInvestment]
 
 
+class RangeLive(TypedDict):
+    """What a range ending today needs to follow today's live value V (charts.live): its figures that move
+    one for one with V, exact, and its time-weighted return (unrounded), whose last factor moves with V."""
+
+    gross: str
+    net: str
+    unrealized: str
+    capital: str
+    twr: float | None
+
+
+class LiveBase(TypedDict):
+    """Today's point as the generation valued it — today's closes left out — and what the figures ending
+    today need to be moved to the live value (charts.live)."""
+
+    date: str
+    value: str  # exact
+    flow: float  # today's inflows − outflows (the TWR's), in the base currency
+    counted: bool  # yesterday's value is > 0: today's TWR factor (V − flow) / V_yesterday counts
+    ranges: dict[str, RangeLive]
+    benchmark: NotRequired[BenchmarkLive]  # charts.services adds it for a portfolio with a benchmark
+
+
 def performance_compute(inputs: ChartInputs, *, today: date, series: ChartSeries | None = None) -> Performance:
     """`series`: chart_series_compute's result when the caller already has it (the chart generation does)."""
+    return performance_with_live_compute(inputs, today=today, series=series)[0]
+
+
+def performance_with_live_compute(inputs: ChartInputs, *, today: date,
+                                  series: ChartSeries | None = None) -> tuple[Performance, LiveBase | None]:
+    """The performance, and what its ranges ending today need to follow the live value (None without a
+    series)."""
     base = inputs.base_currency
     series = series or chart_series_compute(inputs, today=today)
     if series is None:
         return Performance(base_currency=base, as_of=today.isoformat(),
                            ranges={key: _nothing() for key in PERFORMANCE_RANGES},
-                           investment_by_month=[], investment_by_year=[])
+                           investment_by_month=[], investment_by_year=[]), None
 
     days, first = series.days, series.first
     daily = _daily_build(inputs, series=series)
@@ -137,13 +168,21 @@ def performance_compute(inputs: ChartInputs, *, today: date, series: ChartSeries
         base_day, end_day = date(year - 1, 12, 31), min(date(year, 12, 31), today)
         if year in tx_years or _held(daily, first=first, base_day=base_day, end_day=end_day):
             bounds[str(year)] = (base_day, end_day)
+    measured = {key: _range_performance(daily, first=first, base_day=b, end_day=e) for key, (b, e) in bounds.items()}
+    last = len(days) - 1
+    live = LiveBase(
+        date=today.isoformat(), value=str(daily.snapshots[last].valued.total_value),
+        flow=float(daily.inflows_by_day[last] - daily.outflows_by_day[last]),
+        counted=bool(last > 0 and daily.value[last - 1] > 0),
+        ranges={key: measured[key][1] for key, (_, e) in bounds.items() if e == today},
+    )
     return Performance(
         base_currency=base,
         as_of=today.isoformat(),
-        ranges={key: _range_performance(daily, first=first, base_day=b, end_day=e) for key, (b, e) in bounds.items()},
+        ranges={key: figures for key, (figures, _) in measured.items()},
         investment_by_month=_investment_by(days=days, invested=series.invested, unit="M"),
         investment_by_year=_investment_by(days=days, invested=series.invested, unit="Y"),
-    )
+    ), live
 
 
 class _Sums:
@@ -308,7 +347,8 @@ def _held(daily: _Daily, *, first: date, base_day: date, end_day: date) -> bool:
     return bool(np.any(daily.value[lo:hi] != 0) or np.any(daily.invested[lo:hi] != 0))
 
 
-def _range_performance(daily: _Daily, *, first: date, base_day: date, end_day: date) -> RangePerformance:
+def _range_performance(daily: _Daily, *, first: date, base_day: date,
+                       end_day: date) -> tuple[RangePerformance, RangeLive]:
     b = max((base_day - first).days, -1)  # -1: before the first transaction, where the value is 0
     e = (end_day - first).days
     s = b + 1
@@ -346,6 +386,9 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date, end_day: d
         amounts=np.concatenate([[-float(value_start)], outflows - inflows, [float(value_end)]]),
     )
     first_counted = first + timedelta(days=s)
+    twr = _twr(value_start=float(value_start), values=values, inflows=inflows, outflows=outflows)
+    live = RangeLive(gross=str(gross), net=str(net), unrealized=str(end_snapshot.valued.unrealized_gain),
+                     capital=str(capital), twr=twr)
     return RangePerformance(
         start=first_counted.isoformat(),
         end=end_day.isoformat(),
@@ -357,8 +400,7 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date, end_day: d
         gross_performance_percent=_ratio(gross, capital),
         net_performance=money_format(net),
         net_performance_percent=_ratio(net, capital),
-        time_weighted_return=_rate(_twr(value_start=float(value_start), values=values, inflows=inflows,
-                                        outflows=outflows)),
+        time_weighted_return=_rate(twr),
         time_weighted_return_without_fx=_rate(_twr(
             value_start=start_fixed, values=values_fixed,
             inflows=_in_base(daily.inflows_local[days], fixed_by_day),
@@ -370,7 +412,28 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date, end_day: d
         fees=money_format(fees),
         realized_gain=money_format(daily.realized.between(b, e)),
         unrealized_gain=money_format(end_snapshot.valued.unrealized_gain),
-    )
+    ), live
+
+
+def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: Decimal, value: Decimal,
+                     unrealized: Decimal, twr_factor: float | None) -> RangePerformance:
+    """A range ending today moved from the value the generation saw today (`value_then`, today's closes
+    left out) to the live `value`: what moves one for one with the value moves by the difference, exactly;
+    the TWR's last daily factor is multiplied by `twr_factor` (charts.live). The return without the
+    currency effect and the money-weighted return stay the generation's until the next one."""
+    with localcontext(EXACT_SUMS):
+        gross = Decimal(base["gross"]) + value - value_then
+        net = Decimal(base["net"]) + value - value_then
+    capital = Decimal(base["capital"])
+    twr = base["twr"]
+    if twr is not None and twr_factor is not None:
+        twr = (1.0 + twr) * twr_factor - 1.0
+    return RangePerformance({
+        **figures, "value": money_format(value), "unrealized_gain": money_format(unrealized),
+        "gross_performance": money_format(gross), "gross_performance_percent": _ratio(gross, capital),
+        "net_performance": money_format(net), "net_performance_percent": _ratio(net, capital),
+        "time_weighted_return": _rate(twr),
+    })
 
 
 def _at_fixed_rates(snapshot: Snapshot, fixed: dict[str, Decimal | None]) -> Decimal:

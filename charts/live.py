@@ -1,0 +1,132 @@
+"""A chart's live point: today's value, allocation and the figures ending today, at read time.
+
+The cached chart is the history of completed sessions (charts.services leaves today's closes out, and an
+intraday quote refresh does not regenerate it: portfolio.cache.history_changed). Today's point is the
+generation's placeholder — today valued at the last completed closes — until a request moves it to the
+current valuation, the one the dashboard computes and caches per data version (portfolio.dashboard): the
+last point of every range becomes the dashboard's total, the allocation is that valuation's, and the
+figures ending today move with it (charts.performance.range_live_apply). One pass over a few small
+parts; nothing is regenerated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from math import nan
+
+from charts.benchmark import benchmark_return
+from charts.compute import Allocation, InstrumentInfo, allocation_of
+from charts.performance import LiveBase, RangePerformance, range_live_apply
+from charts.selectors import close_on
+from portfolio.access import PortfolioAccess
+from portfolio.dashboard import dashboard_data_get
+from portfolio.holdings import money_format
+from portfolio.models import Portfolio
+
+
+@dataclass(frozen=True)
+class LiveValuation:
+    """The dashboard's valuation of today, exact."""
+
+    date: str
+    total_value: Decimal
+    unrealized_gain: Decimal
+    positions: list[tuple[InstrumentInfo, Decimal]]
+
+
+def live_valuation_get(*, portfolio: Portfolio | PortfolioAccess) -> LiveValuation | None:
+    """The dashboard's current valuation (cached per data version; computed on a miss)."""
+    raw = dashboard_data_get(portfolio=portfolio).live
+    if raw is None:
+        return None
+    live = json.loads(raw)
+    return LiveValuation(
+        date=live["date"], total_value=Decimal(live["total_value"]), unrealized_gain=Decimal(live["unrealized_gain"]),
+        positions=[(InstrumentInfo(*row[:4]), Decimal(row[4])) for row in live["positions"]],
+    )
+
+
+@dataclass(frozen=True)
+class LivePoint:
+    """A cached chart's today (its LiveBase) and the live valuation of that same day."""
+
+    base: LiveBase
+    live: LiveValuation
+
+    @classmethod
+    def of(cls, *, base: bytes | None, live: LiveValuation | None) -> LivePoint | None:
+        """None unless both are of the same day (a chart of yesterday is outdated and served as it is)."""
+        if base is None or live is None:
+            return None
+        decoded: LiveBase = json.loads(base)
+        return cls(decoded, live) if decoded["date"] == live.date else None
+
+    @property
+    def value_then(self) -> Decimal:
+        return Decimal(self.base["value"])
+
+    @property
+    def twr_factor(self) -> float | None:
+        """How today's TWR factor (V − flow) / V_yesterday moves from the generation's V to the live one:
+        1 when today does not count (nothing was at work yesterday); None when it cannot be scaled."""
+        if not self.base["counted"]:
+            return 1.0
+        then = float(self.value_then) - self.base["flow"]
+        return (float(self.live.total_value) - self.base["flow"]) / then if then else None
+
+    def series(self, raw: bytes) -> bytes:
+        """A range's points (cached JSON) with the last one — today — at the live value."""
+        return _last_point_replaced(raw, date=self.live.date,
+                                    change=lambda point: {**point, "value": money_format(self.live.total_value)})
+
+    def benchmark(self, key: str, raw: bytes | None, *, close: float | None) -> bytes | None:
+        """A range's benchmark comparison (cached JSON) with today's point at the live value and at the
+        benchmark's `close` of today (None: it has none yet, its last completed close stays)."""
+        base = self.base.get("benchmark")
+        if raw is None or base is None or key not in base["ranges"]:
+            return raw
+        growth_start, close_start = base["ranges"][key]
+        factor = self.twr_factor
+        close = close if close is not None else base["close"]
+
+        def moved(point: dict) -> dict:
+            portfolio, benchmark = benchmark_return(
+                growth=base["growth"] * (factor if factor is not None else 1.0), growth_start=growth_start,
+                close=close if close is not None else nan, close_start=close_start or close or nan)
+            return {**point, "portfolio": portfolio if factor is not None else point["portfolio"],
+                    "benchmark": benchmark}
+
+        return _last_point_replaced(raw, date=self.live.date, change=moved)
+
+    def benchmark_close(self) -> float | None:
+        """The benchmark's close of today, if it has one yet (one primary-key-range probe)."""
+        base = self.base.get("benchmark")
+        if base is None:
+            return None
+        return close_on(instrument_id=base["instrument_id"], day=date.fromisoformat(self.live.date))
+
+    def allocation(self) -> Allocation:
+        return allocation_of(valued=self.live.positions, total=self.live.total_value)
+
+    def performance(self, key: str, figures: RangePerformance) -> RangePerformance:
+        """A performance range's figures, moved to the live value when the range ends today."""
+        base = self.base["ranges"].get(key)
+        if base is None:
+            return figures
+        return range_live_apply(figures, base, value_then=self.value_then, value=self.live.total_value,
+                                unrealized=self.live.unrealized_gain, twr_factor=self.twr_factor)
+
+
+def _last_point_replaced(raw: bytes, *, date: str, change) -> bytes:
+    """A JSON list of {"date", …} points with its last point changed, when that point is of `date`; only the
+    last point is decoded."""
+    at = raw.rfind(b'{"date"')
+    if at < 0:
+        return raw
+    point = json.loads(raw[at:-1])
+    if point["date"] != date:
+        return raw
+    return raw[:at] + json.dumps(change(point)).encode() + b"]"
