@@ -61,8 +61,8 @@ class LivePoint:
         """None unless both are of the same day (a chart of yesterday is outdated and served as it is)."""
         if base is None or live is None:
             return None
-        decoded: LiveBase = json.loads(base)
-        return cls(decoded, live) if decoded["date"] == live.date else None
+        decoded: LiveBase | None = json.loads(base)  # null: nothing held yet, no point today
+        return cls(decoded, live) if decoded is not None and decoded["date"] == live.date else None
 
     @property
     def value_then(self) -> Decimal:

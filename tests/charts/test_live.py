@@ -127,3 +127,13 @@ def test_a_new_day_regenerates_the_history(providers, api, held):
     assert (again["version"], again["as_of"]) == (version, timezone.localdate().isoformat())
     assert again["generated_at"] > made_at
     assert chart["series"][-1]["value"] == dashboard_total(api, portfolio_id)
+
+
+def test_a_portfolio_without_transactions_has_an_empty_chart_and_performance(providers, api):
+    portfolio_id = portfolio_of(api)
+
+    chart = wait_for("the empty chart", current_chart(api, portfolio_id, chart_range="1M"))
+
+    assert chart["series"] == [] and chart["allocation"]["by_instrument"] == []
+    performance = api.get(f"/api/portfolios/{portfolio_id}/performance/?range=MAX")
+    assert performance.status_code == 200 and performance.json()["value"] == "0.00"
