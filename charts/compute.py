@@ -705,7 +705,7 @@ def _money(amount: float) -> str:
     return money_format(Decimal(repr(amount)))
 
 
-def _price(close: float) -> str:
+def price_format(close: float) -> str:
     """A close at the stored precision (6 places), trailing zeros dropped: 101.5 not 101.500000."""
     return f"{close:.6f}".rstrip("0").rstrip(".")
 
@@ -764,7 +764,7 @@ def _sparklines(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instr
         step = max(1, ceil(len(dates) / SPARKLINE_POINTS_MAX))
         dates, closes = dates[::-step][::-1], closes[::-step][::-1]
         lines[instruments[col].symbol] = [
-            SparkPoint(date=str(day), close=_price(close))
+            SparkPoint(date=str(day), close=price_format(close))
             for day, close in zip(np.datetime_as_string(dates, unit="D"), closes.tolist(), strict=True)
         ]
     return dict(sorted(lines.items()))

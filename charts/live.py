@@ -5,7 +5,8 @@ intraday quote refresh does not regenerate it: portfolio.cache.history_changed).
 generation's placeholder — today valued at the last completed closes — until a request moves it to the
 current valuation, the one the dashboard computes and caches per data version (portfolio.dashboard): the
 last point of every range becomes the dashboard's total, the allocation is that valuation's, and the
-figures ending today move with it (charts.performance.range_live_apply). One pass over a few small
+figures ending today move with it (charts.performance.range_live_apply), the benchmark's and the
+sparklines' last points are today's closes. One pass over a few small
 parts; nothing is regenerated.
 """
 
@@ -18,9 +19,9 @@ from decimal import Decimal
 from math import nan
 
 from charts.benchmark import benchmark_return
-from charts.compute import Allocation, InstrumentInfo, allocation_of
+from charts.compute import Allocation, InstrumentInfo, allocation_of, price_format
 from charts.performance import LiveBase, RangePerformance, range_live_apply
-from charts.selectors import close_on
+from charts.selectors import closes_on
 from portfolio.access import PortfolioAccess
 from portfolio.dashboard import dashboard_data_get
 from portfolio.holdings import money_format
@@ -102,11 +103,31 @@ class LivePoint:
         return _last_point_replaced(raw, date=self.live.date, change=moved)
 
     def benchmark_close(self) -> float | None:
-        """The benchmark's close of today, if it has one yet (one primary-key-range probe)."""
+        """The benchmark's close of today, if it has one yet (one indexed read)."""
         base = self.base.get("benchmark")
         if base is None:
             return None
-        return close_on(instrument_id=base["instrument_id"], day=date.fromisoformat(self.live.date))
+        return closes_on(instrument_ids=[base["instrument_id"]], day=self.day).get(base["instrument_id"])
+
+    def sparklines(self, raw: bytes | None) -> bytes | None:
+        """The sparklines (cached JSON) ending on today's close of each instrument that has one (one indexed
+        read for all); a line may then hold one point more than SPARKLINE_POINTS_MAX."""
+        ids = self.base.get("sparklines", {})
+        if raw is None or not ids:
+            return raw
+        closes = closes_on(instrument_ids=list(ids.values()), day=self.day)
+        if not closes:
+            return raw
+        lines = json.loads(raw)
+        for symbol, pk in ids.items():
+            if pk in closes and symbol in lines:
+                lines[symbol] = [*(p for p in lines[symbol] if p["date"] != self.live.date),
+                                 {"date": self.live.date, "close": price_format(closes[pk])}]
+        return json.dumps(lines).encode()
+
+    @property
+    def day(self) -> date:
+        return date.fromisoformat(self.live.date)
 
     def allocation(self) -> Allocation:
         return allocation_of(valued=self.live.positions, total=self.live.total_value)

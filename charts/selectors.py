@@ -218,7 +218,7 @@ def benchmark_closes_load(*, instrument_id: int, start: date,
     return dates, closes
 
 
-def close_on(*, instrument_id: int, day: date) -> float | None:
-    """An instrument's close of `day`, if one is stored (a benchmark's live close, charts.live)."""
-    close = PriceHistory.objects.filter(instrument_id=instrument_id, date=day).values_list("close", flat=True).first()
-    return None if close is None else float(close)
+def closes_on(*, instrument_ids: list[int], day: date) -> dict[int, float]:
+    """The closes of `day` stored for these instruments (today's, for the live point: charts.live)."""
+    return {pk: float(close) for pk, close in PriceHistory.objects.filter(instrument_id__in=instrument_ids, date=day)
+            .values_list("instrument_id", "close")}

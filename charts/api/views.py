@@ -112,6 +112,8 @@ class ChartDataApi(APIView):
             raw[f"range:{chart_range}"] = cached.live.series(raw[f"range:{chart_range}"])
             raw["allocation"] = json.dumps(cached.live.allocation()).encode()
             benchmark = cached.live.benchmark(chart_range, benchmark, close=cached.live.benchmark_close())
+            if include_sparklines:
+                raw["sparklines"] = cached.live.sparklines(raw["sparklines"])
         fields = {
             "status": "ready", "range": chart_range, "generated_at": cached.generated_at,
             "age_seconds": round(time.time() - cached.generated_at, 1), "outdated": not cached.current,

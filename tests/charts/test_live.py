@@ -39,7 +39,9 @@ def held(providers, api) -> dict:
     chart = wait_for("the first chart", current_chart(api, portfolio_id))
     ko = Instrument.objects.get(symbol="KO")
     assert PriceHistory.objects.filter(instrument=ko, date__lt=timezone.localdate()).count() >= 10
-    return {"portfolio_id": portfolio_id, "instrument": ko, "chart": chart, "traded": traded}
+    sparklines = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?include=sparklines").json()["sparklines"]
+    return {"portfolio_id": portfolio_id, "instrument": ko, "chart": chart, "traded": traded,
+            "chart_sparklines": sparklines["KO"]}
 
 
 def test_an_intraday_quote_moves_the_live_point_and_figures_without_regenerating(providers, api, held):
@@ -62,6 +64,9 @@ def test_an_intraday_quote_moves_the_live_point_and_figures_without_regenerating
                                    "invested": held["chart"]["series"][-1]["invested"]}
     assert chart["series"][:-1] == [p for p in held["chart"]["series"] if p["date"] >= chart["series"][0]["date"]][:-1]
     assert chart["allocation"]["total"] == "3215.00"
+    sparkline = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1M&include=sparklines").json()["sparklines"]
+    assert sparkline["KO"][-1] == {"date": today.isoformat(), "close": "321.5"}
+    assert sparkline["KO"][:-1] == [p for p in held["chart_sparklines"] if p["date"] != today.isoformat()]
     assert chart["allocation"]["by_instrument"][0]["value"] == "3215.00"
     performance = api.get(f"/api/portfolios/{portfolio_id}/performance/?range=MAX").json()
     assert performance["value"] == "3215.00" and performance["outdated"] is False
