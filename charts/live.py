@@ -19,35 +19,50 @@ from decimal import Decimal
 from math import nan
 
 from charts.benchmark import benchmark_return
-from charts.compute import Allocation, InstrumentInfo, allocation_of, price_format
+from charts.compute import InstrumentInfo, allocation_of, price_format
 from charts.performance import LiveBase, RangePerformance, range_live_apply
 from charts.selectors import closes_on
+from core.query_cache import query_cache, raw_bytes
 from portfolio.access import PortfolioAccess
-from portfolio.dashboard import dashboard_data_get
+from portfolio.dashboard import DASHBOARD_CACHE_SECONDS, dashboard_data_compute, dashboard_data_get
 from portfolio.holdings import money_format
 from portfolio.models import Portfolio
 
 
 @dataclass(frozen=True)
 class LiveValuation:
-    """The dashboard's valuation of today, exact."""
+    """The dashboard's valuation of today, exact, and its allocation as the chart API sends it."""
 
     date: str
     total_value: Decimal
     unrealized_gain: Decimal
-    positions: list[tuple[InstrumentInfo, Decimal]]
+    allocation: bytes  # JSON (charts.compute.Allocation)
 
 
-def live_valuation_get(*, portfolio: Portfolio | PortfolioAccess) -> LiveValuation | None:
-    """The dashboard's current valuation (cached per data version; computed on a miss)."""
+# The allocation is made once per data version, not per chart request (a request only splices bytes); the
+# day moves with the clock, as the dashboard's staleness flags do: the same short TTL bounds it.
+_SEPARATOR = b"\n"
+
+
+@query_cache("chart_live", ttl=DASHBOARD_CACHE_SECONDS, key=lambda *, portfolio: portfolio.pk,
+             version=lambda *, portfolio: portfolio.data_version, dump=raw_bytes, load=raw_bytes)
+def _live_json(*, portfolio: Portfolio | PortfolioAccess) -> bytes:
     raw = dashboard_data_get(portfolio=portfolio).live
-    if raw is None:
-        return None
+    if raw is None:  # a dashboard entry cached before the live part existed: valued afresh
+        raw = json.dumps(dashboard_data_compute(portfolio=Portfolio.objects.get(pk=portfolio.pk))["live"]).encode()
     live = json.loads(raw)
-    return LiveValuation(
-        date=live["date"], total_value=Decimal(live["total_value"]), unrealized_gain=Decimal(live["unrealized_gain"]),
-        positions=[(InstrumentInfo(*row[:4]), Decimal(row[4])) for row in live["positions"]],
-    )
+    positions = [(InstrumentInfo(*row[:4]), Decimal(row[4])) for row in live["positions"]]
+    allocation = allocation_of(valued=positions, total=Decimal(live["total_value"]))
+    head = {name: live[name] for name in ("date", "total_value", "unrealized_gain")}
+    return json.dumps(head).encode() + _SEPARATOR + json.dumps(allocation).encode()
+
+
+def live_valuation_get(*, portfolio: Portfolio | PortfolioAccess) -> LiveValuation:
+    """The dashboard's current valuation (cached per data version; computed on a miss)."""
+    head, allocation = _live_json(portfolio=portfolio).split(_SEPARATOR)
+    live = json.loads(head)
+    return LiveValuation(date=live["date"], total_value=Decimal(live["total_value"]),
+                         unrealized_gain=Decimal(live["unrealized_gain"]), allocation=allocation)
 
 
 @dataclass(frozen=True)
@@ -129,8 +144,8 @@ class LivePoint:
     def day(self) -> date:
         return date.fromisoformat(self.live.date)
 
-    def allocation(self) -> Allocation:
-        return allocation_of(valued=self.live.positions, total=self.live.total_value)
+    def allocation(self) -> bytes:
+        return self.live.allocation
 
     def performance(self, key: str, figures: RangePerformance) -> RangePerformance:
         """A performance range's figures, moved to the live value when the range ends today."""

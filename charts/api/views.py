@@ -110,7 +110,7 @@ class ChartDataApi(APIView):
         benchmark = raw.pop(f"benchmark:{chart_range}")
         if cached.live is not None:
             raw[f"range:{chart_range}"] = cached.live.series(raw[f"range:{chart_range}"])
-            raw["allocation"] = json.dumps(cached.live.allocation()).encode()
+            raw["allocation"] = cached.live.allocation()
             benchmark = cached.live.benchmark(chart_range, benchmark, close=cached.live.benchmark_close())
             if include_sparklines:
                 raw["sparklines"] = cached.live.sparklines(raw["sparklines"])
