@@ -147,13 +147,16 @@ class LivePoint:
     def allocation(self) -> bytes:
         return self.live.allocation
 
-    def performance(self, key: str, figures: RangePerformance) -> RangePerformance:
-        """A performance range's figures, moved to the live value when the range ends today."""
+    def performance(self, key: str, figures: RangePerformance, *, flows: bytes | None) -> RangePerformance:
+        """A performance range's figures, moved to the live value when the range ends today (`flows`: the
+        cached XIRR flows of every range ending today, JSON)."""
         base = self.base["ranges"].get(key)
         if base is None:
             return figures
+        range_flows = json.loads(flows).get(key) if flows is not None else None
         return range_live_apply(figures, base, value_then=self.value_then, value=self.live.total_value,
-                                unrealized=self.live.unrealized_gain, twr_factor=self.twr_factor)
+                                unrealized=self.live.unrealized_gain, twr_factor=self.twr_factor,
+                                flows=range_flows)
 
 
 def _last_point_replaced(raw: bytes, *, date: str, change) -> bytes:

@@ -121,6 +121,14 @@ class Performance(TypedDict):
     investment_by_year: list[PeriodInvestment]
 
 
+class XirrFlows(TypedDict):
+    """A range's XIRR cash flows but its final value (times in years from its base day)."""
+
+    times: list[float]
+    amounts: list[float]
+    span: float  # the range's length in years: when the final value counts
+
+
 class RangeLive(TypedDict):
     """What a range ending today needs to follow today's live value V (charts.live): its figures that move
     one for one with V, exact, and its time-weighted return (unrounded), whose last factor moves with V."""
@@ -130,6 +138,7 @@ class RangeLive(TypedDict):
     unrealized: str
     capital: str
     twr: float | None
+    flows: NotRequired[XirrFlows]  # moved by charts.services to a part of its own, read by performance only
 
 
 class LiveBase(TypedDict):
@@ -382,14 +391,16 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
     values_fixed[-1] = float(_at_fixed_rates(end_snapshot, fixed_exact))
     start_fixed = float(_at_fixed_rates(start_snapshot, fixed_exact)) if start_snapshot else 0.0
 
-    rho = _xirr(
-        times=np.concatenate([[0.0], np.arange(1, e - b + 1, dtype="f8"), [e - b]]) / DAYS_PER_YEAR,
-        amounts=np.concatenate([[-float(value_start)], outflows - inflows, [float(value_end)]]),
-    )
+    times = np.concatenate([[0.0], np.arange(1, e - b + 1, dtype="f8")]) / DAYS_PER_YEAR
+    amounts = np.concatenate([[-float(value_start)], outflows - inflows])
+    span = (e - b) / DAYS_PER_YEAR
+    rho = _xirr(times=np.append(times, span), amounts=np.append(amounts, float(value_end)))
     first_counted = first + timedelta(days=s)
     twr = _twr(value_start=float(value_start), values=values, inflows=inflows, outflows=outflows)
+    flowing = amounts != 0  # the days without a flow add nothing to the XIRR: kept out of the cache
     live = RangeLive(gross=str(gross), net=str(net), unrealized=str(end_snapshot.valued.unrealized_gain),
-                     capital=str(capital), twr=twr)
+                     capital=str(capital), twr=twr,
+                     flows=XirrFlows(times=times[flowing].tolist(), amounts=amounts[flowing].tolist(), span=span))
     return RangePerformance(
         start=first_counted.isoformat(),
         end=end_day.isoformat(),
@@ -417,11 +428,13 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
 
 
 def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: Decimal, value: Decimal,
-                     unrealized: Decimal, twr_factor: float | None) -> RangePerformance:
+                     unrealized: Decimal, twr_factor: float | None,
+                     flows: XirrFlows | None = None) -> RangePerformance:
     """A range ending today moved from the value the generation saw today (`value_then`, today's closes
     left out) to the live `value`: what moves one for one with the value moves by the difference, exactly;
-    the TWR's last daily factor is multiplied by `twr_factor` (charts.live). The return without the
-    currency effect and the money-weighted return stay the generation's until the next one."""
+    the TWR's last daily factor is multiplied by `twr_factor` (charts.live); with the range's `flows`, the
+    money-weighted return is solved again with the live final value. The return without the currency
+    effect stays the generation's until the next one."""
     with localcontext(EXACT_SUMS):
         gross = Decimal(base["gross"]) + value - value_then
         net = Decimal(base["net"]) + value - value_then
@@ -429,8 +442,14 @@ def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: 
     twr = base["twr"]
     if twr is not None and twr_factor is not None:
         twr = (1.0 + twr) * twr_factor - 1.0
+    money_weighted = {}
+    if flows is not None:
+        rho = _xirr(times=np.array([*flows["times"], flows["span"]]),
+                    amounts=np.array([*flows["amounts"], float(value)]))
+        money_weighted = {"money_weighted_return": _rate(_growth(rho, years=1.0)),
+                          "money_weighted_return_period": _rate(_growth(rho, years=flows["span"]))}
     return RangePerformance({
-        **figures, "value": money_format(value), "unrealized_gain": money_format(unrealized),
+        **figures, **money_weighted, "value": money_format(value), "unrealized_gain": money_format(unrealized),
         "gross_performance": money_format(gross), "gross_performance_percent": _ratio(gross, capital),
         "net_performance": money_format(net), "net_performance_percent": _ratio(net, capital),
         "time_weighted_return": _rate(twr),

@@ -179,7 +179,7 @@ class PerformanceApi(APIView):
         if key not in PERFORMANCE_RANGES and not YEAR_RANGE.match(key):
             raise serializers.ValidationError(
                 {"range": f"Must be one of {', '.join(PERFORMANCE_RANGES)} or a calendar year (e.g. 2024)."})
-        cached = _cached_or_pending(portfolio=portfolio, parts=["performance", "warnings"])
+        cached = _cached_or_pending(portfolio=portfolio, parts=["performance", "warnings", "live_flows"])
         if isinstance(cached, Response):
             return cached
         performance = json.loads(cached.parts["performance"])
@@ -191,7 +191,8 @@ class PerformanceApi(APIView):
             "status": "ready",
             "range": key,
             "base_currency": performance["base_currency"],
-            **(cached.live.performance(key, performance["ranges"][key]) if cached.live is not None
+            **(cached.live.performance(key, performance["ranges"][key], flows=cached.parts["live_flows"])
+               if cached.live is not None
                else performance["ranges"][key]),
             "investment_by_month": performance["investment_by_month"],
             "investment_by_year": performance["investment_by_year"],

@@ -2,6 +2,7 @@
 corrected past close regenerates the chart. Real workers fetching from the loopback providers (the fixtures of
 tests/portfolio/test_history.py), nothing posted by hand but the past close corrected as a provider would."""
 
+import math
 from datetime import timedelta
 from decimal import Decimal
 
@@ -76,6 +77,12 @@ def test_an_intraday_quote_moves_the_live_point_and_figures_without_regenerating
     first_close = PriceHistory.objects.get(instrument=held["instrument"], date=held["traded"]).close
     assert performance["time_weighted_return"] == f"{float(LIVE_CLOSE / first_close) - 1:.6f}"
     assert performance["value_start"] == performance_before["value_start"]
+    # 1,000.00 paid on the first day (1 day after MAX's base day), 3,215.00 the value today: solved again
+    days = (today - held["traded"]).days + 1
+    rho = math.log(3215 / 1000) / ((days - 1) / 365)
+    assert performance["money_weighted_return"] == f"{math.expm1(rho):.6f}"
+    assert performance["money_weighted_return_period"] == f"{math.expm1(rho * days / 365):.6f}"
+    assert performance["money_weighted_return"] != performance_before["money_weighted_return"]
     one_day = api.get(f"/api/portfolios/{portfolio_id}/performance/?range=1D").json()
     yesterday_value = Decimal(one_day["value_start"])
     assert Decimal(one_day["gross_performance"]) == Decimal("3215.00") - yesterday_value
