@@ -36,6 +36,7 @@ class LiveValuation:
     date: str
     total_value: Decimal
     unrealized_gain: Decimal
+    local: dict[str, Decimal]  # value of the positions valued by instrument currency, in that currency
     allocation: bytes  # JSON (charts.compute.Allocation)
 
 
@@ -53,7 +54,7 @@ def _live_json(*, portfolio: Portfolio | PortfolioAccess) -> bytes:
     live = json.loads(raw)
     positions = [(InstrumentInfo(*row[:4]), Decimal(row[4])) for row in live["positions"]]
     allocation = allocation_of(valued=positions, total=Decimal(live["total_value"]))
-    head = {name: live[name] for name in ("date", "total_value", "unrealized_gain")}
+    head = {name: live[name] for name in ("date", "total_value", "unrealized_gain", "local")}
     return json.dumps(head).encode() + _SEPARATOR + json.dumps(allocation).encode()
 
 
@@ -62,7 +63,8 @@ def live_valuation_get(*, portfolio: Portfolio | PortfolioAccess) -> LiveValuati
     head, allocation = _live_json(portfolio=portfolio).split(_SEPARATOR)
     live = json.loads(head)
     return LiveValuation(date=live["date"], total_value=Decimal(live["total_value"]),
-                         unrealized_gain=Decimal(live["unrealized_gain"]), allocation=allocation)
+                         unrealized_gain=Decimal(live["unrealized_gain"]),
+                         local={code: Decimal(value) for code, value in live["local"].items()}, allocation=allocation)
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ class LivePoint:
         range_flows = json.loads(flows).get(key) if flows is not None else None
         return range_live_apply(figures, base, value_then=self.value_then, value=self.live.total_value,
                                 unrealized=self.live.unrealized_gain, twr_factor=self.twr_factor,
-                                flows=range_flows)
+                                local=self.live.local, flows=range_flows)
 
 
 def _last_point_replaced(raw: bytes, *, date: str, change) -> bytes:

@@ -129,6 +129,16 @@ class XirrFlows(TypedDict):
     span: float  # the range's length in years: when the final value counts
 
 
+class WithoutFx(TypedDict):
+    """The return without the currency effect of a range ending today, as its last factor needs it."""
+
+    twr: float | None
+    rates: dict[str, str]  # currency code -> the range's fixed rate, exact
+    value: float  # today's value at those rates, as generated
+    flow: float  # today's inflows − outflows at those rates
+    counted: bool  # yesterday's value at those rates is > 0
+
+
 class RangeLive(TypedDict):
     """What a range ending today needs to follow today's live value V (charts.live): its figures that move
     one for one with V, exact, and its time-weighted return (unrounded), whose last factor moves with V."""
@@ -138,6 +148,7 @@ class RangeLive(TypedDict):
     unrealized: str
     capital: str
     twr: float | None
+    without_fx: WithoutFx
     flows: NotRequired[XirrFlows]  # moved by charts.services to a part of its own, read by performance only
 
 
@@ -397,10 +408,18 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
     rho = _xirr(times=np.append(times, span), amounts=np.append(amounts, float(value_end)))
     first_counted = first + timedelta(days=s)
     twr = _twr(value_start=float(value_start), values=values, inflows=inflows, outflows=outflows)
+    inflows_fixed = _in_base(daily.inflows_local[days], fixed_by_day)
+    outflows_fixed = _in_base(daily.outflows_local[days], fixed_by_day)
+    twr_fixed = _twr(value_start=start_fixed, values=values_fixed, inflows=inflows_fixed, outflows=outflows_fixed)
+    previous_fixed = values_fixed[-2] if len(values_fixed) > 1 else start_fixed
     flowing = amounts != 0  # the days without a flow add nothing to the XIRR: kept out of the cache
     live = RangeLive(gross=str(gross), net=str(net), unrealized=str(end_snapshot.valued.unrealized_gain),
                      capital=str(capital), twr=twr,
-                     flows=XirrFlows(times=times[flowing].tolist(), amounts=amounts[flowing].tolist(), span=span))
+                     flows=XirrFlows(times=times[flowing].tolist(), amounts=amounts[flowing].tolist(), span=span),
+                     without_fx=WithoutFx(
+                         twr=twr_fixed, value=float(values_fixed[-1]), counted=bool(previous_fixed > 0),
+                         rates={code: str(rate) for code, rate in fixed_exact.items() if rate is not None},
+                         flow=float(inflows_fixed[-1] - outflows_fixed[-1])))
     return RangePerformance(
         start=first_counted.isoformat(),
         end=end_day.isoformat(),
@@ -413,11 +432,7 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
         net_performance=money_format(net),
         net_performance_percent=_ratio(net, capital),
         time_weighted_return=_rate(twr),
-        time_weighted_return_without_fx=_rate(_twr(
-            value_start=start_fixed, values=values_fixed,
-            inflows=_in_base(daily.inflows_local[days], fixed_by_day),
-            outflows=_in_base(daily.outflows_local[days], fixed_by_day),
-        )),
+        time_weighted_return_without_fx=_rate(twr_fixed),
         money_weighted_return=_rate(_growth(rho, years=1.0)),
         money_weighted_return_period=_rate(_growth(rho, years=(e - b) / DAYS_PER_YEAR)),
         dividends=money_format(daily.dividends.between(b, e)),
@@ -428,13 +443,14 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
 
 
 def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: Decimal, value: Decimal,
-                     unrealized: Decimal, twr_factor: float | None,
+                     unrealized: Decimal, twr_factor: float | None, local: dict[str, Decimal],
                      flows: XirrFlows | None = None) -> RangePerformance:
     """A range ending today moved from the value the generation saw today (`value_then`, today's closes
     left out) to the live `value`: what moves one for one with the value moves by the difference, exactly;
-    the TWR's last daily factor is multiplied by `twr_factor` (charts.live); with the range's `flows`, the
-    money-weighted return is solved again with the live final value. The return without the currency
-    effect stays the generation's until the next one."""
+    the TWR's last daily factor is multiplied by `twr_factor` (charts.live), and the return without the
+    currency effect's by its own, from today's live value of each currency (`local`, in that currency) at
+    the range's fixed rates; with the range's `flows`, the money-weighted return is solved again with the
+    live final value."""
     with localcontext(EXACT_SUMS):
         gross = Decimal(base["gross"]) + value - value_then
         net = Decimal(base["net"]) + value - value_then
@@ -442,6 +458,14 @@ def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: 
     twr = base["twr"]
     if twr is not None and twr_factor is not None:
         twr = (1.0 + twr) * twr_factor - 1.0
+    fixed = base["without_fx"]
+    twr_fixed = fixed["twr"]
+    with localcontext(EXACT_SUMS):
+        value_fixed = float(sum((amount * Decimal(fixed["rates"][code]) for code, amount in local.items()
+                                 if code in fixed["rates"]), ZERO))
+    if twr_fixed is not None and fixed["counted"]:
+        then = fixed["value"] - fixed["flow"]
+        twr_fixed = (1.0 + twr_fixed) * (value_fixed - fixed["flow"]) / then - 1.0 if then else None
     money_weighted = {}
     if flows is not None:
         rho = _xirr(times=np.array([*flows["times"], flows["span"]]),
@@ -452,7 +476,7 @@ def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: 
         **figures, **money_weighted, "value": money_format(value), "unrealized_gain": money_format(unrealized),
         "gross_performance": money_format(gross), "gross_performance_percent": _ratio(gross, capital),
         "net_performance": money_format(net), "net_performance_percent": _ratio(net, capital),
-        "time_weighted_return": _rate(twr),
+        "time_weighted_return": _rate(twr), "time_weighted_return_without_fx": _rate(twr_fixed),
     })
 
 

@@ -132,9 +132,19 @@ def _live(valuation: Valuation, *, now: datetime | None) -> dict:
         "date": timezone.localdate(now).isoformat(),
         "total_value": str(valuation.total_value),
         "unrealized_gain": str(valuation.unrealized_gain),
+        "local": _local_values(valuation),
         "positions": [[h.instrument.symbol, h.instrument.name, h.instrument.asset_class, h.instrument.currency,
                        str(h.market_value)] for h in valuation.holdings if h.market_value is not None],
     }
+
+
+def _local_values(valuation: Valuation) -> dict[str, str]:
+    """The value of the positions valued, by instrument currency, in that currency (exact)."""
+    by_currency: dict[str, list[Decimal]] = {}
+    for holding in valuation.holdings:
+        if holding.market_value is not None:
+            by_currency.setdefault(holding.instrument.currency, []).append(holding.quantity * holding.price)
+    return {code: str(money_sum(values)) for code, values in by_currency.items()}
 
 
 class DashboardJson(NamedTuple):

@@ -10,6 +10,10 @@ import pytest
 from django.utils import timezone
 
 from charts.cache import chart_data_get, chart_data_store
+from charts.compute import chart_data_compute
+from charts.performance import performance_compute
+from charts.selectors import chart_inputs_load
+from portfolio.models import Portfolio
 from prices.models import Instrument, PriceHistory
 from prices.refresh.jobs import prices_refresh_job_start
 from prices.services import PricePoint, prices_upsert
@@ -76,6 +80,7 @@ def test_an_intraday_quote_moves_the_live_point_and_figures_without_regenerating
     # one buy, no other flow: the TWR runs from the first day's value (10 × that day's close) to today's
     first_close = PriceHistory.objects.get(instrument=held["instrument"], date=held["traded"]).close
     assert performance["time_weighted_return"] == f"{float(LIVE_CLOSE / first_close) - 1:.6f}"
+    assert performance["time_weighted_return_without_fx"] == performance["time_weighted_return"]  # all in USD
     assert performance["value_start"] == performance_before["value_start"]
     # 1,000.00 paid on the first day (1 day after MAX's base day), 3,215.00 the value today: solved again
     days = (today - held["traded"]).days + 1
@@ -149,3 +154,35 @@ def test_a_portfolio_without_transactions_has_an_empty_chart_and_performance(pro
     assert chart["series"] == [] and chart["allocation"]["by_instrument"] == []
     performance = api.get(f"/api/portfolios/{portfolio_id}/performance/?range=MAX")
     assert performance.status_code == 200 and performance.json()["value"] == "0.00"
+
+
+@pytest.mark.parametrize("base_currency", ["USD", "CHF"])
+def test_the_live_figures_are_those_a_full_generation_with_todays_quotes_makes(providers, api, base_currency):
+    # given a portfolio (in CHF: a USD stock at each day's rate) with two buys, a sell and today's quote live
+    today = timezone.localdate()
+    portfolio_id = portfolio_of(api, base_currency)
+    first, second = (weekday_before(today - timedelta(days=n)) for n in (400, 40))
+    buy(api, portfolio_id, symbol="KO", date=first, quantity="10", price="90", fee="1.5")
+    buy(api, portfolio_id, symbol="KO", date=second, quantity="5", price="120")
+    sell = {"type": "SELL", "symbol": "KO", "date": weekday_before(today - timedelta(days=10)).isoformat(),
+            "quantity": "4", "price": "130", "fee": "2", "currency": "USD"}
+    assert api.post(f"/api/portfolios/{portfolio_id}/transactions/", sell, format="json").status_code == 201
+    wait_for("the chart", current_chart(api, portfolio_id))
+    ko = Instrument.objects.get(symbol="KO")
+    before = generation(portfolio_id)
+    providers.market.price_of = lambda symbol, day: LIVE_CLOSE if day == today else stock_price(symbol, day)
+    prices_refresh_job_start(instrument_ids=[ko.pk], force=True, lock_scope=None)
+    wait_for("today's quote stored", lambda: PriceHistory.objects.filter(
+        instrument=ko, date=today, close=LIVE_CLOSE).exists())
+
+    # then every figure served is the one a full generation that counts today's quote computes
+    inputs = chart_inputs_load(portfolio=Portfolio.objects.get(pk=portfolio_id))
+    full = performance_compute(inputs, today=today)
+    for key in ("1D", "WTD", "MTD", "YTD", "1Y", "5Y", "MAX", str(today.year)):
+        served = api.get(f"/api/portfolios/{portfolio_id}/performance/?range={key}").json()
+        assert {name: served[name] for name in full["ranges"][key]} == full["ranges"][key], key
+    chart = chart_data_compute(inputs, today=today)
+    served = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1Y").json()
+    assert served["series"] == chart["ranges"]["1Y"]
+    assert served["allocation"] == chart["allocation"]
+    assert generation(portfolio_id) == before
