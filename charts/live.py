@@ -5,9 +5,9 @@ intraday quote refresh does not regenerate it: portfolio.cache.history_changed).
 generation's placeholder — today valued at the last completed closes — until a request moves it to the
 current valuation, the one the dashboard computes and caches per data version (portfolio.dashboard): the
 last point of every range becomes the dashboard's total, the allocation is that valuation's, and the
-figures ending today move with it (charts.performance.range_live_apply), the benchmark's and the
-sparklines' last points are today's closes. One pass over a few small
-parts; nothing is regenerated.
+figures ending today move with it (charts.performance.range_live_apply); the benchmark's and the
+sparklines' last points are today's closes. Only the last point of a range is decoded; nothing is
+regenerated.
 """
 
 from __future__ import annotations
