@@ -24,14 +24,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
-from django_redis import get_redis_connection
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from core.redis_store import redis_client, redis_key
+
 logger = logging.getLogger(__name__)
 
-TOKEN_CACHE_KEY = "folio:auth:token:{digest}"
 # Never copied out of Postgres: the cache needs who the user is, not how they log in.
 UNCACHED_USER_FIELDS = {"password"}
 
@@ -41,7 +41,7 @@ def token_expired(token: Token) -> bool:
 
 
 def _cache_key(key: str) -> str:
-    return TOKEN_CACHE_KEY.format(digest=hashlib.sha256(key.encode()).hexdigest())
+    return redis_key("auth", "token", hashlib.sha256(key.encode()).hexdigest())
 
 
 def _user_fields():
@@ -73,7 +73,7 @@ def token_cache_forget(*, keys: Iterable[str]) -> None:
     if not names:
         return
     try:
-        get_redis_connection("default").delete(*names)
+        redis_client().delete(*names)
     except Exception:  # Redis down: nothing cached can be read either; entries left expire on their own
         logger.warning("token cache: %d entries not forgotten (Redis unavailable)", len(names), exc_info=True)
 
@@ -92,7 +92,7 @@ class ExpiringTokenAuthentication(TokenAuthentication):
     @staticmethod
     def _cached(key: str) -> Token | None:
         try:
-            raw = get_redis_connection("default").get(_cache_key(key))
+            raw = redis_client().get(_cache_key(key))
             return None if raw is None else _token_load(key, raw)
         except Exception:  # Redis down or an entry of another shape: ask Postgres
             logger.debug("token cache not read", exc_info=True)
@@ -101,6 +101,6 @@ class ExpiringTokenAuthentication(TokenAuthentication):
     @staticmethod
     def _remember(key: str, token: Token) -> None:
         try:
-            get_redis_connection("default").set(_cache_key(key), _token_dump(token), ex=settings.AUTH_CACHE_SECONDS)
+            redis_client().set(_cache_key(key), _token_dump(token), ex=settings.AUTH_CACHE_SECONDS)
         except Exception:
             logger.debug("token cache not written", exc_info=True)

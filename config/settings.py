@@ -292,6 +292,8 @@ CELERY_TASK_ROUTES = {
     # History a new trade needs: its own queue, so it never waits behind routine refreshes.
     "prices.backfill_history_task": {"queue": "history"},
     "prices.fx_backfill_task": {"queue": "history"},
+    # Someone is typing a trade: never behind a long refresh.
+    "prices.instrument_search_task": {"queue": "history"},
     "prices.*": {"queue": "prices"},
     "charts.*": {"queue": "charts"},
     "portfolio.*": {"queue": "default"},
@@ -329,6 +331,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 3000},
     },
     # ECB reference rates are published around 16:00 CET.
+    # Sector and country of the instruments anyone needs: new ones and those older than PROFILE_MAX_AGE_DAYS.
+    "instrument-profiles-daily": {
+        "task": "prices.instrument_profiles_refresh_task",
+        "schedule": crontab(minute=40, hour=5),
+        "options": {"expires": 3600},
+    },
     "fx-rates-nightly": {
         "task": "prices.fx_refresh_task",
         "schedule": crontab(minute=30, hour=16),
@@ -424,6 +432,12 @@ CIRCUIT_COOLDOWN_SECONDS = env.float("CIRCUIT_COOLDOWN_SECONDS", default=60.0)
 QUOTE_TTL_OPEN_SECONDS = env.int("QUOTE_TTL_OPEN_SECONDS", default=60)
 # Providers publish a session's close a little after the bell: only then is the previous one stale.
 STALE_GRACE_MINUTES = env.int("STALE_GRACE_MINUTES", default=30)
+# Instrument search: a provider's answer to a query is reused this long (at most one call per query a
+# day); a failed search only this long, so an outage is retried soon without hammering the provider.
+INSTRUMENT_SEARCH_TTL_SECONDS = env.int("INSTRUMENT_SEARCH_TTL_SECONDS", default=86400)
+INSTRUMENT_SEARCH_FAILURE_TTL_SECONDS = env.int("INSTRUMENT_SEARCH_FAILURE_TTL_SECONDS", default=300)
+# Sectors and countries change rarely: a profile is fetched again after this many days.
+PROFILE_MAX_AGE_DAYS = env.int("PROFILE_MAX_AGE_DAYS", default=30)
 
 # --- Demo data (`manage.py seed_demo`); printed by `make run`.
 DEMO_USERNAME = env("FOLIO_DEMO_USERNAME", default="demo")

@@ -11,6 +11,7 @@ renderer): a hit hands the bytes to the response without decoding or encoding an
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -184,3 +185,10 @@ def dashboard_data_get(*, portfolio: Portfolio | PortfolioAccess) -> DashboardJs
     """
     initial, holdings, *live = _dashboard_json(portfolio=portfolio).split(_PART_SEPARATOR)
     return DashboardJson(initial, holdings, live[0] if live else None)
+
+
+def dashboard_payloads_get(*, portfolio: Portfolio | PortfolioAccess) -> dict:
+    """The same cached answers decoded, `{"initial": {...}, "holdings": {...}}`, for pages that show
+    parts of them (the Portfolios page, an instrument's positions) and must agree with the dashboard."""
+    answers = dashboard_data_get(portfolio=portfolio)
+    return {"initial": json.loads(answers.initial), "holdings": json.loads(answers.holdings)}

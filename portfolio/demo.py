@@ -19,6 +19,7 @@ from portfolio.models import Portfolio, TransactionType
 from portfolio.services import TransactionInput, transaction_create
 from prices.market_calendar import sessions_between
 from prices.models import AssetClass, Instrument, Provider, VerificationStatus
+from prices.profiles import instrument_profiles_refresh
 from prices.providers.simulated import SimulatedProvider
 from prices.services import PricePoint, prices_upsert
 
@@ -158,6 +159,9 @@ def demo_seed(*, progress: Callable[[int, int], None] | None = None) -> DemoResu
             points=[PricePoint(date=bar.date, close=bar.close, adjusted_close=bar.adjusted_close) for bar in bars],
             source=Provider.SIMULATED,
         )
+    # Sector and country for the allocation donuts, from the simulated provider (offline): there at once.
+    instrument_profiles_refresh(instrument_ids=Instrument.objects.filter(
+        symbol__in=[row[0] for row in DEMO_INSTRUMENTS], owner__isnull=True).values_list("pk", flat=True))
     return DemoResult(
         username=user.username, password=settings.DEMO_PASSWORD, portfolio_id=portfolio.pk,
         transactions_created=created_count, prices_written=written,

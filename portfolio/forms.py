@@ -2,6 +2,7 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse_lazy
 
 from portfolio.models import TransactionType
 from portfolio.services import TransactionInput, transaction_input_from
@@ -14,7 +15,9 @@ class PortfolioForm(forms.Form):
 
 
 class TransactionForm(forms.Form):
-    symbol = forms.CharField(max_length=32)
+    # The trade form searches instruments as the symbol is typed (static/js/search.js).
+    symbol = forms.CharField(max_length=32, widget=forms.TextInput(
+        attrs={"data-instrument-search": reverse_lazy("api-instrument-search"), "autocomplete": "off"}))
     type = forms.ChoiceField(choices=TransactionType.choices, initial=TransactionType.BUY)
     date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     quantity = forms.DecimalField(max_digits=28, decimal_places=10, required=False)
@@ -27,6 +30,8 @@ class TransactionForm(forms.Form):
     provider = forms.ChoiceField(choices=[("", "— (default)")] + Provider.choices, required=False)
     note = forms.CharField(max_length=500, required=False)
     gift = forms.BooleanField(required=False, label="Gift (received free, price 0)")
+    # Filled by picking a search result: a new instrument's name.
+    name = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
 
     def to_input(self) -> TransactionInput:
         return transaction_input_from(self.cleaned_data)

@@ -77,3 +77,22 @@ class Transaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.quantity} {self.instrument_id} on {self.date}"
+
+
+class WatchlistItem(models.Model):
+    """An instrument a user follows without holding it: priced and refreshed like a held one
+    (portfolio/watchlist.py tells prices it is needed)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watchlist")
+    # RESTRICT as for transactions: a followed instrument is not deleted from under its followers.
+    instrument = models.ForeignKey(Instrument, on_delete=models.RESTRICT, related_name="watchers")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["instrument__symbol", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "instrument"], name="watchlist_user_instrument_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} watches {self.instrument_id}"

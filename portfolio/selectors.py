@@ -28,7 +28,7 @@ from portfolio.holdings import (
     trade_observations,
     transaction_apply_in_base,
 )
-from portfolio.models import Portfolio, Transaction, TransactionType
+from portfolio.models import Portfolio, Transaction, TransactionType, WatchlistItem
 from prices.fx import FxTable
 from prices.models import Instrument
 from prices.refresh.stale import price_stale
@@ -238,8 +238,9 @@ def _previous_close(latest, observation: Observation | None, splits, today: date
 
 
 def instrument_ids_of_user(*, user: AbstractBaseUser) -> set[int]:
-    """Every instrument in any of the user's portfolios."""
-    return set(Transaction.objects.filter(portfolio__owner=user).values_list("instrument_id", flat=True).distinct())
+    """Every instrument in any of the user's portfolios or on their watchlist."""
+    held = set(Transaction.objects.filter(portfolio__owner=user).values_list("instrument_id", flat=True).distinct())
+    return held | set(WatchlistItem.objects.filter(user=user).values_list("instrument_id", flat=True))
 
 
 def transaction_list_of_instrument(*, user: AbstractBaseUser, instrument: Instrument) -> QuerySet[Transaction]:
@@ -254,8 +255,8 @@ def transaction_list_of_instrument(*, user: AbstractBaseUser, instrument: Instru
 def instrument_readable_by(*, user: AbstractBaseUser, instrument: Instrument) -> bool:
     """Whether the user may see the instrument and its stored prices: a manual instrument that belongs
     to someone only by its owner; any other by staff and by those who hold it (a transaction in one of
-    their portfolios) or compare a portfolio with it (its benchmark). For everyone else it does not
-    exist: prices would tell what others hold."""
+    their portfolios), compare a portfolio with it (its benchmark) or follow it (their watchlist). For
+    everyone else it does not exist: prices would tell what others hold."""
     if not user.is_authenticated:
         return False
     if instrument.owner_id is not None:
@@ -265,4 +266,5 @@ def instrument_readable_by(*, user: AbstractBaseUser, instrument: Instrument) ->
     return (
         Transaction.objects.filter(portfolio__owner=user, instrument=instrument).exists()
         or Portfolio.objects.filter(owner=user, benchmark=instrument).exists()
+        or WatchlistItem.objects.filter(user=user, instrument=instrument).exists()
     )

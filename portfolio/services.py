@@ -114,6 +114,7 @@ class TransactionInput:
     asset_class: str | None = None
     # Shares received free (a gift, an award): the only way a buy or sell has a price of 0.
     gift: bool = False
+    name: str = ""  # a new instrument's name (from the search result picked); a known one keeps its own
 
 
 def transaction_input_from(data: dict) -> TransactionInput:
@@ -122,7 +123,7 @@ def transaction_input_from(data: dict) -> TransactionInput:
         symbol=data["symbol"], type=data["type"], date=data["date"], quantity=data.get("quantity"),
         price=data.get("price"), fee=data.get("fee"), currency=data["currency"], note=data.get("note") or "",
         provider=data.get("provider") or None, asset_class=data.get("asset_class") or None,
-        gift=bool(data.get("gift")),
+        gift=bool(data.get("gift")), name=(data.get("name") or "").strip()[:200],
     )
 
 
@@ -208,7 +209,7 @@ def transaction_instrument_get(*, portfolio: Portfolio, data: TransactionInput, 
             and (data.symbol or "").strip().upper() == current.symbol):
         return current
     return instrument_get_or_create(symbol=data.symbol, currency=currency, provider=data.provider,
-                                    asset_class=data.asset_class, owner=portfolio.owner)
+                                    asset_class=data.asset_class, name=data.name, owner=portfolio.owner)
 
 
 def transaction_create(*, portfolio: Portfolio, data: TransactionInput) -> Transaction:

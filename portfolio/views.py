@@ -20,6 +20,7 @@ from portfolio.importing import (
     RowError,
 )
 from portfolio.models import Portfolio, Transaction, TransactionType
+from portfolio.positions import instrument_positions_get, portfolio_summaries_get
 from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
 from prices.selectors import instrument_of_user_get
 
@@ -77,8 +78,9 @@ def instrument_page(request, symbol: str):
         raise Http404("No such instrument.")
     transactions = selectors.transaction_list_of_instrument(user=request.user, instrument=instrument)
     ranges = [(30, "1M"), (91, "3M"), (182, "6M"), (365, "1Y"), (1826, "5Y"), (36500, "MAX")]
+    positions = instrument_positions_get(user=request.user, instrument=instrument)
     return render(request, "portfolio/instrument.html",
-                  {"instrument": instrument, "transactions": transactions, "ranges": ranges})
+                  {"instrument": instrument, "transactions": transactions, "ranges": ranges, "positions": positions})
 
 
 @login_required
@@ -87,8 +89,8 @@ def portfolio_list_page(request):
     if request.method == "POST" and (portfolio := _portfolio_create_from(request, form)):
         messages.success(request, f"Portfolio “{portfolio.name}” created.")
         return redirect("portfolio-list")
-    portfolios = selectors.portfolio_list(user=request.user)
-    return render(request, "portfolio/portfolio_list.html", {"portfolios": portfolios, "form": form})
+    summaries = portfolio_summaries_get(user=request.user)
+    return render(request, "portfolio/portfolio_list.html", {"summaries": summaries, "form": form})
 
 
 @login_required

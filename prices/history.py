@@ -159,6 +159,15 @@ def fx_backfill_request(*, base: str, needs: Mapping[str, date]) -> list[str]:
     return keys
 
 
+def history_backfills_pending(*, instrument_ids: Iterable[int]) -> set[int]:
+    """The instruments (of `instrument_ids`) whose backfill is queued or running (its claim held)."""
+    ids = sorted(set(instrument_ids))
+    if not ids:
+        return set()
+    held = redis_client().mget([_instrument_claim_key(pk) for pk in ids])
+    return {pk for pk, value in zip(ids, held, strict=True) if value is not None}
+
+
 def history_pending_get(*, keys: Iterable[str]) -> list[str]:
     """The labels of the backfills among `keys` still pending (their claim still held)."""
     keys = list(keys)

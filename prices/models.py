@@ -148,3 +148,24 @@ class FxRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.base}/{self.quote} {self.date} {self.rate}"
+
+
+class InstrumentProfile(models.Model):
+    """What an instrument is exposed to, for allocation by sector, country and region: a company's sector
+    and country, or a fund's breakdown by weight. Fetched by the workers from the provider
+    (prices/profiles.py), or set by staff in the admin — then `locked`, and the workers leave it alone."""
+
+    instrument = models.OneToOneField(Instrument, on_delete=models.CASCADE, primary_key=True, related_name="profile")
+    sector = models.CharField(max_length=100, blank=True)
+    industry = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    # A fund's breakdown, {"Technology": 0.31, …}: fractions summing to at most 1 (the rest is unknown).
+    sector_weights = models.JSONField(default=dict, blank=True)
+    country_weights = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=20, blank=True)  # the provider's name, or "admin"
+    locked = models.BooleanField(default=False, help_text="Edited by hand: the workers never overwrite it.")
+    # When the provider last answered (a "does not know it" answer too); null: never asked.
+    fetched_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.instrument_id}"

@@ -75,7 +75,9 @@ def _fetch_binary(sql: str, params: dict) -> list[tuple]:
     so a psycopg cursor on the same connection (same transaction) runs the query — logged as Django logs
     queries when it does (DEBUG, CaptureQueriesContext)."""
     with connection.cursor() as wrapper:  # connects if needed
-        logged = wrapper.debug_sql(sql, params) if isinstance(wrapper, CursorDebugWrapper) else nullcontext()
+        # Logged with its values bound, as Django logs its own queries (the bench explains the logged SQL).
+        debugging = isinstance(wrapper, CursorDebugWrapper)
+        logged = wrapper.debug_sql(connection.ops.compose_sql(sql, params)) if debugging else nullcontext()
         with logged, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, params, binary=True)
             return cursor.fetchall()

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from prices.currencies import currency_normalize
 from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus
+from prices.search_cache import symbol_unknown_check
 from prices.series import price_series_lock
 from prices.signals import prices_changed
 
@@ -133,6 +134,8 @@ def instrument_get_or_create(
         # A coin typed by a CoinGecko id Folio does not list is asked for by that id, as typed.
         provider_symbol = COINGECKO_IDS.get(symbol, coin_id)
         currency = COINGECKO_CURRENCY
+    # A new symbol its provider's search has already answered without: refused now, not flagged later.
+    symbol_unknown_check(symbol=symbol, provider=provider, provider_symbol=provider_symbol)
     return _instrument_create(symbol=symbol, owner=None, name=name, asset_class=asset_class, currency=currency,
                               provider=provider, provider_symbol=provider_symbol)
 

@@ -10,7 +10,9 @@ from core.ticks import task_tick_claim
 from prices.fx import fx_refresh
 from prices.history import fx_backfill_run, history_backfill_request, history_backfill_run
 from prices.needs import instrument_needs_get
+from prices.profiles import instrument_profiles_refresh
 from prices.refresh.jobs import prices_refresh_batch_fail, prices_refresh_batch_run, prices_refresh_job_start
+from prices.search import provider_search_run
 
 
 @shared_task(name="prices.refresh_prices_job_task", bind=True)
@@ -67,3 +69,19 @@ def fx_refresh_task(self, tick: str | None = None) -> int | None:
     if not task_tick_claim(self, tick):
         return None
     return fx_refresh()
+
+
+# Not acks_late: a search lost with its worker is claimed again by the next asker once its claim expires.
+@shared_task(name="prices.instrument_search_task")
+def instrument_search_task(provider: str, query: str) -> int:
+    """One provider's search for one query, its answer cached for everyone for a day."""
+    return provider_search_run(provider=provider, query=query)
+
+
+@shared_task(name="prices.instrument_profiles_refresh_task", bind=True)
+def instrument_profiles_refresh_task(self, instrument_ids: list[int] | None = None,
+                                     tick: str | None = None) -> dict[str, int] | None:
+    """Sector and country of the given instruments (None: every needed one that is due)."""
+    if not task_tick_claim(self, tick):
+        return None
+    return instrument_profiles_refresh(instrument_ids=instrument_ids)

@@ -55,6 +55,8 @@ class TransactionInputSerializer(serializers.Serializer):
     asset_class = serializers.ChoiceField(choices=AssetClass.choices, required=False)
     gift = serializers.BooleanField(required=False, default=False,
                                     help_text="Shares received free: allows a buy or sell at price 0.")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="",
+                                 help_text="A new instrument's name (a search result's); ignored for a known one.")
 
     def to_input(self) -> TransactionInput:
         return transaction_input_from(self.validated_data)

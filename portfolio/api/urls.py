@@ -1,13 +1,16 @@
 from django.urls import path
 
-from portfolio.api import dashboard, instruments, views
+from portfolio.api import dashboard, exposure, income, instruments, positions, views, watchlist
 
 urlpatterns = [
     # Instrument prices, scoped by what the caller holds (the prices app knows nothing of portfolios).
     path("instruments/<str:symbol>/prices/", instruments.InstrumentPricesApi.as_view(), name="api-instrument-prices"),
     path("prices/refresh/", instruments.PricesRefreshApi.as_view(), name="api-prices-refresh"),
     path("portfolios/", views.PortfolioListApi.as_view(), name="api-portfolio-list"),
+    path("portfolios/values/", positions.PortfolioValuesApi.as_view(), name="api-portfolio-values"),
     path("portfolios/<int:portfolio_id>/", views.PortfolioDetailApi.as_view(), name="api-portfolio-detail"),
+    path("instruments/<str:symbol>/position/", positions.InstrumentPositionApi.as_view(),
+         name="api-instrument-position"),
     path(
         "portfolios/<int:portfolio_id>/transactions/",
         views.TransactionListApi.as_view(),
@@ -24,6 +27,11 @@ urlpatterns = [
         name="api-transaction-export",
     ),
     path("export/", views.UserExportApi.as_view(), name="api-user-export"),
+    path("watchlist/", watchlist.WatchlistApi.as_view(), name="api-watchlist"),
+    path("watchlist/<int:item_id>/", watchlist.WatchlistItemApi.as_view(), name="api-watchlist-item"),
+    path("portfolios/<int:portfolio_id>/allocation/", exposure.PortfolioAllocationApi.as_view(),
+         name="api-portfolio-allocation"),
+    path("portfolios/<int:portfolio_id>/income/", income.PortfolioIncomeApi.as_view(), name="api-portfolio-income"),
     path(
         "portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/",
         views.TransactionDetailApi.as_view(),

@@ -18,7 +18,11 @@
     box.replaceChildren();
     const points = body.prices;
     if (!points.length) return;
-    const data = [points.map((p) => Date.parse(p.date + "T00:00:00Z") / 1000), points.map((p) => Number(p.close))];
+    const closes = points.map((p) => Number(p.close));
+    const trades = tradeMarkers(points, closes);
+    const data = [points.map((p) => Date.parse(p.date + "T00:00:00Z") / 1000), closes, trades.BUY, trades.SELL];
+    const marker = (label, fill) => ({ label, stroke: fill, fill, width: 0, paths: () => null,
+      value: latestMarker, points: { show: true, size: 10, stroke: color("--chart-axis"), fill, width: 1.5 } });
     // The legend shows the point under the cursor, or the latest close (not "--").
     const latest = (format) => (u, v, i) => {
       if (v == null && u.cursor.idx == null) v = u.data[i][u.data[i].length - 1];
@@ -29,11 +33,31 @@
       width: box.clientWidth, height: height(),
       scales: { x: { time: true } },
       series: [{ label: "Date", value: latest((s) => new Date(s * 1000).toISOString().slice(0, 10)) },
-        { label: `${body.symbol} (${body.currency})`, stroke: color("--chart-value"), width: 2, value: latest((v) => F.price(v, body.currency)) }],
+        { label: `${body.symbol} (${body.currency})`, stroke: color("--chart-value"), width: 2, value: latest((v) => F.price(v, body.currency)) },
+        marker("Your buys", "#16a34a"), marker("Your sells", "#dc2626")],
       axes: [axis, Object.assign({}, axis, { size: 60, values: (u, vals) => vals.map((v) => F.number(v, 2)) })],
     }, data, box);
+    box.dataset.buys = String(trades.BUY.filter((v) => v !== null).length);
+    box.dataset.sells = String(trades.SELL.filter((v) => v !== null).length);
     observer = new ResizeObserver(() => { if (box.clientWidth) plot.setSize({ width: box.clientWidth, height: height() }); });
     observer.observe(box);
+  }
+
+  // A marker's legend shows the trade's close under the cursor, or nothing (not "--").
+  function latestMarker(u, v) { return v == null ? "" : F.price(v, shown.currency); }
+
+  // The user's buys and sells (the transactions table's rows), placed on the close of their date (or the
+  // last close before it): markers aligned with the line whatever currency a trade was in.
+  function tradeMarkers(points, closes) {
+    const markers = { BUY: points.map(() => null), SELL: points.map(() => null) };
+    document.querySelectorAll("#instrument-trades tr[data-date]").forEach((row) => {
+      const kind = row.dataset.type;
+      if (!(kind in markers)) return;
+      let index = -1;
+      for (let i = 0; i < points.length && points[i].date <= row.dataset.date; i++) index = i;
+      if (index >= 0) markers[kind][index] = closes[index]; // before the range shown: no marker
+    });
+    return markers;
   }
 
   async function load(days) {

@@ -2,6 +2,7 @@
 viewport, figures in the one format (static/js/format.js), the theme followed and toggled, no console
 error. The screenshots in docs/img are made here."""
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -187,8 +188,14 @@ def test_every_page_fits_formats_its_figures_and_follows_the_theme(worker, brows
     assert_matches(page.locator("#price-status").inner_text(), r"^Last close \d{1,3}(,\d{3})*\.\d{2} USD on ")
     light.fits("instrument")
 
-    for path in ("/portfolios/", f"/portfolios/{portfolio.pk}/transactions/import/", "/monitoring/"):
+    for path in ("/portfolios/", f"/portfolios/{portfolio.pk}/transactions/import/", "/monitoring/", "/watchlist/",
+                 f"/portfolios/{portfolio.pk}/income/"):
         page = light.open(path)
+        if path == "/portfolios/":
+            value = page.locator(f"tr[data-portfolio='{portfolio.pk}'] [data-field=total_value]").inner_text()
+            assert_matches(value, r"^\d{1,3}(,\d{3})+\.\d{2}\s+USD")
+        if path.endswith("/income/"):
+            expect(page.locator("[data-field=total]")).to_have_text(re.compile(r"^\d{1,3}(,\d{3})*\.\d{2}\s+USD$"))
         if path == "/monitoring/":
             expect(page.locator("#monitoring")).to_have_attribute("data-loaded", "true")
             # no refresh job has finished yet: the chart says so instead of drawing an axis from 1970

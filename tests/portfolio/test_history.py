@@ -21,6 +21,7 @@ from prices.models import FxRate, Instrument, PriceHistory
 from prices.providers import provider_get
 from tests.stubs.market import MarketStub
 from tests.stubs.world import WorldStub
+from tests.worker import worker_settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CENT = Decimal("0.01")
@@ -160,6 +161,29 @@ def test_a_400_day_old_position_shows_its_whole_history_once_the_workers_fetched
     assert providers.market.chart_requests.count("AAPL") == 1  # one request for the whole history
 
 
+def test_a_holding_read_while_its_history_is_fetched_is_charted_from_that_history_and_stays_current(providers, api):
+    # given a new holding whose history takes a while to fetch, read by the dashboard meanwhile (it
+    # has no close at all then: stale)
+    providers.market.latency = 0.5
+    portfolio_id = portfolio_of(api)
+    traded = weekday_before(timezone.localdate() - timedelta(days=20))
+    buy(api, portfolio_id, symbol="AAPL", date=traded, quantity="3", price="100")
+    assert api.get(f"/api/dashboard-initial-data/{portfolio_id}/").json()["history"]["pending"] == ["AAPL"]
+
+    # when the chart made from the fetched history is current and the workers have nothing left to do
+    chart = wait_for("the chart made from the fetched history", current_chart(api, portfolio_id))
+    worker_settle()
+
+    # then no quote was asked for on top of the backfill (one landing later would store another close
+    # and outdate this chart), and the chart is still current, valued at the stored closes
+    assert providers.market.quote_requests == []
+    again = current_chart(api, portfolio_id)()
+    assert again is not None and (again["generated_at"], again["series"]) == (chart["generated_at"], chart["series"])
+    closes = dict(PriceHistory.objects.filter(instrument__symbol="AAPL").values_list("date", "close"))
+    for point in chart["series"]:
+        assert Decimal(point["value"]) == 3 * last_session_close(closes, date.fromisoformat(point["date"])), point
+
+
 def test_a_usd_stock_in_a_chf_portfolio_is_valued_once_the_rates_are_fetched(providers, api):
     # given a CHF portfolio buying a USD stock 30 days ago, with no USD/CHF rate stored
     portfolio_id = portfolio_of(api, "CHF")
@@ -179,10 +203,13 @@ def test_a_usd_stock_in_a_chf_portfolio_is_valued_once_the_rates_are_fetched(pro
         day = date.fromisoformat(point["date"])
         in_chf = 8 * last_session_close(closes, day) / last_session_close(rates, day)
         assert Decimal(point["value"]) == in_chf.quantize(CENT, ROUND_HALF_EVEN), point
+    # today's value: the last close at today's rate (ECB rates of a day come before that day's close)
     initial = api.get(f"/api/dashboard-initial-data/{portfolio_id}/").json()
-    latest = max(closes)
+    today = timezone.localdate()
+    assert chart["series"][-1]["date"] == today.isoformat()
     assert initial["fx_missing_count"] == 0
-    assert Decimal(initial["total_value"]) == (8 * closes[latest] / last_session_close(rates, latest)).quantize(CENT)
+    assert Decimal(initial["total_value"]) == (8 * last_session_close(closes, today)
+                                               / last_session_close(rates, today)).quantize(CENT)
     assert initial["total_value"] == chart["series"][-1]["value"]
 
 

@@ -1,12 +1,15 @@
 """`manage.py seed_demo`: a believable demo, created once, safe to run again."""
 
 from datetime import timedelta
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from portfolio.exposure import portfolio_exposure_get
+from portfolio.income import portfolio_income_get
 from portfolio.models import Portfolio, Transaction
 from portfolio.selectors import portfolio_valuation_get
 from prices.models import Instrument, PriceHistory
@@ -38,3 +41,15 @@ def test_seed_demo_is_idempotent_and_prices_the_portfolio(settings):
     # Prices are current: the newest close is within a long weekend of today.
     newest = max(h.price_as_of for h in valuation.holdings)
     assert timezone.localdate() - newest <= timedelta(days=4)
+
+
+def test_the_demo_shows_income_and_sector_and_country_allocation():
+    call_command("seed_demo", stdout=StringIO(), stderr=StringIO())
+    portfolio = Portfolio.objects.get()
+    income = portfolio_income_get(portfolio=portfolio)
+    assert Decimal(income["ttm"]["gross"]) > 0 and len(income["holdings"]) >= 15
+    exposure = portfolio_exposure_get(portfolio=portfolio)
+    assert exposure["profiles_pending"] == []  # profiles are there at once, offline
+    sectors = {row["name"] for row in exposure["by_sector"]}
+    assert {"Technology", "ETF", "Crypto"} <= sectors and "unknown" not in sectors
+    assert exposure["by_country"][0]["name"] == "United States"

@@ -496,7 +496,13 @@ def test_unicode_and_hostile_symbols_are_a_400_naming_the_symbol(client, target,
 
 
 def test_an_unknown_symbol_is_flagged_never_priced_at_zero(client, target):
-    # given a trade in a symbol the (simulated) provider does not know
+    # a new symbol the (simulated) provider's lookup does not know is refused at entry, naming the field
+    refused = client.post(f"/api/portfolios/{target.pk}/transactions/", {**GOOD_TRADE, "symbol": "zznope"},
+                          format="json")
+    assert refused.status_code == 400 and list(refused.json()) == ["symbol"]
+    assert not Instrument.objects.filter(symbol="ZZNOPE").exists()
+    # given an instrument recorded before its provider said anything about it (as an import did earlier)
+    Instrument.objects.create(symbol="ZZNOPE", provider="simulated", currency="USD")
     response = client.post(f"/api/portfolios/{target.pk}/transactions/", {**GOOD_TRADE, "symbol": "zznope"},
                            format="json")
     assert (response.status_code, response.json()["symbol"]) == (201, "ZZNOPE")
@@ -595,11 +601,14 @@ def every_route() -> list[tuple[str, object]]:
     return found
 
 
-# Routes whose OPTIONS answer is not 200, by design of views this change does not own: Django's require_POST
-# views (portfolio/views.py) answer 405 with Allow: POST.
+# Routes whose OPTIONS answer is not 200, by design: Django's require_POST views (portfolio/views.py) answer
+# 405 with Allow: POST; sign-up is not there at all while FOLIO_SIGNUP is off (404); /favicon.ico sends
+# browsers to the static icon (301).
 OPTIONS_EXCEPTIONS = {
     "/portfolios/<int:portfolio_id>/delete/": 405,
     "/portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/delete/": 405,
+    "/accounts/signup/": 404,
+    "/favicon.ico": 301,
 }
 
 
@@ -613,7 +622,7 @@ def test_options_answers_200_on_every_route_and_never_a_5xx_in_the_admin(db):
     web = Client(raise_request_exception=False)  # a view's exception is the 500 a user would see
     web.force_login(staff)
     values = {"portfolio_id": portfolio.pk, "transaction_id": trade.pk, "symbol": trade.instrument.symbol,
-              "job_id": "no-such-job", "id": staff.pk,
+              "job_id": "no-such-job", "id": staff.pk, "item_id": 1,
               "content_type_id": ContentType.objects.get_for_model(Portfolio).pk}
 
     answers = {}

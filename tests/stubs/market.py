@@ -15,6 +15,11 @@ close before a 2:1 split is twice that (`close_on`) and every adjusted close is 
 What it is: `market.currencies["NESN.SW"] = "CHF"` and `market.types["NESN.SW"] = "EQUITY"` set the
 currency and type its quotes (`currency`, `quoteType`) and charts (`meta.currency`,
 `meta.instrumentType`) state; by default USD, charts say EQUITY and quotes name no type.
+
+Search and profiles: `market.names["AAPL"] = "Apple Inc."` lists a symbol for `v1/finance/search` (matched
+by symbol prefix or name, as Yahoo's exact format; no news), and `market.profiles["AAPL"] = {"sector": …,
+"industry": …, "country": …}` (or `{"sectorWeightings": {"technology": 0.3}}` for a fund) is what
+`v10/finance/quoteSummary` answers behind the crumb; an unknown prefix gets Yahoo's 404 body.
 """
 
 from __future__ import annotations
@@ -79,6 +84,10 @@ class MarketStub:
         # chart `meta.instrumentType`; default: charts say EQUITY, quotes say nothing).
         self.currencies: dict[str, str] = {}
         self.types: dict[str, str] = {}
+        self.names: dict[str, str] = {}  # symbol -> long name, what search finds
+        self.profiles: dict[str, dict] = {}  # symbol -> assetProfile fields, or {"sectorWeightings": {...}}
+        self.search_requests: list[str] = []
+        self.profile_requests: list[str] = []
         self.quote_requests: list[list[str]] = []
         self.chart_requests: list[str] = []
         self.request_times: list[float] = []
@@ -174,6 +183,39 @@ class MarketStub:
         ]
         return json.dumps({"quoteResponse": {"result": result, "error": None}})
 
+    def search_reply(self, query: str) -> tuple[int, str, str, dict[str, str]]:
+        with self._lock:
+            self.search_requests.append(query)
+        wanted = query.strip().lower()
+        quotes = [
+            {"exchange": "NMS", "shortname": name[:30], "quoteType": self.types.get(symbol, "EQUITY"), "symbol": symbol,
+             "index": "quotes", "score": 20000.0, "typeDisp": self.types.get(symbol, "Equity").title(),
+             "longname": name, "exchDisp": "NASDAQ", "isYahooFinance": True}
+            for symbol, name in sorted(self.names.items())
+            if not symbol.startswith(self.unknown_prefix)
+            and (symbol.lower().startswith(wanted) or wanted in name.lower())
+        ]
+        body = {"explains": [], "count": len(quotes), "quotes": quotes, "news": [], "nav": [], "lists": [],
+                "researchReports": [], "totalTime": 12}
+        return 200, json.dumps(body), "application/json", {}
+
+    def profile_reply(self, symbol: str) -> tuple[int, str, str, dict[str, str]]:
+        with self._lock:
+            self.profile_requests.append(symbol)
+        if symbol.startswith(self.unknown_prefix):
+            error = {"code": "Not Found", "description": f"Quote not found for symbol: {symbol}"}
+            return 404, json.dumps({"quoteSummary": {"result": None, "error": error}}), "application/json", {}
+        facts = dict(self.profiles.get(symbol, {}))
+        weights = facts.pop("sectorWeightings", None)
+        result: dict = {"price": {"currency": self.currencies.get(symbol, "USD"),
+                                  "quoteType": self.types.get(symbol, "EQUITY"), "symbol": symbol}}
+        if facts:
+            result["assetProfile"] = {**facts, "maxAge": 86400}
+        if weights is not None:
+            result["topHoldings"] = {"maxAge": 1, "sectorWeightings": [
+                {key: {"raw": value, "fmt": f"{value * 100:.2f}%"}} for key, value in weights.items()]}
+        return 200, json.dumps({"quoteSummary": {"result": [result], "error": None}}), "application/json", {}
+
     def chart_reply(self, symbol: str, period1: int, period2: int,
                     events: str = "") -> tuple[int, str, str, dict[str, str]]:
         with self._lock:
@@ -244,10 +286,16 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if market.latency:
                 time.sleep(market.latency)
-            if path == "/v7/finance/quote":
+            if path == "/v1/finance/search":
+                self._send(*market.search_reply(query.get("q", "")))
+                return
+            if path == "/v7/finance/quote" or path.startswith("/v10/finance/quoteSummary/"):
                 if query.get("crumb") != CRUMB:
                     body = '{"finance":{"result":null,"error":{"code":"Unauthorized","description":"Invalid Crumb"}}}'
                     self._send(401, body, "application/json", {})
+                    return
+                if path.startswith("/v10/"):
+                    self._send(*market.profile_reply(path.rsplit("/", 1)[1]))
                     return
                 self._send(*market.quote_reply([s for s in query.get("symbols", "").split(",") if s]))
                 return

@@ -1,6 +1,7 @@
 """Loopback look-alikes of Frankfurter (FX) and CoinGecko (crypto) that compute their answers by date,
 for whole-system tests where workers fetch history: any date range gets rates or prices in the providers'
-exact wire formats, from functions a test sets.
+exact wire formats, from functions a test sets. CoinGecko's `/search` finds the coins of `world.coins`
+(id -> (name, ticker); bitcoin and ethereum by default) by id, name or ticker.
 
     with WorldStub(rate_of=lambda base, quote, day: Decimal("0.9")).running() as world:
         settings.PROVIDERS = {**settings.PROVIDERS, "frankfurter": {"base_url": world.url + "/v1", ...}}
@@ -27,6 +28,8 @@ class WorldStub:
         self.rate_of = rate_of or (lambda base, quote, day: None)
         self.coin_price_of = coin_price_of or (lambda coin, day: None)
         self.today = today
+        self.coins: dict[str, tuple[str, str]] = {"bitcoin": ("Bitcoin", "BTC"), "ethereum": ("Ethereum", "ETH"),
+                                                  "wrapped-bitcoin": ("Wrapped Bitcoin", "WBTC")}
         self.requests: list[str] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -88,6 +91,15 @@ class WorldStub:
         return 200, {"prices": points, "market_caps": [[p[0], 1e9] for p in points],
                      "total_volumes": [[p[0], 1e7] for p in points]}
 
+    def coin_search(self, query: str) -> tuple[int, dict]:
+        wanted = query.strip().lower()
+        coins = [{"id": coin_id, "name": name, "api_symbol": coin_id, "symbol": ticker, "market_cap_rank": rank,
+                  "thumb": f"https://coin-images.coingecko.com/coins/images/{rank}/thumb/{coin_id}.png",
+                  "large": f"https://coin-images.coingecko.com/coins/images/{rank}/large/{coin_id}.png"}
+                 for rank, (coin_id, (name, ticker)) in enumerate(sorted(self.coins.items()), start=1)
+                 if wanted in coin_id or wanted in name.lower() or ticker.lower().startswith(wanted)]
+        return 200, {"coins": coins, "exchanges": [], "icos": [], "categories": [], "nfts": []}
+
     def coin_prices(self, ids: list[str]) -> tuple[int, dict]:
         now = datetime.now(UTC)
         body = {}
@@ -124,6 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
                 body = {"amount": 1.0, "base": body["base"], "date": day, "rates": rates}
         elif path.startswith("/api/v3/coins/") and path.endswith("/market_chart"):
             status, body = self.world.coin_chart(path.split("/")[4], int(query.get("days", "1")))
+        elif path == "/api/v3/search":
+            status, body = self.world.coin_search(query.get("query", ""))
         elif path == "/api/v3/simple/price":
             status, body = self.world.coin_prices([i for i in query.get("ids", "").split(",") if i])
         else:

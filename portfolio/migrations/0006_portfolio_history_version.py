@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portfolio', '0004_transaction_instrument_restrict'),
+        ('portfolio', '0005_watchlistitem'),
     ]
 
     operations = [

@@ -1,0 +1,56 @@
+"""Each portfolio's headline value, and the caller's position in one instrument (portfolio/positions.py):
+what the Portfolios page and an instrument's page show, for scripts."""
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portfolio.positions import instrument_positions_get, portfolio_summaries_get
+from portfolio.selectors import instrument_readable_by, transaction_list_of_instrument
+from prices.selectors import instrument_of_user_get
+
+MONEY = serializers.CharField(allow_null=True)
+
+
+class PortfolioValuesApi(APIView):
+    @extend_schema(responses=inline_serializer("PortfolioValues", {"results": inline_serializer("PortfolioValue", {
+        "id": serializers.IntegerField(), "name": serializers.CharField(), "base_currency": serializers.CharField(),
+        "total_value": MONEY, "total_cost": MONEY, "unrealized_gain": MONEY, "unrealized_gain_percent": MONEY,
+        "day_change": MONEY, "holdings_count": serializers.IntegerField(), "stale_count": serializers.IntegerField(),
+    }, many=True)}))
+    def get(self, request):
+        rows = [{"id": row["portfolio"].pk, "name": row["portfolio"].name,
+                 "base_currency": row["portfolio"].base_currency,
+                 **{key: value for key, value in row.items() if key != "portfolio"}}
+                for row in portfolio_summaries_get(user=request.user)]
+        return Response({"results": rows})
+
+
+class InstrumentPositionApi(APIView):
+    @extend_schema(responses=inline_serializer("InstrumentPosition", {
+        "symbol": serializers.CharField(),
+        "positions": inline_serializer("InstrumentPortfolioPosition", {
+            "portfolio": serializers.IntegerField(), "base_currency": serializers.CharField(),
+            "quantity": serializers.CharField(), "average_cost": MONEY, "cost_basis": MONEY, "market_value": MONEY,
+            "unrealized_gain": MONEY, "unrealized_gain_percent": MONEY}, many=True),
+        "trades": inline_serializer("InstrumentTrade", {
+            "portfolio": serializers.IntegerField(), "date": serializers.DateField(), "type": serializers.CharField(),
+            "quantity": serializers.CharField(), "price": serializers.CharField(),
+            "currency": serializers.CharField()}, many=True),
+    }))
+    def get(self, request, symbol: str):
+        instrument = instrument_of_user_get(user=request.user, symbol=symbol)
+        if instrument is None or not instrument_readable_by(user=request.user, instrument=instrument):
+            raise Http404("No such instrument.")
+        positions = [{"portfolio": p["portfolio"].pk, "base_currency": p["portfolio"].base_currency,
+                      **{key: p[key] for key in ("quantity", "average_cost", "cost_basis", "market_value",
+                                                 "unrealized_gain", "unrealized_gain_percent")}}
+                     for p in instrument_positions_get(user=request.user, instrument=instrument)]
+        trades = [{"portfolio": tx.portfolio_id, "date": tx.date, "type": tx.type,
+                   "quantity": format(tx.quantity.normalize(), "f"), "price": format(tx.price.normalize(), "f"),
+                   "currency": tx.currency}
+                  for tx in transaction_list_of_instrument(user=request.user, instrument=instrument)
+                  if tx.type in ("BUY", "SELL")]
+        return Response({"symbol": instrument.symbol, "positions": positions, "trades": trades})

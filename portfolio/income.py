@@ -1,0 +1,128 @@
+"""Income: dividends (and interest, where the transaction type exists) by month and by year, over the
+trailing twelve months, and as yield on cost — per holding and in total, in the portfolio's base currency.
+
+Each payment is converted at the FX rate of its own date (the rate on or before it, as everywhere):
+what it was worth when it was paid, not at today's rate. A payment whose rate is not stored yet is left
+out and counted in `fx_missing`, never converted at 1. A dividend's gross is quantity × price; its fee
+is the tax withheld; net = gross − withheld. Yield on cost is trailing-twelve-month gross income over
+the cost basis of what is held now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from portfolio.holdings import EXACT_SUMS, ZERO, money_format
+from portfolio.models import Portfolio, Transaction, TransactionType
+from portfolio.selectors import portfolio_valuation_get
+from prices.fx import FxTable
+
+# Transaction types that are income. INTEREST joins when cash accounts bring that type.
+INCOME_TYPES = [kind for kind in ("DIVIDEND", "INTEREST") if kind in TransactionType.values]
+# Yield on cost as a fraction, to this many places (0.034512 = 3.45 %).
+RATIO_PLACES = Decimal("0.000001")
+
+
+@dataclass
+class Amounts:
+    gross: Decimal = ZERO
+    withheld: Decimal = ZERO
+    payments: int = 0
+
+    def add(self, gross: Decimal, withheld: Decimal) -> None:
+        self.gross = EXACT_SUMS.add(self.gross, gross)
+        self.withheld = EXACT_SUMS.add(self.withheld, withheld)
+        self.payments += 1
+
+    @property
+    def net(self) -> Decimal:
+        return self.gross - self.withheld
+
+    def as_dict(self) -> dict:
+        return {"gross": money_format(self.gross), "withheld": money_format(self.withheld),
+                "net": money_format(self.net), "payments": self.payments}
+
+
+@dataclass
+class HoldingIncome:
+    symbol: str
+    name: str
+    total: Amounts = field(default_factory=Amounts)
+    ttm: Amounts = field(default_factory=Amounts)
+
+
+def _months(first: date, last: date) -> list[str]:
+    months, year, month = [], first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def _yield(income: Decimal, cost: Decimal | None) -> str | None:
+    if not cost or cost <= 0:
+        return None
+    return str((income / cost).quantize(RATIO_PLACES))
+
+
+def portfolio_income_get(*, portfolio: Portfolio, today: date | None = None) -> dict:
+    """The portfolio's income (module docstring); months run without gaps from the first payment to
+    this month, so a bar chart shows the months nothing was paid."""
+    today = today or timezone.localdate()
+    ttm_start = today - timedelta(days=365)
+    payments = list(
+        Transaction.objects.filter(portfolio=portfolio, type__in=INCOME_TYPES, date__lte=today)
+        .order_by("date", "id").values_list("instrument_id", "instrument__symbol", "instrument__name", "date",
+                                              "quantity", "price", "fee", "currency"))
+    fx = FxTable(target=portfolio.base_currency, currencies={row[-1] for row in payments})
+    by_month: dict[str, Amounts] = {}
+    by_year: dict[str, Amounts] = {}
+    per_holding: dict[int, HoldingIncome] = {}
+    total, ttm = Amounts(), Amounts()
+    fx_missing = 0
+    for instrument_id, symbol, name, day, quantity, price, fee, currency in payments:
+        rate = fx.rate(currency, day)
+        if rate is None:
+            fx_missing += 1
+            continue
+        gross, withheld = quantity * price * rate, fee * rate
+        holding = per_holding.setdefault(instrument_id, HoldingIncome(symbol=symbol, name=name))
+        for bucket in (by_month.setdefault(f"{day:%Y-%m}", Amounts()), by_year.setdefault(f"{day:%Y}", Amounts()),
+                       holding.total, total):
+            bucket.add(gross, withheld)
+        if day > ttm_start:
+            holding.ttm.add(gross, withheld)
+            ttm.add(gross, withheld)
+
+    valuation = portfolio_valuation_get(portfolio=portfolio)
+    costs = {h.instrument.pk: h.cost_basis for h in valuation.holdings}
+    first = min((date.fromisoformat(f"{m}-01") for m in by_month), default=None)
+    months = _months(first, today) if first else []
+    years = [str(year) for year in range(first.year, today.year + 1)] if first else []
+    holdings = [
+        {"symbol": h.symbol, "name": h.name, "held": instrument_id in costs,
+         "cost_basis": None if costs.get(instrument_id) is None else money_format(costs[instrument_id]),
+         "total": h.total.as_dict(), "ttm": h.ttm.as_dict(),
+         "yield_on_cost": _yield(h.ttm.gross, costs.get(instrument_id))}
+        for instrument_id, h in per_holding.items()
+    ]
+    holdings.sort(key=lambda row: (-Decimal(row["ttm"]["gross"]), -Decimal(row["total"]["gross"]), row["symbol"]))
+    return {
+        "base_currency": portfolio.base_currency,
+        "as_of": today,
+        "types": INCOME_TYPES,
+        "total": total.as_dict(),
+        "ttm": {**ttm.as_dict(), "start": ttm_start + timedelta(days=1), "end": today},
+        "cost_basis": money_format(valuation.total_cost),
+        # Over what is held now: the income of positions sold since would inflate it.
+        "yield_on_cost": _yield(sum((h.ttm.gross for pk, h in per_holding.items() if pk in costs), ZERO),
+                                valuation.total_cost),
+        "by_month": [{"period": m, **by_month.get(m, Amounts()).as_dict()} for m in months],
+        "by_year": [{"period": y, **by_year.get(y, Amounts()).as_dict()} for y in years],
+        "holdings": holdings,
+        "fx_missing": fx_missing,
+    }

@@ -1,0 +1,17 @@
+"""Pages of the features beyond the dashboard (income, watchlist): light shells their scripts fill from the API."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+from portfolio.views import _owned_portfolio
+
+
+@login_required
+def income_page(request, portfolio_id: int):
+    portfolio = _owned_portfolio(request, portfolio_id)
+    return render(request, "portfolio/income.html", {"portfolio": portfolio})
+
+
+@login_required
+def watchlist_page(request):
+    return render(request, "portfolio/watchlist.html")

@@ -1,0 +1,106 @@
+"""The providers' search answers, kept in Redis a day per (provider, query), and what they say about a
+symbol typed into a trade.
+
+A query is searched on a provider at most once a day: the first asker claims it (a short `pending`
+key) and a worker fetches it (prices/search.py); everyone else reads the answer. A failed search is
+remembered for a few minutes only, so an outage neither hammers the provider nor outlives itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from redis.exceptions import RedisError
+
+from core.redis_store import redis_client, redis_key
+from prices.providers import provider_get
+from prices.providers.search import SearchHit, provider_search
+
+# Longest query worth a provider request: names and tickers are far shorter.
+MAX_QUERY_LENGTH = 64
+# A claimed search not answered within this long (a lost task, a dead worker) may be claimed again.
+PENDING_SECONDS = 60
+OK, FAILED = "ok", "failed"
+# Searched without a wire (no request, no pacing, nothing to cache).
+OFFLINE_PROVIDERS = {"simulated"}
+
+
+def query_normalize(*, query: str | None) -> str:
+    """The form a query is cached under (case and inner spaces do not make another query), or a
+    ValidationError naming `q`."""
+    normalized = " ".join((query or "").split()).lower()
+    if not normalized:
+        raise ValidationError({"q": "Type part of a ticker, name or coin id to search for."})
+    if len(normalized) > MAX_QUERY_LENGTH:
+        raise ValidationError({"q": f"Search for at most {MAX_QUERY_LENGTH} characters."})
+    return normalized
+
+
+def _key(kind: str, provider: str, query: str) -> str:
+    # Hashed: a query is user text of any characters, a key should be bounded and plain.
+    digest = hashlib.sha256(query.encode()).hexdigest()[:32]
+    return redis_key("search", kind, provider, digest)
+
+
+def search_answer_get(*, provider: str, query: str) -> dict | None:
+    """`{"status": "ok", "hits": [...]}`, `{"status": "failed", "error": ...}`, or None when not searched
+    (or Redis cannot say)."""
+    if provider in OFFLINE_PROVIDERS:
+        hits = provider_search(provider_get(provider), query)
+        return {"status": OK, "hits": [hit.as_dict() for hit in hits]}
+    try:
+        raw = redis_client().get(_key("answer", provider, query))
+    except RedisError:
+        return None
+    return json.loads(raw) if raw else None
+
+
+def search_answer_set(*, provider: str, query: str, hits: list[SearchHit]) -> None:
+    body = json.dumps({"status": OK, "hits": [hit.as_dict() for hit in hits]})
+    client = redis_client()
+    client.set(_key("answer", provider, query), body, ex=settings.INSTRUMENT_SEARCH_TTL_SECONDS)
+    client.delete(_key("pending", provider, query))
+
+
+def search_failure_set(*, provider: str, query: str, error: str) -> None:
+    body = json.dumps({"status": FAILED, "error": error[:300]})
+    client = redis_client()
+    client.set(_key("answer", provider, query), body, ex=settings.INSTRUMENT_SEARCH_FAILURE_TTL_SECONDS)
+    client.delete(_key("pending", provider, query))
+
+
+def search_claim(*, provider: str, query: str) -> bool:
+    """True for the one caller who should have this query searched now."""
+    return bool(redis_client().set(_key("pending", provider, query), "1", nx=True,
+                                                      ex=PENDING_SECONDS))
+
+
+def search_claim_release(*, provider: str, query: str) -> None:
+    redis_client().delete(_key("pending", provider, query))
+
+
+def hit_names(hit: dict, *, symbol: str, provider_symbol: str) -> bool:
+    """Whether a search hit is the instrument `symbol` (or, for CoinGecko, the coin `provider_symbol`)."""
+    if provider_symbol and hit.get("provider_symbol"):
+        return hit["provider_symbol"].lower() == provider_symbol.lower()
+    return hit.get("symbol", "").upper() == symbol.upper()
+
+
+def symbol_unknown_check(*, symbol: str, provider: str, provider_symbol: str = "") -> None:
+    """ValidationError naming `symbol` when `provider`'s search, asked for this very symbol (or coin id),
+    answered without it. Anything short of such an answer lets the trade in (the workers verify it):
+    not searched yet, the search failed (an outage never blocks trade entry), Redis unreachable."""
+    answered = False
+    for query in {symbol, provider_symbol} - {""}:
+        answer = search_answer_get(provider=provider, query=query.lower())
+        if answer is None or answer.get("status") != OK:
+            continue
+        if any(hit_names(hit, symbol=symbol, provider_symbol=provider_symbol) for hit in answer["hits"]):
+            return
+        answered = True
+    if answered:
+        raise ValidationError({"symbol": f"{symbol} is not an instrument {provider} knows: its search found no "
+                                         f"such symbol. Search for the name and pick one of the results."})
