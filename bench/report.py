@@ -499,9 +499,10 @@ def _reason_chart(results: dict) -> tuple[str, str]:
                 f"(prices/series.py, docs/charts.md): {query['with_index']['ms']:.0f} ms of Postgres (EXPLAIN "
                 "ANALYZE, section 4).")
     step = ("The computation in charts/compute.py dominates a full regeneration: the days x instruments grids, the "
-            "exact valuations of the reported days, the transactions as model instances. Carry per-portfolio running "
-            "state from one generation to the next so that a new day appends and an intraday change recomputes only "
-            "today's point (docs/charts.md, \"Next\"), then `make bench` again.")
+            "exact valuations of the reported days, the transactions as model instances. An intraday change no longer "
+            "regenerates (today's point is made when read, docs/charts.md); carry per-portfolio running state from "
+            "one generation to the next so that a new day appends (docs/charts.md, \"Next\"), then `make bench` "
+            "again.")
     return why, step
 
 
