@@ -11,9 +11,12 @@ processes: the machine's 2 cores).
    extrapolated.
 2. An intraday refresh of all instruments (today's quote for each, as the 5-minute beat job does) is started
    the way the product starts it; measured from there until the job has finished and every portfolio's
-   cached chart is the one for its current data version. The dashboard's totals are read from Postgres at
-   request time (portfolio.dashboard), so they are current once the prices are; a sample checks that each
-   chart's last point equals its dashboard total.
+   cached chart is current: the history of today for its present history version (today's closes are live,
+   docs/charts.md). Then: how many charts the refresh regenerated (none expected), and on a sample, that the
+   chart's last point as the API makes it (from the dashboard's valuation, cached per data version) equals
+   the dashboard total, and that this total is the valuation at the refreshed quotes (computed afresh).
+3. The read pass: every portfolio's live point and totals made once in this process, as the first reads
+   after the refresh would make them — the work the refresh leaves to the reads, timed apart.
 
 Ratio: the baseline's seconds over the intraday refresh's.
 """

@@ -35,7 +35,7 @@ class _Cached(NamedTuple):
     generated_at: float
     current: bool  # computed for the portfolio's present history version, today
     progress_url: str
-    live: LivePoint | None  # today's point at the current valuation (None for a chart of an earlier day)
+    live: LivePoint | None  # today's point at the current valuation (None unless the chart is current)
 
 
 def _cached_or_pending(*, portfolio: Portfolio | PortfolioAccess, parts: list[str]) -> _Cached | Response:
