@@ -11,9 +11,12 @@ processes: the machine's 2 cores).
    extrapolated.
 2. An intraday refresh of all instruments (today's quote for each, as the 5-minute beat job does) is started
    the way the product starts it; measured from there until the job has finished and every portfolio's
-   cached chart is the one for its current data version. The dashboard's totals are read from Postgres at
-   request time (portfolio.dashboard), so they are current once the prices are; a sample checks that each
-   chart's last point equals its dashboard total.
+   cached chart is current: the history of today for its present history version (today's closes are live,
+   docs/charts.md). Then: how many charts the refresh regenerated (none expected), and on a sample, that the
+   chart's last point as the API makes it (from the dashboard's valuation, cached per data version) equals
+   the dashboard total, and that this total is the valuation at the refreshed quotes (computed afresh).
+3. The read pass: every portfolio's live point and totals made once in this process, as the first reads
+   after the refresh would make them — the work the refresh leaves to the reads, timed apart.
 
 Ratio: the baseline's seconds over the intraday refresh's.
 """
@@ -95,19 +98,27 @@ def _dataset(*, instruments: int, portfolios: int, holdings: int) -> dict:
             "seconds": round(time.monotonic() - started, 1)}
 
 
+def _generations(portfolio_ids: list[int]) -> dict[int, tuple[bytes | None, bytes | None, bytes | None]]:
+    """Each portfolio's cached chart as (history version, day it was made for, when it was made)."""
+    from charts.cache import chart_parts_get
+
+    return {pid: tuple(chart_parts_get(portfolio_id=pid, names=["version", "as_of", "generated_at"]).values())
+            for pid in portfolio_ids}
+
+
 def _outdated(portfolio_ids: list[int]) -> int:
-    """How many of the portfolios have no cached chart for their present data version."""
-    from django_redis import get_redis_connection
+    """How many of the portfolios have no cached chart history for their present history version and today
+    (what the chart API serves as current; its live point is made when it is read)."""
+    import json
+
+    from django.utils import timezone
 
     from portfolio.models import Portfolio
 
-    versions = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "data_version"))
-    pipe = get_redis_connection("default").pipeline(transaction=False)
-    for pid in portfolio_ids:
-        pipe.hget(f"folio:chart:{pid}:data", "version")
-    cached = pipe.execute()
-    return sum(1 for pid, version in zip(portfolio_ids, cached, strict=True)
-               if version is None or int(version) != versions.get(pid))
+    versions = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "history_version"))
+    today = json.dumps(timezone.localdate().isoformat()).encode()
+    return sum(1 for pid, (version, as_of, _) in _generations(portfolio_ids).items()
+               if version is None or int(version) != versions.get(pid) or as_of != today)
 
 
 def _wait_current(portfolio_ids: list[int], *, started: float, job_id: str | None = None) -> dict:
@@ -130,23 +141,65 @@ def _wait_current(portfolio_ids: list[int], *, started: float, job_id: str | Non
         time.sleep(POLL_SECONDS)
 
 
-def _totals_agree(portfolio_ids: list[int]) -> dict:
-    """Each sampled portfolio's chart ends on its dashboard total (both current)."""
-    from charts.cache import chart_data_get
+def _live_last_point(portfolio) -> tuple[str | None, str]:
+    """What the chart API answers as the 1M range's last value, and the dashboard's total: both made as a
+    request makes them (the dashboard's valuation cached per data version, the chart's live point on it)."""
+    import json
+
+    from charts.cache import chart_parts_get
+    from charts.live import LivePoint, live_valuation_get
+    from portfolio.dashboard import dashboard_data_get
+
+    found = chart_parts_get(portfolio_id=portfolio.pk, names=["range:1M", "live"])
+    live = LivePoint.of(base=found["live"], live=live_valuation_get(portfolio=portfolio))
+    points = json.loads(live.series(found["range:1M"]) if live else found["range:1M"] or b"[{}]")
+    return points[-1].get("value"), json.loads(dashboard_data_get(portfolio=portfolio).initial)["total_value"]
+
+
+def _totals_agree(portfolio_ids: list[int], *, refreshed: dict[int, str]) -> dict:
+    """Each sampled portfolio's chart (as the API serves it) ends on its dashboard total, and that total is
+    the valuation at the refreshed quotes (computed afresh here, uncached)."""
     from portfolio.dashboard import dashboard_data_compute
     from portfolio.models import Portfolio
 
     sample = portfolio_ids[:: max(1, len(portfolio_ids) // CHECKED_TOTALS)][:CHECKED_TOTALS]
     agree = 0
     for portfolio in Portfolio.objects.filter(pk__in=sample):
-        chart = chart_data_get(portfolio_id=portfolio.pk) or {}
-        last = (chart.get("ranges", {}).get("1M") or [{}])[-1]
-        agree += last.get("value") == dashboard_data_compute(portfolio=portfolio)["initial"]["total_value"]
+        chart_value, total = _live_last_point(portfolio)
+        fresh = dashboard_data_compute(portfolio=portfolio)["initial"]["total_value"]
+        agree += chart_value == total == fresh and fresh != refreshed.get(portfolio.pk)
     return {"checked": len(sample), "chart_ends_on_dashboard_total": agree}
+
+
+def _read_pass(portfolio_ids: list[int]) -> dict:
+    """Every portfolio's live chart point and totals made once, as the first reads after the refresh make
+    them (each a dashboard valuation computed and cached, then the live point on it), in this one process:
+    the cost the refresh leaves to the reads, spread over them in the product, all of it here."""
+    from portfolio.access import PortfolioAccess
+    from portfolio.models import Portfolio
+
+    rows = Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "owner_id", "data_version",
+                                                                      "history_version")
+    started = time.monotonic()
+    for row in rows:
+        _live_last_point(PortfolioAccess(*row))
+    seconds = time.monotonic() - started
+    return {"seconds": round(seconds, 2), "per_portfolio_ms": round(seconds / max(1, len(rows)) * 1000, 2)}
+
+
+def _totals_before(portfolio_ids: list[int]) -> dict[int, str]:
+    from portfolio.dashboard import dashboard_data_compute
+    from portfolio.models import Portfolio
+
+    sample = portfolio_ids[:: max(1, len(portfolio_ids) // CHECKED_TOTALS)][:CHECKED_TOTALS]
+    return {p.pk: dashboard_data_compute(portfolio=p)["initial"]["total_value"]
+            for p in Portfolio.objects.filter(pk__in=sample)}
 
 
 def run(*, instruments: int, portfolios: int, holdings: int, chart_workers: int, latency: float,
         concurrency: int) -> dict:
+    from django.conf import settings
+
     from charts.services import chart_regeneration_request
     from prices.refresh.jobs import prices_refresh_job_start
 
@@ -166,10 +219,18 @@ def run(*, instruments: int, portfolios: int, holdings: int, chart_workers: int,
         chart_regeneration_request(portfolio_ids=pids)
         result["full_regeneration"] = _wait_current(pids, started=started)
 
+        before = _generations(pids)
+        totals_before = _totals_before(pids)
         started = time.monotonic()
         job_id = prices_refresh_job_start(instrument_ids=data["instrument_ids"], force=True, lock_scope=None).job_id
         result["intraday"] = _wait_current(pids, started=started, job_id=job_id)
-        result["totals"] = _totals_agree(pids)
+        # Regenerations the refresh caused (none expected: today's closes are live, not history); waited
+        # for a debounce period so that any it queued would show.
+        time.sleep(settings.CHART_DEBOUNCE_SECONDS + 1)
+        after = _generations(pids)
+        result["intraday"]["charts_regenerated"] = sum(1 for pid in pids if after[pid] != before[pid])
+        result["totals"] = _totals_agree(pids, refreshed=totals_before)
+        result["read_pass"] = _read_pass(pids)
     queue_purge("charts", "prices")
     full, intraday = result["full_regeneration"]["seconds"], result["intraday"]["seconds"]
     result["per_portfolio_ms"] = {"full_regeneration": round(full / len(pids) * 1000, 2),

@@ -1,7 +1,8 @@
 """Chart data and its generation progress in Redis.
 
-One key per portfolio holds the last good chart data with the data version it was computed for:
-it is current when that version is the portfolio's, and otherwise still served (marked outdated,
+One key per portfolio holds the last good chart data with the history version it was computed for
+(and the day, "as_of"): it is current when that version is the portfolio's history_version and the day
+is today, and otherwise still served (marked outdated,
 with its age) while a newer one is generated — or when generating a newer one failed.
 """
 

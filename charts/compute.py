@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
 from math import ceil
-from typing import NotRequired, TypedDict
+from typing import NamedTuple, NotRequired, TypedDict
 
 import numpy as np
 
@@ -94,6 +94,15 @@ class InstrumentSlice(TypedDict):
     currency: str
     value: str
     weight: str
+
+
+class InstrumentInfo(NamedTuple):
+    """What the allocation shows of an instrument (an Instrument serves as well)."""
+
+    symbol: str
+    name: str
+    asset_class: str
+    currency: str
 
 
 class AssetClassSlice(TypedDict):
@@ -696,7 +705,7 @@ def _money(amount: float) -> str:
     return money_format(Decimal(repr(amount)))
 
 
-def _price(close: float) -> str:
+def price_format(close: float) -> str:
     """A close at the stored precision (6 places), trailing zeros dropped: 101.5 not 101.500000."""
     return f"{close:.6f}".rstrip("0").rstrip(".")
 
@@ -755,7 +764,7 @@ def _sparklines(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instr
         step = max(1, ceil(len(dates) / SPARKLINE_POINTS_MAX))
         dates, closes = dates[::-step][::-1], closes[::-step][::-1]
         lines[instruments[col].symbol] = [
-            SparkPoint(date=str(day), close=_price(close))
+            SparkPoint(date=str(day), close=price_format(close))
             for day, close in zip(np.datetime_as_string(dates, unit="D"), closes.tolist(), strict=True)
         ]
     return dict(sorted(lines.items()))
@@ -782,7 +791,13 @@ def _allocation(*, instruments: list[Instrument], ids: np.ndarray, today: Snapsh
                                                                                   strict=True)}
     valued = [(by_id[instrument_id], position.value) for instrument_id, position in today.valued.positions.items()
               if position.value is not None]
-    valued.sort(key=lambda item: (-item[1], item[0].symbol))
+    return allocation_of(valued=valued, total=today.valued.total_value)
+
+
+def allocation_of(*, valued: list[tuple[Instrument | InstrumentInfo, Decimal]], total: Decimal) -> Allocation:
+    """The allocation of positions valued in the base currency (exact), `total` their sum; the live point's
+    (charts.live) from the dashboard's valuation, the generation's from its own."""
+    valued = sorted(valued, key=lambda item: (-item[1], item[0].symbol))
     by_class: dict[str, list[Decimal]] = {}
     by_currency: dict[str, list[Decimal]] = {}
     for instrument, value in valued:
@@ -792,7 +807,7 @@ def _allocation(*, instruments: list[Instrument], ids: np.ndarray, today: Snapsh
     currencies = sorted(((name, money_sum(v)) for name, v in by_currency.items()),
                         key=lambda item: (-item[1], item[0]))
     return Allocation(
-        total=money_format(today.valued.total_value),
+        total=money_format(total),
         by_instrument=[
             InstrumentSlice(symbol=i.symbol, name=i.name, asset_class=i.asset_class, currency=i.currency,
                             value=money_format(value), weight=weight)

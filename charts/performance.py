@@ -59,10 +59,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from itertools import accumulate
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
+from charts.benchmark import BenchmarkLive
 from charts.compute import (
     ChartSeries,
     Snapshot,
@@ -120,14 +121,65 @@ class Performance(TypedDict):
     investment_by_year: list[PeriodInvestment]
 
 
+class XirrFlows(TypedDict):
+    """A range's XIRR cash flows but its final value (times in years from its base day)."""
+
+    times: list[float]
+    amounts: list[float]
+    span: float  # the range's length in years: when the final value counts
+
+
+class WithoutFx(TypedDict):
+    """The return without the currency effect of a range ending today, as its last factor needs it."""
+
+    twr: float | None
+    rates: dict[str, str]  # currency code -> the range's fixed rate, exact
+    value: float  # today's value at those rates, as generated
+    flow: float  # today's inflows − outflows at those rates
+    counted: bool  # yesterday's value at those rates is > 0
+
+
+class RangeLive(TypedDict):
+    """What a range ending today needs to follow today's live value V (charts.live): its figures that move
+    one for one with V, exact, and its time-weighted return (unrounded), whose last factor moves with V."""
+
+    gross: str
+    net: str
+    unrealized: str
+    capital: str
+    twr: float | None
+    without_fx: WithoutFx
+    flows: NotRequired[XirrFlows]  # moved by charts.services to a part of its own, read by performance only
+
+
+class LiveBase(TypedDict):
+    """Today's point as the generation valued it — today's closes left out — and what the figures ending
+    today need to be moved to the live value (charts.live)."""
+
+    date: str
+    value: str  # exact
+    flow: float  # today's inflows − outflows (the TWR's), in the base currency
+    counted: bool  # yesterday's value is > 0: today's TWR factor (V − flow) / V_yesterday counts
+    ranges: dict[str, RangeLive]
+    benchmark: NotRequired[BenchmarkLive]  # charts.services adds it for a portfolio with a benchmark
+    sparklines: NotRequired[dict[str, int]]  # symbol -> instrument id of each sparkline (charts.services)
+
+
 def performance_compute(inputs: ChartInputs, *, today: date, series: ChartSeries | None = None) -> Performance:
     """`series`: chart_series_compute's result when the caller already has it (the chart generation does)."""
+    return performance_with_live_compute(inputs, today=today, series=series)[0]
+
+
+def performance_with_live_compute(inputs: ChartInputs, *, today: date,
+                                  series: ChartSeries | None = None) -> tuple[Performance, LiveBase | None]:
+    """The performance, and what its ranges ending today need to follow the live value (None without a
+    series)."""
     base = inputs.base_currency
     series = series or chart_series_compute(inputs, today=today)
     if series is None:
         return Performance(base_currency=base, as_of=today.isoformat(),
                            ranges={key: _nothing() for key in PERFORMANCE_RANGES},
-                           investment_by_month=[], investment_by_year=[])
+                           investment_by_month=[], investment_by_year=[]), None
 
     days, first = series.days, series.first
     daily = _daily_build(inputs, series=series)
@@ -137,13 +189,21 @@ def performance_compute(inputs: ChartInputs, *, today: date, series: ChartSeries
         base_day, end_day = date(year - 1, 12, 31), min(date(year, 12, 31), today)
         if year in tx_years or _held(daily, first=first, base_day=base_day, end_day=end_day):
             bounds[str(year)] = (base_day, end_day)
+    measured = {key: _range_performance(daily, first=first, base_day=b, end_day=e) for key, (b, e) in bounds.items()}
+    last = len(days) - 1
+    live = LiveBase(
+        date=today.isoformat(), value=str(daily.snapshots[last].valued.total_value),
+        flow=float(daily.inflows_by_day[last] - daily.outflows_by_day[last]),
+        counted=bool(last > 0 and daily.value[last - 1] > 0),
+        ranges={key: measured[key][1] for key, (_, e) in bounds.items() if e == today},
+    )
     return Performance(
         base_currency=base,
         as_of=today.isoformat(),
-        ranges={key: _range_performance(daily, first=first, base_day=b, end_day=e) for key, (b, e) in bounds.items()},
+        ranges={key: figures for key, (figures, _) in measured.items()},
         investment_by_month=_investment_by(days=days, invested=series.invested, unit="M"),
         investment_by_year=_investment_by(days=days, invested=series.invested, unit="Y"),
-    )
+    ), live
 
 
 class _Sums:
@@ -308,7 +368,8 @@ def _held(daily: _Daily, *, first: date, base_day: date, end_day: date) -> bool:
     return bool(np.any(daily.value[lo:hi] != 0) or np.any(daily.invested[lo:hi] != 0))
 
 
-def _range_performance(daily: _Daily, *, first: date, base_day: date, end_day: date) -> RangePerformance:
+def _range_performance(daily: _Daily, *, first: date, base_day: date,
+                       end_day: date) -> tuple[RangePerformance, RangeLive]:
     b = max((base_day - first).days, -1)  # -1: before the first transaction, where the value is 0
     e = (end_day - first).days
     s = b + 1
@@ -341,11 +402,24 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date, end_day: d
     values_fixed[-1] = float(_at_fixed_rates(end_snapshot, fixed_exact))
     start_fixed = float(_at_fixed_rates(start_snapshot, fixed_exact)) if start_snapshot else 0.0
 
-    rho = _xirr(
-        times=np.concatenate([[0.0], np.arange(1, e - b + 1, dtype="f8"), [e - b]]) / DAYS_PER_YEAR,
-        amounts=np.concatenate([[-float(value_start)], outflows - inflows, [float(value_end)]]),
-    )
+    times = np.concatenate([[0.0], np.arange(1, e - b + 1, dtype="f8")]) / DAYS_PER_YEAR
+    amounts = np.concatenate([[-float(value_start)], outflows - inflows])
+    span = (e - b) / DAYS_PER_YEAR
+    rho = _xirr(times=np.append(times, span), amounts=np.append(amounts, float(value_end)))
     first_counted = first + timedelta(days=s)
+    twr = _twr(value_start=float(value_start), values=values, inflows=inflows, outflows=outflows)
+    inflows_fixed = _in_base(daily.inflows_local[days], fixed_by_day)
+    outflows_fixed = _in_base(daily.outflows_local[days], fixed_by_day)
+    twr_fixed = _twr(value_start=start_fixed, values=values_fixed, inflows=inflows_fixed, outflows=outflows_fixed)
+    previous_fixed = values_fixed[-2] if len(values_fixed) > 1 else start_fixed
+    flowing = amounts != 0  # the days without a flow add nothing to the XIRR: kept out of the cache
+    live = RangeLive(gross=str(gross), net=str(net), unrealized=str(end_snapshot.valued.unrealized_gain),
+                     capital=str(capital), twr=twr,
+                     flows=XirrFlows(times=times[flowing].tolist(), amounts=amounts[flowing].tolist(), span=span),
+                     without_fx=WithoutFx(
+                         twr=twr_fixed, value=float(values_fixed[-1]), counted=bool(previous_fixed > 0),
+                         rates={code: str(rate) for code, rate in fixed_exact.items() if rate is not None},
+                         flow=float(inflows_fixed[-1] - outflows_fixed[-1])))
     return RangePerformance(
         start=first_counted.isoformat(),
         end=end_day.isoformat(),
@@ -357,20 +431,53 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date, end_day: d
         gross_performance_percent=_ratio(gross, capital),
         net_performance=money_format(net),
         net_performance_percent=_ratio(net, capital),
-        time_weighted_return=_rate(_twr(value_start=float(value_start), values=values, inflows=inflows,
-                                        outflows=outflows)),
-        time_weighted_return_without_fx=_rate(_twr(
-            value_start=start_fixed, values=values_fixed,
-            inflows=_in_base(daily.inflows_local[days], fixed_by_day),
-            outflows=_in_base(daily.outflows_local[days], fixed_by_day),
-        )),
+        time_weighted_return=_rate(twr),
+        time_weighted_return_without_fx=_rate(twr_fixed),
         money_weighted_return=_rate(_growth(rho, years=1.0)),
         money_weighted_return_period=_rate(_growth(rho, years=(e - b) / DAYS_PER_YEAR)),
         dividends=money_format(daily.dividends.between(b, e)),
         fees=money_format(fees),
         realized_gain=money_format(daily.realized.between(b, e)),
         unrealized_gain=money_format(end_snapshot.valued.unrealized_gain),
-    )
+    ), live
+
+
+def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: Decimal, value: Decimal,
+                     unrealized: Decimal, twr_factor: float | None, local: dict[str, Decimal],
+                     flows: XirrFlows | None = None) -> RangePerformance:
+    """A range ending today moved from the value the generation saw today (`value_then`, today's closes
+    left out) to the live `value`: what moves one for one with the value moves by the difference, exactly;
+    the TWR's last daily factor is multiplied by `twr_factor` (charts.live), and the return without the
+    currency effect's by its own, from today's live value of each currency (`local`, in that currency) at
+    the range's fixed rates; with the range's `flows`, the money-weighted return is solved again with the
+    live final value."""
+    with localcontext(EXACT_SUMS):
+        gross = Decimal(base["gross"]) + value - value_then
+        net = Decimal(base["net"]) + value - value_then
+    capital = Decimal(base["capital"])
+    twr = base["twr"]
+    if twr is not None and twr_factor is not None:
+        twr = (1.0 + twr) * twr_factor - 1.0
+    fixed = base["without_fx"]
+    twr_fixed = fixed["twr"]
+    with localcontext(EXACT_SUMS):
+        value_fixed = float(sum((amount * Decimal(fixed["rates"][code]) for code, amount in local.items()
+                                 if code in fixed["rates"]), ZERO))
+    if twr_fixed is not None and fixed["counted"]:
+        then = fixed["value"] - fixed["flow"]
+        twr_fixed = (1.0 + twr_fixed) * (value_fixed - fixed["flow"]) / then - 1.0 if then else None
+    money_weighted = {}
+    if flows is not None:
+        rho = _xirr(times=np.array([*flows["times"], flows["span"]]),
+                    amounts=np.array([*flows["amounts"], float(value)]))
+        money_weighted = {"money_weighted_return": _rate(_growth(rho, years=1.0)),
+                          "money_weighted_return_period": _rate(_growth(rho, years=flows["span"]))}
+    return RangePerformance({
+        **figures, **money_weighted, "value": money_format(value), "unrealized_gain": money_format(unrealized),
+        "gross_performance": money_format(gross), "gross_performance_percent": _ratio(gross, capital),
+        "net_performance": money_format(net), "net_performance_percent": _ratio(net, capital),
+        "time_weighted_return": _rate(twr), "time_weighted_return_without_fx": _rate(twr_fixed),
+    })
 
 
 def _at_fixed_rates(snapshot: Snapshot, fixed: dict[str, Decimal | None]) -> Decimal:

@@ -5,12 +5,16 @@ from django.dispatch import receiver
 from charts.cache import chart_data_delete
 from charts.services import chart_regeneration_request
 from core.soft import soft_fail
+from portfolio.cache import history_changed
 from portfolio.signals import portfolio_deleted, portfolios_changed
 
 
 @receiver(portfolios_changed, dispatch_uid="charts.portfolios_changed")
-def on_portfolios_changed(sender, *, portfolio_ids: list[int], **kwargs) -> None:
-    chart_regeneration_request(portfolio_ids=portfolio_ids)
+def on_portfolios_changed(sender, *, portfolio_ids: list[int], since=None, **kwargs) -> None:
+    # Today's closes alone (an intraday refresh): the cached history stays current, and each chart's
+    # live point is computed from the current valuation when it is read (charts.live).
+    if history_changed(since=since):
+        chart_regeneration_request(portfolio_ids=portfolio_ids)
 
 
 @receiver(portfolio_deleted, dispatch_uid="charts.portfolio_deleted")

@@ -78,6 +78,13 @@ class PriceRows:
         # database's own numeric-to-float8 cast would give.
         return cls(instrument_ids, dates, micros / MICROS_PER_UNIT, micros)
 
+    def before(self, day: date | None) -> "PriceRows":
+        """The closes dated before `day` (all of them for None)."""
+        if day is None:
+            return self
+        keep = self.dates < np.datetime64(day, "D")
+        return PriceRows(self.instrument_ids[keep], self.dates[keep], self.closes[keep], self.micros[keep])
+
 
 @dataclass(frozen=True)
 class ChartInputs:
@@ -89,7 +96,9 @@ class ChartInputs:
     fx: dict[str, FxSeries] = field(default_factory=dict)
 
 
-def chart_inputs_load(*, portfolio: Portfolio) -> ChartInputs:
+def chart_inputs_load(*, portfolio: Portfolio, closes_before: date | None = None) -> ChartInputs:
+    """`closes_before`: leave out closes dated on or after it (the generation's history ends with the
+    last completed session: today's closes are live, charts.live adds them when a chart is read)."""
     transactions = list(
         Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("date", "id")
     )
@@ -103,7 +112,7 @@ def chart_inputs_load(*, portfolio: Portfolio) -> ChartInputs:
         base_currency=base,
         transactions=transactions,
         instruments=instruments,
-        prices=_prices_load(instrument_ids=sorted(instruments), start=first),
+        prices=_prices_load(instrument_ids=sorted(instruments), start=first).before(closes_before),
         fx=_fx_load(codes=codes, base=base, start=first),
     )
 
@@ -191,16 +200,25 @@ def _fx_load(*, codes: set[str], base: str, start: date) -> dict[str, FxSeries]:
     return series
 
 
-def benchmark_closes_load(*, instrument_id: int, start: date) -> tuple[np.ndarray, np.ndarray]:
-    """A benchmark's closes from its last one before `start` on, as (dates, closes) arrays."""
+def benchmark_closes_load(*, instrument_id: int, start: date,
+                          closes_before: date | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A benchmark's closes from its last one before `start` on (and before `closes_before`), as (dates,
+    closes) arrays."""
     last_before = (
         PriceHistory.objects.filter(instrument_id=instrument_id, date__lt=start).order_by("-date")
         .values_list("date", flat=True).first()
     )
     rows = list(
-        PriceHistory.objects.filter(instrument_id=instrument_id, date__gte=last_before or start)
+        PriceHistory.objects.filter(instrument_id=instrument_id, date__gte=last_before or start,
+                                    date__lt=closes_before or date.max)
         .order_by("date").values_list("date", "close")
     )
     dates = np.array([d for d, _ in rows], dtype="M8[D]")
     closes = np.array([float(c) for _, c in rows], dtype="f8")
     return dates, closes
+
+
+def closes_on(*, instrument_ids: list[int], day: date) -> dict[int, float]:
+    """The closes of `day` stored for these instruments (today's, for the live point: charts.live)."""
+    return {pk: float(close) for pk, close in PriceHistory.objects.filter(instrument_id__in=instrument_ids, date=day)
+            .values_list("instrument_id", "close")}

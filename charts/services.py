@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.utils import timezone
 
-from charts.benchmark import benchmark_compare
+from charts.benchmark import benchmark_compare, benchmark_live_base
 from charts.cache import (
     chart_data_store,
     chart_generation_forget,
@@ -18,7 +18,7 @@ from charts.cache import (
     chart_progress_set,
 )
 from charts.compute import chart_data_compute, chart_series_compute
-from charts.performance import performance_compute, twr_growth_index
+from charts.performance import performance_with_live_compute, twr_growth_index
 from charts.selectors import benchmark_closes_load, chart_inputs_load
 from core.events import EventKind, EventLevel, event_record
 from core.redis_store import claims_take, redis_client, redis_key
@@ -55,7 +55,9 @@ def chart_regeneration_request(*, portfolio_ids: Iterable[int]) -> list[int]:
 
 def chart_data_generate(*, portfolio_id: int) -> int | None:
     """Compute and cache every range of a portfolio's chart data, its performance included (under
-    "performance": one replay and one valuation grid serve both); returns the version cached.
+    "performance": one replay and one valuation grid serve both), through the last completed session with
+    today valued at the last closes (under "live": what charts.live needs to move today to the current
+    valuation); returns the history version cached.
 
     The version is read before the inputs: a write landing during the computation bumps it past
     what is cached, so that write's own regeneration request is never mistaken as done.
@@ -64,21 +66,31 @@ def chart_data_generate(*, portfolio_id: int) -> int | None:
     portfolio = Portfolio.objects.filter(pk=portfolio_id).select_related("benchmark").first()
     if portfolio is None:
         return None
-    version = portfolio.data_version
+    version = portfolio.history_version
     chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=0, total=GENERATION_STEPS)
     try:
-        inputs = chart_inputs_load(portfolio=portfolio)
-        chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=1, total=GENERATION_STEPS)
+        # History only: today's closes are live (they change every few minutes and are not final), and
+        # today's point is moved to the current valuation when the chart is read (charts.live).
         today = timezone.localdate()
+        inputs = chart_inputs_load(portfolio=portfolio, closes_before=today)
+        chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=1, total=GENERATION_STEPS)
         series = chart_series_compute(inputs, today=today)
-        data = {**chart_data_compute(inputs, today=today, series=series),
-                "performance": performance_compute(inputs, today=today, series=series)}
+        performance, live = performance_with_live_compute(inputs, today=today, series=series)
+        data = {**chart_data_compute(inputs, today=today, series=series), "performance": performance, "live": live}
+        if live is not None:
+            # Hundreds of flows for a long range: a part of their own, which only the performance reads.
+            data["live_flows"] = {key: figures.pop("flows") for key, figures in live["ranges"].items()}
+            live["sparklines"] = {i.symbol: i.pk for i in series.instruments if i.symbol in data["sparklines"]}
         if portfolio.benchmark_id and series is not None:
-            close_dates, closes = benchmark_closes_load(instrument_id=portfolio.benchmark_id, start=series.first)
+            close_dates, closes = benchmark_closes_load(instrument_id=portfolio.benchmark_id, start=series.first,
+                                                        closes_before=today)
+            growth = twr_growth_index(inputs, series=series)
             data["benchmark"] = benchmark_compare(
-                symbol=portfolio.benchmark.symbol, days=series.days,
-                growth=twr_growth_index(inputs, series=series), close_dates=close_dates, closes=closes,
-                ranges=data["ranges"])
+                symbol=portfolio.benchmark.symbol, days=series.days, growth=growth, close_dates=close_dates,
+                closes=closes, ranges=data["ranges"])
+            live["benchmark"] = benchmark_live_base(
+                instrument_id=portfolio.benchmark_id, days=series.days, growth=growth, close_dates=close_dates,
+                closes=closes, ranges=data["ranges"])
         chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=2, total=GENERATION_STEPS)
         chart_data_store(portfolio_id=portfolio_id, version=version, data=data)
     except Exception as error:

@@ -16,16 +16,18 @@ from django.db import connection
 
 from portfolio.models import Portfolio
 
-_VERSION_SQL = f"SELECT data_version FROM {Portfolio._meta.db_table} WHERE id = %s AND owner_id = %s"
+_VERSION_SQL = (f"SELECT data_version, history_version FROM {Portfolio._meta.db_table} "
+                "WHERE id = %s AND owner_id = %s")
 
 
 class PortfolioAccess(NamedTuple):
-    """What a request needs to find a portfolio's cached answers: `pk` and `data_version` as the
-    model names them, so it serves wherever only those two are read."""
+    """What a request needs to find a portfolio's cached answers: `pk`, `data_version` and
+    `history_version` (the chart's) as the model names them, so it serves wherever only those are read."""
 
     pk: int
     owner_id: int
     data_version: int
+    history_version: int = 0
 
 
 def portfolio_access_get(*, user_id: int | None, portfolio_id: int) -> PortfolioAccess | None:
@@ -35,4 +37,4 @@ def portfolio_access_get(*, user_id: int | None, portfolio_id: int) -> Portfolio
     with connection.cursor() as cursor:
         cursor.execute(_VERSION_SQL, [portfolio_id, user_id])
         row = cursor.fetchone()
-    return PortfolioAccess(portfolio_id, user_id, row[0]) if row else None
+    return PortfolioAccess(portfolio_id, user_id, *row) if row else None

@@ -11,6 +11,7 @@ from datetime import date
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from portfolio.models import Portfolio
 from portfolio.signals import portfolios_changed
@@ -21,8 +22,15 @@ def portfolio_version_get(*, portfolio_id: int) -> int:
     return Portfolio.objects.filter(pk=portfolio_id).values_list("data_version", flat=True).first() or 0
 
 
+def history_changed(*, since: date | None) -> bool:
+    """Whether a change from day `since` on (None: any day) reaches past today: a change of today's closes
+    alone (an intraday quote refresh) leaves the history of completed sessions as it was."""
+    return since is None or since < timezone.localdate()
+
+
 def portfolio_versions_bump(*, portfolio_ids: Iterable[int], since: date | None = None) -> list[int]:
-    """Make every cached read of these portfolios obsolete, in the caller's transaction; once it
+    """Make every cached read of these portfolios obsolete (their chart history too unless only today
+    changed: history_changed), in the caller's transaction; once it
     commits, announce `portfolios_changed` (with `since`: see portfolio.signals). Returns the portfolios
     bumped (those that exist)."""
     ids = sorted(set(portfolio_ids))
@@ -32,7 +40,10 @@ def portfolio_versions_bump(*, portfolio_ids: Iterable[int], since: date | None 
         # Rows locked in id order: two writers bumping overlapping sets can never deadlock.
         locked = list(Portfolio.objects.select_for_update().filter(pk__in=ids).order_by("pk")
                       .values_list("pk", flat=True))
-        Portfolio.objects.filter(pk__in=locked).update(data_version=F("data_version") + 1)
+        bumped = {"data_version": F("data_version") + 1}
+        if history_changed(since=since):
+            bumped["history_version"] = F("history_version") + 1
+        Portfolio.objects.filter(pk__in=locked).update(**bumped)
         if locked:
             transaction.on_commit(lambda: portfolios_changed.send(sender=Portfolio, portfolio_ids=locked, since=since))
     return locked

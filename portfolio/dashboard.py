@@ -123,14 +123,37 @@ def dashboard_data_compute(*, portfolio: Portfolio, now: datetime | None = None)
     }
     holdings = {"holdings": [_holding_row(h, valuation) for h in valuation.holdings]}
     stale_ids = [h.instrument.pk for h in valuation.stale_holdings if not _unknown(h)]
-    return {"initial": initial, "holdings": holdings, "stale_instrument_ids": stale_ids}
+    return {"initial": initial, "holdings": holdings, "live": _live(valuation, now=now),
+            "stale_instrument_ids": stale_ids}
+
+
+def _live(valuation: Valuation, *, now: datetime | None) -> dict:
+    """The valuation as the chart's live point needs it (charts.live): exact, today's quotes included."""
+    return {
+        "date": timezone.localdate(now).isoformat(),
+        "total_value": str(valuation.total_value),
+        "unrealized_gain": str(valuation.unrealized_gain),
+        "local": _local_values(valuation),
+        "positions": [[h.instrument.symbol, h.instrument.name, h.instrument.asset_class, h.instrument.currency,
+                       str(h.market_value)] for h in valuation.holdings if h.market_value is not None],
+    }
+
+
+def _local_values(valuation: Valuation) -> dict[str, str]:
+    """The value of the positions valued, by instrument currency, in that currency (exact)."""
+    by_currency: dict[str, list[Decimal]] = {}
+    for holding in valuation.holdings:
+        if holding.market_value is not None:
+            by_currency.setdefault(holding.instrument.currency, []).append(holding.quantity * holding.price)
+    return {code: str(money_sum(values)) for code, values in by_currency.items()}
 
 
 class DashboardJson(NamedTuple):
-    """The two answers as the API sends them."""
+    """The two answers as the API sends them, and the valuation the chart's live point is made of."""
 
     initial: bytes
     holdings: bytes
+    live: bytes | None  # None in an entry cached before it was added
 
 
 # JSON never holds a raw newline (json.dumps escapes it inside strings): it separates the cached parts.
@@ -151,7 +174,7 @@ def _dashboard_json(*, portfolio: Portfolio | PortfolioAccess) -> bytes:
     data = dashboard_data_compute(portfolio=portfolio)
     stale_refresh_request(instrument_ids=data["stale_instrument_ids"])
     renderer = JSONRenderer()
-    return renderer.render(data["initial"]) + _PART_SEPARATOR + renderer.render(data["holdings"])
+    return _PART_SEPARATOR.join(renderer.render(data[part]) for part in ("initial", "holdings", "live"))
 
 
 def dashboard_data_get(*, portfolio: Portfolio | PortfolioAccess) -> DashboardJson:
@@ -160,8 +183,8 @@ def dashboard_data_get(*, portfolio: Portfolio | PortfolioAccess) -> DashboardJs
     Stale prices found on a miss queue one background refresh (stale-while-revalidate). A portfolio
     deleted since `portfolio` was read raises Portfolio.DoesNotExist.
     """
-    initial, holdings = _dashboard_json(portfolio=portfolio).split(_PART_SEPARATOR)
-    return DashboardJson(initial, holdings)
+    initial, holdings, *live = _dashboard_json(portfolio=portfolio).split(_PART_SEPARATOR)
+    return DashboardJson(initial, holdings, live[0] if live else None)
 
 
 def dashboard_payloads_get(*, portfolio: Portfolio | PortfolioAccess) -> dict:

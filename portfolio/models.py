@@ -5,6 +5,8 @@ from django.db import models
 
 from prices.models import Instrument
 
+VERSION_FIELDS = ("data_version", "history_version")
+
 
 class Portfolio(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portfolios")
@@ -18,6 +20,9 @@ class Portfolio(models.Model):
     # Bumped in the same transaction as every write to the portfolio's data (portfolio/cache.py): what
     # cached reads and charts are keyed by.
     data_version = models.BigIntegerField(default=0, editable=False)
+    # Bumped with data_version except when only today's (not yet final) closes changed: what the cached
+    # chart history is keyed by, so an intraday quote refresh leaves every chart's history current.
+    history_version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name", "id"]
@@ -29,11 +34,11 @@ class Portfolio(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
-        # The data version only ever moves by an UPDATE that adds 1 (portfolio/cache.py): saving a
-        # portfolio loaded earlier must never write its older version back.
+        # The versions only ever move by an UPDATE that adds 1 (portfolio/cache.py): saving a
+        # portfolio loaded earlier must never write its older versions back.
         if not self._state.adding and "update_fields" not in kwargs:
             kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields
-                                       if not f.primary_key and f.name != "data_version"]
+                                       if not f.primary_key and f.name not in VERSION_FIELDS]
         super().save(*args, **kwargs)
 
 

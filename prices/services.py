@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from prices.currencies import currency_normalize
 from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus
@@ -196,7 +197,7 @@ def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
     adjusted close) the column cannot hold — none, 0 or less, NaN, 1e14 or more — are dropped and logged,
     so an empty or garbage response never overwrites good history, and one absurd value never fails the
     statement that carries every other row (a numeric overflow would). Announces `prices_changed` inside
-    the write's transaction.
+    the write's transaction, for the rows that changed (_changed_keys).
     """
     objects = {}
     for instrument_id, point, source in rows:
@@ -217,6 +218,7 @@ def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
         return 0
     with transaction.atomic():
         price_series_lock(instrument_ids=[pk for pk, _ in objects])
+        changed = _changed_keys(objects)
         PriceHistory.objects.bulk_create(
             list(objects.values()),
             update_conflicts=True,
@@ -224,9 +226,35 @@ def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
             update_fields=["close", "adjusted_close", "source", "last_updated"],
             batch_size=2000,
         )
-        prices_changed.send(sender=PriceHistory, instrument_ids=sorted({pk for pk, _ in objects}),
-                            since=min(day for _, day in objects))
+        if changed:
+            prices_changed.send(sender=PriceHistory, instrument_ids=sorted({pk for pk, _ in changed}),
+                                since=min(day for _, day in changed))
     return len(objects)
+
+
+# A refresh's rows dated before today are a handful per instrument (the last session's close, re-sent
+# before the market opens and all weekend); a backfill's are thousands, new or not, and count as changed.
+CHANGE_CHECK_ROWS_MAX = 5000
+
+
+def _changed_keys(objects: dict[tuple[int, date], PriceHistory]) -> list[tuple[int, date]]:
+    """The (instrument, day) rows whose close or adjusted close differs from the stored one (or is new).
+
+    A close re-sent as it was changes nothing: announcing it would outdate every chart's history (a past
+    day) on every refresh before the market opens. Rows of today are always announced (they move the
+    dashboard's totals, and only today's point)."""
+    today = timezone.localdate()
+    past = [key for key in objects if key[1] < today]
+    if not past or len(past) > CHANGE_CHECK_ROWS_MAX:
+        return list(objects)
+    stored = {
+        (pk, day): (close, adjusted)
+        for pk, day, close, adjusted in PriceHistory.objects.filter(
+            instrument_id__in={pk for pk, _ in past}, date__in={day for _, day in past}, date__lt=today,
+        ).values_list("instrument_id", "date", "close", "adjusted_close")
+    }
+    return [key for key, row in objects.items()
+            if key[1] >= today or stored.get(key) != (row.close, row.adjusted_close)]
 
 
 def instruments_verification_set(*, instrument_ids: Iterable[int], status: str) -> int:

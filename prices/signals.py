@@ -6,10 +6,10 @@ Both are sent inside the database transaction that wrote the data, so a subscrib
 
 from django.dispatch import Signal
 
-# Daily closes of these instruments were written. Arguments: instrument_ids (sorted list of int) and
-# since (date | None): the earliest day written — nothing before it changed, so a close of today alone
-# (an intraday refresh) leaves every day before today as it was; None when any day may have changed (an
-# instrument's currency).
+# Daily closes of these instruments changed (a close re-written as it was is not announced, except
+# today's). Arguments: instrument_ids (sorted list of int) and since (date | None): the earliest day
+# changed — nothing before it changed, so a close of today alone (an intraday refresh) leaves every day
+# before today as it was; None when any day may have changed (an instrument's currency).
 prices_changed = Signal()
 
 # Daily FX rates between these currencies were written. Argument: currencies (sorted list of major

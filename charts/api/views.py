@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 from django.http import HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from charts.cache import chart_parts_get, chart_progress_get
+from charts.live import LivePoint, live_valuation_get
 from charts.services import chart_regeneration_request
 from portfolio.access import PortfolioAccess
 from portfolio.api.views import json_bytes_response, owned_portfolio_access_or_404, owned_portfolio_or_404
@@ -31,32 +33,37 @@ PendingSerializer = inline_serializer("ChartPending", {
 class _Cached(NamedTuple):
     parts: dict[str, bytes | None]  # raw JSON of the parts asked for
     generated_at: float
-    current: bool  # computed for the portfolio's present data version
+    current: bool  # computed for the portfolio's present history version, today
     progress_url: str
+    live: LivePoint | None  # today's point at the current valuation (None unless the chart is current)
 
 
 def _cached_or_pending(*, portfolio: Portfolio | PortfolioAccess, parts: list[str]) -> _Cached | Response:
     """The requested parts of the portfolio's cached chart data, or the 202 that says it is being made.
 
+    The cached data is the history through the last completed session (keyed by the history version and
+    the day it was made for); today's point comes from the dashboard's current valuation (charts.live).
     Anything but current data queues a regeneration (debounced, so polling is harmless); an outdated one
     is still the best there is and is served, marked, meanwhile. Data cached by an older Folio without the
     first part asked for counts as none.
     """
     progress_url = reverse("api-chart-progress", args=[portfolio.pk])
     try:
-        found = chart_parts_get(portfolio_id=portfolio.pk, names=["version", "generated_at", *parts])
+        found = chart_parts_get(portfolio_id=portfolio.pk, names=["version", "generated_at", "as_of", "live", *parts])
     except (RedisConnectionError, RedisTimeoutError):
         # Charts live only in Redis: while it is unreachable there is none to serve yet — the page
         # shows the rest (read from Postgres) and keeps polling.
         return Response({"status": "pending", "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
     ready = found["version"] is not None and found[parts[0]] is not None
-    current = ready and int(found["version"]) == portfolio.data_version
+    today = json.dumps(timezone.localdate().isoformat()).encode()
+    current = ready and int(found["version"]) == portfolio.history_version and found["as_of"] == today
     if not current:
         chart_regeneration_request(portfolio_ids=[portfolio.pk])
     if not ready:
         return Response({"status": "pending", "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
+    live = LivePoint.of(base=found["live"], live=live_valuation_get(portfolio=portfolio)) if current else None
     return _Cached(parts={name: found[name] for name in parts}, generated_at=float(found["generated_at"]),
-                   current=current, progress_url=progress_url)
+                   current=current, progress_url=progress_url, live=live)
 
 
 def _raw_json(fields: dict[str, object], raw: dict[str, bytes | None]) -> HttpResponse:
@@ -101,6 +108,12 @@ class ChartDataApi(APIView):
         raw = cached.parts
         symbol = raw.pop("benchmark_symbol")
         benchmark = raw.pop(f"benchmark:{chart_range}")
+        if cached.live is not None:
+            raw[f"range:{chart_range}"] = cached.live.series(raw[f"range:{chart_range}"])
+            raw["allocation"] = cached.live.allocation()
+            benchmark = cached.live.benchmark(chart_range, benchmark, close=cached.live.benchmark_close())
+            if include_sparklines:
+                raw["sparklines"] = cached.live.sparklines(raw["sparklines"])
         fields = {
             "status": "ready", "range": chart_range, "generated_at": cached.generated_at,
             "age_seconds": round(time.time() - cached.generated_at, 1), "outdated": not cached.current,
@@ -166,7 +179,7 @@ class PerformanceApi(APIView):
         if key not in PERFORMANCE_RANGES and not YEAR_RANGE.match(key):
             raise serializers.ValidationError(
                 {"range": f"Must be one of {', '.join(PERFORMANCE_RANGES)} or a calendar year (e.g. 2024)."})
-        cached = _cached_or_pending(portfolio=portfolio, parts=["performance", "warnings"])
+        cached = _cached_or_pending(portfolio=portfolio, parts=["performance", "warnings", "live_flows"])
         if isinstance(cached, Response):
             return cached
         performance = json.loads(cached.parts["performance"])
@@ -178,7 +191,9 @@ class PerformanceApi(APIView):
             "status": "ready",
             "range": key,
             "base_currency": performance["base_currency"],
-            **performance["ranges"][key],
+            **(cached.live.performance(key, performance["ranges"][key], flows=cached.parts["live_flows"])
+               if cached.live is not None
+               else performance["ranges"][key]),
             "investment_by_month": performance["investment_by_month"],
             "investment_by_year": performance["investment_by_year"],
             "years": years,

@@ -295,7 +295,9 @@ def test_a_write_while_redis_is_down_outdates_the_chart_as_soon_as_redis_is_back
     # then the write moved the durable version, and the chart is outdated the moment Redis answers again
     assert Portfolio.objects.get(pk=portfolio_id).data_version == version + 1
     stale = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=MAX").json()
-    assert stale["outdated"] is True and stale["series"] == made["series"]
+    # (the last good history; today's point is moved to the live valuation only on a current chart: an
+    # outdated history and the valuation after the write do not add up)
+    assert stale["outdated"] is True and stale["series"][:-1] == made["series"][:-1]
     fresh = wait_for("the chart with the new buy", current_chart(api, portfolio_id))
     assert fresh["series"][-1]["invested"] == "200.00"
 

@@ -1,13 +1,14 @@
 """Portfolio write services: cache-version bumps in real Redis, atomicity, instrument sharing."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from portfolio.cache import portfolio_version_get
-from portfolio.models import Transaction
+from portfolio.models import Portfolio, Transaction
 from portfolio.services import (
     TransactionInput,
     portfolio_create,
@@ -15,7 +16,9 @@ from portfolio.services import (
     transaction_delete,
     transaction_update,
 )
+from portfolio.signals import portfolios_changed
 from prices.models import Instrument, Provider
+from prices.services import PricePoint, prices_upsert
 from tests.factories import InstrumentFactory
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +95,44 @@ def test_portfolio_names_are_unique_per_owner_only(user, other_user):
     with pytest.raises(ValidationError) as raised:
         portfolio_create(owner=user, name=" Main ")
     assert list(raised.value.message_dict) == ["name"]
+
+
+def test_todays_closes_alone_leave_the_history_version_and_earlier_ones_move_it(portfolio,
+                                                                                 django_capture_on_commit_callbacks):
+    # given a portfolio holding AAPL (and what portfolios_changed says after each write)
+    with django_capture_on_commit_callbacks(execute=True):
+        transaction_create(portfolio=portfolio, data=buy())
+    aapl = Instrument.objects.get(symbol="AAPL")
+    announced = []
+
+    def receive(sender, *, portfolio_ids, since=None, **kwargs):
+        announced.append((portfolio_ids, since))
+
+    portfolios_changed.connect(receive, dispatch_uid="test.history_version")
+    try:
+        versions = lambda: Portfolio.objects.values_list("data_version", "history_version").get(  # noqa: E731
+            pk=portfolio.pk)
+        before = versions()
+        today = timezone.localdate()
+
+        # when an intraday refresh writes today's close: the data version moves, the history's does not
+        with django_capture_on_commit_callbacks(execute=True):
+            prices_upsert(instrument=aapl, points=[PricePoint(date=today, close=Decimal("190"))], source="yahoo")
+        assert versions() == (before[0] + 1, before[1])
+        assert announced[-1] == ([portfolio.pk], today)
+
+        # when a close of an earlier day is written (a new completed day, a correction): both move
+        yesterday = today - timedelta(days=1)
+        with django_capture_on_commit_callbacks(execute=True):
+            prices_upsert(instrument=aapl, points=[PricePoint(date=yesterday, close=Decimal("185"))], source="yahoo")
+        assert versions() == (before[0] + 2, before[1] + 1)
+        assert announced[-1] == ([portfolio.pk], yesterday)
+
+        # when that close is written again unchanged: nothing moves, nothing is announced
+        with django_capture_on_commit_callbacks(execute=True):
+            prices_upsert(instrument=aapl, points=[PricePoint(date=yesterday, close=Decimal("185.000"))],
+                          source="yahoo")
+        assert versions() == (before[0] + 2, before[1] + 1)
+        assert len(announced) == 2
+    finally:
+        portfolios_changed.disconnect(dispatch_uid="test.history_version")

@@ -635,4 +635,4 @@ def test_a_pool_process_killed_mid_chart_is_failed_requeued_by_the_cleaner_and_t
     assert cleaned["charts"] == [portfolio.pk]
     assert (done["done"], done["total"]) == (3, 3)
     portfolio.refresh_from_db()
-    assert chart_data_get(portfolio_id=portfolio.pk)["version"] == portfolio.data_version
+    assert chart_data_get(portfolio_id=portfolio.pk)["version"] == portfolio.history_version

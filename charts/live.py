@@ -1,0 +1,173 @@
+"""A chart's live point: today's value, allocation and the figures ending today, at read time.
+
+The cached chart is the history of completed sessions (charts.services leaves today's closes out, and an
+intraday quote refresh does not regenerate it: portfolio.cache.history_changed). Today's point is the
+generation's placeholder — today valued at the last completed closes — until a request moves it to the
+current valuation, the one the dashboard computes and caches per data version (portfolio.dashboard): the
+last point of every range becomes the dashboard's total, the allocation is that valuation's, and the
+figures ending today move with it (charts.performance.range_live_apply); the benchmark's and the
+sparklines' last points are today's closes. Only the last point of a range is decoded; nothing is
+regenerated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from math import nan
+
+from charts.benchmark import benchmark_return
+from charts.compute import InstrumentInfo, allocation_of, price_format
+from charts.performance import LiveBase, RangePerformance, range_live_apply
+from charts.selectors import closes_on
+from core.query_cache import query_cache, raw_bytes
+from portfolio.access import PortfolioAccess
+from portfolio.dashboard import DASHBOARD_CACHE_SECONDS, dashboard_data_compute, dashboard_data_get
+from portfolio.holdings import money_format
+from portfolio.models import Portfolio
+
+
+@dataclass(frozen=True)
+class LiveValuation:
+    """The dashboard's valuation of today, exact, and its allocation as the chart API sends it."""
+
+    date: str
+    total_value: Decimal
+    unrealized_gain: Decimal
+    local: dict[str, Decimal]  # value of the positions valued by instrument currency, in that currency
+    allocation: bytes  # JSON (charts.compute.Allocation)
+
+
+# The allocation is made once per data version, not per chart request (a request only splices bytes); the
+# day moves with the clock, as the dashboard's staleness flags do: the same short TTL bounds it.
+_SEPARATOR = b"\n"
+
+
+@query_cache("chart_live", ttl=DASHBOARD_CACHE_SECONDS, key=lambda *, portfolio: portfolio.pk,
+             version=lambda *, portfolio: portfolio.data_version, dump=raw_bytes, load=raw_bytes)
+def _live_json(*, portfolio: Portfolio | PortfolioAccess) -> bytes:
+    raw = dashboard_data_get(portfolio=portfolio).live
+    if raw is None:  # a dashboard entry cached before the live part existed: valued afresh
+        raw = json.dumps(dashboard_data_compute(portfolio=Portfolio.objects.get(pk=portfolio.pk))["live"]).encode()
+    live = json.loads(raw)
+    positions = [(InstrumentInfo(*row[:4]), Decimal(row[4])) for row in live["positions"]]
+    allocation = allocation_of(valued=positions, total=Decimal(live["total_value"]))
+    head = {name: live[name] for name in ("date", "total_value", "unrealized_gain", "local")}
+    return json.dumps(head).encode() + _SEPARATOR + json.dumps(allocation).encode()
+
+
+def live_valuation_get(*, portfolio: Portfolio | PortfolioAccess) -> LiveValuation:
+    """The dashboard's current valuation (cached per data version; computed on a miss)."""
+    head, allocation = _live_json(portfolio=portfolio).split(_SEPARATOR)
+    live = json.loads(head)
+    return LiveValuation(date=live["date"], total_value=Decimal(live["total_value"]),
+                         unrealized_gain=Decimal(live["unrealized_gain"]),
+                         local={code: Decimal(value) for code, value in live["local"].items()}, allocation=allocation)
+
+
+@dataclass(frozen=True)
+class LivePoint:
+    """A cached chart's today (its LiveBase) and the live valuation of that same day."""
+
+    base: LiveBase
+    live: LiveValuation
+
+    @classmethod
+    def of(cls, *, base: bytes | None, live: LiveValuation | None) -> LivePoint | None:
+        """None unless both are of the same day (a chart of yesterday is outdated and served as it is)."""
+        if base is None or live is None:
+            return None
+        decoded: LiveBase | None = json.loads(base)  # null: nothing held yet, no point today
+        return cls(decoded, live) if decoded is not None and decoded["date"] == live.date else None
+
+    @property
+    def value_then(self) -> Decimal:
+        return Decimal(self.base["value"])
+
+    @property
+    def twr_factor(self) -> float | None:
+        """How today's TWR factor (V − flow) / V_yesterday moves from the generation's V to the live one:
+        1 when today does not count (nothing was at work yesterday); None when it cannot be scaled."""
+        if not self.base["counted"]:
+            return 1.0
+        then = float(self.value_then) - self.base["flow"]
+        return (float(self.live.total_value) - self.base["flow"]) / then if then else None
+
+    def series(self, raw: bytes) -> bytes:
+        """A range's points (cached JSON) with the last one — today — at the live value."""
+        return _last_point_replaced(raw, date=self.live.date,
+                                    change=lambda point: {**point, "value": money_format(self.live.total_value)})
+
+    def benchmark(self, key: str, raw: bytes | None, *, close: float | None) -> bytes | None:
+        """A range's benchmark comparison (cached JSON) with today's point at the live value and at the
+        benchmark's `close` of today (None: it has none yet, its last completed close stays)."""
+        base = self.base.get("benchmark")
+        if raw is None or base is None or key not in base["ranges"]:
+            return raw
+        growth_start, close_start = base["ranges"][key]
+        factor = self.twr_factor
+        close = close if close is not None else base["close"]
+
+        def moved(point: dict) -> dict:
+            portfolio, benchmark = benchmark_return(
+                growth=base["growth"] * (factor if factor is not None else 1.0), growth_start=growth_start,
+                close=close if close is not None else nan, close_start=close_start or close or nan)
+            return {**point, "portfolio": portfolio if factor is not None else point["portfolio"],
+                    "benchmark": benchmark}
+
+        return _last_point_replaced(raw, date=self.live.date, change=moved)
+
+    def benchmark_close(self) -> float | None:
+        """The benchmark's close of today, if it has one yet (one indexed read)."""
+        base = self.base.get("benchmark")
+        if base is None:
+            return None
+        return closes_on(instrument_ids=[base["instrument_id"]], day=self.day).get(base["instrument_id"])
+
+    def sparklines(self, raw: bytes | None) -> bytes | None:
+        """The sparklines (cached JSON) ending on today's close of each instrument that has one (one indexed
+        read for all); a line may then hold one point more than SPARKLINE_POINTS_MAX."""
+        ids = self.base.get("sparklines", {})
+        if raw is None or not ids:
+            return raw
+        closes = closes_on(instrument_ids=list(ids.values()), day=self.day)
+        if not closes:
+            return raw
+        lines = json.loads(raw)
+        for symbol, pk in ids.items():
+            if pk in closes and symbol in lines:
+                lines[symbol] = [*(p for p in lines[symbol] if p["date"] != self.live.date),
+                                 {"date": self.live.date, "close": price_format(closes[pk])}]
+        return json.dumps(lines).encode()
+
+    @property
+    def day(self) -> date:
+        return date.fromisoformat(self.live.date)
+
+    def allocation(self) -> bytes:
+        return self.live.allocation
+
+    def performance(self, key: str, figures: RangePerformance, *, flows: bytes | None) -> RangePerformance:
+        """A performance range's figures, moved to the live value when the range ends today (`flows`: the
+        cached XIRR flows of every range ending today, JSON)."""
+        base = self.base["ranges"].get(key)
+        if base is None:
+            return figures
+        range_flows = json.loads(flows).get(key) if flows is not None else None
+        return range_live_apply(figures, base, value_then=self.value_then, value=self.live.total_value,
+                                unrealized=self.live.unrealized_gain, twr_factor=self.twr_factor,
+                                local=self.live.local, flows=range_flows)
+
+
+def _last_point_replaced(raw: bytes, *, date: str, change) -> bytes:
+    """A JSON list of {"date", …} points with its last point changed, when that point is of `date`; only the
+    last point is decoded."""
+    at = raw.rfind(b'{"date"')
+    if at < 0:
+        return raw
+    point = json.loads(raw[at:-1])
+    if point["date"] != date:
+        return raw
+    return raw[:at] + json.dumps(change(point)).encode() + b"]"

@@ -1,0 +1,188 @@
+"""Today's point follows the live quotes at read time, with no chart regeneration; a new completed day or a
+corrected past close regenerates the chart. Real workers fetching from the loopback providers (the fixtures of
+tests/portfolio/test_history.py), nothing posted by hand but the past close corrected as a provider would."""
+
+import math
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from charts.cache import chart_data_get, chart_data_store
+from charts.compute import chart_data_compute
+from charts.performance import performance_compute
+from charts.selectors import chart_inputs_load
+from portfolio.models import Portfolio
+from prices.models import Instrument, PriceHistory
+from prices.refresh.jobs import prices_refresh_job_start
+from prices.services import PricePoint, prices_upsert
+from tests.portfolio import test_history as history
+from tests.portfolio.test_history import buy, current_chart, portfolio_of, stock_price, wait_for, weekday_before
+
+pytestmark = pytest.mark.django_db(transaction=True)
+providers, api = history.providers, history.api  # the workers, the stub providers and a user's client
+LIVE_CLOSE = Decimal("321.50")
+
+
+def generation(portfolio_id: int) -> tuple[int, float]:
+    """(history version, time) of the portfolio's cached chart: a regeneration moves the time."""
+    data = chart_data_get(portfolio_id=portfolio_id)
+    return data["version"], data["generated_at"]
+
+
+def dashboard_total(api, portfolio_id: int) -> str:
+    return api.get(f"/api/dashboard-initial-data/{portfolio_id}/").json()["total_value"]
+
+
+@pytest.fixture
+def held(providers, api) -> dict:
+    """10 KO bought 20 days ago, its history fetched by the workers, the chart made."""
+    portfolio_id = portfolio_of(api)
+    traded = weekday_before(timezone.localdate() - timedelta(days=20))
+    buy(api, portfolio_id, symbol="KO", date=traded, quantity="10", price="100")
+    chart = wait_for("the first chart", current_chart(api, portfolio_id))
+    ko = Instrument.objects.get(symbol="KO")
+    assert PriceHistory.objects.filter(instrument=ko, date__lt=timezone.localdate()).count() >= 10
+    sparklines = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?include=sparklines").json()["sparklines"]
+    return {"portfolio_id": portfolio_id, "instrument": ko, "chart": chart, "traded": traded,
+            "chart_sparklines": sparklines["KO"]}
+
+
+def test_an_intraday_quote_moves_the_live_point_and_figures_without_regenerating(providers, api, held):
+    portfolio_id, today = held["portfolio_id"], timezone.localdate()
+    before = generation(portfolio_id)
+    assert held["chart"]["series"][-1]["value"] == dashboard_total(api, portfolio_id)
+    performance_before = api.get(f"/api/portfolios/{portfolio_id}/performance/?range=MAX").json()
+
+    # when the 5-minute refresh brings a new quote of today, through the workers
+    providers.market.price_of = lambda symbol, day: LIVE_CLOSE if day == today else stock_price(symbol, day)
+    prices_refresh_job_start(instrument_ids=[held["instrument"].pk], force=True, lock_scope=None)
+    wait_for("today's quote stored", lambda: PriceHistory.objects.filter(
+        instrument=held["instrument"], date=today, close=LIVE_CLOSE).exists())
+
+    # then the chart's last point, allocation and figures are at the new quote, and no chart was regenerated
+    chart = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1M").json()
+    assert chart["outdated"] is False
+    assert dashboard_total(api, portfolio_id) == "3215.00"
+    assert chart["series"][-1] == {"date": today.isoformat(), "value": "3215.00",
+                                   "invested": held["chart"]["series"][-1]["invested"]}
+    assert chart["series"][:-1] == [p for p in held["chart"]["series"] if p["date"] >= chart["series"][0]["date"]][:-1]
+    assert chart["allocation"]["total"] == "3215.00"
+    sparkline = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1M&include=sparklines").json()["sparklines"]
+    assert sparkline["KO"][-1] == {"date": today.isoformat(), "close": "321.5"}
+    assert sparkline["KO"][:-1] == [p for p in held["chart_sparklines"] if p["date"] != today.isoformat()]
+    assert chart["allocation"]["by_instrument"][0]["value"] == "3215.00"
+    performance = api.get(f"/api/portfolios/{portfolio_id}/performance/?range=MAX").json()
+    assert performance["value"] == "3215.00" and performance["outdated"] is False
+    assert performance["gross_performance"] == "2215.00"  # bought for 1,000.00
+    assert performance["unrealized_gain"] == "2215.00"
+    # one buy, no other flow: the TWR runs from the first day's value (10 × that day's close) to today's
+    first_close = PriceHistory.objects.get(instrument=held["instrument"], date=held["traded"]).close
+    assert performance["time_weighted_return"] == f"{float(LIVE_CLOSE / first_close) - 1:.6f}"
+    assert performance["time_weighted_return_without_fx"] == performance["time_weighted_return"]  # all in USD
+    assert performance["value_start"] == performance_before["value_start"]
+    # 1,000.00 paid on the first day (1 day after MAX's base day), 3,215.00 the value today: solved again
+    days = (today - held["traded"]).days + 1
+    rho = math.log(3215 / 1000) / ((days - 1) / 365)
+    assert performance["money_weighted_return"] == f"{math.expm1(rho):.6f}"
+    assert performance["money_weighted_return_period"] == f"{math.expm1(rho * days / 365):.6f}"
+    assert performance["money_weighted_return"] != performance_before["money_weighted_return"]
+    one_day = api.get(f"/api/portfolios/{portfolio_id}/performance/?range=1D").json()
+    yesterday_value = Decimal(one_day["value_start"])
+    assert Decimal(one_day["gross_performance"]) == Decimal("3215.00") - yesterday_value
+    assert one_day["time_weighted_return"] == f"{float(Decimal('3215.00') / yesterday_value) - 1:.6f}"
+    assert generation(portfolio_id) == before
+    # the stored chart is the history: today's point there is still valued at the last completed close
+    stored_today = chart_data_get(portfolio_id=portfolio_id)["ranges"]["1M"][-1]
+    assert stored_today["value"] != "3215.00"
+
+
+def test_a_corrected_past_close_regenerates_the_chart(providers, api, held):
+    portfolio_id, ko = held["portfolio_id"], held["instrument"]
+    version, _ = generation(portfolio_id)
+    yesterday = weekday_before(timezone.localdate() - timedelta(days=1))
+
+    # when the provider corrects a completed session's close
+    prices_upsert(instrument=ko, points=[PricePoint(date=yesterday, close=Decimal("250"))], source="yahoo")
+
+    # then the history is regenerated with it
+    chart = wait_for("the regenerated chart", current_chart(api, portfolio_id, chart_range="1M"))
+    assert generation(portfolio_id)[0] == version + 1
+    assert {p["date"]: p["value"] for p in chart["series"]}[yesterday.isoformat()] == "2500.00"
+    assert chart["series"][-1]["value"] == dashboard_total(api, portfolio_id)
+
+
+def test_a_close_rewritten_unchanged_regenerates_nothing(providers, api, held):
+    portfolio_id, ko = held["portfolio_id"], held["instrument"]
+    before = generation(portfolio_id)
+    yesterday = weekday_before(timezone.localdate() - timedelta(days=1))
+    stored = PriceHistory.objects.get(instrument=ko, date=yesterday)
+
+    # (a refresh before the market opens re-sends the last session's close)
+    prices_upsert(instrument=ko, points=[PricePoint(date=yesterday, close=stored.close,
+                                                    adjusted_close=stored.adjusted_close)], source="yahoo")
+
+    assert generation(portfolio_id) == before
+    assert api.get(f"/api/dashboard-chart-data/{portfolio_id}/").json()["outdated"] is False
+    assert PriceHistory.objects.get(instrument=ko, date=yesterday).last_updated > stored.last_updated
+
+
+def test_a_new_day_regenerates_the_history(providers, api, held):
+    # given the chart as it was stored yesterday (its today is yesterday)
+    portfolio_id = held["portfolio_id"]
+    stored = chart_data_get(portfolio_id=portfolio_id)
+    version, made_at = stored.pop("version"), stored.pop("generated_at")
+    yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
+    chart_data_store(portfolio_id=portfolio_id, version=version, data={**stored, "as_of": yesterday})
+
+    # when it is read today, it is served as it was, outdated, and made again for today
+    served = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1M").json()
+    assert served["outdated"] is True
+    chart = wait_for("today's chart", current_chart(api, portfolio_id, chart_range="1M"))
+    again = chart_data_get(portfolio_id=portfolio_id)
+    assert (again["version"], again["as_of"]) == (version, timezone.localdate().isoformat())
+    assert again["generated_at"] > made_at
+    assert chart["series"][-1]["value"] == dashboard_total(api, portfolio_id)
+
+
+def test_a_portfolio_without_transactions_has_an_empty_chart_and_performance(providers, api):
+    portfolio_id = portfolio_of(api)
+
+    chart = wait_for("the empty chart", current_chart(api, portfolio_id, chart_range="1M"))
+
+    assert chart["series"] == [] and chart["allocation"]["by_instrument"] == []
+    performance = api.get(f"/api/portfolios/{portfolio_id}/performance/?range=MAX")
+    assert performance.status_code == 200 and performance.json()["value"] == "0.00"
+
+
+@pytest.mark.parametrize("base_currency", ["USD", "CHF"])
+def test_the_live_figures_are_those_a_full_generation_with_todays_quotes_makes(providers, api, base_currency):
+    # given a portfolio (in CHF: a USD stock at each day's rate) with two buys, a sell and today's quote live
+    today = timezone.localdate()
+    portfolio_id = portfolio_of(api, base_currency)
+    first, second = (weekday_before(today - timedelta(days=n)) for n in (400, 40))
+    buy(api, portfolio_id, symbol="KO", date=first, quantity="10", price="90", fee="1.5")
+    buy(api, portfolio_id, symbol="KO", date=second, quantity="5", price="120")
+    sell = {"type": "SELL", "symbol": "KO", "date": weekday_before(today - timedelta(days=10)).isoformat(),
+            "quantity": "4", "price": "130", "fee": "2", "currency": "USD"}
+    assert api.post(f"/api/portfolios/{portfolio_id}/transactions/", sell, format="json").status_code == 201
+    wait_for("the chart", current_chart(api, portfolio_id))
+    ko = Instrument.objects.get(symbol="KO")
+    before = generation(portfolio_id)
+    providers.market.price_of = lambda symbol, day: LIVE_CLOSE if day == today else stock_price(symbol, day)
+    prices_refresh_job_start(instrument_ids=[ko.pk], force=True, lock_scope=None)
+    wait_for("today's quote stored", lambda: PriceHistory.objects.filter(
+        instrument=ko, date=today, close=LIVE_CLOSE).exists())
+
+    # then every figure served is the one a full generation that counts today's quote computes
+    inputs = chart_inputs_load(portfolio=Portfolio.objects.get(pk=portfolio_id))
+    full = performance_compute(inputs, today=today)
+    for key in ("1D", "WTD", "MTD", "YTD", "1Y", "5Y", "MAX", str(today.year)):
+        served = api.get(f"/api/portfolios/{portfolio_id}/performance/?range={key}").json()
+        assert {name: served[name] for name in full["ranges"][key]} == full["ranges"][key], key
+    chart = chart_data_compute(inputs, today=today)
+    served = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1Y").json()
+    assert served["series"] == chart["ranges"]["1Y"]
+    assert served["allocation"] == chart["allocation"]
+    assert generation(portfolio_id) == before
