@@ -231,6 +231,14 @@ def run(*, instruments: int, portfolios: int, holdings: int, chart_workers: int,
         result["intraday"]["charts_regenerated"] = sum(1 for pid in pids if after[pid] != before[pid])
         result["totals"] = _totals_agree(pids, refreshed=totals_before)
         result["read_pass"] = _read_pass(pids)
+    # What the target asks: how long after the refresh has stored its quotes every chart and every total is
+    # current. The refresh job's own time is the provider's pacing (section 1 bounds it); after it, the
+    # charts' wait plus every portfolio's totals and live point made once, all in one process (the
+    # product makes them lazily, on the reads of the portfolios actually viewed).
+    charts_wait = round(result["intraday"]["seconds"] - result["intraday"]["job_seconds"], 2)
+    result["after_refresh"] = {"charts_current_seconds": charts_wait,
+                               "read_pass_seconds": result["read_pass"]["seconds"],
+                               "seconds": round(charts_wait + result["read_pass"]["seconds"], 2)}
     queue_purge("charts", "prices")
     full, intraday = result["full_regeneration"]["seconds"], result["intraday"]["seconds"]
     result["per_portfolio_ms"] = {"full_regeneration": round(full / len(pids) * 1000, 2),
