@@ -131,12 +131,15 @@ def test_a_400_day_old_position_shows_its_whole_history_once_the_workers_fetched
     traded = weekday_before(timezone.localdate() - timedelta(days=400))
     while traded not in sessions_between(mic="XNYS", start=traded, end=traded):
         traded = weekday_before(traded - timedelta(days=1))  # a session, so the trade day has a close
+    providers.market.latency = 1.0  # each history takes a second to fetch: the dashboard read below sees it
     buy(api, portfolio_id, symbol="AAPL", date=traded, quantity="10", price=str(stock_price("AAPL", traded)))
     buy(api, portfolio_id, symbol="MSFT", date=traded, quantity="5", price=str(stock_price("MSFT", traded)))
 
-    # when the dashboard is opened right away, it says the history is being fetched
+    # when the dashboard is opened right away, it says the history is being fetched: MSFT's surely; AAPL's
+    # too unless it landed before MSFT was bought (then the progress counts the new request anew: 1 of 1)
     history = api.get(f"/api/dashboard-initial-data/{portfolio_id}/").json()["history"]
-    assert history["total"] == 2 and set(history["pending"]) <= {"AAPL", "MSFT"}
+    assert "MSFT" in history["pending"] and set(history["pending"]) <= {"AAPL", "MSFT"}
+    assert history["total"] in (1, 2) and history["done"] + len(history["pending"]) == history["total"]
 
     # then within a minute the workers have fetched it and the chart is made from it
     chart = wait_for("the chart made from the fetched history", current_chart(api, portfolio_id))
