@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import PortfolioFactory, UserFactory
-from tests.worker import running_worker, worker_settle
+from tests.worker import running_worker, worker_running, worker_settle
 
 
 def redis_flush_except_broker_bindings() -> None:
@@ -67,7 +67,8 @@ def worker() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def settled(request):
-    """Whatever a worker test queued is finished before its tables are emptied."""
+    """Whatever a test queued is finished before its tables are emptied, whenever a worker is there to
+    run it (a module's worker also takes what its later tests queue without asking for it)."""
     yield
-    if "worker" in request.fixturenames:
+    if "worker" in request.fixturenames or worker_running():
         worker_settle()

@@ -10,12 +10,25 @@ from django_redis import get_redis_connection
 
 from celery_app import app
 
+_running = 0  # workers started by running_worker and not yet stopped
+
 
 @contextmanager
 def running_worker(concurrency: int = 4) -> Iterator[None]:
+    global _running
     with start_worker(app, pool="threads", concurrency=concurrency, perform_ping_check=False,
                       queues=["history", "prices", "charts", "default"], loglevel="WARNING", shutdown_timeout=30):
-        yield
+        _running += 1
+        try:
+            yield
+        finally:
+            _running -= 1
+
+
+def worker_running() -> bool:
+    """A test worker is consuming: a module-scoped one keeps running for the module's later tests, even
+    those that do not ask for it, and takes what they queue."""
+    return _running > 0
 
 
 def worker_settle(timeout: float = 15) -> None:
