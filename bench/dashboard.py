@@ -81,11 +81,11 @@ def cold_reset(*, portfolio_id: int, token: str) -> None:
 def _chart_worker():
     """A charts worker for the cold charts, on an empty queue: no regeneration queued by earlier bumps
     (their debounce claims dropped with them) runs into the measurement."""
-    from django_redis import get_redis_connection
+    from core.redis_store import redis_client, redis_key
 
     queue_purge("charts")
-    client = get_redis_connection("default")
-    claims = list(client.scan_iter(match="folio:chart:*:scheduled", count=1000))
+    client = redis_client()
+    claims = list(client.scan_iter(match=redis_key("chart", "*", "scheduled"), count=1000))
     if claims:
         client.delete(*claims)
     return celery_worker(queue="charts", pool="solo", concurrency=1)

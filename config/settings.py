@@ -14,6 +14,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings_check import settings_problems
+from core.keys import KEY_PREFIX, redis_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -130,7 +131,7 @@ CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "folio",
+        "KEY_PREFIX": KEY_PREFIX,
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
             # Short timeouts: a slow or dead Redis must degrade a request, not hang it.
@@ -306,7 +307,7 @@ CELERY_TASK_ROUTES = {
 # waiting beat takes over once the lock has expired (CELERY_REDBEAT_LOCK_TIMEOUT).
 CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
 CELERY_REDBEAT_REDIS_URL = env("CELERY_REDBEAT_REDIS_URL", default=CELERY_BROKER_URL)
-CELERY_REDBEAT_KEY_PREFIX = "folio:beat:"
+CELERY_REDBEAT_KEY_PREFIX = redis_key("beat") + ":"
 # Set on purpose (even empty): otherwise RedBeat falls back to the broker's transport options.
 CELERY_REDBEAT_REDIS_OPTIONS = {}
 CELERY_BEAT_MAX_LOOP_INTERVAL = env.int("CELERY_BEAT_MAX_LOOP_INTERVAL", default=5)

@@ -1,7 +1,7 @@
 """The one way product code reaches Redis: one client (django-redis' pooled connection) and one key builder.
 
-Every key Folio writes starts with `folio:`, so a shared Redis can host other tenants and an operator can
-find (or flush) everything of ours by that prefix.
+Every key Folio writes starts with `folio:` (core/keys.py), so a shared Redis can host other tenants and an
+operator can find (or flush) everything of ours by that prefix.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
+from core.keys import KEY_PREFIX, redis_key
+
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-KEY_PREFIX = "folio"
+# KEY_PREFIX and redis_key live in core/keys.py (settings use them too); apps import them from here.
+__all__ = ["KEY_PREFIX", "REDIS_DOWN", "claims_take", "redis_client", "redis_key", "redis_retrying", "release_if_held"]
 
 # Redis restarting or failing over (refused connections, timeouts, "LOADING" while it reads its
 # append-only file): worth waiting for where what is counted lives there.
@@ -29,11 +32,6 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 def redis_client(alias: str = "default") -> Redis:
     """The pooled client of the CACHES entry `alias` (one pool per process, shared with Django's cache)."""
     return get_redis_connection(alias)
-
-
-def redis_key(*parts: object) -> str:
-    """`folio:<part>:<part>…`, e.g. redis_key("job", job_id, "errors") == "folio:job:<id>:errors"."""
-    return ":".join((KEY_PREFIX, *(str(part) for part in parts)))
 
 
 def redis_retrying(call: Callable[[], T], *, seconds: float, what: str = "redis call") -> T:
