@@ -219,13 +219,18 @@ def price_rows_upsert(*, rows: Iterable[tuple[int, PricePoint, str]]) -> int:
     with transaction.atomic():
         price_series_lock(instrument_ids=[pk for pk, _ in objects])
         changed = _changed_keys(objects)
-        PriceHistory.objects.bulk_create(
-            list(objects.values()),
-            update_conflicts=True,
-            unique_fields=["instrument", "date"],
-            update_fields=["close", "adjusted_close", "source", "last_updated"],
-            batch_size=2000,
-        )
+        # A quote carries no adjusted close: it must not erase the one a history backfill stored.
+        for with_adjusted in (True, False):
+            batch = [row for row in objects.values() if (row.adjusted_close is not None) is with_adjusted]
+            if batch:
+                PriceHistory.objects.bulk_create(
+                    batch,
+                    update_conflicts=True,
+                    unique_fields=["instrument", "date"],
+                    update_fields=["close", *(["adjusted_close"] if with_adjusted else []), "source",
+                                   "last_updated"],
+                    batch_size=2000,
+                )
         if changed:
             prices_changed.send(sender=PriceHistory, instrument_ids=sorted({pk for pk, _ in changed}),
                                 since=min(day for _, day in changed))
@@ -238,23 +243,23 @@ CHANGE_CHECK_ROWS_MAX = 5000
 
 
 def _changed_keys(objects: dict[tuple[int, date], PriceHistory]) -> list[tuple[int, date]]:
-    """The (instrument, day) rows whose close or adjusted close differs from the stored one (or is new).
+    """The (instrument, day) rows whose close differs from the stored one (or is new).
 
     A close re-sent as it was changes nothing: announcing it would outdate every chart's history (a past
-    day) on every refresh before the market opens. Rows of today are always announced (they move the
-    dashboard's totals, and only today's point)."""
+    day) on every refresh before the market opens. The adjusted close is not compared: nothing that is
+    cached or drawn reads it, and a quote re-sending a backfilled day carries none. Rows of today are
+    always announced (they move the dashboard's totals, and only today's point)."""
     today = timezone.localdate()
     past = [key for key in objects if key[1] < today]
     if not past or len(past) > CHANGE_CHECK_ROWS_MAX:
         return list(objects)
     stored = {
-        (pk, day): (close, adjusted)
-        for pk, day, close, adjusted in PriceHistory.objects.filter(
+        (pk, day): close
+        for pk, day, close in PriceHistory.objects.filter(
             instrument_id__in={pk for pk, _ in past}, date__in={day for _, day in past}, date__lt=today,
-        ).values_list("instrument_id", "date", "close", "adjusted_close")
+        ).values_list("instrument_id", "date", "close")
     }
-    return [key for key, row in objects.items()
-            if key[1] >= today or stored.get(key) != (row.close, row.adjusted_close)]
+    return [key for key, row in objects.items() if key[1] >= today or stored.get(key) != row.close]
 
 
 def instruments_verification_set(*, instrument_ids: Iterable[int], status: str) -> int:

@@ -190,3 +190,35 @@ def test_prices_changed_says_from_which_day_and_portfolios_changed_passes_it_on(
     # The earliest day written, not the first of the list: nothing before 3 January changed.
     assert heard["prices"] == [([aapl.pk], date(2024, 1, 3))]
     assert heard["portfolios"] == [([holder.pk], date(2024, 1, 3))]
+
+
+def test_a_quote_resending_a_backfilled_day_keeps_its_adjusted_close_and_announces_nothing(
+        django_capture_on_commit_callbacks):
+    aapl = InstrumentFactory(symbol="AAPL")
+    prices_upsert(instrument=aapl, source="yahoo", points=[PricePoint(date(2024, 1, 5), D("101"), D("99.5"))])
+    heard = []
+
+    def on_prices(sender, *, instrument_ids, since, **kwargs):
+        heard.append((instrument_ids, since))
+
+    prices_changed.connect(on_prices, dispatch_uid="test.prices")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            # the pre-open quote refresh re-sends the last session's close, without an adjusted close
+            prices_upsert(instrument=aapl, source="yahoo", points=[PricePoint(date(2024, 1, 5), D("101"))])
+        assert heard == []  # nothing a chart draws changed: no history version moves
+        row = PriceHistory.objects.get(instrument=aapl, date=date(2024, 1, 5))
+        assert (row.close, row.adjusted_close) == (D("101"), D("99.5"))
+
+        with django_capture_on_commit_callbacks(execute=True):
+            prices_upsert(instrument=aapl, source="yahoo", points=[PricePoint(date(2024, 1, 5), D("101.25"))])
+        assert heard == [([aapl.pk], date(2024, 1, 5))]  # a corrected close is announced
+        row.refresh_from_db()
+        assert (row.close, row.adjusted_close) == (D("101.25"), D("99.5"))
+
+        # a new backfill's adjusted close replaces the old one
+        prices_upsert(instrument=aapl, source="yahoo", points=[PricePoint(date(2024, 1, 5), D("101.25"), D("99"))])
+        row.refresh_from_db()
+        assert row.adjusted_close == D("99")
+    finally:
+        prices_changed.disconnect(dispatch_uid="test.prices")
