@@ -5,16 +5,16 @@ import logging
 import sys
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from core.outages import DATABASE_DOWN
+from core.redis_store import REDIS_DOWN
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +22,6 @@ logger = logging.getLogger(__name__)
 REDIS_DOWN_RETRY_AFTER = 5
 # The same while Postgres is unreachable: about what a restart or a managed failover takes.
 DATABASE_DOWN_RETRY_AFTER = 10
-# What Django raises when it cannot connect, loses its connection, or gets a transient refusal (a restart
-# in progress, too many connections): nothing about the request itself.
-DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 DATABASE_UNAVAILABLE_DETAIL = "Temporarily unavailable: the database cannot be reached."
 
 
@@ -39,12 +36,12 @@ def database_unavailable(request) -> HttpResponse:
 
 
 def api_exception_handler(exc, context):
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+    if isinstance(exc, REDIS_DOWN):
         # Whatever lives only in Redis (jobs, events, the broker) is unavailable for a moment: say so.
         return Response({"detail": "Temporarily unavailable: the cache and job store cannot be reached."},
                         status=status.HTTP_503_SERVICE_UNAVAILABLE,
                         headers={"Retry-After": str(REDIS_DOWN_RETRY_AFTER)})
-    if isinstance(exc, DATABASE_UNAVAILABLE):
+    if isinstance(exc, DATABASE_DOWN):
         # Answered here for API views (server_error below answers everything else): same body and header.
         request = context["request"]
         logger.error("Database unavailable: %s %s", request.method, request.path, exc_info=exc)
@@ -66,7 +63,7 @@ def not_found(request, exception=None):
 def server_error(request):
     """handler500: whatever escaped a view or a middleware. A database that cannot be reached is a 503 (the
     request may be retried as it is); anything else a 500, as JSON under /api/."""
-    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+    if isinstance(sys.exc_info()[1], DATABASE_DOWN):
         return database_unavailable(request)
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Server error."}, status=500)

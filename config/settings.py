@@ -293,7 +293,8 @@ CELERY_TASK_ROUTES = {
     # History a new trade needs: its own queue, so it never waits behind routine refreshes.
     "prices.backfill_history_task": {"queue": "history"},
     "prices.fx_backfill_task": {"queue": "history"},
-    # Someone is typing a trade: never behind a long refresh.
+    # Someone is typing a trade: never behind the routine refreshes (it shares the history worker with the
+    # backfills a new trade needs, which are few at a time).
     "prices.instrument_search_task": {"queue": "history"},
     "prices.*": {"queue": "prices"},
     "charts.*": {"queue": "charts"},
@@ -331,13 +332,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=20),
         "options": {"expires": 3000},
     },
-    # ECB reference rates are published around 16:00 CET.
     # Sector and country of the instruments anyone needs: new ones and those older than PROFILE_MAX_AGE_DAYS.
     "instrument-profiles-daily": {
         "task": "prices.instrument_profiles_refresh_task",
         "schedule": crontab(minute=40, hour=5),
         "options": {"expires": 3600},
     },
+    # ECB reference rates are published around 16:00 CET.
     "fx-rates-nightly": {
         "task": "prices.fx_refresh_task",
         "schedule": crontab(minute=30, hour=16),

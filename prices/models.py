@@ -105,7 +105,7 @@ class PriceSeries(models.Model):
     """One calendar year of an instrument's closes packed in two binary strings, read whole by the charts.
 
     A mirror of its PriceHistory rows that the database itself keeps exact: statement triggers on
-    prices_pricehistory (migration 0004) re-pack every year a statement wrote, updated or deleted a row
+    prices_pricehistory (migration 0005) re-pack every year a statement wrote, updated or deleted a row
     of, and every later year, in the writer's own transaction, whoever wrote it (prices_upsert, COPY,
     the admin). A year per row keeps a new day's write small (this year's ~3 kB, not ten years').
     Postgres only; see prices/series.py.

@@ -3,7 +3,7 @@
 A chart of 500 holdings × 10 years needs 1.26 M closes. As rows, Postgres aggregates them on every
 generation (about half of its time), although all but today's never change. The series hold the same
 closes packed one calendar year per row, kept exact by the database's own triggers in the transaction
-that writes the prices (migration prices/0004): reading them is ~5,000 rows of binary strings that numpy
+that writes the prices (migration prices/0005): reading them is ~5,000 rows of binary strings that numpy
 reads whole. Closes are the stored (unadjusted) ones, as whole millionths: exact.
 """
 
@@ -18,7 +18,7 @@ from django.db.backends.utils import CursorDebugWrapper
 from prices.models import PriceSeries
 
 _EPOCH = np.datetime64("1970-01-01", "D")
-# The advisory locks the series triggers take per instrument (migration prices/0004): namespace, and the
+# The advisory locks the series triggers take per instrument (migration prices/0005): namespace, and the
 # instrument id modulo 2^31 - 1 as the other key.
 SERIES_LOCK_SPACE = 7215
 

@@ -1,7 +1,6 @@
 """Writes to instruments and price history."""
 
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -15,14 +14,13 @@ from django.utils import timezone
 
 from prices.currencies import currency_normalize
 from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus
+from prices.providers.base import SYMBOL_PATTERN
 from prices.search_cache import symbol_unknown_check
 from prices.series import price_series_lock
 from prices.signals import prices_changed
 
 logger = logging.getLogger(__name__)
 
-# Tickers as brokers and providers write them: BRK-B, BRK.B, ^GSPC, EURUSD=X, VOD.L, BTC-USD.
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^:_/]{0,31}$")
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from datetime import date
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import close_old_connections
 
+from core.outages import DATABASE_DOWN
 from core.ticks import task_tick_claim
 from prices.fx import fx_refresh
 from prices.history import fx_backfill_run, history_backfill_request, history_backfill_run
@@ -37,7 +38,7 @@ def refresh_batch_task(job_id: str, batch_id: str, provider: str, instrument_ids
     except SoftTimeLimitExceeded:
         prices_refresh_batch_fail(job_id=job_id, batch_id=batch_id, instrument_ids=instrument_ids,
                                   reason="time limit reached")
-    except (OperationalError, InterfaceError) as error:
+    except DATABASE_DOWN as error:
         close_old_connections()
         prices_refresh_batch_fail(job_id=job_id, batch_id=batch_id, instrument_ids=instrument_ids,
                                   reason=f"database unavailable: {type(error).__name__}")

@@ -34,7 +34,7 @@ from portfolio.models import Portfolio, Transaction
 
 
 def owned_portfolio_access_or_404(request, portfolio_id: int) -> PortfolioAccess:
-    """The owner and data version of the caller's portfolio (cached briefly), for reads served from caches."""
+    """The owner and data version of the caller's portfolio (one primary-key probe), for reads served from caches."""
     access = portfolio_access_get(user_id=request.user.pk, portfolio_id=portfolio_id)
     if access is None:
         raise Http404("No such portfolio.")

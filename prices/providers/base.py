@@ -12,11 +12,16 @@ What to do about a failure is decided by its class:
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+
+# Tickers as brokers and providers write them: BRK-B, BRK.B, ^GSPC, EURUSD=X, VOD.L, BTC-USD. What a typed
+# symbol must look like, and what the simulated provider would price.
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^:_/]{0,31}$")
 
 
 class ProviderError(Exception):

@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from django.conf import settings
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from core.events import EventKind, EventLevel, event_record
+from core.redis_store import REDIS_DOWN
 from prices.models import Instrument
 from prices.providers import provider_class_get, provider_get
 from prices.providers.base import (
@@ -151,7 +150,7 @@ class ProviderGate:
                 provider_call_record(provider=self.name, seconds=time.perf_counter() - started, outcome=outcome)
             try:
                 self.breaker.record_success()
-            except (RedisConnectionError, RedisTimeoutError):  # the answer is in hand: Redis down must not lose it
+            except REDIS_DOWN:  # the answer is in hand: Redis down must not lose it
                 logger.warning("%s: circuit not reset, Redis unavailable", self.name)
             return result
 

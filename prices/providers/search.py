@@ -14,12 +14,11 @@ prices/providers/base.py like every other call, so the gateway retries and paces
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from prices.providers import twelvedata, yahoo
-from prices.providers.base import PermanentError, PriceProvider, TransientError
+from prices.providers.base import SYMBOL_PATTERN, PermanentError, PriceProvider, TransientError
 from prices.providers.simulated import ANCHORS, CRYPTO, ETFS
 
 # Results asked of a provider per query: a dropdown's worth (Twelve Data allows up to 120).
@@ -48,8 +47,6 @@ SIMULATED_NAMES = {
     "LINK": "Chainlink", "BNB": "BNB", "MATIC": "Polygon",
 }
 SIMULATED_UNIVERSE = sorted(set(ANCHORS) | CRYPTO | ETFS)
-# What the simulated provider would price: a well-formed ticker (prices/services.py checks typed ones the same way).
-TICKER = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^:_/]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -169,7 +166,7 @@ def _simulated(provider: PriceProvider, query: str) -> list[SearchHit]:
     ticker = query.strip().upper()
     # It prices any ticker it does not list (AAP as well as AAPL), except the ZZ… ones; a query that named
     # something ("bitcoin") is a name, not a ticker.
-    if not by_name and ticker not in found and TICKER.match(ticker) and not ticker.startswith("ZZ"):
+    if not by_name and ticker not in found and SYMBOL_PATTERN.match(ticker) and not ticker.startswith("ZZ"):
         found.append(ticker)
     hits = []
     for symbol in found:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 from django.utils import timezone
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
@@ -30,6 +30,7 @@ from core.jobs import (
     job_lock_release,
     job_lock_take,
 )
+from core.outages import DATABASE_DOWN
 from core.redis_store import REDIS_DOWN, redis_retrying
 from core.tasks import task_send
 from core.wording import job_outcome
@@ -48,8 +49,6 @@ LOCK_SECONDS = 30 * 60
 PLANNING_GRACE_SECONDS = 60
 # The stuck-job cleaner runs this often (CELERY_BEAT_SCHEDULE "fail-stuck-jobs").
 CLEANER_PERIOD_SECONDS = 60
-# A database error that means "connection lost or server gone": worth reconnecting and trying again.
-DB_DOWN = (OperationalError, InterfaceError)
 
 
 def deadline_slack_seconds() -> int:
@@ -139,7 +138,7 @@ def _db_retrying(clock: _BatchClock, call: Callable[[], T], *, what: str, also: 
         connection.close()  # the broken connection goes; the next query opens a new one
 
     retrying = Retrying(
-        retry=retry_if_exception_type(DB_DOWN + also),
+        retry=retry_if_exception_type(DATABASE_DOWN + also),
         stop=stop_after_delay(clock.cap(settings.REFRESH_DB_RETRY_SECONDS)),
         wait=wait_exponential_jitter(multiplier=0.5, max=10.0, jitter=0.5),
         reraise=True,
@@ -174,7 +173,7 @@ def prices_refresh_batch_run(*, job_id: str, batch_id: str, provider: str, instr
     try:
         _db_retrying(clock, lambda: fetch_result_store(instruments=instruments, result=result, now=timezone.now()),
                      what=f"{label}: storing", also=REDIS_DOWN)
-    except DB_DOWN as error:
+    except DATABASE_DOWN as error:
         reason = f"not stored: database unavailable for {settings.REFRESH_DB_RETRY_SECONDS} s ({type(error).__name__})"
         result = FetchResult(failures={symbol: reason for symbol in result.quotes} | result.failures,
                              unknown=result.unknown)
