@@ -383,11 +383,6 @@ def _hot(results: dict, profile: str, prefix: str) -> float | None:
     return next((f["percent"] for f in top if f["function"].startswith(prefix)), None)
 
 
-def _package_share(results: dict, profile: str, package: str) -> float:
-    packages = (results.get("profiles", {}).get(profile) or {}).get("packages", [])
-    return next((p["percent"] for p in packages if p["package"] == package), 0.0)
-
-
 def _load_next_step(results: dict, *, profile: str = "dashboard_warm") -> str:
     """What to change, chosen by what the warm-request profile shows, biggest share first; each step is
     what the code as it now is still does on a warm read."""
@@ -481,11 +476,6 @@ def _function_source(path, name: str) -> str:
         return ""
     end = text.find("\ndef ", start + 1)
     return text[start:end if end > 0 else None]
-
-
-def _top_function(results: dict, profile: str) -> str:
-    prof = results.get("profiles", {}).get(profile) or {}
-    return prof["top"][0]["function"] if prof.get("top") else ""
 
 
 def _reason_chart(results: dict) -> tuple[str, str]:
