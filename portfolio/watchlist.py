@@ -62,10 +62,14 @@ def watchlist_remove(*, user: AbstractBaseUser, item_id: int) -> bool:
     return bool(deleted)
 
 
-def watchlist_get(*, user: AbstractBaseUser) -> list[dict]:
-    """The user's watched instruments with their latest price — a fresh quote when the refresh has one,
-    else the latest stored close — and the change since the previous close. Constant queries."""
-    items = list(WatchlistItem.objects.filter(user=user).select_related("instrument"))
+def watchlist_get(*, user: AbstractBaseUser, item_ids: Iterable[int] | None = None) -> list[dict]:
+    """The user's watched instruments (or those of `item_ids` among them) with their latest price — a fresh
+    quote when the refresh has one, else the latest stored close — and the change since the previous close.
+    Constant queries."""
+    items = WatchlistItem.objects.filter(user=user).select_related("instrument")
+    if item_ids is not None:
+        items = items.filter(pk__in=list(item_ids))
+    items = list(items)
     instruments = [item.instrument for item in items]
     closes = prices_latest_get(instrument_ids=[i.pk for i in instruments])
     quotes = quotes_cache_get(symbols=[i.symbol for i in instruments if i.owner_id is None])

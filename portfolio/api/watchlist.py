@@ -39,7 +39,10 @@ class WatchlistItemSerializer(serializers.Serializer):
 
 
 def _item_of(user, item_id: int) -> dict:
-    return next(row for row in watchlist_get(user=user) if row["id"] == item_id)
+    rows = watchlist_get(user=user, item_ids=[item_id])
+    if not rows:  # unfollowed in the meantime
+        raise Http404("No such watchlist item.")
+    return rows[0]
 
 
 class WatchlistApi(APIView):
