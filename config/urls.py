@@ -38,7 +38,6 @@ urlpatterns = [
     path("api/auth/token/", ObtainExpiringAuthToken.as_view(), name="api-token"),
     path("api/schema/", CachedSpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SwaggerUiView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/", include("prices.api.urls")),
     path("api/", include("portfolio.api.urls")),
     path("api/", include("monitoring.api.urls")),
     path("api/", include("charts.api.urls")),

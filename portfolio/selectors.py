@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from portfolio.holdings import (
@@ -261,10 +261,16 @@ def instrument_readable_by(*, user: AbstractBaseUser, instrument: Instrument) ->
         return False
     if instrument.owner_id is not None:
         return instrument.owner_id == user.pk
+    return user.is_staff or Instrument.objects.filter(instruments_readable_q(user=user), pk=instrument.pk).exists()
+
+
+def instruments_readable_q(*, user: AbstractBaseUser) -> Q:
+    """The instruments `instrument_readable_by` lets the user read, as a filter (for lists: search)."""
+    if not user.is_authenticated:
+        return Q(pk__in=[])
     if user.is_staff:
-        return True
-    return (
-        Transaction.objects.filter(portfolio__owner=user, instrument=instrument).exists()
-        or Portfolio.objects.filter(owner=user, benchmark=instrument).exists()
-        or WatchlistItem.objects.filter(user=user, instrument=instrument).exists()
-    )
+        return Q(owner__isnull=True) | Q(owner=user)
+    used = (Q(pk__in=Transaction.objects.filter(portfolio__owner=user).values("instrument_id"))
+            | Q(pk__in=Portfolio.objects.filter(owner=user, benchmark__isnull=False).values("benchmark_id"))
+            | Q(pk__in=WatchlistItem.objects.filter(user=user).values("instrument_id")))
+    return Q(owner=user) | (Q(owner__isnull=True) & used)

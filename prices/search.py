@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
@@ -69,10 +68,9 @@ def _local_result(instrument: Instrument) -> dict:
             "provider": instrument.provider, "provider_symbol": instrument.provider_symbol, "known": True}
 
 
-def instruments_search_local(*, user: AbstractBaseUser, query: str) -> list[dict]:
-    """Known instruments whose symbol starts with, name contains, or provider symbol is the query;
-    exact symbols first."""
-    visible = Q(owner__isnull=True) | Q(owner=user) if user.is_authenticated else Q(owner__isnull=True)
+def instruments_search_local(*, query: str, visible: Q) -> list[dict]:
+    """Known instruments among `visible` (whom the asker may read: told by the caller, prices knows no
+    holders) whose symbol starts with, name contains, or provider symbol is the query; exact symbols first."""
     matches = Q(symbol__istartswith=query) | Q(name__icontains=query) | Q(provider_symbol__iexact=query)
     found = list(Instrument.objects.filter(visible).filter(matches)[: LOCAL_RESULTS * 5])
     found.sort(key=lambda i: (i.symbol.lower() != query and i.provider_symbol.lower() != query,
@@ -117,11 +115,11 @@ def _serves(provider: str, asset_class: str) -> bool:
     return is_crypto if provider == settings.CRYPTO_PRICE_PROVIDER else not is_crypto
 
 
-def instrument_search(*, user: AbstractBaseUser, query: str) -> SearchAnswer:
-    """Known instruments, then each provider's answer where one is in; providers still searching are
-    listed in `pending` (ask again), those whose search failed in `failed`."""
+def instrument_search(*, query: str, visible: Q) -> SearchAnswer:
+    """Known instruments among `visible`, then each provider's answer where one is in; providers still
+    searching are listed in `pending` (ask again), those whose search failed in `failed`."""
     query = query_normalize(query=query)
-    answer = SearchAnswer(query=query, results=instruments_search_local(user=user, query=query))
+    answer = SearchAnswer(query=query, results=instruments_search_local(query=query, visible=visible))
     seen = {(result["provider"], result["symbol"]) for result in answer.results}
     for provider in search_providers():
         for hit in _provider_results(provider, query, answer):

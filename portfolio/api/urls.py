@@ -1,8 +1,10 @@
 from django.urls import path
 
-from portfolio.api import dashboard, exposure, income, instruments, positions, views, watchlist
+from portfolio.api import dashboard, exposure, income, instruments, positions, search, views, watchlist
 
 urlpatterns = [
+    # Known instruments listed only where the caller may read them; then the providers' answers.
+    path("instruments/search/", search.InstrumentSearchApi.as_view(), name="api-instrument-search"),
     # Instrument prices, scoped by what the caller holds (the prices app knows nothing of portfolios).
     path("instruments/<str:symbol>/prices/", instruments.InstrumentPricesApi.as_view(), name="api-instrument-prices"),
     path("prices/refresh/", instruments.PricesRefreshApi.as_view(), name="api-prices-refresh"),

@@ -4,6 +4,7 @@ answers (loopback Yahoo and CoinGecko, fetched by a real worker) appended, a pic
 import pytest
 from playwright.sync_api import expect
 
+from portfolio.models import WatchlistItem
 from prices.models import Instrument
 from tests.browser.test_dashboard import SCREENSHOTS, browser, log_in  # noqa: F401 (fixture)
 from tests.factories import InstrumentFactory, PortfolioFactory, UserFactory
@@ -19,7 +20,9 @@ def test_typing_a_name_finds_the_coin_and_a_pick_fills_the_trade(worker, browser
     providers.route("/api/v3/search", json_response(CG_SEARCH))
     user = UserFactory(username="searcher")
     portfolio = PortfolioFactory(owner=user, name="Main", base_currency="EUR")
-    InstrumentFactory(symbol="BITW", name="Bitwise 10 Crypto Index Fund", provider="yahoo")
+    # one they follow: known to them, so it is listed first
+    WatchlistItem.objects.create(user=user, instrument=InstrumentFactory(
+        symbol="BITW", name="Bitwise 10 Crypto Index Fund", provider="yahoo"))
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from rest_framework.test import APIClient
 
-from portfolio.models import Transaction
+from portfolio.models import Transaction, WatchlistItem
 from prices.models import Instrument
 from prices.providers import provider_get
-from tests.factories import InstrumentFactory, UserFactory
+from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory, UserFactory
 from tests.prices.providers.test_search import CG_SEARCH, TD_SEARCH, YAHOO_SEARCH
 from tests.stubs import StubServer, html_response, json_response, text_response
 
@@ -58,24 +58,29 @@ def rows(body: dict) -> list[tuple]:
     return [(r["symbol"], r["provider"], r["currency"], r["asset_class"], r["known"]) for r in body["results"]]
 
 
-def test_known_instruments_first_then_the_providers_answer_once_a_day(worker, providers, api, other_user):
+def test_known_instruments_first_then_the_providers_answer_once_a_day(worker, providers, api, user, other_user):
     providers.route("/v1/finance/search", json_response(YAHOO_APPLE))
     providers.route("/api/v3/search", json_response('{"coins":[],"exchanges":[],"icos":[],"categories":[],"nfts":[]}'))
-    InstrumentFactory(symbol="AAPL", name="Apple Inc.", provider="yahoo")
+    aapl = InstrumentFactory(symbol="AAPL", name="Apple Inc.", provider="yahoo")
+    TransactionFactory(portfolio=PortfolioFactory(owner=user), instrument=aapl)
     InstrumentFactory(symbol="APPLE-PIE", name="Grandma's apple pie", provider="manual", owner=other_user)
+    # a shared instrument only she holds: listing it would tell that someone on this Folio holds it
+    TransactionFactory(portfolio=PortfolioFactory(owner=other_user),
+                       instrument=InstrumentFactory(symbol="APPLEQ", name="Apple Obscurities Ltd", provider="yahoo"))
 
     first = search(api, "Apple", until_complete=False)
-    assert rows(first) == [("AAPL", "yahoo", "USD", "stock", True)]  # local at once; not her private one
+    assert rows(first) == [("AAPL", "yahoo", "USD", "stock", True)]  # local at once; not hers (private or shared)
     assert (first["pending"], first["complete"]) == (["yahoo", "coingecko"], False)
 
     done = search(api, "apple")
     assert rows(done) == [("AAPL", "yahoo", "USD", "stock", True)]  # the provider's AAPL is the known one
     assert (done["pending"], done["failed"], done["query"]) == ([], [], "apple")
 
-    # Another user, the same query in other case: answered from the day's cache, no new request.
+    # Another user, the same query in other case: answered from the day's cache, no new request; AAPL is
+    # the provider's answer for him (he does not hold it), and never what others hold.
     other = APIClient()
     other.force_authenticate(UserFactory(username="bob"))
-    assert rows(search(other, " APPLE ")) == rows(done)
+    assert rows(search(other, " APPLE ")) == [("AAPL", "yahoo", "USD", "stock", False)]
     assert len(providers.requests_to("/v1/finance/search")) == 1
     assert len(providers.requests_to("/api/v3/search")) == 1
 
@@ -205,9 +210,10 @@ def test_the_openapi_schema_describes_the_search(api):
         "symbol", "name", "exchange", "currency", "asset_class", "provider", "provider_symbol", "known"}
 
 
-def test_with_redis_down_known_instruments_still_answer(api, settings):
+def test_with_redis_down_known_instruments_still_answer(api, user, settings):
     settings.PRICE_PROVIDER = settings.CRYPTO_PRICE_PROVIDER = "yahoo"
-    InstrumentFactory(symbol="AAPL", name="Apple Inc.", provider="yahoo")
+    WatchlistItem.objects.create(user=user, instrument=InstrumentFactory(symbol="AAPL", name="Apple Inc.",
+                                                                         provider="yahoo"))
     settings.CACHES = {**settings.CACHES, "default": {
         "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
