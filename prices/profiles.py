@@ -22,10 +22,9 @@ from core.redis_store import claims_take, redis_key
 from core.tasks import task_send
 from prices.models import AssetClass, Instrument, InstrumentProfile
 from prices.needs import instrument_needs_get
-from prices.providers import provider_get
-from prices.providers.base import PermanentError, ProviderError, UnknownSymbolError
-from prices.providers.gateway import ProviderGate
-from prices.providers.profiles import PROFILES, ProfileFacts, provider_profile
+from prices.providers.base import PermanentError, ProfileFacts, ProviderError, UnknownSymbolError
+from prices.providers.gateway import PriceService
+from prices.providers.profiles import PROFILES
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +65,11 @@ def profile_store(*, instrument: Instrument, facts: ProfileFacts | None, source:
 def instrument_profiles_refresh(*, instrument_ids: Iterable[int] | None = None) -> dict[str, int]:
     """Fetch and store the due profiles, one paced request each; returns counts by outcome."""
     counts = {"stored": 0, "unknown": 0, "refused": 0, "failed": 0}
-    gates: dict[str, ProviderGate] = {}
+    service = PriceService()  # one gate per provider for the whole run
     for instrument in profiles_due(instrument_ids=instrument_ids):
-        gate = gates.get(instrument.provider) or gates.setdefault(
-            instrument.provider, ProviderGate(instrument.provider, provider_get(instrument.provider)))
+        gate = service.gate(instrument.provider)
         try:
-            facts = gate.call(lambda g=gate, i=instrument: provider_profile(g.provider, i.quote_symbol), [0])
+            facts = gate.call(lambda g=gate, i=instrument: g.provider.profile(i.quote_symbol), [0])
         except UnknownSymbolError:
             profile_store(instrument=instrument, facts=None, source=instrument.provider)
             counts["unknown"] += 1

@@ -19,10 +19,9 @@ from redis.exceptions import RedisError
 
 from core.tasks import task_send
 from prices.models import Instrument
-from prices.providers import provider_get
+from prices.providers import searchable
 from prices.providers.base import ProviderError
-from prices.providers.gateway import ProviderGate
-from prices.providers.search import provider_search, searchable
+from prices.providers.gateway import PriceService
 from prices.search_cache import (
     FAILED,
     query_normalize,
@@ -134,9 +133,9 @@ def instrument_search(*, query: str, visible: Q) -> SearchAnswer:
 def provider_search_run(*, provider: str, query: str) -> int:
     """Worker side: one provider search through its gateway, its answer (or failure) cached. Returns
     the number of hits."""
-    gate = ProviderGate(provider, provider_get(provider))
+    gate = PriceService().gate(provider)
     try:
-        hits = gate.call(lambda: provider_search(gate.provider, query), [0])
+        hits = gate.call(lambda: gate.provider.search(query), [0])
     except ProviderError as error:
         logger.info("search: %s failed for %r: %s", provider, query, error)
         search_failure_set(provider=provider, query=query, error=f"{type(error).__name__}: {error}")

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from core.redis_store import redis_client, redis_key
 from prices.providers import provider_get
-from prices.providers.search import SearchHit, provider_search
+from prices.providers.base import SearchHit
 
 # Longest query worth a provider request: names and tickers are far shorter.
 MAX_QUERY_LENGTH = 64
@@ -49,7 +49,7 @@ def search_answer_get(*, provider: str, query: str) -> dict | None:
     """`{"status": "ok", "hits": [...]}`, `{"status": "failed", "error": ...}`, or None when not searched
     (or Redis cannot say)."""
     if provider in OFFLINE_PROVIDERS:
-        hits = provider_search(provider_get(provider), query)
+        hits = provider_get(provider).search(query)
         return {"status": OK, "hits": [hit.as_dict() for hit in hits]}
     try:
         raw = redis_client().get(_key("answer", provider, query))

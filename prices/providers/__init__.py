@@ -25,6 +25,12 @@ def provider_class_get(name: str) -> type[PriceProvider]:
     return getattr(import_module(module_name), class_name)
 
 
+def searchable(name: str) -> bool:
+    """Whether provider `name` has a search endpoint (a client's `search`); False for a name Folio does
+    not know. Loads that one client only."""
+    return name in PROVIDER_CLASSES and provider_class_get(name).supports_search()
+
+
 @cache
 def provider_get(name: str) -> PriceProvider:
     """The shared client of a provider (one pooled HTTP session per process)."""

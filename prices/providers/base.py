@@ -15,13 +15,15 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
 # Tickers as brokers and providers write them: BRK-B, BRK.B, ^GSPC, EURUSD=X, VOD.L, BTC-USD. What a typed
 # symbol must look like, and what the simulated provider would price.
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^:_/]{0,31}$")
+# Results asked of a provider per search query: a dropdown's worth (Twelve Data allows up to 120).
+SEARCH_RESULTS = 10
 
 
 class ProviderError(Exception):
@@ -92,6 +94,34 @@ class QuoteBatch:
     unknown: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class SearchHit:
+    """One instrument a provider's search found, in Folio's terms: `symbol` is what a trade names,
+    `provider_symbol` the provider's own name for it when different (CoinGecko ids)."""
+
+    symbol: str
+    name: str
+    exchange: str
+    currency: str
+    asset_class: str
+    provider: str
+    provider_symbol: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ProfileFacts:
+    """What a provider says an instrument is: its sector, industry and country, and a fund's breakdown."""
+
+    sector: str = ""
+    industry: str = ""
+    country: str = ""
+    sector_weights: dict[str, str] = field(default_factory=dict)  # fractions as decimal strings
+    country_weights: dict[str, str] = field(default_factory=dict)
+
+
 class PriceProvider(ABC):
     name: str
     # Batch size by default (the free tier's; `<NAME>_BATCH_SIZE` overrides it for a paid plan).
@@ -119,3 +149,24 @@ class PriceProvider(ABC):
     def daily_history(self, symbol: str, start: date, end: date) -> list[Bar]:
         """Daily closes from `start` to `end` inclusive, oldest first (a History where the provider also
         states the instrument's currency or type). Raises UnknownSymbolError."""
+
+    # --- optional endpoints: a client overrides the methods its provider has
+
+    def search(self, query: str) -> list[SearchHit]:
+        """Instruments matching `query` (a ticker, a name or part of one), in the provider's order; one
+        request. An empty list is a well-formed "nothing found": an unexpected body raises, like any call."""
+        raise PermanentError(f"{self.name}: no search endpoint")
+
+    def profile(self, symbol: str) -> ProfileFacts | None:
+        """What the provider says `symbol` (its own symbol) is, in one request; None when it has no
+        profiles at all (nothing to ask). Raises UnknownSymbolError."""
+        return None
+
+    @classmethod
+    def supports_search(cls) -> bool:
+        # From the override itself, so a client cannot claim an endpoint it does not implement.
+        return cls.search is not PriceProvider.search
+
+    @classmethod
+    def supports_profile(cls) -> bool:
+        return cls.profile is not PriceProvider.profile

@@ -1,7 +1,10 @@
 """CoinGecko (crypto): `/simple/price` for batches of coin ids, `/coins/{id}/market_chart` for
-daily history. Symbols are CoinGecko ids (`bitcoin`), not tickers. Prices in USD, as the market
-priced the coin each day: coins have no splits, so there is nothing to un-adjust (a token
-redenomination or migration is not reported, and shows as a jump)."""
+daily history, `/search` for coins by id, name and ticker. No profiles: a coin has no sector or
+country (allocation files it under "Crypto").
+
+Symbols are CoinGecko ids (`bitcoin`), not tickers. Prices in USD, as the market priced the coin
+each day: coins have no splits, so there is nothing to un-adjust (a token redenomination or
+migration is not reported, and shows as a jump)."""
 
 from __future__ import annotations
 
@@ -11,11 +14,13 @@ from typing import Any
 from urllib.parse import quote
 
 from prices.providers.base import (
+    SEARCH_RESULTS,
     Bar,
     PermanentError,
     Quote,
     QuoteBatch,
     RateLimitedError,
+    SearchHit,
     TransientError,
     UnknownSymbolError,
 )
@@ -23,8 +28,10 @@ from prices.providers.http import (
     HttpProvider,
     Reply,
     check_batch_size,
+    list_field,
     looks_like_html,
     price_parse,
+    text_field,
     unique,
     utc_from_unix,
 )
@@ -90,6 +97,26 @@ class CoinGeckoProvider(HttpProvider):
             raise PermanentError(f"coingecko: {message}")
         if "error" not in symbols and "error" in data:
             raise PermanentError(f"coingecko: {self._http.redact(data['error'])}")
+
+    # --- search
+
+    def search(self, query: str) -> list[SearchHit]:
+        """Coins under their ticker, with their id as the provider symbol; prices are in USD."""
+        reply = self._get("/search", {"query": query})
+        self._http.raise_for_status(reply)
+        data = self._http.json(reply)
+        if not isinstance(data, dict):
+            raise TransientError(f"coingecko: unexpected search body {self._http.snippet(reply)!r}")
+        self._raise_for_body_error(data, [])
+        hits = []
+        for coin in list_field(data, "coins", http=self._http, reply=reply, what="search")[:SEARCH_RESULTS]:
+            coin_id = text_field(coin.get("id")) if isinstance(coin, dict) else ""
+            if not coin_id:
+                continue
+            ticker = text_field(coin.get("symbol")).upper()
+            hits.append(SearchHit(symbol=ticker or coin_id.upper(), name=text_field(coin.get("name")), exchange="",
+                                  currency="USD", asset_class="crypto", provider=self.name, provider_symbol=coin_id))
+        return hits
 
     # --- daily history
 

@@ -262,6 +262,19 @@ def price_parse(value: object) -> Decimal | None:
     return number
 
 
+def text_field(value: object) -> str:
+    """A text field of a provider's answer, trimmed; "" when absent or not text."""
+    return value.strip() if isinstance(value, str) else ""
+
+
+def list_field(data: object, key: str, *, http: HttpClient, reply: Reply, what: str) -> list:
+    """The answer's list under `key`; any other shape is garbage (retried), never "nothing found"."""
+    rows = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise TransientError(f"{http.provider}: unexpected {what} body {http.snippet(reply)!r}")
+    return rows
+
+
 def utc_from_unix(value: object) -> datetime | None:
     """A timezone-aware UTC datetime from Unix seconds, or None when missing or implausible."""
     if isinstance(value, dict):

@@ -6,7 +6,8 @@ date therefore never changes between runs or with the range asked for. Stocks an
 closes on their exchange's sessions (holidays and weekends absent); crypto has one every day.
 Symbols starting with "ZZ" are unknown to it, so the unknown-symbol path can be exercised offline.
 Its symbols never split or pay dividends: each close is the day's actual price, and the adjusted
-close the same number.
+close the same number. It searches and profiles its own universe (the symbols it anchors and lists)
+offline, so the demo searches and allocates like a real provider.
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from functools import lru_cache
 import numpy as np
 
 from prices.market_calendar import calendar_get, sessions_between
-from prices.providers.base import Bar, PriceProvider, Quote, QuoteBatch, UnknownSymbolError
+from prices.providers.base import (
+    SYMBOL_PATTERN,
+    Bar,
+    PriceProvider,
+    ProfileFacts,
+    Quote,
+    QuoteBatch,
+    SearchHit,
+    UnknownSymbolError,
+)
+from prices.providers.yahoo import suffix_currency
 
 EPOCH = date(2000, 1, 1)
 HORIZON_DAYS = 366 * 45  # walks are computed once per symbol, up to 2045
@@ -34,6 +45,57 @@ ANCHORS = {
     "JPM": 320, "V": 350, "JNJ": 205, "PG": 145, "KO": 70, "XOM": 115, "BRK-B": 500, "COST": 900,
     "SPY": 680, "VOO": 625, "VTI": 335, "QQQ": 615, "VXUS": 73, "BND": 74, "GLD": 400, "VNQ": 89,
     "SCHD": 27, "BTC": 89000, "ETH": 3000, "SOL": 130,
+}
+UNIVERSE = sorted(set(ANCHORS) | CRYPTO | ETFS)
+# The names of its universe, as search answers them.
+NAMES = {
+    "AAPL": "Apple Inc.", "MSFT": "Microsoft Corporation", "GOOGL": "Alphabet Inc.", "AMZN": "Amazon.com, Inc.",
+    "NVDA": "NVIDIA Corporation", "META": "Meta Platforms, Inc.", "TSLA": "Tesla, Inc.",
+    "JPM": "JPMorgan Chase & Co.", "V": "Visa Inc.", "JNJ": "Johnson & Johnson", "PG": "Procter & Gamble Co.",
+    "KO": "The Coca-Cola Company", "XOM": "Exxon Mobil Corporation", "BRK-B": "Berkshire Hathaway Inc.",
+    "COST": "Costco Wholesale Corporation", "SPY": "SPDR S&P 500 ETF Trust", "VOO": "Vanguard S&P 500 ETF",
+    "VTI": "Vanguard Total Stock Market ETF", "QQQ": "Invesco QQQ Trust",
+    "VXUS": "Vanguard Total International Stock ETF",
+    "BND": "Vanguard Total Bond Market ETF", "GLD": "SPDR Gold Shares", "VNQ": "Vanguard Real Estate ETF",
+    "SCHD": "Schwab U.S. Dividend Equity ETF", "IWM": "iShares Russell 2000 ETF", "EFA": "iShares MSCI EAFE ETF",
+    "AGG": "iShares Core U.S. Aggregate Bond ETF", "VT": "Vanguard Total World Stock ETF",
+    "TLT": "iShares 20+ Year Treasury Bond ETF", "BTC": "Bitcoin", "ETH": "Ethereum", "SOL": "Solana",
+    "ADA": "Cardano", "XRP": "XRP", "DOGE": "Dogecoin", "DOT": "Polkadot", "LTC": "Litecoin", "AVAX": "Avalanche",
+    "LINK": "Chainlink", "BNB": "BNB", "MATIC": "Polygon",
+}
+# Sector, industry and country of its companies, as a provider's profile would give them.
+COMPANY_PROFILES = {
+    "AAPL": ("Technology", "Consumer Electronics", "United States"),
+    "MSFT": ("Technology", "Software—Infrastructure", "United States"),
+    "GOOGL": ("Communication Services", "Internet Content & Information", "United States"),
+    "AMZN": ("Consumer Cyclical", "Internet Retail", "United States"),
+    "NVDA": ("Technology", "Semiconductors", "United States"),
+    "META": ("Communication Services", "Internet Content & Information", "United States"),
+    "TSLA": ("Consumer Cyclical", "Auto Manufacturers", "United States"),
+    "JPM": ("Financial Services", "Banks—Diversified", "United States"),
+    "V": ("Financial Services", "Credit Services", "United States"),
+    "JNJ": ("Healthcare", "Drug Manufacturers—General", "United States"),
+    "PG": ("Consumer Defensive", "Household & Personal Products", "United States"),
+    "KO": ("Consumer Defensive", "Beverages—Non-Alcoholic", "United States"),
+    "XOM": ("Energy", "Oil & Gas Integrated", "United States"),
+    "BRK-B": ("Financial Services", "Insurance—Diversified", "United States"),
+    "COST": ("Consumer Defensive", "Discount Stores", "United States"),
+}
+# Funds of its universe with a breakdown, as a provider would give it; the rest have none.
+FUND_SECTORS = {
+    "SPY": {"Technology": "0.32", "Financial Services": "0.13", "Healthcare": "0.11", "Consumer Cyclical": "0.10",
+            "Communication Services": "0.09", "Industrials": "0.08", "Consumer Defensive": "0.06",
+            "Energy": "0.04", "Utilities": "0.03", "Real Estate": "0.02", "Basic Materials": "0.02"},
+    "QQQ": {"Technology": "0.50", "Communication Services": "0.16", "Consumer Cyclical": "0.14",
+            "Consumer Defensive": "0.06", "Healthcare": "0.06", "Industrials": "0.05", "Utilities": "0.01",
+            "Financial Services": "0.01", "Basic Materials": "0.01"},
+}
+FUND_COUNTRIES = {
+    "SPY": {"United States": "1"}, "VOO": {"United States": "1"}, "VTI": {"United States": "1"},
+    "QQQ": {"United States": "0.97", "Netherlands": "0.01", "United Kingdom": "0.01", "China": "0.01"},
+    "SCHD": {"United States": "1"}, "VNQ": {"United States": "1"}, "BND": {"United States": "1"},
+    "VXUS": {"Japan": "0.15", "United Kingdom": "0.09", "China": "0.08", "Canada": "0.08", "France": "0.07",
+             "Switzerland": "0.06", "Germany": "0.05", "Taiwan": "0.05", "India": "0.05", "Australia": "0.05"},
 }
 # Suffix conventions (Yahoo-style) to the exchange whose calendar applies.
 SUFFIX_MIC = {".L": "XLON", ".DE": "XETR", ".PA": "XPAR", ".AS": "XAMS", ".TO": "XTSE", ".SW": "XSWX",
@@ -163,3 +225,31 @@ class SimulatedProvider(PriceProvider):
             close = _to_decimal(float(walk[(day - EPOCH).days]))
             bars.append(Bar(date=day, close=close, adjusted_close=close))
         return bars
+
+    # --- search and profiles, of its own universe
+
+    def search(self, query: str) -> list[SearchHit]:
+        """Its symbols by ticker prefix or name, the exact ticker first."""
+        wanted = query.strip().lower()
+        by_name = [symbol for symbol in UNIVERSE if wanted in NAMES.get(symbol, "").lower()]
+        by_symbol = [symbol for symbol in UNIVERSE if symbol.lower().startswith(wanted)]
+        found = sorted(set(by_name) | set(by_symbol), key=lambda symbol: (symbol.lower() != wanted, symbol))
+        ticker = query.strip().upper()
+        # It prices any ticker it does not list (AAP as well as AAPL), except the ZZ… ones; a query that named
+        # something ("bitcoin") is a name, not a ticker.
+        if not by_name and ticker not in found and SYMBOL_PATTERN.match(ticker) and not ticker.startswith("ZZ"):
+            found.append(ticker)
+        hits = []
+        for symbol in found:
+            asset_class = "crypto" if symbol in CRYPTO else "etf" if symbol in ETFS else "stock"
+            # Its listings follow Yahoo's suffixes (SUFFIX_MIC); its coins are priced in USD.
+            currency = suffix_currency(symbol, asset_class) if asset_class != "crypto" else "USD"
+            hits.append(SearchHit(symbol=symbol, name=NAMES.get(symbol, ""), exchange="", currency=currency,
+                                  asset_class=asset_class, provider=self.name))
+        return hits
+
+    def profile(self, symbol: str) -> ProfileFacts:
+        self._check_known(symbol)
+        sector, industry, country = COMPANY_PROFILES.get(symbol, ("", "", ""))
+        return ProfileFacts(sector=sector, industry=industry, country=country,
+                            sector_weights=FUND_SECTORS.get(symbol, {}), country_weights=FUND_COUNTRIES.get(symbol, {}))

@@ -1,4 +1,5 @@
-"""Twelve Data: batched `/quote`, daily history from `/time_series`. Errors often arrive with HTTP
+"""Twelve Data: batched `/quote`, daily history from `/time_series`, search from `/symbol_search`,
+profiles from `/profile` (higher plans; others get a 403 error body, a permanent failure). Errors often arrive with HTTP
 200 as `{"code": …, "message": …, "status": "error"}`, at the top level or per symbol inside a
 batch, and the body's shape depends on how many symbols were asked.
 
@@ -11,13 +12,16 @@ from datetime import date, timedelta
 from typing import Any
 
 from prices.providers.base import (
+    SEARCH_RESULTS,
     Bar,
     History,
     PermanentError,
+    ProfileFacts,
     QuotaExhaustedError,
     Quote,
     QuoteBatch,
     RateLimitedError,
+    SearchHit,
     TransientError,
     UnknownSymbolError,
 )
@@ -25,8 +29,10 @@ from prices.providers.http import (
     HttpProvider,
     Reply,
     check_batch_size,
+    list_field,
     price_parse,
     retry_after_parse,
+    text_field,
     unique,
     utc_from_unix,
 )
@@ -134,6 +140,42 @@ class TwelveDataProvider(HttpProvider):
         return History((bars[day] for day in sorted(bars)),
                        currency=currency if isinstance(currency, str) and currency else None,
                        asset_class=ASSET_CLASSES.get(kind) if isinstance(kind, str) else None)
+
+    # --- search
+
+    def search(self, query: str) -> list[SearchHit]:
+        reply = self._http.get("/symbol_search", params=self._params(symbol=query, outputsize=str(SEARCH_RESULTS)))
+        data = self._json(reply)
+        if _is_error(data):
+            self._raise_for_error(data, reply, alone=True)
+            raise PermanentError(f"twelvedata: search refused: {self._message(data)}")
+        self._http.raise_for_status(reply)
+        hits = []
+        for row in list_field(data, "data", http=self._http, reply=reply, what="search"):
+            symbol = text_field(row.get("symbol")) if isinstance(row, dict) else ""
+            if not symbol:
+                continue
+            hits.append(SearchHit(
+                symbol=symbol.upper(), name=text_field(row.get("instrument_name")),
+                exchange=text_field(row.get("exchange")), currency=text_field(row.get("currency")).upper() or "USD",
+                asset_class=ASSET_CLASSES.get(text_field(row.get("instrument_type")), "other"), provider=self.name))
+        return hits
+
+    # --- profile
+
+    def profile(self, symbol: str) -> ProfileFacts:
+        reply = self._http.get("/profile", params=self._params(symbol=symbol))
+        data = self._json(reply)
+        if _is_error(data):
+            self._raise_for_error(data, reply, alone=True)
+            if _code(data) == 404 or "not found" in self._message(data).lower():
+                raise UnknownSymbolError(symbol, f"twelvedata: {self._message(data)}")
+            raise PermanentError(f"twelvedata: profile refused: {self._message(data)}")
+        self._http.raise_for_status(reply)
+        if not isinstance(data, dict) or "symbol" not in data:
+            raise TransientError(f"twelvedata: unexpected profile body {self._http.snippet(reply)!r}")
+        return ProfileFacts(sector=text_field(data.get("sector")), industry=text_field(data.get("industry")),
+                            country=text_field(data.get("country")))
 
     # --- errors
 

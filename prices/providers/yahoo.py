@@ -1,5 +1,6 @@
 """Yahoo Finance (unofficial, no key): batch quotes from v7 behind a cookie + crumb, daily history
-from the v8 chart endpoint, one symbol per request.
+from the v8 chart endpoint, one symbol per request; search from v1 (no crumb), profiles from v10
+quoteSummary (the same cookie + crumb as quotes).
 
 The chart's closes are split-adjusted for every split up to the moment of the request, while Folio
 stores what each day actually traded at: `daily_history` un-adjusts them with the split events the
@@ -18,12 +19,15 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prices.providers.base import (
+    SEARCH_RESULTS,
     Bar,
     History,
     PermanentError,
     PriceProvider,
+    ProfileFacts,
     Quote,
     QuoteBatch,
+    SearchHit,
     TransientError,
     UnknownSymbolError,
 )
@@ -31,8 +35,10 @@ from prices.providers.http import (
     HttpClient,
     Reply,
     check_batch_size,
+    list_field,
     looks_like_html,
     price_parse,
+    text_field,
     unique,
     utc_from_unix,
 )
@@ -52,6 +58,21 @@ ASSET_CLASSES = {
 }
 # Decimal places of a stored close (PriceHistory.close): un-adjusted closes are rounded to these.
 CLOSE_PLACES = 6
+# Listing suffixes to the currency the listing trades in (no suffix: a US listing, USD). Search answers
+# state no currency: it follows from the suffix (`BALN.SW` trades in CHF, `VOD.L` in pence).
+SUFFIX_CURRENCY = {
+    ".L": "GBp", ".IL": "USD", ".DE": "EUR", ".F": "EUR", ".PA": "EUR", ".AS": "EUR", ".BR": "EUR", ".MI": "EUR",
+    ".MC": "EUR", ".LS": "EUR", ".VI": "EUR", ".HE": "EUR", ".IR": "EUR", ".SW": "CHF", ".TO": "CAD", ".V": "CAD",
+    ".T": "JPY", ".HK": "HKD", ".AX": "AUD", ".NZ": "NZD", ".ST": "SEK", ".OL": "NOK", ".CO": "DKK",
+    ".SI": "SGD", ".KS": "KRW", ".NS": "INR", ".BO": "INR", ".SA": "BRL", ".MX": "MXN", ".JO": "ZAc",
+}
+# Yahoo's fund sector keys (quoteSummary `sectorWeightings`), as the names its company profiles use.
+FUND_SECTORS = {
+    "realestate": "Real Estate", "consumer_cyclical": "Consumer Cyclical", "basic_materials": "Basic Materials",
+    "consumer_defensive": "Consumer Defensive", "technology": "Technology",
+    "communication_services": "Communication Services", "financial_services": "Financial Services",
+    "utilities": "Utilities", "industrials": "Industrials", "energy": "Energy", "healthcare": "Healthcare",
+}
 
 
 class YahooProvider(PriceProvider):
@@ -135,9 +156,9 @@ class YahooProvider(PriceProvider):
                 symbol=symbol,
                 price=_rounded(price, places),
                 as_of=as_of,
-                currency=_text(item.get("currency")),
+                currency=text_field(item.get("currency")) or None,
                 previous_close=_rounded(previous, places) if previous else None,
-                asset_class=ASSET_CLASSES.get(_text(item.get("quoteType")) or ""),
+                asset_class=ASSET_CLASSES.get(text_field(item.get("quoteType"))),
             )
         # Yahoo silently leaves out the symbols it does not know.
         batch.unknown = {symbol for symbol in symbols if symbol not in answered}
@@ -211,6 +232,58 @@ class YahooProvider(PriceProvider):
             raise TransientError(f"yahoo: chart without result {self._http.snippet(reply)!r}")
         return _bars(results[0], start, end, now=now)
 
+    # --- search
+
+    def search(self, query: str) -> list[SearchHit]:
+        reply = self._http.get(
+            "/v1/finance/search", params={"q": query, "quotesCount": str(SEARCH_RESULTS), "newsCount": "0"}
+        )
+        self._http.raise_for_status(reply)
+        hits = []
+        for item in list_field(self._http.json(reply), "quotes", http=self._http, reply=reply, what="search"):
+            symbol = text_field(item.get("symbol")) if isinstance(item, dict) else ""
+            # News-only entities and Yahoo's non-Finance listings carry no price.
+            if not symbol or item.get("isYahooFinance") is False:
+                continue
+            asset_class = ASSET_CLASSES.get(text_field(item.get("quoteType")), "other")
+            hits.append(SearchHit(
+                symbol=symbol.upper(), name=text_field(item.get("longname")) or text_field(item.get("shortname")),
+                exchange=text_field(item.get("exchDisp")) or text_field(item.get("exchange")),
+                currency=suffix_currency(symbol, asset_class), asset_class=asset_class, provider=self.name))
+        return hits
+
+    # --- profile
+
+    def profile(self, symbol: str) -> ProfileFacts:
+        """`assetProfile` for companies, `topHoldings.sectorWeightings` for funds."""
+        path = f"/v10/finance/quoteSummary/{quote(symbol, safe='')}"
+        modules = {"modules": "assetProfile,price,topHoldings"}
+        crumb = self._crumb_get()
+        reply = self._http.get(path, params={**modules, "crumb": crumb})
+        if reply.status == 401:
+            # The crumb expired with its cookie: one fresh pair is worth one more request.
+            reply = self._http.get(path, params={**modules, "crumb": self._crumb_refresh(stale=crumb)})
+        data = self._try_json(reply)
+        summary = data.get("quoteSummary") if isinstance(data, dict) else None
+        error = summary.get("error") if isinstance(summary, dict) else None
+        if reply.status == 404 and isinstance(error, dict):
+            raise UnknownSymbolError(symbol, f"yahoo: {self._http.redact(error.get('description') or error)}")
+        self._http.raise_for_status(reply)
+        results = summary.get("result") if isinstance(summary, dict) else None
+        if not isinstance(results, list) or not results or not isinstance(results[0], dict):
+            raise TransientError(f"yahoo: unexpected quoteSummary body {self._http.snippet(reply)!r}")
+        result = results[0]
+        profile = result.get("assetProfile") if isinstance(result.get("assetProfile"), dict) else {}
+        holdings = result.get("topHoldings") if isinstance(result.get("topHoldings"), dict) else {}
+        weights: dict[str, str] = {}
+        for entry in holdings.get("sectorWeightings") or []:
+            for key, value in (entry.items() if isinstance(entry, dict) else ()):
+                weight = _weight(value)
+                if weight is not None:
+                    weights[FUND_SECTORS.get(key, key.replace("_", " ").title())] = str(weight)
+        return ProfileFacts(sector=text_field(profile.get("sector")), industry=text_field(profile.get("industry")),
+                            country=text_field(profile.get("country")), sector_weights=weights)
+
     def _try_json(self, reply: Reply) -> Any:
         if looks_like_html(reply):
             return None
@@ -218,6 +291,22 @@ class YahooProvider(PriceProvider):
             return self._http.json(reply)
         except TransientError:
             return None
+
+
+def suffix_currency(symbol: str, asset_class: str) -> str:
+    """The currency of a Yahoo listing, from its suffix (BTC-EUR: EUR; BALN.SW: CHF; AAPL: USD)."""
+    if asset_class == "crypto" and "-" in symbol:
+        return symbol.rsplit("-", 1)[1][:3].upper()
+    if "." in symbol:
+        return SUFFIX_CURRENCY.get("." + symbol.rsplit(".", 1)[1].upper(), "USD")
+    return "USD"
+
+
+def _weight(value: Any) -> Decimal | None:
+    """A fund's sector weight: a fraction of the whole, or None for anything else."""
+    raw = value.get("raw") if isinstance(value, dict) else value
+    number = price_parse(raw)  # positive and finite, or None
+    return number if number is not None and number <= 1 else None
 
 
 def _price_places(hint: Any) -> int:
@@ -230,10 +319,6 @@ def _price_places(hint: Any) -> int:
 def _rounded(value: Fraction | Decimal, places: int) -> Decimal:
     """Half up to `places` (values are positive: floor(x + 1/2))."""
     return Decimal(floor(Fraction(value) * 10**places + Fraction(1, 2))).scaleb(-places)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _bars(result: dict[str, Any], start: date, end: date, *, now: datetime) -> History:
@@ -276,8 +361,8 @@ def _bars(result: dict[str, Any], start: date, end: date, *, now: datetime) -> H
                 adjusted_close=price_parse(adjusted[index]) if adjusted is not None else None,
             )
     facts = meta if isinstance(meta, dict) else {}
-    return History((bars[day] for day in sorted(bars)), currency=_text(facts.get("currency")),
-                   asset_class=ASSET_CLASSES.get(_text(facts.get("instrumentType")) or ""))
+    return History((bars[day] for day in sorted(bars)), currency=text_field(facts.get("currency")) or None,
+                   asset_class=ASSET_CLASSES.get(text_field(facts.get("instrumentType"))))
 
 
 def _splits(result: dict[str, Any], zone: tzinfo, *, today: date) -> list[tuple[date, Fraction]]:

@@ -2,8 +2,9 @@
 
 import pytest
 
-from prices.providers.base import PermanentError, RateLimitedError, TransientError, UnknownSymbolError
-from prices.providers.profiles import ProfileFacts, provider_profile
+from prices.providers.base import PermanentError, ProfileFacts, RateLimitedError, TransientError, UnknownSymbolError
+from prices.providers.coingecko import CoinGeckoProvider
+from prices.providers.profiles import PROFILES
 from prices.providers.simulated import SimulatedProvider
 from prices.providers.twelvedata import TwelveDataProvider
 from prices.providers.yahoo import YahooProvider
@@ -47,14 +48,14 @@ def twelve(stub):
 
 def test_yahoo_company_profile(stub, yahoo):
     stub.route("/v10/finance/quoteSummary/AAPL", json_response(YAHOO_AAPL))
-    assert provider_profile(yahoo, "AAPL") == ProfileFacts("Technology", "Consumer Electronics", "United States")
+    assert yahoo.profile("AAPL") == ProfileFacts("Technology", "Consumer Electronics", "United States")
     request = stub.requests_to("/v10/finance/quoteSummary/AAPL")[0]
     assert (request.param("modules"), request.param("crumb")) == ("assetProfile,price,topHoldings", "crumb-1")
 
 
 def test_yahoo_fund_sector_weightings(stub, yahoo):
     stub.route("/v10/finance/quoteSummary/SPY", json_response(YAHOO_SPY))
-    facts = provider_profile(yahoo, "SPY")
+    facts = yahoo.profile("SPY")
     assert facts.sector_weights == {"Real Estate": "0.0229", "Consumer Cyclical": "0.1035", "Technology": "0.3213",
                                     "Financial Services": "0.1301"}  # the empty entry is skipped
     assert (facts.sector, facts.country) == ("", "")
@@ -62,7 +63,7 @@ def test_yahoo_fund_sector_weightings(stub, yahoo):
 
 def test_yahoo_refreshes_an_expired_crumb_once(stub, yahoo):
     stub.route("/v10/finance/quoteSummary/AAPL", json_response(YAHOO_BAD_CRUMB, status=401), json_response(YAHOO_AAPL))
-    assert provider_profile(yahoo, "AAPL").sector == "Technology"
+    assert yahoo.profile("AAPL").sector == "Technology"
     assert len(stub.requests_to("/v1/test/getcrumb")) == 2
 
 
@@ -76,12 +77,12 @@ def test_yahoo_refreshes_an_expired_crumb_once(stub, yahoo):
 def test_yahoo_profile_failures(stub, yahoo, response, error):
     stub.route("/v10/finance/quoteSummary/ZZZZ", response)
     with pytest.raises(error):
-        provider_profile(yahoo, "ZZZZ")
+        yahoo.profile("ZZZZ")
 
 
 def test_twelvedata_profile(stub, twelve):
     stub.route("/profile", json_response(TD_PROFILE))
-    assert provider_profile(twelve, "AAPL") == ProfileFacts("Technology", "Consumer Electronics", "United States")
+    assert twelve.profile("AAPL") == ProfileFacts("Technology", "Consumer Electronics", "United States")
     assert stub.requests_to("/profile")[0].param("apikey") == "TDKEY"
 
 
@@ -96,13 +97,18 @@ def test_twelvedata_profile(stub, twelve):
 def test_twelvedata_profile_failures(stub, twelve, response, error):
     stub.route("/profile", response)
     with pytest.raises(error):
-        provider_profile(twelve, "ZZZZ")
+        twelve.profile("ZZZZ")
 
 
 def test_simulated_profiles_offline():
     simulated = SimulatedProvider()
-    assert provider_profile(simulated, "AAPL").country == "United States"
-    assert provider_profile(simulated, "SPY").sector_weights["Technology"] == "0.32"
-    assert provider_profile(simulated, "VTI").sector_weights == {}  # no breakdown: the "ETF" sector
+    assert simulated.profile("AAPL").country == "United States"
+    assert simulated.profile("SPY").sector_weights["Technology"] == "0.32"
+    assert simulated.profile("VTI").sector_weights == {}  # no breakdown: the "ETF" sector
     with pytest.raises(UnknownSymbolError):
-        provider_profile(simulated, "ZZZZ")
+        simulated.profile("ZZZZ")
+
+
+def test_only_the_clients_with_profiles_are_asked():
+    assert sorted(PROFILES) == ["simulated", "twelvedata", "yahoo"]
+    assert CoinGeckoProvider().profile("bitcoin") is None  # a coin has no sector or country: nothing to ask

@@ -3,12 +3,13 @@ simulated universe."""
 
 import pytest
 
-from prices.providers.base import PermanentError, QuotaExhaustedError, RateLimitedError, TransientError
+from prices.providers import searchable
+from prices.providers.base import PermanentError, QuotaExhaustedError, RateLimitedError, SearchHit, TransientError
 from prices.providers.coingecko import CoinGeckoProvider
-from prices.providers.search import SearchHit, provider_search, yahoo_currency
 from prices.providers.simulated import SimulatedProvider
+from prices.providers.stooq import StooqProvider
 from prices.providers.twelvedata import TwelveDataProvider
-from prices.providers.yahoo import YahooProvider
+from prices.providers.yahoo import YahooProvider, suffix_currency
 from tests.stubs import html_response, json_response, text_response
 
 YAHOO_SEARCH = """{"explains":[],"count":3,"quotes":[
@@ -64,7 +65,7 @@ def gecko(stub):
 def test_yahoo_search_maps_listings_with_currency_from_suffix_and_skips_non_finance_entities(stub, yahoo):
     stub.route("/v1/finance/search", json_response(YAHOO_SEARCH))
 
-    hits = provider_search(yahoo, "baloise")
+    hits = yahoo.search("baloise")
 
     assert hits == [
         SearchHit("BALN.SW", "Bâloise Holding AG", "Swiss", "CHF", "stock", "yahoo"),
@@ -87,13 +88,13 @@ def test_yahoo_search_maps_listings_with_currency_from_suffix_and_skips_non_fina
 def test_yahoo_search_failures_are_classified(stub, yahoo, response, error):
     stub.route("/v1/finance/search", response)
     with pytest.raises(error):
-        provider_search(yahoo, "apple")
+        yahoo.search("apple")
 
 
 def test_twelvedata_symbol_search_states_currency_and_type(stub, twelve):
     stub.route("/symbol_search", json_response(TD_SEARCH))
 
-    hits = provider_search(twelve, "AAP")
+    hits = twelve.search("AAP")
 
     assert hits == [
         SearchHit("AAPL", "Apple Inc", "NASDAQ", "USD", "stock", "twelvedata"),
@@ -106,7 +107,7 @@ def test_twelvedata_symbol_search_states_currency_and_type(stub, twelve):
 
 def test_twelvedata_search_with_no_match_is_an_empty_answer(stub, twelve):
     stub.route("/symbol_search", json_response('{"data":[],"status":"ok"}'))
-    assert provider_search(twelve, "qqqqzz") == []
+    assert twelve.search("qqqqzz") == []
 
 
 @pytest.mark.parametrize(("response", "error"), [
@@ -120,13 +121,13 @@ def test_twelvedata_search_with_no_match_is_an_empty_answer(stub, twelve):
 def test_twelvedata_search_failures_are_classified(stub, twelve, response, error):
     stub.route("/symbol_search", response)
     with pytest.raises(error):
-        provider_search(twelve, "AAP")
+        twelve.search("AAP")
 
 
 def test_coingecko_search_gives_coins_by_id_with_key_header(stub, gecko):
     stub.route("/api/v3/search", json_response(CG_SEARCH))
 
-    hits = provider_search(gecko, "bitcoin")
+    hits = gecko.search("bitcoin")
 
     assert hits == [
         SearchHit("BTC", "Bitcoin", "", "USD", "crypto", "coingecko", "bitcoin"),
@@ -146,17 +147,17 @@ def test_coingecko_search_gives_coins_by_id_with_key_header(stub, gecko):
 def test_coingecko_search_failures_are_classified(stub, gecko, response, error):
     stub.route("/api/v3/search", response)
     with pytest.raises(error):
-        provider_search(gecko, "bitcoin")
+        gecko.search("bitcoin")
 
 
 def test_simulated_search_answers_from_its_universe_offline():
     simulated = SimulatedProvider()
-    assert [(h.symbol, h.name, h.asset_class) for h in provider_search(simulated, "bitcoin")] == [
+    assert [(h.symbol, h.name, h.asset_class) for h in simulated.search("bitcoin")] == [
         ("BTC", "Bitcoin", "crypto")]
-    assert [h.symbol for h in provider_search(simulated, "AAP")] == ["AAPL", "AAP"]  # it prices AAP too
-    assert [h.symbol for h in provider_search(simulated, "v")][0] == "V"  # the exact one first
-    assert provider_search(simulated, "BALN.SW") == [SearchHit("BALN.SW", "", "", "CHF", "stock", "simulated")]
-    assert provider_search(simulated, "zzzz") == []  # the symbols it does not know
+    assert [h.symbol for h in simulated.search("AAP")] == ["AAPL", "AAP"]  # it prices AAP too
+    assert [h.symbol for h in simulated.search("v")][0] == "V"  # the exact one first
+    assert simulated.search("BALN.SW") == [SearchHit("BALN.SW", "", "", "CHF", "stock", "simulated")]
+    assert simulated.search("zzzz") == []  # the symbols it does not know
 
 
 @pytest.mark.parametrize(("symbol", "asset_class", "currency"), [
@@ -164,4 +165,11 @@ def test_simulated_search_answers_from_its_universe_offline():
     ("BTC-USD", "crypto", "USD"), ("ETH-EUR", "crypto", "EUR"), ("BRK-B", "stock", "USD"),
 ])
 def test_yahoo_listing_currency(symbol, asset_class, currency):
-    assert yahoo_currency(symbol, asset_class) == currency
+    assert suffix_currency(symbol, asset_class) == currency
+
+
+def test_only_the_clients_with_a_search_endpoint_are_searchable():
+    assert [name for name in ("yahoo", "twelvedata", "coingecko", "simulated", "stooq", "alphavantage", "nope")
+            if searchable(name)] == ["yahoo", "twelvedata", "coingecko", "simulated"]
+    with pytest.raises(PermanentError, match="stooq: no search endpoint"):
+        StooqProvider().search("apple")  # refused before any request
