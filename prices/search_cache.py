@@ -73,9 +73,18 @@ def search_failure_set(*, provider: str, query: str, error: str) -> None:
 
 
 def search_claim(*, provider: str, query: str) -> bool:
-    """True for the one caller who should have this query searched now."""
-    return bool(redis_client().set(_key("pending", provider, query), "1", nx=True,
-                                                      ex=PENDING_SECONDS))
+    """True for the one caller who should have this query searched now: nobody has claimed it, and no
+    answer is in."""
+    client = redis_client()
+    pending = _key("pending", provider, query)
+    if not client.set(pending, "1", nx=True, ex=PENDING_SECONDS):
+        return False
+    # A worker stores its answer, then drops its claim: a caller that found no answer just before that
+    # would otherwise claim the query again and have it searched twice.
+    if client.exists(_key("answer", provider, query)):
+        client.delete(pending)
+        return False
+    return True
 
 
 def search_claim_release(*, provider: str, query: str) -> None:
