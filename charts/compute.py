@@ -754,19 +754,27 @@ def _sparklines(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instr
     SPARKLINE_POINTS_MAX (every n-th close counted back from the latest, so the latest is always there)."""
     since = np.datetime64(_months_before(today, SPARKLINE_MONTHS), "D")
     until = np.datetime64(today, "D")
-    lines: dict[str, list[SparkPoint]] = {}
-    # Price rows are sorted by instrument: each instrument's rows are one slice.
-    bounds = np.searchsorted(inputs.prices.instrument_ids, np.stack([ids[columns], ids[columns] + 1]))
-    for col, lo, hi in zip(columns.tolist(), *bounds.tolist(), strict=True):
-        dates, closes = inputs.prices.dates[lo:hi], inputs.prices.closes[lo:hi]
-        window = (dates >= since) & (dates <= until)
-        dates, closes = dates[window], closes[window]
-        step = max(1, ceil(len(dates) / SPARKLINE_POINTS_MAX))
-        dates, closes = dates[::-step][::-1], closes[::-step][::-1]
-        lines[instruments[col].symbol] = [
-            SparkPoint(date=str(day), close=price_format(close))
-            for day, close in zip(np.datetime_as_string(dates, unit="D"), closes.tolist(), strict=True)
-        ]
+    prices = inputs.prices
+    # Price rows are sorted by instrument then date: each instrument's rows are one slice, and its window
+    # of days a slice of that.
+    bounds = np.searchsorted(prices.instrument_ids, np.stack([ids[columns], ids[columns] + 1]))
+    kept: list[np.ndarray] = []
+    for lo, hi in zip(*bounds.tolist(), strict=True):
+        instrument_dates = prices.dates[lo:hi]
+        start = lo + int(np.searchsorted(instrument_dates, since, side="left"))
+        stop = lo + int(np.searchsorted(instrument_dates, until, side="right"))
+        step = max(1, ceil((stop - start) / SPARKLINE_POINTS_MAX))
+        kept.append(np.arange(stop - 1, start - 1, -step)[::-1])
+    # Formatted all at once (500 sparklines are 30,000 points), then cut back into lines.
+    rows = np.concatenate([np.empty(0, dtype="i8"), *kept])
+    points = [
+        SparkPoint(date=day, close=price_format(close))
+        for day, close in zip(np.datetime_as_string(prices.dates[rows], unit="D").tolist(),
+                              prices.closes[rows].tolist(), strict=True)
+    ]
+    ends = np.cumsum([len(k) for k in kept]).tolist()
+    lines = {instruments[col].symbol: points[end - len(k):end]
+             for col, k, end in zip(columns.tolist(), kept, ends, strict=True)}
     return dict(sorted(lines.items()))
 
 
