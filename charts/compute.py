@@ -30,7 +30,7 @@ from typing import NamedTuple, NotRequired, TypedDict
 
 import numpy as np
 
-from charts.selectors import ChartInputs, FxSeries, PriceRows
+from charts.selectors import MICROS_PER_UNIT, ChartInputs, FxSeries, PriceRows
 from portfolio.holdings import (
     CLOSE,
     EXACT_SUMS,
@@ -411,8 +411,13 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     trades = trade_observations(dated, currencies=currencies, rate=rates)
     splits = splits_of(dated)
     prices = inputs.prices
-    close_columns = np.searchsorted(ids, prices.instrument_ids)
-    close_days = (prices.dates - np.datetime64(first, "D")).astype("i8")
+    # The rows are sorted by instrument, and every one is of a column: each column's rows are one run.
+    runs = np.diff(np.append(np.searchsorted(prices.instrument_ids, ids), len(prices.instrument_ids)))
+    close_columns = np.repeat(np.arange(len(ids)), runs)
+    # Days since the first transaction, made in one array (a 10-year chart has 1.26 M closes: every
+    # temporary of their size is 10 MB); rows before the first day count as day -1, clipped in place.
+    close_days = prices.dates.view("i8") - np.datetime64(first, "D").astype("i8")
+    np.maximum(close_days, -1, out=close_days)
     closes = _StepRows(columns=close_columns, days=close_days, n_days=n_days)
     close_keys = closes.keys
     column_of = {int(instrument_id): column for column, instrument_id in enumerate(ids.tolist())}
@@ -460,9 +465,15 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     # Rows go in before the first close row of a later (column, day): the merged rows stay sorted.
     at = np.searchsorted(close_keys, extra_keys)
     merged = closes.with_rows(at=at, columns=columns, days=days) if len(columns) else closes
-    merged_prices = np.insert(prices.closes, at, merged_prices)
-    return _Observed(trades=trades, splits=splits, closes=closes, rows=merged,
-                     prices=np.append(merged_prices, np.nan))
+    # One float64 per merged row and a NaN after them (for "no row"), made in one array.
+    n_rows = len(prices.micros) + len(at)
+    row_prices = np.empty(n_rows + 1)
+    if len(at):
+        row_prices[:n_rows] = np.insert(prices.closes, at, merged_prices)
+    else:
+        np.divide(prices.micros, MICROS_PER_UNIT, out=row_prices[:n_rows])  # prices.closes, in place
+    row_prices[n_rows] = np.nan
+    return _Observed(trades=trades, splits=splits, closes=closes, rows=merged, prices=row_prices)
 
 
 def _close_observation(prices: PriceRows, row: int) -> Observation:
@@ -640,10 +651,15 @@ class _StepRows:
         self.n_days = n_days
         self.stride = n_days + 1
         self.columns = columns
-        self.days = np.clip(days, -1, None)
-        keys = columns * self.stride + self.days + 1
+        # Rows up to a million and more (closes): each step in place, no temporary of their size.
+        self.days = days if not len(days) or days.min() >= -1 else np.maximum(days, -1)
+        keys = columns * self.stride
+        keys += self.days
+        keys += 1
         # A row after the last day would answer the next column's queries: move it past all of its own.
-        self.keys = np.where(days < n_days, keys, (columns + 1) * self.stride)
+        late = np.flatnonzero(days >= n_days)
+        keys[late] = (columns[late] + 1) * self.stride
+        self.keys = keys
 
     def with_rows(self, *, at: np.ndarray, columns: np.ndarray, days: np.ndarray) -> "_StepRows":
         """These rows plus more (dated within the days), inserted at `at` (np.insert's positions)."""
@@ -770,7 +786,7 @@ def _sparklines(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instr
     points = [
         SparkPoint(date=day, close=price_format(close))
         for day, close in zip(np.datetime_as_string(prices.dates[rows], unit="D").tolist(),
-                              prices.closes[rows].tolist(), strict=True)
+                              prices.closes_of(rows).tolist(), strict=True)
     ]
     ends = np.cumsum([len(k) for k in kept]).tolist()
     lines = {instruments[col].symbol: points[end - len(k):end]

@@ -66,25 +66,29 @@ class PriceRows:
 
     instrument_ids: np.ndarray  # int64
     dates: np.ndarray  # datetime64[D]
-    closes: np.ndarray  # float64, in the instrument's own currency: the daily value grid sums millions of them
-    micros: np.ndarray  # int64: the same closes exactly, in millionths (Decimal figures are made from these)
+    micros: np.ndarray  # int64: the closes exactly, in millionths (Decimal figures are made from these)
 
     @classmethod
     def empty(cls) -> "PriceRows":
-        return cls(np.empty(0, "i8"), np.empty(0, "M8[D]"), np.empty(0, "f8"), np.empty(0, "i8"))
+        return cls(np.empty(0, "i8"), np.empty(0, "M8[D]"), np.empty(0, "i8"))
 
-    @classmethod
-    def from_micros(cls, instrument_ids: np.ndarray, dates: np.ndarray, micros: np.ndarray) -> "PriceRows":
+    @property
+    def closes(self) -> np.ndarray:
+        """The closes as float64, in the instrument's own currency (the daily value grid sums millions of
+        them): made when asked, not kept beside the millionths (10 MB for a 10-year, 500-holding chart)."""
+        return self.closes_of(slice(None))
+
+    def closes_of(self, rows: np.ndarray | slice) -> np.ndarray:
         # micros < 2^53 are exact doubles, so this division is correctly rounded: the same float the
         # database's own numeric-to-float8 cast would give.
-        return cls(instrument_ids, dates, micros / MICROS_PER_UNIT, micros)
+        return self.micros[rows] / MICROS_PER_UNIT
 
     def before(self, day: date | None) -> "PriceRows":
         """The closes dated before `day` (all of them for None)."""
         if day is None:
             return self
         keep = self.dates < np.datetime64(day, "D")
-        return PriceRows(self.instrument_ids[keep], self.dates[keep], self.closes[keep], self.micros[keep])
+        return PriceRows(self.instrument_ids[keep], self.dates[keep], self.micros[keep])
 
 
 @dataclass(frozen=True)
@@ -116,15 +120,16 @@ def chart_inputs_load(*, portfolio: Portfolio, closes_before: date | None = None
         base_currency=base,
         transactions=transactions,
         instruments=instruments,
-        prices=_prices_load(instrument_ids=sorted(instruments), start=first).before(closes_before),
+        prices=_prices_load(instrument_ids=sorted(instruments), start=first, before=closes_before),
         fx=_fx_load(codes=codes, base=base, start=first),
     )
 
 
-def _prices_load(*, instrument_ids: list[int], start: date) -> PriceRows:
-    """Closes from `start` on plus each instrument's last one before it, sorted (instrument_id, date)."""
+def _prices_load(*, instrument_ids: list[int], start: date, before: date | None) -> PriceRows:
+    """Closes from `start` on (dated before `before`, when given) plus each instrument's last one before
+    `start`, sorted (instrument_id, date)."""
     if price_series_available():
-        return PriceRows.from_micros(*price_series_load(instrument_ids=instrument_ids, start=start))
+        return PriceRows(*price_series_load(instrument_ids=instrument_ids, start=start, before=before))
     before = PriceHistory.objects.filter(instrument=OuterRef("pk"), date__lt=start).order_by("-date")
     seeds = [
         (pk, day, micros)
@@ -145,11 +150,11 @@ def _prices_load(*, instrument_ids: list[int], start: date) -> PriceRows:
     ids, days, micros = _rows_iterated(rows)
     # Each seed is older than every row of its instrument: it goes just before the first of them.
     at = np.searchsorted(ids, [row[0] for row in seeds], side="left")
-    return PriceRows.from_micros(
+    return PriceRows(
         np.insert(ids, at, np.array([row[0] for row in seeds], dtype="i8")),
         np.insert(days, at, np.array([row[1] for row in seeds], dtype="M8[D]")),
         np.insert(micros, at, np.array([row[2] for row in seeds], dtype="i8")),
-    )
+    ).before(before)
 
 
 def _rows_iterated(rows: QuerySet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

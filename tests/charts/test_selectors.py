@@ -112,9 +112,9 @@ def test_the_base_currency_and_its_minor_unit_convert_by_a_fixed_factor():
     assert fx["GBP"].rates == (D("1"),)
     assert fx["GBp"].rates == (D("0.01"),)
     assert fx["GBp"].dates.astype(str).tolist() == ["0001-01-01"]  # holds on any date
-    # No FX query when every currency is the base's: the transactions, then the closes (packed series on
-    # Postgres; elsewhere the rows and the last close before them).
-    assert len(queries) == (2 if connection.vendor == "postgresql" else 3)
+    # No FX query when every currency is the base's: the transactions, their instruments, then the closes
+    # (packed series on Postgres; elsewhere the rows and the last close before them).
+    assert len(queries) == (3 if connection.vendor == "postgresql" else 4)
 
 
 def _portfolio_with(holdings: int):
@@ -141,4 +141,4 @@ def test_query_count_does_not_grow_with_holdings():
         assert len(inputs.instruments) == size
         assert len(inputs.prices.closes) == 3 * size  # the seed of 2 Jan, then 3 and 4 Jan
         counts.append(len(queries))
-    assert counts[0] == counts[1] == (4 if connection.vendor == "postgresql" else 5)
+    assert counts[0] == counts[1] == (5 if connection.vendor == "postgresql" else 6)
