@@ -512,25 +512,34 @@ def _grid_compute(*, ids: np.ndarray, instruments: list[Instrument], codes: list
     for lo in range(0, n_columns, BLOCK_COLUMNS):
         hi = min(lo + BLOCK_COLUMNS, n_columns)
         cols = np.arange(lo, hi)
+        # Each (days × block) array is ~4 MB for 10 years: the arithmetic reuses them in place (out=) and
+        # lets each go once read, so that a handful are alive at a time.
         held = quantities[states.last_index(lo=lo, hi=hi)]
         quote = observed.rows.last_index(lo=lo, hi=hi)
-        price = observed.prices[quote]
+        local = observed.prices[quote]  # the price, then held × price
         rate = code_rates[:, column_code[cols]]
 
         # No observation yet: the instrument contributes nothing. One without a rate: left out, and reported.
-        priced = (held != 0) & (quote >= 0)
-        valued = priced & ~np.isnan(rate)
-        local = np.where(valued, held * price, 0.0)
-        grid.value[:] += np.where(valued, local * rate, 0.0).sum(axis=1)
-
+        is_held = held != 0
+        priced = is_held & (quote >= 0)
         grid.held_today[cols] = held[-1]
         grid.priced_today[cols] = quote[-1] >= 0
-        grid.value_gaps[:, cols] = _gaps(priced & ~valued)
-
-        left_out = (held != 0) & ~valued
-        grid.left_out[:, cols] = left_out
+        del quote
+        unvalued = ~priced | np.isnan(rate)
+        np.multiply(local, held, out=local)
+        del held
+        local[unvalued] = 0.0
         # Columns summed per currency code with one matrix product: (days × block) @ (block × codes).
         grid.value_local[:] += local @ np.eye(len(codes))[column_code[cols]]
+        np.multiply(local, rate, out=local)  # now the value in the base currency (C order, as summed)
+        del rate
+        local[unvalued] = 0.0
+        grid.value[:] += local.sum(axis=1)
+
+        grid.value_gaps[:, cols] = _gaps(priced & unvalued)
+        valued = ~unvalued
+        left_out = is_held & unvalued
+        grid.left_out[:, cols] = left_out
         entered_days, entered_columns = np.nonzero(left_out[:-1] & valued[1:])
         grid.entries.extend(zip((entered_days + 1).tolist(), (cols[entered_columns]).tolist(), strict=True))
     grid.entries.sort()
