@@ -413,12 +413,11 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     prices = inputs.prices
     # The rows are sorted by instrument, and every one is of a column: each column's rows are one run.
     runs = np.diff(np.append(np.searchsorted(prices.instrument_ids, ids), len(prices.instrument_ids)))
-    close_columns = np.repeat(np.arange(len(ids)), runs)
-    # Days since the first transaction, made in one array (a 10-year chart has 1.26 M closes: every
-    # temporary of their size is 10 MB); rows before the first day count as day -1, clipped in place.
+    # Days since the first transaction (a 10-year chart has 1.26 M closes: every array of their size is
+    # 10 MB, so this one is the only temporary).
     close_days = prices.dates.view("i8") - np.datetime64(first, "D").astype("i8")
-    np.maximum(close_days, -1, out=close_days)
-    closes = _StepRows(columns=close_columns, days=close_days, n_days=n_days)
+    closes = _StepRows.of_runs(runs=runs, days=close_days, n_days=n_days)
+    del close_days
     close_keys = closes.keys
     column_of = {int(instrument_id): column for column, instrument_id in enumerate(ids.tolist())}
 
@@ -663,12 +662,23 @@ class _StepRows:
     def __init__(self, *, columns: np.ndarray, days: np.ndarray, n_days: int) -> None:
         self.n_days = n_days
         self.stride = n_days + 2
-        keys = columns * self.stride  # a new array: each next step in place
-        if len(days) and (days.min() < -1 or days.max() > n_days):
-            days = np.clip(days, -1, n_days)
+        self.keys = self._keys_add(columns * self.stride, days)
+
+    @classmethod
+    def of_runs(cls, *, runs: np.ndarray, days: np.ndarray, n_days: int) -> "_StepRows":
+        """Rows already sorted, column k's being the k-th run of `runs[k]` rows: the keys made in one array."""
+        rows = object.__new__(cls)
+        rows.n_days, rows.stride = n_days, n_days + 2
+        rows.keys = rows._keys_add(np.repeat(np.arange(len(runs)) * rows.stride, runs), days)
+        return rows
+
+    def _keys_add(self, keys: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """column * stride (a new array) -> the keys, in place."""
+        if len(days) and (days.min() < -1 or days.max() > self.n_days):
+            days = np.clip(days, -1, self.n_days)
         keys += days
         keys += 1
-        self.keys = keys
+        return keys
 
     def with_rows(self, *, at: np.ndarray, columns: np.ndarray, days: np.ndarray) -> "_StepRows":
         """These rows plus more (dated within the days), inserted at `at` (np.insert's positions)."""

@@ -75,7 +75,12 @@ def price_series_load(*, instrument_ids: list[int], start: date,
     keep |= after
     if before is not None:
         keep &= days < np.datetime64(before, "D")
-    return ids[keep], days[keep], micros[keep]
+    if keep.all():
+        return ids, days, micros
+    # One array at a time, each original dropped before the next copy is made.
+    ids = ids[keep]
+    days = days[keep]
+    return ids, days, micros[keep]
 
 
 def _fetch_binary(sql: str, params: dict) -> list[tuple]:
