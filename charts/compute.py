@@ -412,7 +412,8 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     splits = splits_of(dated)
     prices = inputs.prices
     # The rows are sorted by instrument, and every one is of a column: each column's rows are one run.
-    runs = np.diff(np.append(np.searchsorted(prices.instrument_ids, ids), len(prices.instrument_ids)))
+    lo, hi = prices.rows_of(ids)
+    runs = hi - lo
     # Days since the first transaction (a 10-year chart has 1.26 M closes: every array of their size is
     # 10 MB, so this one is the only temporary).
     close_days = prices.dates.view("i8") - np.datetime64(first, "D").astype("i8")
@@ -797,9 +798,8 @@ def _sparklines(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instr
     prices = inputs.prices
     # Price rows are sorted by instrument then date: each instrument's rows are one slice, and its window
     # of days a slice of that.
-    bounds = np.searchsorted(prices.instrument_ids, np.stack([ids[columns], ids[columns] + 1]))
     kept: list[np.ndarray] = []
-    for lo, hi in zip(*bounds.tolist(), strict=True):
+    for lo, hi in zip(*(bound.tolist() for bound in prices.rows_of(ids[columns])), strict=True):
         instrument_dates = prices.dates[lo:hi]
         start = lo + int(np.searchsorted(instrument_dates, since, side="left"))
         stop = lo + int(np.searchsorted(instrument_dates, until, side="right"))
