@@ -4,8 +4,9 @@ A year of one instrument is ~3 kB (4.4 kB for a market open every day): over Pos
 toasting threshold, each row's two binary strings were stored out of line, so reading a chart's ~5,000
 rows fetched ~10,000 TOAST chunks through their index as well. With the row's toasting target at the page
 size they stay in the row (still uncompressed: the columns' storage stays EXTERNAL) and the read is a
-quarter faster (measured on 500 instruments × 10 years: 39 -> 30 ms). The UPDATE rewrites the existing
-rows so that they move in now.
+quarter faster (measured on 500 instruments × 10 years: 39 -> 30 ms), and appending a day to this year's
+rows no slower (500 rows: 8-12 ms against 11-21 ms). The UPDATE rewrites the existing rows so that they
+move in now.
 """
 
 from django.db import migrations
