@@ -19,9 +19,10 @@ day), so the chart's last point is exactly the dashboard's total.
 """
 
 import gc
+import threading
 from bisect import bisect_right
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
@@ -214,22 +215,45 @@ def chart_series_compute(inputs: ChartInputs, *, today: date) -> ChartSeries | N
     """None when there is nothing to draw yet: no transaction, or none on or before `today`."""
     if not inputs.transactions or today < inputs.transactions[0].date:
         return None
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         return _series_compute(inputs, today=today)
 
 
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+class _CollectorPauses:
+    """Pauses of the cyclic garbage collector, counted across the process's threads: the collector is
+    process-wide, so with generations running side by side (a thread pool) the first pause switches it off
+    and only the last one to end switches it back on (if it was on). Each thread saving and restoring the
+    state it saw would leave it off for good whenever two pauses overlapped."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+        self.was_enabled = False
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        with self.lock:
+            if not self.count:
+                self.was_enabled = gc.isenabled()
+                gc.disable()
+            self.count += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.count -= 1
+                if not self.count and self.was_enabled:
+                    gc.enable()
+
+
+_collector_pauses = _CollectorPauses()
+
+
+def cyclic_gc_paused() -> AbstractContextManager[None]:
     """The replay allocates tens of thousands of small tuples, none of them in a reference cycle (reference
     counting frees them); each burst would set off the cyclic collector's passes over the worker's whole
-    heap — a quarter of the generation's time, measured. Its previous state is restored after."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    heap — a quarter of the generation's time, measured. Pauses nest and overlap across threads."""
+    return _collector_pauses.paused()
 
 
 def _series_compute(inputs: ChartInputs, *, today: date) -> ChartSeries:
