@@ -6,6 +6,13 @@ web, workers and beat alike.
 
 import os
 
+# A worker runs one task per process, as many processes as cores (and the web, which imports this module
+# through config, a request per thread): numpy's BLAS threads (the chart's matrix products) on top of
+# that only oversubscribe the cores, and their spin-waiting cost a chart generation a third more CPU
+# (measured: 213 -> 151 ms for 500 holdings × 10 years). Set before anything imports numpy; an explicit
+# setting in the environment wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

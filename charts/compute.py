@@ -19,9 +19,10 @@ day), so the chart's last point is exactly the dashboard's total.
 """
 
 import gc
+import threading
 from bisect import bisect_right
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
@@ -30,7 +31,7 @@ from typing import NamedTuple, NotRequired, TypedDict
 
 import numpy as np
 
-from charts.selectors import ChartInputs, FxSeries, PriceRows
+from charts.selectors import MICROS_PER_UNIT, ChartInputs, FxSeries, PriceRows
 from portfolio.holdings import (
     CLOSE,
     EXACT_SUMS,
@@ -214,22 +215,45 @@ def chart_series_compute(inputs: ChartInputs, *, today: date) -> ChartSeries | N
     """None when there is nothing to draw yet: no transaction, or none on or before `today`."""
     if not inputs.transactions or today < inputs.transactions[0].date:
         return None
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         return _series_compute(inputs, today=today)
 
 
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+class _CollectorPauses:
+    """Pauses of the cyclic garbage collector, counted across the process's threads: the collector is
+    process-wide, so with generations running side by side (a thread pool) the first pause switches it off
+    and only the last one to end switches it back on (if it was on). Each thread saving and restoring the
+    state it saw would leave it off for good whenever two pauses overlapped."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+        self.was_enabled = False
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        with self.lock:
+            if not self.count:
+                self.was_enabled = gc.isenabled()
+                gc.disable()
+            self.count += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.count -= 1
+                if not self.count and self.was_enabled:
+                    gc.enable()
+
+
+_collector_pauses = _CollectorPauses()
+
+
+def cyclic_gc_paused() -> AbstractContextManager[None]:
     """The replay allocates tens of thousands of small tuples, none of them in a reference cycle (reference
     counting frees them); each burst would set off the cyclic collector's passes over the worker's whole
-    heap — a quarter of the generation's time, measured. Its previous state is restored after."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    heap — a quarter of the generation's time, measured. Pauses nest and overlap across threads."""
+    return _collector_pauses.paused()
 
 
 def _series_compute(inputs: ChartInputs, *, today: date) -> ChartSeries:
@@ -411,9 +435,14 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     trades = trade_observations(dated, currencies=currencies, rate=rates)
     splits = splits_of(dated)
     prices = inputs.prices
-    close_columns = np.searchsorted(ids, prices.instrument_ids)
-    close_days = (prices.dates - np.datetime64(first, "D")).astype("i8")
-    closes = _StepRows(columns=close_columns, days=close_days, n_days=n_days)
+    # The rows are sorted by instrument, and every one is of a column: each column's rows are one run.
+    lo, hi = prices.rows_of(ids)
+    runs = hi - lo
+    # Days since the first transaction (a 10-year chart has 1.26 M closes: every array of their size is
+    # 10 MB, so this one is the only temporary).
+    close_days = prices.dates.view("i8") - np.datetime64(first, "D").astype("i8")
+    closes = _StepRows.of_runs(runs=runs, days=close_days, n_days=n_days)
+    del close_days
     close_keys = closes.keys
     column_of = {int(instrument_id): column for column, instrument_id in enumerate(ids.tolist())}
 
@@ -460,9 +489,15 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     # Rows go in before the first close row of a later (column, day): the merged rows stay sorted.
     at = np.searchsorted(close_keys, extra_keys)
     merged = closes.with_rows(at=at, columns=columns, days=days) if len(columns) else closes
-    merged_prices = np.insert(prices.closes, at, merged_prices)
-    return _Observed(trades=trades, splits=splits, closes=closes, rows=merged,
-                     prices=np.append(merged_prices, np.nan))
+    # One float64 per merged row and a NaN after them (for "no row"), made in one array.
+    n_rows = len(prices.micros) + len(at)
+    row_prices = np.empty(n_rows + 1)
+    if len(at):
+        row_prices[:n_rows] = np.insert(prices.closes, at, merged_prices)
+    else:
+        np.divide(prices.micros, MICROS_PER_UNIT, out=row_prices[:n_rows])  # prices.closes, in place
+    row_prices[n_rows] = np.nan
+    return _Observed(trades=trades, splits=splits, closes=closes, rows=merged, prices=row_prices)
 
 
 def _close_observation(prices: PriceRows, row: int) -> Observation:
@@ -501,25 +536,34 @@ def _grid_compute(*, ids: np.ndarray, instruments: list[Instrument], codes: list
     for lo in range(0, n_columns, BLOCK_COLUMNS):
         hi = min(lo + BLOCK_COLUMNS, n_columns)
         cols = np.arange(lo, hi)
+        # Each (days × block) array is ~4 MB for 10 years: the arithmetic reuses them in place (out=) and
+        # lets each go once read, so that a handful are alive at a time.
         held = quantities[states.last_index(lo=lo, hi=hi)]
         quote = observed.rows.last_index(lo=lo, hi=hi)
-        price = observed.prices[quote]
+        local = observed.prices[quote]  # the price, then held × price
         rate = code_rates[:, column_code[cols]]
 
         # No observation yet: the instrument contributes nothing. One without a rate: left out, and reported.
-        priced = (held != 0) & (quote >= 0)
-        valued = priced & ~np.isnan(rate)
-        local = np.where(valued, held * price, 0.0)
-        grid.value[:] += np.where(valued, local * rate, 0.0).sum(axis=1)
-
+        is_held = held != 0
+        priced = is_held & (quote >= 0)
         grid.held_today[cols] = held[-1]
         grid.priced_today[cols] = quote[-1] >= 0
-        grid.value_gaps[:, cols] = _gaps(priced & ~valued)
-
-        left_out = (held != 0) & ~valued
-        grid.left_out[:, cols] = left_out
+        del quote
+        unvalued = ~priced | np.isnan(rate)
+        np.multiply(local, held, out=local)
+        del held
+        local[unvalued] = 0.0
         # Columns summed per currency code with one matrix product: (days × block) @ (block × codes).
         grid.value_local[:] += local @ np.eye(len(codes))[column_code[cols]]
+        np.multiply(local, rate, out=local)  # now the value in the base currency (C order, as summed)
+        del rate
+        local[unvalued] = 0.0
+        grid.value[:] += local.sum(axis=1)
+
+        grid.value_gaps[:, cols] = _gaps(priced & unvalued)
+        valued = ~unvalued
+        left_out = is_held & unvalued
+        grid.left_out[:, cols] = left_out
         entered_days, entered_columns = np.nonzero(left_out[:-1] & valued[1:])
         grid.entries.extend(zip((entered_days + 1).tolist(), (cols[entered_columns]).tolist(), strict=True))
     grid.entries.sort()
@@ -630,51 +674,72 @@ class _StepRows:
     functions: for each day and column, the last row of that column dated on or before the day. Rows before
     day 0 count as day -1 (carried into the first days); rows after the last day are ignored.
 
+    Each row is one int64 key, column * stride + day + 1 (days clipped to -1 .. n_days, n_days standing
+    for "after the last day": past every look-up of its column, before the next column's rows). The keys
+    alone are kept — the columns and days are decoded from them where needed, one block at a time: a
+    10-year, 500-holding chart has 1.26 M closes, and each array of their size is 10 MB.
+
     A whole grid of look-ups (last_index) is a forward fill: each row's index is written at its (day, column)
     and np.maximum.accumulate carries it down the days — rows are in day order within a column, so the
-    running maximum is the latest row. A handful of look-ups (last_on) are binary searches over a key that
-    orders rows by column then day.
+    running maximum is the latest row. A handful of look-ups (last_on) are binary searches over the keys.
     """
 
     def __init__(self, *, columns: np.ndarray, days: np.ndarray, n_days: int) -> None:
         self.n_days = n_days
-        self.stride = n_days + 1
-        self.columns = columns
-        self.days = np.clip(days, -1, None)
-        keys = columns * self.stride + self.days + 1
-        # A row after the last day would answer the next column's queries: move it past all of its own.
-        self.keys = np.where(days < n_days, keys, (columns + 1) * self.stride)
+        self.stride = n_days + 2
+        self.keys = self._keys_add(columns * self.stride, days)
+
+    @classmethod
+    def of_runs(cls, *, runs: np.ndarray, days: np.ndarray, n_days: int) -> "_StepRows":
+        """Rows already sorted, column k's being the k-th run of `runs[k]` rows: the keys made in one array."""
+        rows = object.__new__(cls)
+        rows.n_days, rows.stride = n_days, n_days + 2
+        rows.keys = rows._keys_add(np.repeat(np.arange(len(runs)) * rows.stride, runs), days)
+        return rows
+
+    def _keys_add(self, keys: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """column * stride (a new array) -> the keys, in place."""
+        if len(days) and (days.min() < -1 or days.max() > self.n_days):
+            days = np.clip(days, -1, self.n_days)
+        keys += days
+        keys += 1
+        return keys
 
     def with_rows(self, *, at: np.ndarray, columns: np.ndarray, days: np.ndarray) -> "_StepRows":
         """These rows plus more (dated within the days), inserted at `at` (np.insert's positions)."""
         rows = object.__new__(_StepRows)
         rows.n_days, rows.stride = self.n_days, self.stride
-        rows.columns, rows.days = np.insert(self.columns, at, columns), np.insert(self.days, at, days)
         rows.keys = np.insert(self.keys, at, columns * self.stride + days + 1)
         return rows
 
     def last_on(self, *, columns: np.ndarray, day: int) -> np.ndarray:
         """Per column, the index of its last row dated on or before `day` (0 <= day < n_days), -1 when none."""
-        if not len(self.columns):
+        if not len(self.keys):
             return np.full(len(columns), -1)
         found = np.searchsorted(self.keys, columns * self.stride + day + 1, side="right") - 1
-        return np.where(self.columns[np.maximum(found, 0)] == columns, found, -1)
+        return np.where(self.keys[np.maximum(found, 0)] // self.stride == columns, found, -1)
 
     def last_index(self, *, lo: int, hi: int) -> np.ndarray:
         """(days × columns lo..hi-1) indices into the rows, -1 where the column has no row yet."""
-        start, stop = np.searchsorted(self.columns, [lo, hi])
-        rows = np.arange(start, stop)
-        columns, days = self.columns[start:stop] - lo, self.days[start:stop]
-        inside = days < self.n_days
-        rows, columns, days = rows[inside], columns[inside], np.maximum(days[inside], 0)
+        start, stop = np.searchsorted(self.keys, [lo * self.stride, hi * self.stride])
+        columns, days = np.divmod(self.keys[start:stop], self.stride)
+        columns -= lo
+        days -= 1
+        np.maximum(days, 0, out=days)
         # A row before the first day shares day 0 with a row of that day, which is the later one: keep it.
-        last = np.ones(len(rows), dtype=bool)
-        last[:-1] = (columns[1:] != columns[:-1]) | (days[1:] != days[:-1])
+        # Rows after the last day are ignored. Copies only when some row is left out (a block of a 10-year
+        # chart's closes is 300,000 rows).
+        kept = days < self.n_days
+        kept[:-1] &= (columns[1:] != columns[:-1]) | (days[1:] != days[:-1])
+        rows = np.arange(start, stop)
+        if not kept.all():
+            rows, columns, days = rows[kept], columns[kept], days[kept]
         # Filled column by column (each column's days contiguous: ~4× faster than down a days × columns
         # grid), then handed back days × columns in C order, as every caller's arithmetic expects.
         found = np.full((hi - lo, self.n_days), -1, dtype="i8")
-        found[columns[last], days[last]] = rows[last]
-        return np.ascontiguousarray(np.maximum.accumulate(found, axis=1).T)
+        found[columns, days] = rows
+        np.maximum.accumulate(found, axis=1, out=found)
+        return np.ascontiguousarray(found.T)
 
 
 def _gaps(mask: np.ndarray) -> np.ndarray:
@@ -754,19 +819,26 @@ def _sparklines(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instr
     SPARKLINE_POINTS_MAX (every n-th close counted back from the latest, so the latest is always there)."""
     since = np.datetime64(_months_before(today, SPARKLINE_MONTHS), "D")
     until = np.datetime64(today, "D")
-    lines: dict[str, list[SparkPoint]] = {}
-    # Price rows are sorted by instrument: each instrument's rows are one slice.
-    bounds = np.searchsorted(inputs.prices.instrument_ids, np.stack([ids[columns], ids[columns] + 1]))
-    for col, lo, hi in zip(columns.tolist(), *bounds.tolist(), strict=True):
-        dates, closes = inputs.prices.dates[lo:hi], inputs.prices.closes[lo:hi]
-        window = (dates >= since) & (dates <= until)
-        dates, closes = dates[window], closes[window]
-        step = max(1, ceil(len(dates) / SPARKLINE_POINTS_MAX))
-        dates, closes = dates[::-step][::-1], closes[::-step][::-1]
-        lines[instruments[col].symbol] = [
-            SparkPoint(date=str(day), close=price_format(close))
-            for day, close in zip(np.datetime_as_string(dates, unit="D"), closes.tolist(), strict=True)
-        ]
+    prices = inputs.prices
+    # Price rows are sorted by instrument then date: each instrument's rows are one slice, and its window
+    # of days a slice of that.
+    kept: list[np.ndarray] = []
+    for lo, hi in zip(*(bound.tolist() for bound in prices.rows_of(ids[columns])), strict=True):
+        instrument_dates = prices.dates[lo:hi]
+        start = lo + int(np.searchsorted(instrument_dates, since, side="left"))
+        stop = lo + int(np.searchsorted(instrument_dates, until, side="right"))
+        step = max(1, ceil((stop - start) / SPARKLINE_POINTS_MAX))
+        kept.append(np.arange(stop - 1, start - 1, -step)[::-1])
+    # Formatted all at once (500 sparklines are up to 30,000 points), then cut back into lines.
+    rows = np.concatenate([np.empty(0, dtype="i8"), *kept])
+    points = [
+        SparkPoint(date=day, close=price_format(close))
+        for day, close in zip(np.datetime_as_string(prices.dates[rows], unit="D").tolist(),
+                              prices.closes_of(rows).tolist(), strict=True)
+    ]
+    ends = np.cumsum([len(k) for k in kept]).tolist()
+    lines = {instruments[col].symbol: points[end - len(k):end]
+             for col, k, end in zip(columns.tolist(), kept, ends, strict=True)}
     return dict(sorted(lines.items()))
 
 

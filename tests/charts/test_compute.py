@@ -1,12 +1,14 @@
 """Chart series, ranges, sparklines and allocation of hand-computed portfolios, loaded from the database."""
 
+import gc
 import json
+import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
 
-from charts.compute import DAILY_POINTS_MAX, SPARKLINE_POINTS_MAX, chart_data_compute
+from charts.compute import DAILY_POINTS_MAX, SPARKLINE_POINTS_MAX, chart_data_compute, cyclic_gc_paused
 from charts.selectors import chart_inputs_load
 from portfolio.dashboard import dashboard_data_compute
 from prices.fx import fx_rates_store
@@ -451,3 +453,29 @@ def test_transactions_after_today_are_not_counted_yet(portfolio):
     assert daily(data) == {"2024-01-02": ("10.00", "10.00"), "2024-01-03": ("10.00", "10.00")}
     assert data["allocation"]["total"] == "10.00"
     assert chart(portfolio, today=date(2024, 1, 1))["ranges"]["MAX"] == []
+
+
+def test_collector_pauses_overlapping_in_two_threads_switch_it_back_on_at_the_last_end():
+    # Two generations side by side (a thread-pool worker): the first to end must not switch the collector
+    # back on under the other, and the last must not leave it off.
+    assert gc.isenabled()
+    entered, first_done = threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    def later() -> None:
+        with cyclic_gc_paused():
+            entered.set()
+            first_done.wait(5)
+            seen["after the first ended"] = gc.isenabled()
+
+    other = threading.Thread(target=later)
+    with cyclic_gc_paused():
+        other.start()
+        entered.wait(5)
+        with cyclic_gc_paused():  # nested in the same thread
+            pass
+        seen["after a nested one ended"] = gc.isenabled()
+    first_done.set()
+    other.join(5)
+    assert seen == {"after a nested one ended": False, "after the first ended": False}
+    assert gc.isenabled()

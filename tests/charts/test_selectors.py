@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from charts.selectors import _rows_iterated, chart_inputs_load, close_micros
+from charts.selectors import PriceRows, _rows_iterated, chart_inputs_load, close_micros
 from prices.models import PriceHistory
 from prices.series import price_series_load
 from tests.charts.factories import FxRateFactory, closes_create
@@ -41,6 +41,18 @@ def test_closes_from_the_first_transaction_on_plus_the_last_one_before(portfolio
     assert (prices.closes.dtype, prices.micros.dtype, prices.dates.dtype) == (np.float64, np.int64, np.dtype("M8[D]"))
     assert [tx.date for tx in inputs.transactions] == [date(2024, 1, 4), date(2024, 1, 8)]
     assert set(inputs.instruments) == {aaa.pk, bbb.pk}
+    # each instrument's rows are one run, its id kept once
+    assert (prices.instruments.tolist(), prices.starts.tolist()) == ([aaa.pk, bbb.pk], [0, 3, 5])
+
+
+def test_the_runs_of_instruments_with_and_without_closes():
+    prices = PriceRows.of(np.array([3, 3, 5, 9, 9, 9]), np.arange(6).astype("M8[D]"), np.arange(6))
+    lo, hi = prices.rows_of(np.array([1, 3, 4, 5, 9, 10]))
+    # 1, 4 and 10 have no closes: an empty run where they would be
+    assert list(zip(lo.tolist(), hi.tolist(), strict=True)) == [(0, 0), (0, 2), (2, 2), (2, 3), (3, 6), (6, 6)]
+    empty = PriceRows.empty()
+    lo, hi = empty.rows_of(np.array([1, 2]))
+    assert (lo.tolist(), hi.tolist(), empty.instrument_ids.tolist()) == ([0, 0], [0, 0], [])
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the packed series are Postgres's")
@@ -112,9 +124,9 @@ def test_the_base_currency_and_its_minor_unit_convert_by_a_fixed_factor():
     assert fx["GBP"].rates == (D("1"),)
     assert fx["GBp"].rates == (D("0.01"),)
     assert fx["GBp"].dates.astype(str).tolist() == ["0001-01-01"]  # holds on any date
-    # No FX query when every currency is the base's: the transactions, then the closes (packed series on
-    # Postgres; elsewhere the rows and the last close before them).
-    assert len(queries) == (2 if connection.vendor == "postgresql" else 3)
+    # No FX query when every currency is the base's: the transactions, their instruments, then the closes
+    # (packed series on Postgres; elsewhere the rows and the last close before them).
+    assert len(queries) == (3 if connection.vendor == "postgresql" else 4)
 
 
 def _portfolio_with(holdings: int):
@@ -141,4 +153,4 @@ def test_query_count_does_not_grow_with_holdings():
         assert len(inputs.instruments) == size
         assert len(inputs.prices.closes) == 3 * size  # the seed of 2 Jan, then 3 and 4 Jan
         counts.append(len(queries))
-    assert counts[0] == counts[1] == (4 if connection.vendor == "postgresql" else 5)
+    assert counts[0] == counts[1] == (5 if connection.vendor == "postgresql" else 6)

@@ -128,3 +128,24 @@ def test_two_writers_of_one_instrument_at_once_both_land_in_the_series():
     assert _series(aapl) == _rows(aapl) == [("2023-06-01", 90_000_000), ("2023-06-02", 91_000_000),
                                             ("2024-01-02", 100_000_000), ("2024-01-03", 101_000_000)]
     assert np.all(np.diff(price_series_load(instrument_ids=[aapl.pk], start=date(2000, 1, 1))[1]).astype(int) > 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_year_of_every_day_stays_in_the_row_not_in_toast():
+    # 366 closes (a market open every day, a leap year) are 4.4 kB of days and millionths: kept in the
+    # table's own page (migration prices/0007), where a chart reads them without a TOAST look-up each.
+    btc = InstrumentFactory(symbol="BTC-USD")
+    days = np.datetime64("2024-01-01") + np.arange(366)
+    _upsert(btc, {day.item(): f"{40000 + n}.123456" for n, day in enumerate(days)})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = %s",
+                       [PriceSeries._meta.db_table])
+        toast = cursor.fetchone()[0]
+        cursor.execute(f"SELECT count(*) FROM {toast}")
+        chunks = cursor.fetchone()[0]
+        cursor.execute(f"SELECT length(days), length(micros) FROM {PriceSeries._meta.db_table} "
+                       "WHERE instrument_id = %s", [btc.pk])
+        sizes = cursor.fetchall()
+    assert sizes == [(366 * 4, 366 * 8)]
+    assert chunks == 0
+    assert _series(btc)[-1] == ("2024-12-31", 40365_123456)
