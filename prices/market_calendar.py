@@ -1,13 +1,30 @@
 """Exchange calendars (exchange-calendars): which days an instrument trades on.
 
 An instrument with no exchange (crypto) trades every day, around the clock.
+
+exchange-calendars and pandas are loaded on the first call, not at import: they are ~50 MB of every
+process that imports the apps, and the chart workers (whose peak memory is a target) never ask a calendar.
+The first call in a process pays about half a second once (the web processes are warmed by their first
+requests).
 """
 
+from __future__ import annotations
+
+import importlib
 from datetime import UTC, date, datetime
 from functools import cache, lru_cache
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import exchange_calendars as xcals
-import pandas as pd
+if TYPE_CHECKING:
+    import exchange_calendars as xcals
+    import pandas as pd
+
+
+@cache
+def _libraries() -> tuple[ModuleType, ModuleType]:
+    """(exchange_calendars, pandas), imported once per process on first use."""
+    return importlib.import_module("exchange_calendars"), importlib.import_module("pandas")
 
 # The calendars are built from here on: older trades are valued on plain weekdays.
 CALENDAR_START = "2000-01-03"
@@ -19,6 +36,7 @@ def calendar_get(mic: str) -> xcals.ExchangeCalendar | None:
     """The calendar of an exchange, or None for 24/7 instruments. Unknown MICs fall back to NYSE."""
     if not mic:
         return None
+    xcals, _ = _libraries()
     name = mic if mic in xcals.get_calendar_names() else DEFAULT_MIC
     return xcals.get_calendar(name, start=CALENDAR_START)
 
@@ -27,6 +45,7 @@ def sessions_between(*, mic: str, start: date, end: date) -> list[date]:
     """Trading days from start to end inclusive."""
     if end < start:
         return []
+    _, pd = _libraries()
     calendar = calendar_get(mic)
     if calendar is None:
         return [d.date() for d in pd.date_range(start, end, freq="D")]
@@ -38,6 +57,7 @@ def sessions_between(*, mic: str, start: date, end: date) -> list[date]:
 
 
 def _minute(now: datetime) -> pd.Timestamp:
+    _, pd = _libraries()
     return pd.Timestamp(now).tz_convert("UTC").floor("min")
 
 
@@ -51,11 +71,13 @@ def seconds_until_open(*, mic: str, now: datetime) -> float:
     calendar = calendar_get(mic)
     if calendar is None or market_is_open(mic=mic, now=now):
         return 0.0
+    _, pd = _libraries()
     return (calendar.next_open(_minute(now)) - pd.Timestamp(now).tz_convert("UTC")).total_seconds()
 
 
 @lru_cache(maxsize=4096)
 def _last_expected_close_date(mic: str, minute: datetime, grace_minutes: int) -> date:
+    _, pd = _libraries()
     cutoff = pd.Timestamp(minute) - pd.Timedelta(minutes=grace_minutes)
     calendar = calendar_get(mic)
     if calendar is None:

@@ -4,7 +4,11 @@ NYSE in late November 2026: Wed 25th a full day (14:30-21:00 UTC), Thu 26th Than
 Fri 27th an early close (14:30-18:00 UTC), Mon 30th a full day.
 """
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +79,23 @@ def test_staleness_flags(settings):
     assert price_stale(mic="", price_date=date(2026, 11, 28), now=monday_morning) is True
     # London: a close of Friday is current on Monday before the LSE opens
     assert price_stale(mic="XLON", price_date=date(2026, 11, 27), now=at(30, 7)) is False
+
+
+def test_a_worker_loads_the_calendars_only_when_it_asks_one():
+    """exchange-calendars and pandas (~50 MB, more with a calendar built) stay out of a process that never
+    asks a calendar, such as a chart worker: every app and task module imported, then a chart generation's
+    own modules."""
+    root = Path(__file__).resolve().parents[2]
+    script = ("import sys, django; django.setup()\n"
+              "from celery_app import app; app.loader.import_default_modules()\n"
+              "import charts.tasks, charts.compute, charts.performance, prices.tasks, portfolio.tasks\n"
+              "print(sorted(m for m in ('pandas', 'exchange_calendars') if m in sys.modules))\n"
+              "from prices.market_calendar import market_is_open\n"
+              "from datetime import datetime, UTC\n"
+              "market_is_open(mic='XNYS', now=datetime(2026, 11, 25, 15, tzinfo=UTC))\n"
+              "print(sorted(m for m in ('pandas', 'exchange_calendars') if m in sys.modules))\n")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["[]", "['exchange_calendars', 'pandas']"]
