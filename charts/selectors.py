@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet, Subquery, Value, Window
 from django.db.models.functions import Cast, Least, Round, RowNumber
 
+from portfolio.cash import cash_transactions_expand
 from portfolio.models import Portfolio, Transaction
 from prices.fx import currency_major
 from prices.models import FxRate, Instrument, PriceHistory
@@ -99,13 +100,16 @@ class ChartInputs:
 def chart_inputs_load(*, portfolio: Portfolio, closes_before: date | None = None) -> ChartInputs:
     """`closes_before`: leave out closes dated on or after it (the generation's history ends with the
     last completed session: today's closes are live, charts.live adds them when a chart is read)."""
-    transactions = list(
+    own = list(
         Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("date", "id")
     )
     base = portfolio.base_currency
-    if not transactions:
+    if not own:
         return ChartInputs(base_currency=base, transactions=[], instruments={})
-    instruments = {tx.instrument_id: tx.instrument for tx in transactions}
+    instruments = {tx.instrument_id: tx.instrument for tx in own if tx.instrument_id is not None}
+    # Cash as a holding of its own, moved by trades at 1 (portfolio/cash.py).
+    transactions, cash_instruments = cash_transactions_expand(own)
+    instruments.update(cash_instruments)
     first = transactions[0].date
     codes = {i.currency for i in instruments.values()} | {tx.currency for tx in transactions}
     return ChartInputs(

@@ -1,0 +1,121 @@
+"""Cash: what each account holds in each currency, and how it counts (docs/holdings.md, "Accounts and cash").
+
+Cash is valued and performs as a holding: each currency's cash is a position in that currency's cash
+instrument (asset class `cash`, prices.models.cash_symbol), worth 1 in its currency every day, and every
+movement of cash is a trade of it at 1. cash_expand adds those trades to a portfolio's transactions where
+they are loaded, so the one valuation, the charts and the performance figures count cash with no rule of
+their own, and the flow rules give exactly the external flows:
+
+- a deposit is cash bought (money in), a withdrawal cash sold (money out);
+- a sell's proceeds and a dividend (net of the tax withheld) are cash bought: the stock's money out and the
+  cash's money in cancel, the money stays in the portfolio;
+- a buy (with its fee) and a standalone fee are cash sold, up to what the account holds in that currency:
+  the stock's money in and the cash's money out cancel. What the account cannot cover is an implicit
+  deposit of the shortfall (the cash never goes below zero), money in as every buy was before accounts —
+  so a portfolio recorded without deposits keeps its net performance;
+- interest is a dividend of the cash instrument (income, in the performance, not a flow) and cash bought.
+
+On each day the movements that bring cash in (deposits, sells, dividends, interest) count before those that
+take it out (buys, fees, withdrawals), whatever order they were entered in: a deposit and the buy it funds
+on the same day never make an implicit deposit.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from itertools import groupby
+
+from portfolio.holdings import ZERO, TransactionLike, TransactionRow
+from portfolio.models import CASH_TYPES, Transaction, TransactionType
+from prices.fx import currency_major
+from prices.models import Instrument
+from prices.services import cash_instruments_get_or_create
+
+ONE = Decimal("1")
+_BUY, _SELL, _DIVIDEND, _FEE = (kind.value for kind in (
+    TransactionType.BUY, TransactionType.SELL, TransactionType.DIVIDEND, TransactionType.FEE))
+_DEPOSIT, _WITHDRAWAL, _INTEREST = (kind.value for kind in (
+    TransactionType.DEPOSIT, TransactionType.WITHDRAWAL, TransactionType.INTEREST))
+
+
+def cash_currency(code: str) -> str:
+    """The currency cash is kept in: the major unit (a GBp trade moves GBP)."""
+    return currency_major(code)[0]
+
+
+def cash_change(tx: TransactionLike) -> Decimal:
+    """How much cash the transaction moves in its account, in the major unit of its currency (+ in, − out)."""
+    kind = tx.type
+    if kind in (_SELL, _DIVIDEND, _INTEREST):
+        amount = tx.quantity * tx.price - tx.fee
+    elif kind == _DEPOSIT:
+        amount = tx.quantity * tx.price
+    elif kind == _BUY:
+        amount = -(tx.quantity * tx.price + tx.fee)
+    elif kind == _WITHDRAWAL:
+        amount = -(tx.quantity * tx.price)
+    elif kind == _FEE:
+        amount = -tx.fee
+    else:  # a split moves no cash
+        return ZERO
+    return amount * currency_major(tx.currency)[1]
+
+
+@dataclass(frozen=True)
+class CashExpansion:
+    transactions: list  # the portfolio's own (cash types replaced) and the cash trades, in date order
+    balances: dict[tuple[int | None, str], Decimal]  # (account id, currency) -> cash held at the end
+    # Withdrawals of more than the account held that day, as (the transaction, what it held): the services
+    # refuse them (a withdrawal is never an implicit deposit's opposite); here they take what there is.
+    overdrawn: list = field(default_factory=list)
+
+
+def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[int | None],
+                cash_ids: Mapping[str, int]) -> CashExpansion:
+    """The transactions (in date, then entry order) with the trades of cash that they imply.
+
+    accounts: each transaction's account id, in the same order (None counts as one more account: the
+    default account holds the transactions written before accounts existed); cash_ids: the cash
+    instrument of each currency moved (cash_currencies says which)."""
+    expanded: list = []
+    balances: dict[tuple[int | None, str], Decimal] = {}
+    overdrawn: list = []
+    for day, group in groupby(zip(transactions, accounts, strict=True), key=lambda pair: pair[0].date):
+        moves: list[tuple[Decimal, int | None, str, TransactionLike]] = []
+        for tx, account in group:
+            if tx.type in CASH_TYPES:
+                if tx.type == _INTEREST:
+                    expanded.append(TransactionRow(cash_ids[cash_currency(tx.currency)], _DIVIDEND, day,
+                                                   tx.quantity, tx.price, tx.fee, tx.currency))
+            else:
+                expanded.append(tx)
+            change = cash_change(tx)
+            if change:
+                moves.append((change, account, cash_currency(tx.currency), tx))
+        # What brings cash in first, then what takes it out (a stable sort keeps the entry order in each).
+        moves.sort(key=lambda move: move[0] < 0)
+        for change, account, currency, tx in moves:
+            held = balances.get((account, currency), ZERO)
+            if tx.type == _WITHDRAWAL and -change > held:
+                overdrawn.append((tx, held))
+            if change > 0:
+                balances[(account, currency)] = held + change
+                expanded.append(TransactionRow(cash_ids[currency], _BUY, day, change, ONE, ZERO, currency))
+            elif taken := min(held, -change):
+                balances[(account, currency)] = held - taken
+                expanded.append(TransactionRow(cash_ids[currency], _SELL, day, taken, ONE, ZERO, currency))
+    return CashExpansion(expanded, balances, overdrawn)
+
+
+def cash_currencies(transactions: Iterable[TransactionLike]) -> set[str]:
+    """The currencies whose cash the transactions may move."""
+    return {cash_currency(tx.currency) for tx in transactions if tx.type != TransactionType.SPLIT}
+
+
+def cash_transactions_expand(transactions: Sequence[Transaction]) -> tuple[list, dict[int, Instrument]]:
+    """A portfolio's transactions (date, then entry order) with their cash trades, and the cash instruments
+    they trade, by id."""
+    instruments = cash_instruments_get_or_create(currencies=cash_currencies(transactions))
+    expansion = cash_expand(transactions, accounts=[tx.account_id for tx in transactions],
+                            cash_ids={code: instrument.pk for code, instrument in instruments.items()})
+    return expansion.transactions, {instrument.pk: instrument for instrument in instruments.values()}
