@@ -42,6 +42,8 @@ def cash_currency(code: str) -> str:
     """The currency cash is kept in: the major unit (a GBp trade moves GBP)."""
     return currency_major(code)[0]
 
+_INFLOWS = frozenset({_SELL, _DIVIDEND, _DEPOSIT, _INTEREST})
+
 
 def cash_change(tx: TransactionLike) -> Decimal:
     """How much cash the transaction moves in its account, in the major unit of its currency (+ in, − out)."""
@@ -108,8 +110,9 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
 
 
 def cash_currencies(transactions: Iterable[TransactionLike]) -> set[str]:
-    """The currencies whose cash the transactions may move."""
-    return {cash_currency(tx.currency) for tx in transactions if tx.type != TransactionType.SPLIT}
+    """The currencies the transactions may hold cash in: those something brings cash in (a buy or fee only
+    takes cash there is, so a portfolio of buys alone holds none and needs no cash instrument)."""
+    return {cash_currency(tx.currency) for tx in transactions if tx.type in _INFLOWS}
 
 
 def cash_transactions_expand(transactions: Sequence[Transaction]) -> tuple[list, dict[int, Instrument]]:
