@@ -101,7 +101,7 @@ def chart_inputs_load(*, portfolio: Portfolio, closes_before: date | None = None
     """`closes_before`: leave out closes dated on or after it (the generation's history ends with the
     last completed session: today's closes are live, charts.live adds them when a chart is read)."""
     own = list(
-        Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("date", "id")
+        Transaction.objects.filter(portfolio=portfolio).select_related("instrument", "account").order_by("date", "id")
     )
     base = portfolio.base_currency
     if not own:

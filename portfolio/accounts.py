@@ -38,6 +38,7 @@ def accounts_value_rows(*, portfolio: Portfolio, valuation: Valuation) -> list[d
         holdings_value = money_sum(holdings.get(account.pk, ()))
         rows.append({
             "id": account.pk, "name": account.name, "platform": account.platform, "currency": account.currency,
+            "tracks_cash": account.tracks_cash,
             "cash": [{"currency": code, "amount": money_format(amount),
                       "value": None if value is None else money_format(value)}
                      for code, amount, value in cash.get(account.pk, ())],

@@ -1,5 +1,9 @@
 """Cash: what each account holds in each currency, and how it counts (docs/holdings.md, "Accounts and cash").
 
+Only accounts that track cash hold any (Account.tracks_cash). In one that does not — a portfolio's default
+account migrated from before accounts — every buy and fee is money brought in and every sell and dividend
+money taken out, as before; its interest is income paid out, like a dividend.
+
 Cash is valued and performs as a holding: each currency's cash is a position in that currency's cash
 instrument (asset class `cash`, prices.models.cash_symbol), worth 1 in its currency every day, and every
 movement of cash is a trade of it at 1. cash_expand adds those trades to a portfolio's transactions where
@@ -20,7 +24,7 @@ take it out (buys, fees, withdrawals), whatever order they were entered in: a de
 on the same day never make an implicit deposit.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import groupby
@@ -73,12 +77,12 @@ class CashExpansion:
 
 
 def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[int | None],
-                cash_ids: Mapping[str, int]) -> CashExpansion:
+                tracked: Collection[int], cash_ids: Mapping[str, int]) -> CashExpansion:
     """The transactions (in date, then entry order) with the trades of cash that they imply.
 
-    accounts: each transaction's account id, in the same order (None counts as one more account: the
-    default account holds the transactions written before accounts existed); cash_ids: the cash
-    instrument of each currency moved (cash_currencies says which)."""
+    accounts: each transaction's account id, in the same order (None: written without one, by a bulk tool;
+    it holds no cash); tracked: the accounts that track cash; cash_ids: the cash instrument of each
+    currency moved (cash_currencies says which)."""
     expanded: list = []
     balances: dict[tuple[int | None, str], Decimal] = {}
     overdrawn: list = []
@@ -91,7 +95,7 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
                                                    tx.quantity, tx.price, tx.fee, tx.currency))
             else:
                 expanded.append(tx)
-            change = cash_change(tx)
+            change = cash_change(tx) if account in tracked else ZERO
             if change:
                 moves.append((change, account, cash_currency(tx.currency), tx))
         # What brings cash in first, then what takes it out (a stable sort keeps the entry order in each).
@@ -109,16 +113,22 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
     return CashExpansion(expanded, balances, overdrawn)
 
 
-def cash_currencies(transactions: Iterable[TransactionLike]) -> set[str]:
-    """The currencies the transactions may hold cash in: those something brings cash in (a buy or fee only
-    takes cash there is, so a portfolio of buys alone holds none and needs no cash instrument)."""
-    return {cash_currency(tx.currency) for tx in transactions if tx.type in _INFLOWS}
+def cash_currencies(transactions: Iterable[TransactionLike], *, accounts: Iterable[int | None],
+                    tracked: Collection[int]) -> set[str]:
+    """The currencies whose cash instrument the transactions need: those something brings cash into an
+    account tracking it (a buy or fee only takes cash there is, so buys alone hold none), and those interest
+    is paid in (its income is that cash's, tracked or not)."""
+    return {cash_currency(tx.currency) for tx, account in zip(transactions, accounts, strict=True)
+            if tx.type == _INTEREST or (tx.type in _INFLOWS and account in tracked)}
 
 
 def cash_transactions_expand(transactions: Sequence[Transaction]) -> tuple[list, dict[int, Instrument]]:
-    """A portfolio's transactions (date, then entry order) with their cash trades, and the cash instruments
-    they trade, by id."""
-    instruments = cash_instruments_get_or_create(currencies=cash_currencies(transactions))
-    expansion = cash_expand(transactions, accounts=[tx.account_id for tx in transactions],
+    """A portfolio's transactions (date, then entry order, account selected) with their cash trades, and
+    the cash instruments they trade, by id."""
+    accounts = [tx.account_id for tx in transactions]
+    tracked = {tx.account_id for tx in transactions if tx.account is not None and tx.account.tracks_cash}
+    instruments = cash_instruments_get_or_create(
+        currencies=cash_currencies(transactions, accounts=accounts, tracked=tracked))
+    expansion = cash_expand(transactions, accounts=accounts, tracked=tracked,
                             cash_ids={code: instrument.pk for code, instrument in instruments.items()})
     return expansion.transactions, {instrument.pk: instrument for instrument in instruments.values()}

@@ -50,6 +50,11 @@ class Account(models.Model):
     name = models.CharField(max_length=100)
     platform = models.CharField(max_length=100, blank=True)  # the broker or platform, free text
     currency = models.CharField(max_length=3)
+    # Whether the account holds cash (portfolio/cash.py): then deposits, withdrawals and interest go in and
+    # out of it and every trade's money moves its cash. An account that does not — the default account of a
+    # portfolio recorded before accounts existed — counts every buy as money brought in and every sell as
+    # money taken out, as Folio always had; deposits and withdrawals are refused in it.
+    tracks_cash = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -153,10 +153,11 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
     now = now or timezone.now()
     today = timezone.localdate(now)
     rows = list(Transaction.objects.filter(portfolio=portfolio).order_by("date", "id")
-                .values_list(*TRANSACTION_FIELDS, "account_id"))
-    own = [TransactionRow(*row[:-1]) for row in rows]
-    accounts = [row[-1] for row in rows]
-    currencies_moved = cash_currencies(own)
+                .values_list(*TRANSACTION_FIELDS, "account_id", "account__tracks_cash"))
+    own = [TransactionRow(*row[:-2]) for row in rows]
+    accounts = [row[-2] for row in rows]
+    tracked = {row[-2] for row in rows if row[-1]}
+    currencies_moved = cash_currencies(own, accounts=accounts, tracked=tracked)
     # The cash instruments come with the traded ones, in the same query.
     instruments = {i.pk: i for i in Instrument.objects.filter(
         Q(pk__in={tx.instrument_id for tx in own if tx.instrument_id is not None})
@@ -167,7 +168,7 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
         made = cash_instruments_get_or_create(currencies=currencies_moved - cash_ids.keys())
         instruments.update({i.pk: i for i in made.values()})
         cash_ids.update({code: i.pk for code, i in made.items()})
-    expansion = cash_expand(own, accounts=accounts, cash_ids=cash_ids)
+    expansion = cash_expand(own, accounts=accounts, tracked=tracked, cash_ids=cash_ids)
     transactions = expansion.transactions
     fx = FxTable(
         target=portfolio.base_currency,

@@ -137,9 +137,11 @@ def _account_fields_validate(*, portfolio: Portfolio, name: str | None, platform
     return fields
 
 
-def account_create(*, portfolio: Portfolio, name: str, platform: str = "", currency: str | None = None) -> Account:
+def account_create(*, portfolio: Portfolio, name: str, platform: str = "", currency: str | None = None,
+                   tracks_cash: bool = True) -> Account:
     fields = _account_fields_validate(portfolio=portfolio, name=name or "", platform=platform or "",
                                       currency=currency or portfolio.base_currency, account=None)
+    fields["tracks_cash"] = tracks_cash
     try:
         with transaction.atomic():
             account = Account.objects.create(portfolio=portfolio, **fields)
@@ -150,9 +152,16 @@ def account_create(*, portfolio: Portfolio, name: str, platform: str = "", curre
 
 
 def account_update(*, account: Account, name: str | None = None, platform: str | None = None,
-                   currency: str | None = None) -> Account:
+                   currency: str | None = None, tracks_cash: bool | None = None) -> Account:
+    """tracks_cash: an account starts tracking its cash at any time (its trades then move cash from the
+    first); it stops only while no deposit, withdrawal or interest is recorded in it (they would mean nothing)."""
     fields = _account_fields_validate(portfolio=account.portfolio, name=name, platform=platform,
                                       currency=currency, account=account)
+    if tracks_cash is not None:
+        if not tracks_cash and Transaction.objects.filter(account=account, type__in=CASH_TYPES).exists():
+            raise ValidationError({"tracks_cash": "The account has deposits, withdrawals or interest: delete "
+                                                  "them before it stops tracking cash."})
+        fields["tracks_cash"] = tracks_cash
     for key, value in fields.items():
         setattr(account, key, value)
     try:
@@ -328,13 +337,14 @@ def _cash_history_validate(*, portfolio: Portfolio, replace: Transaction | None,
     """Replays the portfolio's cash with the change applied: a withdrawal of more than its account then
     holds in that currency on its date is refused (editing or deleting an earlier deposit is checked too)."""
     existing = list(Transaction.objects.filter(portfolio=portfolio).exclude(pk=replace.pk if replace else None)
-                    .order_by("date", "id"))
+                    .select_related("account").order_by("date", "id"))
     if add is not None:
         existing.append(add)
         existing.sort(key=lambda tx: (tx.date, tx.pk if tx.pk is not None else float("inf")))
     if not any(tx.type == TransactionType.WITHDRAWAL for tx in existing):
         return
-    expansion = cash_expand(existing, accounts=[tx.account_id for tx in existing],
+    tracked = {tx.account_id for tx in existing if tx.account is not None and tx.account.tracks_cash}
+    expansion = cash_expand(existing, accounts=[tx.account_id for tx in existing], tracked=tracked,
                             cash_ids=_NO_INSTRUMENT_IDS)
     if expansion.overdrawn:
         tx, held = expansion.overdrawn[0]
@@ -362,12 +372,19 @@ def _history_validate(*, portfolio: Portfolio, instrument_ids: set[int | None],
     _cash_history_validate(portfolio=portfolio, replace=replace, add=add)
 
 
+def _account_type_validate(*, account: Account, tx_type: str) -> None:
+    if tx_type in (TransactionType.DEPOSIT, TransactionType.WITHDRAWAL) and not account.tracks_cash:
+        raise ValidationError({"account": f"'{account.name}' does not track cash: turn its cash tracking on "
+                                          f"(tracks_cash) to record deposits and withdrawals in it."})
+
+
 def transaction_create(*, portfolio: Portfolio, data: TransactionInput) -> Transaction:
     fields = transaction_fields_validate(data)
     with transaction.atomic():
         # Serialise writes to one portfolio so two concurrent sells cannot both pass the check.
         Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
         account = transaction_account_get(portfolio=portfolio, account_id=data.account)
+        _account_type_validate(account=account, tx_type=fields["type"])
         instrument = (None if fields["type"] in CASH_TYPES else
                       transaction_instrument_get(portfolio=portfolio, data=data, currency=fields["currency"]))
         tx = Transaction(portfolio=portfolio, instrument=instrument, account=account, **fields)
@@ -386,6 +403,7 @@ def transaction_update(*, transaction_obj: Transaction, data: TransactionInput) 
         # An edit that names no account keeps the transaction's own.
         account = (transaction_account_get(portfolio=portfolio, account_id=data.account)
                    if data.account is not None or transaction_obj.account_id is None else transaction_obj.account)
+        _account_type_validate(account=account, tx_type=fields["type"])
         instrument = (None if fields["type"] in CASH_TYPES else transaction_instrument_get(
             portfolio=portfolio, data=data, currency=fields["currency"], current=transaction_obj.instrument))
         old_instrument_id = transaction_obj.instrument_id

@@ -44,10 +44,11 @@ class PortfolioFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def default_account(portfolio, create, extracted, **kwargs):
-        """As portfolio_create makes it: every portfolio has its default account."""
+        """Every portfolio has its default account. The factories write rows directly, as a portfolio recorded
+        before accounts existed was: its default account does not track cash (the migration's)."""
         if create:
             Account.objects.get_or_create(portfolio=portfolio, name="Default",
-                                          defaults={"currency": portfolio.base_currency})
+                                          defaults={"currency": portfolio.base_currency, "tracks_cash": False})
 
 
 def default_account_of(portfolio: Portfolio) -> Account | None:

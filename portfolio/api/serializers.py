@@ -32,7 +32,7 @@ class PortfolioUpdateSerializer(serializers.Serializer):
 class AccountSerializer(serializers.ModelSerializer):
     class Meta:
         model = Account
-        fields = ["id", "name", "platform", "currency"]
+        fields = ["id", "name", "platform", "currency", "tracks_cash"]
         read_only_fields = ["id"]
 
 
@@ -42,12 +42,15 @@ class AccountInputSerializer(serializers.Serializer):
                                      help_text="The broker or platform, free text.")
     currency = serializers.CharField(max_length=3, required=False,
                                      help_text="The account's usual currency; the portfolio's base when omitted.")
+    tracks_cash = serializers.BooleanField(required=False, default=True,
+                                           help_text="Whether it holds cash (deposits, withdrawals, trades' money).")
 
 
 class AccountUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     platform = serializers.CharField(max_length=100, required=False, allow_blank=True)
     currency = serializers.CharField(max_length=3, required=False)
+    tracks_cash = serializers.BooleanField(required=False)
 
 
 class TransactionSerializer(serializers.ModelSerializer):

@@ -30,6 +30,7 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=100)),
                 ('platform', models.CharField(blank=True, max_length=100)),
                 ('currency', models.CharField(max_length=3)),
+                ('tracks_cash', models.BooleanField(default=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('portfolio', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='accounts', to='portfolio.portfolio')),
             ],

@@ -1,5 +1,6 @@
 """Every portfolio gets its default account, and every transaction written before accounts existed is put
-in it: existing portfolios keep working unchanged (portfolio/cash.py funds their buys as before)."""
+in it. The account does not track cash (Account.tracks_cash): every buy stays money brought in and every
+sell money taken out, so an existing portfolio's value and performance are exactly what they were."""
 
 from django.db import migrations
 
@@ -12,7 +13,7 @@ def default_accounts_create(apps, schema_editor) -> None:
     Transaction = apps.get_model("portfolio", "Transaction")
     for portfolio in Portfolio.objects.filter(accounts__isnull=True).iterator():
         account = Account.objects.create(portfolio=portfolio, name=DEFAULT_ACCOUNT_NAME,
-                                         currency=portfolio.base_currency)
+                                         currency=portfolio.base_currency, tracks_cash=False)
         Transaction.objects.filter(portfolio=portfolio, account__isnull=True).update(account=account)
 
 

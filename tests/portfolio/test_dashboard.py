@@ -24,8 +24,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def priced(portfolio):
     """AAPL: 10 @ 100 + 1 fee, 4 sold @ 150 → 6 left costing 600.60; closes 110 then 120.
-    MSFT: 2 @ 300; closes 300 then 310.50. Latest closes are today's: nothing is stale. No deposit: the
-    buys are funded by implicit deposits, and the sell's 600 stay in the account as cash."""
+    MSFT: 2 @ 300; closes 300 then 310.50. Latest closes are today's: nothing is stale."""
     today = timezone.localdate()
     aapl, msft = InstrumentFactory(symbol="AAPL", exchange_mic=""), InstrumentFactory(symbol="MSFT", exchange_mic="")
     TransactionFactory(portfolio=portfolio, instrument=aapl, quantity=D("10"), price=D("100"), fee=D("1"),
@@ -44,16 +43,16 @@ def test_initial_data_values(api, priced):
     account = default_account_of(priced)
     assert body == {
         "portfolio": {"id": priced.pk, "name": "Main", "base_currency": "USD"},
-        "total_value": "1941.00",  # 6 × 120 + 2 × 310.50 + 600 cash
-        "total_cost": "1800.60",  # the cash costs what it is
+        "total_value": "1341.00",  # 6 × 120 + 2 × 310.50
+        "total_cost": "1200.60",
         "unrealized_gain": "140.40",
-        "unrealized_gain_percent": "7.80",  # 140.40 / 1800.60
+        "unrealized_gain_percent": "11.69",  # 140.40 / 1200.60
         "realized_gain": "199.60",  # 600 − 400.40
         "dividends": "0.00",
         "fees": "1.00",
         "day_change": "81.00",  # 6 × 10 + 2 × 10.50
-        "day_change_percent": "4.35",  # 81 / (1941 − 81)
-        "holdings_count": 3,  # AAPL, MSFT and the USD cash
+        "day_change_percent": "6.43",  # 81 / (1341 − 81)
+        "holdings_count": 2,
         "prices_as_of": timezone.localdate().isoformat(),
         "stale_count": 0,
         "unpriced_count": 0,
@@ -61,30 +60,23 @@ def test_initial_data_values(api, priced):
         "providers_failing": [],
         "unknown_symbols": [],
         "history": {"pending": [], "done": 0, "total": 0},
-        "accounts": [{"id": account.pk, "name": "Default", "platform": "", "currency": "USD",
-                      "cash": [{"currency": "USD", "amount": "600.00", "value": "600.00"}],
-                      "cash_value": "600.00", "holdings_value": "1341.00", "total_value": "1941.00"}],
+        # Its default account does not track cash (recorded before accounts): all of it is holdings.
+        "accounts": [{"id": account.pk, "name": "Default", "platform": "", "currency": "USD", "tracks_cash": False,
+                      "cash": [], "cash_value": "0.00", "holdings_value": "1341.00", "total_value": "1341.00"}],
     }
 
 
 def test_holdings_data_values(api, priced):
     rows = api.get(f"/api/dashboard-holdings-data/{priced.pk}/").json()["holdings"]
-    assert [r["symbol"] for r in rows] == ["AAPL", "MSFT", "CASH USD"]  # largest market value first
+    assert [r["symbol"] for r in rows] == ["AAPL", "MSFT"]  # largest market value first
     assert rows[0] == {
         "symbol": "AAPL", "name": "AAPL Inc.", "asset_class": "stock", "currency": "USD",
         "quantity": "6", "average_cost": "100.10", "price": "120", "market_value": "720.00",
         "cost_basis": "600.60", "unrealized_gain": "119.40", "unrealized_gain_percent": "19.88",
-        "day_change": "60.00", "weight": "0.370943", "price_as_of": timezone.localdate().isoformat(),
-        "stale": False, "unknown": False, "fx_missing": False,
-    }  # weight 720 / 1941
-    assert (rows[1]["market_value"], rows[1]["weight"], rows[1]["price"]) == ("621.00", "0.319938", "310.5")
-    assert rows[2] == {
-        "symbol": "CASH USD", "name": "Cash (USD)", "asset_class": "cash", "currency": "USD",
-        "quantity": "600", "average_cost": "1.00", "price": "1", "market_value": "600.00",
-        "cost_basis": "600.00", "unrealized_gain": "0.00", "unrealized_gain_percent": "0.00",
-        "day_change": None, "weight": "0.309119", "price_as_of": "2024-02-01",
+        "day_change": "60.00", "weight": "0.536913", "price_as_of": timezone.localdate().isoformat(),
         "stale": False, "unknown": False, "fx_missing": False,
     }
+    assert (rows[1]["market_value"], rows[1]["weight"], rows[1]["price"]) == ("621.00", "0.463087", "310.5")
 
 
 def test_stale_prices_are_counted_and_flagged(api, portfolio):
@@ -107,8 +99,8 @@ def test_responses_are_cached_until_the_portfolio_changes(api, priced, django_ca
             "symbol": "MSFT", "type": "BUY", "date": "2024-03-01", "quantity": "1", "price": "300",
             "currency": "USD"}, format="json")
     fresh = api.get(url).json()
-    assert fresh["total_value"] == "7231.50"  # 6 × 1000 + 3 × 310.50 + 600 − 300 cash
-    assert fresh["holdings_count"] == 3
+    assert fresh["total_value"] == "6931.50"  # 6 × 1000 + 3 × 310.50
+    assert fresh["holdings_count"] == 2
 
 
 def _portfolio_of(size: int, owner):
@@ -181,4 +173,4 @@ def test_a_realized_gain_is_rounded_half_even_once(api, portfolio):
 
     initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
 
-    assert (initial["realized_gain"], initial["total_value"], initial["holdings_count"]) == ("2.68", "12.68", 1)  # the proceeds, as cash
+    assert (initial["realized_gain"], initial["total_value"], initial["holdings_count"]) == ("2.68", "0.00", 0)

@@ -39,8 +39,7 @@ def test_valuation_of_a_hand_computed_portfolio(portfolio):
     valuation = portfolio_valuation_get(portfolio=portfolio)
 
     by_symbol = {h.instrument.symbol: h for h in valuation.holdings}
-    # The sells' and the dividend's money stays as cash: 600 + 40 + (1.50 − 0.23) = 641.27.
-    assert [h.instrument.symbol for h in valuation.holdings] == ["AAPL", "CASH USD", "MSFT", "NEWCO"]
+    assert [h.instrument.symbol for h in valuation.holdings] == ["AAPL", "MSFT", "NEWCO"]
     aapl_h = by_symbol["AAPL"]
     # 6 shares left of 10 costing 1001: cost 600.6, avg 100.1; value 720
     assert (aapl_h.quantity, aapl_h.cost_basis, aapl_h.average_cost) == (D("6"), D("600.6"), D("100.1"))
@@ -55,17 +54,14 @@ def test_valuation_of_a_hand_computed_portfolio(portfolio):
     assert newco.previous_close is None and newco.stale is True  # a January price, flagged with its date
     assert [h.instrument.symbol for h in valuation.closed] == ["GONE"]
 
-    cash = by_symbol["CASH USD"]
-    assert (cash.quantity, cash.market_value, cash.cost_basis, cash.stale) == (
-        D("641.27"), D("641.27"), D("641.27"), False)
-    assert valuation.total_value == D("1997.27")  # 720 + 621 + 15 + 641.27
-    assert valuation.total_cost == D("1856.87")  # 600.6 + 600 + 15 + 641.27
-    assert valuation.unrealized_gain == D("140.4")  # 1997.27 - 1856.87
+    assert valuation.total_value == D("1356.0")  # 720 + 621 + 15
+    assert valuation.total_cost == D("1215.6")  # 600.6 + 600 + 15
+    assert valuation.unrealized_gain == D("140.4")  # 1356 - 1215.6
     assert valuation.realized_gain == D("189.6")  # 199.6 - 10
     assert valuation.dividends == D("1.50")
     assert valuation.fees == D("1.23")
     assert valuation.unpriced_count == 0
-    assert valuation.weight(aapl_h) == D("720") / D("1997.27")
+    assert valuation.weight(aapl_h) == D("720") / D("1356.0")
 
 
 def _portfolio_with(holdings: int):
