@@ -22,10 +22,10 @@ from tests.portfolio.test_history import (  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def record(api, portfolio_id: int, **fields) -> dict:
+def record(client, portfolio_id: int, **fields) -> dict:
     body = {"currency": "USD", "fee": "0", **fields}
     body["date"] = body["date"].isoformat()
-    response = api.post(f"/api/portfolios/{portfolio_id}/transactions/", body, format="json")
+    response = client.post(f"/api/portfolios/{portfolio_id}/transactions/", body, format="json")
     assert response.status_code == 201, response.json()
     return response.json()
 
@@ -40,14 +40,14 @@ def step_price(jump: date):
     return lambda symbol, day: Decimal("100") if day < jump else Decimal("120")
 
 
-def performance(api, portfolio_id: int) -> dict:
-    wait_for("the chart of the present data", current_chart(api, portfolio_id))
-    response = api.get(f"/api/portfolios/{portfolio_id}/performance/?range=MAX")
+def performance(client, portfolio_id: int) -> dict:
+    wait_for("the chart of the present data", current_chart(client, portfolio_id))
+    response = client.get(f"/api/portfolios/{portfolio_id}/performance/?range=MAX")
     assert response.status_code == 200, response.content
     return response.json()
 
 
-def test_deposits_and_withdrawals_are_the_flows_and_the_trades_money_stays_as_cash(providers, api):
+def test_deposits_and_withdrawals_are_the_flows_and_the_trades_money_stays_as_cash(providers, api):  # noqa: F811
     # given 1000 deposited, 5 AAPL bought at 100 the same day, the price 100 → 120, 200 withdrawn, then 2 sold
     # at 120 — in a new portfolio, whose default account tracks cash
     days = sessions()
@@ -79,7 +79,7 @@ def test_deposits_and_withdrawals_are_the_flows_and_the_trades_money_stays_as_ca
     assert {s["name"]: s["value"] for s in allocation["by_sector"]}["Cash"] == "540.00"
 
 
-def test_a_buy_the_cash_cannot_cover_is_an_implicit_deposit_of_the_shortfall(providers, api):
+def test_a_buy_the_cash_cannot_cover_is_an_implicit_deposit_of_the_shortfall(providers, api):  # noqa: F811
     # given 300 deposited and 5 AAPL bought at 100: 300 from the cash, 200 brought in
     days = sessions()
     d0, d1, jump = days[0], days[3], days[6]
@@ -98,7 +98,7 @@ def test_a_buy_the_cash_cannot_cover_is_an_implicit_deposit_of_the_shortfall(pro
     assert initial["accounts"][0]["cash"] == [] and initial["accounts"][0]["total_value"] == "600.00"
 
 
-def test_interest_is_income_and_performance_not_a_flow(providers, api):
+def test_interest_is_income_and_performance_not_a_flow(providers, api):  # noqa: F811
     days = sessions()
     portfolio_id = portfolio_of(api)
     record(api, portfolio_id, type="DEPOSIT", date=days[0], price="1000")
@@ -115,7 +115,7 @@ def test_interest_is_income_and_performance_not_a_flow(providers, api):
     assert [(row["symbol"], row["total"]["gross"]) for row in income["holdings"]] == [("CASH USD", "10.00")]
 
 
-def test_turning_cash_tracking_on_keeps_the_net_performance_and_the_returns_count_the_idle_cash(providers, api):
+def test_turning_cash_tracking_on_keeps_the_net_performance_and_the_returns_count_the_idle_cash(providers, api):  # noqa: F811
     # given a portfolio recorded without cash (its account not tracking it, as one from before accounts): a buy,
     # the price 100 → 120, a partial sell and a dividend
     days = sessions()
