@@ -220,6 +220,7 @@ class TransactionInput:
     gift: bool = False
     name: str = ""  # a new instrument's name (from the search result picked); a known one keeps its own
     account: int | None = None  # the account's id; None: the portfolio's default account
+    account_name: str = ""  # or its name (a CSV import's column)
 
 
 def transaction_input_from(data: dict) -> TransactionInput:

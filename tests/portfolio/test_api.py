@@ -285,8 +285,13 @@ def test_openapi_schema_lists_the_contract_paths(api):
     paths = response.json()["paths"]
     for path in ["/api/auth/token/", "/api/portfolios/", "/api/portfolios/{portfolio_id}/",
                  "/api/portfolios/{portfolio_id}/transactions/",
-                 "/api/portfolios/{portfolio_id}/transactions/{transaction_id}/"]:
+                 "/api/portfolios/{portfolio_id}/transactions/{transaction_id}/",
+                 "/api/portfolios/{portfolio_id}/accounts/", "/api/portfolios/{portfolio_id}/accounts/{account_id}/"]:
         assert path in paths
+    assert set(paths["/api/portfolios/{portfolio_id}/accounts/{account_id}/"]) >= {"get", "patch", "delete"}
+    account = response.json()["components"]["schemas"]["Account"]
+    assert set(account["properties"]) == {"id", "name", "platform", "currency", "tracks_cash"}
+    assert "account" in response.json()["components"]["schemas"]["Transaction"]["properties"]
 
 
 def test_a_portfolio_picks_a_benchmark(api, portfolio):
