@@ -116,6 +116,26 @@ def positions_compute(transactions: Iterable[TransactionLike]) -> dict[int, Posi
     return positions
 
 
+def account_oversell_find(transactions: Iterable[TransactionLike],
+                          accounts: Iterable[int | None]) -> tuple[TransactionLike, Decimal] | None:
+    """The first sell (date, then entry order) of more shares than its own account held then, with what the
+    account held; None when there is none. A split multiplies the instrument's shares in every account
+    (it happens to the shares wherever they are)."""
+    held: dict[tuple[int | None, int], Decimal] = {}
+    for tx, account in zip(transactions, accounts, strict=True):
+        kind, key = tx.type, (account, tx.instrument_id)
+        if kind == _BUY:
+            held[key] = held.get(key, ZERO) + tx.quantity
+        elif kind == _SELL:
+            if tx.quantity > held.get(key, ZERO):
+                return tx, held.get(key, ZERO)
+            held[key] -= tx.quantity
+        elif kind == _SPLIT:
+            for other in [k for k in held if k[1] == tx.instrument_id]:
+                held[other] *= tx.quantity
+    return None
+
+
 # --- Amounts in the base currency
 
 

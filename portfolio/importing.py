@@ -25,7 +25,7 @@ from portfolio.broker_formats import FORMATS, Skip, broker_format_detect
 from portfolio.cache import portfolio_version_bump
 from portfolio.cash import cash_expand
 from portfolio.history import portfolio_history_request_for
-from portfolio.holdings import OversellError, Position, position_apply
+from portfolio.holdings import OversellError, Position, account_oversell_find, position_apply
 from portfolio.models import CASH_TYPES, Account, Portfolio, Transaction, TransactionType
 from portfolio.services import (
     TransactionInput,
@@ -314,5 +314,13 @@ def _positions_check(*, existing: list[Transaction], new: list[tuple[int, Transa
             except OversellError as error:
                 errors.append(RowError(number or 0, "quantity", error.message_dict["quantity"][0]))
                 break
+        else:  # and each account sells only the shares it holds
+            if (oversold := account_oversell_find([tx for _, _, tx in entries],
+                                                  [tx.account_id for _, _, tx in entries])) is not None:
+                tx, held = oversold
+                number = next(number for _, number, entry in entries if entry is tx)
+                errors.append(RowError(number or 0, "quantity", f"Selling {tx.quantity.normalize():f} on "
+                                       f"{tx.date.isoformat()} is more than the {held.normalize():f} held in "
+                                       f"account '{tx.account.name if tx.account else '—'}' on that date."))
     if errors:
         raise ImportRejected(sorted(errors, key=lambda e: e.row))

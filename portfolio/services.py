@@ -13,7 +13,7 @@ from django.utils import timezone
 from portfolio.cache import portfolio_version_bump, portfolio_versions_bump
 from portfolio.cash import cash_expand
 from portfolio.history import portfolio_history_request_for
-from portfolio.holdings import positions_compute
+from portfolio.holdings import account_oversell_find, positions_compute
 from portfolio.models import CASH_TYPES, Account, Portfolio, Transaction, TransactionType
 from portfolio.signals import portfolio_deleted
 from prices.currencies import currency_codes, currency_normalize
@@ -312,7 +312,7 @@ def _position_history_validate(*, portfolio: Portfolio, instrument_id: int, repl
     would then exceed what is held on its date (so editing or deleting an old buy is checked too)."""
     existing = list(
         Transaction.objects.filter(portfolio=portfolio, instrument_id=instrument_id)
-        .exclude(pk=replace.pk if replace else None)
+        .exclude(pk=replace.pk if replace else None).select_related("account")
         .order_by("date", "id")
     )
     if add is not None:
@@ -320,6 +320,12 @@ def _position_history_validate(*, portfolio: Portfolio, instrument_id: int, repl
         # A new transaction goes after others of its date; an edited one keeps its place.
         existing.sort(key=lambda tx: (tx.date, tx.pk if tx.pk is not None else float("inf")))
     positions_compute(existing)
+    # Each account sells only the shares it holds.
+    if (oversold := account_oversell_find(existing, [tx.account_id for tx in existing])) is not None:
+        tx, held = oversold
+        raise ValidationError({"quantity": f"Selling {tx.quantity.normalize():f} on {tx.date.isoformat()} is more "
+                                           f"than the {held.normalize():f} held in account "
+                                           f"'{tx.account.name if tx.account else '—'}' on that date."})
 
 
 def transaction_instrument_get(*, portfolio: Portfolio, data: TransactionInput, currency: str,

@@ -178,3 +178,30 @@ def test_no_deposit_in_an_account_that_does_not_track_cash(api, created):
     response = api.patch(f"{accounts_url(created)}{default.pk}/", {"tracks_cash": False}, format="json")
     assert response.status_code == 400 and "tracks_cash" in response.json()
     assert Account.objects.get(pk=default.pk).tracks_cash is True
+
+
+def test_an_account_sells_only_the_shares_it_holds_a_split_counting_in_every_account(api, created):
+    broker = api.post(accounts_url(created), {"name": "Broker"}, format="json").json()["id"]
+    trade = {"symbol": "SAP", "provider": "manual", "currency": "EUR", "fee": "0"}
+    assert api.post(tx_url(created), {**trade, "type": "BUY", "date": "2024-01-02", "quantity": "10",
+                                      "price": "100"}, format="json").status_code == 201  # in Default
+    sell = {**trade, "type": "SELL", "date": "2024-01-05", "quantity": "1", "price": "110", "account": broker}
+    response = api.post(tx_url(created), sell, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"quantity": ["Selling 1 on 2024-01-05 is more than the 0 held in account 'Broker' "
+                                            "on that date."]}
+    assert api.post(tx_url(created), {**trade, "type": "BUY", "date": "2024-01-03", "quantity": "2", "price": "100",
+                                      "account": broker}, format="json").status_code == 201
+    assert api.post(tx_url(created), {**trade, "type": "SPLIT", "date": "2024-01-04", "quantity": "2",
+                                      "price": "0"}, format="json").status_code == 201
+    # the broker's 2 shares are 4 after the split recorded in Default
+    assert api.post(tx_url(created), {**sell, "quantity": "4"}, format="json").status_code == 201
+    assert api.post(tx_url(created), {**sell, "quantity": "1"}, format="json").status_code == 400
+
+    text = ("date,type,symbol,quantity,price,fee,currency,provider,account\n"
+            "2024-02-01,SELL,SAP,10,120,0,EUR,manual,Default\n"
+            "2024-02-01,SELL,SAP,1,120,0,EUR,manual,Broker\n")
+    response = api.post(f"{tx_url(created)}import/", text.encode(), content_type="text/csv")
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"row": 3, "column": "quantity", "message": (
+        "Selling 1 on 2024-02-01 is more than the 0 held in account 'Broker' on that date.")}]}
