@@ -26,7 +26,8 @@ class TransactionForm(forms.Form):
     # The trade form searches instruments as the symbol is typed (static/js/search.js). A deposit,
     # withdrawal or interest has none.
     symbol = forms.CharField(max_length=32, required=False, widget=forms.TextInput(
-        attrs={"data-instrument-search": reverse_lazy("api-instrument-search"), "autocomplete": "off"}))
+        attrs={"data-instrument-search": reverse_lazy("api-instrument-search"), "autocomplete": "off",
+               "data-instrument-field": ""}))
     type = forms.ChoiceField(choices=TransactionType.choices, initial=TransactionType.BUY)
     date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     quantity = forms.DecimalField(max_digits=28, decimal_places=10, required=False)
@@ -34,11 +35,14 @@ class TransactionForm(forms.Form):
     fee = forms.DecimalField(max_digits=20, decimal_places=6, required=False)
     currency = forms.CharField(max_length=3, initial="USD")
     asset_class = forms.ChoiceField(
-        choices=[("", "— (new symbols: stock)")] + AssetClass.choices, required=False
+        choices=[("", "— (new symbols: stock)")] + AssetClass.choices, required=False,
+        widget=forms.Select(attrs={"data-instrument-field": ""}),
     )
-    provider = forms.ChoiceField(choices=[("", "— (default)")] + Provider.choices, required=False)
+    provider = forms.ChoiceField(choices=[("", "— (default)")] + Provider.choices, required=False,
+                                 widget=forms.Select(attrs={"data-instrument-field": ""}))
     note = forms.CharField(max_length=500, required=False)
-    gift = forms.BooleanField(required=False, label="Gift (received free, price 0)")
+    gift = forms.BooleanField(required=False, label="Gift (received free, price 0)",
+                              widget=forms.CheckboxInput(attrs={"data-instrument-field": ""}))
     # Filled by picking a search result: a new instrument's name.
     name = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
 

@@ -63,7 +63,10 @@ def test_value_by_account_and_the_accounts_page(browser, live_server, demo):  # 
     # a deposit into the new account, through the transaction form: no symbol, the amount as price
     page.click("a:has-text('Transactions')")
     page.select_option("select[name=account]", label="Emergency fund · Bank")
+    expect(page.locator("input[name=symbol]")).to_be_visible()
     page.select_option("select[name=type]", "DEPOSIT")
+    expect(page.locator("input[name=symbol]")).to_be_hidden()  # a deposit names no instrument
+    expect(page.locator("select[name=provider]")).to_be_hidden()
     page.fill("input[name=date]", timezone.localdate().isoformat())  # today's: first in the list
     page.fill("input[name=price]", "2500")
     page.click("button:has-text('Add')")
