@@ -90,7 +90,8 @@ class PriceRows:
 @dataclass(frozen=True)
 class ChartInputs:
     base_currency: str
-    transactions: list[Transaction]  # ordered (date, id), instrument selected
+    # Ordered (date, id): the portfolio's own (instrument selected) and its cash's trades (portfolio/cash.py).
+    transactions: list[Transaction]
     instruments: dict[int, Instrument]  # every instrument the portfolio ever traded
     prices: PriceRows = field(default_factory=lambda: PriceRows.empty())
     # Currency code as written on instruments and transactions (GBp included) -> conversion to the base.

@@ -42,6 +42,11 @@ _DEPOSIT, _WITHDRAWAL, _INTEREST = (kind.value for kind in (
     TransactionType.DEPOSIT, TransactionType.WITHDRAWAL, TransactionType.INTEREST))
 
 
+class _CheckOnly(dict):
+    def __missing__(self, code: str) -> int:
+        return 0
+
+
 def cash_currency(code: str) -> str:
     """The currency cash is kept in: the major unit (a GBp trade moves GBP)."""
     return currency_major(code)[0]
@@ -77,12 +82,14 @@ class CashExpansion:
 
 
 def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[int | None],
-                tracked: Collection[int], cash_ids: Mapping[str, int]) -> CashExpansion:
+                tracked: Collection[int], cash_ids: Mapping[str, int] | None = None) -> CashExpansion:
     """The transactions (in date, then entry order) with the trades of cash that they imply.
 
     accounts: each transaction's account id, in the same order (None: written without one, by a bulk tool;
     it holds no cash); tracked: the accounts that track cash; cash_ids: the cash instrument of each
-    currency moved (cash_currencies says which)."""
+    currency moved (cash_currencies says which) — None for a replay that only checks the cash (the
+    services' and the import's validation): its cash trades then name instrument 0."""
+    cash_ids = cash_ids if cash_ids is not None else _CheckOnly()
     expanded: list = []
     balances: dict[tuple[int | None, str], Decimal] = {}
     overdrawn: list = []
@@ -111,6 +118,12 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
                 balances[(account, currency)] = held - taken
                 expanded.append(TransactionRow(cash_ids[currency], _SELL, day, taken, ONE, ZERO, currency))
     return CashExpansion(expanded, balances, overdrawn)
+
+
+def overdrawn_message(tx: TransactionLike, held: Decimal) -> str:
+    """What a withdrawal beyond its account's cash is told (cash_expand's `overdrawn`)."""
+    return (f"Withdrawing {(tx.quantity * tx.price).normalize():f} {tx.currency} on {tx.date.isoformat()} is more "
+            f"than the {held.normalize():f} the account holds on that date.")
 
 
 def cash_currencies(transactions: Iterable[TransactionLike], *, accounts: Iterable[int | None],

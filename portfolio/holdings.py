@@ -39,7 +39,7 @@ _BUY, _SELL, _SPLIT, _DIVIDEND, _FEE = (kind.value for kind in (
 class TransactionLike(Protocol):
     """What valuation reads of a transaction: a model instance or a TransactionRow."""
 
-    instrument_id: int
+    instrument_id: int  # None for a deposit, withdrawal or interest (portfolio/cash.py replaces them)
     type: str
     date: date
     quantity: Decimal
@@ -134,6 +134,13 @@ def account_oversell_find(transactions: Iterable[TransactionLike],
             for other in [k for k in held if k[1] == tx.instrument_id]:
                 held[other] *= tx.quantity
     return None
+
+
+def account_oversell_message(tx, held: Decimal) -> str:
+    """What a sell beyond its own account's shares is told (account_oversell_find); `tx` a model instance."""
+    account = tx.account.name if tx.account is not None else "—"
+    return (f"Selling {tx.quantity.normalize():f} on {tx.date.isoformat()} is more than the "
+            f"{held.normalize():f} held in account '{account}' on that date.")
 
 
 # --- Amounts in the base currency

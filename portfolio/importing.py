@@ -23,9 +23,15 @@ from django.db import transaction
 
 from portfolio.broker_formats import FORMATS, Skip, broker_format_detect
 from portfolio.cache import portfolio_version_bump
-from portfolio.cash import cash_expand
+from portfolio.cash import cash_expand, overdrawn_message
 from portfolio.history import portfolio_history_request_for
-from portfolio.holdings import OversellError, Position, account_oversell_find, position_apply
+from portfolio.holdings import (
+    OversellError,
+    Position,
+    account_oversell_find,
+    account_oversell_message,
+    position_apply,
+)
 from portfolio.models import CASH_TYPES, Account, Portfolio, Transaction, TransactionType
 from portfolio.services import (
     TransactionInput,
@@ -262,11 +268,6 @@ def transactions_import(*, portfolio: Portfolio, content: bytes,
     return result
 
 
-class _AnyId(dict):
-    def __missing__(self, key: str) -> int:
-        return 0  # a replay that only checks the cash needs no cash instrument
-
-
 def _cash_check(*, existing: list[Transaction], new: list[tuple[int, Transaction]]) -> None:
     """Deposits and withdrawals only in accounts that track cash, and no withdrawal beyond the cash its
     account holds on its date (the new rows after existing ones of the same date, in file order); each
@@ -277,21 +278,18 @@ def _cash_check(*, existing: list[Transaction], new: list[tuple[int, Transaction
               if tx.type in (TransactionType.DEPOSIT, TransactionType.WITHDRAWAL) and not tx.account.tracks_cash]
     if errors:
         raise ImportRejected(errors)
-    if not any(tx.type == TransactionType.WITHDRAWAL for _, tx in new):
-        return
     entries = sorted([((tx.date, 0, tx.pk), None, tx) for tx in existing]
                      + [((tx.date, 1, order), number, tx) for order, (number, tx) in enumerate(new)],
                      key=lambda entry: entry[0])
     transactions = [tx for _, _, tx in entries]
+    if not any(tx.type == TransactionType.WITHDRAWAL for tx in transactions):
+        return  # new buys may take cash a withdrawal already there needs: checked then too
     expansion = cash_expand(transactions, accounts=[tx.account_id for tx in transactions],
-                            tracked={tx.account_id for tx in transactions if tx.account and tx.account.tracks_cash},
-                            cash_ids=_AnyId())
+                            tracked={tx.account_id for tx in transactions if tx.account and tx.account.tracks_cash})
     if expansion.overdrawn:
         numbers = {id(tx): number for _, number, tx in entries}
-        raise ImportRejected([
-            RowError(numbers[id(tx)] or 0, "price", f"Withdrawing {(tx.quantity * tx.price).normalize():f} "
-                     f"{tx.currency} on {tx.date.isoformat()} is more than the {held.normalize():f} the account "
-                     f"holds on that date.") for tx, held in expansion.overdrawn])
+        raise ImportRejected([RowError(numbers[id(tx)] or 0, "price", overdrawn_message(tx, held))
+                              for tx, held in expansion.overdrawn])
 
 
 def _positions_check(*, existing: list[Transaction], new: list[tuple[int, Transaction]]) -> None:
@@ -319,8 +317,6 @@ def _positions_check(*, existing: list[Transaction], new: list[tuple[int, Transa
                                                   [tx.account_id for _, _, tx in entries])) is not None:
                 tx, held = oversold
                 number = next(number for _, number, entry in entries if entry is tx)
-                errors.append(RowError(number or 0, "quantity", f"Selling {tx.quantity.normalize():f} on "
-                                       f"{tx.date.isoformat()} is more than the {held.normalize():f} held in "
-                                       f"account '{tx.account.name if tx.account else '—'}' on that date."))
+                errors.append(RowError(number or 0, "quantity", account_oversell_message(tx, held)))
     if errors:
         raise ImportRejected(sorted(errors, key=lambda e: e.row))

@@ -11,9 +11,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portfolio.cache import portfolio_version_bump, portfolio_versions_bump
-from portfolio.cash import cash_expand
+from portfolio.cash import cash_expand, overdrawn_message
 from portfolio.history import portfolio_history_request_for
-from portfolio.holdings import account_oversell_find, positions_compute
+from portfolio.holdings import account_oversell_find, account_oversell_message, positions_compute
 from portfolio.models import CASH_TYPES, Account, Portfolio, Transaction, TransactionType
 from portfolio.signals import portfolio_deleted
 from prices.currencies import currency_codes, currency_normalize
@@ -323,9 +323,7 @@ def _position_history_validate(*, portfolio: Portfolio, instrument_id: int, repl
     # Each account sells only the shares it holds.
     if (oversold := account_oversell_find(existing, [tx.account_id for tx in existing])) is not None:
         tx, held = oversold
-        raise ValidationError({"quantity": f"Selling {tx.quantity.normalize():f} on {tx.date.isoformat()} is more "
-                                           f"than the {held.normalize():f} held in account "
-                                           f"'{tx.account.name if tx.account else '—'}' on that date."})
+        raise ValidationError({"quantity": account_oversell_message(tx, held)})
 
 
 def transaction_instrument_get(*, portfolio: Portfolio, data: TransactionInput, currency: str,
@@ -351,23 +349,10 @@ def _cash_history_validate(*, portfolio: Portfolio, replace: Transaction | None,
     if not any(tx.type == TransactionType.WITHDRAWAL for tx in existing):
         return
     tracked = {tx.account_id for tx in existing if tx.account is not None and tx.account.tracks_cash}
-    expansion = cash_expand(existing, accounts=[tx.account_id for tx in existing], tracked=tracked,
-                            cash_ids=_NO_INSTRUMENT_IDS)
+    expansion = cash_expand(existing, accounts=[tx.account_id for tx in existing], tracked=tracked)
     if expansion.overdrawn:
         tx, held = expansion.overdrawn[0]
-        raise ValidationError({"price": f"Withdrawing {(tx.quantity * tx.price).normalize():f} {tx.currency} on "
-                                        f"{tx.date.isoformat()} is more than the {held.normalize():f} the account "
-                                        f"holds on that date."})
-
-
-class _AnyId(dict):
-    """Instrument ids for a replay that only checks the cash: every currency's is 0."""
-
-    def __missing__(self, key: str) -> int:
-        return 0
-
-
-_NO_INSTRUMENT_IDS = _AnyId()
+        raise ValidationError({"price": overdrawn_message(tx, held)})
 
 
 def _history_validate(*, portfolio: Portfolio, instrument_ids: set[int | None],
