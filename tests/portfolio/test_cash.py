@@ -12,6 +12,7 @@ from portfolio.cash import cash_expand
 from portfolio.holdings import TransactionRow
 from portfolio.models import Account, Portfolio, Transaction
 from portfolio.selectors import portfolio_valuation_get
+from prices.fx import fx_rates_store
 from tests.factories import InstrumentFactory, PriceFactory, UserFactory
 
 migration = importlib.import_module("portfolio.migrations.0008_default_accounts")
@@ -111,3 +112,25 @@ def test_the_migration_gives_each_portfolio_a_default_account_not_tracking_cash_
     migration.default_accounts_remove(apps, None)
     assert not Account.objects.exists()
     assert Transaction.objects.filter(account__isnull=False).count() == 0
+
+
+@pytest.mark.django_db
+def test_foreign_cash_is_valued_at_todays_rate_and_shows_its_currency_gain(api):
+    # given a USD portfolio with a EUR bank account: 1000 EUR deposited at 1.10 USD, worth 1.25 USD today
+    fx_rates_store(base="EUR", series={date(2024, 3, 1): {"USD": D("1.10")}, date(2024, 3, 5): {"USD": D("1.25")}})
+    portfolio_id = api.post("/api/portfolios/", {"name": "Main"}, format="json").json()["id"]
+    bank = api.post(f"/api/portfolios/{portfolio_id}/accounts/", {"name": "Bank", "currency": "EUR"},
+                    format="json").json()
+    deposit = {"type": "DEPOSIT", "date": "2024-03-01", "price": "1000", "currency": "EUR", "account": bank["id"]}
+    assert api.post(f"/api/portfolios/{portfolio_id}/transactions/", deposit, format="json").status_code == 201
+
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio_id}/").json()
+
+    assert (initial["total_value"], initial["total_cost"], initial["unrealized_gain"]) == (
+        "1250.00", "1100.00", "150.00")
+    assert [(a["name"], a["cash"], a["total_value"]) for a in initial["accounts"]] == [
+        ("Default", [], "0.00"),
+        ("Bank", [{"currency": "EUR", "amount": "1000.00", "value": "1250.00"}], "1250.00")]
+    [cash] = api.get(f"/api/dashboard-holdings-data/{portfolio_id}/").json()["holdings"]
+    assert (cash["symbol"], cash["currency"], cash["quantity"], cash["market_value"]) == (
+        "CASH EUR", "EUR", "1000", "1250.00")
