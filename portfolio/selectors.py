@@ -115,10 +115,11 @@ class Valuation:
     fees: Decimal
     unpriced_count: int
     fx_missing_count: int = 0
-    # (account id, currency) -> the cash it holds, in that currency (portfolio/cash.py); account None: the
-    # rows written without one, which belong to the default account.
+    # (account id, currency) -> the cash it holds, in that currency (portfolio/cash.py): accounts that track
+    # cash only.
     cash: dict[tuple[int | None, str], Decimal] = field(default_factory=dict)
-    # account id -> instrument id -> the quantity held in that account (splits apply in every account).
+    # account id -> instrument id -> the quantity held in that account (splits apply in every account);
+    # account None: rows a bulk tool wrote without one, shown in the default account.
     account_quantities: dict[int | None, dict[int, Decimal]] = field(default_factory=dict)
 
     @property
