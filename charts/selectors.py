@@ -22,8 +22,9 @@ from django.db import connection
 from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet, Subquery, Value, Window
 from django.db.models.functions import Cast, Least, Round, RowNumber
 
-from portfolio.holdings import TRANSACTION_FIELDS, TransactionRow
-from portfolio.models import Portfolio, Transaction
+from portfolio.cash import portfolio_transactions_load
+from portfolio.holdings import TransactionRow
+from portfolio.models import Portfolio
 from prices.fx import currency_major
 from prices.models import FxRate, Instrument, PriceHistory
 from prices.series import price_series_available, price_series_load
@@ -116,7 +117,8 @@ class PriceRows:
 @dataclass(frozen=True)
 class ChartInputs:
     base_currency: str
-    transactions: list[TransactionRow]  # ordered (date, id)
+    # Ordered (date, id): the portfolio's own and its cash's trades (portfolio/cash.py), as value tuples.
+    transactions: list[TransactionRow]
     instruments: dict[int, Instrument]  # every instrument the portfolio ever traded
     prices: PriceRows = field(default_factory=lambda: PriceRows.empty())
     # Currency code as written on instruments and transactions (GBp included) -> conversion to the base.
@@ -126,17 +128,11 @@ class ChartInputs:
 def chart_inputs_load(*, portfolio: Portfolio, closes_before: date | None = None) -> ChartInputs:
     """`closes_before`: leave out closes dated on or after it (the generation's history ends with the
     last completed session: today's closes are live, charts.live adds them when a chart is read)."""
-    # Plain value tuples, not model instances (with their instrument each): 2,000 of them and their
-    # instruments cost 11-14 ms of CPU instead of 36.
-    transactions = [
-        TransactionRow(*row)
-        for row in Transaction.objects.filter(portfolio=portfolio).order_by("date", "id").values_list(
-            *TRANSACTION_FIELDS)
-    ]
+    loaded = portfolio_transactions_load(portfolio_id=portfolio.pk)
+    transactions, instruments = loaded.transactions, loaded.instruments
     base = portfolio.base_currency
     if not transactions:
         return ChartInputs(base_currency=base, transactions=[], instruments={})
-    instruments = Instrument.objects.in_bulk({tx.instrument_id for tx in transactions})
     first = transactions[0].date
     codes = {i.currency for i in instruments.values()} | {tx.currency for tx in transactions}
     return ChartInputs(

@@ -22,6 +22,7 @@ from rest_framework.renderers import JSONRenderer
 
 from core.query_cache import query_cache, raw_bytes
 from portfolio.access import PortfolioAccess
+from portfolio.accounts import accounts_value_rows
 from portfolio.holdings import money_format, money_sum
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
@@ -120,6 +121,7 @@ def dashboard_data_compute(*, portfolio: Portfolio, now: datetime | None = None)
         "unpriced_count": valuation.unpriced_count,
         "fx_missing_count": valuation.fx_missing_count,
         "providers_failing": _providers_failing(valuation),
+        "accounts": accounts_value_rows(portfolio=portfolio, valuation=valuation),
     }
     holdings = {"holdings": [_holding_row(h, valuation) for h in valuation.holdings]}
     stale_ids = [h.instrument.pk for h in valuation.stale_holdings if not _unknown(h)]

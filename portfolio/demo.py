@@ -6,7 +6,7 @@ running it again creates nothing twice and only tops the price history up to tod
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from portfolio.models import Portfolio, TransactionType
+from portfolio.models import Account, Portfolio, TransactionType
 from portfolio.services import TransactionInput, transaction_create
 from prices.market_calendar import sessions_between
 from prices.models import AssetClass, Instrument, Provider, VerificationStatus
@@ -56,6 +56,11 @@ DEMO_INSTRUMENTS = [
     ("SOL", "Solana", AssetClass.CRYPTO, "0"),
 ]
 CENT = Decimal("0.01")
+# The demo's accounts (the first is the default): the securities at a broker, the coins in a wallet. Each
+# starts with a deposit; buys beyond the cash are money brought in (portfolio/cash.py).
+BROKER, WALLET = "Brokerage", "Crypto wallet"
+DEMO_ACCOUNTS = [(BROKER, "Interactive Brokers", "20000"), (WALLET, "Coinbase", "3000")]
+QUARTERLY_INTEREST = Decimal("18.40")  # on the brokerage's cash
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ def _plan_transactions(today: date, rng: random.Random) -> list[TransactionInput
                 symbol=symbol, type=tx_type, date=day, quantity=quantity, price=price,
                 fee=Decimal(rng.choice(["0", "0", "1.00", "4.95"])), currency="USD",
                 asset_class=asset_class, provider=Provider.SIMULATED,
+                account_name=WALLET if asset_class == AssetClass.CRYPTO else BROKER,
             ))
         if Decimal(dividend) > 0:
             for day in sessions[first + 60 :: 63]:
@@ -111,8 +117,16 @@ def _plan_transactions(today: date, rng: random.Random) -> list[TransactionInput
                         symbol=symbol, type=TransactionType.DIVIDEND, date=day, quantity=shares,
                         price=Decimal(dividend),
                         fee=(gross * Decimal("0.15")).quantize(CENT, ROUND_HALF_UP),  # withholding tax
-                        currency="USD", note="Quarterly dividend",
+                        currency="USD", note="Quarterly dividend", account_name=BROKER,
                     ))
+    sessions = sessions_between(mic="XNYS", start=start, end=today - timedelta(days=1))
+    for name, _platform, amount in DEMO_ACCOUNTS:
+        planned.append(TransactionInput(symbol="", type=TransactionType.DEPOSIT, date=sessions[0], quantity=Decimal(1),
+                                        price=Decimal(amount), fee=Decimal(0), currency="USD", account_name=name))
+    for day in sessions[30::63]:
+        planned.append(TransactionInput(symbol="", type=TransactionType.INTEREST, date=day, quantity=Decimal(1),
+                                        price=QUARTERLY_INTEREST, fee=Decimal(0), currency="USD",
+                                        note="Interest on cash", account_name=BROKER))
     planned.sort(key=lambda tx: (tx.date, tx.symbol, tx.type))
     return planned
 
@@ -142,9 +156,12 @@ def demo_seed(*, progress: Callable[[int, int], None] | None = None) -> DemoResu
         )
         created_count = 0
         if created:
+            accounts = {name: Account.objects.create(portfolio=portfolio, name=name, platform=platform,
+                                                     currency="USD").pk
+                        for name, platform, _ in DEMO_ACCOUNTS}
             planned = _plan_transactions(today, random.Random(2026))
             for index, tx in enumerate(planned, start=1):
-                transaction_create(portfolio=portfolio, data=tx)
+                transaction_create(portfolio=portfolio, data=replace(tx, account=accounts[tx.account_name]))
                 if progress:
                     progress(index, len(planned))
             created_count = len(planned)

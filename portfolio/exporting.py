@@ -27,15 +27,16 @@ def _plain(value: Decimal) -> str:
 def transaction_rows(*, portfolio: Portfolio) -> list[dict[str, str]]:
     """The portfolio's transactions, oldest first, as rows of the generic import format."""
     transactions = (
-        Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("date", "id")
+        Transaction.objects.filter(portfolio=portfolio).select_related("instrument", "account").order_by("date", "id")
     )
     return [
         {
-            "date": tx.date.isoformat(), "type": tx.type, "symbol": tx.instrument.symbol,
+            "date": tx.date.isoformat(), "type": tx.type, "symbol": tx.instrument.symbol if tx.instrument else "",
             "quantity": _plain(tx.quantity), "price": _plain(tx.price), "fee": _plain(tx.fee),
-            "currency": tx.currency, "note": tx.note, "provider": tx.instrument.provider,
-            "asset_class": tx.instrument.asset_class,
+            "currency": tx.currency, "note": tx.note, "provider": tx.instrument.provider if tx.instrument else "",
+            "asset_class": tx.instrument.asset_class if tx.instrument else "",
             "gift": "yes" if tx.price == 0 and tx.type in (TransactionType.BUY, TransactionType.SELL) else "",
+            "account": tx.account.name if tx.account else "",
         }
         for tx in transactions
     ]
@@ -61,7 +62,10 @@ def user_data_export(*, user: AbstractBaseUser) -> dict:
     exported = []
     for portfolio in portfolios:
         rows = transaction_rows(portfolio=portfolio)
-        exported.append({"name": portfolio.name, "base_currency": portfolio.base_currency, "transactions": rows})
+        accounts = [{"name": a.name, "platform": a.platform, "currency": a.currency, "tracks_cash": a.tracks_cash}
+                    for a in portfolio.accounts.order_by("id")]
+        exported.append({"name": portfolio.name, "base_currency": portfolio.base_currency, "accounts": accounts,
+                         "transactions": rows})
     # The instruments of the user's own transactions (a symbol can also name other users' manual
     # instruments: never theirs, nor their prices).
     instruments = list(

@@ -24,6 +24,7 @@ from prices.providers.profiles import PROFILES
 from prices.regions import UNKNOWN, region_of
 
 CRYPTO = "Crypto"
+CASH = "Cash"  # cash has no sector and no country: a slice of its own in both
 WEIGHT_PLACES = Decimal("0.0001")
 ONE = Decimal(1)
 
@@ -54,6 +55,8 @@ def exposure_of(asset_class: str, profile: InstrumentProfile | None) -> dict[str
     """How one instrument's value splits by sector and by country (fractions summing to 1)."""
     if asset_class == AssetClass.CRYPTO:
         return {"sector": {CRYPTO: ONE}, "country": {CRYPTO: ONE}}
+    if asset_class == AssetClass.CASH:
+        return {"sector": {CASH: ONE}, "country": {CASH: ONE}}
     sector_weights = _weights(profile.sector_weights) if profile else {}
     country_weights = _weights(profile.country_weights) if profile else {}
     if sector_weights:
@@ -92,7 +95,8 @@ def portfolio_exposure_get(*, portfolio: Portfolio) -> dict:
     for holding in valued:
         instrument = holding.instrument
         profile = profiles.get(instrument.pk)
-        if (profile is None and instrument.asset_class != AssetClass.CRYPTO and instrument.owner_id is None
+        if (profile is None and instrument.asset_class not in (AssetClass.CRYPTO, AssetClass.CASH)
+                and instrument.owner_id is None
                 and instrument.provider in PROFILES):
             pending.append(instrument)
         split = exposure_of(instrument.asset_class, profile)
@@ -101,7 +105,7 @@ def portfolio_exposure_get(*, portfolio: Portfolio) -> dict:
         for name, weight in split["country"].items():
             share = holding.market_value * weight
             countries[name] = add(countries.get(name, ZERO), share)
-            region = name if name == CRYPTO else region_of(name)
+            region = name if name in (CRYPTO, CASH) else region_of(name)
             regions[region] = add(regions.get(region, ZERO), share)
     if pending:
         profiles_request(instrument_ids=[instrument.pk for instrument in pending])

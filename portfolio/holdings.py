@@ -39,7 +39,7 @@ _BUY, _SELL, _SPLIT, _DIVIDEND, _FEE = (kind.value for kind in (
 class TransactionLike(Protocol):
     """What valuation reads of a transaction: a model instance or a TransactionRow."""
 
-    instrument_id: int
+    instrument_id: int  # None for a deposit, withdrawal or interest (portfolio/cash.py replaces them)
     type: str
     date: date
     quantity: Decimal
@@ -114,6 +114,33 @@ def positions_compute(transactions: Iterable[TransactionLike]) -> dict[int, Posi
         position = positions.setdefault(tx.instrument_id, Position(instrument_id=tx.instrument_id))
         position_apply(position, tx)
     return positions
+
+
+def account_oversell_find(transactions: Iterable[TransactionLike],
+                          accounts: Iterable[int | None]) -> tuple[TransactionLike, Decimal] | None:
+    """The first sell (date, then entry order) of more shares than its own account held then, with what the
+    account held; None when there is none. A split multiplies the instrument's shares in every account
+    (it happens to the shares wherever they are)."""
+    held: dict[tuple[int | None, int], Decimal] = {}
+    for tx, account in zip(transactions, accounts, strict=True):
+        kind, key = tx.type, (account, tx.instrument_id)
+        if kind == _BUY:
+            held[key] = held.get(key, ZERO) + tx.quantity
+        elif kind == _SELL:
+            if tx.quantity > held.get(key, ZERO):
+                return tx, held.get(key, ZERO)
+            held[key] -= tx.quantity
+        elif kind == _SPLIT:
+            for other in [k for k in held if k[1] == tx.instrument_id]:
+                held[other] *= tx.quantity
+    return None
+
+
+def account_oversell_message(tx, held: Decimal) -> str:
+    """What a sell beyond its own account's shares is told (account_oversell_find); `tx` a model instance."""
+    account = tx.account.name if tx.account is not None else "—"
+    return (f"Selling {tx.quantity.normalize():f} on {tx.date.isoformat()} is more than the "
+            f"{held.normalize():f} held in account '{account}' on that date.")
 
 
 # --- Amounts in the base currency

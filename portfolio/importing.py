@@ -23,16 +23,27 @@ from django.db import transaction
 
 from portfolio.broker_formats import FORMATS, Skip, broker_format_detect
 from portfolio.cache import portfolio_version_bump
+from portfolio.cash import cash_expand, overdrawn_message
 from portfolio.history import portfolio_history_request_for
-from portfolio.holdings import OversellError, Position, position_apply
-from portfolio.models import Portfolio, Transaction, TransactionType
-from portfolio.services import TransactionInput, transaction_fields_validate
+from portfolio.holdings import (
+    OversellError,
+    Position,
+    account_oversell_find,
+    account_oversell_message,
+    position_apply,
+)
+from portfolio.models import CASH_TYPES, Account, Portfolio, Transaction, TransactionType
+from portfolio.services import (
+    TransactionInput,
+    account_default_get,
+    transaction_fields_validate,
+)
 from prices.models import AssetClass, Instrument, Provider
 from prices.services import instrument_get_or_create, symbol_normalize
 
 GENERIC = "generic"
 REQUIRED_COLUMNS = ("date", "type", "symbol", "quantity", "price", "fee", "currency")
-OPTIONAL_COLUMNS = ("note", "provider", "asset_class", "gift")
+OPTIONAL_COLUMNS = ("note", "provider", "asset_class", "gift", "account")
 GIFT_WORDS = {"": False, "0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
 MAX_FILE_BYTES = 10 * 1024 * 1024  # ~100k rows: a lifetime of trades; more is a mistake or an attack
 MAX_ROWS = 100_000
@@ -150,26 +161,32 @@ def _row_parse(raw: dict[str, str], number: int, errors: list[RowError]) -> Tran
     if gift is None:
         errors.append(RowError(number, "gift", f"'{raw['gift']}' is not yes or no."))
     try:
-        symbol = symbol_normalize(symbol=raw["symbol"])
+        # A deposit, withdrawal or interest names no instrument (transaction_fields_validate says so if it does).
+        symbol = "" if tx_type in CASH_TYPES and not raw["symbol"] else symbol_normalize(symbol=raw["symbol"])
     except ValidationError as error:
         errors.append(RowError(number, "symbol", error.message_dict["symbol"][0]))
         symbol = None
+    account = raw.get("account", "")
+    if len(account) > 100:
+        errors.append(RowError(number, "account", "An account name has at most 100 characters."))
     if len(errors) > before or day is None or symbol is None:
         return None
     note = raw.get("note", "")
     note = note[1:] if note.startswith("'") and note[1:2] in ("=", "+", "-", "@") else note  # our export's guard
     data = TransactionInput(symbol=symbol, type=tx_type, date=day, currency=raw["currency"],
-                            note=note[:500], provider=provider, asset_class=asset_class, gift=gift, **amounts)
+                            note=note[:500], provider=provider, asset_class=asset_class, gift=gift,
+                            account_name=account, **amounts)
     try:
         cleaned = transaction_fields_validate(data)
     except ValidationError as error:
         errors.extend(RowError(number, column, " ".join(messages)) for column, messages in error.message_dict.items())
         return None
-    return TransactionInput(symbol=symbol, provider=provider, asset_class=asset_class, gift=gift, **cleaned)
+    return TransactionInput(symbol=symbol, provider=provider, asset_class=asset_class, gift=gift,
+                            account_name=account, **cleaned)
 
 
-def _identity(symbol: str, tx: TransactionInput | Transaction) -> tuple:
-    return (symbol, tx.type, tx.date, Decimal(tx.quantity).normalize(), Decimal(tx.price).normalize(),
+def _identity(symbol: str, account: str, tx: TransactionInput | Transaction) -> tuple:
+    return (symbol, account, tx.type, tx.date, Decimal(tx.quantity).normalize(), Decimal(tx.price).normalize(),
             Decimal(tx.fee).normalize(), tx.currency)
 
 
@@ -208,30 +225,40 @@ def transactions_import(*, portfolio: Portfolio, content: bytes,
     with transaction.atomic():
         Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
         existing = list(
-            Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("date", "id")
+            Transaction.objects.filter(portfolio=portfolio).select_related("instrument", "account")
+            .order_by("date", "id")
         )
-        present = {_identity(tx.instrument.symbol, tx) for tx in existing}
+        default = account_default_get(portfolio=portfolio)
+        accounts = {account.name: account for account in Account.objects.filter(portfolio=portfolio)}
+        present = {_identity(tx.instrument.symbol if tx.instrument else "", (tx.account or default).name, tx)
+                   for tx in existing}
         fresh = []
         for number, row in parsed:
-            if _identity(row.symbol, row) in present:
+            if _identity(row.symbol, row.account_name or default.name, row) in present:
                 result.skipped_duplicates += 1
             else:
                 fresh.append((number, row))
+        for _, row in fresh:  # an account the file names that the portfolio does not have yet is made
+            if row.account_name and row.account_name not in accounts:
+                accounts[row.account_name] = Account.objects.create(
+                    portfolio=portfolio, name=row.account_name, currency=portfolio.base_currency)
         # The same symbol can name the owner's manual instrument on one row (provider manual) and the
         # shared one on another (provider yahoo): one look-up per distinct request, in file order.
         instruments: dict[tuple, Instrument] = {}
         for _, row in fresh:
-            if (request := _instrument_request(row)) not in instruments:
+            if row.type not in CASH_TYPES and (request := _instrument_request(row)) not in instruments:
                 instruments[request] = instrument_get_or_create(
                     symbol=row.symbol, currency=row.currency, provider=row.provider, asset_class=row.asset_class,
                     owner=portfolio.owner)
         new = [
-            (number, Transaction(portfolio=portfolio, instrument=instruments[_instrument_request(row)], type=row.type,
-                                 date=row.date, quantity=row.quantity, price=row.price, fee=row.fee,
+            (number, Transaction(portfolio=portfolio, account=accounts.get(row.account_name, default),
+                                 instrument=None if row.type in CASH_TYPES else instruments[_instrument_request(row)],
+                                 type=row.type, date=row.date, quantity=row.quantity, price=row.price, fee=row.fee,
                                  currency=row.currency, note=row.note))
             for number, row in fresh
         ]
         _positions_check(existing=existing, new=new)
+        _cash_check(existing=existing, new=new)
         Transaction.objects.bulk_create([tx for _, tx in new], batch_size=2000)
         result.created = len(new)
         if new:
@@ -241,14 +268,40 @@ def transactions_import(*, portfolio: Portfolio, content: bytes,
     return result
 
 
+def _cash_check(*, existing: list[Transaction], new: list[tuple[int, Transaction]]) -> None:
+    """Deposits and withdrawals only in accounts that track cash, and no withdrawal beyond the cash its
+    account holds on its date (the new rows after existing ones of the same date, in file order); each
+    error names the file row."""
+    errors = [RowError(number, "account", f"'{tx.account.name}' does not track cash: no deposit or withdrawal "
+                                          f"in it.")
+              for number, tx in new
+              if tx.type in (TransactionType.DEPOSIT, TransactionType.WITHDRAWAL) and not tx.account.tracks_cash]
+    if errors:
+        raise ImportRejected(errors)
+    entries = sorted([((tx.date, 0, tx.pk), None, tx) for tx in existing]
+                     + [((tx.date, 1, order), number, tx) for order, (number, tx) in enumerate(new)],
+                     key=lambda entry: entry[0])
+    transactions = [tx for _, _, tx in entries]
+    if not any(tx.type == TransactionType.WITHDRAWAL for tx in transactions):
+        return  # new buys may take cash a withdrawal already there needs: checked then too
+    expansion = cash_expand(transactions, accounts=[tx.account_id for tx in transactions],
+                            tracked={tx.account_id for tx in transactions if tx.account and tx.account.tracks_cash})
+    if expansion.overdrawn:
+        numbers = {id(tx): number for _, number, tx in entries}
+        raise ImportRejected([RowError(numbers[id(tx)] or 0, "price", overdrawn_message(tx, held))
+                              for tx, held in expansion.overdrawn])
+
+
 def _positions_check(*, existing: list[Transaction], new: list[tuple[int, Transaction]]) -> None:
     """Replay each instrument's history with the new rows (after existing ones of the same date, in file
     order); an oversell names the file row that caused it."""
     by_instrument: dict[int, list[tuple[tuple, int | None, Transaction]]] = defaultdict(list)
     for tx in existing:
-        by_instrument[tx.instrument_id].append(((tx.date, 0, tx.pk), None, tx))
+        if tx.instrument_id is not None:  # the cash types have no position
+            by_instrument[tx.instrument_id].append(((tx.date, 0, tx.pk), None, tx))
     for order, (number, tx) in enumerate(new):
-        by_instrument[tx.instrument_id].append(((tx.date, 1, order), number, tx))
+        if tx.type not in CASH_TYPES:
+            by_instrument[tx.instrument_id].append(((tx.date, 1, order), number, tx))
     errors = []
     for instrument_id, entries in by_instrument.items():
         entries.sort(key=lambda entry: entry[0])
@@ -259,5 +312,11 @@ def _positions_check(*, existing: list[Transaction], new: list[tuple[int, Transa
             except OversellError as error:
                 errors.append(RowError(number or 0, "quantity", error.message_dict["quantity"][0]))
                 break
+        else:  # and each account sells only the shares it holds
+            if (oversold := account_oversell_find([tx for _, _, tx in entries],
+                                                  [tx.account_id for _, _, tx in entries])) is not None:
+                tx, held = oversold
+                number = next(number for _, number, entry in entries if entry is tx)
+                errors.append(RowError(number or 0, "quantity", account_oversell_message(tx, held)))
     if errors:
         raise ImportRejected(sorted(errors, key=lambda e: e.row))

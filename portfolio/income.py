@@ -1,11 +1,13 @@
-"""Income: dividends (and interest, where the transaction type exists) by month and by year, over the
-trailing twelve months, and as yield on cost — per holding and in total, in the portfolio's base currency.
+"""Income: dividends and interest by month and by year, over the trailing twelve months, and as yield on
+cost — per holding and in total, in the portfolio's base currency. Interest is the income of a currency's
+cash (its row is that cash holding's).
 
 Each payment is converted at the FX rate of its own date (the rate on or before it, as everywhere):
 what it was worth when it was paid, not at today's rate. A payment whose rate is not stored yet is left
 out and counted in `fx_missing`, never converted at 1. A dividend's gross is quantity × price; its fee
 is the tax withheld; net = gross − withheld. Yield on cost is trailing-twelve-month gross income over
-the cost basis of what is held now.
+the cost basis of what is held now; the portfolio's is over the securities held (cash left out: it is what
+income becomes, so counting it would lower the yield with every payment received).
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from portfolio.holdings import EXACT_SUMS, ZERO, money_format
+from portfolio.cash import cash_currency
+from portfolio.holdings import EXACT_SUMS, ZERO, money_format, money_sum
 from portfolio.models import Portfolio, Transaction, TransactionType
 from portfolio.selectors import portfolio_valuation_get
 from prices.fx import FxTable
+from prices.models import AssetClass, cash_symbol
 
-# Transaction types that are income. INTEREST joins when cash accounts bring that type.
-INCOME_TYPES = [kind for kind in ("DIVIDEND", "INTEREST") if kind in TransactionType.values]
+# Transaction types that are income.
+INCOME_TYPES = [TransactionType.DIVIDEND.value, TransactionType.INTEREST.value]
 # Yield on cost as a fraction, to this many places (0.034512 = 3.45 %).
 RATIO_PLACES = Decimal("0.000001")
 
@@ -79,6 +83,9 @@ def portfolio_income_get(*, portfolio: Portfolio, today: date | None = None) -> 
         .order_by("date", "id").values_list("instrument_id", "instrument__symbol", "instrument__name", "date",
                                               "quantity", "price", "fee", "currency"))
     fx = FxTable(target=portfolio.base_currency, currencies={row[-1] for row in payments})
+    valuation = portfolio_valuation_get(portfolio=portfolio)
+    cash_instruments = {h.instrument.currency: h.instrument for h in valuation.holdings + valuation.closed
+                        if h.instrument.symbol == cash_symbol(h.instrument.currency)}
     by_month: dict[str, Amounts] = {}
     by_year: dict[str, Amounts] = {}
     per_holding: dict[int, HoldingIncome] = {}
@@ -90,6 +97,11 @@ def portfolio_income_get(*, portfolio: Portfolio, today: date | None = None) -> 
             fx_missing += 1
             continue
         gross, withheld = quantity * price * rate, fee * rate
+        if instrument_id is None:  # interest: the income of that currency's cash
+            cash = cash_instruments.get(cash_currency(currency))
+            code = cash_currency(currency)
+            instrument_id, symbol, name = ((cash.pk, cash.symbol, cash.name) if cash is not None
+                                           else (f"cash-{code}", cash_symbol(code), f"Cash ({code})"))
         holding = per_holding.setdefault(instrument_id, HoldingIncome(symbol=symbol, name=name))
         for bucket in (by_month.setdefault(f"{day:%Y-%m}", Amounts()), by_year.setdefault(f"{day:%Y}", Amounts()),
                        holding.total, total):
@@ -98,8 +110,10 @@ def portfolio_income_get(*, portfolio: Portfolio, today: date | None = None) -> 
             holding.ttm.add(gross, withheld)
             ttm.add(gross, withheld)
 
-    valuation = portfolio_valuation_get(portfolio=portfolio)
     costs = {h.instrument.pk: h.cost_basis for h in valuation.holdings}
+    securities = [h for h in valuation.holdings if h.instrument.asset_class != AssetClass.CASH]
+    securities_cost = money_sum(h.cost_basis for h in securities if h.cost_basis is not None)
+    securities_ids = {h.instrument.pk for h in securities}
     first = min((date.fromisoformat(f"{m}-01") for m in by_month), default=None)
     months = _months(first, today) if first else []
     years = [str(year) for year in range(first.year, today.year + 1)] if first else []
@@ -117,10 +131,10 @@ def portfolio_income_get(*, portfolio: Portfolio, today: date | None = None) -> 
         "types": INCOME_TYPES,
         "total": total.as_dict(),
         "ttm": {**ttm.as_dict(), "start": ttm_start + timedelta(days=1), "end": today},
-        "cost_basis": money_format(valuation.total_cost),
-        # Over what is held now: the income of positions sold since would inflate it.
-        "yield_on_cost": _yield(sum((h.ttm.gross for pk, h in per_holding.items() if pk in costs), ZERO),
-                                valuation.total_cost),
+        "cost_basis": money_format(securities_cost),
+        # Over the securities held now: the income of positions sold since would inflate it.
+        "yield_on_cost": _yield(sum((h.ttm.gross for pk, h in per_holding.items() if pk in securities_ids), ZERO),
+                                securities_cost),
         "by_month": [{"period": m, **by_month.get(m, Amounts()).as_dict()} for m in months],
         "by_year": [{"period": y, **by_year.get(y, Amounts()).as_dict()} for y in years],
         "holdings": holdings,

@@ -42,6 +42,31 @@ class Portfolio(models.Model):
         super().save(*args, **kwargs)
 
 
+class Account(models.Model):
+    """Where a portfolio's money and shares sit: a broker or platform account. Cash is kept per account and
+    per currency (portfolio/cash.py); `currency` is the account's usual one (what a deposit defaults to)."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="accounts")
+    name = models.CharField(max_length=100)
+    platform = models.CharField(max_length=100, blank=True)  # the broker or platform, free text
+    currency = models.CharField(max_length=3)
+    # Whether the account holds cash (portfolio/cash.py): then deposits, withdrawals and interest go in and
+    # out of it and every trade's money moves its cash. An account that does not — the default account of a
+    # portfolio recorded before accounts existed — counts every buy as money brought in and every sell as
+    # money taken out, as Folio always had; deposits and withdrawals are refused in it.
+    tracks_cash = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]  # the oldest first: it is the portfolio's default account
+        constraints = [
+            models.UniqueConstraint(fields=["portfolio", "name"], name="account_portfolio_name_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class TransactionType(models.TextChoices):
     BUY = "BUY", "Buy"
     SELL = "SELL", "Sell"
@@ -51,6 +76,17 @@ class TransactionType(models.TextChoices):
     FEE = "FEE", "Fee"
     # quantity is the ratio of new shares per old share: 4 for a 4-for-1, 0.5 for a 1-for-2.
     SPLIT = "SPLIT", "Split"
+    # Cash moved into or out of an account, and interest paid on its cash: no instrument; the amount is
+    # quantity × price (quantity 1 and price = the amount, like a dividend's total); an interest's fee is
+    # the tax withheld.
+    DEPOSIT = "DEPOSIT", "Deposit"
+    WITHDRAWAL = "WITHDRAWAL", "Withdrawal"
+    INTEREST = "INTEREST", "Interest"
+
+
+# The types that move cash only: they name no instrument.
+CASH_TYPES = frozenset({TransactionType.DEPOSIT.value, TransactionType.WITHDRAWAL.value,
+                        TransactionType.INTEREST.value})
 
 
 class Transaction(models.Model):
@@ -58,8 +94,15 @@ class Transaction(models.Model):
     # RESTRICT: an instrument with transactions is never deleted on its own (price history and other
     # portfolios may depend on it); deleting a user deletes their manual instruments along with their
     # portfolios and the transactions in them (PROTECT would refuse that).
-    instrument = models.ForeignKey(Instrument, on_delete=models.RESTRICT, related_name="transactions")
-    type = models.CharField(max_length=8, choices=TransactionType.choices)
+    # Null only for the cash types (CASH_TYPES), which name no instrument (the services check it).
+    instrument = models.ForeignKey(Instrument, null=True, blank=True, on_delete=models.RESTRICT,
+                                   related_name="transactions")
+    # Null only for rows written before accounts existed or by bulk tools: they count in the portfolio's
+    # default account. RESTRICT: an account with transactions is not deleted on its own (the services
+    # refuse it, naming the count), while deleting the portfolio deletes both.
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.RESTRICT,
+                                related_name="transactions")
+    type = models.CharField(max_length=10, choices=TransactionType.choices)
     date = models.DateField()
     quantity = models.DecimalField(max_digits=28, decimal_places=10)
     price = models.DecimalField(max_digits=20, decimal_places=6, default=Decimal("0"))

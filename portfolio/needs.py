@@ -13,7 +13,7 @@ from prices.fx import currency_major
 def instrument_history_needs(instrument_ids: Iterable[int] | None = None) -> dict[int, date]:
     """Instrument id -> its first trade in any portfolio, or the first trade of a portfolio comparing
     itself with it (a benchmark). None: every instrument."""
-    trades = Transaction.objects.all()
+    trades = Transaction.objects.filter(instrument__isnull=False)  # cash transactions name none
     benchmarks = Portfolio.objects.filter(benchmark__isnull=False)
     if instrument_ids is not None:
         ids = list(instrument_ids)
@@ -39,6 +39,8 @@ def fx_history_needs() -> dict[str, dict[str, date]]:
     for base, tx_currency, instrument_currency, first in rows:
         base_major = currency_major(base)[0]
         for code in (tx_currency, instrument_currency):
+            if code is None:  # a cash transaction's instrument
+                continue
             major = currency_major(code)[0]
             if major != base_major:
                 known = needs.setdefault(base_major, {})
@@ -53,8 +55,9 @@ def transactions_needs(*, base: str, transactions: Iterable[Transaction]) -> tup
     currencies: dict[str, date] = {}
     base_major = currency_major(base)[0]
     for tx in transactions:
-        instruments[tx.instrument_id] = min(tx.date, instruments.get(tx.instrument_id, tx.date))
-        for code in (tx.currency, tx.instrument.currency):
+        if tx.instrument_id is not None:  # cash transactions name no instrument, only their currency
+            instruments[tx.instrument_id] = min(tx.date, instruments.get(tx.instrument_id, tx.date))
+        for code in (tx.currency,) if tx.instrument_id is None else (tx.currency, tx.instrument.currency):
             major = currency_major(code)[0]
             if major != base_major:
                 currencies[major] = min(tx.date, currencies.get(major, tx.date))

@@ -5,7 +5,7 @@ Valuation costs a constant number of queries whatever the number of holdings: th
 differs from the base). The trades themselves are price observations too (portfolio.holdings).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -13,14 +13,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from portfolio.cash import portfolio_transactions_load
 from portfolio.holdings import (
     CLOSE,
     EXACT_SUMS,
-    TRANSACTION_FIELDS,
     ZERO,
     Observation,
     Position,
-    TransactionRow,
     known,
     money_sum,
     portfolio_value_compute,
@@ -28,9 +27,9 @@ from portfolio.holdings import (
     trade_observations,
     transaction_apply_in_base,
 )
-from portfolio.models import Portfolio, Transaction, TransactionType, WatchlistItem
+from portfolio.models import Account, Portfolio, Transaction, TransactionType, WatchlistItem
 from prices.fx import FxTable
-from prices.models import Instrument
+from prices.models import AssetClass, Instrument
 from prices.refresh.stale import price_stale
 from prices.selectors import prices_latest_get
 
@@ -45,7 +44,13 @@ def portfolio_get(*, user: AbstractBaseUser, portfolio_id: int) -> Portfolio | N
 
 
 def transaction_list(*, portfolio: Portfolio) -> QuerySet[Transaction]:
-    return Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("-date", "-id")
+    return (Transaction.objects.filter(portfolio=portfolio).select_related("instrument", "account")
+            .order_by("-date", "-id"))
+
+
+def account_list(*, portfolio: Portfolio) -> QuerySet[Account]:
+    """Oldest first: the first is the default account."""
+    return Account.objects.filter(portfolio=portfolio).order_by("id")
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,12 @@ class Valuation:
     fees: Decimal
     unpriced_count: int
     fx_missing_count: int = 0
+    # (account id, currency) -> the cash it holds, in that currency (portfolio/cash.py): accounts that track
+    # cash only.
+    cash: dict[tuple[int | None, str], Decimal] = field(default_factory=dict)
+    # account id -> instrument id -> the quantity held in that account (splits apply in every account);
+    # account None: rows a bulk tool wrote without one, shown in the default account.
+    account_quantities: dict[int | None, dict[int, Decimal]] = field(default_factory=dict)
 
     @property
     def stale_holdings(self) -> list[Holding]:
@@ -139,13 +150,9 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
     the portfolio's own trades are the price observations; today's FX rates)."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    transactions = [
-        TransactionRow(*row)
-        for row in Transaction.objects.filter(portfolio=portfolio)
-        .order_by("date", "id")
-        .values_list(*TRANSACTION_FIELDS)
-    ]
-    instruments = Instrument.objects.in_bulk({tx.instrument_id for tx in transactions})
+    loaded = portfolio_transactions_load(portfolio_id=portfolio.pk)
+    own, accounts, expansion = loaded.own, loaded.accounts, loaded.expansion
+    instruments, cash_ids, transactions = loaded.instruments, loaded.cash_ids, loaded.transactions
     fx = FxTable(
         target=portfolio.base_currency,
         currencies={tx.currency for tx in transactions} | {i.currency for i in instruments.values()},
@@ -197,14 +204,18 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
             price_as_of=observation.date if observation else None,
             previous_close=_previous_close(latest.get(instrument_id), observation, splits.get(instrument_id, ()),
                                            today),
-            stale=price_stale(mic=instrument.exchange_mic, price_date=observation.date if observation else None,
-                              now=now),
+            # Cash is worth 1 in its currency every day: never stale.
+            stale=instrument.asset_class != AssetClass.CASH and price_stale(
+                mic=instrument.exchange_mic, price_date=observation.date if observation else None, now=now),
             fx_rate=valued.fx_rate if valued else None,
             market_value=valued.value if valued else None,
             fx_missing=entry.fx_missing or (observation is not None and valued.fx_rate is None),
             price_source=observation.source if observation else None,
         )
-        (open_holdings if position.quantity > 0 else closed).append(holding)
+        if position.quantity > 0:
+            open_holdings.append(holding)
+        elif instrument_id not in cash_ids.values() or entry.dividends:  # spent cash is no closed position
+            closed.append(holding)
 
     open_holdings.sort(key=lambda h: (h.market_value is None, -(h.market_value or ZERO), h.instrument.symbol))
     all_holdings = open_holdings + closed
@@ -219,7 +230,28 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
         fees=money_sum(h.fees for h in all_holdings),
         unpriced_count=sum(1 for h in open_holdings if h.price is None),
         fx_missing_count=sum(1 for h in open_holdings if h.fx_missing),
+        cash=expansion.balances,
+        account_quantities=account_quantities_compute(own, accounts),
     )
+
+
+def account_quantities_compute(transactions, accounts) -> dict[int | None, dict[int, Decimal]]:
+    """The quantity of each instrument held in each account: buys and sells move the account's own; a split
+    multiplies the instrument's quantity in every account (it happens to the shares wherever they are)."""
+    held: dict[int | None, dict[int, Decimal]] = {}
+    buy, sell, split = TransactionType.BUY.value, TransactionType.SELL.value, TransactionType.SPLIT.value
+    for tx, account in zip(transactions, accounts, strict=True):
+        if tx.type == buy:
+            quantities = held.setdefault(account, {})
+            quantities[tx.instrument_id] = quantities.get(tx.instrument_id, ZERO) + tx.quantity
+        elif tx.type == sell:
+            quantities = held.setdefault(account, {})
+            quantities[tx.instrument_id] = quantities.get(tx.instrument_id, ZERO) - tx.quantity
+        elif tx.type == split:
+            for quantities in held.values():
+                if tx.instrument_id in quantities:
+                    quantities[tx.instrument_id] *= tx.quantity
+    return held
 
 
 def _previous_close(latest, observation: Observation | None, splits, today: date) -> Decimal | None:
@@ -239,7 +271,8 @@ def _previous_close(latest, observation: Observation | None, splits, today: date
 
 def instrument_ids_of_user(*, user: AbstractBaseUser) -> set[int]:
     """Every instrument in any of the user's portfolios or on their watchlist."""
-    held = set(Transaction.objects.filter(portfolio__owner=user).values_list("instrument_id", flat=True).distinct())
+    held = set(Transaction.objects.filter(portfolio__owner=user, instrument__isnull=False)
+               .values_list("instrument_id", flat=True).distinct())
     return held | set(WatchlistItem.objects.filter(user=user).values_list("instrument_id", flat=True))
 
 

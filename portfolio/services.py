@@ -11,9 +11,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portfolio.cache import portfolio_version_bump, portfolio_versions_bump
+from portfolio.cash import cash_expand, overdrawn_message
 from portfolio.history import portfolio_history_request_for
-from portfolio.holdings import positions_compute
-from portfolio.models import Portfolio, Transaction, TransactionType
+from portfolio.holdings import account_oversell_find, account_oversell_message, positions_compute
+from portfolio.models import CASH_TYPES, Account, Portfolio, Transaction, TransactionType
 from portfolio.signals import portfolio_deleted
 from prices.currencies import currency_codes, currency_normalize
 from prices.models import AssetClass, Instrument
@@ -34,7 +35,9 @@ def portfolio_create(*, owner: AbstractBaseUser, name: str, base_currency: str =
     base_currency = currency_normalize(code=base_currency, field="base_currency")
     try:
         with transaction.atomic():
-            return Portfolio.objects.create(owner=owner, name=name, base_currency=base_currency)
+            portfolio = Portfolio.objects.create(owner=owner, name=name, base_currency=base_currency)
+            Account.objects.create(portfolio=portfolio, name=DEFAULT_ACCOUNT_NAME, currency=base_currency)
+            return portfolio
     except IntegrityError:
         raise ValidationError({"name": f"You already have a portfolio named '{name}'."}) from None
 
@@ -95,6 +98,107 @@ def portfolio_delete(*, portfolio: Portfolio) -> None:
         transaction.on_commit(lambda: portfolio_deleted.send(sender=Portfolio, portfolio_id=portfolio_id))
 
 
+# --- Accounts
+
+DEFAULT_ACCOUNT_NAME = "Default"
+
+
+def account_default_get(*, portfolio: Portfolio) -> Account:
+    """The portfolio's default account — its oldest — where a transaction naming none goes (made when the
+    portfolio has none left)."""
+    account = Account.objects.filter(portfolio=portfolio).order_by("id").first()
+    if account is None:
+        account, _ = Account.objects.get_or_create(portfolio=portfolio, name=DEFAULT_ACCOUNT_NAME,
+                                                   defaults={"currency": portfolio.base_currency})
+    return account
+
+
+def _account_fields_validate(*, portfolio: Portfolio, name: str | None, platform: str | None,
+                             currency: str | None, account: Account | None) -> dict:
+    errors: dict[str, str] = {}
+    fields: dict = {}
+    if name is not None:
+        name = name.strip()
+        if not name:
+            errors["name"] = "An account needs a name."
+        elif (Account.objects.filter(portfolio=portfolio, name=name)
+              .exclude(pk=account.pk if account else None).exists()):
+            errors["name"] = f"This portfolio already has an account named '{name}'."
+        fields["name"] = name
+    if platform is not None:
+        fields["platform"] = platform.strip()
+    if currency is not None:
+        try:
+            fields["currency"] = currency_normalize(code=currency, field="currency")
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def account_create(*, portfolio: Portfolio, name: str, platform: str = "", currency: str | None = None,
+                   tracks_cash: bool = True) -> Account:
+    fields = _account_fields_validate(portfolio=portfolio, name=name or "", platform=platform or "",
+                                      currency=currency or portfolio.base_currency, account=None)
+    fields["tracks_cash"] = tracks_cash
+    try:
+        with transaction.atomic():
+            account = Account.objects.create(portfolio=portfolio, **fields)
+            portfolio_version_bump(portfolio_id=portfolio.pk)
+    except IntegrityError:  # a concurrent create took the name after the check
+        raise ValidationError({"name": f"This portfolio already has an account named '{fields['name']}'."}) from None
+    return account
+
+
+def account_update(*, account: Account, name: str | None = None, platform: str | None = None,
+                   currency: str | None = None, tracks_cash: bool | None = None) -> Account:
+    """tracks_cash: an account starts tracking its cash at any time (its trades then move cash from the
+    first); it stops only while no deposit, withdrawal or interest is recorded in it (they would mean nothing)."""
+    fields = _account_fields_validate(portfolio=account.portfolio, name=name, platform=platform,
+                                      currency=currency, account=account)
+    if tracks_cash is not None:
+        if not tracks_cash and Transaction.objects.filter(account=account, type__in=CASH_TYPES).exists():
+            raise ValidationError({"tracks_cash": "The account has deposits, withdrawals or interest: delete "
+                                                  "them before it stops tracking cash."})
+        fields["tracks_cash"] = tracks_cash
+    for key, value in fields.items():
+        setattr(account, key, value)
+    try:
+        with transaction.atomic():
+            account.save()
+            portfolio_version_bump(portfolio_id=account.portfolio_id)
+    except IntegrityError:
+        raise ValidationError({"name": f"This portfolio already has an account named '{fields['name']}'."}) from None
+    return account
+
+
+def account_delete(*, account: Account) -> None:
+    """Refused while transactions name it (they are its history: move or delete them first), and for the
+    portfolio's last account (a transaction always has one to go to)."""
+    with transaction.atomic():
+        Portfolio.objects.select_for_update().filter(pk=account.portfolio_id).first()
+        count = Transaction.objects.filter(account=account).count()
+        if count:
+            raise ValidationError({"account": f"'{account.name}' still has {count} transaction"
+                                              f"{'s' if count != 1 else ''}: move or delete them first."})
+        if not Account.objects.filter(portfolio_id=account.portfolio_id).exclude(pk=account.pk).exists():
+            raise ValidationError({"account": "A portfolio keeps at least one account."})
+        account.delete()
+        portfolio_version_bump(portfolio_id=account.portfolio_id)
+
+
+def transaction_account_get(*, portfolio: Portfolio, account_id: int | None) -> Account:
+    """The account a transaction names — one of this portfolio's, else a 400 naming the field — or the
+    portfolio's default account when it names none."""
+    if account_id is None:
+        return account_default_get(portfolio=portfolio)
+    account = Account.objects.filter(portfolio=portfolio, pk=account_id).first()
+    if account is None:
+        raise ValidationError({"account": f"This portfolio has no account {account_id}."})
+    return account
+
+
 # --- Transactions
 
 
@@ -102,7 +206,7 @@ def portfolio_delete(*, portfolio: Portfolio) -> None:
 class TransactionInput:
     """A transaction as the user typed it, before it is checked against the portfolio."""
 
-    symbol: str
+    symbol: str  # empty for the cash types (deposit, withdrawal, interest)
     type: str
     date: date
     quantity: Decimal | None
@@ -115,15 +219,17 @@ class TransactionInput:
     # Shares received free (a gift, an award): the only way a buy or sell has a price of 0.
     gift: bool = False
     name: str = ""  # a new instrument's name (from the search result picked); a known one keeps its own
+    account: int | None = None  # the account's id; None: the portfolio's default account
+    account_name: str = ""  # or its name (a CSV import's column)
 
 
 def transaction_input_from(data: dict) -> TransactionInput:
     """A TransactionInput from parsed form or serializer data (absent optional fields are None)."""
     return TransactionInput(
-        symbol=data["symbol"], type=data["type"], date=data["date"], quantity=data.get("quantity"),
+        symbol=(data.get("symbol") or "").strip(), type=data["type"], date=data["date"], quantity=data.get("quantity"),
         price=data.get("price"), fee=data.get("fee"), currency=data["currency"], note=data.get("note") or "",
         provider=data.get("provider") or None, asset_class=data.get("asset_class") or None,
-        gift=bool(data.get("gift")), name=(data.get("name") or "").strip()[:200],
+        gift=bool(data.get("gift")), name=(data.get("name") or "").strip()[:200], account=data.get("account"),
     )
 
 
@@ -137,7 +243,21 @@ def transaction_fields_validate(data: TransactionInput) -> dict:
     price = data.price if data.price is not None else ZERO
     fee = data.fee if data.fee is not None else ZERO
 
-    if tx_type == TransactionType.FEE:
+    if tx_type in CASH_TYPES:
+        if data.symbol:
+            errors["symbol"] = "A deposit, withdrawal or interest names no instrument; leave the symbol empty."
+    elif not data.symbol:
+        errors["symbol"] = "This field is required."
+    if tx_type in CASH_TYPES:
+        # The amount is quantity × price, as for a dividend: quantity 1 and the amount as price when omitted.
+        quantity = quantity if quantity is not None else Decimal("1")
+        if quantity <= 0:
+            errors["quantity"] = "Must be greater than zero."
+        if data.price is None or price <= 0:
+            errors["price"] = "The amount must be greater than zero."
+        if tx_type != TransactionType.INTEREST and fee != 0:
+            errors["fee"] = "A deposit or withdrawal has no fee; record one as a fee transaction."
+    elif tx_type == TransactionType.FEE:
         quantity = quantity if quantity is not None else ZERO
         if quantity < 0:
             errors["quantity"] = "Must not be negative."
@@ -151,7 +271,9 @@ def transaction_fields_validate(data: TransactionInput) -> dict:
             if tx_type == TransactionType.SPLIT
             else "Must be greater than zero."
         )
-    if tx_type in (TransactionType.BUY, TransactionType.SELL) and data.price is None:
+    if tx_type in CASH_TYPES:
+        pass  # checked above
+    elif tx_type in (TransactionType.BUY, TransactionType.SELL) and data.price is None:
         # Never 0 from an empty field: a browser sends an empty price for letters typed in a number box.
         errors["price"] = "A buy or sell needs its price per share."
     elif price < 0:
@@ -163,7 +285,7 @@ def transaction_fields_validate(data: TransactionInput) -> dict:
     elif tx_type == TransactionType.SPLIT and price != 0:
         errors["price"] = "A split has no price; leave it empty or 0."
     if fee < 0:
-        errors["fee"] = "Must not be negative."
+        errors.setdefault("fee", "Must not be negative.")
     elif tx_type == TransactionType.SPLIT and fee != 0:
         errors["fee"] = "A split has no fee; leave it empty or 0."
 
@@ -190,7 +312,7 @@ def _position_history_validate(*, portfolio: Portfolio, instrument_id: int, repl
     would then exceed what is held on its date (so editing or deleting an old buy is checked too)."""
     existing = list(
         Transaction.objects.filter(portfolio=portfolio, instrument_id=instrument_id)
-        .exclude(pk=replace.pk if replace else None)
+        .exclude(pk=replace.pk if replace else None).select_related("account")
         .order_by("date", "id")
     )
     if add is not None:
@@ -198,6 +320,10 @@ def _position_history_validate(*, portfolio: Portfolio, instrument_id: int, repl
         # A new transaction goes after others of its date; an edited one keeps its place.
         existing.sort(key=lambda tx: (tx.date, tx.pk if tx.pk is not None else float("inf")))
     positions_compute(existing)
+    # Each account sells only the shares it holds.
+    if (oversold := account_oversell_find(existing, [tx.account_id for tx in existing])) is not None:
+        tx, held = oversold
+        raise ValidationError({"quantity": account_oversell_message(tx, held)})
 
 
 def transaction_instrument_get(*, portfolio: Portfolio, data: TransactionInput, currency: str,
@@ -212,14 +338,49 @@ def transaction_instrument_get(*, portfolio: Portfolio, data: TransactionInput, 
                                     asset_class=data.asset_class, name=data.name, owner=portfolio.owner)
 
 
+def _cash_history_validate(*, portfolio: Portfolio, replace: Transaction | None, add: Transaction | None) -> None:
+    """Replays the portfolio's cash with the change applied: a withdrawal of more than its account then
+    holds in that currency on its date is refused (editing or deleting an earlier deposit is checked too)."""
+    existing = list(Transaction.objects.filter(portfolio=portfolio).exclude(pk=replace.pk if replace else None)
+                    .select_related("account").order_by("date", "id"))
+    if add is not None:
+        existing.append(add)
+        existing.sort(key=lambda tx: (tx.date, tx.pk if tx.pk is not None else float("inf")))
+    if not any(tx.type == TransactionType.WITHDRAWAL for tx in existing):
+        return
+    tracked = {tx.account_id for tx in existing if tx.account is not None and tx.account.tracks_cash}
+    expansion = cash_expand(existing, accounts=[tx.account_id for tx in existing], tracked=tracked)
+    if expansion.overdrawn:
+        tx, held = expansion.overdrawn[0]
+        raise ValidationError({"price": overdrawn_message(tx, held)})
+
+
+def _history_validate(*, portfolio: Portfolio, instrument_ids: set[int | None],
+                      replace: Transaction | None, add: Transaction | None) -> None:
+    """Every history the change touches stays valid: each instrument's (no oversell) and the cash's."""
+    for instrument_id in instrument_ids - {None}:
+        _position_history_validate(portfolio=portfolio, instrument_id=instrument_id, replace=replace,
+                                   add=add if add is not None and add.instrument_id == instrument_id else None)
+    _cash_history_validate(portfolio=portfolio, replace=replace, add=add)
+
+
+def _account_type_validate(*, account: Account, tx_type: str) -> None:
+    if tx_type in (TransactionType.DEPOSIT, TransactionType.WITHDRAWAL) and not account.tracks_cash:
+        raise ValidationError({"account": f"'{account.name}' does not track cash: turn its cash tracking on "
+                                          f"(tracks_cash) to record deposits and withdrawals in it."})
+
+
 def transaction_create(*, portfolio: Portfolio, data: TransactionInput) -> Transaction:
     fields = transaction_fields_validate(data)
     with transaction.atomic():
         # Serialise writes to one portfolio so two concurrent sells cannot both pass the check.
         Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
-        instrument = transaction_instrument_get(portfolio=portfolio, data=data, currency=fields["currency"])
-        tx = Transaction(portfolio=portfolio, instrument=instrument, **fields)
-        _position_history_validate(portfolio=portfolio, instrument_id=instrument.pk, replace=None, add=tx)
+        account = transaction_account_get(portfolio=portfolio, account_id=data.account)
+        _account_type_validate(account=account, tx_type=fields["type"])
+        instrument = (None if fields["type"] in CASH_TYPES else
+                      transaction_instrument_get(portfolio=portfolio, data=data, currency=fields["currency"]))
+        tx = Transaction(portfolio=portfolio, instrument=instrument, account=account, **fields)
+        _history_validate(portfolio=portfolio, instrument_ids={tx.instrument_id}, replace=None, add=tx)
         tx.save()
         portfolio_version_bump(portfolio_id=portfolio.pk)
         transaction.on_commit(lambda: portfolio_history_request_for(portfolio=portfolio, transactions=[tx]))
@@ -231,20 +392,20 @@ def transaction_update(*, transaction_obj: Transaction, data: TransactionInput) 
     portfolio = transaction_obj.portfolio
     with transaction.atomic():
         Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
-        instrument = transaction_instrument_get(portfolio=portfolio, data=data, currency=fields["currency"],
-                                                current=transaction_obj.instrument)
+        # An edit that names no account keeps the transaction's own.
+        account = (transaction_account_get(portfolio=portfolio, account_id=data.account)
+                   if data.account is not None or transaction_obj.account_id is None else transaction_obj.account)
+        _account_type_validate(account=account, tx_type=fields["type"])
+        instrument = (None if fields["type"] in CASH_TYPES else transaction_instrument_get(
+            portfolio=portfolio, data=data, currency=fields["currency"], current=transaction_obj.instrument))
         old_instrument_id = transaction_obj.instrument_id
         for name, value in fields.items():
             setattr(transaction_obj, name, value)
         transaction_obj.instrument = instrument
-        _position_history_validate(
-            portfolio=portfolio, instrument_id=instrument.pk, replace=transaction_obj, add=transaction_obj
-        )
-        if old_instrument_id != instrument.pk:
-            # Moving it off the old instrument must leave that history valid too.
-            _position_history_validate(
-                portfolio=portfolio, instrument_id=old_instrument_id, replace=transaction_obj, add=None
-            )
+        transaction_obj.account = account
+        # Moving it off the old instrument must leave that history valid too.
+        _history_validate(portfolio=portfolio, instrument_ids={transaction_obj.instrument_id, old_instrument_id},
+                          replace=transaction_obj, add=transaction_obj)
         transaction_obj.save()
         portfolio_version_bump(portfolio_id=portfolio.pk)
         transaction.on_commit(
@@ -257,12 +418,12 @@ def transaction_delete(*, transaction_obj: Transaction) -> None:
     with transaction.atomic():
         Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
         try:
-            _position_history_validate(
-                portfolio=portfolio, instrument_id=transaction_obj.instrument_id, replace=transaction_obj, add=None
-            )
+            _history_validate(portfolio=portfolio, instrument_ids={transaction_obj.instrument_id},
+                              replace=transaction_obj, add=None)
         except ValidationError:
             raise ValidationError(
-                {"transaction": "Deleting it would leave a later sell selling more than was held."}
+                {"transaction": "Deleting it would leave a later sell selling more than was held, or a later "
+                                "withdrawal taking more cash than its account holds."}
             ) from None
         transaction_obj.delete()
         portfolio_version_bump(portfolio_id=portfolio.pk)

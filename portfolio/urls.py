@@ -10,6 +10,11 @@ urlpatterns = [
     path("portfolios/<int:portfolio_id>/income/", pages.income_page, name="portfolio-income"),
     path("portfolios/<int:portfolio_id>/delete/", views.portfolio_delete_page, name="portfolio-delete"),
     path("portfolios/<int:portfolio_id>/transactions/", views.transaction_list_page, name="transaction-list"),
+    path("portfolios/<int:portfolio_id>/accounts/", views.account_list_page, name="account-list"),
+    path("portfolios/<int:portfolio_id>/accounts/<int:account_id>/edit/", views.account_edit_page,
+         name="account-edit"),
+    path("portfolios/<int:portfolio_id>/accounts/<int:account_id>/delete/", views.account_delete_page,
+         name="account-delete"),
     path(
         "portfolios/<int:portfolio_id>/transactions/import/",
         views.transaction_import_page,

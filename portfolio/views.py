@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from portfolio import selectors, services
-from portfolio.forms import PortfolioForm, TransactionForm, form_errors_apply
+from portfolio.dashboard import dashboard_payloads_get
+from portfolio.forms import AccountForm, PortfolioForm, TransactionForm, form_errors_apply
 from portfolio.import_jobs import transactions_import_or_queue
 from portfolio.importing import (
     MAX_FILE_BYTES,
@@ -19,7 +20,7 @@ from portfolio.importing import (
     ImportRejected,
     RowError,
 )
-from portfolio.models import Portfolio, Transaction, TransactionType
+from portfolio.models import Account, Portfolio, Transaction, TransactionType
 from portfolio.positions import instrument_positions_get, portfolio_summaries_get
 from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
 from prices.selectors import instrument_of_user_get
@@ -105,14 +106,16 @@ def portfolio_delete_page(request, portfolio_id: int):
 @login_required
 def transaction_list_page(request, portfolio_id: int):
     portfolio = _owned_portfolio(request, portfolio_id)
-    form = TransactionForm(request.POST or None, initial={"currency": portfolio.base_currency})
+    form = TransactionForm(request.POST or None, initial={"currency": portfolio.base_currency},
+                           accounts=selectors.account_list(portfolio=portfolio))
     if request.method == "POST" and form.is_valid():
         try:
             tx = services.transaction_create(portfolio=portfolio, data=form.to_input())
         except ValidationError as exc:
             form_errors_apply(form, exc)
         else:
-            messages.success(request, f"Added {tx.get_type_display().lower()} of {tx.instrument.symbol}.")
+            what = tx.instrument.symbol if tx.instrument else f"{tx.quantity * tx.price:f} {tx.currency}"
+            messages.success(request, f"Added {tx.get_type_display().lower()} of {what} to {tx.account.name}.")
             return redirect("transaction-list", portfolio_id=portfolio.pk)
     page = Paginator(selectors.transaction_list(portfolio=portfolio), TRANSACTIONS_PER_PAGE).get_page(
         request.GET.get("page")
@@ -127,11 +130,13 @@ def transaction_edit_page(request, portfolio_id: int, transaction_id: int):
     portfolio = _owned_portfolio(request, portfolio_id)
     tx = _owned_transaction(portfolio, transaction_id)
     initial = {
-        "symbol": tx.instrument.symbol, "type": tx.type, "date": tx.date, "quantity": tx.quantity,
+        "account": tx.account_id, "symbol": tx.instrument.symbol if tx.instrument else "", "type": tx.type,
+        "date": tx.date, "quantity": tx.quantity,
         "price": tx.price, "fee": tx.fee, "currency": tx.currency, "note": tx.note,
         "gift": tx.price == 0 and tx.type in (TransactionType.BUY, TransactionType.SELL),
     }
-    form = TransactionForm(request.POST or None, initial=initial)
+    form = TransactionForm(request.POST or None, initial=initial,
+                           accounts=selectors.account_list(portfolio=portfolio))
     if request.method == "POST" and form.is_valid():
         try:
             services.transaction_update(transaction_obj=tx, data=form.to_input())
@@ -186,3 +191,63 @@ def transaction_import_page(request, portfolio_id: int):
                   {"portfolio": portfolio, "errors": errors, "columns": REQUIRED_COLUMNS,
                    "optional_columns": OPTIONAL_COLUMNS, "job_id": job_id if job_id.isalnum() else ""},
                   status=400 if errors else 200)
+
+
+@login_required
+def account_list_page(request, portfolio_id: int):
+    """The portfolio's accounts with their value (the dashboard's, so the figures agree), a form to add one."""
+    portfolio = _owned_portfolio(request, portfolio_id)
+    form = AccountForm(request.POST or None, initial={"currency": portfolio.base_currency})
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = services.account_create(portfolio=portfolio, **form.cleaned_data)
+        except ValidationError as exc:
+            form_errors_apply(form, exc)
+        else:
+            messages.success(request, f"Account “{account.name}” created.")
+            return redirect("account-list", portfolio_id=portfolio.pk)
+    values = {row["id"]: row for row in dashboard_payloads_get(portfolio=portfolio)["initial"]["accounts"]}
+    accounts = [(account, values.get(account.pk)) for account in selectors.account_list(portfolio=portfolio)]
+    return render(request, "portfolio/account_list.html", {"portfolio": portfolio, "form": form,
+                                                           "accounts": accounts},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+def account_edit_page(request, portfolio_id: int, account_id: int):
+    portfolio = _owned_portfolio(request, portfolio_id)
+    account = _owned_account(portfolio, account_id)
+    form = AccountForm(request.POST or None, initial={"name": account.name, "platform": account.platform,
+                                                      "currency": account.currency,
+                                                      "tracks_cash": account.tracks_cash})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.account_update(account=account, **form.cleaned_data)
+        except ValidationError as exc:
+            form_errors_apply(form, exc)
+        else:
+            messages.success(request, "Account saved.")
+            return redirect("account-list", portfolio_id=portfolio.pk)
+    return render(request, "portfolio/account_edit.html", {"portfolio": portfolio, "form": form, "account": account},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def account_delete_page(request, portfolio_id: int, account_id: int):
+    portfolio = _owned_portfolio(request, portfolio_id)
+    account = _owned_account(portfolio, account_id)
+    try:
+        services.account_delete(account=account)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Account “{account.name}” deleted.")
+    return redirect("account-list", portfolio_id=portfolio.pk)
+
+
+def _owned_account(portfolio: Portfolio, account_id: int) -> Account:
+    account = selectors.account_list(portfolio=portfolio).filter(pk=account_id).first()
+    if account is None:
+        raise Http404("No such account.")
+    return account

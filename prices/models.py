@@ -12,6 +12,12 @@ class AssetClass(models.TextChoices):
     OTHER = "other", "Other"
 
 
+def cash_symbol(currency: str) -> str:
+    """The reserved symbol of a currency's cash (portfolio/cash.py): the space keeps it out of what a user can
+    type (prices.services.SYMBOL_PATTERN), so no transaction ever names it."""
+    return f"CASH {currency}"
+
+
 class Provider(models.TextChoices):
     SIMULATED = "simulated", "Simulated (offline)"
     MANUAL = "manual", "Manual"

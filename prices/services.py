@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from prices.currencies import currency_normalize
-from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus
+from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus, cash_symbol
 from prices.providers.base import SYMBOL_PATTERN
 from prices.search_cache import symbol_unknown_check
 from prices.series import price_series_lock
@@ -86,6 +86,20 @@ def provider_symbol_default(*, symbol: str, provider: str, asset_class: str = ""
 def manual_is_requested(*, provider: str | None, asset_class: str | None) -> bool:
     """The user asks for a hand-priced instrument: provider `manual`, or cash (which is manual)."""
     return provider == Provider.MANUAL or (not provider and asset_class == AssetClass.CASH)
+
+
+def cash_instruments_get_or_create(*, currencies: Iterable[str]) -> dict[str, Instrument]:
+    """Each currency's cash instrument (ISO codes, major units): shared, manual (no provider prices it: it
+    is worth 1 in its currency, portfolio/cash.py), created the first time a portfolio holds that cash."""
+    wanted = {cash_symbol(code): code for code in currencies}
+    found = {i.currency: i for i in Instrument.objects.filter(symbol__in=wanted, owner__isnull=True)}
+    for symbol, code in wanted.items():
+        if code not in found:
+            found[code], _ = Instrument.objects.get_or_create(
+                symbol=symbol, owner=None,
+                defaults={"name": f"Cash ({code})", "asset_class": AssetClass.CASH, "currency": code,
+                          "provider": Provider.MANUAL, "verification_status": VerificationStatus.VERIFIED})
+    return found
 
 
 def instrument_get_or_create(

@@ -6,7 +6,7 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 
-from portfolio.models import Portfolio, Transaction, TransactionType
+from portfolio.models import Account, Portfolio, Transaction, TransactionType
 from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus
 
 
@@ -36,10 +36,23 @@ class InstrumentFactory(factory.django.DjangoModelFactory):
 class PortfolioFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Portfolio
+        skip_postgeneration_save = True
 
     owner = factory.SubFactory(UserFactory)
     name = factory.Sequence(lambda n: f"Portfolio {n}")
     base_currency = "USD"
+
+    @factory.post_generation
+    def default_account(portfolio, create, extracted, **kwargs):
+        """Every portfolio has its default account. The factories write rows directly, as a portfolio recorded
+        before accounts existed was: its default account does not track cash (the migration's)."""
+        if create:
+            Account.objects.get_or_create(portfolio=portfolio, name="Default",
+                                          defaults={"currency": portfolio.base_currency, "tracks_cash": False})
+
+
+def default_account_of(portfolio: Portfolio) -> Account | None:
+    return Account.objects.filter(portfolio=portfolio).order_by("id").first()
 
 
 class TransactionFactory(factory.django.DjangoModelFactory):
@@ -47,6 +60,7 @@ class TransactionFactory(factory.django.DjangoModelFactory):
         model = Transaction
 
     portfolio = factory.SubFactory(PortfolioFactory)
+    account = factory.LazyAttribute(lambda tx: default_account_of(tx.portfolio))
     instrument = factory.SubFactory(InstrumentFactory)
     type = TransactionType.BUY
     date = date(2024, 1, 2)

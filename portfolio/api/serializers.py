@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from portfolio.models import Portfolio, Transaction, TransactionType
+from portfolio.models import Account, Portfolio, Transaction, TransactionType
 from portfolio.services import TransactionInput, transaction_input_from
 from prices.models import AssetClass, Provider
 
@@ -29,21 +29,52 @@ class PortfolioUpdateSerializer(serializers.Serializer):
                                       help_text="A symbol such as SPY; null or empty to remove.")
 
 
+class AccountSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Account
+        fields = ["id", "name", "platform", "currency", "tracks_cash"]
+        read_only_fields = ["id"]
+
+
+class AccountInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    platform = serializers.CharField(max_length=100, required=False, allow_blank=True, default="",
+                                     help_text="The broker or platform, free text.")
+    currency = serializers.CharField(max_length=3, required=False,
+                                     help_text="The account's usual currency; the portfolio's base when omitted.")
+    tracks_cash = serializers.BooleanField(required=False, default=True,
+                                           help_text="Whether it holds cash (deposits, withdrawals, trades' money).")
+
+
+class AccountUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    platform = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    currency = serializers.CharField(max_length=3, required=False)
+    tracks_cash = serializers.BooleanField(required=False)
+
+
 class TransactionSerializer(serializers.ModelSerializer):
-    symbol = serializers.CharField(source="instrument.symbol")
-    provider = serializers.CharField(source="instrument.provider")
+    symbol = serializers.CharField(source="instrument.symbol", allow_null=True,
+                                   help_text="Null for a deposit, withdrawal or interest (no instrument).")
+    provider = serializers.CharField(source="instrument.provider", allow_null=True)
+    account = serializers.IntegerField(source="account_id", allow_null=True,
+                                       help_text="The account's id (null: written before accounts; the default).")
 
     class Meta:
         model = Transaction
-        fields = ["id", "symbol", "type", "date", "quantity", "price", "fee", "currency", "provider", "note"]
+        fields = ["id", "account", "symbol", "type", "date", "quantity", "price", "fee", "currency", "provider",
+                  "note"]
 
 
 class TransactionInputSerializer(serializers.Serializer):
     """Types and ranges a column can hold; per-type rules (positive quantity, no future date,
     no oversell) are the service's, so the API and the web forms answer alike."""
 
-    symbol = serializers.CharField(max_length=32)
+    symbol = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True, default="",
+                                   help_text="Required, except for a deposit, withdrawal or interest (none).")
     type = serializers.ChoiceField(choices=TransactionType.choices)
+    account = serializers.IntegerField(required=False, allow_null=True, default=None,
+                                       help_text="One of the portfolio's accounts; its default account when omitted.")
     date = serializers.DateField()
     # Bounds match the columns: an absurd 1e30 is a 400 naming the field, not a database error.
     quantity = serializers.DecimalField(max_digits=28, decimal_places=10, required=False, allow_null=True)
@@ -65,7 +96,8 @@ class TransactionInputSerializer(serializers.Serializer):
 def transaction_input_merged(instance: Transaction, partial: dict) -> dict:
     """A PATCH body completed with the stored values, so a partial edit is validated whole."""
     current = {
-        "symbol": instance.instrument.symbol,
+        "symbol": instance.instrument.symbol if instance.instrument else "",
+        "account": instance.account_id,
         "type": instance.type,
         "date": instance.date,
         "quantity": instance.quantity,

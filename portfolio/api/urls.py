@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portfolio.api import dashboard, exposure, income, instruments, positions, search, views, watchlist
+from portfolio.api import accounts, dashboard, exposure, income, instruments, positions, search, views, watchlist
 
 urlpatterns = [
     # Known instruments listed only where the caller may read them; then the providers' answers.
@@ -13,6 +13,9 @@ urlpatterns = [
     path("portfolios/<int:portfolio_id>/", views.PortfolioDetailApi.as_view(), name="api-portfolio-detail"),
     path("instruments/<str:symbol>/position/", positions.InstrumentPositionApi.as_view(),
          name="api-instrument-position"),
+    path("portfolios/<int:portfolio_id>/accounts/", accounts.AccountListApi.as_view(), name="api-account-list"),
+    path("portfolios/<int:portfolio_id>/accounts/<int:account_id>/", accounts.AccountDetailApi.as_view(),
+         name="api-account-detail"),
     path(
         "portfolios/<int:portfolio_id>/transactions/",
         views.TransactionListApi.as_view(),

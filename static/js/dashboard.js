@@ -106,6 +106,7 @@
       tone(set("realized_gain", signed(data.realized_gain)), data.realized_gain);
       set("holdings_count", F.number(data.holdings_count, 0));
       set("prices_as_of", data.prices_as_of ? "prices as of " + data.prices_as_of : "");
+      renderAccounts(data.accounts || []);
       section.setAttribute("aria-busy", "false");
       section.dataset.loaded = "true";
       section.dataset.loadedAt = String(performance.now());
@@ -126,6 +127,24 @@
       banner("error", "Totals could not be loaded: " + error.message, "totals-error");
       throw error;
     }
+  }
+
+  // Value by account: cash (each currency as held), holdings and total in the base currency.
+  function renderAccounts(accounts) {
+    const body = root.querySelector("[data-testid=accounts] tbody");
+    body.replaceChildren();
+    for (const a of accounts) {
+      const cash = !a.tracks_cash ? [el("span", { class: "muted", text: "not tracked" })]
+        : a.cash.length ? a.cash.map((c) => el("div", { text: F.money(c.amount, c.currency) + " " + c.currency }))
+        : [money("0")];
+      body.append(el("tr", { "data-account": String(a.id) }, [
+        el("td", { class: "lead" }, [el("strong", { text: a.name }), a.platform ? " " : "", a.platform ? el("small", { text: a.platform }) : ""]),
+        el("td", { class: "num", "data-testid": "account-cash" }, cash),
+        el("td", { class: "num", "data-testid": "account-holdings", text: money(a.holdings_value) }),
+        el("td", { class: "num key", "data-testid": "account-total", text: money(a.total_value) }),
+      ]));
+    }
+    root.querySelector("[data-testid=accounts]").closest("section").hidden = !accounts.length;
   }
 
   // History a new trade needs is fetched by the workers: say so, follow it, and redraw when it landed.
@@ -175,7 +194,9 @@
       return;
     }
     for (const h of sortedHoldings()) {
-      const link = el("a", { href: root.dataset.instrumentUrl.replace("SYMBOL", encodeURIComponent(h.symbol)), text: h.symbol });
+      // A currency's cash has no instrument page: it is worth 1 in its currency.
+      const isCash = h.asset_class === "cash" && h.symbol.startsWith("CASH ");
+      const link = isCash ? el("span", { text: h.name }) : el("a", { href: root.dataset.instrumentUrl.replace("SYMBOL", encodeURIComponent(h.symbol)), text: h.symbol });
       const symbolCell = el("td", { class: "lead" }, [el("strong", {}, [link]), " ", el("small", { text: h.asset_class })]);
       const priceCell = el("td", { class: "num", "data-testid": "holding-price" }, [h.price == null ? el("span", { class: "muted", text: "no price" }) : F.price(h.price, h.currency) + " " + h.currency]);
       if (h.unknown) priceCell.append(" ", el("span", { class: "badge stale", title: "Its provider does not know this symbol", text: "unknown symbol" }));

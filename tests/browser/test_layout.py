@@ -189,8 +189,11 @@ def test_every_page_fits_formats_its_figures_and_follows_the_theme(worker, brows
     light.fits("instrument")
 
     for path in ("/portfolios/", f"/portfolios/{portfolio.pk}/transactions/import/", "/monitoring/", "/watchlist/",
-                 f"/portfolios/{portfolio.pk}/income/"):
+                 f"/portfolios/{portfolio.pk}/income/", f"/portfolios/{portfolio.pk}/accounts/"):
         page = light.open(path)
+        if path.endswith("/accounts/"):
+            value = page.locator("[data-testid=accounts] tbody tr").first.locator("[data-field=total_value]")
+            assert_matches(value.inner_text(), r"^\d{1,3}(,\d{3})+\.\d{2}\s+USD")
         if path == "/portfolios/":
             value = page.locator(f"tr[data-portfolio='{portfolio.pk}'] [data-field=total_value]").inner_text()
             assert_matches(value, r"^\d{1,3}(,\d{3})+\.\d{2}\s+USD")

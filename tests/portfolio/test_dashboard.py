@@ -10,7 +10,13 @@ from django.utils import timezone
 
 from portfolio.models import Transaction
 from prices.models import Instrument, PriceHistory
-from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
+from tests.factories import (
+    InstrumentFactory,
+    PortfolioFactory,
+    PriceFactory,
+    TransactionFactory,
+    default_account_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +40,7 @@ def priced(portfolio):
 
 def test_initial_data_values(api, priced):
     body = api.get(f"/api/dashboard-initial-data/{priced.pk}/").json()
+    account = default_account_of(priced)
     assert body == {
         "portfolio": {"id": priced.pk, "name": "Main", "base_currency": "USD"},
         "total_value": "1341.00",  # 6 × 120 + 2 × 310.50
@@ -53,6 +60,9 @@ def test_initial_data_values(api, priced):
         "providers_failing": [],
         "unknown_symbols": [],
         "history": {"pending": [], "done": 0, "total": 0},
+        # Its default account does not track cash (recorded before accounts): all of it is holdings.
+        "accounts": [{"id": account.pk, "name": "Default", "platform": "", "currency": "USD", "tracks_cash": False,
+                      "cash": [], "cash_value": "0.00", "holdings_value": "1341.00", "total_value": "1341.00"}],
     }
 
 
@@ -125,9 +135,9 @@ def test_queries_do_not_grow_with_holdings(api, user):
         counts[size] = (len(cold), len(warm))
     assert counts[6] == counts[500]
     cold_queries, warm_queries = counts[6]
-    # Cold: owner and version, then the portfolio, its transactions and closes. Warm: the owner and version
-    # alone (the token's user and the answer come from Redis).
-    assert cold_queries <= 6 and warm_queries == 1
+    # Cold: owner and version, then the portfolio, its transactions and closes, its accounts. Warm: the owner
+    # and version alone (the token's user and the answer come from Redis).
+    assert cold_queries <= 7 and warm_queries == 1
 
 
 @pytest.mark.parametrize("endpoint", ["dashboard-initial-data", "dashboard-holdings-data"])

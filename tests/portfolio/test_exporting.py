@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from portfolio.importing import transactions_import
-from portfolio.models import Transaction
+from portfolio.models import Account, Portfolio, Transaction
 from portfolio.selectors import portfolio_valuation_get
 from prices.models import Instrument
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
@@ -42,8 +42,9 @@ def test_csv_export_then_import_gives_identical_holdings(api, portfolio, user):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert 'filename="folio-main-transactions.csv"' in response["Content-Disposition"]
     text = response.content.decode()
-    assert text.splitlines()[0] == "date,type,symbol,quantity,price,fee,currency,note,provider,asset_class,gift"
-    assert "2024-02-01,SELL,AAPL,4,190.125,1,USD,,simulated,stock" in text
+    assert text.splitlines()[0] == ("date,type,symbol,quantity,price,fee,currency,note,provider,asset_class,gift,"
+                                    "account")
+    assert "2024-02-01,SELL,AAPL,4,190.125,1,USD,,simulated,stock,,Default" in text
 
     copy = PortfolioFactory(owner=user, name="Copy")
     result = transactions_import(portfolio=copy, content=text.encode())
@@ -69,7 +70,8 @@ def test_json_export_of_a_portfolio(api, portfolio):
     assert body["portfolio"] == {"name": "Main", "base_currency": "USD"}
     assert body["transactions"][0] == {"date": "2024-01-02", "type": "BUY", "symbol": "AAPL", "quantity": "10",
                                        "price": "185.64", "fee": "1", "currency": "USD", "note": "first buy",
-                                       "provider": "simulated", "asset_class": "stock", "gift": ""}
+                                       "provider": "simulated", "asset_class": "stock", "gift": "",
+                                       "account": "Default"}
 
 
 def test_user_export_has_everything_of_mine_only(api, portfolio, foreign_portfolio):
@@ -142,3 +144,57 @@ def test_manual_instruments_stay_their_owners_through_export_and_import(api, use
     assert api.get("/api/export/").json()["manual_prices"] == [
         {"symbol": "GOLDBAR", "date": "2024-03-01", "close": "2000"}]
     assert mallory.get("/api/export/").json()["manual_prices"] == []
+
+
+CASH_HISTORY = (
+    "date,type,symbol,quantity,price,fee,currency,account\n"
+    "2024-01-02,DEPOSIT,,1,5000,0,USD,Broker\n"
+    "2024-01-02,BUY,AAPL,10,185.64,1.00,USD,Broker\n"
+    "2024-01-03,DEPOSIT,,,800,,EUR,Bank\n"
+    "2024-02-01,SELL,AAPL,4,190.125,1.00,USD,Broker\n"
+    "2024-03-01,INTEREST,,1,12.5,3.125,EUR,Bank\n"
+    "2024-04-01,WITHDRAWAL,,1,300,0,USD,Broker\n"
+)
+
+
+def test_csv_with_accounts_and_cash_round_trips(api, user):
+    # given a portfolio made as a user makes one, importing accounts by name: unknown ones are made
+    portfolio_id = api.post("/api/portfolios/", {"name": "Cash"}, format="json").json()["id"]
+    response = api.post(f"/api/portfolios/{portfolio_id}/transactions/import/", CASH_HISTORY.encode(),
+                        content_type="text/csv")
+    assert response.status_code == 201, response.json()
+    accounts = api.get(f"/api/portfolios/{portfolio_id}/accounts/").json()
+    assert [(a["name"], a["currency"], a["tracks_cash"]) for a in accounts] == [
+        ("Default", "USD", True), ("Broker", "USD", True), ("Bank", "USD", True)]
+    original = Portfolio.objects.get(pk=portfolio_id)
+    cash = portfolio_valuation_get(portfolio=original).cash
+    by_name = {a["id"]: a["name"] for a in accounts}
+    # 5000 − 1857.40 + 759.50 − 300; 800 + 12.50 − 3.125
+    assert {(by_name[a], code): amount for (a, code), amount in cash.items()} == {
+        ("Broker", "USD"): Decimal("3602.10"), ("Bank", "EUR"): Decimal("809.375")}
+
+    text = api.get(f"/api/portfolios/{portfolio_id}/transactions/export/").content.decode()
+    assert "2024-01-03,DEPOSIT,,1,800,0,EUR,,,,,Bank" in text
+    copy_id = api.post("/api/portfolios/", {"name": "Copy"}, format="json").json()["id"]
+    assert api.post(f"/api/portfolios/{copy_id}/transactions/import/", text.encode(),
+                    content_type="text/csv").status_code == 201
+    copy = Portfolio.objects.get(pk=copy_id)
+    assert holdings(copy) == holdings(original)
+    copied = {(a.name, code): amount for (a_id, code), amount in portfolio_valuation_get(portfolio=copy).cash.items()
+              for a in Account.objects.filter(pk=a_id)}
+    assert copied == {("Broker", "USD"): Decimal("3602.10"), ("Bank", "EUR"): Decimal("809.375")}
+    # importing it again finds every row already there
+    again = api.post(f"/api/portfolios/{copy_id}/transactions/import/", text.encode(), content_type="text/csv")
+    assert again.json()["skipped_duplicates"] == 6 and again.json()["created"] == 0
+
+
+def test_an_imported_withdrawal_beyond_the_cash_names_its_row_and_nothing_is_written(api):
+    portfolio_id = api.post("/api/portfolios/", {"name": "Cash"}, format="json").json()["id"]
+    text = ("date,type,symbol,quantity,price,fee,currency,account\n"
+            "2024-01-02,DEPOSIT,,1,100,0,USD,\n"
+            "2024-01-03,WITHDRAWAL,,1,100.5,0,USD,\n")
+    response = api.post(f"/api/portfolios/{portfolio_id}/transactions/import/", text.encode(), content_type="text/csv")
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"row": 3, "column": "price", "message": (
+        "Withdrawing 100.5 USD on 2024-01-03 is more than the 100 the account holds on that date.")}]}
+    assert not Transaction.objects.filter(portfolio_id=portfolio_id).exists()

@@ -33,8 +33,17 @@ def test_seed_demo_is_idempotent_and_prices_the_portfolio(settings):
 
     portfolio = Portfolio.objects.get()
     assert portfolio.owner.check_password(settings.DEMO_PASSWORD)
-    assert set(Transaction.objects.values_list("type", flat=True)) == {"BUY", "SELL", "DIVIDEND"}
+    assert set(Transaction.objects.values_list("type", flat=True)) == {"BUY", "SELL", "DIVIDEND", "DEPOSIT",
+                                                                       "INTEREST"}
     valuation = portfolio_valuation_get(portfolio=portfolio)
+    # two accounts, each holding cash: the brokerage its deposit's rest, sells, dividends and interest
+    accounts = dict(portfolio.accounts.values_list("pk", "name"))
+    assert list(accounts.values()) == ["Brokerage", "Crypto wallet"]
+    assert set(Transaction.objects.filter(instrument__asset_class="crypto").values_list("account__name", flat=True)) \
+        == {"Crypto wallet"}
+    cash = {accounts[account]: amount for (account, code), amount in valuation.cash.items() if code == "USD"}
+    assert cash["Brokerage"] > 0
+    assert [h.instrument.symbol for h in valuation.holdings if h.instrument.asset_class == "cash"] == ["CASH USD"]
     assert len(valuation.holdings) >= 20
     assert valuation.unpriced_count == 0
     assert valuation.total_value > 0

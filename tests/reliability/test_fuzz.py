@@ -607,6 +607,7 @@ def every_route() -> list[tuple[str, object]]:
 OPTIONS_EXCEPTIONS = {
     "/portfolios/<int:portfolio_id>/delete/": 405,
     "/portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/delete/": 405,
+    "/portfolios/<int:portfolio_id>/accounts/<int:account_id>/delete/": 405,
     "/accounts/signup/": 404,
     "/favicon.ico": 301,
 }
@@ -621,7 +622,8 @@ def test_options_answers_200_on_every_route_and_never_a_5xx_in_the_admin(db):
     Group.objects.create(name="readers")
     web = Client(raise_request_exception=False)  # a view's exception is the 500 a user would see
     web.force_login(staff)
-    values = {"portfolio_id": portfolio.pk, "transaction_id": trade.pk, "symbol": trade.instrument.symbol,
+    values = {"portfolio_id": portfolio.pk, "transaction_id": trade.pk, "account_id": trade.account_id,
+              "symbol": trade.instrument.symbol,
               "job_id": "no-such-job", "id": staff.pk, "item_id": 1,
               "content_type_id": ContentType.objects.get_for_model(Portfolio).pk}
 

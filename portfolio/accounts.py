@@ -1,0 +1,49 @@
+"""The value of each account: its cash by currency and the holdings it keeps, at the dashboard's valuation
+(the same prices and rates, so the accounts add up to the portfolio's total value)."""
+
+from decimal import Decimal
+
+from portfolio.holdings import money_format, money_sum
+from portfolio.models import Account, Portfolio
+from portfolio.selectors import Valuation, account_list
+from prices.models import cash_symbol
+
+
+def accounts_value_rows(*, portfolio: Portfolio, valuation: Valuation) -> list[dict]:
+    """One row per account, oldest (the default) first: cash by currency (as held and in the base currency),
+    holdings value, total. An amount without a price or rate is left out, as from the total value."""
+    accounts: list[Account] = list(account_list(portfolio=portfolio))
+    if not accounts:
+        return []
+    default = accounts[0].pk
+    by_instrument = {h.instrument.pk: h for h in valuation.holdings}
+    cash_by_currency = {h.instrument.currency: h for h in valuation.holdings
+                        if h.instrument.symbol == cash_symbol(h.instrument.currency)}
+    cash: dict[int, list[tuple[str, Decimal, Decimal | None]]] = {}
+    for (account_id, currency), amount in sorted(valuation.cash.items(), key=lambda item: item[0][1]):
+        if amount:
+            holding = cash_by_currency.get(currency)
+            rate = holding.fx_rate if holding is not None else None
+            value = None if rate is None else amount * rate
+            cash.setdefault(account_id or default, []).append((currency, amount, value))
+    holdings: dict[int, list[Decimal]] = {}
+    for account_id, quantities in valuation.account_quantities.items():
+        for instrument_id, quantity in quantities.items():
+            holding = by_instrument.get(instrument_id)
+            if quantity and holding is not None and holding.market_value is not None:
+                holdings.setdefault(account_id or default, []).append(quantity * holding.price * holding.fx_rate)
+    rows = []
+    for account in accounts:
+        cash_value = money_sum(value for _, _, value in cash.get(account.pk, ()) if value is not None)
+        holdings_value = money_sum(holdings.get(account.pk, ()))
+        rows.append({
+            "id": account.pk, "name": account.name, "platform": account.platform, "currency": account.currency,
+            "tracks_cash": account.tracks_cash,
+            "cash": [{"currency": code, "amount": money_format(amount),
+                      "value": None if value is None else money_format(value)}
+                     for code, amount, value in cash.get(account.pk, ())],
+            "cash_value": money_format(cash_value),
+            "holdings_value": money_format(holdings_value),
+            "total_value": money_format(cash_value + holdings_value),
+        })
+    return rows

@@ -1,0 +1,207 @@
+"""Accounts through the API: CRUD, the 400s naming their field, other users' accounts as 404, transactions
+naming an account, and the cash rules a write must keep (no withdrawal beyond the cash held)."""
+
+from decimal import Decimal
+
+import pytest
+
+from portfolio.models import Account, Transaction
+from tests.factories import PortfolioFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def accounts_url(portfolio_id: int) -> str:
+    return f"/api/portfolios/{portfolio_id}/accounts/"
+
+
+def tx_url(portfolio_id: int) -> str:
+    return f"/api/portfolios/{portfolio_id}/transactions/"
+
+
+@pytest.fixture
+def created(api) -> int:
+    """A portfolio made through the API, as a user makes one: its default account tracks cash."""
+    response = api.post("/api/portfolios/", {"name": "Main", "base_currency": "EUR"}, format="json")
+    assert response.status_code == 201
+    return response.json()["id"]
+
+
+def test_a_new_portfolio_has_its_default_account_tracking_cash(api, created):
+    assert api.get(accounts_url(created)).json() == [
+        {"id": Account.objects.get(portfolio_id=created).pk, "name": "Default", "platform": "", "currency": "EUR",
+         "tracks_cash": True}]
+
+
+def test_create_read_rename_and_delete(api, created):
+    response = api.post(accounts_url(created), {"name": " Broker ", "platform": "Interactive Brokers",
+                                                "currency": "usd"}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert {k: body[k] for k in ("name", "platform", "currency", "tracks_cash")} == {
+        "name": "Broker", "platform": "Interactive Brokers", "currency": "USD", "tracks_cash": True}
+    url = f"{accounts_url(created)}{body['id']}/"
+    assert api.get(url).json() == body
+    renamed = api.patch(url, {"name": "IBKR", "tracks_cash": False}, format="json")
+    assert renamed.status_code == 200
+    assert (renamed.json()["name"], renamed.json()["tracks_cash"], renamed.json()["platform"]) == (
+        "IBKR", False, "Interactive Brokers")
+    assert [a["name"] for a in api.get(accounts_url(created)).json()] == ["Default", "IBKR"]
+    assert api.delete(url).status_code == 204
+    assert not Account.objects.filter(pk=body["id"]).exists()
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": ""}, "name"),
+    ({"name": "   "}, "name"),
+    ({"name": "Default"}, "name"),  # taken in this portfolio
+    ({"name": "Other", "currency": "XYZ"}, "currency"),
+    ({"platform": "no name"}, "name"),
+])
+def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(api, created, body, field):
+    response = api.post(accounts_url(created), body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert Account.objects.filter(portfolio_id=created).count() == 1
+
+
+def test_renaming_to_a_taken_name_is_a_400(api, created):
+    other = api.post(accounts_url(created), {"name": "Broker"}, format="json").json()
+    response = api.patch(f"{accounts_url(created)}{other['id']}/", {"name": "Default"}, format="json")
+    assert response.status_code == 400 and "name" in response.json()
+    assert Account.objects.get(pk=other["id"]).name == "Broker"
+
+
+def test_another_users_portfolio_and_account_answer_404(api, other_user, created):
+    foreign = PortfolioFactory(owner=other_user)
+    account = Account.objects.get(portfolio=foreign)
+    assert api.get(accounts_url(foreign.pk)).status_code == 404
+    assert api.post(accounts_url(foreign.pk), {"name": "Mine"}, format="json").status_code == 404
+    assert api.get(f"{accounts_url(foreign.pk)}{account.pk}/").status_code == 404
+    # nor through one's own portfolio's URL
+    assert api.patch(f"{accounts_url(created)}{account.pk}/", {"name": "x"}, format="json").status_code == 404
+    assert api.delete(f"{accounts_url(created)}{account.pk}/").status_code == 404
+    assert Account.objects.get(pk=account.pk).name == "Default"
+
+
+def test_an_account_with_transactions_and_the_last_account_are_not_deleted(api, created):
+    default = Account.objects.get(portfolio_id=created)
+    deposit = {"type": "DEPOSIT", "date": "2024-01-02", "price": "1000", "currency": "EUR"}
+    assert api.post(tx_url(created), deposit, format="json").status_code == 201
+    response = api.delete(f"{accounts_url(created)}{default.pk}/")
+    assert response.status_code == 400
+    assert response.json() == {"account": ["'Default' still has 1 transaction: move or delete them first."]}
+    Transaction.objects.all().delete()
+    response = api.delete(f"{accounts_url(created)}{default.pk}/")
+    assert response.status_code == 400
+    assert response.json() == {"account": ["A portfolio keeps at least one account."]}
+    assert Account.objects.filter(pk=default.pk).exists()
+
+
+def test_transactions_carry_their_account_the_default_when_none_is_named(api, created):
+    default = Account.objects.get(portfolio_id=created)
+    broker = api.post(accounts_url(created), {"name": "Broker"}, format="json").json()
+    first = api.post(tx_url(created), {"type": "DEPOSIT", "date": "2024-01-02", "price": "500",
+                                       "currency": "EUR"}, format="json").json()
+    second = api.post(tx_url(created), {"type": "DEPOSIT", "date": "2024-01-02", "price": "700", "currency": "EUR",
+                                        "account": broker["id"]}, format="json").json()
+    assert (first["account"], first["symbol"], first["quantity"], first["price"]) == (
+        default.pk, None, "1.0000000000", "500.000000")
+    assert second["account"] == broker["id"]
+    listed = api.get(tx_url(created)).json()["results"]
+    assert {row["id"]: row["account"] for row in listed} == {first["id"]: default.pk, second["id"]: broker["id"]}
+    # a partial edit keeps the account; naming another moves it
+    url = f"{tx_url(created)}{second['id']}/"
+    assert api.patch(url, {"note": "salary"}, format="json").json()["account"] == broker["id"]
+    assert api.patch(url, {"account": default.pk}, format="json").json()["account"] == default.pk
+
+
+def test_an_account_of_another_portfolio_is_a_400_naming_the_account(api, created, other_user):
+    mine_too = api.post("/api/portfolios/", {"name": "Second"}, format="json").json()
+    theirs = Account.objects.get(portfolio=PortfolioFactory(owner=other_user))
+    for account in (Account.objects.get(portfolio_id=mine_too["id"]).pk, theirs.pk, 999_999):
+        response = api.post(tx_url(created), {"type": "DEPOSIT", "date": "2024-01-02", "price": "5",
+                                              "currency": "EUR", "account": account}, format="json")
+        assert response.status_code == 400
+        assert response.json() == {"account": [f"This portfolio has no account {account}."]}
+    assert not Transaction.objects.exists()
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"type": "DEPOSIT", "symbol": "AAPL", "price": "5"}, "symbol"),
+    ({"type": "DEPOSIT"}, "price"),
+    ({"type": "DEPOSIT", "price": "0"}, "price"),
+    ({"type": "WITHDRAWAL", "price": "-5"}, "price"),
+    ({"type": "DEPOSIT", "price": "5", "fee": "1"}, "fee"),
+    ({"type": "INTEREST", "price": "5", "fee": "-1"}, "fee"),
+    ({"type": "INTEREST", "price": "5", "quantity": "0"}, "quantity"),
+    ({"type": "BUY", "quantity": "1", "price": "5"}, "symbol"),
+])
+def test_cash_transactions_are_validated_naming_the_field(api, created, body, field):
+    response = api.post(tx_url(created), {"date": "2024-01-02", "currency": "EUR", **body}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not Transaction.objects.exists()
+
+
+def test_a_withdrawal_beyond_the_cash_held_is_refused_and_so_is_what_would_lead_to_one(api, created):
+    deposit = api.post(tx_url(created), {"type": "DEPOSIT", "date": "2024-01-02", "price": "1000",
+                                         "currency": "EUR"}, format="json").json()
+    api.post(tx_url(created), {"symbol": "SAP", "provider": "manual", "type": "BUY", "date": "2024-01-03",
+                               "quantity": "4", "price": "200", "fee": "1", "currency": "EUR"}, format="json")
+    too_much = {"type": "WITHDRAWAL", "date": "2024-01-04", "price": "199.01", "currency": "EUR"}
+    response = api.post(tx_url(created), too_much, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"price": ["Withdrawing 199.01 EUR on 2024-01-04 is more than the 199 the account "
+                                         "holds on that date."]}
+    withdrawal = api.post(tx_url(created), {**too_much, "price": "199"}, format="json")
+    assert withdrawal.status_code == 201
+    # and deleting the deposit, or making it smaller, would leave that withdrawal without its cash
+    assert api.delete(f"{tx_url(created)}{deposit['id']}/").status_code == 400
+    response = api.patch(f"{tx_url(created)}{deposit['id']}/", {"price": "900"}, format="json")
+    assert response.status_code == 400 and "price" in response.json()
+    assert Transaction.objects.get(pk=deposit["id"]).price == Decimal("1000")
+
+
+def test_no_deposit_in_an_account_that_does_not_track_cash(api, created):
+    default = Account.objects.get(portfolio_id=created)
+    assert api.patch(f"{accounts_url(created)}{default.pk}/", {"tracks_cash": False}, format="json").status_code == 200
+    response = api.post(tx_url(created), {"type": "DEPOSIT", "date": "2024-01-02", "price": "5", "currency": "EUR"},
+                        format="json")
+    assert response.status_code == 400
+    assert response.json() == {"account": ["'Default' does not track cash: turn its cash tracking on (tracks_cash) "
+                                           "to record deposits and withdrawals in it."]}
+    # and one that holds deposits cannot stop tracking cash
+    assert api.patch(f"{accounts_url(created)}{default.pk}/", {"tracks_cash": True}, format="json").status_code == 200
+    assert api.post(tx_url(created), {"type": "DEPOSIT", "date": "2024-01-02", "price": "5", "currency": "EUR"},
+                    format="json").status_code == 201
+    response = api.patch(f"{accounts_url(created)}{default.pk}/", {"tracks_cash": False}, format="json")
+    assert response.status_code == 400 and "tracks_cash" in response.json()
+    assert Account.objects.get(pk=default.pk).tracks_cash is True
+
+
+def test_an_account_sells_only_the_shares_it_holds_a_split_counting_in_every_account(api, created):
+    broker = api.post(accounts_url(created), {"name": "Broker"}, format="json").json()["id"]
+    trade = {"symbol": "SAP", "provider": "manual", "currency": "EUR", "fee": "0"}
+    assert api.post(tx_url(created), {**trade, "type": "BUY", "date": "2024-01-02", "quantity": "10",
+                                      "price": "100"}, format="json").status_code == 201  # in Default
+    sell = {**trade, "type": "SELL", "date": "2024-01-05", "quantity": "1", "price": "110", "account": broker}
+    response = api.post(tx_url(created), sell, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"quantity": ["Selling 1 on 2024-01-05 is more than the 0 held in account 'Broker' "
+                                            "on that date."]}
+    assert api.post(tx_url(created), {**trade, "type": "BUY", "date": "2024-01-03", "quantity": "2", "price": "100",
+                                      "account": broker}, format="json").status_code == 201
+    assert api.post(tx_url(created), {**trade, "type": "SPLIT", "date": "2024-01-04", "quantity": "2",
+                                      "price": "0"}, format="json").status_code == 201
+    # the broker's 2 shares are 4 after the split recorded in Default
+    assert api.post(tx_url(created), {**sell, "quantity": "4"}, format="json").status_code == 201
+    assert api.post(tx_url(created), {**sell, "quantity": "1"}, format="json").status_code == 400
+
+    text = ("date,type,symbol,quantity,price,fee,currency,provider,account\n"
+            "2024-02-01,SELL,SAP,10,120,0,EUR,manual,Default\n"
+            "2024-02-01,SELL,SAP,1,120,0,EUR,manual,Broker\n")
+    response = api.post(f"{tx_url(created)}import/", text.encode(), content_type="text/csv")
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"row": 3, "column": "quantity", "message": (
+        "Selling 1 on 2024-02-01 is more than the 0 held in account 'Broker' on that date.")}]}

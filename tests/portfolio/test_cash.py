@@ -1,0 +1,136 @@
+"""Cash as a holding (portfolio/cash.py): the cash trades each movement implies, the implicit deposit of a
+shortfall, the per-day order, and the migration that gives existing portfolios their default account."""
+
+import importlib
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.apps import apps
+
+from portfolio.cash import cash_expand
+from portfolio.holdings import TransactionRow
+from portfolio.models import Account, Portfolio, Transaction
+from portfolio.selectors import portfolio_valuation_get
+from prices.fx import fx_rates_store
+from tests.factories import InstrumentFactory, PriceFactory, UserFactory
+
+migration = importlib.import_module("portfolio.migrations.0008_default_accounts")
+
+DAY1, DAY2 = date(2024, 1, 2), date(2024, 1, 3)
+CASH = {"USD": 900, "GBP": 901}
+
+
+def row(kind: str, day: date, quantity: str, price: str, fee: str = "0", currency: str = "USD",
+        instrument: int | None = 1) -> TransactionRow:
+    return TransactionRow(instrument, kind, day, D(quantity), D(price), D(fee), currency)
+
+
+def cash_rows(expanded) -> list[tuple]:
+    return [(tx.type, tx.date, tx.quantity, tx.currency) for tx in expanded if tx.instrument_id in CASH.values()]
+
+
+def test_each_movement_is_a_trade_of_cash_and_a_shortfall_is_an_implicit_deposit():
+    txs = [
+        row("DEPOSIT", DAY1, "1", "300", instrument=None),
+        row("BUY", DAY1, "5", "100", fee="1"),  # 501: 300 from the cash, 201 brought in
+        row("SELL", DAY2, "2", "120", fee="1"),  # 239 in
+        row("DIVIDEND", DAY2, "3", "0.5", fee="0.2"),  # 1.30 in
+        row("FEE", DAY2, "0", "0", fee="5"),  # 5 out
+        row("INTEREST", DAY2, "1", "2", fee="0.5", instrument=None),  # 1.50 in, and income
+        row("WITHDRAWAL", DAY2, "1", "200", instrument=None),
+    ]
+    expansion = cash_expand(txs, accounts=[7] * len(txs), tracked={7}, cash_ids=CASH)
+    assert cash_rows(expansion.transactions) == [
+        ("BUY", DAY1, D("300"), "USD"), ("SELL", DAY1, D("300"), "USD"),
+        ("DIVIDEND", DAY2, D("1"), "USD"),  # the interest: income of the cash
+        ("BUY", DAY2, D("239"), "USD"), ("BUY", DAY2, D("1.30"), "USD"), ("BUY", DAY2, D("1.5"), "USD"),
+        ("SELL", DAY2, D("5"), "USD"), ("SELL", DAY2, D("200"), "USD"),
+    ]
+    assert expansion.balances == {(7, "USD"): D("36.80")}  # 239 + 1.30 + 1.50 − 5 − 200
+    assert expansion.overdrawn == []
+    # the portfolio's own trades are all there, the cash types replaced by the cash's
+    assert [tx.type for tx in expansion.transactions if tx.instrument_id == 1] == ["BUY", "SELL", "DIVIDEND", "FEE"]
+
+
+def test_a_days_inflows_count_before_its_outflows_whatever_the_entry_order():
+    txs = [row("BUY", DAY1, "1", "100"), row("DEPOSIT", DAY1, "1", "100", instrument=None)]
+    expansion = cash_expand(txs, accounts=[7, 7], tracked={7}, cash_ids=CASH)
+    assert cash_rows(expansion.transactions) == [("BUY", DAY1, D("100"), "USD"), ("SELL", DAY1, D("100"), "USD")]
+    assert expansion.balances == {(7, "USD"): D("0")}
+
+
+def test_cash_is_per_account_and_currency_in_the_major_unit():
+    txs = [row("SELL", DAY1, "10", "150", currency="GBp"), row("BUY", DAY2, "1", "1000", currency="GBp")]
+    # the sell's 15 GBP are in account 7: the buy in account 8 cannot use them
+    expansion = cash_expand(txs, accounts=[7, 8], tracked={7, 8}, cash_ids=CASH)
+    assert cash_rows(expansion.transactions) == [("BUY", DAY1, D("15.00"), "GBP")]
+    assert expansion.balances == {(7, "GBP"): D("15.00")}
+
+
+def test_an_account_that_does_not_track_cash_moves_none():
+    txs = [row("BUY", DAY1, "5", "100"), row("SELL", DAY2, "2", "120"),
+           row("INTEREST", DAY2, "1", "3", instrument=None)]
+    expansion = cash_expand(txs, accounts=[None, None, None], tracked=set(), cash_ids=CASH)
+    # the trades as they are; interest is still the cash's income (money out, as a dividend always was)
+    assert cash_rows(expansion.transactions) == [("DIVIDEND", DAY2, D("1"), "USD")]
+    assert expansion.balances == {}
+
+
+def test_a_withdrawal_beyond_the_cash_is_reported_and_takes_what_there_is():
+    txs = [row("DEPOSIT", DAY1, "1", "50", instrument=None), row("WITHDRAWAL", DAY2, "1", "80", instrument=None)]
+    expansion = cash_expand(txs, accounts=[7, 7], tracked={7}, cash_ids=CASH)
+    assert [(tx.type, held) for tx, held in expansion.overdrawn] == [("WITHDRAWAL", D("50"))]
+    assert expansion.balances == {(7, "USD"): D("0")}
+
+
+@pytest.mark.django_db
+def test_the_migration_gives_each_portfolio_a_default_account_not_tracking_cash_and_keeps_its_value():
+    # given a portfolio recorded before accounts: a buy and a sell, no account
+    owner = UserFactory()
+    legacy = Portfolio.objects.create(owner=owner, name="Old", base_currency="EUR")
+    stock = InstrumentFactory(symbol="OLD", currency="EUR", exchange_mic="")
+    PriceFactory(instrument=stock, date=DAY2, close=D("120"))
+    for kind, quantity in (("BUY", "10"), ("SELL", "4")):
+        Transaction.objects.create(portfolio=legacy, instrument=stock, type=kind, date=DAY1, quantity=D(quantity),
+                                   price=D("100"), currency="EUR")
+    with_account = Portfolio.objects.create(owner=owner, name="New", base_currency="USD")
+    Account.objects.create(portfolio=with_account, name="Broker", currency="USD")
+    before = portfolio_valuation_get(portfolio=legacy)
+
+    migration.default_accounts_create(apps, None)
+    migration.default_accounts_create(apps, None)  # a second run changes nothing
+
+    [account] = Account.objects.filter(portfolio=legacy)
+    assert (account.name, account.currency, account.tracks_cash) == ("Default", "EUR", False)
+    assert set(Transaction.objects.filter(portfolio=legacy).values_list("account_id", flat=True)) == {account.pk}
+    assert list(Account.objects.filter(portfolio=with_account).values_list("name", flat=True)) == ["Broker"]
+    after = portfolio_valuation_get(portfolio=legacy)
+    assert (after.total_value, after.total_cost, after.realized_gain) == (
+        before.total_value, before.total_cost, before.realized_gain) == (D("720"), D("600"), D("0"))
+
+    migration.default_accounts_remove(apps, None)
+    assert not Account.objects.exists()
+    assert Transaction.objects.filter(account__isnull=False).count() == 0
+
+
+@pytest.mark.django_db
+def test_foreign_cash_is_valued_at_todays_rate_and_shows_its_currency_gain(api):
+    # given a USD portfolio with a EUR bank account: 1000 EUR deposited at 1.10 USD, worth 1.25 USD today
+    fx_rates_store(base="EUR", series={date(2024, 3, 1): {"USD": D("1.10")}, date(2024, 3, 5): {"USD": D("1.25")}})
+    portfolio_id = api.post("/api/portfolios/", {"name": "Main"}, format="json").json()["id"]
+    bank = api.post(f"/api/portfolios/{portfolio_id}/accounts/", {"name": "Bank", "currency": "EUR"},
+                    format="json").json()
+    deposit = {"type": "DEPOSIT", "date": "2024-03-01", "price": "1000", "currency": "EUR", "account": bank["id"]}
+    assert api.post(f"/api/portfolios/{portfolio_id}/transactions/", deposit, format="json").status_code == 201
+
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio_id}/").json()
+
+    assert (initial["total_value"], initial["total_cost"], initial["unrealized_gain"]) == (
+        "1250.00", "1100.00", "150.00")
+    assert [(a["name"], a["cash"], a["total_value"]) for a in initial["accounts"]] == [
+        ("Default", [], "0.00"),
+        ("Bank", [{"currency": "EUR", "amount": "1000.00", "value": "1250.00"}], "1250.00")]
+    [cash] = api.get(f"/api/dashboard-holdings-data/{portfolio_id}/").json()["holdings"]
+    assert (cash["symbol"], cash["currency"], cash["quantity"], cash["market_value"]) == (
+        "CASH EUR", "EUR", "1000", "1250.00")
