@@ -105,7 +105,7 @@ def _specs(data) -> list[QuerySpec]:
                   lambda sql: True, True, True),
         QuerySpec("chart_series", "every holding's packed closes since the first transaction, and the year "
                   "before it (chart inputs)", "prices/series.py price_series_load",
-                  lambda ids: _prices_load(instrument_ids=ids, start=first), lambda sql: True, False, True,
+                  lambda ids: _prices_load(instrument_ids=ids, start=first, before=None), lambda sql: True, False, True,
                   table=SERIES_TABLE),
     ]
 
