@@ -82,9 +82,7 @@
 
   async function load(polls) {
     try {
-      const response = await fetch(root.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (!response.ok) throw new Error("the server answered " + response.status);
-      const body = await response.json();
+      const body = await window.FolioApi.get(root.dataset.url);
       draw(body);
       if (body.profiles_pending.length && polls < MAX_POLLS) setTimeout(() => load(polls + 1), POLL_MS);
     } catch (error) {

@@ -55,29 +55,7 @@
     return node;
   }
   function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  async function api(url, options) {
-    let response;
-    try {
-      response = await fetch(url, Object.assign({ credentials: "same-origin", headers: { Accept: "application/json" } }, options));
-    } catch (error) {
-      throw new Error("The server could not be reached. Check your connection and try again.");
-    }
-    let body = null;
-    try { body = await response.json(); } catch (error) { body = null; }
-    if (response.status === 401 || response.status === 403) {
-      window.location.assign("/accounts/login/?next=" + encodeURIComponent(window.location.pathname + window.location.search));
-      throw new Error("Signed out");
-    }
-    if (response.status >= 400) {
-      throw new Error((body && (body.detail || JSON.stringify(body))) || "The server answered " + response.status + ".");
-    }
-    return { status: response.status, body: body };
-  }
+  const api = window.FolioApi.request;
 
   function banner(kind, text, testid) {
     const box = document.getElementById("banners");
@@ -407,8 +385,7 @@
     const form = event.target;
     const symbol = form.benchmark.value.trim();
     try {
-      await api(form.dataset.url, { method: "PATCH", body: JSON.stringify({ benchmark: symbol || null }),
-        headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": csrfToken() } });
+      await api(form.dataset.url, { method: "PATCH", body: { benchmark: symbol || null } });
       document.getElementById("benchmark-note").textContent = symbol ? `Comparing with ${symbol.toUpperCase()}: fetching its history and redrawing…` : "";
       await loadChart(state.range);
     } catch (error) {
@@ -424,7 +401,7 @@
     refreshButton.disabled = true;
     banner("error", "", "refresh-error");
     try {
-      const started = (await api(root.dataset.refreshUrl, { method: "POST", headers: { Accept: "application/json", "X-CSRFToken": csrfToken() } })).body;
+      const started = (await api(root.dataset.refreshUrl, { method: "POST" })).body;
       showProgress(bar, 0, "Refreshing prices…");
       const since = Date.now();
       let job = null;

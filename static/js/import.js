@@ -14,9 +14,13 @@
 
   async function follow() {
     for (;;) {
-      const response = await fetch(box.dataset.progressUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-      if (!response.ok) { show(100, "The import's progress cannot be read (" + response.status + ")."); return; }
-      const job = await response.json();
+      let job;
+      try {
+        job = await window.FolioApi.get(box.dataset.progressUrl);
+      } catch (error) {
+        show(100, "The import's progress cannot be read: " + error.message);
+        return;
+      }
       if (job.state === "SUCCESS") {
         const result = job.result || {};
         show(100, "Done.");

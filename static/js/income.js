@@ -76,8 +76,7 @@
     if (data) draw();
   }));
 
-  fetch(root.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-    .then((response) => { if (!response.ok) throw new Error("the server answered " + response.status); return response.json(); })
+  window.FolioApi.get(root.dataset.url)
     .then((body) => { data = body; draw(); })
     .catch((error) => { document.getElementById("income-status").textContent = "Income could not be loaded: " + error.message; });
 })();

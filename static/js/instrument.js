@@ -65,9 +65,7 @@
     const start = new Date(Date.now() - days * 86400000).toISOString().slice(0, 10);
     let body;
     try {
-      const response = await fetch(`${root.dataset.pricesUrl}?start=${start}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (!response.ok) throw new Error("the server answered " + response.status);
-      body = await response.json();
+      body = await window.FolioApi.get(`${root.dataset.pricesUrl}?start=${start}`);
     } catch (error) {
       status.textContent = "Prices could not be loaded: " + error.message;
       return;

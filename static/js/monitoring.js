@@ -16,13 +16,7 @@
   const ms = (v) => (v == null ? "—" : F.number(v, 1) + " ms");
   const pct = (v) => F.percent(v, { fraction: true, digits: 1 });
   const when = (ts) => (ts ? new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 19) : "—");
-  function csrfToken() { const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/); return m ? decodeURIComponent(m[1]) : ""; }
-
-  async function get(url) {
-    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!response.ok) throw new Error(url + " answered " + response.status);
-    return response.json();
-  }
+  const get = window.FolioApi.get;
 
   function fill(testid, rows) {
     const body = root.querySelector(`[data-testid=${testid}] tbody`);
@@ -63,9 +57,11 @@
   });
 
   async function flush(namespace) {
-    await fetch("/api/monitoring/cache/flush/", { method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() }, body: JSON.stringify({ namespace }) });
-    refresh();
+    try {
+      await window.FolioApi.request("/api/monitoring/cache/flush/", { method: "POST", body: { namespace } });
+    } finally {
+      refresh();
+    }
   }
 
   async function refresh() {

@@ -71,10 +71,7 @@
     async function ask(query, polls) {
       let body;
       try {
-        const response = await fetch(`${input.dataset.instrumentSearch}?q=${encodeURIComponent(query)}`,
-          { credentials: "same-origin", headers: { Accept: "application/json" } });
-        if (!response.ok) return;
-        body = await response.json();
+        body = await window.FolioApi.get(`${input.dataset.instrumentSearch}?q=${encodeURIComponent(query)}`);
       } catch (error) {
         status.textContent = "Search unavailable: " + error.message;
         return;

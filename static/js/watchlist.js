@@ -8,7 +8,6 @@
   const problem = document.getElementById("watch-error");
   const RELOAD_MS = 60000;
 
-  function csrf() { return form.elements.namedItem("csrfmiddlewaretoken").value; }
   function cell(text, numeric, cls) {
     const td = document.createElement("td");
     if (numeric) td.className = "num";
@@ -58,18 +57,26 @@
     root.dataset.loaded = "true";
   }
 
-  async function load() {
-    const response = await fetch(root.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (response.ok) draw((await response.json()).results);
+  function complain(text) {
+    problem.textContent = text;
+    problem.hidden = false;
   }
 
-  async function send(url, method, body) {
-    return fetch(url, { method, credentials: "same-origin", body: body ? JSON.stringify(body) : undefined,
-      headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": csrf() } });
+  async function load() {
+    try {
+      draw((await window.FolioApi.get(root.dataset.url)).results);
+    } catch (error) {
+      complain("The watchlist could not be loaded: " + error.message);
+    }
   }
 
   async function unfollow(id) {
-    await send(`${root.dataset.url}${id}/`, "DELETE");
+    problem.hidden = true;
+    try {
+      await window.FolioApi.request(`${root.dataset.url}${id}/`, { method: "DELETE" });
+    } catch (error) {
+      complain(error.message);
+    }
     load();
   }
 
@@ -81,11 +88,10 @@
       const value = form.elements.namedItem(name).value.trim();
       if (value) values[name] = value;
     }
-    const response = await send(root.dataset.url, "POST", values);
-    if (!response.ok) {
-      const body = await response.json().catch(() => ({}));
-      problem.textContent = Object.values(body).flat().join(" ") || `The server answered ${response.status}.`;
-      problem.hidden = false;
+    try {
+      await window.FolioApi.request(root.dataset.url, { method: "POST", body: values });
+    } catch (error) {
+      complain(error.message);
       return;
     }
     form.reset();
