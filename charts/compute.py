@@ -47,6 +47,7 @@ from portfolio.holdings import (
     splits_of,
     trade_observations,
     transaction_apply_in_base,
+    weights_format,
 )
 from portfolio.models import TransactionType
 from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
@@ -74,7 +75,6 @@ SPARKLINE_POINTS_MAX = 60  # a sparkline is ~100 px wide: more points draw nothi
 # grid, so a handful of temporaries stay well inside a worker's memory whatever the number of holdings.
 BLOCK_COLUMNS = 128
 
-WEIGHT_PLACES = 4  # weights are fractions of 1: 0.1234 = 12.34 %
 
 
 class SeriesPoint(TypedDict):
@@ -842,20 +842,6 @@ def _sparklines(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instr
     return dict(sorted(lines.items()))
 
 
-def _weights(values: list[Decimal]) -> list[str]:
-    """Fractions of the total rounded to WEIGHT_PLACES that add up to exactly 1 (largest remainder)."""
-    total = money_sum(values)
-    if total <= 0:
-        return [f"{0:.{WEIGHT_PLACES}f}" for _ in values]
-    units = 10**WEIGHT_PLACES
-    shares = [value * units / total for value in values]
-    rounded = [int(share) for share in shares]  # values are positive: int() is the floor
-    by_remainder = sorted(range(len(values)), key=lambda k: rounded[k] - shares[k])
-    for k in by_remainder[: units - sum(rounded)]:
-        rounded[k] += 1
-    return [f"{Decimal(n).scaleb(-WEIGHT_PLACES):.{WEIGHT_PLACES}f}" for n in rounded]
-
-
 def _allocation(*, instruments: list[Instrument], ids: np.ndarray, today: Snapshot) -> Allocation:
     """Today's market value in the base currency (the dashboard's) by instrument, asset class and currency;
     instruments that cannot be valued today (no observation, no rate) are left out, as the warnings say."""
@@ -883,14 +869,14 @@ def allocation_of(*, valued: list[tuple[Instrument | InstrumentInfo, Decimal]], 
         by_instrument=[
             InstrumentSlice(symbol=i.symbol, name=i.name, asset_class=i.asset_class, currency=i.currency,
                             value=money_format(value), weight=weight)
-            for (i, value), weight in zip(valued, _weights([v for _, v in valued]), strict=True)
+            for (i, value), weight in zip(valued, weights_format([v for _, v in valued]), strict=True)
         ],
         by_asset_class=[
             AssetClassSlice(asset_class=name, value=money_format(value), weight=weight)
-            for (name, value), weight in zip(classes, _weights([v for _, v in classes]), strict=True)
+            for (name, value), weight in zip(classes, weights_format([v for _, v in classes]), strict=True)
         ],
         by_currency=[
             CurrencySlice(currency=name, value=money_format(value), weight=weight)
-            for (name, value), weight in zip(currencies, _weights([v for _, v in currencies]), strict=True)
+            for (name, value), weight in zip(currencies, weights_format([v for _, v in currencies]), strict=True)
         ],
     )

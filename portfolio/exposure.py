@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from portfolio.holdings import EXACT_SUMS, ZERO, money_format
+from portfolio.holdings import EXACT_SUMS, ZERO, money_format, weights_format
 from portfolio.models import Portfolio
 from portfolio.selectors import portfolio_valuation_get
 from prices.models import AssetClass, InstrumentProfile
@@ -25,7 +25,6 @@ from prices.regions import UNKNOWN, region_of
 
 CRYPTO = "Crypto"
 CASH = "Cash"  # cash has no sector and no country: a slice of its own in both
-WEIGHT_PLACES = Decimal("0.0001")
 ONE = Decimal(1)
 
 
@@ -75,10 +74,12 @@ def exposure_of(asset_class: str, profile: InstrumentProfile | None) -> dict[str
 
 
 def _slices(values: dict[str, Decimal], total: Decimal) -> list[dict]:
-    ordered = sorted(values.items(), key=lambda item: (item[0] == UNKNOWN, -item[1], item[0]))
-    return [{"name": name, "value": money_format(value),
-             "weight": str((value / total).quantize(WEIGHT_PLACES)) if total else None}
-            for name, value in ordered if value]
+    """The slices, largest first ("unknown" last), with weights that add up to exactly 1."""
+    ordered = [(name, value) for name, value in sorted(
+        values.items(), key=lambda item: (item[0] == UNKNOWN, -item[1], item[0])) if value]
+    weights = weights_format([value for _, value in ordered]) if total else [None] * len(ordered)
+    return [{"name": name, "value": money_format(value), "weight": weight}
+            for (name, value), weight in zip(ordered, weights, strict=True)]
 
 
 def portfolio_exposure_get(*, portfolio: Portfolio) -> dict:

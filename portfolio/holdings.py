@@ -197,6 +197,25 @@ def money_format(amount: Decimal) -> str:
     return str(cents if cents else cents.copy_abs())
 
 
+# Allocation weights are fractions of 1 with 4 decimals: 0.1234 = 12.34 %.
+WEIGHT_PLACES = 4
+
+
+def weights_format(values: list[Decimal]) -> list[str]:
+    """Fractions of the total rounded to WEIGHT_PLACES that add up to exactly 1 (largest remainder), so an
+    allocation's slices make a whole; all zero when the total is not positive."""
+    total = money_sum(values)
+    if total <= 0:
+        return [f"{0:.{WEIGHT_PLACES}f}" for _ in values]
+    units = 10**WEIGHT_PLACES
+    shares = [value * units / total for value in values]
+    rounded = [int(share) for share in shares]  # values are positive: int() is the floor
+    by_remainder = sorted(range(len(values)), key=lambda k: rounded[k] - shares[k])
+    for k in by_remainder[: units - sum(rounded)]:
+        rounded[k] += 1
+    return [f"{Decimal(n).scaleb(-WEIGHT_PLACES):.{WEIGHT_PLACES}f}" for n in rounded]
+
+
 # --- Price observations
 
 

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from portfolio.exposure import _slices
 from prices.models import InstrumentProfile
 from prices.profiles import instrument_profiles_refresh
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
@@ -119,3 +120,11 @@ def test_a_plan_without_profiles_is_not_asked_daily(providers, api, portfolio, s
     assert len(providers.requests_to("/profile")) == 1  # a permanent refusal: never retried
     body = api.get(f"/api/portfolios/{portfolio.pk}/allocation/").json()
     assert (body["profiles_pending"], slices(body, "by_sector")) == ([], {"unknown": "1000.00"})
+
+
+def test_slices_weights_make_a_whole_and_unknown_comes_last():
+    hundred = Decimal("100")
+    thirds = _slices({"Technology": hundred, "unknown": hundred, "Energy": hundred}, 3 * hundred)
+    assert [(s["name"], s["weight"]) for s in thirds] == [
+        ("Energy", "0.3334"), ("Technology", "0.3333"), ("unknown", "0.3333")]  # not 3 × 0.3333
+    assert sum(Decimal(s["weight"]) for s in thirds) == 1
