@@ -57,7 +57,7 @@ Definitions (docs/holdings.md, "Performance", says the same for users):
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from decimal import Decimal, localcontext
 from itertools import accumulate
 from typing import NotRequired, TypedDict
 
@@ -71,12 +71,11 @@ from charts.compute import (
     performance_range_bounds,
 )
 from charts.selectors import ChartInputs
-from portfolio.holdings import EXACT_SUMS, ZERO, money_format
+from portfolio.holdings import EXACT_SUMS, ZERO, money_format, ratio_format
 from portfolio.models import TransactionType
 from portfolio.ranges import PERFORMANCE_RANGES
 
 RATE_PLACES = 6
-RATE_QUANTUM = Decimal(1).scaleb(-RATE_PLACES)
 DAYS_PER_YEAR = 365.0  # XIRR's year, as spreadsheets count it
 
 # XIRR search: continuous rates on a grid 0, ±1e-4, ±2e-4, ±4e-4, … (bracketing the root nearest 0), capped
@@ -428,9 +427,9 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
         total_investment=money_format(end_snapshot.valued.total_cost),
         time_weighted_invested_capital=money_format(capital),
         gross_performance=money_format(gross),
-        gross_performance_percent=_ratio(gross, capital),
+        gross_performance_percent=ratio_format(gross, capital),
         net_performance=money_format(net),
-        net_performance_percent=_ratio(net, capital),
+        net_performance_percent=ratio_format(net, capital),
         time_weighted_return=_rate(twr),
         time_weighted_return_without_fx=_rate(twr_fixed),
         money_weighted_return=_rate(_growth(rho, years=1.0)),
@@ -474,8 +473,8 @@ def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: 
                           "money_weighted_return_period": _rate(_growth(rho, years=flows["span"]))}
     return RangePerformance({
         **figures, **money_weighted, "value": money_format(value), "unrealized_gain": money_format(unrealized),
-        "gross_performance": money_format(gross), "gross_performance_percent": _ratio(gross, capital),
-        "net_performance": money_format(net), "net_performance_percent": _ratio(net, capital),
+        "gross_performance": money_format(gross), "gross_performance_percent": ratio_format(gross, capital),
+        "net_performance": money_format(net), "net_performance_percent": ratio_format(net, capital),
         "time_weighted_return": _rate(twr), "time_weighted_return_without_fx": _rate(twr_fixed),
     })
 
@@ -569,17 +568,6 @@ def _rate(value: float | None) -> str | None:
     if value is None or not np.isfinite(value):
         return None
     return f"{round(value, RATE_PLACES) + 0.0:.{RATE_PLACES}f}"
-
-
-def _ratio(part: Decimal, whole: Decimal) -> str | None:
-    """part / whole of two money figures at RATE_PLACES decimals, rounded half-even; None when whole <= 0."""
-    if whole <= 0:
-        return None
-    try:
-        ratio = (part / whole).quantize(RATE_QUANTUM, ROUND_HALF_EVEN)
-    except InvalidOperation:  # beyond 28 digits: no meaningful percentage (a near-zero invested capital)
-        return None
-    return str(ratio if ratio else ratio.copy_abs())
 
 
 def _investment_by(*, days: np.ndarray, invested: list[Decimal], unit: str) -> list[PeriodInvestment]:

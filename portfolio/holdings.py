@@ -10,7 +10,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import NamedTuple, Protocol
 
 from django.core.exceptions import ValidationError
@@ -195,6 +195,30 @@ def money_format(amount: Decimal) -> str:
     # In the wide context: a huge amount (28 digits and more) is still written, never an error.
     cents = amount.quantize(CENT, ROUND_HALF_EVEN, context=EXACT_SUMS)
     return str(cents if cents else cents.copy_abs())
+
+
+# Rates and ratios of money figures are fractions with 6 decimals: 0.123456 = 12.3456 %.
+RATIO_QUANTUM = Decimal("0.000001")
+
+
+def ratio_format(part: Decimal, whole: Decimal | None) -> str | None:
+    """part / whole of two money figures as a fraction with 6 decimals, rounded half-even once; None when
+    there is no whole (none, 0 or less) or the ratio is beyond any meaning (28 digits: a near-zero whole)."""
+    if whole is None or whole <= 0:
+        return None
+    try:
+        ratio = (part / whole).quantize(RATIO_QUANTUM, ROUND_HALF_EVEN)
+    except InvalidOperation:
+        return None
+    return str(ratio if ratio else ratio.copy_abs())
+
+
+def percent_format(part: Decimal | None, whole: Decimal | None) -> str | None:
+    """part / whole in percent with 2 decimals (12.35), rounded half-even once, as the dashboard shows
+    changes and gains; None when either is missing or the whole is 0."""
+    if part is None or not whole:
+        return None
+    return money_format(part / whole * 100)
 
 
 # Allocation weights are fractions of 1 with 4 decimals: 0.1234 = 12.34 %.

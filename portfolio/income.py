@@ -19,7 +19,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from portfolio.cash import cash_currency
-from portfolio.holdings import EXACT_SUMS, ZERO, money_format, money_sum
+from portfolio.holdings import EXACT_SUMS, ZERO, money_format, money_sum, ratio_format
 from portfolio.models import Portfolio, Transaction, TransactionType
 from portfolio.selectors import portfolio_valuation_get
 from prices.fx import FxTable
@@ -28,7 +28,6 @@ from prices.models import AssetClass, cash_symbol
 # Transaction types that are income.
 INCOME_TYPES = [TransactionType.DIVIDEND.value, TransactionType.INTEREST.value]
 # Yield on cost as a fraction, to this many places (0.034512 = 3.45 %).
-RATIO_PLACES = Decimal("0.000001")
 
 
 @dataclass
@@ -65,12 +64,6 @@ def _months(first: date, last: date) -> list[str]:
         months.append(f"{year:04d}-{month:02d}")
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return months
-
-
-def _yield(income: Decimal, cost: Decimal | None) -> str | None:
-    if not cost or cost <= 0:
-        return None
-    return str((income / cost).quantize(RATIO_PLACES))
 
 
 def portfolio_income_get(*, portfolio: Portfolio, today: date | None = None) -> dict:
@@ -121,7 +114,7 @@ def portfolio_income_get(*, portfolio: Portfolio, today: date | None = None) -> 
         {"symbol": h.symbol, "name": h.name, "held": instrument_id in costs,
          "cost_basis": None if costs.get(instrument_id) is None else money_format(costs[instrument_id]),
          "total": h.total.as_dict(), "ttm": h.ttm.as_dict(),
-         "yield_on_cost": _yield(h.ttm.gross, costs.get(instrument_id))}
+         "yield_on_cost": ratio_format(h.ttm.gross, costs.get(instrument_id))}
         for instrument_id, h in per_holding.items()
     ]
     holdings.sort(key=lambda row: (-Decimal(row["ttm"]["gross"]), -Decimal(row["total"]["gross"]), row["symbol"]))
@@ -133,7 +126,7 @@ def portfolio_income_get(*, portfolio: Portfolio, today: date | None = None) -> 
         "ttm": {**ttm.as_dict(), "start": ttm_start + timedelta(days=1), "end": today},
         "cost_basis": money_format(securities_cost),
         # Over the securities held now: the income of positions sold since would inflate it.
-        "yield_on_cost": _yield(sum((h.ttm.gross for pk, h in per_holding.items() if pk in securities_ids), ZERO),
+        "yield_on_cost": ratio_format(sum((h.ttm.gross for pk, h in per_holding.items() if pk in securities_ids), ZERO),
                                 securities_cost),
         "by_month": [{"period": m, **by_month.get(m, Amounts()).as_dict()} for m in months],
         "by_year": [{"period": y, **by_year.get(y, Amounts()).as_dict()} for y in years],

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from portfolio.holdings import money_format
+from portfolio.holdings import percent_format
 from portfolio.models import WatchlistItem
 from prices.currencies import currency_normalize
 from prices.history import history_backfill_request
@@ -93,7 +93,7 @@ def watchlist_get(*, user: AbstractBaseUser, item_ids: Iterable[int] | None = No
             "price": None if price is None else str(price), "price_as_of": as_of,
             "previous_close": None if previous is None else str(previous),
             "day_change": None if change is None else str(change),
-            "day_change_percent": None if change is None else money_format(change / previous * 100),
+            "day_change_percent": percent_format(change, previous),
             "stale": price_stale(mic=instrument.exchange_mic, price_date=as_of, now=now),
             "added_at": item.added_at,
         })
