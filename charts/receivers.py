@@ -5,15 +5,15 @@ from django.dispatch import receiver
 from charts.cache import chart_data_delete
 from charts.services import chart_regeneration_request
 from core.soft import soft_fail
-from portfolio.cache import history_changed
 from portfolio.signals import portfolio_deleted, portfolios_changed
 
 
 @receiver(portfolios_changed, dispatch_uid="charts.portfolios_changed")
-def on_portfolios_changed(sender, *, portfolio_ids: list[int], since=None, **kwargs) -> None:
+def on_portfolios_changed(sender, *, portfolio_ids: list[int], history: bool = True, **kwargs) -> None:
     # Today's closes alone (an intraday refresh): the cached history stays current, and each chart's
-    # live point is computed from the current valuation when it is read (charts.live).
-    if history_changed(since=since):
+    # live point is computed from the current valuation when it is read (charts.live). The write decided
+    # it as it bumped the versions: a commit landing after midnight must not decide otherwise.
+    if history:
         chart_regeneration_request(portfolio_ids=portfolio_ids)
 
 

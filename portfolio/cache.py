@@ -41,11 +41,13 @@ def portfolio_versions_bump(*, portfolio_ids: Iterable[int], since: date | None 
         locked = list(Portfolio.objects.select_for_update().filter(pk__in=ids).order_by("pk")
                       .values_list("pk", flat=True))
         bumped = {"data_version": F("data_version") + 1}
-        if history_changed(since=since):
+        history = history_changed(since=since)
+        if history:
             bumped["history_version"] = F("history_version") + 1
         Portfolio.objects.filter(pk__in=locked).update(**bumped)
         if locked:
-            transaction.on_commit(lambda: portfolios_changed.send(sender=Portfolio, portfolio_ids=locked, since=since))
+            transaction.on_commit(lambda: portfolios_changed.send(sender=Portfolio, portfolio_ids=locked, since=since,
+                                                                  history=history))
     return locked
 
 

@@ -7,10 +7,10 @@ queue work in other processes, which must see the committed data.
 from django.dispatch import Signal
 
 # The data of these portfolios changed (transactions, settings, or prices and rates they use); their
-# data version was bumped. Arguments: portfolio_ids (sorted list of int) and since (date | None): the
-# earliest day whose data changed when only prices from that day on did (prices_changed's), else None.
-# since = today (portfolio.cache.history_changed is False): only today's live closes changed, the
-# history_version was not bumped.
+# data version was bumped. Arguments: portfolio_ids (sorted list of int); since (date | None): the
+# earliest day whose data changed when only prices from that day on did (prices_changed's), else None;
+# history (bool): whether their history_version was bumped too — False when only today's live closes
+# changed (portfolio.cache.history_changed), decided once, in the write's transaction.
 portfolios_changed = Signal()
 
 # A portfolio was deleted (after commit). Argument: portfolio_id (int).

@@ -105,8 +105,8 @@ def test_todays_closes_alone_leave_the_history_version_and_earlier_ones_move_it(
     aapl = Instrument.objects.get(symbol="AAPL")
     announced = []
 
-    def receive(sender, *, portfolio_ids, since=None, **kwargs):
-        announced.append((portfolio_ids, since))
+    def receive(sender, *, portfolio_ids, since=None, history=True, **kwargs):
+        announced.append((portfolio_ids, since, history))
 
     portfolios_changed.connect(receive, dispatch_uid="test.history_version")
     try:
@@ -119,14 +119,14 @@ def test_todays_closes_alone_leave_the_history_version_and_earlier_ones_move_it(
         with django_capture_on_commit_callbacks(execute=True):
             prices_upsert(instrument=aapl, points=[PricePoint(date=today, close=Decimal("190"))], source="yahoo")
         assert versions() == (before[0] + 1, before[1])
-        assert announced[-1] == ([portfolio.pk], today)
+        assert announced[-1] == ([portfolio.pk], today, False)
 
         # when a close of an earlier day is written (a new completed day, a correction): both move
         yesterday = today - timedelta(days=1)
         with django_capture_on_commit_callbacks(execute=True):
             prices_upsert(instrument=aapl, points=[PricePoint(date=yesterday, close=Decimal("185"))], source="yahoo")
         assert versions() == (before[0] + 2, before[1] + 1)
-        assert announced[-1] == ([portfolio.pk], yesterday)
+        assert announced[-1] == ([portfolio.pk], yesterday, True)
 
         # when that close is written again unchanged: nothing moves, nothing is announced
         with django_capture_on_commit_callbacks(execute=True):
