@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from django.db import connection
+from django.http import Http404
 
 from portfolio.models import Portfolio
+from portfolio.selectors import portfolio_get
 
 _VERSION_SQL = (f"SELECT data_version, history_version FROM {Portfolio._meta.db_table} "
                 "WHERE id = %s AND owner_id = %s")
@@ -38,3 +40,11 @@ def portfolio_access_get(*, user_id: int | None, portfolio_id: int) -> Portfolio
         cursor.execute(_VERSION_SQL, [portfolio_id, user_id])
         row = cursor.fetchone()
     return PortfolioAccess(portfolio_id, user_id, *row) if row else None
+
+
+def owned_portfolio_or_404(request, portfolio_id: int) -> Portfolio:
+    """The caller's portfolio; anyone else's answers 404, as if it did not exist (pages and API alike)."""
+    portfolio = portfolio_get(user=request.user, portfolio_id=portfolio_id)
+    if portfolio is None:
+        raise Http404("No such portfolio.")
+    return portfolio

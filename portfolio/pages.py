@@ -3,12 +3,12 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from portfolio.views import _owned_portfolio
+from portfolio.access import owned_portfolio_or_404
 
 
 @login_required
 def income_page(request, portfolio_id: int):
-    portfolio = _owned_portfolio(request, portfolio_id)
+    portfolio = owned_portfolio_or_404(request, portfolio_id)
     return render(request, "portfolio/income.html", {"portfolio": portfolio})
 
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from portfolio import selectors, services
+from portfolio.access import owned_portfolio_or_404
 from portfolio.dashboard import dashboard_payloads_get
 from portfolio.forms import AccountForm, PortfolioForm, TransactionForm, form_errors_apply
 from portfolio.import_jobs import transactions_import_or_queue
@@ -26,13 +27,6 @@ from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
 from prices.selectors import instrument_of_user_get
 
 TRANSACTIONS_PER_PAGE = 50
-
-
-def _owned_portfolio(request, portfolio_id: int) -> Portfolio:
-    portfolio = selectors.portfolio_get(user=request.user, portfolio_id=portfolio_id)
-    if portfolio is None:
-        raise Http404("No such portfolio.")
-    return portfolio
 
 
 def _owned_transaction(portfolio: Portfolio, transaction_id: int) -> Transaction:
@@ -97,7 +91,7 @@ def portfolio_list_page(request):
 @login_required
 @require_POST
 def portfolio_delete_page(request, portfolio_id: int):
-    portfolio = _owned_portfolio(request, portfolio_id)
+    portfolio = owned_portfolio_or_404(request, portfolio_id)
     services.portfolio_delete(portfolio=portfolio)
     messages.success(request, f"Portfolio “{portfolio.name}” deleted.")
     return redirect("portfolio-list")
@@ -105,7 +99,7 @@ def portfolio_delete_page(request, portfolio_id: int):
 
 @login_required
 def transaction_list_page(request, portfolio_id: int):
-    portfolio = _owned_portfolio(request, portfolio_id)
+    portfolio = owned_portfolio_or_404(request, portfolio_id)
     form = TransactionForm(request.POST or None, initial={"currency": portfolio.base_currency},
                            accounts=selectors.account_list(portfolio=portfolio))
     if request.method == "POST" and form.is_valid():
@@ -127,7 +121,7 @@ def transaction_list_page(request, portfolio_id: int):
 
 @login_required
 def transaction_edit_page(request, portfolio_id: int, transaction_id: int):
-    portfolio = _owned_portfolio(request, portfolio_id)
+    portfolio = owned_portfolio_or_404(request, portfolio_id)
     tx = _owned_transaction(portfolio, transaction_id)
     initial = {
         "account": tx.account_id, "symbol": tx.instrument.symbol if tx.instrument else "", "type": tx.type,
@@ -153,7 +147,7 @@ def transaction_edit_page(request, portfolio_id: int, transaction_id: int):
 @login_required
 @require_POST
 def transaction_delete_page(request, portfolio_id: int, transaction_id: int):
-    portfolio = _owned_portfolio(request, portfolio_id)
+    portfolio = owned_portfolio_or_404(request, portfolio_id)
     tx = _owned_transaction(portfolio, transaction_id)
     try:
         services.transaction_delete(transaction_obj=tx)
@@ -167,7 +161,7 @@ def transaction_delete_page(request, portfolio_id: int, transaction_id: int):
 @login_required
 def transaction_import_page(request, portfolio_id: int):
     """Upload a CSV of transactions: all rows or none, every bad row listed."""
-    portfolio = _owned_portfolio(request, portfolio_id)
+    portfolio = owned_portfolio_or_404(request, portfolio_id)
     errors = []
     if request.method == "POST":
         upload = request.FILES.get("file")
@@ -196,7 +190,7 @@ def transaction_import_page(request, portfolio_id: int):
 @login_required
 def account_list_page(request, portfolio_id: int):
     """The portfolio's accounts with their value (the dashboard's, so the figures agree), a form to add one."""
-    portfolio = _owned_portfolio(request, portfolio_id)
+    portfolio = owned_portfolio_or_404(request, portfolio_id)
     form = AccountForm(request.POST or None, initial={"currency": portfolio.base_currency})
     if request.method == "POST" and form.is_valid():
         try:
@@ -215,7 +209,7 @@ def account_list_page(request, portfolio_id: int):
 
 @login_required
 def account_edit_page(request, portfolio_id: int, account_id: int):
-    portfolio = _owned_portfolio(request, portfolio_id)
+    portfolio = owned_portfolio_or_404(request, portfolio_id)
     account = _owned_account(portfolio, account_id)
     form = AccountForm(request.POST or None, initial={"name": account.name, "platform": account.platform,
                                                       "currency": account.currency,
@@ -235,7 +229,7 @@ def account_edit_page(request, portfolio_id: int, account_id: int):
 @login_required
 @require_POST
 def account_delete_page(request, portfolio_id: int, account_id: int):
-    portfolio = _owned_portfolio(request, portfolio_id)
+    portfolio = owned_portfolio_or_404(request, portfolio_id)
     account = _owned_account(portfolio, account_id)
     try:
         services.account_delete(account=account)

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portfolio import selectors, services
-from portfolio.access import PortfolioAccess, portfolio_access_get
+from portfolio.access import PortfolioAccess, owned_portfolio_or_404, portfolio_access_get
 from portfolio.api.serializers import (
     ImportErrorsSerializer,
     ImportResultSerializer,
@@ -30,7 +30,7 @@ from portfolio.api.serializers import (
 from portfolio.exporting import transaction_rows, transactions_csv, user_data_export
 from portfolio.import_jobs import transactions_import_or_queue
 from portfolio.importing import MAX_FILE_BYTES, ImportRejected
-from portfolio.models import Portfolio, Transaction
+from portfolio.models import Transaction
 
 
 def owned_portfolio_access_or_404(request, portfolio_id: int) -> PortfolioAccess:
@@ -53,13 +53,6 @@ class CsvTextParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None) -> bytes:
         return stream.read(MAX_FILE_BYTES + 1)
-
-
-def owned_portfolio_or_404(request, portfolio_id: int) -> Portfolio:
-    portfolio = selectors.portfolio_get(user=request.user, portfolio_id=portfolio_id)
-    if portfolio is None:
-        raise Http404("No such portfolio.")
-    return portfolio
 
 
 class PortfolioListApi(ListAPIView):
