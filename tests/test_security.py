@@ -60,8 +60,10 @@ def instrument_routes() -> list[str]:
     return routes_with("<str:symbol>")
 
 
-def fill(route: str, portfolio_id: int, transaction_id: int) -> str:
-    return route.replace("<int:portfolio_id>", str(portfolio_id)).replace("<int:transaction_id>", str(transaction_id))
+def fill(route: str, portfolio_id: int, tx) -> str:
+    """The route for the portfolio and one of its transactions (and that transaction's account)."""
+    return (route.replace("<int:portfolio_id>", str(portfolio_id)).replace("<int:transaction_id>", str(tx.pk))
+            .replace("<int:account_id>", str(tx.account_id)))
 
 
 @pytest.mark.django_db
@@ -78,7 +80,7 @@ def test_every_portfolio_route_answers_404_for_another_users_portfolio(api, user
     web = Client()
     web.force_login(user)
     for route in portfolio_routes():
-        url = fill(route, foreign_portfolio.pk, foreign_tx.pk)
+        url = fill(route, foreign_portfolio.pk, foreign_tx)
         client = api if route.startswith("/api/") else web
         for method in METHODS:
             status = getattr(client, method)(url).status_code
@@ -118,7 +120,7 @@ def test_every_instrument_route_answers_404_for_an_instrument_the_user_has_no_re
 def test_every_portfolio_route_refuses_anonymous_users(portfolio):
     tx = TransactionFactory(portfolio=portfolio)
     for route in portfolio_routes():
-        url = fill(route, portfolio.pk, tx.pk)
+        url = fill(route, portfolio.pk, tx)
         for method in METHODS:
             response = getattr(Client(), method)(url)
             if route.startswith("/api/"):
