@@ -274,17 +274,12 @@ def _reason_page_cold(results: dict) -> tuple[str, str]:
     page = d["gunicorn"]["page_cold"]
     chart = results["sections"].get("chart", {}).get("worker_ms", {}).get("p50")
     why = (f"From nothing cached, totals and holdings are shown after {page['totals_and_holdings']['p50']} ms, but the "
-           f"chart only after {page['with_chart']['p50']:.0f} ms: the first chart request queues a generation "
-           f"{d['chart_debounce_seconds']} s out (`CHART_DEBOUNCE_SECONDS`, which groups a burst of edits into one "
-           "regeneration), then the worker generates it"
+           f"chart only after {page['with_chart']['p50']:.0f} ms: the first chart request queues its generation at "
+           "once (no chart to serve meanwhile: no debounce), then the page waits for the worker to generate it"
            + (f" ({chart:.0f} ms p50 in section 3)" if chart else "") + ". The naive view computes one range, "
-           "with no worker and no debounce, in the request.")
-    step = ("Queue the generation at once (no debounce) when a portfolio has no chart at all — nothing is "
-            "served meanwhile, so there is nothing to debounce — in charts/api/views.py `_cached_or_pending`; "
-            "keep the debounce for regenerations of an outdated chart, which is served meanwhile. And let the "
-            "page's polls not ask again while a generation runs: the claim is dropped when the task starts "
-            "(charts/services.py), so a poll during the generation queues one more, which regenerates the same "
-            "version. Then make the generation itself cheaper (section 3).")
+           "with no worker, in the request.")
+    step = ("Make the generation itself cheaper (section 3): it is all that stands between the first request "
+            "and the chart.")
     return why, step
 
 
@@ -744,9 +739,8 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "- **Cold**: nothing the page needs is cached. Before each cold request the portfolio's version is "
         "bumped (what every write or new price does), the token's cached user is forgotten and the chart is "
         "deleted. Totals and holdings are then computed in the request; a cold chart request is timed until "
-        "the chart arrives — its 202, the product's debounce "
-        f"({d.get('chart_debounce_seconds', '–')} s, `CHART_DEBOUNCE_SECONDS`), the generation in a real Celery "
-        "worker, the 200.",
+        "the chart arrives — its 202, the generation in a real Celery worker (queued at once: with no chart to "
+        "serve meanwhile there is nothing to debounce), the 200.",
         "- Before any timing, each gunicorn process computed a cold answer once (the small portfolio's, "
         f"untimed by the figures: {d.get('process_warm_up_ms', '–')} ms): what a fresh process loads the first "
         "time (modules, market calendars) is its start-up, not a cold cache.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 
 from redis.exceptions import ResponseError
 
@@ -74,6 +75,18 @@ def chart_parts_get(*, portfolio_id: int, names: list[str]) -> dict[str, bytes |
     return dict(zip(names, values, strict=True))
 
 
+def chart_parts_current(found: dict[str, bytes | None], *, version: int, day: date) -> bool:
+    """Whether parts read with chart_parts_get ("version" and "as_of" among them) were made for this
+    history version, on this day."""
+    return (found["version"] is not None and int(found["version"]) == version
+            and found["as_of"] == json.dumps(day.isoformat()).encode())
+
+
+def chart_is_current(*, portfolio_id: int, version: int, day: date) -> bool:
+    return chart_parts_current(chart_parts_get(portfolio_id=portfolio_id, names=["version", "as_of"]),
+                               version=version, day=day)
+
+
 def chart_data_get(*, portfolio_id: int) -> dict | None:
     """The whole cached chart data, decoded (for workers and tests; requests read parts)."""
     try:
@@ -105,9 +118,14 @@ def chart_data_delete(*, portfolio_id: int) -> None:
 GENERATING_KEY = redis_key("charts", "generating")
 
 
-def chart_progress_set(*, portfolio_id: int, state: str, done: int, total: int, error: str = "") -> None:
+def chart_progress_set(*, portfolio_id: int, state: str, done: int, total: int, error: str = "",
+                       making: str | None = None) -> None:
+    """`making`, for a generation under way: what it makes, "<history version>@<day>" ("" while it reads the
+    version) — a reader finding no current chart queues nothing more while this one makes it."""
     now = f"{time.time():.3f}"
     fields = {"state": state, "done": done, "total": total, "error": error, "updated_at": now}
+    if making is not None:
+        fields["making"] = making
     if state == "PROGRESS" and done == 0:
         fields["started_at"] = now
     client = redis_client()
@@ -133,6 +151,15 @@ def chart_generation_forget(*, portfolio_id: int) -> None:
     pipe.zrem(GENERATING_KEY, str(portfolio_id))
     pipe.delete(_progress_key(portfolio_id))
     pipe.execute()
+
+
+def chart_generation_state(*, portfolio_id: int) -> tuple[str | None, str | None]:
+    """The last generation's state (None: none recorded) and, while it runs, what it makes (see
+    chart_progress_set: None when not under way or not said)."""
+    state, making = redis_client().hmget(_progress_key(portfolio_id), ["state", "making"])
+    if state is None:
+        return None, None
+    return state.decode(), making.decode() if state == b"PROGRESS" and making is not None else None
 
 
 def chart_progress_get(*, portfolio_id: int) -> dict | None:

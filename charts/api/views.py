@@ -15,9 +15,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from charts.cache import chart_parts_get, chart_progress_get
+from charts.cache import chart_parts_current, chart_parts_get, chart_progress_get
 from charts.live import LivePoint, live_valuation_get
-from charts.services import chart_regeneration_request
+from charts.services import chart_regeneration_ask
 from portfolio.access import PortfolioAccess
 from portfolio.api.views import json_bytes_response, owned_portfolio_access_or_404, owned_portfolio_or_404
 from portfolio.models import Portfolio
@@ -43,9 +43,10 @@ def _cached_or_pending(*, portfolio: Portfolio | PortfolioAccess, parts: list[st
 
     The cached data is the history through the last completed session (keyed by the history version and
     the day it was made for); today's point comes from the dashboard's current valuation (charts.live).
-    Anything but current data queues a regeneration (debounced, so polling is harmless); an outdated one
-    is still the best there is and is served, marked, meanwhile. Data cached by an older Folio without the
-    first part asked for counts as none.
+    Anything but current data asks for a regeneration (charts.services.chart_regeneration_ask: none while
+    one is making it, so polling is harmless): an outdated chart is still the best there is and is served,
+    marked, meanwhile, and regenerated debounced; with none at all the generation is queued at once. Data
+    cached by an older Folio without the first part asked for counts as none.
     """
     progress_url = reverse("api-chart-progress", args=[portfolio.pk])
     try:
@@ -55,10 +56,9 @@ def _cached_or_pending(*, portfolio: Portfolio | PortfolioAccess, parts: list[st
         # shows the rest (read from Postgres) and keeps polling.
         return Response({"status": "pending", "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
     ready = found["version"] is not None and found[parts[0]] is not None
-    today = json.dumps(timezone.localdate().isoformat()).encode()
-    current = ready and int(found["version"]) == portfolio.history_version and found["as_of"] == today
+    current = ready and chart_parts_current(found, version=portfolio.history_version, day=timezone.localdate())
     if not current:
-        chart_regeneration_request(portfolio_ids=[portfolio.pk])
+        chart_regeneration_ask(portfolio_id=portfolio.pk, history_version=portfolio.history_version, served=ready)
     if not ready:
         return Response({"status": "pending", "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
     live = LivePoint.of(base=found["live"], live=live_valuation_get(portfolio=portfolio)) if current else None
