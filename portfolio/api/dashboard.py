@@ -2,7 +2,7 @@
 
 The hottest reads of the product: one primary-key probe for the owner and data version
 (portfolio/access.py), the token's user and the answers from Redis (config/authentication.py,
-portfolio/dashboard.py), and the cached JSON sent as it is.
+portfolio/dashboard.py: each answer read alone), and the cached JSON sent as it is.
 """
 
 import json
@@ -13,7 +13,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from portfolio.api.views import json_bytes_response, owned_portfolio_access_or_404
-from portfolio.dashboard import DashboardJson, dashboard_data_get
+from portfolio.dashboard import dashboard_part_get
 from portfolio.history import portfolio_history_progress
 from portfolio.models import Portfolio
 
@@ -39,7 +39,7 @@ class DashboardInitialDataApi(APIView):
             "done": serializers.IntegerField(), "total": serializers.IntegerField()}),
     }))
     def get(self, request, portfolio_id: int):
-        initial = _dashboard_json(request, portfolio_id).initial
+        initial = _dashboard_part(request, portfolio_id, "initial")
         # History progress moves without a data version change: read live, never cached with the rest,
         # and appended as the answer's last member.
         history = json.dumps(portfolio_history_progress(portfolio_id=portfolio_id), separators=(",", ":"),
@@ -60,11 +60,11 @@ class DashboardHoldingsDataApi(APIView):
         })),
     }))
     def get(self, request, portfolio_id: int):
-        return json_bytes_response(_dashboard_json(request, portfolio_id).holdings)
+        return json_bytes_response(_dashboard_part(request, portfolio_id, "holdings"))
 
 
-def _dashboard_json(request, portfolio_id: int) -> DashboardJson:
+def _dashboard_part(request, portfolio_id: int, part: str) -> bytes:
     try:
-        return dashboard_data_get(portfolio=owned_portfolio_access_or_404(request, portfolio_id))
+        return dashboard_part_get(portfolio=owned_portfolio_access_or_404(request, portfolio_id), part=part)
     except Portfolio.DoesNotExist:  # deleted between the owner check and the computation
         raise Http404("No such portfolio.") from None
