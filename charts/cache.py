@@ -87,6 +87,31 @@ def chart_is_current(*, portfolio_id: int, version: int, day: date) -> bool:
                                version=version, day=day)
 
 
+# A current chart's answer as the API sends it (all but its few per-request fields), per history and data
+# version, day and variant (range, sparklines): a warm read sends it without decoding or splicing anything.
+def _answer_key(*, portfolio_id: int, history_version: int, data_version: int, day: date, variant: str) -> str:
+    return redis_key("chart", portfolio_id, "answer", f"h{history_version}", f"d{data_version}", day.isoformat(),
+                     variant)
+
+
+def chart_answer_get(*, portfolio_id: int, history_version: int, data_version: int, day: date,
+                     variant: str) -> tuple[float, bytes] | None:
+    """(generated_at, the answer's cached tail) or None."""
+    raw = redis_client().get(_answer_key(portfolio_id=portfolio_id, history_version=history_version,
+                                         data_version=data_version, day=day, variant=variant))
+    if raw is None:
+        return None
+    generated_at, tail = raw.split(b"\n", 1)
+    return float(generated_at), tail
+
+
+def chart_answer_store(*, portfolio_id: int, history_version: int, data_version: int, day: date, variant: str,
+                       generated_at: float, tail: bytes, ttl: int) -> None:
+    redis_client().set(_answer_key(portfolio_id=portfolio_id, history_version=history_version,
+                                   data_version=data_version, day=day, variant=variant),
+                       repr(generated_at).encode() + b"\n" + tail, ex=ttl)
+
+
 def chart_data_get(*, portfolio_id: int) -> dict | None:
     """The whole cached chart data, decoded (for workers and tests; requests read parts)."""
     try:

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from charts.cache import chart_data_get, chart_data_store, chart_progress_get
 from charts.services import chart_regeneration_request
-from portfolio.cache import portfolio_version_get
+from portfolio.cache import portfolio_version_get, portfolio_versions_bump
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
 from tests.reliability.procs import database_url_of_test
 from tests.worker import worker_settle
@@ -239,3 +239,47 @@ def test_polls_while_a_generation_runs_queue_nothing_more(worker, client, portfo
     assert poll(client, url, lambda r: r.status_code == 200).json()["outdated"] is False
     worker_settle()
     assert redis.exists(*claims) == 0
+
+
+def _answers(portfolio_id: int) -> list[bytes]:
+    return sorted(get_redis_connection("default").keys(f"folio:chart:{portfolio_id}:answer:*"))
+
+
+def test_a_current_answer_is_sent_as_cached_until_a_version_moves(worker, client, portfolio):
+    url = f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M"
+    client.get(url)
+    made = poll(client, url, lambda r: r.status_code == 200).json()
+    assert made["outdated"] is False and made["series"][-1]["value"] == "1200.00"  # today at the last close
+
+    again = client.get(url).json()
+
+    assert [key.decode().split(":", 3)[3] for key in _answers(portfolio.pk)] == [
+        f"answer:h{_history(portfolio)}:"
+        f"d{portfolio_version_get(portfolio_id=portfolio.pk)}:{timezone.localdate().isoformat()}:1M:"]
+    assert {**again, "age_seconds": None} == {**made, "age_seconds": None}
+    # a quote of today (its data version moves, its history does not): the next answer is at that quote
+    PriceFactory(instrument=portfolio.transactions.get().instrument, date=timezone.localdate(), close=Decimal("130"))
+    portfolio_versions_bump(portfolio_ids=[portfolio.pk], since=timezone.localdate())
+    moved = client.get(url).json()
+    assert moved["outdated"] is False and moved["series"][-1]["value"] == "1300.00"
+    assert moved["series"][:-1] == made["series"][:-1] and moved["allocation"]["total"] == "1300.00"
+    assert len(_answers(portfolio.pk)) == 2
+
+
+def _history(portfolio) -> int:
+    portfolio.refresh_from_db()
+    return portfolio.history_version
+
+
+def test_an_answer_with_a_benchmark_is_not_cached(worker, client, portfolio):
+    # its benchmark's close of today moves no version of the portfolio
+    benchmark = InstrumentFactory(symbol="BNCH")
+    PriceFactory(instrument=benchmark, date=timezone.localdate() - timedelta(days=4), close=Decimal("50"))
+    portfolio.benchmark = benchmark
+    portfolio.save(update_fields=["benchmark"])
+    url = f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M"
+    client.get(url)
+    body = poll(client, url, lambda r: r.status_code == 200).json()
+    assert body["outdated"] is False and body["benchmark"]["symbol"] == "BNCH"
+    assert client.get(url).json()["benchmark"]["symbol"] == "BNCH"
+    assert _answers(portfolio.pk) == []
