@@ -22,6 +22,7 @@ from rest_framework.renderers import JSONRenderer
 
 from core.query_cache import query_cache
 from portfolio.access import PortfolioAccess
+from portfolio.history import portfolio_history_listed_queue, portfolio_history_progress
 from portfolio.holdings import money_format, money_sum
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
@@ -183,6 +184,14 @@ def dashboard_part_get(*, portfolio: Portfolio | PortfolioAccess, part: str) -> 
     deleted since `portfolio` was read raises Portfolio.DoesNotExist.
     """
     return _dashboard_json.part(part, portfolio=portfolio)
+
+
+def dashboard_initial_get(*, portfolio: Portfolio | PortfolioAccess) -> tuple[bytes, dict]:
+    """The totals answer (as dashboard_part_get) and the history progress, read live (it moves without a
+    data version change), in one Redis round trip."""
+    initial, replies = _dashboard_json.part_alongside(
+        "initial", lambda pipe: portfolio_history_listed_queue(pipe, portfolio_id=portfolio.pk), portfolio=portfolio)
+    return initial, portfolio_history_progress(portfolio_id=portfolio.pk, listed=replies[0] if replies else None)
 
 
 def dashboard_data_get(*, portfolio: Portfolio | PortfolioAccess) -> DashboardJson:

@@ -106,8 +106,10 @@ def test_redis_down_still_answers_and_logs_once(settings, caplog):
     with caplog.at_level(logging.ERROR, logger="core.query_cache"):
         owners = [expensive(owner_id=5)["owner"] for _ in range(5)]
         small = answers.part("small", owner_id=5)
+        alongside = answers.part_alongside("small", lambda pipe: pipe.smembers("any"), owner_id=5)
     assert owners == [5] * 5
-    assert CALLS == [5] * 6  # uncached, but correct
+    assert alongside == (b'{"owner":5}', None)  # nothing read alongside: the caller reads it (or not) itself
+    assert CALLS == [5] * 7  # uncached, but correct
     assert small == b'{"owner":5}'
     assert sum("Redis unavailable" in r.getMessage() for r in caplog.records) == 1
 
@@ -134,6 +136,14 @@ def test_parts_are_one_hash_read_alone_or_whole(settings):
     stats = cache_stats_get()["test-parts"]
     assert (stats["hits"], stats["misses"]) == (5, 1)
 
+    # another read rides along, on a miss as on a hit
+    client.sadd("folio:test:alongside", "a", "b")
+    assert answers.part_alongside("small", lambda pipe: pipe.smembers("folio:test:alongside"), owner_id=9) == (
+        b'{"owner":9}', [{b"a", b"b"}])
+    assert answers.part_alongside("small", lambda pipe: pipe.smembers("folio:test:alongside"), owner_id=10) == (
+        b'{"owner":10}', [{b"a", b"b"}])
+    assert CALLS == [9, 10]
+
     VERSIONS[9] = 1  # a version bump: computed again
     assert answers.part("small", owner_id=9) == b'{"owner":9}'
-    assert CALLS == [9, 9]
+    assert CALLS == [9, 10, 9]
