@@ -390,20 +390,20 @@ def _load_next_step(results: dict, *, profile: str = "dashboard_warm") -> str:
     chart = results["sections"].get("dashboard", {}).get("gunicorn", {}).get("chart", {}).get("warm", {})
     if (share := _hot(results, profile, "portfolio_access_get")) is not None and share >= 10:
         steps.append((share, f"the owner and version probe (`portfolio_access_get`, portfolio/access.py, {share} %), "
-                             "the one Postgres round trip of a warm read: the version is read from Postgres on "
-                             "purpose (a write made while Redis was away must outdate the answers at once), so "
-                             "removing it needs the version kept in Redis too, with a way to know that copy "
-                             "missed no write. Under gunicorn each request that touches Postgres also pays Django's "
-                             "connection health check first (`CONN_HEALTH_CHECKS`, config/settings.py: a `SELECT 1` "
-                             "per request), which the framework floor never does: checking only a connection left "
-                             "idle for a while would halve the Postgres round trips of a warm read"))
-    redis_reads = [(name, share) for name in ("_cached (config/authentication", "wrapper (core/query_cache",
-                                              "portfolio_history_progress", "chart_parts_get")
+                             "the one Postgres round trip of a warm read (the connection's health check polls its "
+                             "socket, core/postgres/base.py: no round trip of its own): the version is read from "
+                             "Postgres on purpose (a write made while Redis was away must outdate the answers at "
+                             "once), and a copy in Redis cannot learn of a write whose writer could not reach it; "
+                             "a per-process copy invalidated by Postgres's LISTEN/NOTIFY (delivered at commit, on "
+                             "the connection the request uses anyway) is the way left, if its delivery before the "
+                             "next read can be shown"))
+    redis_reads = [(name, share) for name in ("_cached (config/authentication", "cached (core/query_cache",
+                                              "portfolio_history_progress", "chart_answer_get", "chart_parts_get")
                    if (share := _hot(results, profile, name)) is not None]
     if sum(share for _, share in redis_reads) >= 15:
         steps.append((sum(share for _, share in redis_reads), "the Redis round trips of a warm read ("
                       + ", ".join(f"`{n.split(' ')[0]}` {s} %" for n, s in redis_reads)
-                      + "): the answer and the history progress could come in one pipeline"))
+                      + "): the token's user is the one left apart; the floor reads it too"))
     counters = [(name, share) for name in ("timing_record", "add (core/query_cache", "add (core/middleware")
                 if (share := _hot(results, profile, name)) is not None and share >= 3]
     if counters:
