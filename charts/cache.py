@@ -178,13 +178,15 @@ def chart_generation_forget(*, portfolio_id: int) -> None:
     pipe.execute()
 
 
-def chart_generation_state(*, portfolio_id: int) -> tuple[str | None, str | None]:
-    """The last generation's state (None: none recorded) and, while it runs, what it makes (see
-    chart_progress_set: None when not under way or not said)."""
-    state, making = redis_client().hmget(_progress_key(portfolio_id), ["state", "making"])
+def chart_generation_state(*, portfolio_id: int, moved_since: float) -> tuple[str | None, str | None]:
+    """The last generation's state (None: none recorded) and, while it runs and its progress moved since
+    `moved_since` (a timestamp), what it makes (see chart_progress_set: None when not under way, not said,
+    or stalled)."""
+    state, making, updated_at = redis_client().hmget(_progress_key(portfolio_id), ["state", "making", "updated_at"])
     if state is None:
         return None, None
-    return state.decode(), making.decode() if state == b"PROGRESS" and making is not None else None
+    running = state == b"PROGRESS" and making is not None and float(updated_at) >= moved_since
+    return state.decode(), making.decode() if running else None
 
 
 def chart_progress_get(*, portfolio_id: int) -> dict | None:

@@ -31,6 +31,9 @@ from portfolio.models import Portfolio
 logger = logging.getLogger(__name__)
 
 GENERATION_STEPS = 3  # load the inputs, compute every range and the performance, store
+# A generation whose progress has not moved for this long no longer holds readers back from asking for
+# another (its worker may be lost: the stuck-job cleaner fails it later, CHART_GENERATION_STUCK_SECONDS).
+MAKING_STALLED_SECONDS = 60
 
 
 def _scheduled_key(portfolio_id: int) -> str:
@@ -74,9 +77,11 @@ def chart_regeneration_ask(*, portfolio_id: int, history_version: int, served: b
     """A reader found no current chart (`served`: an outdated one was served). Nothing is queued while a
     generation is already making this version for today — the page's polls during a generation — and
     an outdated chart is regenerated debounced; with none to serve, at once (there is nothing to
-    debounce: the reader waits), unless the last generation failed (its retries stay debounced)."""
+    debounce: the reader waits), unless the last generation failed (its retries stay debounced). A
+    generation whose progress stalled (MAKING_STALLED_SECONDS) holds nothing back."""
     try:
-        state, making = chart_generation_state(portfolio_id=portfolio_id)
+        state, making = chart_generation_state(portfolio_id=portfolio_id,
+                                               moved_since=time.time() - MAKING_STALLED_SECONDS)
     except Exception:  # Redis down: nothing can be queued either
         logger.warning("chart generation state of portfolio %s unreadable", portfolio_id, exc_info=True)
         return

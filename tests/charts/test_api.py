@@ -235,6 +235,14 @@ def test_polls_while_a_generation_runs_queue_nothing_more(worker, client, portfo
         # then nothing more was claimed or queued: the one generation is all the worker holds
         assert redis.exists(*claims) == 0
         assert (redis.llen("charts"), redis.hlen("unacked")) == (0, 1)
+
+        # unless its progress has not moved for a minute (its worker may be lost): then a poll asks again
+        redis.hset(f"folio:chart:{portfolio.pk}:progress", "updated_at", f"{time.time() - 61:.3f}")
+        assert client.get(url).status_code == 202
+        deadline = time.monotonic() + 10
+        while redis.hlen("unacked") < 2:
+            assert time.monotonic() < deadline, "no second generation was queued"
+            time.sleep(0.05)
         blocker.rollback()
     assert poll(client, url, lambda r: r.status_code == 200).json()["outdated"] is False
     worker_settle()
