@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import date
 
 from redis.exceptions import ResponseError
 
-from core.redis_store import redis_client, redis_key
+from core.redis_store import redis_client, redis_key, release_if_held
 
 # Charts of portfolios nobody looks at expire; a visit regenerates them.
 CHART_TTL_SECONDS = 30 * 86400
@@ -143,14 +144,9 @@ def chart_data_delete(*, portfolio_id: int) -> None:
 GENERATING_KEY = redis_key("charts", "generating")
 
 
-def chart_progress_set(*, portfolio_id: int, state: str, done: int, total: int, error: str = "",
-                       making: str | None = None) -> None:
-    """`making`, for a generation under way: what it makes, "<history version>@<day>" ("" while it reads the
-    version) — a reader finding no current chart queues nothing more while this one makes it."""
+def chart_progress_set(*, portfolio_id: int, state: str, done: int, total: int, error: str = "") -> None:
     now = f"{time.time():.3f}"
     fields = {"state": state, "done": done, "total": total, "error": error, "updated_at": now}
-    if making is not None:
-        fields["making"] = making
     if state == "PROGRESS" and done == 0:
         fields["started_at"] = now
     client = redis_client()
@@ -178,15 +174,47 @@ def chart_generation_forget(*, portfolio_id: int) -> None:
     pipe.execute()
 
 
-def chart_generation_state(*, portfolio_id: int, moved_since: float) -> tuple[str | None, str | None]:
-    """The last generation's state (None: none recorded) and, while it runs and its progress moved since
-    `moved_since` (a timestamp), what it makes (see chart_progress_set: None when not under way, not said,
-    or stalled)."""
-    state, making, updated_at = redis_client().hmget(_progress_key(portfolio_id), ["state", "making", "updated_at"])
-    if state is None:
-        return None, None
-    running = state == b"PROGRESS" and making is not None and float(updated_at) >= moved_since
-    return state.decode(), making.decode() if running else None
+# What the generation under way makes ("<history version>@<day>", and the run's own token), held by that
+# run until it ends or the key expires.
+def _making_key(portfolio_id: int) -> str:
+    return redis_key("chart", portfolio_id, "making")
+
+
+def _makes(held: bytes | None, what: str) -> bool:
+    return held is not None and held.split(b" ", 1)[0] == what.encode()
+
+
+def chart_making_take(*, portfolio_id: int, what: str, seconds: int) -> str | None:
+    """Mark this run as making `what` for at most `seconds`: the value to release it with, or None when
+    another run already makes exactly that (this one is then a duplicate). A mark of another version
+    (an older run still going) is taken over."""
+    client = redis_client()
+    held = f"{what} {uuid.uuid4().hex}"
+    if client.set(_making_key(portfolio_id), held, nx=True, ex=seconds):
+        return held
+    if _makes(client.get(_making_key(portfolio_id)), what):
+        return None
+    client.set(_making_key(portfolio_id), held, ex=seconds)
+    return held
+
+
+def chart_making_release(*, portfolio_id: int, held: str) -> None:
+    release_if_held(key=_making_key(portfolio_id), value=held)
+
+
+def chart_making_forget(*, portfolio_id: int) -> None:
+    """The run holding the mark is lost (the stuck-job cleaner says so): the mark goes with it."""
+    redis_client().delete(_making_key(portfolio_id))
+
+
+def chart_generation_state(*, portfolio_id: int, what: str) -> tuple[str | None, bool]:
+    """The last generation's state (None: none recorded), and whether a run is making `what`, in one
+    round trip."""
+    pipe = redis_client().pipeline(transaction=False)
+    pipe.hget(_progress_key(portfolio_id), "state")
+    pipe.get(_making_key(portfolio_id))
+    state, held = pipe.execute()
+    return (state.decode() if state is not None else None), _makes(held, what)
 
 
 def chart_progress_get(*, portfolio_id: int) -> dict | None:

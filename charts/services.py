@@ -17,6 +17,9 @@ from charts.cache import (
     chart_generation_state,
     chart_generations_stalled,
     chart_is_current,
+    chart_making_forget,
+    chart_making_release,
+    chart_making_take,
     chart_progress_get,
     chart_progress_set,
 )
@@ -31,9 +34,10 @@ from portfolio.models import Portfolio
 logger = logging.getLogger(__name__)
 
 GENERATION_STEPS = 3  # load the inputs, compute every range and the performance, store
-# A generation whose progress has not moved for this long no longer holds readers back from asking for
-# another (its worker may be lost: the stuck-job cleaner fails it later, CHART_GENERATION_STUCK_SECONDS).
-MAKING_STALLED_SECONDS = 60
+# How long a run's mark of what it makes holds readers back from asking for another run of it: a run
+# still going after that is taken for lost (the stuck-job cleaner fails it later, at
+# CHART_GENERATION_STUCK_SECONDS); one really that slow may then run twice, no worse.
+MAKING_SECONDS = 60
 
 
 def _scheduled_key(portfolio_id: int) -> str:
@@ -75,19 +79,18 @@ def _making(version: int, day: date) -> str:
 
 def chart_regeneration_ask(*, portfolio_id: int, history_version: int, served: bool) -> None:
     """A reader found no current chart (`served`: an outdated one was served). Nothing is queued while a
-    generation is already making this version for today — the page's polls during a generation — and
-    an outdated chart is regenerated debounced; with none to serve, at once (there is nothing to
-    debounce: the reader waits), unless the last generation failed (its retries stay debounced). A
-    generation whose progress stalled (MAKING_STALLED_SECONDS) holds nothing back."""
+    run is making this version for today — the page's polls during a generation — and an outdated chart
+    is regenerated debounced; with none to serve, at once (there is nothing to debounce: the reader
+    waits), unless the last generation failed (its retries stay debounced). A run's mark lasts
+    MAKING_SECONDS."""
     try:
-        state, making = chart_generation_state(portfolio_id=portfolio_id,
-                                               moved_since=time.time() - MAKING_STALLED_SECONDS)
+        state, being_made = chart_generation_state(portfolio_id=portfolio_id,
+                                                   what=_making(history_version, timezone.localdate()))
     except Exception:  # Redis down: nothing can be queued either
         logger.warning("chart generation state of portfolio %s unreadable", portfolio_id, exc_info=True)
         return
-    if making is not None and making in ("", _making(history_version, timezone.localdate())):
-        return
-    chart_regeneration_request(portfolio_ids=[portfolio_id], at_once=not served and state != "FAILURE")
+    if not being_made:
+        chart_regeneration_request(portfolio_ids=[portfolio_id], at_once=not served and state != "FAILURE")
 
 
 def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> int | None:
@@ -98,11 +101,11 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
 
     The version is read before the inputs, and after the claims are dropped: a write landing during
     the computation bumps it past what is cached and queues a run of its own, so that write's request is
-    never mistaken as done. Marked as under way before the claims are dropped, so that a reader polling
-    meanwhile does not queue the same version again. Unless `even_if_current`, a chart already current
-    (another run made it since this one was queued) is left as it is.
+    never mistaken as done. The run marks what it makes (chart_making_take) so that readers polling
+    meanwhile queue nothing more. Unless `even_if_current`, a run finding the chart already current, or
+    another run making the same version (a debounced run and the one a reader asked for at once), leaves
+    it at that.
     """
-    chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=0, total=GENERATION_STEPS, making="")
     redis_client().delete(_scheduled_key(portfolio_id), _prompt_key(portfolio_id))
     portfolio = Portfolio.objects.filter(pk=portfolio_id).select_related("benchmark").first()
     if portfolio is None:
@@ -113,8 +116,10 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
     if not even_if_current and chart_is_current(portfolio_id=portfolio_id, version=version, day=today):
         chart_progress_set(portfolio_id=portfolio_id, state="SUCCESS", done=GENERATION_STEPS, total=GENERATION_STEPS)
         return version
-    chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=0, total=GENERATION_STEPS,
-                       making=_making(version, today))
+    held = chart_making_take(portfolio_id=portfolio_id, what=_making(version, today), seconds=MAKING_SECONDS)
+    if held is None and not even_if_current:
+        return version
+    chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=0, total=GENERATION_STEPS)
     try:
         # History only: today's closes are live (they change every few minutes and are not final), and
         # today's point is moved to the current valuation when the chart is read (charts.live).
@@ -144,6 +149,9 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
         chart_progress_set(portfolio_id=portfolio_id, state="FAILURE", done=0, total=GENERATION_STEPS,
                            error=f"{type(error).__name__}: {error}")
         raise
+    finally:
+        if held is not None:
+            chart_making_release(portfolio_id=portfolio_id, held=held)
     chart_progress_set(portfolio_id=portfolio_id, state="SUCCESS", done=GENERATION_STEPS, total=GENERATION_STEPS)
     return version
 
@@ -151,7 +159,7 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
 def chart_generations_fail_stuck(*, now: float | None = None) -> list[int]:
     """Fail every chart generation whose progress has not moved for CHART_GENERATION_STUCK_SECONDS (its pool
     process was killed, or it hit the hard time limit: nothing else ends it) and queue it again, its
-    claims dropped first. The stuck-job cleaner runs this every minute."""
+    claims and its mark of what it made dropped first. The stuck-job cleaner runs this every minute."""
     now = now or time.time()
     bound = settings.CHART_GENERATION_STUCK_SECONDS
     requeued = []
@@ -167,6 +175,7 @@ def chart_generations_fail_stuck(*, now: float | None = None) -> list[int]:
         chart_progress_set(portfolio_id=portfolio_id, state="FAILURE", done=progress["done"],
                            total=progress["total"], error=reason)
         redis_client().delete(_scheduled_key(portfolio_id), _prompt_key(portfolio_id))
+        chart_making_forget(portfolio_id=portfolio_id)
         event_record(kind=EventKind.JOB_FAILED, level=EventLevel.WARNING, portfolio_id=portfolio_id,
                      message=f"Chart generation of portfolio {portfolio_id} {reason}")
         chart_regeneration_request(portfolio_ids=[portfolio_id])

@@ -236,8 +236,10 @@ def test_polls_while_a_generation_runs_queue_nothing_more(worker, client, portfo
         assert redis.exists(*claims) == 0
         assert (redis.llen("charts"), redis.hlen("unacked")) == (0, 1)
 
-        # unless its progress has not moved for a minute (its worker may be lost): then a poll asks again
-        redis.hset(f"folio:chart:{portfolio.pk}:progress", "updated_at", f"{time.time() - 61:.3f}")
+        # unless its mark has lasted its minute (its worker may be lost): then a poll asks again
+        assert 0 < redis.ttl(f"folio:chart:{portfolio.pk}:making") <= 60
+        redis.pexpire(f"folio:chart:{portfolio.pk}:making", 1)
+        time.sleep(0.01)
         assert client.get(url).status_code == 202
         deadline = time.monotonic() + 10
         while redis.hlen("unacked") < 2:
