@@ -17,6 +17,13 @@ pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(connection.vendor != "postgresql", reason="Postgres only")]
 
 
+@pytest.fixture(autouse=True)
+def fresh_connection():
+    """A connection opened by the test: one left by earlier tests may be past DATABASE_CONN_MAX_AGE, and
+    the request boundary would close it as obsolete, health check or not."""
+    connection.close()
+
+
 def _backend_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
