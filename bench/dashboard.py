@@ -6,7 +6,7 @@ Warm: every cache holds the answer. Cold: nothing the page needs is cached — j
 request the portfolio's version is bumped (what any write or new price does: the dashboard answers
 are recomputed), the token's cached user is forgotten (looked up in Postgres again) and the chart is
 deleted (no outdated chart to serve: it must be generated). A cold chart request is timed until the
-chart arrives: its 202, the generation in a real Celery worker (after the product's debounce), then
+chart arrives: its 202, the generation in a real Celery worker (queued at once: there is no chart), then
 the 200. The cold page is the three requests in the page's order from that state, chart included.
 """
 
@@ -85,7 +85,8 @@ def _chart_worker():
 
     queue_purge("charts")
     client = redis_client()
-    claims = list(client.scan_iter(match=redis_key("chart", "*", "scheduled"), count=1000))
+    claims = [*client.scan_iter(match=redis_key("chart", "*", "scheduled"), count=1000),
+              *client.scan_iter(match=redis_key("chart", "*", "prompt"), count=1000)]
     if claims:
         client.delete(*claims)
     return celery_worker(queue="charts", pool="solo", concurrency=1)
@@ -146,8 +147,8 @@ def _endpoints_measure(get: Getter, *, portfolio_id: int, token: str, warm: int,
         if name != "chart":
             results[name]["cold"] = _timed(get, url, cold, before=reset)
     # Each cold chart waits for a generation: as many as cold pages, with one worker for both. A sample
-    # starts once the worker holds nothing: the page's polls while a chart is being generated queue one
-    # more regeneration (debounced), which must not serve the next sample's chart early.
+    # starts once the worker holds nothing: the reset's version bump queues a debounced regeneration
+    # (what a write does), which must not serve the next sample's chart early.
     chart_url = ENDPOINTS["chart"].format(pid=portfolio_id)
 
     def settled_reset() -> None:

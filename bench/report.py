@@ -274,17 +274,12 @@ def _reason_page_cold(results: dict) -> tuple[str, str]:
     page = d["gunicorn"]["page_cold"]
     chart = results["sections"].get("chart", {}).get("worker_ms", {}).get("p50")
     why = (f"From nothing cached, totals and holdings are shown after {page['totals_and_holdings']['p50']} ms, but the "
-           f"chart only after {page['with_chart']['p50']:.0f} ms: the first chart request queues a generation "
-           f"{d['chart_debounce_seconds']} s out (`CHART_DEBOUNCE_SECONDS`, which groups a burst of edits into one "
-           "regeneration), then the worker generates it"
+           f"chart only after {page['with_chart']['p50']:.0f} ms: the first chart request queues its generation at "
+           "once (no chart to serve meanwhile: no debounce), then the page waits for the worker to generate it"
            + (f" ({chart:.0f} ms p50 in section 3)" if chart else "") + ". The naive view computes one range, "
-           "with no worker and no debounce, in the request.")
-    step = ("Queue the generation at once (no debounce) when a portfolio has no chart at all — nothing is "
-            "served meanwhile, so there is nothing to debounce — in charts/api/views.py `_cached_or_pending`; "
-            "keep the debounce for regenerations of an outdated chart, which is served meanwhile. And let the "
-            "page's polls not ask again while a generation runs: the claim is dropped when the task starts "
-            "(charts/services.py), so a poll during the generation queues one more, which regenerates the same "
-            "version. Then make the generation itself cheaper (section 3).")
+           "with no worker, in the request.")
+    step = ("Make the generation itself cheaper (section 3): it is all that stands between the first request "
+            "and the chart.")
     return why, step
 
 
@@ -390,20 +385,20 @@ def _load_next_step(results: dict, *, profile: str = "dashboard_warm") -> str:
     chart = results["sections"].get("dashboard", {}).get("gunicorn", {}).get("chart", {}).get("warm", {})
     if (share := _hot(results, profile, "portfolio_access_get")) is not None and share >= 10:
         steps.append((share, f"the owner and version probe (`portfolio_access_get`, portfolio/access.py, {share} %), "
-                             "the one Postgres round trip of a warm read: the version is read from Postgres on "
-                             "purpose (a write made while Redis was away must outdate the answers at once), so "
-                             "removing it needs the version kept in Redis too, with a way to know that copy "
-                             "missed no write. Under gunicorn each request that touches Postgres also pays Django's "
-                             "connection health check first (`CONN_HEALTH_CHECKS`, config/settings.py: a `SELECT 1` "
-                             "per request), which the framework floor never does: checking only a connection left "
-                             "idle for a while would halve the Postgres round trips of a warm read"))
-    redis_reads = [(name, share) for name in ("_cached (config/authentication", "wrapper (core/query_cache",
-                                              "portfolio_history_progress", "chart_parts_get")
+                             "the one Postgres round trip of a warm read (the connection's health check polls its "
+                             "socket, core/postgres/base.py: no round trip of its own): the version is read from "
+                             "Postgres on purpose (a write made while Redis was away must outdate the answers at "
+                             "once), and a copy in Redis cannot learn of a write whose writer could not reach it; "
+                             "a per-process copy invalidated by Postgres's LISTEN/NOTIFY (delivered at commit, on "
+                             "the connection the request uses anyway) is the way left, if its delivery before the "
+                             "next read can be shown"))
+    redis_reads = [(name, share) for name in ("_cached (config/authentication", "cached (core/query_cache",
+                                              "portfolio_history_progress", "chart_answer_get", "chart_parts_get")
                    if (share := _hot(results, profile, name)) is not None]
     if sum(share for _, share in redis_reads) >= 15:
         steps.append((sum(share for _, share in redis_reads), "the Redis round trips of a warm read ("
                       + ", ".join(f"`{n.split(' ')[0]}` {s} %" for n, s in redis_reads)
-                      + "): the answer and the history progress could come in one pipeline"))
+                      + "): the token's user is the one left apart; the floor reads it too"))
     counters = [(name, share) for name in ("timing_record", "add (core/query_cache", "add (core/middleware")
                 if (share := _hot(results, profile, name)) is not None and share >= 3]
     if counters:
@@ -734,9 +729,8 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "- **Cold**: nothing the page needs is cached. Before each cold request the portfolio's version is "
         "bumped (what every write or new price does), the token's cached user is forgotten and the chart is "
         "deleted. Totals and holdings are then computed in the request; a cold chart request is timed until "
-        "the chart arrives — its 202, the product's debounce "
-        f"({d.get('chart_debounce_seconds', '–')} s, `CHART_DEBOUNCE_SECONDS`), the generation in a real Celery "
-        "worker, the 200.",
+        "the chart arrives — its 202, the generation in a real Celery worker (queued at once: with no chart to "
+        "serve meanwhile there is nothing to debounce), the 200.",
         "- Before any timing, each gunicorn process computed a cold answer once (the small portfolio's, "
         f"untimed by the figures: {d.get('process_warm_up_ms', '–')} ms): what a fresh process loads the first "
         "time (modules, market calendars) is its start-up, not a cold cache.",

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from datetime import date
 
 from redis.exceptions import ResponseError
 
-from core.redis_store import redis_client, redis_key
+from core.redis_store import redis_client, redis_key, release_if_held
 
 # Charts of portfolios nobody looks at expire; a visit regenerates them.
 CHART_TTL_SECONDS = 30 * 86400
@@ -72,6 +74,43 @@ def chart_parts_get(*, portfolio_id: int, names: list[str]) -> dict[str, bytes |
     except ResponseError:  # a key of another shape, left by an older Folio: no chart yet
         values = [None] * len(names)
     return dict(zip(names, values, strict=True))
+
+
+def chart_parts_current(found: dict[str, bytes | None], *, version: int, day: date) -> bool:
+    """Whether parts read with chart_parts_get ("version" and "as_of" among them) were made for this
+    history version, on this day."""
+    return (found["version"] is not None and int(found["version"]) == version
+            and found["as_of"] == json.dumps(day.isoformat()).encode())
+
+
+def chart_is_current(*, portfolio_id: int, version: int, day: date) -> bool:
+    return chart_parts_current(chart_parts_get(portfolio_id=portfolio_id, names=["version", "as_of"]),
+                               version=version, day=day)
+
+
+# A current chart's answer as the API sends it (all but its few per-request fields), per history and data
+# version, day and variant (range, sparklines): a warm read sends it without decoding or splicing anything.
+def _answer_key(*, portfolio_id: int, history_version: int, data_version: int, day: date, variant: str) -> str:
+    return redis_key("chart", portfolio_id, "answer", f"h{history_version}", f"d{data_version}", day.isoformat(),
+                     variant)
+
+
+def chart_answer_get(*, portfolio_id: int, history_version: int, data_version: int, day: date,
+                     variant: str) -> tuple[float, bytes] | None:
+    """(generated_at, the answer's cached tail) or None."""
+    raw = redis_client().get(_answer_key(portfolio_id=portfolio_id, history_version=history_version,
+                                         data_version=data_version, day=day, variant=variant))
+    if raw is None:
+        return None
+    generated_at, tail = raw.split(b"\n", 1)
+    return float(generated_at), tail
+
+
+def chart_answer_store(*, portfolio_id: int, history_version: int, data_version: int, day: date, variant: str,
+                       generated_at: float, tail: bytes, ttl: int) -> None:
+    redis_client().set(_answer_key(portfolio_id=portfolio_id, history_version=history_version,
+                                   data_version=data_version, day=day, variant=variant),
+                       repr(generated_at).encode() + b"\n" + tail, ex=ttl)
 
 
 def chart_data_get(*, portfolio_id: int) -> dict | None:
@@ -133,6 +172,49 @@ def chart_generation_forget(*, portfolio_id: int) -> None:
     pipe.zrem(GENERATING_KEY, str(portfolio_id))
     pipe.delete(_progress_key(portfolio_id))
     pipe.execute()
+
+
+# What the generation under way makes ("<history version>@<day>", and the run's own token), held by that
+# run until it ends or the key expires.
+def _making_key(portfolio_id: int) -> str:
+    return redis_key("chart", portfolio_id, "making")
+
+
+def _makes(held: bytes | None, what: str) -> bool:
+    return held is not None and held.split(b" ", 1)[0] == what.encode()
+
+
+def chart_making_take(*, portfolio_id: int, what: str, seconds: int) -> str | None:
+    """Mark this run as making `what` for at most `seconds`: the value to release it with, or None when
+    another run already makes exactly that (this one is then a duplicate). A mark of another version
+    (an older run still going) is taken over."""
+    client = redis_client()
+    held = f"{what} {uuid.uuid4().hex}"
+    if client.set(_making_key(portfolio_id), held, nx=True, ex=seconds):
+        return held
+    if _makes(client.get(_making_key(portfolio_id)), what):
+        return None
+    client.set(_making_key(portfolio_id), held, ex=seconds)
+    return held
+
+
+def chart_making_release(*, portfolio_id: int, held: str) -> None:
+    release_if_held(key=_making_key(portfolio_id), value=held)
+
+
+def chart_making_forget(*, portfolio_id: int) -> None:
+    """The run holding the mark is lost (the stuck-job cleaner says so): the mark goes with it."""
+    redis_client().delete(_making_key(portfolio_id))
+
+
+def chart_generation_state(*, portfolio_id: int, what: str) -> tuple[str | None, bool]:
+    """The last generation's state (None: none recorded), and whether a run is making `what`, in one
+    round trip."""
+    pipe = redis_client().pipeline(transaction=False)
+    pipe.hget(_progress_key(portfolio_id), "state")
+    pipe.get(_making_key(portfolio_id))
+    state, held = pipe.execute()
+    return (state.decode() if state is not None else None), _makes(held, what)
 
 
 def chart_progress_get(*, portfolio_id: int) -> dict | None:

@@ -24,7 +24,7 @@ from charts.performance import LiveBase, RangePerformance, range_live_apply
 from charts.selectors import closes_on
 from core.query_cache import query_cache, raw_bytes
 from portfolio.access import PortfolioAccess
-from portfolio.dashboard import DASHBOARD_CACHE_SECONDS, dashboard_data_compute, dashboard_data_get
+from portfolio.dashboard import DASHBOARD_CACHE_SECONDS, dashboard_part_get
 from portfolio.holdings import money_format
 from portfolio.models import Portfolio
 
@@ -48,10 +48,7 @@ _SEPARATOR = b"\n"
 @query_cache("chart_live", ttl=DASHBOARD_CACHE_SECONDS, key=lambda *, portfolio: portfolio.pk,
              version=lambda *, portfolio: portfolio.data_version, dump=raw_bytes, load=raw_bytes)
 def _live_json(*, portfolio: Portfolio | PortfolioAccess) -> bytes:
-    raw = dashboard_data_get(portfolio=portfolio).live
-    if raw is None:  # a dashboard entry cached before the live part existed: valued afresh
-        raw = json.dumps(dashboard_data_compute(portfolio=Portfolio.objects.get(pk=portfolio.pk))["live"]).encode()
-    live = json.loads(raw)
+    live = json.loads(dashboard_part_get(portfolio=portfolio, part="live"))
     positions = [(InstrumentInfo(*row[:4]), Decimal(row[4])) for row in live["positions"]]
     allocation = allocation_of(valued=positions, total=Decimal(live["total_value"]))
     head = {name: live[name] for name in ("date", "total_value", "unrealized_gain", "local")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from datetime import date
 
 from django.conf import settings
 from django.utils import timezone
@@ -13,7 +14,12 @@ from charts.benchmark import benchmark_compare, benchmark_live_base
 from charts.cache import (
     chart_data_store,
     chart_generation_forget,
+    chart_generation_state,
     chart_generations_stalled,
+    chart_is_current,
+    chart_making_forget,
+    chart_making_release,
+    chart_making_take,
     chart_progress_get,
     chart_progress_set,
 )
@@ -28,50 +34,95 @@ from portfolio.models import Portfolio
 logger = logging.getLogger(__name__)
 
 GENERATION_STEPS = 3  # load the inputs, compute every range and the performance, store
+# How long a run's mark of what it makes holds readers back from asking for another run of it: a run
+# still going after that is taken for lost (the stuck-job cleaner fails it later, at
+# CHART_GENERATION_STUCK_SECONDS); one really that slow may then run twice, no worse.
+MAKING_SECONDS = 60
 
 
 def _scheduled_key(portfolio_id: int) -> str:
     return redis_key("chart", portfolio_id, "scheduled")
 
 
-def chart_regeneration_request(*, portfolio_ids: Iterable[int]) -> list[int]:
+def _prompt_key(portfolio_id: int) -> str:
+    return redis_key("chart", portfolio_id, "prompt")
+
+
+def chart_regeneration_request(*, portfolio_ids: Iterable[int], at_once: bool = False,
+                               even_if_current: bool = False) -> list[int]:
     """Queue one regeneration per portfolio, CHART_DEBOUNCE_SECONDS from now: a burst of edits or
-    price batches within that window causes one run. Returns the portfolios newly queued."""
+    price batches within that window causes one run. `at_once`: queued now, for a portfolio with no
+    chart to serve meanwhile (claimed apart, so a debounced run already waiting does not hold it back).
+    A run finding the chart already current (made by another run since) skips the work, unless
+    `even_if_current`. Returns the portfolios newly queued."""
     ids = sorted(set(portfolio_ids))
     if not ids:
         return []
     try:
         # The claim outlives the countdown; the task drops it when it starts.
-        queued = claims_take(ids=ids, key=_scheduled_key, seconds=settings.CHART_DEBOUNCE_SECONDS + 300)
+        queued = claims_take(ids=ids, key=_prompt_key if at_once else _scheduled_key,
+                             seconds=settings.CHART_DEBOUNCE_SECONDS + 300)
+        countdown = 0 if at_once else settings.CHART_DEBOUNCE_SECONDS
         for portfolio_id in queued:
             chart_progress_set(portfolio_id=portfolio_id, state="PENDING", done=0, total=GENERATION_STEPS)
-            task_send("charts.generate_chart_data_task", kwargs={"portfolio_id": portfolio_id},
-                      countdown=settings.CHART_DEBOUNCE_SECONDS)
+            task_send("charts.generate_chart_data_task", countdown=countdown,
+                      kwargs={"portfolio_id": portfolio_id, "even_if_current": even_if_current})
         return queued
     except Exception:  # Redis or the broker down: the last good chart keeps being served
         logger.warning("could not queue chart regeneration for %s", ids, exc_info=True)
         return []
 
 
-def chart_data_generate(*, portfolio_id: int) -> int | None:
+def _making(version: int, day: date) -> str:
+    return f"{version}@{day.isoformat()}"
+
+
+def chart_regeneration_ask(*, portfolio_id: int, history_version: int, served: bool) -> None:
+    """A reader found no current chart (`served`: an outdated one was served). Nothing is queued while a
+    run is making this version for today — the page's polls during a generation — and an outdated chart
+    is regenerated debounced; with none to serve, at once (there is nothing to debounce: the reader
+    waits), unless the last generation failed (its retries stay debounced). A run's mark lasts
+    MAKING_SECONDS."""
+    try:
+        state, being_made = chart_generation_state(portfolio_id=portfolio_id,
+                                                   what=_making(history_version, timezone.localdate()))
+    except Exception:  # Redis down: nothing can be queued either
+        logger.warning("chart generation state of portfolio %s unreadable", portfolio_id, exc_info=True)
+        return
+    if not being_made:
+        chart_regeneration_request(portfolio_ids=[portfolio_id], at_once=not served and state != "FAILURE")
+
+
+def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> int | None:
     """Compute and cache every range of a portfolio's chart data, its performance included (under
     "performance": one replay and one valuation grid serve both), through the last completed session with
     today valued at the last closes (under "live": what charts.live needs to move today to the current
     valuation); returns the history version cached.
 
-    The version is read before the inputs: a write landing during the computation bumps it past
-    what is cached, so that write's own regeneration request is never mistaken as done.
+    The version is read before the inputs, and after the claims are dropped: a write landing during
+    the computation bumps it past what is cached and queues a run of its own, so that write's request is
+    never mistaken as done. The run marks what it makes (chart_making_take) so that readers polling
+    meanwhile queue nothing more. Unless `even_if_current`, a run finding the chart already current, or
+    another run making the same version (a debounced run and the one a reader asked for at once), leaves
+    it at that.
     """
-    redis_client().delete(_scheduled_key(portfolio_id))
+    redis_client().delete(_scheduled_key(portfolio_id), _prompt_key(portfolio_id))
     portfolio = Portfolio.objects.filter(pk=portfolio_id).select_related("benchmark").first()
     if portfolio is None:
+        chart_generation_forget(portfolio_id=portfolio_id)
         return None
     version = portfolio.history_version
+    today = timezone.localdate()
+    if not even_if_current and chart_is_current(portfolio_id=portfolio_id, version=version, day=today):
+        chart_progress_set(portfolio_id=portfolio_id, state="SUCCESS", done=GENERATION_STEPS, total=GENERATION_STEPS)
+        return version
+    held = chart_making_take(portfolio_id=portfolio_id, what=_making(version, today), seconds=MAKING_SECONDS)
+    if held is None and not even_if_current:
+        return version
     chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=0, total=GENERATION_STEPS)
     try:
         # History only: today's closes are live (they change every few minutes and are not final), and
         # today's point is moved to the current valuation when the chart is read (charts.live).
-        today = timezone.localdate()
         inputs = chart_inputs_load(portfolio=portfolio, closes_before=today)
         chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=1, total=GENERATION_STEPS)
         series = chart_series_compute(inputs, today=today)
@@ -98,6 +149,9 @@ def chart_data_generate(*, portfolio_id: int) -> int | None:
         chart_progress_set(portfolio_id=portfolio_id, state="FAILURE", done=0, total=GENERATION_STEPS,
                            error=f"{type(error).__name__}: {error}")
         raise
+    finally:
+        if held is not None:
+            chart_making_release(portfolio_id=portfolio_id, held=held)
     chart_progress_set(portfolio_id=portfolio_id, state="SUCCESS", done=GENERATION_STEPS, total=GENERATION_STEPS)
     return version
 
@@ -105,7 +159,7 @@ def chart_data_generate(*, portfolio_id: int) -> int | None:
 def chart_generations_fail_stuck(*, now: float | None = None) -> list[int]:
     """Fail every chart generation whose progress has not moved for CHART_GENERATION_STUCK_SECONDS (its pool
     process was killed, or it hit the hard time limit: nothing else ends it) and queue it again, its
-    debounce claim dropped first. The stuck-job cleaner runs this every minute."""
+    claims and its mark of what it made dropped first. The stuck-job cleaner runs this every minute."""
     now = now or time.time()
     bound = settings.CHART_GENERATION_STUCK_SECONDS
     requeued = []
@@ -120,7 +174,8 @@ def chart_generations_fail_stuck(*, now: float | None = None) -> list[int]:
                  f"{progress['total']} (worker lost?); queued again"
         chart_progress_set(portfolio_id=portfolio_id, state="FAILURE", done=progress["done"],
                            total=progress["total"], error=reason)
-        redis_client().delete(_scheduled_key(portfolio_id))
+        redis_client().delete(_scheduled_key(portfolio_id), _prompt_key(portfolio_id))
+        chart_making_forget(portfolio_id=portfolio_id)
         event_record(kind=EventKind.JOB_FAILED, level=EventLevel.WARNING, portfolio_id=portfolio_id,
                      message=f"Chart generation of portfolio {portfolio_id} {reason}")
         chart_regeneration_request(portfolio_ids=[portfolio_id])

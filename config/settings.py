@@ -123,6 +123,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 # Reuse connections between requests: a dashboard makes several small API calls in a row.
 _CONN_MAX_AGE = DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend, whose health check of a reused connection polls its socket instead of a `SELECT 1`
+    # round trip on every request (core/postgres/base.py).
+    DATABASES["default"]["ENGINE"] = "core.postgres"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, job progress, rate limits and the Celery broker.

@@ -14,6 +14,9 @@
   QUERY_CACHE_STATS_FLUSH_SECONDS, so a hit costs one Redis round trip (the GET), not two.
 - `dump`/`load` choose the stored form: exact JSON by default; a function that returns ready bytes
   (e.g. a rendered JSON answer) passes `raw_bytes` for both, and a hit returns those bytes undecoded.
+- `parts`: a function returning several ready answers (`{part: bytes}`) has them stored as one Redis
+  hash, and a caller reads only the part it sends (`fn.part(name, ...)`): one round trip either way;
+  `fn.part_alongside(name, queue, ...)` sends the commands `queue(pipeline)` adds in that same round trip.
 - Redis unavailable: the function still answers, uncached; the failure is logged once a minute,
   not once per call.
 """
@@ -148,36 +151,82 @@ def raw_bytes(value: bytes) -> bytes:
 
 
 def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: Callable[..., Any],
-                dump: Callable[[Any], str | bytes] = dumps, load: Callable[[bytes], Any] = loads) -> Callable[[F], F]:
+                dump: Callable[[Any], str | bytes] = dumps, load: Callable[[bytes], Any] = loads,
+                parts: tuple[str, ...] = ()) -> Callable[[F], F]:
     """Cache the decorated function's result per `key(...)` and `version(...)` (both called with
-    the function's arguments) for `ttl` seconds, stored as `dump(result)` and read back with `load`."""
+    the function's arguments) for `ttl` seconds, stored as `dump(result)` and read back with `load`.
+
+    With `parts`, the function returns `{part: bytes}` (ready bytes, stored as they are, one field each of
+    a Redis hash written whole): `fn.part(name, ...)` reads one part alone — a small answer is not fetched
+    with a big one beside it — and `fn(...)` all of them.
+    """
     NAMESPACES[namespace] = ttl
 
+    def queue_read(client, cache_key: str, part: str | None) -> Any:
+        """The read's command on `client` (a pipeline: queued; a client: its raw reply)."""
+        if not parts:
+            return client.get(cache_key)
+        if part is not None:
+            return client.hget(cache_key, part)
+        return client.hgetall(cache_key)
+
+    def replied(raw: Any, part: str | None) -> Any:
+        if parts and part is None:
+            return {name.decode(): value for name, value in raw.items()} or None
+        return raw
+
+    def read(client, cache_key: str, part: str | None, alongside: Callable[[Any], Any] | None = None) -> Any:
+        """The cached raw value (None: a miss); with `alongside`, (that, the replies of the commands it
+        queued on the same pipeline): one round trip for both."""
+        if alongside is None:
+            return replied(queue_read(client, cache_key, part), part)
+        pipe = client.pipeline(transaction=False)
+        queue_read(pipe, cache_key, part)
+        alongside(pipe)
+        raw, *others = pipe.execute()
+        return replied(raw, part), others
+
+    def write(client, cache_key: str, value: Any) -> None:
+        if not parts:
+            client.set(cache_key, dump(value), ex=ttl)
+            return
+        pipe = client.pipeline(transaction=True)  # never a hash without its expiry
+        pipe.hset(cache_key, mapping={name: value[name] for name in parts})
+        pipe.expire(cache_key, ttl)
+        pipe.execute()
+
+    def decoded(raw: Any) -> Any:
+        return raw if parts else load(raw)
+
     def decorator(fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def cached(part: str | None, args: tuple, kwargs: dict, alongside: Callable[[Any], Any] | None = None) -> Any:
+            others = None
             try:
                 client = redis_client(settings.QUERY_CACHE_ALIAS)
-                cache_key = redis_key("qc", namespace, key(*args, **kwargs), f"v{version(*args, **kwargs)}")
-                raw = client.get(cache_key)
+                cache_key = redis_key("qc", namespace, key(*args, **kwargs), f"v{version(*args, **kwargs)}",
+                                      *(["parts"] if parts else []))
+                raw = read(client, cache_key, part, alongside)
+                if alongside is not None:
+                    raw, others = raw
                 if raw is not None:
                     _count(client, namespace, "hits")
                     _redis_ok()
-                    return load(raw)
+                    return decoded(raw), others
                 token = uuid.uuid4().hex
                 leader = client.set(f"{cache_key}:lock", token, nx=True, ex=LOCK_SECONDS)
             except Exception as error:  # Redis down or misbehaving: correct answers, uncached
                 _redis_failed(error)
-                return fn(*args, **kwargs)
+                value = fn(*args, **kwargs)
+                return (value if part is None else value[part]), others
             _redis_ok()
             if not leader:
-                waited = _wait_for(client, cache_key)
+                waited = _wait_for(client, cache_key, lambda: read(client, cache_key, part))
                 if waited is not None:
                     _count(client, namespace, "hits")
-                    return load(waited)
+                    return decoded(waited), others
             try:
                 value = fn(*args, **kwargs)
-                client.set(cache_key, dump(value), ex=ttl)
+                write(client, cache_key, value)
                 _count(client, namespace, "misses")
             finally:
                 if leader:
@@ -185,26 +234,36 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                         release_if_held(key=f"{cache_key}:lock", value=token, client=client)
                     except Exception as error:
                         _redis_failed(error)
-            return value
+            return (value if part is None else value[part]), others
 
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return cached(None, args, kwargs)[0]
+
+        if parts:
+            wrapper.part = lambda name, *args, **kwargs: cached(name, args, kwargs)[0]  # type: ignore[attr-defined]
+            # (the part, the replies of what `alongside(pipeline)` queued — None when Redis failed): another
+            # read the caller needs anyway rides in the same round trip.
+            wrapper.part_alongside = (  # type: ignore[attr-defined]
+                lambda name, alongside, *args, **kwargs: cached(name, args, kwargs, alongside))
         wrapper.uncached = fn  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator
 
 
-def _wait_for(client, cache_key: str) -> bytes | None:
+def _wait_for(client, cache_key: str, read: Callable[[], Any]) -> Any:
     """The leader's result once it lands, or None if it does not come in time (then compute too)."""
     deadline = time.monotonic() + WAIT_SECONDS
     pause = 0.005
     while time.monotonic() < deadline:
         time.sleep(pause)
         pause = min(pause * 2, 0.1)
-        raw = client.get(cache_key)
+        raw = read()
         if raw is not None:
             return raw
         if not client.exists(f"{cache_key}:lock"):
-            return client.get(cache_key)  # the leader gave up (error): None, compute ourselves
+            return read()  # the leader gave up (error): None, compute ourselves
     return None
 
 

@@ -20,9 +20,10 @@ from typing import NamedTuple
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from core.query_cache import query_cache, raw_bytes
+from core.query_cache import query_cache
 from portfolio.access import PortfolioAccess
 from portfolio.accounts import accounts_value_rows
+from portfolio.history import portfolio_history_listed_queue, portfolio_history_progress
 from portfolio.holdings import money_format, money_sum
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
@@ -155,11 +156,10 @@ class DashboardJson(NamedTuple):
 
     initial: bytes
     holdings: bytes
-    live: bytes | None  # None in an entry cached before it was added
+    live: bytes
 
 
-# JSON never holds a raw newline (json.dumps escapes it inside strings): it separates the cached parts.
-_PART_SEPARATOR = b"\n"
+DASHBOARD_PARTS = ("initial", "holdings", "live")
 
 
 @query_cache(
@@ -167,26 +167,38 @@ _PART_SEPARATOR = b"\n"
     ttl=DASHBOARD_CACHE_SECONDS,
     key=lambda *, portfolio: portfolio.pk,
     version=lambda *, portfolio: portfolio.data_version,
-    dump=raw_bytes,
-    load=raw_bytes,
+    parts=DASHBOARD_PARTS,
 )
-def _dashboard_json(*, portfolio: Portfolio | PortfolioAccess) -> bytes:
+def _dashboard_json(*, portfolio: Portfolio | PortfolioAccess) -> dict[str, bytes]:
     if not isinstance(portfolio, Portfolio):
         portfolio = Portfolio.objects.get(pk=portfolio.pk)
     data = dashboard_data_compute(portfolio=portfolio)
     stale_refresh_request(instrument_ids=data["stale_instrument_ids"])
     renderer = JSONRenderer()
-    return _PART_SEPARATOR.join(renderer.render(data[part]) for part in ("initial", "holdings", "live"))
+    return {part: renderer.render(data[part]) for part in DASHBOARD_PARTS}
 
 
-def dashboard_data_get(*, portfolio: Portfolio | PortfolioAccess) -> DashboardJson:
-    """The dashboard answers of the portfolio's current data version (cached; computed on a miss).
+def dashboard_part_get(*, portfolio: Portfolio | PortfolioAccess, part: str) -> bytes:
+    """One of the dashboard's answers (DASHBOARD_PARTS) of the portfolio's current data version, read alone
+    (cached; a miss computes and caches all three).
 
     Stale prices found on a miss queue one background refresh (stale-while-revalidate). A portfolio
     deleted since `portfolio` was read raises Portfolio.DoesNotExist.
     """
-    initial, holdings, *live = _dashboard_json(portfolio=portfolio).split(_PART_SEPARATOR)
-    return DashboardJson(initial, holdings, live[0] if live else None)
+    return _dashboard_json.part(part, portfolio=portfolio)
+
+
+def dashboard_initial_get(*, portfolio: Portfolio | PortfolioAccess) -> tuple[bytes, dict]:
+    """The totals answer (as dashboard_part_get) and the history progress, read live (it moves without a
+    data version change), in one Redis round trip."""
+    initial, replies = _dashboard_json.part_alongside(
+        "initial", lambda pipe: portfolio_history_listed_queue(pipe, portfolio_id=portfolio.pk), portfolio=portfolio)
+    return initial, portfolio_history_progress(portfolio_id=portfolio.pk, listed=replies[0] if replies else None)
+
+
+def dashboard_data_get(*, portfolio: Portfolio | PortfolioAccess) -> DashboardJson:
+    """The dashboard answers of the portfolio's current data version, all three (see dashboard_part_get)."""
+    return DashboardJson(**_dashboard_json(portfolio=portfolio))
 
 
 def dashboard_payloads_get(*, portfolio: Portfolio | PortfolioAccess) -> dict:

@@ -59,10 +59,18 @@ def portfolio_history_request_for(*, portfolio: Portfolio,
     return portfolio_history_request(portfolio=portfolio, instruments=instruments, currencies=currencies)
 
 
-def portfolio_history_progress(*, portfolio_id: int) -> dict:
-    """{"pending": labels still being fetched, "done": n, "total": n} of what the portfolio asked for."""
+def portfolio_history_listed_queue(pipe, *, portfolio_id: int) -> None:
+    """Queue on `pipe` the read portfolio_history_progress starts with (its reply is `listed`)."""
+    pipe.smembers(_progress_key(portfolio_id))
+
+
+def portfolio_history_progress(*, portfolio_id: int, listed: set[bytes] | None = None) -> dict:
+    """{"pending": labels still being fetched, "done": n, "total": n} of what the portfolio asked for
+    (`listed`: what portfolio_history_listed_queue read, when it rode with another read)."""
     try:
-        keys = [key.decode() for key in redis_client().smembers(_progress_key(portfolio_id))]
+        if listed is None:
+            listed = redis_client().smembers(_progress_key(portfolio_id))
+        keys = [key.decode() for key in listed]
         pending = history_pending_get(keys=keys)
     except Exception:  # Redis down: nothing known to be pending
         return {"pending": [], "done": 0, "total": 0}

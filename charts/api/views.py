@@ -1,6 +1,7 @@
 """Chart data and performance for the dashboard: served from the Redis cache only, never computed in a request."""
 
 import json
+import logging
 import re
 import time
 from typing import NamedTuple
@@ -15,11 +16,19 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from charts.cache import chart_parts_get, chart_progress_get
+from charts.cache import (
+    chart_answer_get,
+    chart_answer_store,
+    chart_parts_current,
+    chart_parts_get,
+    chart_progress_get,
+)
 from charts.live import LivePoint, live_valuation_get
-from charts.services import chart_regeneration_request
+from charts.services import chart_regeneration_ask
+from core.soft import soft_fail
 from portfolio.access import PortfolioAccess
 from portfolio.api.views import json_bytes_response, owned_portfolio_access_or_404, owned_portfolio_or_404
+from portfolio.dashboard import DASHBOARD_CACHE_SECONDS
 from portfolio.models import Portfolio
 from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
 
@@ -43,9 +52,10 @@ def _cached_or_pending(*, portfolio: Portfolio | PortfolioAccess, parts: list[st
 
     The cached data is the history through the last completed session (keyed by the history version and
     the day it was made for); today's point comes from the dashboard's current valuation (charts.live).
-    Anything but current data queues a regeneration (debounced, so polling is harmless); an outdated one
-    is still the best there is and is served, marked, meanwhile. Data cached by an older Folio without the
-    first part asked for counts as none.
+    Anything but current data asks for a regeneration (charts.services.chart_regeneration_ask: none while
+    one is making it, so polling is harmless): an outdated chart is still the best there is and is served,
+    marked, meanwhile, and regenerated debounced; with none at all the generation is queued at once. Data
+    cached by an older Folio without the first part asked for counts as none.
     """
     progress_url = reverse("api-chart-progress", args=[portfolio.pk])
     try:
@@ -55,10 +65,9 @@ def _cached_or_pending(*, portfolio: Portfolio | PortfolioAccess, parts: list[st
         # shows the rest (read from Postgres) and keeps polling.
         return Response({"status": "pending", "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
     ready = found["version"] is not None and found[parts[0]] is not None
-    today = json.dumps(timezone.localdate().isoformat()).encode()
-    current = ready and int(found["version"]) == portfolio.history_version and found["as_of"] == today
+    current = ready and chart_parts_current(found, version=portfolio.history_version, day=timezone.localdate())
     if not current:
-        chart_regeneration_request(portfolio_ids=[portfolio.pk])
+        chart_regeneration_ask(portfolio_id=portfolio.pk, history_version=portfolio.history_version, served=ready)
     if not ready:
         return Response({"status": "pending", "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
     live = LivePoint.of(base=found["live"], live=live_valuation_get(portfolio=portfolio)) if current else None
@@ -66,12 +75,21 @@ def _cached_or_pending(*, portfolio: Portfolio | PortfolioAccess, parts: list[st
                    current=current, progress_url=progress_url, live=live)
 
 
-def _raw_json(fields: dict[str, object], raw: dict[str, bytes | None]) -> HttpResponse:
-    """A JSON object of small `fields` and of `raw` parts sent as cached, without decoding them."""
-    body = json.dumps(fields).encode()[:-1]
-    for name, value in raw.items():
-        body += b',"' + name.encode() + b'":' + (value if value is not None else b"null")
-    return json_bytes_response(body + b"}")
+def _raw_tail(raw: dict[str, bytes | None]) -> bytes:
+    """The members of `raw` parts sent as cached, without decoding them, and the closing brace."""
+    return b"".join(b',"' + name.encode() + b'":' + (value if value is not None else b"null")
+                    for name, value in raw.items()) + b"}"
+
+
+def _raw_json(fields: dict[str, object], tail: bytes) -> HttpResponse:
+    """A JSON object of small `fields` followed by a `_raw_tail`."""
+    return json_bytes_response(json.dumps(fields).encode()[:-1] + tail)
+
+
+def _chart_fields(*, chart_range: str, generated_at: float, current: bool, progress_url: str) -> dict:
+    return {"status": "ready", "range": chart_range, "generated_at": generated_at,
+            "age_seconds": round(time.time() - generated_at, 1), "outdated": not current,
+            "progress_url": progress_url}
 
 
 class ChartProgressSerializer(serializers.Serializer):
@@ -101,6 +119,16 @@ class ChartDataApi(APIView):
         if chart_range not in CHART_RANGES:
             raise serializers.ValidationError({"range": f"Must be one of {', '.join(CHART_RANGES)}."})
         include_sparklines = request.query_params.get("include") == "sparklines"
+        answer_key = {"portfolio_id": portfolio.pk, "history_version": portfolio.history_version,
+                      "data_version": portfolio.data_version, "day": timezone.localdate(),
+                      "variant": f"{chart_range}:{'sparklines' if include_sparklines else ''}"}
+        answer = None
+        with soft_fail("chart answer not read from its cache", level=logging.DEBUG):  # Redis down: made below
+            answer = chart_answer_get(**answer_key)
+        if answer is not None:
+            generated_at, tail = answer
+            return _raw_json(_chart_fields(chart_range=chart_range, generated_at=generated_at, current=True,
+                                           progress_url=reverse("api-chart-progress", args=[portfolio.pk])), tail)
         parts = [f"range:{chart_range}", "allocation", "warnings", "benchmark_symbol", f"benchmark:{chart_range}"]
         cached = _cached_or_pending(portfolio=portfolio, parts=parts + (["sparklines"] if include_sparklines else []))
         if isinstance(cached, Response):
@@ -114,14 +142,18 @@ class ChartDataApi(APIView):
             benchmark = cached.live.benchmark(chart_range, benchmark, close=cached.live.benchmark_close())
             if include_sparklines:
                 raw["sparklines"] = cached.live.sparklines(raw["sparklines"])
-        fields = {
-            "status": "ready", "range": chart_range, "generated_at": cached.generated_at,
-            "age_seconds": round(time.time() - cached.generated_at, 1), "outdated": not cached.current,
-            "progress_url": cached.progress_url,
-        }
         # Time-weighted return of the portfolio against its benchmark since the range's start.
         bench = (b'{"symbol":' + symbol + b',"series":' + (benchmark or b"[]") + b"}") if symbol else None
-        return _raw_json(fields, {"series": raw.pop(f"range:{chart_range}"), **raw, "benchmark": bench})
+        tail = _raw_tail({"series": raw.pop(f"range:{chart_range}"), **raw, "benchmark": bench})
+        # Everything in a current chart's answer moves with the history or the data version, but a benchmark's
+        # close of today (not held: its quotes move no version of the portfolio), so one without is kept as
+        # sent for the dashboard's TTL.
+        if cached.current and not symbol:
+            with soft_fail("chart answer not cached", level=logging.DEBUG):
+                chart_answer_store(**answer_key, generated_at=cached.generated_at, tail=tail,
+                                   ttl=DASHBOARD_CACHE_SECONDS)
+        return _raw_json(_chart_fields(chart_range=chart_range, generated_at=cached.generated_at,
+                                       current=cached.current, progress_url=cached.progress_url), tail)
 
 
 class ChartProgressApi(APIView):

@@ -2,22 +2,25 @@
 
 The hottest reads of the product: one primary-key probe for the owner and data version
 (portfolio/access.py), the token's user and the answers from Redis (config/authentication.py,
-portfolio/dashboard.py), and the cached JSON sent as it is.
+portfolio/dashboard.py: each answer read alone), and the cached JSON sent as it is.
 """
 
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.views import APIView
 
+from portfolio.access import PortfolioAccess
 from portfolio.api.views import json_bytes_response, owned_portfolio_access_or_404
-from portfolio.dashboard import DashboardJson, dashboard_data_get
-from portfolio.history import portfolio_history_progress
+from portfolio.dashboard import dashboard_initial_get, dashboard_part_get
 from portfolio.models import Portfolio
 
 MONEY = serializers.CharField(allow_null=True)
+T = TypeVar("T")
 
 
 class DashboardInitialDataApi(APIView):
@@ -39,11 +42,11 @@ class DashboardInitialDataApi(APIView):
             "done": serializers.IntegerField(), "total": serializers.IntegerField()}),
     }))
     def get(self, request, portfolio_id: int):
-        initial = _dashboard_json(request, portfolio_id).initial
-        # History progress moves without a data version change: read live, never cached with the rest,
-        # and appended as the answer's last member.
-        history = json.dumps(portfolio_history_progress(portfolio_id=portfolio_id), separators=(",", ":"),
-                             ensure_ascii=False).encode()
+        # History progress moves without a data version change: read live (with the cached totals, in one
+        # round trip), never cached with the rest, and appended as the answer's last member.
+        initial, progress = _dashboard_answer(lambda portfolio: dashboard_initial_get(portfolio=portfolio),
+                                              request, portfolio_id)
+        history = json.dumps(progress, separators=(",", ":"), ensure_ascii=False).encode()
         return json_bytes_response(initial[:-1] + b',"history":' + history + b"}")
 
 
@@ -60,11 +63,12 @@ class DashboardHoldingsDataApi(APIView):
         })),
     }))
     def get(self, request, portfolio_id: int):
-        return json_bytes_response(_dashboard_json(request, portfolio_id).holdings)
+        return json_bytes_response(_dashboard_answer(
+            lambda portfolio: dashboard_part_get(portfolio=portfolio, part="holdings"), request, portfolio_id))
 
 
-def _dashboard_json(request, portfolio_id: int) -> DashboardJson:
+def _dashboard_answer(read: Callable[[PortfolioAccess], T], request, portfolio_id: int) -> T:
     try:
-        return dashboard_data_get(portfolio=owned_portfolio_access_or_404(request, portfolio_id))
+        return read(owned_portfolio_access_or_404(request, portfolio_id))
     except Portfolio.DoesNotExist:  # deleted between the owner check and the computation
         raise Http404("No such portfolio.") from None

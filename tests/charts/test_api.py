@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
@@ -13,10 +14,12 @@ from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from charts.cache import chart_data_get, chart_data_store
+from charts.cache import chart_data_get, chart_data_store, chart_progress_get
 from charts.services import chart_regeneration_request
-from portfolio.cache import portfolio_version_get
+from portfolio.cache import portfolio_version_get, portfolio_versions_bump
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
+from tests.reliability.procs import database_url_of_test
+from tests.worker import worker_settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -170,3 +173,123 @@ def test_a_chart_key_of_an_older_shape_is_replaced_not_a_500(client, portfolio):
     assert client.get(f"/api/portfolios/{portfolio.pk}/performance/").status_code == 202
     call_command("generate_charts", "--portfolio", str(portfolio.pk), stdout=StringIO(), stderr=StringIO())
     assert client.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M").status_code == 200
+
+
+def _generated_at(portfolio_id: int) -> float | None:
+    data = chart_data_get(portfolio_id=portfolio_id)
+    return data and data["generated_at"]
+
+
+def test_with_no_chart_at_all_the_generation_is_queued_at_once_and_a_debounced_one_then_skips(
+        worker, client, portfolio, settings):
+    # given a regeneration already waiting out a long debounce (what a write's own request does)
+    settings.CHART_DEBOUNCE_SECONDS = 6
+    assert chart_regeneration_request(portfolio_ids=[portfolio.pk]) == [portfolio.pk]
+    url = f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M"
+    asked = time.monotonic()
+
+    # when the page asks for the chart, there being none to serve meanwhile
+    first = client.get(url)
+
+    # then it is generated at once, not after the debounce
+    assert first.status_code == 202
+    ready = poll(client, url, lambda r: r.status_code == 200, timeout=10)
+    assert time.monotonic() - asked < 4
+    assert ready.json()["outdated"] is False and ready.json()["series"][-1]["value"] == "1200.00"
+    generated_at = _generated_at(portfolio.pk)
+    # and the debounced run, finding the chart current, leaves it as it is
+    time.sleep(max(0.0, asked + 6 - time.monotonic()))
+    worker_settle()
+    assert _generated_at(portfolio.pk) == generated_at
+    assert chart_progress_get(portfolio_id=portfolio.pk)["state"] == "SUCCESS"
+
+
+def test_an_outdated_chart_is_regenerated_after_the_debounce_not_at_once(worker, client, portfolio, settings):
+    settings.CHART_DEBOUNCE_SECONDS = 3
+    chart_data_store(portfolio_id=portfolio.pk, version=-1, data={"ranges": {"1M": []}})
+    url = f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M"
+
+    assert client.get(url).json()["outdated"] is True
+
+    time.sleep(1.5)
+    assert chart_data_get(portfolio_id=portfolio.pk)["version"] == -1  # still waiting out the debounce
+    body = poll(client, url, lambda r: r.json()["outdated"] is False, timeout=15).json()
+    assert body["series"][-1]["value"] == "1200.00"
+
+
+def test_polls_while_a_generation_runs_queue_nothing_more(worker, client, portfolio):
+    url = f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M"
+    redis = get_redis_connection("default")
+    claims = [f"folio:chart:{portfolio.pk}:scheduled", f"folio:chart:{portfolio.pk}:prompt"]
+    # given a generation held in its first step (the transactions table locked by the test)
+    with psycopg.connect(database_url_of_test()) as blocker:
+        blocker.execute("LOCK TABLE portfolio_transaction IN ACCESS EXCLUSIVE MODE")
+        assert client.get(url).status_code == 202
+        poll(client, f"/api/chart-generator-progress/{portfolio.pk}/", lambda r: r.json()["state"] == "PROGRESS")
+
+        # when the page keeps polling meanwhile
+        for _ in range(5):
+            assert client.get(url).status_code == 202
+            time.sleep(0.1)
+
+        # then nothing more was claimed or queued: the one generation is all the worker holds
+        assert redis.exists(*claims) == 0
+        assert (redis.llen("charts"), redis.hlen("unacked")) == (0, 1)
+
+        # unless its mark has lasted its minute (its worker may be lost): then a poll asks again
+        assert 0 < redis.ttl(f"folio:chart:{portfolio.pk}:making") <= 60
+        redis.pexpire(f"folio:chart:{portfolio.pk}:making", 1)
+        time.sleep(0.01)
+        assert client.get(url).status_code == 202
+        deadline = time.monotonic() + 10
+        while redis.hlen("unacked") < 2:
+            assert time.monotonic() < deadline, "no second generation was queued"
+            time.sleep(0.05)
+        blocker.rollback()
+    assert poll(client, url, lambda r: r.status_code == 200).json()["outdated"] is False
+    worker_settle()
+    assert redis.exists(*claims) == 0
+
+
+def _answers(portfolio_id: int) -> list[bytes]:
+    return sorted(get_redis_connection("default").keys(f"folio:chart:{portfolio_id}:answer:*"))
+
+
+def test_a_current_answer_is_sent_as_cached_until_a_version_moves(worker, client, portfolio):
+    url = f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M"
+    client.get(url)
+    made = poll(client, url, lambda r: r.status_code == 200).json()
+    assert made["outdated"] is False and made["series"][-1]["value"] == "1200.00"  # today at the last close
+
+    again = client.get(url).json()
+
+    assert [key.decode().split(":", 3)[3] for key in _answers(portfolio.pk)] == [
+        f"answer:h{_history(portfolio)}:"
+        f"d{portfolio_version_get(portfolio_id=portfolio.pk)}:{timezone.localdate().isoformat()}:1M:"]
+    assert {**again, "age_seconds": None} == {**made, "age_seconds": None}
+    # a quote of today (its data version moves, its history does not): the next answer is at that quote
+    PriceFactory(instrument=portfolio.transactions.get().instrument, date=timezone.localdate(), close=Decimal("130"))
+    portfolio_versions_bump(portfolio_ids=[portfolio.pk], since=timezone.localdate())
+    moved = client.get(url).json()
+    assert moved["outdated"] is False and moved["series"][-1]["value"] == "1300.00"
+    assert moved["series"][:-1] == made["series"][:-1] and moved["allocation"]["total"] == "1300.00"
+    assert len(_answers(portfolio.pk)) == 2
+
+
+def _history(portfolio) -> int:
+    portfolio.refresh_from_db()
+    return portfolio.history_version
+
+
+def test_an_answer_with_a_benchmark_is_not_cached(worker, client, portfolio):
+    # its benchmark's close of today moves no version of the portfolio
+    benchmark = InstrumentFactory(symbol="BNCH")
+    PriceFactory(instrument=benchmark, date=timezone.localdate() - timedelta(days=4), close=Decimal("50"))
+    portfolio.benchmark = benchmark
+    portfolio.save(update_fields=["benchmark"])
+    url = f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M"
+    client.get(url)
+    body = poll(client, url, lambda r: r.status_code == 200).json()
+    assert body["outdated"] is False and body["benchmark"]["symbol"] == "BNCH"
+    assert client.get(url).json()["benchmark"]["symbol"] == "BNCH"
+    assert _answers(portfolio.pk) == []

@@ -10,6 +10,7 @@ import pytest
 
 from core import query_cache as query_cache_module
 from core.query_cache import cache_namespace_flush, cache_stats_get, cache_stats_history, query_cache
+from core.redis_store import redis_client
 
 VERSIONS: dict[int, int] = {}
 CALLS: list[int] = []
@@ -28,6 +29,14 @@ def slow(*, owner_id: int) -> int:
     CALLS.append(owner_id)
     time.sleep(0.3)
     return owner_id * 2
+
+
+@query_cache("test-parts", ttl=60, key=lambda *, owner_id: owner_id,
+             version=lambda *, owner_id: VERSIONS.get(owner_id, 0), parts=("small", "big"))
+def answers(*, owner_id: int) -> dict[str, bytes]:
+    CALLS.append(owner_id)
+    time.sleep(0.2)
+    return {"small": b'{"owner":%d}' % owner_id, "big": b"[" + b"0," * 50_000 + b"0]"}
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +104,46 @@ def test_redis_down_still_answers_and_logs_once(settings, caplog):
     settings.QUERY_CACHE_ALIAS = "down"
     query_cache_module._down_logged_at = 0.0
     with caplog.at_level(logging.ERROR, logger="core.query_cache"):
-        answers = [expensive(owner_id=5)["owner"] for _ in range(5)]
-    assert answers == [5] * 5
-    assert CALLS == [5] * 5  # uncached, but correct
+        owners = [expensive(owner_id=5)["owner"] for _ in range(5)]
+        small = answers.part("small", owner_id=5)
+        alongside = answers.part_alongside("small", lambda pipe: pipe.smembers("any"), owner_id=5)
+    assert owners == [5] * 5
+    assert alongside == (b'{"owner":5}', None)  # nothing read alongside: the caller reads it (or not) itself
+    assert CALLS == [5] * 7  # uncached, but correct
+    assert small == b'{"owner":5}'
     assert sum("Redis unavailable" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_parts_are_one_hash_read_alone_or_whole(settings):
+    # a miss through one part computes and stores all of them, once, whatever concurrent readers ask for
+    read = []
+    threads = [threading.Thread(target=lambda name=name: read.append((name, answers.part(name, owner_id=9))))
+               for name in ("small", "big", "small", "big")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert CALLS == [9]
+    assert sorted(read) == [("big", b"[" + b"0," * 50_000 + b"0]")] * 2 + [("small", b'{"owner":9}')] * 2
+
+    client = redis_client(settings.QUERY_CACHE_ALIAS)
+    key = "folio:qc:test-parts:9:v0:parts"
+    assert (client.type(key), client.hkeys(key) and sorted(client.hkeys(key))) == (b"hash", [b"big", b"small"])
+    assert 0 < client.ttl(key) <= 60
+    assert answers.part("small", owner_id=9) == b'{"owner":9}'  # a hit: the small one alone
+    assert answers(owner_id=9) == {"small": b'{"owner":9}', "big": b"[" + b"0," * 50_000 + b"0]"}
+    assert CALLS == [9]
+    stats = cache_stats_get()["test-parts"]
+    assert (stats["hits"], stats["misses"]) == (5, 1)
+
+    # another read rides along, on a miss as on a hit
+    client.sadd("folio:test:alongside", "a", "b")
+    assert answers.part_alongside("small", lambda pipe: pipe.smembers("folio:test:alongside"), owner_id=9) == (
+        b'{"owner":9}', [{b"a", b"b"}])
+    assert answers.part_alongside("small", lambda pipe: pipe.smembers("folio:test:alongside"), owner_id=10) == (
+        b'{"owner":10}', [{b"a", b"b"}])
+    assert CALLS == [9, 10]
+
+    VERSIONS[9] = 1  # a version bump: computed again
+    assert answers.part("small", owner_id=9) == b'{"owner":9}'
+    assert CALLS == [9, 10, 9]

@@ -21,7 +21,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No portfolio {', '.join(map(str, sorted(missing)))}")
         ids = list(portfolios.values_list("pk", flat=True))
         if queue:
-            queued = chart_regeneration_request(portfolio_ids=ids)
+            queued = chart_regeneration_request(portfolio_ids=ids, even_if_current=True)
             already = len(ids) - len(queued)
             self.stdout.write(f"Queued {plural(len(queued), 'chart regeneration')} ({already} already queued).")
             return
