@@ -64,6 +64,8 @@ def _day_change(holding: Holding) -> Decimal | None:
 def _holding_row(holding: Holding, valuation: Valuation) -> dict:
     weight = valuation.weight(holding)
     return {
+        # the instrument itself: a symbol can name two (yours, manual, and the shared one)
+        "instrument_id": holding.instrument.pk,
         "symbol": holding.instrument.symbol,
         "name": holding.instrument.name,
         "asset_class": holding.instrument.asset_class,

@@ -29,7 +29,7 @@ def instrument_positions_get(*, user: AbstractBaseUser, instrument: Instrument) 
     holders = Portfolio.objects.filter(owner=user, transactions__instrument=instrument).distinct().order_by("name")
     for portfolio in holders:
         rows = dashboard_payloads_get(portfolio=portfolio)["holdings"]["holdings"]
-        row = next((r for r in rows if r["symbol"] == instrument.symbol), None)
+        row = next((r for r in rows if r["instrument_id"] == instrument.pk), None)
         if row is not None:
             positions.append({"portfolio": portfolio, **row})
     return positions

@@ -53,8 +53,9 @@ class DashboardInitialDataApi(APIView):
 class DashboardHoldingsDataApi(APIView):
     @extend_schema(responses=inline_serializer("DashboardHoldingsData", {
         "holdings": serializers.ListField(child=inline_serializer("DashboardHolding", {
-            "symbol": serializers.CharField(), "name": serializers.CharField(),
-            "asset_class": serializers.CharField(), "currency": serializers.CharField(),
+            "instrument_id": serializers.IntegerField(), "symbol": serializers.CharField(),
+            "name": serializers.CharField(), "asset_class": serializers.CharField(),
+            "currency": serializers.CharField(),
             "quantity": serializers.CharField(), "average_cost": MONEY, "price": MONEY, "market_value": MONEY,
             "cost_basis": MONEY, "unrealized_gain": MONEY, "unrealized_gain_percent": MONEY, "day_change": MONEY,
             "weight": MONEY, "price_as_of": serializers.DateField(allow_null=True),

@@ -70,6 +70,7 @@ def test_holdings_data_values(api, priced):
     rows = api.get(f"/api/dashboard-holdings-data/{priced.pk}/").json()["holdings"]
     assert [r["symbol"] for r in rows] == ["AAPL", "MSFT"]  # largest market value first
     assert rows[0] == {
+        "instrument_id": Instrument.objects.get(symbol="AAPL").pk,
         "symbol": "AAPL", "name": "AAPL Inc.", "asset_class": "stock", "currency": "USD",
         "quantity": "6", "average_cost": "100.10", "price": "120", "market_value": "720.00",
         "cost_basis": "600.60", "unrealized_gain": "119.40", "unrealized_gain_percent": "19.88",

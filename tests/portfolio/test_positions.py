@@ -60,3 +60,15 @@ def test_no_position_section_for_an_instrument_only_watched(web, user):  # noqa:
     web.post("/api/watchlist/", {"symbol": "NFLX"}, content_type="application/json")
     page = web.get("/instruments/NFLX/")
     assert page.status_code == 200 and 'data-testid="positions"' not in page.content.decode()
+
+
+def test_a_position_is_the_instruments_own_when_a_symbol_names_two(user):
+    """The user's manual ABC and the shared ABC, both held in one portfolio: each page shows its own."""
+    shared = InstrumentFactory(symbol="ABC")
+    mine = InstrumentFactory(symbol="ABC", provider="manual", owner=user)
+    main = PortfolioFactory(owner=user, name="Main")
+    TransactionFactory(portfolio=main, instrument=mine, quantity=Decimal("7"), price=Decimal("10"))
+    TransactionFactory(portfolio=main, instrument=shared, quantity=Decimal("2"), price=Decimal("50"))
+
+    assert [p["quantity"] for p in instrument_positions_get(user=user, instrument=shared)] == ["2"]
+    assert [p["quantity"] for p in instrument_positions_get(user=user, instrument=mine)] == ["7"]
