@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from core.query_cache import query_cache
+from portfolio.dashboard import DASHBOARD_CACHE_SECONDS
 from portfolio.holdings import EXACT_SUMS, ZERO, money_format, weights_format
 from portfolio.models import Portfolio
 from portfolio.selectors import portfolio_valuation_get
@@ -82,6 +84,10 @@ def _slices(values: dict[str, Decimal], total: Decimal) -> list[dict]:
             for (name, value), weight in zip(ordered, weights, strict=True)]
 
 
+# Cached per data version, which a stored profile moves too (portfolio/receivers.py): the page's polls
+# while profiles are fetched cost a cache read each. A profile edited in the admin shows within the TTL.
+@query_cache("allocation", ttl=DASHBOARD_CACHE_SECONDS, key=lambda *, portfolio: portfolio.pk,
+             version=lambda *, portfolio: portfolio.data_version)
 def portfolio_exposure_get(*, portfolio: Portfolio) -> dict:
     """Slices by sector, country and region; instruments still without a profile are asked for (the
     workers fetch them) and listed in `profiles_pending`."""

@@ -18,7 +18,9 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from core.query_cache import query_cache
 from portfolio.cash import cash_currency
+from portfolio.dashboard import DASHBOARD_CACHE_SECONDS
 from portfolio.holdings import EXACT_SUMS, ZERO, money_format, money_sum, ratio_format
 from portfolio.models import Portfolio, Transaction, TransactionType
 from portfolio.selectors import portfolio_valuation_get
@@ -27,7 +29,6 @@ from prices.models import AssetClass, cash_symbol
 
 # Transaction types that are income.
 INCOME_TYPES = [TransactionType.DIVIDEND.value, TransactionType.INTEREST.value]
-# Yield on cost as a fraction, to this many places (0.034512 = 3.45 %).
 
 
 @dataclass
@@ -68,8 +69,14 @@ def _months(first: date, last: date) -> list[str]:
 
 def portfolio_income_get(*, portfolio: Portfolio, today: date | None = None) -> dict:
     """The portfolio's income (module docstring); months run without gaps from the first payment to
-    this month, so a bar chart shows the months nothing was paid."""
-    today = today or timezone.localdate()
+    this month, so a bar chart shows the months nothing was paid. Cached per data version and day."""
+    return _income_compute(portfolio=portfolio, today=today or timezone.localdate())
+
+
+# The answer changes with the portfolio's data (its version) and with the day (the trailing year).
+@query_cache("income", ttl=DASHBOARD_CACHE_SECONDS, key=lambda *, portfolio, today: f"{portfolio.pk}:{today}",
+             version=lambda *, portfolio, today: portfolio.data_version)
+def _income_compute(*, portfolio: Portfolio, today: date) -> dict:
     ttm_start = today - timedelta(days=365)
     payments = list(
         Transaction.objects.filter(portfolio=portfolio, type__in=INCOME_TYPES, date__lte=today)

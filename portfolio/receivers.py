@@ -8,13 +8,18 @@ from datetime import date
 
 from django.dispatch import receiver
 
-from portfolio.services import portfolios_fx_changed, portfolios_prices_changed
-from prices.signals import fx_rates_changed, prices_changed
+from portfolio.services import portfolios_fx_changed, portfolios_prices_changed, portfolios_profiles_changed
+from prices.signals import fx_rates_changed, prices_changed, profiles_changed
 
 
 @receiver(prices_changed, dispatch_uid="portfolio.prices_changed")
 def on_prices_changed(sender, *, instrument_ids: list[int], since: date | None = None, **kwargs) -> None:
     portfolios_prices_changed(instrument_ids=instrument_ids, since=since)
+
+
+@receiver(profiles_changed, dispatch_uid="portfolio.profiles_changed")
+def on_profiles_changed(sender, *, instrument_ids: list[int], **kwargs) -> None:
+    portfolios_profiles_changed(instrument_ids=instrument_ids)
 
 
 @receiver(fx_rates_changed, dispatch_uid="portfolio.fx_rates_changed")

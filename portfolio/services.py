@@ -442,6 +442,14 @@ def portfolios_prices_changed(*, instrument_ids: list[int], since: date | None =
     return portfolio_versions_bump(portfolio_ids=holders, since=since)
 
 
+def portfolios_profiles_changed(*, instrument_ids: list[int]) -> list[int]:
+    """New sector and country profiles of these instruments: the allocation of every portfolio holding one
+    changed, nothing it has drawn before (its history stays: `since` today). In the caller's transaction."""
+    holders = Portfolio.objects.filter(transactions__instrument_id__in=instrument_ids).values_list(
+        "pk", flat=True).distinct()
+    return portfolio_versions_bump(portfolio_ids=holders, since=timezone.localdate())
+
+
 def portfolios_fx_changed(*, currencies: list[str]) -> list[int]:
     """New FX rates between these currencies: the data of every portfolio based in one of them that
     holds or trades in another changed. In the caller's transaction; returns those portfolios."""

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -25,6 +26,7 @@ from prices.needs import instrument_needs_get
 from prices.providers.base import PermanentError, ProfileFacts, ProviderError, UnknownSymbolError
 from prices.providers.gateway import PriceService
 from prices.providers.profiles import PROFILES
+from prices.signals import profiles_changed
 
 logger = logging.getLogger(__name__)
 
@@ -48,18 +50,22 @@ def profiles_due(*, instrument_ids: Iterable[int] | None = None) -> list[Instrum
 
 def profile_store(*, instrument: Instrument, facts: ProfileFacts | None, source: str) -> InstrumentProfile | None:
     """Store what the provider said (None: it does not know the instrument, stored as an empty, dated
-    profile so it is not asked again before PROFILE_MAX_AGE_DAYS). A locked profile is never touched."""
+    profile so it is not asked again before PROFILE_MAX_AGE_DAYS). A locked profile is never touched.
+    Announces `profiles_changed` when it stored one."""
     facts = facts or ProfileFacts()
     fields = {"sector": facts.sector[:100], "industry": facts.industry[:100], "country": facts.country[:100],
               "sector_weights": facts.sector_weights, "country_weights": facts.country_weights,
               "source": source, "fetched_at": timezone.now()}
-    updated = InstrumentProfile.objects.filter(instrument=instrument, locked=False).update(**fields)
-    if not updated:
-        profile, created = InstrumentProfile.objects.get_or_create(instrument=instrument, defaults=fields)
-        if not created:
-            return None  # locked: staff's word stands
-        return profile
-    return InstrumentProfile.objects.get(instrument=instrument)
+    with transaction.atomic():
+        updated = InstrumentProfile.objects.filter(instrument=instrument, locked=False).update(**fields)
+        if not updated:
+            profile, created = InstrumentProfile.objects.get_or_create(instrument=instrument, defaults=fields)
+            if not created:
+                return None  # locked: staff's word stands
+        else:
+            profile = InstrumentProfile.objects.get(instrument=instrument)
+        profiles_changed.send(sender=InstrumentProfile, instrument_ids=[instrument.pk])
+    return profile
 
 
 def instrument_profiles_refresh(*, instrument_ids: Iterable[int] | None = None) -> dict[str, int]:

@@ -12,6 +12,11 @@ from django.dispatch import Signal
 # before today as it was; None when any day may have changed (an instrument's currency).
 prices_changed = Signal()
 
+# The sector and country profiles of these instruments were stored (fetched, or found unknown). Argument:
+# instrument_ids (list of int). Nothing any chart draws depends on them: only allocations by sector,
+# country and region do.
+profiles_changed = Signal()
+
 # Daily FX rates between these currencies were written. Argument: currencies (sorted list of major
 # ISO codes: both sides of every pair written).
 fx_rates_changed = Signal()

@@ -8,6 +8,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from portfolio.exposure import portfolio_exposure_get
+from portfolio.income import portfolio_income_get
+from portfolio.models import Portfolio
+from portfolio.services import TransactionInput, transaction_create
 from prices.models import FxRate
 from tests.factories import PortfolioFactory
 from tests.portfolio.test_history import (  # noqa: F401 (fixtures)
@@ -97,3 +101,29 @@ def test_the_schema_has_the_income_endpoint(api):  # noqa: F811
     assert "/api/portfolios/{portfolio_id}/income/" in schema["paths"]
     assert set(schema["components"]["schemas"]["PortfolioIncome"]["properties"]) >= {
         "total", "ttm", "yield_on_cost", "by_month", "by_year", "holdings"}
+
+
+@pytest.mark.django_db
+def test_income_and_allocation_are_read_from_the_cache_until_the_portfolio_changes(
+        django_assert_num_queries, django_capture_on_commit_callbacks):
+    today = timezone.localdate()
+
+    def add(kind: str, days_ago: int, quantity: str, price: str) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            transaction_create(portfolio=portfolio, data=TransactionInput(
+                symbol="KO", type=kind, date=today - timedelta(days=days_ago), quantity=Decimal(quantity),
+                price=Decimal(price), fee=Decimal("0"), currency="USD"))
+
+    portfolio = PortfolioFactory(base_currency="USD")
+    add("BUY", 30, "10", "60")
+    add("DIVIDEND", 3, "10", "0.5")
+    portfolio = Portfolio.objects.get(pk=portfolio.pk)
+    first = portfolio_income_get(portfolio=portfolio)
+    allocation = portfolio_exposure_get(portfolio=portfolio)
+    with django_assert_num_queries(0):  # a poll, a reload: one Redis read each
+        assert portfolio_income_get(portfolio=portfolio) == first
+        assert portfolio_exposure_get(portfolio=portfolio) == allocation
+
+    add("DIVIDEND", 2, "10", "0.25")
+    portfolio = Portfolio.objects.get(pk=portfolio.pk)  # its new data version
+    assert (first["ttm"]["gross"], portfolio_income_get(portfolio=portfolio)["ttm"]["gross"]) == ("5.00", "7.50")
