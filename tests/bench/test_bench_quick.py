@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.conf import settings
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK_REDIS_DB = 12  # neither the suite's (15 or TEST_REDIS_URL's), `make run`'s (0) nor `make bench`'s (11)
@@ -24,7 +24,7 @@ def _bench_urls() -> dict[str, str]:
     return {"BENCH_DATABASE_URL": database, "BENCH_REDIS_URL": redis}
 
 
-@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+@pytest.mark.skipif(connection.vendor != "postgresql",
                     reason="the benchmarks measure Postgres (EXPLAIN, COPY): DATABASE_URL must name one")
 def test_bench_quick_passes_its_deterministic_checks():
     urls = _bench_urls()
