@@ -1,8 +1,8 @@
 """`query_cache`: cache an expensive read in Redis under its owner's data version.
 
-    @query_cache("dashboard", ttl=60, key=lambda *, portfolio: portfolio.pk,
+    @query_cache("allocation", ttl=60, key=lambda *, portfolio: portfolio.pk,
                  version=lambda *, portfolio: portfolio.data_version)
-    def dashboard_data_compute(*, portfolio): ...
+    def portfolio_exposure_get(*, portfolio): ...
 
 - Keys are `folio:qc:<namespace>:<key>:v<version>`: a write bumps the owner's version (one INCR),
   so stale entries are never read again and simply expire — no key scans.
@@ -246,7 +246,6 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
             # read the caller needs anyway rides in the same round trip.
             wrapper.part_alongside = (  # type: ignore[attr-defined]
                 lambda name, alongside, *args, **kwargs: cached(name, args, kwargs, alongside))
-        wrapper.uncached = fn  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator
