@@ -6,12 +6,12 @@ request. A process that dies loses at most that last second of samples.
 """
 
 import logging
-import threading
 import time
 from collections import defaultdict
 
 from django.conf import settings
 
+from core.batching import Batcher
 from core.redis_store import redis_client
 from core.soft import soft_fail
 from core.timing import timing_record_many
@@ -22,29 +22,21 @@ logger = logging.getLogger(__name__)
 SKIPPED_PREFIXES = ("/static/", "/healthz", "/metrics", "/favicon.ico")
 
 
-class _Buffer:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.samples: dict[str, list[tuple[float, int]]] = defaultdict(list)
-        self.flushed_at = time.monotonic()
-
-    def add(self, series: str, seconds: float, status: int) -> None:
-        with self.lock:
-            self.samples[series].append((seconds, status))
-            if time.monotonic() - self.flushed_at < settings.REQUEST_TIMING_FLUSH_SECONDS:
-                return
-            samples, self.samples = self.samples, defaultdict(list)
-            self.flushed_at = time.monotonic()
-        # Redis down: the responses matter, their timings do not.
-        with soft_fail("request timings not recorded", level=logging.DEBUG):
-            pipe = redis_client().pipeline(transaction=False)
-            for name, observed in samples.items():
-                timing_record_many(series=name, pipe=pipe,
-                                   samples=[(elapsed, {f"s{code // 100}xx": 1}) for elapsed, code in observed])
-            pipe.execute()
+def _timings_write(samples: list[tuple[str, float, int]]) -> None:
+    """(series, seconds, status) of the requests since the last write, one pipeline."""
+    by_series: dict[str, list[tuple[float, dict[str, int]]]] = defaultdict(list)
+    for series, elapsed, code in samples:
+        by_series[series].append((elapsed, {f"s{code // 100}xx": 1}))
+    # Redis down: the responses matter, their timings do not.
+    with soft_fail("request timings not recorded", level=logging.DEBUG):
+        pipe = redis_client().pipeline(transaction=False)
+        for name, observed in by_series.items():
+            timing_record_many(series=name, pipe=pipe, samples=observed)
+        pipe.execute()
 
 
-_buffer = _Buffer()
+_buffer: Batcher[tuple[str, float, int]] = Batcher(interval=lambda: settings.REQUEST_TIMING_FLUSH_SECONDS,
+                                                   flush=_timings_write)
 
 
 class RequestTimingMiddleware:
@@ -61,5 +53,5 @@ class RequestTimingMiddleware:
             # Paths no route matches (scanners, typos) are one row, whatever the method or path.
             # (The dashboard's route is the empty string: a match, not a miss.)
             endpoint = f"{request.method} /{match.route}" if match is not None else "other (404)"
-            _buffer.add(f"endpoint:{endpoint}", elapsed, response.status_code)
+            _buffer.add((f"endpoint:{endpoint}", elapsed, response.status_code))
         return response

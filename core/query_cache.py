@@ -29,6 +29,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -36,6 +37,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 
+from core.batching import Batcher
 from core.redis_store import redis_client, redis_key, release_if_held
 
 logger = logging.getLogger(__name__)
@@ -110,36 +112,23 @@ def _redis_ok() -> None:
                 logger.warning("query cache: Redis reachable again")
 
 
-class _Counts:
-    """Hit and miss counts buffered in the process, flushed to Redis at most once per interval."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.pending: dict[str, int] = {}
-        self.flushed_at = time.monotonic()
-
-    def add(self, client, namespace: str, outcome: str) -> None:
-        with self.lock:
-            field = f"{namespace}:{outcome}"
-            self.pending[field] = self.pending.get(field, 0) + 1
-            if time.monotonic() - self.flushed_at < settings.QUERY_CACHE_STATS_FLUSH_SECONDS:
-                return
-            pending, self.pending = self.pending, {}
-            self.flushed_at = time.monotonic()
-        minute_key = MINUTE_KEY.format(minute=int(time.time() // 60))
-        pipe = client.pipeline(transaction=False)
-        for name, count in pending.items():
-            pipe.hincrby(STATS_KEY, name, count)
-            pipe.hincrby(minute_key, name, count)
-        pipe.expire(minute_key, MINUTE_RETENTION_SECONDS)
-        pipe.execute()
+def _counts_write(fields: list[str]) -> None:
+    """The hits and misses (`<namespace>:<outcome>`) since the last write, one pipeline. A Redis error is
+    the caller's (the cached read then answers uncached, as for any Redis failure)."""
+    minute_key = MINUTE_KEY.format(minute=int(time.time() // 60))
+    pipe = redis_client(settings.QUERY_CACHE_ALIAS).pipeline(transaction=False)
+    for name, count in Counter(fields).items():
+        pipe.hincrby(STATS_KEY, name, count)
+        pipe.hincrby(minute_key, name, count)
+    pipe.expire(minute_key, MINUTE_RETENTION_SECONDS)
+    pipe.execute()
 
 
-_counts = _Counts()
+_counts: Batcher[str] = Batcher(interval=lambda: settings.QUERY_CACHE_STATS_FLUSH_SECONDS, flush=_counts_write)
 
 
-def _count(client, namespace: str, outcome: str) -> None:
-    _counts.add(client, namespace, outcome)
+def _count(namespace: str, outcome: str) -> None:
+    _counts.add(f"{namespace}:{outcome}")
 
 
 def raw_bytes(value: bytes) -> bytes:
@@ -209,7 +198,7 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 if alongside is not None:
                     raw, others = raw
                 if raw is not None:
-                    _count(client, namespace, "hits")
+                    _count(namespace, "hits")
                     _redis_ok()
                     return decoded(raw), others
                 token = uuid.uuid4().hex
@@ -222,12 +211,12 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
             if not leader:
                 waited = _wait_for(client, cache_key, lambda: read(client, cache_key, part))
                 if waited is not None:
-                    _count(client, namespace, "hits")
+                    _count(namespace, "hits")
                     return decoded(waited), others
             try:
                 value = fn(*args, **kwargs)
                 write(client, cache_key, value)
-                _count(client, namespace, "misses")
+                _count(namespace, "misses")
             finally:
                 if leader:
                     try:
