@@ -109,16 +109,15 @@ def _generations(portfolio_ids: list[int]) -> dict[int, tuple[bytes | None, byte
 def _outdated(portfolio_ids: list[int]) -> int:
     """How many of the portfolios have no cached chart history for their present history version and today
     (what the chart API serves as current; its live point is made when it is read)."""
-    import json
-
     from django.utils import timezone
 
+    from charts.cache import chart_is_current
     from portfolio.models import Portfolio
 
     versions = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "history_version"))
-    today = json.dumps(timezone.localdate().isoformat()).encode()
-    return sum(1 for pid, (version, as_of, _) in _generations(portfolio_ids).items()
-               if version is None or int(version) != versions.get(pid) or as_of != today)
+    today = timezone.localdate()
+    return sum(1 for pid in portfolio_ids
+               if not chart_is_current(portfolio_id=pid, version=versions.get(pid, -1), day=today))
 
 
 def _wait_current(portfolio_ids: list[int], *, started: float, job_id: str | None = None) -> dict:
