@@ -3,7 +3,7 @@ corrected past close regenerates the chart. Real workers fetching from the loopb
 tests/portfolio/test_history.py), nothing posted by hand but the past close corrected as a provider would."""
 
 import math
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -23,6 +23,12 @@ from tests.portfolio.test_history import buy, current_chart, portfolio_of, stock
 pytestmark = pytest.mark.django_db(transaction=True)
 providers, api = history.providers, history.api  # the workers, the stub providers and a user's client
 LIVE_CLOSE = Decimal("321.50")
+
+
+def in_todays_session(today: date) -> datetime:
+    """A quote time whose New York session is today (UTC): at 00:00-05:00 UTC a quote made now belongs to
+    the previous day's session, a completed day, and would rightly regenerate the history."""
+    return datetime.combine(today, time(18, 0), tzinfo=UTC)
 
 
 def generation(portfolio_id: int) -> tuple[int, float]:
@@ -57,6 +63,7 @@ def test_an_intraday_quote_moves_the_live_point_and_figures_without_regenerating
 
     # when the 5-minute refresh brings a new quote of today, through the workers
     providers.market.price_of = lambda symbol, day: LIVE_CLOSE if day == today else stock_price(symbol, day)
+    providers.market.quote_time = in_todays_session(today)
     prices_refresh_job_start(instrument_ids=[held["instrument"].pk], force=True, lock_scope=None)
     wait_for("today's quote stored", lambda: PriceHistory.objects.filter(
         instrument=held["instrument"], date=today, close=LIVE_CLOSE).exists())
@@ -171,6 +178,7 @@ def test_the_live_figures_are_those_a_full_generation_with_todays_quotes_makes(p
     ko = Instrument.objects.get(symbol="KO")
     before = generation(portfolio_id)
     providers.market.price_of = lambda symbol, day: LIVE_CLOSE if day == today else stock_price(symbol, day)
+    providers.market.quote_time = in_todays_session(today)
     prices_refresh_job_start(instrument_ids=[ko.pk], force=True, lock_scope=None)
     wait_for("today's quote stored", lambda: PriceHistory.objects.filter(
         instrument=ko, date=today, close=LIVE_CLOSE).exists())

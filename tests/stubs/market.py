@@ -77,6 +77,9 @@ class MarketStub:
         # whose first post-split session is 10 June; (d, 1, 10) a 1-for-10 reverse split.
         self.splits: dict[str, list[tuple[date, int, int]]] = {}
         self.today: date | None = None  # the stub's clock (None: today in UTC); later splits have not happened
+        # When its quotes say they were made (regularMarketTime; None: now). A quote belongs to the session of
+        # its time on New York's clock, which is the day before the UTC date from 00:00 to 04:00/05:00 UTC.
+        self.quote_time: datetime | None = None
         # (symbol, day) -> what it traded at that day, in today's shares (after every split so far); quotes
         # are today's. Default: stub_price, the same every day.
         self.price_of: Callable[[str, date], Decimal] | None = None
@@ -160,7 +163,7 @@ class MarketStub:
             return forced.status, forced.body, forced.content_type, forced.headers
         if self.failing_symbols & set(symbols):
             return 500, "<html><body>Internal Server Error</body></html>", "text/html", {}
-        now = int(datetime.now(UTC).timestamp())
+        now = int((self.quote_time or datetime.now(UTC)).timestamp())
         result = [
             {"symbol": symbol, "currency": self.currencies.get(symbol, "USD"), "marketState": "REGULAR",
              "exchangeTimezoneName": "America/New_York", "regularMarketPrice": float(self._quote_price(symbol)),
