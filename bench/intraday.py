@@ -24,7 +24,8 @@ Ratio: the baseline's seconds over the intraday refresh's.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 
 import numpy as np
 
@@ -198,6 +199,7 @@ def _totals_before(portfolio_ids: list[int]) -> dict[int, str]:
 def run(*, instruments: int, portfolios: int, holdings: int, chart_workers: int, latency: float,
         concurrency: int) -> dict:
     from django.conf import settings
+    from django.utils import timezone
 
     from charts.services import chart_regeneration_request
     from prices.refresh.jobs import prices_refresh_job_start
@@ -211,6 +213,10 @@ def run(*, instruments: int, portfolios: int, holdings: int, chart_workers: int,
         "setup": {"price_rows": data["price_rows"], "seconds": data["seconds"]},
     }
     stub = MarketStub(latency=latency)
+    # Quotes inside today's New York session: at 00:00-05:00 UTC (and on a weekend) a quote made "now" belongs
+    # to a completed session, a change of the history that rightly regenerates every chart; the target is
+    # about the 5-minute refresh during a session.
+    stub.quote_time = datetime.combine(timezone.localdate(), dt_time(18, 0), tzinfo=UTC)
     with stub.running(), \
             celery_worker(queue="charts", pool="prefork", concurrency=chart_workers), \
             celery_worker(queue="prices", pool="threads", concurrency=concurrency, env={"YAHOO_BASE_URL": stub.url}):
