@@ -1,10 +1,11 @@
 """Broker export layouts, mapped onto the generic import format (portfolio/importing.py).
 
 Each layout is recognised by its header row and turns each of its rows into a generic row
-(date, type, symbol, quantity, price, fee, currency, note) — or into a skip with the reason, for
-rows that are not trades (deposits, interest, currency conversions). The generic validation then
-runs on the result, so a broker file gets the same checks and error messages, by its own row
-numbers.
+(date, type, symbol, quantity, price, fee, currency, note): trades, dividends, fees, and the cash
+moving in and out of the broker account (deposits, withdrawals, interest: one "unit" of the amount) —
+or into a skip with the reason, for rows Folio has no transaction for (currency conversions, card
+spending, the totals line). The generic validation then runs on the result, so a broker file gets the
+same checks and error messages, by its own row numbers.
 
 - Trading 212 "Export history" CSV: Action, Time, ISIN, Ticker, Name, No. of shares, Price / share,
   Currency (Price / share), Exchange rate, …, Withholding tax, Charge amount, Currency conversion fee…
@@ -36,6 +37,9 @@ class BrokerFormat:
     label: str
     required: tuple[str, ...]  # lower-cased header names that identify the layout
     map_row: Callable[[Row], Mapped]
+    # Rows listed newest first: imported in reverse, so that the same day's deposit comes before the buy it
+    # paid for, as it happened (transactions of one date count in the order they were entered).
+    newest_first: bool = False
 
 
 def _number(text: str) -> Decimal | None:
@@ -56,14 +60,30 @@ def _text(value: Decimal | None) -> str:
     return "" if value is None else format(value.normalize(), "f")
 
 
+def _cash_row(*, day: str, kind: str, amount: Decimal | None, currency: str, note: str) -> Mapped:
+    """A deposit, withdrawal or interest as the generic format has it: no symbol, the amount as the price
+    of one unit (a missing amount is left for the generic check to name; a zero one moves nothing)."""
+    if amount == 0:
+        return Skip(f"{kind.lower()} of 0")
+    return {"date": day, "type": kind, "symbol": "", "quantity": "1",
+            "price": _text(abs(amount) if amount is not None else None), "fee": "0", "currency": currency,
+            "note": note[:500]}
+
+
 # --- Trading 212 -----------------------------------------------------------------------------------
 
+T212_CASH_ACTIONS = {"deposit": "DEPOSIT", "withdrawal": "WITHDRAWAL", "interest on cash": "INTEREST",
+                     "lending interest": "INTEREST"}
 T212_FEE_COLUMNS = ("charge amount", "currency conversion fee", "stamp duty reserve tax", "transaction fee",
                     "finra fee", "french transaction tax", "stamp duty")
 
 
 def _t212_map(raw: Row) -> Mapped:
     action = raw.get("action", "").strip().lower()
+    if action in T212_CASH_ACTIONS:  # the account's own currency, in Total
+        return _cash_row(day=raw.get("time", "").strip()[:10], kind=T212_CASH_ACTIONS[action],
+                         amount=_number(raw.get("total", "")), currency=raw.get("currency (total)", "").strip(),
+                         note=" ".join(filter(None, [raw.get("action", "").strip(), raw.get("id", "").strip()])))
     if "buy" in action:
         kind = "BUY"
     elif "sell" in action:
@@ -105,6 +125,11 @@ SCHWAB_ACTIONS = {
     "qual div reinvest": "DIVIDEND", "long term cap gain": "DIVIDEND", "short term cap gain": "DIVIDEND",
     "adr mgmt fee": "FEE", "foreign tax paid": "FEE", "nra tax adj": "FEE", "service fee": "FEE",
 }
+# Cash in or out of the account, by the sign of Amount; interest on the account's cash (not a bond's coupon,
+# which names its bond and is left out).
+SCHWAB_TRANSFERS = ("moneylink transfer", "moneylink deposit", "wire funds", "wire funds received", "wire sent",
+                    "funds received", "journal")
+SCHWAB_INTEREST = ("credit interest", "bank interest", "schwab1 int")
 AS_OF = re.compile(r"as of (\d{2}/\d{2}/\d{4})")
 
 
@@ -122,6 +147,12 @@ def _schwab_map(raw: Row) -> Mapped:
     action = raw.get("action", "").strip()
     kind = SCHWAB_ACTIONS.get(action.lower())
     symbol = raw.get("symbol", "").strip()
+    if not symbol and action.lower() in SCHWAB_TRANSFERS + SCHWAB_INTEREST:
+        amount = _number(raw.get("amount", ""))
+        kind = ("INTEREST" if action.lower() in SCHWAB_INTEREST
+                else "WITHDRAWAL" if amount is not None and amount < 0 else "DEPOSIT")
+        return _cash_row(day=_us_date(raw.get("date", "")), kind=kind, amount=amount, currency="USD",
+                         note=" ".join(filter(None, [action, raw.get("description", "").strip()])))
     if kind is None or not symbol:
         return Skip(f"{action or 'empty action'}: not a trade")
     amount = _number(raw.get("amount", ""))
@@ -142,8 +173,13 @@ FORMATS = (
                  ("action", "time", "ticker", "no. of shares", "price / share", "currency (price / share)"),
                  _t212_map),
     BrokerFormat("schwab", "Charles Schwab transaction history",
-                 ("date", "action", "symbol", "quantity", "price", "fees & comm", "amount"), _schwab_map),
+                 ("date", "action", "symbol", "quantity", "price", "fees & comm", "amount"), _schwab_map,
+                 newest_first=True),
 )
+
+
+def broker_format_named(name: str) -> BrokerFormat | None:
+    return next((fmt for fmt in FORMATS if fmt.name == name), None)
 
 
 def broker_format_detect(columns: list[str]) -> BrokerFormat | None:

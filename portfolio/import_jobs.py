@@ -20,7 +20,7 @@ from core.jobs import (
 from core.redis_store import redis_client, redis_key
 from core.tasks import task_send
 from portfolio.importing import ImportRejected, ImportResult, import_file_precheck, transactions_import
-from portfolio.models import Portfolio
+from portfolio.models import Account, Portfolio
 
 JOB_KIND = "import_transactions"
 # The file waits this long for a worker; an import is checked and written in far less.
@@ -33,36 +33,41 @@ def _file_key(job_id: str) -> str:
     return redis_key("import", job_id, "file")
 
 
-def transactions_import_or_queue(*, portfolio: Portfolio, content: bytes, owner_id: int) -> ImportResult | str:
+def transactions_import_or_queue(*, portfolio: Portfolio, content: bytes, owner_id: int,
+                                 account: Account | None = None) -> ImportResult | str:
     """Import a file here and now, or — more lines than a request should check and write while the user
     waits — queue it for a worker and return the job's id. ImportRejected for a bad file (at once
     for one too large to import at all, before anything is queued)."""
     import_file_precheck(content=content)
     if content.count(b"\n") > settings.IMPORT_SYNC_MAX_ROWS:
-        return transactions_import_start(portfolio=portfolio, content=content, owner_id=owner_id)
-    return transactions_import(portfolio=portfolio, content=content)
+        return transactions_import_start(portfolio=portfolio, content=content, owner_id=owner_id, account=account)
+    return transactions_import(portfolio=portfolio, content=content, account=account)
 
 
-def transactions_import_start(*, portfolio: Portfolio, content: bytes, owner_id: int) -> str:
-    """Queue the import of `content` into the portfolio; returns the job id to follow."""
+def transactions_import_start(*, portfolio: Portfolio, content: bytes, owner_id: int,
+                              account: Account | None = None) -> str:
+    """Queue the import of `content` into the portfolio (rows naming no account into `account`); returns the
+    job id to follow."""
     rows = max(content.count(b"\n") - 1, 0)
     job_id = job_create(kind=JOB_KIND, total=rows, batches=1, owner_id=owner_id, deadline_seconds=DEADLINE_SECONDS)
     redis_client().set(_file_key(job_id), content, ex=FILE_TTL_SECONDS)
-    task_send("portfolio.import_transactions_task", kwargs={"job_id": job_id, "portfolio_id": portfolio.pk})
+    task_send("portfolio.import_transactions_task", kwargs={"job_id": job_id, "portfolio_id": portfolio.pk,
+                                                            "account_id": account.pk if account else None})
     return job_id
 
 
-def transactions_import_run(*, job_id: str, portfolio_id: int) -> None:
+def transactions_import_run(*, job_id: str, portfolio_id: int, account_id: int | None = None) -> None:
     """The worker's side: check and write the file, with progress; its outcome ends the job."""
     client = redis_client()
     content = client.get(_file_key(job_id))
     portfolio = Portfolio.objects.filter(pk=portfolio_id).first()
-    if content is None or portfolio is None:
-        job_fail(job_id=job_id, reason="The file or the portfolio is gone: nothing was imported.")
+    account = Account.objects.filter(pk=account_id, portfolio_id=portfolio_id).first() if account_id else None
+    if content is None or portfolio is None or (account_id and account is None):
+        job_fail(job_id=job_id, reason="The file, the portfolio or the account is gone: nothing was imported.")
         return
     try:
         result = transactions_import(
-            portfolio=portfolio, content=content,
+            portfolio=portfolio, content=content, account=account,
             progress=lambda done, total: job_progress_set(job_id=job_id, done=done, total=total))
     except ImportRejected as rejected:
         job_errors_add(job_id=job_id, errors=[

@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from portfolio.broker_formats import FORMATS, Skip, broker_format_detect
+from portfolio.broker_formats import FORMATS, Skip, broker_format_detect, broker_format_named
 from portfolio.cache import portfolio_version_bump
 from portfolio.cash import cash_expand, overdrawn_message
 from portfolio.history import portfolio_history_request_for
@@ -42,6 +42,7 @@ from prices.models import AssetClass, Instrument, Provider
 from prices.services import instrument_get_or_create, symbol_normalize
 
 GENERIC = "generic"
+MOVES_OF_CASH = (TransactionType.DEPOSIT, TransactionType.WITHDRAWAL)
 REQUIRED_COLUMNS = ("date", "type", "symbol", "quantity", "price", "fee", "currency")
 OPTIONAL_COLUMNS = ("note", "provider", "asset_class", "gift", "account")
 GIFT_WORDS = {"": False, "0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
@@ -63,7 +64,9 @@ class RowError:
 class ImportResult:
     created: int = 0
     skipped_duplicates: int = 0
-    skipped_other: int = 0  # a broker's rows that are not trades (deposits, interest, conversions)
+    # A broker's rows Folio has no transaction for (currency conversions, card spending, the totals line),
+    # and its deposits and withdrawals when the account imported into does not track cash.
+    skipped_other: int = 0
     format: str = "generic"
 
 
@@ -114,6 +117,21 @@ def csv_rows_read(*, content: bytes) -> tuple[str, list[dict[str, str] | Skip]]:
     except csv.Error as error:  # a field over the csv module's size limit, an unterminated quote…
         raise ImportRejected([RowError(reader.line_num, None, f"Unreadable CSV: {error}.")]) from None
     return (broker.name if broker else GENERIC), [broker.map_row(row) if broker else row for row in rows]
+
+
+def import_account_get(*, portfolio: Portfolio, value: str | int | None) -> Account | None:
+    """The account an import's rows naming none go into, chosen by its id (the API's and the page's
+    `account` field); None when none is chosen. ValidationError naming `account` for anything else."""
+    if value in (None, ""):
+        return None
+    try:
+        pk = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError({"account": f"'{value}' is not an account id."}) from None
+    account = Account.objects.filter(pk=pk, portfolio=portfolio).first()
+    if account is None:  # another portfolio's account is as unknown here as one that does not exist
+        raise ValidationError({"account": f"No account {pk} in this portfolio."})
+    return account
 
 
 def _decimal(text: str, column: str, row: int, errors: list[RowError]) -> Decimal | None:
@@ -195,10 +213,14 @@ def _instrument_request(row: TransactionInput) -> tuple:
     return (row.symbol, row.provider, row.asset_class)
 
 
-def transactions_import(*, portfolio: Portfolio, content: bytes,
+def transactions_import(*, portfolio: Portfolio, content: bytes, account: Account | None = None,
                         progress: Callable[[int, int], None] | None = None) -> ImportResult:
     """Validate every row, then write them all in one transaction, or raise ImportRejected.
-    `progress(rows_checked, rows)` is called as the rows are checked (for a progress bar)."""
+    Rows that name no account go into `account` (one of the portfolio's; None: its default account): a
+    broker's export is one account's history. `progress(rows_checked, rows)` is called as the rows are
+    checked (for a progress bar)."""
+    if account is not None and account.portfolio_id != portfolio.pk:
+        raise ImportRejected([RowError(0, "account", "The account is not one of this portfolio's.")])
     layout, rows = csv_rows_read(content=content)
     errors: list[RowError] = []
     parsed: list[tuple[int, TransactionInput]] = []
@@ -219,8 +241,11 @@ def transactions_import(*, portfolio: Portfolio, content: bytes,
     if errors:
         raise ImportRejected(errors[:MAX_ERRORS])
 
+    if (broker := broker_format_named(layout)) is not None and broker.newest_first:
+        parsed.reverse()  # entered oldest first, each row still named by its number in the file
     if rows and skipped == len(rows):
-        raise ImportRejected([RowError(0, None, "The file holds no trades (only deposits, interest and the like).")])
+        raise ImportRejected([RowError(0, None, "The file holds no transactions (only currency conversions and "
+                                                "the like).")])
     result = ImportResult(format=layout, skipped_other=skipped)
     with transaction.atomic():
         Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
@@ -229,15 +254,24 @@ def transactions_import(*, portfolio: Portfolio, content: bytes,
             .order_by("date", "id")
         )
         default = account_default_get(portfolio=portfolio)
-        accounts = {account.name: account for account in Account.objects.filter(portfolio=portfolio)}
+        target = account or default
+        accounts = {known.name: known for known in Account.objects.filter(portfolio=portfolio)}
         present = {_identity(tx.instrument.symbol if tx.instrument else "", (tx.account or default).name, tx)
                    for tx in existing}
         fresh = []
         for number, row in parsed:
-            if _identity(row.symbol, row.account_name or default.name, row) in present:
+            if _identity(row.symbol, row.account_name or target.name, row) in present:
                 result.skipped_duplicates += 1
+            elif layout != GENERIC and row.type in MOVES_OF_CASH and not target.tracks_cash:
+                # A broker's deposits and withdrawals say what came in and out of its account; one that does
+                # not track cash has no place for them (its buys bring the money in). A generic file's
+                # rows are the user's own, so there such a row is an error naming it (_cash_check).
+                result.skipped_other += 1
             else:
                 fresh.append((number, row))
+        if not fresh and not result.skipped_duplicates:
+            raise ImportRejected([RowError(0, "account", f"'{target.name}' does not track cash, and the file holds "
+                                                         f"only deposits and withdrawals: nothing to import.")])
         for _, row in fresh:  # an account the file names that the portfolio does not have yet is made
             if row.account_name and row.account_name not in accounts:
                 accounts[row.account_name] = Account.objects.create(
@@ -251,7 +285,7 @@ def transactions_import(*, portfolio: Portfolio, content: bytes,
                     symbol=row.symbol, currency=row.currency, provider=row.provider, asset_class=row.asset_class,
                     owner=portfolio.owner)
         new = [
-            (number, Transaction(portfolio=portfolio, account=accounts.get(row.account_name, default),
+            (number, Transaction(portfolio=portfolio, account=accounts.get(row.account_name, target),
                                  instrument=None if row.type in CASH_TYPES else instruments[_instrument_request(row)],
                                  type=row.type, date=row.date, quantity=row.quantity, price=row.price, fee=row.fee,
                                  currency=row.currency, note=row.note))

@@ -20,6 +20,7 @@ from portfolio.importing import (
     REQUIRED_COLUMNS,
     ImportRejected,
     RowError,
+    import_account_get,
 )
 from portfolio.models import Account, Portfolio, Transaction, TransactionType
 from portfolio.positions import instrument_positions_get, portfolio_summaries_get
@@ -163,14 +164,20 @@ def transaction_import_page(request, portfolio_id: int):
     """Upload a CSV of transactions: all rows or none, every bad row listed."""
     portfolio = owned_portfolio_or_404(request, portfolio_id)
     errors = []
+    chosen = request.POST.get("account", "")
     if request.method == "POST":
         upload = request.FILES.get("file")
         content = upload.read(MAX_FILE_BYTES + 1) if upload is not None else b""
+        try:
+            account = import_account_get(portfolio=portfolio, value=chosen)
+        except ValidationError as error:
+            errors = [RowError(0, "account", error.message_dict["account"][0])]
         if upload is None:
-            errors = [RowError(0, "file", "Choose a CSV file to import.")]
-        else:
+            errors.append(RowError(0, "file", "Choose a CSV file to import."))
+        if not errors:
             try:
-                result = transactions_import_or_queue(portfolio=portfolio, content=content, owner_id=request.user.pk)
+                result = transactions_import_or_queue(portfolio=portfolio, content=content, owner_id=request.user.pk,
+                                                      account=account)
             except ImportRejected as rejected:
                 errors = rejected.row_errors
             else:
@@ -183,7 +190,8 @@ def transaction_import_page(request, portfolio_id: int):
     job_id = request.GET.get("job", "")
     return render(request, "portfolio/transaction_import.html",
                   {"portfolio": portfolio, "errors": errors, "columns": REQUIRED_COLUMNS,
-                   "optional_columns": OPTIONAL_COLUMNS, "job_id": job_id if job_id.isalnum() else ""},
+                   "optional_columns": OPTIONAL_COLUMNS, "job_id": job_id if job_id.isalnum() else "",
+                   "accounts": selectors.account_list(portfolio=portfolio), "chosen_account": chosen},
                   status=400 if errors else 200)
 
 

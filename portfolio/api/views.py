@@ -5,6 +5,7 @@ Every portfolio-scoped lookup goes through `portfolio_get(user=…)` (or, for th
 not exist for the caller.
 """
 
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.text import slugify
@@ -29,7 +30,7 @@ from portfolio.api.serializers import (
 )
 from portfolio.exporting import transaction_rows, transactions_csv, user_data_export
 from portfolio.import_jobs import transactions_import_or_queue
-from portfolio.importing import MAX_FILE_BYTES, ImportRejected
+from portfolio.importing import MAX_FILE_BYTES, ImportRejected, import_account_get
 from portfolio.models import Transaction
 
 
@@ -155,9 +156,12 @@ class TransactionImportApi(APIView):
     parser_classes = [MultiPartParser, FormParser, CsvTextParser]
 
     @extend_schema(
-        request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string",
-                                                                                  "format": "binary"}}},
+        request={"multipart/form-data": {"type": "object", "properties": {
+                     "file": {"type": "string", "format": "binary"},
+                     "account": {"type": "integer", "description": "the account rows naming none go into"}}},
                  "text/csv": {"type": "string"}},
+        parameters=[OpenApiParameter("account", int, description="text/csv: the account rows naming none go into "
+                                                                 "(default: the portfolio's default account)")],
         # 400: the rows' errors, no file at all, or a body the parser could not read.
         # 202: a file of more than IMPORT_SYNC_MAX_ROWS lines is imported by a worker; follow progress_url.
         responses={201: ImportResultSerializer, 202: inline_serializer("ImportQueued", {
@@ -166,12 +170,20 @@ class TransactionImportApi(APIView):
             component_name="ImportRejected", resource_type_field_name=None, serializers=[
                 ImportErrorsSerializer,
                 inline_serializer("ImportFileMissing", {"file": serializers.ListField(child=serializers.CharField())}),
+                inline_serializer("ImportAccountUnknown", {
+                    "account": serializers.ListField(child=serializers.CharField())}),
                 inline_serializer("ImportUnreadable", {"detail": serializers.CharField()}),
             ])},
     )
     def post(self, request, portfolio_id: int):
         portfolio = owned_portfolio_or_404(request, portfolio_id)
-        upload = request.data.get("file") if hasattr(request.data, "get") else None
+        fields = request.data if hasattr(request.data, "get") else {}
+        try:
+            account = import_account_get(portfolio=portfolio,
+                                         value=fields.get("account") or request.query_params.get("account"))
+        except ValidationError as error:
+            return Response(error.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        upload = fields.get("file")
         if upload is not None and hasattr(upload, "read"):
             content = upload.read(MAX_FILE_BYTES + 1)
         elif isinstance(request.data, bytes | str):
@@ -180,7 +192,8 @@ class TransactionImportApi(APIView):
             return Response({"file": ["Upload a CSV file in the field 'file' (or send text/csv)."]},
                             status=status.HTTP_400_BAD_REQUEST)
         try:
-            result = transactions_import_or_queue(portfolio=portfolio, content=content, owner_id=request.user.pk)
+            result = transactions_import_or_queue(portfolio=portfolio, content=content, owner_id=request.user.pk,
+                                                  account=account)
         except ImportRejected as rejected:
             return Response(ImportErrorsSerializer({"errors": rejected.row_errors}).data,
                             status=status.HTTP_400_BAD_REQUEST)

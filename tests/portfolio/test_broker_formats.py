@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 
 from portfolio.importing import ImportRejected, transactions_import
-from portfolio.models import Transaction
+from portfolio.models import Account, Transaction
+from portfolio.selectors import portfolio_valuation_get
 
 pytestmark = pytest.mark.django_db
 
@@ -31,36 +32,70 @@ SCHWAB = (
     '"02/15/2024","NRA Tax Adj","MSFT","MICROSOFT CORP","","","","-$1.13"\n'
     '"01/03/2024 as of 01/02/2024","Buy","MSFT","MICROSOFT CORP","10","$370.00","","-$3,700.00"\n'
     '"01/02/2024","MoneyLink Transfer","","Tfr BANK","","","","$5,000.00"\n'
+    '"03/29/2024","Credit Interest","","SCHWAB1 INT 02/28-03/27","","","","$0.42"\n'
+    '"04/02/2024","MoneyLink Transfer","","Tfr BANK","","","","-$1,000.00"\n'
+    '"04/03/2024","Journal","","JOURNAL FRM ...123","","","","$0.00"\n'
     '"Transactions Total","","","","","","","$3,359.84"\n'
 )
 
 
-def test_trading212_export_is_mapped(portfolio):
-    result = transactions_import(portfolio=portfolio, content=T212.encode())
-    assert (result.format, result.created, result.skipped_other) == ("trading212", 4, 2)
+def test_trading212_export_is_mapped_into_the_account_chosen(portfolio):
+    wallet = Account.objects.create(portfolio=portfolio, name="Trading 212", currency="GBP")
+    result = transactions_import(portfolio=portfolio, content=T212.encode(), account=wallet)
+    assert (result.format, result.created, result.skipped_other) == ("trading212", 6, 0)
     rows = list(Transaction.objects.order_by("date", "id").values_list(
         "instrument__symbol", "type", "date", "quantity", "price", "fee", "currency"))
     assert rows == [
+        (None, "DEPOSIT", date(2024, 1, 2), Decimal("1"), Decimal("1000"), Decimal("0"), "GBP"),  # Total, its currency
         ("AAPL", "BUY", date(2024, 1, 2), Decimal("2.5"), Decimal("185"), Decimal("0.6985"), "USD"),  # 0.55 GBP × 1.27
         ("BP.", "BUY", date(2024, 1, 3), Decimal("100"), Decimal("465.2"), Decimal("0"), "GBX"),
         ("AAPL", "DIVIDEND", date(2024, 2, 15), Decimal("2.5"), Decimal("0.24"), Decimal("0.09"), "USD"),
         ("AAPL", "SELL", date(2024, 3, 1), Decimal("1"), Decimal("180"), Decimal("0.2646"), "USD"),  # 0.21 × 1.26
+        (None, "INTEREST", date(2024, 3, 2), Decimal("1"), Decimal("0.5"), Decimal("0"), "GBP"),
     ]
+    assert set(Transaction.objects.values_list("account__name", flat=True)) == {"Trading 212"}
+    again = transactions_import(portfolio=portfolio, content=T212.encode(), account=wallet)
+    assert (again.created, again.skipped_duplicates) == (0, 6)
+
+
+def test_an_account_not_tracking_cash_keeps_the_trades_and_interest_but_not_deposits(portfolio):
+    # the fixture's default account does not track cash (a portfolio recorded before accounts existed)
+    result = transactions_import(portfolio=portfolio, content=T212.encode())
+    assert (result.created, result.skipped_other) == (5, 1)  # the deposit left out: its buys bring the money in
+    assert sorted(Transaction.objects.values_list("type", flat=True)) == ["BUY", "BUY", "DIVIDEND", "INTEREST",
+                                                                          "SELL"]
+
+
+def test_an_account_of_another_portfolio_is_refused(portfolio, foreign_portfolio):
+    theirs = Account.objects.create(portfolio=foreign_portfolio, name="Theirs", currency="USD")
+    with pytest.raises(ImportRejected) as raised:
+        transactions_import(portfolio=portfolio, content=T212.encode(), account=theirs)
+    assert [(e.row, e.column) for e in raised.value.row_errors] == [(0, "account")]
+    assert not Transaction.objects.exists()
 
 
 def test_schwab_export_is_mapped(portfolio):
-    result = transactions_import(portfolio=portfolio, content=SCHWAB.encode())
-    assert (result.format, result.created, result.skipped_other) == ("schwab", 4, 2)
+    schwab = Account.objects.create(portfolio=portfolio, name="Schwab", currency="USD")
+    result = transactions_import(portfolio=portfolio, content=SCHWAB.encode(), account=schwab)
+    assert (result.format, result.created, result.skipped_other) == ("schwab", 7, 2)  # the 0 journal, the total
     rows = list(Transaction.objects.order_by("date", "id").values_list(
         "instrument__symbol", "type", "date", "quantity", "price", "fee"))
+    # entered oldest first (the file lists the newest first): the deposit before the buy it paid for
     assert rows == [
+        (None, "DEPOSIT", date(2024, 1, 2), Decimal("1"), Decimal("5000"), Decimal("0")),
         ("MSFT", "BUY", date(2024, 1, 2), Decimal("10"), Decimal("370"), Decimal("0")),  # the "as of" trade date
-        ("MSFT", "DIVIDEND", date(2024, 2, 15), Decimal("1"), Decimal("7.5"), Decimal("0")),
         ("MSFT", "FEE", date(2024, 2, 15), Decimal("0"), Decimal("0"), Decimal("1.13")),
+        ("MSFT", "DIVIDEND", date(2024, 2, 15), Decimal("1"), Decimal("7.5"), Decimal("0")),
         ("MSFT", "SELL", date(2024, 3, 1), Decimal("5"), Decimal("410.5"), Decimal("0.03")),
+        (None, "INTEREST", date(2024, 3, 29), Decimal("1"), Decimal("0.42"), Decimal("0")),
+        (None, "WITHDRAWAL", date(2024, 4, 2), Decimal("1"), Decimal("1000"), Decimal("0")),  # a negative transfer
     ]
-    again = transactions_import(portfolio=portfolio, content=SCHWAB.encode())
-    assert (again.created, again.skipped_duplicates) == (0, 4)
+    again = transactions_import(portfolio=portfolio, content=SCHWAB.encode(), account=schwab)
+    assert (again.created, again.skipped_duplicates) == (0, 7)
+    # the account's cash: 5,000 in, 3,700 for the buy, 7.50 dividend, 1.13 tax, 2,052.47 from the sale
+    # (5 × 410.50 − 0.03), 0.42 interest, 1,000 out — no implicit deposit for a buy the deposit paid for
+    valuation = portfolio_valuation_get(portfolio=portfolio)
+    assert valuation.cash == {(schwab.pk, "USD"): Decimal("2359.26")}
 
 
 def test_a_broker_row_with_a_bad_value_is_named_by_its_row(portfolio):
@@ -71,8 +106,18 @@ def test_a_broker_row_with_a_bad_value_is_named_by_its_row(portfolio):
     assert not Transaction.objects.exists()
 
 
-def test_a_file_of_deposits_only_is_rejected(portfolio):
+def test_a_file_of_deposits_only_imports_where_cash_is_tracked_and_is_refused_elsewhere(portfolio):
     header = T212.splitlines()[0]
-    with pytest.raises(ImportRejected, match="no trades"):
-        transactions_import(portfolio=portfolio, content=(header + "\nDeposit,2024-01-02 09:00:00,,,,,,,,,,1.00,GBP"
-                                                          ",,,,,,,,\n").encode())
+    deposit = (header + "\nDeposit,2024-01-02 09:00:00,,,,,,,,,,1.00,GBP,,,,,,,,\n").encode()
+    with pytest.raises(ImportRejected, match="'Default' does not track cash"):
+        transactions_import(portfolio=portfolio, content=deposit)
+    assert not Transaction.objects.exists()
+    wallet = Account.objects.create(portfolio=portfolio, name="Trading 212", currency="GBP")
+    assert transactions_import(portfolio=portfolio, content=deposit, account=wallet).created == 1
+
+
+def test_a_file_of_currency_conversions_only_is_rejected(portfolio):
+    header = T212.splitlines()[0]
+    with pytest.raises(ImportRejected, match="no transactions"):
+        transactions_import(portfolio=portfolio, content=(header + "\nCurrency conversion,2024-01-02 09:00:00,,,,,,,,,,"
+                                                          "1.00,GBP,,,,,,,,\n").encode())

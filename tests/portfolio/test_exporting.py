@@ -107,6 +107,18 @@ def test_import_transactions_command(tmp_path, portfolio):
     assert Transaction.objects.count() == 7
 
 
+def test_import_transactions_command_into_an_account(tmp_path, portfolio):
+    path = tmp_path / "history.csv"
+    path.write_text(HISTORY)
+    with pytest.raises(CommandError, match=r"No account 'Brokr' in 'Main' \(its accounts: Default\)"):
+        call_command("import_transactions", str(path), "--portfolio", str(portfolio.pk), "--account", "Brokr",
+                     stdout=StringIO(), stderr=StringIO())
+    broker = Account.objects.create(portfolio=portfolio, name="Broker", currency="USD")
+    call_command("import_transactions", str(path), "--portfolio", str(portfolio.pk), "--account", "Broker",
+                 stdout=StringIO(), stderr=StringIO())
+    assert set(Transaction.objects.values_list("account_id", flat=True)) == {broker.pk}
+
+
 def test_manual_instruments_stay_their_owners_through_export_and_import(api, user, portfolio, other_user):
     # given alice's own hand-priced GOLDBAR at 2000 and the shared AAPL at 200
     rows = ("date,type,symbol,quantity,price,fee,currency,provider\n"

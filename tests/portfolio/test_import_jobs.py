@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from portfolio.models import Transaction
+from portfolio.models import Account, Transaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,8 +44,20 @@ def test_a_large_import_answers_at_once_and_a_worker_imports_it_with_progress(wo
     assert (job["state"], job["kind"], job["total"], job["done"]) == ("SUCCESS", "import_transactions", 3000, 3000)
     assert job["result"] == {"created": 3000, "skipped_duplicates": 0, "skipped_other": 0, "format": "generic"}
     assert Transaction.objects.filter(portfolio=portfolio).count() == 3000
+    assert set(Transaction.objects.values_list("account__name", flat=True)) == {"Default"}
     # it showed progress on the way (rows checked), not only the end
     assert any(state == "PROGRESS" and 0 < done < 3000 for state, done in job["seen"])
+
+
+def test_a_large_import_goes_into_the_account_chosen(worker, api, portfolio, settings):
+    settings.IMPORT_SYNC_MAX_ROWS = 500
+    broker = Account.objects.create(portfolio=portfolio, name="Broker", currency="USD")
+    url = f"/api/portfolios/{portfolio.pk}/transactions/import/?account={broker.pk}"
+
+    job = job_end(api, api.post(url, data=rows(600), content_type="text/csv").json()["progress_url"])
+
+    assert job["state"] == "SUCCESS", job
+    assert set(Transaction.objects.values_list("account_id", flat=True)) == {broker.pk}
 
 
 def test_a_large_import_with_a_bad_row_writes_nothing_and_names_the_row(worker, api, portfolio, settings):

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from portfolio.importing import ImportRejected, transactions_import
-from portfolio.models import Transaction
+from portfolio.models import Account, Transaction
 from portfolio.selectors import portfolio_valuation_get
 from prices.models import Instrument
 
@@ -114,6 +114,26 @@ def test_import_api_of_another_users_portfolio_is_404(api, foreign_portfolio):
     assert Transaction.objects.count() == 0
 
 
+def test_import_api_puts_rows_naming_no_account_into_the_account_chosen(api, portfolio, foreign_portfolio):
+    url = f"/api/portfolios/{portfolio.pk}/transactions/import/"
+    broker = Account.objects.create(portfolio=portfolio, name="Broker", currency="USD")
+    theirs = Account.objects.create(portfolio=foreign_portfolio, name="Theirs", currency="USD")
+    for value, message in ((theirs.pk, f"No account {theirs.pk} in this portfolio."),
+                           ("abc", "'abc' is not an account id.")):
+        refused = api.post(url, {"file": SimpleUploadedFile("t.csv", GOOD.encode()), "account": value},
+                           format="multipart")
+        assert (refused.status_code, refused.json()) == (400, {"account": [message]})
+    assert Transaction.objects.count() == 0
+    multipart = api.post(url, {"file": SimpleUploadedFile("t.csv", GOOD.encode()), "account": broker.pk},
+                         format="multipart")
+    assert multipart.status_code == 201, multipart.json()
+    text = api.post(f"{url}?account={broker.pk}", data="date,type,symbol,quantity,price,fee,currency\n"
+                                                         "2024-04-01,DEPOSIT,,1,500,0,USD\n", content_type="text/csv")
+    assert text.status_code == 201, text.json()
+    assert set(Transaction.objects.values_list("account__name", flat=True)) == {"Broker"}
+    assert Transaction.objects.count() == 5
+
+
 def test_import_page_lists_errors_or_imports(user, portfolio):
     web = Client()
     web.force_login(user)
@@ -124,6 +144,17 @@ def test_import_page_lists_errors_or_imports(user, portfolio):
     good = web.post(url, {"file": SimpleUploadedFile("t.csv", GOOD.encode())})
     assert good.status_code == 302
     assert Transaction.objects.count() == 4
+    # the account rows naming none go into: chosen on the page, one of the portfolio's only
+    broker = Account.objects.create(portfolio=portfolio, name="Broker", currency="USD")
+    form = web.get(url).content.decode()
+    assert f'<option value="{broker.pk}">Broker</option>' in form
+    unknown = web.post(url, {"file": SimpleUploadedFile("t.csv", GOOD.encode()), "account": "999999"})
+    assert unknown.status_code == 400 and "No account 999999 in this portfolio." in unknown.content.decode()
+    into = web.post(url, {"file": SimpleUploadedFile("t.csv", b"date,type,symbol,quantity,price,fee,currency\n"
+                                                               b"2024-04-01,BUY,AAPL,1,100,0,USD\n"),
+                          "account": str(broker.pk)})
+    assert into.status_code == 302
+    assert Transaction.objects.get(account=broker).quantity == 1
 
 
 def test_a_zero_price_buy_is_imported_only_as_a_gift(portfolio):

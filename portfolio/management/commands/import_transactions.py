@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from portfolio.importing import MAX_FILE_BYTES, ImportRejected, transactions_import
-from portfolio.models import Portfolio
+from portfolio.models import Account, Portfolio
 
 
 class Command(BaseCommand):
@@ -15,11 +15,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file")
         parser.add_argument("--portfolio", type=int, required=True, help="portfolio id")
+        parser.add_argument("--account", help="name of the portfolio's account that rows naming none go into "
+                                               "(default: its default account); a broker's export is one account's")
 
-    def handle(self, *args, file, portfolio, **options):
+    def handle(self, *args, file, portfolio, account=None, **options):
         target = Portfolio.objects.filter(pk=portfolio).first()
         if target is None:
             raise CommandError(f"No portfolio {portfolio}.")
+        into = None
+        if account is not None:
+            into = Account.objects.filter(portfolio=target, name=account).first()
+            if into is None:
+                names = ", ".join(Account.objects.filter(portfolio=target).order_by("id")
+                                  .values_list("name", flat=True))
+                raise CommandError(f"No account '{account}' in '{target.name}' (its accounts: {names}).")
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"{file}: no such file.")
@@ -32,7 +41,7 @@ class Command(BaseCommand):
         try:
             with path.open("rb") as handle:
                 result = transactions_import(portfolio=target, content=handle.read(MAX_FILE_BYTES + 1),
-                                             progress=progress)
+                                             account=into, progress=progress)
         except ImportRejected as rejected:
             bar.close()
             lines = [f"  row {e.row}{f' ({e.column})' if e.column else ''}: {e.message}" for e in rejected.row_errors]
@@ -40,4 +49,4 @@ class Command(BaseCommand):
         bar.close()
         self.stdout.write(self.style.SUCCESS(
             f"Imported {result.created} transactions into '{target.name}' ({result.format} format); "
-            f"skipped {result.skipped_duplicates} already present and {result.skipped_other} non-trade rows."))
+            f"skipped {result.skipped_duplicates} already present and {result.skipped_other} other rows."))
