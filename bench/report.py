@@ -808,7 +808,8 @@ def _intraday_md(i: dict | None) -> list[str]:
         f"{p['history_days']} days of closes; real workers: prices ({p['prices_worker_threads']} threads, stub "
         f"provider at {p['latency_ms']:.0f} ms), charts (prefork, {p['chart_workers']} processes). Every chart is "
         "first generated in full (the baseline: the full-regeneration path over the whole population, this run); "
-        "then a refresh of every instrument's quote is started as the 5-minute beat job starts it, and timed until "
+        "then a refresh of every instrument's quote (the stub dates it inside today's New York session, whatever "
+        "the hour the bench runs at) is started as the 5-minute beat job starts it, and timed until "
         "the job is done and every portfolio's cached chart is current: the history of today for its present "
         "history version (today's closes are live and regenerate nothing; each chart's last point is made from the "
         "dashboard's valuation when it is read — docs/charts.md; `bench/intraday.py`).",
