@@ -37,8 +37,8 @@ class BrokerFormat:
     label: str
     required: tuple[str, ...]  # lower-cased header names that identify the layout
     map_row: Callable[[Row], Mapped]
-    # Rows listed newest first: imported in reverse, so that the same day's deposit comes before the buy it
-    # paid for, as it happened (transactions of one date count in the order they were entered).
+    # Rows listed newest first: imported in reverse, so that one day's trades are entered in the order they
+    # happened (a day trade's buy before its sell: transactions of one date replay in entry order).
     newest_first: bool = False
 
 

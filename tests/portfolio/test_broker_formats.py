@@ -80,7 +80,7 @@ def test_schwab_export_is_mapped(portfolio):
     assert (result.format, result.created, result.skipped_other) == ("schwab", 7, 2)  # the 0 journal, the total
     rows = list(Transaction.objects.order_by("date", "id").values_list(
         "instrument__symbol", "type", "date", "quantity", "price", "fee"))
-    # entered oldest first (the file lists the newest first): the deposit before the buy it paid for
+    # entered oldest first (the file lists the newest first)
     assert rows == [
         (None, "DEPOSIT", date(2024, 1, 2), Decimal("1"), Decimal("5000"), Decimal("0")),
         ("MSFT", "BUY", date(2024, 1, 2), Decimal("10"), Decimal("370"), Decimal("0")),  # the "as of" trade date
@@ -93,9 +93,17 @@ def test_schwab_export_is_mapped(portfolio):
     again = transactions_import(portfolio=portfolio, content=SCHWAB.encode(), account=schwab)
     assert (again.created, again.skipped_duplicates) == (0, 7)
     # the account's cash: 5,000 in, 3,700 for the buy, 7.50 dividend, 1.13 tax, 2,052.47 from the sale
-    # (5 × 410.50 − 0.03), 0.42 interest, 1,000 out — no implicit deposit for a buy the deposit paid for
+    # (5 × 410.50 − 0.03), 0.42 interest, 1,000 out
     valuation = portfolio_valuation_get(portfolio=portfolio)
     assert valuation.cash == {(schwab.pk, "USD"): Decimal("2359.26")}
+
+
+def test_a_schwab_day_trade_is_entered_buy_first(portfolio):
+    day_trade = SCHWAB.splitlines()[0] + "\n" + (
+        '"05/06/2024","Sell","NVDA","NVIDIA CORP","3","$890.00","$0.02","$2,669.98"\n'
+        '"05/06/2024","Buy","NVDA","NVIDIA CORP","3","$880.00","","-$2,640.00"\n')
+    assert transactions_import(portfolio=portfolio, content=day_trade.encode()).created == 2
+    assert list(Transaction.objects.order_by("date", "id").values_list("type", flat=True)) == ["BUY", "SELL"]
 
 
 def test_a_broker_row_with_a_bad_value_is_named_by_its_row(portfolio):
