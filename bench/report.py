@@ -385,8 +385,9 @@ def _load_next_step(results: dict, *, profile: str = "dashboard_warm") -> str:
     chart = results["sections"].get("dashboard", {}).get("gunicorn", {}).get("chart", {}).get("warm", {})
     if (share := _hot(results, profile, "portfolio_access_get")) is not None and share >= 10:
         steps.append((share, f"the owner and version probe (`portfolio_access_get`, portfolio/access.py, {share} %), "
-                             "the one Postgres round trip of a warm read (the connection's health check polls its "
-                             "socket, core/postgres/base.py: no round trip of its own): the version is read from "
+                             "the one Postgres round trip of a warm read (a statement prepared once per connection, "
+                             "core/postgres/prepared.py; the connection's health check polls its socket, "
+                             "core/postgres/base.py: no round trip of its own): the version is read from "
                              "Postgres on purpose (a write made while Redis was away must outdate the answers at "
                              "once), and a copy in Redis cannot learn of a write whose writer could not reach it; "
                              "a per-process copy invalidated by Postgres's LISTEN/NOTIFY (delivered at commit, on "

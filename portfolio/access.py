@@ -1,6 +1,7 @@
 """Who owns a portfolio and its data version: all the dashboard's hot reads need to find their cached
-answers, in one primary-key probe that builds no model instance (plain SQL: on the hottest path of the
-product, building the ORM query costs more than Postgres answering it).
+answers, in one primary-key probe that builds no model instance (a statement prepared once per connection,
+core/postgres/prepared.py: on the hottest path of the product, building the ORM query, or even binding and
+sending the SQL through a cursor, costs more than Postgres answering it).
 
 Deliberately not cached in Redis: the data version is durable in Postgres so that a write made while
 Redis was unreachable still outdates every cached answer the moment Redis is back (portfolio/cache.py).
@@ -12,14 +13,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from django.db import connection
 from django.http import Http404
 
+from core.postgres.prepared import PreparedQuery
 from portfolio.models import Portfolio
 from portfolio.selectors import portfolio_get
 
-_VERSION_SQL = (f"SELECT data_version, history_version FROM {Portfolio._meta.db_table} "
-                "WHERE id = %s AND owner_id = %s")
+_VERSION = PreparedQuery(name="folio_portfolio_access", columns=(int, int),
+                         sql=f"SELECT data_version, history_version FROM {Portfolio._meta.db_table} "
+                             "WHERE id = %s AND owner_id = %s")
 
 
 class PortfolioAccess(NamedTuple):
@@ -36,9 +38,7 @@ def portfolio_access_get(*, user_id: int | None, portfolio_id: int) -> Portfolio
     """The portfolio's id and version if `user_id` owns it; None otherwise (as if it did not exist)."""
     if user_id is None:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(_VERSION_SQL, [portfolio_id, user_id])
-        row = cursor.fetchone()
+    row = _VERSION.fetchone([portfolio_id, user_id])
     return PortfolioAccess(portfolio_id, user_id, *row) if row else None
 
 

@@ -3,6 +3,17 @@ from django.urls import path
 from portfolio.api import accounts, dashboard, exposure, income, instruments, positions, search, views, watchlist
 
 urlpatterns = [
+    # First: the dashboard's reads, the most requested (config/urls.py).
+    path(
+        "dashboard-initial-data/<int:portfolio_id>/",
+        dashboard.DashboardInitialDataApi.as_view(),
+        name="api-dashboard-initial",
+    ),
+    path(
+        "dashboard-holdings-data/<int:portfolio_id>/",
+        dashboard.DashboardHoldingsDataApi.as_view(),
+        name="api-dashboard-holdings",
+    ),
     # Known instruments listed only where the caller may read them; then the providers' answers.
     path("instruments/search/", search.InstrumentSearchApi.as_view(), name="api-instrument-search"),
     # Instrument prices, scoped by what the caller holds (the prices app knows nothing of portfolios).
@@ -41,15 +52,5 @@ urlpatterns = [
         "portfolios/<int:portfolio_id>/transactions/<int:transaction_id>/",
         views.TransactionDetailApi.as_view(),
         name="api-transaction-detail",
-    ),
-    path(
-        "dashboard-initial-data/<int:portfolio_id>/",
-        dashboard.DashboardInitialDataApi.as_view(),
-        name="api-dashboard-initial",
-    ),
-    path(
-        "dashboard-holdings-data/<int:portfolio_id>/",
-        dashboard.DashboardHoldingsDataApi.as_view(),
-        name="api-dashboard-holdings",
     ),
 ]
