@@ -32,6 +32,7 @@ from typing import NamedTuple, NotRequired, TypedDict
 import numpy as np
 
 from charts.selectors import MICROS_PER_UNIT, ChartInputs, FxSeries, PriceRows
+from charts.sparklines import SparkPoint, sparklines_make
 from portfolio.holdings import (
     CLOSE,
     EXACT_SUMS,
@@ -69,7 +70,6 @@ DAILY_POINTS_MAX = 400
 THINNED_POINTS_MAX = 530
 
 SPARKLINE_MONTHS = 3
-SPARKLINE_POINTS_MAX = 60  # a sparkline is ~100 px wide: more points draw nothing more
 
 # Instruments per block of the (days × instruments) grids: 10 years × 128 columns × 8 bytes is ~4 MB per
 # grid, so a handful of temporaries stay well inside a worker's memory whatever the number of holdings.
@@ -81,11 +81,6 @@ class SeriesPoint(TypedDict):
     date: str
     value: str
     invested: str
-
-
-class SparkPoint(TypedDict):
-    date: str
-    close: str  # in the instrument's own currency
 
 
 class InstrumentSlice(TypedDict):
@@ -140,7 +135,7 @@ class ChartData(TypedDict):
     as_of: str
     first_date: str | None
     ranges: dict[str, list[SeriesPoint]]
-    sparklines: dict[str, list[SparkPoint]]
+    sparklines: dict[str, list[SparkPoint]]  # a Sparklines: with the JSON text it was made as
     allocation: Allocation
     warnings: list[ChartWarning]
 
@@ -313,7 +308,9 @@ def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries 
         first_date=first.isoformat(),
         # Every range is a slice of the one daily series.
         ranges={key: [points[k] for k in kept[key]] for key in CHART_RANGES},
-        sparklines=_sparklines(inputs, ids=ids, instruments=instruments, columns=held, today=today),
+        sparklines=sparklines_make(inputs.prices, instrument_ids=ids[held].tolist(),
+                                   symbols=[instruments[col].symbol for col in held.tolist()],
+                                   since=_months_before(today, SPARKLINE_MONTHS), until=today),
         allocation=_allocation(instruments=instruments, ids=ids, today=series.snapshots[len(days) - 1]),
         warnings=warnings,
     )
@@ -770,11 +767,6 @@ def _money(amount: float) -> str:
     return money_format(Decimal(repr(amount)))
 
 
-def price_format(close: float) -> str:
-    """A close at the stored precision (6 places), trailing zeros dropped: 101.5 not 101.500000."""
-    return f"{close:.6f}".rstrip("0").rstrip(".")
-
-
 def _points(*, days: np.ndarray, value: np.ndarray, invested: list[Decimal], snapshots: dict[int, Snapshot],
             wanted: list[int]) -> dict[int, SeriesPoint]:
     """The points of the `wanted` day indices (those some range keeps: formatting every day of ten years
@@ -811,35 +803,6 @@ def _thin(days: range) -> list[int]:
     step = 7 * ceil(len(days) / (7 * THINNED_POINTS_MAX))
     kept = days[::-step][::-1]  # counted back from the last day
     return list(kept) if kept[0] == days[0] else [days[0], *kept]
-
-
-def _sparklines(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], columns: np.ndarray,
-                today: date) -> dict[str, list[SparkPoint]]:
-    """The stored closes of each held instrument over the last months, thinned to at most
-    SPARKLINE_POINTS_MAX (every n-th close counted back from the latest, so the latest is always there)."""
-    since = np.datetime64(_months_before(today, SPARKLINE_MONTHS), "D")
-    until = np.datetime64(today, "D")
-    prices = inputs.prices
-    # Price rows are sorted by instrument then date: each instrument's rows are one slice, and its window
-    # of days a slice of that.
-    kept: list[np.ndarray] = []
-    for lo, hi in zip(*(bound.tolist() for bound in prices.rows_of(ids[columns])), strict=True):
-        instrument_dates = prices.dates[lo:hi]
-        start = lo + int(np.searchsorted(instrument_dates, since, side="left"))
-        stop = lo + int(np.searchsorted(instrument_dates, until, side="right"))
-        step = max(1, ceil((stop - start) / SPARKLINE_POINTS_MAX))
-        kept.append(np.arange(stop - 1, start - 1, -step)[::-1])
-    # Formatted all at once (500 sparklines are up to 30,000 points), then cut back into lines.
-    rows = np.concatenate([np.empty(0, dtype="i8"), *kept])
-    points = [
-        SparkPoint(date=day, close=price_format(close))
-        for day, close in zip(np.datetime_as_string(prices.dates[rows], unit="D").tolist(),
-                              prices.closes_of(rows).tolist(), strict=True)
-    ]
-    ends = np.cumsum([len(k) for k in kept]).tolist()
-    lines = {instruments[col].symbol: points[end - len(k):end]
-             for col, k, end in zip(columns.tolist(), kept, ends, strict=True)}
-    return dict(sorted(lines.items()))
 
 
 def _allocation(*, instruments: list[Instrument], ids: np.ndarray, today: Snapshot) -> Allocation:
