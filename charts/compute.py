@@ -519,8 +519,7 @@ def _grid_compute(*, ids: np.ndarray, instruments: list[Instrument], codes: list
     """Value per day: (days × instruments) grids, BLOCK_COLUMNS instruments at a time."""
     n_days, n_columns = len(days), len(ids)
     states = _StepRows(columns=replay.columns, days=replay.days, n_days=n_days)
-    # One extra element answers the lookups' -1 ("no row yet"): nothing held.
-    quantities = np.append(replay.quantities, 0.0)
+    quantities = replay.quantities
     # One conversion series per currency code, and each instrument's index into them.
     code_rates = np.stack([rates.by_day(code, days=days) for code in codes], axis=1)
     column_code = np.array([codes.index(i.currency) for i in instruments], dtype="i8")
@@ -530,38 +529,49 @@ def _grid_compute(*, ids: np.ndarray, instruments: list[Instrument], codes: list
         value_gaps=np.zeros((3, n_columns), dtype="i8"), left_out=np.zeros((n_days, n_columns), dtype=bool),
         value_local=np.zeros((n_days, len(codes))), entries=[],
     )
+    # The value in the base currency is the local one where every rate of a block is exactly 1 (a portfolio
+    # in its instruments' currency): x × 1.0 is x, so that multiplication is skipped.
+    rates_one = (code_rates == 1.0).all(axis=0)
+    by_column_rates = np.ascontiguousarray(code_rates.T)
+    day_numbers = np.arange(n_days)
     for lo in range(0, n_columns, BLOCK_COLUMNS):
         hi = min(lo + BLOCK_COLUMNS, n_columns)
         cols = np.arange(lo, hi)
-        # Each (days × block) array is ~4 MB for 10 years: the arithmetic reuses them in place (out=) and
-        # lets each go once read, so that a handful are alive at a time.
-        held = quantities[states.last_index(lo=lo, hi=hi)]
-        quote = observed.rows.last_index(lo=lo, hi=hi)
-        local = observed.prices[quote]  # the price, then held × price
-        rate = code_rates[:, column_code[cols]]
+        # Each (block × days) array is ~4 MB for 10 years: the arithmetic reuses them in place (out=) and
+        # lets each go once read, so that a handful are alive at a time. The sums are made over the same
+        # array in days × block order (by_day) whatever the layout of the rest: the same floats.
+        held, _ = states.fill(lo=lo, hi=hi, values=quantities, none=0.0)
+        local, first_observed = observed.rows.fill(lo=lo, hi=hi, values=observed.prices, none=np.nan)
+        one = rates_one[column_code[cols]].all()
 
         # No observation yet: the instrument contributes nothing. One without a rate: left out, and reported.
         is_held = held != 0
-        priced = is_held & (quote >= 0)
-        grid.held_today[cols] = held[-1]
-        grid.priced_today[cols] = quote[-1] >= 0
-        del quote
-        unvalued = ~priced | np.isnan(rate)
-        np.multiply(local, held, out=local)
+        priced = is_held & (day_numbers >= first_observed[:, None])
+        grid.held_today[cols] = held[:, -1]
+        grid.priced_today[cols] = first_observed < n_days
+        rate = None if one else by_column_rates[column_code[cols]]
+        unvalued = ~priced if rate is None else ~priced | np.isnan(rate)
+        np.multiply(local, held, out=local)  # the price, now held × price
         del held
         local[unvalued] = 0.0
+        by_day = np.ascontiguousarray(local.T)
         # Columns summed per currency code with one matrix product: (days × block) @ (block × codes).
-        grid.value_local[:] += local @ np.eye(len(codes))[column_code[cols]]
-        np.multiply(local, rate, out=local)  # now the value in the base currency (C order, as summed)
-        del rate
-        local[unvalued] = 0.0
-        grid.value[:] += local.sum(axis=1)
+        grid.value_local[:] += by_day @ np.eye(len(codes))[column_code[cols]]
+        if rate is not None:
+            np.multiply(local, rate, out=local)  # now the value in the base currency
+            local[unvalued] = 0.0
+            by_day = np.ascontiguousarray(local.T)
+        del rate, local
+        grid.value[:] += by_day.sum(axis=1)
+        del by_day
 
-        grid.value_gaps[:, cols] = _gaps(priced & unvalued)
-        valued = ~unvalued
+        # Left out for want of a rate, or of an observation: most charts have neither, and these stay 0.
         left_out = is_held & unvalued
-        grid.left_out[:, cols] = left_out
-        entered_days, entered_columns = np.nonzero(left_out[:-1] & valued[1:])
+        if not left_out.any():
+            continue
+        grid.value_gaps[:, cols] = _gaps(priced & unvalued)
+        grid.left_out[:, cols] = left_out.T
+        entered_columns, entered_days = np.nonzero(left_out[:, :-1] & ~unvalued[:, 1:])
         grid.entries.extend(zip((entered_days + 1).tolist(), (cols[entered_columns]).tolist(), strict=True))
     grid.entries.sort()
     return grid
@@ -676,9 +686,9 @@ class _StepRows:
     alone are kept — the columns and days are decoded from them where needed, one block at a time: a
     10-year, 500-holding chart has 1.26 M closes, and each array of their size is 10 MB.
 
-    A whole grid of look-ups (last_index) is a forward fill: each row's index is written at its (day, column)
-    and np.maximum.accumulate carries it down the days — rows are in day order within a column, so the
-    running maximum is the latest row. A handful of look-ups (last_on) are binary searches over the keys.
+    A whole grid of look-ups (fill) is each row's value repeated from its day to its column's next row's, all
+    the columns of a block in one np.repeat (a forward fill written once, with no grid of row indices to
+    carry down the days and transpose). A handful of look-ups (last_on) are binary searches over the keys.
     """
 
     def __init__(self, *, columns: np.ndarray, days: np.ndarray, n_days: int) -> None:
@@ -696,6 +706,8 @@ class _StepRows:
 
     def _keys_add(self, keys: np.ndarray, days: np.ndarray) -> np.ndarray:
         """column * stride (a new array) -> the keys, in place."""
+        # Whether some row is dated after the last day (fill then leaves it out).
+        self.beyond = bool(len(days)) and bool(days.max() >= self.n_days)
         if len(days) and (days.min() < -1 or days.max() > self.n_days):
             days = np.clip(days, -1, self.n_days)
         keys += days
@@ -705,7 +717,7 @@ class _StepRows:
     def with_rows(self, *, at: np.ndarray, columns: np.ndarray, days: np.ndarray) -> "_StepRows":
         """These rows plus more (dated within the days), inserted at `at` (np.insert's positions)."""
         rows = object.__new__(_StepRows)
-        rows.n_days, rows.stride = self.n_days, self.stride
+        rows.n_days, rows.stride, rows.beyond = self.n_days, self.stride, self.beyond
         rows.keys = np.insert(self.keys, at, columns * self.stride + days + 1)
         return rows
 
@@ -716,34 +728,47 @@ class _StepRows:
         found = np.searchsorted(self.keys, columns * self.stride + day + 1, side="right") - 1
         return np.where(self.keys[np.maximum(found, 0)] // self.stride == columns, found, -1)
 
-    def last_index(self, *, lo: int, hi: int) -> np.ndarray:
-        """(days × columns lo..hi-1) indices into the rows, -1 where the column has no row yet."""
-        start, stop = np.searchsorted(self.keys, [lo * self.stride, hi * self.stride])
-        columns, days = np.divmod(self.keys[start:stop], self.stride)
-        columns -= lo
-        days -= 1
-        np.maximum(days, 0, out=days)
-        # A row before the first day shares day 0 with a row of that day, which is the later one: keep it.
-        # Rows after the last day are ignored. Copies only when some row is left out (a block of a 10-year
-        # chart's closes is 300,000 rows).
-        kept = days < self.n_days
-        kept[:-1] &= (columns[1:] != columns[:-1]) | (days[1:] != days[:-1])
-        rows = np.arange(start, stop)
-        if not kept.all():
-            rows, columns, days = rows[kept], columns[kept], days[kept]
-        # Filled column by column (each column's days contiguous: ~4× faster than down a days × columns
-        # grid), then handed back days × columns in C order, as every caller's arithmetic expects.
-        found = np.full((hi - lo, self.n_days), -1, dtype="i8")
-        found[columns, days] = rows
-        np.maximum.accumulate(found, axis=1, out=found)
-        return np.ascontiguousarray(found.T)
+    def fill(self, *, lo: int, hi: int, values: np.ndarray, none: float) -> tuple[np.ndarray, np.ndarray]:
+        """(grid, first): the (columns lo..hi-1 × days) grid holding on each day values[row] of the column's
+        last row dated on or before it, `none` before its first row; and each column's first day with a
+        row (n_days for none)."""
+        n_columns = hi - lo
+        bounds = np.searchsorted(self.keys, np.arange(lo, hi + 1) * self.stride)
+        start, stop, counts = int(bounds[0]), int(bounds[-1]), np.diff(bounds)
+        # Each row's cell, column * n_days + day, from its key (column * stride + day + 1) with no division
+        # (the columns' bounds are known): a 10-year block of closes is 300,000 rows.
+        column_starts = np.arange(n_columns) * self.n_days
+        cells = self.keys[start:stop] - np.repeat(np.arange(n_columns) * 2 + (lo * self.stride + 1), counts)
+        # A row before the first day counts from day 0, where a row of that day is the later one and wins.
+        row_column_starts = np.repeat(column_starts, counts)
+        np.maximum(cells, row_column_starts, out=cells)
+        # Rows after the last day are ignored.
+        rows: slice | np.ndarray = slice(start, stop)
+        if self.beyond:
+            kept = cells < row_column_starts + self.n_days
+            rows, cells = np.flatnonzero(kept) + start, cells[kept]
+            counts = np.bincount(np.repeat(np.arange(n_columns), counts)[kept], minlength=n_columns)
+        del row_column_starts
+        # Each value runs from its row's cell to the next one (a row followed by one of the same day runs 0
+        # cells); each column's cells begin with its `none`, before any row of its day 0, unless every
+        # column has a row from day 0 on (a close before the first day): then the rows' runs alone fill it.
+        firsts = np.cumsum(counts) - counts
+        first_cells = cells[np.minimum(firsts, len(cells) - 1)] if len(cells) else column_starts
+        first_days = np.where(counts > 0, first_cells - column_starts, self.n_days)
+        if (first_days == 0).all():
+            runs = np.diff(cells, append=n_columns * self.n_days)
+            grid = np.repeat(values[rows], runs)
+        else:
+            runs = np.diff(np.insert(cells, firsts, column_starts), append=n_columns * self.n_days)
+            grid = np.repeat(np.insert(values[rows], firsts, none), runs)
+        return grid.reshape(n_columns, self.n_days), first_days
 
 
 def _gaps(mask: np.ndarray) -> np.ndarray:
-    """Per column of a (days × columns) mask: how many days are set, the first and the last one."""
-    count = mask.sum(axis=0)
-    first = np.argmax(mask, axis=0)
-    last = mask.shape[0] - 1 - np.argmax(mask[::-1], axis=0)
+    """Per column of a (columns × days) mask: how many days are set, the first and the last one."""
+    count = mask.sum(axis=1)
+    first = np.argmax(mask, axis=1)
+    last = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
     return np.stack([count, first, last])
 
 
