@@ -587,23 +587,23 @@ class _Valuer:
             inputs.prices, ids, first, replay, observed, rates)
         self.currencies = {i.pk: i.currency for i in instruments}
         self.states = _StepRows(columns=replay.columns, days=replay.days, n_days=n_days)
+        self.id_list = ids.tolist()
+        self.holding = np.array([bool(quantity) for quantity, _ in replay.exact], dtype=bool)  # per state
 
     def _value(self, *, day: int, columns: np.ndarray) -> PortfolioValue:
         state = self.states.last_on(columns=columns, day=day)
-        held: dict[int, tuple[Decimal, Decimal]] = {}
-        held_columns = []
-        exact, ids = self.replay.exact, self.ids.tolist()
-        for column, row in zip(columns.tolist(), state.tolist(), strict=True):
-            if row >= 0 and exact[row][0]:
-                held[ids[column]] = exact[row]
-                held_columns.append(column)
-        close_rows = self.observed.closes.last_on(columns=np.array(held_columns, dtype="i8"), day=day)
+        # The columns with a state whose quantity is not 0, in one pass.
+        held_at = np.flatnonzero(state >= 0)
+        held_at = held_at[self.holding[state[held_at]]]
+        held_columns, held_rows = columns[held_at], state[held_at]
+        exact, ids = self.replay.exact, self.id_list
+        held = {ids[column]: exact[row] for column, row in zip(held_columns.tolist(), held_rows.tolist(), strict=True)}
+        close_rows = self.observed.closes.last_on(columns=held_columns, day=day)
         found = close_rows >= 0
         rows = close_rows[found]
         closes = {
-            int(self.ids[column]): Observation(day_closed, Decimal(micros).scaleb(-6), CLOSE)
-            for column, day_closed, micros in zip(np.array(held_columns, dtype="i8")[found].tolist(),
-                                                  self.prices.dates[rows].tolist(),
+            ids[column]: Observation(day_closed, Decimal(micros).scaleb(-6), CLOSE)
+            for column, day_closed, micros in zip(held_columns[found].tolist(), self.prices.dates[rows].tolist(),
                                                   self.prices.micros[rows].tolist(), strict=True)
         }
         return portfolio_value_compute(held=held, closes=closes, trades=self.observed.trades,
