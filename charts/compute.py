@@ -435,11 +435,9 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     # The rows are sorted by instrument, and every one is of a column: each column's rows are one run.
     lo, hi = prices.rows_of(ids)
     runs = hi - lo
-    # Days since the first transaction (a 10-year chart has 1.26 M closes: every array of their size is
-    # 10 MB, so this one is the only temporary).
-    close_days = prices.dates.view("i8") - np.datetime64(first, "D").astype("i8")
-    closes = _StepRows.of_runs(runs=runs, days=close_days, n_days=n_days)
-    del close_days
+    # (A 10-year chart has 1.26 M closes: every array of their size is 10 MB, so few are made.)
+    closes = _StepRows.of_runs(runs=runs, dates=prices.dates.view("i8"),
+                               origin=int(np.datetime64(first, "D").astype("i8")), n_days=n_days)
     close_keys = closes.keys
     column_of = {int(instrument_id): column for column, instrument_id in enumerate(ids.tolist())}
 
@@ -697,11 +695,26 @@ class _StepRows:
         self.keys = self._keys_add(columns * self.stride, days)
 
     @classmethod
-    def of_runs(cls, *, runs: np.ndarray, days: np.ndarray, n_days: int) -> "_StepRows":
-        """Rows already sorted, column k's being the k-th run of `runs[k]` rows: the keys made in one array."""
+    def of_runs(cls, *, runs: np.ndarray, dates: np.ndarray, origin: int, n_days: int) -> "_StepRows":
+        """Rows already sorted, column k's being the k-th run of `runs[k]` rows, dated `dates` (days since
+        1970, in order within a run), day 0 being `origin`: the keys made in one array, with no array of
+        the days unless some must be clipped (a close more than a day before the first day)."""
         rows = object.__new__(cls)
         rows.n_days, rows.stride = n_days, n_days + 2
-        rows.keys = rows._keys_add(np.repeat(np.arange(len(runs)) * rows.stride, runs), days)
+        # Each run's dates are in order: its first and last rows are its earliest and latest.
+        ends = np.cumsum(runs)[runs > 0]
+        earliest = int(dates[ends - runs[runs > 0]].min()) - origin if len(ends) else 0
+        latest = int(dates[ends - 1].max()) - origin if len(ends) else 0
+        rows.beyond = latest >= n_days
+        bases = np.arange(len(runs)) * rows.stride + 1
+        if earliest < -1 or latest > n_days:
+            keys = np.repeat(bases, runs)
+            days = dates - origin
+            keys += np.clip(days, -1, n_days, out=days)
+        else:
+            keys = np.repeat(bases - origin, runs)
+            keys += dates
+        rows.keys = keys
         return rows
 
     def _keys_add(self, keys: np.ndarray, days: np.ndarray) -> np.ndarray:
