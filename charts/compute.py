@@ -71,6 +71,10 @@ THINNED_POINTS_MAX = 530
 
 SPARKLINE_MONTHS = 3
 
+# A close's millionths times this is its exact Decimal (exponent -6, the millionths as its coefficient: what
+# scaleb(-6) makes, in a third less time; exact below 10^28).
+MICRO = Decimal("0.000001")
+
 # Instruments per block of the (days × instruments) grids: 10 years × 128 columns × 8 bytes is ~4 MB per
 # grid, so a handful of temporaries stay well inside a worker's memory whatever the number of holdings.
 BLOCK_COLUMNS = 128
@@ -497,7 +501,7 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
 
 def _close_observation(prices: PriceRows, row: int) -> Observation:
     """Stored close `row` as an exact Decimal (from its millionths)."""
-    return Observation(prices.dates[row].item(), Decimal(int(prices.micros[row])).scaleb(-6), CLOSE)
+    return Observation(prices.dates[row].item(), Decimal(int(prices.micros[row])) * MICRO, CLOSE)
 
 
 @dataclass(frozen=True)
@@ -600,7 +604,7 @@ class _Valuer:
         found = close_rows >= 0
         rows = close_rows[found]
         closes = {
-            ids[column]: Observation(day_closed, Decimal(micros).scaleb(-6), CLOSE)
+            ids[column]: Observation(day_closed, Decimal(micros) * MICRO, CLOSE)
             for column, day_closed, micros in zip(held_columns[found].tolist(), self.prices.dates[rows].tolist(),
                                                   self.prices.micros[rows].tolist(), strict=True)
         }
