@@ -32,7 +32,7 @@ from typing import NamedTuple, NotRequired, TypedDict
 import numpy as np
 
 from charts.selectors import MICROS_PER_UNIT, ChartInputs, FxSeries, PriceRows
-from charts.sparklines import SparkPoint, sparklines_make
+from charts.sparklines import Sparklines, SparkPoint, sparklines_make
 from portfolio.holdings import (
     CLOSE,
     EXACT_SUMS,
@@ -139,7 +139,8 @@ class ChartData(TypedDict):
     as_of: str
     first_date: str | None
     ranges: dict[str, list[SeriesPoint]]
-    sparklines: dict[str, list[SparkPoint]]  # a Sparklines: with the JSON text it was made as
+    # Plain data; as their JSON text (a Sparklines) for the generation, which stores them as made.
+    sparklines: dict[str, list[SparkPoint]] | Sparklines
     allocation: Allocation
     warnings: list[ChartWarning]
 
@@ -275,8 +276,11 @@ def _series_compute(inputs: ChartInputs, *, today: date) -> ChartSeries:
                        entries=entries, rates=rates)
 
 
-def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries | None = None) -> ChartData:
-    """`series`: chart_series_compute's result when the caller already has it (one generation, one replay)."""
+def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries | None = None,
+                       sparklines_as_text: bool = False) -> ChartData:
+    """`series`: chart_series_compute's result when the caller already has it (one generation, one replay).
+    `sparklines_as_text`: the sparklines as the JSON text they are made as (charts.sparklines), for a caller
+    that only stores them."""
     base = inputs.base_currency
     series = series or chart_series_compute(inputs, today=today)
     if series is None:
@@ -306,15 +310,16 @@ def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries 
     kept = {key: _thin(range(_range_start(key=key, today=today, first=first), len(days))) for key in CHART_RANGES}
     points = _points(days=days, value=grid.value, invested=series.invested, snapshots=series.snapshots,
                      wanted=sorted(set().union(*kept.values())))
+    sparklines = sparklines_make(inputs.prices, instrument_ids=ids[held].tolist(),
+                                 symbols=[instruments[col].symbol for col in held.tolist()],
+                                 since=_months_before(today, SPARKLINE_MONTHS), until=today)
     return ChartData(
         base_currency=base,
         as_of=today.isoformat(),
         first_date=first.isoformat(),
         # Every range is a slice of the one daily series.
         ranges={key: [points[k] for k in kept[key]] for key in CHART_RANGES},
-        sparklines=sparklines_make(inputs.prices, instrument_ids=ids[held].tolist(),
-                                   symbols=[instruments[col].symbol for col in held.tolist()],
-                                   since=_months_before(today, SPARKLINE_MONTHS), until=today),
+        sparklines=sparklines if sparklines_as_text else sparklines.decoded(),
         allocation=_allocation(instruments=instruments, ids=ids, today=series.snapshots[len(days) - 1]),
         warnings=warnings,
     )

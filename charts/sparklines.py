@@ -4,12 +4,13 @@ stores.
 A 500-holding chart has up to 30,000 sparkline points. As Python objects — a formatted string and a dict
 per point, then json.dumps over them all — they cost ~22 ms of a generation; as text written by numpy into
 one byte array (every point a fixed-width row of characters, the ones a point does not use dropped in one
-pass), ~5 ms, and decoded with json.loads (~6 ms: the chart data stays plain JSON data). The text is byte for
-byte what json.dumps writes for the same points (tests/charts/test_sparklines.py), and is what the cache
-stores.
+pass), ~5 ms. The text is byte for byte what json.dumps writes for the same points
+(tests/charts/test_sparklines.py) and is what the cache stores: the generation, which only stores them,
+never decodes them (~6 ms more); the chart data of charts.compute, plain JSON data, has them decoded.
 """
 
 import json
+from collections.abc import Iterator, Mapping
 from datetime import date
 from math import ceil
 from typing import TypedDict
@@ -31,16 +32,28 @@ def price_format(close: float) -> str:
     return f"{close:.6f}".rstrip("0").rstrip(".")
 
 
-class Sparklines(dict[str, list[SparkPoint]]):
-    """Symbol -> its points (sorted by symbol), decoded from the JSON text they were made as; json_text()
-    is that text, json.dumps of the whole, so that caching them encodes nothing again. Read only."""
+class Sparklines(Mapping[str, list[SparkPoint]]):
+    """Symbol -> its points (sorted by symbol), kept as the JSON text they were made as: json_text() is
+    json.dumps of the whole, so that caching them encodes nothing again; a line is decoded when read, and
+    decoded() is the whole as plain data."""
 
-    def __init__(self, text: str) -> None:
-        super().__init__(json.loads(text))
-        self._text = text
+    def __init__(self, lines: dict[str, str]) -> None:
+        self._lines = lines  # symbol -> the JSON of its list of points
+
+    def __getitem__(self, symbol: str) -> list[SparkPoint]:
+        return json.loads(self._lines[symbol])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
 
     def json_text(self) -> str:
-        return self._text
+        return "{" + ", ".join(f"{json.dumps(symbol)}: {line}" for symbol, line in self._lines.items()) + "}"
+
+    def decoded(self) -> dict[str, list[SparkPoint]]:
+        return json.loads(self.json_text())
 
 
 def sparklines_make(prices: PriceRows, *, instrument_ids: list[int], symbols: list[str], since: date,
@@ -61,8 +74,7 @@ def sparklines_make(prices: PriceRows, *, instrument_ids: list[int], symbols: li
     rows = np.concatenate([np.empty(0, dtype="i8"), *kept])
     counts = [len(k) for k in kept]
     texts = _points_text(prices.dates[rows], prices.micros[rows], counts=counts, since=since_day, until=until_day)
-    lines = dict(sorted(zip(symbols, texts, strict=True)))
-    return Sparklines("{" + ", ".join(f"{json.dumps(symbol)}: [{text}]" for symbol, text in lines.items()) + "}")
+    return Sparklines({symbol: f"[{text}]" for symbol, text in sorted(zip(symbols, texts, strict=True))})
 
 
 # Each point's text is written into a row of 57 bytes, every part in a field of its own, and the NUL bytes

@@ -73,3 +73,4 @@ def test_sparklines_thin_to_the_bound_and_read_as_their_json():
     assert abc[-1]["close"] == price_format(float(micros[338]) / 1_000_000)
     assert abc[0]["date"] >= SINCE.isoformat()
     assert lines.json_text() == json.dumps(dict(lines))
+    assert lines.decoded() == dict(lines)
