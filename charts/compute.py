@@ -553,7 +553,8 @@ def _grid_compute(*, ids: np.ndarray, instruments: list[Instrument], codes: list
 
         # No observation yet: the instrument contributes nothing. One without a rate: left out, and reported.
         is_held = held != 0
-        priced = is_held & (day_numbers >= first_observed[:, None])
+        # (Every column observed from day 0 on, as with a close before the first day: priced is held.)
+        priced = is_held if not first_observed.any() else is_held & (day_numbers >= first_observed[:, None])
         grid.held_today[cols] = held[:, -1]
         grid.priced_today[cols] = first_observed < n_days
         rate = None if one else by_column_rates[column_code[cols]]
