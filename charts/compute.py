@@ -31,7 +31,7 @@ from typing import NamedTuple, NotRequired, TypedDict
 
 import numpy as np
 
-from charts.selectors import MICROS_PER_UNIT, ChartInputs, FxSeries, PriceRows
+from charts.selectors import ChartInputs, FxSeries, PriceRows
 from charts.sparklines import Sparklines, SparkPoint, sparklines_make
 from portfolio.holdings import (
     CLOSE,
@@ -430,7 +430,7 @@ class _Observed:
     splits: dict[int, list[tuple[date, Decimal]]]
     closes: "_StepRows"  # the stored closes alone (rows of inputs.prices)
     rows: "_StepRows"  # closes, trades and split days merged
-    prices: np.ndarray  # float64 per merged row, in the instrument's currency, NaN appended (for "no row")
+    prices: np.ndarray  # float64 per merged row, in the instrument's currency
 
 
 def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], first: date, today: date,
@@ -493,14 +493,8 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     # Rows go in before the first close row of a later (column, day): the merged rows stay sorted.
     at = np.searchsorted(close_keys, extra_keys)
     merged = closes.with_rows(at=at, columns=columns, days=days) if len(columns) else closes
-    # One float64 per merged row and a NaN after them (for "no row"), made in one array.
-    n_rows = len(prices.micros) + len(at)
-    row_prices = np.empty(n_rows + 1)
-    if len(at):
-        row_prices[:n_rows] = np.insert(prices.closes, at, merged_prices)
-    else:
-        np.divide(prices.micros, MICROS_PER_UNIT, out=row_prices[:n_rows])  # prices.closes, in place
-    row_prices[n_rows] = np.nan
+    # One float64 per merged row.
+    row_prices = np.insert(prices.closes, at, merged_prices) if len(at) else prices.closes
     return _Observed(trades=trades, splits=splits, closes=closes, rows=merged, prices=row_prices)
 
 
