@@ -29,7 +29,9 @@ def _generate_once(portfolio_id: int) -> dict:
     from charts.tasks import generate_chart_data_task
 
     enqueued_at = time.time()
-    generate_chart_data_task.apply_async(args=[portfolio_id])
+    # Always a full generation: a run finding the chart already current skips the work (charts.services),
+    # and every run after the first would then time a skip, not a generation.
+    generate_chart_data_task.apply_async(args=[portfolio_id], kwargs={"even_if_current": True})
     started = time.monotonic()
     while True:
         progress = chart_progress_get(portfolio_id=portfolio_id)

@@ -56,7 +56,9 @@ def _parts(data: dict) -> dict[str, str]:
             parts["benchmark_symbol"] = json.dumps(value["symbol"])
             parts.update({f"benchmark:{key}": json.dumps(points) for key, points in value["ranges"].items()})
         else:
-            parts[name] = json.dumps(value)
+            # A part made as its JSON text (charts.sparklines.Sparklines) is stored as made.
+            text = getattr(value, "json_text", None)
+            parts[name] = text() if text is not None else json.dumps(value)
     return parts
 
 

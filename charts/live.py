@@ -19,9 +19,10 @@ from decimal import Decimal
 from math import nan
 
 from charts.benchmark import benchmark_return
-from charts.compute import InstrumentInfo, allocation_of, price_format
+from charts.compute import InstrumentInfo, allocation_of
 from charts.performance import LiveBase, RangePerformance, range_live_apply
 from charts.selectors import closes_on
+from charts.sparklines import price_format
 from core.query_cache import query_cache, raw_bytes
 from portfolio.access import PortfolioAccess
 from portfolio.dashboard import DASHBOARD_CACHE_SECONDS, dashboard_part_get

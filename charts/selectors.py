@@ -27,7 +27,7 @@ from portfolio.holdings import TransactionRow
 from portfolio.models import Portfolio
 from prices.fx import currency_major
 from prices.models import FxRate, Instrument, PriceHistory
-from prices.series import price_series_available, price_series_load
+from prices.series import price_series_available, price_series_runs_load
 
 # Rows per fetch on the portable price path: bounds the rows held as Python tuples at any moment.
 PRICE_FETCH_BATCH = 20_000
@@ -148,7 +148,7 @@ def _prices_load(*, instrument_ids: list[int], start: date, before: date | None)
     """Closes from `start` on (dated before `before`, when given) plus each instrument's last one before
     `start`, sorted (instrument_id, date)."""
     if price_series_available():
-        return PriceRows.of(*price_series_load(instrument_ids=instrument_ids, start=start, before=before))
+        return PriceRows(*price_series_runs_load(instrument_ids=instrument_ids, start=start, before=before))
     earlier = PriceHistory.objects.filter(instrument=OuterRef("pk"), date__lt=start).order_by("-date")
     seeds = [
         (pk, day, micros)

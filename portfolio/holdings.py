@@ -374,18 +374,40 @@ def portfolio_value_compute(*, held: Mapping[int, tuple[Decimal, Decimal]], clos
     non-zero quantity; closes: each instrument's latest stored close on or before `on`. The one valuation of
     Folio: the dashboard calls it for today, the chart and the performance figures for the days they report.
     """
+    # One pass, each total added in the positions' order as money_sum would (the chart values ~17 days of
+    # hundreds of positions per generation: the calls and passes saved are most of the cost).
     positions: dict[int, PositionValue] = {}
+    total_value = total_cost = unrealized_gain = ZERO
+    add = EXACT_SUMS.add
+    rates: dict[str, Decimal | None] = {}  # `on`'s rate of each currency, asked once
     for instrument_id, (quantity, cost) in held.items():
-        observation = observation_on(close=closes.get(instrument_id), trades=trades.get(instrument_id, ()),
-                                     splits=splits.get(instrument_id, ()), on=on)
-        fx_rate = rate(currencies[instrument_id], on) if observation is not None else None
-        value = quantity * observation.price * fx_rate if fx_rate is not None else None
-        positions[instrument_id] = PositionValue(instrument_id, quantity, None if cost.is_nan() else cost,
-                                                 observation, fx_rate, value)
-    values = [p.value for p in positions.values() if p.value is not None]
-    return PortfolioValue(
-        positions=positions,
-        total_value=money_sum(values),
-        total_cost=money_sum(p.cost for p in positions.values() if p.cost is not None),
-        unrealized_gain=money_sum(g for p in positions.values() if (g := p.unrealized_gain) is not None),
-    )
+        close = closes.get(instrument_id)
+        instrument_trades, instrument_splits = trades.get(instrument_id), splits.get(instrument_id)
+        if instrument_splits or (instrument_trades and (
+                close is None or (close.date < on and close.date < instrument_trades[-1].date))):
+            observation = observation_on(close=close, trades=instrument_trades or (),
+                                         splits=instrument_splits or (), on=on)
+        else:
+            # No split, and no trade later than the close (or the close is `on`'s, which wins its day): the
+            # close, as observation_on answers.
+            observation = close
+        fx_rate = value = None
+        if observation is not None:
+            code = currencies[instrument_id]
+            if code in rates:
+                fx_rate = rates[code]
+            else:
+                fx_rate = rates[code] = rate(code, on)
+            if fx_rate is not None:
+                value = quantity * observation.price * fx_rate
+                if not value.is_nan():
+                    total_value = add(total_value, value)
+        if cost.is_nan():
+            cost = None
+        else:
+            total_cost = add(total_cost, cost)
+            if value is not None and not (gain := value - cost).is_nan():
+                unrealized_gain = add(unrealized_gain, gain)
+        positions[instrument_id] = PositionValue(instrument_id, quantity, cost, observation, fx_rate, value)
+    return PortfolioValue(positions=positions, total_value=total_value, total_cost=total_cost,
+                          unrealized_gain=unrealized_gain)

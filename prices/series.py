@@ -47,18 +47,31 @@ def price_series_load(*, instrument_ids: list[int], start: date,
     """(instrument ids, dates, closes in millionths) sorted by (instrument id, date): every close from
     `start` on (and dated before `before`, when given), plus each instrument's last close before `start`
     (carried into the first days)."""
+    instruments, starts, days, micros = price_series_runs_load(instrument_ids=instrument_ids, start=start,
+                                                               before=before)
+    return np.repeat(instruments, np.diff(starts)), days, micros
+
+
+def price_series_runs_load(*, instrument_ids: list[int], start: date,
+                           before: date | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The closes of price_series_load with each instrument's id once: (instruments with closes, ascending;
+    where each one's rows start, then the number of rows; dates; closes in millionths)."""
     table = PriceSeries._meta.db_table
     sql = (
         f"(SELECT instrument_id, year, days, micros FROM {table}"
         " WHERE instrument_id = ANY(%(ids)s) AND year >= %(year)s)"
-        # The newest year before `start`'s of each instrument: its last close is the seed.
-        f" UNION ALL (SELECT DISTINCT ON (instrument_id) instrument_id, year, days, micros FROM {table}"
-        " WHERE instrument_id = ANY(%(ids)s) AND year < %(year)s ORDER BY instrument_id, year DESC)"
+        # The newest year before `start`'s of each instrument: its last close is the seed, and only it is
+        # sent (12 bytes, not the year's 3 kB).
+        " UNION ALL (SELECT DISTINCT ON (instrument_id) instrument_id, year,"
+        " substring(days FROM octet_length(days) - 3), substring(micros FROM octet_length(micros) - 7)"
+        f" FROM {table} WHERE instrument_id = ANY(%(ids)s) AND year < %(year)s ORDER BY instrument_id, year DESC)"
         " ORDER BY instrument_id, year"
     )
     chunks = _fetch_binary(sql, {"ids": list(instrument_ids), "year": start.year})
+    if not chunks:
+        return np.empty(0, "i8"), np.zeros(1, "i8"), np.empty(0, "M8[D]"), np.empty(0, "i8")
+    chunk_ids = np.fromiter((row[0] for row in chunks), dtype="i8", count=len(chunks))
     counts = np.fromiter((len(row[2]) // 4 for row in chunks), dtype="i8", count=len(chunks))
-    ids = np.repeat(np.fromiter((row[0] for row in chunks), dtype="i8", count=len(chunks)), counts)
     # Each array made once, straight from the joined bytes (big-endian, as Postgres sends them), and the
     # bytes let go before the next: a 10-year chart's closes are 15 MB of them.
     days_bytes = b"".join(row[2] for row in chunks)
@@ -68,19 +81,26 @@ def price_series_load(*, instrument_ids: list[int], start: date,
     del days_bytes
     micros = np.frombuffer(micros_bytes, dtype=">i8").astype("i8")
     del micros_bytes
-    # Keep every close from `start` on, and of the earlier ones only each instrument's last.
-    after = days >= np.datetime64(start, "D")
-    keep = np.ones(len(ids), dtype=bool)
-    keep[:-1] = (ids[1:] != ids[:-1]) | after[1:]  # the instrument's last row, or the next one is after
-    keep |= after
-    if before is not None:
-        keep &= days < np.datetime64(before, "D")
-    if keep.all():
-        return ids, days, micros
+    # One run of rows per instrument (its years in order): where each starts, from the rows' counts.
+    firsts = np.flatnonzero(np.concatenate([[True], chunk_ids[1:] != chunk_ids[:-1]]))
+    instruments = chunk_ids[firsts]
+    run_starts = np.concatenate([[0], np.cumsum(counts)])[np.append(firsts, len(counts))]
+    # Keep every close from `start` on (dated before `before`), and of the earlier ones only each
+    # instrument's last: per run, the rows to drop are its first ones and its last ones (dates ascending).
+    bounds = np.array([start, before or date.max], dtype="M8[D]")
+    early, late = np.array([np.searchsorted(days[lo:hi], bounds) for lo, hi in zip(
+        run_starts[:-1].tolist(), run_starts[1:].tolist(), strict=True)], dtype="i8").reshape(-1, 2).T
+    late = np.diff(run_starts) - late
+    dropped_first = np.maximum(early - 1, 0)
+    if not (dropped_first.any() or late.any()):
+        return instruments, run_starts, days, micros
+    kept = np.diff(run_starts) - dropped_first - late
+    keep = np.repeat(np.tile([False, True, False], len(kept)), np.stack([dropped_first, kept, late], axis=1).ravel())
     # One array at a time, each original dropped before the next copy is made.
-    ids = ids[keep]
     days = days[keep]
-    return ids, days, micros[keep]
+    micros = micros[keep]
+    instruments, kept = instruments[kept > 0], kept[kept > 0]  # one with no close left has no run
+    return instruments, np.concatenate([[0], np.cumsum(kept)]), days, micros
 
 
 def _fetch_binary(sql: str, params: dict) -> list[tuple]:

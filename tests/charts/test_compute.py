@@ -8,8 +8,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from charts.compute import DAILY_POINTS_MAX, SPARKLINE_POINTS_MAX, chart_data_compute, cyclic_gc_paused
+from charts.compute import DAILY_POINTS_MAX, chart_data_compute, cyclic_gc_paused
 from charts.selectors import chart_inputs_load
+from charts.sparklines import SPARKLINE_POINTS_MAX
 from portfolio.dashboard import dashboard_data_compute
 from prices.fx import fx_rates_store
 from tests.charts.factories import FxRateFactory, closes_create
