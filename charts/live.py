@@ -41,12 +41,15 @@ class LiveValuation:
 
 
 # The allocation is made once per data version, not per chart request (a request only splices bytes); the
-# day moves with the clock, as the dashboard's staleness flags do: the same short TTL bounds it.
+# day moves with the clock, as the dashboard's staleness flags do: the same short TTL bounds it. No single
+# flight: the valuation it is made of has its own (the dashboard's), and what is left (decoding the positions,
+# the allocation) costs less than the claim's two round trips; concurrent misses each make the same bytes.
 _SEPARATOR = b"\n"
 
 
 @query_cache("chart_live", ttl=DASHBOARD_CACHE_SECONDS, key=lambda *, portfolio: portfolio.pk,
-             version=lambda *, portfolio: portfolio.data_version, dump=raw_bytes, load=raw_bytes)
+             version=lambda *, portfolio: portfolio.data_version, dump=raw_bytes, load=raw_bytes,
+             single_flight=False)
 def _live_json(*, portfolio: Portfolio | PortfolioAccess) -> bytes:
     live = json.loads(dashboard_part_get(portfolio=portfolio, part="live"))
     positions = [(InstrumentInfo(*row[:4]), Decimal(row[4])) for row in live["positions"]]

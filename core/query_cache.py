@@ -7,7 +7,8 @@
 - Keys are `folio:qc:<namespace>:<key>:v<version>`: a write bumps the owner's version (one INCR),
   so stale entries are never read again and simply expire — no key scans.
 - Single flight: on a miss one caller computes while concurrent callers of the same key wait for
-  its result (bounded), so a burst of misses computes once.
+  its result (bounded), so a burst of misses computes once. The leader's write and the release of its
+  claim go in one round trip: a miss costs the read, the claim and that.
 - Values round-trip exactly through JSON with tagged Decimals, dates and datetimes.
 - Per-namespace hit and miss counters (totals, and per minute for the last two hours) feed
   /monitoring. They are counted in the process and written in one pipeline at most every
@@ -38,7 +39,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 
 from core.batching import Batcher
-from core.redis_store import redis_client, redis_key, release_if_held
+from core.redis_store import redis_client, redis_key, release_if_held, release_if_held_queue
 
 logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -141,13 +142,16 @@ def raw_bytes(value: bytes) -> bytes:
 
 def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: Callable[..., Any],
                 dump: Callable[[Any], str | bytes] = dumps, load: Callable[[bytes], Any] = loads,
-                parts: tuple[str, ...] = ()) -> Callable[[F], F]:
+                parts: tuple[str, ...] = (), single_flight: bool = True) -> Callable[[F], F]:
     """Cache the decorated function's result per `key(...)` and `version(...)` (both called with
     the function's arguments) for `ttl` seconds, stored as `dump(result)` and read back with `load`.
 
     With `parts`, the function returns `{part: bytes}` (ready bytes, stored as they are, one field each of
     a Redis hash written whole): `fn.part(name, ...)` reads one part alone — a small answer is not fetched
     with a big one beside it — and `fn(...)` all of them.
+
+    `single_flight=False` for a value cheap to make from others cached with single flight (no claim, no
+    release: two round trips fewer on a miss); concurrent misses then each make it.
     """
     NAMESPACES[namespace] = ttl
 
@@ -175,13 +179,16 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
         raw, *others = pipe.execute()
         return replied(raw, part), others
 
-    def write(client, cache_key: str, value: Any) -> None:
-        if not parts:
-            client.set(cache_key, dump(value), ex=ttl)
-            return
-        pipe = client.pipeline(transaction=True)  # never a hash without its expiry
-        pipe.hset(cache_key, mapping={name: value[name] for name in parts})
-        pipe.expire(cache_key, ttl)
+    def write(client, cache_key: str, value: Any, token: str | None) -> None:
+        """Store the value and, when we hold the key's claim (`token`), release it: one round trip."""
+        pipe = client.pipeline(transaction=bool(parts))  # never a hash without its expiry
+        if parts:
+            pipe.hset(cache_key, mapping={name: value[name] for name in parts})
+            pipe.expire(cache_key, ttl)
+        else:
+            pipe.set(cache_key, dump(value), ex=ttl)
+        if token is not None:
+            release_if_held_queue(pipe, key=f"{cache_key}:lock", value=token)
         pipe.execute()
 
     def decoded(raw: Any) -> Any:
@@ -201,8 +208,8 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                     _count(namespace, "hits")
                     _redis_ok()
                     return decoded(raw), others
-                token = uuid.uuid4().hex
-                leader = client.set(f"{cache_key}:lock", token, nx=True, ex=LOCK_SECONDS)
+                token = uuid.uuid4().hex if single_flight else None
+                leader = token is None or client.set(f"{cache_key}:lock", token, nx=True, ex=LOCK_SECONDS)
             except Exception as error:  # Redis down or misbehaving: correct answers, uncached
                 _redis_failed(error)
                 value = fn(*args, **kwargs)
@@ -213,16 +220,15 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 if waited is not None:
                     _count(namespace, "hits")
                     return decoded(waited), others
+                token = None  # the claim is another's (or expired): nothing of ours to release
             try:
                 value = fn(*args, **kwargs)
-                write(client, cache_key, value)
-                _count(namespace, "misses")
-            finally:
-                if leader:
-                    try:
-                        release_if_held(key=f"{cache_key}:lock", value=token, client=client)
-                    except Exception as error:
-                        _redis_failed(error)
+                write(client, cache_key, value, token)  # our claim released in the same round trip
+            except BaseException:
+                if token is not None:
+                    _release(client, cache_key, token)
+                raise
+            _count(namespace, "misses")
             return (value if part is None else value[part]), others
 
         @functools.wraps(fn)
@@ -238,6 +244,15 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def _release(client, cache_key: str, token: str) -> None:
+    """Free our claim when the value was not written (its computation or the write failed): the next
+    caller computes at once instead of waiting for the claim to expire."""
+    try:
+        release_if_held(key=f"{cache_key}:lock", value=token, client=client)
+    except Exception as error:
+        _redis_failed(error)
 
 
 def _wait_for(client, cache_key: str, read: Callable[[], Any]) -> Any:

@@ -28,7 +28,7 @@ from portfolio.holdings import money_format, money_sum
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
 from prices.models import VerificationStatus
-from prices.providers.pacing import CircuitBreaker
+from prices.providers.pacing import circuits_not_closed
 from prices.refresh.stale import stale_refresh_request
 
 logger = logging.getLogger(__name__)
@@ -93,9 +93,8 @@ def _unknown(holding: Holding) -> bool:
 
 def _providers_failing(valuation: Valuation) -> list[str]:
     """Providers of these holdings whose circuit is open: their prices cannot be refreshed now."""
-    providers = sorted({h.instrument.provider for h in valuation.holdings})
     try:
-        return [name for name in providers if CircuitBreaker(name).state() != "closed"]
+        return circuits_not_closed(h.instrument.provider for h in valuation.holdings)
     except Exception:  # Redis down: say nothing rather than fail the page
         return []
 
