@@ -26,7 +26,7 @@ from portfolio.accounts import accounts_value_rows
 from portfolio.history import portfolio_history_listed_queue, portfolio_history_progress
 from portfolio.holdings import money_format, money_sum
 from portfolio.models import Portfolio
-from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
+from portfolio.selectors import Holding, Valuation, portfolio_accounts_get, portfolio_valuation_get
 from prices.models import VerificationStatus
 from prices.providers.pacing import circuits_not_closed
 from prices.refresh.stale import stale_refresh_request
@@ -99,8 +99,10 @@ def _providers_failing(valuation: Valuation) -> list[str]:
         return []
 
 
-def dashboard_data_compute(*, portfolio: Portfolio, now: datetime | None = None) -> dict:
-    """Both dashboard payloads (`initial`, `holdings`) from one valuation."""
+def dashboard_data_compute(*, portfolio: Portfolio | PortfolioAccess, now: datetime | None = None) -> dict:
+    """Both dashboard payloads (`initial`, `holdings`) from one valuation. The portfolio's name, base currency
+    and accounts are read here, with one query (a deleted portfolio raises Portfolio.DoesNotExist)."""
+    portfolio, accounts = portfolio_accounts_get(portfolio_id=portfolio.pk)
     valuation = portfolio_valuation_get(portfolio=portfolio, now=now or timezone.now())
     day_changes = [c for c in (_day_change(h) for h in valuation.holdings) if c is not None]
     day_change = money_sum(day_changes) if day_changes else None
@@ -123,7 +125,7 @@ def dashboard_data_compute(*, portfolio: Portfolio, now: datetime | None = None)
         "unpriced_count": valuation.unpriced_count,
         "fx_missing_count": valuation.fx_missing_count,
         "providers_failing": _providers_failing(valuation),
-        "accounts": accounts_value_rows(portfolio=portfolio, valuation=valuation),
+        "accounts": accounts_value_rows(accounts=accounts, valuation=valuation),
     }
     holdings = {"holdings": [_holding_row(h, valuation) for h in valuation.holdings]}
     stale_ids = [h.instrument.pk for h in valuation.stale_holdings if not _unknown(h)]
@@ -171,8 +173,6 @@ DASHBOARD_PARTS = ("initial", "holdings", "live")
     parts=DASHBOARD_PARTS,
 )
 def _dashboard_json(*, portfolio: Portfolio | PortfolioAccess) -> dict[str, bytes]:
-    if not isinstance(portfolio, Portfolio):
-        portfolio = Portfolio.objects.get(pk=portfolio.pk)
     data = dashboard_data_compute(portfolio=portfolio)
     stale_refresh_request(instrument_ids=data["stale_instrument_ids"])
     renderer = JSONRenderer()
