@@ -30,12 +30,12 @@ from decimal import Decimal
 from itertools import groupby
 
 from django.db import connection
-from django.db.models import Q
 
 from portfolio.holdings import TRANSACTION_FIELDS, ZERO, TransactionLike, TransactionRow
 from portfolio.models import CASH_TYPES, Account, Transaction, TransactionType
 from prices.fx import currency_major
 from prices.models import Instrument, cash_symbol
+from prices.selectors import instruments_by_id_get
 from prices.services import cash_instruments_get_or_create
 
 ONE = Decimal("1")
@@ -177,9 +177,8 @@ def portfolio_transactions_load(*, portfolio_id: int) -> PortfolioTransactions:
     accounts = [row[-2] for row in rows]
     tracked = {row[-2] for row in rows if row[-1]}
     currencies_moved = cash_currencies(own, accounts=accounts, tracked=tracked)
-    instruments = {i.pk: i for i in Instrument.objects.filter(
-        Q(pk__in={tx.instrument_id for tx in own if tx.instrument_id is not None})
-        | Q(symbol__in=[cash_symbol(code) for code in currencies_moved], owner__isnull=True))}
+    instruments = instruments_by_id_get(ids={tx.instrument_id for tx in own if tx.instrument_id is not None},
+                                        shared_symbols=[cash_symbol(code) for code in currencies_moved])
     cash_ids = {i.currency: i.pk for i in instruments.values()
                 if i.owner_id is None and i.symbol == cash_symbol(i.currency)}
     if not currencies_moved <= cash_ids.keys():  # a currency's first cash: its instrument is made once

@@ -1,6 +1,6 @@
 """Reads of instruments and price history."""
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -48,6 +48,31 @@ def prices_latest_get(*, instrument_ids: Iterable[int]) -> dict[int, LatestPrice
         for pk, close, as_of, previous in rows
         if close is not None
     }
+
+
+_INSTRUMENT_FIELDS = [field.attname for field in Instrument._meta.concrete_fields]
+_INSTRUMENT_COLUMNS = ", ".join(field.column for field in Instrument._meta.concrete_fields)
+
+
+def instruments_by_id_get(*, ids: Collection[int], shared_symbols: Collection[str] = ()) -> dict[int, Instrument]:
+    """The instruments of `ids` and the shared ones (no owner) of `shared_symbols`, by id, in one query.
+
+    Fixed SQL on a plain cursor and model instances made from its rows (Model.from_db, as the ORM makes
+    them): a valuation reads its instruments on every cache miss, and building the ORM's query cost more
+    than Postgres answering it for a portfolio of 20 holdings."""
+    if not ids and not shared_symbols:
+        return {}
+    id_marks, symbol_marks = ", ".join(["%s"] * len(ids)) or "NULL", ", ".join(["%s"] * len(shared_symbols)) or "NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_INSTRUMENT_COLUMNS} FROM {Instrument._meta.db_table} WHERE id IN ({id_marks}) "
+            f"OR (owner_id IS NULL AND symbol IN ({symbol_marks})) ORDER BY symbol, id",
+            [*ids, *shared_symbols],
+        )
+        rows = cursor.fetchall()
+    alias = connection.alias
+    return {instrument.pk: instrument for instrument in
+            (Instrument.from_db(alias, _INSTRUMENT_FIELDS, row) for row in rows)}
 
 
 def _latest_lateral(ids: list[int]) -> dict[int, LatestPrice]:
