@@ -1,8 +1,8 @@
 """Reads of portfolios, transactions and valued holdings.
 
 Valuation costs a constant number of queries whatever the number of holdings: the transactions
-(as plain rows), their instruments, the instruments' latest closes (and the FX rates when a currency
-differs from the base). The trades themselves are price observations too (portfolio.holdings).
+(as plain rows), their instruments with their latest closes (one query), and the FX rates when a currency
+differs from the base. The trades themselves are price observations too (portfolio.holdings).
 """
 
 from dataclasses import dataclass, field
@@ -33,7 +33,6 @@ from portfolio.models import Account, Portfolio, Transaction, TransactionType, W
 from prices.fx import FxTable
 from prices.models import AssetClass, Instrument
 from prices.refresh.stale import price_stale
-from prices.selectors import prices_latest_get
 
 
 def portfolio_list(*, user: AbstractBaseUser) -> QuerySet[Portfolio]:
@@ -189,7 +188,7 @@ def portfolio_valuation_get(*, portfolio: Portfolio | PortfolioHeader, now: date
     the portfolio's own trades are the price observations; today's FX rates)."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    loaded = portfolio_transactions_load(portfolio_id=portfolio.pk)
+    loaded = portfolio_transactions_load(portfolio_id=portfolio.pk, latest=True)
     own, accounts, expansion = loaded.own, loaded.accounts, loaded.expansion
     instruments, cash_ids, transactions = loaded.instruments, loaded.cash_ids, loaded.transactions
     fx = FxTable(
@@ -216,7 +215,9 @@ def portfolio_valuation_get(*, portfolio: Portfolio | PortfolioHeader, now: date
             entry.fees = add(entry.fees, effect.fee)
 
     currencies = {pk: instrument.currency for pk, instrument in instruments.items()}
-    latest = prices_latest_get(instrument_ids=totals.keys())
+    # The closes of every instrument loaded: those of one not held (a cash instrument nothing moved yet) are
+    # never looked at.
+    latest = loaded.latest
     splits = splits_of(transactions)
     value = portfolio_value_compute(
         held={pk: (t.position.quantity, t.position.cost_basis) for pk, t in totals.items() if t.position.quantity},
