@@ -297,8 +297,9 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 """Add a part made from the part `source` by `make` (bytes to bytes), by a module the decorated
                 function does not know (one higher up the stack): stored in the same hash, with the same
                 version and expiry, by the miss that computes the others (no round trips of its own), or by
-                its first reader when they were made before it was derived (one round trip more: the
-                write). Read it with `fn.part(name, ...)`; its hits and misses are counted as `stats`."""
+                its first reader when they were made without it (before it was derived, or in a process
+                that does not derive it: one round trip more, the write). Read it with `fn.part(name, ...)`;
+                its hits and misses are counted as `stats`."""
                 derivations[name] = (source, make, stats)
                 NAMESPACES[stats] = ttl
 
