@@ -86,7 +86,7 @@ def _specs(data) -> list[QuerySpec]:
     from charts.selectors import _prices_load
     from prices.models import Instrument
     from prices.plausibility import _last_closes
-    from prices.selectors import price_history_get, prices_latest_get
+    from prices.selectors import instruments_with_latest_get, price_history_get
 
     last = data.last_date
     first = data.first_date
@@ -95,9 +95,9 @@ def _specs(data) -> list[QuerySpec]:
         price_history_get(instrument=Instrument.objects.get(pk=ids[0]), start=last - timedelta(days=365), end=last)
 
     return [
-        QuerySpec("latest_close", "latest and previous close of every holding (dashboard valuation)",
-                  "prices/selectors.py prices_latest_get", lambda ids: prices_latest_get(instrument_ids=ids),
-                  lambda sql: True, True, True),
+        QuerySpec("latest_close", "latest and previous close of every holding, with the instruments (dashboard "
+                  "valuation)", "prices/selectors.py instruments_with_latest_get",
+                  lambda ids: instruments_with_latest_get(ids=ids), lambda sql: True, True, True),
         QuerySpec("history_range", "one instrument's closes over a year (instrument page, prices API)",
                   "prices/selectors.py price_history_get", history, lambda sql: True, False, True),
         QuerySpec("last_close_check", "each quoted instrument's last close (plausibility check of every "

@@ -23,9 +23,8 @@ from charts.compute import InstrumentInfo, allocation_of
 from charts.performance import LiveBase, RangePerformance, range_live_apply
 from charts.selectors import closes_on
 from charts.sparklines import price_format
-from core.query_cache import query_cache, raw_bytes
 from portfolio.access import PortfolioAccess
-from portfolio.dashboard import DASHBOARD_CACHE_SECONDS, dashboard_part_get
+from portfolio.dashboard import dashboard_part_derive, dashboard_part_get
 from portfolio.holdings import money_format
 from portfolio.models import Portfolio
 
@@ -41,24 +40,28 @@ class LiveValuation:
     allocation: bytes  # JSON (charts.compute.Allocation)
 
 
-# The allocation is made once per data version, not per chart request (a request only splices bytes); the
-# day moves with the clock, as the dashboard's staleness flags do: the same short TTL bounds it.
+# The allocation is made once per data version, not per chart request (a request only splices bytes): a part
+# derived from the dashboard's "live" part, stored in the dashboard's cached hash (same version, same expiry:
+# the day moves with the clock, as the dashboard's staleness flags do), by the miss that computes the dashboard
+# or by the first chart request after it. Hits and misses are counted as `chart_live`.
 _SEPARATOR = b"\n"
+_LIVE_PART = "chart_live"
 
 
-@query_cache("chart_live", ttl=DASHBOARD_CACHE_SECONDS, key=lambda *, portfolio: portfolio.pk,
-             version=lambda *, portfolio: portfolio.data_version, dump=raw_bytes, load=raw_bytes)
-def _live_json(*, portfolio: Portfolio | PortfolioAccess) -> bytes:
-    live = json.loads(dashboard_part_get(portfolio=portfolio, part="live"))
+def _live_json(live_part: bytes) -> bytes:
+    live = json.loads(live_part)
     positions = [(InstrumentInfo(*row[:4]), Decimal(row[4])) for row in live["positions"]]
     allocation = allocation_of(valued=positions, total=Decimal(live["total_value"]))
     head = {name: live[name] for name in ("date", "total_value", "unrealized_gain", "local")}
     return json.dumps(head).encode() + _SEPARATOR + json.dumps(allocation).encode()
 
 
+dashboard_part_derive(_LIVE_PART, source="live", make=_live_json, stats="chart_live")
+
+
 def live_valuation_get(*, portfolio: Portfolio | PortfolioAccess) -> LiveValuation:
     """The dashboard's current valuation (cached per data version; computed on a miss)."""
-    head, allocation = _live_json(portfolio=portfolio).split(_SEPARATOR)
+    head, allocation = dashboard_part_get(portfolio=portfolio, part=_LIVE_PART).split(_SEPARATOR)
     live = json.loads(head)
     return LiveValuation(date=live["date"], total_value=Decimal(live["total_value"]),
                          unrealized_gain=Decimal(live["unrealized_gain"]),

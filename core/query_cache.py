@@ -7,7 +7,8 @@
 - Keys are `folio:qc:<namespace>:<key>:v<version>`: a write bumps the owner's version (one INCR),
   so stale entries are never read again and simply expire — no key scans.
 - Single flight: on a miss one caller computes while concurrent callers of the same key wait for
-  its result (bounded), so a burst of misses computes once.
+  its result (bounded), so a burst of misses computes once. The leader's write and the release of its
+  claim go in one round trip: a miss costs the read, the claim and that.
 - Values round-trip exactly through JSON with tagged Decimals, dates and datetimes.
 - Per-namespace hit and miss counters (totals, and per minute for the last two hours) feed
   /monitoring. They are counted in the process and written in one pipeline at most every
@@ -17,6 +18,8 @@
 - `parts`: a function returning several ready answers (`{part: bytes}`) has them stored as one Redis
   hash, and a caller reads only the part it sends (`fn.part(name, ...)`): one round trip either way;
   `fn.part_alongside(name, queue, ...)` sends the commands `queue(pipeline)` adds in that same round trip.
+  `fn.derive(name, source=, make=, stats=)` adds a part made from another by a module higher up the stack,
+  stored in the same hash (made by the miss that makes the others: no round trips of its own).
 - Redis unavailable: the function still answers, uncached; the failure is logged once a minute,
   not once per call.
 """
@@ -38,7 +41,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 
 from core.batching import Batcher
-from core.redis_store import redis_client, redis_key, release_if_held
+from core.redis_store import redis_client, redis_key, release_if_held, release_if_held_queue
 
 logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -150,18 +153,24 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
     with a big one beside it — and `fn(...)` all of them.
     """
     NAMESPACES[namespace] = ttl
+    # name -> (the part it is made of, how, its statistics' namespace): see `derive` below.
+    derivations: dict[str, tuple[str, Callable[[bytes], bytes], str]] = {}
 
     def queue_read(client, cache_key: str, part: str | None) -> Any:
         """The read's command on `client` (a pipeline: queued; a client: its raw reply)."""
         if not parts:
             return client.get(cache_key)
+        if part in derivations:  # the derived part, and what it is made of in case it is not there yet
+            return client.hmget(cache_key, [part, derivations[part][0]])
         if part is not None:
             return client.hget(cache_key, part)
-        return client.hgetall(cache_key)
+        return client.hmget(cache_key, list(parts))  # the hash also holds derived parts: not those
 
     def replied(raw: Any, part: str | None) -> Any:
         if parts and part is None:
-            return {name.decode(): value for name, value in raw.items()} or None
+            return dict(zip(parts, raw, strict=True)) if raw[0] is not None else None
+        if part in derivations:
+            return None if raw[0] is None and raw[1] is None else raw
         return raw
 
     def read(client, cache_key: str, part: str | None, alongside: Callable[[Any], Any] | None = None) -> Any:
@@ -175,13 +184,38 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
         raw, *others = pipe.execute()
         return replied(raw, part), others
 
-    def write(client, cache_key: str, value: Any) -> None:
+    def derived_of(value: dict) -> dict:
+        """The derived parts of a value just computed, to be stored with it (one whose making fails is left
+        out, logged: a reader of it makes it again, and fails alone)."""
+        made = {}
+        for name, (source, make, _) in derivations.items():
+            try:
+                made[name] = make(value[source])
+            except Exception:
+                logger.exception("query cache: %s could not be made from %s's %s", name, namespace, source)
+        return made
+
+    def pick(value: dict, part: str | None) -> Any:
+        """What the caller asked for of a value computed here."""
         if not parts:
-            client.set(cache_key, dump(value), ex=ttl)
-            return
-        pipe = client.pipeline(transaction=True)  # never a hash without its expiry
-        pipe.hset(cache_key, mapping={name: value[name] for name in parts})
-        pipe.expire(cache_key, ttl)
+            return value
+        if part is None:
+            return {name: value[name] for name in parts}
+        if part in value:
+            return value[part]
+        source, make, _ = derivations[part]
+        return make(value[source])
+
+    def write(client, cache_key: str, value: Any, token: str | None) -> None:
+        """Store the value and, when we hold the key's claim (`token`), release it: one round trip."""
+        pipe = client.pipeline(transaction=bool(parts))  # never a hash without its expiry
+        if parts:
+            pipe.hset(cache_key, mapping={name: value[name] for name in (*parts, *derivations) if name in value})
+            pipe.expire(cache_key, ttl)
+        else:
+            pipe.set(cache_key, dump(value), ex=ttl)
+        if token is not None:
+            release_if_held_queue(pipe, key=f"{cache_key}:lock", value=token)
         pipe.execute()
 
     def decoded(raw: Any) -> Any:
@@ -197,33 +231,56 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 raw = read(client, cache_key, part, alongside)
                 if alongside is not None:
                     raw, others = raw
+                if part in derivations and raw is not None:
+                    return derived_found(client, cache_key, part, raw), others
                 if raw is not None:
                     _count(namespace, "hits")
                     _redis_ok()
                     return decoded(raw), others
-                token = uuid.uuid4().hex
+                token: str | None = uuid.uuid4().hex
                 leader = client.set(f"{cache_key}:lock", token, nx=True, ex=LOCK_SECONDS)
             except Exception as error:  # Redis down or misbehaving: correct answers, uncached
                 _redis_failed(error)
-                value = fn(*args, **kwargs)
-                return (value if part is None else value[part]), others
+                return pick(fn(*args, **kwargs), part), others
             _redis_ok()
             if not leader:
                 waited = _wait_for(client, cache_key, lambda: read(client, cache_key, part))
+                if part in derivations and waited is not None:
+                    return derived_found(client, cache_key, part, waited), others
                 if waited is not None:
                     _count(namespace, "hits")
                     return decoded(waited), others
+                token = None  # the claim is another's (or expired): nothing of ours to release
             try:
                 value = fn(*args, **kwargs)
-                write(client, cache_key, value)
-                _count(namespace, "misses")
-            finally:
-                if leader:
-                    try:
-                        release_if_held(key=f"{cache_key}:lock", value=token, client=client)
-                    except Exception as error:
-                        _redis_failed(error)
-            return (value if part is None else value[part]), others
+                if derivations:
+                    value = {**value, **derived_of(value)}
+                write(client, cache_key, value, token)  # our claim released in the same round trip
+            except BaseException:
+                if token is not None:
+                    _release(client, cache_key, token)
+                raise
+            _count(namespace, "misses")
+            if part in derivations:
+                _count(derivations[part][2], "misses")
+            return pick(value, part), others
+
+        def derived_found(client, cache_key: str, part: str, raw: list) -> bytes:
+            """A derived part read (its hash is there): as stored, or made now from its source part and
+            added to the hash (only while the hash exists: never a hash without its expiry)."""
+            stored, source = raw
+            _redis_ok()
+            if stored is not None:
+                _count(derivations[part][2], "hits")
+                return stored
+            _count(namespace, "hits")  # its source, read from the cache
+            made = derivations[part][1](source)
+            try:
+                client.eval(_HSET_IF_EXISTS, 1, cache_key, part, made)
+            except Exception as error:
+                _redis_failed(error)
+            _count(derivations[part][2], "misses")
+            return made
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -235,9 +292,35 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
             # read the caller needs anyway rides in the same round trip.
             wrapper.part_alongside = (  # type: ignore[attr-defined]
                 lambda name, alongside, *args, **kwargs: cached(name, args, kwargs, alongside))
+
+            def derive(name: str, *, source: str, make: Callable[[bytes], bytes], stats: str) -> None:
+                """Add a part made from the part `source` by `make` (bytes to bytes), by a module the decorated
+                function does not know (one higher up the stack): stored in the same hash, with the same
+                version and expiry, by the miss that computes the others (no round trips of its own), or by
+                its first reader when they were made without it (before it was derived, or in a process
+                that does not derive it: one round trip more, the write). Read it with `fn.part(name, ...)`;
+                its hits and misses are counted as `stats`."""
+                derivations[name] = (source, make, stats)
+                NAMESPACES[stats] = ttl
+
+            wrapper.derive = derive  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+# Add a field to a hash only while the hash exists (HSET alone would make one without an expiry).
+_HSET_IF_EXISTS = ("if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
+                   "end return 0")
+
+
+def _release(client, cache_key: str, token: str) -> None:
+    """Free our claim when the value was not written (its computation or the write failed): the next
+    caller computes at once instead of waiting for the claim to expire."""
+    try:
+        release_if_held(key=f"{cache_key}:lock", value=token, client=client)
+    except Exception as error:
+        _redis_failed(error)
 
 
 def _wait_for(client, cache_key: str, read: Callable[[], Any]) -> Any:

@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # KEY_PREFIX and redis_key live in core/keys.py (settings use them too); apps import them from here.
-__all__ = ["KEY_PREFIX", "REDIS_DOWN", "claims_take", "redis_client", "redis_key", "redis_retrying", "release_if_held"]
+__all__ = ["KEY_PREFIX", "REDIS_DOWN", "claims_take", "redis_client", "redis_key", "redis_retrying", "release_if_held",
+           "release_if_held_queue"]
 
 # Redis restarting or failing over (refused connections, timeouts, "LOADING" while it reads its
 # append-only file): worth waiting for where what is counted lives there.
@@ -54,6 +55,12 @@ _RELEASE_IF_HELD = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.c
 def release_if_held(*, key: str, value: str | bytes, client: Redis | None = None) -> bool:
     """Delete `key` only while it still holds `value` (compare-and-delete: never frees another holder's claim)."""
     return bool((client or redis_client()).eval(_RELEASE_IF_HELD, 1, key, value))
+
+
+def release_if_held_queue(pipeline, *, key: str, value: str | bytes) -> None:
+    """release_if_held queued on a pipeline: the release rides in the round trip of what the holder writes
+    last (its reply, 1 or 0, is the pipeline's)."""
+    pipeline.eval(_RELEASE_IF_HELD, 1, key, value)
 
 
 def claims_take(*, ids: list[int], key: Callable[[int], str], seconds: int) -> list[int]:

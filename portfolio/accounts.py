@@ -1,18 +1,19 @@
 """The value of each account: its cash by currency and the holdings it keeps, at the dashboard's valuation
 (the same prices and rates, so the accounts add up to the portfolio's total value)."""
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from portfolio.holdings import money_format, money_sum
-from portfolio.models import Account, Portfolio
-from portfolio.selectors import Valuation, account_list
+from portfolio.models import Account
+from portfolio.selectors import AccountRow, Valuation
 from prices.models import cash_symbol
 
 
-def accounts_value_rows(*, portfolio: Portfolio, valuation: Valuation) -> list[dict]:
-    """One row per account, oldest (the default) first: cash by currency (as held and in the base currency),
-    holdings value, total. An amount without a price or rate is left out, as from the total value."""
-    accounts: list[Account] = list(account_list(portfolio=portfolio))
+def accounts_value_rows(*, accounts: Sequence[Account | AccountRow], valuation: Valuation) -> list[dict]:
+    """One row per account of `accounts` (the portfolio's, oldest — the default — first): cash by currency (as
+    held and in the base currency), holdings value, total. An amount without a price or rate is left out, as
+    from the total value."""
     if not accounts:
         return []
     default = accounts[0].pk

@@ -26,9 +26,9 @@ from portfolio.accounts import accounts_value_rows
 from portfolio.history import portfolio_history_listed_queue, portfolio_history_progress
 from portfolio.holdings import money_format, money_sum
 from portfolio.models import Portfolio
-from portfolio.selectors import Holding, Valuation, portfolio_valuation_get
+from portfolio.selectors import Holding, Valuation, portfolio_accounts_get, portfolio_valuation_get
 from prices.models import VerificationStatus
-from prices.providers.pacing import CircuitBreaker
+from prices.providers.pacing import circuits_not_closed
 from prices.refresh.stale import stale_refresh_request
 
 logger = logging.getLogger(__name__)
@@ -93,15 +93,16 @@ def _unknown(holding: Holding) -> bool:
 
 def _providers_failing(valuation: Valuation) -> list[str]:
     """Providers of these holdings whose circuit is open: their prices cannot be refreshed now."""
-    providers = sorted({h.instrument.provider for h in valuation.holdings})
     try:
-        return [name for name in providers if CircuitBreaker(name).state() != "closed"]
+        return circuits_not_closed(h.instrument.provider for h in valuation.holdings)
     except Exception:  # Redis down: say nothing rather than fail the page
         return []
 
 
-def dashboard_data_compute(*, portfolio: Portfolio, now: datetime | None = None) -> dict:
-    """Both dashboard payloads (`initial`, `holdings`) from one valuation."""
+def dashboard_data_compute(*, portfolio: Portfolio | PortfolioAccess, now: datetime | None = None) -> dict:
+    """Both dashboard payloads (`initial`, `holdings`) from one valuation. The portfolio's name, base currency
+    and accounts are read here, with one query (a deleted portfolio raises Portfolio.DoesNotExist)."""
+    portfolio, accounts = portfolio_accounts_get(portfolio_id=portfolio.pk)
     valuation = portfolio_valuation_get(portfolio=portfolio, now=now or timezone.now())
     day_changes = [c for c in (_day_change(h) for h in valuation.holdings) if c is not None]
     day_change = money_sum(day_changes) if day_changes else None
@@ -124,7 +125,7 @@ def dashboard_data_compute(*, portfolio: Portfolio, now: datetime | None = None)
         "unpriced_count": valuation.unpriced_count,
         "fx_missing_count": valuation.fx_missing_count,
         "providers_failing": _providers_failing(valuation),
-        "accounts": accounts_value_rows(portfolio=portfolio, valuation=valuation),
+        "accounts": accounts_value_rows(accounts=accounts, valuation=valuation),
     }
     holdings = {"holdings": [_holding_row(h, valuation) for h in valuation.holdings]}
     stale_ids = [h.instrument.pk for h in valuation.stale_holdings if not _unknown(h)]
@@ -172,8 +173,6 @@ DASHBOARD_PARTS = ("initial", "holdings", "live")
     parts=DASHBOARD_PARTS,
 )
 def _dashboard_json(*, portfolio: Portfolio | PortfolioAccess) -> dict[str, bytes]:
-    if not isinstance(portfolio, Portfolio):
-        portfolio = Portfolio.objects.get(pk=portfolio.pk)
     data = dashboard_data_compute(portfolio=portfolio)
     stale_refresh_request(instrument_ids=data["stale_instrument_ids"])
     renderer = JSONRenderer()
@@ -181,13 +180,20 @@ def _dashboard_json(*, portfolio: Portfolio | PortfolioAccess) -> dict[str, byte
 
 
 def dashboard_part_get(*, portfolio: Portfolio | PortfolioAccess, part: str) -> bytes:
-    """One of the dashboard's answers (DASHBOARD_PARTS) of the portfolio's current data version, read alone
-    (cached; a miss computes and caches all three).
+    """One of the dashboard's answers (DASHBOARD_PARTS, or one derived: dashboard_part_derive) of the
+    portfolio's current data version, read alone (cached; a miss computes and caches all of them).
 
     Stale prices found on a miss queue one background refresh (stale-while-revalidate). A portfolio
     deleted since `portfolio` was read raises Portfolio.DoesNotExist.
     """
     return _dashboard_json.part(part, portfolio=portfolio)
+
+
+def dashboard_part_derive(name: str, *, source: str, make, stats: str) -> None:
+    """Add an answer made from one of DASHBOARD_PARTS (`make(bytes) -> bytes`) by a module higher up the
+    stack (the chart's live point): cached with the others, made by the miss that makes them, read with
+    dashboard_part_get (query_cache's `derive`)."""
+    _dashboard_json.derive(name, source=source, make=make, stats=stats)
 
 
 def dashboard_initial_get(*, portfolio: Portfolio | PortfolioAccess) -> tuple[bytes, dict]:

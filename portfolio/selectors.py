@@ -1,15 +1,17 @@
 """Reads of portfolios, transactions and valued holdings.
 
 Valuation costs a constant number of queries whatever the number of holdings: the transactions
-(as plain rows), their instruments, the instruments' latest closes (and the FX rates when a currency
-differs from the base). The trades themselves are price observations too (portfolio.holdings).
+(as plain rows), their instruments with their latest closes (one query), and the FX rates when a currency
+differs from the base. The trades themselves are price observations too (portfolio.holdings).
 """
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -31,7 +33,6 @@ from portfolio.models import Account, Portfolio, Transaction, TransactionType, W
 from prices.fx import FxTable
 from prices.models import AssetClass, Instrument
 from prices.refresh.stale import price_stale
-from prices.selectors import prices_latest_get
 
 
 def portfolio_list(*, user: AbstractBaseUser) -> QuerySet[Portfolio]:
@@ -51,6 +52,43 @@ def transaction_list(*, portfolio: Portfolio) -> QuerySet[Transaction]:
 def account_list(*, portfolio: Portfolio) -> QuerySet[Account]:
     """Oldest first: the first is the default account."""
     return Account.objects.filter(portfolio=portfolio).order_by("id")
+
+
+class PortfolioHeader(NamedTuple):
+    """What a valuation and the dashboard read of the portfolio itself."""
+
+    pk: int
+    name: str
+    base_currency: str
+
+
+class AccountRow(NamedTuple):
+    """An account as the dashboard shows it (the fields of Account it reads, by the same names)."""
+
+    pk: int
+    name: str
+    platform: str
+    currency: str
+    tracks_cash: bool
+
+
+_PORTFOLIOS, _ACCOUNTS = Portfolio._meta.db_table, Account._meta.db_table
+_HEADER_SQL = (f"SELECT p.name, p.base_currency, a.id, a.name, a.platform, a.currency, a.tracks_cash "
+               f"FROM {_PORTFOLIOS} p LEFT JOIN {_ACCOUNTS} a ON a.portfolio_id = p.id WHERE p.id = %s ORDER BY a.id")
+
+
+def portfolio_accounts_get(*, portfolio_id: int) -> tuple[PortfolioHeader, list[AccountRow]]:
+    """The portfolio's name and base currency and its accounts (oldest, the default, first) in one plain
+    query: the dashboard computes them on every cache miss, and two ORM reads cost more than this one.
+    Raises Portfolio.DoesNotExist for a portfolio deleted meanwhile."""
+    with connection.cursor() as cursor:
+        cursor.execute(_HEADER_SQL, [portfolio_id])
+        rows = cursor.fetchall()
+    if not rows:
+        raise Portfolio.DoesNotExist(f"no portfolio {portfolio_id}")
+    name, base_currency = rows[0][:2]
+    accounts = [AccountRow(*row[2:]) for row in rows if row[2] is not None]
+    return PortfolioHeader(portfolio_id, name, base_currency), accounts
 
 
 @dataclass(frozen=True)
@@ -145,12 +183,12 @@ class _Totals:
     fx_missing: bool = False
 
 
-def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None) -> Valuation:
+def portfolio_valuation_get(*, portfolio: Portfolio | PortfolioHeader, now: datetime | None = None) -> Valuation:
     """The portfolio valued at the end of today with what is known (portfolio.holdings: stored closes and
     the portfolio's own trades are the price observations; today's FX rates)."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    loaded = portfolio_transactions_load(portfolio_id=portfolio.pk)
+    loaded = portfolio_transactions_load(portfolio_id=portfolio.pk, latest=True)
     own, accounts, expansion = loaded.own, loaded.accounts, loaded.expansion
     instruments, cash_ids, transactions = loaded.instruments, loaded.cash_ids, loaded.transactions
     fx = FxTable(
@@ -177,7 +215,9 @@ def portfolio_valuation_get(*, portfolio: Portfolio, now: datetime | None = None
             entry.fees = add(entry.fees, effect.fee)
 
     currencies = {pk: instrument.currency for pk, instrument in instruments.items()}
-    latest = prices_latest_get(instrument_ids=totals.keys())
+    # The closes of every instrument loaded: those of one not held (a cash instrument nothing moved yet) are
+    # never looked at.
+    latest = loaded.latest
     splits = splits_of(transactions)
     value = portfolio_value_compute(
         held={pk: (t.position.quantity, t.position.cost_basis) for pk, t in totals.items() if t.position.quantity},

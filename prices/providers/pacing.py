@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -160,6 +161,18 @@ class DailyQuota:
 
     def used(self) -> int:
         return int(self._used(keys=[self.prefix]))
+
+
+def circuits_not_closed(providers: Iterable[str]) -> list[str]:
+    """Those of `providers` whose circuit is open or half-open (CircuitBreaker.state is not "closed"), sorted:
+    one round trip for all of them (a circuit that is not closed is one with an `opened_at`)."""
+    names = sorted(set(providers))
+    if not names:
+        return []
+    pipe = redis_client().pipeline(transaction=False)
+    for name in names:
+        pipe.hget(_key(name, "circuit"), "opened_at")
+    return [name for name, opened_at in zip(names, pipe.execute(), strict=True) if opened_at is not None]
 
 
 class CircuitBreaker:

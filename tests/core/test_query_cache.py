@@ -147,3 +147,55 @@ def test_parts_are_one_hash_read_alone_or_whole(settings):
     VERSIONS[9] = 1  # a version bump: computed again
     assert answers.part("small", owner_id=9) == b'{"owner":9}'
     assert CALLS == [9, 10, 9]
+
+
+@query_cache("test-derived", ttl=60, key=lambda *, owner_id: owner_id, version=lambda *, owner_id: 0,
+             parts=("base", "other"))
+def based(*, owner_id: int) -> dict[str, bytes]:
+    CALLS.append(owner_id)
+    return {"base": b"%d" % owner_id, "other": b"x"}
+
+
+MADE: list[bytes] = []
+
+
+def doubled(raw: bytes) -> bytes:
+    MADE.append(raw)
+    return raw * 2
+
+
+def test_a_derived_part_is_made_by_the_miss_or_by_its_first_reader_and_stored_in_the_same_hash(settings):
+    client = redis_client(settings.QUERY_CACHE_ALIAS)
+    # given answers cached before a module higher up derived a part from them
+    assert based.part("base", owner_id=1) == b"1"
+    based.derive("doubled", source="base", make=doubled, stats="test-derived-doubled")
+
+    # its first reader makes it from the cached part (nothing computed again) and adds it to the hash
+    assert based.part("doubled", owner_id=1) == b"11"
+    assert based.part("doubled", owner_id=1) == b"11"
+    assert (CALLS, MADE) == ([1], [b"1"])
+    key = "folio:qc:test-derived:1:v0:parts"
+    assert sorted(client.hkeys(key)) == [b"base", b"doubled", b"other"] and 0 < client.ttl(key) <= 60
+    assert based(owner_id=1) == {"base": b"1", "other": b"x"}  # a whole read: the function's own parts
+
+    # with nothing cached, the miss makes it with the others, once, and stores them together
+    assert based.part("doubled", owner_id=2) == b"22"
+    assert based.part("base", owner_id=2) == b"2"
+    assert (CALLS, MADE) == ([1, 2], [b"1", b"2"])
+    assert sorted(client.hkeys("folio:qc:test-derived:2:v0:parts")) == [b"base", b"doubled", b"other"]
+
+    stats = cache_stats_get()
+    assert (stats["test-derived-doubled"]["hits"], stats["test-derived-doubled"]["misses"]) == (1, 2)
+    assert (stats["test-derived"]["hits"], stats["test-derived"]["misses"]) == (3, 2)
+
+    # a hash that expired meanwhile is not made again by the derived part alone (it would have no expiry)
+    assert client.eval(query_cache_module._HSET_IF_EXISTS, 1, "folio:qc:test-derived:3:v0:parts", "doubled", b"33") == 0
+    assert not client.exists("folio:qc:test-derived:3:v0:parts")
+
+    # Redis down: made from the answers computed uncached
+    settings.CACHES = {**settings.CACHES, "down": {
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+    settings.QUERY_CACHE_ALIAS = "down"
+    assert based.part("doubled", owner_id=4) == b"44"
+    assert CALLS == [1, 2, 4]

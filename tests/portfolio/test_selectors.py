@@ -86,7 +86,7 @@ def test_valuation_query_count_does_not_grow_with_holdings():
         assert len(valuation.holdings) == size
         assert valuation.total_value == (D("1010") + D("1000")) * size / 2
         counts.append(len(queries))
-    assert counts[0] == counts[1] == 3  # transactions, their instruments, the latest closes
+    assert counts[0] == counts[1] == 2  # transactions; their instruments with their latest closes
 
 
 def test_a_trade_newer_than_the_latest_close_is_the_price(portfolio):
