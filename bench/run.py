@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(args, argv=sys.argv[1:] if argv is None else argv, provenance=provenance.as_dict())
     from bench import report
 
-    written = report.results_write(results, docs=not args.no_docs, experiment=not provenance.clean)
+    # --allow-dirty is an experiment whatever the tree: a clean one's run must not overwrite the measured files.
+    written = report.results_write(results, docs=not args.no_docs,
+                                   experiment=args.allow_dirty or not provenance.clean)
     print("bench: wrote " + ", ".join(str(path.relative_to(env.ROOT)) for path in written), flush=True)
     print(report.summary_text(results), flush=True)
     return 1 if results["errors"] else 0
