@@ -9,6 +9,7 @@ reads whole. Closes are the stored (unadjusted) ones, as whole millionths: exact
 
 from contextlib import nullcontext
 from datetime import date
+from operator import itemgetter
 
 import numpy as np
 import psycopg
@@ -65,11 +66,14 @@ def price_series_runs_load(*, instrument_ids: list[int], start: date,
         " UNION ALL (SELECT DISTINCT ON (instrument_id) instrument_id, year,"
         " substring(days FROM octet_length(days) - 3), substring(micros FROM octet_length(micros) - 7)"
         f" FROM {table} WHERE instrument_id = ANY(%(ids)s) AND year < %(year)s ORDER BY instrument_id, year DESC)"
-        " ORDER BY instrument_id, year"
     )
     chunks = _fetch_binary(sql, {"ids": list(instrument_ids), "year": start.year})
     if not chunks:
         return np.empty(0, "i8"), np.zeros(1, "i8"), np.empty(0, "M8[D]"), np.empty(0, "i8")
+    # Ordered here, not by the query: Postgres would sort the rows with their bytes (15 MB for 500
+    # instruments × 10 years, past work_mem: a merge through temporary files, ~50 of the query's ~60 ms),
+    # where sorting 5,000 tuples by their two keys costs ~1 ms. (instrument_id, year) is unique: no ties.
+    chunks.sort(key=itemgetter(0, 1))
     chunk_ids = np.fromiter((row[0] for row in chunks), dtype="i8", count=len(chunks))
     counts = np.fromiter((len(row[2]) // 4 for row in chunks), dtype="i8", count=len(chunks))
     # Each array made once, straight from the joined bytes (big-endian, as Postgres sends them), and the
