@@ -43,6 +43,9 @@ class Sparklines(Mapping[str, list[SparkPoint]]):
     def __getitem__(self, symbol: str) -> list[SparkPoint]:
         return json.loads(self._lines[symbol])
 
+    def __contains__(self, symbol: object) -> bool:  # without it, `in` would decode the line (Mapping's)
+        return symbol in self._lines
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._lines)
 
