@@ -1,0 +1,43 @@
+"""The instruments read by fixed SQL (the valuation's hot read) are the ORM's, field for field, and the latest
+closes read with them are prices_latest_get's."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from prices.models import Instrument, PriceHistory
+from prices.selectors import instruments_by_id_get, instruments_with_latest_get, prices_latest_get
+
+pytestmark = pytest.mark.django_db
+
+
+def field_values(instrument: Instrument) -> dict:
+    # A field whose value the ORM converts after reading (from_db_value: JSON, custom types) would differ here.
+    return {field.attname: getattr(instrument, field.attname) for field in Instrument._meta.concrete_fields}
+
+
+def test_instruments_by_fixed_sql_are_the_orms_with_their_latest_closes():
+    owner = get_user_model().objects.create(username="owner")
+    shared = Instrument.objects.create(symbol="AAA", name="A", currency="USD", exchange_mic="XNYS")
+    mine = Instrument.objects.create(symbol="AAA", name="Mine", currency="EUR", owner=owner, provider="manual")
+    cash = Instrument.objects.create(symbol="CASH USD", currency="USD", asset_class="cash", provider="manual")
+    Instrument.objects.create(symbol="CASH USD", currency="USD", owner=owner, provider="manual")  # not shared
+    unpriced = Instrument.objects.create(symbol="ZZZ", currency="USD")
+    for day, close in ((date(2024, 1, 2), "10.5"), (date(2024, 1, 3), "11.25"), (date(2024, 1, 1), "9")):
+        PriceHistory.objects.create(instrument=shared, date=day, close=Decimal(close), source="yahoo")
+    PriceHistory.objects.create(instrument=mine, date=date(2024, 1, 3), close=Decimal("7"), source="manual")
+    ids = [shared.pk, mine.pk, unpriced.pk]
+
+    by_id = instruments_by_id_get(ids=ids, shared_symbols=["CASH USD"])
+    instruments, latest = instruments_with_latest_get(ids=ids, shared_symbols=["CASH USD"])
+
+    expected = {i.pk: field_values(i) for i in Instrument.objects.filter(pk__in=[*ids, cash.pk])}
+    assert {pk: field_values(i) for pk, i in by_id.items()} == expected
+    assert {pk: field_values(i) for pk, i in instruments.items()} == expected
+    assert latest == prices_latest_get(instrument_ids=expected)
+    assert (latest[shared.pk].close, latest[shared.pk].previous_close) == (Decimal("11.25"), Decimal("10.5"))
+    assert (latest[mine.pk].close, latest[mine.pk].previous_close) == (Decimal("7"), None)
+    assert unpriced.pk not in latest and cash.pk not in latest
+    assert instruments_with_latest_get(ids=[], shared_symbols=[]) == ({}, {})
