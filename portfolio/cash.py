@@ -174,9 +174,13 @@ def portfolio_transactions_load(*, portfolio_id: int, latest: bool = False) -> P
     trip fewer than asking for them apart). The first is fixed SQL on a plain cursor: it runs on every
     valuation, and building it through the ORM cost more than Postgres answering it for a portfolio of 20
     holdings."""
-    with connection.cursor() as cursor:
-        cursor.execute(_TRANSACTIONS_SQL, [portfolio_id])
-        rows = cursor.fetchall()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_TRANSACTIONS_SQL, [portfolio_id])
+            rows = cursor.fetchall()
+    else:  # the ORM converts what another backend stores (SQLite's decimals come back as floats)
+        rows = list(Transaction.objects.filter(portfolio_id=portfolio_id).order_by("date", "id")
+                    .values_list(*TRANSACTION_FIELDS, "account_id", "account__tracks_cash"))
     own = [TransactionRow(*row[:-2]) for row in rows]
     accounts = [row[-2] for row in rows]
     tracked = {row[-2] for row in rows if row[-1]}

@@ -81,6 +81,11 @@ def portfolio_accounts_get(*, portfolio_id: int) -> tuple[PortfolioHeader, list[
     """The portfolio's name and base currency and its accounts (oldest, the default, first) in one plain
     query: the dashboard computes them on every cache miss, and two ORM reads cost more than this one.
     Raises Portfolio.DoesNotExist for a portfolio deleted meanwhile."""
+    if connection.vendor != "postgresql":  # the ORM converts what another backend stores (booleans as 0/1)
+        name, base_currency = Portfolio.objects.values_list("name", "base_currency").get(pk=portfolio_id)
+        return PortfolioHeader(portfolio_id, name, base_currency), [
+            AccountRow(*row) for row in Account.objects.filter(portfolio_id=portfolio_id).order_by("id")
+            .values_list("id", "name", "platform", "currency", "tracks_cash")]
     with connection.cursor() as cursor:
         cursor.execute(_HEADER_SQL, [portfolio_id])
         rows = cursor.fetchall()
