@@ -3,10 +3,14 @@
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from portfolio.demo import DemoResult, demo_seed
+from tests.demo_snapshot import DemoSnapshot, demo_snapshot_take
 from tests.factories import PortfolioFactory, UserFactory
 from tests.worker import running_worker, worker_running, worker_settle
 
@@ -72,3 +76,27 @@ def settled(request):
     yield
     if "worker" in request.fixturenames or worker_running():
         worker_settle()
+
+
+@pytest.fixture(scope="session")
+def demo_snapshot(django_db_setup, django_db_blocker) -> DemoSnapshot | None:
+    """The demo's rows (tests/demo_snapshot.py), taken on an empty database before the first test that asks
+    for them starts its worker (a session fixture is set up before a module's); None where there is no
+    COPY (SQLite): each test seeds."""
+    if connection.vendor != "postgresql":
+        return None
+    with django_db_blocker.unblock():
+        return demo_snapshot_take(redis_flush_except_broker_bindings)
+
+
+@pytest.fixture
+def demo(settings, db, demo_snapshot) -> DemoResult:
+    """The demo user and portfolio, as `manage.py seed_demo` leaves them, on the test's database (committed
+    for a transactional test)."""
+    settings.CHART_DEBOUNCE_SECONDS = 0
+    if demo_snapshot is None:
+        return demo_seed()
+    if demo_snapshot.day != timezone.localdate():  # past midnight: the demo's history now ends today
+        fresh = demo_snapshot_take(redis_flush_except_broker_bindings)
+        demo_snapshot.day, demo_snapshot.tables, demo_snapshot.seeded = fresh.day, fresh.tables, fresh.seeded
+    return demo_snapshot.restore()

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.browser.test_dashboard import SCREENSHOTS, browser, demo, log_in  # noqa: F401 (fixtures)
+from tests.browser.test_dashboard import SCREENSHOTS, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,7 +17,7 @@ def amount(text: str) -> Decimal:
     return Decimal(text.split()[0].replace(",", "").replace("\u2212", "-"))
 
 
-def test_value_by_account_and_the_accounts_page(browser, live_server, demo):  # noqa: F811
+def test_value_by_account_and_the_accounts_page(browser, live_server, demo):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     errors: list[str] = []

@@ -5,9 +5,9 @@ switcher, /monitoring, Swagger UI at /api/docs/ and the admin."""
 import pytest
 from django.contrib.auth import get_user_model
 
-from portfolio.demo import DEMO_PORTFOLIO_NAME, demo_seed
+from portfolio.demo import DEMO_PORTFOLIO_NAME
 from portfolio.models import Portfolio, Transaction
-from tests.browser.test_dashboard import browser, log_in  # noqa: F401 (fixture)
+from tests.browser.test_dashboard import log_in
 from tests.factories import PortfolioFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,9 +28,7 @@ def violations(page: Page) -> list[str]:
     return page.evaluate("() => window.__cspViolations")
 
 
-def test_every_page_works_under_the_content_security_policy(worker, browser, live_server, settings):  # noqa: F811
-    settings.CHART_DEBOUNCE_SECONDS = 0
-    demo = demo_seed()
+def test_every_page_works_under_the_content_security_policy(worker, browser, live_server, demo):
     get_user_model().objects.filter(username=demo.username).update(is_staff=True, is_superuser=True)
     spare = PortfolioFactory(owner=get_user_model().objects.get(username=demo.username), name="Spare")
     context = browser.new_context(viewport={"width": 1280, "height": 1000})

@@ -1,47 +1,15 @@
 """The dashboard in a real browser: Debian's headless Chromium driven by Playwright, against a live
 server, a real worker, Postgres and Redis. Screenshots land in var/screenshots/."""
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from playwright.sync_api import Page, expect
 
-from portfolio.demo import demo_seed
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "screenshots"
-# CI sets FOLIO_REQUIRE_BROWSER=1: there a missing browser is a failure, not a skip.
-if not Path(CHROMIUM).exists():
-    if os.environ.get("FOLIO_REQUIRE_BROWSER"):
-        raise RuntimeError(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 pytestmark = pytest.mark.django_db(transaction=True)
-# The live server runs in a thread of this process; Playwright's sync API runs its own event loop.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def demo(settings):
-    settings.CHART_DEBOUNCE_SECONDS = 0
-    return demo_seed()
 
 
 def log_in(page: Page, base_url: str, username: str, password: str) -> None:

@@ -3,12 +3,12 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_dashboard import SCREENSHOTS, browser, demo, log_in  # noqa: F401 (fixtures)
+from tests.browser.test_dashboard import SCREENSHOTS, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_income_by_month_and_year_with_yield_on_cost(browser, live_server, demo):  # noqa: F811
+def test_income_by_month_and_year_with_yield_on_cost(browser, live_server, demo):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

@@ -10,9 +10,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 
-from portfolio.demo import DEMO_PORTFOLIO_NAME, demo_seed
+from portfolio.demo import DEMO_PORTFOLIO_NAME
 from portfolio.models import Portfolio, Transaction
-from tests.browser.test_dashboard import browser, log_in  # noqa: F401 (fixture)
+from tests.browser.test_dashboard import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -75,7 +75,7 @@ def quantity(value: Decimal) -> str:
 class Visit:
     """One browser context at one width and colour scheme, collecting what the console says."""
 
-    def __init__(self, browser, url: str, viewport: dict, scheme: str) -> None:  # noqa: F811
+    def __init__(self, browser, url: str, viewport: dict, scheme: str) -> None:
         self.context = browser.new_context(viewport=viewport, color_scheme=scheme, is_mobile=viewport is PHONE,
                                            has_touch=viewport is PHONE)
         self.page: Page = self.context.new_page()
@@ -108,10 +108,9 @@ class Visit:
 
 
 @pytest.fixture
-def demo(settings):
-    settings.CHART_DEBOUNCE_SECONDS = 0
+def demo(settings, demo):
+    """The demo (tests/browser/conftest.py), its user an admin, signing up open."""
     settings.SIGNUP_ENABLED = True
-    demo = demo_seed()
     get_user_model().objects.filter(username=demo.username).update(is_staff=True, is_superuser=True)
     return demo
 
@@ -124,7 +123,7 @@ def dashboard_ready(page: Page) -> None:
 
 
 @pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390px", "1366px"])
-def test_every_page_fits_formats_its_figures_and_follows_the_theme(worker, browser, live_server, demo,  # noqa: F811
+def test_every_page_fits_formats_its_figures_and_follows_the_theme(worker, browser, live_server, demo,
                                                                    viewport):
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
     portfolio = Portfolio.objects.get(name=DEMO_PORTFOLIO_NAME)

@@ -3,17 +3,14 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from portfolio.demo import demo_seed
-from tests.browser.test_dashboard import SCREENSHOTS, browser, log_in  # noqa: F401 (fixture)
+from tests.browser.test_dashboard import SCREENSHOTS, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 from playwright.sync_api import expect  # noqa: E402
 
 
-def test_monitoring_shows_the_refresh_job_providers_cache_and_events(worker, browser, live_server, settings):  # noqa: F811
-    settings.CHART_DEBOUNCE_SECONDS = 0
-    demo = demo_seed()
+def test_monitoring_shows_the_refresh_job_providers_cache_and_events(worker, browser, live_server, demo):
     get_user_model().objects.filter(username=demo.username).update(is_staff=True)
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     log_in(page, live_server.url, demo.username, demo.password)

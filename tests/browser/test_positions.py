@@ -4,12 +4,12 @@ their trades marked on the price chart, in a real browser on the demo portfolio.
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_dashboard import SCREENSHOTS, browser, demo, log_in  # noqa: F401 (fixtures)
+from tests.browser.test_dashboard import SCREENSHOTS, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_portfolio_values_and_the_position_with_trade_markers(browser, live_server, demo):  # noqa: F811
+def test_portfolio_values_and_the_position_with_trade_markers(browser, live_server, demo):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

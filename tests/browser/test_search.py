@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from portfolio.models import WatchlistItem
 from prices.models import Instrument
-from tests.browser.test_dashboard import SCREENSHOTS, browser, log_in  # noqa: F401 (fixture)
+from tests.browser.test_dashboard import SCREENSHOTS, log_in
 from tests.factories import InstrumentFactory, PortfolioFactory, UserFactory
 from tests.prices.providers.test_search import CG_SEARCH, YAHOO_SEARCH
 from tests.prices.test_search import providers  # noqa: F401 (fixture)

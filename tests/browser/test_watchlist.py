@@ -3,13 +3,13 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_dashboard import SCREENSHOTS, browser, log_in  # noqa: F401 (fixture)
+from tests.browser.test_dashboard import SCREENSHOTS, log_in
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_follow_from_the_search_see_the_price_and_unfollow(worker, browser, live_server, settings):  # noqa: F811
+def test_follow_from_the_search_see_the_price_and_unfollow(worker, browser, live_server, settings):
     UserFactory(username="watcher")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []

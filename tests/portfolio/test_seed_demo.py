@@ -52,8 +52,8 @@ def test_seed_demo_is_idempotent_and_prices_the_portfolio(settings):
     assert timezone.localdate() - newest <= timedelta(days=4)
 
 
-def test_the_demo_shows_income_and_sector_and_country_allocation():
-    call_command("seed_demo", stdout=StringIO(), stderr=StringIO())
+def test_the_demo_shows_income_and_sector_and_country_allocation(demo):
+    # the demo as seed_demo leaves it (seeded once per session: tests/demo_snapshot.py)
     portfolio = Portfolio.objects.get()
     income = portfolio_income_get(portfolio=portfolio)
     assert Decimal(income["ttm"]["gross"]) > 0 and len(income["holdings"]) >= 15
