@@ -36,6 +36,7 @@ from portfolio.models import CASH_TYPES, Account, Portfolio, Transaction, Transa
 from portfolio.services import (
     TransactionInput,
     account_default_get,
+    transaction_account_get,
     transaction_fields_validate,
 )
 from prices.models import AssetClass, Instrument, Provider
@@ -128,10 +129,7 @@ def import_account_get(*, portfolio: Portfolio, value: str | int | None) -> Acco
         pk = int(value)
     except (TypeError, ValueError):
         raise ValidationError({"account": f"'{value}' is not an account id."}) from None
-    account = Account.objects.filter(pk=pk, portfolio=portfolio).first()
-    if account is None:  # another portfolio's account is as unknown here as one that does not exist
-        raise ValidationError({"account": f"No account {pk} in this portfolio."})
-    return account
+    return transaction_account_get(portfolio=portfolio, account_id=pk)
 
 
 def _decimal(text: str, column: str, row: int, errors: list[RowError]) -> Decimal | None:
@@ -219,8 +217,6 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
     Rows that name no account go into `account` (one of the portfolio's; None: its default account): a
     broker's export is one account's history. `progress(rows_checked, rows)` is called as the rows are
     checked (for a progress bar)."""
-    if account is not None and account.portfolio_id != portfolio.pk:
-        raise ImportRejected([RowError(0, "account", "The account is not one of this portfolio's.")])
     layout, rows = csv_rows_read(content=content)
     errors: list[RowError] = []
     parsed: list[tuple[int, TransactionInput]] = []
@@ -254,7 +250,11 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
             .order_by("date", "id")
         )
         default = account_default_get(portfolio=portfolio)
-        target = account or default
+        # Read again under the portfolio's lock (an account is deleted under it): as it is now, if still there.
+        target = default if account is None else Account.objects.filter(pk=account.pk, portfolio=portfolio).first()
+        if target is None:
+            raise ImportRejected([RowError(0, "account", "The account chosen is not this portfolio's (deleted "
+                                                         "meanwhile?): nothing was imported.")])
         accounts = {known.name: known for known in Account.objects.filter(portfolio=portfolio)}
         present = {_identity(tx.instrument.symbol if tx.instrument else "", (tx.account or default).name, tx)
                    for tx in existing}

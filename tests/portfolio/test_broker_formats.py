@@ -114,6 +114,16 @@ def test_a_broker_row_with_a_bad_value_is_named_by_its_row(portfolio):
     assert not Transaction.objects.exists()
 
 
+def test_an_account_deleted_before_the_import_writes_is_refused(portfolio):
+    wallet = Account.objects.create(portfolio=portfolio, name="Trading 212", currency="GBP")
+    chosen = Account.objects.get(pk=wallet.pk)  # as the request or the job read it
+    wallet.delete()  # meanwhile (deleting an account takes the portfolio's lock, as the import does)
+    with pytest.raises(ImportRejected) as raised:
+        transactions_import(portfolio=portfolio, content=T212.encode(), account=chosen)
+    assert [(e.row, e.column) for e in raised.value.row_errors] == [(0, "account")]
+    assert not Transaction.objects.exists()
+
+
 def test_a_file_of_deposits_only_imports_where_cash_is_tracked_and_is_refused_elsewhere(portfolio):
     header = T212.splitlines()[0]
     deposit = (header + "\nDeposit,2024-01-02 09:00:00,,,,,,,,,,1.00,GBP,,,,,,,,\n").encode()

@@ -118,7 +118,7 @@ def test_import_api_puts_rows_naming_no_account_into_the_account_chosen(api, por
     url = f"/api/portfolios/{portfolio.pk}/transactions/import/"
     broker = Account.objects.create(portfolio=portfolio, name="Broker", currency="USD")
     theirs = Account.objects.create(portfolio=foreign_portfolio, name="Theirs", currency="USD")
-    for value, message in ((theirs.pk, f"No account {theirs.pk} in this portfolio."),
+    for value, message in ((theirs.pk, f"This portfolio has no account {theirs.pk}."),
                            ("abc", "'abc' is not an account id.")):
         refused = api.post(url, {"file": SimpleUploadedFile("t.csv", GOOD.encode()), "account": value},
                            format="multipart")
@@ -149,7 +149,7 @@ def test_import_page_lists_errors_or_imports(user, portfolio):
     form = web.get(url).content.decode()
     assert f'<option value="{broker.pk}">Broker</option>' in form
     unknown = web.post(url, {"file": SimpleUploadedFile("t.csv", GOOD.encode()), "account": "999999"})
-    assert unknown.status_code == 400 and "No account 999999 in this portfolio." in unknown.content.decode()
+    assert unknown.status_code == 400 and "This portfolio has no account 999999." in unknown.content.decode()
     into = web.post(url, {"file": SimpleUploadedFile("t.csv", b"date,type,symbol,quantity,price,fee,currency\n"
                                                                b"2024-04-01,BUY,AAPL,1,100,0,USD\n"),
                           "account": str(broker.pk)})
