@@ -104,7 +104,7 @@ def _specs(data) -> list[QuerySpec]:
                   "refresh batch)", "prices/plausibility.py _last_closes", lambda ids: _last_closes(ids),
                   lambda sql: True, True, True),
         QuerySpec("chart_series", "every holding's packed closes since the first transaction, and the year "
-                  "before it (chart inputs)", "prices/series.py price_series_load",
+                  "before it (chart inputs)", "prices/series.py price_series_runs_load",
                   lambda ids: _prices_load(instrument_ids=ids, start=first, before=None), lambda sql: True, False, True,
                   table=SERIES_TABLE),
     ]

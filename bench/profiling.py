@@ -106,7 +106,8 @@ def profile(name: str, body: Callable[[], int]) -> dict:
         "ms_per_operation_profiled": round(wall / max(1, operations) * 1000, 2),
         "top": _top_frames(root, root.time) if root else [],
         "packages": _libraries(root, root.time) if root else [],
-        "tree": "\n".join(tree.strip("\n").splitlines()[:TREE_LINES]),
+        # Paths as in the repository: the run's checkout may be anywhere.
+        "tree": "\n".join(tree.strip("\n").replace(str(ROOT) + "/", "").splitlines()[:TREE_LINES]),
     }
 
 

@@ -337,9 +337,9 @@ def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
         else:
             cheaper.append(f"`portfolio_valuation_get` itself ({share} %, portfolio/selectors.py): start with its "
                            "biggest calls named in the profile above")
-    if (share := _hot(results, "dashboard_cold", "prices_latest_get")) is not None and share >= 5:
-        cheaper.append(f"`prices_latest_get` ({share} %, prices/selectors.py): three correlated subqueries per "
-                       "instrument; one LATERAL join returning each instrument's last two closes does it in one pass")
+    if (share := _hot(results, "dashboard_cold", "_instruments_query")) is not None and share >= 10:
+        cheaper.append(f"`_instruments_query` ({share} %, prices/selectors.py): the holdings' instruments and their "
+                       "two newest closes; instances made by Model.from_db, lighter rows would spare most of it")
     calendar = sum(_hot(results, "dashboard_cold", name) or 0
                    for name in ("_minute", "price_stale", "price_is_stale", "last_expected_close_date"))
     if calendar >= 2:

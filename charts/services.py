@@ -132,10 +132,7 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
         if live is not None:
             # Hundreds of flows for a long range: a part of their own, which only the performance reads.
             data["live_flows"] = {key: figures.pop("flows") for key, figures in live["ranges"].items()}
-            # The keys asked of a set: `in` on the Sparklines mapping decodes the line it finds (json.loads of
-            # its points), ~15 ms for 500 holdings to learn only that it is there.
-            shown = set(data["sparklines"])
-            live["sparklines"] = {i.symbol: i.pk for i in series.instruments if i.symbol in shown}
+            live["sparklines"] = {i.symbol: i.pk for i in series.instruments if i.symbol in data["sparklines"]}
         if portfolio.benchmark_id and series is not None:
             close_dates, closes = benchmark_closes_load(instrument_id=portfolio.benchmark_id, start=series.first,
                                                         closes_before=today)

@@ -255,11 +255,14 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 value = fn(*args, **kwargs)
                 if derivations:
                     value = {**value, **derived_of(value)}
-                write(client, cache_key, value, token)  # our claim released in the same round trip
             except BaseException:
                 if token is not None:
                     _release(client, cache_key, token)
                 raise
+            try:
+                write(client, cache_key, value, token)  # our claim released in the same round trip
+            except Exception as error:  # Redis gone since the read: the answer stands, uncached
+                _redis_failed(error)
             _count(namespace, "misses")
             if part in derivations:
                 _count(derivations[part][2], "misses")
@@ -327,14 +330,17 @@ def _wait_for(client, cache_key: str, read: Callable[[], Any]) -> Any:
     """The leader's result once it lands, or None if it does not come in time (then compute too)."""
     deadline = time.monotonic() + WAIT_SECONDS
     pause = 0.005
-    while time.monotonic() < deadline:
-        time.sleep(pause)
-        pause = min(pause * 2, 0.1)
-        raw = read()
-        if raw is not None:
-            return raw
-        if not client.exists(f"{cache_key}:lock"):
-            return read()  # the leader gave up (error): None, compute ourselves
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+            raw = read()
+            if raw is not None:
+                return raw
+            if not client.exists(f"{cache_key}:lock"):
+                return read()  # the leader gave up (error): None, compute ourselves
+    except Exception as error:  # Redis gone while we waited: compute ourselves, uncached
+        _redis_failed(error)
     return None
 
 

@@ -94,8 +94,9 @@ def price_series_runs_load(*, instrument_ids: list[int], start: date,
     bounds = np.array([start, before or date.max], dtype="M8[D]")
     early, late = np.array([np.searchsorted(days[lo:hi], bounds) for lo, hi in zip(
         run_starts[:-1].tolist(), run_starts[1:].tolist(), strict=True)], dtype="i8").reshape(-1, 2).T
-    late = np.diff(run_starts) - late
     dropped_first = np.maximum(early - 1, 0)
+    # (`before` ahead of `start`, which no caller asks, would make the two ends overlap: never below nothing.)
+    late = np.minimum(np.diff(run_starts) - late, np.diff(run_starts) - dropped_first)
     if not (dropped_first.any() or late.any()):
         return instruments, run_starts, days, micros
     kept = np.diff(run_starts) - dropped_first - late

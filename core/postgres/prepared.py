@@ -6,7 +6,8 @@ client-side binding and its non-blocking wait loop in the web process, and in Po
 the query text each time. Prepared once on the connection and run with libpq's PQexecPrepared (which waits
 with the GIL released, like psycopg), it costs a fraction of that on both sides (docs/PERFORMANCE.md, L1).
 
-It stays one of Django's queries in every way that shows:
+It stays one of Django's queries in every way Django itself shows (tracers that patch Django's cursor class
+see it only where the queries are logged or wrapped, below):
 - the connection is health-checked and opened as for any query (core/postgres/base.py), and errors come out
   as Django's (`wrap_database_errors`: a database that cannot be reached is the API's 503, config/exceptions.py);
 - where queries are logged or wrapped (DEBUG, CaptureQueriesContext, `connection.execute_wrapper`), it runs
@@ -20,6 +21,7 @@ It stays one of Django's queries in every way that shows:
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import weakref
 from collections.abc import Callable, Sequence
@@ -39,7 +41,9 @@ class PreparedQuery:
     runs it; `columns` convert each value of the row (Postgres sends them as text: `int`, `Decimal`...)."""
 
     def __init__(self, *, name: str, sql: str, columns: Sequence[Callable[[Any], Any]]) -> None:
-        self.name = name.encode()
+        # The text's digest in the name: behind a pooler a server session may still hold a statement of this
+        # name prepared by an earlier release with other SQL, and "already prepared" must mean this SQL.
+        self.name = f"{name}_{hashlib.sha1(sql.encode()).hexdigest()[:12]}".encode()
         self.sql = sql
         self.columns = tuple(columns)
         count = iter(range(1, sql.count("%s") + 1))
@@ -49,7 +53,10 @@ class PreparedQuery:
 
     @async_unsafe
     def fetchone(self, params: Sequence[int | str]) -> tuple | None:
-        """The first row, converted by `columns` (NULL stays None), or None when there is none."""
+        """The first row, converted by `columns` (NULL stays None), or None when there is none. `params` are
+        sent as text: None (which would be the text 'None', not NULL) is refused."""
+        if any(value is None for value in params):
+            raise ValueError("PreparedQuery parameters cannot be None")
         db = connections[DEFAULT_DB_ALIAS]
         if db.vendor != "postgresql":
             with db.cursor() as cursor:

@@ -56,14 +56,14 @@ def test_null_stays_none_and_the_values_are_converted():
 
 def test_prepared_once_on_each_connection():
     portfolio = PortfolioFactory(owner=UserFactory())
-    assert "test_portfolio_owner" not in _prepared_here()
+    assert OWNER.name.decode() not in _prepared_here()
     OWNER.fetchone([portfolio.pk, ""])
-    assert "test_portfolio_owner" in _prepared_here()
+    assert OWNER.name.decode() in _prepared_here()
     assert OWNER.fetchone([portfolio.pk, ""]) == (portfolio.owner_id, portfolio.name)
 
     connection.close()  # a new connection, a new session: prepared there too
     assert OWNER.fetchone([portfolio.pk, ""]) == (portfolio.owner_id, portfolio.name)
-    assert "test_portfolio_owner" in _prepared_here()
+    assert OWNER.name.decode() in _prepared_here()
 
 
 def test_a_statement_the_session_lost_is_sent_unprepared_from_then_on():
@@ -74,11 +74,11 @@ def test_a_statement_the_session_lost_is_sent_unprepared_from_then_on():
         cursor.execute("DEALLOCATE ALL")
     for _ in range(2):
         assert OWNER.fetchone([portfolio.pk, ""]) == (portfolio.owner_id, portfolio.name)
-    assert "test_portfolio_owner" not in _prepared_here()
+    assert OWNER.name.decode() not in _prepared_here()
 
     connection.close()  # a new connection prepares it again
     assert OWNER.fetchone([portfolio.pk, ""]) == (portfolio.owner_id, portfolio.name)
-    assert "test_portfolio_owner" in _prepared_here()
+    assert OWNER.name.decode() in _prepared_here()
 
 
 def test_inside_a_transaction_it_answers_unprepared():
@@ -88,10 +88,10 @@ def test_inside_a_transaction_it_answers_unprepared():
         assert OWNER.fetchone([portfolio.pk, ""]) == (portfolio.owner_id, portfolio.name)
         # the transaction's first query: it opened the transaction, as any query does
         assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
-        assert "test_portfolio_owner" not in _prepared_here()
+        assert OWNER.name.decode() not in _prepared_here()
         assert OWNER.fetchone([portfolio.pk, portfolio.name]) is None
     assert OWNER.fetchone([portfolio.pk, ""]) == (portfolio.owner_id, portfolio.name)
-    assert "test_portfolio_owner" in _prepared_here()
+    assert OWNER.name.decode() in _prepared_here()
 
 
 def test_counted_and_logged_as_any_query_with_its_values():
@@ -107,7 +107,7 @@ def test_counted_and_logged_as_any_query_with_its_values():
     assert [q["sql"] for q in queries.captured_queries] == [
         f"SELECT owner_id, name FROM portfolio_portfolio WHERE id = {portfolio.pk} AND name <> 'x'"]
     assert seen == [(OWNER.sql, [portfolio.pk, "x"])]
-    assert "test_portfolio_owner" in _prepared_here()  # the prepared statement ran, not a plain query
+    assert OWNER.name.decode() in _prepared_here()  # the prepared statement ran, not a plain query
 
 
 def test_an_error_of_the_query_is_djangos():
@@ -135,3 +135,11 @@ def test_a_connection_the_server_ended_during_a_request_is_an_outage():
     # and the next request, after Django's end-of-request check, connects again and answers
     connection.close_if_unusable_or_obsolete()
     assert OWNER.fetchone([portfolio.pk, ""]) == (portfolio.owner_id, portfolio.name)
+
+
+def test_the_name_carries_the_sql_and_none_is_refused():
+    # a session (behind a pooler) may hold a statement of the same name from a release with other SQL
+    other = PreparedQuery(name="test_portfolio_owner", columns=(int,), sql=OWNER.sql.replace("name <>", "name ="))
+    assert other.name != OWNER.name and other.name.startswith(b"test_portfolio_owner_")
+    with pytest.raises(ValueError):
+        OWNER.fetchone([None, "x"])

@@ -199,3 +199,21 @@ def test_a_derived_part_is_made_by_the_miss_or_by_its_first_reader_and_stored_in
     settings.QUERY_CACHE_ALIAS = "down"
     assert based.part("doubled", owner_id=4) == b"44"
     assert CALLS == [1, 2, 4]
+
+
+@query_cache("test-clobbered", ttl=60, key=lambda *, owner_id: owner_id, version=lambda *, owner_id: 0,
+             parts=("small",))
+def clobbered(*, owner_id: int) -> dict[str, bytes]:
+    """Makes its own write fail in Redis (a string where the hash goes: WRONGTYPE), as a Redis that failed
+    between the read and the write would."""
+    CALLS.append(owner_id)
+    redis_client().set(f"folio:qc:test-clobbered:{owner_id}:v0:parts", b"not a hash", ex=60)
+    return {"small": b'{"owner":%d}' % owner_id}
+
+
+def test_a_failed_write_still_answers_and_frees_the_claim(caplog):
+    query_cache_module._down_logged_at = 0.0
+    with caplog.at_level(logging.ERROR, logger="core.query_cache"):
+        assert clobbered.part("small", owner_id=4) == b'{"owner":4}'  # the computed answer, not a 500
+    assert sum("Redis unavailable" in r.getMessage() for r in caplog.records) == 1
+    assert not redis_client().exists("folio:qc:test-clobbered:4:v0:parts:lock")  # the next caller waits for nothing
