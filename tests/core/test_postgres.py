@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 
 from tests.factories import PortfolioFactory, UserFactory
-from tests.reliability.procs import Gunicorn, child_env, database_url_of_test
+from tests.reliability.procs import Gunicorn, backend_terminate, child_env, database_url_of_test
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(connection.vendor != "postgresql", reason="Postgres only")]
@@ -57,12 +57,7 @@ def test_a_live_idle_connection_is_reused_without_asking_postgres():
 def test_a_connection_the_server_ended_between_requests_is_replaced_before_the_next_query():
     pid = _backend_pid()
     _next_request()
-    with psycopg.connect(database_url_of_test(), autocommit=True) as other:
-        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0] is True
-        deadline = time.monotonic() + 10
-        while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
-            assert time.monotonic() < deadline, "the backend did not end"
-            time.sleep(0.05)
+    backend_terminate(pid)
 
     new_pid = _backend_pid()  # no error: the health check saw it ended and connected again
 

@@ -2,7 +2,6 @@
 through Django's cursor, prepared once per connection (and sent unprepared where it would not stay so, or
 inside a transaction), counted and logged like any query, and failing as Django's errors do."""
 
-import time
 
 import psycopg
 import pytest
@@ -11,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from core.postgres.prepared import PreparedQuery
 from tests.factories import PortfolioFactory, UserFactory
-from tests.reliability.procs import database_url_of_test
+from tests.reliability.procs import backend_terminate
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(connection.vendor != "postgresql", reason="Postgres only")]
@@ -123,12 +122,7 @@ def test_a_connection_the_server_ended_during_a_request_is_an_outage():
     assert OWNER.fetchone([portfolio.pk, ""]) is not None
     pid = _backend_pid()
     # when the server ends it (a restart, a failover)
-    with psycopg.connect(database_url_of_test(), autocommit=True) as other:
-        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0] is True
-        deadline = time.monotonic() + 10
-        while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
-            assert time.monotonic() < deadline, "the backend did not end"
-            time.sleep(0.05)
+    backend_terminate(pid)
     # then the read fails as Django's OperationalError (the API's 503: config/exceptions.py)
     with pytest.raises(OperationalError):
         OWNER.fetchone([portfolio.pk, ""])

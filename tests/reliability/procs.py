@@ -58,6 +58,17 @@ def database_url_of_test() -> str:
     return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def backend_terminate(pid: int) -> None:
+    """End the test database's server process `pid` (what a restart or a failover does to a connection),
+    from another connection, and wait until it is gone."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(database_url_of_test(), autocommit=True) as other:
+        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0] is True
+        wait_until(lambda: not other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone(),
+                   timeout=10, what="the backend to end")
+
+
 def child_env(*, redis_url: str, database_url: str | None = None, **overrides: object) -> dict[str, str]:
     """Environment of a child process: test settings, the test database, `redis_url` for everything
     Redis (cache, broker, results, progress), and `overrides` (settings read from the environment)."""
