@@ -40,6 +40,7 @@ HISTORY_DAYS = 365
 POLL_SECONDS = 0.5
 TIMEOUT_SECONDS = 1800
 CHECKED_TOTALS = 20  # portfolios whose chart's last point is compared with their dashboard total
+PROFILED_READS = 300  # read-pass portfolios profiled after the timed pass
 SEED = 11
 
 
@@ -187,6 +188,30 @@ def _read_pass(portfolio_ids: list[int]) -> dict:
     return {"seconds": round(seconds, 2), "per_portfolio_ms": round(seconds / max(1, len(rows)) * 1000, 2)}
 
 
+def _read_pass_profile(portfolio_ids: list[int]) -> dict:
+    """Where a read-pass portfolio's time goes: a sample made cold again exactly as the intraday refresh made
+    them (a data version bump for today's quotes, the history unchanged), then read once each under the
+    profiler. Run after the timed pass, so the figure it explains is not disturbed."""
+    from django.utils import timezone
+
+    from bench.profiling import profile
+    from portfolio.access import PortfolioAccess
+    from portfolio.cache import portfolio_versions_bump
+    from portfolio.models import Portfolio
+
+    sample = portfolio_ids[:: max(1, len(portfolio_ids) // PROFILED_READS)][:PROFILED_READS]
+    portfolio_versions_bump(portfolio_ids=sample, since=timezone.localdate())
+    rows = list(Portfolio.objects.filter(pk__in=sample).values_list("pk", "owner_id", "data_version",
+                                                                    "history_version"))
+
+    def body() -> int:
+        for row in rows:
+            _live_last_point(PortfolioAccess(*row))
+        return len(rows)
+
+    return profile("read pass (a portfolio's totals and live point, cold after an intraday refresh)", body)
+
+
 def _totals_before(portfolio_ids: list[int]) -> dict[int, str]:
     from portfolio.dashboard import dashboard_data_compute
     from portfolio.models import Portfolio
@@ -244,6 +269,8 @@ def run(*, instruments: int, portfolios: int, holdings: int, chart_workers: int,
     result["after_refresh"] = {"charts_current_seconds": charts_wait,
                                "read_pass_seconds": result["read_pass"]["seconds"],
                                "seconds": round(charts_wait + result["read_pass"]["seconds"], 2)}
+    # Workers stopped: the regenerations the sample's bump queues are purged below, none runs meanwhile.
+    result["read_pass_profile"] = _read_pass_profile(pids)
     queue_purge("charts", "prices")
     full, intraday = result["full_regeneration"]["seconds"], result["intraday"]["seconds"]
     result["per_portfolio_ms"] = {"full_regeneration": round(full / len(pids) * 1000, 2),
