@@ -34,8 +34,8 @@ from django.db import connection
 from portfolio.holdings import TRANSACTION_FIELDS, ZERO, TransactionLike, TransactionRow
 from portfolio.models import CASH_TYPES, Account, Transaction, TransactionType
 from prices.fx import currency_major
-from prices.models import Instrument, cash_symbol
-from prices.selectors import LatestPrice, instruments_by_id_get, instruments_with_latest_get
+from prices.models import cash_symbol
+from prices.selectors import InstrumentRow, LatestPrice, instruments_by_id_get, instruments_with_latest_get
 from prices.services import cash_instruments_get_or_create
 
 ONE = Decimal("1")
@@ -146,7 +146,7 @@ class PortfolioTransactions:
     own: list[TransactionRow]
     accounts: list[int | None]  # each own transaction's account, in the same order
     expansion: CashExpansion
-    instruments: dict[int, Instrument]
+    instruments: dict[int, InstrumentRow]
     cash_ids: dict[str, int]  # currency -> its cash instrument
     # With `latest`: the latest stored closes of the instruments (prices_latest_get) read with them.
     latest: dict[int, LatestPrice] | None = None
@@ -195,7 +195,7 @@ def portfolio_transactions_load(*, portfolio_id: int, latest: bool = False) -> P
                 if i.owner_id is None and i.symbol == cash_symbol(i.currency)}
     if not currencies_moved <= cash_ids.keys():  # a currency's first cash: its instrument is made once
         made = cash_instruments_get_or_create(currencies=currencies_moved - cash_ids.keys())
-        instruments.update({i.pk: i for i in made.values()})
+        instruments.update({i.pk: InstrumentRow.of(i) for i in made.values()})
         cash_ids.update({code: i.pk for code, i in made.items()})
     expansion = cash_expand(own, accounts=accounts, tracked=tracked, cash_ids=cash_ids)
     return PortfolioTransactions(own=own, accounts=accounts, expansion=expansion, instruments=instruments,

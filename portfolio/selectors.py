@@ -33,6 +33,7 @@ from portfolio.models import Account, Portfolio, Transaction, TransactionType, W
 from prices.fx import FxTable
 from prices.models import AssetClass, Instrument
 from prices.refresh.stale import price_stale
+from prices.selectors import InstrumentRow
 
 
 def portfolio_list(*, user: AbstractBaseUser) -> QuerySet[Portfolio]:
@@ -101,7 +102,7 @@ class Holding:
     """One position. Costs, gains and values are in the portfolio's base currency; `price` and
     `previous_close` are as quoted, in the instrument's own currency, per share of today."""
 
-    instrument: Instrument
+    instrument: InstrumentRow
     quantity: Decimal
     # None when an amount it depends on could not be converted yet (no FX rate on its date).
     cost_basis: Decimal | None
