@@ -343,7 +343,8 @@ def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
                            "biggest calls named in the profile above")
     if (share := _hot(results, "dashboard_cold", "_instruments_query")) is not None and share >= 10:
         cheaper.append(f"`_instruments_query` ({share} %, prices/selectors.py): the holdings' instruments and their "
-                       "two newest closes; instances made by Model.from_db, lighter rows would spare most of it")
+                       "two newest closes, read as plain InstrumentRow tuples already: what is left is the query "
+                       "(a LATERAL probe per instrument) and its rows")
     calendar = sum(_hot(results, "dashboard_cold", name) or 0
                    for name in ("_minute", "price_stale", "price_is_stale", "last_expected_close_date"))
     if calendar >= 2:

@@ -27,6 +27,7 @@ from portfolio.holdings import TransactionRow
 from portfolio.models import Portfolio
 from prices.fx import currency_major
 from prices.models import FxRate, Instrument, PriceHistory
+from prices.selectors import InstrumentRow
 from prices.series import price_series_available, price_series_runs_load
 
 # Rows per fetch on the portable price path: bounds the rows held as Python tuples at any moment.
@@ -119,7 +120,7 @@ class ChartInputs:
     base_currency: str
     # Ordered (date, id): the portfolio's own and its cash's trades (portfolio/cash.py), as value tuples.
     transactions: list[TransactionRow]
-    instruments: dict[int, Instrument]  # every instrument the portfolio ever traded
+    instruments: dict[int, InstrumentRow]  # every instrument the portfolio ever traded
     prices: PriceRows = field(default_factory=lambda: PriceRows.empty())
     # Currency code as written on instruments and transactions (GBp included) -> conversion to the base.
     fx: dict[str, FxSeries] = field(default_factory=dict)

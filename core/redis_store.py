@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 # KEY_PREFIX and redis_key live in core/keys.py (settings use them too); apps import them from here.
 __all__ = ["KEY_PREFIX", "REDIS_DOWN", "claims_take", "redis_client", "redis_key", "redis_retrying", "release_if_held",
-           "release_if_held_queue"]
+           "release_if_held_lua"]
 
 # Redis restarting or failing over (refused connections, timeouts, "LOADING" while it reads its
 # append-only file): worth waiting for where what is counted lives there.
@@ -49,18 +49,19 @@ def redis_retrying(call: Callable[[], T], *, seconds: float, what: str = "redis 
     return retrying(call)
 
 
-_RELEASE_IF_HELD = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+def release_if_held_lua(key: str, value: str) -> str:
+    """release_if_held as a statement of a Lua script, on the script's `key` and `value` (e.g. "KEYS[2]",
+    "ARGV[2]"), setting the script's `local released` to 1 when it deleted: for a script that releases a claim
+    in the same command as what the holder writes last."""
+    return f"if redis.call('GET', {key}) == {value} then released = redis.call('DEL', {key}) end"
+
+
+_RELEASE_IF_HELD = f"local released = 0 {release_if_held_lua('KEYS[1]', 'ARGV[1]')} return released"
 
 
 def release_if_held(*, key: str, value: str | bytes, client: Redis | None = None) -> bool:
     """Delete `key` only while it still holds `value` (compare-and-delete: never frees another holder's claim)."""
     return bool((client or redis_client()).eval(_RELEASE_IF_HELD, 1, key, value))
-
-
-def release_if_held_queue(pipeline, *, key: str, value: str | bytes) -> None:
-    """release_if_held queued on a pipeline: the release rides in the round trip of what the holder writes
-    last (its reply, 1 or 0, is the pipeline's)."""
-    pipeline.eval(_RELEASE_IF_HELD, 1, key, value)
 
 
 def claims_take(*, ids: list[int], key: Callable[[int], str], seconds: int) -> list[int]:

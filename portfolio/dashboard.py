@@ -26,7 +26,7 @@ from portfolio.accounts import accounts_value_rows
 from portfolio.history import portfolio_history_listed_queue, portfolio_history_progress
 from portfolio.holdings import money_format, money_sum
 from portfolio.models import Portfolio
-from portfolio.selectors import Holding, Valuation, portfolio_accounts_get, portfolio_valuation_get
+from portfolio.selectors import Holding, Valuation, portfolio_accounts_valuation_get
 from prices.models import VerificationStatus
 from prices.providers.pacing import circuits_not_closed
 from prices.refresh.stale import stale_refresh_request
@@ -101,9 +101,9 @@ def _providers_failing(valuation: Valuation) -> list[str]:
 
 def dashboard_data_compute(*, portfolio: Portfolio | PortfolioAccess, now: datetime | None = None) -> dict:
     """Both dashboard payloads (`initial`, `holdings`) from one valuation. The portfolio's name, base currency
-    and accounts are read here, with one query (a deleted portfolio raises Portfolio.DoesNotExist)."""
-    portfolio, accounts = portfolio_accounts_get(portfolio_id=portfolio.pk)
-    valuation = portfolio_valuation_get(portfolio=portfolio, now=now or timezone.now())
+    and accounts are read here, with the valuation (a deleted portfolio raises Portfolio.DoesNotExist)."""
+    portfolio, accounts, valuation = portfolio_accounts_valuation_get(portfolio_id=portfolio.pk,
+                                                                      now=now or timezone.now())
     day_changes = [c for c in (_day_change(h) for h in valuation.holdings) if c is not None]
     day_change = money_sum(day_changes) if day_changes else None
     priced_cost = money_sum(h.cost_basis for h in valuation.holdings if h.unrealized_gain is not None)

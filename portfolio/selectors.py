@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from portfolio.cash import portfolio_transactions_load
+from portfolio.cash import PortfolioTransactions, portfolio_transactions_load
 from portfolio.holdings import (
     CLOSE,
     EXACT_SUMS,
@@ -33,6 +33,7 @@ from portfolio.models import Account, Portfolio, Transaction, TransactionType, W
 from prices.fx import FxTable
 from prices.models import AssetClass, Instrument
 from prices.refresh.stale import price_stale
+from prices.selectors import InstrumentRow
 
 
 def portfolio_list(*, user: AbstractBaseUser) -> QuerySet[Portfolio]:
@@ -77,31 +78,12 @@ _HEADER_SQL = (f"SELECT p.name, p.base_currency, a.id, a.name, a.platform, a.cur
                f"FROM {_PORTFOLIOS} p LEFT JOIN {_ACCOUNTS} a ON a.portfolio_id = p.id WHERE p.id = %s ORDER BY a.id")
 
 
-def portfolio_accounts_get(*, portfolio_id: int) -> tuple[PortfolioHeader, list[AccountRow]]:
-    """The portfolio's name and base currency and its accounts (oldest, the default, first) in one plain
-    query: the dashboard computes them on every cache miss, and two ORM reads cost more than this one.
-    Raises Portfolio.DoesNotExist for a portfolio deleted meanwhile."""
-    if connection.vendor != "postgresql":  # the ORM converts what another backend stores (booleans as 0/1)
-        name, base_currency = Portfolio.objects.values_list("name", "base_currency").get(pk=portfolio_id)
-        return PortfolioHeader(portfolio_id, name, base_currency), [
-            AccountRow(*row) for row in Account.objects.filter(portfolio_id=portfolio_id).order_by("id")
-            .values_list("id", "name", "platform", "currency", "tracks_cash")]
-    with connection.cursor() as cursor:
-        cursor.execute(_HEADER_SQL, [portfolio_id])
-        rows = cursor.fetchall()
-    if not rows:
-        raise Portfolio.DoesNotExist(f"no portfolio {portfolio_id}")
-    name, base_currency = rows[0][:2]
-    accounts = [AccountRow(*row[2:]) for row in rows if row[2] is not None]
-    return PortfolioHeader(portfolio_id, name, base_currency), accounts
-
-
 @dataclass(frozen=True)
 class Holding:
     """One position. Costs, gains and values are in the portfolio's base currency; `price` and
     `previous_close` are as quoted, in the instrument's own currency, per share of today."""
 
-    instrument: Instrument
+    instrument: InstrumentRow
     quantity: Decimal
     # None when an amount it depends on could not be converted yet (no FX rate on its date).
     cost_basis: Decimal | None
@@ -191,13 +173,40 @@ class _Totals:
 def portfolio_valuation_get(*, portfolio: Portfolio | PortfolioHeader, now: datetime | None = None) -> Valuation:
     """The portfolio valued at the end of today with what is known (portfolio.holdings: stored closes and
     the portfolio's own trades are the price observations; today's FX rates)."""
+    return _valuation_of(portfolio_transactions_load(portfolio_id=portfolio.pk, latest=True),
+                         base_currency=portfolio.base_currency, now=now)
+
+
+def portfolio_accounts_valuation_get(*, portfolio_id: int, now: datetime | None = None
+                                    ) -> tuple[PortfolioHeader, list[AccountRow], Valuation]:
+    """The portfolio's name and base currency, its accounts (oldest, the default, first) and its valuation
+    (portfolio_valuation_get): what the dashboard computes on every cache miss. On Postgres the header is one
+    plain query sent with the valuation's transactions, in one round trip (two ORM reads, or a round trip of
+    its own, cost more than Postgres answering it). Raises Portfolio.DoesNotExist for a portfolio deleted
+    meanwhile."""
+    if connection.vendor != "postgresql":  # the ORM converts what another backend stores (booleans as 0/1)
+        name, base_currency = Portfolio.objects.values_list("name", "base_currency").get(pk=portfolio_id)
+        header = PortfolioHeader(portfolio_id, name, base_currency)
+        accounts = [AccountRow(*row) for row in Account.objects.filter(portfolio_id=portfolio_id).order_by("id")
+                    .values_list("id", "name", "platform", "currency", "tracks_cash")]
+        return header, accounts, portfolio_valuation_get(portfolio=header, now=now)
+    loaded = portfolio_transactions_load(portfolio_id=portfolio_id, latest=True,
+                                         alongside=(_HEADER_SQL, [portfolio_id]))
+    rows = loaded.alongside
+    if not rows:
+        raise Portfolio.DoesNotExist(f"no portfolio {portfolio_id}")
+    header = PortfolioHeader(portfolio_id, *rows[0][:2])
+    accounts = [AccountRow(*row[2:]) for row in rows if row[2] is not None]
+    return header, accounts, _valuation_of(loaded, base_currency=header.base_currency, now=now)
+
+
+def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: datetime | None) -> Valuation:
     now = now or timezone.now()
     today = timezone.localdate(now)
-    loaded = portfolio_transactions_load(portfolio_id=portfolio.pk, latest=True)
     own, accounts, expansion = loaded.own, loaded.accounts, loaded.expansion
     instruments, cash_ids, transactions = loaded.instruments, loaded.cash_ids, loaded.transactions
     fx = FxTable(
-        target=portfolio.base_currency,
+        target=base_currency,
         currencies={tx.currency for tx in transactions} | {i.currency for i in instruments.values()},
     )
     totals: dict[int, _Totals] = {}

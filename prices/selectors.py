@@ -1,9 +1,12 @@
 """Reads of instruments and price history."""
 
+from __future__ import annotations
+
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -50,25 +53,47 @@ def prices_latest_get(*, instrument_ids: Iterable[int]) -> dict[int, LatestPrice
     }
 
 
-_INSTRUMENT_FIELDS = [field.attname for field in Instrument._meta.concrete_fields]
-_INSTRUMENT_COLUMNS = [field.column for field in Instrument._meta.concrete_fields]
-_PK_AT = _INSTRUMENT_FIELDS.index(Instrument._meta.pk.attname)
+class InstrumentRow(NamedTuple):
+    """An instrument as a valuation and a chart read it: the fields of Instrument they use, by the model's names.
+
+    A plain tuple, not a model instance: every valuation reads all of its instruments on every cache miss, and
+    building Instrument instances (Model.from_db, and parsing the columns nobody reads) cost a sizeable part of
+    a 20-holding dashboard's miss. Nothing saves it or follows a relation from it."""
+
+    pk: int
+    symbol: str
+    name: str
+    asset_class: str
+    currency: str
+    exchange_mic: str
+    provider: str
+    verification_status: str
+    owner_id: int | None
+
+    @classmethod
+    def of(cls, instrument: Instrument) -> InstrumentRow:
+        return cls(*(getattr(instrument, name) for name in cls._fields))
 
 
-def instruments_by_id_get(*, ids: Collection[int], shared_symbols: Collection[str] = ()) -> dict[int, Instrument]:
-    """The instruments of `ids` and the shared ones (no owner) of `shared_symbols`, by id, in one query.
+_ROW_COLUMNS = [Instrument._meta.pk.column if name == "pk" else Instrument._meta.get_field(name).column
+                for name in InstrumentRow._fields]
 
-    Fixed SQL on a plain cursor and model instances made from its rows (Model.from_db, as the ORM makes
-    them): a valuation reads its instruments on every cache miss, and building the ORM's query cost more
-    than Postgres answering it for a portfolio of 20 holdings."""
+
+def instruments_by_id_get(*, ids: Collection[int], shared_symbols: Collection[str] = ()) -> dict[int, InstrumentRow]:
+    """The instruments of `ids` and the shared ones (no owner) of `shared_symbols`, by id (in symbol order), in
+    one query.
+
+    Fixed SQL on a plain cursor on Postgres: a valuation reads its instruments on every cache miss, and
+    building the ORM's query cost more than Postgres answering it for a portfolio of 20 holdings."""
     if connection.vendor != "postgresql":  # the ORM converts what another backend stores
-        return {i.pk: i for i in Instrument.objects.filter(
-            Q(pk__in=ids) | Q(symbol__in=shared_symbols, owner__isnull=True)).order_by("symbol", "id")}
+        return {row[0]: InstrumentRow(*row) for row in Instrument.objects.filter(
+            Q(pk__in=ids) | Q(symbol__in=shared_symbols, owner__isnull=True)).order_by("symbol", "id")
+            .values_list(*InstrumentRow._fields)}
     return _instruments_query(ids, shared_symbols, latest=False)[0]
 
 
 def instruments_with_latest_get(*, ids: Collection[int], shared_symbols: Collection[str] = ()
-                                ) -> tuple[dict[int, Instrument], dict[int, LatestPrice]]:
+                                ) -> tuple[dict[int, InstrumentRow], dict[int, LatestPrice]]:
     """instruments_by_id_get and prices_latest_get of those instruments, in one query on Postgres (each
     instrument's two newest closes by a LATERAL probe, as _latest_lateral): a round trip fewer for a
     valuation, which needs both."""
@@ -79,12 +104,12 @@ def instruments_with_latest_get(*, ids: Collection[int], shared_symbols: Collect
 
 
 def _instruments_query(ids: Collection[int], shared_symbols: Collection[str], *, latest: bool
-                       ) -> tuple[dict[int, Instrument], dict[int, LatestPrice]]:
+                       ) -> tuple[dict[int, InstrumentRow], dict[int, LatestPrice]]:
     if not ids and not shared_symbols:
         return {}, {}
     id_marks, symbol_marks = ", ".join(["%s"] * len(ids)) or "NULL", ", ".join(["%s"] * len(shared_symbols)) or "NULL"
     # Our own table and column names, not input; the values are parameters.
-    columns, closes, order = ", ".join(f"i.{column}" for column in _INSTRUMENT_COLUMNS), "", ""
+    columns, closes, order = ", ".join(f"i.{column}" for column in _ROW_COLUMNS), "", ""
     if latest:
         columns += ", p.date, p.close"
         closes = (f" LEFT JOIN LATERAL (SELECT date, close FROM {PriceHistory._meta.db_table} WHERE instrument_id = "
@@ -97,13 +122,13 @@ def _instruments_query(ids: Collection[int], shared_symbols: Collection[str], *,
             [*ids, *shared_symbols],
         )
         rows = cursor.fetchall()
-    alias, width = connection.alias, len(_INSTRUMENT_FIELDS)
-    instruments: dict[int, Instrument] = {}
+    width = len(_ROW_COLUMNS)
+    instruments: dict[int, InstrumentRow] = {}
     prices: dict[int, LatestPrice] = {}
     for row in rows:  # an instrument's rows together, newest close first
-        pk = row[_PK_AT]
+        pk = row[0]
         if pk not in instruments:
-            instruments[pk] = Instrument.from_db(alias, _INSTRUMENT_FIELDS, row[:width])
+            instruments[pk] = InstrumentRow._make(row[:width])
         if latest and row[width] is not None:
             if pk not in prices:
                 prices[pk] = LatestPrice(close=row[width + 1], date=row[width], previous_close=None)

@@ -217,3 +217,23 @@ def test_a_failed_write_still_answers_and_frees_the_claim(caplog):
         assert clobbered.part("small", owner_id=4) == b'{"owner":4}'  # the computed answer, not a 500
     assert sum("Redis unavailable" in r.getMessage() for r in caplog.records) == 1
     assert not redis_client().exists("folio:qc:test-clobbered:4:v0:parts:lock")  # the next caller waits for nothing
+
+
+@query_cache("test-overtaken", ttl=60, key=lambda *, owner_id: owner_id, version=lambda *, owner_id: 0,
+             parts=("small",))
+def overtaken(*, owner_id: int) -> dict[str, bytes]:
+    """Its claim expires while it computes and another caller claims the key (a computation longer than
+    LOCK_SECONDS): the write must not free that caller's claim."""
+    CALLS.append(owner_id)
+    redis_client().set(f"folio:qc:test-overtaken:{owner_id}:v0:parts:lock", "another's", ex=60)
+    return {"small": b'{"owner":%d}' % owner_id}
+
+
+def test_the_write_stores_with_its_expiry_and_frees_only_its_own_claim():
+    client = redis_client()
+    assert expensive(owner_id=8)["owner"] == 8 and answers.part("small", owner_id=8) == b'{"owner":8}'
+    for key in ("folio:qc:test-owner:8:v0", "folio:qc:test-parts:8:v0:parts"):
+        assert 0 < client.ttl(key) <= 60 and not client.exists(f"{key}:lock")
+    assert overtaken.part("small", owner_id=9) == b'{"owner":9}'
+    assert client.hget("folio:qc:test-overtaken:9:v0:parts", "small") == b'{"owner":9}'
+    assert client.get("folio:qc:test-overtaken:9:v0:parts:lock") == b"another's"

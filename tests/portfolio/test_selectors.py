@@ -7,7 +7,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from portfolio.selectors import portfolio_valuation_get
+from portfolio.models import Account, Portfolio
+from portfolio.selectors import AccountRow, PortfolioHeader, portfolio_accounts_valuation_get, portfolio_valuation_get
 from prices.fx import fx_rates_store
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
 
@@ -88,6 +89,27 @@ def test_valuation_query_count_does_not_grow_with_holdings():
         counts.append(len(queries))
     # transactions; their instruments with their latest closes (one LATERAL query on Postgres)
     assert counts[0] == counts[1] == (2 if connection.vendor == "postgresql" else 3)
+
+
+def test_the_header_and_accounts_come_with_the_valuation_in_its_queries():
+    portfolio = _portfolio_with(6)
+    portfolio.name = "Ünï; 'quoted'"
+    portfolio.save()
+    broker = Account.objects.create(portfolio=portfolio, name="Broker", platform="IB", currency="EUR")
+    old = Account.objects.create(portfolio=portfolio, name="Old", currency="USD", tracks_cash=False)
+    with CaptureQueriesContext(connection) as queries:
+        header, accounts, valuation = portfolio_accounts_valuation_get(portfolio_id=portfolio.pk, now=NOW)
+    assert header == PortfolioHeader(portfolio.pk, "Ünï; 'quoted'", "USD")
+    default = Account.objects.filter(portfolio=portfolio).order_by("id").first()  # made with the portfolio
+    assert accounts == [AccountRow(default.pk, default.name, "", "USD", False),
+                        AccountRow(broker.pk, "Broker", "IB", "EUR", True), AccountRow(old.pk, "Old", "", "USD", False)]
+    assert valuation == portfolio_valuation_get(portfolio=portfolio, now=NOW)
+    # the header rides with the transactions' query on Postgres: the valuation's queries, no more
+    assert len(queries) == (2 if connection.vendor == "postgresql" else 5)
+    pk = portfolio.pk
+    portfolio.delete()
+    with pytest.raises(Portfolio.DoesNotExist):
+        portfolio_accounts_valuation_get(portfolio_id=pk, now=NOW)
 
 
 def test_a_trade_newer_than_the_latest_close_is_the_price(portfolio):

@@ -1,5 +1,5 @@
-"""The instruments read by fixed SQL (the valuation's hot read) are the ORM's, field for field, and the latest
-closes read with them are prices_latest_get's."""
+"""The instruments read by fixed SQL (the valuation's hot read) are the ORM's, field for field of those a
+valuation reads (InstrumentRow), and the latest closes read with them are prices_latest_get's."""
 
 from datetime import date
 from decimal import Decimal
@@ -8,14 +8,14 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from prices.models import Instrument, PriceHistory
-from prices.selectors import instruments_by_id_get, instruments_with_latest_get, prices_latest_get
+from prices.selectors import InstrumentRow, instruments_by_id_get, instruments_with_latest_get, prices_latest_get
 
 pytestmark = pytest.mark.django_db
 
 
-def field_values(instrument: Instrument) -> dict:
+def field_values(instrument: Instrument | InstrumentRow) -> dict:
     # A field whose value the ORM converts after reading (from_db_value: JSON, custom types) would differ here.
-    return {field.attname: getattr(instrument, field.attname) for field in Instrument._meta.concrete_fields}
+    return {name: getattr(instrument, name) for name in InstrumentRow._fields}
 
 
 def test_instruments_by_fixed_sql_are_the_orms_with_their_latest_closes():
@@ -35,6 +35,8 @@ def test_instruments_by_fixed_sql_are_the_orms_with_their_latest_closes():
 
     expected = {i.pk: field_values(i) for i in Instrument.objects.filter(pk__in=[*ids, cash.pk])}
     assert {pk: field_values(i) for pk, i in by_id.items()} == expected
+    assert all(type(i) is InstrumentRow for i in [*by_id.values(), *instruments.values()])
+    assert list(by_id) == [shared.pk, mine.pk, cash.pk, unpriced.pk] == list(instruments)  # symbol, then id order
     assert {pk: field_values(i) for pk, i in instruments.items()} == expected
     assert latest == prices_latest_get(instrument_ids=expected)
     assert (latest[shared.pk].close, latest[shared.pk].previous_close) == (Decimal("11.25"), Decimal("10.5"))
