@@ -184,6 +184,11 @@ def portfolio_transactions_load(*, portfolio_id: int, latest: bool = False,
         with connection.cursor() as cursor:
             if alongside is None:
                 cursor.execute(_TRANSACTIONS_SQL, [portfolio_id])
+            elif connection.settings_dict["OPTIONS"].get("server_side_binding"):
+                # A server-bound statement is prepared, one command at a time: two round trips then.
+                cursor.execute(*alongside)
+                extra = cursor.fetchall()
+                cursor.execute(_TRANSACTIONS_SQL, [portfolio_id])
             else:
                 cursor.execute(f"{alongside[0]}; {_TRANSACTIONS_SQL}", [*alongside[1], portfolio_id])
                 extra = cursor.fetchall()

@@ -91,7 +91,11 @@ def test_valuation_query_count_does_not_grow_with_holdings():
     assert counts[0] == counts[1] == (2 if connection.vendor == "postgresql" else 3)
 
 
-def test_the_header_and_accounts_come_with_the_valuation_in_its_queries():
+@pytest.mark.parametrize("server_side_binding", [False, True])
+def test_the_header_and_accounts_come_with_the_valuation_in_its_queries(server_side_binding, monkeypatch):
+    # server-side binding prepares one command at a time: the header then takes a query of its own
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {**connection.settings_dict["OPTIONS"],
+                                                              "server_side_binding": server_side_binding})
     portfolio = _portfolio_with(6)
     portfolio.name = "Ünï; 'quoted'"
     portfolio.save()
@@ -105,7 +109,7 @@ def test_the_header_and_accounts_come_with_the_valuation_in_its_queries():
                         AccountRow(broker.pk, "Broker", "IB", "EUR", True), AccountRow(old.pk, "Old", "", "USD", False)]
     assert valuation == portfolio_valuation_get(portfolio=portfolio, now=NOW)
     # the header rides with the transactions' query on Postgres: the valuation's queries, no more
-    assert len(queries) == (2 if connection.vendor == "postgresql" else 5)
+    assert len(queries) == (2 + server_side_binding if connection.vendor == "postgresql" else 5)
     pk = portfolio.pk
     portfolio.delete()
     with pytest.raises(Portfolio.DoesNotExist):
