@@ -54,6 +54,10 @@ class TransactionLike(Protocol):
 # as much to build.
 TransactionRow = NamedTuple("TransactionRow", list(TransactionLike.__annotations__.items()))
 TRANSACTION_FIELDS = TransactionRow._fields
+# transaction_row_new(fields): a TransactionRow made from a tuple of its fields by tuple.__new__, half the cost
+# of the NamedTuple's own constructor. The records made once per transaction or position valued are made so:
+# a cold dashboard of 2,000 transactions and 500 holdings makes thousands.
+transaction_row_new = partial(tuple.__new__, TransactionRow)
 
 
 @dataclass
@@ -158,10 +162,7 @@ class TransactionEffect(NamedTuple):
     realized_gain: Decimal  # non-zero for sells only
 
 
-# The records made once per transaction or position valued are made from a tuple of their fields by
-# tuple.__new__: half the cost of the NamedTuple's own constructor (a cold dashboard of 2,000 transactions
-# and 500 holdings makes thousands).
-_effect_new = partial(tuple.__new__, TransactionEffect)
+_effect_new = partial(tuple.__new__, TransactionEffect)  # see transaction_row_new
 
 
 def transaction_apply_in_base(position: Position, tx: TransactionLike, *, rate: Decimal | None) -> TransactionEffect:
@@ -177,8 +178,8 @@ def transaction_apply_in_base(position: Position, tx: TransactionLike, *, rate: 
     else:
         factor = NAN if rate is None else rate
         # Its price and fee now in the base currency (position_apply reads no currency).
-        converted = TransactionRow(tx.instrument_id, tx.type, tx.date, tx.quantity, tx.price * factor,
-                                   tx.fee * factor, tx.currency)
+        converted = transaction_row_new((tx.instrument_id, tx.type, tx.date, tx.quantity, tx.price * factor,
+                                         tx.fee * factor, tx.currency))
     position.realized_gain = position.dividends = position.fees = ZERO
     position_apply(position, converted)
     return _effect_new((rate, tx.quantity * converted.price, converted.fee, position.realized_gain))
@@ -269,7 +270,7 @@ class Observation(NamedTuple):
     source: str  # CLOSE or TRADE
 
 
-observation_new = partial(tuple.__new__, Observation)  # Observation((date, price, source)), see _effect_new
+observation_new = partial(tuple.__new__, Observation)  # Observation((date, price, source)): see transaction_row_new
 
 
 def price_in_currency(price: Decimal, *, source: str, target: str, on: date, rate: RateLookup) -> Decimal | None:
@@ -298,7 +299,8 @@ def trade_observations(transactions: Sequence[TransactionLike], *, currencies: M
     observed: dict[int, list[Observation]] = {}
     traded = (_BUY, _SELL)
     for tx in reversed(transactions) if latest_only else transactions:
-        if tx.type not in traded or tx.price <= 0 or (latest_only and tx.instrument_id in observed):
+        # An instrument observed already first: when latest_only, that is most transactions.
+        if (latest_only and tx.instrument_id in observed) or tx.type not in traded or tx.price <= 0:
             continue
         target = currencies[tx.instrument_id]
         price = tx.price if tx.currency == target else price_in_currency(
@@ -370,7 +372,7 @@ class PositionValue(NamedTuple):
         return None if self.value is None or self.cost is None else self.value - self.cost
 
 
-_position_value_new = partial(tuple.__new__, PositionValue)  # see _effect_new
+_position_value_new = partial(tuple.__new__, PositionValue)  # see transaction_row_new
 
 
 @dataclass(frozen=True)
