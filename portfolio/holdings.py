@@ -250,7 +250,14 @@ def weights_format(values: list[Decimal]) -> list[str]:
     by_remainder = sorted(range(len(values)), key=lambda k: rounded[k] - shares[k])
     for k in by_remainder[: units - sum(rounded)]:
         rounded[k] += 1
-    return [f"{Decimal(n).scaleb(-WEIGHT_PLACES):.{WEIGHT_PLACES}f}" for n in rounded]
+    return [_units_format(n) for n in rounded]
+
+
+def _units_format(n: int) -> str:
+    """n ten-thousandths with WEIGHT_PLACES decimals (1234 is "0.1234"), written by integer arithmetic: half the
+    cost of a Decimal made, scaled and formatted per slice (an allocation of 500 holdings has 500)."""
+    whole, part = divmod(abs(n), 10**WEIGHT_PLACES)
+    return f"{'-' if n < 0 else ''}{whole}.{part:0{WEIGHT_PLACES}d}"
 
 
 # --- Price observations
