@@ -31,7 +31,7 @@ from itertools import groupby
 
 from django.db import connection
 
-from portfolio.holdings import TRANSACTION_FIELDS, ZERO, TransactionLike, TransactionRow
+from portfolio.holdings import TRANSACTION_FIELDS, ZERO, TransactionLike, TransactionRow, transaction_row_new
 from portfolio.models import CASH_TYPES, Account, Transaction, TransactionType
 from prices.fx import currency_major
 from prices.models import cash_symbol
@@ -197,7 +197,7 @@ def portfolio_transactions_load(*, portfolio_id: int, latest: bool = False,
     else:  # the ORM converts what another backend stores (SQLite's decimals come back as floats)
         rows = list(Transaction.objects.filter(portfolio_id=portfolio_id).order_by("date", "id")
                     .values_list(*TRANSACTION_FIELDS, "account_id", "account__tracks_cash"))
-    own = [TransactionRow(*row[:-2]) for row in rows]
+    own = [transaction_row_new(row[:-2]) for row in rows]
     accounts = [row[-2] for row in rows]
     tracked = {row[-2] for row in rows if row[-1]}
     currencies_moved = cash_currencies(own, accounts=accounts, tracked=tracked)

@@ -20,6 +20,7 @@ from portfolio.holdings import (
     splits_of,
     trade_observations,
     transaction_apply_in_base,
+    weights_format,
 )
 
 
@@ -236,3 +237,11 @@ def test_money_is_summed_exactly_and_rounded_half_even_once():
     # exact whatever the order: the default 28 digits would lose the small term in the first order
     big, small = D("1234567890123456789012.345678"), D("0.000000000001")
     assert money_sum([big, small, -big]) == money_sum([big, -big, small]) == small
+
+
+def test_weights_are_ten_thousandths_that_make_a_whole():
+    # a third each: the largest remainders (equal: the first in order) take the missing ten-thousandth
+    assert weights_format([D("1"), D("1"), D("1")]) == ["0.3334", "0.3333", "0.3333"]
+    assert weights_format([D("999.99")]) == ["1.0000"]
+    assert weights_format([D("1"), D("19999")]) == ["0.0001", "0.9999"]
+    assert weights_format([D("0"), D("0")]) == ["0.0000", "0.0000"]
