@@ -21,6 +21,7 @@ import requests
 from bench.stats import ratio, summary_ms
 from bench.web import gunicorn_server
 from bench.workers import celery_worker, queue_purge, worker_wait_settled
+from config.process import web_process_ready
 
 ENDPOINTS = {
     "initial": "/api/dashboard-initial-data/{pid}/",
@@ -258,6 +259,8 @@ def run(*, data, warm_samples: int, cold_samples: int, cold_pages: int, naive_sa
                          "small": queries_count(data.token, data.small_portfolio_id),
                          "small_holdings": data.small_holdings, "large_holdings": data.holdings}
 
+    # This process answers the test client's requests as a web process: readied as config/wsgi.py readies one.
+    web_process_ready()
     client = _test_client_getter(data.token)
     result["test_client"] = _endpoints_measure(client, portfolio_id=pid, token=data.token, warm=warm_samples,
                                                cold=cold_samples, cold_pages=cold_pages)

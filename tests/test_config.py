@@ -1,5 +1,6 @@
 """Settings from the environment (secret key checks, mail), and the local Redis `make run` starts when none answers."""
 
+import json
 import os
 import secrets
 import socket
@@ -130,3 +131,17 @@ def test_flower_url_follows_flower_port_unless_set():
         "http://127.0.0.1:5641/"
     assert _import_settings("s.FLOWER_URL", DJANGO_DEBUG="1", FLOWER_PORT="5641",
                             FLOWER_URL="https://flower.example/").stdout.strip() == "https://flower.example/"
+
+
+def test_a_web_process_starts_with_its_urlconf_loaded_and_what_lives_as_long_as_it_out_of_the_collectors_reach():
+    # config/wsgi.py, as gunicorn loads it in each worker: the views are imported before the first request, and
+    # the objects alive then are frozen (full collections during requests no longer walk them)
+    show = "gc.get_freeze_count(), len(gc.get_objects()), 'portfolio.api.views' in sys.modules"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import gc, json, sys; import config.wsgi; print(json.dumps([{show}]))"],
+        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_DEBUG": "1"},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    frozen, collectable, views_loaded = json.loads(result.stdout)
+    assert views_loaded and frozen > 50_000 and collectable < frozen / 10
