@@ -619,7 +619,7 @@ class _Valuer:
         positions = [position for position in valued.positions.values() if position.value is not None]
         codes = [self.currencies[position.instrument_id] for position in positions]
         amounts = [position.quantity * position.observation.price for position in positions]
-        if len(set(codes)) == 1:  # one currency (most portfolios): no grouping (~4 ms of 16 days × 500)
+        if len(set(codes)) == 1:  # one currency (most portfolios): no grouping (~0.25 ms a day of 500)
             return Snapshot(valued=valued, local={codes[0]: money_sum(amounts)})
         by_currency: dict[str, list[Decimal]] = {}
         for code, amount in zip(codes, amounts, strict=True):

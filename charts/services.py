@@ -52,9 +52,9 @@ _KEPT_FREE_BYTES = 64 << 20
 def _allocator_keeps_memory() -> None:
     """A generation allocates ~100 MB of large numpy arrays and bytes (the closes, their keys, the grids'
     blocks) and frees them at its end. glibc maps each array of 128 kB or more on its own and unmaps it
-    when freed, so the next generation has the kernel fault in and zero the same pages again: ~5,000 page
-    faults and 10-20 ms of system time per 500-holding generation (a tenth of it). Arrays up to 32 MB come
-    from the heap instead, and up to 64 MB of free heap is kept for the next one: the process's peak is
+    when freed, so the next generation has the kernel fault in and zero the same pages again: 2,800-5,500
+    page faults and 14-30 ms of system time per 500-holding generation (~270 and 7-11 ms so). Arrays up
+    to 32 MB come from the heap instead, and up to 64 MB of free heap is kept for the next one: the peak is
     unchanged (it is the generation's), but it stays resident at about that peak between generations.
     Once per process, on its first generation (the web processes, which never generate, are left as
     they are); a C library without mallopt (not glibc) keeps its own ways."""
