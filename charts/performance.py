@@ -326,7 +326,7 @@ def _daily_build(inputs: ChartInputs, *, series: ChartSeries) -> _Daily:
 
     inflows, outflows = _Sums(money_in, n_days), _Sums(money_out, n_days)
     return _Daily(
-        value=series.grid.value, invested=np.array([float(amount) for amount in series.invested]),
+        value=series.grid.value, invested=series.invested_floats,
         invested_sums=_Sums.of_levels(series.invested), snapshots=series.snapshots,
         inflows=inflows, outflows=outflows, fees=_Sums(fees, n_days), dividends=_Sums(dividends, n_days),
         realized=_Sums(gains, n_days), inflows_by_day=inflows.days, outflows_by_day=outflows.days, codes=codes,

@@ -12,7 +12,6 @@ never decodes them (~6 ms more); the chart data of charts.compute, plain JSON da
 import json
 from collections.abc import Iterator, Mapping
 from datetime import date
-from math import ceil
 from typing import TypedDict
 
 import numpy as np
@@ -65,19 +64,34 @@ def sparklines_make(prices: PriceRows, *, instrument_ids: list[int], symbols: li
     SPARKLINE_POINTS_MAX (every n-th close counted back from the latest, so the latest is always there)."""
     since_day, until_day = np.datetime64(since, "D"), np.datetime64(until, "D")
     # Price rows are sorted by instrument then date: each instrument's rows are one slice, and its window
-    # of days a slice of that.
-    kept: list[np.ndarray] = []
-    for lo, hi in zip(*(bound.tolist() for bound in prices.rows_of(np.array(instrument_ids, dtype="i8"))),
-                      strict=True):
-        instrument_dates = prices.dates[lo:hi]
-        start = lo + int(np.searchsorted(instrument_dates, since_day, side="left"))
-        stop = lo + int(np.searchsorted(instrument_dates, until_day, side="right"))
-        step = max(1, ceil((stop - start) / SPARKLINE_POINTS_MAX))
-        kept.append(np.arange(stop - 1, start - 1, -step)[::-1])
-    rows = np.concatenate([np.empty(0, dtype="i8"), *kept])
-    counts = [len(k) for k in kept]
+    # of days a slice of that, found for all of them at once (a search per instrument was ~4 ms for 500).
+    lo, hi = prices.rows_of(np.array(instrument_ids, dtype="i8"))
+    start = _runs_search(prices.dates, lo=lo, hi=hi, value=since_day, right=False)
+    stop = _runs_search(prices.dates, lo=lo, hi=hi, value=until_day, right=True)
+    # Every step-th row counted back from the window's last (whole-number ceil: the same steps as
+    # ceil(rows / SPARKLINE_POINTS_MAX)), as np.arange(stop - 1, start - 1, -step)[::-1] per instrument.
+    size = stop - start
+    step = np.maximum(1, -(-size // SPARKLINE_POINTS_MAX))
+    counts = np.where(size > 0, (size - 1) // step + 1, 0)
+    at = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)  # each point's place in its line
+    rows = np.repeat(stop - 1 - (counts - 1) * step, counts) + at * np.repeat(step, counts)
+    counts = counts.tolist()
     texts = _points_text(prices.dates[rows], prices.micros[rows], counts=counts, since=since_day, until=until_day)
     return Sparklines({symbol: f"[{text}]" for symbol, text in sorted(zip(symbols, texts, strict=True))})
+
+
+def _runs_search(dates: np.ndarray, *, lo: np.ndarray, hi: np.ndarray, value: np.datetime64,
+                 right: bool) -> np.ndarray:
+    """np.searchsorted(dates[lo[k]:hi[k]], value, side="right" if right else "left") + lo[k] for every run
+    k of rows (each sorted) at once: a binary search stepping all the runs together."""
+    lo, hi = lo.astype("i8"), hi.astype("i8")
+    while (searching := lo < hi).any():
+        middle = (lo + hi) // 2
+        seen = dates[np.where(searching, middle, 0)]
+        after = searching & ((seen <= value) if right else (seen < value))
+        lo = np.where(after, middle + 1, lo)
+        hi = np.where(searching & ~after, middle, hi)
+    return lo
 
 
 # Each point's text is written into a row of 57 bytes, every part in a field of its own, and the NUL bytes

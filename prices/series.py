@@ -18,7 +18,7 @@ from django.db.backends.utils import CursorDebugWrapper
 
 from prices.models import PriceSeries
 
-_EPOCH = np.datetime64("1970-01-01", "D")
+_EPOCH = date(1970, 1, 1)
 # The advisory locks the series triggers take per instrument (migration prices/0005): namespace, and the
 # instrument id modulo 2^31 - 1 as the other key.
 SERIES_LOCK_SPACE = 7215
@@ -75,37 +75,62 @@ def price_series_runs_load(*, instrument_ids: list[int], start: date,
     # where sorting 5,000 tuples by their two keys costs ~1 ms. (instrument_id, year) is unique: no ties.
     chunks.sort(key=itemgetter(0, 1))
     chunk_ids = np.fromiter((row[0] for row in chunks), dtype="i8", count=len(chunks))
+    years = np.fromiter((row[1] for row in chunks), dtype="i8", count=len(chunks))
     counts = np.fromiter((len(row[2]) // 4 for row in chunks), dtype="i8", count=len(chunks))
+    # One run of chunks per instrument (its years in order).
+    firsts = np.flatnonzero(np.concatenate([[True], chunk_ids[1:] != chunk_ids[:-1]]))
+    run_of = np.repeat(np.arange(len(firsts)), np.diff(np.append(firsts, len(chunks))))
+    # Keep every close from `start` on (dated before `before`), and of the earlier ones only each
+    # instrument's last: per run, rows lo .. hi-1 (dates ascending). (`before` ahead of `start`, which no
+    # caller asks, would make the two ends cross: nothing is kept then.)
+    early = _runs_add(_rows_before(chunks, years, counts, start), firsts)
+    lo = np.maximum(early - 1, 0)
+    hi = np.maximum(_runs_add(_rows_before(chunks, years, counts, before), firsts) if before else
+                    _runs_add(counts, firsts), lo)
+    # The rows dropped are cut from the chunks' bytes before these are joined (only the chunks of
+    # `start`'s and `before`'s years can lose rows): the joined arrays are the closes kept, with no
+    # copies of 1.26 M rows through a mask.
+    chunk_starts = np.cumsum(counts) - counts
+    in_run = chunk_starts - chunk_starts[firsts][run_of]
+    cut_lo = np.clip(lo[run_of] - in_run, 0, counts)
+    cut_hi = np.clip(hi[run_of] - in_run, 0, counts)
+    cut = np.flatnonzero((cut_lo > 0) | (cut_hi < counts))
+    days_parts, micros_parts = [row[2] for row in chunks], [row[3] for row in chunks]
+    del chunks
+    for k, a, b in zip(cut.tolist(), cut_lo[cut].tolist(), cut_hi[cut].tolist(), strict=True):
+        days_parts[k], micros_parts[k] = days_parts[k][4 * a:4 * b], micros_parts[k][8 * a:8 * b]
     # Each array made once, straight from the joined bytes (big-endian, as Postgres sends them), and the
     # bytes let go before the next: a 10-year chart's closes are 15 MB of them.
-    days_bytes = b"".join(row[2] for row in chunks)
-    micros_bytes = b"".join(row[3] for row in chunks)
-    del chunks
+    days_bytes = b"".join(days_parts)
+    del days_parts
     days = np.frombuffer(days_bytes, dtype=">i4").astype("M8[D]")
     del days_bytes
+    micros_bytes = b"".join(micros_parts)
+    del micros_parts
     micros = np.frombuffer(micros_bytes, dtype=">i8").astype("i8")
     del micros_bytes
-    # One run of rows per instrument (its years in order): where each starts, from the rows' counts.
-    firsts = np.flatnonzero(np.concatenate([[True], chunk_ids[1:] != chunk_ids[:-1]]))
-    instruments = chunk_ids[firsts]
-    run_starts = np.concatenate([[0], np.cumsum(counts)])[np.append(firsts, len(counts))]
-    # Keep every close from `start` on (dated before `before`), and of the earlier ones only each
-    # instrument's last: per run, the rows to drop are its first ones and its last ones (dates ascending).
-    bounds = np.array([start, before or date.max], dtype="M8[D]")
-    early, late = np.array([np.searchsorted(days[lo:hi], bounds) for lo, hi in zip(
-        run_starts[:-1].tolist(), run_starts[1:].tolist(), strict=True)], dtype="i8").reshape(-1, 2).T
-    dropped_first = np.maximum(early - 1, 0)
-    # (`before` ahead of `start`, which no caller asks, would make the two ends overlap: never below nothing.)
-    late = np.minimum(np.diff(run_starts) - late, np.diff(run_starts) - dropped_first)
-    if not (dropped_first.any() or late.any()):
-        return instruments, run_starts, days, micros
-    kept = np.diff(run_starts) - dropped_first - late
-    keep = np.repeat(np.tile([False, True, False], len(kept)), np.stack([dropped_first, kept, late], axis=1).ravel())
-    # One array at a time, each original dropped before the next copy is made.
-    days = days[keep]
-    micros = micros[keep]
-    instruments, kept = instruments[kept > 0], kept[kept > 0]  # one with no close left has no run
-    return instruments, np.concatenate([[0], np.cumsum(kept)]), days, micros
+    kept = hi - lo
+    # One with no close left has no run.
+    return chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]), days, micros
+
+
+def _rows_before(chunks: list[tuple], years: np.ndarray, counts: np.ndarray, day: date) -> np.ndarray:
+    """Per chunk, how many of its closes are dated before `day`: all of a year before `day`'s, none of a
+    later one, and those of `day`'s year read from their bytes (a year's days each)."""
+    below = np.where(years < day.year, counts, 0)
+    straddling = np.flatnonzero(years == day.year)
+    if len(straddling):
+        dated_before = np.frombuffer(b"".join(chunks[k][2] for k in straddling.tolist()),
+                                     dtype=">i4") < (day - _EPOCH).days
+        ends = np.concatenate([[0], np.cumsum(dated_before)])[np.cumsum(counts[straddling])]
+        below[straddling] = np.diff(ends, prepend=0)
+    return below
+
+
+def _runs_add(per_chunk: np.ndarray, firsts: np.ndarray) -> np.ndarray:
+    """Per run of chunks (each starting at `firsts`), the sum of its chunks' values."""
+    totals = np.concatenate([[0], np.cumsum(per_chunk)])
+    return np.diff(totals[np.append(firsts, len(per_chunk))])
 
 
 def _fetch_binary(sql: str, params: dict) -> list[tuple]:
