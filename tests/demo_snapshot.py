@@ -4,7 +4,8 @@ Seeding it (~700 trades, each validated against the history before it) costs 10-
 browser tests and tests/portfolio/test_seed_demo.py start from it a dozen times. Its rows are the same every
 time on a given day (a fixed random seed, the simulated provider's deterministic prices), so they are written
 once, copied out of Postgres (COPY), and copied back for each test that asks for the `demo` fixture
-(tests/conftest.py). test_seed_demo_is_idempotent_and_prices_the_portfolio still seeds for real.
+(tests/conftest.py). test_seed_demo_is_idempotent_and_prices_the_portfolio runs `manage.py seed_demo` again on
+that copy; its first run on an empty database is bin/run's set-up in tests/test_first_run.py.
 """
 
 from dataclasses import dataclass

@@ -46,16 +46,24 @@ from schemathesis.specs.openapi.checks import (
 
 from charts.services import chart_data_generate
 from config.wsgi import application
-from portfolio.models import Portfolio, Transaction
+from portfolio.models import Portfolio, Transaction, WatchlistItem
 from prices.models import Instrument, PriceHistory
 from prices.refresh.jobs import prices_refresh_job_start
 from prices.refresh.run import prices_refresh
-from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory, UserFactory
+from tests.factories import (
+    InstrumentFactory,
+    PortfolioFactory,
+    PriceFactory,
+    TransactionFactory,
+    UserFactory,
+    default_account_of,
+)
 
 pytestmark = pytest.mark.django_db
 
-# Examples per operation and generation mode: 30 operations × 2 modes × 25 ≈ 1,400 requests, about a minute.
-EXAMPLES = 25
+# Examples per operation and generation mode: 43 operations × 2 modes × 15 ≈ 1,200 requests, about 35 s. As many
+# (operation, status) pairs as 25 examples reached when the account and watchlist ids were not real ones.
+EXAMPLES = 15
 
 # Found by this fuzzer, reported in docs/RELIABILITY.md, reproduced exactly by the xfail test below: a JSON body
 # that is not an object (a number, a list, a string) makes these views call .get / ** on it — a 500.
@@ -65,6 +73,25 @@ NON_OBJECT_BODY_500 = {
     "PATCH /api/portfolios/{portfolio_id}/transactions/{transaction_id}/":
         "portfolio/api/serializers.py transaction_input_merged: {**current, **partial}",
 }
+
+
+# Found by this fuzzer (each run of 15 examples makes the login one; the search one comes up with other
+# examples), reported in docs/RELIABILITY.md, reproduced exactly by the strict xfail test below: a NUL byte
+# reaches Postgres, which refuses it in text (DataError), and the request answers 500.
+NUL_BYTE_500 = {
+    "GET /api/instruments/search/": "prices/search.py instruments_search_local: the query, ?q=a%00b",
+    "POST /api/auth/token/": "axes' login-failure handler stores the username as sent",
+}
+
+
+def nul_in(value) -> bool:
+    if isinstance(value, str | bytes):
+        return (b"\x00" if isinstance(value, bytes) else "\x00") in value
+    if isinstance(value, dict):
+        return any(nul_in(key) or nul_in(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(nul_in(item) for item in value)
+    return False
 
 
 def wsgi_app(environ, start_response):
@@ -98,11 +125,15 @@ def world(db):
     trade = TransactionFactory(portfolio=portfolio, instrument=aapl, quantity=Decimal("10"), date=date(2024, 1, 2))
     TransactionFactory(portfolio=portfolio, instrument=gold, quantity=Decimal("2"), date=date(2024, 3, 4))
     PortfolioFactory(owner=staff, name="Staff's")
+    followed = WatchlistItem.objects.create(user=owner, instrument=InstrumentFactory(symbol="MSFT",
+                                                                                     exchange_mic="XNYS"))
     chart_data_generate(portfolio_id=portfolio.pk)
     job = prices_refresh_job_start(owner_id=owner.pk, lock_scope=None, force=True)
     return {
         "tokens": {"owner": Token.objects.create(user=owner).key, "staff": Token.objects.create(user=staff).key},
-        "path": {"portfolio_id": portfolio.pk, "transaction_id": trade.pk, "symbol": "AAPL", "job_id": job.job_id},
+        # every path parameter has a real object, so each operation reaches its handler's success path
+        "path": {"portfolio_id": portfolio.pk, "transaction_id": trade.pk, "symbol": "AAPL", "job_id": job.job_id,
+                 "account_id": default_account_of(portfolio).pk, "item_id": followed.pk},
     }
 
 
@@ -112,8 +143,11 @@ FRAMEWORK_ERRORS = {400, 401, 403, 404, 405, 415, 429}
 
 
 def known_bug(case, response) -> bool:
-    return (response.status_code == 500 and case.operation.label in NON_OBJECT_BODY_500
-            and not isinstance(case.body, dict))
+    if response.status_code != 500:
+        return False
+    if case.operation.label in NUL_BYTE_500:
+        return nul_in([case.query, case.body])
+    return case.operation.label in NON_OBJECT_BODY_500 and not isinstance(case.body, dict)
 
 
 def routed(response) -> bool:
@@ -199,7 +233,7 @@ def test_the_whole_api_fuzzed_from_its_schema_answers_no_5xx_and_conforms(world)
     assert {label for label, counter in statuses.items() if sum(counter.values()) >= 5} == {
         operation.label for operation in operations}
     succeeded = {label for label, counter in statuses.items() if any(code < 300 for code in counter)}
-    assert len(succeeded) >= 20, sorted(succeeded)
+    assert len(succeeded) >= 30, sorted(succeeded)
 
 
 @pytest.mark.parametrize("operation", NON_OBJECT_BODY_500)
@@ -211,6 +245,18 @@ def test_a_json_body_that_is_not_an_object_is_a_400(world, operation):
     for body in ("5", "[]", '"text"', '[{"namespace": "dashboard"}]'):
         response = getattr(client, method.lower())(path, data=body, content_type="application/json")
         assert response.status_code == 400, (body, response.status_code)
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a NUL byte reaches Postgres, a 500 (NUL_BYTE_500; docs/RELIABILITY.md)")
+@pytest.mark.parametrize("operation", NUL_BYTE_500)
+def test_a_nul_byte_in_a_search_or_a_login_is_a_400(world, operation):
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {world['tokens']['owner']}")
+    if operation.startswith("GET"):
+        response = client.get("/api/instruments/search/", {"q": "a\x00b"})
+    else:
+        response = client.post("/api/auth/token/", {"username": "a\x00b", "password": "wrong"}, format="multipart")
+    assert response.status_code == 400, response.status_code
 
 
 TRADE_FIELDS = {"symbol", "type", "date", "quantity", "price", "fee", "currency", "note", "provider", "asset_class"}
