@@ -101,6 +101,9 @@ class ObtainExpiringAuthToken(ObtainAuthToken):
             return Response({"non_field_errors": ["Send an object: {\"username\": …, \"password\": …}."]},
                             status=status.HTTP_400_BAD_REQUEST)
         username = request.data.get("username")
+        if isinstance(username, str) and "\x00" in username:
+            # Refused before axes looks the pair up (Postgres refuses NUL in text: a 500), with the serializer's words.
+            return Response({"username": ["Null characters are not allowed."]}, status=status.HTTP_400_BAD_REQUEST)
         credentials = {"username": username if isinstance(username, str) else None}
         if not AxesProxyHandler.is_allowed(request, credentials):
             return self._locked_out(request, credentials)

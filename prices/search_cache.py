@@ -36,6 +36,8 @@ def query_normalize(*, query: str | None) -> str:
         raise ValidationError({"q": "Type part of a ticker, name or coin id to search for."})
     if len(normalized) > MAX_QUERY_LENGTH:
         raise ValidationError({"q": f"Search for at most {MAX_QUERY_LENGTH} characters."})
+    if "\x00" in normalized:  # Postgres refuses it in text: asked as it is, the search would fail with a 500
+        raise ValidationError({"q": "Null characters are not allowed."})
     return normalized
 
 
