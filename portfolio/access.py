@@ -19,9 +19,11 @@ from core.postgres.prepared import PreparedQuery
 from portfolio.models import Portfolio
 from portfolio.selectors import portfolio_get
 
-_VERSION = PreparedQuery(name="folio_portfolio_access", columns=(int, int),
-                         sql=f"SELECT data_version, history_version FROM {Portfolio._meta.db_table} "
-                             "WHERE id = %s AND owner_id = %s")
+# By id alone, the owner compared here: the same probe serves a read made before the request is authenticated
+# (portfolio/api/views.py, WarmReadApi), which checks the owner once it knows the user.
+_VERSION = PreparedQuery(name="folio_portfolio_access", columns=(int, int, int),
+                         sql=f"SELECT owner_id, data_version, history_version FROM {Portfolio._meta.db_table} "
+                             "WHERE id = %s")
 
 
 class PortfolioAccess(NamedTuple):
@@ -38,8 +40,15 @@ def portfolio_access_get(*, user_id: int | None, portfolio_id: int) -> Portfolio
     """The portfolio's id and version if `user_id` owns it; None otherwise (as if it did not exist)."""
     if user_id is None:
         return None
-    row = _VERSION.fetchone([portfolio_id, user_id])
-    return PortfolioAccess(portfolio_id, user_id, *row) if row else None
+    access = portfolio_access_probe(portfolio_id=portfolio_id)
+    return access if access is not None and access.owner_id == user_id else None
+
+
+def portfolio_access_probe(*, portfolio_id: int) -> PortfolioAccess | None:
+    """The portfolio's owner and versions whoever asks (None: no such portfolio). Nothing of it may reach a
+    caller before its `owner_id` is compared with the caller's: portfolio_access_get does that."""
+    row = _VERSION.fetchone([portfolio_id])
+    return PortfolioAccess(portfolio_id, *row) if row else None
 
 
 def owned_portfolio_or_404(request, portfolio_id: int) -> Portfolio:

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from charts.cache import (
     chart_answer_get,
+    chart_answer_queue,
     chart_answer_store,
     chart_parts_current,
     chart_parts_get,
@@ -27,7 +28,7 @@ from charts.live import LivePoint, live_valuation_get
 from charts.services import chart_regeneration_ask
 from core.soft import soft_fail
 from portfolio.access import PortfolioAccess
-from portfolio.api.views import json_bytes_response, owned_portfolio_access_or_404, owned_portfolio_or_404
+from portfolio.api.views import WarmReadApi, json_bytes_response, owned_portfolio_or_404
 from portfolio.dashboard import DASHBOARD_CACHE_SECONDS
 from portfolio.models import Portfolio
 from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
@@ -100,7 +101,22 @@ class ChartProgressSerializer(serializers.Serializer):
     error = serializers.CharField(allow_null=True)
 
 
-class ChartDataApi(APIView):
+def _answer_key(request, portfolio: PortfolioAccess) -> tuple[str, bool, dict]:
+    """The range and sparklines asked for, and the key of their cached answer (a range not offered: 400)."""
+    chart_range = request.query_params.get("range", "1Y").upper()
+    if chart_range not in CHART_RANGES:
+        raise serializers.ValidationError({"range": f"Must be one of {', '.join(CHART_RANGES)}."})
+    include_sparklines = request.query_params.get("include") == "sparklines"
+    return chart_range, include_sparklines, {
+        "portfolio_id": portfolio.pk, "history_version": portfolio.history_version,
+        "data_version": portfolio.data_version, "day": timezone.localdate(),
+        "variant": f"{chart_range}:{'sparklines' if include_sparklines else ''}"}
+
+
+class ChartDataApi(WarmReadApi):
+    def warm_queue(self, pipe, access, request):
+        return chart_answer_queue(pipe, **_answer_key(request, access)[2])
+
     @extend_schema(
         parameters=[OpenApiParameter("range", str, enum=list(CHART_RANGES), default="1Y")],
         responses={
@@ -114,17 +130,11 @@ class ChartDataApi(APIView):
         },
     )
     def get(self, request, portfolio_id: int):
-        portfolio = owned_portfolio_access_or_404(request, portfolio_id)
-        chart_range = request.query_params.get("range", "1Y").upper()
-        if chart_range not in CHART_RANGES:
-            raise serializers.ValidationError({"range": f"Must be one of {', '.join(CHART_RANGES)}."})
-        include_sparklines = request.query_params.get("include") == "sparklines"
-        answer_key = {"portfolio_id": portfolio.pk, "history_version": portfolio.history_version,
-                      "data_version": portfolio.data_version, "day": timezone.localdate(),
-                      "variant": f"{chart_range}:{'sparklines' if include_sparklines else ''}"}
-        answer = None
-        with soft_fail("chart answer not read from its cache", level=logging.DEBUG):  # Redis down: made below
-            answer = chart_answer_get(**answer_key)
+        portfolio, answer = self.warm_access(request, portfolio_id)
+        chart_range, include_sparklines, answer_key = _answer_key(request, portfolio)
+        if answer is None:
+            with soft_fail("chart answer not read from its cache", level=logging.DEBUG):  # Redis down: made below
+                answer = chart_answer_get(**answer_key)
         if answer is not None:
             generated_at, tail = answer
             return _raw_json(_chart_fields(chart_range=chart_range, generated_at=generated_at, current=True,

@@ -3,10 +3,13 @@ another user's portfolio stays 404, a deleted one is 404 at once, a new owner ta
 version moved while Redis was away outdates the cached answers (the version is never cached)."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from charts.services import chart_data_generate
+from core.redis_store import redis_client
 from portfolio.access import PortfolioAccess, portfolio_access_get
 from portfolio.models import Portfolio
 from tests.factories import TransactionFactory
@@ -67,3 +70,56 @@ def test_the_version_is_read_from_postgres_every_time(warm, user, portfolio):
                                                                                               user.pk, 7, 3)
     assert warm.get(f"/api/dashboard-chart-data/{portfolio.pk}/").json()["outdated"] is True
     assert portfolio_access_get(user_id=None, portfolio_id=portfolio.pk) is None
+
+
+@pytest.fixture
+def redis_round_trips(settings, monkeypatch):
+    """The Redis round trips of the code run after it: each takes a connection from the pool (a command, or a
+    whole pipeline). Statistics are kept in the process meanwhile, as in production (one write a second)."""
+    settings.REQUEST_TIMING_FLUSH_SECONDS = settings.QUERY_CACHE_STATS_FLUSH_SECONDS = 3600
+    pool = redis_client().connection_pool
+    taken = []
+    get_connection = pool.get_connection
+    monkeypatch.setattr(pool, "get_connection",
+                        lambda *args, **kwargs: taken.append(1) or get_connection(*args, **kwargs))
+    return taken
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_warm_read_is_one_postgres_and_one_redis_round_trip(warm, portfolio, redis_round_trips, endpoint):
+    before = warm.get(f"/api/{endpoint}/{portfolio.pk}/").content
+    redis_round_trips.clear()
+    with CaptureQueriesContext(connection) as queries:
+        again = warm.get(f"/api/{endpoint}/{portfolio.pk}/")
+    assert (again.status_code, len(queries), len(redis_round_trips)) == (200, 1, 1)
+    if endpoint != "dashboard-chart-data":  # (its age_seconds moves)
+        assert again.content == before
+
+
+def test_a_revoked_token_is_refused_at_once_with_every_cache_warm(warm, user, portfolio):
+    Token.objects.filter(user=user).delete()
+    for endpoint in ENDPOINTS:
+        assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 401
+
+
+def test_an_unknown_or_malformed_token_is_401_with_every_cache_warm(warm, portfolio):
+    for header in ("Token " + "0" * 40, "Token", "Token a b", "Bearer " + "0" * 40):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=header)
+        for endpoint in ENDPOINTS:
+            assert client.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 401, header
+
+
+def test_a_session_reads_the_same_answers(warm, user, portfolio):
+    session = APIClient()
+    session.force_login(user)
+    for endpoint in ("dashboard-initial-data", "dashboard-holdings-data"):
+        assert (session.get(f"/api/{endpoint}/{portfolio.pk}/").content
+                == warm.get(f"/api/{endpoint}/{portfolio.pk}/").content)
+    assert session.get(f"/api/dashboard-chart-data/{portfolio.pk}/").status_code == 200
+
+
+def test_an_unknown_portfolio_or_range_answers_as_before_with_the_token_warm(warm, portfolio):
+    for endpoint in ENDPOINTS:
+        assert warm.get(f"/api/{endpoint}/{portfolio.pk + 1000}/").status_code == 404
+    assert warm.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=7Y").status_code == 400
