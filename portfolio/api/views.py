@@ -62,7 +62,7 @@ class WarmReadApi(APIView):
     authentication, which reads, computes or fails as it always did.
     """
 
-    warm: tuple[PortfolioAccess, Any] | None = None
+    warm: tuple[PortfolioAccess | None, Any] | None = None
 
     def warm_queue(self, pipe, access: PortfolioAccess, request) -> Callable[[list], Any] | None:
         """Queue the answer's read on `pipe`; the reader of the pipeline's replies (None: nothing queued)."""
@@ -73,16 +73,16 @@ class WarmReadApi(APIView):
             self.warm = self._warm_read(request, kwargs["portfolio_id"])
         super().initial(request, *args, **kwargs)
 
-    def _warm_read(self, request, portfolio_id: int) -> tuple[PortfolioAccess, Any] | None:
+    def _warm_read(self, request, portfolio_id: int) -> tuple[PortfolioAccess | None, Any] | None:
         try:
             pipe = redis_client().pipeline(transaction=False)
             hand_over = token_cache_queue(pipe, request)
             if hand_over is None:
                 return None
             access = portfolio_access_probe(portfolio_id=portfolio_id)
-            if access is None:
-                return None
-            answer = self.warm_queue(pipe, access, request)
+            # No such portfolio: the token is read all the same (404 or 401 once authenticated, as on every
+            # route), so an unauthenticated caller cannot time which ids exist.
+            answer = None if access is None else self.warm_queue(pipe, access, request)
         except Exception:  # Postgres failing, a bad query: the ordinary path meets it and answers as it always did
             logger.debug("warm read not made", exc_info=True)
             return None
@@ -106,7 +106,7 @@ class WarmReadApi(APIView):
         if self.warm is None:
             return owned_portfolio_access_or_404(request, portfolio_id), None
         access, answer = self.warm
-        if access.owner_id != request.user.pk:
+        if access is None or access.owner_id != request.user.pk:
             raise Http404("No such portfolio.")
         return access, answer
 
