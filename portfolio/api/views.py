@@ -41,6 +41,7 @@ from portfolio.models import Transaction
 
 logger = logging.getLogger(__name__)
 
+
 def owned_portfolio_access_or_404(request, portfolio_id: int) -> PortfolioAccess:
     """The owner and data version of the caller's portfolio (one primary-key probe), for reads served from caches."""
     access = portfolio_access_get(user_id=request.user.pk, portfolio_id=portfolio_id)
