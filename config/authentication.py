@@ -41,6 +41,11 @@ logger = logging.getLogger(__name__)
 UNCACHED_USER_FIELDS = {"password"}
 
 
+# The Redis the token cache lives on (the CACHES alias): a view pipelining its own read with the token's
+# (token_cache_queue) must use this client.
+TOKEN_CACHE_ALIAS = "default"
+
+
 def token_expired(token: Token) -> bool:
     return token.created < timezone.now() - timedelta(hours=settings.API_TOKEN_TTL_HOURS)
 
@@ -78,7 +83,7 @@ def token_cache_forget(*, keys: Iterable[str]) -> None:
     if not names:
         return
     try:
-        redis_client().delete(*names)
+        redis_client(TOKEN_CACHE_ALIAS).delete(*names)
     except Exception:  # Redis down: nothing cached can be read either; entries left expire on their own
         logger.warning("token cache: %d entries not forgotten (Redis unavailable)", len(names), exc_info=True)
 
@@ -127,7 +132,7 @@ class ExpiringTokenAuthentication(TokenAuthentication):
     @staticmethod
     def _cached(key: str) -> Token | None:
         try:
-            raw = redis_client().get(_cache_key(key))
+            raw = redis_client(TOKEN_CACHE_ALIAS).get(_cache_key(key))
         except Exception:  # Redis down: ask Postgres
             logger.debug("token cache not read", exc_info=True)
             return None
@@ -144,6 +149,6 @@ class ExpiringTokenAuthentication(TokenAuthentication):
     @staticmethod
     def _remember(key: str, token: Token) -> None:
         try:
-            redis_client().set(_cache_key(key), _token_dump(token), ex=settings.AUTH_CACHE_SECONDS)
+            redis_client(TOKEN_CACHE_ALIAS).set(_cache_key(key), _token_dump(token), ex=settings.AUTH_CACHE_SECONDS)
         except Exception:
             logger.debug("token cache not written", exc_info=True)

@@ -9,7 +9,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from charts.services import chart_data_generate
-from core.redis_store import redis_client
+from core.query_cache import cache_stats_get
+from core.redis_store import redis_client, redis_key
 from portfolio.access import PortfolioAccess, portfolio_access_get
 from portfolio.models import Portfolio
 from tests.factories import TransactionFactory
@@ -123,3 +124,69 @@ def test_an_unknown_portfolio_or_range_answers_as_before_with_the_token_warm(war
     for endpoint in ENDPOINTS:
         assert warm.get(f"/api/{endpoint}/{portfolio.pk + 1000}/").status_code == 404
     assert warm.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=7Y").status_code == 400
+
+
+def test_another_users_id_and_a_missing_id_cost_the_same(warm, other_user, portfolio, redis_round_trips):
+    theirs = _client(other_user)
+    assert theirs.get("/api/portfolios/").status_code == 200  # their token cached, as Alice's
+    costs = []
+    for pk in (portfolio.pk, portfolio.pk + 1000):
+        redis_round_trips.clear()
+        with CaptureQueriesContext(connection) as queries:
+            status = theirs.get(f"/api/dashboard-initial-data/{pk}/").status_code
+        costs.append((status, len(queries), len(redis_round_trips)))
+    assert costs == [(404, 1, 1)] * 2
+
+
+def test_nothing_is_counted_before_the_owner_is_known(warm, other_user, portfolio, settings):
+    settings.QUERY_CACHE_STATS_FLUSH_SECONDS = 0  # every count written at once
+    before = cache_stats_get()
+    unknown = APIClient()
+    unknown.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    for endpoint in ENDPOINTS:
+        assert unknown.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 401
+        assert _client(other_user).get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 404
+    assert cache_stats_get() == before
+    assert warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").status_code == 200
+    assert cache_stats_get() != before  # (the owner's hit is counted: the comparison above can fail)
+
+
+def test_a_malformed_cached_chart_answer_is_made_again(warm, user, portfolio):
+    keys = list(redis_client().scan_iter(redis_key("chart", portfolio.pk, "answer", "*")))
+    assert keys
+    for key in keys:
+        redis_client().set(key, b"x")
+    chart = warm.get(f"/api/dashboard-chart-data/{portfolio.pk}/")
+    session = APIClient()
+    session.force_login(user)
+    expected = session.get(f"/api/dashboard-chart-data/{portfolio.pk}/")
+    assert chart.status_code == expected.status_code == 200
+    assert {**chart.json(), "age_seconds": 0} == {**expected.json(), "age_seconds": 0}
+    assert all(redis_client().get(key) != b"x" for key in keys)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_deleted_token_or_deactivated_user_is_401_at_once(warm, user, portfolio, endpoint):
+    assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 200
+    user.is_active = False
+    user.save()
+    assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 401
+    user.is_active = True
+    user.save()
+    assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 200
+    Token.objects.filter(user=user).delete()
+    assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 401
+
+
+def test_no_warm_read_when_the_answers_live_on_another_redis(warm, portfolio, settings):
+    before = warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").content
+    # The answers on an unreachable Redis, the token cache's (default) still holding the old ones: those must
+    # not be read through the token's pipeline; the holdings are computed, uncached, from Postgres.
+    settings.CACHES = {**settings.CACHES, "down": {
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+    settings.QUERY_CACHE_ALIAS = "down"
+    with CaptureQueriesContext(connection) as queries:
+        again = warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/")
+    assert (again.status_code, again.content) == (200, before)
+    assert len(queries) > 1  # more than the owner probe: computed
