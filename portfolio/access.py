@@ -19,8 +19,8 @@ from core.postgres.prepared import PreparedQuery
 from portfolio.models import Portfolio
 from portfolio.selectors import portfolio_get
 
-# By id alone, the owner compared here: the same probe serves a read made before the request is authenticated
-# (portfolio/api/views.py, WarmReadApi), which checks the owner once it knows the user.
+# By id alone, the owner compared by portfolio_access_owned: the same probe serves a read made before the request
+# is authenticated (portfolio/api/views.py, WarmReadApi), which checks the owner once it knows the user.
 _VERSION = PreparedQuery(name="folio_portfolio_access", columns=(int, int, int),
                          sql=f"SELECT owner_id, data_version, history_version FROM {Portfolio._meta.db_table} "
                              "WHERE id = %s")

@@ -1,8 +1,9 @@
 """Portfolio and transaction endpoints. Thin: parse, call a service or selector, shape the answer.
 
-Every portfolio-scoped lookup goes through `portfolio_get(user=…)` (or, for the dashboard's hot reads,
-`portfolio_access_get(user_id=…)`), so another user's portfolio answers 404 on every route: it does
-not exist for the caller.
+Every portfolio-scoped lookup goes through `portfolio_get(user=…)` or, for the dashboard's hot reads, the
+owner check of portfolio/access.py (`portfolio_access_get(user_id=…)`, or `portfolio_access_owned` on the
+probe a token's warm read made before authentication: WarmReadApi), so another user's portfolio answers 404
+on every route: it does not exist for the caller.
 """
 
 import logging
