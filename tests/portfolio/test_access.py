@@ -2,6 +2,8 @@
 another user's portfolio stays 404, a deleted one is 404 at once, a new owner takes it at once, and a
 version moved while Redis was away outdates the cached answers (the version is never cached)."""
 
+import json
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -190,3 +192,20 @@ def test_no_warm_read_when_the_answers_live_on_another_redis(warm, portfolio, se
         again = warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/")
     assert (again.status_code, again.content) == (200, before)
     assert len(queries) > 1  # more than the owner probe: computed
+
+
+def test_the_warm_read_answers_as_the_ordinary_path(warm, user, portfolio, settings):
+    """Bytes and headers as the ordinary path (main's order: authenticate, probe, read) gives them, GET and HEAD."""
+    settings.CACHES = {**settings.CACHES, "answers": settings.CACHES["default"]}
+    for endpoint in ENDPOINTS:
+        url = f"/api/{endpoint}/{portfolio.pk}/"
+        answers = {}
+        for alias in ("default", "answers"):  # the warm read, then none (the query cache on another alias)
+            settings.QUERY_CACHE_ALIAS = alias
+            answers[alias] = [(r.status_code, sorted(r.headers.items()), r.content)
+                              for r in (warm.get(url), warm.head(url))]
+        if endpoint == "dashboard-chart-data":  # (its age_seconds moves: compared without)
+            for alias, found in answers.items():
+                answers[alias] = [(s, h, {**json.loads(c), "age_seconds": 0} if c else c) for s, h, c in found]
+        assert answers["default"] == answers["answers"]
+        assert answers["default"][0][0] == 200
