@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from charts.services import chart_data_generate
-from core.query_cache import cache_stats_get
+from core.query_cache import STATS_KEY, cache_stats_get
 from core.redis_store import redis_client, redis_key
 from portfolio.access import PortfolioAccess, portfolio_access_get
 from portfolio.models import Portfolio
@@ -209,3 +209,14 @@ def test_the_warm_read_answers_as_the_ordinary_path(warm, user, portfolio, setti
                 answers[alias] = [(s, h, {**json.loads(c), "age_seconds": 0} if c else c) for s, h, c in found]
         assert answers["default"] == answers["answers"]
         assert answers["default"][0][0] == 200
+
+
+def test_a_failing_statistics_write_is_no_failed_read(warm, portfolio, settings):
+    before = warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").content
+    settings.QUERY_CACHE_STATS_FLUSH_SECONDS = 0  # every count written at once
+    redis_client().set(STATS_KEY, b"not a hash")  # so that Redis refuses the write (WRONGTYPE)
+    try:
+        again = warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/")
+    finally:
+        redis_client().delete(STATS_KEY)
+    assert (again.status_code, again.content) == (200, before)
