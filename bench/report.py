@@ -388,8 +388,10 @@ def _load_next_step(results: dict, *, profile: str = "dashboard_warm") -> str:
     what the code as it now is still does on a warm read."""
     steps: list[tuple[float, str]] = []
     chart = results["sections"].get("dashboard", {}).get("gunicorn", {}).get("chart", {}).get("warm", {})
-    if (share := _hot(results, profile, "portfolio_access_get")) is not None and share >= 10:
-        steps.append((share, f"the owner and version probe (`portfolio_access_get`, portfolio/access.py, {share} %), "
+    probe = [share for name in ("portfolio_access_probe", "_run (core/postgres/prepared")
+             if (share := _hot(results, profile, name)) is not None]
+    if (share := round(sum(probe), 1)) >= 10:
+        steps.append((share, f"the owner and version probe (`portfolio_access_probe`, portfolio/access.py, {share} %), "
                              "the one Postgres round trip of a warm read (a statement prepared once per connection, "
                              "core/postgres/prepared.py; the connection's health check polls its socket, "
                              "core/postgres/base.py: no round trip of its own): the version is read from "
@@ -398,13 +400,16 @@ def _load_next_step(results: dict, *, profile: str = "dashboard_warm") -> str:
                              "a per-process copy invalidated by Postgres's LISTEN/NOTIFY (delivered at commit, on "
                              "the connection the request uses anyway) is the way left, if its delivery before the "
                              "next read can be shown"))
-    redis_reads = [(name, share) for name in ("_cached (config/authentication", "cached (core/query_cache",
-                                              "portfolio_history_progress", "chart_answer_get", "chart_parts_get")
+    redis_reads = [(name, share) for name in ("_warm_read (portfolio/api/views", "_token_load (config/authentication",
+                                              "cached (core/query_cache", "portfolio_history_progress",
+                                              "chart_answer_get", "chart_parts_get")
                    if (share := _hot(results, profile, name)) is not None]
     if sum(share for _, share in redis_reads) >= 15:
-        steps.append((sum(share for _, share in redis_reads), "the Redis round trips of a warm read ("
+        steps.append((sum(share for _, share in redis_reads), "the Redis reads of a warm read ("
                       + ", ".join(f"`{n.split(' ')[0]}` {s} %" for n, s in redis_reads)
-                      + "): the token's user is the one left apart; the floor reads it too"))
+                      + "): the token's user and the answer already share one pipeline (`_warm_read`); what "
+                        "is left is redis-py's own cost per round trip and decoding the cached user, which the "
+                        "floor pays too"))
     counters = [(name, share) for name in ("timing_record", "add (core/query_cache", "add (core/middleware")
                 if (share := _hot(results, profile, name)) is not None and share >= 3]
     if counters:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date
 
 from redis.exceptions import ResponseError
@@ -100,8 +101,21 @@ def _answer_key(*, portfolio_id: int, history_version: int, data_version: int, d
 def chart_answer_get(*, portfolio_id: int, history_version: int, data_version: int, day: date,
                      variant: str) -> tuple[float, bytes] | None:
     """(generated_at, the answer's cached tail) or None."""
-    raw = redis_client().get(_answer_key(portfolio_id=portfolio_id, history_version=history_version,
-                                         data_version=data_version, day=day, variant=variant))
+    return _answer_of(redis_client().get(_answer_key(portfolio_id=portfolio_id, history_version=history_version,
+                                                      data_version=data_version, day=day, variant=variant)))
+
+
+def chart_answer_queue(pipe, *, portfolio_id: int, history_version: int, data_version: int, day: date,
+                       variant: str) -> Callable[[list], tuple[float, bytes] | None]:
+    """chart_answer_get's read queued on `pipe` (the caller's pipeline: another read rides in the same round
+    trip), and the reader of the pipeline's replies."""
+    index = len(pipe)
+    pipe.get(_answer_key(portfolio_id=portfolio_id, history_version=history_version, data_version=data_version,
+                         day=day, variant=variant))
+    return lambda replies: _answer_of(replies[index])
+
+
+def _answer_of(raw: bytes | None) -> tuple[float, bytes] | None:
     if raw is None:
         return None
     generated_at, tail = raw.split(b"\n", 1)

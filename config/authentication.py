@@ -10,6 +10,11 @@ checked on every request against the cached issue time, so a token expires on ti
 cache holds. Deleting a token, saving or deleting its user (deactivation, staff flag, password)
 forget the entry (config/receivers.py); a change made behind the ORM's back (a queryset `update()`)
 shows within AUTH_CACHE_SECONDS. Redis unreachable: the database answers, as before.
+
+A view whose own Redis read needs nothing from the user (the dashboard's cached answers, read before
+authentication and handed out only after the owner check: portfolio/api/views.py) queues the token's
+entry on its pipeline (token_cache_queue): authentication then uses that reply instead of a round trip of
+its own. The entry is read the same way, in the same request, so deletion and expiry apply as above.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -25,7 +30,7 @@ from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from rest_framework import exceptions
-from rest_framework.authentication import TokenAuthentication
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
 
 from core.redis_store import redis_client, redis_key
@@ -34,6 +39,11 @@ logger = logging.getLogger(__name__)
 
 # Never copied out of Postgres: the cache needs who the user is, not how they log in.
 UNCACHED_USER_FIELDS = {"password"}
+
+
+# The Redis the token cache lives on (the CACHES alias): a view pipelining its own read with the token's
+# (token_cache_queue) must use this client.
+TOKEN_CACHE_ALIAS = "default"
 
 
 def token_expired(token: Token) -> bool:
@@ -73,14 +83,44 @@ def token_cache_forget(*, keys: Iterable[str]) -> None:
     if not names:
         return
     try:
-        redis_client().delete(*names)
+        redis_client(TOKEN_CACHE_ALIAS).delete(*names)
     except Exception:  # Redis down: nothing cached can be read either; entries left expire on their own
         logger.warning("token cache: %d entries not forgotten (Redis unavailable)", len(names), exc_info=True)
 
 
+# Where token_cache_queue leaves (key, the cache's reply) on the request for its authentication.
+_READ_AHEAD = "_folio_token_cache_read"
+
+
+def token_cache_queue(pipe, request) -> Callable[[list | Exception], None] | None:
+    """When the request names a token (`Authorization: Token <key>`), queue the read of its cache entry on
+    `pipe` and return what hands the pipeline's replies to the request (or the error that Redis could not be
+    read: then Postgres answers at once): its authentication then reads no Redis of its own. None (nothing
+    queued) for any other request: it authenticates as usual."""
+    auth = get_authorization_header(request).split()
+    if len(auth) != 2 or auth[0].lower() != ExpiringTokenAuthentication.keyword.lower().encode():
+        return None  # no token, or a malformed header: authentication says why
+    try:
+        key = auth[1].decode()
+    except UnicodeError:
+        return None
+    index = len(pipe)
+    pipe.get(_cache_key(key))
+    return lambda replies: setattr(request, _READ_AHEAD,
+                                   (key, replies if isinstance(replies, Exception) else replies[index]))
+
+
 class ExpiringTokenAuthentication(TokenAuthentication):
+    def authenticate(self, request):
+        self._read_ahead = getattr(request, _READ_AHEAD, None)
+        return super().authenticate(request)
+
     def authenticate_credentials(self, key):
-        token = self._cached(key)
+        read_ahead = getattr(self, "_read_ahead", None)
+        if read_ahead is None or read_ahead[0] != key:
+            token = self._cached(key)
+        else:  # read with the view's answer (an exception: Redis was not reachable, ask Postgres)
+            token = None if isinstance(read_ahead[1], Exception) else self._loaded(key, read_ahead[1])
         if token is None:
             user, token = super().authenticate_credentials(key)  # unknown key or inactive user: 401 here
             if not token_expired(token):
@@ -92,15 +132,23 @@ class ExpiringTokenAuthentication(TokenAuthentication):
     @staticmethod
     def _cached(key: str) -> Token | None:
         try:
-            raw = redis_client().get(_cache_key(key))
-            return None if raw is None else _token_load(key, raw)
-        except Exception:  # Redis down or an entry of another shape: ask Postgres
+            raw = redis_client(TOKEN_CACHE_ALIAS).get(_cache_key(key))
+        except Exception:  # Redis down: ask Postgres
             logger.debug("token cache not read", exc_info=True)
+            return None
+        return ExpiringTokenAuthentication._loaded(key, raw)
+
+    @staticmethod
+    def _loaded(key: str, raw: bytes | None) -> Token | None:
+        try:
+            return None if raw is None else _token_load(key, raw)
+        except Exception:  # an entry of another shape: ask Postgres
+            logger.debug("token cache entry not read", exc_info=True)
             return None
 
     @staticmethod
     def _remember(key: str, token: Token) -> None:
         try:
-            redis_client().set(_cache_key(key), _token_dump(token), ex=settings.AUTH_CACHE_SECONDS)
+            redis_client(TOKEN_CACHE_ALIAS).set(_cache_key(key), _token_dump(token), ex=settings.AUTH_CACHE_SECONDS)
         except Exception:
             logger.debug("token cache not written", exc_info=True)

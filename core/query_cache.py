@@ -17,7 +17,8 @@
   (e.g. a rendered JSON answer) passes `raw_bytes` for both, and a hit returns those bytes undecoded.
 - `parts`: a function returning several ready answers (`{part: bytes}`) has them stored as one Redis
   hash, and a caller reads only the part it sends (`fn.part(name, ...)`): one round trip either way;
-  `fn.part_alongside(name, queue, ...)` sends the commands `queue(pipeline)` adds in that same round trip.
+  `fn.part_alongside(name, queue, ...)` sends the commands `queue(pipeline)` adds in that same round trip;
+  `fn.part_queue(name, pipeline, ...)` only queues the read on a caller's pipeline (a miss computes nothing).
   `fn.derive(name, source=, make=, stats=)` adds a part made from another by a module higher up the stack,
   stored in the same hash (made by the miss that makes the others: no round trips of its own).
 - Redis unavailable: the function still answers, uncached; the failure is logged once a minute,
@@ -219,13 +220,16 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
     def decoded(raw: Any) -> Any:
         return raw if parts else load(raw)
 
+    def key_of(args: tuple, kwargs: dict) -> str:
+        return redis_key("qc", namespace, key(*args, **kwargs), f"v{version(*args, **kwargs)}",
+                         *(["parts"] if parts else []))
+
     def decorator(fn: F) -> F:
         def cached(part: str | None, args: tuple, kwargs: dict, alongside: Callable[[Any], Any] | None = None) -> Any:
             others = None
             try:
                 client = redis_client(settings.QUERY_CACHE_ALIAS)
-                cache_key = redis_key("qc", namespace, key(*args, **kwargs), f"v{version(*args, **kwargs)}",
-                                      *(["parts"] if parts else []))
+                cache_key = key_of(args, kwargs)
                 raw = read(client, cache_key, part, alongside)
                 if alongside is not None:
                     raw, others = raw
@@ -305,6 +309,30 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 NAMESPACES[stats] = ttl
 
             wrapper.derive = derive  # type: ignore[attr-defined]
+
+            def part_queue(name: str, pipe, *args: Any, **kwargs: Any) -> Callable[[list], Any]:
+                """Queue the read of one part on `pipe` (a pipeline the caller executes) and return the reader
+                of the pipeline's replies: the part on a hit (counted), None on a miss. Read only — a miss
+                computes nothing (its caller may not be entitled to a computation yet): `fn.part` then reads,
+                computes and counts it."""
+                index = len(pipe)
+                queue_read(pipe, key_of(args, kwargs), name)
+
+                def reader(replies: list) -> Any:
+                    raw = replied(replies[index], name)
+                    if name in derivations:  # a derived part not made yet: fn.part makes it
+                        if raw is None or raw[0] is None:
+                            return None
+                        _count(derivations[name][2], "hits")
+                        return raw[0]
+                    if raw is None:
+                        return None
+                    _count(namespace, "hits")
+                    return decoded(raw)
+
+                return reader
+
+            wrapper.part_queue = part_queue  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator

@@ -19,9 +19,11 @@ from core.postgres.prepared import PreparedQuery
 from portfolio.models import Portfolio
 from portfolio.selectors import portfolio_get
 
-_VERSION = PreparedQuery(name="folio_portfolio_access", columns=(int, int),
-                         sql=f"SELECT data_version, history_version FROM {Portfolio._meta.db_table} "
-                             "WHERE id = %s AND owner_id = %s")
+# By id alone, the owner compared by portfolio_access_owned: the same probe serves a read made before the request
+# is authenticated (portfolio/api/views.py, WarmReadApi), which checks the owner once it knows the user.
+_VERSION = PreparedQuery(name="folio_portfolio_access", columns=(int, int, int),
+                         sql=f"SELECT owner_id, data_version, history_version FROM {Portfolio._meta.db_table} "
+                             "WHERE id = %s")
 
 
 class PortfolioAccess(NamedTuple):
@@ -38,8 +40,21 @@ def portfolio_access_get(*, user_id: int | None, portfolio_id: int) -> Portfolio
     """The portfolio's id and version if `user_id` owns it; None otherwise (as if it did not exist)."""
     if user_id is None:
         return None
-    row = _VERSION.fetchone([portfolio_id, user_id])
-    return PortfolioAccess(portfolio_id, user_id, *row) if row else None
+    return portfolio_access_owned(portfolio_access_probe(portfolio_id=portfolio_id), user_id=user_id)
+
+
+def portfolio_access_probe(*, portfolio_id: int) -> PortfolioAccess | None:
+    """The portfolio's owner and versions whoever asks (None: no such portfolio). Nothing of it, nor anything
+    read with it, may reach a caller before portfolio_access_owned has compared its owner with the caller."""
+    row = _VERSION.fetchone([portfolio_id])
+    return PortfolioAccess(portfolio_id, *row) if row else None
+
+
+def portfolio_access_owned(access: PortfolioAccess | None, *, user_id: int | None) -> PortfolioAccess | None:
+    """The owner check, the one every hot read makes: `access` if `user_id` owns it; None otherwise (as if it
+    did not exist). For portfolio_access_get, and for the read made before authentication (WarmReadApi,
+    portfolio/api/views.py) once it knows the user."""
+    return access if access is not None and user_id is not None and access.owner_id == user_id else None
 
 
 def owned_portfolio_or_404(request, portfolio_id: int) -> Portfolio:

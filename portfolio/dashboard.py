@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import NamedTuple
@@ -209,6 +210,30 @@ def dashboard_initial_get(*, portfolio: Portfolio | PortfolioAccess) -> tuple[by
     initial, replies = _dashboard_json.part_alongside(
         "initial", lambda pipe: portfolio_history_listed_queue(pipe, portfolio_id=portfolio.pk), portfolio=portfolio)
     return initial, portfolio_history_progress(portfolio_id=portfolio.pk, listed=replies[0] if replies else None)
+
+
+def dashboard_part_queue(pipe, *, portfolio: Portfolio | PortfolioAccess, part: str) -> Callable[[list], bytes | None]:
+    """dashboard_part_get's read queued on `pipe` (the caller's pipeline, so another read rides in the same
+    round trip) and the reader of the pipeline's replies: the answer, or None on a miss (read only: then
+    dashboard_part_get computes it)."""
+    return _dashboard_json.part_queue(part, pipe, portfolio=portfolio)
+
+
+def dashboard_initial_queue(pipe, *, portfolio: Portfolio | PortfolioAccess,
+                            ) -> Callable[[list], tuple[bytes, dict] | None]:
+    """dashboard_initial_get's reads queued on `pipe`, as dashboard_part_queue: (totals, history progress), or
+    None on a miss."""
+    initial = dashboard_part_queue(pipe, portfolio=portfolio, part="initial")
+    listed = len(pipe)
+    portfolio_history_listed_queue(pipe, portfolio_id=portfolio.pk)
+
+    def reader(replies: list) -> tuple[bytes, dict] | None:
+        found = initial(replies)
+        if found is None:
+            return None
+        return found, portfolio_history_progress(portfolio_id=portfolio.pk, listed=replies[listed])
+
+    return reader
 
 
 def dashboard_data_get(*, portfolio: Portfolio | PortfolioAccess) -> DashboardJson:

@@ -41,6 +41,9 @@ def test_the_api_answers_json_503_with_retry_after(web_without_database):
     assert_json_503(requests.patch(f"{api}/portfolios/1/", json={"name": "x"}, headers=token, timeout=10))
     # the login itself, unauthenticated
     assert_json_503(requests.post(f"{api}/auth/token/", json={"username": "alice", "password": "x"}, timeout=10))
+    # the dashboard's reads with a token: their owner probe, made before authentication, meets the outage first
+    for endpoint in ("dashboard-initial-data", "dashboard-holdings-data", "dashboard-chart-data"):
+        assert_json_503(requests.get(f"{api}/{endpoint}/1/", headers=token, timeout=10))
     # a session cookie (the dashboard's own calls): the session is in the database too
     assert_json_503(requests.get(f"{api}/dashboard-initial-data/1/", cookies={"sessionid": "x" * 32}, timeout=10))
 

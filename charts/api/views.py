@@ -1,13 +1,15 @@
 """Chart data and performance for the dashboard: served from the Redis cache only, never computed in a request."""
 
+import functools
 import json
 import logging
 import re
 import time
 from typing import NamedTuple
 
+from django.conf import settings
 from django.http import HttpResponse
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -18,6 +20,7 @@ from rest_framework.views import APIView
 
 from charts.cache import (
     chart_answer_get,
+    chart_answer_queue,
     chart_answer_store,
     chart_parts_current,
     chart_parts_get,
@@ -27,7 +30,7 @@ from charts.live import LivePoint, live_valuation_get
 from charts.services import chart_regeneration_ask
 from core.soft import soft_fail
 from portfolio.access import PortfolioAccess
-from portfolio.api.views import json_bytes_response, owned_portfolio_access_or_404, owned_portfolio_or_404
+from portfolio.api.views import WarmReadApi, json_bytes_response, owned_portfolio_or_404
 from portfolio.dashboard import DASHBOARD_CACHE_SECONDS
 from portfolio.models import Portfolio
 from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
@@ -57,7 +60,7 @@ def _cached_or_pending(*, portfolio: Portfolio | PortfolioAccess, parts: list[st
     marked, meanwhile, and regenerated debounced; with none at all the generation is queued at once. Data
     cached by an older Folio without the first part asked for counts as none.
     """
-    progress_url = reverse("api-chart-progress", args=[portfolio.pk])
+    progress_url = _progress_url(portfolio.pk)
     try:
         found = chart_parts_get(portfolio_id=portfolio.pk, names=["version", "generated_at", "as_of", "live", *parts])
     except (RedisConnectionError, RedisTimeoutError):
@@ -100,7 +103,38 @@ class ChartProgressSerializer(serializers.Serializer):
     error = serializers.CharField(allow_null=True)
 
 
-class ChartDataApi(APIView):
+def _progress_url(portfolio_id: int) -> str:
+    return _progress_url_of(get_urlconf() or settings.ROOT_URLCONF, get_script_prefix(), portfolio_id)
+
+
+# reverse() costs about as much as the rest of a warm chart answer's own work, and its result changes only with
+# the URL configuration and the script prefix it is made under.
+@functools.lru_cache(maxsize=4096)
+def _progress_url_of(urlconf, prefix: str, portfolio_id: int) -> str:
+    return reverse("api-chart-progress", urlconf=urlconf, args=[portfolio_id])
+
+
+def _answer_key(request, portfolio: PortfolioAccess) -> tuple[str, bool, dict]:
+    """The range and sparklines asked for, and the key of their cached answer (a range not offered: 400)."""
+    chart_range = request.query_params.get("range", "1Y").upper()
+    if chart_range not in CHART_RANGES:
+        raise serializers.ValidationError({"range": f"Must be one of {', '.join(CHART_RANGES)}."})
+    include_sparklines = request.query_params.get("include") == "sparklines"
+    return chart_range, include_sparklines, {
+        "portfolio_id": portfolio.pk, "history_version": portfolio.history_version,
+        "data_version": portfolio.data_version, "day": timezone.localdate(),
+        "variant": f"{chart_range}:{'sparklines' if include_sparklines else ''}"}
+
+
+class ChartDataApi(WarmReadApi):
+    def warm_queue(self, pipe, access, request):
+        try:
+            asked = _answer_key(request, access)
+        except serializers.ValidationError:  # a range not offered: 400 from get, once authenticated
+            return None
+        answer = chart_answer_queue(pipe, **asked[2])
+        return lambda replies: (asked, answer(replies))
+
     @extend_schema(
         parameters=[OpenApiParameter("range", str, enum=list(CHART_RANGES), default="1Y")],
         responses={
@@ -114,21 +148,18 @@ class ChartDataApi(APIView):
         },
     )
     def get(self, request, portfolio_id: int):
-        portfolio = owned_portfolio_access_or_404(request, portfolio_id)
-        chart_range = request.query_params.get("range", "1Y").upper()
-        if chart_range not in CHART_RANGES:
-            raise serializers.ValidationError({"range": f"Must be one of {', '.join(CHART_RANGES)}."})
-        include_sparklines = request.query_params.get("include") == "sparklines"
-        answer_key = {"portfolio_id": portfolio.pk, "history_version": portfolio.history_version,
-                      "data_version": portfolio.data_version, "day": timezone.localdate(),
-                      "variant": f"{chart_range}:{'sparklines' if include_sparklines else ''}"}
-        answer = None
-        with soft_fail("chart answer not read from its cache", level=logging.DEBUG):  # Redis down: made below
-            answer = chart_answer_get(**answer_key)
+        portfolio, read = self.warm_access(request, portfolio_id)
+        if read is None:  # not read with the token (a session, Redis unreachable then): read now
+            asked, answer = _answer_key(request, portfolio), None
+            with soft_fail("chart answer not read from its cache", level=logging.DEBUG):  # Redis down: made below
+                answer = chart_answer_get(**asked[2])
+        else:
+            asked, answer = read
+        chart_range, include_sparklines, answer_key = asked
         if answer is not None:
             generated_at, tail = answer
             return _raw_json(_chart_fields(chart_range=chart_range, generated_at=generated_at, current=True,
-                                           progress_url=reverse("api-chart-progress", args=[portfolio.pk])), tail)
+                                           progress_url=_progress_url(portfolio.pk)), tail)
         parts = [f"range:{chart_range}", "allocation", "warnings", "benchmark_symbol", f"benchmark:{chart_range}"]
         cached = _cached_or_pending(portfolio=portfolio, parts=parts + (["sparklines"] if include_sparklines else []))
         if isinstance(cached, Response):

@@ -1,8 +1,8 @@
 """The dashboard's progressive-loading endpoints: totals first, then holdings (charts: charts/api).
 
 The hottest reads of the product: one primary-key probe for the owner and data version
-(portfolio/access.py), the token's user and the answers from Redis (config/authentication.py,
-portfolio/dashboard.py: each answer read alone), and the cached JSON sent as it is.
+(portfolio/access.py), the token's user and the answer from Redis in one round trip (WarmReadApi,
+portfolio/api/views.py; each answer read alone, portfolio/dashboard.py), and the cached JSON sent as it is.
 """
 
 import json
@@ -12,18 +12,20 @@ from typing import TypeVar
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.views import APIView
 
 from portfolio.access import PortfolioAccess
-from portfolio.api.views import json_bytes_response, owned_portfolio_access_or_404
-from portfolio.dashboard import dashboard_initial_get, dashboard_part_get
+from portfolio.api.views import WarmReadApi, json_bytes_response
+from portfolio.dashboard import dashboard_initial_get, dashboard_initial_queue, dashboard_part_get, dashboard_part_queue
 from portfolio.models import Portfolio
 
 MONEY = serializers.CharField(allow_null=True)
 T = TypeVar("T")
 
 
-class DashboardInitialDataApi(APIView):
+class DashboardInitialDataApi(WarmReadApi):
+    def warm_queue(self, pipe, access, request):
+        return dashboard_initial_queue(pipe, portfolio=access)
+
     @extend_schema(responses=inline_serializer("DashboardInitialData", {
         "portfolio": inline_serializer("DashboardPortfolio", {
             "id": serializers.IntegerField(), "name": serializers.CharField(),
@@ -44,13 +46,18 @@ class DashboardInitialDataApi(APIView):
     def get(self, request, portfolio_id: int):
         # History progress moves without a data version change: read live (with the cached totals, in one
         # round trip), never cached with the rest, and appended as the answer's last member.
-        initial, progress = _dashboard_answer(lambda portfolio: dashboard_initial_get(portfolio=portfolio),
-                                              request, portfolio_id)
+        access, found = self.warm_access(request, portfolio_id)
+        if found is None:
+            found = _dashboard_answer(lambda portfolio: dashboard_initial_get(portfolio=portfolio), access)
+        initial, progress = found
         history = json.dumps(progress, separators=(",", ":"), ensure_ascii=False).encode()
         return json_bytes_response(initial[:-1] + b',"history":' + history + b"}")
 
 
-class DashboardHoldingsDataApi(APIView):
+class DashboardHoldingsDataApi(WarmReadApi):
+    def warm_queue(self, pipe, access, request):
+        return dashboard_part_queue(pipe, portfolio=access, part="holdings")
+
     @extend_schema(responses=inline_serializer("DashboardHoldingsData", {
         "holdings": serializers.ListField(child=inline_serializer("DashboardHolding", {
             "instrument_id": serializers.IntegerField(), "symbol": serializers.CharField(),
@@ -64,12 +71,13 @@ class DashboardHoldingsDataApi(APIView):
         })),
     }))
     def get(self, request, portfolio_id: int):
-        return json_bytes_response(_dashboard_answer(
-            lambda portfolio: dashboard_part_get(portfolio=portfolio, part="holdings"), request, portfolio_id))
+        access, found = self.warm_access(request, portfolio_id)
+        return json_bytes_response(found if found is not None else _dashboard_answer(
+            lambda portfolio: dashboard_part_get(portfolio=portfolio, part="holdings"), access))
 
 
-def _dashboard_answer(read: Callable[[PortfolioAccess], T], request, portfolio_id: int) -> T:
+def _dashboard_answer(read: Callable[[PortfolioAccess], T], access: PortfolioAccess) -> T:
     try:
-        return read(owned_portfolio_access_or_404(request, portfolio_id))
+        return read(access)
     except Portfolio.DoesNotExist:  # deleted between the owner check and the computation
         raise Http404("No such portfolio.") from None

@@ -1,10 +1,16 @@
 """Portfolio and transaction endpoints. Thin: parse, call a service or selector, shape the answer.
 
-Every portfolio-scoped lookup goes through `portfolio_get(user=…)` (or, for the dashboard's hot reads,
-`portfolio_access_get(user_id=…)`), so another user's portfolio answers 404 on every route: it does
-not exist for the caller.
+Every portfolio-scoped lookup goes through `portfolio_get(user=…)` or, for the dashboard's hot reads, the
+owner check of portfolio/access.py (`portfolio_access_get(user_id=…)`, or `portfolio_access_owned` on the
+probe a token's warm read made before authentication: WarmReadApi), so another user's portfolio answers 404
+on every route: it does not exist for the caller.
 """
 
+import logging
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import reverse
@@ -16,8 +22,17 @@ from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.authentication import TOKEN_CACHE_ALIAS, token_cache_queue
+from core.redis_store import REDIS_DOWN, redis_client
+from core.soft import soft_fail
 from portfolio import selectors, services
-from portfolio.access import PortfolioAccess, owned_portfolio_or_404, portfolio_access_get
+from portfolio.access import (
+    PortfolioAccess,
+    owned_portfolio_or_404,
+    portfolio_access_get,
+    portfolio_access_owned,
+    portfolio_access_probe,
+)
 from portfolio.api.serializers import (
     ImportErrorsSerializer,
     ImportResultSerializer,
@@ -33,6 +48,8 @@ from portfolio.import_jobs import transactions_import_or_queue
 from portfolio.importing import MAX_FILE_BYTES, ImportRejected, import_account_get
 from portfolio.models import Transaction
 
+logger = logging.getLogger(__name__)
+
 
 def owned_portfolio_access_or_404(request, portfolio_id: int) -> PortfolioAccess:
     """The owner and data version of the caller's portfolio (one primary-key probe), for reads served from caches."""
@@ -40,6 +57,90 @@ def owned_portfolio_access_or_404(request, portfolio_id: int) -> PortfolioAccess
     if access is None:
         raise Http404("No such portfolio.")
     return access
+
+
+class _Warm(NamedTuple):
+    """What the warm read found before authentication: nothing of it is decoded, counted or followed by another
+    read before `warm_access` has checked the owner (`reader` None: no such portfolio, nothing queued, or Redis
+    unreachable)."""
+
+    access: PortfolioAccess | None
+    reader: Callable[[list], Any] | None
+    replies: list | None
+
+
+class WarmReadApi(APIView):
+    """A dashboard read served from Redis whose cached answer rides in the round trip of the token's cached
+    user: two round trips (the owner-and-version probe in Postgres, then one to Redis), not three.
+
+    The answer's key needs the portfolio's versions, which authentication does not: so before DRF
+    authenticates, a request naming a token probes the portfolio by id (portfolio_access_probe) and fetches
+    the token's entry and the answer's raw bytes in one pipeline (`warm_queue`; reads only — a miss computes
+    nothing for a caller not yet known). Authentication then uses that entry (config/authentication.py), and
+    `warm_access` checks the owner (portfolio_access_owned, as portfolio_access_get) before the answer is
+    decoded or counted: anyone else's is 404, an unknown token 401, as on every route, and no such portfolio
+    costs the same probe and round trip as another user's. Postgres failing in the probe answers as on the
+    ordinary path (503). Anything else (a session, a miss, an unreadable entry, Redis failing, a query cache
+    on another Redis than the token cache) takes the ordinary path after authentication, which reads,
+    computes or fails as it always did.
+    """
+
+    warm: _Warm | None = None
+
+    def warm_queue(self, pipe, access: PortfolioAccess, request) -> Callable[[list], Any] | None:
+        """Queue the answer's read on `pipe`; the reader of the pipeline's replies (None: nothing queued)."""
+        raise NotImplementedError
+
+    def initial(self, request, *args, **kwargs):
+        if request.method in ("GET", "HEAD"):
+            self.warm = self._warm_read(request, kwargs["portfolio_id"])
+        super().initial(request, *args, **kwargs)
+
+    def _warm_read(self, request, portfolio_id: int) -> _Warm | None:
+        # One pipeline serves both reads only when the answers live on the token cache's Redis.
+        if settings.QUERY_CACHE_ALIAS != TOKEN_CACHE_ALIAS:
+            return None
+        pipe = redis_client(TOKEN_CACHE_ALIAS).pipeline(transaction=False)
+        hand_over = token_cache_queue(pipe, request)
+        if hand_over is None:
+            return None
+        # Postgres failing raises here, as the ordinary path's probe would (503): not caught, then met again.
+        access = portfolio_access_probe(portfolio_id=portfolio_id)
+        reader = None
+        if access is not None:  # none: the token is read all the same (404 or 401 once authenticated)
+            try:
+                reader = self.warm_queue(pipe, access, request)
+            except Exception:  # the ordinary path asks again after authentication and answers as it always did
+                logger.warning("warm read not queued", exc_info=True)
+                return None
+        try:
+            replies = pipe.execute()
+        except REDIS_DOWN as error:
+            # Authentication asks Postgres at once and the answer is read (or made) as usual: a Redis outage
+            # costs no more waits than before.
+            logger.debug("warm read not made: Redis unavailable", exc_info=True)
+            hand_over(error)
+            return _Warm(access, None, None)
+        except Exception:  # an entry of another type: the ordinary path reads (and replaces) it
+            logger.warning("warm read not made", exc_info=True)
+            return None
+        hand_over(replies)
+        return _Warm(access, reader, replies)
+
+    def warm_access(self, request, portfolio_id: int) -> tuple[PortfolioAccess, Any]:
+        """The caller's portfolio (404 for anyone else's) and the answer read before authentication, decoded
+        only now (None: not read, a miss, or unreadable: the ordinary path reads or makes it)."""
+        if self.warm is None:
+            return owned_portfolio_access_or_404(request, portfolio_id), None
+        access = portfolio_access_owned(self.warm.access, user_id=request.user.pk)
+        if access is None:
+            raise Http404("No such portfolio.")
+        answer = None
+        if self.warm.reader is not None:
+            # As the ordinary path's read: a malformed entry or a stats flush failing is a miss, never a 500/503.
+            with soft_fail("warm answer not read", level=logging.WARNING):
+                answer = self.warm.reader(self.warm.replies)
+        return access, answer
 
 
 def json_bytes_response(body: bytes) -> HttpResponse:

@@ -2,11 +2,17 @@
 another user's portfolio stays 404, a deleted one is 404 at once, a new owner takes it at once, and a
 version moved while Redis was away outdates the cached answers (the version is never cached)."""
 
+import json
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from charts.services import chart_data_generate
+from core.query_cache import STATS_KEY, cache_stats_get
+from core.redis_store import redis_client, redis_key
 from portfolio.access import PortfolioAccess, portfolio_access_get
 from portfolio.models import Portfolio
 from tests.factories import TransactionFactory
@@ -67,3 +73,150 @@ def test_the_version_is_read_from_postgres_every_time(warm, user, portfolio):
                                                                                               user.pk, 7, 3)
     assert warm.get(f"/api/dashboard-chart-data/{portfolio.pk}/").json()["outdated"] is True
     assert portfolio_access_get(user_id=None, portfolio_id=portfolio.pk) is None
+
+
+@pytest.fixture
+def redis_round_trips(settings, monkeypatch):
+    """The Redis round trips of the code run after it: each takes a connection from the pool (a command, or a
+    whole pipeline). Statistics are kept in the process meanwhile, as in production (one write a second)."""
+    settings.REQUEST_TIMING_FLUSH_SECONDS = settings.QUERY_CACHE_STATS_FLUSH_SECONDS = 3600
+    pool = redis_client().connection_pool
+    taken = []
+    get_connection = pool.get_connection
+    monkeypatch.setattr(pool, "get_connection",
+                        lambda *args, **kwargs: taken.append(1) or get_connection(*args, **kwargs))
+    return taken
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_warm_read_is_one_postgres_and_one_redis_round_trip(warm, portfolio, redis_round_trips, endpoint):
+    before = warm.get(f"/api/{endpoint}/{portfolio.pk}/").content
+    redis_round_trips.clear()
+    with CaptureQueriesContext(connection) as queries:
+        again = warm.get(f"/api/{endpoint}/{portfolio.pk}/")
+    assert (again.status_code, len(queries), len(redis_round_trips)) == (200, 1, 1)
+    if endpoint != "dashboard-chart-data":  # (its age_seconds moves)
+        assert again.content == before
+
+
+def test_a_revoked_token_is_refused_at_once_with_every_cache_warm(warm, user, portfolio):
+    Token.objects.filter(user=user).delete()
+    for endpoint in ENDPOINTS:
+        assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 401
+
+
+def test_an_unknown_or_malformed_token_is_401_with_every_cache_warm(warm, portfolio):
+    for header in ("Token " + "0" * 40, "Token", "Token a b", "Bearer " + "0" * 40):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=header)
+        for endpoint in ENDPOINTS:
+            assert client.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 401, header
+
+
+def test_a_session_reads_the_same_answers(warm, user, portfolio):
+    session = APIClient()
+    session.force_login(user)
+    for endpoint in ("dashboard-initial-data", "dashboard-holdings-data"):
+        assert (session.get(f"/api/{endpoint}/{portfolio.pk}/").content
+                == warm.get(f"/api/{endpoint}/{portfolio.pk}/").content)
+    assert session.get(f"/api/dashboard-chart-data/{portfolio.pk}/").status_code == 200
+
+
+def test_an_unknown_portfolio_or_range_answers_as_before_with_the_token_warm(warm, portfolio):
+    for endpoint in ENDPOINTS:
+        assert warm.get(f"/api/{endpoint}/{portfolio.pk + 1000}/").status_code == 404
+    assert warm.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=7Y").status_code == 400
+
+
+def test_another_users_id_and_a_missing_id_cost_the_same(warm, other_user, portfolio, redis_round_trips):
+    theirs = _client(other_user)
+    assert theirs.get("/api/portfolios/").status_code == 200  # their token cached, as Alice's
+    costs = []
+    for pk in (portfolio.pk, portfolio.pk + 1000):
+        redis_round_trips.clear()
+        with CaptureQueriesContext(connection) as queries:
+            status = theirs.get(f"/api/dashboard-initial-data/{pk}/").status_code
+        costs.append((status, len(queries), len(redis_round_trips)))
+    assert costs == [(404, 1, 1)] * 2
+
+
+def test_nothing_is_counted_before_the_owner_is_known(warm, other_user, portfolio, settings):
+    settings.QUERY_CACHE_STATS_FLUSH_SECONDS = 0  # every count written at once
+    before = cache_stats_get()
+    unknown = APIClient()
+    unknown.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    for endpoint in ENDPOINTS:
+        assert unknown.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 401
+        assert _client(other_user).get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 404
+    assert cache_stats_get() == before
+    assert warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").status_code == 200
+    assert cache_stats_get() != before  # (the owner's hit is counted: the comparison above can fail)
+
+
+def test_a_malformed_cached_chart_answer_is_made_again(warm, user, portfolio):
+    keys = list(redis_client().scan_iter(redis_key("chart", portfolio.pk, "answer", "*")))
+    assert keys
+    for key in keys:
+        redis_client().set(key, b"x")
+    chart = warm.get(f"/api/dashboard-chart-data/{portfolio.pk}/")
+    session = APIClient()
+    session.force_login(user)
+    expected = session.get(f"/api/dashboard-chart-data/{portfolio.pk}/")
+    assert chart.status_code == expected.status_code == 200
+    assert {**chart.json(), "age_seconds": 0} == {**expected.json(), "age_seconds": 0}
+    assert all(redis_client().get(key) != b"x" for key in keys)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_deleted_token_or_deactivated_user_is_401_at_once(warm, user, portfolio, endpoint):
+    assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 200
+    user.is_active = False
+    user.save()
+    assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 401
+    user.is_active = True
+    user.save()
+    assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 200
+    Token.objects.filter(user=user).delete()
+    assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 401
+
+
+def test_no_warm_read_when_the_answers_live_on_another_redis(warm, portfolio, settings):
+    before = warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").content
+    # The answers on an unreachable Redis, the token cache's (default) still holding the old ones: those must
+    # not be read through the token's pipeline; the holdings are computed, uncached, from Postgres.
+    settings.CACHES = {**settings.CACHES, "down": {
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+    settings.QUERY_CACHE_ALIAS = "down"
+    with CaptureQueriesContext(connection) as queries:
+        again = warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/")
+    assert (again.status_code, again.content) == (200, before)
+    assert len(queries) > 1  # more than the owner probe: computed
+
+
+def test_the_warm_read_answers_as_the_ordinary_path(warm, user, portfolio, settings):
+    """Bytes and headers as the ordinary path (main's order: authenticate, probe, read) gives them, GET and HEAD."""
+    settings.CACHES = {**settings.CACHES, "answers": settings.CACHES["default"]}
+    for endpoint in ENDPOINTS:
+        url = f"/api/{endpoint}/{portfolio.pk}/"
+        answers = {}
+        for alias in ("default", "answers"):  # the warm read, then none (the query cache on another alias)
+            settings.QUERY_CACHE_ALIAS = alias
+            answers[alias] = [(r.status_code, sorted(r.headers.items()), r.content)
+                              for r in (warm.get(url), warm.head(url))]
+        if endpoint == "dashboard-chart-data":  # (its age_seconds moves: compared without)
+            for alias, found in answers.items():
+                answers[alias] = [(s, h, {**json.loads(c), "age_seconds": 0} if c else c) for s, h, c in found]
+        assert answers["default"] == answers["answers"]
+        assert answers["default"][0][0] == 200
+
+
+def test_a_failing_statistics_write_is_no_failed_read(warm, portfolio, settings):
+    before = warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").content
+    settings.QUERY_CACHE_STATS_FLUSH_SECONDS = 0  # every count written at once
+    redis_client().set(STATS_KEY, b"not a hash")  # so that Redis refuses the write (WRONGTYPE)
+    try:
+        again = warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/")
+    finally:
+        redis_client().delete(STATS_KEY)
+    assert (again.status_code, again.content) == (200, before)
