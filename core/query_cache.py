@@ -236,9 +236,7 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 if part in derivations and raw is not None:
                     return derived_found(client, cache_key, part, raw), others
                 if raw is not None:
-                    _count(namespace, "hits")
-                    _redis_ok()
-                    return decoded(raw), others
+                    return hit(part, raw), others
                 token: str | None = uuid.uuid4().hex
                 leader = client.set(f"{cache_key}:lock", token, nx=True, ex=LOCK_SECONDS)
             except Exception as error:  # Redis down or misbehaving: correct answers, uncached
@@ -250,8 +248,7 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 if part in derivations and waited is not None:
                     return derived_found(client, cache_key, part, waited), others
                 if waited is not None:
-                    _count(namespace, "hits")
-                    return decoded(waited), others
+                    return hit(part, waited), others
                 token = None  # the claim is another's (or expired): nothing of ours to release
             try:
                 value = fn(*args, **kwargs)
@@ -270,14 +267,23 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 _count(derivations[part][2], "misses")
             return pick(value, part), others
 
+        def hit(part: str | None, raw: Any) -> Any:
+            """What a read found, counted as a hit: the value, or a derived part as stored (`raw` being its
+            (stored, source) pair, stored made)."""
+            _redis_ok()
+            if part in derivations:
+                _count(derivations[part][2], "hits")
+                return raw[0]
+            _count(namespace, "hits")
+            return decoded(raw)
+
         def derived_found(client, cache_key: str, part: str, raw: list) -> bytes:
             """A derived part read (its hash is there): as stored, or made now from its source part and
             added to the hash (only while the hash exists: never a hash without its expiry)."""
             stored, source = raw
-            _redis_ok()
             if stored is not None:
-                _count(derivations[part][2], "hits")
-                return stored
+                return hit(part, raw)
+            _redis_ok()
             _count(namespace, "hits")  # its source, read from the cache
             made = derivations[part][1](source)
             try:
@@ -320,15 +326,9 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
 
                 def reader(replies: list) -> Any:
                     raw = replied(replies[index], name)
-                    if name in derivations:  # a derived part not made yet: fn.part makes it
-                        if raw is None or raw[0] is None:
-                            return None
-                        _count(derivations[name][2], "hits")
-                        return raw[0]
-                    if raw is None:
-                        return None
-                    _count(namespace, "hits")
-                    return decoded(raw)
+                    if raw is None or (name in derivations and raw[0] is None):  # a derived part not made yet
+                        return None  # fn.part makes it
+                    return hit(name, raw)
 
                 return reader
 
