@@ -3,7 +3,8 @@
 One key per portfolio holds the last good chart data with the history version it was computed for
 (and the day, "as_of"): it is current when that version is the portfolio's history_version and the day
 is today, and otherwise still served (marked outdated,
-with its age) while a newer one is generated — or when generating a newer one failed.
+with its age) while a newer one is generated — or when generating a newer one failed. Data cached in
+another layout (CHART_LAYOUT) is no chart at all.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from core.redis_store import redis_client, redis_key, release_if_held
 CHART_TTL_SECONDS = 30 * 86400
 PROGRESS_TTL_SECONDS = 86400
 
+# The shape of the cached parts, stored with them (field "layout") and in every cached answer's key. Bump it
+# whenever a part changes shape: data another Folio cached in its own layout then reads as no chart (202,
+# generated at once, and replaced by that generation), never as a misread answer.
+#   2: sparklines keyed by instrument id, not symbol (two instruments may share one); the live part's
+#      "sparklines" a list of their ids.
+CHART_LAYOUT = 2
+_LAYOUT_JSON = json.dumps(CHART_LAYOUT).encode()
+
 
 def _data_key(portfolio_id: int) -> str:
     return redis_key("chart", portfolio_id, "data")
@@ -36,10 +45,12 @@ def _progress_key(portfolio_id: int) -> str:
 _STORE_IF_NEWER = """
 -- a key left by an older Folio in another shape is replaced, never read
 if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then redis.call('DEL', KEYS[1]) end
+-- so is data of another layout, whatever its version
 local stored = redis.call('HGET', KEYS[1], 'version')
-if stored and tonumber(stored) > tonumber(ARGV[1]) then return 0 end
+local layout = redis.call('HGET', KEYS[1], 'layout')
+if stored and layout == ARGV[3] and tonumber(stored) > tonumber(ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
@@ -64,17 +75,21 @@ def _parts(data: dict) -> dict[str, str]:
 
 
 def chart_data_store(*, portfolio_id: int, version: int, data: dict) -> bool:
-    """Cache chart data computed for `version`; False when a newer version is already cached."""
-    parts = _parts({"version": version, "generated_at": time.time(), **data})
-    args = [version, CHART_TTL_SECONDS] + [item for pair in parts.items() for item in pair]
+    """Cache chart data computed for `version`; False when a newer version is already cached (in this
+    layout: data of another is replaced whatever its version)."""
+    parts = _parts({"version": version, "layout": CHART_LAYOUT, "generated_at": time.time(), **data})
+    args = [version, CHART_TTL_SECONDS, _LAYOUT_JSON] + [item for pair in parts.items() for item in pair]
     return bool(redis_client().eval(_STORE_IF_NEWER, 1, _data_key(portfolio_id), *args))
 
 
 def chart_parts_get(*, portfolio_id: int, names: list[str]) -> dict[str, bytes | None]:
-    """Raw JSON of the named parts (None for a missing one) in one round trip."""
+    """Raw JSON of the named parts (None for a missing one) in one round trip; all None for data cached in
+    another layout."""
     try:
-        values = redis_client().hmget(_data_key(portfolio_id), names)
+        *values, layout = redis_client().hmget(_data_key(portfolio_id), [*names, "layout"])
     except ResponseError:  # a key of another shape, left by an older Folio: no chart yet
+        layout = None
+    if layout != _LAYOUT_JSON:
         values = [None] * len(names)
     return dict(zip(names, values, strict=True))
 
@@ -94,8 +109,8 @@ def chart_is_current(*, portfolio_id: int, version: int, day: date) -> bool:
 # A current chart's answer as the API sends it (all but its few per-request fields), per history and data
 # version, day and variant (range, sparklines): a warm read sends it without decoding or splicing anything.
 def _answer_key(*, portfolio_id: int, history_version: int, data_version: int, day: date, variant: str) -> str:
-    return redis_key("chart", portfolio_id, "answer", f"h{history_version}", f"d{data_version}", day.isoformat(),
-                     variant)
+    return redis_key("chart", portfolio_id, "answer", f"l{CHART_LAYOUT}", f"h{history_version}", f"d{data_version}",
+                     day.isoformat(), variant)
 
 
 def chart_answer_get(*, portfolio_id: int, history_version: int, data_version: int, day: date,
@@ -135,7 +150,7 @@ def chart_data_get(*, portfolio_id: int) -> dict | None:
         raw = redis_client().hgetall(_data_key(portfolio_id))
     except ResponseError:  # a key of another shape, left by an older Folio
         return None
-    if not raw:
+    if not raw or raw.pop(b"layout", None) != _LAYOUT_JSON:
         return None
     data: dict = {}
     for field, value in raw.items():

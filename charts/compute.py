@@ -139,7 +139,8 @@ class ChartData(TypedDict):
     as_of: str
     first_date: str | None
     ranges: dict[str, list[SeriesPoint]]
-    # Plain data; as their JSON text (a Sparklines) for the generation, which stores them as made.
+    # Instrument id ("12") -> its line. Plain data; as their JSON text (a Sparklines) for the generation,
+    # which stores them as made.
     sparklines: dict[str, list[SparkPoint]] | Sparklines
     allocation: Allocation
     warnings: list[ChartWarning]
@@ -313,7 +314,6 @@ def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries 
     points = _points(days=days, value=grid.value, invested=series.invested, snapshots=series.snapshots,
                      wanted=sorted(set().union(*kept.values())))
     sparklines = sparklines_make(inputs.prices, instrument_ids=ids[held].tolist(),
-                                 symbols=[instruments[col].symbol for col in held.tolist()],
                                  since=_months_before(today, SPARKLINE_MONTHS), until=today)
     return ChartData(
         base_currency=base,

@@ -130,17 +130,17 @@ class LivePoint:
     def sparklines(self, raw: bytes | None) -> bytes | None:
         """The sparklines (cached JSON) ending on today's close of each instrument that has one (one indexed
         read for all); a line may then hold one point more than SPARKLINE_POINTS_MAX."""
-        ids = self.base.get("sparklines", {})
+        ids = self.base.get("sparklines", [])
         if raw is None or not ids:
             return raw
-        closes = closes_on(instrument_ids=list(ids.values()), day=self.day)
+        closes = closes_on(instrument_ids=ids, day=self.day)
         if not closes:
             return raw
         lines = json.loads(raw)
-        for symbol, pk in ids.items():
-            if pk in closes and symbol in lines:
-                lines[symbol] = [*(p for p in lines[symbol] if p["date"] != self.live.date),
-                                 {"date": self.live.date, "close": price_format(closes[pk])}]
+        for instrument_id, close in closes.items():
+            if (key := str(instrument_id)) in lines:
+                lines[key] = [*(p for p in lines[key] if p["date"] != self.live.date),
+                              {"date": self.live.date, "close": price_format(close)}]
         return json.dumps(lines).encode()
 
     @property

@@ -161,7 +161,7 @@ class LiveBase(TypedDict):
     counted: bool  # yesterday's value is > 0: today's TWR factor (V − flow) / V_yesterday counts
     ranges: dict[str, RangeLive]
     benchmark: NotRequired[BenchmarkLive]  # charts.services adds it for a portfolio with a benchmark
-    sparklines: NotRequired[dict[str, int]]  # symbol -> instrument id of each sparkline (charts.services)
+    sparklines: NotRequired[list[int]]  # the instrument id of each sparkline (charts.services)
 
 
 def performance_compute(inputs: ChartInputs, *, today: date, series: ChartSeries | None = None) -> Performance:

@@ -159,7 +159,7 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
         if live is not None:
             # Hundreds of flows for a long range: a part of their own, which only the performance reads.
             data["live_flows"] = {key: figures.pop("flows") for key, figures in live["ranges"].items()}
-            live["sparklines"] = {i.symbol: i.pk for i in series.instruments if i.symbol in data["sparklines"]}
+            live["sparklines"] = [int(instrument_id) for instrument_id in data["sparklines"]]
         if portfolio.benchmark_id and series is not None:
             close_dates, closes = benchmark_closes_load(instrument_id=portfolio.benchmark_id, start=series.first,
                                                         closes_before=today)

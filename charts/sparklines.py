@@ -32,18 +32,19 @@ def price_format(close: float) -> str:
 
 
 class Sparklines(Mapping[str, list[SparkPoint]]):
-    """Symbol -> its points (sorted by symbol), kept as the JSON text they were made as: json_text() is
-    json.dumps of the whole, so that caching them encodes nothing again; a line is decoded when read, and
-    decoded() is the whole as plain data."""
+    """Instrument id (as the JSON object key it is sent as: "12") -> its points, sorted by id, kept as the
+    JSON text they were made as: json_text() is json.dumps of the whole, so that caching them encodes nothing
+    again; a line is decoded when read, and decoded() is the whole as plain data. Keyed by id, not symbol: a
+    portfolio may hold two instruments of one symbol (a user's manual KO and the shared KO)."""
 
     def __init__(self, lines: dict[str, str]) -> None:
-        self._lines = lines  # symbol -> the JSON of its list of points
+        self._lines = lines  # instrument id -> the JSON of its list of points
 
-    def __getitem__(self, symbol: str) -> list[SparkPoint]:
-        return json.loads(self._lines[symbol])
+    def __getitem__(self, instrument_id: str) -> list[SparkPoint]:
+        return json.loads(self._lines[instrument_id])
 
-    def __contains__(self, symbol: object) -> bool:  # without it, `in` would decode the line (Mapping's)
-        return symbol in self._lines
+    def __contains__(self, instrument_id: object) -> bool:  # without it, `in` would decode the line (Mapping's)
+        return instrument_id in self._lines
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._lines)
@@ -52,14 +53,13 @@ class Sparklines(Mapping[str, list[SparkPoint]]):
         return len(self._lines)
 
     def json_text(self) -> str:
-        return "{" + ", ".join(f"{json.dumps(symbol)}: {line}" for symbol, line in self._lines.items()) + "}"
+        return "{" + ", ".join(f"{json.dumps(key)}: {line}" for key, line in self._lines.items()) + "}"
 
     def decoded(self) -> dict[str, list[SparkPoint]]:
         return json.loads(self.json_text())
 
 
-def sparklines_make(prices: PriceRows, *, instrument_ids: list[int], symbols: list[str], since: date,
-                    until: date) -> Sparklines:
+def sparklines_make(prices: PriceRows, *, instrument_ids: list[int], since: date, until: date) -> Sparklines:
     """The stored closes of each instrument dated from `since` to `until`, thinned to at most
     SPARKLINE_POINTS_MAX (every n-th close counted back from the latest, so the latest is always there)."""
     since_day, until_day = np.datetime64(since, "D"), np.datetime64(until, "D")
@@ -77,7 +77,8 @@ def sparklines_make(prices: PriceRows, *, instrument_ids: list[int], symbols: li
     rows = np.repeat(stop - 1 - (counts - 1) * step, counts) + at * np.repeat(step, counts)
     counts = counts.tolist()
     texts = _points_text(prices.dates[rows], prices.micros[rows], counts=counts, since=since_day, until=until_day)
-    return Sparklines({symbol: f"[{text}]" for symbol, text in sorted(zip(symbols, texts, strict=True))})
+    return Sparklines({str(instrument_id): f"[{text}]"
+                       for instrument_id, text in sorted(zip(instrument_ids, texts, strict=True))})
 
 
 def _runs_search(dates: np.ndarray, *, lo: np.ndarray, hi: np.ndarray, value: np.datetime64,

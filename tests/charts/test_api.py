@@ -14,9 +14,10 @@ from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from charts.cache import chart_data_get, chart_data_store, chart_progress_get
+from charts.cache import CHART_LAYOUT, chart_data_get, chart_data_store, chart_progress_get
 from charts.services import chart_regeneration_request
 from portfolio.cache import portfolio_version_get, portfolio_versions_bump
+from prices.models import PriceHistory
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
 from tests.reliability.procs import database_url_of_test
 from tests.worker import worker_settle
@@ -175,6 +176,36 @@ def test_a_chart_key_of_an_older_shape_is_replaced_not_a_500(client, portfolio):
     assert client.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M").status_code == 200
 
 
+def test_a_chart_cached_in_an_older_layout_is_made_again_not_misread(client, portfolio):
+    # given what Folio cached before sparklines were keyed by instrument id (layout 1: by symbol, no "layout"
+    # field) for the portfolio's present versions, today: its chart data and its answer with the sparklines
+    portfolio.refresh_from_db()
+    today = timezone.localdate().isoformat()
+    old = {"version": str(portfolio.history_version), "generated_at": "1.0", "as_of": f'"{today}"',
+           "range:1M": f'[{{"date": "{today}", "value": "9.99", "invested": "9.99"}}]', "allocation": "{}",
+           "warnings": "[]", "live": "null", "sparklines": f'{{"CHRT": [{{"date": "{today}", "close": "9.99"}}]}}'}
+    redis = get_redis_connection("default")
+    redis.hset(f"folio:chart:{portfolio.pk}:data", mapping=old)
+    redis.set(f"folio:chart:{portfolio.pk}:answer:h{portfolio.history_version}:d{portfolio.data_version}:{today}:"
+              "1M:sparklines", b'1.0\n,"series":[],"sparklines":{"CHRT":[]}}', ex=60)
+    url = f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M&include=sparklines"
+
+    # when the chart is read, it is no chart yet: neither cached part is sent
+    assert client.get(url).status_code == 202
+    assert client.get(f"/api/portfolios/{portfolio.pk}/performance/").status_code == 202
+    assert chart_data_get(portfolio_id=portfolio.pk) is None
+
+    # then the generation replaces it, and the sparklines are by instrument id
+    call_command("generate_charts", "--portfolio", str(portfolio.pk), stdout=StringIO(), stderr=StringIO())
+    body = client.get(url).json()
+    closes = PriceHistory.objects.filter(instrument__symbol="CHRT").order_by("date").values_list("date", flat=True)
+    assert [day.isoformat() for day in closes] == [
+        (timezone.localdate() - timedelta(days=n)).isoformat() for n in (4, 3, 1)]
+    assert body["sparklines"] == {str(portfolio.transactions.get().instrument_id): [
+        {"date": day.isoformat(), "close": close} for day, close in zip(closes, ("100", "110", "120"), strict=True)]}
+    assert body["series"][-1]["value"] == "1200.00"
+
+
 def _generated_at(portfolio_id: int) -> float | None:
     data = chart_data_get(portfolio_id=portfolio_id)
     return data and data["generated_at"]
@@ -264,7 +295,7 @@ def test_a_current_answer_is_sent_as_cached_until_a_version_moves(worker, client
     again = client.get(url).json()
 
     assert [key.decode().split(":", 3)[3] for key in _answers(portfolio.pk)] == [
-        f"answer:h{_history(portfolio)}:"
+        f"answer:l{CHART_LAYOUT}:h{_history(portfolio)}:"
         f"d{portfolio_version_get(portfolio_id=portfolio.pk)}:{timezone.localdate().isoformat()}:1M:"]
     assert {**again, "age_seconds": None} == {**made, "age_seconds": None}
     # a quote of today (its data version moves, its history does not): the next answer is at that quote

@@ -274,7 +274,7 @@ def test_rates_stored_the_other_way_round_and_pence_are_converted(portfolio):
     # value: 100 × 72 p = 72 GBP = 90 USD; invested: 70 GBP = 87.50 USD
     assert daily(data) == {"2024-01-02": ("90.00", "87.50")}
     assert data["allocation"]["by_currency"] == [{"currency": "GBP", "value": "90.00", "weight": "1.0000"}]
-    assert data["sparklines"]["VOD.L"] == [{"date": "2024-01-02", "close": "72"}]  # in its own currency
+    assert data["sparklines"] == {str(vod.pk): [{"date": "2024-01-02", "close": "72"}]}  # in its own currency
 
 
 def test_a_missing_rate_leaves_the_instrument_out_and_warns(portfolio):
@@ -368,8 +368,8 @@ def test_sparklines_cover_the_last_months_of_held_instruments_within_the_point_b
 
     sparklines = chart(portfolio, today=today)["sparklines"]
 
-    assert list(sparklines) == ["AAA"]
-    line = sparklines["AAA"]
+    assert list(sparklines) == [str(aaa.pk)]
+    line = sparklines[str(aaa.pk)]
     assert 45 <= len(line) <= SPARKLINE_POINTS_MAX
     assert line[-1] == {"date": "2024-06-30", "close": "100.5"}  # the latest close is always there
     assert line[0]["date"] >= "2024-03-30"

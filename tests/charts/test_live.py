@@ -32,6 +32,16 @@ def in_todays_session(today: date) -> datetime:
     return datetime.combine(today, time(18, 0), tzinfo=UTC)
 
 
+def live_quote_stored(providers, instrument: Instrument) -> None:
+    """The 5-minute refresh, through the workers, brings the provider's quote of today: LIVE_CLOSE."""
+    today = timezone.localdate()
+    providers.market.price_of = lambda symbol, day: LIVE_CLOSE if day == today else stock_price(symbol, day)
+    providers.market.quote_time = in_todays_session(today)
+    prices_refresh_job_start(instrument_ids=[instrument.pk], force=True, lock_scope=None)
+    wait_for("today's quote stored", lambda: PriceHistory.objects.filter(
+        instrument=instrument, date=today, close=LIVE_CLOSE).exists())
+
+
 def generation(portfolio_id: int) -> tuple[int, float]:
     """(history version, time) of the portfolio's cached chart: a regeneration moves the time."""
     data = chart_data_get(portfolio_id=portfolio_id)
@@ -53,7 +63,7 @@ def held(providers, api) -> dict:
     assert PriceHistory.objects.filter(instrument=ko, date__lt=timezone.localdate()).count() >= 10
     sparklines = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?include=sparklines").json()["sparklines"]
     return {"portfolio_id": portfolio_id, "instrument": ko, "chart": chart, "traded": traded,
-            "chart_sparklines": sparklines["KO"]}
+            "chart_sparklines": sparklines[str(ko.pk)]}
 
 
 def test_an_intraday_quote_moves_the_live_point_and_figures_without_regenerating(providers, api, held):
@@ -63,11 +73,7 @@ def test_an_intraday_quote_moves_the_live_point_and_figures_without_regenerating
     performance_before = api.get(f"/api/portfolios/{portfolio_id}/performance/?range=MAX").json()
 
     # when the 5-minute refresh brings a new quote of today, through the workers
-    providers.market.price_of = lambda symbol, day: LIVE_CLOSE if day == today else stock_price(symbol, day)
-    providers.market.quote_time = in_todays_session(today)
-    prices_refresh_job_start(instrument_ids=[held["instrument"].pk], force=True, lock_scope=None)
-    wait_for("today's quote stored", lambda: PriceHistory.objects.filter(
-        instrument=held["instrument"], date=today, close=LIVE_CLOSE).exists())
+    live_quote_stored(providers, held["instrument"])
 
     # then the chart's last point, allocation and figures are at the new quote, and no chart was regenerated
     chart = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1M").json()
@@ -78,8 +84,10 @@ def test_an_intraday_quote_moves_the_live_point_and_figures_without_regenerating
     assert chart["series"][:-1] == [p for p in held["chart"]["series"] if p["date"] >= chart["series"][0]["date"]][:-1]
     assert chart["allocation"]["total"] == "3215.00"
     sparkline = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1M&include=sparklines").json()["sparklines"]
-    assert sparkline["KO"][-1] == {"date": today.isoformat(), "close": "321.5"}
-    assert sparkline["KO"][:-1] == [p for p in held["chart_sparklines"] if p["date"] != today.isoformat()]
+    assert list(sparkline) == [str(held["instrument"].pk)]
+    assert sparkline[str(held["instrument"].pk)][-1] == {"date": today.isoformat(), "close": "321.5"}
+    assert sparkline[str(held["instrument"].pk)][:-1] == [p for p in held["chart_sparklines"]
+                                                          if p["date"] != today.isoformat()]
     assert chart["allocation"]["by_instrument"][0]["value"] == "3215.00"
     performance = api.get(f"/api/portfolios/{portfolio_id}/performance/?range=MAX").json()
     assert performance["value"] == "3215.00" and performance["outdated"] is False
@@ -180,11 +188,7 @@ def test_the_live_figures_are_those_a_full_generation_with_todays_quotes_makes(p
     wait_for("the chart", current_chart(api, portfolio_id))
     ko = Instrument.objects.get(symbol="KO")
     before = generation(portfolio_id)
-    providers.market.price_of = lambda symbol, day: LIVE_CLOSE if day == today else stock_price(symbol, day)
-    providers.market.quote_time = in_todays_session(today)
-    prices_refresh_job_start(instrument_ids=[ko.pk], force=True, lock_scope=None)
-    wait_for("today's quote stored", lambda: PriceHistory.objects.filter(
-        instrument=ko, date=today, close=LIVE_CLOSE).exists())
+    live_quote_stored(providers, ko)
 
     # then every figure served is the one a full generation that counts today's quote computes
     inputs = chart_inputs_load(portfolio=Portfolio.objects.get(pk=portfolio_id))
@@ -197,3 +201,50 @@ def test_the_live_figures_are_those_a_full_generation_with_todays_quotes_makes(p
     assert served["series"] == chart["ranges"]["1Y"]
     assert served["allocation"] == chart["allocation"]
     assert generation(portfolio_id) == before
+
+
+def line_of(closes) -> list[dict]:
+    """A sparkline's points: (day, close) pairs, the close as stored, trailing zeros dropped."""
+    return [{"date": day.isoformat(), "close": f"{close.normalize():f}"} for day, close in closes]
+
+
+def test_two_holdings_of_one_symbol_each_have_their_own_sparkline_ending_at_its_own_latest_close(providers, api):
+    # given KO twice in one portfolio: the user's own manual KO, priced by its owner (the trade, then the
+    # closes they enter after it), and the shared KO the provider prices (its history fetched by the workers)
+    today = timezone.localdate()
+    portfolio_id = portfolio_of(api)
+    traded = weekday_before(today - timedelta(days=20))
+    buy(api, portfolio_id, symbol="KO", provider="manual", date=traded, quantity="3", price="40")
+    buy(api, portfolio_id, symbol="KO", provider="yahoo", date=traded, quantity="10", price="100")
+    manual = Instrument.objects.get(symbol="KO", owner=api.user)
+    shared = Instrument.objects.get(symbol="KO", owner=None)
+    entered = {weekday_before(today - timedelta(days=n)): Decimal(f"{40 + n}.25") for n in (10, 5, 2)}
+    posted = api.post("/api/instruments/KO/prices/", [{"date": day.isoformat(), "close": str(close)}
+                                                      for day, close in entered.items()], format="json")
+    assert posted.status_code == 201 and posted.json()["written"] == 3
+    wait_for("the chart of both", current_chart(api, portfolio_id))
+    holdings = api.get(f"/api/dashboard-holdings-data/{portfolio_id}/").json()["holdings"]
+    assert sorted((h["symbol"], h["instrument_id"]) for h in holdings) == sorted([("KO", manual.pk), ("KO", shared.pk)])
+
+    # when the sparklines are read
+    sparklines = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?include=sparklines").json()["sparklines"]
+
+    # then each holding's line, found by its instrument id, is its own instrument's closes before today
+    fetched = {day: close for day, close in PriceHistory.objects.filter(instrument=shared, date__lt=today)
+               .order_by("date").values_list("date", "close")}
+    assert len(fetched) >= 10 and all(close == stock_price("KO", day) for day, close in fetched.items())
+    assert sparklines == {str(manual.pk): line_of(sorted(entered.items())), str(shared.pk): line_of(fetched.items())}
+
+    # when today's closes arrive — the provider's quote of the shared KO, the owner's close of theirs — without
+    # a regeneration
+    before = generation(portfolio_id)
+    live_quote_stored(providers, shared)
+    posted = api.post("/api/instruments/KO/prices/", [{"date": today.isoformat(), "close": "47.5"}], format="json")
+    assert posted.status_code == 201
+
+    # then each line ends on its own instrument's close of today
+    live = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?include=sparklines").json()
+    assert live["outdated"] is False and generation(portfolio_id) == before
+    today_of = {"date": today.isoformat()}
+    assert live["sparklines"] == {str(manual.pk): [*sparklines[str(manual.pk)], {**today_of, "close": "47.5"}],
+                                  str(shared.pk): [*sparklines[str(shared.pk)], {**today_of, "close": "321.5"}]}

@@ -62,15 +62,15 @@ def test_sparklines_thin_to_the_bound_and_read_as_their_json():
     dates = np.concatenate([days, days[-3:]])
     micros = np.concatenate([np.arange(340) * 1_250_000 + 1, [10**15, 2_000_000, 2_500_000]]).astype("i8")
     prices = PriceRows.of(ids, dates, micros)
-    lines = sparklines_make(prices, instrument_ids=[7, 5, 9], symbols=["ZED", "ABC", "NONE"], since=SINCE,
-                            until=UNTIL)
-    assert list(lines) == ["ABC", "NONE", "ZED"]
-    assert lines["NONE"] == []
+    lines = sparklines_make(prices, instrument_ids=[7, 5, 9, 10], since=SINCE, until=UNTIL)
+    assert list(lines) == ["5", "7", "9", "10"]  # by id, as numbers
+    assert lines["9"] == lines["10"] == []
     # A close of a billion formatted as before; the one dated after `until` left out.
-    assert lines["ZED"] == [{"date": "2026-12-04", "close": "1000000000"}, {"date": "2026-12-05", "close": "2"}]
-    abc = lines["ABC"]
-    assert len(abc) <= SPARKLINE_POINTS_MAX and abc[-1]["date"] == "2026-12-05"
-    assert abc[-1]["close"] == price_format(float(micros[338]) / 1_000_000)
-    assert abc[0]["date"] >= SINCE.isoformat()
+    assert lines["7"] == [{"date": "2026-12-04", "close": "1000000000"}, {"date": "2026-12-05", "close": "2"}]
+    line = lines["5"]
+    assert len(line) <= SPARKLINE_POINTS_MAX and line[-1]["date"] == "2026-12-05"
+    assert line[-1]["close"] == price_format(float(micros[338]) / 1_000_000)
+    assert line[0]["date"] >= SINCE.isoformat()
     assert lines.json_text() == json.dumps(dict(lines))
+    assert lines.json_text().startswith('{"5": [{"date": ')
     assert lines.decoded() == dict(lines)
