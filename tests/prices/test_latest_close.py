@@ -1,15 +1,15 @@
 """The latest closes (prices.LatestClose) stay each instrument's two newest price rows, whoever writes them."""
 
-import threading
 from datetime import date
 from decimal import Decimal as D
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from prices.models import LatestClose, PriceHistory
 from prices.selectors import LatestPrice, prices_latest_get
 from prices.services import PricePoint, prices_upsert
+from tests.concurrency import transactions_at_once
 from tests.factories import InstrumentFactory, PriceFactory
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the latest closes are kept on Postgres")
@@ -102,28 +102,13 @@ def test_rows_copied_in_and_an_instrument_deleted():
 def test_two_writers_of_one_instrument_at_once_leave_the_newest_two_closes():
     aapl = InstrumentFactory(symbol="AAPL")
     _upsert(aapl, {date(2024, 1, 2): "100"})
-    barrier = threading.Barrier(2)
-    errors = []
 
-    def write(closes):
-        try:
-            with transaction.atomic():
-                barrier.wait(timeout=10)
-                # Plain inserts, not prices_upsert (which takes the locks itself before writing): only the
-                # trigger's own locks order the two.
-                PriceHistory.objects.bulk_create([PriceHistory(instrument=aapl, date=day, close=D(close),
-                                                               source="yahoo") for day, close in closes.items()])
-        except Exception as error:  # reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
+    def insert(day: date, close: str) -> None:
+        # A plain insert, not prices_upsert (which takes the locks itself before writing): only the trigger's
+        # own locks order the two writers.
+        PriceHistory.objects.create(instrument=aapl, date=day, close=D(close), source="yahoo")
 
     # Each writer alone would leave its own newest day; together, the rows of both count.
-    threads = [threading.Thread(target=write, args=({date(2024, 1, 4): "104"},)),
-               threading.Thread(target=write, args=({date(2024, 1, 3): "103"},))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = transactions_at_once(lambda: insert(date(2024, 1, 4), "104"), lambda: insert(date(2024, 1, 3), "103"))
     assert errors == []
     assert _latest(aapl) == _from_rows(aapl) == ("2024-01-04", "104.000000", "103.000000")

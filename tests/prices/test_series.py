@@ -1,16 +1,16 @@
 """The packed close series (prices/series.py) stay the mirror of the price rows, whoever writes them."""
 
-import threading
 from datetime import date
 from decimal import Decimal as D
 
 import numpy as np
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from prices.models import PriceHistory, PriceSeries
 from prices.series import price_series_load
 from prices.services import PricePoint, prices_upsert
+from tests.concurrency import transactions_at_once
 from tests.factories import InstrumentFactory, PriceFactory
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the series are kept on Postgres")
@@ -105,25 +105,8 @@ def test_an_instrument_deleted_takes_its_series_with_it():
 def test_two_writers_of_one_instrument_at_once_both_land_in_the_series():
     aapl = InstrumentFactory(symbol="AAPL")
     _upsert(aapl, {date(2024, 1, 2): "100"})
-    barrier = threading.Barrier(2)
-    errors = []
-
-    def write(closes):
-        try:
-            with transaction.atomic():
-                barrier.wait(timeout=10)
-                _upsert(aapl, closes)
-        except Exception as error:  # reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=write, args=({date(2023, 6, 1): "90", date(2023, 6, 2): "91"},)),
-               threading.Thread(target=write, args=({date(2024, 1, 3): "101"},))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = transactions_at_once(lambda: _upsert(aapl, {date(2023, 6, 1): "90", date(2023, 6, 2): "91"}),
+                                  lambda: _upsert(aapl, {date(2024, 1, 3): "101"}))
     assert errors == []
     assert _series(aapl) == _rows(aapl) == [("2023-06-01", 90_000_000), ("2023-06-02", 91_000_000),
                                             ("2024-01-02", 100_000_000), ("2024-01-03", 101_000_000)]
