@@ -8,9 +8,8 @@ from django.db import connection, transaction
 
 from prices.models import LatestClose, PriceHistory
 from prices.selectors import LatestPrice, prices_latest_get
-from prices.services import PricePoint, prices_upsert
 from tests.concurrency import transactions_at_once
-from tests.factories import InstrumentFactory, PriceFactory
+from tests.factories import InstrumentFactory, PriceFactory, closes_upsert
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the latest closes are kept on Postgres")
 
@@ -28,18 +27,13 @@ def _from_rows(instrument) -> tuple | None:
     return rows[0][0].isoformat(), str(rows[0][1]), str(rows[1][1]) if len(rows) > 1 else None
 
 
-def _upsert(instrument, closes: dict[date, str]) -> None:
-    prices_upsert(instrument=instrument, points=[PricePoint(day, D(close)) for day, close in closes.items()],
-                  source="yahoo")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_new_day_becomes_the_latest_close_in_the_upserts_transaction():
     aapl = InstrumentFactory(symbol="AAPL")
-    _upsert(aapl, {date(2024, 12, 30): "100.5"})
+    closes_upsert(aapl, {date(2024, 12, 30): "100.5"})
     assert _latest(aapl) == ("2024-12-30", "100.500000", None)  # one close: no previous one yet
     with transaction.atomic():
-        _upsert(aapl, {date(2024, 12, 31): "101", date(2025, 1, 2): "102.123456"})
+        closes_upsert(aapl, {date(2024, 12, 31): "101", date(2025, 1, 2): "102.123456"})
         # Seen inside the writing transaction already ...
         assert _latest(aapl) == ("2025-01-02", "102.123456", "101.000000")
     # ... and after it.
@@ -50,9 +44,9 @@ def test_a_new_day_becomes_the_latest_close_in_the_upserts_transaction():
 @pytest.mark.django_db(transaction=True)
 def test_a_write_rolled_back_leaves_the_latest_close_as_it_was():
     aapl = InstrumentFactory(symbol="AAPL")
-    _upsert(aapl, {date(2024, 1, 2): "100"})
+    closes_upsert(aapl, {date(2024, 1, 2): "100"})
     with pytest.raises(RuntimeError), transaction.atomic():
-        _upsert(aapl, {date(2024, 1, 3): "101"})
+        closes_upsert(aapl, {date(2024, 1, 3): "101"})
         raise RuntimeError
     assert _latest(aapl) == ("2024-01-02", "100.000000", None)
 
@@ -61,17 +55,17 @@ def test_a_write_rolled_back_leaves_the_latest_close_as_it_was():
 def test_backfills_corrections_days_filled_in_and_deletions_keep_the_two_newest_closes():
     aapl = InstrumentFactory(symbol="AAPL")
     msft = InstrumentFactory(symbol="MSFT")
-    _upsert(aapl, {date(2024, 3, 1): "100", date(2024, 3, 5): "101"})
-    _upsert(msft, {date(2024, 3, 1): "300"})
+    closes_upsert(aapl, {date(2024, 3, 1): "100", date(2024, 3, 5): "101"})
+    closes_upsert(msft, {date(2024, 3, 1): "300"})
 
     # A backfill of earlier days changes nothing ...
-    _upsert(aapl, {date(2023, 1, 3): "80", date(2023, 1, 4): "81"})
+    closes_upsert(aapl, {date(2023, 1, 3): "80", date(2023, 1, 4): "81"})
     assert _latest(aapl) == ("2024-03-05", "101.000000", "100.000000")
     # ... a day filled in between the two newest is the new previous close ...
     PriceFactory(instrument=aapl, date=date(2024, 3, 4), close=D("100.75"))
     assert _latest(aapl) == ("2024-03-05", "101.000000", "100.750000")
     # ... a provider corrects the newest close, a staff member the previous one by hand (no service on the way).
-    _upsert(aapl, {date(2024, 3, 5): "101.25"})
+    closes_upsert(aapl, {date(2024, 3, 5): "101.25"})
     PriceHistory.objects.filter(instrument=aapl, date=date(2024, 3, 4)).update(close=D("99.999999"))
     assert _latest(aapl) == ("2024-03-05", "101.250000", "99.999999")
     # The newest row deleted: the two before it.
@@ -101,7 +95,7 @@ def test_rows_copied_in_and_an_instrument_deleted():
 @pytest.mark.django_db(transaction=True)
 def test_two_writers_of_one_instrument_at_once_leave_the_newest_two_closes():
     aapl = InstrumentFactory(symbol="AAPL")
-    _upsert(aapl, {date(2024, 1, 2): "100"})
+    closes_upsert(aapl, {date(2024, 1, 2): "100"})
 
     def insert(day: date, close: str) -> None:
         # A plain insert, not prices_upsert (which takes the locks itself before writing): only the trigger's
