@@ -881,8 +881,9 @@ def _indexes_md(ix: dict | None) -> list[str]:
         "Every read of price history the product runs on a hot path, its SQL captured from the product's own "
         "function (named in the table) and run under `EXPLAIN (ANALYZE, "
         f"BUFFERS)` on Postgres, {ix['price_rows']:,} rows, {ix['instruments']} instruments; median of 3 warm runs. "
-        "Without: `pricehistory_instrument_date_uniq` dropped inside a transaction that is rolled back. "
-        "Indexes of the table in this run: " + ", ".join(f"`{name}`" for name in ix.get("indexes", [])) + " — "
+        "Without: `pricehistory_instrument_date_uniq` and the unique keys of its two mirrors (the packed series, "
+        "the latest closes) dropped inside a transaction that is rolled back. "
+        "Indexes of the tables in this run: " + ", ".join(f"`{name}`" for name in ix.get("indexes", [])) + " — "
         "every read names its instruments, so the (instrument, date) index serves them all (the by-date and "
         "by-update indexes no query used were dropped: migration prices 0004).",
         "",
@@ -898,7 +899,9 @@ def _indexes_md(ix: dict | None) -> list[str]:
     out += ["", f"¹ One scan per instrument without the index: measured on {ix['subset']} instruments and "
             f"extrapolated linearly to {ix['instruments']}.",
             "The chart's bulk read takes nearly every row, so the index only saves the sort there; it is not a "
-            "hot point read and is not expected to need one.", ""]
+            "hot point read and is not expected to need one. Nor is the valuation's read of the latest closes: one "
+            "row per instrument of their mirror (prices.LatestClose, migration prices 0008), joined by primary key, "
+            "which Postgres hashes whole when a portfolio holds most of the instruments stored.", ""]
     return out
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
@@ -13,29 +12,37 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import OuterRef, Q, Subquery
 
-from prices.models import Instrument, PriceHistory
+from prices.models import Instrument, LatestClose, PriceHistory
 from prices.refresh.stale import price_stale
 from prices.services import symbol_normalize
 
 
-@dataclass(frozen=True)
-class LatestPrice:
+class LatestPrice(NamedTuple):
+    """A plain tuple: a valuation makes one per instrument on every cache miss."""
+
     close: Decimal
     date: date
     previous_close: Decimal | None
 
 
+_LATEST = LatestClose._meta.db_table
+
+
 def prices_latest_get(*, instrument_ids: Iterable[int]) -> dict[int, LatestPrice]:
     """The latest stored close (and the one before it) of each instrument, in one query.
 
-    Each instrument costs an index walk down (instrument, date) for two rows — constant however
-    long its history is.
+    On Postgres one row per instrument, by primary key, of the mirror the database keeps of each one's two
+    newest closes (prices.LatestClose); elsewhere three correlated subqueries per instrument, each an index
+    walk down (instrument, date) — constant however long its history is.
     """
     ids = sorted(set(instrument_ids))
     if not ids:
         return {}
     if connection.vendor == "postgresql":
-        return _latest_lateral(ids)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT instrument_id, date, close, previous_close FROM {_LATEST} "  # our own table
+                           "WHERE instrument_id = ANY(%s::bigint[])", [ids])
+            return {pk: LatestPrice(close, as_of, previous) for pk, as_of, close, previous in cursor.fetchall()}
     newest_first = PriceHistory.objects.filter(instrument=OuterRef("pk")).order_by("-date")
     rows = (
         Instrument.objects.filter(pk__in=ids)
@@ -94,9 +101,9 @@ def instruments_by_id_get(*, ids: Collection[int], shared_symbols: Collection[st
 
 def instruments_with_latest_get(*, ids: Collection[int], shared_symbols: Collection[str] = ()
                                 ) -> tuple[dict[int, InstrumentRow], dict[int, LatestPrice]]:
-    """instruments_by_id_get and prices_latest_get of those instruments, in one query on Postgres (each
-    instrument's two newest closes by a LATERAL probe, as _latest_lateral): a round trip fewer for a
-    valuation, which needs both."""
+    """instruments_by_id_get and prices_latest_get of those instruments, in one query on Postgres (the
+    instruments joined with their row of prices.LatestClose): a round trip fewer for a valuation, which needs
+    both."""
     if connection.vendor != "postgresql":
         instruments = instruments_by_id_get(ids=ids, shared_symbols=shared_symbols)
         return instruments, prices_latest_get(instrument_ids=instruments)
@@ -105,57 +112,30 @@ def instruments_with_latest_get(*, ids: Collection[int], shared_symbols: Collect
 
 def _instruments_query(ids: Collection[int], shared_symbols: Collection[str], *, latest: bool
                        ) -> tuple[dict[int, InstrumentRow], dict[int, LatestPrice]]:
+    """One row per instrument, its latest closes joined when `latest`. The ids and symbols go as two array
+    parameters: a placeholder per id made a statement of 500 holdings too long for psycopg to cache, parsed
+    and bound again on every valuation."""
     if not ids and not shared_symbols:
         return {}, {}
-    id_marks, symbol_marks = ", ".join(["%s"] * len(ids)) or "NULL", ", ".join(["%s"] * len(shared_symbols)) or "NULL"
     # Our own table and column names, not input; the values are parameters.
-    columns, closes, order = ", ".join(f"i.{column}" for column in _ROW_COLUMNS), "", ""
+    columns, closes = ", ".join(f"i.{column}" for column in _ROW_COLUMNS), ""
     if latest:
-        columns += ", p.date, p.close"
-        closes = (f" LEFT JOIN LATERAL (SELECT date, close FROM {PriceHistory._meta.db_table} WHERE instrument_id = "
-                  "i.id ORDER BY date DESC LIMIT 2) AS p ON TRUE")
-        order = ", p.date DESC"
+        columns += ", l.date, l.close, l.previous_close"
+        closes = f" LEFT JOIN {_LATEST} l ON l.instrument_id = i.id"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {columns} FROM {Instrument._meta.db_table} i{closes} WHERE i.id IN ({id_marks}) "
-            f"OR (i.owner_id IS NULL AND i.symbol IN ({symbol_marks})) ORDER BY i.symbol, i.id{order}",
-            [*ids, *shared_symbols],
+            f"SELECT {columns} FROM {Instrument._meta.db_table} i{closes} WHERE i.id = ANY(%s::bigint[]) "
+            "OR (i.owner_id IS NULL AND i.symbol = ANY(%s::text[])) ORDER BY i.symbol, i.id",
+            [list(ids), list(shared_symbols)],
         )
         rows = cursor.fetchall()
     width = len(_ROW_COLUMNS)
-    instruments: dict[int, InstrumentRow] = {}
-    prices: dict[int, LatestPrice] = {}
-    for row in rows:  # an instrument's rows together, newest close first
-        pk = row[0]
-        if pk not in instruments:
-            instruments[pk] = InstrumentRow._make(row[:width])
-        if latest and row[width] is not None:
-            if pk not in prices:
-                prices[pk] = LatestPrice(close=row[width + 1], date=row[width], previous_close=None)
-            elif prices[pk].previous_close is None:
-                prices[pk] = LatestPrice(close=prices[pk].close, date=prices[pk].date, previous_close=row[width + 1])
-    return instruments, prices
-
-
-def _latest_lateral(ids: list[int]) -> dict[int, LatestPrice]:
-    """Postgres: one LATERAL probe per instrument returning its two newest closes (a third of the
-    index walks of three correlated subqueries)."""
-    table = PriceHistory._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT i.id, p.date, p.close FROM unnest(%s::bigint[]) AS i(id) "  # our own table name, not input
-            f"CROSS JOIN LATERAL (SELECT date, close FROM {table} WHERE instrument_id = i.id "
-            f"ORDER BY date DESC LIMIT 2) AS p",
-            [ids],
-        )
-        rows = sorted(cursor.fetchall(), key=lambda row: (row[0], row[1]), reverse=True)
-    latest: dict[int, LatestPrice] = {}
-    for pk, as_of, close in rows:  # per instrument, newest first
-        if pk not in latest:
-            latest[pk] = LatestPrice(close=close, date=as_of, previous_close=None)
-        elif latest[pk].previous_close is None:
-            latest[pk] = LatestPrice(close=latest[pk].close, date=latest[pk].date, previous_close=close)
-    return latest
+    make = InstrumentRow._make
+    instruments = {row[0]: make(row[:width]) for row in rows}
+    if not latest:
+        return instruments, {}
+    return instruments, {row[0]: LatestPrice(row[width + 1], row[width], row[width + 2])
+                         for row in rows if row[width] is not None}
 
 
 def instrument_of_user_get(*, user: AbstractBaseUser, symbol: str) -> Instrument | None:

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 
 from portfolio.models import Account, Portfolio, Transaction, TransactionType
 from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus
+from prices.services import PricePoint, prices_upsert
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -78,3 +79,9 @@ class PriceFactory(factory.django.DjangoModelFactory):
     date = date(2024, 1, 2)
     close = Decimal("100")
     source = Provider.SIMULATED
+
+
+def closes_upsert(instrument: Instrument, closes: dict[date, str], *, source: str = "yahoo") -> None:
+    """Closes written as a refresh writes them (prices_upsert: its locks, its upsert), a string each."""
+    prices_upsert(instrument=instrument, points=[PricePoint(day, Decimal(close)) for day, close in closes.items()],
+                  source=source)

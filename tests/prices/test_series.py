@@ -1,17 +1,16 @@
 """The packed close series (prices/series.py) stay the mirror of the price rows, whoever writes them."""
 
-import threading
 from datetime import date
 from decimal import Decimal as D
 
 import numpy as np
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from prices.models import PriceHistory, PriceSeries
 from prices.series import price_series_load
-from prices.services import PricePoint, prices_upsert
-from tests.factories import InstrumentFactory, PriceFactory
+from tests.concurrency import transactions_at_once
+from tests.factories import InstrumentFactory, PriceFactory, closes_upsert
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the series are kept on Postgres")
 
@@ -28,17 +27,12 @@ def _rows(instrument) -> list[tuple[str, int]]:
             .values_list("date", "close")]
 
 
-def _upsert(instrument, closes: dict[date, str]) -> None:
-    prices_upsert(instrument=instrument, points=[PricePoint(day, D(close)) for day, close in closes.items()],
-                  source="yahoo")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_new_day_is_appended_in_the_upserts_transaction():
     aapl = InstrumentFactory(symbol="AAPL")
-    _upsert(aapl, {date(2024, 12, 30): "100.5", date(2024, 12, 31): "101"})
+    closes_upsert(aapl, {date(2024, 12, 30): "100.5", date(2024, 12, 31): "101"})
     with transaction.atomic():
-        _upsert(aapl, {date(2025, 1, 2): "102.123456"})
+        closes_upsert(aapl, {date(2025, 1, 2): "102.123456"})
         # Seen inside the writing transaction already ...
         assert _series(aapl)[-1] == ("2025-01-02", 102_123_456)
     assert _series(aapl) == [("2024-12-30", 100_500_000), ("2024-12-31", 101_000_000),
@@ -51,9 +45,9 @@ def test_a_new_day_is_appended_in_the_upserts_transaction():
 @pytest.mark.django_db(transaction=True)
 def test_a_write_rolled_back_leaves_the_series_as_they_were():
     aapl = InstrumentFactory(symbol="AAPL")
-    _upsert(aapl, {date(2024, 1, 2): "100"})
+    closes_upsert(aapl, {date(2024, 1, 2): "100"})
     with pytest.raises(RuntimeError), transaction.atomic():
-        _upsert(aapl, {date(2024, 1, 3): "101"})
+        closes_upsert(aapl, {date(2024, 1, 3): "101"})
         raise RuntimeError
     assert _series(aapl) == [("2024-01-02", 100_000_000)]
 
@@ -62,15 +56,15 @@ def test_a_write_rolled_back_leaves_the_series_as_they_were():
 def test_a_backfill_of_earlier_dates_and_a_correction_of_a_past_close_update_the_series():
     aapl = InstrumentFactory(symbol="AAPL")
     msft = InstrumentFactory(symbol="MSFT")
-    _upsert(aapl, {date(2024, 3, 1): "100", date(2024, 3, 4): "101", date(2025, 6, 2): "150"})
-    _upsert(msft, {date(2024, 3, 1): "300"})
+    closes_upsert(aapl, {date(2024, 3, 1): "100", date(2024, 3, 4): "101", date(2025, 6, 2): "150"})
+    closes_upsert(msft, {date(2024, 3, 1): "300"})
 
     # A backfill inserts years before the first close ...
-    _upsert(aapl, {date(2022, 12, 30): "80", date(2023, 1, 3): "81.5"})
+    closes_upsert(aapl, {date(2022, 12, 30): "80", date(2023, 1, 3): "81.5"})
     assert _series(aapl) == [("2022-12-30", 80_000_000), ("2023-01-03", 81_500_000), ("2024-03-01", 100_000_000),
                              ("2024-03-04", 101_000_000), ("2025-06-02", 150_000_000)]
     # ... a provider corrects a past close, and a staff member another one by hand (no service on the way).
-    _upsert(aapl, {date(2024, 3, 4): "101.25"})
+    closes_upsert(aapl, {date(2024, 3, 4): "101.25"})
     PriceHistory.objects.filter(instrument=aapl, date=date(2024, 3, 1)).update(close=D("99.999999"))
     assert _series(aapl) == [("2022-12-30", 80_000_000), ("2023-01-03", 81_500_000), ("2024-03-01", 99_999_999),
                              ("2024-03-04", 101_250_000), ("2025-06-02", 150_000_000)]
@@ -86,7 +80,8 @@ def test_a_backfill_of_earlier_dates_and_a_correction_of_a_past_close_update_the
 @pytest.mark.django_db(transaction=True)
 def test_the_last_close_before_the_start_is_carried_in_whatever_its_year():
     aapl = InstrumentFactory(symbol="AAPL")
-    _upsert(aapl, {date(2019, 5, 2): "50", date(2019, 5, 3): "51", date(2024, 1, 5): "60", date(2024, 2, 1): "61"})
+    closes_upsert(aapl, {date(2019, 5, 2): "50", date(2019, 5, 3): "51", date(2024, 1, 5): "60",
+                         date(2024, 2, 1): "61"})
     assert _series(aapl, start=date(2024, 1, 10)) == [("2024-01-05", 60_000_000), ("2024-02-01", 61_000_000)]
     assert _series(aapl, start=date(2023, 1, 1)) == [("2019-05-03", 51_000_000), ("2024-01-05", 60_000_000),
                                                      ("2024-02-01", 61_000_000)]
@@ -96,7 +91,7 @@ def test_the_last_close_before_the_start_is_carried_in_whatever_its_year():
 @pytest.mark.django_db(transaction=True)
 def test_an_instrument_deleted_takes_its_series_with_it():
     aapl = InstrumentFactory(symbol="AAPL")
-    _upsert(aapl, {date(2024, 1, 2): "100", date(2025, 1, 2): "110"})
+    closes_upsert(aapl, {date(2024, 1, 2): "100", date(2025, 1, 2): "110"})
     aapl.delete()
     assert not PriceSeries.objects.exists()
 
@@ -104,26 +99,9 @@ def test_an_instrument_deleted_takes_its_series_with_it():
 @pytest.mark.django_db(transaction=True)
 def test_two_writers_of_one_instrument_at_once_both_land_in_the_series():
     aapl = InstrumentFactory(symbol="AAPL")
-    _upsert(aapl, {date(2024, 1, 2): "100"})
-    barrier = threading.Barrier(2)
-    errors = []
-
-    def write(closes):
-        try:
-            with transaction.atomic():
-                barrier.wait(timeout=10)
-                _upsert(aapl, closes)
-        except Exception as error:  # reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=write, args=({date(2023, 6, 1): "90", date(2023, 6, 2): "91"},)),
-               threading.Thread(target=write, args=({date(2024, 1, 3): "101"},))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    closes_upsert(aapl, {date(2024, 1, 2): "100"})
+    errors = transactions_at_once(lambda: closes_upsert(aapl, {date(2023, 6, 1): "90", date(2023, 6, 2): "91"}),
+                                  lambda: closes_upsert(aapl, {date(2024, 1, 3): "101"}))
     assert errors == []
     assert _series(aapl) == _rows(aapl) == [("2023-06-01", 90_000_000), ("2023-06-02", 91_000_000),
                                             ("2024-01-02", 100_000_000), ("2024-01-03", 101_000_000)]
@@ -136,7 +114,7 @@ def test_a_year_of_every_day_stays_in_the_row_not_in_toast():
     # table's own page (migration prices/0007), where a chart reads them without a TOAST look-up each.
     btc = InstrumentFactory(symbol="BTC-USD")
     days = np.datetime64("2024-01-01") + np.arange(366)
-    _upsert(btc, {day.item(): f"{40000 + n}.123456" for n, day in enumerate(days)})
+    closes_upsert(btc, {day.item(): f"{40000 + n}.123456" for n, day in enumerate(days)})
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = %s",
                        [PriceSeries._meta.db_table])
