@@ -100,14 +100,16 @@ def test_garbage_bodies_are_retried_and_never_stored(market):
 
 
 def test_parallel_fetch_is_really_concurrent_and_bounded_per_provider(market, settings):
-    market.latency = 0.2
+    market.latency = 0.5
     symbols = [i.symbol for i in instruments(400)]  # 8 batches of 50
     started = time.monotonic()
     result = service_for(market).fetch_prices_parallel(symbols, concurrency=4)
     elapsed = time.monotonic() - started
     assert len(result.quotes) == 400
     assert market.max_in_flight == 4
-    assert elapsed < 8 * 0.2 * 0.75  # well under the sequential 1.6 s
+    # 1 s at 4 in flight against the sequential 4 s: the latency is long enough that a loaded machine's
+    # overhead (parsing 400 quotes, threads waiting for a core) stays well inside the margin
+    assert elapsed < 8 * 0.5 * 0.6
 
 
 def test_parallel_fetch_still_respects_the_global_rate(market, settings):
@@ -117,7 +119,10 @@ def test_parallel_fetch_still_respects_the_global_rate(market, settings):
     result = service_for(market).fetch_prices_parallel(symbols, concurrency=8)
     assert len(result.quotes) == 50
     span = market.request_times[-1] - market.request_times[0]
-    assert span >= 0.85  # 10 requests at 10/s: at least 9 intervals of 0.1 s
+    # 10 requests at 10/s leave at least 9 intervals of 0.1 s between their tokens; seen at the stub, each
+    # arrival may lag its token by a scheduling delay, so the bound leaves room for that, and still fails
+    # unpaced (~0 s) or at twice the rate (0.45 s)
+    assert span >= 0.7
 
 
 def test_the_daily_quota_is_never_exceeded(market, settings):
