@@ -43,6 +43,7 @@ from portfolio.holdings import (
     TransactionEffect,
     money_format,
     money_sum,
+    observation_new,
     observation_on,
     portfolio_value_compute,
     splits_of,
@@ -271,7 +272,7 @@ def _series_compute(inputs: ChartInputs, *, today: date) -> ChartSeries:
                          days=days, rates=rates)
     valuer = _Valuer(inputs, ids=ids, instruments=instruments, first=first, n_days=len(days), replay=replay,
                      observed=observed, rates=rates)
-    snapshots = {day: valuer.snapshot(day) for day in _valuation_days(first=first, today=today)}
+    snapshots = valuer.snapshots(_valuation_days(first=first, today=today))
     entries = [valuer.entry(day=day, column=column) for day, column in grid.entries]
     invested, invested_floats = _invested(replay, n_days=len(days))
     return ChartSeries(first=first, days=days, ids=ids, instruments=instruments, codes=codes, replay=replay,
@@ -590,44 +591,59 @@ class _Valuer:
         self.prices, self.ids, self.first, self.replay, self.observed, self.rates = (
             inputs.prices, ids, first, replay, observed, rates)
         self.currencies = {i.pk: i.currency for i in instruments}
+        codes = set(self.currencies.values())
+        self.one_code = next(iter(codes)) if len(codes) == 1 else None
         self.states = _StepRows(columns=replay.columns, days=replay.days, n_days=n_days)
         self.id_list = ids.tolist()
         self.holding = np.array([bool(quantity) for quantity, _ in replay.exact], dtype=bool)  # per state
 
-    def _value(self, *, day: int, columns: np.ndarray) -> PortfolioValue:
-        state = self.states.last_on(columns=columns, day=day)
+    def _value(self, *, day: int, columns: np.ndarray, states: np.ndarray, closes: np.ndarray) -> PortfolioValue:
+        """The valuation of `day` from each column's state and close rows on that day (_StepRows.last_on)."""
         # The columns with a state whose quantity is not 0, in one pass.
-        held_at = np.flatnonzero(state >= 0)
-        held_at = held_at[self.holding[state[held_at]]]
-        held_columns, held_rows = columns[held_at], state[held_at]
+        held_at = np.flatnonzero(states >= 0)
+        held_at = held_at[self.holding[states[held_at]]]
+        held_columns, held_rows, close_rows = columns[held_at], states[held_at], closes[held_at]
         exact, ids = self.replay.exact, self.id_list
         held = {ids[column]: exact[row] for column, row in zip(held_columns.tolist(), held_rows.tolist(), strict=True)}
-        close_rows = self.observed.closes.last_on(columns=held_columns, day=day)
         found = close_rows >= 0
         rows = close_rows[found]
-        closes = {
-            ids[column]: Observation(day_closed, Decimal(micros) * MICRO, CLOSE)
+        closes_by_id = {
+            ids[column]: observation_new((day_closed, Decimal(micros) * MICRO, CLOSE))
             for column, day_closed, micros in zip(held_columns[found].tolist(), self.prices.dates[rows].tolist(),
                                                   self.prices.micros[rows].tolist(), strict=True)
         }
-        return portfolio_value_compute(held=held, closes=closes, trades=self.observed.trades,
+        return portfolio_value_compute(held=held, closes=closes_by_id, trades=self.observed.trades,
                                        splits=self.observed.splits, currencies=self.currencies, rate=self.rates,
                                        on=self.first + timedelta(days=day))
 
-    def snapshot(self, day: int) -> Snapshot:
-        valued = self._value(day=day, columns=np.arange(len(self.ids)))
-        positions = [position for position in valued.positions.values() if position.value is not None]
-        codes = [self.currencies[position.instrument_id] for position in positions]
-        amounts = [position.quantity * position.observation.price for position in positions]
-        if len(set(codes)) == 1:  # one currency (most portfolios): no grouping (~0.25 ms a day of 500)
-            return Snapshot(valued=valued, local={codes[0]: money_sum(amounts)})
+    def snapshots(self, days: list[int]) -> dict[int, Snapshot]:
+        """The snapshot of each of `days` (ascending). Every day's state and close of every column are looked
+        up together: one binary search over the states and one over the 1.26 M closes of a 10-year chart for
+        all the days, their needles in order (numpy then starts each search where the previous one ended),
+        rather than two per day."""
+        columns = np.arange(len(self.ids))
+        states = self.states.last_on_each(columns=columns, days=days)
+        closes = self.observed.closes.last_on_each(columns=columns, days=days)
+        return {day: self._snapshot(self._value(day=day, columns=columns, states=states[k], closes=closes[k]))
+                for k, day in enumerate(days)}
+
+    def _snapshot(self, valued: PortfolioValue) -> Snapshot:
+        if self.one_code is not None:  # every instrument in one currency (most portfolios): nothing to group
+            amounts = [position.quantity * position.observation.price for position in valued.positions.values()
+                       if position.value is not None]
+            return Snapshot(valued=valued, local={self.one_code: money_sum(amounts)} if amounts else {})
         by_currency: dict[str, list[Decimal]] = {}
-        for code, amount in zip(codes, amounts, strict=True):
-            by_currency.setdefault(code, []).append(amount)
+        for position in valued.positions.values():
+            if position.value is not None:
+                by_currency.setdefault(self.currencies[position.instrument_id], []).append(
+                    position.quantity * position.observation.price)
         return Snapshot(valued=valued, local={code: money_sum(values) for code, values in by_currency.items()})
 
     def entry(self, *, day: int, column: int) -> Entry:
-        position = next(iter(self._value(day=day, columns=np.array([column])).positions.values()))
+        columns = np.array([column])
+        states = self.states.last_on(columns=columns, day=day)
+        closes = self.observed.closes.last_on(columns=columns, day=day)
+        position = next(iter(self._value(day=day, columns=columns, states=states, closes=closes).positions.values()))
         return Entry(day=day, column=column, value=position.value,
                      value_local=position.quantity * position.observation.price)
 
@@ -748,10 +764,17 @@ class _StepRows:
 
     def last_on(self, *, columns: np.ndarray, day: int) -> np.ndarray:
         """Per column, the index of its last row dated on or before `day` (0 <= day < n_days), -1 when none."""
+        return self.last_on_each(columns=columns, days=[day])[0]
+
+    def last_on_each(self, *, columns: np.ndarray, days: list[int]) -> np.ndarray:
+        """(days × columns): last_on of each day, in one search (needles in key order when `columns` and
+        `days` ascend)."""
         if not len(self.keys):
-            return np.full(len(columns), -1)
-        found = np.searchsorted(self.keys, columns * self.stride + day + 1, side="right") - 1
-        return np.where(self.keys[np.maximum(found, 0)] // self.stride == columns, found, -1)
+            return np.full((len(days), len(columns)), -1)
+        wanted = (columns * self.stride)[:, None] + (np.asarray(days, dtype="i8") + 1)
+        found = np.searchsorted(self.keys, wanted.ravel(), side="right") - 1
+        owned = self.keys[np.maximum(found, 0)] // self.stride == np.repeat(columns, len(days))
+        return np.where(owned, found, -1).reshape(len(columns), len(days)).T
 
     def fill(self, *, lo: int, hi: int, values: np.ndarray, none: float) -> tuple[np.ndarray, np.ndarray]:
         """(grid, first): the (columns lo..hi-1 × days) grid holding on each day values[row] of the column's

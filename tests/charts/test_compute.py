@@ -6,9 +6,10 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
+import numpy as np
 import pytest
 
-from charts.compute import DAILY_POINTS_MAX, chart_data_compute, cyclic_gc_paused
+from charts.compute import DAILY_POINTS_MAX, _StepRows, chart_data_compute, cyclic_gc_paused
 from charts.selectors import chart_inputs_load
 from charts.sparklines import SPARKLINE_POINTS_MAX
 from portfolio.dashboard import dashboard_data_compute
@@ -480,3 +481,34 @@ def test_collector_pauses_overlapping_in_two_threads_switch_it_back_on_at_the_la
     other.join(5)
     assert seen == {"after a nested one ended": False, "after the first ended": False}
     assert gc.isenabled()
+
+
+def test_step_look_ups_of_several_days_at_once_find_each_days_own_row():
+    # Given rows sorted by (column, day): column 0 with one before the first day (counted as day -1), column 1
+    # with none, column 2 with one on day 0 and one past the last day (never found)
+    rows = _StepRows(columns=np.array([0, 0, 0, 2, 2]), days=np.array([-3, 4, 9, 0, 12]), n_days=10)
+    days = [0, 3, 4, 8, 9]
+    # When every column is looked up on several days in one search
+    found = rows.last_on_each(columns=np.arange(3), days=days)
+    # Then each day has, per column, the index of its last row dated on or before it (-1 for none)
+    assert found.tolist() == [[0, -1, 3], [0, -1, 3], [1, -1, 3], [1, -1, 3], [2, -1, 3]]
+    assert rows.last_on(columns=np.array([0, 2]), day=8).tolist() == [1, 3]
+
+
+def test_step_look_ups_of_several_days_agree_with_a_scan_of_the_rows():
+    # Given random rows of 40 columns over 60 days (some before the first day or after the last)
+    generator = np.random.default_rng(15)
+    columns = np.sort(generator.integers(0, 40, 400))
+    days = generator.integers(-5, 65, 400)
+    order = np.lexsort((days, columns))
+    columns, days = columns[order], days[order]
+    rows = _StepRows(columns=columns, days=days, n_days=60)
+    wanted_days = sorted({int(day) for day in generator.integers(0, 60, 12)})
+    # When they are looked up for every column on those days at once
+    found = rows.last_on_each(columns=np.arange(40), days=wanted_days)
+    # Then each answer is the last row of that column dated on or before the day (before day 0 counting as
+    # day -1), as a scan of every row finds it
+    for k, day in enumerate(wanted_days):
+        for column in range(40):
+            candidates = [i for i in range(len(columns)) if columns[i] == column and max(days[i], -1) <= day]
+            assert found[k, column] == (candidates[-1] if candidates else -1), (day, column)
