@@ -33,9 +33,24 @@ KEEP = f"""
 CREATE FUNCTION prices_latest_keep(ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock({LOCK_SPACE}, (i % 2147483647)::int) FROM unnest(ids) AS i ORDER BY i;
-    -- Each statement below takes a fresh snapshot: after the lock it sees the last writer's rows.
-    DELETE FROM prices_latestclose WHERE instrument_id = ANY(ids);
-    INSERT INTO prices_latestclose (instrument_id, date, close, previous_close) {NEWEST.format(ids="ids")};
+    -- Each statement below takes a fresh snapshot: after the lock it sees the last writer's rows. A row is
+    -- rewritten only when it changed: a refresh re-sending the closes it has leaves the table untouched
+    -- (no dead rows for the valuation's whole-table read to step over).
+    INSERT INTO prices_latestclose AS kept (instrument_id, date, close, previous_close) {NEWEST.format(ids="ids")}
+    ON CONFLICT (instrument_id) DO UPDATE
+        SET date = EXCLUDED.date, close = EXCLUDED.close, previous_close = EXCLUDED.previous_close
+        WHERE (kept.date, kept.close, kept.previous_close)
+              IS DISTINCT FROM (EXCLUDED.date, EXCLUDED.close, EXCLUDED.previous_close);
+    DELETE FROM prices_latestclose AS kept WHERE kept.instrument_id = ANY(ids)
+        AND NOT EXISTS (SELECT 1 FROM prices_pricehistory WHERE instrument_id = kept.instrument_id);
+END $$;
+
+-- TRUNCATE fires no row or statement trigger of the writes: without this the table would keep closes
+-- that no longer exist.
+CREATE FUNCTION prices_latest_on_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM prices_latestclose;
+    RETURN NULL;
 END $$;
 
 CREATE FUNCTION prices_latest_on_write() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -62,6 +77,8 @@ CREATE TRIGGER prices_latest_on_update AFTER UPDATE ON prices_pricehistory
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION prices_latest_on_write();
 CREATE TRIGGER prices_latest_on_delete AFTER DELETE ON prices_pricehistory
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION prices_latest_on_write();
+CREATE TRIGGER prices_latest_on_truncate AFTER TRUNCATE ON prices_pricehistory
+    FOR EACH STATEMENT EXECUTE FUNCTION prices_latest_on_truncate();
 
 INSERT INTO prices_latestclose (instrument_id, date, close, previous_close)
 {NEWEST.format(ids="(SELECT array_agg(id) FROM prices_instrument)")};
@@ -71,6 +88,8 @@ UNKEEP = """
 DROP TRIGGER IF EXISTS prices_latest_on_insert ON prices_pricehistory;
 DROP TRIGGER IF EXISTS prices_latest_on_update ON prices_pricehistory;
 DROP TRIGGER IF EXISTS prices_latest_on_delete ON prices_pricehistory;
+DROP TRIGGER IF EXISTS prices_latest_on_truncate ON prices_pricehistory;
+DROP FUNCTION IF EXISTS prices_latest_on_truncate();
 DROP FUNCTION IF EXISTS prices_latest_on_write();
 DROP FUNCTION IF EXISTS prices_latest_keep(bigint[]);
 """

@@ -106,3 +106,33 @@ def test_two_writers_of_one_instrument_at_once_leave_the_newest_two_closes():
     errors = transactions_at_once(lambda: insert(date(2024, 1, 4), "104"), lambda: insert(date(2024, 1, 3), "103"))
     assert errors == []
     assert _latest(aapl) == _from_rows(aapl) == ("2024-01-04", "104.000000", "103.000000")
+
+
+def _row_version(instrument) -> str:
+    """The mirror row's xmin: the transaction that last wrote it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT xmin::text FROM prices_latestclose WHERE instrument_id = %s", [instrument.pk])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_resending_the_closes_it_has_leaves_the_row_unwritten():
+    aapl = InstrumentFactory(symbol="AAPL")
+    closes_upsert(aapl, {date(2024, 3, 1): "100", date(2024, 3, 4): "101"})
+    written = _row_version(aapl)
+    closes_upsert(aapl, {date(2024, 3, 4): "101"})  # the same close again (ON CONFLICT DO UPDATE fires)
+    assert _row_version(aapl) == written
+    closes_upsert(aapl, {date(2024, 3, 4): "101.5"})  # a correction is written
+    assert _row_version(aapl) != written
+    assert _latest(aapl) == ("2024-03-04", "101.500000", "100.000000")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_truncated_price_history_leaves_no_latest_close():
+    aapl = InstrumentFactory(symbol="AAPL")
+    closes_upsert(aapl, {date(2024, 3, 1): "100"})
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE prices_pricehistory")
+    assert _latest(aapl) is None
+    closes_upsert(aapl, {date(2024, 3, 5): "102"})
+    assert _latest(aapl) == ("2024-03-05", "102.000000", None)
