@@ -53,8 +53,8 @@ def _worker_seconds(portfolio_id: int) -> float:
 
 
 def run(*, data, runs: int) -> dict:
-    from charts.cache import chart_data_get
-    from core.redis_store import redis_client, redis_key
+    from charts.cache import chart_data_get, chart_data_key
+    from core.redis_store import redis_client
 
     pid = data.portfolio_id
     with celery_worker(queue="charts", pool="solo", concurrency=1) as worker:
@@ -64,7 +64,7 @@ def run(*, data, runs: int) -> dict:
         peak_kib = _status_kib(worker.process.pid, "VmHWM")
     payload = chart_data_get(portfolio_id=pid) or {}
     # Whatever layout the cache uses (one payload or one field per part), its size is all of its values.
-    stored_bytes = sum(len(value) for value in redis_client().hvals(redis_key("chart", pid, "data")))
+    stored_bytes = sum(len(value) for value in redis_client().hvals(chart_data_key(pid)))
     return {
         "runs": runs,
         "first_run_seconds": round(first["worker_seconds"], 3),

@@ -23,17 +23,23 @@ from core.redis_store import redis_client, redis_key, release_if_held
 CHART_TTL_SECONDS = 30 * 86400
 PROGRESS_TTL_SECONDS = 86400
 
-# The shape of the cached parts, stored with them (field "layout") and in every cached answer's key. Bump it
-# whenever a part changes shape: data another Folio cached in its own layout then reads as no chart (202,
-# generated at once, and replaced by that generation), never as a misread answer.
+# The shape of the cached parts, in the name of the data's key and of every cached answer's. Bump it
+# whenever a part changes shape: data another Folio cached in its own layout is then no chart to this one
+# (202, generated at once), never a misread answer; and while an older Folio's processes still run beside
+# the new ones (a rolling deploy), each reads and writes only its own keys, so neither breaks the other.
 #   2: sparklines keyed by instrument id, not symbol (two instruments may share one); the live part's
 #      "sparklines" a list of their ids.
 CHART_LAYOUT = 2
-_LAYOUT_JSON = json.dumps(CHART_LAYOUT).encode()
 
 
-def _data_key(portfolio_id: int) -> str:
-    return redis_key("chart", portfolio_id, "data")
+def chart_data_key(portfolio_id: int) -> str:
+    return redis_key("chart", portfolio_id, "data", f"l{CHART_LAYOUT}")
+
+
+def _data_keys_of_every_layout(portfolio_id: int) -> list[str]:
+    """This layout's key and the keys earlier layouts used (layout 1's had no suffix)."""
+    return [redis_key("chart", portfolio_id, "data")] + [
+        redis_key("chart", portfolio_id, "data", f"l{layout}") for layout in range(2, CHART_LAYOUT + 1)]
 
 
 def _progress_key(portfolio_id: int) -> str:
@@ -45,12 +51,10 @@ def _progress_key(portfolio_id: int) -> str:
 _STORE_IF_NEWER = """
 -- a key left by an older Folio in another shape is replaced, never read
 if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then redis.call('DEL', KEYS[1]) end
--- so is data of another layout, whatever its version
 local stored = redis.call('HGET', KEYS[1], 'version')
-local layout = redis.call('HGET', KEYS[1], 'layout')
-if stored and layout == ARGV[3] and tonumber(stored) > tonumber(ARGV[1]) then return 0 end
+if stored and tonumber(stored) > tonumber(ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
-for i = 4, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
@@ -75,21 +79,17 @@ def _parts(data: dict) -> dict[str, str]:
 
 
 def chart_data_store(*, portfolio_id: int, version: int, data: dict) -> bool:
-    """Cache chart data computed for `version`; False when a newer version is already cached (in this
-    layout: data of another is replaced whatever its version)."""
-    parts = _parts({"version": version, "layout": CHART_LAYOUT, "generated_at": time.time(), **data})
-    args = [version, CHART_TTL_SECONDS, _LAYOUT_JSON] + [item for pair in parts.items() for item in pair]
-    return bool(redis_client().eval(_STORE_IF_NEWER, 1, _data_key(portfolio_id), *args))
+    """Cache chart data computed for `version`; False when a newer version is already cached."""
+    parts = _parts({"version": version, "generated_at": time.time(), **data})
+    args = [version, CHART_TTL_SECONDS] + [item for pair in parts.items() for item in pair]
+    return bool(redis_client().eval(_STORE_IF_NEWER, 1, chart_data_key(portfolio_id), *args))
 
 
 def chart_parts_get(*, portfolio_id: int, names: list[str]) -> dict[str, bytes | None]:
-    """Raw JSON of the named parts (None for a missing one) in one round trip; all None for data cached in
-    another layout."""
+    """Raw JSON of the named parts (None for a missing one) in one round trip."""
     try:
-        *values, layout = redis_client().hmget(_data_key(portfolio_id), [*names, "layout"])
+        values = redis_client().hmget(chart_data_key(portfolio_id), names)
     except ResponseError:  # a key of another shape, left by an older Folio: no chart yet
-        layout = None
-    if layout != _LAYOUT_JSON:
         values = [None] * len(names)
     return dict(zip(names, values, strict=True))
 
@@ -147,10 +147,10 @@ def chart_answer_store(*, portfolio_id: int, history_version: int, data_version:
 def chart_data_get(*, portfolio_id: int) -> dict | None:
     """The whole cached chart data, decoded (for workers and tests; requests read parts)."""
     try:
-        raw = redis_client().hgetall(_data_key(portfolio_id))
+        raw = redis_client().hgetall(chart_data_key(portfolio_id))
     except ResponseError:  # a key of another shape, left by an older Folio
         return None
-    if not raw or raw.pop(b"layout", None) != _LAYOUT_JSON:
+    if not raw:
         return None
     data: dict = {}
     for field, value in raw.items():
@@ -167,7 +167,7 @@ def chart_data_get(*, portfolio_id: int) -> dict | None:
 
 
 def chart_data_delete(*, portfolio_id: int) -> None:
-    redis_client().delete(_data_key(portfolio_id), _progress_key(portfolio_id))
+    redis_client().delete(*_data_keys_of_every_layout(portfolio_id), _progress_key(portfolio_id))
 
 
 # Generations under way (PENDING or PROGRESS), scored by their last progress update: the stuck-job
