@@ -235,7 +235,7 @@ def _ratios(measured: dict, naive: dict) -> dict:
 
 def _processes_warm(base: str, *, token: str, portfolio_id: int, web_workers: int) -> list[float]:
     """Each gunicorn process computes a cold answer once, untimed by the figures: what a process loads the
-    first time (modules, market calendars) is its start-up, not a cold cache. Fresh connections, so the
+    first time (modules not loaded as it started) is its start-up, not a cold cache. Fresh connections, so the
     kernel spreads them over the processes (a keep-alive session would stay with one)."""
     seconds = []
     for _ in range(WARM_UP_PER_PROCESS * web_workers):

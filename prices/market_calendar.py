@@ -4,8 +4,8 @@ An instrument with no exchange (crypto) trades every day, around the clock.
 
 exchange-calendars and pandas are loaded on the first call, not at import: they are ~50 MB of every
 process that imports the apps, and the chart workers (whose peak memory is a target) never ask a calendar.
-The first call in a process pays about half a second once (the web processes are warmed by their first
-requests).
+The first call in a process pays about 0.75 s once (the imports, then building the calendar): a web process
+pays it as it starts (market_calendars_load, from config/process.py), not in the first valuation it makes.
 """
 
 from __future__ import annotations
@@ -86,6 +86,14 @@ def _last_expected_close_date(mic: str, minute: datetime, grace_minutes: int) ->
     # The session date is the close's date on the exchange's own clock.
     # previous_close is strictly before its argument; a close exactly at the cut-off counts.
     return calendar.previous_close(cutoff + pd.Timedelta(minutes=1)).tz_convert(calendar.tz).date()
+
+
+def market_calendars_load() -> None:
+    """Load what the first valuation in a process would: the libraries, the default exchange's calendar and its
+    first close lookup (pandas builds caches of its own on first use). For a process that values portfolios
+    anyway (a web process, as it starts): otherwise its first cold dashboard read pays ~0.75 s for it, and every
+    request waiting on that read (query_cache's single flight) with it."""
+    last_expected_close_date(mic=DEFAULT_MIC, now=datetime.now(UTC))
 
 
 def last_expected_close_date(*, mic: str, now: datetime, grace_minutes: int = 0) -> date:

@@ -145,3 +145,30 @@ def test_a_web_process_starts_with_its_urlconf_loaded_and_what_lives_as_long_as_
     assert result.returncode == 0, result.stderr
     frozen, collectable, views_loaded = json.loads(result.stdout)
     assert views_loaded and frozen > 50_000 and collectable < frozen / 10
+
+
+def test_a_web_process_starts_with_the_exchange_calendar_loaded_so_its_first_valuation_loads_nothing_more():
+    # Given a web process as gunicorn starts one (config/wsgi.py)
+    # When its first valuation asks whether a price is stale (the default exchange's calendar)
+    # Then the calendar was built before it (start-up, not the first cold dashboard read, pays ~0.75 s):
+    # the question imports no module and builds no calendar, and answers as the calendar says
+    script = """
+import json, sys
+from datetime import UTC, date, datetime
+import config.wsgi
+from prices.market_calendar import calendar_get, price_is_stale
+loaded, modules = calendar_get.cache_info().currsize, len(sys.modules)
+stale = [price_is_stale(mic="XNYS", price_date=date(2024, 7, d), now=datetime(2024, 7, 8, 12, tzinfo=UTC))
+         for d in (3, 5)]
+print(json.dumps([loaded, "exchange_calendars" in sys.modules, len(sys.modules) - modules,
+                  calendar_get.cache_info().misses, stale]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_DEBUG": "1"},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded, library_loaded, modules_imported, calendars_built, stale = json.loads(result.stdout)
+    # Friday 5 July 2024 is the last session before Monday noon (the 4th a holiday): the 3rd's close is stale.
+    assert [loaded, library_loaded, modules_imported, calendars_built, stale] == [1, True, 0, 1, [True, False]]
