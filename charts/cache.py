@@ -28,7 +28,9 @@ PROGRESS_TTL_SECONDS = 86400
 # (202, generated at once), never a misread answer; and while an older Folio's processes still run beside
 # the new ones (a rolling deploy), each reads and writes only its own keys, so neither breaks the other.
 #   2: sparklines keyed by instrument id, not symbol (two instruments may share one); the live part's
-#      "sparklines" a list of their ids.
+#      "sparklines" a list of their ids; each allocation row (by_instrument) carries the instrument_id and
+#      provider of its instrument, and each warning its instrument_id; the rows ordered by value, symbol,
+#      then instrument id.
 CHART_LAYOUT = 2
 
 

@@ -89,10 +89,12 @@ class SeriesPoint(TypedDict):
 
 
 class InstrumentSlice(TypedDict):
+    instrument_id: int  # a symbol can name two instruments held side by side (a user's manual KO, the shared KO)
     symbol: str
     name: str
     asset_class: str
     currency: str
+    provider: str  # with the id, what tells two instruments of one symbol apart on the page ("manual": yours)
     value: str
     weight: str
 
@@ -100,10 +102,12 @@ class InstrumentSlice(TypedDict):
 class InstrumentInfo(NamedTuple):
     """What the allocation shows of an instrument (an Instrument serves as well)."""
 
+    pk: int
     symbol: str
     name: str
     asset_class: str
     currency: str
+    provider: str
 
 
 class AssetClassSlice(TypedDict):
@@ -127,6 +131,7 @@ class Allocation(TypedDict):
 
 class ChartWarning(TypedDict):
     code: str  # fx_missing_value | fx_missing_invested | no_price
+    instrument_id: int  # the instrument it is about (the symbol alone may name two held)
     symbol: str
     message: str
     currency: NotRequired[str]
@@ -305,7 +310,7 @@ def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries 
     )
     held = np.flatnonzero(grid.held_today != 0)
     warnings += [
-        ChartWarning(code="no_price", symbol=instruments[col].symbol,
+        ChartWarning(code="no_price", instrument_id=instruments[col].pk, symbol=instruments[col].symbol,
                      message=f"{instruments[col].symbol} has no price yet: it is left out of the value.")
         for col in held
         if not grid.priced_today[col]
@@ -824,11 +829,13 @@ def _gap_warnings(*, gaps: np.ndarray, days: np.ndarray, base: str, code: str, w
                   instruments: list[Instrument], currencies: list[str]) -> list[ChartWarning]:
     warnings = []
     for col in np.flatnonzero(gaps[0]):
-        symbol, currency = instruments[col].symbol, currencies[col]
+        instrument, currency = instruments[col], currencies[col]
+        symbol = instrument.symbol
         count, start, end = (int(n) for n in gaps[:, col])
         start_day, end_day = str(days[start]), str(days[end])
         warnings.append(ChartWarning(
-            code=code, symbol=symbol, currency=currency, start=start_day, end=end_day, days=count,
+            code=code, instrument_id=instrument.pk, symbol=symbol, currency=currency, start=start_day, end=end_day,
+            days=count,
             message=f"No {currency}/{base} rate: {symbol} {what} on {count} day(s) from {start_day} to {end_day}.",
         ))
     return warnings
@@ -890,8 +897,10 @@ def _allocation(*, instruments: list[Instrument], ids: np.ndarray, today: Snapsh
 
 def allocation_of(*, valued: list[tuple[Instrument | InstrumentInfo, Decimal]], total: Decimal) -> Allocation:
     """The allocation of positions valued in the base currency (exact), `total` their sum; the live point's
-    (charts.live) from the dashboard's valuation, the generation's from its own."""
-    valued = sorted(valued, key=lambda item: (-item[1], item[0].symbol))
+    (charts.live) from the dashboard's valuation, the generation's from its own. Ordered by value, then
+    symbol, then instrument id: the order both are given in differs (positions by instrument id, holdings in
+    the valuation's order), so ties — two instruments of one symbol worth the same — are broken by the id."""
+    valued = sorted(valued, key=lambda item: (-item[1], item[0].symbol, item[0].pk))
     by_class: dict[str, list[Decimal]] = {}
     by_currency: dict[str, list[Decimal]] = {}
     for instrument, value in valued:
@@ -903,8 +912,8 @@ def allocation_of(*, valued: list[tuple[Instrument | InstrumentInfo, Decimal]], 
     return Allocation(
         total=money_format(total),
         by_instrument=[
-            InstrumentSlice(symbol=i.symbol, name=i.name, asset_class=i.asset_class, currency=i.currency,
-                            value=money_format(value), weight=weight)
+            InstrumentSlice(instrument_id=i.pk, symbol=i.symbol, name=i.name, asset_class=i.asset_class,
+                            currency=i.currency, provider=i.provider, value=money_format(value), weight=weight)
             for (i, value), weight in zip(valued, weights_format([v for _, v in valued]), strict=True)
         ],
         by_asset_class=[

@@ -19,6 +19,7 @@ from decimal import Decimal
 from math import nan
 
 from charts.benchmark import benchmark_return
+from charts.cache import CHART_LAYOUT
 from charts.compute import InstrumentInfo, allocation_of
 from charts.performance import LiveBase, RangePerformance, range_live_apply
 from charts.selectors import closes_on
@@ -43,14 +44,15 @@ class LiveValuation:
 # The allocation is made once per data version, not per chart request (a request only splices bytes): a part
 # derived from the dashboard's "live" part, stored in the dashboard's cached hash (same version, same expiry:
 # the day moves with the clock, as the dashboard's staleness flags do), by the miss that computes the dashboard
-# or by the first chart request after it. Hits and misses are counted as `chart_live`.
+# or by the first chart request after it. Hits and misses are counted as `chart_live`. The part's name carries the
+# chart layout: an allocation of another shape cached beside the dashboard's answers is never read as this one.
 _SEPARATOR = b"\n"
-_LIVE_PART = "chart_live"
+_LIVE_PART = f"chart_live:l{CHART_LAYOUT}"
 
 
 def _live_json(live_part: bytes) -> bytes:
     live = json.loads(live_part)
-    positions = [(InstrumentInfo(*row[:4]), Decimal(row[4])) for row in live["positions"]]
+    positions = [(InstrumentInfo(*row[:6]), Decimal(row[6])) for row in live["positions"]]
     allocation = allocation_of(valued=positions, total=Decimal(live["total_value"]))
     head = {name: live[name] for name in ("date", "total_value", "unrealized_gain", "local")}
     return json.dumps(head).encode() + _SEPARATOR + json.dumps(allocation).encode()

@@ -36,6 +36,10 @@ logger = logging.getLogger(__name__)
 
 # Staleness depends on the clock as well as the data: a minute is as stale as a flag may get.
 DASHBOARD_CACHE_SECONDS = 60
+# The shape of the cached answers, part of their key: bump it whenever one changes shape, so that answers
+# another Folio cached (for up to DASHBOARD_CACHE_SECONDS, or while it still runs beside this one) are never
+# read as this one's. 2: the live part's positions carry their instrument's id and provider.
+DASHBOARD_LAYOUT = 2
 CENT = Decimal("0.01")
 WEIGHT_PLACES = Decimal("0.000001")
 # The plain string: an enum member's look-up and comparison cost more, four times per holding.
@@ -148,8 +152,10 @@ def _live(valuation: Valuation, *, now: datetime | None) -> dict:
         "total_value": str(valuation.total_value),
         "unrealized_gain": str(valuation.unrealized_gain),
         "local": _local_values(valuation),
-        "positions": [[h.instrument.symbol, h.instrument.name, h.instrument.asset_class, h.instrument.currency,
-                       str(h.market_value)] for h in valuation.holdings if h.market_value is not None],
+        # charts.compute.InstrumentInfo's fields, then the value
+        "positions": [[h.instrument.pk, h.instrument.symbol, h.instrument.name, h.instrument.asset_class,
+                       h.instrument.currency, h.instrument.provider, str(h.market_value)]
+                      for h in valuation.holdings if h.market_value is not None],
     }
 
 
@@ -176,7 +182,7 @@ DASHBOARD_PARTS = ("initial", "holdings", "live")
 @query_cache(
     "dashboard",
     ttl=DASHBOARD_CACHE_SECONDS,
-    key=lambda *, portfolio: portfolio.pk,
+    key=lambda *, portfolio: f"{portfolio.pk}:l{DASHBOARD_LAYOUT}",
     version=lambda *, portfolio: portfolio.data_version,
     parts=DASHBOARD_PARTS,
 )

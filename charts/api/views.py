@@ -42,6 +42,55 @@ PendingSerializer = inline_serializer("ChartPending", {
 })
 
 
+# The chart answer as charts.compute makes it (ChartData, Allocation, ChartWarning, SparkPoint; charts.benchmark),
+# for the schema. Money is in the base currency, rounded to cents; weights and returns are fractions.
+_MONEY_SLICE = {"value": serializers.CharField(), "weight": serializers.CharField()}
+ChartDataSerializer = inline_serializer("ChartData", {
+    "status": serializers.CharField(), "range": serializers.CharField(),
+    "series": serializers.ListField(child=inline_serializer("ChartPoint", {
+        "date": serializers.DateField(), "value": serializers.CharField(), "invested": serializers.CharField()})),
+    "generated_at": serializers.FloatField(), "age_seconds": serializers.FloatField(),
+    "outdated": serializers.BooleanField(), "progress_url": serializers.CharField(),
+    "allocation": inline_serializer("ChartAllocation", {
+        "total": serializers.CharField(),
+        "by_instrument": serializers.ListField(
+            help_text="By value, then symbol, then instrument id.",
+            child=inline_serializer("ChartAllocationInstrument", {
+                "instrument_id": serializers.IntegerField(
+                    help_text="Its holding's instrument_id: a symbol can name two held instruments (your manual "
+                              "one and the shared one)."),
+                "symbol": serializers.CharField(), "name": serializers.CharField(allow_blank=True),
+                "asset_class": serializers.CharField(), "currency": serializers.CharField(),
+                "provider": serializers.CharField(help_text="Its price provider: `manual` for one you price."),
+                **_MONEY_SLICE})),
+        "by_asset_class": serializers.ListField(child=inline_serializer("ChartAllocationAssetClass", {
+            "asset_class": serializers.CharField(), **_MONEY_SLICE})),
+        "by_currency": serializers.ListField(child=inline_serializer("ChartAllocationCurrency", {
+            "currency": serializers.CharField(), **_MONEY_SLICE})),
+    }),
+    "sparklines": serializers.DictField(
+        required=False,
+        help_text="Only with include=sparklines: per held instrument, keyed by its instrument_id, its closes of the "
+                  "last 3 months in its own currency.",
+        child=serializers.ListField(child=inline_serializer("ChartSparkPoint", {
+            "date": serializers.DateField(), "close": serializers.CharField()}))),
+    "warnings": serializers.ListField(child=inline_serializer("ChartWarning", {
+        "code": serializers.CharField(help_text="fx_missing_value, fx_missing_invested or no_price."),
+        "instrument_id": serializers.IntegerField(help_text="The instrument it is about (a symbol can name two)."),
+        "symbol": serializers.CharField(),
+        "message": serializers.CharField(),
+        "currency": serializers.CharField(required=False), "start": serializers.DateField(required=False),
+        "end": serializers.DateField(required=False), "days": serializers.IntegerField(required=False),
+    })),
+    "benchmark": inline_serializer("ChartBenchmark", allow_null=True, fields={
+        "symbol": serializers.CharField(),
+        "series": serializers.ListField(child=inline_serializer("ChartBenchmarkPoint", {
+            "date": serializers.DateField(), "portfolio": serializers.CharField(allow_null=True),
+            "benchmark": serializers.CharField(allow_null=True)})),
+    }),
+})
+
+
 class _Cached(NamedTuple):
     parts: dict[str, bytes | None]  # raw JSON of the parts asked for
     generated_at: float
@@ -136,16 +185,12 @@ class ChartDataApi(WarmReadApi):
         return lambda replies: (asked, answer(replies))
 
     @extend_schema(
-        parameters=[OpenApiParameter("range", str, enum=list(CHART_RANGES), default="1Y")],
-        responses={
-            200: inline_serializer("ChartData", {
-                "status": serializers.CharField(), "range": serializers.CharField(),
-                "series": serializers.ListField(child=serializers.DictField()),
-                "generated_at": serializers.FloatField(), "age_seconds": serializers.FloatField(),
-                "outdated": serializers.BooleanField(),
-            }),
-            202: PendingSerializer,
-        },
+        parameters=[
+            OpenApiParameter("range", str, enum=list(CHART_RANGES), default="1Y"),
+            OpenApiParameter("include", str, enum=["sparklines"], required=False,
+                             description="`sparklines`: the answer carries `sparklines` too."),
+        ],
+        responses={200: ChartDataSerializer, 202: PendingSerializer},
     )
     def get(self, request, portfolio_id: int):
         portfolio, read = self.warm_access(request, portfolio_id)

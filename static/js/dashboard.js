@@ -262,7 +262,16 @@
       });
     };
     bars(document.getElementById("allocation-class"), allocation && allocation.by_asset_class, (r) => r.asset_class);
-    bars(document.getElementById("allocation-holding"), allocation && allocation.by_instrument, (r) => r.symbol);
+    bars(document.getElementById("allocation-holding"), allocation && allocation.by_instrument, (r) => holdingLabel(r, allocation.by_instrument));
+  }
+
+  // A symbol can name two holdings (your manual KO beside the shared KO): their bars add what tells them apart,
+  // the provider ("KO · manual", "KO · yahoo"), else the name, else the instrument id.
+  function holdingLabel(row, rows) {
+    const twins = rows.filter((other) => other.symbol === row.symbol);
+    if (twins.length < 2) return row.symbol;
+    const own = (key) => row[key] && row[key] !== row.symbol && twins.filter((other) => other[key] === row[key]).length === 1;
+    return `${row.symbol} · ${own("provider") ? row.provider : own("name") ? row.name : "#" + row.instrument_id}`;
   }
 
   async function followChartProgress(progressUrl, token) {

@@ -8,8 +8,10 @@ from decimal import Decimal as D
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from charts.compute import DAILY_POINTS_MAX, _StepRows, chart_data_compute, cyclic_gc_paused
+from charts.live import live_valuation_get
 from charts.selectors import chart_inputs_load
 from charts.sparklines import SPARKLINE_POINTS_MAX
 from portfolio.dashboard import dashboard_data_compute
@@ -404,6 +406,58 @@ def test_allocation_by_instrument_asset_class_and_currency(portfolio):
         {"currency": "USD", "value": "400.00", "weight": "0.8000"},
         {"currency": "EUR", "value": "100.00", "weight": "0.2000"},
     ]
+
+
+def test_two_instruments_of_one_symbol_are_told_apart_in_the_allocation_and_the_warnings(portfolio):
+    # given the user's own manual KO (made first: the lower id) and the shared KO, worth 300 and 500; and a
+    # euro-quoted KO of each kind bought in euros before the first EUR rate, so both have their cost left out
+    # of invested on 2 January and one of them (no observation of its own) no price
+    manual = InstrumentFactory(symbol="KO", owner=portfolio.owner, provider="manual", name="KO")
+    shared = InstrumentFactory(symbol="KO", name="KO")
+    for instrument, quantity in ((manual, "30"), (shared, "50")):
+        TransactionFactory(portfolio=portfolio, instrument=instrument, date=date(2024, 1, 2), quantity=D(quantity),
+                           price=D("10"))
+    closes_create(instrument=shared, closes={date(2024, 1, 2): "10"})
+    mine_eur = InstrumentFactory(symbol="SAP", owner=portfolio.owner, provider="manual", currency="EUR")
+    shared_eur = InstrumentFactory(symbol="SAP", currency="EUR")
+    FxRateFactory(base="EUR", quote="USD", date=date(2024, 1, 3), rate=D("1.25"))
+    for instrument in (mine_eur, shared_eur):
+        TransactionFactory(portfolio=portfolio, instrument=instrument, date=date(2024, 1, 2), quantity=D("1"),
+                           price=D("0"), currency="EUR")
+    closes_create(instrument=shared_eur, closes={date(2024, 1, 2): "40"})
+
+    data = chart(portfolio, today=date(2024, 1, 3))
+
+    # then each is a row (and a warning) of its own, named by its instrument id
+    assert [(s["instrument_id"], s["symbol"], s["provider"], s["value"])
+            for s in data["allocation"]["by_instrument"]] == [
+        (shared.pk, "KO", "simulated", "500.00"), (manual.pk, "KO", "manual", "300.00"),
+        (shared_eur.pk, "SAP", "simulated", "50.00")]
+    assert [(w["code"], w["instrument_id"], w["symbol"]) for w in data["warnings"]] == [
+        ("fx_missing_value", shared_eur.pk, "SAP"),
+        ("fx_missing_invested", mine_eur.pk, "SAP"), ("fx_missing_invested", shared_eur.pk, "SAP"),
+        ("no_price", mine_eur.pk, "SAP")]
+
+
+def test_an_allocation_tie_is_ordered_by_symbol_then_instrument_id_on_both_paths(portfolio):
+    # given two KO worth the same today, the one with the higher id bought first: the generation meets them by
+    # id, the dashboard's valuation (the live path) by their first trade
+    today = timezone.localdate()
+    manual = InstrumentFactory(symbol="KO", owner=portfolio.owner, provider="manual", name="KO")
+    shared = InstrumentFactory(symbol="KO", name="KO")
+    other = InstrumentFactory(symbol="AAA")
+    for instrument, day in ((shared, today - timedelta(days=3)), (manual, today - timedelta(days=2)),
+                            (other, today - timedelta(days=1))):
+        TransactionFactory(portfolio=portfolio, instrument=instrument, date=day, quantity=D("4"), price=D("25"))
+        closes_create(instrument=instrument, closes={today: "25"})
+
+    generated = chart(portfolio, today=today)["allocation"]
+    live = json.loads(live_valuation_get(portfolio=portfolio).allocation)
+
+    assert [(s["symbol"], s["instrument_id"], s["value"], s["weight"]) for s in generated["by_instrument"]] == [
+        ("AAA", other.pk, "100.00", "0.3334"), ("KO", manual.pk, "100.00", "0.3333"),
+        ("KO", shared.pk, "100.00", "0.3333")]
+    assert live == generated
 
 
 def test_allocation_weights_add_up_to_exactly_one(portfolio):

@@ -248,3 +248,48 @@ def test_two_holdings_of_one_symbol_each_have_their_own_sparkline_ending_at_its_
     today_of = {"date": today.isoformat()}
     assert live["sparklines"] == {str(manual.pk): [*sparklines[str(manual.pk)], {**today_of, "close": "47.5"}],
                                   str(shared.pk): [*sparklines[str(shared.pk)], {**today_of, "close": "321.5"}]}
+
+
+def test_two_holdings_of_one_symbol_are_two_allocation_rows_in_one_order_whichever_path_made_them(providers, api):
+    # given KO twice in one portfolio: the user's manual KO made first (the lower id) but bought later, and the
+    # shared KO made second but bought first — the generation meets them by id, the dashboard's valuation by
+    # their first trade — its history fetched by the workers
+    today = timezone.localdate()
+    portfolio_id = portfolio_of(api)
+    buy(api, portfolio_id, symbol="KO", provider="manual", date=weekday_before(today - timedelta(days=10)),
+        quantity="10", price="40")
+    buy(api, portfolio_id, symbol="KO", provider="yahoo", date=weekday_before(today - timedelta(days=20)),
+        quantity="10", price="100")
+    manual = Instrument.objects.get(symbol="KO", owner=api.user)
+    shared = Instrument.objects.get(symbol="KO", owner=None)
+    assert manual.pk < shared.pk
+    wait_for("the chart of both", current_chart(api, portfolio_id))
+    last_close = PriceHistory.objects.filter(instrument=shared, date__lt=today).latest("date").close
+    assert last_close != Decimal("40")
+
+    # when the allocation is read (the live path: the dashboard's valuation)
+    served = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1M").json()
+
+    # then each KO is a row of its own, named by its instrument id (and its provider: what the page shows),
+    # the larger first; and the generation (which the cached chart holds) made the same rows
+    shared_value = (10 * last_close).quantize(Decimal("0.01"))
+    rows = sorted([(shared.pk, f"{shared_value:f}"), (manual.pk, "400.00")], key=lambda row: -Decimal(row[1]))
+    provider = {manual.pk: "manual", shared.pk: "yahoo"}
+    assert [(s["instrument_id"], s["symbol"], s["provider"], s["value"])
+            for s in served["allocation"]["by_instrument"]] == [(pk, "KO", provider[pk], value) for pk, value in rows]
+    assert served["allocation"] == chart_data_get(portfolio_id=portfolio_id)["allocation"]
+
+    # when both are worth the same today: the provider's quote of the shared KO, the owner's close of theirs
+    live_quote_stored(providers, shared)
+    posted = api.post("/api/instruments/KO/prices/", [{"date": today.isoformat(), "close": str(LIVE_CLOSE)}],
+                      format="json")
+    assert posted.status_code == 201
+
+    # then the tie is broken by the instrument id, on the live path as in a full generation with today's closes
+    served = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1M").json()
+    assert served["outdated"] is False
+    assert [(s["instrument_id"], s["symbol"], s["value"], s["weight"])
+            for s in served["allocation"]["by_instrument"]] == [(manual.pk, "KO", "3215.00", "0.5000"),
+                                                               (shared.pk, "KO", "3215.00", "0.5000")]
+    full = chart_data_compute(chart_inputs_load(portfolio=Portfolio.objects.get(pk=portfolio_id)), today=today)
+    assert served["allocation"] == full["allocation"]
