@@ -1,11 +1,17 @@
 """The dashboard in a real browser: Debian's headless Chromium driven by Playwright, against a live
 server, a real worker, Postgres and Redis. Screenshots land in var/screenshots/."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
 from playwright.sync_api import Page, expect
+from rest_framework.test import APIClient
+
+from tests.portfolio.test_history import buy, current_chart, wait_for, weekday_before
 
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "screenshots"
 
@@ -91,3 +97,22 @@ def test_phone_width_and_the_empty_state(worker, browser, live_server, demo, dja
     expect(fresh.get_by_text("Add a transaction")).to_be_visible()
     fresh.goto(f"{live_server.url}/")
     expect(fresh.locator("[data-testid=empty-banner]")).to_contain_text("Add your first transaction")
+
+
+def test_two_holdings_of_one_symbol_have_allocation_bars_told_apart(worker, browser, live_server, demo):
+    # given the demo's shared KO and, beside it, the user's own manual KO (worth more: both among the bars)
+    api = APIClient()
+    api.force_authenticate(get_user_model().objects.get(username=demo.username))
+    traded = weekday_before(timezone.localdate() - timedelta(days=5))
+    buy(api, demo.portfolio_id, symbol="KO", provider="manual", date=traded, quantity="1000", price="100")
+    wait_for("the chart with both", current_chart(api, demo.portfolio_id, chart_range="1Y"))
+
+    # when the dashboard is opened
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    log_in(page, live_server.url, demo.username, demo.password)
+
+    # then each KO has its bar, labelled by its provider
+    labels = page.locator("#allocation-holding .bar-label")
+    expect(labels.filter(has_text="KO · manual")).to_have_count(1, timeout=30_000)
+    texts = labels.all_text_contents()
+    assert texts.count("KO · manual") == 1 and texts.count("KO · simulated") == 1 and "KO" not in texts
