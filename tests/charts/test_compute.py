@@ -410,8 +410,9 @@ def test_allocation_by_instrument_asset_class_and_currency(portfolio):
 
 def test_two_instruments_of_one_symbol_are_told_apart_in_the_allocation_and_the_warnings(portfolio):
     # given the user's own manual KO (made first: the lower id) and the shared KO, worth 300 and 500; and a
-    # euro-quoted KO of each kind bought in euros before the first EUR rate, so both have their cost left out
-    # of invested on 2 January and one of them (no observation of its own) no price
+    # euro-quoted SAP of each kind, transferred in (price 0) before the first EUR rate: both have their cost
+    # left out of invested, the shared one (a close of its own) is left out of 2 January's value, and the
+    # user's (no observation at all) has no price
     manual = InstrumentFactory(symbol="KO", owner=portfolio.owner, provider="manual", name="KO")
     shared = InstrumentFactory(symbol="KO", name="KO")
     for instrument, quantity in ((manual, "30"), (shared, "50")):
