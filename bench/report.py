@@ -767,7 +767,8 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "serve meanwhile there is nothing to debounce), the 200.",
         "- Before any timing, each gunicorn process computed a cold answer once (the small portfolio's, "
         f"untimed by the figures: {d.get('process_warm_up_ms', '–')} ms): what a fresh process loads the first "
-        "time (modules, market calendars) is its start-up, not a cold cache.",
+        "time (modules not yet imported, first-touch costs; the market calendars are loaded as the process "
+        "starts) is its start-up, not a cold cache.",
         "- **Cold page**: the three requests in the page's order from that state: totals (computes and caches "
         "both answers), holdings (finds its answer cached by the totals request of the same page load), then "
         "the chart until it arrives.",
@@ -925,7 +926,11 @@ def _load_md(load: dict | None) -> list[str]:
         "think time (closed loop). First the same load on the **framework floor** (`bench/floor.py`: a DRF "
         "view returning constant bytes behind the same gunicorn, middleware and token authentication — the "
         "cheapest authenticated answer this stack gives), so the dashboard's cost beyond the framework is a "
-        "ratio measured in the same run. The floor the targets compare with answers as many bytes as the "
+        "ratio measured in the same run. The three answers are cached again just before the dashboard's run "
+        "(they live 60 s and would have expired during the floor's runs), so it opens warm and, unless it lasts "
+        "longer than 60 s, no answer expires during it: what an expiry costs under load, one recompute that the "
+        "requests for that answer wait on, is the cold read of section 2, not measured here. "
+        "The floor the targets compare with answers as many bytes as the "
         f"dashboard's three answers ({', '.join(f'{b:,}' for b in load['floor'].get('answer_bytes', []))} bytes, "
         "cycled the same way): what is left is our code's work, not the size of the answers. The tiny floor "
         "(a few bytes) shows what carrying those bytes costs by itself.",

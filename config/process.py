@@ -1,6 +1,7 @@
 """What a web process does once, before its first request (config/wsgi.py)."""
 
 import gc
+import logging
 from importlib import import_module
 
 from django.conf import settings
@@ -9,6 +10,8 @@ from django.utils.module_loading import import_string
 # What each web process loads before its first request besides the URLconf, named (config wires the apps by
 # dotted path, never by import): the exchange calendars, the first valuation's ~0.75 s otherwise.
 WEB_PROCESS_LOADS = ("prices.market_calendar.market_calendars_load",)
+
+logger = logging.getLogger(__name__)
 
 
 def web_process_ready() -> None:
@@ -21,5 +24,9 @@ def web_process_ready() -> None:
     is collected as before."""
     import_module(settings.ROOT_URLCONF)
     for load in WEB_PROCESS_LOADS:
-        import_string(load)()
+        try:
+            import_string(load)()
+        except Exception:  # a head start, never a condition of serving: gunicorn would halt on a boot error
+            logger.warning("Web process start: %s failed; the first request that needs it will try again",
+                           load, exc_info=True)
     gc.freeze()

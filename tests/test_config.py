@@ -172,3 +172,24 @@ print(json.dumps([loaded, "exchange_calendars" in sys.modules, len(sys.modules) 
     loaded, library_loaded, modules_imported, calendars_built, stale = json.loads(result.stdout)
     # Friday 5 July 2024 is the last session before Monday noon (the 4th a holiday): the 3rd's close is stale.
     assert [loaded, library_loaded, modules_imported, calendars_built, stale] == [1, True, 0, 1, [True, False]]
+
+
+def test_a_web_process_whose_calendar_library_fails_to_load_still_starts(tmp_path):
+    # Given an exchange-calendars install that fails on import (a broken upgrade, a missing data file)
+    broken = tmp_path / "exchange_calendars"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise ImportError('exchange_calendars is broken here')\n")
+    # When gunicorn loads config/wsgi.py in a worker
+    show = "'portfolio.api.views' in sys.modules, gc.get_freeze_count() > 0"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import gc, json, sys; import config.wsgi; print(json.dumps([{show}]))"],
+        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_DEBUG": "1",
+                       "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])},
+        capture_output=True, text=True, timeout=60,
+    )
+    # Then the process starts (the whole site is not down for want of a head start), says why it could not
+    # load the calendar, and is otherwise as ready as ever
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [True, True]
+    assert "prices.market_calendar.market_calendars_load failed" in result.stderr
+    assert "exchange_calendars is broken here" in result.stderr

@@ -168,8 +168,10 @@ def test_generate_charts_command_runs_here_or_queues(client, portfolio):
         call_command("generate_charts", "--portfolio", "999999", stdout=StringIO(), stderr=StringIO())
 
 
-def test_a_chart_key_of_an_older_shape_is_replaced_not_a_500(client, portfolio):
-    get_redis_connection("default").set(f"folio:chart:{portfolio.pk}:data", '{"version": 0, "ranges": {}}')
+def test_a_chart_key_of_another_shape_is_replaced_not_a_500(client, portfolio):
+    # a string where the chart's hash belongs (whatever put it there): read as no chart, replaced when generated
+    get_redis_connection("default").set(f"folio:chart:{portfolio.pk}:data:l{CHART_LAYOUT}",
+                                        '{"version": 0, "ranges": {}}')
     assert client.get(f"/api/dashboard-chart-data/{portfolio.pk}/").status_code == 202
     assert client.get(f"/api/portfolios/{portfolio.pk}/performance/").status_code == 202
     call_command("generate_charts", "--portfolio", str(portfolio.pk), stdout=StringIO(), stderr=StringIO())
@@ -204,6 +206,20 @@ def test_a_chart_cached_in_an_older_layout_is_made_again_not_misread(client, por
     assert body["sparklines"] == {str(portfolio.transactions.get().instrument_id): [
         {"date": day.isoformat(), "close": close} for day, close in zip(closes, ("100", "110", "120"), strict=True)]}
     assert body["series"][-1]["value"] == "1200.00"
+
+
+def test_deleting_a_portfolio_deletes_its_chart_data_of_every_layout(client, portfolio):
+    # given its chart generated, beside what an earlier layout left (layout 1's key had no suffix)
+    call_command("generate_charts", "--portfolio", str(portfolio.pk), stdout=StringIO(), stderr=StringIO())
+    redis = get_redis_connection("default")
+    keys = [f"folio:chart:{portfolio.pk}:data"] + [
+        f"folio:chart:{portfolio.pk}:data:l{layout}" for layout in range(2, CHART_LAYOUT + 1)]
+    for key in keys[:-1]:
+        redis.hset(key, mapping={"version": "0"})
+    assert [redis.exists(key) for key in keys] == [1] * len(keys)
+    # when its owner deletes it, then none is left to expire
+    assert client.delete(f"/api/portfolios/{portfolio.pk}/").status_code == 204
+    assert [redis.exists(key) for key in keys] == [0] * len(keys)
 
 
 def _generated_at(portfolio_id: int) -> float | None:
