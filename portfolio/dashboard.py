@@ -38,7 +38,8 @@ logger = logging.getLogger(__name__)
 DASHBOARD_CACHE_SECONDS = 60
 # The shape of the cached answers, part of their key: bump it whenever one changes shape, so that answers
 # another Folio cached (for up to DASHBOARD_CACHE_SECONDS, or while it still runs beside this one) are never
-# read as this one's. 2: the live part's positions carry their instrument's id and provider.
+# read as this one's. 2: the live part's positions carry their instrument's id and provider, and so do the
+# holdings rows (what tells two holdings of one symbol apart: your manual KO and the shared one).
 DASHBOARD_LAYOUT = 2
 CENT = Decimal("0.01")
 WEIGHT_PLACES = Decimal("0.000001")
@@ -80,6 +81,7 @@ def _holding_row(holding: Holding, valuation: Valuation, day_change: Decimal | N
         "name": instrument.name,
         "asset_class": instrument.asset_class,
         "currency": instrument.currency,
+        "provider": instrument.provider,
         "quantity": _plain(holding.quantity),
         "average_cost": _money(holding.average_cost),
         "price": _plain(holding.price),

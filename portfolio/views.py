@@ -69,7 +69,12 @@ def dashboard(request):
 def instrument_page(request, symbol: str):
     """An instrument's price chart and the user's own transactions in it: for those who may read its
     prices (holders, staff; a manual instrument for its owner), a 404 for everyone else."""
-    instrument = instrument_of_user_get(user=request.user, symbol=symbol)
+    # ?instrument=<id>: which of the two a symbol can name (your manual KO, the shared KO) the link meant
+    chosen = request.GET.get("instrument")
+    if chosen is not None and not (chosen.isascii() and chosen.isdigit()):
+        raise Http404("No such instrument.")
+    instrument = instrument_of_user_get(user=request.user, symbol=symbol,
+                                        instrument_id=None if chosen is None else int(chosen))
     if instrument is None or not selectors.instrument_readable_by(user=request.user, instrument=instrument):
         raise Http404("No such instrument.")
     transactions = selectors.transaction_list_of_instrument(user=request.user, instrument=instrument)

@@ -138,15 +138,21 @@ def _instruments_query(ids: Collection[int], shared_symbols: Collection[str], *,
                          for row in rows if row[width] is not None}
 
 
-def instrument_of_user_get(*, user: AbstractBaseUser, symbol: str) -> Instrument | None:
+def instrument_of_user_get(*, user: AbstractBaseUser, symbol: str, instrument_id: int | None = None,
+                           ) -> Instrument | None:
     """The instrument a symbol names for this user: their own manual one, else the shared one; never
-    another user's. None for a symbol that names neither (or is no symbol at all)."""
+    another user's. None for a symbol that names neither (or is no symbol at all).
+
+    `instrument_id` picks one of those two (a portfolio can hold both: the shared one is reachable only so);
+    None if it is neither."""
     try:
         normalized = symbol_normalize(symbol=symbol)
     except ValidationError:
         return None
     owner = Q(owner=user) if user.is_authenticated else Q(pk__in=[])
     candidates = Instrument.objects.filter(owner | Q(owner__isnull=True), symbol=normalized)
+    if instrument_id is not None:
+        candidates = candidates.filter(pk=instrument_id)
     # Two rows at most, their own first.
     return min(candidates, key=lambda instrument: instrument.owner_id is None, default=None)
 

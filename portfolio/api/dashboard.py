@@ -63,6 +63,7 @@ class DashboardHoldingsDataApi(WarmReadApi):
             "instrument_id": serializers.IntegerField(), "symbol": serializers.CharField(),
             "name": serializers.CharField(), "asset_class": serializers.CharField(),
             "currency": serializers.CharField(),
+            "provider": serializers.CharField(help_text="Tells two holdings of one symbol apart (`manual` for yours)."),
             "quantity": serializers.CharField(), "average_cost": MONEY, "price": MONEY, "market_value": MONEY,
             "cost_basis": MONEY, "unrealized_gain": MONEY, "unrealized_gain_percent": MONEY, "day_change": MONEY,
             "weight": MONEY, "price_as_of": serializers.DateField(allow_null=True),

@@ -10,8 +10,8 @@ from datetime import date, timedelta
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,22 +33,27 @@ from prices.services import PricePoint, manual_prices_add
 DEFAULT_RANGE_DAYS = 365
 
 
+class InstrumentPricesQuerySerializer(PriceRangeQuerySerializer):
+    instrument = serializers.IntegerField(
+        required=False, min_value=1,
+        help_text="The instrument's id, when the symbol names two (your manual one and the shared one).")
+
+
 class InstrumentPricesApi(APIView):
-    def _instrument(self, symbol: str) -> Instrument:
-        instrument = instrument_of_user_get(user=self.request.user, symbol=symbol)
+    def _instrument(self, symbol: str, instrument_id: int | None = None) -> Instrument:
+        instrument = instrument_of_user_get(user=self.request.user, symbol=symbol, instrument_id=instrument_id)
         if instrument is None or not instrument_readable_by(user=self.request.user, instrument=instrument):
             raise Http404("No such instrument.")
         return instrument
 
     @extend_schema(
-        parameters=[OpenApiParameter("start", str, description="YYYY-MM-DD"),
-                    OpenApiParameter("end", str, description="YYYY-MM-DD")],
+        parameters=[InstrumentPricesQuerySerializer],
         responses=InstrumentPricesSerializer,
     )
     def get(self, request, symbol: str):
-        instrument = self._instrument(symbol)
-        query = PriceRangeQuerySerializer(data=request.query_params)
+        query = InstrumentPricesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        instrument = self._instrument(symbol, query.validated_data.get("instrument"))
         end = query.validated_data.get("end") or date.today()
         start = query.validated_data.get("start") or end - timedelta(days=DEFAULT_RANGE_DAYS)
         rows = price_history_get(instrument=instrument, start=start, end=end)

@@ -157,10 +157,13 @@
   function sortedHoldings() {
     const { key, desc } = state.sort;
     const value = (h) => (key === "symbol" ? h.symbol : h[key] == null ? -Infinity : Number(h[key]));
+    // Ties by symbol then instrument id, as the allocation orders its rows: two KO worth the same always
+    // come in one order, whatever order the answer listed them in.
+    const tie = (a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : a.instrument_id - b.instrument_id);
     return state.holdings.slice().sort((a, b) => {
       const x = value(a), y = value(b);
       const order = x < y ? -1 : x > y ? 1 : 0;
-      return desc ? -order : order;
+      return (desc ? -order : order) || tie(a, b);
     });
   }
 
@@ -174,14 +177,16 @@
     for (const h of sortedHoldings()) {
       // A currency's cash has no instrument page: it is worth 1 in its currency.
       const isCash = h.asset_class === "cash" && h.symbol.startsWith("CASH ");
-      const link = isCash ? el("span", { text: h.name }) : el("a", { href: root.dataset.instrumentUrl.replace("SYMBOL", encodeURIComponent(h.symbol)), text: h.symbol });
+      // The symbol alone opens your manual KO, never the shared one beside it: the link names the instrument.
+      const href = `${root.dataset.instrumentUrl.replace("SYMBOL", encodeURIComponent(h.symbol))}?instrument=${h.instrument_id}`;
+      const link = isCash ? el("span", { text: h.name }) : el("a", { href: href, text: holdingLabel(h, state.holdings) });
       const symbolCell = el("td", { class: "lead" }, [el("strong", {}, [link]), " ", el("small", { text: h.asset_class })]);
       const priceCell = el("td", { class: "num", "data-testid": "holding-price" }, [h.price == null ? el("span", { class: "muted", text: "no price" }) : F.price(h.price, h.currency) + " " + h.currency]);
       if (h.unknown) priceCell.append(" ", el("span", { class: "badge stale", title: "Its provider does not know this symbol", text: "unknown symbol" }));
       else if (h.stale && h.price != null) priceCell.append(" ", el("span", { class: "badge stale", title: "Older than the last market close", text: "stale " + h.price_as_of }));
       const gain = el("td", { class: "num key", text: signed(h.unrealized_gain) }); tone(gain, h.unrealized_gain);
       const gainPct = el("td", { class: "num key", text: pct(h.unrealized_gain_percent) }); tone(gainPct, h.unrealized_gain_percent);
-      body.append(el("tr", { "data-symbol": h.symbol }, [
+      body.append(el("tr", { "data-symbol": h.symbol, "data-instrument-id": String(h.instrument_id) }, [
         symbolCell,
         el("td", { class: "num", "data-testid": "holding-quantity", text: F.quantity(h.quantity) }),
         el("td", { class: "num", text: money(h.average_cost) }),
@@ -265,8 +270,8 @@
     bars(document.getElementById("allocation-holding"), allocation && allocation.by_instrument, (r) => holdingLabel(r, allocation.by_instrument));
   }
 
-  // A symbol can name two holdings (your manual KO beside the shared KO): their bars add what tells them apart,
-  // the provider ("KO · manual", "KO · yahoo"), else the name, else the instrument id.
+  // A symbol can name two holdings (your manual KO beside the shared KO): their bars and table rows add what
+  // tells them apart, the provider ("KO · manual", "KO · yahoo"), else the name, else the instrument id.
   function holdingLabel(row, rows) {
     const twins = rows.filter((other) => other.symbol === row.symbol);
     if (twins.length < 2) return row.symbol;

@@ -65,7 +65,8 @@
     const start = new Date(Date.now() - days * 86400000).toISOString().slice(0, 10);
     let body;
     try {
-      body = await window.FolioApi.get(`${root.dataset.pricesUrl}?start=${start}`);
+      // the URL names the instrument already (?instrument=<id>: a symbol can name two)
+      body = await window.FolioApi.get(`${root.dataset.pricesUrl}&start=${start}`);
     } catch (error) {
       status.textContent = "Prices could not be loaded: " + error.message;
       return;

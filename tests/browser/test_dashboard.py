@@ -11,6 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 from rest_framework.test import APIClient
 
+from prices.models import Instrument
 from tests.portfolio.test_history import buy, current_chart, wait_for, weekday_before
 
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "screenshots"
@@ -99,7 +100,8 @@ def test_phone_width_and_the_empty_state(worker, browser, live_server, demo, dja
     expect(fresh.locator("[data-testid=empty-banner]")).to_contain_text("Add your first transaction")
 
 
-def test_two_holdings_of_one_symbol_have_allocation_bars_told_apart(worker, browser, live_server, demo):
+def test_two_holdings_of_one_symbol_have_allocation_bars_and_table_rows_told_apart(worker, browser, live_server,
+                                                                                   demo):
     # given the demo's shared KO and, beside it, the user's own manual KO (worth more: both among the bars)
     api = APIClient()
     api.force_authenticate(get_user_model().objects.get(username=demo.username))
@@ -116,3 +118,18 @@ def test_two_holdings_of_one_symbol_have_allocation_bars_told_apart(worker, brow
     expect(labels.filter(has_text="KO · manual")).to_have_count(1, timeout=30_000)
     texts = labels.all_text_contents()
     assert texts.count("KO · manual") == 1 and texts.count("KO · simulated") == 1 and "KO" not in texts
+
+    # and each KO has its row in the holdings table, labelled the same, linked to its own instrument, the
+    # manual one (worth more) above
+    rows = page.locator("[data-testid=holdings] tbody tr[data-symbol=KO]")
+    expect(rows).to_have_count(2)
+    links = rows.locator("td.lead a")
+    expect(links).to_have_text(["KO · manual", "KO · simulated"])
+    ids = {provider: Instrument.objects.get(symbol="KO", provider=provider).pk for provider in ("manual", "simulated")}
+    assert [link.get_attribute("href") for link in links.all()] == [
+        f"/instruments/KO/?instrument={ids['manual']}", f"/instruments/KO/?instrument={ids['simulated']}"]
+
+    # when the shared KO's row is followed, then its page shows the shared KO and its prices
+    links.nth(1).click()
+    expect(page.get_by_text("priced by Simulated")).to_be_visible()
+    expect(page.locator("#price-status")).to_contain_text("Last close", timeout=30_000)

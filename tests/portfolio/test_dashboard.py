@@ -5,6 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -71,7 +72,7 @@ def test_holdings_data_values(api, priced):
     assert [r["symbol"] for r in rows] == ["AAPL", "MSFT"]  # largest market value first
     assert rows[0] == {
         "instrument_id": Instrument.objects.get(symbol="AAPL").pk,
-        "symbol": "AAPL", "name": "AAPL Inc.", "asset_class": "stock", "currency": "USD",
+        "symbol": "AAPL", "name": "AAPL Inc.", "asset_class": "stock", "currency": "USD", "provider": "simulated",
         "quantity": "6", "average_cost": "100.10", "price": "120", "market_value": "720.00",
         "cost_basis": "600.60", "unrealized_gain": "119.40", "unrealized_gain_percent": "19.88",
         "day_change": "60.00", "weight": "0.536913", "price_as_of": timezone.localdate().isoformat(),
@@ -175,3 +176,40 @@ def test_a_realized_gain_is_rounded_half_even_once(api, portfolio):
     initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
 
     assert (initial["realized_gain"], initial["total_value"], initial["holdings_count"]) == ("2.68", "0.00", 0)
+
+
+def test_two_holdings_of_one_symbol_are_told_apart_and_each_link_opens_its_own(api, user, portfolio):
+    # given the user's own manual KO made first (the lower id) and the shared KO, both held, worth the same
+    today = timezone.localdate()
+    manual = InstrumentFactory(symbol="KO", owner=user, provider="manual", name="My KO", exchange_mic="")
+    shared = InstrumentFactory(symbol="KO", exchange_mic="")
+    assert manual.pk < shared.pk
+    for instrument, bought in ((shared, date(2024, 1, 2)), (manual, date(2024, 1, 3))):  # the shared one first
+        TransactionFactory(portfolio=portfolio, instrument=instrument, quantity=D("5"), price=D("30"), date=bought)
+        PriceFactory(instrument=instrument, date=today, close=D("50"))
+
+    # when the holdings are read
+    rows = api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()["holdings"]
+
+    # then each KO is a row of its own, carrying its instrument's id and provider
+    assert sorted((r["instrument_id"], r["symbol"], r["provider"], r["market_value"]) for r in rows) == [
+        (manual.pk, "KO", "manual", "250.00"), (shared.pk, "KO", "simulated", "250.00")]
+
+    # and the link the table makes (/instruments/KO/?instrument=<id>) opens each its own page and prices,
+    # where the symbol alone opens the user's manual one
+    web = Client()
+    web.force_login(user)
+    assert "priced by Manual" in web.get("/instruments/KO/").content.decode()
+    for instrument, priced_by in ((manual, "Manual"), (shared, "Simulated")):
+        page = web.get(f"/instruments/KO/?instrument={instrument.pk}").content.decode()
+        assert f"priced by {priced_by}" in page
+        assert f"/api/instruments/KO/prices/?instrument={instrument.pk}" in page
+        prices = api.get(f"/api/instruments/KO/prices/?instrument={instrument.pk}&start={today}").json()
+        assert (prices["provider"], prices["prices"][0]["close"]) == (instrument.provider, "50.000000")
+    # an id that is not one of the two the symbol names is no page at all, a malformed one a 400 naming it
+    other = InstrumentFactory(symbol="PEP")
+    assert web.get(f"/instruments/KO/?instrument={other.pk}").status_code == 404
+    assert web.get("/instruments/KO/?instrument=x").status_code == 404
+    assert api.get(f"/api/instruments/KO/prices/?instrument={other.pk}").status_code == 404
+    answer = api.get("/api/instruments/KO/prices/?instrument=x")
+    assert answer.status_code == 400 and "instrument" in answer.json()
