@@ -174,12 +174,13 @@
       body.append(el("tr", {}, [el("td", { colspan: "8", text: "No open positions." })]));
       return;
     }
+    const label = holdingLabels(state.holdings);
     for (const h of sortedHoldings()) {
       // A currency's cash has no instrument page: it is worth 1 in its currency.
       const isCash = h.asset_class === "cash" && h.symbol.startsWith("CASH ");
       // The symbol alone opens your manual KO, never the shared one beside it: the link names the instrument.
       const href = `${root.dataset.instrumentUrl.replace("SYMBOL", encodeURIComponent(h.symbol))}?instrument=${h.instrument_id}`;
-      const link = isCash ? el("span", { text: h.name }) : el("a", { href: href, text: holdingLabel(h, state.holdings) });
+      const link = isCash ? el("span", { text: h.name }) : el("a", { href: href, text: label(h) });
       const symbolCell = el("td", { class: "lead" }, [el("strong", {}, [link]), " ", el("small", { text: h.asset_class })]);
       const priceCell = el("td", { class: "num", "data-testid": "holding-price" }, [h.price == null ? el("span", { class: "muted", text: "no price" }) : F.price(h.price, h.currency) + " " + h.currency]);
       if (h.unknown) priceCell.append(" ", el("span", { class: "badge stale", title: "Its provider does not know this symbol", text: "unknown symbol" }));
@@ -267,16 +268,24 @@
       });
     };
     bars(document.getElementById("allocation-class"), allocation && allocation.by_asset_class, (r) => r.asset_class);
-    bars(document.getElementById("allocation-holding"), allocation && allocation.by_instrument, (r) => holdingLabel(r, allocation.by_instrument));
+    bars(document.getElementById("allocation-holding"), allocation && allocation.by_instrument, holdingLabels((allocation && allocation.by_instrument) || []));
   }
 
   // A symbol can name two holdings (your manual KO beside the shared KO): their bars and table rows add what
-  // tells them apart, the provider ("KO · manual", "KO · yahoo"), else the name, else the instrument id.
-  function holdingLabel(row, rows) {
-    const twins = rows.filter((other) => other.symbol === row.symbol);
-    if (twins.length < 2) return row.symbol;
-    const own = (key) => row[key] && row[key] !== row.symbol && twins.filter((other) => other[key] === row[key]).length === 1;
-    return `${row.symbol} · ${own("provider") ? row.provider : own("name") ? row.name : "#" + row.instrument_id}`;
+  // tells them apart, the provider ("KO · manual", "KO · yahoo"), else the name, else the instrument id. The
+  // rows are grouped by symbol once, so labelling 500 holdings is not 500 passes over all of them.
+  function holdingLabels(rows) {
+    const bySymbol = new Map();
+    for (const r of rows) {
+      if (!bySymbol.has(r.symbol)) bySymbol.set(r.symbol, []);
+      bySymbol.get(r.symbol).push(r);
+    }
+    return (row) => {
+      const twins = bySymbol.get(row.symbol) || [row];
+      if (twins.length < 2) return row.symbol;
+      const own = (key) => row[key] && row[key] !== row.symbol && twins.filter((other) => other[key] === row[key]).length === 1;
+      return `${row.symbol} · ${own("provider") ? row.provider : own("name") ? row.name : "#" + row.instrument_id}`;
+    };
   }
 
   async function followChartProgress(progressUrl, token) {
