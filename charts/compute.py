@@ -63,10 +63,14 @@ RANGE_MONTHS = {"1M": 1, "3M": 3, "6M": 6, "1Y": 12, "5Y": 60}
 PERFORMANCE_RANGE_MONTHS = {"1Y": 12, "5Y": 60}
 
 # Downsampling rule: a range of up to DAILY_POINTS_MAX days keeps every day — 1Y (at most 367 days) and
-# shorter are always daily. A longer range keeps one point every `step` days counted back from `today`
-# (so the last point is today and all points fall on the same weekday), where `step` is 7 (weekly) unless
-# that would exceed THINNED_POINTS_MAX points (~10 years weekly), then the smallest multiple of 7 that
-# does not; the range's first day is always kept so the line starts where the range starts.
+# shorter are always daily. A longer range keeps weekly points anchored to the calendar week (Monday to
+# Sunday), as weekly charts do: the last session of each week — its Friday (a market holiday's Friday
+# carries that week's last close, the grid's forward fill) — before today, then today as the final point.
+# The range's first day is always kept too, so the line starts where the range starts. Beyond
+# THINNED_POINTS_MAX weeks (~10 years) only every `k`-th week's Friday is kept, `k` the smallest whole
+# number that brings them within it, the weeks counted from a fixed Monday (not from today). So the points
+# stay on their dates from one day to the next: a new day moves only the last point (today) or appends
+# one (when yesterday was a Friday), besides the range's first day.
 DAILY_POINTS_MAX = 400
 THINNED_POINTS_MAX = 530
 
@@ -316,7 +320,8 @@ def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries 
         if not grid.priced_today[col]
     ]
 
-    kept = {key: _thin(range(_range_start(key=key, today=today, first=first), len(days))) for key in CHART_RANGES}
+    kept = {key: _thin(range(_range_start(key=key, today=today, first=first), len(days)), first=first)
+            for key in CHART_RANGES}
     points = _points(days=days, value=grid.value, invested=series.invested, snapshots=series.snapshots,
                      wanted=sorted(set().union(*kept.values())))
     sparklines = sparklines_make(inputs.prices, instrument_ids=ids[held].tolist(),
@@ -876,13 +881,23 @@ def _range_start(*, key: str, today: date, first: date) -> int:
     return max(0, (start - first).days)
 
 
-def _thin(days: range) -> list[int]:
-    """The day indices a range keeps, per the downsampling rule at the top of this module."""
+def _thin(days: range, *, first: date) -> list[int]:
+    """The day indices a range keeps, per the downsampling rule at the top of this module (index 0 is
+    `first`, the last index is today)."""
     if len(days) <= DAILY_POINTS_MAX:
         return list(days)
-    step = 7 * ceil(len(days) / (7 * THINNED_POINTS_MAX))
-    kept = days[::-step][::-1]  # counted back from the last day
-    return list(kept) if kept[0] == days[0] else [days[0], *kept]
+    every = ceil(len(days) / (7 * THINNED_POINTS_MAX))  # weeks between two kept Fridays
+    # date.toordinal() - 1 counts days from Monday 1 January of year 1: its weekday is that modulo 7 and
+    # its week (counted from that Monday) that divided by 7.
+    origin = first.toordinal() - 1
+    friday = days.start + (_FRIDAY - (origin + days.start)) % 7  # the range's first Friday
+    kept = [day for day in range(friday, days.stop - 1, 7) if (origin + day) // 7 % every == 0]
+    if not kept or kept[0] != days.start:
+        kept.insert(0, days.start)
+    return [*kept, days.stop - 1]
+
+
+_FRIDAY = 4  # date.weekday()
 
 
 def _allocation(*, instruments: list[Instrument], ids: np.ndarray, today: Snapshot) -> Allocation:

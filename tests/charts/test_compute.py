@@ -334,13 +334,61 @@ def test_ranges_start_where_they_should(portfolio):
     assert all(points[-1]["date"] == "2024-03-15" for points in ranges.values())
     # a year and shorter: every calendar day (2024 is a leap year)
     assert [len(ranges[key]) for key in ("1M", "3M", "6M", "YTD", "1Y")] == [30, 92, 183, 75, 367]
-    # MAX spans 439 days, more than DAILY_POINTS_MAX: weekly back from today, plus the first day
+    # MAX spans 439 days, more than DAILY_POINTS_MAX: the first day, every Friday before today, today
     max_days = [date.fromisoformat(p["date"]) for p in ranges["MAX"]]
     assert DAILY_POINTS_MAX < 439
     assert max_days[0] == date(2023, 1, 2)
+    assert max_days[1] == date(2023, 1, 6)
+    assert {day.weekday() for day in max_days[1:]} == {4}  # Fridays (15 Mar 2024 is one)
     assert {(b - a).days for a, b in zip(max_days[1:], max_days[2:], strict=False)} == {7}
-    assert len(max_days) == 64  # 62 weeks back from 15 Mar 2024 reach 6 Jan 2023, then 2 Jan
+    assert len(max_days) == 64  # 62 Fridays from 6 Jan 2023 to 8 Mar 2024, then 2 Jan and 15 Mar
     assert ranges["5Y"] == ranges["MAX"]
+
+
+def test_weekly_points_stay_on_the_fridays_from_one_day_to_the_next(portfolio):
+    # given a portfolio started on Mon 2 Jan 2023 whose value moves every day, viewed Tue 19 to Mon 25 Mar 2024
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2023, 1, 2), quantity=D("1"), price=D("1"))
+    start = date(2023, 1, 2)
+    closes_create(instrument=aaa, closes={start + timedelta(days=n): f"{100 + n}" for n in range(460)})
+
+    seen = {}
+    for today in (date(2024, 3, 19) + timedelta(days=n) for n in range(7)):
+        points = chart(portfolio, today=today)["ranges"]["MAX"]
+        seen[today] = [(p["date"], p["value"]) for p in points]
+
+    # the first day, then the Fridays before today (not every 7th day back from today), then today
+    tuesday = seen[date(2024, 3, 19)]
+    assert [d for d, _ in tuesday[:3]] == ["2023-01-02", "2023-01-06", "2023-01-13"]
+    assert [d for d, _ in tuesday[-3:]] == ["2024-03-08", "2024-03-15", "2024-03-19"]
+    assert tuesday[-2] == ("2024-03-15", f"{100 + (date(2024, 3, 15) - start).days}.00")
+    assert len(tuesday) == 65  # 63 Fridays from 6 Jan 2023 to 15 Mar 2024, 2 Jan 2023 and 19 Mar 2024
+    # each next day only moves the last point (today), or appends one after a Friday; nothing else changes
+    for today, points in seen.items():
+        if today == date(2024, 3, 19):
+            continue
+        before = seen[today - timedelta(days=1)]
+        kept = before if (today - timedelta(days=1)).weekday() == 4 else before[:-1]
+        assert points == [*kept, (today.isoformat(), f"{100 + (today - start).days}.00")]
+    assert [d for d, _ in seen[date(2024, 3, 25)][-4:]] == ["2024-03-08", "2024-03-15", "2024-03-22",
+                                                              "2024-03-25"]
+
+
+def test_beyond_ten_years_every_other_weeks_friday_stays_put(portfolio):
+    # given a portfolio started on Tue 1 Jan 2013: MAX spans more than THINNED_POINTS_MAX weeks in 2024
+    aaa = InstrumentFactory(symbol="AAA")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2013, 1, 1), quantity=D("1"), price=D("1"))
+    closes_create(instrument=aaa, closes={date(2013, 1, 1): "1"})
+
+    wednesday = [date.fromisoformat(p["date"]) for p in chart(portfolio, today=date(2024, 3, 20))["ranges"]["MAX"]]
+    thursday = [date.fromisoformat(p["date"]) for p in chart(portfolio, today=date(2024, 3, 21))["ranges"]["MAX"]]
+
+    assert wednesday[0] == date(2013, 1, 1) and wednesday[-1] == date(2024, 3, 20)
+    assert {day.weekday() for day in wednesday[1:-1]} == {4}
+    assert {(b - a).days for a, b in zip(wednesday[1:-1], wednesday[2:-1], strict=False)} == {14}
+    # weeks counted from a fixed Monday, not back from today: the next day keeps them
+    assert thursday == [*wednesday[:-1], date(2024, 3, 21)]
+    assert len(wednesday) <= 532
 
 
 def test_month_ranges_clamp_to_the_end_of_shorter_months(portfolio):
