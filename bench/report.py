@@ -160,13 +160,18 @@ def _chart_targets(c: dict, dashboard: dict | None) -> list[Target]:
     ]
 
 
+def _processes(count: int) -> str:
+    return "one process" if count == 1 else f"{count} processes"
+
+
 def _intraday_targets(i: dict) -> list[Target]:
     p = i["params"]
     return [
         Target("S-intraday", "intraday",
                f"Charts and totals of {p['portfolios']:,} portfolios × {p['holdings']} holdings current after an "
                f"intraday refresh of all {p['instruments']:,} instruments ({p['chart_workers']} chart workers; "
-               "from the refresh's end: charts current, then every total and live point made in one process)",
+               f"from the refresh's end: charts current, then every total and live point made by "
+               f"{_processes(p.get('read_processes', 1))})",
                "≤ 60 s", _fmt(i["after_refresh"]["seconds"], " s", 1),
                f"full regeneration of all {_fmt(i['full_regeneration']['seconds'], ' s', 1)} "
                f"({_fmt(i['speedup_vs_full_regeneration'], '×', 2)})",
@@ -473,7 +478,8 @@ def _reason_intraday(results: dict) -> tuple[str, str]:
     why = (f"After the refresh's last quote was stored, the charts were current in {after['charts_current_seconds']} s "
            f"({i['intraday'].get('charts_regenerated')} regenerated: today's closes are live, not history); the rest "
            f"is the read pass, {read['seconds']} s: every one of the {i['params']['portfolios']:,} portfolios' totals "
-           f"and live point made once, {read['per_portfolio_ms']} ms each, in one process."
+           f"and live point made once by {_processes(read.get('processes', 1))}, {read['per_portfolio_ms']} ms of the "
+           "pass's wall time per portfolio."
            + _contention(results, "intraday") + _profile_text(i.get("read_pass_profile")))
     step = ("The read pass is a cold dashboard valuation per portfolio (its instruments and latest closes, its "
             "transactions, the holdings' arithmetic) and the writes that cache it: cut what the profile's first "
@@ -860,9 +866,12 @@ def _intraday_md(i: dict | None) -> list[str]:
         "them, on their dashboard total, which is the valuation at the refreshed quotes.",
         "",
         *([f"Read pass: every portfolio's live chart point and totals made once, as the first reads after the "
-           f"refresh make them (a dashboard valuation each, then the live point), in one process: "
-           f"{i['read_pass']['seconds']} s, {i['read_pass']['per_portfolio_ms']} ms per portfolio — work the "
-           "product spreads over the reads of the portfolios actually viewed.", ""] if "read_pass" in i else []),
+           f"refresh make them (a dashboard valuation each, then the live point), by "
+           f"{_processes(i['read_pass'].get('processes', 1))} each taking an equal share (forked from the runner, "
+           "as web processes would serve those first reads on the machine's cores): "
+           f"{i['read_pass']['seconds']} s, {i['read_pass']['per_portfolio_ms']} ms of wall time per portfolio — "
+           "work the product spreads over the reads of the portfolios actually viewed.", ""]
+          if "read_pass" in i else []),
         *([f"S1 counts from the refresh's end: the refresh job itself ({i['intraday']['job_seconds']} s) is the "
            "provider's pacing at the product's default rate (section 1, R1, bounds it) and the same whatever the "
            f"number of portfolios; after it, the charts were current in {i['after_refresh']['charts_current_seconds']} "

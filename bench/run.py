@@ -59,6 +59,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     intraday.add_argument("--intraday-holdings", type=int, default=20, help="holdings of each")
     intraday.add_argument("--intraday-instruments", type=int, default=2000, help="instruments they share")
     intraday.add_argument("--chart-workers", type=int, default=2, help="charts worker processes (the cores)")
+    intraday.add_argument("--read-processes", type=int, default=2,
+                          help="processes sharing the read pass (the cores, as web processes would)")
     run = parser.add_argument_group("run")
     run.add_argument("--only", nargs="*", choices=SECTIONS, help="run only these sections")
     run.add_argument("--reuse-data", action="store_true",
@@ -241,7 +243,8 @@ def _section_run(section: str, args: argparse.Namespace, dashboard_data, results
 
         return intraday.run(instruments=args.intraday_instruments, portfolios=args.intraday_portfolios,
                             holdings=args.intraday_holdings, chart_workers=args.chart_workers,
-                            latency=args.latency_ms / 1000, concurrency=args.worker_concurrency)
+                            latency=args.latency_ms / 1000, concurrency=args.worker_concurrency,
+                            read_processes=args.read_processes)
     raise ValueError(section)
 
 
