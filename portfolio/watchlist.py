@@ -77,7 +77,10 @@ def watchlist_get(*, user: AbstractBaseUser, item_ids: Iterable[int] | None = No
     rows = []
     for item in items:
         instrument = item.instrument
-        close, quote = closes.get(instrument.pk), quotes.get(instrument.symbol)
+        # A quote is cached by symbol, and only providers quote: it is the shared instrument's, never the
+        # user's own manual one of the same symbol (both may be followed)
+        close = closes.get(instrument.pk)
+        quote = quotes.get(instrument.symbol) if instrument.owner_id is None else None
         if quote is not None and (close is None or quote["as_of"][:10] >= close.date.isoformat()):
             price, previous = quote["price"], quote["previous_close"]
             as_of = date.fromisoformat(quote["as_of"][:10])
@@ -87,7 +90,8 @@ def watchlist_get(*, user: AbstractBaseUser, item_ids: Iterable[int] | None = No
             price = previous = as_of = None
         change = price - previous if price is not None and previous else None
         rows.append({
-            "id": item.pk, "symbol": instrument.symbol, "name": instrument.name, "currency": instrument.currency,
+            "id": item.pk, "instrument_id": instrument.pk, "symbol": instrument.symbol, "name": instrument.name,
+            "currency": instrument.currency,
             "asset_class": instrument.asset_class, "provider": instrument.provider,
             "verification_status": instrument.verification_status,
             "price": None if price is None else str(price), "price_as_of": as_of,

@@ -33,10 +33,15 @@ from prices.services import PricePoint, manual_prices_add
 DEFAULT_RANGE_DAYS = 365
 
 
-class InstrumentPricesQuerySerializer(PriceRangeQuerySerializer):
+class InstrumentChoiceQuerySerializer(serializers.Serializer):
+    """`?instrument=<id>`: which of the two instruments a symbol can name (your manual `KO`, the shared `KO`)."""
     instrument = serializers.IntegerField(
         required=False, min_value=1,
         help_text="The instrument's id, when the symbol names two (your manual one and the shared one).")
+
+
+class InstrumentPricesQuerySerializer(PriceRangeQuerySerializer, InstrumentChoiceQuerySerializer):
+    pass
 
 
 class InstrumentPricesApi(APIView):
@@ -66,9 +71,12 @@ class InstrumentPricesApi(APIView):
         }
         return Response(InstrumentPricesSerializer(body).data)
 
-    @extend_schema(request=PricePointSerializer(many=True), responses={201: None})
+    @extend_schema(parameters=[InstrumentChoiceQuerySerializer], request=PricePointSerializer(many=True),
+                   responses={201: None})
     def post(self, request, symbol: str):
-        instrument = self._instrument(symbol)
+        query = InstrumentChoiceQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        instrument = self._instrument(symbol, query.validated_data.get("instrument"))
         # Its owner prices a user's manual instrument; staff price the shared ones.
         if not (instrument.owner_id == request.user.pk or (instrument.owner_id is None and request.user.is_staff)):
             raise PermissionDenied("Only the instrument's owner or staff enter its prices.")

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portfolio.api.instruments import InstrumentChoiceQuerySerializer
 from portfolio.positions import instrument_positions_get, portfolio_summaries_get
 from portfolio.selectors import instrument_readable_by, transaction_list_of_instrument
 from prices.selectors import instrument_of_user_get
@@ -29,8 +30,13 @@ class PortfolioValuesApi(APIView):
 
 
 class InstrumentPositionApi(APIView):
+    """The caller's position and trades in the instrument a symbol names (their own manual one, else the shared
+    one), or in the one `?instrument=<id>` picks among those two."""
+
     @extend_schema(responses=inline_serializer("InstrumentPosition", {
         "symbol": serializers.CharField(),
+        "instrument_id": serializers.IntegerField(help_text="Tells the two a symbol can name apart."),
+        "provider": serializers.CharField(help_text="`manual` for your own instrument."),
         "positions": inline_serializer("InstrumentPortfolioPosition", {
             "portfolio": serializers.IntegerField(), "base_currency": serializers.CharField(),
             "quantity": serializers.CharField(), "average_cost": MONEY, "cost_basis": MONEY, "market_value": MONEY,
@@ -39,9 +45,13 @@ class InstrumentPositionApi(APIView):
             "portfolio": serializers.IntegerField(), "date": serializers.DateField(), "type": serializers.CharField(),
             "quantity": serializers.CharField(), "price": serializers.CharField(),
             "currency": serializers.CharField()}, many=True),
-    }))
+    }), parameters=[InstrumentChoiceQuerySerializer])
     def get(self, request, symbol: str):
-        instrument = instrument_of_user_get(user=request.user, symbol=symbol)
+        # ?instrument=<id>: which of the two a symbol can name (your manual KO, the shared KO), as for its prices
+        query = InstrumentChoiceQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        instrument = instrument_of_user_get(user=request.user, symbol=symbol,
+                                            instrument_id=query.validated_data.get("instrument"))
         if instrument is None or not instrument_readable_by(user=request.user, instrument=instrument):
             raise Http404("No such instrument.")
         positions = [{"portfolio": p["portfolio"].pk, "base_currency": p["portfolio"].base_currency,
@@ -53,4 +63,5 @@ class InstrumentPositionApi(APIView):
                    "currency": tx.currency}
                   for tx in transaction_list_of_instrument(user=request.user, instrument=instrument)
                   if tx.type in ("BUY", "SELL")]
-        return Response({"symbol": instrument.symbol, "positions": positions, "trades": trades})
+        return Response({"symbol": instrument.symbol, "instrument_id": instrument.pk, "provider": instrument.provider,
+                         "positions": positions, "trades": trades})

@@ -23,6 +23,8 @@ class WatchlistInputSerializer(serializers.Serializer):
 
 class WatchlistItemSerializer(serializers.Serializer):
     id = serializers.IntegerField()
+    instrument_id = serializers.IntegerField(
+        help_text="Tells apart the two a symbol can name (your manual one and the shared one), `provider` too.")
     symbol = serializers.CharField()
     name = serializers.CharField()
     currency = serializers.CharField()

@@ -28,13 +28,16 @@
       root.dataset.loaded = "true";
       return;
     }
+    const label = labels(rows);
     body.replaceChildren(...rows.map((row) => {
       const tr = document.createElement("tr");
       tr.dataset.symbol = row.symbol;
+      tr.dataset.instrumentId = String(row.instrument_id);
       const symbol = document.createElement("td");
       const link = document.createElement("a");
-      link.href = root.dataset.instrumentUrl.replace("SYMBOL", encodeURIComponent(row.symbol));
-      link.textContent = row.symbol;
+      // The symbol alone opens your manual KO, never the shared one beside it: the link names the instrument.
+      link.href = `${root.dataset.instrumentUrl.replace("SYMBOL", encodeURIComponent(row.symbol))}?instrument=${row.instrument_id}`;
+      link.textContent = label(row);
       symbol.append(link);
       const direction = row.day_change === null ? "" : Number(row.day_change) >= 0 ? "gain" : "loss";
       const asOf = row.price_as_of ? row.price_as_of + (row.stale ? " (stale)" : "") :
@@ -55,6 +58,22 @@
       return tr;
     }));
     root.dataset.loaded = "true";
+  }
+
+  // A symbol can name two followed instruments (your manual KO and the shared KO): their labels add what tells
+  // them apart, as the dashboard's do — the provider ("KO · manual"), else the name, else the instrument id.
+  function labels(rows) {
+    const bySymbol = new Map();
+    for (const r of rows) {
+      if (!bySymbol.has(r.symbol)) bySymbol.set(r.symbol, []);
+      bySymbol.get(r.symbol).push(r);
+    }
+    return (row) => {
+      const twins = bySymbol.get(row.symbol);
+      if (twins.length < 2) return row.symbol;
+      const own = (key) => row[key] && row[key] !== row.symbol && twins.filter((other) => other[key] === row[key]).length === 1;
+      return `${row.symbol} · ${own("provider") ? row.provider : own("name") ? row.name : "#" + row.instrument_id}`;
+    };
   }
 
   function complain(text) {

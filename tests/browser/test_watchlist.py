@@ -1,10 +1,15 @@
-"""The watchlist page in a real browser: search, follow, see the price a real worker fetched, unfollow."""
+"""The watchlist page in a real browser: search, follow, see the price a real worker fetched, unfollow; two
+followed instruments of one symbol told apart."""
+
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from portfolio.models import WatchlistItem
 from tests.browser.test_dashboard import SCREENSHOTS, log_in
-from tests.factories import UserFactory
+from tests.factories import InstrumentFactory, PriceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,4 +46,36 @@ def test_follow_from_the_search_see_the_price_and_unfollow(worker, browser, live
 
     row.locator("button", has_text="Unfollow").click()
     expect(row).to_have_count(0)
+    assert errors == []
+
+
+def test_two_followed_instruments_of_one_symbol_are_labelled_and_linked_each_to_its_own(browser, live_server):
+    # given a user following their own manual KO (closing 42) and the shared KO (closing 60)
+    user = UserFactory(username="twins")
+    yesterday = timezone.localdate() - timedelta(days=1)
+    manual = InstrumentFactory(symbol="KO", owner=user, provider="manual", exchange_mic="")
+    shared = InstrumentFactory(symbol="KO", exchange_mic="")
+    for instrument, close in ((manual, "42"), (shared, "60")):
+        PriceFactory(instrument=instrument, date=yesterday, close=close)
+        WatchlistItem.objects.create(user=user, instrument=instrument)
+
+    # when the watchlist is opened
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, live_server.url, "twins", "correct-horse-battery")
+    page.goto(f"{live_server.url}/watchlist/")
+    expect(page.locator("#watchlist")).to_have_attribute("data-loaded", "true")
+
+    # then each KO is a row labelled by its provider, linked to its own instrument, with its own price
+    for instrument, label, price in ((manual, "KO · manual", "42"), (shared, "KO · simulated", "60")):
+        row = page.locator(f"[data-testid=watchlist-table] tr[data-instrument-id='{instrument.pk}']")
+        expect(row.locator("a")).to_have_text(label)
+        assert row.locator("a").get_attribute("href") == f"/instruments/KO/?instrument={instrument.pk}"
+        expect(row.locator("[data-field=price]")).to_contain_text(price)
+
+    # and the shared KO's link opens the shared KO's page and prices
+    page.locator(f"tr[data-instrument-id='{shared.pk}'] a").click()
+    expect(page.get_by_text("priced by Simulated")).to_be_visible()
+    expect(page.locator("#price-status")).to_contain_text("Last close 60", timeout=30_000)
     assert errors == []

@@ -16,6 +16,7 @@ from charts.selectors import chart_inputs_load
 from charts.sparklines import SPARKLINE_POINTS_MAX
 from portfolio.dashboard import dashboard_data_compute
 from prices.fx import fx_rates_store
+from prices.models import Instrument
 from tests.charts.factories import FxRateFactory, closes_create
 from tests.charts.oracle import Book, Deal, cents
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
@@ -486,6 +487,43 @@ def test_two_instruments_of_one_symbol_are_told_apart_in_the_allocation_and_the_
         ("fx_missing_value", shared_eur.pk, "SAP"),
         ("fx_missing_invested", mine_eur.pk, "SAP"), ("fx_missing_invested", shared_eur.pk, "SAP"),
         ("no_price", mine_eur.pk, "SAP")]
+    # and each message names the one it is about as the holdings table labels it: symbol and provider
+    assert [w["message"] for w in data["warnings"]] == [
+        "No EUR/USD rate: SAP · simulated is left out of the value on 1 day(s) from 2024-01-02 to 2024-01-02.",
+        "No EUR/USD rate: SAP · manual has its cost left out of invested on 2 day(s) from 2024-01-02 to 2024-01-03.",
+        "No EUR/USD rate: SAP · simulated has its cost left out of invested on 2 day(s) from 2024-01-02 to "
+        "2024-01-03.",
+        "SAP · manual has no price yet: it is left out of the value."]
+
+
+def test_a_warning_names_the_symbol_alone_unless_another_instrument_shares_it(portfolio):
+    # given a manual KO with no price at all, held beside the shared PEP; then beside a shared KO too
+    manual = InstrumentFactory(symbol="KO", owner=portfolio.owner, provider="manual", name="My KO")
+    pep = InstrumentFactory(symbol="PEP")
+    for instrument in (manual, pep):
+        TransactionFactory(portfolio=portfolio, instrument=instrument, date=date(2024, 1, 2), quantity=D("1"),
+                           price=D("0"))
+
+    def messages() -> list[str]:
+        return [w["message"] for w in chart(portfolio, today=date(2024, 1, 3))["warnings"]]
+
+    assert messages() == ["KO has no price yet: it is left out of the value.",
+                          "PEP has no price yet: it is left out of the value."]
+    shared = InstrumentFactory(symbol="KO", name="Coca-Cola")
+    TransactionFactory(portfolio=portfolio, instrument=shared, date=date(2024, 1, 2), quantity=D("1"),
+                       price=D("0"))
+    assert messages() == ["KO · manual has no price yet: it is left out of the value.",
+                          "PEP has no price yet: it is left out of the value.",
+                          "KO · simulated has no price yet: it is left out of the value."]
+    # a shared KO staff keep by hand is manual too: the names tell them apart, else the ids
+    Instrument.objects.filter(pk=shared.pk).update(provider="manual")
+    assert messages() == ["KO · My KO has no price yet: it is left out of the value.",
+                          "PEP has no price yet: it is left out of the value.",
+                          "KO · Coca-Cola has no price yet: it is left out of the value."]
+    Instrument.objects.filter(pk=shared.pk).update(name="My KO")
+    assert messages() == [f"KO · #{manual.pk} has no price yet: it is left out of the value.",
+                          "PEP has no price yet: it is left out of the value.",
+                          f"KO · #{shared.pk} has no price yet: it is left out of the value."]
 
 
 def test_an_allocation_tie_is_ordered_by_symbol_then_instrument_id_on_both_paths(portfolio):

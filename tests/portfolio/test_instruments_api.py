@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -102,3 +103,26 @@ def test_range_defaults_and_validation(api, portfolio):
     bad = api.get("/api/instruments/SPY/prices/?start=2024-02-01&end=2024-01-01")
     assert bad.status_code == 400 and "start" in bad.json()
     assert api.get("/api/instruments/SPY/prices/?start=yesterday").json().keys() == {"start"}
+
+
+def test_staff_with_a_manual_house_of_their_own_price_the_shared_one_by_its_id(staff_api, house):
+    # given staff keep the shared manual HOUSE and have a manual HOUSE of their own: the symbol names theirs
+    mine = InstrumentFactory(symbol="HOUSE", provider="manual", owner=User.objects.get(username="staff"),
+                             exchange_mic="")
+    rows = [{"date": "2024-01-31", "close": "350000"}]
+
+    # when they post prices with ?instrument=<the shared one's id>, and then without it
+    shared = staff_api.post(f"/api/instruments/HOUSE/prices/?instrument={house.pk}", rows, format="json")
+    own = staff_api.post("/api/instruments/HOUSE/prices/", [{"date": "2024-01-31", "close": "7"}], format="json")
+
+    # then each went to its own instrument
+    assert (shared.status_code, own.status_code) == (201, 201)
+    assert sorted(PriceHistory.objects.values_list("instrument_id", "close")) == sorted(
+        [(house.pk, Decimal("350000")), (mine.pk, Decimal("7"))])
+    # an id the symbol does not name is a 404, a malformed one a 400 naming the field; nothing written
+    other = InstrumentFactory(symbol="PEP", provider="manual")
+    assert staff_api.post(f"/api/instruments/HOUSE/prices/?instrument={other.pk}", rows,
+                          format="json").status_code == 404
+    malformed = staff_api.post("/api/instruments/HOUSE/prices/?instrument=x", rows, format="json")
+    assert malformed.status_code == 400 and list(malformed.json()) == ["instrument"]
+    assert PriceHistory.objects.count() == 2

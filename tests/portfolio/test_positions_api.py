@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
+from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
 from tests.portfolio.test_history import (  # noqa: F401 (fixtures)
     api,
     buy,
@@ -50,3 +50,48 @@ def test_others_positions_and_private_instruments_answer_404(api, other_user):  
     assert api.get("/api/portfolios/values/").json()["results"] == []
     schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
     assert {"/api/portfolios/values/", "/api/instruments/{symbol}/position/"} <= set(schema)
+
+
+def test_the_position_of_each_of_two_instruments_of_one_symbol(api, other_user):  # noqa: F811
+    # given the user's own manual KO (made first: the lower id) and the shared KO, held in two portfolios,
+    # 3 bought at 30 and 5 at 20, both closing 50 today; and another user's private KO
+    today, user = timezone.localdate(), api.user
+    main, side = PortfolioFactory(owner=user, name="Main"), PortfolioFactory(owner=user, name="Side")
+    manual = InstrumentFactory(symbol="KO", owner=user, provider="manual", exchange_mic="")
+    shared = InstrumentFactory(symbol="KO", exchange_mic="")
+    theirs = InstrumentFactory(symbol="KO", owner=other_user, provider="manual", exchange_mic="")
+    TransactionFactory(portfolio=main, instrument=manual, quantity=Decimal("3"), price=Decimal("30"),
+                       date=today - timedelta(days=2))
+    TransactionFactory(portfolio=side, instrument=shared, quantity=Decimal("5"), price=Decimal("20"),
+                       date=today - timedelta(days=1))
+    TransactionFactory(portfolio=PortfolioFactory(owner=other_user), instrument=theirs)
+    for instrument in (manual, shared):
+        PriceFactory(instrument=instrument, date=today, close=Decimal("50"))
+
+    def position(query: str = "") -> tuple:
+        body = api.get(f"/api/instruments/KO/position/{query}").json()
+        return (body["instrument_id"], body["provider"],
+                [(p["portfolio"], p["quantity"], p["cost_basis"], p["market_value"]) for p in body["positions"]],
+                [(t["portfolio"], t["quantity"], t["price"]) for t in body["trades"]])
+
+    # then ?instrument=<id> answers with that one's position and trades, each its own
+    assert position(f"?instrument={manual.pk}") == (
+        manual.pk, "manual", [(main.pk, "3", "90.00", "150.00")], [(main.pk, "3", "30")])
+    assert position(f"?instrument={shared.pk}") == (
+        shared.pk, "simulated", [(side.pk, "5", "100.00", "250.00")], [(side.pk, "5", "20")])
+    # and the symbol alone still names the user's own manual one
+    assert position() == position(f"?instrument={manual.pk}")
+    # another user's private KO and an id the symbol does not name are no instrument at all; a malformed id is
+    # a 400 naming the field
+    pep = InstrumentFactory(symbol="PEP")
+    for unknown in (theirs.pk, pep.pk, 10**9):
+        answer = api.get(f"/api/instruments/KO/position/?instrument={unknown}")
+        assert (answer.status_code, str(theirs.pk) in answer.content.decode()) == (404, False)
+    for malformed in ("x", "0", "-1", "1.5"):
+        answer = api.get(f"/api/instruments/KO/position/?instrument={malformed}")
+        assert answer.status_code == 400 and list(answer.json()) == ["instrument"]
+    # and the schema documents the parameter
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
+    parameters = schema["/api/instruments/{symbol}/position/"]["get"]["parameters"]
+    assert {(p["name"], p["in"], p["schema"]["type"]) for p in parameters} == {
+        ("symbol", "path", "string"), ("instrument", "query", "integer")}

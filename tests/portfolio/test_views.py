@@ -1,5 +1,6 @@
 """The web pages: login, dashboard, portfolios and the transactions page, through Django's client."""
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -7,7 +8,7 @@ import pytest
 from django.test import Client
 
 from portfolio.models import Portfolio, Transaction
-from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
+from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
 from tests.stubs.market import MarketStub
 
 pytestmark = pytest.mark.django_db
@@ -73,6 +74,29 @@ def test_instrument_page_shows_my_transactions_in_it(web, portfolio, foreign_por
     assert "Apple Inc." in html and "2024-05-06" in html
     assert "777" not in html
     assert web.get("/instruments/NOPE/").status_code == 404
+
+
+def test_the_instrument_page_opened_for_one_of_two_instruments_of_a_symbol_shows_its_position(web, user, portfolio):
+    # given the user's own manual KO (3 bought at 30) and the shared KO (5 bought at 20), in two portfolios
+    side = PortfolioFactory(owner=user, name="Side")
+    manual = InstrumentFactory(symbol="KO", owner=user, provider="manual", exchange_mic="")
+    shared = InstrumentFactory(symbol="KO", exchange_mic="")
+    TransactionFactory(portfolio=portfolio, instrument=manual, quantity=Decimal("3"), price=Decimal("30"),
+                       date=date(2024, 5, 6))
+    TransactionFactory(portfolio=side, instrument=shared, quantity=Decimal("5"), price=Decimal("20"),
+                       date=date(2024, 5, 7))
+
+    def shown(query: str) -> tuple:
+        html = web.get(f"/instruments/KO/{query}").content.decode()
+        return (re.findall(r'<tr data-portfolio="(\d+)">', html), re.findall(r'data-date="([\d-]+)"', html),
+                re.search(r'data-prices-url="([^"]+)"', html).group(1))
+
+    # then each page shows that instrument's position, transactions and prices, the symbol alone the manual one
+    assert shown(f"?instrument={manual.pk}") == (
+        [str(portfolio.pk)], ["2024-05-06"], f"/api/instruments/KO/prices/?instrument={manual.pk}")
+    assert shown(f"?instrument={shared.pk}") == (
+        [str(side.pk)], ["2024-05-07"], f"/api/instruments/KO/prices/?instrument={shared.pk}")
+    assert shown("") == shown(f"?instrument={manual.pk}")
 
 
 def test_add_edit_and_delete_a_transaction_through_the_page(web, portfolio):

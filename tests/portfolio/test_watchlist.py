@@ -2,6 +2,7 @@
 Yahoo), are priced by the refresh jobs, show the latest price and day change; others' items answer 404."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -10,6 +11,8 @@ from rest_framework.test import APIClient
 from portfolio.models import WatchlistItem
 from prices.models import Instrument, PriceHistory
 from prices.needs import instrument_needs_get
+from prices.providers.base import Quote
+from prices.quote_cache import quotes_cache_set
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
 from tests.portfolio.test_history import providers, stock_price, wait_for  # noqa: F401 (fixture)
 
@@ -69,6 +72,28 @@ def test_day_change_from_the_stored_closes(client):
     (row,) = client.get("/api/watchlist/").json()["results"]
     assert (row["price"], row["currency"], row["day_change"], row["day_change_percent"]) == (
         "82.000000", "GBp", "2.000000", "2.50")
+
+
+def test_two_followed_instruments_of_one_symbol_each_show_their_own_price(client, user):
+    # given the user follows their own manual KO (closing 40 and 42) and the shared KO, which the refresh has
+    # just quoted at 60 (previous close 50)
+    today = timezone.localdate()
+    manual = InstrumentFactory(symbol="KO", owner=user, provider="manual", exchange_mic="")
+    shared = InstrumentFactory(symbol="KO", exchange_mic="")
+    PriceFactory(instrument=manual, date=today - timedelta(days=2), close="40")
+    PriceFactory(instrument=manual, date=today - timedelta(days=1), close="42")
+    quotes_cache_set(quotes={shared: Quote(symbol="KO", price=Decimal("60"), previous_close=Decimal("50"),
+                                           as_of=timezone.now())}, now=timezone.now())
+    for instrument in (manual, shared):
+        WatchlistItem.objects.create(user=user, instrument=instrument)
+
+    # when the watchlist is read
+    rows = client.get("/api/watchlist/").json()["results"]
+
+    # then each row names its instrument and shows its own price: the quote cached for the symbol is the
+    # shared KO's, not the manual one's
+    assert sorted((r["instrument_id"], r["provider"], r["price"], r["day_change"]) for r in rows) == [
+        (manual.pk, "manual", "42.000000", "2.000000"), (shared.pk, "simulated", "60", "10")]
 
 
 def test_bad_input_names_the_field_and_others_items_answer_404(client, other_user):
