@@ -192,25 +192,45 @@ def _index_targets(ix: dict) -> list[Target]:
                    reason=_reason_generic)]
 
 
+def _load_rounds_said(load: dict) -> str:
+    """How the ratios to the floor were made: `median of 3 rounds (0.61–0.70×)`, or nothing for a single run."""
+    rounds = load.get("rounds") or []
+    values = [r["throughput_ratio"] for r in rounds if r.get("throughput_ratio") is not None]
+    if len(values) < 2:
+        return ""
+    return f", median of {len(rounds)} rounds ({min(values):.2f}–{max(values):.2f}×)"
+
+
+def _load_duration(load: dict) -> str:
+    rounds = load.get("rounds") or []
+    if len(rounds) > 1:
+        return f"{len(rounds)} × {load['round_seconds']} s"
+    return f"{load['seconds']} s"
+
+
 def _load_targets(load: dict) -> list[Target]:
     single = load.get("single_client_p95_ms")
     baseline = f"1 client p95 ≤ {_fmt(max(single.values()), ' ms', 1)}" if single else "–"
     floor, vs = load["floor"], load["vs_floor"]
+    p95_values = [r["p95_ratio"] for r in load.get("rounds") or [] if r.get("p95_ratio") is not None]
+    p95_said = (f", median of {len(p95_values)} rounds ({min(p95_values):.2f}–{max(p95_values):.2f}×)"
+                if len(p95_values) > 1 else "")
     return [
         Target("L-floor-rps", "load", f"{load['clients']} clients, dashboard throughput over the framework floor's "
                "(same answer sizes)",
-               "≥ 0.7×", f"{vs['throughput_ratio']:.2f}× ({_fmt(load['throughput_rps'], ' req/s', 0)})",
+               "≥ 0.7×", f"{vs['throughput_ratio']:.2f}×{_load_rounds_said(load)} "
+                        f"({_fmt(load['throughput_rps'], ' req/s', 0)})",
                f"floor {_fmt(floor['throughput_rps'], ' req/s', 0)}", vs["throughput_ratio"] >= 0.7,
                profile="dashboard_warm", reason=_reason_floor),
         Target("L-floor-p95", "load",
                f"{load['clients']} clients, dashboard p95 over the framework floor's (same answer sizes)",
-               "≤ 1.5×", f"{vs['p95_ratio']:.2f}× ({_fmt(load['latency_ms']['p95'], ' ms', 0)})",
+               "≤ 1.5×", f"{vs['p95_ratio']:.2f}×{p95_said} ({_fmt(load['latency_ms']['p95'], ' ms', 0)})",
                f"floor p95 {_fmt(floor['latency_ms']['p95'], ' ms', 0)}", vs["p95_ratio"] <= 1.5,
                profile="dashboard_warm", reason=_reason_floor),
-        Target("L-p95", "load", f"{load['clients']} clients × {load['seconds']} s, p95", "≤ 50 ms",
+        Target("L-p95", "load", f"{load['clients']} clients × {_load_duration(load)}, p95", "≤ 50 ms",
                f"{_fmt(load['latency_ms']['p95'], ' ms', 0)} at {_fmt(load['throughput_rps'], ' req/s', 0)}",
                baseline, load["latency_ms"]["p95"] <= 50, profile="dashboard_warm", reason=_reason_load),
-        Target("L-errors", "load", f"{load['clients']} clients × {load['seconds']} s, errors", "0",
+        Target("L-errors", "load", f"{load['clients']} clients × {_load_duration(load)}, errors", "0",
                f"{load['errors']} of {load['requests']:,}", f"statuses {load['server']['statuses']}",
                load["errors"] == 0 and set(load["server"]["statuses"]) <= {"200"}, reason=_reason_load_errors),
     ]
@@ -296,12 +316,18 @@ def _reason_floor(results: dict) -> tuple[str, str]:
     load = results["sections"]["load"]
     floor, vs = load["floor"], load["vs_floor"]
     server = load["server"]["server_ms"]
+    rounds = load.get("rounds") or []
+    each = ("" if len(rounds) < 2 else
+            f" In {len(rounds)} alternating rounds the dashboard/floor throughput ratios were "
+            + ", ".join(f"{r['throughput_ratio']}×" for r in rounds)
+            + f" (median {vs['throughput_ratio']}×) and the web CPU ratios "
+            + ", ".join(f"{r['web_cpu_ratio']}×" for r in rounds) + ".")
     why = (f"Under the same {load['clients']}-client load the framework floor (a DRF view returning constant bytes "
            f"behind the same middleware and token authentication) answered {floor['throughput_rps']} req/s at p95 "
            f"{floor['latency_ms']['p95']} ms using {floor['cpu']['web_cpu_ms_per_request']} ms of web CPU per "
            f"request; the dashboard endpoints {load['throughput_rps']} req/s at p95 {load['latency_ms']['p95']} ms "
-           f"with {load['cpu']['web_cpu_ms_per_request']} ms ({vs['web_cpu_ratio']}× the floor's CPU). Server time "
-           "per endpoint under load (p50): "
+           f"with {load['cpu']['web_cpu_ms_per_request']} ms ({vs['web_cpu_ratio']}× the floor's CPU)." + each
+           + " Server time per endpoint under load (p50): "
            + ", ".join(f"{k} {v['p50']} ms" for k, v in server.items() if k in ENDPOINT_NAMES)
            + "." + _contention(results, "load") + _profile_lines(results, "dashboard_warm"))
     return why, _load_next_step(results)
@@ -926,32 +952,61 @@ def _load_md(load: dict | None) -> list[str]:
     if not load:
         return []
     server = load["server"]["server_ms"]
+    rounds = load.get("rounds") or []
+    alternating = len(rounds) > 1
     out = [
         "## 5. Load",
         "",
-        f"`wrk -t{load['wrk_threads']} -c{load['clients']} -d{load['seconds']}s` against gunicorn "
-        f"({load['web']['workers']} workers × {load['web']['threads']} threads, the Procfile's defaults), each "
-        "connection cycling through initial, holdings and chart (1Y) data of the dashboard portfolio, warm, no "
-        "think time (closed loop). First the same load on the **framework floor** (`bench/floor.py`: a DRF "
+        f"`wrk -t{load['wrk_threads']} -c{load['clients']} -d{load.get('round_seconds', load['seconds'])}s` against "
+        f"gunicorn ({load['web']['workers']} workers × {load['web']['threads']} threads, the Procfile's defaults), "
+        "each connection cycling through initial, holdings and chart (1Y) data of the dashboard portfolio, warm, "
+        "no think time (closed loop). The same load runs on the **framework floor** (`bench/floor.py`: a DRF "
         "view returning constant bytes behind the same gunicorn, middleware and token authentication — the "
         "cheapest authenticated answer this stack gives), so the dashboard's cost beyond the framework is a "
-        "ratio measured in the same run. The three answers are cached again just before the dashboard's run "
+        "ratio measured in the same run. "
+        + (f"Floor and dashboard alternate in {len(rounds)} rounds of {load['round_seconds']} s each side "
+           "(floor then dashboard, then dashboard then floor, …): a shared machine's speed can swing by a fifth and "
+           "more from one half-minute to the next, so one floor run then one dashboard run would mostly measure "
+           "the swing. The targets' ratios are the median of the rounds' ratios; the rows below pool each side's "
+           "rounds (requests added, wrk's latency histograms merged: percentiles of every request). "
+           if alternating else "")
+        + "The three answers are cached again just before each dashboard run "
         "(they live 60 s and would have expired during the floor's runs), so it opens warm and, unless it lasts "
         "longer than 60 s, no answer expires during it: what an expiry costs under load, one recompute that the "
         "requests for that answer wait on, is the cold read of section 2, not measured here. "
         "The floor the targets compare with answers as many bytes as the "
         f"dashboard's three answers ({', '.join(f'{b:,}' for b in load['floor'].get('answer_bytes', []))} bytes, "
         "cycled the same way): what is left is our code's work, not the size of the answers. The tiny floor "
-        "(a few bytes) shows what carrying those bytes costs by itself.",
+        "(a few bytes, one run"
+        + (" of a round's length" if alternating else "") + ") shows what carrying those bytes costs by itself.",
         "",
         "| run | requests | throughput | p50 | p90 | p95 | p99 | max | errors | machine busy | web CPU per request |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
         *([_load_row("framework floor, a few bytes", load["floor_tiny"])] if load.get("floor_tiny") else []),
-        _load_row("framework floor, the dashboard's answer sizes", load["floor"]),
-        _load_row("dashboard (3 endpoints)", load),
+        _load_row("framework floor, the dashboard's answer sizes" + (", rounds pooled" if alternating else ""),
+                  load["floor"]),
+        _load_row("dashboard (3 endpoints)" + (", rounds pooled" if alternating else ""), load),
         "",
-        f"Dashboard over floor: throughput {load['vs_floor']['throughput_ratio']}× (target ≥ 0.7×), p95 "
-        f"{load['vs_floor']['p95_ratio']}× (target ≤ 1.5×), web CPU per request {load['vs_floor']['web_cpu_ratio']}×.",
+    ]
+    if alternating:
+        out += [
+            "| round | order | floor | dashboard | throughput ratio | floor p95 | dashboard p95 | p95 ratio "
+            "| web CPU per request, floor / dashboard | web CPU ratio |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            *(f"| {i} | {' → '.join(r['order'])} | {r['floor']['throughput_rps']} req/s | "
+              f"{r['dashboard']['throughput_rps']} req/s | {r['throughput_ratio']}× | {r['floor']['p95_ms']} ms | "
+              f"{r['dashboard']['p95_ms']} ms | {r['p95_ratio']}× | {r['floor']['web_cpu_ms_per_request']} / "
+              f"{r['dashboard']['web_cpu_ms_per_request']} ms | {r['web_cpu_ratio']}× |"
+              for i, r in enumerate(rounds, 1)),
+            "",
+        ]
+    pooled = load["vs_floor"].get("pooled")
+    out += [
+        f"Dashboard over floor{' (median of the rounds)' if alternating else ''}: throughput "
+        f"{load['vs_floor']['throughput_ratio']}× (target ≥ 0.7×), p95 {load['vs_floor']['p95_ratio']}× (target ≤ "
+        f"1.5×), web CPU per request {load['vs_floor']['web_cpu_ratio']}×."
+        + (f" Rounds pooled: throughput {pooled['throughput_ratio']}×, p95 {pooled['p95_ratio']}×, web CPU "
+           f"{pooled['web_cpu_ratio']}×." if alternating and pooled else ""),
         "",
         "Server time under load (gunicorn access log), per endpoint:",
         "",

@@ -50,7 +50,10 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                       help="instruments the per-instrument queries run on without indexes (then extrapolated)")
     load = parser.add_argument_group("load and browser (5-6)")
     load.add_argument("--load-clients", type=int, default=50, help="concurrent connections")
-    load.add_argument("--load-seconds", type=int, default=30, help="duration of the load run")
+    load.add_argument("--load-seconds", type=int, default=30,
+                      help="load on each side (floor, dashboard), split into the rounds")
+    load.add_argument("--load-rounds", type=int, default=6,
+                      help="rounds floor and dashboard alternate in (the ratios' median is the figure)")
     load.add_argument("--web-workers", type=int, default=2, help="gunicorn processes (Procfile default)")
     load.add_argument("--web-threads", type=int, default=4, help="gunicorn threads each (Procfile default)")
     load.add_argument("--browser-runs", type=int, default=5, help="warm page loads timed in Chromium")
@@ -236,7 +239,7 @@ def _section_run(section: str, args: argparse.Namespace, dashboard_data, results
         from bench import load
 
         return load.run(data=dashboard_data, clients=args.load_clients, seconds=args.load_seconds,
-                        web_workers=args.web_workers, web_threads=args.web_threads,
+                        rounds=args.load_rounds, web_workers=args.web_workers, web_threads=args.web_threads,
                         baseline=results["sections"].get("dashboard"))
     if section == "intraday":
         from bench import intraday

@@ -1,0 +1,114 @@
+"""The load section's comparison with the framework floor (bench/load.py): floor and dashboard in alternating
+rounds, the median of the rounds' ratios as the targets' figure, each side's rounds pooled by merging wrk's
+latency histograms — and the report saying so (bench/report.py)."""
+
+from collections import Counter
+
+from bench.load import figures, histogram_parse, histogram_percentile, rounds_compare
+from bench.report import _load_md, targets_evaluate
+
+CLIENTS = 50
+
+
+def _raw(*, requests: int, seconds: float = 10.0, latencies_us: dict[int, int] | None = None,
+         web_cpu_seconds: float = 1.0, errors: int = 0, server: dict | None = None) -> dict:
+    """One wrk run as bench/load.py `_load_once` records it."""
+    return {
+        "requests": requests,
+        "duration_seconds": seconds,
+        "histogram_us": Counter(latencies_us or {50_000: requests}),
+        "wrk_percentiles_us": {},
+        "error_kinds": {"connect": 0, "read": 0, "write": 0, "status": errors, "timeout": 0},
+        "wall_seconds": seconds + 0.1,
+        "server": server or {"seconds": {"initial": [0.002, 0.004]}, "statuses": {"200": requests}},
+        "web_cpu_seconds": web_cpu_seconds,
+        "busy_jiffies": (190, 200),
+        "wrk_cpu_seconds": 2.0,
+    }
+
+
+def test_histogram_percentile_is_wrks_rank_rule():
+    # wrk: the smallest value whose cumulative count reaches round(p/100 × n + 0.5), C's round (half up).
+    histogram = histogram_parse("100:1,200:1,300:1,400:1")  # n = 4
+    assert histogram == Counter({100: 1, 200: 1, 300: 1, 400: 1})
+    assert histogram_percentile(histogram, 50) == 300  # rank round(2.5) = 3, not 2
+    assert histogram_percentile(histogram, 95) == 400  # rank round(4.3) = 4
+    assert histogram_percentile(histogram, 10) == 100  # rank round(0.9) = 1
+    assert histogram_percentile(Counter(), 95) == 0
+
+
+def test_pooled_percentiles_are_of_every_request_not_an_average_of_percentiles():
+    fast = _raw(requests=90, latencies_us={10_000: 90})
+    slow = _raw(requests=10, latencies_us={500_000: 10})
+    pooled = figures([fast, slow], clients=CLIENTS, cores=2)
+    # 100 requests, 90 at 10 ms: p50 is 10 ms, p95 500 ms; the mean of the two runs' p95s would be 255 ms.
+    assert pooled["latency_ms"]["p50"] == 10.0
+    assert pooled["latency_ms"]["p95"] == 500.0
+    assert pooled["latency_ms"]["mean"] == 59.0
+    assert pooled["latency_ms"]["max"] == 500.0
+    assert pooled["requests"] == 100
+    assert pooled["throughput_rps"] == 5.0  # 100 requests in 20 s
+    assert pooled["cpu"]["web_cpu_ms_per_request"] == 20.0  # 2 s of web CPU for 100 requests
+    assert pooled["server"]["server_ms"]["initial"]["n"] == 4  # both runs' access logs
+    assert pooled["server"]["statuses"] == {"200": 100}
+
+
+def test_rounds_ratio_is_the_median_of_the_rounds_and_the_sides_are_pooled():
+    orders = [["floor", "dashboard"], ["dashboard", "floor"], ["floor", "dashboard"]]
+    pairs = [
+        # The machine slowed down during round 2's floor: that round's ratio is off, the median is not.
+        (_raw(requests=10_000, web_cpu_seconds=12.0), _raw(requests=8_000, web_cpu_seconds=14.4)),
+        (_raw(requests=4_000, web_cpu_seconds=4.8), _raw(requests=8_000, web_cpu_seconds=14.4)),
+        (_raw(requests=10_000, web_cpu_seconds=12.0), _raw(requests=7_000, web_cpu_seconds=12.6)),
+    ]
+    compared = rounds_compare(pairs, clients=CLIENTS, orders=orders, cores=2)
+    assert [r["throughput_ratio"] for r in compared["rounds"]] == [0.8, 2.0, 0.7]
+    assert [r["order"] for r in compared["rounds"]] == orders
+    assert [r["web_cpu_ratio"] for r in compared["rounds"]] == [1.5, 1.5, 1.5]
+    vs = compared["vs_floor"]
+    assert vs["throughput_ratio"] == 0.8  # median of 0.8, 2.0, 0.7
+    assert vs["web_cpu_ratio"] == 1.5
+    assert vs["of"] == "median of 3 rounds"
+    assert vs["pooled"]["throughput_ratio"] == round(23_000 / 24_000, 2)
+    assert compared["floor"]["requests"] == 24_000 and compared["dashboard"]["requests"] == 23_000
+
+
+def _load_section(pairs: list[tuple[dict, dict]]) -> dict:
+    """A load section as bench/load.py `run` writes it, from these rounds."""
+    orders = [["floor", "dashboard"] if i % 2 == 0 else ["dashboard", "floor"] for i in range(len(pairs))]
+    compared = rounds_compare(pairs, clients=CLIENTS, orders=orders, cores=2)
+    return {
+        "clients": CLIENTS, "seconds": 10 * len(pairs), "round_seconds": 10, "wrk_threads": 2,
+        "web": {"workers": 2, "threads": 4}, "endpoints": ["initial", "holdings", "chart"],
+        **compared["dashboard"],
+        "floor": {**compared["floor"], "answer_bytes": [500, 200_000, 100_000]},
+        "floor_tiny": {**figures([pairs[0][0]], clients=CLIENTS, cores=2), "answer_bytes": 28},
+        "rounds": compared["rounds"],
+        "vs_floor": compared["vs_floor"],
+    }
+
+
+def test_targets_judge_the_median_ratio_and_the_dashboards_pooled_rounds():
+    pairs = [
+        (_raw(requests=10_000), _raw(requests=8_000, latencies_us={40_000: 7_000, 60_000: 1_000})),
+        (_raw(requests=4_000), _raw(requests=8_000, latencies_us={40_000: 7_600, 60_000: 400})),
+        (_raw(requests=10_000), _raw(requests=6_000, latencies_us={40_000: 6_000}, errors=2)),
+    ]
+    load = _load_section(pairs)
+    targets = {t.id: t for t in targets_evaluate({"sections": {"load": load}})}
+    # L1: the median of 0.8, 2.0 and 0.6, met; the pooled ratio (22,000 / 24,000) is not what is judged.
+    assert targets["L1"].met and targets["L1"].result.startswith("0.80×, median of 3 rounds (0.60–2.00×)")
+    # L3 and L4 over the dashboard's three rounds pooled: 1,400 of 22,000 requests at 60 ms is p95 60 ms.
+    assert load["latency_ms"]["p95"] == 60.0
+    assert not targets["L3"].met and targets["L3"].what == "50 clients × 3 × 10 s, p95"
+    assert not targets["L4"].met and targets["L4"].result == "2 of 22,000"
+
+
+def test_report_shows_each_round_and_says_how_the_ratio_was_made():
+    pairs = [(_raw(requests=10_000), _raw(requests=8_000)), (_raw(requests=5_000), _raw(requests=5_000))]
+    text = "\n".join(_load_md(_load_section(pairs)))
+    assert "alternate in 2 rounds of 10 s each side" in text
+    assert "| 1 | floor → dashboard | 1000.0 req/s | 800.0 req/s | 0.8× |" in text
+    assert "| 2 | dashboard → floor | 500.0 req/s | 500.0 req/s | 1.0× |" in text
+    assert "Dashboard over floor (median of the rounds): throughput 0.9×" in text
+    assert "Rounds pooled: throughput 0.87×" in text
