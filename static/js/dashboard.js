@@ -174,7 +174,7 @@
       body.append(el("tr", {}, [el("td", { colspan: "8", text: "No open positions." })]));
       return;
     }
-    const label = holdingLabels(state.holdings);
+    const label = F.instrumentLabels(state.holdings);
     for (const h of sortedHoldings()) {
       // A currency's cash has no instrument page: it is worth 1 in its currency.
       const isCash = h.asset_class === "cash" && h.symbol.startsWith("CASH ");
@@ -268,24 +268,7 @@
       });
     };
     bars(document.getElementById("allocation-class"), allocation && allocation.by_asset_class, (r) => r.asset_class);
-    bars(document.getElementById("allocation-holding"), allocation && allocation.by_instrument, holdingLabels((allocation && allocation.by_instrument) || []));
-  }
-
-  // A symbol can name two holdings (your manual KO beside the shared KO): their bars and table rows add what
-  // tells them apart, the provider ("KO · manual", "KO · yahoo"), else the name, else the instrument id. The
-  // rows are grouped by symbol once, so labelling 500 holdings is not 500 passes over all of them.
-  function holdingLabels(rows) {
-    const bySymbol = new Map();
-    for (const r of rows) {
-      if (!bySymbol.has(r.symbol)) bySymbol.set(r.symbol, []);
-      bySymbol.get(r.symbol).push(r);
-    }
-    return (row) => {
-      const twins = bySymbol.get(row.symbol) || [row];
-      if (twins.length < 2) return row.symbol;
-      const own = (key) => row[key] && row[key] !== row.symbol && twins.filter((other) => other[key] === row[key]).length === 1;
-      return `${row.symbol} · ${own("provider") ? row.provider : own("name") ? row.name : "#" + row.instrument_id}`;
-    };
+    bars(document.getElementById("allocation-holding"), allocation && allocation.by_instrument, F.instrumentLabels((allocation && allocation.by_instrument) || []));
   }
 
   async function followChartProgress(progressUrl, token) {

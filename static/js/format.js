@@ -84,6 +84,23 @@
     plural(count, singular, pluralForm) {
       return `${F.number(count, 0)} ${count === 1 ? singular : pluralForm || singular + "s"}`;
     },
+    // A symbol can name two instruments side by side (your manual KO beside the shared KO): rows (with symbol,
+    // provider, name, instrument_id) -> row -> its label, adding what tells such twins apart: the provider
+    // ("KO · manual", "KO · yahoo"), else the name, else the instrument id. Rows are grouped by symbol once,
+    // so labelling 500 holdings is not 500 passes over all of them. Dashboard and watchlist share it.
+    instrumentLabels(rows) {
+      const bySymbol = new Map();
+      for (const r of rows) {
+        if (!bySymbol.has(r.symbol)) bySymbol.set(r.symbol, []);
+        bySymbol.get(r.symbol).push(r);
+      }
+      return (row) => {
+        const twins = bySymbol.get(row.symbol) || [row];
+        if (twins.length < 2) return row.symbol;
+        const own = (key) => row[key] && row[key] !== row.symbol && twins.filter((other) => other[key] === row[key]).length === 1;
+        return `${row.symbol} · ${own("provider") ? row.provider : own("name") ? row.name : "#" + row.instrument_id}`;
+      };
+    },
     // Server-rendered figures: raw value in the text, kind in data-format.
     apply(root) {
       (root || document).querySelectorAll("[data-format]").forEach((node) => {

@@ -28,7 +28,7 @@
       root.dataset.loaded = "true";
       return;
     }
-    const label = labels(rows);
+    const label = F.instrumentLabels(rows);
     body.replaceChildren(...rows.map((row) => {
       const tr = document.createElement("tr");
       tr.dataset.symbol = row.symbol;
@@ -58,22 +58,6 @@
       return tr;
     }));
     root.dataset.loaded = "true";
-  }
-
-  // A symbol can name two followed instruments (your manual KO and the shared KO): their labels add what tells
-  // them apart, as the dashboard's do — the provider ("KO · manual"), else the name, else the instrument id.
-  function labels(rows) {
-    const bySymbol = new Map();
-    for (const r of rows) {
-      if (!bySymbol.has(r.symbol)) bySymbol.set(r.symbol, []);
-      bySymbol.get(r.symbol).push(r);
-    }
-    return (row) => {
-      const twins = bySymbol.get(row.symbol);
-      if (twins.length < 2) return row.symbol;
-      const own = (key) => row[key] && row[key] !== row.symbol && twins.filter((other) => other[key] === row[key]).length === 1;
-      return `${row.symbol} · ${own("provider") ? row.provider : own("name") ? row.name : "#" + row.instrument_id}`;
-    };
   }
 
   function complain(text) {
