@@ -81,21 +81,23 @@ def _holdings_json(valuation: Valuation, day_changes: list[Decimal | None]) -> b
 
     The numbers are strings made here (digits, sign, point: nothing to escape); the instrument's own strings go
     through the JSON encoder's string writer."""
-    text, weight_of = _text, valuation.weight
+    text, weight_of, money = _text, valuation.weight, _money_text
     rows = []
     for holding, day_change in zip(valuation.holdings, day_changes, strict=True):
         # Each property and attribute chain read once.
         instrument, cost, gain, weight = holding.instrument, holding.cost_basis, holding.unrealized_gain, \
             weight_of(holding)
-        price_as_of = holding.price_as_of
+        price, price_as_of, percent = holding.price, holding.price_as_of, _percent(gain, cost)
         rows.append(
             f'{{"instrument_id":{instrument.pk:d},"symbol":{text(instrument.symbol)},"name":{text(instrument.name)},'
             f'"asset_class":{text(instrument.asset_class)},"currency":{text(instrument.currency)},'
-            f'"provider":{text(instrument.provider)},"quantity":{_quoted(_plain(holding.quantity))},'
-            f'"average_cost":{_quoted(_money(holding.average_cost))},"price":{_quoted(_plain(holding.price))},'
-            f'"market_value":{_quoted(_money(holding.market_value))},"cost_basis":{_quoted(_money(cost))},'
-            f'"unrealized_gain":{_quoted(_money(gain))},"unrealized_gain_percent":{_quoted(_percent(gain, cost))},'
-            f'"day_change":{_quoted(_money(day_change))},'
+            f'"provider":{text(instrument.provider)},"quantity":"{_plain(holding.quantity)}",'
+            f'"average_cost":{money(holding.average_cost)},'
+            f'"price":{"null" if price is None else _quoted(_plain(price))},'
+            f'"market_value":{money(holding.market_value)},"cost_basis":{money(cost)},'
+            f'"unrealized_gain":{money(gain)},'
+            f'"unrealized_gain_percent":{"null" if percent is None else _quoted(percent)},'
+            f'"day_change":{money(day_change)},'
             f'"weight":{"null" if weight is None else _quoted(str(weight.quantize(WEIGHT_PLACES, ROUND_HALF_EVEN)))},'
             f'"price_as_of":{_quoted(price_as_of.isoformat()) if price_as_of else "null"},'
             f'"stale":{_BOOLEAN[holding.stale]},"unknown":{_BOOLEAN[_unknown(holding)]},'
@@ -111,9 +113,14 @@ _text = encode_basestring
 _BOOLEAN = {True: "true", False: "false"}
 
 
-def _quoted(value: str | None) -> str:
-    """A string of ours (a number or a date: nothing to escape) as a JSON string, None as null."""
-    return "null" if value is None else f'"{value}"'
+def _quoted(value: str) -> str:
+    """A string of ours (a number or a date: nothing to escape) as a JSON string."""
+    return f'"{value}"'
+
+
+def _money_text(value: Decimal | None) -> str:
+    """_money(value) as a JSON string, None as null."""
+    return "null" if value is None else f'"{money_format(value)}"'
 
 
 def _unknown(holding: Holding) -> bool:
