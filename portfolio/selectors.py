@@ -338,14 +338,19 @@ def account_quantities_compute(transactions, accounts) -> dict[int | None, dict[
     multiplies the instrument's quantity in every account (it happens to the shares wherever they are)."""
     held: dict[int | None, dict[int, Decimal]] = {}
     buy, sell, split = TransactionType.BUY.value, TransactionType.SELL.value, TransactionType.SPLIT.value
+    # Once per transaction: each field read once, and no empty dict made for setdefault to throw away.
     for tx, account in zip(transactions, accounts, strict=True):
-        if tx.type == buy:
-            quantities = held.setdefault(account, {})
-            quantities[tx.instrument_id] = quantities.get(tx.instrument_id, ZERO) + tx.quantity
-        elif tx.type == sell:
-            quantities = held.setdefault(account, {})
-            quantities[tx.instrument_id] = quantities.get(tx.instrument_id, ZERO) - tx.quantity
-        elif tx.type == split:
+        kind = tx.type
+        if kind in (buy, sell):
+            quantities = held.get(account)
+            if quantities is None:
+                quantities = held[account] = {}
+            instrument_id = tx.instrument_id
+            if kind == buy:
+                quantities[instrument_id] = quantities.get(instrument_id, ZERO) + tx.quantity
+            else:
+                quantities[instrument_id] = quantities.get(instrument_id, ZERO) - tx.quantity
+        elif kind == split:
             for quantities in held.values():
                 if tx.instrument_id in quantities:
                     quantities[tx.instrument_id] *= tx.quantity
