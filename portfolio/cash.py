@@ -27,7 +27,6 @@ on the same day never make an implicit deposit.
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import groupby
 
 from django.db import connection
 
@@ -96,19 +95,10 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
     expanded: list = []
     balances: dict[tuple[int | None, str], Decimal] = {}
     overdrawn: list = []
-    for day, group in groupby(zip(transactions, accounts, strict=True), key=lambda pair: pair[0].date):
-        moves: list[tuple[Decimal, int | None, str, TransactionLike]] = []
-        for tx, account in group:
-            if tx.type in CASH_TYPES:
-                if tx.type == _INTEREST:
-                    expanded.append(TransactionRow(cash_ids[cash_currency(tx.currency)], _DIVIDEND, day,
-                                                   tx.quantity, tx.price, tx.fee, tx.currency))
-            else:
-                expanded.append(tx)
-            change = cash_change(tx) if account in tracked else ZERO
-            if change:
-                moves.append((change, account, cash_currency(tx.currency), tx))
-        # What brings cash in first, then what takes it out (a stable sort keeps the entry order in each).
+
+    def settle(day, moves: list[tuple[Decimal, int | None, str, TransactionLike]]) -> None:
+        """The day's cash trades, after its own transactions: what brings cash in first, then what takes it
+        out (a stable sort keeps the entry order in each)."""
         moves.sort(key=lambda move: move[0] < 0)
         for change, account, currency, tx in moves:
             held = balances.get((account, currency), ZERO)
@@ -120,6 +110,28 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
             elif taken := min(held, -change):
                 balances[(account, currency)] = held - taken
                 expanded.append(TransactionRow(cash_ids[currency], _SELL, day, taken, ONE, ZERO, currency))
+
+    # One pass, a day's moves settled when the next day starts (and after the last): a day without any (no
+    # account of its transactions tracks cash) costs nothing more than its own rows.
+    moves: list[tuple[Decimal, int | None, str, TransactionLike]] = []
+    day = None
+    for tx, account in zip(transactions, accounts, strict=True):
+        if tx.date != day:
+            if moves:
+                settle(day, moves)
+                moves = []
+            day = tx.date
+        kind = tx.type
+        if kind in CASH_TYPES:
+            if kind == _INTEREST:
+                expanded.append(TransactionRow(cash_ids[cash_currency(tx.currency)], _DIVIDEND, day,
+                                               tx.quantity, tx.price, tx.fee, tx.currency))
+        else:
+            expanded.append(tx)
+        if account in tracked and (change := cash_change(tx)):
+            moves.append((change, account, cash_currency(tx.currency), tx))
+    if moves:
+        settle(day, moves)
     return CashExpansion(expanded, balances, overdrawn)
 
 

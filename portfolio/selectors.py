@@ -27,6 +27,7 @@ from portfolio.holdings import (
     money_sum,
     observation_new,
     portfolio_value_compute,
+    position_apply,
     splits_of,
     trade_observations,
     transaction_apply_in_base,
@@ -224,16 +225,32 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
     split, sell, dividend = (str(kind) for kind in (TransactionType.SPLIT, TransactionType.SELL,
                                                     TransactionType.DIVIDEND))
     rate_of = fx.rate
+    # A rate that is the same every day is not looked up per transaction; one of exactly 1 (the base currency)
+    # converts nothing, so such a transaction is applied as it is (position_apply), without the conversion and
+    # the effect record transaction_apply_in_base makes: the same operations on the same numbers.
+    fixed = fx.fixed_rates()
+    unconverted = {code for code, rate in fixed.items() if rate == 1}
     # Each transaction's fields read once: this loop runs once per transaction of the portfolio.
     for tx in transactions:
-        instrument_id, kind = tx.instrument_id, tx.type
+        instrument_id, kind, _, quantity, price, fee, currency = tx
         entry = totals.get(instrument_id)
         if entry is None:
             entry = totals[instrument_id] = _Totals(Position(instrument_id=instrument_id))
         if kind == split:
-            effect = transaction_apply_in_base(entry.position, tx, rate=None)
+            position_apply(entry.position, tx)  # no amounts, nothing to convert (its fee, if any, counts below)
+        elif currency in unconverted:
+            position = entry.position
+            if kind == sell:
+                position.realized_gain = ZERO  # this sell's gain alone, as transaction_apply_in_base
+                position_apply(position, tx)
+                if not (gain := position.realized_gain).is_nan():
+                    entry.realized_gain = add(entry.realized_gain, gain)
+            else:
+                position_apply(position, tx)
+                if kind == dividend and not (amount := quantity * price).is_nan():
+                    entry.dividends = add(entry.dividends, amount)
         else:
-            rate = rate_of(tx.currency, tx.date)
+            rate = fixed[currency] if currency in fixed else rate_of(currency, tx.date)
             effect = transaction_apply_in_base(entry.position, tx, rate=rate)
             if rate is None:
                 entry.fx_missing = True  # and that amount is left out below: NaN, never converted at 1
@@ -242,7 +259,7 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
                     entry.realized_gain = add(entry.realized_gain, effect.realized_gain)
             elif kind == dividend and not effect.amount.is_nan():
                 entry.dividends = add(entry.dividends, effect.amount)
-        fee = effect.fee
+            fee = effect.fee
         if fee and not fee.is_nan():
             entry.fees = add(entry.fees, fee)
 
@@ -321,14 +338,19 @@ def account_quantities_compute(transactions, accounts) -> dict[int | None, dict[
     multiplies the instrument's quantity in every account (it happens to the shares wherever they are)."""
     held: dict[int | None, dict[int, Decimal]] = {}
     buy, sell, split = TransactionType.BUY.value, TransactionType.SELL.value, TransactionType.SPLIT.value
+    # Once per transaction: each field read once, and no empty dict made for setdefault to throw away.
     for tx, account in zip(transactions, accounts, strict=True):
-        if tx.type == buy:
-            quantities = held.setdefault(account, {})
-            quantities[tx.instrument_id] = quantities.get(tx.instrument_id, ZERO) + tx.quantity
-        elif tx.type == sell:
-            quantities = held.setdefault(account, {})
-            quantities[tx.instrument_id] = quantities.get(tx.instrument_id, ZERO) - tx.quantity
-        elif tx.type == split:
+        kind = tx.type
+        if kind in (buy, sell):
+            quantities = held.get(account)
+            if quantities is None:
+                quantities = held[account] = {}
+            instrument_id = tx.instrument_id
+            if kind == buy:
+                quantities[instrument_id] = quantities.get(instrument_id, ZERO) + tx.quantity
+            else:
+                quantities[instrument_id] = quantities.get(instrument_id, ZERO) - tx.quantity
+        elif kind == split:
             for quantities in held.values():
                 if tx.instrument_id in quantities:
                     quantities[tx.instrument_id] *= tx.quantity

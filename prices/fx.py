@@ -108,6 +108,11 @@ class FxTable:
             for code in codes:
                 self._series[code] = (days, [by_major[major][d] for d in days])
 
+    def fixed_rates(self) -> dict[str, Decimal]:
+        """The rate of each currency loaded whose rate is the same every day (the target's own major currency
+        and its units, GBp to GBP): what `rate` answers for it on any date, without a look-up per date."""
+        return {code: factor for code, factor in self._factors.items() if code not in self._series}
+
     def rate(self, currency: str, on: date) -> Decimal | None:
         """How many target units one `currency` is worth on `on`; None when no rate is known yet."""
         factor = self._factors.get(currency)

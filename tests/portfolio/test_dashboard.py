@@ -1,5 +1,6 @@
 """Dashboard data endpoints: exact values on a hand-computed portfolio, constant queries, caching."""
 
+import json
 from datetime import date, timedelta
 from decimal import Decimal as D
 
@@ -8,6 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from portfolio.models import Transaction
 from prices.models import Instrument, PriceHistory
@@ -213,3 +215,35 @@ def test_two_holdings_of_one_symbol_are_told_apart_and_each_link_opens_its_own(a
     assert api.get(f"/api/instruments/KO/prices/?instrument={other.pk}").status_code == 404
     answer = api.get("/api/instruments/KO/prices/?instrument=x")
     assert answer.status_code == 400 and "instrument" in answer.json()
+
+
+def test_the_holdings_answer_is_exactly_what_the_api_renderer_writes(api, user, portfolio):
+    # given holdings whose names need escaping (quote, backslash, a control character, the line separators
+    # JavaScript refuses raw) or none (non-ASCII), one priced, one never priced (nulls), one unknown to its provider
+    today = timezone.localdate()
+    odd = InstrumentFactory(symbol="ODD", name='Quote " back \\ tab \t sep \u2028 par \u2029 ünï €', exchange_mic="")
+    unpriced = InstrumentFactory(symbol="NONE", name="Never priced", currency="CHF", exchange_mic="")
+    unknown = InstrumentFactory(symbol="WHO", name="Unknown", verification_status="unknown", exchange_mic="")
+    TransactionFactory(portfolio=portfolio, instrument=odd, quantity=D("1.50"), price=D("10"), fee=D("0.1"))
+    TransactionFactory(portfolio=portfolio, instrument=unpriced, quantity=D("3"), price=D("0"), currency="CHF")
+    TransactionFactory(portfolio=portfolio, instrument=unknown, quantity=D("2"), price=D("7"))
+    PriceFactory(instrument=odd, date=today - timedelta(days=1), close=D("11"))
+    PriceFactory(instrument=odd, date=today, close=D("12.345"))
+
+    # when the holdings are read (written directly as JSON, not by the renderer)
+    body = api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").content
+
+    # then they are the renderer's bytes for the same rows, escapes included
+    assert JSONRenderer().render(json.loads(body)) == body
+    assert b"\\u2028" in body and b"\\u2029" in body and "ünï €".encode() in body
+    rows = {row["symbol"]: row for row in json.loads(body)["holdings"]}
+    assert rows["ODD"]["name"] == odd.name
+    assert {k: rows["ODD"][k] for k in ("quantity", "price", "market_value", "cost_basis", "average_cost",
+                                        "unrealized_gain", "unrealized_gain_percent", "day_change", "stale")} == {
+        "quantity": "1.5", "price": "12.345", "market_value": "18.52", "cost_basis": "15.10", "average_cost": "10.07",
+        "unrealized_gain": "3.42", "unrealized_gain_percent": "22.63", "day_change": "2.02", "stale": False}
+    assert {k: rows["NONE"][k] for k in ("price", "market_value", "unrealized_gain", "weight", "price_as_of",
+                                         "day_change", "stale", "unknown")} == {
+        "price": None, "market_value": None, "unrealized_gain": None, "weight": None, "price_as_of": None,
+        "day_change": None, "stale": True, "unknown": False}
+    assert (rows["WHO"]["unknown"], rows["WHO"]["price"], rows["WHO"]["instrument_id"]) == (True, "7", unknown.pk)

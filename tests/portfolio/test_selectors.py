@@ -219,3 +219,37 @@ def test_a_missing_fx_rate_flags_the_holding_instead_of_converting_at_one(portfo
     assert by_symbol["SAP.DE"].cost_basis is None  # bought with no rate: its cost is unknown, never at 1
     assert valuation.fx_missing_count == 1
     assert valuation.total_value == D("1100") and valuation.total_cost == D("1000")
+
+
+def test_base_currency_units_and_foreign_trades_replay_to_the_same_totals(user):
+    """A GBP portfolio: GBP trades are applied as they are, GBp ones at the fixed 0.01 and USD ones at their day's
+    rate (the valuation's three paths), sells, a split, dividends net of tax and fees adding up exactly."""
+    portfolio = PortfolioFactory(owner=user, base_currency="GBP")
+    home = InstrumentFactory(symbol="HOME", currency="GBP", exchange_mic="")
+    pence = InstrumentFactory(symbol="PENCE", currency="GBp", exchange_mic="")
+    dollar = InstrumentFactory(symbol="DOLLAR", currency="USD", exchange_mic="")
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.8")}, date(2024, 3, 1): {"GBP": D("0.75")}})
+
+    def trade(instrument, kind, day, quantity, price, fee="0", currency=None):
+        TransactionFactory(portfolio=portfolio, instrument=instrument, type=kind, date=day, quantity=D(quantity),
+                           price=D(price), fee=D(fee), currency=currency or instrument.currency)
+
+    trade(home, "BUY", date(2024, 1, 2), "10", "5", "1")  # cost 51
+    trade(home, "SELL", date(2024, 2, 1), "4", "6", "0.5")  # 24 − 0.5 − 51 × 4/10 = 3.10 realized; 30.60 left
+    trade(home, "SPLIT", date(2024, 2, 2), "2", "0")  # 12 shares, same cost
+    trade(home, "DIVIDEND", date(2024, 2, 5), "12", "0.25", "0.3")  # 3.00 gross, 0.30 withheld
+    trade(pence, "BUY", date(2024, 1, 2), "100", "250")  # 100 × 250p = 250.00
+    trade(pence, "DIVIDEND", date(2024, 2, 5), "100", "10")  # 100 × 10p = 10.00
+    trade(dollar, "BUY", date(2024, 1, 2), "2", "100", "1")  # (200 + 1) × 0.8 = 160.80
+    trade(dollar, "SELL", date(2024, 3, 1), "1", "110")  # 110 × 0.75 − 80.40 = 2.10 realized; 80.40 left
+
+    valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+
+    by_symbol = {h.instrument.symbol: h for h in valuation.holdings}
+    assert (by_symbol["HOME"].quantity, by_symbol["HOME"].cost_basis) == (D("12"), D("30.6"))
+    assert by_symbol["PENCE"].cost_basis == D("250")
+    assert by_symbol["DOLLAR"].cost_basis == D("80.4")
+    assert valuation.total_cost == D("361.0")
+    assert valuation.realized_gain == D("5.2")  # 3.10 + 2.10
+    assert valuation.dividends == D("13")  # 3.00 + 10.00
+    assert valuation.fees == D("2.6")  # 1 + 0.5 + 0.3 + 1 × 0.8

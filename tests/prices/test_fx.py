@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from prices.fx import FxRateMissing, fx_rate_get, fx_rates_store, fx_refresh
+from prices.fx import FxRateMissing, FxTable, fx_rate_get, fx_rates_store, fx_refresh
 from prices.providers.frankfurter import FrankfurterClient
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
 from tests.stubs import StubServer, json_response
@@ -35,6 +35,16 @@ def test_pence_convert_through_pounds(rates):
     assert fx_rate_get(source="GBp", target="GBP", on=date(2024, 1, 5)) == D("0.01")
     assert fx_rate_get(source="GBp", target="USD", on=date(2024, 1, 5)) == D("0.01") / D("0.79")
     assert fx_rate_get(source="USD", target="USD", on=date(1990, 1, 1)) == D(1)
+
+
+def test_a_table_names_the_rates_that_never_change_and_they_are_its_rates_on_any_day(rates):
+    table = FxTable(target="GBP", currencies={"GBP", "GBp", "USD", "EUR"})
+
+    fixed = table.fixed_rates()
+
+    assert fixed == {"GBP": D("1"), "GBp": D("0.01")}  # USD and EUR move with the stored rates
+    for day in (date(2024, 1, 1), date(2024, 1, 5)):  # before any stored rate, and on one
+        assert {code: table.rate(code, day) for code in fixed} == fixed
 
 
 def test_no_rate_before_the_first_one_is_an_error_not_a_guess(rates):
