@@ -69,12 +69,13 @@ def price_series_runs_load(*, instrument_ids: list[int], start: date,
     return _SERIES_CACHE.load(instrument_ids=instrument_ids, start=start, before=before)
 
 
-def _decode(chunks: list[tuple], start: date, before: date | None) -> tuple[tuple, np.ndarray, np.ndarray,
-                                                                          np.ndarray, dict]:
+def _decode(chunks: list[tuple], start: date, before: date | None, *,
+            native: bool = False) -> tuple[tuple, np.ndarray, np.ndarray, np.ndarray, dict]:
     """The closes of the rows as Postgres sends them, (instrument id, year, revision, days, micros) each,
-    unordered; and per row, in (instrument id, year) order: its revision, how many of its closes were kept
-    (in that order in the arrays) and whether that is all of them (the rows cut at `start` and `before`
-    are not); and the rows cut, as sent, by revision. Empties `chunks`."""
+    unordered (`native`: the days and micros as arrays of dates and int64, not bytes); and per row, in
+    (instrument id, year) order: its revision, how many of its closes were kept (in that order in the
+    arrays) and whether that is all of them (the rows cut at `start` and `before` are not); and the rows
+    cut, whole, as arrays by revision. Empties `chunks`."""
     if not chunks:
         return (np.empty(0, "i8"), np.zeros(1, "i8"), np.empty(0, "M8[D]"), np.empty(0, "i8")), \
             np.empty(0, "i8"), np.empty(0, "i8"), np.empty(0, bool), {}
@@ -85,16 +86,17 @@ def _decode(chunks: list[tuple], start: date, before: date | None) -> tuple[tupl
     chunk_ids = np.fromiter((row[0] for row in chunks), dtype="i8", count=len(chunks))
     years = np.fromiter((row[1] for row in chunks), dtype="i8", count=len(chunks))
     revisions = np.fromiter((row[2] for row in chunks), dtype="i8", count=len(chunks))
-    counts = np.fromiter((len(row[3]) // 4 for row in chunks), dtype="i8", count=len(chunks))
+    width = 1 if native else 4
+    counts = np.fromiter((len(row[3]) // width for row in chunks), dtype="i8", count=len(chunks))
     # One run of chunks per instrument (its years in order).
     firsts = np.flatnonzero(np.concatenate([[True], chunk_ids[1:] != chunk_ids[:-1]]))
     run_of = np.repeat(np.arange(len(firsts)), np.diff(np.append(firsts, len(chunks))))
     # Keep every close from `start` on (dated before `before`), and of the earlier ones only each
     # instrument's last: per run, rows lo .. hi-1 (dates ascending). (`before` ahead of `start`, which no
     # caller asks, would make the two ends cross: nothing is kept then.)
-    early = _runs_add(_rows_before(chunks, years, counts, start), firsts)
+    early = _runs_add(_rows_before(chunks, years, counts, start, native), firsts)
     lo = np.maximum(early - 1, 0)
-    hi = np.maximum(_runs_add(_rows_before(chunks, years, counts, before), firsts) if before else
+    hi = np.maximum(_runs_add(_rows_before(chunks, years, counts, before, native), firsts) if before else
                     _runs_add(counts, firsts), lo)
     # The rows dropped are cut from the chunks' bytes before these are joined (only the chunks of
     # `start`'s and `before`'s years can lose rows): the joined arrays are the closes kept, with no
@@ -105,11 +107,19 @@ def _decode(chunks: list[tuple], start: date, before: date | None) -> tuple[tupl
     cut_hi = np.clip(hi[run_of] - in_run, 0, counts)
     cut = np.flatnonzero((cut_lo > 0) | (cut_hi < counts))
     # The rows cut, whole, by revision: kept with the read, they make it again with the next rows sent.
-    cut_rows = {chunks[k][2]: (bytes(chunks[k][3]), bytes(chunks[k][4])) for k in cut.tolist()}
+    # (Copies: a row cut from a kept read's arrays would keep all of them alive.)
+    cut_rows = {chunks[k][2]: (chunks[k][3].copy(), chunks[k][4].copy()) if native else
+                _native(chunks[k][3], chunks[k][4]) for k in cut.tolist()}
     days_parts, micros_parts = [row[3] for row in chunks], [row[4] for row in chunks]
     chunks.clear()  # the caller's list too: each row's bytes go as soon as they are joined
     for k, a, b in zip(cut.tolist(), cut_lo[cut].tolist(), cut_hi[cut].tolist(), strict=True):
-        days_parts[k], micros_parts[k] = days_parts[k][4 * a:4 * b], micros_parts[k][8 * a:8 * b]
+        days_parts[k] = days_parts[k][width * a:width * b]
+        micros_parts[k] = micros_parts[k][2 * width * a:2 * width * b] if width > 1 else micros_parts[k][a:b]
+    kept = hi - lo
+    if native:
+        runs = (chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]),
+                np.concatenate(days_parts), np.concatenate(micros_parts))
+        return runs, revisions, cut_hi - cut_lo, (cut_lo == 0) & (cut_hi == counts), cut_rows
     # Each array made once, straight from the joined bytes (big-endian, as Postgres sends them), and the
     # bytes let go before the next: a 10-year chart's closes are 15 MB of them.
     days_bytes = b"".join(days_parts)
@@ -120,20 +130,28 @@ def _decode(chunks: list[tuple], start: date, before: date | None) -> tuple[tupl
     del micros_parts
     micros = np.frombuffer(micros_bytes, dtype=">i8").astype("i8")
     del micros_bytes
-    kept = hi - lo
     # One with no close left has no run.
     return (chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]), days, micros), \
         revisions, cut_hi - cut_lo, (cut_lo == 0) & (cut_hi == counts), cut_rows
 
 
-def _rows_before(chunks: list[tuple], years: np.ndarray, counts: np.ndarray, day: date) -> np.ndarray:
+def _native(days: bytes, micros: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """A series row's bytes, as sent, as arrays of dates and int64 millionths."""
+    return np.frombuffer(days, dtype=">i4").astype("M8[D]"), np.frombuffer(micros, dtype=">i8").astype("i8")
+
+
+def _rows_before(chunks: list[tuple], years: np.ndarray, counts: np.ndarray, day: date,
+                 native: bool = False) -> np.ndarray:
     """Per chunk, how many of its closes are dated before `day`: all of a year before `day`'s, none of a
     later one, and those of `day`'s year read from their bytes (a year's days each)."""
     below = np.where(years < day.year, counts, 0)
     straddling = np.flatnonzero(years == day.year)
     if len(straddling):
-        dated_before = np.frombuffer(b"".join(chunks[k][3] for k in straddling.tolist()),
-                                     dtype=">i4") < (day - _EPOCH).days
+        if native:
+            dated_before = np.concatenate([chunks[k][3] for k in straddling.tolist()]) < np.datetime64(day, "D")
+        else:
+            dated_before = np.frombuffer(b"".join(chunks[k][3] for k in straddling.tolist()),
+                                         dtype=">i4") < (day - _EPOCH).days
         ends = np.concatenate([[0], np.cumsum(dated_before)])[np.cumsum(counts[straddling])]
         below[straddling] = np.diff(ends, prepend=0)
     return below
@@ -189,19 +207,19 @@ def _array_text(numbers) -> str:
 class _Kept:
     """One read kept: its arrays (read-only, handed out as they are), the day it ended before, and per
     series row it was made of, in (instrument, year) order, the row's revision and where its closes are in
-    the arrays; the bytes of the rows not kept whole (cut at the start or the end), as sent."""
+    the arrays; the rows not kept whole (cut at the start or the end), whole, as arrays."""
 
     __slots__ = ("arrays", "before", "revisions", "offsets", "kept", "whole", "cut_rows", "size")
 
     def __init__(self, arrays: tuple, before: date | None, revisions: np.ndarray, kept: np.ndarray,
-                 whole: np.ndarray, cut_rows: dict[int, tuple[bytes, bytes]]) -> None:
+                 whole: np.ndarray, cut_rows: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
         for array in arrays:
             array.flags.writeable = False
         self.arrays, self.before, self.revisions, self.kept, self.whole = arrays, before, revisions, kept, whole
         self.offsets = np.cumsum(kept) - kept
         self.cut_rows = cut_rows
         self.size = (sum(array.nbytes for array in arrays) + revisions.nbytes * 4 + _MEMO_OVERHEAD
-                     + sum(len(days) + len(micros) for days, micros in cut_rows.values()))
+                     + sum(days.nbytes + micros.nbytes for days, micros in cut_rows.values()))
 
 
 class _SeriesCache:
@@ -252,33 +270,35 @@ class _SeriesCache:
                 if key in self.kept:
                     self.kept.move_to_end(key)
             return memo.arrays
-        chunks = rows
+        chunks, native = rows, False
         if memo is not None and sent < len(rows):
-            # The rows kept whole are cut from the kept arrays, as the bytes Postgres would send (the
-            # decoding below then makes exactly what it makes of a whole answer).
+            # Made again from the rows kept (whole ones as slices of the kept arrays, cut ones as kept) and
+            # those sent, all as arrays: the same decoding as of a whole answer, on arrays.
+            native = True
             whole = np.flatnonzero(memo.whole)
             at = dict(zip(memo.revisions[whole].tolist(),
-                          zip(memo.offsets[whole].tolist(), memo.kept[whole].tolist(), strict=True), strict=True))
-            days_sent = memoryview(memo.arrays[2].view("i8").astype(">i4").tobytes())
-            micros_sent = memoryview(memo.arrays[3].astype(">i8").tobytes())
-            cut_rows = memo.cut_rows
+                          zip(memo.offsets[whole].tolist(), (memo.offsets[whole] + memo.kept[whole]).tolist(),
+                              strict=True), strict=True))
+            days_kept, micros_kept, cut_rows = memo.arrays[2], memo.arrays[3], memo.cut_rows
             chunks = []
             for iid, year, revision, days, micros in rows:
-                if days is None:
-                    if revision in cut_rows:
-                        days, micros = cut_rows[revision]
-                    else:
-                        offset, count = at[revision]
-                        days, micros = days_sent[4 * offset:4 * (offset + count)], \
-                            micros_sent[8 * offset:8 * (offset + count)]
+                if days is not None:
+                    days, micros = _native(days, micros)
+                elif revision in cut_rows:
+                    days, micros = cut_rows[revision]
+                else:
+                    a, b = at[revision]
+                    days, micros = days_kept[a:b], micros_kept[a:b]
                 chunks.append((iid, year, revision, days, micros))
-            del days_sent, micros_sent, at, cut_rows
-        with self.lock:  # made again below: the old one let go first (its arrays are 20 MB for 500 × 10 years)
+            del days_kept, micros_kept, at, cut_rows
+        # Made again below: the old one let go of first (its arrays, 20 MB for 500 × 10 years, live on only
+        # as long as the rows made again from them).
+        with self.lock:
             old = self.kept.pop(key, None)
             if old is not None:
                 self.total -= old.size
         del memo, old, rows
-        arrays, revisions, kept, whole, cut_rows = _decode(chunks, start, before)
+        arrays, revisions, kept, whole, cut_rows = _decode(chunks, start, before, native=native)
         if identity is None:
             return arrays
         memo = _Kept(arrays, before, revisions, kept, whole, cut_rows)
@@ -315,10 +335,12 @@ def price_series_cache_clear() -> None:
 
 
 def price_series_cache_stats() -> dict:
-    """What this process keeps (reads, the instruments with closes in them, bytes), and what its last read
-    was sent (rows, bytes)."""
+    """What this process keeps (reads, the instruments with closes in them and their ids, bytes), and what
+    its last read was sent (rows, bytes)."""
     with _SERIES_CACHE.lock:
         return {"reads": len(_SERIES_CACHE.kept),
                 "instruments": sum(len(memo.arrays[0]) for memo in _SERIES_CACHE.kept.values()),
+                "instrument_ids": sorted({iid for memo in _SERIES_CACHE.kept.values()
+                                          for iid in memo.arrays[0].tolist()}),
                 "bytes": _SERIES_CACHE.total,
                 "last_sent_rows": _SERIES_CACHE.last_sent[0], "last_sent_bytes": _SERIES_CACHE.last_sent[1]}
