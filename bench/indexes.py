@@ -92,9 +92,16 @@ def _specs(data) -> list[QuerySpec]:
     from prices.models import Instrument
     from prices.plausibility import _last_closes
     from prices.selectors import instruments_with_latest_get, price_history_get
+    from prices.series import price_series_cache_clear
 
     last = data.last_date
     first = data.first_date
+
+    def chart_series_cold(ids: list[int]) -> None:
+        # The read of a worker keeping none of these closes (a fresh one, or after they changed): every row
+        # sent. (A worker that kept them is sent only their revisions, the same rows read.)
+        price_series_cache_clear()
+        _prices_load(instrument_ids=ids, start=first, before=None)
 
     def history(ids: list[int]) -> None:
         price_history_get(instrument=Instrument.objects.get(pk=ids[0]), start=last - timedelta(days=365), end=last)
@@ -113,8 +120,7 @@ def _specs(data) -> list[QuerySpec]:
                   lambda sql: True, True, True),
         QuerySpec("chart_series", "every holding's packed closes since the first transaction, and the year "
                   "before it (chart inputs)", "prices/series.py price_series_runs_load",
-                  lambda ids: _prices_load(instrument_ids=ids, start=first, before=None), lambda sql: True, False, True,
-                  table=SERIES_TABLE),
+                  chart_series_cold, lambda sql: "UNION ALL" in sql, False, True, table=SERIES_TABLE),
     ]
 
 

@@ -542,14 +542,17 @@ def _function_source(path, name: str) -> str:
 def _reason_chart(results: dict) -> tuple[str, str]:
     c = results["sections"]["chart"]
     query = results["sections"].get("indexes", {}).get("queries", {}).get("chart_series")
+    new_day = c.get("new_day_worker_ms", {})
     why = (f"Generation took p95 {c['worker_ms']['p95']:.0f} ms with a peak of {c['worker_peak_rss_mb']} MB "
-           f"({c['peak_over_idle_mb']} MB over the idle worker), first run in a fresh worker "
-           f"{c['first_run_seconds'] * 1000:.0f} ms." + _contention(results, "chart")
+           f"({c['peak_over_idle_mb']} MB over the idle worker), the worker's closes kept from its previous run; "
+           f"first run in a fresh worker (every close read) {c['first_run_seconds'] * 1000:.0f} ms"
+           + (f", after a new day's closes (this year's series rows read again) p50 {new_day['p50']:.0f} ms"
+              if new_day.get("n") else "") + "." + _contention(results, "chart")
            + _profile_lines(results, "chart"))
     if query:
         why += (f" Its {results['sections']['indexes']['price_rows']:,} closes are read packed a year per row "
-                f"(prices/series.py, docs/charts.md): {query['with_index']['ms']:.0f} ms of Postgres (EXPLAIN "
-                "ANALYZE, section 4).")
+                f"(prices/series.py, docs/charts.md): {query['with_index']['ms']:.0f} ms of Postgres when the worker "
+                "keeps none of them (EXPLAIN ANALYZE, section 4).")
     step = ("The computation in charts/compute.py dominates a full regeneration: the days x instruments grids, the "
             "exact valuations of the reported days, the transactions as model instances. An intraday change no longer "
             "regenerates (today's point is made when read, docs/charts.md); carry per-portfolio running state from "
@@ -847,17 +850,29 @@ def _chart_md(c: dict | None) -> list[str]:
     if not c:
         return []
     points = ", ".join(f"{k} {v}" for k, v in c["series_points"].items())
+    new_day = c.get("new_day_worker_ms", {})
     return [
         "## 3. Chart generation",
         "",
         "`charts.generate_chart_data_task` for the dashboard portfolio in a real Celery worker (solo pool, so the "
-        "task runs in the process whose memory is read: peak resident set `VmHWM` from `/proc`).",
+        "task runs in the process whose memory is read: peak resident set `VmHWM` from `/proc`). A chart worker "
+        "process keeps the close histories it read, up to `PRICE_SERIES_CACHE_MB`, and asks Postgres only which of "
+        "their series rows (a year of an instrument each) changed since (prices/series.py, docs/charts.md): the "
+        "timed runs are the production case, the chart made again the same day with nothing changed (no bytes "
+        "sent, the kept arrays used as they are). The cache is cold in a fresh worker (the first run: every "
+        "close read and decoded, with the imports and first-touch costs) and after a new day's closes, which "
+        "give this year's row of every instrument a new revision: those rows are sent again and the arrays made "
+        "again with the rows kept (timed apart, after this year's rows were rewritten with the same bytes: "
+        f"{c.get('new_day_rows_rewritten', 0):,} rows). Any other change of closes (a backfill, a correction) "
+        "sends the rows from its year on.",
         "",
-        "| runs | worker time p50 | p95 | enqueue → stored p50 | first run in a fresh worker | idle RSS | peak RSS |",
-        "|---|---|---|---|---|---|---|",
+        "| runs | worker time p50 | p95 | enqueue → stored p50 | first run in a fresh worker (cold) | after a new "
+        "day's closes p50 | idle RSS | peak RSS |",
+        "|---|---|---|---|---|---|---|---|",
         f"| {c['runs']} | {c['worker_ms']['p50']:.0f} ms | {c['worker_ms']['p95']:.0f} ms | "
-        f"{c['end_to_end_ms']['p50']:.0f} ms | {c['first_run_seconds'] * 1000:.0f} ms | {c['worker_idle_rss_mb']} MB "
-        f"| {c['worker_peak_rss_mb']} MB |",
+        f"{c['end_to_end_ms']['p50']:.0f} ms | {c['first_run_seconds'] * 1000:.0f} ms | "
+        + (f"{new_day['p50']:.0f} ms ({new_day['n']} runs)" if new_day.get("n") else "–")
+        + f" | {c['worker_idle_rss_mb']} MB | {c['worker_peak_rss_mb']} MB |",
         "",
         f"Output: points per range {points}; {c['sparklines']} sparklines; {c['cached_payload_kb']:,.0f} KB cached.",
         "",

@@ -124,6 +124,9 @@ class PriceSeries(models.Model):
     # int64, one per day (the stored numeric(20,6) is exact in millionths).
     days = models.BinaryField()
     micros = models.BinaryField()
+    # A number no other row has had, given by the database to every INSERT and UPDATE of the row (migration
+    # 0009): a chart worker keeps the rows it decoded under it and asks only which revisions changed.
+    revision = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name_plural = "price series"

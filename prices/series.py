@@ -5,14 +5,22 @@ generation (about half of its time), although all but today's never change. The 
 closes packed one calendar year per row, kept exact by the database's own triggers in the transaction
 that writes the prices (migration prices/0005): reading them is ~5,000 rows of binary strings that numpy
 reads whole. Closes are the stored (unadjusted) ones, as whole millionths: exact.
+
+Each process keeps what it read (`_SeriesCache`, up to PRICE_SERIES_CACHE_MB) with each row's revision
+(migration prices/0009), and its next read of the same instruments from the same start is sent only the
+rows whose revision changed: after a new day's closes, this year's; on a regeneration the same day, none.
 """
 
+import os
+import threading
+from collections import OrderedDict
 from contextlib import nullcontext
 from datetime import date
 from operator import itemgetter
 
 import numpy as np
 import psycopg
+from django.conf import settings
 from django.db import connection
 from django.db.backends.utils import CursorDebugWrapper
 
@@ -56,36 +64,39 @@ def price_series_load(*, instrument_ids: list[int], start: date,
 def price_series_runs_load(*, instrument_ids: list[int], start: date,
                            before: date | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The closes of price_series_load with each instrument's id once: (instruments with closes, ascending;
-    where each one's rows start, then the number of rows; dates; closes in millionths)."""
-    table = PriceSeries._meta.db_table
-    sql = (
-        f"(SELECT instrument_id, year, days, micros FROM {table}"
-        " WHERE instrument_id = ANY(%(ids)s) AND year >= %(year)s)"
-        # The newest year before `start`'s of each instrument: its last close is the seed, and only it is
-        # sent (12 bytes, not the year's 3 kB).
-        " UNION ALL (SELECT DISTINCT ON (instrument_id) instrument_id, year,"
-        " substring(days FROM octet_length(days) - 3), substring(micros FROM octet_length(micros) - 7)"
-        f" FROM {table} WHERE instrument_id = ANY(%(ids)s) AND year < %(year)s ORDER BY instrument_id, year DESC)"
-    )
-    chunks = _fetch_binary(sql, {"ids": list(instrument_ids), "year": start.year})
+    where each one's rows start, then the number of rows; dates; closes in millionths). The arrays may be
+    the process's own (kept for its next reads of the same instruments and start): read-only."""
+    return _SERIES_CACHE.load(instrument_ids=instrument_ids, start=start, before=before)
+
+
+def _decode(chunks: list[tuple], start: date, before: date | None, *,
+            native: bool = False) -> tuple[tuple, np.ndarray, np.ndarray, np.ndarray, dict]:
+    """The closes of the rows as Postgres sends them, (instrument id, year, revision, days, micros) each,
+    unordered (`native`: the days and micros as arrays of dates and int64, not bytes); and per row, in
+    (instrument id, year) order: its revision, how many of its closes were kept (in that order in the
+    arrays) and whether that is all of them (the rows cut at `start` and `before` are not); and the rows
+    cut, whole, as arrays by revision. Empties `chunks`."""
     if not chunks:
-        return np.empty(0, "i8"), np.zeros(1, "i8"), np.empty(0, "M8[D]"), np.empty(0, "i8")
+        return (np.empty(0, "i8"), np.zeros(1, "i8"), np.empty(0, "M8[D]"), np.empty(0, "i8")), \
+            np.empty(0, "i8"), np.empty(0, "i8"), np.empty(0, bool), {}
     # Ordered here, not by the query: Postgres would sort the rows with their bytes (15 MB for 500
     # instruments × 10 years, past work_mem: a merge through temporary files, ~50 of the query's ~60 ms),
     # where sorting 5,000 tuples by their two keys costs ~1 ms. (instrument_id, year) is unique: no ties.
     chunks.sort(key=itemgetter(0, 1))
     chunk_ids = np.fromiter((row[0] for row in chunks), dtype="i8", count=len(chunks))
     years = np.fromiter((row[1] for row in chunks), dtype="i8", count=len(chunks))
-    counts = np.fromiter((len(row[2]) // 4 for row in chunks), dtype="i8", count=len(chunks))
+    revisions = np.fromiter((row[2] for row in chunks), dtype="i8", count=len(chunks))
+    width = 1 if native else 4
+    counts = np.fromiter((len(row[3]) // width for row in chunks), dtype="i8", count=len(chunks))
     # One run of chunks per instrument (its years in order).
     firsts = np.flatnonzero(np.concatenate([[True], chunk_ids[1:] != chunk_ids[:-1]]))
     run_of = np.repeat(np.arange(len(firsts)), np.diff(np.append(firsts, len(chunks))))
     # Keep every close from `start` on (dated before `before`), and of the earlier ones only each
     # instrument's last: per run, rows lo .. hi-1 (dates ascending). (`before` ahead of `start`, which no
     # caller asks, would make the two ends cross: nothing is kept then.)
-    early = _runs_add(_rows_before(chunks, years, counts, start), firsts)
+    early = _runs_add(_rows_before(chunks, years, counts, start, native), firsts)
     lo = np.maximum(early - 1, 0)
-    hi = np.maximum(_runs_add(_rows_before(chunks, years, counts, before), firsts) if before else
+    hi = np.maximum(_runs_add(_rows_before(chunks, years, counts, before, native), firsts) if before else
                     _runs_add(counts, firsts), lo)
     # The rows dropped are cut from the chunks' bytes before these are joined (only the chunks of
     # `start`'s and `before`'s years can lose rows): the joined arrays are the closes kept, with no
@@ -95,10 +106,20 @@ def price_series_runs_load(*, instrument_ids: list[int], start: date,
     cut_lo = np.clip(lo[run_of] - in_run, 0, counts)
     cut_hi = np.clip(hi[run_of] - in_run, 0, counts)
     cut = np.flatnonzero((cut_lo > 0) | (cut_hi < counts))
-    days_parts, micros_parts = [row[2] for row in chunks], [row[3] for row in chunks]
-    del chunks
+    # The rows cut, whole, by revision: kept with the read, they make it again with the next rows sent.
+    # (Copies: a row cut from a kept read's arrays would keep all of them alive.)
+    cut_rows = {chunks[k][2]: (chunks[k][3].copy(), chunks[k][4].copy()) if native else
+                _native(chunks[k][3], chunks[k][4]) for k in cut.tolist()}
+    days_parts, micros_parts = [row[3] for row in chunks], [row[4] for row in chunks]
+    chunks.clear()  # the caller's list too: each row's bytes go as soon as they are joined
     for k, a, b in zip(cut.tolist(), cut_lo[cut].tolist(), cut_hi[cut].tolist(), strict=True):
-        days_parts[k], micros_parts[k] = days_parts[k][4 * a:4 * b], micros_parts[k][8 * a:8 * b]
+        days_parts[k] = days_parts[k][width * a:width * b]
+        micros_parts[k] = micros_parts[k][2 * width * a:2 * width * b] if width > 1 else micros_parts[k][a:b]
+    kept = hi - lo
+    if native:
+        runs = (chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]),
+                np.concatenate(days_parts), np.concatenate(micros_parts))
+        return runs, revisions, cut_hi - cut_lo, (cut_lo == 0) & (cut_hi == counts), cut_rows
     # Each array made once, straight from the joined bytes (big-endian, as Postgres sends them), and the
     # bytes let go before the next: a 10-year chart's closes are 15 MB of them.
     days_bytes = b"".join(days_parts)
@@ -109,19 +130,28 @@ def price_series_runs_load(*, instrument_ids: list[int], start: date,
     del micros_parts
     micros = np.frombuffer(micros_bytes, dtype=">i8").astype("i8")
     del micros_bytes
-    kept = hi - lo
     # One with no close left has no run.
-    return chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]), days, micros
+    return (chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]), days, micros), \
+        revisions, cut_hi - cut_lo, (cut_lo == 0) & (cut_hi == counts), cut_rows
 
 
-def _rows_before(chunks: list[tuple], years: np.ndarray, counts: np.ndarray, day: date) -> np.ndarray:
+def _native(days: bytes, micros: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """A series row's bytes, as sent, as arrays of dates and int64 millionths."""
+    return np.frombuffer(days, dtype=">i4").astype("M8[D]"), np.frombuffer(micros, dtype=">i8").astype("i8")
+
+
+def _rows_before(chunks: list[tuple], years: np.ndarray, counts: np.ndarray, day: date,
+                 native: bool = False) -> np.ndarray:
     """Per chunk, how many of its closes are dated before `day`: all of a year before `day`'s, none of a
     later one, and those of `day`'s year read from their bytes (a year's days each)."""
     below = np.where(years < day.year, counts, 0)
     straddling = np.flatnonzero(years == day.year)
     if len(straddling):
-        dated_before = np.frombuffer(b"".join(chunks[k][2] for k in straddling.tolist()),
-                                     dtype=">i4") < (day - _EPOCH).days
+        if native:
+            dated_before = np.concatenate([chunks[k][3] for k in straddling.tolist()]) < np.datetime64(day, "D")
+        else:
+            dated_before = np.frombuffer(b"".join(chunks[k][3] for k in straddling.tolist()),
+                                         dtype=">i4") < (day - _EPOCH).days
         ends = np.concatenate([[0], np.cumsum(dated_before)])[np.cumsum(counts[straddling])]
         below[straddling] = np.diff(ends, prepend=0)
     return below
@@ -145,3 +175,172 @@ def _fetch_binary(sql: str, params: dict) -> list[tuple]:
         with logged, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, params, binary=True)
             return cursor.fetchall()
+
+
+# What a kept read costs beyond its arrays (objects, dictionary slots).
+_MEMO_OVERHEAD = 256
+# The series rows of the instruments asked for (from `year` on, and each one's newest year before it, of
+# which only the last close is sent), with their bytes only when their revision is not one the process
+# holds (`held`). The held revisions go as the text of an array: psycopg dumps a list of 5,000 ints element
+# by element, ~3 ms each time; Postgres hashes a constant array for `= ANY` (a join with it sorted the
+# rows, bytes and all, by revision).
+_SERIES_SQL = (
+    "(SELECT instrument_id, year, revision,"
+    " CASE WHEN revision = ANY(%(held)s::bigint[]) THEN NULL ELSE days END,"
+    " CASE WHEN revision = ANY(%(held)s::bigint[]) THEN NULL ELSE micros END"
+    " FROM {table} WHERE instrument_id = ANY(%(ids)s::bigint[]) AND year >= %(year)s)"
+    # The newest year before `start`'s of each instrument: its last close is the seed, and only it is
+    # sent (12 bytes, not the year's 3 kB).
+    " UNION ALL (SELECT DISTINCT ON (instrument_id) instrument_id, year, revision,"
+    " CASE WHEN revision = ANY(%(held)s::bigint[]) THEN NULL ELSE substring(days FROM octet_length(days) - 3) END,"
+    " CASE WHEN revision = ANY(%(held)s::bigint[]) THEN NULL ELSE substring(micros FROM octet_length(micros) - 7)"
+    " END"
+    " FROM {table} WHERE instrument_id = ANY(%(ids)s::bigint[]) AND year < %(year)s"
+    " ORDER BY instrument_id, year DESC)"
+)
+
+
+def _array_text(numbers) -> str:
+    return "{" + ",".join(map(str, numbers)) + "}"
+
+
+class _Kept:
+    """One read kept: its arrays (read-only, handed out as they are), the day it ended before, and per
+    series row it was made of, in (instrument, year) order, the row's revision and where its closes are in
+    the arrays; the rows not kept whole (cut at the start or the end), whole, as arrays."""
+
+    __slots__ = ("arrays", "before", "revisions", "offsets", "kept", "whole", "cut_rows", "size")
+
+    def __init__(self, arrays: tuple, before: date | None, revisions: np.ndarray, kept: np.ndarray,
+                 whole: np.ndarray, cut_rows: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+        for array in arrays:
+            array.flags.writeable = False
+        self.arrays, self.before, self.revisions, self.kept, self.whole = arrays, before, revisions, kept, whole
+        self.offsets = np.cumsum(kept) - kept
+        self.cut_rows = cut_rows
+        self.size = (sum(array.nbytes for array in arrays) + revisions.nbytes * 4 + _MEMO_OVERHEAD
+                     + sum(days.nbytes + micros.nbytes for days, micros in cut_rows.values()))
+
+
+class _SeriesCache:
+    """The close histories this process read, kept for its next reads of the same instruments from the same
+    start, the least recently read dropped first beyond PRICE_SERIES_CACHE_MB.
+
+    A 10-year chart of 500 holdings reads 15 MB of series rows, all of which but this year's never change.
+    Every row carries a revision the database gives each write of it (migration prices/0009: a sequence,
+    never handed out twice, whoever writes and even if the write rolls back). A read sends Postgres the
+    revisions of the rows its kept read was made of; in the same statement (one snapshot) Postgres answers
+    every row with its revision and sends the bytes of those whose revision is not among them. When it
+    sent none and named as many rows (the same ones: revisions are unique), the kept arrays are the
+    answer, handed out as they are (the generation's own arrays: no copy, no decoding). Otherwise (after
+    a new day's closes: this year's row of each instrument) the read is made again from the rows sent and
+    the kept ones, exactly as from a whole answer. A row kept is used only when Postgres has just named
+    its revision, so no write can be missed: a re-packed year has a new revision, a deleted one (an
+    instrument deleted, its closes deleted, TRUNCATE of the price rows, which empties the series) is
+    absent from the answer. The database is recognised by its connection settings and the series table's
+    oid, so a process that finds the table made again (a restore) forgets what it kept."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        self.kept: OrderedDict[tuple, _Kept] = OrderedDict()  # least recently read first
+        self.total = 0
+        self.identity: tuple | None = None
+        self.last_sent = (0, 0)  # the last read's rows Postgres sent the bytes of, and those bytes
+
+    def load(self, *, instrument_ids: list[int], start: date, before: date | None) -> tuple:
+        limit = int(settings.PRICE_SERIES_CACHE_MB * 1024 * 1024)
+        ids = list(instrument_ids)
+        key = (tuple(ids), start)
+        identity = self._identity() if limit > 0 else None
+        with self.lock:
+            if identity is None or identity != self.identity:
+                self.clear()
+                self.identity = identity
+            memo = self.kept.get(key)
+        params = {"ids": _array_text(ids), "year": start.year,
+                  "held": _array_text(memo.revisions.tolist()) if memo else "{}"}
+        rows = _fetch_binary(_SERIES_SQL.format(table=PriceSeries._meta.db_table), params)
+        sent = sum(1 for row in rows if row[3] is not None)
+        self.last_sent = (sent, sum(len(row[3]) + len(row[4]) for row in rows if row[3] is not None))
+        if memo is not None and not sent and len(rows) == len(memo.revisions) and memo.before == before:
+            with self.lock:
+                if key in self.kept:
+                    self.kept.move_to_end(key)
+            return memo.arrays
+        chunks, native = rows, False
+        if memo is not None and sent < len(rows):
+            # Made again from the rows kept (whole ones as slices of the kept arrays, cut ones as kept) and
+            # those sent, all as arrays: the same decoding as of a whole answer, on arrays.
+            native = True
+            whole = np.flatnonzero(memo.whole)
+            at = dict(zip(memo.revisions[whole].tolist(),
+                          zip(memo.offsets[whole].tolist(), (memo.offsets[whole] + memo.kept[whole]).tolist(),
+                              strict=True), strict=True))
+            days_kept, micros_kept, cut_rows = memo.arrays[2], memo.arrays[3], memo.cut_rows
+            chunks = []
+            for iid, year, revision, days, micros in rows:
+                if days is not None:
+                    days, micros = _native(days, micros)
+                elif revision in cut_rows:
+                    days, micros = cut_rows[revision]
+                else:
+                    a, b = at[revision]
+                    days, micros = days_kept[a:b], micros_kept[a:b]
+                chunks.append((iid, year, revision, days, micros))
+            del days_kept, micros_kept, at, cut_rows
+        # Made again below: the old one let go of first (its arrays, 20 MB for 500 × 10 years, live on only
+        # as long as the rows made again from them).
+        with self.lock:
+            old = self.kept.pop(key, None)
+            if old is not None:
+                self.total -= old.size
+        del memo, old, rows
+        arrays, revisions, kept, whole, cut_rows = _decode(chunks, start, before, native=native)
+        if identity is None:
+            return arrays
+        memo = _Kept(arrays, before, revisions, kept, whole, cut_rows)
+        with self.lock:
+            if identity == self.identity:
+                old = self.kept.pop(key, None)
+                if old is not None:
+                    self.total -= old.size
+                self.kept[key] = memo
+                self.total += memo.size
+                while self.total > limit and self.kept:
+                    _, dropped = self.kept.popitem(last=False)
+                    self.total -= dropped.size
+        return arrays
+
+    @staticmethod
+    def _identity() -> tuple:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s::regclass::oid", [PriceSeries._meta.db_table])
+            oid = cursor.fetchone()[0]
+        config = connection.settings_dict
+        return (config["NAME"], config["HOST"], config["PORT"], oid)
+
+
+_SERIES_CACHE = _SeriesCache()
+# A process forked while another thread held the lock would never see it released.
+os.register_at_fork(after_in_child=lambda: setattr(_SERIES_CACHE, "lock", threading.Lock()))
+
+
+def price_series_cache_clear() -> None:
+    """Forget the reads this process kept (the bench's cold read; tests)."""
+    with _SERIES_CACHE.lock:
+        _SERIES_CACHE.clear()
+
+
+def price_series_cache_stats() -> dict:
+    """What this process keeps (reads, the instruments with closes in them and their ids, bytes), and what
+    its last read was sent (rows, bytes)."""
+    with _SERIES_CACHE.lock:
+        return {"reads": len(_SERIES_CACHE.kept),
+                "instruments": sum(len(memo.arrays[0]) for memo in _SERIES_CACHE.kept.values()),
+                "instrument_ids": sorted({iid for memo in _SERIES_CACHE.kept.values()
+                                          for iid in memo.arrays[0].tolist()}),
+                "bytes": _SERIES_CACHE.total,
+                "last_sent_rows": _SERIES_CACHE.last_sent[0], "last_sent_bytes": _SERIES_CACHE.last_sent[1]}

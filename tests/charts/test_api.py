@@ -1,7 +1,7 @@
 """Chart data through a real worker: 202 → progress → 200, regenerated after edits, last good kept."""
 
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
@@ -16,9 +17,11 @@ from rest_framework.test import APIClient
 
 from charts.cache import CHART_LAYOUT, chart_data_get, chart_data_store, chart_progress_get
 from charts.services import chart_regeneration_request
+from charts.tasks import generate_chart_data_task
 from portfolio.cache import portfolio_version_get, portfolio_versions_bump
 from prices.models import PriceHistory
-from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
+from prices.series import price_series_cache_clear, price_series_cache_stats
+from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory, closes_upsert
 from tests.reliability.procs import database_url_of_test
 from tests.worker import worker_settle
 
@@ -340,3 +343,33 @@ def test_an_answer_with_a_benchmark_is_not_cached(worker, client, portfolio):
     assert body["outdated"] is False and body["benchmark"]["symbol"] == "BNCH"
     assert client.get(url).json()["benchmark"]["symbol"] == "BNCH"
     assert _answers(portfolio.pk) == []
+
+
+def test_the_worker_keeps_the_closes_it_read_and_its_next_generation_sees_every_change(worker, portfolio):
+    # The worker's process keeps each instrument's packed closes between generations (prices/series.py),
+    # asking Postgres which changed: a changed close, deleted closes and a TRUNCATE are all in the next one.
+    if connection.vendor != "postgresql":
+        pytest.skip("the series are kept on Postgres")
+    instrument = portfolio.transactions.get().instrument
+    today = timezone.localdate()
+
+    def generated() -> dict[int, str]:
+        generate_chart_data_task.delay(portfolio.pk, even_if_current=True)
+        worker_settle()
+        points = chart_data_get(portfolio_id=portfolio.pk)["ranges"]["1M"]
+        return {(today - date.fromisoformat(p["date"])).days: p["value"] for p in points if p["date"] >= (
+            today - timedelta(days=4)).isoformat()}
+
+    price_series_cache_clear()
+    assert generated() == {4: "1000.00", 3: "1100.00", 2: "1100.00", 1: "1200.00", 0: "1200.00"}
+    # kept by the worker's process (a leftover task of an earlier test may keep another portfolio's too)
+    assert instrument.pk in price_series_cache_stats()["instrument_ids"]
+    closes_upsert(instrument, {today - timedelta(days=1): "130"})
+    assert generated() == {4: "1000.00", 3: "1100.00", 2: "1100.00", 1: "1300.00", 0: "1300.00"}
+    PriceHistory.objects.filter(instrument=instrument, date=today - timedelta(days=3)).delete()
+    assert generated() == {4: "1000.00", 3: "1000.00", 2: "1000.00", 1: "1300.00", 0: "1300.00"}
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {PriceHistory._meta.db_table}")
+    # no close left: every day at the trade's price, 100
+    assert generated() == {4: "1000.00", 3: "1000.00", 2: "1000.00", 1: "1000.00", 0: "1000.00"}
+    assert instrument.pk not in price_series_cache_stats()["instrument_ids"]

@@ -1,0 +1,154 @@
+"""A process keeps the packed series it read (prices/series.py) and is sent only the rows whose revision
+changed; whatever changed the closes, its next read is the price rows as they are."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.db import connection
+
+from prices.models import Instrument, PriceHistory, PriceSeries
+from prices.series import price_series_cache_clear, price_series_cache_stats, price_series_load
+from tests.factories import InstrumentFactory, closes_upsert
+
+pytestmark = [pytest.mark.skipif(connection.vendor != "postgresql", reason="the series are kept on Postgres"),
+              pytest.mark.django_db(transaction=True)]
+
+START = date(2022, 1, 1)
+
+
+@pytest.fixture(autouse=True)
+def cold_cache():
+    price_series_cache_clear()
+    yield
+    price_series_cache_clear()
+
+
+def _read(instruments, start=START) -> list[tuple[int, str, int]]:
+    ids, days, micros = price_series_load(instrument_ids=[i.pk for i in instruments], start=start)
+    return list(zip(ids.tolist(), days.astype(str).tolist(), micros.tolist(), strict=True))
+
+
+def _rows(instruments, start=START) -> list[tuple[int, str, int]]:
+    """The price rows themselves: each instrument's closes from `start` on and its last one before."""
+    out = []
+    for instrument in sorted(instruments, key=lambda i: i.pk):
+        rows = list(PriceHistory.objects.filter(instrument=instrument).order_by("date").values_list("date", "close"))
+        before = [row for row in rows if row[0] < start][-1:]
+        out += [(instrument.pk, day.isoformat(), int(close * 1_000_000))
+                for day, close in before + [row for row in rows if row[0] >= start]]
+    return out
+
+
+def _sent() -> int:
+    return price_series_cache_stats()["last_sent_rows"]
+
+
+@pytest.fixture
+def two():
+    aapl, msft = InstrumentFactory(symbol="AAPL"), InstrumentFactory(symbol="MSFT")
+    for instrument, base in ((aapl, 100), (msft, 300)):
+        closes_upsert(instrument, {date(2021, 12, 30): f"{base - 1}", date(2022, 3, 1): f"{base}",
+                                   date(2023, 3, 1): f"{base + 1}", date(2023, 3, 2): f"{base + 1}.5",
+                                   date(2024, 3, 1): f"{base + 2}.5"})
+    return aapl, msft
+
+
+def test_a_second_read_is_sent_only_the_year_a_new_day_changed(two):
+    aapl, msft = two
+    # given a first read: every row sent (3 years and the seed's last close, per instrument)
+    first = _read(two)
+    assert first == _rows(two)
+    assert _sent() == 8
+    assert price_series_cache_stats()["instruments"] == 2
+    # when nothing changed, the next read is sent no bytes, and is the same
+    assert _read(two) == first
+    assert _sent() == 0
+    # when a new day's close lands, only that year's row of that instrument is sent
+    closes_upsert(aapl, {date(2024, 3, 4): "103.25"})
+    assert _read(two) == _rows(two)
+    assert (aapl.pk, "2024-03-04", 103_250_000) in _read(two)
+    assert _sent() == 0
+    closes_upsert(msft, {date(2024, 3, 4): "303"})
+    assert _read(two) == _rows(two)
+    assert _sent() == 1
+
+
+def test_a_backfill_a_correction_and_deleted_closes_are_seen_by_the_next_read(two):
+    aapl, msft = two
+    _read(two)
+    # a backfill of an old year re-packs every year from it on: those rows are sent again
+    closes_upsert(aapl, {date(2022, 1, 3): "98", date(2021, 12, 31): "97"})
+    assert _read(two) == _rows(two)
+    assert _sent() == 4  # 2022, 2023, 2024 and the seed of 2021 of AAPL
+    # a past close corrected by hand (no service on the way)
+    PriceHistory.objects.filter(instrument=msft, date=date(2023, 3, 1)).update(close=D("311.000001"))
+    assert _read(two) == _rows(two)
+    assert (msft.pk, "2023-03-01", 311_000_001) in _read(two)
+    # a year's closes deleted: its row is gone, and so is it from the read
+    PriceHistory.objects.filter(instrument=aapl, date__year=2023).delete()
+    assert not PriceSeries.objects.filter(instrument=aapl, year=2023).exists()
+    assert _read(two) == _rows(two)
+    assert [day for iid, day, _ in _read(two) if iid == aapl.pk] == [
+        "2021-12-31", "2022-01-03", "2022-03-01", "2024-03-01"]
+    # a series row written by hand, even with the same bytes, has a new revision: sent again
+    PriceSeries.objects.filter(instrument=msft, year=2022).update(days=PriceSeries.objects.get(
+        instrument=msft, year=2022).days)
+    assert _read(two) == _rows(two)
+    assert _sent() == 1
+
+
+def test_an_instrument_deleted_is_gone_from_the_next_read(two):
+    aapl, msft = two
+    _read(two)
+    Instrument.objects.filter(pk=msft.pk).delete()
+    assert _read(two) == _rows([aapl])
+    assert {iid for iid, _, _ in _read(two)} == {aapl.pk}
+    assert price_series_cache_stats()["instruments"] == 1  # what it held of MSFT let go
+
+
+def test_a_truncate_of_the_price_rows_empties_the_series_and_the_next_read(two):
+    _read(two)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {PriceHistory._meta.db_table}")
+    assert not PriceSeries.objects.exists()
+    assert _read(two) == []
+    assert price_series_cache_stats()["instruments"] == 0
+
+
+def test_the_close_before_the_start_whatever_was_held_of_its_year(two):
+    aapl, msft = two
+    # the seed year held as its last close only, then needed whole, then as a seed again (cut from the
+    # year held whole), then whole again
+    for start in (date(2024, 1, 1), date(2023, 1, 1), date(2024, 1, 1), date(2023, 6, 1), date(2019, 1, 1)):
+        assert _read(two, start) == _rows(two, start)
+    assert _read(two, date(2024, 1, 1)) == [(aapl.pk, "2023-03-02", 101_500_000), (aapl.pk, "2024-03-01", 102_500_000),
+                                            (msft.pk, "2023-03-02", 301_500_000), (msft.pk, "2024-03-01", 302_500_000)]
+    assert _sent() == 0  # the 2023 rows are held whole: the seeds are cut from them
+    # a read ending before a date cuts what it holds without changing it
+    ids, days, _ = price_series_load(instrument_ids=[aapl.pk], start=START, before=date(2023, 3, 2))
+    assert days.astype(str).tolist() == ["2021-12-30", "2022-03-01", "2023-03-01"]
+    assert _read([aapl]) == _rows([aapl])
+
+
+def test_held_up_to_the_bound_least_recently_read_instrument_dropped_first(settings):
+    a, b, c = (InstrumentFactory(symbol=s) for s in ("AAA", "BBB", "CCC"))
+    for n, instrument in enumerate((a, b, c)):
+        closes_upsert(instrument, {date(2024, 1, 2 + day): f"{10 * n + day}.5" for day in range(20)})
+    # a read of one instrument keeps 20 closes (16 bytes each as arrays) and ~300 bytes more: two fit in
+    # 1.5 kB, not three
+    settings.PRICE_SERIES_CACHE_MB = 1.5 / 1024
+    _read([a]), _read([b])
+    assert price_series_cache_stats()["instruments"] == 2
+    _read([c])  # AAA, read least recently, goes
+    assert price_series_cache_stats()["instruments"] == 2
+    assert _read([b]) == _rows([b]) and _sent() == 0
+    assert _read([a]) == _rows([a]) and _sent() == 1
+    # more than fits in one read: the read is whole all the same
+    assert _read([a, b, c]) == _rows([a, b, c])
+    assert price_series_cache_stats()["bytes"] <= 1536
+    # none kept at 0
+    settings.PRICE_SERIES_CACHE_MB = 0
+    assert _read([a, b, c]) == _rows([a, b, c])
+    assert price_series_cache_stats()["instruments"] == 0
+    assert _read([a, b, c]) == _rows([a, b, c]) and _sent() == 3
