@@ -59,12 +59,14 @@ done = function(summary, latency, requests)
     '"mean_us":%%.1f}\\n', summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
     e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99),
     latency.max, latency.mean))
+  local started = os.clock()
   local buckets = {}
   for i = 1, #latency do
     local value, count = latency(i)
     buckets[i] = string.format("%%d:%%d", value, count)
   end
   io.write("BENCH_HISTOGRAM " .. table.concat(buckets, ",") .. "\\n")
+  io.write(string.format("BENCH_HISTOGRAM_CPU %%.6f\\n", os.clock() - started))
 end
 """
 ERROR_KINDS = ("connect", "read", "write", "status", "timeout")
@@ -164,18 +166,23 @@ def _load_once(*, wrk: str, server, name: str, paths: list[str], token: str, cli
     if line is None or histogram is None:
         raise RuntimeError(f"wrk gave no summary (exit {completed.returncode}): {completed.stderr[-500:]}")
     summary = json.loads(line.removeprefix("BENCH_JSON "))
+    # Writing the histogram out costs wrk CPU after the load has ended (each `latency(i)` walks its buckets):
+    # taken off wrk's CPU, the wall time and the machine's busy time, which would otherwise count it as load.
+    extra = float(next((x.split()[1] for x in lines if x.startswith("BENCH_HISTOGRAM_CPU ")), 0.0))
+    extra_ticks = round(extra * os.sysconf("SC_CLK_TCK"))
     return {
         "requests": summary["requests"],
         "duration_seconds": summary["duration_us"] / 1e6,
         "histogram_us": histogram_parse(histogram.removeprefix("BENCH_HISTOGRAM ")),
         "wrk_percentiles_us": {k: summary[f"{k}_us"] for k in PERCENTILES},
         "error_kinds": {k: summary[k] for k in ERROR_KINDS},
-        "wall_seconds": wall,
+        "wall_seconds": wall - extra,
         "server": server_side,
         "web_cpu_seconds": web_ticks / os.sysconf("SC_CLK_TCK"),
-        "busy_jiffies": (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]),
+        "busy_jiffies": (cpu_after[0] - cpu_before[0] - extra_ticks,
+                         cpu_after[1] - cpu_before[1] - extra_ticks * (os.cpu_count() or 1)),
         "wrk_cpu_seconds": ((children_after.ru_utime - children_before.ru_utime)
-                            + (children_after.ru_stime - children_before.ru_stime)),
+                            + (children_after.ru_stime - children_before.ru_stime) - extra),
     }
 
 

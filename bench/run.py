@@ -51,7 +51,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     load = parser.add_argument_group("load and browser (5-6)")
     load.add_argument("--load-clients", type=int, default=50, help="concurrent connections")
     load.add_argument("--load-seconds", type=int, default=30,
-                      help="load on each side (floor, dashboard), split into the rounds")
+                      help="load on each side (floor, dashboard), split into the rounds (whole seconds each)")
     load.add_argument("--load-rounds", type=int, default=6,
                       help="rounds floor and dashboard alternate in (the ratios' median is the figure)")
     load.add_argument("--web-workers", type=int, default=2, help="gunicorn processes (Procfile default)")
