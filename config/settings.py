@@ -382,7 +382,7 @@ CHART_DEBOUNCE_SECONDS = env.int("CHART_DEBOUNCE_SECONDS", default=5)
 CHART_GENERATION_STUCK_SECONDS = env.int(
     "CHART_GENERATION_STUCK_SECONDS", default=CHART_DEBOUNCE_SECONDS + CELERY_TASK_TIME_LIMIT + 60)
 # Each chart worker process keeps the packed close histories it read, up to this many MB, and asks Postgres
-# only for the years that changed since (prices/series.py): 500 holdings x 10 years are ~16 MB. 0: none kept.
+# only for the years that changed since (prices/series.py): 500 holdings x 10 years keep ~20 MB. 0: none kept.
 PRICE_SERIES_CACHE_MB = env.float("PRICE_SERIES_CACHE_MB", default=32.0)
 
 # --- Market data. Provider names are part of the public interface (docs/providers.md).

@@ -248,21 +248,28 @@ class _SeriesCache:
         self.kept: OrderedDict[tuple, _Kept] = OrderedDict()  # least recently read first
         self.total = 0
         self.identity: tuple | None = None
+        self.highest = 0  # the highest revision any read of this process has named
         self.last_sent = (0, 0)  # the last read's rows Postgres sent the bytes of, and those bytes
 
     def load(self, *, instrument_ids: list[int], start: date, before: date | None) -> tuple:
         limit = int(settings.PRICE_SERIES_CACHE_MB * 1024 * 1024)
         ids = list(instrument_ids)
         key = (tuple(ids), start)
-        identity = self._identity() if limit > 0 else None
+        identity, issued = self._identity() if limit > 0 else (None, 0)
         with self.lock:
-            if identity is None or identity != self.identity:
+            # The revision sequence set back (a data-only restore's setval, a migration undone and done again):
+            # the revisions kept may be handed out again for other bytes.
+            if identity is None or identity != self.identity or issued < self.highest:
                 self.clear()
                 self.identity = identity
             memo = self.kept.get(key)
         params = {"ids": _array_text(ids), "year": start.year,
                   "held": _array_text(memo.revisions.tolist()) if memo else "{}"}
         rows = _fetch_binary(_SERIES_SQL.format(table=PriceSeries._meta.db_table), params)
+        if rows:
+            highest = max(row[2] for row in rows)
+            with self.lock:
+                self.highest = max(self.highest, highest)
         sent = sum(1 for row in rows if row[3] is not None)
         self.last_sent = (sent, sum(len(row[3]) + len(row[4]) for row in rows if row[3] is not None))
         if memo is not None and not sent and len(rows) == len(memo.revisions) and memo.before == before:
@@ -315,12 +322,18 @@ class _SeriesCache:
         return arrays
 
     @staticmethod
-    def _identity() -> tuple:
+    def _identity() -> tuple[tuple, int]:
+        """Which database and series this process reads (its settings, the table's and the revision
+        sequence's oids: both are new when made again), and the last revision the sequence handed out."""
         with connection.cursor() as cursor:
-            cursor.execute("SELECT %s::regclass::oid", [PriceSeries._meta.db_table])
-            oid = cursor.fetchone()[0]
+            cursor.execute(f"SELECT %s::regclass::oid, %s::regclass::oid, last_value FROM {_REVISION_SEQUENCE}",
+                           [PriceSeries._meta.db_table, _REVISION_SEQUENCE])
+            table, sequence, issued = cursor.fetchone()
         config = connection.settings_dict
-        return (config["NAME"], config["HOST"], config["PORT"], oid)
+        return (config["NAME"], config["HOST"], config["PORT"], table, sequence), issued
+
+
+_REVISION_SEQUENCE = "prices_priceseries_revision_seq"  # migration prices/0009
 
 
 _SERIES_CACHE = _SeriesCache()

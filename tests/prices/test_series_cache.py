@@ -67,6 +67,7 @@ def test_a_second_read_is_sent_only_the_year_a_new_day_changed(two):
     # when a new day's close lands, only that year's row of that instrument is sent
     closes_upsert(aapl, {date(2024, 3, 4): "103.25"})
     assert _read(two) == _rows(two)
+    assert _sent() == 1
     assert (aapl.pk, "2024-03-04", 103_250_000) in _read(two)
     assert _sent() == 0
     closes_upsert(msft, {date(2024, 3, 4): "303"})
@@ -118,13 +119,13 @@ def test_a_truncate_of_the_price_rows_empties_the_series_and_the_next_read(two):
 
 def test_the_close_before_the_start_whatever_was_held_of_its_year(two):
     aapl, msft = two
-    # the seed year held as its last close only, then needed whole, then as a seed again (cut from the
-    # year held whole), then whole again
+    # the seed year held as its last close only, then needed whole, then as a seed again, then whole again:
+    # each start is a read of its own, kept apart
     for start in (date(2024, 1, 1), date(2023, 1, 1), date(2024, 1, 1), date(2023, 6, 1), date(2019, 1, 1)):
         assert _read(two, start) == _rows(two, start)
     assert _read(two, date(2024, 1, 1)) == [(aapl.pk, "2023-03-02", 101_500_000), (aapl.pk, "2024-03-01", 102_500_000),
                                             (msft.pk, "2023-03-02", 301_500_000), (msft.pk, "2024-03-01", 302_500_000)]
-    assert _sent() == 0  # the 2023 rows are held whole: the seeds are cut from them
+    assert _sent() == 0  # that start's read is kept: its rows (the 2023 seeds cut) unchanged, none sent
     # a read ending before a date cuts what it holds without changing it
     ids, days, _ = price_series_load(instrument_ids=[aapl.pk], start=START, before=date(2023, 3, 2))
     assert days.astype(str).tolist() == ["2021-12-30", "2022-03-01", "2023-03-01"]
@@ -144,11 +145,27 @@ def test_held_up_to_the_bound_least_recently_read_instrument_dropped_first(setti
     assert price_series_cache_stats()["instruments"] == 2
     assert _read([b]) == _rows([b]) and _sent() == 0
     assert _read([a]) == _rows([a]) and _sent() == 1
-    # more than fits in one read: the read is whole all the same
+    # a read bigger than the bound (~1.4 kB against 1 kB): whole all the same, and not kept
+    settings.PRICE_SERIES_CACHE_MB = 1 / 1024
     assert _read([a, b, c]) == _rows([a, b, c])
-    assert price_series_cache_stats()["bytes"] <= 1536
+    assert price_series_cache_stats()["bytes"] <= 1024
+    assert _read([a, b, c]) == _rows([a, b, c]) and _sent() == 3
     # none kept at 0
     settings.PRICE_SERIES_CACHE_MB = 0
     assert _read([a, b, c]) == _rows([a, b, c])
     assert price_series_cache_stats()["instruments"] == 0
     assert _read([a, b, c]) == _rows([a, b, c]) and _sent() == 3
+
+
+def test_a_revision_handed_out_again_after_the_sequence_is_set_back_is_not_taken_for_the_kept_one(two):
+    aapl, _ = two
+    _read(two)
+    # a data-only restore's setval (or the migration undone and done again) sets the revisions back: the next
+    # write of a series row may be given the very revision this process keeps for the row's old bytes
+    kept = PriceSeries.objects.get(instrument=aapl, year=2024).revision
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval('prices_priceseries_revision_seq', %s, false)", [kept])
+    closes_upsert(aapl, {date(2024, 3, 4): "103.25"})
+    assert PriceSeries.objects.get(instrument=aapl, year=2024).revision == kept
+    assert _read(two) == _rows(two)
+    assert (aapl.pk, "2024-03-04", 103_250_000) in _read(two)
