@@ -354,7 +354,16 @@ def test_the_worker_keeps_the_closes_it_read_and_its_next_generation_sees_every_
     today = timezone.localdate()
 
     def generated() -> dict[int, str]:
+        enqueued = time.time()
         generate_chart_data_task.delay(portfolio.pk, even_if_current=True)
+        # Until a generation finished after the enqueue (this one, or a regeneration the change queued: both
+        # read the closes as they are now). An empty queue alone is no proof: the worker may have taken the
+        # task off it and not yet recorded it as running.
+        deadline = time.monotonic() + 30
+        while not ((p := chart_progress_get(portfolio_id=portfolio.pk)) and p["state"] == "SUCCESS"
+                   and p["updated_at"] >= enqueued):
+            assert time.monotonic() < deadline, f"no generation finished since the enqueue: {p}"
+            time.sleep(0.02)
         worker_settle()
         points = chart_data_get(portfolio_id=portfolio.pk)["ranges"]["1M"]
         return {(today - date.fromisoformat(p["date"])).days: p["value"] for p in points if p["date"] >= (
