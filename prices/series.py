@@ -7,8 +7,9 @@ that writes the prices (migration prices/0005): reading them is ~5,000 rows of b
 reads whole. Closes are the stored (unadjusted) ones, as whole millionths: exact.
 
 Each process keeps what it read (`_SeriesCache`, up to PRICE_SERIES_CACHE_MB) with each row's revision
-(migration prices/0009), and its next read of the same instruments from the same start is sent only the
-rows whose revision changed: after a new day's closes, this year's; on a regeneration the same day, none.
+(migration prices/0009), and its next read of the same instruments from the same start asks first, from an
+index, whether any changed (on a regeneration the same day, none: one boolean sent), then is sent only the
+rows whose revision changed: after a new day's closes, this year's.
 """
 
 import os
@@ -179,24 +180,48 @@ def _fetch_binary(sql: str, params: dict) -> list[tuple]:
 
 # What a kept read costs beyond its arrays (objects, dictionary slots).
 _MEMO_OVERHEAD = 256
-# The series rows of the instruments asked for (from `year` on, and each one's newest year before it, of
-# which only the last close is sent), with their bytes only when their revision is not one the process
-# holds (`held`). The held revisions go as the text of an array: psycopg dumps a list of 5,000 ints element
-# by element, ~3 ms each time; Postgres hashes a constant array for `= ANY` (a join with it sorted the
-# rows, bytes and all, by revision).
+# The series rows of the instruments asked for, from `year` on, and each one's newest year before it (its
+# last close is the seed, carried into the first days: only it is sent, 12 bytes, not the year's 3 kB).
+_ROWS_SQL = (
+    "(SELECT {columns} FROM {table} WHERE instrument_id = ANY(%(ids)s::bigint[]) AND year >= %(year)s)"
+    " UNION ALL (SELECT DISTINCT ON (instrument_id) {columns} FROM {table}"
+    " WHERE instrument_id = ANY(%(ids)s::bigint[]) AND year < %(year)s ORDER BY instrument_id, year DESC)"
+)
+_SEED_DAYS = "substring(days FROM octet_length(days) - 3)"
+_SEED_MICROS = "substring(micros FROM octet_length(micros) - 7)"
+# A read keeping nothing: every row with its bytes.
 _SERIES_SQL = (
-    "(SELECT instrument_id, year, revision,"
-    " CASE WHEN revision = ANY(%(held)s::bigint[]) THEN NULL ELSE days END,"
-    " CASE WHEN revision = ANY(%(held)s::bigint[]) THEN NULL ELSE micros END"
-    " FROM {table} WHERE instrument_id = ANY(%(ids)s::bigint[]) AND year >= %(year)s)"
-    # The newest year before `start`'s of each instrument: its last close is the seed, and only it is
-    # sent (12 bytes, not the year's 3 kB).
-    " UNION ALL (SELECT DISTINCT ON (instrument_id) instrument_id, year, revision,"
-    " CASE WHEN revision = ANY(%(held)s::bigint[]) THEN NULL ELSE substring(days FROM octet_length(days) - 3) END,"
-    " CASE WHEN revision = ANY(%(held)s::bigint[]) THEN NULL ELSE substring(micros FROM octet_length(micros) - 7)"
-    " END"
+    "(SELECT instrument_id, year, revision, days, micros FROM {table}"
+    " WHERE instrument_id = ANY(%(ids)s::bigint[]) AND year >= %(year)s)"
+    f" UNION ALL (SELECT DISTINCT ON (instrument_id) instrument_id, year, revision, {_SEED_DAYS}, {_SEED_MICROS}"
     " FROM {table} WHERE instrument_id = ANY(%(ids)s::bigint[]) AND year < %(year)s"
     " ORDER BY instrument_id, year DESC)"
+)
+# A kept read's first question, answered from the unique index alone (it holds each row's revision:
+# migration prices/0010; an index-only scan, no row's page visited but those written since the last
+# VACUUM): are the rows exactly those it was made of? Every one of them has a held revision and there are as
+# many: revisions are unique, so they are the same rows. One boolean sent. The held revisions go as the text
+# of an array (psycopg dumps a list of 5,000 ints element by element, ~3 ms each time), which Postgres
+# hashes for `= ANY`.
+_SERIES_SAME_SQL = (
+    "SELECT count(*) FILTER (WHERE revision = ANY(%(held)s::bigint[])) = count(*) AND count(*) = %(count)s"
+    " FROM (" + _ROWS_SQL.format(columns="revision", table="{table}") + ") AS named"
+)
+# Otherwise (after a new day's closes: this year's row of each instrument) the rows again, in one statement
+# of their own (one snapshot: the answer is whole whatever was written since the question): each row named
+# from the index, and the bytes of those whose revision is not held fetched by their key (a join with the
+# table would have Postgres hash it whole, bytes and all).
+_SERIES_CHANGED_SQL = (
+    "SELECT named.instrument_id, named.year, named.revision,"
+    " CASE WHEN named.year >= %(year)s THEN sent.days"
+    " ELSE substring(sent.days FROM octet_length(sent.days) - 3) END,"
+    " CASE WHEN named.year >= %(year)s THEN sent.micros"
+    " ELSE substring(sent.micros FROM octet_length(sent.micros) - 7) END"
+    " FROM (" + _ROWS_SQL.format(columns="instrument_id, year, revision", table="{table}") + ") AS named"
+    # OFFSET 0 keeps the subquery a lookup per row named (with its revision test first), not a join.
+    " LEFT JOIN LATERAL (SELECT days, micros FROM {table} AS s"
+    " WHERE s.instrument_id = named.instrument_id AND s.year = named.year"
+    " AND NOT named.revision = ANY(%(held)s::bigint[]) OFFSET 0) AS sent ON true"
 )
 
 
@@ -229,16 +254,18 @@ class _SeriesCache:
     A 10-year chart of 500 holdings reads 15 MB of series rows, all of which but this year's never change.
     Every row carries a revision the database gives each write of it (migration prices/0009: a sequence,
     never handed out twice, whoever writes and even if the write rolls back). A read sends Postgres the
-    revisions of the rows its kept read was made of; in the same statement (one snapshot) Postgres answers
-    every row with its revision and sends the bytes of those whose revision is not among them. When it
-    sent none and named as many rows (the same ones: revisions are unique), the kept arrays are the
-    answer, handed out as they are (the generation's own arrays: no copy, no decoding). Otherwise (after
-    a new day's closes: this year's row of each instrument) the read is made again from the rows sent and
-    the kept ones, exactly as from a whole answer. A row kept is used only when Postgres has just named
-    its revision, so no write can be missed: a re-packed year has a new revision, a deleted one (an
-    instrument deleted, its closes deleted, TRUNCATE of the price rows, which empties the series) is
-    absent from the answer. The database is recognised by its connection settings and the series table's
-    oid, so a process that finds the table made again (a restore) forgets what it kept."""
+    revisions of the rows its kept read was made of and asks, from the unique index alone (it holds the
+    revisions: migration prices/0010), whether the rows now are exactly those: every one with a held
+    revision, and as many (revisions are unique: the same rows). If so, the kept arrays are the answer,
+    handed out as they are (the generation's own arrays: no copy, no decoding). Otherwise (after a new
+    day's closes: this year's row of each instrument) a second statement (one snapshot, whole by itself)
+    names every row with its revision and sends the bytes of those whose revision is not held, and the read
+    is made again from the rows sent and the kept ones, exactly as from a whole answer. A row kept is used
+    only when Postgres has just named its revision, so no write can be missed: a re-packed year has a new
+    revision, a deleted one (an instrument deleted, its closes deleted, TRUNCATE of the price rows, which
+    empties the series) is absent from the answer. The database is recognised by its connection settings
+    and the series table's oid, so a process that finds the table made again (a restore) forgets what it
+    kept."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -263,9 +290,21 @@ class _SeriesCache:
                 self.clear()
                 self.identity = identity
             memo = self.kept.get(key)
-        params = {"ids": _array_text(ids), "year": start.year,
-                  "held": _array_text(memo.revisions.tolist()) if memo else "{}"}
-        rows = _fetch_binary(_SERIES_SQL.format(table=PriceSeries._meta.db_table), params)
+        table = PriceSeries._meta.db_table
+        params = {"ids": _array_text(ids), "year": start.year}
+        if memo is None:
+            rows = _fetch_binary(_SERIES_SQL.format(table=table), params)
+        else:
+            params["held"] = _array_text(memo.revisions.tolist())
+            if memo.before == before:
+                params["count"] = len(memo.revisions)
+                if _fetch_binary(_SERIES_SAME_SQL.format(table=table), params)[0][0]:
+                    self.last_sent = (0, 0)
+                    with self.lock:
+                        if key in self.kept:
+                            self.kept.move_to_end(key)
+                    return memo.arrays
+            rows = _fetch_binary(_SERIES_CHANGED_SQL.format(table=table), params)
         if rows:
             highest = max(row[2] for row in rows)
             with self.lock:

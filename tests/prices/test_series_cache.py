@@ -6,9 +6,15 @@ from decimal import Decimal as D
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from prices.models import Instrument, PriceHistory, PriceSeries
-from prices.series import price_series_cache_clear, price_series_cache_stats, price_series_load
+from prices.series import (
+    price_series_cache_clear,
+    price_series_cache_stats,
+    price_series_load,
+    price_series_runs_load,
+)
 from tests.factories import InstrumentFactory, closes_upsert
 
 pytestmark = [pytest.mark.skipif(connection.vendor != "postgresql", reason="the series are kept on Postgres"),
@@ -73,6 +79,38 @@ def test_a_second_read_is_sent_only_the_year_a_new_day_changed(two):
     closes_upsert(msft, {date(2024, 3, 4): "303"})
     assert _read(two) == _rows(two)
     assert _sent() == 1
+
+
+def test_a_read_where_nothing_changed_asks_the_index_alone(two):
+    # given a first read kept, and the series' visibility map set as autovacuum sets it
+    first = price_series_runs_load(instrument_ids=[i.pk for i in two], start=START)
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM {PriceSeries._meta.db_table}")
+    # when the same read is made again, nothing changed
+    with CaptureQueriesContext(connection) as context:
+        again = price_series_runs_load(instrument_ids=[i.pk for i in two], start=START)
+    # then it is the kept arrays, and Postgres was asked one question about the series, answered (as
+    # for a table of thousands of rows, where the planner picks the index by itself) from their unique
+    # index alone, which holds each row's revision: no row visited, one boolean sent
+    assert all(a is b for a, b in zip(again, first, strict=True))
+    asked = [q["sql"] for q in context.captured_queries if f"FROM {PriceSeries._meta.db_table} " in q["sql"]]
+    assert len(asked) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("SET enable_bitmapscan = off")
+        try:
+            cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {asked[0]}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            cursor.execute(asked[0])
+            assert cursor.fetchall() == [(True,)]
+        finally:
+            cursor.execute("RESET enable_seqscan")
+            cursor.execute("RESET enable_bitmapscan")
+    scans = [line.strip() for line in plan.splitlines() if " on prices_priceseries" in line]
+    assert scans and all(line.startswith("->  Index Only Scan using priceseries_instrument_year_uniq")
+                         or line.startswith("Index Only Scan using priceseries_instrument_year_uniq")
+                         for line in scans), plan
+    assert plan.count("Heap Fetches: 0") == len(scans), plan
 
 
 def test_a_backfill_a_correction_and_deleted_closes_are_seen_by_the_next_read(two):
