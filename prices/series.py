@@ -264,8 +264,10 @@ class _SeriesCache:
     only when Postgres has just named its revision, so no write can be missed: a re-packed year has a new
     revision, a deleted one (an instrument deleted, its closes deleted, TRUNCATE of the price rows, which
     empties the series) is absent from the answer. The database is recognised by its connection settings
-    and the series table's oid, so a process that finds the table made again (a restore) forgets what it
-    kept."""
+    and the oids of the series table and of the revision sequence, so a process forgets what it kept when
+    it finds either made again (a restore, a migration undone and redone) or the sequence set back below a
+    revision it has seen (a data-only restore's setval); one set back and advanced past that between two
+    reads cannot be told apart, hence: restart the chart workers after a restore (docs/operations.md)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
