@@ -265,8 +265,9 @@ class _SeriesCache:
     revision, a deleted one (an instrument deleted, its closes deleted, TRUNCATE of the price rows, which
     empties the series) is absent from the answer. The database is recognised by its connection settings
     and the oids of the series table and of the revision sequence, so a process forgets what it kept when
-    it finds either made again (a restore, a migration undone and redone) or the sequence set back below a
-    revision it has seen (a data-only restore's setval); one set back and advanced past that between two
+    it finds either made again (a restore, a migration undone and redone) or the sequence set back to a
+    revision it has seen (a data-only restore's setval), and keeps no read while the rows carry revisions
+    the sequence is yet to hand out or two share one; one set back and advanced past that between two
     reads cannot be told apart, hence: restart the chart workers after a restore (docs/operations.md)."""
 
     def __init__(self) -> None:
@@ -284,11 +285,11 @@ class _SeriesCache:
         limit = int(settings.PRICE_SERIES_CACHE_MB * 1024 * 1024)
         ids = list(instrument_ids)
         key = (tuple(ids), start)
-        identity, issued = self._identity() if limit > 0 else (None, 0)
+        identity, upcoming = self._identity() if limit > 0 else (None, 0)
         with self.lock:
             # The revision sequence set back (a data-only restore's setval, a migration undone and done again):
-            # the revisions kept may be handed out again for other bytes.
-            if identity is None or identity != self.identity or issued < self.highest:
+            # a revision kept may be handed out again for other bytes.
+            if identity is None or identity != self.identity or upcoming <= self.highest:
                 self.clear()
                 self.identity = identity
             memo = self.kept.get(key)
@@ -307,8 +308,8 @@ class _SeriesCache:
                             self.kept.move_to_end(key)
                     return memo.arrays
             rows = _fetch_binary(_SERIES_CHANGED_SQL.format(table=table), params)
+        highest = max((row[2] for row in rows), default=0)
         if rows:
-            highest = max(row[2] for row in rows)
             with self.lock:
                 self.highest = max(self.highest, highest)
         sent = sum(1 for row in rows if row[3] is not None)
@@ -347,7 +348,10 @@ class _SeriesCache:
                 self.total -= old.size
         del memo, old, rows
         arrays, revisions, kept, whole, cut_rows = _decode(chunks, start, before, native=native)
-        if identity is None:
+        # Not kept while the sequence is behind the rows (set back: their revisions are yet to be handed out
+        # again, to other bytes), nor when two rows share a revision (handed out twice since a set-back): a
+        # kept read's rows are told apart by their revisions.
+        if identity is None or highest >= upcoming or len(np.unique(revisions)) != len(revisions):
             return arrays
         memo = _Kept(arrays, before, revisions, kept, whole, cut_rows)
         with self.lock:
@@ -365,13 +369,13 @@ class _SeriesCache:
     @staticmethod
     def _identity() -> tuple[tuple, int]:
         """Which database and series this process reads (its settings, the table's and the revision
-        sequence's oids: both are new when made again), and the last revision the sequence handed out."""
+        sequence's oids: both are new when made again), and the next revision the sequence will hand out."""
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT %s::regclass::oid, %s::regclass::oid, last_value FROM {_REVISION_SEQUENCE}",
-                           [PriceSeries._meta.db_table, _REVISION_SEQUENCE])
-            table, sequence, issued = cursor.fetchone()
+            cursor.execute("SELECT %s::regclass::oid, %s::regclass::oid, last_value, is_called"
+                           f" FROM {_REVISION_SEQUENCE}", [PriceSeries._meta.db_table, _REVISION_SEQUENCE])
+            table, sequence, last, called = cursor.fetchone()
         config = connection.settings_dict
-        return (config["NAME"], config["HOST"], config["PORT"], table, sequence), issued
+        return (config["NAME"], config["HOST"], config["PORT"], table, sequence), last + 1 if called else last
 
 
 _REVISION_SEQUENCE = "prices_priceseries_revision_seq"  # migration prices/0009

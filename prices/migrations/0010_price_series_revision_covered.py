@@ -4,8 +4,8 @@
 # (23 MB) for 500 instruments × 11 years, against ~30 index pages.
 #
 # The same constraint, same name and key, with the revision as a non-key column: one index to keep, as
-# before (every write of a row gives it a new revision, so an UPDATE of a row was never HOT anyway; the
-# re-packing triggers of migration 0005 delete and insert). An index-only scan still visits the rows of the
+# before. A hand-written UPDATE of a row can no longer be HOT (its revision, which every write changes, is
+# in an index now); the re-packing triggers of migration 0005 delete and insert anyway. An index-only scan still visits the rows of the
 # pages that the visibility map does not mark all-visible: those written since the table's last VACUUM
 # (autovacuum's, after enough inserts or dead rows) — in a worker's day, this year's rows re-packed by the
 # refreshes, the others read from the index alone.

@@ -195,15 +195,20 @@ def test_held_up_to_the_bound_least_recently_read_instrument_dropped_first(setti
     assert _read([a, b, c]) == _rows([a, b, c]) and _sent() == 3
 
 
-def test_a_revision_handed_out_again_after_the_sequence_is_set_back_is_not_taken_for_the_kept_one(two):
-    aapl, _ = two
+@pytest.mark.parametrize("row", ["AAPL", "MSFT"])  # MSFT 2024's revision is the highest the read names
+def test_a_revision_handed_out_again_after_the_sequence_is_set_back_is_not_taken_for_the_kept_one(two, row):
+    aapl, msft = two
     _read(two)
     # a data-only restore's setval (or the migration undone and done again) sets the revisions back: the next
     # write of a series row may be given the very revision this process keeps for the row's old bytes
-    kept = PriceSeries.objects.get(instrument=aapl, year=2024).revision
+    kept = PriceSeries.objects.get(instrument=aapl if row == "AAPL" else msft, year=2024).revision
     with connection.cursor() as cursor:
         cursor.execute("SELECT setval('prices_priceseries_revision_seq', %s, false)", [kept])
+    assert _read(two) == _rows(two)  # read again before the write: what it keeps must not outlive it
     closes_upsert(aapl, {date(2024, 3, 4): "103.25"})
     assert PriceSeries.objects.get(instrument=aapl, year=2024).revision == kept
     assert _read(two) == _rows(two)
     assert (aapl.pk, "2024-03-04", 103_250_000) in _read(two)
+    # (MSFT: two rows now share that revision) and when another row changes, the read is made again right
+    closes_upsert(msft, {date(2023, 3, 3): "301.75"})
+    assert _read(two) == _rows(two)
