@@ -1,13 +1,15 @@
 """A process keeps the packed series it read (prices/series.py) and is sent only the rows whose revision
 changed; whatever changed the closes, its next read is the price rows as they are."""
 
-from datetime import date
+import random
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from prices import series
 from prices.models import Instrument, PriceHistory, PriceSeries
 from prices.series import (
     price_series_cache_clear,
@@ -212,3 +214,71 @@ def test_a_revision_handed_out_again_after_the_sequence_is_set_back_is_not_taken
     # (MSFT: two rows now share that revision) and when another row changes, the read is made again right
     closes_upsert(msft, {date(2023, 3, 3): "301.75"})
     assert _read(two) == _rows(two)
+
+
+def test_a_new_day_joins_each_instruments_unchanged_years_as_one_slice(monkeypatch):
+    """A read made again after a new day's closes takes each instrument's kept years between the start's
+    and the end's as one slice of the kept arrays, not one array per year; what it keeps of the rows
+    (their revisions, where their closes are) serves the next reads as a whole read's would."""
+    pair = [InstrumentFactory(symbol="AAPL"), InstrumentFactory(symbol="MSFT")]
+    for n, instrument in enumerate(pair):
+        closes_upsert(instrument, {date(year, month, 3 + n): f"{year - 2000}{month}.{n}5"
+                                   for year in range(2018, 2025) for month in (2, 7, 11)})
+    start, before = date(2019, 6, 1), date(2024, 10, 1)
+    decoded = []
+    decode = series._decode
+    monkeypatch.setattr(series, "_decode", lambda chunks, *args, **kwargs: decoded.append(len(chunks)) or decode(
+        chunks, *args, **kwargs))
+
+    def read() -> list:
+        ids, days, micros = price_series_load(instrument_ids=[i.pk for i in pair], start=start, before=before)
+        return list(zip(ids.tolist(), days.astype(str).tolist(), micros.tolist(), strict=True))
+
+    def rows() -> list:
+        return [row for row in _rows(pair, start) if row[1] < before.isoformat()]
+
+    assert read() == rows()
+    assert decoded == [14]  # a whole read: the seed year and 2019 to 2024 of each, one chunk per row
+    # a new day: per instrument, 2024 sent; the seed year (cut to its last close) and 2019 (the start's
+    # year) apart; 2020 to 2023 as one slice
+    closes_upsert(pair[0], {date(2024, 9, 2): "24.75"})
+    closes_upsert(pair[1], {date(2024, 9, 3): "24.85"})
+    assert read() == rows()
+    assert decoded[1:] == [2 * 4]
+    assert (pair[0].pk, "2024-09-02", 24_750_000) in read()
+    assert _sent() == 0  # kept as made again: nothing changed, nothing sent
+    # and made again from what it keeps after a past year's correction, and after the end moved
+    PriceHistory.objects.filter(instrument=pair[1], date=date(2021, 7, 4)).update(close=D("21.5"))
+    assert read() == rows()
+    # (AAPL as above; MSFT: the seed, 2019, 2020 alone, and 2021 to 2024 sent, one chunk each)
+    assert decoded[-1] == 4 + 7
+    before = date(2024, 12, 31)
+    assert read() == rows()
+    assert decoded[-1] == 2 * 4  # nothing sent: 2024, cut at the old end, is whole now
+    assert (pair[0].pk, "2024-11-03", 2411_050_000) in read()
+
+
+def test_a_read_made_again_is_a_whole_read_whatever_changed():
+    """Random writes (a new day, a backfill, a correction, a year deleted) and ends: each read made again from
+    what the process keeps is the price rows as they are."""
+    rng = random.Random(15)
+    trio = [InstrumentFactory(symbol=symbol) for symbol in ("AAA", "BBB", "CCC")]
+    for instrument in trio:
+        closes_upsert(instrument, {date(year, 1, 1) + timedelta(days=rng.randrange(365)): f"{rng.randrange(1, 999)}.25"
+                                   for year in range(2016, 2025) for _ in range(6)})
+    start = date(2018, 5, 1)
+    for _ in range(40):
+        instrument = rng.choice(trio)
+        change = rng.randrange(4)
+        if change == 0:  # a new day
+            day = date(2024, 12, 1) + timedelta(days=rng.randrange(30))
+            closes_upsert(instrument, {day: f"{rng.randrange(1, 999)}"})
+        elif change == 1:  # a backfill or a correction of a past day
+            day = date(2015, 1, 1) + timedelta(days=rng.randrange(3600))
+            closes_upsert(instrument, {day: f"{rng.randrange(1, 999)}.5"})
+        elif change == 2:  # a year's closes deleted
+            PriceHistory.objects.filter(instrument=instrument, date__year=rng.randrange(2016, 2025)).delete()
+        before = rng.choice([None, date(2024, 12, 15), date(2024, 6, 30), date(2023, 1, 1)])
+        ids, days, micros = price_series_load(instrument_ids=[i.pk for i in trio], start=start, before=before)
+        got = list(zip(ids.tolist(), days.astype(str).tolist(), micros.tolist(), strict=True))
+        assert got == [row for row in _rows(trio, start) if before is None or row[1] < before.isoformat()]
