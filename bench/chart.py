@@ -10,7 +10,10 @@ series rows changed: the runs after the first are the production case (the chart
 again the same day: nothing changed, nothing sent). The first run, in a fresh worker, reads them all
 (cold); and after a new day's closes, this year's row of every instrument has a new revision and is sent
 again: timed apart by giving this year's rows new revisions (rewritten with the same bytes, so no close
-and no later section's data changes).
+and no later section's data changes). The series are vacuumed before each such day, as autovacuum (on by
+default; off on some CI machines' Postgres) keeps them between days: each new day then finds one day's rows
+re-packed, not the dead rows of every earlier run, whose growth would make the planner scan the whole table
+and JIT-compile the query (docs/charts.md).
 """
 
 from __future__ import annotations
@@ -61,13 +64,15 @@ def _worker_seconds(portfolio_id: int) -> float:
 
 def _this_years_rows_rewritten() -> int:
     """What a new day's closes do to the series, as the cache sees it: this year's row of every instrument
-    written again (same bytes, new revision)."""
+    written again (same bytes, new revision), on series vacuumed first (the refresh section's re-packs and the
+    previous new day's gone, as autovacuum would leave them)."""
     from django.db import connection
 
     from prices.models import PriceSeries
 
     table = PriceSeries._meta.db_table
     with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {table}")
         cursor.execute(f"UPDATE {table} SET days = days WHERE year = (SELECT max(year) FROM {table})")
         return cursor.rowcount
 
