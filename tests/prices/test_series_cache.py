@@ -282,3 +282,28 @@ def test_a_read_made_again_is_a_whole_read_whatever_changed():
         ids, days, micros = price_series_load(instrument_ids=[i.pk for i in trio], start=start, before=before)
         got = list(zip(ids.tolist(), days.astype(str).tolist(), micros.tolist(), strict=True))
         assert got == [row for row in _rows(trio, start) if before is None or row[1] < before.isoformat()]
+
+
+def test_kept_years_no_longer_side_by_side_are_not_joined():
+    """A series row deleted by itself (not through the price rows, whose triggers re-pack every later year):
+    the kept years on either side of it no longer follow each other in the kept arrays, so the read made
+    again must not take them as one slice — it equals a fresh read of the series as they are."""
+    pair = [InstrumentFactory(symbol="AAPL"), InstrumentFactory(symbol="MSFT")]
+    for n, instrument in enumerate(pair):
+        closes_upsert(instrument, {date(year, month, 3 + n): f"{year - 2000}{month}.{n}5"
+                                   for year in range(2018, 2025) for month in (2, 7, 11)})
+    start, ids = date(2019, 6, 1), [i.pk for i in pair]
+
+    def read() -> list:
+        found, days, micros = price_series_load(instrument_ids=ids, start=start)
+        return list(zip(found.tolist(), days.astype(str).tolist(), micros.tolist(), strict=True))
+
+    read()  # kept: 2019 to 2024 of each, side by side
+    PriceSeries.objects.filter(instrument=pair[1], year=2021).delete()
+    closes_upsert(pair[1], {date(2024, 12, 2): "24.5"})  # a new day: 2024 sent, the rest kept
+    made_again = read()
+    price_series_cache_clear()
+    fresh = read()
+    assert made_again == fresh
+    assert not any(row[0] == pair[1].pk and row[1].startswith("2021") for row in fresh)
+    assert (pair[1].pk, "2024-12-02", 24_500_000) in fresh
