@@ -145,7 +145,12 @@ def dashboard_data_compute(*, portfolio: Portfolio | PortfolioAccess, now: datet
     day_changes = [_day_change(h) for h in valuation.holdings]
     known_changes = [c for c in day_changes if c is not None]
     day_change = money_sum(known_changes) if known_changes else None
-    priced_cost = money_sum(h.cost_basis for h in valuation.holdings if h.unrealized_gain is not None)
+    # The cost of the holdings whose unrealized gain is known: their value and cost are (the gain is not computed
+    # only to test that).
+    priced_cost = money_sum(h.cost_basis for h in valuation.holdings
+                            if h.market_value is not None and h.cost_basis is not None)
+    prices_as_of = valuation.prices_as_of
+    stale_ids = [h.instrument.pk for h in valuation.stale_holdings if not _unknown(h)]
     initial = {
         "portfolio": {"id": portfolio.pk, "name": portfolio.name, "base_currency": portfolio.base_currency},
         "total_value": _money(valuation.total_value),
@@ -158,8 +163,8 @@ def dashboard_data_compute(*, portfolio: Portfolio | PortfolioAccess, now: datet
         "day_change": _money(day_change),
         "day_change_percent": _percent(day_change, valuation.total_value - day_change if day_change else None),
         "holdings_count": len(valuation.holdings),
-        "prices_as_of": valuation.prices_as_of.isoformat() if valuation.prices_as_of else None,
-        "stale_count": sum(1 for h in valuation.stale_holdings if not _unknown(h)),
+        "prices_as_of": prices_as_of.isoformat() if prices_as_of else None,
+        "stale_count": len(stale_ids),
         "unknown_symbols": sorted(h.instrument.symbol for h in valuation.holdings if _unknown(h)),
         "unpriced_count": valuation.unpriced_count,
         "fx_missing_count": valuation.fx_missing_count,
@@ -167,7 +172,6 @@ def dashboard_data_compute(*, portfolio: Portfolio | PortfolioAccess, now: datet
         "accounts": accounts_value_rows(accounts=accounts, valuation=valuation),
     }
     holdings = _holdings_json(valuation, day_changes)
-    stale_ids = [h.instrument.pk for h in valuation.stale_holdings if not _unknown(h)]
     return {"initial": initial, "holdings": holdings, "live": _live(valuation, now=now),
             "stale_instrument_ids": stale_ids}
 
