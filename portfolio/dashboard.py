@@ -27,7 +27,7 @@ from core.query_cache import query_cache
 from portfolio.access import PortfolioAccess
 from portfolio.accounts import accounts_value_rows
 from portfolio.history import portfolio_history_listed_queue, portfolio_history_progress
-from portfolio.holdings import money_format, money_sum
+from portfolio.holdings import money_format, money_sum, plain_format
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_accounts_valuation_get
 from prices.models import VerificationStatus
@@ -54,11 +54,6 @@ def _money(value: Decimal | None) -> str | None:
     return None if value is None else money_format(value)
 
 
-def _plain(value: Decimal | None) -> str | None:
-    """A quantity or price as stored, without trailing zeros or exponent (10, 0.015, 185.5)."""
-    return None if value is None else format(value.normalize(), "f")
-
-
 def _percent(part: Decimal | None, whole: Decimal | None) -> str | None:
     if part is None or not whole:
         return None
@@ -81,7 +76,7 @@ def _holdings_json(valuation: Valuation, day_changes: list[Decimal | None]) -> b
 
     The numbers are strings made here (digits, sign, point: nothing to escape); the instrument's own strings go
     through the JSON encoder's string writer."""
-    text, weight_of, money = _text, valuation.weight, _money_text
+    text, weight_of, money, plain = _text, valuation.weight, _money_text, plain_format
     rows = []
     for holding, day_change in zip(valuation.holdings, day_changes, strict=True):
         # Each property and attribute chain read once.
@@ -91,9 +86,9 @@ def _holdings_json(valuation: Valuation, day_changes: list[Decimal | None]) -> b
         rows.append(
             f'{{"instrument_id":{instrument.pk:d},"symbol":{text(instrument.symbol)},"name":{text(instrument.name)},'
             f'"asset_class":{text(instrument.asset_class)},"currency":{text(instrument.currency)},'
-            f'"provider":{text(instrument.provider)},"quantity":"{_plain(holding.quantity)}",'
+            f'"provider":{text(instrument.provider)},"quantity":"{plain(holding.quantity)}",'
             f'"average_cost":{money(holding.average_cost)},'
-            f'"price":{"null" if price is None else _quoted(_plain(price))},'
+            f'"price":{"null" if price is None else _quoted(plain(price))},'
             f'"market_value":{money(holding.market_value)},"cost_basis":{money(cost)},'
             f'"unrealized_gain":{money(gain)},'
             f'"unrealized_gain_percent":{"null" if percent is None else _quoted(percent)},'

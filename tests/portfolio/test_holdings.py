@@ -15,6 +15,7 @@ from portfolio.holdings import (
     money_format,
     money_sum,
     observation_on,
+    plain_format,
     portfolio_value_compute,
     position_apply_in_base,
     positions_compute,
@@ -252,6 +253,13 @@ def test_a_transaction_at_rate_one_is_applied_as_it_is_and_leaves_its_own_amount
     # The chart's record of a transaction is made of the same application.
     effect = transaction_apply_in_base(Position(instrument_id=1), buy, rate=D("1"))
     assert (effect.rate, effect.amount, effect.fee, effect.realized_gain) == (D("1"), D("40"), D("1"), 0)
+
+
+def test_a_quantity_or_price_is_written_as_stored_without_trailing_zeros_nor_exponent():
+    """plain_format: the holdings answer and the CSV export write quantities and prices so."""
+    assert [plain_format(D(text)) for text in ("185.640000", "100.0000000000", "1E+1", "0.0000001", "-0", "12.5")] \
+        == ["185.64", "100", "10", "0.0000001", "-0", "12.5"]
+    assert plain_format(D("1.5E+30")) == "1500000000000000000000000000000"
 
 
 def test_money_is_summed_exactly_and_rounded_half_even_once():
