@@ -27,7 +27,7 @@ from core.query_cache import query_cache
 from portfolio.access import PortfolioAccess
 from portfolio.accounts import accounts_value_rows
 from portfolio.history import portfolio_history_listed_queue, portfolio_history_progress
-from portfolio.holdings import money_format, money_sum
+from portfolio.holdings import money_format, money_sum, plain_format
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_accounts_valuation_get
 from prices.models import VerificationStatus
@@ -54,11 +54,6 @@ def _money(value: Decimal | None) -> str | None:
     return None if value is None else money_format(value)
 
 
-def _plain(value: Decimal | None) -> str | None:
-    """A quantity or price as stored, without trailing zeros or exponent (10, 0.015, 185.5)."""
-    return None if value is None else format(value.normalize(), "f")
-
-
 def _percent(part: Decimal | None, whole: Decimal | None) -> str | None:
     if part is None or not whole:
         return None
@@ -81,7 +76,7 @@ def _holdings_json(valuation: Valuation, day_changes: list[Decimal | None]) -> b
 
     The numbers are strings made here (digits, sign, point: nothing to escape); the instrument's own strings go
     through the JSON encoder's string writer."""
-    text, weight_of, money = _text, valuation.weight, _money_text
+    text, weight_of, money, plain = _text, valuation.weight, _money_text, plain_format
     rows = []
     for holding, day_change in zip(valuation.holdings, day_changes, strict=True):
         # Each property and attribute chain read once.
@@ -91,9 +86,9 @@ def _holdings_json(valuation: Valuation, day_changes: list[Decimal | None]) -> b
         rows.append(
             f'{{"instrument_id":{instrument.pk:d},"symbol":{text(instrument.symbol)},"name":{text(instrument.name)},'
             f'"asset_class":{text(instrument.asset_class)},"currency":{text(instrument.currency)},'
-            f'"provider":{text(instrument.provider)},"quantity":"{_plain(holding.quantity)}",'
+            f'"provider":{text(instrument.provider)},"quantity":"{plain(holding.quantity)}",'
             f'"average_cost":{money(holding.average_cost)},'
-            f'"price":{"null" if price is None else _quoted(_plain(price))},'
+            f'"price":{"null" if price is None else _quoted(plain(price))},'
             f'"market_value":{money(holding.market_value)},"cost_basis":{money(cost)},'
             f'"unrealized_gain":{money(gain)},'
             f'"unrealized_gain_percent":{"null" if percent is None else _quoted(percent)},'
@@ -145,7 +140,12 @@ def dashboard_data_compute(*, portfolio: Portfolio | PortfolioAccess, now: datet
     day_changes = [_day_change(h) for h in valuation.holdings]
     known_changes = [c for c in day_changes if c is not None]
     day_change = money_sum(known_changes) if known_changes else None
-    priced_cost = money_sum(h.cost_basis for h in valuation.holdings if h.unrealized_gain is not None)
+    # The cost of the holdings whose unrealized gain is known: their value and cost are (the gain is not computed
+    # only to test that).
+    priced_cost = money_sum(h.cost_basis for h in valuation.holdings
+                            if h.market_value is not None and h.cost_basis is not None)
+    prices_as_of = valuation.prices_as_of
+    stale_ids = [h.instrument.pk for h in valuation.stale_holdings if not _unknown(h)]
     initial = {
         "portfolio": {"id": portfolio.pk, "name": portfolio.name, "base_currency": portfolio.base_currency},
         "total_value": _money(valuation.total_value),
@@ -158,8 +158,8 @@ def dashboard_data_compute(*, portfolio: Portfolio | PortfolioAccess, now: datet
         "day_change": _money(day_change),
         "day_change_percent": _percent(day_change, valuation.total_value - day_change if day_change else None),
         "holdings_count": len(valuation.holdings),
-        "prices_as_of": valuation.prices_as_of.isoformat() if valuation.prices_as_of else None,
-        "stale_count": sum(1 for h in valuation.stale_holdings if not _unknown(h)),
+        "prices_as_of": prices_as_of.isoformat() if prices_as_of else None,
+        "stale_count": len(stale_ids),
         "unknown_symbols": sorted(h.instrument.symbol for h in valuation.holdings if _unknown(h)),
         "unpriced_count": valuation.unpriced_count,
         "fx_missing_count": valuation.fx_missing_count,
@@ -167,7 +167,6 @@ def dashboard_data_compute(*, portfolio: Portfolio | PortfolioAccess, now: datet
         "accounts": accounts_value_rows(accounts=accounts, valuation=valuation),
     }
     holdings = _holdings_json(valuation, day_changes)
-    stale_ids = [h.instrument.pk for h in valuation.stale_holdings if not _unknown(h)]
     return {"initial": initial, "holdings": holdings, "live": _live(valuation, now=now),
             "stale_instrument_ids": stale_ids}
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from portfolio.holdings import plain_format
 from portfolio.importing import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from portfolio.models import Portfolio, Transaction, TransactionType
 from prices.models import Instrument, PriceHistory, Provider
@@ -20,10 +20,6 @@ COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
 def transaction_rows(*, portfolio: Portfolio) -> list[dict[str, str]]:
     """The portfolio's transactions, oldest first, as rows of the generic import format."""
     transactions = (
@@ -32,7 +28,7 @@ def transaction_rows(*, portfolio: Portfolio) -> list[dict[str, str]]:
     return [
         {
             "date": tx.date.isoformat(), "type": tx.type, "symbol": tx.instrument.symbol if tx.instrument else "",
-            "quantity": _plain(tx.quantity), "price": _plain(tx.price), "fee": _plain(tx.fee),
+            "quantity": plain_format(tx.quantity), "price": plain_format(tx.price), "fee": plain_format(tx.fee),
             "currency": tx.currency, "note": tx.note, "provider": tx.instrument.provider if tx.instrument else "",
             "asset_class": tx.instrument.asset_class if tx.instrument else "",
             "gift": "yes" if tx.price == 0 and tx.type in (TransactionType.BUY, TransactionType.SELL) else "",
@@ -85,7 +81,7 @@ def user_data_export(*, user: AbstractBaseUser) -> dict:
             for i in instruments
         ],
         "manual_prices": [
-            {"symbol": p.instrument.symbol, "date": p.date.isoformat(), "close": _plain(p.close)}
+            {"symbol": p.instrument.symbol, "date": p.date.isoformat(), "close": plain_format(p.close)}
             for p in prices.select_related("instrument")
         ],
     }

@@ -20,6 +20,7 @@ from portfolio.models import TransactionType
 from prices.fx import currency_major
 
 ZERO = Decimal("0")
+ONE = Decimal("1")
 NAN = Decimal("NaN")  # an amount whose FX rate is unknown: it spreads through arithmetic, never counts as 0
 CENT = Decimal("0.01")
 # Sums of money run in this context: wide enough that adding the 28-digit products and quotients of the
@@ -166,23 +167,31 @@ _effect_new = partial(tuple.__new__, TransactionEffect)  # see transaction_row_n
 
 
 def transaction_apply_in_base(position: Position, tx: TransactionLike, *, rate: Decimal | None) -> TransactionEffect:
-    """Apply one transaction, its price and fee converted at `rate`, to a position kept in the base currency.
+    """Apply one transaction, its price and fee converted at `rate`, to a position kept in the base currency
+    (position_apply_in_base), and return its amounts in the base currency."""
+    applied = position_apply_in_base(position, tx, rate=rate)
+    return _effect_new((rate, tx.quantity * applied.price, applied.fee, position.realized_gain))
+
+
+def position_apply_in_base(position: Position, tx: TransactionLike, *, rate: Decimal | None) -> TransactionLike:
+    """Apply one transaction, its price and fee converted at `rate`, to a position kept in the base currency;
+    return the transaction as applied: `tx` itself when there is nothing to convert (a rate of exactly 1, or a
+    split, which has no amounts and needs no rate), else a TransactionRow of the converted amounts.
 
     The position's cost basis becomes NaN when an amount it depends on could not be converted, and stays
     so until the position is closed (the engine resets the cost to zero then). Its realized gain, dividends
-    and fees are those of this transaction only (returned in the effect): the caller adds up what is known.
-    A split has no amounts, so it needs no rate.
+    and fees are those of this transaction only: the caller adds up what is known (NaN: not converted).
     """
-    if rate == 1 or tx.type == _SPLIT:  # (None == 1 is False)
-        converted = tx  # nothing to convert (the product by 1 would be the same numbers)
+    if rate == ONE or tx.type == _SPLIT:  # (None == ONE is False; a Decimal compares faster with a Decimal)
+        applied = tx  # the product by 1 would be the same numbers
     else:
         factor = NAN if rate is None else rate
         # Its price and fee now in the base currency (position_apply reads no currency).
-        converted = transaction_row_new((tx.instrument_id, tx.type, tx.date, tx.quantity, tx.price * factor,
-                                         tx.fee * factor, tx.currency))
+        applied = transaction_row_new((tx.instrument_id, tx.type, tx.date, tx.quantity, tx.price * factor,
+                                       tx.fee * factor, tx.currency))
     position.realized_gain = position.dividends = position.fees = ZERO
-    position_apply(position, converted)
-    return _effect_new((rate, tx.quantity * converted.price, converted.fee, position.realized_gain))
+    position_apply(position, applied)
+    return applied
 
 
 def known(amount: Decimal) -> bool:
@@ -208,6 +217,15 @@ def money_format(amount: Decimal) -> str:
     """Cents, rounded half-even once, when written out: 2.675 is "2.68"; never "-0.00"."""
     cents = _cents(amount, CENT)
     return str(cents if cents else cents.copy_abs())
+
+
+def plain_format(value: Decimal) -> str:
+    """A quantity or price as stored, without trailing zeros or exponent (10, 0.015, 185.5)."""
+    normal = value.normalize()
+    # str() writes what the fixed-point format writes unless it needs an exponent (1E+1, 1E-7), at a fifth of its
+    # cost (twice per holding the dashboard writes).
+    text = str(normal)
+    return format(normal, "f") if "E" in text else text
 
 
 # Rates and ratios of money figures are fractions with 6 decimals: 0.123456 = 12.3456 %.
@@ -255,9 +273,14 @@ def weights_format(values: list[Decimal]) -> list[str]:
 
 def _units_format(n: int) -> str:
     """n ten-thousandths with WEIGHT_PLACES decimals (1234 is "0.1234"), written by integer arithmetic: half the
-    cost of a Decimal made, scaled and formatted per slice (an allocation of 500 holdings has 500)."""
-    whole, part = divmod(abs(n), 10**WEIGHT_PLACES)
-    return f"{'-' if n < 0 else ''}{whole}.{part:0{WEIGHT_PLACES}d}"
+    cost of a Decimal made, scaled and formatted per slice (an allocation of 500 holdings has 500); by a format
+    made once (an f-string's nested width is parsed again on every call: twice the cost)."""
+    whole, part = divmod(abs(n), _WEIGHT_UNITS)
+    return _UNITS_TEXT % ("-" if n < 0 else "", whole, part)
+
+
+_WEIGHT_UNITS = 10**WEIGHT_PLACES
+_UNITS_TEXT = f"%s%d.%0{WEIGHT_PLACES}d"  # sign, whole, the WEIGHT_PLACES digits of the fraction
 
 
 # --- Price observations

@@ -27,10 +27,9 @@ from portfolio.holdings import (
     money_sum,
     observation_new,
     portfolio_value_compute,
-    position_apply,
+    position_apply_in_base,
     splits_of,
     trade_observations,
-    transaction_apply_in_base,
 )
 from portfolio.models import Account, Portfolio, Transaction, TransactionType, WatchlistItem
 from prices.fx import FxTable
@@ -225,41 +224,28 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
     split, sell, dividend = (str(kind) for kind in (TransactionType.SPLIT, TransactionType.SELL,
                                                     TransactionType.DIVIDEND))
     rate_of = fx.rate
-    # A rate that is the same every day is not looked up per transaction; one of exactly 1 (the base currency)
-    # converts nothing, so such a transaction is applied as it is (position_apply), without the conversion and
-    # the effect record transaction_apply_in_base makes: the same operations on the same numbers.
-    fixed = fx.fixed_rates()
-    unconverted = {code for code, rate in fixed.items() if rate == 1}
+    # A rate that is the same every day is not looked up per transaction.
+    fixed_rate = fx.fixed_rates().get
     # Each transaction's fields read once: this loop runs once per transaction of the portfolio.
     for tx in transactions:
-        instrument_id, kind, _, quantity, price, fee, currency = tx
+        instrument_id, kind, _, _, _, _, currency = tx
         entry = totals.get(instrument_id)
         if entry is None:
             entry = totals[instrument_id] = _Totals(Position(instrument_id=instrument_id))
-        if kind == split:
-            position_apply(entry.position, tx)  # no amounts, nothing to convert (its fee, if any, counts below)
-        elif currency in unconverted:
-            position = entry.position
-            if kind == sell:
-                position.realized_gain = ZERO  # this sell's gain alone, as transaction_apply_in_base
-                position_apply(position, tx)
-                if not (gain := position.realized_gain).is_nan():
-                    entry.realized_gain = add(entry.realized_gain, gain)
-            else:
-                position_apply(position, tx)
-                if kind == dividend and not (amount := quantity * price).is_nan():
-                    entry.dividends = add(entry.dividends, amount)
+        if kind == split:  # no amounts, nothing to convert (its fee, if any, counts below)
+            rate = None
         else:
-            rate = fixed[currency] if currency in fixed else rate_of(currency, tx.date)
-            effect = transaction_apply_in_base(entry.position, tx, rate=rate)
-            if rate is None:
-                entry.fx_missing = True  # and that amount is left out below: NaN, never converted at 1
-            if kind == sell:
-                if not effect.realized_gain.is_nan():
-                    entry.realized_gain = add(entry.realized_gain, effect.realized_gain)
-            elif kind == dividend and not effect.amount.is_nan():
-                entry.dividends = add(entry.dividends, effect.amount)
-            fee = effect.fee
+            rate = fixed_rate(currency)
+            if rate is None and (rate := rate_of(currency, tx.date)) is None:
+                entry.fx_missing = True  # and its amounts are left out below: NaN, never converted at 1
+        position = entry.position
+        fee = position_apply_in_base(position, tx, rate=rate).fee
+        # The position's realized gain and dividends are this transaction's (see position_apply_in_base).
+        if kind == sell:
+            if not (gain := position.realized_gain).is_nan():
+                entry.realized_gain = add(entry.realized_gain, gain)
+        elif kind == dividend and not (amount := position.dividends).is_nan():
+            entry.dividends = add(entry.dividends, amount)
         if fee and not fee.is_nan():
             entry.fees = add(entry.fees, fee)
 

@@ -15,7 +15,9 @@ from portfolio.holdings import (
     money_format,
     money_sum,
     observation_on,
+    plain_format,
     portfolio_value_compute,
+    position_apply_in_base,
     positions_compute,
     splits_of,
     trade_observations,
@@ -227,6 +229,37 @@ def test_an_amount_without_a_rate_stays_unknown_until_the_position_closes():
     assert sold.amount == D("13.2") and sold.realized_gain.is_nan()
     transaction_apply_in_base(position, Tx("SELL", date(2024, 1, 4), D("1"), D("12")), rate=D("1.1"))
     assert position.cost_basis == 0
+
+
+def test_a_transaction_at_rate_one_is_applied_as_it_is_and_leaves_its_own_amounts_on_the_position():
+    """The one engine of the base-currency replay (the dashboard's valuation and the chart's): at a rate of 1
+    nothing is converted (the transaction itself is applied), and the position's realized gain, dividends and
+    fees are then those of that transaction alone."""
+    position = Position(instrument_id=1)
+    buy = Tx("BUY", date(2024, 1, 2), D("4"), D("10"), D("1"))
+    assert position_apply_in_base(position, buy, rate=D("1")) is buy
+    assert (position.quantity, position.cost_basis, position.fees) == (D("4"), D("41"), D("1"))
+    sell = Tx("SELL", date(2024, 1, 3), D("1"), D("12"), D("0.5"))
+    assert position_apply_in_base(position, sell, rate=D("1")) is sell
+    assert (position.realized_gain, position.fees, position.dividends) == (D("1.25"), D("0.5"), 0)
+    dividend = Tx("DIVIDEND", date(2024, 1, 4), D("3"), D("0.5"), D("0.2"))
+    position_apply_in_base(position, dividend, rate=D("1"))
+    assert (position.realized_gain, position.dividends, position.fees) == (0, D("1.5"), D("0.2"))
+    # At another rate, the amounts applied are converted; a split needs no rate and is applied as it is.
+    converted = position_apply_in_base(position, Tx("BUY", date(2024, 1, 5), D("1"), D("10")), rate=D("1.1"))
+    assert (converted.price, position.quantity) == (D("11.0"), D("4"))
+    split = Tx("SPLIT", date(2024, 1, 6), D("2"))
+    assert position_apply_in_base(position, split, rate=None) is split and position.quantity == D("8")
+    # The chart's record of a transaction is made of the same application.
+    effect = transaction_apply_in_base(Position(instrument_id=1), buy, rate=D("1"))
+    assert (effect.rate, effect.amount, effect.fee, effect.realized_gain) == (D("1"), D("40"), D("1"), 0)
+
+
+def test_a_quantity_or_price_is_written_as_stored_without_trailing_zeros_nor_exponent():
+    """plain_format: the holdings answer and the CSV export write quantities and prices so."""
+    assert [plain_format(D(text)) for text in ("185.640000", "100.0000000000", "1E+1", "0.0000001", "-0", "12.5")] \
+        == ["185.64", "100", "10", "0.0000001", "-0", "12.5"]
+    assert plain_format(D("1.5E+30")) == "1500000000000000000000000000000"
 
 
 def test_money_is_summed_exactly_and_rounded_half_even_once():
