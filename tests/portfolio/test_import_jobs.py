@@ -45,8 +45,10 @@ def test_a_large_import_answers_at_once_and_a_worker_imports_it_with_progress(wo
     assert job["result"] == {"created": 3000, "skipped_duplicates": 0, "skipped_other": 0, "format": "generic"}
     assert Transaction.objects.filter(portfolio=portfolio).count() == 3000
     assert set(Transaction.objects.values_list("account__name", flat=True)) == {"Default"}
-    # it showed progress on the way (rows checked), not only the end
-    assert any(state == "PROGRESS" and 0 < done < 3000 for state, done in job["seen"])
+    # Its rows checked came through the job's progress (the steps on the way, every 500 rows, are asserted in
+    # tests/portfolio/test_importing.py: on a fast machine they last a few milliseconds, less than a poll's
+    # interval, so whether a poll sees one is luck).
+    assert job["seen"][-1] == ("SUCCESS", 3000)
 
 
 def test_a_large_import_goes_into_the_account_chosen(worker, api, portfolio, settings):

@@ -166,3 +166,16 @@ def test_a_zero_price_buy_is_imported_only_as_a_gift(portfolio):
     result = transactions_import(portfolio=portfolio, content=gift.encode())
     assert result.created == 1
     assert Transaction.objects.get().price == 0
+
+
+def test_the_rows_checked_are_reported_every_500_rows_and_at_the_end(portfolio):
+    """The progress a large import's job shows (portfolio/import_jobs.py): steps on the way, not only the end."""
+    header = "date,type,symbol,quantity,price,fee,currency\n"
+    content = header + "".join(f"2024-01-{1 + n % 28:02d},BUY,T{n % 40:02d},1,10.25,0,USD\n" for n in range(1200))
+    reported = []
+
+    transactions_import(portfolio=portfolio, content=content.encode(),
+                        progress=lambda done, total: reported.append((done, total)))
+
+    assert reported == [(499, 1200), (999, 1200), (1200, 1200)]
+    assert Transaction.objects.filter(portfolio=portfolio).count() == 1200
