@@ -17,6 +17,7 @@ from datetime import date
 
 from redis.exceptions import ResponseError
 
+from core.kept_bytes import KEPT, WRITE_ID_LENGTH, write_id
 from core.redis_store import redis_client, redis_key, release_if_held
 
 # Charts of portfolios nobody looks at expire; a visit regenerates them.
@@ -110,40 +111,71 @@ def chart_is_current(*, portfolio_id: int, version: int, day: date) -> bool:
 
 # A current chart's answer as the API sends it (all but its few per-request fields), per history and data
 # version, day and variant (range, sparklines): a warm read sends it without decoding or splicing anything.
+# Stored as the write's id (core/kept_bytes.py), `generated_at` and a newline, then the answer's tail: a reader
+# that kept the answer is sent a one-integer "still that write" instead of it (_KEPT_ANSWER). ANSWER_FORMAT is in
+# the key: an older Folio's answers (no id) are never read as this one's, nor this one's as theirs.
+ANSWER_FORMAT = 2
+
+
 def _answer_key(*, portfolio_id: int, history_version: int, data_version: int, day: date, variant: str) -> str:
-    return redis_key("chart", portfolio_id, "answer", f"l{CHART_LAYOUT}", f"h{history_version}", f"d{data_version}",
-                     day.isoformat(), variant)
+    return redis_key("chart", portfolio_id, "answer", f"l{CHART_LAYOUT}", f"a{ANSWER_FORMAT}", f"h{history_version}",
+                     f"d{data_version}", day.isoformat(), variant)
+
+
+# KEYS[1] the answer, ARGV[1] the id of the write kept: 1 while the answer is still that write, else the answer.
+_KEPT_ANSWER = (f"if redis.call('GETRANGE', KEYS[1], 0, {WRITE_ID_LENGTH - 1}) == ARGV[1] then return 1 end "
+                "return redis.call('GET', KEYS[1])")
 
 
 def chart_answer_get(*, portfolio_id: int, history_version: int, data_version: int, day: date,
                      variant: str) -> tuple[float, bytes] | None:
     """(generated_at, the answer's cached tail) or None."""
-    return _answer_of(redis_client().get(_answer_key(portfolio_id=portfolio_id, history_version=history_version,
+    found = _answer_of(redis_client().get(_answer_key(portfolio_id=portfolio_id, history_version=history_version,
                                                       data_version=data_version, day=day, variant=variant)))
+    return None if found is None else found[1]
 
 
 def chart_answer_queue(pipe, *, portfolio_id: int, history_version: int, data_version: int, day: date,
                        variant: str) -> Callable[[list], tuple[float, bytes] | None]:
     """chart_answer_get's read queued on `pipe` (the caller's pipeline: another read rides in the same round
-    trip), and the reader of the pipeline's replies."""
+    trip), and the reader of the pipeline's replies. An answer this process read before is kept: Redis sends
+    it again only when it is not that write any more."""
     index = len(pipe)
-    pipe.get(_answer_key(portfolio_id=portfolio_id, history_version=history_version, data_version=data_version,
-                         day=day, variant=variant))
-    return lambda replies: _answer_of(replies[index])
+    key = _answer_key(portfolio_id=portfolio_id, history_version=history_version, data_version=data_version,
+                      day=day, variant=variant)
+    kept = KEPT.get(("chart", key))
+    if kept is None:
+        pipe.get(key)
+    else:
+        pipe.eval(_KEPT_ANSWER, 1, key, kept[0])
+
+    def reader(replies: list) -> tuple[float, bytes] | None:
+        reply = replies[index]
+        if isinstance(reply, int):  # 1: still the write kept here
+            return kept[1]
+        found = _answer_of(reply)
+        if found is None:
+            return None
+        written, answer = found
+        KEPT.put(("chart", key), written, answer, size=len(answer[1]))
+        return answer
+
+    return reader
 
 
-def _answer_of(raw: bytes | None) -> tuple[float, bytes] | None:
+def _answer_of(raw: bytes | None) -> tuple[bytes, tuple[float, bytes]] | None:
+    """(the write's id, (generated_at, tail)) of a stored answer, or None."""
     if raw is None:
         return None
-    generated_at, tail = raw.split(b"\n", 1)
-    return float(generated_at), tail
+    newline = raw.index(b"\n")
+    return raw[:WRITE_ID_LENGTH], (float(raw[WRITE_ID_LENGTH:newline]), raw[newline + 1:])
 
 
 def chart_answer_store(*, portfolio_id: int, history_version: int, data_version: int, day: date, variant: str,
                        generated_at: float, tail: bytes, ttl: int) -> None:
     redis_client().set(_answer_key(portfolio_id=portfolio_id, history_version=history_version,
                                    data_version=data_version, day=day, variant=variant),
-                       repr(generated_at).encode() + b"\n" + tail, ex=ttl)
+                       write_id().encode() + repr(generated_at).encode() + b"\n" + tail, ex=ttl)
 
 
 def chart_data_get(*, portfolio_id: int) -> dict | None:

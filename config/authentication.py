@@ -9,7 +9,9 @@ AUTH_CACHE_SECONDS, under a SHA-256 of the key (Redis never holds a usable crede
 checked on every request against the cached issue time, so a token expires on time whatever the
 cache holds. Deleting a token, saving or deleting its user (deactivation, staff flag, password)
 forget the entry (config/receivers.py); a change made behind the ORM's back (a queryset `update()`)
-shows within AUTH_CACHE_SECONDS. Redis unreachable: the database answers, as before.
+shows within AUTH_CACHE_SECONDS. Redis unreachable: the database answers, as before. An entry's bytes are
+decoded once per process (_entry_decoded): the same bytes always say the same, and each request still gets
+new instances of its token and user.
 
 A view whose own Redis read needs nothing from the user (the dashboard's cached answers, read before
 authentication and handed out only after the owner check: portfolio/api/views.py) queues the token's
@@ -19,6 +21,7 @@ its own. The entry is read the same way, in the same request, so deletion and ex
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -67,14 +70,24 @@ def _token_dump(token: Token) -> str:
 
 def _token_load(key: str, raw: bytes) -> Token:
     """The token and its user, built from the cache without a query (the password hash stays deferred:
-    read from Postgres only if something asks for it)."""
-    cached = json.loads(raw)
-    fields = _user_fields()
-    values = [None if cached["user"][f.attname] is None else f.to_python(cached["user"][f.attname]) for f in fields]
-    user = get_user_model().from_db(DEFAULT_DB_ALIAS, [f.attname for f in fields], values)
-    token = Token(key=key, user_id=user.pk, created=datetime.fromisoformat(cached["created"]))
+    read from Postgres only if something asks for it). New instances each time: a request may change its own."""
+    attnames, values, created = _entry_decoded(raw)
+    user = get_user_model().from_db(DEFAULT_DB_ALIAS, attnames, list(values))
+    token = Token(key=key, user_id=user.pk, created=created)
     token.user = user
     return token
+
+
+# Every request of a token reads the same entry until it expires or is forgotten: its JSON is decoded (a
+# dozen fields, two datetimes parsed) once per process, keyed by the entry's exact bytes, so whatever the entry
+# says is what is used — a changed entry (a saved user) is other bytes, decoded anew. Immutable values only.
+@functools.lru_cache(maxsize=4096)
+def _entry_decoded(raw: bytes) -> tuple[tuple[str, ...], tuple, datetime]:
+    cached = json.loads(raw)
+    fields = _user_fields()
+    values = tuple(None if cached["user"][f.attname] is None else f.to_python(cached["user"][f.attname])
+                   for f in fields)
+    return tuple(f.attname for f in fields), values, datetime.fromisoformat(cached["created"])
 
 
 def token_cache_forget(*, keys: Iterable[str]) -> None:

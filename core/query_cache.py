@@ -19,6 +19,10 @@
   hash, and a caller reads only the part it sends (`fn.part(name, ...)`): one round trip either way;
   `fn.part_alongside(name, queue, ...)` sends the commands `queue(pipeline)` adds in that same round trip;
   `fn.part_queue(name, pipeline, ...)` only queues the read on a caller's pipeline (a miss computes nothing).
+  Each write of a hash stores a fresh id beside its parts (WRITTEN_FIELD); a part that `part_queue` read is kept
+  in the process with it, and the next `part_queue` of it asks Redis whether the hash is still that
+  write's: its bytes cross the socket again only when it is not (core/kept_bytes.py: the dashboard's 200 KB
+  answers, on every request).
   `fn.derive(name, source=, make=, stats=)` adds a part made from another by a module higher up the stack,
   stored in the same hash (made by the miss that makes the others: no round trips of its own).
 - Redis unavailable: the function still answers, uncached; the failure is logged once a minute,
@@ -42,6 +46,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 
 from core.batching import Batcher
+from core.kept_bytes import KEPT, write_id
 from core.redis_store import redis_client, redis_key, release_if_held, release_if_held_lua
 
 logger = logging.getLogger(__name__)
@@ -53,6 +58,9 @@ MINUTE_RETENTION_SECONDS = 2 * 3600
 LOCK_SECONDS = 30  # longer than any cached computation; a crashed leader frees it by expiry
 WAIT_SECONDS = 10  # how long followers wait for the leader before computing themselves
 NAMESPACES: dict[str, int] = {}  # namespace -> TTL, as declared by the decorators
+# The field of a parts hash holding the id of the write that made it (a new one each write): a part kept in the
+# process is served again only while the hash is still that write's.
+WRITTEN_FIELD = "_written"
 
 
 # --- exact JSON ----------------------------------------------------------------------------------
@@ -140,6 +148,12 @@ def raw_bytes(value: bytes) -> bytes:
     return value
 
 
+# A kept part's read (KEYS[1] the hash; ARGV: WRITTEN_FIELD, the kept write's id, the fields to read): 1 while the
+# hash is still that write's, else what an HMGET of WRITTEN_FIELD and the fields answers (as for a part not kept).
+_KEPT_READ = ("if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return 1 end "
+              "return redis.call('HMGET', KEYS[1], ARGV[1], unpack(ARGV, 3))")
+
+
 # --- the decorator --------------------------------------------------------------------------------
 
 
@@ -153,6 +167,8 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
     a Redis hash written whole): `fn.part(name, ...)` reads one part alone — a small answer is not fetched
     with a big one beside it — and `fn(...)` all of them.
     """
+    if WRITTEN_FIELD in parts:
+        raise ValueError(f"{WRITTEN_FIELD} is the write's id in a parts hash, not a part")
     NAMESPACES[namespace] = ttl
     # name -> (the part it is made of, how, its statistics' namespace): see `derive` below.
     derivations: dict[str, tuple[str, Callable[[bytes], bytes], str]] = {}
@@ -212,6 +228,7 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
         (_WRITE: a MULTI pipeline of the same commands cost the miss about twice the client CPU)."""
         if parts:
             stored = [item for name in (*parts, *derivations) if name in value for item in (name, value[name])]
+            stored += [WRITTEN_FIELD, write_id()]  # what a part kept in a process is checked against
         else:
             stored = [dump(value)]
         client.eval(_WRITE, 2, cache_key, f"{cache_key}:lock", ttl, token or "", "hash" if parts else "string",
@@ -320,14 +337,28 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 """Queue the read of one part on `pipe` (a pipeline the caller executes) and return the reader
                 of the pipeline's replies: the part on a hit (counted), None on a miss. Read only — a miss
                 computes nothing (its caller may not be entitled to a computation yet): `fn.part` then reads,
-                computes and counts it."""
+                computes and counts it. A part this process read before is kept (core/kept_bytes.py): Redis is
+                asked whether the hash is still the write it came from and sends the part only if not."""
                 index = len(pipe)
-                queue_read(pipe, key_of(args, kwargs), name)
+                cache_key = key_of(args, kwargs)
+                fields = [name, derivations[name][0]] if name in derivations else [name]
+                kept = KEPT.get(("qc", cache_key, name))
+                if kept is None:
+                    pipe.hmget(cache_key, [WRITTEN_FIELD, *fields])
+                else:
+                    pipe.eval(_KEPT_READ, 1, cache_key, WRITTEN_FIELD, kept[0], *fields)
 
                 def reader(replies: list) -> Any:
-                    raw = replied(replies[index], name)
+                    reply = replies[index]
+                    if not isinstance(reply, list):  # 1: still the write kept here
+                        return hit(name, kept[1])
+                    written, *found = reply
+                    raw = replied(found if name in derivations else found[0], name)
                     if raw is None or (name in derivations and raw[0] is None):  # a derived part not made yet
                         return None  # fn.part makes it
+                    if written is not None:  # (a hash written by an older Folio has none: read whole each time)
+                        kept_raw, size = ([raw[0], None], len(raw[0])) if name in derivations else (raw, len(raw))
+                        KEPT.put(("qc", cache_key, name), written, kept_raw, size=size)
                     return hit(name, raw)
 
                 return reader

@@ -12,6 +12,8 @@ from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from config import authentication
+
 pytestmark = pytest.mark.django_db
 
 
@@ -100,3 +102,23 @@ def test_an_unknown_token_is_refused_and_not_cached(user):
     client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
     assert client.get("/api/portfolios/").status_code == 401
     assert _cached("0" * 40) is None
+
+
+def test_an_unchanged_entry_is_decoded_once_and_each_request_gets_its_own_user(token, user, monkeypatch):
+    raw = authentication._token_dump(token).encode()  # this token's: created now, bytes no test decoded before
+    decoded = []
+    loads = json.loads
+    monkeypatch.setattr(authentication.json, "loads", lambda text: decoded.append(text) or loads(text))
+    first, second = authentication._token_load(token.key, raw), authentication._token_load(token.key, raw)
+    assert decoded == [raw]
+    assert (first.key, first.user.username, first.user.pk, first.created) == (
+        token.key, user.username, user.pk, token.created)
+    assert first is not second and first.user is not second.user
+    first.user.first_name = "changed by one request"
+    assert second.user.first_name == authentication._token_load(token.key, raw).user.first_name == user.first_name
+
+    # another entry (the user saved: forgotten, cached again) is other bytes: decoded anew
+    user.first_name = "Alicia"
+    user.save()
+    again = authentication._token_dump(Token.objects.get(key=token.key)).encode()
+    assert authentication._token_load(token.key, again).user.first_name == "Alicia" and len(decoded) == 2

@@ -15,7 +15,7 @@ from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from charts.cache import CHART_LAYOUT, chart_data_get, chart_data_store, chart_progress_get
+from charts.cache import ANSWER_FORMAT, CHART_LAYOUT, chart_data_get, chart_data_store, chart_progress_get
 from charts.services import chart_regeneration_request
 from charts.tasks import generate_chart_data_task
 from portfolio.cache import portfolio_version_get, portfolio_versions_bump
@@ -314,7 +314,7 @@ def test_a_current_answer_is_sent_as_cached_until_a_version_moves(worker, client
     again = client.get(url).json()
 
     assert [key.decode().split(":", 3)[3] for key in _answers(portfolio.pk)] == [
-        f"answer:l{CHART_LAYOUT}:h{_history(portfolio)}:"
+        f"answer:l{CHART_LAYOUT}:a{ANSWER_FORMAT}:h{_history(portfolio)}:"
         f"d{portfolio_version_get(portfolio_id=portfolio.pk)}:{timezone.localdate().isoformat()}:1M:"]
     assert {**again, "age_seconds": None} == {**made, "age_seconds": None}
     # a quote of today (its data version moves, its history does not): the next answer is at that quote

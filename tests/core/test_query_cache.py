@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from core import kept_bytes
 from core import query_cache as query_cache_module
 from core.query_cache import cache_namespace_flush, cache_stats_get, cache_stats_history, query_cache
 from core.redis_store import redis_client
@@ -128,7 +129,8 @@ def test_parts_are_one_hash_read_alone_or_whole(settings):
 
     client = redis_client(settings.QUERY_CACHE_ALIAS)
     key = "folio:qc:test-parts:9:v0:parts"
-    assert (client.type(key), client.hkeys(key) and sorted(client.hkeys(key))) == (b"hash", [b"big", b"small"])
+    # the parts, and the id of the write that stored them (core/kept_bytes.py)
+    assert (client.type(key), sorted(client.hkeys(key))) == (b"hash", [b"_written", b"big", b"small"])
     assert 0 < client.ttl(key) <= 60
     assert answers.part("small", owner_id=9) == b'{"owner":9}'  # a hit: the small one alone
     assert answers(owner_id=9) == {"small": b'{"owner":9}', "big": b"[" + b"0," * 50_000 + b"0]"}
@@ -175,14 +177,14 @@ def test_a_derived_part_is_made_by_the_miss_or_by_its_first_reader_and_stored_in
     assert based.part("doubled", owner_id=1) == b"11"
     assert (CALLS, MADE) == ([1], [b"1"])
     key = "folio:qc:test-derived:1:v0:parts"
-    assert sorted(client.hkeys(key)) == [b"base", b"doubled", b"other"] and 0 < client.ttl(key) <= 60
+    assert sorted(client.hkeys(key)) == [b"_written", b"base", b"doubled", b"other"] and 0 < client.ttl(key) <= 60
     assert based(owner_id=1) == {"base": b"1", "other": b"x"}  # a whole read: the function's own parts
 
     # with nothing cached, the miss makes it with the others, once, and stores them together
     assert based.part("doubled", owner_id=2) == b"22"
     assert based.part("base", owner_id=2) == b"2"
     assert (CALLS, MADE) == ([1, 2], [b"1", b"2"])
-    assert sorted(client.hkeys("folio:qc:test-derived:2:v0:parts")) == [b"base", b"doubled", b"other"]
+    assert sorted(client.hkeys("folio:qc:test-derived:2:v0:parts")) == [b"_written", b"base", b"doubled", b"other"]
 
     stats = cache_stats_get()
     assert (stats["test-derived-doubled"]["hits"], stats["test-derived-doubled"]["misses"]) == (1, 2)
@@ -237,3 +239,75 @@ def test_the_write_stores_with_its_expiry_and_frees_only_its_own_claim():
     assert overtaken.part("small", owner_id=9) == b'{"owner":9}'
     assert client.hget("folio:qc:test-overtaken:9:v0:parts", "small") == b'{"owner":9}'
     assert client.get("folio:qc:test-overtaken:9:v0:parts:lock") == b"another's"
+
+
+WRITES: list[int] = []
+
+
+@query_cache("test-kept", ttl=60, key=lambda *, owner_id: owner_id, version=lambda *, owner_id: 0,
+             parts=("small", "big"))
+def kept_answers(*, owner_id: int) -> dict[str, bytes]:
+    WRITES.append(owner_id)
+    return {"small": b"%d" % len(WRITES), "big": b"b" * 100_000 + b"%d" % len(WRITES)}
+
+
+def _queued_read(client, name: str, owner_id: int):
+    """One part_queue read of `name`: (the reader's answer, the pipeline's raw reply for it)."""
+    pipe = client.pipeline(transaction=False)
+    reader = kept_answers.part_queue(name, pipe, owner_id=owner_id)
+    replies = pipe.execute()
+    return reader(replies), replies[0]
+
+
+def test_a_part_read_again_crosses_the_socket_only_when_the_hash_is_another_write(settings):
+    client = redis_client(settings.QUERY_CACHE_ALIAS)
+    WRITES.clear()
+    assert kept_answers.part("big", owner_id=1) == b"b" * 100_000 + b"1"  # computed, written with its id
+    key = "folio:qc:test-kept:1:v0:parts"
+    written = client.hget(key, query_cache_module.WRITTEN_FIELD)
+    assert written is not None and len(written) == 32
+
+    # the first queued read brings the bytes; the next ones only Redis's word that the hash is that write still
+    assert _queued_read(client, "big", 1) == (b"b" * 100_000 + b"1", [written, b"b" * 100_000 + b"1"])
+    for _ in range(2):
+        assert _queued_read(client, "big", 1) == (b"b" * 100_000 + b"1", 1)
+    assert cache_stats_get()["test-kept"]["hits"] == 3
+
+    # another write under the same key (the entry expired or was flushed, then computed again): read anew
+    client.delete(key)
+    assert _queued_read(client, "big", 1) == (None, [None, None])  # a miss: nothing kept is served
+    assert kept_answers.part("big", owner_id=1) == b"b" * 100_000 + b"2"
+    assert _queued_read(client, "big", 1)[0] == b"b" * 100_000 + b"2"
+    assert _queued_read(client, "big", 1) == (b"b" * 100_000 + b"2", 1)
+    assert WRITES == [1, 1]
+
+
+def test_a_hash_without_a_write_id_is_read_whole_each_time(settings):
+    # written by an older Folio: nothing to check a kept copy against
+    client = redis_client(settings.QUERY_CACHE_ALIAS)
+    client.hset("folio:qc:test-kept:2:v0:parts", mapping={"small": b"old", "big": b"older"})
+    for _ in range(2):
+        assert _queued_read(client, "small", 2) == (b"old", [None, b"old"])
+    assert 2 not in WRITES
+
+
+def test_a_small_part_is_sent_each_time():
+    # confirming a kept one would cost as much as sending it
+    assert kept_answers.part("small", owner_id=3) is not None
+    client = redis_client()
+    for _ in range(2):
+        answer, reply = _queued_read(client, "small", 3)
+        assert reply == [client.hget("folio:qc:test-kept:3:v0:parts", "_written"), answer]
+
+
+def test_kept_bytes_stay_within_their_limit(monkeypatch):
+    monkeypatch.setattr(kept_bytes, "KEPT_MIN_BYTES", 2)
+    kept = kept_bytes.KeptBytes(limit=10)
+    kept.put(("k", "a"), b"w1", b"12345", size=5)
+    kept.put(("k", "b"), b"w1", b"123456", size=6)  # over the limit: the least recently read goes
+    assert (kept.get(("k", "a")), kept.get(("k", "b")), kept.size) == (None, (b"w1", b"123456"), 6)
+    kept.put(("k", "c"), b"w1", b"x" * 11, size=11)  # bigger than the whole limit: not kept at all
+    kept.put(("k", "d"), b"w1", b"x", size=1)  # too small to be worth a check: not kept either
+    kept.put(("k", "b"), b"w2", b"1234", size=4)  # another write of the same key replaces it
+    assert (kept.get(("k", "c")), kept.get(("k", "d")), kept.get(("k", "b")), kept.size) == (
+        None, None, (b"w2", b"1234"), 4)

@@ -7,10 +7,14 @@ import json
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from redis.client import Pipeline
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from charts.cache import chart_answer_queue, chart_answer_store
 from charts.services import chart_data_generate
+from core import kept_bytes
 from core.query_cache import STATS_KEY, cache_stats_get
 from core.redis_store import redis_client, redis_key
 from portfolio.access import PortfolioAccess, portfolio_access_get
@@ -220,3 +224,48 @@ def test_a_failing_statistics_write_is_no_failed_read(warm, portfolio, settings)
     finally:
         redis_client().delete(STATS_KEY)
     assert (again.status_code, again.content) == (200, before)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_an_answer_read_before_is_confirmed_by_redis_not_sent_again(warm, user, portfolio, endpoint, monkeypatch):
+    monkeypatch.setattr(kept_bytes, "KEPT_MIN_BYTES", 0)  # this portfolio's answers are small: kept all the same
+    replies = []
+    execute = Pipeline.execute
+    monkeypatch.setattr(Pipeline, "execute", lambda pipe, *args, **kwargs: replies.append(
+        execute(pipe, *args, **kwargs)) or replies[-1])
+    session = APIClient()
+    session.force_login(user)  # the ordinary path: no pipeline, nothing kept
+    warm.get(f"/api/{endpoint}/{portfolio.pk}/")  # read whole (the fixture's first read of it computed it): kept
+    for _ in range(2):
+        replies.clear()
+        answer = warm.get(f"/api/{endpoint}/{portfolio.pk}/")
+        expected = session.get(f"/api/{endpoint}/{portfolio.pk}/")
+        assert answer.status_code == expected.status_code == 200
+        if endpoint == "dashboard-chart-data":  # its age moves with the clock
+            assert {**answer.json(), "age_seconds": 0} == {**expected.json(), "age_seconds": 0}
+        else:
+            assert answer.content == expected.content
+        # the warm read's pipeline: the token's entry, then Redis's 1 (still the write this process read) for the
+        # answer (the initial data's history progress read beside it)
+        assert replies[0][1] == 1
+
+
+def test_a_chart_answer_written_again_is_sent_again(monkeypatch):
+    monkeypatch.setattr(kept_bytes, "KEPT_MIN_BYTES", 0)
+    key = {"portfolio_id": 99, "history_version": 1, "data_version": 2, "day": timezone.localdate(), "variant": "1Y:"}
+
+    def read():
+        pipe = redis_client().pipeline(transaction=False)
+        reader = chart_answer_queue(pipe, **key)
+        replies = pipe.execute()
+        return reader(replies), replies[0]
+
+    chart_answer_store(**key, generated_at=1.5, tail=b',"series":[1]}', ttl=60)
+    first, raw = read()
+    assert first == (1.5, b',"series":[1]}') and raw.endswith(b'1.5\n,"series":[1]}')
+    assert read() == ((1.5, b',"series":[1]}'), 1)  # kept: Redis says it is still that write
+    chart_answer_store(**key, generated_at=1.5, tail=b',"series":[2]}', ttl=60)  # the same key written again
+    assert read()[0] == (1.5, b',"series":[2]}')
+    assert read() == ((1.5, b',"series":[2]}'), 1)
+    redis_client().delete(*redis_client().keys(redis_key("chart", 99, "answer", "*")))
+    assert read() == (None, None)

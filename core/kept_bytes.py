@@ -1,0 +1,71 @@
+"""Big cached answers kept in the process, sent again by Redis only when they changed.
+
+A warm dashboard read fetches the same few hundred KB from Redis on every request (the holdings, the chart):
+copying them out of Redis costs both processes more CPU than everything else the read does in Redis. Each
+write of such an answer stores a fresh id with it (`write_id`); a reader keeps the bytes it read with that id
+(`KEPT`), and its next read asks Redis, in the same round trip as before, for a one-integer "still that write"
+instead of the bytes (a short Lua script of the caller's). A kept answer is therefore never served unless Redis
+still holds exactly that write: an expiry, a flush or a new write under the same key (another id) sends the
+bytes again, and Redis being unreachable serves nothing kept.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+KEPT_BYTES = 32 * 1024 * 1024  # per process: ~150 portfolios' holdings and charts of 500 holdings
+# Smaller answers are not kept: sending them costs Redis and the reader no more than the script that would
+# confirm a kept one (the dashboard's totals, ~500 bytes, cost more CPU per request kept than sent).
+KEPT_MIN_BYTES = 8 * 1024
+WRITE_ID_LENGTH = 32
+
+
+def write_id() -> str:
+    """A new write's id (WRITE_ID_LENGTH hex characters)."""
+    return uuid.uuid4().hex
+
+
+class KeptBytes:
+    """What readers read, per key, with the id of the write it came from; least recently read dropped first
+    beyond `limit` bytes (the size each `put` declares)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.items: OrderedDict[Any, tuple[bytes, Any, int]] = OrderedDict()
+        self.size = 0
+
+    def get(self, key: Any) -> tuple[bytes, Any] | None:
+        """(the write's id, what was kept) or None."""
+        with self.lock:
+            found = self.items.get(key)
+            if found is None:
+                return None
+            self.items.move_to_end(key)
+            return found[0], found[1]
+
+    def put(self, key: Any, written: bytes, value: Any, *, size: int) -> None:
+        """Keep `value` (`size` bytes) as the write `written` of `key`: too small to be worth it (KEPT_MIN_BYTES)
+        or bigger than the whole limit, nothing is kept."""
+        if size < KEPT_MIN_BYTES or size > self.limit:
+            return
+        with self.lock:
+            previous = self.items.pop(key, None)
+            if previous is not None:
+                self.size -= previous[2]
+            self.items[key] = (written, value, size)
+            self.size += size
+            while self.size > self.limit:
+                _, (_, _, dropped) = self.items.popitem(last=False)
+                self.size -= dropped
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.size = 0
+
+
+KEPT = KeptBytes(KEPT_BYTES)
