@@ -16,7 +16,8 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
-KEPT_BYTES = 32 * 1024 * 1024  # per process: ~150 portfolios' holdings and charts of 500 holdings
+from django.conf import settings
+
 # Smaller answers are not kept: sending them costs Redis and the reader no more than the script that would
 # confirm a kept one (the dashboard's totals, ~500 bytes, cost more CPU per request kept than sent).
 KEPT_MIN_BYTES = 8 * 1024
@@ -30,10 +31,10 @@ def write_id() -> str:
 
 class KeptBytes:
     """What readers read, per key, with the id of the write it came from; least recently read dropped first
-    beyond `limit` bytes (the size each `put` declares)."""
+    beyond `limit` bytes (the size each `put` declares; None: KEPT_ANSWERS_MB, read at each `put`)."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, limit: int | None = None) -> None:
+        self._limit = limit
         self.lock = threading.Lock()
         self.items: OrderedDict[Any, tuple[bytes, Any, int]] = OrderedDict()
         self.size = 0
@@ -50,7 +51,8 @@ class KeptBytes:
     def put(self, key: Any, written: bytes, value: Any, *, size: int) -> None:
         """Keep `value` (`size` bytes) as the write `written` of `key`: too small to be worth it (KEPT_MIN_BYTES)
         or bigger than the whole limit, nothing is kept."""
-        if size < KEPT_MIN_BYTES or size > self.limit:
+        limit = self.limit
+        if size < KEPT_MIN_BYTES or size > limit:
             return
         with self.lock:
             previous = self.items.pop(key, None)
@@ -58,9 +60,13 @@ class KeptBytes:
                 self.size -= previous[2]
             self.items[key] = (written, value, size)
             self.size += size
-            while self.size > self.limit:
+            while self.size > limit:
                 _, (_, _, dropped) = self.items.popitem(last=False)
                 self.size -= dropped
+
+    @property
+    def limit(self) -> int:
+        return int(settings.KEPT_ANSWERS_MB * 1024 * 1024) if self._limit is None else self._limit
 
     def clear(self) -> None:
         with self.lock:
@@ -68,4 +74,4 @@ class KeptBytes:
             self.size = 0
 
 
-KEPT = KeptBytes(KEPT_BYTES)
+KEPT = KeptBytes()

@@ -311,3 +311,14 @@ def test_kept_bytes_stay_within_their_limit(monkeypatch):
     kept.put(("k", "b"), b"w2", b"1234", size=4)  # another write of the same key replaces it
     assert (kept.get(("k", "c")), kept.get(("k", "d")), kept.get(("k", "b")), kept.size) == (
         None, None, (b"w2", b"1234"), 4)
+
+
+def test_no_answer_is_kept_with_kept_answers_mb_0(settings):
+    settings.KEPT_ANSWERS_MB = 0
+    kept_bytes.KEPT.clear()
+    assert kept_answers.part("big", owner_id=4) is not None
+    client = redis_client(settings.QUERY_CACHE_ALIAS)
+    for _ in range(2):  # the bytes every time: nothing kept to confirm
+        answer, reply = _queued_read(client, "big", 4)
+        assert reply == [client.hget("folio:qc:test-kept:4:v0:parts", "_written"), answer]
+    assert kept_bytes.KEPT.size == 0
