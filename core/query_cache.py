@@ -61,6 +61,10 @@ NAMESPACES: dict[str, int] = {}  # namespace -> TTL, as declared by the decorato
 # The field of a parts hash holding the id of the write that made it (a new one each write): a part kept in the
 # process is served again only while the hash is still that write's.
 WRITTEN_FIELD = "_written"
+# In the name of every parts hash: a Folio writing them without WRITTEN_FIELD (or with other rules) never shares one
+# with this one, during a rolling deploy or after a rollback (its write over this one's hash would leave this
+# one's id beside its bytes).
+PARTS_FORMAT = 2
 
 
 # --- exact JSON ----------------------------------------------------------------------------------
@@ -177,8 +181,8 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
         """The read's command on `client` (a pipeline: queued; a client: its raw reply)."""
         if not parts:
             return client.get(cache_key)
-        if part in derivations:  # the derived part, and what it is made of in case it is not there yet
-            return client.hmget(cache_key, [part, derivations[part][0]])
+        if part in derivations:  # the derived part, what it is made of in case it is not there yet, and its write
+            return client.hmget(cache_key, [part, derivations[part][0], WRITTEN_FIELD])
         if part is not None:
             return client.hget(cache_key, part)
         return client.hmget(cache_key, list(parts))  # the hash also holds derived parts: not those
@@ -239,7 +243,7 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
 
     def key_of(args: tuple, kwargs: dict) -> str:
         return redis_key("qc", namespace, key(*args, **kwargs), f"v{version(*args, **kwargs)}",
-                         *(["parts"] if parts else []))
+                         *([f"parts{PARTS_FORMAT}"] if parts else []))
 
     def decorator(fn: F) -> F:
         def cached(part: str | None, args: tuple, kwargs: dict, alongside: Callable[[Any], Any] | None = None) -> Any:
@@ -296,15 +300,17 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
 
         def derived_found(client, cache_key: str, part: str, raw: list) -> bytes:
             """A derived part read (its hash is there): as stored, or made now from its source part and
-            added to the hash (only while the hash exists: never a hash without its expiry)."""
-            stored, source = raw
+            added to the hash — only while the hash is still the write that source came from, and only if no
+            one added it meanwhile: never a hash without its expiry, never a part made from another write's
+            source, never a part replaced under a process that kept it (core/kept_bytes.py)."""
+            stored, source, written = raw
             if stored is not None:
                 return hit(part, raw)
             _redis_ok()
             _count(namespace, "hits")  # its source, read from the cache
             made = derivations[part][1](source)
             try:
-                client.eval(_HSET_IF_EXISTS, 1, cache_key, part, made)
+                client.eval(_DERIVED_ADD, 1, cache_key, part, made, WRITTEN_FIELD, written or b"")
             except Exception as error:
                 _redis_failed(error)
             _count(derivations[part][2], "misses")
@@ -356,7 +362,7 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                     raw = replied(found if name in derivations else found[0], name)
                     if raw is None or (name in derivations and raw[0] is None):  # a derived part not made yet
                         return None  # fn.part makes it
-                    if written is not None:  # (a hash written by an older Folio has none: read whole each time)
+                    if written is not None:  # (every hash of PARTS_FORMAT has one: never kept without)
                         kept_raw, size = ([raw[0], None], len(raw[0])) if name in derivations else (raw, len(raw))
                         KEPT.put(("qc", cache_key, name), written, kept_raw, size=size)
                     return hit(name, raw)
@@ -377,9 +383,10 @@ _WRITE = (f"local released = 0 if ARGV[2] ~= '' then {release_if_held_lua('KEYS[
           "redis.call('EXPIRE', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[1]) end "
           "return released")
 
-# Add a field to a hash only while the hash exists (HSET alone would make one without an expiry).
-_HSET_IF_EXISTS = ("if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
-                   "end return 0")
+# Add a derived part (ARGV: its field, its bytes, WRITTEN_FIELD, the id of the write its source was read from) only
+# while the hash is that write (a hash gone: HSET alone would make one without an expiry) and only if it is missing.
+_DERIVED_ADD = ("if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], ARGV[3]) == ARGV[4] then "
+                "return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) end return 0")
 
 
 def _release(client, cache_key: str, token: str) -> None:

@@ -128,7 +128,7 @@ def test_parts_are_one_hash_read_alone_or_whole(settings):
     assert sorted(read) == [("big", b"[" + b"0," * 50_000 + b"0]")] * 2 + [("small", b'{"owner":9}')] * 2
 
     client = redis_client(settings.QUERY_CACHE_ALIAS)
-    key = "folio:qc:test-parts:9:v0:parts"
+    key = "folio:qc:test-parts:9:v0:parts2"
     # the parts, and the id of the write that stored them (core/kept_bytes.py)
     assert (client.type(key), sorted(client.hkeys(key))) == (b"hash", [b"_written", b"big", b"small"])
     assert 0 < client.ttl(key) <= 60
@@ -176,7 +176,7 @@ def test_a_derived_part_is_made_by_the_miss_or_by_its_first_reader_and_stored_in
     assert based.part("doubled", owner_id=1) == b"11"
     assert based.part("doubled", owner_id=1) == b"11"
     assert (CALLS, MADE) == ([1], [b"1"])
-    key = "folio:qc:test-derived:1:v0:parts"
+    key = "folio:qc:test-derived:1:v0:parts2"
     assert sorted(client.hkeys(key)) == [b"_written", b"base", b"doubled", b"other"] and 0 < client.ttl(key) <= 60
     assert based(owner_id=1) == {"base": b"1", "other": b"x"}  # a whole read: the function's own parts
 
@@ -184,15 +184,16 @@ def test_a_derived_part_is_made_by_the_miss_or_by_its_first_reader_and_stored_in
     assert based.part("doubled", owner_id=2) == b"22"
     assert based.part("base", owner_id=2) == b"2"
     assert (CALLS, MADE) == ([1, 2], [b"1", b"2"])
-    assert sorted(client.hkeys("folio:qc:test-derived:2:v0:parts")) == [b"_written", b"base", b"doubled", b"other"]
+    assert sorted(client.hkeys("folio:qc:test-derived:2:v0:parts2")) == [b"_written", b"base", b"doubled", b"other"]
 
     stats = cache_stats_get()
     assert (stats["test-derived-doubled"]["hits"], stats["test-derived-doubled"]["misses"]) == (1, 2)
     assert (stats["test-derived"]["hits"], stats["test-derived"]["misses"]) == (3, 2)
 
     # a hash that expired meanwhile is not made again by the derived part alone (it would have no expiry)
-    assert client.eval(query_cache_module._HSET_IF_EXISTS, 1, "folio:qc:test-derived:3:v0:parts", "doubled", b"33") == 0
-    assert not client.exists("folio:qc:test-derived:3:v0:parts")
+    assert client.eval(query_cache_module._DERIVED_ADD, 1, "folio:qc:test-derived:3:v0:parts2", "doubled", b"33",
+                       "_written", b"an id") == 0
+    assert not client.exists("folio:qc:test-derived:3:v0:parts2")
 
     # Redis down: made from the answers computed uncached
     settings.CACHES = {**settings.CACHES, "down": {
@@ -209,7 +210,7 @@ def clobbered(*, owner_id: int) -> dict[str, bytes]:
     """Makes its own write fail in Redis (a string where the hash goes: WRONGTYPE), as a Redis that failed
     between the read and the write would."""
     CALLS.append(owner_id)
-    redis_client().set(f"folio:qc:test-clobbered:{owner_id}:v0:parts", b"not a hash", ex=60)
+    redis_client().set(f"folio:qc:test-clobbered:{owner_id}:v0:parts2", b"not a hash", ex=60)
     return {"small": b'{"owner":%d}' % owner_id}
 
 
@@ -218,7 +219,7 @@ def test_a_failed_write_still_answers_and_frees_the_claim(caplog):
     with caplog.at_level(logging.ERROR, logger="core.query_cache"):
         assert clobbered.part("small", owner_id=4) == b'{"owner":4}'  # the computed answer, not a 500
     assert sum("Redis unavailable" in r.getMessage() for r in caplog.records) == 1
-    assert not redis_client().exists("folio:qc:test-clobbered:4:v0:parts:lock")  # the next caller waits for nothing
+    assert not redis_client().exists("folio:qc:test-clobbered:4:v0:parts2:lock")  # the next caller waits for nothing
 
 
 @query_cache("test-overtaken", ttl=60, key=lambda *, owner_id: owner_id, version=lambda *, owner_id: 0,
@@ -227,18 +228,18 @@ def overtaken(*, owner_id: int) -> dict[str, bytes]:
     """Its claim expires while it computes and another caller claims the key (a computation longer than
     LOCK_SECONDS): the write must not free that caller's claim."""
     CALLS.append(owner_id)
-    redis_client().set(f"folio:qc:test-overtaken:{owner_id}:v0:parts:lock", "another's", ex=60)
+    redis_client().set(f"folio:qc:test-overtaken:{owner_id}:v0:parts2:lock", "another's", ex=60)
     return {"small": b'{"owner":%d}' % owner_id}
 
 
 def test_the_write_stores_with_its_expiry_and_frees_only_its_own_claim():
     client = redis_client()
     assert expensive(owner_id=8)["owner"] == 8 and answers.part("small", owner_id=8) == b'{"owner":8}'
-    for key in ("folio:qc:test-owner:8:v0", "folio:qc:test-parts:8:v0:parts"):
+    for key in ("folio:qc:test-owner:8:v0", "folio:qc:test-parts:8:v0:parts2"):
         assert 0 < client.ttl(key) <= 60 and not client.exists(f"{key}:lock")
     assert overtaken.part("small", owner_id=9) == b'{"owner":9}'
-    assert client.hget("folio:qc:test-overtaken:9:v0:parts", "small") == b'{"owner":9}'
-    assert client.get("folio:qc:test-overtaken:9:v0:parts:lock") == b"another's"
+    assert client.hget("folio:qc:test-overtaken:9:v0:parts2", "small") == b'{"owner":9}'
+    assert client.get("folio:qc:test-overtaken:9:v0:parts2:lock") == b"another's"
 
 
 WRITES: list[int] = []
@@ -263,7 +264,7 @@ def test_a_part_read_again_crosses_the_socket_only_when_the_hash_is_another_writ
     client = redis_client(settings.QUERY_CACHE_ALIAS)
     WRITES.clear()
     assert kept_answers.part("big", owner_id=1) == b"b" * 100_000 + b"1"  # computed, written with its id
-    key = "folio:qc:test-kept:1:v0:parts"
+    key = "folio:qc:test-kept:1:v0:parts2"
     written = client.hget(key, query_cache_module.WRITTEN_FIELD)
     assert written is not None and len(written) == 32
 
@@ -282,12 +283,16 @@ def test_a_part_read_again_crosses_the_socket_only_when_the_hash_is_another_writ
     assert WRITES == [1, 1]
 
 
-def test_a_hash_without_a_write_id_is_read_whole_each_time(settings):
-    # written by an older Folio: nothing to check a kept copy against
+def test_a_hash_of_an_older_folio_is_never_read_and_one_without_a_write_id_is_never_kept(settings):
     client = redis_client(settings.QUERY_CACHE_ALIAS)
-    client.hset("folio:qc:test-kept:2:v0:parts", mapping={"small": b"old", "big": b"older"})
+    # an older Folio's hash (no write id; its write over this one's would leave this one's id beside its bytes):
+    # named without the format, so not this one's
+    client.hset("folio:qc:test-kept:2:v0:parts", mapping={"small": b"old", "big": b"o" * 100_000})
+    assert _queued_read(client, "big", 2) == (None, [None, None])
+    # a hash of this format without an id (none is written so): read whole each time, nothing kept
+    client.hset("folio:qc:test-kept:2:v0:parts2", mapping={"small": b"old", "big": b"o" * 100_000})
     for _ in range(2):
-        assert _queued_read(client, "small", 2) == (b"old", [None, b"old"])
+        assert _queued_read(client, "big", 2) == (b"o" * 100_000, [None, b"o" * 100_000])
     assert 2 not in WRITES
 
 
@@ -297,7 +302,7 @@ def test_a_small_part_is_sent_each_time():
     client = redis_client()
     for _ in range(2):
         answer, reply = _queued_read(client, "small", 3)
-        assert reply == [client.hget("folio:qc:test-kept:3:v0:parts", "_written"), answer]
+        assert reply == [client.hget("folio:qc:test-kept:3:v0:parts2", "_written"), answer]
 
 
 def test_kept_bytes_stay_within_their_limit(monkeypatch):
@@ -320,5 +325,26 @@ def test_no_answer_is_kept_with_kept_answers_mb_0(settings):
     client = redis_client(settings.QUERY_CACHE_ALIAS)
     for _ in range(2):  # the bytes every time: nothing kept to confirm
         answer, reply = _queued_read(client, "big", 4)
-        assert reply == [client.hget("folio:qc:test-kept:4:v0:parts", "_written"), answer]
+        assert reply == [client.hget("folio:qc:test-kept:4:v0:parts2", "_written"), answer]
     assert kept_bytes.KEPT.size == 0
+
+
+def test_a_derived_part_is_added_only_to_the_write_its_source_came_from_and_never_replaced(settings):
+    """A reader makes a missing derived part from the source it read; meanwhile another write replaces the hash
+    (with its own derived part, which a process may have kept: core/kept_bytes.py). The reader's part, made
+    from the older source, must not land in the newer write's hash."""
+    client = redis_client(settings.QUERY_CACHE_ALIAS)
+    key = "folio:qc:test-derived:5:v0:parts2"
+    assert based.part("base", owner_id=5) == b"5"
+
+    landed = []
+
+    def tripled_while_another_write_lands(raw: bytes) -> bytes:
+        if not landed:  # once: this derivation stays registered on `based`
+            landed.append(client.hset(key, mapping={"base": b"55", "tripled": b"555555", "_written": b"another"}))
+        return raw * 3
+
+    based.derive("tripled", source="base", make=tripled_while_another_write_lands, stats="test-derived-tripled")
+    assert based.part("tripled", owner_id=5) == b"555"  # this reader's answer, from the source it read
+    assert client.hget(key, "tripled") == b"555555"  # the other write's part stays: not replaced
+    assert based.part("tripled", owner_id=5) == b"555555"
