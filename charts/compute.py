@@ -55,6 +55,7 @@ from portfolio.models import TransactionType
 from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
 from prices.fx import currency_major
 from prices.models import Instrument
+from prices.series import day_numbers
 
 # Months back from `today` where a range starts (YTD starts on 1 January, MAX at the first transaction).
 RANGE_MONTHS = {"1M": 1, "3M": 3, "6M": 6, "1Y": 12, "5Y": 60}
@@ -445,7 +446,7 @@ class _Observed:
     splits: dict[int, list[tuple[date, Decimal]]]
     closes: "_StepRows"  # the stored closes alone (rows of inputs.prices)
     rows: "_StepRows"  # closes, trades and split days merged
-    prices: np.ndarray  # float64 per merged row, in the instrument's currency
+    prices: "_MergedPrices"  # float64 per merged row, in the instrument's currency, made a block at a time
 
 
 def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], first: date, today: date,
@@ -460,8 +461,7 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     lo, hi = prices.rows_of(ids)
     runs = hi - lo
     # (A 10-year chart has 1.26 M closes: every array of their size is 10 MB, so few are made.)
-    closes = _StepRows.of_runs(runs=runs, dates=prices.dates.view("i8"),
-                               origin=int(np.datetime64(first, "D").astype("i8")), n_days=n_days)
+    closes = _StepRows.of_runs(runs=runs, dates=prices.days, origin=int(day_numbers(first)), n_days=n_days)
     close_keys = closes.keys
     column_of = {int(instrument_id): column for column, instrument_id in enumerate(ids.tolist())}
 
@@ -508,14 +508,35 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     # Rows go in before the first close row of a later (column, day): the merged rows stay sorted.
     at = np.searchsorted(close_keys, extra_keys)
     merged = closes.with_rows(at=at, columns=columns, days=days) if len(columns) else closes
-    # One float64 per merged row.
-    row_prices = np.insert(prices.closes, at, merged_prices) if len(at) else prices.closes
-    return _Observed(trades=trades, splits=splits, closes=closes, rows=merged, prices=row_prices)
+    return _Observed(trades=trades, splits=splits, closes=closes, rows=merged,
+                     prices=_MergedPrices(closes=prices, at=at, extra=merged_prices))
+
+
+class _MergedPrices:
+    """The float64 price of each merged row (the closes with the trades' and split days' rows inserted at
+    `at`, np.insert's positions), made for one block of rows when the grid asks: an array of them all
+    would be one more array the size of the closes (10 MB for 500 holdings × 10 years) alive at the grid's
+    peak. A block's are the same floats as the whole array's (each close divided alone, the same rows
+    inserted in the same order)."""
+
+    def __init__(self, *, closes: PriceRows, at: np.ndarray, extra: np.ndarray) -> None:
+        self.closes, self.at, self.extra = closes, at, extra
+        # Where each inserted row lands among the merged rows.
+        self.merged_at = at + np.arange(len(at))
+
+    def between(self, start: int, stop: int) -> np.ndarray:
+        """The prices of merged rows start .. stop-1."""
+        first, last = np.searchsorted(self.merged_at, [start, stop]).tolist()
+        close_start, close_stop = start - first, stop - last
+        block = self.closes.closes_of(slice(close_start, close_stop))
+        if first == last:
+            return block
+        return np.insert(block, self.at[first:last] - close_start, self.extra[first:last])
 
 
 def _close_observation(prices: PriceRows, row: int) -> Observation:
     """Stored close `row` as an exact Decimal (from its millionths)."""
-    return Observation(prices.dates[row].item(), Decimal(int(prices.micros[row])) * MICRO, CLOSE)
+    return Observation(prices.days[row].astype("M8[D]").item(), Decimal(int(prices.micros[row])) * MICRO, CLOSE)
 
 
 @dataclass(frozen=True)
@@ -556,8 +577,8 @@ def _grid_compute(*, ids: np.ndarray, instruments: list[Instrument], codes: list
         # Each (block × days) array is ~4 MB for 10 years: the arithmetic reuses them in place (out=) and
         # lets each go once read, so that a handful are alive at a time. The sums are made over the same
         # array in days × block order (by_day) whatever the layout of the rest: the same floats.
-        held, _ = states.fill(lo=lo, hi=hi, values=quantities, none=0.0)
-        local, first_observed = observed.rows.fill(lo=lo, hi=hi, values=observed.prices, none=np.nan)
+        held, _ = states.fill(lo=lo, hi=hi, values_between=lambda start, stop: quantities[start:stop], none=0.0)
+        local, first_observed = observed.rows.fill(lo=lo, hi=hi, values_between=observed.prices.between, none=np.nan)
         one = rates_one[column_code[cols]].all()
 
         # No observation yet: the instrument contributes nothing. One without a rate: left out, and reported.
@@ -621,7 +642,8 @@ class _Valuer:
         rows = close_rows[found]
         closes_by_id = {
             ids[column]: observation_new((day_closed, Decimal(micros) * MICRO, CLOSE))
-            for column, day_closed, micros in zip(held_columns[found].tolist(), self.prices.dates[rows].tolist(),
+            for column, day_closed, micros in zip(held_columns[found].tolist(),
+                                                  self.prices.days[rows].astype("M8[D]").tolist(),
                                                   self.prices.micros[rows].tolist(), strict=True)
         }
         return portfolio_value_compute(held=held, closes=closes_by_id, trades=self.observed.trades,
@@ -788,10 +810,11 @@ class _StepRows:
         owned = self.keys[np.maximum(found, 0)] // self.stride == np.repeat(columns, len(days))
         return np.where(owned, found, -1).reshape(len(columns), len(days)).T
 
-    def fill(self, *, lo: int, hi: int, values: np.ndarray, none: float) -> tuple[np.ndarray, np.ndarray]:
-        """(grid, first): the (columns lo..hi-1 × days) grid holding on each day values[row] of the column's
+    def fill(self, *, lo: int, hi: int, values_between: Callable[[int, int], np.ndarray],
+             none: float) -> tuple[np.ndarray, np.ndarray]:
+        """(grid, first): the (columns lo..hi-1 × days) grid holding on each day the value of the column's
         last row dated on or before it, `none` before its first row; and each column's first day with a
-        row (n_days for none)."""
+        row (n_days for none). `values_between(start, stop)`: the values of rows start .. stop-1."""
         n_columns = hi - lo
         bounds = np.searchsorted(self.keys, np.arange(lo, hi + 1) * self.stride)
         start, stop, counts = int(bounds[0]), int(bounds[-1]), np.diff(bounds)
@@ -803,10 +826,10 @@ class _StepRows:
         row_column_starts = np.repeat(column_starts, counts)
         np.maximum(cells, row_column_starts, out=cells)
         # Rows after the last day are ignored.
-        rows: slice | np.ndarray = slice(start, stop)
+        kept = None
         if self.beyond:
             kept = cells < row_column_starts + self.n_days
-            rows, cells = np.flatnonzero(kept) + start, cells[kept]
+            cells = cells[kept]
             counts = np.bincount(np.repeat(np.arange(n_columns), counts)[kept], minlength=n_columns)
         del row_column_starts
         # Each value runs from its row's cell to the next one (a row followed by one of the same day runs 0
@@ -815,12 +838,23 @@ class _StepRows:
         firsts = np.cumsum(counts) - counts
         first_cells = cells[np.minimum(firsts, len(cells) - 1)] if len(cells) else column_starts
         first_days = np.where(counts > 0, first_cells - column_starts, self.n_days)
-        if (first_days == 0).all():
-            runs = np.diff(cells, append=n_columns * self.n_days)
-            grid = np.repeat(values[rows], runs)
-        else:
-            runs = np.diff(np.insert(cells, firsts, column_starts), append=n_columns * self.n_days)
-            grid = np.repeat(np.insert(values[rows], firsts, none), runs)
+        starts_with_none = not (first_days == 0).all()
+        if starts_with_none:
+            cells = np.insert(cells, firsts, column_starts)
+        # Each run from its cell to the next (np.diff with `append` would join a copy of the cells first), the
+        # cells let go before the values are made: a generation's peak is in here, each of a block's
+        # arrays of rows (~300,000 for 128 instruments × 10 years) 2.4 MB.
+        runs = np.empty_like(cells)
+        np.subtract(cells[1:], cells[:-1], out=runs[:-1])
+        if len(cells):
+            runs[-1] = n_columns * self.n_days - cells[-1]
+        del cells
+        values = values_between(start, stop)
+        if kept is not None:
+            values = values[kept]
+        if starts_with_none:
+            values = np.insert(values, firsts, none)
+        grid = np.repeat(values, runs)
         return grid.reshape(n_columns, self.n_days), first_days
 
 

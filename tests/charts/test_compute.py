@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from charts.compute import DAILY_POINTS_MAX, _StepRows, chart_data_compute, cyclic_gc_paused
+from charts.compute import DAILY_POINTS_MAX, _MergedPrices, _StepRows, chart_data_compute, cyclic_gc_paused
 from charts.live import live_valuation_get
-from charts.selectors import chart_inputs_load
+from charts.selectors import PriceRows, chart_inputs_load
 from charts.sparklines import SPARKLINE_POINTS_MAX
 from portfolio.dashboard import dashboard_data_compute
 from prices.fx import fx_rates_store
@@ -653,3 +653,20 @@ def test_step_look_ups_of_several_days_agree_with_a_scan_of_the_rows():
         for column in range(40):
             candidates = [i for i in range(len(columns)) if columns[i] == column and max(days[i], -1) <= day]
             assert found[k, column] == (candidates[-1] if candidates else -1), (day, column)
+
+
+def test_the_merged_rows_prices_made_a_block_at_a_time_are_those_of_one_array_of_them_all():
+    # Given 1,000 closes and 60 rows inserted among them (trades and split days: several at one place, some
+    # before the first close and after the last), as np.insert places them
+    generator = np.random.default_rng(4)
+    micros = generator.integers(1, 10**12, 1_000)
+    closes = PriceRows.of(np.zeros(1_000, dtype="i8"), np.arange(1_000, dtype="i4"), micros)
+    at = np.sort(np.concatenate([generator.integers(0, 1_001, 56), [0, 0, 1_000, 1_000]]))
+    extra = generator.random(60) * 100
+    whole = np.insert(closes.closes, at, extra)
+    prices = _MergedPrices(closes=closes, at=at, extra=extra)
+    # When the grid asks for any block of the merged rows, they are the same floats, bit for bit
+    bounds = [0, *sorted(generator.integers(0, len(whole) + 1, 30).tolist()), len(whole)]
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        assert prices.between(start, stop).tobytes() == whole[start:stop].tobytes(), (start, stop)
+    assert prices.between(0, len(whole)).tobytes() == whole.tobytes()
