@@ -470,7 +470,8 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
         if not len(columns) or not len(close_keys):
             return np.zeros(len(columns), dtype=bool)
         wanted = columns * closes.stride + days + 1
-        return close_keys[np.minimum(np.searchsorted(close_keys, wanted), len(close_keys) - 1)] == wanted
+        found = np.searchsorted(close_keys, closes.needles(wanted))
+        return close_keys[np.minimum(found, len(close_keys) - 1)] == wanted
 
     # The trades of days without a close (the close wins the day) ...
     traded = [o for observed in trades.values() for o in observed]
@@ -506,7 +507,7 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     order = np.argsort(extra_keys, kind="stable")
     columns, days, merged_prices, extra_keys = columns[order], days[order], merged_prices[order], extra_keys[order]
     # Rows go in before the first close row of a later (column, day): the merged rows stay sorted.
-    at = np.searchsorted(close_keys, extra_keys)
+    at = np.searchsorted(close_keys, closes.needles(extra_keys))
     merged = closes.with_rows(at=at, columns=columns, days=days) if len(columns) else closes
     return _Observed(trades=trades, splits=splits, closes=closes, rows=merged,
                      prices=_MergedPrices(closes=prices, at=at, extra=merged_prices))
@@ -741,10 +742,11 @@ class _StepRows:
     functions: for each day and column, the last row of that column dated on or before the day. Rows before
     day 0 count as day -1 (carried into the first days); rows after the last day are ignored.
 
-    Each row is one int64 key, column * stride + day + 1 (days clipped to -1 .. n_days, n_days standing
-    for "after the last day": past every look-up of its column, before the next column's rows). The keys
-    alone are kept — the columns and days are decoded from them where needed, one block at a time: a
-    10-year, 500-holding chart has 1.26 M closes, and each array of their size is 10 MB.
+    Each row is one key, column * stride + day + 1 (days clipped to -1 .. n_days, n_days standing for "after
+    the last day": past every look-up of its column, before the next column's rows); the closes' are int32
+    when all fit. The keys alone are kept — the columns and days are decoded from them where needed, one
+    block at a time: a 10-year, 500-holding chart has 1.26 M closes, and each int64 array of their size is
+    10 MB.
 
     A whole grid of look-ups (fill) is each row's value repeated from its day to its column's next row's, all
     the columns of a block in one np.repeat (a forward fill written once, with no grid of row indices to
@@ -768,7 +770,9 @@ class _StepRows:
         earliest = int(dates[ends - runs[runs > 0]].min()) - origin if len(ends) else 0
         latest = int(dates[ends - 1].max()) - origin if len(ends) else 0
         rows.beyond = latest >= n_days
-        bases = np.arange(len(runs)) * rows.stride + 1
+        # Four bytes a key when every key fits (any real chart: 500 columns × 10 years are 1.8 M), half of
+        # an int64's: the keys are alive through the whole grid, at the generation's peak.
+        bases = (np.arange(len(runs)) * rows.stride + 1).astype("i4" if len(runs) * rows.stride < 2**31 else "i8")
         if earliest < -1 or latest > n_days:
             keys = np.repeat(bases, runs)
             days = dates - origin
@@ -778,6 +782,11 @@ class _StepRows:
             keys += dates
         rows.keys = keys
         return rows
+
+    def needles(self, keys: np.ndarray) -> np.ndarray:
+        """Keys to search for, in the keys' own type: np.searchsorted would otherwise make a copy of all the
+        keys in the wider type of the two on every search."""
+        return np.asarray(keys).astype(self.keys.dtype, copy=False)
 
     def _keys_add(self, keys: np.ndarray, days: np.ndarray) -> np.ndarray:
         """column * stride (a new array) -> the keys, in place."""
@@ -806,7 +815,7 @@ class _StepRows:
         if not len(self.keys):
             return np.full((len(days), len(columns)), -1)
         wanted = (columns * self.stride)[:, None] + (np.asarray(days, dtype="i8") + 1)
-        found = np.searchsorted(self.keys, wanted.ravel(), side="right") - 1
+        found = np.searchsorted(self.keys, self.needles(wanted.ravel()), side="right") - 1
         owned = self.keys[np.maximum(found, 0)] // self.stride == np.repeat(columns, len(days))
         return np.where(owned, found, -1).reshape(len(columns), len(days)).T
 
@@ -816,7 +825,7 @@ class _StepRows:
         last row dated on or before it, `none` before its first row; and each column's first day with a
         row (n_days for none). `values_between(start, stop)`: the values of rows start .. stop-1."""
         n_columns = hi - lo
-        bounds = np.searchsorted(self.keys, np.arange(lo, hi + 1) * self.stride)
+        bounds = np.searchsorted(self.keys, self.needles(np.arange(lo, hi + 1) * self.stride))
         start, stop, counts = int(bounds[0]), int(bounds[-1]), np.diff(bounds)
         # Each row's cell, column * n_days + day, from its key (column * stride + day + 1) with no division
         # (the columns' bounds are known): a 10-year block of closes is 300,000 rows.

@@ -670,3 +670,31 @@ def test_the_merged_rows_prices_made_a_block_at_a_time_are_those_of_one_array_of
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         assert prices.between(start, stop).tobytes() == whole[start:stop].tobytes(), (start, stop)
     assert prices.between(0, len(whole)).tobytes() == whole.tobytes()
+
+
+def test_the_closes_keys_are_four_bytes_when_they_fit_and_look_ups_find_the_same_rows():
+    # Given closes of 40 columns over 60 days (some before the first day or after the last), as runs
+    generator = np.random.default_rng(21)
+    columns = np.sort(generator.integers(0, 40, 400))
+    days = generator.integers(-5, 65, 400)
+    order = np.lexsort((days, columns))
+    columns, days = columns[order], days[order]
+    origin = 20_000
+    runs = np.bincount(columns, minlength=40)
+    # When their keys are made from the runs (as the chart's closes are) and from the columns (int64)
+    compact = _StepRows.of_runs(runs=runs, dates=(days + origin).astype("i4"), origin=origin, n_days=60)
+    wide = _StepRows(columns=columns, days=days, n_days=60)
+    # Then the closes' keys take 4 bytes each, and every look-up finds the same rows
+    assert (compact.keys.dtype, wide.keys.dtype) == (np.dtype("i4"), np.dtype("i8"))
+    assert compact.keys.tolist() == wide.keys.tolist()
+    wanted = sorted({int(day) for day in generator.integers(0, 60, 12)})
+    assert (compact.last_on_each(columns=np.arange(40), days=wanted).tolist()
+            == wide.last_on_each(columns=np.arange(40), days=wanted).tolist())
+    values = generator.random(400)
+    for lo, hi in ((0, 16), (16, 40)):
+        grid, first = compact.fill(lo=lo, hi=hi, values_between=lambda a, b: values[a:b], none=np.nan)
+        grid_wide, first_wide = wide.fill(lo=lo, hi=hi, values_between=lambda a, b: values[a:b], none=np.nan)
+        assert grid.tobytes() == grid_wide.tobytes() and first.tolist() == first_wide.tolist()
+    # (keys past int32, 600,000 columns of 4,000 days, stay int64)
+    assert _StepRows.of_runs(runs=np.zeros(600_000, dtype="i8"), dates=np.empty(0, "i4"), origin=origin,
+                             n_days=4_000).keys.dtype == np.dtype("i8")
