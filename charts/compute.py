@@ -55,6 +55,7 @@ from portfolio.models import TransactionType
 from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
 from prices.fx import currency_major
 from prices.models import Instrument
+from prices.series import day_numbers
 
 # Months back from `today` where a range starts (YTD starts on 1 January, MAX at the first transaction).
 RANGE_MONTHS = {"1M": 1, "3M": 3, "6M": 6, "1Y": 12, "5Y": 60}
@@ -445,7 +446,7 @@ class _Observed:
     splits: dict[int, list[tuple[date, Decimal]]]
     closes: "_StepRows"  # the stored closes alone (rows of inputs.prices)
     rows: "_StepRows"  # closes, trades and split days merged
-    prices: np.ndarray  # float64 per merged row, in the instrument's currency
+    prices: "_MergedPrices"  # float64 per merged row, in the instrument's currency, made a block at a time
 
 
 def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], first: date, today: date,
@@ -460,8 +461,7 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     lo, hi = prices.rows_of(ids)
     runs = hi - lo
     # (A 10-year chart has 1.26 M closes: every array of their size is 10 MB, so few are made.)
-    closes = _StepRows.of_runs(runs=runs, dates=prices.dates.view("i8"),
-                               origin=int(np.datetime64(first, "D").astype("i8")), n_days=n_days)
+    closes = _StepRows.of_runs(runs=runs, dates=prices.days, origin=int(day_numbers(first)), n_days=n_days)
     close_keys = closes.keys
     column_of = {int(instrument_id): column for column, instrument_id in enumerate(ids.tolist())}
 
@@ -470,7 +470,8 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
         if not len(columns) or not len(close_keys):
             return np.zeros(len(columns), dtype=bool)
         wanted = columns * closes.stride + days + 1
-        return close_keys[np.minimum(np.searchsorted(close_keys, wanted), len(close_keys) - 1)] == wanted
+        found = np.searchsorted(close_keys, closes.needles(wanted))
+        return close_keys[np.minimum(found, len(close_keys) - 1)] == wanted
 
     # The trades of days without a close (the close wins the day) ...
     traded = [o for observed in trades.values() for o in observed]
@@ -506,16 +507,37 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrum
     order = np.argsort(extra_keys, kind="stable")
     columns, days, merged_prices, extra_keys = columns[order], days[order], merged_prices[order], extra_keys[order]
     # Rows go in before the first close row of a later (column, day): the merged rows stay sorted.
-    at = np.searchsorted(close_keys, extra_keys)
+    at = np.searchsorted(close_keys, closes.needles(extra_keys))
     merged = closes.with_rows(at=at, columns=columns, days=days) if len(columns) else closes
-    # One float64 per merged row.
-    row_prices = np.insert(prices.closes, at, merged_prices) if len(at) else prices.closes
-    return _Observed(trades=trades, splits=splits, closes=closes, rows=merged, prices=row_prices)
+    return _Observed(trades=trades, splits=splits, closes=closes, rows=merged,
+                     prices=_MergedPrices(closes=prices, at=at, extra=merged_prices))
+
+
+class _MergedPrices:
+    """The float64 price of each merged row (the closes with the trades' and split days' rows inserted at
+    `at`, np.insert's positions), made for one block of rows when the grid asks: an array of them all
+    would be one more array the size of the closes (10 MB for 500 holdings × 10 years) alive at the grid's
+    peak. A block's are the same floats as the whole array's (each close divided alone, the same rows
+    inserted in the same order)."""
+
+    def __init__(self, *, closes: PriceRows, at: np.ndarray, extra: np.ndarray) -> None:
+        self.closes, self.at, self.extra = closes, at, extra
+        # Where each inserted row lands among the merged rows.
+        self.merged_at = at + np.arange(len(at))
+
+    def between(self, start: int, stop: int) -> np.ndarray:
+        """The prices of merged rows start .. stop-1."""
+        first, last = np.searchsorted(self.merged_at, [start, stop]).tolist()
+        close_start, close_stop = start - first, stop - last
+        block = self.closes.closes_of(slice(close_start, close_stop))
+        if first == last:
+            return block
+        return np.insert(block, self.at[first:last] - close_start, self.extra[first:last])
 
 
 def _close_observation(prices: PriceRows, row: int) -> Observation:
     """Stored close `row` as an exact Decimal (from its millionths)."""
-    return Observation(prices.dates[row].item(), Decimal(int(prices.micros[row])) * MICRO, CLOSE)
+    return Observation(prices.days[row].astype("M8[D]").item(), Decimal(int(prices.micros[row])) * MICRO, CLOSE)
 
 
 @dataclass(frozen=True)
@@ -556,8 +578,8 @@ def _grid_compute(*, ids: np.ndarray, instruments: list[Instrument], codes: list
         # Each (block × days) array is ~4 MB for 10 years: the arithmetic reuses them in place (out=) and
         # lets each go once read, so that a handful are alive at a time. The sums are made over the same
         # array in days × block order (by_day) whatever the layout of the rest: the same floats.
-        held, _ = states.fill(lo=lo, hi=hi, values=quantities, none=0.0)
-        local, first_observed = observed.rows.fill(lo=lo, hi=hi, values=observed.prices, none=np.nan)
+        held, _ = states.fill(lo=lo, hi=hi, values_between=lambda start, stop: quantities[start:stop], none=0.0)
+        local, first_observed = observed.rows.fill(lo=lo, hi=hi, values_between=observed.prices.between, none=np.nan)
         one = rates_one[column_code[cols]].all()
 
         # No observation yet: the instrument contributes nothing. One without a rate: left out, and reported.
@@ -621,7 +643,8 @@ class _Valuer:
         rows = close_rows[found]
         closes_by_id = {
             ids[column]: observation_new((day_closed, Decimal(micros) * MICRO, CLOSE))
-            for column, day_closed, micros in zip(held_columns[found].tolist(), self.prices.dates[rows].tolist(),
+            for column, day_closed, micros in zip(held_columns[found].tolist(),
+                                                  self.prices.days[rows].astype("M8[D]").tolist(),
                                                   self.prices.micros[rows].tolist(), strict=True)
         }
         return portfolio_value_compute(held=held, closes=closes_by_id, trades=self.observed.trades,
@@ -719,10 +742,11 @@ class _StepRows:
     functions: for each day and column, the last row of that column dated on or before the day. Rows before
     day 0 count as day -1 (carried into the first days); rows after the last day are ignored.
 
-    Each row is one int64 key, column * stride + day + 1 (days clipped to -1 .. n_days, n_days standing
-    for "after the last day": past every look-up of its column, before the next column's rows). The keys
-    alone are kept — the columns and days are decoded from them where needed, one block at a time: a
-    10-year, 500-holding chart has 1.26 M closes, and each array of their size is 10 MB.
+    Each row is one key, column * stride + day + 1 (days clipped to -1 .. n_days, n_days standing for "after
+    the last day": past every look-up of its column, before the next column's rows); the closes' are int32
+    when all fit. The keys alone are kept — the columns and days are decoded from them where needed, one
+    block at a time: a 10-year, 500-holding chart has 1.26 M closes, and each int64 array of their size is
+    10 MB.
 
     A whole grid of look-ups (fill) is each row's value repeated from its day to its column's next row's, all
     the columns of a block in one np.repeat (a forward fill written once, with no grid of row indices to
@@ -746,7 +770,9 @@ class _StepRows:
         earliest = int(dates[ends - runs[runs > 0]].min()) - origin if len(ends) else 0
         latest = int(dates[ends - 1].max()) - origin if len(ends) else 0
         rows.beyond = latest >= n_days
-        bases = np.arange(len(runs)) * rows.stride + 1
+        # Four bytes a key when every key fits (any real chart: 500 columns × 10 years are 1.8 M), half of
+        # an int64's: the keys are alive through the whole grid, at the generation's peak.
+        bases = (np.arange(len(runs)) * rows.stride + 1).astype("i4" if len(runs) * rows.stride < 2**31 else "i8")
         if earliest < -1 or latest > n_days:
             keys = np.repeat(bases, runs)
             days = dates - origin
@@ -756,6 +782,11 @@ class _StepRows:
             keys += dates
         rows.keys = keys
         return rows
+
+    def needles(self, keys: np.ndarray) -> np.ndarray:
+        """Keys to search for, in the keys' own type: np.searchsorted would otherwise make a copy of all the
+        keys in the wider type of the two on every search."""
+        return np.asarray(keys).astype(self.keys.dtype, copy=False)
 
     def _keys_add(self, keys: np.ndarray, days: np.ndarray) -> np.ndarray:
         """column * stride (a new array) -> the keys, in place."""
@@ -784,16 +815,17 @@ class _StepRows:
         if not len(self.keys):
             return np.full((len(days), len(columns)), -1)
         wanted = (columns * self.stride)[:, None] + (np.asarray(days, dtype="i8") + 1)
-        found = np.searchsorted(self.keys, wanted.ravel(), side="right") - 1
+        found = np.searchsorted(self.keys, self.needles(wanted.ravel()), side="right") - 1
         owned = self.keys[np.maximum(found, 0)] // self.stride == np.repeat(columns, len(days))
         return np.where(owned, found, -1).reshape(len(columns), len(days)).T
 
-    def fill(self, *, lo: int, hi: int, values: np.ndarray, none: float) -> tuple[np.ndarray, np.ndarray]:
-        """(grid, first): the (columns lo..hi-1 × days) grid holding on each day values[row] of the column's
+    def fill(self, *, lo: int, hi: int, values_between: Callable[[int, int], np.ndarray],
+             none: float) -> tuple[np.ndarray, np.ndarray]:
+        """(grid, first): the (columns lo..hi-1 × days) grid holding on each day the value of the column's
         last row dated on or before it, `none` before its first row; and each column's first day with a
-        row (n_days for none)."""
+        row (n_days for none). `values_between(start, stop)`: the values of rows start .. stop-1."""
         n_columns = hi - lo
-        bounds = np.searchsorted(self.keys, np.arange(lo, hi + 1) * self.stride)
+        bounds = np.searchsorted(self.keys, self.needles(np.arange(lo, hi + 1) * self.stride))
         start, stop, counts = int(bounds[0]), int(bounds[-1]), np.diff(bounds)
         # Each row's cell, column * n_days + day, from its key (column * stride + day + 1) with no division
         # (the columns' bounds are known): a 10-year block of closes is 300,000 rows.
@@ -803,10 +835,10 @@ class _StepRows:
         row_column_starts = np.repeat(column_starts, counts)
         np.maximum(cells, row_column_starts, out=cells)
         # Rows after the last day are ignored.
-        rows: slice | np.ndarray = slice(start, stop)
+        kept = None
         if self.beyond:
             kept = cells < row_column_starts + self.n_days
-            rows, cells = np.flatnonzero(kept) + start, cells[kept]
+            cells = cells[kept]
             counts = np.bincount(np.repeat(np.arange(n_columns), counts)[kept], minlength=n_columns)
         del row_column_starts
         # Each value runs from its row's cell to the next one (a row followed by one of the same day runs 0
@@ -815,12 +847,23 @@ class _StepRows:
         firsts = np.cumsum(counts) - counts
         first_cells = cells[np.minimum(firsts, len(cells) - 1)] if len(cells) else column_starts
         first_days = np.where(counts > 0, first_cells - column_starts, self.n_days)
-        if (first_days == 0).all():
-            runs = np.diff(cells, append=n_columns * self.n_days)
-            grid = np.repeat(values[rows], runs)
-        else:
-            runs = np.diff(np.insert(cells, firsts, column_starts), append=n_columns * self.n_days)
-            grid = np.repeat(np.insert(values[rows], firsts, none), runs)
+        starts_with_none = not (first_days == 0).all()
+        if starts_with_none:
+            cells = np.insert(cells, firsts, column_starts)
+        # Each run from its cell to the next (np.diff with `append` would join a copy of the cells first), the
+        # cells let go before the values are made: a generation's peak is in here, each of a block's
+        # arrays of rows (~300,000 for 128 instruments × 10 years) 2.4 MB.
+        runs = np.empty_like(cells)
+        np.subtract(cells[1:], cells[:-1], out=runs[:-1])
+        if len(cells):
+            runs[-1] = n_columns * self.n_days - cells[-1]
+        del cells
+        values = values_between(start, stop)
+        if kept is not None:
+            values = values[kept]
+        if starts_with_none:
+            values = np.insert(values, firsts, none)
+        grid = np.repeat(values, runs)
         return grid.reshape(n_columns, self.n_days), first_days
 
 

@@ -28,7 +28,7 @@ from portfolio.models import Portfolio
 from prices.fx import currency_major
 from prices.models import FxRate, Instrument, PriceHistory
 from prices.selectors import InstrumentRow
-from prices.series import price_series_available, price_series_runs_load
+from prices.series import day_numbers, price_series_available, price_series_runs_load
 
 # Rows per fetch on the portable price path: bounds the rows held as Python tuples at any moment.
 PRICE_FETCH_BATCH = 20_000
@@ -69,19 +69,19 @@ class PriceRows:
 
     instruments: np.ndarray  # int64: the instruments with closes, ascending
     starts: np.ndarray  # int64: where each one's rows start, then the number of rows
-    dates: np.ndarray  # datetime64[D]
+    days: np.ndarray  # int32: days since 1970-01-01 (half a datetime64's 8 bytes: 5 MB less kept for 1.26 M closes)
     micros: np.ndarray  # int64: the closes exactly, in millionths (Decimal figures are made from these)
 
     @classmethod
-    def of(cls, instrument_ids: np.ndarray, dates: np.ndarray, micros: np.ndarray) -> "PriceRows":
-        """From an instrument id per row (sorted)."""
+    def of(cls, instrument_ids: np.ndarray, days: np.ndarray, micros: np.ndarray) -> "PriceRows":
+        """From an instrument id per row (sorted), and the rows' days since 1970-01-01."""
         changes = np.flatnonzero(instrument_ids[1:] != instrument_ids[:-1]) + 1
         starts = np.concatenate([[0] if len(instrument_ids) else [], changes, [len(instrument_ids)]]).astype("i8")
-        return cls(instrument_ids[starts[:-1]], starts, dates, micros)
+        return cls(instrument_ids[starts[:-1]], starts, days, micros)
 
     @classmethod
     def empty(cls) -> "PriceRows":
-        return cls.of(np.empty(0, "i8"), np.empty(0, "M8[D]"), np.empty(0, "i8"))
+        return cls.of(np.empty(0, "i8"), np.empty(0, "i4"), np.empty(0, "i8"))
 
     @property
     def instrument_ids(self) -> np.ndarray:
@@ -111,8 +111,8 @@ class PriceRows:
         """The closes dated before `day` (all of them for None)."""
         if day is None:
             return self
-        keep = self.dates < np.datetime64(day, "D")
-        return PriceRows.of(self.instrument_ids[keep], self.dates[keep], self.micros[keep])
+        keep = self.days < day_numbers(day)
+        return PriceRows.of(self.instrument_ids[keep], self.days[keep], self.micros[keep])
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def _prices_load(*, instrument_ids: list[int], start: date, before: date | None)
     at = np.searchsorted(ids, [row[0] for row in seeds], side="left")
     return PriceRows.of(
         np.insert(ids, at, np.array([row[0] for row in seeds], dtype="i8")),
-        np.insert(days, at, np.array([row[1] for row in seeds], dtype="M8[D]")),
+        np.insert(days, at, day_numbers(np.array([row[1] for row in seeds], dtype="M8[D]"))),
         np.insert(micros, at, np.array([row[2] for row in seeds], dtype="i8")),
     ).before(before)
 
@@ -183,7 +183,7 @@ def _rows_iterated(rows: QuerySet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows.iterator(chunk_size=PRICE_FETCH_BATCH),
         dtype=np.dtype([("instrument_id", "i8"), ("date", "M8[D]"), ("micros", "i8")]),
     )
-    return records["instrument_id"].copy(), records["date"].copy(), records["micros"].copy()
+    return records["instrument_id"].copy(), day_numbers(records["date"]), records["micros"].copy()
 
 
 def _fx_load(*, codes: set[str], base: str, start: date) -> dict[str, FxSeries]:

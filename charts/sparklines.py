@@ -17,6 +17,7 @@ from typing import TypedDict
 import numpy as np
 
 from charts.selectors import MICROS_PER_UNIT, PriceRows
+from prices.series import day_numbers
 
 SPARKLINE_POINTS_MAX = 60  # a sparkline is ~100 px wide: more points draw nothing more
 
@@ -63,11 +64,12 @@ def sparklines_make(prices: PriceRows, *, instrument_ids: list[int], since: date
     """The stored closes of each instrument dated from `since` to `until`, thinned to at most
     SPARKLINE_POINTS_MAX (every n-th close counted back from the latest, so the latest is always there)."""
     since_day, until_day = np.datetime64(since, "D"), np.datetime64(until, "D")
+    since_number, until_number = int(day_numbers(since)), int(day_numbers(until))
     # Price rows are sorted by instrument then date: each instrument's rows are one slice, and its window
     # of days a slice of that, found for all of them at once (a search per instrument was ~4 ms for 500).
     lo, hi = prices.rows_of(np.array(instrument_ids, dtype="i8"))
-    start = _runs_search(prices.dates, lo=lo, hi=hi, value=since_day, right=False)
-    stop = _runs_search(prices.dates, lo=lo, hi=hi, value=until_day, right=True)
+    start = _runs_search(prices.days, lo=lo, hi=hi, value=since_number, right=False)
+    stop = _runs_search(prices.days, lo=lo, hi=hi, value=until_number, right=True)
     # Every step-th row counted back from the window's last (whole-number ceil: the same steps as
     # ceil(rows / SPARKLINE_POINTS_MAX)), as np.arange(stop - 1, start - 1, -step)[::-1] per instrument.
     size = stop - start
@@ -76,12 +78,13 @@ def sparklines_make(prices: PriceRows, *, instrument_ids: list[int], since: date
     at = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)  # each point's place in its line
     rows = np.repeat(stop - 1 - (counts - 1) * step, counts) + at * np.repeat(step, counts)
     counts = counts.tolist()
-    texts = _points_text(prices.dates[rows], prices.micros[rows], counts=counts, since=since_day, until=until_day)
+    texts = _points_text(prices.days[rows].astype("M8[D]"), prices.micros[rows], counts=counts, since=since_day,
+                         until=until_day)
     return Sparklines({str(instrument_id): f"[{text}]"
                        for instrument_id, text in sorted(zip(instrument_ids, texts, strict=True))})
 
 
-def _runs_search(dates: np.ndarray, *, lo: np.ndarray, hi: np.ndarray, value: np.datetime64,
+def _runs_search(dates: np.ndarray, *, lo: np.ndarray, hi: np.ndarray, value: int,
                  right: bool) -> np.ndarray:
     """np.searchsorted(dates[lo[k]:hi[k]], value, side="right" if right else "left") + lo[k] for every run
     k of rows (each sorted) at once: a binary search stepping all the runs together."""

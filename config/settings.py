@@ -382,7 +382,7 @@ CHART_DEBOUNCE_SECONDS = env.int("CHART_DEBOUNCE_SECONDS", default=5)
 CHART_GENERATION_STUCK_SECONDS = env.int(
     "CHART_GENERATION_STUCK_SECONDS", default=CHART_DEBOUNCE_SECONDS + CELERY_TASK_TIME_LIMIT + 60)
 # Each chart worker process keeps the packed close histories it read, up to this many MB, and asks Postgres
-# only for the years that changed since (prices/series.py): 500 holdings x 10 years keep ~20 MB. 0: none kept.
+# only for the years that changed since (prices/series.py): 500 holdings x 10 years keep ~15 MB. 0: none kept.
 PRICE_SERIES_CACHE_MB = env.float("PRICE_SERIES_CACHE_MB", default=32.0)
 # Each web process keeps the big cached answers (8 kB and more: a portfolio's holdings and chart) an API token's
 # warm read fetched, up to this many MB, and Redis sends them again only when they changed (core/kept_bytes.py):

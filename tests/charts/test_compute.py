@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from charts.compute import DAILY_POINTS_MAX, _StepRows, chart_data_compute, cyclic_gc_paused
+from charts.compute import DAILY_POINTS_MAX, _MergedPrices, _StepRows, chart_data_compute, cyclic_gc_paused
 from charts.live import live_valuation_get
-from charts.selectors import chart_inputs_load
+from charts.selectors import PriceRows, chart_inputs_load
 from charts.sparklines import SPARKLINE_POINTS_MAX
 from portfolio.dashboard import dashboard_data_compute
 from prices.fx import fx_rates_store
@@ -653,3 +653,48 @@ def test_step_look_ups_of_several_days_agree_with_a_scan_of_the_rows():
         for column in range(40):
             candidates = [i for i in range(len(columns)) if columns[i] == column and max(days[i], -1) <= day]
             assert found[k, column] == (candidates[-1] if candidates else -1), (day, column)
+
+
+def test_the_merged_rows_prices_made_a_block_at_a_time_are_those_of_one_array_of_them_all():
+    # Given 1,000 closes and 60 rows inserted among them (trades and split days: several at one place, some
+    # before the first close and after the last), as np.insert places them
+    generator = np.random.default_rng(4)
+    micros = generator.integers(1, 10**12, 1_000)
+    closes = PriceRows.of(np.zeros(1_000, dtype="i8"), np.arange(1_000, dtype="i4"), micros)
+    at = np.sort(np.concatenate([generator.integers(0, 1_001, 56), [0, 0, 1_000, 1_000]]))
+    extra = generator.random(60) * 100
+    whole = np.insert(closes.closes, at, extra)
+    prices = _MergedPrices(closes=closes, at=at, extra=extra)
+    # When the grid asks for any block of the merged rows, they are the same floats, bit for bit
+    bounds = [0, *sorted(generator.integers(0, len(whole) + 1, 30).tolist()), len(whole)]
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        assert prices.between(start, stop).tobytes() == whole[start:stop].tobytes(), (start, stop)
+    assert prices.between(0, len(whole)).tobytes() == whole.tobytes()
+
+
+def test_the_closes_keys_are_four_bytes_when_they_fit_and_look_ups_find_the_same_rows():
+    # Given closes of 40 columns over 60 days (some before the first day or after the last), as runs
+    generator = np.random.default_rng(21)
+    columns = np.sort(generator.integers(0, 40, 400))
+    days = generator.integers(-5, 65, 400)
+    order = np.lexsort((days, columns))
+    columns, days = columns[order], days[order]
+    origin = 20_000
+    runs = np.bincount(columns, minlength=40)
+    # When their keys are made from the runs (as the chart's closes are) and from the columns (int64)
+    compact = _StepRows.of_runs(runs=runs, dates=(days + origin).astype("i4"), origin=origin, n_days=60)
+    wide = _StepRows(columns=columns, days=days, n_days=60)
+    # Then the closes' keys take 4 bytes each, and every look-up finds the same rows
+    assert (compact.keys.dtype, wide.keys.dtype) == (np.dtype("i4"), np.dtype("i8"))
+    assert compact.keys.tolist() == wide.keys.tolist()
+    wanted = sorted({int(day) for day in generator.integers(0, 60, 12)})
+    assert (compact.last_on_each(columns=np.arange(40), days=wanted).tolist()
+            == wide.last_on_each(columns=np.arange(40), days=wanted).tolist())
+    values = generator.random(400)
+    for lo, hi in ((0, 16), (16, 40)):
+        grid, first = compact.fill(lo=lo, hi=hi, values_between=lambda a, b: values[a:b], none=np.nan)
+        grid_wide, first_wide = wide.fill(lo=lo, hi=hi, values_between=lambda a, b: values[a:b], none=np.nan)
+        assert grid.tobytes() == grid_wide.tobytes() and first.tolist() == first_wide.tolist()
+    # (keys past int32, 600,000 columns of 4,000 days, stay int64)
+    assert _StepRows.of_runs(runs=np.zeros(600_000, dtype="i8"), dates=np.empty(0, "i4"), origin=origin,
+                             n_days=4_000).keys.dtype == np.dtype("i8")

@@ -15,6 +15,7 @@ from charts.sparklines import (
     price_format,
     sparklines_make,
 )
+from prices.series import day_numbers
 
 SINCE, UNTIL = date(2026, 9, 5), date(2026, 12, 5)
 
@@ -61,7 +62,7 @@ def test_sparklines_thin_to_the_bound_and_read_as_their_json():
     ids = np.array([5] * 340 + [7] * 3, dtype="i8")
     dates = np.concatenate([days, days[-3:]])
     micros = np.concatenate([np.arange(340) * 1_250_000 + 1, [10**15, 2_000_000, 2_500_000]]).astype("i8")
-    prices = PriceRows.of(ids, dates, micros)
+    prices = PriceRows.of(ids, day_numbers(dates), micros)
     lines = sparklines_make(prices, instrument_ids=[7, 5, 9, 10], since=SINCE, until=UNTIL)
     assert list(lines) == ["5", "7", "9", "10"]  # by id, as numbers
     assert lines["9"] == lines["10"] == []

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the s
 def _series(instrument, start=date(1900, 1, 1)) -> list[tuple[str, int]]:
     ids, days, micros = price_series_load(instrument_ids=[instrument.pk], start=start)
     assert set(ids.tolist()) <= {instrument.pk}
-    return list(zip(days.astype(str).tolist(), micros.tolist(), strict=True))
+    return list(zip(days.astype("M8[D]").astype(str).tolist(), micros.tolist(), strict=True))
 
 
 def _rows(instrument) -> list[tuple[str, int]]:

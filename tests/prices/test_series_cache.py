@@ -5,6 +5,7 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal as D
 
+import numpy as np
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -34,7 +35,7 @@ def cold_cache():
 
 def _read(instruments, start=START) -> list[tuple[int, str, int]]:
     ids, days, micros = price_series_load(instrument_ids=[i.pk for i in instruments], start=start)
-    return list(zip(ids.tolist(), days.astype(str).tolist(), micros.tolist(), strict=True))
+    return list(zip(ids.tolist(), days.astype("M8[D]").astype(str).tolist(), micros.tolist(), strict=True))
 
 
 def _rows(instruments, start=START) -> list[tuple[int, str, int]]:
@@ -168,7 +169,7 @@ def test_the_close_before_the_start_whatever_was_held_of_its_year(two):
     assert _sent() == 0  # that start's read is kept: its rows (the 2023 seeds cut) unchanged, none sent
     # a read ending before a date cuts what it holds without changing it
     ids, days, _ = price_series_load(instrument_ids=[aapl.pk], start=START, before=date(2023, 3, 2))
-    assert days.astype(str).tolist() == ["2021-12-30", "2022-03-01", "2023-03-01"]
+    assert days.astype("M8[D]").astype(str).tolist() == ["2021-12-30", "2022-03-01", "2023-03-01"]
     assert _read([aapl]) == _rows([aapl])
 
 
@@ -232,7 +233,7 @@ def test_a_new_day_joins_each_instruments_unchanged_years_as_one_slice(monkeypat
 
     def read() -> list:
         ids, days, micros = price_series_load(instrument_ids=[i.pk for i in pair], start=start, before=before)
-        return list(zip(ids.tolist(), days.astype(str).tolist(), micros.tolist(), strict=True))
+        return list(zip(ids.tolist(), days.astype("M8[D]").astype(str).tolist(), micros.tolist(), strict=True))
 
     def rows() -> list:
         return [row for row in _rows(pair, start) if row[1] < before.isoformat()]
@@ -280,7 +281,7 @@ def test_a_read_made_again_is_a_whole_read_whatever_changed():
             PriceHistory.objects.filter(instrument=instrument, date__year=rng.randrange(2016, 2025)).delete()
         before = rng.choice([None, date(2024, 12, 15), date(2024, 6, 30), date(2023, 1, 1)])
         ids, days, micros = price_series_load(instrument_ids=[i.pk for i in trio], start=start, before=before)
-        got = list(zip(ids.tolist(), days.astype(str).tolist(), micros.tolist(), strict=True))
+        got = list(zip(ids.tolist(), days.astype("M8[D]").astype(str).tolist(), micros.tolist(), strict=True))
         assert got == [row for row in _rows(trio, start) if before is None or row[1] < before.isoformat()]
 
 
@@ -296,7 +297,7 @@ def test_kept_years_no_longer_side_by_side_are_not_joined():
 
     def read() -> list:
         found, days, micros = price_series_load(instrument_ids=ids, start=start)
-        return list(zip(found.tolist(), days.astype(str).tolist(), micros.tolist(), strict=True))
+        return list(zip(found.tolist(), days.astype("M8[D]").astype(str).tolist(), micros.tolist(), strict=True))
 
     read()  # kept: 2019 to 2024 of each, side by side
     PriceSeries.objects.filter(instrument=pair[1], year=2021).delete()
@@ -307,3 +308,16 @@ def test_kept_years_no_longer_side_by_side_are_not_joined():
     assert made_again == fresh
     assert not any(row[0] == pair[1].pk and row[1].startswith("2021") for row in fresh)
     assert (pair[1].pk, "2024-12-02", 24_500_000) in fresh
+
+
+def test_the_days_are_kept_as_four_byte_day_numbers_whichever_way_a_read_is_made(two):
+    # (a chart worker keeps 1.26 M closes of 500 holdings × 10 years: as datetime64 their days were 5 MB more)
+    aapl, _ = two
+    ids = [i.pk for i in two]
+    whole = price_series_runs_load(instrument_ids=ids, start=START, before=date(2023, 3, 2))
+    kept = price_series_runs_load(instrument_ids=ids, start=START, before=date(2023, 3, 2))
+    closes_upsert(aapl, {date(2024, 3, 4): "103.25"})
+    remade = price_series_runs_load(instrument_ids=ids, start=START, before=date(2024, 3, 5))
+    for _, _, days, _ in (whole, kept, remade):
+        assert days.dtype == np.dtype("i4")
+    assert remade[2].astype("M8[D]").astype(str).tolist() == [row[1] for row in _rows(two)]
