@@ -636,13 +636,19 @@ def test_step_look_ups_of_several_days_at_once_find_each_days_own_row():
     assert rows.last_on(columns=np.array([0, 2]), day=8).tolist() == [1, 3]
 
 
-def test_step_look_ups_of_several_days_agree_with_a_scan_of_the_rows():
-    # Given random rows of 40 columns over 60 days (some before the first day or after the last)
-    generator = np.random.default_rng(15)
+def _random_rows(generator: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, days) of 400 rows of 40 columns over 60 days (some before the first day or after the last),
+    sorted by column then day."""
     columns = np.sort(generator.integers(0, 40, 400))
     days = generator.integers(-5, 65, 400)
     order = np.lexsort((days, columns))
-    columns, days = columns[order], days[order]
+    return columns[order], days[order]
+
+
+def test_step_look_ups_of_several_days_agree_with_a_scan_of_the_rows():
+    # Given random rows of 40 columns over 60 days (some before the first day or after the last)
+    generator = np.random.default_rng(15)
+    columns, days = _random_rows(generator)
     rows = _StepRows(columns=columns, days=days, n_days=60)
     wanted_days = sorted({int(day) for day in generator.integers(0, 60, 12)})
     # When they are looked up for every column on those days at once
@@ -675,10 +681,7 @@ def test_the_merged_rows_prices_made_a_block_at_a_time_are_those_of_one_array_of
 def test_the_closes_keys_are_four_bytes_when_they_fit_and_look_ups_find_the_same_rows():
     # Given closes of 40 columns over 60 days (some before the first day or after the last), as runs
     generator = np.random.default_rng(21)
-    columns = np.sort(generator.integers(0, 40, 400))
-    days = generator.integers(-5, 65, 400)
-    order = np.lexsort((days, columns))
-    columns, days = columns[order], days[order]
+    columns, days = _random_rows(generator)
     origin = 20_000
     runs = np.bincount(columns, minlength=40)
     # When their keys are made from the runs (as the chart's closes are) and from the columns (int64)
