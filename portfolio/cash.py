@@ -24,9 +24,11 @@ take it out (buys, fees, withdrawals), whatever order they were entered in: a de
 on the same day never make an implicit deposit.
 """
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import compress
+from operator import attrgetter, itemgetter
 
 from django.db import connection
 
@@ -54,6 +56,7 @@ def cash_currency(code: str) -> str:
     return currency_major(code)[0]
 
 _INFLOWS = frozenset({_SELL, _DIVIDEND, _DEPOSIT, _INTEREST})
+_type_of = attrgetter("type")
 
 
 def cash_change(tx: TransactionLike) -> Decimal:
@@ -91,6 +94,10 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
     it holds no cash); tracked: the accounts that track cash; cash_ids: the cash instrument of each
     currency moved (cash_currencies says which) — None for a replay that only checks the cash (the
     services' and the import's validation): its cash trades then name instrument 0."""
+    if not tracked and len(accounts) == len(transactions) and CASH_TYPES.isdisjoint(map(_type_of, transactions)):
+        # No account tracks cash and nothing only moves cash: no cash trade, nothing replaced (the loop below
+        # would copy the transactions one by one; this scan of their types runs in C).
+        return CashExpansion(list(transactions), {}, [])
     cash_ids = cash_ids if cash_ids is not None else _CheckOnly()
     expanded: list = []
     balances: dict[tuple[int | None, str], Decimal] = {}
@@ -141,11 +148,13 @@ def overdrawn_message(tx: TransactionLike, held: Decimal) -> str:
             f"than the {held.normalize():f} the account holds on that date.")
 
 
-def cash_currencies(transactions: Iterable[TransactionLike], *, accounts: Iterable[int | None],
+def cash_currencies(transactions: Sequence[TransactionLike], *, accounts: Sequence[int | None],
                     tracked: Collection[int]) -> set[str]:
     """The currencies whose cash instrument the transactions need: those something brings cash into an
     account tracking it (a buy or fee only takes cash there is, so buys alone hold none), and those interest
     is paid in (its income is that cash's, tracked or not)."""
+    if not tracked and _INTEREST not in map(_type_of, transactions):  # the common case, found in C
+        return set()
     return {cash_currency(tx.currency) for tx, account in zip(transactions, accounts, strict=True)
             if tx.type == _INTEREST or (tx.type in _INFLOWS and account in tracked)}
 
@@ -179,6 +188,10 @@ _TRANSACTIONS_SQL = (
          account=Transaction._meta.get_field("account").column, tracks=Account._meta.get_field("tracks_cash").column,
          transactions=Transaction._meta.db_table, accounts=Account._meta.db_table,
          portfolio=Transaction._meta.get_field("portfolio").column)
+# The parts of one of its rows: a TransactionRow's fields, then the account and whether it tracks cash.
+_row_fields = itemgetter(slice(len(TRANSACTION_FIELDS)))
+_row_account, _row_tracks = itemgetter(len(TRANSACTION_FIELDS)), itemgetter(len(TRANSACTION_FIELDS) + 1)
+_row_instrument = itemgetter(TRANSACTION_FIELDS.index("instrument_id"))
 
 
 def portfolio_transactions_load(*, portfolio_id: int, latest: bool = False,
@@ -209,11 +222,13 @@ def portfolio_transactions_load(*, portfolio_id: int, latest: bool = False,
     else:  # the ORM converts what another backend stores (SQLite's decimals come back as floats)
         rows = list(Transaction.objects.filter(portfolio_id=portfolio_id).order_by("date", "id")
                     .values_list(*TRANSACTION_FIELDS, "account_id", "account__tracks_cash"))
-    own = [transaction_row_new(row[:-2]) for row in rows]
-    accounts = [row[-2] for row in rows]
-    tracked = {row[-2] for row in rows if row[-1]}
+    # Each pass over the rows through map and itemgetter: in C, no Python frame per row.
+    own = list(map(transaction_row_new, map(_row_fields, rows)))
+    accounts = list(map(_row_account, rows))
+    tracked = set(compress(accounts, map(_row_tracks, rows)))
     currencies_moved = cash_currencies(own, accounts=accounts, tracked=tracked)
-    ids = {tx.instrument_id for tx in own if tx.instrument_id is not None}
+    ids = set(map(_row_instrument, rows))
+    ids.discard(None)  # the cash types name no instrument
     symbols = [cash_symbol(code) for code in currencies_moved]
     if latest:
         instruments, closes = instruments_with_latest_get(ids=ids, shared_symbols=symbols)

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import pytest
 from django.apps import apps
 
-from portfolio.cash import cash_expand
+from portfolio.cash import cash_currencies, cash_expand
 from portfolio.holdings import TransactionRow
 from portfolio.models import Account, Portfolio, Transaction
 from portfolio.selectors import portfolio_valuation_get
@@ -75,6 +75,25 @@ def test_an_account_that_does_not_track_cash_moves_none():
     # the trades as they are; interest is still the cash's income (money out, as a dividend always was)
     assert cash_rows(expansion.transactions) == [("DIVIDEND", DAY2, D("1"), "USD")]
     assert expansion.balances == {}
+
+
+def test_without_cash_tracked_or_moved_the_transactions_are_kept_as_they_are():
+    txs = [row("BUY", DAY1, "5", "100"), row("SPLIT", DAY1, "2", "0"), row("SELL", DAY2, "2", "120"),
+           row("DIVIDEND", DAY2, "3", "0.5"), row("FEE", DAY2, "0", "0", fee="5"), row("BUY", DAY1, "1", "9")]
+    accounts = [None, 3, None, 3, 3, None]
+    expansion = cash_expand(txs, accounts=accounts, tracked=set(), cash_ids=CASH)
+    # what the day-by-day replay gives when an account tracks cash but none of these is in it
+    replayed = cash_expand(txs, accounts=accounts, tracked={99}, cash_ids=CASH)
+    assert expansion == replayed
+    assert expansion.transactions == txs and expansion.transactions is not txs
+    assert all(kept is tx for kept, tx in zip(expansion.transactions, txs, strict=True))
+    assert (expansion.balances, expansion.overdrawn) == ({}, [])
+    assert cash_currencies(txs, accounts=accounts, tracked=set()) == set()
+    # interest needs its cash, tracked or not
+    with_interest = [*txs, row("INTEREST", DAY2, "1", "3", currency="GBp", instrument=None)]
+    assert cash_currencies(with_interest, accounts=[*accounts, None], tracked=set()) == {"GBP"}
+    with pytest.raises(ValueError):  # each transaction has its account, or none: a list short of one is a bug
+        cash_expand(txs, accounts=accounts[:-1], tracked=set(), cash_ids=CASH)
 
 
 def test_a_withdrawal_beyond_the_cash_is_reported_and_takes_what_there_is():

@@ -43,3 +43,4 @@ def test_instruments_by_fixed_sql_are_the_orms_with_their_latest_closes():
     assert (latest[mine.pk].close, latest[mine.pk].previous_close) == (Decimal("7"), None)
     assert unpriced.pk not in latest and cash.pk not in latest
     assert instruments_with_latest_get(ids=[], shared_symbols=[]) == ({}, {})
+    assert list(instruments_by_id_get(ids=[], shared_symbols=["CASH USD"])) == [cash.pk]  # an empty array of ids
