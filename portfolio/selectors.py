@@ -24,7 +24,6 @@ from portfolio.holdings import (
     ZERO,
     Observation,
     Position,
-    known,
     latest_trades_valuing,
     observation_new,
     portfolio_value_compute,
@@ -235,7 +234,7 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
         instrument_id, kind, _, _, _, _, currency = tx
         entry = totals.get(instrument_id)
         if entry is None:
-            entry = totals[instrument_id] = _Totals(Position(instrument_id=instrument_id))
+            entry = totals[instrument_id] = _Totals(Position(instrument_id))
         if kind == split:  # no amounts, nothing to convert (its fee, if any, counts below)
             rate = None
             split_before_trade = split_before_trade or instrument_id not in traded
@@ -295,7 +294,7 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
         holding = _holding_new((  # Holding's fields, in order
             instrument,  # instrument
             position.quantity,  # quantity
-            position.cost_basis if known(position.cost_basis) else None,  # cost_basis
+            None if (cost := position.cost_basis).is_nan() else cost,  # cost_basis
             entry.realized_gain,  # realized_gain
             entry.dividends,  # dividends
             entry.fees,  # fees
@@ -308,7 +307,7 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
             entry.fx_missing or (observation is not None and valued.fx_rate is None),  # fx_missing
             observation.source if observation else None,  # price_source
         ))
-        if position.quantity > 0:
+        if position.quantity > ZERO:
             open_holdings.append(holding)
         elif instrument_id not in cash_ids.values() or entry.dividends:  # spent cash is no closed position
             closed.append(holding)
