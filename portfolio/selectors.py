@@ -169,13 +169,14 @@ _CASH = AssetClass.CASH.value  # the plain string: compared once per holding
 
 
 @dataclass
-class _Totals:
-    """What one instrument's transactions add up to, in the base currency: exact sums of the known amounts."""
+class _Replayed(Position):
+    """One instrument's position replayed in the base currency (position_apply_in_base: its own realized gain,
+    dividends and fees are the last transaction's) and what its transactions add up to: exact sums of the known
+    amounts. One object per instrument, not a position and a record of its sums: fewer made and fewer reads."""
 
-    position: Position
-    realized_gain: Decimal = ZERO
-    dividends: Decimal = ZERO
-    fees: Decimal = ZERO
+    realized_total: Decimal = ZERO
+    dividends_total: Decimal = ZERO
+    fees_total: Decimal = ZERO
     fx_missing: bool = False
 
 
@@ -218,7 +219,7 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
         target=base_currency,
         currencies={tx.currency for tx in transactions} | {i.currency for i in instruments.values()},
     )
-    totals: dict[int, _Totals] = {}
+    totals: dict[int, _Replayed] = {}
     add = EXACT_SUMS.add
     buy, sell, split, dividend = (str(kind) for kind in (TransactionType.BUY, TransactionType.SELL,
                                                          TransactionType.SPLIT, TransactionType.DIVIDEND))
@@ -232,17 +233,16 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
     # Each transaction's fields read once: this loop runs once per transaction of the portfolio.
     for tx in transactions:
         instrument_id, kind, _, _, _, _, currency = tx
-        entry = totals.get(instrument_id)
-        if entry is None:
-            entry = totals[instrument_id] = _Totals(Position(instrument_id))
+        position = totals.get(instrument_id)
+        if position is None:
+            position = totals[instrument_id] = _Replayed(instrument_id)
         if kind == split:  # no amounts, nothing to convert (its fee, if any, counts below)
             rate = None
             split_before_trade = split_before_trade or instrument_id not in traded
         else:
             rate = fixed_rate(currency)
             if rate is None and (rate := rate_of(currency, tx.date)) is None:
-                entry.fx_missing = True  # and its amounts are left out below: NaN, never converted at 1
-        position = entry.position
+                position.fx_missing = True  # and its amounts are left out below: NaN, never converted at 1
         fee = position_apply_in_base(position, tx, rate=rate).fee
         # The position's realized gain and dividends are this transaction's (see position_apply_in_base).
         if kind == buy:
@@ -250,18 +250,18 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
         elif kind == sell:
             traded[instrument_id] = None
             if not (gain := position.realized_gain).is_nan():
-                entry.realized_gain = add(entry.realized_gain, gain)
+                position.realized_total = add(position.realized_total, gain)
         elif kind == dividend and not (amount := position.dividends).is_nan():
-            entry.dividends = add(entry.dividends, amount)
+            position.dividends_total = add(position.dividends_total, amount)
         if fee and not fee.is_nan():
-            entry.fees = add(entry.fees, fee)
+            position.fees_total = add(position.fees_total, fee)
 
     currencies = {pk: instrument.currency for pk, instrument in instruments.items()}
     # The closes of every instrument loaded: those of one not held (a cash instrument nothing moved yet) are
     # never looked at.
     latest = loaded.latest
     splits = splits_of(transactions)
-    held = {pk: (t.position.quantity, t.position.cost_basis) for pk, t in totals.items() if t.position.quantity}
+    held = {pk: (p.quantity, p.cost_basis) for pk, p in totals.items() if p.quantity}
     closes = {pk: observation_new((p.date, p.close, CLOSE)) for pk, p in latest.items()}
     value = portfolio_value_compute(
         held=held, closes=closes,
@@ -277,9 +277,8 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
     valued_positions = value.positions
     # (exchange, price date) -> stale: asked of the calendar once, not once per holding.
     stale_of: dict[tuple[str, date | None], bool] = {}
-    for instrument_id, entry in totals.items():
+    for instrument_id, position in totals.items():
         instrument = instruments[instrument_id]
-        position = entry.position
         valued = valued_positions.get(instrument_id)
         observation = valued.observation if valued else None
         price_as_of = observation.date if observation else None
@@ -295,27 +294,27 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
             instrument,  # instrument
             position.quantity,  # quantity
             None if (cost := position.cost_basis).is_nan() else cost,  # cost_basis
-            entry.realized_gain,  # realized_gain
-            entry.dividends,  # dividends
-            entry.fees,  # fees
+            position.realized_total,  # realized_gain
+            position.dividends_total,  # dividends
+            position.fees_total,  # fees
             observation.price if observation else None,  # price
             price_as_of,  # price_as_of
             previous_close,  # previous_close
             stale,  # stale
             valued.fx_rate if valued else None,  # fx_rate
             valued.value if valued else None,  # market_value
-            entry.fx_missing or (observation is not None and valued.fx_rate is None),  # fx_missing
+            position.fx_missing or (observation is not None and valued.fx_rate is None),  # fx_missing
             observation.source if observation else None,  # price_source
         ))
         if position.quantity > ZERO:
             open_holdings.append(holding)
-        elif instrument_id not in cash_ids.values() or entry.dividends:  # spent cash is no closed position
+        elif instrument_id not in cash_ids.values() or position.dividends_total:  # spent cash is no closed position
             closed.append(holding)
         else:
             continue
-        realized_gain = add(realized_gain, entry.realized_gain)
-        dividends = add(dividends, entry.dividends)
-        fees = add(fees, entry.fees)
+        realized_gain = add(realized_gain, position.realized_total)
+        dividends = add(dividends, position.dividends_total)
+        fees = add(fees, position.fees_total)
 
     return Valuation(
         holdings=_largest_first(open_holdings),
@@ -340,7 +339,7 @@ def _all_one(accounts: list[int | None]) -> bool:
     return accounts.count(accounts[0]) == len(accounts) if accounts else True
 
 
-def _one_accounts_quantities(accounts: list[int | None], traded: dict[int, None], totals: dict[int, _Totals],
+def _one_accounts_quantities(accounts: list[int | None], traded: dict[int, None], totals: dict[int, _Replayed],
                              cash_ids: dict[str, int]) -> dict[int | None, dict[int, Decimal]]:
     """account_quantities_compute's answer when every transaction is of one account, read off the replay's
     positions instead of replaying the portfolio's transactions a second time.
@@ -351,7 +350,7 @@ def _one_accounts_quantities(accounts: list[int | None], traded: dict[int, None]
     instruments bought or sold, in the order of their first trade; those of the cash instruments are the cash
     trades of the replay, which no transaction of the portfolio names (prices.models.cash_symbol)."""
     cash = set(cash_ids.values())
-    quantities = {pk: totals[pk].position.quantity for pk in traded if pk not in cash}
+    quantities = {pk: totals[pk].quantity for pk in traded if pk not in cash}
     return {accounts[0]: quantities} if quantities else {}
 
 
