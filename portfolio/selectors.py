@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
+from operator import attrgetter
 from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -23,13 +24,11 @@ from portfolio.holdings import (
     ZERO,
     Observation,
     Position,
-    known,
-    money_sum,
+    latest_trades_valuing,
     observation_new,
     portfolio_value_compute,
     position_apply_in_base,
     splits_of,
-    trade_observations,
 )
 from portfolio.models import Account, Portfolio, Transaction, TransactionType, WatchlistItem
 from prices.fx import FxTable
@@ -170,13 +169,14 @@ _CASH = AssetClass.CASH.value  # the plain string: compared once per holding
 
 
 @dataclass
-class _Totals:
-    """What one instrument's transactions add up to, in the base currency: exact sums of the known amounts."""
+class _Replayed(Position):
+    """One instrument's position replayed in the base currency (position_apply_in_base: its own realized gain,
+    dividends and fees are the last transaction's) and what its transactions add up to: exact sums of the known
+    amounts. One object per instrument, not a position and a record of its sums: fewer made and fewer reads."""
 
-    position: Position
-    realized_gain: Decimal = ZERO
-    dividends: Decimal = ZERO
-    fees: Decimal = ZERO
+    realized_total: Decimal = ZERO
+    dividends_total: Decimal = ZERO
+    fees_total: Decimal = ZERO
     fx_missing: bool = False
 
 
@@ -219,56 +219,66 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
         target=base_currency,
         currencies={tx.currency for tx in transactions} | {i.currency for i in instruments.values()},
     )
-    totals: dict[int, _Totals] = {}
+    totals: dict[int, _Replayed] = {}
     add = EXACT_SUMS.add
-    split, sell, dividend = (str(kind) for kind in (TransactionType.SPLIT, TransactionType.SELL,
-                                                    TransactionType.DIVIDEND))
+    buy, sell, split, dividend = (str(kind) for kind in (TransactionType.BUY, TransactionType.SELL,
+                                                         TransactionType.SPLIT, TransactionType.DIVIDEND))
     rate_of = fx.rate
     # A rate that is the same every day is not looked up per transaction.
     fixed_rate = fx.fixed_rates().get
+    # The instruments bought or sold, in the order of their first trade, and whether one was split before it:
+    # what _one_accounts_quantities needs to read the accounts' quantities off the positions.
+    traded: dict[int, None] = {}
+    split_before_trade = False
     # Each transaction's fields read once: this loop runs once per transaction of the portfolio.
     for tx in transactions:
         instrument_id, kind, _, _, _, _, currency = tx
-        entry = totals.get(instrument_id)
-        if entry is None:
-            entry = totals[instrument_id] = _Totals(Position(instrument_id=instrument_id))
+        position = totals.get(instrument_id)
+        if position is None:
+            position = totals[instrument_id] = _Replayed(instrument_id)
         if kind == split:  # no amounts, nothing to convert (its fee, if any, counts below)
             rate = None
+            split_before_trade = split_before_trade or instrument_id not in traded
         else:
             rate = fixed_rate(currency)
             if rate is None and (rate := rate_of(currency, tx.date)) is None:
-                entry.fx_missing = True  # and its amounts are left out below: NaN, never converted at 1
-        position = entry.position
+                position.fx_missing = True  # and its amounts are left out below: NaN, never converted at 1
         fee = position_apply_in_base(position, tx, rate=rate).fee
         # The position's realized gain and dividends are this transaction's (see position_apply_in_base).
-        if kind == sell:
+        if kind == buy:
+            traded[instrument_id] = None
+        elif kind == sell:
+            traded[instrument_id] = None
             if not (gain := position.realized_gain).is_nan():
-                entry.realized_gain = add(entry.realized_gain, gain)
+                position.realized_total = add(position.realized_total, gain)
         elif kind == dividend and not (amount := position.dividends).is_nan():
-            entry.dividends = add(entry.dividends, amount)
+            position.dividends_total = add(position.dividends_total, amount)
         if fee and not fee.is_nan():
-            entry.fees = add(entry.fees, fee)
+            position.fees_total = add(position.fees_total, fee)
 
     currencies = {pk: instrument.currency for pk, instrument in instruments.items()}
     # The closes of every instrument loaded: those of one not held (a cash instrument nothing moved yet) are
     # never looked at.
     latest = loaded.latest
     splits = splits_of(transactions)
+    held = {pk: (p.quantity, p.cost_basis) for pk, p in totals.items() if p.quantity}
+    closes = {pk: observation_new((p.date, p.close, CLOSE)) for pk, p in latest.items()}
     value = portfolio_value_compute(
-        held={pk: (t.position.quantity, t.position.cost_basis) for pk, t in totals.items() if t.position.quantity},
-        closes={pk: observation_new((p.date, p.close, CLOSE)) for pk, p in latest.items()},
-        trades=trade_observations(transactions, currencies=currencies, rate=fx.rate, latest_only=True),
+        held=held, closes=closes,
+        trades=latest_trades_valuing(transactions, held=held, closes=closes, currencies=currencies, rate=fx.rate),
         splits=splits, currencies=currencies, rate=fx.rate, on=today,
     )
 
     open_holdings: list[Holding] = []
     closed: list[Holding] = []
+    # The totals of the holdings listed, added as they are listed: exact sums (EXACT_SUMS), the same whatever
+    # order their terms come in, with no pass of their own.
+    realized_gain = dividends = fees = ZERO
     valued_positions = value.positions
     # (exchange, price date) -> stale: asked of the calendar once, not once per holding.
     stale_of: dict[tuple[str, date | None], bool] = {}
-    for instrument_id, entry in totals.items():
+    for instrument_id, position in totals.items():
         instrument = instruments[instrument_id]
-        position = entry.position
         valued = valued_positions.get(instrument_id)
         observation = valued.observation if valued else None
         price_as_of = observation.date if observation else None
@@ -283,40 +293,86 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
         holding = _holding_new((  # Holding's fields, in order
             instrument,  # instrument
             position.quantity,  # quantity
-            position.cost_basis if known(position.cost_basis) else None,  # cost_basis
-            entry.realized_gain,  # realized_gain
-            entry.dividends,  # dividends
-            entry.fees,  # fees
+            None if (cost := position.cost_basis).is_nan() else cost,  # cost_basis
+            position.realized_total,  # realized_gain
+            position.dividends_total,  # dividends
+            position.fees_total,  # fees
             observation.price if observation else None,  # price
             price_as_of,  # price_as_of
             previous_close,  # previous_close
             stale,  # stale
             valued.fx_rate if valued else None,  # fx_rate
             valued.value if valued else None,  # market_value
-            entry.fx_missing or (observation is not None and valued.fx_rate is None),  # fx_missing
+            position.fx_missing or (observation is not None and valued.fx_rate is None),  # fx_missing
             observation.source if observation else None,  # price_source
         ))
-        if position.quantity > 0:
+        if position.quantity > ZERO:
             open_holdings.append(holding)
-        elif instrument_id not in cash_ids.values() or entry.dividends:  # spent cash is no closed position
+        elif instrument_id not in cash_ids.values() or position.dividends_total:  # spent cash is no closed position
             closed.append(holding)
+        else:
+            continue
+        realized_gain = add(realized_gain, position.realized_total)
+        dividends = add(dividends, position.dividends_total)
+        fees = add(fees, position.fees_total)
 
-    open_holdings.sort(key=lambda h: (h.market_value is None, -(h.market_value or ZERO), h.instrument.symbol))
-    all_holdings = open_holdings + closed
     return Valuation(
-        holdings=open_holdings,
+        holdings=_largest_first(open_holdings),
         closed=closed,
         total_value=value.total_value,
         total_cost=value.total_cost,
         unrealized_gain=value.unrealized_gain,
-        realized_gain=money_sum(h.realized_gain for h in all_holdings),
-        dividends=money_sum(h.dividends for h in all_holdings),
-        fees=money_sum(h.fees for h in all_holdings),
+        realized_gain=realized_gain,
+        dividends=dividends,
+        fees=fees,
         unpriced_count=sum(1 for h in open_holdings if h.price is None),
         fx_missing_count=sum(1 for h in open_holdings if h.fx_missing),
         cash=expansion.balances,
-        account_quantities=account_quantities_compute(own, accounts),
+        account_quantities=(_one_accounts_quantities(accounts, traded, totals, cash_ids)
+                            if not split_before_trade and _all_one(accounts)
+                            else account_quantities_compute(own, accounts)),
     )
+
+
+def _all_one(accounts: list[int | None]) -> bool:
+    """Whether every transaction is of the same account (or none is): a portfolio's usual case."""
+    return accounts.count(accounts[0]) == len(accounts) if accounts else True
+
+
+def _one_accounts_quantities(accounts: list[int | None], traded: dict[int, None], totals: dict[int, _Replayed],
+                             cash_ids: dict[str, int]) -> dict[int | None, dict[int, Decimal]]:
+    """account_quantities_compute's answer when every transaction is of one account, read off the replay's
+    positions instead of replaying the portfolio's transactions a second time.
+
+    The same numbers: in one account, an instrument's quantity there is its position's, made by the same
+    operations in the same order (a buy adds, a sell subtracts, a split multiplies), as long as no split came
+    before its first trade (a position multiplies its zero; the account has no quantity yet). `traded`: the
+    instruments bought or sold, in the order of their first trade; those of the cash instruments are the cash
+    trades of the replay, which no transaction of the portfolio names (prices.models.cash_symbol)."""
+    cash = set(cash_ids.values())
+    quantities = {pk: totals[pk].quantity for pk in traded if pk not in cash}
+    return {accounts[0]: quantities} if quantities else {}
+
+
+def _largest_first(holdings: list[Holding]) -> list[Holding]:
+    """The holdings by market value, largest first, then by symbol; those without a value last, by symbol.
+
+    Two stable sorts of plain keys (symbol, then value descending: reverse keeps the symbol order of equal
+    values): a third less than one sort by a tuple of both made per holding, whose Decimal negation and
+    tuple comparisons cost most of it (500 holdings on every cold dashboard)."""
+    valued = [h for h in holdings if h.market_value is not None]
+    unvalued = [h for h in holdings if h.market_value is None]
+    valued.sort(key=_symbol_of)
+    valued.sort(key=_market_value_of, reverse=True)
+    unvalued.sort(key=_symbol_of)
+    return valued + unvalued
+
+
+def _symbol_of(holding: Holding) -> str:
+    return holding.instrument.symbol
+
+
+_market_value_of = attrgetter("market_value")
 
 
 def account_quantities_compute(transactions, accounts) -> dict[int | None, dict[int, Decimal]]:

@@ -12,6 +12,7 @@ from portfolio.holdings import (
     Observation,
     OversellError,
     Position,
+    latest_trades_valuing,
     money_format,
     money_sum,
     observation_on,
@@ -182,6 +183,41 @@ def test_a_trade_in_another_currency_converts_at_its_days_rates_or_is_no_observa
 
     assert trades == {1: [Observation(date(2024, 1, 2), D("110"), TRADE)],
                       2: [Observation(date(2024, 1, 4), D("50"), TRADE)]}
+
+
+def test_the_valuation_reads_only_the_trades_that_can_beat_a_close_and_values_the_same():
+    """latest_trades_valuing: trades on or before the oldest close held (5's, 3 Jan) are not read (1's, older
+    than its close, is left out), except for an instrument held without a close and no later trade (3: cash, a
+    manual instrument priced by its trades only), whose latest earlier trade is read; portfolio_value_compute
+    then values every holding as with all the trades."""
+    transactions = [
+        Tx("BUY", date(2024, 1, 2), D("5"), D("20"), instrument_id=3),
+        Tx("BUY", date(2024, 1, 2), D("2"), D("10")),
+        Tx("BUY", date(2024, 1, 3), D("1"), D("0"), instrument_id=3),  # a transfer in: no observation
+        Tx("BUY", date(2024, 1, 4), D("3"), D("30"), instrument_id=5),  # after 5's close: it values 5
+        Tx("BUY", date(2024, 1, 4), D("2"), D("50"), instrument_id=2),
+        Tx("SELL", date(2024, 1, 8), D("1"), D("55"), instrument_id=2),
+        Tx("BUY", date(2024, 1, 9), D("1"), D("7"), instrument_id=4),  # not held: read, never looked at
+    ]
+    closes = {1: Observation(date(2024, 1, 5), D("12"), CLOSE), 2: Observation(date(2024, 1, 6), D("51"), CLOSE),
+              5: Observation(date(2024, 1, 3), D("28"), CLOSE)}
+    held = {1: (D("2"), D("20")), 2: (D("1"), D("50")), 3: (D("6"), D("100")), 5: (D("3"), D("90"))}
+    currencies = {1: "USD", 2: "USD", 3: "USD", 4: "USD", 5: "USD"}
+
+    trades = latest_trades_valuing(transactions, held=held, closes=closes, currencies=currencies, rate=no_rates)
+
+    assert trades == {2: [Observation(date(2024, 1, 8), D("55"), TRADE)],
+                      3: [Observation(date(2024, 1, 2), D("20"), TRADE)],
+                      4: [Observation(date(2024, 1, 9), D("7"), TRADE)],
+                      5: [Observation(date(2024, 1, 4), D("30"), TRADE)]}
+    every_trade = trade_observations(transactions, currencies=currencies, rate=no_rates, latest_only=True)
+    assert 1 in every_trade  # what was left out: a trade the close of 5 Jan beats
+    for on in (date(2024, 1, 8), date(2024, 1, 9)):
+        value = {name: portfolio_value_compute(held=held, closes=closes, trades=observed, splits={1: [
+            (date(2024, 1, 7), D("2"))]}, currencies=currencies, rate=no_rates, on=on)
+            for name, observed in (("read", trades), ("all", every_trade))}
+        assert value["read"] == value["all"]
+        assert value["read"].positions[5].observation.source == TRADE
 
 
 def test_the_close_wins_its_day_and_splits_since_the_observation_divide_it():

@@ -7,8 +7,16 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from portfolio import selectors
+from portfolio.holdings import TransactionRow
 from portfolio.models import Account, Portfolio
-from portfolio.selectors import AccountRow, PortfolioHeader, portfolio_accounts_valuation_get, portfolio_valuation_get
+from portfolio.selectors import (
+    AccountRow,
+    PortfolioHeader,
+    account_quantities_compute,
+    portfolio_accounts_valuation_get,
+    portfolio_valuation_get,
+)
 from prices.fx import fx_rates_store
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
 
@@ -63,6 +71,88 @@ def test_valuation_of_a_hand_computed_portfolio(portfolio):
     assert valuation.fees == D("1.23")
     assert valuation.unpriced_count == 0
     assert valuation.weight(aapl_h) == D("720") / D("1356.0")
+
+
+def test_holdings_are_listed_largest_value_first_then_by_symbol_and_those_without_a_value_last(portfolio):
+    for symbol, close in (("B", D("10")), ("Z", None), ("A", D("10")), ("C", D("20")), ("Y", None)):
+        instrument = InstrumentFactory(symbol=symbol)
+        # a transfer in at price 0 and no close: nothing values it
+        TransactionFactory(portfolio=portfolio, instrument=instrument, quantity=D("1"), price=D("0"))
+        if close is not None:
+            PriceFactory(instrument=instrument, date=date(2024, 3, 4), close=close)
+
+    valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+
+    assert [(h.instrument.symbol, h.market_value) for h in valuation.holdings] == [
+        ("C", D("20")), ("A", D("10")), ("B", D("10")), ("Y", None), ("Z", None)]
+
+
+def test_spent_cash_is_no_closed_position_and_its_currency_gain_no_realized_gain(api):
+    # given 1000 EUR deposited at 1.10 USD and withdrawn at 1.25: the cash sold realizes 150 USD, but spent
+    # cash is no position of the portfolio's: neither listed as closed nor counted in its totals
+    fx_rates_store(base="EUR", series={date(2024, 3, 1): {"USD": D("1.10")}, date(2024, 3, 5): {"USD": D("1.25")}})
+    portfolio_id = api.post("/api/portfolios/", {"name": "Main"}, format="json").json()["id"]
+    bank = api.post(f"/api/portfolios/{portfolio_id}/accounts/", {"name": "Bank", "currency": "EUR"},
+                    format="json").json()
+    for kind, day in (("DEPOSIT", "2024-03-01"), ("WITHDRAWAL", "2024-03-05")):
+        movement = {"type": kind, "date": day, "price": "1000", "currency": "EUR", "account": bank["id"]}
+        assert api.post(f"/api/portfolios/{portfolio_id}/transactions/", movement, format="json").status_code == 201
+
+    valuation = portfolio_valuation_get(portfolio=Portfolio.objects.get(pk=portfolio_id), now=NOW)
+
+    assert (valuation.holdings, valuation.closed) == ([], [])
+    assert (valuation.realized_gain, valuation.dividends, valuation.fees) == (0, 0, 0)
+
+
+def test_each_account_holds_its_own_buys_and_sells_and_a_split_multiplies_every_accounts_shares():
+    def row(kind, quantity, instrument_id=1):
+        return TransactionRow(instrument_id, kind, date(2024, 1, 2), D(quantity), D("10"), D("0"), "USD")
+
+    rows = [row("BUY", "5"), row("BUY", "3"), row("BUY", "4", 2), row("DEPOSIT", "1", None), row("SELL", "1"),
+            row("BUY", "2"), row("SPLIT", "2"), row("SELL", "6")]
+    accounts = [1, 2, 2, 1, 1, None, 1, 2]
+
+    assert account_quantities_compute(rows, accounts) == {1: {1: D("8")}, 2: {1: D("0"), 2: D("4")}, None: {1: D("4")}}
+
+
+def test_in_one_account_the_quantities_are_the_positions_and_a_split_before_any_trade_changes_nothing(
+        portfolio, monkeypatch):
+    """Every transaction in the default account: its quantities are read off the valuation's positions, the
+    same numbers — except for an instrument split before its first trade, whose position multiplied a zero (a
+    quantity with more decimals); the account's are then replayed on their own, as with several accounts."""
+    early, plain = InstrumentFactory(symbol="EARLY"), InstrumentFactory(symbol="PLAIN")
+    TransactionFactory(portfolio=portfolio, instrument=plain, quantity=D("4"))
+    TransactionFactory(portfolio=portfolio, instrument=plain, type="SELL", date=date(2024, 1, 3), quantity=D("1"))
+    account = portfolio.accounts.get()
+    replay_of_accounts = selectors.account_quantities_compute
+    monkeypatch.setattr(selectors, "account_quantities_compute", None)  # not replayed: read off the positions
+
+    valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+
+    assert {pk: str(q) for pk, q in valuation.account_quantities[account.pk].items()} == {plain.pk: "3.0000000000"}
+    for day in (date(2024, 1, 3), date(2024, 1, 4)):
+        TransactionFactory(portfolio=portfolio, instrument=early, type="SPLIT", date=day, quantity=D("2"))
+    TransactionFactory(portfolio=portfolio, instrument=early, date=date(2024, 1, 5), quantity=D("5"))
+    monkeypatch.setattr(selectors, "account_quantities_compute", replay_of_accounts)
+
+    valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+
+    assert {pk: str(q) for pk, q in valuation.account_quantities[account.pk].items()} == {
+        plain.pk: "3.0000000000", early.pk: "5.0000000000"}
+    assert str(next(h for h in valuation.holdings if h.instrument.pk == early.pk)
+               .quantity) == "5.00000000000000000000"  # 0 × 2 × 2 + 5: the position's own decimals
+
+
+def test_each_account_holds_its_own_shares_of_an_instrument_held_in_several(portfolio):
+    instrument = InstrumentFactory(symbol="BOTH")
+    default = portfolio.accounts.get()
+    broker = Account.objects.create(portfolio=portfolio, name="Broker", currency="USD")
+    TransactionFactory(portfolio=portfolio, instrument=instrument, quantity=D("4"))
+    TransactionFactory(portfolio=portfolio, instrument=instrument, account=broker, quantity=D("1"))
+
+    valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+
+    assert valuation.account_quantities == {default.pk: {instrument.pk: D("4")}, broker.pk: {instrument.pk: D("1")}}
 
 
 def _portfolio_with(holdings: int):
