@@ -19,6 +19,7 @@ day), so the chart's last point is exactly the dashboard's total.
 """
 
 import gc
+import json
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
+from json.encoder import encode_basestring_ascii
 from math import ceil
 from typing import NamedTuple, NotRequired, TypedDict
 
@@ -1016,3 +1018,19 @@ def allocation_of(*, valued: list[tuple[Instrument | InstrumentInfo, Decimal]], 
             for (name, value), weight in zip(currencies, weights_format([v for _, v in currencies]), strict=True)
         ],
     )
+
+
+def allocation_json(allocation: Allocation) -> str:
+    """json.dumps(allocation), byte for byte, its instrument rows written directly: under half the encoder's
+    cost, and the live point writes an allocation of every holding on each dashboard miss (charts.live). The
+    rows' strings are escaped as json.dumps escapes them (ASCII only); their value and weight are ours
+    (money_format, weights_format: digits, sign, point), written as they are."""
+    text = encode_basestring_ascii
+    rows = ", ".join([
+        f'{{"instrument_id": {row["instrument_id"]:d}, "symbol": {text(row["symbol"])}, "name": {text(row["name"])}, '
+        f'"asset_class": {text(row["asset_class"])}, "currency": {text(row["currency"])}, '
+        f'"provider": {text(row["provider"])}, "value": "{row["value"]}", "weight": "{row["weight"]}"}}'
+        for row in allocation["by_instrument"]])
+    return (f'{{"total": "{allocation["total"]}", "by_instrument": [{rows}], '
+            f'"by_asset_class": {json.dumps(allocation["by_asset_class"])}, '
+            f'"by_currency": {json.dumps(allocation["by_currency"])}}}')
