@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from json.encoder import encode_basestring
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -27,7 +27,7 @@ from core.query_cache import query_cache
 from portfolio.access import PortfolioAccess
 from portfolio.accounts import accounts_value_rows
 from portfolio.history import portfolio_history_listed_queue, portfolio_history_progress
-from portfolio.holdings import money_format, money_sum, plain_format
+from portfolio.holdings import WrittenOnce, money_format, money_sum, plain_format
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_accounts_valuation_get
 from prices.models import VerificationStatus
@@ -57,10 +57,10 @@ def _money(value: Decimal | None) -> str | None:
 def _percent(part: Decimal | None, whole: Decimal | None) -> str | None:
     if part is None or not whole:
         return None
-    return str(_rounded(part / whole * HUNDRED, CENT))
+    return str(_rounded(part / whole * _HUNDRED, CENT))
 
 
-HUNDRED = Decimal(100)  # the same number as 100, not converted again for every percentage
+_HUNDRED = Decimal(100)  # the same number as 100, not converted again for every percentage
 # x.quantize(places, ROUND_HALF_EVEN) in the default context (28 digits, its traps), as a bound method: the call
 # without its rounding argument to parse costs less, twice per holding.
 _rounded = Context(rounding=ROUND_HALF_EVEN).quantize
@@ -84,7 +84,7 @@ def _holdings_json(valuation: Valuation, day_changes: list[Decimal | None]) -> b
     through the JSON encoder's string writer."""
     text, weight_of, money, plain = _text, valuation.weight, _money_text, plain_format
     # What many holdings share (an asset class, a currency, a provider, a price date) written once per answer.
-    shared, day = _Written(text), _Written(_date_text)
+    shared, day = WrittenOnce(text), WrittenOnce(_date_text)
     rows = []
     for holding, day_change in zip(valuation.holdings, day_changes, strict=True):
         # Each property and attribute chain read once.
@@ -123,18 +123,6 @@ def _quoted(value: str) -> str:
 
 def _date_text(day: date | None) -> str:
     return f'"{day.isoformat()}"' if day else "null"
-
-
-class _Written(dict):
-    """value -> write(value), each value written once: a look-up costs a fraction of writing it again."""
-
-    def __init__(self, write: Callable[[Any], str]) -> None:
-        super().__init__()
-        self._write = write
-
-    def __missing__(self, value: Any) -> str:
-        text = self[value] = self._write(value)
-        return text
 
 
 def _money_text(value: Decimal | None) -> str:

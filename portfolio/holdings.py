@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from functools import partial, reduce
 from itertools import filterfalse
 from operator import sub
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from django.core.exceptions import ValidationError
 
@@ -203,7 +203,7 @@ def known(amount: Decimal) -> bool:
 def money_sum(amounts: Iterable[Decimal]) -> Decimal:
     """Exact sum (see EXACT_SUMS) of the known amounts; NaN ones are left out."""
     # Added in order from ZERO as a loop would, by C calls only (no Python step per amount): two thirds of the
-    # loop's cost, and a cold dashboard of 500 holdings adds ~8,000 amounts.
+    # loop's cost, and a cold dashboard of 500 holdings adds ~4,500 amounts.
     return reduce(_exact_add, filterfalse(_is_nan, amounts), ZERO)
 
 
@@ -288,19 +288,25 @@ _WEIGHT_UNITS_DECIMAL = Decimal(_WEIGHT_UNITS)  # the same number, not converted
 _UNITS_TEXT = f"%s%d.%0{WEIGHT_PLACES}d"  # sign, whole, the WEIGHT_PLACES digits of the fraction
 
 
-class _UnitsTexts(dict):
-    """n -> _units_format(n), each weight of 0 to 1 written once per process (at most 10,001 of them) and then
-    looked up: a tenth of the formatting's cost, and an allocation of 500 holdings writes 500 weights, mostly
-    the same few hundred."""
+class WrittenOnce(dict):
+    """value -> write(value), each value written once and then looked up: a fraction of writing it again, for
+    texts many values share. `keep(value)`: whether to keep it (a memo that lives as long as the process keeps
+    a bounded set); by default every one."""
 
-    def __missing__(self, n: int) -> str:
-        text = _units_format(n)
-        if 0 <= n <= _WEIGHT_UNITS:
-            self[n] = text
+    def __init__(self, write: Callable[[Any], str], *, keep: Callable[[Any], bool] | None = None) -> None:
+        super().__init__()
+        self._write, self._keep = write, keep
+
+    def __missing__(self, value: Any) -> str:
+        text = self._write(value)
+        if self._keep is None or self._keep(value):
+            self[value] = text
         return text
 
 
-_UNITS_TEXTS = _UnitsTexts()
+# Weights' texts: those of 0 to 1 (at most 10,001) kept for the process's life. An allocation of 500 holdings
+# writes 500 weights, mostly the same few hundred: a look-up is a tenth of the formatting's cost.
+_UNITS_TEXTS = WrittenOnce(_units_format, keep=lambda n: 0 <= n <= _WEIGHT_UNITS)
 
 
 # --- Price observations
