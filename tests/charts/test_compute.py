@@ -565,12 +565,16 @@ def test_the_allocation_is_written_as_json_dumps_writes_it():
               (InstrumentInfo(3, "É", "Plain", "etf", "USD", "yahoo"), D("0.004")),
               (InstrumentInfo(9, "KO", "KO", "stock", "GBP", "stooq"), D("99.995")),
               (InstrumentInfo(4, "EU", "Euro", "etf", "EUR", "yahoo"), D("1234.5678"))]
-    allocation = allocation_of(valued=valued, total=money_sum(v for _, v in valued))
+    total = money_sum(v for _, v in valued)
 
-    # when it is written for the live point, then it is json.dumps's text of it (ASCII, escaped): the generation's
-    assert allocation_json(allocation) == json.dumps(allocation)
-    assert "\\u65e5" in allocation_json(allocation) and "\\u2028" in allocation_json(allocation)
-    assert allocation_json(allocation_of(valued=[], total=D("0"))) == json.dumps(allocation_of(valued=[], total=D("0")))
+    # when it is written for the live point, then it is json.dumps's text of the allocation the generation makes
+    # of them (ASCII, escaped), and so is an empty one's
+    written = allocation_json(valued=valued, total=total)
+    assert written == json.dumps(allocation_of(valued=valued, total=total))
+    assert "\\u65e5" in written and "\\u2028" in written
+    # (a tie: EU before ODD, by symbol; the largest remainder's ten-thousandth to the first)
+    assert '"value": "1234.57", "weight": "0.4806"}, {"instrument_id": 7,' in written
+    assert allocation_json(valued=[], total=D("0")) == json.dumps(allocation_of(valued=[], total=D("0")))
 
 
 def test_allocation_weights_add_up_to_exactly_one(portfolio):
