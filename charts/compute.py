@@ -984,10 +984,11 @@ def _allocation(*, instruments: list[Instrument], ids: np.ndarray, today: Snapsh
 
 
 def allocation_of(*, valued: list[tuple[Instrument | InstrumentInfo, Decimal]], total: Decimal) -> Allocation:
-    """The allocation of positions valued in the base currency (exact), `total` their sum; the live point's
-    (charts.live) from the dashboard's valuation, the generation's from its own. Ordered by value, then
-    symbol, then instrument id: the order both are given in differs (positions by instrument id, holdings in
-    the valuation's order), so ties — two instruments of one symbol worth the same — are broken by the id."""
+    """The allocation of positions valued in the base currency (exact), `total` their sum: the generation's,
+    from its own valuation; the live point's (charts.live), from the dashboard's, is the same figures written as
+    JSON at once (allocation_json). Ordered by value, then symbol, then instrument id: the order both are given in
+    differs (positions by instrument id, holdings in the valuation's order), so ties — two instruments of one
+    symbol worth the same — are broken by the id."""
     parts = _allocation_parts(valued=valued, total=total)
     return Allocation(
         total=parts.total,
@@ -1031,6 +1032,7 @@ class _AllocationParts(NamedTuple):
 
 def _allocation_parts(*, valued: list[tuple[Instrument | InstrumentInfo, Decimal]],
                       total: Decimal) -> _AllocationParts:
+    """The positions in allocation_of's order, summed by asset class and by currency, weighed and written out."""
     valued = sorted(valued, key=lambda item: (-item[1], item[0].symbol, item[0].pk))
     by_class: dict[str, list[Decimal]] = {}
     by_currency: dict[str, list[Decimal]] = {}
