@@ -21,7 +21,7 @@ from math import nan
 
 from charts.benchmark import benchmark_return
 from charts.cache import CHART_LAYOUT
-from charts.compute import InstrumentInfo, allocation_of
+from charts.compute import InstrumentInfo, allocation_json
 from charts.performance import LiveBase, RangePerformance, range_live_apply
 from charts.selectors import closes_on
 from charts.sparklines import price_format
@@ -59,9 +59,9 @@ _info_new = partial(tuple.__new__, InstrumentInfo)
 def _live_json(live_part: bytes) -> bytes:
     live = json.loads(live_part)
     positions = [(_info_new(row[:6]), Decimal(row[6])) for row in live["positions"]]
-    allocation = allocation_of(valued=positions, total=Decimal(live["total_value"]))
+    allocation = allocation_json(valued=positions, total=Decimal(live["total_value"]))
     head = {name: live[name] for name in ("date", "total_value", "unrealized_gain", "local")}
-    return json.dumps(head).encode() + _SEPARATOR + json.dumps(allocation).encode()
+    return json.dumps(head).encode() + _SEPARATOR + allocation.encode()
 
 
 dashboard_part_derive(_LIVE_PART, source="live", make=_live_json, stats="chart_live")

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from json.encoder import encode_basestring
 from typing import NamedTuple
 
@@ -27,7 +27,7 @@ from core.query_cache import query_cache
 from portfolio.access import PortfolioAccess
 from portfolio.accounts import accounts_value_rows
 from portfolio.history import portfolio_history_listed_queue, portfolio_history_progress
-from portfolio.holdings import money_format, money_sum, plain_format
+from portfolio.holdings import WrittenOnce, money_format, money_sum, plain_format
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_accounts_valuation_get
 from prices.models import VerificationStatus
@@ -57,7 +57,13 @@ def _money(value: Decimal | None) -> str | None:
 def _percent(part: Decimal | None, whole: Decimal | None) -> str | None:
     if part is None or not whole:
         return None
-    return str((part / whole * 100).quantize(CENT, ROUND_HALF_EVEN))
+    return str(_rounded(part / whole * _HUNDRED, CENT))
+
+
+_HUNDRED = Decimal(100)  # the same number as 100, not converted again for every percentage
+# x.quantize(places, ROUND_HALF_EVEN) in the default context (28 digits, its traps), as a bound method: the call
+# without its rounding argument to parse costs less, twice per holding.
+_rounded = Context(rounding=ROUND_HALF_EVEN).quantize
 
 
 def _day_change(holding: Holding) -> Decimal | None:
@@ -77,24 +83,26 @@ def _holdings_json(valuation: Valuation, day_changes: list[Decimal | None]) -> b
     The numbers are strings made here (digits, sign, point: nothing to escape); the instrument's own strings go
     through the JSON encoder's string writer."""
     text, weight_of, money, plain = _text, valuation.weight, _money_text, plain_format
+    # What many holdings share (an asset class, a currency, a provider, a price date) written once per answer.
+    shared, day = WrittenOnce(text), WrittenOnce(_date_text)
     rows = []
     for holding, day_change in zip(valuation.holdings, day_changes, strict=True):
         # Each property and attribute chain read once.
         instrument, cost, gain, weight = holding.instrument, holding.cost_basis, holding.unrealized_gain, \
             weight_of(holding)
-        price, price_as_of, percent = holding.price, holding.price_as_of, _percent(gain, cost)
+        price, percent = holding.price, _percent(gain, cost)
         rows.append(
             f'{{"instrument_id":{instrument.pk:d},"symbol":{text(instrument.symbol)},"name":{text(instrument.name)},'
-            f'"asset_class":{text(instrument.asset_class)},"currency":{text(instrument.currency)},'
-            f'"provider":{text(instrument.provider)},"quantity":"{plain(holding.quantity)}",'
+            f'"asset_class":{shared[instrument.asset_class]},"currency":{shared[instrument.currency]},'
+            f'"provider":{shared[instrument.provider]},"quantity":"{plain(holding.quantity)}",'
             f'"average_cost":{money(holding.average_cost)},'
             f'"price":{"null" if price is None else _quoted(plain(price))},'
             f'"market_value":{money(holding.market_value)},"cost_basis":{money(cost)},'
             f'"unrealized_gain":{money(gain)},'
             f'"unrealized_gain_percent":{"null" if percent is None else _quoted(percent)},'
             f'"day_change":{money(day_change)},'
-            f'"weight":{"null" if weight is None else _quoted(str(weight.quantize(WEIGHT_PLACES, ROUND_HALF_EVEN)))},'
-            f'"price_as_of":{_quoted(price_as_of.isoformat()) if price_as_of else "null"},'
+            f'"weight":{"null" if weight is None else _quoted(str(_rounded(weight, WEIGHT_PLACES)))},'
+            f'"price_as_of":{day[holding.price_as_of]},'
             f'"stale":{_BOOLEAN[holding.stale]},"unknown":{_BOOLEAN[_unknown(holding)]},'
             f'"fx_missing":{_BOOLEAN[holding.fx_missing]}}}')
     return ('{"holdings":[' + ",".join(rows) + "]}").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
@@ -111,6 +119,10 @@ _BOOLEAN = {True: "true", False: "false"}
 def _quoted(value: str) -> str:
     """A string of ours (a number or a date: nothing to escape) as a JSON string."""
     return f'"{value}"'
+
+
+def _date_text(day: date | None) -> str:
+    return f'"{day.isoformat()}"' if day else "null"
 
 
 def _money_text(value: Decimal | None) -> str:

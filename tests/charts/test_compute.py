@@ -10,11 +10,21 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from charts.compute import DAILY_POINTS_MAX, _MergedPrices, _StepRows, chart_data_compute, cyclic_gc_paused
+from charts.compute import (
+    DAILY_POINTS_MAX,
+    InstrumentInfo,
+    _MergedPrices,
+    _StepRows,
+    allocation_json,
+    allocation_of,
+    chart_data_compute,
+    cyclic_gc_paused,
+)
 from charts.live import live_valuation_get
 from charts.selectors import PriceRows, chart_inputs_load
 from charts.sparklines import SPARKLINE_POINTS_MAX
 from portfolio.dashboard import dashboard_data_compute
+from portfolio.holdings import money_sum
 from prices.fx import fx_rates_store
 from prices.models import Instrument
 from tests.charts.factories import FxRateFactory, closes_create
@@ -545,6 +555,26 @@ def test_an_allocation_tie_is_ordered_by_symbol_then_instrument_id_on_both_paths
         ("AAA", other.pk, "100.00", "0.3334"), ("KO", manual.pk, "100.00", "0.3333"),
         ("KO", shared.pk, "100.00", "0.3333")]
     assert live == generated
+
+
+def test_the_allocation_is_written_as_json_dumps_writes_it():
+    # given an allocation of instruments whose strings need escaping (quote, backslash, a control character, the
+    # line separators, non-ASCII), of two asset classes and three currencies (pence counted as pounds)
+    odd = 'Quote " back \\ tab \t sep \u2028 par \u2029 ünï € 日本'
+    valued = [(InstrumentInfo(7, "ODD", odd, "stock", "GBp", "manual"), D("1234.5678")),
+              (InstrumentInfo(3, "É", "Plain", "etf", "USD", "yahoo"), D("0.004")),
+              (InstrumentInfo(9, "KO", "KO", "stock", "GBP", "stooq"), D("99.995")),
+              (InstrumentInfo(4, "EU", "Euro", "etf", "EUR", "yahoo"), D("1234.5678"))]
+    total = money_sum(v for _, v in valued)
+
+    # when it is written for the live point, then it is json.dumps's text of the allocation the generation makes
+    # of them (ASCII, escaped), and so is an empty one's
+    written = allocation_json(valued=valued, total=total)
+    assert written == json.dumps(allocation_of(valued=valued, total=total))
+    assert "\\u65e5" in written and "\\u2028" in written
+    # (a tie: EU before ODD, by symbol; the largest remainder's ten-thousandth to the first)
+    assert '"value": "1234.57", "weight": "0.4806"}, {"instrument_id": 7,' in written
+    assert allocation_json(valued=[], total=D("0")) == json.dumps(allocation_of(valued=[], total=D("0")))
 
 
 def test_allocation_weights_add_up_to_exactly_one(portfolio):

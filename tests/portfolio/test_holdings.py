@@ -7,8 +7,10 @@ from decimal import Decimal as D
 import pytest
 
 from portfolio.holdings import (
+    _UNITS_TEXTS,
     CLOSE,
     TRADE,
+    WEIGHT_PLACES,
     Observation,
     OversellError,
     Position,
@@ -306,6 +308,8 @@ def test_money_is_summed_exactly_and_rounded_half_even_once():
     # exact whatever the order: the default 28 digits would lose the small term in the first order
     big, small = D("1234567890123456789012.345678"), D("0.000000000001")
     assert money_sum([big, small, -big]) == money_sum([big, -big, small]) == small
+    # any iterable, added in its order from 0 (the exponent of the first terms stays: "3.10", not "3.1")
+    assert str(money_sum(D(text) for text in ("1.10", "NaN", "2"))) == "3.10" and money_sum(iter([])) == 0
 
 
 def test_weights_are_ten_thousandths_that_make_a_whole():
@@ -314,3 +318,11 @@ def test_weights_are_ten_thousandths_that_make_a_whole():
     assert weights_format([D("999.99")]) == ["1.0000"]
     assert weights_format([D("1"), D("19999")]) == ["0.0001", "0.9999"]
     assert weights_format([D("0"), D("0")]) == ["0.0000", "0.0000"]
+
+
+def test_weights_beyond_a_whole_are_written_too_but_never_kept():
+    # a negative value among positive ones (the weights of 0 to 1 a process writes are kept: at most 10,001)
+    for _ in range(2):
+        assert weights_format([D("-1"), D("3")]) == ["-0.5000", "1.5000"]
+    assert all(0 <= n <= 10**WEIGHT_PLACES for n in _UNITS_TEXTS)
+    assert _UNITS_TEXTS[1234] == "0.1234" and _UNITS_TEXTS[10**WEIGHT_PLACES] == "1.0000"
