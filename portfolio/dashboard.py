@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from json.encoder import encode_basestring
 from typing import NamedTuple
 
@@ -57,13 +57,10 @@ def _money(value: Decimal | None) -> str | None:
 def _percent(part: Decimal | None, whole: Decimal | None) -> str | None:
     if part is None or not whole:
         return None
-    return str(_rounded(part / whole * _HUNDRED, CENT))
+    return str((part / whole * _HUNDRED).quantize(CENT, ROUND_HALF_EVEN))
 
 
 _HUNDRED = Decimal(100)  # the same number as 100, not converted again for every percentage
-# x.quantize(places, ROUND_HALF_EVEN) in the default context (28 digits, its traps), as a bound method: the call
-# without its rounding argument to parse costs less, twice per holding.
-_rounded = Context(rounding=ROUND_HALF_EVEN).quantize
 
 
 def _day_change(holding: Holding) -> Decimal | None:
@@ -101,7 +98,7 @@ def _holdings_json(valuation: Valuation, day_changes: list[Decimal | None]) -> b
             f'"unrealized_gain":{money(gain)},'
             f'"unrealized_gain_percent":{"null" if percent is None else _quoted(percent)},'
             f'"day_change":{money(day_change)},'
-            f'"weight":{"null" if weight is None else _quoted(str(_rounded(weight, WEIGHT_PLACES)))},'
+            f'"weight":{"null" if weight is None else _quoted(str(weight.quantize(WEIGHT_PLACES, ROUND_HALF_EVEN)))},'
             f'"price_as_of":{day[holding.price_as_of]},'
             f'"stale":{_BOOLEAN[holding.stale]},"unknown":{_BOOLEAN[_unknown(holding)]},'
             f'"fx_missing":{_BOOLEAN[holding.fx_missing]}}}')

@@ -196,10 +196,6 @@ def position_apply_in_base(position: Position, tx: TransactionLike, *, rate: Dec
     return applied
 
 
-def known(amount: Decimal) -> bool:
-    return not amount.is_nan()
-
-
 def money_sum(amounts: Iterable[Decimal]) -> Decimal:
     """Exact sum (see EXACT_SUMS) of the known amounts; NaN ones are left out."""
     # Added in order from ZERO as a loop would, by C calls only (no Python step per amount): two thirds of the
@@ -291,7 +287,8 @@ _UNITS_TEXT = f"%s%d.%0{WEIGHT_PLACES}d"  # sign, whole, the WEIGHT_PLACES digit
 class WrittenOnce(dict):
     """value -> write(value), each value written once and then looked up: a fraction of writing it again, for
     texts many values share. `keep(value)`: whether to keep it (a memo that lives as long as the process keeps
-    a bounded set); by default every one."""
+    a bounded set); by default every one. Only for values that write the same text whenever they compare equal
+    (not 1 and True for json.dumps, nor one moment in two time zones)."""
 
     def __init__(self, write: Callable[[Any], str], *, keep: Callable[[Any], bool] | None = None) -> None:
         super().__init__()
@@ -381,8 +378,9 @@ def latest_trades_valuing(transactions: Sequence[TransactionLike], *, held: Iter
     A trade dated on or before an instrument's close never does: the close wins its own day and every earlier
     one (observation_on). So the trades read are those after the oldest of the held instruments' closes, and
     before it only for an instrument held with no close (cash, a manual instrument) and no trade after it.
-    An instrument whose latest trade is older than its close is left out, which values it the same: by the
-    close. A cold dashboard whose closes are recent so reads a few trades instead of all 2,000 transactions."""
+    A trade left out (on or before the oldest held close) values nothing differently: its instrument is valued
+    by its close, or by a later trade that was read. A cold dashboard whose closes are recent so reads a few
+    trades instead of all 2,000 transactions."""
     held_without_close = []
     since = None  # the oldest close of the instruments held
     for instrument_id in held:

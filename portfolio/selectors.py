@@ -271,8 +271,9 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
 
     open_holdings: list[Holding] = []
     closed: list[Holding] = []
-    # The totals of the holdings listed, added as they are listed: exact sums (EXACT_SUMS), the same whatever
-    # order their terms come in, with no pass of their own.
+    # The totals of the holdings listed, added as they are listed, with no pass of their own: exact sums
+    # (EXACT_SUMS), the same in any order while the terms fit its 80 digits (amounts of ~40 digits on either side
+    # of the point at once would round, and then the order shows only far below the cent the totals are shown in).
     realized_gain = dividends = fees = ZERO
     valued_positions = value.positions
     # (exchange, price date) -> stale: asked of the calendar once, not once per holding.
