@@ -153,7 +153,8 @@ def cash_currencies(transactions: Sequence[TransactionLike], *, accounts: Sequen
     """The currencies whose cash instrument the transactions need: those something brings cash into an
     account tracking it (a buy or fee only takes cash there is, so buys alone hold none), and those interest
     is paid in (its income is that cash's, tracked or not)."""
-    if not tracked and _INTEREST not in map(_type_of, transactions):  # the common case, found in C
+    if not tracked and len(accounts) == len(transactions) and _INTEREST not in map(_type_of, transactions):
+        # The common case, found in C (the lengths checked as the zip below checks them).
         return set()
     return {cash_currency(tx.currency) for tx, account in zip(transactions, accounts, strict=True)
             if tx.type == _INTEREST or (tx.type in _INFLOWS and account in tracked)}

@@ -123,7 +123,8 @@ def _instruments_query(ids: Collection[int], shared_symbols: Collection[str], *,
     """One row per instrument, its latest closes joined when `latest`. The ids and symbols go as two array
     parameters: a placeholder per id made a statement of 500 holdings too long for psycopg to cache, parsed
     and bound again on every valuation. The ids as the text of an array literal, which Postgres casts: psycopg
-    dumps a list of them in Python, an element at a time (a quarter of a millisecond for 500 of them)."""
+    dumps a list of them in Python, an element at a time (a quarter of a millisecond for 500 of them). Each is
+    made an int first, so that nothing but integers is ever written into that text."""
     if not ids and not shared_symbols:
         return {}, {}
     # Our own table and column names, not input; the values are parameters.
@@ -135,7 +136,7 @@ def _instruments_query(ids: Collection[int], shared_symbols: Collection[str], *,
         cursor.execute(
             f"SELECT {columns} FROM {Instrument._meta.db_table} i{closes} WHERE i.id = ANY(%s::bigint[]) "
             "OR (i.owner_id IS NULL AND i.symbol = ANY(%s::text[])) ORDER BY i.symbol, i.id",
-            [f"{{{','.join(map(str, ids))}}}", list(shared_symbols)],
+            [f"{{{','.join(map(str, map(int, ids)))}}}", list(shared_symbols)],
         )
         rows = cursor.fetchall()
     instruments = dict(zip(map(_row_pk, rows), map(_instrument_row_new, map(_row_fields, rows)), strict=True))

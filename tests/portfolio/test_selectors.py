@@ -5,6 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 from django.db import connection
+from django.db.backends.postgresql.base import ServerBindingCursor
 from django.test.utils import CaptureQueriesContext
 
 from portfolio import selectors
@@ -186,6 +187,13 @@ def test_the_header_and_accounts_come_with_the_valuation_in_its_queries(server_s
     # server-side binding prepares one command at a time: the header then takes a query of its own
     monkeypatch.setitem(connection.settings_dict, "OPTIONS", {**connection.settings_dict["OPTIONS"],
                                                               "server_side_binding": server_side_binding})
+    if server_side_binding and connection.vendor == "postgresql":
+        # Django picks the cursor class as it connects, from the same option: the test's connection (its
+        # transaction kept) gets the class a connection made with the option would have
+        connection.ensure_connection()
+        monkeypatch.setattr(connection.connection, "cursor_factory", ServerBindingCursor)
+        with connection.cursor() as cursor:
+            assert isinstance(cursor.cursor, ServerBindingCursor)
     portfolio = _portfolio_with(6)
     portfolio.name = "Ünï; 'quoted'"
     portfolio.save()
