@@ -11,13 +11,6 @@ from django.utils.module_loading import import_string
 # dotted path, never by import): the exchange calendars, the first valuation's ~0.75 s otherwise.
 WEB_PROCESS_LOADS = ("prices.market_calendar.market_calendars_load",)
 
-# Allocations (less deallocations) of tracked objects between two young-generation collections, Python's default
-# 700. A cold dashboard read of 500 holdings allocates ~100 k of them: at 700 it paid ~140 young collections and
-# their promotions, each walking what the valuation still held (~0.6 ms of a ~25 ms read, measured on the bench
-# portfolio); at 10,000 the short-lived objects mostly die before a collection sees them. Memory bound: the
-# garbage in cycles waits for at most 10,000 more allocations. The older generations keep their defaults.
-WEB_GC_YOUNG_THRESHOLD = 10_000
-
 logger = logging.getLogger(__name__)
 
 
@@ -28,7 +21,7 @@ def web_process_ready() -> None:
     classes, settings and the URLconf live as long as the process, yet each full collection — triggered by the
     allocations of ordinary requests, a cold dashboard valuation makes ~100 k objects — walked all ~150 k of
     them again, 55-100 ms a time, about twice per 100 cold dashboard reads. What requests allocate afterwards
-    is collected as before, the young generation less often (WEB_GC_YOUNG_THRESHOLD)."""
+    is collected as before."""
     import_module(settings.ROOT_URLCONF)
     for load in WEB_PROCESS_LOADS:
         try:
@@ -37,4 +30,3 @@ def web_process_ready() -> None:
             logger.warning("Web process start: %s failed; the first request that needs it will try again",
                            load, exc_info=True)
     gc.freeze()
-    gc.set_threshold(WEB_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
