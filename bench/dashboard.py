@@ -206,13 +206,47 @@ def _naive(get: Getter, portfolio_id: int, samples: int, *, count_queries: bool)
             raise RuntimeError(f"naive view answered {status}")
         seconds.append(elapsed)
         breakdown.append(json.loads(body)["timings"])
+    answer = json.loads(body)
     return {
         **summary_ms(seconds),
         "queries": queries,
-        "total_value": json.loads(body).get("total_value"),
+        "total_value": answer.get("total_value"),
+        "total_cost": answer.get("total_cost"),
+        "holdings_count": answer.get("holdings_count"),
+        "chart_last": answer["series"][-1] if answer.get("series") else None,
         "totals_ms": round(1000 * min(b["totals_seconds"] for b in breakdown), 1),
         "chart_ms": round(1000 * min(b["chart_seconds"] for b in breakdown), 1),
     }
+
+
+# What the naive view and the product both answer, and where the product's is: the totals and the chart's
+# last point (today: the live valuation's total, and the invested capital).
+AGREED = ("total_value", "total_cost", "holdings_count", "chart_last")
+
+
+def product_answer(get: Getter, *, portfolio_id: int) -> dict:
+    """The product's answers to what the naive view computes (AGREED), through its API."""
+    initial = json.loads(get(ENDPOINTS["initial"].format(pid=portfolio_id))[2])
+    status, _, body = until_ready(get, ENDPOINTS["chart"].format(pid=portfolio_id))
+    if status != 200:
+        raise RuntimeError(f"chart answered {status}")
+    series = json.loads(body)["series"]
+    return {"total_value": initial["total_value"], "total_cost": initial["total_cost"],
+            "holdings_count": initial["holdings_count"], "chart_last": series[-1] if series else None}
+
+
+def agreement_check(get: Getter, *, portfolio_id: int, naive: dict) -> dict:
+    """Both sides compute the same thing: the totals to the cent, the number of holdings (cash is one) and
+    the chart's last point must be equal. Raises when they are not — a baseline that computes something else
+    makes every ratio against it meaningless — after saying what differs."""
+    chart_make_current(portfolio_id)  # the chart answered at once, not a 202
+    product = product_answer(get, portfolio_id=portfolio_id)
+    differ = {name: {"naive": naive[name], "product": product[name]} for name in AGREED
+              if naive[name] != product[name]}
+    if differ:
+        raise RuntimeError(f"naive view and product disagree on portfolio {portfolio_id}: {differ}")
+    return {**{f"naive_{name}": naive[name] for name in AGREED},
+            **{f"product_{name}": product[name] for name in AGREED}, "equal": True}
 
 
 def _ratios(measured: dict, naive: dict) -> dict:
@@ -266,11 +300,7 @@ def run(*, data, warm_samples: int, cold_samples: int, cold_pages: int, naive_sa
                                                cold=cold_samples, cold_pages=cold_pages)
     result["test_client_naive"] = _naive(client, pid, naive_samples, count_queries=True)
     result["test_client_ratios"] = _ratios(result["test_client"], result["test_client_naive"])
-    # Both sides compute the same thing: the totals must agree to the cent.
-    product = json.loads(client(ENDPOINTS["initial"].format(pid=pid))[2])["total_value"]
-    result["agreement"] = {"naive_total_value": result["test_client_naive"]["total_value"],
-                           "product_total_value": product,
-                           "equal": product == result["test_client_naive"]["total_value"]}
+    result["agreement"] = agreement_check(client, portfolio_id=pid, naive=result["test_client_naive"])
 
     with gunicorn_server(name="web-dashboard", workers=web_workers, threads=web_threads) as server:
         result["process_warm_up_ms"] = _processes_warm(server.url, token=data.token,

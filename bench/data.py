@@ -2,6 +2,10 @@
 price rows, written with COPY), and the 2,000 shared instruments of the refresh benchmark with the
 portfolios that hold them.
 
+Every portfolio is what a user's is: made with the default account portfolio_create gives it (tracking
+cash), and every transaction is in that account — so each trade moves the account's cash as it does for a
+user (portfolio/cash.py), and the bench measures the product's own path, cash included.
+
 Deterministic (seeded), so two runs measure the same data. Prices follow the NYSE calendar up to the
 last close that should exist now, so nothing is stale and no read queues a refresh behind our back.
 """
@@ -27,6 +31,12 @@ DASH_PREFIX = "DASH"
 REFRESH_PREFIX = "RFSH"
 # Rows per COPY write: big enough that the per-call cost vanishes, small enough to bound memory.
 COPY_CHUNK_ROWS = 100_000
+# The dashboard dataset's shape, part of its params: a kept dataset (--reuse-data) of another shape is made
+# again. 2: portfolios made as a user's, every transaction in its default account, which tracks cash.
+DATASET_LAYOUT = 2
+# The transaction columns the COPYs write, in the order of their lines.
+TRANSACTION_COLUMNS = ["portfolio_id", "instrument_id", "type", "date", "quantity", "price", "fee", "currency",
+                       "note", "created_at", "account_id"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,26 @@ def _copy(table: str, columns: list[str], lines: list[str]) -> None:
                 copy.write("".join(lines[start:start + COPY_CHUNK_ROWS]))
 
 
+def default_accounts_copy(portfolio_ids: list[int], *, currency: str) -> dict[int, int]:
+    """For portfolios written with COPY (no portfolio_create per portfolio): the default account
+    portfolio_create gives each (its name, the portfolio's currency, cash tracked as the model's default
+    says), written with COPY too. Portfolio id -> its account's id."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from portfolio.models import Account
+    from portfolio.services import DEFAULT_ACCOUNT_NAME
+
+    tracks = "t" if Account._meta.get_field("tracks_cash").default else "f"
+    stamp = timezone.now().isoformat()
+    _copy(Account._meta.db_table, ["portfolio_id", "name", "platform", "currency", "tracks_cash", "created_at"],
+          [f"{pid}\t{DEFAULT_ACCOUNT_NAME}\t\t{currency}\t{tracks}\t{stamp}\n" for pid in portfolio_ids])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT portfolio_id, id FROM {Account._meta.db_table} WHERE portfolio_id = ANY(%s)",
+                       [portfolio_ids])
+        return dict(cursor.fetchall())
+
+
 def _meta_get() -> dict | None:
     from django.db import connection
 
@@ -109,7 +139,7 @@ def dashboard_dataset(*, holdings: int, years: int, tx_per_holding: int, small_h
                       reuse: bool) -> DashboardData:
     """The dashboard portfolio; kept from an earlier run only when asked and of the same sizes."""
     params = {"holdings": holdings, "years": years, "tx_per_holding": tx_per_holding,
-              "small_holdings": small_holdings, "seed": SEED}
+              "small_holdings": small_holdings, "seed": SEED, "layout": DATASET_LAYOUT}
     meta = _meta_get() if reuse else None
     if meta and meta["params"] == params:
         info = meta["info"]
@@ -129,9 +159,10 @@ def _dashboard_generate(*, holdings: int, years: int, tx_per_holding: int, small
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
-    from portfolio.models import Portfolio
+    from portfolio.services import account_default_get, portfolio_create
     from prices.market_calendar import last_expected_close_date, sessions_between
     from prices.models import AssetClass, Instrument, PriceHistory, PriceSeries, VerificationStatus
+    from prices.services import cash_instruments_get_or_create
 
     started = time.monotonic()
     now = timezone.now()
@@ -141,8 +172,12 @@ def _dashboard_generate(*, holdings: int, years: int, tx_per_holding: int, small
     Instrument.objects.filter(symbol__startswith=DASH_PREFIX).delete()
     user = user_model.objects.create_user(DASHBOARD_USER, password=DASHBOARD_PASSWORD)
     token = Token.objects.create(user=user).key
-    big = Portfolio.objects.create(owner=user, name=f"Bench {holdings}", base_currency="USD")
-    small = Portfolio.objects.create(owner=user, name="Bench small", base_currency="USD")
+    # As a user's: each with its default account, which tracks cash.
+    big = portfolio_create(owner=user, name=f"Bench {holdings}", base_currency="USD")
+    small = portfolio_create(owner=user, name="Bench small", base_currency="USD")
+    # The dollar's cash instrument, which the first read of a portfolio holding dollars makes (shared by every
+    # portfolio: any real database has it): made here, so that no measured read writes it.
+    cash_instruments_get_or_create(currencies=["USD"])
 
     last = last_expected_close_date(mic="XNYS", now=now)
     sessions = sessions_between(mic="XNYS", start=last - timedelta(days=round(365.25 * years)) + timedelta(days=1),
@@ -171,13 +206,13 @@ def _dashboard_generate(*, holdings: int, years: int, tx_per_holding: int, small
     price_rows = len(price_lines)
     del price_lines
 
-    tx_lines = _transactions(rng=rng, portfolio_id=big.pk, instruments=instruments, closes=closes,
-                             day_text=day_text, per_holding=tx_per_holding, created=now.isoformat())
-    tx_lines += _transactions(rng=rng, portfolio_id=small.pk, instruments=instruments[:small_holdings],
-                              closes=closes, day_text=day_text, per_holding=tx_per_holding, created=now.isoformat())
-    _copy("portfolio_transaction",
-          ["portfolio_id", "instrument_id", "type", "date", "quantity", "price", "fee", "currency", "note",
-           "created_at"], tx_lines)
+    tx_lines = _transactions(rng=rng, portfolio_id=big.pk, account_id=account_default_get(portfolio=big).pk,
+                             instruments=instruments, closes=closes, day_text=day_text, per_holding=tx_per_holding,
+                             created=now.isoformat())
+    tx_lines += _transactions(rng=rng, portfolio_id=small.pk, account_id=account_default_get(portfolio=small).pk,
+                              instruments=instruments[:small_holdings], closes=closes, day_text=day_text,
+                              per_holding=tx_per_holding, created=now.isoformat())
+    _copy("portfolio_transaction", TRANSACTION_COLUMNS, tx_lines)
     with connection.cursor() as cursor:
         # Fresh statistics and visibility map, as autovacuum would leave a table this size: the price rows,
         # and their packed series, which the COPY's triggers wrote (a kept chart read is an index-only scan of
@@ -194,10 +229,12 @@ def _dashboard_generate(*, holdings: int, years: int, tx_per_holding: int, small
     )
 
 
-def _transactions(*, rng: np.random.Generator, portfolio_id: int, instruments: list, closes: np.ndarray,
-                  day_text: list[str], per_holding: int, created: str) -> list[str]:
-    """A first buy within the first year, then buys, partial sells and dividends on later sessions.
-    Sells take a third of the position, so every holding stays open."""
+def _transactions(*, rng: np.random.Generator, portfolio_id: int, account_id: int, instruments: list,
+                  closes: np.ndarray, day_text: list[str], per_holding: int, created: str) -> list[str]:
+    """A first buy within the first year, then buys, partial sells and dividends on later sessions, all in
+    the account `account_id`. Sells take a third of the position, so every holding stays open. In an account
+    that tracks cash, sells and dividends bring cash in and buys spend it (what it cannot cover is an
+    implicit deposit); what is left at the end is a holding of cash (the default sizes leave some)."""
     n_days = len(day_text)
     cycle = ["BUY", "SELL", "DIVIDEND", "BUY"]
     lines = []
@@ -217,7 +254,7 @@ def _transactions(*, rng: np.random.Generator, portfolio_id: int, instruments: l
             else:
                 quantity, price = held, close * 0.005  # a dividend of 0.5 % of the price per share
             lines.append(f"{portfolio_id}\t{instrument.pk}\t{kind}\t{day_text[day]}\t{quantity}\t{price:.4f}\t"
-                         f"{1 if kind != 'DIVIDEND' else 0}\tUSD\t\t{created}\n")
+                         f"{1 if kind != 'DIVIDEND' else 0}\tUSD\t\t{created}\t{account_id}\n")
     return lines
 
 
@@ -227,7 +264,7 @@ def refresh_dataset(*, instruments: int) -> RefreshData:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from portfolio.models import Portfolio
+    from portfolio.services import account_default_get, portfolio_create
     from prices.models import Instrument, PriceHistory
 
     user_model = get_user_model()
@@ -240,21 +277,20 @@ def refresh_dataset(*, instruments: int) -> RefreshData:
         for k in range(instruments)
     ])
     owner = user_model.objects.create_user(f"{REFRESH_USER_PREFIX}one", password=None)
-    portfolio = Portfolio.objects.create(owner=owner, name="Refresh one", base_currency="USD")
+    portfolio = portfolio_create(owner=owner, name="Refresh one", base_currency="USD")
+    account = account_default_get(portfolio=portfolio).pk
     day = (timezone.now().date() - timedelta(days=30)).isoformat()
     stamp = timezone.now().isoformat()
-    _copy("portfolio_transaction",
-          ["portfolio_id", "instrument_id", "type", "date", "quantity", "price", "fee", "currency", "note",
-           "created_at"],
-          [f"{portfolio.pk}\t{i.pk}\tBUY\t{day}\t10\t100\t0\tUSD\t\t{stamp}\n" for i in created])
+    _copy("portfolio_transaction", TRANSACTION_COLUMNS,
+          [f"{portfolio.pk}\t{i.pk}\tBUY\t{day}\t10\t100\t0\tUSD\t\t{stamp}\t{account}\n" for i in created])
     return RefreshData(instrument_ids=[i.pk for i in created], portfolio_id=portfolio.pk)
 
 
 def shared_portfolios_add(*, instrument_ids: list[int], portfolios: int, holdings_each: int,
                           portfolios_per_user: int = 100) -> dict:
     """`portfolios` portfolios, each holding `holdings_each` of the instruments, spread so that every
-    instrument is held by about the same number of them. Users share one password hash (no hashing
-    10,000 times)."""
+    instrument is held by about the same number of them, each with its default account holding its
+    transactions (default_accounts_copy). Users share one password hash (no hashing 10,000 times)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
     from django.db import connection
@@ -279,16 +315,17 @@ def shared_portfolios_add(*, instrument_ids: list[int], portfolios: int, holding
         cursor.execute("SELECT id FROM portfolio_portfolio WHERE name LIKE 'Shared %%' AND owner_id = ANY(%s) "
                        "ORDER BY id", [[u.pk for u in users]])
         portfolio_ids = [row[0] for row in cursor.fetchall()]
+    accounts = default_accounts_copy(portfolio_ids, currency="USD")
     day = (timezone.now().date() - timedelta(days=30)).isoformat()
     count = len(instrument_ids)
     lines = [
-        f"{pid}\t{instrument_ids[(n * holdings_each + j) % count]}\tBUY\t{day}\t10\t100\t0\tUSD\t\t{stamp}\n"
+        f"{pid}\t{instrument_ids[(n * holdings_each + j) % count]}\tBUY\t{day}\t10\t100\t0\tUSD\t\t{stamp}\t"
+        f"{accounts[pid]}\n"
         for n, pid in enumerate(portfolio_ids) for j in range(holdings_each)
     ]
-    _copy("portfolio_transaction",
-          ["portfolio_id", "instrument_id", "type", "date", "quantity", "price", "fee", "currency", "note",
-           "created_at"], lines)
+    _copy("portfolio_transaction", TRANSACTION_COLUMNS, lines)
     with connection.cursor() as cursor:
+        cursor.execute("ANALYZE portfolio_account")
         cursor.execute("ANALYZE portfolio_transaction")
     return {"portfolios": len(portfolio_ids), "transactions": len(lines), "users": len(users),
             "seconds": round(time.monotonic() - started, 2)}

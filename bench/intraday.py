@@ -32,7 +32,7 @@ from datetime import time as dt_time
 
 import numpy as np
 
-from bench.data import REFRESH_USER_PREFIX, _copy
+from bench.data import REFRESH_USER_PREFIX, TRANSACTION_COLUMNS, _copy, default_accounts_copy
 from bench.workers import celery_worker, queue_purge
 from tests.stubs.market import MarketStub
 
@@ -49,7 +49,8 @@ SEED = 11
 
 def _dataset(*, instruments: int, portfolios: int, holdings: int) -> dict:
     """Replaces whatever an earlier run left. Closes on weekdays up to yesterday (today's comes with the
-    refresh), one buy per holding on the first day."""
+    refresh), one buy per holding on the first day, in the portfolio's default account (tracking cash, as a
+    user's: bench/data.py)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
     from django.db import connection
@@ -90,14 +91,14 @@ def _dataset(*, instruments: int, portfolios: int, holdings: int) -> dict:
         for n in range(portfolios)
     ], batch_size=2000)
     portfolio_ids = list(Portfolio.objects.filter(owner__in=users).order_by("pk").values_list("pk", flat=True))
+    accounts = default_accounts_copy(portfolio_ids, currency="USD")
     ids = [i.pk for i in created]
-    _copy("portfolio_transaction",
-          ["portfolio_id", "instrument_id", "type", "date", "quantity", "price", "fee", "currency", "note",
-           "created_at"],
-          [f"{pid}\t{ids[k]}\tBUY\t{day_text[0]}\t10\t{closes[k, 0]:.4f}\t1\tUSD\t\t{stamp}\n"
+    _copy("portfolio_transaction", TRANSACTION_COLUMNS,
+          [f"{pid}\t{ids[k]}\tBUY\t{day_text[0]}\t10\t{closes[k, 0]:.4f}\t1\tUSD\t\t{stamp}\t{accounts[pid]}\n"
            for n, pid in enumerate(portfolio_ids) for k in ((n * holdings + j) % len(ids) for j in range(holdings))])
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {PriceHistory._meta.db_table}")
+        cursor.execute("ANALYZE portfolio_account")
         cursor.execute("ANALYZE portfolio_transaction")
     return {"instrument_ids": ids, "portfolio_ids": portfolio_ids, "price_rows": len(lines),
             "seconds": round(time.monotonic() - started, 1)}

@@ -6,8 +6,9 @@ Bench-only (served through bench/urls.py); the product never does this.
 
 It computes exactly what it returns and nothing more: totals, holdings and the 1Y chart (the
 dashboard's default range) — no day outside the window is valued, no close outside it is read. It
-gets the same answers as the product (same average-cost engine, closes carried forward), so the
-comparison is between ways of computing, not between amounts of work.
+gets the same answers as the product (same average-cost engine, closes carried forward, the same cash:
+portfolio.cash.cash_expand's trades of the accounts that track it, cash worth 1 in its currency every day,
+a holding of its own), so the comparison is between ways of computing, not between amounts of work.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.html import escape
 
+from portfolio.cash import cash_currencies, cash_expand
 from portfolio.holdings import Position, position_apply, positions_compute
-from portfolio.models import Portfolio, Transaction
+from portfolio.models import Account, Portfolio, Transaction
 from prices.models import PriceHistory
+from prices.services import cash_instruments_get_or_create
 
 CENT = Decimal("0.01")
+ONE = Decimal(1)  # the price of cash in its own currency, every day
 CHART_DAYS = 366  # the dashboard's default range (1Y) is what the view returns
 
 
@@ -33,21 +37,33 @@ def naive_dashboard_compute(*, portfolio: Portfolio, today: date | None = None) 
     """Totals, holdings and the 1Y chart of `portfolio`, all computed now; `timings` says where the time went."""
     started = time.perf_counter()
     today = today or timezone.localdate()
-    transactions = list(Transaction.objects.filter(portfolio=portfolio).select_related("instrument")
-                        .order_by("date", "id"))
+    own = list(Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("date", "id"))
+    # The cash the transactions move in the accounts that track it, as the trades of each currency's cash
+    # instrument that the product's engine adds (portfolio/cash.py).
+    accounts = [tx.account_id for tx in own]
+    tracked = set(Account.objects.filter(portfolio=portfolio, tracks_cash=True).values_list("id", flat=True))
+    cash = cash_instruments_get_or_create(currencies=cash_currencies(own, accounts=accounts, tracked=tracked))
+    transactions = cash_expand(own, accounts=accounts, tracked=tracked,
+                               cash_ids={code: i.pk for code, i in cash.items()}).transactions
     positions = positions_compute(transactions)
-    instruments = {tx.instrument_id: tx.instrument for tx in transactions}
+    instruments = {tx.instrument_id: tx.instrument for tx in own if tx.instrument_id is not None}
+    instruments.update((i.pk, i) for i in cash.values())
+    cash_ids = {i.pk for i in cash.values()}
     holdings = []
     total_value = total_cost = Decimal(0)
     for instrument_id, position in positions.items():
         if position.quantity <= 0:
             continue
-        latest = PriceHistory.objects.filter(instrument_id=instrument_id).order_by("-date").first()
-        value = position.quantity * latest.close if latest else None
+        if instrument_id in cash_ids:  # no closes: worth 1 in its currency
+            price = ONE
+        else:
+            latest = PriceHistory.objects.filter(instrument_id=instrument_id).order_by("-date").first()
+            price = latest.close if latest else None
+        value = position.quantity * price if price is not None else None
         total_cost += position.cost_basis
         total_value += value or 0
         holdings.append({"symbol": instruments[instrument_id].symbol, "quantity": str(position.quantity),
-                         "price": str(latest.close) if latest else None,
+                         "price": str(price) if price is not None else None,
                          "market_value": str(value.quantize(CENT)) if value is not None else None})
     totals_done = time.perf_counter()
 
@@ -61,11 +77,14 @@ def naive_dashboard_compute(*, portfolio: Portfolio, today: date | None = None) 
     for tx in transactions:
         by_instrument[tx.instrument_id].append(tx)
     for instrument_id, txs in by_instrument.items():
-        closes = dict(PriceHistory.objects.filter(instrument_id=instrument_id, date__gte=start, date__lte=today)
-                      .values_list("date", "close"))
-        before = PriceHistory.objects.filter(instrument_id=instrument_id, date__lt=start).order_by("-date").first()
+        if instrument_id in cash_ids:
+            closes, close = {}, ONE
+        else:
+            closes = dict(PriceHistory.objects.filter(instrument_id=instrument_id, date__gte=start, date__lte=today)
+                          .values_list("date", "close"))
+            before = PriceHistory.objects.filter(instrument_id=instrument_id, date__lt=start).order_by("-date").first()
+            close = before.close if before else None
         position, next_tx = Position(instrument_id=instrument_id), 0
-        close = before.close if before else None
         for index, day in enumerate(days):
             while next_tx < len(txs) and txs[next_tx].date <= day:
                 position_apply(position, txs[next_tx])

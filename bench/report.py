@@ -737,7 +737,8 @@ def _refresh_md(r: dict | None) -> list[str]:
         + ("(the product's default Yahoo pacing" if p.get("rate_is_product_default") else
            "(**not** the product's default Yahoo pacing: `--rate` overrode it")
         + "; `YAHOO_REQUESTS_PER_SECOND`, `YAHOO_BATCH_SIZE`). Wall time from the enqueue (planning included) to "
-        "the job's SUCCESS, then every price checked in Postgres.",
+        "the job's SUCCESS, then every price checked in Postgres. Each portfolio has the default account a "
+        "user's gets, tracking cash, holding its transactions.",
         "",
         "| run | wall | vs bound | provider requests | max in flight | observed rate | stored | after SUCCESS |",
         "|---|---|---|---|---|---|---|---|",
@@ -795,7 +796,9 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         f"One portfolio of {d['portfolio']['holdings']} holdings, {d['portfolio']['transactions']:,} transactions, "
         f"{d['portfolio']['price_rows']:,} daily closes"
         + (f" ({dataset['sessions']:,} NYSE sessions, {dataset['first_date']} to {dataset['last_date']})"
-           if dataset else "") + ". Milliseconds.",
+           if dataset else "") + ". Made as a user's portfolio is (`portfolio_create`), with its default account, "
+        "which tracks cash: every transaction is in that account, so each buy, sell and dividend moves its cash, "
+        "which the valuation, the chart and the naive view count as a holding of its own. Milliseconds.",
         "",
         "- **Warm**: every cache holds the answer — the token's user, the dashboard answers (as the JSON "
         "sent), the chart. A warm request costs one primary-key probe for the portfolio's owner and data "
@@ -815,8 +818,10 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "the chart until it arrives.",
         "- **Naive view** (`bench/naive.py`): totals, holdings and the 1Y chart computed in one request the "
         "simplest way — one query per holding for its latest close, then per holding the closes of the "
-        "366-day window and its last close before it, every day of the window summed as Decimals. It "
-        "computes exactly what it returns.",
+        "366-day window and its last close before it, every day of the window summed as Decimals; the "
+        "account's cash replayed by the product's own rule (`portfolio.cash.cash_expand`) and worth 1 a dollar. "
+        "It computes exactly what it returns; the run fails unless its total value, total cost, number of "
+        "holdings and the chart's last point equal the product's.",
         "",
     ]
     for transport, title in (("test_client", "Django test client (server time, no network)"),
@@ -893,7 +898,8 @@ def _intraday_md(i: dict | None) -> list[str]:
         "## 7. Intraday refresh at scale",
         "",
         f"{p['portfolios']:,} portfolios of {p['holdings']} holdings over {p['instruments']:,} instruments with "
-        f"{p['history_days']} days of closes; real workers: prices ({p['prices_worker_threads']} threads, stub "
+        f"{p['history_days']} days of closes, each portfolio with the default account a user's gets (tracking "
+        f"cash) holding its buys; real workers: prices ({p['prices_worker_threads']} threads, stub "
         f"provider at {p['latency_ms']:.0f} ms), charts (prefork, {p['chart_workers']} processes). Every chart is "
         "first generated in full (the baseline: the full-regeneration path over the whole population, this run); "
         "then a refresh of every instrument's quote (the stub dates it inside today's New York session, whatever "
