@@ -213,40 +213,55 @@ def _naive(get: Getter, portfolio_id: int, samples: int, *, count_queries: bool)
         "total_value": answer.get("total_value"),
         "total_cost": answer.get("total_cost"),
         "holdings_count": answer.get("holdings_count"),
-        "chart_last": answer["series"][-1] if answer.get("series") else None,
+        "series": answer.get("series"),
         "totals_ms": round(1000 * min(b["totals_seconds"] for b in breakdown), 1),
         "chart_ms": round(1000 * min(b["chart_seconds"] for b in breakdown), 1),
     }
 
 
-# What the naive view and the product both answer, and where the product's is: the totals and the chart's
-# last point (today: the live valuation's total, and the invested capital).
-AGREED = ("total_value", "total_cost", "holdings_count", "chart_last")
+# What the naive view and the product both answer: the totals, the number of holdings and the 1Y chart,
+# every point of it (its last one is today's live total, which equals the totals whatever the days before).
+AGREED = ("total_value", "total_cost", "holdings_count", "series")
 
 
 def product_answer(get: Getter, *, portfolio_id: int) -> dict:
     """The product's answers to what the naive view computes (AGREED), through its API."""
-    initial = json.loads(get(ENDPOINTS["initial"].format(pid=portfolio_id))[2])
+    status, _, body = get(ENDPOINTS["initial"].format(pid=portfolio_id))
+    if status != 200:
+        raise RuntimeError(f"initial data answered {status}")
+    initial = json.loads(body)
     status, _, body = until_ready(get, ENDPOINTS["chart"].format(pid=portfolio_id))
     if status != 200:
         raise RuntimeError(f"chart answered {status}")
-    series = json.loads(body)["series"]
     return {"total_value": initial["total_value"], "total_cost": initial["total_cost"],
-            "holdings_count": initial["holdings_count"], "chart_last": series[-1] if series else None}
+            "holdings_count": initial["holdings_count"], "series": json.loads(body)["series"]}
+
+
+def _difference(name: str, naive, product) -> dict:
+    """What differs, readably: a chart by its length and first differing point, anything else whole."""
+    if name != "series" or not isinstance(naive, list) or not isinstance(product, list):
+        return {"naive": naive, "product": product}
+    # The shorter one ends where the other goes on: that is the first difference then.
+    first = next((n for n, (a, b) in enumerate(zip(naive, product, strict=False)) if a != b),
+                 min(len(naive), len(product)))
+    return {"points": {"naive": len(naive), "product": len(product)}, "first_differing": first,
+            "naive": naive[first] if first < len(naive) else None,
+            "product": product[first] if first < len(product) else None}
 
 
 def agreement_check(get: Getter, *, portfolio_id: int, naive: dict) -> dict:
     """Both sides compute the same thing: the totals to the cent, the number of holdings (cash is one) and
-    the chart's last point must be equal. Raises when they are not — a baseline that computes something else
-    makes every ratio against it meaningless — after saying what differs."""
+    every point of the 1Y chart must be equal. Raises when they are not — a baseline that computes something
+    else makes every ratio against it meaningless — after saying what differs. Returns what was compared (the
+    chart by its length and last point)."""
     chart_make_current(portfolio_id)  # the chart answered at once, not a 202
     product = product_answer(get, portfolio_id=portfolio_id)
-    differ = {name: {"naive": naive[name], "product": product[name]} for name in AGREED
-              if naive[name] != product[name]}
+    differ = {name: _difference(name, naive[name], product[name]) for name in AGREED if naive[name] != product[name]}
     if differ:
         raise RuntimeError(f"naive view and product disagree on portfolio {portfolio_id}: {differ}")
-    return {**{f"naive_{name}": naive[name] for name in AGREED},
-            **{f"product_{name}": product[name] for name in AGREED}, "equal": True}
+    series = product["series"]
+    return {**{name: product[name] for name in AGREED if name != "series"},
+            "series_points": len(series), "series_last": series[-1] if series else None, "equal": True}
 
 
 def _ratios(measured: dict, naive: dict) -> dict:
@@ -301,6 +316,7 @@ def run(*, data, warm_samples: int, cold_samples: int, cold_pages: int, naive_sa
     result["test_client_naive"] = _naive(client, pid, naive_samples, count_queries=True)
     result["test_client_ratios"] = _ratios(result["test_client"], result["test_client_naive"])
     result["agreement"] = agreement_check(client, portfolio_id=pid, naive=result["test_client_naive"])
+    del result["test_client_naive"]["series"]  # compared, and summed up in the agreement: not kept twice
 
     with gunicorn_server(name="web-dashboard", workers=web_workers, threads=web_threads) as server:
         result["process_warm_up_ms"] = _processes_warm(server.url, token=data.token,
@@ -309,6 +325,7 @@ def run(*, data, warm_samples: int, cold_samples: int, cold_pages: int, naive_sa
         result["gunicorn"] = _endpoints_measure(http, portfolio_id=pid, token=data.token, warm=warm_samples,
                                                 cold=cold_samples, cold_pages=cold_pages)
         result["gunicorn_naive"] = _naive(http, pid, naive_samples, count_queries=False)
+        del result["gunicorn_naive"]["series"]  # the same answer as the test client's
         result["gunicorn_ratios"] = _ratios(result["gunicorn"], result["gunicorn_naive"])
         result["web"] = {"workers": web_workers, "threads": web_threads}
     # Cold requests queued regenerations that no bench worker is there to run.

@@ -93,20 +93,21 @@ def _copy(table: str, columns: list[str], lines: list[str]) -> None:
                 copy.write("".join(lines[start:start + COPY_CHUNK_ROWS]))
 
 
-def default_accounts_copy(portfolio_ids: list[int], *, currency: str) -> dict[int, int]:
+def default_accounts_copy(portfolio_ids: list[int]) -> dict[int, int]:
     """For portfolios written with COPY (no portfolio_create per portfolio): the default account
-    portfolio_create gives each (its name, the portfolio's currency, cash tracked as the model's default
+    portfolio_create gives each (its name, the portfolio's base currency, cash tracked as the model's default
     says), written with COPY too. Portfolio id -> its account's id."""
     from django.db import connection
     from django.utils import timezone
 
-    from portfolio.models import Account
+    from portfolio.models import Account, Portfolio
     from portfolio.services import DEFAULT_ACCOUNT_NAME
 
     tracks = "t" if Account._meta.get_field("tracks_cash").default else "f"
     stamp = timezone.now().isoformat()
+    currencies = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "base_currency"))
     _copy(Account._meta.db_table, ["portfolio_id", "name", "platform", "currency", "tracks_cash", "created_at"],
-          [f"{pid}\t{DEFAULT_ACCOUNT_NAME}\t\t{currency}\t{tracks}\t{stamp}\n" for pid in portfolio_ids])
+          [f"{pid}\t{DEFAULT_ACCOUNT_NAME}\t\t{currencies[pid]}\t{tracks}\t{stamp}\n" for pid in portfolio_ids])
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT portfolio_id, id FROM {Account._meta.db_table} WHERE portfolio_id = ANY(%s)",
                        [portfolio_ids])
@@ -315,7 +316,7 @@ def shared_portfolios_add(*, instrument_ids: list[int], portfolios: int, holding
         cursor.execute("SELECT id FROM portfolio_portfolio WHERE name LIKE 'Shared %%' AND owner_id = ANY(%s) "
                        "ORDER BY id", [[u.pk for u in users]])
         portfolio_ids = [row[0] for row in cursor.fetchall()]
-    accounts = default_accounts_copy(portfolio_ids, currency="USD")
+    accounts = default_accounts_copy(portfolio_ids)
     day = (timezone.now().date() - timedelta(days=30)).isoformat()
     count = len(instrument_ids)
     lines = [

@@ -91,7 +91,7 @@ def _dataset(*, instruments: int, portfolios: int, holdings: int) -> dict:
         for n in range(portfolios)
     ], batch_size=2000)
     portfolio_ids = list(Portfolio.objects.filter(owner__in=users).order_by("pk").values_list("pk", flat=True))
-    accounts = default_accounts_copy(portfolio_ids, currency="USD")
+    accounts = default_accounts_copy(portfolio_ids)
     ids = [i.pk for i in created]
     _copy("portfolio_transaction", TRANSACTION_COLUMNS,
           [f"{pid}\t{ids[k]}\tBUY\t{day_text[0]}\t10\t{closes[k, 0]:.4f}\t1\tUSD\t\t{stamp}\t{accounts[pid]}\n"

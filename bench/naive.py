@@ -9,6 +9,9 @@ dashboard's default range) — no day outside the window is valued, no close out
 gets the same answers as the product (same average-cost engine, closes carried forward, the same cash:
 portfolio.cash.cash_expand's trades of the accounts that track it, cash worth 1 in its currency every day,
 a holding of its own), so the comparison is between ways of computing, not between amounts of work.
+That holds for what the bench gives it: a portfolio with trades, all in its base currency (it converts no
+currency, and an empty portfolio's chart is one point here, none in the product). The bench checks it on
+every run (bench/dashboard.py agreement_check: totals, holdings count, every point of the chart).
 """
 
 from __future__ import annotations

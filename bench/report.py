@@ -821,7 +821,7 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "366-day window and its last close before it, every day of the window summed as Decimals; the "
         "account's cash replayed by the product's own rule (`portfolio.cash.cash_expand`) and worth 1 a dollar. "
         "It computes exactly what it returns; the run fails unless its total value, total cost, number of "
-        "holdings and the chart's last point equal the product's.",
+        "holdings and every point of its 1Y chart equal the product's.",
         "",
     ]
     for transport, title in (("test_client", "Django test client (server time, no network)"),

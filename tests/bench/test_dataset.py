@@ -21,8 +21,9 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-# Three transactions each (a buy, a sell, a dividend): both portfolios end holding cash.
-SIZES = {"holdings": 6, "years": 2, "tx_per_holding": 3, "small_holdings": 2}
+# Four transactions each (a buy, then a buy, a sell and a dividend: bench/data.py's cycle): both portfolios end
+# holding cash.
+SIZES = {"holdings": 6, "years": 2, "tx_per_holding": 4, "small_holdings": 2}
 
 
 def _each_in_its_default_account(portfolio_ids: list[int]) -> None:
@@ -39,7 +40,7 @@ def _each_in_its_default_account(portfolio_ids: list[int]) -> None:
 def _naive_answer(portfolio_id: int) -> dict:
     naive = naive_dashboard_compute(portfolio=Portfolio.objects.get(pk=portfolio_id))
     return {"total_value": naive["total_value"], "total_cost": naive["total_cost"],
-            "holdings_count": naive["holdings_count"], "chart_last": naive["series"][-1], "naive": naive}
+            "holdings_count": naive["holdings_count"], "series": naive["series"], "naive": naive}
 
 
 def test_dashboard_portfolios_are_a_users_and_the_naive_view_agrees_with_the_product_cash_included():
@@ -66,17 +67,24 @@ def test_dashboard_portfolios_are_a_users_and_the_naive_view_agrees_with_the_pro
         assert naive["total_cost"] == product["initial"]["total_cost"]
         agreement = agreement_check(get, portfolio_id=pid, naive=naive)
         assert agreement["equal"] is True
-        assert agreement["product_chart_last"] == naive["chart_last"]
-        assert agreement["product_chart_last"]["value"] == naive["total_value"]
+        assert agreement["series_points"] == len(naive["series"]) == 366
+        assert agreement["series_last"] == naive["series"][-1]
+        assert agreement["series_last"]["value"] == naive["total_value"]
 
 
 def test_the_agreement_check_fails_loudly_when_the_naive_view_differs():
     made = data._dashboard_generate(**SIZES)
     naive = _naive_answer(made.portfolio_id)
     get = _test_client_getter(made.token)
-    for name, wrong in (("total_cost", "0.00"), ("holdings_count", SIZES["holdings"]),
-                        ("chart_last", {**naive["chart_last"], "invested": "0.00"})):
-        with pytest.raises(RuntimeError, match=f"disagree .*'{name}'"):
+    middle = len(naive["series"]) // 2
+    # One day of the chart wrong, not its last: the totals alone would not show it.
+    one_day_off = [*naive["series"][:middle], {**naive["series"][middle], "value": "0.00"},
+                   *naive["series"][middle + 1:]]
+    for name, wrong, says in (("total_value", "0.00", "'total_value'"), ("total_cost", "0.00", "'total_cost'"),
+                              ("holdings_count", SIZES["holdings"], "'holdings_count'"),
+                              ("series", one_day_off, f"'series'.*'first_differing': {middle}"),
+                              ("series", naive["series"][:-1], "'series'.*'naive': 365")):
+        with pytest.raises(RuntimeError, match=f"disagree .*{says}"):
             agreement_check(get, portfolio_id=made.portfolio_id, naive={**naive, name: wrong})
 
 
