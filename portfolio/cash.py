@@ -56,25 +56,7 @@ def cash_currency(code: str) -> str:
     return currency_major(code)[0]
 
 _INFLOWS = frozenset({_SELL, _DIVIDEND, _DEPOSIT, _INTEREST})
-_type_of = attrgetter("type")
-
-
-def cash_change(tx: TransactionLike) -> Decimal:
-    """How much cash the transaction moves in its account, in the major unit of its currency (+ in, − out)."""
-    kind = tx.type
-    if kind in (_SELL, _DIVIDEND, _INTEREST):
-        amount = tx.quantity * tx.price - tx.fee
-    elif kind == _DEPOSIT:
-        amount = tx.quantity * tx.price
-    elif kind == _BUY:
-        amount = -(tx.quantity * tx.price + tx.fee)
-    elif kind == _WITHDRAWAL:
-        amount = -(tx.quantity * tx.price)
-    elif kind == _FEE:
-        amount = -tx.fee
-    else:  # a split moves no cash
-        return ZERO
-    return amount * currency_major(tx.currency)[1]
+_type_of, _currency_of = attrgetter("type"), attrgetter("currency")
 
 
 @dataclass(frozen=True)
@@ -93,7 +75,10 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
     accounts: each transaction's account id, in the same order (None: written without one, by a bulk tool;
     it holds no cash); tracked: the accounts that track cash; cash_ids: the cash instrument of each
     currency moved (cash_currencies says which) — None for a replay that only checks the cash (the
-    services' and the import's validation): its cash trades then name instrument 0."""
+    services' and the import's validation): its cash trades then name instrument 0.
+
+    Each day's cash trades follow its own transactions: first those that bring cash in, then those that take
+    it out, each in entry order."""
     if not tracked and len(accounts) == len(transactions) and CASH_TYPES.isdisjoint(map(_type_of, transactions)):
         # No account tracks cash and nothing only moves cash: no cash trade, nothing replaced (the loop below
         # would copy the transactions one by one; this scan of their types runs in C).
@@ -102,44 +87,84 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
     expanded: list = []
     balances: dict[tuple[int | None, str], Decimal] = {}
     overdrawn: list = []
-
-    def settle(day, moves: list[tuple[Decimal, int | None, str, TransactionLike]]) -> None:
-        """The day's cash trades, after its own transactions: what brings cash in first, then what takes it
-        out (a stable sort keeps the entry order in each)."""
-        moves.sort(key=lambda move: move[0] < 0)
-        for change, account, currency, tx in moves:
-            held = balances.get((account, currency), ZERO)
-            if tx.type == _WITHDRAWAL and -change > held:
-                overdrawn.append((tx, held))
-            if change > 0:
-                balances[(account, currency)] = held + change
-                expanded.append(TransactionRow(cash_ids[currency], _BUY, day, change, ONE, ZERO, currency))
-            elif taken := min(held, -change):
-                balances[(account, currency)] = held - taken
-                expanded.append(TransactionRow(cash_ids[currency], _SELL, day, taken, ONE, ZERO, currency))
-
-    # One pass, a day's moves settled when the next day starts (and after the last): a day without any (no
-    # account of its transactions tracks cash) costs nothing more than its own rows.
-    moves: list[tuple[Decimal, int | None, str, TransactionLike]] = []
+    # currency -> (the currency its cash is kept in, how many of that one unit is): currency_major asked once
+    # per currency, not twice per transaction.
+    majors: dict[str, tuple[str, Decimal]] = {}
+    # The day's cash trades, added after its own transactions when the next day starts (and after the last).
+    # A move that brings cash in adds to its balance at once: only the day's outflows read the balances, and they
+    # count after every inflow of the day. Those that take cash out wait for the day's end, as (what they take,
+    # the balance's key, the transaction).
+    bought: list = []
+    outflows: list[tuple[Decimal, tuple[int | None, str], TransactionLike]] = []
+    append = expanded.append
     day = None
+    # One pass, in which each transaction's cash change is worked out where it is met (cash_change's rule,
+    # written out: a call and a currency_major per transaction were half of a portfolio's cost here).
     for tx, account in zip(transactions, accounts, strict=True):
         if tx.date != day:
-            if moves:
-                settle(day, moves)
-                moves = []
+            if bought:
+                expanded += bought
+                bought = []
+            if outflows:
+                _outflows_settle(day, outflows, balances, expanded, overdrawn, cash_ids)
+                outflows = []
             day = tx.date
         kind = tx.type
         if kind in CASH_TYPES:
             if kind == _INTEREST:
-                expanded.append(TransactionRow(cash_ids[cash_currency(tx.currency)], _DIVIDEND, day,
-                                               tx.quantity, tx.price, tx.fee, tx.currency))
+                append(transaction_row_new((cash_ids[_major_of(majors, tx.currency)[0]], _DIVIDEND, day,
+                                            tx.quantity, tx.price, tx.fee, tx.currency)))
         else:
-            expanded.append(tx)
-        if account in tracked and (change := cash_change(tx)):
-            moves.append((change, account, cash_currency(tx.currency), tx))
-    if moves:
-        settle(day, moves)
+            append(tx)
+        if account not in tracked:
+            continue
+        if kind == _BUY:
+            change = -(tx.quantity * tx.price + tx.fee)
+        elif kind in (_SELL, _DIVIDEND, _INTEREST):
+            change = tx.quantity * tx.price - tx.fee
+        elif kind == _DEPOSIT:
+            change = tx.quantity * tx.price
+        elif kind == _WITHDRAWAL:
+            change = -(tx.quantity * tx.price)
+        elif kind == _FEE:
+            change = -tx.fee
+        else:  # a split moves no cash
+            continue
+        currency, factor = _major_of(majors, tx.currency)
+        if not (change := change * factor):
+            continue
+        if change > 0:
+            key = (account, currency)
+            balances[key] = balances.get(key, ZERO) + change
+            bought.append(transaction_row_new((cash_ids[currency], _BUY, day, change, ONE, ZERO, currency)))
+        else:
+            outflows.append((-change, (account, currency), tx))
+    if bought:
+        expanded += bought
+    if outflows:
+        _outflows_settle(day, outflows, balances, expanded, overdrawn, cash_ids)
     return CashExpansion(expanded, balances, overdrawn)
+
+
+def _major_of(majors: dict[str, tuple[str, Decimal]], code: str) -> tuple[str, Decimal]:
+    """currency_major(code), kept in `majors`."""
+    major = majors.get(code)
+    if major is None:
+        major = majors[code] = currency_major(code)
+    return major
+
+
+def _outflows_settle(day, outflows: list, balances: dict, expanded: list, overdrawn: list,
+                     cash_ids: Mapping[str, int]) -> None:
+    """The day's moves that take cash out, in entry order: each a sale of the cash its account holds, up to what
+    it takes (the rest an implicit deposit); a withdrawal of more than that is `overdrawn`."""
+    for out, key, tx in outflows:
+        held = balances.get(key, ZERO)
+        if out > held and tx.type == _WITHDRAWAL:
+            overdrawn.append((tx, held))
+        if taken := min(held, out):
+            balances[key] = held - taken
+            expanded.append(transaction_row_new((cash_ids[key[1]], _SELL, day, taken, ONE, ZERO, key[1])))
 
 
 def overdrawn_message(tx: TransactionLike, held: Decimal) -> str:
@@ -156,8 +181,10 @@ def cash_currencies(transactions: Sequence[TransactionLike], *, accounts: Sequen
     if not tracked and len(accounts) == len(transactions) and _INTEREST not in map(_type_of, transactions):
         # The common case, found in C (the lengths checked as the zip below checks them).
         return set()
-    return {cash_currency(tx.currency) for tx, account in zip(transactions, accounts, strict=True)
-            if tx.type == _INTEREST or (tx.type in _INFLOWS and account in tracked)}
+    # Each (type, currency, account) once, found in C: a portfolio has thousands of transactions and a few of those.
+    moving = set(zip(map(_type_of, transactions), map(_currency_of, transactions), accounts, strict=True))
+    return {cash_currency(currency) for kind, currency, account in moving
+            if kind == _INTEREST or (kind in _INFLOWS and account in tracked)}
 
 
 @dataclass(frozen=True)

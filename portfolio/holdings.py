@@ -7,13 +7,13 @@ saved (services), values a portfolio when it is read (selectors) and values it o
 """
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from functools import partial, reduce
-from itertools import filterfalse
-from operator import sub
+from itertools import compress, filterfalse
+from operator import attrgetter, sub
 from typing import Any, NamedTuple, Protocol
 
 from django.core.exceptions import ValidationError
@@ -341,10 +341,12 @@ def price_in_currency(price: Decimal, *, source: str, target: str, on: date, rat
 
 
 def trade_observations(transactions: Sequence[TransactionLike], *, currencies: Mapping[int, str],
-                       rate: RateLookup, latest_only: bool = False) -> dict[int, list[Observation]]:
+                       rate: RateLookup, latest_only: bool = False,
+                       of: Collection[int] | None = None) -> dict[int, list[Observation]]:
     """Each instrument's buy and sell prices as observations in its own currency, oldest first, one per day:
     the day's last trade (transactions come in date, then entry order). latest_only: just each instrument's
-    latest one (what valuing today needs).
+    latest one (what valuing today needs). of: only those instruments' (with latest_only, the scan from the
+    newest ends once each has one: the rest could add nothing).
 
     A trade in another currency than the instrument's is converted at its date's rates; without them it is
     no observation. Nor is a trade at price 0 (a transfer in, a gift): it says nothing about the price.
@@ -353,7 +355,8 @@ def trade_observations(transactions: Sequence[TransactionLike], *, currencies: M
     traded = (_BUY, _SELL)
     for tx in reversed(transactions) if latest_only else transactions:
         # An instrument observed already first: when latest_only, that is most transactions.
-        if (latest_only and tx.instrument_id in observed) or tx.type not in traded or tx.price <= 0:
+        if ((latest_only and tx.instrument_id in observed) or (of is not None and tx.instrument_id not in of)
+                or tx.type not in traded or tx.price <= 0):
             continue
         target = currencies[tx.instrument_id]
         price = tx.price if tx.currency == target else price_in_currency(
@@ -366,6 +369,8 @@ def trade_observations(transactions: Sequence[TransactionLike], *, currencies: M
         elif rows[-1].date == tx.date:
             rows.pop()
         rows.append(observation_new((tx.date, price, TRADE)))
+        if latest_only and of is not None and len(observed) == len(of):
+            break
     return observed
 
 
@@ -392,7 +397,9 @@ def latest_trades_valuing(transactions: Sequence[TransactionLike], *, held: Iter
     start = 0 if since is None else bisect_right(transactions, since, key=_transaction_date)
     observed = trade_observations(transactions[start:], currencies=currencies, rate=rate, latest_only=True)
     if start and (unobserved := [pk for pk in held_without_close if pk not in observed]):
-        earlier = trade_observations(transactions[:start], currencies=currencies, rate=rate, latest_only=True)
+        # Only theirs: the scan ends at the newest trade of each (cash is traded all along, and has no close).
+        earlier = trade_observations(transactions[:start], currencies=currencies, rate=rate, latest_only=True,
+                                     of=set(unobserved))
         observed.update((pk, earlier[pk]) for pk in unobserved if pk in earlier)
     return observed
 
@@ -401,13 +408,17 @@ def _transaction_date(tx: TransactionLike) -> date:
     return tx.date
 
 
-def splits_of(transactions: Iterable[TransactionLike]) -> dict[int, list[tuple[date, Decimal]]]:
+def splits_of(transactions: Sequence[TransactionLike]) -> dict[int, list[tuple[date, Decimal]]]:
     """Each instrument's splits as (date, ratio), oldest first."""
     splits: dict[int, list[tuple[date, Decimal]]] = {}
-    for tx in transactions:
-        if tx.type == _SPLIT:
-            splits.setdefault(tx.instrument_id, []).append((tx.date, tx.quantity))
+    # The splits found by C calls (compress, map), not a Python step per transaction: they are few, and a
+    # valuation replays thousands of transactions (and their cash trades).
+    for tx in compress(transactions, map(_SPLIT.__eq__, map(_type_of, transactions))):
+        splits.setdefault(tx.instrument_id, []).append((tx.date, tx.quantity))
     return splits
+
+
+_type_of = attrgetter("type")
 
 
 def observation_on(*, close: Observation | None, trades: Sequence[Observation],

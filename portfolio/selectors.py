@@ -217,7 +217,7 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
     instruments, cash_ids, transactions = loaded.instruments, loaded.cash_ids, loaded.transactions
     fx = FxTable(
         target=base_currency,
-        currencies={tx.currency for tx in transactions} | {i.currency for i in instruments.values()},
+        currencies=set(map(_currency_of, transactions)) | {i.currency for i in instruments.values()},
     )
     totals: dict[int, _Replayed] = {}
     add = EXACT_SUMS.add
@@ -374,6 +374,7 @@ def _symbol_of(holding: Holding) -> str:
 
 
 _market_value_of = attrgetter("market_value")
+_currency_of = attrgetter("currency")
 
 
 def account_quantities_compute(transactions, accounts) -> dict[int | None, dict[int, Decimal]]:
