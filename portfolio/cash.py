@@ -87,9 +87,8 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
     expanded: list = []
     balances: dict[tuple[int | None, str], Decimal] = {}
     overdrawn: list = []
-    # currency -> (the currency its cash is kept in, how many of that one unit is): currency_major asked once
-    # per currency, not twice per transaction.
-    majors: dict[str, tuple[str, Decimal]] = {}
+    # currency -> _cash_unit(currency): asked once per currency, not once per transaction.
+    units: dict[str, tuple[str, Decimal | None]] = {}
     # The day's cash trades, added after its own transactions when the next day starts (and after the last).
     # A move that brings cash in adds to its balance at once: only the day's outflows read the balances, and they
     # count after every inflow of the day. Those that take cash out wait for the day's end, as (what they take,
@@ -98,8 +97,8 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
     outflows: list[tuple[Decimal, tuple[int | None, str], TransactionLike]] = []
     append = expanded.append
     day = None
-    # One pass, in which each transaction's cash change is worked out where it is met (cash_change's rule,
-    # written out: a call and a currency_major per transaction were half of a portfolio's cost here).
+    # One pass. Each transaction's cash change (+ in, − out, in the major unit of its currency) is worked out
+    # where it is met: a call and a currency_major per transaction were half of this function's cost.
     for tx, account in zip(transactions, accounts, strict=True):
         if tx.date != day:
             if bought:
@@ -112,8 +111,8 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
         kind = tx.type
         if kind in CASH_TYPES:
             if kind == _INTEREST:
-                append(transaction_row_new((cash_ids[_major_of(majors, tx.currency)[0]], _DIVIDEND, day,
-                                            tx.quantity, tx.price, tx.fee, tx.currency)))
+                append(transaction_row_new((cash_ids[cash_currency(tx.currency)], _DIVIDEND, day, tx.quantity,
+                                            tx.price, tx.fee, tx.currency)))
         else:
             append(tx)
         if account not in tracked:
@@ -130,8 +129,13 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
             change = -tx.fee
         else:  # a split moves no cash
             continue
-        currency, factor = _major_of(majors, tx.currency)
-        if not (change := change * factor):
+        unit = units.get(tx.currency)
+        if unit is None:
+            unit = units[tx.currency] = _cash_unit(tx.currency)
+        currency, factor = unit
+        if factor is not None:
+            change *= factor
+        if not change:
             continue
         if change > 0:
             key = (account, currency)
@@ -146,12 +150,14 @@ def cash_expand(transactions: Sequence[TransactionLike], *, accounts: Sequence[i
     return CashExpansion(expanded, balances, overdrawn)
 
 
-def _major_of(majors: dict[str, tuple[str, Decimal]], code: str) -> tuple[str, Decimal]:
-    """currency_major(code), kept in `majors`."""
-    major = majors.get(code)
-    if major is None:
-        major = majors[code] = currency_major(code)
-    return major
+def _cash_unit(code: str) -> tuple[str, Decimal | None]:
+    """The currency cash in `code` is kept in, and how many of its units one of `code` is: None for exactly 1
+    (Decimal("1"): a product by it is the same number, digits and exponent, so it is not made)."""
+    major, factor = currency_major(code)
+    return major, None if factor.as_tuple() == _UNIT else factor
+
+
+_UNIT = ONE.as_tuple()
 
 
 def _outflows_settle(day, outflows: list, balances: dict, expanded: list, overdrawn: list,
@@ -160,6 +166,10 @@ def _outflows_settle(day, outflows: list, balances: dict, expanded: list, overdr
     it takes (the rest an implicit deposit); a withdrawal of more than that is `overdrawn`."""
     for out, key, tx in outflows:
         held = balances.get(key, ZERO)
+        if not held:  # nothing to take (`out` is more than nothing): all of it an implicit deposit, or overdrawn
+            if tx.type == _WITHDRAWAL:
+                overdrawn.append((tx, held))
+            continue
         if out > held and tx.type == _WITHDRAWAL:
             overdrawn.append((tx, held))
         if taken := min(held, out):

@@ -103,6 +103,36 @@ def test_a_withdrawal_beyond_the_cash_is_reported_and_takes_what_there_is():
     assert expansion.balances == {(7, "USD"): D("0")}
 
 
+def test_nothing_held_is_nothing_sold_and_a_withdrawal_from_it_is_overdrawn():
+    txs = [row("BUY", DAY1, "2", "10"),  # nothing held: all of it an implicit deposit
+           row("WITHDRAWAL", DAY1, "1", "5", instrument=None),
+           row("SELL", DAY2, "1", "30"), row("BUY", DAY2, "1", "30"),  # all the cash taken: none left
+           row("WITHDRAWAL", DAY2, "1", "1", instrument=None)]
+    expansion = cash_expand(txs, accounts=[7] * len(txs), tracked={7}, cash_ids=CASH)
+    assert cash_rows(expansion.transactions) == [("BUY", DAY2, D("30"), "USD"), ("SELL", DAY2, D("30"), "USD")]
+    assert [(tx.date, held) for tx, held in expansion.overdrawn] == [(DAY1, D("0")), (DAY2, D("0"))]
+    assert expansion.balances == {(7, "USD"): D("0")}
+
+
+def test_an_amount_in_a_major_unit_keeps_its_digits_and_one_in_a_minor_unit_is_converted():
+    txs = [row("SELL", DAY1, "3", "1.50", fee="0.25"), row("SELL", DAY1, "2", "125", currency="GBp")]
+    expansion = cash_expand(txs, accounts=[7, 7], tracked={7}, cash_ids=CASH)
+    # 4.50 − 0.25 as Decimal writes it (not normalized, no × 1 in its exponent); 250 pence are 2.50 GBP
+    assert [str(tx.quantity) for tx in expansion.transactions if tx.instrument_id in CASH.values()] == [
+        "4.25", "2.50"]
+
+
+def test_the_currencies_needing_cash_are_those_brought_into_an_account_tracking_it_and_interests():
+    txs = [row("BUY", DAY1, "1", "10", currency="EUR"),  # takes cash: needs none
+           row("SELL", DAY1, "1", "10", currency="GBp"),  # brings GBP into account 7, which tracks it
+           row("DIVIDEND", DAY2, "1", "10", currency="CHF"),  # into account 8, which does not
+           row("INTEREST", DAY2, "1", "1", currency="JPY", instrument=None)]  # income of its cash, tracked or not
+    assert cash_currencies(txs, accounts=[7, 7, 8, 8], tracked={7}) == {"GBP", "JPY"}
+    assert cash_currencies(txs, accounts=[7, 7, 7, 8], tracked={7}) == {"GBP", "CHF", "JPY"}
+    with pytest.raises(ValueError):  # a list of accounts short of one is a bug
+        cash_currencies(txs, accounts=[7, 7, 7], tracked={7})
+
+
 @pytest.mark.django_db
 def test_the_migration_gives_each_portfolio_a_default_account_not_tracking_cash_and_keeps_its_value():
     # given a portfolio recorded before accounts: a buy and a sell, no account

@@ -222,6 +222,41 @@ def test_the_valuation_reads_only_the_trades_that_can_beat_a_close_and_values_th
         assert value["read"].positions[5].observation.source == TRADE
 
 
+class _ReadFromNewest(list):
+    """Transactions that count how many of them a newest-first scan reads."""
+
+    read = 0
+
+    def __reversed__(self):
+        for tx in super().__reversed__():
+            self.read += 1
+            yield tx
+
+
+def test_the_trades_of_some_instruments_are_theirs_only_and_the_scan_ends_at_each_ones_newest():
+    """trade_observations(of=...): latest_trades_valuing's scan of the earlier trades for the instruments held
+    without a close (the cash) reads from the newest back to each one's newest trade, and no further."""
+    transactions = _ReadFromNewest([
+        Tx("BUY", date(2024, 1, 2), D("5"), D("20"), instrument_id=3),
+        Tx("BUY", date(2024, 1, 3), D("1"), D("1"), instrument_id=9),
+        Tx("BUY", date(2024, 1, 4), D("2"), D("10")),
+        Tx("SELL", date(2024, 1, 5), D("1"), D("1"), instrument_id=9),
+        Tx("BUY", date(2024, 1, 5), D("3"), D("0"), instrument_id=3),  # a transfer in: no observation
+        Tx("BUY", date(2024, 1, 6), D("1"), D("12")),
+    ])
+    currencies = {1: "USD", 3: "USD", 9: "USD"}
+
+    trades = trade_observations(transactions, currencies=currencies, rate=no_rates, latest_only=True, of={3, 9})
+
+    assert trades == {3: [Observation(date(2024, 1, 2), D("20"), TRADE)],
+                      9: [Observation(date(2024, 1, 5), D("1"), TRADE)]}
+    assert transactions.read == 6  # down to 3's buy of 2 Jan, the first row: all of them
+    transactions.read = 0
+    assert trade_observations(transactions, currencies=currencies, rate=no_rates, latest_only=True, of={9}) == {
+        9: [Observation(date(2024, 1, 5), D("1"), TRADE)]}
+    assert transactions.read == 3  # 6 Jan, 5 Jan's transfer, 5 Jan's sell of 9: then it ends
+
+
 def test_the_close_wins_its_day_and_splits_since_the_observation_divide_it():
     trades = [Observation(date(2024, 1, 2), D("1200"), TRADE), Observation(date(2024, 1, 5), D("130"), TRADE)]
     splits = [(date(2024, 1, 4), D("10"))]
