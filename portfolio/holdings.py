@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from functools import partial, reduce
-from itertools import compress, filterfalse
-from operator import attrgetter, sub
+from itertools import filterfalse
+from operator import sub
 from typing import Any, NamedTuple, Protocol
 
 from django.core.exceptions import ValidationError
@@ -408,17 +408,13 @@ def _transaction_date(tx: TransactionLike) -> date:
     return tx.date
 
 
-def splits_of(transactions: Sequence[TransactionLike]) -> dict[int, list[tuple[date, Decimal]]]:
+def splits_of(transactions: Iterable[TransactionLike]) -> dict[int, list[tuple[date, Decimal]]]:
     """Each instrument's splits as (date, ratio), oldest first."""
     splits: dict[int, list[tuple[date, Decimal]]] = {}
-    # The splits found by C calls (compress, map), not a Python step per transaction: they are few, and a
-    # valuation replays thousands of transactions (and their cash trades).
-    for tx in compress(transactions, map(_SPLIT.__eq__, map(_type_of, transactions))):
-        splits.setdefault(tx.instrument_id, []).append((tx.date, tx.quantity))
+    for tx in transactions:
+        if tx.type == _SPLIT:
+            splits.setdefault(tx.instrument_id, []).append((tx.date, tx.quantity))
     return splits
-
-
-_type_of = attrgetter("type")
 
 
 def observation_on(*, close: Observation | None, trades: Sequence[Observation],

@@ -115,11 +115,11 @@ def test_nothing_held_is_nothing_sold_and_a_withdrawal_from_it_is_overdrawn():
 
 
 def test_an_amount_in_a_major_unit_keeps_its_digits_and_one_in_a_minor_unit_is_converted():
-    txs = [row("SELL", DAY1, "3", "1.50", fee="0.25"), row("SELL", DAY1, "2", "125", currency="GBp")]
+    txs = [row("SELL", DAY1, "3", "1.50", fee="0.20"), row("SELL", DAY1, "2", "125", currency="GBp")]
     expansion = cash_expand(txs, accounts=[7, 7], tracked={7}, cash_ids=CASH)
-    # 4.50 − 0.25 as Decimal writes it (not normalized, no × 1 in its exponent); 250 pence are 2.50 GBP
+    # 4.50 − 0.20 as Decimal writes it: 4.30, its trailing zero kept (not normalized); 250 pence are 2.50 GBP
     assert [str(tx.quantity) for tx in expansion.transactions if tx.instrument_id in CASH.values()] == [
-        "4.25", "2.50"]
+        "4.30", "2.50"]
 
 
 def test_the_currencies_needing_cash_are_those_brought_into_an_account_tracking_it_and_interests():

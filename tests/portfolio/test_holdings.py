@@ -222,6 +222,31 @@ def test_the_valuation_reads_only_the_trades_that_can_beat_a_close_and_values_th
         assert value["read"].positions[5].observation.source == TRADE
 
 
+def test_the_earlier_trades_read_for_an_instrument_without_a_close_are_its_own_only():
+    """latest_trades_valuing: before the oldest held close it reads the trades of the instruments held without
+    a close (9, the cash) and of no other: an earlier trade of 4, in euros, is never converted (no rate asked)."""
+    asked = []
+
+    def rates(code: str, day: date) -> D | None:
+        asked.append((code, day))
+        return no_rates(code, day) if code == "USD" else D("1.1")
+
+    transactions = [
+        Tx("BUY", date(2024, 1, 2), D("5"), D("1"), instrument_id=9),
+        Tx("BUY", date(2024, 1, 3), D("2"), D("10"), instrument_id=4, currency="EUR"),
+        Tx("BUY", date(2024, 1, 8), D("1"), D("12")),
+    ]
+    closes = {1: Observation(date(2024, 1, 5), D("12"), CLOSE), 4: Observation(date(2024, 1, 6), D("11"), CLOSE)}
+    held = {1: (D("1"), D("12")), 4: (D("2"), D("20")), 9: (D("5"), D("5"))}
+    currencies = {1: "USD", 4: "USD", 9: "USD"}
+
+    trades = latest_trades_valuing(transactions, held=held, closes=closes, currencies=currencies, rate=rates)
+
+    assert trades == {1: [Observation(date(2024, 1, 8), D("12"), TRADE)],
+                      9: [Observation(date(2024, 1, 2), D("1"), TRADE)]}
+    assert asked == []  # 4's trade of 3 Jan, before the oldest close (5 Jan), was not read
+
+
 class _ReadFromNewest(list):
     """Transactions that count how many of them a newest-first scan reads."""
 
