@@ -15,7 +15,16 @@ from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from charts.cache import ANSWER_FORMAT, CHART_LAYOUT, chart_data_get, chart_data_store, chart_progress_get
+from charts.cache import (
+    ANSWER_FORMAT,
+    CHART_LAYOUT,
+    Making,
+    chart_data_get,
+    chart_data_store,
+    chart_making_release,
+    chart_making_take,
+    chart_progress_get,
+)
 from charts.services import chart_regeneration_request
 from charts.tasks import generate_chart_data_task
 from portfolio.cache import portfolio_version_get, portfolio_versions_bump
@@ -252,6 +261,47 @@ def test_with_no_chart_at_all_the_generation_is_queued_at_once_and_a_debounced_o
     worker_settle()
     assert _generated_at(portfolio.pk) == generated_at
     assert chart_progress_get(portfolio_id=portfolio.pk)["state"] == "SUCCESS"
+
+
+def test_a_run_marks_what_it_makes_unless_another_run_makes_it_or_a_newer_one_or_it_is_made(portfolio):
+    today, yesterday = timezone.localdate(), timezone.localdate() - timedelta(days=1)
+    redis = get_redis_connection("default")
+
+    def take(version: int, day: date = today, unless_made: bool = True) -> Making:
+        return chart_making_take(portfolio_id=portfolio.pk, version=version, day=day, seconds=60,
+                                 unless_made=unless_made)
+
+    def mark() -> bytes | None:
+        return redis.get(f"folio:chart:{portfolio.pk}:making")
+
+    # given a run making version 5 of today's chart
+    five = take(5)
+    assert five.held.startswith(f"5@{today.isoformat()} ") and not five.made and mark() == five.held.encode()
+
+    # then another run of version 5, an older version's (it read the version just before a write, and reached
+    # its mark late) or yesterday's takes nothing, even regardless of a chart made: the mark stays the first's
+    assert [take(5), take(4), take(5, day=yesterday), take(4, unless_made=False)] == [Making(None, False)] * 4
+    assert mark() == five.held.encode()
+    # and a newer version's run takes it over (the older run may still be going)
+    six = take(6)
+    assert six.held.startswith(f"6@{today.isoformat()} ") and mark() == six.held.encode()
+
+    # when that run has stored its chart and dropped its mark
+    chart_data_store(portfolio_id=portfolio.pk, version=6, data={"as_of": today.isoformat(), "ranges": {"1M": []}})
+    chart_making_release(portfolio_id=portfolio.pk, held=six.held)
+
+    # then a run of that version (or an older one) finds it made, in the same step, and marks nothing: checked
+    # apart, a run that found no chart and then no mark (the other finishing in between) made it again
+    assert [take(6), take(5)] == [Making(None, True)] * 2 and mark() is None
+    # but a regeneration asked for regardless, or a newer version's run, takes the mark
+    forced = take(6, unless_made=False)
+    assert forced.held.startswith("6@") and mark() == forced.held.encode()
+    chart_making_release(portfolio_id=portfolio.pk, held=forced.held)
+    assert take(7).held.startswith("7@") and mark().startswith(b"7@")
+    redis.delete(f"folio:chart:{portfolio.pk}:making")
+    # and a chart made yesterday is not today's
+    chart_data_store(portfolio_id=portfolio.pk, version=7, data={"as_of": yesterday.isoformat(), "ranges": {}})
+    assert take(7).held.startswith(f"7@{today.isoformat()} ")
 
 
 def test_an_outdated_chart_is_regenerated_after_the_debounce_not_at_once(worker, client, portfolio, settings):
