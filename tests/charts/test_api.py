@@ -1,6 +1,8 @@
 """Chart data through a real worker: 202 → progress → 200, regenerated after edits, last good kept."""
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -180,12 +182,21 @@ def test_generate_charts_command_runs_here_or_queues(client, portfolio):
         call_command("generate_charts", "--portfolio", "999999", stdout=StringIO(), stderr=StringIO())
 
 
+@contextmanager
+def generations_held() -> Iterator[None]:
+    """Any generation a worker runs meanwhile waits in its first step (the transactions table locked)."""
+    with psycopg.connect(database_url_of_test()) as blocker:
+        blocker.execute("LOCK TABLE portfolio_transaction IN ACCESS EXCLUSIVE MODE")
+        yield
+
+
 def test_a_chart_key_of_another_shape_is_replaced_not_a_500(client, portfolio):
     # a string where the chart's hash belongs (whatever put it there): read as no chart, replaced when generated
     get_redis_connection("default").set(f"folio:chart:{portfolio.pk}:data:l{CHART_LAYOUT}",
                                         '{"version": 0, "ranges": {}}')
-    assert client.get(f"/api/dashboard-chart-data/{portfolio.pk}/").status_code == 202
-    assert client.get(f"/api/portfolios/{portfolio.pk}/performance/").status_code == 202
+    with generations_held():  # (see the next test)
+        assert client.get(f"/api/dashboard-chart-data/{portfolio.pk}/").status_code == 202
+        assert client.get(f"/api/portfolios/{portfolio.pk}/performance/").status_code == 202
     call_command("generate_charts", "--portfolio", str(portfolio.pk), stdout=StringIO(), stderr=StringIO())
     assert client.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M").status_code == 200
 
@@ -204,10 +215,13 @@ def test_a_chart_cached_in_an_older_layout_is_made_again_not_misread(client, por
               "1M:sparklines", b'1.0\n,"series":[],"sparklines":{"CHRT":[]}}', ex=60)
     url = f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M&include=sparklines"
 
-    # when the chart is read, it is no chart yet: neither cached part is sent
-    assert client.get(url).status_code == 202
-    assert client.get(f"/api/portfolios/{portfolio.pk}/performance/").status_code == 202
-    assert chart_data_get(portfolio_id=portfolio.pk) is None
+    # when the chart is read, it is no chart yet: neither cached part is sent (the generation a read queues held
+    # in its first step meanwhile: the module's worker, started by an earlier test, would otherwise make the chart
+    # before the next read when this thread is slow)
+    with generations_held():
+        assert client.get(url).status_code == 202
+        assert client.get(f"/api/portfolios/{portfolio.pk}/performance/").status_code == 202
+        assert chart_data_get(portfolio_id=portfolio.pk) is None
 
     # then the generation replaces it, and the sparklines are by instrument id
     call_command("generate_charts", "--portfolio", str(portfolio.pk), stdout=StringIO(), stderr=StringIO())
