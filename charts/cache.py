@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import date
+from typing import NamedTuple
 
 from redis.exceptions import ResponseError
 
@@ -240,27 +241,60 @@ def chart_generation_forget(*, portfolio_id: int) -> None:
 
 
 # What the generation under way makes ("<history version>@<day>", and the run's own token), held by that
-# run until it ends or the key expires.
+# run until it ends (after it stored what it made) or the key expires.
 def _making_key(portfolio_id: int) -> str:
     return redis_key("chart", portfolio_id, "making")
+
+
+def chart_making_what(*, version: int, day: date) -> str:
+    """What a run makes: the history version for the day, as its mark names it."""
+    return f"{version}@{day.isoformat()}"
 
 
 def _makes(held: bytes | None, what: str) -> bool:
     return held is not None and held.split(b" ", 1)[0] == what.encode()
 
 
-def chart_making_take(*, portfolio_id: int, what: str, seconds: int) -> str | None:
-    """Mark this run as making `what` for at most `seconds`: the value to release it with, or None when
-    another run already makes exactly that (this one is then a duplicate). A mark of another version
-    (an older run still going) is taken over."""
-    client = redis_client()
-    held = f"{what} {uuid.uuid4().hex}"
-    if client.set(_making_key(portfolio_id), held, nx=True, ex=seconds):
-        return held
-    if _makes(client.get(_making_key(portfolio_id)), what):
-        return None
-    client.set(_making_key(portfolio_id), held, ex=seconds)
-    return held
+# KEYS[1] the mark, KEYS[2] the chart's data. ARGV[1] the history version, ARGV[2] the day (ISO), ARGV[3] the
+# mark to set and ARGV[4] its seconds; ARGV[5] the day as the data's "as_of" (JSON), or "" when a chart already
+# cached does not count. 0: another run makes this version or a newer one (a later day's, a higher version of
+# the day); 1: the chart of this version or a newer one is cached for the day; else the mark set.
+_MAKING_TAKE = """
+local held = redis.call('GET', KEYS[1])
+if held then
+  local version, day = string.match(held, '^(%-?%d+)@(%S+)')
+  if day and (day > ARGV[2] or (day == ARGV[2] and tonumber(version) >= tonumber(ARGV[1]))) then return 0 end
+end
+if ARGV[5] ~= '' and redis.call('TYPE', KEYS[2]).ok == 'hash' then
+  local made = redis.call('HMGET', KEYS[2], 'version', 'as_of')
+  if made[1] and made[2] == ARGV[5] and tonumber(made[1]) >= tonumber(ARGV[1]) then return 1 end
+end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+return ARGV[3]
+"""
+
+
+class Making(NamedTuple):
+    held: str | None  # the mark this run holds (the value to release it with), or None
+    made: bool  # the chart is cached already: nothing to make
+
+
+def chart_making_take(*, portfolio_id: int, version: int, day: date, seconds: int,
+                      unless_made: bool) -> Making:
+    """Mark this run as making `version` for `day`, for at most `seconds`, unless another run makes it or a
+    newer one (held None: this one is a duplicate, or outdated), or — `unless_made` — the chart of that version
+    or a newer one is already cached for the day (made). A mark of an older version (an older run still going)
+    is taken over.
+
+    One step in Redis: a run stores its chart before it drops its mark, so a run finds one or the other — never
+    neither in two reads, between which another run of its version finished (it would make the chart again)."""
+    what = chart_making_what(version=version, day=day)
+    reply = redis_client().eval(
+        _MAKING_TAKE, 2, _making_key(portfolio_id), chart_data_key(portfolio_id), version, day.isoformat(),
+        f"{what} {uuid.uuid4().hex}", seconds, json.dumps(day.isoformat()) if unless_made else "")
+    if isinstance(reply, int):
+        return Making(held=None, made=reply == 1)
+    return Making(held=reply.decode(), made=False)
 
 
 def chart_making_release(*, portfolio_id: int, held: str) -> None:

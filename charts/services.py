@@ -7,7 +7,6 @@ import functools
 import logging
 import time
 from collections.abc import Iterable
-from datetime import date
 
 from django.conf import settings
 from django.utils import timezone
@@ -18,10 +17,10 @@ from charts.cache import (
     chart_generation_forget,
     chart_generation_state,
     chart_generations_stalled,
-    chart_is_current,
     chart_making_forget,
     chart_making_release,
     chart_making_take,
+    chart_making_what,
     chart_progress_get,
     chart_progress_set,
 )
@@ -99,10 +98,6 @@ def chart_regeneration_request(*, portfolio_ids: Iterable[int], at_once: bool = 
         return []
 
 
-def _making(version: int, day: date) -> str:
-    return f"{version}@{day.isoformat()}"
-
-
 def chart_regeneration_ask(*, portfolio_id: int, history_version: int, served: bool) -> None:
     """A reader found no current chart (`served`: an outdated one was served). Nothing is queued while a
     run is making this version for today — the page's polls during a generation — and an outdated chart
@@ -110,8 +105,8 @@ def chart_regeneration_ask(*, portfolio_id: int, history_version: int, served: b
     waits), unless the last generation failed (its retries stay debounced). A run's mark lasts
     MAKING_SECONDS."""
     try:
-        state, being_made = chart_generation_state(portfolio_id=portfolio_id,
-                                                   what=_making(history_version, timezone.localdate()))
+        making = chart_making_what(version=history_version, day=timezone.localdate())
+        state, being_made = chart_generation_state(portfolio_id=portfolio_id, what=making)
     except Exception:  # Redis down: nothing can be queued either
         logger.warning("chart generation state of portfolio %s unreadable", portfolio_id, exc_info=True)
         return
@@ -128,9 +123,10 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
     The version is read before the inputs, and after the claims are dropped: a write landing during
     the computation bumps it past what is cached and queues a run of its own, so that write's request is
     never mistaken as done. The run marks what it makes (chart_making_take) so that readers polling
-    meanwhile queue nothing more. Unless `even_if_current`, a run finding the chart already current, or
-    another run making the same version (a debounced run and the one a reader asked for at once), leaves
-    it at that.
+    meanwhile queue nothing more. Unless `even_if_current`, a run finding the chart already current (or a
+    newer one cached), or another run making the same version or a newer one (a debounced run and the one a
+    reader asked for at once), leaves it at that — found in the same step as the mark is taken: checked apart,
+    a run of the same version storing and dropping its mark in between had this one make the chart again.
     """
     _allocator_keeps_memory()
     redis_client().delete(_scheduled_key(portfolio_id), _prompt_key(portfolio_id))
@@ -140,10 +136,11 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
         return None
     version = portfolio.history_version
     today = timezone.localdate()
-    if not even_if_current and chart_is_current(portfolio_id=portfolio_id, version=version, day=today):
+    held, made = chart_making_take(portfolio_id=portfolio_id, version=version, day=today, seconds=MAKING_SECONDS,
+                                   unless_made=not even_if_current)
+    if made:
         chart_progress_set(portfolio_id=portfolio_id, state="SUCCESS", done=GENERATION_STEPS, total=GENERATION_STEPS)
         return version
-    held = chart_making_take(portfolio_id=portfolio_id, what=_making(version, today), seconds=MAKING_SECONDS)
     if held is None and not even_if_current:
         return version
     chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=0, total=GENERATION_STEPS)

@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from json.encoder import encode_basestring
 from typing import NamedTuple
 
@@ -27,7 +27,7 @@ from core.query_cache import query_cache
 from portfolio.access import PortfolioAccess
 from portfolio.accounts import accounts_value_rows
 from portfolio.history import portfolio_history_listed_queue, portfolio_history_progress
-from portfolio.holdings import WrittenOnce, money_format, money_sum, plain_format
+from portfolio.holdings import WrittenOnce, money_format, money_sum, percent_format, plain_format
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_accounts_valuation_get
 from prices.models import VerificationStatus
@@ -57,7 +57,14 @@ def _money(value: Decimal | None) -> str | None:
 def _percent(part: Decimal | None, whole: Decimal | None) -> str | None:
     if part is None or not whole:
         return None
-    return str((part / whole * _HUNDRED).quantize(CENT, ROUND_HALF_EVEN))
+    percent = part / whole * _HUNDRED
+    try:
+        return str(percent.quantize(CENT, ROUND_HALF_EVEN))
+    except InvalidOperation:
+        # Beyond the caller's precision (28 digits by default: more than 26 whole ones, a gain over a near-zero
+        # cost) it cannot be rounded to cents here: written in full, as percent_format writes the watchlist's
+        # percentages, rather than failing the answer.
+        return percent_format(part, whole)
 
 
 _HUNDRED = Decimal(100)  # the same number as 100, not converted again for every percentage

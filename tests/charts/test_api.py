@@ -1,6 +1,8 @@
 """Chart data through a real worker: 202 → progress → 200, regenerated after edits, last good kept."""
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -15,7 +17,16 @@ from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from charts.cache import ANSWER_FORMAT, CHART_LAYOUT, chart_data_get, chart_data_store, chart_progress_get
+from charts.cache import (
+    ANSWER_FORMAT,
+    CHART_LAYOUT,
+    Making,
+    chart_data_get,
+    chart_data_store,
+    chart_making_release,
+    chart_making_take,
+    chart_progress_get,
+)
 from charts.services import chart_regeneration_request
 from charts.tasks import generate_chart_data_task
 from portfolio.cache import portfolio_version_get, portfolio_versions_bump
@@ -171,12 +182,21 @@ def test_generate_charts_command_runs_here_or_queues(client, portfolio):
         call_command("generate_charts", "--portfolio", "999999", stdout=StringIO(), stderr=StringIO())
 
 
+@contextmanager
+def generations_held() -> Iterator[None]:
+    """Any generation a worker runs meanwhile waits in its first step (the transactions table locked)."""
+    with psycopg.connect(database_url_of_test()) as blocker:
+        blocker.execute("LOCK TABLE portfolio_transaction IN ACCESS EXCLUSIVE MODE")
+        yield
+
+
 def test_a_chart_key_of_another_shape_is_replaced_not_a_500(client, portfolio):
     # a string where the chart's hash belongs (whatever put it there): read as no chart, replaced when generated
     get_redis_connection("default").set(f"folio:chart:{portfolio.pk}:data:l{CHART_LAYOUT}",
                                         '{"version": 0, "ranges": {}}')
-    assert client.get(f"/api/dashboard-chart-data/{portfolio.pk}/").status_code == 202
-    assert client.get(f"/api/portfolios/{portfolio.pk}/performance/").status_code == 202
+    with generations_held():  # (see the next test)
+        assert client.get(f"/api/dashboard-chart-data/{portfolio.pk}/").status_code == 202
+        assert client.get(f"/api/portfolios/{portfolio.pk}/performance/").status_code == 202
     call_command("generate_charts", "--portfolio", str(portfolio.pk), stdout=StringIO(), stderr=StringIO())
     assert client.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M").status_code == 200
 
@@ -195,10 +215,13 @@ def test_a_chart_cached_in_an_older_layout_is_made_again_not_misread(client, por
               "1M:sparklines", b'1.0\n,"series":[],"sparklines":{"CHRT":[]}}', ex=60)
     url = f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M&include=sparklines"
 
-    # when the chart is read, it is no chart yet: neither cached part is sent
-    assert client.get(url).status_code == 202
-    assert client.get(f"/api/portfolios/{portfolio.pk}/performance/").status_code == 202
-    assert chart_data_get(portfolio_id=portfolio.pk) is None
+    # when the chart is read, it is no chart yet: neither cached part is sent (the generation a read queues held
+    # in its first step meanwhile: the module's worker, started by an earlier test, would otherwise make the chart
+    # before the next read when this thread is slow)
+    with generations_held():
+        assert client.get(url).status_code == 202
+        assert client.get(f"/api/portfolios/{portfolio.pk}/performance/").status_code == 202
+        assert chart_data_get(portfolio_id=portfolio.pk) is None
 
     # then the generation replaces it, and the sparklines are by instrument id
     call_command("generate_charts", "--portfolio", str(portfolio.pk), stdout=StringIO(), stderr=StringIO())
@@ -252,6 +275,47 @@ def test_with_no_chart_at_all_the_generation_is_queued_at_once_and_a_debounced_o
     worker_settle()
     assert _generated_at(portfolio.pk) == generated_at
     assert chart_progress_get(portfolio_id=portfolio.pk)["state"] == "SUCCESS"
+
+
+def test_a_run_marks_what_it_makes_unless_another_run_makes_it_or_a_newer_one_or_it_is_made(portfolio):
+    today, yesterday = timezone.localdate(), timezone.localdate() - timedelta(days=1)
+    redis = get_redis_connection("default")
+
+    def take(version: int, day: date = today, unless_made: bool = True) -> Making:
+        return chart_making_take(portfolio_id=portfolio.pk, version=version, day=day, seconds=60,
+                                 unless_made=unless_made)
+
+    def mark() -> bytes | None:
+        return redis.get(f"folio:chart:{portfolio.pk}:making")
+
+    # given a run making version 5 of today's chart
+    five = take(5)
+    assert five.held.startswith(f"5@{today.isoformat()} ") and not five.made and mark() == five.held.encode()
+
+    # then another run of version 5, an older version's (it read the version just before a write, and reached
+    # its mark late) or yesterday's takes nothing, even regardless of a chart made: the mark stays the first's
+    assert [take(5), take(4), take(5, day=yesterday), take(4, unless_made=False)] == [Making(None, False)] * 4
+    assert mark() == five.held.encode()
+    # and a newer version's run takes it over (the older run may still be going)
+    six = take(6)
+    assert six.held.startswith(f"6@{today.isoformat()} ") and mark() == six.held.encode()
+
+    # when that run has stored its chart and dropped its mark
+    chart_data_store(portfolio_id=portfolio.pk, version=6, data={"as_of": today.isoformat(), "ranges": {"1M": []}})
+    chart_making_release(portfolio_id=portfolio.pk, held=six.held)
+
+    # then a run of that version (or an older one) finds it made, in the same step, and marks nothing: checked
+    # apart, a run that found no chart and then no mark (the other finishing in between) made it again
+    assert [take(6), take(5)] == [Making(None, True)] * 2 and mark() is None
+    # but a regeneration asked for regardless, or a newer version's run, takes the mark
+    forced = take(6, unless_made=False)
+    assert forced.held.startswith("6@") and mark() == forced.held.encode()
+    chart_making_release(portfolio_id=portfolio.pk, held=forced.held)
+    assert take(7).held.startswith("7@") and mark().startswith(b"7@")
+    redis.delete(f"folio:chart:{portfolio.pk}:making")
+    # and a chart made yesterday is not today's
+    chart_data_store(portfolio_id=portfolio.pk, version=7, data={"as_of": yesterday.isoformat(), "ranges": {}})
+    assert take(7).held.startswith(f"7@{today.isoformat()} ")
 
 
 def test_an_outdated_chart_is_regenerated_after_the_debounce_not_at_once(worker, client, portfolio, settings):

@@ -247,3 +247,22 @@ def test_the_holdings_answer_is_exactly_what_the_api_renderer_writes(api, user, 
         "price": None, "market_value": None, "unrealized_gain": None, "weight": None, "price_as_of": None,
         "day_change": None, "stale": True, "unknown": False}
     assert (rows["WHO"]["unknown"], rows["WHO"]["price"], rows["WHO"]["instrument_id"]) == (True, "7", unknown.pk)
+
+
+def test_a_percentage_of_more_than_26_whole_digits_is_written_in_full(api, portfolio):
+    # given shares received for nothing but a 0.0001 fee, now worth 10^25: a gain of ~10^31 % of their cost
+    gift = InstrumentFactory(symbol="GIFT", exchange_mic="")
+    TransactionFactory(portfolio=portfolio, instrument=gift, quantity=D("1000000000000"), price=D("0"),
+                       fee=D("0.0001"), date=date(2024, 1, 2))
+    PriceFactory(instrument=gift, date=timezone.localdate(), close=D("10000000000000"))
+
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/")
+    holdings = api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/")
+
+    # then both answer, the percentage with all its digits and its cents, as percent_format writes any (the
+    # watchlist's), where the default context's 28 digits cannot round it to cents
+    assert initial.status_code == holdings.status_code == 200
+    row = holdings.json()["holdings"][0]
+    assert (row["cost_basis"], row["market_value"]) == ("0.00", "10000000000000000000000000.00")
+    # (10^25 − 0.0001 is 10^25 in 28 digits, and 10^25 / 0.0001 × 100 is 10^31: 32 digits)
+    assert initial.json()["unrealized_gain_percent"] == row["unrealized_gain_percent"] == f"1{'0' * 31}.00"

@@ -6,9 +6,12 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from prices.models import Instrument, PriceHistory
 from prices.selectors import InstrumentRow, instruments_by_id_get, instruments_with_latest_get, prices_latest_get
+from tests.factories import PriceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -44,3 +47,21 @@ def test_instruments_by_fixed_sql_are_the_orms_with_their_latest_closes():
     assert unpriced.pk not in latest and cash.pk not in latest
     assert instruments_with_latest_get(ids=[], shared_symbols=[]) == ({}, {})
     assert list(instruments_by_id_get(ids=[], shared_symbols=["CASH USD"])) == [cash.pk]  # an empty array of ids
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the ids are sent so on Postgres")
+def test_the_latest_closes_alone_or_with_their_instruments_send_the_ids_as_the_same_array_text():
+    # given ids psycopg would type by their size in a list (int2, int4, int8: under server-side binding, a
+    # statement for each), one of them held
+    aaa = Instrument.objects.create(symbol="AAA", currency="USD")
+    PriceFactory(instrument=aaa, date=date(2024, 1, 2), close=Decimal("12.5"))
+    ids = [aaa.pk, 40_000, 3_000_000_000]
+
+    with CaptureQueriesContext(connection) as queries:
+        alone = prices_latest_get(instrument_ids=ids)
+        _, joined = instruments_with_latest_get(ids=ids)
+
+    # then both send one text, which Postgres casts, whatever the ids' sizes; and read the same closes
+    sent = f"ANY('{{{aaa.pk},40000,3000000000}}'::bigint[])"
+    assert [sent in query["sql"] for query in queries.captured_queries] == [True, True]
+    assert alone == joined == {aaa.pk: (Decimal("12.5"), date(2024, 1, 2), None)}
