@@ -350,8 +350,9 @@ def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
            + _profile_lines(results, "dashboard_cold"))
     warm = d["gunicorn"]["initial"]["warm"]["p95"]
     step = (f"D5 allows a cold read {3 * warm:.1f} ms (3 × the warm p95), less than reading and replaying the "
-            f"{d['portfolio']['transactions']:,} transactions costs alone: no cheaper computation meets it while a "
-            "cold read replays them. Two design changes remain. (1) Positions kept in Postgres, written by the "
+            f"{d['portfolio']['transactions']:,} transactions (and the cash trades they imply in its cash-tracking "
+            "account) costs alone: no cheaper computation meets it while a cold read replays them. Two design "
+            "changes remain. (1) Positions kept in Postgres, written by the "
             "transaction services in the write's own transaction and rebuilt by a worker when an FX backfill or an "
             "instrument's currency changes what the replay gives: a cold read would read one row per holding "
             "instead of replaying every transaction (the load and the replay are about half of a cold read by the "
