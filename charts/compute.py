@@ -405,7 +405,7 @@ def _replay(inputs: ChartInputs, *, ids: np.ndarray, first: date, today: date, r
     does); keep the state after each (instrument, date) and each transaction's amounts.
 
     Only the engine's call and the state it leaves are a Python step per transaction (a third of them the cash's
-    trades, for an account tracking cash): each one's column and day, and the flows' columns, are made by C calls
+    trades, for an account tracking cash): each one's column and day, and the flows' fields, are made by C calls
     (map) over them all, and a currency at a fixed rate (the base's own) is not looked up — half of what the loop
     cost besides the engine, measured."""
     transactions = inputs.transactions

@@ -794,7 +794,7 @@ def test_a_block_filled_from_its_rows_is_the_forward_fill_of_a_scan(before_first
         expected, expected_first = _scanned(columns, days, values, n_columns=n_columns, n_days=n_days, none=np.nan)
         for lo, hi in ((0, 7), (7, 30)):
             # When a block is filled
-            grid, first = rows.fill(lo=lo, hi=hi, values_between=lambda a, b: values[a:b], none=np.nan)
+            grid, first = rows.fill(lo=lo, hi=hi, values_between=lambda a, b, v=values: v[a:b], none=np.nan)
             # Then it is the scan's, bit for bit, and so are its columns' first days
             assert grid.tobytes() == expected[lo:hi].tobytes(), (beyond, lo)
             assert first.tolist() == expected_first[lo:hi].tolist()
