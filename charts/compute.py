@@ -29,6 +29,7 @@ from datetime import date, timedelta
 from decimal import Decimal, localcontext
 from json.encoder import encode_basestring_ascii
 from math import ceil
+from operator import attrgetter, mul
 from typing import NamedTuple, NotRequired, TypedDict
 
 import numpy as np
@@ -376,6 +377,9 @@ class _Rates:
     def __init__(self, fx: dict[str, FxSeries]) -> None:
         self.series = {code: (series.dates.astype(object).tolist(), series.rates) for code, series in fx.items()}
         self.memo: dict[tuple[str, date], Decimal | None] = {}
+        # The codes converted at one rate whatever the day (the base's own currency, its minor unit: one rate from
+        # date.min): what this answers for them on any day, with no look-up.
+        self.fixed = {code: rates[0] for code, (dates, rates) in self.series.items() if dates == [date.min]}
 
     def __call__(self, code: str, day: date) -> Decimal | None:
         key = (code, day)
@@ -398,34 +402,44 @@ class _Rates:
 def _replay(inputs: ChartInputs, *, ids: np.ndarray, first: date, today: date, rates: _Rates) -> _Replay:
     """Replay every transaction once through the average-cost engine in Decimal, amounts in the base currency
     at the rate of the transaction's own date (portfolio.holdings.transaction_apply_in_base, as the dashboard
-    does); keep the state after each (instrument, date) and each transaction's amounts."""
+    does); keep the state after each (instrument, date) and each transaction's amounts.
+
+    Only the engine's call and the state it leaves are a Python step per transaction (a third of them the cash's
+    trades, for an account tracking cash): each one's column and day, and the flows' fields, are made by C calls
+    (map) over them all, and a currency at a fixed rate (the base's own) is not looked up — half of what the loop
+    cost besides the engine, measured."""
+    transactions = inputs.transactions
     column_of = {int(instrument_id): column for column, instrument_id in enumerate(ids.tolist())}
-    positions: dict[int, Position] = {}
+    dates = list(map(_date_of, transactions))
+    day_of = {day: (day - first).days for day in set(dates)}
+    days = list(map(day_of.__getitem__, dates))
+    columns = list(map(column_of.__getitem__, map(_instrument_of, transactions)))
+    positions: list[Position | None] = [None] * len(column_of)
     # (column, day) as one int, column-major: sorting the keys sorts the states the way _StepRows needs.
-    stride = (max(tx.date for tx in inputs.transactions) - first).days + 1
+    stride = max(days) + 1
     after: dict[int, tuple[Decimal, Decimal]] = {}
     missing: dict[int, set[str]] = {}
-    flows = Flows(days=[], columns=[], types=[], currencies=[], amounts_local=[], fees_local=[], effects=[])
+    effects: list[TransactionEffect] = []
+    effect_add, fixed = effects.append, rates.fixed
     split = str(TransactionType.SPLIT)
-    for tx in inputs.transactions:
-        column, day, kind = column_of[tx.instrument_id], (tx.date - first).days, tx.type
-        rate = None if kind == split else rates(tx.currency, tx.date)
-        if rate is None and kind != split:
+    for tx, column, day in zip(transactions, columns, days, strict=True):
+        if tx.type == split:
+            rate = None
+        elif (rate := fixed.get(tx.currency)) is None and (rate := rates(tx.currency, tx.date)) is None:
             missing.setdefault(column, set()).add(tx.currency)
-        position = positions.get(tx.instrument_id)
+        position = positions[column]
         if position is None:
-            position = positions[tx.instrument_id] = Position(instrument_id=tx.instrument_id)
-        effect = transaction_apply_in_base(position, tx, rate=rate)
+            position = positions[column] = Position(instrument_id=tx.instrument_id)
+        effect_add(transaction_apply_in_base(position, tx, rate=rate))
         # Later transactions of the same day overwrite: the chart shows the end-of-day state.
         after[column * stride + day] = (position.quantity, position.cost_basis)
-        if tx.date <= today:
-            flows.days.append(day)
-            flows.columns.append(column)
-            flows.types.append(kind)
-            flows.currencies.append(tx.currency)
-            flows.amounts_local.append(tx.quantity * tx.price)
-            flows.fees_local.append(tx.fee)
-            flows.effects.append(effect)
+    # The flows: the transactions dated up to today, the first ones (they are in date order).
+    dated = bisect_right(dates, today)
+    flowing = transactions[:dated]
+    flows = Flows(days=days[:dated], columns=columns[:dated], types=list(map(_type_of, flowing)),
+                  currencies=list(map(_currency_of, flowing)),
+                  amounts_local=list(map(mul, map(_quantity_of, flowing), map(_price_of, flowing))),
+                  fees_local=list(map(_fee_of, flowing)), effects=effects[:dated])
     keys = np.array(sorted(after), dtype="i8")
     exact = [after[key] for key in keys.tolist()]
     return _Replay(
@@ -437,6 +451,10 @@ def _replay(inputs: ChartInputs, *, ids: np.ndarray, first: date, today: date, r
         missing_currencies=missing,
         flows=flows,
     )
+
+
+_date_of, _instrument_of, _type_of, _currency_of, _quantity_of, _price_of, _fee_of = (
+    attrgetter(name) for name in ("date", "instrument_id", "type", "currency", "quantity", "price", "fee"))
 
 
 @dataclass(frozen=True)
@@ -534,7 +552,7 @@ class _MergedPrices:
         block = self.closes.closes_of(slice(close_start, close_stop))
         if first == last:
             return block
-        return np.insert(block, self.at[first:last] - close_start, self.extra[first:last])
+        return _inserted(block, at=self.at[first:last] - close_start, values=self.extra[first:last])
 
 
 def _close_observation(prices: PriceRows, row: int) -> Observation:
@@ -618,6 +636,9 @@ def _grid_compute(*, ids: np.ndarray, instruments: list[Instrument], codes: list
     return grid
 
 
+_EXACTLY_ONE = Decimal(1).as_tuple()  # 1, exponent 0: a product by it is the other factor, digit for digit
+
+
 class _Valuer:
     """The portfolio on one day, valued in Decimal by portfolio.holdings.portfolio_value_compute from the
     replayed positions, the exact stored closes and the trades: O(holdings) per day asked."""
@@ -666,8 +687,14 @@ class _Valuer:
 
     def _snapshot(self, valued: PortfolioValue) -> Snapshot:
         if self.one_code is not None:  # every instrument in one currency (most portfolios): nothing to group
-            amounts = [position.quantity * position.observation.price for position in valued.positions.values()
-                       if position.value is not None]
+            counted = [position for position in valued.positions.values() if position.value is not None]
+            if counted and counted[0].fx_rate.as_tuple() == _EXACTLY_ONE:
+                # The base currency's own (its rate the day's for every position): each value is quantity ×
+                # price × 1, the same digits as quantity × price — not multiplied again, for every position of
+                # each day valued.
+                amounts = [position.value for position in counted]
+            else:
+                amounts = [position.quantity * position.observation.price for position in counted]
             return Snapshot(valued=valued, local={self.one_code: money_sum(amounts)} if amounts else {})
         by_currency: dict[str, list[Decimal]] = {}
         for position in valued.positions.values():
@@ -804,7 +831,7 @@ class _StepRows:
         """These rows plus more (dated within the days), inserted at `at` (np.insert's positions)."""
         rows = object.__new__(_StepRows)
         rows.n_days, rows.stride, rows.beyond = self.n_days, self.stride, self.beyond
-        rows.keys = np.insert(self.keys, at, columns * self.stride + days + 1)
+        rows.keys = _inserted(self.keys, at=at, values=columns * self.stride + days + 1)
         return rows
 
     def last_on(self, *, columns: np.ndarray, day: int) -> np.ndarray:
@@ -833,25 +860,38 @@ class _StepRows:
         # (the columns' bounds are known): a 10-year block of closes is 300,000 rows.
         column_starts = np.arange(n_columns) * self.n_days
         cells = self.keys[start:stop] - np.repeat(np.arange(n_columns) * 2 + (lo * self.stride + 1), counts)
-        # A row before the first day counts from day 0, where a row of that day is the later one and wins.
-        row_column_starts = np.repeat(column_starts, counts)
-        np.maximum(cells, row_column_starts, out=cells)
-        # Rows after the last day are ignored.
+        # A row before the first day counts from day 0, where a row of that day is the later one and wins. Each
+        # column's rows are in day order, so when no column's second row is before it (a column of closes has
+        # one before the first day, the last one, as loaded) only the first rows are moved; else, or when rows
+        # after the last day are to be left out, each row is compared with its column's start (a block of
+        # closes is 300,000 rows: an array of them and a pass fewer).
+        firsts = np.cumsum(counts) - counts
+        several = counts > 1
         kept = None
-        if self.beyond:
-            kept = cells < row_column_starts + self.n_days
-            cells = cells[kept]
-            counts = np.bincount(np.repeat(np.arange(n_columns), counts)[kept], minlength=n_columns)
-        del row_column_starts
+        if self.beyond or (cells[firsts[several] + 1] < column_starts[several]).any():
+            row_column_starts = np.repeat(column_starts, counts)
+            np.maximum(cells, row_column_starts, out=cells)
+            # Rows after the last day are ignored.
+            if self.beyond:
+                kept = cells < row_column_starts + self.n_days
+                cells = cells[kept]
+                counts = np.bincount(np.repeat(np.arange(n_columns), counts)[kept], minlength=n_columns)
+            del row_column_starts
+        else:
+            owned = counts > 0
+            at = firsts[owned]
+            cells[at] = np.maximum(cells[at], column_starts[owned])
         # Each value runs from its row's cell to the next one (a row followed by one of the same day runs 0
-        # cells); each column's cells begin with its `none`, before any row of its day 0, unless every
-        # column has a row from day 0 on (a close before the first day): then the rows' runs alone fill it.
+        # cells); a column with no row of its day 0 begins with its `none`, from its first cell to its first
+        # row's. A column with a row from day 0 on (a close before the first day) needs none: its rows' runs
+        # alone fill it — and inserting only where needed keeps it a slice and a copy for most blocks of
+        # closes (the cash's column, with no close, the one such column of its block), not a mask.
         firsts = np.cumsum(counts) - counts
         first_cells = cells[np.minimum(firsts, len(cells) - 1)] if len(cells) else column_starts
         first_days = np.where(counts > 0, first_cells - column_starts, self.n_days)
-        starts_with_none = not (first_days == 0).all()
-        if starts_with_none:
-            cells = np.insert(cells, firsts, column_starts)
+        lacking = np.flatnonzero(first_days > 0)
+        if len(lacking):
+            cells = _inserted(cells, at=firsts[lacking], values=column_starts[lacking])
         # Each run from its cell to the next (np.diff with `append` would join a copy of the cells first), the
         # cells let go before the values are made: a generation's peak is in here, each of a block's
         # arrays of rows (~300,000 for 128 instruments × 10 years) 2.4 MB.
@@ -863,10 +903,33 @@ class _StepRows:
         values = values_between(start, stop)
         if kept is not None:
             values = values[kept]
-        if starts_with_none:
-            values = np.insert(values, firsts, none)
+        if len(lacking):
+            values = _inserted(values, at=firsts[lacking], values=none)
         grid = np.repeat(values, runs)
         return grid.reshape(n_columns, self.n_days), first_days
+
+
+def _inserted(array: np.ndarray, *, at: np.ndarray, values: np.ndarray | float) -> np.ndarray:
+    """np.insert(array, at, values) for positions `at` in ascending order (values: one per position, or one for
+    all), in the array's type. Written as one np.concatenate of the array's pieces between the distinct positions
+    and the values of each: np.insert at several positions marks every row of the result in a boolean mask and
+    copies through it, twice a plain copy's time — 1 ms for the 1.26 M keys of a 10-year chart's closes, where
+    the cash's ~1,000 trades (its observations: it has no close) all go in at one position. A piece costs about
+    what the mask does for 2,000 rows: a small array, or one with many positions, is left to np.insert (the
+    states of a block, a row or two per instrument)."""
+    if not len(at):
+        return array.copy()
+    breaks = np.flatnonzero(at[1:] != at[:-1]) + 1
+    if len(breaks) >= len(array) >> 11:
+        return np.insert(array, at, values)
+    values = np.broadcast_to(np.asarray(values, dtype=array.dtype), at.shape)
+    breaks = breaks.tolist()
+    pieces, previous = [], 0
+    for position, start, stop in zip(at[[0, *breaks]].tolist(), [0, *breaks], [*breaks, len(at)], strict=True):
+        pieces += (array[previous:position], values[start:stop])
+        previous = position
+    pieces.append(array[previous:])
+    return np.concatenate(pieces)
 
 
 def _gaps(mask: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from charts.compute import (
     DAILY_POINTS_MAX,
     InstrumentInfo,
+    _inserted,
     _MergedPrices,
     _StepRows,
     allocation_json,
@@ -731,3 +732,69 @@ def test_the_closes_keys_are_four_bytes_when_they_fit_and_look_ups_find_the_same
     # (keys past int32, 600,000 columns of 4,000 days, stay int64)
     assert _StepRows.of_runs(runs=np.zeros(600_000, dtype="i8"), dates=np.empty(0, "i4"), origin=origin,
                              n_days=4_000).keys.dtype == np.dtype("i8")
+
+
+def test_rows_inserted_by_runs_are_those_np_insert_places():
+    # Given arrays large enough to be joined by runs (the closes' keys, a block's prices) and small ones (left to
+    # np.insert): values at one position (a cash's trades, no close of its own), at several (the first and past
+    # the last among them), one value for every position, values of a wider type than the array's
+    generator = np.random.default_rng(8)
+    keys = np.arange(100_000, dtype="i4") * 3
+    prices = generator.random(50_000)
+    cases = [
+        (keys, np.full(900, 30_000), np.arange(900, dtype="i8")),
+        (keys, np.sort(np.concatenate([[0, 0, 100_000], generator.integers(0, 100_001, 40)])), np.arange(43)),
+        (prices, np.sort(generator.integers(0, 50_001, 20)), np.nan),
+        (prices, np.array([7, 7, 7]), generator.random(3)),
+        (prices, np.array([], dtype="i8"), np.array([])),
+        (prices[:1_000], np.sort(generator.integers(0, 1_001, 30)), 0.0),
+    ]
+    for array, at, values in cases:
+        # When they are inserted
+        made = _inserted(array, at=at, values=values)
+        # Then the array is the one np.insert makes, type and bytes
+        expected = np.insert(array, at, values)
+        assert made.dtype == expected.dtype and made.tobytes() == expected.tobytes(), (len(array), at[:5])
+    # (and a new array, never the one given)
+    assert not np.shares_memory(_inserted(prices, at=np.array([], dtype="i8"), values=np.array([])), prices)
+
+
+def _scanned(columns: np.ndarray, days: np.ndarray, values: np.ndarray, *, n_columns: int, n_days: int,
+             none: float) -> tuple[np.ndarray, np.ndarray]:
+    """_StepRows.fill by a scan: each (column, day) the value of its last row dated on or before it (before
+    day 0 counting as day 0, after the last day ignored), `none` before its first; each column's first day with
+    a row (n_days for none)."""
+    grid = np.full((n_columns, n_days), none)
+    first = np.full(n_columns, n_days)
+    for column, day, value in zip(columns.tolist(), days.tolist(), values.tolist(), strict=True):
+        if day < n_days:
+            grid[column, max(day, 0):] = value
+            first[column] = min(first[column], max(day, 0))
+    return grid, first
+
+
+@pytest.mark.parametrize("before_first", ["the last one alone", "several"])
+def test_a_block_filled_from_its_rows_is_the_forward_fill_of_a_scan(before_first):
+    # Given 30 columns of rows over 50 days: columns with no row, with a first row after day 0 (their `none`
+    # before it), rows of one day; before the first day either each column's last row only (as the closes are
+    # loaded: only first rows are moved to day 0) or several of a column; past the last day none or some
+    generator = np.random.default_rng(30)
+    n_columns, n_days = 30, 50
+    for beyond in (False, True):
+        columns = np.sort(generator.integers(0, n_columns - 4, 300))
+        days = generator.integers(1 if before_first == "the last one alone" else -3, n_days + (5 if beyond else 0),
+                                  300)
+        if before_first == "the last one alone":
+            seeded = np.unique(columns)[::2]
+            columns, days = np.concatenate([columns, seeded]), np.concatenate([days, np.full(len(seeded), -4)])
+        order = np.lexsort((days, columns))
+        columns, days = columns[order], days[order]
+        values = generator.random(len(columns))
+        rows = _StepRows(columns=columns, days=days, n_days=n_days)
+        expected, expected_first = _scanned(columns, days, values, n_columns=n_columns, n_days=n_days, none=np.nan)
+        for lo, hi in ((0, 7), (7, 30)):
+            # When a block is filled
+            grid, first = rows.fill(lo=lo, hi=hi, values_between=lambda a, b, v=values: v[a:b], none=np.nan)
+            # Then it is the scan's, bit for bit, and so are its columns' first days
+            assert grid.tobytes() == expected[lo:hi].tobytes(), (beyond, lo)
+            assert first.tolist() == expected_first[lo:hi].tolist()

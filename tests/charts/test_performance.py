@@ -560,3 +560,19 @@ def test_the_first_day_has_no_rate_of_return_of_either_kind(portfolio):
     assert whole["money_weighted_return"] is None
     assert whole["time_weighted_return"] is None
     assert (whole["net_performance"], whole["fees"]) == ("-1.00", "1.00")
+
+
+def test_a_trade_dated_after_today_is_no_flow_of_todays_figures(portfolio):
+    # given 10 AAA bought at 100 on 2 Jan, closes 100, 110, 120, and 5 more bought at 130 + 3 fee on 8 Jan: after
+    # the day measured (entered ahead)
+    aaa = InstrumentFactory(symbol="AAA")
+    buy(portfolio, aaa, date(2024, 1, 2), "10", "100")
+    buy(portfolio, aaa, date(2024, 1, 8), "5", "130", "3")
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "100", date(2024, 1, 3): "110", date(2024, 1, 4): "120"})
+
+    whole = performance(portfolio, today=date(2024, 1, 4))["ranges"]["MAX"]
+
+    # value 10 × 120 = 1200, money in 1000 only: gross and net 200, no fee; TWR 1200 / 1000 − 1
+    assert (whole["value"], whole["gross_performance"], whole["net_performance"], whole["fees"]) == (
+        "1200.00", "200.00", "200.00", "0.00")
+    assert whole["time_weighted_return"] == "0.200000"
