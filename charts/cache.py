@@ -257,13 +257,15 @@ def _makes(held: bytes | None, what: str) -> bool:
 
 # KEYS[1] the mark, KEYS[2] the chart's data. ARGV[1] the history version, ARGV[2] the day (ISO), ARGV[3] the
 # mark to set and ARGV[4] its seconds; ARGV[5] the day as the data's "as_of" (JSON), or "" when a chart already
-# cached does not count. 0: another run makes this version or a newer one (a later day's, a higher version of
-# the day); 1: the chart of this version or a newer one is cached for the day; else the mark set.
+# cached does not count. 0: another run makes this version or a newer one, for this day or a later one (ISO days
+# compare as text); 1: the chart of this version or a newer one is cached for the day; else the mark set. A mark
+# of an older version never holds a run back, whatever its day: the run a write queued just before midnight
+# must not wait on a run of the version before the write that reached the new day first.
 _MAKING_TAKE = """
 local held = redis.call('GET', KEYS[1])
 if held then
   local version, day = string.match(held, '^(%-?%d+)@(%S+)')
-  if day and (day > ARGV[2] or (day == ARGV[2] and tonumber(version) >= tonumber(ARGV[1]))) then return 0 end
+  if day and day >= ARGV[2] and tonumber(version) >= tonumber(ARGV[1]) then return 0 end
 end
 if ARGV[5] ~= '' and redis.call('TYPE', KEYS[2]).ok == 'hash' then
   local made = redis.call('HMGET', KEYS[2], 'version', 'as_of')

@@ -63,7 +63,8 @@ def _percent(part: Decimal | None, whole: Decimal | None) -> str | None:
     except InvalidOperation:
         # Beyond the caller's precision (28 digits by default: more than 26 whole ones, a gain over a near-zero
         # cost) it cannot be rounded to cents here: written in full, as percent_format writes the watchlist's
-        # percentages, rather than failing the answer.
+        # percentages, rather than failing the answer. (Within the precision the two differ only below zero:
+        # a loss under half a cent is "-0.00" here, "0.00" there; the dashboard's answers keep theirs.)
         return percent_format(part, whole)
 
 

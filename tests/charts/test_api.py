@@ -317,6 +317,15 @@ def test_a_run_marks_what_it_makes_unless_another_run_makes_it_or_a_newer_one_or
     chart_data_store(portfolio_id=portfolio.pk, version=7, data={"as_of": yesterday.isoformat(), "ranges": {}})
     assert take(7).held.startswith(f"7@{today.isoformat()} ")
 
+    # and after midnight, yesterday's run's mark is taken over by today's run of its version
+    redis.delete(f"folio:chart:{portfolio.pk}:making")
+    take(8, day=yesterday)
+    assert take(8).held.startswith(f"8@{today.isoformat()} ")
+    # and a later day's mark of an older version holds no run of a newer version back (the run a write queued
+    # just before midnight, behind a run of the version before the write that reached the new day first)
+    assert take(10, day=yesterday).held.startswith(f"10@{yesterday.isoformat()} ")
+    redis.delete(f"folio:chart:{portfolio.pk}:making")
+
 
 def test_an_outdated_chart_is_regenerated_after_the_debounce_not_at_once(worker, client, portfolio, settings):
     settings.CHART_DEBOUNCE_SECONDS = 3
