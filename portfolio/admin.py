@@ -1,6 +1,32 @@
+"""Staff's view of portfolios, accounts and transactions. An edit here changes what a portfolio's figures are
+made from, as the services' writes do, so it gives each portfolio it touches a new data version as they do
+(portfolio.cache.portfolio_versions_bump, in the admin's own transaction): without it, cached answers and
+charts went on showing the figures from before the edit until the next price refresh bumped them."""
+
 from django.contrib import admin
 
+from portfolio.cache import portfolio_versions_bump
 from portfolio.models import Account, Portfolio, Transaction
+
+
+class _BumpsItsPortfolios(admin.ModelAdmin):
+    """A model admin whose rows belong to a portfolio (`portfolio_id`): saving or deleting one bumps that
+    portfolio, and the one it came from when it was moved to another."""
+
+    def save_model(self, request, obj, form, change):
+        before = type(obj).objects.filter(pk=obj.pk).values_list("portfolio_id", flat=True).first() if change else None
+        super().save_model(request, obj, form, change)
+        portfolio_versions_bump(portfolio_ids={obj.portfolio_id, before} - {None})
+
+    def delete_model(self, request, obj):
+        portfolio_id = obj.portfolio_id
+        super().delete_model(request, obj)
+        portfolio_versions_bump(portfolio_ids=[portfolio_id])
+
+    def delete_queryset(self, request, queryset):
+        portfolio_ids = set(queryset.values_list("portfolio_id", flat=True))
+        super().delete_queryset(request, queryset)
+        portfolio_versions_bump(portfolio_ids=portfolio_ids)
 
 
 class TransactionInline(admin.TabularInline):
@@ -15,9 +41,15 @@ class PortfolioAdmin(admin.ModelAdmin):
     search_fields = ["name", "owner__username"]
     inlines = [TransactionInline]
 
+    def save_related(self, request, form, formsets, change):
+        """After the portfolio's own fields (its base currency) and its transactions' rows are saved: one bump
+        for both. (Deleting a portfolio needs none: nothing of it is left to read.)"""
+        super().save_related(request, form, formsets, change)
+        portfolio_versions_bump(portfolio_ids=[form.instance.pk])
+
 
 @admin.register(Transaction)
-class TransactionAdmin(admin.ModelAdmin):
+class TransactionAdmin(_BumpsItsPortfolios):
     list_display = ["date", "type", "instrument", "quantity", "price", "fee", "currency", "account", "portfolio"]
     list_filter = ["type", "currency"]
     search_fields = ["instrument__symbol", "portfolio__name"]
@@ -26,7 +58,7 @@ class TransactionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(_BumpsItsPortfolios):
     list_display = ["name", "platform", "currency", "tracks_cash", "portfolio"]
     search_fields = ["name", "platform", "portfolio__name"]
     raw_id_fields = ["portfolio"]
