@@ -5,28 +5,19 @@ charts went on showing the figures from before the edit until the next price ref
 
 from django.contrib import admin
 
+from core.announcing_admin import AnnouncingAdmin
 from portfolio.cache import portfolio_versions_bump
 from portfolio.models import Account, Portfolio, Transaction
 
 
-class _BumpsItsPortfolios(admin.ModelAdmin):
-    """A model admin whose rows belong to a portfolio (`portfolio_id`): saving or deleting one bumps that
-    portfolio, and the one it came from when it was moved to another."""
+class _BumpsItsPortfolios(AnnouncingAdmin):
+    """A model admin whose rows belong to a portfolio: saving or deleting one bumps that portfolio, and the one it
+    came from when it was moved to another."""
 
-    def save_model(self, request, obj, form, change):
-        before = type(obj).objects.filter(pk=obj.pk).values_list("portfolio_id", flat=True).first() if change else None
-        super().save_model(request, obj, form, change)
-        portfolio_versions_bump(portfolio_ids={obj.portfolio_id, before} - {None})
+    announced_fields = ("portfolio_id",)
 
-    def delete_model(self, request, obj):
-        portfolio_id = obj.portfolio_id
-        super().delete_model(request, obj)
-        portfolio_versions_bump(portfolio_ids=[portfolio_id])
-
-    def delete_queryset(self, request, queryset):
-        portfolio_ids = set(queryset.values_list("portfolio_id", flat=True))
-        super().delete_queryset(request, queryset)
-        portfolio_versions_bump(portfolio_ids=portfolio_ids)
+    def announce(self, rows: list[tuple]) -> None:
+        portfolio_versions_bump(portfolio_ids={portfolio_id for portfolio_id, in rows})
 
 
 class TransactionInline(admin.TabularInline):

@@ -3,27 +3,12 @@ services' writes do, so it is announced as they announce theirs (prices.signals,
 transaction): without it, cached answers and charts went on showing the figures from before the edit until
 the next refresh announced a change of their own."""
 
-from datetime import date
-
 from django.contrib import admin
 
+from core.announcing_admin import AnnouncingAdmin
 from prices.fx import currency_major
 from prices.models import FxRate, Instrument, InstrumentProfile, PriceHistory
 from prices.signals import fx_rates_changed, prices_changed
-
-
-def _closes_changed(rows: list[tuple[int, date]]) -> None:
-    """Closes (instrument, date) written or deleted: those instruments' values from the earliest day on."""
-    if rows:
-        prices_changed.send(sender=PriceHistory, instrument_ids=sorted({pk for pk, _ in rows}),
-                            since=min(day for _, day in rows))
-
-
-def _rates_changed(pairs: list[tuple[str, str]]) -> None:
-    """Rates (base, quote) written or deleted: every portfolio converting any of those currencies."""
-    if pairs:
-        fx_rates_changed.send(sender=FxRate, currencies=sorted({currency_major(code)[0] for pair in pairs
-                                                                for code in pair}))
 
 
 class InstrumentProfileInline(admin.StackedInline):
@@ -64,7 +49,7 @@ class InstrumentAdmin(admin.ModelAdmin):
 
 
 @admin.register(PriceHistory)
-class PriceHistoryAdmin(admin.ModelAdmin):
+class PriceHistoryAdmin(AnnouncingAdmin):
     list_display = ["instrument", "date", "close", "adjusted_close", "source", "last_updated"]
     list_filter = ["source"]
     search_fields = ["instrument__symbol"]
@@ -73,40 +58,25 @@ class PriceHistoryAdmin(admin.ModelAdmin):
     raw_id_fields = ["instrument"]
     list_select_related = ["instrument"]
 
-    def save_model(self, request, obj, form, change):
-        before = (PriceHistory.objects.filter(pk=obj.pk).values_list("instrument_id", "date").first()
-                  if change else None)
-        super().save_model(request, obj, form, change)
-        _closes_changed([(obj.instrument_id, obj.date), *([before] if before else [])])
+    # Closes (instrument, date) written or deleted: those instruments' values from the earliest day on.
+    announced_fields = ("instrument_id", "date")
 
-    def delete_model(self, request, obj):
-        row = (obj.instrument_id, obj.date)
-        super().delete_model(request, obj)
-        _closes_changed([row])
-
-    def delete_queryset(self, request, queryset):
-        rows = list(queryset.values_list("instrument_id", "date"))
-        super().delete_queryset(request, queryset)
-        _closes_changed(rows)
+    def announce(self, rows: list[tuple]) -> None:
+        if rows:
+            prices_changed.send(sender=PriceHistory, instrument_ids=sorted({pk for pk, _ in rows}),
+                                since=min(day for _, day in rows))
 
 
 @admin.register(FxRate)
-class FxRateAdmin(admin.ModelAdmin):
+class FxRateAdmin(AnnouncingAdmin):
     list_display = ["base", "quote", "date", "rate", "source", "last_updated"]
     list_filter = ["base", "quote"]
     date_hierarchy = "date"
 
-    def save_model(self, request, obj, form, change):
-        before = FxRate.objects.filter(pk=obj.pk).values_list("base", "quote").first() if change else None
-        super().save_model(request, obj, form, change)
-        _rates_changed([(obj.base, obj.quote), *([before] if before else [])])
+    # Rates (base, quote) written or deleted: every portfolio converting any of those currencies.
+    announced_fields = ("base", "quote")
 
-    def delete_model(self, request, obj):
-        pair = (obj.base, obj.quote)
-        super().delete_model(request, obj)
-        _rates_changed([pair])
-
-    def delete_queryset(self, request, queryset):
-        pairs = list(queryset.values_list("base", "quote").distinct())
-        super().delete_queryset(request, queryset)
-        _rates_changed(pairs)
+    def announce(self, rows: list[tuple]) -> None:
+        if rows:
+            fx_rates_changed.send(sender=FxRate, currencies=sorted({currency_major(code)[0] for pair in rows
+                                                                    for code in pair}))

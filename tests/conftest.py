@@ -1,9 +1,13 @@
 """Shared fixtures. Tests use real Postgres (DATABASE_URL) and real Redis (database 15)."""
 
 from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
@@ -11,7 +15,7 @@ from rest_framework.test import APIClient
 
 from portfolio.demo import DemoResult, demo_seed
 from tests.demo_snapshot import DemoSnapshot, demo_snapshot_take
-from tests.factories import PortfolioFactory, UserFactory
+from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory, UserFactory
 from tests.worker import running_worker, worker_running, worker_settle
 
 
@@ -60,6 +64,22 @@ def portfolio(user):
 @pytest.fixture
 def foreign_portfolio(other_user):
     return PortfolioFactory(owner=other_user, name="Not yours")
+
+
+@pytest.fixture
+def staff(db) -> Client:
+    """A browser signed in to the admin as a superuser."""
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("ops", password="x"))
+    return client
+
+
+@pytest.fixture
+def held(portfolio):
+    """`portfolio`'s one holding, its transaction: 10 KO bought, valued at yesterday's close of 60 (600.00)."""
+    instrument = InstrumentFactory(symbol="KO")
+    PriceFactory(instrument=instrument, date=timezone.localdate() - timedelta(days=1), close=Decimal("60"))
+    return TransactionFactory(portfolio=portfolio, instrument=instrument, quantity=Decimal("10"))
 
 
 @pytest.fixture(scope="module")

@@ -2,25 +2,16 @@
 dashboard shows the edited figures at once, not the cached ones from before (which it did until the next
 price refresh bumped the version)."""
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.forms.models import model_to_dict
-from django.test import Client
 
 from portfolio.models import Account, Portfolio, Transaction
-from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
+from tests.factories import PortfolioFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff() -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.create_superuser("ops", password="x"))
-    return client
 
 
 def version(portfolio) -> int:
@@ -35,13 +26,6 @@ def form_of(row) -> dict:
     """The admin change form's fields as a browser posts them: the row's values, blanks for None."""
     return {name: ("" if value is None else value.isoformat() if isinstance(value, date) else value)
             for name, value in model_to_dict(row).items()}
-
-
-@pytest.fixture
-def held(portfolio):
-    instrument = InstrumentFactory(symbol="KO")
-    PriceFactory(instrument=instrument, date=date.today() - timedelta(days=1), close=Decimal("60"))
-    return TransactionFactory(portfolio=portfolio, instrument=instrument, quantity=Decimal("10"))
 
 
 def test_a_transaction_edited_in_the_admin_shows_at_once(staff, api, portfolio, held):

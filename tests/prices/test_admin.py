@@ -5,8 +5,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 
 from portfolio.models import Portfolio
 from prices.models import FxRate, PriceHistory
@@ -19,17 +17,9 @@ YESTERDAY = date.today() - timedelta(days=1)
 
 
 @pytest.fixture
-def staff() -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.create_superuser("ops", password="x"))
-    return client
-
-
-@pytest.fixture
-def close(portfolio):
-    instrument = InstrumentFactory(symbol="KO")
-    TransactionFactory(portfolio=portfolio, instrument=instrument, quantity=Decimal("10"))
-    return PriceFactory(instrument=instrument, date=YESTERDAY, close=Decimal("60"))
+def close(held):
+    """The close `held`'s holding is valued at (10 KO at 60)."""
+    return PriceHistory.objects.get(instrument=held.instrument)
 
 
 def test_a_close_corrected_in_the_admin_shows_at_once(staff, api, portfolio, close):
