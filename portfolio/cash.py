@@ -209,8 +209,6 @@ class PortfolioTransactions:
     cash_ids: dict[str, int]  # currency -> its cash instrument
     # With `latest`: the latest stored closes of the instruments (prices_latest_get) read with them.
     latest: dict[int, LatestPrice] | None = None
-    # With `alongside`: the rows of that read, sent in the same round trip as the transactions'.
-    alongside: list[tuple] | None = None
 
     @property
     def transactions(self) -> list:
@@ -232,30 +230,16 @@ _row_account, _row_tracks = itemgetter(len(TRANSACTION_FIELDS)), itemgetter(len(
 _row_instrument = itemgetter(TRANSACTION_FIELDS.index("instrument_id"))
 
 
-def portfolio_transactions_load(*, portfolio_id: int, latest: bool = False,
-                                alongside: tuple[str, list] | None = None) -> PortfolioTransactions:
+def portfolio_transactions_load(*, portfolio_id: int, latest: bool = False) -> PortfolioTransactions:
     """Two queries (a third the first time a currency's cash appears): the transactions as value tuples,
     not model instances (2,000 of them cost 11-14 ms of CPU instead of 36), and their instruments with the
     cash instruments in one — with their latest closes when `latest` (what valuing today needs: a round
     trip fewer than asking for them apart). The first is fixed SQL on a plain cursor: it runs on every
-    valuation, and building it through the ORM cost more than Postgres answering it for a portfolio of 20
-    holdings. `alongside` (Postgres only): another read, `(sql, params)`, sent before the first in the same round
-    trip (Django's psycopg cursor binds parameters client-side, which allows several statements in one
-    execute); its rows are the result's `alongside`."""
-    extra = None
+    replay, and building it through the ORM cost more than Postgres answering it for a portfolio of 20
+    holdings."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            if alongside is None:
-                cursor.execute(_TRANSACTIONS_SQL, [portfolio_id])
-            elif connection.settings_dict["OPTIONS"].get("server_side_binding"):
-                # A server-bound statement is prepared, one command at a time: two round trips then.
-                cursor.execute(*alongside)
-                extra = cursor.fetchall()
-                cursor.execute(_TRANSACTIONS_SQL, [portfolio_id])
-            else:
-                cursor.execute(f"{alongside[0]}; {_TRANSACTIONS_SQL}", [*alongside[1], portfolio_id])
-                extra = cursor.fetchall()
-                cursor.nextset()
+            cursor.execute(_TRANSACTIONS_SQL, [portfolio_id])
             rows = cursor.fetchall()
     else:  # the ORM converts what another backend stores (SQLite's decimals come back as floats)
         rows = list(Transaction.objects.filter(portfolio_id=portfolio_id).order_by("date", "id")
@@ -280,4 +264,4 @@ def portfolio_transactions_load(*, portfolio_id: int, latest: bool = False,
         cash_ids.update({code: i.pk for code, i in made.items()})
     expansion = cash_expand(own, accounts=accounts, tracked=tracked, cash_ids=cash_ids)
     return PortfolioTransactions(own=own, accounts=accounts, expansion=expansion, instruments=instruments,
-                                 cash_ids=cash_ids, latest=closes, alongside=extra)
+                                 cash_ids=cash_ids, latest=closes)

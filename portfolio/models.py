@@ -5,7 +5,7 @@ from django.db import models
 
 from prices.models import Instrument
 
-VERSION_FIELDS = ("data_version", "history_version")
+VERSION_FIELDS = ("data_version", "history_version", "replay_version")
 
 
 class Portfolio(models.Model):
@@ -23,6 +23,9 @@ class Portfolio(models.Model):
     # Bumped with data_version except when only today's (not yet final) closes changed: what the cached
     # chart history is keyed by, so an intraday quote refresh leaves every chart's history current.
     history_version = models.BigIntegerField(default=0, editable=False)
+    # Added to by the database itself (triggers, migration 0009) in the transaction of every write that changes
+    # what replaying the portfolio's transactions gives (portfolio/kept.py): what a kept replay is valid for.
+    replay_version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name", "id"]
@@ -139,3 +142,15 @@ class WatchlistItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} watches {self.instrument_id}"
+
+
+class KeptReplay(models.Model):
+    """A portfolio's transactions replayed (portfolio/kept.py), kept so that a valuation need not replay them
+    again: valid while `version` is the portfolio's `replay_version`. Written by the read that replayed."""
+
+    portfolio = models.OneToOneField(Portfolio, on_delete=models.CASCADE, primary_key=True, related_name="kept")
+    version = models.BigIntegerField()
+    state = models.TextField()
+
+    def __str__(self) -> str:
+        return f"replay of portfolio {self.portfolio_id} at version {self.version}"

@@ -24,17 +24,19 @@ from portfolio.holdings import (
     ZERO,
     Observation,
     Position,
-    latest_trades_valuing,
+    RateLookup,
     observation_new,
     portfolio_value_compute,
     position_apply_in_base,
     splits_of,
+    trade_observations,
 )
+from portfolio.kept import KEPT_SQL, Replay, cash_ids_hold, replay_decode, replay_store
 from portfolio.models import Account, Portfolio, Transaction, TransactionType, WatchlistItem
 from prices.fx import FxTable
 from prices.models import AssetClass, Instrument
 from prices.refresh.stale import price_stale
-from prices.selectors import InstrumentRow
+from prices.selectors import InstrumentRow, LatestPrice, instruments_with_latest_get
 
 
 def portfolio_list(*, user: AbstractBaseUser) -> QuerySet[Portfolio]:
@@ -182,37 +184,85 @@ class _Replayed(Position):
 
 def portfolio_valuation_get(*, portfolio: Portfolio | PortfolioHeader, now: datetime | None = None) -> Valuation:
     """The portfolio valued at the end of today with what is known (portfolio.holdings: stored closes and
-    the portfolio's own trades are the price observations; today's FX rates)."""
-    return _valuation_of(portfolio_transactions_load(portfolio_id=portfolio.pk, latest=True),
-                         base_currency=portfolio.base_currency, now=now)
+    the portfolio's own trades are the price observations; today's FX rates). On Postgres the replay of its
+    transactions is the one kept (portfolio/kept.py) while it is current, in the base currency stored now."""
+    if connection.vendor != "postgresql":
+        return _valuation_of(portfolio_transactions_load(portfolio_id=portfolio.pk, latest=True),
+                             base_currency=portfolio.base_currency, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(KEPT_SQL, [portfolio.pk])
+        kept = cursor.fetchone()
+    if kept is None:
+        raise Portfolio.DoesNotExist(f"no portfolio {portfolio.pk}")
+    return _valuation_kept(portfolio.pk, *kept, now=now)
 
 
 def portfolio_accounts_valuation_get(*, portfolio_id: int, now: datetime | None = None
                                     ) -> tuple[PortfolioHeader, list[AccountRow], Valuation]:
     """The portfolio's name and base currency, its accounts (oldest, the default, first) and its valuation
     (portfolio_valuation_get): what the dashboard computes on every cache miss. On Postgres the header is one
-    plain query sent with the valuation's transactions, in one round trip (two ORM reads, or a round trip of
-    its own, cost more than Postgres answering it). Raises Portfolio.DoesNotExist for a portfolio deleted
-    meanwhile."""
+    plain query sent with the kept replay's, in one round trip (two ORM reads, or a round trip of its own, cost
+    more than Postgres answering it). Raises Portfolio.DoesNotExist for a portfolio deleted meanwhile."""
     if connection.vendor != "postgresql":  # the ORM converts what another backend stores (booleans as 0/1)
         name, base_currency = Portfolio.objects.values_list("name", "base_currency").get(pk=portfolio_id)
         header = PortfolioHeader(portfolio_id, name, base_currency)
         accounts = [AccountRow(*row) for row in Account.objects.filter(portfolio_id=portfolio_id).order_by("id")
                     .values_list("id", "name", "platform", "currency", "tracks_cash")]
         return header, accounts, portfolio_valuation_get(portfolio=header, now=now)
-    loaded = portfolio_transactions_load(portfolio_id=portfolio_id, latest=True,
-                                         alongside=(_HEADER_SQL, [portfolio_id]))
-    rows = loaded.alongside
-    if not rows:
+    # The kept replay's statement first: its version is read before anything the replay reads.
+    kept_rows, rows = _reads_together((KEPT_SQL, [portfolio_id]), (_HEADER_SQL, [portfolio_id]))
+    kept = kept_rows[0] if kept_rows else None
+    if kept is None or not rows:
         raise Portfolio.DoesNotExist(f"no portfolio {portfolio_id}")
-    header = PortfolioHeader(portfolio_id, *rows[0][:2])
+    # The base currency of the kept replay's snapshot: the one the valuation is in.
+    header = PortfolioHeader(portfolio_id, rows[0][0], kept[1])
     accounts = [AccountRow(*row[2:]) for row in rows if row[2] is not None]
-    return header, accounts, _valuation_of(loaded, base_currency=header.base_currency, now=now)
+    return header, accounts, _valuation_kept(portfolio_id, *kept, now=now)
+
+
+def _reads_together(*reads: tuple[str, list]) -> list[list[tuple]]:
+    """The rows of each read `(sql, params)`, in order, sent in one round trip: Django's psycopg cursor binds
+    parameters client-side, which allows several statements in one execute. A server-bound statement is
+    prepared, one command at a time: a round trip each then."""
+    with connection.cursor() as cursor:
+        if connection.settings_dict["OPTIONS"].get("server_side_binding"):
+            results = []
+            for sql, params in reads:
+                cursor.execute(sql, params)
+                results.append(cursor.fetchall())
+            return results
+        cursor.execute("; ".join(sql for sql, _ in reads), [param for _, params in reads for param in params])
+        results = [cursor.fetchall()]
+        while cursor.nextset():
+            results.append(cursor.fetchall())
+        return results
+
+
+def _valuation_kept(portfolio_id: int, version: int, base_currency: str, text: str | None, *,
+                    now: datetime | None) -> Valuation:
+    """The valuation from the kept replay (`text`, kept at `version`, the portfolio's replay version read
+    before anything else) when there is one still good, else from a replay of the transactions, then kept."""
+    replay = replay_decode(text) if text is not None else None
+    if replay is not None and replay.base_currency == base_currency:
+        ids = replay.positions.keys() | replay.cash_ids.values()
+        instruments, latest = instruments_with_latest_get(ids=ids)
+        if len(instruments) == len(ids) and cash_ids_hold(replay, instruments):
+            fx = FxTable(target=base_currency, currencies={i.currency for i in instruments.values()})
+            return _valuation_value(replay, instruments=instruments, latest=latest, rate=fx.rate, now=now)
+    loaded = portfolio_transactions_load(portfolio_id=portfolio_id, latest=True)
+    replay, fx = _replay(loaded, base_currency=base_currency)
+    replay_store(portfolio_id=portfolio_id, version=version, replay=replay)
+    return _valuation_value(replay, instruments=loaded.instruments, latest=loaded.latest, rate=fx.rate, now=now)
 
 
 def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: datetime | None) -> Valuation:
-    now = now or timezone.now()
-    today = timezone.localdate(now)
+    replay, fx = _replay(loaded, base_currency=base_currency)
+    return _valuation_value(replay, instruments=loaded.instruments, latest=loaded.latest, rate=fx.rate, now=now)
+
+
+def _replay(loaded: PortfolioTransactions, *, base_currency: str) -> tuple[Replay, FxTable]:
+    """The portfolio's transactions and their cash trades replayed in the base currency (what of a valuation
+    depends on no price of today: portfolio/kept.py), and the FX rates it read."""
     own, accounts, expansion = loaded.own, loaded.accounts, loaded.expansion
     instruments, cash_ids, transactions = loaded.instruments, loaded.cash_ids, loaded.transactions
     fx = FxTable(
@@ -257,17 +307,35 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
             position.fees_total = add(position.fees_total, fee)
 
     currencies = {pk: instrument.currency for pk, instrument in instruments.items()}
-    # The closes of every instrument loaded: those of one not held (a cash instrument nothing moved yet) are
-    # never looked at.
-    latest = loaded.latest
-    splits = splits_of(transactions)
+    held = {pk for pk, p in totals.items() if p.quantity}
+    # Each held instrument's latest trade: what values it when it has no newer close (observation_on).
+    trades = trade_observations(transactions, currencies=currencies, rate=fx.rate, latest_only=True, of=held)
+    return Replay(
+        positions=totals,
+        trades=trades,
+        splits=splits_of(transactions),
+        cash=expansion.balances,
+        account_quantities=(_one_accounts_quantities(accounts, traded, totals, cash_ids)
+                            if not split_before_trade and _all_one(accounts)
+                            else account_quantities_compute(own, accounts)),
+        cash_ids=cash_ids,
+        base_currency=base_currency,
+    ), fx
+
+
+def _valuation_value(replay: Replay, *, instruments: dict[int, InstrumentRow], latest: dict[int, LatestPrice],
+                     rate: RateLookup, now: datetime | None) -> Valuation:
+    """The replayed positions valued at the end of today: with the latest closes, or a later trade of the
+    portfolio's own, at today's rates (`rate`, to the replay's base currency)."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    add = EXACT_SUMS.add
+    totals, splits, cash_ids = replay.positions, replay.splits, replay.cash_ids
+    currencies = {pk: instruments[pk].currency for pk in totals}
     held = {pk: (p.quantity, p.cost_basis) for pk, p in totals.items() if p.quantity}
     closes = {pk: observation_new((p.date, p.close, CLOSE)) for pk, p in latest.items()}
-    value = portfolio_value_compute(
-        held=held, closes=closes,
-        trades=latest_trades_valuing(transactions, held=held, closes=closes, currencies=currencies, rate=fx.rate),
-        splits=splits, currencies=currencies, rate=fx.rate, on=today,
-    )
+    value = portfolio_value_compute(held=held, closes=closes, trades=replay.trades, splits=splits,
+                                    currencies=currencies, rate=rate, on=today)
 
     open_holdings: list[Holding] = []
     closed: list[Holding] = []
@@ -328,10 +396,8 @@ def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: dat
         fees=fees,
         unpriced_count=sum(1 for h in open_holdings if h.price is None),
         fx_missing_count=sum(1 for h in open_holdings if h.fx_missing),
-        cash=expansion.balances,
-        account_quantities=(_one_accounts_quantities(accounts, traded, totals, cash_ids)
-                            if not split_before_trade and _all_one(accounts)
-                            else account_quantities_compute(own, accounts)),
+        cash=replay.cash,
+        account_quantities=replay.account_quantities,
     )
 
 

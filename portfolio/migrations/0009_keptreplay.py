@@ -1,0 +1,177 @@
+# A portfolio's replayed transactions, kept (portfolio.KeptReplay, portfolio/kept.py), and the triggers that
+# outdate them.
+#
+# A valuation replays every transaction of the portfolio (and the cash trades they imply) before it can value
+# anything: for 2,000 transactions that was most of a cold dashboard. The replay's result is now kept, with the
+# portfolio's `replay_version` it was made at. Whatever the replay reads is watched here, in the writing
+# transaction, whoever writes (the services, an import, the admin, COPY, SQL by hand): a statement that changes
+# it adds 1 to the replay_version of every portfolio it concerns, and their kept replays stop serving. What the
+# replay reads, and the trigger that watches it:
+#
+#   - the portfolio's transactions, every field (portfolio_transaction: insert, update, delete, truncate);
+#   - whether each one's account tracks cash (portfolio_account: update of tracks_cash);
+#   - the portfolio's base currency (portfolio_portfolio: update of base_currency);
+#   - each instrument's currency, into which its trades are converted as price observations
+#     (prices_instrument: update of currency);
+#   - the FX rates on the transactions' dates (prices_fxrate: insert, update of a rate, delete): a rate of day
+#     d serves the days from d until the next rate, so every portfolio with a transaction on or after d;
+#   - the shared cash instruments: not here, the read checks them (portfolio/kept.py).
+#
+# The version lives on the portfolio row, as data_version does, and only ever grows (a save of a portfolio
+# loaded earlier never writes it back: Portfolio.save): a replay made at an older version never serves again.
+# Rows are locked in id order, as portfolio/cache.py locks them: two writers never wait on each other in a
+# circle, and a service that locked its portfolio first finds the lock its own.
+#
+# Postgres only (transition tables); on SQLite nothing is kept and every valuation replays.
+
+from django.db import migrations, models
+import django.db.models.deletion
+
+BUMP = """
+CREATE FUNCTION portfolio_replay_outdate(ids bigint[]) RETURNS void LANGUAGE sql AS $$
+    UPDATE portfolio_portfolio SET replay_version = replay_version + 1
+    WHERE id IN (SELECT id FROM portfolio_portfolio WHERE id = ANY(ids) ORDER BY id FOR UPDATE);
+$$;
+
+-- The version only grows, and a new base currency outdates the replay (converted into the old one).
+CREATE FUNCTION portfolio_replay_on_portfolio_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.replay_version := greatest(NEW.replay_version, OLD.replay_version);
+    IF NEW.base_currency <> OLD.base_currency THEN
+        NEW.replay_version := NEW.replay_version + 1;
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE FUNCTION portfolio_replay_on_transaction_write() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM portfolio_replay_outdate(ARRAY(SELECT DISTINCT portfolio_id FROM new_rows));
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM portfolio_replay_outdate(ARRAY(
+            SELECT portfolio_id FROM old_rows UNION SELECT portfolio_id FROM new_rows));
+    ELSE
+        PERFORM portfolio_replay_outdate(ARRAY(SELECT DISTINCT portfolio_id FROM old_rows));
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- TRUNCATE fires no trigger of the writes: every portfolio's replay is outdated.
+CREATE FUNCTION portfolio_replay_on_transaction_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM portfolio_replay_outdate(ARRAY(SELECT id FROM portfolio_portfolio));
+    RETURN NULL;
+END $$;
+
+-- An account's tracks_cash changes what every transaction in it moves of cash, in whichever portfolio.
+CREATE FUNCTION portfolio_replay_on_account_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM portfolio_replay_outdate(ARRAY(
+        SELECT DISTINCT t.portfolio_id FROM portfolio_transaction t
+        JOIN new_rows n ON n.id = t.account_id JOIN old_rows o ON o.id = n.id
+        WHERE n.tracks_cash <> o.tracks_cash));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION portfolio_replay_on_instrument_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM portfolio_replay_outdate(ARRAY(
+        SELECT DISTINCT t.portfolio_id FROM portfolio_transaction t
+        JOIN new_rows n ON n.id = t.instrument_id JOIN old_rows o ON o.id = n.id
+        WHERE n.currency <> o.currency));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION portfolio_replay_on_fx_write() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    since date;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT min(date) INTO since FROM new_rows;
+    ELSIF TG_OP = 'UPDATE' THEN
+        -- A rate written again unchanged (each FX refresh sends its last stored day again) changes nothing.
+        SELECT min(least(o.date, n.date)) INTO since FROM old_rows o JOIN new_rows n ON n.id = o.id
+        WHERE (o.base, o.quote, o.date, o.rate) IS DISTINCT FROM (n.base, n.quote, n.date, n.rate);
+    ELSE
+        SELECT min(date) INTO since FROM old_rows;
+    END IF;
+    IF since IS NOT NULL THEN
+        PERFORM portfolio_replay_outdate(ARRAY(
+            SELECT DISTINCT portfolio_id FROM portfolio_transaction WHERE date >= since));
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER portfolio_replay_on_portfolio_update BEFORE UPDATE ON portfolio_portfolio
+    FOR EACH ROW EXECUTE FUNCTION portfolio_replay_on_portfolio_update();
+CREATE TRIGGER portfolio_replay_on_transaction_insert AFTER INSERT ON portfolio_transaction
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_transaction_write();
+CREATE TRIGGER portfolio_replay_on_transaction_update AFTER UPDATE ON portfolio_transaction
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_transaction_write();
+CREATE TRIGGER portfolio_replay_on_transaction_delete AFTER DELETE ON portfolio_transaction
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_transaction_write();
+CREATE TRIGGER portfolio_replay_on_transaction_truncate AFTER TRUNCATE ON portfolio_transaction
+    FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_transaction_truncate();
+CREATE TRIGGER portfolio_replay_on_account_update AFTER UPDATE ON portfolio_account
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_account_update();
+CREATE TRIGGER portfolio_replay_on_instrument_update AFTER UPDATE ON prices_instrument
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_instrument_update();
+CREATE TRIGGER portfolio_replay_on_fx_insert AFTER INSERT ON prices_fxrate
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_fx_write();
+CREATE TRIGGER portfolio_replay_on_fx_update AFTER UPDATE ON prices_fxrate
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_fx_write();
+CREATE TRIGGER portfolio_replay_on_fx_delete AFTER DELETE ON prices_fxrate
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_fx_write();
+"""
+
+_TRIGGERS = [("portfolio_replay_on_portfolio_update", "portfolio_portfolio"),
+             *((f"portfolio_replay_on_transaction_{op}", "portfolio_transaction")
+               for op in ("insert", "update", "delete", "truncate")),
+             ("portfolio_replay_on_account_update", "portfolio_account"),
+             ("portfolio_replay_on_instrument_update", "prices_instrument"),
+             *((f"portfolio_replay_on_fx_{op}", "prices_fxrate") for op in ("insert", "update", "delete"))]
+_FUNCTIONS = ["portfolio_replay_on_portfolio_update()", "portfolio_replay_on_transaction_write()",
+              "portfolio_replay_on_transaction_truncate()", "portfolio_replay_on_account_update()",
+              "portfolio_replay_on_instrument_update()", "portfolio_replay_on_fx_write()",
+              "portfolio_replay_outdate(bigint[])"]
+UNBUMP = "".join([*(f"DROP TRIGGER IF EXISTS {name} ON {table};\n" for name, table in _TRIGGERS),
+                  *(f"DROP FUNCTION IF EXISTS {function};\n" for function in _FUNCTIONS)])
+
+
+def _on_postgres(sql: str):
+    def run(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute(sql)  # no parameters: the statements go as one simple query
+    return run
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("portfolio", "0008_default_accounts"),
+        ("prices", "0010_price_series_revision_covered"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="portfolio",
+            name="replay_version",
+            field=models.BigIntegerField(default=0, editable=False),
+        ),
+        migrations.CreateModel(
+            name="KeptReplay",
+            fields=[
+                ("portfolio", models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True,
+                                                   related_name="kept", serialize=False,
+                                                   to="portfolio.portfolio")),
+                ("version", models.BigIntegerField()),
+                ("state", models.TextField()),
+            ],
+        ),
+        migrations.RunPython(_on_postgres(BUMP), _on_postgres(UNBUMP)),
+    ]
