@@ -15,7 +15,6 @@ with the version it read before its inputs: if a write came in between, the vers
 one and the replay never serves. The shared cash instruments are not watched: a read checks them (cash_ids_hold).
 """
 
-import json
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -69,40 +68,70 @@ class Replay:
     base_currency: str  # what its amounts are in
 
 
+# The replay as text: a line of the layout and base currency, then one line per part, each a run of
+# tab-separated fields, a fixed number per record (POSITION_FIELDS and 3 for the others, 2 for the cash
+# instruments). Every Decimal as its exact string (NaN and -0 included); an account id of None as "". No field can
+# hold a tab or a newline (numbers, ISO dates, currency codes). A line of fields is read back by slicing it
+# (fields[k::n]) and converting each slice in one map: 500 positions decode in well under a millisecond.
+_POSITION_FIELDS = 7
+
+
 def replay_encode(replay: Replay) -> str:
-    """The replay as text: plain JSON, every Decimal as its exact string (NaN and -0 included)."""
-    return json.dumps({
-        "layout": LAYOUT,
-        "positions": [[p.instrument_id, str(p.quantity), str(p.cost_basis), str(p.realized_total),
-                       str(p.dividends_total), str(p.fees_total), p.fx_missing] for p in replay.positions.values()],
-        "trades": [[pk, o.date.isoformat(), str(o.price)] for pk, (o,) in replay.trades.items()],
-        "splits": [[pk, [[day.isoformat(), str(ratio)] for day, ratio in rows]] for pk, rows in replay.splits.items()],
-        "cash": [[account, currency, str(amount)] for (account, currency), amount in replay.cash.items()],
-        "accounts": [[account, [[pk, str(quantity)] for pk, quantity in held.items()]]
-                     for account, held in replay.account_quantities.items()],
-        "cash_ids": replay.cash_ids,
-        "base_currency": replay.base_currency,
-    }, separators=(",", ":"))
+    """The replay as text, for replay_decode."""
+    return "\n".join((
+        f"{LAYOUT}\t{replay.base_currency}",
+        "\t".join(f"{p.instrument_id}\t{p.quantity}\t{p.cost_basis}\t{p.realized_total}\t{p.dividends_total}\t"
+                  f"{p.fees_total}\t{int(p.fx_missing)}" for p in replay.positions.values()),
+        "\t".join(f"{pk}\t{o.date.isoformat()}\t{o.price}" for pk, (o,) in replay.trades.items()),
+        "\t".join(f"{pk}\t{day.isoformat()}\t{ratio}" for pk, rows in replay.splits.items() for day, ratio in rows),
+        "\t".join(f"{_account_text(account)}\t{currency}\t{amount}"
+                  for (account, currency), amount in replay.cash.items()),
+        # An account holding nothing yet (no instrument) as one record of empty fields.
+        "\t".join(f"{_account_text(account)}\t{pk}\t{quantity}" for account, held in replay.account_quantities.items()
+                  for pk, quantity in (held.items() or [("", "")])),
+        "\t".join(f"{currency}\t{pk}" for currency, pk in replay.cash_ids.items()),
+    ))
 
 
 def replay_decode(text: str) -> Replay | None:
     """The replay replay_encode wrote; None when it was written under another LAYOUT."""
-    kept = json.loads(text)
-    if kept.get("layout") != LAYOUT:
+    head, _, body = text.partition("\n")
+    layout, _, base_currency = head.partition("\t")
+    if layout != str(LAYOUT):
         return None
+    positions, trades, splits, cash, accounts, cash_ids = (line.split("\t") if line else [] for line in
+                                                           body.split("\n"))
+    ids = list(map(int, positions[0::_POSITION_FIELDS]))
+    decimals = [list(map(Decimal, positions[k::_POSITION_FIELDS])) for k in range(1, _POSITION_FIELDS - 1)]
     day = date.fromisoformat
+    split_rows: dict[int, list[tuple[date, Decimal]]] = {}
+    for pk, on, ratio in zip(map(int, splits[0::3]), map(day, splits[1::3]), map(Decimal, splits[2::3]), strict=True):
+        split_rows.setdefault(pk, []).append((on, ratio))
+    held: dict[int | None, dict[int, Decimal]] = {}
+    for account, pk, quantity in zip(accounts[0::3], accounts[1::3], accounts[2::3], strict=True):
+        quantities = held.setdefault(_account_of(account), {})
+        if pk:
+            quantities[int(pk)] = Decimal(quantity)
     return Replay(
-        positions={row[0]: _position_new((row[0], Decimal(row[1]), Decimal(row[2]), Decimal(row[3]),
-                                          Decimal(row[4]), Decimal(row[5]), row[6]))
-                   for row in kept["positions"]},
-        trades={pk: [observation_new((day(on), Decimal(price), TRADE))] for pk, on, price in kept["trades"]},
-        splits={pk: [(day(on), Decimal(ratio)) for on, ratio in rows] for pk, rows in kept["splits"]},
-        cash={(account, currency): Decimal(amount) for account, currency, amount in kept["cash"]},
-        account_quantities={account: {pk: Decimal(quantity) for pk, quantity in held}
-                            for account, held in kept["accounts"]},
-        cash_ids=kept["cash_ids"],
-        base_currency=kept["base_currency"],
+        positions=dict(zip(ids, map(_position_new, zip(ids, *decimals, map("1".__eq__, positions[6::_POSITION_FIELDS]),
+                                                         strict=True)), strict=True)),
+        trades={pk: [observation_new((on, price, TRADE))] for pk, on, price in
+                zip(map(int, trades[0::3]), map(day, trades[1::3]), map(Decimal, trades[2::3]), strict=True)},
+        splits=split_rows,
+        cash={(_account_of(account), currency): Decimal(amount)
+              for account, currency, amount in zip(cash[0::3], cash[1::3], cash[2::3], strict=True)},
+        account_quantities=held,
+        cash_ids=dict(zip(cash_ids[0::2], map(int, cash_ids[1::2]), strict=True)),
+        base_currency=base_currency,
     )
+
+
+def _account_text(account: int | None) -> str:
+    return "" if account is None else str(account)
+
+
+def _account_of(text: str) -> int | None:
+    return int(text) if text else None
 
 
 def cash_ids_hold(replay: Replay, instruments: dict[int, InstrumentRow]) -> bool:
@@ -125,10 +154,12 @@ KEPT_SQL = (f"SELECT p.replay_version, p.base_currency, k.state FROM {_PORTFOLIO
             f"LEFT JOIN {_KEPT} k ON k.portfolio_id = p.id AND k.version = p.replay_version WHERE p.id = %s")
 
 # Stored only while the portfolio is still at that version (else it would never serve), never over a newer one.
+# Over one of the same version, yes: a replay of another LAYOUT is replaced by the read that could not use it
+# (a store that finds the version unchanged had inputs of that version: no write was committed before it).
 _STORE_SQL = (f"INSERT INTO {_KEPT} (portfolio_id, version, state) SELECT id, replay_version, %s "
               f"FROM {_PORTFOLIOS} WHERE id = %s AND replay_version = %s "
               f"ON CONFLICT (portfolio_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state "
-              f"WHERE {_KEPT}.version < EXCLUDED.version")
+              f"WHERE {_KEPT}.version <= EXCLUDED.version")
 
 
 def replay_store(*, portfolio_id: int, version: int, replay: Replay) -> None:
