@@ -242,12 +242,15 @@ def _valuation_kept(portfolio_id: int, version: int, base_currency: str, text: s
                     now: datetime | None) -> Valuation:
     """The valuation from the kept replay (`text`, kept at `version`, the portfolio's replay version read
     before anything else) when there is one still good, else from a replay of the transactions, then kept."""
+    now = now or timezone.now()
     replay = replay_decode(text) if text is not None else None
     if replay is not None and replay.base_currency == base_currency:
         ids = replay.positions.keys() | replay.cash_ids.values()
         instruments, latest = instruments_with_latest_get(ids=ids)
         if len(instruments) == len(ids) and cash_ids_hold(replay, instruments):
-            fx = FxTable(target=base_currency, currencies={i.currency for i in instruments.values()})
+            # Today's rates only: what valuing the replay converts at.
+            fx = FxTable(target=base_currency, currencies={i.currency for i in instruments.values()},
+                         on=timezone.localdate(now))
             return _valuation_value(replay, instruments=instruments, latest=latest, rate=fx.rate, now=now)
     loaded = portfolio_transactions_load(portfolio_id=portfolio_id, latest=True)
     replay, fx = _replay(loaded, base_currency=base_currency)

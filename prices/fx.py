@@ -11,7 +11,7 @@ from bisect import bisect_right
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Max, Q, Value, When
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
@@ -81,8 +81,12 @@ class FxTable:
     a bisect in memory, the latest rate on or before the date, like `fx_rate_get`.
     """
 
-    def __init__(self, *, target: str, currencies: set[str]) -> None:
+    def __init__(self, *, target: str, currencies: set[str], on: date | None = None) -> None:
+        """`on`: only the rates that serve that day (the latest of each pair on or before it), for a reader
+        that converts at one day's rates (today's valuation of a kept replay): a row per pair, not the years of
+        rows every day of them takes; `rate` then answers for that day only."""
         self.target = target
+        self.on = on
         self._factors: dict[str, Decimal] = {}
         self._series: dict[str, tuple[list[date], list[Decimal]]] = {}
         target_major, target_factor = currency_major(target)
@@ -96,7 +100,13 @@ class FxTable:
             return
         rows = FxRate.objects.filter(
             Q(base=target_major, quote__in=list(majors)) | Q(quote=target_major, base__in=list(majors))
-        ).order_by("date").values_list("base", "quote", "date", "rate")
+        )
+        if on is not None:
+            rows = rows.filter(date__lte=on)
+            if connection.vendor == "postgresql":  # elsewhere every row up to `on`: the same answer for `on`
+                rows = rows.order_by("base", "quote", "-date").distinct("base", "quote")
+        # In any order: a direct rate replaces an inverted one of its day, an inverted one never a direct one.
+        rows = rows.values_list("base", "quote", "date", "rate")
         by_major: dict[str, dict[date, Decimal]] = {major: {} for major in majors}
         for base, quote, day, rate in rows:
             if base == target_major:
@@ -115,6 +125,8 @@ class FxTable:
 
     def rate(self, currency: str, on: date) -> Decimal | None:
         """How many target units one `currency` is worth on `on`; None when no rate is known yet."""
+        if self.on is not None and on != self.on:
+            raise ValueError(f"this FxTable has the rates of {self.on} only, not of {on}")
         factor = self._factors.get(currency)
         if factor is None:
             raise KeyError(f"{currency} was not loaded into this FxTable")

@@ -4,8 +4,11 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from prices.fx import FxRateMissing, FxTable, fx_rate_get, fx_rates_store, fx_refresh
+from prices.models import FxRate
 from prices.providers.frankfurter import FrankfurterClient
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
 from tests.stubs import StubServer, json_response
@@ -45,6 +48,31 @@ def test_a_table_names_the_rates_that_never_change_and_they_are_its_rates_on_any
     assert fixed == {"GBP": D("1"), "GBp": D("0.01")}  # USD and EUR move with the stored rates
     for day in (date(2024, 1, 1), date(2024, 1, 5)):  # before any stored rate, and on one
         assert {code: table.rate(code, day) for code in fixed} == fixed
+
+
+def test_a_table_of_one_day_reads_a_row_per_pair_and_answers_as_the_whole_table_on_that_day(rates):
+    # Both directions stored, on different days and on the same day (the direct pair wins its day), a gap, a
+    # later rate than the day asked, and pence through pounds.
+    fx_rates_store(base="EUR", series={date(2024, 1, 3): {"USD": D("1.1")}, date(2024, 1, 5): {"USD": D("1.2")},
+                                       date(2024, 1, 9): {"USD": D("1.3")}})
+    fx_rates_store(base="GBP", series={date(2024, 1, 3): {"USD": D("1.25")}})
+    currencies = {"USD", "EUR", "GBp", "JPY"}
+    whole = FxTable(target="USD", currencies=currencies)
+    for day in (date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 4), date(2024, 1, 5), date(2024, 1, 8)):
+        with CaptureQueriesContext(connection) as queries:
+            table = FxTable(target="USD", currencies=currencies, on=day)
+        sql = queries.captured_queries[0]["sql"]  # as Postgres ran it, parameters in place
+        answers = {code: table.rate(code, day) for code in currencies}
+        assert answers == {code: whole.rate(code, day) for code in currencies}, day
+        if connection.vendor == "postgresql" and day >= date(2024, 1, 5):
+            # USD/EUR, EUR/USD, USD/GBP, GBP/USD: one row each, not every day of them
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                assert len(cursor.fetchall()) == 4
+            assert FxRate.objects.filter(date__lte=day).count() > 4
+    assert FxTable(target="USD", currencies={"EUR"}, on=date(2024, 1, 4)).rate("EUR", date(2024, 1, 4)) == D("1.1")
+    with pytest.raises(ValueError):
+        FxTable(target="USD", currencies={"EUR"}, on=date(2024, 1, 4)).rate("EUR", date(2024, 1, 5))
 
 
 def test_no_rate_before_the_first_one_is_an_error_not_a_guess(rates):
