@@ -374,40 +374,6 @@ def trade_observations(transactions: Sequence[TransactionLike], *, currencies: M
     return observed
 
 
-def latest_trades_valuing(transactions: Sequence[TransactionLike], *, held: Iterable[int],
-                          closes: Mapping[int, Observation], currencies: Mapping[int, str],
-                          rate: RateLookup) -> dict[int, list[Observation]]:
-    """trade_observations(latest_only=True) as portfolio_value_compute reads it for the `held` instruments,
-    from only the transactions (in date order) whose trades can value one.
-
-    A trade dated on or before an instrument's close never does: the close wins its own day and every earlier
-    one (observation_on). So the trades read are those after the oldest of the held instruments' closes, and
-    before it only for an instrument held with no close (cash, a manual instrument) and no trade after it.
-    A trade left out (on or before the oldest held close) values nothing differently: its instrument is valued
-    by its close, or by a later trade that was read. A cold dashboard whose closes are recent so reads a few
-    trades instead of all 2,000 transactions."""
-    held_without_close = []
-    since = None  # the oldest close of the instruments held
-    for instrument_id in held:
-        close = closes.get(instrument_id)
-        if close is None:
-            held_without_close.append(instrument_id)
-        elif since is None or close.date < since:
-            since = close.date
-    start = 0 if since is None else bisect_right(transactions, since, key=_transaction_date)
-    observed = trade_observations(transactions[start:], currencies=currencies, rate=rate, latest_only=True)
-    if start and (unobserved := [pk for pk in held_without_close if pk not in observed]):
-        # Only theirs: the scan ends at the newest trade of each (cash is traded all along, and has no close).
-        earlier = trade_observations(transactions[:start], currencies=currencies, rate=rate, latest_only=True,
-                                     of=set(unobserved))
-        observed.update((pk, earlier[pk]) for pk in unobserved if pk in earlier)
-    return observed
-
-
-def _transaction_date(tx: TransactionLike) -> date:
-    return tx.date
-
-
 def splits_of(transactions: Iterable[TransactionLike]) -> dict[int, list[tuple[date, Decimal]]]:
     """Each instrument's splits as (date, ratio), oldest first."""
     splits: dict[int, list[tuple[date, Decimal]]] = {}

@@ -14,7 +14,6 @@ from portfolio.holdings import (
     Observation,
     OversellError,
     Position,
-    latest_trades_valuing,
     money_format,
     money_sum,
     observation_on,
@@ -187,11 +186,11 @@ def test_a_trade_in_another_currency_converts_at_its_days_rates_or_is_no_observa
                       2: [Observation(date(2024, 1, 4), D("50"), TRADE)]}
 
 
-def test_the_valuation_reads_only_the_trades_that_can_beat_a_close_and_values_the_same():
-    """latest_trades_valuing: trades on or before the oldest close held (5's, 3 Jan) are not read (1's, older
-    than its close, is left out), except for an instrument held without a close and no later trade (3: cash, a
-    manual instrument priced by its trades only), whose latest earlier trade is read; portfolio_value_compute
-    then values every holding as with all the trades."""
+def test_the_latest_trade_of_each_held_instrument_values_as_every_trade_does():
+    """The replay keeps only each held instrument's latest trade (trade_observations(latest_only, of=held)):
+    portfolio_value_compute values every holding with them as with every trade of every instrument — a close
+    newer than the trade (1, 2 on the 8th) beats it, a trade newer than the close (5; 2 on the 9th) or without
+    one (3: cash, a manual instrument priced by its trades only) values it, a split since divides it."""
     transactions = [
         Tx("BUY", date(2024, 1, 2), D("5"), D("20"), instrument_id=3),
         Tx("BUY", date(2024, 1, 2), D("2"), D("10")),
@@ -199,52 +198,29 @@ def test_the_valuation_reads_only_the_trades_that_can_beat_a_close_and_values_th
         Tx("BUY", date(2024, 1, 4), D("3"), D("30"), instrument_id=5),  # after 5's close: it values 5
         Tx("BUY", date(2024, 1, 4), D("2"), D("50"), instrument_id=2),
         Tx("SELL", date(2024, 1, 8), D("1"), D("55"), instrument_id=2),
-        Tx("BUY", date(2024, 1, 9), D("1"), D("7"), instrument_id=4),  # not held: read, never looked at
+        Tx("BUY", date(2024, 1, 9), D("1"), D("7"), instrument_id=4),  # not held: not kept
+        Tx("SELL", date(2024, 1, 9), D("1"), D("7"), instrument_id=4),
     ]
     closes = {1: Observation(date(2024, 1, 5), D("12"), CLOSE), 2: Observation(date(2024, 1, 6), D("51"), CLOSE),
               5: Observation(date(2024, 1, 3), D("28"), CLOSE)}
     held = {1: (D("2"), D("20")), 2: (D("1"), D("50")), 3: (D("6"), D("100")), 5: (D("3"), D("90"))}
     currencies = {1: "USD", 2: "USD", 3: "USD", 4: "USD", 5: "USD"}
 
-    trades = latest_trades_valuing(transactions, held=held, closes=closes, currencies=currencies, rate=no_rates)
+    kept = trade_observations(transactions, currencies=currencies, rate=no_rates, latest_only=True, of=held)
 
-    assert trades == {2: [Observation(date(2024, 1, 8), D("55"), TRADE)],
-                      3: [Observation(date(2024, 1, 2), D("20"), TRADE)],
-                      4: [Observation(date(2024, 1, 9), D("7"), TRADE)],
-                      5: [Observation(date(2024, 1, 4), D("30"), TRADE)]}
-    every_trade = trade_observations(transactions, currencies=currencies, rate=no_rates, latest_only=True)
-    assert 1 in every_trade  # what was left out: a trade the close of 5 Jan beats
+    assert kept == {1: [Observation(date(2024, 1, 2), D("10"), TRADE)],
+                    2: [Observation(date(2024, 1, 8), D("55"), TRADE)],
+                    3: [Observation(date(2024, 1, 2), D("20"), TRADE)],
+                    5: [Observation(date(2024, 1, 4), D("30"), TRADE)]}
+    every_trade = trade_observations(transactions, currencies=currencies, rate=no_rates)
+    assert len(every_trade[3]) == 1 and 4 in every_trade
     for on in (date(2024, 1, 8), date(2024, 1, 9)):
         value = {name: portfolio_value_compute(held=held, closes=closes, trades=observed, splits={1: [
             (date(2024, 1, 7), D("2"))]}, currencies=currencies, rate=no_rates, on=on)
-            for name, observed in (("read", trades), ("all", every_trade))}
-        assert value["read"] == value["all"]
-        assert value["read"].positions[5].observation.source == TRADE
-
-
-def test_the_earlier_trades_read_for_an_instrument_without_a_close_are_its_own_only():
-    """latest_trades_valuing: before the oldest held close it reads the trades of the instruments held without
-    a close (9, the cash) and of no other: an earlier trade of 4, in euros, is never converted (no rate asked)."""
-    asked = []
-
-    def rates(code: str, day: date) -> D | None:
-        asked.append((code, day))
-        return no_rates(code, day) if code == "USD" else D("1.1")
-
-    transactions = [
-        Tx("BUY", date(2024, 1, 2), D("5"), D("1"), instrument_id=9),
-        Tx("BUY", date(2024, 1, 3), D("2"), D("10"), instrument_id=4, currency="EUR"),
-        Tx("BUY", date(2024, 1, 8), D("1"), D("12")),
-    ]
-    closes = {1: Observation(date(2024, 1, 5), D("12"), CLOSE), 4: Observation(date(2024, 1, 6), D("11"), CLOSE)}
-    held = {1: (D("1"), D("12")), 4: (D("2"), D("20")), 9: (D("5"), D("5"))}
-    currencies = {1: "USD", 4: "USD", 9: "USD"}
-
-    trades = latest_trades_valuing(transactions, held=held, closes=closes, currencies=currencies, rate=rates)
-
-    assert trades == {1: [Observation(date(2024, 1, 8), D("12"), TRADE)],
-                      9: [Observation(date(2024, 1, 2), D("1"), TRADE)]}
-    assert asked == []  # 4's trade of 3 Jan, before the oldest close (5 Jan), was not read
+            for name, observed in (("kept", kept), ("all", every_trade))}
+        assert value["kept"] == value["all"]
+        assert value["kept"].positions[5].observation.source == TRADE
+        assert value["kept"].positions[1].observation == Observation(date(2024, 1, 5), D("6"), CLOSE)  # split by 2
 
 
 class _ReadFromNewest(list):
@@ -259,8 +235,8 @@ class _ReadFromNewest(list):
 
 
 def test_the_trades_of_some_instruments_are_theirs_only_and_the_scan_ends_at_each_ones_newest():
-    """trade_observations(of=...): latest_trades_valuing's scan of the earlier trades for the instruments held
-    without a close (the cash) reads from the newest back to each one's newest trade, and no further."""
+    """trade_observations(of=...): the replay's scan for the latest trade of each held instrument reads from the
+    newest back to each one's newest trade, and no further."""
     transactions = _ReadFromNewest([
         Tx("BUY", date(2024, 1, 2), D("5"), D("20"), instrument_id=3),
         Tx("BUY", date(2024, 1, 3), D("1"), D("1"), instrument_id=9),
