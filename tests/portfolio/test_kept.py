@@ -1,0 +1,581 @@
+"""The kept replay (portfolio/kept.py): the triggers of migration 0009 that outdate it, whoever writes, and the
+read/store protocol that makes a kept replay serve only while nothing it was made from has changed."""
+
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal as D
+
+import psycopg
+import pytest
+from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
+
+from portfolio.cache import portfolio_versions_bump
+from portfolio.cash import portfolio_transactions_load
+from portfolio.kept import KEPT_SQL, LAYOUT, replay_store
+from portfolio.models import Account, KeptReplay, Portfolio, Transaction
+from portfolio.selectors import (
+    _replay,
+    _valuation_of,
+    portfolio_accounts_valuation_get,
+    portfolio_valuation_get,
+)
+from prices.fx import fx_rates_store
+from prices.models import FxRate, Instrument, cash_symbol
+from tests.factories import (
+    InstrumentFactory,
+    PortfolioFactory,
+    PriceFactory,
+    TransactionFactory,
+    UserFactory,
+    default_account_of,
+)
+from tests.reliability.procs import database_url_of_test
+
+# A Wednesday evening: the last NYSE close that should exist is that day's.
+NOW = datetime(2024, 3, 6, 23, tzinfo=UTC)
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="replays are kept on Postgres only")
+
+_TRANSACTIONS_FROM = f"FROM {Transaction._meta.db_table} t"  # what the replay's transactions query reads
+
+
+def _versions(*portfolios: Portfolio) -> list[int]:
+    found = dict(Portfolio.objects.filter(pk__in=[p.pk for p in portfolios]).values_list("pk", "replay_version"))
+    return [found[p.pk] for p in portfolios]
+
+
+def _bumps(portfolios: list[Portfolio], write: Callable[[], object]) -> list[int]:
+    """What the write added to each portfolio's replay_version."""
+    before = _versions(*portfolios)
+    write()
+    return [after - was for after, was in zip(_versions(*portfolios), before, strict=True)]
+
+
+def _fresh(portfolio: Portfolio):
+    """The valuation of a replay made now, from nothing kept."""
+    base = Portfolio.objects.values_list("base_currency", flat=True).get(pk=portfolio.pk)
+    return _valuation_of(portfolio_transactions_load(portfolio_id=portfolio.pk, latest=True), base_currency=base,
+                         now=NOW)
+
+
+def _replays(portfolio: Portfolio) -> tuple[object, bool]:
+    """The valuation, and whether it replayed the transactions (else it was the kept replay's)."""
+    with CaptureQueriesContext(connection) as queries:
+        valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+    return valuation, any(_TRANSACTIONS_FROM in q["sql"] for q in queries)
+
+
+def _kept_valuation(portfolio: Portfolio):
+    """Read twice: the first keeps the replay (if not kept already), the second is served from it."""
+    first = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+    second, replayed = _replays(portfolio)
+    assert not replayed and second == first
+    assert KeptReplay.objects.get(portfolio=portfolio).version == _versions(portfolio)[0]
+    return first
+
+
+def _copy_transactions(rows: list[tuple]) -> None:
+    """Rows written with COPY, as bench/data.py writes them: (portfolio, account, instrument, type, date,
+    quantity, price)."""
+    columns = "portfolio_id, account_id, instrument_id, type, date, quantity, price, fee, currency, note, created_at"
+    with connection.cursor() as cursor, cursor.copy(
+            f"COPY {Transaction._meta.db_table} ({columns}) FROM STDIN") as copy:
+        for portfolio, account, instrument, kind, day, quantity, price in rows:
+            copy.write_row((portfolio.pk, account.pk, instrument.pk, kind, day, quantity, price, "0", "USD", "",
+                            "2024-03-01T00:00:00Z"))
+
+
+def _sql(statement: str, params: list | None = None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params or [])
+
+
+@pytest.fixture
+def three(db):
+    """Portfolios a, b and c of one user, each with one KO buy of 2024-01-02 (c's other instrument: PEP)."""
+    user = UserFactory(username="kept")
+    ko, pep = InstrumentFactory(symbol="KO"), InstrumentFactory(symbol="PEP")
+    a, b, c = (PortfolioFactory(owner=user, name=name) for name in "abc")
+    for portfolio, instrument in ((a, ko), (b, ko), (c, pep)):
+        TransactionFactory(portfolio=portfolio, instrument=instrument, quantity=D("10"), price=D("50"))
+    return a, b, c, ko, pep
+
+
+# 1. Each watched write bumps the portfolios it concerns, once a statement, and no other.
+
+@pytest.mark.django_db
+def test_transaction_writes_through_the_orm_bump_their_portfolio_once(three):
+    a, b, c, ko, _ = three
+    made = []
+    assert _bumps([a, b, c], lambda: made.append(TransactionFactory(portfolio=a, instrument=ko))) == [1, 0, 0]
+    tx = made[0]
+    tx.price = D("51")
+    assert _bumps([a, b, c], tx.save) == [1, 0, 0]
+    assert _bumps([a, b, c], tx.delete) == [1, 0, 0]
+
+
+@pytest.mark.django_db
+def test_sql_update_copy_and_bulk_create_bump_each_portfolio_once_a_statement(three):
+    a, b, c, ko, _ = three
+    TransactionFactory(portfolio=a, instrument=ko, date=date(2024, 2, 1))  # a has two rows now
+    assert _bumps([a, b, c], lambda: _sql(f"UPDATE {Transaction._meta.db_table} SET price = price + 1 "
+                                          "WHERE portfolio_id = %s", [a.pk])) == [1, 0, 0]
+    assert _bumps([a, b, c], lambda: _copy_transactions([
+        (a, default_account_of(a), ko, "BUY", date(2024, 2, 2), "1", "52"),
+        (a, default_account_of(a), ko, "BUY", date(2024, 2, 3), "1", "53"),
+        (b, default_account_of(b), ko, "BUY", date(2024, 2, 2), "1", "52"),
+    ])) == [1, 1, 0]
+    rows = [Transaction(portfolio=p, account=default_account_of(p), instrument=ko, type="BUY", date=date(2024, 2, 5),
+                        quantity=D("1"), price=D("55"), currency="USD") for p in (a, a, b)]
+    assert _bumps([a, b, c], lambda: Transaction.objects.bulk_create(rows)) == [1, 1, 0]
+    assert _bumps([a, b, c], lambda: Transaction.objects.filter(portfolio__in=[a, b]).delete()) == [1, 1, 0]
+
+
+@pytest.mark.django_db
+def test_a_transaction_moved_to_another_portfolio_bumps_both(three):
+    a, b, c, ko, _ = three
+    tx = Transaction.objects.get(portfolio=a)
+    tx.portfolio, tx.account = b, default_account_of(b)
+    assert _bumps([a, b, c], tx.save) == [1, 1, 0]
+
+
+@pytest.mark.django_db
+def test_tracks_cash_flipped_bumps_the_portfolios_of_its_transactions_and_a_rename_none(three):
+    a, b, c, _, _ = three
+    account = default_account_of(a)
+    account.tracks_cash = True
+    assert _bumps([a, b, c], account.save) == [1, 0, 0]
+    account.name = "Renamed"
+    assert _bumps([a, b, c], account.save) == [0, 0, 0]
+    # One statement over both a's and b's accounts: each once; setting what is there already: none.
+    flip = Account.objects.filter(portfolio__in=[a, b])
+    assert _bumps([a, b, c], lambda: flip.update(tracks_cash=~F("tracks_cash"))) == [1, 1, 0]
+    assert _bumps([a, b, c], lambda: Account.objects.filter(portfolio=c).update(tracks_cash=False)) == [0, 0, 0]
+    empty = Account.objects.create(portfolio=c, name="Empty", currency="USD", tracks_cash=False)
+    empty.tracks_cash = True
+    assert _bumps([a, b, c], empty.save) == [0, 0, 0]  # no transaction of c's in it
+
+
+@pytest.mark.django_db
+def test_base_currency_bumps_and_a_rename_or_data_version_bump_does_not(three):
+    a, b, c, _, _ = three
+    a.base_currency = "EUR"
+    assert _bumps([a, b, c], a.save) == [1, 0, 0]
+    a.name = "renamed"
+    assert _bumps([a, b, c], a.save) == [0, 0, 0]
+    assert _bumps([a, b, c], lambda: portfolio_versions_bump(portfolio_ids=[a.pk, b.pk])) == [0, 0, 0]
+    assert _bumps([a, b, c], lambda: Portfolio.objects.filter(pk=a.pk).update(
+        data_version=F("data_version") + 1, history_version=F("history_version") + 1)) == [0, 0, 0]
+
+
+@pytest.mark.django_db
+def test_an_instrument_currency_bumps_the_portfolios_trading_it_and_its_name_none(three):
+    a, b, c, ko, pep = three
+    ko.currency = "EUR"
+    assert _bumps([a, b, c], ko.save) == [1, 1, 0]
+    ko.name = "Coca-Cola"
+    assert _bumps([a, b, c], ko.save) == [0, 0, 0]
+    pep.currency = "GBP"
+    assert _bumps([a, b, c], pep.save) == [0, 0, 1]
+
+
+@pytest.mark.django_db
+def test_fx_rates_bump_the_portfolios_with_a_transaction_on_or_after_their_day(three):
+    a, b, c, ko, _ = three
+    TransactionFactory(portfolio=a, instrument=ko, date=date(2024, 3, 1))  # a: on 2024-03-01; b and c: before
+    TransactionFactory(portfolio=b, instrument=ko, date=date(2024, 2, 29))
+    store = lambda rate: fx_rates_store(base="EUR", series={date(2024, 3, 1): {"USD": D(rate)}})  # noqa: E731
+    assert _bumps([a, b, c], lambda: store("1.10")) == [1, 0, 0]
+    assert _bumps([a, b, c], lambda: store("1.10")) == [0, 0, 0]  # the same rate again (a refresh's last day)
+    assert _bumps([a, b, c], lambda: store("1.12")) == [1, 0, 0]  # a corrected rate
+    assert _bumps([a, b, c], lambda: FxRate.objects.filter(date=date(2024, 3, 1)).delete()) == [1, 0, 0]
+    # A rate of a day before every transaction: all three.
+    assert _bumps([a, b, c], lambda: fx_rates_store(base="EUR", series={date(2023, 12, 1): {"USD": D("1.05")}})
+                  ) == [1, 1, 1]
+    # Moved to a later day (an update of its date): from the earlier of the two.
+    assert _bumps([a, b, c], lambda: FxRate.objects.update(date=date(2024, 3, 2))) == [1, 1, 1]
+    assert _bumps([a, b, c], lambda: FxRate.objects.update(source="ecb")) == [0, 0, 0]  # nothing the replay reads
+
+
+@pytest.mark.django_db(transaction=True)
+def test_truncating_the_transactions_bumps_every_portfolio():
+    user = UserFactory(username="kept")
+    a, b = PortfolioFactory(owner=user, name="a"), PortfolioFactory(owner=user, name="b")
+    TransactionFactory(portfolio=a)
+    assert _bumps([a, b], lambda: _sql(f"TRUNCATE {Transaction._meta.db_table}")) == [1, 1]
+
+
+@pytest.mark.django_db
+def test_a_portfolio_loaded_before_a_bump_never_lowers_its_version_when_saved(three):
+    a, _, _, ko, _ = three
+    stale = Portfolio.objects.get(pk=a.pk)
+    TransactionFactory(portfolio=a, instrument=ko)
+    (bumped,) = _versions(a)
+    stale.name = "saved from an old copy"
+    stale.save()
+    stale.save(update_fields=["name", "replay_version"])  # even when asked to write it
+    Portfolio.objects.filter(pk=a.pk).update(replay_version=0)  # or by hand
+    assert _versions(a) == [bumped]
+    assert Portfolio.objects.get(pk=a.pk).name == "saved from an old copy"
+
+
+# 2. End to end: a kept replay, a write, and the next valuation is a fresh replay's.
+
+def _buy(p, ko, **kw):
+    return TransactionFactory(portfolio=p, instrument=ko, **kw)
+
+
+def _w_insert(s):
+    _buy(s.p, s.ko, date=date(2024, 3, 4), quantity=D("5"), price=D("58"))
+
+
+def _w_update(s):
+    s.tx.quantity = D("12")
+    s.tx.save()
+
+
+def _w_delete(s):
+    s.sell.delete()
+
+
+def _w_sql(s):
+    _sql(f"UPDATE {Transaction._meta.db_table} SET price = 40 WHERE id = %s", [s.tx.pk])
+
+
+def _w_copy(s):
+    _copy_transactions([(s.p, default_account_of(s.p), s.ko, "BUY", date(2024, 3, 4), "3", "59")])
+
+
+def _w_bulk(s):
+    Transaction.objects.bulk_create([
+        Transaction(portfolio=p, account=default_account_of(p), instrument=s.ko, type="BUY", date=date(2024, 3, 4),
+                    quantity=D("2"), price=D("59"), currency="USD") for p in (s.p, s.other)])
+
+
+def _w_move_in(s):
+    moved = Transaction.objects.get(portfolio=s.other)
+    moved.portfolio, moved.account = s.p, default_account_of(s.p)
+    moved.save()
+
+
+def _w_move_out(s):
+    s.sell.portfolio, s.sell.account = s.other, default_account_of(s.other)
+    s.sell.save()
+
+
+def _w_tracks_cash(s):
+    Account.objects.filter(portfolio=s.p).update(tracks_cash=True)
+
+
+def _w_base(s):
+    s.p.base_currency = "EUR"
+    s.p.save()
+
+
+def _w_instrument_currency(s):
+    s.ko.currency = "GBP"
+    s.ko.save()
+
+
+def _w_fx_insert(s):
+    fx_rates_store(base="USD", series={date(2024, 1, 10): {"GBP": D("0.70"), "EUR": D("0.95")}})
+
+
+def _w_fx_same(s):
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.80"), "EUR": D("0.90")}})
+
+
+def _w_fx_changed(s):
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.85")}})
+
+
+def _w_fx_delete(s):
+    FxRate.objects.filter(date=date(2024, 1, 2), quote="GBP").delete()
+
+
+# (write, base currency of the portfolio, whether the figures change)
+WRITES = {
+    "insert": (_w_insert, "USD", True), "update": (_w_update, "USD", True), "delete": (_w_delete, "USD", True),
+    "sql_update": (_w_sql, "USD", True), "copy": (_w_copy, "USD", True), "bulk_create": (_w_bulk, "USD", True),
+    "moved_in": (_w_move_in, "USD", True), "moved_out": (_w_move_out, "USD", True),
+    "tracks_cash": (_w_tracks_cash, "USD", True), "base_currency": (_w_base, "GBP", True),
+    "instrument_currency": (_w_instrument_currency, "USD", True), "fx_insert": (_w_fx_insert, "GBP", True),
+    "fx_same_rate": (_w_fx_same, "GBP", False), "fx_changed": (_w_fx_changed, "GBP", True),
+    "fx_delete": (_w_fx_delete, "GBP", True),
+}
+
+
+class _Setup:
+    pass
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("write", WRITES)
+def test_after_each_kind_of_write_the_valuation_is_a_fresh_replays(write):
+    do, base, changes = WRITES[write]
+    s = _Setup()
+    user = UserFactory(username="kept")
+    s.p = PortfolioFactory(owner=user, name="p", base_currency=base)
+    s.other = PortfolioFactory(owner=user, name="other")
+    s.ko = InstrumentFactory(symbol="KO")
+    PriceFactory(instrument=s.ko, date=date(2024, 3, 6), close=D("60"))
+    # USD->GBP and USD->EUR from 2024-01-02; a GBP close stays a GBP close (instrument currency changed).
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.80"), "EUR": D("0.90")}})
+    s.tx = _buy(s.p, s.ko, date=date(2024, 1, 2), quantity=D("10"), price=D("50"))
+    s.sell = _buy(s.p, s.ko, type="SELL", date=date(2024, 2, 1), quantity=D("4"), price=D("55"))
+    _buy(s.other, s.ko, date=date(2024, 1, 3), quantity=D("7"), price=D("51"))
+    before = _kept_valuation(s.p)
+    other_before = _kept_valuation(s.other)
+
+    do(s)
+
+    after = portfolio_valuation_get(portfolio=s.p, now=NOW)
+    assert after == _fresh(s.p)
+    assert (after != before) is changes
+    # The other portfolio too (moved or bulk-written rows are its as well).
+    assert portfolio_valuation_get(portfolio=s.other, now=NOW) == _fresh(s.other)
+    if write in ("bulk_create", "moved_in", "moved_out"):
+        assert portfolio_valuation_get(portfolio=s.other, now=NOW) != other_before
+    # And what the dashboard reads: the same.
+    header, _, dashboard = portfolio_accounts_valuation_get(portfolio_id=s.p.pk, now=NOW)
+    assert dashboard == after and header.base_currency == Portfolio.objects.get(pk=s.p.pk).base_currency
+
+
+@pytest.mark.django_db
+def test_a_base_currency_changed_values_in_the_new_one():
+    ko = InstrumentFactory(symbol="KO")
+    PriceFactory(instrument=ko, date=date(2024, 3, 6), close=D("60"))
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.80"), "EUR": D("0.90")}})
+    p = PortfolioFactory(owner=UserFactory(username="kept"), base_currency="GBP")
+    _buy(p, ko, quantity=D("10"), price=D("50"))
+    assert _kept_valuation(p).total_value == D("480")  # 600 USD at 0.80
+    p.base_currency = "EUR"
+    p.save()
+    assert portfolio_valuation_get(portfolio=p, now=NOW).total_value == D("540")  # at 0.90
+    assert portfolio_valuation_get(portfolio=p, now=NOW).total_cost == D("450")
+
+
+# 3. The store protocol.
+
+def _one(user_name: str = "kept") -> Transaction:
+    """A portfolio's one transaction: 10 KO bought at 50 on 2024-01-02, valued at the close of 60 (600)."""
+    ko = InstrumentFactory(symbol="KO")
+    PriceFactory(instrument=ko, date=date(2024, 3, 6), close=D("60"))
+    return _buy(PortfolioFactory(owner=UserFactory(username=user_name)), ko, quantity=D("10"), price=D("50"))
+
+
+@pytest.mark.django_db
+def test_a_replay_stored_with_an_older_version_never_serves():
+    held = _one()
+    portfolio = held.portfolio
+    (version,) = _versions(portfolio)
+    loaded = portfolio_transactions_load(portfolio_id=portfolio.pk, latest=True)
+    replay, _ = _replay(loaded, base_currency="USD")
+    _sql(f"UPDATE {Transaction._meta.db_table} SET note = 'bumped' WHERE id = %s", [held.pk])  # a write: v + 1
+    replay_store(portfolio_id=portfolio.pk, version=version, replay=replay)
+    assert not KeptReplay.objects.filter(portfolio=portfolio).exists()
+    # A kept row of an older version (as one left from before a write) is not served either.
+    KeptReplay.objects.create(portfolio=portfolio, version=version, state="{}")
+    valuation, replayed = _replays(portfolio)
+    assert replayed and valuation == _fresh(portfolio)
+    assert KeptReplay.objects.get(portfolio=portfolio).version == version + 1
+    assert _replays(portfolio) == (valuation, False)
+
+
+@pytest.mark.django_db
+def test_a_stored_replay_never_overwrites_a_newer_one():
+    held = _one()
+    portfolio = held.portfolio
+    (version,) = _versions(portfolio)
+    replay, _ = _replay(portfolio_transactions_load(portfolio_id=portfolio.pk, latest=True), base_currency="USD")
+    _sql(f"UPDATE {Transaction._meta.db_table} SET quantity = 20 WHERE id = %s", [held.pk])
+    kept = _kept_valuation(portfolio)  # kept at version + 1, with 20 shares
+    state = KeptReplay.objects.get(portfolio=portfolio).state
+    replay_store(portfolio_id=portfolio.pk, version=version, replay=replay)  # the 10 shares of before
+    assert KeptReplay.objects.values_list("version", "state").get(portfolio=portfolio) == (version + 1, state)
+    assert _replays(portfolio) == (kept, False)
+    assert kept.holdings[0].quantity == D("20")
+    # Nor one whose version is above the store's: its ON CONFLICT condition (a reader whose statement's snapshot
+    # saw the version before a write, finishing after another reader kept the replay of after it).
+    KeptReplay.objects.filter(portfolio=portfolio).update(version=version + 6)
+    Portfolio.objects.filter(pk=portfolio.pk).update(replay_version=version + 5)
+    replay_store(portfolio_id=portfolio.pk, version=version + 5, replay=replay)
+    assert KeptReplay.objects.values_list("version", "state").get(portfolio=portfolio) == (version + 6, state)
+
+
+@pytest.mark.django_db
+def test_storing_for_a_portfolio_deleted_meanwhile_raises_nothing():
+    held = _one()
+    portfolio = held.portfolio
+    replay, _ = _replay(portfolio_transactions_load(portfolio_id=portfolio.pk, latest=True), base_currency="USD")
+    pk = portfolio.pk
+    portfolio.delete()
+    replay_store(portfolio_id=pk, version=0, replay=replay)
+    replay_store(portfolio_id=pk, version=1, replay=replay)
+    assert not KeptReplay.objects.exists()
+    assert Portfolio.objects.count() == 0  # the caller's transaction still usable
+    with pytest.raises(Portfolio.DoesNotExist):
+        portfolio_valuation_get(portfolio=Portfolio(pk=pk), now=NOW)
+
+
+@pytest.mark.django_db
+def test_a_replay_kept_in_another_base_currency_is_replayed():
+    held = _one()
+    portfolio = held.portfolio
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"EUR": D("0.90")}})
+    kept = _kept_valuation(portfolio)
+    state = json.loads(KeptReplay.objects.get(portfolio=portfolio).state)
+    state["base_currency"] = "EUR"  # kept at this version, in another currency than the portfolio's now
+    KeptReplay.objects.filter(portfolio=portfolio).update(state=json.dumps(state))
+    valuation, replayed = _replays(portfolio)
+    assert replayed and valuation == kept == _fresh(portfolio)
+    assert valuation.total_value == D("600")
+
+
+def _kept_layout(portfolio: Portfolio) -> int:
+    return json.loads(KeptReplay.objects.get(portfolio=portfolio).state)["layout"]
+
+
+@pytest.mark.django_db
+def test_a_replay_kept_under_another_layout_is_replayed():
+    held = _one()
+    portfolio = held.portfolio
+    kept = _kept_valuation(portfolio)
+    row = KeptReplay.objects.get(portfolio=portfolio)
+    state = json.loads(row.state)
+    state["layout"] = LAYOUT - 1
+    state["positions"] = []  # what an old layout would not be read as: nothing held
+    KeptReplay.objects.filter(portfolio=portfolio).update(state=json.dumps(state))
+    valuation, replayed = _replays(portfolio)
+    assert replayed and valuation == kept == _fresh(portfolio)
+    assert valuation.total_value == D("600")
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(strict=True, reason="replay_store's ON CONFLICT updates only a lower version: a replay kept at "
+                                        "the current version but unusable (another LAYOUT, a cash instrument "
+                                        "gone) is never rewritten, and every read replays until the next write")
+def test_a_replay_kept_under_another_layout_is_rewritten():
+    held = _one()
+    portfolio = held.portfolio
+    _kept_valuation(portfolio)
+    state = json.loads(KeptReplay.objects.get(portfolio=portfolio).state)
+    state["layout"] = LAYOUT - 1
+    KeptReplay.objects.filter(portfolio=portfolio).update(state=json.dumps(state))
+    _replays(portfolio)
+    assert _kept_layout(portfolio) == LAYOUT
+    assert _replays(portfolio)[1] is False
+
+
+def _with_cash(user_name: str = "kept") -> tuple[Portfolio, Instrument]:
+    """A portfolio with a tracked account: 1,000 deposited, 10 KO bought at 50 (500 cash left)."""
+    ko = InstrumentFactory(symbol="KO")
+    PriceFactory(instrument=ko, date=date(2024, 3, 6), close=D("60"))
+    p = PortfolioFactory(owner=UserFactory(username=user_name))
+    Account.objects.filter(portfolio=p).update(tracks_cash=True)
+    TransactionFactory(portfolio=p, instrument=None, type="DEPOSIT", date=date(2024, 1, 1), quantity=D("1"),
+                       price=D("1000"))
+    _buy(p, ko, quantity=D("10"), price=D("50"))
+    return p, ko
+
+
+@pytest.mark.django_db
+def test_a_cash_instrument_deleted_after_the_replay_was_kept_is_made_again():
+    p, _ = _with_cash()
+    kept = _kept_valuation(p)
+    cash = Instrument.objects.get(owner=None, symbol=cash_symbol("USD"))
+    assert kept.total_value == D("1100") and cash.pk in {h.instrument.pk for h in kept.holdings}
+    cash.delete()  # as an admin could: no transaction names it
+    valuation, replayed = _replays(p)
+    again = Instrument.objects.get(owner=None, symbol=cash_symbol("USD"))
+    assert replayed and again.pk != cash.pk
+    assert valuation == _fresh(p)
+    assert valuation.total_value == D("1100") and again.pk in {h.instrument.pk for h in valuation.holdings}
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(strict=True, reason="as test_a_replay_kept_under_another_layout_is_rewritten")
+def test_a_cash_instrument_deleted_then_the_replay_is_kept_again():
+    p, _ = _with_cash()
+    _kept_valuation(p)
+    Instrument.objects.filter(owner=None, symbol=cash_symbol("USD")).delete()
+    _replays(p)
+    assert _replays(p)[1] is False
+
+
+# 4. A write between the read of the version and the replay's inputs.
+
+def _other_connection_buys(portfolio: Portfolio, instrument: Instrument, quantity: str) -> None:
+    """A transaction committed by another connection (another process, as a worker's import)."""
+    account = default_account_of(portfolio)
+    with psycopg.connect(database_url_of_test(), autocommit=True) as other:
+        other.execute(f"INSERT INTO {Transaction._meta.db_table} (portfolio_id, account_id, instrument_id, type, "
+                      "date, quantity, price, fee, currency, note, created_at) "
+                      "VALUES (%s, %s, %s, 'BUY', '2024-03-04', %s, 55, 0, 'USD', '', now())",
+                      [portfolio.pk, account.pk, instrument.pk, quantity])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("committed", ["before_the_inputs", "after_the_inputs"])
+def test_a_write_committed_after_the_version_was_read_is_in_the_next_valuation(committed):
+    held = _one()
+    portfolio, ko = held.portfolio, held.instrument
+    assert _kept_valuation(portfolio).holdings[0].quantity == D("10")
+    with connection.cursor() as cursor:
+        cursor.execute(KEPT_SQL, [portfolio.pk])
+        version, base_currency, _ = cursor.fetchone()
+    if committed == "before_the_inputs":
+        _other_connection_buys(portfolio, ko, "5")
+    loaded = portfolio_transactions_load(portfolio_id=portfolio.pk, latest=True)
+    if committed == "after_the_inputs":
+        _other_connection_buys(portfolio, ko, "5")
+    replay, _ = _replay(loaded, base_currency=base_currency)
+    replay_store(portfolio_id=portfolio.pk, version=version, replay=replay)
+    assert KeptReplay.objects.get(portfolio=portfolio).version == version  # nothing stored over it
+    valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+    assert valuation.holdings[0].quantity == D("15")
+    assert valuation == _fresh(portfolio)
+    assert _replays(portfolio) == (valuation, False)  # and that one kept
+
+
+# Gaps found while writing these (strict xfails: each passes once the gap is closed).
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.xfail(strict=True, reason="no TRUNCATE trigger on prices_fxrate: the kept replay keeps converting "
+                                        "with rates that are gone")
+def test_truncating_the_fx_rates_outdates_the_replays_converted_with_them():
+    held = _one()
+    portfolio = held.portfolio
+    portfolio.base_currency = "EUR"
+    portfolio.save()
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"EUR": D("0.90")}})
+    assert _kept_valuation(portfolio).total_cost == D("450")
+    _sql(f"TRUNCATE {FxRate._meta.db_table}")
+    fx_rates_store(base="USD", series={date(2024, 3, 6): {"EUR": D("0.90")}})  # today's only: no bump of the buy
+    assert _fresh(portfolio).total_cost == D("0")  # the buy's rate is gone: its cost unknown
+    assert portfolio_valuation_get(portfolio=portfolio, now=NOW) == _fresh(portfolio)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.xfail(strict=True, reason="portfolio_replay_outdate locks the portfolio FOR UPDATE: a read that "
+                                        "replays waits on the writer's transaction to store (the key-share lock "
+                                        "of kept replay's foreign key); FOR NO KEY UPDATE would not")
+def test_a_read_that_replays_does_not_wait_for_a_writer_still_in_its_transaction(caplog):
+    held = _one()
+    portfolio = held.portfolio
+    with psycopg.connect(database_url_of_test()) as writer:  # a transaction written, not yet committed
+        writer.execute(f"INSERT INTO {Transaction._meta.db_table} (portfolio_id, account_id, instrument_id, type, "
+                       "date, quantity, price, fee, currency, note, created_at) "
+                       "VALUES (%s, %s, %s, 'BUY', '2024-03-04', 1, 55, 0, 'USD', '', now())",
+                       [portfolio.pk, default_account_of(portfolio).pk, held.instrument_id])
+        _sql("SET lock_timeout = '1s'")  # else the read waits for as long as the writer's transaction lasts
+        try:
+            portfolio_valuation_get(portfolio=portfolio, now=NOW)
+        finally:
+            _sql("RESET lock_timeout")
+            writer.rollback()
+    assert "not stored" not in caplog.text
+    assert KeptReplay.objects.filter(portfolio=portfolio).exists()
