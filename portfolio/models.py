@@ -146,9 +146,15 @@ class WatchlistItem(models.Model):
 
 class KeptReplay(models.Model):
     """A portfolio's transactions replayed (portfolio/kept.py), kept so that a valuation need not replay them
-    again: valid while `version` is the portfolio's `replay_version`. Written by the read that replayed."""
+    again: valid while `version` is the portfolio's `replay_version`. Written by the read that replayed.
 
-    portfolio = models.OneToOneField(Portfolio, on_delete=models.CASCADE, primary_key=True, related_name="kept")
+    No foreign key in the database: checking one would make the read's store wait for the lock of any writer
+    holding the portfolio row (a service's select_for_update, the triggers' bump) until it commits. Django still
+    deletes the row with its portfolio; one left by a portfolio deleted by hand is never read (no portfolio
+    row joins it)."""
+
+    portfolio = models.OneToOneField(Portfolio, on_delete=models.CASCADE, primary_key=True, related_name="kept",
+                                     db_constraint=False)
     version = models.BigIntegerField()
     state = models.TextField()
 

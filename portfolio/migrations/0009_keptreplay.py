@@ -13,8 +13,8 @@
 #   - the portfolio's base currency (portfolio_portfolio: update of base_currency);
 #   - each instrument's currency, into which its trades are converted as price observations
 #     (prices_instrument: update of currency);
-#   - the FX rates on the transactions' dates (prices_fxrate: insert, update of a rate, delete): a rate of day
-#     d serves the days from d until the next rate, so every portfolio with a transaction on or after d;
+#   - the FX rates on the transactions' dates (prices_fxrate: insert, update of a rate, delete, truncate): a rate
+#     of day d serves the days from d until the next rate, so every portfolio with a transaction on or after d;
 #   - the shared cash instruments: not here, the read checks them (portfolio/kept.py).
 #
 # The version lives on the portfolio row, as data_version does, and only ever grows (a save of a portfolio
@@ -60,6 +60,12 @@ END $$;
 CREATE FUNCTION portfolio_replay_on_transaction_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM portfolio_replay_outdate(ARRAY(SELECT id FROM portfolio_portfolio));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION portfolio_replay_on_fx_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM portfolio_replay_outdate(ARRAY(SELECT DISTINCT portfolio_id FROM portfolio_transaction));
     RETURN NULL;
 END $$;
 
@@ -126,6 +132,8 @@ CREATE TRIGGER portfolio_replay_on_fx_update AFTER UPDATE ON prices_fxrate
     FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_fx_write();
 CREATE TRIGGER portfolio_replay_on_fx_delete AFTER DELETE ON prices_fxrate
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_fx_write();
+CREATE TRIGGER portfolio_replay_on_fx_truncate AFTER TRUNCATE ON prices_fxrate
+    FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_fx_truncate();
 """
 
 _TRIGGERS = [("portfolio_replay_on_portfolio_update", "portfolio_portfolio"),
@@ -133,10 +141,11 @@ _TRIGGERS = [("portfolio_replay_on_portfolio_update", "portfolio_portfolio"),
                for op in ("insert", "update", "delete", "truncate")),
              ("portfolio_replay_on_account_update", "portfolio_account"),
              ("portfolio_replay_on_instrument_update", "prices_instrument"),
-             *((f"portfolio_replay_on_fx_{op}", "prices_fxrate") for op in ("insert", "update", "delete"))]
+             *((f"portfolio_replay_on_fx_{op}", "prices_fxrate") for op in ("insert", "update", "delete", "truncate"))]
 _FUNCTIONS = ["portfolio_replay_on_portfolio_update()", "portfolio_replay_on_transaction_write()",
               "portfolio_replay_on_transaction_truncate()", "portfolio_replay_on_account_update()",
               "portfolio_replay_on_instrument_update()", "portfolio_replay_on_fx_write()",
+              "portfolio_replay_on_fx_truncate()",
               "portfolio_replay_outdate(bigint[])"]
 UNBUMP = "".join([*(f"DROP TRIGGER IF EXISTS {name} ON {table};\n" for name, table in _TRIGGERS),
                   *(f"DROP FUNCTION IF EXISTS {function};\n" for function in _FUNCTIONS)])
@@ -166,7 +175,8 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="KeptReplay",
             fields=[
-                ("portfolio", models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True,
+                ("portfolio", models.OneToOneField(db_constraint=False,
+                                                   on_delete=django.db.models.deletion.CASCADE, primary_key=True,
                                                    related_name="kept", serialize=False,
                                                    to="portfolio.portfolio")),
                 ("version", models.BigIntegerField()),

@@ -1,7 +1,6 @@
 """The kept replay (portfolio/kept.py): the triggers of migration 0009 that outdate it, whoever writes, and the
 read/store protocol that makes a kept replay serve only while nothing it was made from has changed."""
 
-import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
@@ -427,16 +426,25 @@ def test_a_replay_kept_in_another_base_currency_is_replayed():
     portfolio = held.portfolio
     fx_rates_store(base="USD", series={date(2024, 1, 2): {"EUR": D("0.90")}})
     kept = _kept_valuation(portfolio)
-    state = json.loads(KeptReplay.objects.get(portfolio=portfolio).state)
-    state["base_currency"] = "EUR"  # kept at this version, in another currency than the portfolio's now
-    KeptReplay.objects.filter(portfolio=portfolio).update(state=json.dumps(state))
+    _kept_edit(portfolio, base_currency="EUR")  # kept at this version, in another currency than the portfolio's now
     valuation, replayed = _replays(portfolio)
     assert replayed and valuation == kept == _fresh(portfolio)
     assert valuation.total_value == D("600")
 
 
 def _kept_layout(portfolio: Portfolio) -> int:
-    return json.loads(KeptReplay.objects.get(portfolio=portfolio).state)["layout"]
+    return int(KeptReplay.objects.get(portfolio=portfolio).state.partition("\t")[0])
+
+
+def _kept_edit(portfolio: Portfolio, *, layout: int | None = None, base_currency: str | None = None,
+               nothing_held: bool = False) -> None:
+    """Rewrite the kept replay's text: its first line (layout, base currency), and its positions' line emptied."""
+    head, *lines = KeptReplay.objects.get(portfolio=portfolio).state.split("\n")
+    kept_layout, kept_base = head.split("\t")
+    head = f"{kept_layout if layout is None else layout}\t{kept_base if base_currency is None else base_currency}"
+    if nothing_held:
+        lines[0] = ""
+    KeptReplay.objects.filter(portfolio=portfolio).update(state="\n".join([head, *lines]))
 
 
 @pytest.mark.django_db
@@ -444,27 +452,18 @@ def test_a_replay_kept_under_another_layout_is_replayed():
     held = _one()
     portfolio = held.portfolio
     kept = _kept_valuation(portfolio)
-    row = KeptReplay.objects.get(portfolio=portfolio)
-    state = json.loads(row.state)
-    state["layout"] = LAYOUT - 1
-    state["positions"] = []  # what an old layout would not be read as: nothing held
-    KeptReplay.objects.filter(portfolio=portfolio).update(state=json.dumps(state))
+    _kept_edit(portfolio, layout=LAYOUT - 1, nothing_held=True)  # what an old layout would not be read as
     valuation, replayed = _replays(portfolio)
     assert replayed and valuation == kept == _fresh(portfolio)
     assert valuation.total_value == D("600")
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(strict=True, reason="replay_store's ON CONFLICT updates only a lower version: a replay kept at "
-                                        "the current version but unusable (another LAYOUT, a cash instrument "
-                                        "gone) is never rewritten, and every read replays until the next write")
 def test_a_replay_kept_under_another_layout_is_rewritten():
     held = _one()
     portfolio = held.portfolio
     _kept_valuation(portfolio)
-    state = json.loads(KeptReplay.objects.get(portfolio=portfolio).state)
-    state["layout"] = LAYOUT - 1
-    KeptReplay.objects.filter(portfolio=portfolio).update(state=json.dumps(state))
+    _kept_edit(portfolio, layout=LAYOUT - 1)
     _replays(portfolio)
     assert _kept_layout(portfolio) == LAYOUT
     assert _replays(portfolio)[1] is False
@@ -497,7 +496,6 @@ def test_a_cash_instrument_deleted_after_the_replay_was_kept_is_made_again():
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(strict=True, reason="as test_a_replay_kept_under_another_layout_is_rewritten")
 def test_a_cash_instrument_deleted_then_the_replay_is_kept_again():
     p, _ = _with_cash()
     _kept_valuation(p)
@@ -541,11 +539,9 @@ def test_a_write_committed_after_the_version_was_read_is_in_the_next_valuation(c
     assert _replays(portfolio) == (valuation, False)  # and that one kept
 
 
-# Gaps found while writing these (strict xfails: each passes once the gap is closed).
+# Gaps found while writing these, closed.
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(strict=True, reason="no TRUNCATE trigger on prices_fxrate: the kept replay keeps converting "
-                                        "with rates that are gone")
 def test_truncating_the_fx_rates_outdates_the_replays_converted_with_them():
     held = _one()
     portfolio = held.portfolio
@@ -560,9 +556,6 @@ def test_truncating_the_fx_rates_outdates_the_replays_converted_with_them():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(strict=True, reason="portfolio_replay_outdate locks the portfolio FOR UPDATE: a read that "
-                                        "replays waits on the writer's transaction to store (the key-share lock "
-                                        "of kept replay's foreign key); FOR NO KEY UPDATE would not")
 def test_a_read_that_replays_does_not_wait_for_a_writer_still_in_its_transaction(caplog):
     held = _one()
     portfolio = held.portfolio
