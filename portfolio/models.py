@@ -25,7 +25,8 @@ class Portfolio(models.Model):
     history_version = models.BigIntegerField(default=0, editable=False)
     # Added to by the database itself (triggers, migration 0009) in the transaction of every write that changes
     # what replaying the portfolio's transactions gives (portfolio/kept.py): what a kept replay is valid for.
-    replay_version = models.BigIntegerField(default=0, editable=False)
+    # A default in the database too: rows written by SQL or COPY (a bulk tool, the bench) need not name it.
+    replay_version = models.BigIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["name", "id"]

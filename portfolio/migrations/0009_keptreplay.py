@@ -170,7 +170,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="portfolio",
             name="replay_version",
-            field=models.BigIntegerField(default=0, editable=False),
+            field=models.BigIntegerField(default=0, db_default=0, editable=False),
         ),
         migrations.CreateModel(
             name="KeptReplay",
