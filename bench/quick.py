@@ -66,10 +66,11 @@ def checks(results: dict) -> list[str]:
 
 def timings_text(results: dict) -> str:
     """What was measured, for the log only."""
-    from bench.report import targets_evaluate
+    from bench.report import replay_outdated_lines, targets_evaluate
 
     lines = ["bench-quick timings (printed, not asserted):"]
     lines += [f"  {t.what}: {t.result} (baseline {t.baseline})" for t in targets_evaluate(results)]
+    lines += [f"  {line}" for line in replay_outdated_lines(results["sections"].get("dashboard") or {})]
     return "\n".join(lines)
 
 

@@ -340,23 +340,66 @@ def _reason_refresh_naive(results: dict) -> tuple[str, str]:
             "See R1: the batched job is what must get faster.")
 
 
+_TRANSPORT_LABELS = {"test_client": "test client", "gunicorn": "gunicorn"}
+
+
+def replay_outdated_line(d: dict, transport: str) -> str | None:
+    """Information beside D5/D7/D9, not a target: a cold read with the kept replay outdated too, as after the
+    user's own trade (bench/dashboard.py `cold_replay_reset`), through one transport. None for results from
+    before it was measured."""
+    replayed = (d.get(transport) or {}).get("cold_replay_outdated")
+    naive = (d.get(transport + "_naive") or {}).get("p50")
+    if not replayed or not naive:
+        return None
+    initial, page, kept = replayed["initial"], replayed["totals_and_holdings"]["p50"], _page_cold_p50(d[transport])
+    return (f"Cold with the replay outdated too (after a trade, {_TRANSPORT_LABELS[transport]}): initial data p50 "
+            f"{_fmt(initial['p50'], ' ms', 1)} / p95 {_fmt(initial['p95'], ' ms', 1)}; totals and holdings p50 "
+            f"{_fmt(page, ' ms', 1)}, {naive / page:.0f}× faster than the naive view (cold with the replay kept: "
+            f"{_fmt(kept, ' ms', 1)}, {naive / kept:.0f}×)")
+
+
+def _naive_times(d: dict, transport: str, ms: float) -> str:
+    return f"{d[transport + '_naive']['p50'] / ms:.0f}×"
+
+
+def replay_outdated_lines(d: dict) -> list[str]:
+    """replay_outdated_line of each transport measured."""
+    return [line for transport in _TRANSPORT_LABELS if (line := replay_outdated_line(d, transport))]
+
+
 def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
     d = results["sections"]["dashboard"]
     tc, gu = d["test_client"]["initial"]["cold"], d["gunicorn"]["initial"]["cold"]
-    why = (f"A cold read recomputes the whole valuation in the request ({d['portfolio']['holdings']} holdings, "
-           f"{d['portfolio']['transactions']:,} transactions): test client p50 {tc['p50']} ms / p95 {tc['p95']} ms, "
-           f"gunicorn p50 {gu['p50']} ms / p95 {gu['p95']} ms. A cold dashboard (its three requests) is mostly "
-           "that computation, hence its smaller lead over the naive view." + _contention(results, "dashboard")
-           + _profile_lines(results, "dashboard_cold"))
+    transactions = d["portfolio"]["transactions"]
+    replayed = {transport: (d[transport].get("cold_replay_outdated") or {}).get("initial")
+                for transport in ("test_client", "gunicorn")}
+    if all(replayed.values()):
+        after_trade = (f" A read after a write that outdates the replay — the user's own trade, an FX rate on or "
+                       f"before a transaction's date, an account's cash tracking — replays all {transactions:,} "
+                       "transactions (and the cash trades they imply) in the request and keeps the result: initial "
+                       f"data test client p50 {replayed['test_client']['p50']} ms / p95 "
+                       f"{replayed['test_client']['p95']} ms, gunicorn p50 {replayed['gunicorn']['p50']} ms / p95 "
+                       f"{replayed['gunicorn']['p95']} ms; totals and holdings "
+                       + ", ".join(f"{_naive_times(d, t, d[t]['cold_replay_outdated']['totals_and_holdings']['p50'])}"
+                                   f" faster than the naive view ({label}; "
+                                   f"{_naive_times(d, t, _page_cold_p50(d[t]))} with the replay kept)"
+                                   for t, label in _TRANSPORT_LABELS.items())
+                       + " (information beside the targets, not one).")
+    else:
+        after_trade = (f" A read after a write that outdates the replay (the user's own trade) replays all "
+                       f"{transactions:,} transactions in the request; this run did not measure it.")
+    why = (f"A cold read recomputes the valuation in the request ({d['portfolio']['holdings']} holdings): it reads "
+           f"the portfolio's replay of its {transactions:,} transactions kept in Postgres (portfolio/kept.py, one "
+           "row, current unless a write outdated it) and values it with today's closes and FX rates, as it does "
+           "after a price refresh or a Redis flush: test client p50 "
+           f"{tc['p50']} ms / p95 {tc['p95']} ms, gunicorn p50 {gu['p50']} ms / p95 {gu['p95']} ms." + after_trade
+           + " A cold dashboard (its three requests) is mostly that computation, hence its smaller lead over the "
+           "naive view." + _contention(results, "dashboard") + _profile_lines(results, "dashboard_cold"))
     warm = d["gunicorn"]["initial"]["warm"]["p95"]
-    step = (f"D5 allows a cold read {3 * warm:.1f} ms (3 × the warm p95), less than reading and replaying the "
-            f"{d['portfolio']['transactions']:,} transactions (and the cash trades they imply in its cash-tracking "
-            "account) costs alone: no cheaper computation meets it while a cold read replays them. Two design "
-            "changes remain. (1) Positions kept in Postgres, written by the "
-            "transaction services in the write's own transaction and rebuilt by a worker when an FX backfill or an "
-            "instrument's currency changes what the replay gives: a cold read would read one row per holding "
-            "instead of replaying every transaction (the load and the replay are about half of a cold read by the "
-            "profile above), which could reach the 50× of D7 and D9, not D5. (2) Stale-while-revalidate: serve the "
+    step = (f"D5 allows a cold read {3 * warm:.1f} ms (3 × the warm p95). A cold read no longer replays the "
+            f"{transactions:,} transactions unless a write outdated the kept replay; what it still does is read "
+            f"and value the {d['portfolio']['holdings']} holdings' instruments with their latest closes and FX rates, "
+            "and build the answers, per request. (1) Stale-while-revalidate: serve the "
             "previous version's answers, marked outdated, while a worker recomputes them (D5 met), at the price that "
             "after your own trade you would first see the old totals: a product decision, and a 'cold' read would "
             "then no longer be cold.")
@@ -611,9 +654,16 @@ def results_write(results: dict, *, docs: bool = True, experiment: bool = False)
 
 def summary_text(results: dict) -> str:
     lines = [f"bench: finished in {results['total_seconds']} s"]
-    for t in results.get("targets", []):
+    targets = results.get("targets", [])
+    info = replay_outdated_lines(results.get("sections", {}).get("dashboard") or {})
+    last_dashboard = max((n for n, t in enumerate(targets) if t["id"].startswith("D")), default=len(targets) - 1)
+    for n, t in enumerate(targets):
         lines.append(f"  {'met   ' if t['met'] else 'MISSED'} {t['id']:<22} {t['what']}: {t['result']} "
                      f"(target {t['target']})")
+        if n == last_dashboard:
+            lines += [f"  info   {line}" for line in info]
+    if not targets:
+        lines += [f"  info   {line}" for line in info]
     for section, error in results.get("errors", {}).items():
         lines.append(f"  ERROR  {section}: {error.splitlines()[0]}")
     return "\n".join(lines)
@@ -679,6 +729,9 @@ def markdown(results: dict, targets: list[Target]) -> str:
     ]
     for t in targets:
         out.append(f"| {t.id} | {t.what} | {t.target} | {t.result} | {t.baseline} | {_status(t.met)} |")
+    if info := replay_outdated_lines(s.get("dashboard") or {}):
+        out += ["", "Beside the dashboard's cold targets, for information (not targets):", ""]
+        out += [f"- {line}." for line in info]
     missed = [t for t in targets if not t.met]
     errors = results.get("errors", {})
     if errors:
@@ -696,6 +749,9 @@ def markdown(results: dict, targets: list[Target]) -> str:
         why, step = reason(results)
         out.append("### " + ", ".join(t.id for t in group) + " — " + group[0].what.rsplit(" (", 1)[0])
         out += [""] + [f"- {t.id}: {t.what}: **{t.result}** (target {t.target})" for t in group]
+        if reason is _reason_dashboard_cold:
+            out += [f"- {line} (information, not a target)" for line in
+                    replay_outdated_lines(results["sections"]["dashboard"])]
         out += ["", f"**Why.** {why}", "", f"**Next step.** {step}", ""]
         prof = results.get("profiles", {}).get(group[0].profile or "")
         if prof and prof.get("tree") and group[0].profile not in shown_profiles:
@@ -809,7 +865,12 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "bumped (what every write or new price does), the token's cached user is forgotten and the chart is "
         "deleted. Totals and holdings are then computed in the request; a cold chart request is timed until "
         "the chart arrives — its 202, the generation in a real Celery worker (queued at once: with no chart to "
-        "serve meanwhile there is nothing to debounce), the 200.",
+        "serve meanwhile there is nothing to debounce), the 200. The portfolio's replay of its transactions stays "
+        "kept in Postgres (`portfolio/kept.py`), as after a price refresh or a Redis flush: a cold read values it "
+        "without replaying.",
+        "- **Cold, replay outdated too** (as after the user's own trade): the same reset, and the kept replay "
+        "outdated as a trade's trigger does it (`replay_version` + 1, the data unchanged, so both value the same "
+        "portfolio): the request replays every transaction again. Information beside the targets, not a target.",
         "- Before any timing, each gunicorn process computed a cold answer once (the small portfolio's, "
         f"untimed by the figures: {d.get('process_warm_up_ms', '–')} ms): what a fresh process loads the first "
         "time (modules not yet imported, first-touch costs; the market calendars are loaded as the process "
@@ -845,6 +906,8 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
                 f"the whole page with its chart {naive['p50'] / d[transport]['page_cold']['with_chart']['p50']:.1f}× "
                 f"({d[transport]['page_cold']['with_chart']['p50']:,.0f} ms). Initial data cold over warm, p95: "
                 f"{ratios.get('initial_cold_vs_warm_p95')}×.", ""]
+        if line := replay_outdated_line(d, transport):
+            out += [f"{line}.", ""]
     out += ["SQL queries per request (warm / cold):", "",
             f"| endpoint | {q['small_holdings']} holdings | {q['large_holdings']} holdings |", "|---|---|---|"]
     out += [f"| {name} | {q['small'][name]['warm']} / {q['small'][name]['cold']} | "
