@@ -181,6 +181,41 @@ def test_todays_point_is_the_dashboards_total_to_the_cent(portfolio):
     assert dashboard["initial"]["total_cost"] == "2.00"
 
 
+def test_a_half_cent_day_of_the_value_line_is_rounded_from_its_exact_value(portfolio):
+    # given one share each of AAA and BBB whose closes sum to a half cent on days that are no range's bound:
+    # 778.2828 + 4566.1122 = 5344.395 exactly (half-even: 5344.40), where the doubles' sum is
+    # 5344.3949999999995; and 918.4876 + 378.7574 = 1297.245 (half-even: 1297.24), 1297.2450000000001 in doubles
+    aaa = InstrumentFactory(symbol="AAA", exchange_mic="")
+    bbb = InstrumentFactory(symbol="BBB", exchange_mic="")
+    for instrument in (aaa, bbb):
+        TransactionFactory(portfolio=portfolio, instrument=instrument, date=date(2024, 1, 2), quantity=D("1"),
+                           price=D("100"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 3): "778.2828", date(2024, 1, 4): "918.4876"})
+    closes_create(instrument=bbb, closes={date(2024, 1, 3): "4566.1122", date(2024, 1, 4): "378.7574"})
+
+    series = daily(chart(portfolio, today=date(2024, 1, 5)))
+
+    # each point is its exact value rounded half-even once, as every money figure is (docs/holdings.md)
+    assert series["2024-01-03"] == ("5344.40", "200.00")
+    assert series["2024-01-04"] == ("1297.24", "200.00")
+    assert series["2024-01-05"] == ("1297.24", "200.00")  # today: the Decimal valuation already
+
+
+def test_a_half_cent_day_is_exact_when_the_doubles_sum_is_off_by_several_roundings(portfolio):
+    # given six holdings whose closes sum to 2301.015 exactly (half-even: 2301.02) on a day that is no range's
+    # bound; summed as doubles they make 2301.0149999999994, two roundings (in cents) below the half cent
+    closes = ["156.743", "301.0303", "295.0856", "611.2887", "645.872", "290.9954"]
+    for k, close in enumerate(closes):
+        instrument = InstrumentFactory(symbol=f"H{k}", exchange_mic="")
+        TransactionFactory(portfolio=portfolio, instrument=instrument, date=date(2024, 1, 2), quantity=D("1"),
+                           price=D("100"))
+        closes_create(instrument=instrument, closes={date(2024, 1, 3): close, date(2024, 1, 4): "100"})
+
+    series = daily(chart(portfolio, today=date(2024, 1, 5)))
+
+    assert series["2024-01-03"] == ("2301.02", "600.00")
+
+
 def test_a_partial_sell_removes_the_proportional_cost(portfolio):
     # given 10 @ 100 + 1 fee, then 30 @ 120 + 3 fee (cost 4604 for 40), then 10 sold @ 130 with a 2 fee
     aaa = InstrumentFactory(symbol="AAA")
