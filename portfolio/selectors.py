@@ -184,16 +184,19 @@ class _Replayed(Position):
 
 def portfolio_valuation_get(*, portfolio: Portfolio | PortfolioHeader, now: datetime | None = None) -> Valuation:
     """The portfolio valued at the end of today with what is known (portfolio.holdings: stored closes and
-    the portfolio's own trades are the price observations; today's FX rates). On Postgres the replay of its
-    transactions is the one kept (portfolio/kept.py) while it is current, in the base currency stored now."""
-    if connection.vendor != "postgresql":
+    the portfolio's own trades are the price observations; today's FX rates), in `portfolio.base_currency`.
+    On Postgres the replay of its transactions is the one kept (portfolio/kept.py) while it is current."""
+    kept = None
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(KEPT_SQL, [portfolio.pk])
+            kept = cursor.fetchone()
+    if kept is None or kept[1] != portfolio.base_currency:
+        # No replay kept elsewhere; or the portfolio deleted since the caller read it (an empty valuation, as
+        # always), or its base currency changed since: valued in the caller's, as the rest of its answer, and
+        # nothing kept (a replay in another base currency than the version's is never stored).
         return _valuation_of(portfolio_transactions_load(portfolio_id=portfolio.pk, latest=True),
                              base_currency=portfolio.base_currency, now=now)
-    with connection.cursor() as cursor:
-        cursor.execute(KEPT_SQL, [portfolio.pk])
-        kept = cursor.fetchone()
-    if kept is None:
-        raise Portfolio.DoesNotExist(f"no portfolio {portfolio.pk}")
     return _valuation_kept(portfolio.pk, *kept, now=now)
 
 

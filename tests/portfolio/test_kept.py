@@ -416,8 +416,29 @@ def test_storing_for_a_portfolio_deleted_meanwhile_raises_nothing():
     replay_store(portfolio_id=pk, version=1, replay=replay)
     assert not KeptReplay.objects.exists()
     assert Portfolio.objects.count() == 0  # the caller's transaction still usable
+    # Valuing a portfolio deleted since the caller read it: nothing held, as before replays were kept (income and
+    # exposure read the portfolio, then value it).
+    valuation = portfolio_valuation_get(portfolio=Portfolio(pk=pk, base_currency="USD"), now=NOW)
+    assert (valuation.holdings, valuation.total_value) == ([], D("0"))
     with pytest.raises(Portfolio.DoesNotExist):
-        portfolio_valuation_get(portfolio=Portfolio(pk=pk), now=NOW)
+        portfolio_accounts_valuation_get(portfolio_id=pk, now=NOW)
+
+
+@pytest.mark.django_db
+def test_a_caller_that_read_the_base_currency_before_it_changed_is_answered_in_it_and_nothing_is_kept():
+    held = _one()
+    portfolio = held.portfolio
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"EUR": D("0.90")}, date(2024, 3, 6): {"EUR": D("0.80")}})
+    kept = _kept_valuation(portfolio)
+    Portfolio.objects.filter(pk=portfolio.pk).update(base_currency="EUR")  # the caller's object still says USD
+    version = _versions(portfolio)[0]
+
+    valuation, replayed = _replays(portfolio)
+
+    assert replayed and valuation == kept and valuation.total_value == D("600")  # in USD, as the caller reads it
+    assert KeptReplay.objects.get(portfolio=portfolio).version < version  # a replay in USD is not kept for EUR
+    portfolio.refresh_from_db()
+    assert portfolio_valuation_get(portfolio=portfolio, now=NOW).total_value == D("480.00")  # 600 × 0.80
 
 
 @pytest.mark.django_db
