@@ -86,7 +86,7 @@ def cold_reset(*, portfolio_id: int, token: str) -> None:
 
 
 # What a trade's trigger does to the portfolio's kept replay (migration portfolio/0009), without the trade.
-REPLAY_OUTDATE_SQL = "UPDATE portfolio_portfolio SET replay_version = replay_version + 1 WHERE id = %s"
+REPLAY_OUTDATE_SQL = "SELECT portfolio_replay_outdate(ARRAY[%s]::bigint[])"
 
 
 def replay_outdate(portfolio_id: int) -> None:

@@ -307,10 +307,10 @@ def shared_portfolios_add(*, instrument_ids: list[int], portfolios: int, holding
     stamp = timezone.now().isoformat()
     buffer = io.StringIO()
     for n in range(portfolios):
-        buffer.write(f"{users[n // portfolios_per_user].pk}\tShared {n}\tUSD\t{stamp}\t0\t0\t0\n")
+        buffer.write(f"{users[n // portfolios_per_user].pk}\tShared {n}\tUSD\t{stamp}\t0\t0\n")
     # The versions have no database default (Django fills them in): COPY must name them.
     _copy("portfolio_portfolio", ["owner_id", "name", "base_currency", "created_at", "data_version",
-                                  "history_version", "replay_version"],
+                                  "history_version"],
           [buffer.getvalue()])
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM portfolio_portfolio WHERE name LIKE 'Shared %%' AND owner_id = ANY(%s) "

@@ -869,7 +869,7 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "kept in Postgres (`portfolio/kept.py`), as after a price refresh or a Redis flush: a cold read values it "
         "without replaying.",
         "- **Cold, replay outdated too** (as after the user's own trade): the same reset, and the kept replay "
-        "outdated as a trade's trigger does it (`replay_version` + 1, the data unchanged, so both value the same "
+        "outdated as a trade's trigger does it (its replay version + 1, the data unchanged, so both value the same "
         "portfolio): the request replays every transaction again. Information beside the targets, not a target.",
         "- Before any timing, each gunicorn process computed a cold answer once (the small portfolio's, "
         f"untimed by the figures: {d.get('process_warm_up_ms', '–')} ms): what a fresh process loads the first "

@@ -8,7 +8,7 @@ realized gain, dividends, fees), its latest trade as a price observation, its sp
 holds, each account's quantities, and the cash instruments. The valuation values that with today's closes and
 rates (portfolio/selectors.py), whether it replayed or read it here.
 
-Kept in portfolio.KeptReplay with the portfolio's `replay_version` it was made at. The database adds to that
+Kept in portfolio.KeptReplay with the portfolio's replay `version` it was made at. The database adds to that
 version in the transaction of every write that changes what the replay reads (migration 0009 lists them), so a
 kept replay serves only while nothing it was made from has changed. A read that replays stores what it made,
 with the version it read before its inputs: if a write came in between, the version stored is already an old
@@ -149,23 +149,24 @@ _PORTFOLIOS, _KEPT = Portfolio._meta.db_table, KeptReplay._meta.db_table
 
 # The portfolio's replay version, its base currency and, when one is kept at that version, the replay: one
 # statement, so the three are of one snapshot. A read sends it before any of the replay's inputs (the module's
-# docstring says why).
-KEPT_SQL = (f"SELECT p.replay_version, p.base_currency, k.state FROM {_PORTFOLIOS} p "
-            f"LEFT JOIN {_KEPT} k ON k.portfolio_id = p.id AND k.version = p.replay_version WHERE p.id = %s")
+# docstring says why). No row (deleted by hand): version None, nothing kept, nothing stored.
+KEPT_SQL = (f"SELECT k.version, p.base_currency, CASE WHEN k.state_version = k.version THEN k.state END "
+            f"FROM {_PORTFOLIOS} p LEFT JOIN {_KEPT} k ON k.portfolio_id = p.id WHERE p.id = %s")
 
-# Stored only while the portfolio is still at that version (else it would never serve), never over a newer one.
-# Over one of the same version, yes: a replay of another LAYOUT is replaced by the read that could not use it
-# (a store that finds the version unchanged had inputs of that version: no write was committed before it).
-_STORE_SQL = (f"INSERT INTO {_KEPT} (portfolio_id, version, state) SELECT id, replay_version, %s "
-              f"FROM {_PORTFOLIOS} WHERE id = %s AND replay_version = %s "
-              f"ON CONFLICT (portfolio_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state "
-              f"WHERE {_KEPT}.version <= EXCLUDED.version")
+# Stored only while the portfolio is still at that version (else it would never serve): a store that finds the
+# version unchanged had inputs of that version (no write outdating them was committed before it), and replaces
+# whatever was kept at it (a replay of another LAYOUT, that the read could not use). A row locked by a writer
+# (outdating it, not yet committed) is skipped, not waited for: the read answers, unstored.
+_STORE_SQL = (f"UPDATE {_KEPT} SET state = %s, state_version = version WHERE portfolio_id = "
+              f"(SELECT portfolio_id FROM {_KEPT} WHERE portfolio_id = %s AND version = %s FOR UPDATE SKIP LOCKED)")
 
 
-def replay_store(*, portfolio_id: int, version: int, replay: Replay) -> None:
-    """Keep the replay made from inputs read after the portfolio's replay_version was `version`. A read stores
+def replay_store(*, portfolio_id: int, version: int | None, replay: Replay) -> None:
+    """Keep the replay made from inputs read after the portfolio's replay version was `version`. A read stores
     it in passing: a failure to (the portfolio deleted meanwhile) costs only the next read a replay, and inside
     a caller's transaction it is a savepoint's, never the caller's."""
+    if version is None:
+        return
     try:
         with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
             cursor.execute(_STORE_SQL, [replay_encode(replay), portfolio_id, version])

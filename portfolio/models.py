@@ -5,7 +5,7 @@ from django.db import models
 
 from prices.models import Instrument
 
-VERSION_FIELDS = ("data_version", "history_version", "replay_version")
+VERSION_FIELDS = ("data_version", "history_version")
 
 
 class Portfolio(models.Model):
@@ -23,10 +23,6 @@ class Portfolio(models.Model):
     # Bumped with data_version except when only today's (not yet final) closes changed: what the cached
     # chart history is keyed by, so an intraday quote refresh leaves every chart's history current.
     history_version = models.BigIntegerField(default=0, editable=False)
-    # Added to by the database itself (triggers, migration 0009) in the transaction of every write that changes
-    # what replaying the portfolio's transactions gives (portfolio/kept.py): what a kept replay is valid for.
-    # A default in the database too: rows written by SQL or COPY (a bulk tool, the bench) need not name it.
-    replay_version = models.BigIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["name", "id"]
@@ -147,17 +143,19 @@ class WatchlistItem(models.Model):
 
 class KeptReplay(models.Model):
     """A portfolio's transactions replayed (portfolio/kept.py), kept so that a valuation need not replay them
-    again: valid while `version` is the portfolio's `replay_version`. Written by the read that replayed.
+    again. The database adds 1 to `version` (triggers, migration 0009) in the transaction of every write that
+    changes what the replay gives; the replay in `state` serves while `state_version` is `version`. Written by
+    the read that replayed; a row per portfolio, made by a trigger as the portfolio is.
 
-    No foreign key in the database: checking one would make the read's store wait for the lock of any writer
-    holding the portfolio row (a service's select_for_update, the triggers' bump) until it commits. Django still
-    deletes the row with its portfolio; one left by a portfolio deleted by hand is never read (no portfolio
-    row joins it)."""
+    No foreign key in the database: checking one would make a read's store wait for the lock of any writer
+    holding the portfolio row (a service's select_for_update) until it commits. Django still deletes the row
+    with its portfolio; one left by a portfolio deleted by hand is outdated should its id come back."""
 
     portfolio = models.OneToOneField(Portfolio, on_delete=models.CASCADE, primary_key=True, related_name="kept",
                                      db_constraint=False)
-    version = models.BigIntegerField()
-    state = models.TextField()
+    version = models.BigIntegerField(default=0, db_default=0)
+    state_version = models.BigIntegerField(null=True)
+    state = models.TextField(null=True)
 
     def __str__(self) -> str:
-        return f"replay of portfolio {self.portfolio_id} at version {self.version}"
+        return f"replay of portfolio {self.portfolio_id}, version {self.version}"

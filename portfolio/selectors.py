@@ -241,7 +241,7 @@ def _reads_together(*reads: tuple[str, list]) -> list[list[tuple]]:
         return results
 
 
-def _valuation_kept(portfolio_id: int, version: int, base_currency: str, text: str | None, *,
+def _valuation_kept(portfolio_id: int, version: int | None, base_currency: str, text: str | None, *,
                     now: datetime | None) -> Valuation:
     """The valuation from the kept replay (`text`, kept at `version`, the portfolio's replay version read
     before anything else) when there is one still good, else from a replay of the transactions, then kept."""

@@ -3,10 +3,10 @@
 #
 # A valuation replays every transaction of the portfolio (and the cash trades they imply) before it can value
 # anything: for 2,000 transactions that was most of a cold dashboard. The replay's result is now kept, with the
-# portfolio's `replay_version` it was made at. Whatever the replay reads is watched here, in the writing
-# transaction, whoever writes (the services, an import, the admin, COPY, SQL by hand): a statement that changes
-# it adds 1 to the replay_version of every portfolio it concerns, and their kept replays stop serving. What the
-# replay reads, and the trigger that watches it:
+# `version` of the portfolio's row in portfolio_keptreplay it was made at (`state_version`). Whatever the replay
+# reads is watched here, in the writing transaction, whoever writes (the services, an import, the admin, COPY,
+# SQL by hand): a statement that changes it adds 1 to the version of every portfolio it concerns, and their
+# kept replays stop serving. What the replay reads, and the trigger that watches it:
 #
 #   - the portfolio's transactions, every field (portfolio_transaction: insert, update, delete, truncate);
 #   - whether each one's account tracks cash (portfolio_account: update of tracks_cash);
@@ -17,34 +17,49 @@
 #     of day d serves the days from d until the next rate, so every portfolio with a transaction on or after d;
 #   - the shared cash instruments: not here, the read checks them (portfolio/kept.py).
 #
-# The version lives on the portfolio row, as data_version does, and only ever grows (a save of a portfolio
-# loaded earlier never writes it back: Portfolio.save): a replay made at an older version never serves again.
-# Rows are locked in id order, as portfolio/cache.py locks them: two writers never wait on each other in a
-# circle, and a service that locked its portfolio first finds the lock its own.
+# The versions live in their own rows, not the portfolios': the triggers lock only them, never a portfolio row
+# that a service or a data-version bump (portfolio/cache.py) locks, so no writer waits on another in a circle
+# through them; each statement locks its rows in portfolio order. A row per portfolio, made as the portfolio is
+# (and outdated, should a row be left of a deleted portfolio whose id comes back).
+#
+# The triggers on the rows shared by portfolios (FX rates, instruments, accounts) find the portfolios they
+# concern among the transactions: a transaction written but not yet committed is not among them. So a
+# transaction's trigger holds an advisory lock shared, and theirs exclusive, each until its transaction ends:
+# theirs waits for every transaction write in flight to commit (and then sees it), and a transaction written
+# meanwhile waits for theirs to commit (and then its own trigger outdates its portfolio, after the shared write).
 #
 # Postgres only (transition tables); on SQLite nothing is kept and every valuation replays.
 
 from django.db import migrations, models
 import django.db.models.deletion
 
-BUMP = """
+# Namespace of the advisory lock (prices' series and latest closes use 7215): key 0, the transactions' writes.
+LOCK_SPACE = 7216
+
+BUMP = f"""
 CREATE FUNCTION portfolio_replay_outdate(ids bigint[]) RETURNS void LANGUAGE sql AS $$
-    UPDATE portfolio_portfolio SET replay_version = replay_version + 1
-    WHERE id IN (SELECT id FROM portfolio_portfolio WHERE id = ANY(ids) ORDER BY id FOR UPDATE);
+    INSERT INTO portfolio_keptreplay AS kept (portfolio_id, version)
+    SELECT id, 1 FROM portfolio_portfolio WHERE id = ANY(ids) ORDER BY id
+    ON CONFLICT (portfolio_id) DO UPDATE SET version = kept.version + 1, state_version = NULL, state = NULL;
 $$;
 
--- The version only grows, and a new base currency outdates the replay (converted into the old one).
+CREATE FUNCTION portfolio_replay_on_portfolio_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO portfolio_keptreplay AS kept (portfolio_id, version) SELECT id, 0 FROM new_rows ORDER BY id
+    ON CONFLICT (portfolio_id) DO UPDATE SET version = kept.version + 1, state_version = NULL, state = NULL;
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION portfolio_replay_on_portfolio_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.replay_version := greatest(NEW.replay_version, OLD.replay_version);
-    IF NEW.base_currency <> OLD.base_currency THEN
-        NEW.replay_version := NEW.replay_version + 1;
-    END IF;
-    RETURN NEW;
+    PERFORM portfolio_replay_outdate(ARRAY(
+        SELECT n.id FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE n.base_currency <> o.base_currency));
+    RETURN NULL;
 END $$;
 
 CREATE FUNCTION portfolio_replay_on_transaction_write() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock_shared({LOCK_SPACE}, 0);
     IF TG_OP = 'INSERT' THEN
         PERFORM portfolio_replay_outdate(ARRAY(SELECT DISTINCT portfolio_id FROM new_rows));
     ELSIF TG_OP = 'UPDATE' THEN
@@ -56,35 +71,37 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- TRUNCATE fires no trigger of the writes: every portfolio's replay is outdated.
-CREATE FUNCTION portfolio_replay_on_transaction_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A TRUNCATE fires no trigger of the writes: every portfolio's replay is outdated.
+CREATE FUNCTION portfolio_replay_on_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock({LOCK_SPACE}, 0);
     PERFORM portfolio_replay_outdate(ARRAY(SELECT id FROM portfolio_portfolio));
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION portfolio_replay_on_fx_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM portfolio_replay_outdate(ARRAY(SELECT DISTINCT portfolio_id FROM portfolio_transaction));
-    RETURN NULL;
-END $$;
-
--- An account's tracks_cash changes what every transaction in it moves of cash, in whichever portfolio.
+-- An account's tracks_cash changes what every transaction in it moves of cash, in whichever portfolio. The
+-- advisory lock first: the statements after it see every transaction committed before it was granted.
 CREATE FUNCTION portfolio_replay_on_account_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM portfolio_replay_outdate(ARRAY(
-        SELECT DISTINCT t.portfolio_id FROM portfolio_transaction t
-        JOIN new_rows n ON n.id = t.account_id JOIN old_rows o ON o.id = n.id
-        WHERE n.tracks_cash <> o.tracks_cash));
+    IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE n.tracks_cash <> o.tracks_cash) THEN
+        PERFORM pg_advisory_xact_lock({LOCK_SPACE}, 0);
+        PERFORM portfolio_replay_outdate(ARRAY(
+            SELECT DISTINCT t.portfolio_id FROM portfolio_transaction t
+            JOIN new_rows n ON n.id = t.account_id JOIN old_rows o ON o.id = n.id
+            WHERE n.tracks_cash <> o.tracks_cash));
+    END IF;
     RETURN NULL;
 END $$;
 
 CREATE FUNCTION portfolio_replay_on_instrument_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM portfolio_replay_outdate(ARRAY(
-        SELECT DISTINCT t.portfolio_id FROM portfolio_transaction t
-        JOIN new_rows n ON n.id = t.instrument_id JOIN old_rows o ON o.id = n.id
-        WHERE n.currency <> o.currency));
+    IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE n.currency <> o.currency) THEN
+        PERFORM pg_advisory_xact_lock({LOCK_SPACE}, 0);
+        PERFORM portfolio_replay_outdate(ARRAY(
+            SELECT DISTINCT t.portfolio_id FROM portfolio_transaction t
+            JOIN new_rows n ON n.id = t.instrument_id JOIN old_rows o ON o.id = n.id
+            WHERE n.currency <> o.currency));
+    END IF;
     RETURN NULL;
 END $$;
 
@@ -102,14 +119,18 @@ BEGIN
         SELECT min(date) INTO since FROM old_rows;
     END IF;
     IF since IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock({LOCK_SPACE}, 0);
         PERFORM portfolio_replay_outdate(ARRAY(
             SELECT DISTINCT portfolio_id FROM portfolio_transaction WHERE date >= since));
     END IF;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER portfolio_replay_on_portfolio_update BEFORE UPDATE ON portfolio_portfolio
-    FOR EACH ROW EXECUTE FUNCTION portfolio_replay_on_portfolio_update();
+CREATE TRIGGER portfolio_replay_on_portfolio_insert AFTER INSERT ON portfolio_portfolio
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_portfolio_insert();
+CREATE TRIGGER portfolio_replay_on_portfolio_update AFTER UPDATE ON portfolio_portfolio
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_portfolio_update();
 CREATE TRIGGER portfolio_replay_on_transaction_insert AFTER INSERT ON portfolio_transaction
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_transaction_write();
 CREATE TRIGGER portfolio_replay_on_transaction_update AFTER UPDATE ON portfolio_transaction
@@ -118,7 +139,7 @@ CREATE TRIGGER portfolio_replay_on_transaction_update AFTER UPDATE ON portfolio_
 CREATE TRIGGER portfolio_replay_on_transaction_delete AFTER DELETE ON portfolio_transaction
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_transaction_write();
 CREATE TRIGGER portfolio_replay_on_transaction_truncate AFTER TRUNCATE ON portfolio_transaction
-    FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_transaction_truncate();
+    FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_truncate();
 CREATE TRIGGER portfolio_replay_on_account_update AFTER UPDATE ON portfolio_account
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_account_update();
@@ -133,20 +154,21 @@ CREATE TRIGGER portfolio_replay_on_fx_update AFTER UPDATE ON prices_fxrate
 CREATE TRIGGER portfolio_replay_on_fx_delete AFTER DELETE ON prices_fxrate
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_fx_write();
 CREATE TRIGGER portfolio_replay_on_fx_truncate AFTER TRUNCATE ON prices_fxrate
-    FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_fx_truncate();
+    FOR EACH STATEMENT EXECUTE FUNCTION portfolio_replay_on_truncate();
+
+INSERT INTO portfolio_keptreplay (portfolio_id, version) SELECT id, 0 FROM portfolio_portfolio;
 """
 
-_TRIGGERS = [("portfolio_replay_on_portfolio_update", "portfolio_portfolio"),
+_TRIGGERS = [*((f"portfolio_replay_on_portfolio_{op}", "portfolio_portfolio") for op in ("insert", "update")),
              *((f"portfolio_replay_on_transaction_{op}", "portfolio_transaction")
                for op in ("insert", "update", "delete", "truncate")),
              ("portfolio_replay_on_account_update", "portfolio_account"),
              ("portfolio_replay_on_instrument_update", "prices_instrument"),
              *((f"portfolio_replay_on_fx_{op}", "prices_fxrate") for op in ("insert", "update", "delete", "truncate"))]
-_FUNCTIONS = ["portfolio_replay_on_portfolio_update()", "portfolio_replay_on_transaction_write()",
-              "portfolio_replay_on_transaction_truncate()", "portfolio_replay_on_account_update()",
-              "portfolio_replay_on_instrument_update()", "portfolio_replay_on_fx_write()",
-              "portfolio_replay_on_fx_truncate()",
-              "portfolio_replay_outdate(bigint[])"]
+_FUNCTIONS = ["portfolio_replay_on_portfolio_insert()", "portfolio_replay_on_portfolio_update()",
+              "portfolio_replay_on_transaction_write()", "portfolio_replay_on_truncate()",
+              "portfolio_replay_on_account_update()", "portfolio_replay_on_instrument_update()",
+              "portfolio_replay_on_fx_write()", "portfolio_replay_outdate(bigint[])"]
 UNBUMP = "".join([*(f"DROP TRIGGER IF EXISTS {name} ON {table};\n" for name, table in _TRIGGERS),
                   *(f"DROP FUNCTION IF EXISTS {function};\n" for function in _FUNCTIONS)])
 
@@ -167,11 +189,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddField(
-            model_name="portfolio",
-            name="replay_version",
-            field=models.BigIntegerField(default=0, db_default=0, editable=False),
-        ),
         migrations.CreateModel(
             name="KeptReplay",
             fields=[
@@ -179,8 +196,9 @@ class Migration(migrations.Migration):
                                                    on_delete=django.db.models.deletion.CASCADE, primary_key=True,
                                                    related_name="kept", serialize=False,
                                                    to="portfolio.portfolio")),
-                ("version", models.BigIntegerField()),
-                ("state", models.TextField()),
+                ("version", models.BigIntegerField(db_default=0, default=0)),
+                ("state_version", models.BigIntegerField(null=True)),
+                ("state", models.TextField(null=True)),
             ],
         ),
         migrations.RunPython(_on_postgres(BUMP), _on_postgres(UNBUMP)),

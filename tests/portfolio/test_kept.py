@@ -1,6 +1,7 @@
 """The kept replay (portfolio/kept.py): the triggers of migration 0009 that outdate it, whoever writes, and the
 read/store protocol that makes a kept replay serve only while nothing it was made from has changed."""
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
@@ -42,12 +43,13 @@ _TRANSACTIONS_FROM = f"FROM {Transaction._meta.db_table} t"  # what the replay's
 
 
 def _versions(*portfolios: Portfolio) -> list[int]:
-    found = dict(Portfolio.objects.filter(pk__in=[p.pk for p in portfolios]).values_list("pk", "replay_version"))
+    found = dict(KeptReplay.objects.filter(portfolio__in=[p.pk for p in portfolios])
+                 .values_list("portfolio", "version"))
     return [found[p.pk] for p in portfolios]
 
 
 def _bumps(portfolios: list[Portfolio], write: Callable[[], object]) -> list[int]:
-    """What the write added to each portfolio's replay_version."""
+    """What the write added to each portfolio's replay version."""
     before = _versions(*portfolios)
     write()
     return [after - was for after, was in zip(_versions(*portfolios), before, strict=True)]
@@ -72,8 +74,13 @@ def _kept_valuation(portfolio: Portfolio):
     first = portfolio_valuation_get(portfolio=portfolio, now=NOW)
     second, replayed = _replays(portfolio)
     assert not replayed and second == first
-    assert KeptReplay.objects.get(portfolio=portfolio).version == _versions(portfolio)[0]
+    assert _stored_at(portfolio) == _versions(portfolio)[0]
     return first
+
+
+def _stored_at(portfolio: Portfolio) -> int | None:
+    """The version the kept replay was stored at (None: nothing stored since the last outdating)."""
+    return KeptReplay.objects.values_list("state_version", flat=True).get(portfolio=portfolio)
 
 
 def _copy_transactions(rows: list[tuple]) -> None:
@@ -208,17 +215,30 @@ def test_truncating_the_transactions_bumps_every_portfolio():
 
 
 @pytest.mark.django_db
-def test_a_portfolio_loaded_before_a_bump_never_lowers_its_version_when_saved(three):
+def test_a_portfolio_saved_from_an_old_copy_leaves_its_replay_alone(three):
     a, _, _, ko, _ = three
     stale = Portfolio.objects.get(pk=a.pk)
     TransactionFactory(portfolio=a, instrument=ko)
     (bumped,) = _versions(a)
     stale.name = "saved from an old copy"
     stale.save()
-    stale.save(update_fields=["name", "replay_version"])  # even when asked to write it
-    Portfolio.objects.filter(pk=a.pk).update(replay_version=0)  # or by hand
     assert _versions(a) == [bumped]
     assert Portfolio.objects.get(pk=a.pk).name == "saved from an old copy"
+
+
+@pytest.mark.django_db
+def test_a_row_left_by_a_portfolio_deleted_by_hand_is_outdated_when_its_id_comes_back():
+    held = _one()
+    portfolio = held.portfolio
+    kept = _kept_valuation(portfolio)
+    pk, owner = portfolio.pk, portfolio.owner
+    _sql(f"DELETE FROM {Transaction._meta.db_table} WHERE portfolio_id = {pk}")
+    _sql(f"DELETE FROM {Account._meta.db_table} WHERE portfolio_id = {pk}")
+    _sql(f"DELETE FROM {Portfolio._meta.db_table} WHERE id = {pk}")  # by hand: the kept row stays
+    assert KeptReplay.objects.filter(portfolio_id=pk).exists()
+    again = Portfolio.objects.create(pk=pk, owner=owner, name="again", base_currency="USD")  # a restore, its old id
+    valuation, replayed = _replays(again)
+    assert replayed and valuation.holdings == [] and kept.holdings
 
 
 # 2. End to end: a kept replay, a write, and the next valuation is a fresh replay's.
@@ -375,12 +395,12 @@ def test_a_replay_stored_with_an_older_version_never_serves():
     replay, _ = _replay(loaded, base_currency="USD")
     _sql(f"UPDATE {Transaction._meta.db_table} SET note = 'bumped' WHERE id = %s", [held.pk])  # a write: v + 1
     replay_store(portfolio_id=portfolio.pk, version=version, replay=replay)
-    assert not KeptReplay.objects.filter(portfolio=portfolio).exists()
-    # A kept row of an older version (as one left from before a write) is not served either.
-    KeptReplay.objects.create(portfolio=portfolio, version=version, state="{}")
+    assert _stored_at(portfolio) is None and _versions(portfolio) == [version + 1]
+    # A replay stored at an older version (as one kept before a write) is not served either.
+    KeptReplay.objects.filter(portfolio=portfolio).update(state_version=version, state="1\tUSD\n\n\n\n\n\n")
     valuation, replayed = _replays(portfolio)
     assert replayed and valuation == _fresh(portfolio)
-    assert KeptReplay.objects.get(portfolio=portfolio).version == version + 1
+    assert _stored_at(portfolio) == version + 1
     assert _replays(portfolio) == (valuation, False)
 
 
@@ -394,15 +414,9 @@ def test_a_stored_replay_never_overwrites_a_newer_one():
     kept = _kept_valuation(portfolio)  # kept at version + 1, with 20 shares
     state = KeptReplay.objects.get(portfolio=portfolio).state
     replay_store(portfolio_id=portfolio.pk, version=version, replay=replay)  # the 10 shares of before
-    assert KeptReplay.objects.values_list("version", "state").get(portfolio=portfolio) == (version + 1, state)
+    assert KeptReplay.objects.values_list("state_version", "state").get(portfolio=portfolio) == (version + 1, state)
     assert _replays(portfolio) == (kept, False)
     assert kept.holdings[0].quantity == D("20")
-    # Nor one whose version is above the store's: its ON CONFLICT condition (a reader whose statement's snapshot
-    # saw the version before a write, finishing after another reader kept the replay of after it).
-    KeptReplay.objects.filter(portfolio=portfolio).update(version=version + 6)
-    Portfolio.objects.filter(pk=portfolio.pk).update(replay_version=version + 5)
-    replay_store(portfolio_id=portfolio.pk, version=version + 5, replay=replay)
-    assert KeptReplay.objects.values_list("version", "state").get(portfolio=portfolio) == (version + 6, state)
 
 
 @pytest.mark.django_db
@@ -414,6 +428,7 @@ def test_storing_for_a_portfolio_deleted_meanwhile_raises_nothing():
     portfolio.delete()
     replay_store(portfolio_id=pk, version=0, replay=replay)
     replay_store(portfolio_id=pk, version=1, replay=replay)
+    replay_store(portfolio_id=pk, version=None, replay=replay)  # no row was found with the portfolio
     assert not KeptReplay.objects.exists()
     assert Portfolio.objects.count() == 0  # the caller's transaction still usable
     # Valuing a portfolio deleted since the caller read it: nothing held, as before replays were kept (income and
@@ -431,12 +446,11 @@ def test_a_caller_that_read_the_base_currency_before_it_changed_is_answered_in_i
     fx_rates_store(base="USD", series={date(2024, 1, 2): {"EUR": D("0.90")}, date(2024, 3, 6): {"EUR": D("0.80")}})
     kept = _kept_valuation(portfolio)
     Portfolio.objects.filter(pk=portfolio.pk).update(base_currency="EUR")  # the caller's object still says USD
-    version = _versions(portfolio)[0]
 
     valuation, replayed = _replays(portfolio)
 
     assert replayed and valuation == kept and valuation.total_value == D("600")  # in USD, as the caller reads it
-    assert KeptReplay.objects.get(portfolio=portfolio).version < version  # a replay in USD is not kept for EUR
+    assert _stored_at(portfolio) is None  # a replay in USD is not kept for EUR
     portfolio.refresh_from_db()
     assert portfolio_valuation_get(portfolio=portfolio, now=NOW).total_value == D("480.00")  # 600 × 0.80
 
@@ -553,7 +567,7 @@ def test_a_write_committed_after_the_version_was_read_is_in_the_next_valuation(c
         _other_connection_buys(portfolio, ko, "5")
     replay, _ = _replay(loaded, base_currency=base_currency)
     replay_store(portfolio_id=portfolio.pk, version=version, replay=replay)
-    assert KeptReplay.objects.get(portfolio=portfolio).version == version  # nothing stored over it
+    assert _versions(portfolio) == [version + 1] and _stored_at(portfolio) is None  # nothing stored
     valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
     assert valuation.holdings[0].quantity == D("15")
     assert valuation == _fresh(portfolio)
@@ -591,5 +605,125 @@ def test_a_read_that_replays_does_not_wait_for_a_writer_still_in_its_transaction
         finally:
             _sql("RESET lock_timeout")
             writer.rollback()
-    assert "not stored" not in caplog.text
-    assert KeptReplay.objects.filter(portfolio=portfolio).exists()
+    assert "not stored" not in caplog.text  # no lock waited for until the timeout
+    # The writer held the kept row (outdating it): the read skipped its store rather than wait. Rolled back,
+    # nothing changed, and the next read keeps its replay.
+    assert _stored_at(portfolio) is None
+    portfolio_valuation_get(portfolio=portfolio, now=NOW)
+    assert _stored_at(portfolio) == _versions(portfolio)[0]
+
+
+# 5. A write to a row shared by portfolios (an FX rate, an instrument's currency, an account's cash tracking) while
+# a portfolio's transaction that makes it concern that portfolio is written but not committed. Its trigger finds
+# the portfolios among the committed transactions: the advisory lock makes it wait for the transaction's commit
+# (and then see it). Without it, a read between the two commits kept a replay of the old shared row at the
+# transaction's version, and the shared write, committed after, outdated nothing (review r1).
+
+_INSERT_TX = (f"INSERT INTO {Transaction._meta.db_table} (portfolio_id, account_id, instrument_id, type, date, "
+              "quantity, price, fee, currency, note, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 'USD', '', "
+              "now())")
+
+
+def _race(transaction_sql: tuple[str, list], shared_sql: tuple[str, list], portfolio: Portfolio) -> None:
+    """The transaction written (not committed), the shared write sent (in a thread: it may wait), the transaction
+    committed, a read (it may keep a replay), then the shared write committed."""
+    with psycopg.connect(database_url_of_test()) as transaction_writer, \
+            psycopg.connect(database_url_of_test()) as shared_writer:
+        transaction_writer.execute(*transaction_sql)
+        sent = threading.Thread(target=shared_writer.execute, args=shared_sql)
+        sent.start()
+        sent.join(0.3)
+        waited = sent.is_alive()
+        transaction_writer.commit()
+        sent.join(10)
+        portfolio_valuation_get(portfolio=portfolio, now=NOW)  # between the commits
+        shared_writer.commit()
+    assert waited  # the shared write's trigger waited for the transaction's commit
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_fx_rate_written_as_a_portfolios_first_trade_since_its_day_commits_outdates_its_replay():
+    ko = InstrumentFactory(symbol="KO")
+    portfolio = PortfolioFactory(owner=UserFactory(username="fx-race"), base_currency="GBP")
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.80")}})
+    _buy(portfolio, ko, quantity=D("10"), price=D("50"))  # 2 Jan: before the rate written below
+    _race((_INSERT_TX, [portfolio.pk, default_account_of(portfolio).pk, ko.pk, "BUY", "2024-03-04", 10, 50]),
+          (f"INSERT INTO {FxRate._meta.db_table} (base, quote, date, rate, source, last_updated) "
+           "VALUES ('USD', 'GBP', '2024-03-01', 0.70, 'frankfurter', now())", []), portfolio)
+    valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+    assert valuation == _fresh(portfolio) and valuation.total_cost == D("750.00")  # 400 + 500 × 0.70
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_instrument_currency_changed_as_a_portfolios_first_trade_of_it_commits_outdates_its_replay():
+    ko, xx = InstrumentFactory(symbol="KO"), InstrumentFactory(symbol="XX")
+    portfolio = PortfolioFactory(owner=UserFactory(username="currency-race"))
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.80")}})
+    PriceFactory(instrument=xx, date=date(2024, 1, 2), close=D("40"))  # older than the trade: the trade values it
+    _buy(portfolio, ko, quantity=D("10"), price=D("50"))
+    _race((_INSERT_TX, [portfolio.pk, default_account_of(portfolio).pk, xx.pk, "BUY", "2024-03-04", 10, 50]),
+          (f"UPDATE {Instrument._meta.db_table} SET currency = 'GBP' WHERE id = %s", [xx.pk]), portfolio)
+    valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+    assert valuation == _fresh(portfolio)
+    xx_held = next(h for h in valuation.holdings if h.instrument.pk == xx.pk)
+    # Its trade of 4 Mar, newer than its close, values it: 50 USD as 40 GBP, worth 500 USD (kept from before the
+    # change, the 50 would be read as GBP: 625).
+    assert (xx_held.price, xx_held.market_value) == (D("40.00"), D("500.0000"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cash_tracking_switched_as_an_accounts_first_deposit_commits_outdates_its_replay():
+    portfolio = PortfolioFactory(owner=UserFactory(username="cash-race"))
+    account = default_account_of(portfolio)
+    Account.objects.filter(pk=account.pk).update(tracks_cash=False)
+    _race((_INSERT_TX, [portfolio.pk, account.pk, None, "DEPOSIT", "2024-01-02", 1, 1000]),
+          (f"UPDATE {Account._meta.db_table} SET tracks_cash = TRUE WHERE id = %s", [account.pk]), portfolio)
+    valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+    assert valuation == _fresh(portfolio) and valuation.cash == {(account.pk, "USD"): D("1000")}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("other", ["a data-version bump", "an FX rate of an earlier day"])
+def test_an_fx_store_and_another_writer_of_the_same_portfolios_never_deadlock(other):
+    """An FX store's trigger outdates the replays of the portfolios with a transaction since its day (b only),
+    then its announcement bumps the data versions of every portfolio in that currency (a, then b). Another
+    writer meanwhile: a price refresh's bump of a and b, or an FX store of an earlier day (its trigger concerns
+    a and b). The replays' versions are rows of their own, and the shared writes' triggers take turns: no
+    circle of waits (when they were the portfolios' own rows, the first held b's and waited for a's, the
+    other held a's and waited for b's: review r1)."""
+    user = UserFactory(username="deadlock")
+    a, b = (PortfolioFactory(owner=user, base_currency="GBP") for _ in range(2))
+    ko = InstrumentFactory(symbol="KO")
+    TransactionFactory(portfolio=a, instrument=ko, date=date(2024, 1, 2))
+    TransactionFactory(portfolio=b, instrument=ko, date=date(2024, 3, 4))
+    fx_insert = (f"INSERT INTO {FxRate._meta.db_table} (base, quote, date, rate, source, last_updated) "
+                 "VALUES ('USD', 'GBP', %s, 0.70, 'frankfurter', now())")
+    lock_both = (f"UPDATE {Portfolio._meta.db_table} SET data_version = data_version + 1 WHERE id IN "
+                 f"(SELECT id FROM {Portfolio._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE)")
+    errors: list[Exception] = []
+    with psycopg.connect(database_url_of_test()) as first, psycopg.connect(database_url_of_test()) as second:
+        for connection_ in (first, second):
+            connection_.execute("SET deadlock_timeout = '100ms'")
+        first.execute(fx_insert, ["2024-03-01"])  # outdates b's replay
+
+        def other_writer() -> None:
+            try:
+                if other == "a data-version bump":
+                    second.execute(lock_both, [[a.pk, b.pk]])
+                else:
+                    second.execute(fx_insert.replace("'GBP'", "'EUR'"), ["2024-01-01"])  # outdates a's and b's
+                second.commit()
+            except psycopg.Error as error:
+                errors.append(error)
+
+        sent = threading.Thread(target=other_writer)
+        sent.start()
+        sent.join(0.3)
+        try:
+            first.execute(lock_both, [[a.pk, b.pk]])  # portfolios_fx_changed's bump
+            first.commit()
+        except psycopg.Error as error:
+            errors.append(error)
+        sent.join(10)
+    assert errors == [] and not sent.is_alive()
+    assert _versions(a, b) == ([1, 2] if other == "a data-version bump" else [2, 3])

@@ -309,8 +309,8 @@ def _three_ways(portfolio_id: int, label: str):
                              base_currency=base, now=NOW)
     header = Portfolio(pk=portfolio_id, base_currency=base)
     first = portfolio_valuation_get(portfolio=header, now=NOW)
-    version = Portfolio.objects.values_list("replay_version", flat=True).get(pk=portfolio_id)
-    assert KeptReplay.objects.filter(portfolio_id=portfolio_id, version=version).exists(), label
+    version, stored_at = KeptReplay.objects.values_list("version", "state_version").get(portfolio_id=portfolio_id)
+    assert stored_at == version, label
     with CaptureQueriesContext(connection) as queries:
         second = portfolio_valuation_get(portfolio=header, now=NOW)
     assert not any(Transaction._meta.db_table + " t" in q["sql"] for q in queries.captured_queries), label
