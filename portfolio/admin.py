@@ -7,6 +7,7 @@ from django.contrib import admin
 
 from core.announcing_admin import AnnouncingAdmin
 from portfolio.cache import portfolio_versions_bump
+from portfolio.kept import portfolio_write_lock
 from portfolio.models import Account, Portfolio, Transaction
 
 
@@ -31,6 +32,11 @@ class PortfolioAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "base_currency", "created_at"]
     search_fields = ["name", "owner__username"]
     inlines = [TransactionInline]
+
+    def save_model(self, request, obj, form, change):
+        if change:  # locked as the services lock it: its kept replay's row first (portfolio/kept.py)
+            portfolio_write_lock(portfolio_id=obj.pk)
+        super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
         """After the portfolio's own fields (its base currency) and its transactions' rows are saved: one bump

@@ -32,6 +32,7 @@ from portfolio.holdings import (
     account_oversell_message,
     position_apply,
 )
+from portfolio.kept import portfolio_write_lock
 from portfolio.models import CASH_TYPES, Account, Portfolio, Transaction, TransactionType
 from portfolio.services import (
     TransactionInput,
@@ -244,7 +245,7 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
                                                 "the like).")])
     result = ImportResult(format=layout, skipped_other=skipped)
     with transaction.atomic():
-        Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
+        portfolio_write_lock(portfolio_id=portfolio.pk)
         existing = list(
             Transaction.objects.filter(portfolio=portfolio).select_related("instrument", "account")
             .order_by("date", "id")

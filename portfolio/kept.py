@@ -10,9 +10,11 @@ rates (portfolio/selectors.py), whether it replayed or read it here.
 
 Kept in portfolio.KeptReplay with the portfolio's replay `version` it was made at. The database adds to that
 version in the transaction of every write that changes what the replay reads (migration 0009 lists them), so a
-kept replay serves only while nothing it was made from has changed. A read that replays stores what it made,
-with the version it read before its inputs: if a write came in between, the version stored is already an old
-one and the replay never serves. The shared cash instruments are not watched: a read checks them (cash_ids_hold).
+kept replay serves only while nothing it was made from has changed. A read that replays stores what it made
+only while the portfolio is still at the version it read before its inputs: a write committed in between leaves
+it unstored. The shared cash instruments are not watched: a read checks them (cash_ids_hold). A write of a row
+shared by portfolios (an FX rate, an instrument's currency, an account's cash tracking) finds the portfolios it
+concerns among the committed transactions; while one is in flight, a read stores nothing (SHARED_WRITE_LOCK).
 """
 
 import logging
@@ -147,18 +149,40 @@ def cash_ids_hold(replay: Replay, instruments: dict[int, InstrumentRow]) -> bool
 
 _PORTFOLIOS, _KEPT = Portfolio._meta.db_table, KeptReplay._meta.db_table
 
-# The portfolio's replay version, its base currency and, when one is kept at that version, the replay: one
-# statement, so the three are of one snapshot. A read sends it before any of the replay's inputs (the module's
-# docstring says why). No row (deleted by hand): version None, nothing kept, nothing stored.
-KEPT_SQL = (f"SELECT k.version, p.base_currency, CASE WHEN k.state_version = k.version THEN k.state END "
+# The advisory lock (two keys) a trigger on a row shared by portfolios holds, shared, until its transaction ends
+# (migration 0009): a shared write in flight, which may have missed a portfolio whose transaction was not yet
+# committed. Held by another session: the replay read now is not stored.
+SHARED_WRITE_LOCK = (7216, 0)
+_SHARED_WRITE_IN_FLIGHT = (
+    "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = {} AND objid = {} AND objsubid = 2 "
+    "AND pid <> pg_backend_pid())"
+).format(*SHARED_WRITE_LOCK)
+
+# The portfolio's replay version, its base currency, when one is kept at that version the replay, and whether a
+# shared write is in flight: one statement, so they are of one snapshot. A read sends it before any of the
+# replay's inputs (the module's docstring says why). No row (deleted by hand): version None, nothing kept.
+KEPT_SQL = (f"SELECT CASE WHEN {_SHARED_WRITE_IN_FLIGHT} THEN NULL ELSE k.version END, p.base_currency, "
+            f"CASE WHEN k.state_version = k.version THEN k.state END "
             f"FROM {_PORTFOLIOS} p LEFT JOIN {_KEPT} k ON k.portfolio_id = p.id WHERE p.id = %s")
 
 # Stored only while the portfolio is still at that version (else it would never serve): a store that finds the
 # version unchanged had inputs of that version (no write outdating them was committed before it), and replaces
-# whatever was kept at it (a replay of another LAYOUT, that the read could not use). A row locked by a writer
-# (outdating it, not yet committed) is skipped, not waited for: the read answers, unstored.
+# whatever was kept at it (a replay of another LAYOUT, that the read could not use). Not while a shared write is
+# in flight (see SHARED_WRITE_LOCK). A row locked by a writer (outdating it, not yet committed) is skipped, not
+# waited for: the read answers, unstored.
 _STORE_SQL = (f"UPDATE {_KEPT} SET state = %s, state_version = version WHERE portfolio_id = "
-              f"(SELECT portfolio_id FROM {_KEPT} WHERE portfolio_id = %s AND version = %s FOR UPDATE SKIP LOCKED)")
+              f"(SELECT portfolio_id FROM {_KEPT} WHERE portfolio_id = %s AND version = %s "
+              f"AND NOT {_SHARED_WRITE_IN_FLIGHT} FOR UPDATE SKIP LOCKED)")
+
+
+def portfolio_write_lock(*, portfolio_id: int) -> None:
+    """Lock a portfolio for a write of its data, in the caller's transaction: its kept replay's row, then its own
+    row (what serialises two writers of one portfolio). Every writer takes the two in that order — a trade's
+    trigger, and a shared write's (an FX rate, an instrument's currency, an account's cash tracking), lock the
+    kept rows, whose writers then bump the portfolios' data versions — so none holds a portfolio's row while it
+    waits for its kept row: no two wait on each other."""
+    KeptReplay.objects.select_for_update().filter(portfolio_id=portfolio_id).values_list("pk").first()
+    Portfolio.objects.select_for_update().filter(pk=portfolio_id).values_list("pk").first()
 
 
 def replay_store(*, portfolio_id: int, version: int | None, replay: Replay) -> None:

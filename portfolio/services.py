@@ -14,6 +14,7 @@ from portfolio.cache import portfolio_version_bump, portfolio_versions_bump
 from portfolio.cash import cash_expand, overdrawn_message
 from portfolio.history import portfolio_history_request_for
 from portfolio.holdings import account_oversell_find, account_oversell_message, positions_compute
+from portfolio.kept import portfolio_write_lock
 from portfolio.models import CASH_TYPES, Account, Portfolio, Transaction, TransactionType
 from portfolio.signals import portfolio_deleted
 from prices.currencies import currency_codes, currency_normalize
@@ -61,6 +62,7 @@ def portfolio_update(*, portfolio: Portfolio, name: str | None = None, base_curr
                                else benchmark_instrument_get(symbol=benchmark, owner=portfolio.owner))
     try:
         with transaction.atomic():
+            portfolio_write_lock(portfolio_id=portfolio.pk)
             portfolio.save()
             portfolio_version_bump(portfolio_id=portfolio.pk)
             if base_currency is not None or (benchmark is not NO_CHANGE and portfolio.benchmark_id):
@@ -177,7 +179,7 @@ def account_delete(*, account: Account) -> None:
     """Refused while transactions name it (they are its history: move or delete them first), and for the
     portfolio's last account (a transaction always has one to go to)."""
     with transaction.atomic():
-        Portfolio.objects.select_for_update().filter(pk=account.portfolio_id).first()
+        portfolio_write_lock(portfolio_id=account.portfolio_id)
         count = Transaction.objects.filter(account=account).count()
         if count:
             raise ValidationError({"account": f"'{account.name}' still has {count} transaction"
@@ -374,7 +376,7 @@ def transaction_create(*, portfolio: Portfolio, data: TransactionInput) -> Trans
     fields = transaction_fields_validate(data)
     with transaction.atomic():
         # Serialise writes to one portfolio so two concurrent sells cannot both pass the check.
-        Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
+        portfolio_write_lock(portfolio_id=portfolio.pk)
         account = transaction_account_get(portfolio=portfolio, account_id=data.account)
         _account_type_validate(account=account, tx_type=fields["type"])
         instrument = (None if fields["type"] in CASH_TYPES else
@@ -391,7 +393,7 @@ def transaction_update(*, transaction_obj: Transaction, data: TransactionInput) 
     fields = transaction_fields_validate(data)
     portfolio = transaction_obj.portfolio
     with transaction.atomic():
-        Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
+        portfolio_write_lock(portfolio_id=portfolio.pk)
         # An edit that names no account keeps the transaction's own.
         account = (transaction_account_get(portfolio=portfolio, account_id=data.account)
                    if data.account is not None or transaction_obj.account_id is None else transaction_obj.account)
@@ -416,7 +418,7 @@ def transaction_update(*, transaction_obj: Transaction, data: TransactionInput) 
 def transaction_delete(*, transaction_obj: Transaction) -> None:
     portfolio = transaction_obj.portfolio
     with transaction.atomic():
-        Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
+        portfolio_write_lock(portfolio_id=portfolio.pk)
         try:
             _history_validate(portfolio=portfolio, instrument_ids={transaction_obj.instrument_id},
                               replace=transaction_obj, add=None)

@@ -17,23 +17,28 @@
 #     of day d serves the days from d until the next rate, so every portfolio with a transaction on or after d;
 #   - the shared cash instruments: not here, the read checks them (portfolio/kept.py).
 #
-# The versions live in their own rows, not the portfolios': the triggers lock only them, never a portfolio row
-# that a service or a data-version bump (portfolio/cache.py) locks, so no writer waits on another in a circle
-# through them; each statement locks its rows in portfolio order. A row per portfolio, made as the portfolio is
-# (and outdated, should a row be left of a deleted portfolio whose id comes back).
+# The versions live in their own rows, not the portfolios': the triggers lock only them, each statement in
+# portfolio order. A writer that also locks a portfolio's row takes its kept row first (portfolio/kept.py
+# portfolio_write_lock, as the services do; a shared write's data-version bump comes after its trigger): none
+# holds a portfolio's row while it waits for a kept row. A row per portfolio, made as the portfolio is (and outdated, should a row be left of a deleted portfolio
+# whose id comes back).
 #
-# The triggers on the rows shared by portfolios (FX rates, instruments, accounts) find the portfolios they
-# concern among the transactions: a transaction written but not yet committed is not among them. So a
-# transaction's trigger holds an advisory lock shared, and theirs exclusive, each until its transaction ends:
-# theirs waits for every transaction write in flight to commit (and then sees it), and a transaction written
-# meanwhile waits for theirs to commit (and then its own trigger outdates its portfolio, after the shared write).
+# The triggers on the rows shared by portfolios (FX rates, instruments, accounts) find the portfolios they concern
+# among the committed transactions: a transaction written but not yet committed is not among them, and a read
+# between the two commits could keep a replay of the shared row as it was, at the version of the transaction. So
+# each of those triggers also takes an advisory lock, shared (one never waits for another), held until its
+# transaction ends: a mark that a shared write is in flight. A read stores its replay only if no other session
+# held the mark when it read the version nor when it stores (portfolio/kept.py): a shared write in flight at
+# either time may have missed the portfolio; one that started between the two saw every transaction committed
+# before the version was read. Nothing waits on the mark, so it adds no wait to any writer.
 #
 # Postgres only (transition tables); on SQLite nothing is kept and every valuation replays.
 
 from django.db import migrations, models
 import django.db.models.deletion
 
-# Namespace of the advisory lock (prices' series and latest closes use 7215): key 0, the transactions' writes.
+# The advisory lock of a shared write in flight (portfolio/kept.py SHARED_WRITE_LOCK; prices' series and latest
+# closes use namespace 7215).
 LOCK_SPACE = 7216
 
 BUMP = f"""
@@ -59,7 +64,6 @@ END $$;
 
 CREATE FUNCTION portfolio_replay_on_transaction_write() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared({LOCK_SPACE}, 0);
     IF TG_OP = 'INSERT' THEN
         PERFORM portfolio_replay_outdate(ARRAY(SELECT DISTINCT portfolio_id FROM new_rows));
     ELSIF TG_OP = 'UPDATE' THEN
@@ -74,17 +78,17 @@ END $$;
 -- A TRUNCATE fires no trigger of the writes: every portfolio's replay is outdated.
 CREATE FUNCTION portfolio_replay_on_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock({LOCK_SPACE}, 0);
+    PERFORM pg_advisory_xact_lock_shared({LOCK_SPACE}, 0);
     PERFORM portfolio_replay_outdate(ARRAY(SELECT id FROM portfolio_portfolio));
     RETURN NULL;
 END $$;
 
 -- An account's tracks_cash changes what every transaction in it moves of cash, in whichever portfolio. The
--- advisory lock first: the statements after it see every transaction committed before it was granted.
+-- advisory lock marks the shared write in flight (see above).
 CREATE FUNCTION portfolio_replay_on_account_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE n.tracks_cash <> o.tracks_cash) THEN
-        PERFORM pg_advisory_xact_lock({LOCK_SPACE}, 0);
+        PERFORM pg_advisory_xact_lock_shared({LOCK_SPACE}, 0);
         PERFORM portfolio_replay_outdate(ARRAY(
             SELECT DISTINCT t.portfolio_id FROM portfolio_transaction t
             JOIN new_rows n ON n.id = t.account_id JOIN old_rows o ON o.id = n.id
@@ -96,7 +100,7 @@ END $$;
 CREATE FUNCTION portfolio_replay_on_instrument_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE n.currency <> o.currency) THEN
-        PERFORM pg_advisory_xact_lock({LOCK_SPACE}, 0);
+        PERFORM pg_advisory_xact_lock_shared({LOCK_SPACE}, 0);
         PERFORM portfolio_replay_outdate(ARRAY(
             SELECT DISTINCT t.portfolio_id FROM portfolio_transaction t
             JOIN new_rows n ON n.id = t.instrument_id JOIN old_rows o ON o.id = n.id
@@ -119,7 +123,7 @@ BEGIN
         SELECT min(date) INTO since FROM old_rows;
     END IF;
     IF since IS NOT NULL THEN
-        PERFORM pg_advisory_xact_lock({LOCK_SPACE}, 0);
+        PERFORM pg_advisory_xact_lock_shared({LOCK_SPACE}, 0);
         PERFORM portfolio_replay_outdate(ARRAY(
             SELECT DISTINCT portfolio_id FROM portfolio_transaction WHERE date >= since));
     END IF;

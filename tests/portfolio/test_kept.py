@@ -22,6 +22,7 @@ from portfolio.selectors import (
     portfolio_accounts_valuation_get,
     portfolio_valuation_get,
 )
+from portfolio.services import TransactionInput, portfolio_update, transaction_create, transaction_delete
 from prices.fx import fx_rates_store
 from prices.models import FxRate, Instrument, cash_symbol
 from tests.factories import (
@@ -615,9 +616,9 @@ def test_a_read_that_replays_does_not_wait_for_a_writer_still_in_its_transaction
 
 # 5. A write to a row shared by portfolios (an FX rate, an instrument's currency, an account's cash tracking) while
 # a portfolio's transaction that makes it concern that portfolio is written but not committed. Its trigger finds
-# the portfolios among the committed transactions: the advisory lock makes it wait for the transaction's commit
-# (and then see it). Without it, a read between the two commits kept a replay of the old shared row at the
-# transaction's version, and the shared write, committed after, outdated nothing (review r1).
+# the portfolios among the committed transactions and misses that one. Before, a read between the two commits kept
+# a replay of the old shared row at the transaction's version, and the shared write, committed after, outdated
+# nothing (review r1). Now the shared write marks itself in flight, and the read stores nothing meanwhile.
 
 _INSERT_TX = (f"INSERT INTO {Transaction._meta.db_table} (portfolio_id, account_id, instrument_id, type, date, "
               "quantity, price, fee, currency, note, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 'USD', '', "
@@ -625,20 +626,16 @@ _INSERT_TX = (f"INSERT INTO {Transaction._meta.db_table} (portfolio_id, account_
 
 
 def _race(transaction_sql: tuple[str, list], shared_sql: tuple[str, list], portfolio: Portfolio) -> None:
-    """The transaction written (not committed), the shared write sent (in a thread: it may wait), the transaction
-    committed, a read (it may keep a replay), then the shared write committed."""
+    """The transaction written (not committed), the shared write (not committed: it waits for nothing), the
+    transaction committed, a read, then the shared write committed."""
     with psycopg.connect(database_url_of_test()) as transaction_writer, \
             psycopg.connect(database_url_of_test()) as shared_writer:
         transaction_writer.execute(*transaction_sql)
-        sent = threading.Thread(target=shared_writer.execute, args=shared_sql)
-        sent.start()
-        sent.join(0.3)
-        waited = sent.is_alive()
+        shared_writer.execute(*shared_sql)
         transaction_writer.commit()
-        sent.join(10)
         portfolio_valuation_get(portfolio=portfolio, now=NOW)  # between the commits
+        assert _stored_at(portfolio) is None  # the shared write in flight: nothing kept
         shared_writer.commit()
-    assert waited  # the shared write's trigger waited for the transaction's commit
 
 
 @pytest.mark.django_db(transaction=True)
@@ -727,3 +724,74 @@ def test_an_fx_store_and_another_writer_of_the_same_portfolios_never_deadlock(ot
         sent.join(10)
     assert errors == [] and not sent.is_alive()
     assert _versions(a, b) == ([1, 2] if other == "a data-version bump" else [2, 3])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("shared", ["an FX rate", "an instrument's currency", "an account's cash tracking"])
+def test_a_shared_write_with_its_bump_and_a_trade_of_a_locked_portfolio_never_deadlock(shared):
+    """A service locks its portfolio (portfolio_write_lock: its kept row, then its own), then writes a trade; a
+    shared write (the FX refresh, a provider's currency, an account edit), whose trigger outdates that portfolio's
+    replay, then bumps the data versions of the portfolios it concerns. Both take the kept row before the
+    portfolio's: the shared write waits for the service, and no more (when the trigger waited on a lock for the
+    trades in flight, or the service held the portfolio's row while its trade's trigger waited for the kept row,
+    the two waited on each other: review r2)."""
+    ko = InstrumentFactory(symbol="KO")
+    portfolio = PortfolioFactory(owner=UserFactory(username="locked"), base_currency="GBP")
+    account = default_account_of(portfolio)
+    TransactionFactory(portfolio=portfolio, instrument=ko, date=date(2024, 3, 4))
+    shared_sql = {
+        "an FX rate": (f"INSERT INTO {FxRate._meta.db_table} (base, quote, date, rate, source, last_updated) "
+                       "VALUES ('USD', 'GBP', '2024-03-01', 0.70, 'frankfurter', now())", []),
+        "an instrument's currency": (f"UPDATE {Instrument._meta.db_table} SET currency = 'EUR' WHERE id = %s",
+                                     [ko.pk]),
+        "an account's cash tracking": (f"UPDATE {Account._meta.db_table} SET tracks_cash = NOT tracks_cash "
+                                       "WHERE id = %s", [account.pk]),
+    }[shared]
+    bump = f"UPDATE {Portfolio._meta.db_table} SET data_version = data_version + 1 WHERE id = %s"
+    errors: list[Exception] = []
+    with psycopg.connect(database_url_of_test()) as service, psycopg.connect(database_url_of_test()) as writer:
+        for connection_ in (service, writer):
+            connection_.execute("SET deadlock_timeout = '100ms'")
+        # portfolio_write_lock, as the services take it: the kept replay's row, then the portfolio's
+        service.execute(f"SELECT portfolio_id FROM {KeptReplay._meta.db_table} WHERE portfolio_id = %s FOR UPDATE",
+                        [portfolio.pk])
+        service.execute(f"SELECT id FROM {Portfolio._meta.db_table} WHERE id = %s FOR UPDATE", [portfolio.pk])
+        def bump_after() -> None:
+            try:
+                writer.execute(*shared_sql)  # its trigger waits for the service's kept row
+                writer.execute(bump, [portfolio.pk])
+                writer.commit()
+            except psycopg.Error as error:
+                errors.append(error)
+
+        bumping = threading.Thread(target=bump_after)
+        bumping.start()
+        bumping.join(0.3)
+        try:
+            service.execute(_INSERT_TX, [portfolio.pk, account.pk, ko.pk, "BUY", "2024-03-05", 1, 50])
+            service.commit()
+        except psycopg.Error as error:
+            errors.append(error)
+        bumping.join(10)
+    assert errors == [] and not bumping.is_alive()
+    assert Transaction.objects.filter(portfolio=portfolio).count() == 2
+    assert Portfolio.objects.get(pk=portfolio.pk).data_version == 1
+
+
+@pytest.mark.django_db
+def test_the_services_lock_the_kept_row_before_the_portfolio_row():
+    """What makes the test above the services' order: each write of a portfolio's data takes its kept row first."""
+    held = _one()
+    portfolio = held.portfolio
+    writes = {
+        "transaction_create": lambda: transaction_create(portfolio=portfolio, data=TransactionInput(
+            symbol="KO", type="BUY", date=date(2024, 3, 4), quantity=D("1"), price=D("50"), fee=D("0"),
+            currency="USD")),
+        "transaction_delete": lambda: transaction_delete(transaction_obj=Transaction.objects.latest("id")),
+        "portfolio_update": lambda: portfolio_update(portfolio=portfolio, base_currency="USD"),
+    }
+    for name, write in writes.items():
+        with CaptureQueriesContext(connection) as queries:
+            write()
+        locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+        assert KeptReplay._meta.db_table in locks[0] and Portfolio._meta.db_table in locks[1], name
