@@ -679,6 +679,36 @@ def test_cash_tracking_switched_as_an_accounts_first_deposit_commits_outdates_it
     assert valuation == _fresh(portfolio) and valuation.cash == {(account.pk, "USD"): D("1000")}
 
 
+def _two_writers(first_begins: list[tuple[str, list]], second: list[tuple[str, list]],
+                 first_ends: list[tuple[str, list]]) -> list[Exception]:
+    """Two writers on connections of their own, each statement list then a commit: the first's beginning, then
+    the second's whole (in a thread: it may wait for the first), then the first's end. The errors raised (a
+    deadlock: Postgres aborts one of them within 100 ms); a writer still waiting after 10 s is an error too."""
+    errors: list[Exception] = []
+    with psycopg.connect(database_url_of_test()) as one, psycopg.connect(database_url_of_test()) as other:
+        for writer in (one, other):
+            writer.execute("SET deadlock_timeout = '100ms'")
+
+        def run(writer, statements) -> None:
+            try:
+                for statement in statements:
+                    writer.execute(*statement)
+                writer.commit()
+            except psycopg.Error as error:
+                errors.append(error)
+
+        for statement in first_begins:
+            one.execute(*statement)
+        sent = threading.Thread(target=run, args=(other, second))
+        sent.start()
+        sent.join(0.3)
+        run(one, first_ends)
+        sent.join(10)
+        if sent.is_alive():
+            errors.append(TimeoutError("the second writer still waits"))
+    return errors
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("other", ["a data-version bump", "an FX rate of an earlier day"])
 def test_an_fx_store_and_another_writer_of_the_same_portfolios_never_deadlock(other):
@@ -697,32 +727,12 @@ def test_an_fx_store_and_another_writer_of_the_same_portfolios_never_deadlock(ot
                  "VALUES ('USD', 'GBP', %s, 0.70, 'frankfurter', now())")
     lock_both = (f"UPDATE {Portfolio._meta.db_table} SET data_version = data_version + 1 WHERE id IN "
                  f"(SELECT id FROM {Portfolio._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE)")
-    errors: list[Exception] = []
-    with psycopg.connect(database_url_of_test()) as first, psycopg.connect(database_url_of_test()) as second:
-        for connection_ in (first, second):
-            connection_.execute("SET deadlock_timeout = '100ms'")
-        first.execute(fx_insert, ["2024-03-01"])  # outdates b's replay
-
-        def other_writer() -> None:
-            try:
-                if other == "a data-version bump":
-                    second.execute(lock_both, [[a.pk, b.pk]])
-                else:
-                    second.execute(fx_insert.replace("'GBP'", "'EUR'"), ["2024-01-01"])  # outdates a's and b's
-                second.commit()
-            except psycopg.Error as error:
-                errors.append(error)
-
-        sent = threading.Thread(target=other_writer)
-        sent.start()
-        sent.join(0.3)
-        try:
-            first.execute(lock_both, [[a.pk, b.pk]])  # portfolios_fx_changed's bump
-            first.commit()
-        except psycopg.Error as error:
-            errors.append(error)
-        sent.join(10)
-    assert errors == [] and not sent.is_alive()
+    second = ([(lock_both, [[a.pk, b.pk]])] if other == "a data-version bump"
+              else [(fx_insert.replace("'GBP'", "'EUR'"), ["2024-01-01"])])  # outdates a's and b's
+    errors = _two_writers([(fx_insert, ["2024-03-01"])],  # outdates b's replay
+                          second,
+                          [(lock_both, [[a.pk, b.pk]])])  # portfolios_fx_changed's bump
+    assert errors == []
     assert _versions(a, b) == ([1, 2] if other == "a data-version bump" else [2, 3])
 
 
@@ -748,32 +758,13 @@ def test_a_shared_write_with_its_bump_and_a_trade_of_a_locked_portfolio_never_de
                                        "WHERE id = %s", [account.pk]),
     }[shared]
     bump = f"UPDATE {Portfolio._meta.db_table} SET data_version = data_version + 1 WHERE id = %s"
-    errors: list[Exception] = []
-    with psycopg.connect(database_url_of_test()) as service, psycopg.connect(database_url_of_test()) as writer:
-        for connection_ in (service, writer):
-            connection_.execute("SET deadlock_timeout = '100ms'")
+    errors = _two_writers(
         # portfolio_write_lock, as the services take it: the kept replay's row, then the portfolio's
-        service.execute(f"SELECT portfolio_id FROM {KeptReplay._meta.db_table} WHERE portfolio_id = %s FOR UPDATE",
-                        [portfolio.pk])
-        service.execute(f"SELECT id FROM {Portfolio._meta.db_table} WHERE id = %s FOR UPDATE", [portfolio.pk])
-        def bump_after() -> None:
-            try:
-                writer.execute(*shared_sql)  # its trigger waits for the service's kept row
-                writer.execute(bump, [portfolio.pk])
-                writer.commit()
-            except psycopg.Error as error:
-                errors.append(error)
-
-        bumping = threading.Thread(target=bump_after)
-        bumping.start()
-        bumping.join(0.3)
-        try:
-            service.execute(_INSERT_TX, [portfolio.pk, account.pk, ko.pk, "BUY", "2024-03-05", 1, 50])
-            service.commit()
-        except psycopg.Error as error:
-            errors.append(error)
-        bumping.join(10)
-    assert errors == [] and not bumping.is_alive()
+        [(f"SELECT portfolio_id FROM {KeptReplay._meta.db_table} WHERE portfolio_id = %s FOR UPDATE", [portfolio.pk]),
+         (f"SELECT id FROM {Portfolio._meta.db_table} WHERE id = %s FOR UPDATE", [portfolio.pk])],
+        [shared_sql, (bump, [portfolio.pk])],  # its trigger waits for the service's kept row
+        [(_INSERT_TX, [portfolio.pk, account.pk, ko.pk, "BUY", "2024-03-05", 1, 50])])
+    assert errors == []
     assert Transaction.objects.filter(portfolio=portfolio).count() == 2
     assert Portfolio.objects.get(pk=portfolio.pk).data_version == 1
 
