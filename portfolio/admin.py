@@ -7,7 +7,7 @@ from django.contrib import admin
 
 from core.announcing_admin import AnnouncingAdmin
 from portfolio.cache import portfolio_versions_bump
-from portfolio.kept import portfolio_write_lock
+from portfolio.kept import portfolio_write_lock, portfolios_write_lock
 from portfolio.models import Account, Portfolio, Transaction
 
 
@@ -16,6 +16,10 @@ class _BumpsItsPortfolios(AnnouncingAdmin):
     came from when it was moved to another."""
 
     announced_fields = ("portfolio_id",)
+
+    def prepare(self, rows: list[tuple]) -> None:
+        # Locked as the services lock a portfolio (portfolio/kept.py), before the row's own lock.
+        portfolios_write_lock(portfolio_ids={portfolio_id for portfolio_id, in rows})
 
     def announce(self, rows: list[tuple]) -> None:
         portfolio_versions_bump(portfolio_ids={portfolio_id for portfolio_id, in rows})
@@ -37,6 +41,14 @@ class PortfolioAdmin(admin.ModelAdmin):
         if change:  # locked as the services lock it: its kept replay's row first (portfolio/kept.py)
             portfolio_write_lock(portfolio_id=obj.pk)
         super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        portfolio_write_lock(portfolio_id=obj.pk)  # its transactions' delete takes its kept row
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        portfolios_write_lock(portfolio_ids=list(queryset.values_list("pk", flat=True)))
+        super().delete_queryset(request, queryset)
 
     def save_related(self, request, form, formsets, change):
         """After the portfolio's own fields (its base currency) and its transactions' rows are saved: one bump

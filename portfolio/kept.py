@@ -28,7 +28,7 @@ from typing import NamedTuple
 from django.db import DatabaseError, connection, transaction
 
 from portfolio.holdings import TRADE, Observation, observation_new
-from portfolio.models import KeptReplay, Portfolio
+from portfolio.models import KeptReplay, Portfolio, Transaction
 from prices.models import cash_symbol
 from prices.selectors import InstrumentRow
 
@@ -155,7 +155,7 @@ _PORTFOLIOS, _KEPT = Portfolio._meta.db_table, KeptReplay._meta.db_table
 SHARED_WRITE_LOCK = (7216, 0)
 _SHARED_WRITE_IN_FLIGHT = (
     "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = {} AND objid = {} AND objsubid = 2 "
-    "AND pid <> pg_backend_pid())"
+    "AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
 ).format(*SHARED_WRITE_LOCK)
 
 # The portfolio's replay version, its base currency, when one is kept at that version the replay, and whether a
@@ -179,10 +179,30 @@ def portfolio_write_lock(*, portfolio_id: int) -> None:
     """Lock a portfolio for a write of its data, in the caller's transaction: its kept replay's row, then its own
     row (what serialises two writers of one portfolio). Every writer takes the two in that order — a trade's
     trigger, and a shared write's (an FX rate, an instrument's currency, an account's cash tracking), lock the
-    kept rows, whose writers then bump the portfolios' data versions — so none holds a portfolio's row while it
-    waits for its kept row: no two wait on each other."""
-    KeptReplay.objects.select_for_update().filter(portfolio_id=portfolio_id).values_list("pk").first()
-    Portfolio.objects.select_for_update().filter(pk=portfolio_id).values_list("pk").first()
+    kept rows, whose writers then bump the portfolios' data versions — so none holds a portfolio's row (or a
+    transaction's) while it waits for its kept row: no two wait on each other."""
+    portfolios_write_lock(portfolio_ids=[portfolio_id])
+
+
+def portfolios_write_lock(*, portfolio_ids) -> None:
+    """portfolio_write_lock of several portfolios (a row moved from one to another): the kept rows in portfolio
+    order, then the portfolios' rows in portfolio order."""
+    ids = sorted(set(portfolio_ids) - {None})
+    list(KeptReplay.objects.select_for_update().filter(portfolio_id__in=ids).order_by("pk").values_list("pk"))
+    list(Portfolio.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+
+
+def replays_lock_since(*, since: date) -> None:
+    """Lock the kept rows of every portfolio with a transaction on or after `since`, in portfolio order: those an
+    FX write of that day and later outdates (migration 0009). One upsert fires a trigger for the rates it updates,
+    then one for those it inserts, each locking the rows of its own earliest day in order; a later day's first
+    took rows above an earlier day's, which another writer locking in order could hold (review r3). Postgres only,
+    as the triggers."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT portfolio_id FROM {_KEPT} WHERE portfolio_id IN (SELECT portfolio_id FROM "
+                       f"{Transaction._meta.db_table} WHERE date >= %s) ORDER BY portfolio_id FOR UPDATE", [since])
 
 
 def replay_store(*, portfolio_id: int, version: int | None, replay: Replay) -> None:

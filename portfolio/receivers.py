@@ -8,8 +8,9 @@ from datetime import date
 
 from django.dispatch import receiver
 
+from portfolio.kept import replays_lock_since
 from portfolio.services import portfolios_fx_changed, portfolios_prices_changed, portfolios_profiles_changed
-from prices.signals import fx_rates_changed, prices_changed, profiles_changed
+from prices.signals import fx_rates_changed, fx_rates_writing, prices_changed, profiles_changed
 
 
 @receiver(prices_changed, dispatch_uid="portfolio.prices_changed")
@@ -20,6 +21,11 @@ def on_prices_changed(sender, *, instrument_ids: list[int], since: date | None =
 @receiver(profiles_changed, dispatch_uid="portfolio.profiles_changed")
 def on_profiles_changed(sender, *, instrument_ids: list[int], **kwargs) -> None:
     portfolios_profiles_changed(instrument_ids=instrument_ids)
+
+
+@receiver(fx_rates_writing, dispatch_uid="portfolio.fx_rates_writing")
+def on_fx_rates_writing(sender, *, since: date, **kwargs) -> None:
+    replays_lock_since(since=since)
 
 
 @receiver(fx_rates_changed, dispatch_uid="portfolio.fx_rates_changed")

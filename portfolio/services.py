@@ -96,6 +96,7 @@ def benchmark_instrument_get(*, symbol: str, owner: AbstractBaseUser) -> Instrum
 def portfolio_delete(*, portfolio: Portfolio) -> None:
     with transaction.atomic():
         portfolio_id = portfolio.pk
+        portfolio_write_lock(portfolio_id=portfolio_id)  # the delete of its transactions takes its kept row
         portfolio.delete()
         transaction.on_commit(lambda: portfolio_deleted.send(sender=Portfolio, portfolio_id=portfolio_id))
 

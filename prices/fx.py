@@ -20,7 +20,7 @@ from prices.models import FxRate
 from prices.needs import fx_needs_get
 from prices.providers.base import TransientError
 from prices.providers.frankfurter import FrankfurterClient
-from prices.signals import fx_rates_changed
+from prices.signals import fx_rates_changed, fx_rates_writing
 
 
 class FxRateMissing(LookupError):
@@ -37,6 +37,7 @@ def fx_rates_store(*, base: str, series: dict[date, dict[str, Decimal]], source:
     if not rows:
         return 0
     with transaction.atomic():
+        fx_rates_writing.send(sender=FxRate, since=min(row.date for row in rows))
         FxRate.objects.bulk_create(rows, update_conflicts=True, unique_fields=["base", "quote", "date"],
                                    update_fields=["rate", "source", "last_updated"], batch_size=2000)
         fx_rates_changed.send(sender=FxRate, currencies=sorted({base} | {row.quote for row in rows}))

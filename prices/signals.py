@@ -17,6 +17,12 @@ prices_changed = Signal()
 # country and region do.
 profiles_changed = Signal()
 
+# Daily FX rates of these days and later are about to be written, in this transaction (one statement may insert
+# some and update others). Argument: since (date): the earliest day. A subscriber that the write's own effects
+# lock rows of takes its locks here first, in an order of its own, rather than in the order the write's
+# statements happen to take them.
+fx_rates_writing = Signal()
+
 # Daily FX rates between these currencies were written. Argument: currencies (sorted list of major
 # ISO codes: both sides of every pair written).
 fx_rates_changed = Signal()

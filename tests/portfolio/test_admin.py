@@ -6,9 +6,11 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.forms.models import model_to_dict
+from django.test.utils import CaptureQueriesContext
 
-from portfolio.models import Account, Portfolio, Transaction
+from portfolio.models import Account, KeptReplay, Portfolio, Transaction
 from tests.factories import PortfolioFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db
@@ -73,3 +75,29 @@ def test_a_portfolio_edited_in_the_admin_changes_its_version(staff, portfolio):
     assert response.status_code == 302, response.content[:2000]
     assert Portfolio.objects.get(pk=portfolio.pk).base_currency == "EUR"
     assert version(portfolio) == before + 1
+
+
+def _first_locks(response_of) -> list[str]:
+    """The tables of the first two rows a request locks (SELECT … FOR UPDATE), in order."""
+    with CaptureQueriesContext(connection) as queries:
+        response = response_of()
+    assert response.status_code == 302, response.content[:2000]
+    locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+    return [next(table for table in (KeptReplay._meta.db_table, Portfolio._meta.db_table) if table in sql)
+            for sql in locks[:2]]
+
+
+def test_the_admin_locks_a_portfolio_as_the_services_do_its_kept_row_first(staff, user, portfolio, held):
+    """A row the admin saves or deletes is locked by its write; a portfolio's kept replay's row first, as the
+    services take it (portfolio/kept.py portfolio_write_lock), or the two wait on each other: the admin holding
+    the transaction while its trigger waits for the kept row, a service holding the kept row and waiting for the
+    transaction (review r3)."""
+    kept, own = KeptReplay._meta.db_table, Portfolio._meta.db_table
+    other = PortfolioFactory(owner=user, name="Other")
+    assert _first_locks(lambda: staff.post(f"/admin/portfolio/transaction/{held.pk}/change/",
+                                           {**form_of(held), "portfolio": other.pk})) == [kept, own]
+    account = Account.objects.filter(portfolio=portfolio).first()
+    assert _first_locks(lambda: staff.post(f"/admin/portfolio/account/{account.pk}/change/",
+                                           {**form_of(account), "tracks_cash": ""})) == [kept, own]
+    assert _first_locks(lambda: staff.post(f"/admin/portfolio/portfolio/{other.pk}/delete/",
+                                           {"post": "yes"})) == [kept, own]

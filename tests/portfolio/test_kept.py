@@ -22,7 +22,13 @@ from portfolio.selectors import (
     portfolio_accounts_valuation_get,
     portfolio_valuation_get,
 )
-from portfolio.services import TransactionInput, portfolio_update, transaction_create, transaction_delete
+from portfolio.services import (
+    TransactionInput,
+    portfolio_delete,
+    portfolio_update,
+    transaction_create,
+    transaction_delete,
+)
 from prices.fx import fx_rates_store
 from prices.models import FxRate, Instrument, cash_symbol
 from tests.factories import (
@@ -780,9 +786,29 @@ def test_the_services_lock_the_kept_row_before_the_portfolio_row():
             currency="USD")),
         "transaction_delete": lambda: transaction_delete(transaction_obj=Transaction.objects.latest("id")),
         "portfolio_update": lambda: portfolio_update(portfolio=portfolio, base_currency="USD"),
+        "portfolio_delete": lambda: portfolio_delete(portfolio=portfolio),  # its transactions' trigger (review r3)
     }
     for name, write in writes.items():
         with CaptureQueriesContext(connection) as queries:
             write()
         locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
         assert KeptReplay._meta.db_table in locks[0] and Portfolio._meta.db_table in locks[1], name
+
+
+@pytest.mark.django_db
+def test_an_fx_store_locks_the_replays_it_outdates_in_portfolio_order_before_it_writes():
+    """One upsert of rates updates a later day's and inserts an earlier day's: its two triggers lock the kept rows
+    of each day's portfolios in turn, a later day's (fewer, higher) first. fx_rates_store has them all locked in
+    portfolio order before, from its earliest day (review r3: a deadlock with a writer locking in order)."""
+    ko = InstrumentFactory(symbol="KO")
+    early, late = (PortfolioFactory(owner=UserFactory(username=name)) for name in ("early", "late"))
+    TransactionFactory(portfolio=early, instrument=ko, date=date(2024, 1, 3))
+    TransactionFactory(portfolio=late, instrument=ko, date=date(2024, 3, 4))
+    fx_rates_store(base="USD", series={date(2024, 3, 1): {"GBP": D("0.80")}})
+    with CaptureQueriesContext(connection) as queries:
+        fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.79")}, date(2024, 3, 1): {"GBP": D("0.81")}})
+    locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert KeptReplay._meta.db_table in locks[0] and "2024-01-02" in locks[0]
+    with connection.cursor() as cursor:
+        cursor.execute(locks[0].replace(" FOR UPDATE", ""))
+        assert [pk for pk, in cursor.fetchall()] == sorted([early.pk, late.pk])
