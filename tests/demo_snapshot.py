@@ -23,10 +23,11 @@ from portfolio.signals import portfolios_changed
 from tests.worker import worker_running, worker_settle
 
 # Not copied: rows there before any test writes (migrate and post_migrate make them, a flush keeps them),
-# and the price rows' two mirrors (series, latest closes), which triggers on prices_pricehistory write again as
-# its rows are copied back.
-NOT_COPIED = {"django_migrations", "django_content_type", "auth_permission", "prices_priceseries",
-              "prices_latestclose"}
+# the price rows' two mirrors (series, latest closes), which triggers on prices_pricehistory write again as
+# its rows are copied back, and the portfolios' kept replays, whose rows a trigger makes as the portfolios are
+# copied back (their replays are made again as they are read).
+MIRRORS = ["prices_priceseries", "prices_latestclose", "portfolio_keptreplay"]
+NOT_COPIED = {"django_migrations", "django_content_type", "auth_permission", *MIRRORS}
 
 
 @dataclass
@@ -77,7 +78,7 @@ def demo_snapshot_take(flush_redis) -> DemoSnapshot:
             if rows:
                 tables[table] = rows
         # Leave the database and Redis as a test expects to find them: empty.
-        emptied = [*tables, "prices_priceseries", "prices_latestclose"]
+        emptied = [*tables, *MIRRORS]
         cursor.execute("TRUNCATE {} CASCADE".format(", ".join(f'"{table}"' for table in emptied)))
     flush_redis()
     return DemoSnapshot(day=day, tables=tables, seeded=seeded)
