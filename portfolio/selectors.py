@@ -1,8 +1,9 @@
 """Reads of portfolios, transactions and valued holdings.
 
-Valuation costs a constant number of queries whatever the number of holdings: the transactions
-(as plain rows), their instruments with their latest closes (one query), and the FX rates when a currency
-differs from the base. The trades themselves are price observations too (portfolio.holdings).
+Valuation costs a constant number of queries whatever the number of holdings: on Postgres the replay of the
+transactions kept (portfolio/kept.py) and its instruments with their latest closes; when no replay is kept, the
+transactions (as plain rows), their instruments with their latest closes (one query), and the FX rates when a
+currency differs from the base. The trades themselves are price observations too (portfolio.holdings).
 """
 
 from dataclasses import dataclass, field
@@ -255,14 +256,17 @@ def _valuation_kept(portfolio_id: int, version: int | None, base_currency: str, 
             fx = FxTable(target=base_currency, currencies={i.currency for i in instruments.values()},
                          on=timezone.localdate(now))
             return _valuation_value(replay, instruments=instruments, latest=latest, rate=fx.rate, now=now)
-    loaded = portfolio_transactions_load(portfolio_id=portfolio_id, latest=True)
-    replay, fx = _replay(loaded, base_currency=base_currency)
-    replay_store(portfolio_id=portfolio_id, version=version, replay=replay)
-    return _valuation_value(replay, instruments=loaded.instruments, latest=loaded.latest, rate=fx.rate, now=now)
+    return _valuation_of(portfolio_transactions_load(portfolio_id=portfolio_id, latest=True),
+                         base_currency=base_currency, now=now, kept_as=(portfolio_id, version))
 
 
-def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: datetime | None) -> Valuation:
+def _valuation_of(loaded: PortfolioTransactions, *, base_currency: str, now: datetime | None,
+                  kept_as: tuple[int, int | None] | None = None) -> Valuation:
+    """The valuation from a replay of the loaded transactions; with `kept_as` (portfolio id, version read before
+    them), the replay kept too (replay_store)."""
     replay, fx = _replay(loaded, base_currency=base_currency)
+    if kept_as is not None:
+        replay_store(portfolio_id=kept_as[0], version=kept_as[1], replay=replay)
     return _valuation_value(replay, instruments=loaded.instruments, latest=loaded.latest, rate=fx.rate, now=now)
 
 
