@@ -354,8 +354,8 @@ def replay_outdated_line(d: dict, transport: str) -> str | None:
     initial, page, kept = replayed["initial"], replayed["totals_and_holdings"]["p50"], _page_cold_p50(d[transport])
     return (f"Cold with the replay outdated too (after a trade, {_TRANSPORT_LABELS[transport]}): initial data p50 "
             f"{_fmt(initial['p50'], ' ms', 1)} / p95 {_fmt(initial['p95'], ' ms', 1)}; totals and holdings p50 "
-            f"{_fmt(page, ' ms', 1)}, {naive / page:.0f}× faster than the naive view (cold with the replay kept: "
-            f"{_fmt(kept, ' ms', 1)}, {naive / kept:.0f}×)")
+            f"{_fmt(page, ' ms', 1)}, {_naive_times(d, transport, page)} faster than the naive view (cold with the "
+            f"replay kept: {_fmt(kept, ' ms', 1)}, {_naive_times(d, transport, kept)})")
 
 
 def _naive_times(d: dict, transport: str, ms: float) -> str:
