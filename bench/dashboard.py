@@ -3,9 +3,10 @@ test client (server time, no network) and through gunicorn over loopback (one cl
 with the SQL queries of each request, against the naive view that computes everything in the request.
 
 Warm: every cache holds the answer. Cold: nothing the page needs is cached — just before each cold
-request the portfolio's version is bumped (what any write or new price does: the dashboard answers
-are recomputed), the token's cached user is forgotten (looked up in Postgres again) and the chart is
-deleted (no outdated chart to serve: it must be generated). A cold chart request is timed until the
+request the portfolio's data version is bumped as a refresh of today's quotes bumps it (the dashboard
+answers are recomputed; the chart's history version stays, as after that refresh), the token's cached
+user is forgotten (looked up in Postgres again) and the chart is deleted (no outdated chart to serve: it
+must be generated). A cold chart request is timed until the
 chart arrives: its 202, the generation in a real Celery worker (queued at once: there is no chart), then
 the 200. The cold page is the three requests in the page's order from that state, chart included.
 
@@ -75,12 +76,18 @@ def _http_getter(base: str, token: str) -> Getter:
 
 
 def cold_reset(*, portfolio_id: int, token: str) -> None:
-    """Nothing the page needs cached any more: answers outdated, token forgotten, chart gone."""
+    """Nothing the page needs cached any more: answers outdated as a refresh of today's quotes outdates them
+    (the commonest cause: every few minutes while markets are open), token forgotten, chart gone. The quotes'
+    bump leaves the chart's history version as it is, as the refresh does: a bump of the history would also
+    queue a regeneration, debounced, that a later sample's timed requests would compete with for the cores,
+    which no page load after a refresh of today's quotes meets."""
+    from django.utils import timezone
+
     from charts.cache import chart_data_delete
     from config.authentication import token_cache_forget
-    from portfolio.cache import portfolio_version_bump
+    from portfolio.cache import portfolio_versions_bump
 
-    portfolio_version_bump(portfolio_id=portfolio_id)
+    portfolio_versions_bump(portfolio_ids=[portfolio_id], since=timezone.localdate())
     token_cache_forget(keys=[token])
     chart_data_delete(portfolio_id=portfolio_id)
 
@@ -193,12 +200,12 @@ def _endpoints_measure(get: Getter, *, portfolio_id: int, token: str, warm: int,
         results[name] = {"warm": _timed(get, url, warm)}
         if name != "chart":
             results[name]["cold"] = _timed(get, url, cold, before=reset)
-    # With no worker running, as the cold requests above: the bumps' debounced regenerations wait in the queue.
+    # With no worker running, as the cold requests above (the resets queue no regeneration: the history is as it was).
     results["cold_replay_outdated"] = _replay_outdated_measure(get, portfolio_id=portfolio_id, token=token,
                                                                cold=cold, cold_pages=cold_pages)
     # Each cold chart waits for a generation: as many as cold pages, with one worker for both. A sample
-    # starts once the worker holds nothing: the reset's version bump queues a debounced regeneration
-    # (what a write does), which must not serve the next sample's chart early.
+    # starts once the worker holds nothing: the chart arrives as the generation stores it, before its task
+    # ends, and what is left of it must not run into the next sample's timed requests.
     chart_url = ENDPOINTS["chart"].format(pid=portfolio_id)
 
     def settled_reset() -> None:

@@ -31,8 +31,13 @@ def test_the_cold_reset_keeps_the_replay_and_the_replayed_reset_outdates_it(held
     version, state = _kept_state(pid)
     assert state is not None and KeptReplay.objects.get(portfolio_id=pid).state_version == version
 
+    versions = Portfolio.objects.values_list("data_version", "history_version").get(pk=pid)
     cold_reset(portfolio_id=pid, token=TOKEN)  # a cold read as after a price refresh: the replay still serves
     assert _kept_state(pid) == (version, state)
+    # The answers outdated as a refresh of today's quotes outdates them: the chart's history version unchanged, so
+    # no regeneration is queued that a later sample would compete with.
+    assert Portfolio.objects.values_list("data_version", "history_version").get(pk=pid) == (versions[0] + 1,
+                                                                                              versions[1])
 
     cold_replay_reset(portfolio_id=pid, token=TOKEN)
     outdated_version, outdated_state = _kept_state(pid)
