@@ -14,7 +14,8 @@ kept replay serves only while nothing it was made from has changed. A read that 
 only while the portfolio is still at the version it read before its inputs: a write committed in between leaves
 it unstored. The shared cash instruments are not watched: a read checks them (cash_ids_hold). A write of a row
 shared by portfolios (an FX rate, an instrument's currency, an account's cash tracking) finds the portfolios it
-concerns among the committed transactions; while one is in flight, a read stores nothing (SHARED_WRITE_LOCK).
+concerns among the committed transactions; while one is in flight, a read stores nothing (SHARED_WRITE_LOCK), and
+a read in a transaction above READ COMMITTED, whose snapshot may predate such a write, stores nothing either.
 """
 
 import logging
@@ -169,10 +170,13 @@ KEPT_SQL = (f"SELECT CASE WHEN {_SHARED_WRITE_IN_FLIGHT} THEN NULL ELSE k.versio
 # version unchanged had inputs of that version (no write outdating them was committed before it), and replaces
 # whatever was kept at it (a replay of another LAYOUT, that the read could not use). Not while a shared write is
 # in flight (see SHARED_WRITE_LOCK). A row locked by a writer (outdating it, not yet committed) is skipped, not
-# waited for: the read answers, unstored.
+# waited for: the read answers, unstored. Only under READ COMMITTED, where each statement sees what was committed
+# when it started: the mark is looked for now, and a transaction's older snapshot (REPEATABLE READ, SERIALIZABLE)
+# may have missed a shared write committed since, whose mark is gone.
 _STORE_SQL = (f"UPDATE {_KEPT} SET state = %s, state_version = version WHERE portfolio_id = "
               f"(SELECT portfolio_id FROM {_KEPT} WHERE portfolio_id = %s AND version = %s "
-              f"AND NOT {_SHARED_WRITE_IN_FLIGHT} FOR UPDATE SKIP LOCKED)")
+              f"AND NOT {_SHARED_WRITE_IN_FLIGHT} AND current_setting('transaction_isolation') = 'read committed' "
+              "FOR UPDATE SKIP LOCKED)")
 
 
 def portfolio_write_lock(*, portfolio_id: int) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
@@ -683,6 +683,35 @@ def test_cash_tracking_switched_as_an_accounts_first_deposit_commits_outdates_it
           (f"UPDATE {Account._meta.db_table} SET tracks_cash = TRUE WHERE id = %s", [account.pk]), portfolio)
     valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
     assert valuation == _fresh(portfolio) and valuation.cash == {(account.pk, "USD"): D("1000")}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_under_repeatable_read_keeps_nothing_its_snapshot_may_have_missed():
+    """The race above, with the read in a REPEATABLE READ transaction whose snapshot was taken before the shared
+    write committed. The mark is looked for now, not as of the snapshot: gone by the time of the read, it let the
+    replay of the snapshot's old rate be kept at the portfolio's current version, for good (review r3). A read whose
+    statements do not each see what is committed when they start keeps nothing."""
+    ko = InstrumentFactory(symbol="KO")
+    portfolio = PortfolioFactory(owner=UserFactory(username="snapshot-race"), base_currency="GBP")
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.80")}})
+    _buy(portfolio, ko, quantity=D("10"), price=D("50"))
+    with psycopg.connect(database_url_of_test()) as transaction_writer, \
+            psycopg.connect(database_url_of_test()) as shared_writer:
+        transaction_writer.execute(_INSERT_TX, [portfolio.pk, default_account_of(portfolio).pk, ko.pk, "BUY",
+                                                "2024-03-04", 10, 50])
+        shared_writer.execute(f"INSERT INTO {FxRate._meta.db_table} (base, quote, date, rate, source, last_updated) "
+                              "VALUES ('USD', 'GBP', '2024-03-01', 0.70, 'frankfurter', now())")
+        transaction_writer.commit()
+        with transaction.atomic():
+            _sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            _sql("SELECT 1")  # the snapshot: the trade committed, the rate not yet
+            shared_writer.commit()
+            stale = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+        assert stale.total_cost == D("800.00")  # its snapshot's: 400 + 500 × 0.80
+    assert _stored_at(portfolio) is None
+    valuation = portfolio_valuation_get(portfolio=portfolio, now=NOW)
+    assert valuation == _fresh(portfolio) and valuation.total_cost == D("750.00")  # 400 + 500 × 0.70
+    assert _replays(portfolio) == (valuation, False)  # kept by that read, under READ COMMITTED
 
 
 def _two_writers(first_begins: list[tuple[str, list]], second: list[tuple[str, list]],
