@@ -403,7 +403,8 @@ def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
                        f"{transactions:,} transactions in the request; this run did not measure it.")
     why = (f"A cold read recomputes the valuation in the request ({d['portfolio']['holdings']} holdings): it reads "
            f"the portfolio's replay of its {transactions:,} transactions kept in Postgres (portfolio/kept.py, one "
-           "row, current unless a write outdated it) and values it with today's closes and FX rates, as it does "
+           "row, current unless a write outdated it; decoded once per web process, which keeps the replays it "
+           "decoded last: KEPT_REPLAYS_MB) and values it with today's closes and FX rates, as it does "
            "after a price refresh or a Redis flush: test client p50 "
            f"{tc['p50']} ms / p95 {tc['p95']} ms, gunicorn p50 {gu['p50']} ms / p95 {gu['p95']} ms." + after_trade
            + " A cold dashboard (its three requests) is mostly that computation, hence its smaller lead over the "
@@ -897,7 +898,8 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "the chart arrives — its 202, the generation in a real Celery worker (queued at once: with no chart to "
         "serve meanwhile there is nothing to debounce), the 200. The portfolio's replay of its transactions stays "
         "kept in Postgres (`portfolio/kept.py`), as after a price refresh or a Redis flush: a cold read values it "
-        "without replaying.",
+        "without replaying (and, in a web process that decoded that replay before, without decoding it again: "
+        "`KEPT_REPLAYS_MB`).",
         "- **Cold, replay outdated too** (as after the user's own trade): the same reset, and the kept replay "
         "outdated as a trade's trigger does it (its replay version + 1, the data unchanged, so both value the same "
         "portfolio): the request replays every transaction again. Information beside the targets, not a target.",

@@ -7,6 +7,9 @@ write of such an answer stores a fresh id with it (`write_id`); a reader keeps t
 instead of the bytes (a short Lua script of the caller's). A kept answer is therefore never served unless Redis
 still holds exactly that write: an expiry, a flush or a new write under the same key (another id) sends the
 bytes again, and Redis being unreachable serves nothing kept.
+
+The same bounded store keeps other things a process makes from what it reads, by what they were made from (the
+portfolios' decoded kept replays: portfolio/kept.py, under their own limit).
 """
 
 from __future__ import annotations
@@ -31,10 +34,14 @@ def write_id() -> str:
 
 class KeptBytes:
     """What readers read, per key, with the id of the write it came from; least recently read dropped first
-    beyond `limit` bytes (the size each `put` declares; None: KEPT_ANSWERS_MB, read at each `put`)."""
+    beyond `limit` bytes (the size each `put` declares; None: the setting named `setting`, in MB, read at each
+    `put`)."""
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(self, limit: int | None = None, *, setting: str = "KEPT_ANSWERS_MB",
+                 min_bytes: int | None = None) -> None:
         self._limit = limit
+        self._setting = setting
+        self._min_bytes = min_bytes
         self.lock = threading.Lock()
         self.items: OrderedDict[Any, tuple[bytes, Any, int]] = OrderedDict()
         self.size = 0
@@ -49,10 +56,10 @@ class KeptBytes:
             return found[0], found[1]
 
     def put(self, key: Any, written: bytes, value: Any, *, size: int) -> None:
-        """Keep `value` (`size` bytes) as the write `written` of `key`: too small to be worth it (KEPT_MIN_BYTES)
-        or bigger than the whole limit, nothing is kept."""
+        """Keep `value` (`size` bytes) as the write `written` of `key`: too small to be worth it (`min_bytes`,
+        KEPT_MIN_BYTES unless told) or bigger than the whole limit, nothing is kept."""
         limit = self.limit
-        if size < KEPT_MIN_BYTES or size > limit:
+        if size < (KEPT_MIN_BYTES if self._min_bytes is None else self._min_bytes) or size > limit:
             return
         with self.lock:
             previous = self.items.pop(key, None)
@@ -66,7 +73,7 @@ class KeptBytes:
 
     @property
     def limit(self) -> int:
-        return int(settings.KEPT_ANSWERS_MB * 1024 * 1024) if self._limit is None else self._limit
+        return int(getattr(settings, self._setting) * 1024 * 1024) if self._limit is None else self._limit
 
     def clear(self) -> None:
         with self.lock:

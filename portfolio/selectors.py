@@ -32,7 +32,7 @@ from portfolio.holdings import (
     splits_of,
     trade_observations,
 )
-from portfolio.kept import KEPT_SQL, Replay, cash_ids_hold, replay_decode, replay_store
+from portfolio.kept import KEPT_SQL, Replay, cash_ids_hold, replay_decoded, replay_store
 from portfolio.models import Account, Portfolio, Transaction, TransactionType, WatchlistItem
 from prices.fx import FxTable
 from prices.models import AssetClass, Instrument
@@ -247,7 +247,7 @@ def _valuation_kept(portfolio_id: int, version: int | None, base_currency: str, 
     """The valuation from the kept replay (`text`, kept at `version`, the portfolio's replay version read
     before anything else) when there is one still good, else from a replay of the transactions, then kept."""
     now = now or timezone.now()
-    replay = replay_decode(text) if text is not None else None
+    replay = replay_decoded(portfolio_id=portfolio_id, text=text) if text is not None else None
     if replay is not None and replay.base_currency == base_currency:
         ids = replay.positions.keys() | replay.cash_ids.values()
         instruments, latest = instruments_with_latest_get(ids=ids)

@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from portfolio.cache import portfolio_versions_bump
 from portfolio.cash import portfolio_transactions_load
-from portfolio.kept import KEPT_SQL, LAYOUT, replay_store
+from portfolio.dashboard import dashboard_data_compute
+from portfolio.kept import KEPT_SQL, LAYOUT, replay_decode, replay_decoded, replay_encode, replay_store
 from portfolio.models import Account, KeptReplay, Portfolio, Transaction
 from portfolio.selectors import (
     _replay,
@@ -509,6 +510,53 @@ def test_a_replay_kept_under_another_layout_is_rewritten():
     _replays(portfolio)
     assert _kept_layout(portfolio) == LAYOUT
     assert _replays(portfolio)[1] is False
+
+
+def _kept_text(portfolio: Portfolio) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(KEPT_SQL, [portfolio.pk])
+        return cursor.fetchone()[2]
+
+
+@pytest.mark.django_db
+def test_a_kept_replay_is_decoded_once_per_text_and_a_new_text_decoded_anew():
+    held = _one()
+    portfolio = held.portfolio
+    _kept_valuation(portfolio)
+    text = _kept_text(portfolio)
+    decoded = replay_decoded(portfolio_id=portfolio.pk, text=text)
+    assert replay_decoded(portfolio_id=portfolio.pk, text=text) is decoded  # the same text: not decoded again
+    assert decoded == replay_decode(text)
+    _buy(portfolio, held.instrument, date=date(2024, 3, 4), quantity=D("5"), price=D("58"))
+    valuation = _kept_valuation(portfolio)  # replays, keeps the new replay, then is served from it
+    assert valuation.holdings[0].quantity == D("15") and valuation == _fresh(portfolio)
+    again = replay_decoded(portfolio_id=portfolio.pk, text=_kept_text(portfolio))
+    assert again is not decoded and again.positions[held.instrument_id].quantity == D("15")
+
+
+@pytest.mark.django_db
+def test_reads_served_from_one_decoded_replay_leave_it_as_it_was():
+    """The decoded replay serves every read of its text in the process: the valuation, and the dashboard's answers
+    built from it (the accounts' cash and quantities are the replay's own dicts), must not change it."""
+    portfolio, ko = _with_cash()
+    _kept_valuation(portfolio)
+    text = _kept_text(portfolio)
+    decoded = replay_decoded(portfolio_id=portfolio.pk, text=text)
+    for _ in range(2):
+        dashboard_data_compute(portfolio=portfolio, now=NOW)
+        portfolio_accounts_valuation_get(portfolio_id=portfolio.pk, now=NOW)
+    assert replay_decoded(portfolio_id=portfolio.pk, text=text) is decoded
+    assert replay_encode(decoded) == text
+
+
+@pytest.mark.django_db
+def test_with_no_room_for_decoded_replays_each_read_decodes(settings):
+    settings.KEPT_REPLAYS_MB = 0
+    held = _one()
+    _kept_valuation(held.portfolio)
+    text = _kept_text(held.portfolio)
+    assert replay_decoded(portfolio_id=held.portfolio.pk, text=text) is not replay_decoded(
+        portfolio_id=held.portfolio.pk, text=text)
 
 
 def _with_cash(user_name: str = "kept") -> tuple[Portfolio, Instrument]:
