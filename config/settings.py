@@ -389,7 +389,7 @@ PRICE_SERIES_CACHE_MB = env.float("PRICE_SERIES_CACHE_MB", default=32.0)
 # 500 holdings' holdings and chart are ~330 kB. 0: none kept.
 KEPT_ANSWERS_MB = env.float("KEPT_ANSWERS_MB", default=32.0)
 # Each web process keeps the portfolios' kept replays it decoded last (portfolio/kept.py), up to this many MB, and
-# decodes one again only when the text Postgres sends differs: 500 holdings' replay is ~0.6 MB decoded. 0: none.
+# decodes one again only when the text Postgres sends differs: 500 holdings' replay is ~0.6-1 MB decoded. 0: none.
 KEPT_REPLAYS_MB = env.float("KEPT_REPLAYS_MB", default=16.0)
 
 # --- Market data. Provider names are part of the public interface (docs/providers.md).

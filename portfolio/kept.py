@@ -15,7 +15,9 @@ only while the portfolio is still at the version it read before its inputs: a wr
 it unstored. The shared cash instruments are not watched: a read checks them (cash_ids_hold). A write of a row
 shared by portfolios (an FX rate, an instrument's currency, an account's cash tracking) finds the portfolios it
 concerns among the committed transactions; while one is in flight, a read stores nothing (SHARED_WRITE_LOCK), and
-a read in a transaction above READ COMMITTED, whose snapshot may predate such a write, stores nothing either.
+a read in a transaction above READ COMMITTED, whose snapshot may predate such a write, stores nothing either. A
+shared write in such a transaction is refused (migration 0010): its snapshot could not show every portfolio it
+concerns.
 """
 
 import logging
@@ -132,8 +134,10 @@ def replay_decode(text: str) -> Replay | None:
     )
 
 
-# What a decoded replay holds in memory per character of its text (Decimals, tuples and dicts: ~7.5 for 500 holdings).
-_DECODED_BYTES_PER_CHARACTER = 8
+# What a decoded replay and the text it is kept by hold in memory per character of the text: the Decimals, tuples and
+# dicts take 7.5 (500 holdings of long converted amounts) to 13 (short amounts) bytes a character, 24 for a lone
+# position, and the text one more.
+_DECODED_BYTES_PER_CHARACTER = 16
 # The replays this process decoded last, by portfolio, with the text each was decoded from (KEPT_REPLAYS_MB), small
 # ones too: one read path for every portfolio.
 _DECODED = KeptBytes(setting="KEPT_REPLAYS_MB", min_bytes=0)

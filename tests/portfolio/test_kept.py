@@ -762,6 +762,52 @@ def test_a_read_under_repeatable_read_keeps_nothing_its_snapshot_may_have_missed
     assert _replays(portfolio) == (valuation, False)  # kept by that read, under READ COMMITTED
 
 
+def _shared_write(kind: str, portfolio: Portfolio, ko: Instrument) -> tuple[str, list]:
+    return {
+        "an FX rate": (f"INSERT INTO {FxRate._meta.db_table} (base, quote, date, rate, source, last_updated) "
+                       "VALUES ('USD', 'GBP', '2024-03-01', 0.70, 'frankfurter', now())", []),
+        "an instrument's currency": (f"UPDATE {Instrument._meta.db_table} SET currency = 'GBP' WHERE id = %s",
+                                     [ko.pk]),
+        "an account's cash tracking": (f"UPDATE {Account._meta.db_table} SET tracks_cash = NOT tracks_cash "
+                                       "WHERE id = %s", [default_account_of(portfolio).pk]),
+        "a truncate of the rates": (f"TRUNCATE {FxRate._meta.db_table}", []),
+    }[kind]
+
+
+SHARED_WRITES = ["an FX rate", "an instrument's currency", "an account's cash tracking", "a truncate of the rates"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("shared", SHARED_WRITES)
+def test_a_shared_write_under_repeatable_read_is_refused_not_left_to_miss_a_later_trade(shared):
+    """The writer's side of the race above (review r4): a shared write's trigger finds its portfolios among the
+    transactions its snapshot shows. A REPEATABLE READ writer's snapshot, taken before a trade committed, missed it
+    after a read had kept that trade's replay: the replay of the old rate served for good. Such a write is refused
+    (migration 0010); under READ COMMITTED it goes through and outdates the portfolio."""
+    ko = InstrumentFactory(symbol="KO")
+    portfolio = PortfolioFactory(owner=UserFactory(username="rr-writer"), base_currency="GBP")
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.80")}})
+    _buy(portfolio, ko, quantity=D("10"), price=D("50"))
+    with psycopg.connect(database_url_of_test()) as writer, \
+            psycopg.connect(database_url_of_test(), autocommit=True) as trader:
+        writer.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        writer.execute("SELECT 1")  # its snapshot: before the trade below
+        trader.execute(_INSERT_TX, [portfolio.pk, default_account_of(portfolio).pk, ko.pk, "BUY", "2024-03-04",
+                                    10, 50])
+        portfolio_valuation_get(portfolio=portfolio, now=NOW)  # keeps the replay at the trade's version
+        (version,) = _versions(portfolio)
+        assert _stored_at(portfolio) == version
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="must run under READ COMMITTED"):
+            writer.execute(*_shared_write(shared, portfolio, ko))
+        writer.rollback()
+        assert _replays(portfolio)[1] is False  # nothing written: the kept replay still serves, rightly
+        writer.execute(*_shared_write(shared, portfolio, ko))  # READ COMMITTED, the connection's default
+        writer.commit()
+    assert _versions(portfolio) == [version + 1] and _stored_at(portfolio) is None
+    valuation, replayed = _replays(portfolio)
+    assert replayed and valuation == _fresh(portfolio)
+
+
 def _two_writers(first_begins: list[tuple[str, list]], second: list[tuple[str, list]],
                  first_ends: list[tuple[str, list]]) -> list[Exception]:
     """Two writers on connections of their own, each statement list then a commit: the first's beginning, then
