@@ -48,16 +48,9 @@ CHECKED = BEGIN + "".join(
 UNCHECKED = "".join(map(_as_in_0009, _SHARED)) + "DROP FUNCTION IF EXISTS portfolio_replay_shared_write_begin();\n"
 
 
-def _on_postgres(sql: str):
-    def run(apps, schema_editor) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            with schema_editor.connection.cursor() as cursor:
-                cursor.execute(sql)  # no parameters: the statements go as one simple query
-    return run
-
-
 class Migration(migrations.Migration):
 
     dependencies = [("portfolio", "0009_keptreplay")]
 
-    operations = [migrations.RunPython(_on_postgres(CHECKED), _on_postgres(UNCHECKED))]
+    # 0009's runner: its SQL on Postgres only, as one simple query.
+    operations = [migrations.RunPython(_KEPT_REPLAY._on_postgres(CHECKED), _KEPT_REPLAY._on_postgres(UNCHECKED))]
