@@ -44,9 +44,11 @@ class LiveValuation:
 
 # The allocation is made once per data version, not per chart request (a request only splices bytes): a part
 # derived from the dashboard's "live" part, stored in the dashboard's cached hash (same version, same expiry:
-# the day moves with the clock, as the dashboard's staleness flags do), by the miss that computes the dashboard
-# or by the first chart request after it. Hits and misses are counted as `chart_live`. The part's name carries the
-# chart layout: an allocation of another shape cached beside the dashboard's answers is never read as this one.
+# the day moves with the clock, as the dashboard's staleness flags do), by the first chart request of the version
+# (with the dashboard's answers when it is their miss too). The dashboard's own misses leave it out: its totals and
+# holdings are not kept waiting for an allocation the chart needs. Hits and misses are counted as `chart_live`.
+# The part's name carries the chart layout: an allocation of another shape cached beside the dashboard's answers
+# is never read as this one.
 _SEPARATOR = b"\n"
 _LIVE_PART = f"chart_live:l{CHART_LAYOUT}"
 

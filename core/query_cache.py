@@ -205,16 +205,17 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
         raw, *others = pipe.execute()
         return replied(raw, part), others
 
-    def derived_of(value: dict) -> dict:
-        """The derived parts of a value just computed, to be stored with it (one whose making fails is left
-        out, logged: a reader of it makes it again, and fails alone)."""
-        made = {}
-        for name, (source, make, _) in derivations.items():
-            try:
-                made[name] = make(value[source])
-            except Exception:
-                logger.exception("query cache: %s could not be made from %s's %s", name, namespace, source)
-        return made
+    def derived_of(value: dict, part: str) -> dict:
+        """The derived part a miss was asked for, made from the value it computed, to be stored with it. Only
+        that one: a miss asked for another part (the dashboard's totals) would spend on a derivation its caller
+        does not answer with; the first reader of one makes it then (derived_found). One whose making fails is
+        left out, logged: its reader makes it again, and fails alone."""
+        source, make, _ = derivations[part]
+        try:
+            return {part: make(value[source])}
+        except Exception:
+            logger.exception("query cache: %s could not be made from %s's %s", part, namespace, source)
+            return {}
 
     def pick(value: dict, part: str | None) -> Any:
         """What the caller asked for of a value computed here."""
@@ -273,8 +274,8 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 token = None  # the claim is another's (or expired): nothing of ours to release
             try:
                 value = fn(*args, **kwargs)
-                if derivations:
-                    value = {**value, **derived_of(value)}
+                if part in derivations:
+                    value = {**value, **derived_of(value, part)}
             except BaseException:
                 if token is not None:
                     _release(client, cache_key, token)
@@ -330,10 +331,10 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
             def derive(name: str, *, source: str, make: Callable[[bytes], bytes], stats: str) -> None:
                 """Add a part made from the part `source` by `make` (bytes to bytes), by a module the decorated
                 function does not know (one higher up the stack): stored in the same hash, with the same
-                version and expiry, by the miss that computes the others (no round trips of its own), or by
-                its first reader when they were made without it (before it was derived, or in a process
-                that does not derive it: one round trip more, the write). Read it with `fn.part(name, ...)`;
-                its hits and misses are counted as `stats`."""
+                version and expiry, by a miss asked for it (made with the others: no round trips of its own), or
+                by its first reader when they were made without it (by a miss asked for another part, before it
+                was derived, or in a process that does not derive it: one round trip more, the write). Read it
+                with `fn.part(name, ...)`; its hits and misses are counted as `stats`."""
                 derivations[name] = (source, make, stats)
                 NAMESPACES[stats] = ttl
 

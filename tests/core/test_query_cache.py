@@ -180,15 +180,23 @@ def test_a_derived_part_is_made_by_the_miss_or_by_its_first_reader_and_stored_in
     assert sorted(client.hkeys(key)) == [b"_written", b"base", b"doubled", b"other"] and 0 < client.ttl(key) <= 60
     assert based(owner_id=1) == {"base": b"1", "other": b"x"}  # a whole read: the function's own parts
 
-    # with nothing cached, the miss makes it with the others, once, and stores them together
+    # with nothing cached, a miss asked for it makes it with the others, once, and stores them together
     assert based.part("doubled", owner_id=2) == b"22"
     assert based.part("base", owner_id=2) == b"2"
     assert (CALLS, MADE) == ([1, 2], [b"1", b"2"])
     assert sorted(client.hkeys("folio:qc:test-derived:2:v0:parts2")) == [b"_written", b"base", b"doubled", b"other"]
 
+    # a miss asked for another part makes nothing derived (its caller does not answer with it): its first reader does
+    assert based.part("other", owner_id=6) == b"x"
+    assert (CALLS, MADE) == ([1, 2, 6], [b"1", b"2"])
+    assert sorted(client.hkeys("folio:qc:test-derived:6:v0:parts2")) == [b"_written", b"base", b"other"]
+    assert based.part("doubled", owner_id=6) == b"66"
+    assert (CALLS, MADE) == ([1, 2, 6], [b"1", b"2", b"6"])
+    assert sorted(client.hkeys("folio:qc:test-derived:6:v0:parts2")) == [b"_written", b"base", b"doubled", b"other"]
+
     stats = cache_stats_get()
-    assert (stats["test-derived-doubled"]["hits"], stats["test-derived-doubled"]["misses"]) == (1, 2)
-    assert (stats["test-derived"]["hits"], stats["test-derived"]["misses"]) == (3, 2)
+    assert (stats["test-derived-doubled"]["hits"], stats["test-derived-doubled"]["misses"]) == (1, 3)
+    assert (stats["test-derived"]["hits"], stats["test-derived"]["misses"]) == (4, 3)
 
     # a hash that expired meanwhile is not made again by the derived part alone (it would have no expiry)
     assert client.eval(query_cache_module._DERIVED_ADD, 1, "folio:qc:test-derived:3:v0:parts2", "doubled", b"33",
@@ -201,7 +209,7 @@ def test_a_derived_part_is_made_by_the_miss_or_by_its_first_reader_and_stored_in
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
     settings.QUERY_CACHE_ALIAS = "down"
     assert based.part("doubled", owner_id=4) == b"44"
-    assert CALLS == [1, 2, 4]
+    assert CALLS == [1, 2, 6, 4]
 
 
 @query_cache("test-clobbered", ttl=60, key=lambda *, owner_id: owner_id, version=lambda *, owner_id: 0,
