@@ -24,7 +24,7 @@
   write's: its bytes cross the socket again only when it is not (core/kept_bytes.py: the dashboard's 200 KB
   answers, on every request).
   `fn.derive(name, source=, make=, stats=)` adds a part made from another by a module higher up the stack,
-  stored in the same hash (made by the miss that makes the others: no round trips of its own).
+  stored in the same hash (made with the others by a miss asked for it, else by its first reader).
 - Redis unavailable: the function still answers, uncached; the failure is logged once a minute,
   not once per call.
 """
@@ -308,7 +308,7 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
             if stored is not None:
                 return hit(part, raw)
             _redis_ok()
-            _count(namespace, "hits")  # its source, read from the cache
+            # Counted as the derived part's miss alone: its source's read serves no reader of the function's parts.
             made = derivations[part][1](source)
             try:
                 client.eval(_DERIVED_ADD, 1, cache_key, part, made, WRITTEN_FIELD, written or b"")
@@ -377,10 +377,14 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
 
 
 # The leader's write (ARGV: ttl, its claim's token or "", "hash" and the parts' fields and values, or "string" and
-# the value): a script runs whole, so a hash never stands without its expiry. The claim is released first: a
-# script's commands before an error stand, so a write Redis refuses (the key holds another type) still frees it.
+# the value): a script runs whole, so a hash never stands without its expiry. A hash is replaced whole: a derived
+# part an earlier write of the same key had (made from that write's source) never stays beside this write's parts
+# (a key of another type is left to fail the write, as a Redis failing between the read and the write would).
+# The claim is released first: a script's commands before an error stand, so a write Redis refuses (the key holds
+# another type) still frees it.
 _WRITE = (f"local released = 0 if ARGV[2] ~= '' then {release_if_held_lua('KEYS[2]', 'ARGV[2]')} end "
-          "if ARGV[3] == 'hash' then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) "
+          "if ARGV[3] == 'hash' then if redis.call('TYPE', KEYS[1]).ok == 'hash' then redis.call('DEL', KEYS[1]) end "
+          "redis.call('HSET', KEYS[1], unpack(ARGV, 4)) "
           "redis.call('EXPIRE', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[1]) end "
           "return released")
 

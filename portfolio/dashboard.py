@@ -239,7 +239,8 @@ def _dashboard_json(*, portfolio: Portfolio | PortfolioAccess) -> dict[str, byte
 
 def dashboard_part_get(*, portfolio: Portfolio | PortfolioAccess, part: str) -> bytes:
     """One of the dashboard's answers (DASHBOARD_PARTS, or one derived: dashboard_part_derive) of the
-    portfolio's current data version, read alone (cached; a miss computes and caches all of them).
+    portfolio's current data version, read alone (cached; a miss computes and caches all of DASHBOARD_PARTS, and
+    the derived part when it is the one asked for).
 
     Stale prices found on a miss queue one background refresh (stale-while-revalidate). A portfolio
     deleted since `portfolio` was read raises Portfolio.DoesNotExist.
@@ -249,8 +250,8 @@ def dashboard_part_get(*, portfolio: Portfolio | PortfolioAccess, part: str) -> 
 
 def dashboard_part_derive(name: str, *, source: str, make, stats: str) -> None:
     """Add an answer made from one of DASHBOARD_PARTS (`make(bytes) -> bytes`) by a module higher up the
-    stack (the chart's live point): cached with the others, made by the miss that makes them, read with
-    dashboard_part_get (query_cache's `derive`)."""
+    stack (the chart's live point): cached with the others, made by a miss asked for it or else by its first
+    reader, read with dashboard_part_get (query_cache's `derive`)."""
     _dashboard_json.derive(name, source=source, make=make, stats=stats)
 
 

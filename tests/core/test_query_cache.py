@@ -196,7 +196,8 @@ def test_a_derived_part_is_made_by_the_miss_or_by_its_first_reader_and_stored_in
 
     stats = cache_stats_get()
     assert (stats["test-derived-doubled"]["hits"], stats["test-derived-doubled"]["misses"]) == (1, 3)
-    assert (stats["test-derived"]["hits"], stats["test-derived"]["misses"]) == (4, 3)
+    # the first readers of the derived part (owners 1 and 6) read its source, but no part of the function's own
+    assert (stats["test-derived"]["hits"], stats["test-derived"]["misses"]) == (2, 3)
 
     # a hash that expired meanwhile is not made again by the derived part alone (it would have no expiry)
     assert client.eval(query_cache_module._DERIVED_ADD, 1, "folio:qc:test-derived:3:v0:parts2", "doubled", b"33",
@@ -210,6 +211,18 @@ def test_a_derived_part_is_made_by_the_miss_or_by_its_first_reader_and_stored_in
     settings.QUERY_CACHE_ALIAS = "down"
     assert based.part("doubled", owner_id=4) == b"44"
     assert CALLS == [1, 2, 6, 4]
+
+
+def test_a_write_replaces_the_hash_whole_never_keeping_an_earlier_writes_derived_part(settings):
+    """Two writes of one version's answers (a second leader, the first one's wait timed out): the derived part made
+    from the first write's source must not stay beside the second write's parts."""
+    client = redis_client(settings.QUERY_CACHE_ALIAS)
+    based.derive("doubled", source="base", make=doubled, stats="test-derived-doubled")
+    key = "folio:qc:test-derived:7:v0:parts2"
+    assert based.part("doubled", owner_id=7) == b"77"  # written with its derived part
+    client.hdel(key, "base")  # what the second leader finds: no answer of this version (a miss)
+    assert based.part("base", owner_id=7) == b"7"
+    assert sorted(client.hkeys(key)) == [b"_written", b"base", b"other"] and 0 < client.ttl(key) <= 60
 
 
 @query_cache("test-clobbered", ttl=60, key=lambda *, owner_id: owner_id, version=lambda *, owner_id: 0,
