@@ -628,12 +628,15 @@ def _reason_chart(results: dict) -> tuple[str, str]:
 def _reason_new_day(results: dict) -> tuple[str, str]:
     c = results["sections"]["chart"]
     new_day = c["new_day_worker_ms"]
-    why = (f"A new day's closes give this year's series row of every instrument a new revision, and the chart is "
-           f"generated again in full: those {c.get('new_day_rows_rewritten', 0):,} rows read again, then every "
-           f"day of every range computed as on any generation (p50 {new_day['p50']:.0f} ms, p95 "
-           f"{new_day['p95']:.0f} ms, against p95 {c['worker_ms']['p95']:.0f} ms for a generation the same day with "
-           "nothing changed). No generation appends a day to the previous one's result: the product has no such "
-           "path yet, so this is the full regeneration the target is meant to replace.")
+    why = (f"A new day's closes give this year's series row of every instrument a new revision (the bench moves the "
+           f"last close of each of the portfolio's {c.get('new_day_closes_moved', 0):,} instruments by a cent), and "
+           f"the chart is generated again in full: those rows read again, then every day of every range computed as "
+           f"on any generation (p50 {new_day['p50']:.0f} ms, p95 {new_day['p95']:.0f} ms, against p95 "
+           f"{c['worker_ms']['p95']:.0f} ms for a generation the same day valuing every day again, as after a trade). "
+           "Only the exact valuations of the days before the new closes are reused from the worker's previous "
+           "generation (charts/valuations_kept.py; the bench's today does not move, so the 1Y and 5Y bases, which a "
+           "real new day values anew, are reused too). No generation appends a day to the previous one's result: "
+           "the product has no such path yet, so this is the full regeneration the target is meant to replace.")
     step = ("Carry each portfolio's per-day arrays, its positions at the last day and the ranges' encoded parts "
             "from one generation to the next, and append the new day (docs/charts.md, \"Next\", says what it must "
             "keep, what forces a full generation, and where the time goes: a plain append bottoms out at 40-50 ms, "
@@ -966,11 +969,14 @@ def _chart_md(c: dict | None) -> list[str]:
         "process keeps the close histories it read, up to `PRICE_SERIES_CACHE_MB`, and asks Postgres only which of "
         "their series rows (a year of an instrument each) changed since (prices/series.py, docs/charts.md): the "
         "timed runs are the production case, the chart made again the same day with nothing changed (no bytes "
-        "sent, the kept arrays used as they are). The cache is cold in a fresh worker (the first run: every "
-        "close read and decoded, with the imports and first-touch costs) and after a new day's closes, which "
-        "give this year's row of every instrument a new revision: those rows are sent again and the arrays made "
-        "again with the rows kept (timed apart, after this year's rows were rewritten with the same bytes: "
-        f"{c.get('new_day_rows_rewritten', 0):,} rows). Any other change of closes (a backfill, a correction) "
+        "sent, the kept arrays used as they are), in a worker that keeps no exact valuations "
+        "(`CHART_KEPT_VALUATIONS_MB=0`): every day valued again, as after a trade. The cache is cold in a fresh "
+        "worker (the first run: every close read and decoded, with the imports and first-touch costs) and after a "
+        "new day's closes, which give this year's row of every instrument a new revision: those rows are sent again "
+        "and the arrays made again with the rows kept (timed apart, in a worker as configured, which reuses the "
+        "valuations of the days before the new closes: charts/valuations_kept.py; before each run the last close "
+        f"of each of the portfolio's {c.get('new_day_closes_moved', 0):,} instruments is moved by a cent, and put "
+        "back after). Any other change of closes (a backfill, a correction) "
         "sends the rows from its year on.",
         "",
         "| runs | worker time p50 | p95 | enqueue → stored p50 | first run in a fresh worker (cold) | after a new "

@@ -201,6 +201,22 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class KnownValuations:
+    """A generation's exact valuations, each with everything it was computed from, for the next generation of the
+    same portfolio (_Valuer.snapshots): `inputs` what every day shares (the columns' instruments and currencies,
+    the replayed positions, the trades and splits), `by_date` per day valued the day's own (each column's
+    position and close, the day's rates) and its snapshot."""
+
+    inputs: tuple
+    by_date: dict[date, tuple[tuple, Snapshot]]
+
+    @property
+    def positions(self) -> int:
+        """How many positions its snapshots hold (what their memory is made of)."""
+        return sum(len(snapshot.valued.positions) for _, snapshot in self.by_date.values())
+
+
+@dataclass(frozen=True)
 class Entry:
     """A held position coming into the value (its first observation or FX rate arrived while it was held)."""
 
@@ -230,12 +246,15 @@ class ChartSeries:
     valuer: "_Valuer"  # values other days exactly: the value line's points near a half cent
 
 
-def chart_series_compute(inputs: ChartInputs, *, today: date) -> ChartSeries | None:
-    """None when there is nothing to draw yet: no transaction, or none on or before `today`."""
+def chart_series_compute(inputs: ChartInputs, *, today: date,
+                         known: KnownValuations | None = None) -> ChartSeries | None:
+    """None when there is nothing to draw yet: no transaction, or none on or before `today`. `known`: the exact
+    valuations of an earlier generation of the same portfolio (series.valuer.valuations()), each reused for a day
+    whose valuation is given exactly the same inputs again (_Valuer.snapshots)."""
     if not inputs.transactions or today < inputs.transactions[0].date:
         return None
     with cyclic_gc_paused():
-        return _series_compute(inputs, today=today)
+        return _series_compute(inputs, today=today, known=known)
 
 
 class _CollectorPauses:
@@ -275,7 +294,7 @@ def cyclic_gc_paused() -> AbstractContextManager[None]:
     return _collector_pauses.paused()
 
 
-def _series_compute(inputs: ChartInputs, *, today: date) -> ChartSeries:
+def _series_compute(inputs: ChartInputs, *, today: date, known: KnownValuations | None) -> ChartSeries:
     first = inputs.transactions[0].date
     days = np.datetime64(first, "D") + np.arange((today - first).days + 1)
     ids = np.array(sorted(inputs.instruments), dtype="i8")
@@ -287,7 +306,7 @@ def _series_compute(inputs: ChartInputs, *, today: date) -> ChartSeries:
     grid = _grid_compute(ids=ids, instruments=instruments, codes=codes, replay=replay, observed=observed,
                          days=days, rates=rates)
     valuer = _Valuer(inputs, ids=ids, instruments=instruments, first=first, n_days=len(days), replay=replay,
-                     observed=observed, rates=rates)
+                     observed=observed, rates=rates, known=known)
     snapshots = valuer.snapshots(_valuation_days(first=first, today=today))
     entries = [valuer.entry(day=day, column=column) for day, column in grid.entries]
     invested, invested_floats = _invested(replay, n_days=len(days))
@@ -652,15 +671,45 @@ class _Valuer:
     replayed positions, the exact stored closes and the trades: O(holdings) per day asked."""
 
     def __init__(self, inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], first: date,
-                 n_days: int, replay: _Replay, observed: _Observed, rates: _Rates) -> None:
+                 n_days: int, replay: _Replay, observed: _Observed, rates: _Rates,
+                 known: KnownValuations | None = None) -> None:
         self.prices, self.ids, self.first, self.replay, self.observed, self.rates = (
             inputs.prices, ids, first, replay, observed, rates)
         self.currencies = {i.pk: i.currency for i in instruments}
         codes = set(self.currencies.values())
         self.one_code = next(iter(codes)) if len(codes) == 1 else None
+        self.codes = sorted(codes)
         self.states = _StepRows(columns=replay.columns, days=replay.days, n_days=n_days)
         self.id_list = ids.tolist()
         self.holding = np.array([bool(quantity) for quantity, _ in replay.exact], dtype=bool)  # per state
+        self.inputs = self._shared_inputs()
+        # An earlier generation's valuations serve only if every day shares the same inputs as then.
+        self.known = known.by_date if known is not None and known.inputs == self.inputs else {}
+        self.valued: dict[date, tuple[tuple, Snapshot]] = {}
+
+    def _shared_inputs(self) -> tuple:
+        """What every day's valuation is computed from besides its own positions, closes and rates (_day_inputs),
+        written exactly: a Decimal as its text (10 and 10.0 are equal numbers but not the same figures: a product
+        keeps their places)."""
+        return (tuple(self.id_list), tuple(sorted(self.currencies.items())),
+                tuple(str(amount) for position in self.replay.exact for amount in position),
+                tuple((pk, o.date, str(o.price), o.source) for pk, observed in self.observed.trades.items()
+                      for o in observed),
+                tuple((pk, day, str(ratio)) for pk, rows in self.observed.splits.items() for day, ratio in rows))
+
+    def _day_inputs(self, on: date, states: np.ndarray, closes: np.ndarray) -> tuple:
+        """What one day's valuation is computed from besides the shared inputs: each column's position (its
+        state: a row of the replay, the same rows while the shared inputs are the same), the date and millionths
+        of its last close on or before that day, and that day's rate of each currency."""
+        found = closes >= 0
+        days, micros = np.full(len(closes), -1, dtype="i8"), np.full(len(closes), -1, dtype="i8")
+        days[found], micros[found] = self.prices.days[closes[found]], self.prices.micros[closes[found]]
+        return (states.tobytes(), days.tobytes(), micros.tobytes(),
+                tuple(str(self.rates(code, on)) for code in self.codes))
+
+    def valuations(self) -> KnownValuations:
+        """Every valuation this generation made or reused, for the next one (chart_series_compute's `known`)."""
+        return KnownValuations(inputs=self.inputs, by_date=dict(self.valued))
 
     def _value(self, *, day: int, columns: np.ndarray, states: np.ndarray, closes: np.ndarray) -> PortfolioValue:
         """The valuation of `day` from each column's state and close rows on that day (_StepRows.last_on)."""
@@ -686,12 +735,26 @@ class _Valuer:
         """The snapshot of each of `days` (ascending). Every day's state and close of every column are looked
         up together: one binary search over the states and one over the 1.26 M closes of a 10-year chart for
         all the days, their needles in order (numpy then starts each search where the previous one ended),
-        rather than two per day."""
+        rather than two per day. A day an earlier generation valued from exactly the same inputs (`known`: the
+        shared ones and the day's own) has that valuation again, not computed anew: after a new day's closes,
+        every day before them (each 31 December, the bases of YTD, MTD and WTD); after a past close corrected,
+        the days before it."""
         columns = np.arange(len(self.ids))
         states = self.states.last_on_each(columns=columns, days=days)
         closes = self.observed.closes.last_on_each(columns=columns, days=days)
-        return {day: self._snapshot(self._value(day=day, columns=columns, states=states[k], closes=closes[k]))
-                for k, day in enumerate(days)}
+        made = {}
+        for k, day in enumerate(days):
+            on = self.first + timedelta(days=day)
+            inputs = self._day_inputs(on, states[k], closes[k])
+            # portfolio_value_compute is a function of its arguments alone: the same ones, the same valuation.
+            known = self.known.get(on)
+            if known is not None and known[0] == inputs:
+                snapshot = known[1]
+            else:
+                snapshot = self._snapshot(self._value(day=day, columns=columns, states=states[k], closes=closes[k]))
+            self.valued[on] = (inputs, snapshot)
+            made[day] = snapshot
+        return made
 
     def _snapshot(self, valued: PortfolioValue) -> Snapshot:
         if self.one_code is not None:  # every instrument in one currency (most portfolios): nothing to group

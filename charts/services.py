@@ -27,6 +27,7 @@ from charts.cache import (
 from charts.compute import chart_data_compute, chart_series_compute
 from charts.performance import performance_with_live_compute, twr_growth_index
 from charts.selectors import benchmark_closes_load, chart_inputs_load
+from charts.valuations_kept import valuations_kept_get, valuations_kept_put
 from core.events import EventKind, EventLevel, event_record
 from core.redis_store import claims_take, redis_client, redis_key
 from core.tasks import task_send
@@ -149,7 +150,7 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
         # today's point is moved to the current valuation when the chart is read (charts.live).
         inputs = chart_inputs_load(portfolio=portfolio, closes_before=today)
         chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=1, total=GENERATION_STEPS)
-        series = chart_series_compute(inputs, today=today)
+        series = chart_series_compute(inputs, today=today, known=valuations_kept_get(portfolio_id=portfolio_id))
         performance, live = performance_with_live_compute(inputs, today=today, series=series)
         data = {**chart_data_compute(inputs, today=today, series=series, sparklines_as_text=True),
                 "performance": performance, "live": live}
@@ -169,6 +170,8 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
                 closes=closes, ranges=data["ranges"])
         chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=2, total=GENERATION_STEPS)
         chart_data_store(portfolio_id=portfolio_id, version=version, data=data)
+        if series is not None:
+            valuations_kept_put(portfolio_id=portfolio_id, valuations=series.valuer.valuations())
     except Exception as error:
         # The last good chart stays in the cache and keeps being served, marked with its age.
         chart_progress_set(portfolio_id=portfolio_id, state="FAILURE", done=0, total=GENERATION_STEPS,

@@ -7,7 +7,7 @@ from bench.report import _reason_new_day, targets_evaluate
 def _chart(new_day_p95: float | None) -> dict:
     chart = {"worker_ms": {"n": 20, "p50": 80.0, "p95": 82.0}, "worker_peak_rss_mb": 178.0,
              "worker_idle_rss_mb": 116.0, "peak_over_idle_mb": 62.0, "first_run_seconds": 0.149,
-             "new_day_rows_rewritten": 2500}
+             "new_day_closes_moved": 500}
     if new_day_p95 is not None:
         chart["new_day_worker_ms"] = {"n": 6, "p50": new_day_p95 - 4, "p95": new_day_p95}
     return chart
@@ -25,7 +25,7 @@ def test_a_new_day_over_20_ms_is_a_missed_target_beside_the_same_day_generation(
     assert new_day.baseline == "same-day generation p95 82 ms"
 
     why, step = _reason_new_day({"sections": {"chart": _chart(101.0)}})
-    assert "generated again in full" in why and "2,500 rows" in why
+    assert "generated again in full" in why and "the portfolio's 500 instruments" in why
     assert "p50 97 ms, p95 101 ms" in why and "against p95 82 ms" in why
     assert "append the new day" in step
 

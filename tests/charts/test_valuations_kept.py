@@ -1,0 +1,202 @@
+"""A generation reuses the exact valuations of the last one only for days valued from exactly the same inputs,
+and answers byte for byte as a generation from nothing kept (charts/valuations_kept.py, charts.compute._Valuer)."""
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal as D
+
+import pytest
+from django.utils import timezone
+
+from charts.cache import chart_data_get
+from charts.compute import chart_data_compute, chart_series_compute
+from charts.performance import performance_with_live_compute
+from charts.selectors import chart_inputs_load
+from charts.services import chart_data_generate
+from charts.valuations_kept import (
+    BYTES_PER_POSITION,
+    valuations_kept_clear,
+    valuations_kept_get,
+    valuations_kept_put,
+)
+from prices.market_calendar import sessions_between
+from prices.models import FxRate
+from tests.charts.factories import FxRateFactory, closes_create
+from tests.factories import InstrumentFactory, TransactionFactory, closes_upsert
+from tests.portfolio.test_history import (  # noqa: F401 (fixtures)
+    api,
+    buy,
+    current_chart,
+    portfolio_of,
+    providers,
+    stock_price,
+    wait_for,
+)
+from tests.worker import worker_settle
+
+pytestmark = pytest.mark.django_db
+
+TODAY = date(2024, 6, 14)  # a Friday
+FIRST = date(2022, 3, 1)
+
+
+def weekdays(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=k) for k in range((end - start).days + 1)
+            if (start + timedelta(days=k)).weekday() < 5]
+
+
+@pytest.fixture
+def holdings(portfolio):
+    """A USD and a EUR stock bought in 2022 and 2023, with a dividend and a partial sale, closing every weekday up
+    to yesterday; EUR rates every weekday."""
+    usd, eur = InstrumentFactory(symbol="USDS"), InstrumentFactory(symbol="EURS", currency="EUR")
+    TransactionFactory(portfolio=portfolio, instrument=usd, date=FIRST, quantity=D("10"), price=D("50"))
+    TransactionFactory(portfolio=portfolio, instrument=eur, date=date(2023, 2, 6), quantity=D("7"),
+                       price=D("31.5"), currency="EUR")
+    TransactionFactory(portfolio=portfolio, instrument=usd, type="SELL", date=date(2023, 11, 20),
+                       quantity=D("4"), price=D("61.25"))
+    days = weekdays(FIRST, TODAY - timedelta(days=1))
+    closes_create(instrument=usd, closes={day: str(D(50) + D(day.toordinal() % 23) / 4) for day in days})
+    closes_create(instrument=eur, closes={day: str(D(30) + D(day.toordinal() % 17) / 8) for day in days
+                                          if day >= date(2023, 2, 6)})
+    for day in days:
+        FxRateFactory(base="EUR", quote="USD", date=day, rate=D("1.05") + D(day.toordinal() % 9) / 100)
+    return usd, eur
+
+
+def generated(portfolio, known=None):
+    """One generation as the worker makes it: the series (reusing `known`), then every part it stores, as JSON."""
+    inputs = chart_inputs_load(portfolio=portfolio, closes_before=TODAY)
+    series = chart_series_compute(inputs, today=TODAY, known=known)
+    data = chart_data_compute(inputs, today=TODAY, series=series)
+    performance, live = performance_with_live_compute(inputs, today=TODAY, series=series)
+    answer = json.dumps({"data": data, "performance": performance, "live": live}, sort_keys=True, default=str)
+    return series, answer
+
+
+def reused(series, known) -> set[date]:
+    """The days whose valuation is the very one `known` held."""
+    return {day for day, (_, snapshot) in series.valuer.valued.items()
+            if day in known.by_date and known.by_date[day][1] is snapshot}
+
+
+def test_only_the_days_valued_from_the_same_inputs_are_reused_and_the_chart_is_as_made_from_nothing(
+        portfolio, holdings):
+    usd, _ = holdings
+    first, answer = generated(portfolio)
+    known = first.valuer.valuations()
+    valued = set(known.by_date)
+    assert TODAY in valued and date(2023, 12, 31) in valued and len(valued) > 8
+
+    # nothing changed (the chart made again the same day): every valuation reused, the same chart
+    again, same = generated(portfolio, known)
+    assert reused(again, known) == valued and same == answer
+
+    # yesterday's close corrected (a new day's closes are the same kind of write): the days valued from it are
+    # valued anew, every day before it is reused, and the chart is exactly the one made from nothing kept
+    yesterday = TODAY - timedelta(days=1)
+    closes_upsert(usd, {yesterday: "99.5"})
+    corrected, answer_corrected = generated(portfolio, known)
+    assert reused(corrected, known) == {day for day in valued if day < yesterday}
+    assert answer_corrected == generated(portfolio)[1] != answer
+    assert corrected.snapshots[len(corrected.days) - 1].valued.total_value \
+        != first.snapshots[len(first.days) - 1].valued.total_value
+
+    # the EUR rate of Friday 29 December 2023 corrected: the days valued at it (until the next rate, on Monday: 31
+    # December, the base of YTD) are valued anew, every other day is reused
+    known = corrected.valuer.valuations()
+    rate_day, next_rate_day = date(2023, 12, 29), date(2024, 1, 1)
+    FxRate.objects.filter(base="EUR", quote="USD", date=rate_day).update(rate=D("1.3"))
+    rated, answer_rated = generated(portfolio, known)
+    at_that_rate = {day for day in valued if rate_day <= day < next_rate_day}
+    assert date(2023, 12, 31) in at_that_rate
+    assert reused(rated, known) == valued - at_that_rate
+    assert answer_rated == generated(portfolio)[1] != answer_corrected
+
+    # the first trade's quantity edited (the same trade, day and price: only the replayed positions differ), then a
+    # trade dated in the past: the positions every day shares changed, nothing is reused
+    known = rated.valuer.valuations()
+    portfolio.transactions.filter(date=FIRST).update(quantity=D("12"))
+    edited, answer_edited = generated(portfolio, known)
+    assert reused(edited, known) == set()
+    assert answer_edited == generated(portfolio)[1] != answer_rated
+    known = edited.valuer.valuations()
+    TransactionFactory(portfolio=portfolio, instrument=usd, date=date(2024, 2, 1), quantity=D("3"), price=D("55"))
+    traded, answer_traded = generated(portfolio, known)
+    assert reused(traded, known) == set()
+    assert answer_traded == generated(portfolio)[1] != answer_edited
+
+
+def test_a_portfolio_with_no_close_yet_is_valued_and_its_valuations_kept_all_the_same(portfolio):
+    # a new holding whose history is still being fetched: valued at its trade, no close to key a day by
+    TransactionFactory(portfolio=portfolio, instrument=InstrumentFactory(symbol="NEWS"), date=date(2024, 6, 3),
+                       quantity=D("2"), price=D("40"))
+    first, answer = generated(portfolio)
+    assert first.snapshots[len(first.days) - 1].valued.total_value == D("80")
+    known = first.valuer.valuations()
+    again, same = generated(portfolio, known)
+    assert same == answer and reused(again, known) == set(known.by_date)
+
+
+def test_each_process_keeps_the_last_valuations_of_each_portfolio_within_its_setting(portfolio, holdings, settings):
+    valuations_kept_clear()
+    series, _ = generated(portfolio)
+    valuations = series.valuer.valuations()
+    size = valuations.positions * BYTES_PER_POSITION
+
+    settings.CHART_KEPT_VALUATIONS_MB = 0
+    valuations_kept_put(portfolio_id=portfolio.pk, valuations=valuations)
+    assert valuations_kept_get(portfolio_id=portfolio.pk) is None
+
+    settings.CHART_KEPT_VALUATIONS_MB = 1.5 * size / 1024 / 1024  # room for one portfolio's, not two
+    valuations_kept_put(portfolio_id=portfolio.pk, valuations=valuations)
+    assert valuations_kept_get(portfolio_id=portfolio.pk) is valuations
+    valuations_kept_put(portfolio_id=portfolio.pk + 1, valuations=valuations)
+    assert valuations_kept_get(portfolio_id=portfolio.pk) is None  # the least recently made went
+    assert valuations_kept_get(portfolio_id=portfolio.pk + 1) is valuations
+    valuations_kept_clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_past_close_the_workers_fetch_anew_is_charted_with_the_valuations_before_it_kept(providers, api):  # noqa: F811
+    # given a position bought a year ago, its history fetched by the workers from the provider, its chart made by
+    # the chart worker (its threads run in this process: what it keeps is readable here)
+    portfolio_id = portfolio_of(api)
+    today = timezone.localdate()
+    sessions = sessions_between(mic="XNYS", start=today - timedelta(days=380), end=today - timedelta(days=1))
+    traded, last = sessions[5], sessions[-1]
+    buy(api, portfolio_id, symbol="AAPL", date=traded, quantity="10", price=str(stock_price("AAPL", traded)))
+    wait_for("the chart", current_chart(api, portfolio_id, "1M"))
+    worker_settle()
+    kept = valuations_kept_get(portfolio_id=portfolio_id)
+    assert kept is not None and min(kept.by_date) < last <= max(kept.by_date)
+
+    # when the provider's close of the last session before today changes and a refresh fetches it (a quote made
+    # during that session: stored as its close)
+    corrected = stock_price("AAPL", last) + 7
+    providers.market.price_of = lambda symbol, day: corrected if day == last else stock_price(symbol, day)
+    providers.market.today = last
+    providers.market.quote_time = datetime.combine(last, time(18, 0), tzinfo=UTC)  # 13:00/14:00 in New York
+    job = api.post("/api/prices/refresh/").json()
+    wait_for("the refresh", lambda: api.get(job["progress_url"]).json()["state"] == "SUCCESS")
+
+    # then the chart is made again with that close from that day on
+    def charted() -> dict | None:
+        chart = current_chart(api, portfolio_id, "1M")()
+        values = {point["date"]: point["value"] for point in chart["series"]} if chart else {}
+        return chart if values.get(last.isoformat()) == f"{10 * corrected:.2f}" else None
+
+    wait_for("the chart with the corrected close", charted)
+    worker_settle()
+    # every valuation before that day the one the worker kept, not computed again; the days from it on anew
+    again = valuations_kept_get(portfolio_id=portfolio_id)
+    both = set(again.by_date) & set(kept.by_date)
+    assert {day for day in both if again.by_date[day][1] is kept.by_date[day][1]} == {day for day in both
+                                                                                      if day < last}
+    assert any(day >= last for day in both)
+    # and the chart is exactly the one a generation from nothing kept makes
+    made = chart_data_get(portfolio_id=portfolio_id)
+    valuations_kept_clear()
+    chart_data_generate(portfolio_id=portfolio_id)
+    anew = chart_data_get(portfolio_id=portfolio_id)
+    assert anew.pop("generated_at") > made.pop("generated_at") and anew == made
