@@ -1,10 +1,10 @@
 """The value of each account: its cash by currency and the holdings it keeps, at the dashboard's valuation
-(the same prices and rates, so the accounts add up to the portfolio's total value)."""
+(the same prices and rates, so the accounts add up to the portfolio's total value, to the cent as shown)."""
 
 from collections.abc import Sequence
 from decimal import Decimal
 
-from portfolio.holdings import money_format, money_sum
+from portfolio.holdings import money_format, money_parts_format, money_sum
 from portfolio.models import Account
 from portfolio.selectors import AccountRow, Valuation
 from prices.models import cash_symbol
@@ -33,18 +33,27 @@ def accounts_value_rows(*, accounts: Sequence[Account | AccountRow], valuation: 
             holding = by_instrument.get(instrument_id)
             if quantity and holding is not None and holding.market_value is not None:
                 holdings.setdefault(account_id or default, []).append(quantity * holding.price * holding.fx_rate)
+    cash_values = [money_sum(value for _, _, value in cash.get(account.pk, ()) if value is not None)
+                   for account in accounts]
+    holdings_values = [money_sum(holdings.get(account.pk, ())) for account in accounts]
+    # Rounded to cents so that they add up, as shown: the accounts to the portfolio's total value (their exact sum),
+    # each account's cash and holdings to its total, and its cash by currency to its cash value.
+    totals = money_parts_format([c + h for c, h in zip(cash_values, holdings_values, strict=True)])
     rows = []
-    for account in accounts:
-        cash_value = money_sum(value for _, _, value in cash.get(account.pk, ()) if value is not None)
-        holdings_value = money_sum(holdings.get(account.pk, ()))
+    for account, cash_value, holdings_value, total in zip(accounts, cash_values, holdings_values, totals,
+                                                          strict=True):
+        cash_text, holdings_text = money_parts_format([cash_value, holdings_value], whole=Decimal(total))
+        lines = cash.get(account.pk, [])
+        valued = iter(money_parts_format([value for _, _, value in lines if value is not None],
+                                         whole=Decimal(cash_text)))
         rows.append({
             "id": account.pk, "name": account.name, "platform": account.platform, "currency": account.currency,
             "tracks_cash": account.tracks_cash,
             "cash": [{"currency": code, "amount": money_format(amount),
-                      "value": None if value is None else money_format(value)}
-                     for code, amount, value in cash.get(account.pk, ())],
-            "cash_value": money_format(cash_value),
-            "holdings_value": money_format(holdings_value),
-            "total_value": money_format(cash_value + holdings_value),
+                      "value": None if value is None else next(valued)}
+                     for code, amount, value in lines],
+            "cash_value": cash_text,
+            "holdings_value": holdings_text,
+            "total_value": total,
         })
     return rows

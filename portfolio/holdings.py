@@ -10,7 +10,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from functools import partial, reduce
 from itertools import filterfalse
 from operator import sub
@@ -216,6 +216,28 @@ def money_format(amount: Decimal) -> str:
     """Cents, rounded half-even once, when written out: 2.675 is "2.68"; never "-0.00"."""
     cents = _cents(amount, CENT)
     return str(cents if cents else cents.copy_abs())
+
+
+def money_parts_format(parts: Sequence[Decimal], *, whole: Decimal | None = None) -> list[str]:
+    """The parts of a whole in cents (as money_format writes them) that add up to the whole's cents: each part's
+    cents rounded down, then the cents still short of the whole given, one each, to the parts with the largest
+    fractions of a cent left (the first of equal ones first). So a part may show a cent above its own rounding,
+    never more; `whole` (already in cents: another rounding's share of a larger whole) defaults to the parts'
+    exact sum, rounded half-even."""
+    cents = [_floor_cents(part) for part in parts]
+    target = _cents(money_sum(parts) if whole is None else whole, CENT).scaleb(2)
+    fractions = [part.scaleb(2) - floored for part, floored in zip(parts, cents, strict=True)]
+    # Within what rounding down can leave short (a whole of other parts, which no caller gives, is met as far as
+    # one cent a part goes rather than not at all).
+    short = min(max(int(target) - sum(cents), 0), len(parts))
+    for k in sorted(range(len(parts)), key=fractions.__getitem__, reverse=True)[:short]:
+        cents[k] += 1
+    return [money_format(Decimal(count).scaleb(-2)) for count in cents]
+
+
+def _floor_cents(amount: Decimal) -> int:
+    """The whole cents in `amount`, rounded toward minus infinity."""
+    return int(Context(prec=EXACT_SUMS.prec, rounding=ROUND_FLOOR).to_integral_value(amount.scaleb(2)))
 
 
 def plain_format(value: Decimal) -> str:

@@ -389,8 +389,8 @@ def _valuation_value(replay: Replay, *, instruments: dict[int, InstrumentRow], l
             open_holdings.append(holding)
         elif instrument_id not in cash_ids.values() or position.dividends_total:  # spent cash is no closed position
             closed.append(holding)
-        else:
-            continue
+        # Listed or not, what a position realized counts: a foreign currency's cash spent to the last cent realized
+        # its exchange gain or loss as surely as one spent to the last but one (as the chart's performance counts it).
         realized_gain = add(realized_gain, position.realized_total)
         dividends = add(dividends, position.dividends_total)
         fees = add(fees, position.fees_total)

@@ -205,3 +205,20 @@ def test_an_account_sells_only_the_shares_it_holds_a_split_counting_in_every_acc
     assert response.status_code == 400
     assert response.json() == {"errors": [{"row": 3, "column": "quantity", "message": (
         "Selling 1 on 2024-02-01 is more than the 0 held in account 'Broker' on that date.")}]}
+
+
+def test_the_accounts_add_up_to_the_total_value_to_the_cent_as_shown(api, created):
+    # given 5 shares at 2.025 in each of two accounts: 10.125 each, 20.25 in all
+    broker = api.post(accounts_url(created), {"name": "Broker"}, format="json").json()["id"]
+    trade = {"symbol": "HALF", "provider": "manual", "currency": "EUR", "fee": "0", "type": "BUY",
+             "date": "2024-01-02", "quantity": "5", "price": "2.025"}
+    for account in ({}, {"account": broker}):
+        assert api.post(tx_url(created), {**trade, **account}, format="json").status_code == 201
+
+    initial = api.get(f"/api/dashboard-initial-data/{created}/").json()
+
+    # then each account shows within a cent of its own value, and they add up to the total shown (rounded apart,
+    # 10.12 + 10.12 would not)
+    assert initial["total_value"] == "20.25"
+    assert [(a["name"], a["cash_value"], a["holdings_value"], a["total_value"]) for a in initial["accounts"]] == [
+        ("Default", "0.00", "10.13", "10.13"), ("Broker", "0.00", "10.12", "10.12")]

@@ -183,3 +183,23 @@ def test_foreign_cash_is_valued_at_todays_rate_and_shows_its_currency_gain(api):
     [cash] = api.get(f"/api/dashboard-holdings-data/{portfolio_id}/").json()["holdings"]
     assert (cash["symbol"], cash["currency"], cash["quantity"], cash["market_value"]) == (
         "CASH EUR", "EUR", "1000", "1250.00")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("withdrawn", "left"), [("999.99", ["CASH EUR"]), ("1000", [])])
+def test_foreign_cash_spent_to_the_last_cent_keeps_the_currency_gain_it_realized(api, withdrawn, left):
+    # given 1000 EUR deposited at 1.10 USD and withdrawn at 1.20 (all of it, or all but a cent)
+    fx_rates_store(base="EUR", series={date(2024, 3, 1): {"USD": D("1.10")}, date(2024, 3, 5): {"USD": D("1.20")}})
+    portfolio_id = api.post("/api/portfolios/", {"name": "Main"}, format="json").json()["id"]
+    bank = api.post(f"/api/portfolios/{portfolio_id}/accounts/", {"name": "Bank", "currency": "EUR"},
+                    format="json").json()
+    for kind, day, amount in (("DEPOSIT", "2024-03-01", "1000"), ("WITHDRAWAL", "2024-03-05", withdrawn)):
+        body = {"type": kind, "date": day, "price": amount, "currency": "EUR", "account": bank["id"]}
+        assert api.post(f"/api/portfolios/{portfolio_id}/transactions/", body, format="json").status_code == 201
+
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio_id}/").json()
+    holdings = api.get(f"/api/dashboard-holdings-data/{portfolio_id}/").json()["holdings"]
+
+    # then the exchange gain the withdrawal realized counts, whether or not a cent is left to list
+    assert initial["realized_gain"] == "100.00"
+    assert [h["symbol"] for h in holdings] == left

@@ -15,6 +15,7 @@ from portfolio.holdings import (
     OversellError,
     Position,
     money_format,
+    money_parts_format,
     money_sum,
     observation_on,
     plain_format,
@@ -362,3 +363,18 @@ def test_weights_beyond_a_whole_are_written_too_but_never_kept():
         assert weights_format([D("-1"), D("3")]) == ["-0.5000", "1.5000"]
     assert all(0 <= n <= 10**WEIGHT_PLACES for n in _UNITS_TEXTS)
     assert _UNITS_TEXTS[1234] == "0.1234" and _UNITS_TEXTS[10**WEIGHT_PLACES] == "1.0000"
+
+
+@pytest.mark.parametrize(("parts", "whole", "shown"), [
+    (["10.125", "10.125"], None, ["10.13", "10.12"]),  # 20.25: the first of equal fractions gets the cent
+    (["1.005", "2.004", "3.0049"], None, ["1.01", "2.00", "3.00"]),  # 6.01: to the largest fraction
+    (["-10.125", "5"], None, ["-10.12", "5.00"]),  # -5.125 is -5.12 (half-even): minus infinity is rounded from
+    (["-0.004", "0.003"], None, ["0.00", "0.00"]),  # never "-0.00"
+    (["0.005", "0.005"], "0.02", ["0.01", "0.01"]),  # a given whole (another rounding's share): met
+    ([], None, []),
+])
+def test_parts_in_cents_add_up_to_their_whole_in_cents(parts, whole, shown):
+    result = money_parts_format([D(p) for p in parts], whole=None if whole is None else D(whole))
+    assert result == shown
+    total = money_format(sum((D(p) for p in parts), D(0))) if whole is None else whole
+    assert sum((D(r) for r in result), D(0)) == D(total)
