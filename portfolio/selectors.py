@@ -480,14 +480,14 @@ def account_quantities_compute(transactions, accounts) -> dict[int | None, dict[
 def _previous_close(latest, observation: Observation | None, splits, today: date) -> Decimal | None:
     """The close before today's price, on the same share basis, when that price is the latest close.
 
-    Splits after the latest close divide both; a split on the latest close's own day divides only the
-    previous close, which was before it. (A split recorded on a day without a close between the two is not
-    seen here: the stored previous close carries no date.)"""
+    Every split after the previous close's day divides it, up to today: those after the latest close divide the
+    price too (observation_on), and one between the two closes — on the latest close's own day, or on a day
+    without a close before it (a weekend's) — only the previous close, which was before it."""
     if latest is None or latest.previous_close is None or observation is None or observation.source != CLOSE:
         return None
     previous = latest.previous_close
     for day, ratio in splits:
-        if latest.date <= day <= today:
+        if latest.previous_date < day <= today:
             previous /= ratio
     return previous
 

@@ -154,6 +154,7 @@ class LatestClose(models.Model):
     date = models.DateField()
     close = models.DecimalField(max_digits=20, decimal_places=6)  # as PriceHistory.close
     previous_close = models.DecimalField(max_digits=20, decimal_places=6, null=True)  # None: only one close
+    previous_date = models.DateField(null=True)  # the previous close's (migration 0011)
 
     def __str__(self) -> str:
         return f"{self.instrument_id} {self.date} {self.close}"

@@ -25,6 +25,7 @@ class LatestPrice(NamedTuple):
     close: Decimal
     date: date
     previous_close: Decimal | None
+    previous_date: date | None  # the previous close's: which splits came after it
 
 
 _LATEST = LatestClose._meta.db_table
@@ -49,9 +50,10 @@ def prices_latest_get(*, instrument_ids: Iterable[int]) -> dict[int, LatestPrice
         return {}
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT instrument_id, date, close, previous_close FROM {_LATEST} "  # our own table
+            cursor.execute(f"SELECT instrument_id, date, close, previous_close, previous_date FROM {_LATEST} "  # ours
                            "WHERE instrument_id = ANY(%s::bigint[])", [_ids_array(ids)])
-            return {pk: LatestPrice(close, as_of, previous) for pk, as_of, close, previous in cursor.fetchall()}
+            return {pk: LatestPrice(close, as_of, previous, previous_as_of)
+                    for pk, as_of, close, previous, previous_as_of in cursor.fetchall()}
     newest_first = PriceHistory.objects.filter(instrument=OuterRef("pk")).order_by("-date")
     rows = (
         Instrument.objects.filter(pk__in=ids)
@@ -59,12 +61,13 @@ def prices_latest_get(*, instrument_ids: Iterable[int]) -> dict[int, LatestPrice
             last_close=Subquery(newest_first.values("close")[:1]),
             last_date=Subquery(newest_first.values("date")[:1]),
             previous_close=Subquery(newest_first.values("close")[1:2]),
+            previous_date=Subquery(newest_first.values("date")[1:2]),
         )
-        .values_list("pk", "last_close", "last_date", "previous_close")
+        .values_list("pk", "last_close", "last_date", "previous_close", "previous_date")
     )
     return {
-        pk: LatestPrice(close=close, date=as_of, previous_close=previous)
-        for pk, close, as_of, previous in rows
+        pk: LatestPrice(close=close, date=as_of, previous_close=previous, previous_date=previous_as_of)
+        for pk, close, as_of, previous, previous_as_of in rows
         if close is not None
     }
 
@@ -135,7 +138,7 @@ def _instruments_query(ids: Collection[int], shared_symbols: Collection[str], *,
     # Our own table and column names, not input; the values are parameters.
     columns, closes = ", ".join(f"i.{column}" for column in _ROW_COLUMNS), ""
     if latest:
-        columns += ", l.close, l.date, l.previous_close"  # LatestPrice's fields, in its order
+        columns += ", l.close, l.date, l.previous_close, l.previous_date"  # LatestPrice's fields, in its order
         closes = f" LEFT JOIN {_LATEST} l ON l.instrument_id = i.id"
     with connection.cursor() as cursor:
         cursor.execute(

@@ -88,9 +88,10 @@ def test_holdings_are_listed_largest_value_first_then_by_symbol_and_those_withou
         ("C", D("20")), ("A", D("10")), ("B", D("10")), ("Y", None), ("Z", None)]
 
 
-def test_spent_cash_is_no_closed_position_and_its_currency_gain_no_realized_gain(api):
-    # given 1000 EUR deposited at 1.10 USD and withdrawn at 1.25: the cash sold realizes 150 USD, but spent
-    # cash is no position of the portfolio's: neither listed as closed nor counted in its totals
+def test_spent_cash_is_no_closed_position_but_its_currency_gain_is_realized(api):
+    # given 1000 EUR deposited at 1.10 USD and withdrawn at 1.25: the cash sold realizes 150 USD; spent cash is no
+    # position of the portfolio's to list as closed, but what it realized counts (as 999.99 EUR withdrawn would:
+    # tests/portfolio/test_cash.py)
     fx_rates_store(base="EUR", series={date(2024, 3, 1): {"USD": D("1.10")}, date(2024, 3, 5): {"USD": D("1.25")}})
     portfolio_id = api.post("/api/portfolios/", {"name": "Main"}, format="json").json()["id"]
     bank = api.post(f"/api/portfolios/{portfolio_id}/accounts/", {"name": "Bank", "currency": "EUR"},
@@ -102,7 +103,7 @@ def test_spent_cash_is_no_closed_position_and_its_currency_gain_no_realized_gain
     valuation = portfolio_valuation_get(portfolio=Portfolio.objects.get(pk=portfolio_id), now=NOW)
 
     assert (valuation.holdings, valuation.closed) == ([], [])
-    assert (valuation.realized_gain, valuation.dividends, valuation.fees) == (0, 0, 0)
+    assert (valuation.realized_gain, valuation.dividends, valuation.fees) == (150, 0, 0)
 
 
 def test_each_account_holds_its_own_buys_and_sells_and_a_split_multiplies_every_accounts_shares():
@@ -266,6 +267,24 @@ def test_a_split_after_the_latest_observation_divides_it(portfolio):
     # the day change compares the same shares: 10 × (101 − 200 / 2)
     assert (aaa_h.quantity, aaa_h.price, aaa_h.previous_close, aaa_h.market_value) == (
         D("10"), D("101"), D("100"), D("1010"))
+
+
+def test_a_split_recorded_on_a_day_without_a_close_divides_the_close_before_it_not_the_one_after(portfolio):
+    # given 10 shares closing 1200 on Friday 1 March, split 10-for-1 on Saturday 2 March, closing 121 on Monday 4
+    nvd = InstrumentFactory(symbol="NVD")
+    TransactionFactory(portfolio=portfolio, instrument=nvd, date=date(2024, 2, 28), quantity=D("10"),
+                       price=D("1100"))
+    TransactionFactory(portfolio=portfolio, instrument=nvd, type="SPLIT", date=date(2024, 3, 2), quantity=D("10"),
+                       price=D("0"))
+    PriceFactory(instrument=nvd, date=date(2024, 3, 1), close=D("1200"))
+    PriceFactory(instrument=nvd, date=date(2024, 3, 4), close=D("121"))
+
+    holding = portfolio_valuation_get(portfolio=portfolio, now=NOW).holdings[0]
+
+    # then the day change compares Monday's 121 with Friday's 1200 per share of today, 120: 100 × 1, not 100 ×
+    # (121 − 1200)
+    assert (holding.quantity, holding.price, holding.previous_close, holding.market_value) == (
+        D("100"), D("121"), D("120"), D("12100"))
 
 
 def test_a_trade_in_another_currency_is_priced_in_the_instruments_at_its_days_rates(portfolio):

@@ -38,7 +38,8 @@ def test_a_new_day_becomes_the_latest_close_in_the_upserts_transaction():
         assert _latest(aapl) == ("2025-01-02", "102.123456", "101.000000")
     # ... and after it.
     assert prices_latest_get(instrument_ids=[aapl.pk]) == {
-        aapl.pk: LatestPrice(close=D("102.123456"), date=date(2025, 1, 2), previous_close=D("101"))}
+        aapl.pk: LatestPrice(close=D("102.123456"), date=date(2025, 1, 2), previous_close=D("101"),
+                              previous_date=date(2024, 12, 31))}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -76,7 +77,7 @@ def test_backfills_corrections_days_filled_in_and_deletions_keep_the_two_newest_
     PriceHistory.objects.filter(instrument=aapl).delete()
     assert _latest(aapl) is None
     assert prices_latest_get(instrument_ids=[aapl.pk, msft.pk]) == {
-        msft.pk: LatestPrice(close=D("300"), date=date(2024, 3, 1), previous_close=None)}
+        msft.pk: LatestPrice(close=D("300"), date=date(2024, 3, 1), previous_close=None, previous_date=None)}
 
 
 @pytest.mark.django_db(transaction=True)
