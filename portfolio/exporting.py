@@ -33,6 +33,7 @@ def transaction_rows(*, portfolio: Portfolio) -> list[dict[str, str]]:
             "asset_class": tx.instrument.asset_class if tx.instrument else "",
             "gift": "yes" if tx.price == 0 and tx.type in (TransactionType.BUY, TransactionType.SELL) else "",
             "account": tx.account.name if tx.account else "",
+            "account_tracks_cash": ("yes" if tx.account.tracks_cash else "no") if tx.account else "",
         }
         for tx in transactions
     ]

@@ -46,8 +46,10 @@ from prices.services import instrument_get_or_create, symbol_normalize
 GENERIC = "generic"
 MOVES_OF_CASH = (TransactionType.DEPOSIT, TransactionType.WITHDRAWAL)
 REQUIRED_COLUMNS = ("date", "type", "symbol", "quantity", "price", "fee", "currency")
-OPTIONAL_COLUMNS = ("note", "provider", "asset_class", "gift", "account")
+OPTIONAL_COLUMNS = ("note", "provider", "asset_class", "gift", "account", "account_tracks_cash")
 GIFT_WORDS = {"": False, "0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
+# Whether the row's account tracks cash (an export says it of every row); empty: the account as it is or is made.
+TRACKS_WORDS = {**GIFT_WORDS, "": None}
 MAX_FILE_BYTES = 10 * 1024 * 1024  # ~100k rows: a lifetime of trades; more is a mistake or an attack
 MAX_ROWS = 100_000
 MAX_ERRORS = 200  # reported; beyond that the file is wrong as a whole
@@ -152,6 +154,32 @@ def _decimal(text: str, column: str, row: int, errors: list[RowError]) -> Decima
     return value
 
 
+def _tracks_cash_parse(raw: dict[str, str], number: int, errors: list[RowError],
+                       said: dict[str, tuple[bool, int]]) -> None:
+    """The row's `account_tracks_cash`, recorded in `said` by account name (the first row saying it of an account,
+    with its number); a word that is no yes or no, or one contradicting an earlier row's, is an error of its row."""
+    text = raw.get("account_tracks_cash", "")
+    tracks = TRACKS_WORDS.get(text.lower(), ...)
+    if tracks is ...:
+        errors.append(RowError(number, "account_tracks_cash", f"'{text}' is not yes or no."))
+        return
+    if tracks is None:
+        return
+    account = raw.get("account", "")
+    first = said.setdefault(account, (tracks, number))
+    if first[0] != tracks:
+        errors.append(RowError(number, "account_tracks_cash", f"Row {first[1]} says the account "
+                                                              f"{_account_label(account)} {_tracking(first[0])}."))
+
+
+def _account_label(name: str) -> str:
+    return f"'{name}'" if name else "of the rows naming none"
+
+
+def _tracking(tracks: bool) -> str:
+    return "tracks cash" if tracks else "does not track cash"
+
+
 def _row_parse(raw: dict[str, str], number: int, errors: list[RowError]) -> TransactionInput | None:
     before = len(errors)
     for column, value in raw.items():
@@ -221,6 +249,7 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
     layout, rows = csv_rows_read(content=content)
     errors: list[RowError] = []
     parsed: list[tuple[int, TransactionInput]] = []
+    tracks_said: dict[str, tuple[bool, int]] = {}  # account name ("": the rows naming none) -> (tracks cash, row)
     skipped = 0
     for number, raw in enumerate(rows, start=2):
         if progress and (number % 500 == 0 or number == len(rows) + 1):
@@ -231,6 +260,7 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
         row = _row_parse(raw, number, errors)
         if row is not None:
             parsed.append((number, row))
+            _tracks_cash_parse(raw, number, errors, tracks_said)
         if len(errors) >= MAX_ERRORS:
             break
     if not rows:
@@ -273,10 +303,13 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
         if not fresh and not result.skipped_duplicates:
             raise ImportRejected([RowError(0, "account", f"'{target.name}' does not track cash, and the file holds "
                                                          f"only deposits and withdrawals: nothing to import.")])
+        _tracks_cash_apply(tracks_said, accounts=accounts, target=target, existing=existing)
         for _, row in fresh:  # an account the file names that the portfolio does not have yet is made
             if row.account_name and row.account_name not in accounts:
+                said = tracks_said.get(row.account_name)
                 accounts[row.account_name] = Account.objects.create(
-                    portfolio=portfolio, name=row.account_name, currency=portfolio.base_currency)
+                    portfolio=portfolio, name=row.account_name, currency=portfolio.base_currency,
+                    tracks_cash=True if said is None else said[0])
         # The same symbol can name the owner's manual instrument on one row (provider manual) and the
         # shared one on another (provider yahoo): one look-up per distinct request, in file order.
         instruments: dict[tuple, Instrument] = {}
@@ -301,6 +334,30 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
             created = [tx for _, tx in new]
             transaction.on_commit(lambda: portfolio_history_request_for(portfolio=portfolio, transactions=created))
     return result
+
+
+def _tracks_cash_apply(said: dict[str, tuple[bool, int]], *, accounts: dict[str, Account], target: Account,
+                       existing: list[Transaction]) -> None:
+    """Give the portfolio's accounts the cash tracking the file says they have (`account_tracks_cash`: an export's
+    rows say it of their account), so that export then import gives the same values. An account that holds no
+    transaction yet takes it (a new portfolio's default account, which tracks cash, receiving an export of one that
+    does not); one that holds transactions and tracks cash otherwise is an error of the first row saying it:
+    changing it would change what its transactions did."""
+    used = {tx.account_id for tx in existing}
+    errors = []
+    for name, (tracks, number) in said.items():
+        account = accounts.get(name) if name else target
+        if account is None or account.tracks_cash == tracks:
+            continue  # made by the import as the file says, or as it is already
+        if account.pk in used:
+            errors.append(RowError(number, "account_tracks_cash", (
+                f"The file says '{account.name}' {_tracking(tracks)}, but it {_tracking(account.tracks_cash)} and "
+                f"holds transactions: change the account's cash tracking first, or leave this column empty.")))
+            continue
+        Account.objects.filter(pk=account.pk).update(tracks_cash=tracks)
+        account.tracks_cash = tracks
+    if errors:
+        raise ImportRejected(errors)
 
 
 def _cash_check(*, existing: list[Transaction], new: list[tuple[int, Transaction]]) -> None:

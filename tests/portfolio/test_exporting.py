@@ -43,8 +43,9 @@ def test_csv_export_then_import_gives_identical_holdings(api, portfolio, user):
     assert 'filename="folio-main-transactions.csv"' in response["Content-Disposition"]
     text = response.content.decode()
     assert text.splitlines()[0] == ("date,type,symbol,quantity,price,fee,currency,note,provider,asset_class,gift,"
-                                    "account")
-    assert "2024-02-01,SELL,AAPL,4,190.125,1,USD,,simulated,stock,,Default" in text
+                                    "account,account_tracks_cash")
+    tracks = "yes" if portfolio.accounts.get().tracks_cash else "no"
+    assert f"2024-02-01,SELL,AAPL,4,190.125,1,USD,,simulated,stock,,Default,{tracks}" in text
 
     copy = PortfolioFactory(owner=user, name="Copy")
     result = transactions_import(portfolio=copy, content=text.encode())
@@ -71,7 +72,7 @@ def test_json_export_of_a_portfolio(api, portfolio):
     assert body["transactions"][0] == {"date": "2024-01-02", "type": "BUY", "symbol": "AAPL", "quantity": "10",
                                        "price": "185.64", "fee": "1", "currency": "USD", "note": "first buy",
                                        "provider": "simulated", "asset_class": "stock", "gift": "",
-                                       "account": "Default"}
+                                       "account": "Default", "account_tracks_cash": "no"}
 
 
 def test_user_export_has_everything_of_mine_only(api, portfolio, foreign_portfolio):
@@ -186,7 +187,7 @@ def test_csv_with_accounts_and_cash_round_trips(api, user):
         ("Broker", "USD"): Decimal("3602.10"), ("Bank", "EUR"): Decimal("809.375")}
 
     text = api.get(f"/api/portfolios/{portfolio_id}/transactions/export/").content.decode()
-    assert "2024-01-03,DEPOSIT,,1,800,0,EUR,,,,,Bank" in text
+    assert "2024-01-03,DEPOSIT,,1,800,0,EUR,,,,,Bank,yes" in text
     copy_id = api.post("/api/portfolios/", {"name": "Copy"}, format="json").json()["id"]
     assert api.post(f"/api/portfolios/{copy_id}/transactions/import/", text.encode(),
                     content_type="text/csv").status_code == 201
@@ -210,3 +211,56 @@ def test_an_imported_withdrawal_beyond_the_cash_names_its_row_and_nothing_is_wri
     assert response.json() == {"errors": [{"row": 3, "column": "price", "message": (
         "Withdrawing 100.5 USD on 2024-01-03 is more than the 100 the account holds on that date.")}]}
     assert not Transaction.objects.filter(portfolio_id=portfolio_id).exists()
+
+
+def test_an_account_not_tracking_cash_round_trips_into_a_new_portfolio_and_never_into_one_with_its_transactions(
+        api, user):
+    # given a portfolio recorded before accounts (its default account does not track cash): 10 bought at 100,
+    # 4 sold at 120, the proceeds nowhere
+    legacy = PortfolioFactory(owner=user, name="Legacy")
+    Account.objects.filter(portfolio=legacy).update(tracks_cash=False)
+    stock = InstrumentFactory(symbol="OLDS")
+    TransactionFactory(portfolio=legacy, instrument=stock, date=date(2024, 3, 1), quantity=Decimal("10"),
+                       price=Decimal("100"))
+    TransactionFactory(portfolio=legacy, instrument=stock, type="SELL", date=date(2024, 3, 4), quantity=Decimal("4"),
+                       price=Decimal("120"))
+    text = api.get(f"/api/portfolios/{legacy.pk}/transactions/export/").content.decode()
+    assert text.splitlines()[1].endswith(",Default,no")
+
+    # when it is imported into a new portfolio, whose default account tracks cash
+    copy_id = api.post("/api/portfolios/", {"name": "Copy"}, format="json").json()["id"]
+    response = api.post(f"/api/portfolios/{copy_id}/transactions/import/", text.encode(), content_type="text/csv")
+
+    # then that account takes the file's cash tracking: the same holdings and value, no cash from the sale
+    assert response.status_code == 201, response.json()
+    copy = Portfolio.objects.get(pk=copy_id)
+    assert [(a.name, a.tracks_cash) for a in copy.accounts.all()] == [("Default", False)]
+    assert holdings(copy) == holdings(legacy)
+    assert portfolio_valuation_get(portfolio=copy).total_value == portfolio_valuation_get(portfolio=legacy).total_value
+
+    # and into a portfolio whose default account tracks cash and holds transactions, it is refused, naming the
+    # column, and nothing changes
+    busy_id = api.post("/api/portfolios/", {"name": "Busy"}, format="json").json()["id"]
+    deposit = {"type": "DEPOSIT", "date": "2024-01-02", "price": "50", "currency": "USD"}
+    assert api.post(f"/api/portfolios/{busy_id}/transactions/", deposit, format="json").status_code == 201
+    refused = api.post(f"/api/portfolios/{busy_id}/transactions/import/", text.encode(), content_type="text/csv")
+    assert refused.status_code == 400
+    assert refused.json() == {"errors": [{"row": 2, "column": "account_tracks_cash", "message": (
+        "The file says 'Default' does not track cash, but it tracks cash and holds transactions: change the "
+        "account's cash tracking first, or leave this column empty.")}]}
+    assert Transaction.objects.filter(portfolio_id=busy_id).count() == 1
+    assert Account.objects.get(portfolio_id=busy_id).tracks_cash is True
+
+
+def test_rows_saying_two_things_of_an_account_or_no_yes_or_no_are_errors_naming_them(api):
+    portfolio_id = api.post("/api/portfolios/", {"name": "Main"}, format="json").json()["id"]
+    text = ("date,type,symbol,quantity,price,fee,currency,account,account_tracks_cash\n"
+            "2024-01-02,BUY,AAA,1,10,0,USD,Broker,no\n"
+            "2024-01-03,BUY,AAA,1,10,0,USD,Broker,yes\n"
+            "2024-01-04,BUY,AAA,1,10,0,USD,Bank,maybe\n")
+    response = api.post(f"/api/portfolios/{portfolio_id}/transactions/import/", text.encode(), content_type="text/csv")
+    assert response.status_code == 400
+    assert response.json() == {"errors": [
+        {"row": 3, "column": "account_tracks_cash", "message": "Row 2 says the account 'Broker' does not track cash."},
+        {"row": 4, "column": "account_tracks_cash", "message": "'maybe' is not yes or no."}]}
+    assert [a["name"] for a in api.get(f"/api/portfolios/{portfolio_id}/accounts/").json()] == ["Default"]
