@@ -21,10 +21,11 @@ dashboard's total.
 """
 
 import gc
+import hashlib
 import json
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -207,8 +208,8 @@ class KnownValuations:
     the replayed positions, the trades and splits), `by_date` per day valued the day's own (each column's
     position and close, the day's rates) and its snapshot."""
 
-    inputs: tuple
-    by_date: dict[date, tuple[tuple, Snapshot]]
+    inputs: bytes
+    by_date: dict[date, tuple[bytes, Snapshot]]
 
     @property
     def positions(self) -> int:
@@ -685,27 +686,32 @@ class _Valuer:
         self.inputs = self._shared_inputs()
         # An earlier generation's valuations serve only if every day shares the same inputs as then.
         self.known = known.by_date if known is not None and known.inputs == self.inputs else {}
-        self.valued: dict[date, tuple[tuple, Snapshot]] = {}
+        self.valued: dict[date, tuple[bytes, Snapshot]] = {}
 
-    def _shared_inputs(self) -> tuple:
-        """What every day's valuation is computed from besides its own positions, closes and rates (_day_inputs),
-        written exactly: a Decimal as its text (10 and 10.0 are equal numbers but not the same figures: a product
-        keeps their places)."""
-        return (tuple(self.id_list), tuple(sorted(self.currencies.items())),
-                tuple(str(amount) for position in self.replay.exact for amount in position),
-                tuple((pk, o.date, str(o.price), o.source) for pk, observed in self.observed.trades.items()
-                      for o in observed),
-                tuple((pk, day, str(ratio)) for pk, rows in self.observed.splits.items() for day, ratio in rows))
+    def _shared_inputs(self) -> bytes:
+        """A digest of what every day's valuation is computed from besides its own positions, closes and rates
+        (_day_inputs), written exactly: a Decimal as its text (10 and 10.0 are equal numbers but not the same
+        figures: a product keeps their places). A digest, not the texts: what is kept stays the size of the
+        valuations (an active trader's thousands of transactions would outweigh them hundreds of times)."""
+        return _digest(
+            np.asarray(self.id_list, dtype="i8").tobytes(),
+            _text(f"{pk} {code}" for pk, code in sorted(self.currencies.items())),
+            _text(str(amount) for position in self.replay.exact for amount in position),
+            _text(f"{pk} {o.date} {o.price} {o.source}" for pk, observed in self.observed.trades.items()
+                  for o in observed),
+            _text(f"{pk} {day} {ratio}" for pk, rows in self.observed.splits.items() for day, ratio in rows),
+        )
 
-    def _day_inputs(self, on: date, states: np.ndarray, closes: np.ndarray) -> tuple:
-        """What one day's valuation is computed from besides the shared inputs: each column's position (its
-        state: a row of the replay, the same rows while the shared inputs are the same), the date and millionths
-        of its last close on or before that day, and that day's rate of each currency."""
+    def _day_inputs(self, on: date, states: np.ndarray, closes: np.ndarray) -> bytes:
+        """A digest of what one day's valuation is computed from besides the shared inputs: each column's position
+        (its state: a row of the replay, the same rows while the shared inputs are the same), the date and
+        millionths of its last close on or before that day, and that day's rate of each currency (the arrays one
+        value per column: their lengths are the shared inputs' columns)."""
         found = closes >= 0
         days, micros = np.full(len(closes), -1, dtype="i8"), np.full(len(closes), -1, dtype="i8")
         days[found], micros[found] = self.prices.days[closes[found]], self.prices.micros[closes[found]]
-        return (states.tobytes(), days.tobytes(), micros.tobytes(),
-                tuple(str(self.rates(code, on)) for code in self.codes))
+        return _digest(states.astype("i8").tobytes(), days.tobytes(), micros.tobytes(),
+                       _text(str(self.rates(code, on)) for code in self.codes))
 
     def valuations(self) -> KnownValuations:
         """Every valuation this generation made or reused, for the next one (chart_series_compute's `known`)."""
@@ -781,6 +787,21 @@ class _Valuer:
         position = next(iter(self._value(day=day, columns=columns, states=states, closes=closes).positions.values()))
         return Entry(day=day, column=column, value=position.value,
                      value_local=position.quantity * position.observation.price)
+
+
+def _text(items: Iterable[str]) -> bytes:
+    """Texts of ours (numbers, dates, codes: no line break in any) as one, a line each."""
+    return "\n".join(items).encode()
+
+
+def _digest(*parts: bytes) -> bytes:
+    """A 128-bit BLAKE2b digest of the parts, each prefixed with its length (no two sequences of parts give the same
+    bytes): equal inputs have equal digests, and different ones differ but with a chance of 2^-128."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return digest.digest()
 
 
 def _invested(replay: _Replay, *, n_days: int) -> tuple[list[Decimal], np.ndarray]:

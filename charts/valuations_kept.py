@@ -5,8 +5,10 @@ ranges' bases, every 31 December): ~1.2 ms each for 500 holdings, a fifth of the
 inputs do not change from one generation to the next: after a new day's closes, only today and the bases that move
 with it (1D, 1Y, 5Y) have other closes. Each valuation is kept with everything it was computed from, and reused only
 when the next generation hands it exactly the same inputs (KnownValuations, compared in full: a trade changes the
-replayed positions every day shares, so nothing is reused after one). Least recently made dropped first beyond
-CHART_KEPT_VALUATIONS_MB; per process (a prefork worker of N children keeps up to N times that).
+replayed positions every day shares, so nothing is reused after one). What they were computed from is kept as
+digests (charts.compute._digest), so a portfolio's kept valuations weigh what its snapshots weigh, however many
+transactions it has. Least recently made dropped first beyond CHART_KEPT_VALUATIONS_MB; per process (a prefork
+worker of N children keeps up to N times that).
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from __future__ import annotations
 from charts.compute import KnownValuations
 from core.kept_bytes import KeptBytes
 
-# A kept position's memory (its PositionValue, Decimals and observation, and its share of the snapshot's dict), as
-# measured with tracemalloc on the bench portfolio's valuations (500 holdings × 17 days).
-BYTES_PER_POSITION = 600
+# What a generation's kept valuations take: per position of a day (its PositionValue, Decimals and observation, and
+# its share of the snapshot's dict: ~490 bytes, measured with tracemalloc on the bench portfolio's valuations, 500
+# holdings × 16 days), per day (its snapshot, totals and digest) and per portfolio (the digest of what every day
+# shares, the dicts). Never 0: a portfolio holding nothing on any day valued is counted too.
+BYTES_PER_POSITION = 500
+BYTES_PER_DAY = 1000
+BYTES_PER_PORTFOLIO = 1000
 
 _KEPT = KeptBytes(setting="CHART_KEPT_VALUATIONS_MB", min_bytes=0)
 
@@ -29,7 +35,13 @@ def valuations_kept_get(*, portfolio_id: int) -> KnownValuations | None:
 
 def valuations_kept_put(*, portfolio_id: int, valuations: KnownValuations) -> None:
     """Keep a generation's valuations for the next one (nothing when CHART_KEPT_VALUATIONS_MB is 0)."""
-    _KEPT.put(portfolio_id, b"", valuations, size=valuations.positions * BYTES_PER_POSITION)
+    _KEPT.put(portfolio_id, b"", valuations, size=valuations_size(valuations))
+
+
+def valuations_size(valuations: KnownValuations) -> int:
+    """The memory a generation's kept valuations are counted for."""
+    return (valuations.positions * BYTES_PER_POSITION + len(valuations.by_date) * BYTES_PER_DAY
+            + BYTES_PER_PORTFOLIO)
 
 
 def valuations_kept_clear() -> None:

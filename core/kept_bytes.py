@@ -59,8 +59,8 @@ class KeptBytes:
         """Keep `value` (`size` bytes) as the write `written` of `key`: too small to be worth it (`min_bytes`,
         KEPT_MIN_BYTES unless told) or bigger than the whole limit, nothing is kept."""
         limit = self.limit
-        if size < (KEPT_MIN_BYTES if self._min_bytes is None else self._min_bytes) or size > limit:
-            return
+        if limit <= 0 or size < (KEPT_MIN_BYTES if self._min_bytes is None else self._min_bytes) or size > limit:
+            return  # a limit of 0 keeps nothing, whatever the size declared
         with self.lock:
             previous = self.items.pop(key, None)
             if previous is not None:

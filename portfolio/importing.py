@@ -287,6 +287,9 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
             raise ImportRejected([RowError(0, "account", "The account chosen is not this portfolio's (deleted "
                                                          "meanwhile?): nothing was imported.")])
         accounts = {known.name: known for known in Account.objects.filter(portfolio=portfolio)}
+        # One instance per account (names are unique in a portfolio): the rows naming none and those naming the
+        # target see the same cash tracking once the file's is applied (_tracks_cash_apply).
+        target = accounts.get(target.name, target)
         present = {_identity(tx.instrument.symbol if tx.instrument else "", (tx.account or default).name, tx)
                    for tx in existing}
         fresh = []

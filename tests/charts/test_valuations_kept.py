@@ -14,10 +14,10 @@ from charts.performance import performance_with_live_compute
 from charts.selectors import chart_inputs_load
 from charts.services import chart_data_generate
 from charts.valuations_kept import (
-    BYTES_PER_POSITION,
     valuations_kept_clear,
     valuations_kept_get,
     valuations_kept_put,
+    valuations_size,
 )
 from prices.market_calendar import sessions_between
 from prices.models import FxRate
@@ -142,7 +142,7 @@ def test_each_process_keeps_the_last_valuations_of_each_portfolio_within_its_set
     valuations_kept_clear()
     series, _ = generated(portfolio)
     valuations = series.valuer.valuations()
-    size = valuations.positions * BYTES_PER_POSITION
+    size = valuations_size(valuations)
 
     settings.CHART_KEPT_VALUATIONS_MB = 0
     valuations_kept_put(portfolio_id=portfolio.pk, valuations=valuations)
@@ -200,3 +200,26 @@ def test_a_past_close_the_workers_fetch_anew_is_charted_with_the_valuations_befo
     chart_data_generate(portfolio_id=portfolio_id)
     anew = chart_data_get(portfolio_id=portfolio_id)
     assert anew.pop("generated_at") > made.pop("generated_at") and anew == made
+
+
+def test_what_is_kept_weighs_the_valuations_not_the_transactions_and_a_limit_of_0_keeps_nothing(portfolio, settings):
+    # given an active trader: 300 round trips of one instrument, nothing held at the end but one share
+    stock = InstrumentFactory(symbol="TRAD")
+    TransactionFactory(portfolio=portfolio, instrument=stock, date=date(2024, 1, 2), quantity=D("1"), price=D("10"))
+    for k in range(300):
+        day = date(2024, 1, 3) + timedelta(days=k // 2)
+        TransactionFactory(portfolio=portfolio, instrument=stock, type="BUY" if k % 2 == 0 else "SELL", date=day,
+                           quantity=D("5"), price=D("10") + k)
+    series, _ = generated(portfolio)
+    valuations = series.valuer.valuations()
+    # what every day was valued from, and each day's own, are digests: nothing grows with the transactions
+    assert len(valuations.inputs) == 16 and {len(inputs) for inputs, _ in valuations.by_date.values()} == {16}
+    assert valuations_size(valuations) < 100 * 1024
+
+    # a portfolio holding nothing on any day valued is counted too (never 0), and a limit of 0 keeps none at all
+    settings.CHART_KEPT_VALUATIONS_MB = 0
+    valuations_kept_clear()
+    empty = type(valuations)(inputs=valuations.inputs, by_date={})
+    assert valuations_size(empty) > 0
+    valuations_kept_put(portfolio_id=portfolio.pk, valuations=empty)
+    assert valuations_kept_get(portfolio_id=portfolio.pk) is None

@@ -337,6 +337,10 @@ def test_kept_bytes_stay_within_their_limit(monkeypatch):
     kept.put(("k", "b"), b"w2", b"1234", size=4)  # another write of the same key replaces it
     assert (kept.get(("k", "c")), kept.get(("k", "d")), kept.get(("k", "b")), kept.size) == (
         None, None, (b"w2", b"1234"), 4)
+    # a limit of 0 keeps nothing, even what says it weighs nothing (a store keeping small items too)
+    none = kept_bytes.KeptBytes(limit=0, min_bytes=0)
+    none.put("k", b"w", b"", size=0)
+    assert (none.get("k"), len(none.items)) == (None, 0)
 
 
 def test_no_answer_is_kept_with_kept_answers_mb_0(settings):

@@ -251,6 +251,16 @@ def test_an_account_not_tracking_cash_round_trips_into_a_new_portfolio_and_never
     assert Transaction.objects.filter(portfolio_id=busy_id).count() == 1
     assert Account.objects.get(portfolio_id=busy_id).tracks_cash is True
 
+    # and a deposit added to the export naming no account (the default one, the rows' account) is an error of its
+    # row once the file has the default account not track cash, and nothing is written
+    fresh_id = api.post("/api/portfolios/", {"name": "Fresh"}, format="json").json()["id"]
+    added = text + "2024-03-05,DEPOSIT,,1,100,0,USD,,,,,,\n"
+    refused = api.post(f"/api/portfolios/{fresh_id}/transactions/import/", added.encode(), content_type="text/csv")
+    assert refused.status_code == 400
+    assert [(e["row"], e["column"]) for e in refused.json()["errors"]] == [(4, "account")]
+    assert not Transaction.objects.filter(portfolio_id=fresh_id).exists()
+    assert Account.objects.get(portfolio_id=fresh_id).tracks_cash is True
+
 
 def test_rows_saying_two_things_of_an_account_or_no_yes_or_no_are_errors_naming_them(api):
     portfolio_id = api.post("/api/portfolios/", {"name": "Main"}, format="json").json()["id"]
