@@ -47,8 +47,11 @@ Definitions (docs/holdings.md, "Performance", says the same for users):
   net flow of each day d (−inflows_d + outflows_d) at d, and +V_e at e; None when it is undefined (all
   flows of one sign, no time between them) or not finite. Solved as a continuous rate ρ (r = e^ρ − 1) by
   Newton's method safeguarded with bisection, inside the sign change nearest 0 on a grid of rates.
-  money_weighted_return_period is the same rate over the range's length, not annualised: e^(ρ (e − b)/365)
-  − 1 (a 1D range's annualised rate is astronomically large; this one reads as the day's return).
+  money_weighted_return_period is the same rate over the time the money was in, not annualised: e^(ρ T) − 1
+  with T the years from the first non-zero amount to the last (−V_b and +V_e count only when not 0: a
+  range's first buy inside it, or a sale out of everything, leaves the days without money out) — the
+  range's length when money was in throughout (a 1D range's annualised rate is astronomically large; this
+  one reads as the day's return).
 - realized_gain: the gains of the sells dated in the range (average cost, fees deducted); unrealized_gain:
   on e, value − cost basis of the positions counted in the value whose cost is known.
 - investment_by_month / _by_year: net amount invested in each period since the first transaction — buys
@@ -100,7 +103,7 @@ class RangePerformance(TypedDict):
     time_weighted_return: str | None
     time_weighted_return_without_fx: str | None
     money_weighted_return: str | None  # annualised
-    money_weighted_return_period: str | None  # the same rate over the range's length, not annualised
+    money_weighted_return_period: str | None  # the same rate over the time money was in, not annualised
     dividends: str
     fees: str
     realized_gain: str
@@ -405,6 +408,7 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
     amounts = np.concatenate([[-float(value_start)], outflows - inflows])
     span = (e - b) / DAYS_PER_YEAR
     rho = _xirr(times=np.append(times, span), amounts=np.append(amounts, float(value_end)))
+    invested_years = _years_invested(times=np.append(times, span), amounts=np.append(amounts, float(value_end)))
     first_counted = first + timedelta(days=s)
     twr = _twr(value_start=float(value_start), values=values, inflows=inflows, outflows=outflows)
     inflows_fixed = _in_base(daily.inflows_local[days], fixed_by_day)
@@ -433,7 +437,7 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
         time_weighted_return=_rate(twr),
         time_weighted_return_without_fx=_rate(twr_fixed),
         money_weighted_return=_rate(_growth(rho, years=1.0)),
-        money_weighted_return_period=_rate(_growth(rho, years=(e - b) / DAYS_PER_YEAR)),
+        money_weighted_return_period=_rate(_growth(rho, years=invested_years)),
         dividends=money_format(daily.dividends.between(b, e)),
         fees=money_format(fees),
         realized_gain=money_format(daily.realized.between(b, e)),
@@ -467,10 +471,11 @@ def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: 
         twr_fixed = (1.0 + twr_fixed) * (value_fixed - fixed["flow"]) / then - 1.0 if then else None
     money_weighted = {}
     if flows is not None:
-        rho = _xirr(times=np.array([*flows["times"], flows["span"]]),
-                    amounts=np.array([*flows["amounts"], float(value)]))
+        times, amounts = np.array([*flows["times"], flows["span"]]), np.array([*flows["amounts"], float(value)])
+        rho = _xirr(times=times, amounts=amounts)
         money_weighted = {"money_weighted_return": _rate(_growth(rho, years=1.0)),
-                          "money_weighted_return_period": _rate(_growth(rho, years=flows["span"]))}
+                          "money_weighted_return_period": _rate(_growth(rho, years=_years_invested(
+                              times=times, amounts=amounts)))}
     return RangePerformance({
         **figures, **money_weighted, "value": money_format(value), "unrealized_gain": money_format(unrealized),
         "gross_performance": money_format(gross), "gross_performance_percent": ratio_format(gross, capital),
@@ -494,6 +499,15 @@ def _twr(*, value_start: float, values: np.ndarray, inflows: np.ndarray, outflow
     if not counted.any():
         return None
     return float(np.prod((values[counted] - inflows[counted] + outflows[counted]) / previous[counted]) - 1.0)
+
+
+def _years_invested(*, times: np.ndarray, amounts: np.ndarray) -> float:
+    """The years the money was in, from the first amount to the last (−V_b and +V_e count only when not 0): the
+    period the XIRR's rate compounds over. Over the whole range, a first buy inside it or a sale out of everything
+    would compound the rate over days when no money was in (+10 % earned in ten days of a year-long range read as
+    +3,000 %)."""
+    counted = times[amounts != 0]
+    return float(counted.max() - counted.min()) if len(counted) else 0.0
 
 
 def _xirr(*, times: np.ndarray, amounts: np.ndarray) -> float | None:

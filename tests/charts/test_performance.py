@@ -143,8 +143,9 @@ def test_full_exit_with_a_gain(portfolio):
     assert whole["money_weighted_return"] == "0.196803"
     assert rate(whole["money_weighted_return"]) == close_to(xirr_brentq(
         [(date(2023, 1, 2), -1001.0), (date(2024, 1, 2), 1198.0)]))
-    # over the 374 days from the base day (1 Jan 2023) to the end, not annualised
-    assert rate(whole["money_weighted_return_period"]) == close_to((1198 / 1001) ** (374 / 365) - 1)
+    # over the 365 days the money was in, not annualised: the range's 374 days from its base day (1 Jan 2023) would
+    # compound the rate over the day before the buy and the 8 days after the sale too
+    assert rate(whole["money_weighted_return_period"]) == close_to(1198 / 1001 - 1)
 
     # calendar years: 2023 ends holding 5 × 200 = 1000 (bought for 1001); 2024 starts from it. 2023's only
     # move is the buy's fee, paid on a day with nothing at work before it: a time-weighted return of 0
@@ -576,3 +577,24 @@ def test_a_trade_dated_after_today_is_no_flow_of_todays_figures(portfolio):
     assert (whole["value"], whole["gross_performance"], whole["net_performance"], whole["fees"]) == (
         "1200.00", "200.00", "200.00", "0.00")
     assert whole["time_weighted_return"] == "0.200000"
+
+
+@pytest.mark.parametrize(("held_before", "range_key"), [(False, "YTD"), (False, "1Y"), (True, "YTD")])
+def test_the_money_weighted_return_of_the_period_compounds_over_the_time_money_was_in(portfolio, held_before,
+                                                                                    range_key):
+    # given 10 bought at 100 on 1 March and worth 110 ten days later (after an earlier position sold out in 2023,
+    # or with nothing before)
+    aaa, old = InstrumentFactory(symbol="AAA"), InstrumentFactory(symbol="OLDP")
+    if held_before:
+        buy(portfolio, old, date(2023, 5, 2), "1", "50", "0")
+        sell(portfolio, old, date(2023, 6, 1), "1", "50", "0")
+        closes_create(instrument=old, closes={date(2023, 5, 2): "50", date(2023, 6, 1): "50"})
+    buy(portfolio, aaa, date(2024, 3, 1), "10", "100", "0")
+    closes_create(instrument=aaa, closes={date(2024, 3, 1): "100", date(2024, 3, 11): "110"})
+
+    whole = performance(portfolio, today=date(2024, 3, 11))["ranges"][range_key]
+
+    # then it is the +10 % earned, as the time-weighted return says, not that rate compounded over the range's idle
+    # months (0.97 for YTD, 31.7 for 1Y)
+    assert whole["time_weighted_return"] == "0.100000"
+    assert whole["money_weighted_return_period"] == "0.100000"
