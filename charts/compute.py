@@ -58,7 +58,7 @@ from portfolio.holdings import (
     weights_format,
 )
 from portfolio.models import TransactionType
-from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES
+from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES, months_before
 from prices.fx import currency_major
 from prices.models import Instrument
 from prices.series import day_numbers
@@ -359,7 +359,7 @@ def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries 
     exact = {**series.snapshots, **series.valuer.snapshots(doubtful)} if doubtful else series.snapshots
     points = _points(days=days, value=grid.value, invested=series.invested, snapshots=exact, wanted=wanted)
     sparklines = sparklines_make(inputs.prices, instrument_ids=ids[held].tolist(),
-                                 since=_months_before(today, SPARKLINE_MONTHS), until=today)
+                                 since=months_before(today, SPARKLINE_MONTHS), until=today)
     return ChartData(
         base_currency=base,
         as_of=today.isoformat(),
@@ -385,7 +385,7 @@ def performance_range_bounds(*, key: str, today: date) -> tuple[date, date]:
     elif key == "MAX":
         base_day = date.min
     else:
-        base_day = _months_before(today, PERFORMANCE_RANGE_MONTHS[key])
+        base_day = months_before(today, PERFORMANCE_RANGE_MONTHS[key])
     return base_day, today
 
 
@@ -1113,19 +1113,11 @@ def _points(*, days: np.ndarray, value: np.ndarray, invested: list[Decimal], sna
     }
 
 
-def _months_before(day: date, months: int) -> date:
-    """The same day `months` earlier, clamped to the month's end (31 March - 1 month = 29 February)."""
-    month_index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(month_index, 12)
-    next_month = date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
-    return date(year, month + 1, min(day.day, (next_month - timedelta(days=1)).day))
-
-
 def _range_start(*, key: str, today: date, first: date) -> int:
     """Index of the range's first day in the daily series (0 when the range reaches before the first day)."""
     if key == "MAX":
         return 0
-    start = date(today.year, 1, 1) if key == "YTD" else _months_before(today, RANGE_MONTHS[key])
+    start = date(today.year, 1, 1) if key == "YTD" else months_before(today, RANGE_MONTHS[key])
     return max(0, (start - first).days)
 
 

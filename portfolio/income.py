@@ -23,6 +23,7 @@ from portfolio.cash import cash_currency
 from portfolio.dashboard import DASHBOARD_CACHE_SECONDS
 from portfolio.holdings import EXACT_SUMS, ZERO, money_format, money_sum, ratio_format
 from portfolio.models import Portfolio, Transaction, TransactionType
+from portfolio.ranges import months_before
 from portfolio.selectors import portfolio_valuation_get
 from prices.fx import FxTable
 from prices.models import AssetClass, cash_symbol
@@ -77,7 +78,9 @@ def portfolio_income_get(*, portfolio: Portfolio, today: date | None = None) -> 
 @query_cache("income", ttl=DASHBOARD_CACHE_SECONDS, key=lambda *, portfolio, today: f"{portfolio.pk}:{today}",
              version=lambda *, portfolio, today: portfolio.data_version)
 def _income_compute(*, portfolio: Portfolio, today: date) -> dict:
-    ttm_start = today - timedelta(days=365)
+    # The trailing twelve months are the 1Y performance range's (months_before: 365 days would leave a day out
+    # across a 29 February, and 1Y's dividends would differ from the trailing year's).
+    ttm_start = months_before(today, 12)
     payments = list(
         Transaction.objects.filter(portfolio=portfolio, type__in=INCOME_TYPES, date__lte=today)
         .order_by("date", "id").values_list("instrument_id", "instrument__symbol", "instrument__name", "date",

@@ -1,7 +1,7 @@
 """Income through the API, with real workers fetching the FX rates of each payment's date from a loopback
 Frankfurter: dividends by month and year, trailing twelve months and yield on cost, in the base currency."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -127,3 +127,18 @@ def test_income_and_allocation_are_read_from_the_cache_until_the_portfolio_chang
     add("DIVIDEND", 2, "10", "0.25")
     portfolio = Portfolio.objects.get(pk=portfolio.pk)  # its new data version
     assert (first["ttm"]["gross"], portfolio_income_get(portfolio=portfolio)["ttm"]["gross"]) == ("5.00", "7.50")
+
+
+def test_the_trailing_twelve_months_are_the_1y_ranges_across_a_29_february():
+    # given a dividend paid on 16 June 2023, read on 15 June 2024 (a year with a 29 February between)
+    portfolio = PortfolioFactory(base_currency="USD")
+    for kind, day, quantity, price in (("BUY", date(2023, 1, 3), "10", "60"), ("DIVIDEND", date(2023, 6, 16), "10",
+                                                                                "0.5")):
+        transaction_create(portfolio=portfolio, data=TransactionInput(
+            symbol="KO", type=kind, date=day, quantity=Decimal(quantity), price=Decimal(price), fee=Decimal("0"),
+            currency="USD"))
+
+    income = portfolio_income_get(portfolio=Portfolio.objects.get(pk=portfolio.pk), today=date(2024, 6, 15))
+
+    # then it is in the trailing year, as in the 1Y performance range (base day 15 June 2023), not 365 days back
+    assert (income["ttm"]["start"], income["ttm"]["gross"]) == (date(2023, 6, 16), "5.00")
