@@ -1,8 +1,10 @@
 """The portfolio's time-weighted return against a benchmark index, per chart range.
 
-Both lines start at 0 % on the range's first point: the portfolio's from its daily-chained TWR
-(charts.performance), the benchmark's from its own closes, carried forward over days it did not
-trade. A benchmark without a close yet on a day has no point that day (null), never 0.
+Both lines are measured from the range's base: its first point, except YTD's, measured from 31 December (the
+day before its first point, and the YTD performance range's base day) when the series has it, so that 1 January's
+move counts (a coin's, a manual close's) and its last point is the YTD time-weighted return. The portfolio's line
+from its daily-chained TWR (charts.performance), the benchmark's from its own closes, carried forward over days it
+did not trade. A benchmark without a close yet on a day has no point that day (null), never 0.
 
 Today's point of each line follows the live quotes at read time (charts.live): `benchmark_live_base`
 keeps what it needs — each range's starting growth and close, unrounded.
@@ -42,9 +44,18 @@ def _carried(*, days: np.ndarray, close_dates: np.ndarray, closes: np.ndarray) -
     return np.where(index >= 0, closes[np.clip(index, 0, None)], np.nan)
 
 
-def _range_rows(*, days: np.ndarray, ranges: dict[str, list[dict]]) -> dict[str, list[int]]:
+def _range_rows(*, days: np.ndarray, ranges: dict[str, list[dict]]) -> dict[str, tuple[int | None, list[int]]]:
+    """Per range, the row its lines are measured from (None: it has no point) and the rows of its points."""
     position = {str(day): k for k, day in enumerate(days.astype("M8[D]").astype(str))}
-    return {name: [position[p["date"]] for p in points if p["date"] in position] for name, points in ranges.items()}
+    found = {}
+    for name, points in ranges.items():
+        rows = [position[p["date"]] for p in points if p["date"] in position]
+        base = rows[0] if rows else None
+        if name == "YTD" and rows:
+            # 31 December before the range's first point (its 1 January), when the series reaches back to it.
+            base = position.get(f"{int(points[0]['date'][:4]) - 1}-12-31", base)
+        found[name] = (base, rows)
+    return found
 
 
 def benchmark_compare(*, symbol: str, days: np.ndarray, growth: np.ndarray, close_dates: np.ndarray,
@@ -53,12 +64,11 @@ def benchmark_compare(*, symbol: str, days: np.ndarray, growth: np.ndarray, clos
     [{"date","portfolio","benchmark"}] with returns since the range's first point as 6-decimal strings."""
     bench = _carried(days=days, close_dates=close_dates, closes=closes)
     compared = {}
-    for name, rows in _range_rows(days=days, ranges=ranges).items():
+    for name, (start, rows) in _range_rows(days=days, ranges=ranges).items():
         if not rows:
             compared[name] = []
             continue
-        start = rows[0]
-        base_bench = next((bench[k] for k in rows if np.isfinite(bench[k])), np.nan)
+        base_bench = next((bench[k] for k in [start, *rows] if np.isfinite(bench[k])), np.nan)
         compared[name] = []
         for k in rows:
             portfolio, benchmark = benchmark_return(growth=growth[k], growth_start=growth[start], close=bench[k],
@@ -76,10 +86,10 @@ def benchmark_live_base(*, instrument_id: int, days: np.ndarray, growth: np.ndar
     today's close, if any."""
     bench = _carried(days=days, close_dates=close_dates, closes=closes)
     bases = {}
-    for name, rows in _range_rows(days=days, ranges=ranges).items():
-        if len(rows) < 2:  # today alone: both lines are 0 whatever today's quotes
+    for name, (start, rows) in _range_rows(days=days, ranges=ranges).items():
+        if len(rows) < 2 and start == (rows[0] if rows else None):  # today alone: both lines 0 whatever the quotes
             continue
-        base_bench = next((float(bench[k]) for k in rows if np.isfinite(bench[k])), None)
-        bases[name] = (float(growth[rows[0]]), base_bench)
+        base_bench = next((float(bench[k]) for k in [start, *rows] if np.isfinite(bench[k])), None)
+        bases[name] = (float(growth[start]), base_bench)
     last = float(bench[-1]) if len(bench) and np.isfinite(bench[-1]) else None
     return BenchmarkLive(instrument_id=instrument_id, growth=float(growth[-1]), close=last, ranges=bases)

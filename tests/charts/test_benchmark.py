@@ -45,3 +45,27 @@ def test_without_a_benchmark_there_is_none(api, portfolio):
     TransactionFactory(portfolio=portfolio)
     chart_data_generate(portfolio_id=portfolio.pk)
     assert api.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1Y").json()["benchmark"] is None
+
+
+def test_ytd_is_measured_from_31_december_so_its_last_point_is_the_ytd_time_weighted_return():
+    # given a series from 30 December to 2 January whose value moves on 1 January (a coin trades every day)
+    import numpy as np
+
+    from charts.benchmark import benchmark_compare, benchmark_live_base
+
+    days = np.array(["2023-12-30", "2023-12-31", "2024-01-01", "2024-01-02"], dtype="M8[D]")
+    growth = np.array([1.0, 1.0, 1.1, 1.21])
+    close_dates, closes = days.copy(), np.array([50.0, 50.0, 55.0, 60.0])
+    ranges = {"YTD": [{"date": "2024-01-01"}, {"date": "2024-01-02"}],
+              "1M": [{"date": str(day)} for day in days]}
+
+    compared = benchmark_compare(symbol="IDX", days=days, growth=growth, close_dates=close_dates, closes=closes,
+                                 ranges=ranges)["ranges"]
+    live = benchmark_live_base(instrument_id=1, days=days, growth=growth, close_dates=close_dates, closes=closes,
+                               ranges=ranges)
+
+    # then YTD's lines count 1 January's move (1.21 − 1, the YTD TWR; 60 / 50 − 1), other ranges start at 0
+    assert [(p["portfolio"], p["benchmark"]) for p in compared["YTD"]] == [("0.100000", "0.100000"),
+                                                                          ("0.210000", "0.200000")]
+    assert (compared["1M"][0]["portfolio"], compared["1M"][-1]["portfolio"]) == ("0.000000", "0.210000")
+    assert live["ranges"]["YTD"] == (1.0, 50.0) and live["ranges"]["1M"] == (1.0, 50.0)
