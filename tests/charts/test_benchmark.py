@@ -3,9 +3,11 @@
 from datetime import timedelta
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from django.utils import timezone
 
+from charts.benchmark import benchmark_compare, benchmark_live_base
 from charts.cache import chart_data_get
 from charts.services import chart_data_generate
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
@@ -49,10 +51,6 @@ def test_without_a_benchmark_there_is_none(api, portfolio):
 
 def test_ytd_is_measured_from_31_december_so_its_last_point_is_the_ytd_time_weighted_return():
     # given a series from 30 December to 2 January whose value moves on 1 January (a coin trades every day)
-    import numpy as np
-
-    from charts.benchmark import benchmark_compare, benchmark_live_base
-
     days = np.array(["2023-12-30", "2023-12-31", "2024-01-01", "2024-01-02"], dtype="M8[D]")
     growth = np.array([1.0, 1.0, 1.1, 1.21])
     close_dates, closes = days.copy(), np.array([50.0, 50.0, 55.0, 60.0])
