@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
-from functools import partial
+from decimal import Decimal, localcontext
+from functools import cached_property, partial
 from math import nan
 
 from charts.benchmark import benchmark_return
@@ -27,7 +27,7 @@ from charts.selectors import closes_on
 from charts.sparklines import price_format
 from portfolio.access import PortfolioAccess
 from portfolio.dashboard import dashboard_part_derive, dashboard_part_get
-from portfolio.holdings import money_format
+from portfolio.holdings import EXACT_SUMS, ZERO, money_format
 from portfolio.models import Portfolio
 
 
@@ -40,6 +40,9 @@ class LiveValuation:
     unrealized_gain: Decimal
     local: dict[str, Decimal]  # value of the positions valued by instrument currency, in that currency
     allocation: bytes  # JSON (charts.compute.Allocation)
+    # JSON: instrument id -> [value, value in its currency, currency] of each position valued, exact (read only for a
+    # chart whose generation could not value some of them: LivePoint.entry)
+    positions: bytes = b"{}"
 
 
 # The allocation is made once per data version, not per chart request (a request only splices bytes): a part
@@ -63,7 +66,8 @@ def _live_json(live_part: bytes) -> bytes:
     positions = [(_info_new(row[:6]), Decimal(row[6])) for row in live["positions"]]
     allocation = allocation_json(valued=positions, total=Decimal(live["total_value"]))
     head = {name: live[name] for name in ("date", "total_value", "unrealized_gain", "local")}
-    return json.dumps(head).encode() + _SEPARATOR + allocation.encode()
+    values = {row[0]: [row[6], row[7], row[4]] for row in live["positions"]}
+    return json.dumps(head).encode() + _SEPARATOR + allocation.encode() + _SEPARATOR + json.dumps(values).encode()
 
 
 dashboard_part_derive(_LIVE_PART, source="live", make=_live_json, stats="chart_live")
@@ -71,11 +75,12 @@ dashboard_part_derive(_LIVE_PART, source="live", make=_live_json, stats="chart_l
 
 def live_valuation_get(*, portfolio: Portfolio | PortfolioAccess) -> LiveValuation:
     """The dashboard's current valuation (cached per data version; computed on a miss)."""
-    head, allocation = dashboard_part_get(portfolio=portfolio, part=_LIVE_PART).split(_SEPARATOR)
+    head, allocation, positions = dashboard_part_get(portfolio=portfolio, part=_LIVE_PART).split(_SEPARATOR)
     live = json.loads(head)
     return LiveValuation(date=live["date"], total_value=Decimal(live["total_value"]),
                          unrealized_gain=Decimal(live["unrealized_gain"]),
-                         local={code: Decimal(value) for code, value in live["local"].items()}, allocation=allocation)
+                         local={code: Decimal(value) for code, value in live["local"].items()}, allocation=allocation,
+                         positions=positions)
 
 
 @dataclass(frozen=True)
@@ -97,14 +102,42 @@ class LivePoint:
     def value_then(self) -> Decimal:
         return Decimal(self.base["value"])
 
+    @cached_property
+    def entered(self) -> tuple[Decimal, dict[str, Decimal], set[int]]:
+        """The live value of the positions held today that the generation could not value (no price or rate before
+        today's quotes) and that the live valuation values: money in today, as a generation counting today's quotes
+        books a position's first value (an entry), not a gain. (Their total in the base currency, by currency in
+        that currency, and their instrument ids.) Nothing for most charts: every position valued."""
+        unvalued = self.base.get("unvalued") or []  # a chart generated before this was kept: none
+        total, by_currency, ids = ZERO, {}, set()
+        if not unvalued:
+            return total, by_currency, ids
+        values = json.loads(self.live.positions)
+        with localcontext(EXACT_SUMS):
+            for instrument_id in unvalued:
+                if (found := values.get(str(instrument_id))) is not None:
+                    value, local, currency = found
+                    total += Decimal(value)
+                    by_currency[currency] = by_currency.get(currency, ZERO) + Decimal(local)
+                    ids.add(instrument_id)
+        return total, by_currency, ids
+
+    def warnings(self, raw: bytes | None) -> bytes | None:
+        """The chart's warnings (cached JSON) without the "no price" of a position the live valuation values."""
+        ids = self.entered[2]
+        if raw is None or not ids:
+            return raw
+        return json.dumps([w for w in json.loads(raw)
+                           if not (w["code"] == "no_price" and w.get("instrument_id") in ids)]).encode()
+
     @property
     def twr_factor(self) -> float | None:
-        """How today's TWR factor (V − flow) / V_yesterday moves from the generation's V to the live one:
-        1 when today does not count (nothing was at work yesterday); None when it cannot be scaled."""
+        """How today's TWR factor (V − flow − entered) / V_yesterday moves from the generation's V to the live
+        one: 1 when today does not count (nothing was at work yesterday); None when it cannot be scaled."""
         if not self.base["counted"]:
             return 1.0
         then = float(self.value_then) - self.base["flow"]
-        return (float(self.live.total_value) - self.base["flow"]) / then if then else None
+        return (float(self.live.total_value - self.entered[0]) - self.base["flow"]) / then if then else None
 
     def series(self, raw: bytes) -> bytes:
         """A range's points (cached JSON) with the last one — today — at the live value."""
@@ -167,9 +200,10 @@ class LivePoint:
         if base is None:
             return figures
         range_flows = json.loads(flows).get(key) if flows is not None else None
+        entry, entry_local, _ = self.entered
         return range_live_apply(figures, base, value_then=self.value_then, value=self.live.total_value,
                                 unrealized=self.live.unrealized_gain, twr_factor=self.twr_factor,
-                                local=self.live.local, flows=range_flows)
+                                local=self.live.local, flows=range_flows, entry=entry, entry_local=entry_local)
 
 
 def _last_point_replaced(raw: bytes, *, date: str, change) -> bytes:

@@ -162,6 +162,9 @@ class LiveBase(TypedDict):
     value: str  # exact
     flow: float  # today's inflows − outflows (the TWR's), in the base currency
     counted: bool  # yesterday's value is > 0: today's TWR factor (V − flow) / V_yesterday counts
+    # The instruments held today that today's value left out (no price or rate before today's closes): one the live
+    # valuation values is money in today, as a generation counting today's quotes books it (an entry).
+    unvalued: list[int]
     ranges: dict[str, RangeLive]
     benchmark: NotRequired[BenchmarkLive]  # charts.services adds it for a portfolio with a benchmark
     sparklines: NotRequired[list[int]]  # the instrument id of each sparkline (charts.services)
@@ -197,6 +200,7 @@ def performance_with_live_compute(inputs: ChartInputs, *, today: date,
         date=today.isoformat(), value=str(daily.snapshots[last].valued.total_value),
         flow=float(daily.inflows_by_day[last] - daily.outflows_by_day[last]),
         counted=bool(last > 0 and daily.value[last - 1] > 0),
+        unvalued=[pk for pk, position in daily.snapshots[last].valued.positions.items() if position.value is None],
         ranges={key: measured[key][1] for key, (_, e) in bounds.items() if e == today},
     )
     return Performance(
@@ -447,16 +451,18 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
 
 def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: Decimal, value: Decimal,
                      unrealized: Decimal, twr_factor: float | None, local: dict[str, Decimal],
-                     flows: XirrFlows | None = None) -> RangePerformance:
+                     flows: XirrFlows | None = None, entry: Decimal = ZERO,
+                     entry_local: dict[str, Decimal] | None = None) -> RangePerformance:
     """A range ending today moved from the value the generation saw today (`value_then`, today's closes
     left out) to the live `value`: what moves one for one with the value moves by the difference, exactly;
     the TWR's last daily factor is multiplied by `twr_factor` (charts.live), and the return without the
     currency effect's by its own, from today's live value of each currency (`local`, in that currency) at
     the range's fixed rates; with the range's `flows`, the money-weighted return is solved again with the
-    live final value."""
+    live final value. `entry`: the live value of the positions the generation could not value today (in each
+    currency: `entry_local`), money in today as a generation counting today's quotes books it, not a gain."""
     with localcontext(EXACT_SUMS):
-        gross = Decimal(base["gross"]) + value - value_then
-        net = Decimal(base["net"]) + value - value_then
+        gross = Decimal(base["gross"]) + value - value_then - entry
+        net = Decimal(base["net"]) + value - value_then - entry
     capital = Decimal(base["capital"])
     twr = base["twr"]
     if twr is not None and twr_factor is not None:
@@ -466,12 +472,16 @@ def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: 
     with localcontext(EXACT_SUMS):
         value_fixed = float(sum((amount * Decimal(fixed["rates"][code]) for code, amount in local.items()
                                  if code in fixed["rates"]), ZERO))
+        entry_fixed = float(sum((amount * Decimal(fixed["rates"][code]) for code, amount in (entry_local or {}).items()
+                                 if code in fixed["rates"]), ZERO))
     if twr_fixed is not None and fixed["counted"]:
         then = fixed["value"] - fixed["flow"]
-        twr_fixed = (1.0 + twr_fixed) * (value_fixed - fixed["flow"]) / then - 1.0 if then else None
+        twr_fixed = (1.0 + twr_fixed) * (value_fixed - fixed["flow"] - entry_fixed) / then - 1.0 if then else None
     money_weighted = {}
     if flows is not None:
-        times, amounts = np.array([*flows["times"], flows["span"]]), np.array([*flows["amounts"], float(value)])
+        # Today's entry is money in at the range's end, beside its final value.
+        times = np.array([*flows["times"], flows["span"]])
+        amounts = np.array([*flows["amounts"], float(value - entry)])
         rho = _xirr(times=times, amounts=amounts)
         money_weighted = {"money_weighted_return": _rate(_growth(rho, years=1.0)),
                           "money_weighted_return_period": _rate(_growth(rho, years=_years_invested(

@@ -41,8 +41,10 @@ DASHBOARD_CACHE_SECONDS = 60
 # The shape of the cached answers, part of their key: bump it whenever one changes shape, so that answers
 # another Folio cached (for up to DASHBOARD_CACHE_SECONDS, or while it still runs beside this one) are never
 # read as this one's. 2: the live part's positions carry their instrument's id and provider, and so do the
-# holdings rows (what tells two holdings of one symbol apart: your manual KO and the shared one).
-DASHBOARD_LAYOUT = 2
+# holdings rows (what tells two holdings of one symbol apart: your manual KO and the shared one). 3: the live part's
+# positions carry their value in their instrument's currency too (what the chart's live point books as money in
+# for a position its generation could not value: charts.live).
+DASHBOARD_LAYOUT = 3
 CENT = Decimal("0.01")
 WEIGHT_PLACES = Decimal("0.000001")
 # The plain string: an enum member's look-up and comparison cost more, four times per holding.
@@ -195,9 +197,9 @@ def _live(valuation: Valuation, *, now: datetime | None) -> dict:
         "total_value": str(valuation.total_value),
         "unrealized_gain": str(valuation.unrealized_gain),
         "local": _local_values(valuation),
-        # charts.compute.InstrumentInfo's fields, then the value
+        # charts.compute.InstrumentInfo's fields, then the value, and the value in the instrument's currency
         "positions": [[h.instrument.pk, h.instrument.symbol, h.instrument.name, h.instrument.asset_class,
-                       h.instrument.currency, h.instrument.provider, str(h.market_value)]
+                       h.instrument.currency, h.instrument.provider, str(h.market_value), str(h.quantity * h.price)]
                       for h in valuation.holdings if h.market_value is not None],
     }
 

@@ -215,6 +215,7 @@ class ChartDataApi(WarmReadApi):
         if cached.live is not None:
             raw[f"range:{chart_range}"] = cached.live.series(raw[f"range:{chart_range}"])
             raw["allocation"] = cached.live.allocation()
+            raw["warnings"] = cached.live.warnings(raw["warnings"])
             benchmark = cached.live.benchmark(chart_range, benchmark, close=cached.live.benchmark_close())
             if include_sparklines:
                 raw["sparklines"] = cached.live.sparklines(raw["sparklines"])
@@ -310,5 +311,6 @@ class PerformanceApi(APIView):
             "outdated": not cached.current,
             "progress_url": cached.progress_url,
             # The chart's: a position left out of the value is left out of the performance too.
-            "warnings": json.loads(cached.parts["warnings"] or b"[]"),
+            "warnings": json.loads((cached.live.warnings(cached.parts["warnings"]) if cached.live is not None
+                                    else cached.parts["warnings"]) or b"[]"),
         })

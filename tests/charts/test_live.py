@@ -295,3 +295,37 @@ def test_two_holdings_of_one_symbol_are_two_allocation_rows_in_one_order_whichev
                                                                (shared.pk, "KO", "3215.00", "0.5000")]
     full = chart_data_compute(chart_inputs_load(portfolio=Portfolio.objects.get(pk=portfolio_id)), today=today)
     assert served["allocation"] == full["allocation"]
+
+
+def test_a_position_first_valued_by_todays_close_is_money_in_as_a_full_generation_books_it(providers, api):
+    # given 10 KO and a house received as a gift (no price, so left out of the value), the chart made
+    today = timezone.localdate()
+    portfolio_id = portfolio_of(api)
+    buy(api, portfolio_id, symbol="KO", date=weekday_before(today - timedelta(days=40)), quantity="10", price="90")
+    gift = {"type": "BUY", "symbol": "HOUSE", "provider": "manual", "date": (today - timedelta(days=30)).isoformat(),
+            "quantity": "1", "price": "0", "gift": True, "currency": "USD", "fee": "0"}
+    assert api.post(f"/api/portfolios/{portfolio_id}/transactions/", gift, format="json").status_code == 201
+    wait_for("the chart", current_chart(api, portfolio_id))
+    before = generation(portfolio_id)
+    house = Instrument.objects.get(symbol="HOUSE")
+    assert [w["code"] for w in api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1M").json()["warnings"]
+            if w["instrument_id"] == house.pk] == ["no_price"]
+
+    # when its owner enters its first price, today's (the chart is not made again: only today's closes moved)
+    posted = api.post("/api/instruments/HOUSE/prices/", [{"date": today.isoformat(), "close": "500000"}],
+                      format="json")
+    assert posted.status_code == 201
+
+    # then every figure served is the one a full generation counting today's close makes: the house's value is
+    # money in today, not half a million of gain in a day
+    inputs = chart_inputs_load(portfolio=Portfolio.objects.get(pk=portfolio_id))
+    full = performance_compute(inputs, today=today)
+    for key in ("1D", "WTD", "MTD", "YTD", "1Y", "MAX"):
+        served = api.get(f"/api/portfolios/{portfolio_id}/performance/?range={key}").json()
+        assert {name: served[name] for name in full["ranges"][key]} == full["ranges"][key], key
+    assert Decimal(full["ranges"]["1D"]["net_performance"]) < 1000
+    chart = chart_data_compute(inputs, today=today)
+    served = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1M").json()
+    assert served["series"] == chart["ranges"]["1M"] and served["warnings"] == chart["warnings"]
+    assert not [w for w in served["warnings"] if w["instrument_id"] == house.pk]
+    assert generation(portfolio_id) == before
