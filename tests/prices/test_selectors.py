@@ -64,4 +64,4 @@ def test_the_latest_closes_alone_or_with_their_instruments_send_the_ids_as_the_s
     # then both send one text, which Postgres casts, whatever the ids' sizes; and read the same closes
     sent = f"ANY('{{{aaa.pk},40000,3000000000}}'::bigint[])"
     assert [sent in query["sql"] for query in queries.captured_queries] == [True, True]
-    assert alone == joined == {aaa.pk: (Decimal("12.5"), date(2024, 1, 2), None)}
+    assert alone == joined == {aaa.pk: (Decimal("12.5"), date(2024, 1, 2), None, None)}
