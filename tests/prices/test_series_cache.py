@@ -101,6 +101,10 @@ def test_a_read_where_nothing_changed_asks_the_index_alone(two):
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")
         cursor.execute("SET enable_bitmapscan = off")
+        # A parallel plan's costing can spread the disabled sequential scans' penalty over its workers (seen once
+        # in a database whose series table had been made again and grown by earlier tests: a Parallel Append of
+        # two sequential scans of 8 rows): never the plan of the question on a real table, so not asked about.
+        cursor.execute("SET max_parallel_workers_per_gather = 0")
         try:
             cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {asked[0]}")
             plan = "\n".join(row[0] for row in cursor.fetchall())
@@ -109,6 +113,7 @@ def test_a_read_where_nothing_changed_asks_the_index_alone(two):
         finally:
             cursor.execute("RESET enable_seqscan")
             cursor.execute("RESET enable_bitmapscan")
+            cursor.execute("RESET max_parallel_workers_per_gather")
     scans = [line.strip() for line in plan.splitlines() if " on prices_priceseries" in line]
     assert scans and all(line.startswith("->  Index Only Scan using priceseries_instrument_year_uniq")
                          or line.startswith("Index Only Scan using priceseries_instrument_year_uniq")
