@@ -104,23 +104,26 @@ class LivePoint:
 
     @cached_property
     def entered(self) -> tuple[Decimal, dict[str, Decimal], set[int]]:
-        """The live value of the positions held today that the generation could not value (no price or rate before
-        today's quotes) and that the live valuation values: money in today, as a generation counting today's quotes
-        books a position's first value (an entry), not a gain. (Their total in the base currency, by currency in
-        that currency, and their instrument ids.) Nothing for most charts: every position valued."""
-        unvalued = self.base.get("unvalued") or []  # a chart generated before this was kept: none
-        total, by_currency, ids = ZERO, {}, set()
-        if not unvalued:
-            return total, by_currency, ids
+        """What the live valuation adds to the money that came in today: the positions left out of yesterday's
+        value that it values are entries, booked at their value today as a generation counting today's quotes
+        books them, not gains — less what the generation booked for them (valued today at a trade or an earlier
+        close). (That total in the base currency and by currency in that currency; and the instruments held today
+        that the generation could not value and the live valuation values, whose "no price" warning goes.)
+        Nothing for most charts: every position valued yesterday and today."""
+        entries = self.base.get("entries") or {}  # a chart generated before they were kept: none
+        unvalued = self.base.get("unvalued") or []
+        total, by_currency, valued_now = ZERO, {}, set()
+        if not entries and not unvalued:
+            return total, by_currency, valued_now
         values = json.loads(self.live.positions)
+        valued_now = {instrument_id for instrument_id in unvalued if str(instrument_id) in values}
         with localcontext(EXACT_SUMS):
-            for instrument_id in unvalued:
-                if (found := values.get(str(instrument_id))) is not None:
+            for instrument_id, (booked, booked_local) in entries.items():
+                if (found := values.get(instrument_id)) is not None:
                     value, local, currency = found
-                    total += Decimal(value)
-                    by_currency[currency] = by_currency.get(currency, ZERO) + Decimal(local)
-                    ids.add(instrument_id)
-        return total, by_currency, ids
+                    total += Decimal(value) - Decimal(booked)
+                    by_currency[currency] = by_currency.get(currency, ZERO) + Decimal(local) - Decimal(booked_local)
+        return total, by_currency, valued_now
 
     def warnings(self, raw: bytes | None) -> bytes | None:
         """The chart's warnings (cached JSON) without the "no price" of a position the live valuation values."""

@@ -47,11 +47,11 @@ Definitions (docs/holdings.md, "Performance", says the same for users):
   net flow of each day d (−inflows_d + outflows_d) at d, and +V_e at e; None when it is undefined (all
   flows of one sign, no time between them) or not finite. Solved as a continuous rate ρ (r = e^ρ − 1) by
   Newton's method safeguarded with bisection, inside the sign change nearest 0 on a grid of rates.
-  money_weighted_return_period is the same rate over the time the money was in, not annualised: e^(ρ T) − 1
-  with T the years from the first non-zero amount to the last (−V_b and +V_e count only when not 0: a
-  range's first buy inside it, or a sale out of everything, leaves the days without money out) — the
-  range's length when money was in throughout (a 1D range's annualised rate is astronomically large; this
-  one reads as the day's return).
+  money_weighted_return_period is the same rate over the time the money was at work, not annualised:
+  e^(ρ T) − 1 with T the range's days whose previous day's value is above 0 (the days the time-weighted
+  return counts), in years: a first buy inside the range, a sale out of everything or the months between
+  two round trips leave their days without money out — the range's length when money was in throughout (a
+  1D range's annualised rate is astronomically large; this one reads as the day's return).
 - realized_gain: the gains of the sells dated in the range (average cost, fees deducted); unrealized_gain:
   on e, value − cost basis of the positions counted in the value whose cost is known.
 - investment_by_month / _by_year: net amount invested in each period since the first transaction — buys
@@ -150,6 +150,7 @@ class RangeLive(TypedDict):
     unrealized: str
     capital: str
     twr: float | None
+    years_invested: float  # the period the money-weighted return compounds over (_years_invested)
     without_fx: WithoutFx
     flows: NotRequired[XirrFlows]  # moved by charts.services to a part of its own, read by performance only
 
@@ -162,9 +163,13 @@ class LiveBase(TypedDict):
     value: str  # exact
     flow: float  # today's inflows − outflows (the TWR's), in the base currency
     counted: bool  # yesterday's value is > 0: today's TWR factor (V − flow) / V_yesterday counts
-    # The instruments held today that today's value left out (no price or rate before today's closes): one the live
-    # valuation values is money in today, as a generation counting today's quotes books it (an entry).
+    # The instruments held today that today's value left out (no price or rate before today's closes): their
+    # "no price" warning goes once the live valuation values them.
     unvalued: list[int]
+    # The instruments held yesterday but left out of its value (instrument id as text -> the value in the base
+    # currency and in its own the generation booked as money in today when it valued it today, else "0"): a
+    # generation counting today's quotes books each one's value today as money in (an entry), not as a gain.
+    entries: dict[str, list[str]]
     ranges: dict[str, RangeLive]
     benchmark: NotRequired[BenchmarkLive]  # charts.services adds it for a portfolio with a benchmark
     sparklines: NotRequired[list[int]]  # the instrument id of each sparkline (charts.services)
@@ -201,6 +206,7 @@ def performance_with_live_compute(inputs: ChartInputs, *, today: date,
         flow=float(daily.inflows_by_day[last] - daily.outflows_by_day[last]),
         counted=bool(last > 0 and daily.value[last - 1] > 0),
         unvalued=[pk for pk, position in daily.snapshots[last].valued.positions.items() if position.value is None],
+        entries=_entries_of_today(series, last=last),
         ranges={key: measured[key][1] for key, (_, e) in bounds.items() if e == today},
     )
     return Performance(
@@ -210,6 +216,17 @@ def performance_with_live_compute(inputs: ChartInputs, *, today: date,
         investment_by_month=_investment_by(days=days, invested=series.invested, unit="M"),
         investment_by_year=_investment_by(days=days, invested=series.invested, unit="Y"),
     ), live
+
+
+def _entries_of_today(series: ChartSeries, *, last: int) -> dict[str, list[str]]:
+    """LiveBase.entries: the positions left out of yesterday's value (still held), each with the entry today's
+    generation booked for it (valued today at a trade or an earlier close), or 0 (still left out)."""
+    if last == 0:
+        return {}
+    booked = {entry.column: entry for entry in series.entries if entry.day == last}
+    return {str(int(series.ids[column])): ([str(booked[column].value), str(booked[column].value_local)]
+                                           if column in booked else ["0", "0"])
+            for column in np.flatnonzero(series.grid.left_out[last - 1]).tolist()}
 
 
 class _Sums:
@@ -412,7 +429,7 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
     amounts = np.concatenate([[-float(value_start)], outflows - inflows])
     span = (e - b) / DAYS_PER_YEAR
     rho = _xirr(times=np.append(times, span), amounts=np.append(amounts, float(value_end)))
-    invested_years = _years_invested(times=np.append(times, span), amounts=np.append(amounts, float(value_end)))
+    invested_years = _years_invested(value_start=float(value_start), values=values)
     first_counted = first + timedelta(days=s)
     twr = _twr(value_start=float(value_start), values=values, inflows=inflows, outflows=outflows)
     inflows_fixed = _in_base(daily.inflows_local[days], fixed_by_day)
@@ -421,7 +438,7 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
     previous_fixed = values_fixed[-2] if len(values_fixed) > 1 else start_fixed
     flowing = amounts != 0  # the days without a flow add nothing to the XIRR: kept out of the cache
     live = RangeLive(gross=str(gross), net=str(net), unrealized=str(end_snapshot.valued.unrealized_gain),
-                     capital=str(capital), twr=twr,
+                     capital=str(capital), twr=twr, years_invested=invested_years,
                      flows=XirrFlows(times=times[flowing].tolist(), amounts=amounts[flowing].tolist(), span=span),
                      without_fx=WithoutFx(
                          twr=twr_fixed, value=float(values_fixed[-1]), counted=bool(previous_fixed > 0),
@@ -479,13 +496,13 @@ def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: 
         twr_fixed = (1.0 + twr_fixed) * (value_fixed - fixed["flow"] - entry_fixed) / then - 1.0 if then else None
     money_weighted = {}
     if flows is not None:
-        # Today's entry is money in at the range's end, beside its final value.
-        times = np.array([*flows["times"], flows["span"]])
-        amounts = np.array([*flows["amounts"], float(value - entry)])
-        rho = _xirr(times=times, amounts=amounts)
+        # Today's entry is money in at the range's end, a flow of its own beside the final value.
+        rho = _xirr(times=np.array([*flows["times"], flows["span"], flows["span"]]),
+                    amounts=np.array([*flows["amounts"], -float(entry), float(value)]))
         money_weighted = {"money_weighted_return": _rate(_growth(rho, years=1.0)),
-                          "money_weighted_return_period": _rate(_growth(rho, years=_years_invested(
-                              times=times, amounts=amounts)))}
+                          # (a chart generated before the years were kept: the range's length, as it then was)
+                          "money_weighted_return_period": _rate(_growth(rho, years=base.get("years_invested",
+                                                                                            flows["span"])))}
     return RangePerformance({
         **figures, **money_weighted, "value": money_format(value), "unrealized_gain": money_format(unrealized),
         "gross_performance": money_format(gross), "gross_performance_percent": ratio_format(gross, capital),
@@ -511,13 +528,13 @@ def _twr(*, value_start: float, values: np.ndarray, inflows: np.ndarray, outflow
     return float(np.prod((values[counted] - inflows[counted] + outflows[counted]) / previous[counted]) - 1.0)
 
 
-def _years_invested(*, times: np.ndarray, amounts: np.ndarray) -> float:
-    """The years the money was in, from the first amount to the last (−V_b and +V_e count only when not 0): the
-    period the XIRR's rate compounds over. Over the whole range, a first buy inside it or a sale out of everything
-    would compound the rate over days when no money was in (+10 % earned in ten days of a year-long range read as
-    +3,000 %)."""
-    counted = times[amounts != 0]
-    return float(counted.max() - counted.min()) if len(counted) else 0.0
+def _years_invested(*, value_start: float, values: np.ndarray) -> float:
+    """The years the money was at work: the range's days whose previous day's value is above 0 (those the
+    time-weighted return counts), the period the XIRR's rate compounds over. Over the whole range, a first buy
+    inside it, a sale out of everything or the months between two round trips would compound the rate over days
+    when no money was in (+10 % earned in ten days of a year-long range read as +3,000 %)."""
+    previous = np.concatenate([[value_start], values[:-1]])
+    return float(np.count_nonzero(previous > 0)) / DAYS_PER_YEAR
 
 
 def _xirr(*, times: np.ndarray, amounts: np.ndarray) -> float | None:
