@@ -48,6 +48,21 @@ def client_address(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+# What axes stores of a username (AccessAttempt.username, varchar(255)): longer ones are counted by their first 255
+# characters, not refused by the database (a 500 for anyone typing a long name; no account's name is that long).
+AXES_USERNAME_LENGTH = 255
+
+
+def login_username(request, credentials: dict | None) -> str | None:
+    """The username a login's failures are counted under (AXES_USERNAME_CALLABLE): axes' own choice (the
+    credentials, else the form's field), cut to what it stores."""
+    if credentials:
+        username = credentials.get(settings.AXES_USERNAME_FORM_FIELD)
+    else:
+        username = getattr(request, "data", request.POST).get(settings.AXES_USERNAME_FORM_FIELD)
+    return username[:AXES_USERNAME_LENGTH] if isinstance(username, str) else username
+
+
 def lockout_seconds_left(request, credentials: dict | None) -> int:
     """Seconds until this request's (username, address) pair may log in again: the lockout ends when the
     failures still inside the window fall below the limit, i.e. when the one that reached it leaves."""

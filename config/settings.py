@@ -184,6 +184,7 @@ AXES_COOLOFF_TIME = "config.auth.login_cool_off"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 # REMOTE_ADDR only: X-Forwarded-For is the client's to forge unless a trusted proxy rewrites it.
 AXES_CLIENT_IP_CALLABLE = "config.auth.client_address"
+AXES_USERNAME_CALLABLE = "config.auth.login_username"
 # Refused attempts during a lockout do not extend it: the Retry-After a client is given stays true.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True

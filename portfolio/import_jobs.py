@@ -5,6 +5,7 @@ limit) for a worker, which checks and writes it exactly as a small import is (al
 reporting the rows checked as the job's progress; the page and the API follow `GET /api/jobs/{id}/`.
 """
 
+import logging
 from dataclasses import asdict
 
 from django.conf import settings
@@ -21,6 +22,8 @@ from core.redis_store import redis_client, redis_key
 from core.tasks import task_send
 from portfolio.importing import ImportRejected, ImportResult, import_file_precheck, transactions_import
 from portfolio.models import Account, Portfolio
+
+logger = logging.getLogger(__name__)
 
 JOB_KIND = "import_transactions"
 # The file waits this long for a worker; an import is checked and written in far less.
@@ -73,6 +76,12 @@ def transactions_import_run(*, job_id: str, portfolio_id: int, account_id: int |
         job_errors_add(job_id=job_id, errors=[
             f"row {e.row}{f', {e.column}' if e.column else ''}: {e.message}" for e in rejected.row_errors])
         job_fail(job_id=job_id, reason=f"Nothing was imported: {len(rejected.row_errors)} problem(s) in the file.")
+    except Exception as error:
+        # Whatever else stops it (the database refusing a row, a lost connection) ends the job too: nothing was
+        # written (one transaction), and a job left in PROGRESS would be waited on until its deadline.
+        logger.exception("import job %s failed", job_id)
+        job_fail(job_id=job_id, reason=f"Nothing was imported: {type(error).__name__}: {error}")
+        raise
     else:
         job_result_set(job_id=job_id, result=asdict(result))
         job_batch_record(job_id=job_id, batch_id="file", ok=0, failed=0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,11 @@ MAX_ROWS = 100_000
 MAX_ERRORS = 200  # reported; beyond that the file is wrong as a whole
 # Decimal places the columns store (portfolio/models.py Transaction).
 COLUMN_PLACES = {"quantity": 10, "price": 6, "fee": 6}
+# What each column can hold (numeric(28, 10) and numeric(20, 6)), and at most what is plausible: beyond, a row error.
+COLUMN_LIMITS = {"quantity": Decimal("1e15"), "price": Decimal("1e14"), "fee": Decimal("1e14")}
+# Thousands separated by commas (1,234.5 as a spreadsheet may write it): the only commas a number may hold. A comma
+# anywhere else is a decimal comma (1,5 as a European spreadsheet writes it), which must never be read as 15.
+THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 
 
 @dataclass
@@ -105,8 +111,12 @@ def csv_rows_read(*, content: bytes) -> tuple[str, list[dict[str, str] | Skip]]:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
     except csv.Error:
         dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    columns = [c.strip().lower() for c in reader.fieldnames or []]
+    # newline="": the csv module finds the ends of lines itself, old Macs' lone carriage returns included.
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    try:
+        columns = [c.strip().lower() for c in reader.fieldnames or []]
+    except csv.Error as error:
+        raise ImportRejected([RowError(1, None, f"Unreadable CSV: {error}.")]) from None
     broker = broker_format_detect(columns)
     if broker is None and (missing := [c for c in REQUIRED_COLUMNS if c not in columns]):
         known = "; ".join(fmt.label for fmt in FORMATS)
@@ -138,12 +148,15 @@ def import_account_get(*, portfolio: Portfolio, value: str | int | None) -> Acco
 def _decimal(text: str, column: str, row: int, errors: list[RowError]) -> Decimal | None:
     if text == "":
         return None
+    if "," in text and not THOUSANDS.fullmatch(text):
+        errors.append(RowError(row, column, f"'{text}' is not a number: write decimals with a dot (1.5, not 1,5)."))
+        return None
     try:
         value = Decimal(text.replace(",", "")) if text.count(".") <= 1 else Decimal("x")
     except InvalidOperation:
         errors.append(RowError(row, column, f"'{text}' is not a number."))
         return None
-    if not value.is_finite() or abs(value) >= Decimal("1e15"):
+    if not value.is_finite() or abs(value) >= COLUMN_LIMITS[column]:
         errors.append(RowError(row, column, f"'{text}' is not a plausible {column}."))
         return None
     places = COLUMN_PLACES[column]
@@ -316,11 +329,19 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
         # The same symbol can name the owner's manual instrument on one row (provider manual) and the
         # shared one on another (provider yahoo): one look-up per distinct request, in file order.
         instruments: dict[tuple, Instrument] = {}
-        for _, row in fresh:
+        unknown: list[RowError] = []
+        for number, row in fresh:
             if row.type not in CASH_TYPES and (request := _instrument_request(row)) not in instruments:
-                instruments[request] = instrument_get_or_create(
-                    symbol=row.symbol, currency=row.currency, provider=row.provider, asset_class=row.asset_class,
-                    owner=portfolio.owner)
+                try:
+                    instruments[request] = instrument_get_or_create(
+                        symbol=row.symbol, currency=row.currency, provider=row.provider,
+                        asset_class=row.asset_class, owner=portfolio.owner)
+                except ValidationError as error:  # a symbol its provider says it does not know: the row's error
+                    unknown.extend(RowError(number, column, " ".join(messages))
+                                   for column, messages in error.message_dict.items())
+                    instruments[request] = None
+        if unknown:
+            raise ImportRejected(unknown[:MAX_ERRORS])
         new = [
             (number, Transaction(portfolio=portfolio, account=accounts.get(row.account_name, target),
                                  instrument=None if row.type in CASH_TYPES else instruments[_instrument_request(row)],

@@ -427,3 +427,14 @@ def test_a_missing_api_path_answers_json(api):
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found."}
     assert Client().get("/no/such/page/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_username_longer_than_axes_stores_is_a_failed_login_not_a_500(settings):
+    settings.LOGIN_MAX_FAILURES = 3
+    long = "a" * 300
+    assert token_login("guess", username=long).status_code == 400
+    assert web_login("guess", username=long)[1].status_code == 200  # the form again, with its error
+    # counted as any name is (by the part axes keeps), on every surface: the third failure locks the pair
+    assert web_login("guess", username=long, url="/admin/login/")[1].status_code == 429
+    assert token_login("guess", username="a" * 255).status_code == 429

@@ -60,7 +60,9 @@ class InstrumentPricesApi(APIView):
         query.is_valid(raise_exception=True)
         instrument = self._instrument(symbol, query.validated_data.get("instrument"))
         end = query.validated_data.get("end") or date.today()
-        start = query.validated_data.get("start") or end - timedelta(days=DEFAULT_RANGE_DAYS)
+        # A year back, or from the first day there is (an `end` in year 1 would reach before it).
+        start = query.validated_data.get("start") or max(end, date.min + timedelta(days=DEFAULT_RANGE_DAYS)) \
+            - timedelta(days=DEFAULT_RANGE_DAYS)
         rows = price_history_get(instrument=instrument, start=start, end=end)
         newest = rows[-1]["date"] if rows else None
         body = {

@@ -43,6 +43,7 @@ from portfolio.api.serializers import (
     TransactionSerializer,
     transaction_input_merged,
 )
+from portfolio.exporting import COLUMNS as EXPORT_COLUMNS
 from portfolio.exporting import transaction_rows, transactions_csv, user_data_export
 from portfolio.import_jobs import transactions_import_or_queue
 from portfolio.importing import MAX_FILE_BYTES, ImportRejected, import_account_get
@@ -314,13 +315,15 @@ class TransactionExportApi(APIView):
                            "name": serializers.CharField(), "base_currency": serializers.CharField()}),
                        # The generic import format's columns, as text: what the CSV export holds.
                        "transactions": inline_serializer("TransactionExportRow", {
-                           column: serializers.CharField(allow_blank=True) for column in (
-                               "date", "type", "symbol", "quantity", "price", "fee", "currency", "note", "provider",
-                               "asset_class", "gift")}, many=True)})})
+                           column: serializers.CharField(allow_blank=True) for column in EXPORT_COLUMNS},
+                           many=True)})})
     def get(self, request, portfolio_id: int):
         portfolio = owned_portfolio_or_404(request, portfolio_id)
+        export_format = request.query_params.get("format", "csv").lower()
+        if export_format not in ("csv", "json"):
+            raise serializers.ValidationError({"format": f"'{export_format}' is not csv or json."})
         filename = f"folio-{slugify(portfolio.name) or portfolio.pk}-transactions"
-        if request.query_params.get("format", "csv") == "json":
+        if export_format == "json":
             response = JsonResponse({"portfolio": {"name": portfolio.name, "base_currency": portfolio.base_currency},
                                      "transactions": transaction_rows(portfolio=portfolio)})
             response["Content-Disposition"] = f'attachment; filename="{filename}.json"'

@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from portfolio.models import Account, Transaction
+from prices.search_cache import search_answer_set
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,3 +90,19 @@ def test_the_import_page_follows_a_large_import(worker, user, portfolio, setting
     stranger = Client()
     stranger.force_login(other_user)
     assert stranger.get(f"/api/jobs/{job_id}/").status_code == 404
+
+
+def test_a_large_import_naming_a_symbol_its_provider_does_not_know_ends_its_job_naming_the_row(worker, api,
+                                                                                              portfolio, settings):
+    # (found after the rows' own checks, as the instruments are looked up: it ended no job before)
+    settings.IMPORT_SYNC_MAX_ROWS = 500
+    search_answer_set(provider="simulated", query="zzqx", hits=[])
+    content = rows(1200).replace("2024-01-10,BUY,T09,", "2024-01-10,BUY,ZZQX,", 1)
+    url = f"/api/portfolios/{portfolio.pk}/transactions/import/"
+
+    job = job_end(api, api.post(url, data=content, content_type="text/csv").json()["progress_url"])
+
+    assert job["state"] == "FAILURE"
+    assert job["errors"][0]["error"] == "Nothing was imported: 1 problem(s) in the file."
+    assert job["errors"][1]["error"].startswith("row 11, symbol: ZZQX is not an instrument simulated knows")
+    assert Transaction.objects.count() == 0

@@ -10,6 +10,7 @@ from portfolio.importing import ImportRejected, transactions_import
 from portfolio.models import Account, Transaction
 from portfolio.selectors import portfolio_valuation_get
 from prices.models import Instrument
+from prices.search_cache import search_answer_set
 
 pytestmark = pytest.mark.django_db
 
@@ -179,3 +180,44 @@ def test_the_rows_checked_are_reported_every_500_rows_and_at_the_end(portfolio):
 
     assert reported == [(499, 1200), (999, 1200), (1200, 1200)]
     assert Transaction.objects.filter(portfolio=portfolio).count() == 1200
+
+
+def test_a_decimal_comma_is_a_row_error_never_a_thousands_separator(portfolio):
+    # a European spreadsheet's "1,5 shares at 100,25": refused, naming each cell, not read as 15 at 10025
+    content = "date;type;symbol;quantity;price;fee;currency\n2024-01-02;BUY;AAPL;1,5;100,25;0;USD\n"
+    with pytest.raises(ImportRejected) as raised:
+        transactions_import(portfolio=portfolio, content=content.encode())
+    assert [(e.row, e.column, e.message) for e in raised.value.row_errors] == [
+        (2, "quantity", "'1,5' is not a number: write decimals with a dot (1.5, not 1,5)."),
+        (2, "price", "'100,25' is not a number: write decimals with a dot (1.5, not 1,5).")]
+    assert not Transaction.objects.exists()
+    # thousands separated by commas (quoted, in a comma-separated file) are read as written
+    ok = 'date,type,symbol,quantity,price,fee,currency\n2024-01-02,BUY,AAPL,"1,000","1,234.5",0,USD\n'
+    assert transactions_import(portfolio=portfolio, content=ok.encode()).created == 1
+    assert (Transaction.objects.get().quantity, Transaction.objects.get().price) == (Decimal("1000"), Decimal("1234.5"))
+
+
+@pytest.mark.parametrize("column", ["price", "fee"])
+def test_an_amount_beyond_what_its_column_holds_is_a_row_error(portfolio, column):
+    cells = {"price": "10", "fee": "0", column: "100000000000000"}  # 10^14: numeric(20, 6) holds less
+    content = ("date,type,symbol,quantity,price,fee,currency\n"
+               f"2024-01-02,BUY,AAPL,1,{cells['price']},{cells['fee']},USD\n")
+    assert errors_of(portfolio, content) == [(2, column)]
+    assert not Transaction.objects.exists()
+
+
+def test_lone_carriage_returns_end_lines(portfolio):
+    content = "date,type,symbol,quantity,price,fee,currency\r2024-01-02,BUY,AAPL,1,10,0,USD\r"
+    assert transactions_import(portfolio=portfolio, content=content.encode()).created == 1
+
+
+def test_a_symbol_its_provider_said_it_does_not_know_is_an_error_of_its_row(api, portfolio):
+    # given the provider's search, asked for ZZQX, answered without it
+    search_answer_set(provider="simulated", query="zzqx", hits=[])
+    content = "date,type,symbol,quantity,price,fee,currency\n2024-01-02,BUY,AAPL,1,10,0,USD\n" \
+              "2024-01-03,BUY,ZZQX,1,10,0,USD\n"
+    response = api.post(f"/api/portfolios/{portfolio.pk}/transactions/import/", content.encode(),
+                        content_type="text/csv")
+    assert response.status_code == 400
+    assert [(e["row"], e["column"]) for e in response.json()["errors"]] == [(3, "symbol")]
+    assert not Transaction.objects.exists()

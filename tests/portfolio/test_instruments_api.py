@@ -126,3 +126,9 @@ def test_staff_with_a_manual_house_of_their_own_price_the_shared_one_by_its_id(s
     malformed = staff_api.post("/api/instruments/HOUSE/prices/?instrument=x", rows, format="json")
     assert malformed.status_code == 400 and list(malformed.json()) == ["instrument"]
     assert PriceHistory.objects.count() == 2
+
+
+def test_prices_up_to_a_day_in_year_one_start_at_the_first_day_there_is(api, house, portfolio):
+    TransactionFactory(portfolio=portfolio, instrument=house)  # a holder reads its prices
+    response = api.get("/api/instruments/HOUSE/prices/?end=0001-06-01")
+    assert response.status_code == 200 and response.json()["prices"] == []
