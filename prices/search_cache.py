@@ -63,8 +63,33 @@ def search_answer_get(*, provider: str, query: str) -> dict | None:
 def search_answer_set(*, provider: str, query: str, hits: list[SearchHit]) -> None:
     body = json.dumps({"status": OK, "hits": [hit.as_dict() for hit in hits]})
     client = redis_client()
-    client.set(_key("answer", provider, query), body, ex=settings.INSTRUMENT_SEARCH_TTL_SECONDS)
-    client.delete(_key("pending", provider, query))
+    pipe = client.pipeline(transaction=False)
+    pipe.set(_key("answer", provider, query), body, ex=settings.INSTRUMENT_SEARCH_TTL_SECONDS)
+    pipe.delete(_key("pending", provider, query))
+    # Each symbol's name as the provider gave it, whatever the query that found it: the name a new shared
+    # instrument of that symbol takes (search_name_get).
+    names = {hit.symbol.upper(): hit.name for hit in hits if hit.name}
+    if names:
+        pipe.hset(_names_key(provider), mapping=names)
+        pipe.expire(_names_key(provider), settings.INSTRUMENT_SEARCH_TTL_SECONDS)
+    pipe.execute()
+
+
+def _names_key(provider: str) -> str:
+    return redis_key("search", "names", provider)
+
+
+def search_name_get(*, provider: str, symbol: str) -> str | None:
+    """The name `provider`'s search gave `symbol` lately (None: no search answered with it, or Redis cannot say):
+    the only name a new shared instrument takes, so that what one user types is never shown to another."""
+    if provider in OFFLINE_PROVIDERS:
+        hits = provider_get(provider).search(symbol)
+        return next((hit.name for hit in hits if hit.symbol.upper() == symbol.upper() and hit.name), None)
+    try:
+        name = redis_client().hget(_names_key(provider), symbol.upper())
+    except RedisError:
+        return None
+    return name.decode() if name else None
 
 
 def search_failure_set(*, provider: str, query: str, error: str) -> None:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from prices.currencies import currency_normalize
 from prices.models import AssetClass, Instrument, PriceHistory, Provider, VerificationStatus, cash_symbol
 from prices.providers.base import SYMBOL_PATTERN
-from prices.search_cache import symbol_unknown_check
+from prices.search_cache import search_name_get, symbol_unknown_check
 from prices.series import price_series_lock
 from prices.signals import prices_changed
 
@@ -117,8 +117,10 @@ def instrument_get_or_create(
     cash) is the owner's own manual instrument; any other request is the owner's manual instrument of
     that symbol if they have one, else the shared instrument. Another user's manual instrument is never
     found, and what one user types never changes the shared one: an existing shared instrument keeps
-    its provider and class, and a new one is created pending verification, its currency and class
-    provisional until the provider's first answer states them (prices/refresh/store.py). Without an owner
+    its provider and class, and a new one is created named as its provider's search named it (else by its
+    symbol: a typed `name` is kept for the owner's own manual instrument only), pending verification, its
+    currency and class provisional until the provider's first answer states them (prices/refresh/store.py).
+    Without an owner
     (commands, staff tools) only shared instruments are found or made. A coin typed by its ticker or
     CoinGecko id without a provider is recognised as crypto and priced by the crypto provider.
     """
@@ -148,8 +150,10 @@ def instrument_get_or_create(
         currency = COINGECKO_CURRENCY
     # A new symbol its provider's search has already answered without: refused now, not flagged later.
     symbol_unknown_check(symbol=symbol, provider=provider, provider_symbol=provider_symbol)
-    return _instrument_create(symbol=symbol, owner=None, name=name, asset_class=asset_class, currency=currency,
-                              provider=provider, provider_symbol=provider_symbol)
+    # Every user sees a shared instrument's name: the provider's (its search's), never what one user typed.
+    return _instrument_create(symbol=symbol, owner=None, name=search_name_get(provider=provider, symbol=symbol) or "",
+                              asset_class=asset_class, currency=currency, provider=provider,
+                              provider_symbol=provider_symbol)
 
 
 def _instrument_reroute(instrument: Instrument, *, provider: str, asset_class: str) -> Instrument:

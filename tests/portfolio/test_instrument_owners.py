@@ -13,6 +13,8 @@ from rest_framework.test import APIClient
 
 from prices.models import Instrument
 from prices.providers import provider_get
+from prices.providers.base import SearchHit
+from prices.search_cache import search_answer_set
 from tests.factories import UserFactory
 from tests.stubs.market import MarketStub, stub_price
 
@@ -109,3 +111,26 @@ def test_a_symbol_names_the_users_own_manual_instrument_else_the_shared_one(mark
     assert Instrument.objects.filter(symbol="GOLD").count() == 2
     holdings = ann.get(f"/api/dashboard-holdings-data/{ann_portfolio}/").json()["holdings"]
     assert sorted(Decimal(h["quantity"]) for h in holdings) == [Decimal(1), Decimal(2)]
+
+
+def test_a_new_shared_instruments_name_is_its_providers_never_what_a_user_typed(api, other_user):
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=other_user).key}")
+    # given a user's first trade of NEWCO, sent with a note of theirs as its name (no search has named it)
+    mine = api.post("/api/portfolios/", {"name": "Mine"}, format="json").json()["id"]
+    trade = {"type": "BUY", "symbol": "NEWCO", "provider": "yahoo", "date": "2024-03-01", "quantity": "1",
+             "price": "10", "fee": "0", "currency": "USD", "name": "Alice's private note: call +1-555-0100"}
+    assert api.post(f"/api/portfolios/{mine}/transactions/", trade, format="json").status_code == 201
+    # and a provider's search that named another new symbol, found by another query
+    search_answer_set(provider="yahoo", query="newer", hits=[SearchHit(
+        symbol="NWR", name="Newer Corp", exchange="NMS", currency="USD", asset_class="stock", provider="yahoo")])
+    nwr = {**trade, "symbol": "NWR"}
+    assert api.post(f"/api/portfolios/{mine}/transactions/", nwr, format="json").status_code == 201
+
+    # then another user holding them sees the provider's name, or the symbol: never the first user's text
+    theirs = other.post("/api/portfolios/", {"name": "Theirs"}, format="json").json()["id"]
+    for symbol in ("NEWCO", "NWR"):
+        assert other.post(f"/api/portfolios/{theirs}/transactions/", {**trade, "symbol": symbol, "name": ""},
+                          format="json").status_code == 201
+    names = {h["symbol"]: h["name"] for h in other.get(f"/api/dashboard-holdings-data/{theirs}/").json()["holdings"]}
+    assert names == {"NEWCO": "NEWCO", "NWR": "Newer Corp"}
