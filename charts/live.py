@@ -204,9 +204,11 @@ class LivePoint:
             return figures
         range_flows = json.loads(flows).get(key) if flows is not None else None
         entry, entry_local, _ = self.entered
+        money_today = self.base.get("money_today")
         return range_live_apply(figures, base, value_then=self.value_then, value=self.live.total_value,
                                 unrealized=self.live.unrealized_gain, twr_factor=self.twr_factor,
-                                local=self.live.local, flows=range_flows, entry=entry, entry_local=entry_local)
+                                local=self.live.local, flows=range_flows, entry=entry, entry_local=entry_local,
+                                money_today=tuple(map(Decimal, money_today)) if money_today else None)
 
 
 def _last_point_replaced(raw: bytes, *, date: str, change) -> bytes:

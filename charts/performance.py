@@ -170,6 +170,9 @@ class LiveBase(TypedDict):
     # currency and in its own the generation booked as money in today when it valued it today, else "0"): a
     # generation counting today's quotes books each one's value today as money in (an entry), not as a gain.
     entries: dict[str, list[str]]
+    # Today's money in and out, exact (the money-weighted return's last flow is made of them: charts.live adds an
+    # entry to the money in before it is converted, as a full generation sums it)
+    money_today: list[str]
     ranges: dict[str, RangeLive]
     benchmark: NotRequired[BenchmarkLive]  # charts.services adds it for a portfolio with a benchmark
     sparklines: NotRequired[list[int]]  # the instrument id of each sparkline (charts.services)
@@ -207,6 +210,7 @@ def performance_with_live_compute(inputs: ChartInputs, *, today: date,
         counted=bool(last > 0 and daily.value[last - 1] > 0),
         unvalued=[pk for pk, position in daily.snapshots[last].valued.positions.items() if position.value is None],
         entries=_entries_of_today(series, last=last),
+        money_today=[str(daily.inflows.between(last - 1, last)), str(daily.outflows.between(last - 1, last))],
         ranges={key: measured[key][1] for key, (_, e) in bounds.items() if e == today},
     )
     return Performance(
@@ -469,7 +473,8 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
 def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: Decimal, value: Decimal,
                      unrealized: Decimal, twr_factor: float | None, local: dict[str, Decimal],
                      flows: XirrFlows | None = None, entry: Decimal = ZERO,
-                     entry_local: dict[str, Decimal] | None = None) -> RangePerformance:
+                     entry_local: dict[str, Decimal] | None = None,
+                     money_today: tuple[Decimal, Decimal] | None = None) -> RangePerformance:
     """A range ending today moved from the value the generation saw today (`value_then`, today's closes
     left out) to the live `value`: what moves one for one with the value moves by the difference, exactly;
     the TWR's last daily factor is multiplied by `twr_factor` (charts.live), and the return without the
@@ -496,9 +501,19 @@ def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: 
         twr_fixed = (1.0 + twr_fixed) * (value_fixed - fixed["flow"] - entry_fixed) / then - 1.0 if then else None
     money_weighted = {}
     if flows is not None:
-        # Today's entry is money in at the range's end, a flow of its own beside the final value.
-        rho = _xirr(times=np.array([*flows["times"], flows["span"], flows["span"]]),
-                    amounts=np.array([*flows["amounts"], -float(entry), float(value)]))
+        # Today's entry is money in at the range's end, beside the final value: in today's flow, made as the
+        # generation makes a day's (its money in and out summed exactly, each converted once: `money_today`).
+        times, amounts = list(flows["times"]), list(flows["amounts"])
+        if entry:
+            money_in, money_out = money_today or (ZERO, ZERO)
+            with localcontext(EXACT_SUMS):
+                today = float(money_out) - float(money_in + entry)
+            if times and times[-1] == flows["span"]:
+                amounts[-1] = today
+            else:
+                times.append(flows["span"])
+                amounts.append(today)
+        rho = _xirr(times=np.array([*times, flows["span"]]), amounts=np.array([*amounts, float(value)]))
         money_weighted = {"money_weighted_return": _rate(_growth(rho, years=1.0)),
                           # (a chart generated before the years were kept: the range's length, as it then was)
                           "money_weighted_return_period": _rate(_growth(rho, years=base.get("years_invested",

@@ -20,7 +20,13 @@ from core.jobs import (
 )
 from core.redis_store import redis_client, redis_key
 from core.tasks import task_send
-from portfolio.importing import ImportRejected, ImportResult, import_file_precheck, transactions_import
+from portfolio.importing import (
+    ImportRejected,
+    ImportResult,
+    content_lines,
+    import_file_precheck,
+    transactions_import,
+)
 from portfolio.models import Account, Portfolio
 
 logger = logging.getLogger(__name__)
@@ -42,7 +48,7 @@ def transactions_import_or_queue(*, portfolio: Portfolio, content: bytes, owner_
     waits — queue it for a worker and return the job's id. ImportRejected for a bad file (at once
     for one too large to import at all, before anything is queued)."""
     import_file_precheck(content=content)
-    if content.count(b"\n") > settings.IMPORT_SYNC_MAX_ROWS:
+    if content_lines(content) > settings.IMPORT_SYNC_MAX_ROWS:
         return transactions_import_start(portfolio=portfolio, content=content, owner_id=owner_id, account=account)
     return transactions_import(portfolio=portfolio, content=content, account=account)
 
@@ -51,7 +57,7 @@ def transactions_import_start(*, portfolio: Portfolio, content: bytes, owner_id:
                               account: Account | None = None) -> str:
     """Queue the import of `content` into the portfolio (rows naming no account into `account`); returns the
     job id to follow."""
-    rows = max(content.count(b"\n") - 1, 0)
+    rows = max(content_lines(content) - 1, 0)
     job_id = job_create(kind=JOB_KIND, total=rows, batches=1, owner_id=owner_id, deadline_seconds=DEADLINE_SECONDS)
     redis_client().set(_file_key(job_id), content, ex=FILE_TTL_SECONDS)
     task_send("portfolio.import_transactions_task", kwargs={"job_id": job_id, "portfolio_id": portfolio.pk,

@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from portfolio.broker_formats import FORMATS, Skip, broker_format_detect, broker_format_named
+from portfolio.broker_formats import FORMATS, DecimalCommaError, Skip, broker_format_detect, broker_format_named
 from portfolio.cache import portfolio_version_bump
 from portfolio.cash import cash_expand, overdrawn_message
 from portfolio.history import portfolio_history_request_for
@@ -58,9 +58,10 @@ MAX_ERRORS = 200  # reported; beyond that the file is wrong as a whole
 COLUMN_PLACES = {"quantity": 10, "price": 6, "fee": 6}
 # What each column can hold (numeric(28, 10) and numeric(20, 6)), and at most what is plausible: beyond, a row error.
 COLUMN_LIMITS = {"quantity": Decimal("1e15"), "price": Decimal("1e14"), "fee": Decimal("1e14")}
-# Thousands separated by commas (1,234.5 as a spreadsheet may write it): the only commas a number may hold. A comma
-# anywhere else is a decimal comma (1,5 as a European spreadsheet writes it), which must never be read as 15.
-THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+# Thousands separated by commas (1,234.5 as a spreadsheet may write it), in a file whose cells a comma separates: the
+# only commas a number may hold. Any other is a decimal comma (1,5, 0,125, and in a semicolon file 1,500 as a European
+# spreadsheet writes them), which must never be read as 15, 125 or 1500.
+THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?")
 
 
 @dataclass
@@ -93,11 +94,16 @@ def import_file_precheck(*, content: bytes) -> None:
     is refused at once, never queued for a worker)."""
     if len(content) > MAX_FILE_BYTES:
         raise ImportRejected([RowError(0, None, f"The file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB.")])
-    if content.count(b"\n") > MAX_ROWS + 1:  # a line per row and the header (quoted line breaks aside)
+    if content_lines(content) > MAX_ROWS + 1:  # a line per row and the header (quoted line breaks aside)
         raise ImportRejected([RowError(0, None, f"More than {MAX_ROWS} rows: split the file.")])
 
 
-def csv_rows_read(*, content: bytes) -> tuple[str, list[dict[str, str] | Skip]]:
+def content_lines(content: bytes) -> int:
+    """The lines of a file, whichever ends them (a line feed, or an old Mac's lone carriage return)."""
+    return max(content.count(b"\n"), content.count(b"\r"))
+
+
+def csv_rows_read(*, content: bytes) -> tuple[str, list[dict[str, str] | Skip], bool]:
     """The file's layout and its data rows as generic rows (dicts of lower-cased column names), or
     Skips for a broker's non-trade rows; ImportRejected for a file that cannot be read."""
     import_file_precheck(content=content)
@@ -130,7 +136,16 @@ def csv_rows_read(*, content: bytes) -> tuple[str, list[dict[str, str] | Skip]]:
                 raise ImportRejected([RowError(0, None, f"More than {MAX_ROWS} rows: split the file.")])
     except csv.Error as error:  # a field over the csv module's size limit, an unterminated quote…
         raise ImportRejected([RowError(reader.line_num, None, f"Unreadable CSV: {error}.")]) from None
-    return (broker.name if broker else GENERIC), [broker.map_row(row) if broker else row for row in rows]
+    mapped = rows
+    if broker:
+        mapped = []
+        for number, row in enumerate(rows, start=2):
+            try:
+                mapped.append(broker.map_row(row))
+            except DecimalCommaError as error:
+                raise ImportRejected([RowError(number, None, str(error))]) from None
+    # (and whether a comma separates the cells: then a comma in a number may separate its thousands)
+    return (broker.name if broker else GENERIC), mapped, dialect.delimiter == ","
 
 
 def import_account_get(*, portfolio: Portfolio, value: str | int | None) -> Account | None:
@@ -145,10 +160,10 @@ def import_account_get(*, portfolio: Portfolio, value: str | int | None) -> Acco
     return transaction_account_get(portfolio=portfolio, account_id=pk)
 
 
-def _decimal(text: str, column: str, row: int, errors: list[RowError]) -> Decimal | None:
+def _decimal(text: str, column: str, row: int, errors: list[RowError], *, comma_separated: bool) -> Decimal | None:
     if text == "":
         return None
-    if "," in text and not THOUSANDS.fullmatch(text):
+    if "," in text and not (comma_separated and THOUSANDS.fullmatch(text)):
         errors.append(RowError(row, column, f"'{text}' is not a number: write decimals with a dot (1.5, not 1,5)."))
         return None
     try:
@@ -193,7 +208,8 @@ def _tracking(tracks: bool) -> str:
     return "tracks cash" if tracks else "does not track cash"
 
 
-def _row_parse(raw: dict[str, str], number: int, errors: list[RowError]) -> TransactionInput | None:
+def _row_parse(raw: dict[str, str], number: int, errors: list[RowError], *,
+               comma_separated: bool = True) -> TransactionInput | None:
     before = len(errors)
     for column, value in raw.items():
         if "\x00" in value:  # Postgres stores no NUL in text: name it instead of failing the write
@@ -214,7 +230,8 @@ def _row_parse(raw: dict[str, str], number: int, errors: list[RowError]) -> Tran
     asset_class = raw.get("asset_class", "").lower() or None
     if asset_class and asset_class not in AssetClass.values:
         errors.append(RowError(number, "asset_class", f"'{asset_class}' is not an asset class."))
-    amounts = {column: _decimal(raw[column], column, number, errors) for column in ("quantity", "price", "fee")}
+    amounts = {column: _decimal(raw[column], column, number, errors, comma_separated=comma_separated)
+               for column in ("quantity", "price", "fee")}
     gift = GIFT_WORDS.get(raw.get("gift", "").lower())
     if gift is None:
         errors.append(RowError(number, "gift", f"'{raw['gift']}' is not yes or no."))
@@ -259,7 +276,7 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
     Rows that name no account go into `account` (one of the portfolio's; None: its default account): a
     broker's export is one account's history. `progress(rows_checked, rows)` is called as the rows are
     checked (for a progress bar)."""
-    layout, rows = csv_rows_read(content=content)
+    layout, rows, comma_separated = csv_rows_read(content=content)
     errors: list[RowError] = []
     parsed: list[tuple[int, TransactionInput]] = []
     tracks_said: dict[str, tuple[bool, int]] = {}  # account name ("": the rows naming none) -> (tracks cash, row)
@@ -270,7 +287,7 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
         if isinstance(raw, Skip):
             skipped += 1
             continue
-        row = _row_parse(raw, number, errors)
+        row = _row_parse(raw, number, errors, comma_separated=comma_separated)
         if row is not None:
             parsed.append((number, row))
             _tracks_cash_parse(raw, number, errors, tracks_said)

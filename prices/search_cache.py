@@ -24,6 +24,8 @@ MAX_QUERY_LENGTH = 64
 # A claimed search not answered within this long (a lost task, a dead worker) may be claimed again.
 PENDING_SECONDS = 60
 OK, FAILED = "ok", "failed"
+# What Instrument.name holds.
+INSTRUMENT_NAME_LENGTH = 200
 # Searched without a wire (no request, no pacing, nothing to cache).
 OFFLINE_PROVIDERS = {"simulated"}
 
@@ -66,9 +68,14 @@ def search_answer_set(*, provider: str, query: str, hits: list[SearchHit]) -> No
     pipe = client.pipeline(transaction=False)
     pipe.set(_key("answer", provider, query), body, ex=settings.INSTRUMENT_SEARCH_TTL_SECONDS)
     pipe.delete(_key("pending", provider, query))
-    # Each symbol's name as the provider gave it, whatever the query that found it: the name a new shared
-    # instrument of that symbol takes (search_name_get).
-    names = {hit.symbol.upper(): hit.name for hit in hits if hit.name}
+    # Each instrument's name as the provider gave it, whatever the query that found it: the name a new shared
+    # instrument takes (search_name_get). By the provider's own id where it has one (CoinGecko lists many coins under
+    # one ticker: ETH is Ethereum's and a bridged ether's), the first hit of each; cut to what Instrument.name holds.
+    names: dict[str, str] = {}
+    for hit in hits:
+        name = hit.name.replace("\x00", "")[:INSTRUMENT_NAME_LENGTH]
+        if name:
+            names.setdefault((hit.provider_symbol or hit.symbol).upper(), name)
     if names:
         pipe.hset(_names_key(provider), mapping=names)
         pipe.expire(_names_key(provider), settings.INSTRUMENT_SEARCH_TTL_SECONDS)
@@ -79,17 +86,20 @@ def _names_key(provider: str) -> str:
     return redis_key("search", "names", provider)
 
 
-def search_name_get(*, provider: str, symbol: str) -> str | None:
-    """The name `provider`'s search gave `symbol` lately (None: no search answered with it, or Redis cannot say):
-    the only name a new shared instrument takes, so that what one user types is never shown to another."""
+def search_name_get(*, provider: str, symbol: str, provider_symbol: str = "") -> str | None:
+    """The name `provider`'s search gave the instrument lately (by its `provider_symbol` where it has one, else its
+    `symbol`; None: no search answered with it, or Redis cannot say): the only name a new shared instrument takes,
+    so that what one user types is never shown to another."""
+    keys = [key.upper() for key in dict.fromkeys((provider_symbol, symbol)) if key]
     if provider in OFFLINE_PROVIDERS:
-        hits = provider_get(provider).search(symbol)
-        return next((hit.name for hit in hits if hit.symbol.upper() == symbol.upper() and hit.name), None)
+        names = {(hit.provider_symbol or hit.symbol).upper(): hit.name[:INSTRUMENT_NAME_LENGTH]
+                 for hit in reversed(provider_get(provider).search(symbol)) if hit.name}
+        return next((names[key] for key in keys if key in names), None)
     try:
-        name = redis_client().hget(_names_key(provider), symbol.upper())
+        found = redis_client().hmget(_names_key(provider), keys)
     except RedisError:
         return None
-    return name.decode() if name else None
+    return next((name.decode() for name in found if name), None)
 
 
 def search_failure_set(*, provider: str, query: str, error: str) -> None:

@@ -151,7 +151,8 @@ def instrument_get_or_create(
     # A new symbol its provider's search has already answered without: refused now, not flagged later.
     symbol_unknown_check(symbol=symbol, provider=provider, provider_symbol=provider_symbol)
     # Every user sees a shared instrument's name: the provider's (its search's), never what one user typed.
-    return _instrument_create(symbol=symbol, owner=None, name=search_name_get(provider=provider, symbol=symbol) or "",
+    name = search_name_get(provider=provider, symbol=symbol, provider_symbol=provider_symbol) or ""
+    return _instrument_create(symbol=symbol, owner=None, name=name,
                               asset_class=asset_class, currency=currency, provider=provider,
                               provider_symbol=provider_symbol)
 

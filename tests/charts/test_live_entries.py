@@ -159,3 +159,20 @@ def test_first_priced_today_and_all_sold_today(api, portfolio, user):
     chart_data_generate(portfolio_id=portfolio.pk)
     closes_upsert(house, {today: "5000"}, source="manual")
     assert differences(api, portfolio) == {}
+
+
+def test_an_entry_with_a_buy_today_and_todays_closes(api, portfolio, user):
+    # given a gift received 20 days ago (no price), AAA held, and more AAA bought today
+    today = timezone.localdate()
+    aaa = InstrumentFactory(symbol="AAA")
+    house = InstrumentFactory(symbol="HOUSE", provider=Provider.MANUAL, owner=user)
+    tx(portfolio, aaa, today - timedelta(days=40), "10", "100")
+    daily(aaa, today - timedelta(days=40), today, "100")
+    tx(portfolio, house, today - timedelta(days=20), "1", "0")
+    tx(portfolio, aaa, today, "3", "101")
+    chart_data_generate(portfolio_id=portfolio.pk)
+    # when the house's first price and AAA's close of today arrive
+    closes_upsert(house, {today: "5000"}, source="manual")
+    closes_upsert(aaa, {today: "102"})
+    # then every figure served is the full generation's, the money-weighted returns to their last digit
+    assert differences(api, portfolio) == {}

@@ -139,3 +139,16 @@ def test_a_file_of_currency_conversions_only_is_rejected(portfolio):
     with pytest.raises(ImportRejected, match="no transactions"):
         transactions_import(portfolio=portfolio, content=(header + "\nCurrency conversion,2024-01-02 09:00:00,,,,,,,,,,"
                                                           "1.00,GBP,,,,,,,,\n").encode())
+
+
+def test_a_trading212_export_resaved_with_decimal_commas_is_refused_naming_the_row(portfolio):
+    # a European spreadsheet re-saves it with semicolons and decimal commas: 2,5 shares must never become 25
+    lines = T212.splitlines()
+    row = ("Market buy;2024-01-02 14:35:10;US0378331005;AAPL;Apple;2,5;185,00;USD;1,27;;GBP;364,57;GBP;;;;;;"
+           "EOF1;0,55;GBP")
+    resaved = "\n".join([lines[0].replace(",", ";"), row]) + "\n"
+    with pytest.raises(ImportRejected) as raised:
+        transactions_import(portfolio=portfolio, content=resaved.encode())
+    assert [(e.row, e.column) for e in raised.value.row_errors] == [(2, None)]
+    assert "write decimals with a dot" in raised.value.row_errors[0].message
+    assert not Transaction.objects.exists()

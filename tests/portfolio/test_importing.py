@@ -191,6 +191,11 @@ def test_a_decimal_comma_is_a_row_error_never_a_thousands_separator(portfolio):
         (2, "quantity", "'1,5' is not a number: write decimals with a dot (1.5, not 1,5)."),
         (2, "price", "'100,25' is not a number: write decimals with a dot (1.5, not 1,5).")]
     assert not Transaction.objects.exists()
+    # nor is an eighth of a share (0,125), nor 1,500 in a file whose cells semicolons separate (one and a half)
+    for content in ("date;type;symbol;quantity;price;fee;currency\n2024-01-02;BUY;AAPL;0,125;100;0;USD\n",
+                    "date;type;symbol;quantity;price;fee;currency\n2024-01-02;BUY;AAPL;1,500;100;0;USD\n",
+                    'date,type,symbol,quantity,price,fee,currency\n2024-01-02,BUY,AAPL,"0,125",100,0,USD\n'):
+        assert errors_of(portfolio, content) == [(2, "quantity")]
     # thousands separated by commas (quoted, in a comma-separated file) are read as written
     ok = 'date,type,symbol,quantity,price,fee,currency\n2024-01-02,BUY,AAPL,"1,000","1,234.5",0,USD\n'
     assert transactions_import(portfolio=portfolio, content=ok.encode()).created == 1
@@ -221,3 +226,11 @@ def test_a_symbol_its_provider_said_it_does_not_know_is_an_error_of_its_row(api,
     assert response.status_code == 400
     assert [(e["row"], e["column"]) for e in response.json()["errors"]] == [(3, "symbol")]
     assert not Transaction.objects.exists()
+
+
+def test_a_large_file_ending_its_lines_with_lone_carriage_returns_is_queued(api, portfolio, settings):
+    settings.IMPORT_SYNC_MAX_ROWS = 500
+    content = "date,type,symbol,quantity,price,fee,currency\r" + "2024-01-02,BUY,AAPL,1,10,0,USD\r" * 600
+    response = api.post(f"/api/portfolios/{portfolio.pk}/transactions/import/", content.encode(),
+                        content_type="text/csv")
+    assert response.status_code == 202 and not Transaction.objects.exists()

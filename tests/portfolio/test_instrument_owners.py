@@ -134,3 +134,22 @@ def test_a_new_shared_instruments_name_is_its_providers_never_what_a_user_typed(
                           format="json").status_code == 201
     names = {h["symbol"]: h["name"] for h in other.get(f"/api/dashboard-holdings-data/{theirs}/").json()["holdings"]}
     assert names == {"NEWCO": "NEWCO", "NWR": "Newer Corp"}
+
+
+def test_a_coin_takes_its_own_coins_name_and_a_long_name_is_cut_to_the_column(api):
+    # given a CoinGecko search listing Ethereum and a bridged ether under one ticker, and a name of 260 characters
+    search_answer_set(provider="coingecko", query="eth", hits=[
+        SearchHit(symbol="ETH", name="Ethereum", exchange="", currency="USD", asset_class="crypto",
+                  provider="coingecko", provider_symbol="ethereum"),
+        SearchHit(symbol="ETH", name="StarkGate Bridged Ether", exchange="", currency="USD", asset_class="crypto",
+                  provider="coingecko", provider_symbol="starkgate-bridged-ether")])
+    search_answer_set(provider="yahoo", query="long", hits=[SearchHit(
+        symbol="LONGN", name="L" * 260, exchange="NMS", currency="USD", asset_class="stock", provider="yahoo")])
+    mine = api.post("/api/portfolios/", {"name": "Mine"}, format="json").json()["id"]
+    for symbol, provider in (("ETH", "coingecko"), ("LONGN", "yahoo")):
+        trade = {"type": "BUY", "symbol": symbol, "provider": provider, "date": "2024-03-01", "quantity": "1",
+                 "price": "10", "fee": "0", "currency": "USD"}
+        assert api.post(f"/api/portfolios/{mine}/transactions/", trade, format="json").status_code == 201
+    # then each is named as its provider names that instrument (the coin by its id), within what the column holds
+    assert Instrument.objects.get(symbol="ETH", owner=None).name == "Ethereum"
+    assert Instrument.objects.get(symbol="LONGN", owner=None).name == "L" * 200
