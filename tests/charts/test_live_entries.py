@@ -32,6 +32,14 @@ def daily(instrument, start, stop, close):
                                                  for k in range((stop - start).days)})
 
 
+def aaa_held(portfolio, today: date):
+    """10 AAA bought 40 days ago at 100, closing at 100 every day since: the holding every case starts from."""
+    aaa = InstrumentFactory(symbol="AAA")
+    tx(portfolio, aaa, today - timedelta(days=40), "10", "100")
+    daily(aaa, today - timedelta(days=40), today, "100")
+    return aaa
+
+
 def differences(api, portfolio, keys=PERFORMANCE_RANGES):
     """Per range, the figures served that differ from a full generation counting today's quotes."""
     today = timezone.localdate()
@@ -57,10 +65,8 @@ def differences(api, portfolio, keys=PERFORMANCE_RANGES):
 def test_a_gift_received_today_and_first_priced_today(api, portfolio, user):
     # given 10 AAA held for 40 days; a house received today (price 0), the chart made
     today = timezone.localdate()
-    aaa = InstrumentFactory(symbol="AAA")
+    aaa_held(portfolio, today)
     house = InstrumentFactory(symbol="HOUSE", provider=Provider.MANUAL, owner=user)
-    tx(portfolio, aaa, today - timedelta(days=40), "10", "100")
-    daily(aaa, today - timedelta(days=40), today, "100")
     tx(portfolio, house, today, "1", "0")
     chart_data_generate(portfolio_id=portfolio.pk)
     # when its owner enters its first price, today's
@@ -73,10 +79,8 @@ def test_an_entry_valued_today_by_a_trade_then_by_todays_close(api, portfolio, u
     # given 10 AAA held for 40 days; 10 shares of a private company received 20 days ago (no price); today 2 of
     # them sold at 100 (the trade prices them: the chart made again values the 8 left at 100)
     today = timezone.localdate()
-    aaa = InstrumentFactory(symbol="AAA")
+    aaa_held(portfolio, today)
     priv = InstrumentFactory(symbol="PRIV", provider=Provider.MANUAL, owner=user)
-    tx(portfolio, aaa, today - timedelta(days=40), "10", "100")
-    daily(aaa, today - timedelta(days=40), today, "100")
     tx(portfolio, priv, today - timedelta(days=20), "10", "0")
     tx(portfolio, priv, today, "2", "100", kind="SELL")
     chart_data_generate(portfolio_id=portfolio.pk)
@@ -135,11 +139,9 @@ def test_two_round_trips_of_ten_percent(portfolio):
 
 def test_partially_valued_today(api, portfolio, user):
     today = timezone.localdate()
-    aaa = InstrumentFactory(symbol="AAA")
+    aaa = aaa_held(portfolio, today)
     house = InstrumentFactory(symbol="HOUSE", provider=Provider.MANUAL, owner=user)
     boat = InstrumentFactory(symbol="BOAT", provider=Provider.MANUAL, owner=user)
-    tx(portfolio, aaa, today - timedelta(days=40), "10", "100")
-    daily(aaa, today - timedelta(days=40), today, "100")
     tx(portfolio, house, today - timedelta(days=20), "1", "0")
     tx(portfolio, boat, today - timedelta(days=20), "1", "0")
     chart_data_generate(portfolio_id=portfolio.pk)
@@ -150,10 +152,8 @@ def test_partially_valued_today(api, portfolio, user):
 
 def test_first_priced_today_and_all_sold_today(api, portfolio, user):
     today = timezone.localdate()
-    aaa = InstrumentFactory(symbol="AAA")
+    aaa_held(portfolio, today)
     house = InstrumentFactory(symbol="HOUSE", provider=Provider.MANUAL, owner=user)
-    tx(portfolio, aaa, today - timedelta(days=40), "10", "100")
-    daily(aaa, today - timedelta(days=40), today, "100")
     tx(portfolio, house, today - timedelta(days=20), "1", "0")
     tx(portfolio, house, today, "1", "0", kind="SELL")
     chart_data_generate(portfolio_id=portfolio.pk)
@@ -164,10 +164,8 @@ def test_first_priced_today_and_all_sold_today(api, portfolio, user):
 def test_an_entry_with_a_buy_today_and_todays_closes(api, portfolio, user):
     # given a gift received 20 days ago (no price), AAA held, and more AAA bought today
     today = timezone.localdate()
-    aaa = InstrumentFactory(symbol="AAA")
+    aaa = aaa_held(portfolio, today)
     house = InstrumentFactory(symbol="HOUSE", provider=Provider.MANUAL, owner=user)
-    tx(portfolio, aaa, today - timedelta(days=40), "10", "100")
-    daily(aaa, today - timedelta(days=40), today, "100")
     tx(portfolio, house, today - timedelta(days=20), "1", "0")
     tx(portfolio, aaa, today, "3", "101")
     chart_data_generate(portfolio_id=portfolio.pk)
