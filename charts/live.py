@@ -41,7 +41,7 @@ class LiveValuation:
     local: dict[str, Decimal]  # value of the positions valued by instrument currency, in that currency
     allocation: bytes  # JSON (charts.compute.Allocation)
     # JSON: instrument id -> [value, value in its currency, currency] of each position valued, exact (read only for a
-    # chart whose generation could not value some of them: LivePoint.entry)
+    # chart whose generation could not value some of them: LivePoint.entered)
     positions: bytes = b"{}"
 
 

@@ -47,15 +47,16 @@ class DecimalCommaError(ValueError):
     as a thousands separator (25); the import names its row."""
 
 
-# Thousands separated by commas, the only commas a broker's number may hold (1,234.56; not 2,5 nor 0,125).
-_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(,\d{3})+(\.\d*)?")
+# Thousands separated by commas (1,234.56), the only commas a number may hold, in a broker's file as in the generic
+# one (portfolio/importing.py): any other is a decimal comma (2,5; 0,125), which must never be read as 25 or 125.
+THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?")
 
 
 def _number(text: str) -> Decimal | None:
     """'$1,234.56' / '-$5.00' / '(5.00)' / '' → Decimal or None; DecimalCommaError for a decimal comma."""
     cleaned = (text or "").strip().replace("$", "").replace(" ", "")
     if "," in cleaned:
-        if not _THOUSANDS.fullmatch(cleaned.strip("()")):
+        if not THOUSANDS.fullmatch(cleaned.strip("()")):
             raise DecimalCommaError(f"'{text.strip()}' is not a number: write decimals with a dot (1.5, not 1,5).")
         cleaned = cleaned.replace(",", "")
     negative = cleaned.startswith("(") and cleaned.endswith(")")

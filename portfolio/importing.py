@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,14 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from portfolio.broker_formats import FORMATS, DecimalCommaError, Skip, broker_format_detect, broker_format_named
+from portfolio.broker_formats import (
+    FORMATS,
+    THOUSANDS,
+    DecimalCommaError,
+    Skip,
+    broker_format_detect,
+    broker_format_named,
+)
 from portfolio.cache import portfolio_version_bump
 from portfolio.cash import cash_expand, overdrawn_message
 from portfolio.history import portfolio_history_request_for
@@ -58,10 +64,6 @@ MAX_ERRORS = 200  # reported; beyond that the file is wrong as a whole
 COLUMN_PLACES = {"quantity": 10, "price": 6, "fee": 6}
 # What each column can hold (numeric(28, 10) and numeric(20, 6)), and at most what is plausible: beyond, a row error.
 COLUMN_LIMITS = {"quantity": Decimal("1e15"), "price": Decimal("1e14"), "fee": Decimal("1e14")}
-# Thousands separated by commas (1,234.5 as a spreadsheet may write it), in a file whose cells a comma separates: the
-# only commas a number may hold. Any other is a decimal comma (1,5, 0,125, and in a semicolon file 1,500 as a European
-# spreadsheet writes them), which must never be read as 15, 125 or 1500.
-THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?")
 
 
 @dataclass
@@ -163,6 +165,8 @@ def import_account_get(*, portfolio: Portfolio, value: str | int | None) -> Acco
 def _decimal(text: str, column: str, row: int, errors: list[RowError], *, comma_separated: bool) -> Decimal | None:
     if text == "":
         return None
+    # A comma separates thousands only in a file whose cells a comma separates (in a semicolon file, 1,500 is the
+    # decimal comma of a European spreadsheet: one and a half).
     if "," in text and not (comma_separated and THOUSANDS.fullmatch(text)):
         errors.append(RowError(row, column, f"'{text}' is not a number: write decimals with a dot (1.5, not 1,5)."))
         return None
