@@ -136,6 +136,28 @@ def test_transactions_list_is_paginated_newest_first(api, portfolio):
     assert body["next"].endswith("page=2&page_size=2")
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("page=abc", "page"), ("page=0", "page"), ("page=-1", "page"), ("page=1.5", "page"),
+     ("page_size=abc", "page_size"), ("page_size=0", "page_size"), ("page_size=%C2%B2", "page_size")],
+)
+def test_transactions_list_refuses_a_page_that_is_not_a_whole_number(api, portfolio, query, field):
+    response = api.get(tx_url(portfolio.pk) + "?" + query)
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+
+
+def test_transactions_list_pages_past_the_end_last_and_oversized(api, portfolio):
+    instrument = InstrumentFactory(symbol="MSFT")
+    for day in range(1, 4):
+        TransactionFactory(portfolio=portfolio, instrument=instrument, date=date(2024, 1, day))
+    last = api.get(tx_url(portfolio.pk) + "?page_size=2&page=last").json()
+    assert [t["date"] for t in last["results"]] == ["2024-01-01"]
+    assert api.get(tx_url(portfolio.pk) + "?page_size=2&page=3").status_code == 404
+    # Larger than the bound: the bound's page, as documented.
+    assert api.get(tx_url(portfolio.pk) + "?page_size=100000").json()["count"] == 3
+
+
 TOMORROW = (date.today() + timedelta(days=2)).isoformat()
 
 
