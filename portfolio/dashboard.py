@@ -175,7 +175,7 @@ def dashboard_data_compute(*, portfolio: Portfolio | PortfolioAccess, now: datet
         "dividends": _money(valuation.dividends),
         "fees": _money(valuation.fees),
         "day_change": _money(day_change),
-        "day_change_percent": _percent(day_change, valuation.total_value - day_change if day_change else None),
+        "day_change_percent": _percent(day_change, None if day_change is None else valuation.total_value - day_change),
         "holdings_count": len(valuation.holdings),
         "prices_as_of": prices_as_of.isoformat() if prices_as_of else None,
         "stale_count": len(stale_ids),

@@ -175,6 +175,20 @@ def test_a_hand_priced_holding_shows_its_trade_price_and_date(api, portfolio):
     assert (initial["total_value"], initial["unpriced_count"], initial["day_change"]) == ("546.40", 0, None)
 
 
+def test_an_unchanged_day_is_a_change_of_zero_percent(api, portfolio):
+    aaa = InstrumentFactory(symbol="AAA", exchange_mic="")
+    today = timezone.localdate()
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=today - timedelta(days=5), quantity=D("10"),
+                       price=D("100"))
+    PriceFactory(instrument=aaa, date=today - timedelta(days=1), close=D("100"))
+    PriceFactory(instrument=aaa, date=today, close=D("100"))
+
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
+
+    # 10 × (100 − 100) = 0.00 of the 1,000.00 held yesterday: 0 %, not "no percentage"
+    assert (initial["day_change"], initial["day_change_percent"]) == ("0.00", "0.00")
+
+
 def test_a_realized_gain_is_rounded_half_even_once(api, portfolio):
     # given a sell whose realized gain is exactly 2.675 (float64 would make it 2.67499999…)
     aaa = InstrumentFactory(symbol="AAA", exchange_mic="")
