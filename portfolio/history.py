@@ -48,14 +48,17 @@ def portfolio_history_request(*, portfolio: Portfolio, instruments: dict[int, da
 
 def portfolio_history_request_for(*, portfolio: Portfolio,
                                   transactions: Iterable[Transaction] | None = None) -> list[str]:
-    """What these new transactions need; None: what the whole portfolio needs, its benchmark's closes
-    from the first trade included (after a change of base currency or benchmark)."""
-    whole = transactions is None
-    if whole:
+    """What these new transactions need; None: what the whole portfolio needs (after a change of base currency
+    or benchmark). Either way the benchmark's closes from the earliest of them too: the comparison is measured
+    from the portfolio's first day, so a trade dated before the first one (or the first trade of a portfolio
+    whose benchmark was chosen before it) needs the benchmark's closes back to its date."""
+    if transactions is None:
         transactions = Transaction.objects.filter(portfolio=portfolio).select_related("instrument")
+    transactions = list(transactions)
     instruments, currencies = transactions_needs(base=portfolio.base_currency, transactions=transactions)
-    if whole and portfolio.benchmark_id and instruments:
-        instruments[portfolio.benchmark_id] = min(instruments.values())
+    if portfolio.benchmark_id and transactions:
+        earliest = min(tx.date for tx in transactions)  # a deposit's too: cash alone has a line to compare
+        instruments[portfolio.benchmark_id] = min(instruments.get(portfolio.benchmark_id, earliest), earliest)
     return portfolio_history_request(portfolio=portfolio, instruments=instruments, currencies=currencies)
 
 

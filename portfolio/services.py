@@ -442,7 +442,20 @@ def portfolios_prices_changed(*, instrument_ids: list[int], since: date | None =
         Portfolio.objects.filter(Q(transactions__instrument_id__in=instrument_ids) | Q(benchmark_id__in=instrument_ids))
         .values_list("pk", flat=True).distinct()
     )
-    return portfolio_versions_bump(portfolio_ids=holders, since=since)
+    bumped = portfolio_versions_bump(portfolio_ids=holders, since=since)
+    if since is None and bumped:
+        # The instruments themselves changed (their provider or staff gave one another currency): what their
+        # holders' trades need may be new, rates of that currency above all, fetched now rather than by the
+        # nightly run (until then every figure would leave those holdings out, as missing a rate).
+        transaction.on_commit(lambda: _holders_history_request(portfolio_ids=bumped, instrument_ids=instrument_ids))
+    return bumped
+
+
+def _holders_history_request(*, portfolio_ids: list[int], instrument_ids: list[int]) -> None:
+    for portfolio in Portfolio.objects.filter(pk__in=portfolio_ids).iterator():
+        trades = Transaction.objects.filter(portfolio=portfolio, instrument_id__in=instrument_ids).select_related(
+            "instrument")
+        portfolio_history_request_for(portfolio=portfolio, transactions=trades)
 
 
 def portfolios_profiles_changed(*, instrument_ids: list[int]) -> list[int]:

@@ -37,6 +37,21 @@ class InstrumentAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         prices_changed.send(sender=Instrument, instrument_ids=[form.instance.pk], since=None)
 
+    def delete_model(self, request, obj):
+        self._deleting_announce([obj.pk])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        self._deleting_announce(list(queryset.values_list("pk", flat=True)))
+        super().delete_queryset(request, queryset)
+
+    @staticmethod
+    def _deleting_announce(instrument_ids: list[int]) -> None:
+        """Before the delete, in its transaction: the portfolios comparing themselves with one of these (their
+        benchmark becomes none) are found while they still name it, and their charts stop comparing with it.
+        (Held instruments cannot be deleted: their transactions protect them.)"""
+        prices_changed.send(sender=Instrument, instrument_ids=sorted(instrument_ids), since=None)
+
     def save_formset(self, request, form, formset, change):
         if formset.model is not InstrumentProfile:
             return super().save_formset(request, form, formset, change)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 
 from core.events import EventKind, EventLevel, event_record
 from core.redis_store import redis_client, redis_key, release_if_held
@@ -80,9 +80,13 @@ def _release(claim_value: str, key: str) -> None:
 # --- asking -----------------------------------------------------------------------------------------
 
 
+COVERED_AFTER_DAYS = 4
+
+
 def history_short_get(*, needs: Mapping[int, date]) -> dict[int, date]:
     """The instruments (of `needs`: id -> date needed from) whose stored closes do not reach back to
-    that date, and that a provider can be asked for. One query (an index probe per instrument)."""
+    that date or stop before it, and that a provider can be asked for. Two queries (index probes per
+    instrument)."""
     if not needs:
         return {}
     first = PriceHistory.objects.filter(instrument=OuterRef("pk")).order_by("date").values("date")[:1]
@@ -95,8 +99,20 @@ def history_short_get(*, needs: Mapping[int, date]) -> dict[int, date]:
     )
     # A close within a few days after the date needed covers it (weekends, holidays): the worker
     # works out the exact missing sessions from the exchange calendar.
-    return {pk: needs[pk] for pk, first_close in rows
-            if first_close is None or first_close > needs[pk] + timedelta(days=4)}
+    firsts = dict(rows)
+    short = {pk: needs[pk] for pk, first_close in firsts.items()
+             if first_close is None or first_close > needs[pk] + timedelta(days=COVERED_AFTER_DAYS)}
+    # Closes that start early enough may still have stopped before the date (nobody held the instrument for a
+    # year): covered only with a close near the date itself, from a week before it (today's trade has no
+    # close of today yet) to a few days after.
+    reach = {pk: needs[pk] for pk in firsts if pk not in short}
+    near = Q()
+    for pk, day in reach.items():
+        near |= Q(instrument_id=pk, date__gt=day - timedelta(days=7),
+                  date__lte=day + timedelta(days=COVERED_AFTER_DAYS))
+    covered = set(PriceHistory.objects.filter(near).values_list("instrument_id", flat=True).distinct()
+                  if reach else ())
+    return {**short, **{pk: day for pk, day in reach.items() if pk not in covered}}
 
 
 def history_backfill_request(*, needs: Mapping[int, date], only_short: bool = True) -> list[str]:

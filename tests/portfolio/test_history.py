@@ -19,6 +19,8 @@ from portfolio.models import Portfolio
 from prices.market_calendar import last_expected_close_date, sessions_between
 from prices.models import FxRate, Instrument, PriceHistory
 from prices.providers import provider_get
+from prices.services import PricePoint, prices_upsert
+from tests.factories import InstrumentFactory
 from tests.stubs.market import MarketStub
 from tests.stubs.world import WorldStub
 from tests.worker import worker_settle
@@ -318,3 +320,80 @@ def test_charts_survive_the_loss_of_every_redis_key(providers, api):
     buy(api, portfolio_id, symbol="KO", date=traded, quantity="2", price="100")
     chart = wait_for("the new chart", current_chart(api, portfolio_id))
     assert chart["series"][-1]["invested"] == "300.00"
+
+
+def test_a_trade_before_the_first_one_fetches_the_benchmark_closes_back_to_it(providers, api):
+    # given a portfolio comparing itself with SPY, its first trade 20 days ago, the chart made
+    today = timezone.localdate()
+    portfolio_id = portfolio_of(api)
+    buy(api, portfolio_id, symbol="KO", date=weekday_before(today - timedelta(days=20)), quantity="10", price="100")
+    assert api.patch(f"/api/portfolios/{portfolio_id}/", {"benchmark": "SPY"}, format="json").status_code == 200
+    wait_for("the chart", current_chart(api, portfolio_id))
+    spy = Instrument.objects.get(symbol="SPY")
+
+    # when a trade dated 200 days ago is recorded (its history fetched by the workers)
+    first = weekday_before(today - timedelta(days=200))
+    buy(api, portfolio_id, symbol="PEP", date=first, quantity="5", price="90")
+    chart = wait_for("the chart with the old trade", current_chart(api, portfolio_id))
+
+    # then the benchmark's closes reach back to the new first trade, as the portfolio's own do, and the MAX
+    # comparison is measured from the first day, as after the benchmark was set
+    assert PriceHistory.objects.filter(instrument__symbol="PEP", date__lte=first + timedelta(days=4)).exists()
+    compared = chart["benchmark"]["series"]
+    assert compared[0]["date"] == first.isoformat()
+    assert (compared[0]["benchmark"], compared[0]["portfolio"]) == ("0.000000", "0.000000")
+    assert PriceHistory.objects.filter(instrument=spy, date__lte=first + timedelta(days=4)).exists()
+
+
+def test_a_benchmark_chosen_before_the_first_trade_has_its_closes_fetched_with_it(providers, api):
+    # given a new portfolio comparing itself with SPY from the start
+    today = timezone.localdate()
+    portfolio_id = portfolio_of(api)
+    assert api.patch(f"/api/portfolios/{portfolio_id}/", {"benchmark": "SPY"}, format="json").status_code == 200
+
+    # when its first trade, dated 100 days ago, is recorded and the workers have fetched what it needs
+    first = weekday_before(today - timedelta(days=100))
+    buy(api, portfolio_id, symbol="KO", date=first, quantity="10", price="100")
+    chart = wait_for("the chart", current_chart(api, portfolio_id))
+
+    # then the comparison has the benchmark's line
+    compared = chart["benchmark"]["series"]
+    assert [point["benchmark"] for point in compared if point["benchmark"] is not None] != []
+
+
+def test_a_currency_the_provider_gives_a_new_instrument_has_its_rates_fetched(providers, api):
+    # given a CHF portfolio, and a US stock Folio has never seen bought 30 days ago, paid in CHF (its trade in CHF:
+    # the instrument is made in CHF until its provider says it is quoted in USD)
+    today = timezone.localdate()
+    portfolio_id = portfolio_of(api, "CHF")
+    buy(api, portfolio_id, symbol="KO", date=weekday_before(today - timedelta(days=30)), quantity="10", price="90",
+        currency="CHF")
+
+    # when the workers have fetched its history (its provider says USD)
+    wait_for("the chart", current_chart(api, portfolio_id))
+    worker_settle()
+    assert Instrument.objects.get(symbol="KO").currency == "USD"
+
+    # then the USD rates it is valued with are fetched too, and the dashboard values it
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio_id}/").json()
+    holding = api.get(f"/api/dashboard-holdings-data/{portfolio_id}/").json()["holdings"][0]
+    assert (initial["fx_missing_count"], holding["fx_missing"], holding["market_value"] is not None) == (0, False, True)
+    assert FxRate.objects.filter(base="CHF", quote="USD").exists()
+
+
+def test_a_trade_in_an_instrument_nobody_held_for_a_year_fetches_the_closes_it_misses(providers, api):
+    # given KO's closes stored for a month two years ago (someone held it then), none since
+    today = timezone.localdate()
+    ko = InstrumentFactory(symbol="KO", provider="yahoo")
+    old = [weekday_before(today - timedelta(days=730 - n)) for n in range(0, 30)]
+    prices_upsert(instrument=ko, points=[PricePoint(day, stock_price("KO", day)) for day in old], source="yahoo")
+
+    # when a trade dated 60 days ago is recorded, and the workers have fetched what it needs
+    traded = weekday_before(today - timedelta(days=60))
+    portfolio_id = portfolio_of(api)
+    buy(api, portfolio_id, symbol="KO", date=traded, quantity="10", price="100")
+    chart = wait_for("the chart", current_chart(api, portfolio_id, chart_range="3M"))
+
+    # then KO's closes since the trade are there, and the chart values it at them, not at the trade's price
+    assert {p["date"]: p["value"] for p in chart["series"]}[(traded + timedelta(days=7)).isoformat()] != "1000.00"
+    assert PriceHistory.objects.filter(instrument=ko, date__gte=traded).count() >= 30

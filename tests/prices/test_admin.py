@@ -5,9 +5,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
+from charts.services import chart_data_generate
 from portfolio.models import Portfolio
 from prices.models import FxRate, PriceHistory
+from tests.charts.factories import closes_create
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
 from tests.portfolio.test_admin import form_of, total, version
 
@@ -65,3 +68,23 @@ def test_an_instrument_edited_in_the_admin_changes_its_holders(staff, portfolio,
     after = Portfolio.objects.get(pk=portfolio.pk)
     # Any day's value may differ (the closes are in the new currency): the history's version too.
     assert (after.data_version, after.history_version) == (before.data_version + 1, before.history_version + 1)
+
+
+def test_a_benchmark_deleted_in_the_admin_no_longer_shows_on_the_chart(staff, api, portfolio, held):
+    # given a portfolio comparing itself with BENCH, its chart made with the comparison
+    today = timezone.localdate()
+    bench = InstrumentFactory(symbol="BENCH")
+    closes_create(instrument=bench, closes={today - timedelta(days=n): str(100 + n) for n in range(1, 5)})
+    portfolio.benchmark = bench
+    portfolio.save()
+    chart_data_generate(portfolio_id=portfolio.pk)
+    assert api.get(f"/api/dashboard-chart-data/{portfolio.pk}/").json()["benchmark"]["symbol"] == "BENCH"
+
+    # when staff delete BENCH (the portfolio's benchmark is set to none)
+    response = staff.post(f"/admin/prices/instrument/{bench.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302, response.content[:2000]
+    assert api.get(f"/api/portfolios/{portfolio.pk}/").json()["benchmark"] is None
+
+    # then the chart served no longer compares the portfolio with it (it is outdated, or made again without it)
+    chart = api.get(f"/api/dashboard-chart-data/{portfolio.pk}/").json()
+    assert chart["benchmark"] is None or chart["outdated"] is True, (chart["benchmark"]["symbol"], chart["outdated"])
