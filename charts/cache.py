@@ -33,7 +33,10 @@ PROGRESS_TTL_SECONDS = 86400
 #      "sparklines" a list of their ids; each allocation row (by_instrument) carries the instrument_id and
 #      provider of its instrument, and each warning its instrument_id; the rows ordered by value, symbol,
 #      then instrument id.
-CHART_LAYOUT = 2
+#   3: the time-weighted return counts a day's money in from the day's start (charts.performance); the live
+#      part's ranges carry today's factor's `start` and `out` instead of `flow` and `counted`. Every chart is
+#      made again on its first read, so no return measured the old way is served.
+CHART_LAYOUT = 3
 
 
 def chart_data_key(portfolio_id: int) -> str:

@@ -22,7 +22,7 @@ from math import nan
 from charts.benchmark import benchmark_return
 from charts.cache import CHART_LAYOUT
 from charts.compute import InstrumentInfo, allocation_json
-from charts.performance import LiveBase, RangePerformance, range_live_apply
+from charts.performance import LiveBase, RangePerformance, range_live_apply, twr_live
 from charts.selectors import closes_on
 from charts.sparklines import price_format
 from portfolio.access import PortfolioAccess
@@ -133,14 +133,13 @@ class LivePoint:
         return json.dumps([w for w in json.loads(raw)
                            if not (w["code"] == "no_price" and w.get("instrument_id") in ids)]).encode()
 
-    @property
-    def twr_factor(self) -> float | None:
-        """How today's TWR factor (V − flow − entered) / V_yesterday moves from the generation's V to the live
-        one: 1 when today does not count (nothing was at work yesterday); None when it cannot be scaled."""
-        if not self.base["counted"]:
-            return 1.0
-        then = float(self.value_then) - self.base["flow"]
-        return (float(self.live.total_value - self.entered[0]) - self.base["flow"]) / then if then else None
+    def _growth_live(self, growth: float) -> float | None:
+        """The benchmark comparison's growth of the portfolio (charts.performance.twr_growth_index) at today,
+        its factor of today made with the live value; None when it cannot be moved."""
+        twr = twr_live(growth - 1.0, previous=self.base["previous"], flow=self.base["flow"],
+                       value_then=float(self.value_then), value=float(self.live.total_value),
+                       entered=float(self.entered[0]))
+        return None if twr is None else twr + 1.0
 
     def series(self, raw: bytes) -> bytes:
         """A range's points (cached JSON) with the last one — today — at the live value."""
@@ -154,14 +153,14 @@ class LivePoint:
         if raw is None or base is None or key not in base["ranges"]:
             return raw
         growth_start, close_start = base["ranges"][key]
-        factor = self.twr_factor
+        growth = self._growth_live(base["growth"])
         close = close if close is not None else base["close"]
 
         def moved(point: dict) -> dict:
             portfolio, benchmark = benchmark_return(
-                growth=base["growth"] * (factor if factor is not None else 1.0), growth_start=growth_start,
+                growth=growth if growth is not None else base["growth"], growth_start=growth_start,
                 close=close if close is not None else nan, close_start=close_start or close or nan)
-            return {**point, "portfolio": portfolio if factor is not None else point["portfolio"],
+            return {**point, "portfolio": portfolio if growth is not None else point["portfolio"],
                     "benchmark": benchmark}
 
         return _last_point_replaced(raw, date=self.live.date, change=moved)
@@ -206,7 +205,7 @@ class LivePoint:
         entry, entry_local, _ = self.entered
         money_today = self.base.get("money_today")
         return range_live_apply(figures, base, value_then=self.value_then, value=self.live.total_value,
-                                unrealized=self.live.unrealized_gain, twr_factor=self.twr_factor,
+                                unrealized=self.live.unrealized_gain,
                                 local=self.live.local, flows=range_flows, entry=entry, entry_local=entry_local,
                                 money_today=tuple(map(Decimal, money_today)) if money_today else None)
 

@@ -35,10 +35,14 @@ Definitions (docs/holdings.md, "Performance", says the same for users):
 - gross/net_performance_percent = performance / time-weighted invested capital, the mean of the daily
   invested capital over the range's days (each calendar day from max(b+1, first transaction) to e weighs
   the same); None when that mean is 0.
-- time_weighted_return = Π (1 + r_d) − 1 over the range's days, r_d = (V_d − inflows_d + outflows_d) /
-  V_{d−1} − 1: V_d is the value at the end of day d, after its trades, and the day's flows happen at its end,
-  at their trade prices — the textbook daily chain. Days with V_{d−1} ≤ 0 (nothing at work) are skipped;
-  None when every day is.
+- time_weighted_return = Π (1 + r_d) − 1 over the range's days, with the day's net flow F_d = inflows_d −
+  outflows_d: r_d = V_d / (V_{d−1} + F_d) − 1 when money came in (F_d > 0), (V_d − F_d) / V_{d−1} − 1 when it
+  went out. V_d is the value at the end of day d, after its trades: money that comes in on a day is at work
+  from the day's start, money that goes out until the day's end, at their trade prices; the day's flows are
+  netted first, so money moved within the portfolio (a buy paid from its cash: stock in, cash out) is no flow.
+  Days with V_{d−1} + max(F_d, 0) ≤ 0 (nothing at work) are skipped; None when every day is. (With the day's
+  money in counted at its end instead, a day that brings 10,000 into a portfolio holding a penny would divide
+  the day's gain on the 10,000 by the penny.)
 - time_weighted_return_without_fx: the same, with the value and the flows of every currency converted at
   one rate per currency — its rate on the range's first day (max(b+1, first transaction)), or its first
   rate after it — instead of each day's: the return without the currency effect. The same amounts are
@@ -48,10 +52,10 @@ Definitions (docs/holdings.md, "Performance", says the same for users):
   flows of one sign, no time between them) or not finite. Solved as a continuous rate ρ (r = e^ρ − 1) by
   Newton's method safeguarded with bisection, inside the sign change nearest 0 on a grid of rates.
   money_weighted_return_period is the same rate over the time the money was at work, not annualised:
-  e^(ρ T) − 1 with T the range's days whose previous day's value is above 0 (the days the time-weighted
-  return counts), in years: a first buy inside the range, a sale out of everything or the months between
-  two round trips leave their days without money out — the range's length when money was in throughout (a
-  1D range's annualised rate is astronomically large; this one reads as the day's return).
+  e^(ρ T) − 1 with T the range's days whose previous day's value is above 0 (the flows are dated: a first
+  buy's day adds no time), in years: a first buy inside the range, a sale out of everything or the months
+  between two round trips leave their days without money out — the range's length when money was in
+  throughout (a 1D range's annualised rate is astronomically large; this one reads as the day's return).
 - realized_gain: the gains of the sells dated in the range (average cost, fees deducted); unrealized_gain:
   on e, value − cost basis of the positions counted in the value whose cost is known.
 - investment_by_month / _by_year: net amount invested in each period since the first transaction — buys
@@ -137,8 +141,8 @@ class WithoutFx(TypedDict):
     twr: float | None
     rates: dict[str, str]  # currency code -> the range's fixed rate, exact
     value: float  # today's value at those rates, as generated
+    previous: float  # yesterday's value at those rates
     flow: float  # today's inflows − outflows at those rates
-    counted: bool  # yesterday's value at those rates is > 0
 
 
 class RangeLive(TypedDict):
@@ -150,6 +154,8 @@ class RangeLive(TypedDict):
     unrealized: str
     capital: str
     twr: float | None
+    previous: float  # yesterday's value and today's inflows − outflows, as this range's TWR counts them
+    flow: float  # (twr_day_factor)
     years_invested: float  # the period the money-weighted return compounds over (_years_invested)
     without_fx: WithoutFx
     flows: NotRequired[XirrFlows]  # moved by charts.services to a part of its own, read by performance only
@@ -161,8 +167,8 @@ class LiveBase(TypedDict):
 
     date: str
     value: str  # exact
-    flow: float  # today's inflows − outflows (the TWR's), in the base currency
-    counted: bool  # yesterday's value is > 0: today's TWR factor (V − flow) / V_yesterday counts
+    previous: float  # yesterday's value and today's inflows − outflows (the benchmark comparison's TWR:
+    flow: float  # twr_day_factor)
     # The instruments held today that today's value left out (no price or rate before today's closes): their
     # "no price" warning goes once the live valuation values them.
     unvalued: list[int]
@@ -206,8 +212,8 @@ def performance_with_live_compute(inputs: ChartInputs, *, today: date,
     last = len(days) - 1
     live = LiveBase(
         date=today.isoformat(), value=str(daily.snapshots[last].valued.total_value),
+        previous=float(daily.value[last - 1] if last > 0 else 0.0),
         flow=float(daily.inflows_by_day[last] - daily.outflows_by_day[last]),
-        counted=bool(last > 0 and daily.value[last - 1] > 0),
         unvalued=[pk for pk, position in daily.snapshots[last].valued.positions.items() if position.value is None],
         entries=_entries_of_today(series, last=last),
         money_today=[str(daily.inflows.between(last - 1, last)), str(daily.outflows.between(last - 1, last))],
@@ -370,10 +376,8 @@ def twr_growth_index(inputs: ChartInputs, *, series: ChartSeries) -> np.ndarray:
     factors as `_twr`; a day with nothing at work counts as 1). The return between two days is
     growth[b] / growth[a] − 1: how the benchmark comparison draws the portfolio's line."""
     daily = _daily_build(inputs, series=series)
-    previous = np.concatenate([[0.0], daily.value[:-1]])
-    factors = np.ones(len(previous))
-    counted = previous > 0
-    factors[counted] = (daily.value - daily.inflows_by_day + daily.outflows_by_day)[counted] / previous[counted]
+    factors, _ = _twr_factors(value_start=0.0, values=daily.value, inflows=daily.inflows_by_day,
+                              outflows=daily.outflows_by_day)
     return np.cumprod(np.nan_to_num(factors, nan=1.0))
 
 
@@ -440,14 +444,16 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
     outflows_fixed = _in_base(daily.outflows_local[days], fixed_by_day)
     twr_fixed = _twr(value_start=start_fixed, values=values_fixed, inflows=inflows_fixed, outflows=outflows_fixed)
     previous_fixed = values_fixed[-2] if len(values_fixed) > 1 else start_fixed
+    previous = values[-2] if len(values) > 1 else float(value_start)
     flowing = amounts != 0  # the days without a flow add nothing to the XIRR: kept out of the cache
     live = RangeLive(gross=str(gross), net=str(net), unrealized=str(end_snapshot.valued.unrealized_gain),
                      capital=str(capital), twr=twr, years_invested=invested_years,
+                     previous=float(previous), flow=float(inflows[-1] - outflows[-1]),
                      flows=XirrFlows(times=times[flowing].tolist(), amounts=amounts[flowing].tolist(), span=span),
                      without_fx=WithoutFx(
-                         twr=twr_fixed, value=float(values_fixed[-1]), counted=bool(previous_fixed > 0),
+                         twr=twr_fixed, value=float(values_fixed[-1]),
                          rates={code: str(rate) for code, rate in fixed_exact.items() if rate is not None},
-                         flow=float(inflows_fixed[-1] - outflows_fixed[-1])))
+                         previous=float(previous_fixed), flow=float(inflows_fixed[-1] - outflows_fixed[-1])))
     return RangePerformance(
         start=first_counted.isoformat(),
         end=end_day.isoformat(),
@@ -471,34 +477,31 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
 
 
 def range_live_apply(figures: RangePerformance, base: RangeLive, *, value_then: Decimal, value: Decimal,
-                     unrealized: Decimal, twr_factor: float | None, local: dict[str, Decimal],
+                     unrealized: Decimal, local: dict[str, Decimal],
                      flows: XirrFlows | None = None, entry: Decimal = ZERO,
                      entry_local: dict[str, Decimal] | None = None,
                      money_today: tuple[Decimal, Decimal] | None = None) -> RangePerformance:
     """A range ending today moved from the value the generation saw today (`value_then`, today's closes
     left out) to the live `value`: what moves one for one with the value moves by the difference, exactly;
-    the TWR's last daily factor is multiplied by `twr_factor` (charts.live), and the return without the
-    currency effect's by its own, from today's live value of each currency (`local`, in that currency) at
-    the range's fixed rates; with the range's `flows`, the money-weighted return is solved again with the
+    the TWR's last daily factor is made again with the live value (twr_live), and the return without the
+    currency effect's too, from today's live value of each currency (`local`, in that currency) at the
+    range's fixed rates; with the range's `flows`, the money-weighted return is solved again with the
     live final value. `entry`: the live value of the positions the generation could not value today (in each
     currency: `entry_local`), money in today as a generation counting today's quotes books it, not a gain."""
     with localcontext(EXACT_SUMS):
         gross = Decimal(base["gross"]) + value - value_then - entry
         net = Decimal(base["net"]) + value - value_then - entry
     capital = Decimal(base["capital"])
-    twr = base["twr"]
-    if twr is not None and twr_factor is not None:
-        twr = (1.0 + twr) * twr_factor - 1.0
+    twr = twr_live(base["twr"], previous=base["previous"], flow=base["flow"], value_then=float(value_then),
+                   value=float(value), entered=float(entry))
     fixed = base["without_fx"]
-    twr_fixed = fixed["twr"]
     with localcontext(EXACT_SUMS):
         value_fixed = float(sum((amount * Decimal(fixed["rates"][code]) for code, amount in local.items()
                                  if code in fixed["rates"]), ZERO))
         entry_fixed = float(sum((amount * Decimal(fixed["rates"][code]) for code, amount in (entry_local or {}).items()
                                  if code in fixed["rates"]), ZERO))
-    if twr_fixed is not None and fixed["counted"]:
-        then = fixed["value"] - fixed["flow"]
-        twr_fixed = (1.0 + twr_fixed) * (value_fixed - fixed["flow"] - entry_fixed) / then - 1.0 if then else None
+    twr_fixed = twr_live(fixed["twr"], previous=fixed["previous"], flow=fixed["flow"], value_then=fixed["value"],
+                         value=value_fixed, entered=entry_fixed)
     money_weighted = {}
     if flows is not None:
         # Today's entry is money in at the range's end, beside the final value: in today's flow, made as the
@@ -533,21 +536,55 @@ def _at_fixed_rates(snapshot: Snapshot, fixed: dict[str, Decimal | None]) -> Dec
                    ZERO)
 
 
+def twr_day_factor(*, previous: float, value: float, flow: float) -> float | None:
+    """One day's time-weighted factor: V_d / (V_{d−1} + F_d) when money came in (the day's net flow F_d > 0),
+    (V_d − F_d) / V_{d−1} when it went out; None when nothing was at work that day."""
+    start = previous + max(flow, 0.0)
+    return (value + max(-flow, 0.0)) / start if start > 0 else None
+
+
+def twr_live(twr: float | None, *, previous: float, flow: float, value_then: float, value: float,
+             entered: float) -> float | None:
+    """A time-weighted return whose last day is today, moved from the generation's value of today
+    (`value_then`) to the live `value`: today's factor (V + out) / start made again as a generation counting
+    today's quotes makes it, `entered` (the positions it would value today that the generation could not) being
+    money in today. None when nothing was ever at work, or the generation's factor of today was 0."""
+    then = twr_day_factor(previous=previous, value=value_then, flow=flow)
+    now = twr_day_factor(previous=previous, value=value, flow=flow + entered)
+    if then == 0.0:
+        return None  # nothing to move it from
+    growth = (1.0 + twr if twr is not None else 1.0) / (then if then is not None else 1.0)
+    if now is None:
+        return twr if then is None else growth - 1.0
+    return growth * now - 1.0
+
+
+def _twr_factors(*, value_start: float, values: np.ndarray, inflows: np.ndarray,
+                 outflows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each day's time-weighted factor (twr_day_factor: the day's net money in at work from its start, its net
+    money out until its end), 1 on the days with nothing at work; and which days count."""
+    flow = inflows - outflows
+    start = np.concatenate([[value_start], values[:-1]]) + np.maximum(flow, 0.0)
+    counted = start > 0
+    factors = np.ones(len(values))
+    factors[counted] = (values[counted] + np.maximum(-flow, 0.0)[counted]) / start[counted]
+    return factors, counted
+
+
 def _twr(*, value_start: float, values: np.ndarray, inflows: np.ndarray, outflows: np.ndarray) -> float | None:
-    """Daily-chained time-weighted return, the day's flows at its end: r_d = (V_d − in_d + out_d) / V_{d−1} − 1,
-    days with V_{d−1} <= 0 skipped."""
-    previous = np.concatenate([[value_start], values[:-1]])
-    counted = previous > 0
+    """Daily-chained time-weighted return (_twr_factors); None when no day counts."""
+    factors, counted = _twr_factors(value_start=value_start, values=values, inflows=inflows, outflows=outflows)
     if not counted.any():
         return None
-    return float(np.prod((values[counted] - inflows[counted] + outflows[counted]) / previous[counted]) - 1.0)
+    return float(np.prod(factors[counted]) - 1.0)
 
 
 def _years_invested(*, value_start: float, values: np.ndarray) -> float:
-    """The years the money was at work: the range's days whose previous day's value is above 0 (those the
-    time-weighted return counts), the period the XIRR's rate compounds over. Over the whole range, a first buy
-    inside it, a sale out of everything or the months between two round trips would compound the rate over days
-    when no money was in (+10 % earned in ten days of a year-long range read as +3,000 %)."""
+    """The years the money was at work: the range's days whose previous day's value is above 0 (the XIRR's flows
+    are dated: money in on a day works from that date, so a first buy's day adds no time), the period the XIRR's
+    rate compounds over. Over the whole range, a first buy inside it, a sale out of everything or the months
+    between two round trips would compound the rate over days when no money was in (+10 % earned in ten days of
+    a year-long range read as +3,000 %)."""
     previous = np.concatenate([[value_start], values[:-1]])
     return float(np.count_nonzero(previous > 0)) / DAYS_PER_YEAR
 

@@ -122,14 +122,16 @@ class Book:
         return total
 
     def twr(self, base: date, last: date) -> Fraction | None:
-        """Π (V_d − in_d + out_d) / V_{d−1} − 1 over the days after `base` up to `last`, days with V_{d−1} <= 0
-        skipped; None when every day is."""
+        """Π (1 + r_d) − 1 over the days after `base` up to `last`, the day's net flow F = in − out at work from
+        its start when money came in, until its end when it went out: V_d / (V_{d−1} + F) or (V_d − F) / V_{d−1};
+        days with nothing at work (V_{d−1} + max(F, 0) <= 0) skipped; None when every day is."""
         growth, counted, previous = Fraction(1), False, self.value(base)
         for day in _days(base + timedelta(days=1), last):
             value = self.value(day)
             money_in, money_out = self.flows(day)
-            if previous > 0:
-                growth *= (value - money_in + money_out) / previous
+            flow = money_in - money_out
+            if previous + max(flow, 0) > 0:
+                growth *= (value + max(-flow, 0)) / (previous + max(flow, 0))
                 counted = True
             previous = value
         return growth - 1 if counted else None

@@ -106,7 +106,8 @@ def test_interest_is_income_and_performance_not_a_flow(providers, api):  # noqa:
 
     body = performance(api, portfolio_id)
 
-    # 1000 in; 10 interest, 2.50 withheld: value 1007.50, net 7.50, gross 10; TWR 0.75 %
+    # 1000 in; 10 interest, 2.50 withheld: value 1007.50, net 7.50, gross 10; TWR 0.75 % (the interest paid out
+    # and the cash it brings in net to no flow)
     assert (body["value"], body["net_performance"], body["gross_performance"], body["dividends"], body["fees"]) == (
         "1007.50", "7.50", "10.00", "10.00", "2.50")
     assert body["time_weighted_return"] == "0.007500"
@@ -129,10 +130,10 @@ def test_turning_cash_tracking_on_keeps_the_net_performance_and_the_returns_coun
     record(api, portfolio_id, symbol="AAPL", type="SELL", date=d2, quantity="4", price="120", fee="1")
     record(api, portfolio_id, symbol="AAPL", type="DIVIDEND", date=d3, quantity="6", price="0.5", fee="0.45")
     before = performance(api, portfolio_id)
-    # the sell's 479 and the dividend's 2.55 have left: 6 × 120 held; TWR 1200 / 1000 on the jump, then the
-    # sell's day (720 + 479) / 1200, the dividend's (720 + 2.55) / 720
+    # the sell's 479 and the dividend's 2.55 have left: 6 × 120 held; TWR 1000 / 1001 on the buy's day (its
+    # fee), 1200 / 1000 on the jump, then the sell's day (720 + 479) / 1200, the dividend's (720 + 2.55) / 720
     assert (before["value"], before["net_performance"]) == ("720.00", "200.55")
-    assert before["time_weighted_return"] == "0.203246"  # 1.2 × 1199 / 1200 × 722.55 / 720 − 1
+    assert before["time_weighted_return"] == "0.202044"  # 1000 / 1001 × 1.2 × 1199 / 1200 × 722.55 / 720 − 1
 
     assert api.patch(f"{account_url}{account_id}/", {"tracks_cash": True}, format="json").status_code == 200
     after = performance(api, portfolio_id)
@@ -141,9 +142,10 @@ def test_turning_cash_tracking_on_keeps_the_net_performance_and_the_returns_coun
     assert after["value"] == "1201.55"
     assert (after["net_performance"], after["gross_performance"]) == (before["net_performance"],
                                                                       before["gross_performance"])
-    # the returns now count the cash, which earns nothing: the sell's day is the same (the proceeds stay,
-    # 1199 / 1200), the dividend is 2.55 on 1199 — 1.2 × 1199 / 1200 × 1201.55 / 1199 − 1
-    assert after["time_weighted_return"] == "0.201550"
+    # the returns now count the cash, which earns nothing: the buy's day is the same (1,001 deposited, 1,000 worth
+    # of stock bought with it), the sell's too (the proceeds stay, 1199 / 1200: stock out and cash in net to no
+    # flow), the dividend is 2.55 on 1199 — 1000 / 1001 × 1.2 × 1199 / 1200 × 1201.55 / 1199 − 1
+    assert after["time_weighted_return"] == "0.200350"
     today = timezone.localdate()
     assert rate(after["money_weighted_return"]) == close_to(xirr_brentq([(d0, -1001.0), (today, 1201.55)]))
     assert rate(before["money_weighted_return"]) == close_to(xirr_brentq(

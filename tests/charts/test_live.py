@@ -93,9 +93,8 @@ def test_an_intraday_quote_moves_the_live_point_and_figures_without_regenerating
     assert performance["value"] == "3215.00" and performance["outdated"] is False
     assert performance["gross_performance"] == "2215.00"  # bought for 1,000.00
     assert performance["unrealized_gain"] == "2215.00"
-    # one buy, no other flow: the TWR runs from the first day's value (10 × that day's close) to today's
-    first_close = PriceHistory.objects.get(instrument=held["instrument"], date=held["traded"]).close
-    assert performance["time_weighted_return"] == f"{float(LIVE_CLOSE / first_close) - 1:.6f}"
+    # one buy, no other flow: the TWR runs from the money paid in (10 × 100) to today's value
+    assert performance["time_weighted_return"] == f"{float(LIVE_CLOSE * 10 / 1000) - 1:.6f}"
     assert performance["time_weighted_return_without_fx"] == performance["time_weighted_return"]  # all in USD
     assert performance["value_start"] == performance_before["value_start"]
     # 1,000.00 paid on the first day (1 day after MAX's base day), 3,215.00 the value today: solved again

@@ -78,10 +78,10 @@ def test_buy_and_buy(portfolio):
     # invested 1001, 2102, 2102: mean 1735; 300 / 1735 and 298 / 1735
     assert whole["time_weighted_invested_capital"] == "1735.00"
     assert (whole["gross_performance_percent"], whole["net_performance_percent"]) == ("0.172911", "0.171758")
-    # flows at the end of their day: 2 Jan has nothing at work the day before (skipped); then
-    # (2200 − 1101) / 1000 and 2400 / 2200 → 1.099 × 12 / 11 − 1
-    assert whole["time_weighted_return"] == "0.198909"
-    assert whole["time_weighted_return_without_fx"] == "0.198909"  # nothing foreign
+    # money in at work from its day's start: 1000 / 1001, 2200 / (1000 + 1101), 2400 / 2200
+    # → 2,400,000 / 2,103,101 − 1
+    assert whole["time_weighted_return"] == "0.141172"
+    assert whole["time_weighted_return_without_fx"] == "0.141172"  # nothing foreign
     assert rate(whole["money_weighted_return"]) == close_to(xirr_brentq(
         [(date(2024, 1, 1), 0.0), (date(2024, 1, 2), -1001.0), (date(2024, 1, 3), -1101.0),
          (date(2024, 1, 4), 2400.0)]))
@@ -113,8 +113,8 @@ def test_buy_and_sell_at_a_loss(portfolio):
     assert (whole["gross_performance"], whole["net_performance"], whole["fees"]) == ("-100.00", "-103.00", "3.00")
     # invested 1002 then 601.20: mean 801.60
     assert (whole["gross_performance_percent"], whole["net_performance_percent"]) == ("-0.124750", "-0.128493")
-    # the buy's day is skipped (nothing at work before it), then (540 + 359) / 1000 − 1
-    assert whole["time_weighted_return"] == "-0.101000"
+    # the buy's day 1000 / 1002 (its fee), then (540 + 359) / 1000: 899 / 1002 − 1
+    assert whole["time_weighted_return"] == "-0.102794"
     assert rate(whole["money_weighted_return"]) == close_to(xirr_brentq(
         [(date(2024, 1, 1), 0.0), (date(2024, 1, 2), -1002.0), (date(2024, 1, 3), 359.0 + 540.0)]))
     assert float(whole["money_weighted_return"]) < -0.99  # −10 % in two days, annualised
@@ -137,8 +137,9 @@ def test_full_exit_with_a_gain(portfolio):
     # 1001 invested on 365 of the 374 days: 1001 × 365 / 374 = 976.91; 197 / that and 200 / that
     assert whole["time_weighted_invested_capital"] == "976.91"
     assert (whole["net_performance_percent"], whole["gross_performance_percent"]) == ("0.201656", "0.204727")
-    # flat for a year from the first day's 1000, then (0 + 1198) / 1000; days after the exit are skipped
-    assert whole["time_weighted_return"] == "0.198000"
+    # the first day 1000 / 1001 (its fee), flat for a year, then (0 + 1198) / 1000; days after the exit are
+    # skipped: 1198 / 1001 − 1, as the money-weighted return over exactly a year
+    assert whole["time_weighted_return"] == "0.196803"
     # −1001 and +1198 exactly 365 days apart: the annual rate is 1198 / 1001 − 1
     assert whole["money_weighted_return"] == "0.196803"
     assert rate(whole["money_weighted_return"]) == close_to(xirr_brentq(
@@ -148,9 +149,9 @@ def test_full_exit_with_a_gain(portfolio):
     assert rate(whole["money_weighted_return_period"]) == close_to(1198 / 1001 - 1)
 
     # calendar years: 2023 ends holding 5 × 200 = 1000 (bought for 1001); 2024 starts from it. 2023's only
-    # move is the buy's fee, paid on a day with nothing at work before it: a time-weighted return of 0
+    # move is the buy's fee: 1000 / 1001 − 1
     assert (result["ranges"]["2023"]["value"], result["ranges"]["2023"]["net_performance"],
-            result["ranges"]["2023"]["time_weighted_return"]) == ("1000.00", "-1.00", "0.000000")
+            result["ranges"]["2023"]["time_weighted_return"]) == ("1000.00", "-1.00", "-0.000999")
     year = result["ranges"]["2024"]
     assert (year["start"], year["end"], year["value_start"], year["value"], year["gross_performance"],
             year["net_performance"], year["realized_gain"], year["time_weighted_return"]) == (
@@ -192,8 +193,8 @@ def test_a_lone_fee(portfolio):
     whole = result["ranges"]["MAX"]
     assert (whole["fees"], whole["gross_performance"], whole["net_performance"], whole["net_performance_percent"]) == (
         "5.00", "0.00", "-5.00", "-0.010000")
-    # the fee is money paid in that buys nothing: (500 − 5) / 500
-    assert whole["time_weighted_return"] == "-0.010000"
+    # the fee is money paid in that buys nothing: 500 / (500 + 5)
+    assert whole["time_weighted_return"] == "-0.009901"
     assert rate(whole["money_weighted_return"]) == close_to(xirr_brentq(
         [(date(2024, 1, 2), -500.0), (date(2024, 1, 10), -5.0), (date(2024, 1, 31), 500.0)]))
     # the fee is not invested money
@@ -216,10 +217,10 @@ def test_a_position_bought_in_euros_with_the_rate_moving(portfolio):
     assert (whole["value"], whole["total_investment"], whole["fees"], whole["gross_performance"],
             whole["net_performance"], whole["unrealized_gain"]) == (
         "1375.00", "1102.20", "2.20", "275.00", "272.80", "272.80")
-    # the buy's day is skipped; then with the currency effect 1100 → 1200 → 1375 (+25 %); without it, every
-    # rate at 2 Jan's 1.10: 1100 → 1100 → 1210 (+10 %)
-    assert whole["time_weighted_return"] == "0.250000"
-    assert whole["time_weighted_return_without_fx"] == "0.100000"
+    # from the 1102.20 paid: with the currency effect 1100 → 1200 → 1375 (1375 / 1102.20); without it, every
+    # rate at 2 Jan's 1.10: 1100 → 1100 → 1210 (1210 / 1102.20)
+    assert whole["time_weighted_return"] == "0.247505"
+    assert whole["time_weighted_return_without_fx"] == "0.097804"
     # 1D: 1200 → 1375 with the rate; at 4 Jan's rate (1.25) throughout, the 10 % rise of the close alone
     one_day = result["ranges"]["1D"]
     assert (one_day["time_weighted_return"], one_day["time_weighted_return_without_fx"]) == ("0.145833", "0.100000")
@@ -272,7 +273,7 @@ def test_twr_and_xirr_match_an_independent_computation_with_a_close_every_day(po
     assert rate(week["money_weighted_return"]) == close_to(expected_week_xirr)
 
 
-def test_the_textbook_time_weighted_return_with_a_buy_on_the_day_the_price_jumps(portfolio):
+def test_money_paid_in_on_a_day_the_price_jumps_is_at_work_from_the_days_start(portfolio):
     # given one share bought at 10 (close 10); the next day the close jumps to 20 and a second share is bought
     # at 20; the day after the close is 15
     aaa = InstrumentFactory(symbol="AAA")
@@ -282,9 +283,30 @@ def test_the_textbook_time_weighted_return_with_a_buy_on_the_day_the_price_jumps
 
     whole = performance(portfolio, today=date(2024, 1, 4))["ranges"]["MAX"]
 
-    # the second share is bought at the end of the jump, not in it: (40 − 20) / 10 = 2, then 30 / 40 = 0.75
-    assert whole["time_weighted_return"] == "0.500000"
+    # a day's closes cannot tell a trade before the day's move from one after it: the money paid in counts from
+    # the day's start, 10 / 10, 40 / (10 + 20), 30 / 40 − 1 = 0 (had it counted from the day's end, the day's
+    # gain would be divided by what was at work before it, (40 − 20) / 10, which a penny left in cash turns into
+    # millions of percent: below)
+    assert whole["time_weighted_return"] == "0.000000"
     assert (whole["value"], whole["net_performance"]) == ("30.00", "0.00")
+
+
+def test_a_day_that_brings_money_into_a_portfolio_holding_a_penny_is_not_measured_against_the_penny(portfolio):
+    # given what a withdrawal of the balance shown leaves behind, a fraction of a penny (here one share worth
+    # 0.0085), held since January; on 1 March 10,000 shares more bought at 1, the day's close 1.014
+    portfolio.base_currency = "GBP"
+    portfolio.save()
+    aaa = InstrumentFactory(symbol="AAA", currency="GBP")
+    buy(portfolio, aaa, date(2024, 1, 2), "1", "0.0085")
+    buy(portfolio, aaa, date(2024, 3, 1), "10000", "1")
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "0.0085", date(2024, 3, 1): "1.014"})
+
+    whole = performance(portfolio, today=date(2024, 3, 1))["ranges"]["MAX"]
+
+    # 0.0085 / 0.0085, flat, then 10,001 × 1.014 / (0.0085 + 10,000) − 1 ≈ 1.4 %: the day's gain over the
+    # money at work that day, not over the 0.0085 held the day before ((10,141.014 − 10,000) / 0.0085 − 1 ≈
+    # 1,658,988 %)
+    assert whole["time_weighted_return"] == f"{10001 * 1.014 / 10000.0085 - 1:.6f}"
 
 
 def test_the_textbook_time_weighted_return_with_sparse_closes(portfolio):
@@ -329,10 +351,11 @@ def test_a_hand_priced_instrument_is_valued_at_its_trades_until_its_first_close(
         expected[day.isoformat()] = ("285.80" if day < date(2021, 11, 30)
                                      else "546.40" if day < date(2021, 12, 13) else "595.60")
     assert values == expected
-    # 285.80 → 285.80 ...; the second buy at 136.60: (546.40 − 274.80) / 285.80; the close: 595.60 / 546.40
+    # 285.80 / 287.40 (the first buy's fee), 285.80 → 285.80 ...; the second buy at 136.60 + 1.60:
+    # 546.40 / (285.80 + 274.80); the close: 595.60 / 546.40
     book = Book(symbols={"GEM": "CHF"}, closes={"GEM": {date(2021, 12, 13): "148.90"}}, deals=deals)
     assert matches_rate(whole["time_weighted_return"], book.twr(date(2021, 11, 21), today))
-    assert whole["time_weighted_return"] == "0.035885"
+    assert whole["time_weighted_return"] == "0.056518"
     assert chart["warnings"] == []
 
 
@@ -414,9 +437,9 @@ def test_a_trade_in_another_currency_is_an_observation_at_its_days_rate(portfoli
     assert matches_rate(whole["time_weighted_return"], book.twr(date(2024, 1, 1), date(2024, 1, 5)))
     # 375 − (220 + 1.10) − 120
     assert whole["net_performance"] == cents(book.net_performance(date(2024, 1, 1), date(2024, 1, 5))) == "33.90"
-    # (360 − 120) / 220 · 375 / 360 − 1; without the currency effect the euros paid on 4 Jan count at the
-    # range's first EUR rate, 1.10: (360 − 110) / 220 · 375 / 360 − 1
-    assert (whole["time_weighted_return"], whole["time_weighted_return_without_fx"]) == ("0.136364", "0.183712")
+    # 220 / 221.10 (201 EUR paid), 360 / (220 + 120), 375 / 360; without the currency effect the euros paid on
+    # 4 Jan count at the range's first EUR rate, 1.10: 220 / 221.10 · 360 / (220 + 110) · 375 / 360
+    assert (whole["time_weighted_return"], whole["time_weighted_return_without_fx"]) == ("0.097454", "0.130710")
 
 
 def test_a_realized_gain_is_rounded_once_half_even(portfolio):
@@ -532,8 +555,8 @@ def test_a_position_without_any_observation_is_left_out_until_it_has_one(portfol
     whole = performance(portfolio, today=date(2024, 1, 4))["ranges"]["MAX"]
 
     # value 1000, 1000 (NEWCO left out: only its fee counts), then 1100 + 110 with NEWCO coming in at 110:
-    # (1000 − 1) / 1000 · (1210 − 110) / 1000 − 1; never a day valued as if it were worth 0
-    assert whole["time_weighted_return"] == "0.098900"
+    # 1000 / (1000 + 1) · 1210 / (1000 + 110) − 1; never a day valued as if it were worth 0
+    assert whole["time_weighted_return"] == "0.089001"
     # net: AAA's +100 and NEWCO's fee (its value came in as money, not as a gain); unrealized: 100 + (110 − 1)
     assert (whole["value"], whole["net_performance"], whole["unrealized_gain"]) == ("1210.00", "99.00", "209.00")
 
@@ -549,9 +572,9 @@ def test_nothing_to_measure_yet():
     assert result["investment_by_month"] == []
 
 
-def test_the_first_day_has_no_rate_of_return_of_either_kind(portfolio):
-    # given 10 bought at 100 and the close at 100 on the first day, viewed that day: no time for an XIRR,
-    # and nothing at work before the day for a time-weighted return
+def test_the_first_day_has_a_time_weighted_return_and_no_money_weighted_one(portfolio):
+    # given 10 bought at 100 + 1 fee and the close at 100 on the first day, viewed that day: no time for an
+    # XIRR; the money paid in was at work from the day's start: 1000 / 1001 − 1
     aaa = InstrumentFactory(symbol="AAA")
     buy(portfolio, aaa, date(2024, 1, 2), "10", "100", "1")
     closes_create(instrument=aaa, closes={date(2024, 1, 2): "100"})
@@ -559,7 +582,7 @@ def test_the_first_day_has_no_rate_of_return_of_either_kind(portfolio):
     whole = performance(portfolio, today=date(2024, 1, 2))["ranges"]["MAX"]
 
     assert whole["money_weighted_return"] is None
-    assert whole["time_weighted_return"] is None
+    assert whole["time_weighted_return"] == "-0.000999"
     assert (whole["net_performance"], whole["fees"]) == ("-1.00", "1.00")
 
 

@@ -54,9 +54,9 @@ def test_pending_until_generated_then_the_figures(api, invested):
     assert {name: body[name] for name in CONTRACT_FIELDS} == {
         "value": "1200.00", "total_investment": "1001.00", "gross_performance": "202.50",
         "net_performance": "201.00", "net_performance_percent": "0.200799",  # 201 / 1001
-        # the buy's day has nothing at work before it (skipped); then 1100 / 1000 · (1100 + 2) / 1100 ·
-        # 1200 / 1100 · 1200 / 1200 − 1 = 1 322 400 / 1 100 000 − 1
-        "time_weighted_return": "0.202182",
+        # the buy's day 1000 / 1001 (its fee); then 1100 / 1000 · (1100 + 2) / 1100 · 1200 / 1100 · 1200 / 1200 − 1
+        # = 1 322 400 / 1 101 100 − 1
+        "time_weighted_return": "0.200981",
         "money_weighted_return": body["money_weighted_return"],
         "dividends": "2.50", "fees": "1.50",
     }
@@ -64,7 +64,7 @@ def test_pending_until_generated_then_the_figures(api, invested):
     assert (body["status"], body["range"], body["base_currency"], body["outdated"]) == ("ready", "MAX", "USD", False)
     assert (body["start"], body["end"]) == ((today - timedelta(days=4)).isoformat(), today.isoformat())
     assert (body["realized_gain"], body["unrealized_gain"], body["time_weighted_return_without_fx"]) == (
-        "0.00", "199.00", "0.202182")
+        "0.00", "199.00", "0.200981")
     bought = today - timedelta(days=4)
     assert body["investment_by_month"][0] == {"period": bought.strftime("%Y-%m"), "investment": "1001.00"}
     assert sum(Decimal(period["investment"]) for period in body["investment_by_year"]) == Decimal("1001.00")
