@@ -15,10 +15,11 @@ from django.db import connection, transaction
 from django.db.models import Case, Max, Q, Value, When
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from core.events import EventKind, EventLevel, event_record_once
 from prices.currencies import MINOR_UNIT_CURRENCIES
 from prices.models import FxRate
 from prices.needs import fx_needs_get
-from prices.providers.base import TransientError
+from prices.providers.base import PermanentError, TransientError
 from prices.providers.frankfurter import FrankfurterClient
 from prices.signals import fx_rates_changed, fx_rates_writing
 
@@ -143,22 +144,45 @@ def _series_retrying() -> Retrying:
                     retry=retry_if_exception_type(TransientError), reraise=True)
 
 
+def _series_published(client, base: str, quotes: list[str], start: date, end: date) -> dict:
+    """The daily rates of `quotes` against `base` (one request), less the currencies the source does not publish:
+    it refuses a whole request naming one (404 for TWD, say, which a Taiwan listing's quote brings), so that one
+    is asked alone and left out, never holding back the others' rates."""
+    fetch = _series_retrying()
+    try:
+        return fetch(client.series, base, quotes, start, end)
+    except PermanentError:
+        if len(quotes) == 1:
+            raise
+    series: dict = {}
+    for quote in quotes:
+        try:
+            for day, rates in fetch(client.series, base, [quote], start, end).items():
+                series.setdefault(day, {}).update(rates)
+        except PermanentError as error:
+            event_record_once(once_key=f"fx-unpublished:{base}:{quote}", window_seconds=86400,
+                              kind=EventKind.PROVIDER_ERROR, level=EventLevel.WARNING,
+                              message=f"no {base}/{quote} rates: {error}", provider="frankfurter")
+    return series
+
+
 def fx_backfill(*, base: str, currencies: list[str], since: date, client=None, today: date | None = None) -> int:
     """Fetch and store the daily rates of `currencies` against `base` from `since` to today (one request)."""
     quotes = sorted({currency_major(c)[0] for c in currencies} - {currency_major(base)[0]})
     today = today or date.today()
     if not quotes or since > today:
         return 0
-    series = _series_retrying()((client or FrankfurterClient()).series, currency_major(base)[0], quotes, since, today)
+    series = _series_published(client or FrankfurterClient(), currency_major(base)[0], quotes, since, today)
     return fx_rates_store(base=currency_major(base)[0], series=series)
 
 
 def fx_refresh(*, client=None, today: date | None = None) -> int:
     """Fetch the daily rates every portfolio needs (prices.needs), only from the day after the last
-    one stored (or from the first date needed, for a pair with none yet)."""
+    one stored (or from the first date needed, for a pair with none yet). A base the source refuses (it does
+    not publish it) leaves the other bases' rates to be fetched, and is raised at the end."""
     client = client or FrankfurterClient()
     today = today or date.today()
-    written = 0
+    written, refused = 0, []
     for base, needed in fx_needs_get().items():
         quotes = sorted(needed)
         stored = FxRate.objects.filter(base=base, quote__in=quotes).values("quote").annotate(last=Max("date"))
@@ -167,5 +191,10 @@ def fx_refresh(*, client=None, today: date | None = None) -> int:
         start = min(last_by_quote[q] + timedelta(days=1) if q in last_by_quote else needed[q] for q in quotes)
         if start > today:
             continue
-        written += fx_rates_store(base=base, series=_series_retrying()(client.series, base, quotes, start, today))
+        try:
+            written += fx_rates_store(base=base, series=_series_published(client, base, quotes, start, today))
+        except PermanentError as error:
+            refused.append(error)
+    if refused:
+        raise refused[0]
     return written

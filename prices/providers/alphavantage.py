@@ -61,7 +61,10 @@ class AlphaVantageProvider(HttpProvider):
         the spent daily quota and from a premium-only feature (never), and the throttle texts
         themselves advertise the premium plans, so the order of these checks matters."""
         lower = message.lower()
-        if "per second" in lower or "per minute" in lower or "sparingly" in lower:
+        if "per minute" in lower:
+            # Asked again within the minute, it refuses again, and counts each refusal against the day's calls.
+            raise RateLimitedError(f"alphavantage: {message}", retry_after=60.0)
+        if "per second" in lower or "sparingly" in lower:
             raise RateLimitedError(f"alphavantage: {message}")
         if "per day" in lower or "daily rate limit" in lower or "daily limit" in lower:
             raise QuotaExhaustedError(f"alphavantage: {message}")
@@ -99,6 +102,7 @@ class AlphaVantageProvider(HttpProvider):
             price=price,
             as_of=self._as_of(day),
             previous_close=price_parse(fields.get("08. previous close")),
+            session_date=day,
         )
         return batch
 

@@ -64,6 +64,9 @@ class Quote:
     # What the provider says the instrument is, in Folio's words (prices.models.AssetClass values:
     # stock, etf, fund, crypto, other); None when it does not say or says something Folio cannot map.
     asset_class: str | None = None
+    # The trading day, when the provider states only the day (no time): on the exchange's clock already, where
+    # a time made of it in UTC could fall on the next local day east of UTC.
+    session_date: date | None = None
 
 
 @dataclass(frozen=True)

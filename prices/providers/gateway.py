@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from django.conf import settings
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from core.events import EventKind, EventLevel, event_record
 from core.redis_store import REDIS_DOWN
@@ -82,14 +82,14 @@ class ProviderGate:
         self.name = name
         self.provider = provider
         self.limits: ProviderLimits = self.limits_for(name, provider=type(provider))
-        self.bucket = TokenBucket(name, self.limits)
+        self.bucket = TokenBucket.of(name, self.limits)
         self.quota = DailyQuota(name, self.limits.daily_quota)
         self.breaker = CircuitBreaker(name)
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RateLimitedError) and error.retry_after is not None:
-            return min(error.retry_after, settings.PROVIDER_MAX_WAIT_SECONDS)
+            return error.retry_after  # shorter than PROVIDER_MAX_WAIT_SECONDS (_retried)
         initial = settings.PROVIDER_BACKOFF_INITIAL_SECONDS
         # Jitter of the same order as the first wait spreads workers that failed together.
         return wait_exponential_jitter(multiplier=initial, jitter=initial, max=settings.PROVIDER_BACKOFF_MAX_SECONDS)(
@@ -118,16 +118,18 @@ class ProviderGate:
 
         def attempt() -> T:
             self.breaker.allow()
-            try:
-                self.quota.consume(cost)
-            except QuotaExhaustedError:
-                self._quota_event()
-                raise
+            # The token first: an attempt that times out waiting for one is never made, and is not charged to
+            # the day's quota (a provider counting 25 a day would lose one per attempt that never left).
             waited = self.bucket.acquire(timeout=settings.PROVIDER_MAX_WAIT_SECONDS, cost=cost)
             if waited >= RATE_WAIT_EVENT_SECONDS:
                 provider_event_once(provider=self.name, kind=EventKind.RATE_LIMIT_WAIT,
                                     window_seconds=RATE_WAIT_EVENT_EVERY, level=EventLevel.INFO,
                                     message=f"{self.name}: waited {waited:.1f} s for the rate limit", waited=waited)
+            try:
+                self.quota.consume(cost)
+            except QuotaExhaustedError:
+                self._quota_event()
+                raise
             counter[0] += 1
             started = time.perf_counter()
             outcome = "error"
@@ -157,7 +159,7 @@ class ProviderGate:
         retrying = Retrying(
             stop=stop_after_attempt(settings.PROVIDER_MAX_ATTEMPTS),
             wait=self._wait,
-            retry=retry_if_exception_type(TransientError),
+            retry=retry_if_exception(_retried),
             reraise=True,
             before_sleep=lambda state: logger.info(
                 "%s: attempt %d failed (%s), retrying", self.name, state.attempt_number,
@@ -165,6 +167,15 @@ class ProviderGate:
             ),
         )
         return retrying(attempt)
+
+
+def _retried(error: BaseException) -> bool:
+    """A transient error is retried in this run, unless the provider asked for a wait as long as the longest this
+    run may wait (PROVIDER_MAX_WAIT_SECONDS): retried sooner, it is refused again (and a provider counting its
+    refusals charges them); the batch fails now and a later refresh asks again."""
+    if isinstance(error, RateLimitedError) and error.retry_after is not None:
+        return error.retry_after < settings.PROVIDER_MAX_WAIT_SECONDS
+    return isinstance(error, TransientError)
 
 
 class PriceService:

@@ -2,7 +2,9 @@
 
 - A token bucket per provider (requests per second, with a small burst), refilled by Redis server
   time inside one Lua script, so clocks of the workers never matter and two workers can never take
-  the same token.
+  the same token. A provider that charges credits per symbol against a per-minute allowance (Twelve
+  Data) gets a sliding window of 60 s instead: a bucket big enough for a whole batch would let a
+  second batch's worth through within the same minute.
 - A daily quota per provider (UTC day by Redis server time): an attempt is counted before it is
   made, so a 25-calls/day key is never exceeded, whatever fails.
 - A circuit breaker per provider: open after repeated transient failures, one half-open probe after
@@ -41,6 +43,29 @@ end
 redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', key, math.ceil(capacity / rate * 1000) + 1000)
 return wait_ms
+"""
+
+_CREDIT_WINDOW = """
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - 60)
+local spent = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+local used = 0
+for i = 1, #spent, 2 do used = used + tonumber(string.match(spent[i], '^(%d+):')) end
+if used + cost <= limit then
+  redis.call('ZADD', key, now, cost .. ':' .. now .. ':' .. redis.call('INCR', key .. ':n'))
+  redis.call('EXPIRE', key, 120)
+  redis.call('EXPIRE', key .. ':n', 120)
+  return 0
+end
+for i = 1, #spent, 2 do
+  used = used - tonumber(string.match(spent[i], '^(%d+):'))
+  if used + cost <= limit then return math.ceil((tonumber(spent[i + 1]) + 60 - now) * 1000) end
+end
+return 60000
 """
 
 _DAILY_QUOTA = """
@@ -119,6 +144,11 @@ class TokenBucket:
         self.limits = limits
         self._script = redis_client().register_script(_TOKEN_BUCKET)
 
+    @staticmethod
+    def of(provider: str, limits: ProviderLimits) -> TokenBucket:
+        """The pacing a provider's limits call for: a credit window when it charges per symbol."""
+        return CreditWindow(provider, limits) if limits.credits_per_symbol else TokenBucket(provider, limits)
+
     def try_acquire(self, cost: int = 1) -> float:
         """Take `cost` tokens: 0 when granted, else the seconds to wait before asking again."""
         wait_ms = self._script(keys=[self.key], args=[self.limits.requests_per_second, self.limits.burst, cost])
@@ -136,6 +166,27 @@ class TokenBucket:
             time.sleep(wait)
 
 
+class CreditWindow(TokenBucket):
+    """At most a minute's credits (requests_per_second × 60) spent in any 60 s, whatever minute the provider
+    counts by: 8 credits now and 2 more 15 s later are 10 in the provider's minute, which a bucket holding a
+    whole batch of 8 allowed."""
+
+    def __init__(self, provider: str, limits: ProviderLimits) -> None:
+        self.key = _key(provider, "credits")
+        self.limits = limits
+        self.per_minute = max(1, round(limits.requests_per_second * 60))
+        self._script = redis_client().register_script(_CREDIT_WINDOW)
+
+    def try_acquire(self, cost: int = 1) -> float:
+        wait_ms = self._script(keys=[self.key], args=[self.per_minute, min(cost, self.per_minute)])
+        return int(wait_ms) / 1000
+
+
+# Stands for "no limit" in the quota scripts: a provider without a daily quota still has its day marked spent
+# when it says so (Stooq's "Exceeded the daily hits limit").
+_UNLIMITED = 2**50
+
+
 class DailyQuota:
     def __init__(self, provider: str, limit: int | None) -> None:
         self.prefix = _key(provider, "quota")
@@ -146,18 +197,18 @@ class DailyQuota:
         self._used = client.register_script(_QUOTA_LEFT)
 
     def consume(self, cost: int = 1) -> int | None:
-        """Count a request (or its credits) against today's budget; QuotaExhaustedError past it."""
-        if self.limit is None:
-            return None
-        left = int(self._consume(keys=[self.prefix], args=[self.limit, cost]))
+        """Count a request (or its credits) against today's budget; QuotaExhaustedError past it (or once the
+        provider said the day's budget is spent). None for a provider without a quota."""
+        left = int(self._consume(keys=[self.prefix], args=[self.limit or _UNLIMITED, cost]))
         if left < 0:
-            raise QuotaExhaustedError(f"daily quota of {self.limit} used up")
-        return left
+            raise QuotaExhaustedError(f"daily quota of {self.limit} used up" if self.limit is not None
+                                      else "the provider said today's requests are used up")
+        return left if self.limit is not None else None
 
     def exhaust(self) -> None:
-        """The provider says the budget is spent (it counts differently): believe it until tomorrow."""
-        if self.limit is not None:
-            self._exhaust(keys=[self.prefix], args=[self.limit])
+        """The provider says the budget is spent (it counts differently, or declares no quota): believe it until
+        tomorrow."""
+        self._exhaust(keys=[self.prefix], args=[self.limit or _UNLIMITED])
 
     def used(self) -> int:
         return int(self._used(keys=[self.prefix]))

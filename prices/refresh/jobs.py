@@ -72,12 +72,14 @@ def _lock_key(scope: str) -> str:
     return job_lock_key(f"refresh-prices:{scope}")
 
 
-def _deadline_seconds(service: PriceService, batches: list[Batch]) -> int:
-    """How long the run may take: its requests at each provider's pace, with room for retries."""
+def refresh_deadline_seconds(service: PriceService, batches: list[Batch]) -> int:
+    """How long the run may take: its requests (or, for a provider charging per symbol, its credits) at each
+    provider's pace, with room for retries."""
     seconds = 0.0
     for name in {batch.provider for batch in batches}:
-        count = sum(1 for batch in batches if batch.provider == name)
-        seconds += count / service.gate(name).limits.requests_per_second
+        limits = service.gate(name).limits
+        cost = sum(limits.cost(len(batch.instruments)) for batch in batches if batch.provider == name)
+        seconds += cost / limits.requests_per_second
     return int(seconds * 2) + deadline_slack_seconds()
 
 
@@ -100,7 +102,7 @@ def prices_refresh_job_start(
                         service=service)
     todo, fresh, batches = plan.todo, plan.fresh, plan.batches
     job_create(kind=JOB_KIND, job_id=job_id, total=len(todo), batches=len(batches), owner_id=owner_id,
-               skipped=len(fresh), deadline_seconds=_deadline_seconds(service, batches),
+               skipped=len(fresh), deadline_seconds=refresh_deadline_seconds(service, batches),
                lock_key=lock_key)
     event_record(kind=EventKind.JOB_STARTED, job_id=job_id, total=len(todo), batches=len(batches),
                  skipped=len(fresh), owner_id=owner_id,

@@ -17,6 +17,8 @@ from prices.services import PricePoint, instrument_facts_apply, instruments_veri
 
 def quote_session_date(*, instrument: Instrument, quote: Quote) -> date:
     """The trading day a quote belongs to, on the exchange's own clock (UTC for 24/7 markets)."""
+    if quote.session_date is not None:
+        return quote.session_date
     calendar = calendar_get(instrument.exchange_mic)
     as_of = quote.as_of if quote.as_of.tzinfo else quote.as_of.replace(tzinfo=UTC)
     return as_of.astimezone(calendar.tz if calendar else UTC).date()

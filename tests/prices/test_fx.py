@@ -112,3 +112,26 @@ def test_fx_refresh_fetches_what_portfolios_need_from_the_last_stored_day(user):
         assert not server.unrouted
     assert fx_rate_get(source="GBp", target="USD", on=date(2024, 1, 7)) == D("0.01") / D("0.7868")
     assert fx_rate_get(source="USD", target="EUR", on=date(2024, 1, 8)) == D("0.914")
+
+
+# One currency Frankfurter does not publish (TWD, from a Taiwan listing's quote) fails the whole FX refresh:
+#    no rate of any currency, for any portfolio, is fetched any more.
+def test_one_unpublished_currency_does_not_stop_every_fx_rate(user):
+    class Frankfurter(StubServer):
+        def _record(self, request):
+            response = super()._record(request)
+            if "TWD" in (request.param("symbols") or ""):
+                return json_response('{"message":"not found"}', status=404)
+            return response
+
+    portfolio = PortfolioFactory(owner=user, base_currency="USD")
+    TransactionFactory(portfolio=portfolio, currency="EUR", date=date(2024, 1, 3),
+                       instrument=InstrumentFactory(symbol="SAP.DE", currency="EUR"))
+    TransactionFactory(portfolio=portfolio, currency="USD", date=date(2024, 1, 3),
+                       instrument=InstrumentFactory(symbol="2330.TW", currency="TWD"))
+    series = ('{"amount":1.0,"base":"USD","start_date":"2024-01-03","end_date":"2024-01-05",'
+              '"rates":{"2024-01-03":{"EUR":0.9159},"2024-01-04":{"EUR":0.9131},"2024-01-05":{"EUR":0.9152}}}')
+    with (stub := Frankfurter()).running():
+        stub.route("/2024-01-03..2024-01-05", json_response(series))
+        fx_refresh(client=FrankfurterClient(base_url=stub.url), today=date(2024, 1, 5))  # raises PermanentError
+    assert FxRate.objects.filter(base="USD", quote="EUR").count() == 3

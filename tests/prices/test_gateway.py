@@ -8,10 +8,14 @@ from decimal import Decimal
 import pytest
 
 from prices.models import PriceHistory
+from prices.providers.alphavantage import AlphaVantageProvider
+from prices.providers.coingecko import CoinGeckoProvider
 from prices.providers.gateway import PriceService
+from prices.providers.stooq import StooqProvider
 from prices.providers.yahoo import YahooProvider
 from prices.refresh.run import prices_refresh
 from tests.factories import InstrumentFactory, PriceFactory
+from tests.stubs import StubServer, json_response, text_response
 from tests.stubs.market import Injected, MarketStub, stub_price
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +150,87 @@ def test_the_circuit_opens_and_spares_the_provider(market, settings):
     # the batch that tripped it ends on the open circuit too; the rest never reach the wire
     assert len(result.failures) == 50
     assert all("CircuitOpenError" in reason for reason in result.failures.values())
+
+
+AV_QUOTE = ('{"Global Quote":{"01. symbol":"X","05. price":"225.9700","07. latest trading day":"2024-03-21",'
+            '"08. previous close":"220.8200"}}')
+AV_MINUTE_NOTE = ("Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per minute and "
+                  "500 calls per day. Please visit https://www.alphavantage.co/premium/ if you would like to "
+                  "target a higher API call frequency.")
+
+
+class TimedStub(StubServer):
+    """The stub server, also noting when each request arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def _record(self, request):
+        self.times.append(time.monotonic())
+        return super()._record(request)
+
+
+@pytest.fixture
+def fast(settings):
+    """Millisecond backoff for the providers these cases stub (fast_pacing sets only Yahoo's limits)."""
+    settings.PROVIDER_BACKOFF_INITIAL_SECONDS = 0.01
+    settings.PROVIDER_BACKOFF_MAX_SECONDS = 0.05
+    settings.PROVIDER_MAX_ATTEMPTS = 4
+
+
+def only(provider):
+    return PriceService(providers=lambda name: provider)
+
+
+# The daily quota is charged for attempts that never reach the provider (a token not granted in time).
+def test_av_quota_is_not_spent_on_requests_never_made(fast, settings):
+    settings.PROVIDER_LIMITS = {"alphavantage": {"requests_per_second": 0.01, "daily_quota": 25, "batch_size": None}}
+    settings.PROVIDER_MAX_WAIT_SECONDS = 0.3
+    for symbol in ("IBM", "KO"):
+        InstrumentFactory(symbol=symbol, provider="alphavantage")
+    with (stub := StubServer()).running():
+        stub.route("/query", json_response(AV_QUOTE))
+        service = only(AlphaVantageProvider(base_url=stub.url, api_key="K", timeout=2))
+        service.batch_fetch_prices(["IBM", "KO"])  # one token now, the next in 100 s: KO waits for a later run
+        made = len(stub.requests)
+    assert made == 1
+    assert service.gate("alphavantage").quota.used() == made  # observed 5: 4 of 25 spent on nothing
+
+
+# A per-minute throttle note is retried within the same minute: every retry is refused and costs the day's quota.
+def test_av_per_minute_throttle_is_not_retried_within_the_minute(fast, settings):
+    settings.PROVIDER_LIMITS = {"alphavantage": {"requests_per_second": 1000.0, "daily_quota": 25, "batch_size": None}}
+    InstrumentFactory(symbol="IBM", provider="alphavantage")
+    with (stub := TimedStub()).running():
+        stub.route("/query", json_response(f'{{"Note":"{AV_MINUTE_NOTE}"}}'))
+        only(AlphaVantageProvider(base_url=stub.url, api_key="K", timeout=2)).batch_fetch_prices(["IBM"])
+    early = [t for t in stub.times[1:] if t - stub.times[0] < 60]
+    assert early == []  # observed 3 retries within ~0.1 s, each refused and each counted by Alpha Vantage
+
+
+# Stooq's "Exceeded the daily hits limit" does not stop the day (docs: "a limit body stops the day").
+def test_stooq_daily_limit_body_stops_the_day(fast):
+    for symbol in ("AAPL", "MSFT"):
+        InstrumentFactory(symbol=symbol, provider="stooq", provider_symbol=f"{symbol.lower()}.us")
+    with (stub := StubServer()).running():
+        stub.route("/q/l/", text_response("Exceeded the daily hits limit"))
+        service = only(StooqProvider(base_url=stub.url, api_key="K", timeout=2))
+        first = service.batch_fetch_prices(["AAPL"])
+        second = service.batch_fetch_prices(["MSFT"])  # a later batch, or the next refresh 5 minutes on
+    assert "QuotaExhaustedError" in first.failures["AAPL"] and "QuotaExhaustedError" in second.failures["MSFT"]
+    assert len(stub.requests) == 1  # observed 2: every batch of every refresh asks again all day
+
+
+# A Retry-After longer than PROVIDER_MAX_WAIT_SECONDS is cut short: the batch retries while still refused.
+def test_retry_after_beyond_the_max_wait_is_not_retried_early(fast, settings):
+    settings.PROVIDER_MAX_WAIT_SECONDS = 0.2  # the default is 60: the same with Retry-After: 120
+    settings.PROVIDER_LIMITS = {"coingecko": {"requests_per_second": 1000.0, "daily_quota": None, "batch_size": None}}
+    InstrumentFactory(symbol="BTC", provider="coingecko", provider_symbol="bitcoin", asset_class="crypto",
+                      exchange_mic="")
+    body = '{"status":{"error_code":429,"error_message":"You\'ve exceeded the Rate Limit."}}'
+    with (stub := StubServer()).running():
+        stub.route("/simple/price", json_response(body, status=429, headers={"retry-after": "120"}))
+        result = only(CoinGeckoProvider(base_url=stub.url, timeout=2)).batch_fetch_prices(["BTC"])
+    assert "RateLimitedError" in result.failures["BTC"]
+    assert len(stub.requests) == 1  # observed 4, all inside the 120 s CoinGecko asked for

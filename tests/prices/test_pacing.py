@@ -161,3 +161,17 @@ def test_per_symbol_credits_are_charged_by_the_bucket_and_the_quota():
     with pytest.raises(QuotaExhaustedError):
         quota.consume(8)
     assert quota.consume(4) == 0
+
+
+def test_credits_per_minute_are_never_exceeded_in_any_60_seconds():
+    # given Twelve Data's free tier, 8 credits a minute charged per symbol, batches of 8
+    limits = provider_limits("twelvedata", requests_per_second=8 / 60, daily_quota=None, max_symbols_per_request=8,
+                             credits_per_symbol=True)
+    window = TokenBucket.of("twelvedata-window", limits)
+    # a whole batch at once
+    assert window.try_acquire(8) == 0
+    # then 2 more credits wait for the first batch to be a minute old (a bucket refilling 8 a minute let them
+    # through 15 s later: 10 in the provider's minute, a 429)
+    time.sleep(0.2)
+    assert 59 < window.try_acquire(2) <= 60
+    assert 59 < window.try_acquire(1) <= 60

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from prices.models import PriceHistory
 from prices.providers.alphavantage import AlphaVantageProvider
 from prices.providers.base import (
     PermanentError,
@@ -13,6 +14,9 @@ from prices.providers.base import (
     TransientError,
     UnknownSymbolError,
 )
+from prices.providers.gateway import PriceService
+from prices.refresh.store import fetch_result_store
+from tests.factories import InstrumentFactory
 from tests.stubs import StubServer, html_response, json_response, text_response
 
 KEY = "AVKEY123"
@@ -236,3 +240,23 @@ def test_history_failures_map_to_the_taxonomy(stub, provider, response, error):
     stub.route("/query", response)
     with pytest.raises(error):
         provider.daily_history("IBM", date(2022, 4, 19), date(2022, 4, 22))
+
+
+AV_QUOTE = ('{"Global Quote":{"01. symbol":"X","05. price":"225.9700","07. latest trading day":"2024-03-21",'
+            '"08. previous close":"220.8200"}}')
+
+
+# Alpha Vantage's quote is placed at 00:00 UTC after its trading day: on an exchange east of UTC that is the
+#    next local day, so Thursday's close is stored as Friday's (or Saturday's) and the price looks current.
+@pytest.mark.django_db
+def test_av_quote_is_stored_on_its_own_trading_day_east_of_utc(settings):
+    friday_morning = datetime(2024, 3, 22, 6, 0, tzinfo=UTC)  # 06:00 in London, before the open
+    instrument = InstrumentFactory(symbol="TSCO.LON", provider="alphavantage", currency="GBp", exchange_mic="XLON")
+    settings.PROVIDER_LIMITS = {"alphavantage": {"requests_per_second": 1000.0, "daily_quota": 25, "batch_size": None}}
+    with (stub := StubServer()).running():
+        stub.route("/query", json_response(AV_QUOTE))  # latest trading day 2024-03-21, a Thursday
+        provider = AlphaVantageProvider(base_url=stub.url, api_key="K", timeout=2, clock=lambda: friday_morning)
+        result = PriceService(providers=lambda name: provider).batch_fetch_prices(["TSCO.LON"])
+    fetch_result_store(instruments=[instrument], result=result, now=friday_morning)
+    assert list(PriceHistory.objects.values_list("date", "close")) == [(date(2024, 3, 21), Decimal("225.97"))]
+    # observed [(2024-03-22, 225.97)]: Thursday's close as Friday's, before Friday has traded

@@ -16,14 +16,18 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core.jobs import job_create, job_get
-from prices.models import PriceHistory
+from prices.models import Instrument, PriceHistory
+from prices.providers.gateway import PriceService
+from prices.providers.twelvedata import TwelveDataProvider
 from prices.refresh.jobs import (
     LOCK_SECONDS,
     PLANNING_GRACE_SECONDS,
     JobStart,
     prices_refresh_batch_run,
     prices_refresh_job_start,
+    refresh_deadline_seconds,
 )
+from prices.refresh.plan import refresh_plan, refreshable_instruments
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory
 from tests.stubs.market import MarketStub, stub_price
 
@@ -181,3 +185,16 @@ def test_a_lock_left_by_an_ended_job_is_taken_over_by_exactly_one_of_many_concur
     assert len(new) == 1
     assert {s.job_id for s in started} == {new[0].job_id}
     assert client.get("folio:lock:refresh-prices:all") == new[0].job_id.encode()
+
+
+def test_a_jobs_deadline_leaves_time_for_credits_charged_per_symbol(settings):
+    # given 1,000 Twelve Data instruments on a paid plan: 55 credits a minute, batches of 50 (a credit a symbol)
+    settings.PROVIDER_LIMITS = {"twelvedata": {"requests_per_second": 55 / 60, "daily_quota": 5000, "batch_size": 50}}
+    Instrument.objects.bulk_create([Instrument(symbol=f"TD{n:04d}", provider="twelvedata",
+                                               verification_status="verified") for n in range(1000)])
+    provider = TwelveDataProvider(base_url="http://127.0.0.1:9", api_key="K")  # planning asks nothing
+    service = PriceService(providers=lambda name: provider)
+    plan = refresh_plan(instruments=refreshable_instruments(), force=True, service=service)
+    # then the job may run as long as its 1,000 credits take at 55 a minute (20 requests counted as 20 credits
+    # gave it ~520 s: failed by the stuck-job cleaner halfway, its lock freed, the rest queued again)
+    assert refresh_deadline_seconds(service, plan.batches) >= 1000 / (55 / 60)
