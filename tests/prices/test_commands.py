@@ -1,16 +1,20 @@
 """manage.py import_prices and refresh_prices --sync (simulated provider: offline, deterministic)."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from prices.models import PriceHistory, VerificationStatus
+from prices.providers import provider_get
 from prices.providers.simulated import SimulatedProvider
 from prices.refresh.backfill import history_missing_sessions
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
+from tests.stubs import StubServer, json_response, text_response
+from tests.stubs.market import CRUMB
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +120,37 @@ def test_backfill_history_command_fills_from_the_first_trade():
     assert first.date == date(2026, 10, 1)
     written = int(out.getvalue().split()[0])
     assert written == PriceHistory.objects.filter(instrument=spy).count() >= 40
+
+
+@pytest.fixture
+def dead_yahoo(settings):
+    settings.PROVIDER_BACKOFF_INITIAL_SECONDS = 0.01
+    settings.PROVIDER_BACKOFF_MAX_SECONDS = 0.05
+    settings.PROVIDER_MAX_ATTEMPTS = 2
+    settings.PROVIDER_TIMEOUT_SECONDS = 0.5
+    server = StubServer()
+    with server.running():
+        server.route("/v1/test/getcrumb", text_response(CRUMB))
+        server.route("/v7/finance/quote", json_response("{}", status=503))
+        settings.PROVIDERS = {**settings.PROVIDERS, "yahoo": {"base_url": server.url, "api_key": None}}
+        provider_get.cache_clear()
+        yield server
+    provider_get.cache_clear()
+
+
+def test_refresh_prices_sync_exits_non_zero_when_every_quote_failed(dead_yahoo):
+    instrument = InstrumentFactory(symbol="Y000", provider="yahoo")
+    PriceFactory(instrument=instrument, date=timezone.localdate() - timedelta(days=10), close=Decimal("1"),
+                 source="yahoo")
+    out, err = StringIO(), StringIO()
+    # a script or cron reads the exit status: 0 said this run, which fetched nothing, succeeded
+    with pytest.raises(CommandError, match="none of 1 quote was fetched"):
+        call_command("refresh_prices", "--sync", "--force", stdout=out, stderr=err)
+    assert "Y000:" in err.getvalue()
+
+
+def test_backfill_history_refuses_a_symbol_it_does_not_have():
+    # a typo backfilled nothing and exited 0 ("0 daily closes backfilled."), where refresh_prices refuses it
+    InstrumentFactory(symbol="SPY")
+    with pytest.raises(CommandError, match="Unknown symbols: SPYY"):
+        call_command("backfill_history", "--symbols", "SPYY", stdout=StringIO(), stderr=StringIO())

@@ -3,6 +3,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from prices.history import histories_backfill
+from prices.management.symbols import shared_instrument_ids
 from prices.refresh.plan import refreshable_instruments
 
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
     def handle(self, *args, symbols, **options):
         instruments = refreshable_instruments()
         if symbols:
-            instruments = instruments.filter(symbol__in=[s.strip().upper() for s in symbols.split(",")])
+            instruments = instruments.filter(pk__in=shared_instrument_ids(symbols))
         instruments = list(instruments)
         written = sum(tqdm(histories_backfill(instruments=instruments, now=timezone.now()), total=len(instruments),
                            desc="History", unit="instrument", file=self.stderr._out))

@@ -5,10 +5,11 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from core.jobs import TERMINAL, job_get
+from core.jobs import FAILURE, TERMINAL, job_get
 from core.wording import job_outcome, plural
 from prices.fx import fx_refresh
 from prices.history import histories_backfill
+from prices.management.symbols import shared_instrument_ids
 from prices.models import Instrument, Provider
 from prices.refresh.jobs import prices_refresh_job_start
 from prices.refresh.plan import refreshable_instruments
@@ -35,11 +36,7 @@ class Command(BaseCommand):
             return None
         queryset = Instrument.objects.all()
         if symbols:
-            wanted = {s.strip().upper() for s in symbols.split(",") if s.strip()}
-            found = dict(queryset.filter(symbol__in=wanted, owner__isnull=True).values_list("symbol", "pk"))
-            if missing := wanted - set(found):
-                raise CommandError(f"Unknown symbols: {', '.join(sorted(missing))}")
-            queryset = queryset.filter(pk__in=found.values())
+            queryset = queryset.filter(pk__in=shared_instrument_ids(symbols))
         if provider:
             queryset = queryset.filter(provider=provider)
         return list(queryset.values_list("pk", flat=True))
@@ -74,6 +71,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Refresh {job_outcome(job)}.")
         for error in job["errors"][:20]:
             self.stderr.write(f"  {error['error']}")
+        if job["state"] == FAILURE:
+            raise CommandError("The refresh failed: no quote was fetched.")
 
     def _run_here(self, ids: list[int] | None, *, force: bool, history: bool, fx: bool) -> None:
         instruments = list(refreshable_instruments(instrument_ids=ids))
@@ -102,3 +101,6 @@ class Command(BaseCommand):
             self.stdout.write(f"History: {written} daily closes backfilled.")
         if fx:
             self.stdout.write(f"FX: {fx_refresh()} daily rates stored.")
+        if summary.failures and not summary.stored:
+            # As a job ends FAILURE: a script or cron must not read a run that fetched nothing as a success.
+            raise CommandError(f"The refresh failed: none of {plural(len(summary.failures), 'quote')} was fetched.")
