@@ -48,7 +48,8 @@ def transactions_csv(*, portfolio: Portfolio) -> str:
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in transaction_rows(portfolio=portfolio):
-        writer.writerow({**row, "note": _safe_cell(row["note"])})
+        # Every cell a user typed: a note, an account's name (numbers, dates and codes are Folio's own).
+        writer.writerow({**row, "note": _safe_cell(row["note"]), "account": _safe_cell(row["account"])})
     return out.getvalue()
 
 

@@ -105,7 +105,13 @@ def content_lines(content: bytes) -> int:
     return max(content.count(b"\n"), content.count(b"\r"))
 
 
-def csv_rows_read(*, content: bytes) -> tuple[str, list[dict[str, str] | Skip], bool]:
+def _unguarded(cell: str) -> str:
+    """A cell as it was before Folio's export guarded it (a leading apostrophe before what a spreadsheet would
+    run as a formula: portfolio.exporting.FORMULA_STARTS)."""
+    return cell[1:] if cell.startswith("'") and cell[1:2] in ("=", "+", "-", "@") else cell
+
+
+def csv_rows_read(*, content: bytes) -> tuple[str, list[tuple[int, dict[str, str] | Skip]], bool]:
     """The file's layout and its data rows as generic rows (dicts of lower-cased column names), or
     Skips for a broker's non-trade rows; ImportRejected for a file that cannot be read."""
     import_file_precheck(content=content)
@@ -130,10 +136,12 @@ def csv_rows_read(*, content: bytes) -> tuple[str, list[dict[str, str] | Skip], 
         known = "; ".join(fmt.label for fmt in FORMATS)
         raise ImportRejected([RowError(1, None, f"Missing column(s): {', '.join(missing)}. Expected the generic "
                                                 f"columns {', '.join(REQUIRED_COLUMNS)}, or an export of: {known}.")])
-    rows = []
+    rows = []  # (its row number in the file: a blank line the reader skips still counts, as a spreadsheet shows it)
     try:
         for raw in reader:
-            rows.append({(k or "").strip().lower(): v.strip() if isinstance(v, str) else "" for k, v in raw.items()})
+            cells = {(k or "").strip().lower(): _unguarded(v.strip()) if isinstance(v, str) else ""
+                     for k, v in raw.items()}
+            rows.append((reader.line_num, cells))
             if len(rows) > MAX_ROWS:
                 raise ImportRejected([RowError(0, None, f"More than {MAX_ROWS} rows: split the file.")])
     except csv.Error as error:  # a field over the csv module's size limit, an unterminated quote…
@@ -141,9 +149,9 @@ def csv_rows_read(*, content: bytes) -> tuple[str, list[dict[str, str] | Skip], 
     mapped = rows
     if broker:
         mapped = []
-        for number, row in enumerate(rows, start=2):
+        for number, row in rows:
             try:
-                mapped.append(broker.map_row(row))
+                mapped.append((number, broker.map_row(row)))
             except DecimalCommaError as error:
                 raise ImportRejected([RowError(number, None, str(error))]) from None
     # (and whether a comma separates the cells: then a comma in a number may separate its thousands)
@@ -251,7 +259,6 @@ def _row_parse(raw: dict[str, str], number: int, errors: list[RowError], *,
     if len(errors) > before or day is None or symbol is None:
         return None
     note = raw.get("note", "")
-    note = note[1:] if note.startswith("'") and note[1:2] in ("=", "+", "-", "@") else note  # our export's guard
     data = TransactionInput(symbol=symbol, type=tx_type, date=day, currency=raw["currency"],
                             note=note[:500], provider=provider, asset_class=asset_class, gift=gift,
                             account_name=account, **amounts)
@@ -285,9 +292,9 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
     parsed: list[tuple[int, TransactionInput]] = []
     tracks_said: dict[str, tuple[bool, int]] = {}  # account name ("": the rows naming none) -> (tracks cash, row)
     skipped = 0
-    for number, raw in enumerate(rows, start=2):
-        if progress and (number % 500 == 0 or number == len(rows) + 1):
-            progress(number - 1, len(rows))
+    for checked, (number, raw) in enumerate(rows, start=1):
+        if progress and (checked % 500 == 0 or checked == len(rows)):
+            progress(checked, len(rows))
         if isinstance(raw, Skip):
             skipped += 1
             continue

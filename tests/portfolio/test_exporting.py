@@ -65,6 +65,19 @@ def test_formula_like_notes_are_neutralised_and_restored(api, portfolio):
         sorted(['=HYPERLINK("http://evil","x")', "@SUM(A1)"])
 
 
+def test_an_account_name_a_spreadsheet_would_run_is_exported_as_text_and_restored(api, portfolio):
+    # given an account named as a formula (a name is free text)
+    account = Account.objects.create(portfolio=portfolio, name='=HYPERLINK("http://x";"ISA")')
+    TransactionFactory(portfolio=portfolio, account=account)
+    text = api.get(f"/api/portfolios/{portfolio.pk}/transactions/export/").content.decode()
+    # then its cells are written as text (the account's was written as it was: a live formula in a spreadsheet)
+    assert ',"\'=HYPERLINK(' in text and ',"=HYPERLINK(' not in text
+    copy = PortfolioFactory(owner=portfolio.owner, name="Copy")
+    transactions_import(portfolio=copy, content=text.encode())
+    assert list(Account.objects.filter(portfolio=copy).exclude(transactions=None).values_list("name", flat=True)) == [
+        '=HYPERLINK("http://x";"ISA")']
+
+
 def test_json_export_of_a_portfolio(api, portfolio):
     transactions_import(portfolio=portfolio, content=HISTORY.encode())
     body = api.get(f"/api/portfolios/{portfolio.pk}/transactions/export/?format=json").json()

@@ -178,7 +178,7 @@ def test_the_rows_checked_are_reported_every_500_rows_and_at_the_end(portfolio):
     transactions_import(portfolio=portfolio, content=content.encode(),
                         progress=lambda done, total: reported.append((done, total)))
 
-    assert reported == [(499, 1200), (999, 1200), (1200, 1200)]
+    assert reported == [(500, 1200), (1000, 1200), (1200, 1200)]
     assert Transaction.objects.filter(portfolio=portfolio).count() == 1200
 
 
@@ -234,3 +234,13 @@ def test_a_large_file_ending_its_lines_with_lone_carriage_returns_is_queued(api,
     response = api.post(f"/api/portfolios/{portfolio.pk}/transactions/import/", content.encode(),
                         content_type="text/csv")
     assert response.status_code == 202 and not Transaction.objects.exists()
+
+
+def test_an_error_after_a_blank_line_names_its_rows_number_in_the_file(api, portfolio):
+    content = ("date,type,symbol,quantity,price,fee,currency\n"   # row 1
+               "2024-01-02,BUY,AAPL,1,10,0,USD\n"                 # row 2
+               "\n"                                               # row 3: blank (a spreadsheet shows it)
+               "2024-01-03,BUY,AAPL,-1,10,0,USD\n")               # row 4: the bad one
+    response = api.post(f"/api/portfolios/{portfolio.pk}/transactions/import/", content, content_type="text/csv")
+    assert response.status_code == 400
+    assert [(e["row"], e["column"]) for e in response.json()["errors"]] == [(4, "quantity")]  # was row 3
