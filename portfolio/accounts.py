@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from portfolio.holdings import money_format, money_parts_format, money_sum
 from portfolio.models import Account
-from portfolio.selectors import AccountRow, Valuation
+from portfolio.selectors import AccountRow, Valuation, portfolio_accounts_valuation_get
 from prices.models import cash_symbol
 
 
@@ -57,3 +57,10 @@ def accounts_value_rows(*, accounts: Sequence[Account | AccountRow], valuation: 
             "total_value": total,
         })
     return rows
+
+
+def accounts_with_balances_get(*, portfolio_id: int) -> list[dict]:
+    """Each account of the portfolio (oldest first) with its cash balance by currency and its value, as the
+    dashboard shows them (accounts_value_rows)."""
+    _, accounts, valuation = portfolio_accounts_valuation_get(portfolio_id=portfolio_id)
+    return accounts_value_rows(accounts=accounts, valuation=valuation)

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from core.events import EventKind, EventLevel, event_record
 from core.jobs import job_get
 from core.query_cache import NAMESPACES, cache_namespace_flush
+from core.schema_fields import any_json
 from monitoring.models import MonitoringEvent
 from monitoring.selectors import (
     cache_overview_get,
@@ -21,8 +22,6 @@ from monitoring.selectors import (
     providers_overview_get,
     queues_and_workers_get,
 )
-
-ANY = serializers.JSONField()
 
 
 class JobErrorSerializer(serializers.Serializer):
@@ -75,7 +74,7 @@ def _minutes(request) -> int:
 
 class CacheStatsApi(StaffApi):
     @extend_schema(parameters=[MINUTES], responses=inline_serializer("CacheStats", {
-        "namespaces": ANY, "history": ANY, "redis": ANY}))
+        "namespaces": any_json(), "history": any_json(), "redis": any_json()}))
     def get(self, request):
         return Response(cache_overview_get(minutes=_minutes(request)))
 
@@ -96,19 +95,19 @@ class CacheFlushApi(StaffApi):
 
 
 class ProvidersApi(StaffApi):
-    @extend_schema(parameters=[MINUTES], responses=inline_serializer("ProviderHealth", {"providers": ANY}))
+    @extend_schema(parameters=[MINUTES], responses=inline_serializer("ProviderHealth", {"providers": any_json()}))
     def get(self, request):
         return Response({"providers": providers_overview_get(minutes=_minutes(request), now=timezone.now())})
 
 
 class JobsApi(StaffApi):
-    @extend_schema(responses=inline_serializer("RecentJobs", {"jobs": ANY, "queues": ANY}))
+    @extend_schema(responses=inline_serializer("RecentJobs", {"jobs": any_json(), "queues": any_json()}))
     def get(self, request):
         return Response({"jobs": jobs_overview_get(), **queues_and_workers_get()})
 
 
 class EndpointsApi(StaffApi):
-    @extend_schema(parameters=[MINUTES], responses=inline_serializer("EndpointLatency", {"endpoints": ANY}))
+    @extend_schema(parameters=[MINUTES], responses=inline_serializer("EndpointLatency", {"endpoints": any_json()}))
     def get(self, request):
         return Response({"endpoints": endpoints_overview_get(minutes=_minutes(request))})
 

@@ -13,12 +13,13 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 
+from core.schema_fields import money
 from portfolio.access import PortfolioAccess
+from portfolio.api.serializers import AccountBalanceSerializer
 from portfolio.api.views import WarmReadApi, json_bytes_response
 from portfolio.dashboard import dashboard_initial_get, dashboard_initial_queue, dashboard_part_get, dashboard_part_queue
 from portfolio.models import Portfolio
 
-MONEY = serializers.CharField(allow_null=True)
 T = TypeVar("T")
 
 
@@ -30,14 +31,15 @@ class DashboardInitialDataApi(WarmReadApi):
         "portfolio": inline_serializer("DashboardPortfolio", {
             "id": serializers.IntegerField(), "name": serializers.CharField(),
             "base_currency": serializers.CharField()}),
-        "total_value": MONEY, "total_cost": MONEY, "unrealized_gain": MONEY, "unrealized_gain_percent": MONEY,
-        "realized_gain": MONEY, "dividends": MONEY, "fees": MONEY, "day_change": MONEY,
-        "day_change_percent": MONEY, "holdings_count": serializers.IntegerField(),
+        "total_value": money(), "total_cost": money(), "unrealized_gain": money(), "unrealized_gain_percent": money(),
+        "realized_gain": money(), "dividends": money(), "fees": money(), "day_change": money(),
+        "day_change_percent": money(), "holdings_count": serializers.IntegerField(),
         "prices_as_of": serializers.DateField(allow_null=True), "stale_count": serializers.IntegerField(),
         "unpriced_count": serializers.IntegerField(), "fx_missing_count": serializers.IntegerField(),
         "providers_failing": serializers.ListField(child=serializers.CharField()),
         "unknown_symbols": serializers.ListField(
             child=serializers.CharField(), help_text="Held symbols their provider does not know: check them."),
+        "accounts": AccountBalanceSerializer(many=True),
         "history": inline_serializer("DashboardHistoryProgress", {
             "pending": serializers.ListField(child=serializers.CharField(),
                                              help_text="Symbols and currency pairs whose history is being fetched."),
@@ -64,9 +66,9 @@ class DashboardHoldingsDataApi(WarmReadApi):
             "name": serializers.CharField(), "asset_class": serializers.CharField(),
             "currency": serializers.CharField(),
             "provider": serializers.CharField(help_text="Tells two holdings of one symbol apart (`manual` for yours)."),
-            "quantity": serializers.CharField(), "average_cost": MONEY, "price": MONEY, "market_value": MONEY,
-            "cost_basis": MONEY, "unrealized_gain": MONEY, "unrealized_gain_percent": MONEY, "day_change": MONEY,
-            "weight": MONEY, "price_as_of": serializers.DateField(allow_null=True),
+            "quantity": serializers.CharField(), "average_cost": money(), "price": money(), "market_value": money(),
+            "cost_basis": money(), "unrealized_gain": money(), "unrealized_gain_percent": money(),
+            "day_change": money(), "weight": money(), "price_as_of": serializers.DateField(allow_null=True),
             "stale": serializers.BooleanField(), "unknown": serializers.BooleanField(),
             "fx_missing": serializers.BooleanField(),
         })),

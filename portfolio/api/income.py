@@ -6,15 +6,15 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.schema_fields import money
 from portfolio.api.views import owned_portfolio_or_404
 from portfolio.income import portfolio_income_get
 
-MONEY = serializers.CharField()
-RATIO = serializers.CharField(allow_null=True, help_text="A fraction (0.0345 = 3.45 %); null without a cost.")
+RATIO_HELP = "A fraction (0.0345 = 3.45 %); null without a cost."
 
 
 def _amounts(name: str, *, many: bool = False, **extra) -> serializers.Serializer:
-    return inline_serializer(name, {"gross": MONEY, "withheld": MONEY, "net": MONEY,
+    return inline_serializer(name, {"gross": money(null=False), "withheld": money(null=False), "net": money(null=False),
                                     "payments": serializers.IntegerField(), **extra}, many=many)
 
 
@@ -25,14 +25,14 @@ class PortfolioIncomeApi(APIView):
         "types": serializers.ListField(child=serializers.CharField(), help_text="Transaction types counted."),
         "total": _amounts("IncomeTotal"),
         "ttm": _amounts("IncomeTrailingTwelveMonths", start=serializers.DateField(), end=serializers.DateField()),
-        "cost_basis": MONEY,
-        "yield_on_cost": RATIO,
+        "cost_basis": money(null=False),
+        "yield_on_cost": money(help_text=RATIO_HELP),
         "by_month": _amounts("IncomeMonth", period=serializers.CharField(help_text="YYYY-MM"), many=True),
         "by_year": _amounts("IncomeYear", period=serializers.CharField(help_text="YYYY"), many=True),
         "holdings": inline_serializer("IncomeHolding", {
             "symbol": serializers.CharField(), "name": serializers.CharField(), "held": serializers.BooleanField(),
             "cost_basis": serializers.CharField(allow_null=True), "total": _amounts("IncomeHoldingTotal"),
-            "ttm": _amounts("IncomeHoldingTtm"), "yield_on_cost": RATIO}, many=True),
+            "ttm": _amounts("IncomeHoldingTtm"), "yield_on_cost": money(help_text=RATIO_HELP)}, many=True),
         "fx_missing": serializers.IntegerField(help_text="Payments left out: no FX rate on their date yet."),
     }))
     def get(self, request, portfolio_id: int):

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -74,7 +74,8 @@ class InstrumentPricesApi(APIView):
         return Response(InstrumentPricesSerializer(body).data)
 
     @extend_schema(parameters=[InstrumentChoiceQuerySerializer], request=PricePointSerializer(many=True),
-                   responses={201: None})
+                   responses={201: inline_serializer("ManualPricesWritten", {
+                       "symbol": serializers.CharField(), "written": serializers.IntegerField()})})
     def post(self, request, symbol: str):
         query = InstrumentChoiceQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -7,19 +7,18 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.schema_fields import money
 from portfolio.api.instruments import InstrumentChoiceQuerySerializer
 from portfolio.positions import instrument_positions_get, portfolio_summaries_get
 from portfolio.selectors import instrument_readable_by, transaction_list_of_instrument
 from prices.selectors import instrument_of_user_get
 
-MONEY = serializers.CharField(allow_null=True)
-
 
 class PortfolioValuesApi(APIView):
     @extend_schema(responses=inline_serializer("PortfolioValues", {"results": inline_serializer("PortfolioValue", {
         "id": serializers.IntegerField(), "name": serializers.CharField(), "base_currency": serializers.CharField(),
-        "total_value": MONEY, "total_cost": MONEY, "unrealized_gain": MONEY, "unrealized_gain_percent": MONEY,
-        "day_change": MONEY, "holdings_count": serializers.IntegerField(), "stale_count": serializers.IntegerField(),
+        "total_value": money(), "total_cost": money(), "unrealized_gain": money(), "unrealized_gain_percent": money(),
+        "day_change": money(), "holdings_count": serializers.IntegerField(), "stale_count": serializers.IntegerField(),
     }, many=True)}))
     def get(self, request):
         rows = [{"id": row["portfolio"].pk, "name": row["portfolio"].name,
@@ -39,8 +38,8 @@ class InstrumentPositionApi(APIView):
         "provider": serializers.CharField(help_text="`manual` for your own instrument."),
         "positions": inline_serializer("InstrumentPortfolioPosition", {
             "portfolio": serializers.IntegerField(), "base_currency": serializers.CharField(),
-            "quantity": serializers.CharField(), "average_cost": MONEY, "cost_basis": MONEY, "market_value": MONEY,
-            "unrealized_gain": MONEY, "unrealized_gain_percent": MONEY}, many=True),
+            "quantity": serializers.CharField(), "average_cost": money(), "cost_basis": money(),
+            "market_value": money(), "unrealized_gain": money(), "unrealized_gain_percent": money()}, many=True),
         "trades": inline_serializer("InstrumentTrade", {
             "portfolio": serializers.IntegerField(), "date": serializers.DateField(), "type": serializers.CharField(),
             "quantity": serializers.CharField(), "price": serializers.CharField(),

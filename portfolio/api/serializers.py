@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from portfolio.models import Account, Portfolio, Transaction, TransactionType
+from portfolio.models import Portfolio, Transaction, TransactionType
 from portfolio.services import TransactionInput, transaction_input_from
 from prices.models import AssetClass, Provider
 
@@ -29,11 +29,24 @@ class PortfolioUpdateSerializer(serializers.Serializer):
                                       help_text="A symbol such as SPY; null or empty to remove.")
 
 
-class AccountSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Account
-        fields = ["id", "name", "platform", "currency", "tracks_cash"]
-        read_only_fields = ["id"]
+class AccountCashSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    amount = serializers.CharField(help_text="The balance in that currency.")
+    value = serializers.CharField(allow_null=True, help_text="In the portfolio's base currency; null without a rate.")
+
+
+class AccountBalanceSerializer(serializers.Serializer):
+    """An account with its cash balance and value (the accounts API and the dashboard's `accounts`)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    platform = serializers.CharField()
+    currency = serializers.CharField()
+    tracks_cash = serializers.BooleanField()
+    cash = AccountCashSerializer(many=True, help_text="Its cash by currency (none when it does not track cash).")
+    cash_value = serializers.CharField(help_text="Its cash in the base currency.")
+    holdings_value = serializers.CharField(help_text="Its holdings in the base currency.")
+    total_value = serializers.CharField()
 
 
 class AccountInputSerializer(serializers.Serializer):

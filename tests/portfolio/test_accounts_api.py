@@ -1,12 +1,14 @@
 """Accounts through the API: CRUD, the 400s naming their field, other users' accounts as 404, transactions
 naming an account, and the cash rules a write must keep (no withdrawal beyond the cash held)."""
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from portfolio.models import Account, Transaction
-from tests.factories import PortfolioFactory
+from prices.fx import fx_rates_store
+from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +32,27 @@ def created(api) -> int:
 def test_a_new_portfolio_has_its_default_account_tracking_cash(api, created):
     assert api.get(accounts_url(created)).json() == [
         {"id": Account.objects.get(portfolio_id=created).pk, "name": "Default", "platform": "", "currency": "EUR",
-         "tracks_cash": True}]
+         "tracks_cash": True, "cash": [], "cash_value": "0.00", "holdings_value": "0.00", "total_value": "0.00"}]
+
+
+def test_each_account_comes_with_its_cash_balance(api, created):
+    # given 1,000 USD deposited into the EUR portfolio's default account (1 USD = 0.90 EUR) and 400 of it spent on
+    # 4 shares, worth 110 USD each
+    api_tx = f"/api/portfolios/{created}/transactions/"
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"EUR": Decimal("0.9")}})
+    aaa = InstrumentFactory(symbol="AAA", currency="USD")
+    PriceFactory(instrument=aaa, date=date(2024, 1, 3), close=Decimal("110"))
+    for body in ({"type": "DEPOSIT", "date": "2024-01-02", "price": "1000", "currency": "USD"},
+                 {"type": "BUY", "symbol": "AAA", "date": "2024-01-02", "quantity": "4", "price": "100",
+                  "currency": "USD"}):
+        assert api.post(api_tx, {"fee": "0", **body}, format="json").status_code == 201
+
+    (row,) = api.get(accounts_url(created)).json()
+
+    # then the list and the account's own answer carry its cash: 600 USD = 540 EUR, beside 440 USD = 396 EUR of shares
+    assert (row["cash"], row["cash_value"], row["holdings_value"], row["total_value"]) == (
+        [{"currency": "USD", "amount": "600.00", "value": "540.00"}], "540.00", "396.00", "936.00")
+    assert api.get(f"{accounts_url(created)}{row['id']}/").json() == row
 
 
 def test_create_read_rename_and_delete(api, created):
