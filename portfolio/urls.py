@@ -5,7 +5,7 @@ from portfolio import pages, views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("portfolios/", views.portfolio_list_page, name="portfolio-list"),
-    path("instruments/<str:symbol>/", views.instrument_page, name="instrument-detail"),
+    path("instruments/<path:symbol>/", views.instrument_page, name="instrument-detail"),
     path("watchlist/", pages.watchlist_page, name="watchlist"),
     path("portfolios/<int:portfolio_id>/income/", pages.income_page, name="portfolio-income"),
     path("portfolios/<int:portfolio_id>/delete/", views.portfolio_delete_page, name="portfolio-delete"),

@@ -16,13 +16,14 @@ urlpatterns = [
     ),
     # Known instruments listed only where the caller may read them; then the providers' answers.
     path("instruments/search/", search.InstrumentSearchApi.as_view(), name="api-instrument-search"),
-    # Instrument prices, scoped by what the caller holds (the prices app knows nothing of portfolios).
-    path("instruments/<str:symbol>/prices/", instruments.InstrumentPricesApi.as_view(), name="api-instrument-prices"),
+    # Instrument prices, scoped by what the caller holds (the prices app knows nothing of portfolios). A symbol may
+    # hold "/" (BTC/USD; %2F arrives decoded): matched by <path:…>, as the instrument's page is.
+    path("instruments/<path:symbol>/prices/", instruments.InstrumentPricesApi.as_view(), name="api-instrument-prices"),
     path("prices/refresh/", instruments.PricesRefreshApi.as_view(), name="api-prices-refresh"),
     path("portfolios/", views.PortfolioListApi.as_view(), name="api-portfolio-list"),
     path("portfolios/values/", positions.PortfolioValuesApi.as_view(), name="api-portfolio-values"),
     path("portfolios/<int:portfolio_id>/", views.PortfolioDetailApi.as_view(), name="api-portfolio-detail"),
-    path("instruments/<str:symbol>/position/", positions.InstrumentPositionApi.as_view(),
+    path("instruments/<path:symbol>/position/", positions.InstrumentPositionApi.as_view(),
          name="api-instrument-position"),
     path("portfolios/<int:portfolio_id>/accounts/", accounts.AccountListApi.as_view(), name="api-account-list"),
     path("portfolios/<int:portfolio_id>/accounts/<int:account_id>/", accounts.AccountDetailApi.as_view(),

@@ -2,8 +2,10 @@
 
 from datetime import date, timedelta
 from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from portfolio.models import Portfolio, Transaction
@@ -311,8 +313,9 @@ def test_openapi_schema_lists_the_contract_paths(api):
                  "/api/portfolios/{portfolio_id}/accounts/", "/api/portfolios/{portfolio_id}/accounts/{account_id}/"]:
         assert path in paths
     assert set(paths["/api/portfolios/{portfolio_id}/accounts/{account_id}/"]) >= {"get", "patch", "delete"}
-    account = response.json()["components"]["schemas"]["Account"]
-    assert set(account["properties"]) == {"id", "name", "platform", "currency", "tracks_cash"}
+    account = response.json()["components"]["schemas"]["AccountBalance"]
+    assert set(account["properties"]) == {"id", "name", "platform", "currency", "tracks_cash", "cash", "cash_value",
+                                          "holdings_value", "total_value"}
     assert "account" in response.json()["components"]["schemas"]["Transaction"]["properties"]
 
 
@@ -326,3 +329,20 @@ def test_a_portfolio_picks_a_benchmark(api, portfolio):
     assert bad.status_code == 400 and list(bad.json()) == ["benchmark"]
     cleared = api.patch(f"/api/portfolios/{portfolio.pk}/", {"benchmark": None}, format="json")
     assert cleared.json()["benchmark"] is None
+
+
+SLASH_BUY = {"type": "BUY", "date": "2024-01-02", "quantity": "1", "price": "1900", "fee": "0", "currency": "USD"}
+
+
+def test_a_manual_instrument_with_a_slash_takes_and_shows_its_prices(api, portfolio, user):
+    created = api.post(f"/api/portfolios/{portfolio.pk}/transactions/",
+                       {**SLASH_BUY, "symbol": "GOLD/OZ", "provider": "manual", "asset_class": "other"}, format="json")
+    assert created.status_code == 201, created.json()
+    url = f"/api/instruments/{quote('GOLD/OZ', safe='')}/prices/"  # as static/js/dashboard.js builds links
+    written = api.post(url, [{"date": "2024-01-03", "close": "2000"}], format="json")
+    assert written.status_code == 201, (written.status_code, written.content[:120])
+    assert api.get(url).status_code == 200
+    assert api.get(f"/api/instruments/{quote('GOLD/OZ', safe='')}/position/").status_code == 200
+    page = Client()
+    page.force_login(user)
+    assert page.get(f"/instruments/{quote('GOLD/OZ', safe='')}/").status_code == 200
