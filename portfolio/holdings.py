@@ -10,8 +10,9 @@ from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
-from functools import partial, reduce
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
+from fractions import Fraction
+from functools import cache, partial, reduce
 from itertools import filterfalse
 from operator import sub
 from typing import Any, NamedTuple, Protocol
@@ -107,12 +108,38 @@ def position_apply(position: Position, tx: TransactionLike) -> None:
             position.cost_basis = ZERO
     elif kind == _SPLIT:
         # A split changes the share count, never what the shares cost.
-        position.quantity *= tx.quantity
+        position.quantity = split_applied(position.quantity, tx.quantity)
     elif kind == _DIVIDEND:
         position.dividends += tx.quantity * tx.price
         position.fees += tx.fee
     elif kind == _FEE:
         position.fees += tx.fee
+
+
+# A quantity's stored precision (Transaction.quantity: 10 decimal places).
+QUANTITY_STEP = Decimal("1e-10")
+# The largest number of old shares a split's ratio is read as a fraction of (1 new for 3 old, 3 for 2, 1 for 1000).
+SPLIT_OLD_SHARES_MAX = 1000
+
+
+@cache
+def _split_fraction(ratio: Decimal) -> tuple[int, int] | None:
+    """The ratio a split's stored one stands for, as (new, old) shares, when it is a simple fraction rounded to the
+    stored places: 0.3333333333 is 1 for 3 (no ratio with 10 places is), 1.5 is 3 for 2; None for another one."""
+    fraction = Fraction(ratio).limit_denominator(SPLIT_OLD_SHARES_MAX)
+    if (Decimal(fraction.numerator) / Decimal(fraction.denominator)).quantize(QUANTITY_STEP, ROUND_HALF_EVEN) != ratio:
+        return None
+    return fraction.numerator, fraction.denominator
+
+
+def split_applied(quantity: Decimal, ratio: Decimal) -> Decimal:
+    """The shares `quantity` becomes at a split of `ratio` (new shares per old), kept at a quantity's stored places:
+    9 at 1 for 3 (stored 0.3333333333) are 3, not 2.9999999997, and 12.3456789123 at 3 for 2 are 18.5185183684 (a
+    quantity a sell can name), not 18.51851836845, of which no sell could close the last 0.00000000005."""
+    fraction = _split_fraction(ratio)
+    with localcontext(EXACT_SUMS):
+        shares = quantity * fraction[0] / fraction[1] if fraction else quantity * ratio
+        return shares.quantize(QUANTITY_STEP, ROUND_HALF_EVEN) if shares.as_tuple().exponent < -10 else shares
 
 
 def positions_compute(transactions: Iterable[TransactionLike]) -> dict[int, Position]:
@@ -140,7 +167,7 @@ def account_oversell_find(transactions: Iterable[TransactionLike],
             held[key] -= tx.quantity
         elif kind == _SPLIT:
             for other in [k for k in held if k[1] == tx.instrument_id]:
-                held[other] *= tx.quantity
+                held[other] = split_applied(held[other], tx.quantity)
     return None
 
 

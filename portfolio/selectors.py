@@ -29,6 +29,7 @@ from portfolio.holdings import (
     observation_new,
     portfolio_value_compute,
     position_apply_in_base,
+    split_applied,
     splits_of,
     trade_observations,
 )
@@ -473,7 +474,7 @@ def account_quantities_compute(transactions, accounts) -> dict[int | None, dict[
         elif kind == split:
             for quantities in held.values():
                 if tx.instrument_id in quantities:
-                    quantities[tx.instrument_id] *= tx.quantity
+                    quantities[tx.instrument_id] = split_applied(quantities[tx.instrument_id], tx.quantity)
     return held
 
 

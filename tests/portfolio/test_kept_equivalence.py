@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portfolio.cash import portfolio_transactions_load
-from portfolio.holdings import TRADE, Observation
+from portfolio.holdings import TRADE, Observation, split_applied
 from portfolio.kept import LAYOUT, KeptPosition, Replay, replay_decode, replay_encode
 from portfolio.models import Account, KeptReplay, Portfolio, Transaction, TransactionType
 from portfolio.selectors import _valuation_of, portfolio_accounts_valuation_get, portfolio_valuation_get
@@ -251,7 +251,7 @@ def _portfolio_write(rng: random.Random, case: int, user) -> Portfolio:
         if instrument is not None and kind in (B.BUY, B.SELL, B.SPLIT):
             now_held = held[instrument.pk]
             now_held = (now_held + quantity if kind == B.BUY else now_held - quantity if kind == B.SELL
-                        else now_held * quantity)
+                        else split_applied(now_held, quantity))
             if now_held >= Decimal("1E+17"):
                 continue  # beyond what a quantity can store: not written
             held[instrument.pk] = now_held

@@ -142,7 +142,7 @@ def test_in_one_account_the_quantities_are_the_positions_and_a_split_before_any_
     assert {pk: str(q) for pk, q in valuation.account_quantities[account.pk].items()} == {
         plain.pk: "3.0000000000", early.pk: "5.0000000000"}
     assert str(next(h for h in valuation.holdings if h.instrument.pk == early.pk)
-               .quantity) == "5.00000000000000000000"  # 0 × 2 × 2 + 5: the position's own decimals
+               .quantity) == "5.0000000000"  # 0 × 2 × 2 + 5, a split keeping a quantity's stored places
 
 
 def test_each_account_holds_its_own_shares_of_an_instrument_held_in_several(portfolio):
