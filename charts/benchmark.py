@@ -2,7 +2,10 @@
 
 Both lines are measured from the range's base: its first point, except YTD's, measured from 31 December (the
 day before its first point, and the YTD performance range's base day) when the series has it, so that 1 January's
-move counts (a coin's, a manual close's) and its last point is the YTD time-weighted return. The portfolio's line
+move counts (a coin's, a manual close's) and its last point is the YTD time-weighted return; and except a range
+whose first point is the portfolio's first day (MAX, and YTD in the year the portfolio began), measured from the
+day before it (the portfolio's growth 1, the benchmark's last close before it), as its time-weighted return counts
+the first day's move, from the trade prices to the day's closes. The portfolio's line
 from its daily-chained TWR (charts.performance), the benchmark's from its own closes, carried forward over days it
 did not trade. A benchmark without a close yet on a day has no point that day (null), never 0.
 
@@ -44,8 +47,13 @@ def _carried(*, days: np.ndarray, close_dates: np.ndarray, closes: np.ndarray) -
     return np.where(index >= 0, closes[np.clip(index, 0, None)], np.nan)
 
 
+# The row standing for the day before the series' first: the portfolio's growth is 1 there (nothing yet).
+BEFORE = -1
+
+
 def _range_rows(*, days: np.ndarray, ranges: dict[str, list[dict]]) -> dict[str, tuple[int | None, list[int]]]:
-    """Per range, the row its lines are measured from (None: it has no point) and the rows of its points."""
+    """Per range, the row its lines are measured from (None: it has no point; BEFORE: the day before the series)
+    and the rows of its points."""
     position = {str(day): k for k, day in enumerate(days.astype("M8[D]").astype(str))}
     found = {}
     for name, points in ranges.items():
@@ -54,15 +62,25 @@ def _range_rows(*, days: np.ndarray, ranges: dict[str, list[dict]]) -> dict[str,
         if name == "YTD" and rows:
             # 31 December before the range's first point (its 1 January), when the series reaches back to it.
             base = position.get(f"{int(points[0]['date'][:4]) - 1}-12-31", base)
-        found[name] = (base, rows)
+        # A range starting on the series' first day is measured from the day before it, as its return is.
+        found[name] = (BEFORE if rows and base == rows[0] == 0 else base, rows)
     return found
+
+
+def _lines(*, days: np.ndarray, growth: np.ndarray, close_dates: np.ndarray,
+           closes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The portfolio's growth and the benchmark's carried close on every day of the series, and last, at BEFORE,
+    on the day before it (growth 1, the benchmark's last close before the series' first day)."""
+    bench = _carried(days=np.concatenate([days, days[:1] - np.timedelta64(1, "D")]), close_dates=close_dates,
+                     closes=closes)
+    return np.append(growth, 1.0), bench
 
 
 def benchmark_compare(*, symbol: str, days: np.ndarray, growth: np.ndarray, close_dates: np.ndarray,
                       closes: np.ndarray, ranges: dict[str, list[dict]]) -> dict:
     """`ranges`: the chart's points per range (their dates are used); returns per range
     [{"date","portfolio","benchmark"}] with returns since the range's first point as 6-decimal strings."""
-    bench = _carried(days=days, close_dates=close_dates, closes=closes)
+    growth, bench = _lines(days=days, growth=growth, close_dates=close_dates, closes=closes)
     compared = {}
     for name, (start, rows) in _range_rows(days=days, ranges=ranges).items():
         if not rows:
@@ -84,12 +102,12 @@ def benchmark_live_base(*, instrument_id: int, days: np.ndarray, growth: np.ndar
 
     A range whose benchmark has no close before today has None for its starting close: its line starts at
     today's close, if any."""
-    bench = _carried(days=days, close_dates=close_dates, closes=closes)
+    growth, bench = _lines(days=days, growth=growth, close_dates=close_dates, closes=closes)
     bases = {}
     for name, (start, rows) in _range_rows(days=days, ranges=ranges).items():
         if len(rows) < 2 and start == (rows[0] if rows else None):  # today alone: both lines 0 whatever the quotes
             continue
         base_bench = next((float(bench[k]) for k in [start, *rows] if np.isfinite(bench[k])), None)
         bases[name] = (float(growth[start]), base_bench)
-    last = float(bench[-1]) if len(bench) and np.isfinite(bench[-1]) else None
-    return BenchmarkLive(instrument_id=instrument_id, growth=float(growth[-1]), close=last, ranges=bases)
+    last = float(bench[-2]) if len(bench) > 1 and np.isfinite(bench[-2]) else None  # today's (-1 is BEFORE's)
+    return BenchmarkLive(instrument_id=instrument_id, growth=float(growth[-2]), close=last, ranges=bases)

@@ -40,9 +40,10 @@ Definitions (docs/holdings.md, "Performance", says the same for users):
   went out. V_d is the value at the end of day d, after its trades: money that comes in on a day is at work
   from the day's start, money that goes out until the day's end, at their trade prices; the day's flows are
   netted first, so money moved within the portfolio (a buy paid from its cash: stock in, cash out) is no flow.
-  Days with V_{d−1} + max(F_d, 0) ≤ 0 (nothing at work) are skipped; None when every day is. (With the day's
-  money in counted at its end instead, a day that brings 10,000 into a portfolio holding a penny would divide
-  the day's gain on the 10,000 by the penny.)
+  Days with V_{d−1} + max(F_d, 0) ≤ 0, or with V_{d−1} ≤ 0 and V_d ≤ 0 (nothing at work: a fee paid with
+  nothing held is money lost, not a −100 % return of what never worked) are skipped; None when every day is.
+  (With the day's money in counted at its end instead, a day that brings 10,000 into a portfolio holding a
+  penny would divide the day's gain on the 10,000 by the penny.)
 - time_weighted_return_without_fx: the same, with the value and the flows of every currency converted at
   one rate per currency — its rate on the range's first day (max(b+1, first transaction)), or its first
   rate after it — instead of each day's: the return without the currency effect. The same amounts are
@@ -538,9 +539,12 @@ def _at_fixed_rates(snapshot: Snapshot, fixed: dict[str, Decimal | None]) -> Dec
 
 def twr_day_factor(*, previous: float, value: float, flow: float) -> float | None:
     """One day's time-weighted factor: V_d / (V_{d−1} + F_d) when money came in (the day's net flow F_d > 0),
-    (V_d − F_d) / V_{d−1} when it went out; None when nothing was at work that day."""
+    (V_d − F_d) / V_{d−1} when it went out; None when nothing was at work that day: nothing the day before and
+    nothing the value sees at its end (a fee paid with nothing held, a gift not yet priced)."""
     start = previous + max(flow, 0.0)
-    return (value + max(-flow, 0.0)) / start if start > 0 else None
+    if start <= 0 or (previous <= 0 and value <= 0):
+        return None
+    return (value + max(-flow, 0.0)) / start
 
 
 def twr_live(twr: float | None, *, previous: float, flow: float, value_then: float, value: float,
@@ -564,8 +568,9 @@ def _twr_factors(*, value_start: float, values: np.ndarray, inflows: np.ndarray,
     """Each day's time-weighted factor (twr_day_factor: the day's net money in at work from its start, its net
     money out until its end), 1 on the days with nothing at work; and which days count."""
     flow = inflows - outflows
-    start = np.concatenate([[value_start], values[:-1]]) + np.maximum(flow, 0.0)
-    counted = start > 0
+    previous = np.concatenate([[value_start], values[:-1]])
+    start = previous + np.maximum(flow, 0.0)
+    counted = (start > 0) & ((previous > 0) | (values > 0))
     factors = np.ones(len(values))
     factors[counted] = (values[counted] + np.maximum(-flow, 0.0)[counted]) / start[counted]
     return factors, counted

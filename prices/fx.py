@@ -16,6 +16,8 @@ from django.db.models import Case, Max, Q, Value, When
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from core.events import EventKind, EventLevel, event_record_once
+from core.redis_store import redis_client, redis_key
+from core.soft import soft_fail
 from prices.currencies import MINOR_UNIT_CURRENCIES
 from prices.models import FxRate
 from prices.needs import fx_needs_get
@@ -144,25 +146,43 @@ def _series_retrying() -> Retrying:
                     retry=retry_if_exception_type(TransientError), reraise=True)
 
 
+# A currency the source refused is remembered for a day: the nightly refresh asks it apart, so the others are
+# asked from the day after their last rate, not each night again from its first day needed.
+UNPUBLISHED_SECONDS = 86400
+
+
+def _unpublished_key(base: str, quote: str) -> str:
+    return redis_key("fx", "unpublished", base, quote)
+
+
+def _unpublished_get(base: str, quotes: list[str]) -> set[str]:
+    """Those of `quotes` the source refused against `base` within the last day (none, with Redis away)."""
+    with soft_fail("FX: the currencies refused lately not read"):
+        found = redis_client().mget([_unpublished_key(base, quote) for quote in quotes])
+        return {quote for quote, mark in zip(quotes, found, strict=True) if mark is not None}
+    return set()
+
+
 def _series_published(client, base: str, quotes: list[str], start: date, end: date) -> dict:
-    """The daily rates of `quotes` against `base` (one request), less the currencies the source does not publish:
-    it refuses a whole request naming one (404 for TWD, say, which a Taiwan listing's quote brings), so that one
-    is asked alone and left out, never holding back the others' rates."""
+    """The daily rates of `quotes` against `base` (one request), less those the source does not publish: it
+    refuses a whole request naming one (404 for TWD, say, which a Taiwan listing's quote brings), so each is then
+    asked alone, and one refused is left out, remembered for a day and named in an event, never holding back the
+    others' rates."""
     fetch = _series_retrying()
     try:
         return fetch(client.series, base, quotes, start, end)
-    except PermanentError:
+    except PermanentError as error:
         if len(quotes) == 1:
-            raise
+            with soft_fail("FX: a refused currency not remembered"):
+                redis_client().set(_unpublished_key(base, quotes[0]), 1, ex=UNPUBLISHED_SECONDS)
+            event_record_once(once_key=f"fx-unpublished:{base}:{quotes[0]}", window_seconds=UNPUBLISHED_SECONDS,
+                              kind=EventKind.PROVIDER_ERROR, level=EventLevel.WARNING,
+                              message=f"no {base}/{quotes[0]} rates: {error}", provider="frankfurter")
+            return {}
     series: dict = {}
     for quote in quotes:
-        try:
-            for day, rates in fetch(client.series, base, [quote], start, end).items():
-                series.setdefault(day, {}).update(rates)
-        except PermanentError as error:
-            event_record_once(once_key=f"fx-unpublished:{base}:{quote}", window_seconds=86400,
-                              kind=EventKind.PROVIDER_ERROR, level=EventLevel.WARNING,
-                              message=f"no {base}/{quote} rates: {error}", provider="frankfurter")
+        for day, rates in _series_published(client, base, [quote], start, end).items():
+            series.setdefault(day, {}).update(rates)
     return series
 
 
@@ -178,23 +198,20 @@ def fx_backfill(*, base: str, currencies: list[str], since: date, client=None, t
 
 def fx_refresh(*, client=None, today: date | None = None) -> int:
     """Fetch the daily rates every portfolio needs (prices.needs), only from the day after the last
-    one stored (or from the first date needed, for a pair with none yet). A base the source refuses (it does
-    not publish it) leaves the other bases' rates to be fetched, and is raised at the end."""
+    one stored (or from the first date needed, for a pair with none yet)."""
     client = client or FrankfurterClient()
     today = today or date.today()
-    written, refused = 0, []
+    written = 0
     for base, needed in fx_needs_get().items():
         quotes = sorted(needed)
         stored = FxRate.objects.filter(base=base, quote__in=quotes).values("quote").annotate(last=Max("date"))
         last_by_quote = {row["quote"]: row["last"] for row in stored}
-        # Refetch from the oldest gap among the pairs: the series call is one request for all of them.
-        start = min(last_by_quote[q] + timedelta(days=1) if q in last_by_quote else needed[q] for q in quotes)
-        if start > today:
-            continue
-        try:
-            written += fx_rates_store(base=base, series=_series_published(client, base, quotes, start, today))
-        except PermanentError as error:
-            refused.append(error)
-    if refused:
-        raise refused[0]
+        # One request for them all, from the oldest gap among the pairs (yesterday's, usually); a currency the
+        # source refused lately is asked apart, never holding the others back to its first day needed.
+        refused = _unpublished_get(base, quotes)
+        groups = [[q for q in quotes if q not in refused], *([q] for q in sorted(refused))]
+        for group in filter(None, groups):
+            start = min(last_by_quote[q] + timedelta(days=1) if q in last_by_quote else needed[q] for q in group)
+            if start <= today:
+                written += fx_rates_store(base=base, series=_series_published(client, base, group, start, today))
     return written

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
 
 from core.events import EventKind, EventLevel, event_record
 from core.redis_store import redis_client, redis_key, release_if_held
@@ -81,6 +82,8 @@ def _release(claim_value: str, key: str) -> None:
 
 
 COVERED_AFTER_DAYS = 4
+# Closes whose latest is older than this stopped (nobody held the instrument since): short of today.
+STOPPED_DAYS = 7
 
 
 def history_short_get(*, needs: Mapping[int, date]) -> dict[int, date]:
@@ -89,23 +92,26 @@ def history_short_get(*, needs: Mapping[int, date]) -> dict[int, date]:
     instrument)."""
     if not needs:
         return {}
-    first = PriceHistory.objects.filter(instrument=OuterRef("pk")).order_by("date").values("date")[:1]
-    rows = (
+    closes = PriceHistory.objects.filter(instrument=OuterRef("pk"))
+    rows = list(
         Instrument.objects.filter(pk__in=list(needs), active=True)
         .exclude(provider__in=UNFETCHABLE)
         .exclude(verification_status=VerificationStatus.UNKNOWN)
-        .annotate(first_close=Subquery(first))
-        .values_list("pk", "first_close")
+        .annotate(first_close=Subquery(closes.order_by("date").values("date")[:1]),
+                  last_close=Subquery(closes.order_by("-date").values("date")[:1]))
+        .values_list("pk", "first_close", "last_close")
     )
-    # A close within a few days after the date needed covers it (weekends, holidays): the worker
-    # works out the exact missing sessions from the exchange calendar.
-    firsts = dict(rows)
-    short = {pk: needs[pk] for pk, first_close in firsts.items()
-             if first_close is None or first_close > needs[pk] + timedelta(days=COVERED_AFTER_DAYS)}
+    # Short: no close at all; closes that start after the date (a close within a few days after it covers it:
+    # weekends, holidays — the worker works out the exact missing sessions from the exchange calendar); or
+    # closes that stopped more than a week ago (nobody held the instrument since: they do not reach today).
+    stopped = timezone.localdate() - timedelta(days=STOPPED_DAYS)
+    short = {pk: needs[pk] for pk, first_close, last_close in rows
+             if first_close is None or first_close > needs[pk] + timedelta(days=COVERED_AFTER_DAYS)
+             or last_close < stopped}
     # Closes that start early enough may still have stopped before the date (nobody held the instrument for a
     # year): covered only with a close near the date itself, from a week before it (today's trade has no
     # close of today yet) to a few days after.
-    reach = {pk: needs[pk] for pk in firsts if pk not in short}
+    reach = {pk: needs[pk] for pk, _, _ in rows if pk not in short}
     near = Q()
     for pk, day in reach.items():
         near |= Q(instrument_id=pk, date__gt=day - timedelta(days=7),

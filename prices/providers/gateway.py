@@ -118,8 +118,11 @@ class ProviderGate:
 
         def attempt() -> T:
             self.breaker.allow()
-            # The token first: an attempt that times out waiting for one is never made, and is not charged to
-            # the day's quota (a provider counting 25 a day would lose one per attempt that never left).
+            if self.quota.spent():  # at once: no wait for a token the attempt could not use
+                self._quota_event()
+                raise QuotaExhaustedError(f"{self.name}: today's requests are used up")
+            # The token before the quota is charged: an attempt that times out waiting for one is never made,
+            # and costs nothing of the day's budget (a provider counting 25 a day would lose one per attempt).
             waited = self.bucket.acquire(timeout=settings.PROVIDER_MAX_WAIT_SECONDS, cost=cost)
             if waited >= RATE_WAIT_EVENT_SECONDS:
                 provider_event_once(provider=self.name, kind=EventKind.RATE_LIMIT_WAIT,

@@ -213,6 +213,10 @@ class DailyQuota:
     def used(self) -> int:
         return int(self._used(keys=[self.prefix]))
 
+    def spent(self) -> bool:
+        """Today's budget is used up, or the provider said so: asked before an attempt waits for its token."""
+        return self.used() >= (self.limit or _UNLIMITED)
+
 
 def circuits_not_closed(providers: Iterable[str]) -> list[str]:
     """Those of `providers` whose circuit is open or half-open (CircuitBreaker.state is not "closed"), sorted:

@@ -124,13 +124,14 @@ class Book:
     def twr(self, base: date, last: date) -> Fraction | None:
         """Π (1 + r_d) − 1 over the days after `base` up to `last`, the day's net flow F = in − out at work from
         its start when money came in, until its end when it went out: V_d / (V_{d−1} + F) or (V_d − F) / V_{d−1};
-        days with nothing at work (V_{d−1} + max(F, 0) <= 0) skipped; None when every day is."""
+        days with nothing at work (V_{d−1} + max(F, 0) <= 0, or nothing the day before and nothing at the day's end)
+        skipped; None when every day is."""
         growth, counted, previous = Fraction(1), False, self.value(base)
         for day in _days(base + timedelta(days=1), last):
             value = self.value(day)
             money_in, money_out = self.flows(day)
             flow = money_in - money_out
-            if previous + max(flow, 0) > 0:
+            if previous + max(flow, 0) > 0 and (previous > 0 or value > 0):
                 growth *= (value + max(-flow, 0)) / (previous + max(flow, 0))
                 counted = True
             previous = value

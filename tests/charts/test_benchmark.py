@@ -1,6 +1,6 @@
 """The portfolio's time-weighted return against its benchmark, through chart generation."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -9,7 +9,11 @@ from django.utils import timezone
 
 from charts.benchmark import benchmark_compare, benchmark_live_base
 from charts.cache import chart_data_get
+from charts.compute import chart_data_compute, chart_series_compute
+from charts.performance import performance_compute, twr_growth_index
+from charts.selectors import benchmark_closes_load, chart_inputs_load
 from charts.services import chart_data_generate
+from tests.charts.factories import closes_create
 from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db
@@ -67,3 +71,31 @@ def test_ytd_is_measured_from_31_december_so_its_last_point_is_the_ytd_time_weig
                                                                           ("0.210000", "0.200000")]
     assert (compared["1M"][0]["portfolio"], compared["1M"][-1]["portfolio"]) == ("0.000000", "0.210000")
     assert live["ranges"]["YTD"] == (1.0, 50.0) and live["ranges"]["1M"] == (1.0, 50.0)
+
+
+def test_the_max_comparison_ends_at_the_max_time_weighted_return(portfolio):
+    # given 10 AAA bought at 100 (+1 fee) on 2 Jan, closing at 110 that day and 121 on 10 Jan; SPY as benchmark
+    today = date(2024, 1, 10)
+    aaa, spy = InstrumentFactory(symbol="AAA"), InstrumentFactory(symbol="SPY")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2024, 1, 2), quantity=Decimal("10"),
+                       price=Decimal("100"), fee=Decimal("1"))
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "110", today: "121"})
+    closes_create(instrument=spy, closes={date(2024, 1, 2): "400", today: "404"})
+    portfolio.benchmark = spy
+    portfolio.save()
+
+    inputs = chart_inputs_load(portfolio=portfolio)
+    series = chart_series_compute(inputs, today=today)
+    chart = chart_data_compute(inputs, today=today, series=series)
+    dates, closes = benchmark_closes_load(instrument_id=spy.pk, start=series.first)
+    compared = benchmark_compare(symbol="SPY", days=series.days, growth=twr_growth_index(inputs, series=series),
+                                 close_dates=dates, closes=closes, ranges=chart["ranges"])
+    twr = performance_compute(inputs, today=today)["ranges"]["MAX"]["time_weighted_return"]
+
+    # the MAX return: 1100 / 1001 · 1210 / 1100 − 1 = 20.88 %, and the comparison's portfolio line, measured from
+    # the day before the first (it said 1210 / 1100 − 1 = 10 %, the first day's fee and move left out); SPY's
+    # from its last close before that day, none here: from its first, 400
+    assert (compared["ranges"]["MAX"][0]["portfolio"], compared["ranges"]["MAX"][-1]["portfolio"]) == (
+        "0.098901", twr)
+    assert twr == "0.208791"
+    assert compared["ranges"]["MAX"][-1]["benchmark"] == "0.010000"

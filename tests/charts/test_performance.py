@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from charts.compute import chart_data_compute
-from charts.performance import performance_compute
+from charts.compute import chart_data_compute, chart_series_compute
+from charts.performance import performance_compute, twr_growth_index
 from charts.selectors import chart_inputs_load
 from portfolio.ranges import PERFORMANCE_RANGES
 from prices.fx import fx_rates_store
@@ -621,3 +621,54 @@ def test_the_money_weighted_return_of_the_period_compounds_over_the_time_money_w
     # months (0.97 for YTD, 31.7 for 1Y)
     assert whole["time_weighted_return"] == "0.100000"
     assert whole["money_weighted_return_period"] == "0.100000"
+
+
+def test_a_custody_fee_after_a_full_exit_is_no_minus_100_percent(portfolio):
+    # given 10 AAA bought at 100 and all sold at 110 (+10 %), then a 5.00 custody fee charged with nothing held
+    aaa = InstrumentFactory(symbol="AAA")
+    buy(portfolio, aaa, date(2024, 1, 2), "10", "100")
+    sell(portfolio, aaa, date(2024, 1, 12), "10", "110")
+    buy(portfolio, aaa, date(2024, 2, 1), "0", "0", "5", type="FEE")
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "100", date(2024, 1, 12): "110"})
+
+    whole = performance(portfolio, today=date(2024, 2, 5))["ranges"]["MAX"]
+
+    # the money earned 1100 / 1000 while it was at work; the fee's day, with nothing held before or after it, is
+    # skipped (its factor 0 / 5 made every range holding it −100 % for good)
+    assert whole["net_performance"] == "95.00"
+    assert whole["time_weighted_return"] == "0.100000"
+
+
+def test_a_gift_not_priced_yet_recorded_first_with_its_fee_leaves_the_later_returns(portfolio, user):
+    # given a house received as a gift (no price of its own: left out of the value) with a 500.00 notary fee, then
+    # 10 AAA bought at 100, now at 110
+    house = InstrumentFactory(symbol="HOUSE", provider="manual", owner=user)
+    aaa = InstrumentFactory(symbol="AAA")
+    buy(portfolio, house, date(2024, 1, 2), "1", "0", "500")
+    buy(portfolio, aaa, date(2024, 1, 10), "10", "100")
+    closes_create(instrument=aaa, closes={date(2024, 1, 10): "100", date(2024, 1, 20): "110"})
+
+    whole = performance(portfolio, today=date(2024, 1, 20))["ranges"]["MAX"]
+
+    # the fee's day skipped (nothing the value sees); then 1000 / 1000 and 1100 / 1000
+    assert (whole["value"], whole["time_weighted_return"]) == ("1100.00", "0.100000")
+
+
+def test_after_a_fee_on_an_empty_portfolio_the_growth_index_goes_on(portfolio):
+    # given +10 % earned and everything sold, a 5.00 custody fee with nothing held, then 10 AAA bought again at
+    # 110, now at 121
+    aaa = InstrumentFactory(symbol="AAA")
+    buy(portfolio, aaa, date(2024, 1, 2), "10", "100")
+    sell(portfolio, aaa, date(2024, 1, 12), "10", "110")
+    buy(portfolio, aaa, date(2024, 2, 1), "0", "0", "5", type="FEE")
+    buy(portfolio, aaa, date(2024, 2, 5), "10", "110")
+    closes_create(instrument=aaa, closes={date(2024, 1, 2): "100", date(2024, 1, 12): "110",
+                                          date(2024, 2, 5): "110", date(2024, 2, 20): "121"})
+    inputs = chart_inputs_load(portfolio=portfolio)
+
+    growth = twr_growth_index(inputs, series=chart_series_compute(inputs, today=date(2024, 2, 20)))
+
+    # 1.1 from the first round trip, × 1.1 from the second (a benchmark comparison starting after 1 February
+    # had no portfolio line: its growth was 0 from the fee's day on)
+    assert growth[-1] == pytest.approx(1.21)
+

@@ -337,11 +337,13 @@ def test_a_trade_before_the_first_one_fetches_the_benchmark_closes_back_to_it(pr
     chart = wait_for("the chart with the old trade", current_chart(api, portfolio_id))
 
     # then the benchmark's closes reach back to the new first trade, as the portfolio's own do, and the MAX
-    # comparison is measured from the first day, as after the benchmark was set
+    # comparison has both lines from the first day (the portfolio's from the day before it, as its return: the
+    # first day's move from the trade's 90 to the day's close)
     assert PriceHistory.objects.filter(instrument__symbol="PEP", date__lte=first + timedelta(days=4)).exists()
     compared = chart["benchmark"]["series"]
     assert compared[0]["date"] == first.isoformat()
-    assert (compared[0]["benchmark"], compared[0]["portfolio"]) == ("0.000000", "0.000000")
+    assert compared[0]["benchmark"] is not None
+    assert compared[0]["portfolio"] == f"{float(stock_price('PEP', first) / 90) - 1:.6f}"
     assert PriceHistory.objects.filter(instrument=spy, date__lte=first + timedelta(days=4)).exists()
 
 

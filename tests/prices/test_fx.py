@@ -135,3 +135,33 @@ def test_one_unpublished_currency_does_not_stop_every_fx_rate(user):
         stub.route("/2024-01-03..2024-01-05", json_response(series))
         fx_refresh(client=FrankfurterClient(base_url=stub.url), today=date(2024, 1, 5))  # raises PermanentError
     assert FxRate.objects.filter(base="USD", quote="EUR").count() == 3
+
+
+def test_the_next_refresh_asks_only_for_the_days_after_the_last_stored_rate(user):
+    class Frankfurter(StubServer):
+        def _record(self, request):
+            response = super()._record(request)
+            if "TWD" in (request.param("symbols") or ""):
+                return json_response('{"message":"not found"}', status=404)
+            return response
+
+    portfolio = PortfolioFactory(owner=user, base_currency="USD")
+    TransactionFactory(portfolio=portfolio, currency="EUR", date=date(2024, 1, 3),
+                       instrument=InstrumentFactory(symbol="SAP.DE", currency="EUR"))
+    TransactionFactory(portfolio=portfolio, currency="USD", date=date(2024, 1, 3),
+                       instrument=InstrumentFactory(symbol="2330.TW", currency="TWD"))
+    first = ('{"amount":1.0,"base":"USD","start_date":"2024-01-03","end_date":"2024-01-05",'
+             '"rates":{"2024-01-03":{"EUR":0.9159},"2024-01-04":{"EUR":0.9131},"2024-01-05":{"EUR":0.9152}}}')
+    later = ('{"amount":1.0,"base":"USD","start_date":"2024-01-05","end_date":"2024-01-08",'
+             '"rates":{"2024-01-05":{"EUR":0.9152},"2024-01-08":{"EUR":0.914}}}')
+    with (stub := Frankfurter()).running():
+        stub.route("/2024-01-03..2024-01-05", json_response(first))
+        fx_refresh(client=FrankfurterClient(base_url=stub.url), today=date(2024, 1, 5))
+        assert FxRate.objects.filter(base="USD", quote="EUR").count() == 3
+        # the next day's run: EUR is stored through 5 January
+        stub.route("/2024-01-06..2024-01-08", json_response(later))
+        stub.route("/2024-01-03..2024-01-08", json_response(first))  # what it asks instead
+        fx_refresh(client=FrankfurterClient(base_url=stub.url), today=date(2024, 1, 8))
+        eur_asked = [r.path for r in stub.requests if r.param("symbols") == "EUR"]
+    # observed: ['/2024-01-03..2024-01-05', '/2024-01-03..2024-01-08'] — every run from TWD's first need, forever
+    assert eur_asked[-1] == "/2024-01-06..2024-01-08"

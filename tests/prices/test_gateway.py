@@ -234,3 +234,27 @@ def test_retry_after_beyond_the_max_wait_is_not_retried_early(fast, settings):
         result = only(CoinGeckoProvider(base_url=stub.url, timeout=2)).batch_fetch_prices(["BTC"])
     assert "RateLimitedError" in result.failures["BTC"]
     assert len(stub.requests) == 1  # observed 4, all inside the 120 s CoinGecko asked for
+
+
+def test_a_spent_day_fails_at_once_without_waiting_for_tokens(settings):
+    # Alpha Vantage's pace scaled down: a token every 2 s (its own: every 12 s), 25 a day
+    settings.PROVIDER_LIMITS = {"alphavantage": {"requests_per_second": 0.5, "daily_quota": 25, "batch_size": None}}
+    settings.PROVIDER_BACKOFF_INITIAL_SECONDS = 0.01
+    settings.PROVIDER_BACKOFF_MAX_SECONDS = 0.05
+    symbols = ["IBM", "KO", "PEP", "MSFT"]
+    for symbol in symbols:
+        InstrumentFactory(symbol=symbol, provider="alphavantage")
+    with (stub := StubServer()).running():
+        stub.route("/query", json_response(AV_QUOTE))
+        service = PriceService(providers=lambda name: AlphaVantageProvider(base_url=stub.url, api_key="K", timeout=2))
+        # the provider says the day's calls are spent (after one request that took the token)
+        service.batch_fetch_prices(["IBM"])
+        service.gate("alphavantage").quota.exhaust()
+
+        started = time.monotonic()
+        result = service.batch_fetch_prices(["KO", "PEP", "MSFT"])
+        took = time.monotonic() - started
+    assert all("QuotaExhaustedError" in reason for reason in result.failures.values())
+    assert len(stub.requests) == 1
+    # observed ≈ 6 s: each of the three batches waited 2 s for a token it then wasted (Alpha Vantage: 36 s)
+    assert took < 1.0
