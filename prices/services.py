@@ -198,11 +198,16 @@ def prices_upsert(*, instrument: Instrument, points: Iterable[PricePoint], sourc
     return price_rows_upsert(rows=[(instrument.pk, point, source) for point in points])
 
 
+# The columns keep a close to 6 decimal places: a close below half a millionth would be stored as 0.
+MIN_CLOSE = Decimal("0.0000005")
+
+
 def close_fits_column(value: object) -> bool:
-    """A close the numeric(20,6) columns can hold: a finite number above 0 and below MAX_CLOSE."""
+    """A close the numeric(20,6) columns can hold: a finite number from half a millionth (below, it would be
+    stored as 0, and a holding is never valued at 0) up to below MAX_CLOSE."""
     try:
         number = value if isinstance(value, Decimal) else Decimal(str(value))
-        return number.is_finite() and 0 < number < MAX_CLOSE
+        return number.is_finite() and MIN_CLOSE <= number < MAX_CLOSE
     except (ArithmeticError, ValueError, TypeError):
         return False
 

@@ -42,6 +42,14 @@ def test_empty_or_garbage_points_never_touch_stored_history():
     assert PriceHistory.objects.get(instrument=instrument).close == D("185.64")
 
 
+def test_a_close_below_what_the_column_keeps_is_never_stored_as_0():
+    # a coin quoted at 0.00000045: kept to 6 places it would be 0.000000, and its holding valued at 0
+    coin = InstrumentFactory(symbol="TINY", provider="coingecko", asset_class="crypto", exchange_mic="")
+    assert prices_upsert(instrument=coin, points=[PricePoint(date(2024, 1, 2), D("0.00000045"))], source="x") == 0
+    assert prices_upsert(instrument=coin, points=[PricePoint(date(2024, 1, 2), D("0.0000005"))], source="x") == 1
+    assert PriceHistory.objects.get(instrument=coin).close == D("0.000001")  # half a millionth, rounded half up
+
+
 def test_latest_price_and_previous_close_per_instrument():
     a, b, c = InstrumentFactory(symbol="A"), InstrumentFactory(symbol="B"), InstrumentFactory(symbol="C")
     prices_upsert(instrument=a, points=[PricePoint(date(2024, 1, d), D(100 + d)) for d in (2, 3, 4)],
