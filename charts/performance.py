@@ -155,8 +155,8 @@ class RangeLive(TypedDict):
     unrealized: str
     capital: str
     twr: float | None
-    previous: float  # yesterday's value and today's inflows − outflows, as this range's TWR counts them
-    flow: float  # (twr_day_factor)
+    previous: float  # yesterday's value, as this range's TWR counts it
+    flow: float  # today's inflows − outflows (today's factor: twr_day_factor)
     years_invested: float  # the period the money-weighted return compounds over (_years_invested)
     without_fx: WithoutFx
     flows: NotRequired[XirrFlows]  # moved by charts.services to a part of its own, read by performance only
@@ -168,8 +168,8 @@ class LiveBase(TypedDict):
 
     date: str
     value: str  # exact
-    previous: float  # yesterday's value and today's inflows − outflows (the benchmark comparison's TWR:
-    flow: float  # twr_day_factor)
+    previous: float  # yesterday's value, as the benchmark comparison's TWR counts it
+    flow: float  # today's inflows − outflows (today's factor: twr_day_factor)
     # The instruments held today that today's value left out (no price or rate before today's closes): their
     # "no price" warning goes once the live valuation values them.
     unvalued: list[int]
@@ -541,10 +541,9 @@ def twr_day_factor(*, previous: float, value: float, flow: float) -> float | Non
     """One day's time-weighted factor: V_d / (V_{d−1} + F_d) when money came in (the day's net flow F_d > 0),
     (V_d − F_d) / V_{d−1} when it went out; None when nothing was at work that day: nothing the day before and
     nothing the value sees at its end (a fee paid with nothing held, a gift not yet priced)."""
-    start = previous + max(flow, 0.0)
-    if start <= 0 or (previous <= 0 and value <= 0):
-        return None
-    return (value + max(-flow, 0.0)) / start
+    factors, counted = _twr_factors(value_start=previous, values=np.array([value]), inflows=np.array([flow]),
+                                    outflows=np.zeros(1))
+    return float(factors[0]) if counted[0] else None
 
 
 def twr_live(twr: float | None, *, previous: float, flow: float, value_then: float, value: float,
