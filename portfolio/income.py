@@ -116,7 +116,9 @@ def _income_compute(*, portfolio: Portfolio, today: date) -> dict:
     costs = {h.instrument.pk: h.cost_basis for h in valuation.holdings}
     securities = [h for h in valuation.holdings if h.instrument.asset_class != AssetClass.CASH]
     securities_cost = money_sum(h.cost_basis for h in securities if h.cost_basis is not None)
-    securities_ids = {h.instrument.pk for h in securities}
+    # The yield's income is of the same securities as its cost: those whose cost is known (one bought before the
+    # first stored rate of its currency has none yet), or its income would be over a cost missing a part.
+    securities_ids = {h.instrument.pk for h in securities if h.cost_basis is not None}
     first = min((date.fromisoformat(f"{m}-01") for m in by_month), default=None)
     months = _months(first, today) if first else []
     years = [str(year) for year in range(first.year, today.year + 1)] if first else []
@@ -135,7 +137,7 @@ def _income_compute(*, portfolio: Portfolio, today: date) -> dict:
         "total": total.as_dict(),
         "ttm": {**ttm.as_dict(), "start": ttm_start + timedelta(days=1), "end": today},
         "cost_basis": money_format(securities_cost),
-        # Over the securities held now: the income of positions sold since would inflate it.
+        # Over the securities held now whose cost is known: the income of positions sold since would inflate it.
         "yield_on_cost": ratio_format(sum((h.ttm.gross for pk, h in per_holding.items() if pk in securities_ids), ZERO),
                                 securities_cost),
         "by_month": [{"period": m, **by_month.get(m, Amounts()).as_dict()} for m in months],

@@ -84,6 +84,10 @@ def watchlist_get(*, user: AbstractBaseUser, item_ids: Iterable[int] | None = No
         if quote is not None and (close is None or quote["as_of"][:10] >= close.date.isoformat()):
             price, previous = quote["price"], quote["previous_close"]
             as_of = date.fromisoformat(quote["as_of"][:10])
+            if previous is None and close is not None:
+                # A quote without one (CoinGecko's, Stooq's): the stored close before the quote's day, as the
+                # dashboard's day change is made
+                previous = close.previous_close if close.date == as_of else close.close
         elif close is not None:
             price, previous, as_of = close.close, close.previous_close, close.date
         else:

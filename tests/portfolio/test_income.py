@@ -13,7 +13,7 @@ from portfolio.income import portfolio_income_get
 from portfolio.models import Portfolio
 from portfolio.services import TransactionInput, transaction_create
 from prices.models import FxRate
-from tests.factories import PortfolioFactory
+from tests.factories import InstrumentFactory, PortfolioFactory
 from tests.portfolio.test_history import (  # noqa: F401 (fixtures)
     api,
     buy,
@@ -142,3 +142,30 @@ def test_the_trailing_twelve_months_are_the_1y_ranges_across_a_29_february():
 
     # then it is in the trailing year, as in the 1Y performance range (base day 15 June 2023), not 365 days back
     assert (income["ttm"]["start"], income["ttm"]["gross"]) == (date(2023, 6, 16), "5.00")
+
+
+def _tx(portfolio, symbol, kind, day, quantity, price, fee="0", currency="USD"):
+    transaction_create(portfolio=portfolio, data=TransactionInput(
+        symbol=symbol, type=kind, date=day, quantity=Decimal(quantity), price=Decimal(price), fee=Decimal(fee),
+        currency=currency))
+
+
+def test_income_yield_on_cost_leaves_out_the_income_of_a_holding_whose_cost_is_unknown():
+    # given a EUR portfolio holding SAP (cost 1000 EUR) and KO, bought in USD before the first stored USD rate
+    # (its cost unknown until the workers fetch it), each paying a dividend last month, when rates are known
+    today = timezone.localdate()
+    for days in range(200):
+        FxRate.objects.create(base="EUR", quote="USD", date=today - timedelta(days=days), rate=Decimal("1.25"))
+    portfolio = PortfolioFactory(base_currency="EUR")
+    InstrumentFactory(symbol="KO")
+    InstrumentFactory(symbol="SAP", currency="EUR")
+    _tx(portfolio, "KO", "BUY", today - timedelta(days=300), "10", "50")
+    _tx(portfolio, "SAP", "BUY", today - timedelta(days=300), "10", "100", currency="EUR")
+    _tx(portfolio, "KO", "DIVIDEND", today - timedelta(days=30), "10", "1")
+    _tx(portfolio, "SAP", "DIVIDEND", today - timedelta(days=30), "10", "2", currency="EUR")
+
+    income = portfolio_income_get(portfolio=Portfolio.objects.get(pk=portfolio.pk))
+
+    # then the total yield is SAP's 20 over SAP's 1000 (cost_basis leaves KO out): not KO's 8 EUR added on top
+    assert income["cost_basis"] == "1000.00"
+    assert income["yield_on_cost"] == "0.020000"  # observed 0.028000: 28 EUR of income over 1000 EUR of cost

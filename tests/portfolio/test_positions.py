@@ -1,11 +1,15 @@
 """Each portfolio's value on the Portfolios page, and the user's position on an instrument's page."""
 
-from datetime import date
+import re
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
+from django.utils import timezone
 
 from portfolio.positions import instrument_positions_get, portfolio_summaries_get
+from prices.models import FxRate
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
 from tests.portfolio.test_views import web  # noqa: F401 (fixture)
 
@@ -72,3 +76,21 @@ def test_a_position_is_the_instruments_own_when_a_symbol_names_two(user):
 
     assert [p["quantity"] for p in instrument_positions_get(user=user, instrument=shared)] == ["2"]
     assert [p["quantity"] for p in instrument_positions_get(user=user, instrument=mine)] == ["7"]
+
+
+def test_instrument_page_average_cost_is_labelled_in_the_portfolios_currency(user):
+    # given a EUR portfolio holding a USD stock: its average cost (the dashboard row's) is in EUR
+    today = timezone.localdate()
+    for days in range(30):
+        FxRate.objects.create(base="EUR", quote="USD", date=today - timedelta(days=days), rate=Decimal("1.25"))
+    portfolio = PortfolioFactory(owner=user, base_currency="EUR")
+    TransactionFactory(portfolio=portfolio, instrument=InstrumentFactory(symbol="KO"), date=today - timedelta(days=10),
+                       quantity=Decimal("10"), price=Decimal("50"))  # 500 USD = 400 EUR, 40 EUR a share
+    client = Client()
+    client.force_login(user)
+
+    html = client.get("/instruments/KO/").content.decode()
+
+    positions = html[html.index('data-testid="positions"'):html.index("Your transactions")]
+    (cell,) = re.findall(r'<td class="num" data-format="price" data-currency="(\w+)">([^<]*)</td>', positions)
+    assert cell == ("EUR", "40.00"), cell  # observed ("USD", "40.00"): 40 EUR shown as $40.00

@@ -115,3 +115,20 @@ def test_bad_input_names_the_field_and_others_items_answer_404(client, other_use
 def test_the_schema_has_the_watchlist(client):
     paths = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
     assert {"/api/watchlist/", "/api/watchlist/{item_id}/"} <= set(paths)
+
+
+def test_watchlist_day_change_of_a_coin_whose_quote_has_no_previous_close(api, user):
+    # given BTC (CoinGecko: its quotes state no previous close) closing 100 yesterday and 110 today, today's close
+    # stored by the refresh from the quote it also cached
+    today = timezone.localdate()
+    btc = InstrumentFactory(symbol="BTC", provider="coingecko", asset_class="crypto", exchange_mic="")
+    PriceFactory(instrument=btc, date=today - timedelta(days=1), close="100")
+    PriceFactory(instrument=btc, date=today, close="110")
+    quotes_cache_set(quotes={btc: Quote(symbol="bitcoin", price=Decimal("110"), as_of=timezone.now(),
+                                        currency="USD")}, now=timezone.now())
+    WatchlistItem.objects.create(user=user, instrument=btc)
+
+    (row,) = api.get("/api/watchlist/").json()["results"]
+
+    # then two closes are known: the day change is against yesterday's (docs/api.md, Watchlist)
+    assert row["previous_close"] is not None and row["day_change"] is not None, row  # observed both null
