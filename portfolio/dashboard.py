@@ -73,10 +73,24 @@ def _percent(part: Decimal | None, whole: Decimal | None) -> str | None:
 _HUNDRED = Decimal(100)  # the same number as 100, not converted again for every percentage
 
 
-def _day_change(holding: Holding) -> Decimal | None:
-    if holding.market_value is None or holding.previous_close is None:
+def _day_change(holding: Holding, traded_today: dict[int, tuple[Decimal, Decimal]]) -> Decimal | None:
+    """The holding's move since yesterday's close, in the base currency: the shares held yesterday from the
+    previous close, those bought today from what they cost (sold today: to what they brought), so
+    Q × (P − P0) + Σ today's q × (P0 − p). None without a previous close, unless every share was bought today."""
+    if holding.market_value is None:
         return None
-    return holding.quantity * (holding.price - holding.previous_close) * holding.fx_rate
+    traded = traded_today.get(holding.instrument.pk)
+    if traded is None:
+        if holding.previous_close is None:
+            return None
+        return holding.quantity * (holding.price - holding.previous_close) * holding.fx_rate
+    shares, cost = traded
+    if holding.previous_close is None:
+        if shares != holding.quantity:
+            return None  # shares held yesterday, and no close of yesterday to count them from
+        return (holding.quantity * holding.price - cost) * holding.fx_rate
+    return (holding.quantity * (holding.price - holding.previous_close) + shares * holding.previous_close
+            - cost) * holding.fx_rate
 
 
 def _holdings_json(valuation: Valuation, day_changes: list[Decimal | None]) -> bytes:
@@ -156,7 +170,7 @@ def dashboard_data_compute(*, portfolio: Portfolio | PortfolioAccess, now: datet
     portfolio raises Portfolio.DoesNotExist)."""
     portfolio, accounts, valuation = portfolio_accounts_valuation_get(portfolio_id=portfolio.pk,
                                                                       now=now or timezone.now())
-    day_changes = [_day_change(h) for h in valuation.holdings]
+    day_changes = [_day_change(h, valuation.traded_today) for h in valuation.holdings]
     known_changes = [c for c in day_changes if c is not None]
     day_change = money_sum(known_changes) if known_changes else None
     # The cost of the holdings whose unrealized gain is known: their value and cost are (the gain is not computed

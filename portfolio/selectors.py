@@ -6,7 +6,7 @@ transactions (as plain rows), their instruments with their latest closes (one qu
 currency differs from the base. The trades themselves are price observations too (portfolio.holdings).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
@@ -29,6 +29,7 @@ from portfolio.holdings import (
     observation_new,
     portfolio_value_compute,
     position_apply_in_base,
+    price_in_currency,
     split_applied,
     splits_of,
     trade_observations,
@@ -81,6 +82,12 @@ class AccountRow(NamedTuple):
 _PORTFOLIOS, _ACCOUNTS = Portfolio._meta.db_table, Account._meta.db_table
 _HEADER_SQL = (f"SELECT p.name, p.base_currency, a.id, a.name, a.platform, a.currency, a.tracks_cash "
                f"FROM {_PORTFOLIOS} p LEFT JOIN {_ACCOUNTS} a ON a.portfolio_id = p.id WHERE p.id = %s ORDER BY a.id")
+# The day's buys and sells at a price (a gift's 0 says nothing of what was paid), with their instrument's currency.
+_TRADES_OF_DAY_SQL = (
+    f"SELECT t.instrument_id, t.type, t.quantity, t.price, t.currency, i.currency "
+    f"FROM {Transaction._meta.db_table} t JOIN {Instrument._meta.db_table} i ON i.id = t.instrument_id "
+    f"WHERE t.portfolio_id = %s AND t.date = %s AND t.type IN ('{TransactionType.BUY}', '{TransactionType.SELL}') "
+    f"AND t.price > 0")
 
 
 class Holding(NamedTuple):
@@ -150,6 +157,10 @@ class Valuation:
     # account id -> instrument id -> the quantity held in that account (splits apply in every account);
     # account None: rows a bulk tool wrote without one, shown in the default account.
     account_quantities: dict[int | None, dict[int, Decimal]] = field(default_factory=dict)
+    # instrument id -> (shares bought today less those sold, what they cost less what the sold ones brought, at
+    # the trade prices in the instrument's currency): the dashboard's day change counts them from those prices.
+    # The dashboard's valuation only (portfolio_accounts_valuation_get).
+    traded_today: dict[int, tuple[Decimal, Decimal]] = field(default_factory=dict)
 
     @property
     def stale_holdings(self) -> list[Holding]:
@@ -213,16 +224,44 @@ def portfolio_accounts_valuation_get(*, portfolio_id: int, now: datetime | None 
         header = PortfolioHeader(portfolio_id, name, base_currency)
         accounts = [AccountRow(*row) for row in Account.objects.filter(portfolio_id=portfolio_id).order_by("id")
                     .values_list("id", "name", "platform", "currency", "tracks_cash")]
-        return header, accounts, portfolio_valuation_get(portfolio=header, now=now)
+        valuation = portfolio_valuation_get(portfolio=header, now=now)
+        trades = Transaction.objects.filter(
+            portfolio_id=portfolio_id, date=timezone.localdate(now), price__gt=0,
+            type__in=(TransactionType.BUY, TransactionType.SELL),
+        ).values_list("instrument_id", "type", "quantity", "price", "currency", "instrument__currency")
+        return header, accounts, replace(valuation, traded_today=_traded_today(trades))
     # The kept replay's statement first: its version is read before anything the replay reads.
-    kept_rows, rows = _reads_together((KEPT_SQL, [portfolio_id]), (_HEADER_SQL, [portfolio_id]))
+    kept_rows, rows, trades = _reads_together((KEPT_SQL, [portfolio_id]), (_HEADER_SQL, [portfolio_id]),
+                                              (_TRADES_OF_DAY_SQL, [portfolio_id, timezone.localdate(now)]))
     kept = kept_rows[0] if kept_rows else None
     if kept is None or not rows:
         raise Portfolio.DoesNotExist(f"no portfolio {portfolio_id}")
     # The base currency of the kept replay's snapshot: the one the valuation is in.
     header = PortfolioHeader(portfolio_id, rows[0][0], kept[1])
     accounts = [AccountRow(*row[2:]) for row in rows if row[2] is not None]
-    return header, accounts, _valuation_kept(portfolio_id, *kept, now=now)
+    valuation = _valuation_kept(portfolio_id, *kept, now=now)
+    return header, accounts, replace(valuation, traded_today=_traded_today(trades))
+
+
+def _traded_today(trades) -> dict[int, tuple[Decimal, Decimal]]:
+    """Valuation.traded_today of the day's trades (instrument id, type, quantity, price, currency, the instrument's
+    currency). An instrument traded in another currency than its own (beyond its units: GBP for GBp) is left
+    out: its day change stays counted from the previous close, rather than made of a price at a rate."""
+    traded: dict[int, tuple[Decimal, Decimal]] = {}
+    foreign: set[int] = set()
+    for instrument_id, kind, quantity, price, currency, instrument_currency in trades:
+        price = price_in_currency(price, source=currency, target=instrument_currency, on=date.min, rate=_no_rate)
+        if price is None:
+            foreign.add(instrument_id)
+            continue
+        sign = 1 if kind == TransactionType.BUY else -1
+        shares, cost = traded.get(instrument_id, (ZERO, ZERO))
+        traded[instrument_id] = (shares + sign * quantity, cost + sign * quantity * price)
+    return {pk: bought for pk, bought in traded.items() if pk not in foreign}
+
+
+def _no_rate(currency: str, on: date) -> None:
+    return None
 
 
 def _reads_together(*reads: tuple[str, list]) -> list[list[tuple]]:

@@ -189,6 +189,31 @@ def test_an_unchanged_day_is_a_change_of_zero_percent(api, portfolio):
     assert (initial["day_change"], initial["day_change_percent"]) == ("0.00", "0.00")
 
 
+def test_shares_bought_today_count_in_the_day_change_from_their_price(api, portfolio):
+    aaa, bbb = InstrumentFactory(symbol="AAA", exchange_mic=""), InstrumentFactory(symbol="BBB", exchange_mic="")
+    today = timezone.localdate()
+    # AAA: none held yesterday; 10 bought today at 100 (+1 fee); closes 95 yesterday, 105 today
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=today, quantity=D("10"), price=D("100"), fee=D("1"))
+    # BBB: 4 held since last week; 2 more bought today at 52, 1 sold today at 49; closes 50 then 51
+    TransactionFactory(portfolio=portfolio, instrument=bbb, date=today - timedelta(days=7), quantity=D("4"),
+                       price=D("40"))
+    TransactionFactory(portfolio=portfolio, instrument=bbb, date=today, quantity=D("2"), price=D("52"))
+    TransactionFactory(portfolio=portfolio, instrument=bbb, type="SELL", date=today, quantity=D("1"), price=D("49"))
+    for instrument, previous, latest in ((aaa, "95", "105"), (bbb, "50", "51")):
+        PriceFactory(instrument=instrument, date=today - timedelta(days=1), close=D(previous))
+        PriceFactory(instrument=instrument, date=today, close=D(latest))
+
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
+    rows = {row["symbol"]: row for row in api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()["holdings"]}
+
+    # AAA: 10 × (105 − 100) = 50, not 10 × (105 − 95) = 100 as if held yesterday (the fee is no price move)
+    # BBB: the 3 held since yesterday 3 × (51 − 50) = 3, the one sold at 49: −1, the 2 bought at 52: 2 × (51 − 52)
+    # = −2; so 0 (not 5 × (51 − 50) = 5): worth 255 from 200 held and 104 − 49 = 55 put in
+    assert (rows["AAA"]["day_change"], rows["BBB"]["day_change"]) == ("50.00", "0.00")
+    # 50.00 of a day's start worth 1,050 + 255 − 50 = 1,255: yesterday's 200 and today's 1,000 + 55 put in
+    assert (initial["day_change"], initial["day_change_percent"]) == ("50.00", "3.98")
+
+
 def test_a_realized_gain_is_rounded_half_even_once(api, portfolio):
     # given a sell whose realized gain is exactly 2.675 (float64 would make it 2.67499999…)
     aaa = InstrumentFactory(symbol="AAA", exchange_mic="")
