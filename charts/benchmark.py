@@ -3,9 +3,11 @@
 Both lines are measured from the range's base: its first point, except YTD's, measured from 31 December (the
 day before its first point, and the YTD performance range's base day) when the series has it, so that 1 January's
 move counts (a coin's, a manual close's) and its last point is the YTD time-weighted return; and except a range
-whose first point is the portfolio's first day (MAX, and YTD in the year the portfolio began), measured from the
-day before it (the portfolio's growth 1, the benchmark's last close before it), as its time-weighted return counts
-the first day's move, from the trade prices to the day's closes. The portfolio's line
+cut to the portfolio's first day (MAX, YTD in the year the portfolio began, a 1Y begun before the first trade),
+measured from the day before it (the portfolio's growth 1, the benchmark's last close before it), as its
+time-weighted return counts the first day's move, from the trade prices to the day's closes. (A range whose
+first day is the first trade's day, uncut — a 1Y the day a year after it — is measured from that day's end, as
+the 1Y return is.) The portfolio's line
 from its daily-chained TWR (charts.performance), the benchmark's from its own closes, carried forward over days it
 did not trade. A benchmark without a close yet on a day has no point that day (null), never 0.
 
@@ -15,9 +17,12 @@ keeps what it needs — each range's starting growth and close, unrounded.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TypedDict
 
 import numpy as np
+
+from charts.compute import chart_range_start_day
 
 CENTI = 1e-6
 
@@ -55,6 +60,7 @@ def _range_rows(*, days: np.ndarray, ranges: dict[str, list[dict]]) -> dict[str,
     """Per range, the row its lines are measured from (None: it has no point; BEFORE: the day before the series)
     and the rows of its points."""
     position = {str(day): k for k, day in enumerate(days.astype("M8[D]").astype(str))}
+    first, today = (days[0].astype("M8[D]").item(), days[-1].astype("M8[D]").item()) if len(days) else (None, None)
     found = {}
     for name, points in ranges.items():
         rows = [position[p["date"]] for p in points if p["date"] in position]
@@ -62,8 +68,12 @@ def _range_rows(*, days: np.ndarray, ranges: dict[str, list[dict]]) -> dict[str,
         if name == "YTD" and rows:
             # 31 December before the range's first point (its 1 January), when the series reaches back to it.
             base = position.get(f"{int(points[0]['date'][:4]) - 1}-12-31", base)
-        # A range starting on the series' first day is measured from the day before it, as its return is.
-        found[name] = (BEFORE if rows and base == rows[0] == 0 else base, rows)
+        # A range cut to the series' first day is measured from the day before it, as its return is: one whose
+        # base day (YTD's 31 December, the others' first day) is before the first.
+        start = chart_range_start_day(key=name, today=today) if rows else None
+        base_day = None if start is None else start - timedelta(days=1) if name == "YTD" else start
+        found[name] = (BEFORE if rows and base == rows[0] == 0 and (base_day is None or base_day < first) else base,
+                       rows)
     return found
 
 

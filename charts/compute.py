@@ -37,7 +37,7 @@ from typing import NamedTuple, NotRequired, TypedDict
 
 import numpy as np
 
-from charts.selectors import ChartInputs, FxSeries, PriceRows
+from charts.selectors import SPARKLINE_MONTHS, ChartInputs, FxSeries, PriceRows
 from charts.sparklines import Sparklines, SparkPoint, sparklines_make
 from portfolio.holdings import (
     CLOSE,
@@ -81,7 +81,6 @@ PERFORMANCE_RANGE_MONTHS = {"1Y": 12, "5Y": 60}
 DAILY_POINTS_MAX = 400
 THINNED_POINTS_MAX = 530
 
-SPARKLINE_MONTHS = 3
 
 # A close's millionths times this is its exact Decimal (exponent -6, the millionths as its coefficient: what
 # scaleb(-6) makes, in a third less time; exact below 10^28).
@@ -358,7 +357,8 @@ def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries 
                 if k not in series.snapshots]
     exact = {**series.snapshots, **series.valuer.snapshots(doubtful)} if doubtful else series.snapshots
     points = _points(days=days, value=grid.value, invested=series.invested, snapshots=exact, wanted=wanted)
-    sparklines = sparklines_make(inputs.prices, instrument_ids=ids[held].tolist(),
+    sparklines = sparklines_make(inputs.prices if inputs.recent_prices is None else inputs.recent_prices,
+                                 instrument_ids=ids[held].tolist(),
                                  since=months_before(today, SPARKLINE_MONTHS), until=today)
     return ChartData(
         base_currency=base,
@@ -1113,12 +1113,18 @@ def _points(*, days: np.ndarray, value: np.ndarray, invested: list[Decimal], sna
     }
 
 
+def chart_range_start_day(*, key: str, today: date) -> date | None:
+    """The first day of a chart range ending `today` (None for MAX: the series' first day), before it is cut to
+    the portfolio's first day."""
+    if key == "MAX":
+        return None
+    return date(today.year, 1, 1) if key == "YTD" else months_before(today, RANGE_MONTHS[key])
+
+
 def _range_start(*, key: str, today: date, first: date) -> int:
     """Index of the range's first day in the daily series (0 when the range reaches before the first day)."""
-    if key == "MAX":
-        return 0
-    start = date(today.year, 1, 1) if key == "YTD" else months_before(today, RANGE_MONTHS[key])
-    return max(0, (start - first).days)
+    start = chart_range_start_day(key=key, today=today)
+    return 0 if start is None else max(0, (start - first).days)
 
 
 def _thin(days: range, *, first: date) -> list[int]:

@@ -21,10 +21,12 @@ import numpy as np
 from django.db import connection
 from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet, Subquery, Value, Window
 from django.db.models.functions import Cast, Least, Round, RowNumber
+from django.utils import timezone
 
 from portfolio.cash import portfolio_transactions_load
 from portfolio.holdings import TransactionRow
 from portfolio.models import Portfolio
+from portfolio.ranges import months_before
 from prices.fx import currency_major
 from prices.models import FxRate, Instrument, PriceHistory
 from prices.selectors import InstrumentRow
@@ -47,6 +49,10 @@ def close_micros() -> Cast:
     # Postgres's numeric is exact, so the product is already whole. SQLite keeps decimals as doubles: its
     # product may fall a hair short of the whole number, which CAST would truncate.
     return Cast(scaled if connection.vendor == "postgresql" else Round(scaled), BigIntegerField())
+
+
+# A sparkline draws each held instrument's closes of the last months.
+SPARKLINE_MONTHS = 3
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,9 @@ class ChartInputs:
     transactions: list[TransactionRow]
     instruments: dict[int, InstrumentRow]  # every instrument the portfolio ever traded
     prices: PriceRows = field(default_factory=lambda: PriceRows.empty())
+    # The closes of the sparklines' window (the last SPARKLINE_MONTHS) when it begins before the first transaction:
+    # `prices` start there, and a portfolio a week old would draw a week of each instrument's line.
+    recent_prices: PriceRows | None = None
     # Currency code as written on instruments and transactions (GBp included) -> conversion to the base.
     fx: dict[str, FxSeries] = field(default_factory=dict)
 
@@ -136,11 +145,14 @@ def chart_inputs_load(*, portfolio: Portfolio, closes_before: date | None = None
         return ChartInputs(base_currency=base, transactions=[], instruments={})
     first = transactions[0].date
     codes = {i.currency for i in instruments.values()} | {tx.currency for tx in transactions}
+    window = months_before(closes_before or timezone.localdate(), SPARKLINE_MONTHS)
     return ChartInputs(
         base_currency=base,
         transactions=transactions,
         instruments=instruments,
         prices=_prices_load(instrument_ids=sorted(instruments), start=first, before=closes_before),
+        recent_prices=(_price_history_load(instrument_ids=sorted(instruments), start=window, before=closes_before)
+                       if window < first else None),
         fx=_fx_load(codes=codes, base=base, start=first),
     )
 
@@ -150,6 +162,12 @@ def _prices_load(*, instrument_ids: list[int], start: date, before: date | None)
     `start`, sorted (instrument_id, date)."""
     if price_series_available():
         return PriceRows(*price_series_runs_load(instrument_ids=instrument_ids, start=start, before=before))
+    return _price_history_load(instrument_ids=instrument_ids, start=start, before=before)
+
+
+def _price_history_load(*, instrument_ids: list[int], start: date, before: date | None) -> PriceRows:
+    """_prices_load's closes read from the rows of each day (where the packed series are not kept, and for a
+    few months of a few instruments)."""
     earlier = PriceHistory.objects.filter(instrument=OuterRef("pk"), date__lt=start).order_by("-date")
     seeds = [
         (pk, day, micros)

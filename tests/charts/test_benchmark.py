@@ -99,3 +99,29 @@ def test_the_max_comparison_ends_at_the_max_time_weighted_return(portfolio):
         "0.098901", twr)
     assert twr == "0.208791"
     assert compared["ranges"]["MAX"][-1]["benchmark"] == "0.010000"
+
+
+def test_a_1y_comparison_of_a_portfolio_begun_on_the_1y_base_day_ends_at_the_1y_twr(portfolio):
+    # given 10 AAA bought at 100 on 15 Jun 2023, closing 110 that day and 121 on 14 Jun 2024; viewed 15 Jun 2024:
+    # the 1Y range's base day is 15 Jun 2023, the portfolio's first day
+    today = date(2024, 6, 15)
+    aaa, spy = InstrumentFactory(symbol="AAA"), InstrumentFactory(symbol="SPY")
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=date(2023, 6, 15), quantity=Decimal("10"),
+                       price=Decimal("100"))
+    closes_create(instrument=aaa, closes={date(2023, 6, 15): "110", date(2024, 6, 14): "121"})
+    closes_create(instrument=spy, closes={date(2023, 6, 14): "400", date(2023, 6, 15): "400",
+                                          date(2024, 6, 14): "404"})
+
+    inputs = chart_inputs_load(portfolio=portfolio, closes_before=today)
+    series = chart_series_compute(inputs, today=today)
+    chart = chart_data_compute(inputs, today=today, series=series)
+    dates, closes = benchmark_closes_load(instrument_id=spy.pk, start=series.first, closes_before=today)
+    compared = benchmark_compare(symbol="SPY", days=series.days, growth=twr_growth_index(inputs, series=series),
+                                 close_dates=dates, closes=closes, ranges=chart["ranges"])
+    one_year = performance_compute(inputs, today=today)["ranges"]["1Y"]
+
+    assert chart["ranges"]["1Y"][0]["date"] == "2023-06-15" and one_year["start"] == "2023-06-16"
+    assert one_year["time_weighted_return"] == "0.100000"  # 1210 / 1100 - 1, from the end of the base day
+    # docs/holdings.md: the comparison's line is drawn "from the same daily factors as time_weighted_return,
+    # each range's from its first point": its last point is the range's TWR; observed 0.210000 (from 1000)
+    assert compared["ranges"]["1Y"][-1]["portfolio"] == one_year["time_weighted_return"]

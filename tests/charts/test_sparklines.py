@@ -2,12 +2,14 @@
 points formatted one by one with price_format."""
 
 import json
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal as D
 
 import numpy as np
 import pytest
 
-from charts.selectors import PriceRows
+from charts.compute import chart_data_compute
+from charts.selectors import PriceRows, chart_inputs_load
 from charts.sparklines import (
     SPARKLINE_POINTS_MAX,
     SparkPoint,
@@ -16,6 +18,8 @@ from charts.sparklines import (
     sparklines_make,
 )
 from prices.series import day_numbers
+from tests.charts.factories import closes_create
+from tests.factories import InstrumentFactory, TransactionFactory
 
 SINCE, UNTIL = date(2026, 9, 5), date(2026, 12, 5)
 
@@ -75,3 +79,20 @@ def test_sparklines_thin_to_the_bound_and_read_as_their_json():
     assert lines.json_text() == json.dumps(dict(lines))
     assert lines.json_text().startswith('{"5": [{"date": ')
     assert lines.decoded() == dict(lines)
+
+
+@pytest.mark.django_db
+def test_a_new_portfolios_sparkline_covers_the_instruments_last_3_months(portfolio):
+    # given AAA with daily closes for 120 days, bought 10 days ago: a new portfolio
+    aaa = InstrumentFactory(symbol="AAA")
+    today = date(2024, 6, 30)
+    closes_create(instrument=aaa, closes={today - timedelta(days=n): f"{100 + n}" for n in range(1, 120)})
+    TransactionFactory(portfolio=portfolio, instrument=aaa, date=today - timedelta(days=10), quantity=D("1"),
+                       price=D("100"))
+
+    data = chart_data_compute(chart_inputs_load(portfolio=portfolio, closes_before=today), today=today)
+
+    line = data["sparklines"][str(aaa.pk)]
+    # docs/api.md: "each held instrument's stored closes of the last 3 months, at most 60"
+    assert line[0]["date"] <= "2024-04-01"  # observed: 2024-06-19, the close before the first trade
+    assert len(line) >= 45  # observed: 11

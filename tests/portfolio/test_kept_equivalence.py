@@ -12,6 +12,7 @@ KEPT_FUZZ_CASES=5000 KEPT_FUZZ_SEED=7 pytest tests/portfolio/test_kept_equivalen
 import dataclasses
 import os
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -315,6 +316,9 @@ def _three_ways(portfolio_id: int, label: str):
         second = portfolio_valuation_get(portfolio=header, now=NOW)
     assert not any(Transaction._meta.db_table + " t" in q["sql"] for q in queries.captured_queries), label
     _, _, dashboard = portfolio_accounts_valuation_get(portfolio_id=portfolio_id, now=NOW)
+    # The day's trades the dashboard reads beside the replay (for its day change) are no part of the replay's
+    # valuation: tests/portfolio/test_dashboard.py checks them.
+    dashboard = replace(dashboard, traded_today={})
 
     expected = canonical(replayed)
     for name, valuation in (("first read", first), ("kept", second), ("dashboard's", dashboard)):

@@ -214,9 +214,10 @@ def test_the_header_and_accounts_come_with_the_valuation_in_its_queries(server_s
     assert accounts == [AccountRow(default.pk, default.name, "", "USD", False),
                         AccountRow(broker.pk, "Broker", "IB", "EUR", True), AccountRow(old.pk, "Old", "", "USD", False)]
     assert valuation == portfolio_valuation_get(portfolio=portfolio, now=NOW)
-    # The header rides with the kept replay's version on Postgres: the valuation's queries (replayed, as
-    # test_valuation_query_count_does_not_grow_with_holdings counts them), no more.
-    assert len(queries) == (6 + server_side_binding if connection.vendor == "postgresql" else 5)
+    # The header and the day's trades ride with the kept replay's version on Postgres: the valuation's queries
+    # (replayed, as test_valuation_query_count_does_not_grow_with_holdings counts them), no more (a query each
+    # with server-side binding, which prepares one command at a time).
+    assert len(queries) == (6 + 2 * server_side_binding if connection.vendor == "postgresql" else 6)
     pk = portfolio.pk
     portfolio.delete()
     with pytest.raises(Portfolio.DoesNotExist):
