@@ -30,4 +30,10 @@ def on_token_changed(sender, instance: Token, **kwargs) -> None:
 def on_user_changed(sender, instance, **kwargs) -> None:
     if kwargs.get("created"):
         return  # a new user has no token yet
+    if getattr(instance, "_password", None) is not None:
+        # A new password (set_password, saved: the change form, a reset, the admin) revokes the API tokens issued
+        # under the old one, as it ends the user's other sessions: a leaked token is why a password is changed.
+        # Their deletion forgets them (on_token_changed); the next token asked for is a new key.
+        Token.objects.filter(user_id=instance.pk).delete()
+        return
     _forget_now_and_on_commit(list(Token.objects.filter(user_id=instance.pk).values_list("key", flat=True)))

@@ -7,6 +7,7 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
@@ -122,3 +123,39 @@ def test_an_unchanged_entry_is_decoded_once_and_each_request_gets_its_own_user(t
     user.save()
     again = authentication._token_dump(Token.objects.get(key=token.key)).encode()
     assert authentication._token_load(token.key, again).user.first_name == "Alicia" and len(decoded) == 2
+
+
+def test_a_password_change_revokes_the_api_tokens_issued_before_it(user):
+    user.set_password("old-pass-1234!")
+    user.save()
+    token = APIClient().post("/api/auth/token/", {"username": user.username, "password": "old-pass-1234!"},
+                             format="json").json()["token"]
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert api.get("/api/portfolios/").status_code == 200  # warm in the token cache
+
+    web = Client()
+    web.force_login(user)
+    changed = web.post("/accounts/password_change/", {"old_password": "old-pass-1234!",
+                                                      "new_password1": "N3w-passw0rd-r19!",
+                                                      "new_password2": "N3w-passw0rd-r19!"})
+    assert changed.status_code == 302
+    # The password that issued the token no longer logs in; the token it issued should not either.
+    assert api.get("/api/portfolios/").status_code == 401
+
+
+def test_a_token_asked_for_with_the_new_password_is_not_the_one_issued_under_the_old(user):
+    user.set_password("old-pass-1234!")
+    user.save()
+    old = APIClient().post("/api/auth/token/", {"username": user.username, "password": "old-pass-1234!"},
+                           format="json").json()["token"]
+    web = Client()
+    web.force_login(user)
+    assert web.post("/accounts/password_change/", {"old_password": "old-pass-1234!",
+                                                   "new_password1": "N3w-passw0rd-r19!",
+                                                   "new_password2": "N3w-passw0rd-r19!"}).status_code == 302
+    new = APIClient().post("/api/auth/token/", {"username": user.username, "password": "N3w-passw0rd-r19!"},
+                           format="json").json()["token"]
+    # A user who changed a leaked password and asks for a token gets the leaked one back (valid 7 days).
+    assert new != old
+    assert not Token.objects.filter(key=old).exists()

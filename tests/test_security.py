@@ -57,7 +57,7 @@ def portfolio_routes() -> list[str]:
 
 def instrument_routes() -> list[str]:
     """Every URL pattern of the project that names an instrument by its symbol."""
-    return routes_with("<str:symbol>")
+    return routes_with("<path:symbol>")
 
 
 def fill(route: str, portfolio_id: int, tx) -> str:
@@ -93,7 +93,7 @@ def test_every_portfolio_route_answers_404_for_another_users_portfolio(api, user
 def test_every_instrument_route_answers_404_for_an_instrument_the_user_has_no_reason_to_see(
         api, user, other_user, foreign_portfolio):
     routes = instrument_routes()
-    assert {"/api/instruments/<str:symbol>/prices/", "/instruments/<str:symbol>/"} <= set(routes)
+    assert {"/api/instruments/<path:symbol>/prices/", "/instruments/<path:symbol>/"} <= set(routes)
     # another user's holding (its prices would tell what they hold) and another user's manual instrument
     held = InstrumentFactory(symbol="THEIRS")
     TransactionFactory(portfolio=foreign_portfolio, instrument=held)
@@ -104,7 +104,7 @@ def test_every_instrument_route_answers_404_for_an_instrument_the_user_has_no_re
     web.force_login(user)
     for route in routes:
         for symbol in ("THEIRS", "MINE"):
-            url = route.replace("<str:symbol>", symbol)
+            url = route.replace("<path:symbol>", symbol)
             client = api if route.startswith("/api/") else web
             for method in METHODS:
                 if client is api:  # with a body a price entry would accept
