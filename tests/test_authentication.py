@@ -125,37 +125,34 @@ def test_an_unchanged_entry_is_decoded_once_and_each_request_gets_its_own_user(t
     assert authentication._token_load(token.key, again).user.first_name == "Alicia" and len(decoded) == 2
 
 
-def test_a_password_change_revokes_the_api_tokens_issued_before_it(user):
+def _token_then_password_changed(user) -> tuple[str, APIClient]:
+    """A token asked for with the user's password, used once (cached warm), then the password changed on the
+    page; the token and a client carrying it."""
     user.set_password("old-pass-1234!")
     user.save()
     token = APIClient().post("/api/auth/token/", {"username": user.username, "password": "old-pass-1234!"},
                              format="json").json()["token"]
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    assert api.get("/api/portfolios/").status_code == 200  # warm in the token cache
-
-    web = Client()
-    web.force_login(user)
-    changed = web.post("/accounts/password_change/", {"old_password": "old-pass-1234!",
-                                                      "new_password1": "N3w-passw0rd-r19!",
-                                                      "new_password2": "N3w-passw0rd-r19!"})
-    assert changed.status_code == 302
-    # The password that issued the token no longer logs in; the token it issued should not either.
-    assert api.get("/api/portfolios/").status_code == 401
-
-
-def test_a_token_asked_for_with_the_new_password_is_not_the_one_issued_under_the_old(user):
-    user.set_password("old-pass-1234!")
-    user.save()
-    old = APIClient().post("/api/auth/token/", {"username": user.username, "password": "old-pass-1234!"},
-                           format="json").json()["token"]
+    assert api.get("/api/portfolios/").status_code == 200
     web = Client()
     web.force_login(user)
     assert web.post("/accounts/password_change/", {"old_password": "old-pass-1234!",
                                                    "new_password1": "N3w-passw0rd-r19!",
                                                    "new_password2": "N3w-passw0rd-r19!"}).status_code == 302
+    return token, api
+
+
+def test_a_password_change_revokes_the_api_tokens_issued_before_it(user):
+    _, api = _token_then_password_changed(user)
+    # The password that issued the token no longer logs in; nor does the token (it was valid for its 7 days)
+    assert api.get("/api/portfolios/").status_code == 401
+
+
+def test_a_token_asked_for_with_the_new_password_is_not_the_one_issued_under_the_old(user):
+    old, _ = _token_then_password_changed(user)
     new = APIClient().post("/api/auth/token/", {"username": user.username, "password": "N3w-passw0rd-r19!"},
                            format="json").json()["token"]
-    # A user who changed a leaked password and asks for a token gets the leaked one back (valid 7 days).
+    # (a user who changed a leaked password and asked for a token got the leaked one back)
     assert new != old
     assert not Token.objects.filter(key=old).exists()

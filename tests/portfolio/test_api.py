@@ -353,31 +353,29 @@ def _held(api, portfolio) -> dict[str, str]:
     return {row["symbol"]: row["quantity"] for row in rows}
 
 
+def _recorded(api, portfolio, symbol: str, *bodies: dict) -> None:
+    for body in bodies:
+        response = api.post(tx_url(portfolio.pk), {**BUY, "symbol": symbol, "fee": "0", **body}, format="json")
+        assert response.status_code == 201, response.json()
+
+
 def test_the_shares_a_one_for_three_reverse_split_leaves_can_all_be_sold(api, portfolio):
     # given 9 shares and a 1-for-3 split, its ratio as closely as 10 places take it
     InstrumentFactory(symbol="RS", exchange_mic="")
-    for body in ({"type": "BUY", "date": "2024-01-02", "quantity": "9", "price": "10"},
-                 {"type": "SPLIT", "date": "2024-01-05", "quantity": "0.3333333333", "price": "0"}):
-        response = api.post(tx_url(portfolio.pk), {**BUY, "symbol": "RS", "fee": "0", **body}, format="json")
-        assert response.status_code == 201
+    _recorded(api, portfolio, "RS", {"type": "BUY", "date": "2024-01-02", "quantity": "9", "price": "10"},
+              {"type": "SPLIT", "date": "2024-01-05", "quantity": "0.3333333333", "price": "0"})
     # then 9 / 3 = 3 are held (not 9 × 0.3333333333 = 2.9999999997), and selling the 3 the broker holds closes it
     assert _held(api, portfolio) == {"RS": "3"}
-    sold = api.post(tx_url(portfolio.pk), {**BUY, "symbol": "RS", "type": "SELL", "date": "2024-01-08", "quantity": "3",
-                                           "price": "31", "fee": "0"}, format="json")
-    assert sold.status_code == 201, sold.json()
+    _recorded(api, portfolio, "RS", {"type": "SELL", "date": "2024-01-08", "quantity": "3", "price": "31"})
     assert _held(api, portfolio) == {}
 
 
 def test_a_fractional_holding_split_three_for_two_keeps_a_quantity_a_sell_can_close(api, portfolio):
     InstrumentFactory(symbol="FR", exchange_mic="")
-    for body in ({"type": "BUY", "date": "2024-01-02", "quantity": "12.3456789123", "price": "10"},
-                 {"type": "SPLIT", "date": "2024-01-05", "quantity": "1.5", "price": "0"}):
-        response = api.post(tx_url(portfolio.pk), {**BUY, "symbol": "FR", "fee": "0", **body}, format="json")
-        assert response.status_code == 201
+    _recorded(api, portfolio, "FR", {"type": "BUY", "date": "2024-01-02", "quantity": "12.3456789123", "price": "10"},
+              {"type": "SPLIT", "date": "2024-01-05", "quantity": "1.5", "price": "0"})
     # 12.3456789123 × 1.5 = 18.51851836845, kept at a quantity's 10 places (half even): 18.5185183684
     assert _held(api, portfolio) == {"FR": "18.5185183684"}
-    sold = api.post(tx_url(portfolio.pk), {**BUY, "symbol": "FR", "type": "SELL", "date": "2024-01-08",
-                                           "quantity": "18.5185183684", "price": "11", "fee": "0"}, format="json")
-    assert sold.status_code == 201, sold.json()
+    _recorded(api, portfolio, "FR", {"type": "SELL", "date": "2024-01-08", "quantity": "18.5185183684", "price": "11"})
     assert _held(api, portfolio) == {}  # not 0.00000000005 shares held for ever
 

@@ -114,54 +114,50 @@ def test_fx_refresh_fetches_what_portfolios_need_from_the_last_stored_day(user):
     assert fx_rate_get(source="USD", target="EUR", on=date(2024, 1, 8)) == D("0.914")
 
 
-# One currency Frankfurter does not publish (TWD, from a Taiwan listing's quote) fails the whole FX refresh:
-#    no rate of any currency, for any portfolio, is fetched any more.
-def test_one_unpublished_currency_does_not_stop_every_fx_rate(user):
-    class Frankfurter(StubServer):
-        def _record(self, request):
-            response = super()._record(request)
-            if "TWD" in (request.param("symbols") or ""):
-                return json_response('{"message":"not found"}', status=404)
-            return response
+class RefusingTwd(StubServer):
+    """Frankfurter, which does not publish TWD: a request naming it is a 404."""
 
+    def _record(self, request):
+        response = super()._record(request)
+        if "TWD" in (request.param("symbols") or ""):
+            return json_response('{"message":"not found"}', status=404)
+        return response
+
+
+EUR_3_TO_5_JAN = ('{"amount":1.0,"base":"USD","start_date":"2024-01-03","end_date":"2024-01-05",'
+                  '"rates":{"2024-01-03":{"EUR":0.9159},"2024-01-04":{"EUR":0.9131},"2024-01-05":{"EUR":0.9152}}}')
+
+
+def _holding_eur_and_twd(user) -> None:
+    """A USD portfolio holding a EUR stock and a Taiwan listing (TWD) since 3 January 2024."""
     portfolio = PortfolioFactory(owner=user, base_currency="USD")
     TransactionFactory(portfolio=portfolio, currency="EUR", date=date(2024, 1, 3),
                        instrument=InstrumentFactory(symbol="SAP.DE", currency="EUR"))
     TransactionFactory(portfolio=portfolio, currency="USD", date=date(2024, 1, 3),
                        instrument=InstrumentFactory(symbol="2330.TW", currency="TWD"))
-    series = ('{"amount":1.0,"base":"USD","start_date":"2024-01-03","end_date":"2024-01-05",'
-              '"rates":{"2024-01-03":{"EUR":0.9159},"2024-01-04":{"EUR":0.9131},"2024-01-05":{"EUR":0.9152}}}')
-    with (stub := Frankfurter()).running():
-        stub.route("/2024-01-03..2024-01-05", json_response(series))
-        fx_refresh(client=FrankfurterClient(base_url=stub.url), today=date(2024, 1, 5))  # raises PermanentError
+
+
+def test_one_unpublished_currency_does_not_stop_every_fx_rate(user):
+    # (it failed the whole refresh: no rate of any currency, for any portfolio, was fetched any more)
+    _holding_eur_and_twd(user)
+    with (stub := RefusingTwd()).running():
+        stub.route("/2024-01-03..2024-01-05", json_response(EUR_3_TO_5_JAN))
+        fx_refresh(client=FrankfurterClient(base_url=stub.url), today=date(2024, 1, 5))
     assert FxRate.objects.filter(base="USD", quote="EUR").count() == 3
 
 
 def test_the_next_refresh_asks_only_for_the_days_after_the_last_stored_rate(user):
-    class Frankfurter(StubServer):
-        def _record(self, request):
-            response = super()._record(request)
-            if "TWD" in (request.param("symbols") or ""):
-                return json_response('{"message":"not found"}', status=404)
-            return response
-
-    portfolio = PortfolioFactory(owner=user, base_currency="USD")
-    TransactionFactory(portfolio=portfolio, currency="EUR", date=date(2024, 1, 3),
-                       instrument=InstrumentFactory(symbol="SAP.DE", currency="EUR"))
-    TransactionFactory(portfolio=portfolio, currency="USD", date=date(2024, 1, 3),
-                       instrument=InstrumentFactory(symbol="2330.TW", currency="TWD"))
-    first = ('{"amount":1.0,"base":"USD","start_date":"2024-01-03","end_date":"2024-01-05",'
-             '"rates":{"2024-01-03":{"EUR":0.9159},"2024-01-04":{"EUR":0.9131},"2024-01-05":{"EUR":0.9152}}}')
+    # (each night asked every currency again from the unpublished one's first day needed)
+    _holding_eur_and_twd(user)
     later = ('{"amount":1.0,"base":"USD","start_date":"2024-01-05","end_date":"2024-01-08",'
              '"rates":{"2024-01-05":{"EUR":0.9152},"2024-01-08":{"EUR":0.914}}}')
-    with (stub := Frankfurter()).running():
-        stub.route("/2024-01-03..2024-01-05", json_response(first))
+    with (stub := RefusingTwd()).running():
+        stub.route("/2024-01-03..2024-01-05", json_response(EUR_3_TO_5_JAN))
         fx_refresh(client=FrankfurterClient(base_url=stub.url), today=date(2024, 1, 5))
         assert FxRate.objects.filter(base="USD", quote="EUR").count() == 3
         # the next day's run: EUR is stored through 5 January
         stub.route("/2024-01-06..2024-01-08", json_response(later))
-        stub.route("/2024-01-03..2024-01-08", json_response(first))  # what it asks instead
+        stub.route("/2024-01-03..2024-01-08", json_response(EUR_3_TO_5_JAN))  # what it asked instead
         fx_refresh(client=FrankfurterClient(base_url=stub.url), today=date(2024, 1, 8))
         eur_asked = [r.path for r in stub.requests if r.param("symbols") == "EUR"]
-    # observed: ['/2024-01-03..2024-01-05', '/2024-01-03..2024-01-08'] — every run from TWD's first need, forever
-    assert eur_asked[-1] == "/2024-01-06..2024-01-08"
+    assert eur_asked[-1] == "/2024-01-06..2024-01-08"  # was /2024-01-03..2024-01-08
