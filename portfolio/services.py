@@ -1,5 +1,6 @@
 """Writes to portfolios and transactions. Views, serializers and forms only call these."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -157,18 +158,20 @@ def account_create(*, portfolio: Portfolio, name: str, platform: str = "", curre
 def account_update(*, account: Account, name: str | None = None, platform: str | None = None,
                    currency: str | None = None, tracks_cash: bool | None = None) -> Account:
     """tracks_cash: an account starts tracking its cash at any time (its trades then move cash from the
-    first); it stops only while no deposit, withdrawal or interest is recorded in it (they would mean nothing)."""
+    first); it stops only while no deposit, withdrawal or interest is recorded in it (they would mean nothing),
+    checked under the portfolio's lock, so a deposit written at the same moment is seen or waits."""
     fields = _account_fields_validate(portfolio=account.portfolio, name=name, platform=platform,
                                       currency=currency, account=account)
-    if tracks_cash is not None:
-        if not tracks_cash and Transaction.objects.filter(account=account, type__in=CASH_TYPES).exists():
-            raise ValidationError({"tracks_cash": "The account has deposits, withdrawals or interest: delete "
-                                                  "them before it stops tracking cash."})
-        fields["tracks_cash"] = tracks_cash
-    for key, value in fields.items():
-        setattr(account, key, value)
     try:
         with transaction.atomic():
+            portfolio_write_lock(portfolio_id=account.portfolio_id)
+            if tracks_cash is not None:
+                if not tracks_cash and Transaction.objects.filter(account=account, type__in=CASH_TYPES).exists():
+                    raise ValidationError({"tracks_cash": "The account has deposits, withdrawals or interest: "
+                                                          "delete them before it stops tracking cash."})
+                fields["tracks_cash"] = tracks_cash
+            for key, value in fields.items():
+                setattr(account, key, value)
             account.save()
             portfolio_version_bump(portfolio_id=account.portfolio_id)
     except IntegrityError:
@@ -390,11 +393,20 @@ def transaction_create(*, portfolio: Portfolio, data: TransactionInput) -> Trans
     return tx
 
 
-def transaction_update(*, transaction_obj: Transaction, data: TransactionInput) -> Transaction:
-    fields = transaction_fields_validate(data)
+def transaction_update(*, transaction_obj: Transaction,
+                       data: TransactionInput | Callable[[Transaction], TransactionInput]) -> Transaction:
+    """The transaction changed to `data`, or to what `data(current)` makes of it as it is once its portfolio is
+    locked (a partial edit: the fields it leaves are the row's then, not those of a read another edit committed
+    over since). It is read again under the lock: one deleted meanwhile raises Transaction.DoesNotExist, never
+    comes back (a save of the stale object would insert it again)."""
     portfolio = transaction_obj.portfolio
     with transaction.atomic():
         portfolio_write_lock(portfolio_id=portfolio.pk)
+        transaction_obj = Transaction.objects.select_related("instrument", "account", "portfolio").get(
+            pk=transaction_obj.pk, portfolio_id=portfolio.pk)
+        if callable(data):
+            data = data(transaction_obj)
+        fields = transaction_fields_validate(data)
         # An edit that names no account keeps the transaction's own.
         account = (transaction_account_get(portfolio=portfolio, account_id=data.account)
                    if data.account is not None or transaction_obj.account_id is None else transaction_obj.account)

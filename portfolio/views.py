@@ -140,6 +140,8 @@ def transaction_edit_page(request, portfolio_id: int, transaction_id: int):
     if request.method == "POST" and form.is_valid():
         try:
             services.transaction_update(transaction_obj=tx, data=form.to_input())
+        except Transaction.DoesNotExist:
+            raise Http404("No such transaction.") from None
         except ValidationError as exc:
             form_errors_apply(form, exc)
         else:

@@ -232,10 +232,18 @@ class TransactionDetailApi(GenericAPIView):
         if not hasattr(request.data, "get"):
             return Response({"non_field_errors": ["Send an object of the fields to change."]},
                             status=status.HTTP_400_BAD_REQUEST)
-        raw = transaction_input_merged(tx, request.data) if partial else request.data
-        body = TransactionInputSerializer(data=raw)
-        body.is_valid(raise_exception=True)
-        tx = services.transaction_update(transaction_obj=tx, data=body.to_input())
+
+        def changed(current: Transaction):
+            # A PATCH's other fields are the row's as it is under the portfolio's lock (services.transaction_update)
+            body = TransactionInputSerializer(data=transaction_input_merged(current, request.data) if partial
+                                              else request.data)
+            body.is_valid(raise_exception=True)
+            return body.to_input()
+
+        try:
+            tx = services.transaction_update(transaction_obj=tx, data=changed)
+        except Transaction.DoesNotExist:
+            raise Http404("No such transaction.") from None
         return Response(TransactionSerializer(tx).data)
 
     @extend_schema(request=TransactionInputSerializer, responses={200: TransactionSerializer})
