@@ -230,6 +230,9 @@ def jobs_fail_stuck(*, now: float | None = None) -> list[str]:
         reason = f"timed out: not finished {int(now - job['created_at'])} s after start" if overdue else ""
         if overdue and job_fail(job_id=job_id, reason=reason):
             failed.append(job_id)
+            # Its after-work is this: a batch arriving late (redelivered, long queued) finds it finalized and
+            # records no second failure.
+            job_claim_finalize(job_id=job_id)
             event_record(kind=EventKind.JOB_FAILED, level=EventLevel.ERROR, job_id=job_id,
                          message=f"Job {job['kind']} {job_id} {reason}; {job['done']} of {job['total']} done")
     return failed

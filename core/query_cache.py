@@ -58,6 +58,8 @@ MINUTE_RETENTION_SECONDS = 2 * 3600
 LOCK_SECONDS = 30  # longer than any cached computation; a crashed leader frees it by expiry
 WAIT_SECONDS = 10  # how long followers wait for the leader before computing themselves
 NAMESPACES: dict[str, int] = {}  # namespace -> TTL, as declared by the decorators
+# A derived part's stats name -> (the namespace whose hashes hold it, its field): flushed from those hashes.
+DERIVED_PARTS: dict[str, tuple[str, str]] = {}
 # The field of a parts hash holding the id of the write that made it (a new one each write): a part kept in the
 # process is served again only while the hash is still that write's.
 WRITTEN_FIELD = "_written"
@@ -337,6 +339,7 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 with `fn.part(name, ...)`; its hits and misses are counted as `stats`."""
                 derivations[name] = (source, make, stats)
                 NAMESPACES[stats] = ttl
+                DERIVED_PARTS[stats] = (namespace, name)
 
             wrapper.derive = derive  # type: ignore[attr-defined]
 
@@ -451,8 +454,13 @@ def cache_stats_history(*, minutes: int = 60) -> list[dict]:
 
 
 def cache_namespace_flush(*, namespace: str) -> int:
-    """Delete a namespace's entries (a SCAN of its prefix: an operator's action, not a hot path)."""
+    """Delete a namespace's entries (a SCAN of its prefix: an operator's action, not a hot path); a derived part's
+    (`chart_live`) from the hashes of the namespace holding it."""
     client = redis_client(settings.QUERY_CACHE_ALIAS)
+    if namespace in DERIVED_PARTS:
+        holder, field_name = DERIVED_PARTS[namespace]
+        return sum(client.hdel(key, field_name) for key in client.scan_iter(match=redis_key("qc", holder, "*"),
+                                                                           count=1000))
     deleted = 0
     batch = []
     for key in client.scan_iter(match=redis_key("qc", namespace, "*"), count=1000):

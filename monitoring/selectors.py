@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from functools import lru_cache
 
+import redis
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -52,13 +55,16 @@ def cache_overview_get(*, minutes: int = 60) -> dict:
 
 
 def providers_overview_get(*, minutes: int = 60, now: datetime | None = None) -> list[dict]:
-    """Every provider in use or configured: health, circuit, quota, and its instruments' freshness."""
+    """Every provider in use or configured (PRICE_PROVIDER, CRYPTO_PRICE_PROVIDER: a new instrument's, and the
+    search's before anything is held): health, circuit, quota, and its instruments' freshness."""
     in_use = set(Instrument.objects.filter(active=True).values_list("provider", flat=True).distinct())
+    configured = {settings.PRICE_PROVIDER, settings.CRYPTO_PRICE_PROVIDER}
     freshness = instruments_freshness_get(now=now or timezone.now())
     overview = []
-    for name in sorted((set(PROVIDER_CLASSES) & in_use) | {n for n in in_use if n in PROVIDER_CLASSES}):
+    for name in sorted((in_use | configured) & set(PROVIDER_CLASSES)):
         limits = ProviderGate.limits_for(name)
-        quota_used = DailyQuota(name, limits.daily_quota).used() if limits.daily_quota else None
+        quota = DailyQuota(name, limits.daily_quota)
+        quota_used = quota.used() if limits.daily_quota else None
         overview.append({
             "name": name,
             **provider_health(name=name, minutes=minutes),
@@ -66,7 +72,9 @@ def providers_overview_get(*, minutes: int = 60, now: datetime | None = None) ->
             "requests_per_second": limits.requests_per_second,
             "daily_quota": limits.daily_quota,
             "quota_used_today": quota_used,
-            "quota_left_today": None if quota_used is None else max(0, limits.daily_quota - quota_used),
+            # 0 once the provider said its day is spent, a declared quota or not (Stooq's daily hits limit)
+            "quota_left_today": 0 if quota.spent() else (
+                None if quota_used is None else max(0, limits.daily_quota - quota_used)),
             "instruments": freshness.get(name, {"fresh": 0, "stale": 0, "unpriced": 0}),
         })
     for name in sorted(set(freshness) - {p["name"] for p in overview}):  # manual: no calls, but freshness
@@ -82,13 +90,18 @@ def jobs_overview_get(*, limit: int = 30) -> list[dict]:
     return jobs
 
 
+@lru_cache(maxsize=4)
+def _broker_client(url: str) -> redis.Redis:
+    """The broker's Redis, where the queues are (a Redis of its own in a large deployment: docs/operations.md)."""
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
 def queues_and_workers_get() -> dict:
-    client = redis_client()
-    pipe = client.pipeline(transaction=False)
+    pipe = _broker_client(settings.CELERY_BROKER_URL).pipeline(transaction=False)
     for queue in QUEUES:
         pipe.llen(queue)
     lengths = dict(zip(QUEUES, pipe.execute(), strict=True))
-    heartbeat = client.get(HEARTBEAT_KEY)
+    heartbeat = redis_client().get(HEARTBEAT_KEY)
     age = round(time.time() - float(heartbeat), 1) if heartbeat else None
     try:
         replies = app.control.inspect(timeout=0.5).ping() or {}

@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from core.events import EventKind, EventLevel
-from core.redis_store import redis_client
+from core.redis_store import REDIS_DOWN, redis_client
 from monitoring.metrics import metrics_text
 from monitoring.selectors import HEARTBEAT_KEY, HEARTBEAT_MAX_AGE
 
@@ -73,4 +73,9 @@ def metrics(request):
         return response
     if not allowed:
         return HttpResponse("Staff only\n", status=403, content_type="text/plain")
-    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)
+    try:
+        text = metrics_text()
+    except REDIS_DOWN:
+        # Most figures live in Redis: the scrape fails, saying why (up == 0 for this target), not a 500 page.
+        return HttpResponse("Redis unavailable\n", status=503, content_type="text/plain")
+    return HttpResponse(text, content_type=CONTENT_TYPE_LATEST)

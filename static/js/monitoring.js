@@ -96,7 +96,7 @@
 
       const q = jobs.queues;
       root.querySelector("[data-testid=queues]").textContent =
-        `Queues: prices ${q.prices}, charts ${q.charts}, default ${q.default}. Workers: ${jobs.workers.length ? jobs.workers.join(", ") : "none answering"}` +
+        `Queues: prices ${q.prices}, history ${q.history}, charts ${q.charts}, default ${q.default}. Workers: ${jobs.workers.length ? jobs.workers.join(", ") : "none answering"}` +
         (jobs.heartbeat_age_seconds == null ? "; no heartbeat yet." : `; last heartbeat ${jobs.heartbeat_age_seconds} s ago.`);
       fill("jobs-table", jobs.jobs.map((j) => row([when(j.created_at), j.state, j.total, j.done, j.failed, j.skipped,
         j.duration_seconds == null ? "—" : F.number(j.duration_seconds, 2) + " s", j.errors.length ? j.errors[0].error : ""], { "data-job": j.job_id })));
