@@ -3,10 +3,8 @@
 import time
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django_redis import get_redis_connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core.events import event_record
@@ -19,14 +17,6 @@ from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory
 pytestmark = pytest.mark.django_db
 
 ENDPOINTS = ["cache-stats", "events", "providers", "jobs", "endpoints"]
-
-
-@pytest.fixture
-def staff_api(db) -> APIClient:
-    staff = get_user_model().objects.create_user("ops", password="x", is_staff=True)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
-    return client
 
 
 @pytest.mark.parametrize("name", ENDPOINTS)

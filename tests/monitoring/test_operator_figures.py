@@ -7,10 +7,7 @@ import time
 
 import pytest
 import redis
-from django.contrib.auth import get_user_model
 from django.test import Client
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from celery_app import app
 from charts.live import live_valuation_get
@@ -28,14 +25,6 @@ from tests.factories import InstrumentFactory, TransactionFactory
 from tests.stubs.market import MarketStub
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_api(db) -> APIClient:
-    staff = get_user_model().objects.create_user("ops", password="x", is_staff=True)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
-    return client
 
 
 def providers(staff_api) -> dict:
