@@ -9,7 +9,6 @@ import pytest
 import redis
 from django.test import Client
 
-from celery_app import app
 from charts.live import live_valuation_get
 from core.jobs import jobs_fail_stuck
 from core.query_cache import cache_stats_get
@@ -121,14 +120,11 @@ def broker_redis(tmp_path):
 
 
 def test_queue_lengths_are_read_from_the_broker(staff_api, settings, broker_redis):
+    # the broker named by CELERY_BROKER_URL (the Celery app itself keeps its own connection: a test changing it would
+    # leave every later worker pointed at this short-lived server)
     url, broker = broker_redis
     settings.CELERY_BROKER_URL = url
-    saved = app.conf.broker_url
-    app.conf.broker_url = url
-    try:
-        broker.lpush("prices", b"{}", b"{}", b"{}")  # three batches waiting for a worker
-        queues = staff_api.get("/api/monitoring/jobs/").json()["queues"]
-    finally:
-        app.conf.broker_url = saved
+    broker.lpush("prices", b"{}", b"{}", b"{}")  # three batches waiting for a worker
+    queues = staff_api.get("/api/monitoring/jobs/").json()["queues"]
     # (the cache's Redis was asked: the page and folio_queue_length said 0)
     assert queues["prices"] == 3, queues
