@@ -8,8 +8,8 @@ request. A valid token's user row (all but the password hash) and issue time are
 AUTH_CACHE_SECONDS, under a SHA-256 of the key (Redis never holds a usable credential). Expiry is
 checked on every request against the cached issue time, so a token expires on time whatever the
 cache holds. Deleting a token, saving or deleting its user (deactivation, staff flag) forget the entry, and
-a new password deletes the user's tokens (config/receivers.py); a change made behind the ORM's back (a queryset `update()`)
-shows within AUTH_CACHE_SECONDS. Redis unreachable: the database answers, as before. An entry's bytes are
+a new password deletes the user's tokens (config/receivers.py); a change made behind the ORM's back (a queryset
+`update()`) shows within AUTH_CACHE_SECONDS. Redis unreachable: the database answers, as before. An entry's bytes are
 decoded once per process (_entry_decoded): the same bytes always say the same, and each request still gets
 new instances of its token and user.
 
