@@ -633,9 +633,10 @@ def _reason_new_day(results: dict) -> tuple[str, str]:
            f"the chart is generated again in full: those rows read again, then every day of every range computed as "
            f"on any generation (p50 {new_day['p50']:.0f} ms, p95 {new_day['p95']:.0f} ms, against p95 "
            f"{c['worker_ms']['p95']:.0f} ms for a generation the same day valuing every day again, as after a trade). "
-           "Only the exact valuations of the days before the new closes are reused from the worker's previous "
-           "generation (charts/valuations_kept.py; the bench's today does not move, so the 1Y and 5Y bases, which a "
-           "real new day values anew, are reused too). No generation appends a day to the previous one's result: "
+           "Only the exact valuations of the days before the new closes and the replay of the transactions (the "
+           "same ones) are reused from the worker's previous generation (charts/valuations_kept.py; the bench's "
+           "today does not move, so the 1Y and 5Y bases, which a real new day values anew, are reused too). No "
+           "generation appends a day to the previous one's result: "
            "the product has no such path yet, so this is the full regeneration the target is meant to replace.")
     step = ("Carry each portfolio's per-day arrays, its positions at the last day and the ranges' encoded parts "
             "from one generation to the next, and append the new day (docs/charts.md, \"Next\", says what it must "
@@ -974,7 +975,8 @@ def _chart_md(c: dict | None) -> list[str]:
         "worker (the first run: every close read and decoded, with the imports and first-touch costs) and after a "
         "new day's closes, which give this year's row of every instrument a new revision: those rows are sent again "
         "and the arrays made again with the rows kept (timed apart, in a worker as configured, which reuses the "
-        "valuations of the days before the new closes: charts/valuations_kept.py; before each run the last close "
+        "valuations of the days before the new closes and the transactions' replay: charts/valuations_kept.py; "
+        "before each run the last close "
         f"of each of the portfolio's {c.get('new_day_closes_moved', 0):,} instruments is moved by a cent, and put "
         "back after). Any other change of closes (a backfill, a correction) "
         "sends the rows from its year on.",

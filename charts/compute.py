@@ -27,7 +27,7 @@ import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
 from json.encoder import encode_basestring_ascii
@@ -209,6 +209,7 @@ class KnownValuations:
 
     inputs: bytes
     by_date: dict[date, tuple[bytes, Snapshot]]
+    book: "Book | None" = None  # what those valuations' positions were replayed from, for the next generation
 
     @property
     def positions(self) -> int:
@@ -224,6 +225,29 @@ class Entry:
     column: int
     value: Decimal  # in the base currency
     value_local: Decimal  # in the instrument's currency
+
+
+@dataclass(frozen=True, repr=False)  # thousands of transactions: a failing assertion would print them all
+class Book:
+    """What a generation makes of the portfolio's transactions alone: the replay, the trades and splits observed
+    in them, the digest of what every day's valuation shares (_Valuer) and the invested line — ~a fifth of a
+    generation for 2,000 transactions. Kept with the valuations (KnownValuations.book), and the next generation of
+    the portfolio takes it again when it is handed exactly what it was made from (_book_reusable): the same
+    transactions, instruments and currencies, as many dated up to today, and the same rate on every (currency,
+    day) it looked up. After a new day's closes, all the same."""
+
+    transactions: list  # the TransactionRows replayed, as loaded
+    ids: np.ndarray
+    currencies: dict[int, str]
+    dated: int  # how many of them are dated up to today (the flows, the trades and splits observed)
+    fixed: dict[str, Decimal]  # _Rates.fixed: the codes at one rate whatever the day, not looked up
+    rates_used: dict[tuple[str, date], str | None]  # every rate looked up, as its text (None: no rate)
+    replay: "_Replay"
+    trades: dict[int, list[Observation]]
+    splits: dict[int, list[tuple[date, Decimal]]]
+    shared: bytes  # _Valuer's digest of the inputs every day shares
+    invested: list[Decimal]
+    invested_floats: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -244,13 +268,19 @@ class ChartSeries:
     entries: list[Entry]
     rates: "_Rates"
     valuer: "_Valuer"  # values other days exactly: the value line's points near a half cent
+    book: Book
+
+    def kept(self) -> KnownValuations:
+        """What the next generation of the portfolio can reuse: the valuations made and the book."""
+        return KnownValuations(inputs=self.valuer.inputs, by_date=dict(self.valuer.valued), book=self.book)
 
 
 def chart_series_compute(inputs: ChartInputs, *, today: date,
                          known: KnownValuations | None = None) -> ChartSeries | None:
-    """None when there is nothing to draw yet: no transaction, or none on or before `today`. `known`: the exact
-    valuations of an earlier generation of the same portfolio (series.valuer.valuations()), each reused for a day
-    whose valuation is given exactly the same inputs again (_Valuer.snapshots)."""
+    """None when there is nothing to draw yet: no transaction, or none on or before `today`. `known`: what an
+    earlier generation of the same portfolio kept (series.kept()): its book, reused when made from exactly the same
+    transactions (Book), and its exact valuations, each reused for a day whose valuation is given exactly the same
+    inputs again (_Valuer.snapshots)."""
     if not inputs.transactions or today < inputs.transactions[0].date:
         return None
     with cyclic_gc_paused():
@@ -301,18 +331,73 @@ def _series_compute(inputs: ChartInputs, *, today: date, known: KnownValuations 
     instruments = [inputs.instruments[int(i)] for i in ids]
     codes = sorted({i.currency for i in instruments})
     rates = _Rates(inputs.fx)
-    replay = _replay(inputs, ids=ids, first=first, today=today, rates=rates)
-    observed = _observed(inputs, ids=ids, instruments=instruments, first=first, today=today, rates=rates)
+    book = _book_make(inputs, ids=ids, instruments=instruments, first=first, today=today, n_days=len(days),
+                      rates=rates, kept=known.book if known is not None else None)
+    replay = book.replay
+    observed = _observed(inputs, ids=ids, first=first, today=today, trades=book.trades, splits=book.splits)
     grid = _grid_compute(ids=ids, instruments=instruments, codes=codes, replay=replay, observed=observed,
                          days=days, rates=rates)
     valuer = _Valuer(inputs, ids=ids, instruments=instruments, first=first, n_days=len(days), replay=replay,
-                     observed=observed, rates=rates, known=known)
+                     observed=observed, rates=rates, shared=book.shared, known=known)
     snapshots = valuer.snapshots(_valuation_days(first=first, today=today))
     entries = [valuer.entry(day=day, column=column) for day, column in grid.entries]
-    invested, invested_floats = _invested(replay, n_days=len(days))
     return ChartSeries(first=first, days=days, ids=ids, instruments=instruments, codes=codes, replay=replay,
-                       grid=grid, invested=invested, invested_floats=invested_floats, snapshots=snapshots,
-                       entries=entries, rates=rates, valuer=valuer)
+                       grid=grid, invested=book.invested, invested_floats=book.invested_floats, snapshots=snapshots,
+                       entries=entries, rates=rates, valuer=valuer, book=book)
+
+
+def _book_make(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], first: date, today: date,
+               n_days: int, rates: "_Rates", kept: Book | None) -> Book:
+    """The generation's Book: `kept` again when it was made from exactly the same transactions (its invested line
+    extended to today's days), else made."""
+    transactions = inputs.transactions
+    currencies = {i.pk: i.currency for i in instruments}
+    dated = bisect_right(transactions, today, key=_date_of)
+    if kept is not None and _book_reusable(kept, transactions=transactions, ids=ids, currencies=currencies,
+                                           dated=dated, rates=rates):
+        if len(kept.invested) == n_days:
+            return kept
+        invested = _invested_extended(kept, n_days=n_days)
+        return replace(kept, invested=invested[0], invested_floats=invested[1])
+    replay = _replay(inputs, ids=ids, first=first, today=today, rates=rates)
+    dated_transactions = transactions[:dated]
+    trades = trade_observations(dated_transactions, currencies=currencies, rate=rates)
+    splits = splits_of(dated_transactions)
+    # Every rate the replay and the trades looked up (the memo holds nothing else yet), as its text: two
+    # Decimals of one value may be written with other places, and a product keeps them.
+    rates_used = {key: None if rate is None else str(rate) for key, rate in rates.memo.items()}
+    invested, invested_floats = _invested(replay, n_days=n_days)
+    return Book(transactions=transactions, ids=ids, currencies=currencies, dated=dated, fixed=dict(rates.fixed),
+                rates_used=rates_used, replay=replay, trades=trades, splits=splits,
+                shared=_shared_digest(ids=ids, currencies=currencies, replay=replay, trades=trades, splits=splits),
+                invested=invested, invested_floats=invested_floats)
+
+
+def _book_reusable(kept: Book, *, transactions: list, ids: np.ndarray, currencies: dict[int, str], dated: int,
+                   rates: "_Rates") -> bool:
+    """Whether `kept` was made from exactly these inputs. The transactions compare as tuples: their amounts are
+    read from columns of fixed places (numeric(28, 10) and (20, 6)), so two equal ones are written alike, and so
+    are the cash trades made from them. The rates are looked up again (warming this generation's memo)."""
+    if (kept.dated != dated or kept.currencies != currencies or not np.array_equal(kept.ids, ids)
+            or kept.fixed != rates.fixed or kept.transactions != transactions):
+        return False
+    for (code, day), text in kept.rates_used.items():
+        rate = rates(code, day)
+        if (None if rate is None else str(rate)) != text:
+            return False
+    return True
+
+
+def _invested_extended(kept: Book, *, n_days: int) -> tuple[list[Decimal], np.ndarray]:
+    """The kept invested line over `n_days` days: its last level carried over the days after its own when no
+    replayed state is dated on them (a new day), else made again."""
+    known = len(kept.invested)
+    days = kept.replay.days
+    if not known or n_days < known or ((days >= known) & (days < n_days)).any():
+        return _invested(kept.replay, n_days=n_days)
+    more = n_days - known
+    return kept.invested + [kept.invested[-1]] * more, np.concatenate(
+        [kept.invested_floats, np.full(more, kept.invested_floats[-1])])
 
 
 def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries | None = None,
@@ -497,13 +582,10 @@ class _Observed:
     prices: "_MergedPrices"  # float64 per merged row, in the instrument's currency, made a block at a time
 
 
-def _observed(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], first: date, today: date,
-              rates: _Rates) -> _Observed:
+def _observed(inputs: ChartInputs, *, ids: np.ndarray, first: date, today: date,
+              trades: dict[int, list[Observation]], splits: dict[int, list[tuple[date, Decimal]]]) -> _Observed:
+    """`trades` and `splits`: those of the transactions dated up to today (the Book's)."""
     n_days = (today - first).days + 1
-    dated = [tx for tx in inputs.transactions if tx.date <= today]
-    currencies = {i.pk: i.currency for i in instruments}
-    trades = trade_observations(dated, currencies=currencies, rate=rates)
-    splits = splits_of(dated)
     prices = inputs.prices
     # The rows are sorted by instrument, and every one is of a column: each column's rows are one run.
     lo, hi = prices.rows_of(ids)
@@ -672,7 +754,7 @@ class _Valuer:
     replayed positions, the exact stored closes and the trades: O(holdings) per day asked."""
 
     def __init__(self, inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], first: date,
-                 n_days: int, replay: _Replay, observed: _Observed, rates: _Rates,
+                 n_days: int, replay: _Replay, observed: _Observed, rates: _Rates, shared: bytes,
                  known: KnownValuations | None = None) -> None:
         self.prices, self.ids, self.first, self.replay, self.observed, self.rates = (
             inputs.prices, ids, first, replay, observed, rates)
@@ -683,24 +765,10 @@ class _Valuer:
         self.states = _StepRows(columns=replay.columns, days=replay.days, n_days=n_days)
         self.id_list = ids.tolist()
         self.holding = np.array([bool(quantity) for quantity, _ in replay.exact], dtype=bool)  # per state
-        self.inputs = self._shared_inputs()
+        self.inputs = shared  # _shared_digest of the inputs every day shares
         # An earlier generation's valuations serve only if every day shares the same inputs as then.
         self.known = known.by_date if known is not None and known.inputs == self.inputs else {}
         self.valued: dict[date, tuple[bytes, Snapshot]] = {}
-
-    def _shared_inputs(self) -> bytes:
-        """A digest of what every day's valuation is computed from besides its own positions, closes and rates
-        (_day_inputs), written exactly: a Decimal as its text (10 and 10.0 are equal numbers but not the same
-        figures: a product keeps their places). A digest, not the texts: what is kept stays the size of the
-        valuations (an active trader's thousands of transactions would outweigh them hundreds of times)."""
-        return _digest(
-            np.asarray(self.id_list, dtype="i8").tobytes(),
-            _text(f"{pk} {code}" for pk, code in sorted(self.currencies.items())),
-            _text(str(amount) for position in self.replay.exact for amount in position),
-            _text(f"{pk} {o.date} {o.price} {o.source}" for pk, observed in self.observed.trades.items()
-                  for o in observed),
-            _text(f"{pk} {day} {ratio}" for pk, rows in self.observed.splits.items() for day, ratio in rows),
-        )
 
     def _day_inputs(self, on: date, states: np.ndarray, closes: np.ndarray) -> bytes:
         """A digest of what one day's valuation is computed from besides the shared inputs: each column's position
@@ -712,10 +780,6 @@ class _Valuer:
         days[found], micros[found] = self.prices.days[closes[found]], self.prices.micros[closes[found]]
         return _digest(states.astype("i8").tobytes(), days.tobytes(), micros.tobytes(),
                        _text(str(self.rates(code, on)) for code in self.codes))
-
-    def valuations(self) -> KnownValuations:
-        """Every valuation this generation made or reused, for the next one (chart_series_compute's `known`)."""
-        return KnownValuations(inputs=self.inputs, by_date=dict(self.valued))
 
     def _value(self, *, day: int, columns: np.ndarray, states: np.ndarray, closes: np.ndarray) -> PortfolioValue:
         """The valuation of `day` from each column's state and close rows on that day (_StepRows.last_on)."""
@@ -787,6 +851,21 @@ class _Valuer:
         position = next(iter(self._value(day=day, columns=columns, states=states, closes=closes).positions.values()))
         return Entry(day=day, column=column, value=position.value,
                      value_local=position.quantity * position.observation.price)
+
+
+def _shared_digest(*, ids: np.ndarray, currencies: dict[int, str], replay: _Replay,
+                   trades: dict[int, list[Observation]], splits: dict[int, list[tuple[date, Decimal]]]) -> bytes:
+    """A digest of what every day's valuation is computed from besides its own positions, closes and rates
+    (_Valuer._day_inputs), written exactly: a Decimal as its text (10 and 10.0 are equal numbers but not the same
+    figures: a product keeps their places). A digest, not the texts: what is kept stays the size of the
+    valuations (an active trader's thousands of transactions would outweigh them hundreds of times)."""
+    return _digest(
+        np.asarray(ids, dtype="i8").tobytes(),
+        _text(f"{pk} {code}" for pk, code in sorted(currencies.items())),
+        _text(str(amount) for position in replay.exact for amount in position),
+        _text(f"{pk} {o.date} {o.price} {o.source}" for pk, observed in trades.items() for o in observed),
+        _text(f"{pk} {day} {ratio}" for pk, rows in splits.items() for day, ratio in rows),
+    )
 
 
 def _text(items: Iterable[str]) -> bytes:

@@ -171,7 +171,7 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
         chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=2, total=GENERATION_STEPS)
         chart_data_store(portfolio_id=portfolio_id, version=version, data=data)
         if series is not None:
-            valuations_kept_put(portfolio_id=portfolio_id, valuations=series.valuer.valuations())
+            valuations_kept_put(portfolio_id=portfolio_id, valuations=series.kept())
     except Exception as error:
         # The last good chart stays in the cache and keeps being served, marked with its age.
         chart_progress_set(portfolio_id=portfolio_id, state="FAILURE", done=0, total=GENERATION_STEPS,

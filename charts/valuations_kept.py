@@ -1,4 +1,5 @@
-"""The exact valuations each chart worker process made last, kept for its next generation of the same portfolio.
+"""The exact valuations each chart worker process made last, and the book they were made from (the replayed
+transactions: charts.compute.Book), kept for its next generation of the same portfolio.
 
 A generation values ~17 days of a portfolio exactly, in Decimal (charts.compute._Valuer: today, the performance
 ranges' bases, every 31 December): ~1.2 ms each for 500 holdings, a fifth of the generation. Most of those days'
@@ -7,8 +8,10 @@ with it (1D, 1Y, 5Y) have other closes. Each valuation is kept with everything i
 when the next generation hands it exactly the same inputs (KnownValuations, compared in full: a trade changes the
 replayed positions every day shares, so nothing is reused after one). What they were computed from is kept as
 digests (charts.compute._digest), so a portfolio's kept valuations weigh what its snapshots weigh, however many
-transactions it has. Least recently made dropped first beyond CHART_KEPT_VALUATIONS_MB; per process (a prefork
-worker of N children keeps up to N times that).
+transactions it has. The book is kept whole (the next generation compares the transactions it loads with those
+replayed, and takes the replay again when they are the same: a new day's closes leave them so), so it weighs what
+the transactions do: ~1.3 kB each. Least recently made dropped first beyond CHART_KEPT_VALUATIONS_MB; per process (a
+prefork worker of N children keeps up to N times that).
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ from core.kept_bytes import KeptBytes
 BYTES_PER_POSITION = 500
 BYTES_PER_DAY = 1000
 BYTES_PER_PORTFOLIO = 1000
+# What the book keeps per transaction: the loaded row (~600 bytes) and what its replay made of it (the state after
+# it, its amounts and effect, its trade observation: ~740 bytes), measured with tracemalloc on the bench
+# portfolio's 3,246 (its cash's trades included); and per day, the invested line (a list slot and a float).
+BYTES_PER_TRANSACTION = 1400
+BYTES_PER_DAY_INVESTED = 16
 
 _KEPT = KeptBytes(setting="CHART_KEPT_VALUATIONS_MB", min_bytes=0)
 
@@ -40,8 +48,10 @@ def valuations_kept_put(*, portfolio_id: int, valuations: KnownValuations) -> No
 
 def valuations_size(valuations: KnownValuations) -> int:
     """The memory a generation's kept valuations are counted for."""
+    book = valuations.book
     return (valuations.positions * BYTES_PER_POSITION + len(valuations.by_date) * BYTES_PER_DAY
-            + BYTES_PER_PORTFOLIO)
+            + BYTES_PER_PORTFOLIO + (0 if book is None else len(book.transactions) * BYTES_PER_TRANSACTION
+                                     + len(book.invested) * BYTES_PER_DAY_INVESTED))
 
 
 def valuations_kept_clear() -> None:

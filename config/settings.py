@@ -386,8 +386,9 @@ CHART_GENERATION_STUCK_SECONDS = env.int(
 # only for the years that changed since (prices/series.py): 500 holdings x 10 years keep ~15 MB. 0: none kept.
 PRICE_SERIES_CACHE_MB = env.float("PRICE_SERIES_CACHE_MB", default=32.0)
 # Each chart worker process keeps the exact valuations of its last generations, up to this many MB, and reuses a
-# day's when the next generation of that portfolio values it from the same inputs (charts/valuations_kept.py):
-# 500 holdings keep ~4 MB. 0: none kept.
+# day's when the next generation of that portfolio values it from the same inputs, and the replayed transactions
+# they were made from, taken again when the transactions are the same (charts/valuations_kept.py): 500 holdings and
+# 3,000 transactions keep ~8 MB. 0: none kept.
 CHART_KEPT_VALUATIONS_MB = env.float("CHART_KEPT_VALUATIONS_MB", default=16.0)
 # Each web process keeps the big cached answers (8 kB and more: a portfolio's holdings and chart) an API token's
 # warm read fetched, up to this many MB, and Redis sends them again only when they changed (core/kept_bytes.py):

@@ -2,6 +2,8 @@
 and answers byte for byte as a generation from nothing kept (charts/valuations_kept.py, charts.compute._Valuer)."""
 
 import json
+import tracemalloc
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal as D
 
@@ -14,6 +16,8 @@ from charts.performance import performance_with_live_compute
 from charts.selectors import chart_inputs_load
 from charts.services import chart_data_generate
 from charts.valuations_kept import (
+    BYTES_PER_DAY_INVESTED,
+    BYTES_PER_TRANSACTION,
     valuations_kept_clear,
     valuations_kept_get,
     valuations_kept_put,
@@ -64,12 +68,12 @@ def holdings(portfolio):
     return usd, eur
 
 
-def generated(portfolio, known=None):
+def generated(portfolio, known=None, *, today=TODAY):
     """One generation as the worker makes it: the series (reusing `known`), then every part it stores, as JSON."""
-    inputs = chart_inputs_load(portfolio=portfolio, closes_before=TODAY)
-    series = chart_series_compute(inputs, today=TODAY, known=known)
-    data = chart_data_compute(inputs, today=TODAY, series=series)
-    performance, live = performance_with_live_compute(inputs, today=TODAY, series=series)
+    inputs = chart_inputs_load(portfolio=portfolio, closes_before=today)
+    series = chart_series_compute(inputs, today=today, known=known)
+    data = chart_data_compute(inputs, today=today, series=series)
+    performance, live = performance_with_live_compute(inputs, today=today, series=series)
     answer = json.dumps({"data": data, "performance": performance, "live": live}, sort_keys=True, default=str)
     return series, answer
 
@@ -84,7 +88,7 @@ def test_only_the_days_valued_from_the_same_inputs_are_reused_and_the_chart_is_a
         portfolio, holdings):
     usd, _ = holdings
     first, answer = generated(portfolio)
-    known = first.valuer.valuations()
+    known = first.kept()
     valued = set(known.by_date)
     assert TODAY in valued and date(2023, 12, 31) in valued and len(valued) > 8
 
@@ -104,7 +108,7 @@ def test_only_the_days_valued_from_the_same_inputs_are_reused_and_the_chart_is_a
 
     # the EUR rate of Friday 29 December 2023 corrected: the days valued at it (until the next rate, on Monday: 31
     # December, the base of YTD) are valued anew, every other day is reused
-    known = corrected.valuer.valuations()
+    known = corrected.kept()
     rate_day, next_rate_day = date(2023, 12, 29), date(2024, 1, 1)
     FxRate.objects.filter(base="EUR", quote="USD", date=rate_day).update(rate=D("1.3"))
     rated, answer_rated = generated(portfolio, known)
@@ -115,16 +119,81 @@ def test_only_the_days_valued_from_the_same_inputs_are_reused_and_the_chart_is_a
 
     # the first trade's quantity edited (the same trade, day and price: only the replayed positions differ), then a
     # trade dated in the past: the positions every day shares changed, nothing is reused
-    known = rated.valuer.valuations()
+    known = rated.kept()
     portfolio.transactions.filter(date=FIRST).update(quantity=D("12"))
     edited, answer_edited = generated(portfolio, known)
     assert reused(edited, known) == set()
     assert answer_edited == generated(portfolio)[1] != answer_rated
-    known = edited.valuer.valuations()
+    known = edited.kept()
     TransactionFactory(portfolio=portfolio, instrument=usd, date=date(2024, 2, 1), quantity=D("3"), price=D("55"))
     traded, answer_traded = generated(portfolio, known)
     assert reused(traded, known) == set()
     assert answer_traded == generated(portfolio)[1] != answer_edited
+
+
+def test_the_book_is_taken_again_only_when_made_from_exactly_the_same_transactions_rates_and_instruments(
+        portfolio, holdings):
+    usd, eur = holdings
+    first, answer = generated(portfolio)
+    kept = first.kept()
+    assert kept.book is first.book and len(first.book.transactions) == 3
+
+    # the chart made again the same day, then yesterday's close corrected (what a new day's closes do to the
+    # transactions: nothing): the very book, and the chart made from nothing kept
+    again, same = generated(portfolio, kept)
+    assert again.book is kept.book and same == answer
+    closes_upsert(usd, {TODAY - timedelta(days=1): "99.5"})
+    corrected, answer_corrected = generated(portfolio, kept)
+    assert corrected.book is kept.book and answer_corrected == generated(portfolio)[1] != answer
+
+    # the rate of the EUR trade's day corrected: its amounts in the base currency are made at it, so the book is
+    # made anew (a rate of another day, looked up by no transaction, leaves it: the test above)
+    kept = corrected.kept()
+    assert ("EUR", date(2023, 2, 6)) in kept.book.rates_used
+    FxRate.objects.filter(base="EUR", quote="USD", date=date(2023, 2, 6)).update(rate=D("1.2"))
+    rated, answer_rated = generated(portfolio, kept)
+    assert rated.book is not kept.book and answer_rated == generated(portfolio)[1] != answer_corrected
+    assert rated.book.replay.flows.effects[1].amount != kept.book.replay.flows.effects[1].amount
+
+    # a fee edited: the same trades otherwise, made anew
+    kept = rated.kept()
+    portfolio.transactions.filter(date=FIRST).update(fee=D("1.5"))
+    fee, answer_fee = generated(portfolio, kept)
+    assert fee.book is not kept.book and answer_fee == generated(portfolio)[1] != answer_rated
+
+    # the USD stock given another currency by its provider: made anew (its trades now convert from USD to GBP)
+    kept = fee.kept()
+    FxRateFactory(base="GBP", quote="USD", date=date(2020, 1, 2), rate=D("1.25"))
+    type(usd).objects.filter(pk=usd.pk).update(currency="GBP")
+    moved, answer_moved = generated(portfolio, kept)
+    assert moved.book is not kept.book and answer_moved == generated(portfolio)[1] != answer_fee
+
+
+def test_a_new_day_takes_the_book_again_with_its_invested_line_carried_unless_a_trade_becomes_dated(
+        portfolio, holdings):
+    usd, _ = holdings
+    tomorrow, after = TODAY + timedelta(days=1), TODAY + timedelta(days=2)
+    # a trade entered ahead of its date (the day after tomorrow): not part of the flows until then
+    TransactionFactory(portfolio=portfolio, instrument=usd, date=after, quantity=D("2"), price=D("70"))
+    first, _ = generated(portfolio)
+    assert first.book.dated == 3 and len(first.book.invested) == len(first.days)
+
+    # the next day: the same transactions dated, the same book but for its invested line, one day longer
+    kept = first.kept()
+    closes_upsert(usd, {TODAY: "64.25"})
+    next_day, answer = generated(portfolio, kept, today=tomorrow)
+    assert next_day.book.replay is kept.book.replay and next_day.book is not kept.book
+    assert next_day.book.invested[:-1] == kept.book.invested and len(next_day.book.invested) == len(next_day.days)
+    assert next_day.book.invested[-1] == kept.book.invested[-1] and next_day.book.invested_floats[-1] == \
+        kept.book.invested_floats[-1]
+    assert answer == generated(portfolio, today=tomorrow)[1]
+
+    # the day of the trade entered ahead: it is dated now (a flow, an observation), so the book is made anew
+    kept = next_day.kept()
+    traded, answer_traded = generated(portfolio, kept, today=after)
+    assert traded.book.replay is not kept.book.replay and traded.book.dated == 4
+    assert traded.book.invested[-1] == kept.book.invested[-1] + D("140")
+    assert answer_traded == generated(portfolio, today=after)[1]
 
 
 def test_a_portfolio_with_no_close_yet_is_valued_and_its_valuations_kept_all_the_same(portfolio):
@@ -133,7 +202,7 @@ def test_a_portfolio_with_no_close_yet_is_valued_and_its_valuations_kept_all_the
                        quantity=D("2"), price=D("40"))
     first, answer = generated(portfolio)
     assert first.snapshots[len(first.days) - 1].valued.total_value == D("80")
-    known = first.valuer.valuations()
+    known = first.kept()
     again, same = generated(portfolio, known)
     assert same == answer and reused(again, known) == set(known.by_date)
 
@@ -141,7 +210,7 @@ def test_a_portfolio_with_no_close_yet_is_valued_and_its_valuations_kept_all_the
 def test_each_process_keeps_the_last_valuations_of_each_portfolio_within_its_setting(portfolio, holdings, settings):
     valuations_kept_clear()
     series, _ = generated(portfolio)
-    valuations = series.valuer.valuations()
+    valuations = series.kept()
     size = valuations_size(valuations)
 
     settings.CHART_KEPT_VALUATIONS_MB = 0
@@ -194,6 +263,8 @@ def test_a_past_close_the_workers_fetch_anew_is_charted_with_the_valuations_befo
     assert {day for day in both if again.by_date[day][1] is kept.by_date[day][1]} == {day for day in both
                                                                                       if day < last}
     assert any(day >= last for day in both)
+    # the transactions as they were: replayed once, the book taken again
+    assert again.book is kept.book
     # and the chart is exactly the one a generation from nothing kept makes
     made = chart_data_get(portfolio_id=portfolio_id)
     valuations_kept_clear()
@@ -202,7 +273,8 @@ def test_a_past_close_the_workers_fetch_anew_is_charted_with_the_valuations_befo
     assert anew.pop("generated_at") > made.pop("generated_at") and anew == made
 
 
-def test_what_is_kept_weighs_the_valuations_not_the_transactions_and_a_limit_of_0_keeps_nothing(portfolio, settings):
+def test_what_is_kept_is_counted_for_its_valuations_and_its_transactions_and_a_limit_of_0_keeps_nothing(
+        portfolio, settings):
     # given an active trader: 300 round trips of one instrument, nothing held at the end but one share
     stock = InstrumentFactory(symbol="TRAD")
     TransactionFactory(portfolio=portfolio, instrument=stock, date=date(2024, 1, 2), quantity=D("1"), price=D("10"))
@@ -211,10 +283,28 @@ def test_what_is_kept_weighs_the_valuations_not_the_transactions_and_a_limit_of_
         TransactionFactory(portfolio=portfolio, instrument=stock, type="BUY" if k % 2 == 0 else "SELL", date=day,
                            quantity=D("5"), price=D("10") + k)
     series, _ = generated(portfolio)
-    valuations = series.valuer.valuations()
-    # what every day was valued from, and each day's own, are digests: nothing grows with the transactions
+    valuations = series.kept()
+    # what every day was valued from, and each day's own, are digests: the valuations do not grow with the
+    # transactions
     assert len(valuations.inputs) == 16 and {len(inputs) for inputs, _ in valuations.by_date.values()} == {16}
-    assert valuations_size(valuations) < 100 * 1024
+    without_book = replace(valuations, book=None)
+    assert valuations_size(without_book) < 100 * 1024
+    # the book does: counted per transaction and per day of its invested line, at least what it holds (the loaded
+    # transactions and what the replay made of them, as tracemalloc counts them)
+    book = valuations.book
+    assert valuations_size(valuations) - valuations_size(without_book) == \
+        301 * BYTES_PER_TRANSACTION + len(book.invested) * BYTES_PER_DAY_INVESTED
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        inputs = chart_inputs_load(portfolio=portfolio, closes_before=TODAY)
+        remade = chart_series_compute(inputs, today=TODAY).book
+        del inputs
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert remade is not book and len(remade.transactions) == 301
+    assert held <= 301 * BYTES_PER_TRANSACTION + len(book.invested) * BYTES_PER_DAY_INVESTED
 
     # a portfolio holding nothing on any day valued is counted too (never 0), and a limit of 0 keeps none at all
     settings.CHART_KEPT_VALUATIONS_MB = 0
