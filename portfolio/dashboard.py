@@ -27,7 +27,7 @@ from core.query_cache import query_cache
 from portfolio.access import PortfolioAccess
 from portfolio.accounts import accounts_value_rows
 from portfolio.history import portfolio_history_listed_queue, portfolio_history_progress
-from portfolio.holdings import WrittenOnce, money_format, money_sum, percent_format, plain_format
+from portfolio.holdings import ZERO, WrittenOnce, money_format, money_sum, percent_format, plain_format
 from portfolio.models import Portfolio
 from portfolio.selectors import Holding, Valuation, portfolio_accounts_valuation_get
 from prices.models import VerificationStatus
@@ -74,23 +74,41 @@ _HUNDRED = Decimal(100)  # the same number as 100, not converted again for every
 
 
 def _day_change(holding: Holding, traded_today: dict[int, tuple[Decimal, Decimal]]) -> Decimal | None:
-    """The holding's move since yesterday's close, in the base currency: the shares held yesterday from the
-    previous close, those bought today from what they cost (sold today: to what they brought), so
-    Q × (P − P0) + Σ today's q × (P0 − p). None without a previous close, unless every share was bought today."""
+    """The holding's move since yesterday's close, in the base currency (_moved)."""
     if holding.market_value is None:
         return None
-    traded = traded_today.get(holding.instrument.pk)
+    return _moved(quantity=holding.quantity, price=holding.price, previous_close=holding.previous_close,
+                  fx_rate=holding.fx_rate, traded=traded_today.get(holding.instrument.pk))
+
+
+def _closed_day_changes(valuation: Valuation) -> list[Decimal | None]:
+    """The day change of each position sold out today (none held now: its shares counted to what they brought)."""
+    changes = []
+    for instrument_id, traded in valuation.traded_today.items():
+        basis = valuation.closed_day_basis.get(instrument_id)
+        if basis is not None:
+            previous_close, fx_rate = basis
+            changes.append(None if fx_rate is None else _moved(quantity=ZERO, price=ZERO, previous_close=previous_close,
+                                                               fx_rate=fx_rate, traded=traded))
+    return changes
+
+
+def _moved(*, quantity: Decimal, price: Decimal, previous_close: Decimal | None, fx_rate: Decimal,
+           traded: tuple[Decimal, Decimal] | None) -> Decimal | None:
+    """A position's move since yesterday's close, in the base currency: the shares held yesterday from the
+    previous close, those bought today from what they cost (sold today: to what they brought), so
+    Q × (P − P0) + Σ today's q × (P0 − p), Q held now at P. None without a previous close, unless every share held
+    now was bought today (`traded`: today's net shares and cost, Valuation.traded_today)."""
     if traded is None:
-        if holding.previous_close is None:
+        if previous_close is None:
             return None
-        return holding.quantity * (holding.price - holding.previous_close) * holding.fx_rate
+        return quantity * (price - previous_close) * fx_rate
     shares, cost = traded
-    if holding.previous_close is None:
-        if shares != holding.quantity:
+    if previous_close is None:
+        if shares != quantity:
             return None  # shares held yesterday, and no close of yesterday to count them from
-        return (holding.quantity * holding.price - cost) * holding.fx_rate
-    return (holding.quantity * (holding.price - holding.previous_close) + shares * holding.previous_close
-            - cost) * holding.fx_rate
+        return (quantity * price - cost) * fx_rate
+    return (quantity * (price - previous_close) + shares * previous_close - cost) * fx_rate
 
 
 def _holdings_json(valuation: Valuation, day_changes: list[Decimal | None]) -> bytes:
@@ -171,7 +189,7 @@ def dashboard_data_compute(*, portfolio: Portfolio | PortfolioAccess, now: datet
     portfolio, accounts, valuation = portfolio_accounts_valuation_get(portfolio_id=portfolio.pk,
                                                                       now=now or timezone.now())
     day_changes = [_day_change(h, valuation.traded_today) for h in valuation.holdings]
-    known_changes = [c for c in day_changes if c is not None]
+    known_changes = [c for c in day_changes + _closed_day_changes(valuation) if c is not None]
     day_change = money_sum(known_changes) if known_changes else None
     # The cost of the holdings whose unrealized gain is known: their value and cost are (the gain is not computed
     # only to test that).

@@ -161,6 +161,9 @@ class Valuation:
     # the trade prices in the instrument's currency): the dashboard's day change counts them from those prices.
     # The dashboard's valuation only (portfolio_accounts_valuation_get).
     traded_today: dict[int, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    # instrument id -> (its previous close, counted from as an open holding's is: when its latest close is of today;
+    # today's rate) of each position closed (sold out), but cash's: the day change of the shares it sold today.
+    closed_day_basis: dict[int, tuple[Decimal | None, Decimal | None]] = field(default_factory=dict)
 
     @property
     def stale_holdings(self) -> list[Holding]:
@@ -168,8 +171,10 @@ class Valuation:
 
     @property
     def prices_as_of(self) -> date | None:
-        """The newest price date among the holdings."""
-        return max((h.price_as_of for h in self.holdings if h.price_as_of), default=None)
+        """The newest price date among the holdings but cash (worth 1 in its currency every day, "priced" on the
+        day it last moved: a deposit today is no price observed today)."""
+        return max((h.price_as_of for h in self.holdings if h.price_as_of and h.instrument.asset_class != _CASH),
+                   default=None)
 
     def weight(self, holding: Holding) -> Decimal | None:
         if holding.market_value is None or not self.total_value:
@@ -393,6 +398,7 @@ def _valuation_value(replay: Replay, *, instruments: dict[int, InstrumentRow], l
     # (EXACT_SUMS), the same in any order while the terms fit its 80 digits (amounts of ~40 digits on either side
     # of the point at once would round, and then the order shows only far below the cent the totals are shown in).
     realized_gain = dividends = fees = ZERO
+    closed_day_basis: dict[int, tuple[Decimal | None, Decimal | None]] = {}
     valued_positions = value.positions
     # (exchange, price date) -> stale: asked of the calendar once, not once per holding.
     stale_of: dict[tuple[str, date | None], bool] = {}
@@ -429,6 +435,9 @@ def _valuation_value(replay: Replay, *, instruments: dict[int, InstrumentRow], l
             open_holdings.append(holding)
         elif instrument_id not in cash_ids.values() or position.dividends_total:  # spent cash is no closed position
             closed.append(holding)
+            if instrument.asset_class != _CASH:
+                closed_day_basis[instrument_id] = _closed_day_basis(latest.get(instrument_id), instrument, splits.get(
+                    instrument_id, ()), rate=rate, today=today)
         # Listed or not, what a position realized counts: a foreign currency's cash spent to the last cent realized
         # its exchange gain or loss as surely as one spent to the last but one (as the chart's performance counts it).
         realized_gain = add(realized_gain, position.realized_total)
@@ -448,7 +457,19 @@ def _valuation_value(replay: Replay, *, instruments: dict[int, InstrumentRow], l
         fx_missing_count=sum(1 for h in open_holdings if h.fx_missing),
         cash=replay.cash,
         account_quantities=replay.account_quantities,
+        closed_day_basis=closed_day_basis,
     )
+
+
+def _closed_day_basis(latest, instrument: InstrumentRow, splits, *, rate: RateLookup,
+                      today: date) -> tuple[Decimal | None, Decimal | None]:
+    """Valuation.closed_day_basis of one closed position. Its shares sold today count from the previous close as
+    an open holding's do: when today's close is its price (a close wins its day over the day's trades); else there
+    is none to count them from (only a trade of today made and unmade the same day needs none)."""
+    previous = None
+    if latest is not None and latest.date >= today:
+        previous = _previous_close(latest, observation_new((latest.date, latest.close, CLOSE)), splits, today)
+    return previous, rate(instrument.currency, today)
 
 
 def _all_one(accounts: list[int | None]) -> bool:

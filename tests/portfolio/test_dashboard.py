@@ -312,3 +312,49 @@ def test_a_percentage_of_more_than_26_whole_digits_is_written_in_full(api, portf
     assert (row["cost_basis"], row["market_value"]) == ("0.00", "10000000000000000000000000.00")
     # (10^25 − 0.0001 is 10^25 in 28 digits, and 10^25 / 0.0001 × 100 is 10^31: 32 digits)
     assert initial.json()["unrealized_gain_percent"] == row["unrealized_gain_percent"] == f"1{'0' * 31}.00"
+
+
+def test_a_position_sold_out_today_counts_in_the_day_change_and_a_deposit_moves_no_price_date(api, portfolio):
+    # AAA: 10 held since last week; closes 100 yesterday, 105 today; all 10 sold today at 110. BBB: 10 held since
+    # last week; closes 50 yesterday, 51 today; 4 of them sold today at 55. CCC: bought and sold today, no close.
+    aaa, bbb, ccc = (InstrumentFactory(symbol=symbol, exchange_mic="") for symbol in ("AAA", "BBB", "CCC"))
+    today = timezone.localdate()
+    for instrument, price in ((aaa, "90"), (bbb, "40")):
+        TransactionFactory(portfolio=portfolio, instrument=instrument, date=today - timedelta(days=7),
+                           quantity=D("10"), price=D(price))
+    TransactionFactory(portfolio=portfolio, instrument=aaa, type="SELL", date=today, quantity=D("10"), price=D("110"))
+    TransactionFactory(portfolio=portfolio, instrument=bbb, type="SELL", date=today, quantity=D("4"), price=D("55"))
+    TransactionFactory(portfolio=portfolio, instrument=ccc, date=today, quantity=D("3"), price=D("20"))
+    TransactionFactory(portfolio=portfolio, instrument=ccc, type="SELL", date=today, quantity=D("3"), price=D("21.5"))
+    for instrument, previous, latest in ((aaa, "100", "105"), (bbb, "50", "51")):
+        PriceFactory(instrument=instrument, date=today - timedelta(days=1), close=D(previous))
+        PriceFactory(instrument=instrument, date=today, close=D(latest))
+
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
+    rows = {r["symbol"]: r for r in api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()["holdings"]}
+
+    # BBB, partly sold: 6 × (51 − 50) + 4 × (55 − 50) = 26; AAA, sold out: 10 × (110 − 100) = 100, no longer listed;
+    # CCC, bought and sold today: 3 × (21.5 − 20) = 4.50
+    assert list(rows) == ["BBB"] and rows["BBB"]["day_change"] == "26.00"
+    assert initial["day_change"] == "130.50"
+    # of yesterday's value and today's money in: 306 (BBB's 6 × 51) − 130.50
+    assert initial["day_change_percent"] == "74.36"
+
+
+def test_prices_as_of_is_the_newest_price_date_of_the_holdings_not_the_day_cash_last_moved(api):
+    today = timezone.localdate()
+    last_close = today - timedelta(days=10)
+    aaa = InstrumentFactory(symbol="AAA")
+    PriceFactory(instrument=aaa, date=last_close, close=D("50"))
+    pid = api.post("/api/portfolios/", {"name": "Main", "base_currency": "USD"}, format="json").json()["id"]
+    url = f"/api/portfolios/{pid}/transactions/"
+    for body in ({"type": "BUY", "symbol": "AAA", "date": (today - timedelta(days=30)).isoformat(), "quantity": "10",
+                  "price": "40", "fee": "0", "currency": "USD"},
+                 {"type": "DEPOSIT", "date": today.isoformat(), "price": "100", "currency": "USD"}):
+        assert api.post(url, body, format="json").status_code == 201
+
+    initial = api.get(f"/api/dashboard-initial-data/{pid}/").json()
+
+    # AAA's only price is 10 days old (stale); the 100 USD deposited today is cash, no price observed today
+    assert initial["stale_count"] == 1 and initial["total_value"] == "600.00"
+    assert initial["prices_as_of"] == last_close.isoformat()
