@@ -37,7 +37,7 @@ from typing import NamedTuple, NotRequired, TypedDict
 
 import numpy as np
 
-from charts.selectors import SPARKLINE_MONTHS, ChartInputs, FxSeries, PriceRows
+from charts.selectors import ChartInputs, FxSeries, PriceRows
 from charts.sparklines import Sparklines, SparkPoint, sparklines_make
 from portfolio.holdings import (
     CLOSE,
@@ -58,7 +58,7 @@ from portfolio.holdings import (
     weights_format,
 )
 from portfolio.models import TransactionType
-from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES, months_before
+from portfolio.ranges import CHART_RANGES, PERFORMANCE_RANGES, SPARKLINE_MONTHS, months_before
 from prices.fx import currency_major
 from prices.models import Instrument
 from prices.series import day_numbers

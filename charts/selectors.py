@@ -26,7 +26,7 @@ from django.utils import timezone
 from portfolio.cash import portfolio_transactions_load
 from portfolio.holdings import TransactionRow
 from portfolio.models import Portfolio
-from portfolio.ranges import months_before
+from portfolio.ranges import SPARKLINE_MONTHS, months_before
 from prices.fx import currency_major
 from prices.models import FxRate, Instrument, PriceHistory
 from prices.selectors import InstrumentRow
@@ -49,10 +49,6 @@ def close_micros() -> Cast:
     # Postgres's numeric is exact, so the product is already whole. SQLite keeps decimals as doubles: its
     # product may fall a hair short of the whole number, which CAST would truncate.
     return Cast(scaled if connection.vendor == "postgresql" else Round(scaled), BigIntegerField())
-
-
-# A sparkline draws each held instrument's closes of the last months.
-SPARKLINE_MONTHS = 3
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from datetime import date
 
 from core.redis_store import redis_client, redis_key
 from portfolio.models import Portfolio, Transaction
-from portfolio.needs import transactions_needs
+from portfolio.needs import benchmark_needed_from, transactions_needs
 from prices.history import fx_backfill_request, history_backfill_request, history_pending_get
 
 logger = logging.getLogger(__name__)
@@ -49,15 +49,16 @@ def portfolio_history_request(*, portfolio: Portfolio, instruments: dict[int, da
 def portfolio_history_request_for(*, portfolio: Portfolio,
                                   transactions: Iterable[Transaction] | None = None) -> list[str]:
     """What these new transactions need; None: what the whole portfolio needs (after a change of base currency
-    or benchmark). Either way the benchmark's closes from the earliest of them too: the comparison is measured
-    from the portfolio's first day, so a trade dated before the first one (or the first trade of a portfolio
-    whose benchmark was chosen before it) needs the benchmark's closes back to its date."""
+    or benchmark). Either way the benchmark's closes from a week before the earliest of them too: the comparison
+    is measured from the benchmark's last close before the portfolio's first day, so a trade dated before the first
+    one (or the first trade of a portfolio whose benchmark was chosen before it) needs them back to then."""
     if transactions is None:
         transactions = Transaction.objects.filter(portfolio=portfolio).select_related("instrument")
     transactions = list(transactions)
     instruments, currencies = transactions_needs(base=portfolio.base_currency, transactions=transactions)
     if portfolio.benchmark_id and transactions:
-        earliest = min(tx.date for tx in transactions)  # a deposit's too: cash alone has a line to compare
+        # A deposit's too: cash alone has a line to compare.
+        earliest = benchmark_needed_from(min(tx.date for tx in transactions))
         instruments[portfolio.benchmark_id] = min(instruments.get(portfolio.benchmark_id, earliest), earliest)
     return portfolio_history_request(portfolio=portfolio, instruments=instruments, currencies=currencies)
 

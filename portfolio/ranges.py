@@ -6,6 +6,12 @@ from datetime import date, timedelta
 CHART_RANGES = ("1M", "3M", "6M", "YTD", "1Y", "5Y", "MAX")
 # Besides these, a calendar year with activity (e.g. "2024") is a performance range too.
 PERFORMANCE_RANGES = ("1D", "WTD", "MTD", "YTD", "1Y", "5Y", "MAX")
+# A sparkline draws each held instrument's closes of the last months: its history is needed that far back, however
+# recent the first trade (portfolio/needs.py).
+SPARKLINE_MONTHS = 3
+# A benchmark is compared from its last close before the portfolio's first day: its history is needed from this many
+# days before the first trade (a week: the session before it, across a weekend and a holiday).
+BENCHMARK_LEAD_DAYS = 7
 
 
 def months_before(day: date, months: int) -> date:

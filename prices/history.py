@@ -27,6 +27,7 @@ from core.redis_store import redis_client, redis_key, release_if_held
 from core.soft import soft_fail
 from core.tasks import task_send
 from prices.fx import currency_major, fx_backfill
+from prices.market_calendar import sessions_between
 from prices.models import FxRate, Instrument, PriceHistory, VerificationStatus
 from prices.needs import instrument_needs_get
 from prices.providers.base import ProviderError
@@ -81,6 +82,8 @@ def _release(claim_value: str, key: str) -> None:
 # --- asking -----------------------------------------------------------------------------------------
 
 
+# A close this many days after the date needed, or a week before it, shows the closes reach it (closes that start
+# earlier may have stopped before it: history_short_get).
 COVERED_AFTER_DAYS = 4
 # Closes whose latest is older than this stopped (nobody held the instrument since): short of today.
 STOPPED_DAYS = 7
@@ -99,19 +102,20 @@ def history_short_get(*, needs: Mapping[int, date]) -> dict[int, date]:
         .exclude(verification_status=VerificationStatus.UNKNOWN)
         .annotate(first_close=Subquery(closes.order_by("date").values("date")[:1]),
                   last_close=Subquery(closes.order_by("-date").values("date")[:1]))
-        .values_list("pk", "first_close", "last_close")
+        .values_list("pk", "first_close", "last_close", "exchange_mic")
     )
-    # Short: no close at all; closes that start after the date (a close within a few days after it covers it:
-    # weekends, holidays — the worker works out the exact missing sessions from the exchange calendar); or
-    # closes that stopped more than a week ago (nobody held the instrument since: they do not reach today).
+    # Short: no close at all; closes that start after a session of the instrument's exchange on or after the date
+    # (its calendar's: a trade of Saturday is covered by Monday's close, one of Thursday is not); or closes that
+    # stopped more than a week ago (nobody held the instrument since: they do not reach today).
     stopped = timezone.localdate() - timedelta(days=STOPPED_DAYS)
-    short = {pk: needs[pk] for pk, first_close, last_close in rows
-             if first_close is None or first_close > needs[pk] + timedelta(days=COVERED_AFTER_DAYS)
-             or last_close < stopped}
+    short = {pk: needs[pk] for pk, first_close, last_close, mic in rows
+             if first_close is None or last_close < stopped
+             or (first_close > needs[pk] and sessions_between(mic=mic, start=needs[pk],
+                                                               end=first_close - timedelta(days=1)))}
     # Closes that start early enough may still have stopped before the date (nobody held the instrument for a
     # year): covered only with a close near the date itself, from a week before it (today's trade has no
     # close of today yet) to a few days after.
-    reach = {pk: needs[pk] for pk, _, _ in rows if pk not in short}
+    reach = {pk: needs[pk] for pk, *_ in rows if pk not in short}
     near = Q()
     for pk, day in reach.items():
         near |= Q(instrument_id=pk, date__gt=day - timedelta(days=7),

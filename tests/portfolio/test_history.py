@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -16,10 +17,12 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from portfolio.models import Portfolio
+from portfolio.ranges import months_before
 from prices.market_calendar import last_expected_close_date, sessions_between
 from prices.models import FxRate, Instrument, PriceHistory
 from prices.providers import provider_get
 from prices.services import PricePoint, prices_upsert
+from tests.charts.oracle import cents
 from tests.factories import InstrumentFactory
 from tests.stubs.market import MarketStub
 from tests.stubs.world import WorldStub
@@ -399,3 +402,81 @@ def test_a_trade_in_an_instrument_nobody_held_for_a_year_fetches_the_closes_it_m
     # then KO's closes since the trade are there, and the chart values it at them, not at the trade's price
     assert {p["date"]: p["value"] for p in chart["series"]}[(traded + timedelta(days=7)).isoformat()] != "1000.00"
     assert PriceHistory.objects.filter(instrument=ko, date__gte=traded).count() >= 30
+
+
+def _no_cash(api: APIClient, portfolio_id: int) -> None:
+    account = api.get(f"/api/portfolios/{portfolio_id}/accounts/").json()[0]
+    response = api.patch(f"/api/portfolios/{portfolio_id}/accounts/{account['id']}/", {"tracks_cash": False},
+                         format="json")
+    assert response.status_code == 200, response.json()
+
+
+def test_a_new_holdings_sparkline_covers_its_last_3_months_once_the_workers_fetched_history(providers, api):
+    # given a new user's trade 10 days ago in an instrument Folio has never seen (its history fetched by workers)
+    today = timezone.localdate()
+    traded = sessions_between(mic="XNYS", start=today - timedelta(days=14), end=today - timedelta(days=8))[0]
+    pid = portfolio_of(api)
+    buy(api, pid, symbol="AAPL", date=traded, quantity="10", price=str(stock_price("AAPL", traded)))
+    wait_for("chart", current_chart(api, pid))
+
+    # when the chart is read with its sparklines
+    body = wait_for("sparklines", lambda: (r := api.get(
+        f"/api/dashboard-chart-data/{pid}/?range=MAX&include=sparklines")).status_code == 200 and r.json())
+    line = next(iter(body["sparklines"].values()))
+
+    # then the sparkline spans the instrument's last 3 months (docs/api.md, the schema: "its closes of the
+    # last 3 months"), as the same sparkline does for a holding whose closes were already stored
+    since = months_before(today, 3)
+    first_session = sessions_between(mic="XNYS", start=since, end=today)[0]
+    assert line[0]["date"] == first_session.isoformat(), (line[0]["date"], len(line))
+
+
+def test_the_max_benchmark_line_is_measured_from_the_close_before_the_first_day(providers, api):
+    # given a portfolio comparing itself with SPY, its first trade 30 days ago (all history fetched by workers)
+    today = timezone.localdate()
+    sessions = sessions_between(mic="XNYS", start=today - timedelta(days=60), end=today - timedelta(days=1))
+    first = sessions[-20]
+    before = sessions[-21]  # the session before the first day
+    pid = portfolio_of(api)
+    _no_cash(api, pid)
+    assert api.patch(f"/api/portfolios/{pid}/", {"benchmark": "SPY"}, format="json").status_code == 200
+    buy(api, pid, symbol="KO", date=first, quantity="10", price=str(stock_price("KO", before)))
+    chart = wait_for("chart", current_chart(api, pid))
+
+    # then the MAX comparison measures both lines from the day before the first (docs/charts.md, charts/benchmark.py:
+    # "measured from the day before it (the portfolio's growth 1, the benchmark's last close before it)"): the
+    # portfolio's first point is the first day's move from the trade price (here the close of the day before) ...
+    compared = chart["benchmark"]["series"]
+    ko_move = stock_price("KO", first) / stock_price("KO", before) - 1
+    assert compared[0]["portfolio"] == f"{float(ko_move):.6f}"
+    # ... and the benchmark's too, from SPY's close of the day before
+    spy_move = stock_price("SPY", first) / stock_price("SPY", before) - 1
+
+    assert compared[0]["benchmark"] == f"{float(spy_move):.6f}", (compared[0], f"{float(spy_move):.6f}")
+
+
+def test_a_trade_a_few_sessions_before_the_first_close_gets_those_sessions_closes(providers, api):
+    # given KO bought on a Monday, its closes fetched by the workers from that day
+    today = timezone.localdate()
+    sessions = sessions_between(mic="XNYS", start=today - timedelta(days=60), end=today - timedelta(days=1))
+    monday = [d for d in sessions[:-10] if d.weekday() == 0][-1]
+    thursday, friday = sessions[sessions.index(monday) - 2], sessions[sessions.index(monday) - 1]
+    pid = portfolio_of(api)
+    _no_cash(api, pid)
+    buy(api, pid, symbol="KO", date=monday, quantity="10", price="100")
+    wait_for("chart", current_chart(api, pid))
+    worker_settle()
+
+    # when a second buy is recorded on the Thursday before (two sessions before its first stored close)
+    buy(api, pid, symbol="KO", date=thursday, quantity="1", price="50")
+    chart = wait_for("chart", current_chart(api, pid))
+    worker_settle()
+    chart = wait_for("chart", current_chart(api, pid))
+
+    # then the Thursday's and Friday's closes are fetched and the chart values those days at them, not at the
+    # trade's price (as for any trade dated before the stored closes)
+    stored = set(PriceHistory.objects.filter(instrument__symbol="KO").values_list("date", flat=True))
+    by_day = {p["date"]: p["value"] for p in chart["series"]}
+    assert (thursday in stored, friday in stored) == (True, True), sorted(stored)[:3]
+    assert by_day[friday.isoformat()] == cents(Fraction(stock_price("KO", friday))), by_day[friday.isoformat()]
+
