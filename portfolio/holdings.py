@@ -142,6 +142,31 @@ def split_applied(quantity: Decimal, ratio: Decimal) -> Decimal:
         return shares.quantize(QUANTITY_STEP, ROUND_HALF_EVEN) if shares.as_tuple().exponent < -10 else shares
 
 
+def split_shared(held: Mapping[int | None, Decimal], ratio: Decimal) -> dict[int | None, Decimal]:
+    """The shares each account holding a position has after a split of `ratio` (account id -> quantity, None: no
+    account): each one's split_applied, but adding up to the position's own, split_applied of their total (what the
+    portfolio holds), so that every account selling all it holds closes the position. Rounding each account's
+    alone, 1 and 1 at 1 for 3 would be 0.3333333333 twice against the position's 0.6666666667; the steps the
+    total differs by go to the accounts whose own rounding lost the most (gained the most, for steps taken back),
+    equals in account order."""
+    split = {account: split_applied(quantity, ratio) for account, quantity in held.items()}
+    if len(split) < 2:
+        return split
+    with localcontext(EXACT_SUMS):
+        steps = int((split_applied(sum(held.values(), ZERO), ratio) - sum(split.values(), ZERO)) / QUANTITY_STEP)
+        if not steps:
+            return split
+        fraction = _split_fraction(ratio)
+        lost = {account: (quantity * fraction[0] / fraction[1] if fraction else quantity * ratio) - split[account]
+                for account, quantity in held.items()}
+    step = QUANTITY_STEP if steps > 0 else -QUANTITY_STEP
+    order = sorted(split, key=lambda account: (-lost[account] if steps > 0 else lost[account], account is not None,
+                                               account or 0))
+    for account in order[:abs(steps)]:
+        split[account] += step
+    return split
+
+
 def positions_compute(transactions: Iterable[TransactionLike]) -> dict[int, Position]:
     """Positions by instrument id, replaying transactions in the order given (date, then entry)."""
     positions: dict[int, Position] = {}
@@ -166,8 +191,8 @@ def account_oversell_find(transactions: Iterable[TransactionLike],
                 return tx, held.get(key, ZERO)
             held[key] -= tx.quantity
         elif kind == _SPLIT:
-            for other in [k for k in held if k[1] == tx.instrument_id]:
-                held[other] = split_applied(held[other], tx.quantity)
+            shared = split_shared({k[0]: held[k] for k in held if k[1] == tx.instrument_id}, tx.quantity)
+            held.update({(account, tx.instrument_id): quantity for account, quantity in shared.items()})
     return None
 
 

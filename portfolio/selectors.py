@@ -30,7 +30,7 @@ from portfolio.holdings import (
     portfolio_value_compute,
     position_apply_in_base,
     price_in_currency,
-    split_applied,
+    split_shared,
     splits_of,
     trade_observations,
 )
@@ -532,9 +532,11 @@ def account_quantities_compute(transactions, accounts) -> dict[int | None, dict[
             else:
                 quantities[instrument_id] = quantities.get(instrument_id, ZERO) - tx.quantity
         elif kind == split:
-            for quantities in held.values():
-                if tx.instrument_id in quantities:
-                    quantities[tx.instrument_id] = split_applied(quantities[tx.instrument_id], tx.quantity)
+            instrument_id = tx.instrument_id
+            shared = split_shared({account: quantities[instrument_id] for account, quantities in held.items()
+                                   if instrument_id in quantities}, tx.quantity)
+            for account, quantity in shared.items():
+                held[account][instrument_id] = quantity
     return held
 
 

@@ -229,6 +229,34 @@ def test_an_account_sells_only_the_shares_it_holds_a_split_counting_in_every_acc
         "Selling 1 on 2024-02-01 is more than the 0 held in account 'Broker' on that date.")}]}
 
 
+def test_a_split_leaves_the_accounts_shares_adding_up_to_the_portfolios_so_selling_them_all_closes_it(api, created):
+    # given 1 share in each of two accounts, then a 1-for-3 reverse split (0.3333333333 at a quantity's places)
+    broker = api.post(accounts_url(created), {"name": "Broker"}, format="json").json()["id"]
+    default = api.get(accounts_url(created)).json()[0]["id"]
+    trade = {"symbol": "TRI", "provider": "manual", "currency": "EUR", "fee": "0"}
+    for account in (default, broker):
+        assert api.post(tx_url(created), {**trade, "type": "BUY", "date": "2024-01-02", "quantity": "1",
+                                          "price": "100", "account": account}, format="json").status_code == 201
+    assert api.post(tx_url(created), {**trade, "type": "SPLIT", "date": "2024-02-01", "quantity": "0.3333333333",
+                                      "price": "0"}, format="json").status_code == 201
+
+    # then the portfolio holds 2/3 of a share rounded once, and the accounts' shares add up to it: the step their own
+    # roundings leave over goes to one of them (the first of equals)
+    holdings = api.get(f"/api/dashboard-holdings-data/{created}/").json()["holdings"]
+    assert [h["quantity"] for h in holdings if h["symbol"] == "TRI"] == ["0.6666666667"]
+    sell = {**trade, "type": "SELL", "date": "2024-03-01", "price": "300"}
+    too_many = api.post(tx_url(created), {**sell, "quantity": "0.3333333335", "account": default}, format="json")
+    assert too_many.status_code == 400 and "0.3333333334 held in account 'Default'" in too_many.json()["quantity"][0]
+
+    # and each account selling all it holds closes the position: nothing is left listed
+    assert api.post(tx_url(created), {**sell, "quantity": "0.3333333334", "account": default},
+                    format="json").status_code == 201
+    assert api.post(tx_url(created), {**sell, "quantity": "0.3333333333", "account": broker},
+                    format="json").status_code == 201
+    holdings = api.get(f"/api/dashboard-holdings-data/{created}/").json()["holdings"]
+    assert [h for h in holdings if h["symbol"] == "TRI"] == []
+
+
 def test_the_accounts_add_up_to_the_total_value_to_the_cent_as_shown(api, created):
     # given 5 shares at 2.025 in each of two accounts: 10.125 each, 20.25 in all
     broker = api.post(accounts_url(created), {"name": "Broker"}, format="json").json()["id"]
