@@ -210,6 +210,7 @@ class KnownValuations:
     inputs: bytes
     by_date: dict[date, tuple[bytes, Snapshot]]
     book: "Book | None" = None  # what those valuations' positions were replayed from, for the next generation
+    grid: "KeptGrid | None" = None  # the value grid, its days reused by the next generation whose inputs they share
 
     @property
     def positions(self) -> int:
@@ -250,6 +251,25 @@ class Book:
     invested_floats: np.ndarray
 
 
+@dataclass(frozen=True, repr=False)
+class KeptGrid:
+    """A generation's value grid with what it was made from, for the next generation of the portfolio
+    (_grid_made): its days before the first whose inputs differ are taken as they are, only the days from there
+    on made (after a new day's closes, this year's: a tenth of a 10-year grid, a day in January)."""
+
+    grid: "_Grid"
+    replay: "_Replay"  # the replay (of its Book) whose states it holds: the same object, the same positions
+    prices_read: int  # the read of the packed closes it was made from (prices.series.SeriesLineage.read)
+    first: date
+    code_rates: np.ndarray  # (days × codes): each day's rate of each code it converted at
+
+    @property
+    def nbytes(self) -> int:
+        grid = self.grid
+        return (grid.value.nbytes + grid.value_local.nbytes + grid.left_out.nbytes + grid.held_today.nbytes
+                + grid.priced_today.nbytes + grid.value_gaps.nbytes + self.code_rates.nbytes)
+
+
 @dataclass(frozen=True)
 class ChartSeries:
     """The daily series behind the chart, from the first transaction to `today`: what chart_data_compute
@@ -269,10 +289,12 @@ class ChartSeries:
     rates: "_Rates"
     valuer: "_Valuer"  # values other days exactly: the value line's points near a half cent
     book: Book
+    grid_kept: KeptGrid | None = None  # the grid with what it was made from (None: closes read otherwise)
 
     def kept(self) -> KnownValuations:
-        """What the next generation of the portfolio can reuse: the valuations made and the book."""
-        return KnownValuations(inputs=self.valuer.inputs, by_date=dict(self.valuer.valued), book=self.book)
+        """What the next generation of the portfolio can reuse: the valuations made, the book and the grid."""
+        return KnownValuations(inputs=self.valuer.inputs, by_date=dict(self.valuer.valued), book=self.book,
+                               grid=self.grid_kept)
 
 
 def chart_series_compute(inputs: ChartInputs, *, today: date,
@@ -335,15 +357,20 @@ def _series_compute(inputs: ChartInputs, *, today: date, known: KnownValuations 
                       rates=rates, kept=known.book if known is not None else None)
     replay = book.replay
     observed = _observed(inputs, ids=ids, first=first, today=today, trades=book.trades, splits=book.splits)
-    grid = _grid_compute(ids=ids, instruments=instruments, codes=codes, replay=replay, observed=observed,
-                         days=days, rates=rates)
+    code_rates = np.stack([rates.by_day(code, days=days) for code in codes], axis=1)
+    grid = _grid_made(ids=ids, instruments=instruments, codes=codes, replay=replay, observed=observed, first=first,
+                      days=days, code_rates=code_rates, kept=known.grid if known is not None else None,
+                      prices=inputs.prices)
+    lineage = inputs.prices.lineage
+    grid_kept = None if lineage is None or lineage.read is None else KeptGrid(
+        grid=grid, replay=replay, prices_read=lineage.read, first=first, code_rates=code_rates)
     valuer = _Valuer(inputs, ids=ids, instruments=instruments, first=first, n_days=len(days), replay=replay,
                      observed=observed, rates=rates, shared=book.shared, known=known)
     snapshots = valuer.snapshots(_valuation_days(first=first, today=today))
     entries = [valuer.entry(day=day, column=column) for day, column in grid.entries]
     return ChartSeries(first=first, days=days, ids=ids, instruments=instruments, codes=codes, replay=replay,
                        grid=grid, invested=book.invested, invested_floats=book.invested_floats, snapshots=snapshots,
-                       entries=entries, rates=rates, valuer=valuer, book=book)
+                       entries=entries, rates=rates, valuer=valuer, book=book, grid_kept=grid_kept)
 
 
 def _book_make(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], first: date, today: date,
@@ -655,6 +682,16 @@ class _MergedPrices:
         # Where each inserted row lands among the merged rows.
         self.merged_at = at + np.arange(len(at))
 
+    def of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The prices of these merged rows (ascending): each close divided alone, as `between` does."""
+        inserted = np.searchsorted(self.merged_at, rows)  # the inserted rows before each (or it, if inserted)
+        extra = inserted < len(self.merged_at)
+        extra[extra] = self.merged_at[inserted[extra]] == rows[extra]
+        prices = np.empty(len(rows))
+        prices[extra] = self.extra[inserted[extra]]
+        prices[~extra] = self.closes.closes_of(rows[~extra] - inserted[~extra])
+        return prices
+
     def between(self, start: int, stop: int) -> np.ndarray:
         """The prices of merged rows start .. stop-1."""
         first, last = np.searchsorted(self.merged_at, [start, stop]).tolist()
@@ -680,18 +717,85 @@ class _Grid:
     left_out: np.ndarray  # (days × instruments) bool: held but left out of `value` (no observation, or no rate)
     value_local: np.ndarray  # (days × codes): `value` by instrument currency, in that currency
     entries: list[tuple[int, int]]  # (day, column): held, left out the day before, counted in `value` that day
+    kept_days: int = 0  # how many of its first days are an earlier generation's (KeptGrid), as they were
 
 
 def _grid_compute(*, ids: np.ndarray, instruments: list[Instrument], codes: list[str], replay: _Replay,
-                  observed: _Observed, days: np.ndarray, rates: _Rates) -> _Grid:
-    """Value per day: (days × instruments) grids, BLOCK_COLUMNS instruments at a time."""
-    n_days, n_columns = len(days), len(ids)
-    states = _StepRows(columns=replay.columns, days=replay.days, n_days=n_days)
+                  observed: _Observed, days: np.ndarray, code_rates: np.ndarray) -> _Grid:
+    """Value per day: (days × instruments) grids, BLOCK_COLUMNS instruments at a time. `code_rates`: (days × codes),
+    each code's rate to the base currency on each day (_Rates.by_day)."""
+    states = _StepRows(columns=replay.columns, days=replay.days, n_days=len(days))
     quantities = replay.quantities
-    # One conversion series per currency code, and each instrument's index into them.
-    code_rates = np.stack([rates.by_day(code, days=days) for code in codes], axis=1)
-    column_code = np.array([codes.index(i.currency) for i in instruments], dtype="i8")
+    return _grid_of(states=states, quantities=lambda start, stop: quantities[start:stop], rows=observed.rows,
+                    prices=observed.prices.between, column_code=_column_codes(instruments, codes),
+                    code_rates=code_rates)
 
+
+def _grid_made(*, ids: np.ndarray, instruments: list[Instrument], codes: list[str], replay: _Replay,
+               observed: _Observed, first: date, days: np.ndarray, code_rates: np.ndarray, kept: KeptGrid | None,
+               prices: PriceRows) -> _Grid:
+    """The value grid: the kept one's days before the first whose inputs may differ (_grid_kept_days) as they
+    are, and only the days from there on made — each day's value is summed across its own row, a block at a
+    time, so those days' floats are the very ones a whole grid has — else the whole grid."""
+    k = _grid_kept_days(kept, replay=replay, prices=prices, first=first, n_days=len(days), code_rates=code_rates)
+    # Fewer than half the days kept: the whole grid costs less than picking the rows of the rest.
+    if k < len(days) - k:
+        return _grid_compute(ids=ids, instruments=instruments, codes=codes, replay=replay, observed=observed,
+                             days=days, code_rates=code_rates)
+    if k == len(days):  # the very inputs (the chart made again the same day)
+        return replace(kept.grid, kept_days=k)
+    states = _StepRows(columns=replay.columns, days=replay.days, n_days=len(days))
+    states, state_rows = states.from_day(k)
+    rows, observed_rows = observed.rows.from_day(k)
+    quantities = replay.quantities[state_rows]
+    prices_from = observed.prices.of_rows(observed_rows)
+    tail = _grid_of(states=states, quantities=lambda start, stop: quantities[start:stop], rows=rows,
+                    prices=lambda start, stop: prices_from[start:stop],
+                    column_code=_column_codes(instruments, codes), code_rates=code_rates[k:])
+    before = kept.grid
+    gaps = tail.value_gaps.copy()
+    gaps[1:, gaps[0] > 0] += k
+    return _Grid(value=np.concatenate([before.value[:k], tail.value]), held_today=tail.held_today,
+                 priced_today=tail.priced_today, value_gaps=gaps,
+                 left_out=np.concatenate([before.left_out[:k], tail.left_out]),
+                 value_local=np.concatenate([before.value_local[:k], tail.value_local]),
+                 entries=[(day + k, column) for day, column in tail.entries], kept_days=k)
+
+
+def _grid_kept_days(kept: KeptGrid | None, *, replay: _Replay, prices: PriceRows, first: date, n_days: int,
+                    code_rates: np.ndarray) -> int:
+    """How many of the first days of the kept grid are this generation's as they are (0: none): those before the
+    first day whose inputs may differ — the replayed states (the same replay), the closes (the read they come from
+    names the kept grid's and the first day it may have changed: prices.series.SeriesLineage), each code's rates —
+    and whose grid left nothing out (a grid with gaps is made whole: its gaps and entries span days)."""
+    lineage = prices.lineage
+    if (kept is None or lineage is None or kept.replay is not replay or lineage.previous != kept.prices_read
+            or kept.first != first or kept.code_rates.shape[1] != code_rates.shape[1]
+            or kept.grid.value_gaps[0].any()):
+        return 0
+    k = min(len(kept.grid.value), n_days)
+    if lineage.changed_from is not None:
+        k = min(k, max((lineage.changed_from - kept.first).days, 0))
+    old, new = kept.code_rates[:k], code_rates[:k]
+    differ = np.flatnonzero(~((old == new) | (np.isnan(old) & np.isnan(new))).all(axis=1))
+    if len(differ):
+        k = int(differ[0])
+    # Left out on a day before: the days from its entry on are counted by the grid made whole.
+    if k and kept.grid.left_out[:k].any():
+        return 0
+    return k
+
+
+def _column_codes(instruments: list[Instrument], codes: list[str]) -> np.ndarray:
+    """Each column's index into the currency codes (the columns of code_rates)."""
+    return np.array([codes.index(i.currency) for i in instruments], dtype="i8")
+
+
+def _grid_of(*, states: "_StepRows", quantities: Callable[[int, int], np.ndarray], rows: "_StepRows",
+             prices: Callable[[int, int], np.ndarray], column_code: np.ndarray, code_rates: np.ndarray) -> _Grid:
+    """_grid_compute's grids from step rows over the days: each column's replayed states (`quantities` of rows
+    start .. stop-1) and its observations (`prices` of theirs), one conversion series per code."""
+    n_days, n_columns, codes = len(code_rates), len(column_code), range(code_rates.shape[1])
     grid = _Grid(
         value=np.zeros(n_days), held_today=np.zeros(n_columns), priced_today=np.zeros(n_columns, dtype=bool),
         value_gaps=np.zeros((3, n_columns), dtype="i8"), left_out=np.zeros((n_days, n_columns), dtype=bool),
@@ -708,8 +812,8 @@ def _grid_compute(*, ids: np.ndarray, instruments: list[Instrument], codes: list
         # Each (block × days) array is ~4 MB for 10 years: the arithmetic reuses them in place (out=) and
         # lets each go once read, so that a handful are alive at a time. The sums are made over the same
         # array in days × block order (by_day) whatever the layout of the rest: the same floats.
-        held, _ = states.fill(lo=lo, hi=hi, values_between=lambda start, stop: quantities[start:stop], none=0.0)
-        local, first_observed = observed.rows.fill(lo=lo, hi=hi, values_between=observed.prices.between, none=np.nan)
+        held, _ = states.fill(lo=lo, hi=hi, values_between=quantities, none=0.0)
+        local, first_observed = rows.fill(lo=lo, hi=hi, values_between=prices, none=np.nan)
         one = rates_one[column_code[cols]].all()
 
         # No observation yet: the instrument contributes nothing. One without a rate: left out, and reported.
@@ -1004,6 +1108,25 @@ class _StepRows:
         rows.n_days, rows.stride, rows.beyond = self.n_days, self.stride, self.beyond
         rows.keys = _inserted(self.keys, at=at, values=columns * self.stride + days + 1)
         return rows
+
+    def from_day(self, k: int) -> tuple["_StepRows", np.ndarray]:
+        """These rows over the days from day k on (0 < k < n_days), day k their day 0: each column's rows dated
+        from k on and its last before (carried into the first days, as a row before day 0 is); and the index here
+        of each of their rows (to take their values from)."""
+        n_columns = int(self.keys[-1]) // self.stride + 1 if len(self.keys) else 0
+        bases = np.arange(n_columns, dtype="i8") * self.stride
+        column_lo = np.searchsorted(self.keys, self.needles(bases))
+        column_hi = np.searchsorted(self.keys, self.needles(bases + self.stride))
+        from_k = np.searchsorted(self.keys, self.needles(bases + k + 1))
+        begin = np.where(from_k > column_lo, from_k - 1, from_k)
+        counts = column_hi - begin
+        rows = np.repeat(begin - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+        columns = np.repeat(np.arange(n_columns, dtype="i8"), counts)
+        days = self.keys[rows].astype("i8") - columns * self.stride - 1
+        window = object.__new__(_StepRows)
+        window.n_days, window.stride, window.beyond = self.n_days - k, self.n_days - k + 2, self.beyond
+        window.keys = window._keys_add(columns * window.stride, np.maximum(days - k, -1))
+        return window, rows
 
     def last_on(self, *, columns: np.ndarray, day: int) -> np.ndarray:
         """Per column, the index of its last row dated on or before `day` (0 <= day < n_days), -1 when none."""

@@ -30,7 +30,7 @@ from portfolio.ranges import SPARKLINE_MONTHS, months_before
 from prices.fx import currency_major
 from prices.models import FxRate, Instrument, PriceHistory
 from prices.selectors import InstrumentRow
-from prices.series import day_numbers, price_series_available, price_series_runs_load
+from prices.series import SeriesLineage, day_numbers, price_series_available, price_series_runs_read
 
 # Rows per fetch on the portable price path: bounds the rows held as Python tuples at any moment.
 PRICE_FETCH_BATCH = 20_000
@@ -73,6 +73,9 @@ class PriceRows:
     starts: np.ndarray  # int64: where each one's rows start, then the number of rows
     days: np.ndarray  # int32: days since 1970-01-01 (half a datetime64's 8 bytes: 5 MB less kept for 1.26 M closes)
     micros: np.ndarray  # int64: the closes exactly, in millionths (Decimal figures are made from these)
+    # What a read of the packed series was made from (an earlier read of this process, the days it left as they
+    # were): None for closes read otherwise.
+    lineage: SeriesLineage | None = None
 
     @classmethod
     def of(cls, instrument_ids: np.ndarray, days: np.ndarray, micros: np.ndarray) -> "PriceRows":
@@ -157,7 +160,8 @@ def _prices_load(*, instrument_ids: list[int], start: date, before: date | None)
     """Closes from `start` on (dated before `before`, when given) plus each instrument's last one before
     `start`, sorted (instrument_id, date)."""
     if price_series_available():
-        return PriceRows(*price_series_runs_load(instrument_ids=instrument_ids, start=start, before=before))
+        arrays, lineage = price_series_runs_read(instrument_ids=instrument_ids, start=start, before=before)
+        return PriceRows(*arrays, lineage=lineage)
     return _price_history_load(instrument_ids=instrument_ids, start=start, before=before)
 
 

@@ -10,7 +10,9 @@ replayed positions every day shares, so nothing is reused after one). What they 
 digests (charts.compute._digest), so a portfolio's kept valuations weigh what its snapshots weigh, however many
 transactions it has. The book is kept whole (the next generation compares the transactions it loads with those
 replayed, and takes the replay again when they are the same: a new day's closes leave them so), so it weighs what
-the transactions do: ~1.3 kB each. Least recently made dropped first beyond CHART_KEPT_VALUATIONS_MB; per process (a
+the transactions do: ~1.3 kB each. The value grid is kept too (charts.compute.KeptGrid: its arrays, ~2 MB for 500
+holdings × 10 years, most of it which holding was left out on which day), so the next generation makes only the days
+from the first whose inputs changed. Least recently made dropped first beyond CHART_KEPT_VALUATIONS_MB; per process (a
 prefork worker of N children keeps up to N times that).
 """
 
@@ -48,10 +50,11 @@ def valuations_kept_put(*, portfolio_id: int, valuations: KnownValuations) -> No
 
 def valuations_size(valuations: KnownValuations) -> int:
     """The memory a generation's kept valuations are counted for."""
-    book = valuations.book
+    book, grid = valuations.book, valuations.grid
     return (valuations.positions * BYTES_PER_POSITION + len(valuations.by_date) * BYTES_PER_DAY
             + BYTES_PER_PORTFOLIO + (0 if book is None else len(book.transactions) * BYTES_PER_TRANSACTION
-                                     + len(book.invested) * BYTES_PER_DAY_INVESTED))
+                                     + len(book.invested) * BYTES_PER_DAY_INVESTED)
+            + (0 if grid is None else grid.nbytes))
 
 
 def valuations_kept_clear() -> None:

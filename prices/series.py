@@ -12,12 +12,14 @@ index, whether any changed (on a regeneration the same day, none: one boolean se
 rows whose revision changed: after a new day's closes, this year's.
 """
 
+import itertools
 import os
 import threading
 from collections import OrderedDict
 from contextlib import nullcontext
 from datetime import date
 from operator import itemgetter
+from typing import NamedTuple
 
 import numpy as np
 import psycopg
@@ -75,19 +77,36 @@ def price_series_runs_load(*, instrument_ids: list[int], start: date,
     """The closes of price_series_load with each instrument's id once: (instruments with closes, ascending;
     where each one's rows start, then the number of rows; days since 1970-01-01 (int32); closes in millionths).
     The arrays may be the process's own (kept for its next reads of the same instruments and start): read-only."""
+    return price_series_runs_read(instrument_ids=instrument_ids, start=start, before=before)[0]
+
+
+class SeriesLineage(NamedTuple):
+    """What a read of price_series_runs_read was made from, for a caller keeping what it made of an earlier one:
+    `read` names this read (None: not kept, so no later read is made from it); `previous` the kept read it was made
+    from (None: read whole); `changed_from` the first day whose closes may differ from `previous`'s (None: none
+    differ: the very arrays). The closes dated before it, of every instrument, are `previous`'s, row for row."""
+
+    read: int | None
+    previous: int | None = None
+    changed_from: date | None = None
+
+
+def price_series_runs_read(*, instrument_ids: list[int], start: date, before: date | None = None
+                           ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], SeriesLineage]:
+    """price_series_runs_load's arrays, and what they were made from (SeriesLineage)."""
     return _SERIES_CACHE.load(instrument_ids=instrument_ids, start=start, before=before)
 
 
 def _decode(chunks: list[tuple], start: date, before: date | None, *,
-            native: bool = False) -> tuple[tuple, np.ndarray, np.ndarray, np.ndarray, dict]:
+            native: bool = False) -> tuple[tuple, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
     """The closes of the rows as Postgres sends them, (instrument id, year, revision, days, micros) each,
     unordered (`native`: the days and micros as arrays of int32 days since 1970 and int64, not bytes); and per row, in
-    (instrument id, year) order: its revision, how many of its closes were kept (in that order in the
+    (instrument id, year) order: its revision, its year, how many of its closes were kept (in that order in the
     arrays) and whether that is all of them (the rows cut at `start` and `before` are not); and the rows
     cut, whole, as arrays by revision. Empties `chunks`."""
     if not chunks:
         return (np.empty(0, "i8"), np.zeros(1, "i8"), np.empty(0, "i4"), np.empty(0, "i8")), \
-            np.empty(0, "i8"), np.empty(0, "i8"), np.empty(0, bool), {}
+            np.empty(0, "i8"), np.empty(0, "i8"), np.empty(0, "i8"), np.empty(0, bool), {}
     # Ordered here, not by the query: Postgres would sort the rows with their bytes (15 MB for 500
     # instruments × 10 years, past work_mem: a merge through temporary files, ~50 of the query's ~60 ms),
     # where sorting 5,000 tuples by their two keys costs ~1 ms. (instrument_id, year) is unique: no ties.
@@ -128,7 +147,7 @@ def _decode(chunks: list[tuple], start: date, before: date | None, *,
     if native:
         runs = (chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]),
                 np.concatenate(days_parts), np.concatenate(micros_parts))
-        return runs, revisions, cut_hi - cut_lo, (cut_lo == 0) & (cut_hi == counts), cut_rows
+        return runs, revisions, years, cut_hi - cut_lo, (cut_lo == 0) & (cut_hi == counts), cut_rows
     # Each array made once, straight from the joined bytes (big-endian, as Postgres sends them), and the
     # bytes let go before the next: a 10-year chart's closes are 15 MB of them.
     days_bytes = b"".join(days_parts)
@@ -141,7 +160,7 @@ def _decode(chunks: list[tuple], start: date, before: date | None, *,
     del micros_bytes
     # One with no close left has no run.
     return (chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]), days, micros), \
-        revisions, cut_hi - cut_lo, (cut_lo == 0) & (cut_hi == counts), cut_rows
+        revisions, years, cut_hi - cut_lo, (cut_lo == 0) & (cut_hi == counts), cut_rows
 
 
 def _native(days: bytes, micros: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -242,16 +261,17 @@ class _Kept:
     series row it was made of, in (instrument, year) order, the row's revision and where its closes are in
     the arrays; the rows not kept whole (cut at the start or the end), whole, as arrays."""
 
-    __slots__ = ("arrays", "before", "revisions", "offsets", "kept", "whole", "cut_rows", "size")
+    __slots__ = ("arrays", "before", "revisions", "years", "offsets", "kept", "whole", "cut_rows", "size", "serial")
 
-    def __init__(self, arrays: tuple, before: date | None, revisions: np.ndarray, kept: np.ndarray,
-                 whole: np.ndarray, cut_rows: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+    def __init__(self, arrays: tuple, before: date | None, revisions: np.ndarray, years: np.ndarray, kept: np.ndarray,
+                 whole: np.ndarray, cut_rows: dict[int, tuple[np.ndarray, np.ndarray]], serial: int) -> None:
         for array in arrays:
             array.flags.writeable = False
         self.arrays, self.before, self.revisions, self.kept, self.whole = arrays, before, revisions, kept, whole
+        self.years, self.serial = years, serial
         self.offsets = np.cumsum(kept) - kept
         self.cut_rows = cut_rows
-        self.size = (sum(array.nbytes for array in arrays) + revisions.nbytes * 4 + _MEMO_OVERHEAD
+        self.size = (sum(array.nbytes for array in arrays) + revisions.nbytes * 5 + _MEMO_OVERHEAD
                      + sum(days.nbytes + micros.nbytes for days, micros in cut_rows.values()))
 
 
@@ -260,16 +280,16 @@ class _Spans:
     one row, or several whole kept rows of one instrument whose closes follow each other in the kept
     arrays (the years between the start's and the end's: never cut)."""
 
-    __slots__ = ("revisions", "counts", "lengths")
+    __slots__ = ("revisions", "years", "counts", "lengths")
 
-    def __init__(self, revisions: np.ndarray, counts: np.ndarray, lengths: np.ndarray) -> None:
-        self.revisions, self.counts, self.lengths = revisions, counts, lengths
+    def __init__(self, revisions: np.ndarray, years: np.ndarray, counts: np.ndarray, lengths: np.ndarray) -> None:
+        self.revisions, self.years, self.counts, self.lengths = revisions, years, counts, lengths
 
-    def rows_of(self, kept: np.ndarray, whole: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per row: its revision, how many of its closes were kept, whether all were, from the same per
+    def rows_of(self, kept: np.ndarray, whole: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: its revision, its year, how many of its closes were kept, whether all were, from the same per
         chunk (a chunk of several rows keeps all of each one's closes)."""
         several = np.repeat(self.lengths > 1, self.lengths)
-        return (self.revisions, np.where(several, self.counts, np.repeat(kept, self.lengths)),
+        return (self.revisions, self.years, np.where(several, self.counts, np.repeat(kept, self.lengths)),
                 np.repeat(whole, self.lengths) | several)
 
 
@@ -318,7 +338,19 @@ def _remade_chunks(rows: list[tuple], memo: _Kept, start: date, before: date | N
             days, micros = days_kept[a:end], micros_kept[a:end]
         chunks.append((iid, year, revision, days, micros))
     rows.clear()
-    return chunks, _Spans(revisions, counts, lengths)
+    return chunks, _Spans(revisions, years, counts, lengths)
+
+
+def _changed_from(rows: list[tuple], memo: _Kept, before: date | None) -> date | None:
+    """The first day whose closes a read made again from `memo` and the rows Postgres named (bytes for those sent)
+    may have other than `memo`'s: 1 January of the earliest year among the rows sent (new or written since), the
+    kept ones no longer named (deleted) and, when the read ends elsewhere than `memo`'s, the years of either end."""
+    named = np.fromiter((row[2] for row in rows), dtype="i8", count=len(rows))
+    years = [row[1] for row in rows if row[3] is not None]
+    years += memo.years[~np.isin(memo.revisions, named)].tolist()
+    if memo.before != before:
+        years += [end.year for end in (memo.before, before) if end is not None]
+    return date(min(years), 1, 1) if years else None
 
 
 class _SeriesCache:
@@ -346,6 +378,7 @@ class _SeriesCache:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.serials = itertools.count(1)  # each kept read's name (SeriesLineage), never given twice in a process
         self.clear()
 
     def clear(self) -> None:
@@ -355,7 +388,7 @@ class _SeriesCache:
         self.highest = 0  # the highest revision any read of this process has named
         self.last_sent = (0, 0)  # the last read's rows Postgres sent the bytes of, and those bytes
 
-    def load(self, *, instrument_ids: list[int], start: date, before: date | None) -> tuple:
+    def load(self, *, instrument_ids: list[int], start: date, before: date | None) -> tuple[tuple, SeriesLineage]:
         limit = int(settings.PRICE_SERIES_CACHE_MB * 1024 * 1024)
         ids = list(instrument_ids)
         key = (tuple(ids), start)
@@ -380,7 +413,7 @@ class _SeriesCache:
                     with self.lock:
                         if key in self.kept:
                             self.kept.move_to_end(key)
-                    return memo.arrays
+                    return memo.arrays, SeriesLineage(memo.serial, memo.serial)
             rows = _fetch_binary(_SERIES_CHANGED_SQL.format(table=table), params)
         highest = max((row[2] for row in rows), default=0)
         if rows:
@@ -392,9 +425,10 @@ class _SeriesCache:
             with self.lock:
                 if key in self.kept:
                     self.kept.move_to_end(key)
-            return memo.arrays
-        chunks, native, spans = rows, False, None
+            return memo.arrays, SeriesLineage(memo.serial, memo.serial)
+        chunks, native, spans, previous, changed_from = rows, False, None, None, None
         if memo is not None and sent < len(rows):
+            previous, changed_from = memo.serial, _changed_from(rows, memo, before)
             # Made again from the rows kept and those sent, all as arrays: the same decoding as of a whole
             # answer, on arrays.
             native = True
@@ -406,15 +440,15 @@ class _SeriesCache:
             if old is not None:
                 self.total -= old.size
         del memo, old, rows
-        arrays, revisions, kept, whole, cut_rows = _decode(chunks, start, before, native=native)
+        arrays, revisions, years, kept, whole, cut_rows = _decode(chunks, start, before, native=native)
         if spans is not None:
-            revisions, kept, whole = spans.rows_of(kept, whole)
+            revisions, years, kept, whole = spans.rows_of(kept, whole)
         # Not kept while the sequence is behind the rows (set back: their revisions are yet to be handed out
         # again, to other bytes), nor when two rows share a revision (handed out twice since a set-back): a
         # kept read's rows are told apart by their revisions.
         if identity is None or highest >= upcoming or len(np.unique(revisions)) != len(revisions):
-            return arrays
-        memo = _Kept(arrays, before, revisions, kept, whole, cut_rows)
+            return arrays, SeriesLineage(None, previous, changed_from)
+        memo = _Kept(arrays, before, revisions, years, kept, whole, cut_rows, serial=next(self.serials))
         with self.lock:
             if identity == self.identity:
                 old = self.kept.pop(key, None)
@@ -425,7 +459,7 @@ class _SeriesCache:
                 while self.total > limit and self.kept:
                     _, dropped = self.kept.popitem(last=False)
                     self.total -= dropped.size
-        return arrays
+        return arrays, SeriesLineage(memo.serial, previous, changed_from)
 
     @staticmethod
     def _identity() -> tuple[tuple, int]:

@@ -116,13 +116,16 @@ def test_a_transaction_edit_bumps_the_version_and_regenerates(worker, client, po
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         data = chart_data_get(portfolio_id=portfolio.pk)
-        if data and data["version"] == version + 1:
+        if data and data["version"] >= version + 1:
             break
         time.sleep(0.1)
-    assert data["version"] == version + 1
+    assert data["version"] >= version + 1
     assert data["ranges"]["1M"][-1]["invested"] == "2000.00"
-    body = client.get(f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M").json()
-    assert body["outdated"] is False and body["series"][-1]["value"] == "2400.00"
+    # (the edit also asked for the closes of the holding's sparkline months, which a backfill may write meanwhile:
+    # one more regeneration, the same last point)
+    body = poll(client, f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M",
+                lambda r: r.status_code == 200 and r.json()["outdated"] is False).json()
+    assert body["series"][-1]["value"] == "2400.00" and body["series"][-1]["invested"] == "2000.00"
 
 
 def test_an_outdated_chart_is_served_marked_while_a_new_one_is_made(client, portfolio):

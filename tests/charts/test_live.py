@@ -13,7 +13,9 @@ from charts.cache import chart_data_get, chart_data_store
 from charts.compute import chart_data_compute
 from charts.performance import performance_compute
 from charts.selectors import chart_inputs_load
+from charts.sparklines import SPARKLINE_POINTS_MAX
 from portfolio.models import Portfolio
+from portfolio.ranges import months_before
 from prices.models import Instrument, PriceHistory
 from prices.refresh.jobs import prices_refresh_job_start
 from prices.services import PricePoint, prices_upsert
@@ -230,11 +232,16 @@ def test_two_holdings_of_one_symbol_each_have_their_own_sparkline_ending_at_its_
     # when the sparklines are read
     sparklines = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?include=sparklines").json()["sparklines"]
 
-    # then each holding's line, found by its instrument id, is its own instrument's closes before today
-    fetched = {day: close for day, close in PriceHistory.objects.filter(instrument=shared, date__lt=today)
-               .order_by("date").values_list("date", "close")}
-    assert len(fetched) >= 10 and all(close == stock_price("KO", day) for day, close in fetched.items())
-    assert sparklines == {str(manual.pk): line_of(sorted(entered.items())), str(shared.pk): line_of(fetched.items())}
+    # then each holding's line, found by its instrument id, is its own instrument's closes of the last 3 months
+    # before today (the workers fetched them from there, however recent the trade), every n-th counted back from
+    # the latest when there are more than SPARKLINE_POINTS_MAX
+    fetched = dict(PriceHistory.objects.filter(instrument=shared, date__lt=today, date__gte=months_before(today, 3))
+                   .order_by("date").values_list("date", "close"))
+    assert len(fetched) > SPARKLINE_POINTS_MAX
+    assert all(close == stock_price("KO", day) for day, close in fetched.items())
+    step = -(-len(fetched) // SPARKLINE_POINTS_MAX)
+    assert sparklines == {str(manual.pk): line_of(sorted(entered.items())),
+                          str(shared.pk): line_of(list(fetched.items())[::-1][::step][::-1])}
 
     # when today's closes arrive — the provider's quote of the shared KO, the owner's close of theirs — without
     # a regeneration

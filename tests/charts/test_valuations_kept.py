@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal as D
 
+import numpy as np
 import pytest
 from django.utils import timezone
 
@@ -169,6 +170,54 @@ def test_the_book_is_taken_again_only_when_made_from_exactly_the_same_transactio
     assert moved.book is not kept.book and answer_moved == generated(portfolio)[1] != answer_fee
 
 
+def same_bits(a, b) -> bool:
+    return a.shape == b.shape and np.array_equal(np.ascontiguousarray(a).view("u8"), np.ascontiguousarray(b).view("u8"))
+
+
+def same_grid(made, fresh) -> bool:
+    """The grids of two generations are the same to the bit."""
+    return (same_bits(made.value, fresh.value) and same_bits(made.value_local, fresh.value_local)
+            and np.array_equal(made.left_out, fresh.left_out) and same_bits(made.held_today, fresh.held_today)
+            and np.array_equal(made.priced_today, fresh.priced_today)
+            and np.array_equal(made.value_gaps, fresh.value_gaps) and made.entries == fresh.entries)
+
+
+def test_the_grid_keeps_its_days_before_the_first_whose_closes_or_rates_changed_to_the_bit(portfolio, holdings):
+    usd, eur = holdings
+    first, answer = generated(portfolio)
+    assert first.grid.kept_days == 0 and first.grid_kept is not None
+    kept = first.kept()
+
+    # the chart made again the same day: the very grid
+    again, same = generated(portfolio, kept)
+    assert again.grid.kept_days == len(again.days) and same == answer
+
+    # yesterday's close corrected (a new day's closes are the same write): this year's series rows are read
+    # again, every day before 1 January is the kept grid's, and the grid is a whole one's to the bit
+    closes_upsert(usd, {TODAY - timedelta(days=1): "99.5"})
+    corrected, answer_corrected = generated(portfolio, kept)
+    assert corrected.grid.kept_days == (date(2024, 1, 1) - FIRST).days
+    fresh, answer_fresh = generated(portfolio)
+    assert fresh.grid.kept_days == 0 and same_grid(corrected.grid, fresh.grid) and answer_corrected == answer_fresh
+    assert not same_bits(corrected.grid.value, first.grid.value)
+
+    # the EUR rate of Friday 29 December 2023 corrected: the days from it on are made again, in both currencies
+    kept = corrected.kept()
+    FxRate.objects.filter(base="EUR", quote="USD", date=date(2023, 12, 29)).update(rate=D("1.3"))
+    rated, answer_rated = generated(portfolio, kept)
+    assert rated.grid.kept_days == (date(2023, 12, 29) - FIRST).days
+    fresh, answer_fresh = generated(portfolio)
+    assert same_grid(rated.grid, fresh.grid) and answer_rated == answer_fresh != answer_corrected
+    assert rated.grid.value_local.shape[1] == 2
+
+    # a close of 2022 corrected: fewer than half the days left as they were, the grid is made whole
+    kept = rated.kept()
+    closes_upsert(usd, {date(2022, 6, 1): "40"})
+    early, answer_early = generated(portfolio, kept)
+    fresh, answer_fresh = generated(portfolio)
+    assert early.grid.kept_days == 0 and same_grid(early.grid, fresh.grid) and answer_early == answer_fresh
+
+
 def test_a_new_day_takes_the_book_again_with_its_invested_line_carried_unless_a_trade_becomes_dated(
         portfolio, holdings):
     usd, _ = holdings
@@ -186,7 +235,9 @@ def test_a_new_day_takes_the_book_again_with_its_invested_line_carried_unless_a_
     assert next_day.book.invested[:-1] == kept.book.invested and len(next_day.book.invested) == len(next_day.days)
     assert next_day.book.invested[-1] == kept.book.invested[-1] and next_day.book.invested_floats[-1] == \
         kept.book.invested_floats[-1]
-    assert answer == generated(portfolio, today=tomorrow)[1]
+    fresh, answer_fresh = generated(portfolio, today=tomorrow)
+    assert answer == answer_fresh and same_grid(next_day.grid, fresh.grid)
+    assert next_day.grid.kept_days == (date(2024, 1, 1) - FIRST).days  # this year's series rows, read again
 
     # the day of the trade entered ahead: it is dated now (a flow, an observation), so the book is made anew
     kept = next_day.kept()
@@ -304,6 +355,9 @@ def test_what_is_kept_is_counted_for_its_valuations_and_its_transactions_and_a_l
     finally:
         tracemalloc.stop()
     assert remade is not book and len(remade.transactions) == 301
+    # and the grid, for its arrays
+    assert valuations_size(valuations) - valuations_size(replace(valuations, grid=None)) == valuations.grid.nbytes \
+        >= valuations.grid.grid.left_out.nbytes
     assert held <= 301 * BYTES_PER_TRANSACTION + len(book.invested) * BYTES_PER_DAY_INVESTED
 
     # a portfolio holding nothing on any day valued is counted too (never 0), and a limit of 0 keeps none at all

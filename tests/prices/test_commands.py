@@ -8,6 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from portfolio.ranges import months_before
+from prices.market_calendar import sessions_between
 from prices.models import PriceHistory, VerificationStatus
 from prices.providers import provider_get
 from prices.providers.simulated import SimulatedProvider
@@ -111,15 +113,21 @@ def test_history_backfill_fills_holes_without_refetching_what_is_stored():
     assert missing == [date(2026, 11, day) for day in (5, 6, 9, 10, 11, 16, 17)]
 
 
-def test_backfill_history_command_fills_from_the_first_trade():
-    spy = InstrumentFactory(symbol="SPY")
-    TransactionFactory(instrument=spy, date=date(2026, 10, 1))
+def test_backfill_history_command_fills_from_the_first_trade_or_the_sparklines_months_when_later():
+    # SPY first traded 200 days ago; KO 10 days ago (its sparkline draws its last 3 months all the same)
+    today = timezone.localdate()
+    long_ago = sessions_between(mic="XNYS", start=today - timedelta(days=200), end=today)[0]
+    recent = sessions_between(mic="XNYS", start=today - timedelta(days=10), end=today)[0]
+    spy, ko = InstrumentFactory(symbol="SPY"), InstrumentFactory(symbol="KO")
+    TransactionFactory(instrument=spy, date=long_ago)
+    TransactionFactory(instrument=ko, date=recent)
     out = StringIO()
-    call_command("backfill_history", "--symbols", "SPY", stdout=out, stderr=StringIO())
-    first = PriceHistory.objects.filter(instrument=spy).order_by("date").first()
-    assert first.date == date(2026, 10, 1)
+    call_command("backfill_history", "--symbols", "SPY,KO", stdout=out, stderr=StringIO())
+    assert PriceHistory.objects.filter(instrument=spy).order_by("date").first().date == long_ago
+    window = sessions_between(mic="XNYS", start=months_before(today, 3), end=today)[0]
+    assert PriceHistory.objects.filter(instrument=ko).order_by("date").first().date == window
     written = int(out.getvalue().split()[0])
-    assert written == PriceHistory.objects.filter(instrument=spy).count() >= 40
+    assert written == PriceHistory.objects.count() >= 120 + 55
 
 
 @pytest.fixture

@@ -326,3 +326,38 @@ def test_the_days_are_kept_as_four_byte_day_numbers_whichever_way_a_read_is_made
     for _, _, days, _ in (whole, kept, remade):
         assert days.dtype == np.dtype("i4")
     assert remade[2].astype("M8[D]").astype(str).tolist() == [row[1] for row in _rows(two)]
+
+
+def test_each_read_names_the_read_it_was_made_from_and_the_first_day_it_may_differ_from(two):
+    aapl, msft = two
+    ids = [i.pk for i in two]
+
+    def read(before=None):
+        arrays, lineage = series.price_series_runs_read(instrument_ids=ids, start=START, before=before)
+        return arrays, lineage
+
+    # a first read is whole; the same again is the very arrays, named as the same read
+    whole, first = read()
+    assert first.read is not None and first.previous is None
+    same, again = read()
+    assert same is whole and again == (first.read, first.read, None)
+
+    # a close of 2024 written: made again from the kept read, the same before 1 January 2024, row for row
+    closes_upsert(aapl, {date(2024, 3, 4): "103.25"})
+    remade, after = read()
+    assert after.read not in (None, first.read) and after.previous == first.read
+    assert after.changed_from == date(2024, 1, 1)
+    cut = int(np.datetime64("2024-01-01", "D").astype("i4"))
+    for k in range(len(whole[0])):
+        old_days, new_days = (a[2][a[1][k]:a[1][k + 1]] for a in (whole, remade))
+        old_micros, new_micros = (a[3][a[1][k]:a[1][k + 1]] for a in (whole, remade))
+        assert np.array_equal(old_days[old_days < cut], new_days[new_days < cut])
+        assert np.array_equal(old_micros[old_days < cut], new_micros[new_days < cut])
+    assert len(remade[2]) == len(whole[2]) + 1
+
+    # every close of MSFT's 2022 deleted: from 1 January 2022; a read ending elsewhere: from that end's year
+    PriceHistory.objects.filter(instrument=msft, date__year=2022).delete()
+    _, deleted = read()
+    assert deleted.previous == after.read and deleted.changed_from == date(2022, 1, 1)
+    _, ending = read(before=date(2023, 3, 2))
+    assert ending.previous == deleted.read and ending.changed_from == date(2023, 1, 1)

@@ -8,7 +8,8 @@ from prices.refresh.plan import refreshable_instruments
 
 
 class Command(BaseCommand):
-    help = "Fetch the missing daily history of every active instrument (or --symbols), from its first trade."
+    help = ("Fetch the missing daily history of every active instrument (or --symbols), from its first trade (or 3 "
+            "months back when later: its sparkline's).")
 
     def add_arguments(self, parser):
         parser.add_argument("--symbols", default="", help="comma-separated symbols (default: all)")
