@@ -1,9 +1,10 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from monitoring.api import views
 
 urlpatterns = [
-    path("jobs/<str:job_id>/", views.JobDetailApi.as_view(), name="api-job-detail"),
+    # A job's id is 32 hex digits (core.jobs.job_create): "<id>:errors" would name its list of errors in Redis.
+    re_path(r"^jobs/(?P<job_id>[0-9a-f]{32})/$", views.JobDetailApi.as_view(), name="api-job-detail"),
     path("monitoring/cache-stats/", views.CacheStatsApi.as_view(), name="api-monitoring-cache"),
     path("monitoring/cache/flush/", views.CacheFlushApi.as_view(), name="api-monitoring-cache-flush"),
     path("monitoring/events/", views.EventsApi.as_view(), name="api-monitoring-events"),

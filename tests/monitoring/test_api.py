@@ -8,7 +8,7 @@ from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
 from core.events import event_record
-from core.jobs import job_batch_record, job_create
+from core.jobs import job_batch_record, job_create, job_errors_add
 from core.timing import timing_record
 from monitoring.selectors import HEARTBEAT_KEY
 from portfolio.dashboard import dashboard_data_get
@@ -142,3 +142,17 @@ def test_metrics_export_latencies_as_histograms(settings):
     assert f"folio_endpoint_latency_seconds_count{{{label}}} 3.0" in text
     assert f"folio_endpoint_latency_seconds_sum{{{label}}} 0.208" in text
     assert 'folio_endpoint_latency_seconds_count{endpoint="GET /api/idle/"} 1.0' in text
+
+
+def test_a_job_id_naming_another_key_of_the_job_is_a_404_not_a_server_error(api, user):
+    # a job with errors and a batch recorded: its hash has a list and a set beside it in Redis, ":errors" and
+    # ":batches"
+    job_id = job_create(kind="import_transactions", total=3, batches=1, owner_id=user.pk, deadline_seconds=600)
+    job_errors_add(job_id=job_id, errors=["row 2, quantity: Must be greater than zero."])
+    job_batch_record(job_id=job_id, batch_id="b1", ok=0, failed=1)
+    api.raise_request_exception = False  # the answer a client gets
+    for suffix in (":errors", ":batches"):
+        response = api.get(f"/api/jobs/{job_id}{suffix}/")
+        assert response.status_code == 404, response.content[:200]
+    job = api.get(f"/api/jobs/{job_id}/").json()
+    assert (job["job_id"], job["failed"]) == (job_id, 1)
