@@ -48,7 +48,7 @@ from portfolio.services import (
     transaction_fields_validate,
 )
 from prices.models import AssetClass, Instrument, Provider
-from prices.services import instrument_get_or_create, symbol_normalize
+from prices.services import instrument_get_or_create, instrument_symbol_of, symbol_normalize
 
 GENERIC = "generic"
 MOVES_OF_CASH = (TransactionType.DEPOSIT, TransactionType.WITHDRAWAL)
@@ -111,6 +111,17 @@ def _unguarded(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell[1:2] in ("=", "+", "-", "@") else cell
 
 
+DELIMITERS = (",", ";", "\t")
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter the header (the file's first line) is written with: the one splitting it into the most columns,
+    a comma where none does better. Guessed from the rows too (csv.Sniffer on a sample), a semicolon file whose rows
+    leave off an empty last column (a note) has no delimiter counted alike on every line, and was read with commas."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    return max(DELIMITERS, key=lambda delimiter: len(next(csv.reader([header], delimiter=delimiter), [])))
+
+
 def csv_rows_read(*, content: bytes) -> tuple[str, list[tuple[int, dict[str, str] | Skip]], bool]:
     """The file's layout and its data rows as generic rows (dicts of lower-cased column names), or
     Skips for a broker's non-trade rows; ImportRejected for a file that cannot be read."""
@@ -120,13 +131,9 @@ def csv_rows_read(*, content: bytes) -> tuple[str, list[tuple[int, dict[str, str
     except UnicodeDecodeError:
         raise ImportRejected([RowError(0, None, "The file is not UTF-8 text. Save it as CSV UTF-8 and retry.")]) \
             from None
-    try:
-        sample = text[:4096]
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
-    except csv.Error:
-        dialect = csv.excel
     # newline="": the csv module finds the ends of lines itself, old Macs' lone carriage returns included.
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    delimiter = _delimiter(text)
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=csv.excel, delimiter=delimiter)
     try:
         columns = [c.strip().lower() for c in reader.fieldnames or []]
     except csv.Error as error:
@@ -155,7 +162,7 @@ def csv_rows_read(*, content: bytes) -> tuple[str, list[tuple[int, dict[str, str
             except DecimalCommaError as error:
                 raise ImportRejected([RowError(number, None, str(error))]) from None
     # (and whether a comma separates the cells: then a comma in a number may separate its thousands)
-    return (broker.name if broker else GENERIC), mapped, dialect.delimiter == ","
+    return (broker.name if broker else GENERIC), mapped, delimiter == ","
 
 
 def import_account_get(*, portfolio: Portfolio, value: str | int | None) -> Account | None:
@@ -276,6 +283,18 @@ def _identity(symbol: str, account: str, tx: TransactionInput | Transaction) -> 
             Decimal(tx.fee).normalize(), tx.currency)
 
 
+def _stored_symbol(row: TransactionInput) -> str:
+    """The symbol of the instrument a row's is found or made as (a coin named BTC-USD or bitcoin is BTC), compared
+    with the stored transactions' instruments; a cash row's none. One no instrument can have is left as written: its
+    row's error is named when the instrument is asked for."""
+    if row.type in CASH_TYPES or not row.symbol:
+        return ""
+    try:
+        return instrument_symbol_of(symbol=row.symbol, provider=row.provider, asset_class=row.asset_class)
+    except ValidationError:
+        return row.symbol
+
+
 def _instrument_request(row: TransactionInput) -> tuple:
     """What names a row's instrument; rows alike get the same instrument (the first row's currency)."""
     return (row.symbol, row.provider, row.asset_class)
@@ -335,7 +354,7 @@ def transactions_import(*, portfolio: Portfolio, content: bytes, account: Accoun
                    for tx in existing}
         fresh = []
         for number, row in parsed:
-            if _identity(row.symbol, row.account_name or target.name, row) in present:
+            if _identity(_stored_symbol(row), row.account_name or target.name, row) in present:
                 result.skipped_duplicates += 1
             elif layout != GENERIC and row.type in MOVES_OF_CASH and not target.tracks_cash:
                 # A broker's deposits and withdrawals say what came in and out of its account; one that does

@@ -102,6 +102,22 @@ def cash_instruments_get_or_create(*, currencies: Iterable[str]) -> dict[str, In
     return found
 
 
+def _coin_recognised(*, symbol: str, provider: str | None, asset_class: str | None) -> tuple[str, str | None]:
+    """(symbol, asset class) of a request, a coin typed by its ticker pair or CoinGecko id without a provider (or
+    with the crypto one's) made its ticker, and crypto."""
+    manual = manual_is_requested(provider=provider, asset_class=asset_class)
+    ticker = crypto_ticker(symbol) if not manual and asset_class in (None, "", AssetClass.CRYPTO) else None
+    if ticker and provider in (None, "", Provider.COINGECKO, settings.CRYPTO_PRICE_PROVIDER):
+        return ticker, AssetClass.CRYPTO
+    return symbol, asset_class
+
+
+def instrument_symbol_of(*, symbol: str, provider: str | None, asset_class: str | None) -> str:
+    """The symbol instrument_get_or_create finds or makes the instrument of a request by: BTC-USD and bitcoin are
+    BTC (what a file's rows are compared with the stored transactions' instruments by)."""
+    return symbol_normalize(symbol=_coin_recognised(symbol=symbol, provider=provider, asset_class=asset_class)[0])
+
+
 def instrument_get_or_create(
     *,
     symbol: str,
@@ -125,9 +141,7 @@ def instrument_get_or_create(
     CoinGecko id without a provider is recognised as crypto and priced by the crypto provider.
     """
     manual = manual_is_requested(provider=provider, asset_class=asset_class)
-    ticker = crypto_ticker(symbol) if not manual and asset_class in (None, "", AssetClass.CRYPTO) else None
-    if ticker and provider in (None, "", Provider.COINGECKO, settings.CRYPTO_PRICE_PROVIDER):
-        symbol, asset_class = ticker, AssetClass.CRYPTO
+    symbol, asset_class = _coin_recognised(symbol=symbol, provider=provider, asset_class=asset_class)
     coin_id = (symbol or "").strip().lower()
     symbol = symbol_normalize(symbol=symbol)
     owned = owner is not None and (manual or not provider)

@@ -244,3 +244,27 @@ def test_an_error_after_a_blank_line_names_its_rows_number_in_the_file(api, port
     response = api.post(f"/api/portfolios/{portfolio.pk}/transactions/import/", content, content_type="text/csv")
     assert response.status_code == 400
     assert [(e["row"], e["column"]) for e in response.json()["errors"]] == [(4, "quantity")]  # was row 3
+
+
+@pytest.mark.parametrize("symbol", ["BTC-USD", "bitcoin", "btc"])
+def test_reimporting_a_coin_named_by_its_pair_or_id_adds_nothing(portfolio, symbol):
+    # the coin is stored as BTC whichever way a file names it: a second import of the same file is all duplicates
+    content = ("date,type,symbol,quantity,price,fee,currency\n"
+               f"2024-01-02,BUY,{symbol},0.5,42000,0,USD\n").encode()
+    assert transactions_import(portfolio=portfolio, content=content).created == 1
+    again = transactions_import(portfolio=portfolio, content=content)
+    assert (again.created, again.skipped_duplicates) == (0, 1)
+    assert list(Transaction.objects.filter(portfolio=portfolio).values_list("instrument__symbol", flat=True)) == ["BTC"]
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_a_file_whose_rows_leave_off_an_empty_last_column_imports_whichever_its_separator(portfolio, separator):
+    # the header names the optional note; no row writes it (one separator fewer than the header)
+    content = ("date{s}type{s}symbol{s}quantity{s}price{s}fee{s}currency{s}note\n"
+               "2024-01-02{s}BUY{s}AAPL{s}10{s}185.5{s}0{s}USD\n"
+               "2024-01-03{s}BUY{s}MSFT{s}1{s}300{s}0{s}USD\n"
+               "2024-01-04{s}BUY{s}KO{s}1{s}60{s}0{s}USD\n").format(s=separator).encode()
+    assert transactions_import(portfolio=portfolio, content=content).created == 3
+    assert sorted(Transaction.objects.filter(portfolio=portfolio).values_list("instrument__symbol", "price")) == [
+        ("AAPL", Decimal("185.5")), ("KO", Decimal("60")), ("MSFT", Decimal("300"))]
+
