@@ -165,12 +165,13 @@ def job_claim_finalize(*, job_id: str) -> bool:
     return bool(redis_client().hsetnx(job_key(job_id), "finalized", _now()))
 
 
-def job_fail(*, job_id: str, reason: str) -> bool:
-    """End a job that is still running as FAILURE with `reason`; False if it had already ended."""
+def job_fail(*, job_id: str, reason: str, keep: int = MAX_ERRORS) -> bool:
+    """End a job that is still running as FAILURE with `reason` (first of its errors, `keep` of them kept); False if
+    it had already ended."""
     key = job_key(job_id)
     script = redis_client().register_script(_FAIL_IF_RUNNING)
     error = json.dumps({"at": _now(), "batch": None, "error": reason})
-    return bool(script(keys=[key, f"{key}:errors"], args=[_now(), error, MAX_ERRORS, JOB_TTL_SECONDS, job_id]))
+    return bool(script(keys=[key, f"{key}:errors"], args=[_now(), error, keep, JOB_TTL_SECONDS, job_id]))
 
 
 def _as_float(value: str | None) -> float | None:
@@ -185,7 +186,8 @@ def job_get(*, job_id: str) -> dict | None:
         return None
     job = {k.decode(): v.decode() for k, v in raw.items()}
     total, done, failed = int(job["total"]), int(job["done"]), int(job["failed"])
-    errors = [json.loads(e) for e in client.lrange(f"{job_key(job_id)}:errors", 0, MAX_ERRORS - 1)]
+    # Every one kept: each writer trims the list to what it keeps (MAX_ERRORS, or more for an import's rows).
+    errors = [json.loads(e) for e in client.lrange(f"{job_key(job_id)}:errors", 0, -1)]
     processed = done + failed
     return {
         "job_id": job_id,
@@ -255,14 +257,14 @@ def job_result_set(*, job_id: str, result: dict) -> None:
     redis_client().hset(job_key(job_id), "result", json.dumps(result))
 
 
-def job_errors_add(*, job_id: str, errors: list[str]) -> None:
-    """Errors to show with a job (the newest first, capped), e.g. an import's rejected rows."""
+def job_errors_add(*, job_id: str, errors: list[str], keep: int = MAX_ERRORS) -> None:
+    """Errors to show with a job (the newest first, `keep` of them kept), e.g. an import's rejected rows."""
     key = f"{job_key(job_id)}:errors"
-    payloads = [json.dumps({"at": _now(), "batch": None, "error": error}) for error in errors[:MAX_ERRORS]]
+    payloads = [json.dumps({"at": _now(), "batch": None, "error": error}) for error in errors[:keep]]
     if payloads:
         pipe = redis_client().pipeline()
         pipe.lpush(key, *reversed(payloads))
-        pipe.ltrim(key, 0, MAX_ERRORS - 1)
+        pipe.ltrim(key, 0, keep - 1)
         pipe.expire(key, JOB_TTL_SECONDS)
         pipe.execute()
 

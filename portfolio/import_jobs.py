@@ -79,9 +79,12 @@ def transactions_import_run(*, job_id: str, portfolio_id: int, account_id: int |
             portfolio=portfolio, content=content, account=account,
             progress=lambda done, total: job_progress_set(job_id=job_id, done=done, total=total))
     except ImportRejected as rejected:
-        job_errors_add(job_id=job_id, errors=[
+        # Every row the import names (as a small import's answer does), and the reason before them.
+        keep = len(rejected.row_errors) + 1
+        job_errors_add(job_id=job_id, keep=keep, errors=[
             f"row {e.row}{f', {e.column}' if e.column else ''}: {e.message}" for e in rejected.row_errors])
-        job_fail(job_id=job_id, reason=f"Nothing was imported: {len(rejected.row_errors)} problem(s) in the file.")
+        job_fail(job_id=job_id, keep=keep,
+                 reason=f"Nothing was imported: {len(rejected.row_errors)} problem(s) in the file.")
     except Exception as error:
         # Whatever else stops it (the database refusing a row, a lost connection) ends the job too: nothing was
         # written (one transaction), and a job left in PROGRESS would be waited on until its deadline.

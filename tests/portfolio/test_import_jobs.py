@@ -75,6 +75,22 @@ def test_a_large_import_with_a_bad_row_writes_nothing_and_names_the_row(worker, 
     assert Transaction.objects.count() == 0
 
 
+def test_a_large_import_with_many_bad_rows_names_every_one_a_small_import_names(worker, api, portfolio, settings):
+    # 60 bad rows (more than the 50 errors a job keeps of its batches)
+    settings.IMPORT_SYNC_MAX_ROWS = 500
+    url = f"/api/portfolios/{portfolio.pk}/transactions/import/"
+    lines = rows(600).splitlines(keepends=True)
+    for row in range(2, 62):
+        lines[row - 1] = "2024-01-05,BUY,T01,-1,10,0,USD\n"
+
+    job = job_end(api, api.post(url, data="".join(lines), content_type="text/csv").json()["progress_url"])
+
+    assert job["state"] == "FAILURE"
+    assert [e["error"] for e in job["errors"]] == ["Nothing was imported: 60 problem(s) in the file."] + [
+        f"row {row}, quantity: Must be greater than zero." for row in range(2, 62)]
+    assert Transaction.objects.count() == 0
+
+
 def test_the_import_page_follows_a_large_import(worker, user, portfolio, settings, other_user):
     settings.IMPORT_SYNC_MAX_ROWS = 500
     web = Client()
