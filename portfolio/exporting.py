@@ -7,11 +7,12 @@ import csv
 import io
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q
 from django.utils import timezone
 
 from portfolio.holdings import plain_format
 from portfolio.importing import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
-from portfolio.models import Portfolio, Transaction, TransactionType
+from portfolio.models import Portfolio, Transaction, TransactionType, WatchlistItem
 from prices.models import Instrument, PriceHistory, Provider
 
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -54,20 +55,25 @@ def transactions_csv(*, portfolio: Portfolio) -> str:
 
 
 def user_data_export(*, user: AbstractBaseUser) -> dict:
-    """Everything the user entered: portfolios, their transactions, the instruments they use, and the
-    prices of the manual instruments among them (nobody else can give those back)."""
-    portfolios = list(Portfolio.objects.filter(owner=user).order_by("name", "id"))
+    """Everything the user entered: portfolios (their benchmark, accounts and transactions), the watchlist, the
+    instruments they use or made, and the prices of the manual instruments among them (nobody else can give those
+    back)."""
+    portfolios = list(Portfolio.objects.filter(owner=user).select_related("benchmark").order_by("name", "id"))
     exported = []
     for portfolio in portfolios:
         rows = transaction_rows(portfolio=portfolio)
         accounts = [{"name": a.name, "platform": a.platform, "currency": a.currency, "tracks_cash": a.tracks_cash}
                     for a in portfolio.accounts.order_by("id")]
-        exported.append({"name": portfolio.name, "base_currency": portfolio.base_currency, "accounts": accounts,
-                         "transactions": rows})
-    # The instruments of the user's own transactions (a symbol can also name other users' manual
-    # instruments: never theirs, nor their prices).
+        exported.append({"name": portfolio.name, "base_currency": portfolio.base_currency,
+                         "benchmark": portfolio.benchmark.symbol if portfolio.benchmark else None,
+                         "accounts": accounts, "transactions": rows})
+    watched = list(WatchlistItem.objects.filter(user=user).select_related("instrument"))
+    # The instruments of the user's own transactions, watchlist and benchmarks, and their own manual ones (a symbol
+    # can also name other users' manual instruments: never theirs, nor their prices).
     instruments = list(
-        Instrument.objects.filter(transactions__portfolio__owner=user).distinct().order_by("symbol", "owner_id")
+        Instrument.objects.filter(Q(transactions__portfolio__owner=user) | Q(watchers__user=user)
+                                  | Q(benchmark_of__owner=user) | Q(owner=user))
+        .distinct().order_by("symbol", "owner_id")
     )
     manual = [i for i in instruments if i.provider == Provider.MANUAL]
     prices = PriceHistory.objects.filter(instrument__in=manual).order_by("instrument__symbol", "date")
@@ -77,6 +83,7 @@ def user_data_export(*, user: AbstractBaseUser) -> dict:
         "exported_at": timezone.now().isoformat(),
         "user": {"username": user.get_username()},
         "portfolios": exported,
+        "watchlist": [{"symbol": item.instrument.symbol, "provider": item.instrument.provider} for item in watched],
         "instruments": [
             {"symbol": i.symbol, "name": i.name, "asset_class": i.asset_class, "currency": i.currency,
              "exchange_mic": i.exchange_mic, "provider": i.provider, "provider_symbol": i.provider_symbol}

@@ -103,6 +103,28 @@ def test_user_export_has_everything_of_mine_only(api, portfolio, foreign_portfol
     assert "SECRET" not in response.content.decode()
 
 
+def test_user_export_keeps_the_watchlist_the_benchmarks_and_the_prices_of_a_manual_instrument_only_watched(
+        api, portfolio, other_user):
+    # a manual instrument only watched, with a price entered; a benchmark; another user's watched instrument
+    added = api.post("/api/watchlist/", {"symbol": "HOUSE", "provider": "manual", "currency": "EUR"}, format="json")
+    assert added.status_code == 201, added.content
+    written = api.post("/api/instruments/HOUSE/prices/", [{"date": "2024-01-31", "close": "350000"}], format="json")
+    assert written.status_code == 201, written.content
+    assert api.patch(f"/api/portfolios/{portfolio.pk}/", {"benchmark": "SPY"}, format="json").status_code == 200
+    theirs = APIClient()
+    theirs.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=other_user).key}")
+    assert theirs.post("/api/watchlist/", {"symbol": "SECRET", "provider": "manual", "currency": "USD"},
+                       format="json").status_code == 201
+
+    body = api.get("/api/export/").json()
+
+    assert [(p["name"], p["benchmark"]) for p in body["portfolios"]] == [("Main", "SPY")]
+    assert body["watchlist"] == [{"symbol": "HOUSE", "provider": "manual"}]
+    assert [i["symbol"] for i in body["instruments"]] == ["HOUSE", "SPY"]
+    assert body["manual_prices"] == [{"symbol": "HOUSE", "date": "2024-01-31", "close": "350000"}]
+    assert "SECRET" not in str(body)
+
+
 def test_export_of_another_users_portfolio_is_404(api, foreign_portfolio):
     assert api.get(f"/api/portfolios/{foreign_portfolio.pk}/transactions/export/").status_code == 404
 

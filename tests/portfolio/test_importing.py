@@ -260,10 +260,9 @@ def test_reimporting_a_coin_named_by_its_pair_or_id_adds_nothing(portfolio, symb
 @pytest.mark.parametrize("separator", [",", ";", "\t"])
 def test_a_file_whose_rows_leave_off_an_empty_last_column_imports_whichever_its_separator(portfolio, separator):
     # the header names the optional note; no row writes it (one separator fewer than the header)
-    content = ("date{s}type{s}symbol{s}quantity{s}price{s}fee{s}currency{s}note\n"
-               "2024-01-02{s}BUY{s}AAPL{s}10{s}185.5{s}0{s}USD\n"
-               "2024-01-03{s}BUY{s}MSFT{s}1{s}300{s}0{s}USD\n"
-               "2024-01-04{s}BUY{s}KO{s}1{s}60{s}0{s}USD\n").format(s=separator).encode()
+    lines = ["date,type,symbol,quantity,price,fee,currency,note", "2024-01-02,BUY,AAPL,10,185.5,0,USD",
+             "2024-01-03,BUY,MSFT,1,300,0,USD", "2024-01-04,BUY,KO,1,60,0,USD"]
+    content = "".join(line.replace(",", separator) + "\n" for line in lines).encode()
     assert transactions_import(portfolio=portfolio, content=content).created == 3
     assert sorted(Transaction.objects.filter(portfolio=portfolio).values_list("instrument__symbol", "price")) == [
         ("AAPL", Decimal("185.5")), ("KO", Decimal("60")), ("MSFT", Decimal("300"))]
