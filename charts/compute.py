@@ -27,7 +27,7 @@ import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
 from json.encoder import encode_basestring_ascii
@@ -249,6 +249,9 @@ class Book:
     shared: bytes  # _Valuer's digest of the inputs every day shares
     invested: list[Decimal]
     invested_floats: np.ndarray
+    # What later steps made of the transactions alone, by what else it depends on (charts.performance: each kind of
+    # money's daily totals by which flows the value saw), for the generations taking the book again.
+    made: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, repr=False)

@@ -74,6 +74,7 @@ import numpy as np
 from charts.benchmark import BenchmarkLive
 from charts.compute import (
     ChartSeries,
+    Flows,
     Snapshot,
     chart_series_compute,
     performance_range_bounds,
@@ -254,11 +255,23 @@ class _Sums:
             self.totals = [ZERO, *accumulate(daily)]  # totals[d + 1]: everything dated on or before day d
 
     @classmethod
-    def of_levels(cls, levels: list[Decimal]) -> "_Sums":
-        """Running totals of one amount per day (the invested capital of each day)."""
+    def of_levels(cls, levels: list[Decimal], *, after: "_Sums | None" = None) -> "_Sums":
+        """Running totals of one amount per day (the invested capital of each day); `after`: those of the first
+        days' levels, to carry on from."""
         sums = cls({}, 0)
         with localcontext(EXACT_SUMS):
-            sums.totals = [ZERO, *accumulate(levels)]
+            if after is None:
+                sums.totals = [ZERO, *accumulate(levels)]
+            else:  # the same additions, in the same order, as of them all
+                known = len(after.totals) - 1
+                sums.totals = after.totals + list(accumulate(levels[known:], initial=after.totals[-1]))[1:]
+        return sums
+
+    def extended(self, n_days: int) -> "_Sums":
+        """These totals over `n_days` days (more than theirs), the days added with no amount."""
+        sums = _Sums({}, 0)
+        sums.days = np.concatenate([self.days, np.zeros(n_days - len(self.days))])
+        sums.totals = self.totals + [self.totals[-1]] * (n_days - len(self.days))
         return sums
 
     def between(self, b: int, e: int) -> Decimal:
@@ -303,10 +316,74 @@ def _daily_build(inputs: ChartInputs, *, series: ChartSeries) -> _Daily:
     left_out = series.grid.left_out
     hidden = left_out[flow_days, flow_columns] | (
         (flow_days > 0) & left_out[np.maximum(flow_days - 1, 0), flow_columns])
-    seen = (~hidden).tolist()
+    seen = ~hidden
+    made, seen_key = series.book.made, seen.tobytes()
+    totals = made.get(("flows", seen_key))
+    if totals is None:
+        totals = made[("flows", seen_key)] = _flow_totals(flows, seen=seen.tolist())
+    money_in, money_out, fees, dividends, gains, local_in, local_out = totals
+    money_in = dict(money_in)  # the entries are added below: the book's own stays the flows'
+    with localcontext(EXACT_SUMS):
+        for entry in series.entries:
+            money_in[entry.day] = money_in.get(entry.day, ZERO) + entry.value
 
-    # Per kind, day -> exact total in the base currency; an amount without a rate (NaN) is left out, never
-    # converted at 1.
+    shape = (n_days, len(codes))
+    inflows_local, outflows_local = np.zeros(shape), np.zeros(shape)
+    flow_codes = np.array([code_index[currency] for currency in flows.currencies], dtype="i8")
+    np.add.at(inflows_local, (flow_days, flow_codes), local_in)
+    np.add.at(outflows_local, (flow_days, flow_codes), local_out)
+    for entry in series.entries:
+        inflows_local[entry.day, code_index[series.instruments[entry.column].currency]] += float(entry.value_local)
+
+    entries = tuple((entry.day, entry.value) for entry in series.entries)
+    inflows = _sums_kept(made, ("in", seen_key, entries), money_in, n_days)
+    outflows = _sums_kept(made, ("out", seen_key), money_out, n_days)
+    return _Daily(
+        value=series.grid.value, invested=series.invested_floats,
+        invested_sums=_invested_sums_kept(made, series.invested), snapshots=series.snapshots,
+        inflows=inflows, outflows=outflows, fees=_sums_kept(made, ("fees", seen_key), fees, n_days),
+        dividends=_sums_kept(made, ("dividends", seen_key), dividends, n_days),
+        realized=_sums_kept(made, ("realized", seen_key), gains, n_days), inflows_by_day=inflows.days,
+        outflows_by_day=outflows.days, codes=codes,
+        # Each day's rate per code, NaN before a currency's first rate; amounts in such a code are left out.
+        rates=np.stack([series.rates.by_day(code, days=days) for code in codes], axis=1),
+        value_local=series.grid.value_local @ _code_map(series.codes, codes),
+        inflows_local=inflows_local, outflows_local=outflows_local, series=series,
+    )
+
+
+def _sums_kept(made: dict, key: tuple, by_day: dict[int, Decimal], n_days: int) -> _Sums:
+    """_Sums(by_day, n_days), kept with the book (Book.made) under `key`, which names what `by_day` is made of: a
+    later generation taking the book again (its flows dated up to the same day) extends them by the days since, with
+    no amount."""
+    kept = made.get(key)
+    if kept is None or len(kept.days) > n_days:
+        kept = _Sums(by_day, n_days)
+    elif len(kept.days) < n_days:
+        kept = kept.extended(n_days)
+    made[key] = kept
+    return kept
+
+
+def _invested_sums_kept(made: dict, invested: list[Decimal]) -> _Sums:
+    """_Sums.of_levels(invested), kept with the book: a later generation's invested line is the same over the days
+    summed then (Book: its last level carried over the days since), so only those are added."""
+    kept = made.get("invested")
+    if kept is not None and len(kept[1]) <= len(invested) and kept[1] == invested[:len(kept[1])]:
+        sums = _Sums.of_levels(invested, after=kept[0]) if len(kept[1]) < len(invested) else kept[0]
+    else:
+        sums = _Sums.of_levels(invested)
+    made["invested"] = (sums, invested)
+    return sums
+
+
+def _flow_totals(flows: Flows, *, seen: list[bool]) -> tuple:
+    """Per kind of money — in, out, fees, dividends, realized gains — day -> its exact total in the base currency
+    (an amount without a rate, NaN, left out, never converted at 1); and per flow, its money in and out in its own
+    currency (for the return without the currency effect). `seen`: per flow, whether the value sees its position
+    (a trade in one it cannot, today or yesterday, exchanges cash for nothing visible: only its fee counts, and
+    the position counts as money in at its value on the day it comes in: an entry). A function of the flows and
+    `seen` alone: kept with the book (Book.made) for the generations that take it again."""
     money_in: dict[int, Decimal] = {}
     money_out: dict[int, Decimal] = {}
     fees: dict[int, Decimal] = {}
@@ -348,28 +425,7 @@ def _daily_build(inputs: ChartInputs, *, series: ChartSeries) -> _Daily:
                 money_out[day] = money_out.get(day, ZERO) + out
             if fee and not fee.is_nan():
                 fees[day] = fees.get(day, ZERO) + fee
-        for entry in series.entries:
-            money_in[entry.day] = money_in.get(entry.day, ZERO) + entry.value
-
-    shape = (n_days, len(codes))
-    inflows_local, outflows_local = np.zeros(shape), np.zeros(shape)
-    flow_codes = np.array([code_index[currency] for currency in flows.currencies], dtype="i8")
-    np.add.at(inflows_local, (flow_days, flow_codes), local_in)
-    np.add.at(outflows_local, (flow_days, flow_codes), local_out)
-    for entry in series.entries:
-        inflows_local[entry.day, code_index[series.instruments[entry.column].currency]] += float(entry.value_local)
-
-    inflows, outflows = _Sums(money_in, n_days), _Sums(money_out, n_days)
-    return _Daily(
-        value=series.grid.value, invested=series.invested_floats,
-        invested_sums=_Sums.of_levels(series.invested), snapshots=series.snapshots,
-        inflows=inflows, outflows=outflows, fees=_Sums(fees, n_days), dividends=_Sums(dividends, n_days),
-        realized=_Sums(gains, n_days), inflows_by_day=inflows.days, outflows_by_day=outflows.days, codes=codes,
-        # Each day's rate per code, NaN before a currency's first rate; amounts in such a code are left out.
-        rates=np.stack([series.rates.by_day(code, days=days) for code in codes], axis=1),
-        value_local=series.grid.value_local @ _code_map(series.codes, codes),
-        inflows_local=inflows_local, outflows_local=outflows_local, series=series,
-    )
+    return money_in, money_out, fees, dividends, gains, local_in, local_out
 
 
 def twr_growth_index(inputs: ChartInputs, *, series: ChartSeries) -> np.ndarray:

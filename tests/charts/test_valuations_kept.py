@@ -17,7 +17,7 @@ from charts.performance import performance_with_live_compute
 from charts.selectors import chart_inputs_load
 from charts.services import chart_data_generate
 from charts.valuations_kept import (
-    BYTES_PER_DAY_INVESTED,
+    BYTES_PER_DAY_OF_BOOK,
     BYTES_PER_TRANSACTION,
     valuations_kept_clear,
     valuations_kept_get,
@@ -344,7 +344,7 @@ def test_what_is_kept_is_counted_for_its_valuations_and_its_transactions_and_a_l
     # transactions and what the replay made of them, as tracemalloc counts them)
     book = valuations.book
     assert valuations_size(valuations) - valuations_size(without_book) == \
-        301 * BYTES_PER_TRANSACTION + len(book.invested) * BYTES_PER_DAY_INVESTED
+        301 * BYTES_PER_TRANSACTION + len(book.invested) * BYTES_PER_DAY_OF_BOOK
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
@@ -358,7 +358,7 @@ def test_what_is_kept_is_counted_for_its_valuations_and_its_transactions_and_a_l
     # and the grid, for its arrays
     assert valuations_size(valuations) - valuations_size(replace(valuations, grid=None)) == valuations.grid.nbytes \
         >= valuations.grid.grid.left_out.nbytes
-    assert held <= 301 * BYTES_PER_TRANSACTION + len(book.invested) * BYTES_PER_DAY_INVESTED
+    assert held <= 301 * BYTES_PER_TRANSACTION + len(book.invested) * BYTES_PER_DAY_OF_BOOK
 
     # a portfolio holding nothing on any day valued is counted too (never 0), and a limit of 0 keeps none at all
     settings.CHART_KEPT_VALUATIONS_MB = 0
