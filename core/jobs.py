@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ PENDING, PROGRESS, SUCCESS, FAILURE = "PENDING", "PROGRESS", "SUCCESS", "FAILURE
 TERMINAL = {SUCCESS, FAILURE}
 JOB_TTL_SECONDS = 7 * 86400  # long enough to look back on a week of runs
 MAX_ERRORS = 50  # errors kept per job: enough to diagnose, bounded for memory
+# What job_create names a job: 32 hex digits. Nothing else a client sends is a job's id ("<id>:errors" would name
+# the job's list of errors in Redis).
+JOB_ID_PATTERN = "[0-9a-f]{32}"
 RECENT_JOBS = 500
 RECENT_KEY = redis_key("jobs", "recent")
 
@@ -91,6 +95,10 @@ return 1
 
 def _now() -> str:
     return f"{time.time():.3f}"
+
+
+def job_id_valid(job_id: str) -> bool:
+    return re.fullmatch(JOB_ID_PATTERN, job_id) is not None
 
 
 def job_key(job_id: str) -> str:

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from core.jobs import job_id_valid
 from portfolio import selectors, services
 from portfolio.access import owned_portfolio_or_404
 from portfolio.dashboard import dashboard_payloads_get
@@ -197,7 +198,7 @@ def transaction_import_page(request, portfolio_id: int):
     job_id = request.GET.get("job", "")
     return render(request, "portfolio/transaction_import.html",
                   {"portfolio": portfolio, "errors": errors, "columns": REQUIRED_COLUMNS,
-                   "optional_columns": OPTIONAL_COLUMNS, "job_id": job_id if job_id.isalnum() else "",
+                   "optional_columns": OPTIONAL_COLUMNS, "job_id": job_id if job_id_valid(job_id) else "",
                    "accounts": selectors.account_list(portfolio=portfolio), "chosen_account": chosen},
                   status=400 if errors else 200)
 

@@ -1,10 +1,10 @@
 from django.urls import path, re_path
 
+from core.jobs import JOB_ID_PATTERN
 from monitoring.api import views
 
 urlpatterns = [
-    # A job's id is 32 hex digits (core.jobs.job_create): "<id>:errors" would name its list of errors in Redis.
-    re_path(r"^jobs/(?P<job_id>[0-9a-f]{32})/$", views.JobDetailApi.as_view(), name="api-job-detail"),
+    re_path(rf"^jobs/(?P<job_id>{JOB_ID_PATTERN})/$", views.JobDetailApi.as_view(), name="api-job-detail"),
     path("monitoring/cache-stats/", views.CacheStatsApi.as_view(), name="api-monitoring-cache"),
     path("monitoring/cache/flush/", views.CacheFlushApi.as_view(), name="api-monitoring-cache-flush"),
     path("monitoring/events/", views.EventsApi.as_view(), name="api-monitoring-events"),

@@ -39,7 +39,9 @@
       link.href = `${root.dataset.instrumentUrl.replace("SYMBOL", encodeURIComponent(row.symbol))}?instrument=${row.instrument_id}`;
       link.textContent = label(row);
       symbol.append(link);
-      const direction = row.day_change === null ? "" : Number(row.day_change) >= 0 ? "gain" : "loss";
+      // The dashboard's colours (folio.css): a change of 0 is neither.
+      const change = row.day_change === null ? 0 : Number(row.day_change);
+      const direction = change > 0 ? "pos" : change < 0 ? "neg" : "";
       const asOf = row.price_as_of ? row.price_as_of + (row.stale ? " (stale)" : "") :
         (row.verification_status === "unknown" ? "unknown to its provider" : "waiting for prices");
       const remove = document.createElement("td");

@@ -1,6 +1,7 @@
 """The watchlist page in a real browser: search, follow, see the price a real worker fetched, unfollow; two
 followed instruments of one symbol told apart."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -50,12 +51,13 @@ def test_follow_from_the_search_see_the_price_and_unfollow(worker, browser, live
 
 
 def test_two_followed_instruments_of_one_symbol_are_labelled_and_linked_each_to_its_own(browser, live_server):
-    # given a user following their own manual KO (closing 42) and the shared KO (closing 60)
+    # given a user following their own manual KO (closing 40, then 42) and the shared KO (62, then 60)
     user = UserFactory(username="twins")
     yesterday = timezone.localdate() - timedelta(days=1)
     manual = InstrumentFactory(symbol="KO", owner=user, provider="manual", exchange_mic="")
     shared = InstrumentFactory(symbol="KO", exchange_mic="")
-    for instrument, close in ((manual, "42"), (shared, "60")):
+    for instrument, before, close in ((manual, "40", "42"), (shared, "62", "60")):
+        PriceFactory(instrument=instrument, date=yesterday - timedelta(days=1), close=before)
         PriceFactory(instrument=instrument, date=yesterday, close=close)
         WatchlistItem.objects.create(user=user, instrument=instrument)
 
@@ -73,6 +75,16 @@ def test_two_followed_instruments_of_one_symbol_are_labelled_and_linked_each_to_
         expect(row.locator("a")).to_have_text(label)
         assert row.locator("a").get_attribute("href") == f"/instruments/KO/?instrument={instrument.pk}"
         expect(row.locator("[data-field=price]")).to_contain_text(price)
+
+    # and each day change in the dashboard's colours: up for the manual KO, down for the shared one
+    changes = {instrument.pk: page.locator(f"tr[data-instrument-id='{instrument.pk}'] [data-field=day_change]")
+               for instrument in (manual, shared)}
+    expect(changes[manual.pk]).to_have_class(re.compile(r"\bpos\b"))
+    expect(changes[shared.pk]).to_have_class(re.compile(r"\bneg\b"))
+    colours = {pk: cell.evaluate("el => getComputedStyle(el).color") for pk, cell in changes.items()}
+    plain = page.locator(f"tr[data-instrument-id='{shared.pk}'] [data-field=price]").evaluate(
+        "el => getComputedStyle(el).color")
+    assert len({colours[manual.pk], colours[shared.pk], plain}) == 3, (colours, plain)
 
     # and the shared KO's link opens the shared KO's page and prices
     page.locator(f"tr[data-instrument-id='{shared.pk}'] a").click()

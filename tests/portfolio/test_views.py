@@ -184,3 +184,14 @@ def test_the_dashboard_never_calls_a_provider(web, portfolio, settings):
         assert initial["stale_count"] == 1 and holdings["holdings"][0]["stale"] is True
         assert chart.status_code == 202
         assert market.quote_requests == [] and market.chart_requests == []
+
+
+@pytest.mark.parametrize("job", ["abc", "ABCDEF0123456789ABCDEF0123456789", "0123456789abcdef0123456789abcdef:errors"])
+def test_the_import_page_given_what_is_no_job_id_shows_the_form_not_an_error(web, portfolio, job):
+    # a mistyped or upper-cased ?job= link: no job to follow (a job's id is 32 lower-case hex digits)
+    web.raise_request_exception = False
+    response = web.get(f"/portfolios/{portfolio.pk}/transactions/import/?job={job}")
+    assert response.status_code == 200
+    assert 'data-testid="import-job"' not in response.content.decode()
+    followed = web.get(f"/portfolios/{portfolio.pk}/transactions/import/?job={'ab' * 16}").content.decode()
+    assert f'data-progress-url="/api/jobs/{"ab" * 16}/"' in followed
