@@ -76,6 +76,7 @@
     const section = root.querySelector("[data-testid=totals]");
     try {
       const data = (await api(`/api/dashboard-initial-data/${portfolioId}/`)).body;
+      banner("error", "", "totals-error");  // an earlier failure's, answered now
       const set = (field, text) => { const node = section.querySelector(`[data-field="${field}"]`); node.textContent = text; return node; };
       set("total_value", money(data.total_value)).append(" ", el("small", { text: currency }));
       tone(set("day_change", data.day_change == null ? "—" : signed(data.day_change) + " (" + pct(data.day_change_percent) + ")"), data.day_change);
@@ -203,6 +204,7 @@
     const wrap = document.getElementById("holdings-wrap");
     try {
       state.holdings = (await api(`/api/dashboard-holdings-data/${portfolioId}/`)).body.holdings;
+      banner("error", "", "holdings-error");
       renderHoldings();
       wrap.setAttribute("aria-busy", "false");
       wrap.dataset.loaded = "true";
@@ -310,10 +312,12 @@
       note.hidden = !warnings.length && !answer.body.outdated;
       note.textContent = (answer.body.outdated ? `Chart from ${Math.round(answer.body.age_seconds)} s ago; updating… ` : "") + warnings.join(" ");
       if (answer.body.outdated) {
-        // Served while a newer one is made: redraw when it is ready.
+        // Served while a newer one is made: redraw when it is ready; say so when it could not be made.
         const outcome = await followChartProgress(answer.body.progress_url, token);
         status.hidden = true;
-        if (outcome === "ready" && token === state.chartToken) loadChart(range);
+        if (outcome === "superseded" || token !== state.chartToken) return;
+        if (outcome === "ready") loadChart(range);
+        else note.textContent = `Chart from ${Math.round(answer.body.age_seconds)} s ago: a newer one could not be made (${outcome}); it is retried on the next change. ` + warnings.join(" ");
       }
     } catch (error) {
       showProgress(status, 100, "The chart could not be loaded: " + error.message);
@@ -343,6 +347,7 @@
     try {
       const answer = await api(`/api/portfolios/${portfolioId}/performance/?range=${encodeURIComponent(range)}`);
       if (token !== state.performanceToken) return;
+      banner("error", "", "performance-error");
       if (answer.status === 202) return; // computed with the chart: loaded again when the chart is ready
       const data = answer.body;
       box.querySelectorAll("[data-perf]").forEach((node) => {
@@ -392,6 +397,7 @@
     const symbol = form.benchmark.value.trim();
     try {
       await api(form.dataset.url, { method: "PATCH", body: { benchmark: symbol || null } });
+      banner("error", "", "benchmark-error");
       document.getElementById("benchmark-note").textContent = symbol ? `Comparing with ${symbol.toUpperCase()}: fetching its history and redrawing…` : "";
       await loadChart(state.range);
     } catch (error) {

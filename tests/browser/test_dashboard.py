@@ -2,6 +2,7 @@
 server, a real worker, Postgres and Redis. Screenshots land in var/screenshots/."""
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,10 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 from rest_framework.test import APIClient
 
+from charts.cache import chart_data_store, chart_progress_get
+from portfolio.models import Portfolio
 from prices.models import Instrument
+from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory, UserFactory
 from tests.portfolio.test_history import buy, current_chart, wait_for, weekday_before
 
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "screenshots"
@@ -133,3 +137,50 @@ def test_two_holdings_of_one_symbol_have_allocation_bars_and_table_rows_told_apa
     links.nth(1).click()
     expect(page.get_by_text("priced by Simulated")).to_be_visible()
     expect(page.locator("#price-status")).to_contain_text("Last close", timeout=30_000)
+
+
+def test_an_error_banner_goes_once_the_same_action_succeeds(browser, live_server, settings):
+    # given a user whose benchmark change was refused (a symbol too long), the page saying so
+    settings.CHART_DEBOUNCE_SECONDS = 0
+    user = UserFactory(username="erin")
+    portfolio = PortfolioFactory(owner=user, name="Erin", base_currency="USD")
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    log_in(page, live_server.url, "erin", "correct-horse-battery")
+    expect(page.locator("[data-testid=totals]")).to_have_attribute("data-loaded", "true")
+    page.fill("[data-testid=benchmark-input]", "S" * 40)
+    page.click("#benchmark-form button")
+    expect(page.locator("[data-testid=benchmark-error]")).to_contain_text("could not be saved")
+
+    # when the user clears the field and saves: then the change is saved and the error is gone
+    page.fill("[data-testid=benchmark-input]", "")
+    page.click("#benchmark-form button")
+    expect(page.locator("[data-testid=benchmark-error]")).to_have_count(0)
+    assert Portfolio.objects.get(pk=portfolio.pk).benchmark_id is None
+
+
+def test_an_outdated_chart_whose_new_one_could_not_be_made_says_so_rather_than_updating_for_ever(
+        worker, browser, live_server, settings):
+    # given an older chart to serve, and a history no generation can replay (a sell of more than was held, written
+    # straight to the database, as a broken restore might leave it)
+    settings.CHART_DEBOUNCE_SECONDS = 0
+    user = UserFactory(username="erin")
+    portfolio = PortfolioFactory(owner=user, name="Erin", base_currency="USD")
+    instrument = InstrumentFactory(symbol="FAIL")
+    day = timezone.localdate() - timedelta(days=10)
+    PriceFactory(instrument=instrument, date=day, close=Decimal("10"))
+    TransactionFactory(portfolio=portfolio, instrument=instrument, date=day, quantity=Decimal("5"),
+                       price=Decimal("10"))
+    chart_data_store(portfolio_id=portfolio.pk, version=-1, data={"ranges": {"1Y": [
+        {"date": day.isoformat(), "value": "50.00", "invested": "50.00"}]}})
+    TransactionFactory(portfolio=portfolio, instrument=instrument, type="SELL", date=day,
+                       quantity=Decimal("50"), price=Decimal("1"))
+
+    # when the dashboard serves the older chart while the worker's new one fails
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    log_in(page, live_server.url, "erin", "correct-horse-battery")
+    note = page.locator("#chart-note")
+
+    # then the note first says it is updating, then that the new chart could not be made
+    expect(note).to_contain_text("could not be made", timeout=30_000)
+    assert (chart_progress_get(portfolio_id=portfolio.pk) or {}).get("state") == "FAILURE"
+    assert "updating" not in note.inner_text()
