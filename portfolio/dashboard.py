@@ -43,8 +43,9 @@ DASHBOARD_CACHE_SECONDS = 60
 # read as this one's. 2: the live part's positions carry their instrument's id and provider, and so do the
 # holdings rows (what tells two holdings of one symbol apart: your manual KO and the shared one). 3: the live part's
 # positions carry their value in their instrument's currency too (what the chart's live point books as money in
-# for a position its generation could not value: charts.live).
-DASHBOARD_LAYOUT = 3
+# for a position its generation could not value: charts.live). 4: a holding's average cost to the places a price of
+# its size needs (_price_text), and the day change of positions sold out today (no answer cached before says either).
+DASHBOARD_LAYOUT = 4
 CENT = Decimal("0.01")
 WEIGHT_PLACES = Decimal("0.000001")
 # The plain string: an enum member's look-up and comparison cost more, four times per holding.
@@ -134,7 +135,7 @@ def _holdings_json(valuation: Valuation, day_changes: list[Decimal | None]) -> b
             f'{{"instrument_id":{instrument.pk:d},"symbol":{text(instrument.symbol)},"name":{text(instrument.name)},'
             f'"asset_class":{shared[instrument.asset_class]},"currency":{shared[instrument.currency]},'
             f'"provider":{shared[instrument.provider]},"quantity":"{plain(holding.quantity)}",'
-            f'"average_cost":{money(holding.average_cost)},'
+            f'"average_cost":{_price_text(holding.average_cost)},'
             f'"price":{"null" if price is None else _quoted(plain(price))},'
             f'"market_value":{money(holding.market_value)},"cost_basis":{money(cost)},'
             f'"unrealized_gain":{money(gain)},'
@@ -167,6 +168,21 @@ def _date_text(day: date | None) -> str:
 def _money_text(value: Decimal | None) -> str:
     """_money(value) as a JSON string, None as null."""
     return "null" if value is None else f'"{money_format(value)}"'
+
+
+# A price per share (an average cost) keeps the places its size needs, as the pages show prices (static/js/format.js):
+# cents from 1 up, 4 places under 1, 6 under 0.01, 8 under 0.0001 — a penny stock bought at 0.0123 is not 0.01.
+_PRICE_PLACES = ((Decimal(1), Decimal("0.01")), (Decimal("0.01"), Decimal("0.0001")),
+                 (Decimal("0.0001"), Decimal("0.000001")))
+
+
+def _price_text(value: Decimal | None) -> str:
+    """A price per share as a JSON string (at least 2 places, more for a small one), None as null."""
+    if value is None:
+        return "null"
+    size = abs(value)
+    places = next((quantum for floor, quantum in _PRICE_PLACES if size >= floor or not size), Decimal("1e-8"))
+    return f'"{value.quantize(places, ROUND_HALF_EVEN)}"'
 
 
 def _unknown(holding: Holding) -> bool:

@@ -191,7 +191,7 @@
       body.append(el("tr", { "data-symbol": h.symbol, "data-instrument-id": String(h.instrument_id) }, [
         symbolCell,
         el("td", { class: "num", "data-testid": "holding-quantity", text: F.quantity(h.quantity) }),
-        el("td", { class: "num", text: money(h.average_cost) }),
+        el("td", { class: "num", text: F.price(h.average_cost, currency) }),
         priceCell,
         el("td", { class: "num key", "data-testid": "holding-value", text: money(h.market_value) }),
         gain, gainPct,

@@ -94,3 +94,26 @@ def test_instrument_page_average_cost_is_labelled_in_the_portfolios_currency(use
     positions = html[html.index('data-testid="positions"'):html.index("Your transactions")]
     (cell,) = re.findall(r'<td class="num" data-format="price" data-currency="(\w+)">([^<]*)</td>', positions)
     assert cell == ("EUR", "40.00"), cell  # observed ("USD", "40.00"): 40 EUR shown as $40.00
+
+
+@pytest.mark.parametrize(("price", "shown"), [("0.0123", "0.0123"), ("0.000123", "0.000123"), ("0.00001", "0.00001000"),
+                                               ("12.345", "12.34"),
+                                               ("0.5", "0.5000")])
+def test_an_average_cost_keeps_the_places_a_price_of_its_size_needs(user, price, shown):
+    # given 1000 shares bought at a penny stock's price (no fee): its average cost is that price, not 0.01
+    today = timezone.localdate()
+    portfolio = PortfolioFactory(owner=user, base_currency="USD")
+    stock = InstrumentFactory(symbol="PENNY")
+    PriceFactory(instrument=stock, date=today - timedelta(days=3), close=Decimal(price))
+    TransactionFactory(portfolio=portfolio, instrument=stock, date=today - timedelta(days=3),
+                       quantity=Decimal("1000"), price=Decimal(price), fee=Decimal("0"))
+    client = Client()
+    client.force_login(user)
+
+    # then the dashboard's holdings row and the instrument page both give it to the places its size needs
+    row, = client.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()["holdings"]
+    assert row["average_cost"] == shown
+    html = client.get("/instruments/PENNY/").content.decode()
+    positions = html[html.index('data-testid="positions"'):html.index("Your transactions")]
+    (cell,) = re.findall(r'<td class="num" data-format="price" data-currency="(\w+)">([^<]*)</td>', positions)
+    assert cell == ("USD", shown)
