@@ -258,19 +258,41 @@ class Book:
 class KeptGrid:
     """A generation's value grid with what it was made from, for the next generation of the portfolio
     (_grid_made): its days before the first whose inputs differ are taken as they are, only the days from there
-    on made (after a new day's closes, this year's: a tenth of a 10-year grid, a day in January)."""
+    on made (after a new day's closes, this year's: a tenth of a 10-year grid, a day in January). Kept only of a
+    grid that left nothing out (KeptGrid.of), so without its (days × instruments) mask of what it left out."""
 
-    grid: "_Grid"
+    value: np.ndarray
+    value_local: np.ndarray
+    held_today: np.ndarray
+    priced_today: np.ndarray
     replay: "_Replay"  # the replay (of its Book) whose states it holds: the same object, the same positions
     prices_read: int  # the read of the packed closes it was made from (prices.series.SeriesLineage.read)
     first: date
     code_rates: np.ndarray  # (days × codes): each day's rate of each code it converted at
 
+    @classmethod
+    def of(cls, grid: "_Grid", *, replay: "_Replay", prices: PriceRows, first: date,
+           code_rates: np.ndarray) -> "KeptGrid | None":
+        """What the next generation may take of `grid`: None when it left something out (its gaps and entries span
+        days: made whole next time) or its closes were read otherwise than from a kept read."""
+        lineage = prices.lineage
+        if lineage is None or lineage.read is None or grid.value_gaps[0].any() or grid.left_out.any():
+            return None
+        return cls(value=grid.value, value_local=grid.value_local, held_today=grid.held_today,
+                   priced_today=grid.priced_today, replay=replay, prices_read=lineage.read, first=first,
+                   code_rates=code_rates)
+
+    def grid(self, days: int) -> "_Grid":
+        """Its first `days` days as a grid (one that left nothing out)."""
+        return _Grid(value=self.value[:days], held_today=self.held_today, priced_today=self.priced_today,
+                     value_gaps=np.zeros((3, len(self.held_today)), dtype="i8"),
+                     left_out=np.zeros((days, len(self.held_today)), dtype=bool),
+                     value_local=self.value_local[:days], entries=[], kept_days=days)
+
     @property
     def nbytes(self) -> int:
-        grid = self.grid
-        return (grid.value.nbytes + grid.value_local.nbytes + grid.left_out.nbytes + grid.held_today.nbytes
-                + grid.priced_today.nbytes + grid.value_gaps.nbytes + self.code_rates.nbytes)
+        return (self.value.nbytes + self.value_local.nbytes + self.held_today.nbytes + self.priced_today.nbytes
+                + self.code_rates.nbytes)
 
 
 @dataclass(frozen=True)
@@ -364,9 +386,7 @@ def _series_compute(inputs: ChartInputs, *, today: date, known: KnownValuations 
     grid = _grid_made(ids=ids, instruments=instruments, codes=codes, replay=replay, observed=observed, first=first,
                       days=days, code_rates=code_rates, kept=known.grid if known is not None else None,
                       prices=inputs.prices)
-    lineage = inputs.prices.lineage
-    grid_kept = None if lineage is None or lineage.read is None else KeptGrid(
-        grid=grid, replay=replay, prices_read=lineage.read, first=first, code_rates=code_rates)
+    grid_kept = KeptGrid.of(grid, replay=replay, prices=inputs.prices, first=first, code_rates=code_rates)
     valuer = _Valuer(inputs, ids=ids, instruments=instruments, first=first, n_days=len(days), replay=replay,
                      observed=observed, rates=rates, shared=book.shared, known=known)
     snapshots = valuer.snapshots(_valuation_days(first=first, today=today))
@@ -746,7 +766,7 @@ def _grid_made(*, ids: np.ndarray, instruments: list[Instrument], codes: list[st
         return _grid_compute(ids=ids, instruments=instruments, codes=codes, replay=replay, observed=observed,
                              days=days, code_rates=code_rates)
     if k == len(days):  # the very inputs (the chart made again the same day)
-        return replace(kept.grid, kept_days=k)
+        return kept.grid(k)
     states = _StepRows(columns=replay.columns, days=replay.days, n_days=len(days))
     states, state_rows = states.from_day(k)
     rows, observed_rows = observed.rows.from_day(k)
@@ -755,13 +775,12 @@ def _grid_made(*, ids: np.ndarray, instruments: list[Instrument], codes: list[st
     tail = _grid_of(states=states, quantities=lambda start, stop: quantities[start:stop], rows=rows,
                     prices=lambda start, stop: prices_from[start:stop],
                     column_code=_column_codes(instruments, codes), code_rates=code_rates[k:])
-    before = kept.grid
     gaps = tail.value_gaps.copy()
     gaps[1:, gaps[0] > 0] += k
-    return _Grid(value=np.concatenate([before.value[:k], tail.value]), held_today=tail.held_today,
+    return _Grid(value=np.concatenate([kept.value[:k], tail.value]), held_today=tail.held_today,
                  priced_today=tail.priced_today, value_gaps=gaps,
-                 left_out=np.concatenate([before.left_out[:k], tail.left_out]),
-                 value_local=np.concatenate([before.value_local[:k], tail.value_local]),
+                 left_out=np.concatenate([np.zeros((k, len(ids)), dtype=bool), tail.left_out]),
+                 value_local=np.concatenate([kept.value_local[:k], tail.value_local]),
                  entries=[(day + k, column) for day, column in tail.entries], kept_days=k)
 
 
@@ -769,23 +788,19 @@ def _grid_kept_days(kept: KeptGrid | None, *, replay: _Replay, prices: PriceRows
                     code_rates: np.ndarray) -> int:
     """How many of the first days of the kept grid are this generation's as they are (0: none): those before the
     first day whose inputs may differ — the replayed states (the same replay), the closes (the read they come from
-    names the kept grid's and the first day it may have changed: prices.series.SeriesLineage), each code's rates —
-    and whose grid left nothing out (a grid with gaps is made whole: its gaps and entries span days)."""
+    names the kept grid's and the first day it may have changed: prices.series.SeriesLineage), each code's rates. (A
+    grid that left something out is not kept, KeptGrid.of: its gaps and entries span days, so it is made whole.)"""
     lineage = prices.lineage
     if (kept is None or lineage is None or kept.replay is not replay or lineage.previous != kept.prices_read
-            or kept.first != first or kept.code_rates.shape[1] != code_rates.shape[1]
-            or kept.grid.value_gaps[0].any()):
+            or kept.first != first or kept.code_rates.shape[1] != code_rates.shape[1]):
         return 0
-    k = min(len(kept.grid.value), n_days)
+    k = min(len(kept.value), n_days)
     if lineage.changed_from is not None:
         k = min(k, max((lineage.changed_from - kept.first).days, 0))
     old, new = kept.code_rates[:k], code_rates[:k]
     differ = np.flatnonzero(~((old == new) | (np.isnan(old) & np.isnan(new))).all(axis=1))
     if len(differ):
         k = int(differ[0])
-    # Left out on a day before: the days from its entry on are counted by the grid made whole.
-    if k and kept.grid.left_out[:k].any():
-        return 0
     return k
 
 
@@ -831,8 +846,13 @@ def _grid_of(*, states: "_StepRows", quantities: Callable[[int, int], np.ndarray
         del held
         local[unvalued] = 0.0
         by_day = np.ascontiguousarray(local.T)
-        # Columns summed per currency code with one matrix product: (days × block) @ (block × codes).
-        grid.value_local[:] += by_day @ np.eye(len(codes))[column_code[cols]]
+        # Columns summed per currency code, each day across its own row (numpy's sum of a contiguous row: the same
+        # floats whatever the rows beside it — a matrix product's depend on the kernel BLAS picks for its shape, so
+        # a grid made of a kept one's days and new ones would differ from a whole one in the last bits).
+        block_codes = column_code[cols]
+        for code in np.unique(block_codes).tolist():
+            same = block_codes == code
+            grid.value_local[:, code] += (by_day if same.all() else by_day[:, same]).sum(axis=1)
         if rate is not None:
             np.multiply(local, rate, out=local)  # now the value in the base currency
             local[unvalued] = 0.0

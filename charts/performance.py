@@ -63,6 +63,7 @@ Definitions (docs/holdings.md, "Performance", says the same for users):
   at cost minus sells at their average cost, i.e. the change of the invested capital over the period.
 """
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
@@ -242,42 +243,50 @@ def _entries_of_today(series: ChartSeries, *, last: int) -> dict[str, list[str]]
 
 
 class _Sums:
-    """Exact running totals of one kind of amount, day by day."""
+    """Exact running totals of one kind of amount, day by day: kept at the days an amount changes them (a few hundred
+    for ten years of trades), each day's found by a binary search — not a Decimal per day (ten years of them, for
+    each kind of money, cost milliseconds to add up and megabytes to keep)."""
 
     def __init__(self, by_day: dict[int, Decimal], n_days: int) -> None:
         """by_day: each day's exact total (days without amounts absent)."""
         self.days = np.zeros(n_days)  # each day's own total, as float64
-        daily = [ZERO] * n_days
-        for day, total in by_day.items():
-            daily[day] = total
-            self.days[day] = float(total)
+        self.at = sorted(by_day)  # the days with an amount
+        for day in self.at:
+            self.days[day] = float(by_day[day])
         with localcontext(EXACT_SUMS):
-            self.totals = [ZERO, *accumulate(daily)]  # totals[d + 1]: everything dated on or before day d
+            self.through = list(accumulate(by_day[day] for day in self.at))  # everything dated up to each of them
+        self.levels: list[Decimal] | None = None
 
     @classmethod
-    def of_levels(cls, levels: list[Decimal], *, after: "_Sums | None" = None) -> "_Sums":
-        """Running totals of one amount per day (the invested capital of each day); `after`: those of the first
-        days' levels, to carry on from."""
+    def of_levels(cls, levels: list[Decimal]) -> "_Sums":
+        """Running totals of one amount per day (the invested capital of each day), a step function: kept at the
+        days its level changes, with the total of the days before each."""
         sums = cls({}, 0)
+        sums.at, sums.levels, before = [], [], ZERO
         with localcontext(EXACT_SUMS):
-            if after is None:
-                sums.totals = [ZERO, *accumulate(levels)]
-            else:  # the same additions, in the same order, as of them all
-                known = len(after.totals) - 1
-                sums.totals = after.totals + list(accumulate(levels[known:], initial=after.totals[-1]))[1:]
+            for day, level in enumerate(levels):
+                # (a level carried over days is the same Decimal: most days are told apart by identity alone)
+                if not sums.at or (level is not sums.levels[-1] and level != sums.levels[-1]):
+                    if sums.at:
+                        before += sums.levels[-1] * (day - sums.at[-1])
+                    sums.at.append(day)
+                    sums.levels.append(level)
+                    sums.through.append(before)  # the total of the days before this one
         return sums
 
-    def extended(self, n_days: int) -> "_Sums":
-        """These totals over `n_days` days (more than theirs), the days added with no amount."""
-        sums = _Sums({}, 0)
-        sums.days = np.concatenate([self.days, np.zeros(n_days - len(self.days))])
-        sums.totals = self.totals + [self.totals[-1]] * (n_days - len(self.days))
-        return sums
+    def _upto(self, day: int) -> Decimal:
+        """Everything dated on or before `day` (-1: nothing)."""
+        k = bisect_right(self.at, day)
+        if not k:
+            return ZERO
+        if self.levels is None:
+            return self.through[k - 1]
+        return self.through[k - 1] + self.levels[k - 1] * (day - self.at[k - 1] + 1)
 
     def between(self, b: int, e: int) -> Decimal:
         """Amounts dated b+1 .. e (b = -1: from the first day)."""
         with localcontext(EXACT_SUMS):
-            return self.totals[e + 1] - self.totals[b + 1]
+            return self._upto(e) - self._upto(b)
 
 
 @dataclass(frozen=True)
@@ -335,46 +344,17 @@ def _daily_build(inputs: ChartInputs, *, series: ChartSeries) -> _Daily:
     for entry in series.entries:
         inflows_local[entry.day, code_index[series.instruments[entry.column].currency]] += float(entry.value_local)
 
-    entries = tuple((entry.day, entry.value) for entry in series.entries)
-    inflows = _sums_kept(made, ("in", seen_key, entries), money_in, n_days)
-    outflows = _sums_kept(made, ("out", seen_key), money_out, n_days)
+    inflows, outflows = _Sums(money_in, n_days), _Sums(money_out, n_days)
     return _Daily(
         value=series.grid.value, invested=series.invested_floats,
-        invested_sums=_invested_sums_kept(made, series.invested), snapshots=series.snapshots,
-        inflows=inflows, outflows=outflows, fees=_sums_kept(made, ("fees", seen_key), fees, n_days),
-        dividends=_sums_kept(made, ("dividends", seen_key), dividends, n_days),
-        realized=_sums_kept(made, ("realized", seen_key), gains, n_days), inflows_by_day=inflows.days,
-        outflows_by_day=outflows.days, codes=codes,
+        invested_sums=_Sums.of_levels(series.invested), snapshots=series.snapshots,
+        inflows=inflows, outflows=outflows, fees=_Sums(fees, n_days), dividends=_Sums(dividends, n_days),
+        realized=_Sums(gains, n_days), inflows_by_day=inflows.days, outflows_by_day=outflows.days, codes=codes,
         # Each day's rate per code, NaN before a currency's first rate; amounts in such a code are left out.
         rates=np.stack([series.rates.by_day(code, days=days) for code in codes], axis=1),
         value_local=series.grid.value_local @ _code_map(series.codes, codes),
         inflows_local=inflows_local, outflows_local=outflows_local, series=series,
     )
-
-
-def _sums_kept(made: dict, key: tuple, by_day: dict[int, Decimal], n_days: int) -> _Sums:
-    """_Sums(by_day, n_days), kept with the book (Book.made) under `key`, which names what `by_day` is made of: a
-    later generation taking the book again (its flows dated up to the same day) extends them by the days since, with
-    no amount."""
-    kept = made.get(key)
-    if kept is None or len(kept.days) > n_days:
-        kept = _Sums(by_day, n_days)
-    elif len(kept.days) < n_days:
-        kept = kept.extended(n_days)
-    made[key] = kept
-    return kept
-
-
-def _invested_sums_kept(made: dict, invested: list[Decimal]) -> _Sums:
-    """_Sums.of_levels(invested), kept with the book: a later generation's invested line is the same over the days
-    summed then (Book: its last level carried over the days since), so only those are added."""
-    kept = made.get("invested")
-    if kept is not None and len(kept[1]) <= len(invested) and kept[1] == invested[:len(kept[1])]:
-        sums = _Sums.of_levels(invested, after=kept[0]) if len(kept[1]) < len(invested) else kept[0]
-    else:
-        sums = _Sums.of_levels(invested)
-    made["invested"] = (sums, invested)
-    return sums
 
 
 def _flow_totals(flows: Flows, *, seen: list[bool]) -> tuple:

@@ -10,10 +10,9 @@ replayed positions every day shares, so nothing is reused after one). What they 
 digests (charts.compute._digest), so a portfolio's kept valuations weigh what its snapshots weigh, however many
 transactions it has. The book is kept whole (the next generation compares the transactions it loads with those
 replayed, and takes the replay again when they are the same: a new day's closes leave them so), so it weighs what
-the transactions do: ~1.3 kB each. The value grid is kept too (charts.compute.KeptGrid: its arrays, ~2 MB for 500
-holdings × 10 years, most of it which holding was left out on which day), so the next generation makes only the days
-from the first whose inputs changed. Least recently made dropped first beyond CHART_KEPT_VALUATIONS_MB; per process (a
-prefork worker of N children keeps up to N times that).
+the transactions do: ~1.6 kB each. The value grid is kept too (charts.compute.KeptGrid: its per-day arrays, ~60 kB
+for 10 years), so the next generation makes only the days from the first whose inputs changed. Least recently made
+dropped first beyond CHART_KEPT_VALUATIONS_MB; per process (a prefork worker of N children keeps up to N times that).
 """
 
 from __future__ import annotations
@@ -30,11 +29,10 @@ BYTES_PER_DAY = 1000
 BYTES_PER_PORTFOLIO = 1000
 # What the book keeps per transaction: the loaded row (~600 bytes) and what its replay made of it (the state after
 # it, its amounts and effect, its trade observation: ~740 bytes), measured with tracemalloc on the bench
-# portfolio's 3,246 (its cash's trades included); and per day, the invested line (a list slot and a float) and the
-# running totals of each kind of money the performance keeps with the book (Book.made: ~890 bytes a day, measured
-# the same way over the bench portfolio's 3,654 days).
-BYTES_PER_TRANSACTION = 1400
-BYTES_PER_DAY_OF_BOOK = 920
+# portfolio's 3,246 (its cash's trades included), and the performance's totals of its flows kept with the book
+# (Book.made: ~200 bytes each); and per day, the invested line (a list slot and a float).
+BYTES_PER_TRANSACTION = 1600
+BYTES_PER_DAY_OF_BOOK = 16
 
 _KEPT = KeptBytes(setting="CHART_KEPT_VALUATIONS_MB", min_bytes=0)
 

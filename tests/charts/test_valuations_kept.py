@@ -24,6 +24,7 @@ from charts.valuations_kept import (
     valuations_kept_put,
     valuations_size,
 )
+from prices import series as series_module
 from prices.market_calendar import sessions_between
 from prices.models import FxRate
 from tests.charts.factories import FxRateFactory, closes_create
@@ -218,6 +219,62 @@ def test_the_grid_keeps_its_days_before_the_first_whose_closes_or_rates_changed_
     assert early.grid.kept_days == 0 and same_grid(early.grid, fresh.grid) and answer_early == answer_fresh
 
 
+def from_nothing(portfolio, *, today=TODAY):
+    """A generation from nothing kept at all: no valuations, and a process reading the closes for the first time."""
+    kept_reads = series_module._SERIES_CACHE
+    series_module._SERIES_CACHE = series_module._SeriesCache()
+    try:
+        return generated(portfolio, today=today)
+    finally:
+        series_module._SERIES_CACHE = kept_reads
+
+
+@pytest.mark.parametrize("later", [0, 1, 4])
+def test_a_one_currency_portfolio_of_twenty_holdings_keeps_its_grid_to_the_bit_day_after_day(portfolio, later):
+    # given 20 USD stocks in a USD portfolio (one currency: most portfolios), one large position and small ones,
+    # closing every weekday up to yesterday: enough columns in a block for a matrix product's kernel to sum a
+    # day's row otherwise when it has fewer rows beside it
+    days = weekdays(FIRST, TODAY - timedelta(days=1))
+    stocks = []
+    for n in range(20):
+        stock = InstrumentFactory(symbol=f"S{n}")
+        quantity = D(100000) if n == 0 else D("3.7") + n
+        TransactionFactory(portfolio=portfolio, instrument=stock, date=FIRST, quantity=quantity, price=D("20"))
+        closes_upsert(stock, {day: str(round(D(20) + D((day.toordinal() * (n + 3)) % 997) / 7, 6)) for day in days})
+        stocks.append(stock)
+    made, _ = generated(portfolio)
+
+    # when a close of this year is corrected the same day, or a later day comes with its closes
+    today = TODAY + timedelta(days=later)
+    closes_upsert(stocks[1], {date(2024, 2, 1): "31.37"})
+    for n, stock in enumerate(stocks):
+        closes_upsert(stock, {day: str(round(D(21) + D((day.toordinal() * (n + 5)) % 991) / 7, 6))
+                              for day in weekdays(TODAY, today - timedelta(days=1))})
+    reused, answer = generated(portfolio, made.kept(), today=today)
+
+    # then the days before 1 January are kept, and the grid and the chart are those made from nothing kept
+    assert reused.grid.kept_days == (date(2024, 1, 1) - FIRST).days
+    fresh, answer_fresh = from_nothing(portfolio, today=today)
+    assert same_grid(reused.grid, fresh.grid) and answer == answer_fresh
+
+
+def test_a_grid_that_left_a_holding_out_is_not_kept_and_the_next_one_is_made_whole(portfolio, holdings):
+    # given a GBP holding without a single GBP rate: left out of the value every day it is held
+    usd, _ = holdings
+    gbp = InstrumentFactory(symbol="GBPS", currency="GBP")
+    TransactionFactory(portfolio=portfolio, instrument=gbp, date=date(2024, 3, 1), quantity=D("4"), price=D("20"),
+                       currency="GBP")
+    closes_create(instrument=gbp, closes={day: "21" for day in weekdays(date(2024, 3, 1), TODAY - timedelta(days=1))})
+    first, _ = generated(portfolio)
+    assert first.grid.left_out.any() and first.grid_kept is None
+
+    # when yesterday's close is corrected: the grid is made whole, and is a whole one's
+    closes_upsert(usd, {TODAY - timedelta(days=1): "99.5"})
+    again, answer = generated(portfolio, first.kept())
+    fresh, answer_fresh = generated(portfolio)
+    assert again.grid.kept_days == 0 and same_grid(again.grid, fresh.grid) and answer == answer_fresh
+
+
 def test_a_new_day_takes_the_book_again_with_its_invested_line_carried_unless_a_trade_becomes_dated(
         portfolio, holdings):
     usd, _ = holdings
@@ -357,7 +414,7 @@ def test_what_is_kept_is_counted_for_its_valuations_and_its_transactions_and_a_l
     assert remade is not book and len(remade.transactions) == 301
     # and the grid, for its arrays
     assert valuations_size(valuations) - valuations_size(replace(valuations, grid=None)) == valuations.grid.nbytes \
-        >= valuations.grid.grid.left_out.nbytes
+        >= valuations.grid.value.nbytes
     assert held <= 301 * BYTES_PER_TRANSACTION + len(book.invested) * BYTES_PER_DAY_OF_BOOK
 
     # a portfolio holding nothing on any day valued is counted too (never 0), and a limit of 0 keeps none at all
