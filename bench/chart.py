@@ -9,8 +9,9 @@ A chart worker process keeps the close histories it read (prices/series.py) and 
 series rows changed: the runs after the first are the production case (the chart of a portfolio made
 again the same day: nothing changed, nothing sent). The first run, in a fresh worker, reads them all
 (cold). A worker also keeps the exact valuations of its last generations and reuses a day's when it is
-valued from the same inputs again, and the replay of the transactions when they are the same
-(charts/valuations_kept.py); the same-day runs are made in a worker that keeps none
+valued from the same inputs again, the replay of the transactions when they are the same, and the value
+grid's days before the first whose inputs changed (charts/valuations_kept.py); the same-day runs are made in a
+worker that keeps none
 (CHART_KEPT_VALUATIONS_MB=0), every transaction replayed and every day valued again as after a trade (which
 changes the positions every day shares: nothing kept would serve), so they time a whole generation.
 

@@ -629,19 +629,21 @@ def _reason_new_day(results: dict) -> tuple[str, str]:
     c = results["sections"]["chart"]
     new_day = c["new_day_worker_ms"]
     why = (f"A new day's closes give this year's series row of every instrument a new revision (the bench moves the "
-           f"last close of each of the portfolio's {c.get('new_day_closes_moved', 0):,} instruments by a cent), and "
-           f"the chart is generated again in full: those rows read again, then every day of every range computed as "
-           f"on any generation (p50 {new_day['p50']:.0f} ms, p95 {new_day['p95']:.0f} ms, against p95 "
-           f"{c['worker_ms']['p95']:.0f} ms for a generation the same day valuing every day again, as after a trade). "
-           "Only the exact valuations of the days before the new closes and the replay of the transactions (the "
-           "same ones) are reused from the worker's previous generation (charts/valuations_kept.py; the bench's "
-           "today does not move, so the 1Y and 5Y bases, which a real new day values anew, are reused too). No "
-           "generation appends a day to the previous one's result: "
-           "the product has no such path yet, so this is the full regeneration the target is meant to replace.")
-    step = ("Carry each portfolio's per-day arrays, its positions at the last day and the ranges' encoded parts "
-            "from one generation to the next, and append the new day (docs/charts.md, \"Next\", says what it must "
-            "keep, what forces a full generation, and where the time goes: a plain append bottoms out at 40-50 ms, "
-            "so the sparklines and the daily ranges' text must be patched, not rewritten); then `make bench` again.")
+           f"last close of each of the portfolio's {c.get('new_day_closes_moved', 0):,} instruments by a cent): p50 "
+           f"{new_day['p50']:.0f} ms, p95 {new_day['p95']:.0f} ms, against p95 {c['worker_ms']['p95']:.0f} ms for a "
+           "generation the same day from nothing kept, as after a trade. The worker takes again what the new closes "
+           "leave as it was (charts/valuations_kept.py; docs/charts.md, \"Exact valuations kept by the chart "
+           "worker\"): the replay of the transactions (the same ones), the value grid's days before 1 January (the "
+           "year whose series rows were read again: only this year's days are made), the totals of the flows, and "
+           "the exact valuations of the days before the new closes (the bench's today does not move, so the 1Y and "
+           "5Y bases, which a real new day values anew, are reused too). What it still does in full: load the "
+           "transactions, ask Postgres which series rows changed and make the closes' arrays again from the kept "
+           "rows and this year's, value today and the day before, then every range, the performance ranges, the "
+           "sparklines, their JSON and the cached hash — each a few milliseconds for 500 holdings × 10 years.")
+    step = ("The rest of an append (docs/charts.md, \"Next\"): keep the loaded transactions while a revision "
+            "of them says they are the same, read only the new day's closes rather than this year's rows, and "
+            "patch the daily ranges' and the sparklines' text in the cached hash rather than rewrite it; then "
+            "`make bench` again.")
     return why, step
 
 
@@ -975,7 +977,8 @@ def _chart_md(c: dict | None) -> list[str]:
         "worker (the first run: every close read and decoded, with the imports and first-touch costs) and after a "
         "new day's closes, which give this year's row of every instrument a new revision: those rows are sent again "
         "and the arrays made again with the rows kept (timed apart, in a worker as configured, which reuses the "
-        "valuations of the days before the new closes and the transactions' replay: charts/valuations_kept.py; "
+        "valuations of the days before the new closes, the transactions' replay, the value grid's earlier days and "
+        "the flows' totals: charts/valuations_kept.py; "
         "before each run the last close "
         f"of each of the portfolio's {c.get('new_day_closes_moved', 0):,} instruments is moved by a cent, and put "
         "back after). Any other change of closes (a backfill, a correction) "
