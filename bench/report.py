@@ -617,11 +617,14 @@ def _reason_chart(results: dict) -> tuple[str, str]:
         why += (f" Its {results['sections']['indexes']['price_rows']:,} closes are read packed a year per row "
                 f"(prices/series.py, docs/charts.md): {query['with_index']['ms']:.0f} ms of Postgres when the worker "
                 "keeps none of them (EXPLAIN ANALYZE, section 4).")
-    step = ("The computation in charts/compute.py dominates a full regeneration: the days x instruments grids, the "
-            "exact valuations of the reported days, the transactions as model instances. An intraday change no longer "
-            "regenerates (today's point is made when read, docs/charts.md); carry per-portfolio running state from "
-            "one generation to the next so that a new day appends (docs/charts.md, \"Next\"), then `make bench` "
-            "again.")
+    step = ("A generation from nothing kept (what C1 times, as after a trade) is spread over many steps of a few "
+            "milliseconds each (the profile above): the transactions' load and replay, the days × instruments "
+            "grids, the exact valuations of the reported days, the performance ranges, the parts' JSON. An intraday "
+            "change no longer regenerates (today's point is made when read), and a new day takes again what its "
+            "closes leave as it was (C3; docs/charts.md, \"Exact valuations kept by the chart worker\"): what is "
+            "left to a full generation is what a trade changes, the replay first (a trade dated in the past changes "
+            "every position after it). Replaying only from the edited trade's date on, from the kept states before "
+            "it, is the next step; then `make bench` again.")
     return why, step
 
 
