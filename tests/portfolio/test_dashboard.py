@@ -25,6 +25,20 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
+def closed_yesterday_and_today(today, *closes) -> None:
+    """Each (instrument, yesterday's close, today's close)."""
+    for instrument, previous, latest in closes:
+        PriceFactory(instrument=instrument, date=today - timedelta(days=1), close=D(previous))
+        PriceFactory(instrument=instrument, date=today, close=D(latest))
+
+
+def dashboard_read(api, portfolio) -> tuple[dict, dict]:
+    """The dashboard's totals, and its holdings rows by symbol."""
+    initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
+    rows = {row["symbol"]: row for row in api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()["holdings"]}
+    return initial, rows
+
+
 @pytest.fixture
 def priced(portfolio):
     """AAPL: 10 @ 100 + 1 fee, 4 sold @ 150 → 6 left costing 600.60; closes 110 then 120.
@@ -199,12 +213,9 @@ def test_shares_bought_today_count_in_the_day_change_from_their_price(api, portf
                        price=D("40"))
     TransactionFactory(portfolio=portfolio, instrument=bbb, date=today, quantity=D("2"), price=D("52"))
     TransactionFactory(portfolio=portfolio, instrument=bbb, type="SELL", date=today, quantity=D("1"), price=D("49"))
-    for instrument, previous, latest in ((aaa, "95", "105"), (bbb, "50", "51")):
-        PriceFactory(instrument=instrument, date=today - timedelta(days=1), close=D(previous))
-        PriceFactory(instrument=instrument, date=today, close=D(latest))
+    closed_yesterday_and_today(today, (aaa, "95", "105"), (bbb, "50", "51"))
 
-    initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
-    rows = {row["symbol"]: row for row in api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()["holdings"]}
+    initial, rows = dashboard_read(api, portfolio)
 
     # AAA: 10 × (105 − 100) = 50, not 10 × (105 − 95) = 100 as if held yesterday (the fee is no price move)
     # BBB: the 3 held since yesterday 3 × (51 − 50) = 3, the one sold at 49: −1, the 2 bought at 52: 2 × (51 − 52)
@@ -326,12 +337,9 @@ def test_a_position_sold_out_today_counts_in_the_day_change_and_a_deposit_moves_
     TransactionFactory(portfolio=portfolio, instrument=bbb, type="SELL", date=today, quantity=D("4"), price=D("55"))
     TransactionFactory(portfolio=portfolio, instrument=ccc, date=today, quantity=D("3"), price=D("20"))
     TransactionFactory(portfolio=portfolio, instrument=ccc, type="SELL", date=today, quantity=D("3"), price=D("21.5"))
-    for instrument, previous, latest in ((aaa, "100", "105"), (bbb, "50", "51")):
-        PriceFactory(instrument=instrument, date=today - timedelta(days=1), close=D(previous))
-        PriceFactory(instrument=instrument, date=today, close=D(latest))
+    closed_yesterday_and_today(today, (aaa, "100", "105"), (bbb, "50", "51"))
 
-    initial = api.get(f"/api/dashboard-initial-data/{portfolio.pk}/").json()
-    rows = {r["symbol"]: r for r in api.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").json()["holdings"]}
+    initial, rows = dashboard_read(api, portfolio)
 
     # BBB, partly sold: 6 × (51 − 50) + 4 × (55 − 50) = 26; AAA, sold out: 10 × (110 − 100) = 100, no longer listed;
     # CCC, bought and sold today: 3 × (21.5 − 20) = 4.50
