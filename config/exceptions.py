@@ -50,6 +50,11 @@ def api_exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail=detail)
+    elif isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
+        # Every field's errors a list, as the API's errors are documented ({"field": ["message"]}), however the
+        # error was raised (DRF keeps {"field": "message"} as it is given).
+        exc.detail = {field: errors if isinstance(errors, list | dict) else [errors]
+                      for field, errors in exc.detail.items()}
     return exception_handler(exc, context)
 
 

@@ -61,6 +61,15 @@ def settings_problems(values: Mapping) -> list[str]:
         problems.append(f"CELERY_TASK_TIME_LIMIT={values['CELERY_TASK_TIME_LIMIT']} must be more than "
                         f"CELERY_TASK_SOFT_TIME_LIMIT={values['CELERY_TASK_SOFT_TIME_LIMIT']} (the task is told "
                         "to stop at the soft limit, and killed at the hard one).")
+    # A task still running past these is taken for lost: redelivered to another worker (the broker's visibility
+    # timeout), or, a chart generation, failed and queued again (the stuck-job cleaner). At 0, every one at once.
+    # (Shorter than the tasks' time limit is a mistake in production — operations.md says so — but the fault
+    # suites run workers with a few seconds of each on purpose.)
+    for variable, value in (("CELERY_VISIBILITY_TIMEOUT",
+                             values["CELERY_BROKER_TRANSPORT_OPTIONS"]["visibility_timeout"]),
+                            ("CHART_GENERATION_STUCK_SECONDS", values["CHART_GENERATION_STUCK_SECONDS"])):
+        if value <= 0:
+            problems.append(f"{variable}={value} must be more than 0.")
     if values["CELERY_REDBEAT_LOCK_TIMEOUT"] <= values["CELERY_BEAT_MAX_LOOP_INTERVAL"]:
         problems.append(f"CELERY_REDBEAT_LOCK_TIMEOUT={values['CELERY_REDBEAT_LOCK_TIMEOUT']} must be more than "
                         f"CELERY_BEAT_MAX_LOOP_INTERVAL={values['CELERY_BEAT_MAX_LOOP_INTERVAL']} (beat renews "

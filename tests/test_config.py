@@ -38,6 +38,14 @@ def test_settings_come_from_the_environment():
     assert _import_settings(DJANGO_DEBUG="1").stdout.strip() == "True ['127.0.0.1', 'localhost']"
 
 
+def test_csrf_trusted_origins_are_read_with_debug_on_or_off():
+    # a development stack behind an HTTPS proxy posts forms from another origin than its host, as production does
+    for debug, key in (("1", {}), ("0", {"DJANGO_SECRET_KEY": STRONG_KEY})):
+        result = _import_settings("s.CSRF_TRUSTED_ORIGINS", DJANGO_DEBUG=debug,
+                                  DJANGO_CSRF_TRUSTED_ORIGINS="https://folio.example", **key)
+        assert result.stdout.strip() == "['https://folio.example']", (debug, result.stderr[-300:])
+
+
 DEV_KEY = "django-insecure-folio-dev-key-only-for-local-debug-runs"  # config/settings.py
 KNOWN = ("DJANGO_SECRET_KEY is a development key (django-insecure-…) but DJANGO_DEBUG is off: set a random one, "
          "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'.")
@@ -118,6 +126,8 @@ def test_keyless_management_commands_run_without_a_secret_key_and_others_refuse(
     ({"QUERY_CACHE_STATS_FLUSH_SECONDS": "0"}, "QUERY_CACHE_STATS_FLUSH_SECONDS=0 must be more than 0."),
     ({"HOUSEKEEPING_LOG_LEVEL": "LOUD"}, "HOUSEKEEPING_LOG_LEVEL=LOUD must be DEBUG or INFO."),
     ({"CELERY_TASK_TIME_LIMIT": "100"}, "CELERY_TASK_TIME_LIMIT=100 must be more than CELERY_TASK_SOFT_TIME_LIMIT=300"),
+    ({"CELERY_VISIBILITY_TIMEOUT": "0"}, "CELERY_VISIBILITY_TIMEOUT=0 must be more than 0."),
+    ({"CHART_GENERATION_STUCK_SECONDS": "0"}, "CHART_GENERATION_STUCK_SECONDS=0 must be more than 0."),
 ])
 def test_a_setting_that_cannot_work_stops_the_start_in_one_line(env, line):
     result = _import_settings(DJANGO_DEBUG="1", **env)

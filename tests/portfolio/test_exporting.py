@@ -313,5 +313,5 @@ def test_rows_saying_two_things_of_an_account_or_no_yes_or_no_are_errors_naming_
 
 def test_an_export_format_other_than_csv_or_json_is_a_400_naming_it(api, portfolio):
     response = api.get(f"/api/portfolios/{portfolio.pk}/transactions/export/?format=xml")
-    assert response.status_code == 400 and response.json() == {"format": "'xml' is not csv or json."}
+    assert response.status_code == 400 and response.json() == {"format": ["'xml' is not csv or json."]}
     assert api.get(f"/api/portfolios/{portfolio.pk}/transactions/export/?format=JSON").json()["transactions"] == []
