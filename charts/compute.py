@@ -326,8 +326,8 @@ def chart_series_compute(inputs: ChartInputs, *, today: date,
                          known: KnownValuations | None = None) -> ChartSeries | None:
     """None when there is nothing to draw yet: no transaction, or none on or before `today`. `known`: what an
     earlier generation of the same portfolio kept (series.kept()): its book, reused when made from exactly the same
-    transactions (Book), and its exact valuations, each reused for a day whose valuation is given exactly the same
-    inputs again (_Valuer.snapshots)."""
+    transactions (Book), its value grid's days before the first whose inputs changed (KeptGrid), and its exact
+    valuations, each reused for a day whose valuation is given exactly the same inputs again (_Valuer.snapshots)."""
     if not inputs.transactions or today < inputs.transactions[0].date:
         return None
     with cyclic_gc_paused():
