@@ -1,10 +1,25 @@
-from django.urls import path, re_path
+from django.urls import path, register_converter
 
 from core.jobs import JOB_ID_PATTERN
 from monitoring.api import views
 
+
+class JobIdConverter:
+    """A job's id: 32 hex digits, nothing else ("<id>:errors" would name the job's list of errors in Redis)."""
+
+    regex = JOB_ID_PATTERN
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(JobIdConverter, "jobid")
+
 urlpatterns = [
-    re_path(rf"^jobs/(?P<job_id>{JOB_ID_PATTERN})/$", views.JobDetailApi.as_view(), name="api-job-detail"),
+    path("jobs/<jobid:job_id>/", views.JobDetailApi.as_view(), name="api-job-detail"),
     path("monitoring/cache-stats/", views.CacheStatsApi.as_view(), name="api-monitoring-cache"),
     path("monitoring/cache/flush/", views.CacheFlushApi.as_view(), name="api-monitoring-cache-flush"),
     path("monitoring/events/", views.EventsApi.as_view(), name="api-monitoring-events"),

@@ -652,7 +652,7 @@ def test_options_answers_200_on_every_route_and_never_a_5xx_in_the_admin(db):
     web.force_login(staff)
     values = {"portfolio_id": portfolio.pk, "transaction_id": trade.pk, "account_id": trade.account_id,
               "symbol": trade.instrument.symbol,
-              "job_id": "no-such-job", "id": staff.pk, "item_id": 1,
+              "job_id": "0" * 32, "id": staff.pk, "item_id": 1,  # a job's id, of no job
               "content_type_id": ContentType.objects.get_for_model(Portfolio).pk}
 
     answers = {}
