@@ -25,9 +25,9 @@ def test_a_new_day_over_20_ms_is_a_missed_target_beside_the_same_day_generation(
     assert new_day.baseline == "same-day generation p95 82 ms"
 
     why, step = _reason_new_day({"sections": {"chart": _chart(101.0)}})
-    assert "generated again in full" in why and "the portfolio's 500 instruments" in why
+    assert "takes again what the new closes leave as it was" in why and "the portfolio's 500 instruments" in why
     assert "p50 97 ms, p95 101 ms" in why and "against p95 82 ms" in why
-    assert "append the new day" in step
+    assert "read only the new day's closes" in step and "patch the daily ranges'" in step
 
 
 def test_a_new_day_within_20_ms_is_met_and_no_new_day_runs_no_target():

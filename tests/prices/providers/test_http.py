@@ -180,20 +180,23 @@ def test_json_numbers_are_exact_decimals(stub: StubServer):
 
 def test_one_pooled_session_reuses_its_connection_and_allows_parallel_calls(stub: StubServer):
     stub.route("/x", json_response("{}", delay=0.3))
-    client = HttpClient("coingecko", base_url=stub.url, timeout=2)
+    # (held long enough that four threads started one after the other overlap even on a busy machine: at 0.3 s each,
+    # a loaded CI machine once started the fourth after the first had been answered)
+    stub.route("/slow", json_response("{}", delay=3))
+    client = HttpClient("coingecko", base_url=stub.url, timeout=10)
     # sequential calls ride one kept-alive connection
     client.get("/x")
     client.get("/x")
     first, second = stub.requests_to("/x")
     assert first.client_port == second.client_port
     # and threads sharing the client are not serialised
-    threads = [threading.Thread(target=client.get, args=("/x",)) for _ in range(4)]
+    threads = [threading.Thread(target=client.get, args=("/slow",)) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert stub.max_in_flight == 4
-    assert len(stub.requests_to("/x")) == 6
+    assert len(stub.requests_to("/slow")) == 4
 
 
 def test_every_registered_provider_builds_from_settings():
