@@ -329,6 +329,7 @@ def _daily_build(inputs: ChartInputs, *, series: ChartSeries) -> _Daily:
     made, seen_key = series.book.made, seen.tobytes()
     totals = made.get(("flows", seen_key))
     if totals is None:
+        made.clear()  # the latest pattern of flows seen only: what is kept stays the size it was counted at
         totals = made[("flows", seen_key)] = _flow_totals(flows, seen=seen.tolist())
     money_in, money_out, fees, dividends, gains, local_in, local_out = totals
     money_in = dict(money_in)  # the entries are added below: the book's own stays the flows'
