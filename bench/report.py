@@ -636,17 +636,17 @@ def _reason_new_day(results: dict) -> tuple[str, str]:
            f"{new_day['p50']:.0f} ms, p95 {new_day['p95']:.0f} ms, against p95 {c['worker_ms']['p95']:.0f} ms for a "
            "generation the same day from nothing kept, as after a trade. The worker takes again what the new closes "
            "leave as it was (charts/valuations_kept.py; docs/charts.md, \"Exact valuations kept by the chart "
-           "worker\"): the replay of the transactions (the same ones), the value grid's days before 1 January (the "
-           "year whose series rows were read again: only this year's days are made), the totals of the flows, and "
-           "the exact valuations of the days before the new closes (the bench's today does not move, so the 1Y and "
-           "5Y bases, which a real new day values anew, are reused too). What it still does in full: load the "
-           "transactions, ask Postgres which series rows changed and make the closes' arrays again from the kept "
-           "rows and this year's, value today and the day before, then every range, the performance ranges, the "
-           "sparklines, their JSON and the cached hash — each a few milliseconds for 500 holdings × 10 years.")
-    step = ("The rest of an append (docs/charts.md, \"Next\"): keep the loaded transactions while a revision "
-            "of them says they are the same, read only the new day's closes rather than this year's rows, and "
-            "patch the daily ranges' and the sparklines' text in the cached hash rather than rewrite it; then "
-            "`make bench` again.")
+           "worker\"): the transactions as loaded (the portfolio's replay version unchanged: none is read), their "
+           "replay, the value grid's days before 1 January (the year whose series rows were sent again: only this "
+           "year's days are made), the totals of the flows, and the exact valuations of the days before the new "
+           "closes (the bench's today does not move, so the 1Y and 5Y bases, which a real new day values anew, are "
+           "reused too). What it still does in full: read the instruments, ask Postgres in one statement which "
+           "series rows are new (this year's are sent) and make the closes' arrays again from the kept rows and "
+           "those, value today and the day before, then every range, the performance ranges, the sparklines, "
+           "their JSON and the cached hash — each a few milliseconds for 500 holdings × 10 years.")
+    step = ("The rest of an append (docs/charts.md, \"Next\"): read only the new day's closes rather than this "
+            "year's rows, and patch the daily ranges' and the sparklines' text in the cached hash rather than "
+            "rewrite it; then `make bench` again.")
     return why, step
 
 

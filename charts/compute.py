@@ -39,6 +39,7 @@ import numpy as np
 
 from charts.selectors import ChartInputs, FxSeries, PriceRows
 from charts.sparklines import Sparklines, SparkPoint, sparklines_make
+from portfolio.cash import PortfolioTransactions
 from portfolio.holdings import (
     CLOSE,
     EXACT_SUMS,
@@ -211,6 +212,7 @@ class KnownValuations:
     by_date: dict[date, tuple[bytes, Snapshot]]
     book: "Book | None" = None  # what those valuations' positions were replayed from, for the next generation
     grid: "KeptGrid | None" = None  # the value grid, its days reused by the next generation whose inputs they share
+    loaded: PortfolioTransactions | None = None  # the transactions as loaded, taken again by the next load
 
     @property
     def positions(self) -> int:
@@ -315,11 +317,13 @@ class ChartSeries:
     valuer: "_Valuer"  # values other days exactly: the value line's points near a half cent
     book: Book
     grid_kept: KeptGrid | None = None  # the grid with what it was made from (None: closes read otherwise)
+    loaded: PortfolioTransactions | None = None  # ChartInputs.loaded
 
     def kept(self) -> KnownValuations:
-        """What the next generation of the portfolio can reuse: the valuations made, the book and the grid."""
+        """What the next generation of the portfolio can reuse: the valuations made, the book, the grid and the
+        transactions as loaded."""
         return KnownValuations(inputs=self.valuer.inputs, by_date=dict(self.valuer.valued), book=self.book,
-                               grid=self.grid_kept)
+                               grid=self.grid_kept, loaded=self.loaded)
 
 
 def chart_series_compute(inputs: ChartInputs, *, today: date,
@@ -393,7 +397,8 @@ def _series_compute(inputs: ChartInputs, *, today: date, known: KnownValuations 
     entries = [valuer.entry(day=day, column=column) for day, column in grid.entries]
     return ChartSeries(first=first, days=days, ids=ids, instruments=instruments, codes=codes, replay=replay,
                        grid=grid, invested=book.invested, invested_floats=book.invested_floats, snapshots=snapshots,
-                       entries=entries, rates=rates, valuer=valuer, book=book, grid_kept=grid_kept)
+                       entries=entries, rates=rates, valuer=valuer, book=book, grid_kept=grid_kept,
+                       loaded=inputs.loaded)
 
 
 def _book_make(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instrument], first: date, today: date,

@@ -67,7 +67,8 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
-from itertools import accumulate
+from itertools import accumulate, chain, compress
+from operator import is_not
 from typing import NotRequired, TypedDict
 
 import numpy as np
@@ -251,10 +252,10 @@ class _Sums:
         """by_day: each day's exact total (days without amounts absent)."""
         self.days = np.zeros(n_days)  # each day's own total, as float64
         self.at = sorted(by_day)  # the days with an amount
-        for day in self.at:
-            self.days[day] = float(by_day[day])
+        amounts = [by_day[day] for day in self.at]
+        self.days[self.at] = list(map(float, amounts))
         with localcontext(EXACT_SUMS):
-            self.through = list(accumulate(by_day[day] for day in self.at))  # everything dated up to each of them
+            self.through = list(accumulate(amounts))  # everything dated up to each of them
         self.levels: list[Decimal] | None = None
 
     @classmethod
@@ -263,10 +264,13 @@ class _Sums:
         days its level changes, with the total of the days before each."""
         sums = cls({}, 0)
         sums.at, sums.levels, before = [], [], ZERO
+        # A level carried over days is the same Decimal: only the days whose level is another object than the day
+        # before's can change it (found in C, not a Python step per day), and only those are compared by value.
+        moved = compress(range(1, len(levels)), map(is_not, levels[1:], levels[:-1]))
         with localcontext(EXACT_SUMS):
-            for day, level in enumerate(levels):
-                # (a level carried over days is the same Decimal: most days are told apart by identity alone)
-                if not sums.at or (level is not sums.levels[-1] and level != sums.levels[-1]):
+            for day in chain([0] if levels else [], moved):
+                level = levels[day]
+                if not sums.at or level != sums.levels[-1]:
                     if sums.at:
                         before += sums.levels[-1] * (day - sums.at[-1])
                     sums.at.append(day)

@@ -23,7 +23,7 @@ from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, Least, Round, RowNumber
 from django.utils import timezone
 
-from portfolio.cash import portfolio_transactions_load
+from portfolio.cash import PortfolioTransactions, portfolio_transactions_reload
 from portfolio.holdings import TransactionRow
 from portfolio.models import Portfolio
 from portfolio.ranges import SPARKLINE_MONTHS, months_before
@@ -132,16 +132,21 @@ class ChartInputs:
     recent_prices: PriceRows | None = None
     # Currency code as written on instruments and transactions (GBp included) -> conversion to the base.
     fx: dict[str, FxSeries] = field(default_factory=dict)
+    # What `transactions` and `instruments` were loaded as, for the worker's next load of the portfolio (its `kept`).
+    loaded: PortfolioTransactions | None = None
 
 
-def chart_inputs_load(*, portfolio: Portfolio, closes_before: date | None = None) -> ChartInputs:
+def chart_inputs_load(*, portfolio: Portfolio, closes_before: date | None = None,
+                      kept: PortfolioTransactions | None = None) -> ChartInputs:
     """`closes_before`: leave out closes dated on or after it (the generation's history ends with the
-    last completed session: today's closes are live, charts.live adds them when a chart is read)."""
-    loaded = portfolio_transactions_load(portfolio_id=portfolio.pk)
+    last completed session: today's closes are live, charts.live adds them when a chart is read). `kept`: the
+    transactions an earlier load of the portfolio gave (its `loaded`), taken again while nothing they were read
+    from has changed (portfolio_transactions_reload)."""
+    loaded = portfolio_transactions_reload(portfolio_id=portfolio.pk, kept=kept)
     transactions, instruments = loaded.transactions, loaded.instruments
     base = portfolio.base_currency
     if not transactions:
-        return ChartInputs(base_currency=base, transactions=[], instruments={})
+        return ChartInputs(base_currency=base, transactions=[], instruments={}, loaded=loaded)
     first = transactions[0].date
     codes = {i.currency for i in instruments.values()} | {tx.currency for tx in transactions}
     window = months_before(closes_before or timezone.localdate(), SPARKLINE_MONTHS)
@@ -153,6 +158,7 @@ def chart_inputs_load(*, portfolio: Portfolio, closes_before: date | None = None
         recent_prices=(_price_history_load(instrument_ids=sorted(instruments), start=window, before=closes_before)
                        if window < first else None),
         fx=_fx_load(codes=codes, base=base, start=first),
+        loaded=loaded,
     )
 
 

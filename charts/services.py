@@ -148,9 +148,11 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
     try:
         # History only: today's closes are live (they change every few minutes and are not final), and
         # today's point is moved to the current valuation when the chart is read (charts.live).
-        inputs = chart_inputs_load(portfolio=portfolio, closes_before=today)
+        known = valuations_kept_get(portfolio_id=portfolio_id)
+        inputs = chart_inputs_load(portfolio=portfolio, closes_before=today,
+                                   kept=known.loaded if known is not None else None)
         chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=1, total=GENERATION_STEPS)
-        series = chart_series_compute(inputs, today=today, known=valuations_kept_get(portfolio_id=portfolio_id))
+        series = chart_series_compute(inputs, today=today, known=known)
         performance, live = performance_with_live_compute(inputs, today=today, series=series)
         data = {**chart_data_compute(inputs, today=today, series=series, sparklines_as_text=True),
                 "performance": performance, "live": live}

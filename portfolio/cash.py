@@ -25,7 +25,7 @@ on the same day never make an implicit deposit.
 """
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from itertools import compress
 from operator import attrgetter, itemgetter
@@ -33,6 +33,7 @@ from operator import attrgetter, itemgetter
 from django.db import connection
 
 from portfolio.holdings import TRANSACTION_FIELDS, ZERO, TransactionLike, TransactionRow, transaction_row_new
+from portfolio.kept import replay_version_get
 from portfolio.models import CASH_TYPES, Account, Transaction, TransactionType
 from prices.fx import currency_major
 from prices.models import cash_symbol
@@ -209,6 +210,9 @@ class PortfolioTransactions:
     cash_ids: dict[str, int]  # currency -> its cash instrument
     # With `latest`: the latest stored closes of the instruments (prices_latest_get) read with them.
     latest: dict[int, LatestPrice] | None = None
+    # The portfolio's replay version read before the rows (portfolio_transactions_reload; None: not read, or
+    # unknown): the rows are the portfolio's for as long as it reads the same.
+    version: int | None = None
 
     @property
     def transactions(self) -> list:
@@ -251,17 +255,41 @@ def portfolio_transactions_load(*, portfolio_id: int, latest: bool = False) -> P
     currencies_moved = cash_currencies(own, accounts=accounts, tracked=tracked)
     ids = set(map(_row_instrument, rows))
     ids.discard(None)  # the cash types name no instrument
-    symbols = [cash_symbol(code) for code in currencies_moved]
+    instruments, closes, cash_ids = _instruments_read(ids=ids, currencies=currencies_moved, latest=latest)
+    expansion = cash_expand(own, accounts=accounts, tracked=tracked, cash_ids=cash_ids)
+    return PortfolioTransactions(own=own, accounts=accounts, expansion=expansion, instruments=instruments,
+                                 cash_ids=cash_ids, latest=closes)
+
+
+def portfolio_transactions_reload(*, portfolio_id: int, kept: PortfolioTransactions | None) -> PortfolioTransactions:
+    """portfolio_transactions_load for a process keeping what it loaded: `kept` again, with its instruments read
+    anew, while the portfolio's replay version is the one it was loaded at (no transaction, account's cash tracking
+    or base currency written since: a new day's closes leave it so) and the shared cash instruments it names are
+    still their currencies' (the one input no trigger watches, as for a kept replay: portfolio/kept.py); else
+    loaded, with the version read before the rows. One query more than a load when it loads, two fewer (and no
+    expansion of the cash trades) when it keeps."""
+    version = replay_version_get(portfolio_id=portfolio_id)
+    if kept is not None and version is not None and kept.version == version:
+        instruments, _, cash_ids = _instruments_read(ids=kept.instruments.keys(), currencies=kept.cash_ids.keys(),
+                                                     latest=False)
+        if cash_ids == kept.cash_ids:
+            return replace(kept, instruments=instruments)
+    return replace(portfolio_transactions_load(portfolio_id=portfolio_id), version=version)
+
+
+def _instruments_read(*, ids: Collection[int], currencies: Collection[str], latest: bool
+                      ) -> tuple[dict[int, InstrumentRow], dict[int, LatestPrice] | None, dict[str, int]]:
+    """The instruments of `ids` with the cash instrument of each of `currencies` (made the first time a currency's
+    cash appears), their latest closes when `latest`, and each currency's cash instrument among them."""
+    symbols = [cash_symbol(code) for code in currencies]
     if latest:
         instruments, closes = instruments_with_latest_get(ids=ids, shared_symbols=symbols)
     else:
         instruments, closes = instruments_by_id_get(ids=ids, shared_symbols=symbols), None
     cash_ids = {i.currency: i.pk for i in instruments.values()
                 if i.owner_id is None and i.symbol == cash_symbol(i.currency)}
-    if not currencies_moved <= cash_ids.keys():  # a currency's first cash: its instrument is made once
-        made = cash_instruments_get_or_create(currencies=currencies_moved - cash_ids.keys())
+    if not currencies <= cash_ids.keys():  # a currency's first cash: its instrument is made once
+        made = cash_instruments_get_or_create(currencies=set(currencies) - cash_ids.keys())
         instruments.update({i.pk: InstrumentRow.of(i) for i in made.values()})
         cash_ids.update({code: i.pk for code, i in made.items()})
-    expansion = cash_expand(own, accounts=accounts, tracked=tracked, cash_ids=cash_ids)
-    return PortfolioTransactions(own=own, accounts=accounts, expansion=expansion, instruments=instruments,
-                                 cash_ids=cash_ids, latest=closes)
+    return instruments, closes, cash_ids

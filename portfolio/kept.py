@@ -194,6 +194,27 @@ KEPT_SQL = (f"SELECT CASE WHEN {_SHARED_WRITE_IN_FLIGHT} THEN NULL ELSE k.versio
             f"CASE WHEN k.state_version = k.version THEN k.state END "
             f"FROM {_PORTFOLIOS} p LEFT JOIN {_KEPT} k ON k.portfolio_id = p.id WHERE p.id = %s")
 
+# The portfolio's replay version alone, for a process keeping in its own memory what it read of the replay's
+# inputs (the chart worker's transactions: portfolio/cash.py portfolio_transactions_reload). NULL when rows read
+# after it may be newer than it says without it moving: a shared write in flight (see SHARED_WRITE_LOCK), or a
+# transaction's snapshot older than the statement (above READ COMMITTED, as for _STORE_SQL below).
+_VERSION_SQL = (f"SELECT CASE WHEN {_SHARED_WRITE_IN_FLIGHT} "
+                "OR current_setting('transaction_isolation') <> 'read committed' THEN NULL ELSE version END "
+                f"FROM {_KEPT} WHERE portfolio_id = %s")
+
+
+def replay_version_get(*, portfolio_id: int) -> int | None:
+    """The portfolio's replay version: the database adds to it in the transaction of every write of what the replay
+    reads (migration 0009), so rows read after it are the same rows for as long as it reads the same. None when it
+    cannot say so: off Postgres (no triggers), no kept row, or a write in flight that may have missed it."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_VERSION_SQL, [portfolio_id])
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
 # Stored only while the portfolio is still at that version (else it would never serve): a store that finds the
 # version unchanged had inputs of that version (no write outdating them was committed before it), and replaces
 # whatever was kept at it (a replay of another LAYOUT, that the read could not use). Not while a shared write is

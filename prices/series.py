@@ -7,9 +7,9 @@ that writes the prices (migration prices/0005): reading them is ~5,000 rows of b
 reads whole. Closes are the stored (unadjusted) ones, as whole millionths: exact.
 
 Each process keeps what it read (`_SeriesCache`, up to PRICE_SERIES_CACHE_MB) with each row's revision
-(migration prices/0009), and its next read of the same instruments from the same start asks first, from an
-index, whether any changed (on a regeneration the same day, none: one boolean sent), then is sent only the
-rows whose revision changed: after a new day's closes, this year's.
+(migration prices/0009), and its next read of the same instruments from the same start asks, from an index,
+which rows are named now and is sent only those whose revision it does not hold: on a regeneration the same
+day, none (two counts sent); after a new day's closes, this year's.
 """
 
 import itertools
@@ -98,15 +98,13 @@ def price_series_runs_read(*, instrument_ids: list[int], start: date, before: da
 
 
 def _decode(chunks: list[tuple], start: date, before: date | None, *,
-            native: bool = False) -> tuple[tuple, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+            native: bool = False) -> tuple[tuple, "_Rows", dict]:
     """The closes of the rows as Postgres sends them, (instrument id, year, revision, days, micros) each,
     unordered (`native`: the days and micros as arrays of int32 days since 1970 and int64, not bytes); and per row, in
-    (instrument id, year) order: its revision, its year, how many of its closes were kept (in that order in the
-    arrays) and whether that is all of them (the rows cut at `start` and `before` are not); and the rows
-    cut, whole, as arrays by revision. Empties `chunks`."""
+    (instrument id, year) order, its _Rows; and the rows cut, whole, as arrays by revision. Empties `chunks`."""
     if not chunks:
         return (np.empty(0, "i8"), np.zeros(1, "i8"), np.empty(0, "i4"), np.empty(0, "i8")), \
-            np.empty(0, "i8"), np.empty(0, "i8"), np.empty(0, "i8"), np.empty(0, bool), {}
+            _Rows(*(np.empty(0, "i8"),) * 4, np.empty(0, bool)), {}
     # Ordered here, not by the query: Postgres would sort the rows with their bytes (15 MB for 500
     # instruments × 10 years, past work_mem: a merge through temporary files, ~50 of the query's ~60 ms),
     # where sorting 5,000 tuples by their two keys costs ~1 ms. (instrument_id, year) is unique: no ties.
@@ -144,10 +142,11 @@ def _decode(chunks: list[tuple], start: date, before: date | None, *,
         days_parts[k] = days_parts[k][width * a:width * b]
         micros_parts[k] = micros_parts[k][2 * width * a:2 * width * b] if width > 1 else micros_parts[k][a:b]
     kept = hi - lo
+    rows = _Rows(chunk_ids, revisions, years, cut_hi - cut_lo, (cut_lo == 0) & (cut_hi == counts))
     if native:
         runs = (chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]),
                 np.concatenate(days_parts), np.concatenate(micros_parts))
-        return runs, revisions, years, cut_hi - cut_lo, (cut_lo == 0) & (cut_hi == counts), cut_rows
+        return runs, rows, cut_rows
     # Each array made once, straight from the joined bytes (big-endian, as Postgres sends them), and the
     # bytes let go before the next: a 10-year chart's closes are 15 MB of them.
     days_bytes = b"".join(days_parts)
@@ -159,8 +158,19 @@ def _decode(chunks: list[tuple], start: date, before: date | None, *,
     micros = np.frombuffer(micros_bytes, dtype=">i8").astype("i8")
     del micros_bytes
     # One with no close left has no run.
-    return (chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]), days, micros), \
-        revisions, years, cut_hi - cut_lo, (cut_lo == 0) & (cut_hi == counts), cut_rows
+    return (chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]), days, micros), rows, cut_rows
+
+
+class _Rows(NamedTuple):
+    """Per series row a read was made of, in (instrument, year) order: its instrument, revision and year, how many of
+    its closes the read kept (in that order in its arrays) and whether that is all of them (the rows cut at the
+    start and the end are not)."""
+
+    ids: np.ndarray
+    revisions: np.ndarray
+    years: np.ndarray
+    kept: np.ndarray
+    whole: np.ndarray
 
 
 def _native(days: bytes, micros: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -205,8 +215,10 @@ def _fetch_binary(sql: str, params: dict) -> list[tuple]:
             return cursor.fetchall()
 
 
-# What a kept read costs beyond its arrays (objects, dictionary slots).
+# What a kept read costs beyond its arrays (objects, dictionary slots), and per row the text of its revision once
+# sent (_Kept.held: up to 19 digits and a comma).
 _MEMO_OVERHEAD = 256
+_HELD_BYTES_PER_ROW = 20
 # The series rows of the instruments asked for, from `year` on, and each one's newest year before it (its
 # last close is the seed, carried into the first days: only it is sent, 12 bytes, not the year's 3 kB).
 _ROWS_SQL = (
@@ -224,31 +236,27 @@ _SERIES_SQL = (
     " FROM {table} WHERE instrument_id = ANY(%(ids)s::bigint[]) AND year < %(year)s"
     " ORDER BY instrument_id, year DESC)"
 )
-# A kept read's first question, answered from the unique index alone (it holds each row's revision:
-# migration prices/0010; an index-only scan, no row's page visited but those written since the last
-# VACUUM): are the rows exactly those it was made of? Every one of them has a held revision and there are as
-# many: revisions are unique, so they are the same rows. One boolean sent. The held revisions go as the text
-# of an array (psycopg dumps a list of 5,000 ints element by element, ~3 ms each time), which Postgres
-# hashes for `= ANY`.
-_SERIES_SAME_SQL = (
-    "SELECT count(*) FILTER (WHERE revision = ANY(%(held)s::bigint[])) = count(*) AND count(*) = %(count)s"
-    " FROM (" + _ROWS_SQL.format(columns="revision", table="{table}") + ") AS named"
-)
-# Otherwise (after a new day's closes: this year's row of each instrument) the rows again, in one statement
-# of their own (one snapshot: the answer is whole whatever was written since the question): each row named
-# from the index, and the bytes of those whose revision is not held fetched by their key (a join with the
-# table would have Postgres hash it whole, bytes and all).
-_SERIES_CHANGED_SQL = (
-    "SELECT named.instrument_id, named.year, named.revision,"
+# A kept read's one question, answered from the unique index alone but for the bytes sent (it holds each row's
+# revision: migration prices/0010; an index-only scan, no row's page visited but those written since the last
+# VACUUM): which rows are named now, and which of them are not held? One statement (one snapshot: the answer is
+# whole whatever was written since): first how many rows are named and how many of those are new, then each new row
+# with its bytes (fetched by its key: a join with the table would have Postgres hash it whole, bytes and all), and
+# of a row before `year` only its last close, as _SERIES_SQL sends it. A regeneration the same day is sent the
+# counts alone; after a new day's closes, this year's row of each instrument. The held revisions go as the text of
+# an array (psycopg dumps a list of 5,000 ints element by element, ~3 ms each time), which Postgres hashes for
+# `= ANY`.
+_SERIES_NEW_SQL = (
+    "WITH named AS MATERIALIZED (SELECT instrument_id, year, revision, NOT revision = ANY(%(held)s::bigint[]) AS new"
+    " FROM (" + _ROWS_SQL.format(columns="instrument_id, year, revision", table="{table}") + ") AS rows)"
+    " SELECT NULL::bigint, count(*)::int, count(*) FILTER (WHERE new), NULL::bytea, NULL::bytea FROM named"
+    " UNION ALL SELECT named.instrument_id, named.year, named.revision,"
     " CASE WHEN named.year >= %(year)s THEN sent.days"
     " ELSE substring(sent.days FROM octet_length(sent.days) - 3) END,"
     " CASE WHEN named.year >= %(year)s THEN sent.micros"
     " ELSE substring(sent.micros FROM octet_length(sent.micros) - 7) END"
-    " FROM (" + _ROWS_SQL.format(columns="instrument_id, year, revision", table="{table}") + ") AS named"
-    # OFFSET 0 keeps the subquery a lookup per row named (with its revision test first), not a join.
-    " LEFT JOIN LATERAL (SELECT days, micros FROM {table} AS s"
-    " WHERE s.instrument_id = named.instrument_id AND s.year = named.year"
-    " AND NOT named.revision = ANY(%(held)s::bigint[]) OFFSET 0) AS sent ON true"
+    # OFFSET 0 keeps the subquery a lookup per new row, not a join.
+    " FROM named CROSS JOIN LATERAL (SELECT days, micros FROM {table} AS s"
+    " WHERE s.instrument_id = named.instrument_id AND s.year = named.year OFFSET 0) AS sent WHERE named.new"
 )
 
 
@@ -258,21 +266,29 @@ def _array_text(numbers) -> str:
 
 class _Kept:
     """One read kept: its arrays (read-only, handed out as they are), the day it ended before, and per
-    series row it was made of, in (instrument, year) order, the row's revision and where its closes are in
-    the arrays; the rows not kept whole (cut at the start or the end), whole, as arrays."""
+    series row it was made of (_Rows, in (instrument, year) order) where its closes are in the arrays; the rows not
+    kept whole (cut at the start or the end), whole, as arrays."""
 
-    __slots__ = ("arrays", "before", "revisions", "years", "offsets", "kept", "whole", "cut_rows", "size", "serial")
+    __slots__ = ("arrays", "before", "rows", "offsets", "cut_rows", "size", "serial", "_held")
 
-    def __init__(self, arrays: tuple, before: date | None, revisions: np.ndarray, years: np.ndarray, kept: np.ndarray,
-                 whole: np.ndarray, cut_rows: dict[int, tuple[np.ndarray, np.ndarray]], serial: int) -> None:
+    def __init__(self, arrays: tuple, before: date | None, rows: _Rows,
+                 cut_rows: dict[int, tuple[np.ndarray, np.ndarray]], serial: int) -> None:
         for array in arrays:
             array.flags.writeable = False
-        self.arrays, self.before, self.revisions, self.kept, self.whole = arrays, before, revisions, kept, whole
-        self.years, self.serial = years, serial
-        self.offsets = np.cumsum(kept) - kept
+        self.arrays, self.before, self.rows, self.serial = arrays, before, rows, serial
+        self.offsets = np.cumsum(rows.kept) - rows.kept
         self.cut_rows = cut_rows
-        self.size = (sum(array.nbytes for array in arrays) + revisions.nbytes * 5 + _MEMO_OVERHEAD
+        self._held: str | None = None
+        self.size = (sum(array.nbytes for array in arrays) + rows.revisions.nbytes * 6 + _MEMO_OVERHEAD
+                     + len(rows.revisions) * _HELD_BYTES_PER_ROW
                      + sum(days.nbytes + micros.nbytes for days, micros in cut_rows.values()))
+
+    @property
+    def held(self) -> str:
+        """Its rows' revisions as the text of an array, as every later read sends them (made once: ~1 ms for 5,500)."""
+        if self._held is None:
+            self._held = _array_text(self.rows.revisions.tolist())
+        return self._held
 
 
 class _Spans:
@@ -280,38 +296,65 @@ class _Spans:
     one row, or several whole kept rows of one instrument whose closes follow each other in the kept
     arrays (the years between the start's and the end's: never cut)."""
 
-    __slots__ = ("revisions", "years", "counts", "lengths")
+    __slots__ = ("ids", "revisions", "years", "counts", "lengths")
 
-    def __init__(self, revisions: np.ndarray, years: np.ndarray, counts: np.ndarray, lengths: np.ndarray) -> None:
-        self.revisions, self.years, self.counts, self.lengths = revisions, years, counts, lengths
+    def __init__(self, ids: np.ndarray, revisions: np.ndarray, years: np.ndarray, counts: np.ndarray,
+                 lengths: np.ndarray) -> None:
+        self.ids, self.revisions, self.years, self.counts, self.lengths = ids, revisions, years, counts, lengths
 
-    def rows_of(self, kept: np.ndarray, whole: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per row: its revision, its year, how many of its closes were kept, whether all were, from the same per
-        chunk (a chunk of several rows keeps all of each one's closes)."""
+    def rows_of(self, chunks: _Rows) -> _Rows:
+        """Per row, its _Rows from the same per chunk (a chunk of several rows keeps all of each one's closes)."""
         several = np.repeat(self.lengths > 1, self.lengths)
-        return (self.revisions, self.years, np.where(several, self.counts, np.repeat(kept, self.lengths)),
-                np.repeat(whole, self.lengths) | several)
+        return _Rows(self.ids, self.revisions, self.years,
+                     np.where(several, self.counts, np.repeat(chunks.kept, self.lengths)),
+                     np.repeat(chunks.whole, self.lengths) | several)
 
 
-def _remade_chunks(rows: list[tuple], memo: _Kept, start: date, before: date | None) -> tuple[list[tuple], _Spans]:
-    """The chunks of a read made again from the rows Postgres named (bytes for those sent, None for those
-    kept): a row sent as arrays, a cut row as kept whole; and each instrument's whole kept rows between
-    the start's year and the end's as one slice of the kept arrays (a new day changes only this year's
-    row: 3 or 4 chunks per instrument, not one per year; 1,500 arrays made and joined instead of 5,500 for
-    500 instruments × 11 years). Empties `rows`."""
-    rows.sort(key=itemgetter(0, 1))
-    count = len(rows)
-    ids = np.fromiter((row[0] for row in rows), dtype="i8", count=count)
-    years = np.fromiter((row[1] for row in rows), dtype="i8", count=count)
-    revisions = np.fromiter((row[2] for row in rows), dtype="i8", count=count)
-    sent = np.fromiter((row[3] is not None for row in rows), dtype=bool, count=count)
-    # Where each row not sent is in the kept read (Postgres leaves out the bytes of held revisions only).
-    order = np.argsort(memo.revisions)
-    at = order[np.minimum(np.searchsorted(memo.revisions, revisions, sorter=order), len(order) - 1)]
-    if not (sent | (memo.revisions[at] == revisions)).all():
-        raise LookupError("a series row sent without its bytes has no kept revision")
-    offsets, counts = memo.offsets[at], memo.kept[at]
-    inner = ~sent & memo.whole[at] & (years > start.year)
+class _Named(NamedTuple):
+    """The rows a kept read is made again of, in (instrument, year) order: each one's instrument, year and revision,
+    where it is among the kept read's rows (-1: sent), and the bytes of those sent, in the same order."""
+
+    ids: np.ndarray
+    years: np.ndarray
+    revisions: np.ndarray
+    at: np.ndarray
+    sent: list[tuple[bytes, bytes]]
+
+
+def _named_of(sent: list[tuple], memo: _Kept, *, named: int) -> _Named | None:
+    """The rows named now, from the new rows sent (their bytes) and the kept read's (rows of the same instrument and
+    year replaced), when Postgres named `named` rows in all; None when a kept row is no longer named (deleted): the
+    new ones alone do not say which."""
+    rows = memo.rows
+    sent_ids = np.fromiter((row[0] for row in sent), dtype="i8", count=len(sent))
+    sent_years = np.fromiter((row[1] for row in sent), dtype="i8", count=len(sent))
+    # (instrument, year) is unique among the rows named: a sent row replaces the kept one of its key, if any.
+    replaced = np.isin(rows.ids * 10_000 + rows.years, sent_ids * 10_000 + sent_years)
+    kept = np.flatnonzero(~replaced)
+    if len(kept) + len(sent) != named:
+        return None
+    ids = np.concatenate([rows.ids[kept], sent_ids])
+    years = np.concatenate([rows.years[kept], sent_years])
+    order = np.lexsort((years, ids))
+    revisions = np.concatenate([rows.revisions[kept], np.fromiter((row[2] for row in sent), dtype="i8",
+                                                                   count=len(sent))])[order]
+    at = np.concatenate([kept, np.full(len(sent), -1)])[order]
+    position = np.argsort(order)[len(kept):]  # where each sent row goes
+    by_position = sorted(zip(position.tolist(), sent, strict=True), key=itemgetter(0))
+    return _Named(ids[order], years[order], revisions, at, [(row[3], row[4]) for _, row in by_position])
+
+
+def _remade_chunks(named: _Named, memo: _Kept, start: date, before: date | None) -> tuple[list[tuple], _Spans]:
+    """The chunks of a read made again from the rows named: a row sent as arrays, a cut row as kept whole; and each
+    instrument's whole kept rows between the start's year and the end's as one slice of the kept arrays (a new day
+    changes only this year's row: 3 or 4 chunks per instrument, not one per year; 1,500 arrays made and joined
+    instead of 5,500 for 500 instruments × 11 years)."""
+    ids, years, revisions, at = named.ids, named.years, named.revisions, named.at
+    count = len(ids)
+    sent = at < 0
+    kept_at = np.where(sent, 0, at)  # a sent row's own figures are not read from the kept ones
+    offsets, counts = memo.offsets[kept_at], memo.rows.kept[kept_at]
+    inner = ~sent & memo.rows.whole[kept_at] & (years > start.year)
     if before is not None:
         inner &= years < before.year
     joins = np.zeros(count, dtype=bool)
@@ -319,35 +362,33 @@ def _remade_chunks(rows: list[tuple], memo: _Kept, start: date, before: date | N
     heads = np.flatnonzero(~joins)
     lengths = np.diff(np.append(heads, count))
     ends = (offsets + counts)[np.append(heads[1:], count) - 1]
-    # The rows sent, made arrays together (one conversion, not two per row) and each one's a slice of them.
-    sent_rows = np.flatnonzero(sent).tolist()
-    sent_counts = np.array([len(rows[k][3]) // 4 for k in sent_rows], dtype="i8")
-    sent_at = dict(zip(sent_rows, (np.cumsum(sent_counts) - sent_counts).tolist(), strict=True))
-    sent_days, sent_micros = _native(b"".join(rows[k][3] for k in sent_rows), b"".join(rows[k][4] for k in sent_rows))
+    # The rows sent, made arrays together (one conversion, not two per row), each one's a slice of them.
+    sent_counts = np.array([len(days) // 4 for days, _ in named.sent], dtype="i8")
+    sent_days, sent_micros = _native(b"".join(days for days, _ in named.sent),
+                                     b"".join(micros for _, micros in named.sent))
+    sent_at = dict(zip(np.flatnonzero(sent).tolist(), zip((np.cumsum(sent_counts) - sent_counts).tolist(),
+                                                          sent_counts.tolist(), strict=True), strict=True))
     days_kept, micros_kept, cut_rows = memo.arrays[2], memo.arrays[3], memo.cut_rows
     chunks = []
-    for k, end in zip(heads.tolist(), ends.tolist(), strict=True):
-        iid, year, revision, days, micros = rows[k]
-        if days is not None:
-            a = sent_at[k]
-            days, micros = sent_days[a:a + len(days) // 4], sent_micros[a:a + len(days) // 4]
+    for k, iid, year, revision, offset, end in zip(heads.tolist(), ids[heads].tolist(), years[heads].tolist(),
+                                                   revisions[heads].tolist(), offsets[heads].tolist(), ends.tolist(),
+                                                   strict=True):
+        if k in sent_at:
+            a, n = sent_at[k]
+            days, micros = sent_days[a:a + n], sent_micros[a:a + n]
         elif revision in cut_rows:
             days, micros = cut_rows[revision]
         else:
-            a = int(offsets[k])
-            days, micros = days_kept[a:end], micros_kept[a:end]
+            days, micros = days_kept[offset:end], micros_kept[offset:end]
         chunks.append((iid, year, revision, days, micros))
-    rows.clear()
-    return chunks, _Spans(revisions, years, counts, lengths)
+    return chunks, _Spans(ids, revisions, years, counts, lengths)
 
 
-def _changed_from(rows: list[tuple], memo: _Kept, before: date | None) -> date | None:
-    """The first day whose closes a read made again from `memo` and the rows Postgres named (bytes for those sent)
-    may have other than `memo`'s: 1 January of the earliest year among the rows sent (new or written since), the
-    kept ones no longer named (deleted) and, when the read ends elsewhere than `memo`'s, the years of either end."""
-    named = np.fromiter((row[2] for row in rows), dtype="i8", count=len(rows))
-    years = [row[1] for row in rows if row[3] is not None]
-    years += memo.years[~np.isin(memo.revisions, named)].tolist()
+def _changed_from(named: _Named, memo: _Kept, before: date | None) -> date | None:
+    """The first day whose closes a read made again from `memo` and the rows named may have other than `memo`'s:
+    1 January of the earliest year among the rows sent (new or written since) and, when the read ends elsewhere than
+    `memo`'s, the years of either end. (Every kept row not sent is still named: _named_of.)"""
+    years = named.years[named.at < 0].tolist()
     if memo.before != before:
         years += [end.year for end in (memo.before, before) if end is not None]
     return date(min(years), 1, 1) if years else None
@@ -360,16 +401,18 @@ class _SeriesCache:
     A 10-year chart of 500 holdings reads 15 MB of series rows, all of which but this year's never change.
     Every row carries a revision the database gives each write of it (migration prices/0009: a sequence,
     never handed out twice, whoever writes and even if the write rolls back). A read sends Postgres the
-    revisions of the rows its kept read was made of and asks, from the unique index alone (it holds the
-    revisions: migration prices/0010), whether the rows now are exactly those: every one with a held
-    revision, and as many (revisions are unique: the same rows). If so, the kept arrays are the answer,
-    handed out as they are (the generation's own arrays: no copy, no decoding). Otherwise (after a new
-    day's closes: this year's row of each instrument) a second statement (one snapshot, whole by itself)
-    names every row with its revision and sends the bytes of those whose revision is not held, and the read
-    is made again from the rows sent and the kept ones, exactly as from a whole answer. A row kept is used
-    only when Postgres has just named its revision, so no write can be missed: a re-packed year has a new
-    revision, a deleted one (an instrument deleted, its closes deleted, TRUNCATE of the price rows, which
-    empties the series) is absent from the answer. The database is recognised by its connection settings
+    revisions of the rows its kept read was made of and asks, in one statement (one snapshot, whole by
+    itself) answered from the unique index alone but for the rows sent (it holds the revisions: migration
+    prices/0010), how many rows are named now and which of them have a revision not held, sent with their
+    bytes. None new and as many as held (revisions are unique: the same rows): the kept arrays are the
+    answer, handed out as they are (the generation's own arrays: no copy, no decoding). Otherwise (after a
+    new day's closes: this year's row of each instrument) each new row replaces the kept one of its
+    instrument and year, and when the kept rows left and the new ones are as many as the rows named (every
+    other kept row is still named), the read is made again from them, exactly as from a whole answer; when
+    they are fewer (a kept row deleted: an instrument's closes deleted, TRUNCATE of the price rows, which
+    empties the series), it is read whole. A row kept is used only when Postgres has just counted it among
+    the rows named with a held revision, so no write can be missed: a re-packed year has a new revision, a
+    deleted one is missing from the count. The database is recognised by its connection settings
     and the oids of the series table and of the revision sequence, so a process forgets what it kept when
     it finds either made again (a restore, a migration undone and redone) or the sequence set back to a
     revision it has seen (a data-only restore's setval), and keeps no read while the rows carry revisions
@@ -402,53 +445,57 @@ class _SeriesCache:
             memo = self.kept.get(key)
         table = PriceSeries._meta.db_table
         params = {"ids": _array_text(ids), "year": start.year}
+        named = None
+        if memo is not None:
+            params["held"] = memo.held
+            rows = _fetch_binary(_SERIES_NEW_SQL.format(table=table), params)
+            (_, count, new, _, _), = (row for row in rows if row[0] is None)
+            rows = [row for row in rows if row[0] is not None]
+            self.last_sent = (new, sum(len(row[3]) + len(row[4]) for row in rows))
+            if not new and count == len(memo.rows.revisions) and memo.before == before:
+                with self.lock:
+                    if key in self.kept:
+                        self.kept.move_to_end(key)
+                return memo.arrays, SeriesLineage(memo.serial, memo.serial)
+            named = _named_of(rows, memo, named=count)
+            if named is None:  # a kept row deleted: the read is made whole
+                memo = None
+            elif not len(named.revisions):
+                named = None  # nothing named: made as from an empty answer
+            elif (named.at >= 0).any():
+                highest = int(named.revisions.max())
+            else:
+                named = None  # every row sent: made as from a whole answer
         if memo is None:
             rows = _fetch_binary(_SERIES_SQL.format(table=table), params)
-        else:
-            params["held"] = _array_text(memo.revisions.tolist())
-            if memo.before == before:
-                params["count"] = len(memo.revisions)
-                if _fetch_binary(_SERIES_SAME_SQL.format(table=table), params)[0][0]:
-                    self.last_sent = (0, 0)
-                    with self.lock:
-                        if key in self.kept:
-                            self.kept.move_to_end(key)
-                    return memo.arrays, SeriesLineage(memo.serial, memo.serial)
-            rows = _fetch_binary(_SERIES_CHANGED_SQL.format(table=table), params)
-        highest = max((row[2] for row in rows), default=0)
-        if rows:
-            with self.lock:
-                self.highest = max(self.highest, highest)
-        sent = sum(1 for row in rows if row[3] is not None)
-        self.last_sent = (sent, sum(len(row[3]) + len(row[4]) for row in rows if row[3] is not None))
-        if memo is not None and not sent and len(rows) == len(memo.revisions) and memo.before == before:
-            with self.lock:
-                if key in self.kept:
-                    self.kept.move_to_end(key)
-            return memo.arrays, SeriesLineage(memo.serial, memo.serial)
+            self.last_sent = (len(rows), sum(len(row[3]) + len(row[4]) for row in rows))
+        if named is None:
+            highest = max((row[2] for row in rows), default=0)
+        with self.lock:
+            self.highest = max(self.highest, highest)
         chunks, native, spans, previous, changed_from = rows, False, None, None, None
-        if memo is not None and sent < len(rows):
-            previous, changed_from = memo.serial, _changed_from(rows, memo, before)
+        if named is not None:
+            previous, changed_from = memo.serial, _changed_from(named, memo, before)
             # Made again from the rows kept and those sent, all as arrays: the same decoding as of a whole
             # answer, on arrays.
             native = True
-            chunks, spans = _remade_chunks(rows, memo, start, before)
+            chunks, spans = _remade_chunks(named, memo, start, before)
         # Made again below: the old one let go of first (its arrays, 15 MB for 500 × 10 years, live on only
         # as long as the rows made again from them).
         with self.lock:
             old = self.kept.pop(key, None)
             if old is not None:
                 self.total -= old.size
-        del memo, old, rows
-        arrays, revisions, years, kept, whole, cut_rows = _decode(chunks, start, before, native=native)
+        del memo, old, rows, named
+        arrays, rows, cut_rows = _decode(chunks, start, before, native=native)
         if spans is not None:
-            revisions, years, kept, whole = spans.rows_of(kept, whole)
+            rows = spans.rows_of(rows)
         # Not kept while the sequence is behind the rows (set back: their revisions are yet to be handed out
         # again, to other bytes), nor when two rows share a revision (handed out twice since a set-back): a
         # kept read's rows are told apart by their revisions.
-        if identity is None or highest >= upcoming or len(np.unique(revisions)) != len(revisions):
+        if identity is None or highest >= upcoming or len(np.unique(rows.revisions)) != len(rows.revisions):
             return arrays, SeriesLineage(None, previous, changed_from)
-        memo = _Kept(arrays, before, revisions, years, kept, whole, cut_rows, serial=next(self.serials))
+        memo = _Kept(arrays, before, rows, cut_rows, serial=next(self.serials))
         with self.lock:
             if identity == self.identity:
                 old = self.kept.pop(key, None)

@@ -71,8 +71,9 @@ def holdings(portfolio):
 
 
 def generated(portfolio, known=None, *, today=TODAY):
-    """One generation as the worker makes it: the series (reusing `known`), then every part it stores, as JSON."""
-    inputs = chart_inputs_load(portfolio=portfolio, closes_before=today)
+    """One generation as the worker makes it: the series (reusing `known`, its transactions as loaded included),
+    then every part it stores, as JSON."""
+    inputs = chart_inputs_load(portfolio=portfolio, closes_before=today, kept=known.loaded if known else None)
     series = chart_series_compute(inputs, today=today, known=known)
     data = chart_data_compute(inputs, today=today, series=series)
     performance, live = performance_with_live_compute(inputs, today=today, series=series)
@@ -147,6 +148,8 @@ def test_the_book_is_taken_again_only_when_made_from_exactly_the_same_transactio
     closes_upsert(usd, {TODAY - timedelta(days=1): "99.5"})
     corrected, answer_corrected = generated(portfolio, kept)
     assert corrected.book is kept.book and answer_corrected == generated(portfolio)[1] != answer
+    # and the transactions as loaded were taken again, not read (portfolio_transactions_reload)
+    assert corrected.loaded.expansion is kept.loaded.expansion and corrected.loaded.version is not None
 
     # the rate of the EUR trade's day corrected: its amounts in the base currency are made at it, so the book is
     # made anew (a rate of another day, looked up by no transaction, leaves it: the test above)
@@ -162,6 +165,7 @@ def test_the_book_is_taken_again_only_when_made_from_exactly_the_same_transactio
     portfolio.transactions.filter(date=FIRST).update(fee=D("1.5"))
     fee, answer_fee = generated(portfolio, kept)
     assert fee.book is not kept.book and answer_fee == generated(portfolio)[1] != answer_rated
+    assert fee.loaded.expansion is not kept.loaded.expansion and fee.loaded.version > kept.loaded.version
 
     # the USD stock given another currency by its provider: made anew (its trades now convert from USD to GBP)
     kept = fee.kept()

@@ -13,7 +13,7 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from portfolio.cache import portfolio_versions_bump
-from portfolio.cash import portfolio_transactions_load
+from portfolio.cash import portfolio_transactions_load, portfolio_transactions_reload
 from portfolio.dashboard import dashboard_data_compute
 from portfolio.kept import KEPT_SQL, LAYOUT, replay_decode, replay_decoded, replay_encode, replay_store
 from portfolio.models import Account, KeptReplay, Portfolio, Transaction
@@ -935,3 +935,104 @@ def test_an_fx_store_locks_the_replays_it_outdates_in_portfolio_order_before_it_
     with connection.cursor() as cursor:
         cursor.execute(locks[0].replace(" FOR UPDATE", ""))
         assert [pk for pk, in cursor.fetchall()] == sorted([early.pk, late.pk])
+
+
+# 7. A process keeping in its memory the transactions it loaded (the chart worker: portfolio_transactions_reload),
+# taken again while the replay version reads the same.
+
+def _load_parts(loaded) -> tuple:
+    """What a load hands its caller, compared with another load's."""
+    return loaded.own, loaded.accounts, loaded.expansion.transactions, loaded.instruments, loaded.cash_ids
+
+
+def _reloads(portfolio: Portfolio, kept) -> tuple[object, bool]:
+    """The reload, and whether it read the transactions (else it took `kept`'s again)."""
+    with CaptureQueriesContext(connection) as queries:
+        loaded = portfolio_transactions_reload(portfolio_id=portfolio.pk, kept=kept)
+    return loaded, any(_TRANSACTIONS_FROM in q["sql"] for q in queries)
+
+
+@pytest.mark.django_db
+def test_a_reload_with_nothing_written_takes_the_kept_rows_again_and_reads_the_instruments_anew():
+    p, ko = _with_cash()
+    first, read = _reloads(p, None)
+    assert read and first.version == _versions(p)[0]
+    assert _load_parts(first) == _load_parts(portfolio_transactions_load(portfolio_id=p.pk))
+    Instrument.objects.filter(pk=ko.pk).update(name="Coca-Cola Company")  # what no replay reads: no bump
+    again, read = _reloads(p, first)
+    assert not read and again.version == first.version
+    assert again.own is first.own and again.expansion is first.expansion
+    assert again.instruments[ko.pk].name == "Coca-Cola Company"
+    assert _load_parts(again) == _load_parts(portfolio_transactions_load(portfolio_id=p.pk))
+
+
+# The writes of section 2 that change what a load reads (its rows, their accounts' cash tracking), and those that
+# change only what the replay makes of them (a rate, a currency): each moves the version, so each loads again.
+RELOADED_WRITES = ["insert", "update", "delete", "sql_update", "copy", "bulk_create", "moved_in", "moved_out",
+                   "tracks_cash", "base_currency", "instrument_currency", "fx_changed"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("write", RELOADED_WRITES)
+def test_after_each_kind_of_write_a_reload_reads_the_transactions_again(write):
+    do, base, _ = WRITES[write]
+    s = _Setup()
+    user = UserFactory(username="reload")
+    s.p = PortfolioFactory(owner=user, name="p", base_currency=base)
+    s.other = PortfolioFactory(owner=user, name="other")
+    s.ko = InstrumentFactory(symbol="KO")
+    fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.80"), "EUR": D("0.90")}})
+    s.tx = _buy(s.p, s.ko, date=date(2024, 1, 2), quantity=D("10"), price=D("50"))
+    s.sell = _buy(s.p, s.ko, type="SELL", date=date(2024, 2, 1), quantity=D("4"), price=D("55"))
+    _buy(s.other, s.ko, date=date(2024, 1, 3), quantity=D("7"), price=D("51"))
+    kept, _ = _reloads(s.p, None)
+
+    do(s)
+
+    loaded, read = _reloads(s.p, kept)
+    assert read and loaded.version == _versions(s.p)[0] != kept.version
+    assert _load_parts(loaded) == _load_parts(portfolio_transactions_load(portfolio_id=s.p.pk))
+
+
+@pytest.mark.django_db
+def test_a_cash_instrument_deleted_after_the_load_was_kept_is_loaded_again():
+    p, _ = _with_cash()
+    kept, _ = _reloads(p, None)
+    Instrument.objects.filter(owner=None, symbol=cash_symbol("USD")).delete()  # no trigger watches it
+    loaded, read = _reloads(p, kept)
+    again = Instrument.objects.get(owner=None, symbol=cash_symbol("USD"))
+    assert read and loaded.cash_ids == {"USD": again.pk} != kept.cash_ids
+    assert _load_parts(loaded) == _load_parts(portfolio_transactions_load(portfolio_id=p.pk))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_load_made_while_a_shared_write_is_in_flight_is_never_taken_again():
+    """Section 5's race: the account's first deposit committed, its cash tracking switched on by a write in flight,
+    which misses the portfolio. The load between the two commits is of the old tracking at the deposit's version:
+    it carries no version, so the next reload, once the switch committed, reads the rows again."""
+    portfolio = PortfolioFactory(owner=UserFactory(username="reload-race"))
+    account = default_account_of(portfolio)
+    Account.objects.filter(pk=account.pk).update(tracks_cash=False)
+    with psycopg.connect(database_url_of_test()) as transaction_writer, \
+            psycopg.connect(database_url_of_test()) as shared_writer:
+        transaction_writer.execute(_INSERT_TX, [portfolio.pk, account.pk, None, "DEPOSIT", "2024-01-02", 1, 1000])
+        shared_writer.execute(f"UPDATE {Account._meta.db_table} SET tracks_cash = TRUE WHERE id = %s", [account.pk])
+        transaction_writer.commit()
+        between, _ = _reloads(portfolio, None)
+        shared_writer.commit()
+    assert between.version is None and between.cash_ids == {}  # untracked: the deposit moved no cash
+    loaded, read = _reloads(portfolio, between)
+    assert read and loaded.version == _versions(portfolio)[0]
+    assert set(loaded.cash_ids) == {"USD"}  # tracked now: the deposit is cash bought
+    assert _load_parts(loaded) == _load_parts(portfolio_transactions_load(portfolio_id=portfolio.pk))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_load_under_repeatable_read_carries_no_version():
+    held = _one("reload-rr")
+    with transaction.atomic():
+        _sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        loaded, _ = _reloads(held.portfolio, None)
+    assert loaded.version is None
+    assert _reloads(held.portfolio, loaded)[1]  # read again, under READ COMMITTED, with its version
+    assert _reloads(held.portfolio, _reloads(held.portfolio, None)[0])[1] is False
