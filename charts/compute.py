@@ -30,9 +30,10 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
+from itertools import chain
 from json.encoder import encode_basestring_ascii
 from math import ceil
-from operator import attrgetter, mul
+from operator import attrgetter, itemgetter, mul
 from typing import NamedTuple, NotRequired, TypedDict
 
 import numpy as np
@@ -991,13 +992,21 @@ def _shared_digest(*, ids: np.ndarray, currencies: dict[int, str], replay: _Repl
     (_Valuer._day_inputs), written exactly: a Decimal as its text (10 and 10.0 are equal numbers but not the same
     figures: a product keeps their places). A digest, not the texts: what is kept stays the size of the
     valuations (an active trader's thousands of transactions would outweigh them hundreds of times)."""
+    # Each field of the thousands of trades (and states) as a column of its own, made in C (map, numpy): a text per
+    # observation cost a Python step and a date's formatting each, a tenth of a generation from nothing kept.
+    observations = list(chain.from_iterable(trades.values()))
     return _digest(
         np.asarray(ids, dtype="i8").tobytes(),
         _text(f"{pk} {code}" for pk, code in sorted(currencies.items())),
-        _text(str(amount) for position in replay.exact for amount in position),
-        _text(f"{pk} {o.date} {o.price} {o.source}" for pk, observed in trades.items() for o in observed),
+        _text(map(str, chain.from_iterable(replay.exact))),
+        np.array(list(trades), dtype="i8").tobytes(), np.array(list(map(len, trades.values())), dtype="i8").tobytes(),
+        np.array(list(map(date.toordinal, map(_observed_date, observations))), dtype="i8").tobytes(),
+        _text(map(str, map(_observed_price, observations))), _text(map(_observed_source, observations)),
         _text(f"{pk} {day} {ratio}" for pk, rows in splits.items() for day, ratio in rows),
     )
+
+
+_observed_date, _observed_price, _observed_source = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 def _text(items: Iterable[str]) -> bytes:
