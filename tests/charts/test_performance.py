@@ -6,6 +6,7 @@ and transactions written in the test, not from the code under test.
 """
 
 import json
+import random
 from datetime import date, timedelta
 from decimal import Decimal as D
 
@@ -14,7 +15,7 @@ import pytest
 from scipy.optimize import brentq
 
 from charts.compute import chart_data_compute, chart_series_compute
-from charts.performance import performance_compute, twr_growth_index
+from charts.performance import _Sums, performance_compute, twr_growth_index
 from charts.selectors import chart_inputs_load
 from portfolio.ranges import PERFORMANCE_RANGES
 from prices.fx import fx_rates_store
@@ -672,3 +673,30 @@ def test_after_a_fee_on_an_empty_portfolio_the_growth_index_goes_on(portfolio):
     # had no portfolio line: its growth was 0 from the fee's day on)
     assert growth[-1] == pytest.approx(1.21)
 
+
+
+def test_running_totals_of_amounts_and_of_levels_are_the_sums_of_their_days():
+    """charts.performance._Sums against adding the days up one by one: the amounts of scattered days, and a step
+    function of levels carried over days as the invested line carries them (the same Decimal each day), changed
+    on some days, set again to an equal value on others (another Decimal, the same figure) and to zero."""
+    rng = random.Random(7)
+    n_days = 400
+    by_day = {day: D(rng.randint(-50_000, 50_000)) / 100 for day in rng.sample(range(n_days), 60)}
+    levels, level = [], D("0")
+    for _ in range(n_days):
+        roll = rng.random()
+        if roll < 0.05:
+            level = D(rng.randint(0, 10_000_000)) / 10_000
+        elif roll < 0.08:
+            level = D(str(level))  # an equal level, another object
+        elif roll < 0.09:
+            level = D("0")
+        levels.append(level)
+    amounts, invested = _Sums(by_day, n_days), _Sums.of_levels(levels)
+    assert amounts.days.tolist() == [float(by_day.get(day, 0)) for day in range(n_days)]
+    for _ in range(300):
+        b = rng.randint(-1, n_days - 2)
+        e = rng.randint(b + 1, n_days - 1)
+        assert amounts.between(b, e) == sum((by_day.get(day, D(0)) for day in range(b + 1, e + 1)), D(0))
+        assert invested.between(b, e) == sum(levels[b + 1:e + 1], D(0))
+    assert _Sums.of_levels([]).between(-1, 3) == 0 and _Sums({}, 0).between(-1, 0) == 0
