@@ -411,6 +411,11 @@ def _book_make(inputs: ChartInputs, *, ids: np.ndarray, instruments: list[Instru
     dated = bisect_right(transactions, today, key=_date_of)
     if kept is not None and _book_reusable(kept, transactions=transactions, ids=ids, currencies=currencies,
                                            dated=dated, rates=rates):
+        if kept.transactions is not transactions:
+            # Equal rows loaded anew (a write that moved the replay version and left them as they were, a rate of
+            # a day no transaction looks up): the book holds the new ones, and the old go, so what is kept holds
+            # one copy of them (its size counts one: charts/valuations_kept.py).
+            kept = replace(kept, transactions=transactions)
         if len(kept.invested) == n_days:
             return kept
         invested = _invested_extended(kept, n_days=n_days)

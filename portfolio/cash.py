@@ -210,9 +210,9 @@ class PortfolioTransactions:
     cash_ids: dict[str, int]  # currency -> its cash instrument
     # With `latest`: the latest stored closes of the instruments (prices_latest_get) read with them.
     latest: dict[int, LatestPrice] | None = None
-    # The portfolio's replay version read before the rows (portfolio_transactions_reload; None: not read, or
-    # unknown): the rows are the portfolio's for as long as it reads the same.
-    version: int | None = None
+    # The portfolio's replay version read before the rows (portfolio/kept.py replay_version_get, with its kept row's
+    # generation; None: not read, or unknown): the rows are the portfolio's for as long as it reads the same.
+    version: tuple[int, int] | None = None
 
     @property
     def transactions(self) -> list:

@@ -194,25 +194,27 @@ KEPT_SQL = (f"SELECT CASE WHEN {_SHARED_WRITE_IN_FLIGHT} THEN NULL ELSE k.versio
             f"CASE WHEN k.state_version = k.version THEN k.state END "
             f"FROM {_PORTFOLIOS} p LEFT JOIN {_KEPT} k ON k.portfolio_id = p.id WHERE p.id = %s")
 
-# The portfolio's replay version alone, for a process keeping in its own memory what it read of the replay's
-# inputs (the chart worker's transactions: portfolio/cash.py portfolio_transactions_reload). NULL when rows read
-# after it may be newer than it says without it moving: a shared write in flight (see SHARED_WRITE_LOCK), or a
-# transaction's snapshot older than the statement (above READ COMMITTED, as for _STORE_SQL below).
-_VERSION_SQL = (f"SELECT CASE WHEN {_SHARED_WRITE_IN_FLIGHT} "
-                "OR current_setting('transaction_isolation') <> 'read committed' THEN NULL ELSE version END "
-                f"FROM {_KEPT} WHERE portfolio_id = %s")
+# The portfolio's replay version with its kept row's generation (migration 0011: a row made again counts its versions
+# from 0 again), for a process keeping in its memory what it read of the replay's inputs (the chart worker's
+# transactions: portfolio/cash.py portfolio_transactions_reload). NULL when rows read after it may be newer than it
+# says without it moving: a shared write in flight (see SHARED_WRITE_LOCK), or a transaction's snapshot older than
+# the statement (above READ COMMITTED, as for _STORE_SQL below).
+_VERSION_SQL = (f"SELECT NOT {_SHARED_WRITE_IN_FLIGHT} "
+                "AND current_setting('transaction_isolation') = 'read committed', "
+                f"generation, version FROM {_KEPT} WHERE portfolio_id = %s")
 
 
-def replay_version_get(*, portfolio_id: int) -> int | None:
-    """The portfolio's replay version: the database adds to it in the transaction of every write of what the replay
-    reads (migration 0009), so rows read after it are the same rows for as long as it reads the same. None when it
-    cannot say so: off Postgres (no triggers), no kept row, or a write in flight that may have missed it."""
+def replay_version_get(*, portfolio_id: int) -> tuple[int, int] | None:
+    """The portfolio's replay version, as (its kept row's generation, its version): the database adds to the version
+    in the transaction of every write of what the replay reads (migration 0009), and a row made again has a new
+    generation (0011), so rows read after it are the same rows for as long as it reads the same. None when it cannot
+    say so: off Postgres (no triggers), no kept row, or a write in flight that may have missed it."""
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
         cursor.execute(_VERSION_SQL, [portfolio_id])
         row = cursor.fetchone()
-    return None if row is None else row[0]
+    return (row[1], row[2]) if row is not None and row[0] else None
 
 
 # Stored only while the portfolio is still at that version (else it would never serve): a store that finds the

@@ -149,7 +149,11 @@ class KeptReplay(models.Model):
 
     No foreign key in the database: checking one would make a read's store wait for the lock of any writer
     holding the portfolio row (a service's select_for_update) until it commits. Django still deletes the row
-    with its portfolio; one left by a portfolio deleted by hand is outdated should its id come back."""
+    with its portfolio; one left by a portfolio deleted by hand is outdated should its id come back.
+
+    The table also has a `generation` column the model leaves out (migration 0011): a number each row is given as
+    it is made, never handed out again, read only by raw SQL (portfolio/kept.py replay_version_get) — a row made
+    again counts its versions from 0 again, and (generation, version) tells the two apart."""
 
     portfolio = models.OneToOneField(Portfolio, on_delete=models.CASCADE, primary_key=True, related_name="kept",
                                      db_constraint=False)

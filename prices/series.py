@@ -84,7 +84,9 @@ class SeriesLineage(NamedTuple):
     """What a read of price_series_runs_read was made from, for a caller keeping what it made of an earlier one:
     `read` names this read (None: not kept, so no later read is made from it); `previous` the kept read it was made
     from (None: read whole); `changed_from` the first day whose closes may differ from `previous`'s (None: none
-    differ: the very arrays). The closes dated before it, of every instrument, are `previous`'s, row for row."""
+    differ: the very arrays). When it is after the read's start, the closes dated before it, of every instrument,
+    are `previous`'s, row for row; on or before the start, the close carried into the start (each instrument's last
+    before it, dated earlier still) may differ too: nothing is then the same (review r31)."""
 
     read: int | None
     previous: int | None = None

@@ -167,6 +167,15 @@ def test_the_book_is_taken_again_only_when_made_from_exactly_the_same_transactio
     assert fee.book is not kept.book and answer_fee == generated(portfolio)[1] != answer_rated
     assert fee.loaded.expansion is not kept.loaded.expansion and fee.loaded.version > kept.loaded.version
 
+    # a transaction saved unchanged (the version moves, the rows are the same): loaded anew, the book taken again
+    # with the new rows, so what is kept holds one copy of them, as its size counts (review r31)
+    kept = fee.kept()
+    portfolio.transactions.get(date=FIRST).save()
+    saved, answer_saved = generated(portfolio, kept)
+    assert saved.loaded.version > kept.loaded.version and saved.loaded.expansion is not kept.loaded.expansion
+    assert saved.book.replay is kept.book.replay and answer_saved == answer_fee
+    assert saved.kept().book.transactions is saved.kept().loaded.transactions
+
     # the USD stock given another currency by its provider: made anew (its trades now convert from USD to GBP)
     kept = fee.kept()
     FxRateFactory(base="GBP", quote="USD", date=date(2020, 1, 2), rate=D("1.25"))

@@ -945,6 +945,14 @@ def _load_parts(loaded) -> tuple:
     return loaded.own, loaded.accounts, loaded.expansion.transactions, loaded.instruments, loaded.cash_ids
 
 
+def _replay_version(portfolio: Portfolio) -> tuple[int, int]:
+    """The kept row's generation (migration 0011) and version, as a load reads them."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT generation, version FROM {KeptReplay._meta.db_table} WHERE portfolio_id = %s",
+                       [portfolio.pk])
+        return cursor.fetchone()
+
+
 def _reloads(portfolio: Portfolio, kept) -> tuple[object, bool]:
     """The reload, and whether it read the transactions (else it took `kept`'s again)."""
     with CaptureQueriesContext(connection) as queries:
@@ -956,7 +964,7 @@ def _reloads(portfolio: Portfolio, kept) -> tuple[object, bool]:
 def test_a_reload_with_nothing_written_takes_the_kept_rows_again_and_reads_the_instruments_anew():
     p, ko = _with_cash()
     first, read = _reloads(p, None)
-    assert read and first.version == _versions(p)[0]
+    assert read and first.version == _replay_version(p)
     assert _load_parts(first) == _load_parts(portfolio_transactions_load(portfolio_id=p.pk))
     Instrument.objects.filter(pk=ko.pk).update(name="Coca-Cola Company")  # what no replay reads: no bump
     again, read = _reloads(p, first)
@@ -990,7 +998,7 @@ def test_after_each_kind_of_write_a_reload_reads_the_transactions_again(write):
     do(s)
 
     loaded, read = _reloads(s.p, kept)
-    assert read and loaded.version == _versions(s.p)[0] != kept.version
+    assert read and loaded.version == _replay_version(s.p) != kept.version
     assert _load_parts(loaded) == _load_parts(portfolio_transactions_load(portfolio_id=s.p.pk))
 
 
@@ -1022,7 +1030,7 @@ def test_a_load_made_while_a_shared_write_is_in_flight_is_never_taken_again():
         shared_writer.commit()
     assert between.version is None and between.cash_ids == {}  # untracked: the deposit moved no cash
     loaded, read = _reloads(portfolio, between)
-    assert read and loaded.version == _versions(portfolio)[0]
+    assert read and loaded.version == _replay_version(portfolio)
     assert set(loaded.cash_ids) == {"USD"}  # tracked now: the deposit is cash bought
     assert _load_parts(loaded) == _load_parts(portfolio_transactions_load(portfolio_id=portfolio.pk))
 
@@ -1036,3 +1044,41 @@ def test_a_load_under_repeatable_read_carries_no_version():
     assert loaded.version is None
     assert _reloads(held.portfolio, loaded)[1]  # read again, under READ COMMITTED, with its version
     assert _reloads(held.portfolio, _reloads(held.portfolio, None)[0])[1] is False
+
+
+# Review r31: a kept row's version counts from 0 again when the row is made again, so a load kept at a version could
+# be taken for another state of the portfolio's inputs; with the row's generation (migration 0011) it never is.
+
+@pytest.mark.django_db
+def test_a_deleted_portfolios_kept_load_is_never_taken_for_a_new_portfolio_given_its_id():
+    secret, other = InstrumentFactory(symbol="SECRET"), InstrumentFactory(symbol="OTHER")
+    old = PortfolioFactory(owner=UserFactory(username="alice"), name="alice's")
+    TransactionFactory(portfolio=old, instrument=secret, quantity=D("1000"), price=D("10"))
+    kept, _ = _reloads(old, None)
+    pk, (_, kept_version) = old.pk, kept.version
+    portfolio_delete(portfolio=old)
+    # the id comes back (a fixture load, an import keeping ids, a sequence set back): bob's portfolio, its
+    # versions counted from 0 again up to the one alice's load was kept at
+    new = PortfolioFactory(owner=UserFactory(username="bob"), name="bob's", pk=pk)
+    while _versions(new)[0] < kept_version:
+        TransactionFactory(portfolio=new, instrument=other, quantity=D("1"), price=D("20"))
+    assert _versions(new)[0] == kept_version
+    loaded, read = _reloads(new, kept)
+    assert read and loaded.version != kept.version
+    assert [tx.instrument_id for tx in loaded.own] == [other.pk] * len(loaded.own)
+
+
+@pytest.mark.django_db
+def test_a_kept_row_deleted_by_hand_and_made_again_never_serves_the_load_kept_before():
+    stock, other = InstrumentFactory(symbol="A1"), InstrumentFactory(symbol="B1")
+    portfolio = PortfolioFactory(owner=UserFactory(username="dave"))
+    for day in (2, 3, 4):
+        TransactionFactory(portfolio=portfolio, instrument=stock, date=date(2024, 1, day))
+    kept, _ = _reloads(portfolio, None)
+    _sql(f"DELETE FROM {KeptReplay._meta.db_table} WHERE portfolio_id = %s", [portfolio.pk])  # emptied by hand
+    Transaction.objects.filter(portfolio=portfolio).delete()  # the row made again by the trigger: version 1
+    while _versions(portfolio)[0] < kept.version[1]:
+        TransactionFactory(portfolio=portfolio, instrument=other, date=date(2024, 2, 2))
+    assert _versions(portfolio)[0] == kept.version[1]
+    loaded, read = _reloads(portfolio, kept)
+    assert read and {tx.instrument_id for tx in loaded.own} == {other.pk}
