@@ -38,6 +38,9 @@ BYTES_PER_PORTFOLIO = 1000
 # (Book.made: ~200 bytes each); and per day, the invested line (a list slot and a float).
 BYTES_PER_TRANSACTION = 1600
 BYTES_PER_DAY_OF_BOOK = 16
+# The load's own rows of the cash types (a deposit, a withdrawal, interest...) are the one part of it the book does
+# not hold (it holds the cash trades they were expanded to): a loaded row each (review r32).
+BYTES_PER_LOADED_ROW = 600
 
 _KEPT = KeptBytes(setting="CHART_KEPT_VALUATIONS_MB", min_bytes=0)
 
@@ -55,11 +58,17 @@ def valuations_kept_put(*, portfolio_id: int, valuations: KnownValuations) -> No
 
 def valuations_size(valuations: KnownValuations) -> int:
     """The memory a generation's kept valuations are counted for."""
-    book, grid = valuations.book, valuations.grid
+    book, grid, loaded = valuations.book, valuations.grid, valuations.loaded
     return (valuations.positions * BYTES_PER_POSITION + len(valuations.by_date) * BYTES_PER_DAY
             + BYTES_PER_PORTFOLIO + (0 if book is None else len(book.transactions) * BYTES_PER_TRANSACTION
                                      + len(book.invested) * BYTES_PER_DAY_OF_BOOK)
-            + (0 if grid is None else grid.nbytes))
+            + (0 if grid is None else grid.nbytes)
+            + (0 if loaded is None else _cash_type_rows(loaded.own) * BYTES_PER_LOADED_ROW))
+
+
+def _cash_type_rows(own: list) -> int:
+    """How many of a load's own rows are of the cash types (they name no instrument)."""
+    return sum(1 for row in own if row.instrument_id is None)
 
 
 def valuations_kept_clear() -> None:

@@ -152,8 +152,9 @@ class KeptReplay(models.Model):
     with its portfolio; one left by a portfolio deleted by hand is outdated should its id come back.
 
     The table also has a `generation` column the model leaves out (migration 0011): a number each row is given as
-    it is made, never handed out again, read only by raw SQL (portfolio/kept.py replay_version_get) — a row made
-    again counts its versions from 0 again, and (generation, version) tells the two apart."""
+    it is made, and anew when an UPDATE lowers its version (a fixture loaded again: its stored replay dropped too),
+    never handed out twice, read only by raw SQL (portfolio/kept.py replay_version_get) — a row made again or set
+    back counts its versions from below again, and (generation, version) tells the states apart."""
 
     portfolio = models.OneToOneField(Portfolio, on_delete=models.CASCADE, primary_key=True, related_name="kept",
                                      db_constraint=False)

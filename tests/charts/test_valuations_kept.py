@@ -18,6 +18,7 @@ from charts.selectors import chart_inputs_load
 from charts.services import chart_data_generate
 from charts.valuations_kept import (
     BYTES_PER_DAY_OF_BOOK,
+    BYTES_PER_LOADED_ROW,
     BYTES_PER_TRANSACTION,
     valuations_kept_clear,
     valuations_kept_get,
@@ -429,6 +430,15 @@ def test_what_is_kept_is_counted_for_its_valuations_and_its_transactions_and_a_l
     assert valuations_size(valuations) - valuations_size(replace(valuations, grid=None)) == valuations.grid.nbytes \
         >= valuations.grid.value.nbytes
     assert held <= 301 * BYTES_PER_TRANSACTION + len(book.invested) * BYTES_PER_DAY_OF_BOOK
+
+    # the transactions as loaded are the book's rows but for those of the cash types, which the book holds expanded
+    # (review r32): counted a loaded row each
+    assert valuations_size(valuations) == valuations_size(replace(valuations, loaded=None))  # none here
+    for day in (date(2023, 12, 1), date(2023, 12, 4)):
+        TransactionFactory(portfolio=portfolio, instrument=None, type="DEPOSIT", date=day, quantity=D("1"),
+                           price=D("500"))
+    funded = generated(portfolio)[0].kept()
+    assert valuations_size(funded) - valuations_size(replace(funded, loaded=None)) == 2 * BYTES_PER_LOADED_ROW
 
     # a portfolio holding nothing on any day valued is counted too (never 0), and a limit of 0 keeps none at all
     settings.CHART_KEPT_VALUATIONS_MB = 0

@@ -8,6 +8,7 @@ from decimal import Decimal as D
 
 import psycopg
 import pytest
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
@@ -1082,3 +1083,50 @@ def test_a_kept_row_deleted_by_hand_and_made_again_never_serves_the_load_kept_be
     assert _versions(portfolio)[0] == kept.version[1]
     loaded, read = _reloads(portfolio, kept)
     assert read and {tx.instrument_id for tx in loaded.own} == {other.pk}
+
+
+# Review r32: a kept row's version set back under the same generation (a fixture of the model loaded again, an UPDATE
+# by hand) named other rows with the version a worker kept its load at, and served a stored replay of the fixture's
+# for the rows written since; the row now becomes a new generation with no replay (migration 0011).
+
+@pytest.mark.django_db
+def test_a_kept_row_set_back_by_a_fixture_is_a_new_generation_and_serves_nothing_of_before(tmp_path):
+    held = _one("fixture")
+    portfolio, fixture = held.portfolio, tmp_path / "kept.json"
+    _kept_valuation(portfolio)  # a replay stored at the version of the one buy
+    call_command("dumpdata", "portfolio.keptreplay", output=str(fixture), verbosity=0)
+    Transaction.objects.filter(pk=held.pk).update(quantity=D("20"))
+    kept, _ = _reloads(portfolio, None)  # the worker's load: 20 shares
+    call_command("loaddata", str(fixture), verbosity=0)  # version, state and state_version of the dump
+    (generation, version), (kept_generation, kept_version) = _replay_version(portfolio), kept.version
+    assert version < kept_version and generation != kept_generation and _stored_at(portfolio) is None
+    valuation, replayed = _replays(portfolio)
+    assert replayed and valuation == _fresh(portfolio) and valuation.holdings[0].quantity == D("20")
+    while _replay_version(portfolio)[1] < kept_version:  # counted up to the kept version again, other rows
+        TransactionFactory(portfolio=portfolio, instrument=held.instrument, date=date(2024, 2, 1), quantity=D("1"))
+    loaded, read = _reloads(portfolio, kept)
+    assert read and len(loaded.own) > len(kept.own)
+
+
+@pytest.mark.django_db
+def test_a_kept_row_inserted_with_a_replay_holds_none():
+    held = _one("inserted")
+    portfolio = held.portfolio
+    _kept_valuation(portfolio)
+    row = KeptReplay.objects.values("version", "state_version", "state").get(portfolio=portfolio)
+    KeptReplay.objects.filter(portfolio=portfolio).delete()
+    KeptReplay.objects.create(portfolio=portfolio, **row)  # as a fixture would, after the row was gone
+    assert _stored_at(portfolio) is None and _replays(portfolio)[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_generations_go_on_from_where_they_were_after_migration_0011_is_undone_and_done_again():
+    first = PortfolioFactory(owner=UserFactory(username="generations"))
+    highest = _replay_version(first)[0]
+    try:
+        call_command("migrate", "portfolio", "0010", verbosity=0)
+        call_command("migrate", "portfolio", verbosity=0)
+        made = [_replay_version(PortfolioFactory(owner=UserFactory(username="again")))[0], _replay_version(first)[0]]
+    finally:
+        call_command("migrate", "portfolio", verbosity=0)
+    assert all(generation > highest for generation in made)
