@@ -113,6 +113,21 @@ def _specs(data) -> list[QuerySpec]:
         _prices_load(instrument_ids=ids, start=first, before=None)
         _prices_load(instrument_ids=ids, start=first, before=None)
 
+    def chart_series_new_day(ids: list[int]) -> None:
+        # The read of a worker that kept them, after a new day's closes re-packed this year's row of each (here
+        # rewritten as they are: a new revision, the same closes): its question names the rows from the index and
+        # fetches each new row's bytes by its key.
+        from django.db import connection
+
+        price_series_cache_clear()
+        _prices_load(instrument_ids=ids, start=first, before=None)
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {SERIES_TABLE} SET days = days WHERE instrument_id = ANY(%s) AND year = %s",
+                           [ids, last.year])
+        _prices_load(instrument_ids=ids, start=first, before=None)
+        with connection.cursor() as cursor:  # the rewritten rows' dead versions gone, as autovacuum leaves them
+            cursor.execute(f"VACUUM ANALYZE {SERIES_TABLE}")
+
     def history(ids: list[int]) -> None:
         price_history_get(instrument=Instrument.objects.get(pk=ids[0]), start=last - timedelta(days=365), end=last)
 
@@ -131,6 +146,12 @@ def _specs(data) -> list[QuerySpec]:
         QuerySpec("chart_series", "every holding's packed closes since the first transaction, and the year "
                   "before it (chart inputs)", "prices/series.py price_series_runs_load",
                   chart_series_cold, lambda sql: "UNION ALL" in sql, False, True, table=SERIES_TABLE),
+        # A lookup by key per new row: without the index, a scan of the whole table for each. Captured before the
+        # question of the same day below, whose revisions are then those it rewrote: nothing changes after it.
+        QuerySpec("chart_series_new_day", "which of those packed closes changed since a worker kept them, after a "
+                  "new day's closes: this year's of every holding, fetched by key and sent (chart inputs, a new day)",
+                  "prices/series.py price_series_runs_load",
+                  chart_series_new_day, lambda sql: "count(*) FILTER" in sql, True, True, table=SERIES_TABLE),
         QuerySpec("chart_series_kept", "which of those packed closes changed since a worker kept them "
                   "(chart inputs, made again the same day: none)", "prices/series.py price_series_runs_load",
                   chart_series_kept, lambda sql: "count(*) FILTER" in sql, False, True, table=SERIES_TABLE),
