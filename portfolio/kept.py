@@ -194,11 +194,11 @@ KEPT_SQL = (f"SELECT CASE WHEN {_SHARED_WRITE_IN_FLIGHT} THEN NULL ELSE k.versio
             f"CASE WHEN k.state_version = k.version THEN k.state END "
             f"FROM {_PORTFOLIOS} p LEFT JOIN {_KEPT} k ON k.portfolio_id = p.id WHERE p.id = %s")
 
-# The portfolio's replay version with its kept row's generation (migration 0011: a row made again counts its versions
-# from 0 again), for a process keeping in its memory what it read of the replay's inputs (the chart worker's
-# transactions: portfolio/cash.py portfolio_transactions_reload). NULL when rows read after it may be newer than it
-# says without it moving: a shared write in flight (see SHARED_WRITE_LOCK), or a transaction's snapshot older than
-# the statement (above READ COMMITTED, as for _STORE_SQL below).
+# The portfolio's replay version with its kept row's generation (migration 0011: a row made again, or its version
+# set back, is a new generation), for a process keeping in its memory what it read of the replay's inputs (the chart
+# worker's transactions: portfolio/cash.py portfolio_transactions_reload). NULL when rows read after it may be newer
+# than it says without it moving: a shared write in flight (see SHARED_WRITE_LOCK), or a transaction's snapshot
+# older than the statement (above READ COMMITTED, as for _STORE_SQL below).
 _VERSION_SQL = (f"SELECT NOT {_SHARED_WRITE_IN_FLIGHT} "
                 "AND current_setting('transaction_isolation') = 'read committed', "
                 f"generation, version FROM {_KEPT} WHERE portfolio_id = %s")
@@ -206,9 +206,9 @@ _VERSION_SQL = (f"SELECT NOT {_SHARED_WRITE_IN_FLIGHT} "
 
 def replay_version_get(*, portfolio_id: int) -> tuple[int, int] | None:
     """The portfolio's replay version, as (its kept row's generation, its version): the database adds to the version
-    in the transaction of every write of what the replay reads (migration 0009), and a row made again has a new
-    generation (0011), so rows read after it are the same rows for as long as it reads the same. None when it cannot
-    say so: off Postgres (no triggers), no kept row, or a write in flight that may have missed it."""
+    in the transaction of every write of what the replay reads (migration 0009), and a row made again or set back
+    has a new generation (0011), so rows read after it are the same rows for as long as it reads the same. None when
+    it cannot say so: off Postgres (no triggers), no kept row, or a write in flight that may have missed it."""
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
