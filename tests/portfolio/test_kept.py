@@ -340,21 +340,28 @@ class _Setup:
     pass
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("write", WRITES)
-def test_after_each_kind_of_write_the_valuation_is_a_fresh_replays(write):
-    do, base, changes = WRITES[write]
+def _written_to(*, base: str, username: str) -> _Setup:
+    """What each of WRITES writes to: portfolio `p` in `base` (`tx`, 10 KO bought on 2024-01-02, and `sell`, 4 sold
+    on 2024-02-01) and `other` (7 KO bought), KO's close of 2024-03-06, and USD->GBP and USD->EUR from 2024-01-02 (a
+    GBP close stays a GBP close: instrument currency changed)."""
     s = _Setup()
-    user = UserFactory(username="kept")
+    user = UserFactory(username=username)
     s.p = PortfolioFactory(owner=user, name="p", base_currency=base)
     s.other = PortfolioFactory(owner=user, name="other")
     s.ko = InstrumentFactory(symbol="KO")
     PriceFactory(instrument=s.ko, date=date(2024, 3, 6), close=D("60"))
-    # USD->GBP and USD->EUR from 2024-01-02; a GBP close stays a GBP close (instrument currency changed).
     fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.80"), "EUR": D("0.90")}})
     s.tx = _buy(s.p, s.ko, date=date(2024, 1, 2), quantity=D("10"), price=D("50"))
     s.sell = _buy(s.p, s.ko, type="SELL", date=date(2024, 2, 1), quantity=D("4"), price=D("55"))
     _buy(s.other, s.ko, date=date(2024, 1, 3), quantity=D("7"), price=D("51"))
+    return s
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("write", WRITES)
+def test_after_each_kind_of_write_the_valuation_is_a_fresh_replays(write):
+    do, base, changes = WRITES[write]
+    s = _written_to(base=base, username="kept")
     before = _kept_valuation(s.p)
     other_before = _kept_valuation(s.other)
 
@@ -985,15 +992,7 @@ RELOADED_WRITES = ["insert", "update", "delete", "sql_update", "copy", "bulk_cre
 @pytest.mark.parametrize("write", RELOADED_WRITES)
 def test_after_each_kind_of_write_a_reload_reads_the_transactions_again(write):
     do, base, _ = WRITES[write]
-    s = _Setup()
-    user = UserFactory(username="reload")
-    s.p = PortfolioFactory(owner=user, name="p", base_currency=base)
-    s.other = PortfolioFactory(owner=user, name="other")
-    s.ko = InstrumentFactory(symbol="KO")
-    fx_rates_store(base="USD", series={date(2024, 1, 2): {"GBP": D("0.80"), "EUR": D("0.90")}})
-    s.tx = _buy(s.p, s.ko, date=date(2024, 1, 2), quantity=D("10"), price=D("50"))
-    s.sell = _buy(s.p, s.ko, type="SELL", date=date(2024, 2, 1), quantity=D("4"), price=D("55"))
-    _buy(s.other, s.ko, date=date(2024, 1, 3), quantity=D("7"), price=D("51"))
+    s = _written_to(base=base, username="reload")
     kept, _ = _reloads(s.p, None)
 
     do(s)

@@ -1,8 +1,7 @@
 """A process keeps the packed series it read (prices/series.py) and is sent only the rows whose revision
 changed; whatever changed the closes, its next read is the price rows as they are."""
 
-import random
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal as D
 
 import numpy as np
@@ -264,32 +263,6 @@ def test_a_new_day_joins_each_instruments_unchanged_years_as_one_slice(monkeypat
     assert read() == rows()
     assert decoded[-1] == 2 * 4  # nothing sent: 2024, cut at the old end, is whole now
     assert (pair[0].pk, "2024-11-03", 2411_050_000) in read()
-
-
-def test_a_read_made_again_is_a_whole_read_whatever_changed():
-    """Random writes (a new day, a backfill, a correction, a year deleted) and ends: each read made again from
-    what the process keeps is the price rows as they are."""
-    rng = random.Random(15)
-    trio = [InstrumentFactory(symbol=symbol) for symbol in ("AAA", "BBB", "CCC")]
-    for instrument in trio:
-        closes_upsert(instrument, {date(year, 1, 1) + timedelta(days=rng.randrange(365)): f"{rng.randrange(1, 999)}.25"
-                                   for year in range(2016, 2025) for _ in range(6)})
-    start = date(2018, 5, 1)
-    for _ in range(40):
-        instrument = rng.choice(trio)
-        change = rng.randrange(4)
-        if change == 0:  # a new day
-            day = date(2024, 12, 1) + timedelta(days=rng.randrange(30))
-            closes_upsert(instrument, {day: f"{rng.randrange(1, 999)}"})
-        elif change == 1:  # a backfill or a correction of a past day
-            day = date(2015, 1, 1) + timedelta(days=rng.randrange(3600))
-            closes_upsert(instrument, {day: f"{rng.randrange(1, 999)}.5"})
-        elif change == 2:  # a year's closes deleted
-            PriceHistory.objects.filter(instrument=instrument, date__year=rng.randrange(2016, 2025)).delete()
-        before = rng.choice([None, date(2024, 12, 15), date(2024, 6, 30), date(2023, 1, 1)])
-        ids, days, micros = price_series_load(instrument_ids=[i.pk for i in trio], start=start, before=before)
-        got = list(zip(ids.tolist(), days.astype("M8[D]").astype(str).tolist(), micros.tolist(), strict=True))
-        assert got == [row for row in _rows(trio, start) if before is None or row[1] < before.isoformat()]
 
 
 def test_kept_years_no_longer_side_by_side_are_not_joined():
