@@ -456,10 +456,11 @@ def _reason_initial_warm(results: dict) -> tuple[str, str]:
     d = results["sections"]["dashboard"]
     tc, gu = d["test_client"]["initial"]["warm"], d["gunicorn"]["initial"]["warm"]
     why = (f"A warm initial-data request is a cache hit, yet it costs test client p50 {tc['p50']} ms / p95 "
-           f"{tc['p95']} ms (gunicorn p50 {gu['p50']} / p95 {gu['p95']} ms): the token's user from Redis, the "
-           "portfolio's owner and version from Postgres (one primary-key probe), the cached answer's bytes and "
-           "the history progress from Redis, and the framework's own request handling (section 5 compares it "
-           "with the framework floor)." + _contention(results, "dashboard") + _profile_lines(results, "initial_warm"))
+           f"{tc['p95']} ms (gunicorn p50 {gu['p50']} / p95 {gu['p95']} ms): the token's user, the portfolio's "
+           "owner and version (as the process last read them from Postgres, confirmed by their copy), the cached "
+           "answer's bytes and the history progress, all from Redis in one round trip, and the framework's own "
+           "request handling (section 5 compares it with the framework floor)."
+           + _contention(results, "dashboard") + _profile_lines(results, "initial_warm"))
     return why, _load_next_step(results, profile="initial_warm")
 
 
@@ -487,14 +488,10 @@ def _load_next_step(results: dict, *, profile: str = "dashboard_warm") -> str:
              if (share := _hot(results, profile, name)) is not None]
     if (share := round(sum(probe), 1)) >= 10:
         steps.append((share, f"the owner and version probe (`portfolio_access_probe`, portfolio/access.py, {share} %), "
-                             "the one Postgres round trip of a warm read (a statement prepared once per connection, "
-                             "core/postgres/prepared.py; the connection's health check polls its socket, "
-                             "core/postgres/base.py: no round trip of its own): the version is read from "
-                             "Postgres on purpose (a write made while Redis was away must outdate the answers at "
-                             "once), and a copy in Redis cannot learn of a write whose writer could not reach it; "
-                             "a per-process copy invalidated by Postgres's LISTEN/NOTIFY (delivered at commit, on "
-                             "the connection the request uses anyway) is the way left, if its delivery before the "
-                             "next read can be shown"))
+                             "which a warm read makes only when Redis's copy of those numbers does not confirm what "
+                             "its process last read (its first read of the portfolio, after a write, or once the "
+                             "copy expired: PORTFOLIO_ACCESS_CACHE_SECONDS): that it shows this much means the "
+                             "copies were withdrawn or expired often during the run — find which"))
     redis_reads = [(name, share) for name in ("_warm_read (portfolio/api/views", "_token_load (config/authentication",
                                               "cached (core/query_cache", "portfolio_history_progress",
                                               "chart_answer_get", "chart_parts_get")
@@ -897,9 +894,9 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "which the valuation, the chart and the naive view count as a holding of its own. Milliseconds.",
         "",
         "- **Warm**: every cache holds the answer — the token's user, the dashboard answers (as the JSON "
-        "sent), the chart. A warm request costs one primary-key probe for the portfolio's owner and data "
-        "version (never cached, so that a write made while Redis was away still outdates the answers) and "
-        "Redis reads.",
+        "sent), the chart. A warm request is one Redis round trip and no query: the token's user, the "
+        "portfolio's owner and versions as its web process last read them from Postgres (confirmed by their "
+        "copy in Redis, which every write updates) and the answer.",
         "- **Cold**: nothing the page needs is cached. Before each cold request the portfolio's data version is "
         "bumped as a refresh of today's quotes bumps it (the chart's history version stays, as after that refresh: "
         "no regeneration is queued), the token's cached user is forgotten and the chart is deleted. "

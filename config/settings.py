@@ -163,6 +163,9 @@ API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=7 * 24)
 # A valid token's user is cached in Redis this long (config/authentication.py): saves a join on every
 # API request. Deleting the token or saving the user forgets it at once; this bounds anything else.
 AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=30)
+# A warm dashboard read finds a portfolio's owner and data versions in a Redis copy instead of Postgres
+# (portfolio/access.py). Every write updates it at once; this bounds one that could not reach Redis.
+PORTFOLIO_ACCESS_CACHE_SECONDS = env.int("PORTFOLIO_ACCESS_CACHE_SECONDS", default=5)
 # Failed logins of one username from one address before that pair is locked out, and how long it stays
 # locked after its last failure (a failure counts while it is within this window of the next one).
 LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)

@@ -1,21 +1,39 @@
-"""Who owns a portfolio and its data version: all the dashboard's hot reads need to find their cached
-answers, in one primary-key probe that builds no model instance (a statement prepared once per connection,
-core/postgres/prepared.py: on the hottest path of the product, building the ORM query, or even binding and
-sending the SQL through a cursor, costs more than Postgres answering it).
+"""Who owns a portfolio and its data version: all the dashboard's hot reads need them to find their cached
+answers. Postgres holds them (the versions are bumped in the transaction of every write: portfolio/cache.py);
+a primary-key probe reads them without building a model instance (a statement prepared once per connection,
+core/postgres/prepared.py).
 
-Deliberately not cached in Redis: the data version is durable in Postgres so that a write made while
-Redis was unreachable still outdates every cached answer the moment Redis is back (portfolio/cache.py).
-A copy of the version in Redis would keep serving the older answers until it expired; the owner alone
-comes with the same row for free.
+A warm read need not ask Postgres each time: a copy of the three numbers lives in Redis, and each web
+process remembers what it last read from Postgres for a portfolio. The warm read (portfolio/api/views.py)
+builds its answer's key from what the process remembers and reads that copy in the same pipeline as the
+token and the answer: the copy saying the same confirms the answer read; saying anything else (a newer
+version, another owner, nothing, or withdrawn) sends the request to Postgres and the ordinary path.
+
+How the copy stays true:
+- every version bump writes the new numbers when it is made and again once committed (portfolio/cache.py);
+  a copy is only ever replaced by a newer version's (one Lua step compares them), so a reader that probed
+  Postgres just before a write cannot put the older numbers back after it;
+- saving or deleting a portfolio (a new owner, however done) withdraws the copy for
+  PORTFOLIO_ACCESS_CACHE_SECONDS, then and again at commit: until it expires every read asks Postgres;
+- a portfolio that does not exist has a copy too (owner 0, version -1), so that another user's portfolio
+  and a missing one cost a request the same; creating it replaces that copy (version 0 is newer);
+- the copy expires PORTFOLIO_ACCESS_CACHE_SECONDS after it was written. That bounds the one case Redis
+  cannot be told: a write made while Redis was unreachable from the writer shows on the warm reads at most
+  that long after it (Postgres stays right; the ordinary path and sessions always ask it).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from django.conf import settings
 from django.http import Http404
 
 from core.postgres.prepared import PreparedQuery
+from core.redis_store import redis_client, redis_key
+from core.soft import soft_fail
 from portfolio.models import Portfolio
 from portfolio.selectors import portfolio_get
 
@@ -44,10 +62,131 @@ def portfolio_access_get(*, user_id: int | None, portfolio_id: int) -> Portfolio
 
 
 def portfolio_access_probe(*, portfolio_id: int) -> PortfolioAccess | None:
-    """The portfolio's owner and versions whoever asks (None: no such portfolio). Nothing of it, nor anything
-    read with it, may reach a caller before portfolio_access_owned has compared its owner with the caller."""
+    """The portfolio's owner and versions whoever asks (None: no such portfolio), from Postgres. Nothing of it,
+    nor anything read with it, may reach a caller before portfolio_access_owned has compared its owner with
+    the caller."""
     row = _VERSION.fetchone([portfolio_id])
     return PortfolioAccess(portfolio_id, *row) if row else None
+
+
+# --- the copy in Redis, and what each process last read -------------------------------------------------
+
+# What no portfolio has: the copy of one that does not exist (owner 0 is nobody; any real version is newer).
+_ABSENT = (0, -1, -1)
+_WITHDRAWN = b"withdrawn"
+# Replaces each copy (KEYS) only with a newer version's (ARGV: the lifetime in ms, the withdrawn mark, then a
+# copy and its data version per key); a withdrawn copy only expires. Versions only ever grow (after a restore
+# of Postgres Redis is emptied).
+_SHARE = """
+local lifetime, withdrawn = ARGV[1], ARGV[2]
+for i, key in ipairs(KEYS) do
+  local text, version = ARGV[2 * i + 1], tonumber(ARGV[2 * i + 2])
+  local held = redis.call('GET', key)
+  local older = held == withdrawn
+  if held and not older then
+    local was = tonumber(string.match(held, '^[^:]*:([^:]*):'))
+    older = was ~= nil and was >= version
+  end
+  if not older then redis.call('SET', key, text, 'PX', lifetime) end
+end
+return 0
+"""
+_SHARE_KEYS_PER_CALL = 1000
+
+# Per process: portfolio id → the numbers last read from Postgres (absent ones too). Bounded: past the limit
+# it starts again empty (each portfolio then costs one probe more).
+_REMEMBERED: dict[int, tuple[int, int, int]] = {}
+_REMEMBERED_MAX = 10_000
+
+
+def _copy_key(portfolio_id: int) -> str:
+    return redis_key("portfolio", portfolio_id, "access")
+
+
+def _copy_text(numbers: tuple[int, int, int]) -> bytes:
+    return ":".join(map(str, numbers)).encode()
+
+
+def _numbers(access: PortfolioAccess | None) -> tuple[int, int, int]:
+    return _ABSENT if access is None else (access.owner_id, access.data_version, access.history_version)
+
+
+def _access(portfolio_id: int, numbers: tuple[int, int, int]) -> PortfolioAccess | None:
+    return None if numbers == _ABSENT else PortfolioAccess(portfolio_id, *numbers)
+
+
+def _share_queue(client, accesses: list[tuple[int, tuple[int, int, int]]]) -> None:
+    """Queue on `client` (a pipeline) or make at once the copies of (portfolio id, numbers) pairs."""
+    for start in range(0, len(accesses), _SHARE_KEYS_PER_CALL):
+        chunk = accesses[start:start + _SHARE_KEYS_PER_CALL]
+        args = [settings.PORTFOLIO_ACCESS_CACHE_SECONDS * 1000, _WITHDRAWN]
+        for _, numbers in chunk:
+            args += [_copy_text(numbers), numbers[1]]
+        client.eval(_SHARE, len(chunk), *(_copy_key(portfolio_id) for portfolio_id, _ in chunk), *args)
+
+
+def portfolio_access_read(pipe, *, portfolio_id: int) -> tuple[PortfolioAccess | None, Callable[[list], bool]]:
+    """For a warm read: the portfolio's access as this process knows it, and what tells from `pipe`'s replies
+    whether Redis's copy confirms it (False: ask portfolio_access_reprobe). Nothing remembered: Postgres is
+    probed now (no such portfolio: None), and the copy is written on `pipe` (replaced only by newer numbers)."""
+    numbers = _REMEMBERED.get(portfolio_id)
+    if numbers is None:
+        access = portfolio_access_probe(portfolio_id=portfolio_id)
+        numbers = _numbers(access)
+        _remember(portfolio_id, numbers)
+        _share_queue(pipe, [(portfolio_id, numbers)])
+        return access, lambda replies: True
+    index = len(pipe)
+    pipe.get(_copy_key(portfolio_id))
+    expected = _copy_text(numbers)
+    return _access(portfolio_id, numbers), lambda replies: replies[index] == expected
+
+
+def portfolio_access_reprobe(*, portfolio_id: int) -> PortfolioAccess | None:
+    """After Redis's copy did not confirm what this process remembered: Postgres's answer, remembered, and the
+    copy written with it (replaced only by newer numbers; Redis failing: the next read asks again)."""
+    access = portfolio_access_probe(portfolio_id=portfolio_id)
+    numbers = _numbers(access)
+    _remember(portfolio_id, numbers)
+    with soft_fail("portfolio access copy not written", level=logging.DEBUG):
+        _share_queue(redis_client(settings.QUERY_CACHE_ALIAS), [(portfolio_id, numbers)])
+    return access
+
+
+def _remember(portfolio_id: int, numbers: tuple[int, int, int]) -> None:
+    if len(_REMEMBERED) >= _REMEMBERED_MAX:
+        _REMEMBERED.clear()
+    _REMEMBERED[portfolio_id] = numbers
+
+
+def portfolio_access_forget_remembered() -> None:
+    """Forget what this process remembered (the next warm read of each portfolio probes Postgres)."""
+    _REMEMBERED.clear()
+
+
+def portfolio_access_share(accesses: Iterable[PortfolioAccess]) -> None:
+    """A write's new numbers into the copies (each replaced only by a newer version's). Redis failing: logged;
+    the older copies expire within PORTFOLIO_ACCESS_CACHE_SECONDS."""
+    accesses = list(accesses)
+    if not accesses:
+        return
+    with soft_fail(f"portfolio access: {len(accesses)} copies not written", level=logging.WARNING):
+        pipe = redis_client(settings.QUERY_CACHE_ALIAS).pipeline(transaction=False)
+        _share_queue(pipe, [(access.pk, _numbers(access)) for access in accesses])
+        pipe.execute()
+
+
+def portfolio_access_withdraw(*, portfolio_ids: Iterable[int]) -> None:
+    """Withdraw the copies for PORTFOLIO_ACCESS_CACHE_SECONDS (a portfolio saved or deleted: a new owner, or
+    none): every warm read asks Postgres until they expire. Redis failing: logged; the copies expire as soon."""
+    ids = list(portfolio_ids)
+    if not ids:
+        return
+    with soft_fail(f"portfolio access: {len(ids)} copies not withdrawn", level=logging.WARNING):
+        pipe = redis_client(settings.QUERY_CACHE_ALIAS).pipeline(transaction=False)
+        for portfolio_id in ids:
+            pipe.set(_copy_key(portfolio_id), _WITHDRAWN, px=settings.PORTFOLIO_ACCESS_CACHE_SECONDS * 1000)
+        pipe.execute()
 
 
 def portfolio_access_owned(access: PortfolioAccess | None, *, user_id: int | None) -> PortfolioAccess | None:

@@ -1,14 +1,22 @@
-"""The portfolio app's subscriptions to what the prices app announces (connected in apps.py).
+"""The portfolio app's subscriptions (connected in apps.py): to what the prices app announces, and to its
+own portfolios being saved or deleted.
 
 New closes or rates give every portfolio using them a new data version, in the same transaction as
 the write; once it commits, portfolio announces `portfolios_changed` in turn.
+
+A portfolio saved or deleted, however (a service, the admin, a user's deletion cascading), changes what the
+warm reads' copies of its owner and versions say (portfolio/access.py): then and again at commit.
 """
 
 from datetime import date
 
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from portfolio.access import PortfolioAccess, portfolio_access_share, portfolio_access_withdraw
 from portfolio.kept import replays_lock_since
+from portfolio.models import Portfolio
 from portfolio.services import portfolios_fx_changed, portfolios_prices_changed, portfolios_profiles_changed
 from prices.signals import fx_rates_changed, fx_rates_writing, prices_changed, profiles_changed
 
@@ -31,3 +39,23 @@ def on_fx_rates_writing(sender, *, since: date, **kwargs) -> None:
 @receiver(fx_rates_changed, dispatch_uid="portfolio.fx_rates_changed")
 def on_fx_rates_changed(sender, *, currencies: list[str], **kwargs) -> None:
     portfolios_fx_changed(currencies=currencies)
+
+
+@receiver(post_save, sender=Portfolio, dispatch_uid="portfolio.portfolio_saved")
+def on_portfolio_saved(sender, *, instance: Portfolio, created: bool, raw: bool = False, **kwargs) -> None:
+    if created and not raw:  # its numbers replace the copy that said it did not exist
+        access = [PortfolioAccess(instance.pk, instance.owner_id, instance.data_version, instance.history_version)]
+        portfolio_access_share(access)
+        transaction.on_commit(lambda: portfolio_access_share(access))
+    else:  # perhaps a new owner (or a fixture's numbers): every read asks Postgres until the withdrawal expires
+        _withdraw(instance.pk)
+
+
+@receiver(post_delete, sender=Portfolio, dispatch_uid="portfolio.portfolio_deleted")
+def on_portfolio_deleted(sender, *, instance: Portfolio, **kwargs) -> None:
+    _withdraw(instance.pk)
+
+
+def _withdraw(portfolio_id: int) -> None:
+    portfolio_access_withdraw(portfolio_ids=[portfolio_id])
+    transaction.on_commit(lambda: portfolio_access_withdraw(portfolio_ids=[portfolio_id]))

@@ -1,6 +1,7 @@
 """A read that every hot request makes, prepared once per connection and run through libpq itself.
 
-The dashboard's owner-and-version probe (portfolio/access.py) is one primary-key read on every warm request.
+The dashboard's owner-and-version probe (portfolio/access.py) is one primary-key read on every dashboard request
+that Redis's copy of those numbers cannot serve (a session's, a web process's first, one after a write).
 Through Django's cursor it costs about as much CPU as the rest of the view: the cursor wrapper, psycopg's
 client-side binding and its non-blocking wait loop in the web process, and in Postgres a parse and plan of
 the query text each time. Prepared once on the connection and run with libpq's PQexecPrepared (which waits

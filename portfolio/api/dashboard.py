@@ -1,8 +1,9 @@
 """The dashboard's progressive-loading endpoints: totals first, then holdings (charts: charts/api).
 
-The hottest reads of the product: one primary-key probe for the owner and data version
-(portfolio/access.py), the token's user and the answer from Redis in one round trip (WarmReadApi,
-portfolio/api/views.py; each answer read alone, portfolio/dashboard.py), and the cached JSON sent as it is.
+The hottest reads of the product: the token's user, the portfolio's owner and data version (as the process
+last read them, confirmed by Redis's copy: portfolio/access.py) and the answer, from Redis in one round trip
+(WarmReadApi, portfolio/api/views.py; each answer read alone, portfolio/dashboard.py), and the cached JSON
+sent as it is.
 """
 
 import json

@@ -1,8 +1,8 @@
 """Portfolio and transaction endpoints. Thin: parse, call a service or selector, shape the answer.
 
 Every portfolio-scoped lookup goes through `portfolio_get(user=…)` or, for the dashboard's hot reads, the
-owner check of portfolio/access.py (`portfolio_access_get(user_id=…)`, or `portfolio_access_owned` on the
-probe a token's warm read made before authentication: WarmReadApi), so another user's portfolio answers 404
+owner check of portfolio/access.py (`portfolio_access_get(user_id=…)`, or `portfolio_access_owned` on what
+a token's warm read found before authentication: WarmReadApi), so another user's portfolio answers 404
 on every route: it does not exist for the caller.
 """
 
@@ -32,6 +32,8 @@ from portfolio.access import (
     portfolio_access_get,
     portfolio_access_owned,
     portfolio_access_probe,
+    portfolio_access_read,
+    portfolio_access_reprobe,
 )
 from portfolio.api.serializers import (
     ImportErrorsSerializer,
@@ -53,7 +55,8 @@ logger = logging.getLogger(__name__)
 
 
 def owned_portfolio_access_or_404(request, portfolio_id: int) -> PortfolioAccess:
-    """The owner and data version of the caller's portfolio (one primary-key probe), for reads served from caches."""
+    """The owner and data version of the caller's portfolio (one primary-key probe in Postgres), for reads served
+    from caches."""
     access = portfolio_access_get(user_id=request.user.pk, portfolio_id=portfolio_id)
     if access is None:
         raise Http404("No such portfolio.")
@@ -72,18 +75,21 @@ class _Warm(NamedTuple):
 
 class WarmReadApi(APIView):
     """A dashboard read served from Redis whose cached answer rides in the round trip of the token's cached
-    user: two round trips (the owner-and-version probe in Postgres, then one to Redis), not three.
+    user: one round trip to Redis, no query (the first read of a portfolio in a process, or one after a write,
+    asks Postgres too).
 
-    The answer's key needs the portfolio's versions, which authentication does not: so before DRF
-    authenticates, a request naming a token probes the portfolio by id (portfolio_access_probe) and fetches
-    the token's entry and the answer's raw bytes in one pipeline (`warm_queue`; reads only — a miss computes
-    nothing for a caller not yet known). Authentication then uses that entry (config/authentication.py), and
-    `warm_access` checks the owner (portfolio_access_owned, as portfolio_access_get) before the answer is
-    decoded or counted: anyone else's is 404, an unknown token 401, as on every route, and no such portfolio
-    costs the same probe and round trip as another user's. Postgres failing in the probe answers as on the
-    ordinary path (503). Anything else (a session, a miss, an unreadable entry, Redis failing, a query cache
-    on another Redis than the token cache) takes the ordinary path after authentication, which reads,
-    computes or fails as it always did.
+    The answer's key needs the portfolio's owner and versions, which authentication does not: so before DRF
+    authenticates, a request naming a token takes them as this process last read them from Postgres
+    (portfolio/access.py: nothing remembered, it probes Postgres now) and fetches the token's entry, Redis's
+    copy of those numbers and the answer's raw bytes in one pipeline (`warm_queue`; reads only — a miss
+    computes nothing for a caller not yet known). A copy saying otherwise discards the answer read: Postgres
+    is probed and the ordinary path reads the answer. Authentication then uses the token's entry
+    (config/authentication.py), and `warm_access` checks the owner (portfolio_access_owned, as
+    portfolio_access_get) before the answer is decoded or counted: anyone else's is 404, an unknown token 401,
+    as on every route, and no such portfolio costs the same reads as another user's (its absence is
+    remembered and copied too). Postgres failing in a probe answers as on the ordinary path (503). Anything
+    else (a session, a miss, an unreadable entry, Redis failing, a query cache on another Redis than the token
+    cache) takes the ordinary path after authentication, which reads, computes or fails as it always did.
     """
 
     warm: _Warm | None = None
@@ -105,8 +111,9 @@ class WarmReadApi(APIView):
         hand_over = token_cache_queue(pipe, request)
         if hand_over is None:
             return None
-        # Postgres failing raises here, as the ordinary path's probe would (503): not caught, then met again.
-        access = portfolio_access_probe(portfolio_id=portfolio_id)
+        # What this process last read from Postgres, confirmed by Redis's copy in the same round trip (nothing
+        # remembered: Postgres is asked now; failing, it raises here as the ordinary path's probe would: 503).
+        access, confirmed = portfolio_access_read(pipe, portfolio_id=portfolio_id)
         reader = None
         if access is not None:  # none: the token is read all the same (404 or 401 once authenticated)
             try:
@@ -118,14 +125,18 @@ class WarmReadApi(APIView):
             replies = pipe.execute()
         except REDIS_DOWN as error:
             # Authentication asks Postgres at once and the answer is read (or made) as usual: a Redis outage
-            # costs no more waits than before.
+            # costs no more waits than before. Nothing confirmed what the process remembered: Postgres says.
             logger.debug("warm read not made: Redis unavailable", exc_info=True)
             hand_over(error)
-            return _Warm(access, None, None)
+            return _Warm(portfolio_access_probe(portfolio_id=portfolio_id), None, None)
         except Exception:  # an entry of another type: the ordinary path reads (and replaces) it
             logger.warning("warm read not made", exc_info=True)
             return None
         hand_over(replies)
+        if not confirmed(replies):
+            # The copy says otherwise (a write, a new owner, expired): the answer read was for other numbers; it
+            # is read for Postgres's after authentication, on the ordinary path.
+            return _Warm(portfolio_access_reprobe(portfolio_id=portfolio_id), None, None)
         return _Warm(access, reader, replies)
 
     def warm_access(self, request, portfolio_id: int) -> tuple[PortfolioAccess, Any]:

@@ -19,8 +19,8 @@ GOOD = {
         "dashboard": {
             "queries": {
                 "small_holdings": 5, "large_holdings": 40,
-                "small": {name: {"warm": 1, "cold": 6} for name in ("initial", "holdings", "chart")},
-                "large": {name: {"warm": 1, "cold": 6} for name in ("initial", "holdings", "chart")},
+                "small": {name: {"warm": 0, "cold": 6} for name in ("initial", "holdings", "chart")},
+                "large": {name: {"warm": 0, "cold": 6} for name in ("initial", "holdings", "chart")},
             },
             "agreement": {"total_value": "10.00", "total_cost": "8.00", "holdings_count": 5, "series_points": 366,
                           "series_last": {"date": "2026-12-04", "value": "10.00", "invested": "8.00"},
@@ -55,9 +55,9 @@ def test_all_deterministic_figures_right_passes_however_slow():
     (["sections", "refresh", "one_portfolio", "requests"], 5, "5 provider requests, expected 4"),
     (["sections", "refresh", "shared_portfolios", "requests"], 8, "shared portfolios: 8 requests, expected 4"),
     (["sections", "refresh", "one_portfolio", "stored"], 150, "150 of 200 prices stored"),
-    (["sections", "dashboard", "queries", "large", "holdings"], {"warm": 1, "cold": 7}, "queries grow with holdings"),
+    (["sections", "dashboard", "queries", "large", "holdings"], {"warm": 0, "cold": 7}, "queries grow with holdings"),
     (["sections", "dashboard", "queries", "small", "initial"], {"warm": 3, "cold": 6},
-     "3 queries warm with 5 holdings, expected 1"),
+     "3 queries warm with 5 holdings, expected 0"),
     # The dashboard section raises when the naive view and the product disagree (bench/dashboard.py).
     (["errors"], {"dashboard": "RuntimeError: naive view and product disagree on portfolio 1: {...}"},
      "section dashboard failed: RuntimeError: naive view and product disagree"),

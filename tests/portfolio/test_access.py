@@ -1,8 +1,10 @@
 """The dashboard's owner check (portfolio/access.py) with every cache warm (token, answers, chart):
-another user's portfolio stays 404, a deleted one is 404 at once, a new owner takes it at once, and a
-version moved while Redis was away outdates the cached answers (the version is never cached)."""
+another user's portfolio stays 404, a deleted one is 404 at once, a new owner takes it at once, a write is
+seen by the next read (the Redis copy of owner and versions follows every write and is never put back to
+older numbers), and a version moved behind Redis's back shows within the copy's lifetime."""
 
 import json
+import time
 
 import pytest
 from django.db import connection
@@ -17,7 +19,14 @@ from charts.services import chart_data_generate
 from core import kept_bytes
 from core.query_cache import STATS_KEY, cache_stats_get
 from core.redis_store import redis_client, redis_key
-from portfolio.access import PortfolioAccess, portfolio_access_get
+from portfolio.access import (
+    PortfolioAccess,
+    portfolio_access_forget_remembered,
+    portfolio_access_get,
+    portfolio_access_share,
+    portfolio_access_withdraw,
+)
+from portfolio.cache import portfolio_version_bump
 from portfolio.models import Portfolio
 from tests.factories import TransactionFactory
 
@@ -70,13 +79,74 @@ def test_a_portfolio_given_to_another_owner_changes_hands_at_once(warm, user, ot
         assert _client(other_user).get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 200
 
 
-def test_the_version_is_read_from_postgres_every_time(warm, user, portfolio):
-    # as a write while Redis was away leaves it (a trade: the chart's history version moves too)
+def _copy(portfolio_id: int) -> bytes | None:
+    return redis_client().get(redis_key("portfolio", portfolio_id, "access"))
+
+
+def _outdated(client, portfolio) -> bool:
+    return client.get(f"/api/dashboard-chart-data/{portfolio.pk}/").json()["outdated"]
+
+
+def test_a_write_is_seen_at_once_by_a_process_that_remembered_the_older_version(warm, user, portfolio):
+    assert _outdated(warm, portfolio) is False
+    portfolio_version_bump(portfolio_id=portfolio.pk)  # (a trade would also move the chart's history version)
+    fresh = Portfolio.objects.get(pk=portfolio.pk)
+    assert _copy(portfolio.pk) == f"{user.pk}:{fresh.data_version}:{fresh.history_version}".encode()
+    assert _outdated(warm, portfolio) is True
+
+
+def test_a_version_moved_behind_redis_back_shows_within_the_copy_lifetime(warm, user, portfolio, settings):
+    settings.PORTFOLIO_ACCESS_CACHE_SECONDS = 1
+    redis_client().delete(redis_key("portfolio", portfolio.pk, "access"))
+    assert _outdated(warm, portfolio) is False  # the copy written again, for 1 s
+    # as a write made while Redis was unreachable from the writer leaves it (the chart's history version moves)
     Portfolio.objects.filter(pk=portfolio.pk).update(data_version=7, history_version=3)
     assert portfolio_access_get(user_id=user.pk, portfolio_id=portfolio.pk) == PortfolioAccess(portfolio.pk,
                                                                                               user.pk, 7, 3)
-    assert warm.get(f"/api/dashboard-chart-data/{portfolio.pk}/").json()["outdated"] is True
     assert portfolio_access_get(user_id=None, portfolio_id=portfolio.pk) is None
+    assert _outdated(warm, portfolio) is False  # the copy still confirms the older numbers
+    session = APIClient()
+    session.force_login(user)  # the ordinary path asks Postgres every time
+    assert _outdated(session, portfolio) is True
+    deadline = time.monotonic() + 5
+    while _copy(portfolio.pk) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _outdated(warm, portfolio) is True
+    assert _copy(portfolio.pk) == f"{user.pk}:7:3".encode()
+
+
+def test_older_numbers_never_replace_a_newer_copy_nor_a_withdrawn_one(warm, user, portfolio):
+    older = portfolio_access_get(user_id=user.pk, portfolio_id=portfolio.pk)
+    portfolio_version_bump(portfolio_id=portfolio.pk)
+    newer = _copy(portfolio.pk)
+    # a reader that probed Postgres just before the write writes what it read after the write's copy
+    portfolio_access_share([older])
+    assert _copy(portfolio.pk) == newer
+    assert _outdated(warm, portfolio) is True
+    portfolio_access_withdraw(portfolio_ids=[portfolio.pk])
+    portfolio_access_share([PortfolioAccess(portfolio.pk, user.pk, 10**6, 10**6)])
+    assert _copy(portfolio.pk) == b"withdrawn"
+    assert warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").status_code == 200  # Postgres said
+
+
+def test_a_portfolio_made_under_an_id_remembered_missing_is_its_owners_at_once(warm, user, other_user, portfolio):
+    pk = portfolio.pk + 1000
+    for client in (warm, _client(other_user)):
+        assert client.get(f"/api/dashboard-initial-data/{pk}/").status_code == 404  # remembered: none
+    assert _copy(pk) == b"0:-1:-1"
+    Portfolio.objects.create(pk=pk, owner=other_user, name="Later")
+    assert _copy(pk) == f"{other_user.pk}:0:0".encode()
+    assert _client(other_user).get(f"/api/dashboard-initial-data/{pk}/").status_code == 200
+    assert warm.get(f"/api/dashboard-initial-data/{pk}/").status_code == 404
+
+
+def test_with_redis_unreachable_what_the_process_remembered_is_not_trusted(warm, portfolio, settings):
+    settings.CACHES = {**settings.CACHES, "default": {
+        **settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {**settings.CACHES["default"].get("OPTIONS", {}), "SOCKET_CONNECT_TIMEOUT": 0.2}}}
+    Portfolio.objects.filter(pk=portfolio.pk).delete()  # its copy cannot be withdrawn: Redis is away
+    for endpoint in ENDPOINTS:
+        assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 404  # Postgres said
 
 
 @pytest.fixture
@@ -93,12 +163,16 @@ def redis_round_trips(settings, monkeypatch):
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
-def test_a_warm_read_is_one_postgres_and_one_redis_round_trip(warm, portfolio, redis_round_trips, endpoint):
+def test_a_warm_read_is_one_redis_round_trip_and_no_query(warm, portfolio, redis_round_trips, endpoint):
+    portfolio_access_forget_remembered()
+    costs = []
+    for _ in range(2):  # a web process's first read of the portfolio asks Postgres; the next ones do not
+        redis_round_trips.clear()
+        with CaptureQueriesContext(connection) as queries:
+            again = warm.get(f"/api/{endpoint}/{portfolio.pk}/")
+        costs.append((again.status_code, len(queries), len(redis_round_trips)))
+    assert costs == [(200, 1, 1), (200, 0, 1)]
     before = warm.get(f"/api/{endpoint}/{portfolio.pk}/").content
-    redis_round_trips.clear()
-    with CaptureQueriesContext(connection) as queries:
-        again = warm.get(f"/api/{endpoint}/{portfolio.pk}/")
-    assert (again.status_code, len(queries), len(redis_round_trips)) == (200, 1, 1)
     if endpoint != "dashboard-chart-data":  # (its age_seconds moves)
         assert again.content == before
 
@@ -135,13 +209,15 @@ def test_an_unknown_portfolio_or_range_answers_as_before_with_the_token_warm(war
 def test_another_users_id_and_a_missing_id_cost_the_same(warm, other_user, portfolio, redis_round_trips):
     theirs = _client(other_user)
     assert theirs.get("/api/portfolios/").status_code == 200  # their token cached, as Alice's
+    portfolio_access_forget_remembered()
     costs = []
-    for pk in (portfolio.pk, portfolio.pk + 1000):
-        redis_round_trips.clear()
-        with CaptureQueriesContext(connection) as queries:
-            status = theirs.get(f"/api/dashboard-initial-data/{pk}/").status_code
-        costs.append((status, len(queries), len(redis_round_trips)))
-    assert costs == [(404, 1, 1)] * 2
+    for _ in range(2):  # first asked in this process (Postgres is probed), then remembered (absent ones too)
+        for pk in (portfolio.pk, portfolio.pk + 1000):
+            redis_round_trips.clear()
+            with CaptureQueriesContext(connection) as queries:
+                status = theirs.get(f"/api/dashboard-initial-data/{pk}/").status_code
+            costs.append((status, len(queries), len(redis_round_trips)))
+    assert costs == [(404, 1, 1)] * 2 + [(404, 0, 1)] * 2
 
 
 def test_nothing_is_counted_before_the_owner_is_known(warm, other_user, portfolio, settings):
@@ -245,9 +321,10 @@ def test_an_answer_read_before_is_confirmed_by_redis_not_sent_again(warm, user, 
             assert {**answer.json(), "age_seconds": 0} == {**expected.json(), "age_seconds": 0}
         else:
             assert answer.content == expected.content
-        # the warm read's pipeline: the token's entry, then Redis's 1 (still the write this process read) for the
-        # answer (the initial data's history progress read beside it)
-        assert replies[0][1] == 1
+        # the warm read's pipeline: the token's entry, the portfolio's owner and versions, then Redis's 1 (still
+        # the write this process read) for the answer (the initial data's history progress read beside it)
+        assert replies[0][1] == f"{user.pk}:0:0".encode()
+        assert replies[0][2] == 1
 
 
 def test_a_chart_answer_written_again_is_sent_again(monkeypatch):
