@@ -12,19 +12,26 @@ version, another owner, nothing, or withdrawn) sends the request to Postgres and
 How the copy stays true:
 - every version bump writes the new numbers when it is made and again once committed (portfolio/cache.py);
   a copy is only ever replaced by a newer version's (one Lua step compares them), so a reader that probed
-  Postgres just before a write cannot put the older numbers back after it;
+  Postgres just before a write cannot put the older numbers back after it; and a copy lives only until the
+  lifetime has passed since Postgres said its numbers (by Redis's clock), so older numbers cannot come back
+  either once the write's own copy or withdrawal has expired, however long their reader stalled;
+- a reader writes a copy (and its process remembers the numbers) only once its caller is authenticated:
+  a request that is refused writes nothing;
 - saving or deleting a portfolio (a new owner, however done) withdraws the copy for
   PORTFOLIO_ACCESS_CACHE_SECONDS, then and again at commit: until it expires every read asks Postgres;
 - a portfolio that does not exist has a copy too (owner 0, version -1), so that another user's portfolio
   and a missing one cost a request the same; creating it replaces that copy (version 0 is newer);
-- the copy expires PORTFOLIO_ACCESS_CACHE_SECONDS after it was written. That bounds the one case Redis
-  cannot be told: a write made while Redis was unreachable from the writer shows on the warm reads at most
-  that long after it (Postgres stays right; the ordinary path and sessions always ask it).
+- the copy expires PORTFOLIO_ACCESS_CACHE_SECONDS after Postgres said its numbers (the web host's clock and
+  Redis's are taken to agree to well under that, as NTP keeps them). That bounds the one case Redis cannot
+  be told: a write made while Redis was unreachable from the writer shows on the warm reads at most that
+  long after it (Postgres stays right; the ordinary path and sessions always ask it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -74,27 +81,33 @@ def portfolio_access_probe(*, portfolio_id: int) -> PortfolioAccess | None:
 # What no portfolio has: the copy of one that does not exist (owner 0 is nobody; any real version is newer).
 _ABSENT = (0, -1, -1)
 _WITHDRAWN = b"withdrawn"
-# Replaces each copy (KEYS) only with a newer version's (ARGV: the lifetime in ms, the withdrawn mark, then a
-# copy and its data version per key); a withdrawn copy only expires. Versions only ever grow (after a restore
-# of Postgres Redis is emptied).
+# Writes each copy (KEYS) unless a newer version's or a withdrawal is there (ARGV: the lifetime in ms, the
+# withdrawn mark, when Postgres said the numbers (ms since the epoch), then a copy and its data version per
+# key). A copy lives until the lifetime has passed since Postgres said it, by Redis's clock: numbers read before
+# a change can never be written after the change's own copy or withdrawal expired (they would be written for
+# less than nothing), however long the writer of the older numbers stalled. Versions only ever grow (after a
+# restore of Postgres Redis is emptied).
 _SHARE = """
-local lifetime, withdrawn = ARGV[1], ARGV[2]
+local lifetime, withdrawn, said = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local left = math.min(lifetime, said + lifetime - (tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)))
+if left <= 0 then return 0 end
 for i, key in ipairs(KEYS) do
-  local text, version = ARGV[2 * i + 1], tonumber(ARGV[2 * i + 2])
+  local text, version = ARGV[2 * i + 2], tonumber(ARGV[2 * i + 3])
   local held = redis.call('GET', key)
   local older = held == withdrawn
   if held and not older then
     local was = tonumber(string.match(held, '^[^:]*:([^:]*):'))
     older = was ~= nil and was >= version
   end
-  if not older then redis.call('SET', key, text, 'PX', lifetime) end
+  if not older then redis.call('SET', key, text, 'PX', left) end
 end
 return 0
 """
 _SHARE_KEYS_PER_CALL = 1000
 
-# Per process: portfolio id → the numbers last read from Postgres (absent ones too). Bounded: past the limit
-# it starts again empty (each portfolio then costs one probe more).
+# Per process: portfolio id → the numbers last read from Postgres (absent ones too), for authenticated callers
+# only. Bounded: past the limit the oldest entry goes (it then costs one probe more).
 _REMEMBERED: dict[int, tuple[int, int, int]] = {}
 _REMEMBERED_MAX = 10_000
 
@@ -115,48 +128,58 @@ def _access(portfolio_id: int, numbers: tuple[int, int, int]) -> PortfolioAccess
     return None if numbers == _ABSENT else PortfolioAccess(portfolio_id, *numbers)
 
 
-def _share_queue(client, accesses: list[tuple[int, tuple[int, int, int]]]) -> None:
-    """Queue on `client` (a pipeline) or make at once the copies of (portfolio id, numbers) pairs."""
+def _share_queue(client, accesses: list[tuple[int, tuple[int, int, int]]], *, said: float) -> None:
+    """Queue on `client` (a pipeline) or make at once the copies of (portfolio id, numbers) pairs that Postgres
+    said at `said` (time.time())."""
     for start in range(0, len(accesses), _SHARE_KEYS_PER_CALL):
         chunk = accesses[start:start + _SHARE_KEYS_PER_CALL]
-        args = [settings.PORTFOLIO_ACCESS_CACHE_SECONDS * 1000, _WITHDRAWN]
+        args = [settings.PORTFOLIO_ACCESS_CACHE_SECONDS * 1000, _WITHDRAWN, int(said * 1000)]
         for _, numbers in chunk:
             args += [_copy_text(numbers), numbers[1]]
         client.eval(_SHARE, len(chunk), *(_copy_key(portfolio_id) for portfolio_id, _ in chunk), *args)
 
 
-def portfolio_access_read(pipe, *, portfolio_id: int) -> tuple[PortfolioAccess | None, Callable[[list], bool]]:
-    """For a warm read: the portfolio's access as this process knows it, and what tells from `pipe`'s replies
-    whether Redis's copy confirms it (False: ask portfolio_access_reprobe). Nothing remembered: Postgres is
-    probed now (no such portfolio: None), and the copy is written on `pipe` (replaced only by newer numbers)."""
+class AccessProbed(NamedTuple):
+    """What Postgres said of a portfolio (`access`, None: no such portfolio) and when (time.time(), taken before
+    asking): for portfolio_access_learned, once the caller is authenticated."""
+
+    access: PortfolioAccess | None
+    said: float
+
+
+def portfolio_access_read(pipe, *, portfolio_id: int) -> tuple[PortfolioAccess | None, AccessProbed | None,
+                                                                Callable[[list], bool]]:
+    """For a warm read, before authentication (reads only): the portfolio's access as this process knows it,
+    what Postgres said if it had to be asked (nothing remembered: probed now), and what tells from `pipe`'s
+    replies whether Redis's copy confirms what was remembered (False: ask portfolio_access_reprobe)."""
     numbers = _REMEMBERED.get(portfolio_id)
     if numbers is None:
-        access = portfolio_access_probe(portfolio_id=portfolio_id)
-        numbers = _numbers(access)
-        _remember(portfolio_id, numbers)
-        _share_queue(pipe, [(portfolio_id, numbers)])
-        return access, lambda replies: True
+        probed = portfolio_access_reprobe(portfolio_id=portfolio_id)
+        return probed.access, probed, lambda replies: True
     index = len(pipe)
     pipe.get(_copy_key(portfolio_id))
     expected = _copy_text(numbers)
-    return _access(portfolio_id, numbers), lambda replies: replies[index] == expected
+    return _access(portfolio_id, numbers), None, lambda replies: replies[index] == expected
 
 
-def portfolio_access_reprobe(*, portfolio_id: int) -> PortfolioAccess | None:
-    """After Redis's copy did not confirm what this process remembered: Postgres's answer, remembered, and the
-    copy written with it (replaced only by newer numbers; Redis failing: the next read asks again)."""
-    access = portfolio_access_probe(portfolio_id=portfolio_id)
-    numbers = _numbers(access)
-    _remember(portfolio_id, numbers)
-    with soft_fail("portfolio access copy not written", level=logging.DEBUG):
-        _share_queue(redis_client(settings.QUERY_CACHE_ALIAS), [(portfolio_id, numbers)])
-    return access
+def portfolio_access_reprobe(*, portfolio_id: int) -> AccessProbed:
+    """What Postgres says now (after Redis's copy did not confirm what this process remembered, or with nothing
+    remembered). Nothing is remembered or written: portfolio_access_learned does, once the caller is known."""
+    said = time.time()
+    return AccessProbed(portfolio_access_probe(portfolio_id=portfolio_id), said)
 
 
-def _remember(portfolio_id: int, numbers: tuple[int, int, int]) -> None:
-    if len(_REMEMBERED) >= _REMEMBERED_MAX:
-        _REMEMBERED.clear()
+def portfolio_access_learned(probed: AccessProbed, *, portfolio_id: int) -> None:
+    """An authenticated caller's probe: remembered by this process and written to Redis's copy (unless a newer
+    version's or a withdrawal is there, or the copy's lifetime has passed since Postgres said it). Redis
+    failing: the next read asks Postgres again."""
+    numbers = _numbers(probed.access)
+    if len(_REMEMBERED) >= _REMEMBERED_MAX and portfolio_id not in _REMEMBERED:
+        with contextlib.suppress(StopIteration, KeyError):  # (another thread may have taken it meanwhile)
+            del _REMEMBERED[next(iter(_REMEMBERED))]
     _REMEMBERED[portfolio_id] = numbers
+    with soft_fail("portfolio access copy not written", level=logging.DEBUG):
+        _share_queue(redis_client(settings.QUERY_CACHE_ALIAS), [(portfolio_id, numbers)], said=probed.said)
 
 
 def portfolio_access_forget_remembered() -> None:
@@ -172,7 +195,7 @@ def portfolio_access_share(accesses: Iterable[PortfolioAccess]) -> None:
         return
     with soft_fail(f"portfolio access: {len(accesses)} copies not written", level=logging.WARNING):
         pipe = redis_client(settings.QUERY_CACHE_ALIAS).pipeline(transaction=False)
-        _share_queue(pipe, [(access.pk, _numbers(access)) for access in accesses])
+        _share_queue(pipe, [(access.pk, _numbers(access)) for access in accesses], said=time.time())
         pipe.execute()
 
 

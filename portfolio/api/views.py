@@ -27,9 +27,11 @@ from core.redis_store import REDIS_DOWN, redis_client
 from core.soft import soft_fail
 from portfolio import selectors, services
 from portfolio.access import (
+    AccessProbed,
     PortfolioAccess,
     owned_portfolio_or_404,
     portfolio_access_get,
+    portfolio_access_learned,
     portfolio_access_owned,
     portfolio_access_probe,
     portfolio_access_read,
@@ -71,6 +73,7 @@ class _Warm(NamedTuple):
     access: PortfolioAccess | None
     reader: Callable[[list], Any] | None
     replies: list | None
+    probed: AccessProbed | None = None  # Postgres was asked: remembered and copied once the caller is known
 
 
 class WarmReadApi(APIView):
@@ -82,8 +85,9 @@ class WarmReadApi(APIView):
     authenticates, a request naming a token takes them as this process last read them from Postgres
     (portfolio/access.py: nothing remembered, it probes Postgres now) and fetches the token's entry, Redis's
     copy of those numbers and the answer's raw bytes in one pipeline (`warm_queue`; reads only — a miss
-    computes nothing for a caller not yet known). A copy saying otherwise discards the answer read: Postgres
-    is probed and the ordinary path reads the answer. Authentication then uses the token's entry
+    computes nothing, and nothing is remembered or written, for a caller not yet known). A copy saying
+    otherwise discards the answer read: Postgres is probed and the ordinary path reads the answer. What Postgres
+    said is remembered and copied once the caller is authenticated. Authentication then uses the token's entry
     (config/authentication.py), and `warm_access` checks the owner (portfolio_access_owned, as
     portfolio_access_get) before the answer is decoded or counted: anyone else's is 404, an unknown token 401,
     as on every route, and no such portfolio costs the same reads as another user's (its absence is
@@ -113,7 +117,7 @@ class WarmReadApi(APIView):
             return None
         # What this process last read from Postgres, confirmed by Redis's copy in the same round trip (nothing
         # remembered: Postgres is asked now; failing, it raises here as the ordinary path's probe would: 503).
-        access, confirmed = portfolio_access_read(pipe, portfolio_id=portfolio_id)
+        access, probed, confirmed = portfolio_access_read(pipe, portfolio_id=portfolio_id)
         reader = None
         if access is not None:  # none: the token is read all the same (404 or 401 once authenticated)
             try:
@@ -128,7 +132,8 @@ class WarmReadApi(APIView):
             # costs no more waits than before. Nothing confirmed what the process remembered: Postgres says.
             logger.debug("warm read not made: Redis unavailable", exc_info=True)
             hand_over(error)
-            return _Warm(portfolio_access_probe(portfolio_id=portfolio_id), None, None)
+            said = probed.access if probed is not None else portfolio_access_probe(portfolio_id=portfolio_id)
+            return _Warm(said, None, None)  # (nothing learned: Redis is away)
         except Exception:  # an entry of another type: the ordinary path reads (and replaces) it
             logger.warning("warm read not made", exc_info=True)
             return None
@@ -136,14 +141,17 @@ class WarmReadApi(APIView):
         if not confirmed(replies):
             # The copy says otherwise (a write, a new owner, expired): the answer read was for other numbers; it
             # is read for Postgres's after authentication, on the ordinary path.
-            return _Warm(portfolio_access_reprobe(portfolio_id=portfolio_id), None, None)
-        return _Warm(access, reader, replies)
+            probed = portfolio_access_reprobe(portfolio_id=portfolio_id)
+            return _Warm(probed.access, None, None, probed)
+        return _Warm(access, reader, replies, probed)
 
     def warm_access(self, request, portfolio_id: int) -> tuple[PortfolioAccess, Any]:
         """The caller's portfolio (404 for anyone else's) and the answer read before authentication, decoded
         only now (None: not read, a miss, or unreadable: the ordinary path reads or makes it)."""
         if self.warm is None:
             return owned_portfolio_access_or_404(request, portfolio_id), None
+        if self.warm.probed is not None:  # what Postgres said, learned only for an authenticated caller
+            portfolio_access_learned(self.warm.probed, portfolio_id=portfolio_id)
         access = portfolio_access_owned(self.warm.access, user_id=request.user.pk)
         if access is None:
             raise Http404("No such portfolio.")

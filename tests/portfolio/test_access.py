@@ -19,10 +19,14 @@ from charts.services import chart_data_generate
 from core import kept_bytes
 from core.query_cache import STATS_KEY, cache_stats_get
 from core.redis_store import redis_client, redis_key
+from portfolio import access
 from portfolio.access import (
+    AccessProbed,
     PortfolioAccess,
     portfolio_access_forget_remembered,
     portfolio_access_get,
+    portfolio_access_learned,
+    portfolio_access_read,
     portfolio_access_share,
     portfolio_access_withdraw,
 )
@@ -120,7 +124,7 @@ def test_older_numbers_never_replace_a_newer_copy_nor_a_withdrawn_one(warm, user
     portfolio_version_bump(portfolio_id=portfolio.pk)
     newer = _copy(portfolio.pk)
     # a reader that probed Postgres just before the write writes what it read after the write's copy
-    portfolio_access_share([older])
+    portfolio_access_learned(AccessProbed(older, time.time()), portfolio_id=portfolio.pk)
     assert _copy(portfolio.pk) == newer
     assert _outdated(warm, portfolio) is True
     portfolio_access_withdraw(portfolio_ids=[portfolio.pk])
@@ -149,6 +153,70 @@ def test_with_redis_unreachable_what_the_process_remembered_is_not_trusted(warm,
         assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 404  # Postgres said
 
 
+def _read_before(portfolio_id: int) -> AccessProbed:
+    """A warm read of a process that remembers nothing: what it probed (written once its caller is known)."""
+    portfolio_access_forget_remembered()
+    _, probed, _ = portfolio_access_read(redis_client().pipeline(transaction=False), portfolio_id=portfolio_id)
+    return probed
+
+
+def _until_expired(portfolio_id: int) -> None:
+    deadline = time.monotonic() + 5
+    while _copy(portfolio_id) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _copy(portfolio_id) is None
+
+
+def test_numbers_read_before_a_new_owner_never_come_back_however_late(warm, user, other_user, portfolio, settings):
+    settings.PORTFOLIO_ACCESS_CACHE_SECONDS = 1
+    late = _read_before(portfolio.pk)  # Alice owns it
+    portfolio.owner = other_user  # (the admin)
+    portfolio.save()
+    assert _copy(portfolio.pk) == b"withdrawn"
+    _until_expired(portfolio.pk)
+    portfolio_access_learned(late, portfolio_id=portfolio.pk)  # its reader stalled past the withdrawal
+    assert _copy(portfolio.pk) is None
+    for endpoint in ENDPOINTS:
+        assert warm.get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 404
+
+
+def test_numbers_read_before_a_deletion_or_a_write_never_come_back_however_late(warm, user, portfolio, settings):
+    settings.PORTFOLIO_ACCESS_CACHE_SECONDS = 1
+    late = _read_before(portfolio.pk)
+    portfolio_version_bump(portfolio_id=portfolio.pk)
+    _until_expired(portfolio.pk)  # nobody read it meanwhile
+    portfolio_access_learned(late, portfolio_id=portfolio.pk)
+    assert _copy(portfolio.pk) is None
+    assert _outdated(warm, portfolio) is True
+    late = _read_before(portfolio.pk)
+    assert warm.delete(f"/api/portfolios/{portfolio.pk}/").status_code == 204
+    _until_expired(portfolio.pk)
+    portfolio_access_learned(late, portfolio_id=portfolio.pk)
+    assert _copy(portfolio.pk) is None
+    assert warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").status_code == 404
+
+
+def test_a_refused_request_writes_nothing_and_leaves_what_a_process_remembered(warm, portfolio, monkeypatch):
+    monkeypatch.setattr(access, "_REMEMBERED_MAX", 3)
+    portfolio_access_forget_remembered()
+    assert warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").status_code == 200
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)  # no such token
+    for pk in range(10**6, 10**6 + 5):
+        assert stranger.get(f"/api/dashboard-holdings-data/{pk}/").status_code == 401
+        assert _copy(pk) is None
+    assert list(access._REMEMBERED) == [portfolio.pk]
+
+
+def test_past_the_bound_the_oldest_remembered_goes_first(warm, user, portfolio, monkeypatch):
+    monkeypatch.setattr(access, "_REMEMBERED_MAX", 3)
+    portfolio_access_forget_remembered()
+    ids = [portfolio.pk + n for n in range(1, 5)]
+    for pk in [portfolio.pk, *ids]:
+        warm.get(f"/api/dashboard-initial-data/{pk}/")
+    assert list(access._REMEMBERED) == ids[1:]
+
+
 @pytest.fixture
 def redis_round_trips(settings, monkeypatch):
     """The Redis round trips of the code run after it: each takes a connection from the pool (a command, or a
@@ -171,7 +239,8 @@ def test_a_warm_read_is_one_redis_round_trip_and_no_query(warm, portfolio, redis
         with CaptureQueriesContext(connection) as queries:
             again = warm.get(f"/api/{endpoint}/{portfolio.pk}/")
         costs.append((again.status_code, len(queries), len(redis_round_trips)))
-    assert costs == [(200, 1, 1), (200, 0, 1)]
+    # (the first: the probe, then one Redis round trip more to copy what Postgres said, once the caller is known)
+    assert costs == [(200, 1, 2), (200, 0, 1)]
     before = warm.get(f"/api/{endpoint}/{portfolio.pk}/").content
     if endpoint != "dashboard-chart-data":  # (its age_seconds moves)
         assert again.content == before
@@ -217,7 +286,7 @@ def test_another_users_id_and_a_missing_id_cost_the_same(warm, other_user, portf
             with CaptureQueriesContext(connection) as queries:
                 status = theirs.get(f"/api/dashboard-initial-data/{pk}/").status_code
             costs.append((status, len(queries), len(redis_round_trips)))
-    assert costs == [(404, 1, 1)] * 2 + [(404, 0, 1)] * 2
+    assert costs == [(404, 1, 2)] * 2 + [(404, 0, 1)] * 2
 
 
 def test_nothing_is_counted_before_the_owner_is_known(warm, other_user, portfolio, settings):
