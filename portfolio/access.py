@@ -19,8 +19,13 @@ How the copy stays true:
   a request that is refused writes nothing;
 - saving or deleting a portfolio (a new owner, however done) withdraws the copy for
   PORTFOLIO_ACCESS_CACHE_SECONDS, then and again at commit: until it expires every read asks Postgres;
-- a portfolio that does not exist has a copy too (owner 0, version -1), so that another user's portfolio
-  and a missing one cost a request the same; creating it replaces that copy (version 0 is newer);
+- a portfolio that does not exist has a copy too (owner 0, version -1), and a copy naming another owner
+  settles a read as 404 whatever its versions, so that another user's portfolio and a missing one cost a
+  request the same, writes to it or not; creating it replaces that copy (version 0 is newer). (What a
+  process's first request for an id can still tell by its time, a fraction of a millisecond: whether anyone
+  read that id in the last few seconds.)
+- a writer's copy lives from when it read the numbers in its transaction, not from when it reaches Redis:
+  written late after the commit, it expires no later than one written on time;
 - the copy expires PORTFOLIO_ACCESS_CACHE_SECONDS after Postgres said its numbers (the web host's clock and
   Redis's are taken to agree to well under that, as NTP keeps them). That bounds the one case Redis cannot
   be told: a write made while Redis was unreachable from the writer shows on the warm reads at most that
@@ -29,10 +34,10 @@ How the copy stays true:
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from django.conf import settings
@@ -110,6 +115,7 @@ _SHARE_KEYS_PER_CALL = 1000
 # only. Bounded: past the limit the oldest entry goes (it then costs one probe more).
 _REMEMBERED: dict[int, tuple[int, int, int]] = {}
 _REMEMBERED_MAX = 10_000
+_REMEMBERED_LOCK = threading.Lock()
 
 
 def _copy_key(portfolio_id: int) -> str:
@@ -147,24 +153,64 @@ class AccessProbed(NamedTuple):
     said: float
 
 
-def portfolio_access_read(pipe, *, portfolio_id: int) -> tuple[PortfolioAccess | None, AccessProbed | None,
-                                                                Callable[[list], bool]]:
-    """For a warm read, before authentication (reads only): the portfolio's access as this process knows it,
-    what Postgres said if it had to be asked (nothing remembered: probed now), and what tells from `pipe`'s
-    replies whether Redis's copy confirms what was remembered (False: ask portfolio_access_reprobe)."""
+class AccessRead(NamedTuple):
+    """What a warm read knew before authentication: `access` (what its answer was read for: as remembered, or
+    as Postgres said now), `probed` (Postgres was asked: to be learned) and where Redis's copy is in the
+    pipeline's replies (None: not read, Postgres was asked)."""
+
+    access: PortfolioAccess | None
+    probed: AccessProbed | None
+    copy_index: int | None
+
+
+def portfolio_access_read(pipe, *, portfolio_id: int) -> AccessRead:
+    """For a warm read, before authentication (reads only): the portfolio's access as this process remembers it,
+    its copy's read queued on `pipe`; nothing remembered: what Postgres says now. portfolio_access_settle
+    decides once the caller is known."""
     numbers = _REMEMBERED.get(portfolio_id)
     if numbers is None:
-        probed = portfolio_access_reprobe(portfolio_id=portfolio_id)
-        return probed.access, probed, lambda replies: True
+        probed = _probed(portfolio_id)
+        return AccessRead(probed.access, probed, None)
     index = len(pipe)
     pipe.get(_copy_key(portfolio_id))
-    expected = _copy_text(numbers)
-    return _access(portfolio_id, numbers), None, lambda replies: replies[index] == expected
+    return AccessRead(_access(portfolio_id, numbers), None, index)
 
 
-def portfolio_access_reprobe(*, portfolio_id: int) -> AccessProbed:
-    """What Postgres says now (after Redis's copy did not confirm what this process remembered, or with nothing
-    remembered). Nothing is remembered or written: portfolio_access_learned does, once the caller is known."""
+def portfolio_access_settle(read: AccessRead, replies: list, *, portfolio_id: int,
+                            user_id: int | None) -> tuple[PortfolioAccess | None, bool]:
+    """Once the caller is authenticated: their portfolio's access (None: not theirs, or none: 404), and whether
+    the answer read before with `read.access` stands. What Postgres said is learned (remembered, copied).
+
+    Redis's copy confirming what was remembered: that. A copy naming another owner (one that does not exist:
+    owner 0): not the caller's, whatever its versions — so a write to someone else's portfolio costs its
+    readers no more than a missing one. Otherwise (the caller's with other versions, withdrawn, expired):
+    Postgres is asked, and the ordinary path reads the answer."""
+    if read.probed is not None:
+        portfolio_access_learned(read.probed, portfolio_id=portfolio_id)
+        return portfolio_access_owned(read.access, user_id=user_id), True
+    copy = replies[read.copy_index]
+    if copy == _copy_text(_numbers(read.access)):
+        return portfolio_access_owned(read.access, user_id=user_id), True
+    owner = _owner_of(copy)
+    if owner is not None and owner != user_id:
+        return None, False
+    probed = _probed(portfolio_id)
+    portfolio_access_learned(probed, portfolio_id=portfolio_id)
+    return portfolio_access_owned(probed.access, user_id=user_id), False
+
+
+def _owner_of(copy: bytes | None) -> int | None:
+    """The owner a copy names (None: no copy, withdrawn, or unreadable)."""
+    if not copy:
+        return None
+    owner, _, rest = copy.partition(b":")
+    try:
+        return int(owner) if rest else None
+    except ValueError:
+        return None
+
+
+def _probed(portfolio_id: int) -> AccessProbed:
     said = time.time()
     return AccessProbed(portfolio_access_probe(portfolio_id=portfolio_id), said)
 
@@ -174,28 +220,31 @@ def portfolio_access_learned(probed: AccessProbed, *, portfolio_id: int) -> None
     version's or a withdrawal is there, or the copy's lifetime has passed since Postgres said it). Redis
     failing: the next read asks Postgres again."""
     numbers = _numbers(probed.access)
-    if len(_REMEMBERED) >= _REMEMBERED_MAX and portfolio_id not in _REMEMBERED:
-        with contextlib.suppress(StopIteration, KeyError):  # (another thread may have taken it meanwhile)
+    with _REMEMBERED_LOCK:  # the process's threads share it; an eviction iterates it
+        if len(_REMEMBERED) >= _REMEMBERED_MAX and portfolio_id not in _REMEMBERED:
             del _REMEMBERED[next(iter(_REMEMBERED))]
-    _REMEMBERED[portfolio_id] = numbers
+        _REMEMBERED[portfolio_id] = numbers
     with soft_fail("portfolio access copy not written", level=logging.DEBUG):
         _share_queue(redis_client(settings.QUERY_CACHE_ALIAS), [(portfolio_id, numbers)], said=probed.said)
 
 
 def portfolio_access_forget_remembered() -> None:
     """Forget what this process remembered (the next warm read of each portfolio probes Postgres)."""
-    _REMEMBERED.clear()
+    with _REMEMBERED_LOCK:
+        _REMEMBERED.clear()
 
 
-def portfolio_access_share(accesses: Iterable[PortfolioAccess]) -> None:
-    """A write's new numbers into the copies (each replaced only by a newer version's). Redis failing: logged;
-    the older copies expire within PORTFOLIO_ACCESS_CACHE_SECONDS."""
+def portfolio_access_share(accesses: Iterable[PortfolioAccess], *, said: float) -> None:
+    """A write's new numbers into the copies (each replaced only by a newer version's), as Postgres said them at
+    `said` (time.time() taken before the numbers were read, in the writer's transaction: a copy written late,
+    after the commit, lives no longer than one written then). Redis failing: logged; the older copies expire
+    within PORTFOLIO_ACCESS_CACHE_SECONDS."""
     accesses = list(accesses)
     if not accesses:
         return
     with soft_fail(f"portfolio access: {len(accesses)} copies not written", level=logging.WARNING):
         pipe = redis_client(settings.QUERY_CACHE_ALIAS).pipeline(transaction=False)
-        _share_queue(pipe, [(access.pk, _numbers(access)) for access in accesses], said=time.time())
+        _share_queue(pipe, [(access.pk, _numbers(access)) for access in accesses], said=said)
         pipe.execute()
 
 

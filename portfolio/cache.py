@@ -8,6 +8,7 @@ every bump writes too: a write made while Redis was unreachable from the writer 
 PORTFOLIO_ACCESS_CACHE_SECONDS.
 """
 
+import time
 from collections.abc import Iterable
 from datetime import date
 
@@ -51,10 +52,11 @@ def portfolio_versions_bump(*, portfolio_ids: Iterable[int], since: date | None 
         if locked:
             # The new numbers for the warm reads' copies: written now (a reader meanwhile finds Postgres still
             # saying the older ones and cannot put them back), and again once committed (nothing older won).
+            said = time.time()
             accesses = [PortfolioAccess(*row) for row in Portfolio.objects.filter(pk__in=locked).values_list(
                 "pk", "owner_id", "data_version", "history_version")]
-            portfolio_access_share(accesses)
-            transaction.on_commit(lambda: portfolio_access_share(accesses))
+            portfolio_access_share(accesses, said=said)
+            transaction.on_commit(lambda: portfolio_access_share(accesses, said=said))
             transaction.on_commit(lambda: portfolios_changed.send(sender=Portfolio, portfolio_ids=locked, since=since,
                                                                   history=history))
     return locked

@@ -8,6 +8,7 @@ A portfolio saved or deleted, however (a service, the admin, a user's deletion c
 warm reads' copies of its owner and versions say (portfolio/access.py): then and again at commit.
 """
 
+import time
 from datetime import date
 
 from django.db import transaction
@@ -44,9 +45,10 @@ def on_fx_rates_changed(sender, *, currencies: list[str], **kwargs) -> None:
 @receiver(post_save, sender=Portfolio, dispatch_uid="portfolio.portfolio_saved")
 def on_portfolio_saved(sender, *, instance: Portfolio, created: bool, raw: bool = False, **kwargs) -> None:
     if created and not raw:  # its numbers replace the copy that said it did not exist
+        said = time.time()
         access = [PortfolioAccess(instance.pk, instance.owner_id, instance.data_version, instance.history_version)]
-        portfolio_access_share(access)
-        transaction.on_commit(lambda: portfolio_access_share(access))
+        portfolio_access_share(access, said=said)
+        transaction.on_commit(lambda: portfolio_access_share(access, said=said))
     else:  # perhaps a new owner (or a fixture's numbers): every read asks Postgres until the withdrawal expires
         _withdraw(instance.pk)
 

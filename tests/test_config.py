@@ -122,6 +122,7 @@ def test_keyless_management_commands_run_without_a_secret_key_and_others_refuse(
     ({"PROVIDER_TIMEOUT_SECONDS": "0"}, "PROVIDER_TIMEOUT_SECONDS=0 must be more than 0."),
     ({"REFRESH_INTERVAL_SECONDS": "1"}, "REFRESH_INTERVAL_SECONDS=1 must be at least 2."),
     ({"AUTH_CACHE_SECONDS": "0"}, "AUTH_CACHE_SECONDS=0 must be at least 1."),
+    ({"PORTFOLIO_ACCESS_CACHE_SECONDS": "0"}, "PORTFOLIO_ACCESS_CACHE_SECONDS=0 must be at least 1."),
     ({"INSTRUMENT_SEARCH_TTL_SECONDS": "0"}, "INSTRUMENT_SEARCH_TTL_SECONDS=0 must be at least 1."),
     ({"QUERY_CACHE_STATS_FLUSH_SECONDS": "0"}, "QUERY_CACHE_STATS_FLUSH_SECONDS=0 must be more than 0."),
     ({"HOUSEKEEPING_LOG_LEVEL": "LOUD"}, "HOUSEKEEPING_LOG_LEVEL=LOUD must be DEBUG or INFO."),

@@ -27,15 +27,14 @@ from core.redis_store import REDIS_DOWN, redis_client
 from core.soft import soft_fail
 from portfolio import selectors, services
 from portfolio.access import (
-    AccessProbed,
+    AccessRead,
     PortfolioAccess,
     owned_portfolio_or_404,
     portfolio_access_get,
-    portfolio_access_learned,
     portfolio_access_owned,
     portfolio_access_probe,
     portfolio_access_read,
-    portfolio_access_reprobe,
+    portfolio_access_settle,
 )
 from portfolio.api.serializers import (
     ImportErrorsSerializer,
@@ -66,14 +65,13 @@ def owned_portfolio_access_or_404(request, portfolio_id: int) -> PortfolioAccess
 
 
 class _Warm(NamedTuple):
-    """What the warm read found before authentication: nothing of it is decoded, counted or followed by another
-    read before `warm_access` has checked the owner (`reader` None: no such portfolio, nothing queued, or Redis
-    unreachable)."""
+    """What the warm read found before authentication: nothing of it is decoded, counted, learned or followed by
+    another read before `warm_access` has settled the owner (`reader` None: nothing queued; `replies` None:
+    Redis unreachable, `found` is Postgres's and nothing is learned)."""
 
-    access: PortfolioAccess | None
+    found: AccessRead
     reader: Callable[[list], Any] | None
     replies: list | None
-    probed: AccessProbed | None = None  # Postgres was asked: remembered and copied once the caller is known
 
 
 class WarmReadApi(APIView):
@@ -85,13 +83,13 @@ class WarmReadApi(APIView):
     authenticates, a request naming a token takes them as this process last read them from Postgres
     (portfolio/access.py: nothing remembered, it probes Postgres now) and fetches the token's entry, Redis's
     copy of those numbers and the answer's raw bytes in one pipeline (`warm_queue`; reads only — a miss
-    computes nothing, and nothing is remembered or written, for a caller not yet known). A copy saying
-    otherwise discards the answer read: Postgres is probed and the ordinary path reads the answer. What Postgres
-    said is remembered and copied once the caller is authenticated. Authentication then uses the token's entry
-    (config/authentication.py), and `warm_access` checks the owner (portfolio_access_owned, as
-    portfolio_access_get) before the answer is decoded or counted: anyone else's is 404, an unknown token 401,
-    as on every route, and no such portfolio costs the same reads as another user's (its absence is
-    remembered and copied too). Postgres failing in a probe answers as on the ordinary path (503). Anything
+    computes nothing, and nothing is remembered or written, for a caller not yet known). Authentication then
+    uses the token's entry (config/authentication.py), and `warm_access` settles the owner before the answer
+    is decoded or counted (portfolio_access_settle: the copy confirming what was remembered, or naming another
+    owner; else Postgres is asked, what it said is learned, and the ordinary path reads the answer): anyone
+    else's is 404, an unknown token 401, as on every route, and no such portfolio costs the same reads as
+    another user's (its absence is remembered and copied too, and a copy naming another owner settles it
+    whatever its versions). Postgres failing in a probe answers as on the ordinary path (503). Anything
     else (a session, a miss, an unreadable entry, Redis failing, a query cache on another Redis than the token
     cache) takes the ordinary path after authentication, which reads, computes or fails as it always did.
     """
@@ -115,13 +113,13 @@ class WarmReadApi(APIView):
         hand_over = token_cache_queue(pipe, request)
         if hand_over is None:
             return None
-        # What this process last read from Postgres, confirmed by Redis's copy in the same round trip (nothing
+        # What this process last read from Postgres, with its copy in Redis read in the same round trip (nothing
         # remembered: Postgres is asked now; failing, it raises here as the ordinary path's probe would: 503).
-        access, probed, confirmed = portfolio_access_read(pipe, portfolio_id=portfolio_id)
+        found = portfolio_access_read(pipe, portfolio_id=portfolio_id)
         reader = None
-        if access is not None:  # none: the token is read all the same (404 or 401 once authenticated)
+        if found.access is not None:  # none: the token is read all the same (404 or 401 once authenticated)
             try:
-                reader = self.warm_queue(pipe, access, request)
+                reader = self.warm_queue(pipe, found.access, request)
             except Exception:  # the ordinary path asks again after authentication and answers as it always did
                 logger.warning("warm read not queued", exc_info=True)
                 return None
@@ -129,34 +127,32 @@ class WarmReadApi(APIView):
             replies = pipe.execute()
         except REDIS_DOWN as error:
             # Authentication asks Postgres at once and the answer is read (or made) as usual: a Redis outage
-            # costs no more waits than before. Nothing confirmed what the process remembered: Postgres says.
+            # costs no more waits than before. Nothing confirms what the process remembered: Postgres says.
             logger.debug("warm read not made: Redis unavailable", exc_info=True)
             hand_over(error)
-            said = probed.access if probed is not None else portfolio_access_probe(portfolio_id=portfolio_id)
-            return _Warm(said, None, None)  # (nothing learned: Redis is away)
+            if found.probed is None:
+                found = AccessRead(portfolio_access_probe(portfolio_id=portfolio_id), None, None)
+            return _Warm(found, None, None)
         except Exception:  # an entry of another type: the ordinary path reads (and replaces) it
             logger.warning("warm read not made", exc_info=True)
             return None
         hand_over(replies)
-        if not confirmed(replies):
-            # The copy says otherwise (a write, a new owner, expired): the answer read was for other numbers; it
-            # is read for Postgres's after authentication, on the ordinary path.
-            probed = portfolio_access_reprobe(portfolio_id=portfolio_id)
-            return _Warm(probed.access, None, None, probed)
-        return _Warm(access, reader, replies, probed)
+        return _Warm(found, reader, replies)
 
     def warm_access(self, request, portfolio_id: int) -> tuple[PortfolioAccess, Any]:
         """The caller's portfolio (404 for anyone else's) and the answer read before authentication, decoded
         only now (None: not read, a miss, or unreadable: the ordinary path reads or makes it)."""
         if self.warm is None:
             return owned_portfolio_access_or_404(request, portfolio_id), None
-        if self.warm.probed is not None:  # what Postgres said, learned only for an authenticated caller
-            portfolio_access_learned(self.warm.probed, portfolio_id=portfolio_id)
-        access = portfolio_access_owned(self.warm.access, user_id=request.user.pk)
+        if self.warm.replies is None:  # Redis was unreachable: Postgres's numbers, nothing read with them
+            access, stands = portfolio_access_owned(self.warm.found.access, user_id=request.user.pk), False
+        else:
+            access, stands = portfolio_access_settle(self.warm.found, self.warm.replies, portfolio_id=portfolio_id,
+                                                     user_id=request.user.pk)
         if access is None:
             raise Http404("No such portfolio.")
         answer = None
-        if self.warm.reader is not None:
+        if stands and self.warm.reader is not None:
             # As the ordinary path's read: a malformed entry or a stats flush failing is a miss, never a 500/503.
             with soft_fail("warm answer not read", level=logging.WARNING):
                 answer = self.warm.reader(self.warm.replies)

@@ -128,7 +128,7 @@ def test_older_numbers_never_replace_a_newer_copy_nor_a_withdrawn_one(warm, user
     assert _copy(portfolio.pk) == newer
     assert _outdated(warm, portfolio) is True
     portfolio_access_withdraw(portfolio_ids=[portfolio.pk])
-    portfolio_access_share([PortfolioAccess(portfolio.pk, user.pk, 10**6, 10**6)])
+    portfolio_access_share([PortfolioAccess(portfolio.pk, user.pk, 10**6, 10**6)], said=time.time())
     assert _copy(portfolio.pk) == b"withdrawn"
     assert warm.get(f"/api/dashboard-holdings-data/{portfolio.pk}/").status_code == 200  # Postgres said
 
@@ -154,10 +154,9 @@ def test_with_redis_unreachable_what_the_process_remembered_is_not_trusted(warm,
 
 
 def _read_before(portfolio_id: int) -> AccessProbed:
-    """A warm read of a process that remembers nothing: what it probed (written once its caller is known)."""
+    """A warm read of a process that remembers nothing: what it probed (learned once its caller is known)."""
     portfolio_access_forget_remembered()
-    _, probed, _ = portfolio_access_read(redis_client().pipeline(transaction=False), portfolio_id=portfolio_id)
-    return probed
+    return portfolio_access_read(redis_client().pipeline(transaction=False), portfolio_id=portfolio_id).probed
 
 
 def _until_expired(portfolio_id: int) -> None:
@@ -215,19 +214,6 @@ def test_past_the_bound_the_oldest_remembered_goes_first(warm, user, portfolio, 
     for pk in [portfolio.pk, *ids]:
         warm.get(f"/api/dashboard-initial-data/{pk}/")
     assert list(access._REMEMBERED) == ids[1:]
-
-
-@pytest.fixture
-def redis_round_trips(settings, monkeypatch):
-    """The Redis round trips of the code run after it: each takes a connection from the pool (a command, or a
-    whole pipeline). Statistics are kept in the process meanwhile, as in production (one write a second)."""
-    settings.REQUEST_TIMING_FLUSH_SECONDS = settings.QUERY_CACHE_STATS_FLUSH_SECONDS = 3600
-    pool = redis_client().connection_pool
-    taken = []
-    get_connection = pool.get_connection
-    monkeypatch.setattr(pool, "get_connection",
-                        lambda *args, **kwargs: taken.append(1) or get_connection(*args, **kwargs))
-    return taken
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
