@@ -3,12 +3,11 @@
 The version lives on the portfolio row and is bumped in the same transaction as the write that
 changes the portfolio's data (its transactions, its settings, or the prices and rates it uses). So it
 survives Redis evictions and outages: a chart made from an older version is known to be outdated as
-soon as anyone reads it. The warm reads find the versions in a copy in Redis (portfolio/access.py), which
+soon as anyone reads it. The warm reads find the versions in a copy in Redis (portfolio/access_copy.py), which
 every bump writes too: a write made while Redis was unreachable from the writer shows there within
 PORTFOLIO_ACCESS_CACHE_SECONDS.
 """
 
-import time
 from collections.abc import Iterable
 from datetime import date
 
@@ -16,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from portfolio.access import PortfolioAccess, portfolio_access_share
+from portfolio.access_copy import copies_write
 from portfolio.models import Portfolio
 from portfolio.signals import portfolios_changed
 
@@ -50,13 +49,10 @@ def portfolio_versions_bump(*, portfolio_ids: Iterable[int], since: date | None 
             bumped["history_version"] = F("history_version") + 1
         Portfolio.objects.filter(pk__in=locked).update(**bumped)
         if locked:
-            # The new numbers for the warm reads' copies: written now (a reader meanwhile finds Postgres still
-            # saying the older ones and cannot put them back), and again once committed (nothing older won).
-            said = time.time()
-            accesses = [PortfolioAccess(*row) for row in Portfolio.objects.filter(pk__in=locked).values_list(
-                "pk", "owner_id", "data_version", "history_version")]
-            portfolio_access_share(accesses, said=said)
-            transaction.on_commit(lambda: portfolio_access_share(accesses, said=said))
+            # The warm reads' copies: marked pending now (a reader meanwhile finds Postgres still saying the older
+            # numbers and cannot copy them), set to the new numbers at commit (portfolio/access_copy.py).
+            copies_write((pk, (owner, data, history)) for pk, owner, data, history in Portfolio.objects.filter(
+                pk__in=locked).values_list("pk", "owner_id", "data_version", "history_version"))
             transaction.on_commit(lambda: portfolios_changed.send(sender=Portfolio, portfolio_ids=locked, since=since,
                                                                   history=history))
     return locked

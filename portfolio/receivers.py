@@ -5,17 +5,15 @@ New closes or rates give every portfolio using them a new data version, in the s
 the write; once it commits, portfolio announces `portfolios_changed` in turn.
 
 A portfolio saved or deleted, however (a service, the admin, a user's deletion cascading), changes what the
-warm reads' copies of its owner and versions say (portfolio/access.py): then and again at commit.
+warm reads' copies of its owner and versions say (portfolio/access_copy.py): then and again at commit.
 """
 
-import time
 from datetime import date
 
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from portfolio.access import PortfolioAccess, portfolio_access_share, portfolio_access_withdraw
+from portfolio.access_copy import copies_withdraw, copies_write
 from portfolio.kept import replays_lock_since
 from portfolio.models import Portfolio
 from portfolio.services import portfolios_fx_changed, portfolios_prices_changed, portfolios_profiles_changed
@@ -45,19 +43,11 @@ def on_fx_rates_changed(sender, *, currencies: list[str], **kwargs) -> None:
 @receiver(post_save, sender=Portfolio, dispatch_uid="portfolio.portfolio_saved")
 def on_portfolio_saved(sender, *, instance: Portfolio, created: bool, raw: bool = False, **kwargs) -> None:
     if created and not raw:  # its numbers replace the copy that said it did not exist
-        said = time.time()
-        access = [PortfolioAccess(instance.pk, instance.owner_id, instance.data_version, instance.history_version)]
-        portfolio_access_share(access, said=said)
-        transaction.on_commit(lambda: portfolio_access_share(access, said=said))
+        copies_write([(instance.pk, (instance.owner_id, instance.data_version, instance.history_version))])
     else:  # perhaps a new owner (or a fixture's numbers): every read asks Postgres until the withdrawal expires
-        _withdraw(instance.pk)
+        copies_withdraw(instance.pk, owner_id=instance.owner_id)
 
 
 @receiver(post_delete, sender=Portfolio, dispatch_uid="portfolio.portfolio_deleted")
 def on_portfolio_deleted(sender, *, instance: Portfolio, **kwargs) -> None:
-    _withdraw(instance.pk)
-
-
-def _withdraw(portfolio_id: int) -> None:
-    portfolio_access_withdraw(portfolio_ids=[portfolio_id])
-    transaction.on_commit(lambda: portfolio_access_withdraw(portfolio_ids=[portfolio_id]))
+    copies_withdraw(instance.pk, owner_id=0)

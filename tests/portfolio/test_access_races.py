@@ -49,7 +49,7 @@ def test_a_bumps_copy_written_late_after_commit_never_brings_a_former_owner_back
     # when the admin gives the portfolio to Mallory, and the late copy lands after the withdrawal expired
     portfolio.owner = other_user
     portfolio.save()
-    assert _copy(portfolio.pk) == b"withdrawn"
+    assert _copy(portfolio.pk) == b"withdrawn:%d" % other_user.pk  # (committed: naming the new owner)
     deadline = time.monotonic() + 5
     while _copy(portfolio.pk) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -131,3 +131,56 @@ def test_after_a_write_another_users_id_still_costs_what_a_missing_one_does(user
             status = mallory.get(f"/api/dashboard-initial-data/{pk}/").status_code
         costs[name] = (status, len(queries), len(redis_round_trips))
     assert costs == {"alice's": (404, 0, 1), "missing": (404, 0, 1)}
+
+
+def test_after_a_rename_another_users_id_still_costs_what_a_missing_one_does(user, other_user, portfolio,
+                                                                            redis_round_trips):
+    alice, mallory = _client(user), _client(other_user)
+    assert mallory.get("/api/portfolios/").status_code == 200
+    ids = {"alice's": portfolio.pk, "missing": portfolio.pk + 1000}
+    for pk in ids.values():
+        assert mallory.get(f"/api/dashboard-initial-data/{pk}/").status_code == 404
+    # Alice renames it: withdrawn for the copy's lifetime, naming her once committed
+    assert alice.patch(f"/api/portfolios/{portfolio.pk}/", {"name": "Renamed"}, format="json").status_code == 200
+    costs = {}
+    for name, pk in ids.items():
+        redis_round_trips.clear()
+        with CaptureQueriesContext(connection) as queries:
+            status = mallory.get(f"/api/dashboard-initial-data/{pk}/").status_code
+        costs[name] = (status, len(queries), len(redis_round_trips))
+    assert costs == {"alice's": (404, 0, 1), "missing": (404, 0, 1)}
+
+
+def test_a_write_committed_later_than_the_copy_lifetime_is_seen_by_the_next_read(user, portfolio, settings):
+    # given a write whose transaction lasts longer than a copy lives, and a read meanwhile (older numbers)
+    settings.PORTFOLIO_ACCESS_CACHE_SECONDS = 1
+    TransactionFactory(portfolio=portfolio)
+    alice = _client(user)
+    url = f"/api/dashboard-initial-data/{portfolio.pk}/"
+    assert alice.get(url).status_code == 200
+    bumped, commit = threading.Event(), threading.Event()
+
+    def writer():
+        try:
+            with transaction.atomic():
+                portfolio_version_bump(portfolio_id=portfolio.pk)
+                bumped.set()
+                commit.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert bumped.wait(10)
+    time.sleep(1.1)
+    assert alice.get(url).status_code == 200  # Postgres still says the older numbers: not copied over the mark
+    # when it commits
+    commit.set()
+    thread.join(10)
+    portfolio.refresh_from_db()
+    # then the copy says the new numbers, and the next read asks Postgres for them, not the older answer
+    numbers = (user.pk, portfolio.data_version, portfolio.history_version)
+    assert _copy(portfolio.pk) == "{}:{}:{}".format(*numbers).encode()
+    with CaptureQueriesContext(connection) as queries:
+        assert alice.get(url).status_code == 200
+    assert len(queries) >= 1 and access._REMEMBERED[portfolio.pk] == numbers
