@@ -8,10 +8,10 @@ portfolio, and Redis holds a copy of those numbers that every write keeps true (
 warm read (portfolio/api/views.py) builds its answer's key from what the process remembers and reads the copy
 in the same pipeline as the token and the answer; once the caller is authenticated, portfolio_access_settle
 decides: the copy saying the same confirms the answer read; naming another owner (or none: the portfolio does
-not exist) settles it as 404, whatever the versions, so that another user's portfolio and a missing one cost
-a request the same, written to or not; anything else (the caller's with other numbers, a write in flight,
-withdrawn, expired) sends the request to Postgres and the ordinary path. What Postgres said is remembered and
-copied only for an authenticated caller: a refused request writes nothing.
+not exist, or was deleted) settles it as 404, whatever the versions, so that another user's portfolio and a
+missing one cost a request the same, written to or not; anything else (the caller's with other numbers, a
+write in flight, held, expired) sends the request to Postgres and the ordinary path. What Postgres said is
+remembered and copied only for an authenticated caller: a refused request writes nothing.
 
 A committed write shows on the next warm read, except where Redis could not be told: a writer that could not
 reach Redis (or a change behind the ORM's back), a transaction outlasting access_copy.PENDING_SECONDS, a
@@ -23,13 +23,12 @@ fraction of a millisecond: whether anyone read that id in the last few seconds.)
 from __future__ import annotations
 
 import threading
-import time
 from typing import NamedTuple
 
 from django.http import Http404
 
 from core.postgres.prepared import PreparedQuery
-from portfolio.access_copy import ABSENT, Numbers, copy_key, copy_owner, copy_share, copy_text
+from portfolio.access_copy import ABSENT, Numbers, copy_key, copy_newer, copy_owner, copy_share, copy_text
 from portfolio.models import Portfolio
 from portfolio.selectors import portfolio_get
 
@@ -82,75 +81,66 @@ def _access(portfolio_id: int, numbers: Numbers) -> PortfolioAccess | None:
     return None if numbers == ABSENT else PortfolioAccess(portfolio_id, *numbers)
 
 
-class AccessProbed(NamedTuple):
-    """What Postgres said of a portfolio (`access`, None: no such portfolio) and when (time.time(), taken before
-    asking): for portfolio_access_learned, once the caller is authenticated."""
-
-    access: PortfolioAccess | None
-    said: float
-
-
 class AccessRead(NamedTuple):
     """What a warm read knew before authentication: `access` (what its answer was read for: as remembered, or
-    as Postgres said now), `probed` (Postgres was asked: to be learned) and where Redis's copy is in the
-    pipeline's replies (None: not read, Postgres was asked)."""
+    as Postgres said now), whether Postgres was asked (`probed`: nothing was remembered), and where Redis's copy
+    and Redis's clock are in the pipeline's replies."""
 
     access: PortfolioAccess | None
-    probed: AccessProbed | None
-    copy_index: int | None
+    probed: bool
+    copy_index: int
 
 
 def portfolio_access_read(pipe, *, portfolio_id: int) -> AccessRead:
-    """For a warm read, before authentication (reads only): the portfolio's access as this process remembers it,
-    its copy's read queued on `pipe`; nothing remembered: what Postgres says now. portfolio_access_settle
-    decides once the caller is known."""
+    """For a warm read, before authentication (reads only): the portfolio's access as this process remembers it
+    (nothing remembered: as Postgres says now), with its copy and Redis's clock queued on `pipe`.
+    portfolio_access_settle decides once the caller is known."""
     numbers = _REMEMBERED.get(portfolio_id)
-    if numbers is None:
-        probed = _probed(portfolio_id)
-        return AccessRead(probed.access, probed, None)
+    probed = numbers is None
+    access = portfolio_access_probe(portfolio_id=portfolio_id) if probed else _access(portfolio_id, numbers)
     index = len(pipe)
     pipe.get(copy_key(portfolio_id))
-    return AccessRead(_access(portfolio_id, numbers), None, index)
+    pipe.time()
+    return AccessRead(access, probed, index)
 
 
 def portfolio_access_settle(read: AccessRead, replies: list, *, portfolio_id: int,
                             user_id: int | None) -> tuple[PortfolioAccess | None, bool]:
     """Once the caller is authenticated: their portfolio's access (None: not theirs, or none: 404), and whether
-    the answer read before with `read.access` stands. What Postgres said is learned (remembered, copied).
+    the answer read before with `read.access` stands. What Postgres said is learned: remembered, and copied.
 
-    Redis's copy confirming what was remembered: that. A copy naming another owner (one that does not exist:
-    owner 0): not the caller's, whatever its versions — so a write to someone else's portfolio costs its
-    readers no more than a missing one. Otherwise (the caller's with other versions, withdrawn, expired):
-    Postgres is asked, and the ordinary path reads the answer."""
-    if read.probed is not None:
-        portfolio_access_learned(read.probed, portfolio_id=portfolio_id)
+    Postgres asked before the pipeline: that, copied unless the copy already said it or something newer.
+    Otherwise, Redis's copy confirming what was remembered: that. A copy naming another owner (or none: deleted
+    or absent): not the caller's, whatever its versions — so a write to someone else's portfolio costs its
+    readers no more than a missing one. Anything else (the caller's with other versions, a write in flight,
+    held, expired): Postgres is asked, and the ordinary path reads the answer."""
+    copy, (seconds, micros) = replies[read.copy_index], replies[read.copy_index + 1]
+    clock_ms = seconds * 1000 + micros // 1000
+    if read.probed:
+        # The clock was read after Postgres was asked: a copy newer than what Postgres said then means a write
+        # landed in between, and nothing is copied (the next read asks again).
+        _learned(portfolio_id, read.access, copy=copy, asked_ms=clock_ms)
         return portfolio_access_owned(read.access, user_id=user_id), True
-    copy = replies[read.copy_index]
     if copy == copy_text(_numbers(read.access)):
         return portfolio_access_owned(read.access, user_id=user_id), True
     owner = copy_owner(copy)
     if owner is not None and owner != user_id:
         return None, False
-    probed = _probed(portfolio_id)
-    portfolio_access_learned(probed, portfolio_id=portfolio_id)
-    return portfolio_access_owned(probed.access, user_id=user_id), False
+    access = portfolio_access_probe(portfolio_id=portfolio_id)
+    _learned(portfolio_id, access, copy=copy, asked_ms=clock_ms)
+    return portfolio_access_owned(access, user_id=user_id), False
 
 
-def _probed(portfolio_id: int) -> AccessProbed:
-    said = time.time()
-    return AccessProbed(portfolio_access_probe(portfolio_id=portfolio_id), said)
-
-
-def portfolio_access_learned(probed: AccessProbed, *, portfolio_id: int) -> None:
-    """An authenticated caller's probe: remembered by this process and written to Redis's copy (unless a newer
-    version's or a withdrawal is there, or the copy's lifetime has passed since Postgres said it). Redis
-    failing: the next read asks Postgres again."""
-    numbers = _numbers(probed.access)
+def _learned(portfolio_id: int, access: PortfolioAccess | None, *, copy: bytes | None, asked_ms: int) -> None:
+    """What Postgres said for an authenticated caller: remembered by this process, and copied (as asked at
+    `asked_ms` by Redis's clock) unless the copy seen says it already or says something newer."""
+    numbers = _numbers(access)
     with _REMEMBERED_LOCK:  # the process's threads share it; an eviction iterates it
         if len(_REMEMBERED) >= _REMEMBERED_MAX and portfolio_id not in _REMEMBERED:
             del _REMEMBERED[next(iter(_REMEMBERED))]
         _REMEMBERED[portfolio_id] = numbers
-    copy_share(portfolio_id, numbers, said=probed.said)
+    if copy != copy_text(numbers) and not copy_newer(copy, numbers[1]):
+        copy_share(portfolio_id, numbers, asked_ms=asked_ms)
 
 
 def portfolio_access_forget_remembered() -> None:

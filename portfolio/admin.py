@@ -37,6 +37,10 @@ class PortfolioAdmin(admin.ModelAdmin):
     search_fields = ["name", "owner__username"]
     inlines = [TransactionInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A portfolio's owner never changes (portfolio/models.py): chosen when it is added, shown after.
+        return ["owner"] if obj is not None else []
+
     def save_model(self, request, obj, form, change):
         if change:  # locked as the services lock it: its kept replay's row first (portfolio/kept.py)
             portfolio_write_lock(portfolio_id=obj.pk)

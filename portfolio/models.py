@@ -9,6 +9,7 @@ VERSION_FIELDS = ("data_version", "history_version")
 
 
 class Portfolio(models.Model):
+    # Never changes once the portfolio exists (save refuses it; the admin shows it read-only).
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portfolios")
     name = models.CharField(max_length=100)
     base_currency = models.CharField(max_length=3, default="USD")
@@ -34,12 +35,23 @@ class Portfolio(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
+        # A portfolio's owner never changes: the warm dashboard reads trust Redis's copy of who owns it
+        # (portfolio/access_copy.py), which follows its versions, not its owner.
+        if not self._state.adding and getattr(self, "_owner_loaded", self.owner_id) != self.owner_id:
+            raise ValueError("A portfolio's owner cannot change.")
         # The versions only ever move by an UPDATE that adds 1 (portfolio/cache.py): saving a
         # portfolio loaded earlier must never write its older versions back.
         if not self._state.adding and "update_fields" not in kwargs:
             kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields
-                                       if not f.primary_key and f.name not in VERSION_FIELDS]
+                                       if not f.primary_key and f.name not in (*VERSION_FIELDS, "owner")]
         super().save(*args, **kwargs)
+        self._owner_loaded = self.owner_id
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        portfolio = super().from_db(db, field_names, values)
+        portfolio._owner_loaded = portfolio.__dict__.get("owner_id")
+        return portfolio
 
 
 class Account(models.Model):

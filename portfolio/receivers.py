@@ -4,8 +4,8 @@ own portfolios being saved or deleted.
 New closes or rates give every portfolio using them a new data version, in the same transaction as
 the write; once it commits, portfolio announces `portfolios_changed` in turn.
 
-A portfolio saved or deleted, however (a service, the admin, a user's deletion cascading), changes what the
-warm reads' copies of its owner and versions say (portfolio/access_copy.py): then and again at commit.
+A portfolio created, deleted (however: a service, the admin, a user's deletion cascading) or loaded from a
+fixture changes what the warm reads' copy of its owner and versions says (portfolio/access_copy.py).
 """
 
 from datetime import date
@@ -13,7 +13,7 @@ from datetime import date
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from portfolio.access_copy import copies_withdraw, copies_write
+from portfolio.access_copy import copies_write, copy_delete, copy_hold
 from portfolio.kept import replays_lock_since
 from portfolio.models import Portfolio
 from portfolio.services import portfolios_fx_changed, portfolios_prices_changed, portfolios_profiles_changed
@@ -42,12 +42,12 @@ def on_fx_rates_changed(sender, *, currencies: list[str], **kwargs) -> None:
 
 @receiver(post_save, sender=Portfolio, dispatch_uid="portfolio.portfolio_saved")
 def on_portfolio_saved(sender, *, instance: Portfolio, created: bool, raw: bool = False, **kwargs) -> None:
-    if created and not raw:  # its numbers replace the copy that said it did not exist
+    if raw:  # a fixture over the row (any owner, any versions): every read asks Postgres for a while
+        copy_hold(instance.pk)
+    elif created:  # its numbers replace the copy that said it did not exist
         copies_write([(instance.pk, (instance.owner_id, instance.data_version, instance.history_version))])
-    else:  # perhaps a new owner (or a fixture's numbers): every read asks Postgres until the withdrawal expires
-        copies_withdraw(instance.pk, owner_id=instance.owner_id)
 
 
 @receiver(post_delete, sender=Portfolio, dispatch_uid="portfolio.portfolio_deleted")
 def on_portfolio_deleted(sender, *, instance: Portfolio, **kwargs) -> None:
-    copies_withdraw(instance.pk, owner_id=0)
+    copy_delete(instance.pk, owner_id=instance.owner_id)

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from core.redis_store import redis_client, redis_key
 from portfolio import access
-from portfolio.access import AccessProbed, portfolio_access_forget_remembered, portfolio_access_learned
+from portfolio.access import portfolio_access_forget_remembered
 from portfolio.cache import portfolio_version_bump
 from tests.factories import TransactionFactory
 from tests.portfolio.test_access import _client
@@ -48,8 +48,7 @@ def _writing(transaction_body) -> threading.Thread:
     return thread
 
 
-def test_a_bumps_copy_written_late_after_commit_never_brings_a_former_owner_back(user, other_user, portfolio,
-                                                                                 settings):
+def test_a_bumps_copy_written_late_after_commit_never_brings_a_deleted_portfolio_back(user, portfolio, settings):
     # given Alice reading her portfolio, and a write whose copy at commit is late (its thread stalls)
     alice, url = _reading(user, portfolio, settings, "dashboard-holdings-data")
     committed, go = threading.Event(), threading.Event()
@@ -57,19 +56,19 @@ def test_a_bumps_copy_written_late_after_commit_never_brings_a_former_owner_back
                                portfolio_version_bump(portfolio_id=portfolio.pk)))
     assert committed.wait(10)
     assert alice.get(url).status_code == 200
-    # when the admin gives the portfolio to Mallory, and the late copy lands after the withdrawal expired
-    portfolio.owner = other_user
-    portfolio.save()
-    assert _copy(portfolio.pk) == b"withdrawn:%d" % other_user.pk  # (committed: naming the new owner)
-    deadline = time.monotonic() + 5
-    while _copy(portfolio.pk) is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # when she deletes it, and the late copy lands after that
+    assert alice.delete(f"/api/portfolios/{portfolio.pk}/").status_code == 204
+    assert _copy(portfolio.pk) == b"deleted"
     go.set()
     thread.join(10)
-    # then Alice's numbers are not back, and she is refused
-    assert _copy(portfolio.pk) is None
+    # then the portfolio stays deleted for every read
+    assert _copy(portfolio.pk) == b"deleted"
     assert alice.get(url).status_code == 404
-    assert _client(other_user).get(url).status_code == 200
+
+
+def _learned(portfolio_id: int) -> None:
+    """What an authenticated caller's probe of a missing portfolio leaves: remembered, and copied."""
+    access._learned(portfolio_id, None, copy=None, asked_ms=int(time.time() * 1000))
 
 
 def test_threads_past_the_bound_evict_without_failing(monkeypatch):
@@ -78,9 +77,9 @@ def test_threads_past_the_bound_evict_without_failing(monkeypatch):
     monkeypatch.setattr(access, "_REMEMBERED_MAX", 2)
     portfolio_access_forget_remembered()
     for pk in (1, 2):
-        portfolio_access_learned(AccessProbed(None, time.time()), portfolio_id=pk)
-    learned = portfolio_access_learned.__code__
-    source, first_line = inspect.getsourcelines(portfolio_access_learned)
+        _learned(pk)
+    learned = access._learned.__code__
+    source, first_line = inspect.getsourcelines(access._learned)
     insert_line = first_line + next(n for n, line in enumerate(source) if "_REMEMBERED[portfolio_id] =" in line)
     other_paused, first_done, errors = threading.Event(), threading.Event(), []
 
@@ -96,7 +95,7 @@ def test_threads_past_the_bound_evict_without_failing(monkeypatch):
     def other():
         sys.settrace(pause_before_insert)
         try:
-            portfolio_access_learned(AccessProbed(None, time.time()), portfolio_id=4)
+            _learned(4)
         finally:
             sys.settrace(None)
             other_paused.set()
@@ -110,7 +109,7 @@ def test_threads_past_the_bound_evict_without_failing(monkeypatch):
     def first():
         sys.setprofile(pause_after_iter)
         try:
-            portfolio_access_learned(AccessProbed(None, time.time()), portfolio_id=3)
+            _learned(3)
         except Exception as error:  # what warm_access would let out of the view: a 500
             errors.append(repr(error))
         finally:
