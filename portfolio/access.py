@@ -22,7 +22,9 @@ fraction of a millisecond: whether anyone read that id in the last few seconds.)
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from typing import NamedTuple
 
 from django.http import Http404
@@ -83,11 +85,11 @@ def _access(portfolio_id: int, numbers: Numbers) -> PortfolioAccess | None:
 
 class AccessRead(NamedTuple):
     """What a warm read knew before authentication: `access` (what its answer was read for: as remembered, or
-    as Postgres said now), whether Postgres was asked (`probed`: nothing was remembered), and where Redis's copy
-    and Redis's clock are in the pipeline's replies."""
+    as Postgres said now), when Postgres was asked (`probed`, time.monotonic(); None: it was not, the numbers
+    are as remembered), and where Redis's copy and Redis's clock are in the pipeline's replies."""
 
     access: PortfolioAccess | None
-    probed: bool
+    probed: float | None
     copy_index: int
 
 
@@ -96,8 +98,8 @@ def portfolio_access_read(pipe, *, portfolio_id: int) -> AccessRead:
     (nothing remembered: as Postgres says now), with its copy and Redis's clock queued on `pipe`.
     portfolio_access_settle decides once the caller is known."""
     numbers = _REMEMBERED.get(portfolio_id)
-    probed = numbers is None
-    access = portfolio_access_probe(portfolio_id=portfolio_id) if probed else _access(portfolio_id, numbers)
+    probed = time.monotonic() if numbers is None else None
+    access = portfolio_access_probe(portfolio_id=portfolio_id) if numbers is None else _access(portfolio_id, numbers)
     index = len(pipe)
     pipe.get(copy_key(portfolio_id))
     pipe.time()
@@ -116,10 +118,12 @@ def portfolio_access_settle(read: AccessRead, replies: list, *, portfolio_id: in
     held, expired): Postgres is asked, and the ordinary path reads the answer."""
     copy, (seconds, micros) = replies[read.copy_index], replies[read.copy_index + 1]
     clock_ms = seconds * 1000 + micros // 1000
-    if read.probed:
-        # The clock was read after Postgres was asked: a copy newer than what Postgres said then means a write
-        # landed in between, and nothing is copied (the next read asks again).
-        _learned(portfolio_id, read.access, copy=copy, asked_ms=clock_ms)
+    if read.probed is not None:
+        # Redis's clock was read after Postgres was asked: taken back by all the time since (this process's
+        # clock, however long the request stalled in between). A copy newer than what Postgres said then means a
+        # write landed in between: nothing is copied (the next read asks again).
+        asked_ms = clock_ms - math.ceil((time.monotonic() - read.probed) * 1000)
+        _learned(portfolio_id, read.access, copy=copy, asked_ms=asked_ms)
         return portfolio_access_owned(read.access, user_id=user_id), True
     if copy == copy_text(_numbers(read.access)):
         return portfolio_access_owned(read.access, user_id=user_id), True

@@ -6,8 +6,8 @@ refuses it), so what a copy can fall behind on is only its versions — and whet
 What a copy (one string per portfolio) holds:
 - `owner:data_version:history_version`: the numbers, written by a reader that asked Postgres (once its caller
   is authenticated) or by a write at its commit. A reader's lives until PORTFOLIO_ACCESS_CACHE_SECONDS have
-  passed since it asked, by Redis's clock (the reader reads Redis's TIME before asking Postgres). A portfolio
-  that does not exist is `0:-1:-1` (owner 0 is nobody).
+  passed since it asked, by Redis's clock (read in the reader's pipeline: before asking Postgres, or after it
+  and taken back by all the time since). A portfolio that does not exist is `0:-1:-1` (owner 0 is nobody).
 - `pending:owner:data_version`: a write in flight (a version bump, a portfolio created or deleted), written
   before its commit. Only numbers of that version or newer replace it — a reader's from after the commit, or
   the write's own at its commit (only while the mark is still its own: a later write's mark wins). So a reader

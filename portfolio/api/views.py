@@ -130,8 +130,8 @@ class WarmReadApi(APIView):
             # costs no more waits than before. Nothing confirms what the process remembered: Postgres says.
             logger.debug("warm read not made: Redis unavailable", exc_info=True)
             hand_over(error)
-            if not found.probed:
-                found = found._replace(access=portfolio_access_probe(portfolio_id=portfolio_id), probed=True)
+            if found.probed is None:
+                found = found._replace(access=portfolio_access_probe(portfolio_id=portfolio_id))
             return _Warm(found, None, None)
         except Exception:  # an entry of another type: the ordinary path reads (and replaces) it
             logger.warning("warm read not made", exc_info=True)

@@ -24,6 +24,8 @@ from portfolio.access import (
     PortfolioAccess,
     portfolio_access_forget_remembered,
     portfolio_access_get,
+    portfolio_access_read,
+    portfolio_access_settle,
 )
 from portfolio.access_copy import copy_share
 from portfolio.cache import portfolio_version_bump
@@ -149,6 +151,19 @@ def test_numbers_asked_longer_ago_than_the_lifetime_are_never_copied(portfolio, 
     assert _copy(portfolio.pk + 1000) is None
     copy_share(portfolio.pk + 1000, numbers, asked_ms=_redis_ms() - 1000)
     assert 0 < redis_client().pttl(redis_key("portfolio", portfolio.pk + 1000, "access")) <= 1000
+
+
+def test_a_first_read_that_stalled_after_asking_postgres_copies_nothing_older_than_the_lifetime(warm, user,
+                                                                                                 portfolio, settings):
+    settings.PORTFOLIO_ACCESS_CACHE_SECONDS = 1
+    redis_client().delete(redis_key("portfolio", portfolio.pk, "access"))
+    portfolio_access_forget_remembered()
+    pipe = redis_client().pipeline(transaction=False)
+    read = portfolio_access_read(pipe, portfolio_id=portfolio.pk)  # Postgres asked now
+    time.sleep(1.1)  # (a write could have come and gone meanwhile)
+    access, stands = portfolio_access_settle(read, pipe.execute(), portfolio_id=portfolio.pk, user_id=user.pk)
+    assert (access.owner_id, stands) == (user.pk, True)  # this read answers as Postgres said
+    assert _copy(portfolio.pk) is None  # but copies nothing past its lifetime
 
 
 def test_a_portfolio_made_under_an_id_remembered_missing_is_its_owners_at_once(warm, user, other_user, portfolio):
