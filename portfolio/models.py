@@ -8,8 +8,22 @@ from prices.models import Instrument
 VERSION_FIELDS = ("data_version", "history_version")
 
 
+class PortfolioQuerySet(models.QuerySet):
+    """Refuses to move a portfolio to another owner, as Portfolio.save does."""
+
+    def update(self, **kwargs):
+        if {"owner", "owner_id"} & kwargs.keys():
+            raise ValueError("A portfolio's owner cannot change.")
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        if {"owner", "owner_id"} & set(fields):
+            raise ValueError("A portfolio's owner cannot change.")
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+
 class Portfolio(models.Model):
-    # Never changes once the portfolio exists (save refuses it; the admin shows it read-only).
+    # Never changes once the portfolio exists (save and the queryset refuse it; the admin shows it read-only).
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portfolios")
     name = models.CharField(max_length=100)
     base_currency = models.CharField(max_length=3, default="USD")
@@ -25,6 +39,8 @@ class Portfolio(models.Model):
     # chart history is keyed by, so an intraday quote refresh leaves every chart's history current.
     history_version = models.BigIntegerField(default=0, editable=False)
 
+    objects = PortfolioQuerySet.as_manager()
+
     class Meta:
         ordering = ["name", "id"]
         constraints = [
@@ -36,8 +52,11 @@ class Portfolio(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         # A portfolio's owner never changes: the warm dashboard reads trust Redis's copy of who owns it
-        # (portfolio/access_copy.py), which follows its versions, not its owner.
-        if not self._state.adding and getattr(self, "_owner_loaded", self.owner_id) != self.owner_id:
+        # (portfolio/access_copy.py), which follows its versions, not its owner. A new portfolio is inserted,
+        # never written over an existing row (an instance made with an existing id would be).
+        if self._state.adding:
+            kwargs.setdefault("force_insert", True)
+        elif self._owner_in_db() != self.owner_id:
             raise ValueError("A portfolio's owner cannot change.")
         # The versions only ever move by an UPDATE that adds 1 (portfolio/cache.py): saving a
         # portfolio loaded earlier must never write its older versions back.
@@ -50,8 +69,14 @@ class Portfolio(models.Model):
     @classmethod
     def from_db(cls, db, field_names, values):
         portfolio = super().from_db(db, field_names, values)
-        portfolio._owner_loaded = portfolio.__dict__.get("owner_id")
+        if "owner_id" in portfolio.__dict__:  # (deferred: read when a save needs it)
+            portfolio._owner_loaded = portfolio.owner_id
         return portfolio
+
+    def _owner_in_db(self) -> int | None:
+        if "_owner_loaded" in self.__dict__:
+            return self._owner_loaded
+        return Portfolio.objects.filter(pk=self.pk).values_list("owner_id", flat=True).first()
 
 
 class Account(models.Model):

@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from redis.client import Pipeline
@@ -82,6 +82,28 @@ def test_a_portfolios_owner_never_changes(warm, user, other_user, portfolio, sta
     assert 'name="owner"' not in page and user.username in page  # shown, not an input
     for endpoint in ENDPOINTS:
         assert _client(other_user).get(f"/api/{endpoint}/{portfolio.pk}/").status_code == 404
+
+
+def test_no_other_way_moves_a_portfolio_to_another_owner(user, other_user, portfolio):
+    with pytest.raises(IntegrityError), transaction.atomic():  # a new instance is inserted, never written over
+        Portfolio(pk=portfolio.pk, owner=other_user, name="Main", created_at=portfolio.created_at).save()
+    for move in (lambda: Portfolio.objects.filter(pk=portfolio.pk).update(owner=other_user),
+                 lambda: Portfolio.objects.filter(pk=portfolio.pk).update(owner_id=other_user.pk),
+                 lambda: Portfolio.objects.bulk_update([Portfolio(pk=portfolio.pk, owner=other_user)], ["owner"])):
+        with pytest.raises(ValueError, match="owner cannot change"):
+            move()
+    deferred = Portfolio.objects.only("name").get(pk=portfolio.pk)
+    deferred.owner_id = other_user.pk
+    with pytest.raises(ValueError, match="owner cannot change"):
+        deferred.save(update_fields=["owner"])
+    assert Portfolio.objects.get(pk=portfolio.pk).owner_id == user.pk
+
+
+def test_a_portfolio_loaded_without_its_owner_can_still_be_saved(user, portfolio):
+    loaded = Portfolio.objects.only("name").get(pk=portfolio.pk)
+    loaded.name = "Renamed"
+    loaded.save()
+    assert Portfolio.objects.values_list("name", "owner_id").get(pk=portfolio.pk) == ("Renamed", user.pk)
 
 
 def _redis_ms() -> int:
