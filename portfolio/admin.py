@@ -3,6 +3,7 @@ made from, as the services' writes do, so it gives each portfolio it touches a n
 (portfolio.cache.portfolio_versions_bump, in the admin's own transaction): without it, cached answers and
 charts went on showing the figures from before the edit until the next price refresh bumped them."""
 
+from django import forms
 from django.contrib import admin
 
 from core.announcing_admin import AnnouncingAdmin
@@ -31,8 +32,20 @@ class TransactionInline(admin.TabularInline):
     raw_id_fields = ["instrument", "account"]
 
 
+class PortfolioAdminForm(forms.ModelForm):
+    def clean_name(self) -> str:
+        # Its owner is read-only here, and so no field of this form: the form no longer checks the unique
+        # (owner, name) itself, and a name the owner already uses would reach the database's constraint.
+        name = self.cleaned_data["name"]
+        owner_id = self.instance.owner_id
+        if owner_id and Portfolio.objects.filter(owner_id=owner_id, name=name).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(f"Its owner already has a portfolio named '{name}'.")
+        return name
+
+
 @admin.register(Portfolio)
 class PortfolioAdmin(admin.ModelAdmin):
+    form = PortfolioAdminForm
     list_display = ["name", "owner", "base_currency", "created_at"]
     search_fields = ["name", "owner__username"]
     inlines = [TransactionInline]

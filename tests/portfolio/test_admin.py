@@ -77,6 +77,18 @@ def test_a_portfolio_edited_in_the_admin_changes_its_version(staff, portfolio):
     assert version(portfolio) == before + 1
 
 
+def test_a_portfolio_renamed_in_the_admin_to_a_name_its_owner_uses_is_refused_by_name(staff, user, portfolio):
+    PortfolioFactory(owner=user, name="Other")
+    before = version(portfolio)
+    response = staff.post(f"/admin/portfolio/portfolio/{portfolio.pk}/change/", {
+        **form_of(portfolio), "name": "Other", "created_at_0": portfolio.created_at.date().isoformat(),
+        "created_at_1": portfolio.created_at.time().isoformat(timespec="seconds"),
+        "transactions-TOTAL_FORMS": "0", "transactions-INITIAL_FORMS": "0"})
+    assert response.status_code == 200
+    assert "Its owner already has a portfolio named &#x27;Other&#x27;." in response.content.decode()
+    assert (Portfolio.objects.get(pk=portfolio.pk).name, version(portfolio)) == (portfolio.name, before)
+
+
 def _first_locks(response_of) -> list[str]:
     """The tables of the first two rows a request locks (SELECT … FOR UPDATE), in order."""
     with CaptureQueriesContext(connection) as queries:
