@@ -180,7 +180,10 @@ def test_an_outdated_chart_whose_new_one_could_not_be_made_says_so_rather_than_u
     log_in(page, live_server.url, "erin", "correct-horse-battery")
     note = page.locator("#chart-note")
 
-    # then the note first says it is updating, then that the new chart could not be made
+    # then the note first says it is updating, then that the new chart could not be made — and, once no run is left
+    # in flight (the page's reads after a failure may queue another, debounced here by 0 s), it still says so
     expect(note).to_contain_text("could not be made", timeout=30_000)
-    assert (chart_progress_get(portfolio_id=portfolio.pk) or {}).get("state") == "FAILURE"
+    wait_for("the last run failed", lambda: (chart_progress_get(portfolio_id=portfolio.pk) or {}).get(
+        "state") == "FAILURE", timeout=30)
+    expect(note).to_contain_text("could not be made", timeout=30_000)
     assert "updating" not in note.inner_text()
