@@ -30,7 +30,7 @@ from typing import NamedTuple
 from django.http import Http404
 
 from core.postgres.prepared import PreparedQuery
-from portfolio.access_copy import ABSENT, Numbers, copy_key, copy_newer, copy_owner, copy_share, copy_text
+from portfolio.access_copy import ABSENT, Numbers, copy_key, copy_owner, copy_share, copy_text
 from portfolio.models import Portfolio
 from portfolio.selectors import portfolio_get
 
@@ -120,8 +120,7 @@ def portfolio_access_settle(read: AccessRead, replies: list, *, portfolio_id: in
     clock_ms = seconds * 1000 + micros // 1000
     if read.probed is not None:
         # Redis's clock was read after Postgres was asked: taken back by all the time since (this process's
-        # clock, however long the request stalled in between). A copy newer than what Postgres said then means a
-        # write landed in between: nothing is copied (the next read asks again).
+        # clock, however long the request stalled in between).
         asked_ms = clock_ms - math.ceil((time.monotonic() - read.probed) * 1000)
         _learned(portfolio_id, read.access, copy=copy, asked_ms=asked_ms)
         return portfolio_access_owned(read.access, user_id=user_id), True
@@ -137,13 +136,13 @@ def portfolio_access_settle(read: AccessRead, replies: list, *, portfolio_id: in
 
 def _learned(portfolio_id: int, access: PortfolioAccess | None, *, copy: bytes | None, asked_ms: int) -> None:
     """What Postgres said for an authenticated caller: remembered by this process, and copied (as asked at
-    `asked_ms` by Redis's clock) unless the copy seen says it already or says something newer."""
+    `asked_ms` by Redis's clock) unless the copy seen says it already."""
     numbers = _numbers(access)
     with _REMEMBERED_LOCK:  # the process's threads share it; an eviction iterates it
         if len(_REMEMBERED) >= _REMEMBERED_MAX and portfolio_id not in _REMEMBERED:
             del _REMEMBERED[next(iter(_REMEMBERED))]
         _REMEMBERED[portfolio_id] = numbers
-    if copy != copy_text(numbers) and not copy_newer(copy, numbers[1]):
+    if copy != copy_text(numbers):
         copy_share(portfolio_id, numbers, asked_ms=asked_ms)
 
 

@@ -106,20 +106,6 @@ def copy_owner(copy: bytes | None) -> int | None:
         return None
 
 
-def copy_newer(copy: bytes | None, version: int) -> bool:
-    """Whether a copy says something a reader's numbers of `version` may not replace (deleted, held, a write in
-    flight to a newer version, a newer version's numbers)."""
-    if not copy:
-        return False
-    if copy in (b"deleted", b"held"):
-        return True
-    fields = copy.split(b":")
-    try:
-        return int(fields[2] if fields[0] == b"pending" else fields[1]) > version
-    except (ValueError, IndexError):
-        return False
-
-
 def _lifetime_ms() -> int:
     return settings.PORTFOLIO_ACCESS_CACHE_SECONDS * 1000
 
