@@ -111,7 +111,8 @@ def portfolio_access_settle(read: AccessRead, replies: list, *, portfolio_id: in
     """Once the caller is authenticated: their portfolio's access (None: not theirs, or none: 404), and whether
     the answer read before with `read.access` stands. What Postgres said is learned: remembered, and copied.
 
-    Postgres asked before the pipeline: that, copied unless the copy already said it or something newer.
+    Postgres asked before the pipeline: that, copied unless the copy already says it (older numbers than the
+    copy's, the copy's own Lua step refuses).
     Otherwise, Redis's copy confirming what was remembered: that. A copy naming another owner (or none: deleted
     or absent): not the caller's, whatever its versions — so a write to someone else's portfolio costs its
     readers no more than a missing one. Anything else (the caller's with other versions, a write in flight,
