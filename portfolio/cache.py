@@ -40,9 +40,11 @@ def portfolio_versions_bump(*, portfolio_ids: Iterable[int], since: date | None 
     if not ids:
         return []
     with transaction.atomic():
-        # Rows locked in id order: two writers bumping overlapping sets can never deadlock.
-        locked = list(Portfolio.objects.select_for_update().filter(pk__in=ids).order_by("pk")
-                      .values_list("pk", flat=True))
+        # Rows locked in id order: two writers bumping overlapping sets can never deadlock. Read with their lock,
+        # the numbers are those the UPDATE adds to.
+        rows = list(Portfolio.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+                    .values_list("pk", "owner_id", "data_version", "history_version"))
+        locked = [pk for pk, *_ in rows]
         bumped = {"data_version": F("data_version") + 1}
         history = history_changed(since=since)
         if history:
@@ -51,8 +53,8 @@ def portfolio_versions_bump(*, portfolio_ids: Iterable[int], since: date | None 
         if locked:
             # The warm reads' copies: marked pending now (a reader meanwhile finds Postgres still saying the older
             # numbers and cannot copy them), set to the new numbers at commit (portfolio/access_copy.py).
-            copies_write((pk, (owner, data, history)) for pk, owner, data, history in Portfolio.objects.filter(
-                pk__in=locked).values_list("pk", "owner_id", "data_version", "history_version"))
+            copies_write((pk, (owner, data + 1, history_version + 1 if history else history_version))
+                         for pk, owner, data, history_version in rows)
             transaction.on_commit(lambda: portfolios_changed.send(sender=Portfolio, portfolio_ids=locked, since=since,
                                                                   history=history))
     return locked
