@@ -35,7 +35,7 @@ from bench.env import LOG_DIR, apt_install
 from bench.floor import BODY as FLOOR_BODY
 from bench.floor import body_of
 from bench.stats import ratio, summary_ms
-from bench.web import gunicorn_server
+from bench.web import gunicorn_server, procfile_default
 
 WRK_THREADS = 2  # one per core: more would only add context switches on this machine
 FLOOR_PATH = "/bench/floor/"
@@ -337,7 +337,9 @@ def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int,
     result = {
         "clients": clients, "seconds": round_seconds * rounds, "round_seconds": round_seconds,
         "wrk_threads": min(WRK_THREADS, clients),
-        "web": {"workers": web_workers, "threads": web_threads},
+        "web": {"workers": web_workers, "threads": web_threads,
+                "procfile_defaults": (web_workers, web_threads) == (procfile_default("WEB_CONCURRENCY"),
+                                                                     procfile_default("WEB_THREADS"))},
         "endpoints": list(ENDPOINTS),
         # The dashboard's rounds pooled: the figures of the absolute targets (p95, errors).
         **compared["dashboard"],

@@ -1088,11 +1088,12 @@ def _load_md(load: dict | None) -> list[str]:
     server = load["server"]["server_ms"]
     rounds = load.get("rounds") or []
     alternating = len(rounds) > 1
+    defaults = ", the Procfile's defaults" if load["web"].get("procfile_defaults") else ""
     out = [
         "## 5. Load",
         "",
         f"`wrk -t{load['wrk_threads']} -c{load['clients']} -d{load.get('round_seconds', load['seconds'])}s` against "
-        f"gunicorn ({load['web']['workers']} workers × {load['web']['threads']} threads, the Procfile's defaults), "
+        f"gunicorn ({load['web']['workers']} workers × {load['web']['threads']} threads{defaults}), "
         "each connection cycling through initial, holdings and chart (1Y) data of the dashboard portfolio, warm, "
         "no think time (closed loop). The same load runs on the **framework floor** (`bench/floor.py`: a DRF "
         "view returning constant bytes behind the same gunicorn, middleware and token authentication — the "

@@ -16,6 +16,7 @@ import traceback
 from datetime import UTC, datetime
 
 from bench import env
+from bench.web import procfile_default
 
 SECTIONS = ["refresh", "chart", "indexes", "dashboard", "browser", "load", "intraday"]
 
@@ -57,8 +58,10 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                       help="load on each side (floor, dashboard), split into the rounds (whole seconds each)")
     load.add_argument("--load-rounds", type=int, default=6,
                       help="rounds floor and dashboard alternate in (the ratios' median is the figure)")
-    load.add_argument("--web-workers", type=int, default=2, help="gunicorn processes (Procfile default)")
-    load.add_argument("--web-threads", type=int, default=4, help="gunicorn threads each (Procfile default)")
+    load.add_argument("--web-workers", type=int, default=procfile_default("WEB_CONCURRENCY"),
+                      help="gunicorn processes (default: the Procfile's)")
+    load.add_argument("--web-threads", type=int, default=procfile_default("WEB_THREADS"),
+                      help="gunicorn threads each (default: the Procfile's)")
     load.add_argument("--browser-runs", type=int, default=5, help="warm page loads timed in Chromium")
     intraday = parser.add_argument_group("intraday refresh at scale (7)")
     intraday.add_argument("--intraday-portfolios", type=int, default=10_000, help="portfolios kept current")

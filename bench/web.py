@@ -3,6 +3,7 @@ x threads), DEBUG off, static files collected and served by WhiteNoise, on a fre
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,11 +11,20 @@ from pathlib import Path
 
 import requests
 
-from bench.env import LOG_DIR, VENV_BIN, child_process, free_port, log_tail, wait_until
+from bench.env import LOG_DIR, ROOT, VENV_BIN, child_process, free_port, log_tail, wait_until
 
 # The naive baseline takes seconds per request: gunicorn's default 30 s worker timeout must not kill it.
 WORKER_TIMEOUT_SECONDS = 120
 _collected = False
+
+
+def procfile_default(variable: str) -> int:
+    """The web process's default for `variable` as the Procfile states it (`${VARIABLE:-N}`): the bench runs
+    gunicorn as production does unless told otherwise."""
+    found = re.search(rf"\$\{{{variable}:-(\d+)\}}", (ROOT / "Procfile").read_text())
+    if found is None:
+        raise RuntimeError(f"the Procfile gives no default for {variable}")
+    return int(found.group(1))
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ MIDDLEWARE = [
     # First, so the time it records is the whole request's.
     "core.middleware.RequestTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "core.csp.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -253,6 +253,8 @@ REST_FRAMEWORK = {
     ],
     # `?format=` is the export's own parameter (csv|json); content negotiation goes by the Accept header.
     "URL_FORMAT_OVERRIDE": None,
+    # DRF's choice of renderer, remembered per Accept header (config/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.RememberingContentNegotiation",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Folio API",
