@@ -1,6 +1,6 @@
 """The demo (portfolio/demo.py) seeded once per session and copied back for each test that starts from it.
 
-Seeding it (~700 trades, each validated against the history before it) costs 10-25 s of CPU, and the
+Seeding it (~550 trades, each validated against the history before it) costs 5-15 s of CPU, and the
 browser tests and tests/portfolio/test_seed_demo.py start from it a dozen times. Its rows are the same every
 time on a given day (a fixed random seed, the simulated provider's deterministic prices), so they are written
 once, copied out of Postgres (COPY), and copied back for each test that asks for the `demo` fixture

@@ -5,6 +5,8 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from portfolio.cache import portfolio_version_get
@@ -136,3 +138,33 @@ def test_todays_closes_alone_leave_the_history_version_and_earlier_ones_move_it(
         assert len(announced) == 2
     finally:
         portfolios_changed.disconnect(dispatch_uid="test.history_version")
+
+
+def test_a_trade_in_a_portfolio_without_withdrawals_reads_only_its_instruments_transactions(portfolio):
+    for symbol in ("MSFT", "NVDA", "KO", "PG"):
+        transaction_create(portfolio=portfolio, data=buy(symbol=symbol))
+    transaction_create(portfolio=portfolio, data=buy(symbol="AAPL"))
+    with CaptureQueriesContext(connection) as queries:
+        transaction_create(portfolio=portfolio, data=buy(symbol="AAPL", on=date(2024, 1, 3)))
+    table = Transaction._meta.db_table
+    reads = [query["sql"] for query in queries if query["sql"].startswith("SELECT") and f'FROM "{table}"' in
+             query["sql"]]
+    # the instrument's own history (no oversell), and whether any withdrawal exists: not every transaction
+    assert len(reads) == 2
+    assert sum('"instrument_id" =' in sql for sql in reads) == 1
+    assert sum("WITHDRAWAL" in sql and "LIMIT 1" in sql for sql in reads) == 1
+
+
+def test_with_a_withdrawal_a_trade_that_would_leave_it_without_its_cash_is_refused(portfolio):
+    account = portfolio.accounts.get()
+    account.tracks_cash = True
+    account.save()
+    cash = {"symbol": "", "type": "DEPOSIT", "date": date(2024, 1, 2), "quantity": None, "price": Decimal("1000"),
+            "fee": None, "currency": "USD"}
+    transaction_create(portfolio=portfolio, data=TransactionInput(**cash))
+    transaction_create(portfolio=portfolio, data=TransactionInput(**{**cash, "type": "WITHDRAWAL",
+                                                                     "date": date(2024, 1, 10)}))
+    with pytest.raises(ValidationError) as refused:
+        transaction_create(portfolio=portfolio, data=buy(quantity="1", on=date(2024, 1, 5)))
+    assert "price" in refused.value.message_dict
+    assert Transaction.objects.filter(portfolio=portfolio).count() == 2
