@@ -439,7 +439,8 @@ def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
     if (share := _hot(results, "dashboard_cold", "_instruments_query")) is not None and share >= 10:
         cheaper.append(f"`_instruments_query` ({share} %, prices/selectors.py): the holdings' instruments and their "
                        "two newest closes, read as plain InstrumentRow tuples already: what is left is the query "
-                       "(a LATERAL probe per instrument) and its rows")
+                       "(the instruments joined with their row of the latest closes, which the price table's "
+                       "triggers keep) and its rows")
     calendar = sum(_hot(results, "dashboard_cold", name) or 0
                    for name in ("_minute", "price_stale", "price_is_stale", "last_expected_close_date"))
     if calendar >= 2:
@@ -512,7 +513,10 @@ def _load_next_step(results: dict, *, profile: str = "dashboard_warm") -> str:
     if (share := _hot(results, profile, "__call__ (core/middleware")) is not None and share >= 15:
         steps.append((share, f"Django's and DRF's own request and response handling (charged to the outermost "
                              f"middleware of ours, `__call__` in core/middleware.py, {share} %): the framework "
-                             "floor pays it too (section 5); fewer middleware for the API would lower both"))
+                             "floor pays it too (section 5); the Content-Security-Policy header and DRF's choice "
+                             "of renderer are made once per process already (core/csp.py, config/negotiation.py); "
+                             "what is left is Django's handler, the middleware chain and DRF's request wrapping: "
+                             "fewer middleware for the API would lower both"))
     steps.sort(key=lambda step: -step[0])
     if chart.get("bytes", 0) > 200 * 1024:
         steps.append((0.0, f"and the chart answer is {chart['bytes'] / 1024:,.0f} KB for one range: send the "
