@@ -4,8 +4,13 @@ latency histograms — and the report saying so (bench/report.py)."""
 
 from collections import Counter
 
+import pytest
+
+from bench.env import ROOT
 from bench.load import figures, histogram_parse, histogram_percentile, rounds_compare
 from bench.report import _load_md, targets_evaluate
+from bench.run import arguments
+from bench.web import procfile_default
 
 CLIENTS = 50
 
@@ -112,3 +117,17 @@ def test_report_shows_each_round_and_says_how_the_ratio_was_made():
     assert "| 2 | dashboard → floor | 500.0 req/s | 500.0 req/s | 1.0× |" in text
     assert "Dashboard over floor (median of the rounds): throughput 0.9×" in text
     assert "Rounds pooled: throughput 0.87×" in text
+
+
+def test_the_bench_runs_gunicorn_as_the_procfile_does_unless_told_and_says_which():
+    procfile = (ROOT / "Procfile").read_text()
+    assert "--workers ${WEB_CONCURRENCY:-2} --threads ${WEB_THREADS:-8}" in procfile
+    assert (procfile_default("WEB_CONCURRENCY"), procfile_default("WEB_THREADS")) == (2, 8)
+    assert (arguments([]).web_workers, arguments([]).web_threads) == (2, 8)
+    with pytest.raises(RuntimeError, match="NO_SUCH_SETTING"):
+        procfile_default("NO_SUCH_SETTING")
+    pairs = [(_raw(requests=10_000), _raw(requests=8_000))]
+    load = _load_section(pairs)
+    assert "gunicorn (2 workers × 4 threads), " in "\n".join(_load_md(load))
+    load["web"] = {"workers": 2, "threads": 8, "procfile_defaults": True}
+    assert "gunicorn (2 workers × 8 threads, the Procfile's defaults), " in "\n".join(_load_md(load))
