@@ -73,7 +73,7 @@ def _worker_seconds(portfolio_id: int) -> float:
     return float(raw[1]) - float(raw[0])
 
 
-def _last_closes_moved(*, portfolio_id: int, cents: int) -> int:
+def last_closes_moved(*, portfolio_id: int, cents: int) -> int:
     """What a new day's closes do to the portfolio's chart: the last close before today of each of its instruments
     moved by `cents` (written in place, through the price table's triggers: this year's series row of each
     re-packed, with a new revision and new closes), on series vacuumed first (the refresh section's re-packs and the
@@ -115,10 +115,10 @@ def run(*, data, runs: int) -> dict:
         _generate_once(pid)  # what the worker keeps from a generation before the new day
         new_day, moved = [], 0
         for k in range(max(2, runs // 3)):
-            moved = _last_closes_moved(portfolio_id=pid, cents=1 if k % 2 == 0 else -1)
+            moved = last_closes_moved(portfolio_id=pid, cents=1 if k % 2 == 0 else -1)
             new_day.append(_generate_once(pid))
         if len(new_day) % 2:
-            _last_closes_moved(portfolio_id=pid, cents=-1)
+            last_closes_moved(portfolio_id=pid, cents=-1)
         peak_kib = max(peak_kib, _peak_kib(worker))
     payload = chart_data_get(portfolio_id=pid) or {}
     # Whatever layout the cache uses (one payload or one field per part), its size is all of its values.

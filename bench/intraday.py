@@ -224,12 +224,9 @@ def _read_pass_profile(portfolio_ids: list[int]) -> dict:
     rows = list(Portfolio.objects.filter(pk__in=sample).values_list("pk", "owner_id", "data_version",
                                                                     "history_version"))
 
-    def body() -> int:
-        for row in rows:
-            _live_last_point(PortfolioAccess(*row))
-        return len(rows)
-
-    return profile("read pass (a portfolio's totals and live point, cold after an intraday refresh)", body)
+    accesses = iter([PortfolioAccess(*row) for row in rows])
+    return profile("read pass (a portfolio's totals and live point, cold after an intraday refresh)",
+                   lambda: _live_last_point(next(accesses)), repeat=len(rows))
 
 
 def _totals_before(portfolio_ids: list[int]) -> dict[int, str]:

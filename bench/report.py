@@ -170,7 +170,7 @@ def _new_day_target(c: dict) -> list[Target]:
     return [Target("C-new-day", "chart", "Chart updated after one new day's closes, in the worker (p95 of runs)",
                    "≤ 20 ms", _fmt(new_day["p95"], " ms", 0),
                    f"same-day generation p95 {_fmt(c['worker_ms']['p95'], ' ms', 0)}", new_day["p95"] <= 20,
-                   reason=_reason_new_day)]
+                   profile="chart_new_day", reason=_reason_new_day)]
 
 
 def _processes(count: int) -> str:
@@ -644,7 +644,8 @@ def _reason_new_day(results: dict) -> tuple[str, str]:
            "reused too). What it still does in full: read the instruments, ask Postgres in one statement which "
            "series rows are new (this year's are sent) and make the closes' arrays again from the kept rows and "
            "those, value today and the day before, then every range, the performance ranges, the sparklines, "
-           "their JSON and the cached hash — each a few milliseconds for 500 holdings × 10 years.")
+           "their JSON and the cached hash — each a few milliseconds for 500 holdings × 10 years."
+           + _profile_lines(results, "chart_new_day"))
     step = ("The rest of an append (docs/charts.md, \"Next\"): read only the new day's closes rather than this "
             "year's rows, and patch the daily ranges' and the sparklines' text in the cached hash rather than "
             "rewrite it; then `make bench` again.")
@@ -1191,6 +1192,10 @@ def _method_md() -> list[str]:
         "",
         "- Percentiles interpolate linearly between samples; with few samples (chart runs, browser visits) p95 is "
         "close to the maximum.",
+        "- A missed target's profile (pyinstrument, in the runner's process, after the timed sections) profiles the "
+        "operation the target times, in the same state: a chart generation keeping the closes but no valuations "
+        "(C1), one after a new day's closes keeping what the previous generation left (C3), requests after their "
+        "caches were emptied (cold). What puts that state in place before each operation runs outside the profile.",
         "- The web tier runs with `DJANGO_DEBUG=0` and production settings, except that on plain-HTTP loopback "
         "cookies are not Secure-only and there is no redirect to https (TLS ends at a proxy in production).",
         "- The naive baselines live in `bench/` only (`bench/naive.py`, served through `bench/urls.py`); they use "

@@ -10,6 +10,7 @@ those); `--reuse-data` keeps the dashboard data of an earlier run of the same si
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 import traceback
@@ -19,6 +20,8 @@ from bench import env
 from bench.web import procfile_default
 
 SECTIONS = ["refresh", "chart", "indexes", "dashboard", "browser", "load", "intraday"]
+# Chart generations profiled for a missed chart target (each a few hundred milliseconds).
+CHART_PROFILED_RUNS = 4
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -189,8 +192,12 @@ def _profiles_for_missed(results: dict, dashboard_data) -> dict:
     wanted = {t.profile for t in report.targets_evaluate(results) if not t.met and t.profile}
     if not wanted or dashboard_data is None:
         return {}
+    from django.test import override_settings
+
+    from bench.chart import last_closes_moved
     from bench.dashboard import ENDPOINTS, chart_make_current, cold_reset
     from charts.services import chart_data_generate
+    from charts.valuations_kept import valuations_kept_clear
 
     pid, token = dashboard_data.portfolio_id, dashboard_data.token
     urls = [template.format(pid=pid) for template in ENDPOINTS.values()]
@@ -208,10 +215,23 @@ def _profiles_for_missed(results: dict, dashboard_data) -> dict:
             "cold initial-data requests (nothing cached before each)", token=token, urls=urls[:1], repeat=20,
             before=lambda: cold_reset(portfolio_id=pid, token=token))
     if "chart" in wanted:
-        # As a chart worker after its first run: the closes kept by this process (prices/series.py).
+        # As C1's worker: the closes kept by this process from its first run (prices/series.py), no valuations
+        # kept (CHART_KEPT_VALUATIONS_MB=0: a generation as after a trade).
+        with override_settings(CHART_KEPT_VALUATIONS_MB=0):
+            valuations_kept_clear()
+            chart_data_generate(portfolio_id=pid)
+            profiles["chart"] = profiling.profile(
+                "chart generation (the closes kept, no valuations: as C1's worker)",
+                lambda: chart_data_generate(portfolio_id=pid), repeat=CHART_PROFILED_RUNS)
+    if "chart_new_day" in wanted:
+        # As C3's worker: what it kept from its generation before each new day's closes (moved outside the profile,
+        # by a cent and back, as the chart section does; an even count leaves them as they were).
         chart_data_generate(portfolio_id=pid)
-        profiles["chart"] = profiling.profile(
-            "chart generation", lambda: sum(1 for _ in range(2) if chart_data_generate(portfolio_id=pid) is not None))
+        moves = itertools.cycle([1, -1])
+        profiles["chart_new_day"] = profiling.profile(
+            "chart generation after a new day's closes (as C3's worker)", lambda: chart_data_generate(portfolio_id=pid),
+            repeat=2 * CHART_PROFILED_RUNS,
+            before=lambda: last_closes_moved(portfolio_id=pid, cents=next(moves)))
     chart_make_current(pid)
     return profiles
 
