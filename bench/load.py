@@ -35,7 +35,7 @@ from bench.env import LOG_DIR, apt_install
 from bench.floor import BODY as FLOOR_BODY
 from bench.floor import body_of
 from bench.stats import ratio, summary_ms
-from bench.web import gunicorn_server, procfile_default
+from bench.web import gunicorn_server, procfile_default, procfile_web_option
 
 WRK_THREADS = 2  # one per core: more would only add context switches on this machine
 FLOOR_PATH = "/bench/floor/"
@@ -92,6 +92,48 @@ def _children(pid: int) -> list[int]:
         except OSError:
             continue
     return found
+
+
+# A TCP socket's state as /proc/net/tcp writes it.
+TCP_ESTABLISHED, TCP_LISTEN = "01", "0A"
+
+
+def tcp_sockets(port: int, *, state: str) -> set[str]:
+    """The inodes of this machine's TCP sockets in `state` whose local port is `port` (for a server's port: its
+    listening sockets, and its ends of the connections established to it), from /proc/net/tcp and tcp6."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()  # local address "HEX_IP:HEX_PORT" second, state fourth, inode tenth
+            if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(fields[9])
+    return found
+
+
+def connections_per_process(pids: list[int], *, port: int) -> list[int]:
+    """How many connections to `port` each of these processes holds (has accepted and not closed), in their
+    order: how evenly the web tier's processes share the clients, which each keeps for as long as it keeps
+    the connection alive."""
+    inodes = tcp_sockets(port, state=TCP_ESTABLISHED)
+    counts = []
+    for pid in pids:
+        held = 0
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                try:
+                    target = os.readlink(fd)
+                except OSError:
+                    continue
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    held += 1
+        except OSError:
+            pass
+        counts.append(held)
+    return counts
 
 
 def _cpu_busy() -> tuple[int, int]:
@@ -154,7 +196,13 @@ def _load_once(*, wrk: str, server, name: str, paths: list[str], token: str, cli
     started = time.monotonic()
     argv = ["timeout", str(seconds + 30), wrk, f"-t{min(WRK_THREADS, clients)}", f"-c{clients}", f"-d{seconds}s",
             "--timeout", "10s", "-s", str(script), server.url]
-    completed = subprocess.run(argv, capture_output=True, text=True, check=False)
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as wrk_process:
+        # Halfway through, once every connection is open and has been answered many times: which process holds
+        # how many (wrk writes nothing before it ends, so its pipes cannot fill meanwhile).
+        time.sleep(seconds / 2)
+        held = connections_per_process(_children(server.pid), port=int(server.url.rsplit(":", 1)[1]))
+        stdout, stderr = wrk_process.communicate()
+    completed = subprocess.CompletedProcess(argv, wrk_process.returncode, stdout, stderr)
     wall = time.monotonic() - started
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     web_ticks, cpu_after = _ticks_of(web_pids) - web_before, _cpu_busy()
@@ -178,6 +226,7 @@ def _load_once(*, wrk: str, server, name: str, paths: list[str], token: str, cli
         "error_kinds": {k: summary[k] for k in ERROR_KINDS},
         "wall_seconds": wall - extra,
         "server": server_side,
+        "connections_per_process": held,
         "web_cpu_seconds": web_ticks / os.sysconf("SC_CLK_TCK"),
         "busy_jiffies": (cpu_after[0] - cpu_before[0] - extra_ticks,
                          cpu_after[1] - cpu_before[1] - extra_ticks * (os.cpu_count() or 1)),
@@ -226,6 +275,9 @@ def figures(runs: list[dict], *, clients: int, cores: int | None = None) -> dict
             "wrk_cpu_percent_of_machine": round(sum(run["wrk_cpu_seconds"] for run in runs)
                                                 / max(wall * cores, 1e-9) * 100, 1),
         },
+        # Per run, the connections each web process held halfway through it (most first).
+        "connections_per_process": [sorted(run["connections_per_process"], reverse=True) for run in runs
+                                    if run.get("connections_per_process")],
         # Little's law for a closed loop: each connection waits for its answer, so the mean latency
         # is clients / throughput whatever the server does; p95 cannot be below what this implies.
         "littles_law_mean_ms": round(clients / throughput * 1000, 1) if throughput else None,
@@ -288,8 +340,8 @@ def _answers_fill(session: requests.Session, base: str, paths: list[str]) -> lis
     return answers
 
 
-def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int, baseline: dict | None,
-        rounds: int = ROUNDS) -> dict:
+def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int, reuse_port: bool,
+        baseline: dict | None, rounds: int = ROUNDS) -> dict:
     wrk = apt_install("wrk", "wrk")
     if wrk is None:
         raise RuntimeError("wrk is not installed and could not be installed (apt-get install wrk)")
@@ -299,7 +351,8 @@ def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int,
     chart_make_current(pid)
     paths = [template.format(pid=pid) for template in ENDPOINTS.values()]
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    with gunicorn_server(name="web-load", workers=web_workers, threads=web_threads, access_log=True) as server:
+    with gunicorn_server(name="web-load", workers=web_workers, threads=web_threads, access_log=True,
+                         reuse_port=reuse_port) as server:
         session = requests.Session()
         session.headers["Authorization"] = f"Token {data.token}"
         with session:  # every cache filled: the runs measure the warm path
@@ -337,9 +390,10 @@ def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int,
     result = {
         "clients": clients, "seconds": round_seconds * rounds, "round_seconds": round_seconds,
         "wrk_threads": min(WRK_THREADS, clients),
-        "web": {"workers": web_workers, "threads": web_threads,
-                "procfile_defaults": (web_workers, web_threads) == (procfile_default("WEB_CONCURRENCY"),
-                                                                     procfile_default("WEB_THREADS"))},
+        "web": {"workers": web_workers, "threads": web_threads, "reuse_port": reuse_port,
+                "procfile_defaults": (web_workers, web_threads, reuse_port) == (
+                    procfile_default("WEB_CONCURRENCY"), procfile_default("WEB_THREADS"),
+                    procfile_web_option("--reuse-port"))},
         "endpoints": list(ENDPOINTS),
         # The dashboard's rounds pooled: the figures of the absolute targets (p95, errors).
         **compared["dashboard"],

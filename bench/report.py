@@ -1094,11 +1094,13 @@ def _load_md(load: dict | None) -> list[str]:
     rounds = load.get("rounds") or []
     alternating = len(rounds) > 1
     defaults = ", the Procfile's defaults" if load["web"].get("procfile_defaults") else ""
+    sockets = (", each process listening on a socket of its own (`--reuse-port`: the kernel spreads the clients' "
+               "connections over them)") if load["web"].get("reuse_port") else ""
     out = [
         "## 5. Load",
         "",
         f"`wrk -t{load['wrk_threads']} -c{load['clients']} -d{load.get('round_seconds', load['seconds'])}s` against "
-        f"gunicorn ({load['web']['workers']} workers × {load['web']['threads']} threads{defaults}), "
+        f"gunicorn ({load['web']['workers']} workers × {load['web']['threads']} threads{sockets}{defaults}), "
         "each connection cycling through initial, holdings and chart (1Y) data of the dashboard portfolio, warm, "
         "no think time (closed loop). The same load runs on the **framework floor** (`bench/floor.py`: a DRF "
         "view returning constant bytes behind the same gunicorn, middleware and token authentication — the "
@@ -1159,6 +1161,15 @@ def _load_md(load: dict | None) -> list[str]:
         out.append(f"| {name} | {v['n']:,} | {v['p50']} ms | {v['p95']} ms | {single.get(name, '–')} ms |")
     out += ["", f"wrk itself used {load['cpu']['wrk_cpu_percent_of_machine']} % of the machine. Little's law for "
             f"this closed loop: mean latency = clients / throughput = {load['littles_law_mean_ms']} ms.", ""]
+    held = [*load["floor"].get("connections_per_process", []), *load.get("connections_per_process", [])]
+    if held:
+        # A gunicorn process keeps a connection it accepted for as long as the client keeps it alive, and runs
+        # Python on one core at a time: how the clients fell to the processes decides how busy each one is.
+        out += [f"Connections each web process held halfway through each run, floor's then dashboard's: "
+                f"{', '.join('/'.join(str(n) for n in counts) for counts in held)} (of {load['clients']}). A process "
+                "keeps the connections it accepted for as long as the clients keep them alive and runs Python on "
+                "one core at a time, so a process holding most of them is the slowest to answer while the other "
+                "idles.", ""]
     return out
 
 

@@ -27,6 +27,14 @@ def procfile_default(variable: str) -> int:
     return int(found.group(1))
 
 
+def procfile_web_option(option: str) -> bool:
+    """Whether the Procfile's web process runs gunicorn with this option (a flag such as `--reuse-port`)."""
+    web = next((line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")), None)
+    if web is None:
+        raise RuntimeError("the Procfile has no web process")
+    return option in web.split()
+
+
 @dataclass(frozen=True)
 class Server:
     url: str
@@ -45,7 +53,9 @@ def static_collect() -> None:
 
 
 @contextmanager
-def gunicorn_server(*, name: str, workers: int, threads: int, access_log: bool = False) -> Iterator[Server]:
+def gunicorn_server(*, name: str, workers: int, threads: int, access_log: bool = False,
+                    reuse_port: bool | None = None) -> Iterator[Server]:
+    """`reuse_port`: each worker process listens on a socket of its own (None: as the Procfile says)."""
     static_collect()
     port = free_port()
     log = LOG_DIR / f"{name}-access.log"
@@ -53,6 +63,8 @@ def gunicorn_server(*, name: str, workers: int, threads: int, access_log: bool =
     log.unlink(missing_ok=True)
     argv = [str(VENV_BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
             "--threads", str(threads), "--timeout", str(WORKER_TIMEOUT_SECONDS)]
+    if procfile_web_option("--reuse-port") if reuse_port is None else reuse_port:
+        argv.append("--reuse-port")
     if access_log:
         # Path, status and the server's own time per request in microseconds.
         argv += ["--access-logfile", str(log), "--access-logformat", "%(U)s %(s)s %(D)s"]

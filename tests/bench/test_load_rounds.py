@@ -2,15 +2,25 @@
 rounds, the median of the rounds' ratios as the targets' figure, each side's rounds pooled by merging wrk's
 latency histograms — and the report saying so (bench/report.py)."""
 
+import os
+import socket
 from collections import Counter
 
 import pytest
 
 from bench.env import ROOT
-from bench.load import figures, histogram_parse, histogram_percentile, rounds_compare
+from bench.load import (
+    TCP_LISTEN,
+    connections_per_process,
+    figures,
+    histogram_parse,
+    histogram_percentile,
+    rounds_compare,
+    tcp_sockets,
+)
 from bench.report import _load_md, targets_evaluate
 from bench.run import arguments
-from bench.web import procfile_default
+from bench.web import procfile_default, procfile_web_option
 
 CLIENTS = 50
 
@@ -121,13 +131,46 @@ def test_report_shows_each_round_and_says_how_the_ratio_was_made():
 
 def test_the_bench_runs_gunicorn_as_the_procfile_does_unless_told_and_says_which():
     procfile = (ROOT / "Procfile").read_text()
-    assert "--workers ${WEB_CONCURRENCY:-2} --threads ${WEB_THREADS:-8}" in procfile
+    assert "--workers ${WEB_CONCURRENCY:-2} --threads ${WEB_THREADS:-8} --reuse-port" in procfile
     assert (procfile_default("WEB_CONCURRENCY"), procfile_default("WEB_THREADS")) == (2, 8)
-    assert (arguments([]).web_workers, arguments([]).web_threads) == (2, 8)
+    assert procfile_web_option("--reuse-port") and not procfile_web_option("--reuse")
+    assert not procfile_web_option("--queues")  # the worker's option, not the web process's
+    assert (arguments([]).web_workers, arguments([]).web_threads, arguments([]).web_reuse_port) == (2, 8, True)
+    assert arguments(["--no-web-reuse-port"]).web_reuse_port is False
     with pytest.raises(RuntimeError, match="NO_SUCH_SETTING"):
         procfile_default("NO_SUCH_SETTING")
     pairs = [(_raw(requests=10_000), _raw(requests=8_000))]
     load = _load_section(pairs)
     assert "gunicorn (2 workers × 4 threads), " in "\n".join(_load_md(load))
-    load["web"] = {"workers": 2, "threads": 8, "procfile_defaults": True}
-    assert "gunicorn (2 workers × 8 threads, the Procfile's defaults), " in "\n".join(_load_md(load))
+    load["web"] = {"workers": 2, "threads": 8, "reuse_port": True, "procfile_defaults": True}
+    assert ("gunicorn (2 workers × 8 threads, each process listening on a socket of its own (`--reuse-port`: the "
+            "kernel spreads the clients' connections over them), the Procfile's defaults), ") in "\n".join(
+                _load_md(load))
+
+
+def test_the_report_says_how_the_connections_fell_to_the_web_processes():
+    floor, dashboard = _raw(requests=10_000), _raw(requests=8_000)
+    floor["connections_per_process"], dashboard["connections_per_process"] = [20, 30], [26, 24]
+    text = "\n".join(_load_md(_load_section([(floor, dashboard), (_raw(requests=9_000), _raw(requests=7_000))])))
+    # most first, the floor's runs then the dashboard's; a run sampled too early to find any is left out
+    assert "halfway through each run, floor's then dashboard's: 30/20, 26/24 (of 50)" in text
+    assert "halfway" not in "\n".join(_load_md(_load_section([(_raw(requests=1), _raw(requests=1))])))
+
+
+def test_connections_per_process_counts_the_connections_a_process_accepted(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        try:
+            # established, but not accepted yet: in the listening socket's queue, held by no process
+            assert connections_per_process([os.getpid()], port=port) == [0]
+            accepted = [server.accept()[0] for _ in range(2)]
+            # this process's ends of the two it accepted (its clients' own ends have another local port)
+            assert connections_per_process([os.getpid(), os.getppid()], port=port) == [2, 0]
+            accepted[0].close()
+            assert connections_per_process([os.getpid()], port=port) == [1]
+            assert len(tcp_sockets(port, state=TCP_LISTEN)) == 1
+            accepted[1].close()
+        finally:
+            for client in clients:
+                client.close()

@@ -199,8 +199,10 @@ class CeleryBeat(Managed):
 class Gunicorn(Managed):
     def __init__(self, *, env: dict[str, str], log_dir: Path, workers: int = 2, threads: int = 4) -> None:
         self.port = free_port()
+        # A listening socket per worker process, as the Procfile runs it (--reuse-port).
         super().__init__("gunicorn", [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.port}",
-                                      "--workers", str(workers), "--threads", str(threads), "--timeout", "60"],
+                                      "--workers", str(workers), "--threads", str(threads), "--timeout", "60",
+                                      "--reuse-port"],
                          env=env, log_dir=log_dir)
 
     @property
