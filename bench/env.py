@@ -253,6 +253,11 @@ def machine_describe() -> dict:
         "redis": redis_info.get("redis_version"),
         # Other work on the machine shares its cores: what was running when the bench started.
         "load_average_at_start": load_average(),
-        "chromium": _command_version(["/usr/bin/chromium", "--version"]),
-        "wrk": _command_version(["wrk", "--version"]),
+        **tools_describe(),
     }
+
+
+def tools_describe() -> dict:
+    """The versions of the tools the bench installs when they are missing (read again once it has run)."""
+    return {"chromium": _command_version(["/usr/bin/chromium", "--version"]),
+            "wrk": _command_version(["wrk", "--version"])}

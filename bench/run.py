@@ -183,6 +183,7 @@ def measure(args: argparse.Namespace, *, argv: list[str], provenance: dict) -> d
         results["errors"]["profiles"] = f"{type(error).__name__}: {error}"
     results["total_seconds"] = round(time.monotonic() - started, 1)
     results["machine"]["load_average_at_end"] = env.load_average()
+    results["machine"].update(env.tools_describe())  # those installed during the run, too
     results["machine"]["cpu_during_run"] = env.cpu_share(cpu_before, env.cpu_snapshot())
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return results
