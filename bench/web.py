@@ -27,12 +27,17 @@ def procfile_default(variable: str) -> int:
     return int(found.group(1))
 
 
-def procfile_web_option(option: str) -> bool:
-    """Whether the Procfile's web process runs gunicorn with this option (a flag such as `--reuse-port`)."""
+def procfile_web_command() -> str:
+    """The Procfile's web command, as written (its `${VARIABLE:-default}`s unexpanded)."""
     web = next((line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")), None)
     if web is None:
         raise RuntimeError("the Procfile has no web process")
-    return option in web.split()
+    return web.removeprefix("web:").strip()
+
+
+def procfile_web_option(option: str) -> bool:
+    """Whether the Procfile's web process runs gunicorn with this option (a flag such as `--reuse-port`)."""
+    return option in procfile_web_command().split()
 
 
 @dataclass(frozen=True)

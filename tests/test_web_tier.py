@@ -13,15 +13,15 @@ import re
 import shlex
 
 from bench.load import TCP_LISTEN, connections_per_process, tcp_sockets
-from tests.reliability.procs import BIN, ROOT, Managed, child_env, free_port, wait_until
+from bench.web import procfile_web_command
+from tests.reliability.procs import BIN, Managed, child_env, free_port, wait_until
 
 CONNECTIONS = 40
 
 
 def _procfile_web_argv(port: int) -> list[str]:
     """The Procfile's web command with its defaults, bound to a loopback port."""
-    line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("web:"))
-    command = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", line.removeprefix("web:"))
+    command = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", procfile_web_command())
     argv = shlex.split(command)
     argv[argv.index("--bind") + 1] = f"127.0.0.1:{port}"
     return [str(BIN / argv[0]), *argv[1:]]
