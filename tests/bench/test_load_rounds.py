@@ -157,7 +157,7 @@ def test_the_report_says_how_the_connections_fell_to_the_web_processes():
     assert "halfway" not in "\n".join(_load_md(_load_section([(_raw(requests=1), _raw(requests=1))])))
 
 
-def test_connections_per_process_counts_the_connections_a_process_accepted(tmp_path):
+def test_connections_per_process_counts_the_connections_a_process_accepted():
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
         clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
