@@ -47,7 +47,7 @@ bench-quick: venv
 	$(VENV)/bin/python -m bench.quick
 
 # The bounded soak (docs/RELIABILITY.md), left out of `make test` by the `soak` marker: the dashboard endpoints
-# through gunicorn under load while refresh jobs run; writes var/reliability/soak.json. FOLIO_SOAK_SECONDS=90.
+# through the web server under load while refresh jobs run; writes var/reliability/soak.json. FOLIO_SOAK_SECONDS=90.
 soak: venv
 	$(VENV)/bin/python bin/ensure_redis
 	$(VENV)/bin/pytest -m soak tests/reliability/test_soak.py $(PYTEST_ARGS)

@@ -12,7 +12,7 @@ from bench.dashboard import chart_make_current
 from bench.data import DASHBOARD_PASSWORD, DASHBOARD_USER
 from bench.env import apt_install
 from bench.stats import summary_ms
-from bench.web import gunicorn_server
+from bench.web import web_server
 
 # Flags of the product's browser tests: no sandbox as root, nothing that reaches out of loopback.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -39,7 +39,7 @@ def run(*, data, runs: int, naive_runs: int, web_workers: int, web_threads: int)
 
     pid = data.portfolio_id
     chart_make_current(pid)
-    with gunicorn_server(name="web-browser", workers=web_workers, threads=web_threads) as server, \
+    with web_server(name="web-browser", workers=web_workers, threads=web_threads) as server, \
             sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:

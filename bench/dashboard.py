@@ -1,5 +1,6 @@
 """Benchmark 2: the dashboard endpoints of the 500-holding portfolio, warm and cold, through Django's
-test client (server time, no network) and through gunicorn over loopback (one client, round trip),
+test client (server time, no network) and through the web server (the Procfile's) over loopback (one client,
+round trip),
 with the SQL queries of each request, against the naive view that computes everything in the request.
 
 Warm: every cache holds the answer. Cold: nothing the page needs is cached — just before each cold
@@ -26,7 +27,7 @@ from collections.abc import Callable
 import requests
 
 from bench.stats import ratio, summary_ms
-from bench.web import gunicorn_server
+from bench.web import web_server
 from bench.workers import celery_worker, queue_purge, worker_wait_settled
 from config.process import web_process_ready
 
@@ -37,7 +38,7 @@ ENDPOINTS = {
 }
 NAIVE = "/bench/naive-dashboard/{pid}/"
 POLL_SECONDS = 0.05
-WARM_UP_PER_PROCESS = 4  # cold requests per gunicorn process before timing (8 over 2 processes: all reached)
+WARM_UP_PER_PROCESS = 4  # cold requests per web process before timing (8 over 2 processes: all reached)
 CHART_READY_TIMEOUT_SECONDS = 120
 
 Getter = Callable[[str], tuple[int, float, bytes]]
@@ -346,9 +347,9 @@ def _ratios(measured: dict, naive: dict) -> dict:
 
 
 def _processes_warm(base: str, *, token: str, portfolio_id: int, web_workers: int) -> list[float]:
-    """Each gunicorn process computes a cold answer once, untimed by the figures: what a process loads the
-    first time (modules not loaded as it started) is its start-up, not a cold cache. Fresh connections, so the
-    kernel spreads them over the processes (a keep-alive session would stay with one)."""
+    """Each web process computes a cold answer once, untimed by the figures: what a process loads the
+    first time (modules not loaded as it started) is its start-up, not a cold cache. Fresh connections, so they
+    spread over the processes (a keep-alive session would stay with one)."""
     seconds = []
     for _ in range(WARM_UP_PER_PROCESS * web_workers):
         cold_reset(portfolio_id=portfolio_id, token=token)
@@ -381,15 +382,15 @@ def run(*, data, warm_samples: int, cold_samples: int, cold_pages: int, naive_sa
     result["agreement"] = agreement_check(client, portfolio_id=pid, naive=result["test_client_naive"])
     del result["test_client_naive"]["series"]  # compared, and summed up in the agreement: not kept twice
 
-    with gunicorn_server(name="web-dashboard", workers=web_workers, threads=web_threads) as server:
+    with web_server(name="web-dashboard", workers=web_workers, threads=web_threads) as server:
         result["process_warm_up_ms"] = _processes_warm(server.url, token=data.token,
                                                        portfolio_id=data.small_portfolio_id, web_workers=web_workers)
         http = _http_getter(server.url, data.token)
-        result["gunicorn"] = _endpoints_measure(http, portfolio_id=pid, token=data.token, warm=warm_samples,
+        result["server"] = _endpoints_measure(http, portfolio_id=pid, token=data.token, warm=warm_samples,
                                                 cold=cold_samples, cold_pages=cold_pages)
-        result["gunicorn_naive"] = _naive(http, pid, naive_samples, count_queries=False)
-        del result["gunicorn_naive"]["series"]  # the same answer as the test client's
-        result["gunicorn_ratios"] = _ratios(result["gunicorn"], result["gunicorn_naive"])
+        result["server_naive"] = _naive(http, pid, naive_samples, count_queries=False)
+        del result["server_naive"]["series"]  # the same answer as the test client's
+        result["server_ratios"] = _ratios(result["server"], result["server_naive"])
         result["web"] = {"workers": web_workers, "threads": web_threads}
     # Cold requests queued regenerations that no bench worker is there to run.
     queue_purge("charts")

@@ -7,6 +7,7 @@ it did not create: database `folio_bench`, Redis database 11, servers on free hi
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import random
@@ -236,7 +237,6 @@ def machine_describe() -> dict:
         cursor.execute("SHOW shared_buffers")
         shared_buffers = cursor.fetchone()[0]
     redis_info = get_redis_connection("default").info("server")
-    import gunicorn
     import numpy
 
     return {
@@ -247,7 +247,7 @@ def machine_describe() -> dict:
         "python": platform.python_version(),
         "django": django.get_version(),
         "numpy": numpy.__version__,
-        "gunicorn": gunicorn.__version__,
+        "granian": importlib.metadata.version("granian"),
         "postgres": postgres,
         "postgres_shared_buffers": shared_buffers,
         "postgres_autovacuum": postgres_autovacuum(),

@@ -1,5 +1,5 @@
 """The framework floor: the cheapest authenticated API answer this stack can give — a DRF view with the
-product's authentication and permission classes, behind the same middleware, in the same gunicorn,
+product's authentication and permission classes, behind the same middleware, in the same web server,
 returning constant bytes. The dashboard endpoints are measured against it under the same load, so
 what they cost beyond the framework itself shows as a ratio, whatever the machine.
 

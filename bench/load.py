@@ -1,10 +1,10 @@
-"""Benchmark 5: load on the dashboard endpoints through gunicorn over loopback — `wrk` (Debian's,
+"""Benchmark 5: load on the dashboard endpoints through the web server over loopback — `wrk` (Debian's,
 installed by the bench when missing) with N connections for a fixed time, each connection cycling
 through totals, holdings and chart data with no think time (a closed loop: the worst case, since every
 client asks again the moment it has an answer).
 
 The same load runs against the framework floor (bench/floor.py: constant bytes behind the same
-gunicorn, middleware and token authentication) and against the dashboard endpoints, in alternating
+web server, middleware and token authentication) and against the dashboard endpoints, in alternating
 rounds of the same length (floor then dashboard, then dashboard then floor, …: neither side always goes
 first, and a swing of the shared machine's speed falls on both): each round's dashboard/floor ratio says
 what the dashboard costs beyond the framework, the median over the rounds is the figure, and the rounds of
@@ -12,7 +12,7 @@ each side pooled (their latency histograms merged) give its throughput and perce
 
 Bounded twice: wrk's own duration, and a `timeout` around it. Loopback only. Alongside wrk's client
 view (throughput, latency percentiles, errors) the run records the server's own time per endpoint
-(gunicorn's access log), the CPU the web tier and wrk used, and how busy the machine's cores were,
+(the web server's access log), the CPU the web tier and wrk used, and how busy the machine's cores were,
 so a missed target comes with its cause.
 """
 
@@ -35,7 +35,7 @@ from bench.env import LOG_DIR, apt_install
 from bench.floor import BODY as FLOOR_BODY
 from bench.floor import body_of
 from bench.stats import ratio, summary_ms
-from bench.web import gunicorn_server, procfile_default, procfile_web_option
+from bench.web import procfile_default, web_server
 
 WRK_THREADS = 2  # one per core: more would only add context switches on this machine
 FLOOR_PATH = "/bench/floor/"
@@ -144,17 +144,18 @@ def _cpu_busy() -> tuple[int, int]:
 
 
 def _access_log(path: Path) -> dict:
-    """Server time per endpoint (seconds) and statuses from gunicorn's access log (`path status microseconds`)."""
+    """Server time per endpoint (seconds) and statuses from the web server's access log (`path status
+    milliseconds`: bench.web.ACCESS_LOG_FORMAT)."""
     by_endpoint: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, int] = defaultdict(int)
     for line in path.read_text().splitlines():
         parts = line.split()
         if len(parts) != 3:
             continue
-        url, status, micros = parts
+        url, status, millis = parts
         name = "floor" if url.startswith(FLOOR_PATH) else next(
             (n for n, t in ENDPOINTS.items() if url.startswith(t.split("{")[0])), "other")
-        by_endpoint[name].append(int(micros) / 1e6)
+        by_endpoint[name].append(float(millis) / 1e3)
         statuses[status] += 1
     return {"seconds": dict(by_endpoint), "statuses": dict(statuses)}
 
@@ -206,7 +207,7 @@ def _load_once(*, wrk: str, server, name: str, paths: list[str], token: str, cli
     wall = time.monotonic() - started
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     web_ticks, cpu_after = _ticks_of(web_pids) - web_before, _cpu_busy()
-    time.sleep(0.5)  # gunicorn writes its access log after each response
+    time.sleep(0.5)  # the server writes its access log after each response
     server_side = _access_log(server.access_log)
     lines = completed.stdout.splitlines()
     line = next((x for x in lines if x.startswith("BENCH_JSON ")), None)
@@ -340,7 +341,7 @@ def _answers_fill(session: requests.Session, base: str, paths: list[str]) -> lis
     return answers
 
 
-def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int, reuse_port: bool,
+def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int,
         baseline: dict | None, rounds: int = ROUNDS) -> dict:
     wrk = apt_install("wrk", "wrk")
     if wrk is None:
@@ -351,8 +352,7 @@ def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int,
     chart_make_current(pid)
     paths = [template.format(pid=pid) for template in ENDPOINTS.values()]
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    with gunicorn_server(name="web-load", workers=web_workers, threads=web_threads, access_log=True,
-                         reuse_port=reuse_port) as server:
+    with web_server(name="web-load", workers=web_workers, threads=web_threads, access_log=True) as server:
         session = requests.Session()
         session.headers["Authorization"] = f"Token {data.token}"
         with session:  # every cache filled: the runs measure the warm path
@@ -390,10 +390,9 @@ def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int,
     result = {
         "clients": clients, "seconds": round_seconds * rounds, "round_seconds": round_seconds,
         "wrk_threads": min(WRK_THREADS, clients),
-        "web": {"workers": web_workers, "threads": web_threads, "reuse_port": reuse_port,
-                "procfile_defaults": (web_workers, web_threads, reuse_port) == (
-                    procfile_default("WEB_CONCURRENCY"), procfile_default("WEB_THREADS"),
-                    procfile_web_option("--reuse-port"))},
+        "web": {"workers": web_workers, "threads": web_threads,
+                "procfile_defaults": (web_workers, web_threads) == (
+                    procfile_default("WEB_CONCURRENCY"), procfile_default("WEB_THREADS"))},
         "endpoints": list(ENDPOINTS),
         # The dashboard's rounds pooled: the figures of the absolute targets (p95, errors).
         **compared["dashboard"],
@@ -406,7 +405,7 @@ def run(*, data, clients: int, seconds: int, web_workers: int, web_threads: int,
         "vs_floor": compared["vs_floor"],
     }
     if baseline:
-        single = {name: baseline["gunicorn"][name]["warm"]["p95"] for name in ENDPOINTS}
+        single = {name: baseline["server"][name]["warm"]["p95"] for name in ENDPOINTS}
         result["single_client_p95_ms"] = single
         result["p95_vs_single_client"] = ratio(result["latency_ms"]["p95"], max(single.values()))
     return result

@@ -1,6 +1,6 @@
 """Profiles for missed targets (pyinstrument, sampling): where the time of the missed operation goes,
 so the report's next step starts from evidence. Run in this process through Django's test client,
-which executes exactly the code gunicorn runs for the same request, minus the socket."""
+which executes exactly the code the web server runs for the same request, minus the socket."""
 
 from __future__ import annotations
 

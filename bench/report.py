@@ -104,7 +104,7 @@ def _page_warm_p50(d: dict) -> float:
 
 def _dashboard_targets(d: dict) -> list[Target]:
     found = []
-    for transport, label in (("test_client", "test client"), ("gunicorn", "gunicorn, loopback")):
+    for transport, label in (("test_client", "test client"), ("server", "granian, loopback")):
         m = d[transport]
         naive = f"naive view p50 {_fmt(d[transport + '_naive']['p50'], ' ms', 0)}"
         found += [
@@ -115,13 +115,13 @@ def _dashboard_targets(d: dict) -> list[Target]:
                    _fmt(m["initial"]["cold"]["p95"], " ms", 1), naive,
                    m["initial"]["cold"]["p95"] <= 100, profile="dashboard_cold", reason=_reason_dashboard_cold),
         ]
-    gu = d["gunicorn"]["initial"]
+    gu = d["server"]["initial"]
     cold_vs_warm = gu["cold"]["p95"] / gu["warm"]["p95"]
-    found.append(Target("D-cold-vs-warm", "dashboard", "initial-data p95, cold over warm (gunicorn)", "≤ 3×",
+    found.append(Target("D-cold-vs-warm", "dashboard", "initial-data p95, cold over warm (granian)", "≤ 3×",
                         f"{cold_vs_warm:.1f}× ({_fmt(gu['cold']['p95'], ' ms', 1)})",
                         f"warm p95 {_fmt(gu['warm']['p95'], ' ms', 2)}, same run", cold_vs_warm <= 3,
                         profile="dashboard_cold", reason=_reason_dashboard_cold))
-    for transport, label in (("test_client", "test client"), ("gunicorn", "gunicorn")):
+    for transport, label in (("test_client", "test client"), ("server", "granian")):
         m, naive = d[transport], d[transport + "_naive"]
         for kind, what, page in (("warm", "Dashboard (3 requests, warm)", _page_warm_p50(m)),
                                  ("cold", "Totals and holdings from nothing cached", _page_cold_p50(m))):
@@ -131,10 +131,10 @@ def _dashboard_targets(d: dict) -> list[Target]:
                 f"{speedup:.0f}× ({_fmt(page, ' ms', 1)})", f"naive p50 {_fmt(naive['p50'], ' ms', 0)}",
                 speedup >= 50, profile=f"dashboard_{kind}",
                 reason=_reason_dashboard_cold if kind == "cold" else _reason_dashboard_warm))
-    whole = d["gunicorn"]["page_cold"]["with_chart"]["p50"]
-    naive = d["gunicorn_naive"]["p50"]
+    whole = d["server"]["page_cold"]["with_chart"]["p50"]
+    naive = d["server_naive"]["p50"]
     found.append(Target(
-        "D-page-cold", "dashboard", "Whole page from nothing cached, chart generated (gunicorn)",
+        "D-page-cold", "dashboard", "Whole page from nothing cached, chart generated (granian)",
         "sooner than the naive view", f"{_fmt(whole, ' ms', 0)} = {naive / whole:.1f}× faster",
         f"naive p50 {_fmt(naive, ' ms', 0)}", whole < naive, reason=_reason_page_cold))
     q = d["queries"]
@@ -313,7 +313,7 @@ def _reason_refresh_bound(results: dict) -> tuple[str, str]:
 
 def _reason_page_cold(results: dict) -> tuple[str, str]:
     d = results["sections"]["dashboard"]
-    page = d["gunicorn"]["page_cold"]
+    page = d["server"]["page_cold"]
     chart = results["sections"].get("chart", {}).get("worker_ms", {}).get("p50")
     why = (f"From nothing cached, totals and holdings are shown after {page['totals_and_holdings']['p50']} ms, but the "
            f"chart only after {page['with_chart']['p50']:.0f} ms: the first chart request queues its generation at "
@@ -353,7 +353,7 @@ def _reason_refresh_naive(results: dict) -> tuple[str, str]:
             "See R1: the batched job is what must get faster.")
 
 
-_TRANSPORT_LABELS = {"test_client": "test client", "gunicorn": "gunicorn"}
+_TRANSPORT_LABELS = {"test_client": "test client", "server": "granian"}
 
 
 def replay_outdated_line(d: dict, transport: str) -> str | None:
@@ -382,17 +382,17 @@ def replay_outdated_lines(d: dict) -> list[str]:
 
 def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
     d = results["sections"]["dashboard"]
-    tc, gu = d["test_client"]["initial"]["cold"], d["gunicorn"]["initial"]["cold"]
+    tc, gu = d["test_client"]["initial"]["cold"], d["server"]["initial"]["cold"]
     transactions = d["portfolio"]["transactions"]
     replayed = {transport: (d[transport].get("cold_replay_outdated") or {}).get("initial")
-                for transport in ("test_client", "gunicorn")}
+                for transport in ("test_client", "server")}
     if all(replayed.values()):
         after_trade = (f" A read after a write that outdates the replay — the user's own trade, an FX rate on or "
                        f"before a transaction's date, an account's cash tracking — replays all {transactions:,} "
                        "transactions (and the cash trades they imply) in the request and keeps the result: initial "
                        f"data test client p50 {replayed['test_client']['p50']} ms / p95 "
-                       f"{replayed['test_client']['p95']} ms, gunicorn p50 {replayed['gunicorn']['p50']} ms / p95 "
-                       f"{replayed['gunicorn']['p95']} ms; totals and holdings "
+                       f"{replayed['test_client']['p95']} ms, granian p50 {replayed['server']['p50']} ms / p95 "
+                       f"{replayed['server']['p95']} ms; totals and holdings "
                        + ", ".join(f"{_naive_times(d, t, d[t]['cold_replay_outdated']['totals_and_holdings']['p50'])}"
                                    f" faster than the naive view ({label}; "
                                    f"{_naive_times(d, t, _page_cold_p50(d[t]))} with the replay kept)"
@@ -406,10 +406,10 @@ def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
            "row, current unless a write outdated it; decoded once per web process, which keeps the replays it "
            "decoded last: KEPT_REPLAYS_MB) and values it with today's closes and FX rates, as it does "
            "after a price refresh or a Redis flush: test client p50 "
-           f"{tc['p50']} ms / p95 {tc['p95']} ms, gunicorn p50 {gu['p50']} ms / p95 {gu['p95']} ms." + after_trade
+           f"{tc['p50']} ms / p95 {tc['p95']} ms, granian p50 {gu['p50']} ms / p95 {gu['p95']} ms." + after_trade
            + " A cold dashboard (its three requests) is mostly that computation, hence its smaller lead over the "
            "naive view." + _contention(results, "dashboard") + _profile_lines(results, "dashboard_cold"))
-    warm = d["gunicorn"]["initial"]["warm"]["p95"]
+    warm = d["server"]["initial"]["warm"]["p95"]
     step = (f"D5 allows a cold read {3 * warm:.1f} ms (3 × the warm p95). A cold read no longer replays the "
             f"{transactions:,} transactions unless a write outdated the kept replay; what it still does is read "
             f"and value the {d['portfolio']['holdings']} holdings' instruments with their latest closes and FX rates, "
@@ -455,9 +455,9 @@ def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
 
 def _reason_initial_warm(results: dict) -> tuple[str, str]:
     d = results["sections"]["dashboard"]
-    tc, gu = d["test_client"]["initial"]["warm"], d["gunicorn"]["initial"]["warm"]
+    tc, gu = d["test_client"]["initial"]["warm"], d["server"]["initial"]["warm"]
     why = (f"A warm initial-data request is a cache hit, yet it costs test client p50 {tc['p50']} ms / p95 "
-           f"{tc['p95']} ms (gunicorn p50 {gu['p50']} / p95 {gu['p95']} ms): the token's user, the portfolio's "
+           f"{tc['p95']} ms (granian p50 {gu['p50']} / p95 {gu['p95']} ms): the token's user, the portfolio's "
            "owner and version (as the process last read them from Postgres, confirmed by their copy), the cached "
            "answer's bytes and the history progress, all from Redis in one round trip, and the framework's own "
            "request handling (section 5 compares it with the framework floor)."
@@ -467,7 +467,7 @@ def _reason_initial_warm(results: dict) -> tuple[str, str]:
 
 def _reason_dashboard_warm(results: dict) -> tuple[str, str]:
     d = results["sections"].get("dashboard", {})
-    chart = d.get("gunicorn", {}).get("chart", {}).get("warm", {})
+    chart = d.get("server", {}).get("chart", {}).get("warm", {})
     why = (f"Warm requests send their cached answers as stored (the chart answer is "
            f"{_fmt(chart.get('bytes', 0) / 1024, ' KB', 0)}, p50 {chart.get('p50')} ms), yet each still pays the "
            "round trips named below." + _profile_lines(results, "dashboard_warm"))
@@ -484,7 +484,7 @@ def _load_next_step(results: dict, *, profile: str = "dashboard_warm") -> str:
     """What to change, chosen by what the warm-request profile shows, biggest share first; each step is
     what the code as it now is still does on a warm read."""
     steps: list[tuple[float, str]] = []
-    chart = results["sections"].get("dashboard", {}).get("gunicorn", {}).get("chart", {}).get("warm", {})
+    chart = results["sections"].get("dashboard", {}).get("server", {}).get("chart", {}).get("warm", {})
     probe = [share for name in ("portfolio_access_probe", "_run (core/postgres/prepared")
              if (share := _hot(results, profile, name)) is not None]
     if (share := round(sum(probe), 1)) >= 10:
@@ -536,7 +536,7 @@ def _reason_load(results: dict) -> tuple[str, str]:
     single = load.get("single_client_p95_ms") or {}
     needed_rps = load["clients"] / 0.050
     why = (f"The run is a closed loop of {load['clients']} connections with no think time on {cores} cores that "
-           f"gunicorn, Postgres, Redis and wrk share: the machine was {load['cpu']['machine_busy_percent']} % busy "
+           f"granian, Postgres, Redis and wrk share: the machine was {load['cpu']['machine_busy_percent']} % busy "
            f"and the web tier used {cpu} ms of CPU per request, so at most ~{_fmt(ceiling, '', 0)} requests/s fit "
            f"if it had the machine to itself (measured {load['throughput_rps']}: the web tier's processes used "
            f"{cpu * load['throughput_rps'] / 1000:.2f} of the {load['cpu']['machine_busy_percent'] * cores / 100:.2f} "
@@ -654,8 +654,8 @@ def _reason_new_day(results: dict) -> tuple[str, str]:
 
 def _reason_browser(results: dict) -> tuple[str, str]:
     b = results["sections"]["browser"]
-    gunicorn = results["sections"].get("dashboard", {}).get("gunicorn", {})
-    initial = gunicorn.get("initial", {}).get("warm", {}).get("p50")
+    server = results["sections"].get("dashboard", {}).get("server", {})
+    initial = server.get("initial", {}).get("warm", {}).get("p50")
     totals = b["totals_ms"]
     why = (f"Totals appear at p50 {totals['p50']} ms (min {totals['min']}, p95 {totals['p95']}), "
            f"holdings at {b['holdings_ms']['p50']} ms, the chart at {b['chart_ms']['p50']} ms after navigation; the "
@@ -731,18 +731,18 @@ def markdown(results: dict, targets: list[Target]) -> str:
         "",
         "## Machine",
         "",
-        "| CPU | cores | memory | OS | Python | Django | Postgres | Redis | gunicorn | Chromium | wrk |",
+        "| CPU | cores | memory | OS | Python | Django | Postgres | Redis | granian | Chromium | wrk |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {m['cpu_model']} | {m['cores']} | {m['memory_gib']} GiB | {m['os']} | {m['python']} | {m['django']} | "
-        f"{m['postgres']} (shared_buffers {m['postgres_shared_buffers']}) | {m['redis']} | {m['gunicorn']} | "
+        f"{m['postgres']} (shared_buffers {m['postgres_shared_buffers']}) | {m['redis']} | {m.get('granian', '–')} | "
         f"{(m.get('chromium') or '–').split(' built')[0]} | {(m.get('wrk') or '–').split(' [')[0]} |",
         "",
-        "Everything — Postgres, Redis, the Celery workers, gunicorn, Chromium and the load generator — ran on "
+        "Everything — Postgres, Redis, the Celery workers, granian, Chromium and the load generator — ran on "
         "this one machine, over loopback. Load average (1 min) when the run started: "
         f"{_fmt(m.get('load_average_at_start'), '', 2)}, when it ended: {_fmt(m.get('load_average_at_end'), '', 2)} "
         "(anything above the bench's own processes is other work sharing the cores)."
         + (" On average over the run the machine had {machine_cores_busy} of its cores busy: {bench_processes_cores} "
-           "in the bench's own processes (workers, gunicorn, Chromium, wrk, this runner), {rest_cores} in Postgres "
+           "in the bench's own processes (workers, granian, Chromium, wrk, this runner), {rest_cores} in Postgres "
            "and Redis serving them and in other work on the machine.".format(**m["cpu_during_run"])
            if m.get("cpu_during_run") else ""),
         "",
@@ -914,7 +914,7 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "- **Cold, replay outdated too** (as after the user's own trade): the same reset, and the kept replay "
         "outdated as a trade's trigger does it (its replay version + 1, the data unchanged, so both value the same "
         "portfolio): the request replays every transaction again. Information beside the targets, not a target.",
-        "- Before any timing, each gunicorn process computed a cold answer once (the small portfolio's, "
+        "- Before any timing, each web process computed a cold answer once (the small portfolio's, "
         f"untimed by the figures: {d.get('process_warm_up_ms', '–')} ms): what a fresh process loads the first "
         "time (modules not yet imported, first-touch costs; the market calendars are loaded as the process "
         "starts) is its start-up, not a cold cache.",
@@ -930,7 +930,7 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "",
     ]
     for transport, title in (("test_client", "Django test client (server time, no network)"),
-                             ("gunicorn", f"gunicorn over loopback ({d['web']['workers']} workers × "
+                             ("server", f"granian over loopback ({d['web']['workers']} workers × "
                                           f"{d['web']['threads']} threads, one client, round trip)")):
         naive = d[transport + "_naive"]
         ratios = d[transport + "_ratios"]
@@ -1094,16 +1094,14 @@ def _load_md(load: dict | None) -> list[str]:
     rounds = load.get("rounds") or []
     alternating = len(rounds) > 1
     defaults = ", the Procfile's defaults" if load["web"].get("procfile_defaults") else ""
-    sockets = (", each process listening on a socket of its own (`--reuse-port`: the kernel spreads the clients' "
-               "connections over them)") if load["web"].get("reuse_port") else ""
     out = [
         "## 5. Load",
         "",
         f"`wrk -t{load['wrk_threads']} -c{load['clients']} -d{load.get('round_seconds', load['seconds'])}s` against "
-        f"gunicorn ({load['web']['workers']} workers × {load['web']['threads']} threads{sockets}{defaults}), "
+        f"granian ({load['web']['workers']} workers × {load['web']['threads']} threads{defaults}), "
         "each connection cycling through initial, holdings and chart (1Y) data of the dashboard portfolio, warm, "
         "no think time (closed loop). The same load runs on the **framework floor** (`bench/floor.py`: a DRF "
-        "view returning constant bytes behind the same gunicorn, middleware and token authentication — the "
+        "view returning constant bytes behind the same web server, middleware and token authentication — the "
         "cheapest authenticated answer this stack gives), so the dashboard's cost beyond the framework is a "
         "ratio measured in the same run. "
         + (f"Floor and dashboard alternate in {len(rounds)} rounds of {load['round_seconds']} s each side "
@@ -1150,7 +1148,7 @@ def _load_md(load: dict | None) -> list[str]:
         + (f" Rounds pooled: throughput {pooled['throughput_ratio']}×, p95 {pooled['p95_ratio']}×, web CPU "
            f"{pooled['web_cpu_ratio']}×." if alternating and pooled else ""),
         "",
-        "Server time under load (gunicorn access log), per endpoint:",
+        "Server time under load (the web server's access log), per endpoint:",
         "",
         "| endpoint | requests | p50 | p95 | one client alone, p95 |",
         "|---|---|---|---|---|",
@@ -1163,8 +1161,6 @@ def _load_md(load: dict | None) -> list[str]:
             f"this closed loop: mean latency = clients / throughput = {load['littles_law_mean_ms']} ms.", ""]
     held = [*load["floor"].get("connections_per_process", []), *load.get("connections_per_process", [])]
     if held:
-        # A gunicorn process keeps a connection it accepted for as long as the client keeps it alive, and runs
-        # Python on one core at a time: how the clients fell to the processes decides how busy each one is.
         out += [f"Connections each web process held halfway through each run, floor's then dashboard's: "
                 f"{', '.join('/'.join(str(n) for n in counts) for counts in held)} (of {load['clients']}). A process "
                 "keeps the connections it accepted for as long as the clients keep them alive and runs Python on "

@@ -17,7 +17,7 @@ import traceback
 from datetime import UTC, datetime
 
 from bench import env
-from bench.web import procfile_default, procfile_web_option
+from bench.web import procfile_default
 
 SECTIONS = ["refresh", "chart", "indexes", "dashboard", "browser", "load", "intraday"]
 # Chart generations profiled for a missed chart target (each a few hundred milliseconds).
@@ -62,12 +62,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     load.add_argument("--load-rounds", type=int, default=6,
                       help="rounds floor and dashboard alternate in (the ratios' median is the figure)")
     load.add_argument("--web-workers", type=int, default=procfile_default("WEB_CONCURRENCY"),
-                      help="gunicorn processes (default: the Procfile's)")
+                      help="web server processes (default: the Procfile's)")
     load.add_argument("--web-threads", type=int, default=procfile_default("WEB_THREADS"),
-                      help="gunicorn threads each (default: the Procfile's)")
-    load.add_argument("--web-reuse-port", action=argparse.BooleanOptionalAction,
-                      default=procfile_web_option("--reuse-port"),
-                      help="a listening socket per gunicorn process, for the load (default: as the Procfile)")
+                      help="web server threads each (default: the Procfile's)")
     load.add_argument("--browser-runs", type=int, default=5, help="warm page loads timed in Chromium")
     intraday = parser.add_argument_group("intraday refresh at scale (7)")
     intraday.add_argument("--intraday-portfolios", type=int, default=10_000, help="portfolios kept current")
@@ -274,7 +271,7 @@ def _section_run(section: str, args: argparse.Namespace, dashboard_data, results
 
         return load.run(data=dashboard_data, clients=args.load_clients, seconds=args.load_seconds,
                         rounds=args.load_rounds, web_workers=args.web_workers, web_threads=args.web_threads,
-                        reuse_port=args.web_reuse_port, baseline=results["sections"].get("dashboard"))
+                        baseline=results["sections"].get("dashboard"))
     if section == "intraday":
         from bench import intraday
 

@@ -1,9 +1,11 @@
-"""The product's web tier as production runs it: gunicorn with the Procfile's worker model (processes
-x threads), DEBUG off, static files collected and served by WhiteNoise, on a free loopback port."""
+"""The product's web tier as production runs it: the Procfile's web command (granian, its processes x threads),
+DEBUG off, static files collected and served by WhiteNoise, on a free loopback port."""
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,14 +15,14 @@ import requests
 
 from bench.env import LOG_DIR, ROOT, VENV_BIN, child_process, free_port, log_tail, wait_until
 
-# The naive baseline takes seconds per request: gunicorn's default 30 s worker timeout must not kill it.
-WORKER_TIMEOUT_SECONDS = 120
+# What the load section reads of each request from the access log: path, status and the server's own time.
+ACCESS_LOG_FORMAT = "%(path)s %(status)d %(dt_ms).3f"
 _collected = False
 
 
 def procfile_default(variable: str) -> int:
     """The web process's default for `variable` as the Procfile states it (`${VARIABLE:-N}`): the bench runs
-    gunicorn as production does unless told otherwise."""
+    the web tier as production does unless told otherwise."""
     found = re.search(rf"\$\{{{variable}:-(\d+)\}}", (ROOT / "Procfile").read_text())
     if found is None:
         raise RuntimeError(f"the Procfile gives no default for {variable}")
@@ -35,9 +37,18 @@ def procfile_web_command() -> str:
     return web.removeprefix("web:").strip()
 
 
-def procfile_web_option(option: str) -> bool:
-    """Whether the Procfile's web process runs gunicorn with this option (a flag such as `--reuse-port`)."""
-    return option in procfile_web_command().split()
+def procfile_web_argv(*, port: int, host: str = "127.0.0.1", workers: int | None = None,
+                      threads: int | None = None) -> list[str]:
+    """The Procfile's web command as an argv, run from this checkout's virtualenv: bound to `host`:`port`, with
+    `workers` processes of `threads` threads each (None: the Procfile's defaults), every other option as written."""
+    given = {"WEB_BIND": host, "PORT": str(port), "WEB_CONCURRENCY": workers, "WEB_THREADS": threads}
+
+    def expand(variable: re.Match) -> str:
+        value = given.get(variable.group(1))
+        return variable.group(2) if value is None else str(value)
+
+    argv = shlex.split(re.sub(r"\$\{([A-Z_]+):-([^}]*)\}", expand, procfile_web_command()))
+    return [str(VENV_BIN / argv[0]), *argv[1:]]
 
 
 @dataclass(frozen=True)
@@ -57,22 +68,34 @@ def static_collect() -> None:
         _collected = True
 
 
+def _access_log_config(path: Path) -> Path:
+    """A logging configuration for the server sending its access log, one line per request in ACCESS_LOG_FORMAT,
+    to `path` (appended to: the load section empties it between runs) and its own messages to its output."""
+    config = LOG_DIR / f"{path.stem}-logging.json"
+    config.write_text(json.dumps({
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"generic": {"format": "[%(levelname)s] %(message)s"}, "access": {"format": "%(message)s"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "generic", "stream": "ext://sys.stdout"},
+                     "access": {"class": "logging.FileHandler", "formatter": "access", "filename": str(path),
+                                "mode": "a"}},
+        "loggers": {"_granian": {"handlers": ["console"], "level": "INFO", "propagate": False},
+                    "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False}},
+    }))
+    return config
+
+
 @contextmanager
-def gunicorn_server(*, name: str, workers: int, threads: int, access_log: bool = False,
-                    reuse_port: bool | None = None) -> Iterator[Server]:
-    """`reuse_port`: each worker process listens on a socket of its own (None: as the Procfile says)."""
+def web_server(*, name: str, workers: int, threads: int, access_log: bool = False) -> Iterator[Server]:
+    """The Procfile's web tier with `workers` processes of `threads` threads each; `access_log`: each request's path,
+    status and server time (ACCESS_LOG_FORMAT) written to the Server's access_log file."""
     static_collect()
     port = free_port()
     log = LOG_DIR / f"{name}-access.log"
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
-    argv = [str(VENV_BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--timeout", str(WORKER_TIMEOUT_SECONDS)]
-    if procfile_web_option("--reuse-port") if reuse_port is None else reuse_port:
-        argv.append("--reuse-port")
+    argv = procfile_web_argv(port=port, workers=workers, threads=threads)
     if access_log:
-        # Path, status and the server's own time per request in microseconds.
-        argv += ["--access-logfile", str(log), "--access-logformat", "%(U)s %(s)s %(D)s"]
+        argv += ["--access-log", "--access-log-fmt", ACCESS_LOG_FORMAT, "--log-config", str(_access_log_config(log))]
     with child_process(name, argv) as child:
         url = f"http://127.0.0.1:{port}"
 
@@ -85,9 +108,9 @@ def gunicorn_server(*, name: str, workers: int, threads: int, access_log: bool =
                 return False
 
         try:
-            wait_until(up, timeout=60, interval=0.2, what="gunicorn answering")
+            wait_until(up, timeout=60, interval=0.2, what="the web server answering")
         except TimeoutError as error:
             raise RuntimeError(f"{error}\n{log_tail(child)}") from None
         if child.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited:\n{log_tail(child)}")
+            raise RuntimeError(f"the web server exited:\n{log_tail(child)}")
         yield Server(url=url, pid=child.process.pid, access_log=log)

@@ -26,7 +26,7 @@ def web_process_ready() -> None:
     for load in WEB_PROCESS_LOADS:
         try:
             import_string(load)()
-        except Exception:  # a head start, never a condition of serving: gunicorn would halt on a boot error
+        except Exception:  # a head start, never a condition of serving: the web server would halt on a boot error
             logger.warning("Web process start: %s failed; the first request that needs it will try again",
                            load, exc_info=True)
     gc.freeze()

@@ -1,7 +1,7 @@
 """The OpenAPI schema, generated once per process and then served as is.
 
 drf-spectacular builds the schema on every request, loading its extensions as it goes; threads of one
-gunicorn worker doing that at once race inside it (the first concurrent requests after a start answered
+web process doing that at once race inside it (the first concurrent requests after a start answered
 500). Built under a lock, by the first request, and kept: the schema only changes with the code, which a
 restart brings.
 """

@@ -213,7 +213,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# --- Static files: served by WhiteNoise from gunicorn, no CDN.
+# --- Static files: served by WhiteNoise from the web server, no CDN.
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [
@@ -495,7 +495,7 @@ SESSION_COOKIE_HTTPONLY = True
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    # TLS ends at the proxy in front of gunicorn, which says so in this header.
+    # TLS ends at the proxy in front of the web server, which says so in this header.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=True)
     # Load balancers and Prometheus probe over plain HTTP inside the network.

@@ -145,8 +145,8 @@ def test_flower_url_follows_flower_port_unless_set():
 
 
 def test_a_web_process_starts_with_its_urlconf_loaded_and_what_lives_as_long_as_it_out_of_the_collectors_reach():
-    # config/wsgi.py, as gunicorn loads it in each worker: the views are imported before the first request, and
-    # the objects alive then are frozen (full collections during requests no longer walk them)
+    # config/wsgi.py, as the web server loads it in each worker process: the views are imported before the first
+    # request, and the objects alive then are frozen (full collections during requests no longer walk them)
     show = "gc.get_freeze_count(), len(gc.get_objects()), 'portfolio.api.views' in sys.modules"
     result = subprocess.run(
         [sys.executable, "-c", f"import gc, json, sys; import config.wsgi; print(json.dumps([{show}]))"],
@@ -159,7 +159,7 @@ def test_a_web_process_starts_with_its_urlconf_loaded_and_what_lives_as_long_as_
 
 
 def test_a_web_process_starts_with_the_exchange_calendar_loaded_so_its_first_valuation_loads_nothing_more():
-    # Given a web process as gunicorn starts one (config/wsgi.py)
+    # Given a web process as the web server starts one (config/wsgi.py)
     # When its first valuation asks whether a price is stale (the default exchange's calendar)
     # Then the calendar was built before it (start-up, not the first cold dashboard read, pays ~0.75 s):
     # the question imports no module and builds no calendar, and answers as the calendar says
@@ -190,7 +190,7 @@ def test_a_web_process_whose_calendar_library_fails_to_load_still_starts(tmp_pat
     broken = tmp_path / "exchange_calendars"
     broken.mkdir()
     (broken / "__init__.py").write_text("raise ImportError('exchange_calendars is broken here')\n")
-    # When gunicorn loads config/wsgi.py in a worker
+    # When the web server loads config/wsgi.py in a worker process
     show = "'portfolio.api.views' in sys.modules, gc.get_freeze_count() > 0"
     result = subprocess.run(
         [sys.executable, "-c", f"import gc, json, sys; import config.wsgi; print(json.dumps([{show}]))"],

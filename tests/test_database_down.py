@@ -1,5 +1,5 @@
 """Postgres unreachable: the web tier answers 503 with Retry-After — JSON under /api/, a plain page elsewhere —
-never a 500. A real gunicorn whose DATABASE_URL is a port on which nothing listens (connection refused), as
+never a 500. The real web server whose DATABASE_URL is a port on which nothing listens (connection refused), as
 after Postgres stopped; and what handler500 answers for other errors (JSON under /api/ too)."""
 
 import json
@@ -13,7 +13,7 @@ from django.db import InterfaceError, OperationalError
 from django.test import RequestFactory
 
 from config.exceptions import server_error
-from tests.reliability.procs import Gunicorn, child_env, free_port
+from tests.reliability.procs import WebServer, child_env, free_port
 
 DETAIL = {"detail": "Temporarily unavailable: the database cannot be reached."}
 
@@ -24,8 +24,8 @@ def web_without_database(tmp_path_factory) -> Iterator[str]:
     env = child_env(redis_url=os.environ["REDIS_URL"],
                     database_url=f"postgres://postgres@127.0.0.1:{free_port()}/folio",
                     DJANGO_SECURE_COOKIES="0")  # plain HTTP on loopback: the CSRF cookie must come back
-    with Gunicorn(env=env, log_dir=tmp_path_factory.mktemp("gunicorn"), workers=1, threads=2).start() as gunicorn:
-        yield gunicorn.url
+    with WebServer(env=env, log_dir=tmp_path_factory.mktemp("web"), workers=1, threads=2).start() as server:
+        yield server.url
 
 
 def assert_json_503(response: requests.Response) -> None:

@@ -1,37 +1,27 @@
 """The web tier as the Procfile runs it spreads the clients' connections over its processes.
 
-A gunicorn process keeps each connection it accepted for as long as the client keeps it alive (browsers, a proxy's
+A web process keeps each connection it accepted for as long as the client keeps it alive (browsers, a proxy's
 upstream pool and a load generator all do), and runs Python on one core at a time. From one shared listening socket,
 whichever process wakes first takes each new connection: under a burst of 50, one process was seen holding 46 while
-the other idled, and every client of the first waited for it. With `--reuse-port` each process listens on a socket of
-its own and the kernel hashes each new connection to one of them.
+the other idled, and every client of the first waited for it. granian, on Linux, has each worker process listen on a
+socket of its own (SO_REUSEPORT), and the kernel hashes each new connection to one of them.
 """
 
 import http.client
 import os
-import re
-import shlex
 
 from bench.load import TCP_LISTEN, connections_per_process, tcp_sockets
-from bench.web import procfile_web_command
-from tests.reliability.procs import BIN, Managed, child_env, free_port, wait_until
+from bench.web import procfile_web_argv
+from tests.reliability.procs import Managed, child_env, free_port, wait_until
 
 CONNECTIONS = 40
-
-
-def _procfile_web_argv(port: int) -> list[str]:
-    """The Procfile's web command with its defaults, bound to a loopback port."""
-    command = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", procfile_web_command())
-    argv = shlex.split(command)
-    argv[argv.index("--bind") + 1] = f"127.0.0.1:{port}"
-    return [str(BIN / argv[0]), *argv[1:]]
 
 
 def test_the_procfiles_web_processes_share_kept_alive_connections(tmp_path):
     port = free_port()
     # No database (nothing listens on its port): /healthz answers 503 at once, which is all the test needs.
     env = child_env(redis_url=os.environ["REDIS_URL"], database_url=f"postgres://postgres@127.0.0.1:{free_port()}/x")
-    web = Managed("gunicorn", _procfile_web_argv(port), env=env, log_dir=tmp_path)
+    web = Managed("web", procfile_web_argv(port=port), env=env, log_dir=tmp_path)
     web.start()
     clients = []
     try:
@@ -48,7 +38,7 @@ def test_the_procfiles_web_processes_share_kept_alive_connections(tmp_path):
             except OSError:
                 return False
 
-        wait_until(answers, timeout=30, interval=0.1, what="gunicorn answering")
+        wait_until(answers, timeout=30, interval=0.1, what="the web server answering")
         # Both processes listening (each opens its own socket as it boots): a connection hashed to one still booting
         # would wait for it, not go to the other.
         wait_until(lambda: len(tcp_sockets(port, state=TCP_LISTEN)) == 2, timeout=30, what="both processes listening")

@@ -79,14 +79,14 @@ DASHBOARD = {
     "test_client": _transport(18.0, (61.5, 70.25), 64.0),
     "test_client_naive": _naive(1200.0),
     "test_client_ratios": {"initial_speedup_warm": 600.0, "initial_cold_vs_warm_p95": 9.0},
-    "gunicorn": _transport(21.0, (66.0, 81.75), 75.0),
-    "gunicorn_naive": _naive(1200.0),
-    "gunicorn_ratios": {"initial_speedup_warm": 600.0, "initial_cold_vs_warm_p95": 10.5},
+    "server": _transport(21.0, (66.0, 81.75), 75.0),
+    "server_naive": _naive(1200.0),
+    "server_ratios": {"initial_speedup_warm": 600.0, "initial_cold_vs_warm_p95": 10.5},
 }
 LINES = [
     "Cold with the replay outdated too (after a trade, test client): initial data p50 61.5 ms / p95 70.2 ms; "
     "totals and holdings p50 64.0 ms, 19× faster than the naive view (cold with the replay kept: 20.0 ms, 60×)",
-    "Cold with the replay outdated too (after a trade, gunicorn): initial data p50 66.0 ms / p95 81.8 ms; "
+    "Cold with the replay outdated too (after a trade, granian): initial data p50 66.0 ms / p95 81.8 ms; "
     "totals and holdings p50 75.0 ms, 16× faster than the naive view (cold with the replay kept: 23.0 ms, 52×)",
 ]
 
@@ -94,9 +94,9 @@ LINES = [
 def test_the_report_renders_the_replayed_figures_beside_the_cold_targets_not_as_targets():
     assert replay_outdated_lines(DASHBOARD) == LINES
 
-    targets = [{"id": "D5", "met": False, "what": "initial-data p95, cold over warm (gunicorn)", "result": "10.5×",
+    targets = [{"id": "D5", "met": False, "what": "initial-data p95, cold over warm (granian)", "result": "10.5×",
                 "target": "≤ 3×"},
-               {"id": "D9", "met": False, "what": "Totals and holdings from nothing cached vs naive view (gunicorn)",
+               {"id": "D9", "met": False, "what": "Totals and holdings from nothing cached vs naive view (granian)",
                 "result": "52×", "target": "≥ 50× faster"},
                {"id": "C1", "met": True, "what": "Chart generation", "result": "90 ms", "target": "≤ 150 ms"}]
     summary = summary_text({"total_seconds": 1.0, "targets": targets, "sections": {"dashboard": DASHBOARD}})
@@ -112,15 +112,15 @@ def test_the_report_renders_the_replayed_figures_beside_the_cold_targets_not_as_
     why, step = _reason_dashboard_cold(results)
     assert "kept in Postgres" in why and "recomputes the whole valuation" not in why
     assert "replays all 2,000 transactions" in why
-    assert "test client p50 61.5 ms / p95 70.25 ms, gunicorn p50 66.0 ms / p95 81.75 ms" in why
+    assert "test client p50 61.5 ms / p95 70.25 ms, granian p50 66.0 ms / p95 81.75 ms" in why
     assert ("totals and holdings 19× faster than the naive view (test client; 60× with the replay kept), 16× "
-            "faster than the naive view (gunicorn; 52× with the replay kept)") in why
+            "faster than the naive view (granian; 52× with the replay kept)") in why
     assert "no longer replays the 2,000 transactions unless a write outdated the kept replay" in step
 
 
 def test_results_from_before_the_replayed_figures_render_without_them():
     before = copy.deepcopy(DASHBOARD)
-    for transport in ("test_client", "gunicorn"):
+    for transport in ("test_client", "server"):
         del before[transport]["cold_replay_outdated"]
     assert replay_outdated_lines(before) == []
     summary = summary_text({"total_seconds": 1.0, "targets": [], "sections": {"dashboard": before}})

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from bench.env import ROOT
+from bench.env import ROOT, VENV_BIN
 from bench.load import (
     TCP_LISTEN,
     connections_per_process,
@@ -20,7 +20,7 @@ from bench.load import (
 )
 from bench.report import _load_md, targets_evaluate
 from bench.run import arguments
-from bench.web import procfile_default, procfile_web_option
+from bench.web import procfile_default, procfile_web_argv
 
 CLIENTS = 50
 
@@ -129,23 +129,26 @@ def test_report_shows_each_round_and_says_how_the_ratio_was_made():
     assert "Rounds pooled: throughput 0.87×" in text
 
 
-def test_the_bench_runs_gunicorn_as_the_procfile_does_unless_told_and_says_which():
+def test_the_bench_runs_the_web_server_as_the_procfile_does_unless_told_and_says_which():
     procfile = (ROOT / "Procfile").read_text()
-    assert "--workers ${WEB_CONCURRENCY:-2} --threads ${WEB_THREADS:-8} --reuse-port" in procfile
-    assert (procfile_default("WEB_CONCURRENCY"), procfile_default("WEB_THREADS")) == (2, 8)
-    assert procfile_web_option("--reuse-port") and not procfile_web_option("--reuse")
-    assert not procfile_web_option("--queues")  # the worker's option, not the web process's
-    assert (arguments([]).web_workers, arguments([]).web_threads, arguments([]).web_reuse_port) == (2, 8, True)
-    assert arguments(["--no-web-reuse-port"]).web_reuse_port is False
+    assert "--workers ${WEB_CONCURRENCY:-2} --blocking-threads ${WEB_THREADS:-4}" in procfile
+    assert (procfile_default("WEB_CONCURRENCY"), procfile_default("WEB_THREADS")) == (2, 4)
+    assert (arguments([]).web_workers, arguments([]).web_threads) == (2, 4)
     with pytest.raises(RuntimeError, match="NO_SUCH_SETTING"):
         procfile_default("NO_SUCH_SETTING")
+    # The Procfile's own command, from this virtualenv, bound where asked; every other option as written.
+    argv = procfile_web_argv(port=18123, workers=3, threads=5)
+    assert argv[0] == str(VENV_BIN / "granian")
+    assert " ".join(argv[1:]) == ("--interface wsgi config.wsgi:application --host 127.0.0.1 --port 18123 --workers 3 "
+                                  "--blocking-threads 5 --respawn-failed-workers --access-log")
+    defaults = procfile_web_argv(port=18123)
+    assert defaults[defaults.index("--workers") + 1] == "2"
+    assert defaults[defaults.index("--blocking-threads") + 1] == "4"
     pairs = [(_raw(requests=10_000), _raw(requests=8_000))]
     load = _load_section(pairs)
-    assert "gunicorn (2 workers × 4 threads), " in "\n".join(_load_md(load))
-    load["web"] = {"workers": 2, "threads": 8, "reuse_port": True, "procfile_defaults": True}
-    assert ("gunicorn (2 workers × 8 threads, each process listening on a socket of its own (`--reuse-port`: the "
-            "kernel spreads the clients' connections over them), the Procfile's defaults), ") in "\n".join(
-                _load_md(load))
+    assert "granian (2 workers × 4 threads), " in "\n".join(_load_md(load))
+    load["web"] = {"workers": 2, "threads": 4, "procfile_defaults": True}
+    assert "granian (2 workers × 4 threads, the Procfile's defaults), " in "\n".join(_load_md(load))
 
 
 def test_the_report_says_how_the_connections_fell_to_the_web_processes():

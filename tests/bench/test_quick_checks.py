@@ -25,7 +25,7 @@ GOOD = {
             "agreement": {"total_value": "10.00", "total_cost": "8.00", "holdings_count": 5, "series_points": 366,
                           "series_last": {"date": "2026-12-04", "value": "10.00", "invested": "8.00"},
                           "equal": True},
-            "gunicorn": {"initial": {"warm": {"p95": 900.0}}},  # a slow machine: not a failure
+            "server": {"initial": {"warm": {"p95": 900.0}}},  # a slow machine: not a failure
         },
         "indexes": {"queries": {
             "latest_close": {"expects_index": True, "index_used": True, "runs_in": "prices/selectors.py",

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 
 from tests.factories import PortfolioFactory, UserFactory
-from tests.reliability.procs import Gunicorn, backend_terminate, child_env, database_url_of_test
+from tests.reliability.procs import WebServer, backend_terminate, child_env, database_url_of_test
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(connection.vendor != "postgresql", reason="Postgres only")]
@@ -75,13 +75,13 @@ def test_inside_a_transaction_the_check_asks_postgres_as_django_does():
 
 
 def test_a_real_web_process_answers_after_its_connection_was_ended_between_two_reads(tmp_path):
-    # given a gunicorn (one process, one thread: one connection, reused) that has answered a dashboard read
+    # given the web server (one process, one thread: one connection, reused) that has answered a dashboard read
     owner = UserFactory(username="pat")
     portfolio = PortfolioFactory(owner=owner)
     headers = {"Authorization": f"Token {Token.objects.create(user=owner).key}"}
     url_path = f"/api/dashboard-initial-data/{portfolio.pk}/"
     env = child_env(redis_url=os.environ["REDIS_URL"])
-    with Gunicorn(env=env, log_dir=tmp_path, workers=1, threads=1).start() as web:
+    with WebServer(env=env, log_dir=tmp_path, workers=1, threads=1).start() as web:
         first = requests.get(web.url + url_path, headers=headers, timeout=10)
         assert first.status_code == 200
         # when every other connection to the test database is ended by the server (as a restart does)

@@ -1,4 +1,4 @@
-"""Real processes for the reliability suites: Celery workers and beats, gunicorn, a private Redis.
+"""Real processes for the reliability suites: Celery workers and beats, the web server, a private Redis.
 
 Every process is started in a session (process group) of its own, so `kill()` can SIGKILL a worker
 together with its pool children — what the OOM killer or a lost machine does — without touching
@@ -25,6 +25,8 @@ from pathlib import Path
 
 import psycopg
 import requests
+
+from bench.web import procfile_web_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -196,30 +198,29 @@ class CeleryBeat(Managed):
         return "beat: Acquired lock" in self.log()
 
 
-class Gunicorn(Managed):
+class WebServer(Managed):
+    """The Procfile's web command (bench.web.procfile_web_argv), on a free loopback port."""
+
     def __init__(self, *, env: dict[str, str], log_dir: Path, workers: int = 2, threads: int = 4) -> None:
         self.port = free_port()
-        # A listening socket per worker process, as the Procfile runs it (--reuse-port).
-        super().__init__("gunicorn", [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.port}",
-                                      "--workers", str(workers), "--threads", str(threads), "--timeout", "60",
-                                      "--reuse-port"],
+        super().__init__("web", procfile_web_argv(port=self.port, workers=workers, threads=threads),
                          env=env, log_dir=log_dir)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> Gunicorn:
+    def start(self, timeout: float = 30) -> WebServer:
         super().start()
 
         def answers() -> bool:
             try:
                 return requests.get(f"{self.url}/healthz", timeout=2).status_code in (200, 503)
             except requests.RequestException:
-                assert self.alive(), f"gunicorn died on start:\n{self.log()[-3000:]}"
+                assert self.alive(), f"the web server died on start:\n{self.log()[-3000:]}"
                 return False
 
-        wait_until(answers, timeout=timeout, interval=0.1, what="gunicorn answering /healthz")
+        wait_until(answers, timeout=timeout, interval=0.1, what="the web server answering /healthz")
         return self
 
     def worker_pids(self) -> list[int]:

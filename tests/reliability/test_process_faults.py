@@ -1,9 +1,9 @@
 """Process faults, for real: `kill -9` of workers mid-refresh, Redis crashing and restarting during a refresh,
 two beats at once, database connections dropped under a running task.
 
-Workers, beats and the web tier are real processes (`celery -A celery_app worker|beat`, gunicorn) on the test
-database (transactional tests: the data is committed, so they see it) and on the test Redis database — or, for
-the Redis restart, on a private redis-server of the test's own. The provider is MarketStub on loopback, slowed
+Workers, beats and the web tier are real processes (`celery -A celery_app worker|beat`, the Procfile's web command)
+on the test database (transactional tests: the data is committed, so they see it) and on the test Redis database —
+or, for the Redis restart, on a private redis-server of the test's own. The provider is MarketStub on loopback, slowed
 down so that batches are in flight when the fault strikes.
 
 Scale: CELERY_VISIBILITY_TIMEOUT is 3 s in every process here (600 s in production): a message a dead worker
@@ -47,9 +47,9 @@ from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, T
 from tests.reliability.procs import (
     CeleryBeat,
     CeleryWorker,
-    Gunicorn,
     PrivatePostgres,
     PrivateRedis,
+    WebServer,
     child_env,
     database_url_of_test,
     free_port,
@@ -192,7 +192,7 @@ def test_kill_9_of_a_pool_process_mid_batch_requeues_its_batch_at_once(market, l
 
 
 def test_redis_restarted_mid_refresh_web_stays_up_on_postgres_and_workers_reconnect(market, logs, api_token_for):
-    # given a private Redis (append-only file, fsync always), a worker and gunicorn on it, and a portfolio
+    # given a private Redis (append-only file, fsync always), a worker and the web server on it, and a portfolio
     # of 8 Yahoo holdings whose stored prices are 10 days old
     instruments = yahoo_instruments(8)
     staff = UserFactory(username="ops", is_staff=True)
@@ -206,8 +206,8 @@ def test_redis_restarted_mid_refresh_web_stays_up_on_postgres_and_workers_reconn
     with PrivateRedis(log_dir=logs).start() as private:
         env = worker_env(market, redis_url=private.url)
         with CeleryWorker("steady", env=env, log_dir=logs, concurrency=2).start() as worker, \
-                Gunicorn(env=env, log_dir=logs).start() as gunicorn:
-            api = gunicorn.url
+                WebServer(env=env, log_dir=logs).start() as server:
+            api = server.url
             initial = web.get(f"{api}/api/dashboard-initial-data/{portfolio.pk}/", timeout=10)
             holdings = web.get(f"{api}/api/dashboard-holdings-data/{portfolio.pk}/", timeout=10)
             assert (initial.status_code, holdings.status_code) == (200, 200)
@@ -484,7 +484,7 @@ def test_a_batch_whose_database_connection_drops_is_retried_and_its_job_ends_by_
 
 def test_redis_killed_mid_refresh_the_job_completes_by_itself_frees_its_lock_and_the_next_refresh_is_accepted(
         market, logs, api_token_for):
-    # given a private Redis, gunicorn, and a worker whose unacknowledged tasks would come back only after 600 s
+    # given a private Redis, the web server, and a worker whose unacknowledged tasks would come back only after 600 s
     # (production's visibility timeout: no redelivery rescues a batch here), and a staff refresh of 8
     # instruments in 4 batches, 2 of them in flight
     instruments = yahoo_instruments(8)
@@ -494,8 +494,8 @@ def test_redis_killed_mid_refresh_the_job_completes_by_itself_frees_its_lock_and
     with PrivateRedis(log_dir=logs).start() as private:
         env = worker_env(market, redis_url=private.url, CELERY_VISIBILITY_TIMEOUT=600)
         with CeleryWorker("outlived", env=env, log_dir=logs, concurrency=2).start() as worker, \
-                Gunicorn(env=env, log_dir=logs).start() as gunicorn:
-            started = web.post(f"{gunicorn.url}/api/prices/refresh/", timeout=10).json()
+                WebServer(env=env, log_dir=logs).start() as server:
+            started = web.post(f"{server.url}/api/prices/refresh/", timeout=10).json()
             assert started["already_running"] is False
             wait_until(lambda: market.in_flight == 2, timeout=15, what="two batches in flight")
 
@@ -505,12 +505,12 @@ def test_redis_killed_mid_refresh_the_job_completes_by_itself_frees_its_lock_and
             private.start()
 
             # then the job completes by itself, with exact counts, and its lock is free
-            job = wait_until(lambda: (r := web.get(f"{gunicorn.url}{started['progress_url']}", timeout=10))
+            job = wait_until(lambda: (r := web.get(f"{server.url}{started['progress_url']}", timeout=10))
                              .status_code == 200 and r.json()["state"] in TERMINAL and r.json(), timeout=40,
                              what="the job to end")
             lock = redis.Redis.from_url(private.url).get(LOCK_ALL)
             # and the next refresh is accepted (everything is fresh: a job with nothing to fetch)
-            again = web.post(f"{gunicorn.url}/api/prices/refresh/", timeout=10).json()
+            again = web.post(f"{server.url}/api/prices/refresh/", timeout=10).json()
             assert worker.alive()
 
     assert (job["state"], job["total"], job["done"], job["failed"], job["errors"]) == ("SUCCESS", 8, 8, 0, [])

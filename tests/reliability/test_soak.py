@@ -1,8 +1,8 @@
-"""Soak: the dashboard endpoints under steady concurrent load through gunicorn, while refresh jobs run one after
+"""Soak: the dashboard endpoints under steady concurrent load through the web server, while refresh jobs run one after
 another on a real worker. Bounded (FOLIO_SOAK_SECONDS, default 90 s of load) and loopback only; `make soak`.
 
 It asserts no errors, p95 held (overall, and the last third of the run against the first), every refresh job
-exact, and the gunicorn workers' memory flat. The figures go to var/reliability/soak.json (docs/RELIABILITY.md).
+exact, and the web processes' memory flat. The figures go to var/reliability/soak.json (docs/RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from core.jobs import TERMINAL, job_get
 from prices.models import PriceHistory
 from prices.refresh.jobs import prices_refresh_job_start
 from tests.factories import InstrumentFactory, PortfolioFactory, TransactionFactory, UserFactory
-from tests.reliability.procs import ROOT, CeleryWorker, Gunicorn, child_env, rss_bytes, wait_until
+from tests.reliability.procs import ROOT, CeleryWorker, WebServer, child_env, rss_bytes, wait_until
 from tests.stubs.market import MarketStub
 
 pytestmark = [pytest.mark.soak, pytest.mark.django_db(transaction=True)]
@@ -40,7 +40,7 @@ HISTORY_DAYS = 400
 P95_LIMIT_MS = 500  # loopback, 2 cores: anything slower means a request did something it should not
 P95_DRIFT = (2.0, 25)  # the last third's p95 may be at most 2× the first third's + 25 ms
 WARMUP_SECONDS = 20  # full load before measuring: each worker imports, builds its calendars, fills its caches
-# Per gunicorn worker: median RSS of the last third of the run against the middle third (keep-alive pins clients to
+# Per web process: median RSS of the last third of the run against the middle third (keep-alive pins clients to
 # a worker, so one may still be warming up in the first third). The steady state saws by ±35 MB (chart payloads
 # decoded per request, allocator arenas): a leak is what keeps climbing from one third to the next.
 RSS_GROWTH_LIMIT = 24 * 1024 * 1024
@@ -91,7 +91,7 @@ def test_soak_the_dashboard_while_refresh_jobs_run(tmp_path, settings, api_token
         env = child_env(redis_url=django_settings.REDIS_URL, YAHOO_BASE_URL=market.url, YAHOO_BATCH_SIZE=5,
                         YAHOO_REQUESTS_PER_SECOND=1000, CHART_DEBOUNCE_SECONDS=1)
         with CeleryWorker("soak-worker", env=env, log_dir=tmp_path, concurrency=2).start(), \
-                Gunicorn(env=env, log_dir=tmp_path, workers=2, threads=4).start() as web:
+                WebServer(env=env, log_dir=tmp_path, workers=2, threads=4).start() as web:
 
             def browse(measuring: threading.Event) -> None:
                 session = requests.Session()
@@ -174,7 +174,7 @@ def test_soak_the_dashboard_while_refresh_jobs_run(tmp_path, settings, api_token
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "setup": {"seconds": SECONDS, "warmup_seconds": WARMUP_SECONDS, "clients": CLIENTS, "holdings": HOLDINGS,
                   "history_days": HISTORY_DAYS,
-                  "gunicorn": "2 workers × 4 threads", "celery": "prefork, 2 processes",
+                  "web": "granian, 2 workers × 4 threads", "celery": "prefork, 2 processes",
                   "provider": "MarketStub on loopback, 50 ms a request"},
         "requests": len(samples),
         "requests_per_second": round(len(samples) / (ended - began), 1),
@@ -190,7 +190,7 @@ def test_soak_the_dashboard_while_refresh_jobs_run(tmp_path, settings, api_token
         "refresh_jobs": {"finished": len(jobs), "instruments_each": HOLDINGS,
                          "all_exact": all((j["state"], j["done"], j["failed"]) == ("SUCCESS", HOLDINGS, 0)
                                           for j in jobs)},
-        "gunicorn_rss_mb": {
+        "web_rss_mb": {
             str(pid): {"start": round(points[0][1] / 2**20, 1), "end": round(points[-1][1] / 2**20, 1),
                        "max": round(max(v for _, v in points) / 2**20, 1),
                        "median_by_third": [round(v / 2**20, 1) for v in rss_thirds(points)],
@@ -211,9 +211,9 @@ def test_soak_the_dashboard_while_refresh_jobs_run(tmp_path, settings, api_token
         assert stats["p95_ms"] < P95_LIMIT_MS, (name, stats)
         assert stats["p95_last_third_ms"] <= P95_DRIFT[0] * stats["p95_first_third_ms"] + P95_DRIFT[1], (name, stats)
     assert len(jobs) >= 3 and figures["refresh_jobs"]["all_exact"], jobs
-    assert len(figures["gunicorn_rss_mb"]) == 2  # no worker was replaced (a crash or a timeout would)
+    assert len(figures["web_rss_mb"]) == 2  # no worker was replaced (a crash would)
     for pid, points in rss.items():
         if pid in worker_pids:
             _, middle, last = rss_thirds(points)
-            assert last - middle <= RSS_GROWTH_LIMIT, (pid, figures["gunicorn_rss_mb"][str(pid)])
+            assert last - middle <= RSS_GROWTH_LIMIT, (pid, figures["web_rss_mb"][str(pid)])
     assert Path(RESULTS).exists()
