@@ -158,6 +158,34 @@ def test_a_web_process_starts_with_its_urlconf_loaded_and_what_lives_as_long_as_
     assert views_loaded and frozen > 50_000 and collectable < frozen / 10
 
 
+def test_a_worker_process_freezes_what_it_started_with_out_of_the_collectors_reach():
+    # celery_app.py, as a worker starts: once a prefork pool process is forked (worker_process_init), or once a solo
+    # or thread-pool worker is ready (worker_ready), what is alive is frozen; nothing is frozen before
+    script = """
+import gc, json
+import django
+import celery_app
+from celery.signals import worker_process_init, worker_ready
+django.setup()
+celery_app.app.loader.import_default_modules()
+found = [gc.get_freeze_count()]
+worker_process_init.send(sender=None)
+found.append(gc.get_freeze_count())
+gc.unfreeze()
+worker_ready.send(sender=None)
+found += [gc.get_freeze_count(), len(gc.get_objects())]
+print(json.dumps(found))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_DEBUG": "1"},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    before, forked, ready, collectable = json.loads(result.stdout)
+    assert before == 0 and forked > 50_000 and ready > 50_000 and collectable < ready / 10
+
+
 def test_a_web_process_starts_with_the_exchange_calendar_loaded_so_its_first_valuation_loads_nothing_more():
     # Given a web process as the web server starts one (config/wsgi.py)
     # When its first valuation asks whether a price is stale (the default exchange's calendar)
