@@ -1,7 +1,6 @@
 """Benchmark 2: the dashboard endpoints of the 500-holding portfolio, warm and cold, through Django's
-test client (server time, no network) and through the web server (the Procfile's) over loopback (one client,
-round trip),
-with the SQL queries of each request, against the naive view that computes everything in the request.
+test client (server time, no network) and through the Procfile's web server over loopback (one client, round
+trip), with the SQL queries of each request, against the naive view that computes everything in the request.
 
 Warm: every cache holds the answer. Cold: nothing the page needs is cached — just before each cold
 request the portfolio's data version is bumped as a refresh of today's quotes bumps it (the dashboard

@@ -147,7 +147,9 @@ def chart_answer_queue(pipe, *, portfolio_id: int, history_version: int, data_ve
     index = len(pipe)
     key = _answer_key(portfolio_id=portfolio_id, history_version=history_version, data_version=data_version,
                       day=day, variant=variant)
-    kept = KEPT.get(("chart", key))
+    # One kept per portfolio and variant: a new version's answer replaces the old one's (core/kept_bytes.py).
+    slot = ("chart", portfolio_id, variant)
+    kept = KEPT.get(slot, of=key)
     if kept is None:
         pipe.get(key)
     else:
@@ -161,7 +163,7 @@ def chart_answer_queue(pipe, *, portfolio_id: int, history_version: int, data_ve
         if found is None:
             return None
         written, answer = found
-        KEPT.put(("chart", key), written, answer, size=len(answer[1]))
+        KEPT.put(slot, written, answer, size=len(answer[1]), of=key)
         return answer
 
     return reader

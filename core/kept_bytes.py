@@ -35,7 +35,13 @@ def write_id() -> str:
 class KeptBytes:
     """What readers read, per key, with the id of the write it came from; least recently read dropped first
     beyond `limit` bytes (the size each `put` declares; None: the setting named `setting`, in MB, read at each
-    `put`)."""
+    `put`).
+
+    A key keeps one value. A caller whose answers are cached under a key naming their data's version (a new one
+    after every price refresh) keeps them under a key without it and names the version's key as `of`: the new
+    version's answer then replaces the old one's instead of piling up beside it until the limit drops the least
+    recently read (each web process's memory climbed by its whole limit during a soak of refreshes), and `get`
+    finds nothing for another `of`."""
 
     def __init__(self, limit: int | None = None, *, setting: str = "KEPT_ANSWERS_MB",
                  min_bytes: int | None = None) -> None:
@@ -43,21 +49,22 @@ class KeptBytes:
         self._setting = setting
         self._min_bytes = min_bytes
         self.lock = threading.Lock()
-        self.items: OrderedDict[Any, tuple[bytes, Any, int]] = OrderedDict()
+        self.items: OrderedDict[Any, tuple[bytes, Any, int, Any]] = OrderedDict()
         self.size = 0
 
-    def get(self, key: Any) -> tuple[bytes, Any] | None:
-        """(the write's id, what was kept) or None."""
+    def get(self, key: Any, *, of: Any = None) -> tuple[bytes, Any] | None:
+        """(the write's id, what was kept for `of`) or None."""
         with self.lock:
             found = self.items.get(key)
-            if found is None:
+            if found is None or found[3] != of:
                 return None
             self.items.move_to_end(key)
             return found[0], found[1]
 
-    def put(self, key: Any, written: bytes, value: Any, *, size: int) -> None:
-        """Keep `value` (`size` bytes) as the write `written` of `key`: too small to be worth it (`min_bytes`,
-        KEPT_MIN_BYTES unless told) or bigger than the whole limit, nothing is kept."""
+    def put(self, key: Any, written: bytes, value: Any, *, size: int, of: Any = None) -> None:
+        """Keep `value` (`size` bytes) as the write `written` of `key`, for `of`, in place of whatever `key` kept:
+        too small to be worth it (`min_bytes`, KEPT_MIN_BYTES unless told) or bigger than the whole limit, nothing
+        is kept."""
         limit = self.limit
         if limit <= 0 or size < (KEPT_MIN_BYTES if self._min_bytes is None else self._min_bytes) or size > limit:
             return  # a limit of 0 keeps nothing, whatever the size declared
@@ -65,10 +72,10 @@ class KeptBytes:
             previous = self.items.pop(key, None)
             if previous is not None:
                 self.size -= previous[2]
-            self.items[key] = (written, value, size)
+            self.items[key] = (written, value, size, of)
             self.size += size
             while self.size > limit:
-                _, (_, _, dropped) = self.items.popitem(last=False)
+                _, (_, _, dropped, _) = self.items.popitem(last=False)
                 self.size -= dropped
 
     @property

@@ -351,8 +351,10 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                 asked whether the hash is still the write it came from and sends the part only if not."""
                 index = len(pipe)
                 cache_key = key_of(args, kwargs)
+                # One kept per answer, whatever its version: the newest read replaces the older ones (KeptBytes).
+                slot = ("qc", namespace, key(*args, **kwargs), name)
                 fields = [name, derivations[name][0]] if name in derivations else [name]
-                kept = KEPT.get(("qc", cache_key, name))
+                kept = KEPT.get(slot, of=cache_key)
                 if kept is None:
                     pipe.hmget(cache_key, [WRITTEN_FIELD, *fields])
                 else:
@@ -368,7 +370,7 @@ def query_cache(namespace: str, *, ttl: int, key: Callable[..., Any], version: C
                         return None  # fn.part makes it
                     if written is not None:  # (every hash of PARTS_FORMAT has one: never kept without)
                         kept_raw, size = ([raw[0], None], len(raw[0])) if name in derivations else (raw, len(raw))
-                        KEPT.put(("qc", cache_key, name), written, kept_raw, size=size)
+                        KEPT.put(slot, written, kept_raw, size=size, of=cache_key)
                     return hit(name, raw)
 
                 return reader

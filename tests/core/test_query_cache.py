@@ -326,6 +326,51 @@ def test_a_small_part_is_sent_each_time():
         assert reply == [client.hget("folio:qc:test-kept:3:v0:parts2", "_written"), answer]
 
 
+VERSIONS: dict[int, int] = {}
+
+
+@query_cache("test-versions", ttl=60, key=lambda *, owner_id: owner_id,
+             version=lambda *, owner_id: VERSIONS.get(owner_id, 0), parts=("small", "big"))
+def versioned_answers(*, owner_id: int) -> dict[str, bytes]:
+    return {"small": b"s", "big": b"v" * 100_000 + b"%d" % VERSIONS.get(owner_id, 0)}
+
+
+def test_a_process_keeps_one_version_of_a_part_the_last_it_read(settings):
+    # the data's version moves (a price refresh) and the answer is cached again under the new version's key: the
+    # process keeps that one in place of the old one, not beside it
+    kept_bytes.KEPT.clear()
+    client = redis_client(settings.QUERY_CACHE_ALIAS)
+
+    def read() -> tuple[bytes, object]:
+        pipe = client.pipeline(transaction=False)
+        reader = versioned_answers.part_queue("big", pipe, owner_id=5)
+        replies = pipe.execute()
+        return reader(replies), replies[0]
+
+    for version in range(3):
+        VERSIONS[5] = version
+        answer = b"v" * 100_000 + b"%d" % version
+        assert versioned_answers.part("big", owner_id=5) == answer
+        assert read()[0] == answer and read() == (answer, 1)  # sent, then confirmed as kept
+        assert (len(kept_bytes.KEPT.items), kept_bytes.KEPT.size) == (1, len(answer))
+    # an older version read again (a request that read the version before the refresh): its bytes are sent, never
+    # the newer one's served for it, and it is the one kept then
+    VERSIONS[5] = 1
+    answer, reply = read()
+    assert answer == b"v" * 100_000 + b"1" and reply == [client.hget("folio:qc:test-versions:5:v1:parts2", "_written"),
+                                                          answer]
+    assert read() == (answer, 1) and len(kept_bytes.KEPT.items) == 1
+
+
+def test_kept_bytes_keep_one_value_per_key_for_what_it_was_kept_for(monkeypatch):
+    kept = kept_bytes.KeptBytes(limit=100, min_bytes=0)
+    kept.put("answer", b"w1", b"old", size=3, of="v1")
+    assert (kept.get("answer", of="v1"), kept.get("answer", of="v2"), kept.get("answer")) == ((b"w1", b"old"), None,
+                                                                                                None)
+    kept.put("answer", b"w2", b"newer", size=5, of="v2")
+    assert (kept.get("answer", of="v1"), kept.get("answer", of="v2"), kept.size) == (None, (b"w2", b"newer"), 5)
+
+
 def test_kept_bytes_stay_within_their_limit(monkeypatch):
     monkeypatch.setattr(kept_bytes, "KEPT_MIN_BYTES", 2)
     kept = kept_bytes.KeptBytes(limit=10)

@@ -416,3 +416,31 @@ def test_a_chart_answer_written_again_is_sent_again(monkeypatch):
     assert read() == ((1.5, b',"series":[2]}'), 1)
     redis_client().delete(*redis_client().keys(redis_key("chart", 99, "answer", "*")))
     assert read() == (None, None)
+
+
+def test_a_process_keeps_one_chart_answer_per_portfolio_and_range_the_last_version_it_read(monkeypatch):
+    # every price refresh moves the data version, and the answer is cached again under the new version's key: the
+    # process keeps the new one in place of the old one, not beside it
+    monkeypatch.setattr(kept_bytes, "KEPT_MIN_BYTES", 0)
+    kept_bytes.KEPT.clear()
+    day = timezone.localdate()
+
+    def read(data_version: int, variant: str = "1Y:"):
+        pipe = redis_client().pipeline(transaction=False)
+        reader = chart_answer_queue(pipe, portfolio_id=98, history_version=1, data_version=data_version, day=day,
+                                    variant=variant)
+        replies = pipe.execute()
+        return reader(replies), replies[0]
+
+    for version in (1, 2, 3):
+        tail = b',"series":[%d]}' % version
+        chart_answer_store(portfolio_id=98, history_version=1, data_version=version, day=day, variant="1Y:",
+                           generated_at=1.5, tail=tail, ttl=60)
+        assert read(version)[0] == (1.5, tail) and read(version) == ((1.5, tail), 1)
+        assert (len(kept_bytes.KEPT.items), kept_bytes.KEPT.size) == (1, len(tail))
+    # another range of the same portfolio is kept beside it; the older version is sent again, never the newer served
+    chart_answer_store(portfolio_id=98, history_version=1, data_version=3, day=day, variant="MAX:", generated_at=1.5,
+                       tail=b',"series":[9]}', ttl=60)
+    assert read(3, "MAX:")[0] == (1.5, b',"series":[9]}') and len(kept_bytes.KEPT.items) == 2
+    answer, raw = read(2)
+    assert answer == (1.5, b',"series":[2]}') and raw.endswith(b',"series":[2]}')
