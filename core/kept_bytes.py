@@ -40,7 +40,7 @@ class KeptBytes:
     A key keeps one value. A caller whose answers are cached under a key naming their data's version (a new one
     after every price refresh) keeps them under a key without it and names the version's key as `of`: the new
     version's answer then replaces the old one's instead of piling up beside it until the limit drops the least
-    recently read (each web process's memory climbed by its whole limit during a soak of refreshes), and `get`
+    recently read (each web process's memory climbed toward that limit during a soak of refreshes), and `get`
     finds nothing for another `of`."""
 
     def __init__(self, limit: int | None = None, *, setting: str = "KEPT_ANSWERS_MB",
