@@ -98,13 +98,19 @@ def _page_cold_p50(d: dict) -> float:
     return d["page_cold"]["totals_and_holdings"]["p50"]
 
 
+# The web server the Procfile runs, as the report names it; the dashboard section's transports by their results' keys.
+SERVER = "granian"
+_TRANSPORT_LABELS = {"test_client": "test client", "server": SERVER}
+
+
 def _page_warm_p50(d: dict) -> float:
     return sum(d[name]["warm"]["p50"] for name in ("initial", "holdings", "chart"))
 
 
 def _dashboard_targets(d: dict) -> list[Target]:
     found = []
-    for transport, label in (("test_client", "test client"), ("server", "granian, loopback")):
+    for transport, label in _TRANSPORT_LABELS.items():
+        label += ", loopback" if transport == "server" else ""
         m = d[transport]
         naive = f"naive view p50 {_fmt(d[transport + '_naive']['p50'], ' ms', 0)}"
         found += [
@@ -117,11 +123,11 @@ def _dashboard_targets(d: dict) -> list[Target]:
         ]
     gu = d["server"]["initial"]
     cold_vs_warm = gu["cold"]["p95"] / gu["warm"]["p95"]
-    found.append(Target("D-cold-vs-warm", "dashboard", "initial-data p95, cold over warm (granian)", "≤ 3×",
+    found.append(Target("D-cold-vs-warm", "dashboard", f"initial-data p95, cold over warm ({SERVER})", "≤ 3×",
                         f"{cold_vs_warm:.1f}× ({_fmt(gu['cold']['p95'], ' ms', 1)})",
                         f"warm p95 {_fmt(gu['warm']['p95'], ' ms', 2)}, same run", cold_vs_warm <= 3,
                         profile="dashboard_cold", reason=_reason_dashboard_cold))
-    for transport, label in (("test_client", "test client"), ("server", "granian")):
+    for transport, label in _TRANSPORT_LABELS.items():
         m, naive = d[transport], d[transport + "_naive"]
         for kind, what, page in (("warm", "Dashboard (3 requests, warm)", _page_warm_p50(m)),
                                  ("cold", "Totals and holdings from nothing cached", _page_cold_p50(m))):
@@ -134,7 +140,7 @@ def _dashboard_targets(d: dict) -> list[Target]:
     whole = d["server"]["page_cold"]["with_chart"]["p50"]
     naive = d["server_naive"]["p50"]
     found.append(Target(
-        "D-page-cold", "dashboard", "Whole page from nothing cached, chart generated (granian)",
+        "D-page-cold", "dashboard", f"Whole page from nothing cached, chart generated ({SERVER})",
         "sooner than the naive view", f"{_fmt(whole, ' ms', 0)} = {naive / whole:.1f}× faster",
         f"naive p50 {_fmt(naive, ' ms', 0)}", whole < naive, reason=_reason_page_cold))
     q = d["queries"]
@@ -353,7 +359,6 @@ def _reason_refresh_naive(results: dict) -> tuple[str, str]:
             "See R1: the batched job is what must get faster.")
 
 
-_TRANSPORT_LABELS = {"test_client": "test client", "server": "granian"}
 
 
 def replay_outdated_line(d: dict, transport: str) -> str | None:
@@ -391,7 +396,7 @@ def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
                        f"before a transaction's date, an account's cash tracking — replays all {transactions:,} "
                        "transactions (and the cash trades they imply) in the request and keeps the result: initial "
                        f"data test client p50 {replayed['test_client']['p50']} ms / p95 "
-                       f"{replayed['test_client']['p95']} ms, granian p50 {replayed['server']['p50']} ms / p95 "
+                       f"{replayed['test_client']['p95']} ms, {SERVER} p50 {replayed['server']['p50']} ms / p95 "
                        f"{replayed['server']['p95']} ms; totals and holdings "
                        + ", ".join(f"{_naive_times(d, t, d[t]['cold_replay_outdated']['totals_and_holdings']['p50'])}"
                                    f" faster than the naive view ({label}; "
@@ -406,7 +411,7 @@ def _reason_dashboard_cold(results: dict) -> tuple[str, str]:
            "row, current unless a write outdated it; decoded once per web process, which keeps the replays it "
            "decoded last: KEPT_REPLAYS_MB) and values it with today's closes and FX rates, as it does "
            "after a price refresh or a Redis flush: test client p50 "
-           f"{tc['p50']} ms / p95 {tc['p95']} ms, granian p50 {gu['p50']} ms / p95 {gu['p95']} ms." + after_trade
+           f"{tc['p50']} ms / p95 {tc['p95']} ms, {SERVER} p50 {gu['p50']} ms / p95 {gu['p95']} ms." + after_trade
            + " A cold dashboard (its three requests) is mostly that computation, hence its smaller lead over the "
            "naive view." + _contention(results, "dashboard") + _profile_lines(results, "dashboard_cold"))
     warm = d["server"]["initial"]["warm"]["p95"]
@@ -457,7 +462,7 @@ def _reason_initial_warm(results: dict) -> tuple[str, str]:
     d = results["sections"]["dashboard"]
     tc, gu = d["test_client"]["initial"]["warm"], d["server"]["initial"]["warm"]
     why = (f"A warm initial-data request is a cache hit, yet it costs test client p50 {tc['p50']} ms / p95 "
-           f"{tc['p95']} ms (granian p50 {gu['p50']} / p95 {gu['p95']} ms): the token's user, the portfolio's "
+           f"{tc['p95']} ms ({SERVER} p50 {gu['p50']} / p95 {gu['p95']} ms): the token's user, the portfolio's "
            "owner and version (as the process last read them from Postgres, confirmed by their copy), the cached "
            "answer's bytes and the history progress, all from Redis in one round trip, and the framework's own "
            "request handling (section 5 compares it with the framework floor)."
@@ -536,7 +541,7 @@ def _reason_load(results: dict) -> tuple[str, str]:
     single = load.get("single_client_p95_ms") or {}
     needed_rps = load["clients"] / 0.050
     why = (f"The run is a closed loop of {load['clients']} connections with no think time on {cores} cores that "
-           f"granian, Postgres, Redis and wrk share: the machine was {load['cpu']['machine_busy_percent']} % busy "
+           f"{SERVER}, Postgres, Redis and wrk share: the machine was {load['cpu']['machine_busy_percent']} % busy "
            f"and the web tier used {cpu} ms of CPU per request, so at most ~{_fmt(ceiling, '', 0)} requests/s fit "
            f"if it had the machine to itself (measured {load['throughput_rps']}: the web tier's processes used "
            f"{cpu * load['throughput_rps'] / 1000:.2f} of the {load['cpu']['machine_busy_percent'] * cores / 100:.2f} "
@@ -731,19 +736,19 @@ def markdown(results: dict, targets: list[Target]) -> str:
         "",
         "## Machine",
         "",
-        "| CPU | cores | memory | OS | Python | Django | Postgres | Redis | granian | Chromium | wrk |",
+        f"| CPU | cores | memory | OS | Python | Django | Postgres | Redis | {SERVER} | Chromium | wrk |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {m['cpu_model']} | {m['cores']} | {m['memory_gib']} GiB | {m['os']} | {m['python']} | {m['django']} | "
-        f"{m['postgres']} (shared_buffers {m['postgres_shared_buffers']}) | {m['redis']} | {m.get('granian', '–')} | "
+        f"{m['postgres']} (shared_buffers {m['postgres_shared_buffers']}) | {m['redis']} | {m.get(SERVER, '–')} | "
         f"{(m.get('chromium') or '–').split(' built')[0]} | {(m.get('wrk') or '–').split(' [')[0]} |",
         "",
-        "Everything — Postgres, Redis, the Celery workers, granian, Chromium and the load generator — ran on "
+        f"Everything — Postgres, Redis, the Celery workers, {SERVER}, Chromium and the load generator — ran on "
         "this one machine, over loopback. Load average (1 min) when the run started: "
         f"{_fmt(m.get('load_average_at_start'), '', 2)}, when it ended: {_fmt(m.get('load_average_at_end'), '', 2)} "
         "(anything above the bench's own processes is other work sharing the cores)."
         + (" On average over the run the machine had {machine_cores_busy} of its cores busy: {bench_processes_cores} "
-           "in the bench's own processes (workers, granian, Chromium, wrk, this runner), {rest_cores} in Postgres "
-           "and Redis serving them and in other work on the machine.".format(**m["cpu_during_run"])
+           "in the bench's own processes (workers, {server}, Chromium, wrk, this runner), {rest_cores} in Postgres "
+           "and Redis serving them and in other work on the machine.".format(server=SERVER, **m["cpu_during_run"])
            if m.get("cpu_during_run") else ""),
         "",
         *_cpu_table(results),
@@ -930,7 +935,7 @@ def _dashboard_md(d: dict | None, dataset: dict | None) -> list[str]:
         "",
     ]
     for transport, title in (("test_client", "Django test client (server time, no network)"),
-                             ("server", f"granian over loopback ({d['web']['workers']} workers × "
+                             ("server", f"{SERVER} over loopback ({d['web']['workers']} workers × "
                                           f"{d['web']['threads']} threads, one client, round trip)")):
         naive = d[transport + "_naive"]
         ratios = d[transport + "_ratios"]
@@ -1098,7 +1103,7 @@ def _load_md(load: dict | None) -> list[str]:
         "## 5. Load",
         "",
         f"`wrk -t{load['wrk_threads']} -c{load['clients']} -d{load.get('round_seconds', load['seconds'])}s` against "
-        f"granian ({load['web']['workers']} workers × {load['web']['threads']} threads{defaults}), "
+        f"{SERVER} ({load['web']['workers']} workers × {load['web']['threads']} threads{defaults}), "
         "each connection cycling through initial, holdings and chart (1Y) data of the dashboard portfolio, warm, "
         "no think time (closed loop). The same load runs on the **framework floor** (`bench/floor.py`: a DRF "
         "view returning constant bytes behind the same web server, middleware and token authentication — the "

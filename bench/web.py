@@ -20,13 +20,17 @@ ACCESS_LOG_FORMAT = "%(path)s %(status)d %(dt_ms).3f"
 _collected = False
 
 
+# A variable of the Procfile's command with its default: `${VARIABLE:-default}`.
+_PROCFILE_VARIABLE = re.compile(r"\$\{([A-Z_]+):-([^}]*)\}")
+
+
 def procfile_default(variable: str) -> int:
     """The web process's default for `variable` as the Procfile states it (`${VARIABLE:-N}`): the bench runs
     the web tier as production does unless told otherwise."""
-    found = re.search(rf"\$\{{{variable}:-(\d+)\}}", (ROOT / "Procfile").read_text())
-    if found is None:
+    defaults = dict(_PROCFILE_VARIABLE.findall(procfile_web_command()))
+    if variable not in defaults:
         raise RuntimeError(f"the Procfile gives no default for {variable}")
-    return int(found.group(1))
+    return int(defaults[variable])
 
 
 def procfile_web_command() -> str:
@@ -47,7 +51,7 @@ def procfile_web_argv(*, port: int, host: str = "127.0.0.1", workers: int | None
         value = given.get(variable.group(1))
         return variable.group(2) if value is None else str(value)
 
-    argv = shlex.split(re.sub(r"\$\{([A-Z_]+):-([^}]*)\}", expand, procfile_web_command()))
+    argv = shlex.split(_PROCFILE_VARIABLE.sub(expand, procfile_web_command()))
     return [str(VENV_BIN / argv[0]), *argv[1:]]
 
 
