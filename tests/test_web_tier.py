@@ -11,34 +11,21 @@ import http.client
 import os
 
 from bench.load import TCP_LISTEN, connections_per_process, tcp_sockets
-from bench.web import procfile_web_argv
-from tests.reliability.procs import Managed, child_env, free_port, wait_until
+from tests.reliability.procs import WebServer, child_env, free_port, wait_until
 
 CONNECTIONS = 40
 
 
 def test_the_procfiles_web_processes_share_kept_alive_connections(tmp_path):
-    port = free_port()
     # No database (nothing listens on its port): /healthz answers 503 at once, which is all the test needs.
     env = child_env(redis_url=os.environ["REDIS_URL"], database_url=f"postgres://postgres@127.0.0.1:{free_port()}/x")
-    web = Managed("web", procfile_web_argv(port=port), env=env, log_dir=tmp_path)
-    web.start()
+    web = WebServer(env=env, log_dir=tmp_path)  # as the Procfile runs it, its defaults included
+    port = web.port
     clients = []
     try:
-        workers = wait_until(lambda: len(web.children()) == 2 and web.children(), timeout=30,
+        web.start()
+        workers = wait_until(lambda: len(web.worker_pids()) == 2 and web.worker_pids(), timeout=30,
                              what="the Procfile's two web processes")
-
-        def answers() -> bool:
-            try:
-                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                probe.request("GET", "/healthz")
-                probe.getresponse().read()
-                probe.close()
-                return True
-            except OSError:
-                return False
-
-        wait_until(answers, timeout=30, interval=0.1, what="the web server answering")
         # Both processes listening (each opens its own socket as it boots): a connection hashed to one still booting
         # would wait for it, not go to the other.
         wait_until(lambda: len(tcp_sockets(port, state=TCP_LISTEN)) == 2, timeout=30, what="both processes listening")

@@ -199,9 +199,11 @@ class CeleryBeat(Managed):
 
 
 class WebServer(Managed):
-    """The Procfile's web command (bench.web.procfile_web_argv), on a free loopback port."""
+    """The Procfile's web command (bench.web.procfile_web_argv), on a free loopback port: `workers` processes of
+    `threads` threads each (None: the Procfile's defaults)."""
 
-    def __init__(self, *, env: dict[str, str], log_dir: Path, workers: int = 2, threads: int = 4) -> None:
+    def __init__(self, *, env: dict[str, str], log_dir: Path, workers: int | None = None,
+                 threads: int | None = None) -> None:
         self.port = free_port()
         super().__init__("web", procfile_web_argv(port=self.port, workers=workers, threads=threads),
                          env=env, log_dir=log_dir)
