@@ -92,13 +92,40 @@ def chart_data_store(*, portfolio_id: int, version: int, data: dict) -> bool:
     return bool(redis_client().eval(_STORE_IF_NEWER, 1, chart_data_key(portfolio_id), *args))
 
 
-def chart_parts_get(*, portfolio_id: int, names: list[str]) -> dict[str, bytes | None]:
-    """Raw JSON of the named parts (None for a missing one) in one round trip."""
-    try:
-        values = redis_client().hmget(chart_data_key(portfolio_id), names)
-    except ResponseError:  # a key of another shape, left by an older Folio: no chart yet
+# The portfolios whose chart was read, each scored by its last read (a timestamp) that was not served from a cached
+# answer — at least the first of each day, an answer being kept for its day only: the charts worth making again
+# for a new day before anyone asks (charts.services.charts_new_day_regenerate).
+READ_KEY = redis_key("charts", "read")
+
+
+def chart_parts_get(*, portfolio_id: int, names: list[str], read: bool = False) -> dict[str, bytes | None]:
+    """Raw JSON of the named parts (None for a missing one) in one round trip. `read`: a reader's, so the
+    portfolio is marked as read now (READ_KEY) in the same round trip."""
+    pipe = redis_client().pipeline(transaction=False)
+    pipe.hmget(chart_data_key(portfolio_id), names)
+    if read:
+        pipe.zadd(READ_KEY, {str(portfolio_id): time.time()})
+    values = pipe.execute(raise_on_error=False)[0]
+    if isinstance(values, ResponseError):  # a key of another shape, left by an older Folio: no chart yet
         values = [None] * len(names)
+    elif isinstance(values, Exception):
+        raise values
     return dict(zip(names, values, strict=True))
+
+
+def chart_reads_since(*, since: float) -> list[int]:
+    """The portfolios whose chart was read at `since` (a timestamp) or later, ascending; the marks of earlier
+    reads dropped in the same step."""
+    pipe = redis_client().pipeline()  # MULTI: what is dropped is never what is then read
+    pipe.zremrangebyscore(READ_KEY, "-inf", f"({since}")
+    pipe.zrange(READ_KEY, 0, -1)
+    return sorted(int(member) for member in pipe.execute()[1])
+
+
+def chart_reads_forget(*, portfolio_ids: list[int]) -> None:
+    """The marks of these portfolios' reads dropped (the portfolios are gone)."""
+    if portfolio_ids:
+        redis_client().zrem(READ_KEY, *map(str, portfolio_ids))
 
 
 def chart_parts_current(found: dict[str, bytes | None], *, version: int, day: date) -> bool:
@@ -207,7 +234,11 @@ def chart_data_get(*, portfolio_id: int) -> dict | None:
 
 
 def chart_data_delete(*, portfolio_id: int) -> None:
-    redis_client().delete(*_data_keys_of_every_layout(portfolio_id), _progress_key(portfolio_id))
+    """The portfolio's chart, its progress and the mark of its last read gone (the portfolio is deleted)."""
+    pipe = redis_client().pipeline(transaction=False)
+    pipe.delete(*_data_keys_of_every_layout(portfolio_id), _progress_key(portfolio_id))
+    pipe.zrem(READ_KEY, str(portfolio_id))
+    pipe.execute()
 
 
 # Generations under way (PENDING or PROGRESS), scored by their last progress update: the stuck-job

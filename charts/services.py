@@ -23,6 +23,8 @@ from charts.cache import (
     chart_making_what,
     chart_progress_get,
     chart_progress_set,
+    chart_reads_forget,
+    chart_reads_since,
 )
 from charts.compute import chart_data_compute, chart_series_compute
 from charts.performance import performance_with_live_compute, twr_growth_index
@@ -97,6 +99,30 @@ def chart_regeneration_request(*, portfolio_ids: Iterable[int], at_once: bool = 
     except Exception:  # Redis or the broker down: the last good chart keeps being served
         logger.warning("could not queue chart regeneration for %s", ids, exc_info=True)
         return []
+
+
+def charts_new_day_regenerate(*, now: float | None = None) -> dict[str, int]:
+    """Queue, debounced, a regeneration of the chart of every portfolio read in the last CHART_NEW_DAY_READ_DAYS
+    days (chart_reads_since; the marks of older reads and of portfolios gone are dropped). Run just after midnight
+    (the beat's "charts-new-day"): every chart was then made for the day before, so each one's first read of the
+    day would be served outdated while it is made again; these are made before anyone asks. Charts nobody read
+    in that window are left to be made on their next read, and to expire (CHART_TTL_SECONDS) meanwhile. Returns
+    how many portfolios were read in the window and how many of them were queued (the others already were)."""
+    days = settings.CHART_NEW_DAY_READ_DAYS
+    if days <= 0:
+        return {"read": 0, "queued": 0}
+    read = chart_reads_since(since=(now or time.time()) - days * 86400)
+    existing = set(Portfolio.objects.filter(pk__in=read).values_list("pk", flat=True))
+    chart_reads_forget(portfolio_ids=[pid for pid in read if pid not in existing])
+    queued = 0
+    # In batches: the claims of one batch are one round trip.
+    for at in range(0, len(read), _NEW_DAY_BATCH):
+        queued += len(chart_regeneration_request(
+            portfolio_ids=[pid for pid in read[at:at + _NEW_DAY_BATCH] if pid in existing]))
+    return {"read": len(existing), "queued": queued}
+
+
+_NEW_DAY_BATCH = 1000
 
 
 def chart_regeneration_ask(*, portfolio_id: int, history_version: int, served: bool) -> None:

@@ -365,6 +365,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10,
         "options": {"expires": 9},
     },
+    # Just after midnight every chart is a day behind: those read lately are made again before anyone asks.
+    "charts-new-day": {
+        "task": "charts.charts_new_day_task",
+        "schedule": crontab(minute=5, hour=0),
+        "options": {"expires": 3600},
+    },
     "prune-events": {
         "task": "monitoring.events_prune_task",
         "schedule": crontab(minute=10, hour=3),
@@ -383,6 +389,9 @@ for _name, _entry in CELERY_BEAT_SCHEDULE.items():
 IMPORT_SYNC_MAX_ROWS = env.int("IMPORT_SYNC_MAX_ROWS", default=2000)
 # A burst of edits or price batches within this many seconds regenerates a chart once.
 CHART_DEBOUNCE_SECONDS = env.int("CHART_DEBOUNCE_SECONDS", default=5)
+# The charts of portfolios read in the last this many days are made again just after midnight, before anyone asks
+# (charts.services.charts_new_day_regenerate); 0: none, each is made again on its first read of the day.
+CHART_NEW_DAY_READ_DAYS = env.int("CHART_NEW_DAY_READ_DAYS", default=7)
 # A chart generation whose progress has not moved this long is failed and queued again by the stuck-job
 # cleaner (its pool process died): no step lasts longer than the task time limit after its debounce.
 CHART_GENERATION_STUCK_SECONDS = env.int(

@@ -111,7 +111,8 @@ def _cached_or_pending(*, portfolio: Portfolio | PortfolioAccess, parts: list[st
     """
     progress_url = _progress_url(portfolio.pk)
     try:
-        found = chart_parts_get(portfolio_id=portfolio.pk, names=["version", "generated_at", "as_of", "live", *parts])
+        found = chart_parts_get(portfolio_id=portfolio.pk, names=["version", "generated_at", "as_of", "live", *parts],
+                                read=True)
     except (RedisConnectionError, RedisTimeoutError):
         # Charts live only in Redis: while it is unreachable there is none to serve yet — the page
         # shows the rest (read from Postgres) and keeps polling.
