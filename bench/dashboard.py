@@ -165,6 +165,23 @@ def _page_cold(get: Getter, *, portfolio_id: int, samples: int, reset: Callable[
     return {"totals": summary_ms(totals), "totals_and_holdings": summary_ms(table), "with_chart": summary_ms(page)}
 
 
+def _compute_alone(*, portfolio_id: int, samples: int) -> dict:
+    """What a cold initial-data read computes, timed alone in this process: the valuation and the answers made of
+    it (dashboard_data_compute), with no request, authentication or cache around it, the kept replay decoded as a
+    web process that read it before has it. The least a cold read can cost, whatever the web tier."""
+    from portfolio.dashboard import dashboard_data_compute
+    from portfolio.models import Portfolio
+
+    portfolio = Portfolio.objects.get(pk=portfolio_id)
+    dashboard_data_compute(portfolio=portfolio)  # the replay decoded and kept, as in a web process
+    seconds = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        dashboard_data_compute(portfolio=portfolio)
+        seconds.append(time.perf_counter() - started)
+    return summary_ms(seconds)
+
+
 def _replay_outdated_measure(get: Getter, *, portfolio_id: int, token: str, cold: int, cold_pages: int) -> dict:
     """Cold with the replay outdated too: initial data alone (as many samples as the cold ones), then totals and
     holdings as the cold page shows them (as many as the cold pages; the chart is the cold page's, unchanged)."""
@@ -376,6 +393,7 @@ def run(*, data, warm_samples: int, cold_samples: int, cold_pages: int, naive_sa
     client = _test_client_getter(data.token)
     result["test_client"] = _endpoints_measure(client, portfolio_id=pid, token=data.token, warm=warm_samples,
                                                cold=cold_samples, cold_pages=cold_pages)
+    result["test_client"]["compute_alone"] = _compute_alone(portfolio_id=pid, samples=cold_samples)
     result["test_client_naive"] = _naive(client, pid, naive_samples, count_queries=True)
     result["test_client_ratios"] = _ratios(result["test_client"], result["test_client_naive"])
     result["agreement"] = agreement_check(client, portfolio_id=pid, naive=result["test_client_naive"])

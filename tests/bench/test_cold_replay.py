@@ -128,3 +128,25 @@ def test_results_from_before_the_replayed_figures_render_without_them():
     assert "Cold with the replay outdated too (after" not in "\n".join(_dashboard_md(before, None))
     why, _ = _reason_dashboard_cold({"sections": {"dashboard": before}})
     assert "this run did not measure it" in why
+
+
+def test_d5s_next_step_compares_the_computation_alone_with_what_d5_allows():
+    # warm p95 2.4 ms: D5 allows a cold read 7.2 ms
+    results = {"sections": {"dashboard": copy.deepcopy(DASHBOARD)}}
+    results["sections"]["dashboard"]["server"]["initial"]["warm"] = _timing(2.0, 2.4)
+
+    # the computation alone over what D5 allows the whole request: no web tier meets it while a read computes
+    results["sections"]["dashboard"]["test_client"]["compute_alone"] = _timing(10.5, 12.75)
+    _, step = _reason_dashboard_cold(results)
+    assert "D5 allows a cold read 7.2 ms" in step
+    assert "`dashboard_data_compute`), takes p50 10.5 ms / p95 12.75 ms: more than D5 allows the whole request" in step
+
+    # under it, the figure alone
+    results["sections"]["dashboard"]["test_client"]["compute_alone"] = _timing(5.0, 6.0)
+    _, step = _reason_dashboard_cold(results)
+    assert "takes p50 5.0 ms / p95 6.0 ms. (1) Stale-while-revalidate" in step
+
+    # results from before it was measured say nothing of it
+    del results["sections"]["dashboard"]["test_client"]["compute_alone"]
+    _, step = _reason_dashboard_cold(results)
+    assert "computation alone" not in step
