@@ -246,6 +246,11 @@ def chart_data_delete(*, portfolio_id: int) -> None:
 GENERATING_KEY = redis_key("charts", "generating")
 
 
+# When a chart generation last moved (a run's PROGRESS or SUCCESS), whichever portfolio's: while generations move,
+# the chart workers are working through their queue, and one still waiting there is not lost (charts.services).
+MOVED_KEY = redis_key("charts", "moved")
+
+
 def chart_progress_set(*, portfolio_id: int, state: str, done: int, total: int, error: str = "") -> None:
     now = f"{time.time():.3f}"
     fields = {"state": state, "done": done, "total": total, "error": error, "updated_at": now}
@@ -260,7 +265,15 @@ def chart_progress_set(*, portfolio_id: int, state: str, done: int, total: int, 
         pipe.expire(GENERATING_KEY, PROGRESS_TTL_SECONDS)
     else:
         pipe.zrem(GENERATING_KEY, str(portfolio_id))
+    if state in ("PROGRESS", "SUCCESS"):
+        pipe.set(MOVED_KEY, now, ex=PROGRESS_TTL_SECONDS)
     pipe.execute()
+
+
+def chart_generations_moved_at() -> float | None:
+    """When a chart generation last moved (MOVED_KEY), or None if none has for PROGRESS_TTL_SECONDS."""
+    moved = redis_client().get(MOVED_KEY)
+    return float(moved) if moved is not None else None
 
 
 def chart_generations_stalled(*, before: float) -> list[int]:

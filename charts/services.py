@@ -16,6 +16,7 @@ from charts.cache import (
     chart_data_store,
     chart_generation_forget,
     chart_generation_state,
+    chart_generations_moved_at,
     chart_generations_stalled,
     chart_making_forget,
     chart_making_release,
@@ -215,17 +216,24 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
 def chart_generations_fail_stuck(*, now: float | None = None) -> list[int]:
     """Fail every chart generation whose progress has not moved for CHART_GENERATION_STUCK_SECONDS (its pool
     process was killed, or it hit the hard time limit: nothing else ends it) and queue it again, its
-    claims and its mark of what it made dropped first. The stuck-job cleaner runs this every minute."""
+    claims and its mark of what it made dropped first. One still queued (PENDING) is taken for lost only once
+    no generation at all has moved for that long either: behind a backlog (the charts read lately, made again
+    just after midnight; a close that moves the history of thousands of portfolios) it waits its turn while
+    the workers work through the queue. The stuck-job cleaner runs this every minute."""
     now = now or time.time()
     bound = settings.CHART_GENERATION_STUCK_SECONDS
+    stalled = chart_generations_stalled(before=now - bound)
+    queue_moving = stalled and (chart_generations_moved_at() or 0.0) >= now - bound
     requeued = []
-    for portfolio_id in chart_generations_stalled(before=now - bound):
+    for portfolio_id in stalled:
         progress = chart_progress_get(portfolio_id=portfolio_id)
         if progress is None or not Portfolio.objects.filter(pk=portfolio_id).exists():
             chart_generation_forget(portfolio_id=portfolio_id)
             continue
         if progress["state"] not in ("PENDING", "PROGRESS") or progress["updated_at"] >= now - bound:
             continue  # moved on meanwhile
+        if progress["state"] == "PENDING" and queue_moving:
+            continue  # queued behind others that are being made
         reason = f"timed out: no progress for {int(now - progress['updated_at'])} s at {progress['done']}/" \
                  f"{progress['total']} (worker lost?); queued again"
         chart_progress_set(portfolio_id=portfolio_id, state="FAILURE", done=progress["done"],
