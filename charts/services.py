@@ -78,10 +78,13 @@ def _prompt_key(portfolio_id: int) -> str:
 
 
 def chart_regeneration_request(*, portfolio_ids: Iterable[int], at_once: bool = False,
-                               even_if_current: bool = False) -> list[int]:
+                               even_if_current: bool = False, debounced: bool = True) -> list[int]:
     """Queue one regeneration per portfolio, CHART_DEBOUNCE_SECONDS from now: a burst of edits or
     price batches within that window causes one run. `at_once`: queued now, for a portfolio with no
     chart to serve meanwhile (claimed apart, so a debounced run already waiting does not hold it back).
+    Not `debounced`: queued now under the debounced runs' claim, for a batch with no burst to wait out (the new
+    day's: thousands of countdowns would each be held by the worker that took it, not shared among the workers
+    as the queue shares what is due now).
     A run finding the chart already current (made by another run since) skips the work, unless
     `even_if_current`. Returns the portfolios newly queued."""
     ids = sorted(set(portfolio_ids))
@@ -91,7 +94,7 @@ def chart_regeneration_request(*, portfolio_ids: Iterable[int], at_once: bool = 
         # The claim outlives the countdown; the task drops it when it starts.
         queued = claims_take(ids=ids, key=_prompt_key if at_once else _scheduled_key,
                              seconds=settings.CHART_DEBOUNCE_SECONDS + 300)
-        countdown = 0 if at_once else settings.CHART_DEBOUNCE_SECONDS
+        countdown = settings.CHART_DEBOUNCE_SECONDS if debounced and not at_once else 0
         for portfolio_id in queued:
             chart_progress_set(portfolio_id=portfolio_id, state="PENDING", done=0, total=GENERATION_STEPS)
             task_send("charts.generate_chart_data_task", countdown=countdown,
@@ -103,12 +106,13 @@ def chart_regeneration_request(*, portfolio_ids: Iterable[int], at_once: bool = 
 
 
 def charts_new_day_regenerate(*, now: float | None = None) -> dict[str, int]:
-    """Queue, debounced, a regeneration of the chart of every portfolio read in the last CHART_NEW_DAY_READ_DAYS
-    days (chart_reads_since; the marks of older reads and of portfolios gone are dropped). Run just after midnight
-    (the beat's "charts-new-day"): every chart was then made for the day before, so each one's first read of the
-    day would be served outdated while it is made again; these are made before anyone asks. Charts nobody read
-    in that window are left to be made on their next read, and to expire (CHART_TTL_SECONDS) meanwhile. Returns
-    how many portfolios were read in the window and how many of them were queued (the others already were)."""
+    """Queue, due now (not debounced), a regeneration of the chart of every portfolio read in the last
+    CHART_NEW_DAY_READ_DAYS days (chart_reads_since; the marks of older reads and of portfolios gone are dropped).
+    Run just after midnight (the beat's "charts-new-day"): every chart was then made for the day before, so each
+    one's first read of the day would be served outdated while it is made again; these are made before anyone
+    asks. Charts nobody read in that window are left to be made on their next read, and to expire
+    (CHART_TTL_SECONDS) meanwhile. Returns how many portfolios were read in the window and how many of them were
+    queued (the others already were)."""
     days = settings.CHART_NEW_DAY_READ_DAYS
     if days <= 0:
         return {"read": 0, "queued": 0}
@@ -119,7 +123,7 @@ def charts_new_day_regenerate(*, now: float | None = None) -> dict[str, int]:
     # In batches: the claims of one batch are one round trip.
     for at in range(0, len(read), _NEW_DAY_BATCH):
         queued += len(chart_regeneration_request(
-            portfolio_ids=[pid for pid in read[at:at + _NEW_DAY_BATCH] if pid in existing]))
+            portfolio_ids=[pid for pid in read[at:at + _NEW_DAY_BATCH] if pid in existing], debounced=False))
     return {"read": len(existing), "queued": queued}
 
 

@@ -98,6 +98,7 @@ def test_a_chart_read_marks_its_portfolio_as_read_and_a_deleted_portfolio_loses_
 
 def test_just_after_midnight_the_charts_read_lately_are_made_again_before_anyone_asks(worker, owner, settings):
     settings.CHART_NEW_DAY_READ_DAYS = 7
+    settings.CHART_DEBOUNCE_SECONDS = 60  # no burst to wait out: queued now, not after it
     today = timezone.localdate().isoformat()
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
     # given three charts made yesterday: one read two days ago, one last read ten days ago, one never read;
