@@ -124,6 +124,10 @@ def charts_new_day_regenerate(*, now: float | None = None) -> dict[str, int]:
     for at in range(0, len(read), _NEW_DAY_BATCH):
         queued += len(chart_regeneration_request(
             portfolio_ids=[pid for pid in read[at:at + _NEW_DAY_BATCH] if pid in existing], debounced=False))
+    if existing:  # what the night did, on the monitoring page
+        count = f"{len(existing)} portfolio" + ("s" if len(existing) != 1 else "")
+        event_record(kind=EventKind.JOB_STARTED, message=f"New day: the charts of {count} read in the last {days} days "
+                     f"are made again ({queued} queued, the others already were)", read=len(existing), queued=queued)
     return {"read": len(existing), "queued": queued}
 
 

@@ -17,6 +17,8 @@ from celery_app import app
 from charts.cache import READ_KEY, chart_data_get, chart_data_store, chart_reads_since
 from charts.services import chart_data_generate, charts_new_day_regenerate
 from charts.tasks import charts_new_day_task
+from monitoring.events import events_flush
+from monitoring.models import MonitoringEvent
 from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
 from tests.worker import worker_settle
 
@@ -125,6 +127,12 @@ def test_just_after_midnight_the_charts_read_lately_are_made_again_before_anyone
     assert (as_of(long_ago), as_of(never)) == (yesterday, yesterday)
     # and only the marks inside the window are left: the old one and the deleted portfolio's are dropped
     assert chart_reads_since(since=0) == [lately.pk]
+    # and the monitoring page says what the night did
+    events_flush()
+    event = MonitoringEvent.objects.get(kind="job_started")
+    assert event.message == "New day: the charts of 1 portfolio read in the last 7 days are made again (1 queued, " \
+                            "the others already were)"
+    assert event.context == {"read": 1, "queued": 1}
 
 
 def test_a_second_run_of_the_same_tick_queues_nothing(worker, owner, settings):
