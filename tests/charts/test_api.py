@@ -32,41 +32,17 @@ from charts.tasks import generate_chart_data_task
 from portfolio.cache import portfolio_version_get, portfolio_versions_bump
 from prices.models import PriceHistory
 from prices.series import price_series_cache_clear, price_series_cache_stats
-from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory, closes_upsert
+from tests.charts.factories import held_portfolio
+from tests.factories import InstrumentFactory, PriceFactory, TransactionFactory, closes_upsert
 from tests.reliability.procs import database_url_of_test
 from tests.worker import worker_settle
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def no_debounce(settings):
-    settings.CHART_DEBOUNCE_SECONDS = 0
-
-
-@pytest.fixture
-def owner():
-    return get_user_model().objects.create_user("carol", password="x")
-
-
-@pytest.fixture
-def client(owner) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=owner).key}")
-    return client
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_debounce")]
 
 
 @pytest.fixture
 def portfolio(owner):
-    """10 shares bought four days ago at 100, closing at 100, 110 and (after a weekend-like gap) 120."""
-    portfolio = PortfolioFactory(owner=owner)
-    instrument = InstrumentFactory(symbol="CHRT")
-    today = timezone.localdate()
-    TransactionFactory(portfolio=portfolio, instrument=instrument, date=today - timedelta(days=4),
-                       quantity=Decimal("10"), price=Decimal("100"))
-    for days_ago, close in ((4, "100"), (3, "110"), (1, "120")):
-        PriceFactory(instrument=instrument, date=today - timedelta(days=days_ago), close=Decimal(close))
-    return portfolio
+    return held_portfolio(owner, symbol="CHRT")
 
 
 def poll(client: APIClient, url: str, until, timeout: float = 20):

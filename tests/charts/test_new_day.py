@@ -3,15 +3,11 @@
 import json
 import time
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django_redis import get_redis_connection
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from celery_app import app
 from charts.cache import READ_KEY, chart_data_get, chart_data_store, chart_reads_since
@@ -19,41 +15,12 @@ from charts.services import chart_data_generate, charts_new_day_regenerate
 from charts.tasks import charts_new_day_task
 from monitoring.events import events_flush
 from monitoring.models import MonitoringEvent
-from tests.factories import InstrumentFactory, PortfolioFactory, PriceFactory, TransactionFactory
+from tests.charts.factories import held_portfolio
 from tests.worker import worker_settle
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_debounce")]
 
 DAY = 86400
-
-
-@pytest.fixture(autouse=True)
-def no_debounce(settings):
-    settings.CHART_DEBOUNCE_SECONDS = 0
-
-
-@pytest.fixture
-def owner():
-    return get_user_model().objects.create_user("nina", password="x")
-
-
-@pytest.fixture
-def client(owner) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=owner).key}")
-    return client
-
-
-def held_portfolio(owner, symbol: str):
-    """10 shares bought four days ago at 100, closing at 100, 110 and 120 (yesterday)."""
-    portfolio = PortfolioFactory(owner=owner)
-    instrument = InstrumentFactory(symbol=symbol)
-    today = timezone.localdate()
-    TransactionFactory(portfolio=portfolio, instrument=instrument, date=today - timedelta(days=4),
-                       quantity=Decimal("10"), price=Decimal("100"))
-    for days_ago, close in ((4, "100"), (3, "110"), (1, "120")):
-        PriceFactory(instrument=instrument, date=today - timedelta(days=days_ago), close=Decimal(close))
-    return portfolio
 
 
 def made_yesterday(portfolio) -> None:
@@ -75,7 +42,7 @@ def read_at(portfolio_id: int, when: float) -> None:
 
 
 def test_a_chart_read_marks_its_portfolio_as_read_and_a_deleted_portfolio_loses_its_mark(worker, client, owner):
-    portfolio = held_portfolio(owner, "MRKD")
+    portfolio = held_portfolio(owner, symbol="MRKD")
     url = f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M"
     redis = get_redis_connection("default")
     before = time.time()
@@ -105,7 +72,7 @@ def test_just_after_midnight_the_charts_read_lately_are_made_again_before_anyone
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
     # given three charts made yesterday: one read two days ago, one last read ten days ago, one never read;
     # and the mark of a portfolio read an hour ago and deleted since (its delete left no trace: a restore)
-    lately, long_ago, never = (held_portfolio(owner, symbol) for symbol in ("LATE", "LONG", "NEVR"))
+    lately, long_ago, never = (held_portfolio(owner, symbol=symbol) for symbol in ("LATE", "LONG", "NEVR"))
     for portfolio in (lately, long_ago, never):
         made_yesterday(portfolio)
     now = time.time()
@@ -137,7 +104,7 @@ def test_just_after_midnight_the_charts_read_lately_are_made_again_before_anyone
 
 def test_a_second_run_of_the_same_tick_queues_nothing(worker, owner, settings):
     # given a chart read lately, made yesterday, and the beat entry's tick already run once
-    portfolio = held_portfolio(owner, "TICK")
+    portfolio = held_portfolio(owner, symbol="TICK")
     made_yesterday(portfolio)
     read_at(portfolio.pk, time.time() - DAY)
     sent = {"tick": "charts-new-day", "expires": timezone.now() + timedelta(seconds=3600)}
@@ -152,7 +119,7 @@ def test_a_second_run_of_the_same_tick_queues_nothing(worker, owner, settings):
 
 def test_with_the_window_at_zero_nothing_is_made_and_no_mark_is_dropped(owner, settings):
     settings.CHART_NEW_DAY_READ_DAYS = 0
-    portfolio = held_portfolio(owner, "ZERO")
+    portfolio = held_portfolio(owner, symbol="ZERO")
     read_at(portfolio.pk, time.time() - 30 * DAY)
 
     assert charts_new_day_regenerate() == {"read": 0, "queued": 0}

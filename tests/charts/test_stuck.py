@@ -4,7 +4,6 @@ mid-way is failed and queued again; one still queued waits its turn while other 
 import time
 
 import pytest
-from django.contrib.auth import get_user_model
 from django_redis import get_redis_connection
 
 from charts.cache import GENERATING_KEY, MOVED_KEY, chart_progress_get, chart_progress_set
@@ -13,10 +12,6 @@ from tests.factories import PortfolioFactory
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def owner():
-    return get_user_model().objects.create_user("sam", password="x")
 
 
 def since(portfolio_id: int, state: str, seconds_ago: float) -> None:
