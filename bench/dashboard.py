@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import requests
 
-from bench.stats import ratio, summary_ms
+from bench.stats import ratio, summary_ms, timed
 from bench.web import web_server
 from bench.workers import celery_worker, queue_purge, worker_wait_settled
 from config.process import web_process_ready
@@ -174,12 +174,7 @@ def _compute_alone(*, portfolio_id: int, samples: int) -> dict:
 
     portfolio = Portfolio.objects.get(pk=portfolio_id)
     dashboard_data_compute(portfolio=portfolio)  # the replay decoded and kept, as in a web process
-    seconds = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        dashboard_data_compute(portfolio=portfolio)
-        seconds.append(time.perf_counter() - started)
-    return summary_ms(seconds)
+    return summary_ms([timed(lambda: dashboard_data_compute(portfolio=portfolio))[0] for _ in range(samples)])
 
 
 def _replay_outdated_measure(get: Getter, *, portfolio_id: int, token: str, cold: int, cold_pages: int) -> dict:

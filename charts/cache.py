@@ -105,11 +105,10 @@ def chart_parts_get(*, portfolio_id: int, names: list[str], read: bool = False) 
     pipe.hmget(chart_data_key(portfolio_id), names)
     if read:
         pipe.zadd(READ_KEY, {str(portfolio_id): time.time()})
-    values = pipe.execute(raise_on_error=False)[0]
-    if isinstance(values, ResponseError):  # a key of another shape, left by an older Folio: no chart yet
+    try:
+        values = pipe.execute()[0]
+    except ResponseError:  # a key of another shape, left by an older Folio: no chart yet
         values = [None] * len(names)
-    elif isinstance(values, Exception):
-        raise values
     return dict(zip(names, values, strict=True))
 
 
