@@ -916,8 +916,8 @@ class _Valuer:
         found = closes >= 0
         days, micros = np.full(len(closes), -1, dtype="i8"), np.full(len(closes), -1, dtype="i8")
         days[found], micros[found] = self.prices.days[closes[found]], self.prices.micros[closes[found]]
-        return _digest(states.astype("i8").tobytes(), days.tobytes(), micros.tobytes(),
-                       _text(str(self.rates(code, on)) for code in self.codes))
+        return inputs_digest(states.astype("i8").tobytes(), days.tobytes(), micros.tobytes(),
+                             text_lines(str(self.rates(code, on)) for code in self.codes))
 
     def _value(self, *, day: int, columns: np.ndarray, states: np.ndarray, closes: np.ndarray) -> PortfolioValue:
         """The valuation of `day` from each column's state and close rows on that day (_StepRows.last_on)."""
@@ -1000,26 +1000,26 @@ def _shared_digest(*, ids: np.ndarray, currencies: dict[int, str], replay: _Repl
     # Each field of the thousands of trades (and states) as a column of its own, made in C (map, numpy): a text per
     # observation cost a Python step and a date's formatting each, a tenth of a generation from nothing kept.
     observations = list(chain.from_iterable(trades.values()))
-    return _digest(
+    return inputs_digest(
         np.asarray(ids, dtype="i8").tobytes(),
-        _text(f"{pk} {code}" for pk, code in sorted(currencies.items())),
-        _text(map(str, chain.from_iterable(replay.exact))),
+        text_lines(f"{pk} {code}" for pk, code in sorted(currencies.items())),
+        text_lines(map(str, chain.from_iterable(replay.exact))),
         np.array(list(trades), dtype="i8").tobytes(), np.array(list(map(len, trades.values())), dtype="i8").tobytes(),
         np.array(list(map(date.toordinal, map(_observed_date, observations))), dtype="i8").tobytes(),
-        _text(map(str, map(_observed_price, observations))), _text(map(_observed_source, observations)),
-        _text(f"{pk} {day} {ratio}" for pk, rows in splits.items() for day, ratio in rows),
+        text_lines(map(str, map(_observed_price, observations))), text_lines(map(_observed_source, observations)),
+        text_lines(f"{pk} {day} {ratio}" for pk, rows in splits.items() for day, ratio in rows),
     )
 
 
 _observed_date, _observed_price, _observed_source = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
-def _text(items: Iterable[str]) -> bytes:
+def text_lines(items: Iterable[str]) -> bytes:
     """Texts of ours (numbers, dates, codes: no line break in any) as one, a line each."""
     return "\n".join(items).encode()
 
 
-def _digest(*parts: bytes) -> bytes:
+def inputs_digest(*parts: bytes) -> bytes:
     """A 128-bit BLAKE2b digest of the parts, each prefixed with its length (no two sequences of parts give the same
     bytes): equal inputs have equal digests, and different ones differ but with a chance of 2^-128."""
     digest = hashlib.blake2b(digest_size=16)

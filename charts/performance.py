@@ -63,23 +63,26 @@ Definitions (docs/holdings.md, "Performance", says the same for users):
   at cost minus sells at their average cost, i.e. the change of the invested capital over the period.
 """
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
 from itertools import accumulate, chain, compress
-from operator import is_not
+from operator import attrgetter, is_, is_not
 from typing import NotRequired, TypedDict
 
 import numpy as np
 
 from charts.benchmark import BenchmarkLive
 from charts.compute import (
+    Book,
     ChartSeries,
     Flows,
     Snapshot,
     chart_series_compute,
+    inputs_digest,
     performance_range_bounds,
+    text_lines,
 )
 from charts.selectors import ChartInputs
 from portfolio.holdings import EXACT_SUMS, ZERO, money_format, ratio_format
@@ -207,12 +210,12 @@ def performance_with_live_compute(inputs: ChartInputs, *, today: date,
     days, first = series.days, series.first
     daily = _daily_build(inputs, series=series)
     bounds = {key: performance_range_bounds(key=key, today=today) for key in PERFORMANCE_RANGES}
-    tx_years = {tx.date.year for tx in inputs.transactions if tx.date <= today}
     for year in range(first.year, today.year + 1):
         base_day, end_day = date(year - 1, 12, 31), min(date(year, 12, 31), today)
-        if year in tx_years or _held(daily, first=first, base_day=base_day, end_day=end_day):
+        if _traded_in(inputs.transactions, first_day=base_day + timedelta(days=1), end_day=end_day) \
+                or _held(daily, first=first, base_day=base_day, end_day=end_day):
             bounds[str(year)] = (base_day, end_day)
-    measured = {key: _range_performance(daily, first=first, base_day=b, end_day=e) for key, (b, e) in bounds.items()}
+    measured = _ranges_measure(daily, first=first, today=today, bounds=bounds)
     last = len(days) - 1
     live = LiveBase(
         date=today.isoformat(), value=str(daily.snapshots[last].valued.total_value),
@@ -246,31 +249,48 @@ def _entries_of_today(series: ChartSeries, *, last: int) -> dict[str, list[str]]
 class _Sums:
     """Exact running totals of one kind of amount, day by day: kept at the days an amount changes them (a few hundred
     for ten years of trades), each day's found by a binary search — not a Decimal per day (ten years of them, for
-    each kind of money, cost milliseconds to add up and megabytes to keep)."""
+    each kind of money, cost milliseconds to add up and megabytes to keep). Never changed once made: those made of
+    the book alone are kept with it (Book.made) for the generations that take it again."""
 
-    def __init__(self, by_day: dict[int, Decimal], n_days: int) -> None:
+    def __init__(self, by_day: dict[int, Decimal]) -> None:
         """by_day: each day's exact total (days without amounts absent)."""
-        self.days = np.zeros(n_days)  # each day's own total, as float64
         self.at = sorted(by_day)  # the days with an amount
         amounts = [by_day[day] for day in self.at]
-        self.days[self.at] = list(map(float, amounts))
+        self.floats = list(map(float, amounts))
         with localcontext(EXACT_SUMS):
             self.through = list(accumulate(amounts))  # everything dated up to each of them
         self.levels: list[Decimal] | None = None
+        self.made_from: list[Decimal] = []  # of_levels: the levels it was made of
+
+    def by_day(self, n_days: int) -> np.ndarray:
+        """Each day's own total, as float64."""
+        days = np.zeros(n_days)
+        days[self.at] = self.floats
+        return days
 
     @classmethod
-    def of_levels(cls, levels: list[Decimal]) -> "_Sums":
+    def of_levels(cls, levels: list[Decimal], *, kept: "_Sums | None" = None) -> "_Sums":
         """Running totals of one amount per day (the invested capital of each day), a step function: kept at the
-        days its level changes, with the total of the days before each."""
-        sums = cls({}, 0)
-        sums.at, sums.levels, before = [], [], ZERO
+        days its level changes, with the total of the days before each. `kept`: made of earlier levels; when
+        `levels` begins with the very objects it was made of (the book taken again, its invested line carried
+        over a new day), only the days after them are looked at."""
+        sums = cls({})
+        sums.made_from, sums.levels, before = levels, [], ZERO
+        start, shared = 1, False
+        if kept is not None and len(kept.made_from) <= len(levels) and all(map(is_, levels, kept.made_from)):
+            start, shared = max(len(kept.made_from), 1), True
+            sums.at, sums.levels, sums.through = kept.at, kept.levels, kept.through  # shared until one is added
+            before = kept.through[-1] if kept.at else ZERO
         # A level carried over days is the same Decimal: only the days whose level is another object than the day
         # before's can change it (found in C, not a Python step per day), and only those are compared by value.
-        moved = compress(range(1, len(levels)), map(is_not, levels[1:], levels[:-1]))
+        moved = compress(range(start, len(levels)), map(is_not, levels[start:], levels[start - 1:-1]))
         with localcontext(EXACT_SUMS):
-            for day in chain([0] if levels else [], moved):
+            for day in chain([0] if levels and not sums.at else [], moved):
                 level = levels[day]
                 if not sums.at or level != sums.levels[-1]:
+                    if shared:
+                        sums.at, sums.levels, sums.through = sums.at.copy(), sums.levels.copy(), sums.through.copy()
+                        shared = False
                     if sums.at:
                         before += sums.levels[-1] * (day - sums.at[-1])
                     sums.at.append(day)
@@ -336,10 +356,11 @@ def _daily_build(inputs: ChartInputs, *, series: ChartSeries) -> _Daily:
         made.clear()  # the latest pattern of flows seen only: what is kept stays the size it was counted at
         totals = made[("flows", seen_key)] = _flow_totals(flows, seen=seen.tolist())
     money_in, money_out, fees, dividends, gains, local_in, local_out = totals
-    money_in = dict(money_in)  # the entries are added below: the book's own stays the flows'
-    with localcontext(EXACT_SUMS):
-        for entry in series.entries:
-            money_in[entry.day] = money_in.get(entry.day, ZERO) + entry.value
+    if series.entries:
+        money_in = dict(money_in)  # the entries are added: the book's own stays the flows'
+        with localcontext(EXACT_SUMS):
+            for entry in series.entries:
+                money_in[entry.day] = money_in.get(entry.day, ZERO) + entry.value
 
     shape = (n_days, len(codes))
     inflows_local, outflows_local = np.zeros(shape), np.zeros(shape)
@@ -349,12 +370,14 @@ def _daily_build(inputs: ChartInputs, *, series: ChartSeries) -> _Daily:
     for entry in series.entries:
         inflows_local[entry.day, code_index[series.instruments[entry.column].currency]] += float(entry.value_local)
 
-    inflows, outflows = _Sums(money_in, n_days), _Sums(money_out, n_days)
+    inflows, outflows = _Sums(money_in), _Sums(money_out)
+    # Kept with the book: the next generation taking it again looks only at the days its invested line grew by.
+    invested_sums = made[_INVESTED_SUMS] = _Sums.of_levels(series.invested, kept=made.get(_INVESTED_SUMS))
     return _Daily(
-        value=series.grid.value, invested=series.invested_floats,
-        invested_sums=_Sums.of_levels(series.invested), snapshots=series.snapshots,
-        inflows=inflows, outflows=outflows, fees=_Sums(fees, n_days), dividends=_Sums(dividends, n_days),
-        realized=_Sums(gains, n_days), inflows_by_day=inflows.days, outflows_by_day=outflows.days, codes=codes,
+        value=series.grid.value, invested=series.invested_floats, invested_sums=invested_sums,
+        snapshots=series.snapshots, inflows=inflows, outflows=outflows, fees=_Sums(fees), dividends=_Sums(dividends),
+        realized=_Sums(gains), inflows_by_day=inflows.by_day(n_days), outflows_by_day=outflows.by_day(n_days),
+        codes=codes,
         # Each day's rate per code, NaN before a currency's first rate; amounts in such a code are left out.
         rates=np.stack([series.rates.by_day(code, days=days) for code in codes], axis=1),
         value_local=series.grid.value_local @ _code_map(series.codes, codes),
@@ -435,73 +458,175 @@ def _in_base(amounts: np.ndarray, rates: np.ndarray) -> np.ndarray:
     return (amounts * np.nan_to_num(rates, nan=0.0)).sum(axis=1)
 
 
+_date_of = attrgetter("date")
+
+
+def _traded_in(transactions: list, *, first_day: date, end_day: date) -> bool:
+    """A transaction is dated first_day .. end_day (the transactions in date order: one binary search, not a look at
+    each of thousands)."""
+    k = bisect_left(transactions, first_day, key=_date_of)
+    return k < len(transactions) and transactions[k].date <= end_day
+
+
 def _held(daily: _Daily, *, first: date, base_day: date, end_day: date) -> bool:
     """Something was held (valued or at cost) at the start of the range or on one of its days."""
     lo, hi = max((base_day - first).days, 0), (end_day - first).days + 1
     return bool(np.any(daily.value[lo:hi] != 0) or np.any(daily.invested[lo:hi] != 0))
 
 
-def _range_performance(daily: _Daily, *, first: date, base_day: date,
-                       end_day: date) -> tuple[RangePerformance, RangeLive]:
+@dataclass(frozen=True)
+class _RangeInputs:
+    """Everything one range's figures are measured from (_range_measure reads nothing else), gathered from the
+    daily series (_range_inputs): two ranges with equal inputs have equal figures, so a range that ended before
+    today is taken again from the last generation while its inputs are the same (_PAST_RANGES, by digest)."""
+
+    first_counted: date  # max(b + 1, first transaction)
+    end_day: date
+    length: int  # e − b: the range's days
+    value_start: Decimal  # V_b, exact (0 when b is before the first transaction)
+    value_end: Decimal  # V_e, exact
+    cost_end: Decimal
+    unrealized_end: Decimal
+    money_in: Decimal  # the exact sums of the amounts dated b+1 .. e
+    money_out: Decimal
+    fees: Decimal
+    dividends: Decimal
+    realized: Decimal
+    capital: Decimal  # the time-weighted invested capital
+    start_fixed: Decimal | None  # V_b at the fixed rates (None: b before the first transaction)
+    end_fixed: Decimal  # V_e at the fixed rates
+    codes: tuple[str, ...]
+    fixed_exact: dict[str, Decimal | None]  # code -> its fixed rate, exact (codes with none in the range absent)
+    fixed: np.ndarray  # per code, the fixed rate as float64 (NaN: none in the range)
+    # Per day b+1 .. e (float64): the value line (its last day made the exact V_e when measured), the flows, each
+    # code's rate (NaN before its first), and the value and flows in each code's currency.
+    values: np.ndarray
+    inflows: np.ndarray
+    outflows: np.ndarray
+    rates: np.ndarray
+    value_local: np.ndarray
+    inflows_local: np.ndarray
+    outflows_local: np.ndarray
+
+    def digest(self) -> bytes:
+        """inputs_digest of every field (the arrays' shapes follow from the length and the codes)."""
+        exact = (self.value_start, self.value_end, self.cost_end, self.unrealized_end, self.money_in, self.money_out,
+                 self.fees, self.dividends, self.realized, self.capital, self.start_fixed, self.end_fixed)
+        return inputs_digest(
+            text_lines([self.first_counted.isoformat(), self.end_day.isoformat(), str(self.length),
+                        *map(str, exact), *self.codes]),
+            text_lines(f"{code} {rate}" for code, rate in self.fixed_exact.items()),
+            *(np.ascontiguousarray(array).tobytes() for array in (
+                self.fixed, self.values, self.inflows, self.outflows, self.rates, self.value_local,
+                self.inflows_local, self.outflows_local)))
+
+
+# Book.made's key of the running totals of the invested line (_Sums.of_levels).
+_INVESTED_SUMS = "invested_sums"
+# Book.made's key of the figures of the ranges that ended before today, by their inputs' digest: after a new day's
+# closes the past calendar years are measured from the same inputs (about half the ranges of a 10-year portfolio).
+_PAST_RANGES = "past_ranges"
+
+
+def past_ranges_kept(book: Book) -> int:
+    """How many ranges' figures the book keeps (its generation's ranges that ended before today)."""
+    return len(book.made.get(_PAST_RANGES, ()))
+
+
+def _ranges_measure(daily: _Daily, *, first: date, today: date,
+                    bounds: dict[str, tuple[date, date]]) -> dict[str, tuple[RangePerformance, RangeLive | None]]:
+    """Each range's figures, and for those ending today what they need to follow the live value (None for the
+    others: nothing live moves them). A range that ended before today whose inputs are those of one the last
+    generation measured (kept with the book) is taken again as it was; the others are measured."""
+    made = daily.series.book.made
+    kept, past = made.get(_PAST_RANGES, {}), {}
+    measured = {}
+    for key, (base_day, end_day) in bounds.items():
+        inputs = _range_inputs(daily, first=first, base_day=base_day, end_day=end_day)
+        if end_day < today:
+            digest = inputs.digest()
+            figures = past[digest] = kept.get(digest) or _range_measure(inputs)[0]
+            measured[key] = (figures, None)
+        else:
+            measured[key] = _range_measure(inputs)
+    made[_PAST_RANGES] = past  # this generation's only: what is kept stays the size it is counted at
+    return measured
+
+
+def _range_inputs(daily: _Daily, *, first: date, base_day: date, end_day: date) -> _RangeInputs:
     b = max((base_day - first).days, -1)  # -1: before the first transaction, where the value is 0
     e = (end_day - first).days
     s = b + 1
     days = slice(s, e + 1)
     start_snapshot = daily.snapshots[b] if b >= 0 else None
     end_snapshot = daily.snapshots[e]
-    value_start = start_snapshot.valued.total_value if start_snapshot else ZERO
-    value_end = end_snapshot.valued.total_value
-    fees = daily.fees.between(b, e)
-    with localcontext(EXACT_SUMS):
-        net = value_end - value_start - daily.inflows.between(b, e) + daily.outflows.between(b, e)
-        gross = net + fees
-    capital = daily.invested_sums.between(b, e) / (e - b)
-
-    # The value line inside the range, its ends the exact valuation of b and e.
-    values = daily.value[days].copy()
-    values[-1] = float(value_end)
-    inflows, outflows = daily.inflows_by_day[days], daily.outflows_by_day[days]
-
-    # Without the currency effect: one rate per code, its first in the range (see the module docstring),
-    # and NaN wherever the real rate is NaN so the very same amounts are left out.
+    # Without the currency effect: one rate per code, its first in the range (see the module docstring).
     real = daily.rates[days]
     known_rate = ~np.isnan(real)
     first_known = np.argmax(known_rate, axis=0)
     fixed = np.where(known_rate.any(axis=0), real[first_known, np.arange(real.shape[1])], np.nan)
     fixed_exact = {code: daily.series.rates(code, first + timedelta(days=s + int(first_known[k])))
                    for k, code in enumerate(daily.codes) if known_rate[:, k].any()}
-    fixed_by_day = np.where(known_rate, fixed, np.nan)
-    values_fixed = _in_base(daily.value_local[days], fixed_by_day)
-    values_fixed[-1] = float(_at_fixed_rates(end_snapshot, fixed_exact))
-    start_fixed = float(_at_fixed_rates(start_snapshot, fixed_exact)) if start_snapshot else 0.0
+    return _RangeInputs(
+        first_counted=first + timedelta(days=s), end_day=end_day, length=e - b,
+        value_start=start_snapshot.valued.total_value if start_snapshot else ZERO,
+        value_end=end_snapshot.valued.total_value, cost_end=end_snapshot.valued.total_cost,
+        unrealized_end=end_snapshot.valued.unrealized_gain,
+        money_in=daily.inflows.between(b, e), money_out=daily.outflows.between(b, e), fees=daily.fees.between(b, e),
+        dividends=daily.dividends.between(b, e), realized=daily.realized.between(b, e),
+        capital=daily.invested_sums.between(b, e) / (e - b),
+        start_fixed=_at_fixed_rates(start_snapshot, fixed_exact) if start_snapshot else None,
+        end_fixed=_at_fixed_rates(end_snapshot, fixed_exact), codes=tuple(daily.codes), fixed_exact=fixed_exact,
+        fixed=fixed, values=daily.value[days], inflows=daily.inflows_by_day[days],
+        outflows=daily.outflows_by_day[days], rates=real, value_local=daily.value_local[days],
+        inflows_local=daily.inflows_local[days], outflows_local=daily.outflows_local[days])
 
-    times = np.concatenate([[0.0], np.arange(1, e - b + 1, dtype="f8")]) / DAYS_PER_YEAR
+
+def _range_measure(inputs: _RangeInputs) -> tuple[RangePerformance, RangeLive]:
+    value_start, value_end, fees = inputs.value_start, inputs.value_end, inputs.fees
+    with localcontext(EXACT_SUMS):
+        net = value_end - value_start - inputs.money_in + inputs.money_out
+        gross = net + fees
+    capital = inputs.capital
+
+    # The value line inside the range, its ends the exact valuation of b and e.
+    values = inputs.values.copy()
+    values[-1] = float(value_end)
+    inflows, outflows = inputs.inflows, inputs.outflows
+
+    # Without the currency effect: NaN wherever the real rate is NaN, so the very same amounts are left out.
+    fixed_by_day = np.where(np.isnan(inputs.rates), np.nan, inputs.fixed)
+    values_fixed = _in_base(inputs.value_local, fixed_by_day)
+    values_fixed[-1] = float(inputs.end_fixed)
+    start_fixed = float(inputs.start_fixed) if inputs.start_fixed is not None else 0.0
+
+    length = inputs.length
+    times = np.concatenate([[0.0], np.arange(1, length + 1, dtype="f8")]) / DAYS_PER_YEAR
     amounts = np.concatenate([[-float(value_start)], outflows - inflows])
-    span = (e - b) / DAYS_PER_YEAR
+    span = length / DAYS_PER_YEAR
     rho = _xirr(times=np.append(times, span), amounts=np.append(amounts, float(value_end)))
     invested_years = _years_invested(value_start=float(value_start), values=values)
-    first_counted = first + timedelta(days=s)
     twr = _twr(value_start=float(value_start), values=values, inflows=inflows, outflows=outflows)
-    inflows_fixed = _in_base(daily.inflows_local[days], fixed_by_day)
-    outflows_fixed = _in_base(daily.outflows_local[days], fixed_by_day)
+    inflows_fixed = _in_base(inputs.inflows_local, fixed_by_day)
+    outflows_fixed = _in_base(inputs.outflows_local, fixed_by_day)
     twr_fixed = _twr(value_start=start_fixed, values=values_fixed, inflows=inflows_fixed, outflows=outflows_fixed)
     previous_fixed = values_fixed[-2] if len(values_fixed) > 1 else start_fixed
     previous = values[-2] if len(values) > 1 else float(value_start)
     flowing = amounts != 0  # the days without a flow add nothing to the XIRR: kept out of the cache
-    live = RangeLive(gross=str(gross), net=str(net), unrealized=str(end_snapshot.valued.unrealized_gain),
+    live = RangeLive(gross=str(gross), net=str(net), unrealized=str(inputs.unrealized_end),
                      capital=str(capital), twr=twr, years_invested=invested_years,
                      previous=float(previous), flow=float(inflows[-1] - outflows[-1]),
                      flows=XirrFlows(times=times[flowing].tolist(), amounts=amounts[flowing].tolist(), span=span),
                      without_fx=WithoutFx(
                          twr=twr_fixed, value=float(values_fixed[-1]),
-                         rates={code: str(rate) for code, rate in fixed_exact.items() if rate is not None},
+                         rates={code: str(rate) for code, rate in inputs.fixed_exact.items() if rate is not None},
                          previous=float(previous_fixed), flow=float(inflows_fixed[-1] - outflows_fixed[-1])))
     return RangePerformance(
-        start=first_counted.isoformat(),
-        end=end_day.isoformat(),
+        start=inputs.first_counted.isoformat(),
+        end=inputs.end_day.isoformat(),
         value_start=money_format(value_start),
         value=money_format(value_end),
-        total_investment=money_format(end_snapshot.valued.total_cost),
+        total_investment=money_format(inputs.cost_end),
         time_weighted_invested_capital=money_format(capital),
         gross_performance=money_format(gross),
         gross_performance_percent=ratio_format(gross, capital),
@@ -511,10 +636,10 @@ def _range_performance(daily: _Daily, *, first: date, base_day: date,
         time_weighted_return_without_fx=_rate(twr_fixed),
         money_weighted_return=_rate(_growth(rho, years=1.0)),
         money_weighted_return_period=_rate(_growth(rho, years=invested_years)),
-        dividends=money_format(daily.dividends.between(b, e)),
+        dividends=money_format(inputs.dividends),
         fees=money_format(fees),
-        realized_gain=money_format(daily.realized.between(b, e)),
-        unrealized_gain=money_format(end_snapshot.valued.unrealized_gain),
+        realized_gain=money_format(inputs.realized),
+        unrealized_gain=money_format(inputs.unrealized_end),
     ), live
 
 

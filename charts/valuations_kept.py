@@ -7,10 +7,10 @@ inputs do not change from one generation to the next: after a new day's closes, 
 with it (1D, 1Y, 5Y) have other closes. Each valuation is kept with everything it was computed from, and reused only
 when the next generation hands it exactly the same inputs (KnownValuations, compared in full: a trade changes the
 replayed positions every day shares, so nothing is reused after one). What they were computed from is kept as
-digests (charts.compute._digest), so a portfolio's kept valuations weigh what its snapshots weigh, however many
+digests (charts.compute.inputs_digest), so a portfolio's kept valuations weigh what its snapshots weigh, however many
 transactions it has. The book is kept whole (the next generation compares the transactions it loads with those
 replayed, and takes the replay again when they are the same: a new day's closes leave them so), so it weighs what
-the transactions do: ~1.6 kB each. The transactions as loaded are kept with it (the same rows), and the next load
+the transactions do: ~1.7 kB each. The transactions as loaded are kept with it (the same rows), and the next load
 takes them again while the portfolio's replay version reads the same (portfolio/cash.py
 portfolio_transactions_reload): a new day's generation reads no transaction. The value grid is kept too
 (charts.compute.KeptGrid: its per-day arrays, ~60 kB for 10 years), so the next generation makes only the days
@@ -21,6 +21,7 @@ dropped first beyond CHART_KEPT_VALUATIONS_MB; per process (a prefork worker of 
 from __future__ import annotations
 
 from charts.compute import KnownValuations
+from charts.performance import past_ranges_kept
 from core.kept_bytes import KeptBytes
 
 # What a generation's kept valuations take: per position of a day (its PositionValue, Decimals and observation, and
@@ -35,9 +36,14 @@ BYTES_PER_PORTFOLIO = 1000
 # replay made of it (the state after it, its amounts and effect, its trade observation: ~740 bytes), measured with
 # tracemalloc on the bench portfolio's 3,246 (its cash's trades included), and the performance's totals of its
 # flows kept with the book
-# (Book.made: ~200 bytes each); and per day, the invested line (a list slot and a float).
-BYTES_PER_TRANSACTION = 1600
+# (Book.made: ~200 bytes each) and of its invested line (its running totals at each day the line moves, ~60 bytes
+# per transaction: 187 kB for the bench portfolio's 3,246); and per day, the invested line (a list slot and a float).
+BYTES_PER_TRANSACTION = 1700
 BYTES_PER_DAY_OF_BOOK = 16
+# The figures of a range that ended before today, kept with the book for the next generation measuring it from the
+# same inputs (charts.performance: a calendar year's; 1,520 bytes each, its digest included, measured with tracemalloc
+# on the bench portfolio's ten years).
+BYTES_PER_PAST_RANGE = 1800
 # The load's own rows of the cash types (a deposit, a withdrawal, interest...) are the one part of it the book does
 # not hold (it holds the cash trades they were expanded to): a loaded row each (review r32).
 BYTES_PER_LOADED_ROW = 600
@@ -61,7 +67,8 @@ def valuations_size(valuations: KnownValuations) -> int:
     book, grid, loaded = valuations.book, valuations.grid, valuations.loaded
     return (valuations.positions * BYTES_PER_POSITION + len(valuations.by_date) * BYTES_PER_DAY
             + BYTES_PER_PORTFOLIO + (0 if book is None else len(book.transactions) * BYTES_PER_TRANSACTION
-                                     + len(book.invested) * BYTES_PER_DAY_OF_BOOK)
+                                     + len(book.invested) * BYTES_PER_DAY_OF_BOOK
+                                     + past_ranges_kept(book) * BYTES_PER_PAST_RANGE)
             + (0 if grid is None else grid.nbytes)
             + (0 if loaded is None else _cash_type_rows(loaded.own) * BYTES_PER_LOADED_ROW))
 

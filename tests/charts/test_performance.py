@@ -692,11 +692,44 @@ def test_running_totals_of_amounts_and_of_levels_are_the_sums_of_their_days():
         elif roll < 0.09:
             level = D("0")
         levels.append(level)
-    amounts, invested = _Sums(by_day, n_days), _Sums.of_levels(levels)
-    assert amounts.days.tolist() == [float(by_day.get(day, 0)) for day in range(n_days)]
+    amounts, invested = _Sums(by_day), _Sums.of_levels(levels)
+    assert amounts.by_day(n_days).tolist() == [float(by_day.get(day, 0)) for day in range(n_days)]
     for _ in range(300):
         b = rng.randint(-1, n_days - 2)
         e = rng.randint(b + 1, n_days - 1)
         assert amounts.between(b, e) == sum((by_day.get(day, D(0)) for day in range(b + 1, e + 1)), D(0))
         assert invested.between(b, e) == sum(levels[b + 1:e + 1], D(0))
-    assert _Sums.of_levels([]).between(-1, 3) == 0 and _Sums({}, 0).between(-1, 0) == 0
+    assert _Sums.of_levels([]).between(-1, 3) == 0 and _Sums({}).between(-1, 0) == 0
+
+
+def steps(sums):
+    return sums.at, sums.levels, sums.through
+
+
+@pytest.mark.parametrize("more", ["carried", "changed", "equal", "none"])
+def test_running_totals_of_levels_made_from_kept_ones_are_those_made_from_nothing(more):
+    """_Sums.of_levels from the totals of a shorter line whose levels are the very objects it begins with (the book
+    taken again, its invested line carried over a new day, or made again when a trade became dated) looks only at
+    the days after them, and makes exactly what a line made from nothing makes; the kept totals are left as they
+    were."""
+    rng = random.Random(11)
+    levels, level = [], D("0")
+    for _ in range(300):
+        if rng.random() < 0.1:
+            level = D(rng.randint(0, 10_000_000)) / 10_000
+        levels.append(level)
+    kept = _Sums.of_levels(levels)
+    before = [list(part) for part in steps(kept)]
+    extra = {"carried": [levels[-1]] * 5, "changed": [levels[-1]] * 2 + [D("12.5")] * 3,
+             "equal": [D(str(levels[-1]))] * 4, "none": []}[more]
+    nothing = _Sums.of_levels([])
+    assert steps(_Sums.of_levels(extra, kept=nothing)) == steps(_Sums.of_levels(extra)) and steps(nothing) == ([],) * 3
+    longer = levels + extra
+    made = _Sums.of_levels(longer, kept=kept)
+    assert steps(made) == steps(_Sums.of_levels(longer))
+    assert [list(part) for part in steps(kept)] == before
+    for b in range(-1, len(longer) - 1, 7):
+        assert made.between(b, len(longer) - 1) == sum(longer[b + 1:], D(0))
+    # levels that are not the kept ones' objects (an equal line made again) are all looked at
+    again = [D(str(x)) for x in longer]
+    assert steps(_Sums.of_levels(again, kept=kept)) == steps(_Sums.of_levels(again))

@@ -13,12 +13,15 @@ from django.utils import timezone
 
 from charts.cache import chart_data_get
 from charts.compute import chart_data_compute, chart_series_compute
-from charts.performance import performance_with_live_compute
+from charts.performance import _INVESTED_SUMS as INVESTED_SUMS
+from charts.performance import _PAST_RANGES as PAST_RANGES
+from charts.performance import past_ranges_kept, performance_with_live_compute
 from charts.selectors import chart_inputs_load
 from charts.services import chart_data_generate
 from charts.valuations_kept import (
     BYTES_PER_DAY_OF_BOOK,
     BYTES_PER_LOADED_ROW,
+    BYTES_PER_PAST_RANGE,
     BYTES_PER_TRANSACTION,
     valuations_kept_clear,
     valuations_kept_get,
@@ -82,6 +85,12 @@ def generated(portfolio, known=None, *, today=TODAY):
     return series, answer
 
 
+def past_ranges(series) -> dict:
+    """The figures of the ranges that ended before today the generation kept with its book, by their inputs' digest
+    (a copy: the next generation replaces them)."""
+    return dict(series.book.made[PAST_RANGES])
+
+
 def reused(series, known) -> set[date]:
     """The days whose valuation is the very one `known` held."""
     return {day for day, (_, snapshot) in series.valuer.valued.items()
@@ -107,6 +116,11 @@ def test_only_the_days_valued_from_the_same_inputs_are_reused_and_the_chart_is_a
     corrected, answer_corrected = generated(portfolio, known)
     assert reused(corrected, known) == {day for day in valued if day < yesterday}
     assert answer_corrected == generated(portfolio)[1] != answer
+    # and the past calendar years' figures (2022, 2023: ended before today) are the very ones measured before
+    past = past_ranges(first)
+    assert sorted(figures["end"] for figures in past.values()) == ["2022-12-31", "2023-12-31"]
+    assert past_ranges(corrected) == past and all(
+        past_ranges(corrected)[digest] is figures for digest, figures in past.items())
     assert corrected.snapshots[len(corrected.days) - 1].valued.total_value \
         != first.snapshots[len(first.days) - 1].valued.total_value
 
@@ -120,6 +134,24 @@ def test_only_the_days_valued_from_the_same_inputs_are_reused_and_the_chart_is_a
     assert date(2023, 12, 31) in at_that_rate
     assert reused(rated, known) == valued - at_that_rate
     assert answer_rated == generated(portfolio)[1] != answer_corrected
+    # 2023's figures are measured again (its last days' rate moved), 2022's are taken again
+    (digest_2022, figures_2022), = ((d, f) for d, f in past.items() if f["end"] == "2022-12-31")
+    assert past_ranges(rated)[digest_2022] is figures_2022
+    (figures_2023,) = (f for f in past_ranges(rated).values() if f["end"] == "2023-12-31")
+    assert all(figures_2023 is not figures for figures in past.values())
+
+    # the close of the Friday before the EUR buy corrected: 2023's value line moves inside the year, its ends (31
+    # Dec 2022 and 2023) do not: its figures are measured again all the same (the time-weighted return, whose
+    # factors on either side of the buy do not cancel, is another), 2022's are taken again
+    known = rated.kept()
+    closes_upsert(usd, {date(2023, 2, 3): "80"})
+    mid_year, answer_mid_year = generated(portfolio, known)
+    assert answer_mid_year == generated(portfolio)[1] != answer_rated
+    (remeasured,) = (f for f in past_ranges(mid_year).values() if f["end"] == "2023-12-31")
+    assert (remeasured["value_start"], remeasured["value"]) == (figures_2023["value_start"], figures_2023["value"])
+    assert remeasured["time_weighted_return"] != figures_2023["time_weighted_return"]
+    assert past_ranges(mid_year)[digest_2022] is figures_2022
+    rated, answer_rated = mid_year, answer_mid_year
 
     # the first trade's quantity edited (the same trade, day and price: only the replayed positions differ), then a
     # trade dated in the past: the positions every day shares changed, nothing is reused
@@ -300,6 +332,7 @@ def test_a_new_day_takes_the_book_again_with_its_invested_line_carried_unless_a_
 
     # the next day: the same transactions dated, the same book but for its invested line, one day longer
     kept = first.kept()
+    first_sums, first_past = first.book.made[INVESTED_SUMS], past_ranges(first)  # (the book's, made again)
     closes_upsert(usd, {TODAY: "64.25"})
     next_day, answer = generated(portfolio, kept, today=tomorrow)
     assert next_day.book.replay is kept.book.replay and next_day.book is not kept.book
@@ -309,6 +342,12 @@ def test_a_new_day_takes_the_book_again_with_its_invested_line_carried_unless_a_
     fresh, answer_fresh = generated(portfolio, today=tomorrow)
     assert answer == answer_fresh and same_grid(next_day.grid, fresh.grid)
     assert next_day.grid.kept_days == (date(2024, 1, 1) - FIRST).days  # this year's series rows, read again
+    # the performance's running totals of the invested line are the kept ones (the day added moved no level), and
+    # the past calendar years' figures too
+    next_sums = next_day.book.made[INVESTED_SUMS]
+    assert next_sums is not first_sums and next_sums.through is first_sums.through
+    assert len(past_ranges(next_day)) == 2 and all(
+        figures is first_past[digest] for digest, figures in past_ranges(next_day).items())
 
     # the day of the trade entered ahead: it is dated now (a flow, an observation), so the book is made anew
     kept = next_day.kept()
@@ -316,6 +355,7 @@ def test_a_new_day_takes_the_book_again_with_its_invested_line_carried_unless_a_
     assert traded.book.replay is not kept.book.replay and traded.book.dated == 4
     assert traded.book.invested[-1] == kept.book.invested[-1] + D("140")
     assert answer_traded == generated(portfolio, today=after)[1]
+    assert traded.book.made[INVESTED_SUMS].through is not next_sums.through
 
 
 def test_a_portfolio_with_no_close_yet_is_valued_and_its_valuations_kept_all_the_same(portfolio):
@@ -414,14 +454,17 @@ def test_what_is_kept_is_counted_for_its_valuations_and_its_transactions_and_a_l
     # the book does: counted per transaction and per day of its invested line, at least what it holds (the loaded
     # transactions and what the replay made of them, as tracemalloc counts them)
     book = valuations.book
-    assert valuations_size(valuations) - valuations_size(without_book) == \
-        301 * BYTES_PER_TRANSACTION + len(book.invested) * BYTES_PER_DAY_OF_BOOK
+    counted = 301 * BYTES_PER_TRANSACTION + len(book.invested) * BYTES_PER_DAY_OF_BOOK
+    assert valuations_size(valuations) - valuations_size(without_book) == counted
+    # (what the performance kept with it, its flows' totals and its invested line's, included)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         inputs = chart_inputs_load(portfolio=portfolio, closes_before=TODAY)
-        remade = chart_series_compute(inputs, today=TODAY).book
-        del inputs
+        made = chart_series_compute(inputs, today=TODAY)
+        performance_with_live_compute(inputs, today=TODAY, series=made)
+        remade = made.book
+        del inputs, made
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
@@ -429,7 +472,7 @@ def test_what_is_kept_is_counted_for_its_valuations_and_its_transactions_and_a_l
     # and the grid, for its arrays
     assert valuations_size(valuations) - valuations_size(replace(valuations, grid=None)) == valuations.grid.nbytes \
         >= valuations.grid.value.nbytes
-    assert held <= 301 * BYTES_PER_TRANSACTION + len(book.invested) * BYTES_PER_DAY_OF_BOOK
+    assert len(remade.made) == 3 and held <= counted
 
     # the transactions as loaded are the book's rows but for those of the cash types, which the book holds expanded
     # (review r32): counted a loaded row each
@@ -447,3 +490,24 @@ def test_what_is_kept_is_counted_for_its_valuations_and_its_transactions_and_a_l
     assert valuations_size(empty) > 0
     valuations_kept_put(portfolio_id=portfolio.pk, valuations=empty)
     assert valuations_kept_get(portfolio_id=portfolio.pk) is None
+
+
+def test_the_figures_of_the_ranges_that_ended_before_today_are_counted_with_the_book(portfolio, holdings):
+    # given a portfolio held since 2022: its 2022 and 2023 figures are kept with its book
+    series, _ = generated(portfolio)
+    valuations = series.kept()
+    assert past_ranges_kept(valuations.book) == 2
+    size = valuations_size(valuations)
+    figures = series.book.made.pop(PAST_RANGES)
+    assert size - valuations_size(valuations) == 2 * BYTES_PER_PAST_RANGE
+    # counted for at least what they hold, as tracemalloc counts a copy of them (the digests, the dicts and their
+    # texts; the names of the fields are the same objects in every one)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        copied = {bytes(reversed(digest)): {name: text.encode().decode() if isinstance(text, str) else text
+                                            for name, text in each.items()} for digest, each in figures.items()}
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(copied) == 2 and held <= 2 * BYTES_PER_PAST_RANGE
