@@ -79,7 +79,8 @@ def _parts(data: dict) -> dict[str, str]:
             parts["benchmark_symbol"] = json.dumps(value["symbol"])
             parts.update({f"benchmark:{key}": json.dumps(points) for key, points in value["ranges"].items()})
         else:
-            # A part made as its JSON text (charts.sparklines.Sparklines) is stored as made.
+            # A part made as its JSON text (charts.sparklines.Sparklines, charts.compute.AllocationText) is stored
+            # as made.
             text = getattr(value, "json_text", None)
             parts[name] = text() if text is not None else json.dumps(value)
     return parts

@@ -152,6 +152,16 @@ class ChartWarning(TypedDict):
     days: NotRequired[int]
 
 
+class AllocationText(NamedTuple):
+    """An allocation written as its JSON text at once (allocation_json), for a caller that only stores it
+    (charts.cache stores json_text() as it is)."""
+
+    text: str
+
+    def json_text(self) -> str:
+        return self.text
+
+
 class ChartData(TypedDict):
     base_currency: str
     as_of: str
@@ -160,7 +170,8 @@ class ChartData(TypedDict):
     # Instrument id ("12") -> its line. Plain data; as their JSON text (a Sparklines) for the generation,
     # which stores them as made.
     sparklines: dict[str, list[SparkPoint]] | Sparklines
-    allocation: Allocation
+    # Plain data; as its JSON text (an AllocationText) for the generation, which stores it as made.
+    allocation: Allocation | AllocationText
     warnings: list[ChartWarning]
 
 
@@ -189,6 +200,7 @@ class _Replay:
     days: np.ndarray  # int64, days since the first transaction
     quantities: np.ndarray  # float64, for the value grid
     exact: list[tuple[Decimal, Decimal]]  # (quantity, cost basis in the base currency — NaN when unknown)
+    holding: np.ndarray  # bool per row: its quantity is not 0 (made once with the replay, kept with its book)
     cost_known: np.ndarray  # bool per row: its cost basis is not NaN
     missing_currencies: dict[int, set[str]]  # column -> transaction currencies without a rate
     flows: Flows
@@ -462,10 +474,10 @@ def _invested_extended(kept: Book, *, n_days: int) -> tuple[list[Decimal], np.nd
 
 
 def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries | None = None,
-                       sparklines_as_text: bool = False) -> ChartData:
+                       as_text: bool = False) -> ChartData:
     """`series`: chart_series_compute's result when the caller already has it (one generation, one replay).
-    `sparklines_as_text`: the sparklines as the JSON text they are made as (charts.sparklines), for a caller
-    that only stores them."""
+    `as_text`: the sparklines as the JSON text they are made as (charts.sparklines) and the allocation written as
+    JSON at once (AllocationText), for a caller that only stores them."""
     base = inputs.base_currency
     series = series or chart_series_compute(inputs, today=today)
     if series is None:
@@ -512,8 +524,9 @@ def chart_data_compute(inputs: ChartInputs, *, today: date, series: ChartSeries 
         first_date=first.isoformat(),
         # Every range is a slice of the one daily series.
         ranges={key: [points[k] for k in kept[key]] for key in CHART_RANGES},
-        sparklines=sparklines if sparklines_as_text else sparklines.decoded(),
-        allocation=_allocation(instruments=instruments, ids=ids, today=series.snapshots[len(days) - 1]),
+        sparklines=sparklines if as_text else sparklines.decoded(),
+        allocation=_allocation(instruments=instruments, ids=ids, today=series.snapshots[len(days) - 1],
+                               as_text=as_text),
         warnings=warnings,
     )
 
@@ -621,6 +634,7 @@ def _replay(inputs: ChartInputs, *, ids: np.ndarray, first: date, today: date, r
         days=keys % stride,
         quantities=np.array([float(quantity) for quantity, _ in exact], dtype="f8"),
         exact=exact,
+        holding=np.array([bool(quantity) for quantity, _ in exact], dtype=bool),
         cost_known=np.array([not cost.is_nan() for _, cost in exact], dtype=bool),
         missing_currencies=missing,
         flows=flows,
@@ -902,7 +916,7 @@ class _Valuer:
         self.codes = sorted(codes)
         self.states = _StepRows(columns=replay.columns, days=replay.days, n_days=n_days)
         self.id_list = ids.tolist()
-        self.holding = np.array([bool(quantity) for quantity, _ in replay.exact], dtype=bool)  # per state
+        self.holding = replay.holding
         self.inputs = shared  # _shared_digest of the inputs every day shares
         # An earlier generation's valuations serve only if every day shares the same inputs as then.
         self.known = known.by_date if known is not None and known.inputs == self.inputs else {}
@@ -1390,13 +1404,17 @@ def _thin(days: range, *, first: date) -> list[int]:
 _FRIDAY = 4  # date.weekday()
 
 
-def _allocation(*, instruments: list[Instrument], ids: np.ndarray, today: Snapshot) -> Allocation:
+def _allocation(*, instruments: list[Instrument], ids: np.ndarray, today: Snapshot,
+                as_text: bool = False) -> Allocation | AllocationText:
     """Today's market value in the base currency (the dashboard's) by instrument, asset class and currency;
-    instruments that cannot be valued today (no observation, no rate) are left out, as the warnings say."""
+    instruments that cannot be valued today (no observation, no rate) are left out, as the warnings say.
+    `as_text`: written as JSON at once."""
     by_id = {int(instrument_id): instrument for instrument_id, instrument in zip(ids.tolist(), instruments,
                                                                                   strict=True)}
     valued = [(by_id[instrument_id], position.value) for instrument_id, position in today.valued.positions.items()
               if position.value is not None]
+    if as_text:
+        return AllocationText(allocation_json(valued=valued, total=today.valued.total_value))
     return allocation_of(valued=valued, total=today.valued.total_value)
 
 

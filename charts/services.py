@@ -189,7 +189,7 @@ def chart_data_generate(*, portfolio_id: int, even_if_current: bool = True) -> i
         chart_progress_set(portfolio_id=portfolio_id, state="PROGRESS", done=1, total=GENERATION_STEPS)
         series = chart_series_compute(inputs, today=today, known=known)
         performance, live = performance_with_live_compute(inputs, today=today, series=series)
-        data = {**chart_data_compute(inputs, today=today, series=series, sparklines_as_text=True),
+        data = {**chart_data_compute(inputs, today=today, series=series, as_text=True),
                 "performance": performance, "live": live}
         if live is not None:
             # Hundreds of flows for a long range: a part of their own, which only the performance reads.
