@@ -99,33 +99,56 @@ def price_series_runs_read(*, instrument_ids: list[int], start: date, before: da
     return _SERIES_CACHE.load(instrument_ids=instrument_ids, start=start, before=before)
 
 
-def _decode(chunks: list[tuple], start: date, before: date | None, *,
-            native: bool = False) -> tuple[tuple, "_Rows", dict]:
-    """The closes of the rows as Postgres sends them, (instrument id, year, revision, days, micros) each,
-    unordered (`native`: the days and micros as arrays of int32 days since 1970 and int64, not bytes); and per row, in
-    (instrument id, year) order, its _Rows; and the rows cut, whole, as arrays by revision. Empties `chunks`."""
-    if not chunks:
-        return (np.empty(0, "i8"), np.zeros(1, "i8"), np.empty(0, "i4"), np.empty(0, "i8")), \
-            _Rows(*(np.empty(0, "i8"),) * 4, np.empty(0, bool)), {}
+class _Chunks(NamedTuple):
+    """What a read is decoded from (_decode), in (instrument id, year) order: per chunk, its instrument, year and
+    revision (int64), how many closes it holds, and its days and closes — as Postgres sends them (bytes, big-endian)
+    or as arrays (int32 days since 1970-01-01, int64 millionths: `native`). A chunk is a series row, or several whole
+    kept rows of one instrument (_Spans)."""
+
+    ids: np.ndarray
+    years: np.ndarray
+    revisions: np.ndarray
+    counts: np.ndarray
+    days: list
+    micros: list
+    native: bool
+
+
+def _chunks_of_rows(rows: list[tuple]) -> _Chunks:
+    """The rows as Postgres sends them, (instrument id, year, revision, days, micros) each, unordered, as _Chunks.
+    Empties `rows` (each row's bytes then live only as long as the chunks)."""
     # Ordered here, not by the query: Postgres would sort the rows with their bytes (15 MB for 500
     # instruments × 10 years, past work_mem: a merge through temporary files, ~50 of the query's ~60 ms),
     # where sorting 5,000 tuples by their two keys costs ~1 ms. (instrument_id, year) is unique: no ties.
-    chunks.sort(key=itemgetter(0, 1))
-    chunk_ids = np.fromiter((row[0] for row in chunks), dtype="i8", count=len(chunks))
-    years = np.fromiter((row[1] for row in chunks), dtype="i8", count=len(chunks))
-    revisions = np.fromiter((row[2] for row in chunks), dtype="i8", count=len(chunks))
+    rows.sort(key=itemgetter(0, 1))
+    chunks = _Chunks(
+        ids=np.fromiter((row[0] for row in rows), dtype="i8", count=len(rows)),
+        years=np.fromiter((row[1] for row in rows), dtype="i8", count=len(rows)),
+        revisions=np.fromiter((row[2] for row in rows), dtype="i8", count=len(rows)),
+        counts=np.fromiter((len(row[3]) // 4 for row in rows), dtype="i8", count=len(rows)),
+        days=[row[3] for row in rows], micros=[row[4] for row in rows], native=False)
+    rows.clear()  # the caller's list too
+    return chunks
+
+
+def _decode(chunks: _Chunks, start: date, before: date | None) -> tuple[tuple, "_Rows", dict]:
+    """The closes of the chunks; and per chunk, in (instrument id, year) order, its _Rows; and the chunks cut, whole,
+    as arrays by revision. Empties the chunks' lists of days and closes."""
+    if not len(chunks.ids):
+        return (np.empty(0, "i8"), np.zeros(1, "i8"), np.empty(0, "i4"), np.empty(0, "i8")), \
+            _Rows(*(np.empty(0, "i8"),) * 4, np.empty(0, bool)), {}
+    chunk_ids, years, revisions, counts, native = chunks.ids, chunks.years, chunks.revisions, chunks.counts, \
+        chunks.native
     width = 1 if native else 4
-    counts = np.fromiter((len(row[3]) // width for row in chunks), dtype="i8", count=len(chunks))
     # One run of chunks per instrument (its years in order).
     firsts = np.flatnonzero(np.concatenate([[True], chunk_ids[1:] != chunk_ids[:-1]]))
-    run_of = np.repeat(np.arange(len(firsts)), np.diff(np.append(firsts, len(chunks))))
+    run_of = np.repeat(np.arange(len(firsts)), np.diff(np.append(firsts, len(chunk_ids))))
     # Keep every close from `start` on (dated before `before`), and of the earlier ones only each
     # instrument's last: per run, rows lo .. hi-1 (dates ascending). (`before` ahead of `start`, which no
     # caller asks, would make the two ends cross: nothing is kept then.)
-    early = _runs_add(_rows_before(chunks, years, counts, start, native), firsts)
+    early = _runs_add(_rows_before(chunks, start), firsts)
     lo = np.maximum(early - 1, 0)
-    hi = np.maximum(_runs_add(_rows_before(chunks, years, counts, before, native), firsts) if before else
-                    _runs_add(counts, firsts), lo)
+    hi = np.maximum(_runs_add(_rows_before(chunks, before), firsts) if before else _runs_add(counts, firsts), lo)
     # The rows dropped are cut from the chunks' bytes before these are joined (only the chunks of
     # `start`'s and `before`'s years can lose rows): the joined arrays are the closes kept, with no
     # copies of 1.26 M rows through a mask.
@@ -134,33 +157,34 @@ def _decode(chunks: list[tuple], start: date, before: date | None, *,
     cut_lo = np.clip(lo[run_of] - in_run, 0, counts)
     cut_hi = np.clip(hi[run_of] - in_run, 0, counts)
     cut = np.flatnonzero((cut_lo > 0) | (cut_hi < counts))
+    days_parts, micros_parts = chunks.days, chunks.micros
     # The rows cut, whole, by revision: kept with the read, they make it again with the next rows sent.
     # (Copies: a row cut from a kept read's arrays would keep all of them alive.)
-    cut_rows = {chunks[k][2]: (chunks[k][3].copy(), chunks[k][4].copy()) if native else
-                _native(chunks[k][3], chunks[k][4]) for k in cut.tolist()}
-    days_parts, micros_parts = [row[3] for row in chunks], [row[4] for row in chunks]
-    chunks.clear()  # the caller's list too: each row's bytes go as soon as they are joined
+    cut_rows = {int(revisions[k]): (days_parts[k].copy(), micros_parts[k].copy()) if native else
+                _native(days_parts[k], micros_parts[k]) for k in cut.tolist()}
     for k, a, b in zip(cut.tolist(), cut_lo[cut].tolist(), cut_hi[cut].tolist(), strict=True):
         days_parts[k] = days_parts[k][width * a:width * b]
         micros_parts[k] = micros_parts[k][2 * width * a:2 * width * b] if width > 1 else micros_parts[k][a:b]
     kept = hi - lo
     rows = _Rows(chunk_ids, revisions, years, cut_hi - cut_lo, (cut_lo == 0) & (cut_hi == counts))
+    runs_ids, runs_starts = chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])])
     if native:
-        runs = (chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]),
-                np.concatenate(days_parts), np.concatenate(micros_parts))
-        return runs, rows, cut_rows
+        days, micros = np.concatenate(days_parts), np.concatenate(micros_parts)
+        days_parts.clear()
+        micros_parts.clear()
+        return (runs_ids, runs_starts, days, micros), rows, cut_rows
     # Each array made once, straight from the joined bytes (big-endian, as Postgres sends them), and the
     # bytes let go before the next: a 10-year chart's closes are 15 MB of them.
     days_bytes = b"".join(days_parts)
-    del days_parts
+    days_parts.clear()
     days = np.frombuffer(days_bytes, dtype=">i4").astype("i4")
     del days_bytes
     micros_bytes = b"".join(micros_parts)
-    del micros_parts
+    micros_parts.clear()
     micros = np.frombuffer(micros_bytes, dtype=">i8").astype("i8")
     del micros_bytes
     # One with no close left has no run.
-    return (chunk_ids[firsts][kept > 0], np.concatenate([[0], np.cumsum(kept[kept > 0])]), days, micros), rows, cut_rows
+    return (runs_ids, runs_starts, days, micros), rows, cut_rows
 
 
 class _Rows(NamedTuple):
@@ -180,17 +204,17 @@ def _native(days: bytes, micros: bytes) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(days, dtype=">i4").astype("i4"), np.frombuffer(micros, dtype=">i8").astype("i8")
 
 
-def _rows_before(chunks: list[tuple], years: np.ndarray, counts: np.ndarray, day: date,
-                 native: bool = False) -> np.ndarray:
+def _rows_before(chunks: _Chunks, day: date) -> np.ndarray:
     """Per chunk, how many of its closes are dated before `day`: all of a year before `day`'s, none of a
-    later one, and those of `day`'s year read from their bytes (a year's days each)."""
+    later one, and those of `day`'s year read from their days (a year's days each)."""
+    years, counts = chunks.years, chunks.counts
     below = np.where(years < day.year, counts, 0)
     straddling = np.flatnonzero(years == day.year)
     if len(straddling):
-        if native:
-            dated_before = np.concatenate([chunks[k][3] for k in straddling.tolist()]) < (day - _EPOCH).days
+        if chunks.native:
+            dated_before = np.concatenate([chunks.days[k] for k in straddling.tolist()]) < (day - _EPOCH).days
         else:
-            dated_before = np.frombuffer(b"".join(chunks[k][3] for k in straddling.tolist()),
+            dated_before = np.frombuffer(b"".join(chunks.days[k] for k in straddling.tolist()),
                                          dtype=">i4") < (day - _EPOCH).days
         ends = np.concatenate([[0], np.cumsum(dated_before)])[np.cumsum(counts[straddling])]
         below[straddling] = np.diff(ends, prepend=0)
@@ -346,11 +370,11 @@ def _named_of(sent: list[tuple], memo: _Kept, *, named: int) -> _Named | None:
     return _Named(ids[order], years[order], revisions, at, [(row[3], row[4]) for _, row in by_position])
 
 
-def _remade_chunks(named: _Named, memo: _Kept, start: date, before: date | None) -> tuple[list[tuple], _Spans]:
+def _remade_chunks(named: _Named, memo: _Kept, start: date, before: date | None) -> tuple[_Chunks, _Spans]:
     """The chunks of a read made again from the rows named: a row sent as arrays, a cut row as kept whole; and each
     instrument's whole kept rows between the start's year and the end's as one slice of the kept arrays (a new day
     changes only this year's row: 3 or 4 chunks per instrument, not one per year; 1,500 arrays made and joined
-    instead of 5,500 for 500 instruments × 11 years)."""
+    instead of 5,500 for 500 instruments × 11 years). In (instrument, year) order, as the rows named are."""
     ids, years, revisions, at = named.ids, named.years, named.revisions, named.at
     count = len(ids)
     sent = at < 0
@@ -371,18 +395,22 @@ def _remade_chunks(named: _Named, memo: _Kept, start: date, before: date | None)
     sent_at = dict(zip(np.flatnonzero(sent).tolist(), zip((np.cumsum(sent_counts) - sent_counts).tolist(),
                                                           sent_counts.tolist(), strict=True), strict=True))
     days_kept, micros_kept, cut_rows = memo.arrays[2], memo.arrays[3], memo.cut_rows
-    chunks = []
-    for k, iid, year, revision, offset, end in zip(heads.tolist(), ids[heads].tolist(), years[heads].tolist(),
-                                                   revisions[heads].tolist(), offsets[heads].tolist(), ends.tolist(),
-                                                   strict=True):
-        if k in sent_at:
-            a, n = sent_at[k]
+    head_revisions = revisions[heads]
+    days_parts, micros_parts = [], []
+    for k, revision, offset, end in zip(heads.tolist(), head_revisions.tolist(), offsets[heads].tolist(),
+                                        ends.tolist(), strict=True):
+        if (found := sent_at.get(k)) is not None:
+            a, n = found
             days, micros = sent_days[a:a + n], sent_micros[a:a + n]
         elif revision in cut_rows:
             days, micros = cut_rows[revision]
         else:
             days, micros = days_kept[offset:end], micros_kept[offset:end]
-        chunks.append((iid, year, revision, days, micros))
+        days_parts.append(days)
+        micros_parts.append(micros)
+    chunks = _Chunks(ids=ids[heads], years=years[heads], revisions=head_revisions,
+                     counts=np.fromiter(map(len, days_parts), dtype="i8", count=len(days_parts)),
+                     days=days_parts, micros=micros_parts, native=True)
     return chunks, _Spans(ids, revisions, years, counts, lengths)
 
 
@@ -475,13 +503,14 @@ class _SeriesCache:
             highest = max((row[2] for row in rows), default=0)
         with self.lock:
             self.highest = max(self.highest, highest)
-        chunks, native, spans, previous, changed_from = rows, False, None, None, None
+        spans, previous, changed_from = None, None, None
         if named is not None:
             previous, changed_from = memo.serial, _changed_from(named, memo, before)
             # Made again from the rows kept and those sent, all as arrays: the same decoding as of a whole
             # answer, on arrays.
-            native = True
             chunks, spans = _remade_chunks(named, memo, start, before)
+        else:
+            chunks = _chunks_of_rows(rows)
         # Made again below: the old one let go of first (its arrays, 15 MB for 500 × 10 years, live on only
         # as long as the rows made again from them).
         with self.lock:
@@ -489,7 +518,7 @@ class _SeriesCache:
             if old is not None:
                 self.total -= old.size
         del memo, old, rows, named
-        arrays, rows, cut_rows = _decode(chunks, start, before, native=native)
+        arrays, rows, cut_rows = _decode(chunks, start, before)
         if spans is not None:
             rows = spans.rows_of(rows)
         # Not kept while the sequence is behind the rows (set back: their revisions are yet to be handed out

@@ -234,7 +234,7 @@ def test_a_new_day_joins_each_instruments_unchanged_years_as_one_slice(monkeypat
     start, before = date(2019, 6, 1), date(2024, 10, 1)
     decoded = []
     decode = series._decode
-    monkeypatch.setattr(series, "_decode", lambda chunks, *args, **kwargs: decoded.append(len(chunks)) or decode(
+    monkeypatch.setattr(series, "_decode", lambda chunks, *args, **kwargs: decoded.append(len(chunks.ids)) or decode(
         chunks, *args, **kwargs))
 
     def read() -> list:
