@@ -398,7 +398,7 @@ def _series_compute(inputs: ChartInputs, *, today: date, known: KnownValuations 
     book = _book_make(inputs, ids=ids, instruments=instruments, first=first, today=today, n_days=len(days),
                       rates=rates, kept=known.book if known is not None else None)
     replay = book.replay
-    observed = _observed(inputs, ids=ids, first=first, today=today, trades=book.trades, splits=book.splits)
+    observed = _observed(inputs, ids=ids, first=first, today=today, book=book)
     code_rates = np.stack([rates.by_day(code, days=days) for code in codes], axis=1)
     grid = _grid_made(ids=ids, instruments=instruments, codes=codes, replay=replay, observed=observed, first=first,
                       days=days, code_rates=code_rates, kept=known.grid if known is not None else None,
@@ -657,9 +657,9 @@ class _Observed:
     prices: "_MergedPrices"  # float64 per merged row, in the instrument's currency, made a block at a time
 
 
-def _observed(inputs: ChartInputs, *, ids: np.ndarray, first: date, today: date,
-              trades: dict[int, list[Observation]], splits: dict[int, list[tuple[date, Decimal]]]) -> _Observed:
-    """`trades` and `splits`: those of the transactions dated up to today (the Book's)."""
+def _observed(inputs: ChartInputs, *, ids: np.ndarray, first: date, today: date, book: Book) -> _Observed:
+    """The book's trades and splits (those of the transactions dated up to today) merged with the closes."""
+    trades, splits = book.trades, book.splits
     n_days = (today - first).days + 1
     prices = inputs.prices
     # The rows are sorted by instrument, and every one is of a column: each column's rows are one run.
@@ -679,12 +679,9 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, first: date, today: date,
         return close_keys[np.minimum(found, len(close_keys) - 1)] == wanted
 
     # The trades of days without a close (the close wins the day) ...
-    traded = [o for observed in trades.values() for o in observed]
-    trade_columns = np.array([column_of[pk] for pk, observed in trades.items() for _ in observed], dtype="i8")
-    trade_days = np.array([(o.date - first).days for o in traded], dtype="i8")
+    trade_columns, trade_days, trade_prices = _trades_as_arrays(book, column_of=column_of, first=first)
     keep = np.flatnonzero(~with_close(trade_columns, trade_days))
-    extra_columns, extra_days = [trade_columns[keep]], [trade_days[keep]]
-    extra_prices = [np.array([float(traded[k].price) for k in keep.tolist()], dtype="f8")]
+    extra_columns, extra_days, extra_prices = [trade_columns[keep]], [trade_days[keep]], [trade_prices[keep]]
     split_columns = np.array([column_of[pk] for pk, rows in splits.items() for _ in rows], dtype="i8")
     split_days = np.array([(day - first).days for rows in splits.values() for day, _ in rows], dtype="i8")
     closed = {(column, day) for column, day, found in zip(
@@ -716,6 +713,23 @@ def _observed(inputs: ChartInputs, *, ids: np.ndarray, first: date, today: date,
     merged = closes.with_rows(at=at, columns=columns, days=days) if len(columns) else closes
     return _Observed(trades=trades, splits=splits, closes=closes, rows=merged,
                      prices=_MergedPrices(closes=prices, at=at, extra=merged_prices))
+
+
+def _trades_as_arrays(book: Book, *, column_of: dict[int, int],
+                      first: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The book's trades, instrument by instrument: each one's column, day and price (float64). Of the book alone:
+    made once, kept with it (Book.made) for the generations that take it again."""
+    made = book.made.get(_TRADES)
+    if made is None:
+        traded = [(column_of[pk], (o.date - first).days, float(o.price))
+                  for pk, observed in book.trades.items() for o in observed]
+        made = book.made[_TRADES] = (np.array([t[0] for t in traded], dtype="i8"),
+                                     np.array([t[1] for t in traded], dtype="i8"),
+                                     np.array([t[2] for t in traded], dtype="f8"))
+    return made
+
+
+_TRADES = "trades"  # Book.made's key of _trades_as_arrays
 
 
 class _MergedPrices:

@@ -339,8 +339,6 @@ class _Daily:
 def _daily_build(inputs: ChartInputs, *, series: ChartSeries) -> _Daily:
     days = series.days
     n_days = len(days)
-    codes = sorted(set(series.codes) | {tx.currency for tx in inputs.transactions})
-    code_index = {code: k for k, code in enumerate(codes)}
     flows = series.replay.flows
     flow_days = np.array(flows.days, dtype="i8")
     flow_columns = np.array(flows.columns, dtype="i8")
@@ -353,36 +351,49 @@ def _daily_build(inputs: ChartInputs, *, series: ChartSeries) -> _Daily:
     made, seen_key = series.book.made, seen.tobytes()
     totals = made.get(("flows", seen_key))
     if totals is None:
-        made.clear()  # the latest pattern of flows seen only: what is kept stays the size it was counted at
-        totals = made[("flows", seen_key)] = _flow_totals(flows, seen=seen.tolist())
-    money_in, money_out, fees, dividends, gains, local_in, local_out = totals
+        # The latest pattern of flows seen only: what is kept stays the size it was counted at.
+        for key in [key for key in made if isinstance(key, tuple) and key[0] == "flows"]:
+            del made[key]
+        money_in, money_out, fees, dividends, gains, local_in, local_out = _flow_totals(flows, seen=seen.tolist())
+        totals = made[("flows", seen_key)] = (money_in, _Sums(money_in), _Sums(money_out), _Sums(fees),
+                                              _Sums(dividends), _Sums(gains), local_in, local_out)
+    money_in, inflows, outflows, fees, dividends, gains, local_in, local_out = totals
     if series.entries:
         money_in = dict(money_in)  # the entries are added: the book's own stays the flows'
         with localcontext(EXACT_SUMS):
             for entry in series.entries:
                 money_in[entry.day] = money_in.get(entry.day, ZERO) + entry.value
+        inflows = _Sums(money_in)
+    codes, flow_codes = made.get(_CODES) or made.setdefault(_CODES, _codes_of(inputs, series=series))
+    code_index = {code: k for k, code in enumerate(codes)}
 
     shape = (n_days, len(codes))
     inflows_local, outflows_local = np.zeros(shape), np.zeros(shape)
-    flow_codes = np.array([code_index[currency] for currency in flows.currencies], dtype="i8")
     np.add.at(inflows_local, (flow_days, flow_codes), local_in)
     np.add.at(outflows_local, (flow_days, flow_codes), local_out)
     for entry in series.entries:
         inflows_local[entry.day, code_index[series.instruments[entry.column].currency]] += float(entry.value_local)
 
-    inflows, outflows = _Sums(money_in), _Sums(money_out)
     # Kept with the book: the next generation taking it again looks only at the days its invested line grew by.
     invested_sums = made[_INVESTED_SUMS] = _Sums.of_levels(series.invested, kept=made.get(_INVESTED_SUMS))
     return _Daily(
         value=series.grid.value, invested=series.invested_floats, invested_sums=invested_sums,
-        snapshots=series.snapshots, inflows=inflows, outflows=outflows, fees=_Sums(fees), dividends=_Sums(dividends),
-        realized=_Sums(gains), inflows_by_day=inflows.by_day(n_days), outflows_by_day=outflows.by_day(n_days),
+        snapshots=series.snapshots, inflows=inflows, outflows=outflows, fees=fees, dividends=dividends,
+        realized=gains, inflows_by_day=inflows.by_day(n_days), outflows_by_day=outflows.by_day(n_days),
         codes=codes,
         # Each day's rate per code, NaN before a currency's first rate; amounts in such a code are left out.
         rates=np.stack([series.rates.by_day(code, days=days) for code in codes], axis=1),
         value_local=series.grid.value_local @ _code_map(series.codes, codes),
         inflows_local=inflows_local, outflows_local=outflows_local, series=series,
     )
+
+
+def _codes_of(inputs: ChartInputs, *, series: ChartSeries) -> tuple[list[str], np.ndarray]:
+    """Every currency code of the instruments and the transactions, and each flow's (its index among them): of the
+    book alone, kept with it (Book.made, _CODES)."""
+    codes = sorted(set(series.codes) | {tx.currency for tx in inputs.transactions})
+    code_index = {code: k for k, code in enumerate(codes)}
+    return codes, np.array([code_index[currency] for currency in series.replay.flows.currencies], dtype="i8")
 
 
 def _flow_totals(flows: Flows, *, seen: list[bool]) -> tuple:
@@ -521,8 +532,9 @@ class _RangeInputs:
                 self.inflows_local, self.outflows_local)))
 
 
-# Book.made's key of the running totals of the invested line (_Sums.of_levels).
+# Book.made's keys of the running totals of the invested line (_Sums.of_levels) and of the currency codes (_codes_of).
 _INVESTED_SUMS = "invested_sums"
+_CODES = "codes"
 # Book.made's key of the figures of the ranges that ended before today, by their inputs' digest: after a new day's
 # closes the past calendar years are measured from the same inputs (about half the ranges of a 10-year portfolio).
 _PAST_RANGES = "past_ranges"
