@@ -13,8 +13,11 @@ from django.utils import timezone
 from charts.compute import (
     DAILY_POINTS_MAX,
     InstrumentInfo,
+    _cents_texts,
     _inserted,
     _MergedPrices,
+    _money,
+    _near_half_cent,
     _StepRows,
     allocation_json,
     allocation_of,
@@ -836,3 +839,21 @@ def test_a_block_filled_from_its_rows_is_the_forward_fill_of_a_scan(before_first
             # Then it is the scan's, bit for bit, and so are its columns' first days
             assert grid.tobytes() == expected[lo:hi].tobytes(), (beyond, lo)
             assert first.tolist() == expected_first[lo:hi].tolist()
+
+
+def test_a_point_not_near_a_half_cent_is_written_in_cents_as_its_shortest_decimal_form_rounds():
+    """charts.compute._cents_texts (float64 rounding) against _money (the point's shortest decimal form, rounded
+    half-even in Decimal) on every point _near_half_cent lets it write: every magnitude from a tenth of a cent to
+    10^13, and around whole and half cents (a hair off either side), negative ones too."""
+    rng = np.random.default_rng(15)
+    spread = 10.0 ** rng.uniform(-3, 13, 40_000)
+    cents = np.round(spread, 2)
+    halves = cents + 0.005
+    values = np.concatenate([spread, cents, halves, np.nextafter(halves, 0), np.nextafter(halves, np.inf),
+                             np.nextafter(cents, 0), -spread, -halves, [0.0, -0.0, 0.005, 2.675, 1e15]])
+    far = values[~_near_half_cent(values, n_columns=1)]
+    assert len(far) > len(values) // 3  # (the half cents and their neighbours are near one, by design)
+    assert _cents_texts(far) == [_money(v) for v in far.tolist()]
+    # the other points are valued exactly instead (charts.compute.chart_data_compute); one that is not finite is
+    # written as _money writes it
+    assert _cents_texts(np.array([np.nan])) == [_money(float("nan"))]
