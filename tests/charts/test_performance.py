@@ -5,6 +5,7 @@ independent exact-fraction reference (tests/charts/oracle.py) and XIRR with scip
 and transactions written in the test, not from the code under test.
 """
 
+import dataclasses
 import json
 import random
 from datetime import date, timedelta
@@ -15,7 +16,7 @@ import pytest
 from scipy.optimize import brentq
 
 from charts.compute import chart_data_compute, chart_series_compute
-from charts.performance import _Sums, performance_compute, twr_growth_index
+from charts.performance import _RangeInputs, _Sums, performance_compute, twr_growth_index
 from charts.selectors import chart_inputs_load
 from portfolio.ranges import PERFORMANCE_RANGES
 from prices.fx import fx_rates_store
@@ -733,3 +734,38 @@ def test_running_totals_of_levels_made_from_kept_ones_are_those_made_from_nothin
     # levels that are not the kept ones' objects (an equal line made again) are all looked at
     again = [D(str(x)) for x in longer]
     assert steps(_Sums.of_levels(again, kept=kept)) == steps(_Sums.of_levels(again))
+
+
+def moved(value):
+    """Another value of the same kind: what a field of a range's inputs could be instead."""
+    if isinstance(value, np.ndarray):
+        return value + 1
+    if isinstance(value, date):
+        return value + timedelta(days=1)
+    if isinstance(value, tuple):
+        return (*value, "JPY")
+    if isinstance(value, dict):
+        return {**value, "JPY": D("150.1")}
+    if value is None:
+        return D("1")
+    return value + 1
+
+
+def test_a_ranges_digest_is_made_of_every_one_of_its_inputs():
+    """A past range's figures are taken again while its inputs' digest is the same (charts.performance
+    _ranges_measure): any field of _RangeInputs, the one argument of what measures it, moved moves the digest — a
+    field added and left out of the digest fails here."""
+    days = 3
+    inputs = _RangeInputs(
+        first_counted=date(2023, 1, 1), end_day=date(2023, 1, 3), length=days, value_start=D("100"),
+        value_end=D("110.5"), cost_end=D("90"), unrealized_end=D("20.5"), money_in=D("5"), money_out=D("1"),
+        fees=D("0.5"), dividends=D("1"), realized=D("2"), capital=D("95"), start_fixed=None, end_fixed=D("110.5"),
+        codes=("EUR", "USD"), fixed_exact={"EUR": D("1.1"), "USD": D("1")}, fixed=np.array([1.1, 1.0]),
+        values=np.array([101.0, 105.0, 110.0]), inflows=np.array([5.0, 0, 0]), outflows=np.array([0, 1.0, 0]),
+        rates=np.ones((days, 2)), value_local=np.ones((days, 2)), inflows_local=np.zeros((days, 2)),
+        outflows_local=np.zeros((days, 2)))
+    digest = inputs.digest()
+    assert dataclasses.replace(inputs).digest() == digest
+    for field in dataclasses.fields(_RangeInputs):
+        changed = dataclasses.replace(inputs, **{field.name: moved(getattr(inputs, field.name))})
+        assert changed.digest() != digest, field.name
