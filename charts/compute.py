@@ -264,8 +264,10 @@ class Book:
     shared: bytes  # _Valuer's digest of the inputs every day shares
     invested: list[Decimal]
     invested_floats: np.ndarray
-    # What later steps made of the transactions alone, by what else it depends on (charts.performance: each kind of
-    # money's daily totals by which flows the value saw), for the generations taking the book again.
+    # What later steps made of the book, for the generations taking it again: of the book alone (the trades as arrays,
+    # _trades_as_arrays; charts.performance's currency codes and the invested line's running totals), or with what
+    # else it depends on in the key or checked on use (charts.performance: the flows' totals by which flows the value
+    # saw, the past ranges' figures by their inputs' digest).
     made: dict = field(default_factory=dict)
 
 

@@ -364,7 +364,9 @@ def _daily_build(inputs: ChartInputs, *, series: ChartSeries) -> _Daily:
             for entry in series.entries:
                 money_in[entry.day] = money_in.get(entry.day, ZERO) + entry.value
         inflows = _Sums(money_in)
-    codes, flow_codes = made.get(_CODES) or made.setdefault(_CODES, _codes_of(inputs, series=series))
+    if _CODES not in made:
+        made[_CODES] = _codes_of(inputs, series=series)
+    codes, flow_codes = made[_CODES]
     code_index = {code: k for k, code in enumerate(codes)}
 
     shape = (n_days, len(codes))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
+from charts.cache import _ranges_parts
 from charts.compute import (
     DAILY_POINTS_MAX,
     InstrumentInfo,
@@ -490,9 +491,12 @@ def test_allocation_by_instrument_asset_class_and_currency(portfolio):
         closes_create(instrument=instrument, closes={date(2024, 1, 2): "10"})
 
     allocation = chart(portfolio, today=date(2024, 1, 3))["allocation"]
-    # (the generation, which only stores it, has it written as JSON at once: the same text)
+    # (the generation, which only stores it, has it written as JSON at once: the same text; and so are the ranges'
+    # points, each written once)
     written = chart_data_compute(chart_inputs_load(portfolio=portfolio), today=date(2024, 1, 3), as_text=True)
     assert written["allocation"].json_text() == json.dumps(allocation)
+    assert _ranges_parts(written["ranges"]) == {f"range:{key}": json.dumps(points)
+                                                for key, points in written["ranges"].items()}
 
     assert allocation["total"] == "500.00"
     assert [(s["symbol"], s["value"], s["weight"]) for s in allocation["by_instrument"]] == [
