@@ -97,11 +97,21 @@ def test_a_transaction_edit_bumps_the_version_and_regenerates(worker, client, po
         time.sleep(0.1)
     assert data["version"] >= version + 1
     assert data["ranges"]["1M"][-1]["invested"] == "2000.00"
-    # (the edit also asked for the closes of the holding's sparkline months, which a backfill may write meanwhile:
-    # one more regeneration, the same last point)
-    body = poll(client, f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M",
-                lambda r: r.status_code == 200 and r.json()["outdated"] is False).json()
-    assert body["series"][-1]["value"] == "2400.00" and body["series"][-1]["invested"] == "2000.00"
+    # (the edit also asked for the closes of the holding's sparkline months, which a backfill may write meanwhile —
+    # today's too once today's session has closed: one more regeneration, and the line then ends on today's close)
+    today = timezone.localdate()
+
+    def ends_on_the_latest_close(response) -> bool:
+        if response.status_code != 200 or response.json()["outdated"]:
+            return False
+        todays = PriceHistory.objects.filter(instrument__symbol="CHRT", date=today).values_list("close", flat=True)
+        latest = todays.first() or Decimal("120")
+        return response.json()["series"][-1] == {"date": today.isoformat(), "value": f"{20 * latest:.2f}",
+                                                 "invested": "2000.00"}
+
+    body = poll(client, f"/api/dashboard-chart-data/{portfolio.pk}/?range=1M", ends_on_the_latest_close).json()
+    series = {point["date"]: (point["value"], point["invested"]) for point in body["series"]}
+    assert series[(today - timedelta(days=1)).isoformat()] == ("2400.00", "2000.00")
 
 
 def test_an_outdated_chart_is_served_marked_while_a_new_one_is_made(client, portfolio):

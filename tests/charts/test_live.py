@@ -235,13 +235,16 @@ def test_two_holdings_of_one_symbol_each_have_their_own_sparkline_ending_at_its_
     # then each holding's line, found by its instrument id, is its own instrument's closes of the last 3 months
     # before today (the workers fetched them from there, however recent the trade), every n-th counted back from
     # the latest when there are more than SPARKLINE_POINTS_MAX
+    # (once today's session has closed, the workers fetched today's close too: the line then ends on it)
     fetched = dict(PriceHistory.objects.filter(instrument=shared, date__lt=today, date__gte=months_before(today, 3))
                    .order_by("date").values_list("date", "close"))
+    todays = list(PriceHistory.objects.filter(instrument=shared, date=today).values_list("date", "close"))
     assert len(fetched) > SPARKLINE_POINTS_MAX
-    assert all(close == stock_price("KO", day) for day, close in fetched.items())
+    assert all(close == stock_price("KO", day) for day, close in [*fetched.items(), *todays])
     step = -(-len(fetched) // SPARKLINE_POINTS_MAX)
+    before_today = line_of(list(fetched.items())[::-1][::step][::-1])
     assert sparklines == {str(manual.pk): line_of(sorted(entered.items())),
-                          str(shared.pk): line_of(list(fetched.items())[::-1][::step][::-1])}
+                          str(shared.pk): before_today + line_of(todays)}
 
     # when today's closes arrive — the provider's quote of the shared KO, the owner's close of theirs — without
     # a regeneration
@@ -255,7 +258,7 @@ def test_two_holdings_of_one_symbol_each_have_their_own_sparkline_ending_at_its_
     assert live["outdated"] is False and generation(portfolio_id) == before
     today_of = {"date": today.isoformat()}
     assert live["sparklines"] == {str(manual.pk): [*sparklines[str(manual.pk)], {**today_of, "close": "47.5"}],
-                                  str(shared.pk): [*sparklines[str(shared.pk)], {**today_of, "close": "321.5"}]}
+                                  str(shared.pk): [*before_today, {**today_of, "close": "321.5"}]}
 
 
 def test_two_holdings_of_one_symbol_are_two_allocation_rows_in_one_order_whichever_path_made_them(providers, api):
@@ -272,20 +275,23 @@ def test_two_holdings_of_one_symbol_are_two_allocation_rows_in_one_order_whichev
     shared = Instrument.objects.get(symbol="KO", owner=None)
     assert manual.pk < shared.pk
     wait_for("the chart of both", current_chart(api, portfolio_id))
-    last_close = PriceHistory.objects.filter(instrument=shared, date__lt=today).latest("date").close
+    # (today's, once today's session has closed: the workers fetch it with the history)
+    last_close = PriceHistory.objects.filter(instrument=shared, date__lte=today).latest("date").close
     assert last_close != Decimal("40")
 
     # when the allocation is read (the live path: the dashboard's valuation)
     served = api.get(f"/api/dashboard-chart-data/{portfolio_id}/?range=1M").json()
 
     # then each KO is a row of its own, named by its instrument id (and its provider: what the page shows),
-    # the larger first; and the generation (which the cached chart holds) made the same rows
+    # the larger first; and a generation made the same rows (a full one, meeting today's close as the live path
+    # does when there is one: the cached chart holds the closes before today)
     shared_value = (10 * last_close).quantize(Decimal("0.01"))
     rows = sorted([(shared.pk, f"{shared_value:f}"), (manual.pk, "400.00")], key=lambda row: -Decimal(row[1]))
     provider = {manual.pk: "manual", shared.pk: "yahoo"}
     assert [(s["instrument_id"], s["symbol"], s["provider"], s["value"])
             for s in served["allocation"]["by_instrument"]] == [(pk, "KO", provider[pk], value) for pk, value in rows]
-    assert served["allocation"] == chart_data_get(portfolio_id=portfolio_id)["allocation"]
+    full = chart_data_compute(chart_inputs_load(portfolio=Portfolio.objects.get(pk=portfolio_id)), today=today)
+    assert served["allocation"] == full["allocation"]
 
     # when both are worth the same today: the provider's quote of the shared KO, the owner's close of theirs
     live_quote_stored(providers, shared)
