@@ -16,6 +16,7 @@ from django_redis import get_redis_connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from charts.sparklines import SPARKLINE_POINTS_MAX
 from portfolio.models import Portfolio
 from portfolio.ranges import months_before
 from prices.market_calendar import last_expected_close_date, sessions_between
@@ -425,13 +426,22 @@ def test_a_new_holdings_sparkline_covers_its_last_3_months_once_the_workers_fetc
     # when the chart is read with its sparklines
     body = wait_for("sparklines", lambda: (r := api.get(
         f"/api/dashboard-chart-data/{pid}/?range=MAX&include=sparklines")).status_code == 200 and r.json())
-    line = next(iter(body["sparklines"].values()))
+    (instrument_id, line), = body["sparklines"].items()
 
     # then the sparkline spans the instrument's last 3 months (docs/api.md, the schema: "its closes of the
-    # last 3 months"), as the same sparkline does for a holding whose closes were already stored
+    # last 3 months"), as the same sparkline does for a holding whose closes were already stored: the workers
+    # fetched its closes from the window's first session on, and the line is those before today, every n-th
+    # counted back from the latest when there are more than SPARKLINE_POINTS_MAX (so whether the first session
+    # is a point of its own depends on how many sessions the window holds), then today's close once today's
+    # session has closed and the workers fetched it
     since = months_before(today, 3)
     first_session = sessions_between(mic="XNYS", start=since, end=today)[0]
-    assert line[0]["date"] == first_session.isoformat(), (line[0]["date"], len(line))
+    closes = PriceHistory.objects.filter(instrument_id=int(instrument_id), date__gte=since).order_by("date")
+    fetched = list(closes.filter(date__lt=today).values_list("date", flat=True))
+    assert fetched[0] == first_session
+    step = -(-len(fetched) // SPARKLINE_POINTS_MAX)
+    todays = list(closes.filter(date=today).values_list("date", flat=True))
+    assert [point["date"] for point in line] == [day.isoformat() for day in fetched[::-1][::step][::-1] + todays]
 
 
 def test_the_max_benchmark_line_is_measured_from_the_close_before_the_first_day(providers, api):
