@@ -21,7 +21,15 @@ from prices.refresh.jobs import prices_refresh_job_start
 from prices.services import PricePoint, prices_upsert
 from tests.charts.test_performance import close_to
 from tests.portfolio import test_history as history
-from tests.portfolio.test_history import buy, current_chart, portfolio_of, stock_price, wait_for, weekday_before
+from tests.portfolio.test_history import (
+    buy,
+    current_chart,
+    portfolio_of,
+    sparkline_thinned,
+    stock_price,
+    wait_for,
+    weekday_before,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 providers, api = history.providers, history.api  # the workers, the stub providers and a user's client
@@ -241,8 +249,7 @@ def test_two_holdings_of_one_symbol_each_have_their_own_sparkline_ending_at_its_
     todays = list(PriceHistory.objects.filter(instrument=shared, date=today).values_list("date", "close"))
     assert len(fetched) > SPARKLINE_POINTS_MAX
     assert all(close == stock_price("KO", day) for day, close in [*fetched.items(), *todays])
-    step = -(-len(fetched) // SPARKLINE_POINTS_MAX)
-    before_today = line_of(list(fetched.items())[::-1][::step][::-1])
+    before_today = line_of(sparkline_thinned(list(fetched.items())))
     assert sparklines == {str(manual.pk): line_of(sorted(entered.items())),
                           str(shared.pk): before_today + line_of(todays)}
 

@@ -44,6 +44,14 @@ def stock_price(symbol: str, day: date) -> Decimal:
     return Decimal(100 + sum(map(ord, symbol)) % 50 + day.toordinal() % 37)
 
 
+def sparkline_thinned(points: list) -> list:
+    """What a sparkline keeps of its closes (in date order): every n-th counted back from the latest when there
+    are more than SPARKLINE_POINTS_MAX, so the latest is always a point and the first is one only when the count
+    allows."""
+    step = -(-len(points) // SPARKLINE_POINTS_MAX)
+    return points[::-1][::step][::-1]
+
+
 def usd_per_chf(day: date) -> Decimal:
     """Frankfurter's CHF→USD rate: 1.25 or 1.6, so a USD amount in CHF (× 0.8 or × 0.625) stays exact."""
     return Decimal("1.25") if day.toordinal() % 3 else Decimal("1.6")
@@ -439,9 +447,8 @@ def test_a_new_holdings_sparkline_covers_its_last_3_months_once_the_workers_fetc
     closes = PriceHistory.objects.filter(instrument_id=int(instrument_id), date__gte=since).order_by("date")
     fetched = list(closes.filter(date__lt=today).values_list("date", flat=True))
     assert fetched[0] == first_session
-    step = -(-len(fetched) // SPARKLINE_POINTS_MAX)
     todays = list(closes.filter(date=today).values_list("date", flat=True))
-    assert [point["date"] for point in line] == [day.isoformat() for day in fetched[::-1][::step][::-1] + todays]
+    assert [point["date"] for point in line] == [day.isoformat() for day in sparkline_thinned(fetched) + todays]
 
 
 def test_the_max_benchmark_line_is_measured_from_the_close_before_the_first_day(providers, api):
