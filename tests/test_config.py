@@ -232,3 +232,39 @@ def test_a_web_process_whose_calendar_library_fails_to_load_still_starts(tmp_pat
     assert json.loads(result.stdout) == [True, True]
     assert "prices.market_calendar.market_calendars_load failed" in result.stderr
     assert "exchange_calendars is broken here" in result.stderr
+
+
+def _test_settings_redis(**env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("DJANGO_", "PYTEST_XDIST_", "FOLIO_TEST_REDIS_", "TEST_REDIS_", "REDIS_"))}
+    return subprocess.run(
+        [sys.executable, "-c", "import config.settings_test as s, os; print(s.REDIS_URL, os.environ['REDIS_URL'])"],
+        cwd=ROOT, env={**clean, "REDIS_URL": "redis://127.0.0.1:6379/0", **env}, capture_output=True, text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(("env", "database"), [
+    ({}, 15),
+    ({"TEST_REDIS_URL": "redis://127.0.0.1:6379/10"}, 10),
+    ({"PYTEST_XDIST_WORKER": "gw0", "PYTEST_XDIST_WORKER_COUNT": "2"}, 15),
+    ({"PYTEST_XDIST_WORKER": "gw1", "PYTEST_XDIST_WORKER_COUNT": "2"}, 14),
+    ({"PYTEST_XDIST_WORKER": "gw2", "PYTEST_XDIST_WORKER_COUNT": "3", "TEST_REDIS_URL": "redis://127.0.0.1:6379/9"}, 7),
+    # a child a test process started: it inherits the process's resolved database and the xdist variables
+    ({"PYTEST_XDIST_WORKER": "gw1", "PYTEST_XDIST_WORKER_COUNT": "2", "FOLIO_TEST_REDIS_OF": "gw1",
+      "TEST_REDIS_URL": "redis://127.0.0.1:6379/14"}, 14),
+])
+def test_each_process_of_a_parallel_run_takes_a_redis_database_of_its_own(env, database):
+    result = _test_settings_redis(**env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [f"redis://127.0.0.1:6379/{database}"] * 2
+
+
+@pytest.mark.parametrize("env", [
+    {"PYTEST_XDIST_WORKER": "gw0", "PYTEST_XDIST_WORKER_COUNT": "4"},  # 15 down to 12: bench-quick's
+    {"PYTEST_XDIST_WORKER": "gw0", "PYTEST_XDIST_WORKER_COUNT": "2", "TEST_REDIS_URL": "redis://127.0.0.1:6379/1"},
+])
+def test_a_parallel_run_refuses_to_reach_the_databases_of_make_run_or_the_benchmarks(env):
+    result = _test_settings_redis(**env)
+    assert result.returncode != 0
+    assert "run fewer or set TEST_REDIS_URL" in result.stderr.strip().splitlines()[-1]
