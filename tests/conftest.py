@@ -1,4 +1,5 @@
-"""Shared fixtures. Tests use real Postgres (DATABASE_URL) and real Redis (database 15)."""
+"""Shared fixtures. Tests use real Postgres (DATABASE_URL) and real Redis (database 15, or the one
+config/settings_test.py gives this process of a parallel run)."""
 
 from collections.abc import Iterator
 from datetime import timedelta
