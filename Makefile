@@ -25,11 +25,12 @@ run: venv
 
 # The suite's files spread over TEST_WORKERS processes (pytest-xdist; each file's tests stay in one, with its
 # module's worker), each on a test database and a Redis database of its own; TEST_WORKERS=0 runs it in this one.
-# pytest exits 5 when it collects no test: that is not a failure of the suite.
+# The suite runs on Postgres (its tests of workers, locks and faults need it): DATABASE_URL's server, else the
+# local one at 127.0.0.1:5432, as CI's. pytest exits 5 when it collects no test: that is not a failure of the suite.
 TEST_WORKERS ?= 2
 test: venv
 	$(VENV)/bin/python bin/ensure_redis
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/folio} $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 lint: venv
 	$(VENV)/bin/ruff check .

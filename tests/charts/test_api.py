@@ -334,8 +334,7 @@ def test_polls_while_a_generation_runs_queue_nothing_more(worker, client, portfo
     redis = get_redis_connection("default")
     claims = [f"folio:chart:{portfolio.pk}:scheduled", f"folio:chart:{portfolio.pk}:prompt"]
     # given a generation held in its first step (the transactions table locked by the test)
-    with psycopg.connect(database_url_of_test()) as blocker:
-        blocker.execute("LOCK TABLE portfolio_transaction IN ACCESS EXCLUSIVE MODE")
+    with generations_held():
         assert client.get(url).status_code == 202
         poll(client, f"/api/chart-generator-progress/{portfolio.pk}/", lambda r: r.json()["state"] == "PROGRESS")
 
@@ -357,7 +356,6 @@ def test_polls_while_a_generation_runs_queue_nothing_more(worker, client, portfo
         while redis.hlen("unacked") < 2:
             assert time.monotonic() < deadline, "no second generation was queued"
             time.sleep(0.05)
-        blocker.rollback()
     assert poll(client, url, lambda r: r.status_code == 200).json()["outdated"] is False
     worker_settle()
     assert redis.exists(*claims) == 0
