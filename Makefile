@@ -30,7 +30,8 @@ run: venv
 TEST_WORKERS ?= 2
 test: venv
 	$(VENV)/bin/python bin/ensure_redis
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/folio} $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+	export DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/folio}; $(VENV)/bin/python bin/check_postgres \
+	  && { $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc; }
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.db import connection
+
+from tests.reliability.procs import database_url_of_test
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -268,3 +271,29 @@ def test_a_parallel_run_refuses_to_reach_the_databases_of_make_run_or_the_benchm
     result = _test_settings_redis(**env)
     assert result.returncode != 0
     assert "run fewer or set TEST_REDIS_URL" in result.stderr.strip().splitlines()[-1]
+
+
+def _check_postgres(url: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "bin" / "check_postgres")], cwd=ROOT, timeout=60,
+                          env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)
+
+
+def test_make_test_says_in_one_line_when_its_postgres_cannot_be_reached(db):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    refused = _check_postgres(f"postgres://postgres@127.0.0.1:{port}/folio")
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith(f"make test needs Postgres, and the one at 127.0.0.1:{port} (user postgres)"
+                                     " cannot be reached: ")
+    assert "Connection refused" in refused.stderr
+    assert refused.stderr.rstrip().endswith("Start it, or set DATABASE_URL to one that can.")
+
+    if connection.vendor == "postgresql":  # the suite's own server answers
+        up = _check_postgres(database_url_of_test())
+        where = f"{connection.settings_dict['HOST'] or '127.0.0.1'}:{connection.settings_dict['PORT'] or 5432}"
+        assert (up.returncode, up.stdout, up.stderr) == (0, f"Postgres is up at {where}\n", "")
+    sqlite = _check_postgres("sqlite:///var/folio.sqlite3")  # not a Postgres: left to the suite
+    assert (sqlite.returncode, sqlite.stdout, sqlite.stderr) == (0, "", "")
