@@ -21,10 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 STRONG_KEY = secrets.token_urlsafe(50)
 
 
-def _import_settings(show: str = "s.DEBUG, s.ALLOWED_HOSTS", **env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_"))}
+def _import_settings(show: str = "s.DEBUG, s.ALLOWED_HOSTS", module: str = "config.settings",
+                     **env) -> subprocess.CompletedProcess:
+    """`show` printed by a fresh process that imports `module` with `env` (the suite's own settings left out)."""
+    ours = ("DJANGO_", "EMAIL_", "REDIS_", "TEST_REDIS_", "FOLIO_TEST_REDIS_", "PYTEST_XDIST_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     return subprocess.run(
-        [sys.executable, "-c", f"import config.settings as s; print({show})"],
+        [sys.executable, "-c", f"import os, {module} as s; print({show})"],
         cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60,
     )
 
@@ -238,13 +241,8 @@ def test_a_web_process_whose_calendar_library_fails_to_load_still_starts(tmp_pat
 
 
 def _test_settings_redis(**env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("DJANGO_", "PYTEST_XDIST_", "FOLIO_TEST_REDIS_", "TEST_REDIS_", "REDIS_"))}
-    return subprocess.run(
-        [sys.executable, "-c", "import config.settings_test as s, os; print(s.REDIS_URL, os.environ['REDIS_URL'])"],
-        cwd=ROOT, env={**clean, "REDIS_URL": "redis://127.0.0.1:6379/0", **env}, capture_output=True, text=True,
-        timeout=60,
-    )
+    return _import_settings("s.REDIS_URL, os.environ['REDIS_URL']", module="config.settings_test",
+                            REDIS_URL="redis://127.0.0.1:6379/0", **env)
 
 
 @pytest.mark.parametrize(("env", "database"), [
